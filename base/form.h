@@ -1,0 +1,44 @@
+/*
+ * base/form.h - application/x-www-form-urlencoded parsing and RFC 3986 encoding.
+ *
+ * Launch bodies, query strings and the instructor's forms all use this one
+ * parser, so that the parameters a signature covers are exactly the
+ * parameters the rest of the program reads. Decoding follows the WHATWG
+ * URL standard's form parsing ('+' is a space, %XX a byte) except that a
+ * malformed escape is an error rather than passed through: a signed request
+ * with an ambiguous encoding is refused, never guessed at.
+ */
+#ifndef BASE_FORM_H
+#define BASE_FORM_H
+
+struct arena;
+
+struct form_param {
+    struct str name;  /* decoded; may hold any byte, NUL included */
+    struct str value; /* decoded; "" for "name" and "name=" */
+};
+
+struct form {
+    struct form_param *params;
+    size_t count;
+};
+
+/*
+ * Parses (p, len) into decoded parameters allocated in `arena`, in the order
+ * they appear, repeated names kept. Fails with ERR_INVALID on a bad escape
+ * and ERR_TOOBIG beyond `max_params` parameters.
+ */
+int form_parse(struct arena *arena, const char *p, size_t len, size_t max_params,
+               struct form *out /* OUT */, struct err *err);
+
+/* The first value of `name`, or the null view. */
+struct str form_get(const struct form *f, const char *name);
+/* How many times `name` occurs. */
+size_t form_count(const struct form *f, const char *name);
+
+/* Appends `s` percent-encoded as RFC 3986 requires for OAuth: all but ALPHA DIGIT - . _ ~. */
+int form_encode_rfc3986(struct buf *out, struct str s);
+/* Appends "name=value" for a query string ('&' first when `out` is not empty). */
+int form_add_query_param(struct buf *out, const char *name, struct str value);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * base/limits.h - every limit of ltibadges, each with the reason for its value.
+ *
+ * Readers check the limit before they grow anything. Where a limit is
+ * configurable, the value here is the default and the configuration bounds
+ * it by the _MAX companion.
+ */
+#ifndef BASE_LIMITS_H
+#define BASE_LIMITS_H
+
+/*
+ * A launch form from Canvas with every extension and custom parameter is
+ * 2-5 KiB; Moodle with long custom parameters stays under 10 KiB. 64 KiB
+ * leaves room for generous custom parameters and refuses anything else.
+ */
+#define LIMIT_LAUNCH_BODY_DEFAULT (64 * 1024)
+/* The configurable body cap never goes beyond this: a launch is a form, not an upload. */
+#define LIMIT_LAUNCH_BODY_MAX (1024 * 1024)
+
+/* Canvas sends about 60 parameters at most; 512 is far above any real launch. */
+#define LIMIT_FORM_PARAMS 512
+
+/* A request target (path + query) longer than this is refused by MHD's memory pool anyway. */
+#define LIMIT_URI_LEN 4096
+
+/*
+ * Identifiers sent by LMSes: Canvas user ids are 40 hex digits, Open edX
+ * anonymous ids 32, Moodle numbers, context ids like "course-v1:Org+Num+Run"
+ * stay short. 255 is the LTI 1.1 guideline for ids and far above these.
+ */
+#define LIMIT_LTI_ID_LEN 255
+/* Names, titles and labels shown on pages; an LMS course title is at most 255-1333 characters. */
+#define LIMIT_LTI_TEXT_LEN 2048
+/* URLs (outcome service, return URL): browsers cap URLs near 2 KiB in practice, be generous. */
+#define LIMIT_LTI_URL_LEN 4096
+/* lis_result_sourcedid: Moodle's JSON-shaped sourcedid with a HMAC is about 200 bytes. */
+#define LIMIT_LTI_SOURCEDID_LEN 2048
+/* roles and ext_roles: Canvas lists every institution role, a few hundred bytes. */
+#define LIMIT_LTI_ROLES_LEN 4096
+/* oauth_nonce: LMSes send 32-64 characters; 128 bounds what the nonce table stores. */
+#define LIMIT_OAUTH_NONCE_LEN 128
+/* An oauth_signature is base64 of 20 or 32 bytes: 28 or 44 characters. */
+#define LIMIT_OAUTH_SIGNATURE_LEN 64
+/* Consumer keys and secrets: ours are 64 hex digits; operators may choose their own. */
+#define LIMIT_CONSUMER_KEY_LEN    255
+#define LIMIT_CONSUMER_SECRET_LEN 255
+#define LIMIT_CONSUMER_NAME_LEN   255
+
+/* Timestamp window (RFC 5849 leaves it to the server; 300 s is the IMS guideline). */
+#define LIMIT_OAUTH_WINDOW_DEFAULT 300
+#define LIMIT_OAUTH_WINDOW_MAX     3600
+
+/* A session lives long enough for a class period inside the LMS, then the learner relaunches. */
+#define LIMIT_SESSION_TTL_DEFAULT (8 * 3600)
+#define LIMIT_SESSION_TTL_MAX     (7 * 24 * 3600)
+
+/* A signature base string is the body plus the URL, encoded twice at worst (x3 each). */
+#define LIMIT_BASE_STRING_LEN (LIMIT_LAUNCH_BODY_MAX * 9 + LIMIT_URI_LEN * 9)
+
+/* Rendered pages: the largest page (instructor award table) stays under 1 MiB. */
+#define LIMIT_PAGE_LEN (1024 * 1024)
+
+/* Configuration: a line of the INI file, and the number of HTTP worker threads. */
+#define LIMIT_CONFIG_VALUE_LEN 1024
+#define LIMIT_HTTP_THREADS_MAX 64
+
+/*
+ * Simultaneous connections: each idle keep-alive connection costs MHD's
+ * memory pool (16 KiB here) and a socket; 4096 x 16 KiB = 64 MiB worst case.
+ */
+#define LIMIT_HTTP_CONNECTIONS 4096
+#define LIMIT_HTTP_CONN_MEMORY (16 * 1024)
+/* Idle connections are closed after this many seconds (slowloris). */
+#define LIMIT_HTTP_CONN_TIMEOUT 30
+
+/*
+ * Group commit: launches waiting for the writer are committed together; a
+ * batch is bounded so that one transaction never holds the write lock for
+ * long (about 60 us per launch: 256 launches is about 15 ms).
+ */
+#define LIMIT_STORE_BATCH 256
+/* Launches queued for the writer before new ones are refused with 503. */
+#define LIMIT_STORE_QUEUE 8192
+/* Expired nonces and sessions removed per batch: keeps purging off the latency path. */
+#define LIMIT_STORE_PURGE_PER_BATCH 512
+/* Readers (pages, consumer lookups) each hold a connection; more than threads is pointless. */
+#define LIMIT_STORE_READERS 16
+/* Busy timeout for connections that wait for the write lock (CLI while the server runs). */
+#define LIMIT_STORE_BUSY_MS 5000
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * base/str.c - string views: comparisons and number parsing without atoi().
+ */
+#include "base/base.h"
+
+#include <strings.h>
+
+struct str str_from_cstr(const char *s)
+{
+    if (!s)
+        return STR_NULL;
+    return (struct str){ s, strlen(s) };
+}
+
+bool str_eq(struct str a, struct str b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+bool str_eq_cstr(struct str a, const char *b)
+{
+    return str_eq(a, str_from_cstr(b));
+}
+
+bool str_case_eq_cstr(struct str a, const char *b)
+{
+    size_t n = strlen(b);
+
+    return a.len == n && (n == 0 || strncasecmp(a.ptr, b, n) == 0);
+}
+
+bool str_starts_with(struct str s, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    return s.len >= n && memcmp(s.ptr, prefix, n) == 0;
+}
+
+bool str_has_ctl(struct str s)
+{
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return true;
+    }
+    return false;
+}
+
+int str_to_i64(struct str s, int64_t min, int64_t max, int64_t *out)
+{
+    size_t i = 0;
+    bool neg = false;
+    uint64_t v = 0;
+    /* the magnitude limit for the sign at hand; unsigned so that INT64_MIN fits */
+    uint64_t lim;
+
+    if (!s.ptr || s.len == 0)
+        return -1;
+    if (s.ptr[0] == '-') {
+        neg = true;
+        i = 1;
+    }
+    if (i == s.len)
+        return -1;
+    lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; i < s.len; i++) {
+        unsigned d;
+
+        if (s.ptr[i] < '0' || s.ptr[i] > '9')
+            return -1;
+        d = (unsigned)(s.ptr[i] - '0');
+        if (v > (lim - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    {
+        /* the cast through uint64_t avoids undefined behaviour for INT64_MIN */
+        int64_t r = neg ? (int64_t)(0 - v) : (int64_t)v;
+
+        if (r < min || r > max)
+            return -1;
+        *out = r;
+    }
+    return 0;
+}
+
+struct str str_trim(struct str s)
+{
+    while (s.len && (s.ptr[0] == ' ' || s.ptr[0] == '\t')) {
+        s.ptr++;
+        s.len--;
+    }
+    while (s.len && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t'))
+        s.len--;
+    return s;
+}

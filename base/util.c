@@ -1,0 +1,86 @@
+/*
+ * base/util.c - clocks, OpenSSL randomness and hashing, escaping.
+ */
+#include "base/base.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+int64_t util_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+int64_t util_mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void util_iso8601(int64_t t, char out[static 21])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    gmtime_r(&tt, &tm);
+    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int util_random(unsigned char *p, size_t n, struct err *err)
+{
+    if (n > INT_MAX || RAND_bytes(p, (int)n) != 1)
+        return err_set(err, ERR_INTERNAL, "random number generator failed");
+    return 0;
+}
+
+void util_sha256(const void *p, size_t n, unsigned char out[static 32])
+{
+    SHA256(p, n, out);
+}
+
+bool util_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+    /* lengths of signatures and tokens are public; their bytes are not */
+    if (alen != blen)
+        return false;
+    return CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+int util_html_escape(struct buf *out, struct str s)
+{
+    size_t from = 0;
+
+    for (size_t i = 0; i < s.len; i++) {
+        const char *ent;
+
+        switch (s.ptr[i]) {
+        case '&':
+            ent = "&amp;";
+            break;
+        case '<':
+            ent = "&lt;";
+            break;
+        case '>':
+            ent = "&gt;";
+            break;
+        case '"':
+            ent = "&quot;";
+            break;
+        case '\'':
+            ent = "&#39;";
+            break;
+        default:
+            continue;
+        }
+        buf_add(out, s.ptr + from, i - from);
+        buf_addstr(out, ent);
+        from = i + 1;
+    }
+    return buf_add(out, s.ptr + from, s.len - from);
+}

@@ -1,0 +1,28 @@
+/*
+ * base/util.h - small helpers every module needs: clocks, randomness, hex,
+ * constant-time comparison, HTML escaping into a buffer.
+ */
+#ifndef BASE_UTIL_H
+#define BASE_UTIL_H
+
+/* Seconds since the epoch (wall clock, for timestamps compared with other machines). */
+int64_t util_now(void);
+/* A monotonic clock in nanoseconds, for durations. */
+int64_t util_mono_ns(void);
+/* Formats `t` as ISO 8601 UTC ("2026-11-23T10:00:00Z") into `out` (at least 21 bytes). */
+void util_iso8601(int64_t t, char out[static 21]);
+
+/* Fills `p` with `n` cryptographically random bytes (OpenSSL); -1 if the generator fails. */
+int util_random(unsigned char *p, size_t n, struct err *err);
+/* SHA-256 of (p, n) into `out`. */
+void util_sha256(const void *p, size_t n, unsigned char out[static 32]);
+/* Compares two byte strings in time that depends only on their lengths. */
+bool util_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+
+/*
+ * Appends `s` HTML-escaped (& < > " ' as entities), safe in text and in
+ * quoted attribute values.
+ */
+int util_html_escape(struct buf *out, struct str s);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * cli/cli.h - the ltibadges command line: configuration and commands.
+ */
+#ifndef CLI_CLI_H
+#define CLI_CLI_H
+
+#include "base/base.h"
+
+/* Everything configurable, after defaults, the INI file, environment and flags. */
+struct cli_config {
+    char listen_host[256];
+    unsigned listen_port;
+    char db[4096];
+    char public_url[LIMIT_LTI_URL_LEN]; /* normalized, "" when not set */
+    size_t max_body;
+    int64_t oauth_window;
+    int64_t session_ttl;
+    unsigned threads;
+    char access_log[4096]; /* "-" for stderr, "off", or a file */
+    char tool_title[256];
+    char tool_description[1024];
+};
+
+/* Sets the built-in defaults. */
+void cli_config_defaults(struct cli_config *c);
+/* Reads an INI file; unknown sections or keys and bad values fail, naming the key. */
+int cli_config_load_file(struct cli_config *c, const char *path, struct err *err);
+/* Applies LTIBADGES_LISTEN, LTIBADGES_DB and LTIBADGES_PUBLIC_URL when set. */
+int cli_config_load_env(struct cli_config *c, struct err *err);
+/* Sets one key ("server.listen", ...) from a string; `origin` names where it came from. */
+int cli_config_set(struct cli_config *c, const char *key, const char *value, const char *origin,
+                   struct err *err);
+
+/* Parsed command-line options of one command. */
+struct cli_opts {
+    const char *config, *db, *listen, *public_url, *key, *secret;
+    bool json, demo, help;
+    const char *pos[8];
+    size_t npos;
+};
+
+/*
+ * Parses argv[first..] for a command accepting the options named in `allowed`
+ * (e.g. "config,db,json"); unknown options and extra arguments fail.
+ */
+int cli_parse_opts(int argc, char **argv, int first, const char *allowed, size_t max_pos,
+                   struct cli_opts *o /* OUT */, struct err *err);
+/* Loads defaults, --config file, environment and the flags of `o`, in that order. */
+int cli_config_resolve(struct cli_config *c, const struct cli_opts *o, struct err *err);
+
+int cli_cmd_serve(int argc, char **argv);
+int cli_cmd_consumer(int argc, char **argv);
+int cli_cmd_migrate(int argc, char **argv);
+
+/* Prints "ltibadges: <msg>" (and the detail when LTIBADGES_DEBUG is set); returns 1. */
+int cli_fail(const struct err *err);
+/* Prints a usage error naming the command; returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,312 @@
+/*
+ * cli/config.c - configuration: built-in defaults, then the INI file
+ * (libinih), then environment variables, then command-line flags.
+ *
+ * Every key is checked when it is read: an unknown key or a bad value stops
+ * the program with a message naming the key and where it came from, rather
+ * than running with a configuration the operator did not mean.
+ */
+#include "base/base.h"
+#include "cli/cli.h"
+#include "lti/lti.h"
+
+#include <ini.h>
+
+void cli_config_defaults(struct cli_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
+    c->listen_port = 8080;
+    snprintf(c->db, sizeof(c->db), "ltibadges.db");
+    c->max_body = LIMIT_LAUNCH_BODY_DEFAULT;
+    c->oauth_window = LIMIT_OAUTH_WINDOW_DEFAULT;
+    c->session_ttl = LIMIT_SESSION_TTL_DEFAULT;
+    c->threads = 2;
+    snprintf(c->access_log, sizeof(c->access_log), "-");
+    snprintf(c->tool_title, sizeof(c->tool_title), "Badges");
+    snprintf(c->tool_description, sizeof(c->tool_description),
+             "Open Badges for this course: see the badges you earned and how to earn the others.");
+}
+
+static int set_listen(struct cli_config *c, const char *v, const char *origin, struct err *err)
+{
+    const char *colon = strrchr(v, ':');
+    int64_t port;
+    const char *host = v;
+    size_t hlen;
+
+    if (!colon || str_to_i64(str_from_cstr(colon + 1), 0, 65535, &port) < 0)
+        return err_set(err, ERR_INVALID, "%s: 'listen' must be HOST:PORT, got '%s'", origin, v);
+    hlen = (size_t)(colon - v);
+    if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+        host++;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= sizeof(c->listen_host))
+        return err_set(err, ERR_INVALID, "%s: 'listen' has no valid host in '%s'", origin, v);
+    memcpy(c->listen_host, host, hlen);
+    c->listen_host[hlen] = '\0';
+    c->listen_port = (unsigned)port;
+    return 0;
+}
+
+static int set_int(int64_t *out, const char *v, int64_t min, int64_t max, const char *key,
+                   const char *origin, struct err *err)
+{
+    if (str_to_i64(str_from_cstr(v), min, max, out) < 0)
+        return err_set(err, ERR_INVALID,
+                       "%s: '%s' must be a whole number from %" PRId64 " to %" PRId64 ", got '%s'",
+                       origin, key, min, max, v);
+    return 0;
+}
+
+static int set_text(char *dst, size_t dstlen, const char *v, const char *key, const char *origin,
+                    struct err *err)
+{
+    size_t n = strlen(v);
+
+    if (n >= dstlen)
+        return err_set(err, ERR_INVALID, "%s: '%s' is longer than %zu bytes", origin, key,
+                       dstlen - 1);
+    if (str_has_ctl(str_from_cstr(v)))
+        return err_set(err, ERR_INVALID, "%s: '%s' contains control characters", origin, key);
+    memcpy(dst, v, n + 1);
+    return 0;
+}
+
+int cli_config_set(struct cli_config *c, const char *key, const char *v, const char *origin,
+                   struct err *err)
+{
+    int64_t n;
+
+    if (strcmp(key, "server.listen") == 0)
+        return set_listen(c, v, origin, err);
+    if (strcmp(key, "server.public_url") == 0) {
+        struct buf b = BUF_INIT(LIMIT_LTI_URL_LEN - 1);
+        struct err e = ERR_INIT;
+        size_t len;
+
+        if (v[0] == '\0') {
+            c->public_url[0] = '\0';
+            return 0;
+        }
+        if (lti_url_normalize(&b, str_from_cstr(v), NULL, &e) < 0 || strchr(v, '?') ||
+            strchr(v, '#')) {
+            buf_release(&b);
+            return err_set(err, ERR_INVALID,
+                           "%s: 'public_url' must be an absolute http(s) URL without query, got "
+                           "'%s'%s%s",
+                           origin, v, e.msg[0] ? ": " : "", e.msg);
+        }
+        len = b.len;
+        while (len && b.ptr[len - 1] == '/')
+            len--;
+        memcpy(c->public_url, b.ptr, len);
+        c->public_url[len] = '\0';
+        buf_release(&b);
+        return 0;
+    }
+    if (strcmp(key, "server.threads") == 0) {
+        if (set_int(&n, v, 1, LIMIT_HTTP_THREADS_MAX, "threads", origin, err) < 0)
+            return -1;
+        c->threads = (unsigned)n;
+        return 0;
+    }
+    if (strcmp(key, "server.max_body") == 0) {
+        if (set_int(&n, v, 1024, LIMIT_LAUNCH_BODY_MAX, "max_body", origin, err) < 0)
+            return -1;
+        c->max_body = (size_t)n;
+        return 0;
+    }
+    if (strcmp(key, "server.access_log") == 0)
+        return set_text(c->access_log, sizeof(c->access_log), v, "access_log", origin, err);
+    if (strcmp(key, "database.path") == 0) {
+        if (v[0] == '\0')
+            return err_set(err, ERR_INVALID, "%s: 'path' must not be empty", origin);
+        return set_text(c->db, sizeof(c->db), v, "path", origin, err);
+    }
+    if (strcmp(key, "lti.timestamp_window") == 0)
+        return set_int(&c->oauth_window, v, 1, LIMIT_OAUTH_WINDOW_MAX, "timestamp_window", origin,
+                       err);
+    if (strcmp(key, "lti.session_ttl") == 0)
+        return set_int(&c->session_ttl, v, 60, LIMIT_SESSION_TTL_MAX, "session_ttl", origin, err);
+    if (strcmp(key, "lti.tool_title") == 0)
+        return set_text(c->tool_title, sizeof(c->tool_title), v, "tool_title", origin, err);
+    if (strcmp(key, "lti.tool_description") == 0)
+        return set_text(c->tool_description, sizeof(c->tool_description), v, "tool_description",
+                        origin, err);
+    return err_set(err, ERR_INVALID, "%s: unknown key '%s'", origin, key);
+}
+
+struct ini_ctx {
+    struct cli_config *c;
+    const char *path;
+    struct err *err;
+    int line;
+};
+
+static int on_ini_line(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_ctx *ctx = user;
+    char key[256], origin[4200];
+
+    if (ctx->err->code != ERR_NONE)
+        return 0;
+    snprintf(key, sizeof(key), "%s.%s", section, name);
+    snprintf(origin, sizeof(origin), "%s [%s]", ctx->path, section[0] ? section : "no section");
+    if (cli_config_set(ctx->c, key, value ? value : "", origin, ctx->err) < 0)
+        return 0;
+    return 1;
+}
+
+int cli_config_load_file(struct cli_config *c, const char *path, struct err *err)
+{
+    struct ini_ctx ctx = { c, path, err, 0 };
+    int rc = ini_parse(path, on_ini_line, &ctx);
+
+    if (err->code != ERR_NONE) {
+        /* name the line too: inih reports the first line whose handler failed */
+        if (rc > 0) {
+            size_t n = strnlen(err->msg, sizeof(err->msg));
+
+            snprintf(err->msg + n, sizeof(err->msg) - n, " (line %d)", rc);
+        }
+        return -1;
+    }
+    if (rc == -1)
+        return err_set(err, ERR_INVALID, "cannot read config file '%s': %s", path, strerror(errno));
+    if (rc != 0)
+        return err_set(err, ERR_INVALID, "config file '%s': syntax error on line %d", path, rc);
+    return 0;
+}
+
+int cli_config_load_env(struct cli_config *c, struct err *err)
+{
+    static const struct {
+        const char *env, *key;
+    } vars[] = {
+        { "LTIBADGES_LISTEN", "server.listen" },
+        { "LTIBADGES_DB", "database.path" },
+        { "LTIBADGES_PUBLIC_URL", "server.public_url" },
+    };
+
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        const char *v = getenv(vars[i].env);
+
+        if (v && cli_config_set(c, vars[i].key, v, vars[i].env, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int cli_config_resolve(struct cli_config *c, const struct cli_opts *o, struct err *err)
+{
+    cli_config_defaults(c);
+    if (o->config && cli_config_load_file(c, o->config, err) < 0)
+        return -1;
+    if (cli_config_load_env(c, err) < 0)
+        return -1;
+    if (o->listen && cli_config_set(c, "server.listen", o->listen, "--listen", err) < 0)
+        return -1;
+    if (o->db && cli_config_set(c, "database.path", o->db, "--db", err) < 0)
+        return -1;
+    if (o->public_url &&
+        cli_config_set(c, "server.public_url", o->public_url, "--public-url", err) < 0)
+        return -1;
+    return 0;
+}
+
+struct opt_spec {
+    const char *name;
+    bool has_arg;
+    size_t off; /* offsetof into cli_opts */
+};
+
+#define OPT_STR(n, field)                                                                          \
+ {                                                                                                 \
+  n, true, offsetof(struct cli_opts, field)                                                        \
+ }
+#define OPT_BOOL(n, field)                                                                         \
+ {                                                                                                 \
+  n, false, offsetof(struct cli_opts, field)                                                       \
+ }
+
+static const struct opt_spec specs[] = {
+    OPT_STR("config", config), OPT_STR("db", db),
+    OPT_STR("listen", listen), OPT_STR("public-url", public_url),
+    OPT_STR("key", key),       OPT_STR("secret", secret),
+    OPT_BOOL("json", json),    OPT_BOOL("demo", demo),
+    OPT_BOOL("help", help),
+};
+
+static bool allowed_opt(const char *allowed, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = allowed;
+
+    while (p && *p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+        if (len == n && strncmp(p, name, n) == 0)
+            return true;
+        p = comma ? comma + 1 : NULL;
+    }
+    return strcmp(name, "help") == 0;
+}
+
+int cli_parse_opts(int argc, char **argv, int first, const char *allowed, size_t max_pos,
+                   struct cli_opts *o, struct err *err)
+{
+    bool only_pos = false;
+
+    memset(o, 0, sizeof(*o));
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        const struct opt_spec *spec = NULL;
+        const char *eq, *value = NULL;
+        size_t nlen;
+
+        if (only_pos || a[0] != '-' || strcmp(a, "-") == 0) {
+            if (o->npos == max_pos || o->npos == sizeof(o->pos) / sizeof(o->pos[0]))
+                return err_set(err, ERR_INVALID, "unexpected argument '%s'", a);
+            o->pos[o->npos++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            only_pos = true;
+            continue;
+        }
+        if (strcmp(a, "-h") == 0) {
+            o->help = true;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0)
+            return err_set(err, ERR_INVALID, "unknown option '%s'", a);
+        a += 2;
+        eq = strchr(a, '=');
+        nlen = eq ? (size_t)(eq - a) : strlen(a);
+        for (size_t k = 0; k < sizeof(specs) / sizeof(specs[0]); k++) {
+            if (strlen(specs[k].name) == nlen && strncmp(specs[k].name, a, nlen) == 0) {
+                spec = &specs[k];
+                break;
+            }
+        }
+        if (!spec || !allowed_opt(allowed, spec->name))
+            return err_set(err, ERR_INVALID, "unknown option '--%.*s'", (int)nlen, a);
+        if (spec->has_arg) {
+            if (eq)
+                value = eq + 1;
+            else if (i + 1 < argc)
+                value = argv[++i];
+            else
+                return err_set(err, ERR_INVALID, "option '--%s' needs a value", spec->name);
+            *(const char **)(void *)((char *)o + spec->off) = value;
+        } else {
+            if (eq)
+                return err_set(err, ERR_INVALID, "option '--%s' takes no value", spec->name);
+            *(bool *)(void *)((char *)o + spec->off) = true;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,316 @@
+/*
+ * cli/consumer.c - `ltibadges consumer add|list|remove|rotate|enable|disable`
+ * and `ltibadges migrate`.
+ *
+ * Secrets are shown once, when they are made (add, rotate), and never listed.
+ */
+#include "base/base.h"
+#include "cli/cli.h"
+#include "store/store.h"
+
+#include <jansson.h>
+
+static const char consumer_usage[] =
+    "usage: ltibadges consumer add NAME [--key KEY] [--secret SECRET]\n"
+    "       ltibadges consumer list [--json]\n"
+    "       ltibadges consumer remove KEY\n"
+    "       ltibadges consumer rotate KEY\n"
+    "       ltibadges consumer enable KEY\n"
+    "       ltibadges consumer disable KEY\n"
+    "\n"
+    "Registers the learning platforms (LTI tool consumers) allowed to launch the tool.\n"
+    "  add      creates a consumer; prints key=... and secret=... (a random 32-byte hex\n"
+    "           secret unless --secret is given). Give both to the LMS administrator.\n"
+    "  list     lists consumers (never their secrets); --json prints one JSON array\n"
+    "  remove   deletes a consumer and everything its launches stored\n"
+    "  rotate   replaces the secret (printed once); the old one stops working at once\n"
+    "  enable, disable\n"
+    "           allows or refuses the consumer's launches without deleting anything\n"
+    "\n"
+    "Every command takes --db PATH and --config FILE.\n";
+
+int cli_fail(const struct err *err)
+{
+    fprintf(stderr, "ltibadges: %s\n", err->msg[0] ? err->msg : "failed");
+    if (err->detail[0] && getenv("LTIBADGES_DEBUG"))
+        fprintf(stderr, "ltibadges: detail: %s\n", err->detail);
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "ltibadges %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see 'ltibadges %s --help')\n", cmd);
+    return 2;
+}
+
+static int check_token(const char *what, const char *v, size_t min, size_t max, struct err *err)
+{
+    size_t n = strlen(v);
+
+    if (n < min || n > max)
+        return err_set(err, ERR_INVALID, "%s must be %zu to %zu characters", what, min, max);
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)v[i] <= ' ' || (unsigned char)v[i] >= 0x7f)
+            return err_set(err, ERR_INVALID, "%s must be printable ASCII without spaces", what);
+    }
+    return 0;
+}
+
+static int random_hex(char *out, size_t bytes, struct err *err)
+{
+    unsigned char raw[32];
+    struct buf b = BUF_INIT(64);
+
+    if (bytes > sizeof(raw) || util_random(raw, bytes, err) < 0)
+        return -1;
+    buf_addhex(&b, raw, bytes);
+    memcpy(out, b.ptr, b.len + 1);
+    buf_release(&b);
+    return 0;
+}
+
+/* A readable key: the name's letters and digits, lower-cased, and a random suffix. */
+static int make_key(const char *name, char *out, size_t outlen, struct err *err)
+{
+    char suffix[13];
+    size_t n = 0;
+    bool dash = false;
+
+    if (random_hex(suffix, 6, err) < 0)
+        return -1;
+    for (const char *p = name; *p && n < 40; p++) {
+        char c = *p;
+
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+            if (dash && n)
+                out[n++] = '-';
+            out[n++] = c;
+            dash = false;
+        } else {
+            dash = true;
+        }
+    }
+    snprintf(out + n, outlen - n, "%s%s", n ? "-" : "consumer-", suffix);
+    return 0;
+}
+
+static int open_store(const struct cli_opts *o, struct store **s, struct err *err)
+{
+    struct cli_config cfg;
+
+    if (cli_config_resolve(&cfg, o, err) < 0)
+        return -1;
+    return store_open(s, cfg.db, 0, err);
+}
+
+static int cmd_add(const struct cli_opts *o)
+{
+    struct err err = ERR_INIT;
+    struct store *s = NULL;
+    char key[LIMIT_CONSUMER_KEY_LEN + 1], secret[LIMIT_CONSUMER_SECRET_LEN + 1];
+    const char *name = o->pos[1];
+    int ret = 0;
+
+    if (!name)
+        return cli_usage_error("consumer add", "missing NAME");
+    if (name[0] == '\0' || strlen(name) > LIMIT_CONSUMER_NAME_LEN ||
+        str_has_ctl(str_from_cstr(name)))
+        return cli_usage_error("consumer add", "NAME must be 1 to %d printable characters",
+                               LIMIT_CONSUMER_NAME_LEN);
+    if (o->key) {
+        if (check_token("--key", o->key, 1, LIMIT_CONSUMER_KEY_LEN, &err) < 0)
+            return cli_usage_error("consumer add", "%s", err.msg);
+        snprintf(key, sizeof(key), "%s", o->key);
+    } else if (make_key(name, key, sizeof(key), &err) < 0) {
+        return cli_fail(&err);
+    }
+    if (o->secret) {
+        if (check_token("--secret", o->secret, 16, LIMIT_CONSUMER_SECRET_LEN, &err) < 0)
+            return cli_usage_error("consumer add", "%s", err.msg);
+        snprintf(secret, sizeof(secret), "%s", o->secret);
+    } else if (random_hex(secret, 32, &err) < 0) {
+        return cli_fail(&err);
+    }
+    if (open_store(o, &s, &err) < 0 || store_consumer_add(s, key, secret, name, NULL, &err) < 0) {
+        ret = cli_fail(&err);
+    } else {
+        printf("key=%s\nsecret=%s\n", key, secret);
+    }
+    store_close(s);
+    return ret;
+}
+
+static int cmd_list(const struct cli_opts *o)
+{
+    struct err err = ERR_INIT;
+    struct store *s = NULL;
+    struct store_consumer *list = NULL;
+    size_t n = 0;
+    int ret = 0;
+
+    if (open_store(o, &s, &err) < 0 || store_consumer_list(s, &list, &n, &err) < 0) {
+        ret = cli_fail(&err);
+        goto out;
+    }
+    if (o->json) {
+        json_t *arr = json_array();
+        char *text;
+
+        for (size_t i = 0; i < n; i++) {
+            char created[21];
+
+            util_iso8601(list[i].created_at, created);
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s?, s:b, s:I, s:s}", "key",
+                                                 list[i].key, "name", list[i].name, "lms",
+                                                 list[i].lms[0] ? list[i].lms : NULL, "enabled",
+                                                 list[i].enabled, "users",
+                                                 (json_int_t)list[i].users, "created_at", created));
+        }
+        text = json_dumps(arr, JSON_INDENT(2));
+        printf("%s\n", text ? text : "[]");
+        free(text);
+        json_decref(arr);
+    } else if (n == 0) {
+        printf("no consumers: add one with 'ltibadges consumer add NAME'\n");
+    } else {
+        printf("%-32s %-24s %-8s %-8s %6s  %s\n", "KEY", "NAME", "LMS", "ENABLED", "USERS",
+               "CREATED");
+        for (size_t i = 0; i < n; i++) {
+            char created[21];
+
+            util_iso8601(list[i].created_at, created);
+            printf("%-32s %-24s %-8s %-8s %6" PRId64 "  %s\n", list[i].key, list[i].name,
+                   list[i].lms[0] ? list[i].lms : "-", list[i].enabled ? "yes" : "no",
+                   list[i].users, created);
+        }
+    }
+out:
+    free(list);
+    store_close(s);
+    return ret;
+}
+
+static int cmd_keyed(const struct cli_opts *o, const char *verb)
+{
+    struct err err = ERR_INIT;
+    struct store *s = NULL;
+    const char *key = o->pos[1];
+    char secret[65];
+    int ret = 0;
+
+    if (!key) {
+        char cmd[32];
+
+        snprintf(cmd, sizeof(cmd), "consumer %s", verb);
+        return cli_usage_error(cmd, "missing KEY");
+    }
+    if (open_store(o, &s, &err) < 0) {
+        ret = cli_fail(&err);
+        goto out;
+    }
+    if (strcmp(verb, "remove") == 0) {
+        if (store_consumer_remove(s, key, &err) < 0)
+            ret = cli_fail(&err);
+        else
+            printf("removed consumer '%s'\n", key);
+    } else if (strcmp(verb, "rotate") == 0) {
+        if (random_hex(secret, 32, &err) < 0 || store_consumer_set_secret(s, key, secret, &err) < 0)
+            ret = cli_fail(&err);
+        else
+            printf("key=%s\nsecret=%s\n", key, secret);
+    } else {
+        bool en = strcmp(verb, "enable") == 0;
+
+        if (store_consumer_set_enabled(s, key, en, &err) < 0)
+            ret = cli_fail(&err);
+        else
+            printf("%s consumer '%s'\n", en ? "enabled" : "disabled", key);
+    }
+out:
+    store_close(s);
+    return ret;
+}
+
+int cli_cmd_consumer(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct err err = ERR_INIT;
+    const char *verb = argc > 2 ? argv[2] : NULL;
+    const char *allowed;
+    size_t npos;
+
+    if (!verb || strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
+        fputs(consumer_usage, verb ? stdout : stderr);
+        return verb ? 0 : 2;
+    }
+    if (strcmp(verb, "add") == 0) {
+        allowed = "config,db,key,secret";
+        npos = 1;
+    } else if (strcmp(verb, "list") == 0) {
+        allowed = "config,db,json";
+        npos = 0;
+    } else if (strcmp(verb, "remove") == 0 || strcmp(verb, "rotate") == 0 ||
+               strcmp(verb, "enable") == 0 || strcmp(verb, "disable") == 0) {
+        allowed = "config,db";
+        npos = 1;
+    } else {
+        return cli_usage_error("consumer", "unknown subcommand '%s'", verb);
+    }
+    /* pos[0] is the verb itself */
+    if (cli_parse_opts(argc, argv, 2, allowed, npos + 1, &o, &err) < 0) {
+        char cmd[32];
+
+        snprintf(cmd, sizeof(cmd), "consumer %s", verb);
+        return cli_usage_error(cmd, "%s", err.msg);
+    }
+    if (o.help) {
+        fputs(consumer_usage, stdout);
+        return 0;
+    }
+    if (strcmp(verb, "add") == 0)
+        return cmd_add(&o);
+    if (strcmp(verb, "list") == 0)
+        return cmd_list(&o);
+    return cmd_keyed(&o, verb);
+}
+
+static const char migrate_usage[] =
+    "usage: ltibadges migrate [--db PATH] [--config FILE]\n"
+    "\n"
+    "Creates the database if needed and applies pending schema migrations.\n"
+    "'ltibadges serve' applies them at start too.\n";
+
+int cli_cmd_migrate(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct err err = ERR_INIT;
+    struct cli_config cfg;
+    struct store *s = NULL;
+    int before = 0, applied = 0, ret = 0;
+
+    if (cli_parse_opts(argc, argv, 2, "config,db", 0, &o, &err) < 0)
+        return cli_usage_error("migrate", "%s", err.msg);
+    if (o.help) {
+        fputs(migrate_usage, stdout);
+        return 0;
+    }
+    if (cli_config_resolve(&cfg, &o, &err) < 0 ||
+        store_open(&s, cfg.db, STORE_OPEN_NO_MIGRATE, &err) < 0 ||
+        store_schema_version(s, &before, &err) < 0 || store_migrate(s, &applied, &err) < 0)
+        ret = cli_fail(&err);
+    else if (applied)
+        printf("database '%s' migrated from schema version %d to %d\n", cfg.db, before,
+               before + applied);
+    else
+        printf("database '%s' is up to date (schema version %d)\n", cfg.db, before);
+    store_close(s);
+    return ret;
+}

@@ -1,0 +1,39 @@
+/*
+ * cli/main.c - the ltibadges command: dispatches to the commands of cli/.
+ */
+#include "base/base.h"
+#include "cli/cli.h"
+
+static const char usage[] =
+    "usage: ltibadges COMMAND [OPTIONS]\n"
+    "\n"
+    "An LTI 1.1 tool provider that awards Open Badges.\n"
+    "\n"
+    "commands:\n"
+    "  serve       serve the tool (LTI launches, pages, XML configuration)\n"
+    "  consumer    add, list, remove, rotate, enable or disable LTI consumers\n"
+    "  migrate     create the database or bring its schema up to date\n"
+    "\n"
+    "Every command takes --db PATH, --config FILE and --help.\n";
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+
+    if (!cmd) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        return cli_cmd_serve(argc, argv);
+    if (strcmp(cmd, "consumer") == 0)
+        return cli_cmd_consumer(argc, argv);
+    if (strcmp(cmd, "migrate") == 0)
+        return cli_cmd_migrate(argc, argv);
+    fprintf(stderr, "ltibadges: unknown command '%s' (see 'ltibadges --help')\n", cmd);
+    return 2;
+}

@@ -1,0 +1,139 @@
+/*
+ * cli/serve.c - `ltibadges serve`: open the store (migrating it), start the
+ * HTTP server, wait for SIGTERM or SIGINT, stop gracefully.
+ *
+ * The signals are blocked before any thread starts, so that only the main
+ * thread receives them (through sigwait): no handler runs in the middle of
+ * a request or a database write.
+ */
+#include "base/base.h"
+#include "cli/cli.h"
+#include "store/store.h"
+#include "web/web.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#define DEMO_KEY "ltibadges-demo"
+
+static const char serve_usage[] =
+    "usage: ltibadges serve [--config FILE] [--db PATH] [--listen HOST:PORT]\n"
+    "                       [--public-url URL] [--demo]\n"
+    "\n"
+    "Serves the tool: LTI launches at /lti/launch, the XML configuration at\n"
+    "/lti/config.xml, health at /healthz. Stops gracefully on SIGTERM or SIGINT.\n"
+    "  --listen HOST:PORT  address to bind (default 127.0.0.1:8080; env LTIBADGES_LISTEN)\n"
+    "  --db PATH           sqlite database (default ltibadges.db; env LTIBADGES_DB)\n"
+    "  --public-url URL    the URL the LMS uses to reach the tool, e.g. behind a TLS proxy\n"
+    "                      (default http://HOST:PORT; env LTIBADGES_PUBLIC_URL)\n"
+    "  --demo              create the demo consumer if there is none and print its key,\n"
+    "                      secret, launch URL and XML configuration URL\n";
+
+static int demo_consumer(struct store *s, const char *public_url, struct err *err)
+{
+    struct store_consumer c;
+
+    if (store_consumer_find(s, STR_LIT(DEMO_KEY), &c, err) < 0) {
+        unsigned char raw[32];
+        struct buf hex = BUF_INIT(64);
+
+        if (err->code != ERR_NOTFOUND)
+            return -1;
+        err_clear(err);
+        if (util_random(raw, sizeof(raw), err) < 0)
+            return -1;
+        buf_addhex(&hex, raw, sizeof(raw));
+        if (store_consumer_add(s, DEMO_KEY, hex.ptr, "Demo consumer", &c, err) < 0) {
+            buf_release(&hex);
+            return -1;
+        }
+        buf_release(&hex);
+    }
+    printf("demo consumer (add it to your LMS as an external tool):\n"
+           "  consumer key:      %s\n"
+           "  shared secret:     %s\n"
+           "  launch URL:        %s/lti/launch\n"
+           "  XML configuration: %s/lti/config.xml\n",
+           c.key, c.secret, public_url, public_url);
+    return 0;
+}
+
+int cli_cmd_serve(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct err err = ERR_INIT;
+    struct cli_config cfg;
+    struct web_config wc;
+    struct store *s = NULL;
+    struct web *w = NULL;
+    sigset_t set;
+    int sig = 0, log_fd = 2, ret = 0;
+
+    if (cli_parse_opts(argc, argv, 2, "config,db,listen,public-url,demo", 0, &o, &err) < 0)
+        return cli_usage_error("serve", "%s", err.msg);
+    if (o.help) {
+        fputs(serve_usage, stdout);
+        return 0;
+    }
+    if (cli_config_resolve(&cfg, &o, &err) < 0)
+        return cli_fail(&err);
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (strcmp(cfg.access_log, "off") == 0) {
+        log_fd = -1;
+    } else if (strcmp(cfg.access_log, "-") != 0 && strcmp(cfg.access_log, "stderr") != 0) {
+        log_fd = open(cfg.access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (log_fd < 0) {
+            err_set(&err, ERR_INVALID, "cannot open access log '%s': %s", cfg.access_log,
+                    strerror(errno));
+            return cli_fail(&err);
+        }
+    }
+
+    if (store_open(&s, cfg.db, STORE_OPEN_WRITER, &err) < 0) {
+        ret = cli_fail(&err);
+        goto out;
+    }
+    store_set_nonce_window(s, cfg.oauth_window);
+
+    web_config_init(&wc);
+    wc.listen_host = cfg.listen_host;
+    wc.listen_port = cfg.listen_port;
+    wc.public_url = cfg.public_url[0] ? cfg.public_url : NULL;
+    wc.max_body = cfg.max_body;
+    wc.oauth_window = cfg.oauth_window;
+    wc.session_ttl = cfg.session_ttl;
+    wc.threads = cfg.threads;
+    wc.access_log_fd = log_fd;
+    wc.tool_title = cfg.tool_title;
+    wc.tool_description = cfg.tool_description;
+    if (web_start(&w, &wc, s, &err) < 0) {
+        ret = cli_fail(&err);
+        goto out;
+    }
+    if (o.demo && demo_consumer(s, web_public_url(w), &err) < 0) {
+        ret = cli_fail(&err);
+        goto out;
+    }
+    printf("ltibadges: listening on %s:%u, public URL %s\n", cfg.listen_host, web_port(w),
+           web_public_url(w));
+    fflush(stdout);
+
+    while (sig != SIGTERM && sig != SIGINT) {
+        if (sigwait(&set, &sig) != 0)
+            break;
+    }
+    fprintf(stderr, "ltibadges: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+out:
+    web_stop(w);
+    store_close(s);
+    if (log_fd > 2)
+        close(log_fd);
+    return ret;
+}

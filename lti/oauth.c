@@ -1,0 +1,333 @@
+/*
+ * lti/oauth.c - OAuth 1.0a signature verification (RFC 5849 section 3.4).
+ *
+ * The base string is built by hand from our own decoded forms: liboauth's
+ * helpers take NUL-terminated strings (a %00 in a value would be signed
+ * differently than the consumer signed it) and allocate per parameter. The
+ * HMAC-SHA1 itself comes from liboauth; liboauth has no HMAC-SHA256, which
+ * LTI 1.1 consumers may also use, so that one comes from OpenSSL. Signatures
+ * are compared in constant time.
+ */
+#include "base/base.h"
+#include "lti/lti.h"
+
+#include <oauth.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+static const char *const required[] = {
+    "oauth_consumer_key", "oauth_signature_method", "oauth_signature", "oauth_timestamp",
+    "oauth_nonce",
+};
+
+static struct str *field_for(struct lti_oauth *o, struct str name)
+{
+    if (str_eq_cstr(name, "oauth_consumer_key"))
+        return &o->consumer_key;
+    if (str_eq_cstr(name, "oauth_signature_method"))
+        return &o->signature_method;
+    if (str_eq_cstr(name, "oauth_signature"))
+        return &o->signature;
+    if (str_eq_cstr(name, "oauth_timestamp"))
+        return &o->timestamp;
+    if (str_eq_cstr(name, "oauth_nonce"))
+        return &o->nonce;
+    if (str_eq_cstr(name, "oauth_version"))
+        return &o->version;
+    if (str_eq_cstr(name, "oauth_body_hash"))
+        return &o->body_hash;
+    return NULL;
+}
+
+int lti_oauth_params(const struct form *const *lists, size_t nlists, struct lti_oauth *o,
+                     struct err *err)
+{
+    memset(o, 0, sizeof(*o));
+    for (size_t l = 0; l < nlists; l++) {
+        const struct form *f = lists[l];
+
+        for (size_t i = 0; i < f->count; i++) {
+            struct str name = f->params[i].name;
+            struct str *slot;
+
+            if (!str_starts_with(name, "oauth_"))
+                continue;
+            /* RFC 5849 3.4.1.3: protocol parameters must not appear more than once */
+            for (size_t l2 = 0; l2 <= l; l2++) {
+                const struct form *g = lists[l2];
+                size_t end = l2 == l ? i : g->count;
+
+                for (size_t j = 0; j < end; j++) {
+                    if (str_eq(g->params[j].name, name))
+                        return err_set(err, ERR_INVALID, "parameter '%.*s' appears more than once",
+                                       (int)(name.len > 64 ? 64 : name.len), name.ptr);
+                }
+            }
+            slot = field_for(o, name);
+            if (slot)
+                *slot = f->params[i].value;
+        }
+    }
+    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+        struct str *slot = field_for(o, str_from_cstr(required[i]));
+
+        if (!str_present(*slot) || slot->len == 0)
+            return err_set(err, ERR_INVALID, "missing parameter '%s'", required[i]);
+    }
+    if (str_eq_cstr(o->signature_method, "HMAC-SHA1"))
+        o->method = LTI_SIG_HMAC_SHA1;
+    else if (str_eq_cstr(o->signature_method, "HMAC-SHA256"))
+        o->method = LTI_SIG_HMAC_SHA256;
+    else
+        return err_set(err, ERR_INVALID,
+                       "unsupported 'oauth_signature_method' (HMAC-SHA1 or HMAC-SHA256 expected)");
+    if (str_present(o->version) && !str_eq_cstr(o->version, "1.0"))
+        return err_set(err, ERR_INVALID, "unsupported 'oauth_version' (1.0 expected)");
+    if (str_to_i64(o->timestamp, 1, INT64_MAX / 2, &o->ts) < 0)
+        return err_set(err, ERR_INVALID, "malformed 'oauth_timestamp'");
+    if (o->nonce.len > LIMIT_OAUTH_NONCE_LEN || str_has_ctl(o->nonce))
+        return err_set(err, ERR_INVALID, "malformed 'oauth_nonce'");
+    if (o->signature.len > LIMIT_OAUTH_SIGNATURE_LEN)
+        return err_set(err, ERR_INVALID, "malformed 'oauth_signature'");
+    if (o->consumer_key.len > LIMIT_CONSUMER_KEY_LEN || str_has_ctl(o->consumer_key))
+        return err_set(err, ERR_INVALID, "malformed 'oauth_consumer_key'");
+    return 0;
+}
+
+int lti_url_normalize(struct buf *out, struct str url, struct str *query, struct err *err)
+{
+    const char *p = url.ptr, *end = url.ptr + url.len;
+    const char *colon, *host, *host_end, *port = NULL, *path;
+    bool https;
+
+    if (query)
+        *query = STR_NULL;
+    colon = url.len ? memchr(p, ':', url.len) : NULL;
+    if (!colon || end - colon < 3 || colon[1] != '/' || colon[2] != '/')
+        return err_set(err, ERR_INVALID, "URL must be absolute");
+    if (str_case_eq_cstr((struct str){ p, (size_t)(colon - p) }, "https"))
+        https = true;
+    else if (str_case_eq_cstr((struct str){ p, (size_t)(colon - p) }, "http"))
+        https = false;
+    else
+        return err_set(err, ERR_INVALID, "URL scheme must be http or https");
+    host = colon + 3;
+    for (path = host; path < end && *path != '/' && *path != '?' && *path != '#'; path++)
+        ;
+    if (memchr(host, '@', (size_t)(path - host)))
+        return err_set(err, ERR_INVALID, "URL must not carry user information");
+    host_end = path;
+    if (host < host_end && *host == '[') {
+        const char *rb = memchr(host, ']', (size_t)(host_end - host));
+
+        if (!rb)
+            return err_set(err, ERR_INVALID, "malformed IPv6 address in URL");
+        if (rb + 1 < host_end) {
+            if (rb[1] != ':')
+                return err_set(err, ERR_INVALID, "malformed URL authority");
+            port = rb + 2;
+        }
+        host_end = rb + 1;
+    } else {
+        const char *c = memchr(host, ':', (size_t)(host_end - host));
+
+        if (c) {
+            port = c + 1;
+            host_end = c;
+        }
+    }
+    if (host_end == host)
+        return err_set(err, ERR_INVALID, "URL has no host");
+    buf_addstr(out, https ? "https://" : "http://");
+    for (const char *h = host; h < host_end; h++) {
+        char c = *h;
+
+        if ((unsigned char)c <= ' ' || c == 0x7f)
+            return err_set(err, ERR_INVALID, "malformed host in URL");
+        buf_addch(out, (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c);
+    }
+    if (port) {
+        struct str ps = { port, (size_t)(path - port) };
+        int64_t pn;
+
+        if (str_to_i64(ps, 1, 65535, &pn) < 0)
+            return err_set(err, ERR_INVALID, "malformed port in URL");
+        if (!((https && pn == 443) || (!https && pn == 80)))
+            buf_addf(out, ":%" PRId64, pn);
+    }
+    {
+        const char *q = path, *frag;
+
+        while (q < end && *q != '?' && *q != '#')
+            q++;
+        if (q == path)
+            buf_addch(out, '/');
+        else
+            buf_add(out, path, (size_t)(q - path));
+        frag = memchr(q, '#', (size_t)(end - q));
+        if (query && q < end && *q == '?')
+            *query = (struct str){ q + 1, (size_t)((frag ? frag : end) - q - 1) };
+    }
+    return buf_check(out, "URL", err);
+}
+
+struct pair {
+    size_t name_off, name_len, value_off, value_len;
+};
+
+/* qsort has no context argument in C11; a thread-local base keeps this reentrant. */
+static _Thread_local const char *sort_base;
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const struct pair *x = a, *y = b;
+    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+    int c = memcmp(sort_base + x->name_off, sort_base + y->name_off, n);
+
+    if (c)
+        return c;
+    if (x->name_len != y->name_len)
+        return x->name_len < y->name_len ? -1 : 1;
+    n = x->value_len < y->value_len ? x->value_len : y->value_len;
+    c = memcmp(sort_base + x->value_off, sort_base + y->value_off, n);
+    if (c)
+        return c;
+    return x->value_len < y->value_len ? -1 : (x->value_len > y->value_len);
+}
+
+int lti_oauth_base_string(struct buf *out, struct str method, struct str base_uri,
+                          const struct form *const *lists, size_t nlists, struct err *err)
+{
+    struct buf enc = BUF_INIT(LIMIT_BASE_STRING_LEN);
+    struct pair stackpairs[64], *pairs = stackpairs;
+    size_t n = 0, total = 0;
+    int ret = 0;
+
+    for (size_t l = 0; l < nlists; l++)
+        total += lists[l]->count;
+    if (total > sizeof(stackpairs) / sizeof(stackpairs[0]))
+        pairs = xmalloc(st_mult(total, sizeof(*pairs)));
+    for (size_t l = 0; l < nlists; l++) {
+        const struct form *f = lists[l];
+
+        for (size_t i = 0; i < f->count; i++) {
+            struct str name = f->params[i].name;
+
+            if (str_eq_cstr(name, "oauth_signature"))
+                continue;
+            pairs[n].name_off = enc.len;
+            form_encode_rfc3986(&enc, name);
+            pairs[n].name_len = enc.len - pairs[n].name_off;
+            pairs[n].value_off = enc.len;
+            form_encode_rfc3986(&enc, f->params[i].value);
+            pairs[n].value_len = enc.len - pairs[n].value_off;
+            n++;
+        }
+    }
+    if (buf_check(&enc, "signature base string", err) < 0) {
+        ret = -1;
+        goto out;
+    }
+    sort_base = enc.ptr;
+    qsort(pairs, n, sizeof(*pairs), cmp_pair);
+
+    for (size_t i = 0; i < method.len; i++) {
+        char c = method.ptr[i];
+
+        buf_addch(out, (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c);
+    }
+    buf_addch(out, '&');
+    form_encode_rfc3986(out, base_uri);
+    buf_addch(out, '&');
+    /*
+     * The parameter string is encoded a second time: "=" becomes %3D, "&"
+     * %26 and every "%" of the first encoding %25. Write that directly.
+     */
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_add(out, "%26", 3);
+        form_encode_rfc3986(out, (struct str){ enc.ptr + pairs[i].name_off, pairs[i].name_len });
+        buf_add(out, "%3D", 3);
+        form_encode_rfc3986(out, (struct str){ enc.ptr + pairs[i].value_off, pairs[i].value_len });
+    }
+    ret = buf_check(out, "signature base string", err);
+out:
+    if (pairs != stackpairs)
+        free(pairs);
+    buf_release(&enc);
+    return ret;
+}
+
+int lti_oauth_sign(struct buf *out, enum lti_sig_method m, struct str base,
+                   struct str consumer_secret, struct str token_secret, struct err *err)
+{
+    struct buf key = BUF_INIT(4 * (LIMIT_CONSUMER_SECRET_LEN + 1) * 2);
+    int ret = 0;
+
+    form_encode_rfc3986(&key, consumer_secret);
+    buf_addch(&key, '&');
+    form_encode_rfc3986(&key, token_secret);
+    if (buf_check(&key, "consumer secret", err) < 0) {
+        ret = -1;
+        goto out;
+    }
+    if (m == LTI_SIG_HMAC_SHA1) {
+        char *sig = oauth_sign_hmac_sha1_raw(base.ptr, base.len, key.ptr, key.len);
+
+        if (!sig) {
+            ret = err_set(err, ERR_INTERNAL, "signing failed");
+            goto out;
+        }
+        buf_addstr(out, sig);
+        free(sig);
+    } else {
+        unsigned char mac[EVP_MAX_MD_SIZE];
+        unsigned int maclen = 0;
+        char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+
+        if (!HMAC(EVP_sha256(), key.ptr, (int)key.len, (const unsigned char *)base.ptr, base.len,
+                  mac, &maclen)) {
+            ret = err_set(err, ERR_INTERNAL, "signing failed");
+            goto out;
+        }
+        EVP_EncodeBlock((unsigned char *)b64, mac, (int)maclen);
+        buf_addstr(out, b64);
+    }
+    ret = buf_check(out, "signature", err);
+out:
+    /* the key holds the secret: wipe it before the memory goes back */
+    if (key.alloc)
+        OPENSSL_cleanse(key.ptr, key.alloc);
+    buf_release(&key);
+    return ret;
+}
+
+int lti_oauth_verify(const struct lti_oauth *o, struct str method, struct str base_uri,
+                     const struct form *const *lists, size_t nlists, struct str consumer_secret,
+                     struct err *err)
+{
+    struct buf base = BUF_INIT(LIMIT_BASE_STRING_LEN);
+    struct buf sig = BUF_INIT(128);
+    int ret = 0;
+
+    if (lti_oauth_base_string(&base, method, base_uri, lists, nlists, err) < 0 ||
+        lti_oauth_sign(&sig, o->method, buf_view(&base), consumer_secret, STR_LIT(""), err) < 0) {
+        ret = -1;
+        goto out;
+    }
+    if (!util_ct_equal(sig.ptr, sig.len, o->signature.ptr, o->signature.len))
+        ret = err_set(err, ERR_UNAUTHORIZED, "signature does not match");
+out:
+    buf_release(&base);
+    buf_release(&sig);
+    return ret;
+}
+
+int lti_oauth_check_time(const struct lti_oauth *o, int64_t now, int64_t window, struct err *err)
+{
+    if (o->ts < now - window || o->ts > now + window)
+        return err_set(err, ERR_REPLAY,
+                       "launch timestamp is more than %" PRId64 " seconds from the server's clock",
+                       window);
+    return 0;
+}

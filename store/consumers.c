@@ -1,0 +1,183 @@
+/*
+ * store/consumers.c - the LMSes allowed to launch the tool.
+ *
+ * These run rarely (CLI, start-up) and take the admin connection, waiting
+ * up to the busy timeout if the server's writer holds the lock.
+ */
+#include "base/base.h"
+#include "store/store_int.h"
+
+static void read_consumer(sqlite3_stmt *st, struct store_consumer *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->id = sqlite3_column_int64(st, 0);
+    store_col_copy(st, 1, c->key, sizeof(c->key));
+    store_col_copy(st, 2, c->secret, sizeof(c->secret));
+    store_col_copy(st, 3, c->name, sizeof(c->name));
+    store_col_copy(st, 4, c->lms, sizeof(c->lms));
+    c->enabled = sqlite3_column_int(st, 5) != 0;
+    c->created_at = sqlite3_column_int64(st, 6);
+    c->users = sqlite3_column_int64(st, 7);
+}
+
+int store_consumer_add(struct store *s, const char *key, const char *secret, const char *name,
+                       struct store_consumer *out, struct err *err)
+{
+    sqlite3_stmt *st;
+    int rc, ret = -1;
+
+    pthread_mutex_lock(&s->admin_mu);
+    st = store_stmt(s->admin, S_CONSUMER_INSERT, err);
+    if (!st)
+        goto out;
+    store_bind_str(st, 1, str_from_cstr(key));
+    store_bind_str(st, 2, str_from_cstr(secret));
+    store_bind_str(st, 3, str_from_cstr(name));
+    sqlite3_bind_int64(st, 4, util_now());
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        err_set(err, ERR_CONFLICT, "a consumer with key '%s' exists", key);
+    } else if (rc != SQLITE_ROW) {
+        store_db_err(s->admin, rc, "adding a consumer", err);
+    } else {
+        if (out) {
+            int64_t id = sqlite3_column_int64(st, 0);
+
+            memset(out, 0, sizeof(*out));
+            out->id = id;
+            snprintf(out->key, sizeof(out->key), "%s", key);
+            snprintf(out->secret, sizeof(out->secret), "%s", secret);
+            snprintf(out->name, sizeof(out->name), "%s", name);
+            out->enabled = true;
+        }
+        ret = 0;
+    }
+    /* RETURNING: step to the end so the insert completes */
+    while (rc == SQLITE_ROW)
+        rc = sqlite3_step(st);
+    sqlite3_reset(st);
+out:
+    pthread_mutex_unlock(&s->admin_mu);
+    return ret;
+}
+
+int store_consumer_find(struct store *s, struct str key, struct store_consumer *out,
+                        struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int rc, ret = -1;
+
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_CONSUMER_FIND, err);
+    if (!st)
+        goto out;
+    store_bind_str(st, 1, key);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        read_consumer(st, out);
+        ret = 0;
+    } else if (rc == SQLITE_DONE) {
+        err_set(err, ERR_NOTFOUND, "unknown consumer key");
+    } else {
+        store_db_err(c, rc, "finding a consumer", err);
+    }
+    sqlite3_reset(st);
+out:
+    store_reader_put(s, c);
+    return ret;
+}
+
+int store_consumer_list(struct store *s, struct store_consumer **out, size_t *count,
+                        struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    struct store_consumer *list = NULL;
+    size_t n = 0, cap = 0;
+    int rc, ret = -1;
+
+    *out = NULL;
+    *count = 0;
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_CONSUMER_LIST, err);
+    if (!st)
+        goto out;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            list = xrealloc(list, st_mult(cap, sizeof(*list)));
+        }
+        read_consumer(st, &list[n++]);
+    }
+    if (rc != SQLITE_DONE) {
+        store_db_err(c, rc, "listing consumers", err);
+        free(list);
+    } else {
+        *out = list;
+        *count = n;
+        ret = 0;
+    }
+    sqlite3_reset(st);
+out:
+    store_reader_put(s, c);
+    return ret;
+}
+
+/* Runs one keyed UPDATE/DELETE in its own transaction; ERR_NOTFOUND when no row changed. */
+static int keyed_write(struct store *s, enum stmt_id id, const char *key, const char *text,
+                       int64_t num, bool use_num, const char *what, struct err *err)
+{
+    struct conn *c = s->admin;
+    sqlite3_stmt *st;
+    int rc, ret = -1;
+
+    pthread_mutex_lock(&s->admin_mu);
+    if (store_exec(c, S_BEGIN_IMMEDIATE, err) < 0)
+        goto out;
+    st = store_stmt(c, id, err);
+    if (!st)
+        goto rollback;
+    store_bind_str(st, 1, str_from_cstr(key));
+    if (use_num)
+        sqlite3_bind_int64(st, 2, num);
+    else if (text)
+        store_bind_str(st, 2, str_from_cstr(text));
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        store_db_err(c, rc, what, err);
+        goto rollback;
+    }
+    if (sqlite3_changes(c->db) == 0) {
+        err_set(err, ERR_NOTFOUND, "no consumer with key '%s'", key);
+        goto rollback;
+    }
+    if (store_exec(c, S_COMMIT, err) < 0)
+        goto rollback;
+    ret = 0;
+    goto out;
+rollback:
+    store_exec(c, S_ROLLBACK, NULL);
+out:
+    pthread_mutex_unlock(&s->admin_mu);
+    return ret;
+}
+
+int store_consumer_remove(struct store *s, const char *key, struct err *err)
+{
+    return keyed_write(s, S_CONSUMER_DELETE, key, NULL, 0, false, "removing a consumer", err);
+}
+
+int store_consumer_set_secret(struct store *s, const char *key, const char *secret, struct err *err)
+{
+    return keyed_write(s, S_CONSUMER_SET_SECRET, key, secret, 0, false, "changing a secret", err);
+}
+
+int store_consumer_set_enabled(struct store *s, const char *key, bool enabled, struct err *err)
+{
+    return keyed_write(s, S_CONSUMER_SET_ENABLED, key, NULL, enabled ? 1 : 0, true,
+                       "changing a consumer", err);
+}

@@ -1,0 +1,174 @@
+/*
+ * store/migrate.c - versioned schema migrations.
+ *
+ * The schema version is SQLite's user_version. Each migration runs in its
+ * own BEGIN IMMEDIATE transaction together with the version bump, so a
+ * crash leaves the database at the version before or after, never between.
+ * Migrations are append-only: a released one is never edited, and migration N
+ * ends with "PRAGMA user_version = N".
+ */
+#include "base/base.h"
+#include "store/store_int.h"
+
+static const char *const migrations[] = {
+    /* 1: consumers, replay protection, who launched from where, sessions */
+    "CREATE TABLE consumers ("
+    "  id INTEGER PRIMARY KEY,"
+    "  key TEXT NOT NULL UNIQUE,"
+    "  secret TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  lms_family TEXT,"
+    "  enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),"
+    "  backend TEXT,"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE nonces ("
+    "  consumer_id INTEGER NOT NULL REFERENCES consumers(id) ON DELETE CASCADE,"
+    "  nonce TEXT NOT NULL,"
+    "  ts INTEGER NOT NULL,"
+    "  PRIMARY KEY (consumer_id, nonce)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX nonces_ts ON nonces(ts);"
+    "CREATE TABLE users ("
+    "  id INTEGER PRIMARY KEY,"
+    "  consumer_id INTEGER NOT NULL REFERENCES consumers(id) ON DELETE CASCADE,"
+    "  lti_user_id TEXT NOT NULL,"
+    "  given_name TEXT, family_name TEXT, full_name TEXT, email TEXT, person_sourcedid TEXT,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    "  UNIQUE (consumer_id, lti_user_id)"
+    ");"
+    "CREATE TABLE contexts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  consumer_id INTEGER NOT NULL REFERENCES consumers(id) ON DELETE CASCADE,"
+    "  lti_context_id TEXT NOT NULL,"
+    "  title TEXT, label TEXT,"
+    "  badges_enabled INTEGER NOT NULL DEFAULT 0 CHECK (badges_enabled IN (0, 1)),"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    "  UNIQUE (consumer_id, lti_context_id)"
+    ");"
+    "CREATE TABLE resource_links ("
+    "  id INTEGER PRIMARY KEY,"
+    "  consumer_id INTEGER NOT NULL REFERENCES consumers(id) ON DELETE CASCADE,"
+    "  lti_resource_link_id TEXT NOT NULL,"
+    "  context_id INTEGER REFERENCES contexts(id) ON DELETE CASCADE,"
+    "  title TEXT,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    "  UNIQUE (consumer_id, lti_resource_link_id)"
+    ");"
+    "CREATE INDEX resource_links_context ON resource_links(context_id);"
+    "CREATE TABLE enrollments ("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  context_id INTEGER NOT NULL REFERENCES contexts(id) ON DELETE CASCADE,"
+    "  roles TEXT, ext_roles TEXT, role_flags INTEGER NOT NULL, mode TEXT,"
+    "  first_launch_at INTEGER NOT NULL, last_launch_at INTEGER NOT NULL,"
+    "  launches INTEGER NOT NULL,"
+    "  PRIMARY KEY (user_id, context_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX enrollments_context ON enrollments(context_id);"
+    "CREATE TABLE outcome_bindings ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  resource_link_id INTEGER NOT NULL REFERENCES resource_links(id) ON DELETE CASCADE,"
+    "  context_id INTEGER REFERENCES contexts(id) ON DELETE CASCADE,"
+    "  service_url TEXT NOT NULL,"
+    "  sourcedid TEXT NOT NULL,"
+    "  data_values_accepted TEXT,"
+    "  last_score REAL, last_score_at INTEGER,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    "  UNIQUE (user_id, resource_link_id)"
+    ");"
+    "CREATE INDEX outcome_bindings_context ON outcome_bindings(context_id);"
+    "CREATE TABLE sessions ("
+    "  token_hash BLOB PRIMARY KEY,"
+    "  consumer_id INTEGER NOT NULL REFERENCES consumers(id) ON DELETE CASCADE,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  context_id INTEGER REFERENCES contexts(id) ON DELETE CASCADE,"
+    "  resource_link_id INTEGER REFERENCES resource_links(id) ON DELETE CASCADE,"
+    "  roles TEXT, role_flags INTEGER NOT NULL, mode TEXT,"
+    "  return_url TEXT, document_target TEXT, locale TEXT,"
+    "  csrf_secret BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX sessions_expires ON sessions(expires_at);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "PRAGMA user_version = 1;",
+};
+
+int store_schema_latest(void)
+{
+    return (int)(sizeof(migrations) / sizeof(migrations[0]));
+}
+
+int store_version_conn(struct conn *c, int *version, struct err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    /* PRAGMA statements are not cached: this runs once per open */
+    rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return store_db_err(c, rc, "reading the schema version", err);
+    }
+    *version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int store_migrate_conn(struct conn *c, int *applied, struct err *err)
+{
+    int version;
+    int latest = store_schema_latest();
+
+    *applied = 0;
+    for (;;) {
+        char *msg = NULL;
+        int rc;
+
+        rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            return store_db_err(c, rc, "starting a migration", err);
+        /* read the version inside the lock: two processes may start together */
+        if (store_version_conn(c, &version, err) < 0) {
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+        if (version >= latest) {
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+            return 0;
+        }
+        rc = sqlite3_exec(c->db, migrations[version], NULL, NULL, &msg);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, &msg);
+        if (rc != SQLITE_OK) {
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+            err_set(err, ERR_INTERNAL, "migration to schema version %d failed", version + 1);
+            err_detail(err, "sqlite: %s", msg ? msg : "");
+            sqlite3_free(msg);
+            return -1;
+        }
+        (*applied)++;
+    }
+}
+
+int store_schema_version(struct store *s, int *version, struct err *err)
+{
+    int ret;
+
+    pthread_mutex_lock(&s->admin_mu);
+    ret = store_version_conn(s->admin, version, err);
+    pthread_mutex_unlock(&s->admin_mu);
+    return ret;
+}
+
+int store_migrate(struct store *s, int *applied, struct err *err)
+{
+    int ret;
+
+    pthread_mutex_lock(&s->admin_mu);
+    ret = store_migrate_conn(s->admin, applied, err);
+    pthread_mutex_unlock(&s->admin_mu);
+    return ret;
+}

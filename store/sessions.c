@@ -1,0 +1,60 @@
+/*
+ * store/sessions.c - looking up the session a launch created.
+ *
+ * Sessions are keyed by the SHA-256 of their token, so a copy of the
+ * database does not hand out live sessions. Expired sessions are invisible
+ * at once and purged by the launch writer a batch at a time.
+ */
+#include "base/base.h"
+#include "store/store_int.h"
+
+int store_session_get(struct store *s, const unsigned char hash[32], int64_t now,
+                      struct arena *arena, struct store_session *out, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int rc, ret = -1;
+
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_SESSION_GET, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const void *csrf = sqlite3_column_blob(st, 6);
+
+        memset(out, 0, sizeof(*out));
+        out->consumer_id = sqlite3_column_int64(st, 0);
+        out->user_id = sqlite3_column_int64(st, 1);
+        out->context_id = sqlite3_column_int64(st, 2);
+        out->role_flags = (unsigned)sqlite3_column_int64(st, 3);
+        out->created_at = sqlite3_column_int64(st, 4);
+        out->expires_at = sqlite3_column_int64(st, 5);
+        if (csrf && sqlite3_column_bytes(st, 6) == 32)
+            memcpy(out->csrf_secret, csrf, 32);
+        out->consumer_name = store_col_arena(st, 7, arena);
+        out->lti_user_id = store_col_arena(st, 8, arena);
+        out->user_name = store_col_arena(st, 9, arena);
+        out->email = store_col_arena(st, 10, arena);
+        out->lti_context_id = store_col_arena(st, 11, arena);
+        out->context_title = store_col_arena(st, 12, arena);
+        out->context_label = store_col_arena(st, 13, arena);
+        out->roles = store_col_arena(st, 14, arena);
+        out->mode = store_col_arena(st, 15, arena);
+        out->return_url = store_col_arena(st, 16, arena);
+        out->document_target = store_col_arena(st, 17, arena);
+        out->locale = store_col_arena(st, 18, arena);
+        ret = 0;
+    } else if (rc == SQLITE_DONE) {
+        err_set(err, ERR_NOTFOUND, "this session has expired or does not exist");
+    } else {
+        store_db_err(c, rc, "reading a session", err);
+    }
+    sqlite3_reset(st);
+out:
+    store_reader_put(s, c);
+    return ret;
+}

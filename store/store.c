@@ -1,0 +1,511 @@
+/*
+ * store/store.c - connections, the statement table, the launch writer and
+ * the checkpointer.
+ *
+ * One writer thread owns the connection that records launches: it takes
+ * every launch queued since its last commit (up to LIMIT_STORE_BATCH), writes
+ * them in one BEGIN IMMEDIATE transaction and then answers them all. Under
+ * load that turns N fsyncs into one; alone, a launch waits for nothing but
+ * its own commit. Readers (consumer lookups, sessions) use a pool of
+ * connections and never wait for the writer: that is what WAL is for.
+ * Automatic checkpoints are off on every connection; a checkpointer thread
+ * runs PASSIVE checkpoints when the WAL grows and once a second, so no
+ * request ever pays for one.
+ */
+#include "base/base.h"
+#include "store/store_int.h"
+
+/* The statement table: string literals only, bound with sqlite3_bind_*. */
+static const char *const sql_text[S__COUNT] = {
+    [S_PING] = "SELECT 1",
+    [S_CONSUMER_FIND] =
+        "SELECT id, key, secret, name, coalesce(lms_family, ''), enabled, created_at, 0 "
+        "FROM consumers WHERE key = ?1",
+    [S_CONSUMER_LIST] =
+        "SELECT id, key, secret, name, coalesce(lms_family, ''), enabled, created_at, "
+        "(SELECT count(*) FROM users u WHERE u.consumer_id = consumers.id) "
+        "FROM consumers ORDER BY id",
+    [S_CONSUMER_INSERT] = "INSERT INTO consumers(key, secret, name, enabled, created_at) "
+                          "VALUES (?1, ?2, ?3, 1, ?4) ON CONFLICT(key) DO NOTHING RETURNING id",
+    [S_CONSUMER_DELETE] = "DELETE FROM consumers WHERE key = ?1",
+    [S_CONSUMER_SET_SECRET] = "UPDATE consumers SET secret = ?2 WHERE key = ?1",
+    [S_CONSUMER_SET_ENABLED] = "UPDATE consumers SET enabled = ?2 WHERE key = ?1",
+    [S_CONSUMER_SET_LMS] =
+        "UPDATE consumers SET lms_family = ?2 WHERE id = ?1 AND lms_family IS NOT ?2",
+    [S_NONCE_INSERT] = "INSERT INTO nonces(consumer_id, nonce, ts) VALUES (?1, ?2, ?3) "
+                       "ON CONFLICT DO NOTHING",
+    [S_NONCE_PURGE] = "DELETE FROM nonces WHERE (consumer_id, nonce) IN "
+                      "(SELECT consumer_id, nonce FROM nonces WHERE ts < ?1 LIMIT ?2)",
+    [S_SESSION_PURGE] = "DELETE FROM sessions WHERE token_hash IN "
+                        "(SELECT token_hash FROM sessions WHERE expires_at < ?1 LIMIT ?2)",
+    [S_USER_UPSERT] =
+        "INSERT INTO users(consumer_id, lti_user_id, given_name, family_name, full_name, email, "
+        "person_sourcedid, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
+        "ON CONFLICT(consumer_id, lti_user_id) DO UPDATE SET "
+        "given_name = coalesce(excluded.given_name, given_name), "
+        "family_name = coalesce(excluded.family_name, family_name), "
+        "full_name = coalesce(excluded.full_name, full_name), "
+        "email = coalesce(excluded.email, email), "
+        "person_sourcedid = coalesce(excluded.person_sourcedid, person_sourcedid), "
+        "updated_at = excluded.updated_at RETURNING id",
+    [S_CONTEXT_UPSERT] =
+        "INSERT INTO contexts(consumer_id, lti_context_id, title, label, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(consumer_id, lti_context_id) DO UPDATE SET "
+        "title = coalesce(excluded.title, title), label = coalesce(excluded.label, label), "
+        "updated_at = excluded.updated_at RETURNING id",
+    [S_LINK_UPSERT] =
+        "INSERT INTO resource_links(consumer_id, lti_resource_link_id, context_id, title, "
+        "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) "
+        "ON CONFLICT(consumer_id, lti_resource_link_id) DO UPDATE SET "
+        "context_id = coalesce(excluded.context_id, context_id), "
+        "title = coalesce(excluded.title, title), updated_at = excluded.updated_at RETURNING id",
+    [S_ENROLL_UPSERT] =
+        "INSERT INTO enrollments(user_id, context_id, roles, ext_roles, role_flags, mode, "
+        "first_launch_at, last_launch_at, launches) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 1) "
+        "ON CONFLICT(user_id, context_id) DO UPDATE SET roles = excluded.roles, "
+        "ext_roles = excluded.ext_roles, role_flags = excluded.role_flags, mode = excluded.mode, "
+        "last_launch_at = excluded.last_launch_at, launches = launches + 1 RETURNING launches",
+    [S_BINDING_UPSERT] =
+        "INSERT INTO outcome_bindings(user_id, resource_link_id, context_id, service_url, "
+        "sourcedid, data_values_accepted, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT(user_id, resource_link_id) DO UPDATE "
+        "SET context_id = excluded.context_id, service_url = excluded.service_url, "
+        "sourcedid = excluded.sourcedid, data_values_accepted = excluded.data_values_accepted, "
+        "updated_at = excluded.updated_at",
+    [S_SESSION_INSERT] =
+        "INSERT INTO sessions(token_hash, consumer_id, user_id, context_id, resource_link_id, "
+        "roles, role_flags, mode, return_url, document_target, locale, csrf_secret, created_at, "
+        "expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [S_SESSION_GET] =
+        "SELECT s.consumer_id, s.user_id, coalesce(s.context_id, 0), s.role_flags, s.created_at, "
+        "s.expires_at, s.csrf_secret, co.name, u.lti_user_id, "
+        "coalesce(u.full_name, trim(coalesce(u.given_name, '') || ' ' || "
+        "coalesce(u.family_name, ''))), u.email, c.lti_context_id, c.title, c.label, s.roles, "
+        "s.mode, s.return_url, s.document_target, s.locale "
+        "FROM sessions s JOIN consumers co ON co.id = s.consumer_id "
+        "JOIN users u ON u.id = s.user_id LEFT JOIN contexts c ON c.id = s.context_id "
+        "WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND co.enabled = 1",
+    [S_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_SAVEPOINT] = "SAVEPOINT launch",
+    [S_RELEASE] = "RELEASE launch",
+    [S_ROLLBACK_TO] = "ROLLBACK TO launch",
+    [S_COUNT_CONSUMERS] = "SELECT count(*) FROM consumers",
+    [S_COUNT_NONCES] = "SELECT count(*) FROM nonces",
+    [S_COUNT_USERS] = "SELECT count(*) FROM users",
+    [S_COUNT_CONTEXTS] = "SELECT count(*) FROM contexts",
+    [S_COUNT_LINKS] = "SELECT count(*) FROM resource_links",
+    [S_COUNT_ENROLLMENTS] = "SELECT count(*) FROM enrollments",
+    [S_COUNT_BINDINGS] = "SELECT count(*) FROM outcome_bindings",
+    [S_COUNT_SESSIONS] = "SELECT count(*) FROM sessions",
+};
+
+int store_db_err(struct conn *c, int rc, const char *what, struct err *err)
+{
+    int primary = rc & 0xff;
+
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+        err_set(err, ERR_UNAVAILABLE, "the database is busy, try again");
+    else if (primary == SQLITE_FULL)
+        err_set(err, ERR_UNAVAILABLE, "the database disk is full");
+    else
+        err_set(err, ERR_INTERNAL, "database error while %s", what);
+    return err_detail(err, "sqlite: %s (%d) while %s", c && c->db ? sqlite3_errmsg(c->db) : "", rc,
+                      what);
+}
+
+static int wal_hook(void *cls, sqlite3 *db, const char *name, int pages)
+{
+    struct store *s = cls;
+
+    /* runs on the writer after each commit: wake the checkpointer when the WAL grew */
+    if (pages >= 1000) {
+        pthread_mutex_lock(&s->ckpt_mu);
+        s->wal_pages = pages;
+        pthread_cond_signal(&s->ckpt_cv);
+        pthread_mutex_unlock(&s->ckpt_mu);
+    }
+    return SQLITE_OK;
+}
+
+int store_conn_open(struct store *s, struct conn **out, struct err *err)
+{
+    struct conn *c = xcalloc(1, sizeof(*c));
+    int rc, on = 1;
+    char *msg = NULL;
+
+    *out = NULL;
+    rc = sqlite3_open_v2(s->path, &c->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        err_set(err, ERR_INTERNAL, "cannot open the database");
+        err_detail(err, "sqlite: %s: %s", s->path, c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        store_conn_close(c);
+        return -1;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 1, &on);
+    /* lowered limits: nothing we store comes near them (sqlite security.html) */
+    sqlite3_limit(c->db, SQLITE_LIMIT_LENGTH, 8 * 1024 * 1024);
+    sqlite3_limit(c->db, SQLITE_LIMIT_SQL_LENGTH, 64 * 1024);
+    sqlite3_limit(c->db, SQLITE_LIMIT_COLUMN, 100);
+    sqlite3_limit(c->db, SQLITE_LIMIT_EXPR_DEPTH, 50);
+    sqlite3_limit(c->db, SQLITE_LIMIT_COMPOUND_SELECT, 5);
+    sqlite3_limit(c->db, SQLITE_LIMIT_VARIABLE_NUMBER, 64);
+    sqlite3_limit(c->db, SQLITE_LIMIT_ATTACHED, 0);
+    sqlite3_limit(c->db, SQLITE_LIMIT_TRIGGER_DEPTH, 10);
+    sqlite3_busy_timeout(c->db, LIMIT_STORE_BUSY_MS);
+    /* connection setup: fixed pragmas, no input involved */
+    rc = sqlite3_exec(c->db,
+                      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+                      "PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; "
+                      "PRAGMA trusted_schema = OFF;",
+                      NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        err_set(err, ERR_INTERNAL, "cannot set up the database");
+        err_detail(err, "sqlite: %s: %s", s->path, msg ? msg : "");
+        sqlite3_free(msg);
+        store_conn_close(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+void store_conn_close(struct conn *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < S__COUNT; i++)
+        sqlite3_finalize(c->stmts[i]);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+sqlite3_stmt *store_stmt(struct conn *c, enum stmt_id id, struct err *err)
+{
+    sqlite3_stmt *st = c->stmts[id];
+    int rc;
+
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return st;
+    }
+    rc = sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (rc != SQLITE_OK) {
+        store_db_err(c, rc, "preparing a statement", err);
+        return NULL;
+    }
+    c->stmts[id] = st;
+    return st;
+}
+
+int store_exec(struct conn *c, enum stmt_id id, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, id, err);
+    int rc;
+
+    if (!st)
+        return -1;
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return store_db_err(c, rc, "writing", err);
+    return 0;
+}
+
+int store_bind_str(sqlite3_stmt *st, int idx, struct str v)
+{
+    if (!v.ptr)
+        return sqlite3_bind_null(st, idx);
+    return sqlite3_bind_text64(st, idx, v.ptr, v.len, SQLITE_STATIC, SQLITE_UTF8);
+}
+
+void store_col_copy(sqlite3_stmt *st, int col, char *dst, size_t dstlen)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    size_t n = t ? (size_t)sqlite3_column_bytes(st, col) : 0;
+
+    if (n >= dstlen)
+        n = dstlen - 1;
+    if (n)
+        memcpy(dst, t, n);
+    dst[n] = '\0';
+}
+
+const char *store_col_arena(sqlite3_stmt *st, int col, struct arena *a)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+
+    if (!t)
+        return NULL;
+    return arena_memdupz(a, t, (size_t)sqlite3_column_bytes(st, col));
+}
+
+struct conn *store_reader_get(struct store *s, struct err *err)
+{
+    struct conn *c = NULL;
+
+    pthread_mutex_lock(&s->pool_mu);
+    while (!s->free_readers && s->nreaders >= LIMIT_STORE_READERS)
+        pthread_cond_wait(&s->pool_cv, &s->pool_mu);
+    if (s->free_readers) {
+        c = s->free_readers;
+        s->free_readers = c->next;
+        pthread_mutex_unlock(&s->pool_mu);
+        return c;
+    }
+    s->nreaders++;
+    pthread_mutex_unlock(&s->pool_mu);
+    if (store_conn_open(s, &c, err) < 0) {
+        pthread_mutex_lock(&s->pool_mu);
+        s->nreaders--;
+        pthread_cond_signal(&s->pool_cv);
+        pthread_mutex_unlock(&s->pool_mu);
+        return NULL;
+    }
+    return c;
+}
+
+void store_reader_put(struct store *s, struct conn *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&s->pool_mu);
+    c->next = s->free_readers;
+    s->free_readers = c;
+    pthread_cond_signal(&s->pool_cv);
+    pthread_mutex_unlock(&s->pool_mu);
+}
+
+static void *writer_main(void *arg)
+{
+    struct store *s = arg;
+    struct store_launch_job *batch[LIMIT_STORE_BATCH];
+
+    for (;;) {
+        size_t n = 0;
+
+        pthread_mutex_lock(&s->q_mu);
+        while (!s->q_head && !s->stopping)
+            pthread_cond_wait(&s->q_cv, &s->q_mu);
+        if (!s->q_head && s->stopping) {
+            pthread_mutex_unlock(&s->q_mu);
+            break;
+        }
+        while (s->q_head && n < LIMIT_STORE_BATCH) {
+            batch[n++] = s->q_head;
+            s->q_head = s->q_head->next;
+            s->q_len--;
+        }
+        if (!s->q_head)
+            s->q_tail = NULL;
+        pthread_mutex_unlock(&s->q_mu);
+
+        store_launch_batch(s, batch, n);
+        for (size_t i = 0; i < n; i++)
+            batch[i]->done(batch[i]);
+    }
+    return NULL;
+}
+
+static void *ckpt_main(void *arg)
+{
+    struct store *s = arg;
+
+    pthread_mutex_lock(&s->ckpt_mu);
+    while (!s->ckpt_stop) {
+        struct timespec until;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        if (s->wal_pages < 1000)
+            pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &until);
+        if (s->ckpt_stop)
+            break;
+        s->wal_pages = 0;
+        pthread_mutex_unlock(&s->ckpt_mu);
+        /* PASSIVE never waits for the writer or readers; whatever it could not copy waits */
+        sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&s->stats_mu);
+        s->stats.checkpoints++;
+        pthread_mutex_unlock(&s->stats_mu);
+        pthread_mutex_lock(&s->ckpt_mu);
+    }
+    pthread_mutex_unlock(&s->ckpt_mu);
+    return NULL;
+}
+
+static void store_free(struct store *s)
+{
+    while (s->free_readers) {
+        struct conn *c = s->free_readers;
+
+        s->free_readers = c->next;
+        store_conn_close(c);
+    }
+    store_conn_close(s->admin);
+    store_conn_close(s->wconn);
+    if (s->cconn) {
+        /* a last full checkpoint so the WAL does not outlive the server */
+        sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        store_conn_close(s->cconn);
+    }
+    pthread_mutex_destroy(&s->pool_mu);
+    pthread_cond_destroy(&s->pool_cv);
+    pthread_mutex_destroy(&s->admin_mu);
+    pthread_mutex_destroy(&s->q_mu);
+    pthread_cond_destroy(&s->q_cv);
+    pthread_mutex_destroy(&s->ckpt_mu);
+    pthread_cond_destroy(&s->ckpt_cv);
+    pthread_mutex_destroy(&s->stats_mu);
+    free(s->path);
+    free(s);
+}
+
+int store_open(struct store **out, const char *path, unsigned flags, struct err *err)
+{
+    struct store *s = xcalloc(1, sizeof(*s));
+    int version = 0, applied = 0;
+
+    *out = NULL;
+    s->path = xstrdup(path);
+    s->flags = flags;
+    s->nonce_window = LIMIT_OAUTH_WINDOW_DEFAULT;
+    pthread_mutex_init(&s->pool_mu, NULL);
+    pthread_cond_init(&s->pool_cv, NULL);
+    pthread_mutex_init(&s->admin_mu, NULL);
+    pthread_mutex_init(&s->q_mu, NULL);
+    pthread_cond_init(&s->q_cv, NULL);
+    pthread_mutex_init(&s->ckpt_mu, NULL);
+    pthread_cond_init(&s->ckpt_cv, NULL);
+    pthread_mutex_init(&s->stats_mu, NULL);
+
+    if (store_conn_open(s, &s->admin, err) < 0)
+        goto fail;
+    if (!(flags & STORE_OPEN_NO_MIGRATE) && store_migrate_conn(s->admin, &applied, err) < 0)
+        goto fail;
+    if (store_version_conn(s->admin, &version, err) < 0)
+        goto fail;
+    if (version > store_schema_latest()) {
+        err_set(err, ERR_INVALID,
+                "the database schema (version %d) is newer than this build knows (%d)", version,
+                store_schema_latest());
+        goto fail;
+    }
+    if (flags & STORE_OPEN_WRITER) {
+        if (store_conn_open(s, &s->wconn, err) < 0 || store_conn_open(s, &s->cconn, err) < 0)
+            goto fail;
+        sqlite3_wal_hook(s->wconn->db, wal_hook, s);
+        if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+            err_set(err, ERR_INTERNAL, "cannot start the database writer");
+            goto fail;
+        }
+        s->writer_started = true;
+        if (pthread_create(&s->ckpt, NULL, ckpt_main, s) != 0) {
+            err_set(err, ERR_INTERNAL, "cannot start the checkpointer");
+            store_close(s);
+            return -1;
+        }
+        s->ckpt_started = true;
+    }
+    *out = s;
+    return 0;
+fail:
+    if (s->writer_started) {
+        store_close(s);
+        return -1;
+    }
+    store_free(s);
+    return -1;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    if (s->writer_started) {
+        pthread_mutex_lock(&s->q_mu);
+        s->stopping = true;
+        pthread_cond_broadcast(&s->q_cv);
+        pthread_mutex_unlock(&s->q_mu);
+        pthread_join(s->writer, NULL);
+    }
+    if (s->ckpt_started) {
+        pthread_mutex_lock(&s->ckpt_mu);
+        s->ckpt_stop = true;
+        pthread_cond_broadcast(&s->ckpt_cv);
+        pthread_mutex_unlock(&s->ckpt_mu);
+        pthread_join(s->ckpt, NULL);
+    }
+    store_free(s);
+}
+
+void store_set_nonce_window(struct store *s, int64_t seconds)
+{
+    s->nonce_window = seconds;
+}
+
+int store_ping(struct store *s, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    int ret;
+
+    if (!c)
+        return -1;
+    ret = store_exec(c, S_PING, err);
+    store_reader_put(s, c);
+    return ret;
+}
+
+void store_stats(struct store *s, struct store_stats *out)
+{
+    pthread_mutex_lock(&s->stats_mu);
+    *out = s->stats;
+    pthread_mutex_unlock(&s->stats_mu);
+}
+
+int store_count(struct store *s, const char *table, int64_t *out, struct err *err)
+{
+    static const struct {
+        const char *table;
+        enum stmt_id id;
+    } tables[] = {
+        { "consumers", S_COUNT_CONSUMERS },
+        { "nonces", S_COUNT_NONCES },
+        { "users", S_COUNT_USERS },
+        { "contexts", S_COUNT_CONTEXTS },
+        { "resource_links", S_COUNT_LINKS },
+        { "enrollments", S_COUNT_ENROLLMENTS },
+        { "outcome_bindings", S_COUNT_BINDINGS },
+        { "sessions", S_COUNT_SESSIONS },
+    };
+    struct conn *c;
+    sqlite3_stmt *st;
+    int ret = -1, rc;
+
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        if (strcmp(tables[i].table, table) != 0)
+            continue;
+        c = store_reader_get(s, err);
+        if (!c)
+            return -1;
+        st = store_stmt(c, tables[i].id, err);
+        if (st) {
+            rc = sqlite3_step(st);
+            if (rc == SQLITE_ROW) {
+                *out = sqlite3_column_int64(st, 0);
+                ret = 0;
+            } else {
+                store_db_err(c, rc, "counting", err);
+            }
+            sqlite3_reset(st);
+        }
+        store_reader_put(s, c);
+        return ret;
+    }
+    return err_set(err, ERR_INVALID, "unknown table '%s'", table);
+}

@@ -1,0 +1,120 @@
+/*
+ * store/store_int.h - what the files of store/ share: connections, cached
+ * statements and the store itself.
+ */
+#ifndef STORE_STORE_INT_H
+#define STORE_STORE_INT_H
+
+#include "store/store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+/* Every statement of the module, prepared once per connection on first use. */
+enum stmt_id {
+    S_PING,
+    S_CONSUMER_FIND,
+    S_CONSUMER_LIST,
+    S_CONSUMER_INSERT,
+    S_CONSUMER_DELETE,
+    S_CONSUMER_SET_SECRET,
+    S_CONSUMER_SET_ENABLED,
+    S_CONSUMER_SET_LMS,
+    S_NONCE_INSERT,
+    S_NONCE_PURGE,
+    S_SESSION_PURGE,
+    S_USER_UPSERT,
+    S_CONTEXT_UPSERT,
+    S_LINK_UPSERT,
+    S_ENROLL_UPSERT,
+    S_BINDING_UPSERT,
+    S_SESSION_INSERT,
+    S_SESSION_GET,
+    S_BEGIN_IMMEDIATE,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_SAVEPOINT,
+    S_RELEASE,
+    S_ROLLBACK_TO,
+    S_COUNT_CONSUMERS,
+    S_COUNT_NONCES,
+    S_COUNT_USERS,
+    S_COUNT_CONTEXTS,
+    S_COUNT_LINKS,
+    S_COUNT_ENROLLMENTS,
+    S_COUNT_BINDINGS,
+    S_COUNT_SESSIONS,
+    S__COUNT
+};
+
+struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[S__COUNT];
+    struct conn *next;
+};
+
+struct store {
+    char *path;
+    unsigned flags;
+    int64_t nonce_window;
+
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_cv;
+    struct conn *free_readers;
+    size_t nreaders;
+
+    /* operations that write outside the launch writer (CLI, admin) */
+    pthread_mutex_t admin_mu;
+    struct conn *admin;
+
+    /* the launch writer */
+    struct conn *wconn;
+    pthread_t writer;
+    bool writer_started;
+    pthread_mutex_t q_mu;
+    pthread_cond_t q_cv;
+    struct store_launch_job *q_head, *q_tail;
+    size_t q_len;
+    bool stopping;
+
+    /* the checkpointer */
+    struct conn *cconn;
+    pthread_t ckpt;
+    bool ckpt_started;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
+    bool ckpt_stop;
+    int wal_pages;
+
+    pthread_mutex_t stats_mu;
+    struct store_stats stats;
+};
+
+/* Opens one connection with our pragmas and limits. */
+int store_conn_open(struct store *s, struct conn **out, struct err *err);
+void store_conn_close(struct conn *c);
+/* A reset statement of `c`, prepared on first use; NULL with err set on failure. */
+sqlite3_stmt *store_stmt(struct conn *c, enum stmt_id id, struct err *err);
+/* Takes a reader connection from the pool (waiting if all are busy) and gives it back. */
+struct conn *store_reader_get(struct store *s, struct err *err);
+void store_reader_put(struct store *s, struct conn *c);
+/* Runs a statement that returns no row; -1 with err. */
+int store_exec(struct conn *c, enum stmt_id id, struct err *err);
+/* Sets err from the connection's last error; returns -1. */
+int store_db_err(struct conn *c, int rc, const char *what, struct err *err);
+/* Binds a view as text, NULL for the null view. */
+int store_bind_str(sqlite3_stmt *st, int idx, struct str v);
+
+/* Runs the migrations on `c` (migrate.c). */
+int store_migrate_conn(struct conn *c, int *applied, struct err *err);
+int store_version_conn(struct conn *c, int *version, struct err *err);
+
+/* The launch batch (launch.c): records `n` jobs in one transaction on the writer connection. */
+void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t n);
+
+/* Copies a column as text into a fixed array, truncating safely. */
+void store_col_copy(sqlite3_stmt *st, int col, char *dst, size_t dstlen);
+/* A column as an arena string (NULL for SQL NULL). */
+const char *store_col_arena(sqlite3_stmt *st, int col, struct arena *a);
+
+#endif

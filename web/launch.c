@@ -1,0 +1,164 @@
+/*
+ * web/launch.c - POST /lti/launch.
+ *
+ * The order matters for "an unsigned or badly signed request never causes a
+ * redirect, a write, or a session": parse the form, read the oauth_*
+ * parameters (400), find the consumer (401), verify the signature over the
+ * public launch URL (401), check the timestamp window (401), and only then
+ * look at the LTI fields, whose refusal may be sent back to the LMS's return
+ * URL. The nonce is claimed by the writer in the same transaction as
+ * everything the launch stores; a replay writes nothing.
+ */
+#include "base/base.h"
+#include "web/web_int.h"
+
+static void launch_done(struct store_launch_job *job)
+{
+    struct req *r = job->cls;
+    struct web *w = r->web;
+
+    /* runs on the writer thread: hand the request back to its MHD thread */
+    r->job_done = true;
+    MHD_resume_connection(r->conn);
+    atomic_fetch_sub(&w->launches_in_flight, 1);
+}
+
+/* Sends an LTI-level refusal back to the LMS when it gave a return URL, else a 400 page. */
+static void refuse_lti(struct req *r, struct str return_url, const struct err *err)
+{
+    struct buf loc = BUF_INIT(LIMIT_LTI_URL_LEN * 2);
+
+    if (!str_present(return_url)) {
+        web_reply_err(r, err);
+        return;
+    }
+    buf_addview(&loc, return_url);
+    buf_addch(&loc, memchr(return_url.ptr, '?', return_url.len) ? '&' : '?');
+    form_add_query_param(&loc, "lti_errormsg", str_from_cstr(err->msg));
+    if (loc.toobig) {
+        buf_release(&loc);
+        web_reply_err(r, err);
+        return;
+    }
+    web_reply_redirect(r, 302, loc.ptr);
+    buf_release(&loc);
+}
+
+void web_route_launch(struct req *r)
+{
+    struct web *w = r->web;
+    struct err err = ERR_INIT;
+    struct form body, query = { NULL, 0 };
+    const struct form *lists[2];
+    struct lti_oauth oauth;
+    struct store_consumer consumer;
+    struct store_launch *sl = &r->job.launch;
+    unsigned char raw[32];
+    struct str return_url;
+    int64_t now = util_now();
+
+    if (form_parse(&r->arena, r->body.ptr, r->body.len, LIMIT_FORM_PARAMS, &body, &err) < 0 ||
+        (str_present(r->query) &&
+         form_parse(&r->arena, r->query.ptr, r->query.len, LIMIT_FORM_PARAMS, &query, &err) < 0)) {
+        if (err.code == ERR_TOOBIG)
+            err.code = ERR_INVALID;
+        web_reply_err(r, &err);
+        return;
+    }
+    /* the launch URL's own query parameters are signed too (Moodle's launch URLs have them) */
+    lists[0] = &query;
+    lists[1] = &body;
+    if (lti_oauth_params(lists, 2, &oauth, &err) < 0) {
+        web_reply_err(r, &err);
+        return;
+    }
+    if (store_consumer_find(w->store, oauth.consumer_key, &consumer, &err) < 0) {
+        if (err.code == ERR_NOTFOUND) {
+            err_clear(&err);
+            err_set(&err, ERR_UNAUTHORIZED, "unknown consumer key");
+        }
+        web_reply_err(r, &err);
+        return;
+    }
+    if (!consumer.enabled) {
+        err_set(&err, ERR_UNAUTHORIZED, "this consumer is disabled");
+        web_reply_err(r, &err);
+        return;
+    }
+    if (lti_oauth_verify(&oauth, STR_LIT("POST"), str_from_cstr(w->launch_url), lists, 2,
+                         str_from_cstr(consumer.secret), &err) < 0 ||
+        lti_oauth_check_time(&oauth, now, w->cfg.oauth_window, &err) < 0) {
+        web_reply_err(r, &err);
+        return;
+    }
+
+    /* verified: from here on a refusal may go back to the LMS */
+    return_url = lti_launch_return_url(&body);
+    if (lti_launch_parse(&body, &r->launch, &err) < 0) {
+        refuse_lti(r, return_url, &err);
+        return;
+    }
+
+    memset(sl, 0, sizeof(*sl));
+    if (util_random(raw, sizeof(raw), &err) < 0 ||
+        util_random(sl->csrf_secret, sizeof(sl->csrf_secret), &err) < 0) {
+        web_reply_err(r, &err);
+        return;
+    }
+    {
+        struct buf hex = BUF_INIT(64);
+
+        buf_addhex(&hex, raw, sizeof(raw));
+        memcpy(r->token, hex.ptr, 65);
+        buf_release(&hex);
+    }
+    util_sha256(r->token, 64, sl->session_hash);
+    sl->consumer_id = consumer.id;
+    sl->nonce = oauth.nonce;
+    sl->timestamp = oauth.ts;
+    sl->now = now;
+    sl->lms = r->launch.lms;
+    sl->user_id = r->launch.user_id;
+    sl->given_name = r->launch.given_name;
+    sl->family_name = r->launch.family_name;
+    sl->full_name = r->launch.full_name;
+    sl->email = r->launch.email;
+    sl->person_sourcedid = r->launch.person_sourcedid;
+    sl->context_id = r->launch.context_id;
+    sl->context_title = r->launch.context_title;
+    sl->context_label = r->launch.context_label;
+    sl->resource_link_id = r->launch.resource_link_id;
+    sl->resource_link_title = r->launch.resource_link_title;
+    sl->roles = r->launch.roles;
+    sl->ext_roles = r->launch.ext_roles;
+    sl->role_flags = r->launch.role_flags;
+    sl->mode = r->launch.mode;
+    sl->outcome_service_url = r->launch.outcome_service_url;
+    sl->result_sourcedid = r->launch.result_sourcedid;
+    sl->outcome_data_accepted = r->launch.outcome_data_accepted;
+    sl->return_url = r->launch.return_url;
+    sl->document_target = r->launch.document_target;
+    sl->locale = r->launch.locale;
+    sl->session_expires = now + w->cfg.session_ttl;
+    r->job.done = launch_done;
+    r->job.cls = r;
+
+    /* suspend before submitting: the writer may answer before this function returns */
+    r->suspended = true;
+    atomic_fetch_add(&w->launches_in_flight, 1);
+    MHD_suspend_connection(r->conn);
+    store_launch_submit(w->store, &r->job);
+}
+
+void web_route_launch_resumed(struct req *r)
+{
+    struct buf loc = BUF_INIT(LIMIT_LTI_URL_LEN);
+
+    if (r->job.status < 0) {
+        web_reply_err(r, &r->job.err);
+        return;
+    }
+    buf_addf(&loc, "%s/badges?s=%s", r->web->public_url, r->token);
+    web_reply_redirect(r, 303, loc.ptr);
+    buf_release(&loc);
+}

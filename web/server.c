@@ -1,0 +1,615 @@
+/*
+ * web/server.c - the libmicrohttpd daemon, routing, replies and the access log.
+ *
+ * MHD runs a small pool of polling threads (one per core by default). A
+ * launch is verified on the pool thread, then its connection is suspended
+ * while the store's writer records it together with other launches (group
+ * commit); the writer resumes the connection and the pool thread sends the
+ * redirect. No pool thread ever blocks on the database's write lock, so two
+ * threads keep many connections busy.
+ *
+ * Every request gets one arena, freed when MHD reports it complete. The
+ * access log line is written then: method, path (never the query: session
+ * tokens travel there), status, bytes, duration. No header, body, signature
+ * or token is ever logged.
+ */
+#include "base/base.h"
+#include "web/web_int.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+void web_config_init(struct web_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->listen_host = "127.0.0.1";
+    cfg->listen_port = 8080;
+    cfg->public_url = NULL;
+    cfg->max_body = LIMIT_LAUNCH_BODY_DEFAULT;
+    cfg->oauth_window = LIMIT_OAUTH_WINDOW_DEFAULT;
+    cfg->session_ttl = LIMIT_SESSION_TTL_DEFAULT;
+    cfg->threads = 2;
+    cfg->access_log_fd = 2;
+    cfg->tool_title = "Badges";
+    cfg->tool_description =
+        "Open Badges for this course: see the badges you earned and how to earn "
+        "the others.";
+}
+
+unsigned web_status_for(enum err_code code)
+{
+    switch (code) {
+    case ERR_NONE:
+        return 200;
+    case ERR_INVALID:
+        return 400;
+    case ERR_UNAUTHORIZED:
+    case ERR_REPLAY:
+        return 401;
+    case ERR_FORBIDDEN:
+        return 403;
+    case ERR_NOTFOUND:
+        return 404;
+    case ERR_METHOD:
+        return 405;
+    case ERR_CONFLICT:
+        return 409;
+    case ERR_TOOBIG:
+        return 413;
+    case ERR_MEDIATYPE:
+        return 415;
+    case ERR_UNAVAILABLE:
+        return 503;
+    case ERR_INTERNAL:
+        return 500;
+    }
+    return 500;
+}
+
+void web_reply(struct req *r, unsigned status, const char *content_type, char *body, size_t len,
+               const char *const *headers)
+{
+    struct MHD_Response *resp;
+
+    if (r->replied) {
+        free(body);
+        return;
+    }
+    r->replied = true;
+    resp = MHD_create_response_from_buffer(len, body ? body : (char *)"",
+                                           body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(body);
+        return;
+    }
+    if (content_type)
+        MHD_add_response_header(resp, "Content-Type", content_type);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    /* session tokens are in our URLs: never send them to another site */
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    if (content_type && strncmp(content_type, "text/html", 9) == 0) {
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
+        MHD_add_response_header(
+            resp, "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; img-src 'self' https: data:; "
+            "form-action 'self'; base-uri 'none'");
+    }
+    for (size_t i = 0; headers && headers[i]; i += 2)
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    r->status = status;
+    r->bytes_out = len;
+    MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+}
+
+static const char page_tpl[] =
+    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    "<title>{{title}}</title><link rel=\"stylesheet\" href=\"{{css}}\"></head>"
+    "<body><main class=\"card\"><h1>{{title}}</h1><p>{{message}}</p></main></body></html>\n";
+
+void web_reply_page(struct req *r, unsigned status, const char *title, const char *message)
+{
+    struct buf b = BUF_INIT(LIMIT_PAGE_LEN);
+    struct err err = ERR_INIT;
+    char css[1024];
+    struct web_tpl_var vars[3];
+
+    snprintf(css, sizeof(css), "%s/static/style.css", r->web->public_path);
+    vars[0] = web_tpl_text("title", title);
+    vars[1] = web_tpl_text("message", message);
+    vars[2] = web_tpl_url("css", css);
+    if (web_tpl_render(&b, page_tpl, vars, 3, &err) < 0) {
+        buf_release(&b);
+        web_reply(r, 500, "text/plain; charset=utf-8", xstrdup("internal error\n"), 15, NULL);
+        return;
+    }
+    {
+        size_t len;
+        char *body = buf_detach(&b, &len);
+
+        web_reply(r, status, "text/html; charset=utf-8", body, len, NULL);
+    }
+}
+
+void web_reply_err(struct req *r, const struct err *err)
+{
+    unsigned status = web_status_for(err->code);
+    const char *title;
+    char msg[512];
+
+    switch (status) {
+    case 400:
+        title = "Bad request";
+        break;
+    case 401:
+        title = "Not authorized";
+        break;
+    case 403:
+        title = "Forbidden";
+        break;
+    case 404:
+        title = "Not found";
+        break;
+    case 405:
+        title = "Method not allowed";
+        break;
+    case 413:
+        title = "Request too large";
+        break;
+    case 415:
+        title = "Unsupported media type";
+        break;
+    case 503:
+        title = "Try again";
+        break;
+    default:
+        title = "Something went wrong";
+        break;
+    }
+    if (err->code == ERR_INTERNAL && err->detail[0])
+        fprintf(stderr, "ltibadges: error: %s: %s\n", err->msg, err->detail);
+    snprintf(msg, sizeof(msg), "%s.", err->msg[0] ? err->msg : "internal error");
+    if (err->code == ERR_REPLAY) {
+        snprintf(msg, sizeof(msg),
+                 "%s. Go back to your course and open the tool again from there: each launch link "
+                 "works once.",
+                 err->msg);
+        title = "Launch again from your course";
+    }
+    if (status == 405) {
+        const char *allow = r->route == web_route_launch ? "POST" : "GET, HEAD";
+        const char *hdrs[] = { "Allow", allow, NULL };
+        struct buf b = BUF_INIT(LIMIT_PAGE_LEN);
+        struct err e2 = ERR_INIT;
+        char css[1024];
+        struct web_tpl_var vars[3];
+
+        snprintf(css, sizeof(css), "%s/static/style.css", r->web->public_path);
+        vars[0] = web_tpl_text("title", title);
+        vars[1] = web_tpl_text("message", msg);
+        vars[2] = web_tpl_url("css", css);
+        if (web_tpl_render(&b, page_tpl, vars, 3, &e2) == 0) {
+            size_t len;
+            char *body = buf_detach(&b, &len);
+
+            web_reply(r, status, "text/html; charset=utf-8", body, len, hdrs);
+            return;
+        }
+        buf_release(&b);
+    }
+    if (status == 503) {
+        const char *hdrs[] = { "Retry-After", "1", NULL };
+        size_t len = strlen(msg);
+
+        web_reply(r, status, "text/plain; charset=utf-8", xmemdupz(msg, len), len, hdrs);
+        return;
+    }
+    web_reply_page(r, status, title, msg);
+}
+
+void web_reply_redirect(struct req *r, unsigned status, const char *location)
+{
+    const char *hdrs[] = { "Location", location, NULL };
+
+    web_reply(r, status, NULL, NULL, 0, hdrs);
+}
+
+/* ---- routing ---- */
+
+static void refuse(struct req *r, enum err_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void refuse(struct req *r, enum err_code code, const char *fmt, ...)
+{
+    struct err err = ERR_INIT;
+    va_list ap;
+
+    err.code = code;
+    va_start(ap, fmt);
+    vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+    va_end(ap);
+    web_reply_err(r, &err);
+}
+
+struct route {
+    const char *path;
+    route_fn *fn;
+    bool post; /* POST only; otherwise GET and HEAD */
+};
+
+static const struct route routes[] = {
+    { "/lti/launch", web_route_launch, true },
+    { "/badges", web_route_badges, false },
+    { "/lti/config.xml", web_route_config_xml, false },
+    { "/healthz", web_route_healthz, false },
+    { "/static/style.css", web_route_style, false },
+    { "/static/icon.svg", web_route_icon, false },
+    { "/", web_route_home, false },
+};
+
+static bool form_content_type(const char *ct)
+{
+    static const char want[] = "application/x-www-form-urlencoded";
+    struct str t;
+    const char *semi;
+
+    if (!ct)
+        return false;
+    semi = strchr(ct, ';');
+    t = str_trim((struct str){ ct, semi ? (size_t)(semi - ct) : strlen(ct) });
+    return str_case_eq_cstr(t, want);
+}
+
+/* Runs on the first call for a request: picks the route or refuses at once. */
+static void start(struct req *r, const char *method)
+{
+    const struct route *rt = NULL;
+
+    r->method_name = method;
+    if (strcmp(method, "GET") == 0)
+        r->method = REQ_GET;
+    else if (strcmp(method, "HEAD") == 0)
+        r->method = REQ_HEAD;
+    else if (strcmp(method, "POST") == 0)
+        r->method = REQ_POST;
+    else
+        r->method = REQ_OTHER;
+
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (str_eq_cstr(r->path, routes[i].path)) {
+            rt = &routes[i];
+            break;
+        }
+    }
+    if (!rt) {
+        refuse(r, ERR_NOTFOUND, "there is no page at this address");
+        return;
+    }
+    r->route = rt->fn;
+    if (rt->post ? r->method != REQ_POST : (r->method != REQ_GET && r->method != REQ_HEAD)) {
+        refuse(r, ERR_METHOD, "this address does not accept %s requests",
+               r->method == REQ_OTHER ? "such" : method);
+        return;
+    }
+    if (rt->post) {
+        const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
+        const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+        int64_t n;
+
+        if (!form_content_type(ct)) {
+            refuse(r, ERR_MEDIATYPE, "a launch must be sent as application/x-www-form-urlencoded");
+            return;
+        }
+        if (cl && str_to_i64(str_from_cstr(cl), 0, INT64_MAX, &n) == 0 &&
+            (uint64_t)n > r->web->cfg.max_body) {
+            refuse(r, ERR_TOOBIG, "the launch is larger than %zu bytes", r->web->cfg.max_body);
+            return;
+        }
+    }
+}
+
+/* Splits the raw request target into path (prefix stripped) and query. */
+static void split_uri(struct web *w, struct req *r)
+{
+    const char *u = r->raw_uri;
+    const char *q = strchr(u, '?');
+    size_t plen = q ? (size_t)(q - u) : strlen(u);
+    size_t pre = strlen(w->public_path);
+
+    r->path = (struct str){ u, plen };
+    r->query = q ? str_from_cstr(q + 1) : STR_NULL;
+    /* behind a proxy that keeps the public path prefix, route on what follows it */
+    if (pre && r->path.len >= pre && memcmp(r->path.ptr, w->public_path, pre) == 0 &&
+        (r->path.len == pre || r->path.ptr[pre] == '/')) {
+        r->path.ptr += pre;
+        r->path.len -= pre;
+        if (r->path.len == 0)
+            r->path = STR_LIT("/");
+    }
+}
+
+static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct web *w = cls;
+    struct req *r = xcalloc(1, sizeof(*r));
+    size_t n = strnlen(uri, LIMIT_URI_LEN);
+
+    r->web = w;
+    r->conn = conn;
+    arena_init(&r->arena);
+    r->raw_uri = arena_memdupz(&r->arena, uri, n);
+    buf_init(&r->body, w->cfg.max_body);
+    r->t0 = util_mono_ns();
+    split_uri(w, r);
+    return r;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    struct req *r = *con_cls;
+
+    if (!r) {
+        r = uri_log(cls, url, conn);
+        *con_cls = r;
+    }
+    r->conn = conn;
+    if (!r->started) {
+        r->started = true;
+        start(r, method);
+        if (!r->replied && r->method != REQ_POST)
+            r->route(r);
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!r->replied && !r->body_toobig &&
+            buf_add(&r->body, upload_data, *upload_data_size) < 0) {
+            /* keep reading (and dropping) the rest so the client gets its 413 */
+            r->body_toobig = true;
+            buf_release(&r->body);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->replied)
+        return MHD_YES;
+    if (r->suspended) {
+        r->suspended = false;
+        web_route_launch_resumed(r);
+        return MHD_YES;
+    }
+    if (r->body_toobig) {
+        refuse(r, ERR_TOOBIG, "the launch is larger than %zu bytes", r->web->cfg.max_body);
+        return MHD_YES;
+    }
+    r->route(r);
+    return MHD_YES;
+}
+
+static void log_line(struct req *r)
+{
+    struct web *w = r->web;
+    char ts[21], ip[INET6_ADDRSTRLEN] = "-";
+    const union MHD_ConnectionInfo *ci;
+    struct buf line = BUF_INIT(LIMIT_URI_LEN * 4 + 256);
+    int64_t us = (util_mono_ns() - r->t0) / 1000;
+
+    if (w->cfg.access_log_fd < 0)
+        return;
+    util_iso8601(util_now(), ts);
+    ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip,
+                      sizeof(ip));
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip,
+                      sizeof(ip));
+    }
+    buf_addf(&line, "%s %s %s ", ts, ip, r->method_name ? r->method_name : "-");
+    /* the path only: the query carries session tokens. Escape bytes that could forge lines. */
+    for (size_t i = 0; i < r->path.len && i < 512; i++) {
+        unsigned char c = (unsigned char)r->path.ptr[i];
+
+        if (c < 0x21 || c >= 0x7f || c == '\\')
+            buf_addf(&line, "\\x%02x", c);
+        else
+            buf_addch(&line, (char)c);
+    }
+    buf_addf(&line, " %u %zu %" PRId64 "us\n", r->status, r->bytes_out, us);
+    if (!line.toobig) {
+        /* one write(2) per line: lines from several threads never interleave */
+        ssize_t wr = write(w->cfg.access_log_fd, line.ptr, line.len);
+        (void)wr;
+    }
+    buf_release(&line);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    struct req *r = *con_cls;
+
+    if (!r)
+        return;
+    if (!r->replied)
+        r->status = 0; /* the client went away or the server stopped before an answer */
+    log_line(r);
+    buf_release(&r->body);
+    arena_release(&r->arena);
+    free(r);
+    *con_cls = NULL;
+}
+
+static int make_public_url(struct web *w, struct err *err)
+{
+    struct buf b = BUF_INIT(LIMIT_LTI_URL_LEN);
+    char given[LIMIT_LTI_URL_LEN];
+    size_t n;
+
+    if (w->cfg.public_url && w->cfg.public_url[0]) {
+        snprintf(given, sizeof(given), "%s", w->cfg.public_url);
+    } else {
+        bool v6 = strchr(w->cfg.listen_host, ':') != NULL;
+
+        snprintf(given, sizeof(given), "http://%s%s%s:%u", v6 ? "[" : "", w->cfg.listen_host,
+                 v6 ? "]" : "", w->port);
+    }
+    if (lti_url_normalize(&b, str_from_cstr(given), NULL, err) < 0) {
+        buf_release(&b);
+        return -1;
+    }
+    n = b.len;
+    while (n && b.ptr[n - 1] == '/')
+        n--;
+    w->public_url = xmemdupz(b.ptr, n);
+    buf_release(&b);
+    {
+        const char *p = strstr(w->public_url, "://");
+        const char *slash = p ? strchr(p + 3, '/') : NULL;
+
+        w->public_path = xstrdup(slash ? slash : "");
+    }
+    {
+        size_t len = strlen(w->public_url) + sizeof("/lti/launch");
+
+        w->launch_url = xmalloc(len);
+        snprintf(w->launch_url, len, "%s/lti/launch", w->public_url);
+    }
+    return 0;
+}
+
+/* Binds the listening socket ourselves so the port (and so the public URL) is known first. */
+static int bind_listen(const char *host, unsigned port, int *fd_out, unsigned *port_out, bool *v6,
+                       struct err *err)
+{
+    struct addrinfo hints, *ai = NULL;
+    char ps[16];
+    int fd, one = 1, rc;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(ps, sizeof(ps), "%u", port);
+    rc = getaddrinfo(host, ps, &hints, &ai);
+    if (rc != 0 || !ai) {
+        err_set(err, ERR_INVALID, "cannot resolve listen address '%s'", host);
+        return err_detail(err, "getaddrinfo: %s", gai_strerror(rc));
+    }
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(ai);
+        err_set(err, ERR_INTERNAL, "cannot create a socket");
+        return err_detail(err, "socket: %s", strerror(errno));
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        int e = errno;
+
+        freeaddrinfo(ai);
+        close(fd);
+        err_set(err, ERR_INVALID, "cannot listen on %s:%u", host, port);
+        return err_detail(err, "bind/listen: %s", strerror(e));
+    }
+    *v6 = ai->ai_family == AF_INET6;
+    freeaddrinfo(ai);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        *port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                   : ((struct sockaddr_in *)&ss)->sin_port);
+    else
+        *port_out = port;
+    *fd_out = fd;
+    return 0;
+}
+
+int web_start(struct web **out, const struct web_config *cfg, struct store *store, struct err *err)
+{
+    struct web *w = xcalloc(1, sizeof(*w));
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    int fd = -1;
+    bool v6 = false;
+
+    *out = NULL;
+    w->cfg = *cfg;
+    w->store = store;
+    atomic_init(&w->launches_in_flight, 0);
+    if (bind_listen(cfg->listen_host, cfg->listen_port, &fd, &w->port, &v6, err) < 0) {
+        free(w);
+        return -1;
+    }
+    if (make_public_url(w, err) < 0) {
+        close(fd);
+        free(w);
+        return -1;
+    }
+    if (v6)
+        flags |= MHD_USE_IPv6;
+    w->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, w, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_URI_LOG_CALLBACK,
+        uri_log, w, MHD_OPTION_NOTIFY_COMPLETED, completed, w, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int)(cfg->threads ? cfg->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)LIMIT_HTTP_CONNECTIONS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)LIMIT_HTTP_CONN_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)LIMIT_HTTP_CONN_TIMEOUT, MHD_OPTION_END);
+    if (!w->daemon) {
+        err_set(err, ERR_INTERNAL, "cannot start the HTTP server");
+        err_detail(err, "MHD_start_daemon failed: %s", strerror(errno));
+        close(fd);
+        free(w->public_url);
+        free(w->public_path);
+        free(w->launch_url);
+        free(w);
+        return -1;
+    }
+    *out = w;
+    return 0;
+}
+
+unsigned web_port(const struct web *w)
+{
+    return w->port;
+}
+
+const char *web_public_url(const struct web *w)
+{
+    return w->public_url;
+}
+
+void web_stop(struct web *w)
+{
+    MHD_socket ls;
+
+    if (!w)
+        return;
+    /* after quiescing, the listening socket is ours to close */
+    ls = MHD_quiesce_daemon(w->daemon);
+    /* launches waiting for the writer get their answer before the daemon goes */
+    for (int i = 0; i < 1000 && atomic_load(&w->launches_in_flight) > 0; i++) {
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+        nanosleep(&ts, NULL);
+    }
+    {
+        struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+        nanosleep(&ts, NULL);
+    }
+    MHD_stop_daemon(w->daemon);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+    free(w->public_url);
+    free(w->public_path);
+    free(w->launch_url);
+    free(w);
+}

@@ -1,0 +1,47 @@
+/*
+ * web/web.h - the HTTP server: routing, the launch endpoint, pages, the
+ * tool's XML configuration, health and the access log.
+ *
+ * web/ is the only module that includes <microhttpd.h>. It calls lti/ to
+ * verify and parse, store/ to record and read, and renders pages with its
+ * own small escaping template renderer (web/tpl.c).
+ */
+#ifndef WEB_WEB_H
+#define WEB_WEB_H
+
+#include "base/base.h"
+
+struct store;
+struct web;
+
+struct web_config {
+    const char *listen_host; /* numeric address or host name to bind */
+    unsigned listen_port;    /* 0: any free port (see web_port()) */
+    const char *public_url;  /* normalized, no trailing slash; NULL: http://host:port */
+    size_t max_body;         /* launch body cap in bytes */
+    int64_t oauth_window;    /* seconds of clock skew accepted */
+    int64_t session_ttl;     /* seconds a session lives */
+    unsigned threads;        /* HTTP worker threads (MHD thread pool) */
+    int access_log_fd;       /* -1: no access log */
+    const char *tool_title;
+    const char *tool_description;
+};
+
+/* Fills `cfg` with the defaults (127.0.0.1:8080, 64 KiB, 300 s, 8 h, 2 threads, stderr). */
+void web_config_init(struct web_config *cfg);
+
+/* Binds and starts serving on background threads; `store` is borrowed until web_stop(). */
+int web_start(struct web **out /* OUT */, const struct web_config *cfg, struct store *store,
+              struct err *err);
+/* The port actually bound (useful with port 0). */
+unsigned web_port(const struct web *w);
+/* The public base URL in use (borrowed, valid until web_stop()). */
+const char *web_public_url(const struct web *w);
+/*
+ * Stops accepting connections, lets requests in flight finish (launches
+ * waiting for the database get their answer), then stops. NULL is a no-op.
+ * Call before store_close().
+ */
+void web_stop(struct web *w);
+
+#endif
