@@ -147,7 +147,7 @@ int form_encode_rfc3986(struct buf *out, struct str s)
 
 int form_add_query_param(struct buf *out, const char *name, struct str value)
 {
-    if (out->len && out->ptr[out->len - 1] != '?')
+    if (out->len && out->ptr[out->len - 1] != '?' && out->ptr[out->len - 1] != '&')
         buf_addch(out, '&');
     form_encode_rfc3986(out, str_from_cstr(name));
     buf_addch(out, '=');

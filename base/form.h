@@ -38,7 +38,8 @@ size_t form_count(const struct form *f, const char *name);
 
 /* Appends `s` percent-encoded as RFC 3986 requires for OAuth: all but ALPHA DIGIT - . _ ~. */
 int form_encode_rfc3986(struct buf *out, struct str s);
-/* Appends "name=value" for a query string ('&' first when `out` is not empty). */
+/* Appends "name=value" for a query string, with '&' first unless `out` is empty or ends in '?' or
+ * '&'. */
 int form_add_query_param(struct buf *out, const char *name, struct str value);
 
 #endif

@@ -1,0 +1,38 @@
+#!/bin/sh
+# scripts/deps.sh [build|test|bench]... - installs the Debian packages ltibadges
+# needs that are missing (apt-get update only when something is missing).
+set -eu
+
+pkgs_build="gcc make cmake pkg-config libc6-dev libmicrohttpd-dev liboauth-dev libsqlite3-dev
+libssl-dev libxml2-dev libjansson-dev libinih-dev"
+pkgs_test="libcmocka-dev python3 python3-oauthlib binutils"
+pkgs_bench="wrk python3"
+
+want=""
+for set in "$@"; do
+    case $set in
+    build) want="$want $pkgs_build" ;;
+    test) want="$want $pkgs_build $pkgs_test" ;;
+    bench) want="$want $pkgs_build $pkgs_bench" ;;
+    *) echo "deps.sh: unknown set '$set' (build, test or bench)" >&2; exit 2 ;;
+    esac
+done
+
+missing=""
+for p in $want; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        case " $missing " in *" $p "*) ;; *) missing="$missing $p" ;; esac
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps.sh: installing:$missing"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "deps.sh: run as root or install:$missing" >&2; exit 1; }
+    sudo=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,21 @@
+#!/bin/sh
+# scripts/test.sh - install what is missing, build with warnings as errors,
+# and run the whole suite twice: plain, then under AddressSanitizer and
+# UndefinedBehaviorSanitizer (LeakSanitizer included).
+set -eu
+cd "$(dirname "$0")/.."
+sh scripts/deps.sh test
+jobs=$(nproc)
+
+echo "== plain build"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs" >/dev/null
+(cd build && ctest --output-on-failure -j"$jobs")
+
+echo "== sanitized build (ASan + UBSan)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLTIBADGES_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs" >/dev/null
+(cd build-asan &&
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --output-on-failure -j"$jobs")

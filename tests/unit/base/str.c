@@ -1,0 +1,85 @@
+/*
+ * tests/unit/base/str.c - number parsing at its bounds, views.
+ */
+#include "base/base.h"
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+static int parse(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    return str_to_i64(str_from_cstr(s), min, max, out);
+}
+
+static void numbers(void **state)
+{
+    int64_t v = 7;
+
+    assert_int_equal(parse("0", 0, 10, &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(parse("10", 0, 10, &v), 0); /* max */
+    assert_int_equal(v, 10);
+    v = 7;
+    assert_int_equal(parse("11", 0, 10, &v), -1); /* max + 1 */
+    assert_int_equal(v, 7);                       /* untouched */
+    assert_int_equal(parse("-1", 0, 10, &v), -1);
+    assert_int_equal(parse("9223372036854775807", INT64_MIN, INT64_MAX, &v), 0);
+    assert_true(v == INT64_MAX);
+    assert_int_equal(parse("9223372036854775808", INT64_MIN, INT64_MAX, &v), -1);
+    assert_int_equal(parse("-9223372036854775808", INT64_MIN, INT64_MAX, &v), 0);
+    assert_true(v == INT64_MIN);
+    assert_int_equal(parse("-9223372036854775809", INT64_MIN, INT64_MAX, &v), -1);
+    assert_int_equal(parse("", 0, 10, &v), -1);
+    assert_int_equal(parse("-", 0, 10, &v), -1);
+    assert_int_equal(parse(" 1", 0, 10, &v), -1);
+    assert_int_equal(parse("1 ", 0, 10, &v), -1);
+    assert_int_equal(parse("+1", 0, 10, &v), -1);
+    assert_int_equal(parse("1e3", 0, 10000, &v), -1);
+    assert_int_equal(parse("0x10", 0, 100, &v), -1);
+    assert_int_equal(str_to_i64(STR_NULL, 0, 1, &v), -1);
+}
+
+static void views(void **state)
+{
+    struct str s = STR_LIT("  Hello\t");
+
+    assert_true(str_eq_cstr(str_trim(s), "Hello"));
+    assert_true(str_case_eq_cstr(STR_LIT("HeLLo"), "hello"));
+    assert_false(str_case_eq_cstr(STR_LIT("Hell"), "hello"));
+    assert_true(str_starts_with(STR_LIT("oauth_nonce"), "oauth_"));
+    assert_false(str_starts_with(STR_LIT("oaut"), "oauth_"));
+    assert_true(str_has_ctl((struct str){ "a\0b", 3 }));
+    assert_true(str_has_ctl(STR_LIT("a\nb")));
+    assert_false(str_has_ctl(STR_LIT("a\tb é")));
+    assert_false(str_present(STR_NULL));
+    assert_true(str_present(STR_LIT("")));
+}
+
+static void ct_equal(void **state)
+{
+    assert_true(util_ct_equal("abc", 3, "abc", 3));
+    assert_false(util_ct_equal("abc", 3, "abd", 3));
+    assert_false(util_ct_equal("abc", 3, "abcd", 4));
+}
+
+static void html_escape(void **state)
+{
+    struct buf b = BUF_INIT(256);
+
+    util_html_escape(&b, STR_LIT("<a href=\"x\" onclick='y'>&amp;</a>"));
+    assert_string_equal(b.ptr,
+                        "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;");
+    buf_release(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(numbers),
+        cmocka_unit_test(views),
+        cmocka_unit_test(ct_equal),
+        cmocka_unit_test(html_escape),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,298 @@
+/*
+ * tests/unit/store/store.c - migrations, consumers, launches through the
+ * group-committing writer (replays, racing nonces, scoping by consumer,
+ * durability across reopen) and sessions (lookup, expiry).
+ */
+#include "base/base.h"
+#include "store/store.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <unistd.h>
+
+static char dbpath[256];
+
+static int setup(void **state)
+{
+    snprintf(dbpath, sizeof(dbpath), "/tmp/ltibadges-unit-%d-%ld.db", (int)getpid(),
+             (long)util_mono_ns());
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char p[300];
+
+    unlink(dbpath);
+    snprintf(p, sizeof(p), "%s-wal", dbpath);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", dbpath);
+    unlink(p);
+    return 0;
+}
+
+static int64_t count(struct store *s, const char *table)
+{
+    int64_t n = -1;
+    struct err err = ERR_INIT;
+
+    assert_int_equal(store_count(s, table, &n, &err), 0);
+    return n;
+}
+
+static void fill_launch(struct store_launch *l, int64_t consumer, const char *nonce,
+                        const char *user, const char *context)
+{
+    memset(l, 0, sizeof(*l));
+    l->consumer_id = consumer;
+    l->nonce = str_from_cstr(nonce);
+    l->timestamp = util_now();
+    l->now = util_now();
+    l->user_id = str_from_cstr(user);
+    l->full_name = STR_LIT("Ada Lovelace");
+    l->context_id = str_from_cstr(context);
+    l->context_title = STR_LIT("Intro to Biology");
+    l->resource_link_id = STR_LIT("rl-1");
+    l->roles = STR_LIT("Learner");
+    l->role_flags = 1;
+    l->outcome_service_url = STR_LIT("https://lms.example/outcomes");
+    l->result_sourcedid = STR_LIT("sourced-1");
+    l->session_expires = util_now() + 3600;
+    {
+        /* a distinct session per launch; real tokens are random */
+        static _Atomic int serial;
+        char seed[256];
+
+        snprintf(seed, sizeof(seed), "%" PRId64 ":%s:%s:%d", consumer, nonce, user, ++serial);
+        util_sha256(seed, strlen(seed), l->session_hash);
+    }
+}
+
+static void migrations(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    int v = -1, applied = -1;
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_NO_MIGRATE, &err), 0);
+    assert_int_equal(store_schema_version(s, &v, &err), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(store_migrate(s, &applied, &err), 0);
+    assert_int_equal(applied, store_schema_latest());
+    assert_int_equal(store_migrate(s, &applied, &err), 0);
+    assert_int_equal(applied, 0);
+    assert_int_equal(store_schema_version(s, &v, &err), 0);
+    assert_int_equal(v, store_schema_latest());
+    store_close(s);
+}
+
+static void consumers(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c, *list = NULL;
+    size_t n = 0;
+
+    assert_int_equal(store_open(&s, dbpath, 0, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k1", "secret-one-123456", "Canvas", &c, &err), 0);
+    assert_true(c.id > 0);
+    assert_int_equal(store_consumer_add(s, "k1", "x", "Again", NULL, &err), -1);
+    assert_int_equal(err.code, ERR_CONFLICT);
+    err_clear(&err);
+    assert_int_equal(store_consumer_find(s, STR_LIT("k1"), &c, &err), 0);
+    assert_string_equal(c.secret, "secret-one-123456");
+    assert_true(c.enabled);
+    assert_int_equal(store_consumer_set_secret(s, "k1", "secret-two-123456", &err), 0);
+    assert_int_equal(store_consumer_set_enabled(s, "k1", false, &err), 0);
+    assert_int_equal(store_consumer_find(s, STR_LIT("k1"), &c, &err), 0);
+    assert_string_equal(c.secret, "secret-two-123456");
+    assert_false(c.enabled);
+    assert_int_equal(store_consumer_find(s, STR_LIT("nope"), &c, &err), -1);
+    assert_int_equal(err.code, ERR_NOTFOUND);
+    err_clear(&err);
+    assert_int_equal(store_consumer_set_secret(s, "nope", "x", &err), -1);
+    assert_int_equal(err.code, ERR_NOTFOUND);
+    err_clear(&err);
+    assert_int_equal(store_consumer_add(s, "k2", "secret-three-1234", "Moodle", NULL, &err), 0);
+    assert_int_equal(store_consumer_list(s, &list, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].key, "k1");
+    assert_string_equal(list[1].name, "Moodle");
+    free(list);
+    assert_int_equal(store_consumer_remove(s, "k1", &err), 0);
+    assert_int_equal(store_consumer_remove(s, "k1", &err), -1);
+    assert_int_equal(err.code, ERR_NOTFOUND);
+    store_close(s);
+}
+
+static void launches_and_replays(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer a, b;
+    struct store_launch l;
+    struct store_launch_result res;
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "ka", "secret-a-12345678", "A", &a, &err), 0);
+    assert_int_equal(store_consumer_add(s, "kb", "secret-b-12345678", "B", &b, &err), 0);
+
+    fill_launch(&l, a.id, "n1", "u1", "1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_true(res.first_in_context);
+    assert_true(res.user_id > 0 && res.context_id > 0);
+
+    /* the same nonce again: refused, nothing written */
+    fill_launch(&l, a.id, "n1", "u2", "2");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
+    assert_int_equal(err.code, ERR_REPLAY);
+    err_clear(&err);
+    assert_int_equal(count(s, "users"), 1);
+    assert_int_equal(count(s, "contexts"), 1);
+    assert_int_equal(count(s, "sessions"), 1);
+
+    /* the same nonce from another consumer is another nonce; context "1" is another course */
+    fill_launch(&l, b.id, "n1", "u1", "1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_int_equal(count(s, "users"), 2);
+    assert_int_equal(count(s, "contexts"), 2);
+    assert_int_equal(count(s, "nonces"), 2);
+
+    /* a relaunch: same rows, a second enrollment launch, a new session */
+    fill_launch(&l, a.id, "n2", "u1", "1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_false(res.first_in_context);
+    assert_int_equal(count(s, "users"), 2);
+    assert_int_equal(count(s, "enrollments"), 2);
+    assert_int_equal(count(s, "outcome_bindings"), 2);
+    assert_int_equal(count(s, "sessions"), 3);
+
+    /* a launch without a context */
+    fill_launch(&l, a.id, "n3", "u1", "x");
+    l.context_id = STR_NULL;
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_int_equal(res.context_id, 0);
+    store_close(s);
+
+    /* acknowledged launches survive a reopen, and so do their nonces */
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(count(s, "sessions"), 4);
+    fill_launch(&l, a.id, "n2", "u9", "9");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
+    assert_int_equal(err.code, ERR_REPLAY);
+    store_close(s);
+}
+
+struct racer {
+    struct store *s;
+    int64_t consumer;
+    int ok, replay;
+    pthread_barrier_t *barrier;
+    int idx;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    struct store_launch l;
+    struct err err = ERR_INIT;
+    char user[16];
+
+    snprintf(user, sizeof(user), "racer-%d", r->idx);
+    fill_launch(&l, r->consumer, "same-nonce", user, "c");
+    util_sha256(user, strlen(user), l.session_hash);
+    pthread_barrier_wait(r->barrier);
+    if (store_launch_record(r->s, &l, NULL, &err) == 0)
+        r->ok = 1;
+    else if (err.code == ERR_REPLAY)
+        r->replay = 1;
+    return NULL;
+}
+
+static void racing_nonce(void **state)
+{
+    enum { N = 16 };
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    pthread_t t[N];
+    struct racer r[N];
+    pthread_barrier_t barrier;
+    int ok = 0, replay = 0;
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "K", &c, &err), 0);
+    pthread_barrier_init(&barrier, NULL, N);
+    for (int i = 0; i < N; i++) {
+        r[i] = (struct racer){ s, c.id, 0, 0, &barrier, i };
+        pthread_create(&t[i], NULL, race, &r[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        ok += r[i].ok;
+        replay += r[i].replay;
+    }
+    pthread_barrier_destroy(&barrier);
+    assert_int_equal(ok, 1);
+    assert_int_equal(replay, N - 1);
+    assert_int_equal(count(s, "users"), 1);
+    assert_int_equal(count(s, "sessions"), 1);
+    store_close(s);
+}
+
+static void sessions(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_launch l;
+    struct store_session sess;
+    struct arena a = ARENA_INIT;
+    unsigned char other[32] = { 0 };
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    fill_launch(&l, c.id, "n1", "u1", "c1");
+    l.mode = STR_LIT("verified");
+    l.session_expires = util_now() + 100;
+    assert_int_equal(store_launch_record(s, &l, NULL, &err), 0);
+
+    assert_int_equal(store_session_get(s, l.session_hash, util_now(), &a, &sess, &err), 0);
+    assert_string_equal(sess.user_name, "Ada Lovelace");
+    assert_string_equal(sess.context_title, "Intro to Biology");
+    assert_string_equal(sess.consumer_name, "Canvas");
+    assert_string_equal(sess.mode, "verified");
+    assert_int_equal(sess.role_flags, 1);
+    /* expired: invisible */
+    assert_int_equal(store_session_get(s, l.session_hash, util_now() + 100, &a, &sess, &err), -1);
+    assert_int_equal(err.code, ERR_NOTFOUND);
+    err_clear(&err);
+    assert_int_equal(store_session_get(s, other, util_now(), &a, &sess, &err), -1);
+    assert_int_equal(err.code, ERR_NOTFOUND);
+    err_clear(&err);
+    /* a disabled consumer's sessions stop working */
+    assert_int_equal(store_consumer_set_enabled(s, "k", false, &err), 0);
+    assert_int_equal(store_session_get(s, l.session_hash, util_now(), &a, &sess, &err), -1);
+    /* removing the consumer removes everything its launches stored */
+    err_clear(&err);
+    assert_int_equal(store_consumer_remove(s, "k", &err), 0);
+    assert_int_equal(count(s, "users"), 0);
+    assert_int_equal(count(s, "sessions"), 0);
+    assert_int_equal(count(s, "nonces"), 0);
+    arena_release(&a);
+    store_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(migrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(consumers, setup, teardown),
+        cmocka_unit_test_setup_teardown(launches_and_replays, setup, teardown),
+        cmocka_unit_test_setup_teardown(racing_nonce, setup, teardown),
+        cmocka_unit_test_setup_teardown(sessions, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,121 @@
+/*
+ * tests/unit/web/tpl.c - the template renderer escapes in every context:
+ * text, attributes, URLs; raw output needs both {{{ }}} and a trusted value.
+ */
+#include "base/base.h"
+#include "web/web_int.h"
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+static char *render(const char *tpl, const struct web_tpl_var *vars, size_t n, struct err *err)
+{
+    struct buf b = BUF_INIT(4096);
+
+    if (web_tpl_render(&b, tpl, vars, n, err) < 0) {
+        buf_release(&b);
+        return NULL;
+    }
+    return buf_detach(&b, NULL);
+}
+
+static void escapes_text_and_attributes(void **state)
+{
+    struct err err = ERR_INIT;
+    struct web_tpl_var v[] = { web_tpl_text("x", "<script>alert('x')</script>\"&") };
+    char *out = render("<p title=\"{{x}}\">{{x}}</p>", v, 1, &err);
+
+    assert_non_null(out);
+    assert_string_equal(out,
+                        "<p title=\"&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;&amp;\">"
+                        "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;&amp;</p>");
+    free(out);
+}
+
+static void urls(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        { "https://lms.example/a?b=1&c=2", "https://lms.example/a?b=1&amp;c=2" },
+        { "http://x/", "http://x/" },
+        { "/badges?s=1", "/badges?s=1" },
+        { "javascript:alert(1)", "#" },
+        { "JaVaScRiPt:alert(1)", "#" },
+        { "java\tscript:alert(1)", "#" },
+        { " javascript:alert(1)", "#" },
+        { "data:text/html,<script>", "#" },
+        { "vbscript:x", "#" },
+        { "//evil.example/", "#" },
+        { "/\\evil.example/", "#" },
+        { "\"onmouseover=\"x", "&quot;onmouseover=&quot;x" },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct err err = ERR_INIT;
+        struct web_tpl_var v[] = { web_tpl_url("u", cases[i].in) };
+        char *out = render("{{u}}", v, 1, &err);
+
+        assert_non_null(out);
+        if (strcmp(out, cases[i].out) != 0)
+            fail_msg("url '%s' rendered as '%s', want '%s'", cases[i].in, out, cases[i].out);
+        free(out);
+    }
+}
+
+static void raw_needs_both(void **state)
+{
+    struct err err = ERR_INIT;
+    struct web_tpl_var text[] = { web_tpl_text("x", "<b>") };
+    /* trusted: a literal of this test */
+    struct web_tpl_var raw[] = { web_tpl_raw_unsafe("x", "<b>") };
+    char *out;
+
+    assert_null(render("{{{x}}}", text, 1, &err));
+    assert_int_equal(err.code, ERR_INTERNAL);
+    err_clear(&err);
+    out = render("{{{x}}}|{{x}}", raw, 1, &err);
+    assert_string_equal(out, "<b>|&lt;b&gt;");
+    free(out);
+}
+
+static void sections(void **state)
+{
+    struct err err = ERR_INIT;
+    struct web_tpl_var v[] = { web_tpl_text("a", "A"), web_tpl_text("e", ""),
+                               web_tpl_text("n", NULL) };
+    char *out =
+        render("{{#a}}[{{a}}{{#e}}no{{/e}}]{{/a}}{{^e}}empty{{/e}}{{^n}}null{{/n}}", v, 3, &err);
+
+    assert_non_null(out);
+    assert_string_equal(out, "[A]emptynull");
+    free(out);
+}
+
+static void template_errors(void **state)
+{
+    /* a misspelt variable fails even inside a section that is not shown */
+    static const char *const bad[] = { "{{x", "{{#a}}open", "{{/a}}", "{{nope}}",
+                                       "{{^a}}{{nope}}{{/a}}" };
+    struct web_tpl_var v[] = { web_tpl_text("a", "A") };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct err err = ERR_INIT;
+
+        assert_null(render(bad[i], v, 1, &err));
+        assert_int_equal(err.code, ERR_INTERNAL);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(escapes_text_and_attributes),
+        cmocka_unit_test(urls),
+        cmocka_unit_test(raw_needs_both),
+        cmocka_unit_test(sections),
+        cmocka_unit_test(template_errors),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
