@@ -33,7 +33,8 @@ int lti_config_xml(struct buf *out, const struct lti_tool_info *info, struct err
 {
     xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
     xmlNodePtr root, ext, opts, icon;
-    xmlNsPtr blti, lticm, xsi;
+    xmlNodePtr vendor;
+    xmlNsPtr blti, lticm, lticp, xsi;
     xmlChar *mem = NULL;
     int len = 0, ret = 0;
 
@@ -42,7 +43,7 @@ int lti_config_xml(struct buf *out, const struct lti_tool_info *info, struct err
     xmlSetNs(root, xmlNewNs(root, BAD_CAST NS_CC, NULL));
     blti = xmlNewNs(root, BAD_CAST NS_BLTI, BAD_CAST "blti");
     lticm = xmlNewNs(root, BAD_CAST NS_LTICM, BAD_CAST "lticm");
-    xmlNewNs(root, BAD_CAST NS_LTICP, BAD_CAST "lticp");
+    lticp = xmlNewNs(root, BAD_CAST NS_LTICP, BAD_CAST "lticp");
     xsi = xmlNewNs(root, BAD_CAST NS_XSI, BAD_CAST "xsi");
     xmlNewNsProp(root, xsi, BAD_CAST "schemaLocation",
                  BAD_CAST NS_CC
@@ -51,16 +52,14 @@ int lti_config_xml(struct buf *out, const struct lti_tool_info *info, struct err
                  " http://www.imsglobal.org/xsd/lti/ltiv1p0/imslticm_v1p0.xsd " NS_LTICP
                  " http://www.imsglobal.org/xsd/lti/ltiv1p0/imslticp_v1p0.xsd");
 
-    /* the order of these elements is fixed by imsbasiclti_v1p0.xsd */
+    /*
+     * The order is fixed by imsbasiclti_v1p0p1.xsd (BasicLTILink.Type): title,
+     * description, custom, extensions, launch_url, secure_launch_url, icon,
+     * secure_icon, vendor (required); imslticc adds cartridge_bundle and
+     * cartridge_icon after them.
+     */
     child(root, blti, "title", info->title);
     child(root, blti, "description", info->description);
-    if (info->icon_url)
-        child(root, blti, "icon", info->icon_url);
-    child(root, blti, "launch_url", info->launch_url);
-    if (strncmp(info->launch_url, "https://", 8) == 0)
-        child(root, blti, "secure_launch_url", info->launch_url);
-    if (info->icon_url && strncmp(info->icon_url, "https://", 8) == 0)
-        child(root, blti, "secure_icon", info->icon_url);
 
     ext = child(root, blti, "extensions", NULL);
     xmlNewProp(ext, BAD_CAST "platform", BAD_CAST "canvas.instructure.com");
@@ -77,6 +76,21 @@ int lti_config_xml(struct buf *out, const struct lti_tool_info *info, struct err
     property(opts, lticm, "text", info->title);
     property(opts, lticm, "visibility", "public");
     property(opts, lticm, "default", "enabled");
+
+    child(root, blti, "launch_url", info->launch_url);
+    if (strncmp(info->launch_url, "https://", 8) == 0)
+        child(root, blti, "secure_launch_url", info->launch_url);
+    if (info->icon_url) {
+        child(root, blti, "icon", info->icon_url);
+        if (strncmp(info->icon_url, "https://", 8) == 0)
+            child(root, blti, "secure_icon", info->icon_url);
+    }
+    vendor = child(root, blti, "vendor", NULL);
+    child(vendor, lticp, "code", "ltibadges");
+    child(vendor, lticp, "name", "ltibadges");
+    child(vendor, lticp, "description", "LTI 1.1 tool provider that awards Open Badges");
+    if (info->vendor_url)
+        child(vendor, lticp, "url", info->vendor_url);
 
     icon = child(root, NULL, "cartridge_bundle", NULL);
     xmlNewProp(icon, BAD_CAST "identifierref", BAD_CAST "BLTI001_Bundle");

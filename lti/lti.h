@@ -144,12 +144,14 @@ struct lti_tool_info {
     const char *launch_url; /* absolute */
     const char *icon_url;   /* absolute, may be NULL */
     const char *domain;     /* host of the public URL, for Canvas */
+    const char *vendor_url; /* the tool's home page (the public URL), may be NULL */
 };
 
 /*
  * Appends the IMS Common Cartridge basic LTI link (cartridge_basiclti_link)
  * for the tool, with Canvas' extensions (privacy_level public, course
- * navigation placement), built with libxml2.
+ * navigation placement) and the vendor block the IMS schema requires,
+ * elements in the schema's order, built with libxml2.
  */
 int lti_config_xml(struct buf *out, const struct lti_tool_info *info, struct err *err);
 

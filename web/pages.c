@@ -189,6 +189,7 @@ void web_route_config_xml(struct req *r)
     info.launch_url = w->launch_url;
     info.icon_url = icon;
     info.domain = domain[0] ? domain : NULL;
+    info.vendor_url = w->public_url;
     if (lti_config_xml(&b, &info, &err) < 0) {
         buf_release(&b);
         web_reply_err(r, &err);
