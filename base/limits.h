@@ -20,8 +20,14 @@
 /* Canvas sends about 60 parameters at most; 512 is far above any real launch. */
 #define LIMIT_FORM_PARAMS 512
 
-/* A request target (path + query) longer than this is refused by MHD's memory pool anyway. */
-#define LIMIT_URI_LEN 4096
+/*
+ * A request target (path + query). Launch URLs with their own query strings
+ * (Moodle) and page URLs with a session token stay far below 1 KiB; a longer
+ * target is answered 414 rather than cut short (a cut query would fail the
+ * signature check with a misleading message). MHD's connection memory
+ * (LIMIT_HTTP_CONN_MEMORY) must hold it with the headers.
+ */
+#define LIMIT_URI_LEN 8192
 
 /*
  * Identifiers sent by LMSes: Canvas user ids are 40 hex digits, Open edX
@@ -66,10 +72,11 @@
 
 /*
  * Simultaneous connections: each idle keep-alive connection costs MHD's
- * memory pool (16 KiB here) and a socket; 4096 x 16 KiB = 64 MiB worst case.
+ * memory pool (32 KiB here: a request target up to LIMIT_URI_LEN plus headers)
+ * and a socket; 4096 x 32 KiB = 128 MiB worst case, idle ones are closed.
  */
 #define LIMIT_HTTP_CONNECTIONS 4096
-#define LIMIT_HTTP_CONN_MEMORY (16 * 1024)
+#define LIMIT_HTTP_CONN_MEMORY (32 * 1024)
 /* Idle connections are closed after this many seconds (slowloris). */
 #define LIMIT_HTTP_CONN_TIMEOUT 30
 

@@ -180,23 +180,29 @@ int cli_config_load_file(struct cli_config *c, const char *path, struct err *err
     return 0;
 }
 
-int cli_config_load_env(struct cli_config *c, struct err *err)
+static int load_env(struct cli_config *c, const struct cli_opts *flags, struct err *err)
 {
-    static const struct {
+    const struct {
         const char *env, *key;
+        bool overridden; /* a flag sets it: the environment is not even read */
     } vars[] = {
-        { "LTIBADGES_LISTEN", "server.listen" },
-        { "LTIBADGES_DB", "database.path" },
-        { "LTIBADGES_PUBLIC_URL", "server.public_url" },
+        { "LTIBADGES_LISTEN", "server.listen", flags && flags->listen },
+        { "LTIBADGES_DB", "database.path", flags && flags->db },
+        { "LTIBADGES_PUBLIC_URL", "server.public_url", flags && flags->public_url },
     };
 
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
         const char *v = getenv(vars[i].env);
 
-        if (v && cli_config_set(c, vars[i].key, v, vars[i].env, err) < 0)
+        if (v && !vars[i].overridden && cli_config_set(c, vars[i].key, v, vars[i].env, err) < 0)
             return -1;
     }
     return 0;
+}
+
+int cli_config_load_env(struct cli_config *c, struct err *err)
+{
+    return load_env(c, NULL, err);
 }
 
 int cli_config_resolve(struct cli_config *c, const struct cli_opts *o, struct err *err)
@@ -204,7 +210,7 @@ int cli_config_resolve(struct cli_config *c, const struct cli_opts *o, struct er
     cli_config_defaults(c);
     if (o->config && cli_config_load_file(c, o->config, err) < 0)
         return -1;
-    if (cli_config_load_env(c, err) < 0)
+    if (load_env(c, o, err) < 0)
         return -1;
     if (o->listen && cli_config_set(c, "server.listen", o->listen, "--listen", err) < 0)
         return -1;

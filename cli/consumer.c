@@ -247,9 +247,12 @@ int cli_cmd_consumer(int argc, char **argv)
     const char *allowed;
     size_t npos;
 
-    if (!verb || strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
-        fputs(consumer_usage, verb ? stdout : stderr);
-        return verb ? 0 : 2;
+    if (!verb)
+        return cli_usage_error("consumer", "missing subcommand (add, list, remove, rotate, "
+                                           "enable or disable)");
+    if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
+        fputs(consumer_usage, stdout);
+        return 0;
     }
     if (strcmp(verb, "add") == 0) {
         allowed = "config,db,key,secret";

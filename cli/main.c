@@ -21,7 +21,7 @@ int main(int argc, char **argv)
     const char *cmd = argc > 1 ? argv[1] : NULL;
 
     if (!cmd) {
-        fputs(usage, stderr);
+        fprintf(stderr, "ltibadges: missing command (see 'ltibadges --help')\n");
         return 2;
     }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {

@@ -1,17 +1,19 @@
 /*
  * lti/oauth.c - OAuth 1.0a signature verification (RFC 5849 section 3.4).
  *
- * The base string is built by hand from our own decoded forms: liboauth's
- * helpers take NUL-terminated strings (a %00 in a value would be signed
- * differently than the consumer signed it) and allocate per parameter. The
- * HMAC-SHA1 itself comes from liboauth; liboauth has no HMAC-SHA256, which
- * LTI 1.1 consumers may also use, so that one comes from OpenSSL. Signatures
- * are compared in constant time.
+ * Written by hand on top of OpenSSL rather than liboauth, for three reasons
+ * found the hard way: liboauth's helpers take NUL-terminated strings (a %00
+ * in a value would be signed differently than the consumer signed it) and
+ * allocate per parameter; it has no HMAC-SHA256, which LTI 1.1 consumers may
+ * use; and Debian builds it on NSS, whose lazy initialization inside
+ * oauth_sign_hmac_sha1_raw() is not thread-safe: two first launches at once
+ * crashed the server (tests/integration/test_pages.py, LifeCycle). So the
+ * base string comes from our own decoded forms, both HMACs from OpenSSL, and
+ * signatures are compared in constant time.
  */
 #include "base/base.h"
 #include "lti/lti.h"
 
-#include <oauth.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -271,22 +273,14 @@ int lti_oauth_sign(struct buf *out, enum lti_sig_method m, struct str base,
         ret = -1;
         goto out;
     }
-    if (m == LTI_SIG_HMAC_SHA1) {
-        char *sig = oauth_sign_hmac_sha1_raw(base.ptr, base.len, key.ptr, key.len);
-
-        if (!sig) {
-            ret = err_set(err, ERR_INTERNAL, "signing failed");
-            goto out;
-        }
-        buf_addstr(out, sig);
-        free(sig);
-    } else {
+    {
         unsigned char mac[EVP_MAX_MD_SIZE];
         unsigned int maclen = 0;
         char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+        const EVP_MD *md = m == LTI_SIG_HMAC_SHA1 ? EVP_sha1() : EVP_sha256();
 
-        if (!HMAC(EVP_sha256(), key.ptr, (int)key.len, (const unsigned char *)base.ptr, base.len,
-                  mac, &maclen)) {
+        if (!HMAC(md, key.ptr, (int)key.len, (const unsigned char *)base.ptr, base.len, mac,
+                  &maclen)) {
             ret = err_set(err, ERR_INTERNAL, "signing failed");
             goto out;
         }

@@ -3,7 +3,7 @@
 # needs that are missing (apt-get update only when something is missing).
 set -eu
 
-pkgs_build="gcc make cmake pkg-config libc6-dev libmicrohttpd-dev liboauth-dev libsqlite3-dev
+pkgs_build="gcc make cmake pkg-config libc6-dev libmicrohttpd-dev libsqlite3-dev
 libssl-dev libxml2-dev libjansson-dev libinih-dev"
 pkgs_test="libcmocka-dev python3 python3-oauthlib binutils"
 pkgs_bench="wrk python3"

@@ -32,9 +32,18 @@ static void refuse_lti(struct req *r, struct str return_url, const struct err *e
         web_reply_err(r, err);
         return;
     }
-    buf_addview(&loc, return_url);
-    buf_addch(&loc, memchr(return_url.ptr, '?', return_url.len) ? '&' : '?');
-    form_add_query_param(&loc, "lti_errormsg", str_from_cstr(err->msg));
+    {
+        /* the message goes into the query, before any fragment */
+        const char *hash = memchr(return_url.ptr, '#', return_url.len);
+        struct str head = { return_url.ptr,
+                            hash ? (size_t)(hash - return_url.ptr) : return_url.len };
+
+        buf_addview(&loc, head);
+        buf_addch(&loc, memchr(head.ptr, '?', head.len) ? '&' : '?');
+        form_add_query_param(&loc, "lti_errormsg", str_from_cstr(err->msg));
+        if (hash)
+            buf_add(&loc, hash, return_url.len - head.len);
+    }
     if (loc.toobig) {
         buf_release(&loc);
         web_reply_err(r, err);

@@ -271,6 +271,10 @@ static void start(struct req *r, const char *method)
     const struct route *rt = NULL;
 
     r->method_name = method;
+    if (r->uri_toolong) {
+        web_reply_page(r, 414, "Address too long", "The address of this request is too long.");
+        return;
+    }
     if (strcmp(method, "GET") == 0)
         r->method = REQ_GET;
     else if (strcmp(method, "HEAD") == 0)
@@ -342,7 +346,8 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
     r->web = w;
     r->conn = conn;
     arena_init(&r->arena);
-    r->raw_uri = arena_memdupz(&r->arena, uri, n);
+    r->uri_toolong = n == LIMIT_URI_LEN && uri[n] != '\0';
+    r->raw_uri = arena_memdupz(&r->arena, uri, r->uri_toolong ? 0 : n);
     buf_init(&r->body, w->cfg.max_body);
     r->t0 = util_mono_ns();
     split_uri(w, r);

@@ -39,6 +39,7 @@ struct req {
     struct MHD_Connection *conn;
     struct arena arena;
     char *raw_uri;    /* request target as received, query included */
+    bool uri_toolong; /* longer than LIMIT_URI_LEN: answered 414 */
     struct str path;  /* decoded route path, public prefix removed */
     struct str query; /* raw query string (after '?') */
     enum req_method method;

@@ -1,0 +1,538 @@
+"""Helpers of the integration suite: run the real ltibadges binary, sign LTI
+1.1 launches with oauthlib (an implementation independent of ours), send
+them over HTTP without following redirects, and read the sqlite database.
+
+Run the test files with Debian's /usr/bin/python3 (it has python3-oauthlib).
+The binary is $LTIBADGES_BIN, by default /work/main/build/ltibadges.
+"""
+import base64
+import hashlib
+import hmac
+import html
+import http.client
+import os
+import re
+import secrets
+import select
+import shutil
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import time
+import unittest
+from types import SimpleNamespace
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+from oauthlib import oauth1
+from oauthlib.oauth1.rfc5849 import signature as oauth_sig
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BIN = os.environ.get("LTIBADGES_BIN", "/work/main/build/ltibadges")
+FORM = "application/x-www-form-urlencoded"
+TABLES = (
+    "consumers",
+    "nonces",
+    "users",
+    "contexts",
+    "resource_links",
+    "enrollments",
+    "outcome_bindings",
+    "sessions",
+)
+HMAC_SHA1 = oauth1.SIGNATURE_HMAC_SHA1
+HMAC_SHA256 = oauth1.SIGNATURE_HMAC_SHA256
+# A sanitized build is slower; stopping must still be prompt.
+STOP_TIMEOUT = float(os.environ.get("LTIBADGES_STOP_TIMEOUT", "5"))
+START_TIMEOUT = 20.0
+LISTEN_RE = re.compile(r"^ltibadges: listening on (\S+):(\d+), public URL (\S+)$")
+LOCATION_RE = re.compile(r"^(?P<base>.+)/badges\?s=(?P<token>[0-9a-f]{64})$")
+
+
+def clean_env(extra=None):
+    """The environment without LTIBADGES_* settings (which would change defaults)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LTIBADGES_LISTEN", "LTIBADGES_DB", "LTIBADGES_PUBLIC_URL")}
+    env.pop("LTIBADGES_DEBUG", None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def hex_id(nbytes=20):
+    return secrets.token_hex(nbytes)
+
+
+# ---- the command line -------------------------------------------------------
+
+
+def run_cli(*args, env=None, timeout=30):
+    """Runs `ltibadges ARGS...`; returns the CompletedProcess (text mode)."""
+    return subprocess.run([BIN] + [str(a) for a in args], capture_output=True, text=True,
+                          env=clean_env(env), timeout=timeout)
+
+
+def parse_kv(stdout):
+    out = {}
+    for line in stdout.splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def add_consumer(db, name, key=None, secret=None):
+    """`consumer add`; returns (key, secret) as printed."""
+    args = ["consumer", "add", name, "--db", db]
+    if key is not None:
+        args += ["--key", key]
+    if secret is not None:
+        args += ["--secret", secret]
+    p = run_cli(*args)
+    if p.returncode != 0:
+        raise AssertionError("consumer add failed (%d): %s" % (p.returncode, p.stderr))
+    kv = parse_kv(p.stdout)
+    return kv["key"], kv["secret"]
+
+
+# ---- the database -----------------------------------------------------------
+
+
+def db_connect(db):
+    c = sqlite3.connect(db, timeout=10)
+    c.row_factory = sqlite3.Row
+    return c
+
+
+def counts(db):
+    """Row counts of every table."""
+    with db_connect(db) as c:
+        return {t: c.execute("SELECT count(*) FROM %s" % t).fetchone()[0] for t in TABLES}
+
+
+def query(db, sql, *args):
+    c = db_connect(db)
+    try:
+        return [dict(r) for r in c.execute(sql, args).fetchall()]
+    finally:
+        c.close()
+
+
+def execute(db, sql, *args):
+    c = db_connect(db)
+    try:
+        c.execute(sql, args)
+        c.commit()
+    finally:
+        c.close()
+
+
+def consumer_id(db, key):
+    rows = query(db, "SELECT id FROM consumers WHERE key = ?", key)
+    return rows[0]["id"] if rows else None
+
+
+# ---- signing ----------------------------------------------------------------
+
+
+def encode_params(params, plus=True):
+    """Form-encodes a list of (name, value) pairs; spaces as '+' or as '%20'."""
+    if plus:
+        return urlencode(list(params))
+    return urlencode(list(params), quote_via=quote)
+
+
+def sign(url, params, key, secret, method=HMAC_SHA1, nonce=None, timestamp=None,
+         callback=None):
+    """Signs a launch with oauthlib.oauth1.Client (signature in the body).
+
+    `params` is a list of pairs (repeated names are kept: oauthlib is given
+    the encoded body, not a dict) or an already encoded body. `url` is the
+    launch URL as the consumer knows it, its query string included: the
+    query parameters are signed too. Returns the body to POST.
+    """
+    body = params if isinstance(params, str) else encode_params(params)
+    client = oauth1.Client(key, client_secret=secret,
+                           signature_type=oauth1.SIGNATURE_TYPE_BODY,
+                           signature_method=method,
+                           nonce=nonce,
+                           timestamp=None if timestamp is None else str(timestamp),
+                           callback_uri=callback)
+    _, _, signed = client.sign(url, http_method="POST", body=body,
+                               headers={"Content-Type": FORM})
+    return signed
+
+
+def sign_raw(url, raw_body, key, secret, method=HMAC_SHA1, nonce=None, timestamp=None,
+             version="1.0", extra_oauth=(), drop=()):
+    """Signs a hand-made body byte for byte: the oauth_* parameters are
+    appended to `raw_body` as given (nothing is re-encoded) and the signature
+    is computed with oauthlib's RFC 5849 primitives over the decoded
+    parameters of the URL's query and the body. `drop` names oauth_*
+    parameters to leave out; `extra_oauth` adds pairs (e.g. a bad version).
+    """
+    oauth = [
+        ("oauth_consumer_key", key),
+        ("oauth_signature_method", method),
+        ("oauth_timestamp", str(int(time.time()) if timestamp is None else timestamp)),
+        ("oauth_nonce", nonce or secrets.token_hex(16)),
+    ]
+    if version is not None:
+        oauth.append(("oauth_version", version))
+    oauth += list(extra_oauth)
+    oauth = [(k, v) for k, v in oauth if k not in drop]
+    body = raw_body + ("&" if raw_body else "") + urlencode(oauth, quote_via=quote)
+    params = oauth_sig.collect_parameters(uri_query=urlsplit(url).query, body=body,
+                                          exclude_oauth_signature=True, with_realm=False)
+    base = oauth_sig.signature_base_string("POST", oauth_sig.base_string_uri(url),
+                                           oauth_sig.normalize_parameters(params))
+    client = SimpleNamespace(client_secret=secret, resource_owner_secret="")
+    if method == HMAC_SHA256:
+        sig = oauth_sig.sign_hmac_sha256_with_client(base, client)
+    else:
+        sig = oauth_sig.sign_hmac_sha1_with_client(base, client)
+    if "oauth_signature" in drop:
+        return body
+    return body + "&oauth_signature=" + quote(sig, safe="")
+
+
+def _pct(b):
+    """RFC 3986 percent-encoding of bytes (unreserved characters kept)."""
+    return quote(b, safe="-._~").encode("ascii")
+
+
+def sign_bytes(url, pairs, key, secret, method=HMAC_SHA1, nonce=None, timestamp=None):
+    """An independent, byte-exact signer (stdlib only) for values oauthlib cannot
+    represent, such as bytes that are not UTF-8. `pairs` are (bytes, bytes);
+    the launch URL must have no query. Returns the encoded body (bytes)."""
+    oauth = [
+        (b"oauth_consumer_key", key.encode()),
+        (b"oauth_signature_method", method.encode()),
+        (b"oauth_timestamp", str(int(time.time()) if timestamp is None else timestamp).encode()),
+        (b"oauth_nonce", (nonce or secrets.token_hex(16)).encode()),
+        (b"oauth_version", b"1.0"),
+    ]
+    allp = list(pairs) + oauth
+    enc = sorted((_pct(k), _pct(v)) for k, v in allp)
+    param_str = b"&".join(k + b"=" + v for k, v in enc)
+    base = b"POST&" + _pct(oauth_sig.base_string_uri(url).encode()) + b"&" + _pct(param_str)
+    mac = hmac.new(_pct(secret.encode()) + b"&", base,
+                   hashlib.sha256 if method == HMAC_SHA256 else hashlib.sha1).digest()
+    sig = base64.b64encode(mac)
+    body = b"&".join(_pct(k) + b"=" + _pct(v) for k, v in allp)
+    return body + b"&oauth_signature=" + _pct(sig)
+
+
+def body_pairs(body):
+    return parse_qsl(body, keep_blank_values=True)
+
+
+def without(body, name):
+    """The encoded body without any parameter called `name` (kept byte for byte otherwise)."""
+    parts = [p for p in body.split("&") if p.split("=", 1)[0] != name]
+    return "&".join(parts)
+
+
+def replace_param(body, name, value):
+    parts = []
+    for p in body.split("&"):
+        if p.split("=", 1)[0] == name:
+            p = name + "=" + quote(value, safe="")
+        parts.append(p)
+    return "&".join(parts)
+
+
+def base_launch(**over):
+    """A minimal valid basic-lti-launch-request (before signing)."""
+    p = {
+        "lti_message_type": "basic-lti-launch-request",
+        "lti_version": "LTI-1p0",
+        "resource_link_id": "rl-" + hex_id(6),
+        "user_id": "u-" + hex_id(6),
+        "roles": "Learner",
+        "context_id": "ctx-" + hex_id(6),
+        "context_title": "Test course",
+        "lis_person_name_full": "Test User",
+    }
+    for k, v in over.items():
+        if v is None:
+            p.pop(k, None)
+        else:
+            p[k] = v
+    return list(p.items())
+
+
+# ---- HTTP -------------------------------------------------------------------
+
+
+class Response:
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8")
+
+    @property
+    def plain(self):
+        """The body with tags removed and entities decoded, for 'does it say X' checks."""
+        return html.unescape(re.sub(r"<[^>]*>", " ", self.text))
+
+    def header(self, name):
+        return self.headers.get(name)
+
+    def __repr__(self):
+        return "<Response %d %r %r>" % (self.status, dict(self.headers.items()), self.body[:300])
+
+
+def http_request(port, method, path, body=None, headers=None, timeout=20, host="127.0.0.1"):
+    """One request on a fresh connection; redirects are never followed."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        return Response(resp.status, resp.reason, resp.msg, data)
+    finally:
+        conn.close()
+
+
+# ---- the server -------------------------------------------------------------
+
+
+class Server:
+    """`ltibadges serve` on 127.0.0.1, port 0, stderr (the access log) captured in a file."""
+
+    def __init__(self, workdir, db=None, public_url=None, demo=False, config=None, env=None,
+                 listen="127.0.0.1:0", args=()):
+        self.workdir = workdir
+        # db=False: no --db flag (the configuration or the environment names it)
+        self.db = os.path.join(workdir, "ltibadges.db") if db is None else db
+        self.public_url_arg = public_url
+        self.demo = demo
+        self.config = config
+        self.env = env
+        self.listen = listen
+        self.args = list(args)
+        self.proc = None
+        self.port = None
+        self.public_url = None
+        self.host = None
+        self.banner = []
+        self.stderr_path = os.path.join(workdir, "stderr-%s.log" % secrets.token_hex(4))
+        self.returncode = None
+
+    def command(self):
+        cmd = [BIN, "serve"]
+        if self.db is not False:
+            cmd += ["--db", self.db]
+        if self.listen is not None:
+            cmd += ["--listen", self.listen]
+        if self.public_url_arg:
+            cmd += ["--public-url", self.public_url_arg]
+        if self.config:
+            cmd += ["--config", self.config]
+        if self.demo:
+            cmd.append("--demo")
+        return cmd + self.args
+
+    def start(self):
+        self._err = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=self._err,
+                                     env=clean_env(self.env), cwd=self.workdir)
+        deadline = time.monotonic() + START_TIMEOUT
+        buf = b""
+        fd = self.proc.stdout.fileno()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                raise AssertionError("server did not print its listening line; stdout %r, "
+                                     "stderr %r" % (buf, self.stderr()))
+            r, _, _ = select.select([fd], [], [], left)
+            if not r:
+                continue
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                rc = self.proc.wait(timeout=10)
+                self.returncode = rc
+                raise AssertionError("server exited (%d) before listening; stdout %r, stderr %r"
+                                     % (rc, buf, self.stderr()))
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                text = line.decode("utf-8", "replace")
+                m = LISTEN_RE.match(text)
+                if m:
+                    self.host, self.port, self.public_url = m.group(1), int(m.group(2)), m.group(3)
+                    return self
+                self.banner.append(text)
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Sends `sig`, waits; returns (exit code, seconds). Kills it after `timeout`."""
+        if self.proc is None or self.proc.poll() is not None:
+            return (self.proc.returncode if self.proc else None), 0.0
+        t0 = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            rc = None
+        elapsed = time.monotonic() - t0
+        self.returncode = rc
+        self._close()
+        return rc, elapsed
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self._close()
+
+    def _close(self):
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+        if getattr(self, "_err", None):
+            self._err.close()
+            self._err = None
+
+    # requests
+
+    def request(self, method, path, body=None, headers=None, **kw):
+        return http_request(self.port, method, path, body=body, headers=headers, **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post_form(self, body, path="/lti/launch", content_type=FORM, **kw):
+        headers = {"Content-Type": content_type} if content_type else {}
+        return self.request("POST", path, body=body, headers=headers, **kw)
+
+    @property
+    def launch_url(self):
+        return self.public_url + "/lti/launch"
+
+    def launch(self, params, key, secret, method=HMAC_SHA1, sign_url=None, path="/lti/launch",
+               **kw):
+        """Signs `params` for `sign_url` (default: the public launch URL + the query of
+        `path`) and POSTs them to `path`."""
+        if sign_url is None:
+            q = urlsplit(path).query
+            sign_url = self.launch_url + ("?" + q if q else "")
+        body = sign(sign_url, params, key, secret, method=method, **kw)
+        return self.post_form(body, path=path), body
+
+    def page_path(self, location):
+        """The local path of a Location the server gave (PUBLIC/badges?s=...)."""
+        if not location.startswith(self.public_url + "/badges?s="):
+            raise AssertionError("Location %r is not under the public URL %r"
+                                 % (location, self.public_url))
+        u = urlsplit(location)
+        return u.path + "?" + u.query
+
+
+# ---- test base --------------------------------------------------------------
+
+
+class ServerTestCase(unittest.TestCase):
+    """One server (and one temporary directory) for a test class; consumers made with the CLI."""
+
+    server_kwargs = {}
+    consumers = (("Test LMS", None, None),)
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(BIN):
+            raise unittest.SkipTest("no binary at %s (set LTIBADGES_BIN)" % BIN)
+        cls.tmp = tempfile.mkdtemp(prefix="ltibadges-it-")
+        cls.db = os.path.join(cls.tmp, "ltibadges.db")
+        cls.keys = []
+        for name, key, secret in cls.consumers:
+            cls.keys.append(add_consumer(cls.db, name, key=key, secret=secret))
+        cls.key, cls.secret = cls.keys[0]
+        cls.server = Server(cls.tmp, db=cls.db, **cls.server_kwargs).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc, elapsed = cls.server.stop()
+        stderr = cls.server.stderr()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        if rc != 0:
+            raise AssertionError("server exited with %r after %.1fs on SIGTERM; stderr tail: %s"
+                                 % (rc, elapsed, stderr[-2000:]))
+
+    # assertions shared by the test files
+
+    def assertRedirectToPage(self, resp):
+        """A verified launch: 303 to PUBLIC/badges?s=<64 hex>, no cookie; returns the token."""
+        self.assertEqual(resp.status, 303, resp)
+        loc = resp.header("Location")
+        self.assertIsNotNone(loc, resp)
+        m = LOCATION_RE.match(loc)
+        self.assertIsNotNone(m, loc)
+        self.assertEqual(m.group("base"), self.server.public_url)
+        self.assertIsNone(resp.header("Set-Cookie"), "a launch must not rely on cookies")
+        return m.group("token")
+
+    def assertRefusal(self, resp, status, *phrases):
+        """A short HTML page with the status, naming the reason; never a redirect."""
+        self.assertEqual(resp.status, status, resp)
+        self.assertIsNone(resp.header("Location"), resp)
+        self.assertIsNone(resp.header("Set-Cookie"), resp)
+        ctype = resp.header("Content-Type") or ""
+        self.assertTrue(ctype.startswith("text/html"), (ctype, resp))
+        self.assertLess(len(resp.body), 4096, "a refusal page should be short")
+        self.assertIn("<h1>", resp.text)
+        plain = resp.plain
+        for p in phrases:
+            self.assertIn(p, plain, resp)
+
+    def assertNothingWritten(self, before):
+        self.assertEqual(counts(self.db), before)
+
+    def page(self, resp):
+        """GETs the page a launch redirected to (no cookies); asserts 200 HTML."""
+        page = self.server.get(self.server.page_path(resp.header("Location")))
+        self.assertEqual(page.status, 200, page)
+        self.assertTrue((page.header("Content-Type") or "").startswith("text/html"))
+        return page
+
+    def launch(self, params, key=None, secret=None, **kw):
+        return self.server.launch(params, key or self.key, secret or self.secret, **kw)[0]
+
+
+def page_field(page_text, label):
+    """The unescaped text of <dt>label</dt><dd>...</dd> on the landing page."""
+    m = re.search(r"<dt>%s</dt><dd>(.*?)</dd>" % re.escape(label), page_text, re.S)
+    return html.unescape(re.sub(r"<[^>]*>", "", m.group(1))) if m else None
+
+
+def page_name(page_text):
+    m = re.search(r"<strong>(.*?)</strong>", page_text, re.S)
+    return html.unescape(m.group(1)) if m else None
+
+
+def page_view(page_text):
+    m = re.search(r'data-view="([a-z]+)"', page_text)
+    return m.group(1) if m else None
+
+
+def sha256(b):
+    return hashlib.sha256(b).digest()
+
+
+def main():
+    unittest.main(verbosity=2)

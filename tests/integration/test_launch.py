@@ -1,0 +1,640 @@
+#!/usr/bin/python3
+"""Accepted launches end to end: Canvas-, Moodle- and Open edX-shaped
+launches, HMAC-SHA1 and HMAC-SHA256, Unicode, '+' and '%20', repeated
+parameters, HTML escaping, and what the database holds afterwards."""
+import http.client
+import json
+import os
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ltitest as lt  # noqa: E402
+from ltitest import HMAC_SHA1, HMAC_SHA256, base_launch, counts, query  # noqa: E402
+
+
+def canvas_launch(role="Learner", ext_roles=None, name=("Ada", "Lovelace"), **over):
+    given, family = name
+    p = {
+        "lti_message_type": "basic-lti-launch-request",
+        "lti_version": "LTI-1p0",
+        "resource_link_id": lt.hex_id(20),
+        "resource_link_title": "Badges",
+        "context_id": lt.hex_id(20),
+        "context_title": "Introduction to Biology",
+        "context_label": "BIO101",
+        "user_id": lt.hex_id(20),
+        "roles": role,
+        "ext_roles": ext_roles or ("urn:lti:instrole:ims/lis/Student,urn:lti:role:ims/lis/"
+                                   "Learner,urn:lti:sysrole:ims/lis/User"),
+        "lis_person_name_given": given,
+        "lis_person_name_family": family,
+        "lis_person_name_full": "%s %s" % (given, family),
+        "lis_person_contact_email_primary": "ada@example.edu",
+        "lis_person_sourcedid": "SIS-1001",
+        "custom_canvas_user_id": "1201",
+        "custom_canvas_course_id": "345",
+        "custom_canvas_api_domain": "canvas.example.edu",
+        "custom_canvas_enrollment_state": "active",
+        "custom_canvas_user_login_id": "ada",
+        "ext_outcome_data_values_accepted": "url,text",
+        "ext_outcome_result_total_score_accepted": "true",
+        "ext_outcome_submission_submitted_at_accepted": "true",
+        "lis_outcome_service_url": "https://canvas.example.edu/api/lti/v1/tools/77/"
+                                   "grade_passback",
+        "lis_result_sourcedid": "77-345-901-1201-" + lt.hex_id(20),
+        "launch_presentation_document_target": "iframe",
+        "launch_presentation_locale": "en",
+        "launch_presentation_return_url": "https://canvas.example.edu/courses/345/"
+                                          "external_content/success/external_tool_redirect",
+        "tool_consumer_info_product_family_code": "canvas",
+        "tool_consumer_info_version": "cloud",
+        "tool_consumer_instance_guid": lt.hex_id(20) + ":canvas-lms",
+        "tool_consumer_instance_name": "Example University",
+        "tool_consumer_instance_contact_email": "notifications@canvas.example.edu",
+    }
+    p.update(over)
+    return [(k, v) for k, v in p.items() if v is not None]
+
+
+MOODLE_SOURCEDID = ('{"data":{"instanceid":"2","userid":"4","typeid":null,"launchid":123},'
+                    '"hash":"3b2f8f0e6f1c0a9d2b7c9e1f4a5d6c7b8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b"}')
+
+
+def moodle_launch(role="Learner", user="4", context="2", **over):
+    p = {
+        "user_id": user,
+        "lis_person_sourcedid": "",
+        "roles": role,
+        "context_id": context,
+        "context_label": "BIO",
+        "context_title": "Biology (Moodle)",
+        "context_type": "CourseSection",
+        "resource_link_title": "Badges",
+        "resource_link_description": "",
+        "resource_link_id": "1",
+        "lis_course_section_sourcedid": "",
+        "lis_result_sourcedid": MOODLE_SOURCEDID,
+        "lis_outcome_service_url": "https://moodle.example.edu/mod/lti/service.php",
+        "lis_person_name_given": "Grace",
+        "lis_person_name_family": "Hopper",
+        "lis_person_name_full": "Grace Hopper",
+        "ext_user_username": "ghopper",
+        "lis_person_contact_email_primary": "grace@example.edu",
+        "launch_presentation_locale": "en",
+        "ext_lms": "moodle-2",
+        "tool_consumer_info_product_family_code": "moodle",
+        "tool_consumer_info_version": "2023100900",
+        "lti_version": "LTI-1p0",
+        "lti_message_type": "basic-lti-launch-request",
+        "tool_consumer_instance_guid": "moodle.example.edu",
+        "tool_consumer_instance_name": "Example Moodle",
+        "tool_consumer_instance_description": "Example Moodle",
+        "launch_presentation_document_target": "iframe",
+        "launch_presentation_return_url": "https://moodle.example.edu/mod/lti/return.php?"
+                                          "course=2&launch_container=3&instanceid=2&sesskey=abc",
+        "custom_badge_mode": "Verified",
+    }
+    p.update(over)
+    return [(k, v) for k, v in p.items() if v is not None]
+
+
+EDX_COURSE = "course-v1:ExampleX+BIO101+2024_T1"
+
+
+def edx_launch(role="Student", anon=None, **over):
+    anon = anon or lt.hex_id(16)
+    block = "block-v1:ExampleX+BIO101+2024_T1+type@lti_consumer+block@" + lt.hex_id(16)
+    link = "lms.example.com-" + lt.hex_id(16)
+    p = {
+        "lti_message_type": "basic-lti-launch-request",
+        "lti_version": "LTI-1p0",
+        "user_id": anon,
+        "roles": role,
+        "resource_link_id": link,
+        "context_id": EDX_COURSE,
+        "context_title": "Biology on edX",
+        "context_label": "ExampleX",
+        "lis_result_sourcedid": "%s:%s:%s" % (EDX_COURSE, link, anon),
+        "lis_outcome_service_url": "https://lms.example.com/courses/%s/xblock/%s/handler_noauth/"
+                                   "outcome_service_handler" % (EDX_COURSE, block),
+        "launch_presentation_return_url": "",
+        "lis_person_sourcedid": "",
+        "lis_person_contact_email_primary": "",
+    }
+    p.update(over)
+    return [(k, v) for k, v in p.items() if v is not None]
+
+
+class LaunchTests(lt.ServerTestCase):
+    consumers = (("Canvas", None, None), ("Moodle", None, None), ("Open edX", None, None),
+                 ("Other", None, None),
+                 # no '%' in the key: oauthlib unescapes oauth_* values once more than RFC 5849
+                 # says (collect_parameters), so it would sign another key than it sends
+                 ("Odd key and secret", "https://lms.example.edu/?a=1&b=+~:@", "s3cr&t%2B+=/;~!*'()"),
+                 ("Percent key", "pct%2Bkey", None))
+
+    def key_of(self, i):
+        return self.keys[i]
+
+    def rows_for(self, table, key, where="", *args):
+        cid = lt.consumer_id(self.db, key)
+        return query(self.db, "SELECT * FROM %s WHERE consumer_id = ? %s" % (table, where), cid,
+                     *args)
+
+    def assertOneMore(self, before, after, tables):
+        for t in lt.TABLES:
+            want = before[t] + (1 if t in tables else 0)
+            self.assertEqual(after[t], want, "table %s: %d -> %d" % (t, before[t], after[t]))
+
+    # ---- Canvas
+
+    def test_canvas_learner_end_to_end(self):
+        key, secret = self.key_of(0)
+        params = canvas_launch()
+        d = dict(params)
+        before = counts(self.db)
+        resp = self.launch(params, key, secret, callback="about:blank")
+        token = self.assertRedirectToPage(resp)
+        after = counts(self.db)
+        self.assertOneMore(before, after, ("nonces", "users", "contexts", "resource_links",
+                                           "enrollments", "outcome_bindings", "sessions"))
+        page = self.page(resp)
+        self.assertEqual(lt.page_name(page.text), "Ada Lovelace")
+        self.assertIn("Introduction to Biology", page.text)
+        self.assertEqual(lt.page_view(page.text), "learner")
+        self.assertEqual(lt.page_field(page.text, "Seen as"), "learner")
+        self.assertEqual(lt.page_field(page.text, "Learning platform"), "Canvas")
+        self.assertIn("Back to the course", page.text)
+        self.assertIsNone(page.header("Set-Cookie"))
+
+        users = self.rows_for("users", key, "AND lti_user_id = ?", d["user_id"])
+        self.assertEqual(len(users), 1)
+        u = users[0]
+        self.assertEqual((u["given_name"], u["family_name"], u["full_name"], u["email"],
+                          u["person_sourcedid"]),
+                         ("Ada", "Lovelace", "Ada Lovelace", "ada@example.edu", "SIS-1001"))
+        ctx = self.rows_for("contexts", key, "AND lti_context_id = ?", d["context_id"])
+        self.assertEqual(len(ctx), 1)
+        self.assertEqual((ctx[0]["title"], ctx[0]["label"]), ("Introduction to Biology", "BIO101"))
+        links = self.rows_for("resource_links", key, "AND lti_resource_link_id = ?",
+                              d["resource_link_id"])
+        self.assertEqual(len(links), 1)
+        self.assertEqual(links[0]["context_id"], ctx[0]["id"])
+        enr = query(self.db, "SELECT * FROM enrollments WHERE user_id = ? AND context_id = ?",
+                    u["id"], ctx[0]["id"])
+        self.assertEqual(len(enr), 1)
+        self.assertEqual(enr[0]["roles"], "Learner")
+        self.assertEqual(enr[0]["ext_roles"], d["ext_roles"])
+        self.assertEqual(enr[0]["launches"], 1)
+        ob = query(self.db, "SELECT * FROM outcome_bindings WHERE user_id = ?", u["id"])
+        self.assertEqual(len(ob), 1)
+        self.assertEqual(ob[0]["service_url"], d["lis_outcome_service_url"])
+        self.assertEqual(ob[0]["sourcedid"], d["lis_result_sourcedid"])
+        self.assertEqual(ob[0]["data_values_accepted"], "url,text")
+        self.assertEqual(ob[0]["resource_link_id"], links[0]["id"])
+        sess = query(self.db, "SELECT * FROM sessions WHERE token_hash = ?",
+                     lt.sha256(token.encode()))
+        self.assertEqual(len(sess), 1, "the session is stored by the SHA-256 of its token")
+        self.assertEqual(sess[0]["user_id"], u["id"])
+        self.assertEqual(sess[0]["context_id"], ctx[0]["id"])
+        self.assertEqual(sess[0]["return_url"], d["launch_presentation_return_url"])
+        self.assertEqual(sess[0]["locale"], "en")
+        self.assertEqual(sess[0]["document_target"], "iframe")
+        self.assertEqual(query(self.db, "SELECT count(*) AS n FROM sessions WHERE "
+                               "token_hash = ?", token)[0]["n"], 0,
+                         "the database must not hold the token itself")
+        self.assertEqual(query(self.db, "SELECT lms_family FROM consumers WHERE key = ?", key)[0]
+                         ["lms_family"], "canvas")
+
+    def test_canvas_instructor_and_institution_roles(self):
+        key, secret = self.key_of(0)
+        # instructor in the course
+        resp = self.launch(canvas_launch(role="Instructor", ext_roles="urn:lti:instrole:ims/lis/"
+                                         "Instructor,urn:lti:role:ims/lis/Instructor,"
+                                         "urn:lti:sysrole:ims/lis/User",
+                                         name=("Alan", "Turing")), key, secret)
+        self.assertRedirectToPage(resp)
+        page = self.page(resp)
+        self.assertEqual(lt.page_view(page.text), "instructor")
+        self.assertEqual(lt.page_name(page.text), "Alan Turing")
+        # an institution instructor who is a learner in this course stays a learner
+        resp = self.launch(canvas_launch(role="Learner", ext_roles="urn:lti:instrole:ims/lis/"
+                                         "Instructor,urn:lti:role:ims/lis/Learner"), key, secret)
+        self.assertRedirectToPage(resp)
+        self.assertEqual(lt.page_view(self.page(resp).text), "learner")
+        # institution roles in `roles` itself say nothing about this course either
+        for roles in ("Learner,urn:lti:instrole:ims/lis/Instructor",
+                      "urn:lti:instrole:ims/lis/Faculty,urn:lti:role:ims/lis/Learner",
+                      "urn:lti:sysrole:ims/lis/User,Learner", "Mentor", "urn:lti:role:ims/lis/Member"):
+            resp = self.launch(canvas_launch(role=roles), key, secret)
+            self.assertRedirectToPage(resp)
+            self.assertEqual(lt.page_view(self.page(resp).text), "learner", roles)
+        # Canvas' TA and designer roles see the instructor view
+        for role in ("urn:lti:role:ims/lis/TeachingAssistant", "ContentDeveloper",
+                     "urn:lti:role:ims/lis/Instructor/PrimaryInstructor"):
+            resp = self.launch(canvas_launch(role=role), key, secret)
+            self.assertRedirectToPage(resp)
+            self.assertEqual(lt.page_view(self.page(resp).text), "instructor", role)
+        # a site administrator launching from a course they are not enrolled in
+        resp = self.launch(canvas_launch(role="urn:lti:instrole:ims/lis/Administrator"),
+                           key, secret)
+        self.assertRedirectToPage(resp)
+        self.assertEqual(lt.page_view(self.page(resp).text), "instructor")
+
+    def test_relaunch_updates_rows_without_duplicates(self):
+        key, secret = self.key_of(0)
+        params = canvas_launch()
+        d = dict(params)
+        self.assertRedirectToPage(self.launch(params, key, secret))
+        before = counts(self.db)
+        again = dict(d)
+        again["context_title"] = "Biology, renamed"
+        again["roles"] = "Instructor"
+        resp = self.launch(list(again.items()), key, secret)
+        self.assertRedirectToPage(resp)
+        after = counts(self.db)
+        self.assertOneMore(before, after, ("nonces", "sessions"))
+        page = self.page(resp)
+        self.assertIn("Biology, renamed", page.text)
+        self.assertEqual(lt.page_view(page.text), "instructor")
+        enr = query(self.db, "SELECT e.launches, e.roles FROM enrollments e JOIN users u ON "
+                    "u.id = e.user_id WHERE u.lti_user_id = ?", d["user_id"])
+        self.assertEqual(enr, [{"launches": 2, "roles": "Instructor"}])
+
+    # ---- Moodle
+
+    def test_moodle_launch_with_query_string(self):
+        key, secret = self.key_of(1)
+        params = moodle_launch(user="4", context="2", resource_link_id="1")
+        path = "/lti/launch?moodle_param=x%20y&id=7"
+        before = counts(self.db)
+        resp, body = self.server.launch(params, key, secret, path=path, callback="about:blank")
+        self.assertIn("oauth_callback=about%3Ablank", body)
+        self.assertRedirectToPage(resp)
+        after = counts(self.db)
+        self.assertOneMore(before, after, ("nonces", "users", "contexts", "resource_links",
+                                           "enrollments", "outcome_bindings", "sessions"))
+        page = self.page(resp)
+        self.assertEqual(lt.page_name(page.text), "Grace Hopper")
+        self.assertIn("Biology (Moodle)", page.text)
+        self.assertEqual(lt.page_field(page.text, "Course"), "Biology (Moodle) (BIO)")
+        self.assertEqual(lt.page_view(page.text), "learner")
+        self.assertEqual(lt.page_field(page.text, "Track"), "verified")
+        ob = query(self.db, "SELECT o.sourcedid, o.service_url FROM outcome_bindings o JOIN users u"
+                   " ON u.id = o.user_id WHERE u.consumer_id = ? AND u.lti_user_id = '4'",
+                   lt.consumer_id(self.db, key))
+        self.assertEqual(ob, [{"sourcedid": MOODLE_SOURCEDID,
+                               "service_url": "https://moodle.example.edu/mod/lti/service.php"}])
+        # an empty lis_person_sourcedid counts as not given
+        u = query(self.db, "SELECT person_sourcedid FROM users WHERE consumer_id = ? AND "
+                  "lti_user_id = '4'", lt.consumer_id(self.db, key))
+        self.assertEqual(u, [{"person_sourcedid": None}])
+        self.assertEqual(query(self.db, "SELECT lms_family FROM consumers WHERE key = ?", key)[0]
+                         ["lms_family"], "moodle")
+
+    def test_moodle_query_string_is_signed(self):
+        key, secret = self.key_of(1)
+        signed_for = self.server.launch_url + "?moodle_param=x%20y"
+        # signed with the query but posted without it, and the other way round
+        for sign_url, path in ((signed_for, "/lti/launch"),
+                               (self.server.launch_url, "/lti/launch?moodle_param=x%20y"),
+                               (signed_for, "/lti/launch?moodle_param=x%20z")):
+            before = counts(self.db)
+            body = lt.sign(sign_url, moodle_launch(user="5"), key, secret)
+            resp = self.server.post_form(body, path=path)
+            self.assertRefusal(resp, 401, "signature does not match")
+            self.assertNothingWritten(before)
+
+    def test_moodle_instructor_admin(self):
+        key, secret = self.key_of(1)
+        resp = self.launch(moodle_launch(role="Instructor,urn:lti:sysrole:ims/lis/Administrator,"
+                                         "urn:lti:instrole:ims/lis/Administrator", user="2",
+                                         context="3", resource_link_id="9"),
+                           key, secret, method=HMAC_SHA256)
+        self.assertRedirectToPage(resp)
+        self.assertEqual(lt.page_view(self.page(resp).text), "instructor")
+
+    # ---- Open edX
+
+    def test_openedx_anonymous_learner(self):
+        key, secret = self.key_of(2)
+        anon = lt.hex_id(16)
+        params = edx_launch(anon=anon)
+        before = counts(self.db)
+        resp = self.launch(params, key, secret, callback="about:blank")
+        self.assertRedirectToPage(resp)
+        after = counts(self.db)
+        self.assertOneMore(before, after, ("nonces", "users", "contexts", "resource_links",
+                                           "enrollments", "outcome_bindings", "sessions"))
+        page = self.page(resp)
+        # no name: the page names the user by their (anonymous) id
+        self.assertEqual(lt.page_name(page.text), anon)
+        self.assertIn("Biology on edX", page.text)
+        self.assertEqual(lt.page_view(page.text), "learner")
+        self.assertNotIn("Back to the course", page.text)
+        cid = lt.consumer_id(self.db, key)
+        u = query(self.db, "SELECT * FROM users WHERE consumer_id = ? AND lti_user_id = ?", cid,
+                  anon)
+        self.assertEqual(len(u), 1)
+        self.assertIsNone(u[0]["email"])
+        ctx = query(self.db, "SELECT * FROM contexts WHERE consumer_id = ? AND lti_context_id = ?",
+                    cid, EDX_COURSE)
+        self.assertEqual(len(ctx), 1, "context_id with '+' must be stored decoded")
+        ob = query(self.db, "SELECT * FROM outcome_bindings WHERE user_id = ?", u[0]["id"])
+        self.assertEqual(len(ob), 1)
+        self.assertEqual(ob[0]["sourcedid"], dict(params)["lis_result_sourcedid"])
+        self.assertTrue(ob[0]["service_url"].endswith("/handler_noauth/outcome_service_handler"))
+        # no product family code: recognised by the course id and the outcome URL
+        self.assertEqual(query(self.db, "SELECT lms_family FROM consumers WHERE key = ?", key)[0]
+                         ["lms_family"], "openedx")
+
+    def test_openedx_staff(self):
+        key, secret = self.key_of(2)
+        for role in ("Instructor", "Administrator"):
+            resp = self.launch(edx_launch(role=role), key, secret)
+            self.assertRedirectToPage(resp)
+            self.assertEqual(lt.page_view(self.page(resp).text), "instructor", role)
+
+    # ---- scoping by consumer
+
+    def test_same_ids_from_two_consumers_are_kept_apart(self):
+        (k1, s1), (k2, s2) = self.key_of(3), self.key_of(0)
+        before = counts(self.db)
+        same = base_launch(context_id="1", user_id="1", resource_link_id="1",
+                           context_title="Shared id")
+        for k, s in ((k1, s1), (k2, s2)):
+            self.assertRedirectToPage(self.launch(same, k, s))
+        after = counts(self.db)
+        for t in ("users", "contexts", "resource_links", "enrollments"):
+            self.assertEqual(after[t], before[t] + 2, t)
+        rows = query(self.db, "SELECT consumer_id FROM contexts WHERE lti_context_id = '1'")
+        self.assertEqual(sorted(r["consumer_id"] for r in rows),
+                         sorted([lt.consumer_id(self.db, k1), lt.consumer_id(self.db, k2)]))
+
+    # ---- signature methods
+
+    def test_hmac_sha256(self):
+        resp = self.launch(base_launch(), method=HMAC_SHA256)
+        self.assertRedirectToPage(resp)
+
+    def test_sha256_signature_checked_as_sha256(self):
+        # a SHA-1 signature announced as HMAC-SHA256 must not pass
+        body = lt.sign(self.server.launch_url, base_launch(), self.key, self.secret)
+        sig1 = dict(lt.body_pairs(body))["oauth_signature"]
+        body2 = lt.sign_raw(self.server.launch_url, lt.encode_params(base_launch()), self.key,
+                            self.secret, method=HMAC_SHA256, drop=("oauth_signature",))
+        body2 += "&oauth_signature=" + lt.quote(sig1, safe="")
+        before = counts(self.db)
+        self.assertRefusal(self.server.post_form(body2), 401, "signature does not match")
+        self.assertNothingWritten(before)
+
+    def test_key_and_secret_with_reserved_characters(self):
+        key, secret = self.key_of(4)
+        self.assertEqual(key, "https://lms.example.edu/?a=1&b=+~:@")
+        for method in (HMAC_SHA1, HMAC_SHA256):
+            with self.subTest(method=method):
+                self.assertRedirectToPage(self.launch(base_launch(), key, secret, method=method))
+        # the secret is used as given: not decoded, not trimmed
+        before = counts(self.db)
+        resp = self.launch(base_launch(), key, "s3cr&t++=/;~!*'()")
+        self.assertRefusal(resp, 401, "signature does not match")
+        self.assertNothingWritten(before)
+
+    def test_key_with_percent_sign(self):
+        # RFC 5849: the key is encoded once in the base string like any value. oauthlib
+        # cannot sign this one (see the consumers above); the stdlib signer can.
+        key, secret = self.key_of(5)
+        pairs = [(k.encode(), v.encode()) for k, v in base_launch()]
+        body = lt.sign_bytes(self.server.launch_url, pairs, key, secret)
+        self.assertIn(b"oauth_consumer_key=pct%252Bkey", body)
+        self.assertRedirectToPage(self.server.post_form(body))
+
+    def test_outcome_binding_needs_url_and_sourcedid(self):
+        before = counts(self.db)
+        self.assertRedirectToPage(self.launch(base_launch(
+            lis_outcome_service_url="https://lms.example.edu/outcomes")))
+        self.assertRedirectToPage(self.launch(base_launch(lis_result_sourcedid="only-sid")))
+        self.assertEqual(counts(self.db)["outcome_bindings"], before["outcome_bindings"])
+
+    def test_email_without_at_sign_is_not_stored(self):
+        uid = "mail-" + lt.hex_id(4)
+        self.assertRedirectToPage(self.launch(base_launch(
+            user_id=uid, lis_person_contact_email_primary="not-an-address")))
+        self.assertEqual(query(self.db, "SELECT email FROM users WHERE lti_user_id = ?", uid),
+                         [{"email": None}])
+
+    def test_body_with_empty_pairs(self):
+        raw = "&&" + lt.encode_params(base_launch()).replace("&", "&&", 1) + "&"
+        body = lt.sign_raw(self.server.launch_url, raw, self.key, self.secret)
+        self.assertRedirectToPage(self.server.post_form(body + "&"))
+
+    def test_content_type_is_case_insensitive(self):
+        body = lt.sign(self.server.launch_url, base_launch(), self.key, self.secret)
+        resp = self.server.post_form(body, content_type="Application/X-WWW-Form-URLEncoded")
+        self.assertRedirectToPage(resp)
+
+    # ---- Unicode, encodings, repeated parameters
+
+    def test_unicode_names(self):
+        name = "Zoë Ñúñez 李雷 🎓"
+        title = "Café — 数学 101 🧪"
+        resp = self.launch(base_launch(lis_person_name_full=name, context_title=title,
+                                       context_label="Ω"))
+        self.assertRedirectToPage(resp)
+        page = self.page(resp)
+        self.assertEqual(lt.page_name(page.text), name)
+        self.assertIn(title, page.text)
+        self.assertEqual(lt.page_field(page.text, "Course"), title + " (Ω)")
+        rows = query(self.db, "SELECT full_name FROM users WHERE full_name = ?", name)
+        self.assertEqual(len(rows), 1)
+
+    def test_unicode_given_and_family_names_without_full_name(self):
+        resp = self.launch(base_launch(lis_person_name_full=None, lis_person_name_given="Łukasz",
+                                       lis_person_name_family="Żółć"))
+        self.assertRedirectToPage(resp)
+        self.assertEqual(lt.page_name(self.page(resp).text), "Łukasz Żółć")
+
+    def test_plus_and_percent20_both_decode_to_space(self):
+        url = self.server.launch_url
+        for plus in (True, False):
+            uid = "plus-%s-%s" % (plus, lt.hex_id(4))
+            params = base_launch(user_id=uid, lis_person_name_full="Ana María de la Cruz",
+                                 context_title="C++ for beginners & more")
+            raw = lt.encode_params(params, plus=plus)
+            if plus:
+                self.assertIn("Ana+Mar%C3%ADa+de+la+Cruz", raw)
+                self.assertIn("C%2B%2B+for", raw)
+            else:
+                self.assertIn("Ana%20Mar%C3%ADa%20de%20la%20Cruz", raw)
+                self.assertIn("C%2B%2B%20for", raw)
+            body = lt.sign_raw(url, raw, self.key, self.secret)
+            resp = self.server.post_form(body)
+            self.assertRedirectToPage(resp)
+            page = self.page(resp)
+            self.assertEqual(lt.page_name(page.text), "Ana María de la Cruz")
+            self.assertIn("C++ for beginners &amp; more", page.text)
+            u = query(self.db, "SELECT full_name FROM users WHERE lti_user_id = ?", uid)
+            self.assertEqual(u, [{"full_name": "Ana María de la Cruz"}])
+
+    def test_plus_signed_literally_is_refused(self):
+        # a consumer that signed '+' as a plus sign (not a space) signed other bytes
+        params = base_launch(lis_person_name_full="Ana+Maria")
+        signed = lt.sign(self.server.launch_url, params, self.key, self.secret)
+        # the value was signed as "Ana+Maria" (sent as Ana%2BMaria); now send a '+' instead
+        self.assertIn("Ana%2BMaria", signed)
+        tampered = signed.replace("Ana%2BMaria", "Ana+Maria")
+        before = counts(self.db)
+        self.assertRefusal(self.server.post_form(tampered), 401, "signature does not match")
+        self.assertNothingWritten(before)
+
+    def test_oauthlib_client_body_with_spaces(self):
+        # the Client re-encodes the body itself (spaces as '+')
+        resp, body = self.server.launch(base_launch(lis_person_name_full="Jean Paul Sartre"),
+                                        self.key, self.secret)
+        self.assertIn("Jean+Paul+Sartre", body)
+        self.assertRedirectToPage(resp)
+        self.assertEqual(lt.page_name(self.page(resp).text), "Jean Paul Sartre")
+
+    def test_repeated_custom_parameter(self):
+        params = base_launch() + [("custom_x", "one"), ("custom_x", "two")]
+        body = lt.sign(self.server.launch_url, params, self.key, self.secret)
+        self.assertEqual([v for k, v in lt.body_pairs(body) if k == "custom_x"], ["one", "two"])
+        self.assertRedirectToPage(self.server.post_form(body))
+
+    def test_repeated_parameter_is_signed_over_both_values(self):
+        # signed over one value, sent with two: the server must include both
+        params = base_launch() + [("custom_x", "one")]
+        body = lt.sign(self.server.launch_url, params, self.key, self.secret)
+        before = counts(self.db)
+        self.assertRefusal(self.server.post_form(body + "&custom_x=two"), 401,
+                           "signature does not match")
+        self.assertNothingWritten(before)
+        # and the order of two values of one name does not matter to the signature
+        params = base_launch() + [("custom_y", "b"), ("custom_y", "a")]
+        self.assertRedirectToPage(self.launch(params))
+
+    def test_empty_and_valueless_parameters(self):
+        raw = lt.encode_params(base_launch(context_label="")) + "&custom_flag&custom_empty="
+        body = lt.sign_raw(self.server.launch_url, raw, self.key, self.secret)
+        self.assertRedirectToPage(self.server.post_form(body))
+
+    def test_percent_encoded_reserved_characters(self):
+        title = "a=b&c=d;e/f?g#h%i*j'k(l)m!n~o"
+        resp = self.launch(base_launch(context_title=title))
+        self.assertRedirectToPage(resp)
+        self.assertEqual(lt.page_field(self.page(resp).text, "Course"), title)
+
+    def test_launch_without_context(self):
+        before = counts(self.db)
+        resp = self.launch(base_launch(context_id=None, context_title=None))
+        self.assertRedirectToPage(resp)
+        after = counts(self.db)
+        self.assertOneMore(before, after, ("nonces", "users", "resource_links", "sessions"))
+        page = self.page(resp)
+        self.assertIn("launched outside a course", page.text)
+
+    def test_content_type_with_charset(self):
+        body = lt.sign(self.server.launch_url, base_launch(), self.key, self.secret)
+        resp = self.server.post_form(body, content_type=lt.FORM + "; charset=UTF-8")
+        self.assertRedirectToPage(resp)
+
+    # ---- HTML escaping
+
+    def test_names_and_titles_are_escaped(self):
+        name = "<script>alert(\"x\")</script> O'Brien & Co"
+        title = "\"><img src=x onerror=alert(1)> 'quoted'"
+        label = "<b>L</b>"
+        resp = self.launch(base_launch(lis_person_name_full=name, context_title=title,
+                                       context_label=label, custom_badge_mode=None))
+        self.assertRedirectToPage(resp)
+        page = self.page(resp)
+        text = page.text
+        self.assertNotIn("<script>", text)
+        self.assertNotIn("<img", text)
+        self.assertNotIn("<b>L", text)
+        self.assertIn("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; O&#39;Brien &amp; Co",
+                      text)
+        self.assertEqual(lt.page_name(text), name)
+        self.assertEqual(lt.page_field(text, "Course"), "%s (%s)" % (title, label))
+        # the <title> too
+        self.assertIn("<title>Badges \u2014 &quot;&gt;&lt;img src=x onerror=alert(1)&gt; "
+                      "&#39;quoted&#39;</title>", text)
+
+    def test_return_url_is_escaped_in_the_link(self):
+        ret = "https://lms.example.edu/return?a=1&b=\"><script>x</script>"
+        resp = self.launch(base_launch(launch_presentation_return_url=ret))
+        self.assertRedirectToPage(resp)
+        text = self.page(resp).text
+        self.assertNotIn("<script>", text)
+        self.assertIn('href="https://lms.example.edu/return?a=1&amp;b=&quot;&gt;&lt;script&gt;'
+                      'x&lt;/script&gt;"', text)
+
+    def test_keep_alive_connection(self):
+        # several launches and pages on one persistent connection
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=20)
+        try:
+            for i in range(5):
+                body = lt.sign(self.server.launch_url,
+                               base_launch(lis_person_name_full="Keep Alive %d" % i),
+                               self.key, self.secret)
+                conn.request("POST", "/lti/launch", body=body,
+                             headers={"Content-Type": lt.FORM})
+                r = conn.getresponse()
+                r.read()
+                self.assertEqual(r.status, 303)
+                loc = r.getheader("Location")
+                conn.request("GET", self.server.page_path(loc))
+                r = conn.getresponse()
+                page = r.read().decode()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(lt.page_name(page), "Keep Alive %d" % i)
+        finally:
+            conn.close()
+
+    # ---- concurrency
+
+    def test_parallel_launches_all_recorded(self):
+        n = 24
+        results = [None] * n
+        uids = ["par-%d-%s" % (i, lt.hex_id(3)) for i in range(n)]
+        bodies = [lt.sign(self.server.launch_url, base_launch(user_id=u), self.key, self.secret)
+                  for u in uids]
+        before = counts(self.db)
+        barrier = threading.Barrier(n)
+
+        def go(i):
+            barrier.wait()
+            results[i] = self.server.post_form(bodies[i])
+
+        threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual([r.status for r in results], [303] * n)
+        after = counts(self.db)
+        for t in ("nonces", "users", "sessions", "contexts", "enrollments"):
+            self.assertEqual(after[t], before[t] + n, t)
+        tokens = {lt.LOCATION_RE.match(r.header("Location")).group("token") for r in results}
+        self.assertEqual(len(tokens), n, "every launch gets its own session token")
+
+
+class ConsumerListAfterLaunches(lt.ServerTestCase):
+    consumers = (("Canvas", None, None),)
+
+    def test_list_json_shows_lms_and_users(self):
+        for _ in range(2):
+            self.assertRedirectToPage(self.launch(canvas_launch()))
+        p = lt.run_cli("consumer", "list", "--json", "--db", self.db)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        data = json.loads(p.stdout)
+        self.assertEqual(len(data), 1)
+        self.assertEqual(data[0]["key"], self.key)
+        self.assertEqual(data[0]["lms"], "canvas")
+        self.assertEqual(data[0]["users"], 2)
+        self.assertNotIn(self.secret, p.stdout)
+
+
+if __name__ == "__main__":
+    lt.main()
