@@ -143,11 +143,11 @@ static bool valid_utf8(struct str s)
 static int field(const struct form *f, const char *name, size_t max, struct str *out,
                  struct err *err)
 {
-    struct str v = STR_NULL;
+    struct str v = STR_NULL, want = str_from_cstr(name);
     bool seen = false;
 
     for (size_t i = 0; i < f->count; i++) {
-        if (!str_eq_cstr(f->params[i].name, name))
+        if (!str_eq(f->params[i].name, want))
             continue;
         if (seen)
             return err_set(err, ERR_INVALID, "parameter '%s' appears more than once", name);

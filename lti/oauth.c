@@ -197,6 +197,26 @@ static int cmp_pair(const void *a, const void *b)
     return x->value_len < y->value_len ? -1 : (x->value_len > y->value_len);
 }
 
+/* RFC 3986-encodes a string that is already RFC 3986-encoded: only '%' changes. */
+static void encode_again(struct buf *out, const char *p, size_t len)
+{
+    size_t pct = 0;
+    char *d;
+
+    for (size_t i = 0; i < len; i++)
+        pct += p[i] == '%';
+    d = buf_append_space(out, len + 2 * pct);
+    if (!d)
+        return;
+    for (size_t i = 0; i < len; i++) {
+        *d++ = p[i];
+        if (p[i] == '%') {
+            *d++ = '2';
+            *d++ = '5';
+        }
+    }
+}
+
 int lti_oauth_base_string(struct buf *out, struct str method, struct str base_uri,
                           const struct form *const *lists, size_t nlists, struct err *err)
 {
@@ -243,14 +263,15 @@ int lti_oauth_base_string(struct buf *out, struct str method, struct str base_ur
     buf_addch(out, '&');
     /*
      * The parameter string is encoded a second time: "=" becomes %3D, "&"
-     * %26 and every "%" of the first encoding %25. Write that directly.
+     * %26, and in the already encoded names and values (unreserved bytes and
+     * %XX only) just every "%" becomes %25. Write that directly.
      */
     for (size_t i = 0; i < n; i++) {
         if (i)
             buf_add(out, "%26", 3);
-        form_encode_rfc3986(out, (struct str){ enc.ptr + pairs[i].name_off, pairs[i].name_len });
+        encode_again(out, enc.ptr + pairs[i].name_off, pairs[i].name_len);
         buf_add(out, "%3D", 3);
-        form_encode_rfc3986(out, (struct str){ enc.ptr + pairs[i].value_off, pairs[i].value_len });
+        encode_again(out, enc.ptr + pairs[i].value_off, pairs[i].value_len);
     }
     ret = buf_check(out, "signature base string", err);
 out:

@@ -6,9 +6,156 @@
  * launches with one nonce) writes nothing at all, and a launch that fails
  * for any other reason leaves the rest of the batch intact. The batch then
  * purges a bounded number of expired nonces and sessions and commits once.
+ *
+ * Most launches are relaunches: the same user, course, link and outcome
+ * binding as before. Rewriting those rows would dirty random b-tree pages
+ * for nothing (and every dirty page goes through the WAL and its fsync), so
+ * the writer keeps a bounded cache: for each row it wrote, a 128-bit key
+ * (SHA-256 of what identifies the row) with the row id and a 128-bit digest
+ * of the values written. A launch whose values match writes nothing there.
+ * The cache is dropped whenever another connection changed the database
+ * (PRAGMA data_version), when a launch fails after it used the cache, or
+ * when a commit fails; foreign keys catch a stale id if all else fails.
  */
 #include "base/base.h"
 #include "store/store_int.h"
+
+enum wkind {
+    WK_CONSUMER,
+    WK_USER,
+    WK_CONTEXT,
+    WK_LINK,
+    WK_ENROLLMENT,
+    WK_BINDING,
+    WK__COUNT,
+};
+
+/* Entries per kind: 6 x 16384 x 48 bytes = 4.5 MiB at most. */
+#define WCACHE_SLOTS 16384
+/* An enrollment's last_launch_at is refreshed at most this often. */
+#define WCACHE_REFRESH 3600
+
+struct wentry {
+    unsigned char key[16];
+    unsigned char val[16];
+    int64_t id;
+    int64_t stamp; /* when written; 0: empty slot */
+};
+
+struct wcache {
+    struct wentry *slots[WK__COUNT];
+    size_t used[WK__COUNT];
+    struct buf kbuf, vbuf; /* reused for every digest: the writer is one thread */
+};
+
+struct wcache *store_wcache_new(void)
+{
+    struct wcache *c = xcalloc(1, sizeof(*c));
+
+    for (int k = 0; k < WK__COUNT; k++)
+        c->slots[k] = xcalloc(WCACHE_SLOTS, sizeof(struct wentry));
+    /* every digested value is bounded by base/limits.h; 64 KiB holds them all */
+    buf_init(&c->kbuf, 64 * 1024);
+    buf_init(&c->vbuf, 64 * 1024);
+    return c;
+}
+
+void store_wcache_free(struct wcache *c)
+{
+    if (!c)
+        return;
+    for (int k = 0; k < WK__COUNT; k++)
+        free(c->slots[k]);
+    buf_release(&c->kbuf);
+    buf_release(&c->vbuf);
+    free(c);
+}
+
+static void wcache_clear(struct wcache *c)
+{
+    for (int k = 0; k < WK__COUNT; k++) {
+        memset(c->slots[k], 0, WCACHE_SLOTS * sizeof(struct wentry));
+        c->used[k] = 0;
+    }
+}
+
+/*
+ * A digest of length-prefixed parts: "ab","c" and "a","bc" differ, and so do
+ * NULL and "". The parts are gathered in a reused buffer and hashed at once.
+ */
+struct digest {
+    struct buf *b;
+};
+
+static void dg_init(struct digest *d, struct buf *b, int tag)
+{
+    d->b = b;
+    buf_reset(b);
+    buf_addch(b, (char)tag);
+}
+
+static void dg_str(struct digest *d, struct str s)
+{
+    uint64_t len = s.ptr ? (uint64_t)s.len : UINT64_MAX;
+
+    buf_add(d->b, &len, sizeof(len));
+    if (s.ptr && s.len)
+        buf_add(d->b, s.ptr, s.len);
+}
+
+static void dg_int(struct digest *d, int64_t v)
+{
+    buf_add(d->b, &v, sizeof(v));
+}
+
+/* 0, or -1 when the parts did not fit (then the row is simply not cached) */
+static int dg_final(struct digest *d, unsigned char out[16])
+{
+    unsigned char full[32];
+
+    if (d->b->toobig)
+        return -1;
+    util_sha256(d->b->ptr, d->b->len, full);
+    memcpy(out, full, 16);
+    return 0;
+}
+
+/* The slot for `key`: its entry, or the empty slot where it would go. */
+static struct wentry *wslot(struct wcache *c, enum wkind k, const unsigned char key[16])
+{
+    uint64_t h;
+    size_t i;
+
+    memcpy(&h, key, sizeof(h));
+    i = (size_t)(h & (WCACHE_SLOTS - 1));
+    for (;;) {
+        struct wentry *e = &c->slots[k][i];
+
+        if (e->stamp == 0 || memcmp(e->key, key, 16) == 0)
+            return e;
+        i = (i + 1) & (WCACHE_SLOTS - 1);
+    }
+}
+
+static void wremember(struct wcache *c, enum wkind k, struct wentry *e, const unsigned char key[16],
+                      const unsigned char val[16], int64_t id, int64_t now)
+{
+    if (!e)
+        return;
+    if (e->stamp == 0) {
+        /* bounded: a full table starts over rather than evicting one by one */
+        if (c->used[k] >= WCACHE_SLOTS * 3 / 4) {
+            memset(c->slots[k], 0, WCACHE_SLOTS * sizeof(struct wentry));
+            c->used[k] = 0;
+            e = wslot(c, k, key);
+        }
+        c->used[k]++;
+    }
+    memcpy(e->key, key, 16);
+    memcpy(e->val, val, 16);
+    e->id = id;
+    e->stamp = now > 0 ? now : 1;
+}
 
 static int step_id(struct conn *c, sqlite3_stmt *st, int64_t *id, const char *what, struct err *err)
 {
@@ -33,11 +180,34 @@ static int step_done(struct conn *c, sqlite3_stmt *st, const char *what, struct 
     return 0;
 }
 
-static int record_one(struct conn *c, const struct store_launch *l, struct store_launch_result *res,
-                      struct err *err)
+/*
+ * Looks a row up in the cache: true (and *id) when it was written with
+ * exactly `val`. *slot is where to remember it after writing (NULL: don't).
+ */
+static bool cached(struct wcache *wc, enum wkind k, struct digest *key_d, struct digest *val_d,
+                   unsigned char key[16], unsigned char val[16], struct wentry **slot, int64_t *id)
 {
+    *slot = NULL;
+    if (dg_final(key_d, key) < 0 || dg_final(val_d, val) < 0)
+        return false;
+    *slot = wslot(wc, k, key);
+    if ((*slot)->stamp && memcmp((*slot)->val, val, 16) == 0) {
+        *id = (*slot)->id;
+        return true;
+    }
+    return false;
+}
+
+static int record_one(struct store *s, const struct store_launch *l,
+                      struct store_launch_result *res, struct err *err)
+{
+    struct conn *c = s->wconn;
+    struct wcache *wc = s->wcache;
     sqlite3_stmt *st;
-    int64_t user_id = 0, context_id = 0, link_id = 0, launches = 0;
+    int64_t user_id = 0, context_id = 0, link_id = 0, unused;
+    struct digest kd, vd;
+    unsigned char key[16], val[16];
+    struct wentry *e;
 
     memset(res, 0, sizeof(*res));
     st = store_stmt(c, S_NONCE_INSERT, err);
@@ -52,89 +222,166 @@ static int record_one(struct conn *c, const struct store_launch *l, struct store
         return err_set(err, ERR_REPLAY, "this launch was already used");
 
     if (str_present(l->lms)) {
-        st = store_stmt(c, S_CONSUMER_SET_LMS, err);
+        dg_init(&kd, &wc->kbuf, WK_CONSUMER);
+        dg_int(&kd, l->consumer_id);
+        dg_init(&vd, &wc->vbuf, WK_CONSUMER);
+        dg_str(&vd, l->lms);
+        if (!cached(wc, WK_CONSUMER, &kd, &vd, key, val, &e, &unused)) {
+            st = store_stmt(c, S_CONSUMER_SET_LMS, err);
+            if (!st)
+                return -1;
+            sqlite3_bind_int64(st, 1, l->consumer_id);
+            store_bind_str(st, 2, l->lms);
+            if (step_done(c, st, "updating a consumer", err) < 0)
+                return -1;
+            wremember(wc, WK_CONSUMER, e, key, val, l->consumer_id, l->now);
+        }
+    }
+
+    dg_init(&kd, &wc->kbuf, WK_USER);
+    dg_int(&kd, l->consumer_id);
+    dg_str(&kd, l->user_id);
+    dg_init(&vd, &wc->vbuf, WK_USER);
+    dg_str(&vd, l->given_name);
+    dg_str(&vd, l->family_name);
+    dg_str(&vd, l->full_name);
+    dg_str(&vd, l->email);
+    dg_str(&vd, l->person_sourcedid);
+    if (!cached(wc, WK_USER, &kd, &vd, key, val, &e, &user_id)) {
+        st = store_stmt(c, S_USER_UPSERT, err);
         if (!st)
             return -1;
         sqlite3_bind_int64(st, 1, l->consumer_id);
-        store_bind_str(st, 2, l->lms);
-        if (step_done(c, st, "updating a consumer", err) < 0)
+        store_bind_str(st, 2, l->user_id);
+        store_bind_str(st, 3, l->given_name);
+        store_bind_str(st, 4, l->family_name);
+        store_bind_str(st, 5, l->full_name);
+        store_bind_str(st, 6, l->email);
+        store_bind_str(st, 7, l->person_sourcedid);
+        sqlite3_bind_int64(st, 8, l->now);
+        if (step_id(c, st, &user_id, "recording a user", err) < 0)
             return -1;
+        wremember(wc, WK_USER, e, key, val, user_id, l->now);
     }
-
-    st = store_stmt(c, S_USER_UPSERT, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, l->consumer_id);
-    store_bind_str(st, 2, l->user_id);
-    store_bind_str(st, 3, l->given_name);
-    store_bind_str(st, 4, l->family_name);
-    store_bind_str(st, 5, l->full_name);
-    store_bind_str(st, 6, l->email);
-    store_bind_str(st, 7, l->person_sourcedid);
-    sqlite3_bind_int64(st, 8, l->now);
-    if (step_id(c, st, &user_id, "recording a user", err) < 0)
-        return -1;
 
     if (str_present(l->context_id)) {
-        st = store_stmt(c, S_CONTEXT_UPSERT, err);
+        dg_init(&kd, &wc->kbuf, WK_CONTEXT);
+        dg_int(&kd, l->consumer_id);
+        dg_str(&kd, l->context_id);
+        dg_init(&vd, &wc->vbuf, WK_CONTEXT);
+        dg_str(&vd, l->context_title);
+        dg_str(&vd, l->context_label);
+        if (!cached(wc, WK_CONTEXT, &kd, &vd, key, val, &e, &context_id)) {
+            st = store_stmt(c, S_CONTEXT_UPSERT, err);
+            if (!st)
+                return -1;
+            sqlite3_bind_int64(st, 1, l->consumer_id);
+            store_bind_str(st, 2, l->context_id);
+            store_bind_str(st, 3, l->context_title);
+            store_bind_str(st, 4, l->context_label);
+            sqlite3_bind_int64(st, 5, l->now);
+            if (step_id(c, st, &context_id, "recording a course", err) < 0)
+                return -1;
+            wremember(wc, WK_CONTEXT, e, key, val, context_id, l->now);
+        }
+    }
+
+    dg_init(&kd, &wc->kbuf, WK_LINK);
+    dg_int(&kd, l->consumer_id);
+    dg_str(&kd, l->resource_link_id);
+    dg_init(&vd, &wc->vbuf, WK_LINK);
+    dg_int(&vd, context_id);
+    dg_str(&vd, l->resource_link_title);
+    if (!cached(wc, WK_LINK, &kd, &vd, key, val, &e, &link_id)) {
+        st = store_stmt(c, S_LINK_UPSERT, err);
         if (!st)
             return -1;
         sqlite3_bind_int64(st, 1, l->consumer_id);
-        store_bind_str(st, 2, l->context_id);
-        store_bind_str(st, 3, l->context_title);
-        store_bind_str(st, 4, l->context_label);
+        store_bind_str(st, 2, l->resource_link_id);
+        if (context_id)
+            sqlite3_bind_int64(st, 3, context_id);
+        store_bind_str(st, 4, l->resource_link_title);
         sqlite3_bind_int64(st, 5, l->now);
-        if (step_id(c, st, &context_id, "recording a course", err) < 0)
+        if (step_id(c, st, &link_id, "recording a resource link", err) < 0)
             return -1;
+        wremember(wc, WK_LINK, e, key, val, link_id, l->now);
     }
 
-    st = store_stmt(c, S_LINK_UPSERT, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, l->consumer_id);
-    store_bind_str(st, 2, l->resource_link_id);
-    if (context_id)
-        sqlite3_bind_int64(st, 3, context_id);
-    store_bind_str(st, 4, l->resource_link_title);
-    sqlite3_bind_int64(st, 5, l->now);
-    if (step_id(c, st, &link_id, "recording a resource link", err) < 0)
-        return -1;
-
     if (context_id) {
-        st = store_stmt(c, S_ENROLL_UPSERT, err);
-        if (!st)
-            return -1;
-        sqlite3_bind_int64(st, 1, user_id);
-        sqlite3_bind_int64(st, 2, context_id);
-        store_bind_str(st, 3, l->roles);
-        store_bind_str(st, 4, l->ext_roles);
-        sqlite3_bind_int64(st, 5, l->role_flags);
-        store_bind_str(st, 6, l->mode);
-        sqlite3_bind_int64(st, 7, l->now);
-        if (step_id(c, st, &launches, "recording an enrollment", err) < 0)
-            return -1;
+        dg_init(&kd, &wc->kbuf, WK_ENROLLMENT);
+        dg_int(&kd, user_id);
+        dg_int(&kd, context_id);
+        dg_init(&vd, &wc->vbuf, WK_ENROLLMENT);
+        dg_str(&vd, l->roles);
+        dg_str(&vd, l->ext_roles);
+        dg_int(&vd, l->role_flags);
+        dg_str(&vd, l->mode);
+        if (!cached(wc, WK_ENROLLMENT, &kd, &vd, key, val, &e, &unused) ||
+            l->now - e->stamp >= WCACHE_REFRESH) {
+            /* INSERT first: its change count says whether this is the first launch here */
+            st = store_stmt(c, S_ENROLL_INSERT, err);
+            if (!st)
+                return -1;
+            sqlite3_bind_int64(st, 1, user_id);
+            sqlite3_bind_int64(st, 2, context_id);
+            store_bind_str(st, 3, l->roles);
+            store_bind_str(st, 4, l->ext_roles);
+            sqlite3_bind_int64(st, 5, l->role_flags);
+            store_bind_str(st, 6, l->mode);
+            sqlite3_bind_int64(st, 7, l->now);
+            if (step_done(c, st, "recording an enrollment", err) < 0)
+                return -1;
+            if (sqlite3_changes(c->db) == 1) {
+                res->first_in_context = true;
+            } else {
+                st = store_stmt(c, S_ENROLL_UPDATE, err);
+                if (!st)
+                    return -1;
+                sqlite3_bind_int64(st, 1, user_id);
+                sqlite3_bind_int64(st, 2, context_id);
+                store_bind_str(st, 3, l->roles);
+                store_bind_str(st, 4, l->ext_roles);
+                sqlite3_bind_int64(st, 5, l->role_flags);
+                store_bind_str(st, 6, l->mode);
+                sqlite3_bind_int64(st, 7, l->now);
+                if (step_done(c, st, "updating an enrollment", err) < 0)
+                    return -1;
+            }
+            wremember(wc, WK_ENROLLMENT, e, key, val, 0, l->now);
+        }
     }
 
     if (str_present(l->outcome_service_url) && str_present(l->result_sourcedid)) {
-        st = store_stmt(c, S_BINDING_UPSERT, err);
-        if (!st)
-            return -1;
-        sqlite3_bind_int64(st, 1, user_id);
-        sqlite3_bind_int64(st, 2, link_id);
-        if (context_id)
-            sqlite3_bind_int64(st, 3, context_id);
-        store_bind_str(st, 4, l->outcome_service_url);
-        store_bind_str(st, 5, l->result_sourcedid);
-        store_bind_str(st, 6, l->outcome_data_accepted);
-        sqlite3_bind_int64(st, 7, l->now);
-        if (step_done(c, st, "recording an outcome binding", err) < 0)
-            return -1;
+        dg_init(&kd, &wc->kbuf, WK_BINDING);
+        dg_int(&kd, user_id);
+        dg_int(&kd, link_id);
+        dg_init(&vd, &wc->vbuf, WK_BINDING);
+        dg_int(&vd, context_id);
+        dg_str(&vd, l->outcome_service_url);
+        dg_str(&vd, l->result_sourcedid);
+        dg_str(&vd, l->outcome_data_accepted);
+        if (!cached(wc, WK_BINDING, &kd, &vd, key, val, &e, &unused)) {
+            st = store_stmt(c, S_BINDING_UPSERT, err);
+            if (!st)
+                return -1;
+            sqlite3_bind_int64(st, 1, user_id);
+            sqlite3_bind_int64(st, 2, link_id);
+            if (context_id)
+                sqlite3_bind_int64(st, 3, context_id);
+            store_bind_str(st, 4, l->outcome_service_url);
+            store_bind_str(st, 5, l->result_sourcedid);
+            store_bind_str(st, 6, l->outcome_data_accepted);
+            sqlite3_bind_int64(st, 7, l->now);
+            if (step_done(c, st, "recording an outcome binding", err) < 0)
+                return -1;
+            wremember(wc, WK_BINDING, e, key, val, 0, l->now);
+        }
     }
 
     st = store_stmt(c, S_SESSION_INSERT, err);
     if (!st)
         return -1;
-    sqlite3_bind_blob(st, 1, l->session_hash, sizeof(l->session_hash), SQLITE_STATIC);
+    sqlite3_bind_blob(st, 1, l->session_secret_hash, sizeof(l->session_secret_hash), SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, l->consumer_id);
     sqlite3_bind_int64(st, 3, user_id);
     if (context_id)
@@ -154,7 +401,7 @@ static int record_one(struct conn *c, const struct store_launch *l, struct store
 
     res->user_id = user_id;
     res->context_id = context_id;
-    res->first_in_context = launches == 1;
+    res->session_id = sqlite3_last_insert_rowid(c->db);
     return 0;
 }
 
@@ -189,6 +436,25 @@ static void fail_all(struct store_launch_job **jobs, size_t n, const struct err 
     }
 }
 
+/* Drops the writer's cache when another connection (CLI, admin) committed since the last batch. */
+static void check_data_version(struct store *s)
+{
+    sqlite3_stmt *st = NULL;
+
+    /* PRAGMA data_version changes only for commits by other connections */
+    if (sqlite3_prepare_v2(s->wconn->db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        int64_t v = sqlite3_column_int64(st, 0);
+
+        if (v != s->data_version)
+            wcache_clear(s->wcache);
+        s->data_version = v;
+    } else {
+        wcache_clear(s->wcache);
+    }
+    sqlite3_finalize(st);
+}
+
 void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t n)
 {
     struct conn *c = s->wconn;
@@ -203,6 +469,7 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
         fail_all(jobs, n, &e);
         return;
     }
+    check_data_version(s);
     for (size_t i = 0; i < n; i++) {
         struct store_launch_job *j = jobs[i];
 
@@ -210,10 +477,12 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
             j->status = -1;
             continue;
         }
-        if (record_one(c, &j->launch, &j->result, &j->err) < 0) {
+        if (record_one(s, &j->launch, &j->result, &j->err) < 0) {
             j->status = -1;
             if (j->err.code == ERR_REPLAY)
                 replays++;
+            else
+                wcache_clear(s->wcache); /* it may name rows this rollback removes */
             store_exec(c, S_ROLLBACK_TO, NULL);
         }
         store_exec(c, S_RELEASE, NULL);
@@ -221,6 +490,7 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
     purge(s, c, n ? jobs[0]->launch.now : util_now());
     if (store_exec(c, S_COMMIT, &e) < 0) {
         store_exec(c, S_ROLLBACK, NULL);
+        wcache_clear(s->wcache);
         err_clear(&e);
         err_set(&e, ERR_UNAVAILABLE, "the launch could not be saved, please try again");
         fail_all(jobs, n, &e);
@@ -234,7 +504,6 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
     s->stats.replays += replays;
     pthread_mutex_unlock(&s->stats_mu);
 }
-
 void store_launch_submit(struct store *s, struct store_launch_job *job)
 {
     const char *why = NULL;

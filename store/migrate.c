@@ -22,13 +22,18 @@ static const char *const migrations[] = {
     "  backend TEXT,"
     "  created_at INTEGER NOT NULL"
     ");"
+    /*
+     * RFC 5849 3.3: a nonce is unique per (timestamp, consumer); a replay
+     * repeats both, since changing the timestamp breaks the signature. With
+     * the timestamp first, inserts land at the right edge of the b-tree (one
+     * page for a whole batch) and purges cut from the left edge.
+     */
     "CREATE TABLE nonces ("
+    "  ts INTEGER NOT NULL,"
     "  consumer_id INTEGER NOT NULL REFERENCES consumers(id) ON DELETE CASCADE,"
     "  nonce TEXT NOT NULL,"
-    "  ts INTEGER NOT NULL,"
-    "  PRIMARY KEY (consumer_id, nonce)"
+    "  PRIMARY KEY (ts, consumer_id, nonce)"
     ") WITHOUT ROWID;"
-    "CREATE INDEX nonces_ts ON nonces(ts);"
     "CREATE TABLE users ("
     "  id INTEGER PRIMARY KEY,"
     "  consumer_id INTEGER NOT NULL REFERENCES consumers(id) ON DELETE CASCADE,"
@@ -61,7 +66,6 @@ static const char *const migrations[] = {
     "  context_id INTEGER NOT NULL REFERENCES contexts(id) ON DELETE CASCADE,"
     "  roles TEXT, ext_roles TEXT, role_flags INTEGER NOT NULL, mode TEXT,"
     "  first_launch_at INTEGER NOT NULL, last_launch_at INTEGER NOT NULL,"
-    "  launches INTEGER NOT NULL,"
     "  PRIMARY KEY (user_id, context_id)"
     ") WITHOUT ROWID;"
     "CREATE INDEX enrollments_context ON enrollments(context_id);"
@@ -78,8 +82,14 @@ static const char *const migrations[] = {
     "  UNIQUE (user_id, resource_link_id)"
     ");"
     "CREATE INDEX outcome_bindings_context ON outcome_bindings(context_id);"
+    /*
+     * Append-only: a session's id grows with time, so creating one writes at
+     * the right edge and purging expired ones cuts from the left. The token
+     * is "ID-SECRET"; only the SHA-256 of the secret is stored.
+     */
     "CREATE TABLE sessions ("
-    "  token_hash BLOB PRIMARY KEY,"
+    "  id INTEGER PRIMARY KEY,"
+    "  secret_hash BLOB NOT NULL,"
     "  consumer_id INTEGER NOT NULL REFERENCES consumers(id) ON DELETE CASCADE,"
     "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
     "  context_id INTEGER REFERENCES contexts(id) ON DELETE CASCADE,"
@@ -88,9 +98,7 @@ static const char *const migrations[] = {
     "  return_url TEXT, document_target TEXT, locale TEXT,"
     "  csrf_secret BLOB NOT NULL,"
     "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL"
-    ") WITHOUT ROWID;"
-    "CREATE INDEX sessions_expires ON sessions(expires_at);"
-    "CREATE INDEX sessions_user ON sessions(user_id);"
+    ");"
     "PRAGMA user_version = 1;",
 };
 

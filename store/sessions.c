@@ -1,14 +1,15 @@
 /*
  * store/sessions.c - looking up the session a launch created.
  *
- * Sessions are keyed by the SHA-256 of their token, so a copy of the
- * database does not hand out live sessions. Expired sessions are invisible
- * at once and purged by the launch writer a batch at a time.
+ * A session token is "ID-SECRET": the id finds the row, and the SHA-256 of
+ * the secret must match what was stored (compared in constant time), so a
+ * copy of the database does not hand out live sessions. Expired sessions
+ * are invisible at once and purged by the launch writer a batch at a time.
  */
 #include "base/base.h"
 #include "store/store_int.h"
 
-int store_session_get(struct store *s, const unsigned char hash[32], int64_t now,
+int store_session_get(struct store *s, int64_t id, const unsigned char secret_hash[32], int64_t now,
                       struct arena *arena, struct store_session *out, struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
@@ -20,9 +21,12 @@ int store_session_get(struct store *s, const unsigned char hash[32], int64_t now
     st = store_stmt(c, S_SESSION_GET, err);
     if (!st)
         goto out;
-    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
     rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && (sqlite3_column_bytes(st, 19) != 32 ||
+                             !util_ct_equal(sqlite3_column_blob(st, 19), 32, secret_hash, 32)))
+        rc = SQLITE_DONE; /* the wrong secret for this id: as if there were no such session */
     if (rc == SQLITE_ROW) {
         const void *csrf = sqlite3_column_blob(st, 6);
 

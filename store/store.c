@@ -32,12 +32,13 @@ static const char *const sql_text[S__COUNT] = {
     [S_CONSUMER_SET_ENABLED] = "UPDATE consumers SET enabled = ?2 WHERE key = ?1",
     [S_CONSUMER_SET_LMS] =
         "UPDATE consumers SET lms_family = ?2 WHERE id = ?1 AND lms_family IS NOT ?2",
-    [S_NONCE_INSERT] = "INSERT INTO nonces(consumer_id, nonce, ts) VALUES (?1, ?2, ?3) "
+    [S_NONCE_INSERT] = "INSERT INTO nonces(ts, consumer_id, nonce) VALUES (?3, ?1, ?2) "
                        "ON CONFLICT DO NOTHING",
-    [S_NONCE_PURGE] = "DELETE FROM nonces WHERE (consumer_id, nonce) IN "
-                      "(SELECT consumer_id, nonce FROM nonces WHERE ts < ?1 LIMIT ?2)",
-    [S_SESSION_PURGE] = "DELETE FROM sessions WHERE token_hash IN "
-                        "(SELECT token_hash FROM sessions WHERE expires_at < ?1 LIMIT ?2)",
+    [S_NONCE_PURGE] = "DELETE FROM nonces WHERE (ts, consumer_id, nonce) IN "
+                      "(SELECT ts, consumer_id, nonce FROM nonces WHERE ts < ?1 LIMIT ?2)",
+    /* the oldest sessions only: ids grow with time, so this never scans the table */
+    [S_SESSION_PURGE] = "DELETE FROM sessions WHERE id IN "
+                        "(SELECT id FROM sessions ORDER BY id LIMIT ?2) AND expires_at < ?1",
     [S_USER_UPSERT] =
         "INSERT INTO users(consumer_id, lti_user_id, given_name, family_name, full_name, email, "
         "person_sourcedid, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
@@ -59,12 +60,12 @@ static const char *const sql_text[S__COUNT] = {
         "ON CONFLICT(consumer_id, lti_resource_link_id) DO UPDATE SET "
         "context_id = coalesce(excluded.context_id, context_id), "
         "title = coalesce(excluded.title, title), updated_at = excluded.updated_at RETURNING id",
-    [S_ENROLL_UPSERT] =
+    [S_ENROLL_INSERT] =
         "INSERT INTO enrollments(user_id, context_id, roles, ext_roles, role_flags, mode, "
-        "first_launch_at, last_launch_at, launches) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 1) "
-        "ON CONFLICT(user_id, context_id) DO UPDATE SET roles = excluded.roles, "
-        "ext_roles = excluded.ext_roles, role_flags = excluded.role_flags, mode = excluded.mode, "
-        "last_launch_at = excluded.last_launch_at, launches = launches + 1 RETURNING launches",
+        "first_launch_at, last_launch_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) "
+        "ON CONFLICT(user_id, context_id) DO NOTHING",
+    [S_ENROLL_UPDATE] = "UPDATE enrollments SET roles = ?3, ext_roles = ?4, role_flags = ?5, "
+                        "mode = ?6, last_launch_at = ?7 WHERE user_id = ?1 AND context_id = ?2",
     [S_BINDING_UPSERT] =
         "INSERT INTO outcome_bindings(user_id, resource_link_id, context_id, service_url, "
         "sourcedid, data_values_accepted, created_at, updated_at) "
@@ -73,7 +74,7 @@ static const char *const sql_text[S__COUNT] = {
         "sourcedid = excluded.sourcedid, data_values_accepted = excluded.data_values_accepted, "
         "updated_at = excluded.updated_at",
     [S_SESSION_INSERT] =
-        "INSERT INTO sessions(token_hash, consumer_id, user_id, context_id, resource_link_id, "
+        "INSERT INTO sessions(secret_hash, consumer_id, user_id, context_id, resource_link_id, "
         "roles, role_flags, mode, return_url, document_target, locale, csrf_secret, created_at, "
         "expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [S_SESSION_GET] =
@@ -81,10 +82,10 @@ static const char *const sql_text[S__COUNT] = {
         "s.expires_at, s.csrf_secret, co.name, u.lti_user_id, "
         "coalesce(u.full_name, trim(coalesce(u.given_name, '') || ' ' || "
         "coalesce(u.family_name, ''))), u.email, c.lti_context_id, c.title, c.label, s.roles, "
-        "s.mode, s.return_url, s.document_target, s.locale "
+        "s.mode, s.return_url, s.document_target, s.locale, s.secret_hash "
         "FROM sessions s JOIN consumers co ON co.id = s.consumer_id "
         "JOIN users u ON u.id = s.user_id LEFT JOIN contexts c ON c.id = s.context_id "
-        "WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND co.enabled = 1",
+        "WHERE s.id = ?1 AND s.expires_at > ?2 AND co.enabled = 1",
     [S_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
@@ -119,13 +120,18 @@ static int wal_hook(void *cls, sqlite3 *db, const char *name, int pages)
 {
     struct store *s = cls;
 
-    /* runs on the writer after each commit: wake the checkpointer when the WAL grew */
-    if (pages >= 1000) {
-        pthread_mutex_lock(&s->ckpt_mu);
-        s->wal_pages = pages;
+    /*
+     * Runs on the writer after each commit: wake the checkpointer when the
+     * WAL grew by 1000 pages since its last checkpoint (not merely when it is
+     * big: a WAL the checkpointer has not caught up with stays big).
+     */
+    pthread_mutex_lock(&s->ckpt_mu);
+    if (pages < s->wal_pages_at_ckpt)
+        s->wal_pages_at_ckpt = 0; /* the WAL was restarted from its beginning */
+    s->wal_pages = pages;
+    if (pages - s->wal_pages_at_ckpt >= 1000)
         pthread_cond_signal(&s->ckpt_cv);
-        pthread_mutex_unlock(&s->ckpt_mu);
-    }
+    pthread_mutex_unlock(&s->ckpt_mu);
     return SQLITE_OK;
 }
 
@@ -161,7 +167,8 @@ int store_conn_open(struct store *s, struct conn **out, struct err *err)
     rc = sqlite3_exec(c->db,
                       "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
                       "PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; "
-                      "PRAGMA trusted_schema = OFF;",
+                      "PRAGMA trusted_schema = OFF; PRAGMA temp_store = MEMORY; "
+                      "PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -1024;",
                       NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         err_set(err, ERR_INTERNAL, "cannot set up the database");
@@ -319,21 +326,26 @@ static void *ckpt_main(void *arg)
     pthread_mutex_lock(&s->ckpt_mu);
     while (!s->ckpt_stop) {
         struct timespec until;
+        int log = 0, done = 0;
 
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 1;
-        if (s->wal_pages < 1000)
+        if (s->wal_pages - s->wal_pages_at_ckpt < 1000)
             pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &until);
         if (s->ckpt_stop)
             break;
-        s->wal_pages = 0;
         pthread_mutex_unlock(&s->ckpt_mu);
-        /* PASSIVE never waits for the writer or readers; whatever it could not copy waits */
-        sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        /*
+         * PASSIVE never waits for the writer or readers; what it could not
+         * copy waits for the next round. Once all is copied, the writer's
+         * next transaction starts the WAL over from its beginning.
+         */
+        sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
         pthread_mutex_lock(&s->stats_mu);
         s->stats.checkpoints++;
         pthread_mutex_unlock(&s->stats_mu);
         pthread_mutex_lock(&s->ckpt_mu);
+        s->wal_pages_at_ckpt = log > 0 ? log : 0;
     }
     pthread_mutex_unlock(&s->ckpt_mu);
     return NULL;
@@ -349,6 +361,7 @@ static void store_free(struct store *s)
     }
     store_conn_close(s->admin);
     store_conn_close(s->wconn);
+    store_wcache_free(s->wcache);
     if (s->cconn) {
         /* a last full checkpoint so the WAL does not outlive the server */
         sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
@@ -400,6 +413,9 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
         if (store_conn_open(s, &s->wconn, err) < 0 || store_conn_open(s, &s->cconn, err) < 0)
             goto fail;
         sqlite3_wal_hook(s->wconn->db, wal_hook, s);
+        /* the writer's working set (right edges, recent users) deserves more cache */
+        sqlite3_exec(s->wconn->db, "PRAGMA cache_size = -4096", NULL, NULL, NULL);
+        s->wcache = store_wcache_new();
         if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
             err_set(err, ERR_INTERNAL, "cannot start the database writer");
             goto fail;

@@ -10,8 +10,11 @@
  * power cut. Launches are group-committed: concurrent launches are written by
  * one writer thread in one transaction (each in its own savepoint) and
  * acknowledged together after the commit, which costs one fsync for the
- * batch instead of one per launch. WAL checkpoints run on their own thread,
- * never on a request's path.
+ * batch instead of one per launch. The writer also remembers what it last
+ * wrote for each user, course, link, enrollment and outcome binding, so a
+ * relaunch writes only its nonce and its session, both at the right edge of
+ * their b-trees. WAL checkpoints run on their own thread, never on a
+ * request's path.
  */
 #ifndef STORE_STORE_H
 #define STORE_STORE_H
@@ -94,7 +97,7 @@ struct store_launch {
     struct str outcome_service_url, result_sourcedid, outcome_data_accepted;
     struct str return_url, document_target, locale;
     /* the session created with the launch */
-    unsigned char session_hash[32]; /* SHA-256 of the token; the token itself is never stored */
+    unsigned char session_secret_hash[32]; /* SHA-256 of the token's secret, never the secret */
     unsigned char csrf_secret[32];
     int64_t session_expires;
 };
@@ -102,6 +105,7 @@ struct store_launch {
 /* What recording a launch produced. */
 struct store_launch_result {
     int64_t user_id, context_id; /* context_id 0 when the launch had none */
+    int64_t session_id;          /* the token is "SESSION_ID-SECRET" */
     bool first_in_context;       /* the user's first launch in this context */
 };
 
@@ -144,8 +148,11 @@ struct store_session {
     const char *roles, *mode, *return_url, *document_target, *locale;
 };
 
-/* The live session whose token hashes to `hash`; ERR_NOTFOUND when unknown or expired. */
-int store_session_get(struct store *s, const unsigned char hash[32], int64_t now,
+/*
+ * The live session `id` if its secret hashes to `secret_hash` (compared in
+ * constant time); ERR_NOTFOUND when unknown, expired or the secret differs.
+ */
+int store_session_get(struct store *s, int64_t id, const unsigned char secret_hash[32], int64_t now,
                       struct arena *arena, struct store_session *out /* OUT */, struct err *err);
 
 /* ---- Statistics (benchmarks, health) ------------------------------------ */

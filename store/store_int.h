@@ -26,7 +26,8 @@ enum stmt_id {
     S_USER_UPSERT,
     S_CONTEXT_UPSERT,
     S_LINK_UPSERT,
-    S_ENROLL_UPSERT,
+    S_ENROLL_INSERT,
+    S_ENROLL_UPDATE,
     S_BINDING_UPSERT,
     S_SESSION_INSERT,
     S_SESSION_GET,
@@ -67,8 +68,10 @@ struct store {
     pthread_mutex_t admin_mu;
     struct conn *admin;
 
-    /* the launch writer */
+    /* the launch writer and what it remembers writing (launch.c) */
     struct conn *wconn;
+    struct wcache *wcache;
+    int64_t data_version;
     pthread_t writer;
     bool writer_started;
     pthread_mutex_t q_mu;
@@ -84,7 +87,8 @@ struct store {
     pthread_mutex_t ckpt_mu;
     pthread_cond_t ckpt_cv;
     bool ckpt_stop;
-    int wal_pages;
+    int wal_pages;         /* WAL size after the last commit */
+    int wal_pages_at_ckpt; /* WAL size at the last checkpoint */
 
     pthread_mutex_t stats_mu;
     struct store_stats stats;
@@ -111,6 +115,9 @@ int store_version_conn(struct conn *c, int *version, struct err *err);
 
 /* The launch batch (launch.c): records `n` jobs in one transaction on the writer connection. */
 void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t n);
+/* The writer's cache of rows it wrote (launch.c). */
+struct wcache *store_wcache_new(void);
+void store_wcache_free(struct wcache *c);
 
 /* Copies a column as text into a fixed array, truncating safely. */
 void store_col_copy(sqlite3_stmt *st, int col, char *dst, size_t dstlen);

@@ -121,7 +121,7 @@ void web_route_launch(struct req *r)
         memcpy(r->token, hex.ptr, 65);
         buf_release(&hex);
     }
-    util_sha256(r->token, 64, sl->session_hash);
+    util_sha256(r->token, 64, sl->session_secret_hash);
     sl->consumer_id = consumer.id;
     sl->nonce = oauth.nonce;
     sl->timestamp = oauth.ts;
@@ -167,7 +167,9 @@ void web_route_launch_resumed(struct req *r)
         web_reply_err(r, &r->job.err);
         return;
     }
-    buf_addf(&loc, "%s/badges?s=%s", r->web->public_url, r->token);
+    /* the token: the session's id, then its secret (only the secret's hash is stored) */
+    buf_addf(&loc, "%s/badges?s=%" PRId64 "-%s", r->web->public_url, r->job.result.session_id,
+             r->token);
     web_reply_redirect(r, 303, loc.ptr);
     buf_release(&loc);
 }

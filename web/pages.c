@@ -4,8 +4,8 @@
  *
  * The landing page finds its session by the token in the URL (`s`), never by
  * a cookie: inside an LMS iframe with third-party cookies blocked the URL is
- * all the browser keeps. The token is 32 random bytes in hex; the database
- * only knows its SHA-256.
+ * all the browser keeps. The token is the session's id and a secret of 32
+ * random bytes in hex; the database only knows the secret's SHA-256.
  */
 #include "base/base.h"
 #include "web/web_int.h"
@@ -96,6 +96,7 @@ void web_route_badges(struct req *r)
     struct form q = { NULL, 0 };
     struct str token = STR_NULL;
     unsigned char hash[32];
+    int64_t id = 0;
     struct store_session s;
     const char *view;
     char css[1024];
@@ -104,15 +105,26 @@ void web_route_badges(struct req *r)
     if (str_present(r->query) &&
         form_parse(&r->arena, r->query.ptr, r->query.len, 32, &q, &err) == 0)
         token = form_get(&q, "s");
-    if (token.len != 64 || strspn(arena_strz(&r->arena, token), "0123456789abcdef") != 64) {
-        err_clear(&err);
-        err_set(&err, ERR_FORBIDDEN,
-                "this page needs a valid session: open the tool again from your course");
-        web_reply_err(r, &err);
-        return;
+    /* "ID-SECRET": a decimal id, a dash, 64 hex digits */
+    {
+        const char *dash = token.len > 65 ? memchr(token.ptr, '-', token.len) : NULL;
+        struct str idpart = { token.ptr, dash ? (size_t)(dash - token.ptr) : 0 };
+        struct str secret = { dash ? dash + 1 : NULL, dash ? token.len - idpart.len - 1 : 0 };
+        bool ok = dash && secret.len == 64 && str_to_i64(idpart, 1, INT64_MAX, &id) == 0;
+
+        for (size_t i = 0; ok && i < secret.len; i++)
+            ok = (secret.ptr[i] >= '0' && secret.ptr[i] <= '9') ||
+                 (secret.ptr[i] >= 'a' && secret.ptr[i] <= 'f');
+        if (!ok) {
+            err_clear(&err);
+            err_set(&err, ERR_FORBIDDEN,
+                    "this page needs a valid session: open the tool again from your course");
+            web_reply_err(r, &err);
+            return;
+        }
+        util_sha256(secret.ptr, secret.len, hash);
     }
-    util_sha256(token.ptr, token.len, hash);
-    if (store_session_get(w->store, hash, util_now(), &r->arena, &s, &err) < 0) {
+    if (store_session_get(w->store, id, hash, util_now(), &r->arena, &s, &err) < 0) {
         if (err.code == ERR_NOTFOUND) {
             err_clear(&err);
             err_set(&err, ERR_FORBIDDEN,

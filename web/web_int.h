@@ -55,7 +55,7 @@ struct req {
     /* a launch waiting for the database */
     struct store_launch_job job;
     struct lti_launch launch;
-    char token[65];
+    char token[65]; /* the session secret, hex */
     bool job_done;
 };
 

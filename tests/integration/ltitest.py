@@ -46,7 +46,7 @@ HMAC_SHA256 = oauth1.SIGNATURE_HMAC_SHA256
 STOP_TIMEOUT = float(os.environ.get("LTIBADGES_STOP_TIMEOUT", "5"))
 START_TIMEOUT = 20.0
 LISTEN_RE = re.compile(r"^ltibadges: listening on (\S+):(\d+), public URL (\S+)$")
-LOCATION_RE = re.compile(r"^(?P<base>.+)/badges\?s=(?P<token>[0-9a-f]{64})$")
+LOCATION_RE = re.compile(r"^(?P<base>.+)/badges\?s=(?P<token>[1-9][0-9]*-[0-9a-f]{64})$")
 
 
 def clean_env(extra=None):
@@ -108,6 +108,13 @@ def counts(db):
     """Row counts of every table."""
     with db_connect(db) as c:
         return {t: c.execute("SELECT count(*) FROM %s" % t).fetchone()[0] for t in TABLES}
+
+
+def session_rows(db, token, columns="*"):
+    """The session rows a token "ID-SECRET" names whose stored hash is SHA-256(SECRET)."""
+    sid, secret = token.split("-", 1)
+    return query(db, "SELECT %s FROM sessions WHERE id = ? AND secret_hash = ?" % columns,
+                 int(sid), sha256(secret.encode()))
 
 
 def query(db, sql, *args):
@@ -477,7 +484,7 @@ class ServerTestCase(unittest.TestCase):
     # assertions shared by the test files
 
     def assertRedirectToPage(self, resp):
-        """A verified launch: 303 to PUBLIC/badges?s=<64 hex>, no cookie; returns the token."""
+        """A verified launch: 303 to PUBLIC/badges?s=<id>-<64 hex>, no cookie; returns the token."""
         self.assertEqual(resp.status, 303, resp)
         loc = resp.header("Location")
         self.assertIsNotNone(loc, resp)

@@ -115,6 +115,11 @@ class Pages(lt.ServerTestCase):
                      "/badges?s=" + token.upper(),
                      "/badges?s=" + token[:-1],
                      "/badges?s=" + token + "0",
+                     # the right session id with another secret, and the secret under another id
+                     "/badges?s=" + token.split("-")[0] + "-" + secrets.token_hex(32),
+                     "/badges?s=" + str(int(token.split("-")[0]) + 1) + "-" + token.split("-")[1],
+                     "/badges?s=0-" + token.split("-")[1],
+                     "/badges?s=-" + token.split("-")[1],
                      "/badges?t=" + token,
                      "/badges?s=%zz"):
             with self.subTest(path=path):
@@ -133,13 +138,12 @@ class Pages(lt.ServerTestCase):
     def test_expired_session(self):
         resp, token = self.launch_ok()
         self.page(resp)
-        h = lt.sha256(token.encode())
-        rows = query(self.db, "SELECT created_at, expires_at FROM sessions WHERE token_hash = ?", h)
+        rows = lt.session_rows(self.db, token, "id, created_at, expires_at")
         self.assertEqual(len(rows), 1)
         self.assertEqual(rows[0]["expires_at"] - rows[0]["created_at"], 8 * 3600,
                          "the default session lifetime is 8 hours")
-        lt.execute(self.db, "UPDATE sessions SET expires_at = ? WHERE token_hash = ?",
-                   int(time.time()) - 5, h)
+        lt.execute(self.db, "UPDATE sessions SET expires_at = ? WHERE id = ?",
+                   int(time.time()) - 5, rows[0]["id"])
         page = self.server.get(self.server.page_path(resp.header("Location")))
         self.assertRefusal(page, 403, "expired", NO_SESSION)
 
@@ -287,8 +291,7 @@ class ConfiguredTool(lt.ServerTestCase):
     def test_session_ttl(self):
         resp = self.launch(base_launch())
         token = self.assertRedirectToPage(resp)
-        rows = query(self.db, "SELECT created_at, expires_at FROM sessions WHERE token_hash = ?",
-                     lt.sha256(token.encode()))
+        rows = lt.session_rows(self.db, token, "created_at, expires_at")
         self.assertEqual(rows[0]["expires_at"] - rows[0]["created_at"], 60)
         # signed for the configured public URL, port included
         body = lt.sign("http://tool.example.org/lti/launch", base_launch(), self.key,
@@ -530,8 +533,7 @@ class LifeCycle(unittest.TestCase):
         # every launch that was answered 303 is in the database with its session
         tokens = [lt.LOCATION_RE.match(r.header("Location")).group("token") for r in ok]
         for t in tokens:
-            rows = query(self.db, "SELECT count(*) AS n FROM sessions WHERE token_hash = ?",
-                         lt.sha256(t.encode()))
+            rows = lt.session_rows(self.db, t, "count(*) AS n")
             self.assertEqual(rows[0]["n"], 1)
         self.assertEqual(counts(self.db)["sessions"], len(ok))
         self.assertGreaterEqual(len(ok), 30)

@@ -12,9 +12,12 @@
 #include <unistd.h>
 
 static char dbpath[256];
+/* one timestamp for every launch of a test: a replay repeats its timestamp */
+static int64_t t0;
 
 static int setup(void **state)
 {
+    t0 = util_now();
     snprintf(dbpath, sizeof(dbpath), "/tmp/ltibadges-unit-%d-%ld.db", (int)getpid(),
              (long)util_mono_ns());
     return 0;
@@ -47,7 +50,7 @@ static void fill_launch(struct store_launch *l, int64_t consumer, const char *no
     memset(l, 0, sizeof(*l));
     l->consumer_id = consumer;
     l->nonce = str_from_cstr(nonce);
-    l->timestamp = util_now();
+    l->timestamp = t0;
     l->now = util_now();
     l->user_id = str_from_cstr(user);
     l->full_name = STR_LIT("Ada Lovelace");
@@ -65,7 +68,7 @@ static void fill_launch(struct store_launch *l, int64_t consumer, const char *no
         char seed[256];
 
         snprintf(seed, sizeof(seed), "%" PRId64 ":%s:%s:%d", consumer, nonce, user, ++serial);
-        util_sha256(seed, strlen(seed), l->session_hash);
+        util_sha256(seed, strlen(seed), l->session_secret_hash);
     }
 }
 
@@ -201,7 +204,7 @@ static void *race(void *arg)
 
     snprintf(user, sizeof(user), "racer-%d", r->idx);
     fill_launch(&l, r->consumer, "same-nonce", user, "c");
-    util_sha256(user, strlen(user), l.session_hash);
+    util_sha256(user, strlen(user), l.session_secret_hash);
     pthread_barrier_wait(r->barrier);
     if (store_launch_record(r->s, &l, NULL, &err) == 0)
         r->ok = 1;
@@ -247,6 +250,7 @@ static void sessions(void **state)
     struct err err = ERR_INIT;
     struct store_consumer c;
     struct store_launch l;
+    struct store_launch_result res;
     struct store_session sess;
     struct arena a = ARENA_INIT;
     unsigned char other[32] = { 0 };
@@ -256,24 +260,36 @@ static void sessions(void **state)
     fill_launch(&l, c.id, "n1", "u1", "c1");
     l.mode = STR_LIT("verified");
     l.session_expires = util_now() + 100;
-    assert_int_equal(store_launch_record(s, &l, NULL, &err), 0);
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_true(res.session_id > 0);
 
-    assert_int_equal(store_session_get(s, l.session_hash, util_now(), &a, &sess, &err), 0);
+    assert_int_equal(
+        store_session_get(s, res.session_id, l.session_secret_hash, util_now(), &a, &sess, &err),
+        0);
     assert_string_equal(sess.user_name, "Ada Lovelace");
     assert_string_equal(sess.context_title, "Intro to Biology");
     assert_string_equal(sess.consumer_name, "Canvas");
     assert_string_equal(sess.mode, "verified");
     assert_int_equal(sess.role_flags, 1);
     /* expired: invisible */
-    assert_int_equal(store_session_get(s, l.session_hash, util_now() + 100, &a, &sess, &err), -1);
+    assert_int_equal(store_session_get(s, res.session_id, l.session_secret_hash, util_now() + 100,
+                                       &a, &sess, &err),
+                     -1);
     assert_int_equal(err.code, ERR_NOTFOUND);
     err_clear(&err);
-    assert_int_equal(store_session_get(s, other, util_now(), &a, &sess, &err), -1);
+    /* the right id with the wrong secret, and an id that does not exist */
+    assert_int_equal(store_session_get(s, res.session_id, other, util_now(), &a, &sess, &err), -1);
     assert_int_equal(err.code, ERR_NOTFOUND);
+    err_clear(&err);
+    assert_int_equal(store_session_get(s, res.session_id + 1, l.session_secret_hash, util_now(), &a,
+                                       &sess, &err),
+                     -1);
     err_clear(&err);
     /* a disabled consumer's sessions stop working */
     assert_int_equal(store_consumer_set_enabled(s, "k", false, &err), 0);
-    assert_int_equal(store_session_get(s, l.session_hash, util_now(), &a, &sess, &err), -1);
+    assert_int_equal(
+        store_session_get(s, res.session_id, l.session_secret_hash, util_now(), &a, &sess, &err),
+        -1);
     /* removing the consumer removes everything its launches stored */
     err_clear(&err);
     assert_int_equal(store_consumer_remove(s, "k", &err), 0);
