@@ -113,11 +113,18 @@ size_t form_count(const struct form *f, const char *name)
     return n;
 }
 
-static bool unreserved(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_' || c == '~';
-}
+/* RFC 3986 unreserved: ALPHA DIGIT - . _ ~ (a table: this runs for every byte of every launch) */
+#define U1(c) [c] = 1
+#define U10(c)                                                                                     \
+ U1(c), U1(c + 1), U1(c + 2), U1(c + 3), U1(c + 4), U1(c + 5), U1(c + 6), U1(c + 7), U1(c + 8),    \
+     U1(c + 9)
+static const unsigned char unreserved_table[256] = {
+    U1('-'),       U1('.'), U1('_'), U1('~'), U10('0'), U10('A'), U10('A' + 10),
+    U1('U'),       U1('V'), U1('W'), U1('X'), U1('Y'),  U1('Z'),  U10('a'),
+    U10('a' + 10), U1('u'), U1('v'), U1('w'), U1('x'),  U1('y'),  U1('z'),
+};
+#undef U1
+#undef U10
 
 int form_encode_rfc3986(struct buf *out, struct str s)
 {
@@ -126,7 +133,7 @@ int form_encode_rfc3986(struct buf *out, struct str s)
     char *d;
 
     for (size_t i = 0; i < s.len; i++)
-        extra += unreserved((unsigned char)s.ptr[i]) ? 1 : 3;
+        extra += unreserved_table[(unsigned char)s.ptr[i]] ? 1 : 3;
     /* reserve once and write in place: this runs for every parameter of every launch */
     d = buf_append_space(out, extra);
     if (!d)
@@ -134,7 +141,7 @@ int form_encode_rfc3986(struct buf *out, struct str s)
     for (size_t i = 0; i < s.len; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
 
-        if (unreserved(c)) {
+        if (unreserved_table[c]) {
             *d++ = (char)c;
         } else {
             *d++ = '%';

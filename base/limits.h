@@ -88,8 +88,15 @@
 #define LIMIT_STORE_BATCH 256
 /* Launches queued for the writer before new ones are refused with 503. */
 #define LIMIT_STORE_QUEUE 8192
-/* Expired nonces and sessions removed per batch: keeps purging off the latency path. */
-#define LIMIT_STORE_PURGE_PER_BATCH 512
+/* Expired nonces and sessions removed per purge (once a second): bounded work per batch. */
+#define LIMIT_STORE_PURGE_PER_BATCH 4096
+/*
+ * Under sustained load a passive checkpoint never quite catches up with the
+ * writer, so SQLite never starts the WAL over and the file grows (and the
+ * kernel zeroes every new block). Past this many pages (16 MiB) the writer
+ * copies the small remainder the checkpointer left between two batches.
+ */
+#define LIMIT_STORE_WAL_RESTART_PAGES 4096
 /* Readers (pages, consumer lookups) each hold a connection; more than threads is pointless. */
 #define LIMIT_STORE_READERS 16
 /* Busy timeout for connections that wait for the write lock (CLI while the server runs). */

@@ -132,6 +132,15 @@ int cli_cmd_serve(int argc, char **argv)
     fprintf(stderr, "ltibadges: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 out:
     web_stop(w);
+    if (s && w) {
+        struct store_stats st;
+
+        store_stats(s, &st);
+        fprintf(stderr,
+                "ltibadges: stopped after %" PRIu64 " launches in %" PRIu64 " commits (%" PRIu64
+                " replays refused), %" PRIu64 " checkpoints\n",
+                st.launches, st.batches, st.replays, st.checkpoints);
+    }
     store_close(s);
     if (log_fd > 2)
         close(log_fd);

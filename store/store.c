@@ -293,6 +293,7 @@ static void *writer_main(void *arg)
     struct store *s = arg;
     struct store_launch_job *batch[LIMIT_STORE_BATCH];
 
+    pthread_setname_np(pthread_self(), "lb-writer");
     for (;;) {
         size_t n = 0;
 
@@ -323,10 +324,11 @@ static void *ckpt_main(void *arg)
 {
     struct store *s = arg;
 
+    pthread_setname_np(pthread_self(), "lb-checkpoint");
     pthread_mutex_lock(&s->ckpt_mu);
     while (!s->ckpt_stop) {
         struct timespec until;
-        int log = 0, done = 0;
+        int log = -1, done = -1, rc, started_at;
 
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 1;
@@ -334,18 +336,20 @@ static void *ckpt_main(void *arg)
             pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &until);
         if (s->ckpt_stop)
             break;
+        started_at = s->wal_pages;
         pthread_mutex_unlock(&s->ckpt_mu);
         /*
          * PASSIVE never waits for the writer or readers; what it could not
          * copy waits for the next round. Once all is copied, the writer's
          * next transaction starts the WAL over from its beginning.
          */
-        sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        rc = sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
         pthread_mutex_lock(&s->stats_mu);
         s->stats.checkpoints++;
         pthread_mutex_unlock(&s->stats_mu);
         pthread_mutex_lock(&s->ckpt_mu);
-        s->wal_pages_at_ckpt = log > 0 ? log : 0;
+        /* busy (the writer is catching up itself): count this round as done all the same */
+        s->wal_pages_at_ckpt = rc == SQLITE_OK && log >= 0 ? log : started_at;
     }
     pthread_mutex_unlock(&s->ckpt_mu);
     return NULL;

@@ -72,6 +72,7 @@ struct store {
     struct conn *wconn;
     struct wcache *wcache;
     int64_t data_version;
+    int64_t last_purge; /* second of the last purge of expired nonces and sessions */
     pthread_t writer;
     bool writer_started;
     pthread_mutex_t q_mu;

@@ -409,7 +409,12 @@ class LifeCycle(unittest.TestCase):
         log = [l for l in lines if LOG_RE.match(l)]
         other = [l for l in lines if not LOG_RE.match(l)]
         self.assertEqual(len(log), n_requests, "one line per request:\n" + err)
-        self.assertEqual(other, ["ltibadges: SIGTERM received, stopping"], err)
+        self.assertEqual(other, ["ltibadges: SIGTERM received, stopping",
+                                 "ltibadges: stopped after 3 launches in %d commits (0 replays "
+                                 "refused), %d checkpoints" % tuple(
+                                     int(x) for x in re.findall(r"in (\d+) commits.*, (\d+) "
+                                                                r"checkpoints", other[-1])[0])],
+                         err)
         statuses = [LOG_RE.match(l).group(5) for l in log]
         self.assertEqual(statuses.count("303"), 3)
         self.assertEqual(statuses.count("401"), 2)
