@@ -198,6 +198,25 @@ static bool cached(struct wcache *wc, enum wkind k, struct digest *key_d, struct
     return false;
 }
 
+/* S_ENROLL_INSERT and S_ENROLL_UPDATE take the same parameters. */
+static sqlite3_stmt *bind_enrollment(struct conn *c, enum stmt_id id, int64_t user_id,
+                                     int64_t context_id, const struct store_launch *l,
+                                     struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, id, err);
+
+    if (!st)
+        return NULL;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, context_id);
+    store_bind_str(st, 3, l->roles);
+    store_bind_str(st, 4, l->ext_roles);
+    sqlite3_bind_int64(st, 5, l->role_flags);
+    store_bind_str(st, 6, l->mode);
+    sqlite3_bind_int64(st, 7, l->now);
+    return st;
+}
+
 static int record_one(struct store *s, const struct store_launch *l,
                       struct store_launch_result *res, struct err *err)
 {
@@ -319,32 +338,14 @@ static int record_one(struct store *s, const struct store_launch *l,
         if (!cached(wc, WK_ENROLLMENT, &kd, &vd, key, val, &e, &unused) ||
             l->now - e->stamp >= WCACHE_REFRESH) {
             /* INSERT first: its change count says whether this is the first launch here */
-            st = store_stmt(c, S_ENROLL_INSERT, err);
-            if (!st)
-                return -1;
-            sqlite3_bind_int64(st, 1, user_id);
-            sqlite3_bind_int64(st, 2, context_id);
-            store_bind_str(st, 3, l->roles);
-            store_bind_str(st, 4, l->ext_roles);
-            sqlite3_bind_int64(st, 5, l->role_flags);
-            store_bind_str(st, 6, l->mode);
-            sqlite3_bind_int64(st, 7, l->now);
-            if (step_done(c, st, "recording an enrollment", err) < 0)
+            st = bind_enrollment(c, S_ENROLL_INSERT, user_id, context_id, l, err);
+            if (!st || step_done(c, st, "recording an enrollment", err) < 0)
                 return -1;
             if (sqlite3_changes(c->db) == 1) {
                 res->first_in_context = true;
             } else {
-                st = store_stmt(c, S_ENROLL_UPDATE, err);
-                if (!st)
-                    return -1;
-                sqlite3_bind_int64(st, 1, user_id);
-                sqlite3_bind_int64(st, 2, context_id);
-                store_bind_str(st, 3, l->roles);
-                store_bind_str(st, 4, l->ext_roles);
-                sqlite3_bind_int64(st, 5, l->role_flags);
-                store_bind_str(st, 6, l->mode);
-                sqlite3_bind_int64(st, 7, l->now);
-                if (step_done(c, st, "updating an enrollment", err) < 0)
+                st = bind_enrollment(c, S_ENROLL_UPDATE, user_id, context_id, l, err);
+                if (!st || step_done(c, st, "updating an enrollment", err) < 0)
                     return -1;
             }
             wremember(wc, WK_ENROLLMENT, e, key, val, 0, l->now);

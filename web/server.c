@@ -112,12 +112,16 @@ static const char page_tpl[] =
     "<title>{{title}}</title><link rel=\"stylesheet\" href=\"{{css}}\"></head>"
     "<body><main class=\"card\"><h1>{{title}}</h1><p>{{message}}</p></main></body></html>\n";
 
-void web_reply_page(struct req *r, unsigned status, const char *title, const char *message)
+/* A short HTML page with extra headers (name, value pairs, NULL-terminated; may be NULL). */
+static void reply_page_headers(struct req *r, unsigned status, const char *title,
+                               const char *message, const char *const *headers)
 {
     struct buf b = BUF_INIT(LIMIT_PAGE_LEN);
     struct err err = ERR_INIT;
     char css[1024];
     struct web_tpl_var vars[3];
+    size_t len;
+    char *body;
 
     snprintf(css, sizeof(css), "%s/static/style.css", r->web->public_path);
     vars[0] = web_tpl_text("title", title);
@@ -128,12 +132,13 @@ void web_reply_page(struct req *r, unsigned status, const char *title, const cha
         web_reply(r, 500, "text/plain; charset=utf-8", xstrdup("internal error\n"), 15, NULL);
         return;
     }
-    {
-        size_t len;
-        char *body = buf_detach(&b, &len);
+    body = buf_detach(&b, &len);
+    web_reply(r, status, "text/html; charset=utf-8", body, len, headers);
+}
 
-        web_reply(r, status, "text/html; charset=utf-8", body, len, NULL);
-    }
+void web_reply_page(struct req *r, unsigned status, const char *title, const char *message)
+{
+    reply_page_headers(r, status, title, message, NULL);
 }
 
 void web_reply_err(struct req *r, const struct err *err)
@@ -182,25 +187,10 @@ void web_reply_err(struct req *r, const struct err *err)
         title = "Launch again from your course";
     }
     if (status == 405) {
-        const char *allow = r->route == web_route_launch ? "POST" : "GET, HEAD";
-        const char *hdrs[] = { "Allow", allow, NULL };
-        struct buf b = BUF_INIT(LIMIT_PAGE_LEN);
-        struct err e2 = ERR_INIT;
-        char css[1024];
-        struct web_tpl_var vars[3];
+        const char *hdrs[] = { "Allow", r->route == web_route_launch ? "POST" : "GET, HEAD", NULL };
 
-        snprintf(css, sizeof(css), "%s/static/style.css", r->web->public_path);
-        vars[0] = web_tpl_text("title", title);
-        vars[1] = web_tpl_text("message", msg);
-        vars[2] = web_tpl_url("css", css);
-        if (web_tpl_render(&b, page_tpl, vars, 3, &e2) == 0) {
-            size_t len;
-            char *body = buf_detach(&b, &len);
-
-            web_reply(r, status, "text/html; charset=utf-8", body, len, hdrs);
-            return;
-        }
-        buf_release(&b);
+        reply_page_headers(r, status, title, msg, hdrs);
+        return;
     }
     if (status == 503) {
         const char *hdrs[] = { "Retry-After", "1", NULL };
