@@ -168,7 +168,8 @@ int store_conn_open(struct store *s, struct conn **out, struct err *err)
                       "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
                       "PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; "
                       "PRAGMA trusted_schema = OFF; PRAGMA temp_store = MEMORY; "
-                      "PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -1024;",
+                      /* a bit over LIMIT_STORE_WAL_RESTART_PAGES: the WAL file is reused */
+                      "PRAGMA journal_size_limit = 83886080; PRAGMA cache_size = -1024;",
                       NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         err_set(err, ERR_INTERNAL, "cannot set up the database");
