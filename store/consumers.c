@@ -23,39 +23,51 @@ static void read_consumer(sqlite3_stmt *st, struct store_consumer *c)
 int store_consumer_add(struct store *s, const char *key, const char *secret, const char *name,
                        struct store_consumer *out, struct err *err)
 {
+    struct conn *c = s->admin;
     sqlite3_stmt *st;
+    int64_t id = 0;
     int rc, ret = -1;
 
     pthread_mutex_lock(&s->admin_mu);
-    st = store_stmt(s->admin, S_CONSUMER_INSERT, err);
-    if (!st)
+    if (store_exec(c, S_BEGIN_IMMEDIATE, err) < 0)
         goto out;
+    st = store_stmt(c, S_CONSUMER_INSERT, err);
+    if (!st)
+        goto rollback;
     store_bind_str(st, 1, str_from_cstr(key));
     store_bind_str(st, 2, str_from_cstr(secret));
     store_bind_str(st, 3, str_from_cstr(name));
     sqlite3_bind_int64(st, 4, util_now());
     rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        err_set(err, ERR_CONFLICT, "a consumer with key '%s' exists", key);
-    } else if (rc != SQLITE_ROW) {
-        store_db_err(s->admin, rc, "adding a consumer", err);
-    } else {
-        if (out) {
-            int64_t id = sqlite3_column_int64(st, 0);
-
-            memset(out, 0, sizeof(*out));
-            out->id = id;
-            snprintf(out->key, sizeof(out->key), "%s", key);
-            snprintf(out->secret, sizeof(out->secret), "%s", secret);
-            snprintf(out->name, sizeof(out->name), "%s", name);
-            out->enabled = true;
-        }
-        ret = 0;
-    }
+    if (rc == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
     /* RETURNING: step to the end so the insert completes */
     while (rc == SQLITE_ROW)
         rc = sqlite3_step(st);
     sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        store_db_err(c, rc, "adding a consumer", err);
+        goto rollback;
+    }
+    if (id == 0) {
+        err_set(err, ERR_CONFLICT, "a consumer with key '%s' exists", key);
+        goto rollback;
+    }
+    if (store_exec(c, S_COMMIT, err) < 0)
+        goto rollback;
+    if (out) {
+        memset(out, 0, sizeof(*out));
+        out->id = id;
+        snprintf(out->key, sizeof(out->key), "%s", key);
+        snprintf(out->secret, sizeof(out->secret), "%s", secret);
+        snprintf(out->name, sizeof(out->name), "%s", name);
+        out->enabled = true;
+        out->created_at = util_now();
+    }
+    ret = 0;
+    goto out;
+rollback:
+    store_exec(c, S_ROLLBACK, NULL);
 out:
     pthread_mutex_unlock(&s->admin_mu);
     return ret;
