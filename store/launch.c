@@ -406,24 +406,37 @@ static int record_one(struct store *s, const struct store_launch *l,
     return 0;
 }
 
+/* Deletes one bounded chunk with `id`; how many rows went. */
+static int purge_chunk(struct conn *c, enum stmt_id id, int64_t before)
+{
+    sqlite3_stmt *st = store_stmt(c, id, NULL);
+
+    if (!st)
+        return 0;
+    sqlite3_bind_int64(st, 1, before);
+    sqlite3_bind_int(st, 2, LIMIT_STORE_PURGE_PER_BATCH);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        sqlite3_reset(st);
+        return 0;
+    }
+    sqlite3_reset(st);
+    return sqlite3_changes(c->db);
+}
+
 static void purge(struct store *s, struct conn *c, int64_t now)
 {
-    sqlite3_stmt *st;
-
-    /* best effort: a failed purge is retried with the next batch */
-    st = store_stmt(c, S_NONCE_PURGE, NULL);
-    if (st) {
-        sqlite3_bind_int64(st, 1, now - s->nonce_window - 1);
-        sqlite3_bind_int(st, 2, LIMIT_STORE_PURGE_PER_BATCH);
-        sqlite3_step(st);
-        sqlite3_reset(st);
+    /*
+     * Best effort: a failed purge is retried a second later. A full chunk
+     * means more is waiting (more launches a second than one chunk): take a
+     * few more, so the tables cannot grow without bound under load.
+     */
+    for (int i = 0; i < 8; i++) {
+        if (purge_chunk(c, S_NONCE_PURGE, now - s->nonce_window - 1) < LIMIT_STORE_PURGE_PER_BATCH)
+            break;
     }
-    st = store_stmt(c, S_SESSION_PURGE, NULL);
-    if (st) {
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_int(st, 2, LIMIT_STORE_PURGE_PER_BATCH);
-        sqlite3_step(st);
-        sqlite3_reset(st);
+    for (int i = 0; i < 8; i++) {
+        if (purge_chunk(c, S_SESSION_PURGE, now) < LIMIT_STORE_PURGE_PER_BATCH)
+            break;
     }
 }
 
@@ -485,6 +498,20 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
             else
                 wcache_clear(s->wcache); /* it may name rows this rollback removes */
             store_exec(c, S_ROLLBACK_TO, NULL);
+            if (sqlite3_get_autocommit(c->db)) {
+                /*
+                 * SQLite rolled the whole transaction back (disk full, I/O
+                 * error): every launch of the batch is lost, none may be
+                 * answered as recorded.
+                 */
+                err_set(&e, ERR_UNAVAILABLE, "the launch could not be saved, please try again");
+                for (size_t k = 0; k < n; k++) {
+                    jobs[k]->status = -1;
+                    err_clear(&jobs[k]->err);
+                    jobs[k]->err = e;
+                }
+                return;
+            }
         }
         store_exec(c, S_RELEASE, NULL);
     }

@@ -17,10 +17,15 @@ static void launch_done(struct store_launch_job *job)
     struct req *r = job->cls;
     struct web *w = r->web;
 
-    /* runs on the writer thread: hand the request back to its MHD thread */
+    /*
+     * Runs on the writer thread: hand the request back to its MHD thread.
+     * The in-flight count drops only once that thread has answered
+     * (web_route_launch_resumed): MHD must never be stopped with a
+     * connection still suspended.
+     */
+    (void)w;
     r->job_done = true;
     MHD_resume_connection(r->conn);
-    atomic_fetch_sub(&w->launches_in_flight, 1);
 }
 
 /* Sends an LTI-level refusal back to the LMS when it gave a return URL, else a 400 page. */
@@ -84,25 +89,29 @@ void web_route_launch(struct req *r)
     if (store_consumer_find(w->store, oauth.consumer_key, &consumer, &err) < 0) {
         if (err.code == ERR_NOTFOUND) {
             err_clear(&err);
-            err_set(&err, ERR_UNAUTHORIZED, "unknown consumer key");
+            err_set(&err, ERR_UNAUTHORIZED, "unknown or disabled consumer key");
         }
         web_reply_err(r, &err);
         return;
     }
     if (!consumer.enabled) {
-        err_set(&err, ERR_UNAUTHORIZED, "this consumer is disabled");
+        /* the same answer as an unknown key: an unsigned request learns nothing */
+        err_set(&err, ERR_UNAUTHORIZED, "unknown or disabled consumer key");
         web_reply_err(r, &err);
         return;
     }
     if (lti_oauth_verify(&oauth, STR_LIT("POST"), str_from_cstr(w->launch_url), lists, 2,
-                         str_from_cstr(consumer.secret), &err) < 0 ||
-        lti_oauth_check_time(&oauth, now, w->cfg.oauth_window, &err) < 0) {
+                         str_from_cstr(consumer.secret), &err) < 0) {
         web_reply_err(r, &err);
         return;
     }
 
     /* verified: from here on a refusal may go back to the LMS */
     return_url = lti_launch_return_url(&body);
+    if (lti_oauth_check_time(&oauth, now, w->cfg.oauth_window, &err) < 0) {
+        refuse_lti(r, return_url, &err);
+        return;
+    }
     if (lti_launch_parse(&body, &r->launch, &err) < 0) {
         refuse_lti(r, return_url, &err);
         return;
@@ -152,24 +161,43 @@ void web_route_launch(struct req *r)
     r->job.done = launch_done;
     r->job.cls = r;
 
+    /* counted before the check, so web_stop() either sees it or it sees the stop */
+    atomic_fetch_add(&w->launches_in_flight, 1);
+    if (atomic_load(&w->stopping)) {
+        const char *hdrs[] = { "Retry-After", "1", "Connection", "close", NULL };
+        static const char msg[] = "the server is restarting, please launch again\n";
+
+        atomic_fetch_sub(&w->launches_in_flight, 1);
+        web_reply(r, 503, "text/plain; charset=utf-8", xmemdupz(msg, sizeof(msg) - 1),
+                  sizeof(msg) - 1, hdrs);
+        return;
+    }
     /* suspend before submitting: the writer may answer before this function returns */
     r->suspended = true;
-    atomic_fetch_add(&w->launches_in_flight, 1);
     MHD_suspend_connection(r->conn);
     store_launch_submit(w->store, &r->job);
 }
 
 void web_route_launch_resumed(struct req *r)
 {
-    struct buf loc = BUF_INIT(LIMIT_LTI_URL_LEN);
+    struct buf loc = BUF_INIT(LIMIT_LTI_URL_LEN * 2);
+    struct err err = ERR_INIT;
 
     if (r->job.status < 0) {
-        web_reply_err(r, &r->job.err);
-        return;
+        /* verified, so a refusal (a replay, a busy database) may go back to the LMS */
+        if (r->job.err.code == ERR_UNAVAILABLE)
+            web_reply_err(r, &r->job.err);
+        else
+            refuse_lti(r, r->launch.return_url, &r->job.err);
+    } else {
+        /* the token: the session's id, then its secret (only the secret's hash is stored) */
+        buf_addf(&loc, "%s/badges?s=%" PRId64 "-%s", r->web->public_url, r->job.result.session_id,
+                 r->token);
+        if (buf_check(&loc, "redirect", &err) < 0)
+            web_reply_err(r, &err);
+        else
+            web_reply_redirect(r, 303, loc.ptr);
     }
-    /* the token: the session's id, then its secret (only the secret's hash is stored) */
-    buf_addf(&loc, "%s/badges?s=%" PRId64 "-%s", r->web->public_url, r->job.result.session_id,
-             r->token);
-    web_reply_redirect(r, 303, loc.ptr);
     buf_release(&loc);
+    atomic_fetch_sub(&r->web->launches_in_flight, 1);
 }

@@ -539,6 +539,7 @@ int web_start(struct web **out, const struct web_config *cfg, struct store *stor
     w->cfg = *cfg;
     w->store = store;
     atomic_init(&w->launches_in_flight, 0);
+    atomic_init(&w->stopping, false);
     if (bind_listen(cfg->listen_host, cfg->listen_port, &fd, &w->port, &v6, err) < 0) {
         free(w);
         return -1;
@@ -587,15 +588,22 @@ void web_stop(struct web *w)
 
     if (!w)
         return;
+    /* new launches on kept-alive connections now get 503 and a closed connection */
+    atomic_store(&w->stopping, true);
     /* after quiescing, the listening socket is ours to close */
     ls = MHD_quiesce_daemon(w->daemon);
-    /* launches waiting for the writer get their answer before the daemon goes */
-    for (int i = 0; i < 1000 && atomic_load(&w->launches_in_flight) > 0; i++) {
-        struct timespec ts = { 0, 10 * 1000 * 1000 };
+    /*
+     * Launches waiting for the writer get their answer before the daemon
+     * goes: MHD must not be stopped with a suspended connection. The wait
+     * is bounded, since every batch ends within the busy timeout.
+     */
+    while (atomic_load(&w->launches_in_flight) > 0) {
+        struct timespec ts = { 0, 5 * 1000 * 1000 };
 
         nanosleep(&ts, NULL);
     }
     {
+        /* let the pool threads send what was just queued */
         struct timespec ts = { 0, 50 * 1000 * 1000 };
 
         nanosleep(&ts, NULL);

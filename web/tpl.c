@@ -47,6 +47,8 @@ static bool safe_url(struct str u)
         return true;
     if (u.len >= 8 && strncasecmp(u.ptr, "https://", 8) == 0)
         return true;
+    if (u.len >= 1 && u.ptr[0] == '\\')
+        return false; /* browsers read "\\host" as "//host" */
     if (u.len >= 2 && u.ptr[0] == '/' && (u.ptr[1] == '/' || u.ptr[1] == '\\'))
         return false; /* protocol-relative: another host */
     /* relative: no scheme before the first '/', '?' or '#' */

@@ -21,7 +21,8 @@ struct web {
     struct store *store;
     struct MHD_Daemon *daemon;
     unsigned port;
-    atomic_int launches_in_flight;
+    atomic_int launches_in_flight; /* suspended launches, until their answer is queued */
+    atomic_bool stopping;          /* web_stop() began: new launches get 503 */
 };
 
 enum req_method {

@@ -482,7 +482,7 @@ class ConsumersAndRunningServer(lt.ServerTestCase):
         self.assertEqual(after["enrollments"], other["enrollments"] - 1)
         self.assertEqual(self.launch_status(other_key, other_secret), 303)
         before = counts(self.db)
-        self.assertRefusal(self.launch(base_launch(), key, secret), 401, "unknown consumer key")
+        self.assertRefusal(self.launch(base_launch(), key, secret), 401, "unknown or disabled consumer key")
         self.assertNothingWritten(before)
         self.assertEqual(self.server.get(self.server.page_path(resp.header("Location"))).status,
                          403)

@@ -501,6 +501,51 @@ class LifeCycle(unittest.TestCase):
                             % (rnd, "alive" if alive else "died", rc, results,
                                s.stderr()[-1000:]))
 
+    def test_stop_while_a_launch_waits_for_the_database(self):
+        # a launch suspended while the writer waits for the database lock, then SIGTERM:
+        # the launch gets its answer, a launch sent afterwards on a kept-alive connection
+        # gets 503, and the server exits 0 (MHD must never be stopped with a suspended
+        # connection: libmicrohttpd aborts the process)
+        s = self.start()
+        body_a = lt.sign(s.launch_url, base_launch(user_id="held-a"), self.key, self.secret)
+        body_c = lt.sign(s.launch_url, base_launch(user_id="held-c"), self.key, self.secret)
+        holder = sqlite3.connect(s.db, isolation_level=None, timeout=10)
+        holder.execute("BEGIN IMMEDIATE")
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        result = {}
+
+        def send_a():
+            conn.request("POST", "/lti/launch", body=body_a,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+            result["a"] = conn.getresponse()
+            result["a"].read()
+
+        t = threading.Thread(target=send_a)
+        t.start()
+        time.sleep(0.5)
+        s.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        holder.execute("ROLLBACK")
+        holder.close()
+        t.join(30)
+        self.assertIn("a", result)
+        self.assertEqual(result["a"].status, 303)
+        try:
+            conn.request("POST", "/lti/launch", body=body_c,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+            late = conn.getresponse()
+            self.assertEqual(late.status, 503)
+            self.assertEqual(late.getheader("Connection"), "close")
+        except (ConnectionError, http.client.HTTPException):
+            pass  # or the connection was already closed: either way no launch went through
+        conn.close()
+        rc = s.proc.wait(timeout=lt.STOP_TIMEOUT)
+        self.assertEqual(rc, 0, s.stderr()[-2000:])
+        self.assertNotIn("Fatal error", s.stderr())
+        users = [r["lti_user_id"] for r in query(s.db, "SELECT lti_user_id FROM users")]
+        self.assertIn("held-a", users)
+        self.assertNotIn("held-c", users)
+
     def test_stop_while_launching(self):
         s = self.start()
         bodies = [lt.sign(s.launch_url, base_launch(user_id="stop-%d" % i), self.key,

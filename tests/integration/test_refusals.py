@@ -8,6 +8,7 @@ import secrets
 import sys
 import threading
 import time
+import urllib.parse
 from urllib.parse import parse_qsl, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -67,7 +68,7 @@ class Refusals(lt.ServerTestCase):
         self.refused(self.signed(secret=self.keys[1][1]), 401, "signature does not match")
 
     def test_unknown_key(self):
-        self.refused(self.signed(key="no-such-key", secret="x" * 32), 401, "unknown consumer key")
+        self.refused(self.signed(key="no-such-key", secret="x" * 32), 401, "unknown or disabled consumer key")
 
     def test_disabled_consumer(self):
         self.refused(self.signed(key=self.dis_key, secret=self.dis_secret), 401, "disabled")
@@ -141,6 +142,23 @@ class Refusals(lt.ServerTestCase):
         self.assertRefusal(second, 401, "Launch again from your course", "already used",
                            "open the tool again from there")
         self.assertNothingWritten(after_first)
+
+    def test_replay_and_stale_timestamp_go_back_to_the_lms(self):
+        # verified launches refused for a used nonce or a stale timestamp go back to the
+        # LMS's return URL with lti_errormsg, and write nothing
+        ret = "https://lms.example/return?x=1"
+        body = self.signed(base_launch(launch_presentation_return_url=ret))
+        self.assertRedirectToPage(self.server.post_form(body))
+        after_first = counts(self.db)
+        for resp, words in ((self.server.post_form(body), "already used"),
+                            (self.server.post_form(self.signed(
+                                base_launch(launch_presentation_return_url=ret),
+                                timestamp=int(time.time()) - 3600)), "timestamp")):
+            self.assertEqual(resp.status, 302, resp)
+            loc = resp.header("Location")
+            self.assertTrue(loc.startswith(ret + "&lti_errormsg="), loc)
+            self.assertIn(words, urllib.parse.unquote(loc))
+            self.assertNothingWritten(after_first)
 
     def test_nonce_reused_with_another_launch(self):
         nonce = secrets.token_hex(16)
@@ -317,7 +335,7 @@ class Refusals(lt.ServerTestCase):
         self.refused(body, 401, "signature does not match")
         body = self.signed(base_launch(launch_presentation_return_url=RETURN), key="nobody",
                            secret="wrong-secret-0123456789")
-        self.refused(body, 401, "unknown consumer key")
+        self.refused(body, 401, "unknown or disabled consumer key")
 
     # ---- HTTP-level refusals
 

@@ -48,6 +48,7 @@ static void urls(void **state)
         { "vbscript:x", "#" },
         { "//evil.example/", "#" },
         { "/\\evil.example/", "#" },
+        { "\\\\evil.example/x", "#" },
         { "\"onmouseover=\"x", "&quot;onmouseover=&quot;x" },
     };
 
