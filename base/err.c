@@ -35,34 +35,3 @@ int err_detail(struct err *err, const char *fmt, ...)
     va_end(ap);
     return -1;
 }
-
-const char *err_code_name(enum err_code code)
-{
-    switch (code) {
-    case ERR_NONE:
-        return "none";
-    case ERR_INVALID:
-        return "invalid";
-    case ERR_UNAUTHORIZED:
-        return "unauthorized";
-    case ERR_REPLAY:
-        return "replay";
-    case ERR_FORBIDDEN:
-        return "forbidden";
-    case ERR_NOTFOUND:
-        return "not found";
-    case ERR_METHOD:
-        return "method not allowed";
-    case ERR_CONFLICT:
-        return "conflict";
-    case ERR_TOOBIG:
-        return "too big";
-    case ERR_MEDIATYPE:
-        return "unsupported media type";
-    case ERR_UNAVAILABLE:
-        return "unavailable";
-    case ERR_INTERNAL:
-        return "internal";
-    }
-    return "unknown";
-}

@@ -53,7 +53,4 @@ int err_set(struct err *err, enum err_code code, const char *fmt, ...)
 /* Sets the log-only detail if none is set yet; returns -1. */
 int err_detail(struct err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The short English name of a code, for logs: "invalid", "unauthorized", ... */
-const char *err_code_name(enum err_code code);
-
 #endif

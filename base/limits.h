@@ -66,8 +66,7 @@
 /* Rendered pages: the largest page (instructor award table) stays under 1 MiB. */
 #define LIMIT_PAGE_LEN (1024 * 1024)
 
-/* Configuration: a line of the INI file, and the number of HTTP worker threads. */
-#define LIMIT_CONFIG_VALUE_LEN 1024
+/* HTTP worker threads: more than a few per core only adds context switches. */
 #define LIMIT_HTTP_THREADS_MAX 64
 
 /*

@@ -39,6 +39,24 @@ int util_random(unsigned char *p, size_t n, struct err *err)
     return 0;
 }
 
+int util_random_hex(char *out, size_t bytes, struct err *err)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[64];
+
+    if (bytes > sizeof(raw))
+        BUG("util_random_hex: %zu bytes", bytes);
+    if (util_random(raw, bytes, err) < 0)
+        return -1;
+    for (size_t i = 0; i < bytes; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[2 * bytes] = '\0';
+    OPENSSL_cleanse(raw, sizeof(raw));
+    return 0;
+}
+
 void util_sha256(const void *p, size_t n, unsigned char out[static 32])
 {
     SHA256(p, n, out);

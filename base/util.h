@@ -14,6 +14,11 @@ void util_iso8601(int64_t t, char out[static 21]);
 
 /* Fills `p` with `n` cryptographically random bytes (OpenSSL); -1 if the generator fails. */
 int util_random(unsigned char *p, size_t n, struct err *err);
+/*
+ * Writes `bytes` random bytes (at most 64) as lower-case hex into `out`, which
+ * holds 2 * bytes + 1; for secrets and tokens.
+ */
+int util_random_hex(char *out, size_t bytes, struct err *err);
 /* SHA-256 of (p, n) into `out`. */
 void util_sha256(const void *p, size_t n, unsigned char out[static 32]);
 /* Compares two byte strings in time that depends only on their lengths. */

@@ -186,9 +186,9 @@ static int load_env(struct cli_config *c, const struct cli_opts *flags, struct e
         const char *env, *key;
         bool overridden; /* a flag sets it: the environment is not even read */
     } vars[] = {
-        { "LTIBADGES_LISTEN", "server.listen", flags && flags->listen },
-        { "LTIBADGES_DB", "database.path", flags && flags->db },
-        { "LTIBADGES_PUBLIC_URL", "server.public_url", flags && flags->public_url },
+        { "LTIBADGES_LISTEN", "server.listen", flags->listen != NULL },
+        { "LTIBADGES_DB", "database.path", flags->db != NULL },
+        { "LTIBADGES_PUBLIC_URL", "server.public_url", flags->public_url != NULL },
     };
 
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
@@ -198,11 +198,6 @@ static int load_env(struct cli_config *c, const struct cli_opts *flags, struct e
             return -1;
     }
     return 0;
-}
-
-int cli_config_load_env(struct cli_config *c, struct err *err)
-{
-    return load_env(c, NULL, err);
 }
 
 int cli_config_resolve(struct cli_config *c, const struct cli_opts *o, struct err *err)

@@ -62,19 +62,6 @@ static int check_token(const char *what, const char *v, size_t min, size_t max, 
     return 0;
 }
 
-static int random_hex(char *out, size_t bytes, struct err *err)
-{
-    unsigned char raw[32];
-    struct buf b = BUF_INIT(64);
-
-    if (bytes > sizeof(raw) || util_random(raw, bytes, err) < 0)
-        return -1;
-    buf_addhex(&b, raw, bytes);
-    memcpy(out, b.ptr, b.len + 1);
-    buf_release(&b);
-    return 0;
-}
-
 /* A readable key: the name's letters and digits, lower-cased, and a random suffix. */
 static int make_key(const char *name, char *out, size_t outlen, struct err *err)
 {
@@ -82,7 +69,7 @@ static int make_key(const char *name, char *out, size_t outlen, struct err *err)
     size_t n = 0;
     bool dash = false;
 
-    if (random_hex(suffix, 6, err) < 0)
+    if (util_random_hex(suffix, 6, err) < 0)
         return -1;
     for (const char *p = name; *p && n < 40; p++) {
         char c = *p;
@@ -136,7 +123,7 @@ static int cmd_add(const struct cli_opts *o)
         if (check_token("--secret", o->secret, 16, LIMIT_CONSUMER_SECRET_LEN, &err) < 0)
             return cli_usage_error("consumer add", "%s", err.msg);
         snprintf(secret, sizeof(secret), "%s", o->secret);
-    } else if (random_hex(secret, 32, &err) < 0) {
+    } else if (util_random_hex(secret, 32, &err) < 0) {
         return cli_fail(&err);
     }
     if (open_store(o, &s, &err) < 0 || store_consumer_add(s, key, secret, name, NULL, &err) < 0) {
@@ -222,7 +209,8 @@ static int cmd_keyed(const struct cli_opts *o, const char *verb)
         else
             printf("removed consumer '%s'\n", key);
     } else if (strcmp(verb, "rotate") == 0) {
-        if (random_hex(secret, 32, &err) < 0 || store_consumer_set_secret(s, key, secret, &err) < 0)
+        if (util_random_hex(secret, 32, &err) < 0 ||
+            store_consumer_set_secret(s, key, secret, &err) < 0)
             ret = cli_fail(&err);
         else
             printf("key=%s\nsecret=%s\n", key, secret);

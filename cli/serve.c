@@ -35,20 +35,14 @@ static int demo_consumer(struct store *s, const char *public_url, struct err *er
     struct store_consumer c;
 
     if (store_consumer_find(s, STR_LIT(DEMO_KEY), &c, err) < 0) {
-        unsigned char raw[32];
-        struct buf hex = BUF_INIT(64);
+        char secret[65];
 
         if (err->code != ERR_NOTFOUND)
             return -1;
         err_clear(err);
-        if (util_random(raw, sizeof(raw), err) < 0)
+        if (util_random_hex(secret, 32, err) < 0 ||
+            store_consumer_add(s, DEMO_KEY, secret, "Demo consumer", &c, err) < 0)
             return -1;
-        buf_addhex(&hex, raw, sizeof(raw));
-        if (store_consumer_add(s, DEMO_KEY, hex.ptr, "Demo consumer", &c, err) < 0) {
-            buf_release(&hex);
-            return -1;
-        }
-        buf_release(&hex);
     }
     printf("demo consumer (add it to your LMS as an external tool):\n"
            "  consumer key:      %s\n"

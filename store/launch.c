@@ -453,11 +453,9 @@ static void fail_all(struct store_launch_job **jobs, size_t n, const struct err 
 /* Drops the writer's cache when another connection (CLI, admin) committed since the last batch. */
 static void check_data_version(struct store *s)
 {
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = store_stmt(s->wconn, S_DATA_VERSION, NULL);
 
-    /* PRAGMA data_version changes only for commits by other connections */
-    if (sqlite3_prepare_v2(s->wconn->db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW) {
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
         int64_t v = sqlite3_column_int64(st, 0);
 
         if (v != s->data_version)
@@ -466,7 +464,8 @@ static void check_data_version(struct store *s)
     } else {
         wcache_clear(s->wcache);
     }
-    sqlite3_finalize(st);
+    if (st)
+        sqlite3_reset(st);
 }
 
 void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t n)

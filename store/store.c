@@ -18,6 +18,8 @@
 /* The statement table: string literals only, bound with sqlite3_bind_*. */
 static const char *const sql_text[S__COUNT] = {
     [S_PING] = "SELECT 1",
+    /* changes only when another connection commits: the writer's cache check */
+    [S_DATA_VERSION] = "PRAGMA data_version",
     [S_CONSUMER_FIND] =
         "SELECT id, key, secret, name, coalesce(lms_family, ''), enabled, created_at, 0 "
         "FROM consumers WHERE key = ?1",

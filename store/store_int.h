@@ -13,6 +13,7 @@
 /* Every statement of the module, prepared once per connection on first use. */
 enum stmt_id {
     S_PING,
+    S_DATA_VERSION,
     S_CONSUMER_FIND,
     S_CONSUMER_LIST,
     S_CONSUMER_INSERT,

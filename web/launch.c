@@ -15,7 +15,6 @@
 static void launch_done(struct store_launch_job *job)
 {
     struct req *r = job->cls;
-    struct web *w = r->web;
 
     /*
      * Runs on the writer thread: hand the request back to its MHD thread.
@@ -23,8 +22,6 @@ static void launch_done(struct store_launch_job *job)
      * (web_route_launch_resumed): MHD must never be stopped with a
      * connection still suspended.
      */
-    (void)w;
-    r->job_done = true;
     MHD_resume_connection(r->conn);
 }
 
@@ -67,8 +64,6 @@ void web_route_launch(struct req *r)
     struct lti_oauth oauth;
     struct store_consumer consumer;
     struct store_launch *sl = &r->job.launch;
-    unsigned char raw[32];
-    struct str return_url;
     int64_t now = util_now();
 
     if (form_parse(&r->arena, r->body.ptr, r->body.len, LIMIT_FORM_PARAMS, &body, &err) < 0 ||
@@ -106,29 +101,18 @@ void web_route_launch(struct req *r)
         return;
     }
 
-    /* verified: from here on a refusal may go back to the LMS */
-    return_url = lti_launch_return_url(&body);
-    if (lti_oauth_check_time(&oauth, now, w->cfg.oauth_window, &err) < 0) {
-        refuse_lti(r, return_url, &err);
-        return;
-    }
-    if (lti_launch_parse(&body, &r->launch, &err) < 0) {
-        refuse_lti(r, return_url, &err);
+    /* verified: from here on a refusal may go back to the LMS (read only then) */
+    if (lti_oauth_check_time(&oauth, now, w->cfg.oauth_window, &err) < 0 ||
+        lti_launch_parse(&body, &r->launch, &err) < 0) {
+        refuse_lti(r, lti_launch_return_url(&body), &err);
         return;
     }
 
     memset(sl, 0, sizeof(*sl));
-    if (util_random(raw, sizeof(raw), &err) < 0 ||
+    if (util_random_hex(r->token, 32, &err) < 0 ||
         util_random(sl->csrf_secret, sizeof(sl->csrf_secret), &err) < 0) {
         web_reply_err(r, &err);
         return;
-    }
-    {
-        struct buf hex = BUF_INIT(64);
-
-        buf_addhex(&hex, raw, sizeof(raw));
-        memcpy(r->token, hex.ptr, 65);
-        buf_release(&hex);
     }
     util_sha256(r->token, 64, sl->session_secret_hash);
     sl->consumer_id = consumer.id;

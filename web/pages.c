@@ -99,7 +99,6 @@ void web_route_badges(struct req *r)
     int64_t id = 0;
     struct store_session s;
     const char *view;
-    char css[1024];
     const char *name;
 
     if (str_present(r->query) &&
@@ -135,11 +134,10 @@ void web_route_badges(struct req *r)
         return;
     }
     view = lti_roles_view(s.role_flags);
-    snprintf(css, sizeof(css), "%s/static/style.css", w->public_path);
     name = s.user_name && s.user_name[0] ? s.user_name : s.lti_user_id;
     {
         struct web_tpl_var vars[] = {
-            web_tpl_url("css", css),
+            web_tpl_url("css", w->css_url),
             web_tpl_text("course", s.context_title ? s.context_title : s.lti_context_id),
             web_tpl_text("label", s.context_label),
             web_tpl_text("name", name),
@@ -168,14 +166,11 @@ static const char home_tpl[] =
 void web_route_home(struct req *r)
 {
     struct web *w = r->web;
-    char css[1024], config[LIMIT_LTI_URL_LEN];
     struct web_tpl_var vars[3];
 
-    snprintf(css, sizeof(css), "%s/static/style.css", w->public_path);
-    snprintf(config, sizeof(config), "%s/lti/config.xml", w->public_url);
-    vars[0] = web_tpl_url("css", css);
+    vars[0] = web_tpl_url("css", w->css_url);
     vars[1] = web_tpl_text("launch", w->launch_url);
-    vars[2] = web_tpl_url("config", config);
+    vars[2] = web_tpl_url("config", w->config_url);
     reply_html(r, 200, home_tpl, vars, 3);
 }
 
@@ -185,22 +180,14 @@ void web_route_config_xml(struct req *r)
     struct buf b = BUF_INIT(64 * 1024);
     struct err err = ERR_INIT;
     struct lti_tool_info info;
-    char icon[LIMIT_LTI_URL_LEN], domain[256] = "";
-    const char *host = strstr(w->public_url, "://");
     size_t len;
     char *body;
 
-    if (host) {
-        size_t n = strcspn(host + 3, ":/");
-
-        snprintf(domain, sizeof(domain), "%.*s", (int)n, host + 3);
-    }
-    snprintf(icon, sizeof(icon), "%s/static/icon.svg", w->public_url);
     info.title = w->cfg.tool_title;
     info.description = w->cfg.tool_description;
     info.launch_url = w->launch_url;
-    info.icon_url = icon;
-    info.domain = domain[0] ? domain : NULL;
+    info.icon_url = w->icon_url;
+    info.domain = w->domain;
     info.vendor_url = w->public_url;
     if (lti_config_xml(&b, &info, &err) < 0) {
         buf_release(&b);

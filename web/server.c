@@ -118,15 +118,13 @@ static void reply_page_headers(struct req *r, unsigned status, const char *title
 {
     struct buf b = BUF_INIT(LIMIT_PAGE_LEN);
     struct err err = ERR_INIT;
-    char css[1024];
     struct web_tpl_var vars[3];
     size_t len;
     char *body;
 
-    snprintf(css, sizeof(css), "%s/static/style.css", r->web->public_path);
     vars[0] = web_tpl_text("title", title);
     vars[1] = web_tpl_text("message", message);
-    vars[2] = web_tpl_url("css", css);
+    vars[2] = web_tpl_url("css", r->web->css_url);
     if (web_tpl_render(&b, page_tpl, vars, 3, &err) < 0) {
         buf_release(&b);
         web_reply(r, 500, "text/plain; charset=utf-8", xstrdup("internal error\n"), 15, NULL);
@@ -176,7 +174,8 @@ void web_reply_err(struct req *r, const struct err *err)
         title = "Something went wrong";
         break;
     }
-    if (err->code == ERR_INTERNAL && err->detail[0])
+    /* the server's own failures keep their library detail, for the operator only */
+    if (status >= 500 && err->detail[0])
         fprintf(stderr, "ltibadges: error: %s: %s\n", err->msg, err->detail);
     snprintf(msg, sizeof(msg), "%s.", err->msg[0] ? err->msg : "internal error");
     if (err->code == ERR_REPLAY) {
@@ -187,7 +186,7 @@ void web_reply_err(struct req *r, const struct err *err)
         title = "Launch again from your course";
     }
     if (status == 405) {
-        const char *hdrs[] = { "Allow", r->route == web_route_launch ? "POST" : "GET, HEAD", NULL };
+        const char *hdrs[] = { "Allow", r->allow, NULL };
 
         reply_page_headers(r, status, title, msg, hdrs);
         return;
@@ -285,6 +284,7 @@ static void start(struct req *r, const char *method)
         return;
     }
     r->route = rt->fn;
+    r->allow = rt->post ? "POST" : "GET, HEAD";
     if (rt->post ? r->method != REQ_POST : (r->method != REQ_GET && r->method != REQ_HEAD)) {
         refuse(r, ERR_METHOD, "this address does not accept %s requests",
                r->method == REQ_OTHER ? "such" : method);
@@ -444,6 +444,15 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+static char *url_join(const char *base, const char *path)
+{
+    size_t len = st_add(strlen(base), strlen(path) + 1);
+    char *u = xmalloc(len);
+
+    snprintf(u, len, "%s%s", base, path);
+    return u;
+}
+
 static int make_public_url(struct web *w, struct err *err)
 {
     struct buf b = BUF_INIT(LIMIT_LTI_URL_LEN);
@@ -468,18 +477,28 @@ static int make_public_url(struct web *w, struct err *err)
     w->public_url = xmemdupz(b.ptr, n);
     buf_release(&b);
     {
-        const char *p = strstr(w->public_url, "://");
-        const char *slash = p ? strchr(p + 3, '/') : NULL;
+        const char *host = strstr(w->public_url, "://") + 3; /* normalized: always there */
+        const char *slash = strchr(host, '/');
 
         w->public_path = xstrdup(slash ? slash : "");
+        w->domain = xmemdupz(host, strcspn(host, ":/"));
     }
-    {
-        size_t len = strlen(w->public_url) + sizeof("/lti/launch");
-
-        w->launch_url = xmalloc(len);
-        snprintf(w->launch_url, len, "%s/lti/launch", w->public_url);
-    }
+    w->launch_url = url_join(w->public_url, "/lti/launch");
+    w->css_url = url_join(w->public_path, "/static/style.css");
+    w->icon_url = url_join(w->public_url, "/static/icon.svg");
+    w->config_url = url_join(w->public_url, "/lti/config.xml");
     return 0;
+}
+
+static void free_urls(struct web *w)
+{
+    FREE_AND_NULL(w->public_url);
+    FREE_AND_NULL(w->public_path);
+    FREE_AND_NULL(w->launch_url);
+    FREE_AND_NULL(w->css_url);
+    FREE_AND_NULL(w->icon_url);
+    FREE_AND_NULL(w->config_url);
+    FREE_AND_NULL(w->domain);
 }
 
 /* Binds the listening socket ourselves so the port (and so the public URL) is known first. */
@@ -562,9 +581,7 @@ int web_start(struct web **out, const struct web_config *cfg, struct store *stor
         err_set(err, ERR_INTERNAL, "cannot start the HTTP server");
         err_detail(err, "MHD_start_daemon failed: %s", strerror(errno));
         close(fd);
-        free(w->public_url);
-        free(w->public_path);
-        free(w->launch_url);
+        free_urls(w);
         free(w);
         return -1;
     }
@@ -611,8 +628,6 @@ void web_stop(struct web *w)
     MHD_stop_daemon(w->daemon);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
-    free(w->public_url);
-    free(w->public_path);
-    free(w->launch_url);
+    free_urls(w);
     free(w);
 }

@@ -18,6 +18,11 @@ struct web {
     char *public_url;  /* normalized base, no trailing slash */
     char *public_path; /* its path part ("" or "/prefix"), stripped from request paths */
     char *launch_url;  /* public_url + "/lti/launch": the signature base string URI */
+    /* derived once from the public URL: what pages and the XML configuration link to */
+    char *css_url;    /* public_path + "/static/style.css" */
+    char *icon_url;   /* public_url + "/static/icon.svg" */
+    char *config_url; /* public_url + "/lti/config.xml" */
+    char *domain;     /* the public URL's host, for Canvas */
     struct store *store;
     struct MHD_Daemon *daemon;
     unsigned port;
@@ -46,6 +51,7 @@ struct req {
     enum req_method method;
     const char *method_name;
     route_fn *route;
+    const char *allow; /* the methods the route accepts, for 405's Allow */
     bool started, replied, suspended;
     struct buf body;
     bool body_toobig;
@@ -57,7 +63,6 @@ struct req {
     struct store_launch_job job;
     struct lti_launch launch;
     char token[65]; /* the session secret, hex */
-    bool job_done;
 };
 
 /* ---- replies (server.c) ---- */

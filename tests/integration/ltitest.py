@@ -459,12 +459,18 @@ class ServerTestCase(unittest.TestCase):
 
     server_kwargs = {}
     consumers = (("Test LMS", None, None),)
+    CONFIG = None  # the text of a configuration file to start the server with
 
     @classmethod
     def setUpClass(cls):
         if not os.path.exists(BIN):
-            raise unittest.SkipTest("no binary at %s (set LTIBADGES_BIN)" % BIN)
+            raise AssertionError("no binary at %s (set LTIBADGES_BIN)" % BIN)
         cls.tmp = tempfile.mkdtemp(prefix="ltibadges-it-")
+        if cls.CONFIG is not None:
+            cfg = os.path.join(cls.tmp, "tool.ini")
+            with open(cfg, "w") as f:
+                f.write(cls.CONFIG)
+            cls.server_kwargs = dict(cls.server_kwargs, config=cfg)
         cls.db = os.path.join(cls.tmp, "ltibadges.db")
         cls.keys = []
         for name, key, secret in cls.consumers:

@@ -266,21 +266,9 @@ class ConfiguredTool(lt.ServerTestCase):
     TITLE = 'Badges <&> "Q" \'s'
     DESC = "Earn badges & show them <here>"
 
-    @classmethod
-    def setUpClass(cls):
-        cls.cfgdir = tempfile.mkdtemp(prefix="ltibadges-cfg-")
-        cfg = os.path.join(cls.cfgdir, "tool.ini")
-        with open(cfg, "w") as f:
-            f.write("[server]\npublic_url = http://Tool.Example.ORG:8080/\nthreads = 3\n"
-                    "[lti]\nsession_ttl = 60\ntool_title = %s\ntool_description = %s\n"
-                    % (cls.TITLE, cls.DESC))
-        cls.server_kwargs = {"config": cfg}
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        shutil.rmtree(cls.cfgdir, ignore_errors=True)
+    CONFIG = ("[server]\npublic_url = http://Tool.Example.ORG:8080/\nthreads = 3\n"
+              "[lti]\nsession_ttl = 60\ntool_title = %s\ntool_description = %s\n"
+              % (TITLE, DESC))
 
     def test_title_and_description_in_config_xml(self):
         self.assertEqual(self.server.public_url, "http://tool.example.org:8080")

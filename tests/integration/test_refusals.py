@@ -477,21 +477,7 @@ class Refusals(lt.ServerTestCase):
 class SmallBodyLimit(lt.ServerTestCase):
     """max_body from the configuration file."""
 
-    @classmethod
-    def setUpClass(cls):
-        import tempfile
-        cls.cfgdir = tempfile.mkdtemp(prefix="ltibadges-cfg-")
-        cfg = os.path.join(cls.cfgdir, "small.ini")
-        with open(cfg, "w") as f:
-            f.write("[server]\nmax_body = 2048\n[lti]\ntimestamp_window = 30\n")
-        cls.server_kwargs = {"config": cfg}
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        import shutil
-        shutil.rmtree(cls.cfgdir, ignore_errors=True)
+    CONFIG = "[server]\nmax_body = 2048\n[lti]\ntimestamp_window = 30\n"
 
     def test_config_max_body(self):
         before = counts(self.db)
