@@ -157,29 +157,6 @@ static void wremember(struct wcache *c, enum wkind k, struct wentry *e, const un
     e->stamp = now > 0 ? now : 1;
 }
 
-static int step_id(struct conn *c, sqlite3_stmt *st, int64_t *id, const char *what, struct err *err)
-{
-    int rc = sqlite3_step(st);
-
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return store_db_err(c, rc == SQLITE_DONE ? SQLITE_ERROR : rc, what, err);
-    }
-    *id = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return 0;
-}
-
-static int step_done(struct conn *c, sqlite3_stmt *st, const char *what, struct err *err)
-{
-    int rc = sqlite3_step(st);
-
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_db_err(c, rc, what, err);
-    return 0;
-}
-
 /*
  * Looks a row up in the cache: true (and *id) when it was written with
  * exactly `val`. *slot is where to remember it after writing (NULL: don't).
@@ -217,6 +194,21 @@ static sqlite3_stmt *bind_enrollment(struct conn *c, enum stmt_id id, int64_t us
     return st;
 }
 
+struct enroll_args {
+    struct store *s;
+    int64_t consumer_id, user_id, context_id;
+    unsigned role_flags;
+    int64_t now;
+};
+
+static int run_enrollment_hook(struct store_tx *tx, void *cls, struct err *err)
+{
+    struct enroll_args *a = cls;
+
+    return a->s->enrollment_hook(tx, a->s->enrollment_cls, a->consumer_id, a->user_id,
+                                 a->context_id, a->role_flags, a->now, err);
+}
+
 static int record_one(struct store *s, const struct store_launch *l,
                       struct store_launch_result *res, struct err *err)
 {
@@ -235,7 +227,7 @@ static int record_one(struct store *s, const struct store_launch *l,
     sqlite3_bind_int64(st, 1, l->consumer_id);
     store_bind_str(st, 2, l->nonce);
     sqlite3_bind_int64(st, 3, l->timestamp);
-    if (step_done(c, st, "claiming a nonce", err) < 0)
+    if (store_step_done(c, st, "claiming a nonce", err) < 0)
         return -1;
     if (sqlite3_changes(c->db) == 0)
         return err_set(err, ERR_REPLAY, "this launch was already used");
@@ -251,7 +243,7 @@ static int record_one(struct store *s, const struct store_launch *l,
                 return -1;
             sqlite3_bind_int64(st, 1, l->consumer_id);
             store_bind_str(st, 2, l->lms);
-            if (step_done(c, st, "updating a consumer", err) < 0)
+            if (store_step_done(c, st, "updating a consumer", err) < 0)
                 return -1;
             wremember(wc, WK_CONSUMER, e, key, val, l->consumer_id, l->now);
         }
@@ -278,8 +270,19 @@ static int record_one(struct store *s, const struct store_launch *l,
         store_bind_str(st, 6, l->email);
         store_bind_str(st, 7, l->person_sourcedid);
         sqlite3_bind_int64(st, 8, l->now);
-        if (step_id(c, st, &user_id, "recording a user", err) < 0)
+        if (store_step_id(c, st, &user_id, "recording a user", err) < 0)
             return -1;
+        if (str_present(l->email)) {
+            /* awards that waited for an address can go out now */
+            st = store_stmt(c, S_AWARD_RELEASE_EMAIL, err);
+            if (!st)
+                return -1;
+            sqlite3_bind_int64(st, 1, user_id);
+            sqlite3_bind_int64(st, 2, l->now);
+            if (store_step_done(c, st, "releasing awards", err) < 0)
+                return -1;
+            res->awards_added += sqlite3_changes(c->db);
+        }
         wremember(wc, WK_USER, e, key, val, user_id, l->now);
     }
 
@@ -299,7 +302,7 @@ static int record_one(struct store *s, const struct store_launch *l,
             store_bind_str(st, 3, l->context_title);
             store_bind_str(st, 4, l->context_label);
             sqlite3_bind_int64(st, 5, l->now);
-            if (step_id(c, st, &context_id, "recording a course", err) < 0)
+            if (store_step_id(c, st, &context_id, "recording a course", err) < 0)
                 return -1;
             wremember(wc, WK_CONTEXT, e, key, val, context_id, l->now);
         }
@@ -321,7 +324,7 @@ static int record_one(struct store *s, const struct store_launch *l,
             sqlite3_bind_int64(st, 3, context_id);
         store_bind_str(st, 4, l->resource_link_title);
         sqlite3_bind_int64(st, 5, l->now);
-        if (step_id(c, st, &link_id, "recording a resource link", err) < 0)
+        if (store_step_id(c, st, &link_id, "recording a resource link", err) < 0)
             return -1;
         wremember(wc, WK_LINK, e, key, val, link_id, l->now);
     }
@@ -339,13 +342,22 @@ static int record_one(struct store *s, const struct store_launch *l,
             l->now - e->stamp >= WCACHE_REFRESH) {
             /* INSERT first: its change count says whether this is the first launch here */
             st = bind_enrollment(c, S_ENROLL_INSERT, user_id, context_id, l, err);
-            if (!st || step_done(c, st, "recording an enrollment", err) < 0)
+            if (!st || store_step_done(c, st, "recording an enrollment", err) < 0)
                 return -1;
             if (sqlite3_changes(c->db) == 1) {
                 res->first_in_context = true;
+                if (s->enrollment_hook) {
+                    struct enroll_args a = { s,          l->consumer_id, user_id,
+                                             context_id, l->role_flags,  l->now };
+                    int added = 0;
+
+                    if (store_tx_on(s, c, run_enrollment_hook, &a, &added, err) < 0)
+                        return -1;
+                    res->awards_added += added;
+                }
             } else {
                 st = bind_enrollment(c, S_ENROLL_UPDATE, user_id, context_id, l, err);
-                if (!st || step_done(c, st, "updating an enrollment", err) < 0)
+                if (!st || store_step_done(c, st, "updating an enrollment", err) < 0)
                     return -1;
             }
             wremember(wc, WK_ENROLLMENT, e, key, val, 0, l->now);
@@ -373,7 +385,7 @@ static int record_one(struct store *s, const struct store_launch *l,
             store_bind_str(st, 5, l->result_sourcedid);
             store_bind_str(st, 6, l->outcome_data_accepted);
             sqlite3_bind_int64(st, 7, l->now);
-            if (step_done(c, st, "recording an outcome binding", err) < 0)
+            if (store_step_done(c, st, "recording an outcome binding", err) < 0)
                 return -1;
             wremember(wc, WK_BINDING, e, key, val, 0, l->now);
         }
@@ -397,7 +409,7 @@ static int record_one(struct store *s, const struct store_launch *l,
     sqlite3_bind_blob(st, 12, l->csrf_secret, sizeof(l->csrf_secret), SQLITE_STATIC);
     sqlite3_bind_int64(st, 13, l->now);
     sqlite3_bind_int64(st, 14, l->session_expires);
-    if (step_done(c, st, "creating a session", err) < 0)
+    if (store_step_done(c, st, "creating a session", err) < 0)
         return -1;
 
     res->user_id = user_id;

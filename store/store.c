@@ -15,6 +15,32 @@
 #include "base/base.h"
 #include "store/store_int.h"
 
+/* What a BadgeClass read selects; IMG is b.image, or NULL where lists leave it out. */
+#define BADGE_SELECT(IMG)                                                                          \
+ "SELECT b.id, b.consumer_id, coalesce(b.context_id, 0), b.slug, co.key, c.lti_context_id, "       \
+ "c.title, b.mode, b.name, b.description, b.image_type, b.criteria_url, "                          \
+ "b.criteria_narrative, b.issuing_component, b.tags, b.alignments, b.backend, b.backend_id, " IMG  \
+ ", coalesce(b.expires_days, 0), r.kind, r.threshold, r.resource_link, g.name, "                   \
+ "coalesce(r.group_id, 0), coalesce(r.count, 0), b.created_at, b.updated_at, "                     \
+ "(SELECT count(*) FROM awards a WHERE a.badge_class_id = b.id AND a.state = 'issued') "           \
+ "FROM badge_classes b JOIN consumers co ON co.id = b.consumer_id "                                \
+ "LEFT JOIN contexts c ON c.id = b.context_id LEFT JOIN rules r ON r.badge_class_id = b.id "       \
+ "LEFT JOIN context_groups g ON g.id = r.group_id"
+
+/* What an award read selects. */
+#define AWARD_SELECT                                                                               \
+ "SELECT a.id, a.badge_class_id, a.user_id, coalesce(a.context_id, 0), a.state, a.uid, "           \
+ "a.salt, a.reason, a.narrative, coalesce(a.recipient_email, u.email), a.assertion_id, "           \
+ "a.assertion_url, a.last_error, a.revoke_reason, b.slug, co.key, u.lti_user_id, "                 \
+ "coalesce(u.full_name, trim(coalesce(u.given_name, '') || ' ' || "                                \
+ "coalesce(u.family_name, ''))), c.lti_context_id, c.title, l.lti_resource_link_id, l.title, "     \
+ "a.attempts, a.next_attempt_at, coalesce(a.issued_at, 0), coalesce(a.expires_at, 0), "            \
+ "coalesce(a.revoked_at, 0), a.created_at, a.updated_at, a.revoke_synced "                         \
+ "FROM awards a JOIN badge_classes b ON b.id = a.badge_class_id "                                  \
+ "JOIN consumers co ON co.id = b.consumer_id JOIN users u ON u.id = a.user_id "                    \
+ "LEFT JOIN contexts c ON c.id = a.context_id "                                                    \
+ "LEFT JOIN resource_links l ON l.id = a.resource_link_id"
+
 /* The statement table: string literals only, bound with sqlite3_bind_*. */
 static const char *const sql_text[S__COUNT] = {
     [S_PING] = "SELECT 1",
@@ -88,6 +114,118 @@ static const char *const sql_text[S__COUNT] = {
         "FROM sessions s JOIN consumers co ON co.id = s.consumer_id "
         "JOIN users u ON u.id = s.user_id LEFT JOIN contexts c ON c.id = s.context_id "
         "WHERE s.id = ?1 AND s.expires_at > ?2 AND co.enabled = 1",
+    /* a user who had no email gave one: what waited for it can be issued */
+    [S_AWARD_RELEASE_EMAIL] = "UPDATE awards SET state = 'queued', next_attempt_at = ?2, "
+                              "updated_at = ?2 WHERE user_id = ?1 AND state = 'needs_email'",
+    /* rows an operator names before any launch did: created bare, never overwritten */
+    [S_USER_ENSURE] = "INSERT INTO users(consumer_id, lti_user_id, created_at, updated_at) "
+                      "VALUES (?1, ?2, ?3, ?3) ON CONFLICT(consumer_id, lti_user_id) "
+                      "DO UPDATE SET lti_user_id = excluded.lti_user_id RETURNING id",
+    [S_CONTEXT_ENSURE] =
+        "INSERT INTO contexts(consumer_id, lti_context_id, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?3) ON CONFLICT(consumer_id, lti_context_id) "
+        "DO UPDATE SET lti_context_id = excluded.lti_context_id RETURNING id",
+    [S_LINK_ENSURE] =
+        "INSERT INTO resource_links(consumer_id, lti_resource_link_id, context_id, created_at, "
+        "updated_at) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT(consumer_id, lti_resource_link_id) "
+        "DO UPDATE SET context_id = coalesce(context_id, excluded.context_id) RETURNING id",
+    [S_CONTEXT_SET_ENABLED] =
+        "UPDATE contexts SET badges_enabled = ?2, updated_at = ?3 WHERE id = ?1",
+    [S_CONTEXT_SET_PASS] = "UPDATE contexts SET pass_mark = ?2, completion_link = ?3, "
+                           "updated_at = ?4 WHERE id = ?1",
+    [S_GROUP_UPSERT] = "INSERT INTO context_groups(consumer_id, name, created_at) "
+                       "VALUES (?1, ?2, ?3) ON CONFLICT(consumer_id, name) "
+                       "DO UPDATE SET name = excluded.name RETURNING id",
+    [S_GROUP_FIND] = "SELECT id FROM context_groups WHERE consumer_id = ?1 AND name = ?2",
+    [S_GROUP_MEMBER_ADD] = "INSERT INTO context_group_members(group_id, context_id) "
+                           "VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    [S_SLUG_TAKEN] = "SELECT 1 FROM badge_classes WHERE slug = ?1",
+    [S_BADGE_INSERT] =
+        "INSERT INTO badge_classes(slug, consumer_id, context_id, mode, name, description, "
+        "image, image_type, criteria_url, criteria_narrative, issuing_component, tags, "
+        "alignments, expires_days, backend, backend_id, created_at, updated_at) VALUES (?1, ?2, "
+        "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17) RETURNING id",
+    [S_RULE_INSERT] = "INSERT INTO rules(badge_class_id, consumer_id, kind, context_id, mode_key, "
+                      "threshold, resource_link, group_id, count) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_BADGE_GET] = BADGE_SELECT("b.image") " WHERE b.slug = ?1",
+    [S_BADGE_GET_ID] = BADGE_SELECT("b.image") " WHERE b.id = ?1",
+    [S_BADGE_LIST] = BADGE_SELECT("NULL") " ORDER BY b.id",
+    [S_BADGE_SET_BACKEND_ID] = "UPDATE badge_classes SET backend_id = ?2, updated_at = ?3 "
+                               "WHERE id = ?1 AND backend_id IS NULL",
+    [S_USER_FIND] = "SELECT id FROM users WHERE consumer_id = ?1 AND lti_user_id = ?2",
+    /* no pass mark set: 0.5, Open edX's default passing grade */
+    [S_CONTEXT_INFO] = "SELECT id, consumer_id, lti_context_id, title, badges_enabled, "
+                       "coalesce(pass_mark, 0.5), completion_link FROM contexts WHERE id = ?1",
+    [S_LINK_LTI_ID] = "SELECT lti_resource_link_id FROM resource_links WHERE id = ?1",
+    [S_ENROLL_MODE] = "SELECT mode FROM enrollments WHERE user_id = ?1 AND context_id = ?2",
+    [S_GRADE_PUT] = "INSERT INTO grades(user_id, resource_link_id, context_id, score, source, "
+                    "recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                    "ON CONFLICT(user_id, resource_link_id) DO UPDATE SET "
+                    "context_id = excluded.context_id, score = excluded.score, "
+                    "source = excluded.source, recorded_at = excluded.recorded_at",
+    [S_COMPLETION_PUT] = "INSERT INTO completions(user_id, context_id, mode, resource_link_id, "
+                         "score, completed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                         "ON CONFLICT(user_id, context_id) DO NOTHING",
+    [S_COMPLETED_COUNT] = "SELECT count(*) FROM completions cp JOIN contexts c "
+                          "ON c.id = cp.context_id WHERE cp.user_id = ?2 AND c.consumer_id = ?1",
+    [S_GROUP_COMPLETED] = "SELECT count(*), count(cp.user_id) FROM context_group_members m "
+                          "LEFT JOIN completions cp ON cp.context_id = m.context_id "
+                          "AND cp.user_id = ?2 WHERE m.group_id = ?1",
+    [S_RULES_FOR] = "SELECT r.badge_class_id, coalesce(r.context_id, 0), r.threshold, "
+                    "r.resource_link, coalesce(r.group_id, 0), coalesce(r.count, 0) FROM rules r "
+                    "WHERE r.consumer_id = ?1 AND r.kind = ?2 "
+                    "AND (r.context_id IS NULL OR r.context_id = ?3) ORDER BY r.badge_class_id",
+    [S_COMPLETION_BADGE] = "SELECT badge_class_id FROM rules WHERE kind = 'completion' "
+                           "AND context_id = ?1 AND mode_key = ?2",
+    /* the recipient is known once an email is: until then the award waits for one */
+    [S_AWARD_INSERT] =
+        "INSERT INTO awards(uid, badge_class_id, user_id, context_id, resource_link_id, reason, "
+        "narrative, salt, state, next_attempt_at, created_at, updated_at) "
+        "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN coalesce(u.email, '') = '' "
+        "THEN 'needs_email' ELSE 'queued' END, ?9, ?9, ?9 FROM users u WHERE u.id = ?3 "
+        "ON CONFLICT(badge_class_id, user_id) DO NOTHING RETURNING id",
+    [S_AWARD_LIST] = AWARD_SELECT " WHERE (?1 IS NULL OR a.state = ?1) "
+                                  "AND (?2 IS NULL OR b.slug = ?2) AND (?3 = 0 OR a.user_id = ?3) "
+                                  "AND (?4 IS NULL OR b.backend = ?4) ORDER BY a.id LIMIT ?5",
+    [S_AWARD_GET] = AWARD_SELECT " WHERE a.id = ?1",
+    [S_AWARD_GET_UID] = AWARD_SELECT " WHERE a.uid = ?1",
+    /* the same condition as the partial index awards_due, so the index serves it */
+    [S_AWARD_DUE] = "SELECT id FROM awards WHERE (state IN ('queued', 'issuing') OR "
+                    "revoke_synced = 0) AND next_attempt_at <= ?1 "
+                    "ORDER BY next_attempt_at LIMIT ?2",
+    [S_AWARD_CLAIM] =
+        "UPDATE awards SET state = CASE WHEN state = 'revoked' THEN state ELSE 'issuing' END, "
+        "attempts = attempts + (state != 'revoked'), next_attempt_at = ?2, updated_at = ?3, "
+        "recipient_email = coalesce(recipient_email, "
+        "(SELECT email FROM users u WHERE u.id = awards.user_id)) WHERE id = ?1",
+    /*
+     * Revoked while the platform was issuing it: keep the assertion id so the
+     * worker revokes it there too.
+     */
+    [S_AWARD_ISSUED] =
+        "UPDATE awards SET assertion_id = ?2, assertion_url = ?3, issued_at = ?4, "
+        "expires_at = nullif(?5, 0), last_error = NULL, updated_at = ?6, "
+        "revoke_synced = CASE WHEN state = 'revoked' THEN 0 ELSE revoke_synced END, "
+        "state = CASE WHEN state = 'revoked' THEN state ELSE 'issued' END "
+        "WHERE id = ?1 AND (state = 'issuing' OR (state = 'revoked' AND assertion_id IS NULL))",
+    [S_AWARD_RETRY_LATER] = "UPDATE awards SET state = 'queued', next_attempt_at = ?2, "
+                            "last_error = ?3, updated_at = ?4 WHERE id = ?1 AND state = 'issuing'",
+    [S_AWARD_FAILED] = "UPDATE awards SET state = 'failed', last_error = ?2, updated_at = ?3 "
+                       "WHERE id = ?1 AND state = 'issuing'",
+    [S_AWARD_REVOKE_SYNCED] = "UPDATE awards SET revoke_synced = 1, last_error = NULL, "
+                              "updated_at = ?2 WHERE id = ?1 AND state = 'revoked'",
+    [S_AWARD_REVOKE_RETRY] = "UPDATE awards SET next_attempt_at = ?2, last_error = ?3, "
+                             "updated_at = ?4 WHERE id = ?1 AND state = 'revoked'",
+    [S_AWARD_REQUEUE] = "UPDATE awards SET state = 'queued', next_attempt_at = ?2, "
+                        "updated_at = ?2 WHERE id = ?1 AND state = 'failed'",
+    [S_AWARD_REVOKE] =
+        "UPDATE awards SET state = 'revoked', revoked_at = ?2, revoke_reason = ?3, "
+        "revoke_synced = (assertion_id IS NULL), next_attempt_at = ?2, updated_at = ?2 "
+        "WHERE id = ?1 AND state != 'revoked'",
+    [S_OUTBOX_COUNTS] = "SELECT state, count(*) FROM awards GROUP BY state",
+    [S_OUTBOX_NEXT_DUE] = "SELECT min(next_attempt_at) FROM awards WHERE "
+                          "(state IN ('queued', 'issuing') OR revoke_synced = 0)",
     [S_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
@@ -102,6 +240,10 @@ static const char *const sql_text[S__COUNT] = {
     [S_COUNT_ENROLLMENTS] = "SELECT count(*) FROM enrollments",
     [S_COUNT_BINDINGS] = "SELECT count(*) FROM outcome_bindings",
     [S_COUNT_SESSIONS] = "SELECT count(*) FROM sessions",
+    [S_COUNT_BADGES] = "SELECT count(*) FROM badge_classes",
+    [S_COUNT_AWARDS] = "SELECT count(*) FROM awards",
+    [S_COUNT_GRADES] = "SELECT count(*) FROM grades",
+    [S_COUNT_COMPLETIONS] = "SELECT count(*) FROM completions",
 };
 
 int store_db_err(struct conn *c, int rc, const char *what, struct err *err)
@@ -224,6 +366,16 @@ int store_exec(struct conn *c, enum stmt_id id, struct err *err)
     sqlite3_reset(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         return store_db_err(c, rc, "writing", err);
+    return 0;
+}
+
+int store_step_done(struct conn *c, sqlite3_stmt *st, const char *what, struct err *err)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_db_err(c, rc, what, err);
     return 0;
 }
 
@@ -505,6 +657,10 @@ int store_count(struct store *s, const char *table, int64_t *out, struct err *er
         { "enrollments", S_COUNT_ENROLLMENTS },
         { "outcome_bindings", S_COUNT_BINDINGS },
         { "sessions", S_COUNT_SESSIONS },
+        { "badge_classes", S_COUNT_BADGES },
+        { "awards", S_COUNT_AWARDS },
+        { "grades", S_COUNT_GRADES },
+        { "completions", S_COUNT_COMPLETIONS },
     };
     struct conn *c;
     sqlite3_stmt *st;

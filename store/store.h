@@ -107,6 +107,7 @@ struct store_launch_result {
     int64_t user_id, context_id; /* context_id 0 when the launch had none */
     int64_t session_id;          /* the token is "SESSION_ID-SECRET" */
     bool first_in_context;       /* the user's first launch in this context */
+    int awards_added;            /* awards the launch earned (enrollment rules) */
 };
 
 struct store_launch_job;
@@ -154,6 +155,270 @@ struct store_session {
  */
 int store_session_get(struct store *s, int64_t id, const unsigned char secret_hash[32], int64_t now,
                       struct arena *arena, struct store_session *out /* OUT */, struct err *err);
+
+/* ---- Courses and course groups (badges.c) ------------------------------- */
+
+/*
+ * Course settings by the consumer's context id. A course the tool has not
+ * seen launched yet is created, so an operator can set it up in advance.
+ */
+int store_context_set_enabled(struct store *s, int64_t consumer_id, const char *lti_context_id,
+                              bool enabled, struct err *err);
+/* The pass mark (0..1) and the completion resource link (NULL: any link of the course). */
+int store_context_set_pass_mark(struct store *s, int64_t consumer_id, const char *lti_context_id,
+                                double pass_mark, const char *resource_link, struct err *err);
+/* Creates group `name` of the consumer or adds contexts to it. */
+int store_group_add(struct store *s, int64_t consumer_id, const char *name,
+                    const char *const *lti_context_ids, size_t n, struct err *err);
+
+/* ---- BadgeClasses and their rules (badges.c) ----------------------------- */
+
+enum store_rule_kind {
+    RULE_ENROLLMENT,
+    RULE_SCORE,
+    RULE_COMPLETION,
+    RULE_GROUP,
+    RULE_COUNT,
+    RULE_MANUAL,
+};
+
+/* The rule's name as stored ("enrollment", ...), and back; -1 for an unknown name. */
+const char *store_rule_name(enum store_rule_kind k);
+int store_rule_parse_kind(const char *name);
+
+struct store_rule {
+    enum store_rule_kind kind;
+    double threshold;          /* score */
+    const char *resource_link; /* score: the LTI resource link id, NULL for any in the course */
+    const char *group;         /* group: its name */
+    int64_t group_id;
+    int64_t count; /* count */
+};
+
+/* A BadgeClass as read; strings live in the arena given to the read. */
+struct store_badge {
+    int64_t id, consumer_id, context_id; /* context_id 0: not tied to a course */
+    const char *slug, *consumer_key, *lti_context_id, *context_title, *mode;
+    const char *name, *description, *image_type, *criteria_url, *criteria_narrative;
+    const char *issuing_component;
+    const char *tags;       /* JSON array of strings */
+    const char *alignments; /* JSON array of {targetName, targetUrl, ...} */
+    const char *backend, *backend_id;
+    const unsigned char *image;
+    size_t image_len;
+    int64_t expires_days; /* 0: never expires */
+    struct store_rule rule;
+    int64_t created_at, updated_at;
+    int64_t issued; /* awards issued (lists only) */
+};
+
+/* A BadgeClass to create. */
+struct store_badge_new {
+    int64_t consumer_id;
+    const char *lti_context_id; /* NULL: not tied to a course */
+    const char *mode;           /* NULL: no mode */
+    const char *slug;           /* exact slug; NULL: derived from slug_base */
+    const char *slug_base;      /* a slug-shaped base; "-2", "-3", ... is added on collision */
+    const char *name, *description, *image_type;
+    const unsigned char *image;
+    size_t image_len;
+    const char *criteria_url, *criteria_narrative, *issuing_component;
+    const char *tags, *alignments; /* JSON arrays, NULL: [] */
+    const char *backend, *backend_id;
+    int64_t expires_days;
+    struct store_rule rule; /* group rules name their group; it must exist */
+};
+
+/*
+ * Creates a BadgeClass and its rule; `*slug_out` (LIMIT_SLUG_LEN + 1 bytes)
+ * gets the slug. ERR_CONFLICT when the exact slug is taken or the course
+ * already has a completion BadgeClass for this mode; ERR_NOTFOUND for an
+ * unknown group.
+ */
+int store_badge_create(struct store *s, const struct store_badge_new *b, int64_t *id /* OUT */,
+                       char *slug_out /* OUT */, struct err *err);
+/* ERR_NOTFOUND when no BadgeClass has the slug (or the id). */
+int store_badge_get(struct store *s, const char *slug, struct arena *a,
+                    struct store_badge *out /* OUT */, struct err *err);
+int store_badge_get_id(struct store *s, int64_t id, struct arena *a,
+                       struct store_badge *out /* OUT */, struct err *err);
+/* All BadgeClasses, oldest first; without the image bytes. */
+int store_badge_list(struct store *s, struct arena *a, struct store_badge **out /* OUT */,
+                     size_t *count /* OUT */, struct err *err);
+/* Stores the id the backend gave; keeps an id already stored (first writer wins). */
+int store_badge_set_backend_id(struct store *s, int64_t id, const char *backend_id,
+                               struct err *err);
+
+/* ---- Events and rules, inside one transaction (events.c) ---------------- */
+
+/*
+ * Whatever can earn a badge is recorded and judged in one transaction: the
+ * grade, completion or enrollment is written, the rules are evaluated and
+ * the awards they earn are written with it. awards/ owns the rules; these
+ * are the operations it runs on the transaction it is given.
+ */
+struct store_tx;
+
+typedef int store_tx_fn(struct store_tx *tx, void *cls, struct err *err);
+/* Runs `fn` in one BEGIN IMMEDIATE transaction: committed when it returns 0, else rolled back. */
+int store_tx_run(struct store *s, store_tx_fn *fn, void *cls, struct err *err);
+/* The arena for reads inside the transaction (released after it). */
+struct arena *store_tx_arena(struct store_tx *tx);
+/* How many awards the transaction added so far. */
+int store_tx_awards_added(struct store_tx *tx);
+
+/*
+ * Called by the launch writer inside a launch's savepoint when a user
+ * launched in a context for the first time; a failure rolls the launch back.
+ */
+typedef int store_enrollment_hook(struct store_tx *tx, void *cls, int64_t consumer_id,
+                                  int64_t user_id, int64_t context_id, unsigned role_flags,
+                                  int64_t now, struct err *err);
+void store_set_enrollment_hook(struct store *s, store_enrollment_hook *fn, void *cls);
+
+/* The ids of a user, context and resource link by their LTI ids, creating rows not seen yet. */
+struct store_ids {
+    int64_t user_id, context_id, link_id;
+};
+int store_tx_ensure(struct store_tx *tx, int64_t consumer_id, const char *lti_user_id,
+                    const char *lti_context_id, const char *lti_resource_link_id, int64_t now,
+                    struct store_ids *out /* OUT */, struct err *err);
+int store_tx_user_find(struct store_tx *tx, int64_t consumer_id, const char *lti_user_id,
+                       int64_t *user_id /* OUT */, struct err *err);
+
+struct store_context_info {
+    int64_t id, consumer_id;
+    const char *lti_context_id, *title;
+    bool badges_enabled;
+    double pass_mark;
+    const char *completion_link; /* NULL: any resource link completes */
+};
+int store_tx_context(struct store_tx *tx, int64_t context_id,
+                     struct store_context_info *out /* OUT */, struct err *err);
+/* The LTI id of a resource link. */
+int store_tx_link_lti_id(struct store_tx *tx, int64_t link_id, const char **out /* OUT */,
+                         struct err *err);
+/* The mode of the user's launches in the context (NULL: none, or never launched there). */
+int store_tx_enrollment_mode(struct store_tx *tx, int64_t user_id, int64_t context_id,
+                             const char **mode /* OUT */, struct err *err);
+
+int store_tx_grade_put(struct store_tx *tx, int64_t user_id, int64_t context_id, int64_t link_id,
+                       double score, const char *source, int64_t now, struct err *err);
+/* Records a completion unless there is one; *added says whether this one is new. */
+int store_tx_completion_put(struct store_tx *tx, int64_t user_id, int64_t context_id,
+                            const char *mode, int64_t link_id, double score, int64_t now,
+                            bool *added /* OUT */, struct err *err);
+int store_tx_completed_count(struct store_tx *tx, int64_t consumer_id, int64_t user_id,
+                             int64_t *n /* OUT */, struct err *err);
+/* Whether every context of the group is completed by the user (false for an empty group). */
+int store_tx_group_completed(struct store_tx *tx, int64_t group_id, int64_t user_id,
+                             bool *done /* OUT */, struct err *err);
+
+/* A rule and the BadgeClass it belongs to. */
+struct store_rule_row {
+    int64_t badge_id, context_id;
+    struct store_rule rule;
+};
+/*
+ * The consumer's rules of `kind` that apply in `context_id`: those of its
+ * BadgeClasses and those of BadgeClasses tied to no course.
+ */
+int store_tx_rules(struct store_tx *tx, int64_t consumer_id, enum store_rule_kind kind,
+                   int64_t context_id, struct store_rule_row **out /* OUT, arena */,
+                   size_t *n /* OUT */, struct err *err);
+/* The completion BadgeClass of exactly (context, mode); 0 when there is none. */
+int store_tx_completion_badge(struct store_tx *tx, int64_t context_id, const char *mode,
+                              int64_t *badge_id /* OUT */, struct err *err);
+int store_tx_badge_create(struct store_tx *tx, const struct store_badge_new *b,
+                          int64_t *id /* OUT */, char *slug_out /* OUT */, struct err *err);
+
+/* Why an award was made, kept as its evidence. */
+struct store_award_new {
+    int64_t badge_id, user_id, context_id, link_id; /* context and link 0: none */
+    const char *reason;                             /* "enrollment", "score", ... */
+    const char *narrative;                          /* evidence narrative, may be NULL */
+    int64_t now;
+};
+/*
+ * Adds an award unless the user has one for the BadgeClass (*added false).
+ * It is queued for the worker, or held as needs_email when the user has no
+ * email address.
+ */
+int store_tx_award_add(struct store_tx *tx, const struct store_award_new *a,
+                       int64_t *award_id /* OUT, may be NULL */, bool *added /* OUT */,
+                       struct err *err);
+
+/* ---- Awards: the outbox (awards.c) --------------------------------------- */
+
+enum store_award_state {
+    AWARD_QUEUED,
+    AWARD_NEEDS_EMAIL,
+    AWARD_ISSUING,
+    AWARD_ISSUED,
+    AWARD_FAILED,
+    AWARD_REVOKED,
+};
+const char *store_award_state_name(enum store_award_state st);
+int store_award_state_parse(const char *name); /* -1 for an unknown name */
+
+struct store_award {
+    int64_t id, badge_id, user_id, context_id;
+    enum store_award_state state;
+    const char *uid, *salt, *reason, *narrative, *recipient_email;
+    const char *assertion_id, *assertion_url, *last_error, *revoke_reason;
+    const char *badge_slug, *consumer_key, *lti_user_id, *user_name;
+    const char *lti_context_id, *context_title, *lti_resource_link_id, *link_title;
+    int64_t attempts, next_attempt_at, issued_at, expires_at, revoked_at, created_at, updated_at;
+    bool revoke_pending; /* revoked here, not yet at the backend */
+};
+
+struct store_award_filter {
+    int state;           /* -1: any */
+    const char *badge;   /* slug, NULL: any */
+    int64_t user_id;     /* 0: any */
+    const char *backend; /* BadgeClasses of this backend, NULL: any */
+    int64_t limit;       /* 0: no limit */
+};
+int store_award_list(struct store *s, const struct store_award_filter *f, struct arena *a,
+                     struct store_award **out /* OUT */, size_t *n /* OUT */, struct err *err);
+int store_award_get(struct store *s, int64_t id, struct arena *a, struct store_award *out,
+                    struct err *err);
+/* By public uid (the hosted assertion id); ERR_NOTFOUND. */
+int store_award_get_uid(struct store *s, const char *uid, struct arena *a, struct store_award *out,
+                        struct err *err);
+
+/*
+ * Claims up to `max` due awards for issuing: queued ones whose time came,
+ * issuing ones whose lease ran out (a worker died with them), revoked ones
+ * not yet revoked at the backend. Each is marked issuing (or kept revoked)
+ * with attempts + 1 and a lease of `lease` seconds, in one transaction.
+ */
+int store_award_claim(struct store *s, int64_t now, int64_t lease, size_t max, struct arena *a,
+                      struct store_award **out /* OUT */, size_t *n /* OUT */, struct err *err);
+/* The issuing award is issued (ERR_CONFLICT if it is no longer issuing). */
+int store_award_set_issued(struct store *s, int64_t id, const char *assertion_id,
+                           const char *assertion_url, int64_t issued_at, int64_t expires_at,
+                           struct err *err);
+/* The issuing award goes back to queued until `next_at`, keeping `error`. */
+int store_award_set_retry(struct store *s, int64_t id, int64_t next_at, const char *error,
+                          struct err *err);
+/* The issuing award failed for good with the platform's message. */
+int store_award_set_failed(struct store *s, int64_t id, const char *error, struct err *err);
+/* The revocation reached the backend (or a retry is due at `next_at` with `error`). */
+int store_award_set_revoke_synced(struct store *s, int64_t id, struct err *err);
+int store_award_set_revoke_retry(struct store *s, int64_t id, int64_t next_at, const char *error,
+                                 struct err *err);
+/* A failed award is queued again now. ERR_CONFLICT unless it failed. */
+int store_award_retry(struct store *s, int64_t id, int64_t now, struct err *err);
+/* Revokes an award with a reason. ERR_CONFLICT when already revoked. */
+int store_award_revoke(struct store *s, int64_t id, const char *reason, int64_t now,
+                       struct err *err);
+/* Queued awards and the earliest time one is due (0 when none), for the worker and status. */
+struct store_outbox_stats {
+    int64_t queued, needs_email, issuing, issued, failed, revoked;
+    int64_t next_due;
+};
+int store_outbox_stats(struct store *s, struct store_outbox_stats *out, struct err *err);
 
 /* ---- Statistics (benchmarks, health) ------------------------------------ */
 

@@ -32,6 +32,47 @@ enum stmt_id {
     S_BINDING_UPSERT,
     S_SESSION_INSERT,
     S_SESSION_GET,
+    S_AWARD_RELEASE_EMAIL,
+    S_USER_ENSURE,
+    S_CONTEXT_ENSURE,
+    S_LINK_ENSURE,
+    S_CONTEXT_SET_ENABLED,
+    S_CONTEXT_SET_PASS,
+    S_GROUP_UPSERT,
+    S_GROUP_FIND,
+    S_GROUP_MEMBER_ADD,
+    S_SLUG_TAKEN,
+    S_BADGE_INSERT,
+    S_RULE_INSERT,
+    S_BADGE_GET,
+    S_BADGE_GET_ID,
+    S_BADGE_LIST,
+    S_BADGE_SET_BACKEND_ID,
+    S_USER_FIND,
+    S_CONTEXT_INFO,
+    S_LINK_LTI_ID,
+    S_ENROLL_MODE,
+    S_GRADE_PUT,
+    S_COMPLETION_PUT,
+    S_COMPLETED_COUNT,
+    S_GROUP_COMPLETED,
+    S_RULES_FOR,
+    S_COMPLETION_BADGE,
+    S_AWARD_INSERT,
+    S_AWARD_LIST,
+    S_AWARD_GET,
+    S_AWARD_GET_UID,
+    S_AWARD_DUE,
+    S_AWARD_CLAIM,
+    S_AWARD_ISSUED,
+    S_AWARD_RETRY_LATER,
+    S_AWARD_FAILED,
+    S_AWARD_REVOKE_SYNCED,
+    S_AWARD_REVOKE_RETRY,
+    S_AWARD_REQUEUE,
+    S_AWARD_REVOKE,
+    S_OUTBOX_COUNTS,
+    S_OUTBOX_NEXT_DUE,
     S_BEGIN_IMMEDIATE,
     S_COMMIT,
     S_ROLLBACK,
@@ -46,6 +87,10 @@ enum stmt_id {
     S_COUNT_ENROLLMENTS,
     S_COUNT_BINDINGS,
     S_COUNT_SESSIONS,
+    S_COUNT_BADGES,
+    S_COUNT_AWARDS,
+    S_COUNT_GRADES,
+    S_COUNT_COMPLETIONS,
     S__COUNT
 };
 
@@ -94,7 +139,23 @@ struct store {
 
     pthread_mutex_t stats_mu;
     struct store_stats stats;
+
+    /* awards/' rules for a first launch in a course, run inside the launch's savepoint */
+    store_enrollment_hook *enrollment_hook;
+    void *enrollment_cls;
 };
+
+/* A transaction in progress on one connection (events.c). */
+struct store_tx {
+    struct store *s;
+    struct conn *c;
+    struct arena arena;
+    int awards_added;
+};
+
+/* Runs fn on `c`, already inside a transaction (or savepoint). */
+int store_tx_on(struct store *s, struct conn *c, store_tx_fn *fn, void *cls, int *awards_added,
+                struct err *err);
 
 /* Opens one connection with our pragmas and limits. */
 int store_conn_open(struct store *s, struct conn **out, struct err *err);
@@ -106,6 +167,19 @@ struct conn *store_reader_get(struct store *s, struct err *err);
 void store_reader_put(struct store *s, struct conn *c);
 /* Runs a statement that returns no row; -1 with err. */
 int store_exec(struct conn *c, enum stmt_id id, struct err *err);
+/* Steps a statement that returns no row (and resets it); -1 with err. */
+int store_step_done(struct conn *c, sqlite3_stmt *st, const char *what, struct err *err);
+/* Steps to the one row of `st` and takes column 0 as an id (RETURNING id); resets it. */
+int store_step_id(struct conn *c, sqlite3_stmt *st, int64_t *id, const char *what, struct err *err);
+/* The admin connection in a BEGIN IMMEDIATE transaction, and its end (commit when ret is 0). */
+int store_admin_begin(struct store *s, struct err *err);
+int store_admin_end(struct store *s, int ret, struct err *err);
+/* The id of a course, created bare when no launch brought it yet (badges.c). */
+int store_ensure_context_conn(struct conn *c, int64_t consumer_id, const char *lti_context_id,
+                              int64_t now, int64_t *id, struct err *err);
+int store_badge_create_conn(struct conn *c, const struct store_badge_new *b, int64_t now,
+                            int64_t *id, char *slug_out, struct err *err);
+
 /* Sets err from the connection's last error; returns -1. */
 int store_db_err(struct conn *c, int rc, const char *what, struct err *err);
 /* Binds a view as text, NULL for the null view. */

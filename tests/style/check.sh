@@ -62,11 +62,13 @@ done
 passed=$((passed + 1))
 
 # exported symbols carry their module's prefix
-for lib in base lti store web cli; do
+for lib in base lti store awards backends web cli; do
     a="$build/liblb_$lib.a"
     [ -f "$a" ] || { bad "$a not built"; continue; }
     case $lib in
     base) re='^(buf|str|err|arena|form|util)_|^(xmalloc|xcalloc|xrealloc|xstrdup|xmemdupz|st_add|st_mult|base_bug)$' ;;
+    awards) re='^awards?_' ;;
+    backends) re='^backend_' ;;
     *) re="^${lib}_" ;;
     esac
     for sym in $(nm -g --defined-only "$a" 2>/dev/null | awk 'NF==3 {print $3}'); do

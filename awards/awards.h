@@ -1,0 +1,111 @@
+/*
+ * awards/awards.h - the domain: what earns a badge, the outbox worker that
+ * issues awards through the backends, and the hosted issuer's documents.
+ *
+ * Everything that can earn a badge (a first launch in a course, a grade, a
+ * manual grant) enters through one function of this module and is stored,
+ * together with the awards it earns, in one transaction before anything is
+ * sent anywhere. The worker then issues what is due, and a crash anywhere
+ * leaves a row that the next worker finishes: nothing is lost, and (with
+ * the backend's idempotent issue or its find_assertion) nothing is issued
+ * twice.
+ */
+#ifndef AWARDS_AWARDS_H
+#define AWARDS_AWARDS_H
+
+#include "base/base.h"
+#include "backends/backends.h"
+#include "store/store.h"
+
+struct awards;
+
+struct awards_config {
+    const char *public_url; /* ids of hosted documents live under it */
+    const char *issuer_name, *issuer_url, *issuer_email, *issuer_description, *issuer_image_url;
+};
+
+/*
+ * Sets up rules and backends over `store` (which must outlive it) and hooks
+ * the enrollment rules into the launch writer.
+ */
+int awards_new(struct awards **out /* OUT */, struct store *store, const struct awards_config *cfg,
+               struct err *err);
+/* Stops the worker if it runs. NULL is a no-op. */
+void awards_free(struct awards *a);
+
+/* Registers a backend under `name` (taking ownership); "hosted" is always there. */
+void awards_add_backend(struct awards *a, const char *name, struct backend *b);
+/* Whether a backend of that name exists. */
+bool awards_has_backend(struct awards *a, const char *name);
+
+/* ---- events (rules.c) ----------------------------------------------------- */
+
+/* What an event did. */
+struct awards_outcome {
+    int awards_added;
+    bool completed; /* the grade completed the course (now or before) */
+};
+
+/*
+ * A grade (0.0..1.0) for a learner on a resource link: stored, then score,
+ * completion, course-group and count rules are judged. Users, courses and
+ * links not seen yet are recorded bare. `source` says who reported it.
+ */
+int awards_grade(struct awards *a, int64_t consumer_id, const char *lti_user_id,
+                 const char *lti_context_id, const char *lti_resource_link_id, double score,
+                 const char *source, struct awards_outcome *out /* OUT, may be NULL */,
+                 struct err *err);
+/*
+ * A manual award of BadgeClass `slug` to a user of the consumer, with an
+ * evidence narrative (may be NULL). *added is false when the user had it.
+ */
+int awards_grant(struct awards *a, const char *slug, int64_t consumer_id, const char *lti_user_id,
+                 const char *narrative, int64_t *award_id /* OUT, may be NULL */,
+                 bool *added /* OUT */, struct err *err);
+
+/* The default image of BadgeClasses made for a course's first completion (SVG). */
+extern const char awards_default_image_svg[];
+
+/* ---- the worker (worker.c) ------------------------------------------------ */
+
+/* Starts the outbox worker thread. */
+int awards_worker_start(struct awards *a, struct err *err);
+/* Stops it after the award in hand is recorded. */
+void awards_worker_stop(struct awards *a);
+/* Tells the worker new awards are due (it also looks once a second). */
+void awards_wake(struct awards *a);
+/*
+ * Issues what is due at `now`, one claim of at most LIMIT_AWARDS_CLAIM
+ * awards; *handled says how many were claimed. The worker loops on this;
+ * tests call it directly.
+ */
+int awards_run_due(struct awards *a, int64_t now, size_t *handled /* OUT */, struct err *err);
+
+struct awards_stats {
+    uint64_t issued, retried, failed, revoked;
+    int64_t last_success; /* unix time, 0: never */
+};
+void awards_stats(struct awards *a, struct awards_stats *out);
+
+/* The retry delay after `attempts` failed attempts, honouring a retry-after (seconds). */
+int64_t awards_backoff(int64_t attempts, int64_t retry_after, unsigned jitter_seed);
+
+/* ---- hosted Open Badges documents (ob.c) ---------------------------------- */
+
+struct awards_doc {
+    char *body; /* malloc'd */
+    size_t len;
+    const char *content_type;
+    unsigned status; /* 200, or 410 for a revoked assertion */
+};
+
+int awards_ob_issuer(struct awards *a, struct awards_doc *out, struct err *err);
+int awards_ob_badge(struct awards *a, const char *slug, struct awards_doc *out, struct err *err);
+int awards_ob_badge_image(struct awards *a, const char *slug, struct awards_doc *out,
+                          struct err *err);
+int awards_ob_assertion(struct awards *a, const char *uid, struct awards_doc *out, struct err *err);
+int awards_ob_assertion_image(struct awards *a, const char *uid, struct awards_doc *out,
+                              struct err *err);
+int awards_ob_revocations(struct awards *a, struct awards_doc *out, struct err *err);
+
+#endif

@@ -1,0 +1,452 @@
+/*
+ * awards/rules.c - what earns a badge (../shared/DESIGN.md, "Award rules",
+ * after the Open edX badges proposal).
+ *
+ * Each event runs in one store transaction: the fact is recorded (grade,
+ * completion), the rules that apply are judged, and the awards they earn
+ * are inserted with it. An award is unique per (BadgeClass, learner), so
+ * judging the same event twice, or two events that earn the same badge,
+ * adds nothing.
+ *
+ * Rules tied to a course apply only while the course has badges enabled
+ * (off until an instructor or operator turns them on); consumer-wide rules
+ * (enrollment in any course, course groups, completion counts) are the
+ * operator's own configuration and always apply. Facts are recorded either
+ * way, so enabling badges later finds the grades and completions there.
+ */
+#include "base/base.h"
+#include "awards/awards_int.h"
+#include "lti/lti.h"
+
+/* A plain, recognisable default: a ribbon medal, drawn as a vector (no script, no links). */
+const char awards_default_image_svg[] =
+    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"256\" height=\"256\" viewBox=\"0 0 256 256\">"
+    "<title>Course completed</title>"
+    "<path d=\"M88 8h32l24 72h-32z\" fill=\"#1d4ed8\"/>"
+    "<path d=\"M168 8h-32l-24 72h32z\" fill=\"#2563eb\"/>"
+    "<circle cx=\"128\" cy=\"160\" r=\"84\" fill=\"#f59e0b\"/>"
+    "<circle cx=\"128\" cy=\"160\" r=\"64\" fill=\"#fbbf24\"/>"
+    "<path d=\"M98 162l20 20 42-44\" fill=\"none\" stroke=\"#7c2d12\" stroke-width=\"14\" "
+    "stroke-linecap=\"round\" stroke-linejoin=\"round\"/>"
+    "</svg>";
+
+static store_enrollment_hook enrollment_hook;
+
+static char *dup_or_null(const char *s)
+{
+    return s && *s ? xstrdup(s) : NULL;
+}
+
+int awards_new(struct awards **out, struct store *store, const struct awards_config *cfg,
+               struct err *err)
+{
+    struct awards *a = xcalloc(1, sizeof(*a));
+
+    *out = NULL;
+    if (!cfg->public_url || !*cfg->public_url) {
+        free(a);
+        return err_set(err, ERR_INVALID, "the award engine needs the public URL");
+    }
+    a->store = store;
+    a->public_url = xstrdup(cfg->public_url);
+    a->issuer_name = dup_or_null(cfg->issuer_name);
+    a->issuer_url = dup_or_null(cfg->issuer_url);
+    a->issuer_email = dup_or_null(cfg->issuer_email);
+    a->issuer_description = dup_or_null(cfg->issuer_description);
+    a->issuer_image_url = dup_or_null(cfg->issuer_image_url);
+    a->issuer.public_url = a->public_url;
+    a->issuer.name = a->issuer_name ? a->issuer_name : "ltibadges";
+    a->issuer.url = a->issuer_url ? a->issuer_url : a->public_url;
+    a->issuer.email = a->issuer_email;
+    a->issuer.description = a->issuer_description;
+    a->issuer.image_url = a->issuer_image_url;
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    pthread_mutex_init(&a->stats_mu, NULL);
+    awards_add_backend(a, "hosted", backend_hosted_new(&a->issuer));
+    /* set before the server starts and cleared after it stopped: the writer reads it unlocked */
+    store_set_enrollment_hook(store, enrollment_hook, a);
+    *out = a;
+    return 0;
+}
+
+void awards_free(struct awards *a)
+{
+    if (!a)
+        return;
+    awards_worker_stop(a);
+    store_set_enrollment_hook(a->store, NULL, NULL);
+    for (size_t i = 0; i < a->nbackends; i++) {
+        backend_destroy(a->backends[i].b);
+        free(a->backends[i].name);
+    }
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
+    pthread_mutex_destroy(&a->stats_mu);
+    free(a->public_url);
+    free(a->issuer_name);
+    free(a->issuer_url);
+    free(a->issuer_email);
+    free(a->issuer_description);
+    free(a->issuer_image_url);
+    free(a);
+}
+
+void awards_add_backend(struct awards *a, const char *name, struct backend *b)
+{
+    for (size_t i = 0; i < a->nbackends; i++) {
+        if (strcmp(a->backends[i].name, name) == 0) {
+            backend_destroy(a->backends[i].b);
+            a->backends[i].b = b;
+            return;
+        }
+    }
+    if (a->nbackends == AWARDS_MAX_BACKENDS) {
+        backend_destroy(b);
+        return;
+    }
+    a->backends[a->nbackends].name = xstrdup(name);
+    a->backends[a->nbackends].b = b;
+    a->nbackends++;
+}
+
+struct backend *awards_backend(struct awards *a, const char *name)
+{
+    for (size_t i = 0; name && i < a->nbackends; i++) {
+        if (strcmp(a->backends[i].name, name) == 0)
+            return a->backends[i].b;
+    }
+    return NULL;
+}
+
+bool awards_has_backend(struct awards *a, const char *name)
+{
+    return awards_backend(a, name) != NULL;
+}
+
+/* ---- judging -------------------------------------------------------------- */
+
+static const char *title_of(const struct store_context_info *c)
+{
+    return c->title && *c->title ? c->title : c->lti_context_id;
+}
+
+static int add(struct store_tx *tx, int64_t badge_id, int64_t user_id, int64_t context_id,
+               int64_t link_id, const char *reason, const char *narrative, int64_t now,
+               struct err *err)
+{
+    struct store_award_new n = { badge_id, user_id, context_id, link_id, reason, narrative, now };
+    bool added;
+
+    return store_tx_award_add(tx, &n, NULL, &added, err);
+}
+
+/* Rules of one kind with no threshold to test: each applicable rule awards. */
+static int award_all(struct store_tx *tx, const struct store_context_info *ctx,
+                     enum store_rule_kind kind, int64_t user_id, int64_t link_id,
+                     const char *narrative, int64_t now, struct err *err)
+{
+    struct store_rule_row *rules;
+    size_t n;
+
+    if (store_tx_rules(tx, ctx->consumer_id, kind, ctx->id, &rules, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (rules[i].context_id && !ctx->badges_enabled)
+            continue;
+        if (add(tx, rules[i].badge_id, user_id, ctx->id, link_id, store_rule_name(kind), narrative,
+                now, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int enrollment_hook(struct store_tx *tx, void *cls, int64_t consumer_id, int64_t user_id,
+                           int64_t context_id, unsigned role_flags, int64_t now, struct err *err)
+{
+    struct store_context_info ctx;
+    char narrative[512];
+
+    (void)cls;
+    /* enrollment badges are for learners: an instructor opening the tool enrolls in nothing */
+    if (!(role_flags & LTI_ROLE_LEARNER) || (role_flags & LTI_ROLES_STAFF))
+        return 0;
+    if (store_tx_context(tx, context_id, &ctx, err) < 0)
+        return -1;
+    (void)consumer_id;
+    snprintf(narrative, sizeof(narrative), "Enrolled in %s.", title_of(&ctx));
+    return award_all(tx, &ctx, RULE_ENROLLMENT, user_id, 0, narrative, now, err);
+}
+
+/* A slug-shaped text: lower-case letters and digits, dashes between words. */
+static void slugify(const char *a, const char *b, char *out, size_t outlen)
+{
+    size_t n = 0;
+    bool dash = false;
+    const char *parts[2] = { a, b };
+
+    for (int p = 0; p < 2; p++) {
+        for (const char *s = parts[p]; s && *s && n + 2 < outlen && n < 80; s++) {
+            char c = *s;
+
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c - 'A' + 'a');
+            if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+                if (dash && n)
+                    out[n++] = '-';
+                out[n++] = c;
+                dash = false;
+            } else {
+                dash = true;
+            }
+        }
+        dash = true;
+    }
+    out[n] = '\0';
+    if (n == 0)
+        snprintf(out, outlen, "course");
+}
+
+/*
+ * Use case 4: a course with badges enabled and no completion BadgeClass gets
+ * one on its first completion, for the learner's mode, with the default image.
+ */
+static int create_completion_badge(struct store_tx *tx, const struct store_context_info *ctx,
+                                   const char *mode, int64_t *badge_id, struct err *err)
+{
+    struct store_badge_new b;
+    char slug_base[LIMIT_SLUG_LEN + 1], slug[LIMIT_SLUG_LEN + 1];
+    char name[LIMIT_BADGE_NAME_LEN + 1], description[LIMIT_BADGE_TEXT_LEN + 1];
+    char criteria[LIMIT_BADGE_TEXT_LEN + 1];
+    const char *title = title_of(ctx);
+
+    memset(&b, 0, sizeof(b));
+    slugify(title, mode, slug_base, sizeof(slug_base));
+    snprintf(name, sizeof(name), "%s", title);
+    if (mode)
+        snprintf(description, sizeof(description), "Completed the course \"%s\" (%s)", title, mode);
+    else
+        snprintf(description, sizeof(description), "Completed the course \"%s\"", title);
+    snprintf(criteria, sizeof(criteria),
+             "Complete the course \"%s\" with a score of at least %.0f%%.", title,
+             ctx->pass_mark * 100.0);
+    b.consumer_id = ctx->consumer_id;
+    b.lti_context_id = ctx->lti_context_id;
+    b.mode = mode;
+    b.slug_base = slug_base;
+    b.name = name;
+    b.description = description;
+    b.image_type = "image/svg+xml";
+    b.image = (const unsigned char *)awards_default_image_svg;
+    b.image_len = strlen(awards_default_image_svg);
+    b.criteria_narrative = criteria;
+    b.backend = "hosted";
+    b.rule.kind = RULE_COMPLETION;
+    return store_tx_badge_create(tx, &b, badge_id, slug, err);
+}
+
+/*
+ * Rule 1: the BadgeClass for exactly (course, mode), else the one for
+ * (course, no mode), never another mode's; rule 4 when neither exists.
+ */
+static int completion_award(struct store_tx *tx, const struct store_context_info *ctx,
+                            int64_t user_id, int64_t link_id, const char *mode, int64_t now,
+                            struct err *err)
+{
+    int64_t badge_id = 0;
+    char narrative[512];
+
+    if (!ctx->badges_enabled)
+        return 0;
+    if (store_tx_completion_badge(tx, ctx->id, mode, &badge_id, err) < 0)
+        return -1;
+    if (!badge_id && mode && store_tx_completion_badge(tx, ctx->id, NULL, &badge_id, err) < 0)
+        return -1;
+    if (!badge_id && create_completion_badge(tx, ctx, mode, &badge_id, err) < 0)
+        return -1;
+    snprintf(narrative, sizeof(narrative), "Completed %s%s%s%s.", title_of(ctx), mode ? " (" : "",
+             mode ? mode : "", mode ? ")" : "");
+    return add(tx, badge_id, user_id, ctx->id, link_id, "completion", narrative, now, err);
+}
+
+/* Course groups and completion counts: judged after every completion. */
+static int progress_awards(struct store_tx *tx, const struct store_context_info *ctx,
+                           int64_t user_id, int64_t now, struct err *err)
+{
+    struct store_rule_row *rules;
+    size_t n;
+    int64_t done = 0;
+    char narrative[256];
+
+    if (store_tx_rules(tx, ctx->consumer_id, RULE_GROUP, ctx->id, &rules, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        bool all;
+
+        if (rules[i].context_id && !ctx->badges_enabled)
+            continue;
+        if (store_tx_group_completed(tx, rules[i].rule.group_id, user_id, &all, err) < 0)
+            return -1;
+        if (all && add(tx, rules[i].badge_id, user_id, ctx->id, 0, "group",
+                       "Completed every course of the group.", now, err) < 0)
+            return -1;
+    }
+    if (store_tx_rules(tx, ctx->consumer_id, RULE_COUNT, ctx->id, &rules, &n, err) < 0)
+        return -1;
+    if (n && store_tx_completed_count(tx, ctx->consumer_id, user_id, &done, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (rules[i].context_id && !ctx->badges_enabled)
+            continue;
+        if (done < rules[i].rule.count)
+            continue;
+        snprintf(narrative, sizeof(narrative), "Completed %" PRId64 " courses.", done);
+        if (add(tx, rules[i].badge_id, user_id, ctx->id, 0, "count", narrative, now, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+struct grade_ev {
+    int64_t consumer_id;
+    const char *user, *context, *link, *source;
+    double score;
+    int64_t now;
+    struct awards_outcome *out;
+};
+
+static int grade_tx(struct store_tx *tx, void *cls, struct err *err)
+{
+    struct grade_ev *ev = cls;
+    struct store_ids ids;
+    struct store_context_info ctx;
+    struct store_rule_row *rules;
+    const char *link_lti = ev->link;
+    const char *mode;
+    size_t n;
+    char narrative[512];
+
+    if (store_tx_ensure(tx, ev->consumer_id, ev->user, ev->context, ev->link, ev->now, &ids, err) <
+            0 ||
+        store_tx_grade_put(tx, ids.user_id, ids.context_id, ids.link_id, ev->score, ev->source,
+                           ev->now, err) < 0 ||
+        store_tx_context(tx, ids.context_id, &ctx, err) < 0)
+        return -1;
+
+    if (store_tx_rules(tx, ctx.consumer_id, RULE_SCORE, ctx.id, &rules, &n, err) < 0)
+        return -1;
+    snprintf(narrative, sizeof(narrative), "Scored %.0f%% on %s in %s.", ev->score * 100.0,
+             link_lti, title_of(&ctx));
+    for (size_t i = 0; i < n; i++) {
+        const struct store_rule *r = &rules[i].rule;
+
+        if (rules[i].context_id && !ctx.badges_enabled)
+            continue;
+        if (r->resource_link && strcmp(r->resource_link, link_lti) != 0)
+            continue;
+        if (ev->score + 1e-9 < r->threshold)
+            continue;
+        if (add(tx, rules[i].badge_id, ids.user_id, ctx.id, ids.link_id, "score", narrative,
+                ev->now, err) < 0)
+            return -1;
+    }
+
+    /* completion: a passing grade on the completion link (any link when none is set) */
+    if ((!ctx.completion_link || strcmp(ctx.completion_link, link_lti) == 0) &&
+        ev->score + 1e-9 >= ctx.pass_mark) {
+        bool added;
+
+        if (store_tx_enrollment_mode(tx, ids.user_id, ctx.id, &mode, err) < 0 ||
+            store_tx_completion_put(tx, ids.user_id, ctx.id, mode, ids.link_id, ev->score, ev->now,
+                                    &added, err) < 0)
+            return -1;
+        if (ev->out)
+            ev->out->completed = true;
+        if (completion_award(tx, &ctx, ids.user_id, ids.link_id, mode, ev->now, err) < 0 ||
+            progress_awards(tx, &ctx, ids.user_id, ev->now, err) < 0)
+            return -1;
+    }
+    if (ev->out)
+        ev->out->awards_added = store_tx_awards_added(tx);
+    return 0;
+}
+
+int awards_grade(struct awards *a, int64_t consumer_id, const char *lti_user_id,
+                 const char *lti_context_id, const char *lti_resource_link_id, double score,
+                 const char *source, struct awards_outcome *out, struct err *err)
+{
+    struct grade_ev ev = { consumer_id, lti_user_id, lti_context_id, lti_resource_link_id,
+                           source,      score,       util_now(),     out };
+    int ret;
+
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!(score >= 0.0 && score <= 1.0))
+        return err_set(err, ERR_INVALID, "a score is a number from 0.0 to 1.0");
+    if (!lti_user_id || !*lti_user_id || !lti_context_id || !*lti_context_id ||
+        !lti_resource_link_id || !*lti_resource_link_id)
+        return err_set(err, ERR_INVALID, "a grade names a user, a course and a resource link");
+    ret = store_tx_run(a->store, grade_tx, &ev, err);
+    if (ret == 0 && out && out->awards_added)
+        awards_wake(a);
+    return ret;
+}
+
+struct grant_ev {
+    int64_t badge_id, consumer_id, context_id;
+    const char *user, *narrative;
+    int64_t award_id;
+    bool added;
+};
+
+static int grant_tx(struct store_tx *tx, void *cls, struct err *err)
+{
+    struct grant_ev *ev = cls;
+    struct store_award_new n;
+    int64_t user_id;
+
+    if (store_tx_user_find(tx, ev->consumer_id, ev->user, &user_id, err) < 0)
+        return -1;
+    memset(&n, 0, sizeof(n));
+    n.badge_id = ev->badge_id;
+    n.user_id = user_id;
+    n.context_id = ev->context_id;
+    n.reason = "manual";
+    n.narrative = ev->narrative;
+    n.now = util_now();
+    return store_tx_award_add(tx, &n, &ev->award_id, &ev->added, err);
+}
+
+int awards_grant(struct awards *a, const char *slug, int64_t consumer_id, const char *lti_user_id,
+                 const char *narrative, int64_t *award_id, bool *added, struct err *err)
+{
+    struct arena ar = ARENA_INIT;
+    struct store_badge b;
+    struct grant_ev ev;
+    int ret = -1;
+
+    *added = false;
+    if (store_badge_get(a->store, slug, &ar, &b, err) < 0)
+        goto out;
+    if (b.consumer_id != consumer_id) {
+        err_set(err, ERR_NOTFOUND, "there is no BadgeClass '%s' for this consumer", slug);
+        goto out;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.badge_id = b.id;
+    ev.consumer_id = consumer_id;
+    ev.context_id = b.context_id;
+    ev.user = lti_user_id;
+    ev.narrative = narrative;
+    ret = store_tx_run(a->store, grant_tx, &ev, err);
+    if (ret == 0) {
+        *added = ev.added;
+        if (award_id)
+            *award_id = ev.award_id;
+        if (ev.added)
+            awards_wake(a);
+    }
+out:
+    arena_release(&ar);
+    return ret;
+}

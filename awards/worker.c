@@ -1,0 +1,276 @@
+/*
+ * awards/worker.c - the outbox worker: issues due awards through their
+ * BadgeClass's backend and records what happened.
+ *
+ * An award is claimed (state issuing, with a lease) in one transaction
+ * before anything is sent, and recorded in another after the backend
+ * answered. A crash in between leaves it issuing; when the lease runs out
+ * it is claimed again, and since it was attempted before, the backend is
+ * first asked whether it already holds an assertion for the award's uid
+ * (find_assertion), so a crash between sending and recording does not issue
+ * twice. Retryable failures back off exponentially with jitter, or as long
+ * as the platform's Retry-After says; permanent ones keep the platform's
+ * message and wait for an operator (award retry).
+ */
+#include "base/base.h"
+#include "awards/awards_int.h"
+
+int64_t awards_backoff(int64_t attempts, int64_t retry_after, unsigned jitter_seed)
+{
+    int64_t d = LIMIT_AWARDS_BACKOFF_BASE;
+
+    for (int64_t i = 1; i < attempts && d < LIMIT_AWARDS_BACKOFF_MAX; i++)
+        d *= 2;
+    if (d > LIMIT_AWARDS_BACKOFF_MAX)
+        d = LIMIT_AWARDS_BACKOFF_MAX;
+    /* jitter: +0..25%, so awards failed together do not all come back together */
+    d += (int64_t)(jitter_seed % (unsigned)(d / 4 + 1));
+    if (retry_after > d)
+        d = retry_after;
+    return d;
+}
+
+void awards_to_backend_badge(const struct store_badge *b, struct backend_badge *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->slug = b->slug;
+    out->name = b->name;
+    out->description = b->description;
+    out->image_type = b->image_type;
+    out->image = b->image;
+    out->image_len = b->image_len;
+    out->criteria_url = b->criteria_url;
+    out->criteria_narrative = b->criteria_narrative;
+    out->issuing_component = b->issuing_component;
+    out->tags = b->tags;
+    out->alignments = b->alignments;
+    out->expires_days = b->expires_days;
+    out->backend_id = b->backend_id;
+}
+
+void awards_to_backend_award(const struct store_award *w, struct backend_award *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->uid = w->uid;
+    out->salt = w->salt;
+    out->recipient_email = w->recipient_email;
+    out->narrative = w->narrative;
+    out->evidence_name = w->context_title ? w->context_title : w->lti_context_id;
+    out->assertion_id = w->assertion_id;
+    out->issued_at = w->issued_at;
+    out->expires_at = w->expires_at;
+}
+
+static void count(struct awards *a, uint64_t *field, bool success)
+{
+    pthread_mutex_lock(&a->stats_mu);
+    (*field)++;
+    if (success)
+        a->stats.last_success = util_now();
+    pthread_mutex_unlock(&a->stats_mu);
+}
+
+static unsigned jitter(void)
+{
+    unsigned v = 0;
+
+    util_random((unsigned char *)&v, sizeof(v), NULL);
+    return v;
+}
+
+/* Records a failed attempt: back off, or fail for good. */
+static void record_failure(struct awards *a, const struct store_award *w,
+                           const struct backend_result *r, int64_t now)
+{
+    struct err err = ERR_INIT;
+
+    if (r->status == BACKEND_PERMANENT) {
+        store_award_set_failed(a->store, w->id, r->message, &err);
+        count(a, &a->stats.failed, false);
+        return;
+    }
+    {
+        /* auth: credentials an operator must fix; keep trying, but slowly */
+        int64_t floor = r->status == BACKEND_AUTH ? 300 : 0;
+        int64_t delay =
+            awards_backoff(w->attempts, r->retry_after > floor ? r->retry_after : floor, jitter());
+
+        store_award_set_retry(a->store, w->id, now + delay, r->message, &err);
+        count(a, &a->stats.retried, false);
+    }
+}
+
+static void process_revoke(struct awards *a, struct backend *be, const struct store_award *w,
+                           const struct backend_badge *bb, int64_t now)
+{
+    struct backend_award ba;
+    struct backend_result r;
+    struct err err = ERR_INIT;
+
+    awards_to_backend_award(w, &ba);
+    be->ops->revoke(be, bb, &ba, w->revoke_reason, &r);
+    if (r.status == BACKEND_OK) {
+        store_award_set_revoke_synced(a->store, w->id, &err);
+        count(a, &a->stats.revoked, true);
+    } else {
+        int64_t delay = awards_backoff(w->attempts + 1, r.retry_after, jitter());
+
+        store_award_set_revoke_retry(a->store, w->id, now + delay, r.message, &err);
+    }
+}
+
+static void process(struct awards *a, const struct store_award *w, int64_t now)
+{
+    struct arena ar = ARENA_INIT;
+    struct store_badge b;
+    struct backend_badge bb;
+    struct backend_award ba;
+    struct backend_result r;
+    struct backend *be;
+    struct err err = ERR_INIT;
+
+    backend_result_init(&r);
+    if (store_badge_get_id(a->store, w->badge_id, &ar, &b, &err) < 0) {
+        backend_result_set(&r, BACKEND_RETRY, "%s", err.msg);
+        if (w->state != AWARD_REVOKED)
+            record_failure(a, w, &r, now);
+        goto out;
+    }
+    be = awards_backend(a, b.backend);
+    if (!be) {
+        backend_result_set(&r, BACKEND_PERMANENT, "no backend '%s' is configured", b.backend);
+        if (w->state != AWARD_REVOKED)
+            record_failure(a, w, &r, now);
+        goto out;
+    }
+    awards_to_backend_badge(&b, &bb);
+    if (w->state == AWARD_REVOKED) {
+        process_revoke(a, be, w, &bb, now);
+        goto out;
+    }
+    if (!b.backend_id) {
+        /* rule 3: created at the backend on its first award, the id it gives kept */
+        be->ops->ensure_badge_class(be, &bb, &r);
+        if (r.status != BACKEND_OK) {
+            record_failure(a, w, &r, now);
+            goto out;
+        }
+        if (store_badge_set_backend_id(a->store, b.id, r.id, &err) < 0) {
+            backend_result_set(&r, BACKEND_RETRY, "%s", err.msg);
+            record_failure(a, w, &r, now);
+            goto out;
+        }
+        bb.backend_id = arena_memdupz(&ar, r.id, strlen(r.id));
+    }
+    awards_to_backend_award(w, &ba);
+    ba.issued_at = now;
+    ba.expires_at = b.expires_days > 0 ? now + b.expires_days * 86400 : 0;
+    if (w->attempts > 1) {
+        /* attempted before: the platform may hold it already (a crash after sending) */
+        be->ops->find_assertion(be, &bb, &ba, &r);
+        if (r.status != BACKEND_OK) {
+            record_failure(a, w, &r, now);
+            goto out;
+        }
+    }
+    if (!r.found) {
+        be->ops->issue(be, &bb, &ba, &r);
+        if (r.status != BACKEND_OK) {
+            record_failure(a, w, &r, now);
+            goto out;
+        }
+    }
+    if (store_award_set_issued(a->store, w->id, r.id, r.url, ba.issued_at, ba.expires_at, &err) ==
+        0)
+        count(a, &a->stats.issued, true);
+    /* else: the lease ran out and another attempt owns it, or it was revoked meanwhile */
+out:
+    arena_release(&ar);
+}
+
+int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *err)
+{
+    struct arena ar = ARENA_INIT;
+    struct store_award *due;
+    size_t n;
+
+    *handled = 0;
+    if (store_award_claim(a->store, now, LIMIT_AWARDS_LEASE, LIMIT_AWARDS_CLAIM, &ar, &due, &n,
+                          err) < 0) {
+        arena_release(&ar);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        process(a, &due[i], now);
+    *handled = n;
+    arena_release(&ar);
+    return 0;
+}
+
+static void *worker_main(void *arg)
+{
+    struct awards *a = arg;
+
+    pthread_setname_np(pthread_self(), "lb-awards");
+    pthread_mutex_lock(&a->mu);
+    while (!a->stop) {
+        struct err err = ERR_INIT;
+        size_t n = 0;
+        int ret;
+
+        a->woken = false;
+        pthread_mutex_unlock(&a->mu);
+        ret = awards_run_due(a, util_now(), &n, &err);
+        pthread_mutex_lock(&a->mu);
+        /* a full claim means more is due: go again at once */
+        if (ret == 0 && n == LIMIT_AWARDS_CLAIM)
+            continue;
+        if (!a->woken && !a->stop) {
+            struct timespec until;
+
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&a->cv, &a->mu, &until);
+        }
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+int awards_worker_start(struct awards *a, struct err *err)
+{
+    if (a->started)
+        return 0;
+    a->stop = false;
+    if (pthread_create(&a->thread, NULL, worker_main, a) != 0)
+        return err_set(err, ERR_INTERNAL, "cannot start the award worker");
+    a->started = true;
+    return 0;
+}
+
+void awards_worker_stop(struct awards *a)
+{
+    if (!a || !a->started)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->stop = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->thread, NULL);
+    a->started = false;
+}
+
+void awards_wake(struct awards *a)
+{
+    pthread_mutex_lock(&a->mu);
+    a->woken = true;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+void awards_stats(struct awards *a, struct awards_stats *out)
+{
+    pthread_mutex_lock(&a->stats_mu);
+    *out = a->stats;
+    pthread_mutex_unlock(&a->stats_mu);
+}

@@ -1,0 +1,402 @@
+/*
+ * store/awards.c - the award outbox: reading awards, claiming due ones for
+ * the worker, recording what the backend answered, retry and revoke.
+ *
+ * State changes are guarded by the state they expect (WHERE state =
+ * 'issuing'), so a worker whose lease ran out cannot overwrite what a newer
+ * attempt or an operator did meanwhile.
+ */
+#include "base/base.h"
+#include "store/store_int.h"
+
+static const char *const state_names[] = {
+    [AWARD_QUEUED] = "queued", [AWARD_NEEDS_EMAIL] = "needs_email", [AWARD_ISSUING] = "issuing",
+    [AWARD_ISSUED] = "issued", [AWARD_FAILED] = "failed",           [AWARD_REVOKED] = "revoked",
+};
+
+const char *store_award_state_name(enum store_award_state st)
+{
+    if ((size_t)st >= sizeof(state_names) / sizeof(state_names[0]))
+        return "failed";
+    return state_names[st];
+}
+
+int store_award_state_parse(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof(state_names) / sizeof(state_names[0]); i++) {
+        if (strcmp(name, state_names[i]) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+static void read_award(sqlite3_stmt *st, struct arena *a, struct store_award *w)
+{
+    int k;
+
+    memset(w, 0, sizeof(*w));
+    w->id = sqlite3_column_int64(st, 0);
+    w->badge_id = sqlite3_column_int64(st, 1);
+    w->user_id = sqlite3_column_int64(st, 2);
+    w->context_id = sqlite3_column_int64(st, 3);
+    k = store_award_state_parse((const char *)sqlite3_column_text(st, 4));
+    w->state = k < 0 ? AWARD_FAILED : (enum store_award_state)k;
+    w->uid = store_col_arena(st, 5, a);
+    w->salt = store_col_arena(st, 6, a);
+    w->reason = store_col_arena(st, 7, a);
+    w->narrative = store_col_arena(st, 8, a);
+    w->recipient_email = store_col_arena(st, 9, a);
+    w->assertion_id = store_col_arena(st, 10, a);
+    w->assertion_url = store_col_arena(st, 11, a);
+    w->last_error = store_col_arena(st, 12, a);
+    w->revoke_reason = store_col_arena(st, 13, a);
+    w->badge_slug = store_col_arena(st, 14, a);
+    w->consumer_key = store_col_arena(st, 15, a);
+    w->lti_user_id = store_col_arena(st, 16, a);
+    w->user_name = store_col_arena(st, 17, a);
+    w->lti_context_id = store_col_arena(st, 18, a);
+    w->context_title = store_col_arena(st, 19, a);
+    w->lti_resource_link_id = store_col_arena(st, 20, a);
+    w->link_title = store_col_arena(st, 21, a);
+    w->attempts = sqlite3_column_int64(st, 22);
+    w->next_attempt_at = sqlite3_column_int64(st, 23);
+    w->issued_at = sqlite3_column_int64(st, 24);
+    w->expires_at = sqlite3_column_int64(st, 25);
+    w->revoked_at = sqlite3_column_int64(st, 26);
+    w->created_at = sqlite3_column_int64(st, 27);
+    w->updated_at = sqlite3_column_int64(st, 28);
+    w->revoke_pending = sqlite3_column_int(st, 29) == 0;
+}
+
+/* Steps `st` (bound) and collects every row into an arena array. */
+static int collect(struct conn *c, sqlite3_stmt *st, struct arena *a, struct store_award **out,
+                   size_t *n, struct err *err)
+{
+    size_t cap = 16, len = 0;
+    struct store_award *v = arena_alloc(a, cap * sizeof(*v));
+    int rc;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            struct store_award *nv = arena_alloc(a, 2 * cap * sizeof(*nv));
+
+            memcpy(nv, v, len * sizeof(*nv));
+            v = nv;
+            cap *= 2;
+        }
+        read_award(st, a, &v[len++]);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_db_err(c, rc, "reading awards", err);
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+int store_award_list(struct store *s, const struct store_award_filter *f, struct arena *a,
+                     struct store_award **out, size_t *n, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    *out = NULL;
+    *n = 0;
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_AWARD_LIST, err);
+    if (st) {
+        if (f->state >= 0)
+            store_bind_str(st, 1, str_from_cstr(store_award_state_name(f->state)));
+        store_bind_str(st, 2, str_from_cstr(f->badge));
+        sqlite3_bind_int64(st, 3, f->user_id);
+        store_bind_str(st, 4, str_from_cstr(f->backend));
+        sqlite3_bind_int64(st, 5, f->limit > 0 ? f->limit : -1);
+        ret = collect(c, st, a, out, n, err);
+    }
+    store_reader_put(s, c);
+    return ret;
+}
+
+static int award_get(struct store *s, enum stmt_id id, const char *uid, int64_t aid,
+                     struct arena *a, struct store_award *out, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int rc, ret = -1;
+
+    if (!c)
+        return -1;
+    st = store_stmt(c, id, err);
+    if (st) {
+        if (uid)
+            store_bind_str(st, 1, str_from_cstr(uid));
+        else
+            sqlite3_bind_int64(st, 1, aid);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            read_award(st, a, out);
+            ret = 0;
+        } else if (rc == SQLITE_DONE) {
+            err_set(err, ERR_NOTFOUND, "there is no such award");
+        } else {
+            store_db_err(c, rc, "reading an award", err);
+        }
+        sqlite3_reset(st);
+    }
+    store_reader_put(s, c);
+    return ret;
+}
+
+int store_award_get(struct store *s, int64_t id, struct arena *a, struct store_award *out,
+                    struct err *err)
+{
+    return award_get(s, S_AWARD_GET, NULL, id, a, out, err);
+}
+
+int store_award_get_uid(struct store *s, const char *uid, struct arena *a, struct store_award *out,
+                        struct err *err)
+{
+    return award_get(s, S_AWARD_GET_UID, uid, 0, a, out, err);
+}
+
+int store_award_claim(struct store *s, int64_t now, int64_t lease, size_t max, struct arena *a,
+                      struct store_award **out, size_t *n, struct err *err)
+{
+    struct conn *c = s->admin;
+    sqlite3_stmt *st;
+    int64_t ids[LIMIT_AWARDS_CLAIM];
+    size_t nids = 0, len = 0;
+    struct store_award *v;
+    int rc, ret = -1;
+
+    *out = NULL;
+    *n = 0;
+    if (max > LIMIT_AWARDS_CLAIM)
+        max = LIMIT_AWARDS_CLAIM;
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    st = store_stmt(c, S_AWARD_DUE, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, (int64_t)max);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && nids < max)
+        ids[nids++] = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        store_db_err(c, rc, "finding due awards", err);
+        goto out;
+    }
+    v = arena_alloc(a, (nids ? nids : 1) * sizeof(*v));
+    for (size_t i = 0; i < nids; i++) {
+        st = store_stmt(c, S_AWARD_CLAIM, err);
+        if (!st)
+            goto out;
+        sqlite3_bind_int64(st, 1, ids[i]);
+        sqlite3_bind_int64(st, 2, now + lease);
+        sqlite3_bind_int64(st, 3, now);
+        if (store_step_done(c, st, "claiming an award", err) < 0)
+            goto out;
+        st = store_stmt(c, S_AWARD_GET, err);
+        if (!st)
+            goto out;
+        sqlite3_bind_int64(st, 1, ids[i]);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            read_award(st, a, &v[len++]);
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW) {
+            store_db_err(c, rc == SQLITE_DONE ? SQLITE_ERROR : rc, "reading an award", err);
+            goto out;
+        }
+    }
+    *out = v;
+    *n = len;
+    ret = 0;
+out:
+    if (ret < 0) {
+        *out = NULL;
+        *n = 0;
+    }
+    return store_admin_end(s, ret, err);
+}
+
+/* One guarded update of an award; ERR_CONFLICT when its state was not the expected one. */
+static int award_update(struct store *s, enum stmt_id id, int64_t award_id, int64_t t,
+                        const char *text, const char *text2, int64_t t2, int64_t t3,
+                        const char *conflict, struct err *err)
+{
+    struct conn *c = s->admin;
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    st = store_stmt(c, id, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, award_id);
+    switch (id) {
+    case S_AWARD_ISSUED: /* id, assertion id, url, issued at, expires at, now */
+        store_bind_str(st, 2, str_from_cstr(text));
+        store_bind_str(st, 3, str_from_cstr(text2));
+        sqlite3_bind_int64(st, 4, t);
+        sqlite3_bind_int64(st, 5, t2);
+        sqlite3_bind_int64(st, 6, t3);
+        break;
+    case S_AWARD_RETRY_LATER: /* id, next at, error, now */
+    case S_AWARD_REVOKE_RETRY:
+        sqlite3_bind_int64(st, 2, t);
+        store_bind_str(st, 3, str_from_cstr(text));
+        sqlite3_bind_int64(st, 4, t3);
+        break;
+    case S_AWARD_FAILED: /* id, error, now */
+        store_bind_str(st, 2, str_from_cstr(text));
+        sqlite3_bind_int64(st, 3, t3);
+        break;
+    case S_AWARD_REVOKE_SYNCED: /* id, now */
+    case S_AWARD_REQUEUE:
+        sqlite3_bind_int64(st, 2, t3);
+        break;
+    case S_AWARD_REVOKE: /* id, now, reason */
+        sqlite3_bind_int64(st, 2, t3);
+        store_bind_str(st, 3, str_from_cstr(text));
+        break;
+    default:
+        err_set(err, ERR_INTERNAL, "not an award update");
+        goto out;
+    }
+    if (store_step_done(c, st, "updating an award", err) < 0)
+        goto out;
+    if (sqlite3_changes(c->db) == 0) {
+        err_set(err, ERR_CONFLICT, "%s", conflict);
+        goto out;
+    }
+    ret = 0;
+out:
+    return store_admin_end(s, ret, err);
+}
+
+/* Bounded copy of a platform's message: whatever it sent, we keep at most this much. */
+static const char *clip(char *dst, size_t n, const char *src)
+{
+    if (!src)
+        return NULL;
+    snprintf(dst, n, "%s", src);
+    return dst;
+}
+
+int store_award_set_issued(struct store *s, int64_t id, const char *assertion_id,
+                           const char *assertion_url, int64_t issued_at, int64_t expires_at,
+                           struct err *err)
+{
+    return award_update(s, S_AWARD_ISSUED, id, issued_at, assertion_id, assertion_url, expires_at,
+                        util_now(), "the award is no longer being issued", err);
+}
+
+int store_award_set_retry(struct store *s, int64_t id, int64_t next_at, const char *error,
+                          struct err *err)
+{
+    char msg[LIMIT_AWARD_ERROR_LEN + 1];
+
+    return award_update(s, S_AWARD_RETRY_LATER, id, next_at, clip(msg, sizeof(msg), error), NULL, 0,
+                        util_now(), "the award is no longer being issued", err);
+}
+
+int store_award_set_failed(struct store *s, int64_t id, const char *error, struct err *err)
+{
+    char msg[LIMIT_AWARD_ERROR_LEN + 1];
+
+    return award_update(s, S_AWARD_FAILED, id, 0, clip(msg, sizeof(msg), error), NULL, 0,
+                        util_now(), "the award is no longer being issued", err);
+}
+
+int store_award_set_revoke_synced(struct store *s, int64_t id, struct err *err)
+{
+    return award_update(s, S_AWARD_REVOKE_SYNCED, id, 0, NULL, NULL, 0, util_now(),
+                        "the award is not revoked", err);
+}
+
+int store_award_set_revoke_retry(struct store *s, int64_t id, int64_t next_at, const char *error,
+                                 struct err *err)
+{
+    char msg[LIMIT_AWARD_ERROR_LEN + 1];
+
+    return award_update(s, S_AWARD_REVOKE_RETRY, id, next_at, clip(msg, sizeof(msg), error), NULL,
+                        0, util_now(), "the award is not revoked", err);
+}
+
+int store_award_retry(struct store *s, int64_t id, int64_t now, struct err *err)
+{
+    return award_update(s, S_AWARD_REQUEUE, id, 0, NULL, NULL, 0, now,
+                        "only a failed award can be retried", err);
+}
+
+int store_award_revoke(struct store *s, int64_t id, const char *reason, int64_t now,
+                       struct err *err)
+{
+    return award_update(s, S_AWARD_REVOKE, id, 0, reason, NULL, 0, now,
+                        "the award is already revoked", err);
+}
+
+int store_outbox_stats(struct store *s, struct store_outbox_stats *out, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int rc, ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_OUTBOX_COUNTS, err);
+    if (!st)
+        goto out;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t v = sqlite3_column_int64(st, 1);
+
+        switch (store_award_state_parse((const char *)sqlite3_column_text(st, 0))) {
+        case AWARD_QUEUED:
+            out->queued = v;
+            break;
+        case AWARD_NEEDS_EMAIL:
+            out->needs_email = v;
+            break;
+        case AWARD_ISSUING:
+            out->issuing = v;
+            break;
+        case AWARD_ISSUED:
+            out->issued = v;
+            break;
+        case AWARD_FAILED:
+            out->failed = v;
+            break;
+        case AWARD_REVOKED:
+            out->revoked = v;
+            break;
+        default:
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        store_db_err(c, rc, "counting awards", err);
+        goto out;
+    }
+    st = store_stmt(c, S_OUTBOX_NEXT_DUE, err);
+    if (!st)
+        goto out;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        out->next_due = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW) {
+        store_db_err(c, rc, "reading the outbox", err);
+        goto out;
+    }
+    ret = 0;
+out:
+    store_reader_put(s, c);
+    return ret;
+}

@@ -1,0 +1,457 @@
+/*
+ * store/badges.c - course settings, course groups, BadgeClasses and rules.
+ *
+ * These are set up by instructors and operators, rarely, on the admin
+ * connection, each in one BEGIN IMMEDIATE transaction. The BadgeClass
+ * insert is shared with the rule evaluation (events.c), which creates the
+ * course's completion BadgeClass on its first completion.
+ */
+#include "base/base.h"
+#include "store/store_int.h"
+
+static const char *const rule_names[] = {
+    [RULE_ENROLLMENT] = "enrollment", [RULE_SCORE] = "score", [RULE_COMPLETION] = "completion",
+    [RULE_GROUP] = "group",           [RULE_COUNT] = "count", [RULE_MANUAL] = "manual",
+};
+
+const char *store_rule_name(enum store_rule_kind k)
+{
+    if ((size_t)k >= sizeof(rule_names) / sizeof(rule_names[0]))
+        return "manual";
+    return rule_names[k];
+}
+
+int store_rule_parse_kind(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof(rule_names) / sizeof(rule_names[0]); i++) {
+        if (strcmp(name, rule_names[i]) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+int store_step_id(struct conn *c, sqlite3_stmt *st, int64_t *id, const char *what, struct err *err)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return store_db_err(c, rc == SQLITE_DONE ? SQLITE_ERROR : rc, what, err);
+    }
+    *id = sqlite3_column_int64(st, 0);
+    /* RETURNING: step to the end so the statement completes */
+    while (rc == SQLITE_ROW)
+        rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_db_err(c, rc, what, err);
+    return 0;
+}
+
+int store_ensure_context_conn(struct conn *c, int64_t consumer_id, const char *lti_context_id,
+                              int64_t now, int64_t *id, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, S_CONTEXT_ENSURE, err);
+
+    *id = 0;
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, consumer_id);
+    store_bind_str(st, 2, str_from_cstr(lti_context_id));
+    sqlite3_bind_int64(st, 3, now);
+    return store_step_id(c, st, id, "recording a course", err);
+}
+
+int store_admin_begin(struct store *s, struct err *err)
+{
+    pthread_mutex_lock(&s->admin_mu);
+    if (store_exec(s->admin, S_BEGIN_IMMEDIATE, err) < 0) {
+        pthread_mutex_unlock(&s->admin_mu);
+        return -1;
+    }
+    return 0;
+}
+
+int store_admin_end(struct store *s, int ret, struct err *err)
+{
+    if (ret == 0 && store_exec(s->admin, S_COMMIT, err) < 0)
+        ret = -1;
+    if (ret < 0 && !sqlite3_get_autocommit(s->admin->db))
+        store_exec(s->admin, S_ROLLBACK, NULL);
+    pthread_mutex_unlock(&s->admin_mu);
+    return ret;
+}
+
+int store_context_set_enabled(struct store *s, int64_t consumer_id, const char *lti_context_id,
+                              bool enabled, struct err *err)
+{
+    struct conn *c = s->admin;
+    int64_t id, now = util_now();
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    if (store_ensure_context_conn(c, consumer_id, lti_context_id, now, &id, err) < 0)
+        goto out;
+    st = store_stmt(c, S_CONTEXT_SET_ENABLED, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, enabled);
+    sqlite3_bind_int64(st, 3, now);
+    ret = store_step_done(c, st, "updating a course", err);
+out:
+    return store_admin_end(s, ret, err);
+}
+
+int store_context_set_pass_mark(struct store *s, int64_t consumer_id, const char *lti_context_id,
+                                double pass_mark, const char *resource_link, struct err *err)
+{
+    struct conn *c = s->admin;
+    int64_t id, now = util_now();
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    if (!(pass_mark >= 0.0 && pass_mark <= 1.0))
+        return err_set(err, ERR_INVALID, "a pass mark is a score from 0.0 to 1.0");
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    if (store_ensure_context_conn(c, consumer_id, lti_context_id, now, &id, err) < 0)
+        goto out;
+    st = store_stmt(c, S_CONTEXT_SET_PASS, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_double(st, 2, pass_mark);
+    store_bind_str(st, 3, str_from_cstr(resource_link));
+    sqlite3_bind_int64(st, 4, now);
+    ret = store_step_done(c, st, "updating a course", err);
+out:
+    return store_admin_end(s, ret, err);
+}
+
+static int group_find(struct conn *c, int64_t consumer_id, const char *name, int64_t *id,
+                      struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, S_GROUP_FIND, err);
+    int rc;
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, consumer_id);
+    store_bind_str(st, 2, str_from_cstr(name));
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return err_set(err, ERR_NOTFOUND, "there is no course group '%s'", name);
+    if (rc != SQLITE_ROW)
+        return store_db_err(c, rc, "finding a course group", err);
+    return 0;
+}
+
+int store_group_add(struct store *s, int64_t consumer_id, const char *name,
+                    const char *const *lti_context_ids, size_t n, struct err *err)
+{
+    struct conn *c = s->admin;
+    int64_t gid, cid, now = util_now();
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    st = store_stmt(c, S_GROUP_UPSERT, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, consumer_id);
+    store_bind_str(st, 2, str_from_cstr(name));
+    sqlite3_bind_int64(st, 3, now);
+    if (store_step_id(c, st, &gid, "creating a course group", err) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (store_ensure_context_conn(c, consumer_id, lti_context_ids[i], now, &cid, err) < 0)
+            goto out;
+        st = store_stmt(c, S_GROUP_MEMBER_ADD, err);
+        if (!st)
+            goto out;
+        sqlite3_bind_int64(st, 1, gid);
+        sqlite3_bind_int64(st, 2, cid);
+        if (store_step_done(c, st, "adding a course to a group", err) < 0)
+            goto out;
+    }
+    ret = 0;
+out:
+    return store_admin_end(s, ret, err);
+}
+
+static int slug_taken(struct conn *c, const char *slug, bool *taken, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, S_SLUG_TAKEN, err);
+    int rc;
+
+    if (!st)
+        return -1;
+    store_bind_str(st, 1, str_from_cstr(slug));
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store_db_err(c, rc, "checking a slug", err);
+    *taken = rc == SQLITE_ROW;
+    return 0;
+}
+
+/* The exact slug, or the base with the first free suffix ("-2", "-3", ...). */
+static int pick_slug(struct conn *c, const struct store_badge_new *b, char *out, struct err *err)
+{
+    bool taken;
+
+    if (b->slug) {
+        if (strlen(b->slug) > LIMIT_SLUG_LEN)
+            return err_set(err, ERR_INVALID, "a slug has at most %d characters", LIMIT_SLUG_LEN);
+        snprintf(out, LIMIT_SLUG_LEN + 1, "%s", b->slug);
+        if (slug_taken(c, out, &taken, err) < 0)
+            return -1;
+        if (taken)
+            return err_set(err, ERR_CONFLICT, "a BadgeClass with slug '%s' exists", b->slug);
+        return 0;
+    }
+    for (int i = 1; i < 10000; i++) {
+        char suffix[16] = "";
+        size_t room;
+
+        if (i > 1)
+            snprintf(suffix, sizeof(suffix), "-%d", i);
+        room = LIMIT_SLUG_LEN - strlen(suffix);
+        snprintf(out, LIMIT_SLUG_LEN + 1, "%.*s%s", (int)room,
+                 b->slug_base && b->slug_base[0] ? b->slug_base : "badge", suffix);
+        if (slug_taken(c, out, &taken, err) < 0)
+            return -1;
+        if (!taken)
+            return 0;
+    }
+    return err_set(err, ERR_CONFLICT, "no free slug for '%s'", b->slug_base);
+}
+
+int store_badge_create_conn(struct conn *c, const struct store_badge_new *b, int64_t now,
+                            int64_t *id, char *slug_out, struct err *err)
+{
+    sqlite3_stmt *st;
+    int64_t context_id = 0, group_id = 0;
+    int rc;
+
+    *id = 0;
+    if (b->lti_context_id &&
+        store_ensure_context_conn(c, b->consumer_id, b->lti_context_id, now, &context_id, err) < 0)
+        return -1;
+    if (b->rule.kind == RULE_COMPLETION && !context_id)
+        return err_set(err, ERR_INVALID, "a completion badge belongs to a course (--context)");
+    if (b->rule.kind == RULE_GROUP &&
+        group_find(c, b->consumer_id, b->rule.group, &group_id, err) < 0)
+        return -1;
+    if (pick_slug(c, b, slug_out, err) < 0)
+        return -1;
+
+    st = store_stmt(c, S_BADGE_INSERT, err);
+    if (!st)
+        return -1;
+    store_bind_str(st, 1, str_from_cstr(slug_out));
+    sqlite3_bind_int64(st, 2, b->consumer_id);
+    if (context_id)
+        sqlite3_bind_int64(st, 3, context_id);
+    store_bind_str(st, 4, str_from_cstr(b->mode));
+    store_bind_str(st, 5, str_from_cstr(b->name));
+    store_bind_str(st, 6, str_from_cstr(b->description));
+    sqlite3_bind_blob64(st, 7, b->image, b->image_len, SQLITE_STATIC);
+    store_bind_str(st, 8, str_from_cstr(b->image_type));
+    store_bind_str(st, 9, str_from_cstr(b->criteria_url));
+    store_bind_str(st, 10, str_from_cstr(b->criteria_narrative));
+    store_bind_str(st, 11, str_from_cstr(b->issuing_component));
+    store_bind_str(st, 12, str_from_cstr(b->tags ? b->tags : "[]"));
+    store_bind_str(st, 13, str_from_cstr(b->alignments ? b->alignments : "[]"));
+    if (b->expires_days > 0)
+        sqlite3_bind_int64(st, 14, b->expires_days);
+    store_bind_str(st, 15, str_from_cstr(b->backend));
+    store_bind_str(st, 16, str_from_cstr(b->backend_id));
+    sqlite3_bind_int64(st, 17, now);
+    if (store_step_id(c, st, id, "creating a BadgeClass", err) < 0)
+        return -1;
+
+    st = store_stmt(c, S_RULE_INSERT, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, *id);
+    sqlite3_bind_int64(st, 2, b->consumer_id);
+    store_bind_str(st, 3, str_from_cstr(store_rule_name(b->rule.kind)));
+    if (context_id)
+        sqlite3_bind_int64(st, 4, context_id);
+    store_bind_str(st, 5, str_from_cstr(b->mode ? b->mode : ""));
+    if (b->rule.kind == RULE_SCORE) {
+        sqlite3_bind_double(st, 6, b->rule.threshold);
+        store_bind_str(st, 7, str_from_cstr(b->rule.resource_link));
+    }
+    if (group_id)
+        sqlite3_bind_int64(st, 8, group_id);
+    if (b->rule.kind == RULE_COUNT)
+        sqlite3_bind_int64(st, 9, b->rule.count);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return err_set(err, ERR_CONFLICT, "this course already has a completion badge for %s%s%s",
+                       b->mode ? "mode '" : "no mode", b->mode ? b->mode : "", b->mode ? "'" : "");
+    if (rc != SQLITE_DONE)
+        return store_db_err(c, rc, "creating a rule", err);
+    return 0;
+}
+
+int store_badge_create(struct store *s, const struct store_badge_new *b, int64_t *id,
+                       char *slug_out, struct err *err)
+{
+    int ret;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    ret = store_badge_create_conn(s->admin, b, util_now(), id, slug_out, err);
+    return store_admin_end(s, ret, err);
+}
+
+static void read_badge(sqlite3_stmt *st, struct arena *a, struct store_badge *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->id = sqlite3_column_int64(st, 0);
+    b->consumer_id = sqlite3_column_int64(st, 1);
+    b->context_id = sqlite3_column_int64(st, 2);
+    b->slug = store_col_arena(st, 3, a);
+    b->consumer_key = store_col_arena(st, 4, a);
+    b->lti_context_id = store_col_arena(st, 5, a);
+    b->context_title = store_col_arena(st, 6, a);
+    b->mode = store_col_arena(st, 7, a);
+    b->name = store_col_arena(st, 8, a);
+    b->description = store_col_arena(st, 9, a);
+    b->image_type = store_col_arena(st, 10, a);
+    b->criteria_url = store_col_arena(st, 11, a);
+    b->criteria_narrative = store_col_arena(st, 12, a);
+    b->issuing_component = store_col_arena(st, 13, a);
+    b->tags = store_col_arena(st, 14, a);
+    b->alignments = store_col_arena(st, 15, a);
+    b->backend = store_col_arena(st, 16, a);
+    b->backend_id = store_col_arena(st, 17, a);
+    if (sqlite3_column_type(st, 18) == SQLITE_BLOB) {
+        b->image_len = (size_t)sqlite3_column_bytes(st, 18);
+        b->image =
+            (const unsigned char *)arena_memdupz(a, sqlite3_column_blob(st, 18), b->image_len);
+    }
+    b->expires_days = sqlite3_column_int64(st, 19);
+    {
+        int k = store_rule_parse_kind((const char *)sqlite3_column_text(st, 20));
+
+        b->rule.kind = k < 0 ? RULE_MANUAL : (enum store_rule_kind)k;
+    }
+    b->rule.threshold = sqlite3_column_double(st, 21);
+    b->rule.resource_link = store_col_arena(st, 22, a);
+    b->rule.group = store_col_arena(st, 23, a);
+    b->rule.group_id = sqlite3_column_int64(st, 24);
+    b->rule.count = sqlite3_column_int64(st, 25);
+    b->created_at = sqlite3_column_int64(st, 26);
+    b->updated_at = sqlite3_column_int64(st, 27);
+    b->issued = sqlite3_column_int64(st, 28);
+}
+
+static int badge_get(struct store *s, enum stmt_id id, const char *slug, int64_t bid,
+                     struct arena *a, struct store_badge *out, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int rc, ret = -1;
+
+    if (!c)
+        return -1;
+    st = store_stmt(c, id, err);
+    if (!st)
+        goto out;
+    if (slug)
+        store_bind_str(st, 1, str_from_cstr(slug));
+    else
+        sqlite3_bind_int64(st, 1, bid);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        read_badge(st, a, out);
+        ret = 0;
+    } else if (rc == SQLITE_DONE) {
+        err_set(err, ERR_NOTFOUND, "there is no BadgeClass '%s'", slug ? slug : "with this id");
+    } else {
+        store_db_err(c, rc, "reading a BadgeClass", err);
+    }
+    sqlite3_reset(st);
+out:
+    store_reader_put(s, c);
+    return ret;
+}
+
+int store_badge_get(struct store *s, const char *slug, struct arena *a, struct store_badge *out,
+                    struct err *err)
+{
+    return badge_get(s, S_BADGE_GET, slug, 0, a, out, err);
+}
+
+int store_badge_get_id(struct store *s, int64_t id, struct arena *a, struct store_badge *out,
+                       struct err *err)
+{
+    return badge_get(s, S_BADGE_GET_ID, NULL, id, a, out, err);
+}
+
+int store_badge_list(struct store *s, struct arena *a, struct store_badge **out, size_t *count,
+                     struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    size_t n = 0, cap = 16;
+    struct store_badge *v;
+    int rc;
+
+    *out = NULL;
+    *count = 0;
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_BADGE_LIST, err);
+    if (!st) {
+        store_reader_put(s, c);
+        return -1;
+    }
+    v = arena_alloc(a, cap * sizeof(*v));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            struct store_badge *nv = arena_alloc(a, 2 * cap * sizeof(*nv));
+
+            memcpy(nv, v, n * sizeof(*nv));
+            v = nv;
+            cap *= 2;
+        }
+        read_badge(st, a, &v[n++]);
+    }
+    sqlite3_reset(st);
+    store_reader_put(s, c);
+    if (rc != SQLITE_DONE)
+        return store_db_err(NULL, rc, "listing BadgeClasses", err);
+    *out = v;
+    *count = n;
+    return 0;
+}
+
+int store_badge_set_backend_id(struct store *s, int64_t id, const char *backend_id, struct err *err)
+{
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    st = store_stmt(s->admin, S_BADGE_SET_BACKEND_ID, err);
+    if (st) {
+        sqlite3_bind_int64(st, 1, id);
+        store_bind_str(st, 2, str_from_cstr(backend_id));
+        sqlite3_bind_int64(st, 3, util_now());
+        ret = store_step_done(s->admin, st, "storing a backend id", err);
+    }
+    return store_admin_end(s, ret, err);
+}

@@ -1,0 +1,367 @@
+/*
+ * store/events.c - the operations the award rules run inside one
+ * transaction: grades, completions, rule lookups, award inserts.
+ *
+ * awards/ decides; these only read and write. A transaction is either the
+ * admin connection's BEGIN IMMEDIATE (store_tx_run: grades, manual grants)
+ * or a launch's savepoint on the writer (the enrollment hook), so an award
+ * is committed together with the event that earned it, or not at all.
+ */
+#include "base/base.h"
+#include "store/store_int.h"
+
+int store_tx_on(struct store *s, struct conn *c, store_tx_fn *fn, void *cls, int *awards_added,
+                struct err *err)
+{
+    struct store_tx tx = { s, c, ARENA_INIT, 0 };
+    int ret;
+
+    ret = fn(&tx, cls, err);
+    if (awards_added)
+        *awards_added = tx.awards_added;
+    arena_release(&tx.arena);
+    return ret;
+}
+
+int store_tx_run(struct store *s, store_tx_fn *fn, void *cls, struct err *err)
+{
+    int ret;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    ret = store_tx_on(s, s->admin, fn, cls, NULL, err);
+    return store_admin_end(s, ret, err);
+}
+
+struct arena *store_tx_arena(struct store_tx *tx)
+{
+    return &tx->arena;
+}
+
+int store_tx_awards_added(struct store_tx *tx)
+{
+    return tx->awards_added;
+}
+
+void store_set_enrollment_hook(struct store *s, store_enrollment_hook *fn, void *cls)
+{
+    s->enrollment_hook = fn;
+    s->enrollment_cls = cls;
+}
+
+static int ensure_row(struct store_tx *tx, enum stmt_id id, int64_t consumer_id, const char *lti_id,
+                      int64_t context_id, int64_t now, int64_t *out, const char *what,
+                      struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(tx->c, id, err);
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, consumer_id);
+    store_bind_str(st, 2, str_from_cstr(lti_id));
+    if (id == S_LINK_ENSURE) {
+        if (context_id)
+            sqlite3_bind_int64(st, 3, context_id);
+        sqlite3_bind_int64(st, 4, now);
+    } else {
+        sqlite3_bind_int64(st, 3, now);
+    }
+    return store_step_id(tx->c, st, out, what, err);
+}
+
+int store_tx_ensure(struct store_tx *tx, int64_t consumer_id, const char *lti_user_id,
+                    const char *lti_context_id, const char *lti_resource_link_id, int64_t now,
+                    struct store_ids *out, struct err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (lti_user_id && ensure_row(tx, S_USER_ENSURE, consumer_id, lti_user_id, 0, now,
+                                  &out->user_id, "recording a user", err) < 0)
+        return -1;
+    if (lti_context_id && store_ensure_context_conn(tx->c, consumer_id, lti_context_id, now,
+                                                    &out->context_id, err) < 0)
+        return -1;
+    if (lti_resource_link_id &&
+        ensure_row(tx, S_LINK_ENSURE, consumer_id, lti_resource_link_id, out->context_id, now,
+                   &out->link_id, "recording a resource link", err) < 0)
+        return -1;
+    return 0;
+}
+
+int store_tx_user_find(struct store_tx *tx, int64_t consumer_id, const char *lti_user_id,
+                       int64_t *user_id, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(tx->c, S_USER_FIND, err);
+    int rc;
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, consumer_id);
+    store_bind_str(st, 2, str_from_cstr(lti_user_id));
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *user_id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return err_set(err, ERR_NOTFOUND, "user '%s' has never launched the tool", lti_user_id);
+    if (rc != SQLITE_ROW)
+        return store_db_err(tx->c, rc, "finding a user", err);
+    return 0;
+}
+
+int store_tx_context(struct store_tx *tx, int64_t context_id, struct store_context_info *out,
+                     struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(tx->c, S_CONTEXT_INFO, err);
+    int rc;
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, context_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof(*out));
+        out->id = sqlite3_column_int64(st, 0);
+        out->consumer_id = sqlite3_column_int64(st, 1);
+        out->lti_context_id = store_col_arena(st, 2, &tx->arena);
+        out->title = store_col_arena(st, 3, &tx->arena);
+        out->badges_enabled = sqlite3_column_int(st, 4) != 0;
+        out->pass_mark = sqlite3_column_double(st, 5);
+        out->completion_link = store_col_arena(st, 6, &tx->arena);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return err_set(err, ERR_NOTFOUND, "there is no such course");
+    if (rc != SQLITE_ROW)
+        return store_db_err(tx->c, rc, "reading a course", err);
+    return 0;
+}
+
+/* One optional text column of one row. */
+static int one_text(struct store_tx *tx, enum stmt_id id, int64_t a, int64_t b, const char **out,
+                    const char *what, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(tx->c, id, err);
+    int rc;
+
+    *out = NULL;
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, a);
+    if (id == S_ENROLL_MODE)
+        sqlite3_bind_int64(st, 2, b);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = store_col_arena(st, 0, &tx->arena);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store_db_err(tx->c, rc, what, err);
+    return 0;
+}
+
+int store_tx_link_lti_id(struct store_tx *tx, int64_t link_id, const char **out, struct err *err)
+{
+    return one_text(tx, S_LINK_LTI_ID, link_id, 0, out, "reading a resource link", err);
+}
+
+int store_tx_enrollment_mode(struct store_tx *tx, int64_t user_id, int64_t context_id,
+                             const char **mode, struct err *err)
+{
+    if (one_text(tx, S_ENROLL_MODE, user_id, context_id, mode, "reading an enrollment", err) < 0)
+        return -1;
+    if (*mode && !**mode)
+        *mode = NULL;
+    return 0;
+}
+
+int store_tx_grade_put(struct store_tx *tx, int64_t user_id, int64_t context_id, int64_t link_id,
+                       double score, const char *source, int64_t now, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(tx->c, S_GRADE_PUT, err);
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, link_id);
+    if (context_id)
+        sqlite3_bind_int64(st, 3, context_id);
+    sqlite3_bind_double(st, 4, score);
+    store_bind_str(st, 5, str_from_cstr(source));
+    sqlite3_bind_int64(st, 6, now);
+    return store_step_done(tx->c, st, "recording a grade", err);
+}
+
+int store_tx_completion_put(struct store_tx *tx, int64_t user_id, int64_t context_id,
+                            const char *mode, int64_t link_id, double score, int64_t now,
+                            bool *added, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(tx->c, S_COMPLETION_PUT, err);
+
+    *added = false;
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, context_id);
+    store_bind_str(st, 3, str_from_cstr(mode));
+    if (link_id)
+        sqlite3_bind_int64(st, 4, link_id);
+    sqlite3_bind_double(st, 5, score);
+    sqlite3_bind_int64(st, 6, now);
+    if (store_step_done(tx->c, st, "recording a completion", err) < 0)
+        return -1;
+    *added = sqlite3_changes(tx->c->db) == 1;
+    return 0;
+}
+
+int store_tx_completed_count(struct store_tx *tx, int64_t consumer_id, int64_t user_id, int64_t *n,
+                             struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(tx->c, S_COMPLETED_COUNT, err);
+    int rc;
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, consumer_id);
+    sqlite3_bind_int64(st, 2, user_id);
+    rc = sqlite3_step(st);
+    *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return store_db_err(tx->c, rc, "counting completions", err);
+    return 0;
+}
+
+int store_tx_group_completed(struct store_tx *tx, int64_t group_id, int64_t user_id, bool *done,
+                             struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(tx->c, S_GROUP_COMPLETED, err);
+    int rc;
+
+    *done = false;
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, group_id);
+    sqlite3_bind_int64(st, 2, user_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int64_t members = sqlite3_column_int64(st, 0), completed = sqlite3_column_int64(st, 1);
+
+        *done = members > 0 && completed == members;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return store_db_err(tx->c, rc, "reading a course group", err);
+    return 0;
+}
+
+int store_tx_rules(struct store_tx *tx, int64_t consumer_id, enum store_rule_kind kind,
+                   int64_t context_id, struct store_rule_row **out, size_t *n, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(tx->c, S_RULES_FOR, err);
+    size_t cap = 8, len = 0;
+    struct store_rule_row *v;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (!st)
+        return -1;
+    v = arena_alloc(&tx->arena, cap * sizeof(*v));
+    sqlite3_bind_int64(st, 1, consumer_id);
+    store_bind_str(st, 2, str_from_cstr(store_rule_name(kind)));
+    sqlite3_bind_int64(st, 3, context_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_rule_row *r;
+
+        if (len == cap) {
+            struct store_rule_row *nv = arena_alloc(&tx->arena, 2 * cap * sizeof(*nv));
+
+            memcpy(nv, v, len * sizeof(*nv));
+            v = nv;
+            cap *= 2;
+        }
+        r = &v[len++];
+        memset(r, 0, sizeof(*r));
+        r->badge_id = sqlite3_column_int64(st, 0);
+        r->context_id = sqlite3_column_int64(st, 1);
+        r->rule.kind = kind;
+        r->rule.threshold = sqlite3_column_double(st, 2);
+        r->rule.resource_link = store_col_arena(st, 3, &tx->arena);
+        r->rule.group_id = sqlite3_column_int64(st, 4);
+        r->rule.count = sqlite3_column_int64(st, 5);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_db_err(tx->c, rc, "reading rules", err);
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+int store_tx_completion_badge(struct store_tx *tx, int64_t context_id, const char *mode,
+                              int64_t *badge_id, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(tx->c, S_COMPLETION_BADGE, err);
+    int rc;
+
+    *badge_id = 0;
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, context_id);
+    store_bind_str(st, 2, str_from_cstr(mode ? mode : ""));
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *badge_id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store_db_err(tx->c, rc, "finding a completion badge", err);
+    return 0;
+}
+
+int store_tx_badge_create(struct store_tx *tx, const struct store_badge_new *b, int64_t *id,
+                          char *slug_out, struct err *err)
+{
+    return store_badge_create_conn(tx->c, b, util_now(), id, slug_out, err);
+}
+
+int store_tx_award_add(struct store_tx *tx, const struct store_award_new *a, int64_t *award_id,
+                       bool *added, struct err *err)
+{
+    sqlite3_stmt *st;
+    char uid[33], salt[33];
+    int rc;
+    int64_t id = 0;
+
+    *added = false;
+    if (util_random_hex(uid, 16, err) < 0 || util_random_hex(salt, 16, err) < 0)
+        return -1;
+    st = store_stmt(tx->c, S_AWARD_INSERT, err);
+    if (!st)
+        return -1;
+    store_bind_str(st, 1, str_from_cstr(uid));
+    sqlite3_bind_int64(st, 2, a->badge_id);
+    sqlite3_bind_int64(st, 3, a->user_id);
+    if (a->context_id)
+        sqlite3_bind_int64(st, 4, a->context_id);
+    if (a->link_id)
+        sqlite3_bind_int64(st, 5, a->link_id);
+    store_bind_str(st, 6, str_from_cstr(a->reason));
+    store_bind_str(st, 7, str_from_cstr(a->narrative));
+    store_bind_str(st, 8, str_from_cstr(salt));
+    sqlite3_bind_int64(st, 9, a->now);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0);
+        while (rc == SQLITE_ROW)
+            rc = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_db_err(tx->c, rc, "recording an award", err);
+    if (award_id)
+        *award_id = id;
+    if (id) {
+        *added = true;
+        tx->awards_added++;
+    }
+    return 0;
+}
