@@ -20,7 +20,7 @@
 struct awards;
 
 struct awards_config {
-    const char *public_url; /* ids of hosted documents live under it */
+    const char *public_url; /* ids of hosted documents live under it (see awards_set_public_url) */
     const char *issuer_name, *issuer_url, *issuer_email, *issuer_description, *issuer_image_url;
 };
 
@@ -30,6 +30,11 @@ struct awards_config {
  */
 int awards_new(struct awards **out /* OUT */, struct store *store, const struct awards_config *cfg,
                struct err *err);
+/*
+ * Sets the public base URL (normalized, no trailing slash) once the server
+ * knows it; before it serves or issues anything, since it is read unlocked.
+ */
+void awards_set_public_url(struct awards *a, const char *public_url);
 /* Stops the worker if it runs. NULL is a no-op. */
 void awards_free(struct awards *a);
 

@@ -43,12 +43,9 @@ int awards_new(struct awards **out, struct store *store, const struct awards_con
     struct awards *a = xcalloc(1, sizeof(*a));
 
     *out = NULL;
-    if (!cfg->public_url || !*cfg->public_url) {
-        free(a);
-        return err_set(err, ERR_INVALID, "the award engine needs the public URL");
-    }
+    (void)err;
     a->store = store;
-    a->public_url = xstrdup(cfg->public_url);
+    a->public_url = xstrdup(cfg->public_url ? cfg->public_url : "");
     a->issuer_name = dup_or_null(cfg->issuer_name);
     a->issuer_url = dup_or_null(cfg->issuer_url);
     a->issuer_email = dup_or_null(cfg->issuer_email);
@@ -56,10 +53,12 @@ int awards_new(struct awards **out, struct store *store, const struct awards_con
     a->issuer_image_url = dup_or_null(cfg->issuer_image_url);
     a->issuer.public_url = a->public_url;
     a->issuer.name = a->issuer_name ? a->issuer_name : "ltibadges";
-    a->issuer.url = a->issuer_url ? a->issuer_url : a->public_url;
+    a->issuer.url = a->issuer_url;
     a->issuer.email = a->issuer_email;
     a->issuer.description = a->issuer_description;
     a->issuer.image_url = a->issuer_image_url;
+    if (a->public_url[0])
+        awards_set_public_url(a, cfg->public_url);
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
     pthread_mutex_init(&a->stats_mu, NULL);
@@ -68,6 +67,28 @@ int awards_new(struct awards **out, struct store *store, const struct awards_con
     store_set_enrollment_hook(store, enrollment_hook, a);
     *out = a;
     return 0;
+}
+
+void awards_set_public_url(struct awards *a, const char *public_url)
+{
+    free(a->public_url);
+    a->public_url = xstrdup(public_url);
+    a->issuer.public_url = a->public_url;
+    if (!a->issuer_email) {
+        /*
+         * An Issuer profile names a contact address; until the operator sets
+         * [issuer] email, a mailbox at the tool's own host stands in.
+         */
+        const char *host = strstr(public_url, "://");
+        size_t n;
+
+        host = host ? host + 3 : public_url;
+        n = strcspn(host, ":/[]");
+        free(a->default_email);
+        a->default_email = xmalloc(n + sizeof("badges@"));
+        snprintf(a->default_email, n + sizeof("badges@"), "badges@%.*s", (int)n, host);
+        a->issuer.email = a->default_email;
+    }
 }
 
 void awards_free(struct awards *a)
@@ -89,6 +110,7 @@ void awards_free(struct awards *a)
     free(a->issuer_email);
     free(a->issuer_description);
     free(a->issuer_image_url);
+    free(a->default_email);
     free(a);
 }
 

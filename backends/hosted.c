@@ -104,7 +104,10 @@ char *backend_hosted_issuer_json(const struct hosted_issuer *is)
     json_t *o = doc("Issuer", jurl(is, "/ob/v2/issuer", NULL, NULL));
 
     set_str(o, "name", is->name);
-    set_str(o, "url", is->url);
+    if (is->url && *is->url)
+        set_str(o, "url", is->url);
+    else
+        set_str(o, "url", is->public_url);
     set_str(o, "email", is->email);
     set_str(o, "description", is->description);
     set_str(o, "image", is->image_url);

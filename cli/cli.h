@@ -19,6 +19,12 @@ struct cli_config {
     char access_log[4096]; /* "-" for stderr, "off", or a file */
     char tool_title[256];
     char tool_description[1024];
+    /* the built-in issuer's profile ([issuer]); empty: defaults (see README) */
+    char issuer_name[256];
+    char issuer_url[LIMIT_LTI_URL_LEN];
+    char issuer_email[256];
+    char issuer_description[1024];
+    char issuer_image[LIMIT_LTI_URL_LEN];
 };
 
 /* Sets the built-in defaults. */
@@ -29,10 +35,24 @@ int cli_config_load_file(struct cli_config *c, const char *path, struct err *err
 int cli_config_set(struct cli_config *c, const char *key, const char *value, const char *origin,
                    struct err *err);
 
+/* The public base URL: public_url, else http://HOST:PORT of listen (as the server uses). */
+void cli_config_public_url(const struct cli_config *c, char *out, size_t outlen);
+
 /* Parsed command-line options of one command. */
+/* An option given several times, or with several values after it (--context A B C). */
+struct cli_list {
+    const char *v[64];
+    size_t n;
+};
+
 struct cli_opts {
     const char *config, *db, *listen, *public_url, *key, *secret;
     bool json, demo, help;
+    /* courses, badges, grades and awards */
+    const char *consumer, *resource_link, *score, *user, *badge, *state, *reason;
+    const char *name, *description, *image, *mode, *slug, *criteria_url, *criteria;
+    const char *issuing_component, *backend_id, *expires_days, *rule, *narrative;
+    struct cli_list context, tag, alignment;
     const char *pos[8];
     size_t npos;
 };
@@ -49,6 +69,11 @@ int cli_config_resolve(struct cli_config *c, const struct cli_opts *o, struct er
 int cli_cmd_serve(int argc, char **argv);
 int cli_cmd_consumer(int argc, char **argv);
 int cli_cmd_migrate(int argc, char **argv);
+int cli_cmd_context(int argc, char **argv);
+int cli_cmd_group(int argc, char **argv);
+int cli_cmd_badge(int argc, char **argv);
+int cli_cmd_grade(int argc, char **argv);
+int cli_cmd_award(int argc, char **argv);
 
 /* Prints "ltibadges: <msg>" (and the detail when LTIBADGES_DEBUG is set); returns 1. */
 int cli_fail(const struct err *err);

@@ -135,7 +135,35 @@ int cli_config_set(struct cli_config *c, const char *key, const char *v, const c
     if (strcmp(key, "lti.tool_description") == 0)
         return set_text(c->tool_description, sizeof(c->tool_description), v, "tool_description",
                         origin, err);
+    {
+        static const struct {
+            const char *key;
+            size_t off, len;
+        } issuer[] = {
+            { "issuer.name", offsetof(struct cli_config, issuer_name), sizeof(c->issuer_name) },
+            { "issuer.url", offsetof(struct cli_config, issuer_url), sizeof(c->issuer_url) },
+            { "issuer.email", offsetof(struct cli_config, issuer_email), sizeof(c->issuer_email) },
+            { "issuer.description", offsetof(struct cli_config, issuer_description),
+              sizeof(c->issuer_description) },
+            { "issuer.image", offsetof(struct cli_config, issuer_image), sizeof(c->issuer_image) },
+        };
+
+        for (size_t i = 0; i < sizeof(issuer) / sizeof(issuer[0]); i++) {
+            if (strcmp(key, issuer[i].key) == 0)
+                return set_text((char *)c + issuer[i].off, issuer[i].len, v, key + 7, origin, err);
+        }
+    }
     return err_set(err, ERR_INVALID, "%s: unknown key '%s'", origin, key);
+}
+
+void cli_config_public_url(const struct cli_config *c, char *out, size_t outlen)
+{
+    if (c->public_url[0])
+        snprintf(out, outlen, "%s", c->public_url);
+    else if (strchr(c->listen_host, ':'))
+        snprintf(out, outlen, "http://[%s]:%u", c->listen_host, c->listen_port);
+    else
+        snprintf(out, outlen, "http://%s:%u", c->listen_host, c->listen_port);
 }
 
 struct ini_ctx {
@@ -219,25 +247,55 @@ int cli_config_resolve(struct cli_config *c, const struct cli_opts *o, struct er
 
 struct opt_spec {
     const char *name;
-    bool has_arg;
+    int kind;   /* 0: flag, 1: one value, 2: a list */
     size_t off; /* offsetof into cli_opts */
 };
 
 #define OPT_STR(n, field)                                                                          \
  {                                                                                                 \
-  n, true, offsetof(struct cli_opts, field)                                                        \
+  n, 1, offsetof(struct cli_opts, field)                                                           \
+ }
+#define OPT_LIST(n, field)                                                                         \
+ {                                                                                                 \
+  n, 2, offsetof(struct cli_opts, field)                                                           \
  }
 #define OPT_BOOL(n, field)                                                                         \
  {                                                                                                 \
-  n, false, offsetof(struct cli_opts, field)                                                       \
+  n, 0, offsetof(struct cli_opts, field)                                                           \
  }
 
 static const struct opt_spec specs[] = {
-    OPT_STR("config", config), OPT_STR("db", db),
-    OPT_STR("listen", listen), OPT_STR("public-url", public_url),
-    OPT_STR("key", key),       OPT_STR("secret", secret),
-    OPT_BOOL("json", json),    OPT_BOOL("demo", demo),
+    OPT_STR("config", config),
+    OPT_STR("db", db),
+    OPT_STR("listen", listen),
+    OPT_STR("public-url", public_url),
+    OPT_STR("key", key),
+    OPT_STR("secret", secret),
+    OPT_BOOL("json", json),
+    OPT_BOOL("demo", demo),
     OPT_BOOL("help", help),
+    OPT_STR("consumer", consumer),
+    OPT_STR("resource-link", resource_link),
+    OPT_STR("score", score),
+    OPT_STR("user", user),
+    OPT_STR("badge", badge),
+    OPT_STR("state", state),
+    OPT_STR("reason", reason),
+    OPT_STR("name", name),
+    OPT_STR("description", description),
+    OPT_STR("image", image),
+    OPT_STR("mode", mode),
+    OPT_STR("slug", slug),
+    OPT_STR("criteria-url", criteria_url),
+    OPT_STR("criteria", criteria),
+    OPT_STR("issuing-component", issuing_component),
+    OPT_STR("backend-id", backend_id),
+    OPT_STR("expires-days", expires_days),
+    OPT_STR("rule", rule),
+    OPT_STR("narrative", narrative),
+    OPT_LIST("context", context),
+    OPT_LIST("tag", tag),
+    OPT_LIST("alignment", alignment),
 };
 
 static bool allowed_opt(const char *allowed, const char *name)
@@ -295,13 +353,33 @@ int cli_parse_opts(int argc, char **argv, int first, const char *allowed, size_t
         }
         if (!spec || !allowed_opt(allowed, spec->name))
             return err_set(err, ERR_INVALID, "unknown option '--%.*s'", (int)nlen, a);
-        if (spec->has_arg) {
+        if (spec->kind == 2) {
+            struct cli_list *l = (struct cli_list *)(void *)((char *)o + spec->off);
+
             if (eq)
                 value = eq + 1;
             else if (i + 1 < argc)
                 value = argv[++i];
             else
                 return err_set(err, ERR_INVALID, "option '--%s' needs a value", spec->name);
+            /* the value, and every following argument that is not an option */
+            for (;;) {
+                if (l->n == sizeof(l->v) / sizeof(l->v[0]))
+                    return err_set(err, ERR_INVALID, "too many values for '--%s'", spec->name);
+                l->v[l->n++] = value;
+                if (eq || i + 1 >= argc || argv[i + 1][0] == '-')
+                    break;
+                value = argv[++i];
+            }
+        } else if (spec->kind == 1) {
+            if (eq)
+                value = eq + 1;
+            else if (i + 1 < argc)
+                value = argv[++i];
+            else
+                return err_set(err, ERR_INVALID, "option '--%s' needs a value", spec->name);
+            if (*(const char **)(void *)((char *)o + spec->off))
+                return err_set(err, ERR_INVALID, "option '--%s' is given twice", spec->name);
             *(const char **)(void *)((char *)o + spec->off) = value;
         } else {
             if (eq)

@@ -12,6 +12,11 @@ static const char usage[] =
     "commands:\n"
     "  serve       serve the tool (LTI launches, pages, XML configuration)\n"
     "  consumer    add, list, remove, rotate, enable or disable LTI consumers\n"
+    "  context     enable badges for a course, set its pass mark\n"
+    "  group       group courses for course-group badges\n"
+    "  badge       create, list and show BadgeClasses\n"
+    "  grade       record a grade as if the LMS had sent it\n"
+    "  award       grant, list, retry and revoke awards\n"
     "  migrate     create the database or bring its schema up to date\n"
     "\n"
     "Every command takes --db PATH, --config FILE and --help.\n";
@@ -34,6 +39,16 @@ int main(int argc, char **argv)
         return cli_cmd_consumer(argc, argv);
     if (strcmp(cmd, "migrate") == 0)
         return cli_cmd_migrate(argc, argv);
+    if (strcmp(cmd, "context") == 0)
+        return cli_cmd_context(argc, argv);
+    if (strcmp(cmd, "group") == 0)
+        return cli_cmd_group(argc, argv);
+    if (strcmp(cmd, "badge") == 0)
+        return cli_cmd_badge(argc, argv);
+    if (strcmp(cmd, "grade") == 0)
+        return cli_cmd_grade(argc, argv);
+    if (strcmp(cmd, "award") == 0)
+        return cli_cmd_award(argc, argv);
     fprintf(stderr, "ltibadges: unknown command '%s' (see 'ltibadges --help')\n", cmd);
     return 2;
 }

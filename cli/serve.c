@@ -7,6 +7,7 @@
  * a request or a database write.
  */
 #include "base/base.h"
+#include "awards/awards.h"
 #include "cli/cli.h"
 #include "store/store.h"
 #include "web/web.h"
@@ -61,6 +62,8 @@ int cli_cmd_serve(int argc, char **argv)
     struct web_config wc;
     struct store *s = NULL;
     struct web *w = NULL;
+    struct awards *aw = NULL;
+    struct awards_config ac;
     sigset_t set;
     int sig = 0, log_fd = 2, ret = 0;
 
@@ -96,7 +99,19 @@ int cli_cmd_serve(int argc, char **argv)
     }
     store_set_nonce_window(s, cfg.oauth_window);
 
+    memset(&ac, 0, sizeof(ac));
+    ac.issuer_name = cfg.issuer_name;
+    ac.issuer_url = cfg.issuer_url;
+    ac.issuer_email = cfg.issuer_email;
+    ac.issuer_description = cfg.issuer_description;
+    ac.issuer_image_url = cfg.issuer_image;
+    if (awards_new(&aw, s, &ac, &err) < 0) {
+        ret = cli_fail(&err);
+        goto out;
+    }
+
     web_config_init(&wc);
+    wc.awards = aw;
     wc.listen_host = cfg.listen_host;
     wc.listen_port = cfg.listen_port;
     wc.public_url = cfg.public_url[0] ? cfg.public_url : NULL;
@@ -108,6 +123,10 @@ int cli_cmd_serve(int argc, char **argv)
     wc.tool_title = cfg.tool_title;
     wc.tool_description = cfg.tool_description;
     if (web_start(&w, &wc, s, &err) < 0) {
+        ret = cli_fail(&err);
+        goto out;
+    }
+    if (awards_worker_start(aw, &err) < 0) {
         ret = cli_fail(&err);
         goto out;
     }
@@ -135,6 +154,8 @@ out:
                 " replays refused), %" PRIu64 " checkpoints\n",
                 st.launches, st.batches, st.replays, st.checkpoints);
     }
+    /* after the server: no launch can reach the enrollment hook or wake the worker now */
+    awards_free(aw);
     store_close(s);
     if (log_fd > 2)
         close(log_fd);

@@ -12,6 +12,8 @@
 #include "base/base.h"
 #include "web/web_int.h"
 
+#include "awards/awards.h"
+
 static void launch_done(struct store_launch_job *job)
 {
     struct req *r = job->cls;
@@ -174,6 +176,8 @@ void web_route_launch_resumed(struct req *r)
         else
             refuse_lti(r, r->launch.return_url, &r->job.err);
     } else {
+        if (r->job.result.awards_added && r->web->cfg.awards)
+            awards_wake(r->web->cfg.awards); /* an enrollment badge is due */
         /* the token: the session's id, then its secret (only the secret's hash is stored) */
         buf_addf(&loc, "%s/badges?s=%" PRId64 "-%s", r->web->public_url, r->job.result.session_id,
                  r->token);

@@ -16,6 +16,8 @@
 #include "base/base.h"
 #include "web/web_int.h"
 
+#include "awards/awards.h"
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -228,17 +230,19 @@ static void refuse(struct req *r, enum err_code code, const char *fmt, ...)
 struct route {
     const char *path;
     route_fn *fn;
-    bool post; /* POST only; otherwise GET and HEAD */
+    bool post;   /* POST only; otherwise GET and HEAD */
+    bool prefix; /* the path and everything under it */
 };
 
 static const struct route routes[] = {
-    { "/lti/launch", web_route_launch, true },
-    { "/badges", web_route_badges, false },
-    { "/lti/config.xml", web_route_config_xml, false },
-    { "/healthz", web_route_healthz, false },
-    { "/static/style.css", web_route_style, false },
-    { "/static/icon.svg", web_route_icon, false },
-    { "/", web_route_home, false },
+    { "/lti/launch", web_route_launch, true, false },
+    { "/badges", web_route_badges, false, false },
+    { "/lti/config.xml", web_route_config_xml, false, false },
+    { "/healthz", web_route_healthz, false, false },
+    { "/static/style.css", web_route_style, false, false },
+    { "/static/icon.svg", web_route_icon, false, false },
+    { "/ob/v2/", web_route_ob, false, true },
+    { "/", web_route_home, false, false },
 };
 
 static bool form_content_type(const char *ct)
@@ -274,7 +278,8 @@ static void start(struct req *r, const char *method)
         r->method = REQ_OTHER;
 
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        if (str_eq_cstr(r->path, routes[i].path)) {
+        if (routes[i].prefix ? str_starts_with(r->path, routes[i].path)
+                             : str_eq_cstr(r->path, routes[i].path)) {
             rt = &routes[i];
             break;
         }
@@ -568,6 +573,9 @@ int web_start(struct web **out, const struct web_config *cfg, struct store *stor
         free(w);
         return -1;
     }
+    /* the hosted issuer's ids live under the public URL: known now, before any request */
+    if (cfg->awards)
+        awards_set_public_url(cfg->awards, w->public_url);
     if (v6)
         flags |= MHD_USE_IPv6;
     w->daemon = MHD_start_daemon(

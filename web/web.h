@@ -11,6 +11,7 @@
 
 #include "base/base.h"
 
+struct awards;
 struct store;
 struct web;
 
@@ -25,6 +26,7 @@ struct web_config {
     int access_log_fd;       /* -1: no access log */
     const char *tool_title;
     const char *tool_description;
+    struct awards *awards; /* the award engine (hosted documents, waking its worker); may be NULL */
 };
 
 /* Fills `cfg` with the defaults (127.0.0.1:8080, 64 KiB, 300 s, 8 h, 2 threads, stderr). */

@@ -88,6 +88,7 @@ void web_route_config_xml(struct req *r);     /* pages.c */
 void web_route_healthz(struct req *r);        /* pages.c */
 void web_route_style(struct req *r);          /* pages.c */
 void web_route_icon(struct req *r);           /* pages.c */
+void web_route_ob(struct req *r);             /* ob.c: /ob/v2/... */
 
 /* ---- templates (tpl.c) ---- */
 

@@ -1,0 +1,789 @@
+/*
+ * cli/badges.c - `ltibadges context|group|badge|grade|award`: setting up
+ * courses and BadgeClasses, recording grades and managing awards from the
+ * shell. The running server's worker issues what these queue.
+ */
+#include "base/base.h"
+#include "awards/awards.h"
+#include "backends/backends.h"
+#include "cli/cli.h"
+#include "store/store.h"
+
+#include <jansson.h>
+
+static const char context_usage[] =
+    "usage: ltibadges context enable|disable --consumer KEY --context ID\n"
+    "       ltibadges context pass-mark --consumer KEY --context ID --score S\n"
+    "                                   [--resource-link R]\n"
+    "\n"
+    "  enable, disable  turn badges on or off for a course (off until enabled)\n"
+    "  pass-mark        the score (0.0 to 1.0) that completes the course, on resource\n"
+    "                   link R or, without it, on any link of the course (default 0.5)\n";
+
+static const char group_usage[] =
+    "usage: ltibadges group add NAME --consumer KEY --context ID...\n"
+    "\n"
+    "Creates a course group (or adds courses to it) for rules of the form group:NAME.\n";
+
+static const char badge_usage[] =
+    "usage: ltibadges badge create --consumer KEY [--context ID] --name N --description D\n"
+    "                              --image FILE --rule RULE [--mode M] [--slug S]\n"
+    "                              [--criteria-url U] [--criteria TEXT] [--tag T]...\n"
+    "                              [--alignment 'NAME|URL[|DESCRIPTION|FRAMEWORK|CODE]']...\n"
+    "                              [--issuing-component C] [--backend-id ID]\n"
+    "                              [--expires-days N]\n"
+    "       ltibadges badge list [--json]\n"
+    "       ltibadges badge show SLUG [--json]\n"
+    "\n"
+    "RULE is one of: enrollment, completion, manual, score:T[:RESOURCE_LINK],\n"
+    "group:NAME, count:N. The image is a PNG or SVG file of at most 256 KiB.\n";
+
+static const char grade_usage[] =
+    "usage: ltibadges grade record --consumer KEY --context ID --user ID\n"
+    "                              --resource-link R --score S\n"
+    "\n"
+    "Records a grade (0.0 to 1.0) as if the LMS had sent it, and judges the rules.\n";
+
+static const char award_usage[] =
+    "usage: ltibadges award grant --badge SLUG --consumer KEY --user ID [--narrative TEXT]\n"
+    "       ltibadges award list [--state S] [--badge SLUG] [--json]\n"
+    "       ltibadges award retry ID\n"
+    "       ltibadges award revoke ID --reason TEXT\n"
+    "\n"
+    "States: queued, needs_email, issuing, issued, failed, revoked.\n";
+
+/* The store, the consumer named by --consumer (if wanted), and the award engine (if wanted). */
+struct env {
+    struct cli_config cfg;
+    struct store *s;
+    struct awards *a;
+    struct store_consumer consumer;
+};
+
+static int env_open(struct env *e, const struct cli_opts *o, bool consumer, bool engine,
+                    struct err *err)
+{
+    memset(e, 0, sizeof(*e));
+    if (cli_config_resolve(&e->cfg, o, err) < 0 || store_open(&e->s, e->cfg.db, 0, err) < 0)
+        return -1;
+    if (consumer) {
+        if (!o->consumer)
+            return err_set(err, ERR_INVALID, "--consumer KEY is required");
+        if (store_consumer_find(e->s, str_from_cstr(o->consumer), &e->consumer, err) < 0) {
+            if (err->code == ERR_NOTFOUND) {
+                err_clear(err);
+                err_set(err, ERR_NOTFOUND, "there is no consumer with key '%s'", o->consumer);
+            }
+            return -1;
+        }
+    }
+    if (engine) {
+        struct awards_config ac;
+        char url[LIMIT_LTI_URL_LEN + 64];
+
+        cli_config_public_url(&e->cfg, url, sizeof(url));
+        memset(&ac, 0, sizeof(ac));
+        ac.public_url = url;
+        ac.issuer_name = e->cfg.issuer_name;
+        if (awards_new(&e->a, e->s, &ac, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void env_close(struct env *e)
+{
+    awards_free(e->a);
+    store_close(e->s);
+}
+
+/* A score: a decimal from 0 to 1 ("0.8", "1", ".75"). */
+static int parse_score(const char *v, double *out, struct err *err)
+{
+    char *end = NULL;
+    double d;
+
+    if (!v || !*v || strspn(v, "0123456789.") != strlen(v))
+        return err_set(err, ERR_INVALID, "a score is a number from 0.0 to 1.0, got '%s'",
+                       v ? v : "");
+    errno = 0;
+    d = strtod(v, &end);
+    if (errno || *end || !(d >= 0.0 && d <= 1.0))
+        return err_set(err, ERR_INVALID, "a score is a number from 0.0 to 1.0, got '%s'", v);
+    *out = d;
+    return 0;
+}
+
+static int need(const char *v, const char *what, const char *cmd)
+{
+    if (v && *v)
+        return 0;
+    cli_usage_error(cmd, "%s is required", what);
+    return -1;
+}
+
+static int one_context(const struct cli_opts *o, const char *cmd)
+{
+    if (o->context.n != 1) {
+        cli_usage_error(cmd, "--context ID is required (once)");
+        return -1;
+    }
+    return 0;
+}
+
+int cli_cmd_context(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct err err = ERR_INIT;
+    struct env e;
+    const char *sub = argc > 2 ? argv[2] : NULL;
+    int ret = 0;
+
+    if (cli_parse_opts(argc, argv, 3, "config,db,consumer,context,score,resource-link", 0, &o,
+                       &err) < 0)
+        return cli_usage_error("context", "%s", err.msg);
+    if (!sub || o.help || strcmp(sub, "--help") == 0) {
+        fputs(context_usage, sub ? stdout : stderr);
+        return sub ? 0 : 2;
+    }
+    if (one_context(&o, "context") < 0)
+        return 2;
+    if (strcmp(sub, "enable") == 0 || strcmp(sub, "disable") == 0) {
+        bool on = strcmp(sub, "enable") == 0;
+
+        if (env_open(&e, &o, true, false, &err) < 0 ||
+            store_context_set_enabled(e.s, e.consumer.id, o.context.v[0], on, &err) < 0)
+            ret = cli_fail(&err);
+        else
+            printf("badges %s for course %s\n", on ? "enabled" : "disabled", o.context.v[0]);
+    } else if (strcmp(sub, "pass-mark") == 0) {
+        double score;
+
+        if (parse_score(o.score, &score, &err) < 0)
+            return cli_usage_error("context pass-mark", "%s", err.msg);
+        if (env_open(&e, &o, true, false, &err) < 0 ||
+            store_context_set_pass_mark(e.s, e.consumer.id, o.context.v[0], score, o.resource_link,
+                                        &err) < 0)
+            ret = cli_fail(&err);
+        else
+            printf("pass mark %.2f for course %s%s%s\n", score, o.context.v[0],
+                   o.resource_link ? " on resource link " : "",
+                   o.resource_link ? o.resource_link : "");
+    } else {
+        return cli_usage_error("context", "unknown subcommand '%s'", sub);
+    }
+    env_close(&e);
+    return ret;
+}
+
+int cli_cmd_group(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct err err = ERR_INIT;
+    struct env e;
+    const char *sub = argc > 2 ? argv[2] : NULL;
+    int ret = 0;
+
+    if (cli_parse_opts(argc, argv, 3, "config,db,consumer,context", 1, &o, &err) < 0)
+        return cli_usage_error("group", "%s", err.msg);
+    if (!sub || o.help || strcmp(sub, "--help") == 0) {
+        fputs(group_usage, sub ? stdout : stderr);
+        return sub ? 0 : 2;
+    }
+    if (strcmp(sub, "add") != 0)
+        return cli_usage_error("group", "unknown subcommand '%s'", sub);
+    if (o.npos != 1 || !o.pos[0][0] || strlen(o.pos[0]) > LIMIT_GROUP_NAME_LEN)
+        return cli_usage_error("group add", "NAME (1 to %d characters) is required",
+                               LIMIT_GROUP_NAME_LEN);
+    if (o.context.n == 0)
+        return cli_usage_error("group add", "at least one --context ID is required");
+    if (env_open(&e, &o, true, false, &err) < 0 ||
+        store_group_add(e.s, e.consumer.id, o.pos[0], o.context.v, o.context.n, &err) < 0)
+        ret = cli_fail(&err);
+    else
+        printf("group %s: %zu course(s) added\n", o.pos[0], o.context.n);
+    env_close(&e);
+    return ret;
+}
+
+static int read_file(const char *path, unsigned char **out, size_t *len, struct err *err)
+{
+    FILE *f = fopen(path, "rb");
+    struct buf b = BUF_INIT(LIMIT_BADGE_IMAGE_BYTES);
+    char chunk[8192];
+    size_t n;
+
+    if (!f)
+        return err_set(err, ERR_INVALID, "cannot read '%s': %s", path, strerror(errno));
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        buf_add(&b, chunk, n);
+    fclose(f);
+    if (b.toobig) {
+        buf_release(&b);
+        return err_set(err, ERR_TOOBIG, "a badge image is at most %d KiB",
+                       LIMIT_BADGE_IMAGE_BYTES / 1024);
+    }
+    *out = (unsigned char *)buf_detach(&b, len);
+    return 0;
+}
+
+/* enrollment | completion | manual | score:T[:LINK] | group:NAME | count:N */
+static int parse_rule(const char *v, struct store_rule *r, struct err *err)
+{
+    const char *colon = strchr(v, ':');
+    size_t klen = colon ? (size_t)(colon - v) : strlen(v);
+    char kind[16];
+    int k;
+
+    memset(r, 0, sizeof(*r));
+    if (klen >= sizeof(kind))
+        return err_set(err, ERR_INVALID, "unknown rule '%s'", v);
+    memcpy(kind, v, klen);
+    kind[klen] = '\0';
+    k = store_rule_parse_kind(kind);
+    if (k < 0)
+        return err_set(err, ERR_INVALID, "unknown rule '%s'", v);
+    r->kind = (enum store_rule_kind)k;
+    switch (r->kind) {
+    case RULE_SCORE: {
+        char t[32];
+        const char *link = colon ? strchr(colon + 1, ':') : NULL;
+        size_t tlen = colon ? (link ? (size_t)(link - colon - 1) : strlen(colon + 1)) : 0;
+
+        if (!colon || tlen == 0 || tlen >= sizeof(t))
+            return err_set(err, ERR_INVALID, "a score rule is score:THRESHOLD[:RESOURCE_LINK]");
+        memcpy(t, colon + 1, tlen);
+        t[tlen] = '\0';
+        if (parse_score(t, &r->threshold, err) < 0)
+            return -1;
+        if (link && !link[1])
+            return err_set(err, ERR_INVALID, "a score rule's resource link is empty");
+        r->resource_link = link ? link + 1 : NULL;
+        return 0;
+    }
+    case RULE_GROUP:
+        if (!colon || !colon[1])
+            return err_set(err, ERR_INVALID, "a group rule is group:NAME");
+        r->group = colon + 1;
+        return 0;
+    case RULE_COUNT:
+        if (!colon || str_to_i64(str_from_cstr(colon + 1), 1, 100000, &r->count) < 0)
+            return err_set(err, ERR_INVALID, "a count rule is count:N with N from 1 to 100000");
+        return 0;
+    default:
+        if (colon)
+            return err_set(err, ERR_INVALID, "rule '%s' takes no argument", kind);
+        return 0;
+    }
+}
+
+static bool http_url(const char *u)
+{
+    return strncmp(u, "https://", 8) == 0 || strncmp(u, "http://", 7) == 0;
+}
+
+/* 'NAME|URL[|DESCRIPTION|FRAMEWORK|CODE]' into an Open Badges AlignmentObject */
+static int parse_alignment(const char *v, json_t *arr, struct err *err)
+{
+    static const char *const keys[] = { "targetName", "targetUrl", "targetDescription",
+                                        "targetFramework", "targetCode" };
+    json_t *o = json_object();
+    const char *p = v;
+
+    for (size_t i = 0; i < 5 && p; i++) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+
+        if (n)
+            json_object_set_new(o, keys[i], json_stringn(p, n));
+        p = bar ? bar + 1 : NULL;
+    }
+    if (p || !json_object_get(o, "targetName") || !json_object_get(o, "targetUrl") ||
+        !http_url(json_string_value(json_object_get(o, "targetUrl")))) {
+        json_decref(o);
+        return err_set(
+            err, ERR_INVALID,
+            "an alignment is 'NAME|URL[|DESCRIPTION|FRAMEWORK|CODE]' with an http(s) URL");
+    }
+    json_array_append_new(arr, o);
+    return 0;
+}
+
+/* A slug: lower-case letters, digits and single dashes. */
+static bool slug_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > LIMIT_SLUG_LEN || s[0] == '-' || s[n - 1] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return false;
+        if (s[i] == '-' && s[i + 1] == '-')
+            return false;
+    }
+    return true;
+}
+
+static void slug_base(const char *a, const char *b, char *out, size_t outlen)
+{
+    size_t n = 0;
+    bool dash = false;
+    const char *parts[2] = { a, b };
+
+    for (int p = 0; p < 2; p++) {
+        for (const char *s = parts[p]; s && *s && n + 2 < outlen && n < 80; s++) {
+            char c = *s;
+
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c - 'A' + 'a');
+            if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+                if (dash && n)
+                    out[n++] = '-';
+                out[n++] = c;
+                dash = false;
+            } else {
+                dash = true;
+            }
+        }
+        dash = true;
+    }
+    out[n] = '\0';
+}
+
+static int text_ok(const char *v, size_t max, const char *what, struct err *err)
+{
+    if (!v)
+        return 0;
+    if (strlen(v) > max)
+        return err_set(err, ERR_INVALID, "%s is longer than %zu bytes", what, max);
+    for (const char *p = v; *p; p++) {
+        if ((unsigned char)*p < 0x20 && *p != '\n' && *p != '\t')
+            return err_set(err, ERR_INVALID, "%s contains control characters", what);
+    }
+    return 0;
+}
+
+static int badge_create(const struct cli_opts *o)
+{
+    struct err err = ERR_INIT;
+    struct store_badge_new b;
+    struct env e;
+    unsigned char *img = NULL;
+    size_t img_len = 0;
+    const char *type;
+    char slug[LIMIT_SLUG_LEN + 1], base[LIMIT_SLUG_LEN + 1];
+    json_t *tags = json_array(), *al = json_array();
+    char *tags_s = NULL, *al_s = NULL;
+    int64_t id, days = 0;
+    int ret = 0;
+
+    memset(&b, 0, sizeof(b));
+    if (need(o->consumer, "--consumer KEY", "badge create") < 0 ||
+        need(o->name, "--name N", "badge create") < 0 ||
+        need(o->description, "--description D", "badge create") < 0 ||
+        need(o->image, "--image FILE", "badge create") < 0 ||
+        need(o->rule, "--rule RULE", "badge create") < 0) {
+        ret = 2;
+        goto out;
+    }
+    if (o->context.n > 1) {
+        ret = cli_usage_error("badge create", "--context is given once");
+        goto out;
+    }
+    if (parse_rule(o->rule, &b.rule, &err) < 0 ||
+        text_ok(o->name, LIMIT_BADGE_NAME_LEN, "--name", &err) < 0 ||
+        text_ok(o->description, LIMIT_BADGE_TEXT_LEN, "--description", &err) < 0 ||
+        text_ok(o->criteria, LIMIT_BADGE_TEXT_LEN, "--criteria", &err) < 0 ||
+        text_ok(o->mode, LIMIT_LTI_ID_LEN, "--mode", &err) < 0 ||
+        text_ok(o->issuing_component, LIMIT_LTI_ID_LEN, "--issuing-component", &err) < 0 ||
+        text_ok(o->backend_id, 500, "--backend-id", &err) < 0) {
+        ret = cli_usage_error("badge create", "%s", err.msg);
+        goto out;
+    }
+    if (o->slug && !slug_ok(o->slug)) {
+        ret = cli_usage_error("badge create",
+                              "a slug is lower-case letters, digits and single dashes (at most %d)",
+                              LIMIT_SLUG_LEN);
+        goto out;
+    }
+    if (o->criteria_url &&
+        (!http_url(o->criteria_url) ||
+         text_ok(o->criteria_url, LIMIT_LTI_URL_LEN, "--criteria-url", &err) < 0)) {
+        ret = cli_usage_error("badge create", "--criteria-url must be an http(s) URL");
+        goto out;
+    }
+    if (o->expires_days &&
+        str_to_i64(str_from_cstr(o->expires_days), 1, LIMIT_BADGE_EXPIRES_DAYS, &days) < 0) {
+        ret = cli_usage_error("badge create", "--expires-days is a whole number from 1 to %d",
+                              LIMIT_BADGE_EXPIRES_DAYS);
+        goto out;
+    }
+    if (o->tag.n > LIMIT_BADGE_TAGS || o->alignment.n > LIMIT_BADGE_ALIGNMENTS) {
+        ret = cli_usage_error("badge create", "at most %d tags and %d alignments", LIMIT_BADGE_TAGS,
+                              LIMIT_BADGE_ALIGNMENTS);
+        goto out;
+    }
+    for (size_t i = 0; i < o->tag.n; i++) {
+        if (!o->tag.v[i][0] || text_ok(o->tag.v[i], 255, "--tag", &err) < 0) {
+            ret = cli_usage_error("badge create", "a tag is 1 to 255 printable characters");
+            goto out;
+        }
+        json_array_append_new(tags, json_string(o->tag.v[i]));
+    }
+    for (size_t i = 0; i < o->alignment.n; i++) {
+        if (parse_alignment(o->alignment.v[i], al, &err) < 0) {
+            ret = cli_usage_error("badge create", "%s", err.msg);
+            goto out;
+        }
+    }
+    if (read_file(o->image, &img, &img_len, &err) < 0 ||
+        backend_bake_check_image(img, img_len, &type, &err) < 0) {
+        ret = cli_fail(&err);
+        goto out;
+    }
+    tags_s = json_dumps(tags, JSON_COMPACT);
+    al_s = json_dumps(al, JSON_COMPACT);
+    if (env_open(&e, o, true, false, &err) < 0) {
+        ret = cli_fail(&err);
+        env_close(&e);
+        goto out;
+    }
+    slug_base(o->context.n ? o->context.v[0] : o->name, o->mode, base, sizeof(base));
+    b.consumer_id = e.consumer.id;
+    b.lti_context_id = o->context.n ? o->context.v[0] : NULL;
+    b.mode = o->mode && *o->mode ? o->mode : NULL;
+    b.slug = o->slug;
+    b.slug_base = base[0] ? base : "badge";
+    b.name = o->name;
+    b.description = o->description;
+    b.image = img;
+    b.image_len = img_len;
+    b.image_type = type;
+    b.criteria_url = o->criteria_url;
+    b.criteria_narrative = o->criteria;
+    b.issuing_component = o->issuing_component;
+    b.tags = tags_s;
+    b.alignments = al_s;
+    b.backend = "hosted";
+    b.backend_id = o->backend_id;
+    b.expires_days = days;
+    if (store_badge_create(e.s, &b, &id, slug, &err) < 0)
+        ret = cli_fail(&err);
+    else
+        printf("slug=%s\n", slug);
+    env_close(&e);
+out:
+    free(img);
+    free(tags_s);
+    free(al_s);
+    json_decref(tags);
+    json_decref(al);
+    return ret;
+}
+
+static json_t *jstr(const char *v)
+{
+    return v ? json_string(v) : json_null();
+}
+
+static json_t *badge_json(const struct store_badge *b)
+{
+    json_t *o = json_object();
+    json_t *rule = json_object();
+
+    json_object_set_new(o, "slug", json_string(b->slug));
+    json_object_set_new(o, "consumer", jstr(b->consumer_key));
+    json_object_set_new(o, "context", jstr(b->lti_context_id));
+    json_object_set_new(o, "mode", jstr(b->mode));
+    json_object_set_new(o, "name", jstr(b->name));
+    json_object_set_new(o, "description", jstr(b->description));
+    json_object_set_new(o, "image_type", jstr(b->image_type));
+    json_object_set_new(o, "criteria_url", jstr(b->criteria_url));
+    json_object_set_new(o, "criteria", jstr(b->criteria_narrative));
+    json_object_set_new(o, "issuing_component", jstr(b->issuing_component));
+    json_object_set_new(o, "tags", b->tags ? json_loads(b->tags, 0, NULL) : json_array());
+    json_object_set_new(o, "alignments",
+                        b->alignments ? json_loads(b->alignments, 0, NULL) : json_array());
+    json_object_set_new(o, "expires_days",
+                        b->expires_days ? json_integer(b->expires_days) : json_null());
+    json_object_set_new(o, "backend", jstr(b->backend));
+    json_object_set_new(o, "backend_id", jstr(b->backend_id));
+    json_object_set_new(rule, "kind", json_string(store_rule_name(b->rule.kind)));
+    if (b->rule.kind == RULE_SCORE) {
+        json_object_set_new(rule, "threshold", json_real(b->rule.threshold));
+        json_object_set_new(rule, "resource_link", jstr(b->rule.resource_link));
+    } else if (b->rule.kind == RULE_GROUP) {
+        json_object_set_new(rule, "group", jstr(b->rule.group));
+    } else if (b->rule.kind == RULE_COUNT) {
+        json_object_set_new(rule, "count", json_integer(b->rule.count));
+    }
+    json_object_set_new(o, "rule", rule);
+    json_object_set_new(o, "issued", json_integer(b->issued));
+    return o;
+}
+
+static void print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+
+    if (s)
+        puts(s);
+    free(s);
+    json_decref(j);
+}
+
+static void rule_text(const struct store_rule *r, char *out, size_t n)
+{
+    switch (r->kind) {
+    case RULE_SCORE:
+        snprintf(out, n, "score:%.2f%s%s", r->threshold, r->resource_link ? ":" : "",
+                 r->resource_link ? r->resource_link : "");
+        break;
+    case RULE_GROUP:
+        snprintf(out, n, "group:%s", r->group ? r->group : "?");
+        break;
+    case RULE_COUNT:
+        snprintf(out, n, "count:%" PRId64, r->count);
+        break;
+    default:
+        snprintf(out, n, "%s", store_rule_name(r->kind));
+        break;
+    }
+}
+
+int cli_cmd_badge(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct err err = ERR_INIT;
+    const char *sub = argc > 2 ? argv[2] : NULL;
+    struct arena ar = ARENA_INIT;
+    struct env e;
+    int ret = 0;
+
+    if (cli_parse_opts(argc, argv, 3,
+                       "config,db,json,consumer,context,name,description,image,mode,slug,"
+                       "criteria-url,criteria,tag,alignment,issuing-component,backend-id,"
+                       "expires-days,rule",
+                       1, &o, &err) < 0)
+        return cli_usage_error("badge", "%s", err.msg);
+    if (!sub || o.help || strcmp(sub, "--help") == 0) {
+        fputs(badge_usage, sub ? stdout : stderr);
+        return sub ? 0 : 2;
+    }
+    if (strcmp(sub, "create") == 0) {
+        if (o.npos)
+            return cli_usage_error("badge create", "unexpected argument '%s'", o.pos[0]);
+        return badge_create(&o);
+    }
+    if (strcmp(sub, "list") == 0) {
+        struct store_badge *v;
+        size_t n;
+
+        if (o.npos)
+            return cli_usage_error("badge list", "unexpected argument '%s'", o.pos[0]);
+        if (env_open(&e, &o, false, false, &err) < 0 ||
+            store_badge_list(e.s, &ar, &v, &n, &err) < 0) {
+            ret = cli_fail(&err);
+        } else if (o.json) {
+            json_t *arr = json_array();
+
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, badge_json(&v[i]));
+            print_json(arr);
+        } else {
+            printf("%-32s %-20s %-10s %-24s %6s  %s\n", "SLUG", "COURSE", "MODE", "RULE", "ISSUED",
+                   "NAME");
+            for (size_t i = 0; i < n; i++) {
+                char rule[96];
+
+                rule_text(&v[i].rule, rule, sizeof(rule));
+                printf("%-32s %-20s %-10s %-24s %6" PRId64 "  %s\n", v[i].slug,
+                       v[i].lti_context_id ? v[i].lti_context_id : "-", v[i].mode ? v[i].mode : "-",
+                       rule, v[i].issued, v[i].name);
+            }
+        }
+    } else if (strcmp(sub, "show") == 0) {
+        struct store_badge b;
+
+        if (o.npos != 1)
+            return cli_usage_error("badge show", "SLUG is required");
+        if (env_open(&e, &o, false, false, &err) < 0 ||
+            store_badge_get(e.s, o.pos[0], &ar, &b, &err) < 0) {
+            ret = cli_fail(&err);
+        } else if (o.json) {
+            print_json(badge_json(&b));
+        } else {
+            char rule[96];
+
+            rule_text(&b.rule, rule, sizeof(rule));
+            printf("slug:        %s\nname:        %s\ndescription: %s\ncourse:      %s\n"
+                   "mode:        %s\nrule:        %s\nimage:       %s (%zu bytes)\n"
+                   "backend:     %s %s\nissued:      %" PRId64 "\n",
+                   b.slug, b.name, b.description, b.lti_context_id ? b.lti_context_id : "-",
+                   b.mode ? b.mode : "-", rule, b.image_type, b.image_len, b.backend,
+                   b.backend_id ? b.backend_id : "(created on first award)", b.issued);
+        }
+    } else {
+        return cli_usage_error("badge", "unknown subcommand '%s'", sub);
+    }
+    env_close(&e);
+    arena_release(&ar);
+    return ret;
+}
+
+int cli_cmd_grade(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct err err = ERR_INIT;
+    const char *sub = argc > 2 ? argv[2] : NULL;
+    struct awards_outcome out;
+    struct env e;
+    double score;
+    int ret = 0;
+
+    if (cli_parse_opts(argc, argv, 3, "config,db,consumer,context,user,resource-link,score", 0, &o,
+                       &err) < 0)
+        return cli_usage_error("grade", "%s", err.msg);
+    if (!sub || o.help || strcmp(sub, "--help") == 0) {
+        fputs(grade_usage, sub ? stdout : stderr);
+        return sub ? 0 : 2;
+    }
+    if (strcmp(sub, "record") != 0)
+        return cli_usage_error("grade", "unknown subcommand '%s'", sub);
+    if (one_context(&o, "grade record") < 0 || need(o.consumer, "--consumer KEY", "grade record") ||
+        need(o.user, "--user ID", "grade record") ||
+        need(o.resource_link, "--resource-link R", "grade record"))
+        return 2;
+    if (parse_score(o.score, &score, &err) < 0)
+        return cli_usage_error("grade record", "%s", err.msg);
+    if (env_open(&e, &o, true, true, &err) < 0 ||
+        awards_grade(e.a, e.consumer.id, o.user, o.context.v[0], o.resource_link, score, "cli",
+                     &out, &err) < 0)
+        ret = cli_fail(&err);
+    else
+        printf("grade %.2f recorded%s; %d award(s) queued\n", score,
+               out.completed ? ", course completed" : "", out.awards_added);
+    env_close(&e);
+    return ret;
+}
+
+static json_t *award_json(const struct store_award *w)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "id", json_integer(w->id));
+    json_object_set_new(o, "state", json_string(store_award_state_name(w->state)));
+    json_object_set_new(o, "badge", jstr(w->badge_slug));
+    json_object_set_new(o, "consumer", jstr(w->consumer_key));
+    json_object_set_new(o, "user", jstr(w->lti_user_id));
+    json_object_set_new(o, "recipient", jstr(w->recipient_email));
+    json_object_set_new(o, "context", jstr(w->lti_context_id));
+    json_object_set_new(o, "reason", jstr(w->reason));
+    json_object_set_new(o, "narrative", jstr(w->narrative));
+    json_object_set_new(o, "assertion_id", jstr(w->assertion_id));
+    json_object_set_new(o, "assertion_url", jstr(w->assertion_url));
+    json_object_set_new(o, "attempts", json_integer(w->attempts));
+    json_object_set_new(o, "last_error", jstr(w->last_error));
+    json_object_set_new(o, "issued_at", w->issued_at ? json_integer(w->issued_at) : json_null());
+    json_object_set_new(o, "revoked_at", w->revoked_at ? json_integer(w->revoked_at) : json_null());
+    json_object_set_new(o, "revoke_reason", jstr(w->revoke_reason));
+    json_object_set_new(o, "created_at", json_integer(w->created_at));
+    return o;
+}
+
+static int award_id_arg(const struct cli_opts *o, const char *cmd, int64_t *id)
+{
+    if (o->npos != 1 || str_to_i64(str_from_cstr(o->pos[0]), 1, INT64_MAX, id) < 0) {
+        cli_usage_error(cmd, "ID (a number, see 'award list') is required");
+        return -1;
+    }
+    return 0;
+}
+
+int cli_cmd_award(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct err err = ERR_INIT;
+    const char *sub = argc > 2 ? argv[2] : NULL;
+    struct arena ar = ARENA_INIT;
+    struct env e;
+    int64_t id;
+    int ret = 0;
+
+    if (cli_parse_opts(argc, argv, 3, "config,db,json,badge,consumer,user,narrative,state,reason",
+                       1, &o, &err) < 0)
+        return cli_usage_error("award", "%s", err.msg);
+    if (!sub || o.help || strcmp(sub, "--help") == 0) {
+        fputs(award_usage, sub ? stdout : stderr);
+        return sub ? 0 : 2;
+    }
+    if (strcmp(sub, "grant") == 0) {
+        bool added;
+
+        if (need(o.badge, "--badge SLUG", "award grant") ||
+            need(o.user, "--user ID", "award grant") ||
+            need(o.consumer, "--consumer KEY", "award grant"))
+            return 2;
+        if (text_ok(o.narrative, LIMIT_BADGE_TEXT_LEN, "--narrative", &err) < 0)
+            return cli_usage_error("award grant", "%s", err.msg);
+        if (env_open(&e, &o, true, true, &err) < 0 ||
+            awards_grant(e.a, o.badge, e.consumer.id, o.user, o.narrative, &id, &added, &err) < 0)
+            ret = cli_fail(&err);
+        else if (added)
+            printf("award %" PRId64 " queued\n", id);
+        else
+            printf("user %s already has %s\n", o.user, o.badge);
+    } else if (strcmp(sub, "list") == 0) {
+        struct store_award_filter f = { -1, o.badge, 0, NULL, 0 };
+        struct store_award *v;
+        size_t n;
+
+        if (o.state && (f.state = store_award_state_parse(o.state)) < 0)
+            return cli_usage_error("award list", "unknown state '%s'", o.state);
+        if (env_open(&e, &o, false, false, &err) < 0 ||
+            store_award_list(e.s, &f, &ar, &v, &n, &err) < 0) {
+            ret = cli_fail(&err);
+        } else if (o.json) {
+            json_t *arr = json_array();
+
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, award_json(&v[i]));
+            print_json(arr);
+        } else {
+            printf("%-6s %-11s %-28s %-20s %4s  %s\n", "ID", "STATE", "BADGE", "USER", "TRY",
+                   "ASSERTION / LAST ERROR");
+            for (size_t i = 0; i < n; i++)
+                printf("%-6" PRId64 " %-11s %-28s %-20s %4" PRId64 "  %s\n", v[i].id,
+                       store_award_state_name(v[i].state), v[i].badge_slug, v[i].lti_user_id,
+                       v[i].attempts,
+                       v[i].assertion_url ? v[i].assertion_url
+                                          : (v[i].last_error ? v[i].last_error : "-"));
+        }
+    } else if (strcmp(sub, "retry") == 0) {
+        if (award_id_arg(&o, "award retry", &id) < 0)
+            return 2;
+        if (env_open(&e, &o, false, false, &err) < 0 ||
+            store_award_retry(e.s, id, util_now(), &err) < 0)
+            ret = cli_fail(&err);
+        else
+            printf("award %" PRId64 " queued again\n", id);
+    } else if (strcmp(sub, "revoke") == 0) {
+        if (award_id_arg(&o, "award revoke", &id) < 0)
+            return 2;
+        if (need(o.reason, "--reason TEXT", "award revoke"))
+            return 2;
+        if (text_ok(o.reason, LIMIT_BADGE_TEXT_LEN, "--reason", &err) < 0)
+            return cli_usage_error("award revoke", "%s", err.msg);
+        if (env_open(&e, &o, false, false, &err) < 0 ||
+            store_award_revoke(e.s, id, o.reason, util_now(), &err) < 0)
+            ret = cli_fail(&err);
+        else
+            printf("award %" PRId64 " revoked\n", id);
+    } else {
+        return cli_usage_error("award", "unknown subcommand '%s'", sub);
+    }
+    env_close(&e);
+    arena_release(&ar);
+    return ret;
+}
