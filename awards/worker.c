@@ -239,8 +239,13 @@ static void *worker_main(void *arg)
 
 int awards_worker_start(struct awards *a, struct err *err)
 {
+    int64_t n;
+
     if (a->started)
         return 0;
+    /* what a killed server was issuing is finished first (find_assertion, then issue) */
+    if (store_award_reclaim(a->store, util_now(), &n, err) < 0)
+        return -1;
     a->stop = false;
     if (pthread_create(&a->thread, NULL, worker_main, a) != 0)
         return err_set(err, ERR_INTERNAL, "cannot start the award worker");

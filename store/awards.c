@@ -341,6 +341,24 @@ int store_award_revoke(struct store *s, int64_t id, const char *reason, int64_t 
                         "the award is already revoked", err);
 }
 
+int store_award_reclaim(struct store *s, int64_t now, int64_t *n, struct err *err)
+{
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    *n = 0;
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    st = store_stmt(s->admin, S_AWARD_RECLAIM, err);
+    if (st) {
+        sqlite3_bind_int64(st, 1, now);
+        ret = store_step_done(s->admin, st, "reclaiming awards", err);
+        if (ret == 0)
+            *n = sqlite3_changes(s->admin->db);
+    }
+    return store_admin_end(s, ret, err);
+}
+
 int store_outbox_stats(struct store *s, struct store_outbox_stats *out, struct err *err)
 {
     struct conn *c = store_reader_get(s, err);

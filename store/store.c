@@ -223,6 +223,8 @@ static const char *const sql_text[S__COUNT] = {
         "UPDATE awards SET state = 'revoked', revoked_at = ?2, revoke_reason = ?3, "
         "revoke_synced = (assertion_id IS NULL), next_attempt_at = ?2, updated_at = ?2 "
         "WHERE id = ?1 AND state != 'revoked'",
+    [S_AWARD_RECLAIM] = "UPDATE awards SET next_attempt_at = ?1 WHERE state = 'issuing' "
+                        "AND next_attempt_at > ?1",
     [S_OUTBOX_COUNTS] = "SELECT state, count(*) FROM awards GROUP BY state",
     [S_OUTBOX_NEXT_DUE] = "SELECT min(next_attempt_at) FROM awards WHERE "
                           "(state IN ('queued', 'issuing') OR revoke_synced = 0)",

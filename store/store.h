@@ -413,6 +413,12 @@ int store_award_retry(struct store *s, int64_t id, int64_t now, struct err *err)
 /* Revokes an award with a reason. ERR_CONFLICT when already revoked. */
 int store_award_revoke(struct store *s, int64_t id, const char *reason, int64_t now,
                        struct err *err);
+/*
+ * Makes every award left issuing due at once: at start-up the server is the
+ * only worker on its database, so a claim still held belongs to a process
+ * that died. *n is how many.
+ */
+int store_award_reclaim(struct store *s, int64_t now, int64_t *n /* OUT */, struct err *err);
 /* Queued awards and the earliest time one is due (0 when none), for the worker and status. */
 struct store_outbox_stats {
     int64_t queued, needs_email, issuing, issued, failed, revoked;
