@@ -61,15 +61,6 @@ void awards_to_backend_award(const struct store_award *w, struct backend_award *
     out->expires_at = w->expires_at;
 }
 
-static void count(struct awards *a, uint64_t *field, bool success)
-{
-    pthread_mutex_lock(&a->stats_mu);
-    (*field)++;
-    if (success)
-        a->stats.last_success = util_now();
-    pthread_mutex_unlock(&a->stats_mu);
-}
-
 static unsigned jitter(void)
 {
     unsigned v = 0;
@@ -78,50 +69,48 @@ static unsigned jitter(void)
     return v;
 }
 
-/* Records a failed attempt: back off, or fail for good. */
-static void record_failure(struct awards *a, const struct store_award *w,
-                           const struct backend_result *r, int64_t now)
+/* A failed attempt: back off, or fail for good. */
+static void failure(const struct store_award *w, const struct backend_result *r, int64_t now,
+                    struct arena *ar, struct store_award_update *u)
 {
-    struct err err = ERR_INIT;
-
+    u->error = arena_memdupz(ar, r->message, strlen(r->message));
     if (r->status == BACKEND_PERMANENT) {
-        store_award_set_failed(a->store, w->id, r->message, &err);
-        count(a, &a->stats.failed, false);
+        u->kind = AWARD_UPD_FAILED;
         return;
     }
     {
         /* auth: credentials an operator must fix; keep trying, but slowly */
         int64_t floor = r->status == BACKEND_AUTH ? 300 : 0;
-        int64_t delay =
-            awards_backoff(w->attempts, r->retry_after > floor ? r->retry_after : floor, jitter());
 
-        store_award_set_retry(a->store, w->id, now + delay, r->message, &err);
-        count(a, &a->stats.retried, false);
+        u->kind = AWARD_UPD_RETRY;
+        u->next_at =
+            now +
+            awards_backoff(w->attempts, r->retry_after > floor ? r->retry_after : floor, jitter());
     }
 }
 
-static void process_revoke(struct awards *a, struct backend *be, const struct store_award *w,
-                           const struct backend_badge *bb, int64_t now)
+static void process_revoke(struct backend *be, const struct store_award *w,
+                           const struct backend_badge *bb, int64_t now, struct arena *ar,
+                           struct store_award_update *u)
 {
     struct backend_award ba;
     struct backend_result r;
-    struct err err = ERR_INIT;
 
     awards_to_backend_award(w, &ba);
     be->ops->revoke(be, bb, &ba, w->revoke_reason, &r);
     if (r.status == BACKEND_OK) {
-        store_award_set_revoke_synced(a->store, w->id, &err);
-        count(a, &a->stats.revoked, true);
+        u->kind = AWARD_UPD_REVOKE_SYNCED;
     } else {
-        int64_t delay = awards_backoff(w->attempts + 1, r.retry_after, jitter());
-
-        store_award_set_revoke_retry(a->store, w->id, now + delay, r.message, &err);
+        u->kind = AWARD_UPD_REVOKE_RETRY;
+        u->next_at = now + awards_backoff(w->attempts + 1, r.retry_after, jitter());
+        u->error = arena_memdupz(ar, r.message, strlen(r.message));
     }
 }
 
-static void process(struct awards *a, const struct store_award *w, int64_t now)
+/* Sends one claimed award to its backend; what happened goes into `u`, recorded later. */
+static void process(struct awards *a, const struct store_award *w, int64_t now, struct arena *ar,
+                    struct store_award_update *u)
 {
-    struct arena ar = ARENA_INIT;
     struct store_badge b;
     struct backend_badge bb;
     struct backend_award ba;
@@ -129,38 +118,47 @@ static void process(struct awards *a, const struct store_award *w, int64_t now)
     struct backend *be;
     struct err err = ERR_INIT;
 
+    u->id = w->id;
     backend_result_init(&r);
-    if (store_badge_get_id(a->store, w->badge_id, &ar, &b, &err) < 0) {
+    if (store_badge_get_id(a->store, w->badge_id, ar, &b, &err) < 0) {
         backend_result_set(&r, BACKEND_RETRY, "%s", err.msg);
-        if (w->state != AWARD_REVOKED)
-            record_failure(a, w, &r, now);
-        goto out;
+        failure(w, &r, now, ar, u);
+        if (w->state == AWARD_REVOKED)
+            u->kind = AWARD_UPD_REVOKE_RETRY;
+        return;
     }
     be = awards_backend(a, b.backend);
     if (!be) {
         backend_result_set(&r, BACKEND_PERMANENT, "no backend '%s' is configured", b.backend);
-        if (w->state != AWARD_REVOKED)
-            record_failure(a, w, &r, now);
-        goto out;
+        failure(w, &r, now, ar, u);
+        if (w->state == AWARD_REVOKED) {
+            u->kind = AWARD_UPD_REVOKE_RETRY;
+            u->next_at = now + LIMIT_AWARDS_BACKOFF_MAX;
+        }
+        return;
     }
     awards_to_backend_badge(&b, &bb);
     if (w->state == AWARD_REVOKED) {
-        process_revoke(a, be, w, &bb, now);
-        goto out;
+        process_revoke(be, w, &bb, now, ar, u);
+        return;
     }
     if (!b.backend_id) {
-        /* rule 3: created at the backend on its first award, the id it gives kept */
+        /*
+         * Rule 3: created at the backend on its first award, and the id it
+         * gives stored at once, before any award uses it: a crash after this
+         * must not create the BadgeClass there a second time.
+         */
         be->ops->ensure_badge_class(be, &bb, &r);
         if (r.status != BACKEND_OK) {
-            record_failure(a, w, &r, now);
-            goto out;
+            failure(w, &r, now, ar, u);
+            return;
         }
         if (store_badge_set_backend_id(a->store, b.id, r.id, &err) < 0) {
             backend_result_set(&r, BACKEND_RETRY, "%s", err.msg);
-            record_failure(a, w, &r, now);
-            goto out;
+            failure(w, &r, now, ar, u);
+            return;
         }
-        bb.backend_id = arena_memdupz(&ar, r.id, strlen(r.id));
+        bb.backend_id = arena_memdupz(ar, r.id, strlen(r.id));
     }
     awards_to_backend_award(w, &ba);
     ba.issued_at = now;
@@ -169,30 +167,31 @@ static void process(struct awards *a, const struct store_award *w, int64_t now)
         /* attempted before: the platform may hold it already (a crash after sending) */
         be->ops->find_assertion(be, &bb, &ba, &r);
         if (r.status != BACKEND_OK) {
-            record_failure(a, w, &r, now);
-            goto out;
+            failure(w, &r, now, ar, u);
+            return;
         }
     }
     if (!r.found) {
         be->ops->issue(be, &bb, &ba, &r);
         if (r.status != BACKEND_OK) {
-            record_failure(a, w, &r, now);
-            goto out;
+            failure(w, &r, now, ar, u);
+            return;
         }
     }
-    if (store_award_set_issued(a->store, w->id, r.id, r.url, ba.issued_at, ba.expires_at, &err) ==
-        0)
-        count(a, &a->stats.issued, true);
-    /* else: the lease ran out and another attempt owns it, or it was revoked meanwhile */
-out:
-    arena_release(&ar);
+    u->kind = AWARD_UPD_ISSUED;
+    u->assertion_id = arena_memdupz(ar, r.id, strlen(r.id));
+    u->assertion_url = r.url[0] ? arena_memdupz(ar, r.url, strlen(r.url)) : NULL;
+    u->issued_at = ba.issued_at;
+    u->expires_at = ba.expires_at;
 }
 
 int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *err)
 {
     struct arena ar = ARENA_INIT;
     struct store_award *due;
+    struct store_award_update *u;
     size_t n;
+    int ret;
 
     *handled = 0;
     if (store_award_claim(a->store, now, LIMIT_AWARDS_LEASE, LIMIT_AWARDS_CLAIM, &ar, &due, &n,
@@ -200,11 +199,43 @@ int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *e
         arena_release(&ar);
         return -1;
     }
+    u = arena_alloc(&ar, (n ? n : 1) * sizeof(*u));
+    memset(u, 0, (n ? n : 1) * sizeof(*u));
     for (size_t i = 0; i < n; i++)
-        process(a, &due[i], now);
-    *handled = n;
+        process(a, &due[i], now, &ar, &u[i]);
+    /*
+     * One transaction for the whole claim. If it fails, the awards stay
+     * issuing and are claimed again when their lease runs out: the backend
+     * is asked first, so nothing is issued twice.
+     */
+    ret = n ? store_award_update_batch(a->store, u, n, err) : 0;
+    if (ret == 0) {
+        pthread_mutex_lock(&a->stats_mu);
+        for (size_t i = 0; i < n; i++) {
+            if (u[i].status < 0)
+                continue; /* moved on meanwhile (revoked, or a newer attempt) */
+            switch (u[i].kind) {
+            case AWARD_UPD_ISSUED:
+                a->stats.issued++;
+                a->stats.last_success = util_now();
+                break;
+            case AWARD_UPD_REVOKE_SYNCED:
+                a->stats.revoked++;
+                a->stats.last_success = util_now();
+                break;
+            case AWARD_UPD_FAILED:
+                a->stats.failed++;
+                break;
+            default:
+                a->stats.retried++;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&a->stats_mu);
+        *handled = n;
+    }
     arena_release(&ar);
-    return 0;
+    return ret;
 }
 
 static void *worker_main(void *arg)

@@ -12,7 +12,8 @@
 # Installs nothing. Needs wrk (apt-get install wrk) and, to check that the
 # launches were really accepted, the sqlite3 CLI or python3.
 # Environment: BENCH_DURATION (default 10), BENCH_CONNS (default "2 64"),
-# BENCH_KEEP=1 keeps the temporary directory.
+# BENCH_KEEP=1 keeps the temporary directory, BENCH_ENROLLMENT_RULE=1 runs the
+# launches with a consumer-wide enrollment badge active (awards queued and issued).
 set -euo pipefail
 
 build=${1:-./build}
@@ -105,6 +106,15 @@ if [ -z "$key" ] || [ -z "$secret" ] || [ -z "$server_url" ]; then
     die "no demo consumer in ltibadges' output"
 fi
 case $server_url in http://127.0.0.1:*) ;; *) die "unexpected launch URL $server_url" ;; esac
+if [ "${BENCH_ENROLLMENT_RULE:-0}" = 1 ]; then
+    # a consumer-wide enrollment badge: every first launch of a learner in a course
+    # queues an award in the launch's transaction, and the worker issues it meanwhile
+    printf '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>' >"$tmp/badge.svg"
+    "$ltibadges" badge create --db "$tmp/bench.db" --consumer "$key" --name Welcome \
+        --description "Joined a course" --image "$tmp/badge.svg" --rule enrollment >/dev/null ||
+        die "cannot create the enrollment badge"
+    echo "run-launch: enrollment rule active" >&2
+fi
 
 # ---- one wrk run ----------------------------------------------------------
 # run NAME PID URL CONNS SECONDS BODIES MODE: sets r_rps r_p50 r_p99 r_reqs r_bad r_sockerr r_exh r_cpu_us

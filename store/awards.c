@@ -288,6 +288,61 @@ static const char *clip(char *dst, size_t n, const char *src)
     return dst;
 }
 
+int store_award_update_batch(struct store *s, struct store_award_update *u, size_t n,
+                             struct err *err)
+{
+    static const enum stmt_id ids[] = {
+        [AWARD_UPD_ISSUED] = S_AWARD_ISSUED,
+        [AWARD_UPD_RETRY] = S_AWARD_RETRY_LATER,
+        [AWARD_UPD_FAILED] = S_AWARD_FAILED,
+        [AWARD_UPD_REVOKE_SYNCED] = S_AWARD_REVOKE_SYNCED,
+        [AWARD_UPD_REVOKE_RETRY] = S_AWARD_REVOKE_RETRY,
+    };
+    struct conn *c = s->admin;
+    int64_t now = util_now();
+    int ret = 0;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        sqlite3_stmt *st = store_stmt(c, ids[u[i].kind], err);
+        char msg[LIMIT_AWARD_ERROR_LEN + 1];
+
+        if (!st) {
+            ret = -1;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, u[i].id);
+        switch (u[i].kind) {
+        case AWARD_UPD_ISSUED:
+            store_bind_str(st, 2, str_from_cstr(u[i].assertion_id));
+            store_bind_str(st, 3, str_from_cstr(u[i].assertion_url));
+            sqlite3_bind_int64(st, 4, u[i].issued_at);
+            sqlite3_bind_int64(st, 5, u[i].expires_at);
+            sqlite3_bind_int64(st, 6, now);
+            break;
+        case AWARD_UPD_RETRY:
+        case AWARD_UPD_REVOKE_RETRY:
+            sqlite3_bind_int64(st, 2, u[i].next_at);
+            store_bind_str(st, 3, str_from_cstr(clip(msg, sizeof(msg), u[i].error)));
+            sqlite3_bind_int64(st, 4, now);
+            break;
+        case AWARD_UPD_FAILED:
+            store_bind_str(st, 2, str_from_cstr(clip(msg, sizeof(msg), u[i].error)));
+            sqlite3_bind_int64(st, 3, now);
+            break;
+        case AWARD_UPD_REVOKE_SYNCED:
+            sqlite3_bind_int64(st, 2, now);
+            break;
+        }
+        if (store_step_done(c, st, "recording an award", err) < 0)
+            ret = -1;
+        else
+            u[i].status = sqlite3_changes(c->db) == 1 ? 0 : -1;
+    }
+    return store_admin_end(s, ret, err);
+}
+
 int store_award_set_issued(struct store *s, int64_t id, const char *assertion_id,
                            const char *assertion_url, int64_t issued_at, int64_t expires_at,
                            struct err *err)

@@ -15,17 +15,23 @@
 #include "base/base.h"
 #include "store/store_int.h"
 
-/* What a BadgeClass read selects; IMG is b.image, or NULL where lists leave it out. */
-#define BADGE_SELECT(IMG)                                                                          \
+/*
+ * What a BadgeClass read selects; IMG is b.image, or NULL where lists leave
+ * it out; ISSUED counts its issued awards (lists), or is 0 (the worker's
+ * reads, which must not scan a badge's awards for each award).
+ */
+#define BADGE_SELECT(IMG, ISSUED)                                                                  \
  "SELECT b.id, b.consumer_id, coalesce(b.context_id, 0), b.slug, co.key, c.lti_context_id, "       \
  "c.title, b.mode, b.name, b.description, b.image_type, b.criteria_url, "                          \
  "b.criteria_narrative, b.issuing_component, b.tags, b.alignments, b.backend, b.backend_id, " IMG  \
  ", coalesce(b.expires_days, 0), r.kind, r.threshold, r.resource_link, g.name, "                   \
- "coalesce(r.group_id, 0), coalesce(r.count, 0), b.created_at, b.updated_at, "                     \
- "(SELECT count(*) FROM awards a WHERE a.badge_class_id = b.id AND a.state = 'issued') "           \
+ "coalesce(r.group_id, 0), coalesce(r.count, 0), b.created_at, b.updated_at, " ISSUED              \
  "FROM badge_classes b JOIN consumers co ON co.id = b.consumer_id "                                \
  "LEFT JOIN contexts c ON c.id = b.context_id LEFT JOIN rules r ON r.badge_class_id = b.id "       \
  "LEFT JOIN context_groups g ON g.id = r.group_id"
+
+#define ISSUED_COUNT                                                                               \
+ "(SELECT count(*) FROM awards a WHERE a.badge_class_id = b.id AND a.state = 'issued') "
 
 /* What an award read selects. */
 #define AWARD_SELECT                                                                               \
@@ -148,9 +154,9 @@ static const char *const sql_text[S__COUNT] = {
     [S_RULE_INSERT] = "INSERT INTO rules(badge_class_id, consumer_id, kind, context_id, mode_key, "
                       "threshold, resource_link, group_id, count) "
                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [S_BADGE_GET] = BADGE_SELECT("b.image") " WHERE b.slug = ?1",
-    [S_BADGE_GET_ID] = BADGE_SELECT("b.image") " WHERE b.id = ?1",
-    [S_BADGE_LIST] = BADGE_SELECT("NULL") " ORDER BY b.id",
+    [S_BADGE_GET] = BADGE_SELECT("b.image", ISSUED_COUNT) " WHERE b.slug = ?1",
+    [S_BADGE_GET_ID] = BADGE_SELECT("b.image", "0 ") " WHERE b.id = ?1",
+    [S_BADGE_LIST] = BADGE_SELECT("NULL", ISSUED_COUNT) " ORDER BY b.id",
     [S_BADGE_SET_BACKEND_ID] = "UPDATE badge_classes SET backend_id = ?2, updated_at = ?3 "
                                "WHERE id = ?1 AND backend_id IS NULL",
     [S_USER_FIND] = "SELECT id FROM users WHERE consumer_id = ?1 AND lti_user_id = ?2",

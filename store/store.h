@@ -408,6 +408,27 @@ int store_award_set_failed(struct store *s, int64_t id, const char *error, struc
 int store_award_set_revoke_synced(struct store *s, int64_t id, struct err *err);
 int store_award_set_revoke_retry(struct store *s, int64_t id, int64_t next_at, const char *error,
                                  struct err *err);
+/* What the worker learned about one claimed award, recorded with others in one transaction. */
+enum store_award_update_kind {
+    AWARD_UPD_ISSUED,        /* assertion_id, assertion_url, issued_at, expires_at */
+    AWARD_UPD_RETRY,         /* next_at, error */
+    AWARD_UPD_FAILED,        /* error */
+    AWARD_UPD_REVOKE_SYNCED, /* - */
+    AWARD_UPD_REVOKE_RETRY,  /* next_at, error */
+};
+struct store_award_update {
+    enum store_award_update_kind kind;
+    int64_t id;
+    const char *assertion_id, *assertion_url, *error;
+    int64_t issued_at, expires_at, next_at;
+    int status; /* OUT: 0, or -1 when the award was no longer in the expected state */
+};
+/*
+ * Records `n` updates in one transaction (one fsync for a whole claim).
+ * An update whose award moved on meanwhile is skipped with status -1.
+ */
+int store_award_update_batch(struct store *s, struct store_award_update *u, size_t n,
+                             struct err *err);
 /* A failed award is queued again now. ERR_CONFLICT unless it failed. */
 int store_award_retry(struct store *s, int64_t id, int64_t now, struct err *err);
 /* Revokes an award with a reason. ERR_CONFLICT when already revoked. */
