@@ -200,8 +200,7 @@ static int enrollment_hook(struct store_tx *tx, void *cls, int64_t consumer_id, 
     return award_all(tx, &ctx, RULE_ENROLLMENT, user_id, 0, narrative, now, err);
 }
 
-/* A slug-shaped text: lower-case letters and digits, dashes between words. */
-static void slugify(const char *a, const char *b, char *out, size_t outlen)
+void awards_slug_base(const char *a, const char *b, char *out, size_t outlen)
 {
     size_t n = 0;
     bool dash = false;
@@ -225,8 +224,6 @@ static void slugify(const char *a, const char *b, char *out, size_t outlen)
         dash = true;
     }
     out[n] = '\0';
-    if (n == 0)
-        snprintf(out, outlen, "course");
 }
 
 /*
@@ -243,7 +240,9 @@ static int create_completion_badge(struct store_tx *tx, const struct store_conte
     const char *title = title_of(ctx);
 
     memset(&b, 0, sizeof(b));
-    slugify(title, mode, slug_base, sizeof(slug_base));
+    awards_slug_base(title, mode, slug_base, sizeof(slug_base));
+    if (!slug_base[0])
+        snprintf(slug_base, sizeof(slug_base), "course");
     snprintf(name, sizeof(name), "%s", title);
     if (mode)
         snprintf(description, sizeof(description), "Completed the course \"%s\" (%s)", title, mode);

@@ -325,32 +325,6 @@ static bool slug_ok(const char *s)
     return true;
 }
 
-static void slug_base(const char *a, const char *b, char *out, size_t outlen)
-{
-    size_t n = 0;
-    bool dash = false;
-    const char *parts[2] = { a, b };
-
-    for (int p = 0; p < 2; p++) {
-        for (const char *s = parts[p]; s && *s && n + 2 < outlen && n < 80; s++) {
-            char c = *s;
-
-            if (c >= 'A' && c <= 'Z')
-                c = (char)(c - 'A' + 'a');
-            if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-                if (dash && n)
-                    out[n++] = '-';
-                out[n++] = c;
-                dash = false;
-            } else {
-                dash = true;
-            }
-        }
-        dash = true;
-    }
-    out[n] = '\0';
-}
-
 static int text_ok(const char *v, size_t max, const char *what, struct err *err)
 {
     if (!v)
@@ -449,7 +423,7 @@ static int badge_create(const struct cli_opts *o)
         env_close(&e);
         goto out;
     }
-    slug_base(o->context.n ? o->context.v[0] : o->name, o->mode, base, sizeof(base));
+    awards_slug_base(o->context.n ? o->context.v[0] : o->name, o->mode, base, sizeof(base));
     b.consumer_id = e.consumer.id;
     b.lti_context_id = o->context.n ? o->context.v[0] : NULL;
     b.mode = o->mode && *o->mode ? o->mode : NULL;
