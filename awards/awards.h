@@ -68,14 +68,6 @@ int awards_grant(struct awards *a, const char *slug, int64_t consumer_id, const 
                  const char *narrative, int64_t *award_id /* OUT, may be NULL */,
                  bool *added /* OUT */, struct err *err);
 
-/*
- * A slug-shaped base from two texts (either may be NULL): lower-case letters
- * and digits, one dash between words, at most 80 characters; "" when
- * neither has a letter or digit. "Intro to Biology", "verified" gives
- * "intro-to-biology-verified".
- */
-void awards_slug_base(const char *a, const char *b, char *out, size_t outlen);
-
 /* The default image of BadgeClasses made for a course's first completion (SVG). */
 extern const char awards_default_image_svg[];
 

@@ -163,67 +163,33 @@ static int add(struct store_tx *tx, int64_t badge_id, int64_t user_id, int64_t c
     return store_tx_award_add(tx, &n, NULL, &added, err);
 }
 
-/* Rules of one kind with no threshold to test: each applicable rule awards. */
-static int award_all(struct store_tx *tx, const struct store_context_info *ctx,
-                     enum store_rule_kind kind, int64_t user_id, int64_t link_id,
-                     const char *narrative, int64_t now, struct err *err)
-{
-    struct store_rule_row *rules;
-    size_t n;
-
-    if (store_tx_rules(tx, ctx->consumer_id, kind, ctx->id, &rules, &n, err) < 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (rules[i].context_id && !ctx->badges_enabled)
-            continue;
-        if (add(tx, rules[i].badge_id, user_id, ctx->id, link_id, store_rule_name(kind), narrative,
-                now, err) < 0)
-            return -1;
-    }
-    return 0;
-}
-
 static int enrollment_hook(struct store_tx *tx, void *cls, int64_t consumer_id, int64_t user_id,
                            int64_t context_id, unsigned role_flags, int64_t now, struct err *err)
 {
     struct store_context_info ctx;
+    struct store_rule_row *rules;
+    size_t n;
     char narrative[512];
 
     (void)cls;
     /* enrollment badges are for learners: an instructor opening the tool enrolls in nothing */
     if (!(role_flags & LTI_ROLE_LEARNER) || (role_flags & LTI_ROLES_STAFF))
         return 0;
+    /* on the launch path: with no enrollment rule (the common case) one indexed read is all */
+    if (store_tx_rules(tx, consumer_id, RULE_ENROLLMENT, context_id, &rules, &n, err) < 0)
+        return -1;
+    if (n == 0)
+        return 0;
     if (store_tx_context(tx, context_id, &ctx, err) < 0)
         return -1;
-    (void)consumer_id;
     snprintf(narrative, sizeof(narrative), "Enrolled in %s.", title_of(&ctx));
-    return award_all(tx, &ctx, RULE_ENROLLMENT, user_id, 0, narrative, now, err);
-}
-
-void awards_slug_base(const char *a, const char *b, char *out, size_t outlen)
-{
-    size_t n = 0;
-    bool dash = false;
-    const char *parts[2] = { a, b };
-
-    for (int p = 0; p < 2; p++) {
-        for (const char *s = parts[p]; s && *s && n + 2 < outlen && n < 80; s++) {
-            char c = *s;
-
-            if (c >= 'A' && c <= 'Z')
-                c = (char)(c - 'A' + 'a');
-            if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-                if (dash && n)
-                    out[n++] = '-';
-                out[n++] = c;
-                dash = false;
-            } else {
-                dash = true;
-            }
-        }
-        dash = true;
+    for (size_t i = 0; i < n; i++) {
+        if (rules[i].context_id && !ctx.badges_enabled)
+            continue;
+        if (add(tx, rules[i].badge_id, user_id, ctx.id, 0, "enrollment", narrative, now, err) < 0)
+            return -1;
     }
-    out[n] = '\0';
+    return 0;
 }
 
 /*
@@ -240,8 +206,7 @@ static int create_completion_badge(struct store_tx *tx, const struct store_conte
     const char *title = title_of(ctx);
 
     memset(&b, 0, sizeof(b));
-    awards_slug_base(title, mode, slug_base, sizeof(slug_base));
-    if (!slug_base[0])
+    if (str_slug(slug_base, sizeof(slug_base), 80, title, mode) == 0)
         snprintf(slug_base, sizeof(slug_base), "course");
     snprintf(name, sizeof(name), "%s", title);
     if (mode)

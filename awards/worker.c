@@ -107,9 +107,30 @@ static void process_revoke(struct backend *be, const struct store_award *w,
     }
 }
 
+/* The BadgeClasses read for one claim: a claim's awards mostly share a few. */
+struct badge_cache {
+    struct store_badge *v;
+    size_t n;
+};
+
+static int badge_for(struct awards *a, struct badge_cache *bc, int64_t id, struct arena *ar,
+                     struct store_badge *out, struct err *err)
+{
+    for (size_t i = 0; i < bc->n; i++) {
+        if (bc->v[i].id == id) {
+            *out = bc->v[i];
+            return 0;
+        }
+    }
+    if (store_badge_get_id(a->store, id, ar, out, err) < 0)
+        return -1;
+    bc->v[bc->n++] = *out; /* room for one per award of the claim */
+    return 0;
+}
+
 /* Sends one claimed award to its backend; what happened goes into `u`, recorded later. */
-static void process(struct awards *a, const struct store_award *w, int64_t now, struct arena *ar,
-                    struct store_award_update *u)
+static void process(struct awards *a, struct badge_cache *cache, const struct store_award *w,
+                    int64_t now, struct arena *ar, struct store_award_update *u)
 {
     struct store_badge b;
     struct backend_badge bb;
@@ -120,7 +141,7 @@ static void process(struct awards *a, const struct store_award *w, int64_t now, 
 
     u->id = w->id;
     backend_result_init(&r);
-    if (store_badge_get_id(a->store, w->badge_id, ar, &b, &err) < 0) {
+    if (badge_for(a, cache, w->badge_id, ar, &b, &err) < 0) {
         backend_result_set(&r, BACKEND_RETRY, "%s", err.msg);
         failure(w, &r, now, ar, u);
         if (w->state == AWARD_REVOKED)
@@ -159,6 +180,11 @@ static void process(struct awards *a, const struct store_award *w, int64_t now, 
             return;
         }
         bb.backend_id = arena_memdupz(ar, r.id, strlen(r.id));
+        /* the next awards of this claim see the id too */
+        for (size_t i = 0; i < cache->n; i++) {
+            if (cache->v[i].id == b.id)
+                cache->v[i].backend_id = bb.backend_id;
+        }
     }
     awards_to_backend_award(w, &ba);
     ba.issued_at = now;
@@ -190,6 +216,7 @@ int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *e
     struct arena ar = ARENA_INIT;
     struct store_award *due;
     struct store_award_update *u;
+    struct badge_cache cache;
     size_t n;
     int ret;
 
@@ -201,8 +228,10 @@ int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *e
     }
     u = arena_alloc(&ar, (n ? n : 1) * sizeof(*u));
     memset(u, 0, (n ? n : 1) * sizeof(*u));
+    cache.v = arena_alloc(&ar, (n ? n : 1) * sizeof(*cache.v));
+    cache.n = 0;
     for (size_t i = 0; i < n; i++)
-        process(a, &due[i], now, &ar, &u[i]);
+        process(a, &cache, &due[i], now, &ar, &u[i]);
     /*
      * One transaction for the whole claim. If it fails, the awards stay
      * issuing and are claimed again when their lease runs out: the backend

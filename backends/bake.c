@@ -53,15 +53,9 @@ static int png_decode(const unsigned char *png, size_t len, png_image *img, png_
     return 0;
 }
 
-struct membuf {
-    struct buf b;
-};
-
 static void write_mem(png_structp p, png_bytep data, size_t n)
 {
-    struct membuf *m = png_get_io_ptr(p);
-
-    buf_add(&m->b, data, n);
+    buf_add(png_get_io_ptr(p), data, n);
 }
 
 static void flush_mem(png_structp p)
@@ -77,7 +71,7 @@ int backend_bake_png(const unsigned char *png, size_t len, const char *assertion
     png_structp wp = NULL;
     png_infop wi = NULL;
     png_text text;
-    struct membuf m;
+    struct buf m;
     png_bytep *volatile rows = NULL;
     volatile int ret = -1;
 
@@ -85,7 +79,7 @@ int backend_bake_png(const unsigned char *png, size_t len, const char *assertion
     *out_len = 0;
     if (png_decode(png, len, &img, &pixels, err) < 0)
         return -1;
-    buf_init(&m.b, (size_t)LIMIT_BADGE_IMAGE_PIXELS * LIMIT_BADGE_IMAGE_PIXELS * 5);
+    buf_init(&m, (size_t)LIMIT_BADGE_IMAGE_PIXELS * LIMIT_BADGE_IMAGE_PIXELS * 5);
     wp = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     if (wp)
         wi = png_create_info_struct(wp);
@@ -114,11 +108,11 @@ int backend_bake_png(const unsigned char *png, size_t len, const char *assertion
         rows[y] = pixels + (size_t)y * PNG_IMAGE_ROW_STRIDE(img);
     png_set_rows(wp, wi, rows);
     png_write_png(wp, wi, PNG_TRANSFORM_IDENTITY, NULL);
-    if (m.b.toobig) {
+    if (m.toobig) {
         err_set(err, ERR_INTERNAL, "the baked PNG is too large");
         goto out;
     }
-    *out = (unsigned char *)buf_detach(&m.b, out_len);
+    *out = (unsigned char *)buf_detach(&m, out_len);
     ret = 0;
 out:
     if (wp)
@@ -126,7 +120,7 @@ out:
     free(rows);
     free(pixels);
     png_image_free(&img);
-    buf_release(&m.b);
+    buf_release(&m);
     return ret;
 }
 

@@ -105,16 +105,16 @@
 #define LIMIT_STORE_BUSY_MS 5000
 
 /* BadgeClasses: a slug fits in a URL path segment; texts are what platforms accept. */
-#define LIMIT_SLUG_LEN 100
-#define LIMIT_BADGE_NAME_LEN 255
-#define LIMIT_BADGE_TEXT_LEN 8192
-#define LIMIT_BADGE_TAGS 32
+#define LIMIT_SLUG_LEN         100
+#define LIMIT_BADGE_NAME_LEN   255
+#define LIMIT_BADGE_TEXT_LEN   8192
+#define LIMIT_BADGE_TAGS       32
 #define LIMIT_BADGE_ALIGNMENTS 32
 /* Badgr refuses images over 256 KiB; a badge image is shown at a few hundred pixels. */
-#define LIMIT_BADGE_IMAGE_BYTES (256 * 1024)
+#define LIMIT_BADGE_IMAGE_BYTES  (256 * 1024)
 #define LIMIT_BADGE_IMAGE_PIXELS 2048
 #define LIMIT_BADGE_EXPIRES_DAYS 36500
-#define LIMIT_GROUP_NAME_LEN 255
+#define LIMIT_GROUP_NAME_LEN     255
 /* A platform's error message kept with an award. */
 #define LIMIT_AWARD_ERROR_LEN 1024
 /* Awards the worker claims at once, and how long a claim holds before another may retry it. */
@@ -122,6 +122,6 @@
 #define LIMIT_AWARDS_LEASE 120
 /* Retry backoff: 2^attempts seconds from this base, capped, with jitter. */
 #define LIMIT_AWARDS_BACKOFF_BASE 2
-#define LIMIT_AWARDS_BACKOFF_MAX 3600
+#define LIMIT_AWARDS_BACKOFF_MAX  3600
 
 #endif

@@ -95,3 +95,32 @@ struct str str_trim(struct str s)
         s.len--;
     return s;
 }
+
+size_t str_slug(char *out, size_t outlen, size_t max, const char *a, const char *b)
+{
+    const char *parts[2] = { a, b };
+    size_t n = 0;
+    bool dash = false;
+
+    if (outlen == 0)
+        return 0;
+    for (int p = 0; p < 2; p++) {
+        for (const char *s = parts[p]; s && *s && n + 2 < outlen && n < max; s++) {
+            char c = *s;
+
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c - 'A' + 'a');
+            if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+                if (dash && n)
+                    out[n++] = '-';
+                out[n++] = c;
+                dash = false;
+            } else {
+                dash = true;
+            }
+        }
+        dash = true;
+    }
+    out[n] = '\0';
+    return n;
+}

@@ -31,6 +31,14 @@ bool str_case_eq_cstr(struct str a, const char *b);
 bool str_starts_with(struct str s, const char *prefix);
 /* True when the view holds a NUL byte or another control character but tab. */
 bool str_has_ctl(struct str s);
+/*
+ * A slug from one or two texts (b may be NULL): their ASCII letters and
+ * digits lower-cased, one dash between words and between the texts, at most
+ * about `max` characters. Writes a NUL-terminated string, returns its length
+ * (0 when neither text has a letter or digit). "Intro to Biology",
+ * "verified" gives "intro-to-biology-verified".
+ */
+size_t str_slug(char *out, size_t outlen, size_t max, const char *a, const char *b);
 
 /*
  * Parses a whole view as a decimal integer in [min, max]: no sign but a

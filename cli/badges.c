@@ -215,7 +215,8 @@ static int read_file(const char *path, unsigned char **out, size_t *len, struct 
 
     if (!f)
         return err_set(err, ERR_INVALID, "cannot read '%s': %s", path, strerror(errno));
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+    /* stop at the limit: a larger file is refused without reading it all */
+    while (!b.toobig && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
         buf_add(&b, chunk, n);
     fclose(f);
     if (b.toobig) {
@@ -423,7 +424,7 @@ static int badge_create(const struct cli_opts *o)
         env_close(&e);
         goto out;
     }
-    awards_slug_base(o->context.n ? o->context.v[0] : o->name, o->mode, base, sizeof(base));
+    str_slug(base, sizeof(base), 80, o->context.n ? o->context.v[0] : o->name, o->mode);
     b.consumer_id = e.consumer.id;
     b.lti_context_id = o->context.n ? o->context.v[0] : NULL;
     b.mode = o->mode && *o->mode ? o->mode : NULL;

@@ -353,15 +353,17 @@ int cli_parse_opts(int argc, char **argv, int first, const char *allowed, size_t
         }
         if (!spec || !allowed_opt(allowed, spec->name))
             return err_set(err, ERR_INVALID, "unknown option '--%.*s'", (int)nlen, a);
-        if (spec->kind == 2) {
-            struct cli_list *l = (struct cli_list *)(void *)((char *)o + spec->off);
-
+        if (spec->kind != 0) {
             if (eq)
                 value = eq + 1;
             else if (i + 1 < argc)
                 value = argv[++i];
             else
                 return err_set(err, ERR_INVALID, "option '--%s' needs a value", spec->name);
+        }
+        if (spec->kind == 2) {
+            struct cli_list *l = (struct cli_list *)(void *)((char *)o + spec->off);
+
             /* the value, and every following argument that is not an option */
             for (;;) {
                 if (l->n == sizeof(l->v) / sizeof(l->v[0]))
@@ -372,12 +374,6 @@ int cli_parse_opts(int argc, char **argv, int first, const char *allowed, size_t
                 value = argv[++i];
             }
         } else if (spec->kind == 1) {
-            if (eq)
-                value = eq + 1;
-            else if (i + 1 < argc)
-                value = argv[++i];
-            else
-                return err_set(err, ERR_INVALID, "option '--%s' needs a value", spec->name);
             if (*(const char **)(void *)((char *)o + spec->off))
                 return err_set(err, ERR_INVALID, "option '--%s' is given twice", spec->name);
             *(const char **)(void *)((char *)o + spec->off) = value;

@@ -66,25 +66,11 @@ static int check_token(const char *what, const char *v, size_t min, size_t max, 
 static int make_key(const char *name, char *out, size_t outlen, struct err *err)
 {
     char suffix[13];
-    size_t n = 0;
-    bool dash = false;
+    size_t n;
 
     if (util_random_hex(suffix, 6, err) < 0)
         return -1;
-    for (const char *p = name; *p && n < 40; p++) {
-        char c = *p;
-
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
-        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-            if (dash && n)
-                out[n++] = '-';
-            out[n++] = c;
-            dash = false;
-        } else {
-            dash = true;
-        }
-    }
+    n = str_slug(out, outlen, 40, name, NULL);
     snprintf(out + n, outlen - n, "%s%s", n ? "-" : "consumer-", suffix);
     return 0;
 }

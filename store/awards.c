@@ -23,11 +23,7 @@ const char *store_award_state_name(enum store_award_state st)
 
 int store_award_state_parse(const char *name)
 {
-    for (size_t i = 0; name && i < sizeof(state_names) / sizeof(state_names[0]); i++) {
-        if (strcmp(name, state_names[i]) == 0)
-            return (int)i;
-    }
-    return -1;
+    return store_name_index(state_names, sizeof(state_names) / sizeof(state_names[0]), name);
 }
 
 static void read_award(sqlite3_stmt *st, struct arena *a, struct store_award *w)
@@ -223,10 +219,10 @@ out:
     return store_admin_end(s, ret, err);
 }
 
-/* One guarded update of an award; ERR_CONFLICT when its state was not the expected one. */
-static int award_update(struct store *s, enum stmt_id id, int64_t award_id, int64_t t,
-                        const char *text, const char *text2, int64_t t2, int64_t t3,
-                        const char *conflict, struct err *err)
+/* One guarded update of an award (requeue, revoke); ERR_CONFLICT when its state did not allow it.
+ */
+static int award_update(struct store *s, enum stmt_id id, int64_t award_id, int64_t now,
+                        const char *reason, const char *conflict, struct err *err)
 {
     struct conn *c = s->admin;
     sqlite3_stmt *st;
@@ -238,36 +234,9 @@ static int award_update(struct store *s, enum stmt_id id, int64_t award_id, int6
     if (!st)
         goto out;
     sqlite3_bind_int64(st, 1, award_id);
-    switch (id) {
-    case S_AWARD_ISSUED: /* id, assertion id, url, issued at, expires at, now */
-        store_bind_str(st, 2, str_from_cstr(text));
-        store_bind_str(st, 3, str_from_cstr(text2));
-        sqlite3_bind_int64(st, 4, t);
-        sqlite3_bind_int64(st, 5, t2);
-        sqlite3_bind_int64(st, 6, t3);
-        break;
-    case S_AWARD_RETRY_LATER: /* id, next at, error, now */
-    case S_AWARD_REVOKE_RETRY:
-        sqlite3_bind_int64(st, 2, t);
-        store_bind_str(st, 3, str_from_cstr(text));
-        sqlite3_bind_int64(st, 4, t3);
-        break;
-    case S_AWARD_FAILED: /* id, error, now */
-        store_bind_str(st, 2, str_from_cstr(text));
-        sqlite3_bind_int64(st, 3, t3);
-        break;
-    case S_AWARD_REVOKE_SYNCED: /* id, now */
-    case S_AWARD_REQUEUE:
-        sqlite3_bind_int64(st, 2, t3);
-        break;
-    case S_AWARD_REVOKE: /* id, now, reason */
-        sqlite3_bind_int64(st, 2, t3);
-        store_bind_str(st, 3, str_from_cstr(text));
-        break;
-    default:
-        err_set(err, ERR_INTERNAL, "not an award update");
-        goto out;
-    }
+    sqlite3_bind_int64(st, 2, now);
+    if (id == S_AWARD_REVOKE)
+        store_bind_str(st, 3, str_from_cstr(reason));
     if (store_step_done(c, st, "updating an award", err) < 0)
         goto out;
     if (sqlite3_changes(c->db) == 0) {
@@ -279,7 +248,6 @@ out:
     return store_admin_end(s, ret, err);
 }
 
-/* Bounded copy of a platform's message: whatever it sent, we keep at most this much. */
 static const char *clip(char *dst, size_t n, const char *src)
 {
     if (!src)
@@ -343,57 +311,16 @@ int store_award_update_batch(struct store *s, struct store_award_update *u, size
     return store_admin_end(s, ret, err);
 }
 
-int store_award_set_issued(struct store *s, int64_t id, const char *assertion_id,
-                           const char *assertion_url, int64_t issued_at, int64_t expires_at,
-                           struct err *err)
-{
-    return award_update(s, S_AWARD_ISSUED, id, issued_at, assertion_id, assertion_url, expires_at,
-                        util_now(), "the award is no longer being issued", err);
-}
-
-int store_award_set_retry(struct store *s, int64_t id, int64_t next_at, const char *error,
-                          struct err *err)
-{
-    char msg[LIMIT_AWARD_ERROR_LEN + 1];
-
-    return award_update(s, S_AWARD_RETRY_LATER, id, next_at, clip(msg, sizeof(msg), error), NULL, 0,
-                        util_now(), "the award is no longer being issued", err);
-}
-
-int store_award_set_failed(struct store *s, int64_t id, const char *error, struct err *err)
-{
-    char msg[LIMIT_AWARD_ERROR_LEN + 1];
-
-    return award_update(s, S_AWARD_FAILED, id, 0, clip(msg, sizeof(msg), error), NULL, 0,
-                        util_now(), "the award is no longer being issued", err);
-}
-
-int store_award_set_revoke_synced(struct store *s, int64_t id, struct err *err)
-{
-    return award_update(s, S_AWARD_REVOKE_SYNCED, id, 0, NULL, NULL, 0, util_now(),
-                        "the award is not revoked", err);
-}
-
-int store_award_set_revoke_retry(struct store *s, int64_t id, int64_t next_at, const char *error,
-                                 struct err *err)
-{
-    char msg[LIMIT_AWARD_ERROR_LEN + 1];
-
-    return award_update(s, S_AWARD_REVOKE_RETRY, id, next_at, clip(msg, sizeof(msg), error), NULL,
-                        0, util_now(), "the award is not revoked", err);
-}
-
 int store_award_retry(struct store *s, int64_t id, int64_t now, struct err *err)
 {
-    return award_update(s, S_AWARD_REQUEUE, id, 0, NULL, NULL, 0, now,
-                        "only a failed award can be retried", err);
+    return award_update(s, S_AWARD_REQUEUE, id, now, NULL, "only a failed award can be retried",
+                        err);
 }
 
 int store_award_revoke(struct store *s, int64_t id, const char *reason, int64_t now,
                        struct err *err)
 {
-    return award_update(s, S_AWARD_REVOKE, id, 0, reason, NULL, 0, now,
-                        "the award is already revoked", err);
+    return award_update(s, S_AWARD_REVOKE, id, now, reason, "the award is already revoked", err);
 }
 
 int store_award_reclaim(struct store *s, int64_t now, int64_t *n, struct err *err)

@@ -23,8 +23,13 @@ const char *store_rule_name(enum store_rule_kind k)
 
 int store_rule_parse_kind(const char *name)
 {
-    for (size_t i = 0; name && i < sizeof(rule_names) / sizeof(rule_names[0]); i++) {
-        if (strcmp(name, rule_names[i]) == 0)
+    return store_name_index(rule_names, sizeof(rule_names) / sizeof(rule_names[0]), name);
+}
+
+int store_name_index(const char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; name && i < n; i++) {
+        if (strcmp(name, names[i]) == 0)
             return (int)i;
     }
     return -1;

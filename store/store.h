@@ -395,19 +395,6 @@ int store_award_get_uid(struct store *s, const char *uid, struct arena *a, struc
  */
 int store_award_claim(struct store *s, int64_t now, int64_t lease, size_t max, struct arena *a,
                       struct store_award **out /* OUT */, size_t *n /* OUT */, struct err *err);
-/* The issuing award is issued (ERR_CONFLICT if it is no longer issuing). */
-int store_award_set_issued(struct store *s, int64_t id, const char *assertion_id,
-                           const char *assertion_url, int64_t issued_at, int64_t expires_at,
-                           struct err *err);
-/* The issuing award goes back to queued until `next_at`, keeping `error`. */
-int store_award_set_retry(struct store *s, int64_t id, int64_t next_at, const char *error,
-                          struct err *err);
-/* The issuing award failed for good with the platform's message. */
-int store_award_set_failed(struct store *s, int64_t id, const char *error, struct err *err);
-/* The revocation reached the backend (or a retry is due at `next_at` with `error`). */
-int store_award_set_revoke_synced(struct store *s, int64_t id, struct err *err);
-int store_award_set_revoke_retry(struct store *s, int64_t id, int64_t next_at, const char *error,
-                                 struct err *err);
 /* What the worker learned about one claimed award, recorded with others in one transaction. */
 enum store_award_update_kind {
     AWARD_UPD_ISSUED,        /* assertion_id, assertion_url, issued_at, expires_at */

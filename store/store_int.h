@@ -172,6 +172,8 @@ int store_exec(struct conn *c, enum stmt_id id, struct err *err);
 int store_step_done(struct conn *c, sqlite3_stmt *st, const char *what, struct err *err);
 /* Steps to the one row of `st` and takes column 0 as an id (RETURNING id); resets it. */
 int store_step_id(struct conn *c, sqlite3_stmt *st, int64_t *id, const char *what, struct err *err);
+/* The index of `name` in a table of names (rule kinds, award states), -1 when absent. */
+int store_name_index(const char *const *names, size_t n, const char *name);
 /* The admin connection in a BEGIN IMMEDIATE transaction, and its end (commit when ret is 0). */
 int store_admin_begin(struct store *s, struct err *err);
 int store_admin_end(struct store *s, int ret, struct err *err);

@@ -344,8 +344,14 @@ static void test_lease_expiry_retries(void **state)
     assert_int_equal(fk.finds, 1); /* asked first: nothing there, so issued now */
     assert_int_equal(fk.nissued, 1);
     /* the old worker's late answer cannot overwrite the newer record */
-    assert_int_equal(store_award_set_retry(e->s, id, now, "late", &err), -1);
-    assert_int_equal(err.code, ERR_CONFLICT);
+    {
+        struct store_award_update late = {
+            .kind = AWARD_UPD_RETRY, .id = id, .error = "late", .next_at = now
+        };
+
+        assert_int_equal(store_award_update_batch(e->s, &late, 1, &err), 0);
+        assert_int_equal(late.status, -1);
+    }
     arena_release(&ar);
 }
 

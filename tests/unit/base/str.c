@@ -72,13 +72,28 @@ static void html_escape(void **state)
     buf_release(&b);
 }
 
+static void slug(void **state)
+{
+    char out[32];
+
+    assert_int_equal(str_slug(out, sizeof(out), 80, "Intro to Biology", "verified"), 25);
+    assert_string_equal(out, "intro-to-biology-verified");
+    assert_int_equal(str_slug(out, sizeof(out), 80, "  C++ / Ünï  ", NULL), 3);
+    assert_string_equal(out, "c-n"); /* non-ASCII letters separate words */
+    assert_int_equal(str_slug(out, sizeof(out), 80, "!!!", "..."), 0);
+    assert_string_equal(out, "");
+    /* bounded by the buffer and by max */
+    assert_int_equal(str_slug(out, sizeof(out), 80, "abcdefghijklmnopqrstuvwxyz0123456789", NULL),
+                     30);
+    assert_int_equal(str_slug(out, sizeof(out), 5, "abcdefgh", NULL), 5);
+    assert_string_equal(out, "abcde");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(numbers),
-        cmocka_unit_test(views),
-        cmocka_unit_test(ct_equal),
-        cmocka_unit_test(html_escape),
+        cmocka_unit_test(numbers),     cmocka_unit_test(views), cmocka_unit_test(ct_equal),
+        cmocka_unit_test(html_escape), cmocka_unit_test(slug),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
