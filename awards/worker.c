@@ -281,6 +281,8 @@ static void *worker_main(void *arg)
         a->woken = false;
         pthread_mutex_unlock(&a->mu);
         ret = awards_run_due(a, util_now(), &n, &err);
+        if (ret < 0) /* the database failed: say so (at most once a second), try again */
+            fprintf(stderr, "ltibadges: award worker: %s\n", err.msg);
         pthread_mutex_lock(&a->mu);
         /* a full claim means more is due: go again at once */
         if (ret == 0 && n == LIMIT_AWARDS_CLAIM)
