@@ -124,4 +124,15 @@
 #define LIMIT_AWARDS_BACKOFF_BASE 2
 #define LIMIT_AWARDS_BACKOFF_MAX  3600
 
+/*
+ * Basic Outcomes messages: a replaceResult with a Canvas resultData text is
+ * a few KiB; 64 KiB refuses anything else before it is parsed. Real messages
+ * nest 7 levels; 32 bounds the parser's work on a hostile one.
+ */
+#define LIMIT_POX_BODY            (64 * 1024)
+#define LIMIT_POX_DEPTH           32
+#define LIMIT_POX_ID_LEN          255
+#define LIMIT_POX_SCORE_LEN       64
+#define LIMIT_POX_DESCRIPTION_LEN 1024
+
 #endif

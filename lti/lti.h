@@ -74,6 +74,30 @@ int lti_oauth_verify(const struct lti_oauth *o, struct str method, struct str ba
 /* Fails with ERR_REPLAY when oauth_timestamp is more than `window` seconds from `now`. */
 int lti_oauth_check_time(const struct lti_oauth *o, int64_t now, int64_t window, struct err *err);
 
+/*
+ * Parses an "Authorization: OAuth ..." header (RFC 5849 section 3.5.1) into
+ * decoded parameters in `arena`; realm is left out (it is not signed).
+ * ERR_INVALID when the scheme is not OAuth or a parameter is malformed.
+ */
+int lti_oauth_header_parse(struct arena *arena, struct str header, struct form *out /* OUT */,
+                           struct err *err);
+
+/* Appends base64(SHA-1(body)), or SHA-256 for HMAC-SHA256 (the oauth_body_hash extension). */
+int lti_oauth_body_hash(struct buf *out, enum lti_sig_method m, const void *body, size_t len,
+                        struct err *err);
+
+/* What signing a request in the Authorization header needs. */
+struct lti_oauth_signer {
+    struct str url; /* absolute; its query parameters are signed too */
+    struct str consumer_key, consumer_secret;
+    enum lti_sig_method method;
+    struct str body_hash; /* null view: none (a form request) */
+    struct str nonce;     /* null view: a random one */
+    int64_t timestamp;    /* 0: now */
+};
+/* Appends the value of an Authorization header: `OAuth realm="",oauth_...="..."`. */
+int lti_oauth_authorization(struct buf *out, const struct lti_oauth_signer *s, struct err *err);
+
 /* ---- Launches --------------------------------------------------------- */
 
 /* What a launch says the user is, in the launch's context (and the institution). */
@@ -135,6 +159,94 @@ struct str lti_launch_return_url(const struct form *f);
  * without control characters. Fails with ERR_INVALID naming the parameter.
  */
 int lti_launch_parse(const struct form *f, struct lti_launch *out /* OUT */, struct err *err);
+
+/* ---- Basic Outcomes (pox.c) ------------------------------------------------ */
+
+/* Room for a formatted score. */
+#define LTI_SCORE_BUF 32
+
+/*
+ * Reads a score as LTI 1.1 writes it: a decimal from 0.0 to 1.0 ("0.8", "1",
+ * ".75"), surrounding whitespace allowed, whatever the process locale. No
+ * sign, exponent, comma, NaN or infinity. -1 when it is not one.
+ */
+int lti_score_parse(struct str s, double *out /* OUT */);
+/* The shortest decimal that reads back as `score`, in the C locale. */
+void lti_score_format(double score, char out[static LTI_SCORE_BUF]);
+
+enum lti_pox_op {
+    LTI_POX_REPLACE,
+    LTI_POX_READ,
+    LTI_POX_DELETE,
+    LTI_POX_OTHER, /* an operation ltibadges does not support */
+};
+enum lti_pox_code {
+    LTI_POX_SUCCESS,
+    LTI_POX_PROCESSING,
+    LTI_POX_FAILURE,
+    LTI_POX_UNSUPPORTED,
+};
+/* "replaceResult", ...; "success", ... */
+const char *lti_pox_op_name(enum lti_pox_op op);
+const char *lti_pox_code_name(enum lti_pox_code c);
+
+/* A request the tool sends to an LMS. */
+struct lti_pox_message {
+    enum lti_pox_op op;
+    const char *message_id; /* unique per message */
+    const char *sourcedid;
+    bool has_score; /* replace: with result/resultScore */
+    double score;
+    const char *data_url, *data_text; /* replace: resultData, one or neither */
+};
+int lti_pox_build_request(struct buf *out, const struct lti_pox_message *m, struct err *err);
+
+/* What an LMS answered; strings live in the arena. */
+struct lti_pox_response {
+    enum lti_pox_code code;
+    const char *description, *message_ref; /* NULL when absent */
+    bool read_answered;                    /* a readResultResponse came */
+    bool has_score;                        /* it held a score ("" means none) */
+    double score;
+};
+/* ERR_INVALID for anything that is not a well-formed POX response (the reason says why). */
+int lti_pox_parse_response(struct arena *a, const char *body, size_t len,
+                           struct lti_pox_response *out /* OUT */, struct err *err);
+
+/* A request an LMS sent to the tool; strings live in the arena. */
+struct lti_pox_request {
+    enum lti_pox_op op;
+    const char *op_name;    /* the body element, e.g. "replaceResultRequest" */
+    const char *message_id; /* imsx_messageIdentifier, NULL until found */
+    const char *sourcedid;
+    bool has_score;
+    double score;
+    const char *score_text;
+    const char *data_text, *data_url; /* replace: resultData, NULL when absent */
+};
+/*
+ * Parses a request safely: no DTD (a DOCTYPE is refused before anything
+ * in it is read), no entities, no network, at most LIMIT_POX_BODY bytes and
+ * LIMIT_POX_DEPTH levels. An unknown operation parses (op LTI_POX_OTHER);
+ * a malformed message, a missing sourcedid or a replace whose score is not
+ * a decimal from 0.0 to 1.0 fails with ERR_INVALID and a reason, `out`
+ * keeping what was read (message_id for the answer's reference).
+ */
+int lti_pox_parse_request(struct arena *a, const char *body, size_t len,
+                          struct lti_pox_request *out /* OUT */, struct err *err);
+
+/* An answer of the tool to an LMS's request. */
+struct lti_pox_answer {
+    enum lti_pox_code code;
+    enum lti_pox_op op;      /* LTI_POX_OTHER: an empty body */
+    const char *message_id;  /* ours, unique */
+    const char *message_ref; /* the request's, NULL when it had none */
+    const char *operation_ref;
+    const char *description;
+    bool has_score; /* read: the stored score, or an empty textString */
+    double score;
+};
+int lti_pox_build_response(struct buf *out, const struct lti_pox_answer *a, struct err *err);
 
 /* ---- Tool configuration ---------------------------------------------- */
 

@@ -346,3 +346,165 @@ int lti_oauth_check_time(const struct lti_oauth *o, int64_t now, int64_t window,
                        window);
     return 0;
 }
+
+/* ---- the Authorization header (RFC 5849 section 3.5.1) -------------------- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes a header value; '+' is a plus here, not a space as in forms. */
+static int pct_decode(struct arena *a, const char *p, size_t n, struct str *out)
+{
+    char *d = arena_alloc(a, n + 1);
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '%') {
+            int hi, lo;
+
+            if (i + 2 >= n)
+                return -1;
+            hi = hexval(p[i + 1]);
+            lo = hexval(p[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            d[k++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else
+            d[k++] = p[i];
+    }
+    d[k] = '\0';
+    *out = (struct str){ d, k };
+    return 0;
+}
+
+int lti_oauth_header_parse(struct arena *arena, struct str h, struct form *out, struct err *err)
+{
+    const char *p = h.ptr, *end = h.ptr + h.len;
+    size_t cap = 1, n = 0;
+
+    out->params = NULL;
+    out->count = 0;
+    if (h.len < 6 || !str_case_eq_cstr((struct str){ p, 5 }, "OAuth") ||
+        (p[5] != ' ' && p[5] != '\t'))
+        return err_set(err, ERR_INVALID, "the Authorization header is not OAuth");
+    for (const char *q = p; q < end; q++)
+        cap += *q == ',';
+    if (cap > LIMIT_FORM_PARAMS)
+        return err_set(err, ERR_TOOBIG, "the Authorization header has too many parameters");
+    out->params = arena_alloc(arena, st_mult(cap, sizeof(*out->params)));
+    p += 6;
+    for (;;) {
+        const char *name, *eq, *v, *close;
+        struct form_param *fp;
+
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
+        if (p == end)
+            break;
+        name = p;
+        eq = memchr(p, '=', (size_t)(end - p));
+        if (!eq || eq == name || eq + 1 >= end || eq[1] != '"')
+            return err_set(err, ERR_INVALID, "malformed Authorization header parameter");
+        v = eq + 2;
+        close = memchr(v, '"', (size_t)(end - v));
+        if (!close)
+            return err_set(err, ERR_INVALID, "unterminated Authorization header value");
+        p = close + 1;
+        if (p < end && *p != ',' && *p != ' ' && *p != '\t')
+            return err_set(err, ERR_INVALID, "malformed Authorization header parameter");
+        if (n == cap)
+            return err_set(err, ERR_TOOBIG, "the Authorization header has too many parameters");
+        fp = &out->params[n];
+        if (pct_decode(arena, name, (size_t)(eq - name), &fp->name) < 0 ||
+            pct_decode(arena, v, (size_t)(close - v), &fp->value) < 0)
+            return err_set(err, ERR_INVALID,
+                           "malformed percent-encoding in the Authorization header");
+        /* realm is not a signed parameter (RFC 5849 3.4.1.3.1) */
+        if (str_eq_cstr(fp->name, "realm"))
+            continue;
+        n++;
+    }
+    out->count = n;
+    return 0;
+}
+
+int lti_oauth_body_hash(struct buf *out, enum lti_sig_method m, const void *body, size_t len,
+                        struct err *err)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+
+    if (!EVP_Digest(body, len, md, &mdlen, m == LTI_SIG_HMAC_SHA1 ? EVP_sha1() : EVP_sha256(),
+                    NULL))
+        return err_set(err, ERR_INTERNAL, "hashing the body failed");
+    EVP_EncodeBlock((unsigned char *)b64, md, (int)mdlen);
+    buf_addstr(out, b64);
+    return buf_check(out, "body hash", err);
+}
+
+int lti_oauth_authorization(struct buf *out, const struct lti_oauth_signer *s, struct err *err)
+{
+    struct arena a = ARENA_INIT;
+    struct buf uri = BUF_INIT(LIMIT_LTI_URL_LEN + 16), base = BUF_INIT(LIMIT_BASE_STRING_LEN);
+    struct buf sig = BUF_INIT(128);
+    struct str query;
+    struct form qf = { 0 }, of;
+    struct form_param op[7];
+    char nonce[33], ts[24];
+    const struct form *lists[2];
+    int ret = -1;
+
+    if (lti_url_normalize(&uri, s->url, &query, err) < 0)
+        goto out;
+    if (str_present(query) && query.len &&
+        form_parse(&a, query.ptr, query.len, LIMIT_FORM_PARAMS, &qf, err) < 0)
+        goto out;
+    if (str_present(s->nonce))
+        snprintf(nonce, sizeof(nonce), "%.*s", (int)(s->nonce.len > 32 ? 32 : s->nonce.len),
+                 s->nonce.ptr);
+    else if (util_random_hex(nonce, 16, err) < 0)
+        goto out;
+    snprintf(ts, sizeof(ts), "%" PRId64, s->timestamp ? s->timestamp : util_now());
+    of.params = op;
+    of.count = 0;
+    op[of.count++] = (struct form_param){ STR_LIT("oauth_consumer_key"), s->consumer_key };
+    op[of.count++] = (struct form_param){ STR_LIT("oauth_nonce"), str_from_cstr(nonce) };
+    op[of.count++] = (struct form_param){ STR_LIT("oauth_signature_method"),
+                                          s->method == LTI_SIG_HMAC_SHA1 ? STR_LIT("HMAC-SHA1")
+                                                                         : STR_LIT("HMAC-SHA256") };
+    op[of.count++] = (struct form_param){ STR_LIT("oauth_timestamp"), str_from_cstr(ts) };
+    op[of.count++] = (struct form_param){ STR_LIT("oauth_version"), STR_LIT("1.0") };
+    if (str_present(s->body_hash))
+        op[of.count++] = (struct form_param){ STR_LIT("oauth_body_hash"), s->body_hash };
+    lists[0] = &qf;
+    lists[1] = &of;
+    if (lti_oauth_base_string(&base, STR_LIT("POST"), buf_view(&uri), lists, 2, err) < 0 ||
+        lti_oauth_sign(&sig, s->method, buf_view(&base), s->consumer_secret, STR_LIT(""), err) < 0)
+        goto out;
+    op[of.count++] = (struct form_param){ STR_LIT("oauth_signature"), buf_view(&sig) };
+    buf_addstr(out, "OAuth realm=\"\"");
+    for (size_t i = 0; i < of.count; i++) {
+        buf_addch(out, ',');
+        form_encode_rfc3986(out, op[i].name);
+        buf_addstr(out, "=\"");
+        form_encode_rfc3986(out, op[i].value);
+        buf_addch(out, '"');
+    }
+    ret = buf_check(out, "Authorization header", err);
+out:
+    buf_release(&uri);
+    buf_release(&base);
+    buf_release(&sig);
+    arena_release(&a);
+    return ret;
+}
