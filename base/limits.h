@@ -129,6 +129,11 @@
  * a few KiB; 64 KiB refuses anything else before it is parsed. Real messages
  * nest 7 levels; 32 bounds the parser's work on a hostile one.
  */
+/* The tool's own sourcedids: "lb-" and 40 hex digits. */
+#define LIMIT_TOOL_SOURCEDID_LEN 43
+/* Passbacks the worker claims at once; reads of LMS grades per sweep. */
+#define LIMIT_PASSBACK_CLAIM      32
+#define LIMIT_OUTCOME_READS       64
 #define LIMIT_POX_BODY            (64 * 1024)
 #define LIMIT_POX_DEPTH           32
 #define LIMIT_POX_ID_LEN          255

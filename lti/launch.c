@@ -236,6 +236,8 @@ static struct str detect_lms(const struct lti_launch *l)
 
 int lti_launch_parse(const struct form *f, struct lti_launch *l, struct err *err)
 {
+    struct str total_score = STR_NULL;
+
     memset(l, 0, sizeof(*l));
     if (field(f, "lti_message_type", 64, &l->message_type, err) < 0 ||
         field(f, "lti_version", 64, &l->version, err) < 0)
@@ -267,6 +269,7 @@ int lti_launch_parse(const struct form *f, struct lti_launch *l, struct err *err
         url_field(f, "lis_outcome_service_url", &l->outcome_service_url, err) < 0 ||
         field(f, "lis_result_sourcedid", LIMIT_LTI_SOURCEDID_LEN, &l->result_sourcedid, err) < 0 ||
         field(f, "ext_outcome_data_values_accepted", 256, &l->outcome_data_accepted, err) < 0 ||
+        field(f, "ext_outcome_result_total_score_accepted", 16, &total_score, err) < 0 ||
         url_field(f, "launch_presentation_return_url", &l->return_url, err) < 0 ||
         field(f, "launch_presentation_document_target", 32, &l->document_target, err) < 0 ||
         field(f, "launch_presentation_locale", 35, &l->locale, err) < 0 ||
@@ -282,6 +285,7 @@ int lti_launch_parse(const struct form *f, struct lti_launch *l, struct err *err
         l->email = STR_NULL;
     if (parse_mode(l, err) < 0)
         return -1;
+    l->total_score_accepted = str_eq_cstr(total_score, "true");
     l->role_flags = lti_roles_parse(l->roles);
     l->lms = detect_lms(l);
     return 0;

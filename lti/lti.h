@@ -141,7 +141,8 @@ struct lti_launch {
     struct str mode; /* custom_badge_mode, lower-cased in `mode_buf` */
     char mode_buf[65];
     struct str outcome_service_url, result_sourcedid, outcome_data_accepted;
-    struct str return_url; /* only when it is an absolute http(s) URL */
+    bool total_score_accepted; /* Canvas' ext_outcome_result_total_score_accepted */
+    struct str return_url;     /* only when it is an absolute http(s) URL */
     struct str document_target, locale, product_family;
     struct str lms; /* "canvas", "moodle", "openedx" or the product family code */
 };

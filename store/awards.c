@@ -62,6 +62,11 @@ static void read_award(sqlite3_stmt *st, struct arena *a, struct store_award *w)
     w->created_at = sqlite3_column_int64(st, 27);
     w->updated_at = sqlite3_column_int64(st, 28);
     w->revoke_pending = sqlite3_column_int(st, 29) == 0;
+    w->passback_state = store_col_arena(st, 30, a);
+    w->passback_answer = store_col_arena(st, 31, a);
+    w->passback_at = sqlite3_column_int64(st, 32);
+    w->passback_attempts = sqlite3_column_int64(st, 33);
+    w->passbacks = sqlite3_column_int64(st, 34);
 }
 
 /* Steps `st` (bound) and collects every row into an arena array. */
@@ -307,6 +312,18 @@ int store_award_update_batch(struct store *s, struct store_award_update *u, size
             ret = -1;
         else
             u[i].status = sqlite3_changes(c->db) == 1 ? 0 : -1;
+        /* an issued award owes the LMS its passback, committed with the issue */
+        if (ret == 0 && u[i].status == 0 && u[i].kind == AWARD_UPD_ISSUED) {
+            st = store_stmt(c, S_PB_ENQUEUE, err);
+            if (!st)
+                ret = -1;
+            else {
+                sqlite3_bind_int64(st, 1, u[i].id);
+                sqlite3_bind_int64(st, 2, now);
+                if (store_step_done(c, st, "queueing a grade passback", err) < 0)
+                    ret = -1;
+            }
+        }
     }
     return store_admin_end(s, ret, err);
 }

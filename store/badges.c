@@ -280,6 +280,9 @@ int store_badge_create_conn(struct conn *c, const struct store_badge_new *b, int
     store_bind_str(st, 15, str_from_cstr(b->backend));
     store_bind_str(st, 16, str_from_cstr(b->backend_id));
     sqlite3_bind_int64(st, 17, now);
+    if (!b->passback_off)
+        sqlite3_bind_double(st, 18, b->has_passback_score ? b->passback_score : 1.0);
+    sqlite3_bind_int(st, 19, b->revoke_on_withdrawn);
     if (store_step_id(c, st, id, "creating a BadgeClass", err) < 0)
         return -1;
 
@@ -361,6 +364,9 @@ static void read_badge(sqlite3_stmt *st, struct arena *a, struct store_badge *b)
     b->created_at = sqlite3_column_int64(st, 26);
     b->updated_at = sqlite3_column_int64(st, 27);
     b->issued = sqlite3_column_int64(st, 28);
+    b->passback = sqlite3_column_type(st, 29) != SQLITE_NULL;
+    b->passback_score = b->passback ? sqlite3_column_double(st, 29) : 0.0;
+    b->revoke_on_withdrawn = sqlite3_column_int(st, 30) != 0;
 }
 
 static int badge_get(struct store *s, enum stmt_id id, const char *slug, int64_t bid,
@@ -457,6 +463,28 @@ int store_badge_set_backend_id(struct store *s, int64_t id, const char *backend_
         store_bind_str(st, 2, str_from_cstr(backend_id));
         sqlite3_bind_int64(st, 3, util_now());
         ret = store_step_done(s->admin, st, "storing a backend id", err);
+    }
+    return store_admin_end(s, ret, err);
+}
+
+int store_badge_set_outcomes(struct store *s, const char *slug, int passback, double score,
+                             int revoke_on_withdrawn, struct err *err)
+{
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    st = store_stmt(s->admin, S_BADGE_SET_OUTCOMES, err);
+    if (st) {
+        store_bind_str(st, 1, str_from_cstr(slug));
+        sqlite3_bind_int(st, 2, passback < 0 ? -1 : passback ? 1 : 0);
+        sqlite3_bind_double(st, 3, score);
+        sqlite3_bind_int(st, 4, revoke_on_withdrawn < 0 ? -1 : revoke_on_withdrawn ? 1 : 0);
+        sqlite3_bind_int64(st, 5, util_now());
+        ret = store_step_done(s->admin, st, "updating a BadgeClass", err);
+        if (ret == 0 && sqlite3_changes(s->admin->db) == 0)
+            ret = err_set(err, ERR_NOTFOUND, "there is no BadgeClass '%s'", slug);
     }
     return store_admin_end(s, ret, err);
 }

@@ -373,6 +373,7 @@ static int record_one(struct store *s, const struct store_launch *l,
         dg_str(&vd, l->outcome_service_url);
         dg_str(&vd, l->result_sourcedid);
         dg_str(&vd, l->outcome_data_accepted);
+        dg_int(&vd, l->total_score_accepted);
         if (!cached(wc, WK_BINDING, &kd, &vd, key, val, &e, &unused)) {
             st = store_stmt(c, S_BINDING_UPSERT, err);
             if (!st)
@@ -385,6 +386,7 @@ static int record_one(struct store *s, const struct store_launch *l,
             store_bind_str(st, 5, l->result_sourcedid);
             store_bind_str(st, 6, l->outcome_data_accepted);
             sqlite3_bind_int64(st, 7, l->now);
+            sqlite3_bind_int(st, 8, l->total_score_accepted);
             if (store_step_done(c, st, "recording an outcome binding", err) < 0)
                 return -1;
             wremember(wc, WK_BINDING, e, key, val, 0, l->now);

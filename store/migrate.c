@@ -200,6 +200,53 @@ static const char *const migrations[] = {
     "CREATE INDEX awards_user ON awards(user_id);"
     "CREATE INDEX awards_state ON awards(state);"
     "PRAGMA user_version = 2;",
+
+    /* 3: LTI Basic Outcomes in both directions */
+    /* hosts the tool may call for this consumer's outcomes, comma-separated (NULL: its launches')
+     */
+    "ALTER TABLE consumers ADD COLUMN outcome_hosts TEXT;"
+    "ALTER TABLE outcome_bindings ADD COLUMN total_score_accepted INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcome_bindings ADD COLUMN last_read_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcome_bindings ADD COLUMN last_read_error TEXT;"
+    "CREATE INDEX outcome_bindings_sourcedid ON outcome_bindings(sourcedid);"
+    "CREATE INDEX outcome_bindings_user ON outcome_bindings(user_id, context_id);"
+    "CREATE INDEX outcome_bindings_read ON outcome_bindings(last_read_at);"
+    /* the score written to the LMS when the badge is issued; NULL: no passback */
+    "ALTER TABLE badge_classes ADD COLUMN passback_score REAL DEFAULT 1.0 "
+    "CHECK (passback_score IS NULL OR (passback_score >= 0.0 AND passback_score <= 1.0));"
+    /* revoke the award when the grade that earned it is withdrawn */
+    "ALTER TABLE badge_classes ADD COLUMN revoke_on_withdrawn INTEGER NOT NULL DEFAULT 0 "
+    "CHECK (revoke_on_withdrawn IN (0, 1));"
+    /* sourcedids the tool hands out, for grades pushed to /lti/outcomes */
+    "CREATE TABLE tool_sourcedids ("
+    "  sourcedid TEXT PRIMARY KEY,"
+    "  consumer_id INTEGER NOT NULL REFERENCES consumers(id) ON DELETE CASCADE,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  context_id INTEGER NOT NULL REFERENCES contexts(id) ON DELETE CASCADE,"
+    "  resource_link_id INTEGER NOT NULL REFERENCES resource_links(id) ON DELETE CASCADE,"
+    "  created_at INTEGER NOT NULL,"
+    "  UNIQUE (user_id, resource_link_id)"
+    ") WITHOUT ROWID;"
+    /*
+     * The passback outbox: a replaceResult owed to the LMS for an issued
+     * award, one per outcome binding, retried until the LMS answers.
+     */
+    "CREATE TABLE passbacks ("
+    "  id INTEGER PRIMARY KEY,"
+    "  award_id INTEGER NOT NULL REFERENCES awards(id) ON DELETE CASCADE,"
+    "  binding_id INTEGER NOT NULL REFERENCES outcome_bindings(id) ON DELETE CASCADE,"
+    "  score REAL,"
+    "  data_url TEXT,"
+    "  state TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'done', 'failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_at INTEGER NOT NULL DEFAULT 0,"
+    "  last_attempt_at INTEGER,"
+    "  answer TEXT,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    "  UNIQUE (award_id, binding_id)"
+    ");"
+    "CREATE INDEX passbacks_due ON passbacks(next_attempt_at) WHERE state IN ('queued', 'sending');"
+    "PRAGMA user_version = 3;",
 };
 
 int store_schema_latest(void)

@@ -26,6 +26,7 @@
  "b.criteria_narrative, b.issuing_component, b.tags, b.alignments, b.backend, b.backend_id, " IMG  \
  ", coalesce(b.expires_days, 0), r.kind, r.threshold, r.resource_link, g.name, "                   \
  "coalesce(r.group_id, 0), coalesce(r.count, 0), b.created_at, b.updated_at, " ISSUED              \
+ ", b.passback_score, b.revoke_on_withdrawn "                                                      \
  "FROM badge_classes b JOIN consumers co ON co.id = b.consumer_id "                                \
  "LEFT JOIN contexts c ON c.id = b.context_id LEFT JOIN rules r ON r.badge_class_id = b.id "       \
  "LEFT JOIN context_groups g ON g.id = r.group_id"
@@ -41,11 +42,15 @@
  "coalesce(u.full_name, trim(coalesce(u.given_name, '') || ' ' || "                                \
  "coalesce(u.family_name, ''))), c.lti_context_id, c.title, l.lti_resource_link_id, l.title, "     \
  "a.attempts, a.next_attempt_at, coalesce(a.issued_at, 0), coalesce(a.expires_at, 0), "            \
- "coalesce(a.revoked_at, 0), a.created_at, a.updated_at, a.revoke_synced "                         \
+ "coalesce(a.revoked_at, 0), a.created_at, a.updated_at, a.revoke_synced, p.state, p.answer, "     \
+ "coalesce(p.last_attempt_at, 0), coalesce(p.attempts, 0), "                                       \
+ "(SELECT count(*) FROM passbacks WHERE award_id = a.id) "                                         \
  "FROM awards a JOIN badge_classes b ON b.id = a.badge_class_id "                                  \
  "JOIN consumers co ON co.id = b.consumer_id JOIN users u ON u.id = a.user_id "                    \
  "LEFT JOIN contexts c ON c.id = a.context_id "                                                    \
- "LEFT JOIN resource_links l ON l.id = a.resource_link_id"
+ "LEFT JOIN resource_links l ON l.id = a.resource_link_id "                                        \
+ "LEFT JOIN passbacks p ON p.id = (SELECT id FROM passbacks WHERE award_id = a.id "                \
+ "ORDER BY coalesce(last_attempt_at, 0) DESC, id DESC LIMIT 1)"
 
 /* The statement table: string literals only, bound with sqlite3_bind_*. */
 static const char *const sql_text[S__COUNT] = {
@@ -102,11 +107,11 @@ static const char *const sql_text[S__COUNT] = {
                         "mode = ?6, last_launch_at = ?7 WHERE user_id = ?1 AND context_id = ?2",
     [S_BINDING_UPSERT] =
         "INSERT INTO outcome_bindings(user_id, resource_link_id, context_id, service_url, "
-        "sourcedid, data_values_accepted, created_at, updated_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT(user_id, resource_link_id) DO UPDATE "
-        "SET context_id = excluded.context_id, service_url = excluded.service_url, "
+        "sourcedid, data_values_accepted, total_score_accepted, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?7) ON CONFLICT(user_id, resource_link_id) "
+        "DO UPDATE SET context_id = excluded.context_id, service_url = excluded.service_url, "
         "sourcedid = excluded.sourcedid, data_values_accepted = excluded.data_values_accepted, "
-        "updated_at = excluded.updated_at",
+        "total_score_accepted = excluded.total_score_accepted, updated_at = excluded.updated_at",
     [S_SESSION_INSERT] =
         "INSERT INTO sessions(secret_hash, consumer_id, user_id, context_id, resource_link_id, "
         "roles, role_flags, mode, return_url, document_target, locale, csrf_secret, created_at, "
@@ -149,8 +154,13 @@ static const char *const sql_text[S__COUNT] = {
     [S_BADGE_INSERT] =
         "INSERT INTO badge_classes(slug, consumer_id, context_id, mode, name, description, "
         "image, image_type, criteria_url, criteria_narrative, issuing_component, tags, "
-        "alignments, expires_days, backend, backend_id, created_at, updated_at) VALUES (?1, ?2, "
-        "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17) RETURNING id",
+        "alignments, expires_days, backend, backend_id, passback_score, revoke_on_withdrawn, "
+        "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+        "?14, ?15, ?16, ?18, ?19, ?17, ?17) RETURNING id",
+    [S_BADGE_SET_OUTCOMES] =
+        "UPDATE badge_classes SET passback_score = CASE ?2 WHEN -1 THEN passback_score "
+        "WHEN 0 THEN NULL ELSE ?3 END, revoke_on_withdrawn = CASE ?4 WHEN -1 THEN "
+        "revoke_on_withdrawn ELSE ?4 END, updated_at = ?5 WHERE slug = ?1",
     [S_RULE_INSERT] = "INSERT INTO rules(badge_class_id, consumer_id, kind, context_id, mode_key, "
                       "threshold, resource_link, group_id, count) "
                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -234,6 +244,85 @@ static const char *const sql_text[S__COUNT] = {
     [S_OUTBOX_COUNTS] = "SELECT state, count(*) FROM awards GROUP BY state",
     [S_OUTBOX_NEXT_DUE] = "SELECT min(next_attempt_at) FROM awards WHERE "
                           "(state IN ('queued', 'issuing') OR revoke_synced = 0)",
+    /* ---- Basic Outcomes (outcomes.c) ---- */
+    [S_CONSUMER_SET_HOSTS] = "UPDATE consumers SET outcome_hosts = ?2 WHERE key = ?1",
+    [S_TOOL_SOURCEDID_FIND] =
+        "SELECT t.user_id, t.context_id, t.resource_link_id, u.lti_user_id, c.lti_context_id, "
+        "l.lti_resource_link_id FROM tool_sourcedids t JOIN users u ON u.id = t.user_id "
+        "JOIN contexts c ON c.id = t.context_id JOIN resource_links l ON l.id = t.resource_link_id "
+        "WHERE t.sourcedid = ?1 AND t.consumer_id = ?2",
+    [S_TOOL_SOURCEDID_GET] =
+        "SELECT sourcedid FROM tool_sourcedids WHERE user_id = ?1 AND resource_link_id = ?2",
+    [S_TOOL_SOURCEDID_INSERT] =
+        "INSERT INTO tool_sourcedids(sourcedid, consumer_id, user_id, context_id, "
+        "resource_link_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    /* a consumer's sourcedids are unique in practice; the newest binding wins if not */
+    [S_BINDING_BY_SOURCEDID] =
+        "SELECT ob.user_id, coalesce(ob.context_id, 0), ob.resource_link_id, u.lti_user_id, "
+        "c.lti_context_id, l.lti_resource_link_id FROM outcome_bindings ob "
+        "JOIN users u ON u.id = ob.user_id LEFT JOIN contexts c ON c.id = ob.context_id "
+        "JOIN resource_links l ON l.id = ob.resource_link_id "
+        "WHERE ob.sourcedid = ?1 AND u.consumer_id = ?2 ORDER BY ob.updated_at DESC LIMIT 1",
+    [S_GRADE_GET] = "SELECT score FROM grades WHERE user_id = ?1 AND resource_link_id = ?2",
+    [S_GRADE_DELETE] = "DELETE FROM grades WHERE user_id = ?1 AND resource_link_id = ?2",
+    [S_EARNED_ON_LINK] =
+        "SELECT a.id, r.kind, a.reason, coalesce(r.threshold, 0), coalesce(c.pass_mark, 0.5), "
+        "bc.revoke_on_withdrawn FROM awards a JOIN badge_classes bc ON bc.id = a.badge_class_id "
+        "JOIN rules r ON r.badge_class_id = bc.id LEFT JOIN contexts c ON c.id = a.context_id "
+        "WHERE a.user_id = ?1 AND a.resource_link_id = ?2 AND a.state != 'revoked' "
+        "AND a.reason IN ('score', 'completion')",
+    /* a course needs its LMS grades when it has badges on or the consumer has course-wide rules */
+    [S_BINDINGS_TO_READ] =
+        "SELECT ob.id, u.consumer_id, ob.user_id, ob.context_id, ob.resource_link_id, "
+        "ob.service_url, ob.sourcedid, co.key, co.secret, co.outcome_hosts, u.lti_user_id, "
+        "c.lti_context_id, l.lti_resource_link_id, ob.last_score FROM outcome_bindings ob "
+        "JOIN users u ON u.id = ob.user_id JOIN consumers co ON co.id = u.consumer_id "
+        "JOIN contexts c ON c.id = ob.context_id "
+        "JOIN resource_links l ON l.id = ob.resource_link_id "
+        "WHERE ob.last_read_at <= ?3 AND (?1 = 0 OR ob.user_id = ?1) "
+        "AND (?2 = 0 OR ob.context_id = ?2) AND co.enabled = 1 AND (c.badges_enabled = 1 OR "
+        "EXISTS (SELECT 1 FROM rules r WHERE r.consumer_id = co.id AND r.context_id IS NULL "
+        "AND r.kind IN ('score', 'group', 'count'))) ORDER BY ob.last_read_at LIMIT ?4",
+    [S_BINDING_READ_DONE] =
+        "UPDATE outcome_bindings SET last_read_at = ?2, last_read_error = ?5, "
+        "last_score = CASE ?3 WHEN 1 THEN ?4 WHEN 2 THEN NULL ELSE last_score END, "
+        "last_score_at = CASE WHEN ?3 IN (1, 2) THEN ?2 ELSE last_score_at END WHERE id = ?1",
+    /*
+     * An issued award owes each of the learner's bindings in its course a
+     * replaceResult: the BadgeClass's score, but never over a grade the LMS
+     * already holds there (it is sent again with the badge's URL when the
+     * LMS takes one, else nothing is sent).
+     */
+    [S_PB_ENQUEUE] =
+        "INSERT INTO passbacks(award_id, binding_id, score, data_url, state, next_attempt_at, "
+        "created_at, updated_at) SELECT a.id, ob.id, coalesce(ob.last_score, bc.passback_score), "
+        "CASE WHEN instr(',' || replace(lower(coalesce(ob.data_values_accepted, '')), ' ', '') "
+        "|| ',', ',url,') > 0 THEN a.assertion_url END, 'queued', ?2, ?2, ?2 FROM awards a "
+        "JOIN badge_classes bc ON bc.id = a.badge_class_id JOIN outcome_bindings ob "
+        "ON ob.user_id = a.user_id AND ob.context_id = a.context_id WHERE a.id = ?1 "
+        "AND a.state = 'issued' AND bc.passback_score IS NOT NULL AND (ob.last_score IS NULL OR "
+        "instr(',' || replace(lower(coalesce(ob.data_values_accepted, '')), ' ', '') || ',', "
+        "',url,') > 0) ON CONFLICT(award_id, binding_id) DO NOTHING",
+    [S_PB_DUE] = "SELECT id FROM passbacks WHERE state IN ('queued', 'sending') "
+                 "AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2",
+    [S_PB_CLAIM] = "UPDATE passbacks SET state = 'sending', attempts = attempts + 1, "
+                   "next_attempt_at = ?2, last_attempt_at = ?3, updated_at = ?3 WHERE id = ?1",
+    [S_PB_GET] =
+        "SELECT p.id, p.award_id, p.binding_id, u.consumer_id, p.attempts, p.score, p.data_url, "
+        "ob.service_url, ob.sourcedid, co.key, co.secret, co.outcome_hosts, co.enabled "
+        "FROM passbacks p JOIN outcome_bindings ob ON ob.id = p.binding_id "
+        "JOIN users u ON u.id = ob.user_id JOIN consumers co ON co.id = u.consumer_id "
+        "WHERE p.id = ?1",
+    [S_PB_DONE] = "UPDATE passbacks SET state = 'done', answer = ?3, updated_at = ?4 "
+                  "WHERE id = ?1 AND state = 'sending'",
+    [S_PB_RETRY] = "UPDATE passbacks SET state = 'queued', next_attempt_at = ?2, answer = ?3, "
+                   "updated_at = ?4 WHERE id = ?1 AND state = 'sending'",
+    [S_PB_FAILED] = "UPDATE passbacks SET state = 'failed', answer = ?3, updated_at = ?4 "
+                    "WHERE id = ?1 AND state = 'sending'",
+    [S_PB_REQUEUE] = "UPDATE passbacks SET state = 'queued', next_attempt_at = ?2, "
+                     "updated_at = ?2 WHERE award_id = ?1 AND state = 'failed'",
+    [S_PB_NEXT_DUE] = "SELECT min(next_attempt_at) FROM passbacks "
+                      "WHERE state IN ('queued', 'sending')",
     [S_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",

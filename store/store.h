@@ -95,6 +95,7 @@ struct store_launch {
     unsigned role_flags;
     struct str mode;
     struct str outcome_service_url, result_sourcedid, outcome_data_accepted;
+    bool total_score_accepted;
     struct str return_url, document_target, locale;
     /* the session created with the launch */
     unsigned char session_secret_hash[32]; /* SHA-256 of the token's secret, never the secret */
@@ -207,6 +208,9 @@ struct store_badge {
     const unsigned char *image;
     size_t image_len;
     int64_t expires_days; /* 0: never expires */
+    bool passback;        /* write passback_score to the LMS when issued */
+    double passback_score;
+    bool revoke_on_withdrawn;
     struct store_rule rule;
     int64_t created_at, updated_at;
     int64_t issued; /* awards issued (lists only) */
@@ -226,7 +230,11 @@ struct store_badge_new {
     const char *tags, *alignments; /* JSON arrays, NULL: [] */
     const char *backend, *backend_id;
     int64_t expires_days;
-    struct store_rule rule; /* group rules name their group; it must exist */
+    bool passback_off;        /* no replaceResult to the LMS when issued */
+    bool has_passback_score;  /* false: the default, 1.0 */
+    double passback_score;    /* the score written to the LMS when issued */
+    bool revoke_on_withdrawn; /* revoke when the grade that earned it is withdrawn */
+    struct store_rule rule;   /* group rules name their group; it must exist */
 };
 
 /*
@@ -245,6 +253,13 @@ int store_badge_get_id(struct store *s, int64_t id, struct arena *a,
 /* All BadgeClasses, oldest first; without the image bytes. */
 int store_badge_list(struct store *s, struct arena *a, struct store_badge **out /* OUT */,
                      size_t *count /* OUT */, struct err *err);
+/*
+ * Sets what an issued award of the BadgeClass writes to the LMS (`passback`
+ * false: nothing; else `score`) and whether a withdrawn grade revokes it
+ * (-1: unchanged). ERR_NOTFOUND.
+ */
+int store_badge_set_outcomes(struct store *s, const char *slug, int passback /* -1: unchanged */,
+                             double score, int revoke_on_withdrawn, struct err *err);
 /* Stores the id the backend gave; keeps an id already stored (first writer wins). */
 int store_badge_set_backend_id(struct store *s, int64_t id, const char *backend_id,
                                struct err *err);
@@ -370,6 +385,9 @@ struct store_award {
     const char *lti_context_id, *context_title, *lti_resource_link_id, *link_title;
     int64_t attempts, next_attempt_at, issued_at, expires_at, revoked_at, created_at, updated_at;
     bool revoke_pending; /* revoked here, not yet at the backend */
+    /* the latest grade passback to the LMS for this award (NULL state: none) */
+    const char *passback_state, *passback_answer;
+    int64_t passback_at, passback_attempts, passbacks;
 };
 
 struct store_award_filter {
@@ -433,6 +451,111 @@ struct store_outbox_stats {
     int64_t next_due;
 };
 int store_outbox_stats(struct store *s, struct store_outbox_stats *out, struct err *err);
+
+/* ---- LTI Basic Outcomes (outcomes.c) -------------------------------------- */
+
+/* Claims the nonce of a signed server-to-server request; ERR_REPLAY when it was used. */
+int store_nonce_claim(struct store *s, int64_t consumer_id, struct str nonce, int64_t ts,
+                      struct err *err);
+/* Sets the hosts the tool may call for a consumer's outcomes (NULL: those of its launches). */
+int store_consumer_set_outcome_hosts(struct store *s, const char *key, const char *hosts,
+                                     struct err *err);
+
+/* Where a result named by a sourcedid belongs; strings in the arena. */
+struct store_outcome_target {
+    int64_t user_id, context_id, link_id; /* context_id 0: the launch had no course */
+    const char *lti_user_id, *lti_context_id, *lti_resource_link_id;
+};
+/*
+ * Resolves a sourcedid sent by consumer `consumer_id`: one the tool handed
+ * out, or a binding's lis_result_sourcedid. ERR_NOTFOUND when neither is
+ * known for this consumer (another consumer's is not found either).
+ */
+int store_outcome_resolve(struct store *s, int64_t consumer_id, const char *sourcedid,
+                          struct arena *a, struct store_outcome_target *out /* OUT */,
+                          struct err *err);
+/* The tool's sourcedid (LIMIT_TOOL_SOURCEDID_LEN + 1 bytes) for a user's result on a link, made
+ * on first ask; user, course and link are recorded bare when not seen yet. */
+int store_tool_sourcedid(struct store *s, int64_t consumer_id, const char *lti_user_id,
+                         const char *lti_context_id, const char *lti_resource_link_id,
+                         char *out /* OUT */, struct err *err);
+
+/* The stored grade of a user on a link; *has is false when there is none. */
+int store_grade_get(struct store *s, int64_t user_id, int64_t link_id, double *score /* OUT */,
+                    bool *has /* OUT */, struct err *err);
+/* Removes a grade inside a transaction; *existed says whether there was one. */
+int store_tx_grade_delete(struct store_tx *tx, int64_t user_id, int64_t link_id,
+                          bool *existed /* OUT */, struct err *err);
+/* The awards a grade on this link earned (score and completion rules), not revoked. */
+struct store_earned {
+    int64_t award_id;
+    enum store_rule_kind kind; /* of the BadgeClass's rule */
+    const char *reason;
+    double threshold, pass_mark;
+    bool revoke_on_withdrawn;
+};
+int store_tx_earned_on_link(struct store_tx *tx, int64_t user_id, int64_t link_id,
+                            struct store_earned **out /* OUT, arena */, size_t *n /* OUT */,
+                            struct err *err);
+int store_tx_award_revoke(struct store_tx *tx, int64_t award_id, const char *reason, int64_t now,
+                          struct err *err);
+
+/* An outcome binding with what calling its service needs; strings in the arena. */
+struct store_binding {
+    int64_t id, consumer_id, user_id, context_id, link_id;
+    const char *service_url, *sourcedid;
+    const char *consumer_key, *consumer_secret, *outcome_hosts;
+    const char *lti_user_id, *lti_context_id, *lti_resource_link_id;
+    bool has_score; /* the score last read from the LMS */
+    double last_score;
+};
+/*
+ * Bindings whose LMS grade the rules need (their course has badges enabled,
+ * or the consumer has course-wide score, group or count rules), not read
+ * since `before`, oldest read first; user_id and context_id filter (0: any).
+ */
+int store_bindings_to_read(struct store *s, int64_t user_id, int64_t context_id, int64_t before,
+                           size_t max, struct arena *a, struct store_binding **out /* OUT */,
+                           size_t *n /* OUT */, struct err *err);
+enum store_read_result {
+    READ_FAILED,   /* the LMS could not be read: keep the last score */
+    READ_SCORE,    /* it answered a score */
+    READ_NO_SCORE, /* it answered that there is none */
+};
+int store_binding_read_done(struct store *s, int64_t binding_id, int64_t now,
+                            enum store_read_result r, double score, const char *error,
+                            struct err *err);
+
+/* A replaceResult owed to an LMS for an issued award. */
+struct store_passback {
+    int64_t id, award_id, binding_id, consumer_id, attempts;
+    bool has_score, consumer_enabled;
+    double score;
+    const char *data_url, *service_url, *sourcedid;
+    const char *consumer_key, *consumer_secret, *outcome_hosts;
+};
+/* Claims up to `max` due passbacks (queued, or sending past their lease) for `lease` seconds. */
+int store_passback_claim(struct store *s, int64_t now, int64_t lease, size_t max, struct arena *a,
+                         struct store_passback **out /* OUT */, size_t *n /* OUT */,
+                         struct err *err);
+enum store_passback_update_kind {
+    PASSBACK_DONE,
+    PASSBACK_RETRY,  /* next_at */
+    PASSBACK_FAILED, /* given up: the LMS refused it, or it is not to be called */
+};
+struct store_passback_update {
+    enum store_passback_update_kind kind;
+    int64_t id, next_at;
+    const char *answer; /* what the LMS answered, or why it could not be asked */
+    int status;         /* OUT: 0, -1 when the passback was no longer being sent */
+};
+int store_passback_update_batch(struct store *s, struct store_passback_update *u, size_t n,
+                                struct err *err);
+/* Failed passbacks of an award are queued again (`award retry`); *n is how many. */
+int store_passback_retry(struct store *s, int64_t award_id, int64_t now, int64_t *n /* OUT */,
+                         struct err *err);
+/* The earliest time a passback is due (0 when none). */
+int store_passback_next_due(struct store *s, int64_t *next /* OUT */, struct err *err);
 
 /* ---- Statistics (benchmarks, health) ------------------------------------ */
 

@@ -140,6 +140,7 @@ void web_route_launch(struct req *r)
     sl->outcome_service_url = r->launch.outcome_service_url;
     sl->result_sourcedid = r->launch.result_sourcedid;
     sl->outcome_data_accepted = r->launch.outcome_data_accepted;
+    sl->total_score_accepted = r->launch.total_score_accepted;
     sl->return_url = r->launch.return_url;
     sl->document_target = r->launch.document_target;
     sl->locale = r->launch.locale;
