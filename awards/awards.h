@@ -48,7 +48,9 @@ bool awards_has_backend(struct awards *a, const char *name);
 /* What an event did. */
 struct awards_outcome {
     int awards_added;
-    bool completed; /* the grade completed the course (now or before) */
+    int awards_revoked; /* awards whose grade was withdrawn (revoke_on_withdrawn) */
+    bool completed;     /* the grade completed the course (now or before) */
+    bool existed;       /* delete: there was a grade */
 };
 
 /*
@@ -60,6 +62,14 @@ int awards_grade(struct awards *a, int64_t consumer_id, const char *lti_user_id,
                  const char *lti_context_id, const char *lti_resource_link_id, double score,
                  const char *source, struct awards_outcome *out /* OUT, may be NULL */,
                  struct err *err);
+/*
+ * A grade deleted (an LMS's deleteResult): removed, and the awards it earned
+ * are revoked where their BadgeClass revokes on withdrawn grades; issued
+ * badges stay otherwise.
+ */
+int awards_grade_delete(struct awards *a, int64_t consumer_id, const char *lti_user_id,
+                        const char *lti_context_id, const char *lti_resource_link_id,
+                        struct awards_outcome *out /* OUT, may be NULL */, struct err *err);
 /*
  * A manual award of BadgeClass `slug` to a user of the consumer, with an
  * evidence narrative (may be NULL). *added is false when the user had it.
@@ -89,11 +99,38 @@ int awards_run_due(struct awards *a, int64_t now, size_t *handled /* OUT */, str
 struct awards_stats {
     uint64_t issued, retried, failed, revoked;
     int64_t last_success; /* unix time, 0: never */
+    uint64_t passbacks, passbacks_failed, reads, reads_failed;
 };
 void awards_stats(struct awards *a, struct awards_stats *out);
 
 /* The retry delay after `attempts` failed attempts, honouring a retry-after (seconds). */
 int64_t awards_backoff(int64_t attempts, int64_t retry_after, unsigned jitter_seed);
+
+/* ---- LTI Basic Outcomes to the LMS (outcomes.c) --------------------------- */
+
+struct awards_outcomes_config {
+    int64_t read_interval; /* seconds between reads of a binding's LMS grade; 0: at launch only */
+    double rate;           /* requests per consumer per second */
+    long connect_timeout_ms, timeout_ms;
+    bool allow_loopback; /* outcome services on 127.0.0.1 / ::1 (tests, a tool beside its LMS) */
+    const char *ca_file; /* NULL: the system's CA bundle */
+};
+/* 15 minutes, 10 requests a second, 5 s to connect, 20 s in all, no loopback. */
+void awards_outcomes_config_init(struct awards_outcomes_config *cfg);
+/* Before the worker starts. */
+void awards_outcomes_configure(struct awards *a, const struct awards_outcomes_config *cfg);
+/* A learner launched with an outcome binding in `context_id`: read their LMS grades soon. */
+void awards_outcomes_launched(struct awards *a, int64_t user_id, int64_t context_id);
+/* Passbacks are due (an award was issued). */
+void awards_outcomes_wake(struct awards *a);
+/*
+ * One pass: the due passbacks, the reads asked for by launches, and one
+ * batch of periodic reads; *handled counts them. The worker loops on this
+ * (started and stopped with the award worker); tests call it directly.
+ */
+int awards_outcomes_run(struct awards *a, int64_t now, size_t *handled /* OUT */, struct err *err);
+int awards_outcomes_start(struct awards *a, struct err *err);
+void awards_outcomes_stop(struct awards *a);
 
 /* ---- hosted Open Badges documents (ob.c) ---------------------------------- */
 

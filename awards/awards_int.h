@@ -9,6 +9,31 @@
 #include <pthread.h>
 
 #define AWARDS_MAX_BACKENDS 8
+/* Consumers whose request rate is tracked at once, and launches waiting for a grade read. */
+#define OUTCOMES_BUCKETS 64
+#define OUTCOMES_QUEUE   1024
+
+struct outcomes_bucket {
+    int64_t consumer_id; /* 0: free */
+    double tokens;
+    int64_t last_ns;
+};
+
+/* The outcomes worker (outcomes.c). */
+struct outcomes {
+    struct awards_outcomes_config cfg;
+    char *ca_file;
+    pthread_t thread;
+    bool started, stop, woken;
+    pthread_mutex_t mu; /* guards the queue, the buckets and the flags */
+    pthread_cond_t cv;
+    struct {
+        int64_t user_id, context_id;
+    } queue[OUTCOMES_QUEUE];
+    size_t qhead, qlen;
+    struct outcomes_bucket buckets[OUTCOMES_BUCKETS];
+    struct backend_http *http; /* the worker thread's */
+};
 
 struct awards {
     struct store *store;
@@ -29,6 +54,8 @@ struct awards {
 
     pthread_mutex_t stats_mu;
     struct awards_stats stats;
+
+    struct outcomes oc;
 };
 
 /* The backend registered under `name`, or NULL. */

@@ -62,6 +62,14 @@ int awards_new(struct awards **out, struct store *store, const struct awards_con
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
     pthread_mutex_init(&a->stats_mu, NULL);
+    pthread_mutex_init(&a->oc.mu, NULL);
+    pthread_cond_init(&a->oc.cv, NULL);
+    {
+        struct awards_outcomes_config oc;
+
+        awards_outcomes_config_init(&oc);
+        awards_outcomes_configure(a, &oc);
+    }
     awards_add_backend(a, "hosted", backend_hosted_new(&a->issuer));
     /* set before the server starts and cleared after it stopped: the writer reads it unlocked */
     store_set_enrollment_hook(store, enrollment_hook, a);
@@ -104,6 +112,9 @@ void awards_free(struct awards *a)
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->stats_mu);
+    pthread_mutex_destroy(&a->oc.mu);
+    pthread_cond_destroy(&a->oc.cv);
+    free(a->oc.ca_file);
     free(a->public_url);
     free(a->issuer_name);
     free(a->issuer_url);
@@ -297,9 +308,61 @@ struct grade_ev {
     int64_t consumer_id;
     const char *user, *context, *link, *source;
     double score;
+    bool withdrawn; /* the grade was deleted */
     int64_t now;
     struct awards_outcome *out;
 };
+
+/*
+ * A grade was deleted or lowered: the awards it earned whose BadgeClass says
+ * so are revoked with the reason; the others keep their badge (the change is
+ * recorded all the same).
+ */
+static int withdraw(struct store_tx *tx, const struct grade_ev *ev, int64_t user_id,
+                    int64_t link_id, struct err *err)
+{
+    struct store_earned *e;
+    size_t n;
+    char reason[256];
+
+    if (store_tx_earned_on_link(tx, user_id, link_id, &e, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        double need = strcmp(e[i].reason, "completion") == 0 ? e[i].pass_mark : e[i].threshold;
+
+        if (!e[i].revoke_on_withdrawn)
+            continue;
+        if (ev->withdrawn)
+            snprintf(reason, sizeof(reason), "The grade that earned this badge was withdrawn.");
+        else if (ev->score + 1e-9 < need)
+            snprintf(reason, sizeof(reason),
+                     "The grade that earned this badge was changed to %.0f%%, below the %.0f%% "
+                     "it needs.",
+                     ev->score * 100.0, need * 100.0);
+        else
+            continue;
+        if (store_tx_award_revoke(tx, e[i].award_id, reason, ev->now, err) < 0)
+            return -1;
+        if (ev->out)
+            ev->out->awards_revoked++;
+    }
+    return 0;
+}
+
+static int delete_tx(struct store_tx *tx, void *cls, struct err *err)
+{
+    struct grade_ev *ev = cls;
+    struct store_ids ids;
+    bool existed;
+
+    if (store_tx_ensure(tx, ev->consumer_id, ev->user, ev->context, ev->link, ev->now, &ids, err) <
+            0 ||
+        store_tx_grade_delete(tx, ids.user_id, ids.link_id, &existed, err) < 0)
+        return -1;
+    if (ev->out)
+        ev->out->existed = existed;
+    return existed ? withdraw(tx, ev, ids.user_id, ids.link_id, err) : 0;
+}
 
 static int grade_tx(struct store_tx *tx, void *cls, struct err *err)
 {
@@ -316,6 +379,7 @@ static int grade_tx(struct store_tx *tx, void *cls, struct err *err)
             0 ||
         store_tx_grade_put(tx, ids.user_id, ids.context_id, ids.link_id, ev->score, ev->source,
                            ev->now, err) < 0 ||
+        withdraw(tx, ev, ids.user_id, ids.link_id, err) < 0 ||
         store_tx_context(tx, ids.context_id, &ctx, err) < 0)
         return -1;
 
@@ -362,7 +426,8 @@ int awards_grade(struct awards *a, int64_t consumer_id, const char *lti_user_id,
                  const char *source, struct awards_outcome *out, struct err *err)
 {
     struct grade_ev ev = { consumer_id, lti_user_id, lti_context_id, lti_resource_link_id,
-                           source,      score,       util_now(),     out };
+                           source,      score,       false,          util_now(),
+                           out };
     int ret;
 
     if (out)
@@ -373,7 +438,26 @@ int awards_grade(struct awards *a, int64_t consumer_id, const char *lti_user_id,
         !lti_resource_link_id || !*lti_resource_link_id)
         return err_set(err, ERR_INVALID, "a grade names a user, a course and a resource link");
     ret = store_tx_run(a->store, grade_tx, &ev, err);
-    if (ret == 0 && out && out->awards_added)
+    if (ret == 0 && out && (out->awards_added || out->awards_revoked))
+        awards_wake(a);
+    return ret;
+}
+
+int awards_grade_delete(struct awards *a, int64_t consumer_id, const char *lti_user_id,
+                        const char *lti_context_id, const char *lti_resource_link_id,
+                        struct awards_outcome *out, struct err *err)
+{
+    struct awards_outcome local;
+    struct grade_ev ev = { consumer_id, lti_user_id, lti_context_id, lti_resource_link_id, NULL,
+                           0.0,         true,        util_now(),     out ? out : &local };
+    int ret;
+
+    memset(ev.out, 0, sizeof(*ev.out));
+    if (!lti_user_id || !*lti_user_id || !lti_context_id || !*lti_context_id ||
+        !lti_resource_link_id || !*lti_resource_link_id)
+        return err_set(err, ERR_INVALID, "a grade names a user, a course and a resource link");
+    ret = store_tx_run(a->store, delete_tx, &ev, err);
+    if (ret == 0 && ev.out->awards_revoked)
         awards_wake(a);
     return ret;
 }

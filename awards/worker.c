@@ -217,7 +217,7 @@ int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *e
     struct store_award *due;
     struct store_award_update *u;
     struct badge_cache cache;
-    size_t n;
+    size_t n, issued = 0;
     int ret;
 
     *handled = 0;
@@ -247,6 +247,7 @@ int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *e
             case AWARD_UPD_ISSUED:
                 a->stats.issued++;
                 a->stats.last_success = util_now();
+                issued++;
                 break;
             case AWARD_UPD_REVOKE_SYNCED:
                 a->stats.revoked++;
@@ -262,6 +263,8 @@ int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *e
         }
         pthread_mutex_unlock(&a->stats_mu);
         *handled = n;
+        if (issued)
+            awards_outcomes_wake(a); /* their passbacks were queued with them */
     }
     arena_release(&ar);
     return ret;
@@ -312,12 +315,19 @@ int awards_worker_start(struct awards *a, struct err *err)
     if (pthread_create(&a->thread, NULL, worker_main, a) != 0)
         return err_set(err, ERR_INTERNAL, "cannot start the award worker");
     a->started = true;
+    if (awards_outcomes_start(a, err) < 0) {
+        awards_worker_stop(a);
+        return -1;
+    }
     return 0;
 }
 
 void awards_worker_stop(struct awards *a)
 {
-    if (!a || !a->started)
+    if (!a)
+        return;
+    awards_outcomes_stop(a);
+    if (!a->started)
         return;
     pthread_mutex_lock(&a->mu);
     a->stop = true;

@@ -106,6 +106,62 @@ char *backend_hosted_revocations_json(const struct hosted_issuer *is, const char
 void backend_hosted_badge_url(const struct hosted_issuer *is, const char *slug, struct buf *out);
 void backend_hosted_assertion_url(const struct hosted_issuer *is, const char *uid, struct buf *out);
 
+/* ---- HTTP (http.c): the one libcurl helper of every remote call ---------- */
+
+/* Where the tool may send a request, and how long it waits. */
+struct backend_http_policy {
+    const char *allowed_hosts; /* comma-separated host names (".example.edu": and subdomains);
+                                  NULL or "": any host */
+    bool allow_loopback;       /* 127.0.0.0/8 and ::1 (tests, a tool beside its LMS) */
+    long connect_timeout_ms, timeout_ms;
+    const char *ca_file; /* NULL: the system's CA bundle */
+};
+
+struct backend_http_request {
+    const char *url;           /* absolute http(s) */
+    const char *content_type;  /* of the body */
+    const char *authorization; /* the Authorization header's value, may be NULL */
+    const void *body;          /* POST body */
+    size_t body_len;
+    size_t max_response; /* bytes kept of the answer; more is an error */
+};
+
+enum backend_http_outcome {
+    HTTP_ANSWERED, /* a status and a body came back */
+    HTTP_NETWORK,  /* could not connect, timed out, dropped: worth retrying */
+    HTTP_REFUSED,  /* the URL or its address is not one the tool may call */
+};
+
+struct backend_http_response {
+    enum backend_http_outcome outcome;
+    long status;
+    int64_t retry_after; /* seconds from Retry-After, 0: none */
+    struct buf body;     /* released by backend_http_response_release() */
+    char error[256];     /* what went wrong (not HTTP_ANSWERED) */
+};
+
+/* libcurl's global set-up; before any thread starts. */
+void backend_http_global_init(void);
+
+struct backend_http;
+/* A client keeping its connections alive between calls; one thread at a time. */
+struct backend_http *backend_http_new(void);
+void backend_http_free(struct backend_http *h);
+/*
+ * POSTs a request under a policy: only http and https, no redirects, no
+ * proxies, TLS verified, the host allowed by the policy, and no connection
+ * to a link-local, cloud-metadata, unspecified, multicast or (unless
+ * allowed) loopback address: the address is checked as the socket is
+ * opened, after name resolution, so a DNS answer cannot smuggle one in.
+ * Fills `resp` in every case; returns 0 when an answer came, -1 otherwise.
+ */
+int backend_http_post(struct backend_http *h, const struct backend_http_policy *p,
+                      const struct backend_http_request *req, struct backend_http_response *resp);
+void backend_http_response_release(struct backend_http_response *resp);
+/* Whether `url` is http(s) on a host the policy allows (before any connection). */
+bool backend_http_url_allowed(const struct backend_http_policy *p, const char *url, char *why,
+                              size_t whylen);
+
 /* ---- baking (bake.c) ------------------------------------------------------ */
 
 /*

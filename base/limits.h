@@ -132,12 +132,20 @@
 /* The tool's own sourcedids: "lb-" and 40 hex digits. */
 #define LIMIT_TOOL_SOURCEDID_LEN 43
 /* Passbacks the worker claims at once; reads of LMS grades per sweep. */
-#define LIMIT_PASSBACK_CLAIM      32
-#define LIMIT_OUTCOME_READS       64
-#define LIMIT_POX_BODY            (64 * 1024)
-#define LIMIT_POX_DEPTH           32
-#define LIMIT_POX_ID_LEN          255
-#define LIMIT_POX_SCORE_LEN       64
-#define LIMIT_POX_DESCRIPTION_LEN 1024
+#define LIMIT_PASSBACK_CLAIM 32
+#define LIMIT_OUTCOME_READS  64
+/* A passback's lease, and the attempts before it is given up (about a day with the backoff). */
+#define LIMIT_PASSBACK_LEASE    120
+#define LIMIT_PASSBACK_ATTEMPTS 16
+/* A learner's relaunches within this many seconds do not read their LMS grades again. */
+#define LIMIT_OUTCOME_READ_GAP 30
+/* Reads of every binding's LMS grade: every 15 minutes, at most 10 requests a second to one LMS. */
+#define LIMIT_OUTCOME_READ_INTERVAL_DEFAULT 900
+#define LIMIT_OUTCOME_RATE_DEFAULT          10.0
+#define LIMIT_POX_BODY                      (64 * 1024)
+#define LIMIT_POX_DEPTH                     32
+#define LIMIT_POX_ID_LEN                    255
+#define LIMIT_POX_SCORE_LEN                 64
+#define LIMIT_POX_DESCRIPTION_LEN           1024
 
 #endif

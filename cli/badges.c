@@ -31,12 +31,19 @@ static const char badge_usage[] =
     "                              [--criteria-url U] [--criteria TEXT] [--tag T]...\n"
     "                              [--alignment 'NAME|URL[|DESCRIPTION|FRAMEWORK|CODE]']...\n"
     "                              [--issuing-component C] [--backend-id ID]\n"
-    "                              [--expires-days N]\n"
+    "                              [--expires-days N] [--passback-score S|off]\n"
+    "                              [--revoke-on-withdrawn yes|no]\n"
+    "       ltibadges badge set SLUG [--passback-score S|off] [--revoke-on-withdrawn yes|no]\n"
     "       ltibadges badge list [--json]\n"
     "       ltibadges badge show SLUG [--json]\n"
     "\n"
     "RULE is one of: enrollment, completion, manual, score:T[:RESOURCE_LINK],\n"
-    "group:NAME, count:N. The image is a PNG or SVG file of at most 256 KiB.\n";
+    "group:NAME, count:N. The image is a PNG or SVG file of at most 256 KiB.\n"
+    "  --passback-score      the score written to the learner's LMS gradebook when the\n"
+    "                        badge is issued (default 1.0; off: none). A grade the LMS\n"
+    "                        already holds there is kept.\n"
+    "  --revoke-on-withdrawn yes: revoke the badge when the grade that earned it is\n"
+    "                        deleted or lowered below what it needs (default no)\n";
 
 static const char grade_usage[] =
     "usage: ltibadges grade record --consumer KEY --context ID --user ID\n"
@@ -50,7 +57,17 @@ static const char award_usage[] =
     "       ltibadges award retry ID\n"
     "       ltibadges award revoke ID --reason TEXT\n"
     "\n"
-    "States: queued, needs_email, issuing, issued, failed, revoked.\n";
+    "States: queued, needs_email, issuing, issued, failed, revoked. The list shows\n"
+    "the last grade passback to the LMS of each award. 'retry' queues a failed award\n"
+    "and its failed passbacks again.\n";
+
+static const char outcome_usage[] =
+    "usage: ltibadges outcome sourcedid --consumer KEY --context ID --user ID\n"
+    "                                   --resource-link R\n"
+    "\n"
+    "Prints the sourcedid ltibadges hands out for a learner's result on a resource\n"
+    "link: a grader holding the consumer's key and secret sends replaceResult,\n"
+    "readResult and deleteResult with it to PUBLIC_URL/lti/outcomes.\n";
 
 /* The store, the consumer named by --consumer (if wanted), and the award engine (if wanted). */
 struct env {
@@ -339,6 +356,32 @@ static int text_ok(const char *v, size_t max, const char *what, struct err *err)
     return 0;
 }
 
+/* --passback-score S|off and --revoke-on-withdrawn yes|no; -1 in *pb / *rw: not given. */
+static int parse_outcome_opts(const struct cli_opts *o, int *pb, double *score, int *rw,
+                              struct err *err)
+{
+    *pb = -1;
+    *rw = -1;
+    *score = 1.0;
+    if (o->passback_score) {
+        if (strcmp(o->passback_score, "off") == 0)
+            *pb = 0;
+        else if (parse_score(o->passback_score, score, err) < 0)
+            return err_set(err, ERR_INVALID, "--passback-score is a score from 0.0 to 1.0 or off");
+        else
+            *pb = 1;
+    }
+    if (o->revoke_on_withdrawn) {
+        if (strcmp(o->revoke_on_withdrawn, "yes") == 0)
+            *rw = 1;
+        else if (strcmp(o->revoke_on_withdrawn, "no") == 0)
+            *rw = 0;
+        else
+            return err_set(err, ERR_INVALID, "--revoke-on-withdrawn is yes or no");
+    }
+    return 0;
+}
+
 static int badge_create(const struct cli_opts *o)
 {
     struct err err = ERR_INIT;
@@ -375,6 +418,17 @@ static int badge_create(const struct cli_opts *o)
         text_ok(o->backend_id, 500, "--backend-id", &err) < 0) {
         ret = cli_usage_error("badge create", "%s", err.msg);
         goto out;
+    }
+    {
+        int pb, rw;
+
+        if (parse_outcome_opts(o, &pb, &b.passback_score, &rw, &err) < 0) {
+            ret = cli_usage_error("badge create", "%s", err.msg);
+            goto out;
+        }
+        b.passback_off = pb == 0;
+        b.has_passback_score = pb == 1;
+        b.revoke_on_withdrawn = rw == 1;
     }
     if (o->slug && !slug_ok(o->slug)) {
         ret = cli_usage_error("badge create",
@@ -495,6 +549,9 @@ static json_t *badge_json(const struct store_badge *b)
     }
     json_object_set_new(o, "rule", rule);
     json_object_set_new(o, "issued", json_integer(b->issued));
+    json_object_set_new(o, "passback_score",
+                        b->passback ? json_real(b->passback_score) : json_null());
+    json_object_set_new(o, "revoke_on_withdrawn", json_boolean(b->revoke_on_withdrawn));
     return o;
 }
 
@@ -539,7 +596,7 @@ int cli_cmd_badge(int argc, char **argv)
     if (cli_parse_opts(argc, argv, 3,
                        "config,db,json,consumer,context,name,description,image,mode,slug,"
                        "criteria-url,criteria,tag,alignment,issuing-component,backend-id,"
-                       "expires-days,rule",
+                       "expires-days,rule,passback-score,revoke-on-withdrawn",
                        1, &o, &err) < 0)
         return cli_usage_error("badge", "%s", err.msg);
     if (!sub || o.help || strcmp(sub, "--help") == 0) {
@@ -578,6 +635,22 @@ int cli_cmd_badge(int argc, char **argv)
                        rule, v[i].issued, v[i].name);
             }
         }
+    } else if (strcmp(sub, "set") == 0) {
+        int pb, rw;
+        double score;
+
+        if (o.npos != 1)
+            return cli_usage_error("badge set", "SLUG is required");
+        if (parse_outcome_opts(&o, &pb, &score, &rw, &err) < 0)
+            return cli_usage_error("badge set", "%s", err.msg);
+        if (pb < 0 && rw < 0)
+            return cli_usage_error("badge set",
+                                   "nothing to set (--passback-score, --revoke-on-withdrawn)");
+        if (env_open(&e, &o, false, false, &err) < 0 ||
+            store_badge_set_outcomes(e.s, o.pos[0], pb, score, rw, &err) < 0)
+            ret = cli_fail(&err);
+        else
+            printf("BadgeClass %s updated\n", o.pos[0]);
     } else if (strcmp(sub, "show") == 0) {
         struct store_badge b;
 
@@ -598,6 +671,12 @@ int cli_cmd_badge(int argc, char **argv)
                    b.slug, b.name, b.description, b.lti_context_id ? b.lti_context_id : "-",
                    b.mode ? b.mode : "-", rule, b.image_type, b.image_len, b.backend,
                    b.backend_id ? b.backend_id : "(created on first award)", b.issued);
+            if (b.passback)
+                printf("passback:    score %g to the LMS when issued\n", b.passback_score);
+            else
+                printf("passback:    off\n");
+            printf("withdrawn:   %s\n", b.revoke_on_withdrawn ? "a withdrawn grade revokes it"
+                                                              : "a withdrawn grade is recorded");
         }
     } else {
         return cli_usage_error("badge", "unknown subcommand '%s'", sub);
@@ -664,6 +743,19 @@ static json_t *award_json(const struct store_award *w)
     json_object_set_new(o, "revoked_at", w->revoked_at ? json_integer(w->revoked_at) : json_null());
     json_object_set_new(o, "revoke_reason", jstr(w->revoke_reason));
     json_object_set_new(o, "created_at", json_integer(w->created_at));
+    if (w->passback_state) {
+        json_t *pb = json_object();
+
+        json_object_set_new(pb, "state", json_string(w->passback_state));
+        json_object_set_new(pb, "answer", jstr(w->passback_answer));
+        json_object_set_new(pb, "attempts", json_integer(w->passback_attempts));
+        json_object_set_new(pb, "last_attempt_at",
+                            w->passback_at ? json_integer(w->passback_at) : json_null());
+        json_object_set_new(pb, "bindings", json_integer(w->passbacks));
+        json_object_set_new(o, "passback", pb);
+    } else {
+        json_object_set_new(o, "passback", json_null());
+    }
     return o;
 }
 
@@ -726,23 +818,45 @@ int cli_cmd_award(int argc, char **argv)
                 json_array_append_new(arr, award_json(&v[i]));
             print_json(arr);
         } else {
-            printf("%-6s %-11s %-28s %-20s %4s  %s\n", "ID", "STATE", "BADGE", "USER", "TRY",
-                   "ASSERTION / LAST ERROR");
-            for (size_t i = 0; i < n; i++)
-                printf("%-6" PRId64 " %-11s %-28s %-20s %4" PRId64 "  %s\n", v[i].id,
+            printf("%-6s %-11s %-28s %-20s %4s %-8s  %s\n", "ID", "STATE", "BADGE", "USER", "TRY",
+                   "PASSBACK", "ASSERTION / LAST ERROR / LMS ANSWER");
+            for (size_t i = 0; i < n; i++) {
+                const char *note = v[i].assertion_url ? v[i].assertion_url : v[i].last_error;
+
+                /* a failed passback says why, the rest shows the assertion */
+                if (v[i].passback_state && strcmp(v[i].passback_state, "done") != 0 &&
+                    v[i].passback_answer)
+                    note = v[i].passback_answer;
+                printf("%-6" PRId64 " %-11s %-28s %-20s %4" PRId64 " %-8s  %s\n", v[i].id,
                        store_award_state_name(v[i].state), v[i].badge_slug, v[i].lti_user_id,
-                       v[i].attempts,
-                       v[i].assertion_url ? v[i].assertion_url
-                                          : (v[i].last_error ? v[i].last_error : "-"));
+                       v[i].attempts, v[i].passback_state ? v[i].passback_state : "-",
+                       note ? note : "-");
+            }
         }
     } else if (strcmp(sub, "retry") == 0) {
         if (award_id_arg(&o, "award retry", &id) < 0)
             return 2;
-        if (env_open(&e, &o, false, false, &err) < 0 ||
-            store_award_retry(e.s, id, util_now(), &err) < 0)
+        if (env_open(&e, &o, false, false, &err) < 0) {
             ret = cli_fail(&err);
-        else
-            printf("award %" PRId64 " queued again\n", id);
+        } else {
+            int64_t pbs = 0;
+            int rc = store_award_retry(e.s, id, util_now(), &err);
+
+            /* an issued award may still owe the LMS its passback */
+            if (rc < 0 && err.code == ERR_CONFLICT &&
+                store_passback_retry(e.s, id, util_now(), &pbs, NULL) == 0 && pbs > 0) {
+                err_clear(&err);
+                rc = 0;
+            } else if (rc == 0) {
+                store_passback_retry(e.s, id, util_now(), &pbs, NULL);
+            }
+            if (rc < 0)
+                ret = cli_fail(&err);
+            else if (pbs)
+                printf("award %" PRId64 ": %" PRId64 " passback(s) queued again\n", id, pbs);
+            else
+                printf("award %" PRId64 " queued again\n", id);
+        }
     } else if (strcmp(sub, "revoke") == 0) {
         if (award_id_arg(&o, "award revoke", &id) < 0)
             return 2;
@@ -760,5 +874,42 @@ int cli_cmd_award(int argc, char **argv)
     }
     env_close(&e);
     arena_release(&ar);
+    return ret;
+}
+
+int cli_cmd_outcome(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct err err = ERR_INIT;
+    const char *sub = argc > 2 ? argv[2] : NULL;
+    char sourcedid[LIMIT_TOOL_SOURCEDID_LEN + 1];
+    struct env e;
+    int ret = 0;
+
+    if (cli_parse_opts(argc, argv, 3, "config,db,consumer,context,user,resource-link", 0, &o,
+                       &err) < 0)
+        return cli_usage_error("outcome", "%s", err.msg);
+    if (!sub || o.help || strcmp(sub, "--help") == 0) {
+        fputs(outcome_usage, sub ? stdout : stderr);
+        return sub ? 0 : 2;
+    }
+    if (strcmp(sub, "sourcedid") != 0)
+        return cli_usage_error("outcome", "unknown subcommand '%s'", sub);
+    if (one_context(&o, "outcome sourcedid") < 0 ||
+        need(o.consumer, "--consumer KEY", "outcome sourcedid") ||
+        need(o.user, "--user ID", "outcome sourcedid") ||
+        need(o.resource_link, "--resource-link R", "outcome sourcedid"))
+        return 2;
+    if (text_ok(o.user, LIMIT_LTI_ID_LEN, "--user", &err) < 0 ||
+        text_ok(o.resource_link, LIMIT_LTI_ID_LEN, "--resource-link", &err) < 0 ||
+        text_ok(o.context.v[0], LIMIT_LTI_ID_LEN, "--context", &err) < 0)
+        return cli_usage_error("outcome sourcedid", "%s", err.msg);
+    if (env_open(&e, &o, true, false, &err) < 0 ||
+        store_tool_sourcedid(e.s, e.consumer.id, o.user, o.context.v[0], o.resource_link, sourcedid,
+                             &err) < 0)
+        ret = cli_fail(&err);
+    else
+        printf("%s\n", sourcedid);
+    env_close(&e);
     return ret;
 }

@@ -25,6 +25,12 @@ struct cli_config {
     char issuer_email[256];
     char issuer_description[1024];
     char issuer_image[LIMIT_LTI_URL_LEN];
+    /* LTI Basic Outcomes to the LMS ([outcomes]) */
+    int64_t outcomes_read_interval;                     /* seconds; 0: read at launch only */
+    int64_t outcomes_rate;                              /* requests per consumer per second */
+    int64_t outcomes_connect_timeout, outcomes_timeout; /* seconds */
+    bool outcomes_allow_loopback;
+    char outcomes_ca_file[4096]; /* "": the system's CA bundle */
 };
 
 /* Sets the built-in defaults. */
@@ -52,6 +58,7 @@ struct cli_opts {
     const char *consumer, *resource_link, *score, *user, *badge, *state, *reason;
     const char *name, *description, *image, *mode, *slug, *criteria_url, *criteria;
     const char *issuing_component, *backend_id, *expires_days, *rule, *narrative;
+    const char *passback_score, *revoke_on_withdrawn;
     struct cli_list context, tag, alignment;
     const char *pos[8];
     size_t npos;
@@ -74,6 +81,7 @@ int cli_cmd_group(int argc, char **argv);
 int cli_cmd_badge(int argc, char **argv);
 int cli_cmd_grade(int argc, char **argv);
 int cli_cmd_award(int argc, char **argv);
+int cli_cmd_outcome(int argc, char **argv);
 
 /* Prints "ltibadges: <msg>" (and the detail when LTIBADGES_DEBUG is set); returns 1. */
 int cli_fail(const struct err *err);

@@ -22,6 +22,10 @@ void cli_config_defaults(struct cli_config *c)
     c->oauth_window = LIMIT_OAUTH_WINDOW_DEFAULT;
     c->session_ttl = LIMIT_SESSION_TTL_DEFAULT;
     c->threads = 2;
+    c->outcomes_read_interval = LIMIT_OUTCOME_READ_INTERVAL_DEFAULT;
+    c->outcomes_rate = (int64_t)LIMIT_OUTCOME_RATE_DEFAULT;
+    c->outcomes_connect_timeout = 5;
+    c->outcomes_timeout = 20;
     snprintf(c->access_log, sizeof(c->access_log), "-");
     snprintf(c->tool_title, sizeof(c->tool_title), "Badges");
     snprintf(c->tool_description, sizeof(c->tool_description),
@@ -57,6 +61,18 @@ static int set_int(int64_t *out, const char *v, int64_t min, int64_t max, const 
         return err_set(err, ERR_INVALID,
                        "%s: '%s' must be a whole number from %" PRId64 " to %" PRId64 ", got '%s'",
                        origin, key, min, max, v);
+    return 0;
+}
+
+static int set_bool(bool *out, const char *v, const char *key, const char *origin, struct err *err)
+{
+    if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0)
+        *out = true;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "0") == 0)
+        *out = false;
+    else
+        return err_set(err, ERR_INVALID, "%s: '%s' must be true or false, got '%s'", origin, key,
+                       v);
     return 0;
 }
 
@@ -135,6 +151,20 @@ int cli_config_set(struct cli_config *c, const char *key, const char *v, const c
     if (strcmp(key, "lti.tool_description") == 0)
         return set_text(c->tool_description, sizeof(c->tool_description), v, "tool_description",
                         origin, err);
+    if (strcmp(key, "outcomes.read_interval") == 0)
+        return set_int(&c->outcomes_read_interval, v, 0, 7 * 24 * 3600, "read_interval", origin,
+                       err);
+    if (strcmp(key, "outcomes.rate") == 0)
+        return set_int(&c->outcomes_rate, v, 1, 1000, "rate", origin, err);
+    if (strcmp(key, "outcomes.connect_timeout") == 0)
+        return set_int(&c->outcomes_connect_timeout, v, 1, 60, "connect_timeout", origin, err);
+    if (strcmp(key, "outcomes.timeout") == 0)
+        return set_int(&c->outcomes_timeout, v, 1, 300, "timeout", origin, err);
+    if (strcmp(key, "outcomes.allow_loopback") == 0)
+        return set_bool(&c->outcomes_allow_loopback, v, "allow_loopback", origin, err);
+    if (strcmp(key, "outcomes.ca_file") == 0)
+        return set_text(c->outcomes_ca_file, sizeof(c->outcomes_ca_file), v, "ca_file", origin,
+                        err);
     {
         static const struct {
             const char *key;
@@ -293,6 +323,8 @@ static const struct opt_spec specs[] = {
     OPT_STR("expires-days", expires_days),
     OPT_STR("rule", rule),
     OPT_STR("narrative", narrative),
+    OPT_STR("passback-score", passback_score),
+    OPT_STR("revoke-on-withdrawn", revoke_on_withdrawn),
     OPT_LIST("context", context),
     OPT_LIST("tag", tag),
     OPT_LIST("alignment", alignment),

@@ -1,5 +1,5 @@
 /*
- * cli/consumer.c - `ltibadges consumer add|list|remove|rotate|enable|disable`
+ * cli/consumer.c - `ltibadges consumer add|list|remove|rotate|enable|disable|outcome-hosts`
  * and `ltibadges migrate`.
  *
  * Secrets are shown once, when they are made (add, rotate), and never listed.
@@ -17,6 +17,7 @@ static const char consumer_usage[] =
     "       ltibadges consumer rotate KEY\n"
     "       ltibadges consumer enable KEY\n"
     "       ltibadges consumer disable KEY\n"
+    "       ltibadges consumer outcome-hosts KEY [HOST,...]\n"
     "\n"
     "Registers the learning platforms (LTI tool consumers) allowed to launch the tool.\n"
     "  add      creates a consumer; prints key=... and secret=... (a random 32-byte hex\n"
@@ -26,6 +27,10 @@ static const char consumer_usage[] =
     "  rotate   replaces the secret (printed once); the old one stops working at once\n"
     "  enable, disable\n"
     "           allows or refuses the consumer's launches without deleting anything\n"
+    "  outcome-hosts\n"
+    "           the only hosts the tool may call for the consumer's grades (Basic\n"
+    "           Outcomes), comma-separated; \".example.edu\" allows its subdomains too.\n"
+    "           Without HOSTS, the outcome service URLs of its launches are called.\n"
     "\n"
     "Every command takes --db PATH and --config FILE.\n";
 
@@ -200,6 +205,21 @@ static int cmd_keyed(const struct cli_opts *o, const char *verb)
             ret = cli_fail(&err);
         else
             printf("key=%s\nsecret=%s\n", key, secret);
+    } else if (strcmp(verb, "outcome-hosts") == 0) {
+        const char *hosts = o->pos[2];
+
+        if (hosts &&
+            (str_has_ctl(str_from_cstr(hosts)) || strlen(hosts) > 4096 || strpbrk(hosts, " /:@"))) {
+            ret = cli_usage_error("consumer outcome-hosts",
+                                  "HOSTS are host names separated by commas, got '%s'", hosts);
+            goto out;
+        }
+        if (store_consumer_set_outcome_hosts(s, key, hosts, &err) < 0)
+            ret = cli_fail(&err);
+        else if (hosts && *hosts)
+            printf("consumer '%s' may be called on: %s\n", key, hosts);
+        else
+            printf("consumer '%s' is called on the outcome services its launches name\n", key);
     } else {
         bool en = strcmp(verb, "enable") == 0;
 
@@ -238,6 +258,9 @@ int cli_cmd_consumer(int argc, char **argv)
                strcmp(verb, "enable") == 0 || strcmp(verb, "disable") == 0) {
         allowed = "config,db";
         npos = 1;
+    } else if (strcmp(verb, "outcome-hosts") == 0) {
+        allowed = "config,db";
+        npos = 2;
     } else {
         return cli_usage_error("consumer", "unknown subcommand '%s'", verb);
     }

@@ -11,12 +11,14 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  serve       serve the tool (LTI launches, pages, XML configuration)\n"
-    "  consumer    add, list, remove, rotate, enable or disable LTI consumers\n"
+    "  consumer    add, list, remove, rotate, enable or disable LTI consumers, or set\n"
+    "              the hosts their grades may be sent to\n"
     "  context     enable badges for a course, set its pass mark\n"
     "  group       group courses for course-group badges\n"
-    "  badge       create, list and show BadgeClasses\n"
+    "  badge       create, set, list and show BadgeClasses\n"
     "  grade       record a grade as if the LMS had sent it\n"
     "  award       grant, list, retry and revoke awards\n"
+    "  outcome     the sourcedid a grader sends to /lti/outcomes for a learner's result\n"
     "  migrate     create the database or bring its schema up to date\n"
     "\n"
     "Every command takes --db PATH, --config FILE and --help.\n";
@@ -47,6 +49,8 @@ int main(int argc, char **argv)
         return cli_cmd_badge(argc, argv);
     if (strcmp(cmd, "grade") == 0)
         return cli_cmd_grade(argc, argv);
+    if (strcmp(cmd, "outcome") == 0)
+        return cli_cmd_outcome(argc, argv);
     if (strcmp(cmd, "award") == 0)
         return cli_cmd_award(argc, argv);
     fprintf(stderr, "ltibadges: unknown command '%s' (see 'ltibadges --help')\n", cmd);

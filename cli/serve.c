@@ -12,7 +12,10 @@
 #include "store/store.h"
 #include "web/web.h"
 
+#include "backends/backends.h"
+
 #include <fcntl.h>
+#include <libxml/parser.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -22,8 +25,9 @@ static const char serve_usage[] =
     "usage: ltibadges serve [--config FILE] [--db PATH] [--listen HOST:PORT]\n"
     "                       [--public-url URL] [--demo]\n"
     "\n"
-    "Serves the tool: LTI launches at /lti/launch, the XML configuration at\n"
-    "/lti/config.xml, health at /healthz. Stops gracefully on SIGTERM or SIGINT.\n"
+    "Serves the tool: LTI launches at /lti/launch, Basic Outcomes at /lti/outcomes,\n"
+    "the XML configuration at /lti/config.xml, health at /healthz. Stops gracefully\n"
+    "on SIGTERM or SIGINT.\n"
     "  --listen HOST:PORT  address to bind (default 127.0.0.1:8080; env LTIBADGES_LISTEN)\n"
     "  --db PATH           sqlite database (default ltibadges.db; env LTIBADGES_DB)\n"
     "  --public-url URL    the URL the LMS uses to reach the tool, e.g. behind a TLS proxy\n"
@@ -76,6 +80,9 @@ int cli_cmd_serve(int argc, char **argv)
     if (cli_config_resolve(&cfg, &o, &err) < 0)
         return cli_fail(&err);
 
+    /* the libraries' global set-up is not thread-safe: do it before any thread starts */
+    xmlInitParser();
+    backend_http_global_init();
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
@@ -108,6 +115,18 @@ int cli_cmd_serve(int argc, char **argv)
     if (awards_new(&aw, s, &ac, &err) < 0) {
         ret = cli_fail(&err);
         goto out;
+    }
+    {
+        struct awards_outcomes_config oc;
+
+        awards_outcomes_config_init(&oc);
+        oc.read_interval = cfg.outcomes_read_interval;
+        oc.rate = (double)cfg.outcomes_rate;
+        oc.connect_timeout_ms = (long)cfg.outcomes_connect_timeout * 1000;
+        oc.timeout_ms = (long)cfg.outcomes_timeout * 1000;
+        oc.allow_loopback = cfg.outcomes_allow_loopback;
+        oc.ca_file = cfg.outcomes_ca_file[0] ? cfg.outcomes_ca_file : NULL;
+        awards_outcomes_configure(aw, &oc);
     }
 
     web_config_init(&wc);

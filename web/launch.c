@@ -179,6 +179,11 @@ void web_route_launch_resumed(struct req *r)
     } else {
         if (r->job.result.awards_added && r->web->cfg.awards)
             awards_wake(r->web->cfg.awards); /* an enrollment badge is due */
+        /* the LMS may hold a new grade for this learner: read it back soon */
+        if (r->web->cfg.awards && str_present(r->launch.outcome_service_url) &&
+            str_present(r->launch.result_sourcedid))
+            awards_outcomes_launched(r->web->cfg.awards, r->job.result.user_id,
+                                     r->job.result.context_id);
         /* the token: the session's id, then its secret (only the secret's hash is stored) */
         buf_addf(&loc, "%s/badges?s=%" PRId64 "-%s", r->web->public_url, r->job.result.session_id,
                  r->token);

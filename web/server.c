@@ -232,22 +232,24 @@ struct route {
     route_fn *fn;
     bool post;   /* POST only; otherwise GET and HEAD */
     bool prefix; /* the path and everything under it */
+    bool xml;    /* POST of a POX message (application/xml), not a form */
 };
 
 static const struct route routes[] = {
-    { "/lti/launch", web_route_launch, true, false },
-    { "/badges", web_route_badges, false, false },
-    { "/lti/config.xml", web_route_config_xml, false, false },
-    { "/healthz", web_route_healthz, false, false },
-    { "/static/style.css", web_route_style, false, false },
-    { "/static/icon.svg", web_route_icon, false, false },
-    { "/ob/v2/", web_route_ob, false, true },
-    { "/", web_route_home, false, false },
+    { "/lti/launch", web_route_launch, true, false, false },
+    { "/lti/outcomes", web_route_outcomes, true, false, true },
+    { "/badges", web_route_badges, false, false, false },
+    { "/lti/config.xml", web_route_config_xml, false, false, false },
+    { "/healthz", web_route_healthz, false, false, false },
+    { "/static/style.css", web_route_style, false, false, false },
+    { "/static/icon.svg", web_route_icon, false, false, false },
+    { "/ob/v2/", web_route_ob, false, true, false },
+    { "/", web_route_home, false, false, false },
 };
 
-static bool form_content_type(const char *ct)
+/* Whether the media type of Content-Type `ct` (parameters aside) is `want` or `alt`. */
+static bool content_type_is(const char *ct, const char *want, const char *alt)
 {
-    static const char want[] = "application/x-www-form-urlencoded";
     struct str t;
     const char *semi;
 
@@ -255,7 +257,7 @@ static bool form_content_type(const char *ct)
         return false;
     semi = strchr(ct, ';');
     t = str_trim((struct str){ ct, semi ? (size_t)(semi - ct) : strlen(ct) });
-    return str_case_eq_cstr(t, want);
+    return str_case_eq_cstr(t, want) || (alt && str_case_eq_cstr(t, alt));
 }
 
 /* Runs on the first call for a request: picks the route or refuses at once. */
@@ -300,7 +302,23 @@ static void start(struct req *r, const char *method)
         const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
         int64_t n;
 
-        if (!form_content_type(ct)) {
+        if (rt->xml) {
+            /* an outcomes message is small: its own cap, below the launch's */
+            size_t cap =
+                r->web->cfg.max_body < LIMIT_POX_BODY ? r->web->cfg.max_body : LIMIT_POX_BODY;
+
+            if (!content_type_is(ct, "application/xml", "text/xml")) {
+                refuse(r, ERR_MEDIATYPE, "an outcomes message must be sent as application/xml");
+                return;
+            }
+            r->body.max = cap;
+            if (cl && str_to_i64(str_from_cstr(cl), 0, INT64_MAX, &n) == 0 && (uint64_t)n > cap) {
+                refuse(r, ERR_TOOBIG, "the outcomes message is larger than %zu bytes", cap);
+                return;
+            }
+            return;
+        }
+        if (!content_type_is(ct, "application/x-www-form-urlencoded", NULL)) {
             refuse(r, ERR_MEDIATYPE, "a launch must be sent as application/x-www-form-urlencoded");
             return;
         }
@@ -385,7 +403,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return MHD_YES;
     }
     if (r->body_toobig) {
-        refuse(r, ERR_TOOBIG, "the launch is larger than %zu bytes", r->web->cfg.max_body);
+        refuse(r, ERR_TOOBIG, "the request is larger than %zu bytes", r->body.max);
         return MHD_YES;
     }
     r->route(r);
@@ -489,6 +507,7 @@ static int make_public_url(struct web *w, struct err *err)
         w->domain = xmemdupz(host, strcspn(host, ":/"));
     }
     w->launch_url = url_join(w->public_url, "/lti/launch");
+    w->outcomes_url = url_join(w->public_url, "/lti/outcomes");
     w->css_url = url_join(w->public_path, "/static/style.css");
     w->icon_url = url_join(w->public_url, "/static/icon.svg");
     w->config_url = url_join(w->public_url, "/lti/config.xml");
@@ -500,6 +519,7 @@ static void free_urls(struct web *w)
     FREE_AND_NULL(w->public_url);
     FREE_AND_NULL(w->public_path);
     FREE_AND_NULL(w->launch_url);
+    FREE_AND_NULL(w->outcomes_url);
     FREE_AND_NULL(w->css_url);
     FREE_AND_NULL(w->icon_url);
     FREE_AND_NULL(w->config_url);

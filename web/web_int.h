@@ -15,9 +15,10 @@
 
 struct web {
     struct web_config cfg;
-    char *public_url;  /* normalized base, no trailing slash */
-    char *public_path; /* its path part ("" or "/prefix"), stripped from request paths */
-    char *launch_url;  /* public_url + "/lti/launch": the signature base string URI */
+    char *public_url;   /* normalized base, no trailing slash */
+    char *public_path;  /* its path part ("" or "/prefix"), stripped from request paths */
+    char *launch_url;   /* public_url + "/lti/launch": the signature base string URI */
+    char *outcomes_url; /* public_url + "/lti/outcomes": the same for Basic Outcomes */
     /* derived once from the public URL: what pages and the XML configuration link to */
     char *css_url;    /* public_path + "/static/style.css" */
     char *icon_url;   /* public_url + "/static/icon.svg" */
@@ -89,6 +90,7 @@ void web_route_healthz(struct req *r);        /* pages.c */
 void web_route_style(struct req *r);          /* pages.c */
 void web_route_icon(struct req *r);           /* pages.c */
 void web_route_ob(struct req *r);             /* ob.c: /ob/v2/... */
+void web_route_outcomes(struct req *r);       /* outcomes.c: POST /lti/outcomes */
 
 /* ---- templates (tpl.c) ---- */
 

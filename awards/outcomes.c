@@ -1,0 +1,519 @@
+/*
+ * awards/outcomes.c - LTI 1.1 Basic Outcomes from the tool to the LMS: the
+ * passback of an issued badge (replaceResult, with Canvas' resultData URL)
+ * and the read-back of LMS grades (readResult) that feeds the rules.
+ *
+ * Its own thread ("lb-outcomes"), so a slow LMS never delays issuing. Each
+ * pass sends the passbacks that are due (queued in the transaction that
+ * recorded the issue, so nothing is forgotten when the LMS is down), reads
+ * the grades of learners who just launched, and reads the bindings whose
+ * last read is older than the configured interval. Requests to one consumer
+ * are rate-limited (a token bucket per consumer), signed with its key and
+ * secret (OAuth 1.0a in the Authorization header, with oauth_body_hash),
+ * and sent under the HTTP policy of backends/http.c.
+ */
+#include "base/base.h"
+#include "awards/awards_int.h"
+#include "lti/lti.h"
+
+/* The bucket of a consumer, found by a tiny open-addressing table. */
+static struct outcomes_bucket *bucket_of(struct outcomes *o, int64_t consumer_id)
+{
+    size_t i = (size_t)consumer_id % OUTCOMES_BUCKETS, oldest = i;
+
+    for (size_t k = 0; k < OUTCOMES_BUCKETS; k++, i = (i + 1) % OUTCOMES_BUCKETS) {
+        if (o->buckets[i].consumer_id == consumer_id)
+            return &o->buckets[i];
+        if (o->buckets[i].consumer_id == 0)
+            break;
+        if (o->buckets[i].last_ns < o->buckets[oldest].last_ns)
+            oldest = i;
+    }
+    if (o->buckets[i].consumer_id != 0 && o->buckets[i].consumer_id != consumer_id)
+        i = oldest; /* full: the least recently used consumer starts over */
+    o->buckets[i].consumer_id = consumer_id;
+    o->buckets[i].tokens = o->cfg.rate < 1.0 ? 1.0 : o->cfg.rate;
+    o->buckets[i].last_ns = util_mono_ns();
+    return &o->buckets[i];
+}
+
+/*
+ * Waits for a token of the consumer's bucket (at most `rate` requests a
+ * second, bursts of `rate`). -1 when the worker is stopping.
+ */
+static int take_token(struct awards *a, int64_t consumer_id)
+{
+    struct outcomes *o = &a->oc;
+    double cap = o->cfg.rate < 1.0 ? 1.0 : o->cfg.rate;
+
+    pthread_mutex_lock(&o->mu);
+    for (;;) {
+        struct outcomes_bucket *b = bucket_of(o, consumer_id);
+        int64_t now = util_mono_ns();
+        double wait_s;
+        struct timespec until;
+
+        b->tokens += (double)(now - b->last_ns) / 1e9 * o->cfg.rate;
+        if (b->tokens > cap)
+            b->tokens = cap;
+        b->last_ns = now;
+        if (o->stop) {
+            pthread_mutex_unlock(&o->mu);
+            return -1;
+        }
+        if (b->tokens >= 1.0) {
+            b->tokens -= 1.0;
+            pthread_mutex_unlock(&o->mu);
+            return 0;
+        }
+        wait_s = (1.0 - b->tokens) / o->cfg.rate;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)(wait_s * 1e9);
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&o->cv, &o->mu, &until);
+    }
+}
+
+enum call_result {
+    CALL_OK,     /* the LMS answered success (or processing) */
+    CALL_RETRY,  /* worth trying again later */
+    CALL_AUTH,   /* it refused our signature: retried slowly */
+    CALL_FAILED, /* it refused the request, or it is not to be called */
+};
+
+struct lms_call {
+    int64_t consumer_id;
+    const char *url, *key, *secret, *hosts;
+    struct lti_pox_message msg;
+    /* OUT */
+    struct lti_pox_response resp;
+    char answer[LIMIT_AWARD_ERROR_LEN + 1];
+    int64_t retry_after;
+};
+
+/* Sends one POX request to an LMS and says what came of it. */
+static enum call_result call_lms(struct awards *a, struct lms_call *c, struct arena *ar)
+{
+    struct outcomes *o = &a->oc;
+    struct buf body = BUF_INIT(LIMIT_POX_BODY), hash = BUF_INIT(64), auth = BUF_INIT(8192);
+    struct backend_http_policy pol = {
+        .allowed_hosts = c->hosts,
+        .allow_loopback = o->cfg.allow_loopback,
+        .connect_timeout_ms = o->cfg.connect_timeout_ms,
+        .timeout_ms = o->cfg.timeout_ms,
+        .ca_file = o->cfg.ca_file,
+    };
+    struct backend_http_request req;
+    struct backend_http_response resp;
+    struct err err = ERR_INIT;
+    char msgid[33];
+    enum call_result res = CALL_FAILED;
+
+    c->retry_after = 0;
+    c->answer[0] = '\0';
+    if (util_random_hex(msgid, 16, &err) < 0) {
+        snprintf(c->answer, sizeof(c->answer), "%s", err.msg);
+        res = CALL_RETRY;
+        goto out;
+    }
+    c->msg.message_id = msgid;
+    if (!backend_http_url_allowed(&pol, c->url, c->answer, sizeof(c->answer)))
+        goto out; /* the policy's refusal says why; calling again would not help */
+    if (lti_pox_build_request(&body, &c->msg, &err) < 0 ||
+        lti_oauth_body_hash(&hash, LTI_SIG_HMAC_SHA1, body.ptr, body.len, &err) < 0) {
+        snprintf(c->answer, sizeof(c->answer), "%s", err.msg);
+        goto out;
+    }
+    {
+        struct lti_oauth_signer s = {
+            .url = str_from_cstr(c->url),
+            .consumer_key = str_from_cstr(c->key),
+            .consumer_secret = str_from_cstr(c->secret),
+            .method = LTI_SIG_HMAC_SHA1,
+            .body_hash = buf_view(&hash),
+        };
+
+        if (lti_oauth_authorization(&auth, &s, &err) < 0) {
+            snprintf(c->answer, sizeof(c->answer), "cannot sign for %s: %s", c->url, err.msg);
+            goto out;
+        }
+    }
+    if (!o->http)
+        o->http = backend_http_new();
+    if (!o->http) {
+        snprintf(c->answer, sizeof(c->answer), "cannot start an HTTP client");
+        res = CALL_RETRY;
+        goto out;
+    }
+    if (take_token(a, c->consumer_id) < 0) {
+        snprintf(c->answer, sizeof(c->answer), "stopped before sending");
+        res = CALL_RETRY;
+        goto out;
+    }
+    memset(&req, 0, sizeof(req));
+    req.url = c->url;
+    req.content_type = "application/xml";
+    req.authorization = auth.ptr;
+    req.body = body.ptr;
+    req.body_len = body.len;
+    req.max_response = LIMIT_POX_BODY;
+    backend_http_post(o->http, &pol, &req, &resp);
+    c->retry_after = resp.retry_after;
+    switch (resp.outcome) {
+    case HTTP_REFUSED:
+        snprintf(c->answer, sizeof(c->answer), "%s", resp.error);
+        res = CALL_FAILED;
+        break;
+    case HTTP_NETWORK:
+        snprintf(c->answer, sizeof(c->answer), "could not reach the LMS: %s", resp.error);
+        res = CALL_RETRY;
+        break;
+    case HTTP_ANSWERED:
+        if (resp.status == 401 || resp.status == 403) {
+            snprintf(c->answer, sizeof(c->answer),
+                     "the LMS refused the signature (HTTP %ld): check the consumer's secret",
+                     resp.status);
+            res = CALL_AUTH;
+        } else if (resp.status == 429 || resp.status == 408 || resp.status >= 500) {
+            snprintf(c->answer, sizeof(c->answer), "the LMS answered HTTP %ld", resp.status);
+            res = CALL_RETRY;
+        } else if (resp.status < 200 || resp.status > 299) {
+            snprintf(c->answer, sizeof(c->answer), "the LMS answered HTTP %ld", resp.status);
+            res = CALL_FAILED;
+        } else if (lti_pox_parse_response(ar, resp.body.ptr, resp.body.len, &c->resp, &err) < 0) {
+            /* a proxy's page or a broken LMS: it may mend, so try again */
+            snprintf(c->answer, sizeof(c->answer), "the LMS answered something else than POX: %s",
+                     err.msg);
+            res = CALL_RETRY;
+        } else {
+            snprintf(c->answer, sizeof(c->answer), "%s%s%s", lti_pox_code_name(c->resp.code),
+                     c->resp.description && *c->resp.description ? ": " : "",
+                     c->resp.description ? c->resp.description : "");
+            res = c->resp.code == LTI_POX_SUCCESS || c->resp.code == LTI_POX_PROCESSING
+                      ? CALL_OK
+                      : CALL_FAILED;
+        }
+        break;
+    }
+    backend_http_response_release(&resp);
+out:
+    buf_release(&body);
+    buf_release(&hash);
+    buf_release(&auth);
+    return res;
+}
+
+/* ---- passbacks ---------------------------------------------------------------- */
+
+static unsigned jitter(void)
+{
+    unsigned char b[4];
+    struct err err = ERR_INIT;
+
+    if (util_random(b, sizeof(b), &err) < 0)
+        return 0;
+    return ((unsigned)b[0] << 24) | ((unsigned)b[1] << 16) | ((unsigned)b[2] << 8) | b[3];
+}
+
+static void send_passback(struct awards *a, const struct store_passback *p, int64_t now,
+                          struct arena *ar, struct store_passback_update *u)
+{
+    struct lms_call c;
+    enum call_result r;
+
+    memset(&c, 0, sizeof(c));
+    u->id = p->id;
+    if (!p->consumer_enabled) {
+        u->kind = PASSBACK_FAILED;
+        u->answer = "the consumer is disabled";
+        return;
+    }
+    c.consumer_id = p->consumer_id;
+    c.url = p->service_url;
+    c.key = p->consumer_key;
+    c.secret = p->consumer_secret;
+    c.hosts = p->outcome_hosts;
+    c.msg.op = LTI_POX_REPLACE;
+    c.msg.sourcedid = p->sourcedid;
+    c.msg.has_score = p->has_score;
+    c.msg.score = p->score;
+    c.msg.data_url = p->data_url;
+    r = call_lms(a, &c, ar);
+    u->answer = arena_strz(ar, str_from_cstr(c.answer));
+    switch (r) {
+    case CALL_OK:
+        u->kind = PASSBACK_DONE;
+        break;
+    case CALL_FAILED:
+        u->kind = PASSBACK_FAILED;
+        break;
+    case CALL_RETRY:
+    case CALL_AUTH:
+        if (p->attempts >= LIMIT_PASSBACK_ATTEMPTS) {
+            char *m = arena_alloc(ar, LIMIT_AWARD_ERROR_LEN + 1);
+
+            snprintf(m, LIMIT_AWARD_ERROR_LEN + 1, "gave up after %" PRId64 " attempts: %.900s",
+                     p->attempts, c.answer);
+            u->kind = PASSBACK_FAILED;
+            u->answer = m;
+        } else {
+            int64_t d = awards_backoff(p->attempts, c.retry_after, jitter());
+
+            if (r == CALL_AUTH && d < 300)
+                d = 300;
+            u->kind = PASSBACK_RETRY;
+            u->next_at = now + d;
+        }
+        break;
+    }
+}
+
+static int run_passbacks(struct awards *a, int64_t now, size_t *handled, struct err *err)
+{
+    struct arena ar = ARENA_INIT;
+    struct store_passback *due;
+    struct store_passback_update *u;
+    size_t n;
+    int ret;
+
+    *handled = 0;
+    if (store_passback_claim(a->store, now, LIMIT_PASSBACK_LEASE, LIMIT_PASSBACK_CLAIM, &ar, &due,
+                             &n, err) < 0) {
+        arena_release(&ar);
+        return -1;
+    }
+    u = arena_alloc(&ar, (n ? n : 1) * sizeof(*u));
+    memset(u, 0, (n ? n : 1) * sizeof(*u));
+    for (size_t i = 0; i < n; i++)
+        send_passback(a, &due[i], now, &ar, &u[i]);
+    ret = n ? store_passback_update_batch(a->store, u, n, err) : 0;
+    if (ret == 0) {
+        pthread_mutex_lock(&a->stats_mu);
+        for (size_t i = 0; i < n; i++) {
+            if (u[i].status == 0 && u[i].kind == PASSBACK_DONE)
+                a->stats.passbacks++;
+            else if (u[i].status == 0 && u[i].kind == PASSBACK_FAILED)
+                a->stats.passbacks_failed++;
+        }
+        pthread_mutex_unlock(&a->stats_mu);
+        *handled = n;
+    }
+    arena_release(&ar);
+    return ret;
+}
+
+/* ---- reading grades back ------------------------------------------------------- */
+
+static void read_binding(struct awards *a, const struct store_binding *b, int64_t now,
+                         struct arena *ar)
+{
+    struct lms_call c;
+    struct err err = ERR_INIT;
+    enum store_read_result rr = READ_FAILED;
+    enum call_result r;
+
+    memset(&c, 0, sizeof(c));
+    c.consumer_id = b->consumer_id;
+    c.url = b->service_url;
+    c.key = b->consumer_key;
+    c.secret = b->consumer_secret;
+    c.hosts = b->outcome_hosts;
+    c.msg.op = LTI_POX_READ;
+    c.msg.sourcedid = b->sourcedid;
+    r = call_lms(a, &c, ar);
+    if (r == CALL_OK && c.resp.read_answered)
+        rr = c.resp.has_score ? READ_SCORE : READ_NO_SCORE;
+    else if (r == CALL_OK)
+        snprintf(c.answer, sizeof(c.answer), "the LMS answered success without a result");
+    if (store_binding_read_done(a->store, b->id, now, rr, c.resp.score,
+                                rr == READ_FAILED ? c.answer : NULL, &err) < 0) {
+        fprintf(stderr, "ltibadges: outcomes: %s\n", err.msg);
+        return;
+    }
+    pthread_mutex_lock(&a->stats_mu);
+    if (rr == READ_FAILED)
+        a->stats.reads_failed++;
+    else
+        a->stats.reads++;
+    pthread_mutex_unlock(&a->stats_mu);
+    if (rr == READ_SCORE) {
+        /* every read is judged: a BadgeClass made since may be earned by an old grade */
+        if (awards_grade(a, b->consumer_id, b->lti_user_id, b->lti_context_id,
+                         b->lti_resource_link_id, c.resp.score, "lms", NULL, &err) < 0)
+            fprintf(stderr, "ltibadges: outcomes: recording a grade read from the LMS: %s\n",
+                    err.msg);
+    } else if (rr == READ_NO_SCORE && b->has_score) {
+        /* the LMS had a grade and has none now: it was withdrawn there */
+        if (awards_grade_delete(a, b->consumer_id, b->lti_user_id, b->lti_context_id,
+                                b->lti_resource_link_id, NULL, &err) < 0)
+            fprintf(stderr, "ltibadges: outcomes: recording a grade removed in the LMS: %s\n",
+                    err.msg);
+    }
+}
+
+static int run_reads(struct awards *a, int64_t user_id, int64_t context_id, int64_t before,
+                     size_t max, size_t *handled, struct err *err)
+{
+    struct arena ar = ARENA_INIT;
+    struct store_binding *v;
+    size_t n;
+
+    *handled = 0;
+    if (store_bindings_to_read(a->store, user_id, context_id, before, max, &ar, &v, &n, err) < 0) {
+        arena_release(&ar);
+        return -1;
+    }
+    for (size_t i = 0; i < n && !a->oc.stop; i++)
+        read_binding(a, &v[i], util_now(), &ar);
+    *handled = n;
+    arena_release(&ar);
+    return 0;
+}
+
+int awards_outcomes_run(struct awards *a, int64_t now, size_t *handled, struct err *err)
+{
+    struct outcomes *o = &a->oc;
+    size_t n = 0, total = 0;
+
+    *handled = 0;
+    if (run_passbacks(a, now, &n, err) < 0)
+        return -1;
+    total += n;
+    /* the learners who just launched: their grades may have changed in the LMS */
+    for (;;) {
+        int64_t user_id, context_id;
+
+        pthread_mutex_lock(&o->mu);
+        if (o->qlen == 0 || o->stop) {
+            pthread_mutex_unlock(&o->mu);
+            break;
+        }
+        user_id = o->queue[o->qhead].user_id;
+        context_id = o->queue[o->qhead].context_id;
+        o->qhead = (o->qhead + 1) % OUTCOMES_QUEUE;
+        o->qlen--;
+        pthread_mutex_unlock(&o->mu);
+        if (run_reads(a, user_id, context_id, now - LIMIT_OUTCOME_READ_GAP, 16, &n, err) < 0)
+            return -1;
+        total += n;
+    }
+    /* and everyone else, every read_interval */
+    if (o->cfg.read_interval > 0) {
+        if (run_reads(a, 0, 0, now - o->cfg.read_interval, LIMIT_OUTCOME_READS, &n, err) < 0)
+            return -1;
+        total += n;
+    }
+    *handled = total;
+    return 0;
+}
+
+static void *outcomes_main(void *arg)
+{
+    struct awards *a = arg;
+    struct outcomes *o = &a->oc;
+
+    pthread_setname_np(pthread_self(), "lb-outcomes");
+    pthread_mutex_lock(&o->mu);
+    while (!o->stop) {
+        struct err err = ERR_INIT;
+        size_t n = 0;
+        int ret;
+
+        o->woken = false;
+        pthread_mutex_unlock(&o->mu);
+        ret = awards_outcomes_run(a, util_now(), &n, &err);
+        if (ret < 0)
+            fprintf(stderr, "ltibadges: outcomes worker: %s\n", err.msg);
+        pthread_mutex_lock(&o->mu);
+        if (ret == 0 && n > 0)
+            continue; /* more may be due */
+        if (!o->woken && !o->stop && o->qlen == 0) {
+            struct timespec until;
+
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&o->cv, &o->mu, &until);
+        }
+    }
+    pthread_mutex_unlock(&o->mu);
+    backend_http_free(o->http);
+    o->http = NULL;
+    return NULL;
+}
+
+void awards_outcomes_configure(struct awards *a, const struct awards_outcomes_config *cfg)
+{
+    struct outcomes *o = &a->oc;
+
+    free(o->ca_file);
+    o->cfg = *cfg;
+    o->ca_file = cfg->ca_file ? xstrdup(cfg->ca_file) : NULL;
+    o->cfg.ca_file = o->ca_file;
+    if (o->cfg.rate <= 0)
+        o->cfg.rate = LIMIT_OUTCOME_RATE_DEFAULT;
+}
+
+void awards_outcomes_config_init(struct awards_outcomes_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->read_interval = LIMIT_OUTCOME_READ_INTERVAL_DEFAULT;
+    cfg->rate = LIMIT_OUTCOME_RATE_DEFAULT;
+    cfg->connect_timeout_ms = 5000;
+    cfg->timeout_ms = 20000;
+}
+
+void awards_outcomes_launched(struct awards *a, int64_t user_id, int64_t context_id)
+{
+    struct outcomes *o = &a->oc;
+
+    if (!context_id)
+        return;
+    pthread_mutex_lock(&o->mu);
+    /* a full queue drops the read: the periodic one catches up */
+    if (o->qlen < OUTCOMES_QUEUE) {
+        size_t tail = (o->qhead + o->qlen) % OUTCOMES_QUEUE;
+
+        o->queue[tail].user_id = user_id;
+        o->queue[tail].context_id = context_id;
+        o->qlen++;
+        o->woken = true;
+        pthread_cond_signal(&o->cv);
+    }
+    pthread_mutex_unlock(&o->mu);
+}
+
+void awards_outcomes_wake(struct awards *a)
+{
+    pthread_mutex_lock(&a->oc.mu);
+    a->oc.woken = true;
+    pthread_cond_signal(&a->oc.cv);
+    pthread_mutex_unlock(&a->oc.mu);
+}
+
+int awards_outcomes_start(struct awards *a, struct err *err)
+{
+    struct outcomes *o = &a->oc;
+
+    if (o->started)
+        return 0;
+    o->stop = false;
+    if (pthread_create(&o->thread, NULL, outcomes_main, a) != 0)
+        return err_set(err, ERR_INTERNAL, "cannot start the outcomes worker");
+    o->started = true;
+    return 0;
+}
+
+void awards_outcomes_stop(struct awards *a)
+{
+    struct outcomes *o = &a->oc;
+
+    if (!o->started)
+        return;
+    pthread_mutex_lock(&o->mu);
+    o->stop = true;
+    pthread_cond_broadcast(&o->cv);
+    pthread_mutex_unlock(&o->mu);
+    pthread_join(o->thread, NULL);
+    o->started = false;
+}
