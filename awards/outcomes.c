@@ -178,6 +178,14 @@ static enum call_result call_lms(struct awards *a, struct lms_call *c, struct ar
         } else if (resp.status == 429 || resp.status == 408 || resp.status >= 500) {
             snprintf(c->answer, sizeof(c->answer), "the LMS answered HTTP %ld", resp.status);
             res = CALL_RETRY;
+        } else if ((resp.status < 200 || resp.status > 299) &&
+                   lti_pox_parse_response(ar, resp.body.ptr, resp.body.len, &c->resp, &err) == 0) {
+            /* Canvas answers a refused request with 422 and a POX failure saying why */
+            snprintf(c->answer, sizeof(c->answer), "HTTP %ld, %s%s%s", resp.status,
+                     lti_pox_code_name(c->resp.code),
+                     c->resp.description && *c->resp.description ? ": " : "",
+                     c->resp.description ? c->resp.description : "");
+            res = CALL_FAILED;
         } else if (resp.status < 200 || resp.status > 299) {
             snprintf(c->answer, sizeof(c->answer), "the LMS answered HTTP %ld", resp.status);
             res = CALL_FAILED;

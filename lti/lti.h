@@ -82,7 +82,7 @@ int lti_oauth_check_time(const struct lti_oauth *o, int64_t now, int64_t window,
 int lti_oauth_header_parse(struct arena *arena, struct str header, struct form *out /* OUT */,
                            struct err *err);
 
-/* Appends base64(SHA-1(body)), or SHA-256 for HMAC-SHA256 (the oauth_body_hash extension). */
+/* Appends base64(SHA-1(body)) (the oauth_body_hash extension), or SHA-256 for HMAC-SHA256. */
 int lti_oauth_body_hash(struct buf *out, enum lti_sig_method m, const void *body, size_t len,
                         struct err *err);
 

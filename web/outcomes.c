@@ -111,8 +111,16 @@ static int authenticate(struct req *r, struct store_consumer *consumer)
         fail(r, 401, LTI_POX_FAILURE, NULL, NULL, err.msg);
         return -1;
     }
-    /* the signature covers the hash; the hash must cover this very body */
-    if (lti_oauth_body_hash(&hash, o.method, r->body.ptr, r->body.len, &err) < 0) {
+    /*
+     * The signature covers the hash; the hash must cover this very body. The
+     * body-hash extension names SHA-1 (LTI 1.1 and every LMS use it, with
+     * HMAC-SHA256 signatures too); a SHA-256 hash is taken with HMAC-SHA256.
+     */
+    if (lti_oauth_body_hash(&hash,
+                            o.method == LTI_SIG_HMAC_SHA256 && o.body_hash.len == 44
+                                ? LTI_SIG_HMAC_SHA256
+                                : LTI_SIG_HMAC_SHA1,
+                            r->body.ptr, r->body.len, &err) < 0) {
         buf_release(&hash);
         web_reply_err(r, &err);
         return -1;
