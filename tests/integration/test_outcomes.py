@@ -26,6 +26,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fakelms  # noqa: E402
 import ltitest as lt  # noqa: E402
 from ltitest import base_launch, hex_id, query, run_cli  # noqa: E402
 from oauthlib import oauth1  # noqa: E402
@@ -427,6 +428,175 @@ class Withdrawn(OutcomesCase):
         self.assertPox(self.post_pox(pox_request("replaceResultRequest", sid, "0.1")), "success")
         self.assertEqual(self.states(user, strict, lenient), ["issued", "issued"])
         self.assertEqual(self.grades(user), [(link, 0.1, "outcomes")])
+
+
+class Outgoing(OutcomesCase):
+    """The tool calls the LMS: grades read back, badges passed back, faults survived."""
+
+    CONFIG = ("[outcomes]\nallow_loopback = true\nread_interval = 2\nrate = 50\n"
+              "connect_timeout = 2\ntimeout = 2\n")
+
+    def setUp(self):
+        self.lms = fakelms.FakeLMS({self.key: self.secret}).start()
+        self.addCleanup(self.lms.stop)
+        self.ctx = "ctx-" + hex_id(4)
+        self.cli("context", "enable", "--consumer", self.key, "--context", self.ctx)
+
+    def learner(self, url, score=None, link="final", ctx=None, **extra):
+        user, sid = "u-" + hex_id(4), "sid-" + hex_id(10)
+        self.lms.add_result(sid, score=score)
+        self.launch_with_binding(user, ctx or self.ctx, link, sid, url, **extra)
+        return user, sid
+
+    def quiet_course(self):
+        """A course whose grades nothing needs (badges off, no course-wide rules): never read,
+        so every request the fake sees for it is a passback."""
+        return "quiet-" + hex_id(4)
+
+    def replaces(self, sid):
+        return [r for r in self.lms.records
+                if r.sourcedid == sid and r.operation == "replaceResultRequest"]
+
+    def passback(self, user, state):
+        def done():
+            got = [a for a in self.user_awards(user)
+                   if (a["passback"] or {}).get("state") == state]
+            return got[0] if got else None
+        return self.wait_for("passback %s for %s" % (state, user), done)
+
+    def test_canvas_grade_read_back_awards_and_passes_back_the_url(self):
+        slug = self.badge("Quiz ace", "score:0.8:final", self.ctx)
+        user, sid = self.learner(self.lms.canvas_url(), score=0.9,
+                                 ext_outcome_data_values_accepted="url,text")
+        # the launch asked for the LMS grade; it was signed as the LMS checks it
+        read = self.lms.wait_for(lambda r: r.sourcedid == sid
+                                 and r.operation == "readResultRequest")[0]
+        self.assertTrue(read.signature_ok and read.body_hash_ok and read.nonce_fresh, read)
+        self.assertEqual(read.code_major, "success")
+        award = self.passback(user, "done")
+        self.assertEqual(award["badge"], slug)
+        self.assertIn((award["reason"]), ("score", "completion"))
+        self.assertTrue(award["passback"]["answer"].startswith("success"), award)
+        self.assertIn(("final", 0.9, "lms"), self.grades(user))
+        rep = self.replaces(sid)
+        self.assertTrue(rep and all(r.signature_ok and r.body_hash_ok for r in rep), rep)
+        # the LMS's own grade is kept; the badge's URL goes with it
+        urls = {a["assertion_url"] for a in self.user_awards(user)}
+        self.assertTrue(all(float(r.score_text) == 0.9 for r in rep), rep)
+        self.assertEqual({r.result_data_url for r in rep}, urls)
+        self.assertEqual(self.lms.result(sid)["score"], 0.9)
+
+    def test_moodle_passback_writes_the_badge_score(self):
+        slug = self.badge("Joined", "enrollment", self.ctx)
+        user, sid = self.learner(self.lms.moodle_url())
+        award = self.passback(user, "done")
+        self.assertEqual(award["badge"], slug)
+        rep = self.replaces(sid)
+        self.assertEqual(len(rep), 1, rep)
+        self.assertEqual(float(rep[0].score_text), 1.0)
+        self.assertIsNone(rep[0].result_data_url)  # Moodle takes no resultData
+        self.assertEqual(self.lms.result(sid)["score"], 1.0)
+        # a read of an empty Moodle grade is an answer, not an error
+        self.assertEqual(query(self.db, "SELECT last_read_error FROM outcome_bindings WHERE "
+                               "sourcedid = ?", sid)[0]["last_read_error"], None)
+
+    def test_openedx_score_and_passback_off(self):
+        url = self.lms.edx_url()
+        scored = self.badge("Scored", "manual", self.ctx, "--passback-score", "0.75")
+        silent = self.badge("Silent", "manual", self.ctx, "--passback-score", "off")
+        user, sid = self.learner(url)
+        self.cli("award", "grant", "--badge", scored, "--consumer", self.key, "--user", user)
+        self.passback(user, "done")
+        self.assertEqual(self.lms.result(sid)["score"], 0.75)
+        user2, sid2 = self.learner(url)
+        self.cli("award", "grant", "--badge", silent, "--consumer", self.key, "--user", user2)
+        self.wait_award(user2)
+        time.sleep(1)
+        self.assertEqual(self.replaces(sid2), [])
+        self.assertIsNone(self.user_awards(user2)[0]["passback"])
+        # Open edX supports replaceResult only: its refusal of a read is recorded, not fatal
+        err = self.wait_for("a failed read", lambda: query(
+            self.db, "SELECT last_read_error FROM outcome_bindings WHERE sourcedid = ?",
+            sid)[0]["last_read_error"])
+        self.assertIn("failure", err)
+
+    def test_lms_errors_are_retried_until_it_answers(self):
+        ctx = self.quiet_course()
+        slug = self.badge("Persistent", "manual", ctx)
+        for fault in ({"mode": "status", "status": 503, "retry_after": 1, "count": 2},
+                      {"mode": "garbage", "count": 1},
+                      {"mode": "drop", "count": 1},
+                      {"mode": "slow", "delay": 4, "count": 1}):
+            user, sid = self.learner(self.lms.moodle_url(), ctx=ctx)
+            mode = fault.pop("mode")
+            self.lms.set_fault(mode, **fault)
+            self.cli("award", "grant", "--badge", slug, "--consumer", self.key, "--user", user)
+            award = self.passback(user, "done")
+            # a dropped keep-alive connection is retried by libcurl itself, at once
+            if mode != "drop":
+                self.assertGreaterEqual(award["passback"]["attempts"], 2, (mode, award))
+            # (a slow answer is recorded once the fake finished it, after the tool gave up)
+            self.lms.wait_for(lambda r, s=sid, m=mode: r.sourcedid == s and r.fault == m,
+                              timeout=10)
+            self.assertEqual(self.lms.result(sid)["score"], 1.0)
+            self.lms.set_fault("ok")
+
+    def test_lms_down_then_back(self):
+        ctx = self.quiet_course()
+        slug = self.badge("Patient", "manual", ctx)
+        user, sid = self.learner(self.lms.moodle_url(), ctx=ctx)
+        self.lms.set_fault("refuse")
+        self.cli("award", "grant", "--badge", slug, "--consumer", self.key, "--user", user)
+        self.wait_for("a refused attempt", lambda: "could not reach" in (
+            (self.user_awards(user)[0]["passback"] or {}).get("answer") or ""))
+        self.lms.set_fault("ok")
+        self.passback(user, "done")
+        self.assertEqual(self.lms.result(sid)["score"], 1.0)
+
+    def test_refusal_is_final_until_retried(self):
+        ctx = self.quiet_course()
+        slug = self.badge("Refused", "manual", ctx)
+        user, sid = self.learner(self.lms.canvas_url(), ctx=ctx)
+        self.lms.set_fault("failure")
+        self.cli("award", "grant", "--badge", slug, "--consumer", self.key, "--user", user)
+        award = self.passback(user, "failed")
+        self.assertIn("failure", award["passback"]["answer"])
+        self.lms.set_fault("ok")
+        out = self.cli("award", "retry", str(award["id"])).stdout
+        self.assertIn("passback(s) queued again", out)
+        self.passback(user, "done")
+        self.assertEqual(self.lms.result(sid)["score"], 1.0)
+        self.assertEqual(self.user_awards(user)[0]["state"], "issued")
+
+    def test_addresses_and_hosts_the_tool_may_not_call(self):
+        slug = self.badge("Guarded", "manual", self.ctx)
+        user, _ = self.learner("http://169.254.169.254/latest/meta-data/")
+        self.cli("award", "grant", "--badge", slug, "--consumer", self.key, "--user", user)
+        self.assertIn("link-local", self.passback(user, "failed")["passback"]["answer"])
+        # a consumer limited to its own hosts: the fake's 127.0.0.1 is not one of them
+        self.cli("consumer", "outcome-hosts", self.key, "lms.example.edu,.example.org")
+        try:
+            user, sid = self.learner(self.lms.moodle_url())
+            self.cli("award", "grant", "--badge", slug, "--consumer", self.key, "--user", user)
+            self.assertIn("not among", self.passback(user, "failed")["passback"]["answer"])
+            self.assertEqual(self.replaces(sid), [])
+        finally:
+            self.cli("consumer", "outcome-hosts", self.key)
+
+    def test_periodic_reads_award_and_withdraw(self):
+        slug = self.badge("Strict", "score:0.8:final", self.ctx, "--revoke-on-withdrawn", "yes")
+        user, sid = self.learner(self.lms.canvas_url())
+        time.sleep(0.5)
+        self.assertEqual([a for a in self.user_awards(user) if a["badge"] == slug], [])
+        # the instructor grades in the LMS: the next periodic read brings it
+        self.lms.add_result(sid, score=0.85)
+        self.wait_for("the badge", lambda: [a for a in self.user_awards(user)
+                                            if a["badge"] == slug and a["state"] == "issued"])
+        # and takes the grade back: the badge is revoked with the reason
+        self.lms.add_result(sid, score=None)
+        got = self.wait_for("the revocation", lambda: [
+            a for a in self.user_awards(user) if a["badge"] == slug and a["state"] == "revoked"])
+        self.assertIn("withdrawn", got[0]["revoke_reason"])
 
 
 if __name__ == "__main__":
