@@ -19,13 +19,14 @@ static int hexval(char c)
     return -1;
 }
 
-static int decode(struct arena *arena, const char *p, size_t len, struct str *out, struct err *err)
+int form_pct_decode(struct arena *arena, const char *p, size_t len, bool plus_is_space,
+                    struct str *out, struct err *err)
 {
     char *d = arena_alloc(arena, st_add(len, 1));
     size_t n = 0;
 
     for (size_t i = 0; i < len; i++) {
-        if (p[i] == '+') {
+        if (p[i] == '+' && plus_is_space) {
             d[n++] = ' ';
         } else if (p[i] == '%') {
             int hi, lo;
@@ -45,6 +46,11 @@ static int decode(struct arena *arena, const char *p, size_t len, struct str *ou
     d[n] = '\0';
     *out = (struct str){ d, n };
     return 0;
+}
+
+static int decode(struct arena *arena, const char *p, size_t len, struct str *out, struct err *err)
+{
+    return form_pct_decode(arena, p, len, true, out, err);
 }
 
 int form_parse(struct arena *arena, const char *p, size_t len, size_t max_params, struct form *out,

@@ -31,6 +31,13 @@ struct form {
 int form_parse(struct arena *arena, const char *p, size_t len, size_t max_params,
                struct form *out /* OUT */, struct err *err);
 
+/*
+ * Percent-decodes (p, len) into `arena`; '+' is a space in forms, a plus
+ * elsewhere (an OAuth Authorization header). A malformed escape is ERR_INVALID.
+ */
+int form_pct_decode(struct arena *arena, const char *p, size_t len, bool plus_is_space,
+                    struct str *out /* OUT */, struct err *err);
+
 /* The first value of `name`, or the null view. */
 struct str form_get(const struct form *f, const char *name);
 /* How many times `name` occurs. */

@@ -349,43 +349,6 @@ int lti_oauth_check_time(const struct lti_oauth *o, int64_t now, int64_t window,
 
 /* ---- the Authorization header (RFC 5849 section 3.5.1) -------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes a header value; '+' is a plus here, not a space as in forms. */
-static int pct_decode(struct arena *a, const char *p, size_t n, struct str *out)
-{
-    char *d = arena_alloc(a, n + 1);
-    size_t k = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '%') {
-            int hi, lo;
-
-            if (i + 2 >= n)
-                return -1;
-            hi = hexval(p[i + 1]);
-            lo = hexval(p[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            d[k++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else
-            d[k++] = p[i];
-    }
-    d[k] = '\0';
-    *out = (struct str){ d, k };
-    return 0;
-}
-
 int lti_oauth_header_parse(struct arena *arena, struct str h, struct form *out, struct err *err)
 {
     const char *p = h.ptr, *end = h.ptr + h.len;
@@ -424,8 +387,8 @@ int lti_oauth_header_parse(struct arena *arena, struct str h, struct form *out, 
         if (n == cap)
             return err_set(err, ERR_TOOBIG, "the Authorization header has too many parameters");
         fp = &out->params[n];
-        if (pct_decode(arena, name, (size_t)(eq - name), &fp->name) < 0 ||
-            pct_decode(arena, v, (size_t)(close - v), &fp->value) < 0)
+        if (form_pct_decode(arena, name, (size_t)(eq - name), false, &fp->name, NULL) < 0 ||
+            form_pct_decode(arena, v, (size_t)(close - v), false, &fp->value, NULL) < 0)
             return err_set(err, ERR_INVALID,
                            "malformed percent-encoding in the Authorization header");
         /* realm is not a signed parameter (RFC 5849 3.4.1.3.1) */

@@ -390,6 +390,8 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    # the default backlog (5) resets connections when many arrive at once on a busy machine
+    request_queue_size = 128
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
