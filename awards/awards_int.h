@@ -12,6 +12,16 @@
 /* Consumers whose request rate is tracked at once, and launches waiting for a grade read. */
 #define OUTCOMES_BUCKETS 64
 #define OUTCOMES_QUEUE   1024
+/* Courses whose need for LMS grades is remembered, and for how long (seconds). */
+#define OUTCOMES_NEEDS_CACHE 512
+#define OUTCOMES_NEEDS_TTL   10
+
+/* Whether a course's rules need its LMS grades, as last read. */
+struct outcomes_need {
+    int64_t context_id; /* 0: empty */
+    int64_t checked_at;
+    bool needs;
+};
 
 struct outcomes_bucket {
     int64_t consumer_id; /* 0: free */
@@ -32,7 +42,8 @@ struct outcomes {
     } queue[OUTCOMES_QUEUE];
     size_t qhead, qlen;
     struct outcomes_bucket buckets[OUTCOMES_BUCKETS];
-    struct backend_http *http; /* the worker thread's */
+    struct outcomes_need needs[OUTCOMES_NEEDS_CACHE]; /* direct-mapped by context id */
+    struct backend_http *http;                        /* the worker thread's */
 };
 
 struct awards {

@@ -379,6 +379,42 @@ static int run_reads(struct awards *a, int64_t user_id, int64_t context_id, int6
     return 0;
 }
 
+/*
+ * Whether a course needs its LMS grades read, remembered for a few seconds:
+ * most launches come from courses that do not, and a launch should not cost
+ * a query for them. Called with o->mu held; -1 when not known.
+ */
+static int need_cached(struct outcomes *o, int64_t context_id, int64_t now)
+{
+    struct outcomes_need *e = &o->needs[(uint64_t)context_id % OUTCOMES_NEEDS_CACHE];
+
+    if (e->context_id != context_id || now - e->checked_at >= OUTCOMES_NEEDS_TTL)
+        return -1;
+    return e->needs;
+}
+
+static int context_needs_grades(struct awards *a, int64_t context_id, int64_t now, bool *needs,
+                                struct err *err)
+{
+    struct outcomes *o = &a->oc;
+    int known;
+
+    pthread_mutex_lock(&o->mu);
+    known = need_cached(o, context_id, now);
+    pthread_mutex_unlock(&o->mu);
+    if (known >= 0) {
+        *needs = known;
+        return 0;
+    }
+    if (store_context_needs_grades(a->store, context_id, needs, err) < 0)
+        return -1;
+    pthread_mutex_lock(&o->mu);
+    o->needs[(uint64_t)context_id % OUTCOMES_NEEDS_CACHE] =
+        (struct outcomes_need){ context_id, now, *needs };
+    pthread_mutex_unlock(&o->mu);
+    return 0;
+}
+
 int awards_outcomes_run(struct awards *a, int64_t now, size_t *handled, struct err *err)
 {
     struct outcomes *o = &a->oc;
@@ -402,6 +438,14 @@ int awards_outcomes_run(struct awards *a, int64_t now, size_t *handled, struct e
         o->qhead = (o->qhead + 1) % OUTCOMES_QUEUE;
         o->qlen--;
         pthread_mutex_unlock(&o->mu);
+        {
+            bool needs;
+
+            if (context_needs_grades(a, context_id, now, &needs, err) < 0)
+                return -1;
+            if (!needs)
+                continue;
+        }
         if (run_reads(a, user_id, context_id, now - LIMIT_OUTCOME_READ_GAP, 16, &n, err) < 0)
             return -1;
         total += n;
@@ -478,8 +522,9 @@ void awards_outcomes_launched(struct awards *a, int64_t user_id, int64_t context
     if (!context_id)
         return;
     pthread_mutex_lock(&o->mu);
-    /* a full queue drops the read: the periodic one catches up */
-    if (o->qlen < OUTCOMES_QUEUE) {
+    /* a course known not to need grades costs nothing more; a full queue drops the read (the
+       periodic one catches up) */
+    if (need_cached(o, context_id, util_now()) != 0 && o->qlen < OUTCOMES_QUEUE) {
         size_t tail = (o->qhead + o->qlen) % OUTCOMES_QUEUE;
 
         o->queue[tail].user_id = user_id;

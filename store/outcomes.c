@@ -307,6 +307,30 @@ out:
     return ret;
 }
 
+int store_context_needs_grades(struct store *s, int64_t context_id, bool *needs, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int rc, ret = -1;
+
+    *needs = false;
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_CONTEXT_NEEDS_GRADES, err);
+    if (st) {
+        sqlite3_bind_int64(st, 1, context_id);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            *needs = sqlite3_column_int(st, 0) != 0;
+        sqlite3_reset(st);
+        ret = rc == SQLITE_ROW || rc == SQLITE_DONE
+                  ? 0
+                  : store_db_err(c, rc, "reading whether a course needs grades", err);
+    }
+    store_reader_put(s, c);
+    return ret;
+}
+
 int store_binding_read_done(struct store *s, int64_t binding_id, int64_t now,
                             enum store_read_result r, double score, const char *error,
                             struct err *err)

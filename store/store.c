@@ -283,6 +283,10 @@ static const char *const sql_text[S__COUNT] = {
         "AND (?2 = 0 OR ob.context_id = ?2) AND co.enabled = 1 AND (c.badges_enabled = 1 OR "
         "EXISTS (SELECT 1 FROM rules r WHERE r.consumer_id = co.id AND r.context_id IS NULL "
         "AND r.kind IN ('score', 'group', 'count'))) ORDER BY ob.last_read_at LIMIT ?4",
+    [S_CONTEXT_NEEDS_GRADES] =
+        "SELECT c.badges_enabled = 1 OR EXISTS (SELECT 1 FROM rules r WHERE "
+        "r.consumer_id = c.consumer_id AND r.context_id IS NULL AND r.kind IN ('score', 'group', "
+        "'count')) FROM contexts c WHERE c.id = ?1",
     [S_BINDING_READ_DONE] =
         "UPDATE outcome_bindings SET last_read_at = ?2, last_read_error = ?5, "
         "last_score = CASE ?3 WHEN 1 THEN ?4 WHEN 2 THEN NULL ELSE last_score END, "

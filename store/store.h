@@ -517,6 +517,9 @@ struct store_binding {
 int store_bindings_to_read(struct store *s, int64_t user_id, int64_t context_id, int64_t before,
                            size_t max, struct arena *a, struct store_binding **out /* OUT */,
                            size_t *n /* OUT */, struct err *err);
+/* Whether the rules need the LMS grades of a course (as store_bindings_to_read decides). */
+int store_context_needs_grades(struct store *s, int64_t context_id, bool *needs /* OUT */,
+                               struct err *err);
 enum store_read_result {
     READ_FAILED,   /* the LMS could not be read: keep the last score */
     READ_SCORE,    /* it answered a score */

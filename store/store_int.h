@@ -85,6 +85,7 @@ enum stmt_id {
     S_EARNED_ON_LINK,
     S_BINDINGS_TO_READ,
     S_BINDING_READ_DONE,
+    S_CONTEXT_NEEDS_GRADES,
     S_PB_ENQUEUE,
     S_PB_DUE,
     S_PB_CLAIM,
