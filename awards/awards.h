@@ -99,7 +99,6 @@ int awards_run_due(struct awards *a, int64_t now, size_t *handled /* OUT */, str
 struct awards_stats {
     uint64_t issued, retried, failed, revoked;
     int64_t last_success; /* unix time, 0: never */
-    uint64_t passbacks, passbacks_failed, reads, reads_failed;
 };
 void awards_stats(struct awards *a, struct awards_stats *out);
 

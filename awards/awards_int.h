@@ -44,6 +44,7 @@ struct outcomes {
     struct outcomes_bucket buckets[OUTCOMES_BUCKETS];
     struct outcomes_need needs[OUTCOMES_NEEDS_CACHE]; /* direct-mapped by context id */
     struct backend_http *http;                        /* the worker thread's */
+    int64_t next_sweep; /* the worker thread's: when the periodic reads look for due bindings */
 };
 
 struct awards {
@@ -69,6 +70,8 @@ struct awards {
     struct outcomes oc;
 };
 
+/* A random seed for awards_backoff()'s jitter. */
+unsigned awards_jitter(void);
 /* The backend registered under `name`, or NULL. */
 struct backend *awards_backend(struct awards *a, const char *name);
 /* A BadgeClass and an award as backends see them (views into the store structs). */

@@ -92,6 +92,18 @@ struct lms_call {
     int64_t retry_after;
 };
 
+/* What the LMS answered in POX: "success: why", or "HTTP 422, failure: why" (status not 0). */
+static void pox_answer(struct lms_call *c, long status)
+{
+    const char *d = c->resp.description ? c->resp.description : "";
+    char prefix[32] = "";
+
+    if (status)
+        snprintf(prefix, sizeof(prefix), "HTTP %ld, ", status);
+    snprintf(c->answer, sizeof(c->answer), "%s%s%s%.900s", prefix, lti_pox_code_name(c->resp.code),
+             *d ? ": " : "", d);
+}
+
 /* Sends one POX request to an LMS and says what came of it. */
 static enum call_result call_lms(struct awards *a, struct lms_call *c, struct arena *ar)
 {
@@ -181,10 +193,7 @@ static enum call_result call_lms(struct awards *a, struct lms_call *c, struct ar
         } else if ((resp.status < 200 || resp.status > 299) &&
                    lti_pox_parse_response(ar, resp.body.ptr, resp.body.len, &c->resp, &err) == 0) {
             /* Canvas answers a refused request with 422 and a POX failure saying why */
-            snprintf(c->answer, sizeof(c->answer), "HTTP %ld, %s%s%s", resp.status,
-                     lti_pox_code_name(c->resp.code),
-                     c->resp.description && *c->resp.description ? ": " : "",
-                     c->resp.description ? c->resp.description : "");
+            pox_answer(c, resp.status);
             res = CALL_FAILED;
         } else if (resp.status < 200 || resp.status > 299) {
             snprintf(c->answer, sizeof(c->answer), "the LMS answered HTTP %ld", resp.status);
@@ -195,9 +204,7 @@ static enum call_result call_lms(struct awards *a, struct lms_call *c, struct ar
                      err.msg);
             res = CALL_RETRY;
         } else {
-            snprintf(c->answer, sizeof(c->answer), "%s%s%s", lti_pox_code_name(c->resp.code),
-                     c->resp.description && *c->resp.description ? ": " : "",
-                     c->resp.description ? c->resp.description : "");
+            pox_answer(c, 0);
             res = c->resp.code == LTI_POX_SUCCESS || c->resp.code == LTI_POX_PROCESSING
                       ? CALL_OK
                       : CALL_FAILED;
@@ -213,16 +220,6 @@ out:
 }
 
 /* ---- passbacks ---------------------------------------------------------------- */
-
-static unsigned jitter(void)
-{
-    unsigned char b[4];
-    struct err err = ERR_INIT;
-
-    if (util_random(b, sizeof(b), &err) < 0)
-        return 0;
-    return ((unsigned)b[0] << 24) | ((unsigned)b[1] << 16) | ((unsigned)b[2] << 8) | b[3];
-}
 
 static void send_passback(struct awards *a, const struct store_passback *p, int64_t now,
                           struct arena *ar, struct store_passback_update *u)
@@ -266,7 +263,7 @@ static void send_passback(struct awards *a, const struct store_passback *p, int6
             u->kind = PASSBACK_FAILED;
             u->answer = m;
         } else {
-            int64_t d = awards_backoff(p->attempts, c.retry_after, jitter());
+            int64_t d = awards_backoff(p->attempts, c.retry_after, awards_jitter());
 
             if (r == CALL_AUTH && d < 300)
                 d = 300;
@@ -296,17 +293,8 @@ static int run_passbacks(struct awards *a, int64_t now, size_t *handled, struct 
     for (size_t i = 0; i < n; i++)
         send_passback(a, &due[i], now, &ar, &u[i]);
     ret = n ? store_passback_update_batch(a->store, u, n, err) : 0;
-    if (ret == 0) {
-        pthread_mutex_lock(&a->stats_mu);
-        for (size_t i = 0; i < n; i++) {
-            if (u[i].status == 0 && u[i].kind == PASSBACK_DONE)
-                a->stats.passbacks++;
-            else if (u[i].status == 0 && u[i].kind == PASSBACK_FAILED)
-                a->stats.passbacks_failed++;
-        }
-        pthread_mutex_unlock(&a->stats_mu);
+    if (ret == 0)
         *handled = n;
-    }
     arena_release(&ar);
     return ret;
 }
@@ -339,12 +327,6 @@ static void read_binding(struct awards *a, const struct store_binding *b, int64_
         fprintf(stderr, "ltibadges: outcomes: %s\n", err.msg);
         return;
     }
-    pthread_mutex_lock(&a->stats_mu);
-    if (rr == READ_FAILED)
-        a->stats.reads_failed++;
-    else
-        a->stats.reads++;
-    pthread_mutex_unlock(&a->stats_mu);
     if (rr == READ_SCORE) {
         /* every read is judged: a BadgeClass made since may be earned by an old grade */
         if (awards_grade(a, b->consumer_id, b->lti_user_id, b->lti_context_id,
@@ -450,11 +432,21 @@ int awards_outcomes_run(struct awards *a, int64_t now, size_t *handled, struct e
             return -1;
         total += n;
     }
-    /* and everyone else, every read_interval */
-    if (o->cfg.read_interval > 0) {
+    /*
+     * And everyone else, every read_interval. The search passes over bindings
+     * of courses that need no grades (they are never read, so always look
+     * due): it runs again at once only while it finds a full batch, else
+     * after the interval or LIMIT_OUTCOME_SWEEP_EVERY, whichever is sooner.
+     */
+    if (o->cfg.read_interval > 0 && now >= o->next_sweep) {
         if (run_reads(a, 0, 0, now - o->cfg.read_interval, LIMIT_OUTCOME_READS, &n, err) < 0)
             return -1;
         total += n;
+        o->next_sweep = n == LIMIT_OUTCOME_READS
+                            ? now
+                            : now + (o->cfg.read_interval < LIMIT_OUTCOME_SWEEP_EVERY
+                                         ? o->cfg.read_interval
+                                         : LIMIT_OUTCOME_SWEEP_EVERY);
     }
     *handled = total;
     return 0;

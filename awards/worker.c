@@ -61,7 +61,7 @@ void awards_to_backend_award(const struct store_award *w, struct backend_award *
     out->expires_at = w->expires_at;
 }
 
-static unsigned jitter(void)
+unsigned awards_jitter(void)
 {
     unsigned v = 0;
 
@@ -84,8 +84,8 @@ static void failure(const struct store_award *w, const struct backend_result *r,
 
         u->kind = AWARD_UPD_RETRY;
         u->next_at =
-            now +
-            awards_backoff(w->attempts, r->retry_after > floor ? r->retry_after : floor, jitter());
+            now + awards_backoff(w->attempts, r->retry_after > floor ? r->retry_after : floor,
+                                 awards_jitter());
     }
 }
 
@@ -102,7 +102,7 @@ static void process_revoke(struct backend *be, const struct store_award *w,
         u->kind = AWARD_UPD_REVOKE_SYNCED;
     } else {
         u->kind = AWARD_UPD_REVOKE_RETRY;
-        u->next_at = now + awards_backoff(w->attempts + 1, r.retry_after, jitter());
+        u->next_at = now + awards_backoff(w->attempts + 1, r.retry_after, awards_jitter());
         u->error = arena_memdupz(ar, r.message, strlen(r.message));
     }
 }

@@ -142,10 +142,12 @@
 /* Reads of every binding's LMS grade: every 15 minutes, at most 10 requests a second to one LMS. */
 #define LIMIT_OUTCOME_READ_INTERVAL_DEFAULT 900
 #define LIMIT_OUTCOME_RATE_DEFAULT          10.0
-#define LIMIT_POX_BODY                      (64 * 1024)
-#define LIMIT_POX_DEPTH                     32
-#define LIMIT_POX_ID_LEN                    255
-#define LIMIT_POX_SCORE_LEN                 64
-#define LIMIT_POX_DESCRIPTION_LEN           1024
+/* The periodic reads look for due bindings at least this often (seconds). */
+#define LIMIT_OUTCOME_SWEEP_EVERY 30
+#define LIMIT_POX_BODY            (64 * 1024)
+#define LIMIT_POX_DEPTH           32
+#define LIMIT_POX_ID_LEN          255
+#define LIMIT_POX_SCORE_LEN       64
+#define LIMIT_POX_DESCRIPTION_LEN 1024
 
 #endif

@@ -366,9 +366,10 @@ static int parse_outcome_opts(const struct cli_opts *o, int *pb, double *score, 
     if (o->passback_score) {
         if (strcmp(o->passback_score, "off") == 0)
             *pb = 0;
-        else if (parse_score(o->passback_score, score, err) < 0)
+        else if (parse_score(o->passback_score, score, err) < 0) {
+            err_clear(err);
             return err_set(err, ERR_INVALID, "--passback-score is a score from 0.0 to 1.0 or off");
-        else
+        } else
             *pb = 1;
     }
     if (o->revoke_on_withdrawn) {
@@ -839,18 +840,15 @@ int cli_cmd_award(int argc, char **argv)
         if (env_open(&e, &o, false, false, &err) < 0) {
             ret = cli_fail(&err);
         } else {
+            struct err pb_err = ERR_INIT;
             int64_t pbs = 0;
             int rc = store_award_retry(e.s, id, util_now(), &err);
 
-            /* an issued award may still owe the LMS its passback */
-            if (rc < 0 && err.code == ERR_CONFLICT &&
-                store_passback_retry(e.s, id, util_now(), &pbs, NULL) == 0 && pbs > 0) {
-                err_clear(&err);
-                rc = 0;
-            } else if (rc == 0) {
-                store_passback_retry(e.s, id, util_now(), &pbs, NULL);
-            }
-            if (rc < 0)
+            /* a failed award, or an issued one that still owes the LMS its passback */
+            if ((rc == 0 || err.code == ERR_CONFLICT) &&
+                store_passback_retry(e.s, id, util_now(), &pbs, &pb_err) < 0)
+                ret = cli_fail(&pb_err);
+            else if (rc < 0 && pbs == 0)
                 ret = cli_fail(&err);
             else if (pbs)
                 printf("award %" PRId64 ": %" PRId64 " passback(s) queued again\n", id, pbs);

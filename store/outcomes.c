@@ -96,58 +96,64 @@ int store_outcome_resolve(struct store *s, int64_t consumer_id, const char *sour
     return ret;
 }
 
-int store_tool_sourcedid(struct store *s, int64_t consumer_id, const char *lti_user_id,
-                         const char *lti_context_id, const char *lti_resource_link_id, char *out,
-                         struct err *err)
+struct sourcedid_ev {
+    int64_t consumer_id;
+    const char *user, *context, *link;
+    char *out;
+};
+
+static int tool_sourcedid_tx(struct store_tx *tx, void *cls, struct err *err)
 {
-    struct store_tx tx = { s, s->admin, ARENA_INIT, 0 };
+    struct sourcedid_ev *ev = cls;
     struct store_ids ids;
     sqlite3_stmt *st;
     int64_t now = util_now();
-    int rc, ret = -1;
+    int rc;
 
-    out[0] = '\0';
-    if (store_admin_begin(s, err) < 0)
+    if (store_tx_ensure(tx, ev->consumer_id, ev->user, ev->context, ev->link, now, &ids, err) < 0)
         return -1;
-    if (store_tx_ensure(&tx, consumer_id, lti_user_id, lti_context_id, lti_resource_link_id, now,
-                        &ids, err) < 0)
-        goto out;
-    st = store_stmt(s->admin, S_TOOL_SOURCEDID_GET, err);
+    st = store_stmt(tx->c, S_TOOL_SOURCEDID_GET, err);
     if (!st)
-        goto out;
+        return -1;
     sqlite3_bind_int64(st, 1, ids.user_id);
     sqlite3_bind_int64(st, 2, ids.link_id);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        store_col_copy(st, 0, out, LIMIT_TOOL_SOURCEDID_LEN + 1);
+        store_col_copy(st, 0, ev->out, LIMIT_TOOL_SOURCEDID_LEN + 1);
     sqlite3_reset(st);
-    if (rc == SQLITE_ROW) {
-        ret = 0;
-        goto out;
-    }
-    if (rc != SQLITE_DONE) {
-        store_db_err(s->admin, rc, "reading a sourcedid", err);
-        goto out;
-    }
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc != SQLITE_DONE)
+        return store_db_err(tx->c, rc, "reading a sourcedid", err);
     /* unguessable, so a sourcedid proves nothing but what it names */
-    memcpy(out, "lb-", 3);
-    if (util_random_hex(out + 3, 20, err) < 0)
-        goto out;
-    st = store_stmt(s->admin, S_TOOL_SOURCEDID_INSERT, err);
+    memcpy(ev->out, "lb-", 3);
+    if (util_random_hex(ev->out + 3, 20, err) < 0)
+        return -1;
+    st = store_stmt(tx->c, S_TOOL_SOURCEDID_INSERT, err);
     if (!st)
-        goto out;
-    store_bind_str(st, 1, str_from_cstr(out));
-    sqlite3_bind_int64(st, 2, consumer_id);
+        return -1;
+    store_bind_str(st, 1, str_from_cstr(ev->out));
+    sqlite3_bind_int64(st, 2, ev->consumer_id);
     sqlite3_bind_int64(st, 3, ids.user_id);
     sqlite3_bind_int64(st, 4, ids.context_id);
     sqlite3_bind_int64(st, 5, ids.link_id);
     sqlite3_bind_int64(st, 6, now);
-    ret = store_step_done(s->admin, st, "recording a sourcedid", err);
-out:
-    arena_release(&tx.arena);
-    if (ret < 0)
+    return store_step_done(tx->c, st, "recording a sourcedid", err);
+}
+
+int store_tool_sourcedid(struct store *s, int64_t consumer_id, const char *lti_user_id,
+                         const char *lti_context_id, const char *lti_resource_link_id, char *out,
+                         struct err *err)
+{
+    struct sourcedid_ev ev = { consumer_id, lti_user_id, lti_context_id, lti_resource_link_id,
+                               out };
+
+    out[0] = '\0';
+    if (store_tx_run(s, tool_sourcedid_tx, &ev, err) < 0) {
         out[0] = '\0';
-    return store_admin_end(s, ret, err);
+        return -1;
+    }
+    return 0;
 }
 
 int store_grade_get(struct store *s, int64_t user_id, int64_t link_id, double *score, bool *has,

@@ -34,6 +34,14 @@
 #define ISSUED_COUNT                                                                               \
  "(SELECT count(*) FROM awards a WHERE a.badge_class_id = b.id AND a.state = 'issued') "
 
+/*
+ * Whether the rules need the LMS grades of course C: it has badges enabled,
+ * or its consumer has course-wide score, group or count rules.
+ */
+#define NEEDS_GRADES(C)                                                                            \
+ "(" #C ".badges_enabled = 1 OR EXISTS (SELECT 1 FROM rules r WHERE r.consumer_id = " #C           \
+ ".consumer_id AND r.context_id IS NULL AND r.kind IN ('score', 'group', 'count')))"
+
 /* What an award read selects. */
 #define AWARD_SELECT                                                                               \
  "SELECT a.id, a.badge_class_id, a.user_id, coalesce(a.context_id, 0), a.state, a.uid, "           \
@@ -271,7 +279,6 @@ static const char *const sql_text[S__COUNT] = {
         "JOIN rules r ON r.badge_class_id = bc.id LEFT JOIN contexts c ON c.id = a.context_id "
         "WHERE a.user_id = ?1 AND a.resource_link_id = ?2 AND a.state != 'revoked' "
         "AND a.reason IN ('score', 'completion')",
-    /* a course needs its LMS grades when it has badges on or the consumer has course-wide rules */
     [S_BINDINGS_TO_READ] =
         "SELECT ob.id, u.consumer_id, ob.user_id, ob.context_id, ob.resource_link_id, "
         "ob.service_url, ob.sourcedid, co.key, co.secret, co.outcome_hosts, u.lti_user_id, "
@@ -280,13 +287,9 @@ static const char *const sql_text[S__COUNT] = {
         "JOIN contexts c ON c.id = ob.context_id "
         "JOIN resource_links l ON l.id = ob.resource_link_id "
         "WHERE ob.last_read_at <= ?3 AND (?1 = 0 OR ob.user_id = ?1) "
-        "AND (?2 = 0 OR ob.context_id = ?2) AND co.enabled = 1 AND (c.badges_enabled = 1 OR "
-        "EXISTS (SELECT 1 FROM rules r WHERE r.consumer_id = co.id AND r.context_id IS NULL "
-        "AND r.kind IN ('score', 'group', 'count'))) ORDER BY ob.last_read_at LIMIT ?4",
-    [S_CONTEXT_NEEDS_GRADES] =
-        "SELECT c.badges_enabled = 1 OR EXISTS (SELECT 1 FROM rules r WHERE "
-        "r.consumer_id = c.consumer_id AND r.context_id IS NULL AND r.kind IN ('score', 'group', "
-        "'count')) FROM contexts c WHERE c.id = ?1",
+        "AND (?2 = 0 OR ob.context_id = ?2) AND co.enabled = 1 AND " NEEDS_GRADES(
+            c) " ORDER BY ob.last_read_at LIMIT ?4",
+    [S_CONTEXT_NEEDS_GRADES] = "SELECT " NEEDS_GRADES(c) " FROM contexts c WHERE c.id = ?1",
     [S_BINDING_READ_DONE] =
         "UPDATE outcome_bindings SET last_read_at = ?2, last_read_error = ?5, "
         "last_score = CASE ?3 WHEN 1 THEN ?4 WHEN 2 THEN NULL ELSE last_score END, "

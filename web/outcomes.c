@@ -29,14 +29,16 @@ static const char *textf(struct req *r, const char *fmt, ...)
     return out;
 }
 
-static void answer(struct req *r, unsigned status, const struct lti_pox_answer *a)
+/* Answers `a` under a message id of our own. */
+static void answer(struct req *r, unsigned status, struct lti_pox_answer *a)
 {
     struct buf out = BUF_INIT(LIMIT_POX_BODY);
     struct err err = ERR_INIT;
-    char *body;
+    char id[33], *body;
     size_t len;
 
-    if (lti_pox_build_response(&out, a, &err) < 0) {
+    a->message_id = id;
+    if (util_random_hex(id, 16, &err) < 0 || lti_pox_build_response(&out, a, &err) < 0) {
         buf_release(&out);
         web_reply_err(r, &err);
         return;
@@ -50,14 +52,10 @@ static void fail(struct req *r, unsigned status, enum lti_pox_code code, const c
                  const char *operation_ref, const char *description)
 {
     struct lti_pox_answer a;
-    char id[33] = "";
-    struct err err = ERR_INIT;
 
     memset(&a, 0, sizeof(a));
-    util_random_hex(id, 16, &err);
     a.code = code;
     a.op = LTI_POX_OTHER;
-    a.message_id = id;
     a.message_ref = message_ref;
     a.operation_ref = operation_ref;
     a.description = description;
@@ -152,7 +150,7 @@ void web_route_outcomes(struct req *r)
     struct lti_pox_request q;
     struct lti_pox_answer a;
     struct err err = ERR_INIT;
-    char id[33] = "", opref[64], score[LTI_SCORE_BUF];
+    char opref[64], score[LTI_SCORE_BUF];
 
     if (authenticate(r, &consumer) < 0)
         return;
@@ -194,10 +192,8 @@ void web_route_outcomes(struct req *r)
     }
 
     memset(&a, 0, sizeof(a));
-    util_random_hex(id, 16, &err);
     a.code = LTI_POX_SUCCESS;
     a.op = q.op;
-    a.message_id = id;
     a.message_ref = q.message_id;
     a.operation_ref = opref;
     switch (q.op) {
