@@ -177,5 +177,117 @@ int backend_bake_svg(const unsigned char *svg, size_t len, const char *assertion
 /* Checks an image before it is stored: PNG or SVG, decodes, sane size; sets *type. */
 int backend_bake_check_image(const unsigned char *img, size_t len, const char **type /* OUT */,
                              struct err *err);
+/*
+ * Sanitizes an SVG badge image uploaded by an instructor: parses it with
+ * libxml2 (no network, no entity expansion, no DOCTYPE) and removes
+ * everything that could run code or fetch something when it is shown,
+ * keeping the rest of the drawing. Names are compared case-insensitively on
+ * their local part, whatever the namespace prefix. Removed:
+ *  - elements, with their content: script, foreignObject, iframe, frame,
+ *    frameset, embed, object, applet, handler, listener, portal; every
+ *    XHTML and MathML element; <set> and <animate*> that target href, src,
+ *    style, class, xml:base or an on* attribute, or write a value that
+ *    fails the CSS rule below or holds a script: URL; <style> whose text
+ *    fails the CSS rule, or that has child elements;
+ *  - attributes: on* handlers; xml:base; ping; href and src (xlink: too)
+ *    unless, after leading whitespace and control characters, they are
+ *    "#id" or a data:image/png, jpeg, gif or webp URL (the leading
+ *    whitespace is then trimmed); style and the url()-taking presentation
+ *    attributes (fill, stroke, filter, clip-path, mask, marker*, cursor,
+ *    color-profile) that fail the CSS rule; any attribute holding "script:"
+ *    (javascript:, vbscript:) once whitespace is taken out;
+ *  - processing instructions (xml-stylesheet) and comments.
+ * The CSS rule refuses a backslash, url() other than url(#id), @import,
+ * expression(), image-set(), image(), src(), behavior, -moz-binding and
+ * script:. <a> stays with its children; only its link goes when external.
+ * Appends the cleaned document (UTF-8, XML declaration, no DOCTYPE) to
+ * `out`, which then passes backend_bake_check_image(); *removed gets the
+ * number of elements, attributes and processing instructions dropped
+ * (comments are not counted). ERR_TOOBIG when `len` or the output is over
+ * LIMIT_BADGE_IMAGE_BYTES, or `out` is full; ERR_INVALID when the input is
+ * not a well-formed SVG document (root <svg> in the SVG namespace), has a
+ * DOCTYPE or entity references, or nests elements more than 64 deep (the
+ * root counting as one). On error nothing is appended to `out` (marked full
+ * when its cap was the reason) and *removed is 0.
+ */
+int backend_svg_sanitize(const unsigned char *svg, size_t len, struct buf *out,
+                         size_t *removed /* OUT, may be NULL */, struct err *err);
+
+/* ---- mail (http.c): e-mail over SMTP through the same libcurl helper ------ */
+
+/*
+ * Where and how the tool sends e-mail (address confirmation links). The
+ * strings are borrowed and must outlive every call that uses the config.
+ */
+struct backend_mail_config {
+    const char *url;                 /* "smtp://host:port" or "smtps://host:port"; a path
+                                        names the EHLO domain (default: the From domain);
+                                        NULL or "": e-mail is off */
+    const char *username, *password; /* NULL: no AUTH; only over TLS (smtps or starttls) */
+    const char *from;                /* the envelope and header From address */
+    const char *from_name;           /* its display name, UTF-8; NULL: none */
+    bool starttls;                   /* smtp://: require STARTTLS (never plain text) */
+    bool allow_loopback;             /* a relay on 127.0.0.0/8 or ::1 (tests, a local MTA) */
+    long connect_timeout_ms, timeout_ms;
+    const char *ca_file; /* NULL: the system's CA bundle */
+};
+
+/*
+ * Sets every field to its default: e-mail off (url NULL), no credentials,
+ * STARTTLS required, no loopback, LIMIT_MAIL_CONNECT_TIMEOUT_MS and
+ * LIMIT_MAIL_TIMEOUT_MS, the system's CA bundle. Allocates nothing.
+ */
+void backend_mail_config_init(struct backend_mail_config *c);
+/* Whether the config has a URL, i.e. e-mail is on. */
+bool backend_mail_enabled(const struct backend_mail_config *c);
+/*
+ * Checks a config without connecting (for start-up): an smtp or smtps URL
+ * without user name or password in it, a valid From address, a display
+ * name of printable UTF-8 up to LIMIT_MAIL_NAME_LEN bytes, credentials only
+ * with TLS, positive timeouts. ERR_INVALID naming what is wrong.
+ */
+int backend_mail_config_check(const struct backend_mail_config *c, struct err *err);
+/*
+ * Whether `addr` is a plain RFC 5321 mailbox "local@domain" that real users
+ * have: at most LIMIT_MAIL_ADDRESS_LEN bytes of ASCII; the local part a
+ * dot-atom (letters, digits and !#$%&'*+-/=?^_`{|}~, dots only between
+ * them) of at most LIMIT_MAIL_LOCAL_LEN bytes; one '@'; the domain at least
+ * two labels of letters, digits and inner hyphens, each at most
+ * LIMIT_MAIL_LABEL_LEN, the last one not all digits. Refused: quoted local
+ * parts, comments, address literals ([1.2.3.4]), spaces and control
+ * characters, <>()[],;:"\ and non-ASCII (internationalized domains must be
+ * given in their xn-- form; SMTPUTF8 is not used). NULL is not valid.
+ */
+bool backend_mail_address_valid(const char *addr);
+/*
+ * Sends one plain-text e-mail to `to`. The message is built here
+ * (RFC 5322): Date (UTC), From (the display name RFC 2047-encoded when it
+ * is not plain ASCII), To, Subject (RFC 2047 B-encoded when not plain
+ * ASCII, folded when long), a random Message-ID at the From domain,
+ * MIME-Version, text/plain; charset=UTF-8, the body quoted-printable with
+ * CRLF line ends ("\n" and "\r\n" in `text` both end a line). libcurl
+ * speaks SMTP (and dot-stuffs the data) under the HTTP helper's policy:
+ * only smtp and smtps, no proxy, TLS verified, no connection to a
+ * link-local, metadata, unspecified, multicast or (unless allowed)
+ * loopback address, the config's timeouts. `subject` and `text` are UTF-8.
+ * Returns 0 once the relay accepted the message, or -1 with:
+ *  - ERR_INVALID, nothing sent: `to`, the From address, `subject` or the
+ *    display name invalid (a CR, LF or other control character, bad
+ *    UTF-8, not an address), the config unusable (see
+ *    backend_mail_config_check(), e-mail off); or, after sending, the
+ *    relay refused with a 5xx reply ("the mail server refused the
+ *    message"): permanent, do not retry;
+ *  - ERR_TOOBIG, nothing sent: `subject` over LIMIT_MAIL_SUBJECT_LEN or
+ *    `text` over LIMIT_MAIL_BODY bytes;
+ *  - ERR_UNAVAILABLE: the relay could not be reached, timed out, dropped
+ *    the connection or answered 4xx: retry later;
+ *  - ERR_INTERNAL: the relay cannot be used as configured: its address is
+ *    refused by the policy, it offers no STARTTLS or its certificate does
+ *    not verify, it refused the credentials: an operator must act.
+ * `err->msg` is safe to show; libcurl's text and the SMTP reply code go to
+ * `err->detail`. Opens one connection per call; safe from any thread.
+ */
+int backend_mail_send(const struct backend_mail_config *c, const char *to, const char *subject,
+                      const char *text, struct err *err);
 
 #endif

@@ -11,6 +11,14 @@
  * first child of <svg>. Images are refused, not repaired, when they do not
  * decode or carry anything active (script, foreignObject, event handlers,
  * javascript: links).
+ *
+ * Uploaded SVG images can also be sanitized rather than refused
+ * (backend_svg_sanitize): the same parser, then a walk that drops what could
+ * run code or fetch something when the image is shown, and keeps the rest of
+ * the drawing. It removes by deny-list, element and attribute names compared
+ * case-insensitively on the local name (so <SCRIPT> and <svg:script> go
+ * too), and refuses CSS it would have to decode (escapes) rather than
+ * decode it. Its output passes backend_bake_check_image().
  */
 #include "base/base.h"
 #include "backends/backends.h"
@@ -19,8 +27,16 @@
 #include <libxml/tree.h>
 #include <png.h>
 
-#define OB_NS  "http://openbadges.org"
-#define SVG_NS "http://www.w3.org/2000/svg"
+#define OB_NS     "http://openbadges.org"
+#define SVG_NS    "http://www.w3.org/2000/svg"
+#define XHTML_NS  "http://www.w3.org/1999/xhtml"
+#define MATHML_NS "http://www.w3.org/1998/Math/MathML"
+/*
+ * Elements nested in a badge image, the root counting as one. Inkscape and
+ * Illustrator files nest groups a dozen deep; the bound keeps the recursive
+ * walks below small. NEEDSWORK: belongs in base/limits.h with the other limits.
+ */
+#define SVG_DEPTH_MAX 64
 
 static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
 
@@ -169,7 +185,7 @@ static bool starts_with_ci(const xmlChar *v, const char *prefix)
 /* Refuses anything in the SVG that could run code or reach out when it is shown. */
 static int svg_check_node(xmlNodePtr n, int depth, struct err *err)
 {
-    if (depth > 64)
+    if (depth > SVG_DEPTH_MAX)
         return err_set(err, ERR_INVALID, "the SVG image is nested too deeply");
     for (; n; n = n->next) {
         if (n->type == XML_ENTITY_REF_NODE)
@@ -288,4 +304,391 @@ int backend_bake_svg(const unsigned char *svg, size_t len, const char *assertion
     *out_len = (size_t)size;
     xmlFree(mem);
     return 0;
+}
+
+/* ---- sanitizing ---------------------------------------------------------- */
+
+/* One of `names` (NULL-terminated), ASCII case-insensitively. */
+static bool name_in(const xmlChar *name, const char *const *names)
+{
+    for (; *names; names++) {
+        if (xmlStrcasecmp(name, (const xmlChar *)*names) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool prefix_ci(const xmlChar *v, const char *prefix)
+{
+    return xmlStrncasecmp(v, BAD_CAST prefix, (int)strlen(prefix)) == 0;
+}
+
+/* URL parsers strip leading C0 controls and spaces, so " javascript:" still runs */
+static const xmlChar *skip_ctl(const xmlChar *v)
+{
+    while (*v && *v <= 0x20)
+        v++;
+    return v;
+}
+
+/*
+ * A link that stays inside the image: a same-document reference, or an
+ * embedded raster image. Not data:image/svg+xml (a document of its own, with
+ * its own scripts) and no other data: type.
+ */
+static bool url_allowed(const xmlChar *v)
+{
+    static const char *const types[] = { "png", "jpeg", "gif", "webp" };
+
+    if (v[0] == '#')
+        return true;
+    if (!prefix_ci(v, "data:image/"))
+        return false;
+    v += strlen("data:image/");
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        size_t n = strlen(types[i]);
+
+        if (prefix_ci(v, types[i]) && (v[n] == ';' || v[n] == ','))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * A script scheme anywhere in a value (javascript:, vbscript:, livescript:),
+ * with the whitespace and control characters that URL parsers skip removed
+ * first ("java\tscript:"). Used as a last net on every attribute.
+ */
+static bool has_script_scheme(const xmlChar *v)
+{
+    static const char word[] = "script:";
+    size_t k = 0;
+
+    for (; *v; v++) {
+        if (*v <= 0x20)
+            continue;
+        /* (':' | 0x20 is ':'; 's' occurs once in the word, so a mismatch restarts at it) */
+        if ((*v | 0x20) == (unsigned char)word[k])
+            k++;
+        else
+            k = (*v | 0x20) == 's' ? 1 : 0;
+        if (k == sizeof(word) - 1)
+            return true;
+    }
+    return false;
+}
+
+/* Each `url(` in `css` (lower case) must point inside the image: url(#id), url('#id'). */
+static bool css_external_url(const char *css)
+{
+    for (const char *p = strstr(css, "url("); p; p = strstr(p + 1, "url(")) {
+        const char *q = p + 4;
+
+        while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r' || *q == '\f' || *q == '"' ||
+               *q == '\'')
+            q++;
+        if (*q != '#')
+            return true;
+    }
+    return false;
+}
+
+static bool css_bad_words(const char *css)
+{
+    /* functions that fetch (image-set() and src() take bare strings), IE's expression() */
+    static const char *const words[] = { "@import", "expression(", "script:",  "image-set(",
+                                         "image(",  "src(",        "behavior", "-moz-binding" };
+
+    if (css_external_url(css))
+        return true;
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strstr(css, words[i]))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * CSS (a style attribute, a <style> element, a presentation attribute or an
+ * animated value) that could fetch something or run code. A backslash is
+ * refused outright: CSS escapes can spell any of the words (u\72l(), and
+ * decoding them exactly as every browser does is not worth the risk. The
+ * words are looked for with and without comments: IE read expression() with
+ * a comment inside the word, and in url() a comment is part of the URL, so a
+ * '#' after one is no reference inside the image.
+ */
+static bool css_unsafe(const xmlChar *v)
+{
+    size_t len = (size_t)xmlStrlen(v);
+    char *raw = xmalloc(st_add(len, 1)), *bare = xmalloc(st_add(len, 1));
+    size_t r = 0, b = 0;
+    bool bad = false;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = v[i];
+
+        if (c == '\\')
+            bad = true;
+        raw[r++] = (char)(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
+    }
+    raw[r] = '\0';
+    for (size_t i = 0; i < r; i++) {
+        if (raw[i] == '/' && raw[i + 1] == '*') {
+            const char *end = strstr(raw + i + 2, "*/");
+
+            if (!end)
+                break;
+            i = (size_t)(end - raw) + 1;
+            continue;
+        }
+        bare[b++] = raw[i];
+    }
+    bare[b] = '\0';
+    bad = bad || css_bad_words(raw) || css_bad_words(bare);
+    free(raw);
+    free(bare);
+    return bad;
+}
+
+/* Whether attributeName="v" writes a link, an event handler or a style ("xlink:href" is "href"). */
+static bool target_unsafe(const xmlChar *v)
+{
+    static const char *const targets[] = { "href", "src", "style", "base", "class", NULL };
+    const xmlChar *colon = BAD_CAST strrchr((const char *)v, ':');
+    xmlChar *t;
+    size_t len;
+    bool bad;
+
+    v = skip_ctl(colon ? colon + 1 : v);
+    len = (size_t)xmlStrlen(v);
+    while (len > 0 && v[len - 1] <= 0x20)
+        len--;
+    t = xmlStrndup(v, (int)len);
+    bad = !t || name_in(t, targets) || prefix_ci(t, "on");
+    xmlFree(t);
+    return bad;
+}
+
+/*
+ * <set> and <animate*> can write an attribute when the image is shown:
+ * dropped when they target a link, an event handler or a style, or when a
+ * value they write would fetch something or is a script: URL. Plain
+ * animations of geometry and colour stay. Every attributeName counts, in
+ * whatever namespace, so that a decoy cannot hide the one a browser reads.
+ */
+static bool animation_unsafe(xmlNodePtr n)
+{
+    static const char *const valued[] = { "values", "to", "from", "by", NULL };
+    bool bad = false;
+
+    for (xmlAttrPtr a = n->properties; a && !bad; a = a->next) {
+        xmlChar *v;
+        bool target = xmlStrcasecmp(a->name, BAD_CAST "attributeName") == 0;
+
+        if (!target && !name_in(a->name, valued))
+            continue;
+        v = xmlNodeListGetString(n->doc, a->children, 1);
+        if (target)
+            bad = !v || target_unsafe(v);
+        else
+            bad = v && (css_unsafe(v) || has_script_scheme(v));
+        xmlFree(v);
+    }
+    return bad;
+}
+
+/* Whether element `n` goes, with everything inside it. */
+static bool element_unsafe(xmlNodePtr n)
+{
+    /* code, other documents, SVG Tiny's <handler>, XML Events' <listener> */
+    static const char *const always[] = { "script",   "foreignObject", "iframe", "frame",
+                                          "frameset", "embed",         "object", "applet",
+                                          "handler",  "listener",      "portal", NULL };
+
+    if (name_in(n->name, always))
+        return true;
+    /*
+     * Outside <foreignObject> HTML and MathML elements draw nothing, but a
+     * browser still creates them as such (an html:script runs, an
+     * html:meta refresh navigates): no badge needs them.
+     */
+    if (n->ns && (xmlStrEqual(n->ns->href, BAD_CAST XHTML_NS) ||
+                  xmlStrEqual(n->ns->href, BAD_CAST MATHML_NS)))
+        return true;
+    if (xmlStrcasecmp(n->name, BAD_CAST "set") == 0 || prefix_ci(n->name, "animate"))
+        return animation_unsafe(n);
+    if (xmlStrcasecmp(n->name, BAD_CAST "style") == 0) {
+        xmlChar *css;
+        bool bad;
+
+        /*
+         * A browser reads the style sheet from the text children only, and
+         * the comments and PIs between them go below: "@im<!---->port" is
+         * checked joined, as xmlNodeGetContent() joins it. A child element
+         * would hide its text from this check ("@im<g>x</g>port"), so a
+         * style sheet with one goes whole.
+         */
+        for (xmlNodePtr c = n->children; c; c = c->next) {
+            if (c->type == XML_ELEMENT_NODE)
+                return true;
+        }
+        css = xmlNodeGetContent(n);
+        bad = css && css_unsafe(css);
+        xmlFree(css);
+        return bad;
+    }
+    /*
+     * <a> stays with its children: its href goes by the rule for every link
+     * below, so an external or javascript: link is dropped and #id kept.
+     */
+    return false;
+}
+
+/* What happens to an attribute. */
+enum attr_verdict { ATTR_KEEP, ATTR_DROP, ATTR_TRIM };
+
+static enum attr_verdict attr_check(const xmlAttr *a, const xmlChar *v)
+{
+    /* presentation attributes that take a url() (a paint server, a filter, a cursor image) */
+    static const char *const css_valued[] = { "style",      "fill",       "stroke", "filter",
+                                              "clip-path",  "mask",       "marker", "marker-start",
+                                              "marker-mid", "marker-end", "cursor", "color-profile",
+                                              NULL };
+    static const char *const links[] = { "href", "src", NULL };
+
+    /* event handlers in any namespace, as backend_bake_check_image() sees them */
+    if ((a->name[0] | 0x20) == 'o' && (a->name[1] | 0x20) == 'n')
+        return ATTR_DROP;
+    /* xml:base would make every relative reference, #id too, point elsewhere */
+    if (a->ns && xmlStrcasecmp(a->name, BAD_CAST "base") == 0)
+        return ATTR_DROP;
+    /* SVG 2's <a ping="URL">: a request when the link is followed, #id or not */
+    if (xmlStrcasecmp(a->name, BAD_CAST "ping") == 0)
+        return ATTR_DROP;
+    if (name_in(a->name, links)) {
+        const xmlChar *s = skip_ctl(v);
+
+        if (!url_allowed(s) || has_script_scheme(s))
+            return ATTR_DROP;
+        return s == v ? ATTR_KEEP : ATTR_TRIM;
+    }
+    if (name_in(a->name, css_valued) && css_unsafe(v))
+        return ATTR_DROP;
+    return has_script_scheme(v) ? ATTR_DROP : ATTR_KEEP;
+}
+
+static int sanitize_attributes(xmlNodePtr n, size_t *removed, struct err *err)
+{
+    xmlAttrPtr a, next;
+
+    for (a = n->properties; a; a = next) {
+        xmlChar *v;
+        enum attr_verdict verdict;
+
+        next = a->next;
+        for (xmlNodePtr c = a->children; c; c = c->next) {
+            if (c->type == XML_ENTITY_REF_NODE)
+                return err_set(err, ERR_INVALID, "an SVG badge image may not use entities");
+        }
+        v = xmlNodeListGetString(n->doc, a->children, 1);
+        verdict = attr_check(a, v ? v : BAD_CAST "");
+        if (verdict == ATTR_DROP) {
+            xmlRemoveProp(a);
+            (*removed)++;
+        } else if (verdict == ATTR_TRIM) {
+            /* backend_bake_check_image() wants the '#' first; the URL is the same */
+            xmlSetNsProp(n, a->ns, a->name, skip_ctl(v));
+        }
+        xmlFree(v);
+    }
+    return 0;
+}
+
+static void drop_node(xmlNodePtr n)
+{
+    xmlUnlinkNode(n);
+    xmlFreeNode(n);
+}
+
+/* Walks a list of siblings as svg_check_node() does, dropping instead of refusing. */
+static int sanitize_nodes(xmlNodePtr n, int depth, size_t *removed, struct err *err)
+{
+    xmlNodePtr next;
+
+    if (depth > SVG_DEPTH_MAX)
+        return err_set(err, ERR_INVALID, "the SVG image is nested too deeply");
+    for (; n; n = next) {
+        next = n->next;
+        switch (n->type) {
+        case XML_ELEMENT_NODE:
+            break;
+        case XML_TEXT_NODE:
+        case XML_CDATA_SECTION_NODE:
+            continue;
+        case XML_ENTITY_REF_NODE:
+            return err_set(err, ERR_INVALID, "an SVG badge image may not use entities");
+        case XML_COMMENT_NODE:
+            /* inert, so not counted in *removed: Inkscape writes one into every file */
+            drop_node(n);
+            continue;
+        default:
+            /* processing instructions (xml-stylesheet), and anything else unexpected */
+            drop_node(n);
+            (*removed)++;
+            continue;
+        }
+        if (element_unsafe(n)) {
+            drop_node(n);
+            (*removed)++;
+            continue;
+        }
+        if (sanitize_attributes(n, removed, err) < 0 ||
+            sanitize_nodes(n->children, depth + 1, removed, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int backend_svg_sanitize(const unsigned char *svg, size_t len, struct buf *out, size_t *removed,
+                         struct err *err)
+{
+    xmlDocPtr doc;
+    xmlChar *mem = NULL;
+    int size = 0;
+    size_t count = 0;
+    int ret = -1;
+
+    if (removed)
+        *removed = 0;
+    if (len > LIMIT_BADGE_IMAGE_BYTES)
+        return err_set(err, ERR_TOOBIG, "a badge image is at most %d KiB",
+                       LIMIT_BADGE_IMAGE_BYTES / 1024);
+    doc = svg_parse(svg, len, err);
+    if (!doc)
+        return -1;
+    /* from the document's children: the root, and comments or PIs before and after it */
+    if (sanitize_nodes(doc->children, 0, &count, err) < 0)
+        goto out;
+    xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
+    if (!mem || size <= 0) {
+        err_set(err, ERR_INTERNAL, "writing the sanitized SVG failed");
+        goto out;
+    }
+    /* escaping can make the output longer than the input; it must still be a valid badge image */
+    if ((size_t)size > LIMIT_BADGE_IMAGE_BYTES) {
+        err_set(err, ERR_TOOBIG, "the sanitized SVG image is over %d KiB",
+                LIMIT_BADGE_IMAGE_BYTES / 1024);
+        goto out;
+    }
+    if (buf_add(out, mem, (size_t)size) < 0) {
+        buf_check(out, "the sanitized SVG image", err);
+        goto out;
+    }
+    if (removed)
+        *removed = count;
+    ret = 0;
+out:
+    xmlFree(mem);
+    xmlFreeDoc(doc);
+    return ret;
 }
