@@ -259,6 +259,8 @@ static int completion_award(struct store_tx *tx, const struct store_context_info
         return -1;
     if (!badge_id && mode && store_tx_completion_badge(tx, ctx->id, NULL, &badge_id, err) < 0)
         return -1;
+    if (badge_id < 0)
+        return 0; /* archived: the instructor retired it, and no new one is made in its place */
     if (!badge_id && create_completion_badge(tx, ctx, mode, &badge_id, err) < 0)
         return -1;
     snprintf(narrative, sizeof(narrative), "Completed %s%s%s%s.", title_of(ctx), mode ? " (" : "",

@@ -66,6 +66,17 @@
 /* Rendered pages: the largest page (instructor award table) stays under 1 MiB. */
 #define LIMIT_PAGE_LEN (1024 * 1024)
 
+/* A page form's decoded values (settings, an award to many learners with their narratives). */
+#define LIMIT_PAGE_FORM_BODY (64 * 1024)
+/* A BadgeClass form: every field of the model and its image. */
+#define LIMIT_PAGE_UPLOAD_BODY (LIMIT_BADGE_IMAGE_BYTES + 64 * 1024)
+/* What a body may add to its values on the wire: multipart boundaries and part headers. */
+#define LIMIT_PAGE_FORM_FRAMING (16 * 1024)
+/* An e-mail confirmation link works this long (seconds). */
+#define LIMIT_EMAIL_CONFIRM_TTL (48 * 3600)
+/* Confirmation mails one learner may ask for per hour. */
+#define LIMIT_EMAIL_CONFIRM_PER_HOUR 5
+
 /* HTTP worker threads: more than a few per core only adds context switches. */
 #define LIMIT_HTTP_THREADS_MAX 64
 

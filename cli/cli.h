@@ -19,6 +19,7 @@ struct cli_config {
     char access_log[4096]; /* "-" for stderr, "off", or a file */
     char tool_title[256];
     char tool_description[1024];
+    char locale_dir[4096]; /* page translations; "": beside the program, else the installed ones */
     /* the built-in issuer's profile ([issuer]); empty: defaults (see README) */
     char issuer_name[256];
     char issuer_url[LIMIT_LTI_URL_LEN];

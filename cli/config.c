@@ -134,6 +134,8 @@ int cli_config_set(struct cli_config *c, const char *key, const char *v, const c
         c->max_body = (size_t)n;
         return 0;
     }
+    if (strcmp(key, "server.locale_dir") == 0)
+        return set_text(c->locale_dir, sizeof(c->locale_dir), v, "locale_dir", origin, err);
     if (strcmp(key, "server.access_log") == 0)
         return set_text(c->access_log, sizeof(c->access_log), v, "access_log", origin, err);
     if (strcmp(key, "database.path") == 0) {

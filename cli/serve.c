@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <libxml/parser.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEMO_KEY "ltibadges-demo"
@@ -58,6 +59,36 @@ static int demo_consumer(struct store *s, const char *public_url, struct err *er
     return 0;
 }
 
+/*
+ * Where the page translations are: the configured folder, else "locale"
+ * beside the program (a build tree), else where `make install` puts them.
+ */
+static void locale_dir(const struct cli_config *cfg, char out[static 4096], size_t len)
+{
+    char exe[4000];
+    ssize_t n;
+    struct stat st;
+
+    if (cfg->locale_dir[0]) {
+        snprintf(out, len, "%s", cfg->locale_dir);
+        return;
+    }
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        char *slash;
+
+        exe[n] = '\0';
+        slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(out, len, "%s/locale", exe);
+            if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
+                return;
+        }
+    }
+    snprintf(out, len, "%s", LTIBADGES_LOCALEDIR);
+}
+
 int cli_cmd_serve(int argc, char **argv)
 {
     struct cli_opts o;
@@ -83,6 +114,15 @@ int cli_cmd_serve(int argc, char **argv)
     /* the libraries' global set-up is not thread-safe: do it before any thread starts */
     xmlInitParser();
     backend_http_global_init();
+    {
+        char dir[4096];
+
+        locale_dir(&cfg, dir, sizeof(dir));
+        if (web_i18n_init(dir, &err) < 0) {
+            fprintf(stderr, "ltibadges: warning: %s\n", err.msg);
+            err_clear(&err);
+        }
+    }
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);

@@ -70,8 +70,8 @@ static void read_award(sqlite3_stmt *st, struct arena *a, struct store_award *w)
 }
 
 /* Steps `st` (bound) and collects every row into an arena array. */
-static int collect(struct conn *c, sqlite3_stmt *st, struct arena *a, struct store_award **out,
-                   size_t *n, struct err *err)
+int store_collect_awards(struct conn *c, sqlite3_stmt *st, struct arena *a,
+                         struct store_award **out, size_t *n, struct err *err)
 {
     size_t cap = 16, len = 0;
     struct store_award *v = arena_alloc(a, cap * sizeof(*v));
@@ -114,7 +114,7 @@ int store_award_list(struct store *s, const struct store_award_filter *f, struct
         sqlite3_bind_int64(st, 3, f->user_id);
         store_bind_str(st, 4, str_from_cstr(f->backend));
         sqlite3_bind_int64(st, 5, f->limit > 0 ? f->limit : -1);
-        ret = collect(c, st, a, out, n, err);
+        ret = store_collect_awards(c, st, a, out, n, err);
     }
     store_reader_put(s, c);
     return ret;

@@ -136,6 +136,55 @@ out:
     return store_admin_end(s, ret, err);
 }
 
+int store_context_set_settings(struct store *s, int64_t context_id, bool enabled, double pass_mark,
+                               const char *completion_link, struct err *err)
+{
+    struct conn *c = s->admin;
+    int64_t now = util_now();
+    sqlite3_stmt *st;
+    int ret = -1, rc;
+
+    if (!(pass_mark >= 0.0 && pass_mark <= 1.0))
+        return err_set(err, ERR_INVALID, "a pass mark is a score from 0.0 to 1.0");
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    if (completion_link) {
+        st = store_stmt(c, S_ADMIN_LINK_IN_COURSE, err);
+        if (!st)
+            goto out;
+        sqlite3_bind_int64(st, 1, context_id);
+        store_bind_str(st, 2, str_from_cstr(completion_link));
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE) {
+            err_set(err, ERR_INVALID, "that activity is not part of this course");
+            goto out;
+        }
+        if (rc != SQLITE_ROW) {
+            store_db_err(c, rc, "reading a course's links", err);
+            goto out;
+        }
+    }
+    st = store_stmt(c, S_CONTEXT_SET_ENABLED, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, context_id);
+    sqlite3_bind_int(st, 2, enabled);
+    sqlite3_bind_int64(st, 3, now);
+    if (store_step_done(c, st, "updating a course", err) < 0)
+        goto out;
+    st = store_stmt(c, S_CONTEXT_SET_PASS, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, context_id);
+    sqlite3_bind_double(st, 2, pass_mark);
+    store_bind_str(st, 3, str_from_cstr(completion_link));
+    sqlite3_bind_int64(st, 4, now);
+    ret = store_step_done(c, st, "updating a course", err);
+out:
+    return store_admin_end(s, ret, err);
+}
+
 static int group_find(struct conn *c, int64_t consumer_id, const char *name, int64_t *id,
                       struct err *err)
 {
@@ -367,6 +416,7 @@ static void read_badge(sqlite3_stmt *st, struct arena *a, struct store_badge *b)
     b->passback = sqlite3_column_type(st, 29) != SQLITE_NULL;
     b->passback_score = b->passback ? sqlite3_column_double(st, 29) : 0.0;
     b->revoke_on_withdrawn = sqlite3_column_int(st, 30) != 0;
+    b->archived_at = sqlite3_column_int64(st, 31);
 }
 
 static int badge_get(struct store *s, enum stmt_id id, const char *slug, int64_t bid,
@@ -412,25 +462,13 @@ int store_badge_get_id(struct store *s, int64_t id, struct arena *a, struct stor
     return badge_get(s, S_BADGE_GET_ID, NULL, id, a, out, err);
 }
 
-int store_badge_list(struct store *s, struct arena *a, struct store_badge **out, size_t *count,
-                     struct err *err)
+int store_collect_badges(struct conn *c, sqlite3_stmt *st, struct arena *a,
+                         struct store_badge **out, size_t *count, struct err *err)
 {
-    struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
     size_t n = 0, cap = 16;
-    struct store_badge *v;
+    struct store_badge *v = arena_alloc(a, cap * sizeof(*v));
     int rc;
 
-    *out = NULL;
-    *count = 0;
-    if (!c)
-        return -1;
-    st = store_stmt(c, S_BADGE_LIST, err);
-    if (!st) {
-        store_reader_put(s, c);
-        return -1;
-    }
-    v = arena_alloc(a, cap * sizeof(*v));
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (n == cap) {
             struct store_badge *nv = arena_alloc(a, 2 * cap * sizeof(*nv));
@@ -442,12 +480,29 @@ int store_badge_list(struct store *s, struct arena *a, struct store_badge **out,
         read_badge(st, a, &v[n++]);
     }
     sqlite3_reset(st);
-    store_reader_put(s, c);
     if (rc != SQLITE_DONE)
-        return store_db_err(NULL, rc, "listing BadgeClasses", err);
+        return store_db_err(c, rc, "listing BadgeClasses", err);
     *out = v;
     *count = n;
     return 0;
+}
+
+int store_badge_list(struct store *s, struct arena *a, struct store_badge **out, size_t *count,
+                     struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    *out = NULL;
+    *count = 0;
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_BADGE_LIST, err);
+    if (st)
+        ret = store_collect_badges(c, st, a, out, count, err);
+    store_reader_put(s, c);
+    return ret;
 }
 
 int store_badge_set_backend_id(struct store *s, int64_t id, const char *backend_id, struct err *err)

@@ -411,6 +411,7 @@ static int record_one(struct store *s, const struct store_launch *l,
     sqlite3_bind_blob(st, 12, l->csrf_secret, sizeof(l->csrf_secret), SQLITE_STATIC);
     sqlite3_bind_int64(st, 13, l->now);
     sqlite3_bind_int64(st, 14, l->session_expires);
+    store_bind_str(st, 15, l->frame_origin);
     if (store_step_done(c, st, "creating a session", err) < 0)
         return -1;
 

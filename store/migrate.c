@@ -247,6 +247,27 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX passbacks_due ON passbacks(next_attempt_at) WHERE state IN ('queued', 'sending');"
     "PRAGMA user_version = 3;",
+
+    /* 4: the pages: archived BadgeClasses, the LMS origin that frames a session, e-mail given */
+    "ALTER TABLE badge_classes ADD COLUMN archived_at INTEGER;"
+    /* the origin allowed to frame the session's pages (CSP frame-ancestors) */
+    "ALTER TABLE sessions ADD COLUMN frame_origin TEXT;"
+    /* where users.email came from: NULL the LMS, 'confirmed' or 'unconfirmed' the learner */
+    "ALTER TABLE users ADD COLUMN email_source TEXT;"
+    /*
+     * An address a learner gave, waiting for its confirmation link. The
+     * link's secret is only stored hashed; a link works once.
+     */
+    "CREATE TABLE email_confirmations ("
+    "  id INTEGER PRIMARY KEY,"
+    "  secret_hash BLOB NOT NULL,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  email TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+    "  used_at INTEGER"
+    ");"
+    "CREATE INDEX email_confirmations_user ON email_confirmations(user_id);"
+    "PRAGMA user_version = 4;",
 };
 
 int store_schema_latest(void)

@@ -51,6 +51,9 @@ int store_session_get(struct store *s, int64_t id, const unsigned char secret_ha
         out->return_url = store_col_arena(st, 16, arena);
         out->document_target = store_col_arena(st, 17, arena);
         out->locale = store_col_arena(st, 18, arena);
+        out->frame_origin = store_col_arena(st, 20, arena);
+        out->email_source = store_col_arena(st, 21, arena);
+        out->badges_enabled = sqlite3_column_int(st, 22) != 0;
         ret = 0;
     } else if (rc == SQLITE_DONE) {
         err_set(err, ERR_NOTFOUND, "this session has expired or does not exist");

@@ -26,7 +26,7 @@
  "b.criteria_narrative, b.issuing_component, b.tags, b.alignments, b.backend, b.backend_id, " IMG  \
  ", coalesce(b.expires_days, 0), r.kind, r.threshold, r.resource_link, g.name, "                   \
  "coalesce(r.group_id, 0), coalesce(r.count, 0), b.created_at, b.updated_at, " ISSUED              \
- ", b.passback_score, b.revoke_on_withdrawn "                                                      \
+ ", b.passback_score, b.revoke_on_withdrawn, coalesce(b.archived_at, 0) "                          \
  "FROM badge_classes b JOIN consumers co ON co.id = b.consumer_id "                                \
  "LEFT JOIN contexts c ON c.id = b.context_id LEFT JOIN rules r ON r.badge_class_id = b.id "       \
  "LEFT JOIN context_groups g ON g.id = r.group_id"
@@ -94,6 +94,8 @@ static const char *const sql_text[S__COUNT] = {
         "family_name = coalesce(excluded.family_name, family_name), "
         "full_name = coalesce(excluded.full_name, full_name), "
         "email = coalesce(excluded.email, email), "
+        /* an address the LMS sends is the LMS's, even where the learner gave one before */
+        "email_source = CASE WHEN excluded.email IS NULL THEN email_source END, "
         "person_sourcedid = coalesce(excluded.person_sourcedid, person_sourcedid), "
         "updated_at = excluded.updated_at RETURNING id",
     [S_CONTEXT_UPSERT] =
@@ -123,13 +125,15 @@ static const char *const sql_text[S__COUNT] = {
     [S_SESSION_INSERT] =
         "INSERT INTO sessions(secret_hash, consumer_id, user_id, context_id, resource_link_id, "
         "roles, role_flags, mode, return_url, document_target, locale, csrf_secret, created_at, "
-        "expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "expires_at, frame_origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+        "?14, ?15)",
     [S_SESSION_GET] =
         "SELECT s.consumer_id, s.user_id, coalesce(s.context_id, 0), s.role_flags, s.created_at, "
         "s.expires_at, s.csrf_secret, co.name, u.lti_user_id, "
         "coalesce(u.full_name, trim(coalesce(u.given_name, '') || ' ' || "
         "coalesce(u.family_name, ''))), u.email, c.lti_context_id, c.title, c.label, s.roles, "
-        "s.mode, s.return_url, s.document_target, s.locale, s.secret_hash "
+        "s.mode, s.return_url, s.document_target, s.locale, s.secret_hash, s.frame_origin, "
+        "u.email_source, coalesce(c.badges_enabled, 0) "
         "FROM sessions s JOIN consumers co ON co.id = s.consumer_id "
         "JOIN users u ON u.id = s.user_id LEFT JOIN contexts c ON c.id = s.context_id "
         "WHERE s.id = ?1 AND s.expires_at > ?2 AND co.enabled = 1",
@@ -196,12 +200,17 @@ static const char *const sql_text[S__COUNT] = {
     [S_GROUP_COMPLETED] = "SELECT count(*), count(cp.user_id) FROM context_group_members m "
                           "LEFT JOIN completions cp ON cp.context_id = m.context_id "
                           "AND cp.user_id = ?2 WHERE m.group_id = ?1",
+    /* archived BadgeClasses award nothing more */
     [S_RULES_FOR] = "SELECT r.badge_class_id, coalesce(r.context_id, 0), r.threshold, "
                     "r.resource_link, coalesce(r.group_id, 0), coalesce(r.count, 0) FROM rules r "
-                    "WHERE r.consumer_id = ?1 AND r.kind = ?2 "
+                    "JOIN badge_classes b ON b.id = r.badge_class_id "
+                    "WHERE r.consumer_id = ?1 AND r.kind = ?2 AND b.archived_at IS NULL "
                     "AND (r.context_id IS NULL OR r.context_id = ?3) ORDER BY r.badge_class_id",
-    [S_COMPLETION_BADGE] = "SELECT badge_class_id FROM rules WHERE kind = 'completion' "
-                           "AND context_id = ?1 AND mode_key = ?2",
+    /* -1 for an archived one: the course's completion badge for that mode is retired */
+    [S_COMPLETION_BADGE] = "SELECT CASE WHEN b.archived_at IS NULL THEN r.badge_class_id "
+                           "ELSE -1 END FROM rules r JOIN badge_classes b "
+                           "ON b.id = r.badge_class_id WHERE r.kind = 'completion' "
+                           "AND r.context_id = ?1 AND r.mode_key = ?2",
     /* the recipient is known once an email is: until then the award waits for one */
     [S_AWARD_INSERT] =
         "INSERT INTO awards(uid, badge_class_id, user_id, context_id, resource_link_id, reason, "
@@ -214,6 +223,51 @@ static const char *const sql_text[S__COUNT] = {
                                   "AND (?4 IS NULL OR b.backend = ?4) ORDER BY a.id LIMIT ?5",
     [S_AWARD_GET] = AWARD_SELECT " WHERE a.id = ?1",
     [S_AWARD_GET_UID] = AWARD_SELECT " WHERE a.uid = ?1",
+    /* ---- pages (pages.c) ---- */
+    [S_PAGE_CONTEXT] =
+        "SELECT c.id, c.consumer_id, c.lti_context_id, c.title, c.badges_enabled, "
+        "coalesce(c.pass_mark, 0.5), c.completion_link, (SELECT l.title FROM resource_links l "
+        "WHERE l.consumer_id = c.consumer_id AND l.lti_resource_link_id = c.completion_link), "
+        "coalesce(x.completed_at, 0), x.score FROM contexts c LEFT JOIN completions x "
+        "ON x.context_id = c.id AND x.user_id = ?2 WHERE c.id = ?1",
+    /* the course's live BadgeClasses, the consumer's course-less ones, and any the user holds */
+    [S_PAGE_BADGES] = BADGE_SELECT("NULL", "0 ") " WHERE b.consumer_id = ?1 AND ((b.archived_at "
+                                                 "IS NULL AND (b.context_id = ?2 OR b.context_id "
+                                                 "IS NULL)) OR b.id IN (SELECT badge_class_id "
+                                                 "FROM awards WHERE user_id = ?3)) ORDER BY b.id",
+    [S_PAGE_AWARDS] = AWARD_SELECT " WHERE a.user_id = ?1 ORDER BY coalesce(a.issued_at, "
+                                   "a.created_at) DESC, a.id DESC",
+    /* every link of the course where the user has a grade or the LMS a grade column */
+    [S_PAGE_GRADES] =
+        "SELECT l.lti_resource_link_id, l.title, g.score, g.source, coalesce(g.recorded_at, 0), "
+        "ob.id IS NOT NULL, coalesce(ob.last_read_at, 0), ob.last_read_error "
+        "FROM resource_links l LEFT JOIN grades g ON g.resource_link_id = l.id AND g.user_id = ?1 "
+        "LEFT JOIN outcome_bindings ob ON ob.resource_link_id = l.id AND ob.user_id = ?1 "
+        "WHERE l.context_id = ?2 AND (g.user_id IS NOT NULL OR ob.id IS NOT NULL) "
+        "ORDER BY l.id",
+    [S_PAGE_COMPLETED] = "SELECT x.context_id, c.lti_context_id, c.title, x.completed_at "
+                         "FROM completions x JOIN contexts c ON c.id = x.context_id "
+                         "WHERE x.user_id = ?1 ORDER BY x.completed_at, x.context_id",
+    [S_PAGE_GROUPS] =
+        "SELECT m.group_id, c.lti_context_id, c.title, EXISTS (SELECT 1 FROM completions x "
+        "WHERE x.user_id = ?2 AND x.context_id = m.context_id) FROM context_group_members m "
+        "JOIN context_groups g ON g.id = m.group_id JOIN contexts c ON c.id = m.context_id "
+        "WHERE g.consumer_id = ?1 ORDER BY m.group_id, c.title, c.id",
+    [S_ADMIN_LINKS] = "SELECT lti_resource_link_id, title FROM resource_links "
+                      "WHERE context_id = ?1 ORDER BY id",
+    /* the course's BadgeClasses and the consumer's course-less ones, live first */
+    [S_ADMIN_BADGES] = BADGE_SELECT("NULL", ISSUED_COUNT) " WHERE b.context_id = ?1 OR "
+                                                          "(b.context_id IS NULL AND "
+                                                          "b.consumer_id = ?2) ORDER BY "
+                                                          "b.archived_at IS NOT NULL, b.id",
+    [S_ADMIN_LINK_IN_COURSE] = "SELECT 1 FROM resource_links WHERE context_id = ?1 "
+                               "AND lti_resource_link_id = ?2",
+    [S_ADMIN_COUNTS] =
+        "SELECT count(*) FILTER (WHERE state IN ('queued', 'issuing')), "
+        "count(*) FILTER (WHERE state = 'needs_email'), count(*) FILTER (WHERE state = 'failed'), "
+        "count(*) FILTER (WHERE state = 'issued'), count(*) FILTER (WHERE state = 'revoked'), "
+        "coalesce(max(issued_at), 0) FROM awards WHERE context_id = ?1 OR badge_class_id IN "
+        "(SELECT id FROM badge_classes WHERE context_id = ?1)",
     /* the same condition as the partial index awards_due, so the index serves it */
     [S_AWARD_DUE] = "SELECT id FROM awards WHERE (state IN ('queued', 'issuing') OR "
                     "revoke_synced = 0) AND next_attempt_at <= ?1 "

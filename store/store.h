@@ -97,6 +97,7 @@ struct store_launch {
     struct str outcome_service_url, result_sourcedid, outcome_data_accepted;
     bool total_score_accepted;
     struct str return_url, document_target, locale;
+    struct str frame_origin; /* scheme://host[:port] of the LMS page that launched */
     /* the session created with the launch */
     unsigned char session_secret_hash[32]; /* SHA-256 of the token's secret, never the secret */
     unsigned char csrf_secret[32];
@@ -148,6 +149,9 @@ struct store_session {
     const char *lti_user_id, *user_name, *email;
     const char *lti_context_id, *context_title, *context_label;
     const char *roles, *mode, *return_url, *document_target, *locale;
+    const char *frame_origin; /* the LMS origin that may frame the pages, NULL: unknown */
+    const char *email_source; /* NULL: the LMS's (or none); "confirmed", "unconfirmed" */
+    bool badges_enabled;      /* of the session's course */
 };
 
 /*
@@ -213,7 +217,8 @@ struct store_badge {
     bool revoke_on_withdrawn;
     struct store_rule rule;
     int64_t created_at, updated_at;
-    int64_t issued; /* awards issued (lists only) */
+    int64_t issued;      /* awards issued (lists only) */
+    int64_t archived_at; /* 0: live; else it awards nothing more and is not offered */
 };
 
 /* A BadgeClass to create. */
@@ -341,7 +346,10 @@ struct store_rule_row {
 int store_tx_rules(struct store_tx *tx, int64_t consumer_id, enum store_rule_kind kind,
                    int64_t context_id, struct store_rule_row **out /* OUT, arena */,
                    size_t *n /* OUT */, struct err *err);
-/* The completion BadgeClass of exactly (context, mode); 0 when there is none. */
+/*
+ * The completion BadgeClass of exactly (context, mode); 0 when there is
+ * none, -1 when it is archived (the course awards no completion badge then).
+ */
 int store_tx_completion_badge(struct store_tx *tx, int64_t context_id, const char *mode,
                               int64_t *badge_id /* OUT */, struct err *err);
 int store_tx_badge_create(struct store_tx *tx, const struct store_badge_new *b,
@@ -451,6 +459,88 @@ struct store_outbox_stats {
     int64_t next_due;
 };
 int store_outbox_stats(struct store *s, struct store_outbox_stats *out, struct err *err);
+
+/* ---- What the pages show (pages.c) ------------------------------------------ */
+
+/* A resource link of the course where the learner has a grade, or the LMS a grade column. */
+struct store_grade_seen {
+    const char *lti_link_id, *link_title;
+    bool has_score;
+    double score;
+    const char *source; /* "lms", "outcomes", "cli" */
+    int64_t recorded_at;
+    bool bound;             /* the LMS gave a grade column (outcome binding) */
+    int64_t read_at;        /* when the LMS's grade was last read, 0: never */
+    const char *read_error; /* why the last read failed, NULL */
+};
+
+/* A course the learner completed (any course of the consumer). */
+struct store_course_done {
+    int64_t context_id, completed_at;
+    const char *lti_context_id, *title;
+};
+
+/* A course of a course group, and whether the learner completed it. */
+struct store_group_course {
+    int64_t group_id;
+    const char *lti_context_id, *title;
+    bool done;
+};
+
+/* Everything a learner's page needs, read at once; strings live in the arena. */
+struct store_learner_view {
+    /* the course (id 0: launched outside one) */
+    int64_t context_id;
+    const char *lti_context_id, *context_title;
+    bool badges_enabled;
+    double pass_mark;
+    const char *completion_link, *completion_link_title; /* NULL: any link completes */
+    int64_t completed_at;                                /* of this course, 0: not completed */
+    bool has_completion_score;
+    double completion_score;
+    /* the course's live BadgeClasses, the consumer's course-less ones, and those the user holds */
+    struct store_badge *badges;
+    size_t nbadges;
+    struct store_award *awards; /* every award of the user, newest first */
+    size_t nawards;
+    struct store_grade_seen *grades; /* in this course */
+    size_t ngrades;
+    struct store_course_done *completed; /* across the consumer's courses */
+    size_t ncompleted;
+    struct store_group_course *groups; /* the consumer's course groups */
+    size_t ngroups;
+};
+int store_learner_view(struct store *s, int64_t consumer_id, int64_t user_id, int64_t context_id,
+                       struct arena *a, struct store_learner_view *out /* OUT */, struct err *err);
+
+/* A resource link of a course. */
+struct store_link {
+    const char *lti_link_id, *title;
+};
+
+/* Everything the instructor's course page needs; strings live in the arena. */
+struct store_course_admin {
+    int64_t context_id;
+    const char *lti_context_id, *title;
+    bool badges_enabled;
+    double pass_mark;
+    const char *completion_link; /* NULL: any link */
+    struct store_link *links;
+    size_t nlinks;
+    struct store_badge *badges; /* the course's and the consumer's course-less, live first */
+    size_t nbadges;
+    /* the course's awards by state, and when the last one was issued */
+    int64_t queued, needs_email, failed, issued, revoked, last_issued_at;
+};
+/*
+ * The instructor's course settings, in one transaction: badges on or off,
+ * the pass mark (0..1) and the completion link, which must be a link of
+ * the course (ERR_INVALID otherwise; NULL: any link).
+ */
+int store_context_set_settings(struct store *s, int64_t context_id, bool enabled, double pass_mark,
+                               const char *completion_link, struct err *err);
+int store_course_admin(struct store *s, int64_t consumer_id, int64_t context_id, struct arena *a,
+                       struct store_course_admin *out /* OUT */, struct err *err);
 
 /* ---- LTI Basic Outcomes (outcomes.c) -------------------------------------- */
 

@@ -113,6 +113,16 @@ enum stmt_id {
     S_COUNT_AWARDS,
     S_COUNT_GRADES,
     S_COUNT_COMPLETIONS,
+    S_PAGE_CONTEXT,
+    S_PAGE_BADGES,
+    S_PAGE_AWARDS,
+    S_PAGE_GRADES,
+    S_PAGE_COMPLETED,
+    S_PAGE_GROUPS,
+    S_ADMIN_LINKS,
+    S_ADMIN_BADGES,
+    S_ADMIN_COUNTS,
+    S_ADMIN_LINK_IN_COURSE,
     S__COUNT
 };
 
@@ -193,6 +203,11 @@ int store_exec(struct conn *c, enum stmt_id id, struct err *err);
 int store_step_done(struct conn *c, sqlite3_stmt *st, const char *what, struct err *err);
 /* Steps to the one row of `st` and takes column 0 as an id (RETURNING id); resets it. */
 int store_step_id(struct conn *c, sqlite3_stmt *st, int64_t *id, const char *what, struct err *err);
+/* Steps `st` (bound) and collects every row into an arena array (AWARD_SELECT, BADGE_SELECT). */
+int store_collect_awards(struct conn *c, sqlite3_stmt *st, struct arena *a,
+                         struct store_award **out, size_t *n, struct err *err);
+int store_collect_badges(struct conn *c, sqlite3_stmt *st, struct arena *a,
+                         struct store_badge **out, size_t *n, struct err *err);
 /* The index of `name` in a table of names (rule kinds, award states), -1 when absent. */
 int store_name_index(const char *const *names, size_t n, const char *name);
 /* The admin connection in a BEGIN IMMEDIATE transaction, and its end (commit when ret is 0). */

@@ -14,6 +14,37 @@
 
 #include "awards/awards.h"
 
+/*
+ * The origin ("scheme://host[:port]") of `url` when it is a plain http(s)
+ * origin, written into `out`; the null view otherwise. It goes into a
+ * Content-Security-Policy header, so only host characters pass.
+ */
+static struct str origin_of(struct req *r, const char *url)
+{
+    const char *p, *host;
+    size_t n;
+
+    if (!url)
+        return STR_NULL;
+    if (strncmp(url, "https://", 8) == 0)
+        host = url + 8;
+    else if (strncmp(url, "http://", 7) == 0)
+        host = url + 7;
+    else
+        return STR_NULL;
+    for (p = host; *p && *p != '/' && *p != '?' && *p != '#'; p++) {
+        char c = *p;
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
+            return STR_NULL;
+    }
+    n = (size_t)(p - url);
+    if (p == host || n > 255)
+        return STR_NULL;
+    return (struct str){ arena_memdupz(&r->arena, url, n), n };
+}
+
 static void launch_done(struct store_launch_job *job)
 {
     struct req *r = job->cls;
@@ -144,6 +175,14 @@ void web_route_launch(struct req *r)
     sl->return_url = r->launch.return_url;
     sl->document_target = r->launch.document_target;
     sl->locale = r->launch.locale;
+    /*
+     * The LMS page that launched may frame our pages: the browser's Origin
+     * of the launch POST, else the return URL's ("null" when the LMS hides it).
+     */
+    sl->frame_origin =
+        origin_of(r, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin"));
+    if (!str_present(sl->frame_origin) && str_present(r->launch.return_url))
+        sl->frame_origin = origin_of(r, arena_strz(&r->arena, r->launch.return_url));
     sl->session_expires = now + w->cfg.session_ttl;
     r->job.done = launch_done;
     r->job.cls = r;

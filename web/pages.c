@@ -70,86 +70,202 @@ static void reply_html(struct req *r, unsigned status, const char *tpl,
     web_reply(r, status, "text/html; charset=utf-8", body, len, NULL);
 }
 
-static const char landing_tpl[] =
-    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+/* The small script of the pages: "copy link" buttons. No inline script anywhere (CSP). */
+static const char page_js[] =
+    "'use strict';\n"
+    "document.addEventListener('click', function (e) {\n"
+    "  var b = e.target.closest && e.target.closest('button[data-copy]');\n"
+    "  if (!b) return;\n"
+    "  var done = function () {\n"
+    "    var s = b.parentNode.querySelector('.copied');\n"
+    "    if (s) s.textContent = b.getAttribute('data-copied');\n"
+    "  };\n"
+    "  if (navigator.clipboard && window.isSecureContext) {\n"
+    "    navigator.clipboard.writeText(b.getAttribute('data-copy')).then(done, function () {});\n"
+    "  } else {\n"
+    "    var i = b.parentNode.querySelector('input');\n"
+    "    if (i) { i.select(); try { document.execCommand('copy'); done(); } catch (x) {} }\n"
+    "  }\n"
+    "});\n"
+    "document.addEventListener('submit', function (e) {\n"
+    "  var m = e.target.getAttribute('data-confirm');\n"
+    "  if (m && !window.confirm(m)) e.preventDefault();\n"
+    "});\n";
+
+void web_route_script(struct req *r)
+{
+    const char *hdrs[] = { "Cache-Control", "public, max-age=3600", NULL };
+
+    web_reply(r, 200, "text/javascript; charset=utf-8", xmemdupz(page_js, sizeof(page_js) - 1),
+              sizeof(page_js) - 1, hdrs);
+}
+
+const char *web_date(struct req *r, int64_t t)
+{
+    char ts[21];
+
+    if (!t)
+        return "";
+    util_iso8601(t, ts);
+    return arena_memdupz(&r->arena, ts, 10); /* YYYY-MM-DD: the same in every language */
+}
+
+const char *web_score(struct req *r, double score)
+{
+    return web_fmt(r, "%.2f", score);
+}
+
+const char *web_page_url(struct req *r, const struct web_sess *ws, const char *path,
+                         const char *const *params)
+{
+    struct buf b = BUF_INIT(LIMIT_URI_LEN);
+    const char *u;
+
+    buf_addstr(&b, r->web->public_path);
+    buf_addstr(&b, path);
+    buf_addch(&b, '?');
+    form_add_query_param(&b, "s", str_from_cstr(ws->token));
+    for (size_t i = 0; params && params[i]; i += 2)
+        form_add_query_param(&b, params[i], str_from_cstr(params[i + 1]));
+    u = b.toobig ? "#" : arena_memdupz(&r->arena, b.ptr, b.len);
+    buf_release(&b);
+    return u;
+}
+
+static const char layout_tpl[] =
+    "<!DOCTYPE html>\n<html lang=\"{{lang}}\"><head><meta charset=\"utf-8\">"
     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-    "<title>Badges{{#course}} \xe2\x80\x94 {{course}}{{/course}}</title>"
-    "<link rel=\"stylesheet\" href=\"{{css}}\"></head><body>"
-    "<main class=\"card\">"
-    "<h1>{{#course}}Badges for {{course}}{{/course}}{{^course}}Badges{{/course}}</h1>"
-    "<p>Signed in as <strong>{{name}}</strong> "
+    "<title>{{title}}{{#course}} \xe2\x80\x94 {{course}}{{/course}}</title>"
+    "<link rel=\"stylesheet\" href=\"{{css}}\"><script src=\"{{js}}\" defer></script></head>"
+    "<body><a class=\"skip\" href=\"#main\">{{@Skip to the content}}</a>"
+    "<header class=\"top\"><div class=\"wrap\">"
+    "<p class=\"who\">{{@Signed in as}} <strong>{{name}}</strong> "
     "<span class=\"role\" data-view=\"{{view}}\">{{view_label}}</span></p>"
-    "<dl>"
-    "<dt>Course</dt><dd>{{#course}}{{course}}{{#label}} ({{label}}){{/label}}{{/course}}"
-    "{{^course}}launched outside a course{{/course}}</dd>"
-    "<dt>Seen as</dt><dd>{{view}}</dd>"
-    "<dt>Learning platform</dt><dd>{{consumer}}</dd>"
-    "{{#mode}}<dt>Track</dt><dd>{{mode}}</dd>{{/mode}}"
+    "<dl class=\"meta\">"
+    "<dt>{{@Course}}</dt><dd>{{#course}}{{course}}{{#course_label}} ({{course_label}}){{/course_label}}{{/course}}"
+    "{{^course}}{{@launched outside a course}}{{/course}}</dd>"
+    "<dt>{{@Seen as}}</dt><dd>{{view}}</dd>"
+    "<dt>{{@Learning platform}}</dt><dd>{{consumer}}</dd>"
+    "{{#mode}}<dt>{{@Track}}</dt><dd>{{mode}}</dd>{{/mode}}"
     "</dl>"
-    "{{#return_url}}<p><a href=\"{{return_url}}\">Back to the course</a></p>{{/return_url}}"
-    "</main></body></html>\n";
+    "<nav aria-label=\"{{@Badge pages}}\">{{#nav}}<a href=\"{{href}}\"{{#current}} "
+    "aria-current=\"page\"{{/current}}>{{label}}</a> {{/nav}}</nav>"
+    "</div></header>"
+    "<main id=\"main\" class=\"wrap\" tabindex=\"-1\"><h1>{{title}}</h1>"
+    "{{#notice}}<p class=\"notice\" role=\"status\">{{notice}}</p>{{/notice}}"
+    "{{{body}}}</main>"
+    "{{#return_url}}<footer class=\"wrap\"><a href=\"{{return_url}}\"{{#new_window}} "
+    "target=\"_top\"{{/new_window}}>{{@Back to the course}}</a></footer>{{/return_url}}"
+    "</body></html>\n";
+
+/* Flash messages after a form: a code in the URL, never text from it. */
+static const char *notice_text(struct str code)
+{
+    static const struct {
+        const char *code, *text;
+    } notices[] = {
+        { "saved", N_("Saved.") },
+        { "created", N_("The badge was created.") },
+        { "deleted", N_("The badge was deleted.") },
+        { "archived", N_("The badge was archived: it stays with those who earned it, and "
+                         "nobody new can earn it.") },
+        { "restored", N_("The badge is offered again.") },
+        { "awarded", N_("Done: the badges are on their way.") },
+        { "revoked", N_("Revoked.") },
+        { "retried", N_("Queued again.") },
+        { "mailed", N_("We sent you an e-mail: follow the link in it to confirm your address.") },
+        { "email", N_("Thank you: your address is saved and your badges are on their way.") },
+        { "confirmed", N_("Your address is confirmed and your badges are on their way.") },
+    };
+
+    for (size_t i = 0; i < sizeof(notices) / sizeof(notices[0]); i++) {
+        if (str_eq_cstr(code, notices[i].code))
+            return _(notices[i].text);
+    }
+    return NULL;
+}
+
+void web_reply_page_body(struct req *r, const struct web_sess *ws, const char *title,
+                         const char *body_tpl, const struct web_tpl_var *vars, size_t n)
+{
+    struct web *w = r->web;
+    struct buf body = BUF_INIT(LIMIT_PAGE_LEN);
+    struct err err = ERR_INIT;
+    struct form q = { NULL, 0 };
+    const char *notice = NULL;
+    struct web_tpl_var *all = arena_alloc(&r->arena, st_mult(n + 24, sizeof(*all)));
+    struct web_tpl_var nav[2 * 3];
+    size_t k = 0, nn = 0;
+    const char *view = ws->staff ? "instructor" : "learner";
+    bool in_window = ws->s.document_target && (strcmp(ws->s.document_target, "window") == 0 ||
+                                               strcmp(ws->s.document_target, "popup") == 0);
+
+    if (str_present(r->query) &&
+        form_parse(&r->arena, r->query.ptr, r->query.len, 32, &q, &err) == 0)
+        notice = notice_text(form_get(&q, "m"));
+    err_clear(&err);
+    {
+        const char *paths[2] = { "/badges", ws->staff ? "/badges/awards" : "/badges/all" };
+        const char *labels[2] = { _("This course"), ws->staff ? _("Awards") : _("All my badges") };
+
+        for (size_t i = 0; i < 2; i++) {
+            nav[nn++] = web_tpl_url("href", web_page_url(r, ws, paths[i], NULL));
+            nav[nn++] = web_tpl_text("label", labels[i]);
+            nav[nn++] = web_tpl_text("current", str_eq_cstr(r->path, paths[i]) ? "1" : NULL);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        all[k++] = vars[i];
+    all[k++] = web_tpl_text("lang", web_lang_tag(ws->lang));
+    all[k++] = web_tpl_url("css", w->css_url);
+    all[k++] = web_tpl_url("js", w->js_url);
+    all[k++] = web_tpl_text("s", ws->token);
+    all[k++] = web_tpl_text("csrf", ws->csrf);
+    all[k++] = web_tpl_text("title", title);
+    all[k++] = web_tpl_text("course", ws->s.context_title && ws->s.context_title[0]
+                                          ? ws->s.context_title
+                                          : ws->s.lti_context_id);
+    all[k++] = web_tpl_text("course_label", ws->s.context_label);
+    all[k++] = web_tpl_text("name", ws->s.user_name && ws->s.user_name[0] ? ws->s.user_name
+                                                                          : ws->s.lti_user_id);
+    all[k++] = web_tpl_text("view", view);
+    all[k++] = web_tpl_text("view_label", ws->staff ? _("Instructor") : _("Learner"));
+    all[k++] = web_tpl_text("consumer", ws->s.consumer_name);
+    all[k++] = web_tpl_text("mode", ws->s.mode);
+    all[k++] = web_tpl_text("notice", notice);
+    all[k++] = web_tpl_url("return_url", ws->s.return_url);
+    all[k++] = web_tpl_text("new_window", in_window ? "1" : NULL);
+    all[k++] = web_tpl_list("nav", nav, 3, nn / 3);
+    if (web_tpl_render(&body, body_tpl, all, k, &err) < 0) {
+        buf_release(&body);
+        web_reply_err(r, &err);
+        return;
+    }
+    /*
+     * The body was rendered by web_tpl_render above, which escaped every
+     * value in it: it is our markup, the one thing written unescaped.
+     */
+    all[k++] = web_tpl_raw_unsafe("body", body.ptr ? body.ptr : "");
+    reply_html(r, 200, layout_tpl, all, k);
+    buf_release(&body);
+}
 
 void web_route_badges(struct req *r)
 {
-    struct web *w = r->web;
-    struct err err = ERR_INIT;
+    struct web_sess *ws = arena_alloc(&r->arena, sizeof(*ws));
     struct form q = { NULL, 0 };
+    struct err err = ERR_INIT;
     struct str token = STR_NULL;
-    unsigned char hash[32];
-    int64_t id = 0;
-    struct store_session s;
-    const char *view;
-    const char *name;
 
     if (str_present(r->query) &&
         form_parse(&r->arena, r->query.ptr, r->query.len, 32, &q, &err) == 0)
         token = form_get(&q, "s");
-    /* "ID-SECRET": a decimal id, a dash, 64 hex digits */
-    {
-        const char *dash = token.len > 65 ? memchr(token.ptr, '-', token.len) : NULL;
-        struct str idpart = { token.ptr, dash ? (size_t)(dash - token.ptr) : 0 };
-        struct str secret = { dash ? dash + 1 : NULL, dash ? token.len - idpart.len - 1 : 0 };
-        bool ok = dash && secret.len == 64 && str_to_i64(idpart, 1, INT64_MAX, &id) == 0;
-
-        for (size_t i = 0; ok && i < secret.len; i++)
-            ok = (secret.ptr[i] >= '0' && secret.ptr[i] <= '9') ||
-                 (secret.ptr[i] >= 'a' && secret.ptr[i] <= 'f');
-        if (!ok) {
-            err_clear(&err);
-            err_set(&err, ERR_FORBIDDEN,
-                    "this page needs a valid session: open the tool again from your course");
-            web_reply_err(r, &err);
-            return;
-        }
-        util_sha256(secret.ptr, secret.len, hash);
-    }
-    if (store_session_get(w->store, id, hash, util_now(), &r->arena, &s, &err) < 0) {
-        if (err.code == ERR_NOTFOUND) {
-            err_clear(&err);
-            err_set(&err, ERR_FORBIDDEN,
-                    "your session has expired or is not valid: open the tool again from your "
-                    "course");
-        }
-        web_reply_err(r, &err);
+    if (web_session_or_reply(r, token, ws) < 0)
         return;
-    }
-    view = lti_roles_view(s.role_flags);
-    name = s.user_name && s.user_name[0] ? s.user_name : s.lti_user_id;
-    {
-        struct web_tpl_var vars[] = {
-            web_tpl_url("css", w->css_url),
-            web_tpl_text("course", s.context_title ? s.context_title : s.lti_context_id),
-            web_tpl_text("label", s.context_label),
-            web_tpl_text("name", name),
-            web_tpl_text("view", view),
-            web_tpl_text("view_label", strcmp(view, "instructor") == 0 ? "Instructor" : "Learner"),
-            web_tpl_text("consumer", s.consumer_name),
-            web_tpl_text("mode", s.mode),
-            web_tpl_url("return_url", s.return_url),
-        };
-
-        reply_html(r, 200, landing_tpl, vars, sizeof(vars) / sizeof(vars[0]));
-    }
+    if (ws->staff)
+        web_page_instructor(r, ws);
+    else
+        web_page_learner(r, ws, false);
 }
 
 static const char home_tpl[] =

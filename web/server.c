@@ -94,11 +94,22 @@ void web_reply(struct req *r, unsigned status, const char *content_type, char *b
     /* session tokens are in our URLs: never send them to another site */
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     if (content_type && strncmp(content_type, "text/html", 9) == 0) {
+        char csp[512];
+        const char *origin = r->sess ? r->sess->s.frame_origin : NULL;
+
         MHD_add_response_header(resp, "Cache-Control", "no-store");
-        MHD_add_response_header(
-            resp, "Content-Security-Policy",
-            "default-src 'none'; style-src 'self'; img-src 'self' https: data:; "
-            "form-action 'self'; base-uri 'none'");
+        /*
+         * No inline script or style anywhere. A session's pages may be
+         * framed by the LMS that launched it (the origin recorded at the
+         * launch, checked to be a bare scheme://host[:port]) and by us; a
+         * page without a session holds nothing to click, so it stays
+         * frameable, as is a session whose LMS origin is unknown.
+         */
+        snprintf(csp, sizeof(csp),
+                 "default-src 'none'; script-src 'self'; style-src 'self'; "
+                 "img-src 'self' https: data:; form-action 'self'; base-uri 'none'%s%s",
+                 origin ? "; frame-ancestors 'self' " : "", origin ? origin : "");
+        MHD_add_response_header(resp, "Content-Security-Policy", csp);
     }
     for (size_t i = 0; headers && headers[i]; i += 2)
         MHD_add_response_header(resp, headers[i], headers[i + 1]);
@@ -109,7 +120,7 @@ void web_reply(struct req *r, unsigned status, const char *content_type, char *b
 }
 
 static const char page_tpl[] =
-    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    "<!DOCTYPE html>\n<html lang=\"{{lang}}\"><head><meta charset=\"utf-8\">"
     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
     "<title>{{title}}</title><link rel=\"stylesheet\" href=\"{{css}}\"></head>"
     "<body><main class=\"card\"><h1>{{title}}</h1><p>{{message}}</p></main></body></html>\n";
@@ -120,14 +131,15 @@ static void reply_page_headers(struct req *r, unsigned status, const char *title
 {
     struct buf b = BUF_INIT(LIMIT_PAGE_LEN);
     struct err err = ERR_INIT;
-    struct web_tpl_var vars[3];
+    struct web_tpl_var vars[4];
     size_t len;
     char *body;
 
     vars[0] = web_tpl_text("title", title);
     vars[1] = web_tpl_text("message", message);
     vars[2] = web_tpl_url("css", r->web->css_url);
-    if (web_tpl_render(&b, page_tpl, vars, 3, &err) < 0) {
+    vars[3] = web_tpl_text("lang", web_lang_tag(web_lang_current()));
+    if (web_tpl_render(&b, page_tpl, vars, 4, &err) < 0) {
         buf_release(&b);
         web_reply(r, 500, "text/plain; charset=utf-8", xstrdup("internal error\n"), 15, NULL);
         return;
@@ -149,31 +161,31 @@ void web_reply_err(struct req *r, const struct err *err)
 
     switch (status) {
     case 400:
-        title = "Bad request";
+        title = _("Bad request");
         break;
     case 401:
-        title = "Not authorized";
+        title = _("Not authorized");
         break;
     case 403:
-        title = "Forbidden";
+        title = _("Forbidden");
         break;
     case 404:
-        title = "Not found";
+        title = _("Not found");
         break;
     case 405:
-        title = "Method not allowed";
+        title = _("Method not allowed");
         break;
     case 413:
-        title = "Request too large";
+        title = _("Request too large");
         break;
     case 415:
-        title = "Unsupported media type";
+        title = _("Unsupported media type");
         break;
     case 503:
-        title = "Try again";
+        title = _("Try again");
         break;
     default:
-        title = "Something went wrong";
+        title = _("Something went wrong");
         break;
     }
     /* the server's own failures keep their library detail, for the operator only */
@@ -181,11 +193,10 @@ void web_reply_err(struct req *r, const struct err *err)
         fprintf(stderr, "ltibadges: error: %s: %s\n", err->msg, err->detail);
     snprintf(msg, sizeof(msg), "%s.", err->msg[0] ? err->msg : "internal error");
     if (err->code == ERR_REPLAY) {
-        snprintf(msg, sizeof(msg),
-                 "%s. Go back to your course and open the tool again from there: each launch link "
-                 "works once.",
-                 err->msg);
-        title = "Launch again from your course";
+        snprintf(msg, sizeof(msg), "%s. %s", err->msg,
+                 _("Go back to your course and open the tool again from there: each launch link "
+                   "works once."));
+        title = _("Launch again from your course");
     }
     if (status == 405) {
         const char *hdrs[] = { "Allow", r->allow, NULL };
@@ -233,18 +244,22 @@ struct route {
     bool post;   /* POST only; otherwise GET and HEAD */
     bool prefix; /* the path and everything under it */
     bool xml;    /* POST of a POX message (application/xml), not a form */
+    size_t form; /* POST of a page form (urlencoded or multipart) of at most this many bytes */
 };
 
 static const struct route routes[] = {
-    { "/lti/launch", web_route_launch, true, false, false },
-    { "/lti/outcomes", web_route_outcomes, true, false, true },
-    { "/badges", web_route_badges, false, false, false },
-    { "/lti/config.xml", web_route_config_xml, false, false, false },
-    { "/healthz", web_route_healthz, false, false, false },
-    { "/static/style.css", web_route_style, false, false, false },
-    { "/static/icon.svg", web_route_icon, false, false, false },
-    { "/ob/v2/", web_route_ob, false, true, false },
-    { "/", web_route_home, false, false, false },
+    { "/lti/launch", web_route_launch, true, false, false, 0 },
+    { "/lti/outcomes", web_route_outcomes, true, false, true, 0 },
+    { "/badges", web_route_badges, false, false, false, 0 },
+    { "/badges/all", web_route_all, false, false, false, 0 },
+    { "/badges/settings", web_route_settings, true, false, false, LIMIT_PAGE_FORM_BODY },
+    { "/lti/config.xml", web_route_config_xml, false, false, false, 0 },
+    { "/healthz", web_route_healthz, false, false, false, 0 },
+    { "/static/style.css", web_route_style, false, false, false, 0 },
+    { "/static/icon.svg", web_route_icon, false, false, false, 0 },
+    { "/static/page.js", web_route_script, false, false, false, 0 },
+    { "/ob/v2/", web_route_ob, false, true, false, 0 },
+    { "/", web_route_home, false, false, false, 0 },
 };
 
 /* Whether the media type of Content-Type `ct` (parameters aside) is `want` or `alt`. */
@@ -266,8 +281,12 @@ static void start(struct req *r, const char *method)
     const struct route *rt = NULL;
 
     r->method_name = method;
+    /* error pages before a session is known: the browser's language */
+    web_lang_use(web_lang_pick(
+        NULL, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Accept-Language")));
     if (r->uri_toolong) {
-        web_reply_page(r, 414, "Address too long", "The address of this request is too long.");
+        web_reply_page(r, 414, _("Address too long"),
+                       _("The address of this request is too long."));
         return;
     }
     if (strcmp(method, "GET") == 0)
@@ -302,6 +321,19 @@ static void start(struct req *r, const char *method)
         const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
         int64_t n;
 
+        if (rt->form) {
+            struct err err = ERR_INIT;
+
+            if (cl && str_to_i64(str_from_cstr(cl), 0, INT64_MAX, &n) == 0 &&
+                (uint64_t)n > 3 * rt->form + LIMIT_PAGE_FORM_FRAMING) {
+                /* 3x: an urlencoded byte takes at most three ("%XX") */
+                refuse(r, ERR_TOOBIG, "the form is larger than %zu KiB", rt->form / 1024);
+                return;
+            }
+            if (web_post_begin(r, rt->form, &err) < 0)
+                web_reply_err(r, &err);
+            return;
+        }
         if (rt->xml) {
             /* an outcomes message is small: its own cap, below the launch's */
             size_t cap =
@@ -385,6 +417,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
             r->route(r);
         return MHD_YES;
     }
+    if (*upload_data_size && r->form) {
+        if (!r->replied)
+            web_post_feed(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
     if (*upload_data_size) {
         if (!r->replied && !r->body_toobig &&
             buf_add(&r->body, upload_data, *upload_data_size) < 0) {
@@ -405,6 +443,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if (r->body_toobig) {
         refuse(r, ERR_TOOBIG, "the request is larger than %zu bytes", r->body.max);
         return MHD_YES;
+    }
+    if (r->form) {
+        struct err err = ERR_INIT;
+
+        if (web_post_end(r, &err) < 0) {
+            web_reply_err(r, &err);
+            return MHD_YES;
+        }
     }
     r->route(r);
     return MHD_YES;
@@ -461,6 +507,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r->replied)
         r->status = 0; /* the client went away or the server stopped before an answer */
     log_line(r);
+    web_post_free(r);
     buf_release(&r->body);
     arena_release(&r->arena);
     free(r);
@@ -509,6 +556,7 @@ static int make_public_url(struct web *w, struct err *err)
     w->launch_url = url_join(w->public_url, "/lti/launch");
     w->outcomes_url = url_join(w->public_url, "/lti/outcomes");
     w->css_url = url_join(w->public_path, "/static/style.css");
+    w->js_url = url_join(w->public_path, "/static/page.js");
     w->icon_url = url_join(w->public_url, "/static/icon.svg");
     w->config_url = url_join(w->public_url, "/lti/config.xml");
     return 0;
@@ -521,6 +569,7 @@ static void free_urls(struct web *w)
     FREE_AND_NULL(w->launch_url);
     FREE_AND_NULL(w->outcomes_url);
     FREE_AND_NULL(w->css_url);
+    FREE_AND_NULL(w->js_url);
     FREE_AND_NULL(w->icon_url);
     FREE_AND_NULL(w->config_url);
     FREE_AND_NULL(w->domain);

@@ -27,10 +27,19 @@ struct web_config {
     const char *tool_title;
     const char *tool_description;
     struct awards *awards; /* the award engine (hosted documents, waking its worker); may be NULL */
+    bool mail_on;          /* e-mail confirmation links can be sent (SMTP configured) */
+    bool accept_unconfirmed_email; /* without mail: a learner's address is taken as given */
 };
 
 /* Fills `cfg` with the defaults (127.0.0.1:8080, 64 KiB, 300 s, 8 h, 2 threads, stderr). */
 void web_config_init(struct web_config *cfg);
+
+/*
+ * Binds the page translations found under `dir` (DIR/C/LC_MESSAGES/ltibadges-LANG.mo).
+ * Call once, before any thread starts. ERR_NOTFOUND when they are missing:
+ * pages are then in English.
+ */
+int web_i18n_init(const char *dir, struct err *err);
 
 /* Binds and starts serving on background threads; `store` is borrowed until web_stop(). */
 int web_start(struct web **out /* OUT */, const struct web_config *cfg, struct store *store,

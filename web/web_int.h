@@ -21,6 +21,7 @@ struct web {
     char *outcomes_url; /* public_url + "/lti/outcomes": the same for Basic Outcomes */
     /* derived once from the public URL: what pages and the XML configuration link to */
     char *css_url;    /* public_path + "/static/style.css" */
+    char *js_url;     /* public_path + "/static/page.js" */
     char *icon_url;   /* public_url + "/static/icon.svg" */
     char *config_url; /* public_url + "/lti/config.xml" */
     char *domain;     /* the public URL's host, for Canvas */
@@ -31,6 +32,33 @@ struct web {
     atomic_bool stopping;          /* web_stop() began: new launches get 503 */
 };
 
+enum web_lang {
+    WEB_LANG_EN,
+    WEB_LANG_ES,
+};
+#define WEB_LANGS 2
+
+struct web_field {
+    char *name, *filename, *content_type; /* filename, content_type: file parts only */
+    struct buf value;
+};
+
+struct web_post {
+    struct MHD_PostProcessor *pp;
+    struct web_field *fields;
+    size_t n, alloc;
+    size_t total, max; /* bytes of values so far, and the cap */
+    bool toobig, bad;
+};
+
+struct web_sess {
+    struct store_session s;
+    const char *token; /* "ID-SECRET" as the request carried it */
+    bool staff;        /* instructor roles in this context */
+    enum web_lang lang;
+    char csrf[65]; /* the form token: HMAC of the session's CSRF secret */
+};
+
 enum req_method {
     REQ_GET,
     REQ_HEAD,
@@ -39,6 +67,7 @@ enum req_method {
 };
 
 struct req;
+struct web_tpl_var;
 typedef void route_fn(struct req *r);
 
 struct req {
@@ -59,6 +88,10 @@ struct req {
     int64_t t0;
     unsigned status;
     size_t bytes_out;
+
+    struct web_post post;  /* a page form's fields */
+    bool form;             /* the route reads a page form (web_post_*) */
+    struct web_sess *sess; /* the page's session once known (CSP frame-ancestors) */
 
     /* a launch waiting for the database */
     struct store_launch_job job;
@@ -91,6 +124,34 @@ void web_route_style(struct req *r);          /* pages.c */
 void web_route_icon(struct req *r);           /* pages.c */
 void web_route_ob(struct req *r);             /* ob.c: /ob/v2/... */
 void web_route_outcomes(struct req *r);       /* outcomes.c: POST /lti/outcomes */
+void web_route_script(struct req *r);         /* pages.c: /static/page.js */
+void web_route_settings(struct req *r);       /* instructor.c: POST /badges/settings */
+void web_route_all(struct req *r);            /* learner.c: GET /badges/all */
+
+/* ---- page layout (pages.c) ---- */
+
+/*
+ * Renders `body_tpl` with `vars` inside the common page (head, header with
+ * the course and the user's view, the language) and replies 200. The
+ * layout's own variables are set from the session; the body may use them:
+ * s (the token), csrf, lang, css, js, course, name.
+ */
+void web_reply_page_body(struct req *r, const struct web_sess *ws, const char *title,
+                         const char *body_tpl, const struct web_tpl_var *vars, size_t n);
+/* The learner's page of the course (`all`: every badge of theirs across courses). */
+void web_page_learner(struct req *r, struct web_sess *ws, bool all);
+/* The instructor's page of the course. */
+void web_page_instructor(struct req *r, struct web_sess *ws);
+/* 303 to `path` of the session (with `notice`, a notice code, and more query parameters). */
+void web_back_to(struct req *r, const struct web_sess *ws, const char *path, const char *notice,
+                 const char *const *params /* name, value, ..., NULL; may be NULL */);
+/* A date for people ("2026-11-23"), in the arena; "" for 0. */
+const char *web_date(struct req *r, int64_t t);
+/* A score for people ("0.72"), in the arena. */
+const char *web_score(struct req *r, double score);
+/* The page's own URL with `s` and the given query (name, value pairs), escaped, in the arena. */
+const char *web_page_url(struct req *r, const struct web_sess *ws, const char *path,
+                         const char *const *params /* name, value, ..., NULL */);
 
 /* ---- templates (tpl.c) ---- */
 
@@ -98,12 +159,15 @@ enum web_tpl_kind {
     TPL_TEXT, /* escaped for HTML text and quoted attributes */
     TPL_URL,  /* http(s) or relative URL, escaped; anything else becomes "#" */
     TPL_RAW,  /* trusted markup, only through web_tpl_raw_unsafe() */
+    TPL_LIST, /* a list of items, each `width` variables: {{#name}}...{{/name}} repeats */
 };
 
 struct web_tpl_var {
     const char *name;
     struct str value;
     enum web_tpl_kind kind;
+    const struct web_tpl_var *items; /* TPL_LIST: count * width variables */
+    size_t width, count;
 };
 
 /* A text variable (escaped on output). */
@@ -115,15 +179,71 @@ struct web_tpl_var web_tpl_url(const char *name, const char *value);
  * markup is trusted; this is the only way around escaping.
  */
 struct web_tpl_var web_tpl_raw_unsafe(const char *name, const char *markup);
+/* A list: `count` items of `width` variables each (borrowed until rendered). */
+struct web_tpl_var web_tpl_list(const char *name, const struct web_tpl_var *items, size_t width,
+                                size_t count);
+/* Whether a URL variable would be written as it is (http, https or relative). */
+bool web_tpl_url_ok(const char *url);
 
 /*
  * Renders `tpl`: {{name}} writes a variable escaped for its kind, {{{name}}}
  * writes a TPL_RAW variable as it is (and fails for any other kind),
- * {{#name}}...{{/name}} keeps its content when the variable is non-empty,
- * {{^name}}...{{/name}} when it is empty or absent. A missing variable, an
+ * {{#name}}...{{/name}} keeps its content when the variable is non-empty
+ * (and repeats it per item of a list), {{^name}}...{{/name}} when it is
+ * empty or absent, {{@text}} writes `text` translated and escaped, its
+ * {name} placeholders filled with escaped variables. A missing variable, an
  * unclosed tag or a bad section is ERR_INTERNAL: templates are ours.
  */
 int web_tpl_render(struct buf *out, const char *tpl, const struct web_tpl_var *vars, size_t nvars,
                    struct err *err);
+
+/* ---- languages (i18n.c) ---- */
+
+/*
+ * The language for a launch's launch_presentation_locale ("es", "es-MX",
+ * "en_GB"), else the best of an Accept-Language header, else English.
+ * Either may be NULL.
+ */
+enum web_lang web_lang_pick(const char *locale, const char *accept_language);
+/* "en", "es": for <html lang>. */
+const char *web_lang_tag(enum web_lang l);
+/* The language of what this thread renders from now on. */
+void web_lang_use(enum web_lang l);
+enum web_lang web_lang_current(void);
+/* `msgid` in the thread's language (GNU gettext); itself when there is no translation. */
+const char *web_gettext(const char *msgid) __attribute__((format_arg(1)));
+#define _(s)  web_gettext(s)
+#define N_(s) (s)
+
+/* ---- page forms (forms.c): urlencoded or multipart, through MHD's post processor ---- */
+
+/* Starts reading a form body of at most `max` bytes; ERR_MEDIATYPE for another Content-Type. */
+int web_post_begin(struct req *r, size_t max, struct err *err);
+void web_post_feed(struct req *r, const char *data, size_t len);
+/* After the last byte: ERR_TOOBIG or ERR_INVALID when the body was refused. */
+int web_post_end(struct req *r, struct err *err);
+void web_post_free(struct req *r);
+/* The first field named `name` (its value NUL-terminated), or NULL. */
+const struct web_field *web_post_field(struct req *r, const char *name);
+/* Its value as a view; the null view when absent. */
+struct str web_post_get(struct req *r, const char *name);
+/* Every value of the repeated field `name`, at most `max`; returns how many. */
+size_t web_post_all(struct req *r, const char *name, struct str *out, size_t max);
+
+/* ---- sessions and CSRF (session.c) ---- */
+
+/*
+ * The session of the token `tok` (from the query's or the form's `s`), its
+ * language put to use; else replies 403 and returns -1.
+ */
+int web_session_or_reply(struct req *r, struct str tok, struct web_sess *out /* OUT */);
+/*
+ * For a POST of a page form: the session from field `s`, the CSRF token in
+ * field `csrf` checked in constant time, and, when `staff`, an instructor
+ * role in the session's context. Replies 403 and returns -1 otherwise.
+ */
+int web_form_session_or_reply(struct req *r, bool staff, struct web_sess *out /* OUT */);
+/* printf into the request's arena. */
+const char *web_fmt(struct req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -167,8 +167,19 @@ class Pages(lt.ServerTestCase):
                          "the token is in the URL: it must not leak through Referer")
         self.assertIn("no-store", page.header("Cache-Control"))
         self.assertEqual(page.header("X-Content-Type-Options"), "nosniff")
-        self.assertIn("default-src 'none'", page.header("Content-Security-Policy"))
-        self.assertNotIn(token, page.text, "the page does not repeat its token")
+        csp = page.header("Content-Security-Policy")
+        self.assertIn("default-src 'none'", csp)
+        self.assertIn("script-src 'self'", csp)
+        self.assertNotIn("unsafe-inline", csp)
+        self.assertNotIn("<script>", page.text, "no inline script")
+        self.assertNotIn(" style=", page.text, "no inline style")
+        # the token travels in links and forms (no cookie in an LMS iframe), but only in
+        # links to this tool's own pages and in its forms' hidden fields
+        for m in re.finditer(re.escape(token), page.text):
+            before = page.text[max(0, m.start() - 200):m.start()]
+            attr = before[before.rfind("<"):]
+            self.assertRegex(attr, r'(href="/badges[a-z/]*\?s=$|name="s" value="$)',
+                             "the token only in links to our pages: %s" % attr)
 
     # ---- the XML configuration
 

@@ -108,6 +108,55 @@ static void template_errors(void **state)
     }
 }
 
+static void lists(void **state)
+{
+    struct err err = ERR_INIT;
+    struct web_tpl_var inner[] = { web_tpl_text("w", "<1>"), web_tpl_text("w", "2") };
+    struct web_tpl_var items[] = {
+        web_tpl_text("x", "a&b"),
+        web_tpl_list("ws", inner, 1, 2),
+        web_tpl_text("x", "c"),
+        web_tpl_list("ws", NULL, 1, 0),
+    };
+    struct web_tpl_var v[] = { web_tpl_list("items", items, 2, 2), web_tpl_text("x", "outer"),
+                               web_tpl_text("y", "Y"), web_tpl_list("none", NULL, 2, 0) };
+    char *out = render("{{#items}}({{x}}{{y}}:{{#ws}}[{{w}}]{{/ws}}{{^ws}}-{{/ws}}){{/items}}"
+                       "{{x}}{{#none}}{{missing}}{{/none}}{{^none}}empty{{/none}}",
+                       v, 4, &err);
+
+    /* an item's variables shadow the outer ones; an empty list's section is skipped whole */
+    assert_non_null(out);
+    assert_string_equal(out, "(a&amp;bY:[&lt;1&gt;][2])(cY:-)outerempty");
+    free(out);
+    assert_null(render("{{items}}", v, 4, &err));
+    assert_int_equal(err.code, ERR_INTERNAL);
+    err_clear(&err);
+    assert_null(render("{{{items}}}", v, 4, &err));
+    assert_int_equal(err.code, ERR_INTERNAL);
+}
+
+static void translatable_text(void **state)
+{
+    struct err err = ERR_INIT;
+    struct web_tpl_var v[] = { web_tpl_text("name", "<Ada & \"Bo\">"),
+                               web_tpl_url("u", "javascript:alert(1)"),
+                               web_tpl_raw_unsafe("raw", "<b>") };
+    char *out =
+        render("<p title=\"{{@Hi {name}}}\">{{@Hello {name}, <see> {u} {raw}}}</p>", v, 3, &err);
+
+    /* literal text and placeholders are both escaped; a URL placeholder keeps its check, and
+     * trusted markup is escaped too: a translation never writes markup */
+    assert_non_null(out);
+    assert_string_equal(out, "<p title=\"Hi &lt;Ada &amp; &quot;Bo&quot;&gt;\">Hello &lt;Ada "
+                             "&amp; &quot;Bo&quot;&gt;, &lt;see&gt; # &lt;b&gt;</p>");
+    free(out);
+    assert_null(render("{{@Hello {nobody}}}", v, 3, &err));
+    assert_int_equal(err.code, ERR_INTERNAL);
+    err_clear(&err);
+    assert_null(render("{{@unclosed {name}", v, 3, &err));
+    assert_int_equal(err.code, ERR_INTERNAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -116,6 +165,8 @@ int main(void)
         cmocka_unit_test(raw_needs_both),
         cmocka_unit_test(sections),
         cmocka_unit_test(template_errors),
+        cmocka_unit_test(lists),
+        cmocka_unit_test(translatable_text),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,264 @@
+/*
+ * store/pages.c - the reads behind the learner's and the instructor's pages.
+ *
+ * A page is one call: every query it needs runs on one reader connection
+ * inside one read transaction, so what a page shows is one consistent
+ * snapshot (an award cannot appear issued in one list and queued in the
+ * other), and a page costs one trip to the reader pool.
+ */
+#include "base/base.h"
+#include "store/store_int.h"
+
+/* Grows an arena array of `size`-byte items when full; returns the (maybe moved) array. */
+static void *grow(struct arena *a, void *v, size_t size, size_t n, size_t *cap)
+{
+    void *nv;
+
+    if (n < *cap)
+        return v;
+    nv = arena_alloc(a, st_mult(st_mult(*cap, 2), size));
+    memcpy(nv, v, n * size);
+    *cap *= 2;
+    return nv;
+}
+
+static int read_grades(struct conn *c, int64_t user_id, int64_t context_id, struct arena *a,
+                       struct store_learner_view *v, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, S_PAGE_GRADES, err);
+    size_t cap = 8;
+    int rc;
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, context_id);
+    v->grades = arena_alloc(a, cap * sizeof(*v->grades));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_grade_seen *g;
+
+        v->grades = grow(a, v->grades, sizeof(*v->grades), v->ngrades, &cap);
+        g = &v->grades[v->ngrades++];
+        memset(g, 0, sizeof(*g));
+        g->lti_link_id = store_col_arena(st, 0, a);
+        g->link_title = store_col_arena(st, 1, a);
+        g->has_score = sqlite3_column_type(st, 2) != SQLITE_NULL;
+        g->score = sqlite3_column_double(st, 2);
+        g->source = store_col_arena(st, 3, a);
+        g->recorded_at = sqlite3_column_int64(st, 4);
+        g->bound = sqlite3_column_int(st, 5) != 0;
+        g->read_at = sqlite3_column_int64(st, 6);
+        g->read_error = store_col_arena(st, 7, a);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_db_err(c, rc, "reading grades", err);
+}
+
+static int read_completed(struct conn *c, int64_t user_id, struct arena *a,
+                          struct store_learner_view *v, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, S_PAGE_COMPLETED, err);
+    size_t cap = 8;
+    int rc;
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user_id);
+    v->completed = arena_alloc(a, cap * sizeof(*v->completed));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_course_done *d;
+
+        v->completed = grow(a, v->completed, sizeof(*v->completed), v->ncompleted, &cap);
+        d = &v->completed[v->ncompleted++];
+        d->context_id = sqlite3_column_int64(st, 0);
+        d->lti_context_id = store_col_arena(st, 1, a);
+        d->title = store_col_arena(st, 2, a);
+        d->completed_at = sqlite3_column_int64(st, 3);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_db_err(c, rc, "reading completions", err);
+}
+
+static int read_groups(struct conn *c, int64_t consumer_id, int64_t user_id, struct arena *a,
+                       struct store_learner_view *v, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, S_PAGE_GROUPS, err);
+    size_t cap = 8;
+    int rc;
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, consumer_id);
+    sqlite3_bind_int64(st, 2, user_id);
+    v->groups = arena_alloc(a, cap * sizeof(*v->groups));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_group_course *g;
+
+        v->groups = grow(a, v->groups, sizeof(*v->groups), v->ngroups, &cap);
+        g = &v->groups[v->ngroups++];
+        g->group_id = sqlite3_column_int64(st, 0);
+        g->lti_context_id = store_col_arena(st, 1, a);
+        g->title = store_col_arena(st, 2, a);
+        g->done = sqlite3_column_int(st, 3) != 0;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_db_err(c, rc, "reading course groups", err);
+}
+
+static int read_context(struct conn *c, int64_t context_id, int64_t user_id, struct arena *a,
+                        struct store_learner_view *v, struct err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    v->pass_mark = 0.5;
+    if (!context_id)
+        return 0;
+    st = store_stmt(c, S_PAGE_CONTEXT, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, context_id);
+    sqlite3_bind_int64(st, 2, user_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        v->context_id = sqlite3_column_int64(st, 0);
+        v->lti_context_id = store_col_arena(st, 2, a);
+        v->context_title = store_col_arena(st, 3, a);
+        v->badges_enabled = sqlite3_column_int(st, 4) != 0;
+        v->pass_mark = sqlite3_column_double(st, 5);
+        v->completion_link = store_col_arena(st, 6, a);
+        v->completion_link_title = store_col_arena(st, 7, a);
+        v->completed_at = sqlite3_column_int64(st, 8);
+        v->has_completion_score = sqlite3_column_type(st, 9) != SQLITE_NULL;
+        v->completion_score = sqlite3_column_double(st, 9);
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_db_err(c, rc, "reading a course", err);
+}
+
+int store_learner_view(struct store *s, int64_t consumer_id, int64_t user_id, int64_t context_id,
+                       struct arena *a, struct store_learner_view *out, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (!c)
+        return -1;
+    /* one snapshot for the whole page */
+    if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        store_db_err(c, sqlite3_errcode(c->db), "starting a read", err);
+        goto out;
+    }
+    if (read_context(c, context_id, user_id, a, out, err) < 0)
+        goto end;
+    st = store_stmt(c, S_PAGE_BADGES, err);
+    if (!st)
+        goto end;
+    sqlite3_bind_int64(st, 1, consumer_id);
+    sqlite3_bind_int64(st, 2, context_id);
+    sqlite3_bind_int64(st, 3, user_id);
+    if (store_collect_badges(c, st, a, &out->badges, &out->nbadges, err) < 0)
+        goto end;
+    st = store_stmt(c, S_PAGE_AWARDS, err);
+    if (!st)
+        goto end;
+    sqlite3_bind_int64(st, 1, user_id);
+    if (store_collect_awards(c, st, a, &out->awards, &out->nawards, err) < 0)
+        goto end;
+    if ((context_id && read_grades(c, user_id, context_id, a, out, err) < 0) ||
+        read_completed(c, user_id, a, out, err) < 0 ||
+        read_groups(c, consumer_id, user_id, a, out, err) < 0)
+        goto end;
+    ret = 0;
+end:
+    sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+out:
+    store_reader_put(s, c);
+    return ret;
+}
+
+static int read_links(struct conn *c, int64_t context_id, struct arena *a,
+                      struct store_course_admin *v, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, S_ADMIN_LINKS, err);
+    size_t cap = 8;
+    int rc;
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, context_id);
+    v->links = arena_alloc(a, cap * sizeof(*v->links));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        v->links = grow(a, v->links, sizeof(*v->links), v->nlinks, &cap);
+        v->links[v->nlinks].lti_link_id = store_col_arena(st, 0, a);
+        v->links[v->nlinks++].title = store_col_arena(st, 1, a);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_db_err(c, rc, "reading a course's links", err);
+}
+
+static int read_counts(struct conn *c, int64_t context_id, struct store_course_admin *v,
+                       struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, S_ADMIN_COUNTS, err);
+    int rc;
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, context_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        v->queued = sqlite3_column_int64(st, 0);
+        v->needs_email = sqlite3_column_int64(st, 1);
+        v->failed = sqlite3_column_int64(st, 2);
+        v->issued = sqlite3_column_int64(st, 3);
+        v->revoked = sqlite3_column_int64(st, 4);
+        v->last_issued_at = sqlite3_column_int64(st, 5);
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_db_err(c, rc, "counting a course's awards", err);
+}
+
+int store_course_admin(struct store *s, int64_t consumer_id, int64_t context_id, struct arena *a,
+                       struct store_course_admin *out, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    struct store_learner_view lv;
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (!c)
+        return -1;
+    if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        store_db_err(c, sqlite3_errcode(c->db), "starting a read", err);
+        goto out;
+    }
+    memset(&lv, 0, sizeof(lv));
+    if (read_context(c, context_id, 0, a, &lv, err) < 0)
+        goto end;
+    out->context_id = lv.context_id;
+    out->lti_context_id = lv.lti_context_id;
+    out->title = lv.context_title;
+    out->badges_enabled = lv.badges_enabled;
+    out->pass_mark = lv.pass_mark;
+    out->completion_link = lv.completion_link;
+    st = store_stmt(c, S_ADMIN_BADGES, err);
+    if (!st)
+        goto end;
+    sqlite3_bind_int64(st, 1, context_id);
+    sqlite3_bind_int64(st, 2, consumer_id);
+    if (store_collect_badges(c, st, a, &out->badges, &out->nbadges, err) < 0 ||
+        read_links(c, context_id, a, out, err) < 0 || read_counts(c, context_id, out, err) < 0)
+        goto end;
+    ret = 0;
+end:
+    sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+out:
+    store_reader_put(s, c);
+    return ret;
+}

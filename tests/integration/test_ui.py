@@ -1,0 +1,338 @@
+#!/usr/bin/python3
+"""The learner's and the instructor's pages over HTTP, against the real server:
+what a learner sees (earned, on its way, revoked, still to earn with the rule
+in words, progress and why not yet, all badges across courses), the
+instructor's settings form (CSRF, roles, bad values change nothing), the
+language of the page, escaping, CSP and form limits. The same flows in a
+real browser are in tests/browser/."""
+import html
+import json
+import os
+import re
+import sys
+import time
+import struct
+import urllib.parse
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ltitest as lt  # noqa: E402
+from ltitest import base_launch, run_cli  # noqa: E402
+
+WAIT = 15
+
+
+def png_bytes(w=8, h=8):
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    raw = b"".join(b"\x00" + b"\x20\x60\xc0\xff" * w for _ in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def form_fields(page_text, action):
+    """The fields of the <form> whose action ends with `action`: name -> value."""
+    m = re.search(r'<form[^>]*action="[^"]*%s"[^>]*>(.*?)</form>' % re.escape(action),
+                  page_text, re.S)
+    assert m, "no form posting to %s" % action
+    fields = {}
+    for tag in re.findall(r"<input[^>]*>", m.group(1)):
+        name = re.search(r'name="([^"]*)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name:
+            fields[html.unescape(name.group(1))] = html.unescape(value.group(1)) if value else ""
+    return fields
+
+
+def section(page_text, heading_id):
+    """The text of the <section> labelled by `heading_id`, or None."""
+    m = re.search(r'<section aria-labelledby="%s">(.*?)</section>' % heading_id, page_text, re.S)
+    return m.group(1) if m else None
+
+
+def plain(fragment):
+    return html.unescape(re.sub(r"<[^>]*>", " ", fragment or ""))
+
+
+class PagesTestCase(lt.ServerTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.png = os.path.join(cls.tmp, "b.png")
+        with open(cls.png, "wb") as f:
+            f.write(png_bytes())
+
+    def cli(self, *args, ok=True):
+        p = run_cli(*args, "--db", self.db)
+        if ok:
+            self.assertEqual(p.returncode, 0, (args, p.stdout, p.stderr))
+        return p
+
+    def badge(self, name, rule, context=None, description=None, *extra):
+        args = ["badge", "create", "--consumer", self.key, "--name", name, "--description",
+                description or ("About " + name), "--image", self.png, "--rule", rule]
+        if context:
+            args += ["--context", context]
+        p = self.cli(*(args + list(extra)))
+        return re.match(r"^slug=(\S+)$", p.stdout.strip()).group(1)
+
+    def open_page(self, user, context, roles="Learner", email=True, headers=None, **over):
+        params = base_launch(user_id=user, context_id=context, roles=roles,
+                             context_title=over.pop("title", "Course " + context),
+                             lis_person_contact_email_primary=(user + "@example.edu")
+                             if email else None, **over)
+        body = lt.sign(self.server.launch_url, params, self.key, self.secret)
+        h = {"Content-Type": lt.FORM}
+        h.update(headers or {})
+        resp = self.server.request("POST", "/lti/launch", body=body, headers=h)
+        token = self.assertRedirectToPage(resp)
+        page = self.server.get(self.server.page_path(resp.header("Location")), headers=headers)
+        self.assertEqual(page.status, 200, page)
+        return token, page
+
+    def get_page(self, token, path="/badges", headers=None):
+        page = self.server.get("%s?s=%s" % (path, token), headers=headers)
+        self.assertEqual(page.status, 200, page)
+        return page
+
+    def grade(self, user, context, score, link="final"):
+        self.cli("grade", "record", "--consumer", self.key, "--context", context, "--user", user,
+                 "--resource-link", link, "--score", str(score))
+
+    def wait_state(self, user, slug, state):
+        deadline = time.monotonic() + WAIT
+        while True:
+            got = [a for a in json.loads(self.cli("award", "list", "--json").stdout)
+                   if a["user"] == user and a["badge"] == slug]
+            if got and got[0]["state"] == state:
+                return got[0]
+            if time.monotonic() > deadline:
+                self.fail("award of %s for %s not %s: %r" % (slug, user, state, got))
+            time.sleep(0.1)
+
+    def post(self, path, fields, content_type=lt.FORM):
+        body = urllib.parse.urlencode(fields).encode()
+        return self.server.request("POST", path, body=body,
+                                   headers={"Content-Type": content_type})
+
+
+class LearnerPage(PagesTestCase):
+    def test_earned_available_progress_and_why_not_yet(self):
+        ctx = "ui-" + lt.hex_id(4)
+        self.cli("context", "enable", "--consumer", self.key, "--context", ctx)
+        first = self.badge("Eighty", "score:0.8:final", ctx,
+                           "Scored 80%", "--criteria", "Score 0.8.\n\nOn the final exam.")
+        second = self.badge("Pass", "score:0.5", ctx)
+        self.badge("Elsewhere", "score:0.1", "other-" + ctx)
+        token, page = self.open_page("ada", ctx)
+        avail = section(page.text, "avail-h")
+        self.assertIn("Eighty", plain(avail))
+        self.assertIn("Pass", plain(avail))
+        self.assertNotIn("Elsewhere", plain(avail), "another course's badge is not offered")
+        self.assertIn("Reach a score of at least 0.80", plain(avail))
+        self.assertIn("On the final exam.", plain(avail), "the criteria narrative")
+        self.assertIn("No grade", plain(avail), "why not yet, with no grade at all")
+
+        self.grade("ada", ctx, 0.72)
+        self.wait_state("ada", second, "issued")
+        page = self.get_page(token)
+        earned = section(page.text, "earned-h")
+        self.assertIn("Completed the course", plain(earned),
+                      "0.72 passes the course's pass mark: its completion badge, made for it")
+        earned = re.search(r'<article class="badge earned" data-slug="%s">.*?</article>' % second,
+                           earned, re.S).group(0)
+        self.assertIn("Pass", plain(earned))
+        self.assertRegex(plain(earned), r"Issued on \d{4}-\d\d-\d\d")
+        verify = re.search(r'<a href="([^"]+)" target="_blank" rel="noopener">Verify', earned)
+        self.assertIsNotNone(verify, earned)
+        doc = self.server.get(urllib.parse.urlsplit(html.unescape(verify.group(1))).path)
+        self.assertEqual(doc.status, 200)
+        self.assertEqual(json.loads(doc.body)["type"], "Assertion")
+        download = re.search(r'<a href="([^"]+)" download=', earned)
+        img = self.server.get(html.unescape(download.group(1)))
+        self.assertEqual(img.status, 200)
+        self.assertEqual(img.header("Content-Type"), "image/png")
+        self.assertIn('data-copy="%s"' % verify.group(1), earned, "copy link copies the URL")
+
+        avail = plain(section(page.text, "avail-h"))
+        self.assertIn("Your score 0.72 \u2014 0.80 needed", avail)
+        self.assertIn("Judged on: your score 0.72", avail)
+        self.assertIn("Still missing: 0.08 more points (0.80 needed)", avail)
+        self.assertIn('value="0.90"', page.text, "progress 0.72 of 0.80")
+        self.assertNotIn(second, re.findall(r'class="badge available" data-slug="([^"]+)"',
+                                            page.text), "earned badges are not offered again")
+        self.assertIn(first, page.text)
+
+    def test_pending_failed_and_revoked_in_words(self):
+        ctx = "pend-" + lt.hex_id(4)
+        self.cli("context", "enable", "--consumer", self.key, "--context", ctx)
+        slug = self.badge("Hand", "manual", ctx)
+        token, _ = self.open_page("noemail", ctx, email=False)
+        self.cli("award", "grant", "--badge", slug, "--consumer", self.key, "--user", "noemail",
+                 "--narrative", "Helped others")
+        page = self.get_page(token)
+        pend = plain(section(page.text, "pending-h"))
+        self.assertIn("waiting for your e-mail address", pend)
+        self.assertIn("Ask your instructor", pend, "no mail and no unconfirmed addresses: "
+                      "the learner is told whom to ask, and gets no form")
+        self.assertNotIn('name="email"', page.text)
+
+        token2, _ = self.open_page("bob", ctx)
+        self.cli("award", "grant", "--badge", slug, "--consumer", self.key, "--user", "bob")
+        award = self.wait_state("bob", slug, "issued")
+        self.cli("award", "revoke", str(award["id"]), "--reason", "Granted <by mistake> & more")
+        page = self.get_page(token2)
+        rev = section(page.text, "revoked-h")
+        self.assertIn("Granted &lt;by mistake&gt; &amp; more", rev, "the reason, escaped")
+        self.assertRegex(plain(rev), r"Revoked on \d{4}-\d\d-\d\d: Granted <by mistake> & more")
+        self.assertNotIn("Hand", plain(section(page.text, "earned-h")))
+
+    def test_all_my_badges_across_courses(self):
+        a, b = "alla-" + lt.hex_id(3), "allb-" + lt.hex_id(3)
+        for c in (a, b):
+            self.cli("context", "enable", "--consumer", self.key, "--context", c)
+        sa = self.badge("In A", "manual", a)
+        sb = self.badge("In B", "manual", b)
+        token_a, _ = self.open_page("cara", a)
+        self.open_page("cara", b)
+        for s in (sa, sb):
+            self.cli("award", "grant", "--badge", s, "--consumer", self.key, "--user", "cara")
+            self.wait_state("cara", s, "issued")
+        here = plain(section(self.get_page(token_a).text, "earned-h"))
+        self.assertIn("In A", here)
+        self.assertNotIn("In B", here)
+        every = self.get_page(token_a, "/badges/all").text
+        earned = plain(section(every, "earned-h"))
+        self.assertIn("In A", earned)
+        self.assertIn("In B", earned)
+        self.assertIn("Course " + b, earned, "a badge of another course says which")
+        self.assertIn('aria-current="page"', every)
+
+    def test_language_from_launch_then_browser(self):
+        ctx = "lang-" + lt.hex_id(3)
+        _, page = self.open_page("es1", ctx, launch_presentation_locale="es-MX")
+        self.assertIn('<html lang="es">', page.text)
+        self.assertIn("Tus insignias", page.text)
+        self.assertIn("Insignias que puedes obtener", page.text)
+        token, page = self.open_page("es2", ctx, headers={"Accept-Language": "fr;q=1, es;q=0.5"})
+        self.assertIn("Tus insignias", page.text, "the best language we have")
+        _, page = self.open_page("fr", ctx, launch_presentation_locale="fr-FR",
+                                 headers={"Accept-Language": "fr"})
+        self.assertIn('<html lang="en">', page.text)
+        self.assertIn("Your badges", page.text, "a missing language falls back to English")
+        bad = self.server.get("/badges?s=1-" + "0" * 64, headers={"Accept-Language": "es"})
+        self.assertRefusal(bad, 403, "abre la herramienta de nuevo")
+
+    def test_escaping_and_security_headers(self):
+        ctx = "esc-" + lt.hex_id(3)
+        self.cli("context", "enable", "--consumer", self.key, "--context", ctx)
+        self.badge("<script>alert(1)</script>", "manual", ctx, "\"><img src=x onerror=alert(1)>",
+                   "--criteria", "<a href=\"javascript:alert(1)\">x</a>")
+        _, page = self.open_page("eve", ctx, title="<b>Course</b>",
+                                 headers={"Origin": "https://lms.example.edu"})
+        self.assertNotIn("<script>alert", page.text)
+        self.assertIn("&lt;script&gt;alert(1)&lt;/script&gt;", page.text)
+        self.assertNotIn("<img src=x", page.text)
+        self.assertNotIn('href="javascript:', page.text)
+        self.assertIn("&lt;a href=&quot;javascript:alert(1)&quot;&gt;x&lt;/a&gt;", page.text,
+                      "the narrative is text, never markup")
+        self.assertNotIn("<b>Course</b>", page.text)
+        csp = page.header("Content-Security-Policy")
+        self.assertIn("frame-ancestors 'self' https://lms.example.edu", csp)
+        _, page = self.open_page("eve2", ctx, headers={"Origin": "https://x; script-src *"})
+        self.assertNotIn("frame-ancestors", page.header("Content-Security-Policy"),
+                         "an origin that is not a bare origin is never written into the header")
+
+
+class InstructorPage(PagesTestCase):
+    def settings(self, token, page, **over):
+        fields = form_fields(page.text, "/badges/settings")
+        self.assertEqual(fields["s"], token)
+        self.assertRegex(fields["csrf"], r"^[0-9a-f]{64}$")
+        fields.update(over)
+        return self.post("/badges/settings", {k: v for k, v in fields.items() if v is not None})
+
+    def context_row(self, ctx):
+        return tuple(lt.query(self.db, "SELECT badges_enabled, pass_mark, completion_link FROM "
+                              "contexts WHERE lti_context_id = ?", ctx)[0].values())
+
+    def test_settings_saved_with_csrf(self):
+        ctx = "set-" + lt.hex_id(3)
+        token, page = self.open_page("prof", ctx, roles="Instructor", resource_link_id="final")
+        self.assertIn("Course settings", page.text)
+        self.assertIn('id="backend-status"', page.text)
+        self.assertIn("built-in Open Badges issuer", page.text)
+        resp = self.settings(token, page, enabled="1", pass_mark="0.75", completion_link="final")
+        self.assertEqual(resp.status, 303, resp)
+        self.assertIn("m=saved", resp.header("Location"))
+        self.assertEqual(self.context_row(ctx), (1, 0.75, "final"))
+        page = self.server.get(self.server.page_path(resp.header("Location")))
+        self.assertIn("Saved.", page.text)
+        self.assertIn('value="final" selected', page.text)
+        resp = self.settings(token, page, enabled=None, pass_mark="0.5", completion_link="")
+        self.assertEqual(resp.status, 303, resp)
+        self.assertEqual(self.context_row(ctx), (0, 0.5, None))
+
+    def test_bad_settings_change_nothing(self):
+        ctx = "bad-" + lt.hex_id(3)
+        token, page = self.open_page("prof2", ctx, roles="Instructor", resource_link_id="l1")
+        before = self.context_row(ctx)
+        for over, status, phrase in (
+                ({"csrf": "0" * 64}, 403, "did not come from this tool"),
+                ({"csrf": None}, 403, "did not come from this tool"),
+                ({"s": "1-" + "a" * 64}, 403, "open the tool again"),
+                ({"pass_mark": "1.5", "enabled": "1"}, 400, "from 0 to 1"),
+                ({"pass_mark": "nan", "enabled": "1"}, 400, "from 0 to 1"),
+                ({"completion_link": "not-here", "enabled": "1"}, 400, "not part of this course")):
+            resp = self.settings(token, page, **over)
+            self.assertRefusal(resp, status, phrase)
+            self.assertEqual(self.context_row(ctx), before, over)
+
+    def test_learner_token_never_reaches_instructor_forms(self):
+        ctx = "role-" + lt.hex_id(3)
+        token, page = self.open_page("stud", ctx)
+        self.assertNotIn("/badges/settings", page.text)
+        # a learner's own (valid) session and CSRF token, on the instructor's form
+        csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page.text)
+        self.assertIsNone(csrf, "a learner page with no form has no CSRF token")
+        itoken, ipage = self.open_page("prof3", ctx, roles="Instructor")
+        ifields = form_fields(ipage.text, "/badges/settings")
+        resp = self.post("/badges/settings", dict(ifields, s=token, enabled="1",
+                                                  pass_mark="0.1"))
+        self.assertRefusal(resp, 403)
+        # a learner with a CSRF token of their own session (from a page that has a form)
+        resp = self.post("/badges/settings", {"s": token, "csrf": self.csrf_of(token),
+                                              "enabled": "1", "pass_mark": "0.1"})
+        self.assertRefusal(resp, 403, "only the course's instructors")
+        self.assertEqual(self.context_row_or_none(ctx), (0,))
+
+    def csrf_of(self, token):
+        """The CSRF token of a session, computed as the server does (HMAC of its secret)."""
+        import hashlib
+        import hmac
+        sid = int(token.split("-")[0])
+        secret = lt.query(self.db, "SELECT csrf_secret FROM sessions WHERE id = ?",
+                          sid)[0]["csrf_secret"]
+        return hmac.new(secret, b"ltibadges form v1", hashlib.sha256).hexdigest()
+
+    def test_form_limits_and_types(self):
+        ctx = "lim-" + lt.hex_id(3)
+        token, page = self.open_page("prof4", ctx, roles="Instructor")
+        fields = form_fields(page.text, "/badges/settings")
+        big = dict(fields, pass_mark="0.5", filler="x" * (70 * 1024))
+        resp = self.post("/badges/settings", big)
+        self.assertRefusal(resp, 413)
+        resp = self.post("/badges/settings", fields, content_type="application/json")
+        self.assertRefusal(resp, 415)
+        resp = self.server.get("/badges/settings")
+        self.assertRefusal(resp, 405)
+        self.assertEqual(self.context_row_or_none(ctx), (0,))
+
+    def context_row_or_none(self, ctx):
+        rows = lt.query(self.db, "SELECT badges_enabled FROM contexts WHERE lti_context_id = ?",
+                        ctx)
+        return tuple(rows[0].values()) if rows else None
+
+
+if __name__ == "__main__":
+    lt.main()

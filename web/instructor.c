@@ -1,0 +1,215 @@
+/*
+ * web/instructor.c - the instructor's course page and its settings form.
+ *
+ * Same URL as the learner's page (/badges?s=...): the session's roles in
+ * this course decide which one is shown, and every form handler checks
+ * them again (web_form_session_or_reply with staff), so a learner's token
+ * never reaches an instructor action.
+ */
+#include "base/base.h"
+#include "web/web_int.h"
+
+#include "awards/awards.h"
+
+#define ROW_VARS 9
+
+/* A rule in an instructor's words. */
+static const char *rule_text(struct req *r, const struct store_course_admin *c,
+                             const struct store_badge *b)
+{
+    const struct store_rule *ru = &b->rule;
+
+    switch (ru->kind) {
+    case RULE_ENROLLMENT:
+        return _("when a learner first opens the tool in the course");
+    case RULE_SCORE:
+        if (ru->resource_link)
+            return web_fmt(r, _("a score of at least %s on \xe2\x80\x9c%s\xe2\x80\x9d"),
+                           web_score(r, ru->threshold), ru->resource_link);
+        return web_fmt(r, _("a score of at least %s on any graded activity"),
+                       web_score(r, ru->threshold));
+    case RULE_COMPLETION:
+        return web_fmt(r, _("completing the course (the pass mark, %s)"),
+                       web_score(r, c->pass_mark));
+    case RULE_GROUP:
+        return web_fmt(r, _("completing every course of the group \xe2\x80\x9c%s\xe2\x80\x9d"),
+                       b->rule.group ? b->rule.group : "");
+    case RULE_COUNT:
+        return web_fmt(r, _("completing %lld courses"), (long long)ru->count);
+    case RULE_MANUAL:
+        return _("by hand");
+    }
+    return "";
+}
+
+static const char *backend_label(const char *name)
+{
+    if (!name || strcmp(name, "hosted") == 0)
+        return _("built-in Open Badges issuer");
+    return name;
+}
+
+/* "Badge service: ... last badge issued on ..., N waiting, N failed." */
+static const char *status_line(struct req *r, const struct store_course_admin *c)
+{
+    const char *backend = c->nbadges ? c->badges[0].backend : "hosted";
+    struct awards_stats st = { 0 };
+    int64_t last;
+
+    if (r->web->cfg.awards)
+        awards_stats(r->web->cfg.awards, &st);
+    last = st.last_success > c->last_issued_at ? st.last_success : c->last_issued_at;
+    return web_fmt(r,
+                   _("Badge service: %s. Last badge issued: %s. In this course: %lld issued, %lld "
+                     "waiting to be issued, %lld waiting for an e-mail address, %lld failed."),
+                   backend_label(backend), last ? web_date(r, last) : _("never"),
+                   (long long)c->issued, (long long)c->queued, (long long)c->needs_email,
+                   (long long)c->failed);
+}
+
+static const char instructor_tpl[] =
+    "{{^course_id}}<p>{{@Open this tool from inside a course to set its badges up.}}</p>"
+    "{{/course_id}}{{#course_id}}"
+    "<section aria-labelledby=\"settings-h\"><h2 id=\"settings-h\">{{@Course settings}}</h2>"
+    "<form method=\"post\" action=\"{{settings_action}}\">"
+    "<input type=\"hidden\" name=\"s\" value=\"{{s}}\">"
+    "<input type=\"hidden\" name=\"csrf\" value=\"{{csrf}}\">"
+    "<p><input type=\"checkbox\" id=\"enabled\" name=\"enabled\" value=\"1\"{{#enabled}} "
+    "checked{{/enabled}}> <label for=\"enabled\">{{@Award badges in this course}}</label></p>"
+    "<p><label for=\"pass_mark\">{{@Pass mark, from 0 to 1}}</label> "
+    "<input id=\"pass_mark\" name=\"pass_mark\" type=\"number\" min=\"0\" max=\"1\" "
+    "step=\"0.01\" value=\"{{pass_mark}}\" required></p>"
+    "<p><label for=\"completion_link\">{{@The course is completed by a passing score on}}</label> "
+    "<select id=\"completion_link\" name=\"completion_link\">"
+    "<option value=\"\">{{@any graded activity}}</option>"
+    "{{#links}}<option value=\"{{id}}\"{{#sel}} selected{{/sel}}>{{title}}</option>{{/links}}"
+    "</select></p>"
+    "<p><button type=\"submit\">{{@Save settings}}</button></p></form></section>"
+    "<section aria-labelledby=\"status-h\"><h2 id=\"status-h\">{{@Issuing}}</h2>"
+    "<p class=\"status\" id=\"backend-status\">{{status}}</p></section>"
+    "<section aria-labelledby=\"badges-h\"><h2 id=\"badges-h\">{{@Badges of this course}}</h2>"
+    "{{#badges}}<table class=\"list\"><thead><tr><th scope=\"col\">{{@Badge}}</th>"
+    "<th scope=\"col\">{{@Earned by}}</th><th scope=\"col\">{{@Issued}}</th>"
+    "<th scope=\"col\">{{@State}}</th></tr></thead><tbody>"
+    "{{#badges}}<tr data-slug=\"{{slug}}\"><td><img src=\"{{img}}\" alt=\"\" width=\"32\" "
+    "height=\"32\"> {{bname}}{{#where}} <span class=\"where\">({{where}})</span>{{/where}}</td>"
+    "<td>{{rule}}</td><td>{{issued}}</td><td>{{state}}</td></tr>{{/badges}}"
+    "</tbody></table>{{/badges}}"
+    "{{^badges}}<p>{{@This course has no badges yet. With badges turned on, a learner who completes the course gets one made from the course's title.}}</p>{{/badges}}"
+    "</section>{{/course_id}}";
+
+void web_page_instructor(struct req *r, struct web_sess *ws)
+{
+    struct store_course_admin c;
+    struct err err = ERR_INIT;
+    struct web_tpl_var *links, *rows;
+    size_t nl = 0, nr = 0;
+
+    if (!ws->s.context_id) {
+        struct web_tpl_var vars[] = { web_tpl_text("course_id", NULL) };
+
+        web_reply_page_body(r, ws, _("Badges"), instructor_tpl, vars, 1);
+        return;
+    }
+    if (store_course_admin(r->web->store, ws->s.consumer_id, ws->s.context_id, &r->arena, &c,
+                           &err) < 0) {
+        web_reply_err(r, &err);
+        return;
+    }
+    links = arena_alloc(&r->arena, st_mult(c.nlinks * 3 + 1, sizeof(*links)));
+    for (size_t i = 0; i < c.nlinks; i++) {
+        const struct store_link *l = &c.links[i];
+
+        links[nl++] = web_tpl_text("id", l->lti_link_id);
+        links[nl++] = web_tpl_text("title", l->title && l->title[0] ? l->title : l->lti_link_id);
+        links[nl++] = web_tpl_text(
+            "sel",
+            c.completion_link && strcmp(c.completion_link, l->lti_link_id) == 0 ? "1" : NULL);
+    }
+    rows = arena_alloc(&r->arena, st_mult(c.nbadges * ROW_VARS + 1, sizeof(*rows)));
+    for (size_t i = 0; i < c.nbadges; i++) {
+        const struct store_badge *b = &c.badges[i];
+
+        rows[nr++] = web_tpl_text("slug", b->slug);
+        rows[nr++] = web_tpl_text("bname", b->name);
+        rows[nr++] = web_tpl_url(
+            "img", web_fmt(r, "%s/ob/v2/badges/%s/image", r->web->public_path, b->slug));
+        rows[nr++] = web_tpl_text("where", b->context_id ? NULL : _("all courses"));
+        rows[nr++] = web_tpl_text("rule", rule_text(r, &c, b));
+        rows[nr++] = web_tpl_text("issued", web_fmt(r, "%lld", (long long)b->issued));
+        rows[nr++] = web_tpl_text("state", b->archived_at ? _("archived") : _("offered"));
+        rows[nr++] = web_tpl_text("unused", NULL);
+        rows[nr++] = web_tpl_text("unused", NULL);
+    }
+    {
+        struct web_tpl_var vars[] = {
+            web_tpl_text("course_id", "1"),
+            web_tpl_url("settings_action", web_fmt(r, "%s/badges/settings", r->web->public_path)),
+            web_tpl_text("enabled", c.badges_enabled ? "1" : NULL),
+            web_tpl_text("pass_mark", web_score(r, c.pass_mark)),
+            web_tpl_list("links", links, 3, nl / 3),
+            web_tpl_text("status", status_line(r, &c)),
+            web_tpl_list("badges", rows, ROW_VARS, nr / ROW_VARS),
+        };
+
+        web_reply_page_body(r, ws, _("Badges for this course"), instructor_tpl, vars,
+                            sizeof(vars) / sizeof(vars[0]));
+    }
+}
+
+/* 303 back to the course page with a notice code. */
+void web_back_to(struct req *r, const struct web_sess *ws, const char *path, const char *notice,
+                 const char *const *params)
+{
+    struct buf b = BUF_INIT(LIMIT_URI_LEN);
+    struct err err = ERR_INIT;
+
+    buf_addstr(&b, r->web->public_url);
+    buf_addstr(&b, path);
+    buf_addch(&b, '?');
+    form_add_query_param(&b, "s", str_from_cstr(ws->token));
+    if (notice)
+        form_add_query_param(&b, "m", str_from_cstr(notice));
+    for (size_t i = 0; params && params[i]; i += 2)
+        form_add_query_param(&b, params[i], str_from_cstr(params[i + 1]));
+    if (buf_check(&b, "redirect", &err) < 0)
+        web_reply_err(r, &err);
+    else
+        web_reply_redirect(r, 303, b.ptr);
+    buf_release(&b);
+}
+
+void web_route_settings(struct req *r)
+{
+    struct web_sess *ws = arena_alloc(&r->arena, sizeof(*ws));
+    struct err err = ERR_INIT;
+    struct str pm, link;
+    double pass_mark;
+    bool enabled;
+    const char *link_id = NULL;
+
+    if (web_form_session_or_reply(r, true, ws) < 0)
+        return;
+    enabled = str_eq_cstr(web_post_get(r, "enabled"), "1");
+    pm = str_trim(web_post_get(r, "pass_mark"));
+    if (lti_score_parse(pm, &pass_mark) < 0) {
+        err_set(&err, ERR_INVALID, "%s", _("the pass mark is a number from 0 to 1, such as 0.6"));
+        web_reply_err(r, &err);
+        return;
+    }
+    link = web_post_get(r, "completion_link");
+    if (link.len) {
+        if (link.len > LIMIT_LTI_ID_LEN || str_has_ctl(link)) {
+            err_set(&err, ERR_INVALID, "%s", _("that activity is not part of this course"));
+            web_reply_err(r, &err);
+            return;
+        }
+        link_id = arena_strz(&r->arena, link);
+    }
+    if (store_context_set_settings(r->web->store, ws->s.context_id, enabled, pass_mark, link_id,
+                                   &err) < 0) {
+        web_reply_err(r, &err);
+        return;
+    }
+    web_back_to(r, ws, "/badges", "saved", NULL);
+}

@@ -1,0 +1,562 @@
+/*
+ * web/learner.c - the learner's page: the badges earned, those on their
+ * way, those revoked and why, and every badge still to earn with its rule
+ * in words, the data it was judged on and what is missing, so that a
+ * learner never has to ask why nothing happened.
+ *
+ * One store call reads everything (store_learner_view); the rest is
+ * deciding, per BadgeClass, which list it belongs in and what to say.
+ * Every sentence goes through gettext; numbers and dates are written the
+ * same way in every language (0.72, 2026-11-23).
+ */
+#include "base/base.h"
+#include "web/web_int.h"
+
+#define BADGE_VARS 22 /* the variables of one badge item */
+
+struct learner {
+    struct req *r;
+    struct web_sess *ws;
+    struct store_learner_view v;
+};
+
+static const struct store_award *award_of(const struct store_learner_view *v, int64_t badge_id)
+{
+    for (size_t i = 0; i < v->nawards; i++) {
+        if (v->awards[i].badge_id == badge_id)
+            return &v->awards[i];
+    }
+    return NULL;
+}
+
+static const struct store_badge *badge_of(const struct store_learner_view *v, int64_t id)
+{
+    for (size_t i = 0; i < v->nbadges; i++) {
+        if (v->badges[i].id == id)
+            return &v->badges[i];
+    }
+    return NULL;
+}
+
+static const struct store_grade_seen *grade_on(const struct store_learner_view *v, const char *link)
+{
+    for (size_t i = 0; i < v->ngrades; i++) {
+        if (strcmp(v->grades[i].lti_link_id, link) == 0)
+            return &v->grades[i];
+    }
+    return NULL;
+}
+
+/* The grade a score rule is judged on: that link's, or the best of the course. */
+static const struct store_grade_seen *judged_grade(const struct store_learner_view *v,
+                                                   const char *link)
+{
+    const struct store_grade_seen *best = NULL;
+
+    if (link)
+        return grade_on(v, link);
+    for (size_t i = 0; i < v->ngrades; i++) {
+        const struct store_grade_seen *g = &v->grades[i];
+
+        if (!best || (g->has_score && (!best->has_score || g->score > best->score)))
+            best = g;
+    }
+    return best;
+}
+
+static const char *link_name(struct learner *l, const char *link, const char *title)
+{
+    const struct store_grade_seen *g;
+
+    if (title && title[0])
+        return title;
+    g = link ? grade_on(&l->v, link) : NULL;
+    if (g && g->link_title && g->link_title[0])
+        return g->link_title;
+    return link;
+}
+
+static const char *group_name(const struct store_badge *b)
+{
+    return b->rule.group ? b->rule.group : "";
+}
+
+/* The rule of a BadgeClass in words. */
+static const char *rule_words(struct learner *l, const struct store_badge *b)
+{
+    struct req *r = l->r;
+    const struct store_rule *ru = &b->rule;
+
+    switch (ru->kind) {
+    case RULE_ENROLLMENT:
+        return _("Given when you first open this tool in the course.");
+    case RULE_SCORE:
+        if (ru->resource_link)
+            return web_fmt(r, _("Reach a score of at least %s on \xe2\x80\x9c%s\xe2\x80\x9d."),
+                           web_score(r, ru->threshold), link_name(l, ru->resource_link, NULL));
+        return web_fmt(r, _("Reach a score of at least %s on any graded activity of the course."),
+                       web_score(r, ru->threshold));
+    case RULE_COMPLETION:
+        if (l->v.completion_link)
+            return web_fmt(
+                r, _("Complete the course: a score of at least %s on \xe2\x80\x9c%s\xe2\x80\x9d."),
+                web_score(r, l->v.pass_mark),
+                link_name(l, l->v.completion_link, l->v.completion_link_title));
+        return web_fmt(r, _("Complete the course: a score of at least %s on a graded activity."),
+                       web_score(r, l->v.pass_mark));
+    case RULE_GROUP:
+        return web_fmt(r, _("Complete every course of the group \xe2\x80\x9c%s\xe2\x80\x9d."),
+                       group_name(b));
+    case RULE_COUNT:
+        return web_fmt(r, _("Complete %lld courses."), (long long)ru->count);
+    case RULE_MANUAL:
+        return _("Your instructor gives this badge by hand.");
+    }
+    return "";
+}
+
+/* Lines of "why not yet", collected as list items. */
+struct why {
+    struct web_tpl_var *items;
+    size_t n, cap;
+};
+
+static void why_add(struct learner *l, struct why *w, const char *line)
+{
+    if (w->n == w->cap) {
+        struct web_tpl_var *nv;
+
+        w->cap = w->cap ? w->cap * 2 : 8;
+        nv = arena_alloc(&l->r->arena, st_mult(w->cap, sizeof(*nv)));
+        if (w->n)
+            memcpy(nv, w->items, w->n * sizeof(*nv));
+        w->items = nv;
+    }
+    w->items[w->n++] = web_tpl_text("line", line);
+}
+
+/* What the tool knows of the grade a score is judged on, in words. */
+static void why_grade(struct learner *l, struct why *w, const struct store_grade_seen *g,
+                      const char *link, double need)
+{
+    struct req *r = l->r;
+
+    if (g && g->has_score) {
+        const char *src = g->source && strcmp(g->source, "lms") == 0
+                              ? web_fmt(r, _("read from your learning platform on %s"),
+                                        web_date(r, g->recorded_at))
+                              : web_fmt(r, _("sent by your learning platform on %s"),
+                                        web_date(r, g->recorded_at));
+
+        why_add(l, w,
+                web_fmt(r, _("Judged on: your score %s on \xe2\x80\x9c%s\xe2\x80\x9d, %s."),
+                        web_score(r, g->score), link_name(l, g->lti_link_id, g->link_title), src));
+        if (g->score + 1e-9 < need)
+            why_add(l, w,
+                    web_fmt(r, _("Still missing: %s more points (%s needed)."),
+                            web_score(r, need - g->score), web_score(r, need)));
+        else
+            why_add(l, w,
+                    _("Your score is enough: the badge is given when your grade next "
+                      "reaches this tool, or your instructor can give it now."));
+        return;
+    }
+    if (g && g->bound && g->read_error)
+        why_add(l, w,
+                web_fmt(r,
+                        _("This tool could not read your grade from your learning platform (last "
+                          "tried on %s); it keeps trying."),
+                        web_date(r, g->read_at)));
+    else if (g && g->bound && g->read_at)
+        why_add(l, w,
+                web_fmt(r, _("Your learning platform has no grade for you yet (checked on %s)."),
+                        web_date(r, g->read_at)));
+    else if (link)
+        why_add(l, w,
+                web_fmt(r, _("No grade for \xe2\x80\x9c%s\xe2\x80\x9d has reached this tool yet."),
+                        link_name(l, link, NULL)));
+    else
+        why_add(l, w, _("No grade from this course has reached this tool yet."));
+    why_add(l, w, web_fmt(r, _("Still missing: a score of at least %s."), web_score(r, need)));
+}
+
+/* The courses of a group done and to do, and the progress they make. */
+static void why_group(struct learner *l, struct why *w, const struct store_badge *b, int64_t *done,
+                      int64_t *total)
+{
+    struct req *r = l->r;
+    struct buf did = BUF_INIT(8192), todo = BUF_INIT(8192);
+
+    *done = *total = 0;
+    for (size_t i = 0; i < l->v.ngroups; i++) {
+        const struct store_group_course *g = &l->v.groups[i];
+        struct buf *into = g->done ? &did : &todo;
+
+        if (g->group_id != b->rule.group_id)
+            continue;
+        (*total)++;
+        *done += g->done;
+        if (into->len)
+            buf_addstr(into, ", ");
+        buf_addstr(into, g->title && g->title[0] ? g->title : g->lti_context_id);
+    }
+    if (did.len)
+        why_add(l, w, web_fmt(r, _("Completed: %s."), did.ptr));
+    if (todo.len)
+        why_add(l, w, web_fmt(r, _("Still to complete: %s."), todo.ptr));
+    if (!*total)
+        why_add(l, w, _("The group has no courses yet."));
+    buf_release(&did);
+    buf_release(&todo);
+}
+
+static void why_count(struct learner *l, struct why *w, const struct store_badge *b)
+{
+    struct req *r = l->r;
+    struct buf did = BUF_INIT(8192);
+    int64_t n = (int64_t)l->v.ncompleted;
+
+    for (size_t i = 0; i < l->v.ncompleted; i++) {
+        const struct store_course_done *d = &l->v.completed[i];
+
+        if (did.len)
+            buf_addstr(&did, ", ");
+        buf_addf(&did, "%s (%s)", d->title && d->title[0] ? d->title : d->lti_context_id,
+                 web_date(r, d->completed_at));
+    }
+    if (did.len)
+        why_add(l, w, web_fmt(r, _("Courses you completed: %s."), did.ptr));
+    else
+        why_add(l, w, _("You have not completed a course yet."));
+    if (n < b->rule.count)
+        why_add(l, w, web_fmt(r, _("Still missing: %lld more."), (long long)(b->rule.count - n)));
+    buf_release(&did);
+}
+
+/* The variables every badge item has, in this order (unused ones empty). */
+static size_t badge_common(struct learner *l, const struct store_badge *b, struct web_tpl_var *vars)
+{
+    struct req *r = l->r;
+    size_t k = 0;
+
+    vars[k++] = web_tpl_text("bname", b->name);
+    vars[k++] = web_tpl_text("description", b->description);
+    vars[k++] =
+        web_tpl_url("img", web_fmt(r, "%s/ob/v2/badges/%s/image", r->web->public_path, b->slug));
+    vars[k++] = web_tpl_text("slug", b->slug);
+    vars[k++] = web_tpl_text(
+        "where", b->context_id && b->context_id != l->v.context_id ? b->context_title : NULL);
+    return k;
+}
+
+/* The narrative of the criteria as paragraphs (blank lines split them); text only, escaped. */
+static struct web_tpl_var paragraphs(struct learner *l, const char *text)
+{
+    struct web_tpl_var *items;
+    size_t n = 0, cap = 1;
+    const char *p = text;
+
+    if (!text || !text[0])
+        return web_tpl_list("paras", NULL, 1, 0);
+    for (const char *q = text; (q = strstr(q, "\n\n")); q += 2)
+        cap++;
+    items = arena_alloc(&l->r->arena, st_mult(cap, sizeof(*items)));
+    while (*p && n < cap) {
+        const char *end = strstr(p, "\n\n");
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        struct str para = str_trim((struct str){ p, len });
+
+        if (para.len)
+            items[n++] = web_tpl_text("p", arena_strz(&l->r->arena, para));
+        p = end ? end + 2 : p + len;
+    }
+    return web_tpl_list("paras", items, 1, n);
+}
+
+/* Fills `vars` (BADGE_VARS) for a BadgeClass not earned: rule, progress, why not yet. */
+static void available_item(struct learner *l, const struct store_badge *b, struct web_tpl_var *vars)
+{
+    struct req *r = l->r;
+    struct why w = { NULL, 0, 0 };
+    size_t k = badge_common(l, b, vars);
+    const char *progress = NULL, *pval = NULL;
+    bool course_bound = b->context_id != 0;
+    const char *my_mode = l->ws->s.mode;
+
+    if (course_bound && !l->v.badges_enabled && b->rule.kind != RULE_MANUAL)
+        why_add(l, &w,
+                _("Badges are not switched on for this course yet: your instructor "
+                  "has to turn them on before this badge can be earned."));
+    switch (b->rule.kind) {
+    case RULE_ENROLLMENT:
+        why_add(l, &w,
+                _("You first opened this tool here before this badge was set up: ask your "
+                  "instructor to give it to you."));
+        break;
+    case RULE_SCORE: {
+        const struct store_grade_seen *g = judged_grade(&l->v, b->rule.resource_link);
+
+        why_grade(l, &w, g, b->rule.resource_link, b->rule.threshold);
+        if (g && g->has_score) {
+            progress = web_fmt(r, _("Your score %s \xe2\x80\x94 %s needed"), web_score(r, g->score),
+                               web_score(r, b->rule.threshold));
+            pval = web_fmt(r, "%.2f",
+                           g->score >= b->rule.threshold ? 1.0
+                           : b->rule.threshold > 0       ? g->score / b->rule.threshold
+                                                         : 1.0);
+        }
+        break;
+    }
+    case RULE_COMPLETION: {
+        const struct store_grade_seen *g = judged_grade(&l->v, l->v.completion_link);
+
+        if (b->mode && (!my_mode || strcmp(b->mode, my_mode) != 0))
+            why_add(
+                l, &w,
+                web_fmt(r, _("This badge is for learners on the \xe2\x80\x9c%s\xe2\x80\x9d track."),
+                        b->mode));
+        if (l->v.completed_at) {
+            why_add(
+                l, &w,
+                web_fmt(r, _("You completed the course on %s."), web_date(r, l->v.completed_at)));
+        } else {
+            why_grade(l, &w, g, l->v.completion_link, l->v.pass_mark);
+            if (g && g->has_score) {
+                progress = web_fmt(r, _("Your score %s \xe2\x80\x94 %s needed"),
+                                   web_score(r, g->score), web_score(r, l->v.pass_mark));
+                pval = web_fmt(r, "%.2f",
+                               g->score >= l->v.pass_mark ? 1.0
+                               : l->v.pass_mark > 0       ? g->score / l->v.pass_mark
+                                                          : 1.0);
+            }
+        }
+        break;
+    }
+    case RULE_GROUP: {
+        int64_t done, total;
+
+        why_group(l, &w, b, &done, &total);
+        if (total) {
+            progress = web_fmt(r, _("%lld of %lld courses"), (long long)done, (long long)total);
+            pval = web_fmt(r, "%.2f", (double)done / (double)total);
+        }
+        break;
+    }
+    case RULE_COUNT:
+        why_count(l, &w, b);
+        if (b->rule.count > 0) {
+            int64_t done = (int64_t)l->v.ncompleted;
+
+            progress = web_fmt(r, _("%lld of %lld courses"),
+                               (long long)(done < b->rule.count ? done : b->rule.count),
+                               (long long)b->rule.count);
+            pval = web_fmt(r, "%.2f",
+                           done >= b->rule.count ? 1.0 : (double)done / (double)b->rule.count);
+        }
+        break;
+    case RULE_MANUAL:
+        why_add(l, &w, _("Your instructor has not given it to you yet."));
+        break;
+    }
+    vars[k++] = paragraphs(l, b->criteria_narrative);
+    vars[k++] = web_tpl_url("criteria_url", b->criteria_url);
+    vars[k++] = web_tpl_text("rule", rule_words(l, b));
+    vars[k++] = web_tpl_text("progress", progress);
+    vars[k++] = web_tpl_text("pval", pval);
+    vars[k++] = web_tpl_list("why", w.items, 1, w.n);
+    while (k < BADGE_VARS)
+        vars[k++] = web_tpl_text("unused", NULL);
+}
+
+/* What a learner is told about an award not issued (yet). */
+static const char *status_words(struct learner *l, const struct store_award *a)
+{
+    struct req *r = l->r;
+
+    switch (a->state) {
+    case AWARD_QUEUED:
+        if (a->attempts > 0)
+            return web_fmt(r,
+                           _("On its way: the badge service did not answer the last try, so this "
+                             "tool tries again by itself (next try on %s)."),
+                           web_date(r, a->next_attempt_at));
+        return _("On its way: it is being issued and will appear here in a moment.");
+    case AWARD_ISSUING:
+        return _("On its way: it is being issued right now.");
+    case AWARD_NEEDS_EMAIL:
+        return _("Earned, and waiting for your e-mail address: your learning platform did not "
+                 "share one, and a badge is issued to an address.");
+    case AWARD_FAILED:
+        return _("Earned, but it could not be issued. Your instructor sees what went wrong and "
+                 "can try again; you do not need to do anything.");
+    case AWARD_ISSUED:
+    case AWARD_REVOKED:
+        break;
+    }
+    return "";
+}
+
+static void award_item(struct learner *l, const struct store_badge *b, const struct store_award *a,
+                       struct web_tpl_var *vars)
+{
+    struct req *r = l->r;
+    size_t k = badge_common(l, b, vars);
+    bool hosted = b->backend && strcmp(b->backend, "hosted") == 0;
+    bool expired = a->expires_at && a->expires_at <= util_now();
+
+    vars[k++] = web_tpl_text("issued", web_date(r, a->issued_at));
+    vars[k++] =
+        web_tpl_text("expires", a->expires_at && !expired ? web_date(r, a->expires_at) : NULL);
+    vars[k++] = web_tpl_text("expired", expired ? web_date(r, a->expires_at) : NULL);
+    vars[k++] = web_tpl_url("verify", a->assertion_url);
+    vars[k++] = web_tpl_text("share", a->assertion_url);
+    vars[k++] =
+        web_tpl_url("download", hosted && a->uid ? web_fmt(r, "%s/ob/v2/assertions/%s/image",
+                                                           r->web->public_path, a->uid)
+                                                 : NULL);
+    vars[k++] = web_tpl_text("status", status_words(l, a));
+    vars[k++] = web_tpl_text("needs_email", a->state == AWARD_NEEDS_EMAIL ? "1" : NULL);
+    vars[k++] = web_tpl_text("revoked_on", web_date(r, a->revoked_at));
+    vars[k++] =
+        web_tpl_text("reason", a->revoke_reason && a->revoke_reason[0] ? a->revoke_reason
+                                                                       : _("no reason was given"));
+    vars[k++] = web_tpl_text("earned_for", a->narrative);
+    while (k < BADGE_VARS)
+        vars[k++] = web_tpl_text("unused", NULL);
+}
+
+static const char learner_tpl[] =
+    "{{^in_course}}<p>{{@This page was opened outside a course: it shows every badge of yours from this learning platform.}}</p>{{/in_course}}"
+    "<section aria-labelledby=\"earned-h\"><h2 id=\"earned-h\">{{@Your badges}}</h2>"
+    "{{#earned}}<article class=\"badge earned\" data-slug=\"{{slug}}\">"
+    "<img src=\"{{img}}\" alt=\"{{bname}}\" width=\"96\" height=\"96\">"
+    "<div><h3>{{bname}}</h3>{{#where}}<p class=\"where\">{{where}}</p>{{/where}}"
+    "<p>{{description}}</p>"
+    "<p class=\"dates\">{{@Issued on {issued}}}{{#expires}} \xc2\xb7 {{@Expires on {expires}}}"
+    "{{/expires}}{{#expired}} \xc2\xb7 <strong>{{@Expired on {expired}}}</strong>{{/expired}}</p>"
+    "{{#verify}}<p class=\"actions\"><a href=\"{{verify}}\" target=\"_blank\" rel=\"noopener\">"
+    "{{@Verify}}<span class=\"sr\"> {{bname}}</span></a>"
+    "{{#download}} <a href=\"{{download}}\" download=\"{{slug}}\">{{@Download}}<span class=\"sr\">"
+    " {{bname}}</span></a>{{/download}}</p>"
+    "<p class=\"share\"><label>{{@Link to share}} <input type=\"text\" readonly "
+    "value=\"{{share}}\"></label> <button type=\"button\" data-copy=\"{{share}}\" "
+    "data-copied=\"{{@Copied}}\">{{@Copy link}}</button> <span class=\"copied\" "
+    "role=\"status\"></span></p>{{/verify}}"
+    "</div></article>{{/earned}}"
+    "{{^earned}}<p>{{@You have not earned a badge here yet.}}</p>{{/earned}}</section>"
+    "{{#any_pending}}<section aria-labelledby=\"pending-h\"><h2 id=\"pending-h\">{{@On its way}}</h2>"
+    "{{#pending}}<article class=\"badge pending\" data-slug=\"{{slug}}\">"
+    "<img src=\"{{img}}\" alt=\"{{bname}}\" width=\"64\" height=\"64\">"
+    "<div><h3>{{bname}}</h3><p class=\"status\">{{status}}</p>"
+    "{{#needs_email}}{{#email_form}}<form method=\"post\" action=\"{{email_action}}\" "
+    "class=\"inline\"><input type=\"hidden\" name=\"s\" value=\"{{s}}\">"
+    "<input type=\"hidden\" name=\"csrf\" value=\"{{csrf}}\">"
+    "<label for=\"email-{{slug}}\">{{@Your e-mail address}}</label> "
+    "<input id=\"email-{{slug}}\" name=\"email\" type=\"email\" required "
+    "autocomplete=\"email\" maxlength=\"254\"> <button type=\"submit\">{{@Save}}</button>"
+    "<p class=\"hint\">{{email_hint}}</p></form>{{/email_form}}"
+    "{{^email_form}}<p class=\"hint\">{{@Ask your instructor or your learning platform's administrator to have your e-mail address shared with this tool.}}</p>{{/email_form}}"
+    "{{/needs_email}}</div></article>{{/pending}}</section>{{/any_pending}}"
+    "{{#any_revoked}}<section aria-labelledby=\"revoked-h\"><h2 id=\"revoked-h\">{{@Revoked}}</h2>"
+    "{{#revoked}}<article class=\"badge revoked\" data-slug=\"{{slug}}\">"
+    "<img src=\"{{img}}\" alt=\"{{bname}}\" width=\"64\" height=\"64\">"
+    "<div><h3>{{bname}}</h3><p class=\"status\">{{@Revoked on {revoked_on}: {reason}}}</p>"
+    "</div></article>{{/revoked}}</section>{{/any_revoked}}"
+    "{{#in_course}}<section aria-labelledby=\"avail-h\"><h2 id=\"avail-h\">"
+    "{{@Badges you can earn}}</h2>"
+    "{{#available}}<article class=\"badge available\" data-slug=\"{{slug}}\">"
+    "<img src=\"{{img}}\" alt=\"{{bname}}\" width=\"64\" height=\"64\">"
+    "<div><h3>{{bname}}</h3><p>{{description}}</p>"
+    "{{#paras}}<p class=\"criteria\">{{p}}</p>{{/paras}}"
+    "{{#criteria_url}}<p><a href=\"{{criteria_url}}\" target=\"_blank\" rel=\"noopener\">"
+    "{{@Criteria}}<span class=\"sr\"> {{bname}}</span></a></p>{{/criteria_url}}"
+    "<p class=\"rule\"><strong>{{@How to earn it:}}</strong> {{rule}}</p>"
+    "{{#progress}}<p class=\"progress\"><progress max=\"1\" value=\"{{pval}}\" "
+    "aria-label=\"{{progress}}\"></progress> {{progress}}</p>{{/progress}}"
+    "<details><summary>{{@Why not yet?}}</summary><ul>{{#why}}<li>{{line}}</li>{{/why}}</ul>"
+    "</details></div></article>{{/available}}"
+    "{{^available}}<p>{{@There are no more badges to earn in this course.}}</p>{{/available}}"
+    "</section>{{/in_course}}";
+
+void web_page_learner(struct req *r, struct web_sess *ws, bool all)
+{
+    struct learner l = { r, ws, { 0 } };
+    struct err err = ERR_INIT;
+    struct web_tpl_var *earned, *pending, *revoked, *avail;
+    size_t ne = 0, np = 0, nr = 0, na = 0;
+    int64_t ctx = all ? 0 : ws->s.context_id;
+    bool smtp = r->web->cfg.mail_on;
+
+    if (store_learner_view(r->web->store, ws->s.consumer_id, ws->s.user_id, ws->s.context_id,
+                           &r->arena, &l.v, &err) < 0) {
+        web_reply_err(r, &err);
+        return;
+    }
+    earned = arena_alloc(&r->arena, st_mult(st_mult(l.v.nawards + 1, BADGE_VARS), sizeof(*earned)));
+    pending =
+        arena_alloc(&r->arena, st_mult(st_mult(l.v.nawards + 1, BADGE_VARS), sizeof(*pending)));
+    revoked =
+        arena_alloc(&r->arena, st_mult(st_mult(l.v.nawards + 1, BADGE_VARS), sizeof(*revoked)));
+    avail = arena_alloc(&r->arena, st_mult(st_mult(l.v.nbadges + 1, BADGE_VARS), sizeof(*avail)));
+
+    /* awards: in this course (its badges and the course-less ones), or all of them */
+    for (size_t i = 0; i < l.v.nawards; i++) {
+        const struct store_award *a = &l.v.awards[i];
+        const struct store_badge *b = badge_of(&l.v, a->badge_id);
+        struct web_tpl_var *into;
+
+        if (!b || (ctx && b->context_id && b->context_id != ctx))
+            continue;
+        if (a->state == AWARD_ISSUED)
+            into = earned + BADGE_VARS * ne++;
+        else if (a->state == AWARD_REVOKED)
+            into = revoked + BADGE_VARS * nr++;
+        else
+            into = pending + BADGE_VARS * np++;
+        award_item(&l, b, a, into);
+    }
+    /* BadgeClasses still to earn here: live, of this course or of none, no award yet */
+    for (size_t i = 0; ctx && i < l.v.nbadges; i++) {
+        const struct store_badge *b = &l.v.badges[i];
+
+        if (b->archived_at || (b->context_id && b->context_id != ctx) || award_of(&l.v, b->id))
+            continue;
+        available_item(&l, b, avail + BADGE_VARS * na++);
+    }
+    {
+        bool accept = r->web->cfg.accept_unconfirmed_email;
+        struct web_tpl_var vars[] = {
+            web_tpl_text("in_course", ctx ? "1" : NULL),
+            web_tpl_text("any_pending", np ? "1" : NULL),
+            web_tpl_text("any_revoked", nr ? "1" : NULL),
+            web_tpl_list("earned", earned, BADGE_VARS, ne),
+            web_tpl_list("pending", pending, BADGE_VARS, np),
+            web_tpl_list("revoked", revoked, BADGE_VARS, nr),
+            web_tpl_list("available", avail, BADGE_VARS, na),
+            web_tpl_text("email_form", smtp || accept ? "1" : NULL),
+            web_tpl_url("email_action", web_fmt(r, "%s/badges/email", r->web->public_path)),
+            web_tpl_text("email_hint",
+                         smtp ? _("We send a link to this address; your badges are issued once "
+                                  "you follow it.")
+                              : _("Your badges are issued to this address.")),
+        };
+
+        web_reply_page_body(r, ws, all || !ctx ? _("All my badges") : _("Badges"), learner_tpl,
+                            vars, sizeof(vars) / sizeof(vars[0]));
+    }
+}
+
+void web_route_all(struct req *r)
+{
+    struct web_sess *ws = arena_alloc(&r->arena, sizeof(*ws));
+    struct form q = { NULL, 0 };
+    struct err err = ERR_INIT;
+    struct str token = STR_NULL;
+
+    if (str_present(r->query) &&
+        form_parse(&r->arena, r->query.ptr, r->query.len, 32, &q, &err) == 0)
+        token = form_get(&q, "s");
+    if (web_session_or_reply(r, token, ws) < 0)
+        return;
+    web_page_learner(r, ws, true);
+}
