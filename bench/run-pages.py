@@ -1,0 +1,168 @@
+#!/usr/bin/python3
+"""bench/run-pages.py [BUILD_DIR] - server CPU per learner page (bench/README.md).
+
+Sets up one learner in one course with 50 BadgeClasses (25 earned and
+issued by the built-in issuer, 25 still to earn, each with its rule, progress
+and "why not yet"), then drives GET /badges?s=TOKEN with wrk and reads the
+server's CPU time (utime + stime in /proc/PID/stat) before and after: CPU per
+page is that difference over the pages served. Also prints the page size,
+requests/s and latency. Only 127.0.0.1 is used. Installs nothing: needs wrk.
+
+Environment: BENCH_DURATION (seconds, default 10), BENCH_CONNS (default 4),
+BENCH_BADGES (default 50), BENCH_KEEP=1 keeps the temporary directory.
+"""
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import zlib
+
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
+BIN = os.path.join(BUILD, "ltibadges")
+PRESIGN = os.path.join(BUILD, "bench", "presign")
+DURATION = int(os.environ.get("BENCH_DURATION", "10"))
+CONNS = int(os.environ.get("BENCH_CONNS", "4"))
+BADGES = int(os.environ.get("BENCH_BADGES", "50"))
+
+
+def die(msg):
+    sys.exit("run-pages: " + msg)
+
+
+def png(w=64, h=64):
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    raw = b"".join(b"\x00" + b"\x10\x60\xc0\xff" * w for _ in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **k):
+        return None
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main():
+    for b in (BIN, PRESIGN):
+        if not os.access(b, os.X_OK):
+            die("%s not found: build first (cmake -B build && cmake --build build -j2)" % b)
+    if not shutil.which("wrk"):
+        die("wrk not found: install it (apt-get install wrk)")
+    tmp = tempfile.mkdtemp(prefix="ltibadges-bench-pages-")
+    db = os.path.join(tmp, "bench.db")
+    server = None
+    try:
+        def cli(*args):
+            p = subprocess.run([BIN] + list(args) + ["--db", db], capture_output=True, text=True)
+            if p.returncode != 0:
+                die("%s: %s" % (" ".join(args), p.stderr.strip()))
+            return p.stdout
+
+        out = cli("consumer", "add", "Bench LMS")
+        key = re.search(r"^key=(\S+)", out, re.M).group(1)
+        secret = re.search(r"^secret=(\S+)", out, re.M).group(1)
+        ini = os.path.join(tmp, "bench.ini")
+        with open(ini, "w") as f:
+            f.write("[server]\naccess_log = off\n")
+        server = subprocess.Popen([BIN, "serve", "--config", ini, "--db", db, "--listen",
+                                   "127.0.0.1:0"], stdout=subprocess.PIPE,
+                                  stderr=open(os.path.join(tmp, "server.err"), "wb"), text=True)
+        port = None
+        for line in server.stdout:
+            m = re.match(r"^ltibadges: listening on .*?:(\d+)", line)
+            if m:
+                port = int(m.group(1))
+                break
+        if not port:
+            die("the server did not start")
+        base = "http://127.0.0.1:%d" % port
+
+        # a learner's launch, signed by bench/presign with the server's own lti/ code
+        bodies = subprocess.run([PRESIGN, key, secret, base + "/lti/launch", "200", "-"],
+                                capture_output=True, text=True, check=True).stdout.split("\n")
+        body = next(b for b in bodies if b and "roles=Learner" in b and "Instructor" not in b)
+        params = dict(urllib.parse.parse_qsl(body))
+        user, ctx = params["user_id"], params["context_id"]
+
+        image = os.path.join(tmp, "badge.png")
+        with open(image, "wb") as f:
+            f.write(png())
+        cli("context", "enable", "--consumer", key, "--context", ctx)
+        for i in range(BADGES):
+            cli("badge", "create", "--consumer", key, "--context", ctx, "--name",
+                "Badge %d of the course" % i, "--description", "What badge %d stands for." % i,
+                "--image", image, "--rule", "score:0.%d:link-%d" % (5 + i % 4, i),
+                "--criteria", "Reach the score on activity %d.\n\nAsk for help early." % i,
+                "--criteria-url", "https://lms.example.edu/criteria/%d" % i)
+        opener = urllib.request.build_opener(NoRedirect)
+        req = urllib.request.Request(base + "/lti/launch", data=body.encode(), headers={
+            "Content-Type": "application/x-www-form-urlencoded"})
+        try:
+            opener.open(req)
+            die("the launch was not redirected")
+        except urllib.error.HTTPError as e:
+            if e.code != 303:
+                die("the launch answered %d" % e.code)
+            location = e.headers["Location"]
+        # half earned (a grade of 0.9 on their link), half with a grade short of the rule
+        for i in range(BADGES):
+            cli("grade", "record", "--consumer", key, "--context", ctx, "--user", user,
+                "--resource-link", "link-%d" % i, "--score", "0.9" if i % 2 == 0 else "0.3")
+        deadline = time.monotonic() + 60
+        while True:
+            awards = json.loads(cli("award", "list", "--json"))
+            if sum(a["state"] == "issued" for a in awards) >= (BADGES + 1) // 2:
+                break
+            if time.monotonic() > deadline:
+                die("awards were not issued in time")
+            time.sleep(0.2)
+
+        url = base + urllib.parse.urlsplit(location).path + "?" + urllib.parse.urlsplit(
+            location).query
+        page = urllib.request.urlopen(url).read()
+        if page.count(b'class="badge earned"') < BADGES // 2 or \
+                page.count(b'class="badge available"') < BADGES // 2 - 1:
+            die("the page does not show the badges")
+        for _ in range(200):
+            urllib.request.urlopen(url).read()
+        cpu0 = cpu_seconds(server.pid)
+        wrk = subprocess.run(["wrk", "-t2", "-c%d" % CONNS, "-d%ds" % DURATION, "--latency", url],
+                             capture_output=True, text=True, check=True).stdout
+        cpu1 = cpu_seconds(server.pid)
+        n = int(re.search(r"(\d+) requests in", wrk).group(1))
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
+        p50 = re.search(r"50%\s+(\S+)", wrk).group(1)
+        p99 = re.search(r"99%\s+(\S+)", wrk).group(1)
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk)
+        if bad or "Socket errors" in wrk:
+            die("errors during the run:\n" + wrk)
+        print("learner page: %d badges (%d earned), %d bytes" % (
+            BADGES, page.count(b'class="badge earned"'), len(page)))
+        print("wrk -t2 -c%d -d%ds: %d pages, %.0f pages/s, p50 %s, p99 %s" % (
+            CONNS, DURATION, n, rps, p50, p99))
+        print("server CPU per page: %.0f us" % ((cpu1 - cpu0) / n * 1e6))
+    finally:
+        if server:
+            server.terminate()
+            server.wait(10)
+        if os.environ.get("BENCH_KEEP") == "1":
+            print("kept " + tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
