@@ -226,7 +226,7 @@ struct backend_mail_config {
     const char *username, *password; /* NULL: no AUTH; only over TLS (smtps or starttls) */
     const char *from;                /* the envelope and header From address */
     const char *from_name;           /* its display name, UTF-8; NULL: none */
-    bool starttls;                   /* smtp://: require STARTTLS (never plain text) */
+    bool starttls;                   /* smtp://: require STARTTLS; false: plain text (tests) */
     bool allow_loopback;             /* a relay on 127.0.0.0/8 or ::1 (tests, a local MTA) */
     long connect_timeout_ms, timeout_ms;
     const char *ca_file; /* NULL: the system's CA bundle */
@@ -264,6 +264,7 @@ bool backend_mail_address_valid(const char *addr);
  * (RFC 5322): Date (UTC), From (the display name RFC 2047-encoded when it
  * is not plain ASCII), To, Subject (RFC 2047 B-encoded when not plain
  * ASCII, folded when long), a random Message-ID at the From domain,
+ * Auto-Submitted: auto-generated (RFC 3834: no auto-replies),
  * MIME-Version, text/plain; charset=UTF-8, the body quoted-printable with
  * CRLF line ends ("\n" and "\r\n" in `text` both end a line). libcurl
  * speaks SMTP (and dot-stuffs the data) under the HTTP helper's policy:
@@ -273,7 +274,7 @@ bool backend_mail_address_valid(const char *addr);
  * Returns 0 once the relay accepted the message, or -1 with:
  *  - ERR_INVALID, nothing sent: `to`, the From address, `subject` or the
  *    display name invalid (a CR, LF or other control character, bad
- *    UTF-8, not an address), the config unusable (see
+ *    UTF-8, not an address), `text` not UTF-8, the config unusable (see
  *    backend_mail_config_check(), e-mail off); or, after sending, the
  *    relay refused with a 5xx reply ("the mail server refused the
  *    message"): permanent, do not retry;
@@ -285,7 +286,8 @@ bool backend_mail_address_valid(const char *addr);
  *    refused by the policy, it offers no STARTTLS or its certificate does
  *    not verify, it refused the credentials: an operator must act.
  * `err->msg` is safe to show; libcurl's text and the SMTP reply code go to
- * `err->detail`. Opens one connection per call; safe from any thread.
+ * `err->detail`. Opens one connection per call; any thread may call it
+ * once backend_http_global_init() ran.
  */
 int backend_mail_send(const struct backend_mail_config *c, const char *to, const char *subject,
                       const char *text, struct err *err);

@@ -161,4 +161,36 @@
 #define LIMIT_POX_SCORE_LEN       64
 #define LIMIT_POX_DESCRIPTION_LEN 1024
 
+/*
+ * Outgoing e-mail (address confirmation links). An address is an RFC 5321
+ * path without its angle brackets: 256 octets with them, so 254; its local
+ * part at most 64 octets (RFC 5321 4.5.3.1.1) and each domain label 63
+ * (RFC 1035 2.3.4).
+ */
+#define LIMIT_MAIL_ADDRESS_LEN 254
+#define LIMIT_MAIL_LOCAL_LEN   64
+#define LIMIT_MAIL_LABEL_LEN   63
+/* A subject is one line of a few words; translated ones with accents stay under 200 bytes. */
+#define LIMIT_MAIL_SUBJECT_LEN 512
+/* The sender's display name ("Open Badges, University of ..."). */
+#define LIMIT_MAIL_NAME_LEN 255
+/* A confirmation mail is a few hundred bytes of text and a link; 64 KiB refuses anything else. */
+#define LIMIT_MAIL_BODY (64 * 1024)
+/*
+ * The whole message as sent: quoted-printable turns a byte into at most 3
+ * (=XX) and adds a 3-byte soft break per 73 encoded bytes, so 4x the body,
+ * plus the headers: the encoded subject and name take less than twice
+ * their text, the other headers less than 4 KiB.
+ */
+#define LIMIT_MAIL_MESSAGE                                                                         \
+ (4 * LIMIT_MAIL_BODY + 2 * (LIMIT_MAIL_SUBJECT_LEN + LIMIT_MAIL_NAME_LEN) + 4096)
+/*
+ * Waiting for the mail relay: as for an LMS's outcomes service, a relay
+ * that has not answered in 5 s is not coming, and a small message is
+ * handed over in well under 20 s (RFC 5321's minutes-long timeouts are
+ * for relays talking to each other, not for a learner waiting on a page).
+ */
+#define LIMIT_MAIL_CONNECT_TIMEOUT_MS 5000
+#define LIMIT_MAIL_TIMEOUT_MS         20000
+
 #endif
