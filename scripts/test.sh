@@ -1,11 +1,20 @@
 #!/bin/sh
 # scripts/test.sh - install what is missing, build with warnings as errors,
 # and run the whole suite twice: plain, then under AddressSanitizer and
-# UndefinedBehaviorSanitizer (LeakSanitizer included).
+# UndefinedBehaviorSanitizer (LeakSanitizer included). The browser tests
+# (tests/browser) need the npm packages of their lock file: npm ci below.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh test
 jobs=$(nproc)
+
+# The browser tests' npm packages (tests/browser/package-lock.json), installed
+# again only when node_modules is missing or older than the lock file.
+if [ ! -f tests/browser/node_modules/.package-lock.json ] ||
+    [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
+    echo "== npm ci (tests/browser)"
+    (cd tests/browser && CI=true npm ci --no-audit --no-fund --loglevel=error </dev/null)
+fi
 
 echo "== plain build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLTIBADGES_TESTS=ON >/dev/null

@@ -88,13 +88,13 @@ static const char instructor_tpl[] =
     "<section aria-labelledby=\"status-h\"><h2 id=\"status-h\">{{@Issuing}}</h2>"
     "<p class=\"status\" id=\"backend-status\">{{status}}</p></section>"
     "<section aria-labelledby=\"badges-h\"><h2 id=\"badges-h\">{{@Badges of this course}}</h2>"
-    "{{#badges}}<table class=\"list\"><thead><tr><th scope=\"col\">{{@Badge}}</th>"
+    "{{#any_badges}}<table class=\"list\"><thead><tr><th scope=\"col\">{{@Badge}}</th>"
     "<th scope=\"col\">{{@Earned by}}</th><th scope=\"col\">{{@Issued}}</th>"
     "<th scope=\"col\">{{@State}}</th></tr></thead><tbody>"
     "{{#badges}}<tr data-slug=\"{{slug}}\"><td><img src=\"{{img}}\" alt=\"\" width=\"32\" "
     "height=\"32\"> {{bname}}{{#where}} <span class=\"where\">({{where}})</span>{{/where}}</td>"
     "<td>{{rule}}</td><td>{{issued}}</td><td>{{state}}</td></tr>{{/badges}}"
-    "</tbody></table>{{/badges}}"
+    "</tbody></table>{{/any_badges}}"
     "{{^badges}}<p>{{@This course has no badges yet. With badges turned on, a learner who completes the course gets one made from the course's title.}}</p>{{/badges}}"
     "</section>{{/course_id}}";
 
@@ -150,6 +150,7 @@ void web_page_instructor(struct req *r, struct web_sess *ws)
             web_tpl_list("links", links, 3, nl / 3),
             web_tpl_text("status", status_line(r, &c)),
             web_tpl_list("badges", rows, ROW_VARS, nr / ROW_VARS),
+            web_tpl_text("any_badges", nr ? "1" : NULL),
         };
 
         web_reply_page_body(r, ws, _("Badges for this course"), instructor_tpl, vars,

@@ -7,8 +7,8 @@
  *
  * Each flow is an entry of FLOWS: a name, the flows it builds on (needs) and
  * an async function of the shared state `t`. A failed check ends its flow
- * (and the flows that need it); every failure is printed, and the exit code
- * is the number of failed flows (0: all passed).
+ * (and the flows that need it, which are not run); every failure is
+ * printed, and the exit code is 1 when any flow failed (0: all passed).
  *
  * Adding a flow: write `async function myFlow(t)` with the helpers below
  * (launchAs, expectSection, badgeArticle, formFields, createBadge,
@@ -26,6 +26,7 @@ const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const T0 = Date.now();
 const NAV_TIMEOUT = 30000; // a sanitized build answers slower
 const AWARD_TIMEOUT = 30000;
+const FLOW_TIMEOUT = 90000; // a flow that hangs fails alone
 
 function log(...a) {
   console.log(`[${((Date.now() - T0) / 1000).toFixed(1).padStart(5)}s]`, ...a);
@@ -289,7 +290,7 @@ async function startLms() {
     origin: `http://localhost:${port}`,
     crossSite: `http://127.0.0.1:${port}`,
     register(id, signed) { launches.set(id, signed); },
-    close: () => new Promise((r) => server.close(r)),
+    close: () => new Promise((r) => { server.close(r); server.closeAllConnections(); }),
   };
 }
 
@@ -299,11 +300,18 @@ const childFrame = (page) =>
 
 /* Whether a frame shows one of our pages (its <main> and the section heading `id`). */
 async function frameShows(frame, id) {
-  try {
-    return (await frame.locator(`#${id}`).count()) === 1 && (await frame.locator('main#main').count()) === 1;
-  } catch (e) {
-    return false; // a refused frame (chrome-error://) cannot be read
-  }
+  if (frame.isDetached() || !frame.url().startsWith(cfg.base + '/')) return false;
+  const look = frame.evaluate((id) => !!document.getElementById(id) &&
+    !!document.querySelector('main#main'), id).catch(() => false);
+  // a refused frame (chrome-error://) may never give a context to evaluate in
+  return withTimeout(look, 5000, 'reading the frame').catch(() => false);
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([promise, new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new CheckFailed(`${what}: no end after ${ms} ms`)), ms);
+  })]).finally(() => clearTimeout(timer));
 }
 
 // ---- the flows ---------------------------------------------------------------
@@ -338,6 +346,10 @@ async function instructorSettings(t) {
     'the settings form carries hidden s (this session) and csrf', f);
   t.instructor.csrf = f.csrf;
   check(!(await page.locator('#enabled').isChecked()), 'badges start switched off');
+  const options = await page.locator('#completion_link option').evaluateAll((os) =>
+    os.map((o) => [o.value, o.textContent]));
+  check(options.some(([v, l]) => v === COURSE.resource_link_id && l === COURSE.resource_link_title),
+    'the completion select offers the launch\'s activity by its title', options);
 
   await page.locator('#enabled').check();
   await page.locator('#pass_mark').fill('0.6');
@@ -481,6 +493,25 @@ async function learnerRefused(t) {
   check(before.badges_enabled === 1, 'contexts.badges_enabled is still 1', before);
 }
 
+/* 3b. The instructor sees the course's badges, each once, with its rule in words. */
+async function instructorBadgeList(t) {
+  const page = t.instructor.page;
+  await page.goto(t.instructor.url);
+  const sec = await expectSection(page, 'badges-h', 'Badges of this course');
+  const rows = await sec.locator('tbody tr').evaluateAll((trs) =>
+    trs.map((tr) => ({ slug: tr.dataset.slug, cells: [...tr.cells].map((c) => c.innerText.trim()) })));
+  const slugs = rows.map((r) => r.slug);
+  for (const b of Object.values(t.badges)) {
+    const mine = rows.filter((r) => r.slug === b.slug);
+    check(mine.length === 1, `"${b.name}" is listed once`, `${mine.length} rows; all: ${slugs.join(' ')}`);
+  }
+  check(await sec.locator('table').count() === 1, 'the badges are in one table',
+    await sec.locator('table').count());
+  const score = rows.find((r) => r.slug === t.badges.score.slug);
+  check(/a score of at least 0\.80 on any graded activity/.test(score.cells[1]),
+    'the rule in the instructor\'s words', score.cells);
+}
+
 /* 4. Accessibility (axe-core) and a 360 px wide screen, on both pages. */
 async function accessibility(t) {
   // The learner page now has an earned badge (the course's completion badge,
@@ -573,6 +604,7 @@ async function iframe(t) {
     const f3 = await childFrame(page);
     await waitFor(async () => refusals.length > 0 || f3.url().startsWith('chrome-error:'),
       'the browser to refuse the frame', 10000, 100).catch(() => null);
+    log(`  framed by ${other.origin}: the frame is at ${f3.url()}; console: ${refusals.join(' | ')}`);
     check(!(await frameShows(f3, 'earned-h')),
       'the page is not shown in an iframe of another origin', [f3.url(), refusals]);
     await page.close();
@@ -593,6 +625,7 @@ const FLOWS = [
   { name: 'instructor settings', run: instructorSettings },
   { name: 'learner badges', needs: ['instructor settings'], run: learnerBadges },
   { name: 'learner token refused on the instructor form', needs: ['learner badges'], run: learnerRefused },
+  { name: 'instructor badge list', needs: ['learner badges'], run: instructorBadgeList },
   { name: 'accessibility and 360 px', needs: ['learner badges'], run: accessibility },
   { name: 'iframe, third-party cookies blocked', needs: ['learner badges'], run: iframe },
 ];
@@ -630,7 +663,7 @@ async function main() {
     log(`FLOW ${f.name}`);
     const t1 = Date.now();
     try {
-      await f.run(t);
+      await withTimeout(f.run(t), FLOW_TIMEOUT, `flow ${f.name}`);
       times.push(`${f.name} ${((Date.now() - t1) / 1000).toFixed(1)} s`);
     } catch (e) {
       failed.push(f.name);
