@@ -9,100 +9,130 @@
 #include "base/base.h"
 #include "store/store_int.h"
 
-/* Grows an arena array of `size`-byte items when full; returns the (maybe moved) array. */
-static void *grow(struct arena *a, void *v, size_t size, size_t n, size_t *cap)
-{
-    void *nv;
+typedef void row_fn(sqlite3_stmt *st, struct arena *a, void *row);
 
-    if (n < *cap)
-        return v;
-    nv = arena_alloc(a, st_mult(st_mult(*cap, 2), size));
-    memcpy(nv, v, n * size);
-    *cap *= 2;
-    return nv;
+/*
+ * Steps the bound `st` and reads every row with `read` into an arena array
+ * of `size`-byte items, zeroed first; *out gets the array, *n its length.
+ */
+static int collect(struct conn *c, sqlite3_stmt *st, struct arena *a, size_t size, row_fn *read,
+                   void **out, size_t *n, const char *what, struct err *err)
+{
+    size_t cap = 8, len = 0;
+    unsigned char *v = arena_alloc(a, st_mult(cap, size));
+    int rc;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            unsigned char *nv = arena_alloc(a, st_mult(st_mult(cap, 2), size));
+
+            memcpy(nv, v, len * size);
+            v = nv;
+            cap *= 2;
+        }
+        memset(v + len * size, 0, size);
+        read(st, a, v + len * size);
+        len++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_db_err(c, rc, what, err);
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+static void grade_row(sqlite3_stmt *st, struct arena *a, void *row)
+{
+    struct store_grade_seen *g = row;
+
+    g->lti_link_id = store_col_arena(st, 0, a);
+    g->link_title = store_col_arena(st, 1, a);
+    g->has_score = sqlite3_column_type(st, 2) != SQLITE_NULL;
+    g->score = sqlite3_column_double(st, 2);
+    g->source = store_col_arena(st, 3, a);
+    g->recorded_at = sqlite3_column_int64(st, 4);
+    g->bound = sqlite3_column_int(st, 5) != 0;
+    g->read_at = sqlite3_column_int64(st, 6);
+    g->read_error = store_col_arena(st, 7, a);
+}
+
+static void completed_row(sqlite3_stmt *st, struct arena *a, void *row)
+{
+    struct store_course_done *d = row;
+
+    d->context_id = sqlite3_column_int64(st, 0);
+    d->lti_context_id = store_col_arena(st, 1, a);
+    d->title = store_col_arena(st, 2, a);
+    d->completed_at = sqlite3_column_int64(st, 3);
+}
+
+static void group_row(sqlite3_stmt *st, struct arena *a, void *row)
+{
+    struct store_group_course *g = row;
+
+    g->group_id = sqlite3_column_int64(st, 0);
+    g->lti_context_id = store_col_arena(st, 1, a);
+    g->title = store_col_arena(st, 2, a);
+    g->done = sqlite3_column_int(st, 3) != 0;
+}
+
+static void link_row(sqlite3_stmt *st, struct arena *a, void *row)
+{
+    struct store_link *l = row;
+
+    l->lti_link_id = store_col_arena(st, 0, a);
+    l->title = store_col_arena(st, 1, a);
 }
 
 static int read_grades(struct conn *c, int64_t user_id, int64_t context_id, struct arena *a,
                        struct store_learner_view *v, struct err *err)
 {
     sqlite3_stmt *st = store_stmt(c, S_PAGE_GRADES, err);
-    size_t cap = 8;
-    int rc;
+    void *rows;
 
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, user_id);
     sqlite3_bind_int64(st, 2, context_id);
-    v->grades = arena_alloc(a, cap * sizeof(*v->grades));
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct store_grade_seen *g;
-
-        v->grades = grow(a, v->grades, sizeof(*v->grades), v->ngrades, &cap);
-        g = &v->grades[v->ngrades++];
-        memset(g, 0, sizeof(*g));
-        g->lti_link_id = store_col_arena(st, 0, a);
-        g->link_title = store_col_arena(st, 1, a);
-        g->has_score = sqlite3_column_type(st, 2) != SQLITE_NULL;
-        g->score = sqlite3_column_double(st, 2);
-        g->source = store_col_arena(st, 3, a);
-        g->recorded_at = sqlite3_column_int64(st, 4);
-        g->bound = sqlite3_column_int(st, 5) != 0;
-        g->read_at = sqlite3_column_int64(st, 6);
-        g->read_error = store_col_arena(st, 7, a);
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_db_err(c, rc, "reading grades", err);
+    if (collect(c, st, a, sizeof(*v->grades), grade_row, &rows, &v->ngrades, "reading grades",
+                err) < 0)
+        return -1;
+    v->grades = rows;
+    return 0;
 }
 
 static int read_completed(struct conn *c, int64_t user_id, struct arena *a,
                           struct store_learner_view *v, struct err *err)
 {
     sqlite3_stmt *st = store_stmt(c, S_PAGE_COMPLETED, err);
-    size_t cap = 8;
-    int rc;
+    void *rows;
 
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, user_id);
-    v->completed = arena_alloc(a, cap * sizeof(*v->completed));
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct store_course_done *d;
-
-        v->completed = grow(a, v->completed, sizeof(*v->completed), v->ncompleted, &cap);
-        d = &v->completed[v->ncompleted++];
-        d->context_id = sqlite3_column_int64(st, 0);
-        d->lti_context_id = store_col_arena(st, 1, a);
-        d->title = store_col_arena(st, 2, a);
-        d->completed_at = sqlite3_column_int64(st, 3);
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_db_err(c, rc, "reading completions", err);
+    if (collect(c, st, a, sizeof(*v->completed), completed_row, &rows, &v->ncompleted,
+                "reading completions", err) < 0)
+        return -1;
+    v->completed = rows;
+    return 0;
 }
 
 static int read_groups(struct conn *c, int64_t consumer_id, int64_t user_id, struct arena *a,
                        struct store_learner_view *v, struct err *err)
 {
     sqlite3_stmt *st = store_stmt(c, S_PAGE_GROUPS, err);
-    size_t cap = 8;
-    int rc;
+    void *rows;
 
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, consumer_id);
     sqlite3_bind_int64(st, 2, user_id);
-    v->groups = arena_alloc(a, cap * sizeof(*v->groups));
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct store_group_course *g;
-
-        v->groups = grow(a, v->groups, sizeof(*v->groups), v->ngroups, &cap);
-        g = &v->groups[v->ngroups++];
-        g->group_id = sqlite3_column_int64(st, 0);
-        g->lti_context_id = store_col_arena(st, 1, a);
-        g->title = store_col_arena(st, 2, a);
-        g->done = sqlite3_column_int(st, 3) != 0;
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_db_err(c, rc, "reading course groups", err);
+    if (collect(c, st, a, sizeof(*v->groups), group_row, &rows, &v->ngroups,
+                "reading course groups", err) < 0)
+        return -1;
+    v->groups = rows;
+    return 0;
 }
 
 static int read_context(struct conn *c, int64_t context_id, int64_t user_id, struct arena *a,
@@ -184,20 +214,16 @@ static int read_links(struct conn *c, int64_t context_id, struct arena *a,
                       struct store_course_admin *v, struct err *err)
 {
     sqlite3_stmt *st = store_stmt(c, S_ADMIN_LINKS, err);
-    size_t cap = 8;
-    int rc;
+    void *rows;
 
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, context_id);
-    v->links = arena_alloc(a, cap * sizeof(*v->links));
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        v->links = grow(a, v->links, sizeof(*v->links), v->nlinks, &cap);
-        v->links[v->nlinks].lti_link_id = store_col_arena(st, 0, a);
-        v->links[v->nlinks++].title = store_col_arena(st, 1, a);
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_db_err(c, rc, "reading a course's links", err);
+    if (collect(c, st, a, sizeof(*v->links), link_row, &rows, &v->nlinks,
+                "reading a course's links", err) < 0)
+        return -1;
+    v->links = rows;
+    return 0;
 }
 
 static int read_counts(struct conn *c, int64_t context_id, struct store_course_admin *v,

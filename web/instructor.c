@@ -158,28 +158,6 @@ void web_page_instructor(struct req *r, struct web_sess *ws)
     }
 }
 
-/* 303 back to the course page with a notice code. */
-void web_back_to(struct req *r, const struct web_sess *ws, const char *path, const char *notice,
-                 const char *const *params)
-{
-    struct buf b = BUF_INIT(LIMIT_URI_LEN);
-    struct err err = ERR_INIT;
-
-    buf_addstr(&b, r->web->public_url);
-    buf_addstr(&b, path);
-    buf_addch(&b, '?');
-    form_add_query_param(&b, "s", str_from_cstr(ws->token));
-    if (notice)
-        form_add_query_param(&b, "m", str_from_cstr(notice));
-    for (size_t i = 0; params && params[i]; i += 2)
-        form_add_query_param(&b, params[i], str_from_cstr(params[i + 1]));
-    if (buf_check(&b, "redirect", &err) < 0)
-        web_reply_err(r, &err);
-    else
-        web_reply_redirect(r, 303, b.ptr);
-    buf_release(&b);
-}
-
 void web_route_settings(struct req *r)
 {
     struct web_sess *ws = arena_alloc(&r->arena, sizeof(*ws));

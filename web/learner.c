@@ -185,12 +185,12 @@ static void why_group(struct learner *l, struct why *w, const struct store_badge
                       int64_t *total)
 {
     struct req *r = l->r;
-    struct buf did = BUF_INIT(8192), todo = BUF_INIT(8192);
+    struct buf done_names = BUF_INIT(8192), left_names = BUF_INIT(8192);
 
     *done = *total = 0;
     for (size_t i = 0; i < l->v.ngroups; i++) {
         const struct store_group_course *g = &l->v.groups[i];
-        struct buf *into = g->done ? &did : &todo;
+        struct buf *into = g->done ? &done_names : &left_names;
 
         if (g->group_id != b->rule.group_id)
             continue;
@@ -200,37 +200,37 @@ static void why_group(struct learner *l, struct why *w, const struct store_badge
             buf_addstr(into, ", ");
         buf_addstr(into, g->title && g->title[0] ? g->title : g->lti_context_id);
     }
-    if (did.len)
-        why_add(l, w, web_fmt(r, _("Completed: %s."), did.ptr));
-    if (todo.len)
-        why_add(l, w, web_fmt(r, _("Still to complete: %s."), todo.ptr));
+    if (done_names.len)
+        why_add(l, w, web_fmt(r, _("Completed: %s."), done_names.ptr));
+    if (left_names.len)
+        why_add(l, w, web_fmt(r, _("Still to complete: %s."), left_names.ptr));
     if (!*total)
         why_add(l, w, _("The group has no courses yet."));
-    buf_release(&did);
-    buf_release(&todo);
+    buf_release(&done_names);
+    buf_release(&left_names);
 }
 
 static void why_count(struct learner *l, struct why *w, const struct store_badge *b)
 {
     struct req *r = l->r;
-    struct buf did = BUF_INIT(8192);
+    struct buf names = BUF_INIT(8192);
     int64_t n = (int64_t)l->v.ncompleted;
 
     for (size_t i = 0; i < l->v.ncompleted; i++) {
         const struct store_course_done *d = &l->v.completed[i];
 
-        if (did.len)
-            buf_addstr(&did, ", ");
-        buf_addf(&did, "%s (%s)", d->title && d->title[0] ? d->title : d->lti_context_id,
+        if (names.len)
+            buf_addstr(&names, ", ");
+        buf_addf(&names, "%s (%s)", d->title && d->title[0] ? d->title : d->lti_context_id,
                  web_date(r, d->completed_at));
     }
-    if (did.len)
-        why_add(l, w, web_fmt(r, _("Courses you completed: %s."), did.ptr));
+    if (names.len)
+        why_add(l, w, web_fmt(r, _("Courses you completed: %s."), names.ptr));
     else
         why_add(l, w, _("You have not completed a course yet."));
     if (n < b->rule.count)
         why_add(l, w, web_fmt(r, _("Still missing: %lld more."), (long long)(b->rule.count - n)));
-    buf_release(&did);
+    buf_release(&names);
 }
 
 /* The variables every badge item has, in this order (unused ones empty). */
@@ -273,6 +273,12 @@ static struct web_tpl_var paragraphs(struct learner *l, const char *text)
     return web_tpl_list("paras", items, 1, n);
 }
 
+/* How far `have` goes towards `need`, from 0 to 1, for a <progress> bar ("0.90"). */
+static const char *fraction(struct req *r, double have, double need)
+{
+    return web_fmt(r, "%.2f", need <= 0 || have >= need ? 1.0 : have / need);
+}
+
 /* Fills `vars` (BADGE_VARS) for a BadgeClass not earned: rule, progress, why not yet. */
 static void available_item(struct learner *l, const struct store_badge *b, struct web_tpl_var *vars)
 {
@@ -300,10 +306,7 @@ static void available_item(struct learner *l, const struct store_badge *b, struc
         if (g && g->has_score) {
             progress = web_fmt(r, _("Your score %s \xe2\x80\x94 %s needed"), web_score(r, g->score),
                                web_score(r, b->rule.threshold));
-            pval = web_fmt(r, "%.2f",
-                           g->score >= b->rule.threshold ? 1.0
-                           : b->rule.threshold > 0       ? g->score / b->rule.threshold
-                                                         : 1.0);
+            pval = fraction(r, g->score, b->rule.threshold);
         }
         break;
     }
@@ -324,10 +327,7 @@ static void available_item(struct learner *l, const struct store_badge *b, struc
             if (g && g->has_score) {
                 progress = web_fmt(r, _("Your score %s \xe2\x80\x94 %s needed"),
                                    web_score(r, g->score), web_score(r, l->v.pass_mark));
-                pval = web_fmt(r, "%.2f",
-                               g->score >= l->v.pass_mark ? 1.0
-                               : l->v.pass_mark > 0       ? g->score / l->v.pass_mark
-                                                          : 1.0);
+                pval = fraction(r, g->score, l->v.pass_mark);
             }
         }
         break;
@@ -338,7 +338,7 @@ static void available_item(struct learner *l, const struct store_badge *b, struc
         why_group(l, &w, b, &done, &total);
         if (total) {
             progress = web_fmt(r, _("%lld of %lld courses"), (long long)done, (long long)total);
-            pval = web_fmt(r, "%.2f", (double)done / (double)total);
+            pval = fraction(r, (double)done, (double)total);
         }
         break;
     }
@@ -350,8 +350,7 @@ static void available_item(struct learner *l, const struct store_badge *b, struc
             progress = web_fmt(r, _("%lld of %lld courses"),
                                (long long)(done < b->rule.count ? done : b->rule.count),
                                (long long)b->rule.count);
-            pval = web_fmt(r, "%.2f",
-                           done >= b->rule.count ? 1.0 : (double)done / (double)b->rule.count);
+            pval = fraction(r, (double)done, (double)b->rule.count);
         }
         break;
     case RULE_MANUAL:
@@ -548,15 +547,8 @@ void web_page_learner(struct req *r, struct web_sess *ws, bool all)
 
 void web_route_all(struct req *r)
 {
-    struct web_sess *ws = arena_alloc(&r->arena, sizeof(*ws));
-    struct form q = { NULL, 0 };
-    struct err err = ERR_INIT;
-    struct str token = STR_NULL;
+    struct web_sess *ws = web_session_from_query_or_reply(r);
 
-    if (str_present(r->query) &&
-        form_parse(&r->arena, r->query.ptr, r->query.len, 32, &q, &err) == 0)
-        token = form_get(&q, "s");
-    if (web_session_or_reply(r, token, ws) < 0)
-        return;
-    web_page_learner(r, ws, true);
+    if (ws)
+        web_page_learner(r, ws, true);
 }

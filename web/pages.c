@@ -64,12 +64,19 @@ static const char style_css[] =
     ".list thead{display:none}.list td{display:block;border:0;padding:.2rem}"
     ".list tr{display:block;border-bottom:1px solid var(--line);padding:.4rem 0}}\n";
 
+/* A file built into the program, cacheable for `cache` ("public, max-age=N"). */
+static void reply_static(struct req *r, const char *type, const char *data, size_t len,
+                         const char *cache)
+{
+    const char *hdrs[] = { "Cache-Control", cache, NULL };
+
+    web_reply(r, 200, type, xmemdupz(data, len), len, hdrs);
+}
+
 void web_route_style(struct req *r)
 {
-    const char *hdrs[] = { "Cache-Control", "public, max-age=3600", NULL };
-
-    web_reply(r, 200, "text/css; charset=utf-8", xmemdupz(style_css, sizeof(style_css) - 1),
-              sizeof(style_css) - 1, hdrs);
+    reply_static(r, "text/css; charset=utf-8", style_css, sizeof(style_css) - 1,
+                 "public, max-age=3600");
 }
 
 /* The tool's icon: a rosette in the accent colour, 32x32 user units. */
@@ -82,10 +89,7 @@ static const char icon_svg[] =
 
 void web_route_icon(struct req *r)
 {
-    const char *hdrs[] = { "Cache-Control", "public, max-age=86400", NULL };
-
-    web_reply(r, 200, "image/svg+xml", xmemdupz(icon_svg, sizeof(icon_svg) - 1),
-              sizeof(icon_svg) - 1, hdrs);
+    reply_static(r, "image/svg+xml", icon_svg, sizeof(icon_svg) - 1, "public, max-age=86400");
 }
 
 static void reply_html(struct req *r, unsigned status, const char *tpl,
@@ -129,10 +133,8 @@ static const char page_js[] =
 
 void web_route_script(struct req *r)
 {
-    const char *hdrs[] = { "Cache-Control", "public, max-age=3600", NULL };
-
-    web_reply(r, 200, "text/javascript; charset=utf-8", xmemdupz(page_js, sizeof(page_js) - 1),
-              sizeof(page_js) - 1, hdrs);
+    reply_static(r, "text/javascript; charset=utf-8", page_js, sizeof(page_js) - 1,
+                 "public, max-age=3600");
 }
 
 const char *web_date(struct req *r, int64_t t)
@@ -150,21 +152,44 @@ const char *web_score(struct req *r, double score)
     return web_fmt(r, "%.2f", score);
 }
 
+/* BASE PATH?s=TOKEN[&m=NOTICE][&name=value...]: the one way a page's URL is written. */
+static void page_url(struct buf *b, const char *base, const char *path, const struct web_sess *ws,
+                     const char *notice, const char *const *params)
+{
+    buf_addstr(b, base);
+    buf_addstr(b, path);
+    buf_addch(b, '?');
+    form_add_query_param(b, "s", str_from_cstr(ws->token));
+    if (notice)
+        form_add_query_param(b, "m", str_from_cstr(notice));
+    for (size_t i = 0; params && params[i]; i += 2)
+        form_add_query_param(b, params[i], str_from_cstr(params[i + 1]));
+}
+
 const char *web_page_url(struct req *r, const struct web_sess *ws, const char *path,
                          const char *const *params)
 {
     struct buf b = BUF_INIT(LIMIT_URI_LEN);
     const char *u;
 
-    buf_addstr(&b, r->web->public_path);
-    buf_addstr(&b, path);
-    buf_addch(&b, '?');
-    form_add_query_param(&b, "s", str_from_cstr(ws->token));
-    for (size_t i = 0; params && params[i]; i += 2)
-        form_add_query_param(&b, params[i], str_from_cstr(params[i + 1]));
+    page_url(&b, r->web->public_path, path, ws, NULL, params);
     u = b.toobig ? "#" : arena_memdupz(&r->arena, b.ptr, b.len);
     buf_release(&b);
     return u;
+}
+
+void web_back_to(struct req *r, const struct web_sess *ws, const char *path, const char *notice,
+                 const char *const *params)
+{
+    struct buf b = BUF_INIT(LIMIT_URI_LEN);
+    struct err err = ERR_INIT;
+
+    page_url(&b, r->web->public_url, path, ws, notice, params);
+    if (buf_check(&b, "redirect", &err) < 0)
+        web_reply_err(r, &err);
+    else
+        web_reply_redirect(r, 303, b.ptr);
+    buf_release(&b);
 }
 
 static const char layout_tpl[] =
@@ -287,15 +312,9 @@ void web_reply_page_body(struct req *r, const struct web_sess *ws, const char *t
 
 void web_route_badges(struct req *r)
 {
-    struct web_sess *ws = arena_alloc(&r->arena, sizeof(*ws));
-    struct form q = { NULL, 0 };
-    struct err err = ERR_INIT;
-    struct str token = STR_NULL;
+    struct web_sess *ws = web_session_from_query_or_reply(r);
 
-    if (str_present(r->query) &&
-        form_parse(&r->arena, r->query.ptr, r->query.len, 32, &q, &err) == 0)
-        token = form_get(&q, "s");
-    if (web_session_or_reply(r, token, ws) < 0)
+    if (!ws)
         return;
     if (ws->staff)
         web_page_instructor(r, ws);

@@ -99,6 +99,19 @@ int web_session_or_reply(struct req *r, struct str token, struct web_sess *out)
     return 0;
 }
 
+struct web_sess *web_session_from_query_or_reply(struct req *r)
+{
+    struct web_sess *ws = arena_alloc(&r->arena, sizeof(*ws));
+    struct form q = { NULL, 0 };
+    struct err err = ERR_INIT;
+    struct str token = STR_NULL;
+
+    if (str_present(r->query) &&
+        form_parse(&r->arena, r->query.ptr, r->query.len, 32, &q, &err) == 0)
+        token = form_get(&q, "s");
+    return web_session_or_reply(r, token, ws) < 0 ? NULL : ws;
+}
+
 int web_form_session_or_reply(struct req *r, bool staff, struct web_sess *out)
 {
     struct str given;

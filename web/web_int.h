@@ -237,6 +237,8 @@ size_t web_post_all(struct req *r, const char *name, struct str *out, size_t max
  * language put to use; else replies 403 and returns -1.
  */
 int web_session_or_reply(struct req *r, struct str tok, struct web_sess *out /* OUT */);
+/* A GET page's session, from the query's `s` (in the request's arena); NULL once it replied 403. */
+struct web_sess *web_session_from_query_or_reply(struct req *r);
 /*
  * For a POST of a page form: the session from field `s`, the CSRF token in
  * field `csrf` checked in constant time, and, when `staff`, an instructor

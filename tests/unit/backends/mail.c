@@ -41,7 +41,7 @@ static const char TO[] = "learner@example.org";
 
 static int sink_start(void **state)
 {
-    static char tmpl[] = "/tmp/lb-mail-XXXXXX";
+    char tmpl[] = "/tmp/lb-mail-XXXXXX";
     char line[64];
     size_t got = 0;
     int fds[2];
