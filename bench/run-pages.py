@@ -144,8 +144,8 @@ def main():
         cpu1 = cpu_seconds(server.pid)
         n = int(re.search(r"(\d+) requests in", wrk).group(1))
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
-        p50 = re.search(r"50%\s+(\S+)", wrk).group(1)
-        p99 = re.search(r"99%\s+(\S+)", wrk).group(1)
+        p50 = re.search(r"^\s*50%\s+(\S+)", wrk, re.M).group(1)
+        p99 = re.search(r"^\s*99%\s+(\S+)", wrk, re.M).group(1)
         bad = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk)
         if bad or "Socket errors" in wrk:
             die("errors during the run:\n" + wrk)
