@@ -78,6 +78,39 @@ int awards_grant(struct awards *a, const char *slug, int64_t consumer_id, const 
                  const char *narrative, int64_t *award_id /* OUT, may be NULL */,
                  bool *added /* OUT */, struct err *err);
 
+/* ---- setting BadgeClasses up (badgeclass.c) ------------------------------- */
+
+/* Whether `u` is an http(s) URL. */
+bool awards_http_url(const char *u);
+/* A text field: at most `max` bytes, UTF-8, no control characters but tab and newlines. */
+int awards_text_ok(const char *v, size_t max, const char *what, struct err *err);
+/* Tags as the JSON array the store keeps (malloc'd); ERR_INVALID for an empty or long tag. */
+int awards_tags_json(const char *const *tags, size_t n, char **out /* OUT */, struct err *err);
+/* 'NAME|URL[|DESCRIPTION|FRAMEWORK|CODE]' specs as a JSON array of AlignmentObjects. */
+int awards_alignments_json(const char *const *specs, size_t n, char **out /* OUT */,
+                           struct err *err);
+/* Back to text for a form: tags "a, b", alignments one spec per line. */
+void awards_tags_text(const char *json, struct buf *out);
+void awards_alignments_text(const char *json, struct buf *out);
+/*
+ * Who `rule` would award now from the facts stored (learners holding
+ * `badge_id` left out; 0: a BadgeClass not saved yet), at most `limit`
+ * (0: all), in `arena`.
+ */
+int awards_rule_candidates(struct awards *a, int64_t consumer_id, int64_t context_id,
+                           int64_t badge_id, const char *mode, const struct store_rule *rule,
+                           size_t limit, struct arena *arena,
+                           struct store_candidate **out /* OUT */, size_t *n /* OUT */,
+                           struct err *err);
+/*
+ * Awards BadgeClass `badge_id` to everyone its rule already finds (nothing
+ * while it is archived or its course has badges off); *added: how many.
+ */
+int awards_backfill(struct awards *a, int64_t badge_id, size_t *added /* OUT */, struct err *err);
+/* The same for every live BadgeClass of a course (its badges just turned on). */
+int awards_backfill_course(struct awards *a, int64_t context_id, size_t *added /* OUT */,
+                           struct err *err);
+
 /* The default image of BadgeClasses made for a course's first completion (SVG). */
 extern const char awards_default_image_svg[];
 

@@ -87,6 +87,36 @@ char *arena_strz(struct arena *a, struct str s)
     return arena_memdupz(a, s.ptr, s.len);
 }
 
+char *arena_vprintf(struct arena *a, const char *fmt, va_list ap)
+{
+    char small[256];
+    va_list ap2;
+    int n;
+    char *p;
+
+    va_copy(ap2, ap);
+    n = vsnprintf(small, sizeof(small), fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return arena_memdupz(a, "", 0);
+    if ((size_t)n < sizeof(small))
+        return arena_memdupz(a, small, (size_t)n);
+    p = arena_alloc(a, (size_t)n + 1);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    return p;
+}
+
+char *arena_printf(struct arena *a, const char *fmt, ...)
+{
+    va_list ap;
+    char *p;
+
+    va_start(ap, fmt);
+    p = arena_vprintf(a, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
 void arena_defer(struct arena *a, void (*fn)(void *), void *p)
 {
     struct arena_defer *d = arena_alloc(a, sizeof(*d));

@@ -32,6 +32,10 @@ void *arena_alloc(struct arena *a, size_t n);
 char *arena_memdupz(struct arena *a, const void *p, size_t n);
 /* A NUL-terminated copy of a view; the null view gives NULL. */
 char *arena_strz(struct arena *a, struct str s);
+/* printf into the arena. */
+char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *arena_vprintf(struct arena *a, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Runs fn(p) when the arena is released. */
 void arena_defer(struct arena *a, void (*fn)(void *), void *p);
 

@@ -295,38 +295,6 @@ static int parse_rule(const char *v, struct store_rule *r, struct err *err)
     }
 }
 
-static bool http_url(const char *u)
-{
-    return strncmp(u, "https://", 8) == 0 || strncmp(u, "http://", 7) == 0;
-}
-
-/* 'NAME|URL[|DESCRIPTION|FRAMEWORK|CODE]' into an Open Badges AlignmentObject */
-static int parse_alignment(const char *v, json_t *arr, struct err *err)
-{
-    static const char *const keys[] = { "targetName", "targetUrl", "targetDescription",
-                                        "targetFramework", "targetCode" };
-    json_t *o = json_object();
-    const char *p = v;
-
-    for (size_t i = 0; i < 5 && p; i++) {
-        const char *bar = strchr(p, '|');
-        size_t n = bar ? (size_t)(bar - p) : strlen(p);
-
-        if (n)
-            json_object_set_new(o, keys[i], json_stringn(p, n));
-        p = bar ? bar + 1 : NULL;
-    }
-    if (p || !json_object_get(o, "targetName") || !json_object_get(o, "targetUrl") ||
-        !http_url(json_string_value(json_object_get(o, "targetUrl")))) {
-        json_decref(o);
-        return err_set(
-            err, ERR_INVALID,
-            "an alignment is 'NAME|URL[|DESCRIPTION|FRAMEWORK|CODE]' with an http(s) URL");
-    }
-    json_array_append_new(arr, o);
-    return 0;
-}
-
 /* A slug: lower-case letters, digits and single dashes. */
 static bool slug_ok(const char *s)
 {
@@ -341,19 +309,6 @@ static bool slug_ok(const char *s)
             return false;
     }
     return true;
-}
-
-static int text_ok(const char *v, size_t max, const char *what, struct err *err)
-{
-    if (!v)
-        return 0;
-    if (strlen(v) > max)
-        return err_set(err, ERR_INVALID, "%s is longer than %zu bytes", what, max);
-    for (const char *p = v; *p; p++) {
-        if ((unsigned char)*p < 0x20 && *p != '\n' && *p != '\t')
-            return err_set(err, ERR_INVALID, "%s contains control characters", what);
-    }
-    return 0;
 }
 
 /* --passback-score S|off and --revoke-on-withdrawn yes|no; -1 in *pb / *rw: not given. */
@@ -392,7 +347,6 @@ static int badge_create(const struct cli_opts *o)
     size_t img_len = 0;
     const char *type;
     char slug[LIMIT_SLUG_LEN + 1], base[LIMIT_SLUG_LEN + 1];
-    json_t *tags = json_array(), *al = json_array();
     char *tags_s = NULL, *al_s = NULL;
     int64_t id, days = 0;
     int ret = 0;
@@ -411,12 +365,12 @@ static int badge_create(const struct cli_opts *o)
         goto out;
     }
     if (parse_rule(o->rule, &b.rule, &err) < 0 ||
-        text_ok(o->name, LIMIT_BADGE_NAME_LEN, "--name", &err) < 0 ||
-        text_ok(o->description, LIMIT_BADGE_TEXT_LEN, "--description", &err) < 0 ||
-        text_ok(o->criteria, LIMIT_BADGE_TEXT_LEN, "--criteria", &err) < 0 ||
-        text_ok(o->mode, LIMIT_LTI_ID_LEN, "--mode", &err) < 0 ||
-        text_ok(o->issuing_component, LIMIT_LTI_ID_LEN, "--issuing-component", &err) < 0 ||
-        text_ok(o->backend_id, 500, "--backend-id", &err) < 0) {
+        awards_text_ok(o->name, LIMIT_BADGE_NAME_LEN, "--name", &err) < 0 ||
+        awards_text_ok(o->description, LIMIT_BADGE_TEXT_LEN, "--description", &err) < 0 ||
+        awards_text_ok(o->criteria, LIMIT_BADGE_TEXT_LEN, "--criteria", &err) < 0 ||
+        awards_text_ok(o->mode, LIMIT_LTI_ID_LEN, "--mode", &err) < 0 ||
+        awards_text_ok(o->issuing_component, LIMIT_LTI_ID_LEN, "--issuing-component", &err) < 0 ||
+        awards_text_ok(o->backend_id, 500, "--backend-id", &err) < 0) {
         ret = cli_usage_error("badge create", "%s", err.msg);
         goto out;
     }
@@ -438,8 +392,8 @@ static int badge_create(const struct cli_opts *o)
         goto out;
     }
     if (o->criteria_url &&
-        (!http_url(o->criteria_url) ||
-         text_ok(o->criteria_url, LIMIT_LTI_URL_LEN, "--criteria-url", &err) < 0)) {
+        (!awards_http_url(o->criteria_url) ||
+         awards_text_ok(o->criteria_url, LIMIT_LTI_URL_LEN, "--criteria-url", &err) < 0)) {
         ret = cli_usage_error("badge create", "--criteria-url must be an http(s) URL");
         goto out;
     }
@@ -454,26 +408,17 @@ static int badge_create(const struct cli_opts *o)
                               LIMIT_BADGE_ALIGNMENTS);
         goto out;
     }
-    for (size_t i = 0; i < o->tag.n; i++) {
-        if (!o->tag.v[i][0] || text_ok(o->tag.v[i], 255, "--tag", &err) < 0) {
-            ret = cli_usage_error("badge create", "a tag is 1 to 255 printable characters");
-            goto out;
-        }
-        json_array_append_new(tags, json_string(o->tag.v[i]));
-    }
-    for (size_t i = 0; i < o->alignment.n; i++) {
-        if (parse_alignment(o->alignment.v[i], al, &err) < 0) {
-            ret = cli_usage_error("badge create", "%s", err.msg);
-            goto out;
-        }
+    if (awards_tags_json((const char *const *)o->tag.v, o->tag.n, &tags_s, &err) < 0 ||
+        awards_alignments_json((const char *const *)o->alignment.v, o->alignment.n, &al_s, &err) <
+            0) {
+        ret = cli_usage_error("badge create", "%s", err.msg);
+        goto out;
     }
     if (read_file(o->image, &img, &img_len, &err) < 0 ||
         backend_bake_check_image(img, img_len, &type, &err) < 0) {
         ret = cli_fail(&err);
         goto out;
     }
-    tags_s = json_dumps(tags, JSON_COMPACT);
-    al_s = json_dumps(al, JSON_COMPACT);
     if (env_open(&e, o, true, false, &err) < 0) {
         ret = cli_fail(&err);
         env_close(&e);
@@ -507,8 +452,6 @@ out:
     free(img);
     free(tags_s);
     free(al_s);
-    json_decref(tags);
-    json_decref(al);
     return ret;
 }
 
@@ -793,7 +736,7 @@ int cli_cmd_award(int argc, char **argv)
             need(o.user, "--user ID", "award grant") ||
             need(o.consumer, "--consumer KEY", "award grant"))
             return 2;
-        if (text_ok(o.narrative, LIMIT_BADGE_TEXT_LEN, "--narrative", &err) < 0)
+        if (awards_text_ok(o.narrative, LIMIT_BADGE_TEXT_LEN, "--narrative", &err) < 0)
             return cli_usage_error("award grant", "%s", err.msg);
         if (env_open(&e, &o, true, true, &err) < 0 ||
             awards_grant(e.a, o.badge, e.consumer.id, o.user, o.narrative, &id, &added, &err) < 0)
@@ -860,7 +803,7 @@ int cli_cmd_award(int argc, char **argv)
             return 2;
         if (need(o.reason, "--reason TEXT", "award revoke"))
             return 2;
-        if (text_ok(o.reason, LIMIT_BADGE_TEXT_LEN, "--reason", &err) < 0)
+        if (awards_text_ok(o.reason, LIMIT_BADGE_TEXT_LEN, "--reason", &err) < 0)
             return cli_usage_error("award revoke", "%s", err.msg);
         if (env_open(&e, &o, false, false, &err) < 0 ||
             store_award_revoke(e.s, id, o.reason, util_now(), &err) < 0)
@@ -898,9 +841,9 @@ int cli_cmd_outcome(int argc, char **argv)
         need(o.user, "--user ID", "outcome sourcedid") ||
         need(o.resource_link, "--resource-link R", "outcome sourcedid"))
         return 2;
-    if (text_ok(o.user, LIMIT_LTI_ID_LEN, "--user", &err) < 0 ||
-        text_ok(o.resource_link, LIMIT_LTI_ID_LEN, "--resource-link", &err) < 0 ||
-        text_ok(o.context.v[0], LIMIT_LTI_ID_LEN, "--context", &err) < 0)
+    if (awards_text_ok(o.user, LIMIT_LTI_ID_LEN, "--user", &err) < 0 ||
+        awards_text_ok(o.resource_link, LIMIT_LTI_ID_LEN, "--resource-link", &err) < 0 ||
+        awards_text_ok(o.context.v[0], LIMIT_LTI_ID_LEN, "--context", &err) < 0)
         return cli_usage_error("outcome sourcedid", "%s", err.msg);
     if (env_open(&e, &o, true, false, &err) < 0 ||
         store_tool_sourcedid(e.s, e.consumer.id, o.user, o.context.v[0], o.resource_link, sourcedid,

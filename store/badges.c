@@ -288,6 +288,39 @@ static int pick_slug(struct conn *c, const struct store_badge_new *b, char *out,
     return err_set(err, ERR_CONFLICT, "no free slug for '%s'", b->slug_base);
 }
 
+/* Parameters 4 to 19 of S_BADGE_INSERT and S_BADGE_UPDATE: the BadgeClass's own fields. */
+static void bind_badge_fields(sqlite3_stmt *st, const struct store_badge_new *b, int64_t now)
+{
+    store_bind_str(st, 4, str_from_cstr(b->mode));
+    store_bind_str(st, 5, str_from_cstr(b->name));
+    store_bind_str(st, 6, str_from_cstr(b->description));
+    sqlite3_bind_blob64(st, 7, b->image, b->image_len, SQLITE_STATIC);
+    store_bind_str(st, 8, str_from_cstr(b->image_type));
+    store_bind_str(st, 9, str_from_cstr(b->criteria_url));
+    store_bind_str(st, 10, str_from_cstr(b->criteria_narrative));
+    store_bind_str(st, 11, str_from_cstr(b->issuing_component));
+    store_bind_str(st, 12, str_from_cstr(b->tags ? b->tags : "[]"));
+    store_bind_str(st, 13, str_from_cstr(b->alignments ? b->alignments : "[]"));
+    if (b->expires_days > 0)
+        sqlite3_bind_int64(st, 14, b->expires_days);
+    else
+        sqlite3_bind_null(st, 14);
+    store_bind_str(st, 15, str_from_cstr(b->backend));
+    store_bind_str(st, 16, str_from_cstr(b->backend_id));
+    sqlite3_bind_int64(st, 17, now);
+    if (!b->passback_off)
+        sqlite3_bind_double(st, 18, b->has_passback_score ? b->passback_score : 1.0);
+    else
+        sqlite3_bind_null(st, 18);
+    sqlite3_bind_int(st, 19, b->revoke_on_withdrawn);
+}
+
+static int completion_taken(const struct store_badge_new *b, struct err *err)
+{
+    return err_set(err, ERR_CONFLICT, "this course already has a completion badge for %s%s%s",
+                   b->mode ? "mode '" : "no mode", b->mode ? b->mode : "", b->mode ? "'" : "");
+}
+
 int store_badge_create_conn(struct conn *c, const struct store_badge_new *b, int64_t now,
                             int64_t *id, char *slug_out, struct err *err)
 {
@@ -314,24 +347,7 @@ int store_badge_create_conn(struct conn *c, const struct store_badge_new *b, int
     sqlite3_bind_int64(st, 2, b->consumer_id);
     if (context_id)
         sqlite3_bind_int64(st, 3, context_id);
-    store_bind_str(st, 4, str_from_cstr(b->mode));
-    store_bind_str(st, 5, str_from_cstr(b->name));
-    store_bind_str(st, 6, str_from_cstr(b->description));
-    sqlite3_bind_blob64(st, 7, b->image, b->image_len, SQLITE_STATIC);
-    store_bind_str(st, 8, str_from_cstr(b->image_type));
-    store_bind_str(st, 9, str_from_cstr(b->criteria_url));
-    store_bind_str(st, 10, str_from_cstr(b->criteria_narrative));
-    store_bind_str(st, 11, str_from_cstr(b->issuing_component));
-    store_bind_str(st, 12, str_from_cstr(b->tags ? b->tags : "[]"));
-    store_bind_str(st, 13, str_from_cstr(b->alignments ? b->alignments : "[]"));
-    if (b->expires_days > 0)
-        sqlite3_bind_int64(st, 14, b->expires_days);
-    store_bind_str(st, 15, str_from_cstr(b->backend));
-    store_bind_str(st, 16, str_from_cstr(b->backend_id));
-    sqlite3_bind_int64(st, 17, now);
-    if (!b->passback_off)
-        sqlite3_bind_double(st, 18, b->has_passback_score ? b->passback_score : 1.0);
-    sqlite3_bind_int(st, 19, b->revoke_on_withdrawn);
+    bind_badge_fields(st, b, now);
     if (store_step_id(c, st, id, "creating a BadgeClass", err) < 0)
         return -1;
 
@@ -355,8 +371,7 @@ int store_badge_create_conn(struct conn *c, const struct store_badge_new *b, int
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
-        return err_set(err, ERR_CONFLICT, "this course already has a completion badge for %s%s%s",
-                       b->mode ? "mode '" : "no mode", b->mode ? b->mode : "", b->mode ? "'" : "");
+        return completion_taken(b, err);
     if (rc != SQLITE_DONE)
         return store_db_err(c, rc, "creating a rule", err);
     return 0;
@@ -505,6 +520,26 @@ int store_badge_list(struct store *s, struct arena *a, struct store_badge **out,
     return ret;
 }
 
+int store_badge_list_course(struct store *s, int64_t context_id, struct arena *a,
+                            struct store_badge **out, size_t *count, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    *out = NULL;
+    *count = 0;
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_BADGE_LIST_COURSE, err);
+    if (st) {
+        sqlite3_bind_int64(st, 1, context_id);
+        ret = store_collect_badges(c, st, a, out, count, err);
+    }
+    store_reader_put(s, c);
+    return ret;
+}
+
 int store_badge_set_backend_id(struct store *s, int64_t id, const char *backend_id, struct err *err)
 {
     sqlite3_stmt *st;
@@ -540,6 +575,145 @@ int store_badge_set_outcomes(struct store *s, const char *slug, int passback, do
         ret = store_step_done(s->admin, st, "updating a BadgeClass", err);
         if (ret == 0 && sqlite3_changes(s->admin->db) == 0)
             ret = err_set(err, ERR_NOTFOUND, "there is no BadgeClass '%s'", slug);
+    }
+    return store_admin_end(s, ret, err);
+}
+
+int store_badge_update(struct store *s, int64_t id, int64_t context_id,
+                       const struct store_badge_new *b, struct err *err)
+{
+    struct conn *c = s->admin;
+    int64_t group_id = 0, now = util_now();
+    sqlite3_stmt *st;
+    int ret = -1, rc;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    if (b->rule.kind == RULE_GROUP &&
+        group_find(c, b->consumer_id, b->rule.group, &group_id, err) < 0)
+        goto out;
+    st = store_stmt(c, S_BADGE_UPDATE, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, b->consumer_id);
+    sqlite3_bind_int64(st, 3, context_id);
+    bind_badge_fields(st, b, now);
+    sqlite3_bind_int(st, 20, b->image != NULL);
+    if (store_step_done(c, st, "updating a BadgeClass", err) < 0)
+        goto out;
+    if (sqlite3_changes(c->db) == 0) {
+        err_set(err, ERR_NOTFOUND, "this course has no such BadgeClass");
+        goto out;
+    }
+    st = store_stmt(c, S_RULE_UPDATE, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    store_bind_str(st, 2, str_from_cstr(store_rule_name(b->rule.kind)));
+    store_bind_str(st, 3, str_from_cstr(b->mode ? b->mode : ""));
+    if (b->rule.kind == RULE_SCORE) {
+        sqlite3_bind_double(st, 4, b->rule.threshold);
+        store_bind_str(st, 5, str_from_cstr(b->rule.resource_link));
+    } else {
+        sqlite3_bind_null(st, 4);
+        sqlite3_bind_null(st, 5);
+    }
+    if (group_id)
+        sqlite3_bind_int64(st, 6, group_id);
+    else
+        sqlite3_bind_null(st, 6);
+    if (b->rule.kind == RULE_COUNT)
+        sqlite3_bind_int64(st, 7, b->rule.count);
+    else
+        sqlite3_bind_null(st, 7);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        completion_taken(b, err);
+    else if (rc != SQLITE_DONE)
+        store_db_err(c, rc, "updating a rule", err);
+    else
+        ret = 0;
+out:
+    return store_admin_end(s, ret, err);
+}
+
+int store_badge_award_count(struct store *s, int64_t id, int64_t *n, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    *n = 0;
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_BADGE_AWARDS_ANY, err);
+    if (st) {
+        sqlite3_bind_int64(st, 1, id);
+        ret = store_step_id(c, st, n, "counting a BadgeClass's awards", err);
+    }
+    store_reader_put(s, c);
+    return ret;
+}
+
+int store_badge_delete(struct store *s, int64_t id, int64_t context_id, struct err *err)
+{
+    struct conn *c = s->admin;
+    sqlite3_stmt *st;
+    int64_t awarded;
+    int ret = -1;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    st = store_stmt(c, S_BADGE_DELETE, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, context_id);
+    if (store_step_done(c, st, "deleting a BadgeClass", err) < 0)
+        goto out;
+    if (sqlite3_changes(c->db) == 1) {
+        ret = 0;
+        goto out;
+    }
+    /* nothing deleted: not this course's, or awarded already */
+    st = store_stmt(c, S_BADGE_AWARDS_ANY, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    if (store_step_id(c, st, &awarded, "counting a BadgeClass's awards", err) < 0)
+        goto out;
+    if (awarded)
+        err_set(err, ERR_CONFLICT, "a badge that was awarded cannot be deleted: archive it");
+    else
+        err_set(err, ERR_NOTFOUND, "this course has no such BadgeClass");
+out:
+    return store_admin_end(s, ret, err);
+}
+
+int store_badge_set_archived(struct store *s, int64_t id, int64_t context_id, bool archived,
+                             struct err *err)
+{
+    struct conn *c = s->admin;
+    int64_t now = util_now();
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    st = store_stmt(c, S_BADGE_SET_ARCHIVED, err);
+    if (st) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, context_id);
+        if (archived)
+            sqlite3_bind_int64(st, 3, now);
+        else
+            sqlite3_bind_null(st, 3);
+        sqlite3_bind_int64(st, 4, now);
+        ret = store_step_done(c, st, "archiving a BadgeClass", err);
+        if (ret == 0 && sqlite3_changes(c->db) == 0)
+            ret = err_set(err, ERR_NOTFOUND, "this course has no such BadgeClass");
     }
     return store_admin_end(s, ret, err);
 }

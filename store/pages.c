@@ -288,3 +288,77 @@ out:
     store_reader_put(s, c);
     return ret;
 }
+
+/* ---- who a rule would award now ------------------------------------------- */
+
+static void candidate_row(sqlite3_stmt *st, struct arena *a, void *row)
+{
+    struct store_candidate *c = row;
+
+    c->user_id = sqlite3_column_int64(st, 0);
+    c->lti_user_id = store_col_arena(st, 1, a);
+    c->name = store_col_arena(st, 2, a);
+    c->has_score = sqlite3_column_type(st, 3) != SQLITE_NULL;
+    c->score = sqlite3_column_double(st, 3);
+    c->link_id = sqlite3_column_int64(st, 4);
+    c->link_title = store_col_arena(st, 5, a);
+    c->completed = sqlite3_column_int64(st, 6);
+}
+
+static int candidates(struct conn *c, const struct store_rule_probe *p, struct arena *a,
+                      struct store_candidate **out, size_t *n, struct err *err)
+{
+    static const enum stmt_id by_kind[] = {
+        [RULE_ENROLLMENT] = S_CAND_ENROLLMENT, [RULE_SCORE] = S_CAND_SCORE,
+        [RULE_COMPLETION] = S_CAND_COMPLETION, [RULE_GROUP] = S_CAND_GROUP,
+        [RULE_COUNT] = S_CAND_COUNT,
+    };
+    sqlite3_stmt *st;
+    void *rows;
+
+    *out = NULL;
+    *n = 0;
+    /* a manual rule awards no one by itself; a completion rule belongs to a course */
+    if (p->rule.kind == RULE_MANUAL || (p->rule.kind == RULE_COMPLETION && !p->context_id))
+        return 0;
+    st = store_stmt(c, by_kind[p->rule.kind], err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, p->consumer_id);
+    sqlite3_bind_int64(st, 2, p->context_id);
+    sqlite3_bind_int64(st, 3, p->badge_id);
+    sqlite3_bind_double(st, 4, p->rule.threshold);
+    store_bind_str(st, 5, str_from_cstr(p->rule.resource_link));
+    store_bind_str(st, 6, str_from_cstr(p->rule.group ? p->rule.group : ""));
+    sqlite3_bind_int64(st, 7, p->rule.count);
+    store_bind_str(st, 8, str_from_cstr(p->mode ? p->mode : ""));
+    sqlite3_bind_int64(st, 9, p->limit ? (int64_t)p->limit : -1);
+    sqlite3_bind_int64(st, 10, p->learner_flags);
+    sqlite3_bind_int64(st, 11, p->staff_flags);
+    if (collect(c, st, a, sizeof(**out), candidate_row, &rows, n, "finding who a rule awards",
+                err) < 0)
+        return -1;
+    *out = rows;
+    return 0;
+}
+
+int store_rule_candidates(struct store *s, const struct store_rule_probe *p, struct arena *a,
+                          struct store_candidate **out, size_t *n, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    int ret;
+
+    *out = NULL;
+    *n = 0;
+    if (!c)
+        return -1;
+    ret = candidates(c, p, a, out, n, err);
+    store_reader_put(s, c);
+    return ret;
+}
+
+int store_tx_rule_candidates(struct store_tx *tx, const struct store_rule_probe *p,
+                             struct store_candidate **out, size_t *n, struct err *err)
+{
+    return candidates(tx->c, p, &tx->arena, out, n, err);
+}

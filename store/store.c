@@ -31,6 +31,13 @@
  "LEFT JOIN contexts c ON c.id = b.context_id LEFT JOIN rules r ON r.badge_class_id = b.id "       \
  "LEFT JOIN context_groups g ON g.id = r.group_id"
 
+/* a learner's name for people, and "has no award of BadgeClass ?3 yet" */
+#define CAND_NAME                                                                                  \
+ "coalesce(nullif(u.full_name, ''), nullif(trim(coalesce(u.given_name, '') || ' ' || "             \
+ "coalesce(u.family_name, '')), ''), u.lti_user_id)"
+#define CAND_NOT_HELD                                                                              \
+ "AND NOT EXISTS (SELECT 1 FROM awards a WHERE a.badge_class_id = ?3 AND a.user_id = u.id) "
+
 #define ISSUED_COUNT                                                                               \
  "(SELECT count(*) FROM awards a WHERE a.badge_class_id = b.id AND a.state = 'issued') "
 
@@ -173,12 +180,73 @@ static const char *const sql_text[S__COUNT] = {
         "UPDATE badge_classes SET passback_score = CASE ?2 WHEN -1 THEN passback_score "
         "WHEN 0 THEN NULL ELSE ?3 END, revoke_on_withdrawn = CASE ?4 WHEN -1 THEN "
         "revoke_on_withdrawn ELSE ?4 END, updated_at = ?5 WHERE slug = ?1",
+    /* ?20: keep the stored image when 0 (an edit without a new upload) */
+    [S_BADGE_UPDATE] =
+        "UPDATE badge_classes SET mode = ?4, name = ?5, description = ?6, "
+        "image = CASE ?20 WHEN 0 THEN image ELSE ?7 END, "
+        "image_type = CASE ?20 WHEN 0 THEN image_type ELSE ?8 END, criteria_url = ?9, "
+        "criteria_narrative = ?10, issuing_component = ?11, tags = ?12, alignments = ?13, "
+        "expires_days = ?14, passback_score = ?18, revoke_on_withdrawn = ?19, updated_at = ?17 "
+        "WHERE id = ?1 AND consumer_id = ?2 AND context_id = ?3",
+    [S_RULE_UPDATE] = "UPDATE rules SET kind = ?2, mode_key = ?3, threshold = ?4, "
+                      "resource_link = ?5, group_id = ?6, count = ?7 WHERE badge_class_id = ?1",
+    /* only a BadgeClass never awarded: an award's record needs its BadgeClass */
+    [S_BADGE_DELETE] = "DELETE FROM badge_classes WHERE id = ?1 AND context_id = ?2 "
+                       "AND NOT EXISTS (SELECT 1 FROM awards a WHERE a.badge_class_id = ?1)",
+    [S_BADGE_SET_ARCHIVED] = "UPDATE badge_classes SET archived_at = ?3, updated_at = ?4 "
+                             "WHERE id = ?1 AND context_id = ?2",
+    [S_BADGE_AWARDS_ANY] = "SELECT count(*) FROM awards WHERE badge_class_id = ?1",
+    /*
+     * Who a rule would award now, from the facts stored (the dry run, and
+     * the awards made when a rule is saved). Every one: ?1 consumer, ?2
+     * course (0: any of the consumer's), ?3 the BadgeClass (0: a new one;
+     * its holders are left out), ?9 at most this many; the columns: user id,
+     * LMS user id, name, score or NULL, resource link id or NULL, its title
+     * or LMS id, courses completed or NULL.
+     */
+    [S_CAND_ENROLLMENT] =
+        "SELECT u.id, u.lti_user_id, " CAND_NAME ", NULL, NULL, NULL, NULL FROM enrollments e "
+        "JOIN users u ON u.id = e.user_id JOIN contexts c ON c.id = e.context_id "
+        "WHERE c.consumer_id = ?1 AND (?2 = 0 OR e.context_id = ?2) "
+        "AND (e.role_flags & ?10) != 0 AND (e.role_flags & ?11) = 0 " CAND_NOT_HELD
+        "GROUP BY u.id ORDER BY 3, u.id LIMIT ?9",
+    /* the best grade per learner; sqlite takes the bare columns from the max() row */
+    [S_CAND_SCORE] = "SELECT u.id, u.lti_user_id, " CAND_NAME ", max(g.score), rl.id, "
+                     "coalesce(nullif(rl.title, ''), rl.lti_resource_link_id), NULL FROM grades g "
+                     "JOIN users u ON u.id = g.user_id JOIN resource_links rl "
+                     "ON rl.id = g.resource_link_id WHERE u.consumer_id = ?1 "
+                     "AND (?2 = 0 OR g.context_id = ?2) AND g.score + 1e-9 >= ?4 "
+                     "AND (?5 IS NULL OR rl.lti_resource_link_id = ?5) " CAND_NOT_HELD
+                     "GROUP BY u.id ORDER BY 3, u.id LIMIT ?9",
+    /* rule 1: a mode's completion goes to its own BadgeClass, else to the course's mode-less one */
+    [S_CAND_COMPLETION] =
+        "SELECT u.id, u.lti_user_id, " CAND_NAME ", cp.score, rl.id, "
+        "coalesce(nullif(rl.title, ''), rl.lti_resource_link_id), NULL FROM completions cp "
+        "JOIN users u ON u.id = cp.user_id LEFT JOIN resource_links rl "
+        "ON rl.id = cp.resource_link_id WHERE cp.context_id = ?2 AND u.consumer_id = ?1 "
+        "AND (coalesce(cp.mode, '') = ?8 OR (?8 = '' AND NOT EXISTS (SELECT 1 FROM rules r "
+        "WHERE r.kind = 'completion' AND r.context_id = ?2 AND r.mode_key = cp.mode "
+        "AND r.badge_class_id != ?3))) " CAND_NOT_HELD "ORDER BY 3, u.id LIMIT ?9",
+    [S_CAND_GROUP] = "SELECT u.id, u.lti_user_id, " CAND_NAME ", NULL, NULL, NULL, count(*) "
+                     "FROM completions cp JOIN users u ON u.id = cp.user_id "
+                     "JOIN context_group_members m ON m.context_id = cp.context_id "
+                     "JOIN context_groups g ON g.id = m.group_id WHERE u.consumer_id = ?1 "
+                     "AND g.consumer_id = ?1 AND g.name = ?6 " CAND_NOT_HELD "GROUP BY u.id "
+                     "HAVING count(*) = (SELECT count(*) FROM context_group_members m2 "
+                     "WHERE m2.group_id = g.id) ORDER BY 3, u.id LIMIT ?9",
+    [S_CAND_COUNT] =
+        "SELECT u.id, u.lti_user_id, " CAND_NAME ", NULL, NULL, NULL, count(*) "
+        "FROM completions cp JOIN users u ON u.id = cp.user_id JOIN contexts c "
+        "ON c.id = cp.context_id WHERE c.consumer_id = ?1 AND u.consumer_id = ?1 " CAND_NOT_HELD
+        "GROUP BY u.id HAVING count(*) >= ?7 ORDER BY 3, u.id LIMIT ?9",
     [S_RULE_INSERT] = "INSERT INTO rules(badge_class_id, consumer_id, kind, context_id, mode_key, "
                       "threshold, resource_link, group_id, count) "
                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [S_BADGE_GET] = BADGE_SELECT("b.image", ISSUED_COUNT) " WHERE b.slug = ?1",
     [S_BADGE_GET_ID] = BADGE_SELECT("b.image", "0 ") " WHERE b.id = ?1",
     [S_BADGE_LIST] = BADGE_SELECT("NULL", ISSUED_COUNT) " ORDER BY b.id",
+    [S_BADGE_LIST_COURSE] = BADGE_SELECT("NULL", "0 ") " WHERE b.context_id = ?1 "
+                                                       "AND b.archived_at IS NULL ORDER BY b.id",
     [S_BADGE_SET_BACKEND_ID] = "UPDATE badge_classes SET backend_id = ?2, updated_at = ?3 "
                                "WHERE id = ?1 AND backend_id IS NULL",
     [S_USER_FIND] = "SELECT id FROM users WHERE consumer_id = ?1 AND lti_user_id = ?2",

@@ -258,6 +258,10 @@ int store_badge_get_id(struct store *s, int64_t id, struct arena *a,
 /* All BadgeClasses, oldest first; without the image bytes. */
 int store_badge_list(struct store *s, struct arena *a, struct store_badge **out /* OUT */,
                      size_t *count /* OUT */, struct err *err);
+/* The live BadgeClasses of course `context_id`, without the image bytes. */
+int store_badge_list_course(struct store *s, int64_t context_id, struct arena *a,
+                            struct store_badge **out /* OUT */, size_t *count /* OUT */,
+                            struct err *err);
 /*
  * Sets what an issued award of the BadgeClass writes to the LMS (`passback`
  * false: nothing; else `score`) and whether a withdrawn grade revokes it
@@ -265,6 +269,48 @@ int store_badge_list(struct store *s, struct arena *a, struct store_badge **out 
  */
 int store_badge_set_outcomes(struct store *s, const char *slug, int passback /* -1: unchanged */,
                              double score, int revoke_on_withdrawn, struct err *err);
+/*
+ * Edits BadgeClass `id` of course `context_id` (course-less ones are the
+ * operator's, not editable here): every field of `b` but the slug, the
+ * consumer, the course and the backend; `b->image` NULL keeps the image.
+ * ERR_NOTFOUND when the course has no such BadgeClass or the group does
+ * not exist; ERR_CONFLICT when the course already has a completion
+ * BadgeClass for the mode.
+ */
+int store_badge_update(struct store *s, int64_t id, int64_t context_id,
+                       const struct store_badge_new *b, struct err *err);
+/* Deletes a BadgeClass of the course never awarded; ERR_CONFLICT once it was, ERR_NOTFOUND. */
+int store_badge_delete(struct store *s, int64_t id, int64_t context_id, struct err *err);
+/* Archives (it awards nothing more and is not offered) or restores one; ERR_NOTFOUND. */
+int store_badge_set_archived(struct store *s, int64_t id, int64_t context_id, bool archived,
+                             struct err *err);
+/* How many awards, in any state, BadgeClass `id` has. */
+int store_badge_award_count(struct store *s, int64_t id, int64_t *n /* OUT */, struct err *err);
+
+/* Who a rule would award now, from the facts stored: the dry run, and saving a rule. */
+struct store_tx;
+struct store_rule_probe {
+    int64_t consumer_id, context_id;     /* context 0: any course of the consumer */
+    int64_t badge_id;                    /* its holders are left out; 0: not saved yet */
+    const char *mode;                    /* completion: the BadgeClass's mode, NULL: none */
+    unsigned learner_flags, staff_flags; /* enrollment: a learner flag and no staff flag */
+    struct store_rule rule;              /* group: by name */
+    size_t limit;                        /* 0: all */
+};
+struct store_candidate {
+    int64_t user_id, link_id; /* link_id 0: none */
+    const char *lti_user_id, *name, *link_title;
+    bool has_score; /* score and completion: the score it was judged on */
+    double score;
+    int64_t completed; /* group and count: the courses completed */
+};
+/* In the arena; a manual rule finds no one. */
+int store_rule_candidates(struct store *s, const struct store_rule_probe *p, struct arena *a,
+                          struct store_candidate **out /* OUT */, size_t *n /* OUT */,
+                          struct err *err);
+int store_tx_rule_candidates(struct store_tx *tx, const struct store_rule_probe *p,
+                             struct store_candidate **out /* OUT, tx arena */, size_t *n /* OUT */,
+                             struct err *err);
 /* Stores the id the backend gave; keeps an id already stored (first writer wins). */
 int store_badge_set_backend_id(struct store *s, int64_t id, const char *backend_id,
                                struct err *err);

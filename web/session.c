@@ -20,21 +20,11 @@
 
 const char *web_fmt(struct req *r, const char *fmt, ...)
 {
-    char small[256];
     va_list ap;
-    int n;
-    char *p;
+    const char *p;
 
     va_start(ap, fmt);
-    n = vsnprintf(small, sizeof(small), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return "";
-    if ((size_t)n < sizeof(small))
-        return arena_memdupz(&r->arena, small, (size_t)n);
-    p = arena_alloc(&r->arena, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    p = arena_vprintf(&r->arena, fmt, ap);
     va_end(ap);
     return p;
 }
