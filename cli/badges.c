@@ -496,6 +496,8 @@ static json_t *badge_json(const struct store_badge *b)
     json_object_set_new(o, "passback_score",
                         b->passback ? json_real(b->passback_score) : json_null());
     json_object_set_new(o, "revoke_on_withdrawn", json_boolean(b->revoke_on_withdrawn));
+    json_object_set_new(o, "archived_at",
+                        b->archived_at ? json_integer(b->archived_at) : json_null());
     return o;
 }
 

@@ -92,9 +92,12 @@ static const char instructor_tpl[] =
     "<th scope=\"col\">{{@Earned by}}</th><th scope=\"col\">{{@Issued}}</th>"
     "<th scope=\"col\">{{@State}}</th></tr></thead><tbody>"
     "{{#badges}}<tr data-slug=\"{{slug}}\"><td><img src=\"{{img}}\" alt=\"\" width=\"32\" "
-    "height=\"32\"> {{bname}}{{#where}} <span class=\"where\">({{where}})</span>{{/where}}</td>"
-    "<td>{{rule}}</td><td>{{issued}}</td><td>{{state}}</td></tr>{{/badges}}"
+    "height=\"32\"> {{#edit}}<a href=\"{{edit}}\">{{bname}}</a>{{/edit}}{{^edit}}{{bname}}{{/edit}}"
+    "{{#where}} <span class=\"where\">({{where}})</span>{{/where}}</td>"
+    "<td data-label=\"{{@Earned by}}\">{{rule}}</td><td data-label=\"{{@Issued}}\">{{issued}}</td>"
+    "<td data-label=\"{{@State}}\">{{state}}</td></tr>{{/badges}}"
     "</tbody></table>{{/any_badges}}"
+    "<p><a class=\"button\" href=\"{{new_badge}}\">{{@Create a badge}}</a></p>"
     "{{^badges}}<p>{{@This course has no badges yet. With badges turned on, a learner who completes the course gets one made from the course's title.}}</p>{{/badges}}"
     "</section>{{/course_id}}";
 
@@ -138,7 +141,14 @@ void web_page_instructor(struct req *r, struct web_sess *ws)
         rows[nr++] = web_tpl_text("rule", rule_text(r, &c, b));
         rows[nr++] = web_tpl_text("issued", web_fmt(r, "%lld", (long long)b->issued));
         rows[nr++] = web_tpl_text("state", b->archived_at ? _("archived") : _("offered"));
-        rows[nr++] = web_tpl_text("unused", NULL);
+        {
+            const char *const q[] = { "b", b->slug, NULL };
+
+            /* the course's own: the consumer's course-less ones are the operator's (CLI) */
+            rows[nr++] = web_tpl_url("edit", b->context_id == ws->s.context_id
+                                                 ? web_page_url(r, ws, "/badges/edit", q)
+                                                 : NULL);
+        }
         rows[nr++] = web_tpl_text("unused", NULL);
     }
     {
@@ -151,6 +161,7 @@ void web_page_instructor(struct req *r, struct web_sess *ws)
             web_tpl_text("status", status_line(r, &c)),
             web_tpl_list("badges", rows, ROW_VARS, nr / ROW_VARS),
             web_tpl_text("any_badges", nr ? "1" : NULL),
+            web_tpl_url("new_badge", web_page_url(r, ws, "/badges/edit", NULL)),
         };
 
         web_reply_page_body(r, ws, _("Badges for this course"), instructor_tpl, vars,
@@ -166,6 +177,7 @@ void web_route_settings(struct req *r)
     double pass_mark;
     bool enabled;
     const char *link_id = NULL;
+    size_t added = 0;
 
     if (web_form_session_or_reply(r, true, ws) < 0)
         return;
@@ -190,5 +202,15 @@ void web_route_settings(struct req *r)
         web_reply_err(r, &err);
         return;
     }
-    web_back_to(r, ws, "/badges", "saved", NULL);
+    /* turned on (or kept on): the learners who already meet a rule of the course get it now */
+    if (enabled && r->web->cfg.awards &&
+        awards_backfill_course(r->web->cfg.awards, ws->s.context_id, &added, &err) < 0) {
+        web_reply_err(r, &err);
+        return;
+    }
+    {
+        const char *params[] = { "n", web_fmt(r, "%zu", added), NULL };
+
+        web_back_to(r, ws, "/badges", "saved", params);
+    }
 }

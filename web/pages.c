@@ -10,6 +10,8 @@
 #include "base/base.h"
 #include "web/web_int.h"
 
+#include "awards/awards.h"
+
 static const char style_css[] =
     ":root{--fg:#1b1f24;--muted:#4a5360;--bg:#f6f7f9;--card:#fff;--accent:#0b5cad;"
     "--line:#d9dde3;--ok:#1a6b35;--warn:#8a4b00;--bad:#a3161a}"
@@ -62,7 +64,18 @@ static const char style_css[] =
     "@media (max-width:30rem){.card{margin:0;border-radius:0;border-width:0 0 1px}"
     "dl{grid-template-columns:1fr}.badge{flex-direction:column}"
     ".list thead{display:none}.list td{display:block;border:0;padding:.2rem}"
-    ".list tr{display:block;border-bottom:1px solid var(--line);padding:.4rem 0}}\n";
+    ".list tr{display:block;border-bottom:1px solid var(--line);padding:.4rem 0}"
+    ".list td[data-label]::before{content:attr(data-label) \": \";color:var(--muted)}}"
+    "form.edit fieldset{border:1px solid var(--line);border-radius:8px;background:var(--card);"
+    "margin:1rem 0;padding:.5rem 1rem}legend{font-weight:600;padding:0 .25rem}"
+    "form.edit label{display:block}form.edit label.inline{display:inline}"
+    "textarea,input[type=url],input[type=file]{font:inherit;padding:.25rem;width:100%;"
+    "max-width:36rem}form.edit input[type=text]{width:100%;max-width:36rem}"
+    "button.secondary,.button.secondary{background:var(--card);color:var(--accent)}"
+    "button.danger{background:var(--bad);border-color:var(--bad)}"
+    ".error{padding:.5rem .75rem;border-left:4px solid var(--bad);background:var(--card)}"
+    ".dryrun{background:var(--card);border:1px solid var(--line);border-radius:8px;"
+    "padding:.25rem 1rem}.button{display:inline-block;text-decoration:none}\n";
 
 /* A file built into the program, cacheable for `cache` ("public, max-age=N"). */
 static void reply_static(struct req *r, const char *type, const char *data, size_t len,
@@ -90,6 +103,12 @@ static const char icon_svg[] =
 void web_route_icon(struct req *r)
 {
     reply_static(r, "image/svg+xml", icon_svg, sizeof(icon_svg) - 1, "public, max-age=86400");
+}
+
+void web_route_default_image(struct req *r)
+{
+    reply_static(r, "image/svg+xml", awards_default_image_svg, strlen(awards_default_image_svg),
+                 "public, max-age=86400");
 }
 
 static void reply_html(struct req *r, unsigned status, const char *tpl,
@@ -204,7 +223,7 @@ static const char layout_tpl[] =
     "<dl class=\"meta\">"
     "<dt>{{@Course}}</dt><dd>{{#course}}{{course}}{{#course_label}} ({{course_label}}){{/course_label}}{{/course}}"
     "{{^course}}{{@launched outside a course}}{{/course}}</dd>"
-    "<dt>{{@Seen as}}</dt><dd>{{view}}</dd>"
+    "<dt>{{@Seen as}}</dt><dd>{{view_label}}</dd>"
     "<dt>{{@Learning platform}}</dt><dd>{{consumer}}</dd>"
     "{{#mode}}<dt>{{@Track}}</dt><dd>{{mode}}</dd>{{/mode}}"
     "</dl>"
@@ -248,6 +267,35 @@ static const char *notice_text(struct str code)
 void web_reply_page_body(struct req *r, const struct web_sess *ws, const char *title,
                          const char *body_tpl, const struct web_tpl_var *vars, size_t n)
 {
+    web_reply_page_status(r, ws, 200, title, body_tpl, vars, n);
+}
+
+/* The notice's counts, given with it: "n" awarded at once, "cleaned" parts removed from an SVG. */
+static const char *notice_counts(struct req *r, const struct form *q, const char *notice)
+{
+    int64_t added = 0, cleaned = 0;
+
+    str_to_i64(form_get(q, "n"), 0, INT64_MAX, &added);
+    str_to_i64(form_get(q, "cleaned"), 0, INT64_MAX, &cleaned);
+    if (added)
+        notice =
+            web_fmt(r, "%s %s", notice,
+                    web_fmt(r, _("Learners who already met its rule are getting it now: %lld."),
+                            (long long)added));
+    if (cleaned)
+        notice =
+            web_fmt(r, "%s %s", notice,
+                    web_fmt(r,
+                            _("Parts of the SVG image that could run code or load other files were "
+                              "removed: %lld."),
+                            (long long)cleaned));
+    return notice;
+}
+
+void web_reply_page_status(struct req *r, const struct web_sess *ws, unsigned status,
+                           const char *title, const char *body_tpl, const struct web_tpl_var *vars,
+                           size_t n)
+{
     struct web *w = r->web;
     struct buf body = BUF_INIT(LIMIT_PAGE_LEN);
     struct err err = ERR_INIT;
@@ -263,6 +311,8 @@ void web_reply_page_body(struct req *r, const struct web_sess *ws, const char *t
     if (str_present(r->query) &&
         form_parse(&r->arena, r->query.ptr, r->query.len, 32, &q, &err) == 0)
         notice = notice_text(form_get(&q, "m"));
+    if (notice)
+        notice = notice_counts(r, &q, notice);
     err_clear(&err);
     {
         const char *paths[2] = { "/badges", ws->staff ? "/badges/awards" : "/badges/all" };
@@ -306,7 +356,7 @@ void web_reply_page_body(struct req *r, const struct web_sess *ws, const char *t
      * value in it: it is our markup, the one thing written unescaped.
      */
     all[k++] = web_tpl_raw_unsafe("body", body.ptr ? body.ptr : "");
-    reply_html(r, 200, layout_tpl, all, k);
+    reply_html(r, status, layout_tpl, all, k);
     buf_release(&body);
 }
 

@@ -127,6 +127,11 @@ void web_route_outcomes(struct req *r);       /* outcomes.c: POST /lti/outcomes 
 void web_route_script(struct req *r);         /* pages.c: /static/page.js */
 void web_route_settings(struct req *r);       /* instructor.c: POST /badges/settings */
 void web_route_all(struct req *r);            /* learner.c: GET /badges/all */
+void web_route_edit(struct req *r);           /* editor.c: GET /badges/edit */
+void web_route_save(struct req *r);           /* editor.c: POST /badges/save */
+void web_route_archive(struct req *r);        /* editor.c: POST /badges/archive */
+void web_route_delete(struct req *r);         /* editor.c: POST /badges/delete */
+void web_route_default_image(struct req *r);  /* pages.c: /static/default-badge.svg */
 
 /* ---- page layout (pages.c) ---- */
 
@@ -138,6 +143,10 @@ void web_route_all(struct req *r);            /* learner.c: GET /badges/all */
  */
 void web_reply_page_body(struct req *r, const struct web_sess *ws, const char *title,
                          const char *body_tpl, const struct web_tpl_var *vars, size_t n);
+/* The same with another status (a form shown again with its error: 400, 409, ...). */
+void web_reply_page_status(struct req *r, const struct web_sess *ws, unsigned status,
+                           const char *title, const char *body_tpl, const struct web_tpl_var *vars,
+                           size_t n);
 /* The learner's page of the course (`all`: every badge of theirs across courses). */
 void web_page_learner(struct req *r, struct web_sess *ws, bool all);
 /* The instructor's page of the course. */

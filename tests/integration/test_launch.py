@@ -163,7 +163,7 @@ class LaunchTests(lt.ServerTestCase):
         self.assertEqual(lt.page_name(page.text), "Ada Lovelace")
         self.assertIn("Introduction to Biology", page.text)
         self.assertEqual(lt.page_view(page.text), "learner")
-        self.assertEqual(lt.page_field(page.text, "Seen as"), "learner")
+        self.assertEqual(lt.page_field(page.text, "Seen as"), "Learner")
         self.assertEqual(lt.page_field(page.text, "Learning platform"), "Canvas")
         self.assertIn("Back to the course", page.text)
         self.assertIsNone(page.header("Set-Cookie"))

@@ -115,6 +115,15 @@ class PagesTestCase(lt.ServerTestCase):
         return self.server.request("POST", path, body=body,
                                    headers={"Content-Type": content_type})
 
+    def csrf_of(self, token):
+        """The CSRF token of a session, computed as the server does (HMAC of its secret)."""
+        import hashlib
+        import hmac
+        sid = int(token.split("-")[0])
+        secret = lt.query(self.db, "SELECT csrf_secret FROM sessions WHERE id = ?",
+                          sid)[0]["csrf_secret"]
+        return hmac.new(secret, b"ltibadges form v1", hashlib.sha256).hexdigest()
+
 
 class LearnerPage(PagesTestCase):
     def test_earned_available_progress_and_why_not_yet(self):
@@ -305,15 +314,6 @@ class InstructorPage(PagesTestCase):
                                               "enabled": "1", "pass_mark": "0.1"})
         self.assertRefusal(resp, 403, "only the course's instructors")
         self.assertEqual(self.context_row_or_none(ctx), (0,))
-
-    def csrf_of(self, token):
-        """The CSRF token of a session, computed as the server does (HMAC of its secret)."""
-        import hashlib
-        import hmac
-        sid = int(token.split("-")[0])
-        secret = lt.query(self.db, "SELECT csrf_secret FROM sessions WHERE id = ?",
-                          sid)[0]["csrf_secret"]
-        return hmac.new(secret, b"ltibadges form v1", hashlib.sha256).hexdigest()
 
     def test_form_limits_and_types(self):
         ctx = "lim-" + lt.hex_id(3)

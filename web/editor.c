@@ -1,0 +1,741 @@
+/*
+ * web/editor.c - the instructor's BadgeClass editor: create, edit, the
+ * rule's dry run, archive, restore and delete.
+ *
+ * GET /badges/edit?s=...&b=SLUG shows the form (no b: a new badge of the
+ * course); POST /badges/save (multipart, for the image) either checks the
+ * rule ("dry run": who it would award now, from the facts stored) or saves
+ * it, and saving awards those same learners at once (awards_backfill), so
+ * what the dry run shows is what saving does. POST /badges/archive and
+ * /badges/delete change a BadgeClass's life. Only the course's own
+ * BadgeClasses are edited here; course-less ones are the operator's (CLI).
+ *
+ * An uploaded PNG is decoded with libpng (backend_bake_check_image: at most
+ * 256 KiB and 2048 x 2048); an SVG is parsed with libxml2 and sanitized
+ * (backend_svg_sanitize) before it is stored, so what is served is clean.
+ */
+#include "base/base.h"
+#include "web/web_int.h"
+
+#include "awards/awards.h"
+#include "backends/backends.h"
+
+/* learners listed by a dry run; past it the page says how many more */
+#define DRYRUN_SHOW 200
+
+/* The form as posted (or as stored), kept as text to show it again. */
+struct badge_form {
+    const char *slug; /* NULL: a new badge */
+    const char *name, *description, *criteria_url, *criteria, *kind, *threshold, *link, *group;
+    const char *count, *mode, *expires_days, *tags, *alignments, *issuing_component;
+    const char *passback_score;
+    bool passback, revoke, default_image;
+    const struct store_badge *cur; /* the stored badge being edited */
+};
+
+static const char *const kinds[] = {
+    "score", "completion", "enrollment", "manual", "count", "group"
+};
+
+static const char *kind_label(const char *k)
+{
+    if (strcmp(k, "score") == 0)
+        return _("A score on an activity");
+    if (strcmp(k, "completion") == 0)
+        return _("Completing the course (the pass mark)");
+    if (strcmp(k, "enrollment") == 0)
+        return _("Opening the tool in the course");
+    if (strcmp(k, "manual") == 0)
+        return _("Only by hand");
+    if (strcmp(k, "count") == 0)
+        return _("Completing a number of courses");
+    return _("Completing every course of a group");
+}
+
+static const char *score_text(struct req *r, double v)
+{
+    return web_score(r, v);
+}
+
+/* The form of a stored badge. */
+static void form_from_badge(struct req *r, const struct store_badge *b, struct badge_form *f)
+{
+    struct buf t = BUF_INIT(LIMIT_BADGE_TEXT_LEN * 2), al = BUF_INIT(LIMIT_BADGE_TEXT_LEN * 4);
+
+    memset(f, 0, sizeof(*f));
+    f->cur = b;
+    f->slug = b->slug;
+    f->name = b->name;
+    f->description = b->description;
+    f->criteria_url = b->criteria_url;
+    f->criteria = b->criteria_narrative;
+    f->kind = store_rule_name(b->rule.kind);
+    f->threshold = b->rule.kind == RULE_SCORE ? score_text(r, b->rule.threshold) : "0.8";
+    f->link = b->rule.resource_link;
+    f->group = b->rule.group;
+    f->count = b->rule.kind == RULE_COUNT ? web_fmt(r, "%lld", (long long)b->rule.count) : NULL;
+    f->mode = b->mode;
+    f->expires_days = b->expires_days ? web_fmt(r, "%lld", (long long)b->expires_days) : NULL;
+    awards_tags_text(b->tags, &t);
+    awards_alignments_text(b->alignments, &al);
+    f->tags = t.ptr ? arena_memdupz(&r->arena, t.ptr, t.len) : NULL;
+    f->alignments = al.ptr ? arena_memdupz(&r->arena, al.ptr, al.len) : NULL;
+    buf_release(&t);
+    buf_release(&al);
+    f->issuing_component = b->issuing_component;
+    f->passback = b->passback;
+    f->passback_score = score_text(r, b->passback ? b->passback_score : 1.0);
+    f->revoke = b->revoke_on_withdrawn;
+}
+
+static const char *field(struct req *r, const char *name)
+{
+    struct str v = str_trim(web_post_get(r, name));
+
+    return v.len ? arena_strz(&r->arena, v) : NULL;
+}
+
+static void form_from_post(struct req *r, struct badge_form *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->slug = field(r, "b");
+    f->name = field(r, "name");
+    f->description = field(r, "description");
+    f->criteria_url = field(r, "criteria_url");
+    f->criteria = field(r, "criteria");
+    f->kind = field(r, "kind");
+    f->threshold = field(r, "threshold");
+    f->link = field(r, "link");
+    f->group = field(r, "group");
+    f->count = field(r, "count");
+    f->mode = field(r, "mode");
+    f->expires_days = field(r, "expires_days");
+    f->tags = field(r, "tags");
+    f->alignments = field(r, "alignments");
+    f->issuing_component = field(r, "issuing_component");
+    f->passback = str_eq_cstr(web_post_get(r, "passback"), "1");
+    f->passback_score = field(r, "passback_score");
+    f->revoke = str_eq_cstr(web_post_get(r, "revoke"), "1");
+    f->default_image = str_eq_cstr(web_post_get(r, "default_image"), "1");
+}
+
+/* Splits `text` at `sep` into trimmed, non-empty parts (in the arena); at most `max`. */
+static size_t split(struct req *r, const char *text, char sep, const char **out, size_t max,
+                    bool *more)
+{
+    size_t n = 0;
+    const char *p = text;
+
+    *more = false;
+    while (p && *p) {
+        const char *e = strchr(p, sep);
+        struct str part = str_trim((struct str){ p, e ? (size_t)(e - p) : strlen(p) });
+
+        if (part.len) {
+            if (n == max) {
+                *more = true;
+                break;
+            }
+            out[n++] = arena_strz(&r->arena, part);
+        }
+        p = e ? e + 1 : NULL;
+    }
+    return n;
+}
+
+static bool link_in_course(const struct store_course_admin *c, const char *link)
+{
+    for (size_t i = 0; i < c->nlinks; i++) {
+        if (strcmp(c->links[i].lti_link_id, link) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool one_line(const char *v)
+{
+    return !v || !strpbrk(v, "\r\n\t");
+}
+
+/* Checks the form and fills `nb` (strings borrowed from the form and the arena). */
+static int form_check(struct req *r, const struct web_sess *ws, const struct store_course_admin *c,
+                      const struct badge_form *f, struct store_badge_new *nb, struct err *err)
+{
+    const char *tags[LIMIT_BADGE_TAGS], *als[LIMIT_BADGE_ALIGNMENTS];
+    size_t nt, na;
+    bool more;
+    int k;
+    char *json;
+
+    memset(nb, 0, sizeof(*nb));
+    nb->consumer_id = ws->s.consumer_id;
+    nb->lti_context_id = ws->s.lti_context_id;
+    if (!f->name || awards_text_ok(f->name, LIMIT_BADGE_NAME_LEN, "name", err) < 0 ||
+        !one_line(f->name)) {
+        err_clear(err);
+        return err_set(err, ERR_INVALID, _("A badge needs a name of one line, at most %d bytes."),
+                       LIMIT_BADGE_NAME_LEN);
+    }
+    if (!f->description || awards_text_ok(f->description, LIMIT_BADGE_TEXT_LEN, "d", err) < 0) {
+        err_clear(err);
+        return err_set(err, ERR_INVALID, _("A badge needs a description of at most %d bytes."),
+                       LIMIT_BADGE_TEXT_LEN);
+    }
+    if (f->criteria_url && (!awards_http_url(f->criteria_url) || !one_line(f->criteria_url) ||
+                            awards_text_ok(f->criteria_url, LIMIT_LTI_URL_LEN, "u", err) < 0)) {
+        err_clear(err);
+        return err_set(
+            err, ERR_INVALID, "%s",
+            _("The criteria link must be an address starting with https:// or http://."));
+    }
+    if (awards_text_ok(f->criteria, LIMIT_BADGE_TEXT_LEN, "c", err) < 0) {
+        err_clear(err);
+        return err_set(err, ERR_INVALID, _("The criteria text is at most %d bytes."),
+                       LIMIT_BADGE_TEXT_LEN);
+    }
+    k = store_rule_parse_kind(f->kind);
+    if (k < 0)
+        return err_set(err, ERR_INVALID, "%s", _("Choose how the badge is earned."));
+    nb->rule.kind = (enum store_rule_kind)k;
+    switch (nb->rule.kind) {
+    case RULE_SCORE:
+        if (!f->threshold || lti_score_parse(str_from_cstr(f->threshold), &nb->rule.threshold) < 0)
+            return err_set(err, ERR_INVALID, "%s",
+                           _("The score needed is a number from 0 to 1, such as 0.8."));
+        if (f->link && !link_in_course(c, f->link))
+            return err_set(err, ERR_INVALID, "%s", _("That activity is not part of this course."));
+        nb->rule.resource_link = f->link;
+        break;
+    case RULE_GROUP:
+        if (!f->group || !one_line(f->group) ||
+            awards_text_ok(f->group, LIMIT_GROUP_NAME_LEN, "g", err) < 0) {
+            err_clear(err);
+            return err_set(err, ERR_INVALID, "%s", _("Give the name of the course group."));
+        }
+        nb->rule.group = f->group;
+        break;
+    case RULE_COUNT:
+        if (!f->count || str_to_i64(str_from_cstr(f->count), 1, 100000, &nb->rule.count) < 0)
+            return err_set(err, ERR_INVALID, "%s",
+                           _("The number of courses is a whole number from 1 to 100000."));
+        break;
+    default:
+        break;
+    }
+    if (f->mode &&
+        (!one_line(f->mode) || awards_text_ok(f->mode, LIMIT_LTI_ID_LEN, "m", err) < 0)) {
+        err_clear(err);
+        return err_set(err, ERR_INVALID, _("The track is one line of at most %d bytes."),
+                       LIMIT_LTI_ID_LEN);
+    }
+    nb->mode = f->mode;
+    if (f->expires_days && str_to_i64(str_from_cstr(f->expires_days), 1, LIMIT_BADGE_EXPIRES_DAYS,
+                                      &nb->expires_days) < 0)
+        return err_set(err, ERR_INVALID,
+                       _("Expiry is a whole number of days from 1 to %d, or empty for never."),
+                       LIMIT_BADGE_EXPIRES_DAYS);
+    if (f->issuing_component &&
+        (!one_line(f->issuing_component) ||
+         awards_text_ok(f->issuing_component, LIMIT_LTI_ID_LEN, "i", err) < 0)) {
+        err_clear(err);
+        return err_set(err, ERR_INVALID,
+                       _("The issuing component is one line of at most %d bytes."),
+                       LIMIT_LTI_ID_LEN);
+    }
+    nb->issuing_component = f->issuing_component;
+    nt = split(r, f->tags, ',', tags, LIMIT_BADGE_TAGS, &more);
+    if (more || awards_tags_json(tags, nt, &json, err) < 0) {
+        err_clear(err);
+        return err_set(err, ERR_INVALID,
+                       _("Tags are separated by commas: at most %d, each at most 255 bytes."),
+                       LIMIT_BADGE_TAGS);
+    }
+    nb->tags = arena_strz(&r->arena, str_from_cstr(json));
+    free(json);
+    na = split(r, f->alignments, '\n', als, LIMIT_BADGE_ALIGNMENTS, &more);
+    if (more || awards_alignments_json(als, na, &json, err) < 0) {
+        err_clear(err);
+        return err_set(err, ERR_INVALID,
+                       _("Each alignment is one line: NAME | URL | DESCRIPTION | FRAMEWORK | CODE, "
+                         "with an http(s) URL; at most %d."),
+                       LIMIT_BADGE_ALIGNMENTS);
+    }
+    nb->alignments = arena_strz(&r->arena, str_from_cstr(json));
+    free(json);
+    if (f->passback) {
+        if (!f->passback_score ||
+            lti_score_parse(str_from_cstr(f->passback_score), &nb->passback_score) < 0)
+            return err_set(err, ERR_INVALID, "%s",
+                           _("The grade sent to the course is a number from 0 to 1."));
+        nb->has_passback_score = true;
+    } else {
+        nb->passback_off = true;
+    }
+    nb->revoke_on_withdrawn = f->revoke;
+    nb->name = f->name;
+    nb->description = f->description;
+    nb->criteria_url = f->criteria_url;
+    nb->criteria_narrative = f->criteria;
+    nb->backend = "hosted";
+    return 0;
+}
+
+/*
+ * The image: an uploaded PNG checked, an SVG sanitized and checked; the
+ * default when asked for (or for a new badge without one); else none
+ * (an edit keeps the stored image). *cleaned: parts the sanitizer removed.
+ */
+static int form_image(struct req *r, const struct badge_form *f, struct store_badge_new *nb,
+                      size_t *cleaned, struct err *err)
+{
+    const struct web_field *img = web_post_field(r, "image");
+    static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+
+    *cleaned = 0;
+    if (img && img->value.len) {
+        const unsigned char *p = (const unsigned char *)img->value.ptr;
+        size_t len = img->value.len;
+        const char *type;
+
+        if (len >= 8 && memcmp(p, png_sig, 8) == 0) {
+            if (backend_bake_check_image(p, len, &type, err) < 0)
+                goto bad;
+            nb->image = p;
+            nb->image_len = len;
+            nb->image_type = type;
+            return 0;
+        }
+        {
+            struct buf out = BUF_INIT(LIMIT_BADGE_IMAGE_BYTES);
+
+            if (backend_svg_sanitize(p, len, &out, cleaned, err) < 0 ||
+                backend_bake_check_image((const unsigned char *)out.ptr, out.len, &type, err) < 0) {
+                buf_release(&out);
+                goto bad;
+            }
+            nb->image = (const unsigned char *)arena_memdupz(&r->arena, out.ptr, out.len);
+            nb->image_len = out.len;
+            nb->image_type = type;
+            buf_release(&out);
+            return 0;
+        }
+    }
+    if (f->default_image || !f->cur) {
+        nb->image = (const unsigned char *)awards_default_image_svg;
+        nb->image_len = strlen(awards_default_image_svg);
+        nb->image_type = "image/svg+xml";
+    }
+    return 0;
+bad : {
+    enum err_code code = err->code == ERR_TOOBIG ? ERR_TOOBIG : ERR_INVALID;
+
+    err_clear(err);
+    return err_set(err, code,
+                   _("The image must be a PNG or an SVG file of at most %d KiB and %d by %d "
+                     "pixels."),
+                   LIMIT_BADGE_IMAGE_BYTES / 1024, LIMIT_BADGE_IMAGE_PIXELS,
+                   LIMIT_BADGE_IMAGE_PIXELS);
+}
+}
+
+/* The rule's dry run, as list items: who it would award now. */
+struct dryrun {
+    bool done;
+    struct web_tpl_var *items;
+    size_t n;
+    bool more;
+};
+
+static int dry_run(struct req *r, const struct web_sess *ws, const struct badge_form *f,
+                   const struct store_badge_new *nb, struct dryrun *d, struct err *err)
+{
+    struct store_candidate *c;
+    size_t n;
+
+    if (awards_rule_candidates(r->web->cfg.awards, ws->s.consumer_id, ws->s.context_id,
+                               f->cur ? f->cur->id : 0, nb->mode, &nb->rule, DRYRUN_SHOW + 1,
+                               &r->arena, &c, &n, err) < 0)
+        return -1;
+    d->done = true;
+    d->more = n > DRYRUN_SHOW;
+    if (d->more)
+        n = DRYRUN_SHOW;
+    d->items = arena_alloc(&r->arena, st_mult(n * 3 + 1, sizeof(*d->items)));
+    for (size_t i = 0; i < n; i++) {
+        const char *why = NULL;
+
+        if (c[i].has_score && c[i].link_title)
+            why = web_fmt(r, _("score %s on \xe2\x80\x9c%s\xe2\x80\x9d"), web_score(r, c[i].score),
+                          c[i].link_title);
+        else if (c[i].completed)
+            why = web_fmt(r, _("%lld courses completed"), (long long)c[i].completed);
+        d->items[d->n++] = web_tpl_text("who", c[i].name);
+        d->items[d->n++] = web_tpl_text("uid", c[i].lti_user_id);
+        d->items[d->n++] = web_tpl_text("why", why);
+    }
+    return 0;
+}
+
+static const char editor_tpl[] =
+    "{{#error}}<p class=\"error\" role=\"alert\" id=\"form-error\">{{error}}</p>{{/error}}"
+    "{{#dry}}<section aria-labelledby=\"dry-h\" class=\"dryrun\"><h2 id=\"dry-h\">"
+    "{{@Who this rule would award now}}</h2>"
+    "{{#off}}<p>{{@Badges are turned off for this course: saving awards nobody until they are turned on.}}</p>{{/off}}"
+    "{{#manual}}<p>{{@A badge earned only by hand is awarded from the Awards page.}}</p>{{/manual}}"
+    "{{^manual}}{{^dry_list}}<p>{{@Nobody meets this rule yet, from what the course has sent so far.}}</p>{{/dry_list}}"
+    "{{#any_dry}}<p>{{@Saving the badge awards it at once to these learners, who already meet its rule:}}</p><ul class=\"people\">{{#dry_list}}<li>{{who}} <span class=\"hint\">({{uid}})"
+    "{{#why}} \xe2\x80\x94 {{why}}{{/why}}</span></li>{{/dry_list}}</ul>"
+    "{{#dry_more}}<p>{{@And more: only the first 200 are listed.}}</p>{{/dry_more}}{{/any_dry}}"
+    "{{/manual}}</section>{{/dry}}"
+    "<form method=\"post\" action=\"{{save_action}}\" enctype=\"multipart/form-data\" "
+    "class=\"edit\">"
+    "<input type=\"hidden\" name=\"s\" value=\"{{s}}\">"
+    "<input type=\"hidden\" name=\"csrf\" value=\"{{csrf}}\">"
+    "{{#slug}}<input type=\"hidden\" name=\"b\" value=\"{{slug}}\">{{/slug}}"
+    "<fieldset><legend>{{@The badge}}</legend>"
+    "<p><label for=\"name\">{{@Name}}</label>"
+    "<input id=\"name\" name=\"name\" type=\"text\" maxlength=\"255\" required "
+    "value=\"{{bname}}\"></p>"
+    "<p><label for=\"description\">{{@Description}}</label>"
+    "<textarea id=\"description\" name=\"description\" rows=\"3\" required>{{description}}"
+    "</textarea></p>"
+    "<p>{{#img}}<img src=\"{{img}}\" alt=\"{{@The current image}}\" width=\"64\" height=\"64\"> "
+    "{{/img}}<label for=\"image\">{{@Image: a PNG or SVG file, at most 256 KiB and 2048 by 2048 pixels}}</label>"
+    "<input id=\"image\" name=\"image\" type=\"file\" accept=\"image/png,image/svg+xml,.png,.svg\" "
+    "aria-describedby=\"image-hint\"></p>"
+    "<p id=\"image-hint\" class=\"hint\">{{#slug}}{{@Leave it empty to keep the current image.}}{{/slug}}{{^slug}}{{@Leave it empty for the default image.}}{{/slug}} "
+    "{{@Anything that could run code is removed from an SVG.}}</p>"
+    "<p><input type=\"checkbox\" id=\"default_image\" name=\"default_image\" value=\"1\"> "
+    "<label for=\"default_image\" class=\"inline\">{{@Use the default image}}</label> "
+    "<img src=\"{{default_img}}\" alt=\"\" width=\"32\" height=\"32\"></p>"
+    "</fieldset>"
+    "<fieldset><legend>{{@How it is earned}}</legend>"
+    "<p><label for=\"kind\">{{@Rule}}</label><select id=\"kind\" name=\"kind\">"
+    "{{#kinds}}<option value=\"{{v}}\"{{#sel}} selected{{/sel}}>{{label}}</option>{{/kinds}}"
+    "</select></p>"
+    "<p><label for=\"threshold\">{{@Score needed, from 0 to 1 (a score rule)}}</label>"
+    "<input id=\"threshold\" name=\"threshold\" type=\"number\" min=\"0\" max=\"1\" step=\"0.01\" "
+    "value=\"{{threshold}}\"></p>"
+    "<p><label for=\"link\">{{@On the activity (a score rule)}}</label>"
+    "<select id=\"link\" name=\"link\"><option value=\"\">{{@any graded activity}}</option>"
+    "{{#links}}<option value=\"{{id}}\"{{#sel}} selected{{/sel}}>{{title}}</option>{{/links}}"
+    "</select></p>"
+    "<p><label for=\"count\">{{@Courses to complete (a number-of-courses rule)}}</label>"
+    "<input id=\"count\" name=\"count\" type=\"number\" min=\"1\" max=\"100000\" "
+    "value=\"{{count}}\"></p>"
+    "<p><label for=\"group\">{{@Course group (a group rule)}}</label>"
+    "<input id=\"group\" name=\"group\" type=\"text\" maxlength=\"255\" value=\"{{group}}\"></p>"
+    "<p><label for=\"mode\">{{@Only for the track (empty: every learner)}}</label>"
+    "<input id=\"mode\" name=\"mode\" type=\"text\" maxlength=\"255\" value=\"{{bmode}}\"></p>"
+    "</fieldset>"
+    "<fieldset><legend>{{@Criteria}}</legend>"
+    "<p><label for=\"criteria\">{{@What a learner does to earn it}}</label>"
+    "<textarea id=\"criteria\" name=\"criteria\" rows=\"3\">{{criteria}}</textarea></p>"
+    "<p><label for=\"criteria_url\">{{@A page describing the criteria (optional)}}</label>"
+    "<input id=\"criteria_url\" name=\"criteria_url\" type=\"url\" value=\"{{criteria_url}}\">"
+    "</p></fieldset>"
+    "<fieldset><legend>{{@More}}</legend>"
+    "<p><label for=\"expires_days\">{{@Expires after this many days (empty: never)}}</label>"
+    "<input id=\"expires_days\" name=\"expires_days\" type=\"number\" min=\"1\" max=\"36500\" "
+    "value=\"{{expires_days}}\"></p>"
+    "<p><label for=\"tags\">{{@Tags, separated by commas}}</label>"
+    "<input id=\"tags\" name=\"tags\" type=\"text\" value=\"{{tags}}\"></p>"
+    "<p><label for=\"alignments\">{{@Alignments to standards, one per line: NAME | URL | DESCRIPTION | FRAMEWORK | CODE}}</label>"
+    "<textarea id=\"alignments\" name=\"alignments\" rows=\"2\">{{alignments}}</textarea></p>"
+    "<p><label for=\"issuing_component\">{{@Issuing component (optional)}}</label>"
+    "<input id=\"issuing_component\" name=\"issuing_component\" type=\"text\" maxlength=\"255\" "
+    "value=\"{{issuing_component}}\"></p>"
+    "<p><input type=\"checkbox\" id=\"passback\" name=\"passback\" value=\"1\"{{#passback}} "
+    "checked{{/passback}}> <label for=\"passback\" class=\"inline\">{{@When issued, send a grade to the course}}</label></p>"
+    "<p><label for=\"passback_score\">{{@That grade, from 0 to 1}}</label>"
+    "<input id=\"passback_score\" name=\"passback_score\" type=\"number\" min=\"0\" max=\"1\" "
+    "step=\"0.01\" value=\"{{passback_score}}\"></p>"
+    "<p><input type=\"checkbox\" id=\"revoke\" name=\"revoke\" value=\"1\"{{#revoke}} "
+    "checked{{/revoke}}> <label for=\"revoke\" class=\"inline\">{{@Revoke it when the grade that earned it is withdrawn or lowered}}</label></p>"
+    "</fieldset>"
+    "<p class=\"actions\"><button type=\"submit\" name=\"do\" value=\"dryrun\" class=\"secondary\">"
+    "{{@Check who would earn it now}}</button> "
+    "<button type=\"submit\" name=\"do\" value=\"save\">{{@Save the badge}}</button></p></form>"
+    "{{#slug}}<section aria-labelledby=\"life-h\"><h2 id=\"life-h\">{{@Retire the badge}}</h2>"
+    "<form method=\"post\" action=\"{{archive_action}}\">"
+    "<input type=\"hidden\" name=\"s\" value=\"{{s}}\">"
+    "<input type=\"hidden\" name=\"csrf\" value=\"{{csrf}}\">"
+    "<input type=\"hidden\" name=\"b\" value=\"{{slug}}\">"
+    "{{#archived}}<p>{{@This badge is archived: nobody can earn it.}}</p>"
+    "<p><button type=\"submit\" name=\"archive\" value=\"0\">{{@Offer it again}}</button></p>"
+    "{{/archived}}{{^archived}}<p>{{@Archiving keeps the badge with those who earned it; nobody new can earn it.}}</p><p><button type=\"submit\" name=\"archive\" value=\"1\">"
+    "{{@Archive the badge}}</button></p>{{/archived}}</form>"
+    "{{#deletable}}<form method=\"post\" action=\"{{delete_action}}\">"
+    "<input type=\"hidden\" name=\"s\" value=\"{{s}}\">"
+    "<input type=\"hidden\" name=\"csrf\" value=\"{{csrf}}\">"
+    "<input type=\"hidden\" name=\"b\" value=\"{{slug}}\">"
+    "<p>{{@Nobody was ever awarded this badge, so it can be deleted.}}</p>"
+    "<p><button type=\"submit\" class=\"danger\" data-confirm=\"{{@Delete this badge for good?}}\">{{@Delete the badge}}</button></p></form>{{/deletable}}"
+    "{{^deletable}}<p class=\"hint\">{{@A badge that was awarded cannot be deleted, only archived.}}</p>{{/deletable}}</section>{{/slug}}";
+
+#define EDITOR_VARS 40
+
+static void reply_editor(struct req *r, struct web_sess *ws, unsigned status,
+                         const struct store_course_admin *c, const struct badge_form *f,
+                         const char *error, const struct dryrun *d, bool deletable)
+{
+    struct web_tpl_var v[EDITOR_VARS], *kv, *lv;
+    size_t n = 0, nk = 0, nl = 0;
+    const size_t nkinds = sizeof(kinds) / sizeof(kinds[0]);
+    const char *kind = f->kind ? f->kind : "score";
+
+    kv = arena_alloc(&r->arena, st_mult(nkinds * 3, sizeof(*kv)));
+    for (size_t i = 0; i < nkinds; i++) {
+        kv[nk++] = web_tpl_text("v", kinds[i]);
+        kv[nk++] = web_tpl_text("label", kind_label(kinds[i]));
+        kv[nk++] = web_tpl_text("sel", strcmp(kind, kinds[i]) == 0 ? "1" : NULL);
+    }
+    lv = arena_alloc(&r->arena, st_mult(c->nlinks * 3 + 1, sizeof(*lv)));
+    for (size_t i = 0; i < c->nlinks; i++) {
+        const struct store_link *l = &c->links[i];
+
+        lv[nl++] = web_tpl_text("id", l->lti_link_id);
+        lv[nl++] = web_tpl_text("title", l->title && l->title[0] ? l->title : l->lti_link_id);
+        lv[nl++] =
+            web_tpl_text("sel", f->link && strcmp(f->link, l->lti_link_id) == 0 ? "1" : NULL);
+    }
+    v[n++] = web_tpl_text("error", error);
+    v[n++] = web_tpl_text("dry", d && d->done ? "1" : NULL);
+    v[n++] = web_tpl_text("off", d && d->done && !c->badges_enabled ? "1" : NULL);
+    v[n++] = web_tpl_text("manual", strcmp(kind, "manual") == 0 ? "1" : NULL);
+    v[n++] = web_tpl_list("dry_list", d ? d->items : NULL, 3, d ? d->n / 3 : 0);
+    v[n++] = web_tpl_text("any_dry", d && d->n ? "1" : NULL);
+    v[n++] = web_tpl_text("dry_more", d && d->more ? "1" : NULL);
+    v[n++] = web_tpl_url("save_action", web_fmt(r, "%s/badges/save", r->web->public_path));
+    v[n++] = web_tpl_url("archive_action", web_fmt(r, "%s/badges/archive", r->web->public_path));
+    v[n++] = web_tpl_url("delete_action", web_fmt(r, "%s/badges/delete", r->web->public_path));
+    v[n++] = web_tpl_text("slug", f->slug);
+    v[n++] = web_tpl_text("bname", f->name);
+    v[n++] = web_tpl_text("description", f->description);
+    v[n++] = web_tpl_url(
+        "img",
+        f->cur ? web_fmt(r, "%s/ob/v2/badges/%s/image", r->web->public_path, f->cur->slug) : NULL);
+    v[n++] =
+        web_tpl_url("default_img", web_fmt(r, "%s/static/default-badge.svg", r->web->public_path));
+    v[n++] = web_tpl_list("kinds", kv, 3, nk / 3);
+    v[n++] = web_tpl_text("threshold", f->threshold ? f->threshold : "0.8");
+    v[n++] = web_tpl_list("links", lv, 3, nl / 3);
+    v[n++] = web_tpl_text("count", f->count);
+    v[n++] = web_tpl_text("group", f->group);
+    v[n++] = web_tpl_text("bmode", f->mode);
+    v[n++] = web_tpl_text("criteria", f->criteria);
+    v[n++] = web_tpl_text("criteria_url", f->criteria_url);
+    v[n++] = web_tpl_text("expires_days", f->expires_days);
+    v[n++] = web_tpl_text("tags", f->tags);
+    v[n++] = web_tpl_text("alignments", f->alignments);
+    v[n++] = web_tpl_text("issuing_component", f->issuing_component);
+    v[n++] = web_tpl_text("passback", f->passback ? "1" : NULL);
+    v[n++] = web_tpl_text("passback_score", f->passback_score ? f->passback_score : "1");
+    v[n++] = web_tpl_text("revoke", f->revoke ? "1" : NULL);
+    v[n++] = web_tpl_text("archived", f->cur && f->cur->archived_at ? "1" : NULL);
+    v[n++] = web_tpl_text("deletable", deletable ? "1" : NULL);
+    web_reply_page_status(r, ws, status,
+                          f->slug ? web_fmt(r, _("Edit the badge \xe2\x80\x9c%s\xe2\x80\x9d"),
+                                            f->cur ? f->cur->name : f->slug)
+                                  : _("A new badge"),
+                          editor_tpl, v, n);
+}
+
+/* The course's page data and, for `slug`, its own BadgeClass (else ERR_NOTFOUND). */
+static int course_and_badge(struct req *r, const struct web_sess *ws, const char *slug,
+                            struct store_course_admin *c, const struct store_badge **b,
+                            struct err *err)
+{
+    *b = NULL;
+    if (!ws->s.context_id)
+        return err_set(err, ERR_INVALID, "%s",
+                       _("Open this tool from inside a course to set its badges up."));
+    if (store_course_admin(r->web->store, ws->s.consumer_id, ws->s.context_id, &r->arena, c, err) <
+        0)
+        return -1;
+    if (!slug)
+        return 0;
+    for (size_t i = 0; i < c->nbadges; i++) {
+        if (strcmp(c->badges[i].slug, slug) == 0 && c->badges[i].context_id == ws->s.context_id) {
+            *b = &c->badges[i];
+            return 0;
+        }
+    }
+    return err_set(err, ERR_NOTFOUND, "%s", _("This course has no such badge."));
+}
+
+static bool never_awarded(struct req *r, const struct store_badge *b)
+{
+    struct err err = ERR_INIT;
+    int64_t n = 1;
+
+    if (store_badge_award_count(r->web->store, b->id, &n, &err) < 0)
+        return false;
+    return n == 0;
+}
+
+void web_route_edit(struct req *r)
+{
+    struct web_sess *ws = web_session_from_query_or_reply(r);
+    struct store_course_admin c;
+    const struct store_badge *b;
+    struct badge_form f;
+    struct err err = ERR_INIT;
+    struct form q = { NULL, 0 };
+    const char *slug = NULL;
+
+    if (!ws)
+        return;
+    if (!ws->staff) {
+        web_reply_page(r, 403, _("Not allowed"),
+                       _("Only the course's instructors can set its badges up."));
+        return;
+    }
+    if (str_present(r->query) &&
+        form_parse(&r->arena, r->query.ptr, r->query.len, 32, &q, &err) == 0) {
+        struct str v = form_get(&q, "b");
+
+        if (v.len)
+            slug = arena_strz(&r->arena, v);
+    }
+    err_clear(&err);
+    if (course_and_badge(r, ws, slug, &c, &b, &err) < 0) {
+        web_reply_err(r, &err);
+        return;
+    }
+    if (b)
+        form_from_badge(r, b, &f);
+    else
+        memset(&f, 0, sizeof(f));
+    reply_editor(r, ws, 200, &c, &f, NULL, NULL, b && never_awarded(r, b));
+}
+
+void web_route_save(struct req *r)
+{
+    struct web_sess *ws = arena_alloc(&r->arena, sizeof(*ws));
+    struct store_course_admin c;
+    const struct store_badge *b;
+    struct badge_form f;
+    struct store_badge_new nb;
+    struct dryrun d = { 0 };
+    struct err err = ERR_INIT;
+    size_t cleaned = 0, added = 0;
+    bool dry;
+
+    if (web_form_session_or_reply(r, true, ws) < 0)
+        return;
+    form_from_post(r, &f);
+    dry = str_eq_cstr(web_post_get(r, "do"), "dryrun");
+    if (course_and_badge(r, ws, f.slug, &c, &b, &err) < 0) {
+        web_reply_err(r, &err);
+        return;
+    }
+    f.cur = b;
+    if (form_check(r, ws, &c, &f, &nb, &err) < 0 ||
+        (!dry && form_image(r, &f, &nb, &cleaned, &err) < 0)) {
+        reply_editor(r, ws, web_status_for(err.code), &c, &f, err.msg, NULL,
+                     b && never_awarded(r, b));
+        return;
+    }
+    if (dry) {
+        if (dry_run(r, ws, &f, &nb, &d, &err) < 0) {
+            web_reply_err(r, &err);
+            return;
+        }
+        reply_editor(r, ws, 200, &c, &f, NULL, &d, b && never_awarded(r, b));
+        return;
+    }
+    if (b) {
+        if (store_badge_update(r->web->store, b->id, ws->s.context_id, &nb, &err) < 0) {
+            reply_editor(r, ws, web_status_for(err.code), &c, &f, err.msg, NULL,
+                         never_awarded(r, b));
+            return;
+        }
+    } else {
+        char base[LIMIT_SLUG_LEN + 1], slug[LIMIT_SLUG_LEN + 1];
+        int64_t id;
+
+        if (str_slug(base, sizeof(base), 80, nb.name, nb.mode) == 0)
+            snprintf(base, sizeof(base), "badge");
+        nb.slug_base = base;
+        if (store_badge_create(r->web->store, &nb, &id, slug, &err) < 0) {
+            reply_editor(r, ws, web_status_for(err.code), &c, &f, err.msg, NULL, false);
+            return;
+        }
+        f.slug = arena_strz(&r->arena, str_from_cstr(slug));
+    }
+    /* the learners who already meet the rule get it now: what the dry run showed */
+    if (r->web->cfg.awards) {
+        const char *s = f.slug;
+        struct store_badge saved;
+
+        if (store_badge_get(r->web->store, s, &r->arena, &saved, &err) < 0 ||
+            awards_backfill(r->web->cfg.awards, saved.id, &added, &err) < 0) {
+            web_reply_err(r, &err);
+            return;
+        }
+    }
+    {
+        const char *params[] = {
+            "b", f.slug, "n", web_fmt(r, "%zu", added), "cleaned", web_fmt(r, "%zu", cleaned), NULL
+        };
+
+        web_back_to(r, ws, "/badges", b ? "saved" : "created", params);
+    }
+}
+
+/* POST /badges/archive (archive=1: archive, 0: offer again) and /badges/delete. */
+static void lifecycle(struct req *r, bool delete)
+{
+    struct web_sess *ws = arena_alloc(&r->arena, sizeof(*ws));
+    struct store_course_admin c;
+    const struct store_badge *b;
+    struct err err = ERR_INIT;
+    const char *slug;
+    bool archive;
+    size_t added = 0;
+
+    if (web_form_session_or_reply(r, true, ws) < 0)
+        return;
+    slug = field(r, "b");
+    if (!slug) {
+        err_set(&err, ERR_INVALID, "%s", _("Which badge?"));
+        web_reply_err(r, &err);
+        return;
+    }
+    if (course_and_badge(r, ws, slug, &c, &b, &err) < 0) {
+        web_reply_err(r, &err);
+        return;
+    }
+    if (delete) {
+        if (store_badge_delete(r->web->store, b->id, ws->s.context_id, &err) < 0) {
+            if (err.code == ERR_CONFLICT) {
+                err_clear(&err);
+                err_set(&err, ERR_CONFLICT, "%s",
+                        _("A badge that was awarded cannot be deleted, only archived."));
+            }
+            web_reply_err(r, &err);
+            return;
+        }
+        web_back_to(r, ws, "/badges", "deleted", NULL);
+        return;
+    }
+    archive = !str_eq_cstr(web_post_get(r, "archive"), "0");
+    if (store_badge_set_archived(r->web->store, b->id, ws->s.context_id, archive, &err) < 0 ||
+        (!archive && r->web->cfg.awards &&
+         awards_backfill(r->web->cfg.awards, b->id, &added, &err) < 0)) {
+        web_reply_err(r, &err);
+        return;
+    }
+    web_back_to(r, ws, "/badges", archive ? "archived" : "restored", NULL);
+}
+
+void web_route_archive(struct req *r)
+{
+    lifecycle(r, false);
+}
+
+void web_route_delete(struct req *r)
+{
+    lifecycle(r, true);
+}
