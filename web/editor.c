@@ -603,10 +603,12 @@ void web_route_edit(struct req *r)
         web_reply_err(r, &err);
         return;
     }
-    if (b)
+    if (b) {
         form_from_badge(r, b, &f);
-    else
+    } else {
         memset(&f, 0, sizeof(f));
+        f.passback = true; /* as a BadgeClass made any other way: 1.0 sent to the LMS */
+    }
     reply_editor(r, ws, 200, &c, &f, NULL, NULL, b && never_awarded(r, b));
 }
 

@@ -11,7 +11,7 @@
  * printed, and the exit code is 1 when any flow failed (0: all passed).
  *
  * Adding a flow: write `async function myFlow(t)` with the helpers below
- * (launchAs, expectSection, badgeArticle, formFields, createBadge,
+ * (launchAs, expectSection, badgeArticle, formFields, editBadge,
  * recordGrade, waitAward, runAxe, shot, check) and add it to FLOWS where
  * the state it needs exists. See "Flows still to come" near the end.
  */
@@ -167,16 +167,6 @@ async function formFields(page, action) {
     for (const el of f.elements) if (el.name) out[el.name] = el.value;
     return out;
   }, action);
-}
-
-async function createBadge({ name, description, image, rule, context, extra = [] }) {
-  const args = ['badge', 'create', '--consumer', cfg.consumerKey, '--name', name,
-    '--description', description, '--image', image, '--rule', rule, ...extra];
-  if (context) args.push('--context', context);
-  const out = await cli(...args);
-  const m = /^slug=(\S+)$/m.exec(out);
-  check(m, `badge "${name}" created with the CLI`, out);
-  return m[1];
 }
 
 const recordGrade = (user, context, link, score) =>
@@ -375,16 +365,81 @@ async function instructorSettings(t) {
   await shot(page, '01-instructor-settings-saved');
 }
 
-/* 2. The learner: badges to earn, earned after a grade, verify, download, revoked. */
-async function learnerBadges(t) {
+/*
+ * 1b. The instructor creates the course's badges in the editor: one with an
+ * uploaded PNG, one with an uploaded SVG (sanitized on the way in), after a
+ * dry run of the rule.
+ */
+async function editBadge(t, { name, description, image, threshold }) {
+  const page = t.instructor.page;
+  await page.goto(t.instructor.url);
+  await page.locator('a', { hasText: 'Create a badge' }).click();
+  await page.waitForLoadState('load');
+  check(/\/badges\/edit\?s=/.test(page.url()), 'the "Create a badge" link opens the editor', page.url());
+  await page.locator('#name').fill(name);
+  await page.locator('#description').fill(description);
+  await page.locator('#image').setInputFiles(image);
+  await page.locator('#kind').selectOption('score');
+  await page.locator('#threshold').fill(threshold);
+  await page.locator('#criteria').fill(`Score at least ${threshold} in the course.`);
+  await page.locator('#tags').fill('browser, test');
+  // the dry run first: nobody has a grade yet
+  await page.locator('button[value="dryrun"]').click();
+  await page.waitForLoadState('load');
+  await expectSection(page, 'dry-h', 'Nobody meets this rule yet');
+  check(await page.locator('#name').inputValue() === name, 'the dry run keeps what was typed');
+  // a dry run does not keep the file: chosen again, then saved
+  await page.locator('#image').setInputFiles(image);
+  const created = page.waitForResponse((r) => /\/badges\?s=.*m=created/.test(r.url()));
+  await page.locator('button[value="save"]').click();
+  const resp = await created;
+  await page.waitForLoadState('load');
+  const slug = new URL(resp.url()).searchParams.get('b');
+  check(/^[a-z0-9-]+$/.test(slug || ''), `"${name}" was created (${slug})`, resp.url());
+  check(/created/.test(await page.locator('p.notice').innerText()), 'the page says it was created');
+  const row = page.locator(`tr[data-slug="${slug}"]`);
+  check(await row.count() === 1, `"${name}" is listed on the course page`);
+  check(await row.locator('img').evaluate((i) => i.complete && i.naturalWidth > 0),
+    `the image of "${name}" loads`);
+  return slug;
+}
+
+async function instructorCreatesBadges(t) {
+  const page = t.instructor.page;
   t.badges = {
-    score: { name: 'Score Star', slug: await createBadge({ name: 'Score Star',
-      description: 'Scored at least 80% in the course.', image: cfg.images.png,
-      rule: 'score:0.8', context: COURSE.context_id }) },
-    svg: { name: 'Top Marks', slug: await createBadge({ name: 'Top Marks',
-      description: 'Scored at least 95%: an SVG badge.', image: cfg.images.svg,
-      rule: 'score:0.95', context: COURSE.context_id }) },
+    score: { name: 'Score Star', slug: await editBadge(t, { name: 'Score Star',
+      description: 'Scored at least 80% in the course.', image: cfg.images.png, threshold: '0.8' }) },
+    svg: { name: 'Top Marks', slug: await editBadge(t, { name: 'Top Marks',
+      description: 'Scored at least 95%: an SVG badge.', image: cfg.images.svg, threshold: '0.95' }) },
   };
+  const listed = JSON.parse(await cli('badge', 'list', '--json'));
+  const png = listed.find((b) => b.slug === t.badges.score.slug);
+  const svg = listed.find((b) => b.slug === t.badges.svg.slug);
+  check(png && png.image_type === 'image/png' && png.context === COURSE.context_id,
+    'the PNG badge is stored as image/png for the course', png);
+  check(svg && svg.image_type === 'image/svg+xml', 'the SVG badge is stored as image/svg+xml', svg);
+  check(JSON.stringify(png.tags) === '["browser","test"]', 'the tags were saved', png.tags);
+  const served = await t.instructorCtx.request.get(`${cfg.base}/ob/v2/badges/${t.badges.svg.slug}/image`);
+  check(served.status() === 200 && /<circle/.test(await served.text()),
+    'the SVG is served back, drawing kept', served.status());
+  // the editor of a saved badge shows its values, and axe finds nothing serious in it
+  await page.locator(`tr[data-slug="${t.badges.score.slug}"] a`).click();
+  await page.waitForLoadState('load');
+  check(await page.locator('#threshold').inputValue() === '0.80', 'the editor shows the rule back');
+  t.editorUrl = page.url();
+  await shot(page, '01b-instructor-badge-editor');
+  const axePage = await t.axeCtx.newPage();
+  await axePage.goto(t.editorUrl);
+  const serious = await runAxe(axePage, 'badge editor');
+  await axePage.close();
+  check(serious.length === 0, 'axe-core: no serious or critical violation in the editor',
+    serious.map((v) => v.id));
+  await page.goto(t.instructor.url);
+  await shot(page, '01c-instructor-badges-created');
+}
+
+/* 2. The learner: the badges made in 1b to earn, earned after a grade, verify, download, revoked. */
+async function learnerBadges(t) {
   const { page, url, token } = await launchAs(t.learnerCtx, LEARNER);
   t.learner = { page, url, token };
   await expectSection(page, 'avail-h', 'Badges you can earn');
@@ -614,16 +669,11 @@ async function iframe(t) {
   }
 }
 
-/*
- * Flows still to come go here, added to FLOWS below: badge creation through
- * the instructor's UI (a form with a file upload: page.setInputFiles with
- * cfg.images.png / cfg.images.svg), then the new badge offered on the
- * learner's page (expectSection(page, 'avail-h', name)).
- */
-
 const FLOWS = [
   { name: 'instructor settings', run: instructorSettings },
-  { name: 'learner badges', needs: ['instructor settings'], run: learnerBadges },
+  { name: 'instructor creates badges with uploaded images', needs: ['instructor settings'],
+    run: instructorCreatesBadges },
+  { name: 'learner badges', needs: ['instructor creates badges with uploaded images'], run: learnerBadges },
   { name: 'learner token refused on the instructor form', needs: ['learner badges'], run: learnerRefused },
   { name: 'instructor badge list', needs: ['learner badges'], run: instructorBadgeList },
   { name: 'accessibility and 360 px', needs: ['learner badges'], run: accessibility },
