@@ -15,6 +15,7 @@
 #include "backends/backends.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <libxml/parser.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -111,6 +112,15 @@ int cli_cmd_serve(int argc, char **argv)
     if (cli_config_resolve(&cfg, &o, &err) < 0)
         return cli_fail(&err);
 
+    /*
+     * A page is rendered into buffers of tens of KiB that are freed when it
+     * is sent. With glibc's defaults the biggest get a fresh mmap each time
+     * and a freed heap top goes back to the kernel (madvise), so every page
+     * paid page faults; keeping up to a few MiB per thread for reuse costs
+     * little memory and removes that (bench/run-pages.py).
+     */
+    mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
     /* the libraries' global set-up is not thread-safe: do it before any thread starts */
     xmlInitParser();
     backend_http_global_init();

@@ -149,9 +149,38 @@ enum web_lang web_lang_current(void)
     return cur_lang;
 }
 
-const char *web_gettext(const char *msgid)
+/*
+ * dgettext takes a process-wide read lock and hashes the message on every
+ * call, and a page asks for hundreds. Messages are string literals of the
+ * program (or template text copied per call, which simply misses), and a
+ * translation stays where it is while the catalogs are bound (they are
+ * bound once, before any thread): so each thread remembers its last answers
+ * by the message's address, direct-mapped.
+ */
+#define GETTEXT_CACHE 512
+
+struct gettext_slot {
+    const char *msgid, *text;
+};
+static _Thread_local struct gettext_slot gettext_cache[WEB_LANGS][GETTEXT_CACHE];
+
+const char *web_gettext_transient(const char *msgid)
 {
     if (!thread_ready || !msgid[0])
         return msgid;
     return dgettext(domains[cur_lang], msgid);
+}
+
+const char *web_gettext(const char *msgid)
+{
+    struct gettext_slot *slot;
+
+    if (!thread_ready || !msgid[0])
+        return msgid;
+    slot = &gettext_cache[cur_lang][((uintptr_t)msgid >> 3) % GETTEXT_CACHE];
+    if (slot->msgid == msgid)
+        return slot->text;
+    slot->msgid = msgid;
+    slot->text = dgettext(domains[cur_lang], msgid);
+    return slot->text;
 }

@@ -17,6 +17,8 @@
 #include "base/base.h"
 #include "web/web_int.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <strings.h>
 
 struct web_tpl_var web_tpl_text(const char *name, const char *value)
@@ -118,16 +120,11 @@ static bool placeholders_known(const char *t, const struct scope *sc)
 }
 
 /* A {{@text}} literal: translated, escaped, its {name} placeholders filled from the scope. */
-static int write_text(struct buf *out, struct str msgid, const struct scope *sc, struct err *err)
+static int write_text(struct buf *out, const char *id, bool stable, const struct scope *sc,
+                      struct err *err)
 {
-    char id[1024];
-    const char *t, *p;
+    const char *t = stable ? web_gettext(id) : web_gettext_transient(id), *p;
 
-    if (msgid.len >= sizeof(id))
-        return err_set(err, ERR_INTERNAL, "template text is too long");
-    memcpy(id, msgid.ptr, msgid.len);
-    id[msgid.len] = '\0';
-    t = web_gettext(id);
     /* a translation naming a variable the template lacks is a catalog bug: show the original */
     if (t != id && !placeholders_known(t, sc))
         t = id;
@@ -153,8 +150,33 @@ static int write_text(struct buf *out, struct str msgid, const struct scope *sc,
     return 0;
 }
 
-static int render(struct buf *out, const char *p, const char *end, const struct scope *sc,
-                  bool emit, struct err *err);
+/*
+ * A template is compiled once into a flat list of nodes (text, variable,
+ * translated text, section with the index past its body), so a page is
+ * rendered without scanning the template's text again for every section
+ * and every list item.
+ */
+enum node_kind {
+    N_TEXT,
+    N_VAR,
+    N_RAW,
+    N_TEXT_I18N,
+    N_SECTION,
+    N_INVERTED,
+};
+
+struct node {
+    enum node_kind kind;
+    struct str s;      /* text, or the variable's name */
+    const char *msgid; /* N_TEXT_I18N: NUL-terminated */
+    size_t end;        /* sections: the index past the body's last node */
+};
+
+struct compiled {
+    struct node *nodes;
+    size_t n;
+    bool stable; /* kept for the process's life (in the table): its messages' addresses too */
+};
 
 /* The "}}" closing a {{@text}} literal, past its {name} placeholders; NULL if unclosed. */
 static const char *text_end(const char *p, const char *end)
@@ -172,117 +194,225 @@ static const char *text_end(const char *p, const char *end)
     return NULL;
 }
 
-/* Finds the {{/name}} closing the section whose content starts at `p`, honouring nesting. */
-static const char *section_end(const char *p, const char *end, struct str name, const char **after)
+static struct node *push(struct compiled *c, size_t *alloc, enum node_kind k, struct str s)
 {
-    int depth = 1;
+    struct node *nd;
 
-    while (p < end) {
-        const char *open = memmem(p, (size_t)(end - p), "{{", 2);
-        const char *close;
-        struct str tag;
-
-        if (!open)
-            return NULL;
-        close = memmem(open + 2, (size_t)(end - open - 2), "}}", 2);
-        if (!close)
-            return NULL;
-        tag = (struct str){ open + 3, (size_t)(close - open - 3) };
-        if (open[2] == '#' || open[2] == '^') {
-            if (str_eq(tag, name))
-                depth++;
-        } else if (open[2] == '/' && str_eq(tag, name)) {
-            if (--depth == 0) {
-                *after = close + 2;
-                return open;
-            }
-        }
-        p = close + 2;
+    if (c->n == *alloc) {
+        *alloc = *alloc ? *alloc * 2 : 64;
+        c->nodes = xrealloc(c->nodes, st_mult(*alloc, sizeof(*c->nodes)));
     }
-    return NULL;
+    nd = &c->nodes[c->n++];
+    memset(nd, 0, sizeof(*nd));
+    nd->kind = k;
+    nd->s = s;
+    return nd;
 }
 
-static int render(struct buf *out, const char *p, const char *end, const struct scope *sc,
-                  bool emit, struct err *err)
+static void compiled_free(struct compiled *c)
 {
+    for (size_t i = 0; i < c->n; i++)
+        free((char *)c->nodes[i].msgid);
+    free(c->nodes);
+    c->nodes = NULL;
+    c->n = 0;
+}
+
+#define TPL_DEPTH_MAX 32
+
+static int compile(const char *p, const char *end, struct compiled *c, struct err *err)
+{
+    size_t alloc = 0, open_at[TPL_DEPTH_MAX], depth = 0;
+
+    memset(c, 0, sizeof(*c));
     while (p < end) {
         const char *open = memmem(p, (size_t)(end - p), "{{", 2);
         const char *close;
         bool triple;
         struct str name;
-        const struct web_tpl_var *v;
 
         if (!open) {
-            if (emit)
-                buf_add(out, p, (size_t)(end - p));
-            return 0;
+            push(c, &alloc, N_TEXT, (struct str){ p, (size_t)(end - p) });
+            break;
         }
-        if (emit)
-            buf_add(out, p, (size_t)(open - p));
+        if (open > p)
+            push(c, &alloc, N_TEXT, (struct str){ p, (size_t)(open - p) });
         triple = open + 2 < end && open[2] == '{';
         if (open + 2 < end && open[2] == '@')
             close = text_end(open + 3, end);
         else
             close = memmem(open, (size_t)(end - open), triple ? "}}}" : "}}", triple ? 3 : 2);
-        if (!close)
-            return err_set(err, ERR_INTERNAL, "unclosed template tag");
+        if (!close) {
+            err_set(err, ERR_INTERNAL, "unclosed template tag");
+            goto fail;
+        }
         name = (struct str){ open + (triple ? 3 : 2), (size_t)(close - open - (triple ? 3 : 2)) };
         p = close + (triple ? 3 : 2);
-        if (!triple && name.len && name.ptr[0] == '@') {
-            if (emit && write_text(out, (struct str){ name.ptr + 1, name.len - 1 }, sc, err) < 0)
-                return -1;
-            continue;
+        if (triple) {
+            push(c, &alloc, N_RAW, name);
+        } else if (name.len && name.ptr[0] == '@') {
+            push(c, &alloc, N_TEXT_I18N, name)->msgid = xmemdupz(name.ptr + 1, name.len - 1);
+        } else if (name.len && (name.ptr[0] == '#' || name.ptr[0] == '^')) {
+            if (depth == TPL_DEPTH_MAX) {
+                err_set(err, ERR_INTERNAL, "template sections nest too deep");
+                goto fail;
+            }
+            open_at[depth++] = c->n;
+            push(c, &alloc, name.ptr[0] == '^' ? N_INVERTED : N_SECTION,
+                 (struct str){ name.ptr + 1, name.len - 1 });
+        } else if (name.len && name.ptr[0] == '/') {
+            struct str tag = { name.ptr + 1, name.len - 1 };
+
+            if (depth == 0 || !str_eq(c->nodes[open_at[depth - 1]].s, tag)) {
+                err_set(err, ERR_INTERNAL, "template section '%.*s' closed without opening",
+                        (int)tag.len, tag.ptr);
+                goto fail;
+            }
+            c->nodes[open_at[--depth]].end = c->n;
+        } else {
+            push(c, &alloc, N_VAR, name);
         }
-        if (!triple && name.len && (name.ptr[0] == '#' || name.ptr[0] == '^')) {
-            bool inverted = name.ptr[0] == '^';
-            const char *after = NULL, *body_end;
+    }
+    if (depth) {
+        const struct node *nd = &c->nodes[open_at[depth - 1]];
+
+        err_set(err, ERR_INTERNAL, "unclosed template section '%.*s'", (int)nd->s.len, nd->s.ptr);
+        goto fail;
+    }
+    return 0;
+fail:
+    compiled_free(c);
+    return -1;
+}
+
+/* Renders nodes [i, end); with `emit` false only checks that every variable is set. */
+static int run(struct buf *out, const struct compiled *c, size_t i, size_t end,
+               const struct scope *sc, bool emit, struct err *err)
+{
+    while (i < end) {
+        const struct node *x = &c->nodes[i];
+        const struct web_tpl_var *v;
+
+        switch (x->kind) {
+        case N_TEXT:
+            if (emit)
+                buf_add(out, x->s.ptr, x->s.len);
+            i++;
+            continue;
+        case N_TEXT_I18N:
+            if (emit && write_text(out, x->msgid, c->stable, sc, err) < 0)
+                return -1;
+            i++;
+            continue;
+        case N_VAR:
+        case N_RAW:
+            v = find(sc, x->s);
+            if (!v)
+                return err_set(err, ERR_INTERNAL, "template variable '%.*s' is not set",
+                               (int)x->s.len, x->s.ptr);
+            if (emit && write_var(out, v, x->kind == N_RAW, err) < 0)
+                return -1;
+            i++;
+            continue;
+        case N_SECTION:
+        case N_INVERTED: {
             bool on;
 
-            name.ptr++;
-            name.len--;
-            body_end = section_end(p, end, name, &after);
-            if (!body_end)
-                return err_set(err, ERR_INTERNAL, "unclosed template section '%.*s'", (int)name.len,
-                               name.ptr);
-            v = find(sc, name);
-            if (v && v->kind == TPL_LIST && !inverted) {
+            v = find(sc, x->s);
+            if (v && v->kind == TPL_LIST && x->kind == N_SECTION) {
                 /* once per item, the item's variables first; nothing for an empty list */
-                for (size_t i = 0; i < v->count; i++) {
-                    struct scope item = { v->items + i * v->width, v->width, sc };
+                for (size_t k = 0; k < v->count; k++) {
+                    struct scope item = { v->items + k * v->width, v->width, sc };
 
-                    if (render(out, p, body_end, &item, emit, err) < 0)
+                    if (run(out, c, i + 1, x->end, &item, emit, err) < 0)
                         return -1;
                 }
                 /* an empty list's section is skipped whole: its items' variables do not exist */
-                p = after;
+                i = x->end;
                 continue;
             }
             on = v && (v->kind == TPL_LIST ? v->count > 0 : v->value.ptr && v->value.len);
-            if (inverted)
+            if (x->kind == N_INVERTED)
                 on = !on;
-            if (render(out, p, body_end, sc, emit && on, err) < 0)
+            if (run(out, c, i + 1, x->end, sc, emit && on, err) < 0)
                 return -1;
-            p = after;
+            i = x->end;
             continue;
         }
-        if (!triple && name.len && name.ptr[0] == '/')
-            return err_set(err, ERR_INTERNAL, "template section closed without opening");
-        v = find(sc, name);
-        if (!v)
-            return err_set(err, ERR_INTERNAL, "template variable '%.*s' is not set", (int)name.len,
-                           name.ptr);
-        if (emit && write_var(out, v, triple, err) < 0)
-            return -1;
+        }
     }
     return 0;
+}
+
+/*
+ * Compiled templates, by their text: the pages' templates are static, so a
+ * small table filled on first use serves them all. It is read without a
+ * lock (a slot is published with a release store of the count); the text is
+ * compared too, so a template at a reused address is never confused.
+ */
+#define TPL_CACHE 64
+
+static struct {
+    const char *key; /* the caller's pointer */
+    const char *src; /* our copy of its text, which the nodes point into */
+    size_t len;
+    struct compiled c;
+} tpl_cache[TPL_CACHE];
+static atomic_size_t tpl_cached;
+static pthread_mutex_t tpl_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static const struct compiled *cache_find(const char *tpl, size_t len, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (tpl_cache[i].key == tpl && tpl_cache[i].len == len &&
+            memcmp(tpl_cache[i].src, tpl, len) == 0)
+            return &tpl_cache[i].c;
+    }
+    return NULL;
 }
 
 int web_tpl_render(struct buf *out, const char *tpl, const struct web_tpl_var *vars, size_t nvars,
                    struct err *err)
 {
     struct scope top = { vars, nvars, NULL };
+    size_t len = strlen(tpl);
+    const struct compiled *c =
+        cache_find(tpl, len, atomic_load_explicit(&tpl_cached, memory_order_acquire));
+    struct compiled own = { NULL, 0, false };
+    int ret;
 
-    if (render(out, tpl, tpl + strlen(tpl), &top, true, err) < 0)
+    if (!c) {
+        size_t n;
+
+        pthread_mutex_lock(&tpl_cache_mu);
+        n = atomic_load_explicit(&tpl_cached, memory_order_relaxed);
+        c = cache_find(tpl, len, n);
+        if (!c && n < TPL_CACHE) {
+            /* our own copy of the text keeps the entry true whatever becomes of `tpl` */
+            char *copy = xmemdupz(tpl, len);
+
+            if (compile(copy, copy + len, &tpl_cache[n].c, err) < 0) {
+                free(copy);
+                pthread_mutex_unlock(&tpl_cache_mu);
+                return -1;
+            }
+            tpl_cache[n].c.stable = true;
+            tpl_cache[n].key = tpl;
+            tpl_cache[n].src = copy;
+            tpl_cache[n].len = len;
+            c = &tpl_cache[n].c;
+            atomic_store_explicit(&tpl_cached, n + 1, memory_order_release);
+        }
+        pthread_mutex_unlock(&tpl_cache_mu);
+        if (!c) {
+            if (compile(tpl, tpl + len, &own, err) < 0)
+                return -1;
+            c = &own;
+        }
+    }
+    ret = run(out, c, 0, c->n, &top, true, err);
+    compiled_free(&own);
+    if (ret < 0)
         return -1;
     return buf_check(out, "page", err);
 }

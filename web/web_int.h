@@ -219,8 +219,14 @@ const char *web_lang_tag(enum web_lang l);
 /* The language of what this thread renders from now on. */
 void web_lang_use(enum web_lang l);
 enum web_lang web_lang_current(void);
-/* `msgid` in the thread's language (GNU gettext); itself when there is no translation. */
+/*
+ * `msgid` in the thread's language (GNU gettext); itself when there is no
+ * translation. `msgid` must stay where it is for the life of the process (a
+ * literal): each thread remembers answers by its address.
+ */
 const char *web_gettext(const char *msgid) __attribute__((format_arg(1)));
+/* The same for a message in memory that will be reused for another (not remembered). */
+const char *web_gettext_transient(const char *msgid) __attribute__((format_arg(1)));
 #define _(s)  web_gettext(s)
 #define N_(s) (s)
 

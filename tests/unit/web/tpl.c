@@ -157,6 +157,51 @@ static void translatable_text(void **state)
     assert_int_equal(err.code, ERR_INTERNAL);
 }
 
+/*
+ * Templates are compiled once and kept by address: a template at an address
+ * reused for other text (a buffer) is rendered as it now reads, and more
+ * templates than the table holds still render.
+ */
+static void compiled_once_never_confused(void **state)
+{
+    struct err err = ERR_INIT;
+    struct web_tpl_var v[] = { web_tpl_text("a", "A"), web_tpl_text("b", "B") };
+    char tpl[64], *out;
+
+    (void)state;
+    snprintf(tpl, sizeof(tpl), "<i>{{a}}</i>");
+    out = render(tpl, v, 2, &err);
+    assert_string_equal(out, "<i>A</i>");
+    free(out);
+    /* same address, same length, other text */
+    snprintf(tpl, sizeof(tpl), "<b>{{b}}</b>");
+    out = render(tpl, v, 2, &err);
+    assert_string_equal(out, "<b>B</b>");
+    free(out);
+    snprintf(tpl, sizeof(tpl), "<b>{{b}}</b>{{#a}}!{{/a}}");
+    out = render(tpl, v, 2, &err);
+    assert_string_equal(out, "<b>B</b>!");
+    free(out);
+    for (int i = 0; i < 200; i++) {
+        char *t = NULL;
+
+        assert_true(asprintf(&t, "%d:{{a}}{{^b}}no{{/b}}", i) > 0);
+        out = render(t, v, 2, &err);
+        assert_non_null(out);
+        {
+            char want[32];
+
+            snprintf(want, sizeof(want), "%d:A", i);
+            assert_string_equal(out, want);
+        }
+        free(out);
+        free(t);
+    }
+    /* a section closed under another name is refused, as an unclosed one */
+    assert_null(render("{{#a}}x{{/b}}", v, 2, &err));
+    assert_int_equal(err.code, ERR_INTERNAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -167,6 +212,7 @@ int main(void)
         cmocka_unit_test(template_errors),
         cmocka_unit_test(lists),
         cmocka_unit_test(translatable_text),
+        cmocka_unit_test(compiled_once_never_confused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
