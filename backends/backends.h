@@ -206,9 +206,10 @@ int backend_bake_check_image(const unsigned char *img, size_t len, const char **
  * (comments are not counted). ERR_TOOBIG when `len` or the output is over
  * LIMIT_BADGE_IMAGE_BYTES, or `out` is full; ERR_INVALID when the input is
  * not a well-formed SVG document (root <svg> in the SVG namespace), has a
- * DOCTYPE or entity references, or nests elements more than 64 deep (the
- * root counting as one). On error nothing is appended to `out` (marked full
- * when its cap was the reason) and *removed is 0.
+ * DOCTYPE that declares anything (one that declares nothing, as drawing
+ * programs write, is dropped and counted as removed) or entity references, or nests elements more
+ * than 64 deep (the root counting as one). On error nothing is appended to `out` (marked full when
+ * its cap was the reason) and *removed is 0.
  */
 int backend_svg_sanitize(const unsigned char *svg, size_t len, struct buf *out,
                          size_t *removed /* OUT, may be NULL */, struct err *err);

@@ -31,12 +31,6 @@
 #define SVG_NS    "http://www.w3.org/2000/svg"
 #define XHTML_NS  "http://www.w3.org/1999/xhtml"
 #define MATHML_NS "http://www.w3.org/1998/Math/MathML"
-/*
- * Elements nested in a badge image, the root counting as one. Inkscape and
- * Illustrator files nest groups a dozen deep; the bound keeps the recursive
- * walks below small. NEEDSWORK: belongs in base/limits.h with the other limits.
- */
-#define SVG_DEPTH_MAX 64
 
 static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
 
@@ -140,7 +134,14 @@ out:
     return ret;
 }
 
-static xmlDocPtr svg_parse(const unsigned char *svg, size_t len, struct err *err)
+/*
+ * `bare_doctype`: a DOCTYPE that declares nothing (<!DOCTYPE svg PUBLIC
+ * "-//W3C//DTD SVG 1.1//EN" "...svg11.dtd">, as Illustrator and Inkscape
+ * write) is dropped rather than refused, *dropped set; its DTD is never
+ * loaded. One with declarations is always refused.
+ */
+static xmlDocPtr svg_parse(const unsigned char *svg, size_t len, bool bare_doctype, bool *dropped,
+                           struct err *err)
 {
     xmlDocPtr doc;
     xmlNodePtr root;
@@ -162,6 +163,14 @@ static xmlDocPtr svg_parse(const unsigned char *svg, size_t len, struct err *err
         xmlFreeDoc(doc);
         err_set(err, ERR_INVALID, "the image is not an SVG document");
         return NULL;
+    }
+    if (bare_doctype && doc->intSubset && !doc->intSubset->children && !doc->extSubset) {
+        xmlDtdPtr dtd = doc->intSubset;
+
+        xmlUnlinkNode((xmlNodePtr)dtd);
+        xmlFreeDtd(dtd);
+        doc->intSubset = NULL;
+        *dropped = true;
     }
     if (doc->intSubset || doc->extSubset) {
         xmlFreeDoc(doc);
@@ -185,7 +194,7 @@ static bool starts_with_ci(const xmlChar *v, const char *prefix)
 /* Refuses anything in the SVG that could run code or reach out when it is shown. */
 static int svg_check_node(xmlNodePtr n, int depth, struct err *err)
 {
-    if (depth > SVG_DEPTH_MAX)
+    if (depth > LIMIT_SVG_DEPTH)
         return err_set(err, ERR_INVALID, "the SVG image is nested too deeply");
     for (; n; n = n->next) {
         if (n->type == XML_ENTITY_REF_NODE)
@@ -245,7 +254,7 @@ int backend_bake_check_image(const unsigned char *img, size_t len, const char **
         *type = "image/png";
         return 0;
     } else {
-        xmlDocPtr doc = svg_parse(img, len, err);
+        xmlDocPtr doc = svg_parse(img, len, false, NULL, err);
         int ret;
 
         if (!doc) {
@@ -264,7 +273,7 @@ int backend_bake_check_image(const unsigned char *img, size_t len, const char **
 int backend_bake_svg(const unsigned char *svg, size_t len, const char *assertion_url,
                      unsigned char **out, size_t *out_len, struct err *err)
 {
-    xmlDocPtr doc = svg_parse(svg, len, err);
+    xmlDocPtr doc = svg_parse(svg, len, false, NULL, err);
     xmlNodePtr root, n, next, el;
     xmlNsPtr ns;
     xmlChar *mem = NULL;
@@ -615,7 +624,7 @@ static int sanitize_nodes(xmlNodePtr n, int depth, size_t *removed, struct err *
 {
     xmlNodePtr next;
 
-    if (depth > SVG_DEPTH_MAX)
+    if (depth > LIMIT_SVG_DEPTH)
         return err_set(err, ERR_INVALID, "the SVG image is nested too deeply");
     for (; n; n = next) {
         next = n->next;
@@ -656,6 +665,7 @@ int backend_svg_sanitize(const unsigned char *svg, size_t len, struct buf *out, 
     xmlChar *mem = NULL;
     int size = 0;
     size_t count = 0;
+    bool dropped = false;
     int ret = -1;
 
     if (removed)
@@ -663,9 +673,10 @@ int backend_svg_sanitize(const unsigned char *svg, size_t len, struct buf *out, 
     if (len > LIMIT_BADGE_IMAGE_BYTES)
         return err_set(err, ERR_TOOBIG, "a badge image is at most %d KiB",
                        LIMIT_BADGE_IMAGE_BYTES / 1024);
-    doc = svg_parse(svg, len, err);
+    doc = svg_parse(svg, len, true, &dropped, err);
     if (!doc)
         return -1;
+    count += dropped;
     /* from the document's children: the root, and comments or PIs before and after it */
     if (sanitize_nodes(doc->children, 0, &count, err) < 0)
         goto out;

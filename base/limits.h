@@ -124,6 +124,12 @@
 /* Badgr refuses images over 256 KiB; a badge image is shown at a few hundred pixels. */
 #define LIMIT_BADGE_IMAGE_BYTES  (256 * 1024)
 #define LIMIT_BADGE_IMAGE_PIXELS 2048
+/*
+ * Elements nested in an SVG badge image, the root counting as one. Inkscape
+ * and Illustrator files nest groups a dozen deep; the bound keeps the
+ * recursive walks of backends/bake.c small.
+ */
+#define LIMIT_SVG_DEPTH          64
 #define LIMIT_BADGE_EXPIRES_DAYS 36500
 #define LIMIT_GROUP_NAME_LEN     255
 /* A platform's error message kept with an award. */

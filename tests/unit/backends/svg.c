@@ -318,14 +318,46 @@ static void xss_payloads(void **state)
     buf_release(&out);
 }
 
+/* A DOCTYPE declaring nothing (drawing programs write one) is dropped, never loaded. */
+static void bare_doctype_dropped(void **state)
+{
+    static const char *const cases[] = {
+        "<?xml version='1.0'?><!DOCTYPE svg PUBLIC '-//W3C//DTD SVG 1.1//EN' "
+        "'http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd'><svg "
+        "xmlns='http://www.w3.org/2000/svg'><circle r='3'/></svg>",
+        "<!DOCTYPE svg PUBLIC '-//W3C//DTD SVG 1.1//EN' 'http://evil.example/svg11.dtd'><svg "
+        "xmlns='http://www.w3.org/2000/svg'><circle r='3'/></svg>",
+        "<!DOCTYPE svg SYSTEM 'file:///etc/passwd'><svg xmlns='http://www.w3.org/2000/svg'><circle "
+        "r='3'/></svg>",
+        "<!DOCTYPE svg><svg xmlns='http://www.w3.org/2000/svg'><circle r='3'/></svg>",
+    };
+    struct buf out = BUF_INIT(LIMIT_BADGE_IMAGE_BYTES);
+    struct err err = ERR_INIT;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t removed = 0;
+
+        buf_reset(&out);
+        if (sanitize(cases[i], &out, &removed, &err) < 0)
+            fail_msg("%s: refused: %s", cases[i], err.msg);
+        assert_int_equal(removed, 1);
+        assert_clean(cases[i], &out);
+        if (strstr(out.ptr, "DOCTYPE") || strstr(out.ptr, "evil") || strstr(out.ptr, "passwd") ||
+            !strstr(out.ptr, "<circle"))
+            fail_msg("%s: not as expected:\n%s", cases[i], out.ptr);
+    }
+    buf_release(&out);
+}
+
 static void refused_payloads(void **state)
 {
     static const char *const cases[] = {
-        /* XXE, billion laughs, an external DTD: no DOCTYPE at all */
+        /* XXE, billion laughs: no DOCTYPE that declares anything */
         "<!DOCTYPE svg [<!ENTITY xxe SYSTEM 'file:///etc/passwd'>]><svg xmlns='http://www.w3.org/2000/svg'><text>&xxe;</text></svg>",
         "<!DOCTYPE svg [<!ENTITY a 'aaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;'>]><svg xmlns='http://www.w3.org/2000/svg'><text>&b;</text></svg>",
         "<!DOCTYPE svg [<!ENTITY js 'javascript:alert(1)'>]><svg xmlns='http://www.w3.org/2000/svg' xmlns:xlink='http://www.w3.org/1999/xlink'><a xlink:href='&js;'><text>x</text></a></svg>",
-        "<!DOCTYPE svg PUBLIC '-//W3C//DTD SVG 1.1//EN' 'http://evil.example/svg11.dtd'><svg xmlns='http://www.w3.org/2000/svg'/>",
+        "<!DOCTYPE svg PUBLIC '-//W3C//DTD SVG 1.1//EN' 'http://evil.example/x.dtd' [<!ENTITY a 'b'>]><svg xmlns='http://www.w3.org/2000/svg'/>",
         /* entities that no DTD declares */
         SVG("<text>&xxe;</text>"),
     };
@@ -559,13 +591,10 @@ static void depth(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(xss_payloads),
-        cmocka_unit_test(refused_payloads),
-        cmocka_unit_test(benign_images_intact),
-        cmocka_unit_test(links_trimmed),
-        cmocka_unit_test(not_svg),
-        cmocka_unit_test(limits),
-        cmocka_unit_test(depth),
+        cmocka_unit_test(xss_payloads),     cmocka_unit_test(bare_doctype_dropped),
+        cmocka_unit_test(refused_payloads), cmocka_unit_test(benign_images_intact),
+        cmocka_unit_test(links_trimmed),    cmocka_unit_test(not_svg),
+        cmocka_unit_test(limits),           cmocka_unit_test(depth),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
