@@ -54,6 +54,10 @@ static const char style_css[] =
     "input[type=number],input[type=email],input[type=text],select{font:inherit;"
     "padding:.25rem;max-width:100%}"
     "progress{width:10rem;max-width:100%;vertical-align:middle}"
+    "textarea{font:inherit;padding:.25rem;width:100%;max-width:40rem}"
+    ".filters{display:flex;flex-wrap:wrap;gap:0 1.5rem;align-items:flex-end}"
+    ".scroll{overflow-x:auto;max-width:100%}.list caption{text-align:left;font-weight:600;"
+    "padding:.25rem 0}"
     "summary{cursor:pointer;color:var(--accent)}"
     "table.list{border-collapse:collapse;width:100%;background:var(--card)}"
     ".list th,.list td{border-bottom:1px solid var(--line);padding:.4rem;text-align:left;"
@@ -62,7 +66,8 @@ static const char style_css[] =
     "@media (max-width:30rem){.card{margin:0;border-radius:0;border-width:0 0 1px}"
     "dl{grid-template-columns:1fr}.badge{flex-direction:column}"
     ".list thead{display:none}.list td{display:block;border:0;padding:.2rem}"
-    ".list tr{display:block;border-bottom:1px solid var(--line);padding:.4rem 0}}\n";
+    ".list tr{display:block;border-bottom:1px solid var(--line);padding:.4rem 0}"
+    ".list tbody th{display:block;border:0;padding:.2rem}}\n";
 
 /* A file built into the program, cacheable for `cache` ("public, max-age=N"). */
 static void reply_static(struct req *r, const char *type, const char *data, size_t len,

@@ -126,6 +126,11 @@ void web_route_ob(struct req *r);             /* ob.c: /ob/v2/... */
 void web_route_outcomes(struct req *r);       /* outcomes.c: POST /lti/outcomes */
 void web_route_script(struct req *r);         /* pages.c: /static/page.js */
 void web_route_settings(struct req *r);       /* instructor.c: POST /badges/settings */
+void web_route_awards(struct req *r);         /* awards.c: GET /badges/awards */
+void web_route_awards_csv(struct req *r);     /* awards.c: GET /badges/awards.csv */
+void web_route_award(struct req *r);          /* awards.c: POST /badges/award */
+void web_route_revoke(struct req *r);         /* awards.c: POST /badges/revoke */
+void web_route_retry(struct req *r);          /* awards.c: POST /badges/retry */
 void web_route_all(struct req *r);            /* learner.c: GET /badges/all */
 
 /* ---- page layout (pages.c) ---- */
