@@ -42,7 +42,7 @@ def c_unescape(s):
             out.append(int(s[i + 2:j], 16))
             i = j
         else:
-            out += {"n": b"\n", "t": b"\t", '"': b'"', "\\": b"\\", "'": b"'"}[n]
+            out += {"n": b"\n", "r": b"\r", "t": b"\t", '"': b'"', "\\": b"\\", "'": b"'"}[n]
             i += 2
     return out.decode("utf-8")
 
