@@ -420,6 +420,43 @@ class AwardsTable(lt.ServerTestCase):
         self.assertIn('<html lang="es">', page.text)
         self.assertIn("Otorgar una insignia a mano", page.text)
 
+    def test_caps_at_max_and_max_plus_one(self):
+        """200 awards and learners are shown whole; the 201st is left out, and the page says so."""
+        ctx_id = lt.query(self.db, "SELECT id FROM contexts WHERE lti_context_id = ?",
+                          self.ctx)[0]["id"]
+        badge_id = lt.query(self.db, "SELECT id FROM badge_classes WHERE slug = ?",
+                            self.slug2)[0]["id"]
+        cid = lt.consumer_id(self.db, self.key)
+        c = lt.db_connect(self.db)
+        try:
+            for i in range(201 - 2):  # ada and bob are learners already
+                who = ("many-%s-%03d" % (self.ctx, i), "Many %03d" % i)
+                uid = c.execute("INSERT INTO users(consumer_id, lti_user_id, full_name, "
+                                "created_at, updated_at) VALUES (?, ?, ?, 1, 1) RETURNING id",
+                                (cid,) + who).fetchone()[0]
+                c.execute("INSERT INTO enrollments(user_id, context_id, role_flags, "
+                          "first_launch_at, last_launch_at) VALUES (?, ?, 1, 1, 1)", (uid, ctx_id))
+                c.execute("INSERT INTO awards(uid, badge_class_id, user_id, context_id, reason, "
+                          "salt, state, created_at, updated_at) VALUES (?, ?, ?, ?, 'manual', "
+                          "'s', 'failed', 1, 1)", (lt.hex_id(8), badge_id, uid, ctx_id))
+            c.commit()
+        finally:
+            c.close()
+        self.follow(self.grant([self.bob], slug=self.slug2, narrative="The 200th"))
+        page = self.page(self.prof)
+        self.assertEqual(len(rows(page.text)), 200)
+        self.assertNotIn('id="capped"', page.text)
+        self.assertIn("Showing the first 200 learners by name.", page.plain)
+        self.assertEqual(len(re.findall(r'name="user" value=', page.text)), 200)
+        self.follow(self.grant([self.ada], narrative="The 201st"))
+        page = self.page(self.prof)
+        table = rows(page.text)
+        self.assertEqual(len(table), 200)
+        self.assertIn("Showing the 200 most recent awards", page.plain)
+        self.assertIn("The 201st", page.plain, "newest first")
+        csv_rows = self.get(self.prof, "/badges/awards.csv").body.count(b"\r\n")
+        self.assertEqual(csv_rows, 1 + 201, "the CSV has every award")
+
     # ---- CSV ----
 
     def test_csv_export(self):
