@@ -139,7 +139,8 @@ void web_route_all(struct req *r);            /* learner.c: GET /badges/all */
  * Renders `body_tpl` with `vars` inside the common page (head, header with
  * the course and the user's view, the language) and replies 200. The
  * layout's own variables are set from the session; the body may use them:
- * s (the token), csrf, lang, css, js, course, name.
+ * s (the token), csrf, lang, css, js, course, name. A `notice` among `vars`
+ * is shown in place of the one the query's m= names (notices with counts).
  */
 void web_reply_page_body(struct req *r, const struct web_sess *ws, const char *title,
                          const char *body_tpl, const struct web_tpl_var *vars, size_t n);
