@@ -110,6 +110,24 @@ int awards_backfill(struct awards *a, int64_t badge_id, size_t *added /* OUT */,
 /* The same for every live BadgeClass of a course (its badges just turned on). */
 int awards_backfill_course(struct awards *a, int64_t context_id, size_t *added /* OUT */,
                            struct err *err);
+/* One learner of a manual award from a course's page. */
+struct awards_grant_to {
+    int64_t user_id;       /* the store's id of the user */
+    const char *narrative; /* evidence narrative, may be NULL */
+    int64_t award_id;      /* OUT: the award (theirs already when !added) */
+    bool added;            /* OUT: false when they had it */
+};
+/*
+ * Manual awards from course `context_id`'s page: the live BadgeClass
+ * `slug`, of this course or a course-less one of the consumer, to `n`
+ * users enrolled in the course as learners (none of LTI_ROLES_STAFF),
+ * each with their own narrative, recorded in this course. All of them in
+ * one transaction: when the BadgeClass or one user does not qualify, it is
+ * ERR_FORBIDDEN (ERR_NOTFOUND for an unknown slug) and nothing is awarded.
+ * Wakes the worker when something was.
+ */
+int awards_grant_course(struct awards *a, int64_t consumer_id, int64_t context_id, const char *slug,
+                        struct awards_grant_to *to, size_t n, struct err *err);
 
 /* The default image of BadgeClasses made for a course's first completion (SVG). */
 extern const char awards_default_image_svg[];

@@ -522,3 +522,76 @@ out:
     arena_release(&ar);
     return ret;
 }
+
+struct course_grant_ev {
+    int64_t badge_id, context_id;
+    struct awards_grant_to *to;
+    size_t n;
+};
+
+static int course_grant_tx(struct store_tx *tx, void *cls, struct err *err)
+{
+    struct course_grant_ev *ev = cls;
+    int64_t now = util_now();
+
+    /* enrollment of each one first: one outsider and nobody is awarded */
+    for (size_t i = 0; i < ev->n; i++) {
+        bool enrolled;
+        unsigned roles;
+
+        if (store_tx_enrollment_roles(tx, ev->to[i].user_id, ev->context_id, &enrolled, &roles,
+                                      err) < 0)
+            return -1;
+        if (!enrolled || (roles & LTI_ROLES_STAFF))
+            return err_set(err, ERR_FORBIDDEN, "user %lld is not a learner of this course",
+                           (long long)ev->to[i].user_id);
+    }
+    for (size_t i = 0; i < ev->n; i++) {
+        struct store_award_new n;
+
+        memset(&n, 0, sizeof(n));
+        n.badge_id = ev->badge_id;
+        n.user_id = ev->to[i].user_id;
+        n.context_id = ev->context_id;
+        n.reason = "manual";
+        n.narrative = ev->to[i].narrative;
+        n.now = now;
+        if (store_tx_award_add(tx, &n, &ev->to[i].award_id, &ev->to[i].added, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int awards_grant_course(struct awards *a, int64_t consumer_id, int64_t context_id, const char *slug,
+                        struct awards_grant_to *to, size_t n, struct err *err)
+{
+    struct arena ar = ARENA_INIT;
+    struct store_badge b;
+    struct course_grant_ev ev = { 0, context_id, to, n };
+    bool any = false;
+    int ret = -1;
+
+    for (size_t i = 0; i < n; i++) {
+        to[i].award_id = 0;
+        to[i].added = false;
+    }
+    if (store_badge_get(a->store, slug, &ar, &b, err) < 0)
+        goto out;
+    if (b.consumer_id != consumer_id || (b.context_id && b.context_id != context_id)) {
+        err_set(err, ERR_FORBIDDEN, "the badge '%s' is not one of this course", slug);
+        goto out;
+    }
+    if (b.archived_at) {
+        err_set(err, ERR_FORBIDDEN, "the badge '%s' is archived: nobody new can earn it", slug);
+        goto out;
+    }
+    ev.badge_id = b.id;
+    ret = store_tx_run(a->store, course_grant_tx, &ev, err);
+    for (size_t i = 0; ret == 0 && i < n; i++)
+        any = any || to[i].added;
+    if (any)
+        awards_wake(a);
+out:
+    arena_release(&ar);
+    return ret;
+}

@@ -137,6 +137,20 @@
 /* Awards the worker claims at once, and how long a claim holds before another may retry it. */
 #define LIMIT_AWARDS_CLAIM 64
 #define LIMIT_AWARDS_LEASE 120
+/*
+ * The instructor's awards table: rows shown on the page (each a checkbox of
+ * the revoke form, which must stay under LIMIT_FORM_PARAMS fields), and the
+ * enrolled learners listed in the manual award form (each a checkbox and a
+ * narrative field: 2 x 200 fields). A larger course filters by badge and
+ * state, or exports to CSV.
+ */
+#define LIMIT_AWARDS_TABLE_ROWS 200
+#define LIMIT_AWARDS_ROSTER     200
+/* Characters of a narrative, reason or error shown in a table cell; the CSV has them whole. */
+#define LIMIT_AWARDS_CELL_CHARS 200
+/* The CSV export: rows, and bytes (narratives and reasons up to LIMIT_BADGE_TEXT_LEN each). */
+#define LIMIT_AWARDS_CSV_ROWS 5000
+#define LIMIT_AWARDS_CSV_LEN  (16 * 1024 * 1024)
 /* Retry backoff: 2^attempts seconds from this base, capped, with jitter. */
 #define LIMIT_AWARDS_BACKOFF_BASE 2
 #define LIMIT_AWARDS_BACKOFF_MAX  3600

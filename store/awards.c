@@ -340,6 +340,54 @@ int store_award_revoke(struct store *s, int64_t id, const char *reason, int64_t 
     return award_update(s, S_AWARD_REVOKE, id, now, reason, "the award is already revoked", err);
 }
 
+int store_course_awards_change(struct store *s, int64_t consumer_id, int64_t context_id,
+                               enum store_course_change what, const int64_t *ids, size_t n,
+                               const char *reason, int64_t now, bool *changed, struct err *err)
+{
+    struct conn *c = s->admin;
+    sqlite3_stmt *st;
+    int rc, ret = -1;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    /* every id first: one of another course changes nothing at all */
+    for (size_t i = 0; i < n; i++) {
+        changed[i] = false;
+        st = store_stmt(c, S_AWARD_IN_COURSE, err);
+        if (!st)
+            goto out;
+        sqlite3_bind_int64(st, 1, ids[i]);
+        sqlite3_bind_int64(st, 2, context_id);
+        sqlite3_bind_int64(st, 3, consumer_id);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE) {
+            err_set(err, ERR_FORBIDDEN, "award %lld is not an award of this course",
+                    (long long)ids[i]);
+            goto out;
+        }
+        if (rc != SQLITE_ROW) {
+            store_db_err(c, rc, "reading an award", err);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        st = store_stmt(c, what == STORE_COURSE_REVOKE ? S_AWARD_REVOKE : S_AWARD_REQUEUE, err);
+        if (!st)
+            goto out;
+        sqlite3_bind_int64(st, 1, ids[i]);
+        sqlite3_bind_int64(st, 2, now);
+        if (what == STORE_COURSE_REVOKE)
+            store_bind_str(st, 3, str_from_cstr(reason));
+        if (store_step_done(c, st, "updating an award", err) < 0)
+            goto out;
+        changed[i] = sqlite3_changes(c->db) > 0;
+    }
+    ret = 0;
+out:
+    return store_admin_end(s, ret, err);
+}
+
 int store_award_reclaim(struct store *s, int64_t now, int64_t *n, struct err *err)
 {
     sqlite3_stmt *st;

@@ -173,6 +173,29 @@ int store_tx_enrollment_mode(struct store_tx *tx, int64_t user_id, int64_t conte
     return 0;
 }
 
+int store_tx_enrollment_roles(struct store_tx *tx, int64_t user_id, int64_t context_id,
+                              bool *enrolled, unsigned *role_flags, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(tx->c, S_ENROLL_ROLES, err);
+    int rc;
+
+    *enrolled = false;
+    *role_flags = 0;
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, context_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *enrolled = true;
+        *role_flags = (unsigned)sqlite3_column_int64(st, 0);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store_db_err(tx->c, rc, "reading an enrollment", err);
+    return 0;
+}
+
 int store_tx_grade_put(struct store_tx *tx, int64_t user_id, int64_t context_id, int64_t link_id,
                        double score, const char *source, int64_t now, struct err *err)
 {

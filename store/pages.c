@@ -85,6 +85,17 @@ static void link_row(sqlite3_stmt *st, struct arena *a, void *row)
     l->title = store_col_arena(st, 1, a);
 }
 
+static void enrolled_row(sqlite3_stmt *st, struct arena *a, void *row)
+{
+    struct store_enrolled *e = row;
+
+    e->user_id = sqlite3_column_int64(st, 0);
+    e->lti_user_id = store_col_arena(st, 1, a);
+    e->name = store_col_arena(st, 2, a);
+    e->email = store_col_arena(st, 3, a);
+    e->role_flags = (unsigned)sqlite3_column_int64(st, 4);
+}
+
 static int read_grades(struct conn *c, int64_t user_id, int64_t context_id, struct arena *a,
                        struct store_learner_view *v, struct err *err)
 {
@@ -285,6 +296,58 @@ int store_course_admin(struct store *s, int64_t consumer_id, int64_t context_id,
 end:
     sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 out:
+    store_reader_put(s, c);
+    return ret;
+}
+
+int store_course_awards(struct store *s, int64_t consumer_id, int64_t context_id, int state,
+                        const char *badge, size_t limit, struct arena *a, struct store_award **out,
+                        size_t *n, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    *out = NULL;
+    *n = 0;
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_ADMIN_AWARDS, err);
+    if (st) {
+        sqlite3_bind_int64(st, 1, context_id);
+        sqlite3_bind_int64(st, 2, consumer_id);
+        if (state >= 0)
+            store_bind_str(st, 3, str_from_cstr(store_award_state_name(state)));
+        store_bind_str(st, 4, str_from_cstr(badge));
+        sqlite3_bind_int64(st, 5, (int64_t)limit);
+        ret = store_collect_awards(c, st, a, out, n, err);
+    }
+    store_reader_put(s, c);
+    return ret;
+}
+
+int store_course_learners(struct store *s, int64_t context_id, unsigned without, size_t limit,
+                          struct arena *a, struct store_enrolled **out, size_t *n, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    void *rows;
+    int ret = -1;
+
+    *out = NULL;
+    *n = 0;
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_ADMIN_LEARNERS, err);
+    if (st) {
+        sqlite3_bind_int64(st, 1, context_id);
+        sqlite3_bind_int64(st, 2, (int64_t)without);
+        sqlite3_bind_int64(st, 3, (int64_t)limit);
+        ret = collect(c, st, a, sizeof(**out), enrolled_row, &rows, n,
+                      "reading a course's learners", err);
+        if (ret == 0)
+            *out = rows;
+    }
     store_reader_put(s, c);
     return ret;
 }

@@ -255,6 +255,7 @@ static const char *const sql_text[S__COUNT] = {
                        "coalesce(pass_mark, 0.5), completion_link FROM contexts WHERE id = ?1",
     [S_LINK_LTI_ID] = "SELECT lti_resource_link_id FROM resource_links WHERE id = ?1",
     [S_ENROLL_MODE] = "SELECT mode FROM enrollments WHERE user_id = ?1 AND context_id = ?2",
+    [S_ENROLL_ROLES] = "SELECT role_flags FROM enrollments WHERE user_id = ?1 AND context_id = ?2",
     [S_GRADE_PUT] = "INSERT INTO grades(user_id, resource_link_id, context_id, score, source, "
                     "recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
                     "ON CONFLICT(user_id, resource_link_id) DO UPDATE SET "
@@ -330,6 +331,21 @@ static const char *const sql_text[S__COUNT] = {
                                                           "b.archived_at IS NOT NULL, b.id",
     [S_ADMIN_LINK_IN_COURSE] = "SELECT 1 FROM resource_links WHERE context_id = ?1 "
                                "AND lti_resource_link_id = ?2",
+    /*
+     * A course's awards: of its BadgeClasses, and of the consumer's
+     * course-less ones when awarded in it; newest first.
+     */
+    [S_ADMIN_AWARDS] = AWARD_SELECT " WHERE a.badge_class_id IN (SELECT id FROM badge_classes "
+                                    "WHERE context_id = ?1 OR (context_id IS NULL AND "
+                                    "consumer_id = ?2)) AND (b.context_id IS NOT NULL OR "
+                                    "a.context_id = ?1) AND (?3 IS NULL OR a.state = ?3) "
+                                    "AND (?4 IS NULL OR b.slug = ?4) ORDER BY a.id DESC LIMIT ?5",
+    /* the course's enrolled users without the roles ?2 (staff), by name */
+    [S_ADMIN_LEARNERS] =
+        "SELECT u.id, u.lti_user_id, coalesce(u.full_name, trim(coalesce(u.given_name, '') || "
+        "' ' || coalesce(u.family_name, ''))) AS name, u.email, e.role_flags FROM enrollments e "
+        "JOIN users u ON u.id = e.user_id WHERE e.context_id = ?1 AND (e.role_flags & ?2) = 0 "
+        "ORDER BY name COLLATE NOCASE, u.id LIMIT ?3",
     [S_ADMIN_COUNTS] =
         "SELECT count(*) FILTER (WHERE state IN ('queued', 'issuing')), "
         "count(*) FILTER (WHERE state = 'needs_email'), count(*) FILTER (WHERE state = 'failed'), "
@@ -369,6 +385,11 @@ static const char *const sql_text[S__COUNT] = {
         "UPDATE awards SET state = 'revoked', revoked_at = ?2, revoke_reason = ?3, "
         "revoke_synced = (assertion_id IS NULL), next_attempt_at = ?2, updated_at = ?2 "
         "WHERE id = ?1 AND state != 'revoked'",
+    /* the same course condition as S_ADMIN_AWARDS */
+    [S_AWARD_IN_COURSE] =
+        "SELECT 1 FROM awards a JOIN badge_classes b ON b.id = a.badge_class_id WHERE a.id = ?1 "
+        "AND (b.context_id = ?2 OR (b.context_id IS NULL AND b.consumer_id = ?3 AND "
+        "a.context_id = ?2))",
     [S_AWARD_RECLAIM] = "UPDATE awards SET next_attempt_at = ?1 WHERE state = 'issuing' "
                         "AND next_attempt_at > ?1",
     [S_OUTBOX_COUNTS] = "SELECT state, count(*) FROM awards GROUP BY state",

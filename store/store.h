@@ -367,6 +367,10 @@ int store_tx_link_lti_id(struct store_tx *tx, int64_t link_id, const char **out 
 /* The mode of the user's launches in the context (NULL: none, or never launched there). */
 int store_tx_enrollment_mode(struct store_tx *tx, int64_t user_id, int64_t context_id,
                              const char **mode /* OUT */, struct err *err);
+/* The role flags of the user's enrollment in the context; *enrolled is false when there is none. */
+int store_tx_enrollment_roles(struct store_tx *tx, int64_t user_id, int64_t context_id,
+                              bool *enrolled /* OUT */, unsigned *role_flags /* OUT */,
+                              struct err *err);
 
 int store_tx_grade_put(struct store_tx *tx, int64_t user_id, int64_t context_id, int64_t link_id,
                        double score, const char *source, int64_t now, struct err *err);
@@ -494,6 +498,21 @@ int store_award_retry(struct store *s, int64_t id, int64_t now, struct err *err)
 int store_award_revoke(struct store *s, int64_t id, const char *reason, int64_t now,
                        struct err *err);
 /*
+ * Revokes (with `reason`) or retries the awards `ids` of a course, as the
+ * course's awards table shows them (store_course_awards), in one
+ * transaction: when one of them is not an award of the course, nothing
+ * changes and it is ERR_FORBIDDEN. changed[i] (OUT) is false for an award
+ * whose state did not allow it: revoked already, or not failed.
+ */
+enum store_course_change {
+    STORE_COURSE_REVOKE,
+    STORE_COURSE_RETRY,
+};
+int store_course_awards_change(struct store *s, int64_t consumer_id, int64_t context_id,
+                               enum store_course_change what, const int64_t *ids, size_t n,
+                               const char *reason, int64_t now, bool *changed /* OUT */,
+                               struct err *err);
+/*
  * Makes every award left issuing due at once: at start-up the server is the
  * only worker on its database, so a claim still held belongs to a process
  * that died. *n is how many.
@@ -587,6 +606,26 @@ int store_context_set_settings(struct store *s, int64_t context_id, bool enabled
                                const char *completion_link, struct err *err);
 int store_course_admin(struct store *s, int64_t consumer_id, int64_t context_id, struct arena *a,
                        struct store_course_admin *out /* OUT */, struct err *err);
+
+/*
+ * A course's awards, newest first: those of its BadgeClasses, and those of
+ * the consumer's course-less BadgeClasses awarded in it. `state` (-1: any)
+ * and `badge` (a slug, NULL: any) filter; at most `limit` rows.
+ */
+int store_course_awards(struct store *s, int64_t consumer_id, int64_t context_id, int state,
+                        const char *badge, size_t limit, struct arena *a,
+                        struct store_award **out /* OUT */, size_t *n /* OUT */, struct err *err);
+
+/* A user enrolled in a course. */
+struct store_enrolled {
+    int64_t user_id;
+    const char *lti_user_id, *name, *email; /* name "" when the LMS gave none */
+    unsigned role_flags;
+};
+/* The course's enrolled users with none of the roles `without`, by name; at most `limit`. */
+int store_course_learners(struct store *s, int64_t context_id, unsigned without, size_t limit,
+                          struct arena *a, struct store_enrolled **out /* OUT */,
+                          size_t *n /* OUT */, struct err *err);
 
 /* ---- LTI Basic Outcomes (outcomes.c) -------------------------------------- */
 

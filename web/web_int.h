@@ -126,6 +126,11 @@ void web_route_ob(struct req *r);             /* ob.c: /ob/v2/... */
 void web_route_outcomes(struct req *r);       /* outcomes.c: POST /lti/outcomes */
 void web_route_script(struct req *r);         /* pages.c: /static/page.js */
 void web_route_settings(struct req *r);       /* instructor.c: POST /badges/settings */
+void web_route_awards(struct req *r);         /* awards.c: GET /badges/awards */
+void web_route_awards_csv(struct req *r);     /* awards.c: GET /badges/awards.csv */
+void web_route_award(struct req *r);          /* awards.c: POST /badges/award */
+void web_route_revoke(struct req *r);         /* awards.c: POST /badges/revoke */
+void web_route_retry(struct req *r);          /* awards.c: POST /badges/retry */
 void web_route_all(struct req *r);            /* learner.c: GET /badges/all */
 void web_route_edit(struct req *r);           /* editor.c: GET /badges/edit */
 void web_route_save(struct req *r);           /* editor.c: POST /badges/save */
@@ -139,7 +144,8 @@ void web_route_default_image(struct req *r);  /* pages.c: /static/default-badge.
  * Renders `body_tpl` with `vars` inside the common page (head, header with
  * the course and the user's view, the language) and replies 200. The
  * layout's own variables are set from the session; the body may use them:
- * s (the token), csrf, lang, css, js, course, name.
+ * s (the token), csrf, lang, css, js, course, name. A `notice` among `vars`
+ * is shown in place of the one the query's m= names (notices with counts).
  */
 void web_reply_page_body(struct req *r, const struct web_sess *ws, const char *title,
                          const char *body_tpl, const struct web_tpl_var *vars, size_t n);
