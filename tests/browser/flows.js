@@ -498,9 +498,27 @@ async function learnerBadges(t) {
   check(bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
     `clicking Download saves a PNG (${download.suggestedFilename()}, ${bytes.length} bytes)`);
 
-  // Revoked by the administrator, with a reason
-  await cli('award', 'revoke', award.id, '--reason', 'Test reason');
+  // Revoked by the instructor on the Awards page, with a reason
+  const ip = t.instructor.page;
+  await ip.goto(t.instructor.url);
+  await ip.locator('nav a', { hasText: 'Awards' }).click();
+  await ip.waitForLoadState('load');
+  check(/\/badges\/awards\?s=/.test(ip.url()), 'the Awards link opens the awards table', ip.url());
+  t.awardsUrl = ip.url();
+  const row = ip.locator(`tr[data-award="${award.id}"]`);
+  check(await row.count() === 1, 'the award is a row of the table');
+  check(/Ada Learner/.test(await row.innerText()), 'the row names the learner', await row.innerText());
+  await row.locator('input[type="checkbox"]').check();
+  await ip.locator('#reason').fill('Test reason');
+  const revoked = ip.waitForResponse((r) => /\/badges\/awards\?s=/.test(r.url()) &&
+    r.request().redirectedFrom() !== null);
+  await ip.locator('button', { hasText: 'Revoke the selected awards' }).click();
+  await revoked;
+  await ip.waitForLoadState('load');
+  await shot(ip, '02b-instructor-awards-revoked');
   await waitAward(LEARNER.user_id, t.badges.score.slug, 'revoked');
+  check(/Revoked/.test(await ip.locator(`tr[data-award="${award.id}"]`).innerText()),
+    'the table shows the award revoked');
   await page.reload();
   const rev = await badgeArticle(page, 'revoked-h', t.badges.score.name);
   const revText = await rev.innerText();
@@ -581,7 +599,8 @@ async function accessibility(t) {
 
   // axe-core goes in as an inline script, which our CSP refuses: a context of its own bypasses CSP
   const bad = [];
-  for (const [label, url] of [['instructor', t.instructor.url], ['learner', t.learner.url]]) {
+  for (const [label, url] of [['instructor', t.instructor.url], ['learner', t.learner.url],
+    ['awards', t.awardsUrl]]) {
     const page = await t.axeCtx.newPage();
     await page.goto(url);
     const serious = await runAxe(page, label);
@@ -589,7 +608,8 @@ async function accessibility(t) {
     await page.close();
   }
   for (const [label, ctx, url] of [['instructor', t.instructorCtx, t.instructor.url],
-    ['learner', t.learnerCtx, t.learner.url]]) {
+    ['learner', t.learnerCtx, t.learner.url], ['awards', t.instructorCtx, t.awardsUrl],
+    ['editor', t.instructorCtx, t.editorUrl]]) {
     const page = await newPage(ctx);
     await page.setViewportSize({ width: 360, height: 740 });
     await page.goto(url);
