@@ -159,8 +159,7 @@ static const char *const sql_text[S__COUNT] = {
     /* once an address is confirmed, the user's other links (other addresses) are void */
     [S_EMAIL_CONFIRM_SUPERSEDE] = "DELETE FROM email_confirmations WHERE user_id = ?1 "
                                   "AND id != ?2 AND used_at IS NULL",
-    [S_EMAIL_CONFIRM_CANCEL] =
-        "DELETE FROM email_confirmations WHERE id = ?1 AND used_at IS NULL",
+    [S_EMAIL_CONFIRM_CANCEL] = "DELETE FROM email_confirmations WHERE id = ?1 AND used_at IS NULL",
     [S_EMAIL_PENDING] = "SELECT email, expires_at FROM email_confirmations WHERE user_id = ?1 "
                         "AND used_at IS NULL AND expires_at > ?2 ORDER BY id DESC LIMIT 1",
     /* an address the LMS sent stays the LMS's: a learner's never replaces it */

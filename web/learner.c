@@ -560,7 +560,7 @@ void web_page_learner(struct req *r, struct web_sess *ws, bool all)
                          smtp ? _("We send a link to this address; your badges are issued once "
                                   "you follow it.")
                               : _("Your badges are issued to this address.")),
-            web_tpl_text("email_button", !smtp      ? _("Save")
+            web_tpl_text("email_button", !smtp     ? _("Save")
                                          : sent_to ? _("Send the link again")
                                                    : _("Send me the link")),
         };
