@@ -180,22 +180,28 @@ static void email_resumed(struct req *r)
 static void send_later(struct req *r, struct web_mail *m)
 {
     struct web *w = r->web;
-    bool full;
+    bool full, stopping;
     struct err err = ERR_INIT;
 
     /* counted before the check, so web_stop() either sees it or it sees the stop */
     atomic_fetch_add(&w->mails_in_flight, 1);
+    stopping = atomic_load(&w->stopping);
     pthread_mutex_lock(&w->mail_mu);
-    full = w->mail_len >= LIMIT_MAIL_QUEUE || atomic_load(&w->stopping);
-    if (!full)
+    full = w->mail_len >= LIMIT_MAIL_QUEUE;
+    if (!full && !stopping)
         w->mail_len++; /* the place is ours before the request is suspended */
     pthread_mutex_unlock(&w->mail_mu);
-    if (full) {
+    if (full || stopping) {
         atomic_fetch_sub(&w->mails_in_flight, 1);
         store_email_confirm_cancel(w->store, m->confirmation_id, &err);
-        web_reply_page(r, 503, _("Try again"),
-                       _("Too many e-mails are waiting to be sent. Nothing was saved: try again "
-                         "in a few minutes."));
+        if (stopping)
+            web_reply_page(r, 503, _("Try again"),
+                           _("The server is restarting. Nothing was saved: try again in a "
+                             "minute."));
+        else
+            web_reply_page(r, 503, _("Try again"),
+                           _("Too many e-mails are waiting to be sent. Nothing was saved: try "
+                             "again in a few minutes."));
         return;
     }
     r->mail = m;
