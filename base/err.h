@@ -19,8 +19,10 @@ enum err_code {
     ERR_NOTFOUND,     /* no such object (404) */
     ERR_METHOD,       /* method not allowed (405) */
     ERR_CONFLICT,     /* already exists (409) */
+    ERR_GONE,         /* existed, and no longer works: an expired or used link (410) */
     ERR_TOOBIG,       /* over a limit (413) */
     ERR_MEDIATYPE,    /* unsupported media type (415) */
+    ERR_LIMIT,        /* too many requests of one kind for now, try later (429) */
     ERR_UNAVAILABLE,  /* overloaded or shutting down, try again (503) */
     ERR_INTERNAL,     /* our fault or the system's: I/O, database (500) */
 };

@@ -212,5 +212,12 @@
  */
 #define LIMIT_MAIL_CONNECT_TIMEOUT_MS 5000
 #define LIMIT_MAIL_TIMEOUT_MS         20000
+/*
+ * Confirmation mails waiting for the one thread that sends them. Each takes
+ * at most LIMIT_MAIL_TIMEOUT_MS, and a learner asks for one at most
+ * LIMIT_EMAIL_CONFIRM_PER_HOUR times an hour; past 64 waiting, the relay is
+ * stuck and the learner is told to try again rather than wait minutes.
+ */
+#define LIMIT_MAIL_QUEUE 64
 
 #endif

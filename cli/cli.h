@@ -32,6 +32,15 @@ struct cli_config {
     int64_t outcomes_connect_timeout, outcomes_timeout; /* seconds */
     bool outcomes_allow_loopback;
     char outcomes_ca_file[4096]; /* "": the system's CA bundle */
+    /* e-mail to learners: address confirmation links ([email]) */
+    char email_smtp_url[LIMIT_LTI_URL_LEN]; /* "": no mail */
+    char email_username[256], email_password[256];
+    char email_from[LIMIT_MAIL_ADDRESS_LEN + 1];
+    char email_from_name[LIMIT_MAIL_NAME_LEN + 1];
+    bool email_starttls; /* smtp://: STARTTLS required (default true) */
+    bool email_allow_loopback;
+    bool email_accept_unconfirmed; /* without smtp_url: take a learner's address as given */
+    char email_ca_file[4096];      /* "": the system's CA bundle */
 };
 
 /* Sets the built-in defaults. */
@@ -41,6 +50,17 @@ int cli_config_load_file(struct cli_config *c, const char *path, struct err *err
 /* Sets one key ("server.listen", ...) from a string; `origin` names where it came from. */
 int cli_config_set(struct cli_config *c, const char *key, const char *value, const char *origin,
                    struct err *err);
+
+struct backend_mail_config;
+/*
+ * The [email] section as a mail config (its strings borrowed from `c`),
+ * checked as a whole: with smtp_url, a valid `from`, a user name and a
+ * password together and only over TLS, no accept_unconfirmed (it is for
+ * running without mail). ERR_INVALID naming the key. `out` is left with
+ * no URL (mail off) when smtp_url is empty.
+ */
+int cli_config_mail(const struct cli_config *c, struct backend_mail_config *out /* OUT */,
+                    struct err *err);
 
 /* The public base URL: public_url, else http://HOST:PORT of listen (as the server uses). */
 void cli_config_public_url(const struct cli_config *c, char *out, size_t outlen);

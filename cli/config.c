@@ -7,10 +7,12 @@
  * than running with a configuration the operator did not mean.
  */
 #include "base/base.h"
+#include "backends/backends.h"
 #include "cli/cli.h"
 #include "lti/lti.h"
 
 #include <ini.h>
+#include <strings.h>
 
 void cli_config_defaults(struct cli_config *c)
 {
@@ -30,6 +32,7 @@ void cli_config_defaults(struct cli_config *c)
     snprintf(c->tool_title, sizeof(c->tool_title), "Badges");
     snprintf(c->tool_description, sizeof(c->tool_description),
              "Open Badges for this course: see the badges you earned and how to earn the others.");
+    c->email_starttls = true;
 }
 
 static int set_listen(struct cli_config *c, const char *v, const char *origin, struct err *err)
@@ -87,6 +90,80 @@ static int set_text(char *dst, size_t dstlen, const char *v, const char *key, co
     if (str_has_ctl(str_from_cstr(v)))
         return err_set(err, ERR_INVALID, "%s: '%s' contains control characters", origin, key);
     memcpy(dst, v, n + 1);
+    return 0;
+}
+
+/* A key of [email]; whether the section holds together is checked by cli_config_mail(). */
+static int set_email(struct cli_config *c, const char *key, const char *v, const char *origin,
+                     struct err *err)
+{
+    if (strcmp(key, "smtp_url") == 0) {
+        if (v[0] && strncasecmp(v, "smtp://", 7) != 0 && strncasecmp(v, "smtps://", 8) != 0)
+            return err_set(err, ERR_INVALID,
+                           "%s: 'smtp_url' must be smtp://HOST[:PORT] or smtps://HOST[:PORT], "
+                           "got '%s'",
+                           origin, v);
+        return set_text(c->email_smtp_url, sizeof(c->email_smtp_url), v, "smtp_url", origin, err);
+    }
+    if (strcmp(key, "username") == 0)
+        return set_text(c->email_username, sizeof(c->email_username), v, "username", origin, err);
+    /* set_text never echoes the value: the password stays out of messages */
+    if (strcmp(key, "password") == 0)
+        return set_text(c->email_password, sizeof(c->email_password), v, "password", origin, err);
+    if (strcmp(key, "from") == 0) {
+        if (v[0] && !backend_mail_address_valid(v))
+            return err_set(err, ERR_INVALID,
+                           "%s: 'from' must be a plain e-mail address such as "
+                           "badges@example.edu, got '%s'",
+                           origin, v);
+        return set_text(c->email_from, sizeof(c->email_from), v, "from", origin, err);
+    }
+    if (strcmp(key, "from_name") == 0)
+        return set_text(c->email_from_name, sizeof(c->email_from_name), v, "from_name", origin,
+                        err);
+    if (strcmp(key, "starttls") == 0)
+        return set_bool(&c->email_starttls, v, "starttls", origin, err);
+    if (strcmp(key, "allow_loopback") == 0)
+        return set_bool(&c->email_allow_loopback, v, "allow_loopback", origin, err);
+    if (strcmp(key, "accept_unconfirmed") == 0)
+        return set_bool(&c->email_accept_unconfirmed, v, "accept_unconfirmed", origin, err);
+    if (strcmp(key, "ca_file") == 0)
+        return set_text(c->email_ca_file, sizeof(c->email_ca_file), v, "ca_file", origin, err);
+    return err_set(err, ERR_INVALID, "%s: unknown key 'email.%s'", origin, key);
+}
+
+int cli_config_mail(const struct cli_config *c, struct backend_mail_config *out, struct err *err)
+{
+    struct err e = ERR_INIT;
+
+    backend_mail_config_init(out);
+    if (!c->email_smtp_url[0]) {
+        if (c->email_from[0] || c->email_username[0] || c->email_password[0])
+            return err_set(err, ERR_INVALID,
+                           "[email]: 'from', 'username' and 'password' need 'smtp_url'");
+        return 0;
+    }
+    if (c->email_accept_unconfirmed)
+        return err_set(err, ERR_INVALID,
+                       "[email]: 'accept_unconfirmed' is for running without 'smtp_url': with "
+                       "mail, addresses are confirmed");
+    if (!c->email_from[0])
+        return err_set(err, ERR_INVALID,
+                       "[email]: 'from' (the sender address) is needed with 'smtp_url'");
+    if (!c->email_username[0] != !c->email_password[0])
+        return err_set(err, ERR_INVALID, "[email]: 'username' and 'password' go together");
+    out->url = c->email_smtp_url;
+    out->from = c->email_from;
+    out->from_name = c->email_from_name[0] ? c->email_from_name : NULL;
+    out->username = c->email_username[0] ? c->email_username : NULL;
+    out->password = c->email_password[0] ? c->email_password : NULL;
+    out->starttls = c->email_starttls;
+    out->allow_loopback = c->email_allow_loopback;
+    out->ca_file = c->email_ca_file[0] ? c->email_ca_file : NULL;
+    if (backend_mail_config_check(out, &e) < 0) {
+        backend_mail_config_init(out);
+        return err_set(err, ERR_INVALID, "[email]: %s", e.msg);
+    }
     return 0;
 }
 
@@ -167,6 +244,8 @@ int cli_config_set(struct cli_config *c, const char *key, const char *v, const c
     if (strcmp(key, "outcomes.ca_file") == 0)
         return set_text(c->outcomes_ca_file, sizeof(c->outcomes_ca_file), v, "ca_file", origin,
                         err);
+    if (strncmp(key, "email.", 6) == 0)
+        return set_email(c, key + 6, v, origin, err);
     {
         static const struct {
             const char *key;
@@ -249,6 +328,9 @@ static int load_env(struct cli_config *c, const struct cli_opts *flags, struct e
         { "LTIBADGES_LISTEN", "server.listen", flags->listen != NULL },
         { "LTIBADGES_DB", "database.path", flags->db != NULL },
         { "LTIBADGES_PUBLIC_URL", "server.public_url", flags->public_url != NULL },
+        /* the relay's password need not sit in the configuration file */
+        { "LTIBADGES_SMTP_URL", "email.smtp_url", false },
+        { "LTIBADGES_SMTP_PASSWORD", "email.password", false },
     };
 
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {

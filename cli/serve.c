@@ -100,6 +100,7 @@ int cli_cmd_serve(int argc, char **argv)
     struct web *w = NULL;
     struct awards *aw = NULL;
     struct awards_config ac;
+    struct backend_mail_config mail; /* borrows from cfg; both outlive the server */
     sigset_t set;
     int sig = 0, log_fd = 2, ret = 0;
 
@@ -110,6 +111,8 @@ int cli_cmd_serve(int argc, char **argv)
         return 0;
     }
     if (cli_config_resolve(&cfg, &o, &err) < 0)
+        return cli_fail(&err);
+    if (cli_config_mail(&cfg, &mail, &err) < 0)
         return cli_fail(&err);
 
     /*
@@ -191,6 +194,8 @@ int cli_cmd_serve(int argc, char **argv)
     wc.access_log_fd = log_fd;
     wc.tool_title = cfg.tool_title;
     wc.tool_description = cfg.tool_description;
+    wc.mail = &mail;
+    wc.accept_unconfirmed_email = cfg.email_accept_unconfirmed;
     if (web_start(&w, &wc, s, &err) < 0) {
         ret = cli_fail(&err);
         goto out;

@@ -147,6 +147,32 @@ static const char *const sql_text[S__COUNT] = {
     /* a user who had no email gave one: what waited for it can be issued */
     [S_AWARD_RELEASE_EMAIL] = "UPDATE awards SET state = 'queued', next_attempt_at = ?2, "
                               "updated_at = ?2 WHERE user_id = ?1 AND state = 'needs_email'",
+    /* ---- e-mail addresses learners give (email.c) ---- */
+    /* whether a user may give an address: none yet, badges waiting, links asked for lately */
+    [S_EMAIL_USER_STATE] =
+        "SELECT coalesce(u.email, ''), (SELECT count(*) FROM awards a WHERE a.user_id = u.id "
+        "AND a.state = 'needs_email'), (SELECT count(*) FROM email_confirmations e "
+        "WHERE e.user_id = u.id AND e.created_at > ?2) FROM users u WHERE u.id = ?1",
+    /* a user's links long expired: nobody needs to be told about them any more */
+    [S_EMAIL_CONFIRM_PURGE] =
+        "DELETE FROM email_confirmations WHERE user_id = ?1 AND expires_at < ?2",
+    [S_EMAIL_CONFIRM_INSERT] =
+        "INSERT INTO email_confirmations(secret_hash, user_id, email, created_at, expires_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+    [S_EMAIL_CONFIRM_GET] = "SELECT secret_hash, user_id, email, expires_at, "
+                            "coalesce(used_at, 0) FROM email_confirmations WHERE id = ?1",
+    [S_EMAIL_CONFIRM_USE] =
+        "UPDATE email_confirmations SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL",
+    /* once an address is confirmed, the user's other links (other addresses) are void */
+    [S_EMAIL_CONFIRM_SUPERSEDE] = "DELETE FROM email_confirmations WHERE user_id = ?1 "
+                                  "AND id != ?2 AND used_at IS NULL",
+    [S_EMAIL_CONFIRM_CANCEL] = "DELETE FROM email_confirmations WHERE id = ?1 AND used_at IS NULL",
+    [S_EMAIL_PENDING] = "SELECT email, expires_at FROM email_confirmations WHERE user_id = ?1 "
+                        "AND used_at IS NULL AND expires_at > ?2 ORDER BY id DESC LIMIT 1",
+    /* an address the LMS sent stays the LMS's: a learner's never replaces it */
+    [S_USER_SET_EMAIL] =
+        "UPDATE users SET email = ?2, email_source = ?3, updated_at = ?4 WHERE id = ?1 "
+        "AND (coalesce(email, '') = '' OR email_source IS NOT NULL)",
     /* rows an operator names before any launch did: created bare, never overwritten */
     [S_USER_ENSURE] = "INSERT INTO users(consumer_id, lti_user_id, created_at, updated_at) "
                       "VALUES (?1, ?2, ?3, ?3) ON CONFLICT(consumer_id, lti_user_id) "

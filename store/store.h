@@ -161,6 +161,80 @@ struct store_session {
 int store_session_get(struct store *s, int64_t id, const unsigned char secret_hash[32], int64_t now,
                       struct arena *arena, struct store_session *out /* OUT */, struct err *err);
 
+/* ---- E-mail addresses learners give (email.c) ----------------------------- */
+
+/*
+ * When the LMS shares no address, a learner gives one. With mail, it is
+ * kept with a confirmation link and becomes the user's once the link is
+ * followed; without, the operator may take it as given. Either way the
+ * awards waiting for an address (needs_email) are queued in the same
+ * transaction. A link's token is "ID-SECRET": the row's id and 32 random
+ * bytes in hex; only the SHA-256 of SECRET (its 64 hex digits) is stored.
+ */
+#define STORE_EMAIL_TOKEN_MAX (20 + 1 + 64) /* "ID-SECRET", without its NUL */
+
+/*
+ * Keeps `email` (validated by the caller) for user `user_id` with a new
+ * link that works until now + ttl, in one transaction. Refused with
+ * ERR_CONFLICT when the user has an address already or no award waiting
+ * for one, and with ERR_LIMIT after LIMIT_EMAIL_CONFIRM_PER_HOUR links in
+ * the last hour. `token` (STORE_EMAIL_TOKEN_MAX + 1 bytes) gets "ID-SECRET".
+ */
+int store_email_confirm_create(struct store *s, int64_t user_id, const char *email, int64_t now,
+                               int64_t ttl, int64_t *id /* OUT */, char *token /* OUT */,
+                               struct err *err);
+/*
+ * Withdraws a link not followed yet (its mail could not be sent): it stops
+ * working and no longer counts against the hourly limit. A link already
+ * used stays; an unknown id is no error.
+ */
+int store_email_confirm_cancel(struct store *s, int64_t id, struct err *err);
+
+enum store_email_refusal {
+    STORE_EMAIL_OK,
+    STORE_EMAIL_UNKNOWN, /* no such link, or the secret differs */
+    STORE_EMAIL_EXPIRED, /* not followed in time */
+    STORE_EMAIL_USED,    /* followed before */
+};
+
+/* What following a link did, or why it was refused. */
+struct store_email_confirmed {
+    enum store_email_refusal refusal;
+    int64_t user_id;
+    const char *email; /* in the arena */
+    int64_t released;  /* awards that waited for the address and are queued now */
+};
+
+/*
+ * Follows link `id` whose secret hashes to `secret_hash`, in one BEGIN
+ * IMMEDIATE transaction: the hash is compared in constant time; a link
+ * used before is refused with ERR_GONE (STORE_EMAIL_USED), one past its
+ * time with ERR_GONE (STORE_EMAIL_EXPIRED), an unknown id or another
+ * secret with ERR_NOTFOUND (STORE_EMAIL_UNKNOWN); nothing changes then.
+ * Otherwise the link is marked used, the address becomes the user's
+ * (email_source 'confirmed'; an address the LMS sent meanwhile is kept),
+ * the user's other links stop working, and the awards waiting for an
+ * address are queued: each once, since only needs_email awards move.
+ */
+int store_email_confirm(struct store *s, int64_t id, const unsigned char secret_hash[32],
+                        int64_t now, struct arena *a, struct store_email_confirmed *out /* OUT */,
+                        struct err *err);
+/*
+ * Without mail, when the operator accepts addresses as given: `email`
+ * becomes the user's (email_source 'unconfirmed') and the awards waiting
+ * for one are queued, in one transaction. ERR_CONFLICT as for
+ * store_email_confirm_create().
+ */
+int store_email_set_unconfirmed(struct store *s, int64_t user_id, const char *email, int64_t now,
+                                int64_t *released /* OUT, may be NULL */, struct err *err);
+/*
+ * The address of the user's newest link still waiting to be followed
+ * (`*email` in the arena, NULL when there is none) and when it expires.
+ */
+int store_email_pending(struct store *s, int64_t user_id, int64_t now, struct arena *a,
+                        const char **email /* OUT */, int64_t *expires_at /* OUT */,
+                        struct err *err);
+
 /* ---- Courses and course groups (badges.c) ------------------------------- */
 
 /*

@@ -200,6 +200,7 @@ void web_route_launch(struct req *r)
     }
     /* suspend before submitting: the writer may answer before this function returns */
     r->suspended = true;
+    r->resumed = web_route_launch_resumed;
     MHD_suspend_connection(r->conn);
     store_launch_submit(w->store, &r->job);
 }

@@ -447,15 +447,21 @@ static const char learner_tpl[] =
     "{{#pending}}<article class=\"badge pending\" data-slug=\"{{slug}}\">"
     "<img src=\"{{img}}\" alt=\"{{bname}}\" width=\"64\" height=\"64\">"
     "<div><h3>{{bname}}</h3><p class=\"status\">{{status}}</p>"
-    "{{#needs_email}}{{#email_form}}<form method=\"post\" action=\"{{email_action}}\" "
-    "class=\"inline\"><input type=\"hidden\" name=\"s\" value=\"{{s}}\">"
+    "</div></article>{{/pending}}"
+    /* one address for every badge waiting for it: one form, after the list */
+    "{{#waiting}}<div class=\"email\" id=\"email\">"
+    "{{#sent_to}}<p class=\"notice\">{{@We sent a link to {sent_to}: open it to confirm your address. It works until {sent_until}. Not in your inbox? Look in your spam folder, or send it again.}}</p>{{/sent_to}}"
+    "{{#email_form}}<form method=\"post\" action=\"{{email_action}}\">"
+    "<input type=\"hidden\" name=\"s\" value=\"{{s}}\">"
     "<input type=\"hidden\" name=\"csrf\" value=\"{{csrf}}\">"
-    "<label for=\"email-{{slug}}\">{{@Your e-mail address}}</label> "
-    "<input id=\"email-{{slug}}\" name=\"email\" type=\"email\" required "
-    "autocomplete=\"email\" maxlength=\"254\"> <button type=\"submit\">{{@Save}}</button>"
-    "<p class=\"hint\">{{email_hint}}</p></form>{{/email_form}}"
+    "<p><label for=\"email-input\">{{@Your e-mail address}}</label> "
+    "<input id=\"email-input\" name=\"email\" type=\"email\" required "
+    "autocomplete=\"email\" maxlength=\"254\" aria-describedby=\"email-hint\""
+    "{{#sent_to}} value=\"{{sent_to}}\"{{/sent_to}}> "
+    "<button type=\"submit\">{{email_button}}</button></p>"
+    "<p class=\"hint\" id=\"email-hint\">{{email_hint}}</p></form>{{/email_form}}"
     "{{^email_form}}<p class=\"hint\">{{@Ask your instructor or your learning platform's administrator to have your e-mail address shared with this tool.}}</p>{{/email_form}}"
-    "{{/needs_email}}</div></article>{{/pending}}</section>{{/any_pending}}"
+    "</div>{{/waiting}}</section>{{/any_pending}}"
     "{{#any_revoked}}<section aria-labelledby=\"revoked-h\"><h2 id=\"revoked-h\">{{@Revoked}}</h2>"
     "{{#revoked}}<article class=\"badge revoked\" data-slug=\"{{slug}}\">"
     "<img src=\"{{img}}\" alt=\"{{bname}}\" width=\"64\" height=\"64\">"
@@ -524,6 +530,19 @@ void web_page_learner(struct req *r, struct web_sess *ws, bool all)
     }
     {
         bool accept = r->web->cfg.accept_unconfirmed_email;
+        bool waiting = false;
+        const char *sent_to = NULL;
+        int64_t sent_until = 0;
+
+        /* the form: badges wait for an address (the LMS shared none) and one can be given */
+        for (size_t i = 0; i < l.v.nawards; i++)
+            waiting = waiting || l.v.awards[i].state == AWARD_NEEDS_EMAIL;
+        if (waiting && smtp &&
+            store_email_pending(r->web->store, ws->s.user_id, util_now(), &r->arena, &sent_to,
+                                &sent_until, &err) < 0) {
+            web_reply_err(r, &err);
+            return;
+        }
         struct web_tpl_var vars[] = {
             web_tpl_text("in_course", ctx ? "1" : NULL),
             web_tpl_text("any_pending", np ? "1" : NULL),
@@ -532,12 +551,18 @@ void web_page_learner(struct req *r, struct web_sess *ws, bool all)
             web_tpl_list("pending", pending, BADGE_VARS, np),
             web_tpl_list("revoked", revoked, BADGE_VARS, nr),
             web_tpl_list("available", avail, BADGE_VARS, na),
+            web_tpl_text("waiting", waiting ? "1" : NULL),
+            web_tpl_text("sent_to", sent_to),
+            web_tpl_text("sent_until", web_date(r, sent_until)),
             web_tpl_text("email_form", smtp || accept ? "1" : NULL),
             web_tpl_url("email_action", web_fmt(r, "%s/badges/email", r->web->public_path)),
             web_tpl_text("email_hint",
                          smtp ? _("We send a link to this address; your badges are issued once "
                                   "you follow it.")
                               : _("Your badges are issued to this address.")),
+            web_tpl_text("email_button", !smtp     ? _("Save")
+                                         : sent_to ? _("Send the link again")
+                                                   : _("Send me the link")),
         };
 
         web_reply_page_body(r, ws, all || !ctx ? _("All my badges") : _("Badges"), learner_tpl,

@@ -17,6 +17,7 @@
 #include "web/web_int.h"
 
 #include "awards/awards.h"
+#include "backends/backends.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -60,10 +61,14 @@ unsigned web_status_for(enum err_code code)
         return 405;
     case ERR_CONFLICT:
         return 409;
+    case ERR_GONE:
+        return 410;
     case ERR_TOOBIG:
         return 413;
     case ERR_MEDIATYPE:
         return 415;
+    case ERR_LIMIT:
+        return 429;
     case ERR_UNAVAILABLE:
         return 503;
     case ERR_INTERNAL:
@@ -175,11 +180,20 @@ void web_reply_err(struct req *r, const struct err *err)
     case 405:
         title = _("Method not allowed");
         break;
+    case 409:
+        title = _("Cannot do that");
+        break;
+    case 410:
+        title = _("Link no longer valid");
+        break;
     case 413:
         title = _("Request too large");
         break;
     case 415:
         title = _("Unsupported media type");
+        break;
+    case 429:
+        title = _("Too many requests");
         break;
     case 503:
         title = _("Try again");
@@ -263,6 +277,8 @@ static const struct route routes[] = {
     { "/badges/award", web_route_award, true, false, false, LIMIT_PAGE_FORM_BODY },
     { "/badges/revoke", web_route_revoke, true, false, false, LIMIT_PAGE_FORM_BODY },
     { "/badges/retry", web_route_retry, true, false, false, LIMIT_PAGE_FORM_BODY },
+    { "/badges/email", web_route_email, true, false, false, LIMIT_PAGE_FORM_BODY },
+    { "/badges/email/confirm", web_route_email_confirm, false, false, false, 0 },
     { "/lti/config.xml", web_route_config_xml, false, false, false, 0 },
     { "/healthz", web_route_healthz, false, false, false, 0 },
     { "/static/style.css", web_route_style, false, false, false, 0 },
@@ -447,7 +463,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return MHD_YES;
     if (r->suspended) {
         r->suspended = false;
-        web_route_launch_resumed(r);
+        r->resumed(r);
         return MHD_YES;
     }
     if (r->body_toobig) {
@@ -631,6 +647,13 @@ static int bind_listen(const char *host, unsigned port, int *fd_out, unsigned *p
     return 0;
 }
 
+static void web_free(struct web *w)
+{
+    pthread_mutex_destroy(&w->mail_mu);
+    pthread_cond_destroy(&w->mail_cv);
+    free(w);
+}
+
 int web_start(struct web **out, const struct web_config *cfg, struct store *store, struct err *err)
 {
     struct web *w = xcalloc(1, sizeof(*w));
@@ -643,18 +666,28 @@ int web_start(struct web **out, const struct web_config *cfg, struct store *stor
     w->store = store;
     atomic_init(&w->launches_in_flight, 0);
     atomic_init(&w->stopping, false);
+    atomic_init(&w->mails_in_flight, 0);
+    pthread_mutex_init(&w->mail_mu, NULL);
+    pthread_cond_init(&w->mail_cv, NULL);
+    w->cfg.mail_on = cfg->mail && backend_mail_enabled(cfg->mail);
     if (bind_listen(cfg->listen_host, cfg->listen_port, &fd, &w->port, &v6, err) < 0) {
-        free(w);
+        web_free(w);
         return -1;
     }
     if (make_public_url(w, err) < 0) {
         close(fd);
-        free(w);
+        web_free(w);
         return -1;
     }
     /* the hosted issuer's ids live under the public URL: known now, before any request */
     if (cfg->awards)
         awards_set_public_url(cfg->awards, w->public_url);
+    if (web_mailer_start(w, err) < 0) {
+        close(fd);
+        free_urls(w);
+        web_free(w);
+        return -1;
+    }
     if (v6)
         flags |= MHD_USE_IPv6;
     w->daemon = MHD_start_daemon(
@@ -668,8 +701,9 @@ int web_start(struct web **out, const struct web_config *cfg, struct store *stor
         err_set(err, ERR_INTERNAL, "cannot start the HTTP server");
         err_detail(err, "MHD_start_daemon failed: %s", strerror(errno));
         close(fd);
+        web_mailer_stop(w);
         free_urls(w);
-        free(w);
+        web_free(w);
         return -1;
     }
     *out = w;
@@ -706,6 +740,12 @@ void web_stop(struct web *w)
 
         nanosleep(&ts, NULL);
     }
+    /* the same for learners waiting for their confirmation mail (bounded by its timeouts) */
+    while (atomic_load(&w->mails_in_flight) > 0) {
+        struct timespec ts = { 0, 5 * 1000 * 1000 };
+
+        nanosleep(&ts, NULL);
+    }
     {
         /* let the pool threads send what was just queued */
         struct timespec ts = { 0, 50 * 1000 * 1000 };
@@ -715,6 +755,7 @@ void web_stop(struct web *w)
     MHD_stop_daemon(w->daemon);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
+    web_mailer_stop(w);
     free_urls(w);
-    free(w);
+    web_free(w);
 }

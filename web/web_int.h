@@ -30,6 +30,16 @@ struct web {
     unsigned port;
     atomic_int launches_in_flight; /* suspended launches, until their answer is queued */
     atomic_bool stopping;          /* web_stop() began: new launches get 503 */
+
+    /* confirmation mails (email.c): sent by a thread of their own, never by an MHD thread */
+    pthread_t mailer;
+    bool mailer_started;
+    pthread_mutex_t mail_mu;
+    pthread_cond_t mail_cv;
+    struct req *mail_head, *mail_tail;
+    size_t mail_len; /* queued or about to be: at most LIMIT_MAIL_QUEUE */
+    bool mail_stop;
+    atomic_int mails_in_flight; /* suspended requests waiting for their mail, until answered */
 };
 
 enum web_lang {
@@ -70,6 +80,15 @@ struct req;
 struct web_tpl_var;
 typedef void route_fn(struct req *r);
 
+/* A confirmation mail a request waits for (email.c); strings in the request's arena. */
+struct web_mail {
+    const char *to, *subject, *text;
+    int64_t confirmation_id; /* withdrawn when the mail could not be sent */
+    int status;              /* OUT: backend_mail_send()'s */
+    struct err err;          /* OUT */
+    struct req *next;        /* the mailer's queue */
+};
+
 struct req {
     struct web *web;
     struct MHD_Connection *conn;
@@ -81,6 +100,7 @@ struct req {
     enum req_method method;
     const char *method_name;
     route_fn *route;
+    route_fn *resumed; /* runs once a suspended request is resumed (launch, mail) */
     const char *allow; /* the methods the route accepts, for 405's Allow */
     bool started, replied, suspended;
     struct buf body;
@@ -92,6 +112,8 @@ struct req {
     struct web_post post;  /* a page form's fields */
     bool form;             /* the route reads a page form (web_post_*) */
     struct web_sess *sess; /* the page's session once known (CSP frame-ancestors) */
+
+    struct web_mail *mail; /* a confirmation mail being sent */
 
     /* a launch waiting for the database */
     struct store_launch_job job;
@@ -137,6 +159,15 @@ void web_route_save(struct req *r);           /* editor.c: POST /badges/save */
 void web_route_archive(struct req *r);        /* editor.c: POST /badges/archive */
 void web_route_delete(struct req *r);         /* editor.c: POST /badges/delete */
 void web_route_default_image(struct req *r);  /* pages.c: /static/default-badge.svg */
+void web_route_email(struct req *r);          /* email.c: POST /badges/email */
+void web_route_email_confirm(struct req *r);  /* email.c: GET /badges/email/confirm */
+
+/* ---- the mailer (email.c) ---- */
+
+/* Starts the thread that sends confirmation mails, when mail is on. */
+int web_mailer_start(struct web *w, struct err *err);
+/* Stops it once its queue is empty (call after MHD stopped); a no-op when not started. */
+void web_mailer_stop(struct web *w);
 
 /* ---- page layout (pages.c) ---- */
 

@@ -52,7 +52,8 @@ LOCATION_RE = re.compile(r"^(?P<base>.+)/badges\?s=(?P<token>[1-9][0-9]*-[0-9a-f
 def clean_env(extra=None):
     """The environment without LTIBADGES_* settings (which would change defaults)."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("LTIBADGES_LISTEN", "LTIBADGES_DB", "LTIBADGES_PUBLIC_URL")}
+           if k not in ("LTIBADGES_LISTEN", "LTIBADGES_DB", "LTIBADGES_PUBLIC_URL",
+                        "LTIBADGES_SMTP_URL", "LTIBADGES_SMTP_PASSWORD")}
     env.pop("LTIBADGES_DEBUG", None)
     if extra:
         env.update(extra)

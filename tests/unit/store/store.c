@@ -1,7 +1,8 @@
 /*
  * tests/unit/store/store.c - migrations, consumers, launches through the
  * group-committing writer (replays, racing nonces, scoping by consumer,
- * durability across reopen) and sessions (lookup, expiry).
+ * durability across reopen), sessions (lookup, expiry) and the confirmation
+ * links of e-mail addresses learners give (expiry, reuse, the hourly limit).
  */
 #include "base/base.h"
 #include "store/store.h"
@@ -300,6 +301,217 @@ static void sessions(void **state)
     store_close(s);
 }
 
+/* A manual award of a fresh BadgeClass to `user_id` (needs_email while the user has no address). */
+static int grant_tx(struct store_tx *tx, void *cls, struct err *err)
+{
+    const struct store_award_new *a = cls;
+    bool added = false;
+
+    if (store_tx_award_add(tx, a, NULL, &added, err) < 0)
+        return -1;
+    assert_true(added);
+    return 0;
+}
+
+static void grant(struct store *s, int64_t consumer_id, int64_t user_id, const char *slug_base)
+{
+    static const char svg[] = "<svg xmlns=\"http://www.w3.org/2000/svg\"/>";
+    struct store_badge_new b;
+    struct store_award_new a;
+    struct err err = ERR_INIT;
+    char slug[LIMIT_SLUG_LEN + 1];
+    int64_t badge_id;
+
+    memset(&b, 0, sizeof(b));
+    b.consumer_id = consumer_id;
+    b.slug_base = slug_base;
+    b.name = "Helper";
+    b.description = "Helped";
+    b.image = (const unsigned char *)svg;
+    b.image_len = sizeof(svg) - 1;
+    b.image_type = "image/svg+xml";
+    b.backend = "hosted";
+    b.rule.kind = RULE_MANUAL;
+    assert_int_equal(store_badge_create(s, &b, &badge_id, slug, &err), 0);
+    memset(&a, 0, sizeof(a));
+    a.badge_id = badge_id;
+    a.user_id = user_id;
+    a.reason = "manual";
+    a.now = util_now();
+    assert_int_equal(store_tx_run(s, grant_tx, &a, &err), 0);
+}
+
+static int64_t awards_in(struct store *s, int64_t user_id, enum store_award_state st)
+{
+    struct store_award_filter f = { (int)st, NULL, user_id, NULL, 0 };
+    struct store_award *out;
+    size_t n = 0;
+    struct arena a = ARENA_INIT;
+    struct err err = ERR_INIT;
+
+    assert_int_equal(store_award_list(s, &f, &a, &out, &n, &err), 0);
+    arena_release(&a);
+    return (int64_t)n;
+}
+
+/* "ID-SECRET" into the id and the SHA-256 of SECRET, as web/email.c does. */
+static int64_t token_hash(const char *token, unsigned char hash[32])
+{
+    const char *dash = strchr(token, '-');
+    int64_t id = 0;
+
+    assert_non_null(dash);
+    assert_int_equal(strlen(dash + 1), 64);
+    assert_int_equal(str_to_i64((struct str){ token, (size_t)(dash - token) }, 1, INT64_MAX, &id),
+                     0);
+    util_sha256(dash + 1, 64, hash);
+    return id;
+}
+
+static void email_confirmations(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_launch l;
+    struct store_launch_result res;
+    struct store_email_confirmed done;
+    struct arena a = ARENA_INIT;
+    char token[STORE_EMAIL_TOKEN_MAX + 1], token2[STORE_EMAIL_TOKEN_MAX + 1];
+    unsigned char hash[32], wrong[32];
+    int64_t id, id2, now = util_now(), exp = 0;
+    const char *pending = NULL;
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    fill_launch(&l, c.id, "n1", "u1", "c1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+
+    /* nothing waits for an address yet: refused */
+    assert_int_equal(
+        store_email_confirm_create(s, res.user_id, "ada@example.org", now, 60, &id, token, &err),
+        -1);
+    assert_int_equal(err.code, ERR_CONFLICT);
+    err_clear(&err);
+    grant(s, c.id, res.user_id, "one");
+    grant(s, c.id, res.user_id, "two");
+    assert_int_equal(awards_in(s, res.user_id, AWARD_NEEDS_EMAIL), 2);
+
+    /* a link: only the secret's hash is stored */
+    assert_int_equal(
+        store_email_confirm_create(s, res.user_id, "ada@example.org", now, 60, &id, token, &err),
+        0);
+    assert_int_equal(token_hash(token, hash), id);
+    assert_int_equal(store_email_pending(s, res.user_id, now, &a, &pending, &exp, &err), 0);
+    assert_string_equal(pending, "ada@example.org");
+    assert_int_equal(exp, now + 60);
+
+    /* the wrong secret, an unknown id, an expired link: refused, nothing changes */
+    memcpy(wrong, hash, 32);
+    wrong[0] ^= 1;
+    assert_int_equal(store_email_confirm(s, id, wrong, now, &a, &done, &err), -1);
+    assert_int_equal(err.code, ERR_NOTFOUND);
+    assert_int_equal(done.refusal, STORE_EMAIL_UNKNOWN);
+    err_clear(&err);
+    assert_int_equal(store_email_confirm(s, id + 100, hash, now, &a, &done, &err), -1);
+    assert_int_equal(err.code, ERR_NOTFOUND);
+    err_clear(&err);
+    assert_int_equal(store_email_confirm(s, id, hash, now + 60, &a, &done, &err), -1);
+    assert_int_equal(err.code, ERR_GONE);
+    assert_int_equal(done.refusal, STORE_EMAIL_EXPIRED);
+    err_clear(&err);
+    assert_int_equal(awards_in(s, res.user_id, AWARD_NEEDS_EMAIL), 2);
+
+    /* followed: the address is the user's and both awards are queued, once */
+    assert_int_equal(store_email_confirm(s, id, hash, now + 1, &a, &done, &err), 0);
+    assert_int_equal(done.refusal, STORE_EMAIL_OK);
+    assert_int_equal(done.user_id, res.user_id);
+    assert_string_equal(done.email, "ada@example.org");
+    assert_int_equal(done.released, 2);
+    assert_int_equal(awards_in(s, res.user_id, AWARD_QUEUED), 2);
+    assert_int_equal(store_email_confirm(s, id, hash, now + 2, &a, &done, &err), -1);
+    assert_int_equal(err.code, ERR_GONE);
+    assert_int_equal(done.refusal, STORE_EMAIL_USED);
+    err_clear(&err);
+    assert_int_equal(store_email_pending(s, res.user_id, now, &a, &pending, &exp, &err), 0);
+    assert_null(pending);
+
+    /* the user has an address now: no other link, no unconfirmed address */
+    assert_int_equal(
+        store_email_confirm_create(s, res.user_id, "x@example.org", now, 60, &id2, token2, &err),
+        -1);
+    assert_int_equal(err.code, ERR_CONFLICT);
+    err_clear(&err);
+    assert_int_equal(store_email_set_unconfirmed(s, res.user_id, "x@example.org", now, NULL, &err),
+                     -1);
+    assert_int_equal(err.code, ERR_CONFLICT);
+    err_clear(&err);
+    arena_release(&a);
+    store_close(s);
+}
+
+static void email_limits_and_unconfirmed(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_launch l;
+    struct store_launch_result res;
+    struct store_email_confirmed done;
+    struct arena a = ARENA_INIT;
+    char token[STORE_EMAIL_TOKEN_MAX + 1], first[STORE_EMAIL_TOKEN_MAX + 1];
+    unsigned char hash[32];
+    int64_t id, first_id = 0, released = -1, now = util_now();
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    fill_launch(&l, c.id, "n1", "u1", "c1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    grant(s, c.id, res.user_id, "one");
+
+    /* LIMIT_EMAIL_CONFIRM_PER_HOUR links an hour, the next refused, one more an hour later */
+    for (int i = 0; i < LIMIT_EMAIL_CONFIRM_PER_HOUR; i++) {
+        assert_int_equal(
+            store_email_confirm_create(s, res.user_id, "a@example.org", now, 600, &id, token, &err),
+            0);
+        if (i == 0) {
+            first_id = id;
+            memcpy(first, token, sizeof(first));
+        }
+    }
+    assert_int_equal(
+        store_email_confirm_create(s, res.user_id, "a@example.org", now, 600, &id, token, &err),
+        -1);
+    assert_int_equal(err.code, ERR_LIMIT);
+    err_clear(&err);
+    /* a withdrawn link (its mail failed) does not count, and stops working */
+    assert_int_equal(store_email_confirm_cancel(s, first_id, &err), 0);
+    assert_int_equal(
+        store_email_confirm_create(s, res.user_id, "b@example.org", now, 600, &id, token, &err), 0);
+    assert_int_equal(store_email_confirm(s, token_hash(first, hash), hash, now, &a, &done, &err),
+                     -1);
+    assert_int_equal(err.code, ERR_NOTFOUND);
+    err_clear(&err);
+    assert_int_equal(store_email_confirm_create(s, res.user_id, "c@example.org", now + 3601, 600,
+                                                &id, token, &err),
+                     0);
+
+    /* another user, addresses taken as given */
+    fill_launch(&l, c.id, "n2", "u2", "c1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_int_equal(
+        store_email_set_unconfirmed(s, res.user_id, "u2@example.org", now, &released, &err), -1);
+    assert_int_equal(err.code, ERR_CONFLICT);
+    err_clear(&err);
+    grant(s, c.id, res.user_id, "three");
+    assert_int_equal(
+        store_email_set_unconfirmed(s, res.user_id, "u2@example.org", now, &released, &err), 0);
+    assert_int_equal(released, 1);
+    assert_int_equal(awards_in(s, res.user_id, AWARD_QUEUED), 1);
+    arena_release(&a);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +520,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(launches_and_replays, setup, teardown),
         cmocka_unit_test_setup_teardown(racing_nonce, setup, teardown),
         cmocka_unit_test_setup_teardown(sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(email_confirmations, setup, teardown),
+        cmocka_unit_test_setup_teardown(email_limits_and_unconfirmed, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,265 @@
+/*
+ * store/email.c - the e-mail addresses learners give when their LMS shares
+ * none, and the links that confirm them.
+ *
+ * A link is a row of email_confirmations: the address, the user, when it
+ * stops working, and the SHA-256 of its secret (a copy of the database
+ * confirms nothing). Following it is one BEGIN IMMEDIATE transaction on the
+ * admin connection: the row is checked and marked used, the address set
+ * and the awards that waited for it queued together, so two clicks racing
+ * each other release the awards once, and a crash leaves all or nothing.
+ */
+#include "base/base.h"
+#include "store/store_int.h"
+
+/* What the user has: an address already, awards waiting for one, links asked for in the hour. */
+struct user_state {
+    bool has_email;
+    int64_t waiting, recent;
+};
+
+static int user_state(struct conn *c, int64_t user_id, int64_t now, struct user_state *out,
+                      struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, S_EMAIL_USER_STATE, err);
+    int rc;
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, now - 3600);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->has_email = sqlite3_column_bytes(st, 0) > 0;
+        out->waiting = sqlite3_column_int64(st, 1);
+        out->recent = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return err_set(err, ERR_NOTFOUND, "this user is not known");
+    if (rc != SQLITE_ROW)
+        return store_db_err(c, rc, "reading a user", err);
+    return 0;
+}
+
+/* Refuses an address for a user who has one, or has nothing waiting for one. */
+static int may_give(const struct user_state *u, struct err *err)
+{
+    if (u->has_email)
+        return err_set(err, ERR_CONFLICT, "your e-mail address is known already");
+    if (!u->waiting)
+        return err_set(err, ERR_CONFLICT, "no badge of yours is waiting for an e-mail address");
+    return 0;
+}
+
+/* Sets the user's address and queues what waited for it; *released counts the awards. */
+static int set_and_release(struct conn *c, int64_t user_id, const char *email, const char *source,
+                           int64_t now, int64_t *released, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, S_USER_SET_EMAIL, err);
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now);
+    if (store_step_done(c, st, "setting an address", err) < 0)
+        return -1;
+    st = store_stmt(c, S_AWARD_RELEASE_EMAIL, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, now);
+    if (store_step_done(c, st, "releasing awards", err) < 0)
+        return -1;
+    *released = sqlite3_changes(c->db);
+    return 0;
+}
+
+int store_email_confirm_create(struct store *s, int64_t user_id, const char *email, int64_t now,
+                               int64_t ttl, int64_t *id, char *token, struct err *err)
+{
+    struct conn *c = s->admin;
+    struct user_state u = { false, 0, 0 };
+    char secret[65];
+    unsigned char hash[32];
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    if (util_random_hex(secret, 32, err) < 0)
+        return -1;
+    util_sha256(secret, 64, hash);
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    if (user_state(c, user_id, now, &u, err) < 0 || may_give(&u, err) < 0)
+        goto out;
+    if (u.recent >= LIMIT_EMAIL_CONFIRM_PER_HOUR) {
+        err_set(err, ERR_LIMIT,
+                "%d confirmation e-mails were sent in the last hour: wait a while before asking "
+                "for another",
+                LIMIT_EMAIL_CONFIRM_PER_HOUR);
+        goto out;
+    }
+    st = store_stmt(c, S_EMAIL_CONFIRM_PURGE, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, now - LIMIT_EMAIL_CONFIRM_TTL);
+    if (store_step_done(c, st, "removing old links", err) < 0)
+        goto out;
+    st = store_stmt(c, S_EMAIL_CONFIRM_INSERT, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, user_id);
+    sqlite3_bind_text(st, 3, email, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_int64(st, 5, now + ttl);
+    if (store_step_id(c, st, id, "recording a confirmation link", err) < 0)
+        goto out;
+    snprintf(token, STORE_EMAIL_TOKEN_MAX + 1, "%" PRId64 "-%s", *id, secret);
+    ret = 0;
+out:
+    return store_admin_end(s, ret, err);
+}
+
+int store_email_confirm_cancel(struct store *s, int64_t id, struct err *err)
+{
+    struct conn *c = s->admin;
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    st = store_stmt(c, S_EMAIL_CONFIRM_CANCEL, err);
+    if (st) {
+        sqlite3_bind_int64(st, 1, id);
+        ret = store_step_done(c, st, "withdrawing a confirmation link", err);
+    }
+    return store_admin_end(s, ret, err);
+}
+
+int store_email_confirm(struct store *s, int64_t id, const unsigned char secret_hash[32],
+                        int64_t now, struct arena *a, struct store_email_confirmed *out,
+                        struct err *err)
+{
+    struct conn *c = s->admin;
+    sqlite3_stmt *st;
+    int64_t expires_at = 0, used_at = 0;
+    const char *email = NULL;
+    bool found = false;
+    int rc, ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    out->refusal = STORE_EMAIL_UNKNOWN;
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    st = store_stmt(c, S_EMAIL_CONFIRM_GET, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        /* the wrong secret for this id: as if there were no such link */
+        found = sqlite3_column_bytes(st, 0) == 32 &&
+                util_ct_equal(sqlite3_column_blob(st, 0), 32, secret_hash, 32);
+        out->user_id = sqlite3_column_int64(st, 1);
+        email = store_col_arena(st, 2, a);
+        expires_at = sqlite3_column_int64(st, 3);
+        used_at = sqlite3_column_int64(st, 4);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        store_db_err(c, rc, "reading a confirmation link", err);
+        goto out;
+    }
+    if (!found || !email) {
+        out->user_id = 0;
+        err_set(err, ERR_NOTFOUND, "this confirmation link is not valid");
+        goto out;
+    }
+    out->email = email;
+    if (used_at) {
+        out->refusal = STORE_EMAIL_USED;
+        err_set(err, ERR_GONE, "this confirmation link was used already");
+        goto out;
+    }
+    if (expires_at <= now) {
+        out->refusal = STORE_EMAIL_EXPIRED;
+        err_set(err, ERR_GONE, "this confirmation link has expired");
+        goto out;
+    }
+    st = store_stmt(c, S_EMAIL_CONFIRM_USE, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    if (store_step_done(c, st, "using a confirmation link", err) < 0)
+        goto out;
+    st = store_stmt(c, S_EMAIL_CONFIRM_SUPERSEDE, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, out->user_id);
+    sqlite3_bind_int64(st, 2, id);
+    if (store_step_done(c, st, "voiding other confirmation links", err) < 0)
+        goto out;
+    if (set_and_release(c, out->user_id, email, "confirmed", now, &out->released, err) < 0)
+        goto out;
+    out->refusal = STORE_EMAIL_OK;
+    ret = 0;
+out:
+    return store_admin_end(s, ret, err);
+}
+
+int store_email_set_unconfirmed(struct store *s, int64_t user_id, const char *email, int64_t now,
+                                int64_t *released, struct err *err)
+{
+    struct conn *c = s->admin;
+    struct user_state u = { false, 0, 0 };
+    int64_t n = 0;
+    int ret = -1;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    if (user_state(c, user_id, now, &u, err) < 0 || may_give(&u, err) < 0)
+        goto out;
+    if (set_and_release(c, user_id, email, "unconfirmed", now, &n, err) < 0)
+        goto out;
+    if (released)
+        *released = n;
+    ret = 0;
+out:
+    return store_admin_end(s, ret, err);
+}
+
+int store_email_pending(struct store *s, int64_t user_id, int64_t now, struct arena *a,
+                        const char **email, int64_t *expires_at, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int rc, ret = -1;
+
+    *email = NULL;
+    *expires_at = 0;
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_EMAIL_PENDING, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, now);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *email = store_col_arena(st, 0, a);
+        *expires_at = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        ret = 0;
+    else
+        store_db_err(c, rc, "reading confirmation links", err);
+out:
+    store_reader_put(s, c);
+    return ret;
+}
