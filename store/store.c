@@ -120,15 +120,27 @@ static const char *const sql_text[S__COUNT] = {
         "INSERT INTO enrollments(user_id, context_id, roles, ext_roles, role_flags, mode, "
         "first_launch_at, last_launch_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) "
         "ON CONFLICT(user_id, context_id) DO NOTHING",
+    /*
+     * Only what changed: a launch that finds the row as it was (the writer's
+     * cache forgot it) dirties no page. last_launch_at moves hourly at most,
+     * as the writer's cache refreshes it (store/launch.c, WCACHE_REFRESH).
+     */
     [S_ENROLL_UPDATE] = "UPDATE enrollments SET roles = ?3, ext_roles = ?4, role_flags = ?5, "
-                        "mode = ?6, last_launch_at = ?7 WHERE user_id = ?1 AND context_id = ?2",
+                        "mode = ?6, last_launch_at = ?7 WHERE user_id = ?1 AND context_id = ?2 "
+                        "AND (roles IS NOT ?3 OR ext_roles IS NOT ?4 OR role_flags IS NOT ?5 OR "
+                        "mode IS NOT ?6 OR last_launch_at <= ?7 - 3600)",
     [S_BINDING_UPSERT] =
         "INSERT INTO outcome_bindings(user_id, resource_link_id, context_id, service_url, "
         "sourcedid, data_values_accepted, total_score_accepted, created_at, updated_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?7) ON CONFLICT(user_id, resource_link_id) "
         "DO UPDATE SET context_id = excluded.context_id, service_url = excluded.service_url, "
         "sourcedid = excluded.sourcedid, data_values_accepted = excluded.data_values_accepted, "
-        "total_score_accepted = excluded.total_score_accepted, updated_at = excluded.updated_at",
+        "total_score_accepted = excluded.total_score_accepted, updated_at = excluded.updated_at "
+        /* as for enrollments: an unchanged binding is not written again */
+        "WHERE context_id IS NOT excluded.context_id OR service_url IS NOT excluded.service_url "
+        "OR sourcedid IS NOT excluded.sourcedid OR data_values_accepted IS NOT "
+        "excluded.data_values_accepted OR total_score_accepted IS NOT "
+        "excluded.total_score_accepted",
     [S_SESSION_INSERT] =
         "INSERT INTO sessions(secret_hash, consumer_id, user_id, context_id, resource_link_id, "
         "roles, role_flags, mode, return_url, document_target, locale, csrf_secret, created_at, "
@@ -533,20 +545,28 @@ int store_db_err(struct conn *c, int rc, const char *what, struct err *err)
                       what);
 }
 
+/*
+ * WAL pages between checkpoints. Pages written again and again (the end of
+ * the sessions and nonces, hot index pages) are copied to the database once
+ * per checkpoint, so rarer checkpoints copy less; 4000 pages (16 MiB with
+ * 4 KiB pages) bounds the WAL and what a crash recovery reads.
+ */
+#define STORE_CKPT_PAGES 4000
+
 static int wal_hook(void *cls, sqlite3 *db, const char *name, int pages)
 {
     struct store *s = cls;
 
     /*
      * Runs on the writer after each commit: wake the checkpointer when the
-     * WAL grew by 1000 pages since its last checkpoint (not merely when it is
+     * WAL grew by STORE_CKPT_PAGES since its last checkpoint (not merely when it is
      * big: a WAL the checkpointer has not caught up with stays big).
      */
     pthread_mutex_lock(&s->ckpt_mu);
     if (pages < s->wal_pages_at_ckpt)
         s->wal_pages_at_ckpt = 0; /* the WAL was restarted from its beginning */
     s->wal_pages = pages;
-    if (pages - s->wal_pages_at_ckpt >= 1000)
+    if (pages - s->wal_pages_at_ckpt >= STORE_CKPT_PAGES)
         pthread_cond_signal(&s->ckpt_cv);
     pthread_mutex_unlock(&s->ckpt_mu);
     return SQLITE_OK;
@@ -760,7 +780,7 @@ static void *ckpt_main(void *arg)
 
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 1;
-        if (s->wal_pages - s->wal_pages_at_ckpt < 1000)
+        if (s->wal_pages - s->wal_pages_at_ckpt < STORE_CKPT_PAGES)
             pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &until);
         if (s->ckpt_stop)
             break;
