@@ -78,4 +78,13 @@ struct backend *awards_backend(struct awards *a, const char *name);
 void awards_to_backend_badge(const struct store_badge *b, struct backend_badge *out);
 void awards_to_backend_award(const struct store_award *w, struct backend_award *out);
 
+/*
+ * The evidence narrative of an award a rule made, in the arena: the course's
+ * title, the mode (completion), the activity and score (score), the courses
+ * completed (count). NULL for a manual rule.
+ */
+const char *awards_narrative(struct arena *a, enum store_rule_kind kind, const char *course,
+                             const char *mode, const char *activity, double score,
+                             int64_t completed);
+
 #endif

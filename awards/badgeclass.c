@@ -189,30 +189,6 @@ struct backfill {
     size_t added;
 };
 
-static const char *narrative_for(struct store_tx *tx, const struct store_badge *b,
-                                 const struct store_candidate *c, const char *course)
-{
-    struct arena *ar = store_tx_arena(tx);
-
-    switch (b->rule.kind) {
-    case RULE_ENROLLMENT:
-        return arena_printf(ar, "Enrolled in %s.", course);
-    case RULE_SCORE:
-        return arena_printf(ar, "Scored %.0f%% on %s in %s.", c->score * 100.0,
-                            c->link_title ? c->link_title : "an activity", course);
-    case RULE_COMPLETION:
-        return arena_printf(ar, "Completed %s%s%s%s.", course, b->mode ? " (" : "",
-                            b->mode ? b->mode : "", b->mode ? ")" : "");
-    case RULE_GROUP:
-        return "Completed every course of the group.";
-    case RULE_COUNT:
-        return arena_printf(ar, "Completed %" PRId64 " courses.", c->completed);
-    case RULE_MANUAL:
-        break;
-    }
-    return NULL;
-}
-
 static int backfill_tx(struct store_tx *tx, void *cls, struct err *err)
 {
     struct backfill *bf = cls;
@@ -236,15 +212,16 @@ static int backfill_tx(struct store_tx *tx, void *cls, struct err *err)
     if (store_tx_rule_candidates(tx, &p, &c, &n, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        struct store_award_new an = { b->id,
-                                      c[i].user_id,
-                                      b->context_id,
-                                      b->rule.kind == RULE_SCORE || b->rule.kind == RULE_COMPLETION
-                                          ? c[i].link_id
-                                          : 0,
-                                      store_rule_name(b->rule.kind),
-                                      narrative_for(tx, b, &c[i], course),
-                                      now };
+        struct store_award_new an = {
+            b->id,
+            c[i].user_id,
+            b->context_id,
+            b->rule.kind == RULE_SCORE || b->rule.kind == RULE_COMPLETION ? c[i].link_id : 0,
+            store_rule_name(b->rule.kind),
+            awards_narrative(store_tx_arena(tx), b->rule.kind, course, b->mode, c[i].link_title,
+                             c[i].score, c[i].completed),
+            now
+        };
         bool added;
 
         if (store_tx_award_add(tx, &an, NULL, &added, err) < 0)

@@ -159,6 +159,29 @@ bool awards_has_backend(struct awards *a, const char *name)
 
 /* ---- judging -------------------------------------------------------------- */
 
+const char *awards_narrative(struct arena *a, enum store_rule_kind kind, const char *course,
+                             const char *mode, const char *activity, double score,
+                             int64_t completed)
+{
+    switch (kind) {
+    case RULE_ENROLLMENT:
+        return arena_printf(a, "Enrolled in %s.", course);
+    case RULE_SCORE:
+        return arena_printf(a, "Scored %.0f%% on %s in %s.", score * 100.0,
+                            activity ? activity : "an activity", course);
+    case RULE_COMPLETION:
+        return arena_printf(a, "Completed %s%s%s%s.", course, mode ? " (" : "", mode ? mode : "",
+                            mode ? ")" : "");
+    case RULE_GROUP:
+        return "Completed every course of the group.";
+    case RULE_COUNT:
+        return arena_printf(a, "Completed %" PRId64 " courses.", completed);
+    case RULE_MANUAL:
+        break;
+    }
+    return NULL;
+}
+
 static const char *title_of(const struct store_context_info *c)
 {
     return c->title && *c->title ? c->title : c->lti_context_id;
@@ -180,7 +203,7 @@ static int enrollment_hook(struct store_tx *tx, void *cls, int64_t consumer_id, 
     struct store_context_info ctx;
     struct store_rule_row *rules;
     size_t n;
-    char narrative[512];
+    const char *narrative;
 
     (void)cls;
     /* enrollment badges are for learners: an instructor opening the tool enrolls in nothing */
@@ -193,7 +216,8 @@ static int enrollment_hook(struct store_tx *tx, void *cls, int64_t consumer_id, 
         return 0;
     if (store_tx_context(tx, context_id, &ctx, err) < 0)
         return -1;
-    snprintf(narrative, sizeof(narrative), "Enrolled in %s.", title_of(&ctx));
+    narrative =
+        awards_narrative(store_tx_arena(tx), RULE_ENROLLMENT, title_of(&ctx), NULL, NULL, 0, 0);
     for (size_t i = 0; i < n; i++) {
         if (rules[i].context_id && !ctx.badges_enabled)
             continue;
@@ -251,7 +275,6 @@ static int completion_award(struct store_tx *tx, const struct store_context_info
                             struct err *err)
 {
     int64_t badge_id = 0;
-    char narrative[512];
 
     if (!ctx->badges_enabled)
         return 0;
@@ -263,44 +286,50 @@ static int completion_award(struct store_tx *tx, const struct store_context_info
         return 0; /* archived: the instructor retired it, and no new one is made in its place */
     if (!badge_id && create_completion_badge(tx, ctx, mode, &badge_id, err) < 0)
         return -1;
-    snprintf(narrative, sizeof(narrative), "Completed %s%s%s%s.", title_of(ctx), mode ? " (" : "",
-             mode ? mode : "", mode ? ")" : "");
-    return add(tx, badge_id, user_id, ctx->id, link_id, "completion", narrative, now, err);
+    return add(
+        tx, badge_id, user_id, ctx->id, link_id, "completion",
+        awards_narrative(store_tx_arena(tx), RULE_COMPLETION, title_of(ctx), mode, NULL, 0, 0), now,
+        err);
 }
 
-/* Course groups and completion counts: judged after every completion. */
+/*
+ * Course groups and completion counts: judged after every completion, for
+ * the consumer's course-less rules and those of any course with badges on
+ * where the user is a learner; an award of a course's rule is recorded in
+ * that course.
+ */
 static int progress_awards(struct store_tx *tx, const struct store_context_info *ctx,
                            int64_t user_id, int64_t now, struct err *err)
 {
     struct store_rule_row *rules;
     size_t n;
     int64_t done = 0;
-    char narrative[256];
+    struct arena *ar = store_tx_arena(tx);
 
-    if (store_tx_rules(tx, ctx->consumer_id, RULE_GROUP, ctx->id, &rules, &n, err) < 0)
+    if (store_tx_progress_rules(tx, ctx->consumer_id, RULE_GROUP, user_id, LTI_ROLE_LEARNER,
+                                LTI_ROLES_STAFF, &rules, &n, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         bool all;
 
-        if (rules[i].context_id && !ctx->badges_enabled)
-            continue;
         if (store_tx_group_completed(tx, rules[i].rule.group_id, user_id, &all, err) < 0)
             return -1;
-        if (all && add(tx, rules[i].badge_id, user_id, ctx->id, 0, "group",
-                       "Completed every course of the group.", now, err) < 0)
+        if (all &&
+            add(tx, rules[i].badge_id, user_id, rules[i].context_id ? rules[i].context_id : ctx->id,
+                0, "group", awards_narrative(ar, RULE_GROUP, NULL, NULL, NULL, 0, 0), now, err) < 0)
             return -1;
     }
-    if (store_tx_rules(tx, ctx->consumer_id, RULE_COUNT, ctx->id, &rules, &n, err) < 0)
+    if (store_tx_progress_rules(tx, ctx->consumer_id, RULE_COUNT, user_id, LTI_ROLE_LEARNER,
+                                LTI_ROLES_STAFF, &rules, &n, err) < 0)
         return -1;
     if (n && store_tx_completed_count(tx, ctx->consumer_id, user_id, &done, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        if (rules[i].context_id && !ctx->badges_enabled)
-            continue;
         if (done < rules[i].rule.count)
             continue;
-        snprintf(narrative, sizeof(narrative), "Completed %" PRId64 " courses.", done);
-        if (add(tx, rules[i].badge_id, user_id, ctx->id, 0, "count", narrative, now, err) < 0)
+        if (add(tx, rules[i].badge_id, user_id, rules[i].context_id ? rules[i].context_id : ctx->id,
+                0, "count", awards_narrative(ar, RULE_COUNT, NULL, NULL, NULL, 0, done), now,
+                err) < 0)
             return -1;
     }
     return 0;
@@ -373,9 +402,8 @@ static int grade_tx(struct store_tx *tx, void *cls, struct err *err)
     struct store_context_info ctx;
     struct store_rule_row *rules;
     const char *link_lti = ev->link;
-    const char *mode;
+    const char *mode, *narrative;
     size_t n;
-    char narrative[512];
 
     if (store_tx_ensure(tx, ev->consumer_id, ev->user, ev->context, ev->link, ev->now, &ids, err) <
             0 ||
@@ -387,8 +415,8 @@ static int grade_tx(struct store_tx *tx, void *cls, struct err *err)
 
     if (store_tx_rules(tx, ctx.consumer_id, RULE_SCORE, ctx.id, &rules, &n, err) < 0)
         return -1;
-    snprintf(narrative, sizeof(narrative), "Scored %.0f%% on %s in %s.", ev->score * 100.0,
-             link_lti, title_of(&ctx));
+    narrative = awards_narrative(store_tx_arena(tx), RULE_SCORE, title_of(&ctx), NULL, link_lti,
+                                 ev->score, 0);
     for (size_t i = 0; i < n; i++) {
         const struct store_rule *r = &rules[i].rule;
 

@@ -315,6 +315,26 @@ static void bind_badge_fields(sqlite3_stmt *st, const struct store_badge_new *b,
     sqlite3_bind_int(st, 19, b->revoke_on_withdrawn);
 }
 
+/* The parameters of S_RULE_INSERT and S_RULE_UPDATE: what is not the kind's own stays NULL. */
+static void bind_rule(sqlite3_stmt *st, int64_t badge_id, int64_t context_id, int64_t group_id,
+                      const struct store_badge_new *b)
+{
+    sqlite3_bind_int64(st, 1, badge_id);
+    sqlite3_bind_int64(st, 2, b->consumer_id);
+    store_bind_str(st, 3, str_from_cstr(store_rule_name(b->rule.kind)));
+    if (context_id)
+        sqlite3_bind_int64(st, 4, context_id);
+    store_bind_str(st, 5, str_from_cstr(b->mode ? b->mode : ""));
+    if (b->rule.kind == RULE_SCORE) {
+        sqlite3_bind_double(st, 6, b->rule.threshold);
+        store_bind_str(st, 7, str_from_cstr(b->rule.resource_link));
+    }
+    if (group_id)
+        sqlite3_bind_int64(st, 8, group_id);
+    if (b->rule.kind == RULE_COUNT)
+        sqlite3_bind_int64(st, 9, b->rule.count);
+}
+
 static int completion_taken(const struct store_badge_new *b, struct err *err)
 {
     return err_set(err, ERR_CONFLICT, "this course already has a completion badge for %s%s%s",
@@ -354,20 +374,7 @@ int store_badge_create_conn(struct conn *c, const struct store_badge_new *b, int
     st = store_stmt(c, S_RULE_INSERT, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, *id);
-    sqlite3_bind_int64(st, 2, b->consumer_id);
-    store_bind_str(st, 3, str_from_cstr(store_rule_name(b->rule.kind)));
-    if (context_id)
-        sqlite3_bind_int64(st, 4, context_id);
-    store_bind_str(st, 5, str_from_cstr(b->mode ? b->mode : ""));
-    if (b->rule.kind == RULE_SCORE) {
-        sqlite3_bind_double(st, 6, b->rule.threshold);
-        store_bind_str(st, 7, str_from_cstr(b->rule.resource_link));
-    }
-    if (group_id)
-        sqlite3_bind_int64(st, 8, group_id);
-    if (b->rule.kind == RULE_COUNT)
-        sqlite3_bind_int64(st, 9, b->rule.count);
+    bind_rule(st, *id, context_id, group_id, b);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
@@ -609,24 +616,7 @@ int store_badge_update(struct store *s, int64_t id, int64_t context_id,
     st = store_stmt(c, S_RULE_UPDATE, err);
     if (!st)
         goto out;
-    sqlite3_bind_int64(st, 1, id);
-    store_bind_str(st, 2, str_from_cstr(store_rule_name(b->rule.kind)));
-    store_bind_str(st, 3, str_from_cstr(b->mode ? b->mode : ""));
-    if (b->rule.kind == RULE_SCORE) {
-        sqlite3_bind_double(st, 4, b->rule.threshold);
-        store_bind_str(st, 5, str_from_cstr(b->rule.resource_link));
-    } else {
-        sqlite3_bind_null(st, 4);
-        sqlite3_bind_null(st, 5);
-    }
-    if (group_id)
-        sqlite3_bind_int64(st, 6, group_id);
-    else
-        sqlite3_bind_null(st, 6);
-    if (b->rule.kind == RULE_COUNT)
-        sqlite3_bind_int64(st, 7, b->rule.count);
-    else
-        sqlite3_bind_null(st, 7);
+    bind_rule(st, id, context_id, group_id, b);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     if ((rc & 0xff) == SQLITE_CONSTRAINT)

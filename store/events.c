@@ -276,22 +276,14 @@ int store_tx_group_completed(struct store_tx *tx, int64_t group_id, int64_t user
     return 0;
 }
 
-int store_tx_rules(struct store_tx *tx, int64_t consumer_id, enum store_rule_kind kind,
-                   int64_t context_id, struct store_rule_row **out, size_t *n, struct err *err)
+/* Reads the rows of S_RULES_FOR or S_RULES_PROGRESS (bound) as rules of `kind`. */
+static int read_rules(struct store_tx *tx, sqlite3_stmt *st, enum store_rule_kind kind,
+                      struct store_rule_row **out, size_t *n, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(tx->c, S_RULES_FOR, err);
     size_t cap = 8, len = 0;
-    struct store_rule_row *v;
+    struct store_rule_row *v = arena_alloc(&tx->arena, cap * sizeof(*v));
     int rc;
 
-    *out = NULL;
-    *n = 0;
-    if (!st)
-        return -1;
-    v = arena_alloc(&tx->arena, cap * sizeof(*v));
-    sqlite3_bind_int64(st, 1, consumer_id);
-    store_bind_str(st, 2, str_from_cstr(store_rule_name(kind)));
-    sqlite3_bind_int64(st, 3, context_id);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct store_rule_row *r;
 
@@ -318,6 +310,39 @@ int store_tx_rules(struct store_tx *tx, int64_t consumer_id, enum store_rule_kin
     *out = v;
     *n = len;
     return 0;
+}
+
+int store_tx_rules(struct store_tx *tx, int64_t consumer_id, enum store_rule_kind kind,
+                   int64_t context_id, struct store_rule_row **out, size_t *n, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(tx->c, S_RULES_FOR, err);
+
+    *out = NULL;
+    *n = 0;
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, consumer_id);
+    store_bind_str(st, 2, str_from_cstr(store_rule_name(kind)));
+    sqlite3_bind_int64(st, 3, context_id);
+    return read_rules(tx, st, kind, out, n, err);
+}
+
+int store_tx_progress_rules(struct store_tx *tx, int64_t consumer_id, enum store_rule_kind kind,
+                            int64_t user_id, unsigned learner_flags, unsigned staff_flags,
+                            struct store_rule_row **out, size_t *n, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(tx->c, S_RULES_PROGRESS, err);
+
+    *out = NULL;
+    *n = 0;
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, consumer_id);
+    store_bind_str(st, 2, str_from_cstr(store_rule_name(kind)));
+    sqlite3_bind_int64(st, 3, user_id);
+    sqlite3_bind_int64(st, 4, learner_flags);
+    sqlite3_bind_int64(st, 5, staff_flags);
+    return read_rules(tx, st, kind, out, n, err);
 }
 
 int store_tx_completion_badge(struct store_tx *tx, int64_t context_id, const char *mode,

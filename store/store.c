@@ -35,6 +35,10 @@
 #define CAND_NAME                                                                                  \
  "coalesce(nullif(u.full_name, ''), nullif(trim(coalesce(u.given_name, '') || ' ' || "             \
  "coalesce(u.family_name, '')), ''), u.lti_user_id)"
+/* ?2 0, or a learner (not staff) of course ?2 */
+#define CAND_IN_COURSE                                                                             \
+ "AND (?2 = 0 OR EXISTS (SELECT 1 FROM enrollments ec WHERE ec.user_id = u.id "                    \
+ "AND ec.context_id = ?2 AND (ec.role_flags & ?10) != 0 AND (ec.role_flags & ?11) = 0)) "
 #define CAND_NOT_HELD                                                                              \
  "AND NOT EXISTS (SELECT 1 FROM awards a WHERE a.badge_class_id = ?3 AND a.user_id = u.id) "
 
@@ -226,8 +230,9 @@ static const char *const sql_text[S__COUNT] = {
         "criteria_narrative = ?10, issuing_component = ?11, tags = ?12, alignments = ?13, "
         "expires_days = ?14, passback_score = ?18, revoke_on_withdrawn = ?19, updated_at = ?17 "
         "WHERE id = ?1 AND consumer_id = ?2 AND context_id = ?3",
-    [S_RULE_UPDATE] = "UPDATE rules SET kind = ?2, mode_key = ?3, threshold = ?4, "
-                      "resource_link = ?5, group_id = ?6, count = ?7 WHERE badge_class_id = ?1",
+    /* numbered as S_RULE_INSERT (bind_rule); ?2 and ?4, the consumer and course, do not change */
+    [S_RULE_UPDATE] = "UPDATE rules SET kind = ?3, mode_key = ?5, threshold = ?6, "
+                      "resource_link = ?7, group_id = ?8, count = ?9 WHERE badge_class_id = ?1",
     /* only a BadgeClass never awarded: an award's record needs its BadgeClass */
     [S_BADGE_DELETE] = "DELETE FROM badge_classes WHERE id = ?1 AND context_id = ?2 "
                        "AND NOT EXISTS (SELECT 1 FROM awards a WHERE a.badge_class_id = ?1)",
@@ -264,19 +269,24 @@ static const char *const sql_text[S__COUNT] = {
         "ON rl.id = cp.resource_link_id WHERE cp.context_id = ?2 AND u.consumer_id = ?1 "
         "AND (coalesce(cp.mode, '') = ?8 OR (?8 = '' AND NOT EXISTS (SELECT 1 FROM rules r "
         "WHERE r.kind = 'completion' AND r.context_id = ?2 AND r.mode_key = cp.mode "
-        "AND r.badge_class_id != ?3))) " CAND_NOT_HELD "ORDER BY 3, u.id LIMIT ?9",
-    [S_CAND_GROUP] = "SELECT u.id, u.lti_user_id, " CAND_NAME ", NULL, NULL, NULL, count(*) "
-                     "FROM completions cp JOIN users u ON u.id = cp.user_id "
-                     "JOIN context_group_members m ON m.context_id = cp.context_id "
-                     "JOIN context_groups g ON g.id = m.group_id WHERE u.consumer_id = ?1 "
-                     "AND g.consumer_id = ?1 AND g.name = ?6 " CAND_NOT_HELD "GROUP BY u.id "
-                     "HAVING count(*) = (SELECT count(*) FROM context_group_members m2 "
-                     "WHERE m2.group_id = g.id) ORDER BY 3, u.id LIMIT ?9",
+        "AND r.badge_class_id != ?3))) "
+        /* rule 1: one completion, one badge; who got the course's mode-less one keeps that */
+        "AND NOT EXISTS (SELECT 1 FROM awards a2 JOIN rules r2 ON r2.badge_class_id = "
+        "a2.badge_class_id WHERE a2.user_id = u.id AND r2.kind = 'completion' "
+        "AND r2.context_id = ?2) " CAND_NOT_HELD "ORDER BY 3, u.id LIMIT ?9",
+    [S_CAND_GROUP] =
+        "SELECT u.id, u.lti_user_id, " CAND_NAME ", NULL, NULL, NULL, count(*) "
+        "FROM completions cp JOIN users u ON u.id = cp.user_id "
+        "JOIN context_group_members m ON m.context_id = cp.context_id "
+        "JOIN context_groups g ON g.id = m.group_id WHERE u.consumer_id = ?1 "
+        "AND g.consumer_id = ?1 AND g.name = ?6 " CAND_IN_COURSE CAND_NOT_HELD "GROUP BY u.id "
+        "HAVING count(*) = (SELECT count(*) FROM context_group_members m2 "
+        "WHERE m2.group_id = g.id) ORDER BY 3, u.id LIMIT ?9",
     [S_CAND_COUNT] =
         "SELECT u.id, u.lti_user_id, " CAND_NAME ", NULL, NULL, NULL, count(*) "
         "FROM completions cp JOIN users u ON u.id = cp.user_id JOIN contexts c "
-        "ON c.id = cp.context_id WHERE c.consumer_id = ?1 AND u.consumer_id = ?1 " CAND_NOT_HELD
-        "GROUP BY u.id HAVING count(*) >= ?7 ORDER BY 3, u.id LIMIT ?9",
+        "ON c.id = cp.context_id WHERE c.consumer_id = ?1 AND u.consumer_id = ?1 " CAND_IN_COURSE
+            CAND_NOT_HELD "GROUP BY u.id HAVING count(*) >= ?7 ORDER BY 3, u.id LIMIT ?9",
     [S_RULE_INSERT] = "INSERT INTO rules(badge_class_id, consumer_id, kind, context_id, mode_key, "
                       "threshold, resource_link, group_id, count) "
                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -313,6 +323,20 @@ static const char *const sql_text[S__COUNT] = {
                     "JOIN badge_classes b ON b.id = r.badge_class_id "
                     "WHERE r.consumer_id = ?1 AND r.kind = ?2 AND b.archived_at IS NULL "
                     "AND (r.context_id IS NULL OR r.context_id = ?3) ORDER BY r.badge_class_id",
+    /*
+     * Course groups and completion counts, judged after any completion: the
+     * consumer's course-less rules, and those of the courses with badges on
+     * where the user is enrolled as a learner (not only the course just
+     * completed: a group badge of course X is earned when Y completes it).
+     */
+    [S_RULES_PROGRESS] =
+        "SELECT r.badge_class_id, coalesce(r.context_id, 0), r.threshold, r.resource_link, "
+        "coalesce(r.group_id, 0), coalesce(r.count, 0) FROM rules r JOIN badge_classes b "
+        "ON b.id = r.badge_class_id LEFT JOIN contexts c ON c.id = r.context_id "
+        "WHERE r.consumer_id = ?1 AND r.kind = ?2 AND b.archived_at IS NULL "
+        "AND (r.context_id IS NULL OR (c.badges_enabled = 1 AND EXISTS (SELECT 1 FROM "
+        "enrollments e WHERE e.user_id = ?3 AND e.context_id = r.context_id "
+        "AND (e.role_flags & ?4) != 0 AND (e.role_flags & ?5) = 0))) ORDER BY r.badge_class_id",
     /* -1 for an archived one: the course's completion badge for that mode is retired */
     [S_COMPLETION_BADGE] = "SELECT CASE WHEN b.archived_at IS NULL THEN r.badge_class_id "
                            "ELSE -1 END FROM rules r JOIN badge_classes b "

@@ -471,6 +471,16 @@ int store_tx_rules(struct store_tx *tx, int64_t consumer_id, enum store_rule_kin
                    int64_t context_id, struct store_rule_row **out /* OUT, arena */,
                    size_t *n /* OUT */, struct err *err);
 /*
+ * The consumer's rules of `kind` (group or count) to judge after any
+ * completion of `user_id`: the course-less ones, and those of every course
+ * with badges on where the user is enrolled with a learner flag and no
+ * staff flag.
+ */
+int store_tx_progress_rules(struct store_tx *tx, int64_t consumer_id, enum store_rule_kind kind,
+                            int64_t user_id, unsigned learner_flags, unsigned staff_flags,
+                            struct store_rule_row **out /* OUT, arena */, size_t *n /* OUT */,
+                            struct err *err);
+/*
  * The completion BadgeClass of exactly (context, mode); 0 when there is
  * none, -1 when it is archived (the course awards no completion badge then).
  */

@@ -173,51 +173,50 @@ static int form_check(struct req *r, const struct web_sess *ws, const struct sto
     if (!f->name || awards_text_ok(f->name, LIMIT_BADGE_NAME_LEN, "name", err) < 0 ||
         !one_line(f->name)) {
         err_clear(err);
-        return err_set(err, ERR_INVALID, _("A badge needs a name of one line, at most %d bytes."),
+        return err_set(err, ERR_INVALID, _("a badge needs a name of one line, at most %d bytes"),
                        LIMIT_BADGE_NAME_LEN);
     }
     if (!f->description || awards_text_ok(f->description, LIMIT_BADGE_TEXT_LEN, "d", err) < 0) {
         err_clear(err);
-        return err_set(err, ERR_INVALID, _("A badge needs a description of at most %d bytes."),
+        return err_set(err, ERR_INVALID, _("a badge needs a description of at most %d bytes"),
                        LIMIT_BADGE_TEXT_LEN);
     }
     if (f->criteria_url && (!awards_http_url(f->criteria_url) || !one_line(f->criteria_url) ||
                             awards_text_ok(f->criteria_url, LIMIT_LTI_URL_LEN, "u", err) < 0)) {
         err_clear(err);
-        return err_set(
-            err, ERR_INVALID, "%s",
-            _("The criteria link must be an address starting with https:// or http://."));
+        return err_set(err, ERR_INVALID, "%s",
+                       _("the criteria link must be an address starting with https:// or http://"));
     }
     if (awards_text_ok(f->criteria, LIMIT_BADGE_TEXT_LEN, "c", err) < 0) {
         err_clear(err);
-        return err_set(err, ERR_INVALID, _("The criteria text is at most %d bytes."),
+        return err_set(err, ERR_INVALID, _("the criteria text is at most %d bytes"),
                        LIMIT_BADGE_TEXT_LEN);
     }
     k = store_rule_parse_kind(f->kind);
     if (k < 0)
-        return err_set(err, ERR_INVALID, "%s", _("Choose how the badge is earned."));
+        return err_set(err, ERR_INVALID, "%s", _("choose how the badge is earned"));
     nb->rule.kind = (enum store_rule_kind)k;
     switch (nb->rule.kind) {
     case RULE_SCORE:
         if (!f->threshold || lti_score_parse(str_from_cstr(f->threshold), &nb->rule.threshold) < 0)
             return err_set(err, ERR_INVALID, "%s",
-                           _("The score needed is a number from 0 to 1, such as 0.8."));
+                           _("the score needed is a number from 0 to 1, such as 0.8"));
         if (f->link && !link_in_course(c, f->link))
-            return err_set(err, ERR_INVALID, "%s", _("That activity is not part of this course."));
+            return err_set(err, ERR_INVALID, "%s", _("that activity is not part of this course"));
         nb->rule.resource_link = f->link;
         break;
     case RULE_GROUP:
         if (!f->group || !one_line(f->group) ||
             awards_text_ok(f->group, LIMIT_GROUP_NAME_LEN, "g", err) < 0) {
             err_clear(err);
-            return err_set(err, ERR_INVALID, "%s", _("Give the name of the course group."));
+            return err_set(err, ERR_INVALID, "%s", _("give the name of the course group"));
         }
         nb->rule.group = f->group;
         break;
     case RULE_COUNT:
         if (!f->count || str_to_i64(str_from_cstr(f->count), 1, 100000, &nb->rule.count) < 0)
             return err_set(err, ERR_INVALID, "%s",
-                           _("The number of courses is a whole number from 1 to 100000."));
+                           _("the number of courses is a whole number from 1 to 100000"));
         break;
     default:
         break;
@@ -225,21 +224,20 @@ static int form_check(struct req *r, const struct web_sess *ws, const struct sto
     if (f->mode &&
         (!one_line(f->mode) || awards_text_ok(f->mode, LIMIT_LTI_ID_LEN, "m", err) < 0)) {
         err_clear(err);
-        return err_set(err, ERR_INVALID, _("The track is one line of at most %d bytes."),
+        return err_set(err, ERR_INVALID, _("the track is one line of at most %d bytes"),
                        LIMIT_LTI_ID_LEN);
     }
     nb->mode = f->mode;
     if (f->expires_days && str_to_i64(str_from_cstr(f->expires_days), 1, LIMIT_BADGE_EXPIRES_DAYS,
                                       &nb->expires_days) < 0)
         return err_set(err, ERR_INVALID,
-                       _("Expiry is a whole number of days from 1 to %d, or empty for never."),
+                       _("expiry is a whole number of days from 1 to %d, or empty for never"),
                        LIMIT_BADGE_EXPIRES_DAYS);
     if (f->issuing_component &&
         (!one_line(f->issuing_component) ||
          awards_text_ok(f->issuing_component, LIMIT_LTI_ID_LEN, "i", err) < 0)) {
         err_clear(err);
-        return err_set(err, ERR_INVALID,
-                       _("The issuing component is one line of at most %d bytes."),
+        return err_set(err, ERR_INVALID, _("the issuing component is one line of at most %d bytes"),
                        LIMIT_LTI_ID_LEN);
     }
     nb->issuing_component = f->issuing_component;
@@ -247,7 +245,7 @@ static int form_check(struct req *r, const struct web_sess *ws, const struct sto
     if (more || awards_tags_json(tags, nt, &json, err) < 0) {
         err_clear(err);
         return err_set(err, ERR_INVALID,
-                       _("Tags are separated by commas: at most %d, each at most 255 bytes."),
+                       _("tags are separated by commas: at most %d, each at most 255 bytes"),
                        LIMIT_BADGE_TAGS);
     }
     nb->tags = arena_strz(&r->arena, str_from_cstr(json));
@@ -255,10 +253,10 @@ static int form_check(struct req *r, const struct web_sess *ws, const struct sto
     na = split(r, f->alignments, '\n', als, LIMIT_BADGE_ALIGNMENTS, &more);
     if (more || awards_alignments_json(als, na, &json, err) < 0) {
         err_clear(err);
-        return err_set(err, ERR_INVALID,
-                       _("Each alignment is one line: NAME | URL | DESCRIPTION | FRAMEWORK | CODE, "
-                         "with an http(s) URL; at most %d."),
-                       LIMIT_BADGE_ALIGNMENTS);
+        return err_set(
+            err, ERR_INVALID,
+            _("each alignment is one line: NAME | URL | DESCRIPTION | FRAMEWORK | CODE, with an http(s) URL; at most %d"),
+            LIMIT_BADGE_ALIGNMENTS);
     }
     nb->alignments = arena_strz(&r->arena, str_from_cstr(json));
     free(json);
@@ -266,7 +264,7 @@ static int form_check(struct req *r, const struct web_sess *ws, const struct sto
         if (!f->passback_score ||
             lti_score_parse(str_from_cstr(f->passback_score), &nb->passback_score) < 0)
             return err_set(err, ERR_INVALID, "%s",
-                           _("The grade sent to the course is a number from 0 to 1."));
+                           _("the grade sent to the course is a number from 0 to 1"));
         nb->has_passback_score = true;
     } else {
         nb->passback_off = true;
@@ -278,6 +276,38 @@ static int form_check(struct req *r, const struct web_sess *ws, const struct sto
     nb->criteria_narrative = f->criteria;
     nb->backend = "hosted";
     return 0;
+}
+
+/* Any refusal of an uploaded image, in the words a person needs (413 when it was too big). */
+static int image_refused(struct err *err)
+{
+    enum err_code code = err->code == ERR_TOOBIG ? ERR_TOOBIG : ERR_INVALID;
+
+    err_clear(err);
+    return err_set(
+        err, code,
+        _("the image must be a PNG or an SVG file of at most %d KiB and %d by %d pixels"),
+        LIMIT_BADGE_IMAGE_BYTES / 1024, LIMIT_BADGE_IMAGE_PIXELS, LIMIT_BADGE_IMAGE_PIXELS);
+}
+
+/* An uploaded SVG, sanitized, then checked as every stored image is. */
+static int svg_upload(struct req *r, const unsigned char *p, size_t len, struct store_badge_new *nb,
+                      size_t *cleaned, struct err *err)
+{
+    struct buf out = BUF_INIT(LIMIT_BADGE_IMAGE_BYTES);
+    const char *type;
+    int ret = -1;
+
+    if (backend_svg_sanitize(p, len, &out, cleaned, err) < 0 ||
+        backend_bake_check_image((const unsigned char *)out.ptr, out.len, &type, err) < 0)
+        goto out;
+    nb->image = (const unsigned char *)arena_memdupz(&r->arena, out.ptr, out.len);
+    nb->image_len = out.len;
+    nb->image_type = type;
+    ret = 0;
+out:
+    buf_release(&out);
+    return ret;
 }
 
 /*
@@ -295,30 +325,17 @@ static int form_image(struct req *r, const struct badge_form *f, struct store_ba
     if (img && img->value.len) {
         const unsigned char *p = (const unsigned char *)img->value.ptr;
         size_t len = img->value.len;
-        const char *type;
 
         if (len >= 8 && memcmp(p, png_sig, 8) == 0) {
-            if (backend_bake_check_image(p, len, &type, err) < 0)
-                goto bad;
+            if (backend_bake_check_image(p, len, &nb->image_type, err) < 0)
+                return image_refused(err);
             nb->image = p;
             nb->image_len = len;
-            nb->image_type = type;
             return 0;
         }
-        {
-            struct buf out = BUF_INIT(LIMIT_BADGE_IMAGE_BYTES);
-
-            if (backend_svg_sanitize(p, len, &out, cleaned, err) < 0 ||
-                backend_bake_check_image((const unsigned char *)out.ptr, out.len, &type, err) < 0) {
-                buf_release(&out);
-                goto bad;
-            }
-            nb->image = (const unsigned char *)arena_memdupz(&r->arena, out.ptr, out.len);
-            nb->image_len = out.len;
-            nb->image_type = type;
-            buf_release(&out);
-            return 0;
-        }
+        if (svg_upload(r, p, len, nb, cleaned, err) < 0)
+            return image_refused(err);
+        return 0;
     }
     if (f->default_image || !f->cur) {
         nb->image = (const unsigned char *)awards_default_image_svg;
@@ -326,16 +343,6 @@ static int form_image(struct req *r, const struct badge_form *f, struct store_ba
         nb->image_type = "image/svg+xml";
     }
     return 0;
-bad : {
-    enum err_code code = err->code == ERR_TOOBIG ? ERR_TOOBIG : ERR_INVALID;
-
-    err_clear(err);
-    return err_set(err, code,
-                   _("The image must be a PNG or an SVG file of at most %d KiB and %d by %d "
-                     "pixels."),
-                   LIMIT_BADGE_IMAGE_BYTES / 1024, LIMIT_BADGE_IMAGE_PIXELS,
-                   LIMIT_BADGE_IMAGE_PIXELS);
-}
 }
 
 /* The rule's dry run, as list items: who it would award now. */
@@ -352,6 +359,8 @@ static int dry_run(struct req *r, const struct web_sess *ws, const struct badge_
     struct store_candidate *c;
     size_t n;
 
+    if (!r->web->cfg.awards)
+        return err_set(err, ERR_UNAVAILABLE, "%s", _("the award engine is not running"));
     if (awards_rule_candidates(r->web->cfg.awards, ws->s.consumer_id, ws->s.context_id,
                                f->cur ? f->cur->id : 0, nb->mode, &nb->rule, DRYRUN_SHOW + 1,
                                &r->arena, &c, &n, err) < 0)
@@ -381,9 +390,10 @@ static const char editor_tpl[] =
     "{{#dry}}<section aria-labelledby=\"dry-h\" class=\"dryrun\"><h2 id=\"dry-h\">"
     "{{@Who this rule would award now}}</h2>"
     "{{#off}}<p>{{@Badges are turned off for this course: saving awards nobody until they are turned on.}}</p>{{/off}}"
+    "{{#archived}}<p>{{@This badge is archived: saving awards nobody until it is offered again.}}</p>{{/archived}}"
     "{{#manual}}<p>{{@A badge earned only by hand is awarded from the Awards page.}}</p>{{/manual}}"
     "{{^manual}}{{^dry_list}}<p>{{@Nobody meets this rule yet, from what the course has sent so far.}}</p>{{/dry_list}}"
-    "{{#any_dry}}<p>{{@Saving the badge awards it at once to these learners, who already meet its rule:}}</p><ul class=\"people\">{{#dry_list}}<li>{{who}} <span class=\"hint\">({{uid}})"
+    "{{#any_dry}}{{#live}}<p>{{@Saving the badge awards it at once to these learners, who already meet its rule:}}</p>{{/live}}{{^live}}<p>{{@These learners already meet its rule:}}</p>{{/live}}<ul class=\"people\">{{#dry_list}}<li>{{who}} <span class=\"hint\">({{uid}})"
     "{{#why}} \xe2\x80\x94 {{why}}{{/why}}</span></li>{{/dry_list}}</ul>"
     "{{#dry_more}}<p>{{@And more: only the first 200 are listed.}}</p>{{/dry_more}}{{/any_dry}}"
     "{{/manual}}</section>{{/dry}}"
@@ -502,6 +512,8 @@ static void reply_editor(struct req *r, struct web_sess *ws, unsigned status,
     v[n++] = web_tpl_text("error", error);
     v[n++] = web_tpl_text("dry", d && d->done ? "1" : NULL);
     v[n++] = web_tpl_text("off", d && d->done && !c->badges_enabled ? "1" : NULL);
+    v[n++] =
+        web_tpl_text("live", c->badges_enabled && !(f->cur && f->cur->archived_at) ? "1" : NULL);
     v[n++] = web_tpl_text("manual", strcmp(kind, "manual") == 0 ? "1" : NULL);
     v[n++] = web_tpl_list("dry_list", d ? d->items : NULL, 3, d ? d->n / 3 : 0);
     v[n++] = web_tpl_text("any_dry", d && d->n ? "1" : NULL);
@@ -549,7 +561,7 @@ static int course_and_badge(struct req *r, const struct web_sess *ws, const char
     *b = NULL;
     if (!ws->s.context_id)
         return err_set(err, ERR_INVALID, "%s",
-                       _("Open this tool from inside a course to set its badges up."));
+                       _("open this tool from inside a course to set its badges up"));
     if (store_course_admin(r->web->store, ws->s.consumer_id, ws->s.context_id, &r->arena, c, err) <
         0)
         return -1;
@@ -561,7 +573,7 @@ static int course_and_badge(struct req *r, const struct web_sess *ws, const char
             return 0;
         }
     }
-    return err_set(err, ERR_NOTFOUND, "%s", _("This course has no such badge."));
+    return err_set(err, ERR_NOTFOUND, "%s", _("this course has no such badge"));
 }
 
 static bool never_awarded(struct req *r, const struct store_badge *b)
@@ -701,7 +713,7 @@ static void lifecycle(struct req *r, bool delete)
         return;
     slug = field(r, "b");
     if (!slug) {
-        err_set(&err, ERR_INVALID, "%s", _("Which badge?"));
+        err_set(&err, ERR_INVALID, "%s", _("which badge?"));
         web_reply_err(r, &err);
         return;
     }
@@ -714,7 +726,7 @@ static void lifecycle(struct req *r, bool delete)
             if (err.code == ERR_CONFLICT) {
                 err_clear(&err);
                 err_set(&err, ERR_CONFLICT, "%s",
-                        _("A badge that was awarded cannot be deleted, only archived."));
+                        _("a badge that was awarded cannot be deleted, only archived"));
             }
             web_reply_err(r, &err);
             return;

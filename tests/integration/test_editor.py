@@ -164,7 +164,7 @@ class Editor(PagesTestCase):
                 ({"criteria_url": "javascript:alert(1)"}, None, 400, "https://"),
                 ({"expires_days": "-3"}, None, 400, "days"),
                 ({"alignments": "no url here"}, None, 400, "alignment"),
-                ({"tags": ",".join("t%d" % i for i in range(40))}, None, 400, "Tags"),
+                ({"tags": ",".join("t%d" % i for i in range(40))}, None, 400, "tags"),
                 ({"kind": "group", "group": "nosuch"}, None, 404, "no course group")):
             resp = self.save(fields, files)
             self.assertEqual(resp.status, status, (fields, resp))
@@ -222,6 +222,49 @@ class Editor(PagesTestCase):
         self.assertEqual(self.awards(slug), [], "badges are off for the course")
         self.settings_on()
         self.assertEqual(self.awards(slug), ["dee"])
+
+    def test_count_and_group_rules_of_a_course_reach_only_its_learners(self):
+        """A course's 'complete N courses' badge: its own learners only, never another course's;
+        a group badge of course X is earned when the group's last course is completed,
+        whichever it is."""
+        self.settings_on()
+        other = "elsewhere-" + self.ctx
+        self.open_page("outsider", other, resource_link_id="q2")
+        self.grade("outsider", other, 0.9, link="q2")  # completed the other course
+        self.open_page("insider", self.ctx, resource_link_id="quiz")
+        self.grade("insider", self.ctx, 0.9, link="quiz")  # completed this one
+        resp = self.save({"kind": "count", "count": "1", "do": "dryrun"})
+        dry = dry_run(resp.text)
+        self.assertIn("insider", dry)
+        self.assertNotIn("outsider", dry)
+        slug = self.created_slug(self.save({"kind": "count", "count": "1", "name": "One"}))
+        self.assertEqual(self.awards(slug), ["insider"])
+        # group {this course, y}: a learner of this course completes it first, then y
+        y = "y-" + self.ctx
+        self.cli("group", "add", "pair-" + self.ctx, "--consumer", self.key, "--context", self.ctx,
+                 "--context", y)
+        gslug = self.created_slug(self.save({"kind": "group", "group": "pair-" + self.ctx,
+                                             "name": "Pair"}))
+        self.open_page("both", self.ctx, resource_link_id="quiz")
+        self.grade("both", self.ctx, 0.9, link="quiz")
+        self.assertEqual(self.awards(gslug), [])
+        self.grade("both", y, 0.9, link="y-final")  # the group's last course, not this one
+        self.assertEqual(self.awards(gslug), ["both"])
+        award = [a for a in json.loads(self.cli("award", "list", "--json").stdout)
+                 if a["badge"] == gslug][0]
+        self.assertEqual(award["context"], self.ctx, "recorded in the badge's own course")
+
+    def test_completion_badge_for_a_track_after_the_fact(self):
+        """Rule 1: a completion earns one badge. Who got the course's mode-less one before a
+        badge for their track existed is not offered the track's badge too."""
+        self.settings_on()
+        self.open_page("hal", self.ctx, resource_link_id="quiz", custom_badge_mode="verified")
+        self.grade("hal", self.ctx, 0.9, link="quiz")
+        auto = [a for a in json.loads(self.cli("award", "list", "--json").stdout)
+                if a["user"] == "hal"]
+        self.assertEqual(len(auto), 1, auto)
+        resp = self.save({"kind": "completion", "mode": "verified", "do": "dryrun"})
+        self.assertNotIn("hal", dry_run(resp.text))
 
     def test_completion_badge_once_per_course_and_mode(self):
         self.created_slug(self.save({"kind": "completion", "name": "Done"}))
