@@ -31,14 +31,20 @@
  "LEFT JOIN contexts c ON c.id = b.context_id LEFT JOIN rules r ON r.badge_class_id = b.id "       \
  "LEFT JOIN context_groups g ON g.id = r.group_id"
 
-/* a learner's name for people, and "has no award of BadgeClass ?3 yet" */
-#define CAND_NAME                                                                                  \
+/*
+ * A user's name for people, one spelling for every read: the full name,
+ * else given and family names, else NULL (pages then show the LMS user id).
+ */
+#define USER_NAME                                                                                  \
  "coalesce(nullif(u.full_name, ''), nullif(trim(coalesce(u.given_name, '') || ' ' || "             \
- "coalesce(u.family_name, '')), ''), u.lti_user_id)"
+ "coalesce(u.family_name, '')), ''))"
+/* a learner's name for the dry run's list: the LMS user id when there is no name */
+#define CAND_NAME "coalesce(" USER_NAME ", u.lti_user_id)"
 /* ?2 0, or a learner (not staff) of course ?2 */
 #define CAND_IN_COURSE                                                                             \
  "AND (?2 = 0 OR EXISTS (SELECT 1 FROM enrollments ec WHERE ec.user_id = u.id "                    \
  "AND ec.context_id = ?2 AND (ec.role_flags & ?10) != 0 AND (ec.role_flags & ?11) = 0)) "
+/* the user has no award of BadgeClass ?3 yet */
 #define CAND_NOT_HELD                                                                              \
  "AND NOT EXISTS (SELECT 1 FROM awards a WHERE a.badge_class_id = ?3 AND a.user_id = u.id) "
 
@@ -57,9 +63,8 @@
 #define AWARD_SELECT                                                                               \
  "SELECT a.id, a.badge_class_id, a.user_id, coalesce(a.context_id, 0), a.state, a.uid, "           \
  "a.salt, a.reason, a.narrative, coalesce(a.recipient_email, u.email), a.assertion_id, "           \
- "a.assertion_url, a.last_error, a.revoke_reason, b.slug, co.key, u.lti_user_id, "                 \
- "coalesce(u.full_name, trim(coalesce(u.given_name, '') || ' ' || "                                \
- "coalesce(u.family_name, ''))), c.lti_context_id, c.title, l.lti_resource_link_id, l.title, "     \
+ "a.assertion_url, a.last_error, a.revoke_reason, b.slug, co.key, u.lti_user_id, " USER_NAME       \
+ ", c.lti_context_id, c.title, l.lti_resource_link_id, l.title, "                                  \
  "a.attempts, a.next_attempt_at, coalesce(a.issued_at, 0), coalesce(a.expires_at, 0), "            \
  "coalesce(a.revoked_at, 0), a.created_at, a.updated_at, a.revoke_synced, p.state, p.answer, "     \
  "coalesce(p.last_attempt_at, 0), coalesce(p.attempts, 0), "                                       \
@@ -152,9 +157,8 @@ static const char *const sql_text[S__COUNT] = {
         "?14, ?15)",
     [S_SESSION_GET] =
         "SELECT s.consumer_id, s.user_id, coalesce(s.context_id, 0), s.role_flags, s.created_at, "
-        "s.expires_at, s.csrf_secret, co.name, u.lti_user_id, "
-        "coalesce(u.full_name, trim(coalesce(u.given_name, '') || ' ' || "
-        "coalesce(u.family_name, ''))), u.email, c.lti_context_id, c.title, c.label, s.roles, "
+        "s.expires_at, s.csrf_secret, co.name, u.lti_user_id, " USER_NAME
+        ", u.email, c.lti_context_id, c.title, c.label, s.roles, "
         "s.mode, s.return_url, s.document_target, s.locale, s.secret_hash, s.frame_origin, "
         "u.email_source, coalesce(c.badges_enabled, 0) "
         "FROM sessions s JOIN consumers co ON co.id = s.consumer_id "
@@ -404,8 +408,8 @@ static const char *const sql_text[S__COUNT] = {
                                     "AND (?4 IS NULL OR b.slug = ?4) ORDER BY a.id DESC LIMIT ?5",
     /* the course's enrolled users without the roles ?2 (staff), by name */
     [S_ADMIN_LEARNERS] =
-        "SELECT u.id, u.lti_user_id, coalesce(u.full_name, trim(coalesce(u.given_name, '') || "
-        "' ' || coalesce(u.family_name, ''))) AS name, u.email, e.role_flags FROM enrollments e "
+        "SELECT u.id, u.lti_user_id, " USER_NAME
+        " AS name, u.email, e.role_flags FROM enrollments e "
         "JOIN users u ON u.id = e.user_id WHERE e.context_id = ?1 AND (e.role_flags & ?2) = 0 "
         "ORDER BY name COLLATE NOCASE, u.id LIMIT ?3",
     [S_ADMIN_COUNTS] =
