@@ -3,7 +3,10 @@
  */
 #include "base/base.h"
 
+#include <pthread.h>
+
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -57,9 +60,37 @@ int util_random_hex(char *out, size_t bytes, struct err *err)
     return 0;
 }
 
+/*
+ * OpenSSL 3 looks a digest up in its provider store (under a process-wide
+ * read lock) on every SHA256(), HMAC() or EVP_DigestInit() given a built-in
+ * EVP_MD; an EVP_MD fetched once is used as it is. Every launch hashes and
+ * signs several times, so the two digests it uses are fetched once.
+ */
+static EVP_MD *md_sha1, *md_sha256;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_fetch(void)
+{
+    md_sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+    md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+const EVP_MD *util_md_sha1(void)
+{
+    pthread_once(&md_once, md_fetch);
+    return md_sha1 ? md_sha1 : EVP_sha1();
+}
+
+const EVP_MD *util_md_sha256(void)
+{
+    pthread_once(&md_once, md_fetch);
+    return md_sha256 ? md_sha256 : EVP_sha256();
+}
+
 void util_sha256(const void *p, size_t n, unsigned char out[static 32])
 {
-    SHA256(p, n, out);
+    if (!EVP_Digest(p, n, out, NULL, util_md_sha256(), NULL))
+        SHA256(p, n, out);
 }
 
 bool util_ct_equal(const void *a, size_t alen, const void *b, size_t blen)

@@ -21,6 +21,10 @@ int util_random(unsigned char *p, size_t n, struct err *err);
 int util_random_hex(char *out, size_t bytes, struct err *err);
 /* SHA-256 of (p, n) into `out`. */
 void util_sha256(const void *p, size_t n, unsigned char out[static 32]);
+/* SHA-1 and SHA-256 fetched from OpenSSL's provider once, for HMAC() and EVP_Digest(). */
+typedef struct evp_md_st EVP_MD;
+const EVP_MD *util_md_sha1(void);
+const EVP_MD *util_md_sha256(void);
 /* Compares two byte strings in time that depends only on their lengths. */
 bool util_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 

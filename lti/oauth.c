@@ -298,7 +298,7 @@ int lti_oauth_sign(struct buf *out, enum lti_sig_method m, struct str base,
         unsigned char mac[EVP_MAX_MD_SIZE];
         unsigned int maclen = 0;
         char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
-        const EVP_MD *md = m == LTI_SIG_HMAC_SHA1 ? EVP_sha1() : EVP_sha256();
+        const EVP_MD *md = m == LTI_SIG_HMAC_SHA1 ? util_md_sha1() : util_md_sha256();
 
         if (!HMAC(md, key.ptr, (int)key.len, (const unsigned char *)base.ptr, base.len, mac,
                   &maclen)) {
@@ -407,8 +407,8 @@ int lti_oauth_body_hash(struct buf *out, enum lti_sig_method m, const void *body
     unsigned int mdlen = 0;
     char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
 
-    if (!EVP_Digest(body, len, md, &mdlen, m == LTI_SIG_HMAC_SHA1 ? EVP_sha1() : EVP_sha256(),
-                    NULL))
+    if (!EVP_Digest(body, len, md, &mdlen,
+                    m == LTI_SIG_HMAC_SHA1 ? util_md_sha1() : util_md_sha256(), NULL))
         return err_set(err, ERR_INTERNAL, "hashing the body failed");
     EVP_EncodeBlock((unsigned char *)b64, md, (int)mdlen);
     buf_addstr(out, b64);

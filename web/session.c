@@ -36,7 +36,7 @@ static void csrf_token(const unsigned char secret[32], char out[65])
     unsigned int len = 0;
     static const char hex[] = "0123456789abcdef";
 
-    HMAC(EVP_sha256(), secret, 32, (const unsigned char *)label, sizeof(label) - 1, mac, &len);
+    HMAC(util_md_sha256(), secret, 32, (const unsigned char *)label, sizeof(label) - 1, mac, &len);
     for (unsigned i = 0; i < 32 && i < len; i++) {
         out[2 * i] = hex[mac[i] >> 4];
         out[2 * i + 1] = hex[mac[i] & 15];
