@@ -168,9 +168,18 @@ int cli_cmd_context(int argc, char **argv)
     if (strcmp(sub, "enable") == 0 || strcmp(sub, "disable") == 0) {
         bool on = strcmp(sub, "enable") == 0;
 
-        if (env_open(&e, &o, true, false, &err) < 0 ||
-            store_context_set_enabled(e.s, e.consumer.id, o.context.v[0], on, &err) < 0)
+        int64_t cid = 0;
+        size_t added = 0;
+
+        /* turned on: who already meets a rule of the course gets it now, as from its page */
+        if (env_open(&e, &o, true, on, &err) < 0 ||
+            store_context_set_enabled(e.s, e.consumer.id, o.context.v[0], on, &cid, &err) < 0 ||
+            (on && awards_backfill_course(e.a, cid, &added, &err) < 0))
             ret = cli_fail(&err);
+        else if (on && added)
+            printf("badges enabled for course %s; %zu award(s) for learners who already met a "
+                   "rule\n",
+                   o.context.v[0], added);
         else
             printf("badges %s for course %s\n", on ? "enabled" : "disabled", o.context.v[0]);
     } else if (strcmp(sub, "pass-mark") == 0) {

@@ -88,7 +88,7 @@ int store_admin_end(struct store *s, int ret, struct err *err)
 }
 
 int store_context_set_enabled(struct store *s, int64_t consumer_id, const char *lti_context_id,
-                              bool enabled, struct err *err)
+                              bool enabled, int64_t *context_id, struct err *err)
 {
     struct conn *c = s->admin;
     int64_t id, now = util_now();
@@ -106,6 +106,8 @@ int store_context_set_enabled(struct store *s, int64_t consumer_id, const char *
     sqlite3_bind_int(st, 2, enabled);
     sqlite3_bind_int64(st, 3, now);
     ret = store_step_done(c, st, "updating a course", err);
+    if (ret == 0 && context_id)
+        *context_id = id;
 out:
     return store_admin_end(s, ret, err);
 }

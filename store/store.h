@@ -242,7 +242,8 @@ int store_email_pending(struct store *s, int64_t user_id, int64_t now, struct ar
  * seen launched yet is created, so an operator can set it up in advance.
  */
 int store_context_set_enabled(struct store *s, int64_t consumer_id, const char *lti_context_id,
-                              bool enabled, struct err *err);
+                              bool enabled, int64_t *context_id /* OUT, may be NULL */,
+                              struct err *err);
 /* The pass mark (0..1) and the completion resource link (NULL: any link of the course). */
 int store_context_set_pass_mark(struct store *s, int64_t consumer_id, const char *lti_context_id,
                                 double pass_mark, const char *resource_link, struct err *err);

@@ -332,10 +332,14 @@ class UseCases(AwardsTestCase):
         self.badge("Off enrolled", "enrollment", ctx)
         self.launch("off-a", ctx)                       # badges not enabled for ctx
         self.grade("off-a", ctx, 1.0)
-        self.cli("context", "enable", "--consumer", self.key, "--context", ctx)
         self.launch("off-t", ctx, roles="Instructor")   # staff enroll in nothing
         time.sleep(0.3)
-        self.assertEqual(self.user_awards("off-a"), [])
+        self.assertEqual(self.user_awards("off-a"), [], "nothing while the course's badges are off")
+        # turned on: the learner who already met the rule gets it then, the instructor never
+        self.cli("context", "enable", "--consumer", self.key, "--context", ctx)
+        self.launch("off-t", ctx, roles="Instructor")
+        [a] = self.user_awards("off-a")
+        self.assertEqual((a["reason"], a["context"]), ("enrollment", ctx))
         self.assertEqual(self.user_awards("off-t"), [])
 
     def test_score_rule_threshold_and_link(self):

@@ -222,6 +222,16 @@ class Editor(PagesTestCase):
         self.assertEqual(self.awards(slug), [], "badges are off for the course")
         self.settings_on()
         self.assertEqual(self.awards(slug), ["dee"])
+        # the same when an operator turns them on with the CLI
+        off = form_fields(self.page.text, "/badges/settings")
+        off.pop("enabled", None)  # an unticked checkbox is not sent
+        self.assertEqual(self.post("/badges/settings", dict(off, pass_mark="0.6")).status, 303)
+        self.open_page("eli", self.ctx, resource_link_id="quiz")
+        self.grade("eli", self.ctx, 0.8, link="quiz")
+        self.assertEqual(self.awards(slug), ["dee"])
+        out = self.cli("context", "enable", "--consumer", self.key, "--context", self.ctx).stdout
+        self.assertIn("1 award(s)", out)
+        self.assertEqual(self.awards(slug), ["dee", "eli"])
 
     def test_count_and_group_rules_of_a_course_reach_only_its_learners(self):
         """A course's 'complete N courses' badge: its own learners only, never another course's;
