@@ -376,49 +376,6 @@ bool backend_mail_address_valid(const char *addr)
     return domain_valid(at + 1);
 }
 
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        unsigned char ch = s[i];
-        uint32_t cp, min;
-        size_t k;
-
-        if (ch < 0x80) {
-            i++;
-            continue;
-        }
-        if ((ch & 0xe0) == 0xc0) {
-            k = 1;
-            cp = ch & 0x1f;
-            min = 0x80;
-        } else if ((ch & 0xf0) == 0xe0) {
-            k = 2;
-            cp = ch & 0x0f;
-            min = 0x800;
-        } else if ((ch & 0xf8) == 0xf0) {
-            k = 3;
-            cp = ch & 0x07;
-            min = 0x10000;
-        } else {
-            return false;
-        }
-        if (n - i <= k)
-            return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + j] & 0x3f);
-        }
-        /* overlong forms, UTF-16 surrogates and code points past Unicode */
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
-
 /* Text that goes into a header: UTF-8 without any control character (tab included). */
 static bool header_text_valid(const char *s, size_t n)
 {
@@ -428,7 +385,7 @@ static bool header_text_valid(const char *s, size_t n)
         if (ch < 0x20 || ch == 0x7f)
             return false;
     }
-    return utf8_valid((const unsigned char *)s, n);
+    return str_utf8_valid((struct str){ s, n });
 }
 
 /*
@@ -824,7 +781,7 @@ int backend_mail_send(const struct backend_mail_config *c, const char *to, const
                        "the e-mail subject must be UTF-8 text without control characters");
     if (strlen(text) > LIMIT_MAIL_BODY)
         return err_set(err, ERR_TOOBIG, "the e-mail text is longer than %d bytes", LIMIT_MAIL_BODY);
-    if (!utf8_valid((const unsigned char *)text, strlen(text)))
+    if (!str_utf8_valid(str_from_cstr(text)))
         return err_set(err, ERR_INVALID, "the e-mail text is not UTF-8");
     if (build_message(c, to, subject, text, &msg, err) < 0 || mail_url(c, &url, err) < 0) {
         ret = -1;

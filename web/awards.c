@@ -556,48 +556,6 @@ void web_route_awards_csv(struct req *r)
 
 /* ---- the forms ---- */
 
-/* Whether `s` is well-formed UTF-8: no overlong form, surrogate or code point past U+10FFFF. */
-static bool utf8_ok(struct str s)
-{
-    const unsigned char *p = (const unsigned char *)s.ptr;
-    size_t i = 0;
-
-    while (i < s.len) {
-        unsigned char c = p[i];
-        size_t n;
-        uint32_t cp;
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (s.len - i <= n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
-
 /*
  * A text of a form (a narrative, a reason): carriage returns dropped
  * (browsers send CRLF), blank lines and spaces around it too, UTF-8 without control characters but
@@ -627,7 +585,7 @@ static int form_text(struct req *r, struct str v, size_t max, const char **out, 
         if ((unsigned char)s.ptr[i] < 0x20 && s.ptr[i] != '\n' && s.ptr[i] != '\t')
             return err_set(err, ERR_INVALID, "%s", _("a text contains control characters"));
     }
-    if (!utf8_ok(s))
+    if (!str_utf8_valid(s))
         return err_set(err, ERR_INVALID, "%s", _("a text is not valid UTF-8"));
     *out = arena_strz(&r->arena, s);
     return 0;
