@@ -31,14 +31,6 @@ struct filters {
     int state;         /* enum store_award_state, -1: any */
 };
 
-static void refuse(struct req *r, enum err_code code, const char *msg)
-{
-    struct err err = ERR_INIT;
-
-    err_set(&err, code, "%s", msg);
-    web_reply_err(r, &err);
-}
-
 /* A GET page's session, when it is a course's staff's; NULL once it replied 403. */
 static struct web_sess *staff_from_query_or_reply(struct req *r)
 {
@@ -47,11 +39,11 @@ static struct web_sess *staff_from_query_or_reply(struct req *r)
     if (!ws)
         return NULL;
     if (!ws->staff) {
-        refuse(r, ERR_FORBIDDEN, _("only the course's instructors can do this"));
+        web_reply_refusal(r, ERR_FORBIDDEN, _("only the course's instructors can do this"));
         return NULL;
     }
     if (!ws->s.context_id) {
-        refuse(r, ERR_FORBIDDEN, _("this needs a launch from inside a course"));
+        web_reply_refusal(r, ERR_FORBIDDEN, _("this needs a launch from inside a course"));
         return NULL;
     }
     return ws;
@@ -657,12 +649,12 @@ void web_route_award(struct req *r)
     if (web_form_session_or_reply(r, true, ws) < 0)
         return;
     if (!r->web->cfg.awards) {
-        refuse(r, ERR_UNAVAILABLE, _("awards cannot be made on this server"));
+        web_reply_refusal(r, ERR_UNAVAILABLE, _("awards cannot be made on this server"));
         return;
     }
     badge = str_trim(web_post_get(r, "badge"));
     if (!badge.len || badge.len > LIMIT_SLUG_LEN || str_has_ctl(badge)) {
-        refuse(r, ERR_INVALID, _("choose a badge of this course"));
+        web_reply_refusal(r, ERR_INVALID, _("choose a badge of this course"));
         return;
     }
     slug = arena_strz(&r->arena, badge);
@@ -672,7 +664,7 @@ void web_route_award(struct req *r)
         return;
     }
     if (!n) {
-        refuse(r, ERR_INVALID, _("choose at least one learner"));
+        web_reply_refusal(r, ERR_INVALID, _("choose at least one learner"));
         return;
     }
     to = arena_alloc(&r->arena, st_mult(n, sizeof(*to)));
@@ -688,9 +680,10 @@ void web_route_award(struct req *r)
         to[i].user_id = ids[i];
         to[i].narrative = own[0] ? own : common;
         if (!to[i].narrative[0]) {
-            refuse(r, ERR_INVALID,
-                   _("write the evidence for each selected learner, or one text for all of "
-                     "them"));
+            web_reply_refusal(
+                r, ERR_INVALID,
+                _("write the evidence for each selected learner, or one text for all of "
+                  "them"));
             return;
         }
     }
@@ -731,7 +724,7 @@ static void change(struct req *r, enum store_course_change what)
         return;
     }
     if (!n) {
-        refuse(r, ERR_INVALID, _("choose at least one award"));
+        web_reply_refusal(r, ERR_INVALID, _("choose at least one award"));
         return;
     }
     if (what == STORE_COURSE_REVOKE) {
@@ -740,7 +733,8 @@ static void change(struct req *r, enum store_course_change what)
             return;
         }
         if (!reason[0]) {
-            refuse(r, ERR_INVALID, _("give the reason for revoking: the learners see it"));
+            web_reply_refusal(r, ERR_INVALID,
+                              _("give the reason for revoking: the learners see it"));
             return;
         }
     }

@@ -87,34 +87,27 @@ void web_mailer_stop(struct web *w)
 
 /* ---- POST /badges/email ---- */
 
-static void refuse_text(struct req *r, enum err_code code, const char *text)
-{
-    struct err err = ERR_INIT;
-
-    err_set(&err, code, "%s", text);
-    web_reply_err(r, &err);
-}
-
 /* A store refusal in the learner's words (the store's own are English). */
 static void refuse_store(struct req *r, const struct web_sess *ws, const struct err *err)
 {
     switch (err->code) {
     case ERR_CONFLICT:
         if (ws->s.email && ws->s.email[0])
-            refuse_text(r, ERR_CONFLICT,
-                        _("this tool knows your e-mail address already: your badges are "
-                          "issued to it"));
+            web_reply_refusal(r, ERR_CONFLICT,
+                              _("this tool knows your e-mail address already: your badges are "
+                                "issued to it"));
         else
-            refuse_text(r, ERR_CONFLICT,
-                        _("no badge of yours is waiting for an e-mail address: reload your "
-                          "badges page"));
+            web_reply_refusal(r, ERR_CONFLICT,
+                              _("no badge of yours is waiting for an e-mail address: reload your "
+                                "badges page"));
         return;
     case ERR_LIMIT:
-        refuse_text(r, ERR_LIMIT,
-                    web_fmt(r,
-                            _("you asked for %d confirmation e-mails in the last hour: wait a "
-                              "while before you ask for another"),
-                            LIMIT_EMAIL_CONFIRM_PER_HOUR));
+        web_reply_refusal(
+            r, ERR_LIMIT,
+            web_fmt(r,
+                    _("you asked for %d confirmation e-mails in the last hour: wait a "
+                      "while before you ask for another"),
+                    LIMIT_EMAIL_CONFIRM_PER_HOUR));
         return;
     default:
         web_reply_err(r, err);
@@ -163,9 +156,9 @@ static void email_resumed(struct req *r)
         fprintf(stderr, "ltibadges: a confirmation mail was not sent: %s%s%s\n", m->err.msg,
                 m->err.detail[0] ? ": " : "", m->err.detail);
         if (m->err.code == ERR_INVALID)
-            refuse_text(r, ERR_INVALID,
-                        _("the mail server refused to send the e-mail to this address: check "
-                          "the address and try again"));
+            web_reply_refusal(r, ERR_INVALID,
+                              _("the mail server refused to send the e-mail to this address: check "
+                                "the address and try again"));
         else
             web_reply_page(r, 502, _("E-mail not sent"),
                            _("The e-mail could not be sent just now. Nothing was saved: try again "
@@ -230,18 +223,19 @@ void web_route_email(struct req *r)
     if (web_form_session_or_reply(r, false, ws) < 0)
         return;
     if (!w->cfg.mail_on && !w->cfg.accept_unconfirmed_email) {
-        refuse_text(r, ERR_FORBIDDEN,
-                    _("this tool cannot take an e-mail address from you: ask your instructor or "
-                      "your learning platform's administrator to have your address shared with "
-                      "this tool"));
+        web_reply_refusal(
+            r, ERR_FORBIDDEN,
+            _("this tool cannot take an e-mail address from you: ask your instructor or "
+              "your learning platform's administrator to have your address shared with "
+              "this tool"));
         return;
     }
     given = str_trim(web_post_get(r, "email"));
     email = given.len <= LIMIT_MAIL_ADDRESS_LEN ? arena_strz(&r->arena, given) : NULL;
     if (!email || !backend_mail_address_valid(email)) {
-        refuse_text(r, ERR_INVALID,
-                    _("that is not an e-mail address this tool can use: write it as "
-                      "name@example.edu"));
+        web_reply_refusal(r, ERR_INVALID,
+                          _("that is not an e-mail address this tool can use: write it as "
+                            "name@example.edu"));
         return;
     }
     if (!w->cfg.mail_on) {
@@ -308,9 +302,10 @@ void web_route_email_confirm(struct req *r)
     if (!str_present(r->query) ||
         form_parse(&r->arena, r->query.ptr, r->query.len, 32, &q, &err) < 0 ||
         !parse_token(form_get(&q, "t"), &id, &secret)) {
-        refuse_text(r, ERR_INVALID,
-                    _("this confirmation link is incomplete: copy the whole link from the e-mail "
-                      "into your browser's address bar"));
+        web_reply_refusal(
+            r, ERR_INVALID,
+            _("this confirmation link is incomplete: copy the whole link from the e-mail "
+              "into your browser's address bar"));
         return;
     }
     /* link checkers and previews ask with HEAD: only a GET uses the link */
@@ -324,25 +319,26 @@ void web_route_email_confirm(struct req *r)
         switch (done.refusal) {
         case STORE_EMAIL_UNKNOWN:
             if (err.code == ERR_NOTFOUND) {
-                refuse_text(r, ERR_NOTFOUND,
-                            _("this confirmation link is not valid: it may have been replaced by "
-                              "a newer one. Open your badges page from your course to ask for a "
-                              "new link"));
+                web_reply_refusal(
+                    r, ERR_NOTFOUND,
+                    _("this confirmation link is not valid: it may have been replaced by "
+                      "a newer one. Open your badges page from your course to ask for a "
+                      "new link"));
                 return;
             }
             break;
         case STORE_EMAIL_EXPIRED:
-            refuse_text(r, ERR_GONE,
-                        web_fmt(r,
-                                _("this confirmation link has expired: a link works for %d "
-                                  "hours. Open your badges page from your course to ask for "
-                                  "a new one"),
-                                LIMIT_EMAIL_CONFIRM_TTL / 3600));
+            web_reply_refusal(r, ERR_GONE,
+                              web_fmt(r,
+                                      _("this confirmation link has expired: a link works for %d "
+                                        "hours. Open your badges page from your course to ask for "
+                                        "a new one"),
+                                      LIMIT_EMAIL_CONFIRM_TTL / 3600));
             return;
         case STORE_EMAIL_USED:
-            refuse_text(r, ERR_GONE,
-                        _("this confirmation link was used already: the address it confirmed "
-                          "is kept, and there is nothing more to do"));
+            web_reply_refusal(r, ERR_GONE,
+                              _("this confirmation link was used already: the address it confirmed "
+                                "is kept, and there is nothing more to do"));
             return;
         case STORE_EMAIL_OK:
             break;

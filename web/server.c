@@ -228,6 +228,14 @@ void web_reply_err(struct req *r, const struct err *err)
     web_reply_page(r, status, title, msg);
 }
 
+void web_reply_refusal(struct req *r, enum err_code code, const char *msg)
+{
+    struct err err = ERR_INIT;
+
+    err_set(&err, code, "%s", msg);
+    web_reply_err(r, &err);
+}
+
 void web_reply_redirect(struct req *r, unsigned status, const char *location)
 {
     const char *hdrs[] = { "Location", location, NULL };

@@ -130,6 +130,11 @@ void web_reply(struct req *r, unsigned status, const char *content_type, char *b
 void web_reply_page(struct req *r, unsigned status, const char *title, const char *message);
 /* The page for an error: status from its code, its user-visible message. */
 void web_reply_err(struct req *r, const struct err *err);
+/*
+ * The page for a refusal: web_reply_err() of an error `code` whose message
+ * is `msg` (shown to the user, escaped; taken as text, not as a format).
+ */
+void web_reply_refusal(struct req *r, enum err_code code, const char *msg);
 /* 303 See Other (or another 3xx) to an absolute URL. */
 void web_reply_redirect(struct req *r, unsigned status, const char *location);
 /* The HTTP status for an error code (one table for the whole server). */
