@@ -61,8 +61,8 @@ static int set_and_release(struct conn *c, int64_t user_id, const char *email, c
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, source, -1, SQLITE_STATIC);
+    store_bind_str(st, 2, str_from_cstr(email));
+    store_bind_str(st, 3, str_from_cstr(source));
     sqlite3_bind_int64(st, 4, now);
     if (store_step_done(c, st, "setting an address", err) < 0)
         return -1;
@@ -113,7 +113,7 @@ int store_email_confirm_create(struct store *s, int64_t user_id, const char *ema
         goto out;
     sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, user_id);
-    sqlite3_bind_text(st, 3, email, -1, SQLITE_STATIC);
+    store_bind_str(st, 3, str_from_cstr(email));
     sqlite3_bind_int64(st, 4, now);
     sqlite3_bind_int64(st, 5, now + ttl);
     if (store_step_id(c, st, id, "recording a confirmation link", err) < 0)
