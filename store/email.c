@@ -8,6 +8,12 @@
  * admin connection: the row is checked and marked used, the address set
  * and the awards that waited for it queued together, so two clicks racing
  * each other release the awards once, and a crash leaves all or nothing.
+ *
+ * A user has one working link at most: asking for a new one voids the
+ * others in the transaction that creates it. Voided links are not deleted
+ * but expired (expires_at set to the time they stopped working), so that
+ * they still count against LIMIT_EMAIL_CONFIRM_PER_HOUR and their page
+ * says the link expired or was replaced.
  */
 #include "base/base.h"
 #include "store/store_int.h"
@@ -77,6 +83,19 @@ static int set_and_release(struct conn *c, int64_t user_id, const char *email, c
     return 0;
 }
 
+/* The user's links not used yet but `keep` expire at `now`; the rows stay (the hourly limit). */
+static int supersede(struct conn *c, int64_t user_id, int64_t keep, int64_t now, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, S_EMAIL_CONFIRM_SUPERSEDE, err);
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, keep);
+    sqlite3_bind_int64(st, 3, now);
+    return store_step_done(c, st, "voiding other confirmation links", err);
+}
+
 int store_email_confirm_create(struct store *s, int64_t user_id, const char *email, int64_t now,
                                int64_t ttl, int64_t *id, char *token, struct err *err)
 {
@@ -107,6 +126,13 @@ int store_email_confirm_create(struct store *s, int64_t user_id, const char *ema
     sqlite3_bind_int64(st, 1, user_id);
     sqlite3_bind_int64(st, 2, now - LIMIT_EMAIL_CONFIRM_TTL);
     if (store_step_done(c, st, "removing old links", err) < 0)
+        goto out;
+    /*
+     * The links asked for before stop working now, not when this one is
+     * followed: a learner who mistyped the address (someone else's) and asks
+     * again must not have the first link release the badges to that person.
+     */
+    if (supersede(c, user_id, 0, now, err) < 0)
         goto out;
     st = store_stmt(c, S_EMAIL_CONFIRM_INSERT, err);
     if (!st)
@@ -197,12 +223,7 @@ int store_email_confirm(struct store *s, int64_t id, const unsigned char secret_
     sqlite3_bind_int64(st, 2, now);
     if (store_step_done(c, st, "using a confirmation link", err) < 0)
         goto out;
-    st = store_stmt(c, S_EMAIL_CONFIRM_SUPERSEDE, err);
-    if (!st)
-        goto out;
-    sqlite3_bind_int64(st, 1, out->user_id);
-    sqlite3_bind_int64(st, 2, id);
-    if (store_step_done(c, st, "voiding other confirmation links", err) < 0)
+    if (supersede(c, out->user_id, id, now, err) < 0)
         goto out;
     if (set_and_release(c, out->user_id, email, "confirmed", now, &out->released, err) < 0)
         goto out;

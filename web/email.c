@@ -330,9 +330,11 @@ void web_route_email_confirm(struct req *r)
         case STORE_EMAIL_EXPIRED:
             web_reply_refusal(r, ERR_GONE,
                               web_fmt(r,
-                                      _("this confirmation link has expired: a link works for %d "
-                                        "hours. Open your badges page from your course to ask for "
-                                        "a new one"),
+                                      _("this confirmation link has expired or was replaced by a "
+                                        "newer one: a link works for %d hours, and only the last "
+                                        "one asked for works. Use the newest link you were sent, "
+                                        "or open your badges page from your course to ask for a "
+                                        "new one"),
                                       LIMIT_EMAIL_CONFIRM_TTL / 3600));
             return;
         case STORE_EMAIL_USED:

@@ -212,13 +212,20 @@ class WithSmtp(EmailCase):
         self.assertIsNone(self.user_row("badlink")["email"])
 
     def test_newer_link_replaces_address_and_voids_the_other(self):
+        # the learner mistypes the address (a stranger's), then asks again with the right one
         token, slug = self.waiting_learner("two")
         self.assertEqual(self.give(token, "old@example.org").status, 303)
         self.assertEqual(self.give(token, "new@example.org").status, 303)
         old = LINK_RE.search(self.mail_to("old@example.org")[0][1]["text"]).group(1)
         new = LINK_RE.search(self.mail_to("new@example.org")[0][1]["text"]).group(1)
+        # the stranger follows the first link before the learner follows theirs: it is void
+        resp = self.server.get(old[len(self.server.public_url):])
+        self.assertRefusal(resp, 410, "replaced by a newer one")
+        self.assertIsNone(self.user_row("two")["email"])
+        self.assertEqual(self.awards_of("two")[0]["state"], "needs_email")
+        self.assertEqual(len(self.links("two")), 2, "both links count against the hourly limit")
         self.assertEqual(self.server.get(new[len(self.server.public_url):]).status, 200)
-        self.assertRefusal(self.server.get(old[len(self.server.public_url):]), 404)
+        self.assertRefusal(self.server.get(old[len(self.server.public_url):]), 410, "replaced")
         self.assertEqual(self.user_row("two")["email"], "new@example.org")
         self.assertEqual(self.wait_state("two", slug, "issued")["recipient"], "new@example.org")
 

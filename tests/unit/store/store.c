@@ -512,6 +512,73 @@ static void email_limits_and_unconfirmed(void **state)
     store_close(s);
 }
 
+/*
+ * A newer link voids the older ones at once, not only when it is followed:
+ * a learner who mistyped the address (a stranger's) and asked again with
+ * the right one must not have the stranger receive the badges through the
+ * first link. The rows stay, counted by the hourly limit.
+ */
+static void email_newer_link_voids_older(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_launch l;
+    struct store_launch_result res;
+    struct store_email_confirmed done;
+    struct arena a = ARENA_INIT;
+    char typo[STORE_EMAIL_TOKEN_MAX + 1], right[STORE_EMAIL_TOKEN_MAX + 1];
+    unsigned char typo_hash[32], right_hash[32];
+    int64_t typo_id, right_id, now = util_now(), exp = 0;
+    const char *pending = NULL;
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    fill_launch(&l, c.id, "n1", "u1", "c1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    grant(s, c.id, res.user_id, "one");
+
+    assert_int_equal(store_email_confirm_create(s, res.user_id, "stranger@example.org", now, 600,
+                                                &typo_id, typo, &err),
+                     0);
+    assert_int_equal(store_email_confirm_create(s, res.user_id, "learner@example.org", now + 5, 600,
+                                                &right_id, right, &err),
+                     0);
+    assert_int_equal(token_hash(typo, typo_hash), typo_id);
+    assert_int_equal(store_email_pending(s, res.user_id, now + 6, &a, &pending, &exp, &err), 0);
+    assert_string_equal(pending, "learner@example.org");
+
+    /* the stranger follows the first link: refused as expired, nothing released */
+    assert_int_equal(store_email_confirm(s, typo_id, typo_hash, now + 6, &a, &done, &err), -1);
+    assert_int_equal(err.code, ERR_GONE);
+    assert_int_equal(done.refusal, STORE_EMAIL_EXPIRED);
+    err_clear(&err);
+    assert_int_equal(awards_in(s, res.user_id, AWARD_NEEDS_EMAIL), 1);
+
+    /* the voided link is kept: it counts against the hourly limit */
+    for (int i = 2; i < LIMIT_EMAIL_CONFIRM_PER_HOUR; i++) {
+        assert_int_equal(store_email_confirm_create(s, res.user_id, "learner@example.org", now + 5,
+                                                    600, &right_id, right, &err),
+                         0);
+    }
+    assert_int_equal(store_email_confirm_create(s, res.user_id, "learner@example.org", now + 5, 600,
+                                                &right_id, right, &err),
+                     -1);
+    assert_int_equal(err.code, ERR_LIMIT);
+    err_clear(&err);
+    assert_int_equal(token_hash(right, right_hash), right_id);
+
+    /* the learner's (newest) link works; the first one still does not */
+    assert_int_equal(store_email_confirm(s, right_id, right_hash, now + 7, &a, &done, &err), 0);
+    assert_string_equal(done.email, "learner@example.org");
+    assert_int_equal(done.released, 1);
+    assert_int_equal(store_email_confirm(s, typo_id, typo_hash, now + 8, &a, &done, &err), -1);
+    assert_int_equal(done.refusal, STORE_EMAIL_EXPIRED);
+    err_clear(&err);
+    arena_release(&a);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -522,6 +589,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(email_confirmations, setup, teardown),
         cmocka_unit_test_setup_teardown(email_limits_and_unconfirmed, setup, teardown),
+        cmocka_unit_test_setup_teardown(email_newer_link_voids_older, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
