@@ -188,8 +188,10 @@ int store_email_confirm_create(struct store *s, int64_t user_id, const char *ema
                                struct err *err);
 /*
  * Withdraws a link not followed yet (its mail could not be sent): it stops
- * working and no longer counts against the hourly limit. A link already
- * used stays; an unknown id is no error.
+ * working (refused as STORE_EMAIL_EXPIRED) but its row stays and counts
+ * against LIMIT_EMAIL_CONFIRM_PER_HOUR, so a relay that keeps failing is
+ * tried that often at most. A link already used stays; an unknown id is no
+ * error.
  */
 int store_email_confirm_cancel(struct store *s, int64_t id, struct err *err);
 

@@ -143,18 +143,35 @@ static void compose(struct req *r, const struct web_sess *ws, const char *link, 
     buf_release(&b);
 }
 
+/*
+ * The link of a mail not sent stops working; its row stays and counts
+ * against the hourly limit, so a relay that keeps refusing is not asked
+ * without end. When even that fails the link might still work: the
+ * learner is not told that nothing happened, but that something went wrong.
+ */
+static int withdraw_or_reply(struct req *r, int64_t confirmation_id)
+{
+    struct err err = ERR_INIT;
+
+    if (store_email_confirm_cancel(r->web->store, confirmation_id, &err) < 0) {
+        web_reply_err(r, &err); /* a 5xx: logged with its detail */
+        return -1;
+    }
+    return 0;
+}
+
 static void email_resumed(struct req *r)
 {
     struct web_mail *m = r->mail;
 
     if (m->status < 0) {
-        struct err err = ERR_INIT;
-
-        /* nothing was sent: the link goes, so it neither works nor counts against the limit */
-        if (store_email_confirm_cancel(r->web->store, m->confirmation_id, &err) < 0)
-            fprintf(stderr, "ltibadges: error: %s: %s\n", err.msg, err.detail);
+        /* the detail (libcurl's text, the SMTP reply) is the operator's: the log, not the page */
         fprintf(stderr, "ltibadges: a confirmation mail was not sent: %s%s%s\n", m->err.msg,
                 m->err.detail[0] ? ": " : "", m->err.detail);
+        if (withdraw_or_reply(r, m->confirmation_id) < 0) {
+            atomic_fetch_sub(&r->web->mails_in_flight, 1);
+            return;
+        }
         if (m->err.code == ERR_INVALID)
             web_reply_refusal(r, ERR_INVALID,
                               _("the mail server refused to send the e-mail to this address: check "
@@ -174,7 +191,6 @@ static void send_later(struct req *r, struct web_mail *m)
 {
     struct web *w = r->web;
     bool full, stopping;
-    struct err err = ERR_INIT;
 
     /* counted before the check, so web_stop() either sees it or it sees the stop */
     atomic_fetch_add(&w->mails_in_flight, 1);
@@ -186,7 +202,8 @@ static void send_later(struct req *r, struct web_mail *m)
     pthread_mutex_unlock(&w->mail_mu);
     if (full || stopping) {
         atomic_fetch_sub(&w->mails_in_flight, 1);
-        store_email_confirm_cancel(w->store, m->confirmation_id, &err);
+        if (withdraw_or_reply(r, m->confirmation_id) < 0)
+            return;
         if (stopping)
             web_reply_page(r, 503, _("Try again"),
                            _("The server is restarting. Nothing was saved: try again in a "

@@ -287,16 +287,37 @@ class WithSmtp(EmailCase):
             self.sink.set_fault(fault)
             resp = self.give(token, "fail@example.org")
             self.assertRefusal(resp, status, phrase)
-            self.assertEqual(self.links("fail"), [], fault)
+            # the link is kept, unusable, so that it counts against the hourly limit
+            link = self.links("fail")[-1]
+            self.assertIsNone(link["used_at"])
+            self.assertLessEqual(link["expires_at"], int(time.time()), fault)
             self.assertIsNone(self.user_row("fail")["email"])
+            self.assertNotIn("We sent a link", self.get_page(token).plain)
+            # the error's detail goes to the log, not to the page
             self.assertIn("a confirmation mail was not sent", self.server.stderr())
+            self.assertIn("last SMTP reply", self.server.stderr())
+            self.assertNotIn("SMTP reply", resp.text)
+        self.assertEqual(len(self.links("fail")), 3)
         self.assertNotIn("fail@example.org", self.server.stderr(), "no address in the log")
-        # failures do not count against the hourly limit; once the relay works, a retry does
+        # once the relay works, a retry does
         self.sink.set_fault(None)
         self.assertEqual(self.give(token, "fail@example.org").status, 303)
         link = LINK_RE.search(self.mail_to("fail@example.org")[0][1]["text"]).group(1)
         self.assertEqual(self.server.get(link[len(self.server.public_url):]).status, 200)
         self.wait_state("fail", slug, "issued")
+
+    def test_failing_relay_tried_at_most_the_hourly_limit(self):
+        token, _ = self.waiting_learner("refused")
+        self.sink.set_fault("reject")
+        connections = self.sink.connections()
+        for i in range(5):
+            self.assertRefusal(self.give(token, "refused@example.org"), 400, "refused")
+        self.assertRefusal(self.give(token, "refused@example.org"), 429,
+                           "5 confirmation e-mails in the last hour")
+        self.sink.set_fault(None)
+        self.assertRefusal(self.give(token, "refused@example.org"), 429)
+        self.assertEqual(self.sink.connections(), connections + 5, "the relay tried 5 times")
+        self.assertEqual(len(self.links("refused")), 5)
 
 
 class AcceptUnconfirmed(EmailCase):

@@ -461,7 +461,7 @@ static void email_limits_and_unconfirmed(void **state)
     struct arena a = ARENA_INIT;
     char token[STORE_EMAIL_TOKEN_MAX + 1], first[STORE_EMAIL_TOKEN_MAX + 1];
     unsigned char hash[32];
-    int64_t id, first_id = 0, released = -1, now = util_now();
+    int64_t id, released = -1, now = util_now();
 
     assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
     assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
@@ -474,23 +474,34 @@ static void email_limits_and_unconfirmed(void **state)
         assert_int_equal(
             store_email_confirm_create(s, res.user_id, "a@example.org", now, 600, &id, token, &err),
             0);
-        if (i == 0) {
-            first_id = id;
+        if (i == 0)
             memcpy(first, token, sizeof(first));
-        }
     }
     assert_int_equal(
         store_email_confirm_create(s, res.user_id, "a@example.org", now, 600, &id, token, &err),
         -1);
     assert_int_equal(err.code, ERR_LIMIT);
     err_clear(&err);
-    /* a withdrawn link (its mail failed) does not count, and stops working */
-    assert_int_equal(store_email_confirm_cancel(s, first_id, &err), 0);
+    /*
+     * a withdrawn link (its mail failed) stops working but still counts, so
+     * a relay that keeps failing is not tried without limit
+     */
+    assert_int_equal(store_email_confirm_cancel(s, id, &err), 0);
     assert_int_equal(
-        store_email_confirm_create(s, res.user_id, "b@example.org", now, 600, &id, token, &err), 0);
+        store_email_confirm_create(s, res.user_id, "b@example.org", now, 600, &id, token, &err),
+        -1);
+    assert_int_equal(err.code, ERR_LIMIT);
+    err_clear(&err);
+    assert_int_equal(store_email_confirm(s, token_hash(token, hash), hash, now, &a, &done, &err),
+                     -1);
+    assert_int_equal(err.code, ERR_GONE);
+    assert_int_equal(done.refusal, STORE_EMAIL_EXPIRED);
+    err_clear(&err);
+    assert_int_equal(store_email_confirm_cancel(s, id, &err), 0); /* twice: no error */
+    assert_int_equal(store_email_confirm_cancel(s, id + 1000, &err), 0);
     assert_int_equal(store_email_confirm(s, token_hash(first, hash), hash, now, &a, &done, &err),
                      -1);
-    assert_int_equal(err.code, ERR_NOTFOUND);
+    assert_int_equal(done.refusal, STORE_EMAIL_EXPIRED); /* replaced by the later ones */
     err_clear(&err);
     assert_int_equal(store_email_confirm_create(s, res.user_id, "c@example.org", now + 3601, 600,
                                                 &id, token, &err),
