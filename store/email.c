@@ -58,9 +58,14 @@ static int may_give(const struct user_state *u, struct err *err)
     return 0;
 }
 
-/* Sets the user's address and queues what waited for it; *released counts the awards. */
+/*
+ * Sets the user's address and queues what waited for one; *released counts
+ * the awards. *set is false when the user has an address the LMS sent,
+ * which is kept (S_USER_SET_EMAIL): the awards are queued all the same,
+ * to that address.
+ */
 static int set_and_release(struct conn *c, int64_t user_id, const char *email, const char *source,
-                           int64_t now, int64_t *released, struct err *err)
+                           int64_t now, bool *set, int64_t *released, struct err *err)
 {
     sqlite3_stmt *st = store_stmt(c, S_USER_SET_EMAIL, err);
 
@@ -72,6 +77,7 @@ static int set_and_release(struct conn *c, int64_t user_id, const char *email, c
     sqlite3_bind_int64(st, 4, now);
     if (store_step_done(c, st, "setting an address", err) < 0)
         return -1;
+    *set = sqlite3_changes(c->db) > 0;
     st = store_stmt(c, S_AWARD_RELEASE_EMAIL, err);
     if (!st)
         return -1;
@@ -174,7 +180,7 @@ int store_email_confirm(struct store *s, int64_t id, const unsigned char secret_
     sqlite3_stmt *st;
     int64_t expires_at = 0, used_at = 0;
     const char *email = NULL;
-    bool found = false;
+    bool found = false, set = false;
     int rc, ret = -1;
 
     memset(out, 0, sizeof(*out));
@@ -225,8 +231,10 @@ int store_email_confirm(struct store *s, int64_t id, const unsigned char secret_
         goto out;
     if (supersede(c, out->user_id, id, now, err) < 0)
         goto out;
-    if (set_and_release(c, out->user_id, email, "confirmed", now, &out->released, err) < 0)
+    if (set_and_release(c, out->user_id, email, "confirmed", now, &set, &out->released, err) < 0)
         goto out;
+    /* the LMS sent an address since the link was asked for: it stays the user's */
+    out->lms_email_kept = !set;
     out->refusal = STORE_EMAIL_OK;
     ret = 0;
 out:
@@ -238,6 +246,7 @@ int store_email_set_unconfirmed(struct store *s, int64_t user_id, const char *em
 {
     struct conn *c = s->admin;
     struct user_state u = { false, 0, 0 };
+    bool set = false;
     int64_t n = 0;
     int ret = -1;
 
@@ -245,8 +254,13 @@ int store_email_set_unconfirmed(struct store *s, int64_t user_id, const char *em
         return -1;
     if (user_state(c, user_id, now, &u, err) < 0 || may_give(&u, err) < 0)
         goto out;
-    if (set_and_release(c, user_id, email, "unconfirmed", now, &n, err) < 0)
+    if (set_and_release(c, user_id, email, "unconfirmed", now, &set, &n, err) < 0)
         goto out;
+    if (!set) {
+        /* may_give() saw no address in this transaction: not expected, but not claimed either */
+        err_set(err, ERR_CONFLICT, "your e-mail address is known already");
+        goto out;
+    }
     if (released)
         *released = n;
     ret = 0;

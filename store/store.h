@@ -206,8 +206,9 @@ enum store_email_refusal {
 struct store_email_confirmed {
     enum store_email_refusal refusal;
     int64_t user_id;
-    const char *email; /* in the arena */
-    int64_t released;  /* awards that waited for the address and are queued now */
+    const char *email;   /* the link's, in the arena */
+    bool lms_email_kept; /* the LMS sent an address meanwhile: it stays, `email` was not set */
+    int64_t released;    /* awards that waited for the address and are queued now */
 };
 
 /*
@@ -218,7 +219,8 @@ struct store_email_confirmed {
  * unknown id or another secret with ERR_NOTFOUND (STORE_EMAIL_UNKNOWN);
  * nothing changes then.
  * Otherwise the link is marked used, the address becomes the user's
- * (email_source 'confirmed'; an address the LMS sent meanwhile is kept),
+ * (email_source 'confirmed'; an address the LMS sent meanwhile is kept,
+ * and lms_email_kept says so),
  * the user's other links expire, and the awards waiting for an
  * address are queued: each once, since only needs_email awards move.
  */

@@ -367,6 +367,22 @@ void web_route_email_confirm(struct req *r)
     }
     if (done.released && r->web->cfg.awards)
         awards_wake(r->web->cfg.awards);
+    if (done.lms_email_kept) {
+        /*
+         * Not the LMS's address itself: whoever holds this link (a stranger,
+         * if the learner mistyped theirs) learns nothing of it.
+         */
+        web_reply_page(r, 200, _("Address not changed"),
+                       done.released
+                           ? _("Your learning platform has shared your e-mail address since you "
+                               "asked for this link: the address your learning platform shares is "
+                               "kept, not the one in this link. Your badges are on their way: you "
+                               "find them on the badges page of your course.")
+                           : _("Your learning platform has shared your e-mail address since you "
+                               "asked for this link: the address your learning platform shares is "
+                               "kept, not the one in this link, and there is nothing more to do."));
+        return;
+    }
     web_reply_page(r, 200, _("Address confirmed"),
                    web_fmt(r,
                            _("Your e-mail address %s is confirmed. Your badges are on their way: "

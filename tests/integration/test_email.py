@@ -229,6 +229,24 @@ class WithSmtp(EmailCase):
         self.assertEqual(self.user_row("two")["email"], "new@example.org")
         self.assertEqual(self.wait_state("two", slug, "issued")["recipient"], "new@example.org")
 
+    def test_lms_address_sent_meanwhile_is_kept(self):
+        token, slug = self.waiting_learner("late")
+        self.assertEqual(self.give(token, "late@example.org").status, 303)
+        link = LINK_RE.search(self.mail_to("late@example.org")[0][1]["text"]).group(1)
+        # the LMS shares the address before the learner follows the link
+        self.open_page("late", "em-late-" + lt.hex_id(3))
+        self.wait_state("late", slug, "issued")
+        done = self.server.get(link[len(self.server.public_url):])
+        self.assertEqual(done.status, 200, done)
+        self.assertNotIn("late@example.org", done.plain)
+        self.assertNotIn("is confirmed", done.plain)
+        self.assertIn("the address your learning platform shares is kept", done.plain)
+        self.assertNotIn("late@example.edu", done.plain, "the link is no proof of the LMS's address")
+        user = self.user_row("late")
+        self.assertEqual((user["email"], user["email_source"]), ("late@example.edu", None))
+        self.assertEqual(self.awards_of("late")[0]["recipient"], "late@example.edu")
+        self.assertIsNotNone(self.links("late")[0]["used_at"])
+
     def test_hourly_limit(self):
         token, _ = self.waiting_learner("often")
         before = len(self.sink.messages())

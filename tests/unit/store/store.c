@@ -427,6 +427,7 @@ static void email_confirmations(void **state)
     assert_int_equal(done.refusal, STORE_EMAIL_OK);
     assert_int_equal(done.user_id, res.user_id);
     assert_string_equal(done.email, "ada@example.org");
+    assert_false(done.lms_email_kept);
     assert_int_equal(done.released, 2);
     assert_int_equal(awards_in(s, res.user_id, AWARD_QUEUED), 2);
     assert_int_equal(store_email_confirm(s, id, hash, now + 2, &a, &done, &err), -1);
@@ -590,6 +591,52 @@ static void email_newer_link_voids_older(void **state)
     store_close(s);
 }
 
+/*
+ * The LMS sent an address after the link was asked for: following the link
+ * keeps the LMS's (a learner's address never replaces it) and says so,
+ * rather than reporting the link's address as the user's.
+ */
+static void email_lms_address_meanwhile(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_launch l;
+    struct store_launch_result res;
+    struct store_email_confirmed done;
+    struct arena a = ARENA_INIT;
+    char token[STORE_EMAIL_TOKEN_MAX + 1];
+    unsigned char hash[32];
+    int64_t id, now = util_now();
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    fill_launch(&l, c.id, "n1", "u1", "c1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    grant(s, c.id, res.user_id, "one");
+    assert_int_equal(
+        store_email_confirm_create(s, res.user_id, "given@example.org", now, 600, &id, token, &err),
+        0);
+    assert_int_equal(token_hash(token, hash), id);
+
+    /* a later launch shares the LMS's address: what waited for one is released then */
+    fill_launch(&l, c.id, "n2", "u1", "c1");
+    l.email = STR_LIT("lms@example.edu");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_int_equal(awards_in(s, res.user_id, AWARD_NEEDS_EMAIL), 0);
+
+    assert_int_equal(store_email_confirm(s, id, hash, now + 1, &a, &done, &err), 0);
+    assert_int_equal(done.refusal, STORE_EMAIL_OK);
+    assert_true(done.lms_email_kept);
+    assert_int_equal(done.released, 0);
+    /* the link is used up all the same */
+    assert_int_equal(store_email_confirm(s, id, hash, now + 2, &a, &done, &err), -1);
+    assert_int_equal(done.refusal, STORE_EMAIL_USED);
+    err_clear(&err);
+    arena_release(&a);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -601,6 +648,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(email_confirmations, setup, teardown),
         cmocka_unit_test_setup_teardown(email_limits_and_unconfirmed, setup, teardown),
         cmocka_unit_test_setup_teardown(email_newer_link_voids_older, setup, teardown),
+        cmocka_unit_test_setup_teardown(email_lms_address_meanwhile, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
