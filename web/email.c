@@ -18,8 +18,12 @@
  * sends and resumes it; the pool thread then answers with the outcome, so
  * the learner learns at once whether the mail went out. One thread is
  * enough: a learner may ask for LIMIT_EMAIL_CONFIRM_PER_HOUR mails an hour,
- * and the queue is bounded (LIMIT_MAIL_QUEUE) so that a stuck relay turns
- * into "try again later", not into requests piling up.
+ * and the queue is bounded (LIMIT_MAIL_QUEUE, the mail being sent
+ * included) so that a stuck relay turns into "try again later" within
+ * about a minute, not into requests piling up. Suspended connections never
+ * time out in MHD, so a stopping server does not wait for the relay
+ * either: the requests still waiting are answered 503 without their mail,
+ * and the mail being sent is given up (web_mailer_drain()).
  *
  * The link's token travels in the query, which the access log never shows
  * (web/server.c logs the path only), and pages say Referrer-Policy:
@@ -33,31 +37,51 @@
 
 /* ---- the mailer thread ---- */
 
+/* backend_mail_send() asks this about once a second: a stopping server waits for no relay. */
+static bool server_stopping(void *cls)
+{
+    struct web *w = cls;
+
+    return atomic_load(&w->stopping);
+}
+
 static void *mailer_main(void *arg)
 {
     struct web *w = arg;
+    struct backend_mail_config mc = *w->cfg.mail;
 
+    mc.cancelled = server_stopping;
+    mc.cancelled_cls = w;
     pthread_setname_np(pthread_self(), "lb-mailer");
     pthread_mutex_lock(&w->mail_mu);
     for (;;) {
         struct req *r;
+        struct web_mail *m;
 
         while (!w->mail_head && !w->mail_stop)
             pthread_cond_wait(&w->mail_cv, &w->mail_mu);
         if (!w->mail_head)
             break;
         r = w->mail_head;
-        w->mail_head = r->mail->next;
+        m = r->mail;
+        w->mail_head = m->next;
         if (!w->mail_head)
             w->mail_tail = NULL;
-        w->mail_len--;
         pthread_mutex_unlock(&w->mail_mu);
 
-        r->mail->status = backend_mail_send(w->cfg.mail, r->mail->to, r->mail->subject,
-                                            r->mail->text, &r->mail->err);
+        if (atomic_load(&w->stopping)) {
+            /* queued after web_mailer_drain() took the queue */
+            m->status = -1;
+            m->stopped = true;
+        } else {
+            m->status = backend_mail_send(&mc, m->to, m->subject, m->text, &m->err);
+            m->stopped =
+                m->status < 0 && m->err.code == ERR_UNAVAILABLE && atomic_load(&w->stopping);
+        }
+        pthread_mutex_lock(&w->mail_mu);
+        w->mail_len--; /* the place is free once its mail is done */
         /* the pool thread answers (email_resumed); the request is not ours to touch after this */
         MHD_resume_connection(r->conn);
-        pthread_mutex_lock(&w->mail_mu);
     }
     pthread_mutex_unlock(&w->mail_mu);
     return NULL;
@@ -71,6 +95,25 @@ int web_mailer_start(struct web *w, struct err *err)
         return err_set(err, ERR_INTERNAL, "cannot start the mail sender");
     w->mailer_started = true;
     return 0;
+}
+
+void web_mailer_drain(struct web *w)
+{
+    struct req *r, *next;
+
+    if (!w->mailer_started)
+        return;
+    pthread_mutex_lock(&w->mail_mu);
+    r = w->mail_head;
+    w->mail_head = w->mail_tail = NULL;
+    for (; r; r = next) {
+        next = r->mail->next;
+        r->mail->status = -1;
+        r->mail->stopped = true;
+        w->mail_len--;
+        MHD_resume_connection(r->conn);
+    }
+    pthread_mutex_unlock(&w->mail_mu);
 }
 
 void web_mailer_stop(struct web *w)
@@ -160,11 +203,21 @@ static int withdraw_or_reply(struct req *r, int64_t confirmation_id)
     return 0;
 }
 
+static void reply_restarting(struct req *r)
+{
+    web_reply_page(r, 503, _("Try again"),
+                   _("The server is restarting. Nothing was saved: try again in a minute."));
+}
+
 static void email_resumed(struct req *r)
 {
     struct web_mail *m = r->mail;
 
-    if (m->status < 0) {
+    if (m->stopped) {
+        fprintf(stderr, "ltibadges: a confirmation mail was not sent: the server is stopping\n");
+        if (withdraw_or_reply(r, m->confirmation_id) == 0)
+            reply_restarting(r);
+    } else if (m->status < 0) {
         /* the detail (libcurl's text, the SMTP reply) is the operator's: the log, not the page */
         fprintf(stderr, "ltibadges: a confirmation mail was not sent: %s%s%s\n", m->err.msg,
                 m->err.detail[0] ? ": " : "", m->err.detail);
@@ -205,9 +258,7 @@ static void send_later(struct req *r, struct web_mail *m)
         if (withdraw_or_reply(r, m->confirmation_id) < 0)
             return;
         if (stopping)
-            web_reply_page(r, 503, _("Try again"),
-                           _("The server is restarting. Nothing was saved: try again in a "
-                             "minute."));
+            reply_restarting(r);
         else
             web_reply_page(r, 503, _("Try again"),
                            _("Too many e-mails are waiting to be sent. Nothing was saved: try "

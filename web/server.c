@@ -748,7 +748,12 @@ void web_stop(struct web *w)
 
         nanosleep(&ts, NULL);
     }
-    /* the same for learners waiting for their confirmation mail (bounded by its timeouts) */
+    /*
+     * The same for learners waiting for their confirmation mail: those
+     * still queued are answered now, the mail being sent is given up
+     * within a second (with a stuck relay the queue could take a minute).
+     */
+    web_mailer_drain(w);
     while (atomic_load(&w->mails_in_flight) > 0) {
         struct timespec ts = { 0, 5 * 1000 * 1000 };
 

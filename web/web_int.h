@@ -37,7 +37,7 @@ struct web {
     pthread_mutex_t mail_mu;
     pthread_cond_t mail_cv;
     struct req *mail_head, *mail_tail;
-    size_t mail_len; /* queued or about to be: at most LIMIT_MAIL_QUEUE */
+    size_t mail_len; /* waiting, about to or being sent: at most LIMIT_MAIL_QUEUE */
     bool mail_stop;
     atomic_int mails_in_flight; /* suspended requests waiting for their mail, until answered */
 };
@@ -85,6 +85,7 @@ struct web_mail {
     const char *to, *subject, *text;
     int64_t confirmation_id; /* withdrawn when the mail could not be sent */
     int status;              /* OUT: backend_mail_send()'s */
+    bool stopped;            /* OUT: not sent (or given up) because the server stops */
     struct err err;          /* OUT */
     struct req *next;        /* the mailer's queue */
 };
@@ -171,6 +172,12 @@ void web_route_email_confirm(struct req *r);  /* email.c: GET /badges/email/conf
 
 /* Starts the thread that sends confirmation mails, when mail is on. */
 int web_mailer_start(struct web *w, struct err *err);
+/*
+ * Once w->stopping is set: the requests still waiting for their mail are
+ * answered without it (503, their links withdrawn), and the mail being
+ * sent is given up within a second. Safe when the mailer is not started.
+ */
+void web_mailer_drain(struct web *w);
 /* Stops it once its queue is empty (call after MHD stopped); a no-op when not started. */
 void web_mailer_stop(struct web *w);
 

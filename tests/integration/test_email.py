@@ -15,8 +15,10 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ltitest as lt  # noqa: E402
@@ -66,7 +68,9 @@ class EmailCase(ui.PagesTestCase):
         return self.post("/badges/email", {k: v for k, v in fields.items() if v is not None})
 
 
-class WithSmtp(EmailCase):
+class SmtpCase(EmailCase):
+    """The server sends through a sink of its own (smtpsink.py)."""
+
     @classmethod
     def setUpClass(cls):
         cls.mail_dir = tempfile.mkdtemp(prefix="ltibadges-mail-")
@@ -100,6 +104,8 @@ class WithSmtp(EmailCase):
                 self.fail("%d mail(s) to %s, expected %d" % (len(got), address, count))
             time.sleep(0.05)
 
+
+class WithSmtp(SmtpCase):
     def test_link_mailed_followed_and_badge_issued_once(self):
         token, slug = self.waiting_learner("mia")
         page = self.get_page(token)
@@ -336,6 +342,64 @@ class WithSmtp(EmailCase):
         self.assertRefusal(self.give(token, "refused@example.org"), 429)
         self.assertEqual(self.sink.connections(), connections + 5, "the relay tried 5 times")
         self.assertEqual(len(self.links("refused")), 5)
+
+
+class StuckRelay(SmtpCase):
+    """A relay that takes the message and never answers: the learners asking
+    meanwhile are told at once to try again once the mailer's few places are
+    taken, and stopping the server does not wait for their mails."""
+
+    QUEUE = 3  # LIMIT_MAIL_QUEUE: the mail being sent and those waiting
+
+    def test_full_queue_refused_at_once_and_stop_does_not_wait(self):
+        forms = []
+        for i in range(self.QUEUE + 1):
+            token, _ = self.waiting_learner("stuck%d" % i)
+            fields = ui.form_fields(self.get_page(token).text, "/badges/email")
+            forms.append(dict(fields, email="stuck%d@example.org" % i))
+        self.sink.set_fault("hang")
+        connections = self.sink.connections()
+        answers = [None] * self.QUEUE
+
+        def ask(i):
+            try:
+                answers[i] = self.post("/badges/email", forms[i])
+            except Exception as e:  # noqa: BLE001 - reported by the assertions below
+                answers[i] = e
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(self.QUEUE)]
+        for t in threads:
+            t.start()
+        # every place taken: the first mail stuck at the relay, the others waiting behind it
+        deadline = time.monotonic() + 10
+        while (self.sink.connections() == connections or
+               sum(len(self.links("stuck%d" % i)) for i in range(self.QUEUE)) < self.QUEUE):
+            self.assertLess(time.monotonic(), deadline, "the mails were not queued")
+            time.sleep(0.05)
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        full = lt.http_request(self.server.port, "POST", "/badges/email",
+                               body=urllib.parse.urlencode(forms[-1]).encode(),
+                               headers={"Content-Type": lt.FORM}, timeout=5)
+        self.assertLess(time.monotonic() - t0, 2, "refused at once, not queued")
+        self.assertRefusal(full, 503, "Too many e-mails are waiting")
+        self.assertLessEqual(self.links("stuck%d" % self.QUEUE)[0]["expires_at"], int(time.time()))
+
+        rc, elapsed = self.server.stop(timeout=15)
+        self.assertEqual(rc, 0, self.server.stderr()[-2000:])
+        self.assertLess(elapsed, 5, "stopping waited for the stuck relay")
+        for t in threads:
+            t.join(5)
+        for i, resp in enumerate(answers):
+            self.assertIsInstance(resp, lt.Response, (i, resp))
+            self.assertRefusal(resp, 503, "restarting")
+            # not sent: the link never works, and counts against the hourly limit
+            (link,) = self.links("stuck%d" % i)
+            self.assertLessEqual(link["expires_at"], link["created_at"], i)
+            self.assertIsNone(self.user_row("stuck%d" % i)["email"])
+        self.assertEqual(self.sink.messages(), [])
+        self.assertEqual(self.server.stderr().count(
+            "a confirmation mail was not sent: the server is stopping"), self.QUEUE)
 
 
 class AcceptUnconfirmed(EmailCase):
