@@ -29,14 +29,8 @@ int awards_text_ok(const char *v, size_t max, const char *what, struct err *err)
         if ((unsigned char)*p < 0x20 && *p != '\n' && *p != '\t' && *p != '\r')
             return err_set(err, ERR_INVALID, "%s contains control characters", what);
     }
-    {
-        /* jansson checks UTF-8 as it makes a string: the same check the documents get later */
-        json_t *t = json_string(v);
-
-        if (!t)
-            return err_set(err, ERR_INVALID, "%s is not valid UTF-8", what);
-        json_decref(t);
-    }
+    if (!str_utf8_valid(str_from_cstr(v)))
+        return err_set(err, ERR_INVALID, "%s is not valid UTF-8", what);
     return 0;
 }
 

@@ -231,12 +231,20 @@ struct backend_mail_config {
     bool allow_loopback;             /* a relay on 127.0.0.0/8 or ::1 (tests, a local MTA) */
     long connect_timeout_ms, timeout_ms;
     const char *ca_file; /* NULL: the system's CA bundle */
+    /*
+     * NULL, or asked about once a second while a mail is being sent (from
+     * the sending thread): true gives up at once, e.g. when the server
+     * stops, rather than wait out timeout_ms for a stuck relay.
+     */
+    bool (*cancelled)(void *cls);
+    void *cancelled_cls;
 };
 
 /*
  * Sets every field to its default: e-mail off (url NULL), no credentials,
  * STARTTLS required, no loopback, LIMIT_MAIL_CONNECT_TIMEOUT_MS and
- * LIMIT_MAIL_TIMEOUT_MS, the system's CA bundle. Allocates nothing.
+ * LIMIT_MAIL_TIMEOUT_MS, the system's CA bundle, never cancelled.
+ * Allocates nothing.
  */
 void backend_mail_config_init(struct backend_mail_config *c);
 /* Whether the config has a URL, i.e. e-mail is on. */
@@ -282,10 +290,17 @@ bool backend_mail_address_valid(const char *addr);
  *  - ERR_TOOBIG, nothing sent: `subject` over LIMIT_MAIL_SUBJECT_LEN or
  *    `text` over LIMIT_MAIL_BODY bytes;
  *  - ERR_UNAVAILABLE: the relay could not be reached, timed out, dropped
- *    the connection or answered 4xx: retry later;
+ *    the connection or answered 4xx, or c->cancelled() said to give up (the
+ *    relay may have the message then, if it was cut off before its
+ *    answer): retry later;
  *  - ERR_INTERNAL: the relay cannot be used as configured: its address is
  *    refused by the policy, it offers no STARTTLS or its certificate does
  *    not verify, it refused the credentials: an operator must act.
+ * A failed send ends within about c->timeout_ms, connecting included,
+ * even when the relay falls silent after the message (libcurl heeds no
+ * TIMEOUT_MS while awaiting that answer: a progress callback keeps the
+ * deadline), or within a second of c->cancelled() saying so; a successful
+ * one may take up to c->timeout_ms more for the relay's answer to QUIT.
  * `err->msg` is safe to show; libcurl's text and the SMTP reply code go to
  * `err->detail`. Opens one connection per call; any thread may call it
  * once backend_http_global_init() ran.

@@ -376,49 +376,6 @@ bool backend_mail_address_valid(const char *addr)
     return domain_valid(at + 1);
 }
 
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        unsigned char ch = s[i];
-        uint32_t cp, min;
-        size_t k;
-
-        if (ch < 0x80) {
-            i++;
-            continue;
-        }
-        if ((ch & 0xe0) == 0xc0) {
-            k = 1;
-            cp = ch & 0x1f;
-            min = 0x80;
-        } else if ((ch & 0xf0) == 0xe0) {
-            k = 2;
-            cp = ch & 0x0f;
-            min = 0x800;
-        } else if ((ch & 0xf8) == 0xf0) {
-            k = 3;
-            cp = ch & 0x07;
-            min = 0x10000;
-        } else {
-            return false;
-        }
-        if (n - i <= k)
-            return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + j] & 0x3f);
-        }
-        /* overlong forms, UTF-16 surrogates and code points past Unicode */
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
-
 /* Text that goes into a header: UTF-8 without any control character (tab included). */
 static bool header_text_valid(const char *s, size_t n)
 {
@@ -428,7 +385,7 @@ static bool header_text_valid(const char *s, size_t n)
         if (ch < 0x20 || ch == 0x7f)
             return false;
     }
-    return utf8_valid((const unsigned char *)s, n);
+    return str_utf8_valid((struct str){ s, n });
 }
 
 /*
@@ -754,12 +711,50 @@ static size_t on_read(char *dst, size_t size, size_t n, void *userdata)
     return room;
 }
 
+/* A send's deadline and whether its caller gave up. */
+struct progress {
+    const struct backend_mail_config *c;
+    int64_t deadline_ns;
+    bool timed_out, cancelled;
+};
+
+/*
+ * libcurl asks this about once a second even while the relay is silent,
+ * also while it awaits the answer to the end of DATA, after the transfer,
+ * where it heeds no TIMEOUT_MS (7.88): the whole send's deadline is kept
+ * here.
+ */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct progress *p = userdata;
+
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    if (p->c->cancelled && p->c->cancelled(p->c->cancelled_cls))
+        p->cancelled = true;
+    else if (util_mono_ns() >= p->deadline_ns)
+        p->timed_out = true;
+    return p->cancelled || p->timed_out;
+}
+
 /* Turns libcurl's answer into an error: who must act, and whether to retry. */
-static int mail_failed(CURLcode rc, long reply, const struct call *cl, const char *url,
-                       const char *ebuf, struct err *err)
+static int mail_failed(CURLcode rc, long reply, const struct call *cl, const struct progress *prog,
+                       const char *url, const char *ebuf, struct err *err)
 {
     const char *what = ebuf[0] ? ebuf : curl_easy_strerror(rc);
 
+    if (prog->cancelled) {
+        err_set(err, ERR_UNAVAILABLE, "sending the e-mail was cancelled, try again later");
+        return err_detail(err, "%s: cancelled by the caller (last SMTP reply %ld)", url, reply);
+    }
+    if (prog->timed_out) {
+        err_set(err, ERR_UNAVAILABLE, "the mail server did not answer in time, try again later");
+        return err_detail(err, "%s: no answer in %ld ms (last SMTP reply %ld)", url,
+                          prog->c->timeout_ms, reply);
+    }
     if (cl->refused_addr) {
         err_set(err, ERR_INTERNAL, "the mail server's address is not one the tool may connect to");
         return err_detail(err, "%s: refused to connect to %s", url, cl->refused_why);
@@ -802,6 +797,7 @@ int backend_mail_send(const struct backend_mail_config *c, const char *to, const
     struct buf msg = BUF_INIT(LIMIT_MAIL_MESSAGE);
     struct buf addr = BUF_INIT(LIMIT_MAIL_ADDRESS_LEN + 2);
     struct upload up;
+    struct progress prog = { c, 0, false, false };
     struct curl_slist *rcpt = NULL;
     char ebuf[CURL_ERROR_SIZE] = "";
     char *url = NULL;
@@ -824,7 +820,7 @@ int backend_mail_send(const struct backend_mail_config *c, const char *to, const
                        "the e-mail subject must be UTF-8 text without control characters");
     if (strlen(text) > LIMIT_MAIL_BODY)
         return err_set(err, ERR_TOOBIG, "the e-mail text is longer than %d bytes", LIMIT_MAIL_BODY);
-    if (!utf8_valid((const unsigned char *)text, strlen(text)))
+    if (!str_utf8_valid(str_from_cstr(text)))
         return err_set(err, ERR_INVALID, "the e-mail text is not UTF-8");
     if (build_message(c, to, subject, text, &msg, err) < 0 || mail_url(c, &url, err) < 0) {
         ret = -1;
@@ -857,6 +853,13 @@ int backend_mail_send(const struct backend_mail_config *c, const char *to, const
     }
     curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     curl_easy_setopt(k, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    /*
+     * The relay's answer to the end of DATA is awaited after the transfer,
+     * where libcurl (7.88) heeds only this timeout, 120 s by default, not
+     * TIMEOUT_MS: a silent relay held every mail two minutes. on_progress()
+     * keeps the whole send within TIMEOUT_MS; this is the backstop.
+     */
+    curl_easy_setopt(k, CURLOPT_SERVER_RESPONSE_TIMEOUT, (c->timeout_ms + 999) / 1000);
     curl_easy_setopt(k, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(k, CURLOPT_OPENSOCKETDATA, &cl);
     curl_easy_setopt(k, CURLOPT_MAIL_FROM, addr.ptr);
@@ -864,10 +867,24 @@ int backend_mail_send(const struct backend_mail_config *c, const char *to, const
     curl_easy_setopt(k, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(k, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(k, CURLOPT_READDATA, &up);
+    curl_easy_setopt(k, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(k, CURLOPT_XFERINFODATA, &prog);
+    curl_easy_setopt(k, CURLOPT_NOPROGRESS, 0L);
+    prog.deadline_ns = util_mono_ns() + (int64_t)c->timeout_ms * 1000000;
     rc = curl_easy_perform(k);
     if (rc != CURLE_OK) {
+        curl_socket_t fd = CURL_SOCKET_BAD;
+
         curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &reply);
-        ret = mail_failed(rc, reply, &cl, url, ebuf, err);
+        ret = mail_failed(rc, reply, &cl, &prog, url, ebuf, err);
+        /*
+         * curl_easy_cleanup() says QUIT on a connection still open and waits
+         * for the answer with neither on_progress() nor TIMEOUT_MS, only
+         * SERVER_RESPONSE_TIMEOUT: a relay that failed us (silent, most
+         * likely) is not waited for again. The socket stays libcurl's to close.
+         */
+        if (curl_easy_getinfo(k, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd != CURL_SOCKET_BAD)
+            shutdown(fd, SHUT_RDWR);
     }
 out:
     curl_slist_free_all(rcpt);

@@ -213,11 +213,18 @@
 #define LIMIT_MAIL_CONNECT_TIMEOUT_MS 5000
 #define LIMIT_MAIL_TIMEOUT_MS         20000
 /*
- * Confirmation mails waiting for the one thread that sends them. Each takes
- * at most LIMIT_MAIL_TIMEOUT_MS, and a learner asks for one at most
- * LIMIT_EMAIL_CONFIRM_PER_HOUR times an hour; past 64 waiting, the relay is
- * stuck and the learner is told to try again rather than wait minutes.
+ * Confirmation mails taken and not answered yet, the one being sent
+ * included: one thread sends them in turn while each learner's request
+ * waits for its own. A send ends within LIMIT_MAIL_TIMEOUT_MS, connecting
+ * included (20 s; backend_mail_send() keeps that deadline even while the
+ * relay is silent after the message), so with a stuck relay the last of 3
+ * waits 3 x 20 s = 60 s: the time a reverse proxy gives an answer by
+ * default (nginx proxy_read_timeout, Apache Timeout), past which the
+ * learner would get the proxy's error page instead of ours. A working
+ * relay takes a mail in well under a second, so 3 places serve several
+ * requests a second; past them the learner is told at once to try again.
+ * (64 places held learners, and a stopping server, for half an hour.)
  */
-#define LIMIT_MAIL_QUEUE 64
+#define LIMIT_MAIL_QUEUE 3
 
 #endif

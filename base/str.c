@@ -1,5 +1,6 @@
 /*
- * base/str.c - string views: comparisons and number parsing without atoi().
+ * base/str.c - string views: comparisons, UTF-8 validation and number
+ * parsing without atoi().
  */
 #include "base/base.h"
 
@@ -45,6 +46,50 @@ bool str_has_ctl(struct str s)
             return true;
     }
     return false;
+}
+
+bool str_utf8_valid(struct str s)
+{
+    const unsigned char *p = (const unsigned char *)s.ptr;
+    size_t i = 0;
+
+    while (i < s.len) {
+        unsigned char c = p[i];
+        uint32_t cp, min;
+        size_t n;
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0) {
+            n = 1;
+            cp = c & 0x1f;
+            min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2;
+            cp = c & 0x0f;
+            min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3;
+            cp = c & 0x07;
+            min = 0x10000;
+        } else {
+            return false; /* a continuation byte first, or 0xf8..0xff */
+        }
+        if (s.len - i <= n)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        /* overlong forms, UTF-16 surrogates and code points past Unicode */
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n + 1;
+    }
+    return true;
 }
 
 int str_to_i64(struct str s, int64_t min, int64_t max, int64_t *out)

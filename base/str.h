@@ -32,6 +32,13 @@ bool str_starts_with(struct str s, const char *prefix);
 /* True when the view holds a NUL byte or another control character but tab. */
 bool str_has_ctl(struct str s);
 /*
+ * True when the view is well-formed UTF-8 (RFC 3629): no overlong form, no
+ * UTF-16 surrogate (U+D800..U+DFFF), no code point past U+10FFFF, no
+ * sequence cut short. The empty and the null view are valid; NUL bytes are
+ * (they are U+0000): callers that refuse them say so.
+ */
+bool str_utf8_valid(struct str s);
+/*
  * A slug from one or two texts (b may be NULL): their ASCII letters and
  * digits lower-cased, one dash between words and between the texts, at most
  * about `max` characters. Writes a NUL-terminated string, returns its length

@@ -8,6 +8,12 @@
  * admin connection: the row is checked and marked used, the address set
  * and the awards that waited for it queued together, so two clicks racing
  * each other release the awards once, and a crash leaves all or nothing.
+ *
+ * A user has one working link at most: asking for a new one voids the
+ * others in the transaction that creates it. Voided links are not deleted
+ * but expired (expires_at set to the time they stopped working), so that
+ * they still count against LIMIT_EMAIL_CONFIRM_PER_HOUR and their page
+ * says the link expired or was replaced.
  */
 #include "base/base.h"
 #include "store/store_int.h"
@@ -52,20 +58,26 @@ static int may_give(const struct user_state *u, struct err *err)
     return 0;
 }
 
-/* Sets the user's address and queues what waited for it; *released counts the awards. */
+/*
+ * Sets the user's address and queues what waited for one; *released counts
+ * the awards. *set is false when the user has an address the LMS sent,
+ * which is kept (S_USER_SET_EMAIL): the awards are queued all the same,
+ * to that address.
+ */
 static int set_and_release(struct conn *c, int64_t user_id, const char *email, const char *source,
-                           int64_t now, int64_t *released, struct err *err)
+                           int64_t now, bool *set, int64_t *released, struct err *err)
 {
     sqlite3_stmt *st = store_stmt(c, S_USER_SET_EMAIL, err);
 
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, source, -1, SQLITE_STATIC);
+    store_bind_str(st, 2, str_from_cstr(email));
+    store_bind_str(st, 3, str_from_cstr(source));
     sqlite3_bind_int64(st, 4, now);
     if (store_step_done(c, st, "setting an address", err) < 0)
         return -1;
+    *set = sqlite3_changes(c->db) > 0;
     st = store_stmt(c, S_AWARD_RELEASE_EMAIL, err);
     if (!st)
         return -1;
@@ -75,6 +87,19 @@ static int set_and_release(struct conn *c, int64_t user_id, const char *email, c
         return -1;
     *released = sqlite3_changes(c->db);
     return 0;
+}
+
+/* The user's links not used yet but `keep` expire at `now`; the rows stay (the hourly limit). */
+static int supersede(struct conn *c, int64_t user_id, int64_t keep, int64_t now, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, S_EMAIL_CONFIRM_SUPERSEDE, err);
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, keep);
+    sqlite3_bind_int64(st, 3, now);
+    return store_step_done(c, st, "voiding other confirmation links", err);
 }
 
 int store_email_confirm_create(struct store *s, int64_t user_id, const char *email, int64_t now,
@@ -108,12 +133,19 @@ int store_email_confirm_create(struct store *s, int64_t user_id, const char *ema
     sqlite3_bind_int64(st, 2, now - LIMIT_EMAIL_CONFIRM_TTL);
     if (store_step_done(c, st, "removing old links", err) < 0)
         goto out;
+    /*
+     * The links asked for before stop working now, not when this one is
+     * followed: a learner who mistyped the address (someone else's) and asks
+     * again must not have the first link release the badges to that person.
+     */
+    if (supersede(c, user_id, 0, now, err) < 0)
+        goto out;
     st = store_stmt(c, S_EMAIL_CONFIRM_INSERT, err);
     if (!st)
         goto out;
     sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, user_id);
-    sqlite3_bind_text(st, 3, email, -1, SQLITE_STATIC);
+    store_bind_str(st, 3, str_from_cstr(email));
     sqlite3_bind_int64(st, 4, now);
     sqlite3_bind_int64(st, 5, now + ttl);
     if (store_step_id(c, st, id, "recording a confirmation link", err) < 0)
@@ -148,7 +180,7 @@ int store_email_confirm(struct store *s, int64_t id, const unsigned char secret_
     sqlite3_stmt *st;
     int64_t expires_at = 0, used_at = 0;
     const char *email = NULL;
-    bool found = false;
+    bool found = false, set = false;
     int rc, ret = -1;
 
     memset(out, 0, sizeof(*out));
@@ -197,15 +229,12 @@ int store_email_confirm(struct store *s, int64_t id, const unsigned char secret_
     sqlite3_bind_int64(st, 2, now);
     if (store_step_done(c, st, "using a confirmation link", err) < 0)
         goto out;
-    st = store_stmt(c, S_EMAIL_CONFIRM_SUPERSEDE, err);
-    if (!st)
+    if (supersede(c, out->user_id, id, now, err) < 0)
         goto out;
-    sqlite3_bind_int64(st, 1, out->user_id);
-    sqlite3_bind_int64(st, 2, id);
-    if (store_step_done(c, st, "voiding other confirmation links", err) < 0)
+    if (set_and_release(c, out->user_id, email, "confirmed", now, &set, &out->released, err) < 0)
         goto out;
-    if (set_and_release(c, out->user_id, email, "confirmed", now, &out->released, err) < 0)
-        goto out;
+    /* the LMS sent an address since the link was asked for: it stays the user's */
+    out->lms_email_kept = !set;
     out->refusal = STORE_EMAIL_OK;
     ret = 0;
 out:
@@ -217,6 +246,7 @@ int store_email_set_unconfirmed(struct store *s, int64_t user_id, const char *em
 {
     struct conn *c = s->admin;
     struct user_state u = { false, 0, 0 };
+    bool set = false;
     int64_t n = 0;
     int ret = -1;
 
@@ -224,8 +254,13 @@ int store_email_set_unconfirmed(struct store *s, int64_t user_id, const char *em
         return -1;
     if (user_state(c, user_id, now, &u, err) < 0 || may_give(&u, err) < 0)
         goto out;
-    if (set_and_release(c, user_id, email, "unconfirmed", now, &n, err) < 0)
+    if (set_and_release(c, user_id, email, "unconfirmed", now, &set, &n, err) < 0)
         goto out;
+    if (!set) {
+        /* may_give() saw no address in this transaction: not expected, but not claimed either */
+        err_set(err, ERR_CONFLICT, "your e-mail address is known already");
+        goto out;
+    }
     if (released)
         *released = n;
     ret = 0;

@@ -183,10 +183,20 @@ static const char *const sql_text[S__COUNT] = {
                             "coalesce(used_at, 0) FROM email_confirmations WHERE id = ?1",
     [S_EMAIL_CONFIRM_USE] =
         "UPDATE email_confirmations SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL",
-    /* once an address is confirmed, the user's other links (other addresses) are void */
-    [S_EMAIL_CONFIRM_SUPERSEDE] = "DELETE FROM email_confirmations WHERE user_id = ?1 "
-                                  "AND id != ?2 AND used_at IS NULL",
-    [S_EMAIL_CONFIRM_CANCEL] = "DELETE FROM email_confirmations WHERE id = ?1 AND used_at IS NULL",
+    /*
+     * a newer link, or a confirmed address, voids the user's other links: they
+     * expire now (and say so), the rows stay for the hourly limit
+     */
+    [S_EMAIL_CONFIRM_SUPERSEDE] = "UPDATE email_confirmations SET expires_at = ?3 "
+                                  "WHERE user_id = ?1 AND id != ?2 AND used_at IS NULL "
+                                  "AND expires_at > ?3",
+    /*
+     * a link whose mail was not sent never worked: it expires when it was
+     * made, and stays for the hourly limit (a relay that keeps failing is
+     * not asked without end)
+     */
+    [S_EMAIL_CONFIRM_CANCEL] = "UPDATE email_confirmations SET expires_at = created_at "
+                               "WHERE id = ?1 AND used_at IS NULL AND expires_at > created_at",
     [S_EMAIL_PENDING] = "SELECT email, expires_at FROM email_confirmations WHERE user_id = ?1 "
                         "AND used_at IS NULL AND expires_at > ?2 ORDER BY id DESC LIMIT 1",
     /* an address the LMS sent stays the LMS's: a learner's never replaces it */

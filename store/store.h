@@ -178,22 +178,27 @@ int store_session_get(struct store *s, int64_t id, const unsigned char secret_ha
  * link that works until now + ttl, in one transaction. Refused with
  * ERR_CONFLICT when the user has an address already or no award waiting
  * for one, and with ERR_LIMIT after LIMIT_EMAIL_CONFIRM_PER_HOUR links in
- * the last hour. `token` (STORE_EMAIL_TOKEN_MAX + 1 bytes) gets "ID-SECRET".
+ * the last hour. The user's older links not followed yet stop working in
+ * the same transaction (refused as STORE_EMAIL_EXPIRED from now on; the rows
+ * stay and count against the limit). `token` (STORE_EMAIL_TOKEN_MAX + 1
+ * bytes) gets "ID-SECRET".
  */
 int store_email_confirm_create(struct store *s, int64_t user_id, const char *email, int64_t now,
                                int64_t ttl, int64_t *id /* OUT */, char *token /* OUT */,
                                struct err *err);
 /*
  * Withdraws a link not followed yet (its mail could not be sent): it stops
- * working and no longer counts against the hourly limit. A link already
- * used stays; an unknown id is no error.
+ * working (refused as STORE_EMAIL_EXPIRED) but its row stays and counts
+ * against LIMIT_EMAIL_CONFIRM_PER_HOUR, so a relay that keeps failing is
+ * tried that often at most. A link already used stays; an unknown id is no
+ * error.
  */
 int store_email_confirm_cancel(struct store *s, int64_t id, struct err *err);
 
 enum store_email_refusal {
     STORE_EMAIL_OK,
     STORE_EMAIL_UNKNOWN, /* no such link, or the secret differs */
-    STORE_EMAIL_EXPIRED, /* not followed in time */
+    STORE_EMAIL_EXPIRED, /* not followed in time, or replaced by a newer link */
     STORE_EMAIL_USED,    /* followed before */
 };
 
@@ -201,19 +206,22 @@ enum store_email_refusal {
 struct store_email_confirmed {
     enum store_email_refusal refusal;
     int64_t user_id;
-    const char *email; /* in the arena */
-    int64_t released;  /* awards that waited for the address and are queued now */
+    const char *email;   /* the link's, in the arena */
+    bool lms_email_kept; /* the LMS sent an address meanwhile: it stays, `email` was not set */
+    int64_t released;    /* awards that waited for the address and are queued now */
 };
 
 /*
  * Follows link `id` whose secret hashes to `secret_hash`, in one BEGIN
  * IMMEDIATE transaction: the hash is compared in constant time; a link
  * used before is refused with ERR_GONE (STORE_EMAIL_USED), one past its
- * time with ERR_GONE (STORE_EMAIL_EXPIRED), an unknown id or another
- * secret with ERR_NOTFOUND (STORE_EMAIL_UNKNOWN); nothing changes then.
+ * time or replaced by a newer one with ERR_GONE (STORE_EMAIL_EXPIRED), an
+ * unknown id or another secret with ERR_NOTFOUND (STORE_EMAIL_UNKNOWN);
+ * nothing changes then.
  * Otherwise the link is marked used, the address becomes the user's
- * (email_source 'confirmed'; an address the LMS sent meanwhile is kept),
- * the user's other links stop working, and the awards waiting for an
+ * (email_source 'confirmed'; an address the LMS sent meanwhile is kept,
+ * and lms_email_kept says so),
+ * the user's other links expire, and the awards waiting for an
  * address are queued: each once, since only needs_email awards move.
  */
 int store_email_confirm(struct store *s, int64_t id, const unsigned char secret_hash[32],

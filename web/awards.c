@@ -31,14 +31,6 @@ struct filters {
     int state;         /* enum store_award_state, -1: any */
 };
 
-static void refuse(struct req *r, enum err_code code, const char *msg)
-{
-    struct err err = ERR_INIT;
-
-    err_set(&err, code, "%s", msg);
-    web_reply_err(r, &err);
-}
-
 /* A GET page's session, when it is a course's staff's; NULL once it replied 403. */
 static struct web_sess *staff_from_query_or_reply(struct req *r)
 {
@@ -47,11 +39,11 @@ static struct web_sess *staff_from_query_or_reply(struct req *r)
     if (!ws)
         return NULL;
     if (!ws->staff) {
-        refuse(r, ERR_FORBIDDEN, _("only the course's instructors can do this"));
+        web_reply_refusal(r, ERR_FORBIDDEN, _("only the course's instructors can do this"));
         return NULL;
     }
     if (!ws->s.context_id) {
-        refuse(r, ERR_FORBIDDEN, _("this needs a launch from inside a course"));
+        web_reply_refusal(r, ERR_FORBIDDEN, _("this needs a launch from inside a course"));
         return NULL;
     }
     return ws;
@@ -556,48 +548,6 @@ void web_route_awards_csv(struct req *r)
 
 /* ---- the forms ---- */
 
-/* Whether `s` is well-formed UTF-8: no overlong form, surrogate or code point past U+10FFFF. */
-static bool utf8_ok(struct str s)
-{
-    const unsigned char *p = (const unsigned char *)s.ptr;
-    size_t i = 0;
-
-    while (i < s.len) {
-        unsigned char c = p[i];
-        size_t n;
-        uint32_t cp;
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (s.len - i <= n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
-
 /*
  * A text of a form (a narrative, a reason): carriage returns dropped
  * (browsers send CRLF), blank lines and spaces around it too, UTF-8 without control characters but
@@ -627,7 +577,7 @@ static int form_text(struct req *r, struct str v, size_t max, const char **out, 
         if ((unsigned char)s.ptr[i] < 0x20 && s.ptr[i] != '\n' && s.ptr[i] != '\t')
             return err_set(err, ERR_INVALID, "%s", _("a text contains control characters"));
     }
-    if (!utf8_ok(s))
+    if (!str_utf8_valid(s))
         return err_set(err, ERR_INVALID, "%s", _("a text is not valid UTF-8"));
     *out = arena_strz(&r->arena, s);
     return 0;
@@ -699,12 +649,12 @@ void web_route_award(struct req *r)
     if (web_form_session_or_reply(r, true, ws) < 0)
         return;
     if (!r->web->cfg.awards) {
-        refuse(r, ERR_UNAVAILABLE, _("awards cannot be made on this server"));
+        web_reply_refusal(r, ERR_UNAVAILABLE, _("awards cannot be made on this server"));
         return;
     }
     badge = str_trim(web_post_get(r, "badge"));
     if (!badge.len || badge.len > LIMIT_SLUG_LEN || str_has_ctl(badge)) {
-        refuse(r, ERR_INVALID, _("choose a badge of this course"));
+        web_reply_refusal(r, ERR_INVALID, _("choose a badge of this course"));
         return;
     }
     slug = arena_strz(&r->arena, badge);
@@ -714,7 +664,7 @@ void web_route_award(struct req *r)
         return;
     }
     if (!n) {
-        refuse(r, ERR_INVALID, _("choose at least one learner"));
+        web_reply_refusal(r, ERR_INVALID, _("choose at least one learner"));
         return;
     }
     to = arena_alloc(&r->arena, st_mult(n, sizeof(*to)));
@@ -730,9 +680,10 @@ void web_route_award(struct req *r)
         to[i].user_id = ids[i];
         to[i].narrative = own[0] ? own : common;
         if (!to[i].narrative[0]) {
-            refuse(r, ERR_INVALID,
-                   _("write the evidence for each selected learner, or one text for all of "
-                     "them"));
+            web_reply_refusal(
+                r, ERR_INVALID,
+                _("write the evidence for each selected learner, or one text for all of "
+                  "them"));
             return;
         }
     }
@@ -773,7 +724,7 @@ static void change(struct req *r, enum store_course_change what)
         return;
     }
     if (!n) {
-        refuse(r, ERR_INVALID, _("choose at least one award"));
+        web_reply_refusal(r, ERR_INVALID, _("choose at least one award"));
         return;
     }
     if (what == STORE_COURSE_REVOKE) {
@@ -782,7 +733,8 @@ static void change(struct req *r, enum store_course_change what)
             return;
         }
         if (!reason[0]) {
-            refuse(r, ERR_INVALID, _("give the reason for revoking: the learners see it"));
+            web_reply_refusal(r, ERR_INVALID,
+                              _("give the reason for revoking: the learners see it"));
             return;
         }
     }

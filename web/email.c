@@ -18,8 +18,12 @@
  * sends and resumes it; the pool thread then answers with the outcome, so
  * the learner learns at once whether the mail went out. One thread is
  * enough: a learner may ask for LIMIT_EMAIL_CONFIRM_PER_HOUR mails an hour,
- * and the queue is bounded (LIMIT_MAIL_QUEUE) so that a stuck relay turns
- * into "try again later", not into requests piling up.
+ * and the queue is bounded (LIMIT_MAIL_QUEUE, the mail being sent
+ * included) so that a stuck relay turns into "try again later" within
+ * about a minute, not into requests piling up. Suspended connections never
+ * time out in MHD, so a stopping server does not wait for the relay
+ * either: the requests still waiting are answered 503 without their mail,
+ * and the mail being sent is given up (web_mailer_drain()).
  *
  * The link's token travels in the query, which the access log never shows
  * (web/server.c logs the path only), and pages say Referrer-Policy:
@@ -33,31 +37,51 @@
 
 /* ---- the mailer thread ---- */
 
+/* backend_mail_send() asks this about once a second: a stopping server waits for no relay. */
+static bool server_stopping(void *cls)
+{
+    struct web *w = cls;
+
+    return atomic_load(&w->stopping);
+}
+
 static void *mailer_main(void *arg)
 {
     struct web *w = arg;
+    struct backend_mail_config mc = *w->cfg.mail;
 
+    mc.cancelled = server_stopping;
+    mc.cancelled_cls = w;
     pthread_setname_np(pthread_self(), "lb-mailer");
     pthread_mutex_lock(&w->mail_mu);
     for (;;) {
         struct req *r;
+        struct web_mail *m;
 
         while (!w->mail_head && !w->mail_stop)
             pthread_cond_wait(&w->mail_cv, &w->mail_mu);
         if (!w->mail_head)
             break;
         r = w->mail_head;
-        w->mail_head = r->mail->next;
+        m = r->mail;
+        w->mail_head = m->next;
         if (!w->mail_head)
             w->mail_tail = NULL;
-        w->mail_len--;
         pthread_mutex_unlock(&w->mail_mu);
 
-        r->mail->status = backend_mail_send(w->cfg.mail, r->mail->to, r->mail->subject,
-                                            r->mail->text, &r->mail->err);
+        if (atomic_load(&w->stopping)) {
+            /* queued after web_mailer_drain() took the queue */
+            m->status = -1;
+            m->stopped = true;
+        } else {
+            m->status = backend_mail_send(&mc, m->to, m->subject, m->text, &m->err);
+            m->stopped =
+                m->status < 0 && m->err.code == ERR_UNAVAILABLE && atomic_load(&w->stopping);
+        }
+        pthread_mutex_lock(&w->mail_mu);
+        w->mail_len--; /* the place is free once its mail is done */
         /* the pool thread answers (email_resumed); the request is not ours to touch after this */
         MHD_resume_connection(r->conn);
-        pthread_mutex_lock(&w->mail_mu);
     }
     pthread_mutex_unlock(&w->mail_mu);
     return NULL;
@@ -71,6 +95,25 @@ int web_mailer_start(struct web *w, struct err *err)
         return err_set(err, ERR_INTERNAL, "cannot start the mail sender");
     w->mailer_started = true;
     return 0;
+}
+
+void web_mailer_drain(struct web *w)
+{
+    struct req *r, *next;
+
+    if (!w->mailer_started)
+        return;
+    pthread_mutex_lock(&w->mail_mu);
+    r = w->mail_head;
+    w->mail_head = w->mail_tail = NULL;
+    for (; r; r = next) {
+        next = r->mail->next;
+        r->mail->status = -1;
+        r->mail->stopped = true;
+        w->mail_len--;
+        MHD_resume_connection(r->conn);
+    }
+    pthread_mutex_unlock(&w->mail_mu);
 }
 
 void web_mailer_stop(struct web *w)
@@ -87,34 +130,27 @@ void web_mailer_stop(struct web *w)
 
 /* ---- POST /badges/email ---- */
 
-static void refuse_text(struct req *r, enum err_code code, const char *text)
-{
-    struct err err = ERR_INIT;
-
-    err_set(&err, code, "%s", text);
-    web_reply_err(r, &err);
-}
-
 /* A store refusal in the learner's words (the store's own are English). */
 static void refuse_store(struct req *r, const struct web_sess *ws, const struct err *err)
 {
     switch (err->code) {
     case ERR_CONFLICT:
         if (ws->s.email && ws->s.email[0])
-            refuse_text(r, ERR_CONFLICT,
-                        _("this tool knows your e-mail address already: your badges are "
-                          "issued to it"));
+            web_reply_refusal(r, ERR_CONFLICT,
+                              _("this tool knows your e-mail address already: your badges are "
+                                "issued to it"));
         else
-            refuse_text(r, ERR_CONFLICT,
-                        _("no badge of yours is waiting for an e-mail address: reload your "
-                          "badges page"));
+            web_reply_refusal(r, ERR_CONFLICT,
+                              _("no badge of yours is waiting for an e-mail address: reload your "
+                                "badges page"));
         return;
     case ERR_LIMIT:
-        refuse_text(r, ERR_LIMIT,
-                    web_fmt(r,
-                            _("you asked for %d confirmation e-mails in the last hour: wait a "
-                              "while before you ask for another"),
-                            LIMIT_EMAIL_CONFIRM_PER_HOUR));
+        web_reply_refusal(
+            r, ERR_LIMIT,
+            web_fmt(r,
+                    _("you asked for %d confirmation e-mails in the last hour: wait a "
+                      "while before you ask for another"),
+                    LIMIT_EMAIL_CONFIRM_PER_HOUR));
         return;
     default:
         web_reply_err(r, err);
@@ -150,22 +186,49 @@ static void compose(struct req *r, const struct web_sess *ws, const char *link, 
     buf_release(&b);
 }
 
+/*
+ * The link of a mail not sent stops working; its row stays and counts
+ * against the hourly limit, so a relay that keeps refusing is not asked
+ * without end. When even that fails the link might still work: the
+ * learner is not told that nothing happened, but that something went wrong.
+ */
+static int withdraw_or_reply(struct req *r, int64_t confirmation_id)
+{
+    struct err err = ERR_INIT;
+
+    if (store_email_confirm_cancel(r->web->store, confirmation_id, &err) < 0) {
+        web_reply_err(r, &err); /* a 5xx: logged with its detail */
+        return -1;
+    }
+    return 0;
+}
+
+static void reply_restarting(struct req *r)
+{
+    web_reply_page(r, 503, _("Try again"),
+                   _("The server is restarting. Nothing was saved: try again in a minute."));
+}
+
 static void email_resumed(struct req *r)
 {
     struct web_mail *m = r->mail;
 
-    if (m->status < 0) {
-        struct err err = ERR_INIT;
-
-        /* nothing was sent: the link goes, so it neither works nor counts against the limit */
-        if (store_email_confirm_cancel(r->web->store, m->confirmation_id, &err) < 0)
-            fprintf(stderr, "ltibadges: error: %s: %s\n", err.msg, err.detail);
+    if (m->stopped) {
+        fprintf(stderr, "ltibadges: a confirmation mail was not sent: the server is stopping\n");
+        if (withdraw_or_reply(r, m->confirmation_id) == 0)
+            reply_restarting(r);
+    } else if (m->status < 0) {
+        /* the detail (libcurl's text, the SMTP reply) is the operator's: the log, not the page */
         fprintf(stderr, "ltibadges: a confirmation mail was not sent: %s%s%s\n", m->err.msg,
                 m->err.detail[0] ? ": " : "", m->err.detail);
+        if (withdraw_or_reply(r, m->confirmation_id) < 0) {
+            atomic_fetch_sub(&r->web->mails_in_flight, 1);
+            return;
+        }
         if (m->err.code == ERR_INVALID)
-            refuse_text(r, ERR_INVALID,
-                        _("the mail server refused to send the e-mail to this address: check "
-                          "the address and try again"));
+            web_reply_refusal(r, ERR_INVALID,
+                              _("the mail server refused to send the e-mail to this address: check "
+                                "the address and try again"));
         else
             web_reply_page(r, 502, _("E-mail not sent"),
                            _("The e-mail could not be sent just now. Nothing was saved: try again "
@@ -181,7 +244,6 @@ static void send_later(struct req *r, struct web_mail *m)
 {
     struct web *w = r->web;
     bool full, stopping;
-    struct err err = ERR_INIT;
 
     /* counted before the check, so web_stop() either sees it or it sees the stop */
     atomic_fetch_add(&w->mails_in_flight, 1);
@@ -193,11 +255,10 @@ static void send_later(struct req *r, struct web_mail *m)
     pthread_mutex_unlock(&w->mail_mu);
     if (full || stopping) {
         atomic_fetch_sub(&w->mails_in_flight, 1);
-        store_email_confirm_cancel(w->store, m->confirmation_id, &err);
+        if (withdraw_or_reply(r, m->confirmation_id) < 0)
+            return;
         if (stopping)
-            web_reply_page(r, 503, _("Try again"),
-                           _("The server is restarting. Nothing was saved: try again in a "
-                             "minute."));
+            reply_restarting(r);
         else
             web_reply_page(r, 503, _("Try again"),
                            _("Too many e-mails are waiting to be sent. Nothing was saved: try "
@@ -230,18 +291,19 @@ void web_route_email(struct req *r)
     if (web_form_session_or_reply(r, false, ws) < 0)
         return;
     if (!w->cfg.mail_on && !w->cfg.accept_unconfirmed_email) {
-        refuse_text(r, ERR_FORBIDDEN,
-                    _("this tool cannot take an e-mail address from you: ask your instructor or "
-                      "your learning platform's administrator to have your address shared with "
-                      "this tool"));
+        web_reply_refusal(
+            r, ERR_FORBIDDEN,
+            _("this tool cannot take an e-mail address from you: ask your instructor or "
+              "your learning platform's administrator to have your address shared with "
+              "this tool"));
         return;
     }
     given = str_trim(web_post_get(r, "email"));
     email = given.len <= LIMIT_MAIL_ADDRESS_LEN ? arena_strz(&r->arena, given) : NULL;
     if (!email || !backend_mail_address_valid(email)) {
-        refuse_text(r, ERR_INVALID,
-                    _("that is not an e-mail address this tool can use: write it as "
-                      "name@example.edu"));
+        web_reply_refusal(r, ERR_INVALID,
+                          _("that is not an e-mail address this tool can use: write it as "
+                            "name@example.edu"));
         return;
     }
     if (!w->cfg.mail_on) {
@@ -308,9 +370,10 @@ void web_route_email_confirm(struct req *r)
     if (!str_present(r->query) ||
         form_parse(&r->arena, r->query.ptr, r->query.len, 32, &q, &err) < 0 ||
         !parse_token(form_get(&q, "t"), &id, &secret)) {
-        refuse_text(r, ERR_INVALID,
-                    _("this confirmation link is incomplete: copy the whole link from the e-mail "
-                      "into your browser's address bar"));
+        web_reply_refusal(
+            r, ERR_INVALID,
+            _("this confirmation link is incomplete: copy the whole link from the e-mail "
+              "into your browser's address bar"));
         return;
     }
     /* link checkers and previews ask with HEAD: only a GET uses the link */
@@ -324,25 +387,28 @@ void web_route_email_confirm(struct req *r)
         switch (done.refusal) {
         case STORE_EMAIL_UNKNOWN:
             if (err.code == ERR_NOTFOUND) {
-                refuse_text(r, ERR_NOTFOUND,
-                            _("this confirmation link is not valid: it may have been replaced by "
-                              "a newer one. Open your badges page from your course to ask for a "
-                              "new link"));
+                web_reply_refusal(
+                    r, ERR_NOTFOUND,
+                    _("this confirmation link is not valid: it may have been replaced by "
+                      "a newer one. Open your badges page from your course to ask for a "
+                      "new link"));
                 return;
             }
             break;
         case STORE_EMAIL_EXPIRED:
-            refuse_text(r, ERR_GONE,
-                        web_fmt(r,
-                                _("this confirmation link has expired: a link works for %d "
-                                  "hours. Open your badges page from your course to ask for "
-                                  "a new one"),
-                                LIMIT_EMAIL_CONFIRM_TTL / 3600));
+            web_reply_refusal(r, ERR_GONE,
+                              web_fmt(r,
+                                      _("this confirmation link has expired or was replaced by a "
+                                        "newer one: a link works for %d hours, and only the last "
+                                        "one asked for works. Use the newest link you were sent, "
+                                        "or open your badges page from your course to ask for a "
+                                        "new one"),
+                                      LIMIT_EMAIL_CONFIRM_TTL / 3600));
             return;
         case STORE_EMAIL_USED:
-            refuse_text(r, ERR_GONE,
-                        _("this confirmation link was used already: the address it confirmed "
-                          "is kept, and there is nothing more to do"));
+            web_reply_refusal(r, ERR_GONE,
+                              _("this confirmation link was used already: the address it confirmed "
+                                "is kept, and there is nothing more to do"));
             return;
         case STORE_EMAIL_OK:
             break;
@@ -352,6 +418,22 @@ void web_route_email_confirm(struct req *r)
     }
     if (done.released && r->web->cfg.awards)
         awards_wake(r->web->cfg.awards);
+    if (done.lms_email_kept) {
+        /*
+         * Not the LMS's address itself: whoever holds this link (a stranger,
+         * if the learner mistyped theirs) learns nothing of it.
+         */
+        web_reply_page(r, 200, _("Address not changed"),
+                       done.released
+                           ? _("Your learning platform has shared your e-mail address since you "
+                               "asked for this link: the address your learning platform shares is "
+                               "kept, not the one in this link. Your badges are on their way: you "
+                               "find them on the badges page of your course.")
+                           : _("Your learning platform has shared your e-mail address since you "
+                               "asked for this link: the address your learning platform shares is "
+                               "kept, not the one in this link, and there is nothing more to do."));
+        return;
+    }
     web_reply_page(r, 200, _("Address confirmed"),
                    web_fmt(r,
                            _("Your e-mail address %s is confirmed. Your badges are on their way: "

@@ -228,6 +228,14 @@ void web_reply_err(struct req *r, const struct err *err)
     web_reply_page(r, status, title, msg);
 }
 
+void web_reply_refusal(struct req *r, enum err_code code, const char *msg)
+{
+    struct err err = ERR_INIT;
+
+    err_set(&err, code, "%s", msg);
+    web_reply_err(r, &err);
+}
+
 void web_reply_redirect(struct req *r, unsigned status, const char *location)
 {
     const char *hdrs[] = { "Location", location, NULL };
@@ -740,7 +748,12 @@ void web_stop(struct web *w)
 
         nanosleep(&ts, NULL);
     }
-    /* the same for learners waiting for their confirmation mail (bounded by its timeouts) */
+    /*
+     * The same for learners waiting for their confirmation mail: those
+     * still queued are answered now, the mail being sent is given up
+     * within a second (with a stuck relay the queue could take a minute).
+     */
+    web_mailer_drain(w);
     while (atomic_load(&w->mails_in_flight) > 0) {
         struct timespec ts = { 0, 5 * 1000 * 1000 };
 

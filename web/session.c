@@ -44,14 +44,6 @@ static void csrf_token(const unsigned char secret[32], char out[65])
     out[64] = '\0';
 }
 
-static void forbid(struct req *r, const char *msg)
-{
-    struct err err = ERR_INIT;
-
-    err_set(&err, ERR_FORBIDDEN, "%s", msg);
-    web_reply_err(r, &err);
-}
-
 int web_session_or_reply(struct req *r, struct str token, struct web_sess *out)
 {
     const char *dash = token.len > 65 ? memchr(token.ptr, '-', token.len) : NULL;
@@ -67,14 +59,18 @@ int web_session_or_reply(struct req *r, struct str token, struct web_sess *out)
         ok = (secret.ptr[i] >= '0' && secret.ptr[i] <= '9') ||
              (secret.ptr[i] >= 'a' && secret.ptr[i] <= 'f');
     if (!ok) {
-        forbid(r, _("this page needs a valid session: open the tool again from your course"));
+        web_reply_refusal(
+            r, ERR_FORBIDDEN,
+            _("this page needs a valid session: open the tool again from your course"));
         return -1;
     }
     util_sha256(secret.ptr, secret.len, hash);
     if (store_session_get(r->web->store, id, hash, util_now(), &r->arena, &out->s, &err) < 0) {
         if (err.code == ERR_NOTFOUND)
-            forbid(r, _("your session has expired or is not valid: open the tool again from your "
-                        "course"));
+            web_reply_refusal(
+                r, ERR_FORBIDDEN,
+                _("your session has expired or is not valid: open the tool again from your "
+                  "course"));
         else
             web_reply_err(r, &err);
         return -1;
@@ -110,16 +106,18 @@ int web_form_session_or_reply(struct req *r, bool staff, struct web_sess *out)
         return -1;
     given = web_post_get(r, "csrf");
     if (!util_ct_equal(given.ptr ? given.ptr : "", given.len, out->csrf, 64)) {
-        forbid(r, _("this form has expired or did not come from this tool: reload the page and "
-                    "try again"));
+        web_reply_refusal(
+            r, ERR_FORBIDDEN,
+            _("this form has expired or did not come from this tool: reload the page and "
+              "try again"));
         return -1;
     }
     if (staff && !out->staff) {
-        forbid(r, _("only the course's instructors can do this"));
+        web_reply_refusal(r, ERR_FORBIDDEN, _("only the course's instructors can do this"));
         return -1;
     }
     if (staff && !out->s.context_id) {
-        forbid(r, _("this needs a launch from inside a course"));
+        web_reply_refusal(r, ERR_FORBIDDEN, _("this needs a launch from inside a course"));
         return -1;
     }
     return 0;

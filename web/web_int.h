@@ -37,7 +37,7 @@ struct web {
     pthread_mutex_t mail_mu;
     pthread_cond_t mail_cv;
     struct req *mail_head, *mail_tail;
-    size_t mail_len; /* queued or about to be: at most LIMIT_MAIL_QUEUE */
+    size_t mail_len; /* waiting, about to or being sent: at most LIMIT_MAIL_QUEUE */
     bool mail_stop;
     atomic_int mails_in_flight; /* suspended requests waiting for their mail, until answered */
 };
@@ -85,6 +85,7 @@ struct web_mail {
     const char *to, *subject, *text;
     int64_t confirmation_id; /* withdrawn when the mail could not be sent */
     int status;              /* OUT: backend_mail_send()'s */
+    bool stopped;            /* OUT: not sent (or given up) because the server stops */
     struct err err;          /* OUT */
     struct req *next;        /* the mailer's queue */
 };
@@ -130,6 +131,11 @@ void web_reply(struct req *r, unsigned status, const char *content_type, char *b
 void web_reply_page(struct req *r, unsigned status, const char *title, const char *message);
 /* The page for an error: status from its code, its user-visible message. */
 void web_reply_err(struct req *r, const struct err *err);
+/*
+ * The page for a refusal: web_reply_err() of an error `code` whose message
+ * is `msg` (shown to the user, escaped; taken as text, not as a format).
+ */
+void web_reply_refusal(struct req *r, enum err_code code, const char *msg);
 /* 303 See Other (or another 3xx) to an absolute URL. */
 void web_reply_redirect(struct req *r, unsigned status, const char *location);
 /* The HTTP status for an error code (one table for the whole server). */
@@ -166,6 +172,12 @@ void web_route_email_confirm(struct req *r);  /* email.c: GET /badges/email/conf
 
 /* Starts the thread that sends confirmation mails, when mail is on. */
 int web_mailer_start(struct web *w, struct err *err);
+/*
+ * Once w->stopping is set: the requests still waiting for their mail are
+ * answered without it (503, their links withdrawn), and the mail being
+ * sent is given up within a second. Safe when the mailer is not started.
+ */
+void web_mailer_drain(struct web *w);
 /* Stops it once its queue is empty (call after MHD stopped); a no-op when not started. */
 void web_mailer_stop(struct web *w);
 

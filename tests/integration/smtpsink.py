@@ -34,6 +34,8 @@ decides the answer to the end of DATA, and the message is not kept:
     reject    550 (a permanent refusal)
     tempfail  451 (try again later)
     drop      the connection is closed without an answer
+    hang      no answer at all: the connection stays open, silent, until the
+              client closes it (a stuck relay; the tool's timeouts must act)
 """
 import argparse
 import asyncio
@@ -50,7 +52,7 @@ import time
 
 from aiosmtpd.smtp import SMTP
 
-FAULTS = ("reject", "tempfail", "drop")
+FAULTS = ("reject", "tempfail", "drop", "hang")
 EML = re.compile(r"^([0-9]{4,})\.eml$")
 MAX_MESSAGE = 8 << 20
 
@@ -105,6 +107,10 @@ class _Handler:
             return "550 5.7.1 message refused (smtpsink fault injection)"
         if fault == "tempfail":
             return "451 4.3.0 try again later (smtpsink fault injection)"
+        if fault == "hang":
+            # connection_lost() (the client gave up) or stop() cancels this coroutine
+            await asyncio.sleep(3600)
+            return "421 4.3.0 closing"
         if fault == "drop":
             server.transport.close()
             # connection_lost() cancels this coroutine: no answer is sent
@@ -198,7 +204,8 @@ class Sink:
         return "smtp://127.0.0.1:%d" % self.port
 
     def set_fault(self, mode):
-        """None, "reject", "tempfail" or "drop"; other processes may write DIR/fault too."""
+        """None, "reject", "tempfail", "drop" or "hang"; other processes may write DIR/fault
+        too."""
         path = os.path.join(self.directory, "fault")
         if mode is None:
             if os.path.exists(path):

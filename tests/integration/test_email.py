@@ -15,8 +15,10 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ltitest as lt  # noqa: E402
@@ -66,7 +68,9 @@ class EmailCase(ui.PagesTestCase):
         return self.post("/badges/email", {k: v for k, v in fields.items() if v is not None})
 
 
-class WithSmtp(EmailCase):
+class SmtpCase(EmailCase):
+    """The server sends through a sink of its own (smtpsink.py)."""
+
     @classmethod
     def setUpClass(cls):
         cls.mail_dir = tempfile.mkdtemp(prefix="ltibadges-mail-")
@@ -100,6 +104,8 @@ class WithSmtp(EmailCase):
                 self.fail("%d mail(s) to %s, expected %d" % (len(got), address, count))
             time.sleep(0.05)
 
+
+class WithSmtp(SmtpCase):
     def test_link_mailed_followed_and_badge_issued_once(self):
         token, slug = self.waiting_learner("mia")
         page = self.get_page(token)
@@ -212,15 +218,40 @@ class WithSmtp(EmailCase):
         self.assertIsNone(self.user_row("badlink")["email"])
 
     def test_newer_link_replaces_address_and_voids_the_other(self):
+        # the learner mistypes the address (a stranger's), then asks again with the right one
         token, slug = self.waiting_learner("two")
         self.assertEqual(self.give(token, "old@example.org").status, 303)
         self.assertEqual(self.give(token, "new@example.org").status, 303)
         old = LINK_RE.search(self.mail_to("old@example.org")[0][1]["text"]).group(1)
         new = LINK_RE.search(self.mail_to("new@example.org")[0][1]["text"]).group(1)
+        # the stranger follows the first link before the learner follows theirs: it is void
+        resp = self.server.get(old[len(self.server.public_url):])
+        self.assertRefusal(resp, 410, "replaced by a newer one")
+        self.assertIsNone(self.user_row("two")["email"])
+        self.assertEqual(self.awards_of("two")[0]["state"], "needs_email")
+        self.assertEqual(len(self.links("two")), 2, "both links count against the hourly limit")
         self.assertEqual(self.server.get(new[len(self.server.public_url):]).status, 200)
-        self.assertRefusal(self.server.get(old[len(self.server.public_url):]), 404)
+        self.assertRefusal(self.server.get(old[len(self.server.public_url):]), 410, "replaced")
         self.assertEqual(self.user_row("two")["email"], "new@example.org")
         self.assertEqual(self.wait_state("two", slug, "issued")["recipient"], "new@example.org")
+
+    def test_lms_address_sent_meanwhile_is_kept(self):
+        token, slug = self.waiting_learner("late")
+        self.assertEqual(self.give(token, "late@example.org").status, 303)
+        link = LINK_RE.search(self.mail_to("late@example.org")[0][1]["text"]).group(1)
+        # the LMS shares the address before the learner follows the link
+        self.open_page("late", "em-late-" + lt.hex_id(3))
+        self.wait_state("late", slug, "issued")
+        done = self.server.get(link[len(self.server.public_url):])
+        self.assertEqual(done.status, 200, done)
+        self.assertNotIn("late@example.org", done.plain)
+        self.assertNotIn("is confirmed", done.plain)
+        self.assertIn("the address your learning platform shares is kept", done.plain)
+        self.assertNotIn("late@example.edu", done.plain, "the link is no proof of the LMS's address")
+        user = self.user_row("late")
+        self.assertEqual((user["email"], user["email_source"]), ("late@example.edu", None))
+        self.assertEqual(self.awards_of("late")[0]["recipient"], "late@example.edu")
+        self.assertIsNotNone(self.links("late")[0]["used_at"])
 
     def test_hourly_limit(self):
         token, _ = self.waiting_learner("often")
@@ -280,16 +311,95 @@ class WithSmtp(EmailCase):
             self.sink.set_fault(fault)
             resp = self.give(token, "fail@example.org")
             self.assertRefusal(resp, status, phrase)
-            self.assertEqual(self.links("fail"), [], fault)
+            # the link is kept, unusable, so that it counts against the hourly limit
+            link = self.links("fail")[-1]
+            self.assertIsNone(link["used_at"])
+            self.assertLessEqual(link["expires_at"], int(time.time()), fault)
             self.assertIsNone(self.user_row("fail")["email"])
+            self.assertNotIn("We sent a link", self.get_page(token).plain)
+            # the error's detail goes to the log, not to the page
             self.assertIn("a confirmation mail was not sent", self.server.stderr())
+            self.assertIn("last SMTP reply", self.server.stderr())
+            self.assertNotIn("SMTP reply", resp.text)
+        self.assertEqual(len(self.links("fail")), 3)
         self.assertNotIn("fail@example.org", self.server.stderr(), "no address in the log")
-        # failures do not count against the hourly limit; once the relay works, a retry does
+        # once the relay works, a retry does
         self.sink.set_fault(None)
         self.assertEqual(self.give(token, "fail@example.org").status, 303)
         link = LINK_RE.search(self.mail_to("fail@example.org")[0][1]["text"]).group(1)
         self.assertEqual(self.server.get(link[len(self.server.public_url):]).status, 200)
         self.wait_state("fail", slug, "issued")
+
+    def test_failing_relay_tried_at_most_the_hourly_limit(self):
+        token, _ = self.waiting_learner("refused")
+        self.sink.set_fault("reject")
+        connections = self.sink.connections()
+        for i in range(5):
+            self.assertRefusal(self.give(token, "refused@example.org"), 400, "refused")
+        self.assertRefusal(self.give(token, "refused@example.org"), 429,
+                           "5 confirmation e-mails in the last hour")
+        self.sink.set_fault(None)
+        self.assertRefusal(self.give(token, "refused@example.org"), 429)
+        self.assertEqual(self.sink.connections(), connections + 5, "the relay tried 5 times")
+        self.assertEqual(len(self.links("refused")), 5)
+
+
+class StuckRelay(SmtpCase):
+    """A relay that takes the message and never answers: the learners asking
+    meanwhile are told at once to try again once the mailer's few places are
+    taken, and stopping the server does not wait for their mails."""
+
+    QUEUE = 3  # LIMIT_MAIL_QUEUE: the mail being sent and those waiting
+
+    def test_full_queue_refused_at_once_and_stop_does_not_wait(self):
+        forms = []
+        for i in range(self.QUEUE + 1):
+            token, _ = self.waiting_learner("stuck%d" % i)
+            fields = ui.form_fields(self.get_page(token).text, "/badges/email")
+            forms.append(dict(fields, email="stuck%d@example.org" % i))
+        self.sink.set_fault("hang")
+        connections = self.sink.connections()
+        answers = [None] * self.QUEUE
+
+        def ask(i):
+            try:
+                answers[i] = self.post("/badges/email", forms[i])
+            except Exception as e:  # noqa: BLE001 - reported by the assertions below
+                answers[i] = e
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(self.QUEUE)]
+        for t in threads:
+            t.start()
+        # every place taken: the first mail stuck at the relay, the others waiting behind it
+        deadline = time.monotonic() + 10
+        while (self.sink.connections() == connections or
+               sum(len(self.links("stuck%d" % i)) for i in range(self.QUEUE)) < self.QUEUE):
+            self.assertLess(time.monotonic(), deadline, "the mails were not queued")
+            time.sleep(0.05)
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        full = lt.http_request(self.server.port, "POST", "/badges/email",
+                               body=urllib.parse.urlencode(forms[-1]).encode(),
+                               headers={"Content-Type": lt.FORM}, timeout=5)
+        self.assertLess(time.monotonic() - t0, 2, "refused at once, not queued")
+        self.assertRefusal(full, 503, "Too many e-mails are waiting")
+        self.assertLessEqual(self.links("stuck%d" % self.QUEUE)[0]["expires_at"], int(time.time()))
+
+        rc, elapsed = self.server.stop(timeout=15)
+        self.assertEqual(rc, 0, self.server.stderr()[-2000:])
+        self.assertLess(elapsed, 5, "stopping waited for the stuck relay")
+        for t in threads:
+            t.join(5)
+        for i, resp in enumerate(answers):
+            self.assertIsInstance(resp, lt.Response, (i, resp))
+            self.assertRefusal(resp, 503, "restarting")
+            # not sent: the link never works, and counts against the hourly limit
+            (link,) = self.links("stuck%d" % i)
+            self.assertLessEqual(link["expires_at"], link["created_at"], i)
+            self.assertIsNone(self.user_row("stuck%d" % i)["email"])
+        self.assertEqual(self.sink.messages(), [])
+        self.assertEqual(self.server.stderr().count(
+            "a confirmation mail was not sent: the server is stopping"), self.QUEUE)
 
 
 class AcceptUnconfirmed(EmailCase):

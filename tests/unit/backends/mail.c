@@ -897,6 +897,40 @@ static void dropped(void **state)
     assert_true(err.detail[0]);
 }
 
+/* Gives up on its third question, about two seconds in. */
+static bool cancel_third(void *cls)
+{
+    int *asked = cls;
+
+    return ++*asked >= 3;
+}
+
+static void hung_relay(void **state)
+{
+    struct backend_mail_config c = config();
+    struct err err;
+    int asked = 0;
+    time_t t0;
+
+    /* a relay that never answers: the timeout gives up */
+    set_fault("hang");
+    c.timeout_ms = 1500;
+    t0 = time(NULL);
+    err = send_fails(&c, TO, "Hi", "x", ERR_UNAVAILABLE);
+    assert_true(time(NULL) - t0 <= 3); /* no wait for an answer to QUIT either */
+    assert_true(err.detail[0]);
+    /* and, long before it, a cancellation */
+    c.timeout_ms = 60000;
+    c.cancelled = cancel_third;
+    c.cancelled_cls = &asked;
+    t0 = time(NULL);
+    err = send_fails(&c, TO, "Hi", "x", ERR_UNAVAILABLE);
+    set_fault(NULL);
+    assert_true(time(NULL) - t0 <= 4);
+    assert_int_equal(asked, 3);
+    assert_string_equal(err.msg, "sending the e-mail was cancelled, try again later");
+}
+
 static void closed_port(void **state)
 {
     struct backend_mail_config c = config();
@@ -956,7 +990,7 @@ int main(void)
         cmocka_unit_test(config_checks),     cmocka_unit_test(rejected),
         cmocka_unit_test(tempfail),          cmocka_unit_test(dropped),
         cmocka_unit_test(closed_port),       cmocka_unit_test(addresses_refused),
-        cmocka_unit_test(starttls_required),
+        cmocka_unit_test(starttls_required), cmocka_unit_test(hung_relay),
     };
 
     backend_http_global_init();

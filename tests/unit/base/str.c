@@ -1,5 +1,6 @@
 /*
- * tests/unit/base/str.c - number parsing at its bounds, views.
+ * tests/unit/base/str.c - number parsing at its bounds, views, UTF-8 at the
+ * edges of each sequence length.
  */
 #include "base/base.h"
 
@@ -55,6 +56,43 @@ static void views(void **state)
     assert_true(str_present(STR_LIT("")));
 }
 
+#define U(lit) ((struct str){ (lit), sizeof(lit) - 1 })
+
+static void utf8(void **state)
+{
+    /* the smallest and largest code point of each length */
+    assert_true(str_utf8_valid(STR_NULL));
+    assert_true(str_utf8_valid(U("")));
+    assert_true(str_utf8_valid(U("\x00\x7f")));
+    assert_true(str_utf8_valid(U("\xc2\x80\xdf\xbf")));
+    assert_true(str_utf8_valid(U("\xe0\xa0\x80\xef\xbf\xbf")));
+    assert_true(str_utf8_valid(U("\xf0\x90\x80\x80\xf4\x8f\xbf\xbf")));
+    assert_true(str_utf8_valid(U("Ün café ☕ 🎓")));
+    /* around the surrogates */
+    assert_true(str_utf8_valid(U("\xed\x9f\xbf\xee\x80\x80")));
+    assert_false(str_utf8_valid(U("\xed\xa0\x80")));
+    assert_false(str_utf8_valid(U("\xed\xbf\xbf")));
+    /* overlong forms of '/', U+07FF and U+FFFF */
+    assert_false(str_utf8_valid(U("\xc0\xaf")));
+    assert_false(str_utf8_valid(U("\xc1\xbf")));
+    assert_false(str_utf8_valid(U("\xe0\x9f\xbf")));
+    assert_false(str_utf8_valid(U("\xf0\x8f\xbf\xbf")));
+    /* past U+10FFFF, and lead bytes no sequence has */
+    assert_false(str_utf8_valid(U("\xf4\x90\x80\x80")));
+    assert_false(str_utf8_valid(U("\xf5\x80\x80\x80")));
+    assert_false(str_utf8_valid(U("\xf8\x88\x80\x80\x80")));
+    assert_false(str_utf8_valid(U("\xff")));
+    /* a continuation byte alone, a sequence cut short (at the end or by ASCII) */
+    assert_false(str_utf8_valid(U("a\x80")));
+    assert_false(str_utf8_valid(U("\xc3")));
+    assert_false(str_utf8_valid(U("\xe2\x98")));
+    assert_false(str_utf8_valid(U("\xf0\x9f\x8e")));
+    assert_false(str_utf8_valid(U("\xe2\x61\x95"))); /* 0x61 is an ASCII a */
+    /* the length is the view's, not up to a NUL */
+    assert_false(str_utf8_valid((struct str){ "\xc3\xa9", 1 }));
+    assert_true(str_utf8_valid((struct str){ "\xc3\xa9\xff", 2 }));
+}
+
 static void ct_equal(void **state)
 {
     assert_true(util_ct_equal("abc", 3, "abc", 3));
@@ -93,7 +131,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(numbers),     cmocka_unit_test(views), cmocka_unit_test(ct_equal),
-        cmocka_unit_test(html_escape), cmocka_unit_test(slug),
+        cmocka_unit_test(html_escape), cmocka_unit_test(slug),  cmocka_unit_test(utf8),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

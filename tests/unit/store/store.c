@@ -427,6 +427,7 @@ static void email_confirmations(void **state)
     assert_int_equal(done.refusal, STORE_EMAIL_OK);
     assert_int_equal(done.user_id, res.user_id);
     assert_string_equal(done.email, "ada@example.org");
+    assert_false(done.lms_email_kept);
     assert_int_equal(done.released, 2);
     assert_int_equal(awards_in(s, res.user_id, AWARD_QUEUED), 2);
     assert_int_equal(store_email_confirm(s, id, hash, now + 2, &a, &done, &err), -1);
@@ -461,7 +462,7 @@ static void email_limits_and_unconfirmed(void **state)
     struct arena a = ARENA_INIT;
     char token[STORE_EMAIL_TOKEN_MAX + 1], first[STORE_EMAIL_TOKEN_MAX + 1];
     unsigned char hash[32];
-    int64_t id, first_id = 0, released = -1, now = util_now();
+    int64_t id, released = -1, now = util_now();
 
     assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
     assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
@@ -474,23 +475,34 @@ static void email_limits_and_unconfirmed(void **state)
         assert_int_equal(
             store_email_confirm_create(s, res.user_id, "a@example.org", now, 600, &id, token, &err),
             0);
-        if (i == 0) {
-            first_id = id;
+        if (i == 0)
             memcpy(first, token, sizeof(first));
-        }
     }
     assert_int_equal(
         store_email_confirm_create(s, res.user_id, "a@example.org", now, 600, &id, token, &err),
         -1);
     assert_int_equal(err.code, ERR_LIMIT);
     err_clear(&err);
-    /* a withdrawn link (its mail failed) does not count, and stops working */
-    assert_int_equal(store_email_confirm_cancel(s, first_id, &err), 0);
+    /*
+     * a withdrawn link (its mail failed) stops working but still counts, so
+     * a relay that keeps failing is not tried without limit
+     */
+    assert_int_equal(store_email_confirm_cancel(s, id, &err), 0);
     assert_int_equal(
-        store_email_confirm_create(s, res.user_id, "b@example.org", now, 600, &id, token, &err), 0);
+        store_email_confirm_create(s, res.user_id, "b@example.org", now, 600, &id, token, &err),
+        -1);
+    assert_int_equal(err.code, ERR_LIMIT);
+    err_clear(&err);
+    assert_int_equal(store_email_confirm(s, token_hash(token, hash), hash, now, &a, &done, &err),
+                     -1);
+    assert_int_equal(err.code, ERR_GONE);
+    assert_int_equal(done.refusal, STORE_EMAIL_EXPIRED);
+    err_clear(&err);
+    assert_int_equal(store_email_confirm_cancel(s, id, &err), 0); /* twice: no error */
+    assert_int_equal(store_email_confirm_cancel(s, id + 1000, &err), 0);
     assert_int_equal(store_email_confirm(s, token_hash(first, hash), hash, now, &a, &done, &err),
                      -1);
-    assert_int_equal(err.code, ERR_NOTFOUND);
+    assert_int_equal(done.refusal, STORE_EMAIL_EXPIRED); /* replaced by the later ones */
     err_clear(&err);
     assert_int_equal(store_email_confirm_create(s, res.user_id, "c@example.org", now + 3601, 600,
                                                 &id, token, &err),
@@ -512,6 +524,119 @@ static void email_limits_and_unconfirmed(void **state)
     store_close(s);
 }
 
+/*
+ * A newer link voids the older ones at once, not only when it is followed:
+ * a learner who mistyped the address (a stranger's) and asked again with
+ * the right one must not have the stranger receive the badges through the
+ * first link. The rows stay, counted by the hourly limit.
+ */
+static void email_newer_link_voids_older(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_launch l;
+    struct store_launch_result res;
+    struct store_email_confirmed done;
+    struct arena a = ARENA_INIT;
+    char typo[STORE_EMAIL_TOKEN_MAX + 1], right[STORE_EMAIL_TOKEN_MAX + 1];
+    unsigned char typo_hash[32], right_hash[32];
+    int64_t typo_id, right_id, now = util_now(), exp = 0;
+    const char *pending = NULL;
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    fill_launch(&l, c.id, "n1", "u1", "c1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    grant(s, c.id, res.user_id, "one");
+
+    assert_int_equal(store_email_confirm_create(s, res.user_id, "stranger@example.org", now, 600,
+                                                &typo_id, typo, &err),
+                     0);
+    assert_int_equal(store_email_confirm_create(s, res.user_id, "learner@example.org", now + 5, 600,
+                                                &right_id, right, &err),
+                     0);
+    assert_int_equal(token_hash(typo, typo_hash), typo_id);
+    assert_int_equal(store_email_pending(s, res.user_id, now + 6, &a, &pending, &exp, &err), 0);
+    assert_string_equal(pending, "learner@example.org");
+
+    /* the stranger follows the first link: refused as expired, nothing released */
+    assert_int_equal(store_email_confirm(s, typo_id, typo_hash, now + 6, &a, &done, &err), -1);
+    assert_int_equal(err.code, ERR_GONE);
+    assert_int_equal(done.refusal, STORE_EMAIL_EXPIRED);
+    err_clear(&err);
+    assert_int_equal(awards_in(s, res.user_id, AWARD_NEEDS_EMAIL), 1);
+
+    /* the voided link is kept: it counts against the hourly limit */
+    for (int i = 2; i < LIMIT_EMAIL_CONFIRM_PER_HOUR; i++) {
+        assert_int_equal(store_email_confirm_create(s, res.user_id, "learner@example.org", now + 5,
+                                                    600, &right_id, right, &err),
+                         0);
+    }
+    assert_int_equal(store_email_confirm_create(s, res.user_id, "learner@example.org", now + 5, 600,
+                                                &right_id, right, &err),
+                     -1);
+    assert_int_equal(err.code, ERR_LIMIT);
+    err_clear(&err);
+    assert_int_equal(token_hash(right, right_hash), right_id);
+
+    /* the learner's (newest) link works; the first one still does not */
+    assert_int_equal(store_email_confirm(s, right_id, right_hash, now + 7, &a, &done, &err), 0);
+    assert_string_equal(done.email, "learner@example.org");
+    assert_int_equal(done.released, 1);
+    assert_int_equal(store_email_confirm(s, typo_id, typo_hash, now + 8, &a, &done, &err), -1);
+    assert_int_equal(done.refusal, STORE_EMAIL_EXPIRED);
+    err_clear(&err);
+    arena_release(&a);
+    store_close(s);
+}
+
+/*
+ * The LMS sent an address after the link was asked for: following the link
+ * keeps the LMS's (a learner's address never replaces it) and says so,
+ * rather than reporting the link's address as the user's.
+ */
+static void email_lms_address_meanwhile(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_launch l;
+    struct store_launch_result res;
+    struct store_email_confirmed done;
+    struct arena a = ARENA_INIT;
+    char token[STORE_EMAIL_TOKEN_MAX + 1];
+    unsigned char hash[32];
+    int64_t id, now = util_now();
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    fill_launch(&l, c.id, "n1", "u1", "c1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    grant(s, c.id, res.user_id, "one");
+    assert_int_equal(
+        store_email_confirm_create(s, res.user_id, "given@example.org", now, 600, &id, token, &err),
+        0);
+    assert_int_equal(token_hash(token, hash), id);
+
+    /* a later launch shares the LMS's address: what waited for one is released then */
+    fill_launch(&l, c.id, "n2", "u1", "c1");
+    l.email = STR_LIT("lms@example.edu");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_int_equal(awards_in(s, res.user_id, AWARD_NEEDS_EMAIL), 0);
+
+    assert_int_equal(store_email_confirm(s, id, hash, now + 1, &a, &done, &err), 0);
+    assert_int_equal(done.refusal, STORE_EMAIL_OK);
+    assert_true(done.lms_email_kept);
+    assert_int_equal(done.released, 0);
+    /* the link is used up all the same */
+    assert_int_equal(store_email_confirm(s, id, hash, now + 2, &a, &done, &err), -1);
+    assert_int_equal(done.refusal, STORE_EMAIL_USED);
+    err_clear(&err);
+    arena_release(&a);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -522,6 +647,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(email_confirmations, setup, teardown),
         cmocka_unit_test_setup_teardown(email_limits_and_unconfirmed, setup, teardown),
+        cmocka_unit_test_setup_teardown(email_newer_link_voids_older, setup, teardown),
+        cmocka_unit_test_setup_teardown(email_lms_address_meanwhile, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
