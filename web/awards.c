@@ -32,32 +32,6 @@ struct filters {
 };
 
 /* A GET page's session, when it is a course's staff's; NULL once it replied 403. */
-static struct web_sess *staff_from_query_or_reply(struct req *r)
-{
-    struct web_sess *ws = web_session_from_query_or_reply(r);
-
-    if (!ws)
-        return NULL;
-    if (!ws->staff) {
-        web_reply_refusal(r, ERR_FORBIDDEN, _("only the course's instructors can do this"));
-        return NULL;
-    }
-    if (!ws->s.context_id) {
-        web_reply_refusal(r, ERR_FORBIDDEN, _("this needs a launch from inside a course"));
-        return NULL;
-    }
-    return ws;
-}
-
-static const struct store_badge *badge_by_slug(const struct store_course_admin *c, struct str slug)
-{
-    for (size_t i = 0; i < c->nbadges; i++) {
-        if (str_eq_cstr(slug, c->badges[i].slug))
-            return &c->badges[i];
-    }
-    return NULL;
-}
-
 static const struct store_badge *badge_by_id(const struct store_course_admin *c, int64_t id)
 {
     for (size_t i = 0; i < c->nbadges; i++) {
@@ -79,7 +53,7 @@ static int filters_parse(struct req *r, const struct store_course_admin *c, stru
     f->badge = NULL;
     f->state = -1;
     if (badge.len) {
-        b = badge.len <= LIMIT_SLUG_LEN ? badge_by_slug(c, badge) : NULL;
+        b = badge.len <= LIMIT_SLUG_LEN ? web_course_badge(c, badge, false) : NULL;
         if (!b)
             return err_set(err, ERR_INVALID, "%s", _("that badge is not one of this course"));
         f->badge = b->slug;
@@ -335,7 +309,7 @@ static const char awards_tpl[] =
 
 void web_route_awards(struct req *r)
 {
-    struct web_sess *ws = staff_from_query_or_reply(r);
+    struct web_sess *ws = web_staff_session_from_query_or_reply(r);
     struct store_course_admin c;
     struct err err = ERR_INIT;
     struct filters f;
@@ -478,7 +452,7 @@ void web_route_awards_csv(struct req *r)
         "state",      "reason",        "narrative",     "issued_at",   "expires_at",
         "revoked_at", "revoke_reason", "assertion_url",
     };
-    struct web_sess *ws = staff_from_query_or_reply(r);
+    struct web_sess *ws = web_staff_session_from_query_or_reply(r);
     struct store_course_admin c;
     struct err err = ERR_INIT;
     struct filters f;

@@ -567,13 +567,10 @@ static int course_and_badge(struct req *r, const struct web_sess *ws, const char
         return -1;
     if (!slug)
         return 0;
-    for (size_t i = 0; i < c->nbadges; i++) {
-        if (strcmp(c->badges[i].slug, slug) == 0 && c->badges[i].context_id == ws->s.context_id) {
-            *b = &c->badges[i];
-            return 0;
-        }
-    }
-    return err_set(err, ERR_NOTFOUND, "%s", _("this course has no such badge"));
+    *b = web_course_badge(c, str_from_cstr(slug), true);
+    if (!*b)
+        return err_set(err, ERR_NOTFOUND, "%s", _("this course has no such badge"));
+    return 0;
 }
 
 static bool never_awarded(struct req *r, const struct store_badge *b)
@@ -588,7 +585,7 @@ static bool never_awarded(struct req *r, const struct store_badge *b)
 
 void web_route_edit(struct req *r)
 {
-    struct web_sess *ws = web_session_from_query_or_reply(r);
+    struct web_sess *ws = web_staff_session_from_query_or_reply(r);
     struct store_course_admin c;
     const struct store_badge *b;
     struct badge_form f;
@@ -598,11 +595,6 @@ void web_route_edit(struct req *r)
 
     if (!ws)
         return;
-    if (!ws->staff) {
-        web_reply_page(r, 403, _("Not allowed"),
-                       _("Only the course's instructors can set its badges up."));
-        return;
-    }
     if (str_present(r->query) &&
         form_parse(&r->arena, r->query.ptr, r->query.len, 32, &q, &err) == 0) {
         struct str v = form_get(&q, "b");

@@ -42,6 +42,18 @@ static const char *rule_text(struct req *r, const struct store_course_admin *c,
     return "";
 }
 
+const struct store_badge *web_course_badge(const struct store_course_admin *c, struct str slug,
+                                           bool own_only)
+{
+    for (size_t i = 0; i < c->nbadges; i++) {
+        const struct store_badge *b = &c->badges[i];
+
+        if (str_eq_cstr(slug, b->slug) && (!own_only || b->context_id == c->context_id))
+            return b;
+    }
+    return NULL;
+}
+
 static const char *backend_label(const char *name)
 {
     if (!name || strcmp(name, "hosted") == 0)

@@ -122,3 +122,20 @@ int web_form_session_or_reply(struct req *r, bool staff, struct web_sess *out)
     }
     return 0;
 }
+
+struct web_sess *web_staff_session_from_query_or_reply(struct req *r)
+{
+    struct web_sess *ws = web_session_from_query_or_reply(r);
+
+    if (!ws)
+        return NULL;
+    if (!ws->staff) {
+        web_reply_refusal(r, ERR_FORBIDDEN, _("only the course's instructors can do this"));
+        return NULL;
+    }
+    if (!ws->s.context_id) {
+        web_reply_refusal(r, ERR_FORBIDDEN, _("this needs a launch from inside a course"));
+        return NULL;
+    }
+    return ws;
+}

@@ -309,6 +309,14 @@ struct web_sess *web_session_from_query_or_reply(struct req *r);
  * role in the session's context. Replies 403 and returns -1 otherwise.
  */
 int web_form_session_or_reply(struct req *r, bool staff, struct web_sess *out /* OUT */);
+/* A GET page for the course's staff: the session, or NULL once it replied 403. */
+struct web_sess *web_staff_session_from_query_or_reply(struct req *r);
+/*
+ * The BadgeClass `slug` of the course page's data: one of the course's own,
+ * or (unless `own_only`) a course-less one of the consumer; NULL otherwise.
+ */
+const struct store_badge *web_course_badge(const struct store_course_admin *c, struct str slug,
+                                           bool own_only);
 /* printf into the request's arena. */
 const char *web_fmt(struct req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
