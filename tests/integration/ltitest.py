@@ -477,7 +477,12 @@ class ServerTestCase(unittest.TestCase):
         for name, key, secret in cls.consumers:
             cls.keys.append(add_consumer(cls.db, name, key=key, secret=secret))
         cls.key, cls.secret = cls.keys[0]
-        cls.server = Server(cls.tmp, db=cls.db, **cls.server_kwargs).start()
+        cls.server = Server(cls.tmp, db=cls.db, **cls.server_kwargs)
+        # when a subclass's setUpClass fails after this, tearDownClass never runs: the class
+        # cleanup still stops the server and removes the directory (a no-op after tearDownClass)
+        cls.addClassCleanup(cls.server.kill)
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
+        cls.server.start()
 
     @classmethod
     def tearDownClass(cls):
