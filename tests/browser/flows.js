@@ -528,6 +528,40 @@ async function learnerBadges(t) {
   await shot(page, '02-learner-earned-revoked');
 }
 
+/*
+ * 2b. A learner the LMS sent no e-mail address for: the badge waits, the page
+ * asks for an address (axe-core checks that page), the learner gives one,
+ * and the badge is issued.
+ */
+async function learnerGivesEmail(t) {
+  const noMail = { ...LEARNER, user_id: 'learner-2', lis_person_name_full: 'Bo Nomail' };
+  delete noMail.lis_person_contact_email_primary;
+  const { page, url } = await launchAs(t.learnerCtx, noMail);
+  await recordGrade(noMail.user_id, COURSE.context_id, COURSE.resource_link_id, '0.9');
+  await waitAward(noMail.user_id, t.badges.score.slug, 'needs_email');
+  await page.reload();
+  await expectSection(page, 'pending-h', 'On its way');
+  const input = page.locator('#email-input');
+  check(await input.count() === 1, 'the page asks for an e-mail address');
+  check(await page.locator('label[for="email-input"]').count() === 1, 'the address field has a label');
+  const axePage = await t.axeCtx.newPage();
+  await axePage.goto(url);
+  const serious = await runAxe(axePage, 'learner e-mail form');
+  await axePage.close();
+  check(serious.length === 0, 'axe-core: no serious or critical violation on the e-mail form',
+    serious.map((v) => v.id));
+  await shot(page, '02c-learner-email-form');
+  await input.fill('bo@example.edu');
+  const saved = page.waitForResponse((r) => /\/badges\?s=.*m=email/.test(r.url()));
+  await page.locator('#email button[type="submit"]').click();
+  await saved;
+  await page.waitForLoadState('load');
+  check(/your address is saved/.test(await page.locator('p.notice').innerText()),
+    'the page thanks the learner', await page.locator('p.notice').innerText());
+  const issued = await waitAward(noMail.user_id, t.badges.score.slug, 'issued');
+  check(issued.recipient === 'bo@example.edu', 'the badge is issued to that address', issued.recipient);
+}
+
 /* 3. A learner's token on the instructor's form is refused and changes nothing. */
 async function learnerRefused(t) {
   const page = t.learner.page;
@@ -694,6 +728,7 @@ const FLOWS = [
   { name: 'instructor creates badges with uploaded images', needs: ['instructor settings'],
     run: instructorCreatesBadges },
   { name: 'learner badges', needs: ['instructor creates badges with uploaded images'], run: learnerBadges },
+  { name: 'learner gives an e-mail address', needs: ['learner badges'], run: learnerGivesEmail },
   { name: 'learner token refused on the instructor form', needs: ['learner badges'], run: learnerRefused },
   { name: 'instructor badge list', needs: ['learner badges'], run: instructorBadgeList },
   { name: 'accessibility and 360 px', needs: ['learner badges'], run: accessibility },
