@@ -13,7 +13,8 @@
 # launches were really accepted, the sqlite3 CLI or python3.
 # Environment: BENCH_DURATION (default 10), BENCH_CONNS (default "2 64"),
 # BENCH_KEEP=1 keeps the temporary directory, BENCH_WARMUP=S sends S seconds
-# of unmeasured launches first (a term under way), BENCH_ENROLLMENT_RULE=1 runs the
+# of unmeasured launches first (a term under way), BENCH_REPEAT=N measures N times
+# (alternating with the ceiling) and reports medians, BENCH_ENROLLMENT_RULE=1 runs the
 # launches with a consumer-wide enrollment badge active (awards queued and issued).
 set -euo pipefail
 
@@ -154,13 +155,15 @@ run() {
 echo "run-launch: ceiling on 127.0.0.1:$ceiling_port, ltibadges on ${server_url%/lti/launch}" >&2
 "$presign" "$key" "$secret" "$ceiling_url" 20000 "$tmp/ceiling-bodies.txt"
 declare -A rps p50 p99 bad sockerr exh cpu acc reqs
-for c in $conns_list; do
-    echo "run-launch: ceiling, $c connections, ${duration}s" >&2
-    run ceiling "$ceiling_pid" "$ceiling_url" "$c" "$duration" "$tmp/ceiling-bodies.txt" cycle
-    rps[ceiling,$c]=$r_rps p50[ceiling,$c]=$r_p50 p99[ceiling,$c]=$r_p99 bad[ceiling,$c]=$r_bad
-    sockerr[ceiling,$c]=$r_sockerr exh[ceiling,$c]=0 cpu[ceiling,$c]=$r_cpu_us acc[ceiling,$c]=-
-    reqs[ceiling,$c]=$r_reqs
-done
+ceiling_runs() {
+    for c in $conns_list; do
+        echo "run-launch: ceiling, $c connections, ${duration}s" >&2
+        run ceiling "$ceiling_pid" "$ceiling_url" "$c" "$duration" "$tmp/ceiling-bodies.txt" cycle
+        rps[ceiling,$c]=$r_rps p50[ceiling,$c]=$r_p50 p99[ceiling,$c]=$r_p99 bad[ceiling,$c]=$r_bad
+        sockerr[ceiling,$c]=$r_sockerr exh[ceiling,$c]=0 cpu[ceiling,$c]=$r_cpu_us acc[ceiling,$c]=-
+        reqs[ceiling,$c]=$r_reqs
+    done
+}
 
 # ---- ltibadges --------------------------------------------------------------
 # Every launch may be sent once, so the bodies must outlast the run: a short
@@ -201,22 +204,80 @@ done
 cal_rps=$r_rps
 need=$(awk -v r="$cal_rps" -v d="$duration" 'BEGIN { n = int(r * d * 1.5); if (n < 10000) n = 10000; print n }')
 
-for c in $conns_list; do
-    "$presign" "$key" "$secret" "$server_url" "$need" "$tmp/bodies.txt"
-    before=$(count_sessions "$tmp/bench.db")
-    echo "run-launch: ltibadges, $c connections, ${duration}s, $need fresh launches" >&2
-    run ltibadges "$server_pid" "$server_url" "$c" "$duration" "$tmp/bodies.txt" once
-    sleep 0.2 # launches answered after wrk stopped still commit; count them too
-    after=$(count_sessions "$tmp/bench.db")
-    rps[ltibadges,$c]=$r_rps p50[ltibadges,$c]=$r_p50 p99[ltibadges,$c]=$r_p99
-    bad[ltibadges,$c]=$r_bad sockerr[ltibadges,$c]=$r_sockerr exh[ltibadges,$c]=$r_exh
-    cpu[ltibadges,$c]=$r_cpu_us reqs[ltibadges,$c]=$r_reqs
-    if [ "$before" -ge 0 ] && [ "$after" -ge 0 ]; then
-        acc[ltibadges,$c]=$((after - before))
-    else
-        acc[ltibadges,$c]=-
-    fi
+ltibadges_runs() {
+    for c in $conns_list; do
+        "$presign" "$key" "$secret" "$server_url" "$need" "$tmp/bodies.txt"
+        before=$(count_sessions "$tmp/bench.db")
+        echo "run-launch: ltibadges, $c connections, ${duration}s, $need fresh launches" >&2
+        run ltibadges "$server_pid" "$server_url" "$c" "$duration" "$tmp/bodies.txt" once
+        sleep 0.2 # launches answered after wrk stopped still commit; count them too
+        after=$(count_sessions "$tmp/bench.db")
+        rps[ltibadges,$c]=$r_rps p50[ltibadges,$c]=$r_p50 p99[ltibadges,$c]=$r_p99
+        bad[ltibadges,$c]=$r_bad sockerr[ltibadges,$c]=$r_sockerr exh[ltibadges,$c]=$r_exh
+        cpu[ltibadges,$c]=$r_cpu_us reqs[ltibadges,$c]=$r_reqs
+        if [ "$before" -ge 0 ] && [ "$after" -ge 0 ]; then
+            acc[ltibadges,$c]=$((after - before))
+        else
+            acc[ltibadges,$c]=-
+        fi
+    done
+}
+
+# The checks of one repetition: every answer a 3xx, no socket error, no thread out of
+# launches, one stored session per answer. Sets status=1 and warns otherwise.
+status=0
+check_runs() {
+    for c in $conns_list; do
+        if [ "${bad[ltibadges,$c]}" != 0 ] || [ "${sockerr[ltibadges,$c]}" != 0 ]; then
+            echo "run-launch: WARNING: ltibadges at $c connections: ${bad[ltibadges,$c]} non-3xx answers, ${sockerr[ltibadges,$c]} socket errors" >&2
+            status=1
+        fi
+        if [ "${exh[ltibadges,$c]}" != 0 ]; then
+            echo "run-launch: WARNING: ltibadges at $c connections ran out of pre-signed launches: its rate is a lower bound" >&2
+            status=1
+        fi
+        a=${acc[ltibadges,$c]}
+        if [ "$a" != - ]; then
+            # every answered request must be a stored session (a few more: answered after wrk stopped)
+            if [ "$a" -lt "${reqs[ltibadges,$c]}" ] || [ "$a" -gt $((${reqs[ltibadges,$c]} + c + 2)) ]; then
+                echo "run-launch: WARNING: ltibadges at $c connections: $a sessions stored for ${reqs[ltibadges,$c]} requests" >&2
+                status=1
+            fi
+        fi
+    done
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }'; }
+median() { printf '%s\n' $1 | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# BENCH_REPEAT=N: the ceiling and ltibadges measured N times, alternately (the
+# machine's speed drifts; a ceiling measured next to each run keeps the ratio
+# honest); the report gives the medians and every repetition's ratio.
+repeat=${BENCH_REPEAT:-1}
+declare -A all_rps all_p50 all_p99 all_cpu all_ratio
+for rep in $(seq 1 "$repeat"); do
+    [ "$repeat" -gt 1 ] && echo "run-launch: repetition $rep of $repeat" >&2
+    ceiling_runs
+    ltibadges_runs
+    check_runs
+    for t in ceiling ltibadges; do
+        for c in $conns_list; do
+            all_rps[$t,$c]+=" ${rps[$t,$c]}" all_p50[$t,$c]+=" ${p50[$t,$c]}"
+            all_p99[$t,$c]+=" ${p99[$t,$c]}" all_cpu[$t,$c]+=" ${cpu[$t,$c]}"
+        done
+    done
+    for c in $conns_list; do
+        all_ratio[$c]+=" $(ratio "${rps[ltibadges,$c]}" "${rps[ceiling,$c]}")"
+    done
 done
+if [ "$repeat" -gt 1 ]; then
+    for t in ceiling ltibadges; do
+        for c in $conns_list; do
+            rps[$t,$c]=$(median "${all_rps[$t,$c]}") p50[$t,$c]=$(median "${all_p50[$t,$c]}")
+            p99[$t,$c]=$(median "${all_p99[$t,$c]}") cpu[$t,$c]=$(median "${all_cpu[$t,$c]}")
+        done
+    done
+fi
 
 # the write-ahead log should stay bounded under load (the checkpointer keeps up)
 db_mib=$(du -m "$tmp/bench.db" | cut -f1)
@@ -225,7 +286,6 @@ rss_ceiling=$(peak_rss_mib "$ceiling_pid")
 rss_server=$(peak_rss_mib "$server_pid")
 
 # ---- report -----------------------------------------------------------------
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }'; }
 echo
 echo "LTI launch benchmark: $(nproc) cores, wrk -t$wrk_threads -d${duration}s, bodies ~$(awk '{n += length($0)} END {printf "%.1f", n / NR / 1024}' "$tmp/bodies.txt") KiB, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo
@@ -245,26 +305,15 @@ echo "|---|---:|---:|---:|---:|"
 echo "| ceiling | 1.000 | 1.000 | ${p99[ceiling,$hi]} | $rss_ceiling |"
 echo "| ltibadges | $(ratio "${rps[ltibadges,$lo]}" "${rps[ceiling,$lo]}") | $(ratio "${rps[ltibadges,$hi]}" "${rps[ceiling,$hi]}") | ${p99[ltibadges,$hi]} | $rss_server |"
 echo
+if [ "$repeat" -gt 1 ]; then
+    echo "Medians of $repeat repetitions (requests/s, p50, p99, CPU; requests, sessions and errors"
+    echo "are the last repetition's). × ceiling in each repetition:"
+    for c in $conns_list; do
+        echo "- $c connections:${all_ratio[$c]} (median $(median "${all_ratio[$c]}"))"
+    done
+    echo
+fi
 echo "ltibadges' database after the runs: ${db_mib} MiB, write-ahead log ${wal_mib} MiB"
 echo
 
-status=0
-for c in $conns_list; do
-    if [ "${bad[ltibadges,$c]}" != 0 ] || [ "${sockerr[ltibadges,$c]}" != 0 ]; then
-        echo "run-launch: WARNING: ltibadges at $c connections: ${bad[ltibadges,$c]} non-3xx answers, ${sockerr[ltibadges,$c]} socket errors" >&2
-        status=1
-    fi
-    if [ "${exh[ltibadges,$c]}" != 0 ]; then
-        echo "run-launch: WARNING: ltibadges at $c connections ran out of pre-signed launches: its rate is a lower bound" >&2
-        status=1
-    fi
-    a=${acc[ltibadges,$c]}
-    if [ "$a" != - ]; then
-        # every answered request must be a stored session (a few more: answered after wrk stopped)
-        if [ "$a" -lt "${reqs[ltibadges,$c]}" ] || [ "$a" -gt $((${reqs[ltibadges,$c]} + c + 2)) ]; then
-            echo "run-launch: WARNING: ltibadges at $c connections: $a sessions stored for ${reqs[ltibadges,$c]} requests" >&2
-            status=1
-        fi
-    fi
-done
 exit $status
