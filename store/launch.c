@@ -30,14 +30,28 @@ enum wkind {
     WK__COUNT,
 };
 
-/* Entries per kind: 6 x 16384 x 48 bytes = 4.5 MiB at most. */
-#define WCACHE_SLOTS 16384
+/*
+ * Slots per kind (powers of two), sized for what a large institution's term
+ * holds: a few consumers, thousands of courses and links, tens of thousands
+ * of learners and enrollments, and an outcome binding per learner and graded
+ * link. 127 808 slots x 40 bytes = 4.9 MiB at most.
+ */
+static const size_t wcache_slots[] = {
+    [WK_CONSUMER] = 64, [WK_USER] = 16384,       [WK_CONTEXT] = 2048,
+    [WK_LINK] = 8192,   [WK_ENROLLMENT] = 32768, [WK_BINDING] = 65536,
+};
 /* An enrollment's last_launch_at is refreshed at most this often. */
 #define WCACHE_REFRESH 3600
 
+/*
+ * The key is 128 bits of SHA-256: a collision would hand one row's id to
+ * another. The values' digest is 64 bits: a false match needs that chance on
+ * the very row, and would only skip rewriting values that did not change
+ * their digest.
+ */
 struct wentry {
     unsigned char key[16];
-    unsigned char val[16];
+    unsigned char val[8];
     int64_t id;
     int64_t stamp; /* when written; 0: empty slot */
 };
@@ -53,7 +67,7 @@ struct wcache *store_wcache_new(void)
     struct wcache *c = xcalloc(1, sizeof(*c));
 
     for (int k = 0; k < WK__COUNT; k++)
-        c->slots[k] = xcalloc(WCACHE_SLOTS, sizeof(struct wentry));
+        c->slots[k] = xcalloc(wcache_slots[k], sizeof(struct wentry));
     /* every digested value is bounded by base/limits.h; 64 KiB holds them all */
     buf_init(&c->kbuf, 64 * 1024);
     buf_init(&c->vbuf, 64 * 1024);
@@ -74,7 +88,7 @@ void store_wcache_free(struct wcache *c)
 static void wcache_clear(struct wcache *c)
 {
     for (int k = 0; k < WK__COUNT; k++) {
-        memset(c->slots[k], 0, WCACHE_SLOTS * sizeof(struct wentry));
+        memset(c->slots[k], 0, wcache_slots[k] * sizeof(struct wentry));
         c->used[k] = 0;
     }
 }
@@ -108,15 +122,15 @@ static void dg_int(struct digest *d, int64_t v)
     buf_add(d->b, &v, sizeof(v));
 }
 
-/* 0, or -1 when the parts did not fit (then the row is simply not cached) */
-static int dg_final(struct digest *d, unsigned char out[16])
+/* The first `n` bytes of the parts' SHA-256; -1 when they did not fit (the row is not cached). */
+static int dg_final(struct digest *d, unsigned char *out, size_t n)
 {
     unsigned char full[32];
 
     if (d->b->toobig)
         return -1;
     util_sha256(d->b->ptr, d->b->len, full);
-    memcpy(out, full, 16);
+    memcpy(out, full, n);
     return 0;
 }
 
@@ -127,32 +141,32 @@ static struct wentry *wslot(struct wcache *c, enum wkind k, const unsigned char 
     size_t i;
 
     memcpy(&h, key, sizeof(h));
-    i = (size_t)(h & (WCACHE_SLOTS - 1));
+    i = (size_t)(h & (wcache_slots[k] - 1));
     for (;;) {
         struct wentry *e = &c->slots[k][i];
 
         if (e->stamp == 0 || memcmp(e->key, key, 16) == 0)
             return e;
-        i = (i + 1) & (WCACHE_SLOTS - 1);
+        i = (i + 1) & (wcache_slots[k] - 1);
     }
 }
 
 static void wremember(struct wcache *c, enum wkind k, struct wentry *e, const unsigned char key[16],
-                      const unsigned char val[16], int64_t id, int64_t now)
+                      const unsigned char val[8], int64_t id, int64_t now)
 {
     if (!e)
         return;
     if (e->stamp == 0) {
         /* bounded: a full table starts over rather than evicting one by one */
-        if (c->used[k] >= WCACHE_SLOTS * 3 / 4) {
-            memset(c->slots[k], 0, WCACHE_SLOTS * sizeof(struct wentry));
+        if (c->used[k] >= wcache_slots[k] * 3 / 4) {
+            memset(c->slots[k], 0, wcache_slots[k] * sizeof(struct wentry));
             c->used[k] = 0;
             e = wslot(c, k, key);
         }
         c->used[k]++;
     }
     memcpy(e->key, key, 16);
-    memcpy(e->val, val, 16);
+    memcpy(e->val, val, 8);
     e->id = id;
     e->stamp = now > 0 ? now : 1;
 }
@@ -162,13 +176,13 @@ static void wremember(struct wcache *c, enum wkind k, struct wentry *e, const un
  * exactly `val`. *slot is where to remember it after writing (NULL: don't).
  */
 static bool cached(struct wcache *wc, enum wkind k, struct digest *key_d, struct digest *val_d,
-                   unsigned char key[16], unsigned char val[16], struct wentry **slot, int64_t *id)
+                   unsigned char key[16], unsigned char val[8], struct wentry **slot, int64_t *id)
 {
     *slot = NULL;
-    if (dg_final(key_d, key) < 0 || dg_final(val_d, val) < 0)
+    if (dg_final(key_d, key, 16) < 0 || dg_final(val_d, val, 8) < 0)
         return false;
     *slot = wslot(wc, k, key);
-    if ((*slot)->stamp && memcmp((*slot)->val, val, 16) == 0) {
+    if ((*slot)->stamp && memcmp((*slot)->val, val, 8) == 0) {
         *id = (*slot)->id;
         return true;
     }
@@ -217,7 +231,7 @@ static int record_one(struct store *s, const struct store_launch *l,
     sqlite3_stmt *st;
     int64_t user_id = 0, context_id = 0, link_id = 0, unused;
     struct digest kd, vd;
-    unsigned char key[16], val[16];
+    unsigned char key[16], val[8];
     struct wentry *e;
 
     memset(res, 0, sizeof(*res));
