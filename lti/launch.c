@@ -140,19 +140,62 @@ static bool valid_utf8(struct str s)
  * characters. An empty value counts as absent (LMSes send empty fields for
  * data they withhold).
  */
-static int field(const struct form *f, const char *name, size_t max, struct str *out,
+/*
+ * The launch's parameters by name, indexed once: a launch looks up some 26
+ * names among 40 or so parameters, and a linear scan per name was a visible
+ * part of a launch's cost. Open addressing over a power-of-two table at
+ * least twice the parameter count; a name seen twice is marked.
+ */
+#define FIDX_SLOTS 2048 /* > 2 * LIMIT_FORM_PARAMS */
+
+struct fidx {
+    const struct form *f;
+    uint16_t slot[FIDX_SLOTS]; /* parameter index + 1; 0: empty */
+    bool dup[FIDX_SLOTS];
+};
+
+static uint32_t name_hash(struct str s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    for (size_t i = 0; i < s.len; i++)
+        h = (h ^ (unsigned char)s.ptr[i]) * 16777619u;
+    return h;
+}
+
+static void fidx_build(struct fidx *x, const struct form *f)
+{
+    _Static_assert(FIDX_SLOTS > 2 * LIMIT_FORM_PARAMS, "the index needs room");
+    x->f = f;
+    memset(x->slot, 0, sizeof(x->slot));
+    memset(x->dup, 0, sizeof(x->dup));
+    for (size_t i = 0; i < f->count && i < LIMIT_FORM_PARAMS; i++) {
+        struct str name = f->params[i].name;
+        size_t k = name_hash(name) & (FIDX_SLOTS - 1);
+
+        while (x->slot[k] && !str_eq(f->params[x->slot[k] - 1].name, name))
+            k = (k + 1) & (FIDX_SLOTS - 1);
+        if (x->slot[k])
+            x->dup[k] = true;
+        else
+            x->slot[k] = (uint16_t)(i + 1);
+    }
+}
+
+static int field(const struct fidx *x, const char *name, size_t max, struct str *out,
                  struct err *err)
 {
     struct str v = STR_NULL, want = str_from_cstr(name);
+    size_t k = name_hash(want) & (FIDX_SLOTS - 1);
     bool seen = false;
 
-    for (size_t i = 0; i < f->count; i++) {
-        if (!str_eq(f->params[i].name, want))
-            continue;
-        if (seen)
+    while (x->slot[k] && !str_eq(x->f->params[x->slot[k] - 1].name, want))
+        k = (k + 1) & (FIDX_SLOTS - 1);
+    if (x->slot[k]) {
+        if (x->dup[k])
             return err_set(err, ERR_INVALID, "parameter '%s' appears more than once", name);
         seen = true;
-        v = f->params[i].value;
+        v = x->f->params[x->slot[k] - 1].value;
     }
     *out = STR_NULL;
     if (!seen || v.len == 0)
@@ -177,16 +220,18 @@ struct str lti_launch_return_url(const struct form *f)
 {
     struct str v;
     struct err ignored = ERR_INIT;
+    struct fidx x;
 
-    if (field(f, "launch_presentation_return_url", LIMIT_LTI_URL_LEN, &v, &ignored) < 0 ||
+    fidx_build(&x, f);
+    if (field(&x, "launch_presentation_return_url", LIMIT_LTI_URL_LEN, &v, &ignored) < 0 ||
         !is_http_url(v) || memchr(v.ptr, ' ', v.len))
         return STR_NULL;
     return v;
 }
 
-static int url_field(const struct form *f, const char *name, struct str *out, struct err *err)
+static int url_field(const struct fidx *x, const char *name, struct str *out, struct err *err)
 {
-    if (field(f, name, LIMIT_LTI_URL_LEN, out, err) < 0)
+    if (field(x, name, LIMIT_LTI_URL_LEN, out, err) < 0)
         return -1;
     if (str_present(*out) && (!is_http_url(*out) || memchr(out->ptr, ' ', out->len)))
         return err_set(err, ERR_INVALID, "parameter '%s' must be an http(s) URL", name);
@@ -234,13 +279,14 @@ static struct str detect_lms(const struct lti_launch *l)
     return STR_NULL;
 }
 
-int lti_launch_parse(const struct form *f, struct lti_launch *l, struct err *err)
+/* The launch's fields from its indexed parameters. */
+static int parse(const struct fidx *x, struct lti_launch *l, struct err *err)
 {
     struct str total_score = STR_NULL;
 
     memset(l, 0, sizeof(*l));
-    if (field(f, "lti_message_type", 64, &l->message_type, err) < 0 ||
-        field(f, "lti_version", 64, &l->version, err) < 0)
+    if (field(x, "lti_message_type", 64, &l->message_type, err) < 0 ||
+        field(x, "lti_version", 64, &l->version, err) < 0)
         return -1;
     if (!str_present(l->message_type))
         return err_set(err, ERR_INVALID, "missing parameter 'lti_message_type'");
@@ -252,28 +298,28 @@ int lti_launch_parse(const struct form *f, struct lti_launch *l, struct err *err
     if (!str_eq_cstr(l->version, "LTI-1p0"))
         return err_set(err, ERR_INVALID, "unsupported 'lti_version' (LTI-1p0 expected)");
 
-    if (field(f, "resource_link_id", LIMIT_LTI_ID_LEN, &l->resource_link_id, err) < 0 ||
-        field(f, "user_id", LIMIT_LTI_ID_LEN, &l->user_id, err) < 0 ||
-        field(f, "lis_person_name_given", LIMIT_LTI_TEXT_LEN, &l->given_name, err) < 0 ||
-        field(f, "lis_person_name_family", LIMIT_LTI_TEXT_LEN, &l->family_name, err) < 0 ||
-        field(f, "lis_person_name_full", LIMIT_LTI_TEXT_LEN, &l->full_name, err) < 0 ||
-        field(f, "lis_person_contact_email_primary", 254, &l->email, err) < 0 ||
-        field(f, "lis_person_sourcedid", LIMIT_LTI_ID_LEN, &l->person_sourcedid, err) < 0 ||
-        field(f, "context_id", LIMIT_LTI_ID_LEN, &l->context_id, err) < 0 ||
-        field(f, "context_title", LIMIT_LTI_TEXT_LEN, &l->context_title, err) < 0 ||
-        field(f, "context_label", LIMIT_LTI_TEXT_LEN, &l->context_label, err) < 0 ||
-        field(f, "resource_link_title", LIMIT_LTI_TEXT_LEN, &l->resource_link_title, err) < 0 ||
-        field(f, "roles", LIMIT_LTI_ROLES_LEN, &l->roles, err) < 0 ||
-        field(f, "ext_roles", LIMIT_LTI_ROLES_LEN, &l->ext_roles, err) < 0 ||
-        field(f, "custom_badge_mode", 256, &l->mode, err) < 0 ||
-        url_field(f, "lis_outcome_service_url", &l->outcome_service_url, err) < 0 ||
-        field(f, "lis_result_sourcedid", LIMIT_LTI_SOURCEDID_LEN, &l->result_sourcedid, err) < 0 ||
-        field(f, "ext_outcome_data_values_accepted", 256, &l->outcome_data_accepted, err) < 0 ||
-        field(f, "ext_outcome_result_total_score_accepted", 16, &total_score, err) < 0 ||
-        url_field(f, "launch_presentation_return_url", &l->return_url, err) < 0 ||
-        field(f, "launch_presentation_document_target", 32, &l->document_target, err) < 0 ||
-        field(f, "launch_presentation_locale", 35, &l->locale, err) < 0 ||
-        field(f, "tool_consumer_info_product_family_code", 64, &l->product_family, err) < 0)
+    if (field(x, "resource_link_id", LIMIT_LTI_ID_LEN, &l->resource_link_id, err) < 0 ||
+        field(x, "user_id", LIMIT_LTI_ID_LEN, &l->user_id, err) < 0 ||
+        field(x, "lis_person_name_given", LIMIT_LTI_TEXT_LEN, &l->given_name, err) < 0 ||
+        field(x, "lis_person_name_family", LIMIT_LTI_TEXT_LEN, &l->family_name, err) < 0 ||
+        field(x, "lis_person_name_full", LIMIT_LTI_TEXT_LEN, &l->full_name, err) < 0 ||
+        field(x, "lis_person_contact_email_primary", 254, &l->email, err) < 0 ||
+        field(x, "lis_person_sourcedid", LIMIT_LTI_ID_LEN, &l->person_sourcedid, err) < 0 ||
+        field(x, "context_id", LIMIT_LTI_ID_LEN, &l->context_id, err) < 0 ||
+        field(x, "context_title", LIMIT_LTI_TEXT_LEN, &l->context_title, err) < 0 ||
+        field(x, "context_label", LIMIT_LTI_TEXT_LEN, &l->context_label, err) < 0 ||
+        field(x, "resource_link_title", LIMIT_LTI_TEXT_LEN, &l->resource_link_title, err) < 0 ||
+        field(x, "roles", LIMIT_LTI_ROLES_LEN, &l->roles, err) < 0 ||
+        field(x, "ext_roles", LIMIT_LTI_ROLES_LEN, &l->ext_roles, err) < 0 ||
+        field(x, "custom_badge_mode", 256, &l->mode, err) < 0 ||
+        url_field(x, "lis_outcome_service_url", &l->outcome_service_url, err) < 0 ||
+        field(x, "lis_result_sourcedid", LIMIT_LTI_SOURCEDID_LEN, &l->result_sourcedid, err) < 0 ||
+        field(x, "ext_outcome_data_values_accepted", 256, &l->outcome_data_accepted, err) < 0 ||
+        field(x, "ext_outcome_result_total_score_accepted", 16, &total_score, err) < 0 ||
+        url_field(x, "launch_presentation_return_url", &l->return_url, err) < 0 ||
+        field(x, "launch_presentation_document_target", 32, &l->document_target, err) < 0 ||
+        field(x, "launch_presentation_locale", 35, &l->locale, err) < 0 ||
+        field(x, "tool_consumer_info_product_family_code", 64, &l->product_family, err) < 0)
         return -1;
     if (!str_present(l->resource_link_id))
         return err_set(err, ERR_INVALID, "missing parameter 'resource_link_id'");
@@ -289,4 +335,12 @@ int lti_launch_parse(const struct form *f, struct lti_launch *l, struct err *err
     l->role_flags = lti_roles_parse(l->roles);
     l->lms = detect_lms(l);
     return 0;
+}
+
+int lti_launch_parse(const struct form *f, struct lti_launch *l, struct err *err)
+{
+    struct fidx x;
+
+    fidx_build(&x, f);
+    return parse(&x, l, err);
 }
