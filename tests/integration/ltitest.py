@@ -17,10 +17,12 @@ import select
 import shutil
 import signal
 import sqlite3
+import struct
 import subprocess
 import tempfile
 import time
 import unittest
+import zlib
 from types import SimpleNamespace
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -453,6 +455,23 @@ class Server:
 
 
 # ---- test base --------------------------------------------------------------
+
+
+def png_bytes(w=4, h=4, rgba=(200, 30, 30, 255), extra_chunks=()):
+    """A real PNG written by hand (python has no PNG encoder without extra packages)."""
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    raw = b"".join(b"\0" + bytes(rgba) * w for _ in range(h))
+    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
+    for t, d in extra_chunks:
+        out += chunk(t, d)
+    return out + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def csrf_of(db, token):
+    """The CSRF token a form of this session carries (as web/session.c computes it)."""
+    secret = bytes(session_rows(db, token, "csrf_secret")[0]["csrf_secret"])
+    return hmac.new(secret, b"ltibadges form v1", hashlib.sha256).hexdigest()
 
 
 class ServerTestCase(unittest.TestCase):

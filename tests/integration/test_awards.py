@@ -20,7 +20,7 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ltitest as lt  # noqa: E402
-from ltitest import base_launch, hex_id, query, run_cli  # noqa: E402
+from ltitest import base_launch, hex_id, png_bytes, query, run_cli  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The specification's own JSON-LD context, read where the project's shared data keeps it.
@@ -35,17 +35,6 @@ WAIT = float(os.environ.get("LTIBADGES_AWARD_WAIT", "20"))
 def ob_terms():
     with open(OB_CONTEXT_PATH) as f:
         return set(json.load(f)["@context"].keys())
-
-
-def png_bytes(w=4, h=4, rgba=(200, 30, 30, 255), extra_chunks=()):
-    """A real PNG written by hand (python has no PNG encoder without extra packages)."""
-    def chunk(t, d):
-        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    raw = b"".join(b"\0" + bytes(rgba) * w for _ in range(h))
-    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
-    for t, d in extra_chunks:
-        out += chunk(t, d)
-    return out + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 def png_chunks(data):

@@ -6,34 +6,22 @@ failed one, the CSV export (quoting, formula injection), and refusals that
 change nothing: a learner's session, a missing CSRF token, a user not
 enrolled, an award of another course."""
 import csv
-import hashlib
-import hmac
 import html
 import io
 import json
 import os
 import re
-import struct
 import sys
 import time
 import urllib.parse
-import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ltitest as lt  # noqa: E402
-from ltitest import base_launch, run_cli  # noqa: E402
+from ltitest import base_launch, png_bytes, run_cli  # noqa: E402
 
 WAIT = 15
 TRICKY = 'Ann, "the Q"\nLee'
 FORMULA = "=HYPERLINK(\"http://evil.example\",\"x\")"
-
-
-def png_bytes(w=8, h=8):
-    def chunk(t, d):
-        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
-    raw = b"".join(b"\x00" + b"\x20\x60\xc0\xff" * w for _ in range(h))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def form_fields(page_text, action):
@@ -100,13 +88,6 @@ class AwardsTable(lt.ServerTestCase):
     def post(self, path, fields):
         body = urllib.parse.urlencode(fields, doseq=True).encode()
         return self.server.request("POST", path, body=body, headers={"Content-Type": lt.FORM})
-
-    def csrf_of(self, token):
-        """The CSRF token of a session, computed as the server does (HMAC of its secret)."""
-        sid = int(token.split("-")[0])
-        secret = lt.query(self.db, "SELECT csrf_secret FROM sessions WHERE id = ?",
-                          sid)[0]["csrf_secret"]
-        return hmac.new(secret, b"ltibadges form v1", hashlib.sha256).hexdigest()
 
     def user_id(self, lti_user_id):
         return lt.query(self.db, "SELECT id FROM users WHERE lti_user_id = ?",
@@ -243,7 +224,7 @@ class AwardsTable(lt.ServerTestCase):
                                            "user": str(self.user_id(self.ada)),
                                            "narrative": "x"})
         self.assertRefusal(resp, 403, "did not come from this tool")
-        resp = self.post("/badges/award", {"s": self.prof, "csrf": self.csrf_of(self.prof),
+        resp = self.post("/badges/award", {"s": self.prof, "csrf": lt.csrf_of(self.db, self.prof),
                                            "badge": self.slug, "user": "abc",
                                            "narrative": "x"})
         self.assertRefusal(resp, 400)
@@ -265,7 +246,7 @@ class AwardsTable(lt.ServerTestCase):
         for path in ("/badges/awards", "/badges/awards.csv"):
             self.assertRefusal(self.get(self.ada_token, path), 403,
                                "only the course's instructors")
-        csrf = self.csrf_of(self.ada_token)
+        csrf = lt.csrf_of(self.db, self.ada_token)
         ids = [str(i) for i in self.ids_of([self.ada, self.bob])]
         for path, fields in (
                 ("/badges/award", {"badge": self.slug, "user": str(self.user_id(self.bob)),

@@ -14,7 +14,8 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ltitest as lt  # noqa: E402
-from test_ui import PagesTestCase, form_fields, png_bytes, plain  # noqa: E402
+from ltitest import png_bytes  # noqa: E402
+from test_ui import PagesTestCase, form_fields, plain  # noqa: E402
 
 EVIL_SVG = (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" '
             b'xmlns:xlink="http://www.w3.org/1999/xlink" width="64" height="64" '
@@ -320,7 +321,7 @@ class Editor(PagesTestCase):
         fields = form_fields(self.editor(slug).text, "/badges/archive")
         for path in ("/badges/save", "/badges/archive", "/badges/delete"):
             self.assertRefusal(self.post(path, dict(fields, s=learner,
-                                                    csrf=self.csrf_of(learner))), 403)
+                                                    csrf=lt.csrf_of(self.db, learner))), 403)
             self.assertRefusal(self.post(path, dict(fields, csrf="0" * 64)), 403)
         # another course's instructor cannot reach this course's badge
         other, opage = self.open_page("prof-x", "other-" + self.ctx, roles="Instructor")

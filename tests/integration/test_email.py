@@ -8,7 +8,6 @@ addresses, a relay that refuses or fails) changing nothing. Without SMTP the
 operator chooses: addresses taken as given (accept_unconfirmed), or no form at
 all. The [email] configuration is checked at start."""
 import hashlib
-import hmac
 import json
 import os
 import re
@@ -26,12 +25,6 @@ import test_ui as ui  # noqa: E402
 from smtpsink import Sink  # noqa: E402
 
 LINK_RE = re.compile(r"(http://\S+/badges/email/confirm\?t=([1-9][0-9]*)-([0-9a-f]{64}))")
-
-
-def csrf_of(db, token):
-    """The CSRF token a form of this session carries (as web/session.c computes it)."""
-    secret = bytes(lt.session_rows(db, token, "csrf_secret")[0]["csrf_secret"])
-    return hmac.new(secret, b"ltibadges form v1", hashlib.sha256).hexdigest()
 
 
 class EmailCase(ui.PagesTestCase):
@@ -291,7 +284,7 @@ class WithSmtp(SmtpCase):
         ctx = "known-" + lt.hex_id(3)
         token, page = self.open_page("known", ctx)
         self.assertNotIn('name="email"', page.text, "the LMS shared an address: no form")
-        resp = self.post("/badges/email", {"s": token, "csrf": csrf_of(self.db, token),
+        resp = self.post("/badges/email", {"s": token, "csrf": lt.csrf_of(self.db, token),
                                            "email": "other@example.org"})
         self.assertRefusal(resp, 409, "knows your e-mail address already")
         self.assertEqual(self.user_row("known")["email"], "known@example.edu")
@@ -432,7 +425,7 @@ class NoMail(EmailCase):
         page = self.get_page(token)
         self.assertNotIn('name="email"', page.text)
         self.assertIn("Ask your instructor", ui.plain(ui.section(page.text, "pending-h")))
-        fields = {"s": token, "csrf": csrf_of(self.db, token), "email": "nomail@example.org"}
+        fields = {"s": token, "csrf": lt.csrf_of(self.db, token), "email": "nomail@example.org"}
         resp = self.post("/badges/email", fields)
         self.assertRefusal(resp, 403)
         self.assertIsNone(self.user_row("nomail")["email"])

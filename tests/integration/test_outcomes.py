@@ -18,10 +18,8 @@ given up on, visibly in `award list --json`.
 import json
 import os
 import re
-import sqlite3
 import sys
 import time
-import unittest
 import xml.etree.ElementTree as ET
 from urllib.parse import urlsplit
 

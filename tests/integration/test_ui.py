@@ -11,23 +11,13 @@ import os
 import re
 import sys
 import time
-import struct
 import urllib.parse
-import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ltitest as lt  # noqa: E402
-from ltitest import base_launch, run_cli  # noqa: E402
+from ltitest import base_launch, png_bytes, run_cli  # noqa: E402
 
 WAIT = 15
-
-
-def png_bytes(w=8, h=8):
-    def chunk(t, d):
-        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
-    raw = b"".join(b"\x00" + b"\x20\x60\xc0\xff" * w for _ in range(h))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def form_fields(page_text, action):
@@ -115,14 +105,6 @@ class PagesTestCase(lt.ServerTestCase):
         return self.server.request("POST", path, body=body,
                                    headers={"Content-Type": content_type})
 
-    def csrf_of(self, token):
-        """The CSRF token of a session, computed as the server does (HMAC of its secret)."""
-        import hashlib
-        import hmac
-        sid = int(token.split("-")[0])
-        secret = lt.query(self.db, "SELECT csrf_secret FROM sessions WHERE id = ?",
-                          sid)[0]["csrf_secret"]
-        return hmac.new(secret, b"ltibadges form v1", hashlib.sha256).hexdigest()
 
 
 class LearnerPage(PagesTestCase):
@@ -310,7 +292,7 @@ class InstructorPage(PagesTestCase):
                                                   pass_mark="0.1"))
         self.assertRefusal(resp, 403)
         # a learner with a CSRF token of their own session (from a page that has a form)
-        resp = self.post("/badges/settings", {"s": token, "csrf": self.csrf_of(token),
+        resp = self.post("/badges/settings", {"s": token, "csrf": lt.csrf_of(self.db, token),
                                               "enabled": "1", "pass_mark": "0.1"})
         self.assertRefusal(resp, 403, "only the course's instructors")
         self.assertEqual(self.context_row_or_none(ctx), (0,))
