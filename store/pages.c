@@ -42,6 +42,29 @@ static int collect(struct conn *c, sqlite3_stmt *st, struct arena *a, size_t siz
     return 0;
 }
 
+/*
+ * Runs statement `id` with its parameters ?1 and ?2 (as many as it has) bound
+ * to `p1` and `p2`; the array of every row (see collect()), or NULL on error.
+ */
+static void *read_rows(struct conn *c, enum stmt_id id, int64_t p1, int64_t p2, struct arena *a,
+                       size_t size, row_fn *read, size_t *n, const char *what, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, id, err);
+    void *rows = NULL;
+    int np;
+
+    if (!st)
+        return NULL;
+    np = sqlite3_bind_parameter_count(st);
+    if (np >= 1)
+        sqlite3_bind_int64(st, 1, p1);
+    if (np >= 2)
+        sqlite3_bind_int64(st, 2, p2);
+    if (collect(c, st, a, size, read, &rows, n, what, err) < 0)
+        return NULL;
+    return rows;
+}
+
 static void grade_row(sqlite3_stmt *st, struct arena *a, void *row)
 {
     struct store_grade_seen *g = row;
@@ -94,56 +117,6 @@ static void enrolled_row(sqlite3_stmt *st, struct arena *a, void *row)
     e->name = store_col_arena(st, 2, a);
     e->email = store_col_arena(st, 3, a);
     e->role_flags = (unsigned)sqlite3_column_int64(st, 4);
-}
-
-static int read_grades(struct conn *c, int64_t user_id, int64_t context_id, struct arena *a,
-                       struct store_learner_view *v, struct err *err)
-{
-    sqlite3_stmt *st = store_stmt(c, S_PAGE_GRADES, err);
-    void *rows;
-
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, context_id);
-    if (collect(c, st, a, sizeof(*v->grades), grade_row, &rows, &v->ngrades, "reading grades",
-                err) < 0)
-        return -1;
-    v->grades = rows;
-    return 0;
-}
-
-static int read_completed(struct conn *c, int64_t user_id, struct arena *a,
-                          struct store_learner_view *v, struct err *err)
-{
-    sqlite3_stmt *st = store_stmt(c, S_PAGE_COMPLETED, err);
-    void *rows;
-
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, user_id);
-    if (collect(c, st, a, sizeof(*v->completed), completed_row, &rows, &v->ncompleted,
-                "reading completions", err) < 0)
-        return -1;
-    v->completed = rows;
-    return 0;
-}
-
-static int read_groups(struct conn *c, int64_t consumer_id, int64_t user_id, struct arena *a,
-                       struct store_learner_view *v, struct err *err)
-{
-    sqlite3_stmt *st = store_stmt(c, S_PAGE_GROUPS, err);
-    void *rows;
-
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, consumer_id);
-    sqlite3_bind_int64(st, 2, user_id);
-    if (collect(c, st, a, sizeof(*v->groups), group_row, &rows, &v->ngroups,
-                "reading course groups", err) < 0)
-        return -1;
-    v->groups = rows;
-    return 0;
 }
 
 static int read_context(struct conn *c, int64_t context_id, int64_t user_id, struct arena *a,
@@ -209,9 +182,19 @@ int store_learner_view(struct store *s, int64_t consumer_id, int64_t user_id, in
     sqlite3_bind_int64(st, 1, user_id);
     if (store_collect_awards(c, st, a, &out->awards, &out->nawards, err) < 0)
         goto end;
-    if ((context_id && read_grades(c, user_id, context_id, a, out, err) < 0) ||
-        read_completed(c, user_id, a, out, err) < 0 ||
-        read_groups(c, consumer_id, user_id, a, out, err) < 0)
+    if (context_id) {
+        out->grades = read_rows(c, S_PAGE_GRADES, user_id, context_id, a, sizeof(*out->grades),
+                                grade_row, &out->ngrades, "reading grades", err);
+        if (!out->grades)
+            goto end;
+    }
+    out->completed = read_rows(c, S_PAGE_COMPLETED, user_id, 0, a, sizeof(*out->completed),
+                               completed_row, &out->ncompleted, "reading completions", err);
+    if (!out->completed)
+        goto end;
+    out->groups = read_rows(c, S_PAGE_GROUPS, consumer_id, user_id, a, sizeof(*out->groups),
+                            group_row, &out->ngroups, "reading course groups", err);
+    if (!out->groups)
         goto end;
     ret = 0;
 end:
@@ -219,22 +202,6 @@ end:
 out:
     store_reader_put(s, c);
     return ret;
-}
-
-static int read_links(struct conn *c, int64_t context_id, struct arena *a,
-                      struct store_course_admin *v, struct err *err)
-{
-    sqlite3_stmt *st = store_stmt(c, S_ADMIN_LINKS, err);
-    void *rows;
-
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, context_id);
-    if (collect(c, st, a, sizeof(*v->links), link_row, &rows, &v->nlinks,
-                "reading a course's links", err) < 0)
-        return -1;
-    v->links = rows;
-    return 0;
 }
 
 static int read_counts(struct conn *c, int64_t context_id, struct store_course_admin *v,
@@ -289,8 +256,11 @@ int store_course_admin(struct store *s, int64_t consumer_id, int64_t context_id,
         goto end;
     sqlite3_bind_int64(st, 1, context_id);
     sqlite3_bind_int64(st, 2, consumer_id);
-    if (store_collect_badges(c, st, a, &out->badges, &out->nbadges, err) < 0 ||
-        read_links(c, context_id, a, out, err) < 0 || read_counts(c, context_id, out, err) < 0)
+    if (store_collect_badges(c, st, a, &out->badges, &out->nbadges, err) < 0)
+        goto end;
+    out->links = read_rows(c, S_ADMIN_LINKS, context_id, 0, a, sizeof(*out->links), link_row,
+                           &out->nlinks, "reading a course's links", err);
+    if (!out->links || read_counts(c, context_id, out, err) < 0)
         goto end;
     ret = 0;
 end:
