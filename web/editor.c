@@ -553,12 +553,19 @@ static void reply_editor(struct req *r, struct web_sess *ws, unsigned status,
                           editor_tpl, v, n);
 }
 
-/* The course's page data and, for `slug`, its own BadgeClass (else ERR_NOTFOUND). */
+/*
+ * The course's page data and, for `slug`, its own BadgeClass (else
+ * ERR_NOTFOUND); *deletable (may be NULL): it was never awarded.
+ */
 static int course_and_badge(struct req *r, const struct web_sess *ws, const char *slug,
                             struct store_course_admin *c, const struct store_badge **b,
-                            struct err *err)
+                            bool *deletable, struct err *err)
 {
+    int64_t awarded = 1;
+
     *b = NULL;
+    if (deletable)
+        *deletable = false;
     if (!ws->s.context_id)
         return err_set(err, ERR_INVALID, "%s",
                        _("open this tool from inside a course to set its badges up"));
@@ -570,17 +577,12 @@ static int course_and_badge(struct req *r, const struct web_sess *ws, const char
     *b = web_course_badge(c, str_from_cstr(slug), true);
     if (!*b)
         return err_set(err, ERR_NOTFOUND, "%s", _("this course has no such badge"));
+    if (deletable) {
+        if (store_badge_award_count(r->web->store, (*b)->id, &awarded, err) < 0)
+            return -1;
+        *deletable = awarded == 0;
+    }
     return 0;
-}
-
-static bool never_awarded(struct req *r, const struct store_badge *b)
-{
-    struct err err = ERR_INIT;
-    int64_t n = 1;
-
-    if (store_badge_award_count(r->web->store, b->id, &n, &err) < 0)
-        return false;
-    return n == 0;
 }
 
 void web_route_edit(struct req *r)
@@ -592,6 +594,7 @@ void web_route_edit(struct req *r)
     struct err err = ERR_INIT;
     struct form q = { NULL, 0 };
     const char *slug = NULL;
+    bool deletable;
 
     if (!ws)
         return;
@@ -603,7 +606,7 @@ void web_route_edit(struct req *r)
             slug = arena_strz(&r->arena, v);
     }
     err_clear(&err);
-    if (course_and_badge(r, ws, slug, &c, &b, &err) < 0) {
+    if (course_and_badge(r, ws, slug, &c, &b, &deletable, &err) < 0) {
         web_reply_err(r, &err);
         return;
     }
@@ -613,7 +616,7 @@ void web_route_edit(struct req *r)
         memset(&f, 0, sizeof(f));
         f.passback = true; /* as a BadgeClass made any other way: 1.0 sent to the LMS */
     }
-    reply_editor(r, ws, 200, &c, &f, NULL, NULL, b && never_awarded(r, b));
+    reply_editor(r, ws, 200, &c, &f, NULL, NULL, deletable);
 }
 
 void web_route_save(struct req *r)
@@ -626,21 +629,20 @@ void web_route_save(struct req *r)
     struct dryrun d = { 0 };
     struct err err = ERR_INIT;
     size_t cleaned = 0, added = 0;
-    bool dry;
+    bool dry, deletable;
 
     if (web_form_session_or_reply(r, true, ws) < 0)
         return;
     form_from_post(r, &f);
     dry = str_eq_cstr(web_post_get(r, "do"), "dryrun");
-    if (course_and_badge(r, ws, f.slug, &c, &b, &err) < 0) {
+    if (course_and_badge(r, ws, f.slug, &c, &b, &deletable, &err) < 0) {
         web_reply_err(r, &err);
         return;
     }
     f.cur = b;
     if (form_check(r, ws, &c, &f, &nb, &err) < 0 ||
         (!dry && form_image(r, &f, &nb, &cleaned, &err) < 0)) {
-        reply_editor(r, ws, web_status_for(err.code), &c, &f, err.msg, NULL,
-                     b && never_awarded(r, b));
+        reply_editor(r, ws, web_status_for(err.code), &c, &f, err.msg, NULL, deletable);
         return;
     }
     if (dry) {
@@ -648,13 +650,12 @@ void web_route_save(struct req *r)
             web_reply_err(r, &err);
             return;
         }
-        reply_editor(r, ws, 200, &c, &f, NULL, &d, b && never_awarded(r, b));
+        reply_editor(r, ws, 200, &c, &f, NULL, &d, deletable);
         return;
     }
     if (b) {
         if (store_badge_update(r->web->store, b->id, ws->s.context_id, &nb, &err) < 0) {
-            reply_editor(r, ws, web_status_for(err.code), &c, &f, err.msg, NULL,
-                         never_awarded(r, b));
+            reply_editor(r, ws, web_status_for(err.code), &c, &f, err.msg, NULL, deletable);
             return;
         }
     } else {
@@ -709,7 +710,7 @@ static void lifecycle(struct req *r, bool delete)
         web_reply_err(r, &err);
         return;
     }
-    if (course_and_badge(r, ws, slug, &c, &b, &err) < 0) {
+    if (course_and_badge(r, ws, slug, &c, &b, NULL, &err) < 0) {
         web_reply_err(r, &err);
         return;
     }
