@@ -10,9 +10,12 @@
  * Most launches are relaunches: the same user, course, link and outcome
  * binding as before. Rewriting those rows would dirty random b-tree pages
  * for nothing (and every dirty page goes through the WAL and its fsync), so
- * the writer keeps a bounded cache: for each row it wrote, a 128-bit key
- * (SHA-256 of what identifies the row) with the row id and a 128-bit digest
- * of the values written. A launch whose values match writes nothing there.
+ * the writer keeps a bounded cache of what it wrote. For a row whose id the
+ * launch needs (consumer, user, course, link): a 128-bit key (SHA-256 of what
+ * identifies the row) with the row id and a 64-bit digest of the values
+ * written. For an enrollment or an outcome binding, whose id it does not
+ * need: a 64-bit key and a 64-bit digest only, so that a term's worth of them
+ * fits. A launch whose values match writes nothing there.
  * The cache is dropped whenever another connection changed the database
  * (PRAGMA data_version), when a launch fails after it used the cache, or
  * when a commit fails; foreign keys catch a stale id if all else fails.
@@ -20,25 +23,37 @@
 #include "base/base.h"
 #include "store/store_int.h"
 
+/* Rows cached with their id. */
 enum wkind {
     WK_CONSUMER,
     WK_USER,
     WK_CONTEXT,
     WK_LINK,
-    WK_ENROLLMENT,
-    WK_BINDING,
     WK__COUNT,
+};
+
+/* Rows cached without an id: only whether they hold these values. */
+enum mkind {
+    MK_ENROLLMENT,
+    MK_BINDING,
+    MK__COUNT,
 };
 
 /*
  * Slots per kind (powers of two), sized for what a large institution's term
  * holds: a few consumers, thousands of courses and links, tens of thousands
- * of learners and enrollments, and an outcome binding per learner and graded
- * link. 127 808 slots x 40 bytes = 4.9 MiB at most.
+ * of learners, enrollments and outcome bindings (one per learner and graded
+ * link). 26 688 x 40 bytes + 196 608 x 16 bytes = 4 MiB at most.
  */
 static const size_t wcache_slots[] = {
-    [WK_CONSUMER] = 64, [WK_USER] = 16384,       [WK_CONTEXT] = 2048,
-    [WK_LINK] = 8192,   [WK_ENROLLMENT] = 32768, [WK_BINDING] = 65536,
+    [WK_CONSUMER] = 64,
+    [WK_USER] = 16384,
+    [WK_CONTEXT] = 2048,
+    [WK_LINK] = 8192,
+};
+static const size_t mcache_slots[] = {
+    [MK_ENROLLMENT] = 65536,
+    [MK_BINDING] = 131072,
 };
 /* An enrollment's last_launch_at is refreshed at most this often. */
 #define WCACHE_REFRESH 3600
@@ -56,9 +71,19 @@ struct wentry {
     int64_t stamp; /* when written; 0: empty slot */
 };
 
+/*
+ * A row without an id: a false match needs both 64-bit digests to collide at
+ * once, and would only skip rewriting a row. key 0: empty slot.
+ */
+struct mentry {
+    uint64_t key, val;
+};
+
 struct wcache {
     struct wentry *slots[WK__COUNT];
     size_t used[WK__COUNT];
+    struct mentry *marks[MK__COUNT];
+    size_t mused[MK__COUNT];
     struct buf kbuf, vbuf; /* reused for every digest: the writer is one thread */
 };
 
@@ -68,6 +93,8 @@ struct wcache *store_wcache_new(void)
 
     for (int k = 0; k < WK__COUNT; k++)
         c->slots[k] = xcalloc(wcache_slots[k], sizeof(struct wentry));
+    for (int k = 0; k < MK__COUNT; k++)
+        c->marks[k] = xcalloc(mcache_slots[k], sizeof(struct mentry));
     /* every digested value is bounded by base/limits.h; 64 KiB holds them all */
     buf_init(&c->kbuf, 64 * 1024);
     buf_init(&c->vbuf, 64 * 1024);
@@ -80,6 +107,8 @@ void store_wcache_free(struct wcache *c)
         return;
     for (int k = 0; k < WK__COUNT; k++)
         free(c->slots[k]);
+    for (int k = 0; k < MK__COUNT; k++)
+        free(c->marks[k]);
     buf_release(&c->kbuf);
     buf_release(&c->vbuf);
     free(c);
@@ -90,6 +119,10 @@ static void wcache_clear(struct wcache *c)
     for (int k = 0; k < WK__COUNT; k++) {
         memset(c->slots[k], 0, wcache_slots[k] * sizeof(struct wentry));
         c->used[k] = 0;
+    }
+    for (int k = 0; k < MK__COUNT; k++) {
+        memset(c->marks[k], 0, mcache_slots[k] * sizeof(struct mentry));
+        c->mused[k] = 0;
     }
 }
 
@@ -189,6 +222,57 @@ static bool cached(struct wcache *wc, enum wkind k, struct digest *key_d, struct
     return false;
 }
 
+/* The slot for `key` in a table without ids: its entry, or the empty slot where it would go. */
+static struct mentry *mslot(struct wcache *c, enum mkind k, uint64_t key)
+{
+    size_t i = (size_t)(key & (mcache_slots[k] - 1));
+
+    for (;;) {
+        struct mentry *e = &c->marks[k][i];
+
+        if (e->key == 0 || e->key == key)
+            return e;
+        i = (i + 1) & (mcache_slots[k] - 1);
+    }
+}
+
+/*
+ * Whether a row without an id was written with exactly these values; when
+ * not, *slot and *key, *val are what to remember once it is (*slot NULL:
+ * don't).
+ */
+static bool marked(struct wcache *wc, enum mkind k, struct digest *key_d, struct digest *val_d,
+                   uint64_t *key, uint64_t *val, struct mentry **slot)
+{
+    unsigned char kb[8], vb[8];
+
+    *slot = NULL;
+    if (dg_final(key_d, kb, 8) < 0 || dg_final(val_d, vb, 8) < 0)
+        return false;
+    memcpy(key, kb, 8);
+    memcpy(val, vb, 8);
+    *key |= 1; /* never 0, the empty slot */
+    *slot = mslot(wc, k, *key);
+    return (*slot)->key == *key && (*slot)->val == *val;
+}
+
+static void mremember(struct wcache *c, enum mkind k, struct mentry *e, uint64_t key, uint64_t val)
+{
+    if (!e)
+        return;
+    if (e->key == 0) {
+        /* bounded: a full table starts over rather than evicting one by one */
+        if (c->mused[k] >= mcache_slots[k] * 3 / 4) {
+            memset(c->marks[k], 0, mcache_slots[k] * sizeof(struct mentry));
+            c->mused[k] = 0;
+            e = mslot(c, k, key);
+        }
+        c->mused[k]++;
+    }
+    e->key = key;
+    e->val = val;
+}
+
 /* S_ENROLL_INSERT and S_ENROLL_UPDATE take the same parameters. */
 static sqlite3_stmt *bind_enrollment(struct conn *c, enum stmt_id id, int64_t user_id,
                                      int64_t context_id, const struct store_launch *l,
@@ -232,7 +316,9 @@ static int record_one(struct store *s, const struct store_launch *l,
     int64_t user_id = 0, context_id = 0, link_id = 0, unused;
     struct digest kd, vd;
     unsigned char key[16], val[8];
+    uint64_t mkey, mval;
     struct wentry *e;
+    struct mentry *m;
 
     memset(res, 0, sizeof(*res));
     st = store_stmt(c, S_NONCE_INSERT, err);
@@ -344,16 +430,20 @@ static int record_one(struct store *s, const struct store_launch *l,
     }
 
     if (context_id) {
-        dg_init(&kd, &wc->kbuf, WK_ENROLLMENT);
+        dg_init(&kd, &wc->kbuf, WK__COUNT + MK_ENROLLMENT);
         dg_int(&kd, user_id);
         dg_int(&kd, context_id);
-        dg_init(&vd, &wc->vbuf, WK_ENROLLMENT);
+        dg_init(&vd, &wc->vbuf, WK__COUNT + MK_ENROLLMENT);
         dg_str(&vd, l->roles);
         dg_str(&vd, l->ext_roles);
         dg_int(&vd, l->role_flags);
         dg_str(&vd, l->mode);
-        if (!cached(wc, WK_ENROLLMENT, &kd, &vd, key, val, &e, &unused) ||
-            l->now - e->stamp >= WCACHE_REFRESH) {
+        /*
+         * The hour is part of the values: a relaunch in a later hour runs the
+         * update, whose WHERE refreshes last_launch_at at most once an hour.
+         */
+        dg_int(&vd, l->now / WCACHE_REFRESH);
+        if (!marked(wc, MK_ENROLLMENT, &kd, &vd, &mkey, &mval, &m)) {
             /* INSERT first: its change count says whether this is the first launch here */
             st = bind_enrollment(c, S_ENROLL_INSERT, user_id, context_id, l, err);
             if (!st || store_step_done(c, st, "recording an enrollment", err) < 0)
@@ -374,21 +464,21 @@ static int record_one(struct store *s, const struct store_launch *l,
                 if (!st || store_step_done(c, st, "updating an enrollment", err) < 0)
                     return -1;
             }
-            wremember(wc, WK_ENROLLMENT, e, key, val, 0, l->now);
+            mremember(wc, MK_ENROLLMENT, m, mkey, mval);
         }
     }
 
     if (str_present(l->outcome_service_url) && str_present(l->result_sourcedid)) {
-        dg_init(&kd, &wc->kbuf, WK_BINDING);
+        dg_init(&kd, &wc->kbuf, WK__COUNT + MK_BINDING);
         dg_int(&kd, user_id);
         dg_int(&kd, link_id);
-        dg_init(&vd, &wc->vbuf, WK_BINDING);
+        dg_init(&vd, &wc->vbuf, WK__COUNT + MK_BINDING);
         dg_int(&vd, context_id);
         dg_str(&vd, l->outcome_service_url);
         dg_str(&vd, l->result_sourcedid);
         dg_str(&vd, l->outcome_data_accepted);
         dg_int(&vd, l->total_score_accepted);
-        if (!cached(wc, WK_BINDING, &kd, &vd, key, val, &e, &unused)) {
+        if (!marked(wc, MK_BINDING, &kd, &vd, &mkey, &mval, &m)) {
             st = store_stmt(c, S_BINDING_UPSERT, err);
             if (!st)
                 return -1;
@@ -403,7 +493,7 @@ static int record_one(struct store *s, const struct store_launch *l,
             sqlite3_bind_int(st, 8, l->total_score_accepted);
             if (store_step_done(c, st, "recording an outcome binding", err) < 0)
                 return -1;
-            wremember(wc, WK_BINDING, e, key, val, 0, l->now);
+            mremember(wc, MK_BINDING, m, mkey, mval);
         }
     }
 

@@ -8,6 +8,7 @@
 #include "store/store.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <setjmp.h>
 #include <cmocka.h>
 #include <unistd.h>
@@ -185,6 +186,113 @@ static void launches_and_replays(void **state)
     fill_launch(&l, a.id, "n2", "u9", "9");
     assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
     assert_int_equal(err.code, ERR_REPLAY);
+    store_close(s);
+}
+
+/* One value read straight from the database, as another process would see it. */
+static int64_t peek_int(const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void peek_text(const char *sql, char *out, size_t n)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+
+    out[0] = '\0';
+    assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void poke(const char *sql)
+{
+    sqlite3 *db = NULL;
+
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/*
+ * The writer skips rows a relaunch would write unchanged; every change must
+ * still reach the database: roles, the outcome binding, the hourly
+ * last_launch_at, and rows another connection deleted meanwhile.
+ */
+static void relaunches_write_what_changed(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_launch l;
+    struct store_launch_result res;
+    char text[64];
+    int64_t t = util_now();
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    fill_launch(&l, c.id, "r1", "u1", "c1");
+    l.now = t;
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_true(res.first_in_context);
+
+    /* unchanged, minutes later: last_launch_at is not rewritten */
+    fill_launch(&l, c.id, "r2", "u1", "c1");
+    l.now = t + 60;
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_false(res.first_in_context);
+    assert_int_equal(peek_int("SELECT last_launch_at FROM enrollments"), t);
+
+    /* new roles and a new sourcedid are written at once */
+    fill_launch(&l, c.id, "r3", "u1", "c1");
+    l.now = t + 120;
+    l.roles = STR_LIT("Instructor");
+    l.result_sourcedid = STR_LIT("sourced-2");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    peek_text("SELECT roles FROM enrollments", text, sizeof(text));
+    assert_string_equal(text, "Instructor");
+    assert_int_equal(peek_int("SELECT last_launch_at FROM enrollments"), t + 120);
+    peek_text("SELECT sourcedid FROM outcome_bindings", text, sizeof(text));
+    assert_string_equal(text, "sourced-2");
+
+    /* back to the first values: written again, not taken for unchanged */
+    fill_launch(&l, c.id, "r4", "u1", "c1");
+    l.now = t + 180;
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    peek_text("SELECT roles FROM enrollments", text, sizeof(text));
+    assert_string_equal(text, "Learner");
+    peek_text("SELECT sourcedid FROM outcome_bindings", text, sizeof(text));
+    assert_string_equal(text, "sourced-1");
+
+    /* unchanged two hours later: last_launch_at is refreshed */
+    fill_launch(&l, c.id, "r5", "u1", "c1");
+    l.now = t + 180 + 7200;
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_int_equal(peek_int("SELECT last_launch_at FROM enrollments"), t + 180 + 7200);
+
+    /* another connection removes the binding and the enrollment: the next launch restores them */
+    poke("DELETE FROM outcome_bindings; DELETE FROM enrollments");
+    fill_launch(&l, c.id, "r6", "u1", "c1");
+    l.now = t + 180 + 7260;
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_true(res.first_in_context);
+    assert_int_equal(count(s, "enrollments"), 1);
+    assert_int_equal(count(s, "outcome_bindings"), 1);
     store_close(s);
 }
 
@@ -643,6 +751,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(consumers, setup, teardown),
         cmocka_unit_test_setup_teardown(launches_and_replays, setup, teardown),
+        cmocka_unit_test_setup_teardown(relaunches_write_what_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(racing_nonce, setup, teardown),
         cmocka_unit_test_setup_teardown(sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(email_confirmations, setup, teardown),
