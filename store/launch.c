@@ -2,10 +2,21 @@
  * store/launch.c - recording verified launches, group-committed.
  *
  * Each launch of a batch runs in its own savepoint: its nonce is claimed
- * first by a unique insert, so a replay (or the loser of two simultaneous
- * launches with one nonce) writes nothing at all, and a launch that fails
- * for any other reason leaves the rest of the batch intact. The batch then
- * purges a bounded number of expired nonces and sessions and commits once.
+ * first, so a replay (or the loser of two simultaneous launches with one
+ * nonce) writes nothing at all, and a launch that fails for any other reason
+ * leaves the rest of the batch intact. The batch then purges a bounded number
+ * of expired nonces and sessions and commits once.
+ *
+ * Nonces are random, so inserting each into the `nonces` b-tree dirtied a
+ * page of it per launch, and every dirty page goes through the WAL and its
+ * fsync (27 of the 31 pages a group commit wrote). A claim is therefore an
+ * append to `nonce_log`, in the launch's transaction, after a lookup in
+ * `nonces` and in the writer's memory of the log's nonces (a 64-bit digest
+ * each); only this thread claims, so of two launches with one nonce exactly
+ * one wins. Every NONCE_LOG_EVERY_MS (or once the log holds NONCE_LOG_MAX),
+ * after a batch committed, the writer moves the log into `nonces`, so that a
+ * page there takes many nonces at once; opening the store moves whatever a
+ * stop left in the log.
  *
  * Most launches are relaunches: the same user, course, link and outcome
  * binding as before. Rewriting those rows would dirty random b-tree pages
@@ -85,7 +96,24 @@ struct wcache {
     struct mentry *marks[MK__COUNT];
     size_t mused[MK__COUNT];
     struct buf kbuf, vbuf; /* reused for every digest: the writer is one thread */
+
+    /*
+     * Digests of the nonces in nonce_log (0: empty slot); not dropped with the
+     * rest. Those of a batch that did not commit stay: a launch that could
+     * not be saved is sent again from the LMS, with a new nonce.
+     */
+    uint64_t *logged;
+    size_t nlogged;
 };
+
+/*
+ * Slots for the log's nonces (512 KiB). A batch (at most LIMIT_STORE_BATCH)
+ * moves the log into `nonces` once it holds NONCE_LOG_MAX, or
+ * NONCE_LOG_EVERY_MS after the last move.
+ */
+#define NONCE_LOG_SLOTS    65536
+#define NONCE_LOG_MAX      4096
+#define NONCE_LOG_EVERY_MS 100
 
 struct wcache *store_wcache_new(void)
 {
@@ -95,6 +123,7 @@ struct wcache *store_wcache_new(void)
         c->slots[k] = xcalloc(wcache_slots[k], sizeof(struct wentry));
     for (int k = 0; k < MK__COUNT; k++)
         c->marks[k] = xcalloc(mcache_slots[k], sizeof(struct mentry));
+    c->logged = xcalloc(NONCE_LOG_SLOTS, sizeof(*c->logged));
     /* every digested value is bounded by base/limits.h; 64 KiB holds them all */
     buf_init(&c->kbuf, 64 * 1024);
     buf_init(&c->vbuf, 64 * 1024);
@@ -109,6 +138,7 @@ void store_wcache_free(struct wcache *c)
         free(c->slots[k]);
     for (int k = 0; k < MK__COUNT; k++)
         free(c->marks[k]);
+    free(c->logged);
     buf_release(&c->kbuf);
     buf_release(&c->vbuf);
     free(c);
@@ -273,6 +303,31 @@ static void mremember(struct wcache *c, enum mkind k, struct mentry *e, uint64_t
     e->val = val;
 }
 
+/* Where the log's nonce `fp` is, or the empty slot where it would go. */
+static size_t logged_slot(const struct wcache *c, uint64_t fp)
+{
+    size_t i = (size_t)(fp & (NONCE_LOG_SLOTS - 1));
+
+    while (c->logged[i] != 0 && c->logged[i] != fp)
+        i = (i + 1) & (NONCE_LOG_SLOTS - 1);
+    return i;
+}
+
+static bool logged_has(const struct wcache *c, uint64_t fp)
+{
+    return c->logged[logged_slot(c, fp)] == fp;
+}
+
+static void logged_add(struct wcache *c, uint64_t fp)
+{
+    size_t i = logged_slot(c, fp);
+
+    if (c->logged[i] == fp)
+        return;
+    c->logged[i] = fp;
+    c->nlogged++;
+}
+
 /* S_ENROLL_INSERT and S_ENROLL_UPDATE take the same parameters. */
 static sqlite3_stmt *bind_enrollment(struct conn *c, enum stmt_id id, int64_t user_id,
                                      int64_t context_id, const struct store_launch *l,
@@ -308,7 +363,7 @@ static int run_enrollment_hook(struct store_tx *tx, void *cls, struct err *err)
 }
 
 static int record_one(struct store *s, const struct store_launch *l,
-                      struct store_launch_result *res, struct err *err)
+                      struct store_launch_result *res, uint64_t *fp, struct err *err)
 {
     struct conn *c = s->wconn;
     struct wcache *wc = s->wcache;
@@ -319,9 +374,40 @@ static int record_one(struct store *s, const struct store_launch *l,
     uint64_t mkey, mval;
     struct wentry *e;
     struct mentry *m;
+    int rc;
 
     memset(res, 0, sizeof(*res));
-    st = store_stmt(c, S_NONCE_INSERT, err);
+    /* the nonce: unseen in `nonces` and in the log, then logged */
+    dg_init(&kd, &wc->kbuf, 'N');
+    dg_int(&kd, l->consumer_id);
+    dg_int(&kd, l->timestamp);
+    dg_str(&kd, l->nonce);
+    {
+        unsigned char fpb[8];
+
+        if (dg_final(&kd, fpb, sizeof(fpb)) < 0)
+            return err_set(err, ERR_INVALID, "the nonce is too long");
+        memcpy(fp, fpb, sizeof(*fp));
+        *fp |= 1; /* never 0, the empty slot */
+    }
+    if (logged_has(wc, *fp))
+        return err_set(err, ERR_REPLAY, "this launch was already used");
+    if (wc->nlogged >= NONCE_LOG_SLOTS * 3 / 4)
+        /* only when moving the log failed for a while: refuse rather than fill the table */
+        return err_set(err, ERR_UNAVAILABLE, "the launch could not be saved, please try again");
+    st = store_stmt(c, S_NONCE_SEEN, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, l->consumer_id);
+    store_bind_str(st, 2, l->nonce);
+    sqlite3_bind_int64(st, 3, l->timestamp);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return err_set(err, ERR_REPLAY, "this launch was already used");
+    if (rc != SQLITE_DONE)
+        return store_db_err(c, rc, "checking a nonce", err);
+    st = store_stmt(c, S_NONCE_LOG, err);
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, l->consumer_id);
@@ -329,8 +415,6 @@ static int record_one(struct store *s, const struct store_launch *l,
     sqlite3_bind_int64(st, 3, l->timestamp);
     if (store_step_done(c, st, "claiming a nonce", err) < 0)
         return -1;
-    if (sqlite3_changes(c->db) == 0)
-        return err_set(err, ERR_REPLAY, "this launch was already used");
 
     if (str_present(l->lms)) {
         dg_init(&kd, &wc->kbuf, WK_CONSUMER);
@@ -559,6 +643,31 @@ static void purge(struct store *s, struct conn *c, int64_t now)
     }
 }
 
+/*
+ * Moves the nonce log into `nonces`: two statements, each its own
+ * transaction (inside one, SQLite would keep a copy of every page the move
+ * changes, in memory, to undo it). A stop between them leaves nonces in both
+ * tables, which the next move skips. Once the first committed, every logged
+ * nonce is where the lookup finds it.
+ */
+static int move_nonce_log(struct conn *c, struct wcache *wc)
+{
+    if (store_exec(c, S_NONCE_FLUSH, NULL) < 0)
+        return -1; /* tried again with a later batch: the log still holds them all */
+    if (wc) {
+        memset(wc->logged, 0, NONCE_LOG_SLOTS * sizeof(*wc->logged));
+        wc->nlogged = 0;
+    }
+    return store_exec(c, S_NONCE_LOG_CLEAR, NULL);
+}
+
+int store_nonce_log_flush(struct store *s, struct err *err)
+{
+    if (move_nonce_log(s->wconn, NULL) < 0)
+        return err_set(err, ERR_UNAVAILABLE, "cannot move the nonce log into the nonces");
+    return 0;
+}
+
 static void fail_all(struct store_launch_job **jobs, size_t n, const struct err *e)
 {
     for (size_t i = 0; i < n; i++) {
@@ -590,6 +699,7 @@ static void check_data_version(struct store *s)
 void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t n)
 {
     struct conn *c = s->wconn;
+    struct wcache *wc = s->wcache;
     struct err e = ERR_INIT;
     uint64_t replays = 0, ok = 0;
 
@@ -604,17 +714,18 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
     check_data_version(s);
     for (size_t i = 0; i < n; i++) {
         struct store_launch_job *j = jobs[i];
+        uint64_t fp = 0;
 
         if (store_exec(c, S_SAVEPOINT, &j->err) < 0) {
             j->status = -1;
             continue;
         }
-        if (record_one(s, &j->launch, &j->result, &j->err) < 0) {
+        if (record_one(s, &j->launch, &j->result, &fp, &j->err) < 0) {
             j->status = -1;
             if (j->err.code == ERR_REPLAY)
                 replays++;
             else
-                wcache_clear(s->wcache); /* it may name rows this rollback removes */
+                wcache_clear(wc); /* it may name rows this rollback removes */
             store_exec(c, S_ROLLBACK_TO, NULL);
             if (sqlite3_get_autocommit(c->db)) {
                 /*
@@ -630,6 +741,9 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
                 }
                 return;
             }
+        } else {
+            /* in the log from now on: a second launch with this nonce, even in this batch, loses */
+            logged_add(wc, fp);
         }
         store_exec(c, S_RELEASE, NULL);
     }
@@ -644,11 +758,21 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
     }
     if (store_exec(c, S_COMMIT, &e) < 0) {
         store_exec(c, S_ROLLBACK, NULL);
-        wcache_clear(s->wcache);
+        wcache_clear(wc);
         err_clear(&e);
         err_set(&e, ERR_UNAVAILABLE, "the launch could not be saved, please try again");
         fail_all(jobs, n, &e);
         return;
+    }
+    /*
+     * A few times a second, a few thousand at most: each move dirties the
+     * pages that hold this second's nonces once for all of those moved, and
+     * stays short enough not to hold the launches behind it long.
+     */
+    if (wc->nlogged >= NONCE_LOG_MAX ||
+        (wc->nlogged && util_mono_ns() - s->last_flush_ns >= NONCE_LOG_EVERY_MS * 1000000LL)) {
+        s->last_flush_ns = util_mono_ns();
+        move_nonce_log(c, wc);
     }
     for (size_t i = 0; i < n; i++)
         ok += jobs[i]->status == 0;

@@ -97,6 +97,12 @@ static const char *const sql_text[S__COUNT] = {
         "UPDATE consumers SET lms_family = ?2 WHERE id = ?1 AND lms_family IS NOT ?2",
     [S_NONCE_INSERT] = "INSERT INTO nonces(ts, consumer_id, nonce) VALUES (?3, ?1, ?2) "
                        "ON CONFLICT DO NOTHING",
+    /* a launch's nonce: flushed already, or in the log (the writer's memory knows those) */
+    [S_NONCE_SEEN] = "SELECT 1 FROM nonces WHERE ts = ?3 AND consumer_id = ?1 AND nonce = ?2",
+    [S_NONCE_LOG] = "INSERT INTO nonce_log(ts, consumer_id, nonce) VALUES (?3, ?1, ?2)",
+    [S_NONCE_FLUSH] = "INSERT INTO nonces(ts, consumer_id, nonce) SELECT ts, consumer_id, nonce "
+                      "FROM nonce_log WHERE true ON CONFLICT DO NOTHING",
+    [S_NONCE_LOG_CLEAR] = "DELETE FROM nonce_log",
     [S_NONCE_PURGE] = "DELETE FROM nonces WHERE (ts, consumer_id, nonce) IN "
                       "(SELECT ts, consumer_id, nonce FROM nonces WHERE ts < ?1 LIMIT ?2)",
     /* the oldest sessions only: ids grow with time, so this never scans the table */
@@ -517,7 +523,9 @@ static const char *const sql_text[S__COUNT] = {
      * An issued award owes each of the learner's bindings in its course a
      * replaceResult: the BadgeClass's score, but never over a grade the LMS
      * already holds there (it is sent again with the badge's URL when the
-     * LMS takes one, else nothing is sent).
+     * LMS takes one, else nothing is sent). The learner's bindings are found
+     * by user (UNIQUE (user_id, resource_link_id)); "+" keeps SQLite from
+     * scanning the whole course's instead.
      */
     [S_PB_ENQUEUE] =
         "INSERT INTO passbacks(award_id, binding_id, score, data_url, state, next_attempt_at, "
@@ -525,7 +533,7 @@ static const char *const sql_text[S__COUNT] = {
         "CASE WHEN instr(',' || replace(lower(coalesce(ob.data_values_accepted, '')), ' ', '') "
         "|| ',', ',url,') > 0 THEN a.assertion_url END, 'queued', ?2, ?2, ?2 FROM awards a "
         "JOIN badge_classes bc ON bc.id = a.badge_class_id JOIN outcome_bindings ob "
-        "ON ob.user_id = a.user_id AND ob.context_id = a.context_id WHERE a.id = ?1 "
+        "ON ob.user_id = a.user_id AND +ob.context_id = a.context_id WHERE a.id = ?1 "
         "AND a.state = 'issued' AND bc.passback_score IS NOT NULL AND (ob.last_score IS NULL OR "
         "instr(',' || replace(lower(coalesce(ob.data_values_accepted, '')), ' ', '') || ',', "
         "',url,') > 0) ON CONFLICT(award_id, binding_id) DO NOTHING",
@@ -556,7 +564,7 @@ static const char *const sql_text[S__COUNT] = {
     [S_RELEASE] = "RELEASE launch",
     [S_ROLLBACK_TO] = "ROLLBACK TO launch",
     [S_COUNT_CONSUMERS] = "SELECT count(*) FROM consumers",
-    [S_COUNT_NONCES] = "SELECT count(*) FROM nonces",
+    [S_COUNT_NONCES] = "SELECT (SELECT count(*) FROM nonces) + (SELECT count(*) FROM nonce_log)",
     [S_COUNT_USERS] = "SELECT count(*) FROM users",
     [S_COUNT_CONTEXTS] = "SELECT count(*) FROM contexts",
     [S_COUNT_LINKS] = "SELECT count(*) FROM resource_links",
@@ -906,6 +914,9 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
         /* the writer's working set (right edges, recent users) deserves more cache */
         sqlite3_exec(s->wconn->db, "PRAGMA cache_size = -4096", NULL, NULL, NULL);
         s->wcache = store_wcache_new();
+        /* the writer remembers only the nonces it logs itself: a stop's leftovers go first */
+        if (store_nonce_log_flush(s, err) < 0)
+            goto fail;
         if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
             err_set(err, ERR_INTERNAL, "cannot start the database writer");
             goto fail;

@@ -126,9 +126,10 @@ struct store_launch_job {
 };
 
 /*
- * Queues a launch for the writer: its nonce is claimed by a unique insert,
- * then user, context, resource link, enrollment, outcome binding and session
- * are written in the same transaction. `job->done` runs once the transaction
+ * Queues a launch for the writer: its nonce is claimed (once per consumer
+ * and timestamp, see store/launch.c), then user, context, resource link,
+ * enrollment, outcome binding and session are written in the same
+ * transaction. `job->done` runs once the transaction
  * committed (or failed). With the queue full or the store closing, done()
  * runs at once with ERR_UNAVAILABLE. Needs STORE_OPEN_WRITER.
  */

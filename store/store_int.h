@@ -23,6 +23,10 @@ enum stmt_id {
     S_CONSUMER_SET_LMS,
     S_NONCE_INSERT,
     S_NONCE_PURGE,
+    S_NONCE_SEEN,
+    S_NONCE_LOG,
+    S_NONCE_FLUSH,
+    S_NONCE_LOG_CLEAR,
     S_SESSION_PURGE,
     S_USER_UPSERT,
     S_CONTEXT_UPSERT,
@@ -175,7 +179,8 @@ struct store {
     struct conn *wconn;
     struct wcache *wcache;
     int64_t data_version;
-    int64_t last_purge; /* second of the last purge of expired nonces and sessions */
+    int64_t last_purge;    /* second of the last purge of expired nonces and sessions */
+    int64_t last_flush_ns; /* util_mono_ns() of the last move of nonce_log into nonces */
     pthread_t writer;
     bool writer_started;
     pthread_mutex_t q_mu;
@@ -258,6 +263,8 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
 /* The writer's cache of rows it wrote (launch.c). */
 struct wcache *store_wcache_new(void);
 void store_wcache_free(struct wcache *c);
+/* Moves what nonce_log holds into `nonces` (on the writer's connection, before its thread runs). */
+int store_nonce_log_flush(struct store *s, struct err *err);
 
 /* Copies a column as text into a fixed array, truncating safely. */
 void store_col_copy(sqlite3_stmt *st, int col, char *dst, size_t dstlen);

@@ -473,7 +473,7 @@ class ConsumersAndRunningServer(lt.ServerTestCase):
         p = run_cli("consumer", "remove", key, "--db", self.db)
         self.assertEqual(p.returncode, 0, p.stderr)
         # everything its launches stored is gone, the others' rows stay
-        for t in ("users", "contexts", "resource_links", "nonces", "sessions"):
+        for t in ("users", "contexts", "resource_links", "nonces", "nonce_log", "sessions"):
             self.assertEqual(query(self.db, "SELECT count(*) AS n FROM %s WHERE consumer_id = ?"
                                    % t, cid)[0]["n"], 0, t)
         after = counts(self.db)

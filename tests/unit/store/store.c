@@ -296,6 +296,66 @@ static void relaunches_write_what_changed(void **state)
     store_close(s);
 }
 
+/*
+ * A launch's nonce is logged first and moved into `nonces` every 100 ms or
+ * so: a replay is refused before the move, after it, and after a stop that
+ * left nonces in the log.
+ */
+static void nonces_logged_then_moved(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_launch l;
+    struct store_launch_result res;
+    char sql[200];
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    fill_launch(&l, c.id, "m1", "u1", "c1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    fill_launch(&l, c.id, "m2", "u1", "c1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    /* claimed, wherever they are by now */
+    assert_int_equal(count(s, "nonces"), 2);
+    fill_launch(&l, c.id, "m2", "u2", "c2");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
+    assert_int_equal(err.code, ERR_REPLAY);
+    err_clear(&err);
+
+    /* later, the next batch moves the log */
+    usleep(150 * 1000);
+    fill_launch(&l, c.id, "m3", "u1", "c1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_int_equal(peek_int("SELECT count(*) FROM nonces WHERE nonce IN ('m1', 'm2', 'm3')"), 3);
+    assert_int_equal(peek_int("SELECT count(*) FROM nonce_log"), 0);
+    assert_int_equal(count(s, "nonces"), 3);
+    for (int i = 0; i < 2; i++) {
+        /* a replay of a moved one, and of the one moved with its own batch */
+        fill_launch(&l, c.id, i ? "m3" : "m2", "u2", "c2");
+        assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
+        assert_int_equal(err.code, ERR_REPLAY);
+        err_clear(&err);
+    }
+    store_close(s);
+
+    /* a stop that left a nonce in the log: the next writer moves it before it claims any */
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO nonce_log(ts, consumer_id, nonce) VALUES (%" PRId64 ", %" PRId64
+             ", 'm4')",
+             t0, c.id);
+    poke(sql);
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(peek_int("SELECT count(*) FROM nonce_log"), 0);
+    assert_int_equal(peek_int("SELECT count(*) FROM nonces WHERE nonce = 'm4'"), 1);
+    fill_launch(&l, c.id, "m4", "u2", "c2");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
+    assert_int_equal(err.code, ERR_REPLAY);
+    err_clear(&err);
+    assert_int_equal(count(s, "sessions"), 3);
+    store_close(s);
+}
+
 struct racer {
     struct store *s;
     int64_t consumer;
@@ -752,6 +812,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(consumers, setup, teardown),
         cmocka_unit_test_setup_teardown(launches_and_replays, setup, teardown),
         cmocka_unit_test_setup_teardown(relaunches_write_what_changed, setup, teardown),
+        cmocka_unit_test_setup_teardown(nonces_logged_then_moved, setup, teardown),
         cmocka_unit_test_setup_teardown(racing_nonce, setup, teardown),
         cmocka_unit_test_setup_teardown(sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(email_confirmations, setup, teardown),
