@@ -650,22 +650,20 @@ static void purge(struct store *s, struct conn *c, int64_t now)
  * tables, which the next move skips. Once the first committed, every logged
  * nonce is where the lookup finds it.
  */
-static int move_nonce_log(struct conn *c, struct wcache *wc)
+static int move_nonce_log(struct conn *c, struct wcache *wc, struct err *err)
 {
-    if (store_exec(c, S_NONCE_FLUSH, NULL) < 0)
+    if (store_exec(c, S_NONCE_FLUSH, err) < 0)
         return -1; /* tried again with a later batch: the log still holds them all */
     if (wc) {
         memset(wc->logged, 0, NONCE_LOG_SLOTS * sizeof(*wc->logged));
         wc->nlogged = 0;
     }
-    return store_exec(c, S_NONCE_LOG_CLEAR, NULL);
+    return store_exec(c, S_NONCE_LOG_CLEAR, err);
 }
 
 int store_nonce_log_flush(struct store *s, struct err *err)
 {
-    if (move_nonce_log(s->wconn, NULL) < 0)
-        return err_set(err, ERR_UNAVAILABLE, "cannot move the nonce log into the nonces");
-    return 0;
+    return move_nonce_log(s->wconn, NULL, err);
 }
 
 static void fail_all(struct store_launch_job **jobs, size_t n, const struct err *e)
@@ -772,7 +770,7 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
     if (wc->nlogged >= NONCE_LOG_MAX ||
         (wc->nlogged && util_mono_ns() - s->last_flush_ns >= NONCE_LOG_EVERY_MS * 1000000LL)) {
         s->last_flush_ns = util_mono_ns();
-        move_nonce_log(c, wc);
+        move_nonce_log(c, wc, NULL); /* best effort: the next batch tries again */
     }
     for (size_t i = 0; i < n; i++)
         ok += jobs[i]->status == 0;

@@ -304,6 +304,15 @@ static char *header(const char *raw, const char *name)
     return NULL;
 }
 
+/* The header `name` in `raw` is exactly `want` (name, colon and value, folded lines included). */
+static void assert_header(const char *raw, const char *name, const char *want)
+{
+    char *h = header(raw, name);
+
+    assert_string_equal(h, want);
+    free(h);
+}
+
 static struct backend_mail_config config(void)
 {
     struct backend_mail_config c;
@@ -402,24 +411,12 @@ static void headers(void **state)
 
     assert_lines(raw);
     assert_date(raw);
-    h = header(raw, "From");
-    assert_string_equal(h, "From: \"Open Badges\" <badges@example.edu>");
-    free(h);
-    h = header(raw, "To");
-    assert_string_equal(h, "To: learner@example.org");
-    free(h);
-    h = header(raw, "Subject");
-    assert_string_equal(h, "Subject: Confirm your e-mail address");
-    free(h);
-    h = header(raw, "MIME-Version");
-    assert_string_equal(h, "MIME-Version: 1.0");
-    free(h);
-    h = header(raw, "Content-Type");
-    assert_string_equal(h, "Content-Type: text/plain; charset=UTF-8");
-    free(h);
-    h = header(raw, "Content-Transfer-Encoding");
-    assert_string_equal(h, "Content-Transfer-Encoding: quoted-printable");
-    free(h);
+    assert_header(raw, "From", "From: \"Open Badges\" <badges@example.edu>");
+    assert_header(raw, "To", "To: learner@example.org");
+    assert_header(raw, "Subject", "Subject: Confirm your e-mail address");
+    assert_header(raw, "MIME-Version", "MIME-Version: 1.0");
+    assert_header(raw, "Content-Type", "Content-Type: text/plain; charset=UTF-8");
+    assert_header(raw, "Content-Transfer-Encoding", "Content-Transfer-Encoding: quoted-printable");
     id = header(raw, "Message-ID");
     assert_int_equal(strlen(id), strlen("Message-ID: <") + 32 + strlen("@example.edu>"));
     for (size_t i = 13; i < 13 + 32; i++)
@@ -433,9 +430,7 @@ static void headers(void **state)
     h = header(raw2, "Message-ID");
     assert_string_not_equal(h, id);
     free(h);
-    h = header(raw2, "From");
-    assert_string_equal(h, "From: badges@example.edu");
-    free(h);
+    assert_header(raw2, "From", "From: badges@example.edu");
     assert_text(rec2, "text", "x\n");
     assert_no_defects(rec2);
     /* a name that needs quoting */
