@@ -4,8 +4,12 @@
  * wrk cannot sign requests at the rate it sends them, and signing on the
  * client would steal CPU from the server on a small machine, so every launch
  * is signed beforehand: N unique launches, one application/x-www-form-urlencoded
- * body per line. Each has a fresh random nonce and the current timestamp (the
- * server's window is 300 s by default: run the load soon after), and looks
+ * body per line. Each has a fresh random nonce and a timestamp: the current
+ * time, or with SPREAD, launch i of N is stamped now + i * SPREAD / N, as an
+ * LMS stamps each launch when it is clicked and the load generator sends the
+ * lines in order (the server's window is 300 s by default: run the load soon
+ * after). A server that keys its nonces by timestamp sees, with SPREAD, about
+ * one second's launches per timestamp instead of all of them. Each looks
  * like what Canvas sends (about 2.2 kB): a learner or an instructor among
  * USERS users, in one of the user's courses among COURSES, on one of the
  * course's resource links, with names, email, roles and ext_roles, the
@@ -16,7 +20,8 @@
  * string and HMAC the server verifies with), over the launch URL as given:
  * pass exactly the URL the server reports as its public URL + /lti/launch.
  *
- * usage: presign KEY SECRET LAUNCH_URL COUNT OUTFILE   (OUTFILE "-" is stdout)
+ * usage: presign KEY SECRET LAUNCH_URL COUNT OUTFILE [SPREAD]   (OUTFILE "-" is stdout;
+ *        SPREAD in seconds, 0 by default)
  */
 #include "base/base.h"
 #include "lti/lti.h"
@@ -235,14 +240,16 @@ int main(int argc, char **argv)
     struct str url_query;
     char(*user_ids)[41] = NULL, (*course_ids)[41] = NULL;
     const char *key, *secret, *path;
-    int64_t count = 0, now;
+    int64_t count = 0, spread = 0, now;
     uint64_t rng;
     FILE *out = NULL;
     int ret = 1;
 
-    if (argc != 6 || str_to_i64(str_from_cstr(argv[4]), 1, INT64_C(100000000), &count) < 0) {
-        fprintf(stderr,
-                "usage: presign KEY SECRET LAUNCH_URL COUNT OUTFILE   (OUTFILE - is stdout)\n");
+    if ((argc != 6 && argc != 7) ||
+        str_to_i64(str_from_cstr(argv[4]), 1, INT64_C(100000000), &count) < 0 ||
+        (argc == 7 && str_to_i64(str_from_cstr(argv[6]), 0, 3600, &spread) < 0)) {
+        fprintf(stderr, "usage: presign KEY SECRET LAUNCH_URL COUNT OUTFILE [SPREAD]   (OUTFILE - "
+                        "is stdout, SPREAD seconds)\n");
         return 2;
     }
     key = argv[1];
@@ -275,7 +282,7 @@ int main(int argc, char **argv)
     }
     now = util_now();
     for (int64_t i = 0; i < count; i++) {
-        if (build(&l, &rng, key, now, user_ids, course_ids, &err) < 0)
+        if (build(&l, &rng, key, now + i * spread / count, user_ids, course_ids, &err) < 0)
             goto out;
         body = (struct form){ l.params, l.n };
         lists[0] = &query;

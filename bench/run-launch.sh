@@ -187,13 +187,13 @@ done
 warmup=${BENCH_WARMUP:-0}
 if [ "$warmup" -gt 0 ]; then
     nwarm=$((warmup * 30000))
-    "$presign" "$key" "$secret" "$server_url" "$nwarm" "$tmp/bodies.txt"
+    "$presign" "$key" "$secret" "$server_url" "$nwarm" "$tmp/bodies.txt" "$warmup"
     echo "run-launch: warm-up, $max_c connections, ${warmup}s, up to $nwarm launches" >&2
     run warmup "$server_pid" "$server_url" "$max_c" "$warmup" "$tmp/bodies.txt" once
 fi
 ncal=30000
 while :; do
-    "$presign" "$key" "$secret" "$server_url" "$ncal" "$tmp/bodies.txt"
+    "$presign" "$key" "$secret" "$server_url" "$ncal" "$tmp/bodies.txt" 2
     echo "run-launch: ltibadges calibration, $max_c connections, 2s, $ncal launches" >&2
     run calibrate "$server_pid" "$server_url" "$max_c" 2 "$tmp/bodies.txt" once
     if [ "$r_exh" = 0 ] || [ "$ncal" -ge 480000 ]; then
@@ -203,10 +203,13 @@ while :; do
 done
 cal_rps=$r_rps
 need=$(awk -v r="$cal_rps" -v d="$duration" 'BEGIN { n = int(r * d * 1.5); if (n < 10000) n = 10000; print n }')
+# the launches' timestamps spread over the time they take to send at the calibrated rate, as
+# an LMS stamps each launch when it is clicked (not all of them in the second presign ran)
+spread=$(awk -v r="$cal_rps" -v n="$need" 'BEGIN { s = r > 0 ? int(n / r + 0.5) : 0; if (s < 1) s = 1; print s }')
 
 ltibadges_runs() {
     for c in $conns_list; do
-        "$presign" "$key" "$secret" "$server_url" "$need" "$tmp/bodies.txt"
+        "$presign" "$key" "$secret" "$server_url" "$need" "$tmp/bodies.txt" "$spread"
         before=$(count_sessions "$tmp/bench.db")
         echo "run-launch: ltibadges, $c connections, ${duration}s, $need fresh launches" >&2
         run ltibadges "$server_pid" "$server_url" "$c" "$duration" "$tmp/bodies.txt" once
