@@ -124,7 +124,7 @@ size_t form_count(const struct form *f, const char *name)
 #define U10(c)                                                                                     \
  U1(c), U1(c + 1), U1(c + 2), U1(c + 3), U1(c + 4), U1(c + 5), U1(c + 6), U1(c + 7), U1(c + 8),    \
      U1(c + 9)
-static const unsigned char unreserved_table[256] = {
+const unsigned char form_unreserved[256] = {
     U1('-'),       U1('.'), U1('_'), U1('~'), U10('0'), U10('A'), U10('A' + 10),
     U1('U'),       U1('V'), U1('W'), U1('X'), U1('Y'),  U1('Z'),  U10('a'),
     U10('a' + 10), U1('u'), U1('v'), U1('w'), U1('x'),  U1('y'),  U1('z'),
@@ -139,7 +139,7 @@ int form_encode_rfc3986(struct buf *out, struct str s)
     char *d;
 
     for (size_t i = 0; i < s.len; i++)
-        extra += unreserved_table[(unsigned char)s.ptr[i]] ? 1 : 3;
+        extra += form_unreserved[(unsigned char)s.ptr[i]] ? 1 : 3;
     /* reserve once and write in place: this runs for every parameter of every launch */
     d = buf_append_space(out, extra);
     if (!d)
@@ -147,7 +147,7 @@ int form_encode_rfc3986(struct buf *out, struct str s)
     for (size_t i = 0; i < s.len; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
 
-        if (unreserved_table[c]) {
+        if (form_unreserved[c]) {
             *d++ = (char)c;
         } else {
             *d++ = '%';

@@ -43,6 +43,9 @@ struct str form_get(const struct form *f, const char *name);
 /* How many times `name` occurs. */
 size_t form_count(const struct form *f, const char *name);
 
+/* 1 for RFC 3986's unreserved bytes (ALPHA DIGIT - . _ ~), the only ones OAuth leaves unencoded. */
+extern const unsigned char form_unreserved[256];
+
 /* Appends `s` percent-encoded as RFC 3986 requires for OAuth: all but ALPHA DIGIT - . _ ~. */
 int form_encode_rfc3986(struct buf *out, struct str s);
 /* Appends "name=value" for a query string, with '&' first unless `out` is empty or ends in '?' or

@@ -197,24 +197,30 @@ static int cmp_pair(const void *a, const void *b)
     return x->value_len < y->value_len ? -1 : (x->value_len > y->value_len);
 }
 
-/* RFC 3986-encodes a string that is already RFC 3986-encoded: only '%' changes. */
-static void encode_again(struct buf *out, const char *p, size_t len)
+/*
+ * Writes `s` RFC 3986-encoded twice, as the parameter string appears in the
+ * base string: an unreserved byte as it is, any other as "%25XX" (its %XX,
+ * whose "%" the second encoding turns into %25). At most 5 bytes per byte.
+ */
+static char *encode_twice(char *d, struct str s)
 {
-    size_t pct = 0;
-    char *d;
+    static const char hex[] = "0123456789ABCDEF";
 
-    for (size_t i = 0; i < len; i++)
-        pct += p[i] == '%';
-    d = buf_append_space(out, len + 2 * pct);
-    if (!d)
-        return;
-    for (size_t i = 0; i < len; i++) {
-        *d++ = p[i];
-        if (p[i] == '%') {
-            *d++ = '2';
-            *d++ = '5';
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+
+        if (form_unreserved[c]) {
+            *d++ = (char)c;
+        } else {
+            d[0] = '%';
+            d[1] = '2';
+            d[2] = '5';
+            d[3] = hex[c >> 4];
+            d[4] = hex[c & 15];
+            d += 5;
         }
     }
+    return d;
 }
 
 int lti_oauth_base_string(struct buf *out, struct str method, struct str base_uri,
@@ -222,13 +228,30 @@ int lti_oauth_base_string(struct buf *out, struct str method, struct str base_ur
 {
     struct buf enc = BUF_INIT(LIMIT_BASE_STRING_LEN);
     struct pair stackpairs[64], *pairs = stackpairs;
-    size_t n = 0, total = 0;
-    int ret = 0;
+    size_t n = 0, total = 0, in = 0, used = 0;
+    char *start, *d;
+    int ret = -1;
 
-    for (size_t l = 0; l < nlists; l++)
+    for (size_t l = 0; l < nlists; l++) {
         total += lists[l]->count;
+        for (size_t i = 0; i < lists[l]->count; i++)
+            in = st_add(in, st_add(lists[l]->params[i].name.len, lists[l]->params[i].value.len));
+    }
     if (total > sizeof(stackpairs) / sizeof(stackpairs[0]))
         pairs = xmalloc(st_mult(total, sizeof(*pairs)));
+    /*
+     * Every name and value encoded twice at once, into room reserved once.
+     * Sorting the twice-encoded strings gives the order RFC 5849 asks of the
+     * once-encoded ones: the second encoding only turns "%" into "%25", and
+     * "%" sorts below every byte it can stand next to (unreserved bytes and
+     * hex digits), so the first difference and every prefix stay as they were.
+     */
+    start = buf_append_space(&enc, st_mult(in, 5));
+    if (!start) {
+        buf_check(&enc, "signature base string", err);
+        goto out;
+    }
+    d = start;
     for (size_t l = 0; l < nlists; l++) {
         const struct form *f = lists[l];
 
@@ -237,20 +260,17 @@ int lti_oauth_base_string(struct buf *out, struct str method, struct str base_ur
 
             if (str_eq_cstr(name, "oauth_signature"))
                 continue;
-            pairs[n].name_off = enc.len;
-            form_encode_rfc3986(&enc, name);
-            pairs[n].name_len = enc.len - pairs[n].name_off;
-            pairs[n].value_off = enc.len;
-            form_encode_rfc3986(&enc, f->params[i].value);
-            pairs[n].value_len = enc.len - pairs[n].value_off;
+            pairs[n].name_off = (size_t)(d - start);
+            d = encode_twice(d, name);
+            pairs[n].name_len = (size_t)(d - start) - pairs[n].name_off;
+            pairs[n].value_off = (size_t)(d - start);
+            d = encode_twice(d, f->params[i].value);
+            pairs[n].value_len = (size_t)(d - start) - pairs[n].value_off;
+            used += pairs[n].name_len + pairs[n].value_len;
             n++;
         }
     }
-    if (buf_check(&enc, "signature base string", err) < 0) {
-        ret = -1;
-        goto out;
-    }
-    sort_base = enc.ptr;
+    sort_base = start;
     qsort(pairs, n, sizeof(*pairs), cmp_pair);
 
     for (size_t i = 0; i < method.len; i++) {
@@ -261,17 +281,21 @@ int lti_oauth_base_string(struct buf *out, struct str method, struct str base_ur
     buf_addch(out, '&');
     form_encode_rfc3986(out, base_uri);
     buf_addch(out, '&');
-    /*
-     * The parameter string is encoded a second time: "=" becomes %3D, "&"
-     * %26, and in the already encoded names and values (unreserved bytes and
-     * %XX only) just every "%" becomes %25. Write that directly.
-     */
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            buf_add(out, "%26", 3);
-        encode_again(out, enc.ptr + pairs[i].name_off, pairs[i].name_len);
-        buf_add(out, "%3D", 3);
-        encode_again(out, enc.ptr + pairs[i].value_off, pairs[i].value_len);
+    /* name%3Dvalue, joined by %26 ("=" and "&" encoded) */
+    d = buf_append_space(out, n ? used + 6 * n - 3 : 0);
+    if (d) {
+        for (size_t i = 0; i < n; i++) {
+            if (i) {
+                memcpy(d, "%26", 3);
+                d += 3;
+            }
+            memcpy(d, start + pairs[i].name_off, pairs[i].name_len);
+            d += pairs[i].name_len;
+            memcpy(d, "%3D", 3);
+            d += 3;
+            memcpy(d, start + pairs[i].value_off, pairs[i].value_len);
+            d += pairs[i].value_len;
+        }
     }
     ret = buf_check(out, "signature base string", err);
 out:

@@ -1,8 +1,16 @@
 /*
  * store/consumers.c - the LMSes allowed to launch the tool.
  *
- * These run rarely (CLI, start-up) and take the admin connection, waiting
- * up to the busy timeout if the server's writer holds the lock.
+ * The writes run rarely (CLI, start-up) and take the admin connection,
+ * waiting up to the busy timeout if the server's writer holds the lock.
+ *
+ * Every launch needs its consumer's secret before anything else, and a read
+ * of its own would cost a read transaction (two fcntl locks on the shared
+ * memory file) and, as the writer's commits keep invalidating a reader's page
+ * cache, a page read: the launch path reads consumers from a small cache
+ * instead (store_consumer_find_cached). A write here clears it; a write by
+ * another process cannot, which is why a launch refused on what the cache
+ * said is looked up again, and one accepted is confirmed by the writer.
  */
 #include "base/base.h"
 #include "store/store_int.h"
@@ -18,6 +26,61 @@ static void read_consumer(sqlite3_stmt *st, struct store_consumer *c)
     c->enabled = sqlite3_column_int(st, 5) != 0;
     c->created_at = sqlite3_column_int64(st, 6);
     c->users = sqlite3_column_int64(st, 7);
+}
+
+/* FNV-1a: a handful of keys, chosen by the operator; no need for more */
+static size_t ccache_slot(struct str key)
+{
+    uint64_t h = UINT64_C(1469598103934665603);
+
+    for (size_t i = 0; i < key.len; i++)
+        h = (h ^ (unsigned char)key.ptr[i]) * UINT64_C(1099511628211);
+    return (size_t)(h & (CCACHE_SLOTS - 1));
+}
+
+static void ccache_clear(struct store *s)
+{
+    pthread_mutex_lock(&s->ccache_mu);
+    memset(s->ccache, 0, sizeof(s->ccache));
+    pthread_mutex_unlock(&s->ccache_mu);
+}
+
+/* What a read found: `c` (or, with NULL, that there is no consumer with `key`). */
+static void ccache_store(struct store *s, struct str key, const struct store_consumer *c)
+{
+    struct store_consumer *e = &s->ccache[ccache_slot(key)];
+
+    pthread_mutex_lock(&s->ccache_mu);
+    if (c)
+        *e = *c;
+    else if (e->id && str_eq_cstr(key, e->key))
+        memset(e, 0, sizeof(*e));
+    pthread_mutex_unlock(&s->ccache_mu);
+}
+
+void store_consumer_forget(struct store *s, int64_t id)
+{
+    pthread_mutex_lock(&s->ccache_mu);
+    for (size_t i = 0; i < CCACHE_SLOTS; i++) {
+        if (s->ccache[i].id == id)
+            memset(&s->ccache[i], 0, sizeof(s->ccache[i]));
+    }
+    pthread_mutex_unlock(&s->ccache_mu);
+}
+
+int store_consumer_find_cached(struct store *s, struct str key, struct store_consumer *out,
+                               bool *cached, struct err *err)
+{
+    const struct store_consumer *e = &s->ccache[ccache_slot(key)];
+
+    pthread_mutex_lock(&s->ccache_mu);
+    *cached = e->id && str_eq_cstr(key, e->key);
+    if (*cached)
+        *out = *e;
+    pthread_mutex_unlock(&s->ccache_mu);
+    if (*cached)
+        return 0;
+    return store_consumer_find(s, key, out, err);
 }
 
 int store_consumer_add(struct store *s, const char *key, const char *secret, const char *name,
@@ -55,6 +118,7 @@ int store_consumer_add(struct store *s, const char *key, const char *secret, con
     }
     if (store_exec(c, S_COMMIT, err) < 0)
         goto rollback;
+    ccache_clear(s);
     if (out) {
         memset(out, 0, sizeof(*out));
         out->id = id;
@@ -89,8 +153,10 @@ int store_consumer_find(struct store *s, struct str key, struct store_consumer *
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         read_consumer(st, out);
+        ccache_store(s, key, out);
         ret = 0;
     } else if (rc == SQLITE_DONE) {
+        ccache_store(s, key, NULL);
         err_set(err, ERR_NOTFOUND, "unknown consumer key");
     } else {
         store_db_err(c, rc, "finding a consumer", err);
@@ -169,6 +235,7 @@ static int keyed_write(struct store *s, enum stmt_id id, const char *key, const 
     }
     if (store_exec(c, S_COMMIT, err) < 0)
         goto rollback;
+    ccache_clear(s);
     ret = 0;
     goto out;
 rollback:

@@ -104,6 +104,14 @@ struct wcache {
      */
     uint64_t *logged;
     size_t nlogged;
+
+    /* consumers read since the last clear: what a launch's must still be (confirm_consumer) */
+    struct confirmed {
+        int64_t id;
+        bool enabled;
+        char secret[LIMIT_CONSUMER_SECRET_LEN + 1];
+    } confirmed[8];
+    size_t nconfirmed;
 };
 
 /*
@@ -154,6 +162,7 @@ static void wcache_clear(struct wcache *c)
         memset(c->marks[k], 0, mcache_slots[k] * sizeof(struct mentry));
         c->mused[k] = 0;
     }
+    c->nconfirmed = 0;
 }
 
 /*
@@ -362,6 +371,54 @@ static int run_enrollment_hook(struct store_tx *tx, void *cls, struct err *err)
                                  a->context_id, a->role_flags, a->now, err);
 }
 
+/*
+ * The consumer must still be enabled, with the secret the launch was
+ * verified with: the launch path reads consumers from a cache that a change
+ * by another process (the CLI disabling a consumer or giving it a new secret)
+ * leaves stale. This transaction holds the write lock, so what it reads is
+ * the consumer as of the commit; it is read again whenever another
+ * connection wrote (check_data_version clears the cache).
+ */
+static int confirm_consumer(struct store *s, const struct store_launch *l, struct err *err)
+{
+    struct wcache *wc = s->wcache;
+    const struct confirmed *k = NULL;
+
+    for (size_t i = 0; i < wc->nconfirmed && !k; i++) {
+        if (wc->confirmed[i].id == l->consumer_id)
+            k = &wc->confirmed[i];
+    }
+    if (!k) {
+        sqlite3_stmt *st = store_stmt(s->wconn, S_CONSUMER_CHECK, err);
+        int rc;
+
+        if (!st)
+            return -1;
+        sqlite3_bind_int64(st, 1, l->consumer_id);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            struct confirmed *n;
+
+            if (wc->nconfirmed == sizeof(wc->confirmed) / sizeof(wc->confirmed[0]))
+                wc->nconfirmed = 0; /* more consumers than slots: start over */
+            n = &wc->confirmed[wc->nconfirmed++];
+            n->id = l->consumer_id;
+            n->enabled = sqlite3_column_int(st, 0) != 0;
+            store_col_copy(st, 1, n->secret, sizeof(n->secret));
+            k = n;
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return store_db_err(s->wconn, rc, "reading a consumer", err);
+    }
+    if (!k || !k->enabled)
+        return err_set(err, ERR_UNAUTHORIZED, "unknown or disabled consumer key");
+    if (str_present(l->consumer_secret) && !str_eq_cstr(l->consumer_secret, k->secret))
+        /* what verifying with the current secret would have said */
+        return err_set(err, ERR_UNAUTHORIZED, "signature does not match");
+    return 0;
+}
+
 static int record_one(struct store *s, const struct store_launch *l,
                       struct store_launch_result *res, uint64_t *fp, struct err *err)
 {
@@ -377,6 +434,8 @@ static int record_one(struct store *s, const struct store_launch *l,
     int rc;
 
     memset(res, 0, sizeof(*res));
+    if (confirm_consumer(s, l, err) < 0)
+        return -1;
     /* the nonce: unseen in `nonces` and in the log, then logged */
     dg_init(&kd, &wc->kbuf, 'N');
     dg_int(&kd, l->consumer_id);
@@ -722,6 +781,9 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
             j->status = -1;
             if (j->err.code == ERR_REPLAY)
                 replays++;
+            else if (j->err.code == ERR_UNAUTHORIZED)
+                /* refused before it wrote anything; the launch path's copy is stale */
+                store_consumer_forget(s, j->launch.consumer_id);
             else
                 wcache_clear(wc); /* it may name rows this rollback removes */
             store_exec(c, S_ROLLBACK_TO, NULL);

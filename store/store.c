@@ -93,6 +93,7 @@ static const char *const sql_text[S__COUNT] = {
     [S_CONSUMER_DELETE] = "DELETE FROM consumers WHERE key = ?1",
     [S_CONSUMER_SET_SECRET] = "UPDATE consumers SET secret = ?2 WHERE key = ?1",
     [S_CONSUMER_SET_ENABLED] = "UPDATE consumers SET enabled = ?2 WHERE key = ?1",
+    [S_CONSUMER_CHECK] = "SELECT enabled, secret FROM consumers WHERE id = ?1",
     [S_CONSUMER_SET_LMS] =
         "UPDATE consumers SET lms_family = ?2 WHERE id = ?1 AND lms_family IS NOT ?2",
     [S_NONCE_INSERT] = "INSERT INTO nonces(ts, consumer_id, nonce) VALUES (?3, ?1, ?2) "
@@ -873,6 +874,7 @@ static void store_free(struct store *s)
     pthread_mutex_destroy(&s->ckpt_mu);
     pthread_cond_destroy(&s->ckpt_cv);
     pthread_mutex_destroy(&s->stats_mu);
+    pthread_mutex_destroy(&s->ccache_mu);
     free(s->path);
     free(s);
 }
@@ -894,6 +896,7 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
     pthread_mutex_init(&s->ckpt_mu, NULL);
     pthread_cond_init(&s->ckpt_cv, NULL);
     pthread_mutex_init(&s->stats_mu, NULL);
+    pthread_mutex_init(&s->ccache_mu, NULL);
 
     if (store_conn_open(s, &s->admin, err) < 0)
         goto fail;

@@ -69,6 +69,17 @@ int store_consumer_add(struct store *s, const char *key, const char *secret, con
 /* ERR_NOTFOUND when no consumer has `key`. Disabled consumers are found too. */
 int store_consumer_find(struct store *s, struct str key, struct store_consumer *out /* OUT */,
                         struct err *err);
+/*
+ * For the launch path: the consumer with `key` as this process last read it,
+ * without a database read (`*cached` true), else as store_consumer_find reads
+ * it. Another process (the CLI) may have changed it since: a caller about to
+ * refuse a launch because of what it found reads it again with
+ * store_consumer_find, and the launch writer confirms what was accepted (the
+ * consumer still enabled, with store_launch.consumer_secret).
+ */
+int store_consumer_find_cached(struct store *s, struct str key,
+                               struct store_consumer *out /* OUT */, bool *cached /* OUT */,
+                               struct err *err);
 /* All consumers, oldest first; the caller frees `*out`. */
 int store_consumer_list(struct store *s, struct store_consumer **out /* OUT */,
                         size_t *count /* OUT */, struct err *err);
@@ -84,6 +95,12 @@ int store_consumer_set_enabled(struct store *s, const char *key, bool enabled, s
 /* A verified launch to record. Null views are stored as NULL (or leave a stored value as it is). */
 struct store_launch {
     int64_t consumer_id;
+    /*
+     * The secret the launch was verified with: the writer refuses the launch
+     * (ERR_UNAUTHORIZED) unless the consumer is still enabled and has it (a
+     * null view checks only that it is enabled).
+     */
+    struct str consumer_secret;
     struct str nonce;
     int64_t timestamp; /* oauth_timestamp */
     int64_t now;
@@ -116,11 +133,12 @@ struct store_launch_job;
 typedef void store_launch_done_fn(struct store_launch_job *job);
 
 struct store_launch_job {
-    struct store_launch launch;        /* borrowed views: must stay valid until done() */
-    store_launch_done_fn *done;        /* called once, on the writer thread, after the commit */
-    void *cls;                         /* the caller's */
-    int status;                        /* OUT: 0 or -1 */
-    struct err err;                    /* OUT: ERR_REPLAY for a nonce already used */
+    struct store_launch launch; /* borrowed views: must stay valid until done() */
+    store_launch_done_fn *done; /* called once, on the writer thread, after the commit */
+    void *cls;                  /* the caller's */
+    int status;                 /* OUT: 0 or -1 */
+    struct err err; /* OUT: ERR_REPLAY for a nonce already used, ERR_UNAUTHORIZED for a consumer
+                       disabled or given a new secret since the launch was verified */
     struct store_launch_result result; /* OUT */
     struct store_launch_job *next;     /* the queue's */
 };

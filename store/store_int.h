@@ -21,6 +21,7 @@ enum stmt_id {
     S_CONSUMER_SET_SECRET,
     S_CONSUMER_SET_ENABLED,
     S_CONSUMER_SET_LMS,
+    S_CONSUMER_CHECK,
     S_NONCE_INSERT,
     S_NONCE_PURGE,
     S_NONCE_SEEN,
@@ -161,6 +162,9 @@ struct conn {
     struct conn *next;
 };
 
+/* Consumers a process launches with at once: a few LMSes, a test instance or two. */
+#define CCACHE_SLOTS 16
+
 struct store {
     char *path;
     unsigned flags;
@@ -170,6 +174,13 @@ struct store {
     pthread_cond_t pool_cv;
     struct conn *free_readers;
     size_t nreaders;
+
+    /*
+     * The launch path's consumers by key (consumers.c): CCACHE_SLOTS slots,
+     * id 0 an empty one.
+     */
+    pthread_mutex_t ccache_mu;
+    struct store_consumer ccache[CCACHE_SLOTS];
 
     /* operations that write outside the launch writer (CLI, admin) */
     pthread_mutex_t admin_mu;
@@ -206,6 +217,9 @@ struct store {
     store_enrollment_hook *enrollment_hook;
     void *enrollment_cls;
 };
+
+/* Drops consumer `id` from the launch path's cache (consumers.c). */
+void store_consumer_forget(struct store *s, int64_t id);
 
 /* A transaction in progress on one connection (events.c). */
 struct store_tx {

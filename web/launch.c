@@ -88,6 +88,46 @@ static void refuse_lti(struct req *r, struct str return_url, const struct err *e
     buf_release(&loc);
 }
 
+/* A launch's consumer, enabled, whose secret verifies its signature. */
+static int check_consumer(struct web *w, const struct lti_oauth *oauth,
+                          const struct form *const *lists, const struct store_consumer *consumer,
+                          struct err *err)
+{
+    if (!consumer->enabled)
+        /* the same answer as an unknown key: an unsigned request learns nothing */
+        return err_set(err, ERR_UNAUTHORIZED, "unknown or disabled consumer key");
+    return lti_oauth_verify(oauth, STR_LIT("POST"), str_from_cstr(w->launch_url), lists, 2,
+                            str_from_cstr(consumer->secret), err);
+}
+
+/*
+ * Finds the launch's consumer and verifies the signature with its secret.
+ * The consumer comes from the store's cache when it can: another process
+ * (the CLI) may have changed it since, so a refusal is decided on a fresh
+ * read only, and the writer confirms an acceptance (store_launch).
+ */
+static int verify_consumer(struct web *w, const struct lti_oauth *oauth,
+                           const struct form *const *lists, struct store_consumer *consumer,
+                           struct err *err)
+{
+    bool cached = false;
+
+    if (store_consumer_find_cached(w->store, oauth->consumer_key, consumer, &cached, err) == 0 &&
+        check_consumer(w, oauth, lists, consumer, err) == 0)
+        return 0;
+    if (cached) {
+        err_clear(err);
+        if (store_consumer_find(w->store, oauth->consumer_key, consumer, err) == 0 &&
+            check_consumer(w, oauth, lists, consumer, err) == 0)
+            return 0;
+    }
+    if (err->code == ERR_NOTFOUND) {
+        err_clear(err);
+        err_set(err, ERR_UNAUTHORIZED, "unknown or disabled consumer key");
+    }
+    return -1;
+}
+
 void web_route_launch(struct req *r)
 {
     struct web *w = r->web;
@@ -114,22 +154,7 @@ void web_route_launch(struct req *r)
         web_reply_err(r, &err);
         return;
     }
-    if (store_consumer_find(w->store, oauth.consumer_key, &consumer, &err) < 0) {
-        if (err.code == ERR_NOTFOUND) {
-            err_clear(&err);
-            err_set(&err, ERR_UNAUTHORIZED, "unknown or disabled consumer key");
-        }
-        web_reply_err(r, &err);
-        return;
-    }
-    if (!consumer.enabled) {
-        /* the same answer as an unknown key: an unsigned request learns nothing */
-        err_set(&err, ERR_UNAUTHORIZED, "unknown or disabled consumer key");
-        web_reply_err(r, &err);
-        return;
-    }
-    if (lti_oauth_verify(&oauth, STR_LIT("POST"), str_from_cstr(w->launch_url), lists, 2,
-                         str_from_cstr(consumer.secret), &err) < 0) {
+    if (verify_consumer(w, &oauth, lists, &consumer, &err) < 0) {
         web_reply_err(r, &err);
         return;
     }
@@ -149,6 +174,11 @@ void web_route_launch(struct req *r)
     }
     util_sha256(r->token, 64, sl->session_secret_hash);
     sl->consumer_id = consumer.id;
+    {
+        size_t n = strlen(consumer.secret);
+
+        sl->consumer_secret = (struct str){ arena_memdupz(&r->arena, consumer.secret, n), n };
+    }
     sl->nonce = oauth.nonce;
     sl->timestamp = oauth.ts;
     sl->now = now;
@@ -211,8 +241,12 @@ void web_route_launch_resumed(struct req *r)
     struct err err = ERR_INIT;
 
     if (r->job.status < 0) {
-        /* verified, so a refusal (a replay, a busy database) may go back to the LMS */
-        if (r->job.err.code == ERR_UNAVAILABLE)
+        /*
+         * Verified, so a refusal (a replay) may go back to the LMS; not one
+         * for a consumer disabled or given a new secret since (a launch
+         * signed with a secret no longer valid), nor a busy database.
+         */
+        if (r->job.err.code == ERR_UNAVAILABLE || r->job.err.code == ERR_UNAUTHORIZED)
             web_reply_err(r, &r->job.err);
         else
             refuse_lti(r, r->launch.return_url, &r->job.err);

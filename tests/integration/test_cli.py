@@ -446,6 +446,14 @@ class ConsumersAndRunningServer(lt.ServerTestCase):
         self.assertRefusal(resp, 401, "signature does not match")
         self.assertNothingWritten(before)
         self.assertEqual(self.launch_status(key, new), 303)
+        # the server knows `new` now; rotated again, a launch with the newest secret comes first
+        p = run_cli("consumer", "rotate", key, "--db", self.db)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        newest = lt.parse_kv(p.stdout)["secret"]
+        self.assertEqual(self.launch_status(key, newest), 303)
+        before = counts(self.db)
+        self.assertRefusal(self.launch(base_launch(), key, new), 401, "signature does not match")
+        self.assertNothingWritten(before)
 
     def test_disable_enable(self):
         key, secret = self.keys[1]

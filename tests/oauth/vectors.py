@@ -77,6 +77,19 @@ def main():
     assert rfc["base"] == RFC_BASE, "oauthlib disagrees with RFC 5849"
     cases.append(rfc)
 
+    # the order of names and values that differ where one has an escape and the other
+    # an unreserved byte, or where one is a prefix of the other ("%" sorts below them)
+    sort_pairs = [("oauth_consumer_key", "key"), ("oauth_nonce", "sortnonce"),
+                  ("oauth_timestamp", "1700000000"), ("oauth_signature_method", "HMAC-SHA1"),
+                  ("oauth_version", "1.0")]
+    for v in ("a b", "a-b", "a~", "a%", "a", "a\u00e9", "a.b", "a_", "A", "a0", "a%20"):
+        sort_pairs.append(("custom_dup", v))
+    for n in ("c d", "c-d", "c", "c~", "c%", "c.", "c0", "cZ", "c\u00e9"):
+        sort_pairs.append((n, "x"))
+    random.Random(3986).shuffle(sort_pairs)
+    cases.append(case("http://127.0.0.1:8080/lti/launch", form(sort_pairs), [], "secret",
+                      name="sort order of escaped and unreserved bytes"))
+
     rnd = random.Random(5849)
     alphabet = "abcXYZ019 -._~!*'();:@&=+$,/?#[]%\"<>\\^`{|}" + "éñ李🎓\u00a0"
     urls = [

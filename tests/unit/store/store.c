@@ -131,6 +131,92 @@ static void consumers(void **state)
     store_close(s);
 }
 
+/*
+ * The launch path's consumer cache: a change in this process clears it; one
+ * by another process (the CLI: here a second store on the file) leaves it
+ * stale, and the writer refuses what was accepted with the stale copy,
+ * writing nothing, and drops that copy.
+ */
+static void consumer_cache_and_confirmation(void **state)
+{
+    struct store *s = NULL, *cli = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c, got;
+    struct store_launch l;
+    struct store_launch_result res;
+    bool cached = true;
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_open(&cli, dbpath, 0, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-one-123456", "Canvas", &c, &err), 0);
+    assert_int_equal(store_consumer_find_cached(s, STR_LIT("k"), &got, &cached, &err), 0);
+    assert_false(cached);
+    assert_int_equal(store_consumer_find_cached(s, STR_LIT("k"), &got, &cached, &err), 0);
+    assert_true(cached);
+    assert_int_equal(got.id, c.id);
+    assert_string_equal(got.secret, "secret-one-123456");
+    assert_int_equal(store_consumer_find_cached(s, STR_LIT("other"), &got, &cached, &err), -1);
+    assert_int_equal(err.code, ERR_NOTFOUND);
+    assert_false(cached);
+    err_clear(&err);
+
+    /* a change in this process: read again */
+    assert_int_equal(store_consumer_set_secret(s, "k", "secret-two-123456", &err), 0);
+    assert_int_equal(store_consumer_find_cached(s, STR_LIT("k"), &got, &cached, &err), 0);
+    assert_false(cached);
+    assert_string_equal(got.secret, "secret-two-123456");
+
+    /* a launch verified with the current secret is recorded */
+    fill_launch(&l, c.id, "n1", "u1", "c1");
+    l.consumer_secret = STR_LIT("secret-two-123456");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+
+    /* another process gives it a new secret: the cache still has the old one */
+    assert_int_equal(store_consumer_set_secret(cli, "k", "secret-three-1234", &err), 0);
+    assert_int_equal(store_consumer_find_cached(s, STR_LIT("k"), &got, &cached, &err), 0);
+    assert_true(cached);
+    assert_string_equal(got.secret, "secret-two-123456");
+    fill_launch(&l, c.id, "n2", "u2", "c1");
+    l.consumer_secret = STR_LIT("secret-two-123456");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
+    assert_int_equal(err.code, ERR_UNAUTHORIZED);
+    assert_string_equal(err.msg, "signature does not match");
+    err_clear(&err);
+    assert_int_equal(count(s, "users"), 1);
+    assert_int_equal(count(s, "sessions"), 1);
+    assert_int_equal(count(s, "nonces"), 1); /* n1 only: n2 was not claimed */
+    /* the stale copy is gone */
+    assert_int_equal(store_consumer_find_cached(s, STR_LIT("k"), &got, &cached, &err), 0);
+    assert_false(cached);
+    assert_string_equal(got.secret, "secret-three-1234");
+    /* and the same launch, signed with the new secret, goes through: its nonce is unused */
+    l.consumer_secret = STR_LIT("secret-three-1234");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+
+    /* disabled, then removed, by another process */
+    assert_int_equal(store_consumer_set_enabled(cli, "k", false, &err), 0);
+    fill_launch(&l, c.id, "n3", "u3", "c1");
+    l.consumer_secret = STR_LIT("secret-three-1234");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
+    assert_int_equal(err.code, ERR_UNAUTHORIZED);
+    assert_string_equal(err.msg, "unknown or disabled consumer key");
+    err_clear(&err);
+    l.consumer_secret = STR_NULL; /* without a secret, being enabled is still checked */
+    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
+    assert_int_equal(err.code, ERR_UNAUTHORIZED);
+    err_clear(&err);
+    assert_int_equal(store_consumer_set_enabled(cli, "k", true, &err), 0);
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_int_equal(store_consumer_remove(cli, "k", &err), 0);
+    fill_launch(&l, c.id, "n4", "u4", "c1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
+    assert_int_equal(err.code, ERR_UNAUTHORIZED);
+    err_clear(&err);
+    assert_int_equal(count(s, "sessions"), 0);
+    store_close(cli);
+    store_close(s);
+}
+
 static void launches_and_replays(void **state)
 {
     struct store *s = NULL;
@@ -810,6 +896,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(consumers, setup, teardown),
+        cmocka_unit_test_setup_teardown(consumer_cache_and_confirmation, setup, teardown),
         cmocka_unit_test_setup_teardown(launches_and_replays, setup, teardown),
         cmocka_unit_test_setup_teardown(relaunches_write_what_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(nonces_logged_then_moved, setup, teardown),
