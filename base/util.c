@@ -5,8 +5,11 @@
 
 #include <pthread.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -42,20 +45,26 @@ int util_random(unsigned char *p, size_t n, struct err *err)
     return 0;
 }
 
-int util_random_hex(char *out, size_t bytes, struct err *err)
+void util_hex(char *out, const unsigned char *p, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[p[i] >> 4];
+        out[2 * i + 1] = hex[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int util_random_hex(char *out, size_t bytes, struct err *err)
+{
     unsigned char raw[64];
 
     if (bytes > sizeof(raw))
         BUG("util_random_hex: %zu bytes", bytes);
     if (util_random(raw, bytes, err) < 0)
         return -1;
-    for (size_t i = 0; i < bytes; i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 15];
-    }
-    out[2 * bytes] = '\0';
+    util_hex(out, raw, bytes);
     OPENSSL_cleanse(raw, sizeof(raw));
     return 0;
 }
@@ -69,10 +78,56 @@ int util_random_hex(char *out, size_t bytes, struct err *err)
 static EVP_MD *md_sha1, *md_sha256;
 static pthread_once_t md_once = PTHREAD_ONCE_INIT;
 
+/*
+ * HMAC() is worse: it fetches the MAC and then its digest by name on every
+ * call. A context set up once per digest (no key yet) is copied and keyed
+ * instead; copying reads it only, so threads share it.
+ */
+static EVP_MAC_CTX *hmac_sha1, *hmac_sha256;
+
+static EVP_MAC_CTX *hmac_template(EVP_MAC *mac, const char *digest)
+{
+    EVP_MAC_CTX *c = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)digest, 0),
+        OSSL_PARAM_construct_end(),
+    };
+
+    if (c && !EVP_MAC_CTX_set_params(c, params)) {
+        EVP_MAC_CTX_free(c);
+        c = NULL;
+    }
+    return c;
+}
+
 static void md_fetch(void)
 {
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+
     md_sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
     md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    hmac_sha1 = hmac_template(mac, "SHA1");
+    hmac_sha256 = hmac_template(mac, "SHA256");
+    EVP_MAC_free(mac); /* the contexts hold their own reference */
+}
+
+bool util_hmac(const EVP_MD *md, const void *key, size_t keylen, const void *p, size_t n,
+               unsigned char *out, unsigned int *outlen)
+{
+    EVP_MAC_CTX *tmpl, *c;
+    size_t len = 0;
+    bool ok;
+
+    pthread_once(&md_once, md_fetch);
+    tmpl = md == md_sha1 ? hmac_sha1 : md == md_sha256 ? hmac_sha256 : NULL;
+    if (!tmpl || !md)
+        return HMAC(md, key, (int)keylen, p, n, out, outlen) != NULL;
+    c = EVP_MAC_CTX_dup(tmpl);
+    ok = c && EVP_MAC_init(c, key, keylen, NULL) && EVP_MAC_update(c, p, n) &&
+         EVP_MAC_final(c, out, &len, EVP_MAX_MD_SIZE);
+    EVP_MAC_CTX_free(c);
+    *outlen = (unsigned int)len;
+    return ok;
 }
 
 const EVP_MD *util_md_sha1(void)

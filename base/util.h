@@ -19,12 +19,20 @@ int util_random(unsigned char *p, size_t n, struct err *err);
  * holds 2 * bytes + 1; for secrets and tokens.
  */
 int util_random_hex(char *out, size_t bytes, struct err *err);
+/* Writes `n` bytes as lower-case hex into `out`, which holds 2 * n + 1. */
+void util_hex(char *out, const unsigned char *p, size_t n);
 /* SHA-256 of (p, n) into `out`. */
 void util_sha256(const void *p, size_t n, unsigned char out[static 32]);
 /* SHA-1 and SHA-256 fetched from OpenSSL's provider once, for HMAC() and EVP_Digest(). */
 typedef struct evp_md_st EVP_MD;
 const EVP_MD *util_md_sha1(void);
 const EVP_MD *util_md_sha256(void);
+/*
+ * HMAC of (p, n) with `md` (util_md_sha1 or util_md_sha256) into `out`, which
+ * holds EVP_MAX_MD_SIZE; its length into `outlen`. False if OpenSSL failed.
+ */
+bool util_hmac(const EVP_MD *md, const void *key, size_t keylen, const void *p, size_t n,
+               unsigned char *out, unsigned int *outlen);
 /* Compares two byte strings in time that depends only on their lengths. */
 bool util_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 

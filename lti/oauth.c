@@ -324,8 +324,7 @@ int lti_oauth_sign(struct buf *out, enum lti_sig_method m, struct str base,
         char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
         const EVP_MD *md = m == LTI_SIG_HMAC_SHA1 ? util_md_sha1() : util_md_sha256();
 
-        if (!HMAC(md, key.ptr, (int)key.len, (const unsigned char *)base.ptr, base.len, mac,
-                  &maclen)) {
+        if (!util_hmac(md, key.ptr, key.len, base.ptr, base.len, mac, &maclen)) {
             ret = err_set(err, ERR_INTERNAL, "signing failed");
             goto out;
         }

@@ -14,6 +14,8 @@
 
 #include "awards/awards.h"
 
+#include <openssl/crypto.h>
+
 /*
  * The origin ("scheme://host[:port]") of `url` when it is a plain http(s)
  * origin, written into `out`; the null view otherwise. It goes into a
@@ -167,10 +169,17 @@ void web_route_launch(struct req *r)
     }
 
     memset(sl, 0, sizeof(*sl));
-    if (util_random_hex(r->token, 32, &err) < 0 ||
-        util_random(sl->csrf_secret, sizeof(sl->csrf_secret), &err) < 0) {
-        web_reply_err(r, &err);
-        return;
+    {
+        /* the session token's secret and the CSRF secret from one call to the generator */
+        unsigned char rnd[64];
+
+        if (util_random(rnd, sizeof(rnd), &err) < 0) {
+            web_reply_err(r, &err);
+            return;
+        }
+        util_hex(r->token, rnd, 32);
+        memcpy(sl->csrf_secret, rnd + 32, sizeof(sl->csrf_secret));
+        OPENSSL_cleanse(rnd, sizeof(rnd));
     }
     util_sha256(r->token, 64, sl->session_secret_hash);
     sl->consumer_id = consumer.id;

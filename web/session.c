@@ -34,14 +34,10 @@ static void csrf_token(const unsigned char secret[32], char out[65])
     static const char label[] = "ltibadges form v1";
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    static const char hex[] = "0123456789abcdef";
 
-    HMAC(util_md_sha256(), secret, 32, (const unsigned char *)label, sizeof(label) - 1, mac, &len);
-    for (unsigned i = 0; i < 32 && i < len; i++) {
-        out[2 * i] = hex[mac[i] >> 4];
-        out[2 * i + 1] = hex[mac[i] & 15];
-    }
-    out[64] = '\0';
+    if (!util_hmac(util_md_sha256(), secret, 32, label, sizeof(label) - 1, mac, &len) || len < 32)
+        BUG("HMAC-SHA256 failed"); /* a token must never be left unset */
+    util_hex(out, mac, 32);
 }
 
 int web_session_or_reply(struct req *r, struct str token, struct web_sess *out)
