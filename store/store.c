@@ -96,16 +96,16 @@ static const char *const sql_text[S__COUNT] = {
     [S_CONSUMER_CHECK] = "SELECT enabled, secret FROM consumers WHERE id = ?1",
     [S_CONSUMER_SET_LMS] =
         "UPDATE consumers SET lms_family = ?2 WHERE id = ?1 AND lms_family IS NOT ?2",
-    [S_NONCE_INSERT] = "INSERT INTO nonces(ts, consumer_id, nonce) VALUES (?3, ?1, ?2) "
+    [S_NONCE_INSERT] = "INSERT INTO nonces(ts, fp, consumer_id) VALUES (?1, ?2, ?3) "
                        "ON CONFLICT DO NOTHING",
     /* a launch's nonce: flushed already, or in the log (the writer's memory knows those) */
-    [S_NONCE_SEEN] = "SELECT 1 FROM nonces WHERE ts = ?3 AND consumer_id = ?1 AND nonce = ?2",
-    [S_NONCE_LOG] = "INSERT INTO nonce_log(ts, consumer_id, nonce) VALUES (?3, ?1, ?2)",
-    [S_NONCE_FLUSH] = "INSERT INTO nonces(ts, consumer_id, nonce) SELECT ts, consumer_id, nonce "
+    [S_NONCE_SEEN] = "SELECT 1 FROM nonces WHERE ts = ?1 AND fp = ?2",
+    [S_NONCE_LOG] = "INSERT INTO nonce_log(ts, fp, consumer_id) VALUES (?1, ?2, ?3)",
+    [S_NONCE_FLUSH] = "INSERT INTO nonces(ts, fp, consumer_id) SELECT ts, fp, consumer_id "
                       "FROM nonce_log WHERE true ON CONFLICT DO NOTHING",
     [S_NONCE_LOG_CLEAR] = "DELETE FROM nonce_log",
-    [S_NONCE_PURGE] = "DELETE FROM nonces WHERE (ts, consumer_id, nonce) IN "
-                      "(SELECT ts, consumer_id, nonce FROM nonces WHERE ts < ?1 LIMIT ?2)",
+    [S_NONCE_PURGE] = "DELETE FROM nonces WHERE (ts, fp) IN "
+                      "(SELECT ts, fp FROM nonces WHERE ts < ?1 LIMIT ?2)",
     /* the oldest sessions only: ids grow with time, so this never scans the table */
     [S_SESSION_PURGE] = "DELETE FROM sessions WHERE id IN "
                         "(SELECT id FROM sessions ORDER BY id LIMIT ?2) AND expires_at < ?1",
@@ -619,6 +619,21 @@ static int wal_hook(void *cls, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
+/* lb_nonce_fp(consumer_id, ts, nonce): store_nonce_fp, for migration 6 (NULL for a bad nonce). */
+static void sql_nonce_fp(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const unsigned char *p = sqlite3_value_text(argv[2]);
+    struct str nonce = { p ? (const char *)p : "", p ? (size_t)sqlite3_value_bytes(argv[2]) : 0 };
+    int64_t fp;
+
+    (void)argc;
+    if (store_nonce_fp(sqlite3_value_int64(argv[0]), sqlite3_value_int64(argv[1]), nonce, &fp,
+                       NULL) < 0)
+        sqlite3_result_null(ctx);
+    else
+        sqlite3_result_int64(ctx, fp);
+}
+
 int store_conn_open(struct store *s, struct conn **out, struct err *err)
 {
     struct conn *c = xcalloc(1, sizeof(*c));
@@ -647,6 +662,9 @@ int store_conn_open(struct store *s, struct conn **out, struct err *err)
     sqlite3_limit(c->db, SQLITE_LIMIT_ATTACHED, 0);
     sqlite3_limit(c->db, SQLITE_LIMIT_TRIGGER_DEPTH, 10);
     sqlite3_busy_timeout(c->db, LIMIT_STORE_BUSY_MS);
+    sqlite3_create_function_v2(c->db, "lb_nonce_fp", 3,
+                               SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+                               sql_nonce_fp, NULL, NULL, NULL);
     /* connection setup: fixed pragmas, no input involved */
     rc = sqlite3_exec(c->db,
                       "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
@@ -900,7 +918,8 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
 
     if (store_conn_open(s, &s->admin, err) < 0)
         goto fail;
-    if (!(flags & STORE_OPEN_NO_MIGRATE) && store_migrate_conn(s->admin, &applied, err) < 0)
+    if (!(flags & STORE_OPEN_NO_MIGRATE) &&
+        store_migrate_conn(s->admin, store_schema_latest(), &applied, err) < 0)
         goto fail;
     if (store_version_conn(s->admin, &version, err) < 0)
         goto fail;

@@ -218,6 +218,14 @@ struct store {
     void *enrollment_cls;
 };
 
+/*
+ * A nonce as `nonces` and `nonce_log` keep it, with its timestamp: 63 bits of
+ * the SHA-256 of (consumer, timestamp, nonce), odd, so never 0 (launch.c).
+ * ERR_INVALID for a nonce over LIMIT_OAUTH_NONCE_LEN.
+ */
+int store_nonce_fp(int64_t consumer_id, int64_t ts, struct str nonce, int64_t *out /* OUT */,
+                   struct err *err);
+
 /* Drops consumer `id` from the launch path's cache (consumers.c). */
 void store_consumer_forget(struct store *s, int64_t id);
 
@@ -269,7 +277,7 @@ int store_db_err(struct conn *c, int rc, const char *what, struct err *err);
 int store_bind_str(sqlite3_stmt *st, int idx, struct str v);
 
 /* Runs the migrations on `c` (migrate.c). */
-int store_migrate_conn(struct conn *c, int *applied, struct err *err);
+int store_migrate_conn(struct conn *c, int target, int *applied, struct err *err);
 int store_version_conn(struct conn *c, int *version, struct err *err);
 
 /* The launch batch (launch.c): records `n` jobs in one transaction on the writer connection. */

@@ -6,6 +6,7 @@
  */
 #include "base/base.h"
 #include "store/store.h"
+#include "store/store_int.h" /* store_nonce_fp */
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -316,6 +317,58 @@ static void poke(const char *sql)
 }
 
 /*
+ * Schema 6 keeps nonces as digests: the nonces a version-5 database holds,
+ * in `nonces` and in its log, are carried over, and their replays refused.
+ */
+static void migration_keeps_nonces(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_launch l;
+    struct store_launch_result res;
+    int applied = 0;
+    int64_t fp = 0;
+    char sql[300];
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_NO_MIGRATE, &err), 0);
+    assert_int_equal(store_migrate_to(s, 5, &applied, &err), 0);
+    assert_int_equal(applied, 5);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO nonces(ts, consumer_id, nonce) VALUES (%" PRId64 ", %" PRId64
+             ", 'old-1'), (%" PRId64 ", %" PRId64 ", 'old-2');"
+             "INSERT INTO nonce_log(ts, consumer_id, nonce) VALUES (%" PRId64 ", %" PRId64
+             ", 'logged-1')",
+             t0, c.id, t0 - 1, c.id, t0, c.id);
+    poke(sql);
+    assert_int_equal(store_migrate(s, &applied, &err), 0);
+    assert_int_equal(applied, store_schema_latest() - 5);
+    store_close(s);
+    assert_int_equal(peek_int("SELECT count(*) FROM nonces"), 3);
+    assert_int_equal(peek_int("SELECT count(*) FROM nonce_log"), 0);
+    assert_int_equal(store_nonce_fp(c.id, t0 - 1, STR_LIT("old-2"), &fp, &err), 0);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM nonces WHERE ts = %" PRId64 " AND fp = %" PRId64, t0 - 1, fp);
+    assert_int_equal(peek_int(sql), 1);
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    fill_launch(&l, c.id, "old-1", "u1", "c1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
+    assert_int_equal(err.code, ERR_REPLAY);
+    err_clear(&err);
+    fill_launch(&l, c.id, "logged-1", "u1", "c1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
+    assert_int_equal(err.code, ERR_REPLAY);
+    err_clear(&err);
+    /* old-2 was claimed with another timestamp: this one is new */
+    fill_launch(&l, c.id, "old-2", "u1", "c1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_int_equal(count(s, "sessions"), 1);
+    store_close(s);
+}
+
+/*
  * The writer skips rows a relaunch would write unchanged; every change must
  * still reach the database: roles, the outcome binding, the hourly
  * last_launch_at, and rows another connection deleted meanwhile.
@@ -395,6 +448,7 @@ static void nonces_logged_then_moved(void **state)
     struct store_launch l;
     struct store_launch_result res;
     char sql[200];
+    int64_t fp = 0;
 
     assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
     assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
@@ -413,7 +467,7 @@ static void nonces_logged_then_moved(void **state)
     usleep(150 * 1000);
     fill_launch(&l, c.id, "m3", "u1", "c1");
     assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
-    assert_int_equal(peek_int("SELECT count(*) FROM nonces WHERE nonce IN ('m1', 'm2', 'm3')"), 3);
+    assert_int_equal(peek_int("SELECT count(*) FROM nonces"), 3);
     assert_int_equal(peek_int("SELECT count(*) FROM nonce_log"), 0);
     assert_int_equal(count(s, "nonces"), 3);
     for (int i = 0; i < 2; i++) {
@@ -426,14 +480,16 @@ static void nonces_logged_then_moved(void **state)
     store_close(s);
 
     /* a stop that left a nonce in the log: the next writer moves it before it claims any */
+    assert_int_equal(store_nonce_fp(c.id, t0, STR_LIT("m4"), &fp, &err), 0);
     snprintf(sql, sizeof(sql),
-             "INSERT INTO nonce_log(ts, consumer_id, nonce) VALUES (%" PRId64 ", %" PRId64
-             ", 'm4')",
-             t0, c.id);
+             "INSERT INTO nonce_log(ts, fp, consumer_id) VALUES (%" PRId64 ", %" PRId64 ", %" PRId64
+             ")",
+             t0, fp, c.id);
     poke(sql);
     assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
     assert_int_equal(peek_int("SELECT count(*) FROM nonce_log"), 0);
-    assert_int_equal(peek_int("SELECT count(*) FROM nonces WHERE nonce = 'm4'"), 1);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM nonces WHERE fp = %" PRId64, fp);
+    assert_int_equal(peek_int(sql), 1);
     fill_launch(&l, c.id, "m4", "u2", "c2");
     assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
     assert_int_equal(err.code, ERR_REPLAY);
@@ -895,6 +951,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(migrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(migration_keeps_nonces, setup, teardown),
         cmocka_unit_test_setup_teardown(consumers, setup, teardown),
         cmocka_unit_test_setup_teardown(consumer_cache_and_confirmation, setup, teardown),
         cmocka_unit_test_setup_teardown(launches_and_replays, setup, teardown),
