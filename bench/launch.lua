@@ -15,6 +15,26 @@
 -- then prints "exhausted" and the run must be repeated with more bodies.
 -- "cycle" is for the ceiling, which verifies nothing: bodies are reused.
 -- Arguments may also come from LAUNCH_BODIES, LAUNCH_THREADS, LAUNCH_MODE.
+--
+-- wrk's own Requests/sec is not the server's rate here: wrk starts timing once
+-- every thread is created, but thread 0 starts sending while init() formats
+-- the next thread's bodies (seconds, for half a million of them), and its
+-- requests count while that time does not. So each thread counts its
+-- requests in 100 ms buckets of the monotonic clock, and done() prints the
+-- rate over the window in which every thread was sending ("steady rate").
+
+local ffi = require("ffi")
+ffi.cdef [[
+typedef struct { long tv_sec; long tv_nsec; } launch_timespec;
+int clock_gettime(int clock, launch_timespec *ts);
+]]
+local CLOCK_MONOTONIC = 1
+local clock_ts = ffi.new("launch_timespec")
+
+local function now_ms()
+   ffi.C.clock_gettime(CLOCK_MONOTONIC, clock_ts)
+   return tonumber(clock_ts.tv_sec) * 1000 + tonumber(clock_ts.tv_nsec) / 1e6
+end
 
 local threads = {}
 local next_id = 0
@@ -52,6 +72,9 @@ function init(args)
    pos = 0
    sent = 0
    exhausted = false
+   first_ms = 0 -- when this thread sent its first request, and its last
+   last_ms = 0
+   buckets = {} -- requests per 100 ms since first_ms
    -- what a thread sends after its last body, while it stops: not a launch, never a replay
    spare = wrk.format("GET", "/healthz", {})
    if n == 0 then
@@ -60,6 +83,16 @@ function init(args)
 end
 
 function request()
+   local t = now_ms()
+   if first_ms == 0 then
+      first_ms = t
+   end
+   if not exhausted then
+      -- wrk asks for a connection's next request once its answer came back
+      local b = math.floor((t - first_ms) / 100)
+      buckets[b] = (buckets[b] or 0) + 1
+      last_ms = t
+   end
    if pos >= nbodies then
       if not cycle then
          if not exhausted then
@@ -86,4 +119,30 @@ function done(summary, latency, requests)
    end
    io.write(string.format("launch.lua: %d bodies loaded, %d requested, %d thread(s) exhausted\n",
                           total, used, out))
+
+   -- the window in which every thread was sending: from the last one's first
+   -- request (plus a bucket, to skip its connections' start) to the first one's last
+   local lo, hi = 0, math.huge
+   for _, t in ipairs(threads) do
+      lo = math.max(lo, t:get("first_ms") + 100)
+      hi = math.min(hi, t:get("last_ms"))
+   end
+   -- each thread's rate over its own 100 ms steps that lie within the window, summed
+   local rate, span = 0, 0
+   for _, t in ipairs(threads) do
+      local first, b = t:get("first_ms"), t:get("buckets")
+      local k0 = math.ceil((lo - first) / 100)
+      local k1 = math.floor((hi - first) / 100) - 1
+      if k1 >= k0 then
+         local n = 0
+         for k = k0, k1 do
+            n = n + (b[k] or 0)
+         end
+         rate = rate + n / ((k1 - k0 + 1) / 10)
+         span = math.max(span, (k1 - k0 + 1) / 10)
+      end
+   end
+   if span > 0 then
+      io.write(string.format("launch.lua: steady rate %.0f requests/s over %.1f s\n", rate, span))
+   end
 end
