@@ -22,11 +22,15 @@
 -- requests count while that time does not. So each thread counts its
 -- requests in 100 ms buckets of the monotonic clock, and done() prints the
 -- rate over the window in which every thread was sending ("steady rate").
+-- To keep the threads together, a thread's first request() sleeps until the
+-- threads after it should have formatted theirs (as long as it took itself,
+-- each); the steady rate does not depend on how well that works.
 
 local ffi = require("ffi")
 ffi.cdef [[
 typedef struct { long tv_sec; long tv_nsec; } launch_timespec;
 int clock_gettime(int clock, launch_timespec *ts);
+int usleep(unsigned int usec);
 ]]
 local CLOCK_MONOTONIC = 1
 local clock_ts = ffi.new("launch_timespec")
@@ -58,6 +62,7 @@ function init(args)
    end
    cycle = mode == "cycle"
 
+   local init_start = now_ms()
    local headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
    local n, lineno = 0, 0
    reqs = {}
@@ -72,6 +77,9 @@ function init(args)
    pos = 0
    sent = 0
    exhausted = false
+   -- the threads after this one format as many bodies, one after another
+   go_ms = now_ms() + (nthreads - 1 - id) * (now_ms() - init_start)
+   verified = id ~= 0 -- see request()
    first_ms = 0 -- when this thread sent its first request, and its last
    last_ms = 0
    buckets = {} -- requests per 100 ms since first_ms
@@ -83,8 +91,19 @@ function init(args)
 end
 
 function request()
+   if not verified then
+      -- wrk's main thread calls thread 0's request() once, to check what it
+      -- returns, before it starts the threads: not a request sent
+      verified = true
+      return reqs[1]
+   end
    local t = now_ms()
    if first_ms == 0 then
+      while t < go_ms do
+         -- usleep takes less than a second at a time
+         ffi.C.usleep(math.floor(math.min(go_ms - t, 500) * 1000))
+         t = now_ms()
+      end
       first_ms = t
    end
    if not exhausted then
