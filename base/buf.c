@@ -125,15 +125,10 @@ char *buf_append_space(struct buf *b, size_t n)
 
 int buf_addhex(struct buf *b, const unsigned char *data, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
-
     if (grow(b, st_mult(len, 2)) < 0)
         return -1;
-    for (size_t i = 0; i < len; i++) {
-        b->ptr[b->len++] = hex[data[i] >> 4];
-        b->ptr[b->len++] = hex[data[i] & 15];
-    }
-    b->ptr[b->len] = '\0';
+    util_hex(b->ptr + b->len, data, len); /* NUL-terminated, as the buffer stays */
+    b->len += 2 * len;
     return 0;
 }
 

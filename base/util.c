@@ -119,8 +119,8 @@ bool util_hmac(const EVP_MD *md, const void *key, size_t keylen, const void *p, 
     bool ok;
 
     pthread_once(&md_once, md_fetch);
-    tmpl = md == md_sha1 ? hmac_sha1 : md == md_sha256 ? hmac_sha256 : NULL;
-    if (!tmpl || !md)
+    tmpl = !md ? NULL : md == md_sha1 ? hmac_sha1 : md == md_sha256 ? hmac_sha256 : NULL;
+    if (!tmpl) /* another digest, or a template OpenSSL could not make */
         return HMAC(md, key, (int)keylen, p, n, out, outlen) != NULL;
     c = EVP_MAC_CTX_dup(tmpl);
     ok = c && EVP_MAC_init(c, key, keylen, NULL) && EVP_MAC_update(c, p, n) &&

@@ -51,15 +51,10 @@ static void opaque_id(char out[41], const char *kind, unsigned n)
 {
     char in[64];
     unsigned char h[32];
-    static const char hex[] = "0123456789abcdef";
 
     snprintf(in, sizeof(in), "%s:%u", kind, n);
     util_sha256(in, strlen(in), h);
-    for (int i = 0; i < 20; i++) {
-        out[2 * i] = hex[h[i] >> 4];
-        out[2 * i + 1] = hex[h[i] & 15];
-    }
-    out[40] = '\0';
+    util_hex(out, h, 20);
 }
 
 /* xorshift64*: which user, course and link each launch is; no need for quality here. */
@@ -130,17 +125,10 @@ static int build(struct launch *l, uint64_t *rng, const char *key, int64_t now,
     unsigned canvas_course = 1000 + course, canvas_user = 20000 + user;
     unsigned assignment = 50000 + link;
     char login[64], link_id[41], sourcedid_hash[41];
-    unsigned char raw[16];
     char nonce[33];
-    static const char hex[] = "0123456789abcdef";
 
-    if (util_random(raw, sizeof(raw), err) < 0)
+    if (util_random_hex(nonce, 16, err) < 0)
         return -1;
-    for (int i = 0; i < 16; i++) {
-        nonce[2 * i] = hex[raw[i] >> 4];
-        nonce[2 * i + 1] = hex[raw[i] & 15];
-    }
-    nonce[32] = '\0';
     opaque_id(link_id, "link", link);
     opaque_id(sourcedid_hash, "result", user * 1000u + link);
     lower_dots(login, sizeof(login), given);

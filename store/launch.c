@@ -223,20 +223,31 @@ static struct wentry *wslot(struct wcache *c, enum wkind k, const unsigned char 
     }
 }
 
+/*
+ * Counts a new entry of a table with `n` slots of `size` bytes. Bounded: a
+ * table 3/4 full starts over rather than evicting one by one; true when it
+ * did, and the caller's slot must be looked up again.
+ */
+static bool count_entry(void *slots, size_t n, size_t size, size_t *used)
+{
+    bool restart = *used >= n * 3 / 4;
+
+    if (restart) {
+        memset(slots, 0, n * size);
+        *used = 0;
+    }
+    (*used)++;
+    return restart;
+}
+
 static void wremember(struct wcache *c, enum wkind k, struct wentry *e, const unsigned char key[16],
                       const unsigned char val[8], int64_t id, int64_t now)
 {
     if (!e)
         return;
-    if (e->stamp == 0) {
-        /* bounded: a full table starts over rather than evicting one by one */
-        if (c->used[k] >= wcache_slots[k] * 3 / 4) {
-            memset(c->slots[k], 0, wcache_slots[k] * sizeof(struct wentry));
-            c->used[k] = 0;
-            e = wslot(c, k, key);
-        }
-        c->used[k]++;
-    }
+    if (e->stamp == 0 &&
+        count_entry(c->slots[k], wcache_slots[k], sizeof(struct wentry), &c->used[k]))
+        e = wslot(c, k, key);
     memcpy(e->key, key, 16);
     memcpy(e->val, val, 8);
     e->id = id;
@@ -299,15 +310,9 @@ static void mremember(struct wcache *c, enum mkind k, struct mentry *e, uint64_t
 {
     if (!e)
         return;
-    if (e->key == 0) {
-        /* bounded: a full table starts over rather than evicting one by one */
-        if (c->mused[k] >= mcache_slots[k] * 3 / 4) {
-            memset(c->marks[k], 0, mcache_slots[k] * sizeof(struct mentry));
-            c->mused[k] = 0;
-            e = mslot(c, k, key);
-        }
-        c->mused[k]++;
-    }
+    if (e->key == 0 &&
+        count_entry(c->marks[k], mcache_slots[k], sizeof(struct mentry), &c->mused[k]))
+        e = mslot(c, k, key);
     e->key = key;
     e->val = val;
 }

@@ -75,6 +75,19 @@ static void fill_launch(struct store_launch *l, int64_t consumer, const char *no
     }
 }
 
+/* Records `l` and expects it refused with `code` (and message `msg`, unless NULL). */
+static void assert_refused(struct store *s, const struct store_launch *l, enum err_code code,
+                           const char *msg)
+{
+    struct err err = ERR_INIT;
+    struct store_launch_result res;
+
+    assert_int_equal(store_launch_record(s, l, &res, &err), -1);
+    assert_int_equal(err.code, code);
+    if (msg)
+        assert_string_equal(err.msg, msg);
+}
+
 static void migrations(void **state)
 {
     struct store *s = NULL;
@@ -179,10 +192,7 @@ static void consumer_cache_and_confirmation(void **state)
     assert_string_equal(got.secret, "secret-two-123456");
     fill_launch(&l, c.id, "n2", "u2", "c1");
     l.consumer_secret = STR_LIT("secret-two-123456");
-    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
-    assert_int_equal(err.code, ERR_UNAUTHORIZED);
-    assert_string_equal(err.msg, "signature does not match");
-    err_clear(&err);
+    assert_refused(s, &l, ERR_UNAUTHORIZED, "signature does not match");
     assert_int_equal(count(s, "users"), 1);
     assert_int_equal(count(s, "sessions"), 1);
     assert_int_equal(count(s, "nonces"), 1); /* n1 only: n2 was not claimed */
@@ -198,21 +208,14 @@ static void consumer_cache_and_confirmation(void **state)
     assert_int_equal(store_consumer_set_enabled(cli, "k", false, &err), 0);
     fill_launch(&l, c.id, "n3", "u3", "c1");
     l.consumer_secret = STR_LIT("secret-three-1234");
-    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
-    assert_int_equal(err.code, ERR_UNAUTHORIZED);
-    assert_string_equal(err.msg, "unknown or disabled consumer key");
-    err_clear(&err);
+    assert_refused(s, &l, ERR_UNAUTHORIZED, "unknown or disabled consumer key");
     l.consumer_secret = STR_NULL; /* without a secret, being enabled is still checked */
-    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
-    assert_int_equal(err.code, ERR_UNAUTHORIZED);
-    err_clear(&err);
+    assert_refused(s, &l, ERR_UNAUTHORIZED, NULL);
     assert_int_equal(store_consumer_set_enabled(cli, "k", true, &err), 0);
     assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
     assert_int_equal(store_consumer_remove(cli, "k", &err), 0);
     fill_launch(&l, c.id, "n4", "u4", "c1");
-    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
-    assert_int_equal(err.code, ERR_UNAUTHORIZED);
-    err_clear(&err);
+    assert_refused(s, &l, ERR_UNAUTHORIZED, NULL);
     assert_int_equal(count(s, "sessions"), 0);
     store_close(cli);
     store_close(s);
@@ -237,9 +240,7 @@ static void launches_and_replays(void **state)
 
     /* the same nonce again: refused, nothing written */
     fill_launch(&l, a.id, "n1", "u2", "2");
-    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
-    assert_int_equal(err.code, ERR_REPLAY);
-    err_clear(&err);
+    assert_refused(s, &l, ERR_REPLAY, NULL);
     assert_int_equal(count(s, "users"), 1);
     assert_int_equal(count(s, "contexts"), 1);
     assert_int_equal(count(s, "sessions"), 1);
@@ -271,8 +272,7 @@ static void launches_and_replays(void **state)
     assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
     assert_int_equal(count(s, "sessions"), 4);
     fill_launch(&l, a.id, "n2", "u9", "9");
-    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
-    assert_int_equal(err.code, ERR_REPLAY);
+    assert_refused(s, &l, ERR_REPLAY, NULL);
     store_close(s);
 }
 
@@ -354,13 +354,9 @@ static void migration_keeps_nonces(void **state)
 
     assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
     fill_launch(&l, c.id, "old-1", "u1", "c1");
-    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
-    assert_int_equal(err.code, ERR_REPLAY);
-    err_clear(&err);
+    assert_refused(s, &l, ERR_REPLAY, NULL);
     fill_launch(&l, c.id, "logged-1", "u1", "c1");
-    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
-    assert_int_equal(err.code, ERR_REPLAY);
-    err_clear(&err);
+    assert_refused(s, &l, ERR_REPLAY, NULL);
     /* old-2 was claimed with another timestamp: this one is new */
     fill_launch(&l, c.id, "old-2", "u1", "c1");
     assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
@@ -459,9 +455,7 @@ static void nonces_logged_then_moved(void **state)
     /* claimed, wherever they are by now */
     assert_int_equal(count(s, "nonces"), 2);
     fill_launch(&l, c.id, "m2", "u2", "c2");
-    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
-    assert_int_equal(err.code, ERR_REPLAY);
-    err_clear(&err);
+    assert_refused(s, &l, ERR_REPLAY, NULL);
 
     /* later, the next batch moves the log */
     usleep(150 * 1000);
@@ -473,9 +467,7 @@ static void nonces_logged_then_moved(void **state)
     for (int i = 0; i < 2; i++) {
         /* a replay of a moved one, and of the one moved with its own batch */
         fill_launch(&l, c.id, i ? "m3" : "m2", "u2", "c2");
-        assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
-        assert_int_equal(err.code, ERR_REPLAY);
-        err_clear(&err);
+        assert_refused(s, &l, ERR_REPLAY, NULL);
     }
     store_close(s);
 
@@ -491,9 +483,7 @@ static void nonces_logged_then_moved(void **state)
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM nonces WHERE fp = %" PRId64, fp);
     assert_int_equal(peek_int(sql), 1);
     fill_launch(&l, c.id, "m4", "u2", "c2");
-    assert_int_equal(store_launch_record(s, &l, &res, &err), -1);
-    assert_int_equal(err.code, ERR_REPLAY);
-    err_clear(&err);
+    assert_refused(s, &l, ERR_REPLAY, NULL);
     assert_int_equal(count(s, "sessions"), 3);
     store_close(s);
 }
