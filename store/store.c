@@ -338,12 +338,19 @@ static const char *const sql_text[S__COUNT] = {
     [S_GROUP_COMPLETED] = "SELECT count(*), count(cp.user_id) FROM context_group_members m "
                           "LEFT JOIN completions cp ON cp.context_id = m.context_id "
                           "AND cp.user_id = ?2 WHERE m.group_id = ?1",
-    /* archived BadgeClasses award nothing more */
-    [S_RULES_FOR] = "SELECT r.badge_class_id, coalesce(r.context_id, 0), r.threshold, "
-                    "r.resource_link, coalesce(r.group_id, 0), coalesce(r.count, 0) FROM rules r "
-                    "JOIN badge_classes b ON b.id = r.badge_class_id "
-                    "WHERE r.consumer_id = ?1 AND r.kind = ?2 AND b.archived_at IS NULL "
-                    "AND (r.context_id IS NULL OR r.context_id = ?3) ORDER BY r.badge_class_id",
+    /*
+     * Archived BadgeClasses award nothing more. The kind is compared as
+     * CAST(?2 AS TEXT): a bare ?2 matches the shape of the partial index
+     * rules_one_completion's WHERE (kind = 'completion'), which makes SQLite
+     * plan by the value bound and prepare the statement again on every run
+     * (statements_prepared_once tests it). Both still search rules_kind.
+     */
+    [S_RULES_FOR] =
+        "SELECT r.badge_class_id, coalesce(r.context_id, 0), r.threshold, "
+        "r.resource_link, coalesce(r.group_id, 0), coalesce(r.count, 0) FROM rules r "
+        "JOIN badge_classes b ON b.id = r.badge_class_id "
+        "WHERE r.consumer_id = ?1 AND r.kind = CAST(?2 AS TEXT) AND b.archived_at IS NULL "
+        "AND (r.context_id IS NULL OR r.context_id = ?3) ORDER BY r.badge_class_id",
     /*
      * Course groups and completion counts, judged after any completion: the
      * consumer's course-less rules, and those of the courses with badges on
@@ -354,7 +361,7 @@ static const char *const sql_text[S__COUNT] = {
         "SELECT r.badge_class_id, coalesce(r.context_id, 0), r.threshold, r.resource_link, "
         "coalesce(r.group_id, 0), coalesce(r.count, 0) FROM rules r JOIN badge_classes b "
         "ON b.id = r.badge_class_id LEFT JOIN contexts c ON c.id = r.context_id "
-        "WHERE r.consumer_id = ?1 AND r.kind = ?2 AND b.archived_at IS NULL "
+        "WHERE r.consumer_id = ?1 AND r.kind = CAST(?2 AS TEXT) AND b.archived_at IS NULL "
         "AND (r.context_id IS NULL OR (c.badges_enabled = 1 AND EXISTS (SELECT 1 FROM "
         "enrollments e WHERE e.user_id = ?3 AND e.context_id = r.context_id "
         "AND (e.role_flags & ?4) != 0 AND (e.role_flags & ?5) = 0))) ORDER BY r.badge_class_id",
@@ -1005,6 +1012,36 @@ void store_stats(struct store *s, struct store_stats *out)
     pthread_mutex_lock(&s->stats_mu);
     *out = s->stats;
     pthread_mutex_unlock(&s->stats_mu);
+}
+
+static void conn_reprepares(struct conn *c, int *most, const char **sql)
+{
+    for (int i = 0; c && i < S__COUNT; i++) {
+        int n = c->stmts[i] ? sqlite3_stmt_status(c->stmts[i], SQLITE_STMTSTATUS_REPREPARE, 0) : 0;
+
+        if (n > *most) {
+            *most = n;
+            *sql = sql_text[i];
+        }
+    }
+}
+
+int store_stmt_reprepares(struct store *s, const char **sql)
+{
+    const char *worst = NULL;
+    int most = 0;
+
+    pthread_mutex_lock(&s->pool_mu);
+    for (struct conn *c = s->free_readers; c; c = c->next)
+        conn_reprepares(c, &most, &worst);
+    pthread_mutex_unlock(&s->pool_mu);
+    pthread_mutex_lock(&s->admin_mu);
+    conn_reprepares(s->admin, &most, &worst);
+    pthread_mutex_unlock(&s->admin_mu);
+    conn_reprepares(s->wconn, &most, &worst); /* idle: no launch is running (see store.h) */
+    if (sql)
+        *sql = worst;
+    return most;
 }
 
 int store_count(struct store *s, const char *table, int64_t *out, struct err *err)

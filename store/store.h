@@ -855,6 +855,14 @@ struct store_stats {
     uint64_t batches, launches, replays, checkpoints;
 };
 void store_stats(struct store *s, struct store_stats *out /* OUT */);
+/*
+ * For tests, with no operation running: the most times one statement cached
+ * on this store's connections was prepared again, and its SQL. SQLite
+ * re-prepares, on every run, a statement whose plan depends on a bound value
+ * (one compared with a partial index's WHERE, a LIKE pattern): a cost no
+ * statement of ours should pay.
+ */
+int store_stmt_reprepares(struct store *s, const char **sql /* OUT, may be NULL */);
 
 /* Counts rows of a table this module owns, for tests and `consumer list`; ERR_INVALID otherwise. */
 int store_count(struct store *s, const char *table, int64_t *out /* OUT */, struct err *err);

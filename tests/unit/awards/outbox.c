@@ -138,9 +138,13 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct env *e = *state;
+    const char *sql = NULL;
     char p[300];
 
     awards_free(e->a);
+    /* every statement the test ran was prepared once */
+    if (store_stmt_reprepares(e->s, &sql) > 0)
+        fail_msg("prepared again on a run: %s", sql);
     store_close(e->s);
     unlink(dbpath);
     snprintf(p, sizeof(p), "%s-wal", dbpath);

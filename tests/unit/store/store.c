@@ -654,6 +654,68 @@ static int64_t awards_in(struct store *s, int64_t user_id, enum store_award_stat
     return (int64_t)n;
 }
 
+/* What the award rules read after a launch or a grade, for every kind, as awards/ does. */
+static int read_every_rule(struct store_tx *tx, void *cls, struct err *err)
+{
+    const int64_t *ids = cls; /* consumer, user, context */
+
+    for (int k = RULE_ENROLLMENT; k <= RULE_MANUAL; k++) {
+        struct store_rule_row *rows;
+        size_t n;
+
+        if (store_tx_rules(tx, ids[0], (enum store_rule_kind)k, ids[2], &rows, &n, err) < 0 ||
+            store_tx_progress_rules(tx, ids[0], (enum store_rule_kind)k, ids[1], 1, 2, &rows, &n,
+                                    err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * SQLite prepares a statement again on every run when its plan depends on a
+ * bound value: one compared with the WHERE of a partial index (rules have
+ * one, on kind), a LIKE pattern. Every statement of the launch path, the
+ * rules and the sessions runs several times here and must not be prepared
+ * again.
+ */
+static void statements_prepared_once(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_launch l;
+    struct store_launch_result res;
+    struct store_session sess;
+    struct arena a = ARENA_INIT;
+    const char *sql = NULL;
+    char nonce[16], user[16];
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    for (int i = 0; i < 6; i++) {
+        int64_t ids[3];
+
+        snprintf(nonce, sizeof(nonce), "n%d", i);
+        snprintf(user, sizeof(user), "u%d", i % 3); /* three first launches, three relaunches */
+        fill_launch(&l, c.id, nonce, user, "c1");
+        assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+        assert_int_equal(store_session_get(s, res.session_id, l.session_secret_hash, util_now(), &a,
+                                           &sess, &err),
+                         0);
+        ids[0] = c.id;
+        ids[1] = res.user_id;
+        ids[2] = res.context_id;
+        assert_int_equal(store_tx_run(s, read_every_rule, ids, &err), 0);
+    }
+    grant(s, c.id, res.user_id, "helper");
+    grant(s, c.id, res.user_id, "second");
+    if (store_stmt_reprepares(s, &sql) > 0)
+        fail_msg("prepared again on a run: %s", sql);
+    assert_null(sql);
+    arena_release(&a);
+    store_close(s);
+}
+
 /* "ID-SECRET" into the id and the SHA-256 of SECRET, as web/email.c does. */
 static int64_t token_hash(const char *token, unsigned char hash[32])
 {
@@ -949,6 +1011,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(nonces_logged_then_moved, setup, teardown),
         cmocka_unit_test_setup_teardown(racing_nonce, setup, teardown),
         cmocka_unit_test_setup_teardown(sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(statements_prepared_once, setup, teardown),
         cmocka_unit_test_setup_teardown(email_confirmations, setup, teardown),
         cmocka_unit_test_setup_teardown(email_limits_and_unconfirmed, setup, teardown),
         cmocka_unit_test_setup_teardown(email_newer_link_voids_older, setup, teardown),
