@@ -26,7 +26,10 @@
  * identifies the row) with the row id and a 64-bit digest of the values
  * written. For an enrollment or an outcome binding, whose id it does not
  * need: a 64-bit key and a 64-bit digest only, so that a term's worth of them
- * fits. A launch whose values match writes nothing there.
+ * fits. A launch whose values match writes nothing there. The digests are
+ * computed when the launch is queued, on the caller's thread
+ * (launch_digests), so that the writer, which every launch waits for, only
+ * looks them up.
  * The cache is dropped whenever another connection changed the database
  * (PRAGMA data_version), when a launch fails after it used the cache, or
  * when a commit fails; foreign keys catch a stale id if all else fails.
@@ -49,6 +52,10 @@ enum mkind {
     MK_BINDING,
     MK__COUNT,
 };
+
+_Static_assert(WK__COUNT == sizeof(((struct store_launch_digests *)0)->key) / 16 &&
+                   MK__COUNT == sizeof(((struct store_launch_digests *)0)->mkey) / 8,
+               "struct store_launch_digests holds a digest of each kind");
 
 /*
  * Slots per kind (powers of two), sized for what a large institution's term
@@ -95,7 +102,6 @@ struct wcache {
     size_t used[WK__COUNT];
     struct mentry *marks[MK__COUNT];
     size_t mused[MK__COUNT];
-    struct buf kbuf, vbuf; /* reused for every digest: the writer is one thread */
 
     /*
      * Digests of the nonces in nonce_log (0: empty slot); not dropped with the
@@ -132,9 +138,6 @@ struct wcache *store_wcache_new(void)
     for (int k = 0; k < MK__COUNT; k++)
         c->marks[k] = xcalloc(mcache_slots[k], sizeof(struct mentry));
     c->logged = xcalloc(NONCE_LOG_SLOTS, sizeof(*c->logged));
-    /* every digested value is bounded by base/limits.h; 64 KiB holds them all */
-    buf_init(&c->kbuf, 64 * 1024);
-    buf_init(&c->vbuf, 64 * 1024);
     return c;
 }
 
@@ -147,8 +150,6 @@ void store_wcache_free(struct wcache *c)
     for (int k = 0; k < MK__COUNT; k++)
         free(c->marks[k]);
     free(c->logged);
-    buf_release(&c->kbuf);
-    buf_release(&c->vbuf);
     free(c);
 }
 
@@ -240,32 +241,33 @@ static bool count_entry(void *slots, size_t n, size_t size, size_t *used)
     return restart;
 }
 
-static void wremember(struct wcache *c, enum wkind k, struct wentry *e, const unsigned char key[16],
-                      const unsigned char val[8], int64_t id, int64_t now)
+static void wremember(struct wcache *c, const struct store_launch_digests *d, enum wkind k,
+                      struct wentry *e, int64_t id, int64_t now)
 {
     if (!e)
         return;
     if (e->stamp == 0 &&
         count_entry(c->slots[k], wcache_slots[k], sizeof(struct wentry), &c->used[k]))
-        e = wslot(c, k, key);
-    memcpy(e->key, key, 16);
-    memcpy(e->val, val, 8);
+        e = wslot(c, k, d->key[k]);
+    memcpy(e->key, d->key[k], 16);
+    memcpy(e->val, d->val[k], 8);
     e->id = id;
     e->stamp = now > 0 ? now : 1;
 }
 
 /*
  * Looks a row up in the cache: true (and *id) when it was written with
- * exactly `val`. *slot is where to remember it after writing (NULL: don't).
+ * exactly the launch's values. *slot is where to remember it after writing
+ * (NULL: don't).
  */
-static bool cached(struct wcache *wc, enum wkind k, struct digest *key_d, struct digest *val_d,
-                   unsigned char key[16], unsigned char val[8], struct wentry **slot, int64_t *id)
+static bool cached(struct wcache *wc, const struct store_launch_digests *d, enum wkind k,
+                   struct wentry **slot, int64_t *id)
 {
     *slot = NULL;
-    if (dg_final(key_d, key, 16) < 0 || dg_final(val_d, val, 8) < 0)
+    if (!d->cached)
         return false;
-    *slot = wslot(wc, k, key);
-    if ((*slot)->stamp && memcmp((*slot)->val, val, 8) == 0) {
+    *slot = wslot(wc, k, d->key[k]);
+    if ((*slot)->stamp && memcmp((*slot)->val, d->val[k], 8) == 0) {
         *id = (*slot)->id;
         return true;
     }
@@ -287,34 +289,130 @@ static struct mentry *mslot(struct wcache *c, enum mkind k, uint64_t key)
 }
 
 /*
- * Whether a row without an id was written with exactly these values; when
- * not, *slot and *key, *val are what to remember once it is (*slot NULL:
- * don't).
+ * Whether a row without an id was written with exactly the launch's values;
+ * when not, *slot is where to remember it once it is (NULL: don't).
  */
-static bool marked(struct wcache *wc, enum mkind k, struct digest *key_d, struct digest *val_d,
-                   uint64_t *key, uint64_t *val, struct mentry **slot)
+static bool marked(struct wcache *wc, const struct store_launch_digests *d, enum mkind k,
+                   struct mentry **slot)
 {
-    unsigned char kb[8], vb[8];
-
     *slot = NULL;
-    if (dg_final(key_d, kb, 8) < 0 || dg_final(val_d, vb, 8) < 0)
+    if (!d->cached)
         return false;
-    memcpy(key, kb, 8);
-    memcpy(val, vb, 8);
-    *key |= 1; /* never 0, the empty slot */
-    *slot = mslot(wc, k, *key);
-    return (*slot)->key == *key && (*slot)->val == *val;
+    *slot = mslot(wc, k, d->mkey[k]);
+    return (*slot)->key == d->mkey[k] && (*slot)->val == d->mval[k];
 }
 
-static void mremember(struct wcache *c, enum mkind k, struct mentry *e, uint64_t key, uint64_t val)
+static void mremember(struct wcache *c, const struct store_launch_digests *d, enum mkind k,
+                      struct mentry *e)
 {
     if (!e)
         return;
     if (e->key == 0 &&
         count_entry(c->marks[k], mcache_slots[k], sizeof(struct mentry), &c->mused[k]))
-        e = mslot(c, k, key);
-    e->key = key;
-    e->val = val;
+        e = mslot(c, k, d->mkey[k]);
+    e->key = d->mkey[k];
+    e->val = d->mval[k];
+}
+
+/* The digests of one kind of row: 0, or -1 when a value was too long (nothing is cached). */
+static int wdigest(struct digest *key, struct digest *val, struct store_launch_digests *d,
+                   enum wkind k)
+{
+    return dg_final(key, d->key[k], 16) < 0 || dg_final(val, d->val[k], 8) < 0 ? -1 : 0;
+}
+
+static int mdigest(struct digest *key, struct digest *val, struct store_launch_digests *d,
+                   enum mkind k)
+{
+    unsigned char kb[8], vb[8];
+
+    if (dg_final(key, kb, 8) < 0 || dg_final(val, vb, 8) < 0)
+        return -1;
+    memcpy(&d->mkey[k], kb, 8);
+    memcpy(&d->mval[k], vb, 8);
+    d->mkey[k] |= 1; /* never 0, the empty slot */
+    return 0;
+}
+
+/*
+ * What the writer's cache keys and compares each row of `l` by (see the top
+ * of this file), computed before the launch is queued. A row is keyed by
+ * what identifies it in the launch (the consumer and LTI's ids), which, for
+ * one consumer, names one row each: the cache is dropped whenever another
+ * connection changed the database, so that no row it names can have been
+ * removed and made again under another id meanwhile.
+ */
+static void launch_digests(const struct store_launch *l, struct store_launch_digests *d)
+{
+    /* every digested value is bounded by base/limits.h; 64 KiB holds them all */
+    struct buf kb = BUF_INIT(64 * 1024), vb = BUF_INIT(64 * 1024);
+    struct digest kd, vd;
+    int bad = 0;
+
+    dg_init(&kd, &kb, WK_CONSUMER);
+    dg_int(&kd, l->consumer_id);
+    dg_init(&vd, &vb, WK_CONSUMER);
+    dg_str(&vd, l->lms);
+    bad |= wdigest(&kd, &vd, d, WK_CONSUMER);
+
+    dg_init(&kd, &kb, WK_USER);
+    dg_int(&kd, l->consumer_id);
+    dg_str(&kd, l->user_id);
+    dg_init(&vd, &vb, WK_USER);
+    dg_str(&vd, l->given_name);
+    dg_str(&vd, l->family_name);
+    dg_str(&vd, l->full_name);
+    dg_str(&vd, l->email);
+    dg_str(&vd, l->person_sourcedid);
+    bad |= wdigest(&kd, &vd, d, WK_USER);
+
+    dg_init(&kd, &kb, WK_CONTEXT);
+    dg_int(&kd, l->consumer_id);
+    dg_str(&kd, l->context_id);
+    dg_init(&vd, &vb, WK_CONTEXT);
+    dg_str(&vd, l->context_title);
+    dg_str(&vd, l->context_label);
+    bad |= wdigest(&kd, &vd, d, WK_CONTEXT);
+
+    dg_init(&kd, &kb, WK_LINK);
+    dg_int(&kd, l->consumer_id);
+    dg_str(&kd, l->resource_link_id);
+    dg_init(&vd, &vb, WK_LINK);
+    dg_str(&vd, l->context_id); /* the course it belongs to */
+    dg_str(&vd, l->resource_link_title);
+    bad |= wdigest(&kd, &vd, d, WK_LINK);
+
+    dg_init(&kd, &kb, WK__COUNT + MK_ENROLLMENT);
+    dg_int(&kd, l->consumer_id);
+    dg_str(&kd, l->user_id);
+    dg_str(&kd, l->context_id);
+    dg_init(&vd, &vb, WK__COUNT + MK_ENROLLMENT);
+    dg_str(&vd, l->roles);
+    dg_str(&vd, l->ext_roles);
+    dg_int(&vd, l->role_flags);
+    dg_str(&vd, l->mode);
+    /*
+     * The hour is part of the values: a relaunch in a later hour runs the
+     * update, whose WHERE refreshes last_launch_at at most once an hour.
+     */
+    dg_int(&vd, l->now / WCACHE_REFRESH);
+    bad |= mdigest(&kd, &vd, d, MK_ENROLLMENT);
+
+    dg_init(&kd, &kb, WK__COUNT + MK_BINDING);
+    dg_int(&kd, l->consumer_id);
+    dg_str(&kd, l->user_id);
+    dg_str(&kd, l->resource_link_id);
+    dg_init(&vd, &vb, WK__COUNT + MK_BINDING);
+    dg_str(&vd, l->context_id);
+    dg_str(&vd, l->outcome_service_url);
+    dg_str(&vd, l->result_sourcedid);
+    dg_str(&vd, l->outcome_data_accepted);
+    dg_int(&vd, l->total_score_accepted);
+    bad |= mdigest(&kd, &vd, d, MK_BINDING);
+
+    d->cached = bad == 0;
+    buf_release(&kb);
+    buf_release(&vb);
 }
 
 /*
@@ -459,15 +557,14 @@ static int confirm_consumer(struct store *s, const struct store_launch *l, struc
 }
 
 static int record_one(struct store *s, const struct store_launch *l,
-                      struct store_launch_result *res, uint64_t *fp, struct err *err)
+                      const struct store_launch_digests *d, struct store_launch_result *res,
+                      struct err *err)
 {
     struct conn *c = s->wconn;
     struct wcache *wc = s->wcache;
     sqlite3_stmt *st;
     int64_t user_id = 0, context_id = 0, link_id = 0, unused;
-    struct digest kd, vd;
-    unsigned char key[16], val[8];
-    uint64_t mkey, mval;
+    uint64_t fp = (uint64_t)d->nonce_fp;
     struct wentry *e;
     struct mentry *m;
     int rc;
@@ -476,14 +573,7 @@ static int record_one(struct store *s, const struct store_launch *l,
     if (confirm_consumer(s, l, err) < 0)
         return -1;
     /* the nonce: unseen in `nonces` and in the log, then logged */
-    {
-        int64_t v;
-
-        if (store_nonce_fp(l->consumer_id, l->timestamp, l->nonce, &v, err) < 0)
-            return -1;
-        *fp = (uint64_t)v;
-    }
-    if (logged_has(wc, *fp))
+    if (logged_has(wc, fp))
         return err_set(err, ERR_REPLAY, "this launch was already used");
     if (wc->nlogged >= NONCE_LOG_SLOTS * 3 / 4)
         /* only when moving the log failed for a while: refuse rather than fill the table */
@@ -492,7 +582,7 @@ static int record_one(struct store *s, const struct store_launch *l,
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, l->timestamp);
-    sqlite3_bind_int64(st, 2, (int64_t)*fp);
+    sqlite3_bind_int64(st, 2, d->nonce_fp);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_ROW)
@@ -503,17 +593,13 @@ static int record_one(struct store *s, const struct store_launch *l,
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, l->timestamp);
-    sqlite3_bind_int64(st, 2, (int64_t)*fp);
+    sqlite3_bind_int64(st, 2, d->nonce_fp);
     sqlite3_bind_int64(st, 3, l->consumer_id);
     if (store_step_done(c, st, "claiming a nonce", err) < 0)
         return -1;
 
     if (str_present(l->lms)) {
-        dg_init(&kd, &wc->kbuf, WK_CONSUMER);
-        dg_int(&kd, l->consumer_id);
-        dg_init(&vd, &wc->vbuf, WK_CONSUMER);
-        dg_str(&vd, l->lms);
-        if (!cached(wc, WK_CONSUMER, &kd, &vd, key, val, &e, &unused)) {
+        if (!cached(wc, d, WK_CONSUMER, &e, &unused)) {
             st = store_stmt(c, S_CONSUMER_SET_LMS, err);
             if (!st)
                 return -1;
@@ -521,20 +607,11 @@ static int record_one(struct store *s, const struct store_launch *l,
             store_bind_str(st, 2, l->lms);
             if (store_step_done(c, st, "updating a consumer", err) < 0)
                 return -1;
-            wremember(wc, WK_CONSUMER, e, key, val, l->consumer_id, l->now);
+            wremember(wc, d, WK_CONSUMER, e, l->consumer_id, l->now);
         }
     }
 
-    dg_init(&kd, &wc->kbuf, WK_USER);
-    dg_int(&kd, l->consumer_id);
-    dg_str(&kd, l->user_id);
-    dg_init(&vd, &wc->vbuf, WK_USER);
-    dg_str(&vd, l->given_name);
-    dg_str(&vd, l->family_name);
-    dg_str(&vd, l->full_name);
-    dg_str(&vd, l->email);
-    dg_str(&vd, l->person_sourcedid);
-    if (!cached(wc, WK_USER, &kd, &vd, key, val, &e, &user_id)) {
+    if (!cached(wc, d, WK_USER, &e, &user_id)) {
         st = store_stmt(c, S_USER_UPSERT, err);
         if (!st)
             return -1;
@@ -559,17 +636,11 @@ static int record_one(struct store *s, const struct store_launch *l,
                 return -1;
             res->awards_added += sqlite3_changes(c->db);
         }
-        wremember(wc, WK_USER, e, key, val, user_id, l->now);
+        wremember(wc, d, WK_USER, e, user_id, l->now);
     }
 
     if (str_present(l->context_id)) {
-        dg_init(&kd, &wc->kbuf, WK_CONTEXT);
-        dg_int(&kd, l->consumer_id);
-        dg_str(&kd, l->context_id);
-        dg_init(&vd, &wc->vbuf, WK_CONTEXT);
-        dg_str(&vd, l->context_title);
-        dg_str(&vd, l->context_label);
-        if (!cached(wc, WK_CONTEXT, &kd, &vd, key, val, &e, &context_id)) {
+        if (!cached(wc, d, WK_CONTEXT, &e, &context_id)) {
             st = store_stmt(c, S_CONTEXT_UPSERT, err);
             if (!st)
                 return -1;
@@ -580,17 +651,11 @@ static int record_one(struct store *s, const struct store_launch *l,
             sqlite3_bind_int64(st, 5, l->now);
             if (store_step_id(c, st, &context_id, "recording a course", err) < 0)
                 return -1;
-            wremember(wc, WK_CONTEXT, e, key, val, context_id, l->now);
+            wremember(wc, d, WK_CONTEXT, e, context_id, l->now);
         }
     }
 
-    dg_init(&kd, &wc->kbuf, WK_LINK);
-    dg_int(&kd, l->consumer_id);
-    dg_str(&kd, l->resource_link_id);
-    dg_init(&vd, &wc->vbuf, WK_LINK);
-    dg_int(&vd, context_id);
-    dg_str(&vd, l->resource_link_title);
-    if (!cached(wc, WK_LINK, &kd, &vd, key, val, &e, &link_id)) {
+    if (!cached(wc, d, WK_LINK, &e, &link_id)) {
         st = store_stmt(c, S_LINK_UPSERT, err);
         if (!st)
             return -1;
@@ -602,24 +667,11 @@ static int record_one(struct store *s, const struct store_launch *l,
         sqlite3_bind_int64(st, 5, l->now);
         if (store_step_id(c, st, &link_id, "recording a resource link", err) < 0)
             return -1;
-        wremember(wc, WK_LINK, e, key, val, link_id, l->now);
+        wremember(wc, d, WK_LINK, e, link_id, l->now);
     }
 
     if (context_id) {
-        dg_init(&kd, &wc->kbuf, WK__COUNT + MK_ENROLLMENT);
-        dg_int(&kd, user_id);
-        dg_int(&kd, context_id);
-        dg_init(&vd, &wc->vbuf, WK__COUNT + MK_ENROLLMENT);
-        dg_str(&vd, l->roles);
-        dg_str(&vd, l->ext_roles);
-        dg_int(&vd, l->role_flags);
-        dg_str(&vd, l->mode);
-        /*
-         * The hour is part of the values: a relaunch in a later hour runs the
-         * update, whose WHERE refreshes last_launch_at at most once an hour.
-         */
-        dg_int(&vd, l->now / WCACHE_REFRESH);
-        if (!marked(wc, MK_ENROLLMENT, &kd, &vd, &mkey, &mval, &m)) {
+        if (!marked(wc, d, MK_ENROLLMENT, &m)) {
             /* INSERT first: its change count says whether this is the first launch here */
             st = bind_enrollment(c, S_ENROLL_INSERT, user_id, context_id, l, err);
             if (!st || store_step_done(c, st, "recording an enrollment", err) < 0)
@@ -640,21 +692,12 @@ static int record_one(struct store *s, const struct store_launch *l,
                 if (!st || store_step_done(c, st, "updating an enrollment", err) < 0)
                     return -1;
             }
-            mremember(wc, MK_ENROLLMENT, m, mkey, mval);
+            mremember(wc, d, MK_ENROLLMENT, m);
         }
     }
 
     if (str_present(l->outcome_service_url) && str_present(l->result_sourcedid)) {
-        dg_init(&kd, &wc->kbuf, WK__COUNT + MK_BINDING);
-        dg_int(&kd, user_id);
-        dg_int(&kd, link_id);
-        dg_init(&vd, &wc->vbuf, WK__COUNT + MK_BINDING);
-        dg_int(&vd, context_id);
-        dg_str(&vd, l->outcome_service_url);
-        dg_str(&vd, l->result_sourcedid);
-        dg_str(&vd, l->outcome_data_accepted);
-        dg_int(&vd, l->total_score_accepted);
-        if (!marked(wc, MK_BINDING, &kd, &vd, &mkey, &mval, &m)) {
+        if (!marked(wc, d, MK_BINDING, &m)) {
             st = store_stmt(c, S_BINDING_UPSERT, err);
             if (!st)
                 return -1;
@@ -669,7 +712,7 @@ static int record_one(struct store *s, const struct store_launch *l,
             sqlite3_bind_int(st, 8, l->total_score_accepted);
             if (store_step_done(c, st, "recording an outcome binding", err) < 0)
                 return -1;
-            mremember(wc, MK_BINDING, m, mkey, mval);
+            mremember(wc, d, MK_BINDING, m);
         }
     }
 
@@ -804,13 +847,12 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
     check_data_version(s);
     for (size_t i = 0; i < n; i++) {
         struct store_launch_job *j = jobs[i];
-        uint64_t fp = 0;
 
         if (store_exec(c, S_SAVEPOINT, &j->err) < 0) {
             j->status = -1;
             continue;
         }
-        if (record_one(s, &j->launch, &j->result, &fp, &j->err) < 0) {
+        if (record_one(s, &j->launch, &j->dg, &j->result, &j->err) < 0) {
             j->status = -1;
             if (j->err.code == ERR_REPLAY)
                 replays++;
@@ -836,7 +878,7 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
             }
         } else {
             /* in the log from now on: a second launch with this nonce, even in this batch, loses */
-            logged_add(wc, fp);
+            logged_add(wc, (uint64_t)j->dg.nonce_fp);
         }
         store_exec(c, S_RELEASE, NULL);
     }
@@ -897,6 +939,15 @@ void store_launch_submit(struct store *s, struct store_launch_job *job)
     const char *why = NULL;
 
     job->next = NULL;
+    err_clear(&job->err);
+    /* on the caller's thread, not the writer's */
+    if (store_nonce_fp(job->launch.consumer_id, job->launch.timestamp, job->launch.nonce,
+                       &job->dg.nonce_fp, &job->err) < 0) {
+        job->status = -1;
+        job->done(job);
+        return;
+    }
+    launch_digests(&job->launch, &job->dg);
     pthread_mutex_lock(&s->q_mu);
     if (!s->writer_started || s->stopping)
         why = "the server is shutting down, please try again";

@@ -131,6 +131,18 @@ struct store_launch_result {
     int awards_added;            /* awards the launch earned (enrollment rules) */
 };
 
+/*
+ * What the writer keys and compares a launch's rows by in its cache, digested
+ * by store_launch_submit in the caller's thread so that the one writer thread
+ * does not hash (store/launch.c). The caller leaves it alone.
+ */
+struct store_launch_digests {
+    bool cached;      /* false: a value too long to digest; the launch writes every row */
+    int64_t nonce_fp; /* the nonce as `nonces` keeps it */
+    unsigned char key[4][16], val[4][8]; /* consumer, user, course, resource link */
+    uint64_t mkey[2], mval[2];           /* enrollment, outcome binding */
+};
+
 struct store_launch_job;
 typedef void store_launch_done_fn(struct store_launch_job *job);
 
@@ -143,6 +155,7 @@ struct store_launch_job {
                        disabled or given a new secret since the launch was verified */
     struct store_launch_result result; /* OUT */
     struct store_launch_job *next;     /* the queue's */
+    struct store_launch_digests dg;    /* the writer's */
 };
 
 /*

@@ -273,6 +273,18 @@ static void launches_and_replays(void **state)
     assert_int_equal(count(s, "sessions"), 4);
     fill_launch(&l, a.id, "n2", "u9", "9");
     assert_refused(s, &l, ERR_REPLAY, NULL);
+
+    /* a nonce longer than oauth accepts is refused before it is queued, and writes nothing */
+    {
+        char nonce[LIMIT_OAUTH_NONCE_LEN + 2];
+
+        memset(nonce, 'n', sizeof(nonce) - 1);
+        nonce[sizeof(nonce) - 1] = '\0';
+        fill_launch(&l, a.id, nonce, "u9", "9");
+        assert_refused(s, &l, ERR_INVALID, "the nonce is longer than 128 bytes");
+        assert_int_equal(count(s, "users"), 2);
+        assert_int_equal(count(s, "sessions"), 4);
+    }
     store_close(s);
 }
 
