@@ -328,6 +328,84 @@ static void poke(const char *sql)
     sqlite3_close(db);
 }
 
+/* Launches submitted at once, each answered into `left` (counted down). */
+struct pending {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int left;
+};
+
+static void pending_done(struct store_launch_job *job)
+{
+    struct pending *p = job->cls;
+
+    pthread_mutex_lock(&p->mu);
+    p->left--;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/*
+ * Launches written in one batch: one that fails after it wrote (here a
+ * trigger refuses its session, so its nonce, user and enrollment were
+ * written already) leaves nothing of its own and takes nothing of the
+ * others' along; a nonce used twice in the batch loses the second time.
+ */
+static void failing_launch_spares_its_batch(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_launch_job jobs[5];
+    struct pending p = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 5 };
+    static const char *const users[] = { "u0", "u1", "u2", "u3", "u4" };
+    static const char *const nonces[] = { "n0", "n1", "n2", "n3", "n1" };
+    sqlite3 *lock = NULL;
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    poke("CREATE TRIGGER boom BEFORE INSERT ON sessions WHEN NEW.roles = 'Boom' "
+         "BEGIN SELECT RAISE(ABORT, 'boom'); END");
+    /* another connection holds the write lock: the launches queue up into one batch */
+    assert_int_equal(sqlite3_open(dbpath, &lock), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    for (int i = 0; i < 5; i++) {
+        memset(&jobs[i], 0, sizeof(jobs[i]));
+        fill_launch(&jobs[i].launch, c.id, nonces[i], users[i], "c1");
+        if (i == 2)
+            jobs[i].launch.roles = STR_LIT("Boom");
+        jobs[i].done = pending_done;
+        jobs[i].cls = &p;
+        store_launch_submit(s, &jobs[i]);
+    }
+    usleep(100 * 1000);
+    assert_int_equal(sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(lock);
+    pthread_mutex_lock(&p.mu);
+    while (p.left > 0)
+        pthread_cond_wait(&p.cv, &p.mu);
+    pthread_mutex_unlock(&p.mu);
+
+    assert_int_equal(jobs[0].status, 0);
+    assert_int_equal(jobs[1].status, 0);
+    assert_int_equal(jobs[3].status, 0);
+    assert_int_equal(jobs[2].status, -1);
+    assert_int_equal(jobs[2].err.code, ERR_INTERNAL);
+    /* n1 again, after u1's launch with it in the same batch */
+    assert_int_equal(jobs[4].status, -1);
+    assert_int_equal(jobs[4].err.code, ERR_REPLAY);
+    /* u2's launch wrote nothing, not even its nonce; the others all of theirs */
+    assert_int_equal(count(s, "users"), 3);
+    assert_int_equal(count(s, "enrollments"), 3);
+    assert_int_equal(count(s, "sessions"), 3);
+    assert_int_equal(peek_int("SELECT count(*) FROM users WHERE lti_user_id = 'u2'"), 0);
+    poke("DROP TRIGGER boom");
+    fill_launch(&jobs[2].launch, c.id, "n2", "u2", "c1");
+    assert_int_equal(store_launch_record(s, &jobs[2].launch, NULL, &err), 0);
+    assert_int_equal(count(s, "sessions"), 4);
+    store_close(s);
+}
+
 /*
  * Schema 6 keeps nonces as digests: the nonces a version-5 database holds,
  * in `nonces` and in its log, are carried over, and their replays refused.
@@ -1022,6 +1100,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(relaunches_write_what_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(nonces_logged_then_moved, setup, teardown),
         cmocka_unit_test_setup_teardown(racing_nonce, setup, teardown),
+        cmocka_unit_test_setup_teardown(failing_launch_spares_its_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(statements_prepared_once, setup, teardown),
         cmocka_unit_test_setup_teardown(email_confirmations, setup, teardown),
