@@ -132,9 +132,10 @@ const unsigned char form_unreserved[256] = {
 #undef U1
 #undef U10
 
+const char form_hex[] = "0123456789ABCDEF";
+
 int form_encode_rfc3986(struct buf *out, struct str s)
 {
-    static const char hex[] = "0123456789ABCDEF";
     size_t extra = 0;
     char *d;
 
@@ -151,8 +152,8 @@ int form_encode_rfc3986(struct buf *out, struct str s)
             *d++ = (char)c;
         } else {
             *d++ = '%';
-            *d++ = hex[c >> 4];
-            *d++ = hex[c & 15];
+            *d++ = form_hex[c >> 4];
+            *d++ = form_hex[c & 15];
         }
     }
     return 0;

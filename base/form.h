@@ -45,6 +45,8 @@ size_t form_count(const struct form *f, const char *name);
 
 /* 1 for RFC 3986's unreserved bytes (ALPHA DIGIT - . _ ~), the only ones OAuth leaves unencoded. */
 extern const unsigned char form_unreserved[256];
+/* The hex digits of a percent-encoding, upper case as RFC 3986 recommends. */
+extern const char form_hex[];
 
 /* Appends `s` percent-encoded as RFC 3986 requires for OAuth: all but ALPHA DIGIT - . _ ~. */
 int form_encode_rfc3986(struct buf *out, struct str s);

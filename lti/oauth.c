@@ -204,8 +204,6 @@ static int cmp_pair(const void *a, const void *b)
  */
 static char *encode_twice(char *d, struct str s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-
     for (size_t i = 0; i < s.len; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
 
@@ -215,8 +213,8 @@ static char *encode_twice(char *d, struct str s)
             d[0] = '%';
             d[1] = '2';
             d[2] = '5';
-            d[3] = hex[c >> 4];
-            d[4] = hex[c & 15];
+            d[3] = form_hex[c >> 4];
+            d[4] = form_hex[c & 15];
             d += 5;
         }
     }

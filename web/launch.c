@@ -183,11 +183,7 @@ void web_route_launch(struct req *r)
     }
     util_sha256(r->token, 64, sl->session_secret_hash);
     sl->consumer_id = consumer.id;
-    {
-        size_t n = strlen(consumer.secret);
-
-        sl->consumer_secret = (struct str){ arena_memdupz(&r->arena, consumer.secret, n), n };
-    }
+    sl->consumer_secret = str_from_cstr(arena_strz(&r->arena, str_from_cstr(consumer.secret)));
     sl->nonce = oauth.nonce;
     sl->timestamp = oauth.ts;
     sl->now = now;
