@@ -174,9 +174,28 @@ int backend_bake_png(const unsigned char *png, size_t len, const char *assertion
                      unsigned char **out, size_t *out_len, struct err *err);
 int backend_bake_svg(const unsigned char *svg, size_t len, const char *assertion_url,
                      unsigned char **out, size_t *out_len, struct err *err);
-/* Checks an image before it is stored: PNG or SVG, decodes, sane size; sets *type. */
+/*
+ * Checks an image before it is stored: a PNG that decodes within
+ * LIMIT_BADGE_IMAGE_PIXELS, or an SVG from which backend_svg_sanitize()
+ * would remove nothing (the same rule, refusing instead of repairing: the
+ * message names how many parts and the first one); at most
+ * LIMIT_BADGE_IMAGE_BYTES. Sets *type to image/png or image/svg+xml.
+ */
 int backend_bake_check_image(const unsigned char *img, size_t len, const char **type /* OUT */,
                              struct err *err);
+/*
+ * The one way an image becomes a badge image, whoever brings it (the
+ * editor's upload, `badge create --image`, `badge set --image`): a PNG is
+ * checked and copied as it is; an SVG is sanitized by backend_svg_sanitize()
+ * and the result checked. Replaces `out`'s contents with the image to
+ * store, sets *type and *removed (what the sanitizer removed; 0 for a PNG).
+ * ERR_INVALID (neither a PNG nor an SVG, a PNG that does not decode or is
+ * too large in pixels, an SVG the sanitizer refuses), ERR_TOOBIG (over
+ * LIMIT_BADGE_IMAGE_BYTES, before or after sanitizing, or `out` full); on
+ * error `out` is empty and *removed 0.
+ */
+int backend_badge_image(const unsigned char *img, size_t len, struct buf *out,
+                        const char **type /* OUT */, size_t *removed /* OUT */, struct err *err);
 /*
  * Sanitizes an SVG badge image uploaded by an instructor: parses it with
  * libxml2 (no network, no entity expansion, no DOCTYPE) and removes
@@ -194,7 +213,8 @@ int backend_bake_check_image(const unsigned char *img, size_t len, const char **
  *    "#id" or a data:image/png, jpeg, gif or webp URL (the leading
  *    whitespace is then trimmed); style and the url()-taking presentation
  *    attributes (fill, stroke, filter, clip-path, mask, marker*, cursor,
- *    color-profile) that fail the CSS rule; any attribute holding "script:"
+ *    color-profile) that fail the CSS rule; any other attribute with a
+ *    url() other than url(#id); any attribute holding "script:"
  *    (javascript:, vbscript:) once whitespace is taken out;
  *  - processing instructions (xml-stylesheet) and comments.
  * The CSS rule refuses a backslash, url() other than url(#id), @import,

@@ -318,6 +318,197 @@ static void xss_payloads(void **state)
     buf_release(&out);
 }
 
+/*
+ * One rule: what backend_bake_check_image() accepts is what the sanitizer
+ * leaves. Each of these passed the check before (the CLI's path stored
+ * them); now the check refuses each, naming what it found, and
+ * backend_badge_image() stores it cleaned.
+ */
+static void check_is_the_sanitizer(void **state)
+{
+    static const struct {
+        const char *name, *svg, *first; /* first: what the refusal names */
+    } cases[] = {
+        /* CSS that loads other files */
+        { "style @import url(https)",
+          SVG("<style>@import url(https://evil.example/x.css);</style>" KEEP), "<style>" },
+        { "style @import string", SVG("<style>@import 'https://evil.example/x.css';</style>" KEEP),
+          "<style>" },
+        { "style url(https) in a rule",
+          SVG("<style>rect { fill: url(https://evil.example/p.svg#x) }</style>" KEEP), "<style>" },
+        { "style @font-face src",
+          SVG("<style>@font-face { font-family: x; src: url(https://evil.example/f.woff) }</style>" KEEP),
+          "<style>" },
+        { "style attribute url(https)",
+          SVG("<rect width='5' style='fill:url(https://evil.example/p.svg#x)'/>"),
+          "the attribute 'style' of <rect>" },
+        { "fill url(https)", SVG("<rect width='5' fill='url(https://evil.example/p.svg#x)'/>"),
+          "the attribute 'fill' of <rect>" },
+        { "stroke url(https)", SVG("<rect width='5' stroke='url(https://evil.example/p.svg#x)'/>"),
+          "the attribute 'stroke' of <rect>" },
+        { "filter url(https)", SVG("<g filter='url(https://evil.example/f.svg#f)'>" KEEP "</g>"),
+          "the attribute 'filter' of <g>" },
+        { "mask url(//)", SVG("<g mask='url(//evil.example/m.svg#m)'>" KEEP "</g>"),
+          "the attribute 'mask' of <g>" },
+        { "clip-path url(https)",
+          SVG("<g clip-path='url(https://evil.example/c.svg#c)'>" KEEP "</g>"),
+          "the attribute 'clip-path' of <g>" },
+        { "marker-start url(https)",
+          SVG("<path d='M0 0L5 5' marker-start='url(https://evil.example/m.svg#m)'/>"),
+          "the attribute 'marker-start' of <path>" },
+        { "marker-mid url(https)",
+          SVG("<path d='M0 0L5 5' marker-mid='url(https://evil.example/m.svg#m)'/>"),
+          "the attribute 'marker-mid' of <path>" },
+        { "marker-end url(https)",
+          SVG("<path d='M0 0L5 5' marker-end='url(https://evil.example/m.svg#m)'/>"),
+          "the attribute 'marker-end' of <path>" },
+        { "another presentation attribute url(https)",
+          SVG("<filter id='f'><feFlood flood-color='URL(https://evil.example/p.svg#x)'/></filter>" KEEP),
+          "the attribute 'flood-color' of <feFlood>" },
+        /* SMIL that writes a link, a handler, or a script: URL */
+        { "set href javascript:",
+          SVG("<a><set attributeName='href' to='javascript:alert(1)'/>" KEEP "</a>"), "<set>" },
+        { "set xlink:href",
+          SVG("<a xlink:href='#x'><set attributeName='xlink:href' to='https://evil.example/'/>" KEEP
+              "</a>"),
+          "<set>" },
+        { "animate href values javascript:",
+          SVG("<a><animate attributeName='href' values='#a;javascript:alert(1)'/>" KEEP "</a>"),
+          "<animate>" },
+        { "animate onclick",
+          SVG("<rect width='5'><animate attributeName='onclick' values='alert(1)'/></rect>"),
+          "<animate>" },
+        { "set onmouseover",
+          SVG("<rect width='5'><set attributeName='onmouseover' to='alert(1)'/></rect>"), "<set>" },
+        { "animateTransform xlink:href",
+          SVG("<a><animateTransform attributeName='xlink:href' from='#a' to='javascript:alert(1)'/>" KEEP
+              "</a>"),
+          "<animateTransform>" },
+        { "animateMotion onbegin as a target",
+          SVG("<rect width='5'><animateMotion attributeName='onbegin' values='alert(1)'/></rect>"),
+          "<animateMotion>" },
+        { "animate a value javascript:",
+          SVG("<rect width='5'><animate attributeName='x' from='javascript:alert(1)' to='5'/></rect>"),
+          "<animate>" },
+        { "animate fill to url(https)",
+          SVG("<rect width='5'><animate attributeName='fill' to='url(https://evil.example/p.svg#x)'/></rect>"),
+          "<animate>" },
+        /* links that leave the image, or embed a document */
+        { "image data:image/svg+xml",
+          SVG("<image href='data:image/svg+xml;base64,PHN2ZyB4bWxucz0naHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmcnIG9ubG9hZD0nYWxlcnQoMSknLz4='/>" KEEP),
+          "the attribute 'href' of <image>" },
+        { "use data:image/svg+xml",
+          SVG("<use xlink:href='data:image/svg+xml,%3Csvg id=%22x%22 xmlns=%22http://www.w3.org/2000/svg%22/%3E#x'/>" KEEP),
+          "the attribute 'href' of <use>" },
+        { "image data:text/html",
+          SVG("<image href='data:image/png,x' width='1'/><a href='data:image/svgxml,x'>" KEEP
+              "</a>"),
+          "the attribute 'href' of <a>" },
+        { "xml:base", SVG("<g xml:base='https://evil.example/'><use href='#a'/>" KEEP "</g>"),
+          "the attribute 'base' of <g>" },
+        { "a ping", SVG("<a href='#x' ping='https://evil.example/track'>" KEEP "</a>"),
+          "the attribute 'ping' of <a>" },
+        /* elements the old check did not know */
+        { "handler", SVG("<handler type='application/ecmascript'>alert(1)</handler>" KEEP),
+          "<handler>" },
+        { "html:meta refresh",
+          SVG("<h:meta xmlns:h='http://www.w3.org/1999/xhtml' http-equiv='refresh' content='0;url=https://evil.example/'/>" KEEP),
+          "<meta>" },
+        { "html:style",
+          SVG("<h:style xmlns:h='http://www.w3.org/1999/xhtml'>@import 'https://evil.example/x.css';</h:style>" KEEP),
+          "<style>" },
+        { "script: in another attribute", SVG("<g xlink:title='javascript:alert(1)'>" KEEP "</g>"),
+          "the attribute 'title' of <g>" },
+    };
+    struct buf out = BUF_INIT(LIMIT_BADGE_IMAGE_BYTES);
+    struct err err = ERR_INIT;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const unsigned char *in = (const unsigned char *)cases[i].svg;
+        const char *type = "unset";
+        size_t removed = 0;
+
+        err_clear(&err);
+        if (backend_bake_check_image(in, strlen(cases[i].svg), &type, &err) != -1)
+            fail_msg("%s: the check accepts it", cases[i].name);
+        if (err.code != ERR_INVALID || !strstr(err.msg, "could run code or load other files") ||
+            !strstr(err.msg, cases[i].first))
+            fail_msg("%s: refused with %d '%s', not naming %s", cases[i].name, (int)err.code,
+                     err.msg, cases[i].first);
+        assert_null(type);
+
+        err_clear(&err);
+        if (backend_badge_image(in, strlen(cases[i].svg), &out, &type, &removed, &err) < 0)
+            fail_msg("%s: backend_badge_image refuses it: %s", cases[i].name, err.msg);
+        assert_string_equal(type, "image/svg+xml");
+        if (removed == 0)
+            fail_msg("%s: nothing removed", cases[i].name);
+        assert_clean(cases[i].name, &out);
+        assert_stable(cases[i].name, &out);
+        if (strstr(out.ptr, "evil") || strcasestr(out.ptr, "url(h") || strcasestr(out.ptr, "url(/"))
+            fail_msg("%s: an outside reference is left:\n%s", cases[i].name, out.ptr);
+    }
+    buf_release(&out);
+}
+
+/* backend_badge_image() keeps a PNG as it is, an SVG with nothing to remove as the sanitizer writes
+ * it. */
+static void badge_image_ways(void **state)
+{
+    static const unsigned char png[] = {
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48,
+        0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00,
+        0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78,
+        0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99,
+        0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    };
+    static const char benign[] =
+        SVG("<defs><linearGradient id='g'/></defs><rect fill='url(#g)' width='5'/>"
+            "<image href='" PNG_1X1 "'/><use href='#g'/>");
+    struct buf out = BUF_INIT(LIMIT_BADGE_IMAGE_BYTES);
+    struct err err = ERR_INIT;
+    const char *type = NULL;
+    size_t removed = 9;
+
+    (void)state;
+    assert_int_equal(backend_badge_image(png, sizeof(png), &out, &type, &removed, &err), 0);
+    assert_string_equal(type, "image/png");
+    assert_int_equal(removed, 0);
+    assert_int_equal(out.len, sizeof(png));
+    assert_memory_equal(out.ptr, png, sizeof(png));
+
+    /* the benign SVG passes the check as it is, and comes out whole */
+    assert_int_equal(
+        backend_bake_check_image((const unsigned char *)benign, strlen(benign), &type, &err), 0);
+    assert_string_equal(type, "image/svg+xml");
+    assert_int_equal(backend_badge_image((const unsigned char *)benign, strlen(benign), &out, &type,
+                                         &removed, &err),
+                     0);
+    assert_int_equal(removed, 0);
+    assert_non_null(strstr(out.ptr, "fill=\"url(#g)\""));
+    assert_non_null(strstr(out.ptr, "href=\"" PNG_1X1 "\""));
+    assert_clean("benign", &out);
+
+    /* refusals leave `out` empty and say what a badge image is */
+    assert_int_equal(
+        backend_badge_image((const unsigned char *)"GIF89a", 6, &out, &type, &removed, &err), -1);
+    assert_int_equal(err.code, ERR_INVALID);
+    assert_string_equal(err.msg, "a badge image must be a PNG or an SVG file");
+    assert_int_equal(out.len, 0);
+    assert_null(type);
+    err_clear(&err);
+    assert_int_equal(
+        backend_badge_image((const unsigned char *)"<svg", 4, &out, &type, &removed, &err), -1);
+    assert_int_equal(err.code, ERR_INVALID);
+    assert_int_equal(out.len, 0);
+    err_clear(&err);
+    assert_int_equal(backend_badge_image(png, 20, &out, &type, &removed, &err), -1);
+    assert_int_equal(err.code, ERR_INVALID);
+    assert_int_equal(out.len, 0);
+    buf_release(&out);
+}
+
 /* A DOCTYPE declaring nothing (drawing programs write one) is dropped, never loaded. */
 static void bare_doctype_dropped(void **state)
 {
@@ -591,10 +782,16 @@ static void depth(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(xss_payloads),     cmocka_unit_test(bare_doctype_dropped),
-        cmocka_unit_test(refused_payloads), cmocka_unit_test(benign_images_intact),
-        cmocka_unit_test(links_trimmed),    cmocka_unit_test(not_svg),
-        cmocka_unit_test(limits),           cmocka_unit_test(depth),
+        cmocka_unit_test(xss_payloads),
+        cmocka_unit_test(bare_doctype_dropped),
+        cmocka_unit_test(refused_payloads),
+        cmocka_unit_test(benign_images_intact),
+        cmocka_unit_test(links_trimmed),
+        cmocka_unit_test(not_svg),
+        cmocka_unit_test(limits),
+        cmocka_unit_test(depth),
+        cmocka_unit_test(check_is_the_sanitizer),
+        cmocka_unit_test(badge_image_ways),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
