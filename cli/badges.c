@@ -254,6 +254,34 @@ static int read_file(const char *path, unsigned char **out, size_t *len, struct 
     return 0;
 }
 
+/*
+ * The image of a BadgeClass from a file, made a badge image by the rule
+ * every way in shares (backend_badge_image): a PNG as it is, an SVG
+ * sanitized exactly as the editor sanitizes an upload, so that one file
+ * becomes the same stored image whichever way it came. What the sanitizer
+ * removed never shows where badges are shown (an <img> runs no script and
+ * fetches nothing), so the image is stored without it rather than refused,
+ * and stderr says how much went.
+ */
+static int load_image(const char *path, struct buf *out, const char **type, struct err *err)
+{
+    unsigned char *raw = NULL;
+    size_t len = 0, removed = 0;
+    int ret;
+
+    if (read_file(path, &raw, &len, err) < 0)
+        return -1;
+    ret = backend_badge_image(raw, len, out, type, &removed, err);
+    free(raw);
+    if (ret == 0 && removed)
+        fprintf(stderr,
+                "ltibadges: %zu part%s of the SVG image that could run code or load other files "
+                "%s removed; the image is stored without %s\n",
+                removed, removed == 1 ? "" : "s", removed == 1 ? "was" : "were",
+                removed == 1 ? "it" : "them");
+    return ret;
+}
+
 /* enrollment | completion | manual | score:T[:LINK] | group:NAME | count:N */
 static int parse_rule(const char *v, struct store_rule *r, struct err *err)
 {
@@ -352,8 +380,7 @@ static int badge_create(const struct cli_opts *o)
     struct err err = ERR_INIT;
     struct store_badge_new b;
     struct env e;
-    unsigned char *img = NULL;
-    size_t img_len = 0;
+    struct buf img = BUF_INIT(LIMIT_BADGE_IMAGE_BYTES);
     const char *type;
     char slug[LIMIT_SLUG_LEN + 1], base[LIMIT_SLUG_LEN + 1];
     char *tags_s = NULL, *al_s = NULL;
@@ -423,8 +450,7 @@ static int badge_create(const struct cli_opts *o)
         ret = cli_usage_error("badge create", "%s", err.msg);
         goto out;
     }
-    if (read_file(o->image, &img, &img_len, &err) < 0 ||
-        backend_bake_check_image(img, img_len, &type, &err) < 0) {
+    if (load_image(o->image, &img, &type, &err) < 0) {
         ret = cli_fail(&err);
         goto out;
     }
@@ -441,8 +467,8 @@ static int badge_create(const struct cli_opts *o)
     b.slug_base = base[0] ? base : "badge";
     b.name = o->name;
     b.description = o->description;
-    b.image = img;
-    b.image_len = img_len;
+    b.image = (const unsigned char *)img.ptr;
+    b.image_len = img.len;
     b.image_type = type;
     b.criteria_url = o->criteria_url;
     b.criteria_narrative = o->criteria;
@@ -458,7 +484,7 @@ static int badge_create(const struct cli_opts *o)
         printf("slug=%s\n", slug);
     env_close(&e);
 out:
-    free(img);
+    buf_release(&img);
     free(tags_s);
     free(al_s);
     return ret;

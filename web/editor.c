@@ -10,9 +10,10 @@
  * /badges/delete change a BadgeClass's life. Only the course's own
  * BadgeClasses are edited here; course-less ones are the operator's (CLI).
  *
- * An uploaded PNG is decoded with libpng (backend_bake_check_image: at most
- * 256 KiB and 2048 x 2048); an SVG is parsed with libxml2 and sanitized
- * (backend_svg_sanitize) before it is stored, so what is served is clean.
+ * An upload goes through backend_badge_image, as `badge create --image`
+ * does: a PNG is decoded with libpng (at most 256 KiB and 2048 x 2048); an
+ * SVG is parsed with libxml2 and sanitized (backend_svg_sanitize) before it
+ * is stored, so what is served is clean.
  */
 #include "base/base.h"
 #include "web/web_int.h"
@@ -290,28 +291,9 @@ static int image_refused(struct err *err)
         LIMIT_BADGE_IMAGE_BYTES / 1024, LIMIT_BADGE_IMAGE_PIXELS, LIMIT_BADGE_IMAGE_PIXELS);
 }
 
-/* An uploaded SVG, sanitized, then checked as every stored image is. */
-static int svg_upload(struct req *r, const unsigned char *p, size_t len, struct store_badge_new *nb,
-                      size_t *cleaned, struct err *err)
-{
-    struct buf out = BUF_INIT(LIMIT_BADGE_IMAGE_BYTES);
-    const char *type;
-    int ret = -1;
-
-    if (backend_svg_sanitize(p, len, &out, cleaned, err) < 0 ||
-        backend_bake_check_image((const unsigned char *)out.ptr, out.len, &type, err) < 0)
-        goto out;
-    nb->image = (const unsigned char *)arena_memdupz(&r->arena, out.ptr, out.len);
-    nb->image_len = out.len;
-    nb->image_type = type;
-    ret = 0;
-out:
-    buf_release(&out);
-    return ret;
-}
-
 /*
- * The image: an uploaded PNG checked, an SVG sanitized and checked; the
+ * The image: an upload made a badge image by the rule every way in shares
+ * (backend_badge_image: a PNG checked, an SVG sanitized and checked); the
  * default when asked for (or for a new badge without one); else none
  * (an edit keeps the stored image). *cleaned: parts the sanitizer removed.
  */
@@ -319,22 +301,19 @@ static int form_image(struct req *r, const struct badge_form *f, struct store_ba
                       size_t *cleaned, struct err *err)
 {
     const struct web_field *img = web_post_field(r, "image");
-    static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
 
     *cleaned = 0;
     if (img && img->value.len) {
-        const unsigned char *p = (const unsigned char *)img->value.ptr;
-        size_t len = img->value.len;
+        struct buf out = BUF_INIT(LIMIT_BADGE_IMAGE_BYTES);
 
-        if (len >= 8 && memcmp(p, png_sig, 8) == 0) {
-            if (backend_bake_check_image(p, len, &nb->image_type, err) < 0)
-                return image_refused(err);
-            nb->image = p;
-            nb->image_len = len;
-            return 0;
-        }
-        if (svg_upload(r, p, len, nb, cleaned, err) < 0)
+        if (backend_badge_image((const unsigned char *)img->value.ptr, img->value.len, &out,
+                                &nb->image_type, cleaned, err) < 0) {
+            buf_release(&out);
             return image_refused(err);
+        }
+        nb->image = (const unsigned char *)arena_memdupz(&r->arena, out.ptr, out.len);
+        nb->image_len = out.len;
+        buf_release(&out);
         return 0;
     }
     if (f->default_image || !f->cur) {

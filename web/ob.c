@@ -101,7 +101,12 @@ void web_route_ob(struct req *r)
     {
         const char *hdrs[] = { "Access-Control-Allow-Origin", "*",
                                /* revocation must show at once: no caching of documents */
-                               "Cache-Control", "no-cache", NULL };
+                               "Cache-Control", "no-cache",
+                               /* images (stored or baked) only: NULL ends the list before it */
+                               strncmp(doc.content_type, "image/", 6) == 0
+                                   ? "Content-Security-Policy"
+                                   : NULL,
+                               WEB_IMAGE_CSP, NULL };
 
         web_reply(r, doc.status, negotiate(r, doc.content_type), doc.body, doc.len, hdrs);
     }

@@ -82,11 +82,16 @@ static const char style_css[] =
     ".dryrun{background:var(--card);border:1px solid var(--line);border-radius:8px;"
     "padding:.25rem 1rem}.button{display:inline-block;text-decoration:none}\n";
 
-/* A file built into the program, cacheable for `cache` ("public, max-age=N"). */
+/*
+ * A file built into the program, cacheable for `cache` ("public, max-age=N");
+ * images with WEB_IMAGE_CSP.
+ */
 static void reply_static(struct req *r, const char *type, const char *data, size_t len,
                          const char *cache)
 {
-    const char *hdrs[] = { "Cache-Control", cache, NULL };
+    const char *hdrs[] = { "Cache-Control", cache,
+                           strncmp(type, "image/", 6) == 0 ? "Content-Security-Policy" : NULL,
+                           WEB_IMAGE_CSP, NULL };
 
     web_reply(r, 200, type, xmemdupz(data, len), len, hdrs);
 }

@@ -151,22 +151,32 @@ void web_route_healthz(struct req *r);        /* pages.c */
 void web_route_style(struct req *r);          /* pages.c */
 void web_route_icon(struct req *r);           /* pages.c */
 void web_route_ob(struct req *r);             /* ob.c: /ob/v2/... */
-void web_route_outcomes(struct req *r);       /* outcomes.c: POST /lti/outcomes */
-void web_route_script(struct req *r);         /* pages.c: /static/page.js */
-void web_route_settings(struct req *r);       /* instructor.c: POST /badges/settings */
-void web_route_awards(struct req *r);         /* awards.c: GET /badges/awards */
-void web_route_awards_csv(struct req *r);     /* awards.c: GET /badges/awards.csv */
-void web_route_award(struct req *r);          /* awards.c: POST /badges/award */
-void web_route_revoke(struct req *r);         /* awards.c: POST /badges/revoke */
-void web_route_retry(struct req *r);          /* awards.c: POST /badges/retry */
-void web_route_all(struct req *r);            /* learner.c: GET /badges/all */
-void web_route_edit(struct req *r);           /* editor.c: GET /badges/edit */
-void web_route_save(struct req *r);           /* editor.c: POST /badges/save */
-void web_route_archive(struct req *r);        /* editor.c: POST /badges/archive */
-void web_route_delete(struct req *r);         /* editor.c: POST /badges/delete */
-void web_route_default_image(struct req *r);  /* pages.c: /static/default-badge.svg */
-void web_route_email(struct req *r);          /* email.c: POST /badges/email */
-void web_route_email_confirm(struct req *r);  /* email.c: GET /badges/email/confirm */
+
+/*
+ * The Content-Security-Policy of every image the tool serves (badge images,
+ * baked ones, the default image, the icon): an SVG opened on its own, as a
+ * document of our origin, runs no script and fetches nothing, whatever the
+ * sanitizer missed; its inline styles still draw. (web_reply adds
+ * X-Content-Type-Options: nosniff to every answer, so no image is read as
+ * anything but its type.)
+ */
+#define WEB_IMAGE_CSP "default-src 'none'; style-src 'unsafe-inline'"
+void web_route_outcomes(struct req *r);      /* outcomes.c: POST /lti/outcomes */
+void web_route_script(struct req *r);        /* pages.c: /static/page.js */
+void web_route_settings(struct req *r);      /* instructor.c: POST /badges/settings */
+void web_route_awards(struct req *r);        /* awards.c: GET /badges/awards */
+void web_route_awards_csv(struct req *r);    /* awards.c: GET /badges/awards.csv */
+void web_route_award(struct req *r);         /* awards.c: POST /badges/award */
+void web_route_revoke(struct req *r);        /* awards.c: POST /badges/revoke */
+void web_route_retry(struct req *r);         /* awards.c: POST /badges/retry */
+void web_route_all(struct req *r);           /* learner.c: GET /badges/all */
+void web_route_edit(struct req *r);          /* editor.c: GET /badges/edit */
+void web_route_save(struct req *r);          /* editor.c: POST /badges/save */
+void web_route_archive(struct req *r);       /* editor.c: POST /badges/archive */
+void web_route_delete(struct req *r);        /* editor.c: POST /badges/delete */
+void web_route_default_image(struct req *r); /* pages.c: /static/default-badge.svg */
+void web_route_email(struct req *r);         /* email.c: POST /badges/email */
+void web_route_email_confirm(struct req *r); /* email.c: GET /badges/email/confirm */
 
 /* ---- the mailer (email.c) ---- */
 
