@@ -222,7 +222,7 @@ static void email_resumed(struct req *r)
         fprintf(stderr, "ltibadges: a confirmation mail was not sent: %s%s%s\n", m->err.msg,
                 m->err.detail[0] ? ": " : "", m->err.detail);
         if (withdraw_or_reply(r, m->confirmation_id) < 0) {
-            atomic_fetch_sub(&r->web->mails_in_flight, 1);
+            web_req_release(r);
             return;
         }
         if (m->err.code == ERR_INVALID)
@@ -236,7 +236,23 @@ static void email_resumed(struct req *r)
     } else {
         web_back_to(r, r->sess, "/badges", "mailed", NULL);
     }
-    atomic_fetch_sub(&r->web->mails_in_flight, 1);
+    web_req_release(r);
+}
+
+/*
+ * The learner left before hearing how their mail went: a link that was not
+ * mailed is withdrawn all the same, as email_resumed() would have.
+ */
+static void email_abandoned(struct req *r)
+{
+    struct web_mail *m = r->mail;
+    struct err err = ERR_INIT;
+
+    if (m->status >= 0)
+        return;
+    if (store_email_confirm_cancel(r->web->store, m->confirmation_id, &err) < 0)
+        fprintf(stderr, "ltibadges: error: a confirmation link not mailed stays: %s%s%s\n", err.msg,
+                err.detail[0] ? ": " : "", err.detail);
 }
 
 /* Hands the request to the mailer; it is answered when the mail went out, or did not. */
@@ -246,7 +262,7 @@ static void send_later(struct req *r, struct web_mail *m)
     bool full, stopping;
 
     /* counted before the check, so web_stop() either sees it or it sees the stop */
-    atomic_fetch_add(&w->mails_in_flight, 1);
+    web_req_hold(r, &w->mails_in_flight);
     stopping = atomic_load(&w->stopping);
     pthread_mutex_lock(&w->mail_mu);
     full = w->mail_len >= LIMIT_MAIL_QUEUE;
@@ -254,7 +270,7 @@ static void send_later(struct req *r, struct web_mail *m)
         w->mail_len++; /* the place is ours before the request is suspended */
     pthread_mutex_unlock(&w->mail_mu);
     if (full || stopping) {
-        atomic_fetch_sub(&w->mails_in_flight, 1);
+        web_req_release(r);
         if (withdraw_or_reply(r, m->confirmation_id) < 0)
             return;
         if (stopping)
@@ -267,6 +283,7 @@ static void send_later(struct req *r, struct web_mail *m)
     }
     r->mail = m;
     r->resumed = email_resumed;
+    r->abandoned = email_abandoned;
     /* suspend before queueing: the mailer may resume it before this function returns */
     r->suspended = true;
     MHD_suspend_connection(r->conn);

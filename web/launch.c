@@ -60,6 +60,28 @@ static void launch_done(struct store_launch_job *job)
     MHD_resume_connection(r->conn);
 }
 
+/* What a recorded launch sets going besides its answer. */
+static void launch_recorded(struct req *r)
+{
+    if (r->job.result.awards_added && r->web->cfg.awards)
+        awards_wake(r->web->cfg.awards); /* an enrollment badge is due */
+    /* the LMS may hold a new grade for this learner: read it back soon */
+    if (r->web->cfg.awards && str_present(r->launch.outcome_service_url) &&
+        str_present(r->launch.result_sourcedid))
+        awards_outcomes_launched(r->web->cfg.awards, r->job.result.user_id,
+                                 r->job.result.context_id);
+}
+
+/*
+ * The browser left before its redirect: the launch is recorded all the
+ * same (the session waits unused), and its badges are still due.
+ */
+static void launch_abandoned(struct req *r)
+{
+    if (r->job.status == 0)
+        launch_recorded(r);
+}
+
 /* Sends an LTI-level refusal back to the LMS when it gave a return URL, else a 400 page. */
 static void refuse_lti(struct req *r, struct str return_url, const struct err *err)
 {
@@ -223,12 +245,12 @@ void web_route_launch(struct req *r)
     r->job.cls = r;
 
     /* counted before the check, so web_stop() either sees it or it sees the stop */
-    atomic_fetch_add(&w->launches_in_flight, 1);
+    web_req_hold(r, &w->launches_in_flight);
     if (atomic_load(&w->stopping)) {
         const char *hdrs[] = { "Retry-After", "1", "Connection", "close", NULL };
         static const char msg[] = "the server is restarting, please launch again\n";
 
-        atomic_fetch_sub(&w->launches_in_flight, 1);
+        web_req_release(r);
         web_reply(r, 503, "text/plain; charset=utf-8", xmemdupz(msg, sizeof(msg) - 1),
                   sizeof(msg) - 1, hdrs);
         return;
@@ -236,6 +258,7 @@ void web_route_launch(struct req *r)
     /* suspend before submitting: the writer may answer before this function returns */
     r->suspended = true;
     r->resumed = web_route_launch_resumed;
+    r->abandoned = launch_abandoned;
     MHD_suspend_connection(r->conn);
     store_launch_submit(w->store, &r->job);
 }
@@ -256,13 +279,7 @@ void web_route_launch_resumed(struct req *r)
         else
             refuse_lti(r, r->launch.return_url, &r->job.err);
     } else {
-        if (r->job.result.awards_added && r->web->cfg.awards)
-            awards_wake(r->web->cfg.awards); /* an enrollment badge is due */
-        /* the LMS may hold a new grade for this learner: read it back soon */
-        if (r->web->cfg.awards && str_present(r->launch.outcome_service_url) &&
-            str_present(r->launch.result_sourcedid))
-            awards_outcomes_launched(r->web->cfg.awards, r->job.result.user_id,
-                                     r->job.result.context_id);
+        launch_recorded(r);
         /* the token: the session's id, then its secret (only the secret's hash is stored) */
         buf_addf(&loc, "%s/badges?s=%" PRId64 "-%s", r->web->public_url, r->job.result.session_id,
                  r->token);
@@ -272,5 +289,5 @@ void web_route_launch_resumed(struct req *r)
             web_reply_redirect(r, 303, loc.ptr);
     }
     buf_release(&loc);
-    atomic_fetch_sub(&r->web->launches_in_flight, 1);
+    web_req_release(r);
 }

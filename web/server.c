@@ -243,6 +243,22 @@ void web_reply_redirect(struct req *r, unsigned status, const char *location)
     web_reply(r, status, NULL, NULL, 0, hdrs);
 }
 
+void web_req_hold(struct req *r, atomic_int *count)
+{
+    if (r->held)
+        BUG("a request holds two in-flight counts");
+    atomic_fetch_add(count, 1);
+    r->held = count;
+}
+
+void web_req_release(struct req *r)
+{
+    if (!r->held)
+        return;
+    atomic_fetch_sub(r->held, 1);
+    r->held = NULL;
+}
+
 /* ---- routing ---- */
 
 static void refuse(struct req *r, enum err_code code, const char *fmt, ...)
@@ -540,6 +556,16 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (!r->replied)
         r->status = 0; /* the client went away or the server stopped before an answer */
+    /*
+     * A suspended request is only completed once resumed (web_stop() waits
+     * for every one to be). When its handler did not run after that, the
+     * client is gone: what the answer would have done besides answering is
+     * done now, and the in-flight count given back, or a stop would wait
+     * for it forever.
+     */
+    if (r->suspended && r->abandoned)
+        r->abandoned(r);
+    web_req_release(r);
     log_line(r);
     web_post_free(r);
     buf_release(&r->body);

@@ -102,6 +102,13 @@ struct req {
     const char *method_name;
     route_fn *route;
     route_fn *resumed; /* runs once a suspended request is resumed (launch, mail) */
+    /*
+     * Runs at completion instead when the request was resumed but its
+     * handler never ran again: the client had closed the connection, and
+     * MHD ends such a request without calling the handler (0.9.75).
+     */
+    route_fn *abandoned;
+    atomic_int *held;  /* the in-flight count this request holds (web_req_hold), or NULL */
     const char *allow; /* the methods the route accepts, for 405's Allow */
     bool started, replied, suspended;
     struct buf body;
@@ -140,6 +147,16 @@ void web_reply_refusal(struct req *r, enum err_code code, const char *msg);
 void web_reply_redirect(struct req *r, unsigned status, const char *location);
 /* The HTTP status for an error code (one table for the whole server). */
 unsigned web_status_for(enum err_code code);
+
+/*
+ * Counts the request in `count` (launches or mails in flight, which
+ * web_stop() waits for) until web_req_release(). The request's completion
+ * releases it too, whatever happened to the connection: a count is given
+ * back exactly once.
+ */
+void web_req_hold(struct req *r, atomic_int *count);
+/* Gives back the count the request holds; a no-op when it holds none. */
+void web_req_release(struct req *r);
 
 /* ---- routes ---- */
 void web_route_launch(struct req *r);         /* launch.c */
