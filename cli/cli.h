@@ -47,6 +47,9 @@ struct cli_config {
 void cli_config_defaults(struct cli_config *c);
 /* Reads an INI file; unknown sections or keys and bad values fail, naming the key. */
 int cli_config_load_file(struct cli_config *c, const char *path, struct err *err);
+/* The same for INI text in memory (NUL-terminated); `origin` names it in messages. */
+int cli_config_load_string(struct cli_config *c, const char *text, const char *origin,
+                           struct err *err);
 /* Sets one key ("server.listen", ...) from a string; `origin` names where it came from. */
 int cli_config_set(struct cli_config *c, const char *key, const char *value, const char *origin,
                    struct err *err);

@@ -298,11 +298,9 @@ static int on_ini_line(void *user, const char *section, const char *name, const 
     return 1;
 }
 
-int cli_config_load_file(struct cli_config *c, const char *path, struct err *err)
+/* What ini_parse*() returned, after on_ini_line() ran on each line of `origin`. */
+static int ini_result(int rc, const char *origin, struct err *err)
 {
-    struct ini_ctx ctx = { c, path, err, 0 };
-    int rc = ini_parse(path, on_ini_line, &ctx);
-
     if (err->code != ERR_NONE) {
         /* name the line too: inih reports the first line whose handler failed */
         if (rc > 0) {
@@ -313,10 +311,28 @@ int cli_config_load_file(struct cli_config *c, const char *path, struct err *err
         return -1;
     }
     if (rc == -1)
-        return err_set(err, ERR_INVALID, "cannot read config file '%s': %s", path, strerror(errno));
+        return err_set(err, ERR_INVALID, "cannot read config file '%s': %s", origin,
+                       strerror(errno));
+    if (rc == -2)
+        return err_set(err, ERR_INTERNAL, "out of memory reading config file '%s'", origin);
     if (rc != 0)
-        return err_set(err, ERR_INVALID, "config file '%s': syntax error on line %d", path, rc);
+        return err_set(err, ERR_INVALID, "config file '%s': syntax error on line %d", origin, rc);
     return 0;
+}
+
+int cli_config_load_file(struct cli_config *c, const char *path, struct err *err)
+{
+    struct ini_ctx ctx = { c, path, err, 0 };
+
+    return ini_result(ini_parse(path, on_ini_line, &ctx), path, err);
+}
+
+int cli_config_load_string(struct cli_config *c, const char *text, const char *origin,
+                           struct err *err)
+{
+    struct ini_ctx ctx = { c, origin, err, 0 };
+
+    return ini_result(ini_parse_string(text, on_ini_line, &ctx), origin, err);
 }
 
 static int load_env(struct cli_config *c, const struct cli_opts *flags, struct err *err)
