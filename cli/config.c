@@ -35,6 +35,39 @@ void cli_config_defaults(struct cli_config *c)
     c->email_starttls = true;
 }
 
+/*
+ * What a host name, an IPv4 address or an IPv6 address (with its zone,
+ * "fe80::1%eth0") is made of. The host also makes the public URL when
+ * public_url is not set, so a space, a control character or a URL
+ * delimiter (/ ? # @ [ ]) is refused here rather than written into links.
+ */
+static bool host_chars_ok(const char *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char ch = h[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '.' || ch == '_' || ch == ':' || ch == '%'))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Only what RFC 3986 lets a URL hold (letters, digits, its delimiters and
+ * '%'): the public URL goes into every link, the launch URL consumers sign
+ * and the ids of Open Badges documents, where a space or a control
+ * character in its path would break them.
+ */
+static bool url_chars_ok(const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p <= ' ' || *p >= 0x7f || strchr("\"<>\\^`{|}", *p))
+            return false;
+    }
+    return true;
+}
+
 static int set_listen(struct cli_config *c, const char *v, const char *origin, struct err *err)
 {
     const char *colon = strrchr(v, ':');
@@ -49,7 +82,7 @@ static int set_listen(struct cli_config *c, const char *v, const char *origin, s
         host++;
         hlen -= 2;
     }
-    if (hlen == 0 || hlen >= sizeof(c->listen_host))
+    if (hlen == 0 || hlen >= sizeof(c->listen_host) || !host_chars_ok(host, hlen))
         return err_set(err, ERR_INVALID, "%s: 'listen' has no valid host in '%s'", origin, v);
     memcpy(c->listen_host, host, hlen);
     c->listen_host[hlen] = '\0';
@@ -184,7 +217,7 @@ int cli_config_set(struct cli_config *c, const char *key, const char *v, const c
             return 0;
         }
         if (lti_url_normalize(&b, str_from_cstr(v), NULL, &e) < 0 || strchr(v, '?') ||
-            strchr(v, '#')) {
+            strchr(v, '#') || !url_chars_ok(v)) {
             buf_release(&b);
             return err_set(err, ERR_INVALID,
                            "%s: 'public_url' must be an absolute http(s) URL without query, got "
