@@ -1,7 +1,8 @@
 #!/bin/sh
 # scripts/test.sh - install what is missing, build with warnings as errors,
 # and run the whole suite twice: plain, then under AddressSanitizer and
-# UndefinedBehaviorSanitizer (LeakSanitizer included). The browser tests
+# UndefinedBehaviorSanitizer (LeakSanitizer included); then each fuzz target
+# over its seeds and for a few seconds (scripts/fuzz.sh). The browser tests
 # (tests/browser) need the npm packages of their lock file: npm ci below.
 set -eu
 cd "$(dirname "$0")/.."
@@ -28,3 +29,6 @@ cmake --build build-asan -j"$jobs" >/dev/null
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --output-on-failure -j"$jobs")
+
+echo "== fuzz targets (clang, ASan + UBSan): seeds, then ${LTIBADGES_FUZZ_SECONDS:-5} s each"
+sh scripts/fuzz.sh "${LTIBADGES_FUZZ_SECONDS:-5}"
