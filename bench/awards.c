@@ -60,6 +60,8 @@ int main(int argc, char **argv)
 
     if (n == 0)
         n = 1;
+    /* as main() does: the store checks the BadgeClass's SVG image against the rule */
+    store_set_svg_rule(&awards_svg_rule);
     snprintf(db, sizeof(db), "%s/ltibadges-bench-awards-%d.db", tmp, (int)getpid());
     if (store_open(&s, db, STORE_OPEN_WRITER, &err) < 0 ||
         store_consumer_add(s, "bench", "benchsecretbenchsecret", "Bench", &c, &err) < 0 ||

@@ -33,12 +33,15 @@ static const char badge_usage[] =
     "                              [--issuing-component C] [--backend-id ID]\n"
     "                              [--expires-days N] [--passback-score S|off]\n"
     "                              [--revoke-on-withdrawn yes|no]\n"
-    "       ltibadges badge set SLUG [--passback-score S|off] [--revoke-on-withdrawn yes|no]\n"
+    "       ltibadges badge set SLUG [--image FILE] [--passback-score S|off]\n"
+    "                               [--revoke-on-withdrawn yes|no]\n"
     "       ltibadges badge list [--json]\n"
     "       ltibadges badge show SLUG [--json]\n"
     "\n"
     "RULE is one of: enrollment, completion, manual, score:T[:RESOURCE_LINK],\n"
-    "group:NAME, count:N. The image is a PNG or SVG file of at most 256 KiB.\n"
+    "group:NAME, count:N. The image is a PNG or SVG file of at most 256 KiB; an SVG\n"
+    "is stored sanitized, as the badge editor stores it (scripts, event handlers and\n"
+    "what would load other files removed; stderr says how many parts went).\n"
     "  --passback-score      the score written to the learner's LMS gradebook when the\n"
     "                        badge is issued (default 1.0; off: none). A grade the LMS\n"
     "                        already holds there is kept.\n"
@@ -83,6 +86,7 @@ static int env_open(struct env *e, const struct cli_opts *o, bool consumer, bool
     memset(e, 0, sizeof(*e));
     if (cli_config_resolve(&e->cfg, o, err) < 0 || store_open(&e->s, e->cfg.db, 0, err) < 0)
         return -1;
+    cli_report_svg_migration(e->s, stderr, "ltibadges: ");
     if (consumer) {
         if (!o->consumer)
             return err_set(err, ERR_INVALID, "--consumer KEY is required");
@@ -617,6 +621,8 @@ int cli_cmd_badge(int argc, char **argv)
             }
         }
     } else if (strcmp(sub, "set") == 0) {
+        struct buf img = BUF_INIT(LIMIT_BADGE_IMAGE_BYTES);
+        const char *type = NULL;
         int pb, rw;
         double score;
 
@@ -624,14 +630,20 @@ int cli_cmd_badge(int argc, char **argv)
             return cli_usage_error("badge set", "SLUG is required");
         if (parse_outcome_opts(&o, &pb, &score, &rw, &err) < 0)
             return cli_usage_error("badge set", "%s", err.msg);
-        if (pb < 0 && rw < 0)
-            return cli_usage_error("badge set",
-                                   "nothing to set (--passback-score, --revoke-on-withdrawn)");
+        if (pb < 0 && rw < 0 && !o.image)
+            return cli_usage_error(
+                "badge set", "nothing to set (--image, --passback-score, --revoke-on-withdrawn)");
+        /* the image first: the one part that can be refused for what it holds */
         if (env_open(&e, &o, false, false, &err) < 0 ||
-            store_badge_set_outcomes(e.s, o.pos[0], pb, score, rw, &err) < 0)
+            (o.image && (load_image(o.image, &img, &type, &err) < 0 ||
+                         store_badge_set_image(e.s, o.pos[0], (const unsigned char *)img.ptr,
+                                               img.len, type, &err) < 0)) ||
+            ((pb >= 0 || rw >= 0) &&
+             store_badge_set_outcomes(e.s, o.pos[0], pb, score, rw, &err) < 0))
             ret = cli_fail(&err);
         else
             printf("BadgeClass %s updated\n", o.pos[0]);
+        buf_release(&img);
     } else if (strcmp(sub, "show") == 0) {
         struct store_badge b;
 

@@ -6,6 +6,8 @@
 
 #include "base/base.h"
 
+struct store;
+
 /* Everything configurable, after defaults, the INI file, environment and flags. */
 struct cli_config {
     char listen_host[256];
@@ -107,6 +109,13 @@ int cli_cmd_grade(int argc, char **argv);
 int cli_cmd_award(int argc, char **argv);
 int cli_cmd_outcome(int argc, char **argv);
 
+/*
+ * Says on `f` what the migrations that opening `s` ran did to the stored
+ * SVG images (store_svg_migrated), when they checked any: "<prefix>stored
+ * SVG images: N checked, M changed by the SVG rule (...)". `migrate` says
+ * it on stdout, every other command on stderr.
+ */
+void cli_report_svg_migration(struct store *s, FILE *f, const char *prefix);
 /* Prints "ltibadges: <msg>" (and the detail when LTIBADGES_DEBUG is set); returns 1. */
 int cli_fail(const struct err *err);
 /* Prints a usage error naming the command; returns 2. */

@@ -42,6 +42,20 @@ int cli_fail(const struct err *err)
     return 1;
 }
 
+void cli_report_svg_migration(struct store *s, FILE *f, const char *prefix)
+{
+    size_t checked = 0, changed = 0;
+
+    if (!s)
+        return;
+    store_svg_migrated(s, &checked, &changed);
+    if (checked)
+        fprintf(f,
+                "%sstored SVG images: %zu checked, %zu changed by the SVG rule (parts that could "
+                "run code or load other files removed)\n",
+                prefix, checked, changed);
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
@@ -84,9 +98,10 @@ static int open_store(const struct cli_opts *o, struct store **s, struct err *er
 {
     struct cli_config cfg;
 
-    if (cli_config_resolve(&cfg, o, err) < 0)
+    if (cli_config_resolve(&cfg, o, err) < 0 || store_open(s, cfg.db, 0, err) < 0)
         return -1;
-    return store_open(s, cfg.db, 0, err);
+    cli_report_svg_migration(*s, stderr, "ltibadges: ");
+    return 0;
 }
 
 static int cmd_add(const struct cli_opts *o)
@@ -306,10 +321,11 @@ int cli_cmd_migrate(int argc, char **argv)
         store_open(&s, cfg.db, STORE_OPEN_NO_MIGRATE, &err) < 0 ||
         store_schema_version(s, &before, &err) < 0 || store_migrate(s, &applied, &err) < 0)
         ret = cli_fail(&err);
-    else if (applied)
+    else if (applied) {
         printf("database '%s' migrated from schema version %d to %d\n", cfg.db, before,
                before + applied);
-    else
+        cli_report_svg_migration(s, stdout, "");
+    } else
         printf("database '%s' is up to date (schema version %d)\n", cfg.db, before);
     store_close(s);
     return ret;

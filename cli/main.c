@@ -2,7 +2,9 @@
  * cli/main.c - the ltibadges command: dispatches to the commands of cli/.
  */
 #include "base/base.h"
+#include "awards/awards.h"
 #include "cli/cli.h"
+#include "store/store.h"
 
 static const char usage[] =
     "usage: ltibadges COMMAND [OPTIONS]\n"
@@ -27,6 +29,12 @@ int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
 
+    /*
+     * The one rule of what SVG images are stored, before any command opens
+     * the store: it checks every image written against it, and its
+     * migrations check the stored ones.
+     */
+    store_set_svg_rule(&awards_svg_rule);
     if (!cmd) {
         fprintf(stderr, "ltibadges: missing command (see 'ltibadges --help')\n");
         return 2;

@@ -157,6 +157,7 @@ int cli_cmd_serve(int argc, char **argv)
         ret = cli_fail(&err);
         goto out;
     }
+    cli_report_svg_migration(s, stderr, "ltibadges: ");
     store_set_nonce_window(s, cfg.oauth_window);
 
     memset(&ac, 0, sizeof(ac));

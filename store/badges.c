@@ -5,6 +5,12 @@
  * connection, each in one BEGIN IMMEDIATE transaction. The BadgeClass
  * insert is shared with the rule evaluation (events.c), which creates the
  * course's completion BadgeClass on its first completion.
+ *
+ * Every BadgeClass image written here passes the SVG rule main() set
+ * (store_set_svg_rule): the store cannot call backends/, so the rule comes
+ * in as a function, and the one place that writes images checks them, so
+ * that no caller (the CLI, the editor, the rules' default image, a new way
+ * in) can store an SVG the rule would change.
  */
 #include "base/base.h"
 #include "store/store_int.h"
@@ -290,6 +296,87 @@ static int pick_slug(struct conn *c, const struct store_badge_new *b, char *out,
     return err_set(err, ERR_CONFLICT, "no free slug for '%s'", b->slug_base);
 }
 
+/* ---- the SVG rule ----------------------------------------------------------- */
+
+static const struct store_svg_rule *svg_rule;
+
+void store_set_svg_rule(const struct store_svg_rule *rule)
+{
+    svg_rule = rule;
+}
+
+/* A BadgeClass image the store may keep: a PNG, or an SVG the rule leaves as it is. */
+static int image_ok(const unsigned char *img, size_t len, const char *type, struct err *err)
+{
+    struct buf out = BUF_INIT(LIMIT_BADGE_IMAGE_BYTES);
+    size_t removed = 0;
+    int ret;
+
+    if (type && strcmp(type, "image/png") == 0)
+        return 0;
+    if (!type || strcmp(type, "image/svg+xml") != 0)
+        return err_set(err, ERR_INVALID, "a badge image is a PNG or an SVG");
+    if (!svg_rule)
+        return err_set(err, ERR_INTERNAL, "no SVG rule is set: SVG images cannot be stored");
+    ret = svg_rule->sanitize(img, len, &out, &removed, err);
+    buf_release(&out);
+    if (ret == 0 && removed)
+        ret = err_set(err, ERR_INVALID,
+                      "the SVG image has parts that could run code or load other files");
+    return ret;
+}
+
+void store_sql_svg_rule(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    struct conn *c = sqlite3_user_data(ctx);
+    const unsigned char *img = sqlite3_value_blob(argv[0]);
+    size_t len = (size_t)sqlite3_value_bytes(argv[0]);
+    struct buf out = BUF_INIT(LIMIT_BADGE_IMAGE_BYTES);
+    struct err err = ERR_INIT;
+    size_t removed = 0;
+
+    (void)argc;
+    if (!svg_rule) {
+        sqlite3_result_error(ctx, "no SVG rule is set: stored SVG images cannot be checked", -1);
+        return;
+    }
+    c->svg_checked++;
+    if (svg_rule->sanitize(img ? img : (const unsigned char *)"", len, &out, &removed, &err) < 0) {
+        /* nothing of it can be kept: the image becomes the fallback, as the count says */
+        sqlite3_result_blob64(ctx, svg_rule->fallback, strlen(svg_rule->fallback),
+                              SQLITE_TRANSIENT);
+        c->svg_changed++;
+    } else if (removed) {
+        sqlite3_result_blob64(ctx, out.ptr, out.len, SQLITE_TRANSIENT);
+        c->svg_changed++;
+    } else {
+        /* nothing to remove: the bytes stay as they are, comments and layout too */
+        sqlite3_result_value(ctx, argv[0]);
+    }
+    buf_release(&out);
+}
+
+int store_badge_set_image(struct store *s, const char *slug, const unsigned char *image, size_t len,
+                          const char *type, struct err *err)
+{
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    if (image_ok(image, len, type, err) < 0 || store_admin_begin(s, err) < 0)
+        return -1;
+    st = store_stmt(s->admin, S_BADGE_SET_IMAGE, err);
+    if (st) {
+        store_bind_str(st, 1, str_from_cstr(slug));
+        sqlite3_bind_blob64(st, 2, image, len, SQLITE_STATIC);
+        store_bind_str(st, 3, str_from_cstr(type));
+        sqlite3_bind_int64(st, 4, util_now());
+        ret = store_step_done(s->admin, st, "replacing a badge image", err);
+        if (ret == 0 && sqlite3_changes(s->admin->db) == 0)
+            ret = err_set(err, ERR_NOTFOUND, "there is no BadgeClass '%s'", slug);
+    }
+    return store_admin_end(s, ret, err);
+}
+
 /* Parameters 4 to 19 of S_BADGE_INSERT and S_BADGE_UPDATE: the BadgeClass's own fields. */
 static void bind_badge_fields(sqlite3_stmt *st, const struct store_badge_new *b, int64_t now)
 {
@@ -351,6 +438,8 @@ int store_badge_create_conn(struct conn *c, const struct store_badge_new *b, int
     int rc;
 
     *id = 0;
+    if (image_ok(b->image, b->image_len, b->image_type, err) < 0)
+        return -1;
     if (b->lti_context_id &&
         store_ensure_context_conn(c, b->consumer_id, b->lti_context_id, now, &context_id, err) < 0)
         return -1;
@@ -596,6 +685,9 @@ int store_badge_update(struct store *s, int64_t id, int64_t context_id,
     sqlite3_stmt *st;
     int ret = -1, rc;
 
+    /* no image: the stored one stays */
+    if (b->image && image_ok(b->image, b->image_len, b->image_type, err) < 0)
+        return -1;
     if (store_admin_begin(s, err) < 0)
         return -1;
     if (b->rule.kind == RULE_GROUP &&

@@ -259,6 +259,8 @@ static const char *const sql_text[S__COUNT] = {
                        "AND NOT EXISTS (SELECT 1 FROM awards a WHERE a.badge_class_id = ?1)",
     [S_BADGE_SET_ARCHIVED] = "UPDATE badge_classes SET archived_at = ?3, updated_at = ?4 "
                              "WHERE id = ?1 AND context_id = ?2",
+    [S_BADGE_SET_IMAGE] = "UPDATE badge_classes SET image = ?2, image_type = ?3, updated_at = ?4 "
+                          "WHERE slug = ?1",
     [S_BADGE_AWARDS_ANY] = "SELECT count(*) FROM awards WHERE badge_class_id = ?1",
     /*
      * Who a rule would award now, from the facts stored (the dry run, and
@@ -672,6 +674,9 @@ int store_conn_open(struct store *s, struct conn **out, struct err *err)
     sqlite3_create_function_v2(c->db, "lb_nonce_fp", 3,
                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
                                sql_nonce_fp, NULL, NULL, NULL);
+    /* not deterministic: it counts what it changed on `c` */
+    sqlite3_create_function_v2(c->db, "lb_svg_rule", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, c,
+                               store_sql_svg_rule, NULL, NULL, NULL);
     /* connection setup: fixed pragmas, no input involved */
     rc = sqlite3_exec(c->db,
                       "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "

@@ -46,8 +46,43 @@ int store_migrate(struct store *s, int *applied /* OUT */, struct err *err);
 /* The same, up to schema `version` only (the tests of a migration start from the one before). */
 int store_migrate_to(struct store *s, int version, int *applied /* OUT */, struct err *err);
 
+/*
+ * What the migrations run through `s` (at store_open or by store_migrate)
+ * did to the stored SVG images under the SVG rule (below): how many they
+ * checked, and how many they changed. Both 0 when none ran over an image.
+ */
+void store_svg_migrated(struct store *s, size_t *checked /* OUT */, size_t *changed /* OUT */);
+
 /* A cheap read that proves the database answers (for /healthz). */
 int store_ping(struct store *s, struct err *err);
+
+/* ---- The SVG rule -------------------------------------------------------- */
+
+/*
+ * What decides which SVG images may be stored. The store knows nothing of
+ * SVG (nor depends on backends/): main() hands it the rule once, before any
+ * store is opened, and then, whoever writes:
+ *  - a BadgeClass image (store_badge_create, store_tx_badge_create,
+ *    store_badge_update, store_badge_set_image) of type image/svg+xml from
+ *    which the rule would remove anything is refused (ERR_INVALID), before
+ *    anything is written: callers store what backend_badge_image() made,
+ *    which the rule leaves as it is. A type other than image/png or
+ *    image/svg+xml is refused too;
+ *  - migration 7 runs every stored SVG image through the rule and keeps
+ *    what it writes when it removed anything; an image the rule refuses
+ *    whole (not well-formed, too large once escaped) becomes `fallback`.
+ *    store_svg_migrated() says how many changed.
+ * Without a rule, storing an SVG image is refused (ERR_INTERNAL) and a
+ * migration that meets a stored one fails. Not thread-safe: set it before
+ * threads start; `rule` must outlive every store.
+ */
+struct store_svg_rule {
+    /* backend_svg_sanitize(): appends the cleaned image to `out`, *removed: parts removed */
+    int (*sanitize)(const unsigned char *svg, size_t len, struct buf *out, size_t *removed,
+                    struct err *err);
+    const char *fallback; /* an SVG that passes the rule (the default badge image) */
+};
+void store_set_svg_rule(const struct store_svg_rule *rule);
 
 /* Expired nonces are purged this long after their timestamp (the OAuth window). */
 void store_set_nonce_window(struct store *s, int64_t seconds);
@@ -396,6 +431,12 @@ int store_badge_set_outcomes(struct store *s, const char *slug, int passback /* 
  */
 int store_badge_update(struct store *s, int64_t id, int64_t context_id,
                        const struct store_badge_new *b, struct err *err);
+/*
+ * Replaces the image of BadgeClass `slug` (`type` image/png or
+ * image/svg+xml, checked as the SVG rule above says). ERR_NOTFOUND.
+ */
+int store_badge_set_image(struct store *s, const char *slug, const unsigned char *image, size_t len,
+                          const char *type, struct err *err);
 /* Deletes a BadgeClass of the course never awarded; ERR_CONFLICT once it was, ERR_NOTFOUND. */
 int store_badge_delete(struct store *s, int64_t id, int64_t context_id, struct err *err);
 /* Archives (it awards nothing more and is not offered) or restores one; ERR_NOTFOUND. */

@@ -68,6 +68,7 @@ enum stmt_id {
     S_RULE_UPDATE,
     S_BADGE_DELETE,
     S_BADGE_SET_ARCHIVED,
+    S_BADGE_SET_IMAGE,
     S_BADGE_AWARDS_ANY,
     S_CAND_ENROLLMENT,
     S_CAND_SCORE,
@@ -160,6 +161,8 @@ struct conn {
     sqlite3 *db;
     sqlite3_stmt *stmts[S__COUNT];
     struct conn *next;
+    /* what lb_svg_rule() did on this connection (migration 7): images checked, changed */
+    size_t svg_checked, svg_changed;
 };
 
 /* Consumers a process launches with at once: a few LMSes, a test instance or two. */
@@ -270,6 +273,13 @@ int store_ensure_context_conn(struct conn *c, int64_t consumer_id, const char *l
                               int64_t now, int64_t *id, struct err *err);
 int store_badge_create_conn(struct conn *c, const struct store_badge_new *b, int64_t now,
                             int64_t *id, char *slug_out, struct err *err);
+/*
+ * lb_svg_rule(image) (badges.c), for migration 7: the image as the SVG rule
+ * leaves it (the same value when it removed nothing, the rule's fallback
+ * when it refuses the image whole), counted in the connection (the
+ * function's user data); an SQL error without a rule.
+ */
+void store_sql_svg_rule(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 
 /* Sets err from the connection's last error; returns -1. */
 int store_db_err(struct conn *c, int rc, const char *what, struct err *err);

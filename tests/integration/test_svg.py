@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""One SVG rule, whatever the way in: `badge create --image` stores a hostile SVG
-sanitized (the same bytes the editor stores for the same file) and says how much
-it removed; what is neither PNG nor SVG, or an SVG the sanitizer cannot read, is
+"""One SVG rule, whatever the way in: `badge create --image` and `badge set --image`
+store a hostile SVG sanitized (the same bytes the editor stores for the same file)
+and say how much they removed; what is neither PNG nor SVG, or an SVG the sanitizer cannot read, is
 refused with a message that says why. Every image the server answers with
 (stored, baked, the default image, the icon) carries
 Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline' and
@@ -121,6 +121,42 @@ class CliAndEditor(PagesTestCase):
                 # and what is served is what is stored
                 self.assertEqual(self.server.get("/ob/v2/badges/%s/image" % slug).body, img)
 
+    def test_badge_set_image_takes_the_same_way(self):
+        png = os.path.join(self.tmp, "set.png")
+        with open(png, "wb") as f:
+            f.write(png_bytes())
+        slug, _ = self.create(png)
+        for name, svg in HOSTILE.items():
+            with self.subTest(name):
+                path = os.path.join(self.tmp, "set-" + name + ".svg")
+                with open(path, "w") as f:
+                    f.write(svg)
+                p = run_cli("badge", "set", slug, "--image", path, "--db", self.db)
+                self.assertEqual(p.returncode, 0, p)
+                self.assertEqual(p.stdout, "BadgeClass %s updated\n" % slug)
+                self.assertIsNotNone(REMOVED_RE.match(p.stderr.strip()), p.stderr)
+                img, ctype = stored_image(self.db, slug)
+                self.assertEqual(ctype, "image/svg+xml")
+                for bad in LEFT:
+                    self.assertNotIn(bad, img, (name, img))
+                # the same bytes as `badge create` stores for the file
+                created, _ = self.create(path)
+                self.assertEqual(stored_image(self.db, created)[0], img, name)
+        # back to a PNG, and what cannot be read changes nothing
+        self.assertEqual(run_cli("badge", "set", slug, "--image", png, "--db",
+                                 self.db).returncode, 0)
+        self.assertEqual(stored_image(self.db, slug), (png_bytes(), "image/png"))
+        bad = os.path.join(self.tmp, "bad.svg")
+        with open(bad, "w") as f:
+            f.write(OPEN + "<g>")
+        p = run_cli("badge", "set", slug, "--image", bad, "--passback-score", "0.5",
+                    "--db", self.db)
+        self.assertEqual(p.returncode, 1, p)
+        self.assertIn("not well-formed", p.stderr)
+        self.assertEqual(stored_image(self.db, slug), (png_bytes(), "image/png"))
+        self.assertEqual(query(self.db, "SELECT passback_score FROM badge_classes WHERE slug = ?",
+                               slug)[0]["passback_score"], 1.0)
+
     def test_benign_svg_says_nothing(self):
         path = os.path.join(self.tmp, "benign.svg")
         with open(path, "w") as f:
@@ -191,6 +227,100 @@ class ImageHeaders(PagesTestCase):
         doc = self.server.get("/ob/v2/badges/%s" % slugs["svg"])
         self.assertEqual(doc.status, 200)
         self.assertIsNone(doc.header("Content-Security-Policy"))
+
+
+class MigrationOfStoredImages(unittest.TestCase):
+    """A database from before the one rule, holding hostile SVGs the old CLI check let
+    through (written straight into sqlite), is cleaned by the migration, with a count."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ltibadges-svg-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.db = os.path.join(self.tmp, "old.db")
+        self.key, _ = lt.add_consumer(self.db, "Old LMS")
+        self.slugs = {}
+        for name, data in (("benign.svg", (OPEN + KEEP + "</svg>").encode()),
+                           ("hostile-a.svg", (OPEN + KEEP + "</svg>").encode()),
+                           ("hostile-b.svg", (OPEN + KEEP + "</svg>").encode()),
+                           ("b.png", png_bytes())):
+            path = os.path.join(self.tmp, name)
+            with open(path, "wb") as f:
+                f.write(data)
+            p = self.cli("badge", "create", "--consumer", self.key, "--name", name,
+                         "--description", "d", "--image", path, "--rule", "manual")
+            self.slugs[name] = re.match(r"^slug=(\S+)$", p.stdout.strip()).group(1)
+        self.benign = stored_image(self.db, self.slugs["benign.svg"])[0]
+        self.png = stored_image(self.db, self.slugs["b.png"])[0]
+
+    def cli(self, *args, ok=True):
+        p = run_cli(*args, "--db", self.db)
+        if ok:
+            self.assertEqual(p.returncode, 0, (args, p.stdout, p.stderr))
+        return p
+
+    def make_old(self):
+        """What an older ltibadges left: two hostile images, the schema version before."""
+        c = lt.db_connect(self.db)
+        try:
+            for name, payload in (("hostile-a.svg", "style-import"), ("hostile-b.svg", "set-href")):
+                c.execute("UPDATE badge_classes SET image = ? WHERE slug = ?",
+                          (HOSTILE[payload].encode(), self.slugs[name]))
+            c.execute("PRAGMA user_version = %d" % (SVG_MIGRATION - 1))
+            c.commit()
+        finally:
+            c.close()
+
+    def assertCleaned(self):
+        for name in ("hostile-a.svg", "hostile-b.svg"):
+            img, ctype = stored_image(self.db, self.slugs[name])
+            self.assertEqual(ctype, "image/svg+xml")
+            for bad in LEFT:
+                self.assertNotIn(bad, img, (name, img))
+            self.assertIn(b"<circle", img)
+        # what the rule leaves as it is stays byte for byte
+        self.assertEqual(stored_image(self.db, self.slugs["benign.svg"])[0], self.benign)
+        self.assertEqual(stored_image(self.db, self.slugs["b.png"])[0], self.png)
+        self.assertEqual(query(self.db, "PRAGMA user_version")[0]["user_version"],
+                         SVG_MIGRATION)
+
+    def test_migrate_cleans_and_counts(self):
+        self.make_old()
+        p = self.cli("migrate")
+        self.assertEqual(p.stdout.splitlines(), [
+            "database '%s' migrated from schema version %d to %d"
+            % (self.db, SVG_MIGRATION - 1, SVG_MIGRATION),
+            "stored SVG images: 3 checked, 2 changed by the SVG rule (parts that could run code "
+            "or load other files removed)"], p.stdout)
+        self.assertEqual(p.stderr, "")
+        self.assertCleaned()
+        # once done, nothing more to say
+        p = self.cli("migrate")
+        self.assertEqual(p.stdout, "database '%s' is up to date (schema version %d)\n"
+                         % (self.db, SVG_MIGRATION))
+
+    def test_serve_cleans_counts_and_serves_the_clean_image(self):
+        self.make_old()
+        server = lt.Server(self.tmp, db=self.db).start()
+        try:
+            self.assertIn("ltibadges: stored SVG images: 3 checked, 2 changed by the SVG rule",
+                          server.stderr())
+            self.assertCleaned()
+            for name in ("hostile-a.svg", "hostile-b.svg"):
+                img = server.get("/ob/v2/badges/%s/image" % self.slugs[name])
+                self.assertEqual(img.status, 200)
+                self.assertEqual(img.body, stored_image(self.db, self.slugs[name])[0])
+                self.assertEqual(img.header("Content-Security-Policy"), IMAGE_CSP)
+                self.assertEqual(img.header("X-Content-Type-Options"), "nosniff")
+        finally:
+            rc, _ = server.stop()
+        self.assertEqual(rc, 0, server.stderr()[-1500:])
+
+    def test_any_command_migrating_says_so(self):
+        self.make_old()
+        p = self.cli("badge", "list", "--json")
+        self.assertEqual(len(json.loads(p.stdout)), 4)
+        self.assertIn("ltibadges: stored SVG images: 3 checked, 2 changed", p.stderr)
+        self.assertCleaned()
 
 
 if __name__ == "__main__":

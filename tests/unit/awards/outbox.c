@@ -418,5 +418,8 @@ int main(void)
         cmocka_unit_test(test_backoff_schedule),
     };
 
+    /* as main() does: the store checks every SVG image against the one rule */
+    store_set_svg_rule(&awards_svg_rule);
+
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
