@@ -10,13 +10,13 @@
  * Nonces are random, so inserting each into the `nonces` b-tree dirtied a
  * page of it per launch, and every dirty page goes through the WAL and its
  * fsync (27 of the 31 pages a group commit wrote). A claim is therefore an
- * append to `nonce_log`, in the launch's transaction, after a lookup in
- * `nonces` and in the writer's memory of the log's nonces (a 64-bit digest
- * each); only this thread claims, so of two launches with one nonce exactly
- * one wins. Every NONCE_LOG_EVERY_MS (or once the log holds NONCE_LOG_MAX),
- * after a batch committed, the writer moves the log into `nonces`, so that a
- * page there takes many nonces at once; opening the store moves whatever a
- * stop left in the log.
+ * append to `nonce_log`, in the launch's transaction, after a claim in the
+ * process's window of nonces (nonces.c), which no other claim of the same
+ * nonce passes, so of two launches with one nonce exactly one wins. Every
+ * NONCE_LOG_EVERY_MS (or once the log holds NONCE_LOG_MAX), after a batch
+ * committed, the writer moves the log into `nonces`, so that a page there
+ * takes many nonces at once; opening the store moves whatever a stop left in
+ * the log.
  *
  * Most launches are relaunches: the same user, course, link and outcome
  * binding as before. Rewriting those rows would dirty random b-tree pages
@@ -103,12 +103,7 @@ struct wcache {
     struct mentry *marks[MK__COUNT];
     size_t mused[MK__COUNT];
 
-    /*
-     * Digests of the nonces in nonce_log (0: empty slot); not dropped with the
-     * rest. Those of a batch that did not commit stay: a launch that could
-     * not be saved is sent again from the LMS, with a new nonce.
-     */
-    uint64_t *logged;
+    /* rows in nonce_log: the launches claimed since the last move */
     size_t nlogged;
 
     /* consumers read since the last clear: what a launch's must still be (confirm_consumer) */
@@ -121,11 +116,12 @@ struct wcache {
 };
 
 /*
- * Slots for the log's nonces (512 KiB). A batch (at most LIMIT_STORE_BATCH)
- * moves the log into `nonces` once it holds NONCE_LOG_MAX, or
- * NONCE_LOG_EVERY_MS after the last move.
+ * A batch (at most LIMIT_STORE_BATCH) moves the log into `nonces` once it
+ * holds NONCE_LOG_MAX, or NONCE_LOG_EVERY_MS after the last move. Past
+ * NONCE_LOG_FULL (only when moving failed for a while) launches are refused
+ * rather than let the log grow.
  */
-#define NONCE_LOG_SLOTS    65536
+#define NONCE_LOG_FULL     49152
 #define NONCE_LOG_MAX      4096
 #define NONCE_LOG_EVERY_MS 100
 
@@ -137,7 +133,6 @@ struct wcache *store_wcache_new(void)
         c->slots[k] = xcalloc(wcache_slots[k], sizeof(struct wentry));
     for (int k = 0; k < MK__COUNT; k++)
         c->marks[k] = xcalloc(mcache_slots[k], sizeof(struct mentry));
-    c->logged = xcalloc(NONCE_LOG_SLOTS, sizeof(*c->logged));
     return c;
 }
 
@@ -149,7 +144,6 @@ void store_wcache_free(struct wcache *c)
         free(c->slots[k]);
     for (int k = 0; k < MK__COUNT; k++)
         free(c->marks[k]);
-    free(c->logged);
     free(c);
 }
 
@@ -415,65 +409,6 @@ static void launch_digests(const struct store_launch *l, struct store_launch_dig
     buf_release(&vb);
 }
 
-/*
- * Storing a nonce as a 64-bit digest instead of its text (32 to 40
- * characters from Canvas, Moodle and Open edX) halves the rows of `nonces`,
- * and so the pages a move of the log dirties and the file. Two launches
- * within one second whose digests collide, one chance in 2^63 per pair, get
- * the second refused as a replay (and launched again); a consumer cannot aim
- * a collision at another's launch without knowing its nonce first. Fixed
- * byte order, so that a database moved to another machine keeps its nonces.
- */
-int store_nonce_fp(int64_t consumer_id, int64_t ts, struct str nonce, int64_t *out, struct err *err)
-{
-    unsigned char in[1 + 3 * 8 + LIMIT_OAUTH_NONCE_LEN], h[32];
-    uint64_t parts[3] = { (uint64_t)consumer_id, (uint64_t)ts, (uint64_t)nonce.len };
-    uint64_t fp = 0;
-    size_t n = 0;
-
-    if (nonce.len > LIMIT_OAUTH_NONCE_LEN)
-        return err_set(err, ERR_INVALID, "the nonce is longer than %d bytes",
-                       LIMIT_OAUTH_NONCE_LEN);
-    in[n++] = 'N';
-    for (int p = 0; p < 3; p++) {
-        for (int b = 0; b < 8; b++)
-            in[n++] = (unsigned char)(parts[p] >> (8 * b));
-    }
-    if (nonce.len)
-        memcpy(in + n, nonce.ptr, nonce.len);
-    n += nonce.len;
-    util_sha256(in, n, h);
-    for (int b = 0; b < 8; b++)
-        fp |= (uint64_t)h[b] << (8 * b);
-    *out = (int64_t)((fp >> 1) | 1); /* positive, as SQLite keeps it, and never 0 */
-    return 0;
-}
-
-/* Where the log's nonce `fp` is, or the empty slot where it would go. */
-static size_t logged_slot(const struct wcache *c, uint64_t fp)
-{
-    size_t i = (size_t)(fp & (NONCE_LOG_SLOTS - 1));
-
-    while (c->logged[i] != 0 && c->logged[i] != fp)
-        i = (i + 1) & (NONCE_LOG_SLOTS - 1);
-    return i;
-}
-
-static bool logged_has(const struct wcache *c, uint64_t fp)
-{
-    return c->logged[logged_slot(c, fp)] == fp;
-}
-
-static void logged_add(struct wcache *c, uint64_t fp)
-{
-    size_t i = logged_slot(c, fp);
-
-    if (c->logged[i] == fp)
-        return;
-    c->logged[i] = fp;
-    c->nlogged++;
-}
-
 /* S_ENROLL_INSERT and S_ENROLL_UPDATE take the same parameters. */
 static sqlite3_stmt *bind_enrollment(struct conn *c, enum stmt_id id, int64_t user_id,
                                      int64_t context_id, const struct store_launch *l,
@@ -558,7 +493,7 @@ static int confirm_consumer(struct store *s, const struct store_launch *l, struc
 
 static int record_one(struct store *s, const struct store_launch *l,
                       const struct store_launch_digests *d, struct store_launch_result *res,
-                      struct err *err)
+                      bool *claimed /* OUT */, struct err *err)
 {
     struct conn *c = s->wconn;
     struct wcache *wc = s->wcache;
@@ -572,12 +507,18 @@ static int record_one(struct store *s, const struct store_launch *l,
     memset(res, 0, sizeof(*res));
     if (confirm_consumer(s, l, err) < 0)
         return -1;
-    /* the nonce: unseen in `nonces` and in the log, then logged */
-    if (logged_has(wc, fp))
-        return err_set(err, ERR_REPLAY, "this launch was already used");
-    if (wc->nlogged >= NONCE_LOG_SLOTS * 3 / 4)
-        /* only when moving the log failed for a while: refuse rather than fill the table */
+    /*
+     * The nonce: unseen in the window (whatever its timestamp; nonces.c),
+     * then claimed there and logged. `nonces` is still asked for this very
+     * (timestamp, digest): another process on this file may have taken it.
+     */
+    if (wc->nlogged >= NONCE_LOG_FULL)
         return err_set(err, ERR_UNAVAILABLE, "the launch could not be saved, please try again");
+    if (!store_nonce_window_claim(s, (int64_t)fp, l->timestamp, l->now))
+        return err_set(err, ERR_REPLAY, "this launch was already used");
+    *claimed = true;
+    if (store_nonce_v6_seen(s, c, l->consumer_id, l->nonce, l->timestamp, l->now, err) < 0)
+        return -1;
     st = store_stmt(c, S_NONCE_SEEN, err);
     if (!st)
         return -1;
@@ -789,10 +730,8 @@ static int move_nonce_log(struct conn *c, struct wcache *wc, struct err *err)
 {
     if (store_exec(c, S_NONCE_FLUSH, err) < 0)
         return -1; /* tried again with a later batch: the log still holds them all */
-    if (wc) {
-        memset(wc->logged, 0, NONCE_LOG_SLOTS * sizeof(*wc->logged));
+    if (wc)
         wc->nlogged = 0;
-    }
     return store_exec(c, S_NONCE_LOG_CLEAR, err);
 }
 
@@ -852,8 +791,17 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
             j->status = -1;
             continue;
         }
-        if (record_one(s, &j->launch, &j->dg, &j->result, &j->err) < 0) {
+        bool claimed = false;
+
+        if (record_one(s, &j->launch, &j->dg, &j->result, &claimed, &j->err) < 0) {
             j->status = -1;
+            /*
+             * Its nonce is free again, unless it was another launch's: the
+             * LMS may send this one again as it is. A replay found in
+             * `nonces` was claimed by another process: that one keeps it.
+             */
+            if (claimed && j->err.code != ERR_REPLAY)
+                store_nonce_window_unclaim(s, j->dg.nonce_fp, j->launch.timestamp);
             if (j->err.code == ERR_REPLAY)
                 replays++;
             else if (j->err.code == ERR_UNAUTHORIZED)
@@ -877,8 +825,9 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
                 return;
             }
         } else {
-            /* in the log from now on: a second launch with this nonce, even in this batch, loses */
-            logged_add(wc, (uint64_t)j->dg.nonce_fp);
+            /* claimed in the window already: a second launch with this nonce, even in this batch,
+             * loses */
+            wc->nlogged++;
         }
         store_exec(c, S_RELEASE, NULL);
     }
@@ -941,8 +890,8 @@ void store_launch_submit(struct store *s, struct store_launch_job *job)
     job->next = NULL;
     err_clear(&job->err);
     /* on the caller's thread, not the writer's */
-    if (store_nonce_fp(job->launch.consumer_id, job->launch.timestamp, job->launch.nonce,
-                       &job->dg.nonce_fp, &job->err) < 0) {
+    if (store_nonce_fp(job->launch.consumer_id, job->launch.nonce, &job->dg.nonce_fp, &job->err) <
+        0) {
         job->status = -1;
         job->done(job);
         return;

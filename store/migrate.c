@@ -328,6 +328,26 @@ static const char *const migrations[] = {
      */
     "UPDATE badge_classes SET image = lb_svg_rule(image) WHERE image_type = 'image/svg+xml';"
     "PRAGMA user_version = 7;",
+
+    /*
+     * 8: a nonce's digest covers (consumer, nonce), not the timestamp, so
+     * that a nonce is refused again whatever timestamp comes with it
+     * (store/nonces.c). The digests kept so far covered the timestamp: they
+     * go to nonces_v6, log included, which the launches check with the old
+     * digest until its last nonce has left every window; the next start
+     * after that drops it.
+     */
+    "ALTER TABLE nonces RENAME TO nonces_v6;"
+    "INSERT INTO nonces_v6(ts, fp, consumer_id) SELECT ts, fp, consumer_id FROM nonce_log "
+    "  WHERE true ON CONFLICT DO NOTHING;"
+    "DELETE FROM nonce_log;"
+    "CREATE TABLE nonces ("
+    "  ts INTEGER NOT NULL,"
+    "  fp INTEGER NOT NULL,"
+    "  consumer_id INTEGER NOT NULL REFERENCES consumers(id) ON DELETE CASCADE,"
+    "  PRIMARY KEY (ts, fp)"
+    ") WITHOUT ROWID;"
+    "PRAGMA user_version = 8;",
 };
 
 int store_schema_latest(void)

@@ -12,29 +12,6 @@
 #include "base/base.h"
 #include "store/store_int.h"
 
-int store_nonce_claim(struct store *s, int64_t consumer_id, struct str nonce, int64_t ts,
-                      struct err *err)
-{
-    sqlite3_stmt *st;
-    int64_t fp;
-    int ret = -1;
-
-    if (store_nonce_fp(consumer_id, ts, nonce, &fp, err) < 0)
-        return -1;
-    if (store_admin_begin(s, err) < 0)
-        return -1;
-    st = store_stmt(s->admin, S_NONCE_INSERT, err);
-    if (st) {
-        sqlite3_bind_int64(st, 1, ts);
-        sqlite3_bind_int64(st, 2, fp);
-        sqlite3_bind_int64(st, 3, consumer_id);
-        ret = store_step_done(s->admin, st, "claiming a nonce", err);
-        if (ret == 0 && sqlite3_changes(s->admin->db) == 0)
-            ret = err_set(err, ERR_REPLAY, "this request was already received (nonce reused)");
-    }
-    return store_admin_end(s, ret, err);
-}
-
 int store_consumer_set_outcome_hosts(struct store *s, const char *key, const char *hosts,
                                      struct err *err)
 {

@@ -104,6 +104,12 @@ static const char *const sql_text[S__COUNT] = {
     [S_NONCE_FLUSH] = "INSERT INTO nonces(ts, fp, consumer_id) SELECT ts, fp, consumer_id "
                       "FROM nonce_log WHERE true ON CONFLICT DO NOTHING",
     [S_NONCE_LOG_CLEAR] = "DELETE FROM nonce_log",
+    [S_NONCE_WINDOW_LOAD] = "SELECT ts, fp FROM nonces WHERE ts >= ?1",
+    /* nonces digested before schema 7 (nonces.c) */
+    [S_NONCE_V6_EXISTS] = "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'nonces_v6'",
+    [S_NONCE_V6_NEWEST] = "SELECT coalesce(max(ts), 0) FROM nonces_v6",
+    [S_NONCE_V6_SEEN] = "SELECT 1 FROM nonces_v6 WHERE ts = ?1 AND fp = ?2",
+    [S_NONCE_V6_DROP] = "DROP TABLE nonces_v6",
     [S_NONCE_PURGE] = "DELETE FROM nonces WHERE (ts, fp) IN "
                       "(SELECT ts, fp FROM nonces WHERE ts < ?1 LIMIT ?2)",
     /* the oldest sessions only: ids grow with time, so this never scans the table */
@@ -628,7 +634,7 @@ static int wal_hook(void *cls, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
-/* lb_nonce_fp(consumer_id, ts, nonce): store_nonce_fp, for migration 6 (NULL for a bad nonce). */
+/* lb_nonce_fp(consumer_id, ts, nonce): schema 6's digest, for migration 6 (NULL: a bad nonce). */
 static void sql_nonce_fp(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     const unsigned char *p = sqlite3_value_text(argv[2]);
@@ -636,8 +642,8 @@ static void sql_nonce_fp(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     int64_t fp;
 
     (void)argc;
-    if (store_nonce_fp(sqlite3_value_int64(argv[0]), sqlite3_value_int64(argv[1]), nonce, &fp,
-                       NULL) < 0)
+    if (store_nonce_fp_v6(sqlite3_value_int64(argv[0]), sqlite3_value_int64(argv[1]), nonce, &fp,
+                          NULL) < 0)
         sqlite3_result_null(ctx);
     else
         sqlite3_result_int64(ctx, fp);
@@ -905,6 +911,7 @@ static void store_free(struct store *s)
     pthread_cond_destroy(&s->ckpt_cv);
     pthread_mutex_destroy(&s->stats_mu);
     pthread_mutex_destroy(&s->ccache_mu);
+    store_nonce_window_release(&s->nonces);
     free(s->path);
     free(s);
 }
@@ -918,6 +925,7 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
     s->path = xstrdup(path);
     s->flags = flags;
     s->nonce_window = LIMIT_OAUTH_WINDOW_DEFAULT;
+    store_nonce_window_init(&s->nonces);
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_cond_init(&s->pool_cv, NULL);
     pthread_mutex_init(&s->admin_mu, NULL);
@@ -941,6 +949,9 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
                 store_schema_latest());
         goto fail;
     }
+    /* before any other connection prepares a statement: dropping the table changes the schema */
+    if (version >= 8 && store_nonce_v6_open(s, s->admin, util_now(), err) < 0)
+        goto fail;
     if (flags & STORE_OPEN_WRITER) {
         if (store_conn_open(s, &s->wconn, err) < 0 || store_conn_open(s, &s->cconn, err) < 0)
             goto fail;
@@ -949,7 +960,8 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
         sqlite3_exec(s->wconn->db, "PRAGMA cache_size = -4096", NULL, NULL, NULL);
         s->wcache = store_wcache_new();
         /* the writer remembers only the nonces it logs itself: a stop's leftovers go first */
-        if (store_nonce_log_flush(s, err) < 0)
+        if (store_nonce_log_flush(s, err) < 0 ||
+            store_nonce_window_load(s, s->wconn, util_now(), err) < 0)
             goto fail;
         if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
             err_set(err, ERR_INTERNAL, "cannot start the database writer");

@@ -28,6 +28,11 @@ enum stmt_id {
     S_NONCE_LOG,
     S_NONCE_FLUSH,
     S_NONCE_LOG_CLEAR,
+    S_NONCE_WINDOW_LOAD,
+    S_NONCE_V6_EXISTS,
+    S_NONCE_V6_NEWEST,
+    S_NONCE_V6_SEEN,
+    S_NONCE_V6_DROP,
     S_SESSION_PURGE,
     S_USER_UPSERT,
     S_CONTEXT_UPSERT,
@@ -165,6 +170,15 @@ struct conn {
     size_t svg_checked, svg_changed;
 };
 
+/* The nonces seen within the timestamp window, by digest (nonces.c). */
+struct nonce_window {
+    pthread_mutex_t mu;
+    uint64_t *slots; /* the digest's top 49 bits, then the timestamp's low 14; 0: empty */
+    size_t cap;      /* a power of two */
+    size_t used;
+    int64_t swept; /* `now` of the last sweep of the entries out of the window */
+};
+
 /* Consumers a process launches with at once: a few LMSes, a test instance or two. */
 #define CCACHE_SLOTS 16
 
@@ -172,6 +186,8 @@ struct store {
     char *path;
     unsigned flags;
     int64_t nonce_window;
+    struct nonce_window nonces;
+    int64_t nonces_v6_until; /* nonces_v6 is checked until then (0: it is gone) */
 
     pthread_mutex_t pool_mu;
     pthread_cond_t pool_cv;
@@ -222,12 +238,30 @@ struct store {
 };
 
 /*
- * A nonce as `nonces` and `nonce_log` keep it, with its timestamp: 63 bits of
- * the SHA-256 of (consumer, timestamp, nonce), odd, so never 0 (launch.c).
- * ERR_INVALID for a nonce over LIMIT_OAUTH_NONCE_LEN.
+ * A nonce as `nonces` and `nonce_log` keep it: 63 bits of the SHA-256 of
+ * (consumer, nonce), odd, so never 0 (nonces.c). ERR_INVALID for a nonce
+ * over LIMIT_OAUTH_NONCE_LEN.
  */
-int store_nonce_fp(int64_t consumer_id, int64_t ts, struct str nonce, int64_t *out /* OUT */,
-                   struct err *err);
+int store_nonce_fp(int64_t consumer_id, struct str nonce, int64_t *out /* OUT */, struct err *err);
+/* The digest before schema 8, which covered the timestamp too (nonces_v6). */
+int store_nonce_fp_v6(int64_t consumer_id, int64_t ts, struct str nonce, int64_t *out /* OUT */,
+                      struct err *err);
+void store_nonce_window_init(struct nonce_window *w);
+void store_nonce_window_release(struct nonce_window *w);
+/*
+ * Claims digest `fp` (timestamp `ts`) in the window: false when it is there
+ * already, within the window at `now`, whatever its timestamp.
+ */
+bool store_nonce_window_claim(struct store *s, int64_t fp, int64_t ts, int64_t now);
+/* Gives back a claim whose request was not recorded after all. */
+void store_nonce_window_unclaim(struct store *s, int64_t fp, int64_t ts);
+/* Fills the window from `nonces` (the writer's connection, before its thread runs). */
+int store_nonce_window_load(struct store *s, struct conn *c, int64_t now, struct err *err);
+/* Whether nonces_v6 is still to be checked, and until when; drops it when not. */
+int store_nonce_v6_open(struct store *s, struct conn *c, int64_t now, struct err *err);
+/* ERR_REPLAY when a nonce digested before schema 8 is still in its window. */
+int store_nonce_v6_seen(struct store *s, struct conn *c, int64_t consumer_id, struct str nonce,
+                        int64_t ts, int64_t now, struct err *err);
 
 /* Drops consumer `id` from the launch path's cache (consumers.c). */
 void store_consumer_forget(struct store *s, int64_t id);

@@ -168,6 +168,20 @@ class Refusals(lt.ServerTestCase):
         self.assertRefusal(resp, 401, "already used")
         self.assertNothingWritten(after_first)
 
+    def test_nonce_reused_with_another_timestamp(self):
+        # a nonce seen within the window is refused whatever timestamp comes with it:
+        # earlier, later, and after the writer moved it into `nonces`
+        now = int(time.time())
+        nonce = secrets.token_hex(16)
+        self.assertRedirectToPage(self.server.post_form(self.signed(nonce=nonce, timestamp=now)))
+        after_first = counts(self.db)
+        for ts in (now + 1, now - 1, now + 250, now - 250):
+            with self.subTest(ts=ts - now):
+                resp = self.server.post_form(self.signed(base_launch(user_id="other"),
+                                                         nonce=nonce, timestamp=ts))
+                self.assertRefusal(resp, 401, "already used")
+                self.assertNothingWritten(after_first)
+
     def test_same_nonce_for_two_consumers(self):
         # nonces are per consumer: another consumer's launch with the same nonce is fine
         nonce = secrets.token_hex(16)

@@ -436,11 +436,13 @@ static void migration_keeps_nonces(void **state)
     assert_int_equal(store_migrate(s, &applied, &err), 0);
     assert_int_equal(applied, store_schema_latest() - 5);
     store_close(s);
-    assert_int_equal(peek_int("SELECT count(*) FROM nonces"), 3);
+    /* schema 7 keeps the digests that covered the timestamp apart, log included */
+    assert_int_equal(peek_int("SELECT count(*) FROM nonces_v6"), 3);
+    assert_int_equal(peek_int("SELECT count(*) FROM nonces"), 0);
     assert_int_equal(peek_int("SELECT count(*) FROM nonce_log"), 0);
-    assert_int_equal(store_nonce_fp(c.id, t0 - 1, STR_LIT("old-2"), &fp, &err), 0);
+    assert_int_equal(store_nonce_fp_v6(c.id, t0 - 1, STR_LIT("old-2"), &fp, &err), 0);
     snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM nonces WHERE ts = %" PRId64 " AND fp = %" PRId64, t0 - 1, fp);
+             "SELECT count(*) FROM nonces_v6 WHERE ts = %" PRId64 " AND fp = %" PRId64, t0 - 1, fp);
     assert_int_equal(peek_int(sql), 1);
 
     assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
@@ -448,10 +450,149 @@ static void migration_keeps_nonces(void **state)
     assert_refused(s, &l, ERR_REPLAY, NULL);
     fill_launch(&l, c.id, "logged-1", "u1", "c1");
     assert_refused(s, &l, ERR_REPLAY, NULL);
-    /* old-2 was claimed with another timestamp: this one is new */
+    /*
+     * old-2 was claimed with another timestamp, under a digest that covered
+     * it: that one cannot be recognized with another timestamp
+     */
     fill_launch(&l, c.id, "old-2", "u1", "c1");
     assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
     assert_int_equal(count(s, "sessions"), 1);
+    /* and now it is claimed the new way */
+    fill_launch(&l, c.id, "old-2", "u1", "c1");
+    l.timestamp = t0 + 5;
+    assert_refused(s, &l, ERR_REPLAY, NULL);
+    store_close(s);
+
+    /* nonces_v6 stays while a nonce of it may still be in a window, then goes */
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    store_close(s);
+    assert_int_equal(peek_int("SELECT count(*) FROM nonces_v6"), 3);
+    snprintf(sql, sizeof(sql), "UPDATE nonces_v6 SET ts = ts - %d", LIMIT_OAUTH_WINDOW_MAX + 2);
+    poke(sql);
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    store_close(s);
+    assert_int_equal(peek_int("SELECT count(*) FROM sqlite_schema WHERE name = 'nonces_v6'"), 0);
+}
+
+/*
+ * A nonce is used once within the window whatever the timestamp that comes
+ * with it: in the same batch, after the log moved, after a restart, and
+ * between launches and outcomes requests.
+ */
+static void nonce_refused_whatever_its_timestamp(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c, c2;
+    struct store_launch l;
+    struct store_launch_result res;
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "K", &c, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k2", "secret-k-12345678", "K2", &c2, &err), 0);
+    fill_launch(&l, c.id, "n1", "u1", "c1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    for (int d = -2; d <= 2; d++) {
+        fill_launch(&l, c.id, "n1", "u2", "c2");
+        l.timestamp = t0 + d * 100;
+        assert_refused(s, &l, ERR_REPLAY, NULL);
+    }
+    /* another consumer's nonce is its own */
+    fill_launch(&l, c2.id, "n1", "u1", "c1");
+    l.timestamp = t0 + 1;
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    /* outcomes requests share the window, both ways */
+    assert_int_equal(store_nonce_claim(s, c.id, STR_LIT("n1"), t0 + 7, &err), -1);
+    assert_int_equal(err.code, ERR_REPLAY);
+    err_clear(&err);
+    assert_int_equal(store_nonce_claim(s, c.id, STR_LIT("o1"), t0, &err), 0);
+    assert_int_equal(store_nonce_claim(s, c.id, STR_LIT("o1"), t0 + 1, &err), -1);
+    assert_int_equal(err.code, ERR_REPLAY);
+    err_clear(&err);
+    fill_launch(&l, c.id, "o1", "u1", "c1");
+    l.timestamp = t0 - 3;
+    assert_refused(s, &l, ERR_REPLAY, NULL);
+    assert_int_equal(store_nonce_log_flush(s, &err), 0);
+    store_close(s);
+
+    /* a restart reads the window back from `nonces` */
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    fill_launch(&l, c.id, "n1", "u1", "c1");
+    l.timestamp = t0 + 11;
+    assert_refused(s, &l, ERR_REPLAY, NULL);
+    fill_launch(&l, c.id, "o1", "u1", "c1");
+    l.timestamp = t0 + 12;
+    assert_refused(s, &l, ERR_REPLAY, NULL);
+    /* a nonce out of the window may come again (the launch's own time was checked before) */
+    fill_launch(&l, c.id, "n2", "u1", "c1");
+    l.timestamp = t0 - LIMIT_OAUTH_WINDOW_DEFAULT - 5;
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    fill_launch(&l, c.id, "n2", "u1", "c1");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    fill_launch(&l, c.id, "n2", "u1", "c1");
+    l.timestamp = t0 + 1;
+    assert_refused(s, &l, ERR_REPLAY, NULL);
+    store_close(s);
+}
+
+/*
+ * The window grows past its first table and sweeps what left the window:
+ * every nonce claimed stays refused, whatever its timestamp, and one given
+ * back is free again.
+ */
+static void nonce_window_grows_and_sweeps(void **state)
+{
+    enum { N = 200000 };
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    int64_t fp;
+    char nonce[32];
+    size_t peak;
+
+    assert_int_equal(store_open(&s, dbpath, 0, &err), 0);
+    for (int i = 0; i < N; i++) {
+        snprintf(nonce, sizeof(nonce), "w-%d", i);
+        assert_int_equal(store_nonce_fp(1, str_from_cstr(nonce), &fp, &err), 0);
+        assert_true(store_nonce_window_claim(s, fp, t0 - (i % 300), t0));
+    }
+    peak = s->nonces.cap;
+    assert_true(peak >= 2 * N);
+    for (int i = 0; i < N; i += 7) {
+        snprintf(nonce, sizeof(nonce), "w-%d", i);
+        assert_int_equal(store_nonce_fp(1, str_from_cstr(nonce), &fp, &err), 0);
+        assert_false(store_nonce_window_claim(s, fp, t0 + 3, t0));
+        /* the one of another consumer is not */
+        assert_int_equal(store_nonce_fp(2, str_from_cstr(nonce), &fp, &err), 0);
+        assert_true(store_nonce_window_claim(s, fp, t0, t0));
+        store_nonce_window_unclaim(s, fp, t0);
+        assert_true(store_nonce_window_claim(s, fp, t0, t0));
+    }
+    /* given back in the middle of the probe chains: the others are still found */
+    for (int i = 0; i < N; i += 2) {
+        snprintf(nonce, sizeof(nonce), "w-%d", i);
+        assert_int_equal(store_nonce_fp(1, str_from_cstr(nonce), &fp, &err), 0);
+        store_nonce_window_unclaim(s, fp, t0 - (i % 300));
+    }
+    for (int i = 0; i < N; i++) {
+        snprintf(nonce, sizeof(nonce), "w-%d", i);
+        assert_int_equal(store_nonce_fp(1, str_from_cstr(nonce), &fp, &err), 0);
+        if (i % 2) {
+            assert_false(store_nonce_window_claim(s, fp, t0, t0));
+        } else {
+            assert_true(store_nonce_window_claim(s, fp, t0, t0));
+            store_nonce_window_unclaim(s, fp, t0);
+        }
+    }
+    /* an hour later every one of them left the window: the table shrinks back */
+    assert_int_equal(store_nonce_fp(1, STR_LIT("later"), &fp, &err), 0);
+    assert_true(store_nonce_window_claim(s, fp, t0 + 3600, t0 + 3600));
+    assert_true(s->nonces.cap < peak);
+    assert_int_equal(s->nonces.used, 1);
+    for (int i = 1; i < N; i += 1000) {
+        snprintf(nonce, sizeof(nonce), "w-%d", i);
+        assert_int_equal(store_nonce_fp(1, str_from_cstr(nonce), &fp, &err), 0);
+        assert_true(store_nonce_window_claim(s, fp, t0 + 3600, t0 + 3600));
+    }
     store_close(s);
 }
 
@@ -563,7 +704,7 @@ static void nonces_logged_then_moved(void **state)
     store_close(s);
 
     /* a stop that left a nonce in the log: the next writer moves it before it claims any */
-    assert_int_equal(store_nonce_fp(c.id, t0, STR_LIT("m4"), &fp, &err), 0);
+    assert_int_equal(store_nonce_fp(c.id, STR_LIT("m4"), &fp, &err), 0);
     snprintf(sql, sizeof(sql),
              "INSERT INTO nonce_log(ts, fp, consumer_id) VALUES (%" PRId64 ", %" PRId64 ", %" PRId64
              ")",
@@ -1095,6 +1236,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_keeps_nonces, setup, teardown),
+        cmocka_unit_test_setup_teardown(nonce_refused_whatever_its_timestamp, setup, teardown),
+        cmocka_unit_test_setup_teardown(nonce_window_grows_and_sweeps, setup, teardown),
         cmocka_unit_test_setup_teardown(consumers, setup, teardown),
         cmocka_unit_test_setup_teardown(consumer_cache_and_confirmation, setup, teardown),
         cmocka_unit_test_setup_teardown(launches_and_replays, setup, teardown),
