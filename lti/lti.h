@@ -71,6 +71,17 @@ int lti_oauth_verify(const struct lti_oauth *o, struct str method, struct str ba
                      const struct form *const *lists, size_t nlists, struct str consumer_secret,
                      struct err *err);
 
+/*
+ * Verifies a launch (POST) whose form is `body` and whose URL's query is
+ * `query`, strictly first (RFC 5849: both counted); then, only if that
+ * fails, as Canvas signs a launch URL with a query: each query pair that
+ * the body repeats with the same value counted once. Fails as
+ * lti_oauth_verify does.
+ */
+int lti_oauth_verify_launch(const struct lti_oauth *o, struct str base_uri,
+                            const struct form *query, const struct form *body,
+                            struct str consumer_secret, struct err *err);
+
 /* Fails with ERR_REPLAY when oauth_timestamp is more than `window` seconds from `now`. */
 int lti_oauth_check_time(const struct lti_oauth *o, int64_t now, int64_t window, struct err *err);
 

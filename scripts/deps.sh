@@ -6,8 +6,8 @@ set -eu
 pkgs_build="gcc make cmake pkg-config libc6-dev libmicrohttpd-dev libsqlite3-dev
 libssl-dev libxml2-dev libjansson-dev libinih-dev libpng-dev libcurl4-openssl-dev
 ca-certificates gettext"
-pkgs_test="libcmocka-dev python3 python3-oauthlib python3-aiosmtpd binutils chromium nodejs npm
-clang libclang-rt-14-dev"
+pkgs_test="libcmocka-dev python3 python3-oauthlib ruby-oauth python3-aiosmtpd binutils chromium
+nodejs npm clang libclang-rt-14-dev"
 pkgs_bench="wrk python3"
 
 want=""

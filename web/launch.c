@@ -120,8 +120,8 @@ static int check_consumer(struct web *w, const struct lti_oauth *oauth,
     if (!consumer->enabled)
         /* the same answer as an unknown key: an unsigned request learns nothing */
         return err_set(err, ERR_UNAUTHORIZED, "unknown or disabled consumer key");
-    return lti_oauth_verify(oauth, STR_LIT("POST"), str_from_cstr(w->launch_url), lists, 2,
-                            str_from_cstr(consumer->secret), err);
+    return lti_oauth_verify_launch(oauth, str_from_cstr(w->launch_url), lists[0], lists[1],
+                                   str_from_cstr(consumer->secret), err);
 }
 
 /*

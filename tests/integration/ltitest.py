@@ -3,7 +3,7 @@
 them over HTTP without following redirects, and read the sqlite database.
 
 Run the test files with Debian's /usr/bin/python3 (it has python3-oauthlib).
-The binary is $LTIBADGES_BIN, by default /work/main/build/ltibadges.
+The binary is $LTIBADGES_BIN, by default build/ltibadges of this checkout.
 """
 import base64
 import hashlib
@@ -30,7 +30,8 @@ from oauthlib import oauth1
 from oauthlib.oauth1.rfc5849 import signature as oauth_sig
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BIN = os.environ.get("LTIBADGES_BIN", "/work/main/build/ltibadges")
+BIN = os.environ.get("LTIBADGES_BIN",
+                     os.path.join(os.path.dirname(os.path.dirname(HERE)), "build", "ltibadges"))
 FORM = "application/x-www-form-urlencoded"
 TABLES = (
     "consumers",

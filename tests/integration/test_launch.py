@@ -6,9 +6,12 @@ import http.client
 import json
 import os
 import sys
+import subprocess
 import threading
+import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 import ltitest as lt  # noqa: E402
 from ltitest import HMAC_SHA1, HMAC_SHA256, base_launch, counts, query  # noqa: E402
 
@@ -291,6 +294,52 @@ class LaunchTests(lt.ServerTestCase):
         self.assertEqual(u, [{"person_sourcedid": None}])
         self.assertEqual(query(self.db, "SELECT lms_family FROM consumers WHERE key = ?", key)[0]
                          ["lms_family"], "moodle")
+
+    def canvas_signed(self, url, params, key, secret, nonce=None):
+        """A launch signed by Debian's ruby-oauth exactly as Canvas signs one whose launch URL
+        has a query (tests/integration/canvas_sign.rb): the body to POST to `url`."""
+        req = {"url": url, "key": key, "secret": secret, "params": params,
+               "nonce": nonce or lt.hex_id(16), "timestamp": int(time.time())}
+        out = subprocess.run(["ruby", os.path.join(HERE, "canvas_sign.rb")],
+                             input=json.dumps(req).encode(), capture_output=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return out.stdout.decode()
+
+    def test_canvas_launch_url_with_query(self):
+        # Canvas copies the launch URL's query into the form and signs the form alone: the
+        # strict reading counts those pairs twice; the pairs found in both count once
+        key, secret = self.key_of(0)
+        path = "/lti/launch?tenant=3&campus=north%20side"
+        url = self.server.public_url + path
+        body = self.canvas_signed(url, canvas_launch(), key, secret)
+        pairs = lt.body_pairs(body)
+        self.assertIn(("tenant", "3"), pairs)
+        self.assertIn(("campus", "north side"), pairs)
+        before = counts(self.db)
+        self.assertRedirectToPage(self.server.post_form(body, path=path))
+        self.assertOneMore(before, counts(self.db),
+                           ("nonces", "users", "contexts", "resource_links", "enrollments",
+                            "outcome_bindings", "sessions"))
+
+    def test_canvas_launch_url_with_query_tampered(self):
+        key, secret = self.key_of(0)
+        path = "/lti/launch?tenant=3"
+        url = self.server.public_url + path
+        for name, tamper in (
+                # the copy in the body changed: counted apart from the query's, as signed
+                ("body copy changed", lambda b, p: (lt.replace_param(b, "tenant", "4"), p)),
+                # the query changed: its pair is not the body's, so it counts on its own
+                ("query changed", lambda b, p: (b, "/lti/launch?tenant=4")),
+                # a pair added to the query only was never signed
+                ("query pair added", lambda b, p: (b, p + "&roles=Instructor")),
+                ("user changed", lambda b, p: (lt.replace_param(b, "user_id", "someone"), p))):
+            with self.subTest(tamper=name):
+                body, p = tamper(self.canvas_signed(url, canvas_launch(), key, secret), path)
+                before = counts(self.db)
+                resp = self.server.post_form(body, path=p)
+                self.assertEqual(resp.status, 401, resp)
+                self.assertIn("signature does not match", resp.plain)
+                self.assertEqual(counts(self.db), before)
 
     def test_moodle_query_string_is_signed(self):
         key, secret = self.key_of(1)

@@ -212,6 +212,76 @@ static void verify_roundtrip(void **state)
     arena_release(&a);
 }
 
+/*
+ * Signs `body` (with oauth_signature=placeholder) over `url` as Canvas does
+ * with a launch URL's query: over the form alone. Verifies it as posted to
+ * `url` + "?" + `query`.
+ */
+static int canvas_verify(const char *body, const char *query, const char *secret_used,
+                         struct err *err)
+{
+    struct arena a = ARENA_INIT;
+    struct form b, q = { NULL, 0 };
+    const struct form *signed_lists[1] = { &b };
+    struct buf base = BUF_INIT(1 << 16), sig = BUF_INIT(128);
+    struct lti_oauth o;
+    struct str url = STR_LIT("https://tool.example/lti/launch");
+    int ret;
+
+    assert_int_equal(form_parse(&a, body, strlen(body), 100, &b, err), 0);
+    assert_int_equal(form_parse(&a, query, strlen(query), 100, &q, err), 0);
+    assert_int_equal(lti_oauth_base_string(&base, STR_LIT("POST"), url, signed_lists, 1, err), 0);
+    assert_int_equal(lti_oauth_sign(&sig, LTI_SIG_HMAC_SHA1, buf_view(&base),
+                                    str_from_cstr(secret_used), STR_LIT(""), err),
+                     0);
+    {
+        const struct form *lists[2] = { &q, &b };
+
+        assert_int_equal(lti_oauth_params(lists, 2, &o, err), 0);
+    }
+    o.signature = buf_view(&sig);
+    ret = lti_oauth_verify_launch(&o, url, &q, &b, STR_LIT("sec"), err);
+    buf_release(&base);
+    buf_release(&sig);
+    arena_release(&a);
+    return ret;
+}
+
+static void canvas_query_copied_into_body(void **state)
+{
+    struct err err = ERR_INIT;
+    static const char head[] = "oauth_consumer_key=k&oauth_signature_method=HMAC-SHA1&"
+                               "oauth_signature=placeholder&oauth_timestamp=1700000000&"
+                               "oauth_nonce=n&user_id=7";
+    char body[512];
+
+    /* the query's pairs copied once into the body, as Canvas does */
+    snprintf(body, sizeof(body), "%s&tenant=3&x=a%%20b", head);
+    assert_int_equal(canvas_verify(body, "tenant=3&x=a+b", "sec", &err), 0);
+    /* a name the query repeats: each copy stands for one of them */
+    snprintf(body, sizeof(body), "%s&t=1&t=2", head);
+    assert_int_equal(canvas_verify(body, "t=1&t=2", "sec", &err), 0);
+    /* the wrong secret is still refused, with the strict reading's answer */
+    snprintf(body, sizeof(body), "%s&tenant=3", head);
+    assert_int_equal(canvas_verify(body, "tenant=3", "sed", &err), -1);
+    assert_int_equal(err.code, ERR_UNAUTHORIZED);
+    assert_string_equal(err.msg, "signature does not match");
+    err_clear(&err);
+    /* a query pair the body holds with another value counts as it is: refused */
+    snprintf(body, sizeof(body), "%s&tenant=4", head);
+    assert_int_equal(canvas_verify(body, "tenant=3", "sec", &err), -1);
+    assert_int_equal(err.code, ERR_UNAUTHORIZED);
+    err_clear(&err);
+    /* a query pair the body lacks counts as it is: refused (it was not signed) */
+    snprintf(body, sizeof(body), "%s&tenant=3", head);
+    assert_int_equal(canvas_verify(body, "tenant=3&role=Instructor", "sec", &err), -1);
+    assert_int_equal(err.code, ERR_UNAUTHORIZED);
+    err_clear(&err);
+    /* a body pair the query lacks is part of what was signed, as always */
+    snprintf(body, sizeof(body), "%s&tenant=3&extra=1", head);
+    assert_int_equal(canvas_verify(body, "tenant=3", "sec", &err), 0);
+}
+
 static void time_window(void **state)
 {
     struct lti_oauth o;
@@ -230,10 +300,15 @@ static void time_window(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(accepts_good),     cmocka_unit_test(missing_each_required),
-        cmocka_unit_test(duplicates),       cmocka_unit_test(bad_values),
-        cmocka_unit_test(long_nonce),       cmocka_unit_test(normalize),
-        cmocka_unit_test(verify_roundtrip), cmocka_unit_test(time_window),
+        cmocka_unit_test(accepts_good),
+        cmocka_unit_test(missing_each_required),
+        cmocka_unit_test(duplicates),
+        cmocka_unit_test(bad_values),
+        cmocka_unit_test(long_nonce),
+        cmocka_unit_test(normalize),
+        cmocka_unit_test(verify_roundtrip),
+        cmocka_unit_test(time_window),
+        cmocka_unit_test(canvas_query_copied_into_body),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
