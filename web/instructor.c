@@ -79,9 +79,11 @@ static const char *status_line(struct req *r, const struct store_course_admin *c
                    (long long)c->failed);
 }
 
+/* A launch from outside any course (an LMS's account or user menu): nothing to set up. */
+static const char no_course_tpl[] =
+    "<p>{{@Open this tool from inside a course to set its badges up.}}</p>";
+
 static const char instructor_tpl[] =
-    "{{^course_id}}<p>{{@Open this tool from inside a course to set its badges up.}}</p>"
-    "{{/course_id}}{{#course_id}}"
     "<section aria-labelledby=\"settings-h\"><h2 id=\"settings-h\">{{@Course settings}}</h2>"
     "<form method=\"post\" action=\"{{settings_action}}\">"
     "<input type=\"hidden\" name=\"s\" value=\"{{s}}\">"
@@ -111,7 +113,7 @@ static const char instructor_tpl[] =
     "</tbody></table>{{/any_badges}}"
     "<p><a class=\"button\" href=\"{{new_badge}}\">{{@Create a badge}}</a></p>"
     "{{^badges}}<p>{{@This course has no badges yet. With badges turned on, a learner who completes the course gets one made from the course's title.}}</p>{{/badges}}"
-    "</section>{{/course_id}}";
+    "</section>";
 
 void web_page_instructor(struct req *r, struct web_sess *ws)
 {
@@ -121,9 +123,7 @@ void web_page_instructor(struct req *r, struct web_sess *ws)
     size_t nl = 0, nr = 0;
 
     if (!ws->s.context_id) {
-        struct web_tpl_var vars[] = { web_tpl_text("course_id", NULL) };
-
-        web_reply_page_body(r, ws, _("Badges"), instructor_tpl, vars, 1);
+        web_reply_page_body(r, ws, _("Badges"), no_course_tpl, NULL, 0);
         return;
     }
     if (store_course_admin(r->web->store, ws->s.consumer_id, ws->s.context_id, &r->arena, &c,
@@ -165,7 +165,6 @@ void web_page_instructor(struct req *r, struct web_sess *ws)
     }
     {
         struct web_tpl_var vars[] = {
-            web_tpl_text("course_id", "1"),
             web_tpl_url("settings_action", web_fmt(r, "%s/badges/settings", r->web->public_path)),
             web_tpl_text("enabled", c.badges_enabled ? "1" : NULL),
             web_tpl_text("pass_mark", web_score(r, c.pass_mark)),
