@@ -53,6 +53,24 @@ static int decode(struct arena *arena, const char *p, size_t len, struct str *ou
     return form_pct_decode(arena, p, len, true, out, err);
 }
 
+bool form_name_ok(struct str name)
+{
+    for (size_t i = 0; i < name.len; i++) {
+        unsigned char c = (unsigned char)name.ptr[i];
+
+        if (c < 0x20 || c == 0x7f)
+            return false;
+    }
+    return str_utf8_valid(name);
+}
+
+int form_check_name(struct str name, struct err *err)
+{
+    if (form_name_ok(name))
+        return 0;
+    return err_set(err, ERR_INVALID, "a parameter name holds a control character or is not UTF-8");
+}
+
 int form_parse(struct arena *arena, const char *p, size_t len, size_t max_params, struct form *out,
                struct err *err)
 {
@@ -91,6 +109,13 @@ int form_parse(struct arena *arena, const char *p, size_t len, size_t max_params
                     return -1;
                 fp->value = (struct str){ "", 0 };
             }
+            /*
+             * Values are checked field by field by whoever reads them; a name
+             * is checked here, since a name no one reads is still signed and
+             * could carry what a log or another parser would cut at a NUL.
+             */
+            if (form_check_name(fp->name, err) < 0)
+                return -1;
         }
         i += plen + 1;
     }

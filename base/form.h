@@ -26,7 +26,8 @@ struct form {
 /*
  * Parses (p, len) into decoded parameters allocated in `arena`, in the order
  * they appear, repeated names kept. Fails with ERR_INVALID on a bad escape
- * and ERR_TOOBIG beyond `max_params` parameters.
+ * or a name form_name_ok refuses, and ERR_TOOBIG beyond `max_params`
+ * parameters.
  */
 int form_parse(struct arena *arena, const char *p, size_t len, size_t max_params,
                struct form *out /* OUT */, struct err *err);
@@ -37,6 +38,14 @@ int form_parse(struct arena *arena, const char *p, size_t len, size_t max_params
  */
 int form_pct_decode(struct arena *arena, const char *p, size_t len, bool plus_is_space,
                     struct str *out /* OUT */, struct err *err);
+
+/*
+ * A parameter name: no control character (NUL and TAB included) and
+ * well-formed UTF-8. form_check_name fails with ERR_INVALID ("a parameter
+ * name holds a control character or is not UTF-8").
+ */
+bool form_name_ok(struct str name);
+int form_check_name(struct str name, struct err *err);
 
 /* The first value of `name`, or the null view. */
 struct str form_get(const struct form *f, const char *name);

@@ -88,7 +88,8 @@ int lti_oauth_check_time(const struct lti_oauth *o, int64_t now, int64_t window,
 /*
  * Parses an "Authorization: OAuth ..." header (RFC 5849 section 3.5.1) into
  * decoded parameters in `arena`; realm is left out (it is not signed).
- * ERR_INVALID when the scheme is not OAuth or a parameter is malformed.
+ * ERR_UNAUTHORIZED when the scheme is not OAuth, ERR_INVALID when a
+ * parameter is malformed or its name is not one (form_name_ok).
  */
 int lti_oauth_header_parse(struct arena *arena, struct str header, struct form *out /* OUT */,
                            struct err *err);

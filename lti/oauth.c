@@ -433,7 +433,7 @@ int lti_oauth_header_parse(struct arena *arena, struct str h, struct form *out, 
     out->count = 0;
     if (h.len < 6 || !str_case_eq_cstr((struct str){ p, 5 }, "OAuth") ||
         (p[5] != ' ' && p[5] != '\t'))
-        return err_set(err, ERR_INVALID, "the Authorization header is not OAuth");
+        return err_set(err, ERR_UNAUTHORIZED, "the Authorization header is not OAuth");
     for (const char *q = p; q < end; q++)
         cap += *q == ',';
     if (cap > LIMIT_FORM_PARAMS)
@@ -466,6 +466,8 @@ int lti_oauth_header_parse(struct arena *arena, struct str h, struct form *out, 
             form_pct_decode(arena, v, (size_t)(close - v), false, &fp->value, NULL) < 0)
             return err_set(err, ERR_INVALID,
                            "malformed percent-encoding in the Authorization header");
+        if (form_check_name(fp->name, err) < 0)
+            return -1;
         /* realm is not a signed parameter (RFC 5849 3.4.1.3.1) */
         if (str_eq_cstr(fp->name, "realm"))
             continue;

@@ -7,9 +7,18 @@
  * signed, may carry a file, and so go through MHD's post processor, which
  * decodes both encodings as the body streams in. Every value counts against
  * one cap for the whole body, and the number of fields is capped too.
+ *
+ * MHD hands the callback a field's name as a C string: a name with a NUL
+ * (%00 in a urlencoded body, a raw 0 in a multipart part's headers) reaches
+ * it cut short, as another field's name. So the raw body is kept too and
+ * checked at the end: a urlencoded one through base/form.c, the parser of
+ * launches (malformed escapes and names refused), a multipart one by its
+ * parts' header blocks (no control character but the line ends, UTF-8).
  */
 #include "base/base.h"
 #include "web/web_int.h"
+
+#include <strings.h>
 
 static enum MHD_Result field_cb(void *cls, enum MHD_ValueKind kind, const char *key,
                                 const char *filename, const char *content_type,
@@ -21,6 +30,10 @@ static enum MHD_Result field_cb(void *cls, enum MHD_ValueKind kind, const char *
 
     if (!key)
         return MHD_YES;
+    if (!form_name_ok(str_from_cstr(key))) {
+        p->badname = true;
+        return MHD_NO;
+    }
     /* a new field starts at offset 0; later chunks continue the last one */
     if (off == 0 || p->n == 0 || strcmp(p->fields[p->n - 1].name, key) != 0) {
         if (p->n >= LIMIT_FORM_PARAMS) {
@@ -51,6 +64,79 @@ static enum MHD_Result field_cb(void *cls, enum MHD_ValueKind kind, const char *
     return MHD_YES;
 }
 
+/* The "\r\n\r\n" that ends a part's header block, or NULL. */
+static const char *blank_line(const char *p, size_t len)
+{
+    for (size_t i = 0; i + 4 <= len; i++) {
+        if (memcmp(p + i, "\r\n\r\n", 4) == 0)
+            return p + i;
+    }
+    return NULL;
+}
+
+static int check_urlencoded(struct req *r, struct err *err)
+{
+    struct form f;
+
+    return form_parse(&r->arena, r->post.raw.ptr, r->post.raw.len, LIMIT_FORM_PARAMS, &f, err);
+}
+
+/*
+ * Every part's header block (after a "--BOUNDARY" line, up to the empty
+ * line) holds no control character but CR, LF and TAB, and is UTF-8: the
+ * names MHD read from them are then the whole names.
+ */
+static int check_part_headers(struct req *r, struct err *err)
+{
+    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
+    const char *bnd = ct ? strstr(ct, "boundary=") : NULL;
+    struct str body = buf_view(&r->post.raw), delim;
+    char dbuf[80];
+    size_t blen;
+
+    if (!bnd)
+        return err_set(err, ERR_INVALID, "the form could not be read");
+    bnd += 9;
+    if (*bnd == '"')
+        bnd++;
+    blen = strcspn(bnd, "\";, \t");
+    if (blen == 0 || blen > 70) /* RFC 2046: 1 to 70 characters */
+        return err_set(err, ERR_INVALID, "the form could not be read");
+    dbuf[0] = '-';
+    dbuf[1] = '-';
+    memcpy(dbuf + 2, bnd, blen);
+    delim = (struct str){ dbuf, blen + 2 };
+    for (size_t i = 0; i + delim.len <= body.len; i++) {
+        const char *h, *end;
+        struct str block;
+
+        if ((i != 0 && (i < 2 || body.ptr[i - 2] != '\r' || body.ptr[i - 1] != '\n')) ||
+            memcmp(body.ptr + i, delim.ptr, delim.len) != 0)
+            continue;
+        h = memchr(body.ptr + i, '\n', body.len - i);
+        if (!h)
+            break; /* the closing delimiter */
+        h++;
+        end = blank_line(h, (size_t)(body.ptr + body.len - h));
+        block = (struct str){ h, end ? (size_t)(end - h) : (size_t)(body.ptr + body.len - h) };
+        for (size_t k = 0; k < block.len; k++) {
+            unsigned char c = (unsigned char)block.ptr[k];
+
+            /* line ends only as CRLF: a bare CR or LF would end a name MHD reads */
+            if ((c < 0x20 && c != '\r' && c != '\n' && c != '\t') || c == 0x7f ||
+                (c == '\r' && (k + 1 == block.len || block.ptr[k + 1] != '\n')) ||
+                (c == '\n' && (k == 0 || block.ptr[k - 1] != '\r')))
+                return err_set(err, ERR_INVALID,
+                               "a parameter name holds a control character or is not UTF-8");
+        }
+        if (!str_utf8_valid(block))
+            return err_set(err, ERR_INVALID,
+                           "a parameter name holds a control character or is not UTF-8");
+        i = (size_t)(h - body.ptr) + block.len - 1;
+    }
+    return 0;
+}
+
 int web_post_begin(struct req *r, size_t max, struct err *err)
 {
     struct web_post *p = &r->post;
@@ -58,6 +144,13 @@ int web_post_begin(struct req *r, size_t max, struct err *err)
     memset(p, 0, sizeof(*p));
     p->max = max;
     r->form = true;
+    {
+        const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
+
+        p->multipart = ct && strncasecmp(ct, "multipart/form-data", 19) == 0;
+    }
+    /* the values' cap, and room for a multipart body's part headers and boundaries */
+    buf_init(&p->raw, st_add(max, 64 * 1024));
     p->pp = MHD_create_post_processor(r->conn, 16 * 1024, field_cb, p);
     if (!p->pp)
         return err_set(err, ERR_MEDIATYPE,
@@ -70,9 +163,13 @@ void web_post_feed(struct req *r, const char *data, size_t len)
 {
     struct web_post *p = &r->post;
 
-    if (!p->pp || p->toobig || p->bad)
+    if (!p->pp || p->toobig || p->bad || p->badname)
         return;
-    if (MHD_post_process(p->pp, data, len) != MHD_YES && !p->toobig)
+    if (buf_add(&p->raw, data, len) < 0) {
+        p->toobig = true;
+        return;
+    }
+    if (MHD_post_process(p->pp, data, len) != MHD_YES && !p->toobig && !p->badname)
         p->bad = true;
 }
 
@@ -81,16 +178,19 @@ int web_post_end(struct req *r, struct err *err)
     struct web_post *p = &r->post;
 
     if (p->pp) {
-        if (MHD_destroy_post_processor(p->pp) != MHD_YES && !p->toobig)
+        if (MHD_destroy_post_processor(p->pp) != MHD_YES && !p->toobig && !p->badname)
             p->bad = true;
         p->pp = NULL;
     }
     if (p->toobig)
         return err_set(err, ERR_TOOBIG, "the form is larger than %zu KiB or has too many fields",
                        p->max / 1024);
+    if (p->badname)
+        return err_set(err, ERR_INVALID,
+                       "a parameter name holds a control character or is not UTF-8");
     if (p->bad)
         return err_set(err, ERR_INVALID, "the form could not be read");
-    return 0;
+    return p->multipart ? check_part_headers(r, err) : check_urlencoded(r, err);
 }
 
 void web_post_free(struct req *r)
@@ -106,6 +206,7 @@ void web_post_free(struct req *r)
         buf_release(&p->fields[i].value);
     }
     FREE_AND_NULL(p->fields);
+    buf_release(&p->raw);
     memset(p, 0, sizeof(*p));
 }
 

@@ -82,7 +82,8 @@ static int authenticate(struct req *r, struct store_consumer *consumer)
     if (lti_oauth_header_parse(&r->arena, str_from_cstr(auth), &hf, &err) < 0 ||
         (str_present(r->query) &&
          form_parse(&r->arena, r->query.ptr, r->query.len, LIMIT_FORM_PARAMS, &qf, &err) < 0)) {
-        fail(r, 401, LTI_POX_FAILURE, NULL, NULL, err.msg);
+        /* malformed, not merely unsigned: a bad escape or parameter name */
+        fail(r, err.code == ERR_INVALID ? 400 : 401, LTI_POX_FAILURE, NULL, NULL, err.msg);
         return -1;
     }
     lists[0] = &qf;

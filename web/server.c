@@ -366,6 +366,21 @@ static void start(struct req *r, const char *method)
                r->method == REQ_OTHER ? "such" : method);
         return;
     }
+    if (str_present(r->query)) {
+        /*
+         * Every query read the way launches are (base/form.c): a malformed
+         * escape or a parameter name with a control character or bytes that
+         * are not UTF-8 is refused here, for every route, before MHD's own
+         * reading of it (which cuts a name at a NUL) reaches a handler.
+         */
+        struct err err = ERR_INIT;
+        struct form q;
+
+        if (form_parse(&r->arena, r->query.ptr, r->query.len, LIMIT_FORM_PARAMS, &q, &err) < 0) {
+            refuse(r, err.code == ERR_TOOBIG ? ERR_INVALID : err.code, "%s", err.msg);
+            return;
+        }
+    }
     if (rt->post) {
         const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
         const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");

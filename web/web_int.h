@@ -59,6 +59,9 @@ struct web_post {
     size_t n, alloc;
     size_t total, max; /* bytes of values so far, and the cap */
     bool toobig, bad;
+    bool badname; /* a field's name form_name_ok refuses */
+    bool multipart;
+    struct buf raw; /* the body as it came, for the checks of web_post_end */
 };
 
 struct web_sess {

@@ -120,11 +120,12 @@ class Pages(lt.ServerTestCase):
                      "/badges?s=" + str(int(token.split("-")[0]) + 1) + "-" + token.split("-")[1],
                      "/badges?s=0-" + token.split("-")[1],
                      "/badges?s=-" + token.split("-")[1],
-                     "/badges?t=" + token,
-                     "/badges?s=%zz"):
+                     "/badges?t=" + token):
             with self.subTest(path=path):
                 resp = self.server.get(path)
                 self.assertRefusal(resp, 403, "Forbidden", NO_SESSION)
+        # a query that is not one: malformed, before any session is looked at
+        self.assertRefusal(self.server.get("/badges?s=%zz"), 400, "malformed percent-encoding")
         # the valid one still works, more than once (no cookie, no one-shot token)
         for _ in range(2):
             self.page(valid_resp)

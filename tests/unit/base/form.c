@@ -46,6 +46,34 @@ static void nul_bytes_survive(void **state)
     arena_release(&a);
 }
 
+/* A name with a control character or bytes that are not UTF-8 is refused; a value's is kept. */
+static void bad_names(void **state)
+{
+    static const char *const bad[] = { "a%00b=1",   "%01=1",     "t%09b=1",  "n%0Ab",
+                                       "d%7Fl=1",   "%FF=1",     "%C0%AF=1", "%ED%A0%80=1",
+                                       "x=1&%E9=2", "ok=1&a%1Fb" };
+    static const char *const good[] = { "caf%C3%A9=1", "%E2%9C%93=%00", "a+b=%FF" };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct arena a = ARENA_INIT;
+        struct form f;
+        struct err err = ERR_INIT;
+
+        assert_int_equal(parse(&a, bad[i], 10, &f, &err), -1);
+        assert_int_equal(err.code, ERR_INVALID);
+        assert_string_equal(err.msg, "a parameter name holds a control character or is not UTF-8");
+        arena_release(&a);
+    }
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct arena a = ARENA_INIT;
+        struct form f;
+        struct err err = ERR_INIT;
+
+        assert_int_equal(parse(&a, good[i], 10, &f, &err), 0);
+        arena_release(&a);
+    }
+}
+
 static void malformed(void **state)
 {
     static const char *const bad[] = { "a=%", "a=%4", "a=%zz", "a=%4g", "%=1", "a=1&b=%%" };
@@ -108,6 +136,7 @@ int main(void)
         cmocka_unit_test(decodes),     cmocka_unit_test(nul_bytes_survive),
         cmocka_unit_test(malformed),   cmocka_unit_test(empty),
         cmocka_unit_test(param_limit), cmocka_unit_test(encodes_rfc3986),
+        cmocka_unit_test(bad_names),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
