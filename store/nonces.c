@@ -27,7 +27,7 @@
  * The database keeps the durable record (a restart reloads the window from
  * it) and still refuses the same (timestamp, digest) claimed by another
  * process on the same file. Digests written before schema 8 covered the
- * timestamp too; migration 7 keeps them in `nonces_v6`, checked with the old
+ * timestamp too; migration 8 keeps them in `nonces_v6`, checked with the old
  * digest until the last of them has left every possible window.
  */
 #include "base/base.h"

@@ -436,7 +436,7 @@ static void migration_keeps_nonces(void **state)
     assert_int_equal(store_migrate(s, &applied, &err), 0);
     assert_int_equal(applied, store_schema_latest() - 5);
     store_close(s);
-    /* schema 7 keeps the digests that covered the timestamp apart, log included */
+    /* schema 8 keeps the digests that covered the timestamp apart, log included */
     assert_int_equal(peek_int("SELECT count(*) FROM nonces_v6"), 3);
     assert_int_equal(peek_int("SELECT count(*) FROM nonces"), 0);
     assert_int_equal(peek_int("SELECT count(*) FROM nonce_log"), 0);
