@@ -81,14 +81,44 @@
 #define LIMIT_HTTP_THREADS_MAX 64
 
 /*
- * Simultaneous connections: each idle keep-alive connection costs MHD's
- * memory pool (32 KiB here: a request target up to LIMIT_URI_LEN plus headers)
- * and a socket; 4096 x 32 KiB = 128 MiB worst case, idle ones are closed.
+ * A request's header block (request line and header fields): browsers and
+ * LMSes send 1-2 KiB (we set no cookies), a launch URL with its query
+ * stays under LIMIT_URI_LEN. Larger is answered 431. Configurable
+ * ([server] max_header) between the MIN and the MAX.
  */
-#define LIMIT_HTTP_CONNECTIONS 4096
-#define LIMIT_HTTP_CONN_MEMORY (32 * 1024)
+#define LIMIT_HTTP_HEADER_DEFAULT (16 * 1024)
+#define LIMIT_HTTP_HEADER_MIN     1024
+#define LIMIT_HTTP_HEADER_MAX     (64 * 1024)
+/*
+ * Seconds a header block may take from the connection's start (or, on a
+ * kept-alive connection, from its request line): a client that trickles
+ * one byte at a time keeps MHD's idle timer alive, not this one. Answered
+ * 408. Configurable ([server] header_timeout).
+ */
+#define LIMIT_HTTP_HEADER_TIMEOUT_DEFAULT 10
+#define LIMIT_HTTP_HEADER_TIMEOUT_MAX     300
+/*
+ * Simultaneous connections: each idle keep-alive connection costs MHD's
+ * memory pool (twice the header block's limit plus room for the answer's
+ * headers: 48 KiB by default, at most 144 KiB) and a socket; 4096 x 48 KiB
+ * = 192 MiB worst case, idle ones are closed.
+ */
+#define LIMIT_HTTP_CONNECTIONS                 4096
+#define LIMIT_HTTP_CONN_MEMORY_FOR(max_header) (2 * (size_t)(max_header) + 16 * 1024)
+#define LIMIT_HTTP_CONN_MEMORY                 LIMIT_HTTP_CONN_MEMORY_FOR(LIMIT_HTTP_HEADER_DEFAULT)
 /* Idle connections are closed after this many seconds (slowloris). */
 #define LIMIT_HTTP_CONN_TIMEOUT 30
+/*
+ * A connection closed while its client may still be sending (a 413 or a
+ * framing refused before the body was read) is half-closed after its
+ * answer and drained this long, or this many bytes: closing with unread
+ * data sends a reset that can destroy the answer before the client reads
+ * it. Apache lingers 2 s. At most LIMIT_HTTP_LINGERING at a time; beyond,
+ * connections are closed at once.
+ */
+#define LIMIT_HTTP_LINGER_MS    2000
+#define LIMIT_HTTP_LINGER_BYTES (4 * 1024 * 1024)
+#define LIMIT_HTTP_LINGERING    1024
 
 /*
  * Group commit: launches waiting for the writer are committed together; a

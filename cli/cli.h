@@ -15,6 +15,8 @@ struct cli_config {
     char db[4096];
     char public_url[LIMIT_LTI_URL_LEN]; /* normalized, "" when not set */
     size_t max_body;
+    size_t max_header;       /* [server] max_header: request line and header fields, bytes */
+    unsigned header_timeout; /* [server] header_timeout: seconds */
     int64_t oauth_window;
     int64_t session_ttl;
     unsigned threads;

@@ -21,6 +21,8 @@ void cli_config_defaults(struct cli_config *c)
     c->listen_port = 8080;
     snprintf(c->db, sizeof(c->db), "ltibadges.db");
     c->max_body = LIMIT_LAUNCH_BODY_DEFAULT;
+    c->max_header = LIMIT_HTTP_HEADER_DEFAULT;
+    c->header_timeout = LIMIT_HTTP_HEADER_TIMEOUT_DEFAULT;
     c->oauth_window = LIMIT_OAUTH_WINDOW_DEFAULT;
     c->session_ttl = LIMIT_SESSION_TTL_DEFAULT;
     c->threads = 2;
@@ -242,6 +244,19 @@ int cli_config_set(struct cli_config *c, const char *key, const char *v, const c
         if (set_int(&n, v, 1024, LIMIT_LAUNCH_BODY_MAX, "max_body", origin, err) < 0)
             return -1;
         c->max_body = (size_t)n;
+        return 0;
+    }
+    if (strcmp(key, "server.max_header") == 0) {
+        if (set_int(&n, v, LIMIT_HTTP_HEADER_MIN, LIMIT_HTTP_HEADER_MAX, "max_header", origin,
+                    err) < 0)
+            return -1;
+        c->max_header = (size_t)n;
+        return 0;
+    }
+    if (strcmp(key, "server.header_timeout") == 0) {
+        if (set_int(&n, v, 1, LIMIT_HTTP_HEADER_TIMEOUT_MAX, "header_timeout", origin, err) < 0)
+            return -1;
+        c->header_timeout = (unsigned)n;
         return 0;
     }
     if (strcmp(key, "server.locale_dir") == 0)

@@ -189,6 +189,8 @@ int cli_cmd_serve(int argc, char **argv)
     wc.listen_port = cfg.listen_port;
     wc.public_url = cfg.public_url[0] ? cfg.public_url : NULL;
     wc.max_body = cfg.max_body;
+    wc.max_header = cfg.max_header;
+    wc.header_timeout = cfg.header_timeout;
     wc.oauth_window = cfg.oauth_window;
     wc.session_ttl = cfg.session_ttl;
     wc.threads = cfg.threads;

@@ -12,6 +12,15 @@
  * access log line is written then: method, path (never the query: session
  * tokens travel there), status, bytes, duration. No header, body, signature
  * or token is ever logged.
+ *
+ * The framing of each request (how its body is delimited) is checked here
+ * before any route sees it; see framing_refusal() for why that is ours and
+ * not libmicrohttpd's. A refused framing is answered and the connection
+ * closed without reading anything more. Connections are watched by one
+ * more thread (the guard): a header block that takes too long is answered
+ * 408, and a connection closed while its client may still be sending is
+ * drained a moment before it is closed, so that its answer is not
+ * destroyed by a reset.
  */
 #include "base/base.h"
 #include "web/web_int.h"
@@ -20,9 +29,13 @@
 #include "backends/backends.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <strings.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,6 +46,8 @@ void web_config_init(struct web_config *cfg)
     cfg->listen_port = 8080;
     cfg->public_url = NULL;
     cfg->max_body = LIMIT_LAUNCH_BODY_DEFAULT;
+    cfg->max_header = LIMIT_HTTP_HEADER_DEFAULT;
+    cfg->header_timeout = LIMIT_HTTP_HEADER_TIMEOUT_DEFAULT;
     cfg->oauth_window = LIMIT_OAUTH_WINDOW_DEFAULT;
     cfg->session_ttl = LIMIT_SESSION_TTL_DEFAULT;
     cfg->threads = 2;
@@ -259,6 +274,390 @@ void web_req_release(struct req *r)
     r->held = NULL;
 }
 
+/* ---- connections: header deadlines and gentle closes ---- */
+
+enum conn_state {
+    CONN_HEADERS,   /* waiting for a request's header block, until `deadline` */
+    CONN_REQUEST,   /* a request is being read, handled or answered */
+    CONN_TIMED_OUT, /* answered 408 by the guard: nothing more is answered */
+};
+
+/* One connection: MHD's socket context. Its fields are under w->conn_mu. */
+struct web_conn {
+    struct web_conn *prev, *next;
+    MHD_socket fd;
+    enum conn_state state;
+    int64_t deadline; /* CONN_HEADERS: monotonic ns */
+    bool linger;      /* its client may still be sending when it closes */
+};
+
+/* A closed connection being drained: our own duplicate of its socket. */
+struct web_linger {
+    int fd;
+    int64_t deadline;
+    size_t drained;
+};
+
+static struct web_conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
+
+static int64_t secs_ns(unsigned s)
+{
+    return (int64_t)s * 1000 * 1000 * 1000;
+}
+
+/*
+ * The guard's 408, written to the socket by us, then the socket
+ * half-closed: MHD is still reading that header block and answers nothing
+ * meanwhile. It is small, and the socket's buffer is empty (MHD reads a
+ * request only once the previous answer is sent), so one non-blocking
+ * send() takes it; if not, the client gets the close.
+ */
+static void send_raw(MHD_socket fd, unsigned status, const char *reason, const char *msg)
+{
+    char b[512];
+    size_t len = strlen(msg);
+    int n = snprintf(b, sizeof(b),
+                     "HTTP/1.1 %u %s\r\nConnection: close\r\n"
+                     "Content-Type: text/plain; charset=utf-8\r\n"
+                     "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     status, reason, len, msg);
+    ssize_t sent;
+
+    if (n > 0 && (size_t)n < sizeof(b))
+        sent = send(fd, b, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    else
+        sent = -1;
+    (void)sent;
+    shutdown(fd, SHUT_WR);
+}
+
+static void wake_guard(struct web *w)
+{
+    uint64_t one = 1;
+    ssize_t n = write(w->guard_wake, &one, sizeof(one));
+
+    (void)n;
+}
+
+/* Under conn_mu: hands a duplicate of `fd` to the guard, which drains and closes it. */
+static void linger_add(struct web *w, MHD_socket fd)
+{
+    struct web_linger *l;
+    int dup;
+
+    if (!w->guard_started || w->guard_stop || w->n_lingering == LIMIT_HTTP_LINGERING)
+        return;
+    dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0)
+        return;
+    shutdown(dup, SHUT_WR); /* MHD did already, unless it never answered */
+    l = &w->lingering[w->n_lingering++];
+    l->fd = dup;
+    l->deadline = util_mono_ns() + (int64_t)LIMIT_HTTP_LINGER_MS * 1000 * 1000;
+    l->drained = 0;
+    wake_guard(w);
+}
+
+/* Whether bytes the server will never read wait on the socket. */
+static bool unread_input(MHD_socket fd)
+{
+    int n = 0;
+
+    return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                              enum MHD_ConnectionNotificationCode toe)
+{
+    struct web *w = cls;
+    struct web_conn *c = *socket_context;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+        c = xcalloc(1, sizeof(*c));
+        c->fd = ci ? ci->connect_fd : MHD_INVALID_SOCKET;
+        c->state = CONN_HEADERS;
+        c->deadline = util_mono_ns() + secs_ns(w->cfg.header_timeout);
+        pthread_mutex_lock(&w->conn_mu);
+        c->next = w->conns;
+        if (w->conns)
+            w->conns->prev = c;
+        w->conns = c;
+        pthread_mutex_unlock(&w->conn_mu);
+        *socket_context = c;
+        return;
+    }
+    if (!c)
+        return;
+    pthread_mutex_lock(&w->conn_mu);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    /* MHD closes the socket when this returns: a reset unless nothing more comes */
+    if (c->fd != MHD_INVALID_SOCKET && (c->linger || unread_input(c->fd)))
+        linger_add(w, c->fd);
+    pthread_mutex_unlock(&w->conn_mu);
+    free(c);
+    *socket_context = NULL;
+}
+
+/* A request's header block arrived: false when the guard answered 408 first. */
+static bool conn_begin(struct req *r)
+{
+    struct web_conn *c = r->wc;
+    bool ok;
+
+    if (!c)
+        return true;
+    pthread_mutex_lock(&r->web->conn_mu);
+    ok = c->state != CONN_TIMED_OUT;
+    if (ok)
+        c->state = CONN_REQUEST;
+    pthread_mutex_unlock(&r->web->conn_mu);
+    return ok;
+}
+
+/* The connection will be closed while its client may still be sending: drain it first. */
+static void conn_linger(struct req *r)
+{
+    if (!r->wc)
+        return;
+    pthread_mutex_lock(&r->web->conn_mu);
+    r->wc->linger = true;
+    pthread_mutex_unlock(&r->web->conn_mu);
+}
+
+/* Reads and drops what came; true once the socket is done with (end, error or enough). */
+static bool drain(struct web_linger *l, char *scratch, size_t len)
+{
+    for (;;) {
+        ssize_t n = recv(l->fd, scratch, len, MSG_DONTWAIT);
+
+        if (n > 0) {
+            l->drained += (size_t)n;
+            if (l->drained >= LIMIT_HTTP_LINGER_BYTES)
+                return true;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+    }
+}
+
+/*
+ * The guard: every 100 ms (or when woken), answers 408 on connections whose
+ * header block is late, drains the sockets of closed connections and closes
+ * them at their client's end, their deadline or their byte cap.
+ */
+static void *guard_main(void *arg)
+{
+    struct web *w = arg;
+    struct pollfd *pf = xcalloc(LIMIT_HTTP_LINGERING + 1, sizeof(*pf));
+    size_t scratch_len = 64 * 1024;
+    char *scratch = xmalloc(scratch_len);
+
+    pthread_setname_np(pthread_self(), "lb-http-guard");
+    pthread_mutex_lock(&w->conn_mu);
+    while (!w->guard_stop) {
+        size_t n = w->n_lingering;
+        int64_t now;
+
+        pf[0] = (struct pollfd){ .fd = w->guard_wake, .events = POLLIN };
+        for (size_t i = 0; i < n; i++)
+            pf[i + 1] = (struct pollfd){ .fd = w->lingering[i].fd, .events = POLLIN };
+        pthread_mutex_unlock(&w->conn_mu);
+        if (poll(pf, n + 1, 100) > 0 && pf[0].revents) {
+            uint64_t v;
+            ssize_t rd = read(w->guard_wake, &v, sizeof(v));
+
+            (void)rd;
+        }
+        pthread_mutex_lock(&w->conn_mu);
+        now = util_mono_ns();
+        /*
+         * Only this thread removes slots; the first n are those polled.
+         * Backwards, so that the last slot moved into a freed one was seen.
+         */
+        for (size_t i = n; i-- > 0;) {
+            struct web_linger *l = &w->lingering[i];
+            bool done = now >= l->deadline;
+
+            if (!done && pf[i + 1].revents)
+                done = drain(l, scratch, scratch_len);
+            if (done) {
+                close(l->fd);
+                *l = w->lingering[--w->n_lingering];
+            }
+        }
+        for (struct web_conn *c = w->conns; c; c = c->next) {
+            if (c->state != CONN_HEADERS || now < c->deadline || c->fd == MHD_INVALID_SOCKET)
+                continue;
+            /*
+             * MHD reads this header block and would wait for the rest as
+             * long as bytes trickle in; it answers nothing meanwhile, so
+             * the socket is ours to write to. Once the client sees the
+             * answer and closes, MHD closes too (or at its idle timeout).
+             */
+            c->state = CONN_TIMED_OUT;
+            c->linger = true;
+            send_raw(c->fd, 408, "Request Timeout", "the request took too long to arrive\n");
+        }
+    }
+    while (w->n_lingering)
+        close(w->lingering[--w->n_lingering].fd);
+    pthread_mutex_unlock(&w->conn_mu);
+    free(scratch);
+    free(pf);
+    return NULL;
+}
+
+static int guard_start(struct web *w, struct err *err)
+{
+    w->guard_wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->guard_wake < 0) {
+        err_set(err, ERR_INTERNAL, "cannot start the HTTP server");
+        return err_detail(err, "eventfd: %s", strerror(errno));
+    }
+    if (pthread_create(&w->guard, NULL, guard_main, w) != 0) {
+        close(w->guard_wake);
+        w->guard_wake = -1;
+        return err_set(err, ERR_INTERNAL, "cannot start the HTTP server's guard thread");
+    }
+    w->guard_started = true;
+    return 0;
+}
+
+/* After MHD stopped: the sockets still draining are closed now. */
+static void guard_stop(struct web *w)
+{
+    if (!w->guard_started)
+        return;
+    pthread_mutex_lock(&w->conn_mu);
+    w->guard_stop = true;
+    wake_guard(w);
+    pthread_mutex_unlock(&w->conn_mu);
+    pthread_join(w->guard, NULL);
+    w->guard_started = false;
+    close(w->guard_wake);
+    w->guard_wake = -1;
+}
+
+/* ---- framing ---- */
+
+struct framing {
+    size_t bytes;      /* the header fields as "name: value\r\n" */
+    size_t n_cl, n_te; /* Content-Length and Transfer-Encoding fields */
+    struct str cl, te; /* the last of each */
+    bool bad_name;     /* a field name that is not an RFC 9110 token */
+};
+
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static enum MHD_Result framing_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     size_t key_len, const char *value, size_t value_len)
+{
+    struct framing *f = cls;
+
+    (void)kind;
+    f->bytes += key_len + value_len + 4;
+    if (key_len == 0)
+        f->bad_name = true;
+    for (size_t i = 0; i < key_len; i++)
+        if (!is_tchar((unsigned char)key[i]))
+            f->bad_name = true;
+    if (key_len == 14 && strncasecmp(key, "Content-Length", 14) == 0) {
+        f->n_cl++;
+        f->cl = (struct str){ value, value_len };
+    } else if (key_len == 17 && strncasecmp(key, "Transfer-Encoding", 17) == 0) {
+        f->n_te++;
+        f->te = (struct str){ value, value_len };
+    }
+    return MHD_YES;
+}
+
+/*
+ * Why these checks are ours. libmicrohttpd 0.9.75 (Debian 12) takes a
+ * Transfer-Encoding over a Content-Length without a word, takes the first
+ * of several Content-Lengths, reads the body of a Transfer-Encoding it does
+ * not know (xchunked, "chunked, identity", gzip) until the client closes,
+ * and keeps "Transfer-Encoding : chunked" as a field named with the space:
+ * each lets a proxy in front and MHD disagree on where a request ends, so
+ * that a second request hides in the first one's body.
+ * MHD_OPTION_STRICT_FOR_CLIENT only adds Host and URL-space checks in this
+ * version (and its -1 turns the name check on, inverted), and the option
+ * that covers this (MHD_OPTION_CLIENT_DISCIPLINE_LVL) came with 1.0. So
+ * the first call for each request looks at every field before a route
+ * runs: 0 when the framing is sound, else the status to refuse it with.
+ * An answer queued then makes MHD close the connection without reading
+ * the body. A Content-Length MHD cannot parse itself never reaches us: MHD
+ * answers 400 (413 for too many digits) and closes, its header block sent
+ * twice (a bug of 0.9.75; no callback runs in between). The connection
+ * still closes, so nothing hides there.
+ */
+static unsigned framing_refusal(struct req *r, const char *method, const char *version,
+                                const char **msg)
+{
+    struct framing f = { 0 };
+    size_t line;
+    int64_t n;
+
+    MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, framing_field, &f);
+    line = strlen(method) + 1 + r->uri_len + 1 + strlen(version) + 2;
+    r->declares_body = f.n_te > 0 || (f.n_cl > 0 && !str_eq_cstr(f.cl, "0"));
+    if (f.bad_name) {
+        *msg = "a header field name is malformed\n";
+        return 400;
+    }
+    if (line + f.bytes > r->web->cfg.max_header) {
+        *msg = "the request's header is too large\n";
+        return 431;
+    }
+    if (f.n_cl && f.n_te) {
+        *msg = "a request has either a Content-Length or a Transfer-Encoding, not both\n";
+        return 400;
+    }
+    if (f.n_cl > 1) {
+        *msg = "a request has one Content-Length\n";
+        return 400;
+    }
+    if (f.n_cl) {
+        bool digits = f.cl.len > 0;
+
+        for (size_t i = 0; i < f.cl.len; i++)
+            digits = digits && f.cl.ptr[i] >= '0' && f.cl.ptr[i] <= '9';
+        if (!digits) {
+            *msg = "the Content-Length is malformed\n";
+            return 400;
+        }
+        if (str_to_i64(f.cl, 0, INT64_MAX, &n) < 0) {
+            *msg = "the request is too large\n";
+            return 413;
+        }
+    }
+    if (f.n_te > 1 || (f.n_te && !str_case_eq_cstr(f.te, "chunked"))) {
+        *msg = "the only Transfer-Encoding accepted is chunked\n";
+        return 501;
+    }
+    return 0;
+}
+
 /* ---- routing ---- */
 
 static void refuse(struct req *r, enum err_code code, const char *fmt, ...)
@@ -458,6 +857,17 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
     arena_init(&r->arena);
     r->uri_toolong = n == LIMIT_URI_LEN && uri[n] != '\0';
     r->raw_uri = arena_memdupz(&r->arena, uri, r->uri_toolong ? 0 : n);
+    r->uri_len = n;
+    r->wc = conn_of(conn);
+    if (r->wc) {
+        /* on a kept-alive connection, the rest of the header block is due from now */
+        int64_t due = util_mono_ns() + secs_ns(w->cfg.header_timeout);
+
+        pthread_mutex_lock(&w->conn_mu);
+        if (r->wc->state == CONN_HEADERS && r->wc->deadline > due)
+            r->wc->deadline = due;
+        pthread_mutex_unlock(&w->conn_mu);
+    }
     buf_init(&r->body, w->cfg.max_body);
     r->t0 = util_mono_ns();
     split_uri(w, r);
@@ -476,10 +886,39 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     }
     r->conn = conn;
     if (!r->started) {
+        const char *msg;
+        unsigned refused;
+
         r->started = true;
+        if (!conn_begin(r))
+            return MHD_NO; /* the guard answered 408 */
+        refused = framing_refusal(r, method, version, &msg);
+        if (refused) {
+            /* answered before the body: MHD reads nothing more and closes */
+            web_reply(r, refused, "text/plain; charset=utf-8", xstrdup(msg), strlen(msg), NULL);
+            conn_linger(r);
+            return MHD_YES;
+        }
         start(r, method);
-        if (!r->replied && r->method != REQ_POST)
+        /*
+         * An answer queued now, before the body, makes MHD close the
+         * connection without reading the body: the client may still be
+         * sending it.
+         */
+        if (r->replied) {
+            if (r->declares_body)
+                conn_linger(r);
+            return MHD_YES;
+        }
+        /*
+         * A GET is answered at the next call, once MHD knows the request
+         * is complete: only then does it keep the connection for the next
+         * one. One that declares a body is answered now (its body unread).
+         */
+        if (r->method != REQ_POST && r->declares_body) {
             r->route(r);
+            conn_linger(r);
+        }
         return MHD_YES;
     }
     if (*upload_data_size && r->form) {
@@ -581,6 +1020,20 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r->suspended && r->abandoned)
         r->abandoned(r);
     web_req_release(r);
+    if (r->wc) {
+        struct web *w = r->web;
+
+        pthread_mutex_lock(&w->conn_mu);
+        if (r->wc->state == CONN_TIMED_OUT) {
+            r->status = 408;
+        } else {
+            /* kept alive: the next request may come within the idle timeout */
+            r->wc->state = CONN_HEADERS;
+            r->wc->deadline =
+                util_mono_ns() + secs_ns(LIMIT_HTTP_CONN_TIMEOUT) + secs_ns(w->cfg.header_timeout);
+        }
+        pthread_mutex_unlock(&w->conn_mu);
+    }
     log_line(r);
     web_post_free(r);
     buf_release(&r->body);
@@ -698,8 +1151,11 @@ static int bind_listen(const char *host, unsigned port, int *fd_out, unsigned *p
 
 static void web_free(struct web *w)
 {
+    guard_stop(w);
     pthread_mutex_destroy(&w->mail_mu);
     pthread_cond_destroy(&w->mail_cv);
+    pthread_mutex_destroy(&w->conn_mu);
+    free(w->lingering);
     free(w);
 }
 
@@ -718,6 +1174,9 @@ int web_start(struct web **out, const struct web_config *cfg, struct store *stor
     atomic_init(&w->mails_in_flight, 0);
     pthread_mutex_init(&w->mail_mu, NULL);
     pthread_cond_init(&w->mail_cv, NULL);
+    pthread_mutex_init(&w->conn_mu, NULL);
+    w->lingering = xcalloc(LIMIT_HTTP_LINGERING, sizeof(*w->lingering));
+    w->guard_wake = -1;
     w->cfg.mail_on = cfg->mail && backend_mail_enabled(cfg->mail);
     if (bind_listen(cfg->listen_host, cfg->listen_port, &fd, &w->port, &v6, err) < 0) {
         web_free(w);
@@ -737,14 +1196,22 @@ int web_start(struct web **out, const struct web_config *cfg, struct store *stor
         web_free(w);
         return -1;
     }
+    if (guard_start(w, err) < 0) {
+        close(fd);
+        web_mailer_stop(w);
+        free_urls(w);
+        web_free(w);
+        return -1;
+    }
     if (v6)
         flags |= MHD_USE_IPv6;
     w->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, handle, w, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_URI_LOG_CALLBACK,
-        uri_log, w, MHD_OPTION_NOTIFY_COMPLETED, completed, w, MHD_OPTION_THREAD_POOL_SIZE,
+        uri_log, w, MHD_OPTION_NOTIFY_COMPLETED, completed, w, MHD_OPTION_NOTIFY_CONNECTION,
+        notify_connection, w, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned int)(cfg->threads ? cfg->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)LIMIT_HTTP_CONNECTIONS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)LIMIT_HTTP_CONN_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT,
+        LIMIT_HTTP_CONN_MEMORY_FOR(w->cfg.max_header), MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)LIMIT_HTTP_CONN_TIMEOUT, MHD_OPTION_END);
     if (!w->daemon) {
         err_set(err, ERR_INTERNAL, "cannot start the HTTP server");

@@ -21,6 +21,8 @@ struct web_config {
     unsigned listen_port;    /* 0: any free port (see web_port()) */
     const char *public_url;  /* normalized, no trailing slash; NULL: http://host:port */
     size_t max_body;         /* launch body cap in bytes */
+    size_t max_header;       /* request line and header fields, bytes: larger is 431 */
+    unsigned header_timeout; /* seconds for a header block: slower is 408 */
     int64_t oauth_window;    /* seconds of clock skew accepted */
     int64_t session_ttl;     /* seconds a session lives */
     unsigned threads;        /* HTTP worker threads (MHD thread pool) */

@@ -40,6 +40,19 @@ struct web {
     size_t mail_len; /* waiting, about to or being sent: at most LIMIT_MAIL_QUEUE */
     bool mail_stop;
     atomic_int mails_in_flight; /* suspended requests waiting for their mail, until answered */
+
+    /*
+     * Connections (server.c): every open one, for its header deadline, and
+     * those closed while their client may still send, drained a moment
+     * before they are closed; one thread watches both.
+     */
+    pthread_t guard;
+    bool guard_started, guard_stop;
+    int guard_wake; /* an eventfd that wakes the guard */
+    pthread_mutex_t conn_mu;
+    struct web_conn *conns;
+    struct web_linger *lingering; /* LIMIT_HTTP_LINGERING slots */
+    size_t n_lingering;
 };
 
 enum web_lang {
@@ -114,6 +127,9 @@ struct req {
     atomic_int *held;  /* the in-flight count this request holds (web_req_hold), or NULL */
     const char *allow; /* the methods the route accepts, for 405's Allow */
     bool started, replied, suspended;
+    struct web_conn *wc; /* its connection (server.c) */
+    size_t uri_len;      /* of the request target as received (at most LIMIT_URI_LEN) */
+    bool declares_body;  /* a Content-Length other than 0, or a Transfer-Encoding */
     struct buf body;
     bool body_toobig;
     int64_t t0;
