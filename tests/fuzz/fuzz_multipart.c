@@ -21,6 +21,17 @@ static const char *content_type;
 static size_t content_type_len;
 static char fake_connection;
 
+const char *MHD_lookup_connection_value(struct MHD_Connection *connection, enum MHD_ValueKind kind,
+                                        const char *key)
+{
+    const char *v = NULL;
+
+    if (key &&
+        MHD_lookup_connection_value_n(connection, kind, key, strlen(key), &v, NULL) == MHD_YES)
+        return v;
+    return NULL;
+}
+
 enum MHD_Result MHD_lookup_connection_value_n(struct MHD_Connection *connection,
                                               enum MHD_ValueKind kind, const char *key,
                                               size_t key_size, const char **value_ptr,
@@ -86,6 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     web_post_free(r);
+    arena_release(&r->arena);
     free(r);
     content_type = NULL;
     free(ct);
