@@ -326,8 +326,9 @@ static const char *const migrations[] = {
      * runs here, in the migration's transaction, so the version says
      * whether the images were checked.
      */
-    "UPDATE badge_classes SET image = lb_svg_rule(image) WHERE image_type = 'image/svg+xml';"
-    "PRAGMA user_version = 7;",
+    /* (in parentheses: clang takes two joined literals in a list for a missing comma) */
+    ("UPDATE badge_classes SET image = lb_svg_rule(image) WHERE image_type = 'image/svg+xml';"
+     "PRAGMA user_version = 7;"),
 
     /*
      * 8: a nonce's digest covers (consumer, nonce), not the timestamp, so
