@@ -87,6 +87,7 @@ struct cli_opts {
     const char *name, *description, *image, *mode, *slug, *criteria_url, *criteria;
     const char *issuing_component, *backend_id, *expires_days, *rule, *narrative;
     const char *passback_score, *revoke_on_withdrawn;
+    const char *to; /* migrate --to VERSION */
     struct cli_list context, tag, alignment;
     const char *pos[8];
     size_t npos;

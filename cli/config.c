@@ -459,6 +459,7 @@ static const struct opt_spec specs[] = {
     OPT_STR("badge", badge),
     OPT_STR("state", state),
     OPT_STR("reason", reason),
+    OPT_STR("to", to),
     OPT_STR("name", name),
     OPT_STR("description", description),
     OPT_STR("image", image),

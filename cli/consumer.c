@@ -298,10 +298,12 @@ int cli_cmd_consumer(int argc, char **argv)
 }
 
 static const char migrate_usage[] =
-    "usage: ltibadges migrate [--db PATH] [--config FILE]\n"
+    "usage: ltibadges migrate [--to VERSION] [--db PATH] [--config FILE]\n"
     "\n"
-    "Creates the database if needed and applies pending schema migrations.\n"
-    "'ltibadges serve' applies them at start too.\n";
+    "Creates the database if needed and applies pending schema migrations, up to\n"
+    "schema VERSION only with --to (a database kept readable by an older build;\n"
+    "every other command migrates it to the newest). 'ltibadges serve' applies\n"
+    "them at start too.\n";
 
 int cli_cmd_migrate(int argc, char **argv)
 {
@@ -310,16 +312,21 @@ int cli_cmd_migrate(int argc, char **argv)
     struct cli_config cfg;
     struct store *s = NULL;
     int before = 0, applied = 0, ret = 0;
+    int64_t to = store_schema_latest();
 
-    if (cli_parse_opts(argc, argv, 2, "config,db", 0, &o, &err) < 0)
+    if (cli_parse_opts(argc, argv, 2, "config,db,to", 0, &o, &err) < 0)
         return cli_usage_error("migrate", "%s", err.msg);
     if (o.help) {
         fputs(migrate_usage, stdout);
         return 0;
     }
+    if (o.to && str_to_i64(str_from_cstr(o.to), 1, store_schema_latest(), &to) < 0)
+        return cli_usage_error("migrate", "--to is a schema version from 1 to %d",
+                               store_schema_latest());
     if (cli_config_resolve(&cfg, &o, &err) < 0 ||
         store_open(&s, cfg.db, STORE_OPEN_NO_MIGRATE, &err) < 0 ||
-        store_schema_version(s, &before, &err) < 0 || store_migrate(s, &applied, &err) < 0)
+        store_schema_version(s, &before, &err) < 0 ||
+        store_migrate_to(s, (int)to, &applied, &err) < 0)
         ret = cli_fail(&err);
     else if (applied) {
         printf("database '%s' migrated from schema version %d to %d\n", cfg.db, before,

@@ -23,10 +23,9 @@ from test_editor import multipart  # noqa: E402
 from test_ui import PagesTestCase, form_fields  # noqa: E402
 
 # store/migrate.c: the migration that re-sanitizes stored SVG images. The test
-# below writes a hostile image into a migrated database and sets its version back
-# to the one before, as a database of an older ltibadges would be.
+# below makes a database of the schema before it (`migrate --to`) and writes into
+# it what an older ltibadges stored, straight into sqlite.
 SVG_MIGRATION = 7
-LATEST_SCHEMA = 8  # what a database is migrated to (store/migrate.c)
 
 IMAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'"
 
@@ -238,20 +237,10 @@ class MigrationOfStoredImages(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="ltibadges-svg-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
         self.db = os.path.join(self.tmp, "old.db")
-        self.key, _ = lt.add_consumer(self.db, "Old LMS")
-        self.slugs = {}
-        for name, data in (("benign.svg", (OPEN + KEEP + "</svg>").encode()),
-                           ("hostile-a.svg", (OPEN + KEEP + "</svg>").encode()),
-                           ("hostile-b.svg", (OPEN + KEEP + "</svg>").encode()),
-                           ("b.png", png_bytes())):
-            path = os.path.join(self.tmp, name)
-            with open(path, "wb") as f:
-                f.write(data)
-            p = self.cli("badge", "create", "--consumer", self.key, "--name", name,
-                         "--description", "d", "--image", path, "--rule", "manual")
-            self.slugs[name] = re.match(r"^slug=(\S+)$", p.stdout.strip()).group(1)
-        self.benign = stored_image(self.db, self.slugs["benign.svg"])[0]
-        self.png = stored_image(self.db, self.slugs["b.png"])[0]
+        self.benign = (OPEN + KEEP + "</svg>").encode()
+        self.png = png_bytes()
+        self.slugs = {n: n.replace(".", "-") for n in
+                      ("benign.svg", "hostile-a.svg", "hostile-b.svg", "b.png")}
 
     def cli(self, *args, ok=True):
         p = run_cli(*args, "--db", self.db)
@@ -260,13 +249,25 @@ class MigrationOfStoredImages(unittest.TestCase):
         return p
 
     def make_old(self):
-        """What an older ltibadges left: two hostile images, the schema version before."""
+        """What an older ltibadges left: the schema before the rule's migration, and the
+        images its `badge create` stored as they came (two of them hostile)."""
+        p = self.cli("migrate", "--to", str(SVG_MIGRATION - 1))
+        self.assertIn("to %d" % (SVG_MIGRATION - 1), p.stdout)
         c = lt.db_connect(self.db)
         try:
-            for name, payload in (("hostile-a.svg", "style-import"), ("hostile-b.svg", "set-href")):
-                c.execute("UPDATE badge_classes SET image = ? WHERE slug = ?",
-                          (HOSTILE[payload].encode(), self.slugs[name]))
-            c.execute("PRAGMA user_version = %d" % (SVG_MIGRATION - 1))
+            cid = c.execute("INSERT INTO consumers(key, secret, name, created_at) "
+                            "VALUES ('old', 'old-secret-0123456789', 'Old LMS', 1)").lastrowid
+            for name, image, ctype in (
+                    ("benign.svg", self.benign, "image/svg+xml"),
+                    ("hostile-a.svg", HOSTILE["style-import"].encode(), "image/svg+xml"),
+                    ("hostile-b.svg", HOSTILE["set-href"].encode(), "image/svg+xml"),
+                    ("b.png", self.png, "image/png")):
+                bid = c.execute("INSERT INTO badge_classes(slug, consumer_id, name, description, "
+                                "image, image_type, backend, created_at, updated_at) "
+                                "VALUES (?, ?, ?, 'd', ?, ?, 'hosted', 1, 1)",
+                                (self.slugs[name], cid, name, image, ctype)).lastrowid
+                c.execute("INSERT INTO rules(badge_class_id, consumer_id, kind) "
+                          "VALUES (?, ?, 'manual')", (bid, cid))
             c.commit()
         finally:
             c.close()
@@ -281,15 +282,16 @@ class MigrationOfStoredImages(unittest.TestCase):
         # what the rule leaves as it is stays byte for byte
         self.assertEqual(stored_image(self.db, self.slugs["benign.svg"])[0], self.benign)
         self.assertEqual(stored_image(self.db, self.slugs["b.png"])[0], self.png)
-        self.assertEqual(query(self.db, "PRAGMA user_version")[0]["user_version"],
-                         LATEST_SCHEMA)
+        self.assertGreaterEqual(query(self.db, "PRAGMA user_version")[0]["user_version"],
+                                SVG_MIGRATION)
 
     def test_migrate_cleans_and_counts(self):
         self.make_old()
         p = self.cli("migrate")
+        latest = query(self.db, "PRAGMA user_version")[0]["user_version"]
         self.assertEqual(p.stdout.splitlines(), [
             "database '%s' migrated from schema version %d to %d"
-            % (self.db, SVG_MIGRATION - 1, LATEST_SCHEMA),
+            % (self.db, SVG_MIGRATION - 1, latest),
             "stored SVG images: 3 checked, 2 changed by the SVG rule (parts that could run code "
             "or load other files removed)"], p.stdout)
         self.assertEqual(p.stderr, "")
@@ -297,7 +299,11 @@ class MigrationOfStoredImages(unittest.TestCase):
         # once done, nothing more to say
         p = self.cli("migrate")
         self.assertEqual(p.stdout, "database '%s' is up to date (schema version %d)\n"
-                         % (self.db, LATEST_SCHEMA))
+                         % (self.db, latest))
+        for to in ("0", str(latest + 1), "x"):
+            p = self.cli("migrate", "--to", to, ok=False)
+            self.assertEqual(p.returncode, 2, p)
+            self.assertIn("--to is a schema version from 1 to %d" % latest, p.stderr)
 
     def test_serve_cleans_counts_and_serves_the_clean_image(self):
         self.make_old()
