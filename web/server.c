@@ -921,20 +921,34 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         }
         return MHD_YES;
     }
-    if (*upload_data_size && r->form) {
-        if (!r->replied)
-            web_post_feed(r, upload_data, *upload_data_size);
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
     if (*upload_data_size) {
-        if (!r->replied && !r->body_toobig &&
-            buf_add(&r->body, upload_data, *upload_data_size) < 0) {
-            /* keep reading (and dropping) the rest so the client gets its 413 */
-            r->body_toobig = true;
-            buf_release(&r->body);
-        }
+        size_t n = *upload_data_size;
+        bool over;
+
         *upload_data_size = 0;
+        if (r->form) {
+            if (!r->replied)
+                web_post_feed(r, upload_data, n);
+            over = r->post.toobig;
+        } else {
+            if (!r->replied && !r->body_toobig && buf_add(&r->body, upload_data, n) < 0) {
+                /* keep reading (and dropping) the rest so the client gets its 413 */
+                r->body_toobig = true;
+                buf_release(&r->body);
+            }
+            over = r->body_toobig;
+        }
+        /*
+         * Only a chunked body gets here past its limit (a Content-Length
+         * over it was refused from the header). MHD 0.9.75 cannot answer
+         * before the body ends, so the rest is dropped, but not forever:
+         * past that much more, the connection is closed unanswered.
+         */
+        if (over) {
+            r->dropped += n;
+            if (r->dropped > LIMIT_HTTP_LINGER_BYTES)
+                return MHD_NO;
+        }
         return MHD_YES;
     }
     if (r->replied)

@@ -132,6 +132,7 @@ struct req {
     bool declares_body;  /* a Content-Length other than 0, or a Transfer-Encoding */
     struct buf body;
     bool body_toobig;
+    size_t dropped; /* body bytes dropped past the limit (a chunked body) */
     int64_t t0;
     unsigned status;
     size_t bytes_out;

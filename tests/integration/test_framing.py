@@ -275,6 +275,23 @@ class Framing(lt.ServerTestCase):
         self.assertRefusedOnce(self.post(b"Content-Length: %d\r\n" % len(body), body), 413,
                                pipelined=True)
 
+    def test_endless_chunked_body_is_not_read_forever(self):
+        # no length to refuse it by at once: past the route's limit what comes is dropped,
+        # and only so much of it, then the connection is closed
+        c = Conn(self.server.port)
+        chunk = b"%x\r\n%s\r\n" % (65536, b"a" * 65536)
+        sent = 0
+        try:
+            c.send(self.post(b"Transfer-Encoding: chunked\r\n", b""))
+            with self.assertRaises((BrokenPipeError, ConnectionResetError)):
+                while sent < 256 * 1024 * 1024:
+                    c.sock.sendall(chunk)
+                    sent += len(chunk)
+        finally:
+            c.close()
+        self.assertLess(sent, 32 * 1024 * 1024)
+        self.assertEqual(counts(self.db), self.before)
+
     # ---- the header block: its size and how long it takes
 
     def header_block(self, size, extra=b""):
