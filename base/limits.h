@@ -116,6 +116,14 @@
  * it. Apache lingers 2 s. At most LIMIT_HTTP_LINGERING at a time; beyond,
  * connections are closed at once.
  */
+/*
+ * A chunked body has no length to refuse it by before it is read, and MHD
+ * 0.9.75 cannot answer before a body ends: past its route's limit it is
+ * dropped as it comes, so that a client sending a few MiB too many still
+ * gets its 413; past this much more, the connection is closed unanswered
+ * (a stream without end would be read forever).
+ */
+#define LIMIT_HTTP_DROP_BYTES   (16 * 1024 * 1024)
 #define LIMIT_HTTP_LINGER_MS    2000
 #define LIMIT_HTTP_LINGER_BYTES (4 * 1024 * 1024)
 #define LIMIT_HTTP_LINGERING    1024

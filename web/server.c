@@ -946,7 +946,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
          */
         if (over) {
             r->dropped += n;
-            if (r->dropped > LIMIT_HTTP_LINGER_BYTES)
+            if (r->dropped > LIMIT_HTTP_DROP_BYTES)
                 return MHD_NO;
         }
         return MHD_YES;

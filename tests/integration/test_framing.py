@@ -295,7 +295,7 @@ class Framing(lt.ServerTestCase):
                     sent += len(chunk)
         finally:
             c.close()
-        self.assertLess(sent, 32 * 1024 * 1024)
+        self.assertLess(sent, 64 * 1024 * 1024)
         self.assertEqual(counts(self.db), self.before)
 
     # ---- the header block: its size and how long it takes
