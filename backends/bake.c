@@ -8,17 +8,20 @@
  * the specification asks); any earlier openbadges chunk is gone with the
  * rest of the old file. SVG through libxml2 with the network and entity
  * expansion off: an <openbadges:assertion verify="URL"/> element becomes the
- * first child of <svg>. Images are refused, not repaired, when they do not
- * decode or carry anything active (script, foreignObject, event handlers,
- * javascript: links).
+ * first child of <svg>.
  *
- * Uploaded SVG images can also be sanitized rather than refused
- * (backend_svg_sanitize): the same parser, then a walk that drops what could
+ * One rule decides what SVG is stored, whatever the way in: the sanitizer
+ * (backend_svg_sanitize), the same parser, then a walk that drops what could
  * run code or fetch something when the image is shown, and keeps the rest of
  * the drawing. It removes by deny-list, element and attribute names compared
  * case-insensitively on the local name (so <SCRIPT> and <svg:script> go
  * too), and refuses CSS it would have to decode (escapes) rather than
- * decode it. Its output passes backend_bake_check_image().
+ * decode it. backend_badge_image() runs it on every upload (the editor, the
+ * CLI); backend_bake_check_image() runs the same walk and refuses an SVG it
+ * would remove anything from, so the sanitizer's output passes the check
+ * and nothing else that is active does. (The store, which may not call
+ * backends/, gets the sanitizer as a function from main() and checks every
+ * image it writes the same way; see store_set_svg_rule.)
  */
 #include "base/base.h"
 #include "backends/backends.h"
