@@ -133,7 +133,7 @@ int main(int argc, char **argv)
            (double)(t1 - t0) / 1e9, (double)n / ((double)(t1 - t0) / 1e9));
     printf("awards issued (hosted backend, through the outbox): %" PRId64 " in %.2f s = %.0f/s\n",
            st.issued, (double)(t2 - t1) / 1e9, (double)st.issued / ((double)(t2 - t1) / 1e9));
-    if ((size_t)st.issued != n || st.queued || st.issuing || st.failed) {
+    if ((size_t)st.issued != n || issued != n || st.queued || st.issuing || st.failed) {
         fprintf(stderr,
                 "bench/awards: expected %zu issued, got %" PRId64 " (queued %" PRId64
                 ", failed %" PRId64 ")\n",

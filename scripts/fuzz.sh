@@ -21,7 +21,7 @@ case $secs in '' | *[!0-9]*)
 esac
 
 cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
-    -DLTIBADGES_FUZZ=ON -DLTIBADGES_TESTS=OFF >/dev/null
+    -DLTIBADGES_FUZZ=ON -DLTIBADGES_TESTS=OFF -DLTIBADGES_WERROR=ON >/dev/null
 cmake --build "$build" -j"$(nproc)" --target fuzz >/dev/null
 
 # "0m1.50s" (the format of `times`) in seconds

@@ -1,7 +1,8 @@
 #!/bin/sh
 # scripts/test.sh - install what is missing, build with warnings as errors,
-# and run the whole suite twice: plain, then under AddressSanitizer and
-# UndefinedBehaviorSanitizer (LeakSanitizer included); then each fuzz target
+# and run the whole suite three times: gcc RelWithDebInfo, gcc Release, and
+# clang under AddressSanitizer and UndefinedBehaviorSanitizer (LeakSanitizer
+# included); then each fuzz target
 # over its seeds and for a few seconds (scripts/fuzz.sh). The browser tests
 # (tests/browser) need the npm packages of their lock file: npm ci below.
 set -eu
@@ -17,18 +18,26 @@ if [ ! -f tests/browser/node_modules/.package-lock.json ] ||
     (cd tests/browser && CI=true npm ci --no-audit --no-fund --loglevel=error </dev/null)
 fi
 
-echo "== plain build"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLTIBADGES_TESTS=ON >/dev/null
-cmake --build build -j"$jobs" >/dev/null
-(cd build && ctest --output-on-failure -j"$jobs")
+# One configuration: build it with warnings as errors and run every test in it.
+suite() {
+    dir=$1
+    shift
+    cmake -S . -B "$dir" -DLTIBADGES_TESTS=ON -DLTIBADGES_WERROR=ON "$@" >/dev/null
+    cmake --build "$dir" -j"$jobs" >/dev/null
+    (cd "$dir" &&
+        ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        ctest --output-on-failure -j"$jobs")
+}
 
-echo "== sanitized build (ASan + UBSan)"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLTIBADGES_SANITIZE=ON -DLTIBADGES_TESTS=ON >/dev/null
-cmake --build build-asan -j"$jobs" >/dev/null
-(cd build-asan &&
-    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
-    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --output-on-failure -j"$jobs")
+# What users and packagers build: gcc's RelWithDebInfo (the default) and Release, whose
+# optimizer warns of more (maybe-uninitialized); then clang, under the sanitizers.
+echo "== plain build (gcc, RelWithDebInfo)"
+suite build -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo
+echo "== release build (gcc, Release)"
+suite build-release -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release
+echo "== sanitized build (clang, ASan + UBSan)"
+suite build-clang-asan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DLTIBADGES_SANITIZE=ON
 
 echo "== fuzz targets (clang, ASan + UBSan): seeds, then ${LTIBADGES_FUZZ_SECONDS:-5} s each"
 sh scripts/fuzz.sh "${LTIBADGES_FUZZ_SECONDS:-5}"

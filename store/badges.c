@@ -218,7 +218,7 @@ int store_group_add(struct store *s, int64_t consumer_id, const char *name,
                     const char *const *lti_context_ids, size_t n, struct err *err)
 {
     struct conn *c = s->admin;
-    int64_t gid, cid, now = util_now();
+    int64_t gid = 0, cid = 0, now = util_now();
     sqlite3_stmt *st;
     int ret = -1;
 
@@ -267,7 +267,7 @@ static int slug_taken(struct conn *c, const char *slug, bool *taken, struct err 
 /* The exact slug, or the base with the first free suffix ("-2", "-3", ...). */
 static int pick_slug(struct conn *c, const struct store_badge_new *b, char *out, struct err *err)
 {
-    bool taken;
+    bool taken = false;
 
     if (b->slug) {
         if (strlen(b->slug) > LIMIT_SLUG_LEN)
@@ -745,7 +745,7 @@ int store_badge_delete(struct store *s, int64_t id, int64_t context_id, struct e
 {
     struct conn *c = s->admin;
     sqlite3_stmt *st;
-    int64_t awarded;
+    int64_t awarded = 0;
     int ret = -1;
 
     if (store_admin_begin(s, err) < 0)

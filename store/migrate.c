@@ -376,7 +376,7 @@ int store_version_conn(struct conn *c, int *version, struct err *err)
 
 int store_migrate_conn(struct conn *c, int target, int *applied, struct err *err)
 {
-    int version;
+    int version = 0;
     int latest = target < store_schema_latest() ? target : store_schema_latest();
 
     *applied = 0;

@@ -301,7 +301,7 @@ int store_course_learners(struct store *s, int64_t context_id, unsigned without,
 {
     struct conn *c = store_reader_get(s, err);
     sqlite3_stmt *st;
-    void *rows;
+    void *rows = NULL;
     int ret = -1;
 
     *out = NULL;
@@ -347,7 +347,7 @@ static int candidates(struct conn *c, const struct store_rule_probe *p, struct a
         [RULE_COUNT] = S_CAND_COUNT,
     };
     sqlite3_stmt *st;
-    void *rows;
+    void *rows = NULL;
 
     *out = NULL;
     *n = 0;
