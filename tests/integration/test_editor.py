@@ -9,13 +9,14 @@ import json
 import os
 import re
 import sys
+import time
 import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ltitest as lt  # noqa: E402
 from ltitest import png_bytes  # noqa: E402
-from test_ui import PagesTestCase, form_fields, plain  # noqa: E402
+from test_ui import WAIT, PagesTestCase, form_fields, plain  # noqa: E402
 
 EVIL_SVG = (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" '
             b'xmlns:xlink="http://www.w3.org/1999/xlink" width="64" height="64" '
@@ -79,7 +80,20 @@ class Editor(PagesTestCase):
                                    headers={"Content-Type": ctype})
 
     def badges(self):
+        """Every BadgeClass, once the award worker is done (it writes to them as it issues:
+        a before and an after read apart from it would differ by what it did meanwhile)."""
+        self.wait_outbox_settled()
         return {b["slug"]: b for b in json.loads(self.cli("badge", "list", "--json").stdout)}
+
+    def wait_outbox_settled(self):
+        deadline = time.monotonic() + WAIT
+        while True:
+            busy = lt.query(self.db, "SELECT id, state FROM awards WHERE state IN "
+                                     "('queued', 'issuing')")
+            if not busy:
+                return
+            self.assertLess(time.monotonic(), deadline, "the worker did not settle: %r" % busy)
+            time.sleep(0.05)
 
     def awards(self, slug):
         return sorted(a["user"] for a in json.loads(self.cli("award", "list", "--json").stdout)
