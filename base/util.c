@@ -160,6 +160,9 @@ int util_html_escape(struct buf *out, struct str s)
 {
     size_t from = 0;
 
+    if (!s.ptr)
+        s = STR_LIT(""); /* the null view: NULL + 0 below would be undefined behaviour */
+
     for (size_t i = 0; i < s.len; i++) {
         const char *ent;
 
