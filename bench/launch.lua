@@ -138,6 +138,16 @@ function done(summary, latency, requests)
    end
    io.write(string.format("launch.lua: %d bodies loaded, %d requested, %d thread(s) exhausted\n",
                           total, used, out))
+   -- thread k sent lines k+1, k+1+n, ...: the last line any thread sent, so that the next
+   -- run can start after it (bench/run-launch.sh moves presign's --start on by it)
+   local upto = 0
+   for _, t in ipairs(threads) do
+      local s = t:get("sent")
+      if s > 0 then
+         upto = math.max(upto, (s - 1) * #threads + t:get("id") + 1)
+      end
+   end
+   io.write(string.format("launch.lua: lines sent up to %d\n", upto))
 
    -- the window in which every thread was sending: from the last one's first
    -- request (plus a bucket, to skip its connections' start) to the first one's last

@@ -4,18 +4,25 @@
 # Starts the ceiling (bench/ceiling.c: libmicrohttpd reading the body and
 # answering 303, verifying nothing) and `ltibadges serve` on 127.0.0.1 with a
 # fresh database, then for 2 and 64 connections runs wrk (2 threads,
-# BENCH_DURATION seconds, --latency) against each, every launch pre-signed
-# with a fresh nonce by bench/presign. Prints requests/s, p50, p99, errors,
-# server CPU per request and peak RSS, and the ratios to the ceiling measured
-# in this same run (compare ratios, not absolute numbers, with PEERS.md).
+# BENCH_DURATION seconds, --latency) against each, every launch pre-signed by
+# bench/presign as Moodle (or Canvas) signs it: a fresh nonce and a fresh
+# lis_result_sourcedid on every launch, stamped at click time. Two mixes of
+# one 50 000-learner, 2 000-course institution, each next to the ceiling
+# measured in the same run: "active" (an hour of a term under way: 5 000
+# learners active, their launches relaunches after a warm-up that makes them
+# all once, 1 in 50 another learner's) and "term" (the start of a term:
+# nearly every launch a learner's first on that link). Prints requests/s, the
+# ratio to the ceiling, p50, p99, errors, server CPU per launch (in all and
+# per server thread) and peak RSS per mix.
 #
 # Installs nothing. Needs wrk (apt-get install wrk) and, to check that the
 # launches were really accepted, the sqlite3 CLI or python3.
 # Environment: BENCH_DURATION (default 10), BENCH_CONNS (default "2 64"),
-# BENCH_KEEP=1 keeps the temporary directory, BENCH_WARMUP=S sends S seconds
-# of unmeasured launches first (a term under way), BENCH_REPEAT=N measures N times
-# (alternating with the ceiling) and reports medians, BENCH_ENROLLMENT_RULE=1 runs the
-# launches with a consumer-wide enrollment badge active (awards queued and issued).
+# BENCH_MIXES (default "active term"), BENCH_LMS (moodle, the default, or
+# canvas), BENCH_KEEP=1 keeps the temporary directory, BENCH_REPEAT=N measures
+# N times (alternating with the ceiling) and reports medians,
+# BENCH_ENROLLMENT_RULE=1 runs the launches with a consumer-wide enrollment
+# badge active (awards queued and issued).
 set -euo pipefail
 
 build=${1:-./build}
@@ -83,7 +90,17 @@ wait_for() {
 
 # utime + stime of PID in clock ticks
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# utime + stime of PID's threads by thread name ("NAME TICKS" lines): ltibadges names its
+# own (lb-writer, lb-checkpoint, ...); MHD's pool threads keep the process' name
+thread_ticks() {
+    cat /proc/"$1"/task/*/stat 2>/dev/null | awk '{
+        i = index($0, "("); j = match($0, /\) [A-Za-z] /)
+        name = substr($0, i + 1, j - i - 1); split(substr($0, j + 2), f, " ")
+        t[name] += f[12] + f[13] } END { for (n in t) print n, t[n] }'
+}
 peak_rss_mib() { awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+# starts PID's peak RSS over from its current RSS (Linux 4.0 and later; else it keeps growing)
+reset_peak_rss() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
 hz=$(getconf CLK_TCK)
 
 # ---- start both servers -------------------------------------------------
@@ -119,7 +136,8 @@ if [ "${BENCH_ENROLLMENT_RULE:-0}" = 1 ]; then
 fi
 
 # ---- one wrk run ----------------------------------------------------------
-# run NAME PID URL CONNS SECONDS BODIES MODE: sets r_rps r_p50 r_p99 r_reqs r_bad r_sockerr r_exh r_cpu_us
+# run NAME PID URL CONNS SECONDS BODIES MODE: sets r_rps r_p50 r_p99 r_reqs r_bad r_sockerr r_exh
+# r_cpu_us r_thr (µs per request: http/writer/checkpoint/other threads) r_upto (last line sent)
 to_ms() {
     # wrk prints 812.00us, 1.23ms, 1.02s, 2.00m
     awk -v v="$1" 'BEGIN {
@@ -130,10 +148,12 @@ to_ms() {
 run() {
     local name=$1 pid=$2 url=$3 c=$4 secs=$5 bodies=$6 mode=$7 out t0 t1
     out="$tmp/wrk-$name-$c-$secs.txt"
+    thread_ticks "$pid" >"$out.threads0"
     t0=$(cpu_ticks "$pid")
     wrk -t"$wrk_threads" -c"$c" -d"${secs}s" --timeout 5s --latency -s "$lua" "$url" \
         -- "$bodies" "$wrk_threads" "$mode" >"$out" 2>&1 || die "wrk failed: $(cat "$out")"
     t1=$(cpu_ticks "$pid")
+    thread_ticks "$pid" >"$out.threads1"
     # the rate while every wrk thread was sending (bench/launch.lua), else wrk's own
     r_rps=$(awk '/^launch.lua: steady rate/ {printf "%.0f", $4}' "$out")
     [ -n "$r_rps" ] || r_rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
@@ -148,6 +168,16 @@ run() {
     r_exh=${r_exh:-0}
     r_cpu_us=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$r_reqs" \
         'BEGIN { if (n > 0) printf "%.0f", d / hz * 1e6 / n; else print "-" }')
+    # µs per request in each group of server threads: the writer, MHD's pool (and main), the rest
+    r_thr=$(awk -v hz="$hz" -v n="$r_reqs" 'FNR == NR { t0[$1] = $2; next } {
+        d = $2 - t0[$1]; g = $1 == "lb-writer" ? "writer" : $1 == "lb-checkpoint" ? "ckpt" : \
+            $1 !~ /^lb-/ ? "http" : "other"; u[g] += d }
+        END { if (n <= 0) { print "-"; exit }
+              printf "%.0f/%.0f/%.0f/%.0f", u["http"] / hz * 1e6 / n, u["writer"] / hz * 1e6 / n,
+                     u["ckpt"] / hz * 1e6 / n, u["other"] / hz * 1e6 / n }' \
+        "$out.threads0" "$out.threads1")
+    r_upto=$(awk '/^launch.lua: lines sent up to/ {print $NF}' "$out")
+    r_upto=${r_upto:-0}
     if [ -z "$r_rps" ] || [ -z "$r_reqs" ]; then
         die "cannot read wrk's output: $(cat "$out")"
     fi
@@ -155,25 +185,27 @@ run() {
 
 # ---- the ceiling ------------------------------------------------------------
 echo "run-launch: ceiling on 127.0.0.1:$ceiling_port, ltibadges on ${server_url%/lti/launch}" >&2
-"$presign" "$key" "$secret" "$ceiling_url" 20000 "$tmp/ceiling-bodies.txt"
-declare -A rps p50 p99 bad sockerr exh cpu acc reqs
+lms=${BENCH_LMS:-moodle}
+case $lms in moodle | canvas) ;; *) die "BENCH_LMS must be moodle or canvas, not $lms" ;; esac
+mixes=${BENCH_MIXES:-"active term"}
+for m in $mixes; do
+    case $m in active | term) ;; *) die "BENCH_MIXES: unknown mix $m (active, term)" ;; esac
+done
+sign() { "$presign" --lms "$lms" "$@"; }
+# the ceiling verifies nothing, so it may send its bodies again and again
+sign "$key" "$secret" "$ceiling_url" 20000 "$tmp/ceiling-bodies.txt"
+declare -A rps p50 p99 bad sockerr exh cpu thr acc reqs rss
 ceiling_runs() {
     for c in $conns_list; do
         echo "run-launch: ceiling, $c connections, ${duration}s" >&2
         run ceiling "$ceiling_pid" "$ceiling_url" "$c" "$duration" "$tmp/ceiling-bodies.txt" cycle
         rps[ceiling,$c]=$r_rps p50[ceiling,$c]=$r_p50 p99[ceiling,$c]=$r_p99 bad[ceiling,$c]=$r_bad
         sockerr[ceiling,$c]=$r_sockerr exh[ceiling,$c]=0 cpu[ceiling,$c]=$r_cpu_us acc[ceiling,$c]=-
-        reqs[ceiling,$c]=$r_reqs
+        reqs[ceiling,$c]=$r_reqs thr[ceiling,$c]=$r_thr
     done
 }
 
 # ---- ltibadges --------------------------------------------------------------
-# Every launch may be sent once, so the bodies must outlast the run: a short
-# calibration run at the highest connection count (which also warms the
-# database up: users, courses and links exist, as in a term under way) tells
-# the rate (the second of two runs: the first starts on an empty database and
-# ramps up), and each measured run gets rate * duration * 2.5 fresh launches
-# (the measured runs go faster than the calibration).
 max_c=0
 min_c=
 for c in $conns_list; do
@@ -184,78 +216,104 @@ for c in $conns_list; do
         min_c=$c
     fi
 done
-# BENCH_WARMUP=S: first S seconds of launches at the highest connection count,
-# unmeasured, so that most (user, course, link) of the 80 000 exist with their
-# outcome binding, as late in a term; the default measures an early term,
-# where a launch is often a user's first on that link.
-warmup=${BENCH_WARMUP:-0}
-if [ "$warmup" -gt 0 ]; then
-    nwarm=$((warmup * 30000))
-    "$presign" "$key" "$secret" "$server_url" "$nwarm" "$tmp/bodies.txt" "$warmup"
-    echo "run-launch: warm-up, $max_c connections, ${warmup}s, up to $nwarm launches" >&2
-    run warmup "$server_pid" "$server_url" "$max_c" "$warmup" "$tmp/bodies.txt" once
-fi
-ncal=30000
-ncal_runs=0
-while :; do
-    "$presign" "$key" "$secret" "$server_url" "$ncal" "$tmp/bodies.txt" 2
-    echo "run-launch: ltibadges calibration, $max_c connections, 2s, $ncal launches" >&2
-    run calibrate "$server_pid" "$server_url" "$max_c" 2 "$tmp/bodies.txt" once
-    ncal_runs=$((ncal_runs + 1))
-    if [ "$r_exh" != 0 ] && [ "$ncal" -lt 480000 ]; then
-        ncal=$((ncal * 4))
-        continue
-    fi
-    # the first run starts on an empty database and ramps up: a second one gives the rate
-    if [ "$ncal_runs" -ge 2 ]; then
-        break
-    fi
-done
-cal_rps=$r_rps
-need=$(awk -v r="$cal_rps" -v d="$duration" 'BEGIN { n = int(r * d * 2.5); if (n < 10000) n = 10000; print n }')
-# the launches' timestamps spread over the run's duration, as an LMS stamps each launch when it
-# is clicked (not all of them in the second presign ran); the measured runs go faster than the
-# calibration and send only part of the bodies, so the stamps they send are, if anything, denser
-# than the stamps of real launches at that rate
-spread=$duration
 
+# Where each mix's launches go on (presign --start): the term's pairs are never
+# launched twice, and the warm-up makes each of the active hour's pairs once.
+declare -A start=([active]=0 [term]=0 [warm]=0)
+declare -A need
+active_pairs=40000 # bench/presign.c: 5 000 learners x 4 courses x 2 links
+
+# The active hour's launches are relaunches: first each of its (user, link)
+# pairs is launched once, at the highest connection count, unmeasured.
+warm_up() {
+    local left rounds=0
+    while [ "${start[warm]}" -lt "$active_pairs" ] && [ "$rounds" -lt 12 ]; do
+        left=$((active_pairs - start[warm]))
+        sign --mix warm --start "${start[warm]}" "$key" "$secret" "$server_url" "$left" \
+            "$tmp/bodies.txt" 10
+        echo "run-launch: warm-up of the active hour, $max_c connections, pairs ${start[warm]}.. of $active_pairs" >&2
+        run warmup "$server_pid" "$server_url" "$max_c" 10 "$tmp/bodies.txt" once
+        if [ "$r_bad" != 0 ] || [ "$r_sockerr" != 0 ]; then
+            echo "run-launch: WARNING: warm-up: $r_bad non-3xx answers, $r_sockerr socket errors" >&2
+            status=1
+        fi
+        start[warm]=$((start[warm] + r_upto))
+        rounds=$((rounds + 1))
+    done
+}
+
+# Every launch may be sent once, so the bodies must outlast the run: a short
+# calibration run at the highest connection count tells the mix's rate (the
+# term's twice: the first starts on an empty database and ramps up), and each
+# measured run gets rate * duration * 2.5 fresh launches (the measured runs go
+# faster than the calibration). A run whose launches run out is repeated with
+# 4x as many.
+calibrate() {
+    local m=$1 ncal=30000 runs=0 want=1
+    [ "$m" = term ] && want=2
+    while :; do
+        sign --mix "$m" --start "${start[$m]}" "$key" "$secret" "$server_url" "$ncal" "$tmp/bodies.txt" 2
+        echo "run-launch: ltibadges calibration of $m, $max_c connections, 2s, $ncal launches" >&2
+        run "calibrate-$m" "$server_pid" "$server_url" "$max_c" 2 "$tmp/bodies.txt" once
+        start[$m]=$((start[$m] + r_upto))
+        runs=$((runs + 1))
+        if [ "$r_exh" != 0 ] && [ "$ncal" -lt 480000 ]; then
+            ncal=$((ncal * 4))
+            continue
+        fi
+        [ "$runs" -ge "$want" ] && break
+    done
+    need[$m]=$(awk -v r="$r_rps" -v d="$duration" 'BEGIN { n = int(r * d * 2.5); if (n < 10000) n = 10000; print n }')
+}
+
+# the launches' timestamps spread over the run's duration, as an LMS stamps each launch when it
+# is clicked; the measured runs go faster than the calibration and send only part of the bodies,
+# so the stamps they send are, if anything, denser than those of real launches at that rate
 ltibadges_runs() {
+    local m=$1 before after
+    reset_peak_rss "$server_pid"
     for c in $conns_list; do
-        "$presign" "$key" "$secret" "$server_url" "$need" "$tmp/bodies.txt" "$spread"
+        sign --mix "$m" --start "${start[$m]}" "$key" "$secret" "$server_url" "${need[$m]}" \
+            "$tmp/bodies.txt" "$duration"
         before=$(count_sessions "$tmp/bench.db")
-        echo "run-launch: ltibadges, $c connections, ${duration}s, $need fresh launches" >&2
-        run ltibadges "$server_pid" "$server_url" "$c" "$duration" "$tmp/bodies.txt" once
+        echo "run-launch: ltibadges, $m, $c connections, ${duration}s, ${need[$m]} fresh launches" >&2
+        run "$m" "$server_pid" "$server_url" "$c" "$duration" "$tmp/bodies.txt" once
+        start[$m]=$((start[$m] + r_upto))
         sleep 0.2 # launches answered after wrk stopped still commit; count them too
         after=$(count_sessions "$tmp/bench.db")
-        rps[ltibadges,$c]=$r_rps p50[ltibadges,$c]=$r_p50 p99[ltibadges,$c]=$r_p99
-        bad[ltibadges,$c]=$r_bad sockerr[ltibadges,$c]=$r_sockerr exh[ltibadges,$c]=$r_exh
-        cpu[ltibadges,$c]=$r_cpu_us reqs[ltibadges,$c]=$r_reqs
+        rps[$m,$c]=$r_rps p50[$m,$c]=$r_p50 p99[$m,$c]=$r_p99
+        bad[$m,$c]=$r_bad sockerr[$m,$c]=$r_sockerr exh[$m,$c]=$r_exh
+        cpu[$m,$c]=$r_cpu_us thr[$m,$c]=$r_thr reqs[$m,$c]=$r_reqs
         if [ "$before" -ge 0 ] && [ "$after" -ge 0 ]; then
-            acc[ltibadges,$c]=$((after - before))
+            acc[$m,$c]=$((after - before))
         else
-            acc[ltibadges,$c]=-
+            acc[$m,$c]=-
         fi
     done
+    # the peak of this mix's runs; the highest of the repetitions is reported
+    r=$(peak_rss_mib "$server_pid")
+    rss[$m]=$(awk -v a="${rss[$m]:-0}" -v b="$r" 'BEGIN { print (b > a) ? b : a }')
 }
 
 # The checks of one repetition: every answer a 3xx, no socket error, no thread out of
 # launches, one stored session per answer. Sets status=1 and warns otherwise.
 status=0
 check_runs() {
+    local m=$1 a
     for c in $conns_list; do
-        if [ "${bad[ltibadges,$c]}" != 0 ] || [ "${sockerr[ltibadges,$c]}" != 0 ]; then
-            echo "run-launch: WARNING: ltibadges at $c connections: ${bad[ltibadges,$c]} non-3xx answers, ${sockerr[ltibadges,$c]} socket errors" >&2
+        if [ "${bad[$m,$c]}" != 0 ] || [ "${sockerr[$m,$c]}" != 0 ]; then
+            echo "run-launch: WARNING: ltibadges ($m) at $c connections: ${bad[$m,$c]} non-3xx answers, ${sockerr[$m,$c]} socket errors" >&2
             status=1
         fi
-        if [ "${exh[ltibadges,$c]}" != 0 ]; then
-            echo "run-launch: WARNING: ltibadges at $c connections ran out of pre-signed launches: its rate is a lower bound" >&2
+        if [ "${exh[$m,$c]}" != 0 ]; then
+            echo "run-launch: WARNING: ltibadges ($m) at $c connections ran out of pre-signed launches: its rate is a lower bound" >&2
             status=1
         fi
-        a=${acc[ltibadges,$c]}
+        a=${acc[$m,$c]}
         if [ "$a" != - ]; then
             # every answered request must be a stored session (a few more: answered after wrk stopped)
-            if [ "$a" -lt "${reqs[ltibadges,$c]}" ] || [ "$a" -gt $((${reqs[ltibadges,$c]} + c + 2)) ]; then
-                echo "run-launch: WARNING: ltibadges at $c connections: $a sessions stored for ${reqs[ltibadges,$c]} requests" >&2
+            if [ "$a" -lt "${reqs[$m,$c]}" ] || [ "$a" -gt $((${reqs[$m,$c]} + c + 2)) ]; then
+                echo "run-launch: WARNING: ltibadges ($m) at $c connections: $a sessions stored for ${reqs[$m,$c]} requests" >&2
                 status=1
             fi
         fi
@@ -263,33 +321,56 @@ check_runs() {
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }'; }
+# shellcheck disable=SC2086 # $1 is a list of words
 median() { printf '%s\n' $1 | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# the medians of "a/b/c/d" strings, field by field
+median_thr() {
+    local out='' k
+    for k in 1 2 3 4; do
+        # shellcheck disable=SC2086 # $1 is a list of words
+        out+="$(median "$(printf '%s\n' $1 | cut -d/ -f$k)")/"
+    done
+    echo "${out%/}"
+}
+
+# The start of a term comes first, on the empty database; the active hour's
+# warm-up then makes its pairs (learners the term mix never launches).
+ordered=
+for m in term active; do
+    case " $mixes " in *" $m "*) ordered+=" $m" ;; esac
+done
+for m in $ordered; do
+    [ "$m" = active ] && warm_up
+    calibrate "$m"
+done
 
 # BENCH_REPEAT=N: the ceiling and ltibadges measured N times, alternately (the
 # machine's speed drifts; a ceiling measured next to each run keeps the ratio
 # honest); the report gives the medians and every repetition's ratio.
 repeat=${BENCH_REPEAT:-1}
-declare -A all_rps all_p50 all_p99 all_cpu all_ratio
+declare -A all_rps all_p50 all_p99 all_cpu all_thr all_ratio
 for rep in $(seq 1 "$repeat"); do
     [ "$repeat" -gt 1 ] && echo "run-launch: repetition $rep of $repeat" >&2
     ceiling_runs
-    ltibadges_runs
-    check_runs
-    for t in ceiling ltibadges; do
+    for m in $ordered; do
+        ltibadges_runs "$m"
+        check_runs "$m"
+    done
+    for t in ceiling $ordered; do
         for c in $conns_list; do
             all_rps[$t,$c]+=" ${rps[$t,$c]}" all_p50[$t,$c]+=" ${p50[$t,$c]}"
             all_p99[$t,$c]+=" ${p99[$t,$c]}" all_cpu[$t,$c]+=" ${cpu[$t,$c]}"
+            all_thr[$t,$c]+=" ${thr[$t,$c]}"
+            [ "$t" = ceiling ] || all_ratio[$t,$c]+=" $(ratio "${rps[$t,$c]}" "${rps[ceiling,$c]}")"
         done
-    done
-    for c in $conns_list; do
-        all_ratio[$c]+=" $(ratio "${rps[ltibadges,$c]}" "${rps[ceiling,$c]}")"
     done
 done
 if [ "$repeat" -gt 1 ]; then
-    for t in ceiling ltibadges; do
+    for t in ceiling $ordered; do
         for c in $conns_list; do
             rps[$t,$c]=$(median "${all_rps[$t,$c]}") p50[$t,$c]=$(median "${all_p50[$t,$c]}")
             p99[$t,$c]=$(median "${all_p99[$t,$c]}") cpu[$t,$c]=$(median "${all_cpu[$t,$c]}")
+            thr[$t,$c]=$(median_thr "${all_thr[$t,$c]}")
         done
     done
 fi
@@ -297,34 +378,44 @@ fi
 # the write-ahead log should stay bounded under load (the checkpointer keeps up)
 db_mib=$(du -m "$tmp/bench.db" | cut -f1)
 wal_mib=$(du -m "$tmp/bench.db-wal" 2>/dev/null | cut -f1 || echo 0)
-rss_ceiling=$(peak_rss_mib "$ceiling_pid")
-rss_server=$(peak_rss_mib "$server_pid")
+rss[ceiling]=$(peak_rss_mib "$ceiling_pid")
+if [ "$repeat" -gt 1 ]; then
+    for t in $ordered; do
+        for c in $conns_list; do
+            all_ratio[$t,$c]=$(median "${all_ratio[$t,$c]}")" (each:${all_ratio[$t,$c]})"
+        done
+    done
+fi
 
 # ---- report -----------------------------------------------------------------
+declare -A label=([ceiling]="ceiling" [active]="ltibadges, active hour" [term]="ltibadges, start of term")
 echo
-echo "LTI launch benchmark: $(nproc) cores, wrk -t$wrk_threads -d${duration}s, bodies ~$(awk '{n += length($0)} END {printf "%.1f", n / NR / 1024}' "$tmp/bodies.txt") KiB, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "LTI launch benchmark: $(nproc) cores, wrk -t$wrk_threads -d${duration}s, launches signed as $lms signs them (bodies ~$(awk '{n += length($0)} END {printf "%.1f", n / NR / 1024}' "$tmp/bodies.txt") KiB, a fresh sourcedid each), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo
-echo "| target | conns | requests/s | × ceiling | p50 ms | p99 ms | requests | sessions stored | non-3xx | socket errors | server CPU µs/req | peak RSS MiB |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-for t in ceiling ltibadges; do
+echo "| target | conns | requests/s | × ceiling | p50 ms | p99 ms | requests | sessions stored | non-3xx | socket errors | server CPU µs/launch | µs/launch by thread: http/writer/ckpt/other | peak RSS MiB |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for t in ceiling $ordered; do
     for c in $conns_list; do
-        if [ "$t" = ceiling ]; then rss=$rss_ceiling; else rss=$rss_server; fi
-        echo "| $t | $c | ${rps[$t,$c]} | $(ratio "${rps[$t,$c]}" "${rps[ceiling,$c]}") | ${p50[$t,$c]} | ${p99[$t,$c]} | ${reqs[$t,$c]} | ${acc[$t,$c]} | ${bad[$t,$c]} | ${sockerr[$t,$c]} | ${cpu[$t,$c]} | $rss |"
+        echo "| ${label[$t]} | $c | ${rps[$t,$c]} | $(ratio "${rps[$t,$c]}" "${rps[ceiling,$c]}") | ${p50[$t,$c]} | ${p99[$t,$c]} | ${reqs[$t,$c]} | ${acc[$t,$c]} | ${bad[$t,$c]} | ${sockerr[$t,$c]} | ${cpu[$t,$c]} | ${thr[$t,$c]} | ${rss[$t]} |"
     done
 done
 echo
 lo=$min_c
 hi=$max_c
-echo "| target | × ceiling at $lo conns | × ceiling at $hi conns | p99 ms at $hi | peak RSS MiB |"
-echo "|---|---:|---:|---:|---:|"
-echo "| ceiling | 1.000 | 1.000 | ${p99[ceiling,$hi]} | $rss_ceiling |"
-echo "| ltibadges | $(ratio "${rps[ltibadges,$lo]}" "${rps[ceiling,$lo]}") | $(ratio "${rps[ltibadges,$hi]}" "${rps[ceiling,$hi]}") | ${p99[ltibadges,$hi]} | $rss_server |"
+echo "| target | × ceiling at $lo conns | × ceiling at $hi conns | p99 ms at $hi | server CPU µs/launch at $hi | peak RSS MiB |"
+echo "|---|---:|---:|---:|---:|---:|"
+echo "| ceiling | 1.000 | 1.000 | ${p99[ceiling,$hi]} | ${cpu[ceiling,$hi]} | ${rss[ceiling]} |"
+for t in $ordered; do
+    echo "| ${label[$t]} | $(ratio "${rps[$t,$lo]}" "${rps[ceiling,$lo]}") | $(ratio "${rps[$t,$hi]}" "${rps[ceiling,$hi]}") | ${p99[$t,$hi]} | ${cpu[$t,$hi]} | ${rss[$t]} |"
+done
 echo
 if [ "$repeat" -gt 1 ]; then
     echo "Medians of $repeat repetitions (requests/s, p50, p99, CPU; requests, sessions and errors"
-    echo "are the last repetition's). × ceiling in each repetition:"
-    for c in $conns_list; do
-        echo "- $c connections:${all_ratio[$c]} (median $(median "${all_ratio[$c]}"))"
+    echo "are the last repetition's; peak RSS the highest). × ceiling, median (each repetition):"
+    for t in $ordered; do
+        for c in $conns_list; do
+            echo "- ${label[$t]}, $c connections: ${all_ratio[$t,$c]}"
+        done
     done
     echo
 fi
