@@ -58,21 +58,27 @@ _Static_assert(WK__COUNT == sizeof(((struct store_launch_digests *)0)->key) / 16
                "struct store_launch_digests holds a digest of each kind");
 
 /*
- * Slots per kind (powers of two), sized for what a large institution's term
- * holds: a few consumers, thousands of courses and links, tens of thousands
- * of learners, enrollments and outcome bindings (one per learner and graded
- * link). 26 688 x 40 bytes + 196 608 x 16 bytes = 4 MiB at most.
+ * Slots per kind (powers of two) at least, and at most: a few consumers,
+ * thousands of courses and links, tens of thousands of learners, enrollments
+ * and outcome bindings (one per learner and graded link). The writer sizes
+ * each table from the database's rows when it opens (store_wcache_new), so
+ * that an institution's working set fits at three quarters full; past that,
+ * CLOCK evicts one entry at a time (evict_one). At the most, 4 x 262 144 x
+ * 48 bytes + 2 x 524 288 x 16 bytes: 64 MiB, for a database of more than
+ * 190 000 learners; 50 000 learners in 2 000 courses take about 14 MiB.
  */
-static const size_t wcache_slots[] = {
+static const size_t wcache_min[] = {
     [WK_CONSUMER] = 64,
     [WK_USER] = 16384,
     [WK_CONTEXT] = 2048,
     [WK_LINK] = 8192,
 };
-static const size_t mcache_slots[] = {
+static const size_t mcache_min[] = {
     [MK_ENROLLMENT] = 65536,
     [MK_BINDING] = 131072,
 };
+#define WCACHE_MAX_SLOTS 262144
+#define MCACHE_MAX_SLOTS 524288
 /* An enrollment's last_launch_at is refreshed at most this often. */
 #define WCACHE_REFRESH 3600
 
@@ -87,21 +93,26 @@ struct wentry {
     unsigned char val[8];
     int64_t id;
     int64_t stamp; /* when written; 0: empty slot */
+    bool ref;      /* used since CLOCK's hand last passed */
 };
 
 /*
- * A row without an id: a false match needs both 64-bit digests to collide at
- * once, and would only skip rewriting a row. key 0: empty slot.
+ * A row without an id: a false match needs both digests to collide at once,
+ * and would only skip rewriting a row. key 0: empty slot; the key's bit 0 is
+ * set in every entry, its bit 1 is CLOCK's "used since the hand passed"
+ * (MREF), so keys compare without it.
  */
 struct mentry {
     uint64_t key, val;
 };
+#define MREF ((uint64_t)2)
 
 struct wcache {
     struct wentry *slots[WK__COUNT];
-    size_t used[WK__COUNT];
+    size_t nslots[WK__COUNT], used[WK__COUNT], hand[WK__COUNT];
     struct mentry *marks[MK__COUNT];
-    size_t mused[MK__COUNT];
+    size_t nmarks[MK__COUNT], mused[MK__COUNT], mhand[MK__COUNT];
+    uint64_t evictions;
 
     /* rows in nonce_log: the launches claimed since the last move */
     size_t nlogged;
@@ -125,15 +136,45 @@ struct wcache {
 #define NONCE_LOG_MAX      4096
 #define NONCE_LOG_EVERY_MS 100
 
-struct wcache *store_wcache_new(void)
+/* Slots for `rows` at three quarters full at most: a power of two from `min` to `max`. */
+static size_t slots_for(int64_t rows, size_t min, size_t max)
+{
+    size_t n = min;
+
+    while (n < max && (uint64_t)rows * 4 > (uint64_t)n * 3)
+        n *= 2;
+    return n;
+}
+
+struct wcache *store_wcache_new(const int64_t wrows[4], const int64_t mrows[2])
 {
     struct wcache *c = xcalloc(1, sizeof(*c));
 
-    for (int k = 0; k < WK__COUNT; k++)
-        c->slots[k] = xcalloc(wcache_slots[k], sizeof(struct wentry));
-    for (int k = 0; k < MK__COUNT; k++)
-        c->marks[k] = xcalloc(mcache_slots[k], sizeof(struct mentry));
+    for (int k = 0; k < WK__COUNT; k++) {
+        c->nslots[k] = slots_for(wrows ? wrows[k] : 0, wcache_min[k], WCACHE_MAX_SLOTS);
+        c->slots[k] = xcalloc(c->nslots[k], sizeof(struct wentry));
+    }
+    for (int k = 0; k < MK__COUNT; k++) {
+        c->nmarks[k] = slots_for(mrows ? mrows[k] : 0, mcache_min[k], MCACHE_MAX_SLOTS);
+        c->marks[k] = xcalloc(c->nmarks[k], sizeof(struct mentry));
+    }
     return c;
+}
+
+size_t store_wcache_bytes(const struct wcache *c)
+{
+    size_t n = sizeof(*c);
+
+    for (int k = 0; k < WK__COUNT; k++)
+        n += c->nslots[k] * sizeof(struct wentry);
+    for (int k = 0; k < MK__COUNT; k++)
+        n += c->nmarks[k] * sizeof(struct mentry);
+    return n;
+}
+
+uint64_t store_wcache_evictions(const struct wcache *c)
+{
+    return c->evictions;
 }
 
 void store_wcache_free(struct wcache *c)
@@ -150,11 +191,11 @@ void store_wcache_free(struct wcache *c)
 static void wcache_clear(struct wcache *c)
 {
     for (int k = 0; k < WK__COUNT; k++) {
-        memset(c->slots[k], 0, wcache_slots[k] * sizeof(struct wentry));
+        memset(c->slots[k], 0, c->nslots[k] * sizeof(struct wentry));
         c->used[k] = 0;
     }
     for (int k = 0; k < MK__COUNT; k++) {
-        memset(c->marks[k], 0, mcache_slots[k] * sizeof(struct mentry));
+        memset(c->marks[k], 0, c->nmarks[k] * sizeof(struct mentry));
         c->mused[k] = 0;
     }
     c->nconfirmed = 0;
@@ -208,31 +249,91 @@ static struct wentry *wslot(struct wcache *c, enum wkind k, const unsigned char 
     size_t i;
 
     memcpy(&h, key, sizeof(h));
-    i = (size_t)(h & (wcache_slots[k] - 1));
+    i = (size_t)(h & (c->nslots[k] - 1));
     for (;;) {
         struct wentry *e = &c->slots[k][i];
 
         if (e->stamp == 0 || memcmp(e->key, key, 16) == 0)
             return e;
-        i = (i + 1) & (wcache_slots[k] - 1);
+        i = (i + 1) & (c->nslots[k] - 1);
     }
 }
 
-/*
- * Counts a new entry of a table with `n` slots of `size` bytes. Bounded: a
- * table 3/4 full starts over rather than evicting one by one; true when it
- * did, and the caller's slot must be looked up again.
- */
-static bool count_entry(void *slots, size_t n, size_t size, size_t *used)
+static size_t whome(const struct wcache *c, enum wkind k, const struct wentry *e)
 {
-    bool restart = *used >= n * 3 / 4;
+    uint64_t h;
 
-    if (restart) {
-        memset(slots, 0, n * size);
-        *used = 0;
+    memcpy(&h, e->key, sizeof(h));
+    return (size_t)(h & (c->nslots[k] - 1));
+}
+
+static size_t mhome(const struct wcache *c, enum mkind k, const struct mentry *e)
+{
+    return (size_t)((e->key & ~MREF) & (c->nmarks[k] - 1));
+}
+
+/* Whether home slot `h` lies cyclically in (i, j]: then slot j's entry may not move to i. */
+static bool home_between(size_t i, size_t j, size_t h)
+{
+    return i <= j ? (i < h && h <= j) : (i < h || h <= j);
+}
+
+/*
+ * CLOCK: the hand sweeps the slots, giving each used entry a second chance
+ * (its mark cleared) and evicting the first unused one; the entries after
+ * it shift back so that every entry stays reachable from its home slot. A
+ * relaunch marks its entries, so the rows a term keeps launching stay and
+ * the ones nobody came back to go, one at a time, instead of the whole
+ * table being wiped when it filled up.
+ */
+static void wevict_one(struct wcache *c, enum wkind k)
+{
+    size_t mask = c->nslots[k] - 1, i, j;
+    struct wentry *t = c->slots[k];
+
+    for (i = c->hand[k];; i = (i + 1) & mask) {
+        if (t[i].stamp == 0)
+            continue;
+        if (!t[i].ref)
+            break;
+        t[i].ref = false;
     }
-    (*used)++;
-    return restart;
+    c->hand[k] = (i + 1) & mask;
+    memset(&t[i], 0, sizeof(t[i]));
+    for (j = (i + 1) & mask; t[j].stamp != 0; j = (j + 1) & mask) {
+        if (home_between(i, j, whome(c, k, &t[j])))
+            continue;
+        t[i] = t[j];
+        memset(&t[j], 0, sizeof(t[j]));
+        i = j;
+    }
+    c->used[k]--;
+    c->evictions++;
+}
+
+static void mevict_one(struct wcache *c, enum mkind k)
+{
+    size_t mask = c->nmarks[k] - 1, i, j;
+    struct mentry *t = c->marks[k];
+
+    for (i = c->mhand[k];; i = (i + 1) & mask) {
+        if (t[i].key == 0)
+            continue;
+        if (!(t[i].key & MREF))
+            break;
+        t[i].key &= ~MREF;
+    }
+    c->mhand[k] = (i + 1) & mask;
+    memset(&t[i], 0, sizeof(t[i]));
+    for (j = (i + 1) & mask; t[j].key != 0; j = (j + 1) & mask) {
+        if (home_between(i, j, mhome(c, k, &t[j])))
+            continue;
+        t[i] = t[j];
+        memset(&t[j], 0, sizeof(t[j]));
+        i = j;
+    }
+    c->mused[k]--;
+    c->evictions++;
 }
 
 static void wremember(struct wcache *c, const struct store_launch_digests *d, enum wkind k,
@@ -240,13 +341,19 @@ static void wremember(struct wcache *c, const struct store_launch_digests *d, en
 {
     if (!e)
         return;
-    if (e->stamp == 0 &&
-        count_entry(c->slots[k], wcache_slots[k], sizeof(struct wentry), &c->used[k]))
-        e = wslot(c, k, d->key[k]);
+    if (e->stamp == 0) {
+        /* a new entry in a table three quarters full: one goes first, and entries move */
+        if (c->used[k] >= c->nslots[k] / 4 * 3) {
+            wevict_one(c, k);
+            e = wslot(c, k, d->key[k]);
+        }
+        c->used[k]++;
+    }
     memcpy(e->key, d->key[k], 16);
     memcpy(e->val, d->val[k], 8);
     e->id = id;
     e->stamp = now > 0 ? now : 1;
+    e->ref = true;
 }
 
 /*
@@ -263,6 +370,7 @@ static bool cached(struct wcache *wc, const struct store_launch_digests *d, enum
     *slot = wslot(wc, k, d->key[k]);
     if ((*slot)->stamp && memcmp((*slot)->val, d->val[k], 8) == 0) {
         *id = (*slot)->id;
+        (*slot)->ref = true;
         return true;
     }
     return false;
@@ -271,14 +379,14 @@ static bool cached(struct wcache *wc, const struct store_launch_digests *d, enum
 /* The slot for `key` in a table without ids: its entry, or the empty slot where it would go. */
 static struct mentry *mslot(struct wcache *c, enum mkind k, uint64_t key)
 {
-    size_t i = (size_t)(key & (mcache_slots[k] - 1));
+    size_t i = (size_t)(key & (c->nmarks[k] - 1));
 
     for (;;) {
         struct mentry *e = &c->marks[k][i];
 
-        if (e->key == 0 || e->key == key)
+        if (e->key == 0 || (e->key & ~MREF) == key)
             return e;
-        i = (i + 1) & (mcache_slots[k] - 1);
+        i = (i + 1) & (c->nmarks[k] - 1);
     }
 }
 
@@ -293,7 +401,11 @@ static bool marked(struct wcache *wc, const struct store_launch_digests *d, enum
     if (!d->cached)
         return false;
     *slot = mslot(wc, k, d->mkey[k]);
-    return (*slot)->key == d->mkey[k] && (*slot)->val == d->mval[k];
+    if ((*slot)->key != 0 && (*slot)->val == d->mval[k]) {
+        (*slot)->key |= MREF;
+        return true;
+    }
+    return false;
 }
 
 static void mremember(struct wcache *c, const struct store_launch_digests *d, enum mkind k,
@@ -301,10 +413,14 @@ static void mremember(struct wcache *c, const struct store_launch_digests *d, en
 {
     if (!e)
         return;
-    if (e->key == 0 &&
-        count_entry(c->marks[k], mcache_slots[k], sizeof(struct mentry), &c->mused[k]))
-        e = mslot(c, k, d->mkey[k]);
-    e->key = d->mkey[k];
+    if (e->key == 0) {
+        if (c->mused[k] >= c->nmarks[k] / 4 * 3) {
+            mevict_one(c, k);
+            e = mslot(c, k, d->mkey[k]);
+        }
+        c->mused[k]++;
+    }
+    e->key = d->mkey[k] | MREF;
     e->val = d->mval[k];
 }
 
@@ -324,7 +440,7 @@ static int mdigest(struct digest *key, struct digest *val, struct store_launch_d
         return -1;
     memcpy(&d->mkey[k], kb, 8);
     memcpy(&d->mval[k], vb, 8);
-    d->mkey[k] |= 1; /* never 0, the empty slot */
+    d->mkey[k] = (d->mkey[k] | 1) & ~MREF; /* never 0, the empty slot; bit 1 is CLOCK's */
     return 0;
 }
 
@@ -491,6 +607,36 @@ static int confirm_consumer(struct store *s, const struct store_launch *l, struc
     return 0;
 }
 
+/*
+ * Runs an upsert whose DO UPDATE writes only what changed and returns the
+ * row's id; when nothing changed it returns no row (and wrote nothing), and
+ * the id is read with `find` (consumer, LTI id). A relaunch the cache has
+ * forgotten then costs a lookup, not a rewritten row in the WAL.
+ */
+static int upsert_id(struct conn *c, sqlite3_stmt *st, enum stmt_id find, int64_t consumer_id,
+                     struct str lti_id, int64_t *id, const char *what, struct err *err)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        /* RETURNING: step to the end so the statement completes */
+        while (rc == SQLITE_ROW)
+            rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? 0 : store_db_err(c, rc, what, err);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_db_err(c, rc, what, err);
+    st = store_stmt(c, find, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, consumer_id);
+    store_bind_str(st, 2, lti_id);
+    return store_step_id(c, st, id, what, err);
+}
+
 static int record_one(struct store *s, const struct store_launch *l,
                       const struct store_launch_digests *d, struct store_launch_result *res,
                       bool *claimed /* OUT */, struct err *err)
@@ -564,7 +710,8 @@ static int record_one(struct store *s, const struct store_launch *l,
         store_bind_str(st, 6, l->email);
         store_bind_str(st, 7, l->person_sourcedid);
         sqlite3_bind_int64(st, 8, l->now);
-        if (store_step_id(c, st, &user_id, "recording a user", err) < 0)
+        if (upsert_id(c, st, S_USER_FIND, l->consumer_id, l->user_id, &user_id, "recording a user",
+                      err) < 0)
             return -1;
         if (str_present(l->email)) {
             /* awards that waited for an address can go out now */
@@ -590,7 +737,8 @@ static int record_one(struct store *s, const struct store_launch *l,
             store_bind_str(st, 3, l->context_title);
             store_bind_str(st, 4, l->context_label);
             sqlite3_bind_int64(st, 5, l->now);
-            if (store_step_id(c, st, &context_id, "recording a course", err) < 0)
+            if (upsert_id(c, st, S_CONTEXT_FIND, l->consumer_id, l->context_id, &context_id,
+                          "recording a course", err) < 0)
                 return -1;
             wremember(wc, d, WK_CONTEXT, e, context_id, l->now);
         }
@@ -606,7 +754,8 @@ static int record_one(struct store *s, const struct store_launch *l,
             sqlite3_bind_int64(st, 3, context_id);
         store_bind_str(st, 4, l->resource_link_title);
         sqlite3_bind_int64(st, 5, l->now);
-        if (store_step_id(c, st, &link_id, "recording a resource link", err) < 0)
+        if (upsert_id(c, st, S_LINK_FIND, l->consumer_id, l->resource_link_id, &link_id,
+                      "recording a resource link", err) < 0)
             return -1;
         wremember(wc, d, WK_LINK, e, link_id, l->now);
     }

@@ -126,18 +126,33 @@ static const char *const sql_text[S__COUNT] = {
         /* an address the LMS sends is the LMS's, even where the learner gave one before */
         "email_source = CASE WHEN excluded.email IS NULL THEN email_source END, "
         "person_sourcedid = coalesce(excluded.person_sourcedid, person_sourcedid), "
-        "updated_at = excluded.updated_at RETURNING id",
+        "updated_at = excluded.updated_at "
+        /* a relaunch that changes nothing writes nothing (no row back: S_USER_FIND) */
+        "WHERE given_name IS NOT coalesce(excluded.given_name, given_name) "
+        "OR family_name IS NOT coalesce(excluded.family_name, family_name) "
+        "OR full_name IS NOT coalesce(excluded.full_name, full_name) "
+        "OR email IS NOT coalesce(excluded.email, email) "
+        "OR email_source IS NOT CASE WHEN excluded.email IS NULL THEN email_source END "
+        "OR person_sourcedid IS NOT coalesce(excluded.person_sourcedid, person_sourcedid) "
+        "RETURNING id",
     [S_CONTEXT_UPSERT] =
         "INSERT INTO contexts(consumer_id, lti_context_id, title, label, created_at, updated_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(consumer_id, lti_context_id) DO UPDATE SET "
         "title = coalesce(excluded.title, title), label = coalesce(excluded.label, label), "
-        "updated_at = excluded.updated_at RETURNING id",
+        "updated_at = excluded.updated_at "
+        "WHERE title IS NOT coalesce(excluded.title, title) "
+        "OR label IS NOT coalesce(excluded.label, label) RETURNING id",
     [S_LINK_UPSERT] =
         "INSERT INTO resource_links(consumer_id, lti_resource_link_id, context_id, title, "
         "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) "
         "ON CONFLICT(consumer_id, lti_resource_link_id) DO UPDATE SET "
         "context_id = coalesce(excluded.context_id, context_id), "
-        "title = coalesce(excluded.title, title), updated_at = excluded.updated_at RETURNING id",
+        "title = coalesce(excluded.title, title), updated_at = excluded.updated_at "
+        "WHERE context_id IS NOT coalesce(excluded.context_id, context_id) "
+        "OR title IS NOT coalesce(excluded.title, title) RETURNING id",
+    [S_CONTEXT_FIND] = "SELECT id FROM contexts WHERE consumer_id = ?1 AND lti_context_id = ?2",
+    [S_LINK_FIND] =
+        "SELECT id FROM resource_links WHERE consumer_id = ?1 AND lti_resource_link_id = ?2",
     [S_ENROLL_INSERT] =
         "INSERT INTO enrollments(user_id, context_id, roles, ext_roles, role_flags, mode, "
         "first_launch_at, last_launch_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) "
@@ -958,7 +973,22 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
         sqlite3_wal_hook(s->wconn->db, wal_hook, s);
         /* the writer's working set (right edges, recent users) deserves more cache */
         sqlite3_exec(s->wconn->db, "PRAGMA cache_size = -4096", NULL, NULL, NULL);
-        s->wcache = store_wcache_new();
+        {
+            /* sized for the rows there are: a term's working set fits without evictions */
+            static const char *const wt[] = { "consumers", "users", "contexts", "resource_links" };
+            static const char *const mt[] = { "enrollments", "outcome_bindings" };
+            int64_t wrows[4] = { 0 }, mrows[2] = { 0 };
+
+            for (int i = 0; i < 4; i++) {
+                if (store_count(s, wt[i], &wrows[i], err) < 0)
+                    goto fail;
+            }
+            for (int i = 0; i < 2; i++) {
+                if (store_count(s, mt[i], &mrows[i], err) < 0)
+                    goto fail;
+            }
+            s->wcache = store_wcache_new(wrows, mrows);
+        }
         /* the writer remembers only the nonces it logs itself: a stop's leftovers go first */
         if (store_nonce_log_flush(s, err) < 0 ||
             store_nonce_window_load(s, s->wconn, util_now(), err) < 0)

@@ -37,6 +37,8 @@ enum stmt_id {
     S_USER_UPSERT,
     S_CONTEXT_UPSERT,
     S_LINK_UPSERT,
+    S_CONTEXT_FIND,
+    S_LINK_FIND,
     S_ENROLL_INSERT,
     S_ENROLL_UPDATE,
     S_BINDING_UPSERT,
@@ -327,7 +329,15 @@ int store_version_conn(struct conn *c, int *version, struct err *err);
 /* The launch batch (launch.c): records `n` jobs in one transaction on the writer connection. */
 void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t n);
 /* The writer's cache of rows it wrote (launch.c). */
-struct wcache *store_wcache_new(void);
+/*
+ * The writer's cache, each table sized for the rows the database holds of
+ * its kind (consumers, users, contexts, links; enrollments, bindings), NULL
+ * for the smallest sizes.
+ */
+struct wcache *store_wcache_new(const int64_t wrows[4], const int64_t mrows[2]);
+/* Its memory, and how many entries CLOCK evicted so far. */
+size_t store_wcache_bytes(const struct wcache *c);
+uint64_t store_wcache_evictions(const struct wcache *c);
 void store_wcache_free(struct wcache *c);
 /* Moves what nonce_log holds into `nonces` (on the writer's connection, before its thread runs). */
 int store_nonce_log_flush(struct store *s, struct err *err);

@@ -346,6 +346,86 @@ static void pending_done(struct store_launch_job *job)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* Submits `n` launches at once (at most half the writer's queue waiting) and waits for them. */
+static void submit_all(struct store *s, struct store_launch_job *jobs, int n)
+{
+    struct pending p = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, n };
+
+    for (int i = 0; i < n; i++) {
+        jobs[i].done = pending_done;
+        jobs[i].cls = &p;
+        store_launch_submit(s, &jobs[i]);
+        pthread_mutex_lock(&p.mu);
+        while (i + 1 - (n - p.left) >= LIMIT_STORE_QUEUE / 2)
+            pthread_cond_wait(&p.cv, &p.mu);
+        pthread_mutex_unlock(&p.mu);
+    }
+    pthread_mutex_lock(&p.mu);
+    while (p.left > 0)
+        pthread_cond_wait(&p.cv, &p.mu);
+    pthread_mutex_unlock(&p.mu);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(jobs[i].status, 0);
+}
+
+/*
+ * More learners than the writer's cache holds of them (16 384 slots, 12 288
+ * at three quarters): CLOCK evicts one entry at a time, and every change
+ * still reaches the database exactly once, a relaunch that changed nothing
+ * writes nothing, and every row keeps its own id. The next start sizes the
+ * cache for the rows there are.
+ */
+static void writer_cache_evicts_one_at_a_time(void **state)
+{
+    enum { N = 14000, COURSES = 50 };
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_launch_job *jobs = xcalloc(N, sizeof(*jobs));
+    char(*text)[4][32] = xcalloc(N, sizeof(*text));
+    size_t small;
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    small = store_wcache_bytes(s->wcache);
+    poke(
+        "CREATE TABLE audit(what TEXT);"
+        "CREATE TRIGGER users_ins AFTER INSERT ON users BEGIN INSERT INTO audit VALUES ('i'); END;"
+        "CREATE TRIGGER users_upd AFTER UPDATE ON users BEGIN INSERT INTO audit VALUES ('u'); END;");
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++) {
+            snprintf(text[i][0], 32, "n%d-%d", round, i);
+            snprintf(text[i][1], 32, "u%d", i);
+            snprintf(text[i][2], 32, "c%d", i % COURSES);
+            /* the second round changes every learner's name; the third changes nothing */
+            snprintf(text[i][3], 32, "Learner %d%s", i, round ? " B" : "");
+            memset(&jobs[i], 0, sizeof(jobs[i]));
+            fill_launch(&jobs[i].launch, c.id, text[i][0], text[i][1], text[i][2]);
+            jobs[i].launch.full_name = str_from_cstr(text[i][3]);
+        }
+        submit_all(s, jobs, N);
+        assert_int_equal(peek_int("SELECT count(*) FROM audit WHERE what = 'i'"), N);
+        assert_int_equal(peek_int("SELECT count(*) FROM audit WHERE what = 'u'"), round ? N : 0);
+    }
+    assert_true(store_wcache_evictions(s->wcache) > 0);
+    assert_int_equal(peek_int("SELECT count(*) FROM users"), N);
+    assert_int_equal(peek_int("SELECT count(*) FROM users WHERE full_name NOT LIKE '% B'"), 0);
+    /* each enrollment names its own learner and course: no id was handed to another row */
+    assert_int_equal(peek_int("SELECT count(*) FROM enrollments"), N);
+    assert_int_equal(peek_int("SELECT count(*) FROM enrollments e JOIN users u ON u.id = e.user_id "
+                              "JOIN contexts x ON x.id = e.context_id WHERE x.lti_context_id = "
+                              "'c' || (CAST(substr(u.lti_user_id, 2) AS INTEGER) % 50)"),
+                     N);
+    store_close(s);
+
+    /* reopened: sized for 14 000 learners, 3/4 full at most */
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_true(store_wcache_bytes(s->wcache) > small);
+    store_close(s);
+    free(jobs);
+    free(text);
+}
+
 /*
  * Launches written in one batch: one that fails after it wrote (here a
  * trigger refuses its session, so its nonce, user and enrollment were
@@ -1244,6 +1324,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(relaunches_write_what_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(nonces_logged_then_moved, setup, teardown),
         cmocka_unit_test_setup_teardown(racing_nonce, setup, teardown),
+        cmocka_unit_test_setup_teardown(writer_cache_evicts_one_at_a_time, setup, teardown),
         cmocka_unit_test_setup_teardown(failing_launch_spares_its_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(statements_prepared_once, setup, teardown),
