@@ -278,6 +278,14 @@ static bool home_between(size_t i, size_t j, size_t h)
     return i <= j ? (i < h && h <= j) : (i < h || h <= j);
 }
 
+/* What evict_one needs of an entry: empty, marked used (cleared as the hand passes), home. */
+struct clock_ops {
+    size_t size;
+    bool (*empty)(const void *e);
+    bool (*second_chance)(void *e); /* true (and the mark cleared) when it was marked */
+    size_t (*home)(const struct wcache *c, int k, const void *e);
+};
+
 /*
  * CLOCK: the hand sweeps the slots, giving each used entry a second chance
  * (its mark cleared) and evicting the first unused one; the entries after
@@ -286,54 +294,80 @@ static bool home_between(size_t i, size_t j, size_t h)
  * the ones nobody came back to go, one at a time, instead of the whole
  * table being wiped when it filled up.
  */
-static void wevict_one(struct wcache *c, enum wkind k)
+static void evict_one(struct wcache *c, int k, unsigned char *t, size_t n, size_t *hand,
+                      size_t *used, const struct clock_ops *ops)
 {
-    size_t mask = c->nslots[k] - 1, i, j;
-    struct wentry *t = c->slots[k];
+    size_t mask = n - 1, i, j;
 
-    for (i = c->hand[k];; i = (i + 1) & mask) {
-        if (t[i].stamp == 0)
-            continue;
-        if (!t[i].ref)
+    for (i = *hand;; i = (i + 1) & mask) {
+        void *e = t + i * ops->size;
+
+        if (!ops->empty(e) && !ops->second_chance(e))
             break;
-        t[i].ref = false;
     }
-    c->hand[k] = (i + 1) & mask;
-    memset(&t[i], 0, sizeof(t[i]));
-    for (j = (i + 1) & mask; t[j].stamp != 0; j = (j + 1) & mask) {
-        if (home_between(i, j, whome(c, k, &t[j])))
+    *hand = (i + 1) & mask;
+    memset(t + i * ops->size, 0, ops->size);
+    for (j = (i + 1) & mask; !ops->empty(t + j * ops->size); j = (j + 1) & mask) {
+        if (home_between(i, j, ops->home(c, k, t + j * ops->size)))
             continue;
-        t[i] = t[j];
-        memset(&t[j], 0, sizeof(t[j]));
+        memcpy(t + i * ops->size, t + j * ops->size, ops->size);
+        memset(t + j * ops->size, 0, ops->size);
         i = j;
     }
-    c->used[k]--;
+    (*used)--;
     c->evictions++;
+}
+
+static bool wempty(const void *e)
+{
+    return ((const struct wentry *)e)->stamp == 0;
+}
+
+static bool wsecond(void *p)
+{
+    struct wentry *e = p;
+    bool was = e->ref;
+
+    e->ref = false;
+    return was;
+}
+
+static size_t whome_of(const struct wcache *c, int k, const void *e)
+{
+    return whome(c, (enum wkind)k, e);
+}
+
+static bool mempty(const void *e)
+{
+    return ((const struct mentry *)e)->key == 0;
+}
+
+static bool msecond(void *p)
+{
+    struct mentry *e = p;
+    bool was = (e->key & MREF) != 0;
+
+    e->key &= ~MREF;
+    return was;
+}
+
+static size_t mhome_of(const struct wcache *c, int k, const void *e)
+{
+    return mhome(c, (enum mkind)k, e);
+}
+
+static const struct clock_ops wclock = { sizeof(struct wentry), wempty, wsecond, whome_of };
+static const struct clock_ops mclock = { sizeof(struct mentry), mempty, msecond, mhome_of };
+
+static void wevict_one(struct wcache *c, enum wkind k)
+{
+    evict_one(c, k, (unsigned char *)c->slots[k], c->nslots[k], &c->hand[k], &c->used[k], &wclock);
 }
 
 static void mevict_one(struct wcache *c, enum mkind k)
 {
-    size_t mask = c->nmarks[k] - 1, i, j;
-    struct mentry *t = c->marks[k];
-
-    for (i = c->mhand[k];; i = (i + 1) & mask) {
-        if (t[i].key == 0)
-            continue;
-        if (!(t[i].key & MREF))
-            break;
-        t[i].key &= ~MREF;
-    }
-    c->mhand[k] = (i + 1) & mask;
-    memset(&t[i], 0, sizeof(t[i]));
-    for (j = (i + 1) & mask; t[j].key != 0; j = (j + 1) & mask) {
-        if (home_between(i, j, mhome(c, k, &t[j])))
-            continue;
-        t[i] = t[j];
-        memset(&t[j], 0, sizeof(t[j]));
-        i = j;
-    }
-    c->mused[k]--;
-    c->evictions++;
+    evict_one(c, k, (unsigned char *)c->marks[k], c->nmarks[k], &c->mhand[k], &c->mused[k],
+              &mclock);
 }
 
 static void wremember(struct wcache *c, const struct store_launch_digests *d, enum wkind k,
@@ -648,7 +682,6 @@ static int record_one(struct store *s, const struct store_launch *l,
     uint64_t fp = (uint64_t)d->nonce_fp;
     struct wentry *e;
     struct mentry *m;
-    int rc;
 
     memset(res, 0, sizeof(*res));
     if (confirm_consumer(s, l, err) < 0)
@@ -665,17 +698,8 @@ static int record_one(struct store *s, const struct store_launch *l,
     *claimed = true;
     if (store_nonce_v6_seen(s, c, l->consumer_id, l->nonce, l->timestamp, l->now, err) < 0)
         return -1;
-    st = store_stmt(c, S_NONCE_SEEN, err);
-    if (!st)
+    if (store_nonce_seen(c, S_NONCE_SEEN, l->timestamp, d->nonce_fp, err) < 0)
         return -1;
-    sqlite3_bind_int64(st, 1, l->timestamp);
-    sqlite3_bind_int64(st, 2, d->nonce_fp);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return err_set(err, ERR_REPLAY, "this launch was already used");
-    if (rc != SQLITE_DONE)
-        return store_db_err(c, rc, "checking a nonce", err);
     st = store_stmt(c, S_NONCE_LOG, err);
     if (!st)
         return -1;

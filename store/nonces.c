@@ -269,15 +269,20 @@ int store_nonce_v6_open(struct store *s, struct conn *c, int64_t now, struct err
 int store_nonce_v6_seen(struct store *s, struct conn *c, int64_t consumer_id, struct str nonce,
                         int64_t ts, int64_t now, struct err *err)
 {
-    sqlite3_stmt *st;
     int64_t fp;
-    int rc;
 
     if (now > s->nonces_v6_until)
         return 0;
     if (store_nonce_fp_v6(consumer_id, ts, nonce, &fp, err) < 0)
         return -1;
-    st = store_stmt(c, S_NONCE_V6_SEEN, err);
+    return store_nonce_seen(c, S_NONCE_V6_SEEN, ts, fp, err);
+}
+
+int store_nonce_seen(struct conn *c, enum stmt_id id, int64_t ts, int64_t fp, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, id, err);
+    int rc;
+
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, ts);

@@ -261,6 +261,8 @@ void store_nonce_window_unclaim(struct store *s, int64_t fp, int64_t ts);
 int store_nonce_window_load(struct store *s, struct conn *c, int64_t now, struct err *err);
 /* Whether nonces_v6 is still to be checked, and until when; drops it when not. */
 int store_nonce_v6_open(struct store *s, struct conn *c, int64_t now, struct err *err);
+/* ERR_REPLAY when statement `id` (?1 timestamp, ?2 digest) finds the nonce. */
+int store_nonce_seen(struct conn *c, enum stmt_id id, int64_t ts, int64_t fp, struct err *err);
 /* ERR_REPLAY when a nonce digested before schema 8 is still in its window. */
 int store_nonce_v6_seen(struct store *s, struct conn *c, int64_t consumer_id, struct str nonce,
                         int64_t ts, int64_t now, struct err *err);

@@ -49,27 +49,28 @@ static void nul_bytes_survive(void **state)
 /* A name with a control character or bytes that are not UTF-8 is refused; a value's is kept. */
 static void bad_names(void **state)
 {
-    static const char *const bad[] = { "a%00b=1",   "%01=1",     "t%09b=1",  "n%0Ab",
-                                       "d%7Fl=1",   "%FF=1",     "%C0%AF=1", "%ED%A0%80=1",
-                                       "x=1&%E9=2", "ok=1&a%1Fb" };
-    static const char *const good[] = { "caf%C3%A9=1", "%E2%9C%93=%00", "a+b=%FF" };
+    static const struct {
+        const char *body;
+        bool ok;
+    } cases[] = {
+        { "a%00b=1", false },    { "%01=1", false },       { "t%09b=1", false },
+        { "n%0Ab", false },      { "d%7Fl=1", false },     { "%FF=1", false },
+        { "%C0%AF=1", false },   { "%ED%A0%80=1", false }, { "x=1&%E9=2", false },
+        { "ok=1&a%1Fb", false }, { "caf%C3%A9=1", true },  { "%E2%9C%93=%00", true },
+        { "a+b=%FF", true },
+    };
 
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct arena a = ARENA_INIT;
         struct form f;
         struct err err = ERR_INIT;
 
-        assert_int_equal(parse(&a, bad[i], 10, &f, &err), -1);
-        assert_int_equal(err.code, ERR_INVALID);
-        assert_string_equal(err.msg, "a parameter name holds a control character or is not UTF-8");
-        arena_release(&a);
-    }
-    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-        struct arena a = ARENA_INIT;
-        struct form f;
-        struct err err = ERR_INIT;
-
-        assert_int_equal(parse(&a, good[i], 10, &f, &err), 0);
+        assert_int_equal(parse(&a, cases[i].body, 10, &f, &err), cases[i].ok ? 0 : -1);
+        if (!cases[i].ok) {
+            assert_int_equal(err.code, ERR_INVALID);
+            assert_string_equal(err.msg,
+                                "a parameter name holds a control character or is not UTF-8");
+        }
         arena_release(&a);
     }
 }
