@@ -144,6 +144,12 @@ extern const struct store_svg_rule awards_svg_rule;
 int awards_worker_start(struct awards *a, struct err *err);
 /* Stops it after the award in hand is recorded. */
 void awards_worker_stop(struct awards *a);
+/*
+ * Tells the award worker and the outcomes reader to stop after what they
+ * are doing, without waiting for them: a stop then waits for their database
+ * waits at the same time as for the server's (awards_worker_stop joins).
+ */
+void awards_worker_request_stop(struct awards *a);
 /* Tells the worker new awards are due (it also looks once a second). */
 void awards_wake(struct awards *a);
 /*

@@ -322,6 +322,20 @@ int awards_worker_start(struct awards *a, struct err *err)
     return 0;
 }
 
+void awards_worker_request_stop(struct awards *a)
+{
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->oc.mu);
+    a->oc.stop = true;
+    pthread_cond_broadcast(&a->oc.cv);
+    pthread_mutex_unlock(&a->oc.mu);
+    pthread_mutex_lock(&a->mu);
+    a->stop = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
 void awards_worker_stop(struct awards *a)
 {
     if (!a)

@@ -221,6 +221,8 @@ int cli_cmd_serve(int argc, char **argv)
     }
     fprintf(stderr, "ltibadges: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 out:
+    /* the workers' waits for the database run while the server's end */
+    awards_worker_request_stop(aw);
     web_stop(w);
     if (s && w) {
         struct store_stats st;

@@ -1071,7 +1071,7 @@ void store_launch_submit(struct store *s, struct store_launch_job *job)
     }
     launch_digests(&job->launch, &job->dg);
     pthread_mutex_lock(&s->q_mu);
-    if (!s->writer_started || s->stopping)
+    if (!s->writer_started || s->stopping || s->refusing)
         why = "the server is shutting down, please try again";
     else if (s->q_len >= LIMIT_STORE_QUEUE)
         why = "the server is overloaded, please try again";
@@ -1090,6 +1090,28 @@ void store_launch_submit(struct store *s, struct store_launch_job *job)
         err_clear(&job->err);
         err_set(&job->err, ERR_UNAVAILABLE, "%s", why);
         job->done(job);
+    }
+}
+
+void store_launch_refuse_queued(struct store *s)
+{
+    struct store_launch_job *job;
+
+    pthread_mutex_lock(&s->q_mu);
+    s->refusing = true;
+    job = s->q_head;
+    s->q_head = s->q_tail = NULL;
+    s->q_len = 0;
+    pthread_mutex_unlock(&s->q_mu);
+    /* none of them was begun: nothing of theirs is written, the LMS may send them again */
+    while (job) {
+        struct store_launch_job *next = job->next;
+
+        job->status = -1;
+        err_clear(&job->err);
+        err_set(&job->err, ERR_UNAVAILABLE, "the server is shutting down, please try again");
+        job->done(job);
+        job = next;
     }
 }
 

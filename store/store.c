@@ -913,7 +913,13 @@ static void store_free(struct store *s)
     store_conn_close(s->wconn);
     store_wcache_free(s->wcache);
     if (s->cconn) {
-        /* a last full checkpoint so the WAL does not outlive the server */
+        /*
+         * A last full checkpoint so the WAL does not outlive the server; not
+         * waited for when another process holds the database (the WAL then
+         * stays, and the next start checkpoints it): a stop never waits out
+         * a busy timeout here.
+         */
+        sqlite3_busy_timeout(s->cconn->db, 0);
         sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
         store_conn_close(s->cconn);
     }

@@ -202,6 +202,13 @@ struct store_launch_job {
  * runs at once with ERR_UNAVAILABLE. Needs STORE_OPEN_WRITER.
  */
 void store_launch_submit(struct store *s, struct store_launch_job *job);
+/*
+ * A stop begins: launches still waiting in the writer's queue are answered
+ * at once with ERR_UNAVAILABLE (nothing of theirs was written) and new ones
+ * are refused, so that a stop waits for the batch being written only, not
+ * for one busy timeout per batch queued behind a write lock.
+ */
+void store_launch_refuse_queued(struct store *s);
 /* The same, waiting for the result. */
 int store_launch_record(struct store *s, const struct store_launch *l,
                         struct store_launch_result *out /* OUT, may be NULL */, struct err *err);

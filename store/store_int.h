@@ -220,6 +220,7 @@ struct store {
     struct store_launch_job *q_head, *q_tail;
     size_t q_len;
     bool stopping;
+    bool refusing; /* store_launch_refuse_queued: no more launches are queued */
 
     /* the checkpointer */
     struct conn *cconn;

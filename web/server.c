@@ -1262,9 +1262,11 @@ void web_stop(struct web *w)
     ls = MHD_quiesce_daemon(w->daemon);
     /*
      * Launches waiting for the writer get their answer before the daemon
-     * goes: MHD must not be stopped with a suspended connection. The wait
-     * is bounded, since every batch ends within the busy timeout.
+     * goes: MHD must not be stopped with a suspended connection. Those not
+     * begun are answered 503 now; the batch being written ends within the
+     * database's busy timeout.
      */
+    store_launch_refuse_queued(w->store);
     while (atomic_load(&w->launches_in_flight) > 0) {
         struct timespec ts = { 0, 5 * 1000 * 1000 };
 
