@@ -913,6 +913,15 @@ int store_nonce_log_flush(struct store *s, struct err *err)
     return move_nonce_log(s->wconn, NULL, err);
 }
 
+/* Gives back the nonce claims of the first `n` jobs that were recorded (status 0). */
+static void unclaim_recorded(struct store *s, struct store_launch_job **jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i]->status == 0)
+            store_nonce_window_unclaim(s, jobs[i]->dg.nonce_fp, jobs[i]->launch.timestamp);
+    }
+}
+
 static void fail_all(struct store_launch_job **jobs, size_t n, const struct err *e)
 {
     for (size_t i = 0; i < n; i++) {
@@ -987,8 +996,9 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
                 /*
                  * SQLite rolled the whole transaction back (disk full, I/O
                  * error): every launch of the batch is lost, none may be
-                 * answered as recorded.
+                 * answered as recorded, and their nonces are free again.
                  */
+                unclaim_recorded(s, jobs, i);
                 err_set(&e, ERR_UNAVAILABLE, "the launch could not be saved, please try again");
                 for (size_t k = 0; k < n; k++) {
                     jobs[k]->status = -1;
@@ -1015,6 +1025,8 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
     }
     if (store_exec(c, S_COMMIT, &e) < 0) {
         store_exec(c, S_ROLLBACK, NULL);
+        /* nothing was recorded: the LMS (or the browser) may send them again as they are */
+        unclaim_recorded(s, jobs, n);
         wcache_clear(wc);
         err_clear(&e);
         err_set(&e, ERR_UNAVAILABLE, "the launch could not be saved, please try again");

@@ -13,16 +13,17 @@
  * `nonces` is clustered by (ts, fp) so that the writer's moves of the log
  * land at its right edge (launch.c); an index on fp alone would take a
  * random page write per launch again. So the process keeps the window in
- * memory instead: a set of 8-byte entries (the digest's top 49 bits and the
- * timestamp's low 14 bits), loaded from `nonces` when the writer opens and
+ * memory instead: a set of 8-byte entries (the digest's top 47 bits and the
+ * timestamp's low 16 bits), loaded from `nonces` when the writer opens and
  * kept by every claim (launches on the writer's thread, outcomes requests on
  * the HTTP threads, hence the mutex). An entry is live while its timestamp
- * is within the window; the 14 bits recover the timestamp as long as no
- * entry is older than 2^13 seconds, which a sweep every NW_SWEEP_EVERY
- * seconds guarantees for windows up to LIMIT_OAUTH_WINDOW_MAX. Two nonces
- * whose digests agree in 49 bits, within one consumer's window, one chance
- * in 2^49 per pair: the second is refused as a replay and the user launches
- * again.
+ * is within the window; the 16 bits recover the timestamp as long as no
+ * entry is older than 2^15 seconds. Claims sweep what left the window every
+ * NW_SWEEP_EVERY seconds, and a claim after a longer silence than any entry
+ * can live empties the table, so no entry is ever older than about three
+ * hours for windows up to LIMIT_OAUTH_WINDOW_MAX. Two nonces whose digests
+ * agree in 47 bits, within one consumer's window, one chance in 2^47 per
+ * pair: the second is refused as a replay and the user launches again.
  *
  * The database keeps the durable record (a restart reloads the window from
  * it) and still refuses the same (timestamp, digest) claimed by another
@@ -33,7 +34,7 @@
 #include "base/base.h"
 #include "store/store_int.h"
 
-#define NW_TS_BITS     14
+#define NW_TS_BITS     16
 #define NW_TS_MASK     ((UINT64_C(1) << NW_TS_BITS) - 1)
 #define NW_MIN_SLOTS   65536
 #define NW_SWEEP_EVERY 1024
@@ -88,7 +89,7 @@ int store_nonce_fp_v6(int64_t consumer_id, int64_t ts, struct str nonce, int64_t
 
 static uint64_t entry_key(uint64_t fp)
 {
-    return (fp >> (63 - 49)) | 1; /* the digest's top 49 bits, never 0 */
+    return (fp >> (63 - 47)) | 1; /* the digest's top 47 bits, never 0 */
 }
 
 static size_t entry_home(const struct nonce_window *w, uint64_t key)
@@ -167,6 +168,21 @@ bool store_nonce_window_claim(struct store *s, int64_t fp, int64_t ts, int64_t n
     size_t i;
 
     pthread_mutex_lock(&w->mu);
+    if (now > w->last + 2 * window + 2) {
+        /*
+         * Nothing claimed for longer than any entry can live (its timestamp
+         * was at most `window` past its claim's time): all are out of the
+         * window. Emptied rather than swept, since after so long a gap their
+         * timestamps' low bits no longer say which they were.
+         */
+        free(w->slots);
+        w->cap = NW_MIN_SLOTS;
+        w->slots = xcalloc(w->cap, sizeof(*w->slots));
+        w->used = 0;
+        w->swept = now;
+    }
+    if (now > w->last)
+        w->last = now;
     if (now - w->swept >= NW_SWEEP_EVERY || now < w->swept || (w->used + 1) * 4 > w->cap * 3)
         sweep(w, now, window);
     for (i = entry_home(w, key); w->slots[i] != 0; i = (i + 1) & (w->cap - 1)) {
@@ -221,11 +237,19 @@ int store_nonce_window_load(struct store *s, struct conn *c, int64_t now, struct
 
     if (!st)
         return -1;
-    /* every window a later store_set_nonce_window may set */
+    int64_t window = s->nonce_window;
+
+    /*
+     * Every window a later store_set_nonce_window may set: read, and kept
+     * by the sweeps while loading, with the largest; the next sweep after
+     * the window is set keeps what that one needs.
+     */
+    s->nonce_window = LIMIT_OAUTH_WINDOW_MAX;
     sqlite3_bind_int64(st, 1, now - LIMIT_OAUTH_WINDOW_MAX - 1);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         store_nonce_window_claim(s, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 0), now);
     sqlite3_reset(st);
+    s->nonce_window = window;
     if (rc != SQLITE_DONE)
         return store_db_err(c, rc, "reading the nonces", err);
     return 0;

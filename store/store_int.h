@@ -175,10 +175,11 @@ struct conn {
 /* The nonces seen within the timestamp window, by digest (nonces.c). */
 struct nonce_window {
     pthread_mutex_t mu;
-    uint64_t *slots; /* the digest's top 49 bits, then the timestamp's low 14; 0: empty */
+    uint64_t *slots; /* the digest's top 47 bits, then the timestamp's low 16; 0: empty */
     size_t cap;      /* a power of two */
     size_t used;
     int64_t swept; /* `now` of the last sweep of the entries out of the window */
+    int64_t last;  /* the latest `now` of a claim */
 };
 
 /* Consumers a process launches with at once: a few LMSes, a test instance or two. */

@@ -97,15 +97,20 @@ static int check_part_headers(struct req *r, struct err *err)
     if (!bnd)
         return err_set(err, ERR_INVALID, "the form could not be read");
     bnd += 9;
-    if (*bnd == '"')
-        bnd++;
-    blen = strcspn(bnd, "\";, \t");
+    /* MHD takes the rest of the header as the boundary: a quoted one it cannot read */
+    blen = strlen(bnd);
     if (blen == 0 || blen > 70) /* RFC 2046: 1 to 70 characters */
         return err_set(err, ERR_INVALID, "the form could not be read");
     dbuf[0] = '-';
     dbuf[1] = '-';
     memcpy(dbuf + 2, bnd, blen);
     delim = (struct str){ dbuf, blen + 2 };
+    /*
+     * No preamble: MHD skips one before the first delimiter, so its first
+     * part's headers would not be found here. Browsers never send one.
+     */
+    if (body.len < delim.len || memcmp(body.ptr, delim.ptr, delim.len) != 0)
+        return err_set(err, ERR_INVALID, "the form could not be read");
     for (size_t i = 0; i + delim.len <= body.len; i++) {
         const char *h, *end;
         struct str block;
@@ -149,8 +154,12 @@ int web_post_begin(struct req *r, size_t max, struct err *err)
 
         p->multipart = ct && strncasecmp(ct, "multipart/form-data", 19) == 0;
     }
-    /* the values' cap, and room for a multipart body's part headers and boundaries */
-    buf_init(&p->raw, st_add(max, 64 * 1024));
+    /*
+     * The body as it may come: the values' cap, three times for an
+     * urlencoded one ("%XX" per byte), as the route's check of Content-Length
+     * lets through, and room for a multipart body's part headers.
+     */
+    buf_init(&p->raw, st_add(st_mult(max, 3), LIMIT_PAGE_FORM_FRAMING));
     p->pp = MHD_create_post_processor(r->conn, 16 * 1024, field_cb, p);
     if (!p->pp)
         return err_set(err, ERR_MEDIATYPE,

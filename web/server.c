@@ -514,6 +514,11 @@ static void *guard_main(void *arg)
             c->state = CONN_TIMED_OUT;
             c->linger = true;
             send_raw(c->fd, 408, "Request Timeout", "the request took too long to arrive\n");
+            /*
+             * And no more is read: MHD's next read sees the end and closes,
+             * instead of keeping the slot for a client that goes on trickling.
+             */
+            shutdown(c->fd, SHUT_RD);
         }
     }
     while (w->n_lingering)
@@ -929,14 +934,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (r->form) {
             if (!r->replied)
                 web_post_feed(r, upload_data, n);
-            over = r->post.toobig;
+            /* a form already refused (malformed, a bad name) is not read forever either */
+            over = r->post.toobig || r->post.bad || r->post.badname || r->replied;
         } else {
             if (!r->replied && !r->body_toobig && buf_add(&r->body, upload_data, n) < 0) {
                 /* keep reading (and dropping) the rest so the client gets its 413 */
                 r->body_toobig = true;
                 buf_release(&r->body);
             }
-            over = r->body_toobig;
+            over = r->body_toobig || r->replied;
         }
         /*
          * Only a chunked body gets here past its limit (a Content-Length

@@ -70,18 +70,23 @@ class ParamNames(lt.ServerTestCase):
                 resp = self.server.post_form(body, path="/badges/settings")
                 self.assertRefusal(resp, 400, "parameter name")
                 self.assertEqual(lt.query(self.db, enabled), before)
-            with self.subTest(where="multipart form", name=name):
-                boundary = "lb" + uuid.uuid4().hex
-                parts = [(b"s", token.encode()), (b"csrf", csrf.encode()), (b"enabled", b"1"),
-                         (b"pass_mark", b"0.5"), (name, b"1")]
-                body = b"".join(b"--" + boundary.encode() + b"\r\nContent-Disposition: form-data;"
-                                b" name=\"" + k + b"\"\r\n\r\n" + v + b"\r\n" for k, v in parts)
-                body += b"--" + boundary.encode() + b"--\r\n"
-                before = lt.query(self.db, enabled)
-                resp = self.server.request("POST", "/badges/settings", body=body, headers={
-                    "Content-Type": "multipart/form-data; boundary=" + boundary})
-                self.assertRefusal(resp, 400, "parameter name")
-                self.assertEqual(lt.query(self.db, enabled), before)
+            # the bad name last, first, and first behind a preamble (which MHD skips)
+            for where, first, preamble in (("last", False, b""), ("first", True, b""),
+                                           ("first, preamble", True, b"x\n")):
+                with self.subTest(where="multipart form, " + where, name=name):
+                    boundary = "lb" + uuid.uuid4().hex
+                    parts = [(b"s", token.encode()), (b"csrf", csrf.encode()),
+                             (b"enabled", b"1"), (b"pass_mark", b"0.5")]
+                    parts = [(name, b"1")] + parts if first else parts + [(name, b"1")]
+                    body = preamble + b"".join(
+                        b"--" + boundary.encode() + b"\r\nContent-Disposition: form-data;"
+                        b" name=\"" + k + b"\"\r\n\r\n" + v + b"\r\n" for k, v in parts)
+                    body += b"--" + boundary.encode() + b"--\r\n"
+                    before = lt.query(self.db, enabled)
+                    resp = self.server.request("POST", "/badges/settings", body=body, headers={
+                        "Content-Type": "multipart/form-data; boundary=" + boundary})
+                    self.assertEqual(resp.status, 400, resp)
+                    self.assertEqual(lt.query(self.db, enabled), before)
         # the same forms with good names go through
         resp = self.server.post_form("s=%s&csrf=%s&enabled=1&pass_mark=0.5&%s=1"
                                      % (token, csrf, pct(GOOD_NAMES[0])), path="/badges/settings")

@@ -663,6 +663,22 @@ static void nonce_window_grows_and_sweeps(void **state)
             store_nonce_window_unclaim(s, fp, t0);
         }
     }
+    /*
+     * Idle for longer than the 16 bits of timestamp cover: a nonce is not
+     * taken for another (its low bits would read as a time to come)
+     */
+    assert_int_equal(store_nonce_fp(1, STR_LIT("w-1"), &fp, &err), 0);
+    assert_true(store_nonce_window_claim(s, fp, t0 + 40000, t0 + 40000));
+    assert_false(store_nonce_window_claim(s, fp, t0 + 40001, t0 + 40001));
+    assert_true(s->nonces.cap < peak);
+    assert_int_equal(s->nonces.used, 1);
+    store_close(s);
+    assert_int_equal(store_open(&s, dbpath, 0, &err), 0);
+    for (int i = 0; i < N; i++) {
+        snprintf(nonce, sizeof(nonce), "w-%d", i);
+        assert_int_equal(store_nonce_fp(1, str_from_cstr(nonce), &fp, &err), 0);
+        assert_true(store_nonce_window_claim(s, fp, t0 - (i % 300), t0));
+    }
     /* an hour later every one of them left the window: the table shrinks back */
     assert_int_equal(store_nonce_fp(1, STR_LIT("later"), &fp, &err), 0);
     assert_true(store_nonce_window_claim(s, fp, t0 + 3600, t0 + 3600));
