@@ -13,29 +13,22 @@
 #include <sqlite3.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include "tests/unit/store/dbfile.h"
 #include <unistd.h>
 
-static char dbpath[256];
 /* one timestamp for every launch of a test: a replay repeats its timestamp */
 static int64_t t0;
 
 static int setup(void **state)
 {
     t0 = util_now();
-    snprintf(dbpath, sizeof(dbpath), "/tmp/ltibadges-unit-%d-%ld.db", (int)getpid(),
-             (long)util_mono_ns());
+    dbfile_new("");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    char p[300];
-
-    unlink(dbpath);
-    snprintf(p, sizeof(p), "%s-wal", dbpath);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", dbpath);
-    unlink(p);
+    dbfile_remove();
     return 0;
 }
 
@@ -290,21 +283,6 @@ static void launches_and_replays(void **state)
 }
 
 /* One value read straight from the database, as another process would see it. */
-static int64_t peek_int(const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-
-    assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
 static void peek_text(const char *sql, char *out, size_t n)
 {
     sqlite3 *db = NULL;

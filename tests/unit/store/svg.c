@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include "tests/unit/store/dbfile.h"
 #include <unistd.h>
 
 #define FALLBACK "<svg xmlns=\"http://www.w3.org/2000/svg\"><title>fallback</title></svg>"
@@ -36,44 +37,20 @@ static const char *const hostile[] = {
 static const char benign[] = "<svg xmlns='http://www.w3.org/2000/svg'><!-- made by hand -->"
                              "<defs><linearGradient id='g'/></defs><rect fill='url(#g)'/></svg>";
 
-static char dbpath[256];
-
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dbpath, sizeof(dbpath), "/tmp/ltibadges-unit-svg-%d-%ld.db", (int)getpid(),
-             (long)util_mono_ns());
+    dbfile_new("svg-");
     store_set_svg_rule(&rule);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    char p[300];
-
     (void)state;
-    unlink(dbpath);
-    snprintf(p, sizeof(p), "%s-wal", dbpath);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", dbpath);
-    unlink(p);
+    dbfile_remove();
     store_set_svg_rule(&rule);
     return 0;
-}
-
-static int64_t peek_int(const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-
-    assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
 }
 
 /* The stored image of `slug` (malloc'd, NUL-terminated). */
