@@ -156,23 +156,22 @@ void web_route_launch(struct req *r)
 {
     struct web *w = r->web;
     struct err err = ERR_INIT;
-    struct form body, query = { NULL, 0 };
+    struct form body;
     const struct form *lists[2];
     struct lti_oauth oauth;
     struct store_consumer consumer;
     struct store_launch *sl = &r->job.launch;
     int64_t now = util_now();
 
-    if (form_parse(&r->arena, r->body.ptr, r->body.len, LIMIT_FORM_PARAMS, &body, &err) < 0 ||
-        (str_present(r->query) &&
-         form_parse(&r->arena, r->query.ptr, r->query.len, LIMIT_FORM_PARAMS, &query, &err) < 0)) {
+    /* the query was decoded (and its names checked) before the route ran */
+    if (form_parse(&r->arena, r->body.ptr, r->body.len, LIMIT_FORM_PARAMS, &body, &err) < 0) {
         if (err.code == ERR_TOOBIG)
             err.code = ERR_INVALID;
         web_reply_err(r, &err);
         return;
     }
     /* the launch URL's own query parameters are signed too (Moodle's launch URLs have them) */
-    lists[0] = &query;
+    lists[0] = &r->qform;
     lists[1] = &body;
     if (lti_oauth_params(lists, 2, &oauth, &err) < 0) {
         web_reply_err(r, &err);

@@ -68,7 +68,7 @@ static int authenticate(struct req *r, struct store_consumer *consumer)
     struct web *w = r->web;
     struct err err = ERR_INIT;
     const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
-    struct form hf, qf = { NULL, 0 };
+    struct form hf;
     const struct form *lists[2];
     struct lti_oauth o;
     struct buf hash = BUF_INIT(64);
@@ -79,14 +79,13 @@ static int authenticate(struct req *r, struct store_consumer *consumer)
              "an outcomes request must be signed: OAuth 1.0a in the Authorization header");
         return -1;
     }
-    if (lti_oauth_header_parse(&r->arena, str_from_cstr(auth), &hf, &err) < 0 ||
-        (str_present(r->query) &&
-         form_parse(&r->arena, r->query.ptr, r->query.len, LIMIT_FORM_PARAMS, &qf, &err) < 0)) {
+    /* the query was decoded (and its names checked) before the route ran */
+    if (lti_oauth_header_parse(&r->arena, str_from_cstr(auth), &hf, &err) < 0) {
         /* malformed, not merely unsigned: a bad escape or parameter name */
         fail(r, err.code == ERR_INVALID ? 400 : 401, LTI_POX_FAILURE, NULL, NULL, err.msg);
         return -1;
     }
-    lists[0] = &qf;
+    lists[0] = &r->qform;
     lists[1] = &hf;
     if (lti_oauth_params(lists, 2, &o, &err) < 0) {
         fail(r, 401, LTI_POX_FAILURE, NULL, NULL, err.msg);

@@ -778,9 +778,9 @@ static void start(struct req *r, const char *method)
          * reading of it (which cuts a name at a NUL) reaches a handler.
          */
         struct err err = ERR_INIT;
-        struct form q;
 
-        if (form_parse(&r->arena, r->query.ptr, r->query.len, LIMIT_FORM_PARAMS, &q, &err) < 0) {
+        if (form_parse(&r->arena, r->query.ptr, r->query.len, LIMIT_FORM_PARAMS, &r->qform, &err) <
+            0) {
             refuse(r, err.code == ERR_TOOBIG ? ERR_INVALID : err.code, "%s", err.msg);
             return;
         }

@@ -110,10 +110,11 @@ struct req {
     struct web *web;
     struct MHD_Connection *conn;
     struct arena arena;
-    char *raw_uri;    /* request target as received, query included */
-    bool uri_toolong; /* longer than LIMIT_URI_LEN: answered 414 */
-    struct str path;  /* decoded route path, public prefix removed */
-    struct str query; /* raw query string (after '?') */
+    char *raw_uri;     /* request target as received, query included */
+    bool uri_toolong;  /* longer than LIMIT_URI_LEN: answered 414 */
+    struct str path;   /* decoded route path, public prefix removed */
+    struct str query;  /* raw query string (after '?') */
+    struct form qform; /* the query, decoded once before the route runs (server.c) */
     enum req_method method;
     const char *method_name;
     route_fn *route;
