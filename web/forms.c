@@ -1,19 +1,17 @@
 /*
- * web/forms.c - the fields of a page form, urlencoded or multipart, read
- * through libmicrohttpd's post processor.
+ * web/forms.c - the fields of a page form, urlencoded or multipart.
  *
- * Launches are parsed byte for byte by base/form.c, since the signature
- * covers the exact parameters; the instructor's and learner's forms are not
- * signed, may carry a file, and so go through MHD's post processor, which
- * decodes both encodings as the body streams in. Every value counts against
- * one cap for the whole body, and the number of fields is capped too.
+ * An urlencoded form is read whole, when it has come, by base/form.c, the
+ * parser of launches: one reading of forms and queries everywhere, with
+ * malformed escapes and bad parameter names refused. A multipart form may
+ * carry a file, so it goes through libmicrohttpd's post processor, which
+ * decodes it as the body streams in. Every value counts against one cap for
+ * the whole body, and the number of fields is capped too.
  *
- * MHD hands the callback a field's name as a C string: a name with a NUL
- * (%00 in a urlencoded body, a raw 0 in a multipart part's headers) reaches
- * it cut short, as another field's name. So the raw body is kept too and
- * checked at the end: a urlencoded one through base/form.c, the parser of
- * launches (malformed escapes and names refused), a multipart one by its
- * parts' header blocks (no control character but the line ends, UTF-8).
+ * MHD hands the callback a field's name as a C string: a name with a NUL (a
+ * raw 0 in a multipart part's headers) reaches it cut short, as another
+ * field's name. So a multipart body is also kept and its parts' header
+ * blocks checked at the end (no control character but the line ends, UTF-8).
  */
 #include "base/base.h"
 #include "web/web_int.h"
@@ -74,11 +72,32 @@ static const char *blank_line(const char *p, size_t len)
     return NULL;
 }
 
-static int check_urlencoded(struct req *r, struct err *err)
+/* An urlencoded body, read by base/form.c as launches are, into the form's fields. */
+static int read_urlencoded(struct req *r, struct err *err)
 {
+    struct web_post *p = &r->post;
     struct form f;
 
-    return form_parse(&r->arena, r->post.raw.ptr, r->post.raw.len, LIMIT_FORM_PARAMS, &f, err);
+    if (form_parse(&r->arena, p->raw.ptr, p->raw.len, LIMIT_FORM_PARAMS, &f, err) < 0)
+        return -1;
+    p->fields = xcalloc(f.count ? f.count : 1, sizeof(*p->fields));
+    p->alloc = f.count;
+    for (size_t i = 0; i < f.count; i++) {
+        struct web_field *fd = &p->fields[p->n++];
+
+        p->total += f.params[i].value.len;
+        /* names hold no NUL (form_parse checked them): a C string is the whole name */
+        fd->name = xmalloc(st_add(f.params[i].name.len, 1));
+        memcpy(fd->name, f.params[i].name.ptr, f.params[i].name.len);
+        fd->name[f.params[i].name.len] = '\0';
+        buf_init(&fd->value, p->max);
+        if (p->total > p->max ||
+            buf_add(&fd->value, f.params[i].value.ptr, f.params[i].value.len) < 0) {
+            p->toobig = true;
+            break;
+        }
+    }
+    return 0;
 }
 
 /*
@@ -160,7 +179,15 @@ int web_post_begin(struct req *r, size_t max, struct err *err)
      * lets through, and room for a multipart body's part headers.
      */
     buf_init(&p->raw, st_add(st_mult(max, 3), LIMIT_PAGE_FORM_FRAMING));
-    p->pp = MHD_create_post_processor(r->conn, 16 * 1024, field_cb, p);
+    if (!p->multipart) {
+        const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
+
+        /* read whole at the end (read_urlencoded): MHD's reading cuts a name at a NUL */
+        if (ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0)
+            return 0;
+    } else {
+        p->pp = MHD_create_post_processor(r->conn, 16 * 1024, field_cb, p);
+    }
     if (!p->pp)
         return err_set(err, ERR_MEDIATYPE,
                        "a form must be sent as application/x-www-form-urlencoded or "
@@ -172,13 +199,13 @@ void web_post_feed(struct req *r, const char *data, size_t len)
 {
     struct web_post *p = &r->post;
 
-    if (!p->pp || p->toobig || p->bad || p->badname)
+    if (p->toobig || p->bad || p->badname)
         return;
     if (buf_add(&p->raw, data, len) < 0) {
         p->toobig = true;
         return;
     }
-    if (MHD_post_process(p->pp, data, len) != MHD_YES && !p->toobig && !p->badname)
+    if (p->pp && MHD_post_process(p->pp, data, len) != MHD_YES && !p->toobig && !p->badname)
         p->bad = true;
 }
 
@@ -191,6 +218,12 @@ int web_post_end(struct req *r, struct err *err)
             p->bad = true;
         p->pp = NULL;
     }
+    if (!p->multipart && !p->toobig && read_urlencoded(r, err) < 0) {
+        if (err->code != ERR_TOOBIG)
+            return -1;
+        err_clear(err);
+        p->toobig = true;
+    }
     if (p->toobig)
         return err_set(err, ERR_TOOBIG, "the form is larger than %zu KiB or has too many fields",
                        p->max / 1024);
@@ -199,7 +232,7 @@ int web_post_end(struct req *r, struct err *err)
                        "a parameter name holds a control character or is not UTF-8");
     if (p->bad)
         return err_set(err, ERR_INVALID, "the form could not be read");
-    return p->multipart ? check_part_headers(r, err) : check_urlencoded(r, err);
+    return p->multipart ? check_part_headers(r, err) : 0;
 }
 
 void web_post_free(struct req *r)
