@@ -2,12 +2,14 @@
  * cli/main.c - the ltibadges command: dispatches to the commands of cli/.
  */
 #include "base/base.h"
+#include "base/version.h"
 #include "awards/awards.h"
 #include "cli/cli.h"
 #include "store/store.h"
 
 static const char usage[] =
     "usage: ltibadges COMMAND [OPTIONS]\n"
+    "       ltibadges --version\n"
     "\n"
     "An LTI 1.1 tool provider that awards Open Badges.\n"
     "\n"
@@ -41,6 +43,11 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         fputs(usage, stdout);
+        printf("\nltibadges %s\n", base_version);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("ltibadges %s\n", base_version);
         return 0;
     }
     if (strcmp(cmd, "serve") == 0)

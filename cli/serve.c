@@ -7,6 +7,7 @@
  * a request or a database write.
  */
 #include "base/base.h"
+#include "base/version.h"
 #include "awards/awards.h"
 #include "cli/cli.h"
 #include "store/store.h"
@@ -211,8 +212,8 @@ int cli_cmd_serve(int argc, char **argv)
         ret = cli_fail(&err);
         goto out;
     }
-    printf("ltibadges: listening on %s:%u, public URL %s\n", cfg.listen_host, web_port(w),
-           web_public_url(w));
+    printf("ltibadges: listening on %s:%u, public URL %s, version %s\n", cfg.listen_host,
+           web_port(w), web_public_url(w), base_version);
     fflush(stdout);
 
     while (sig != SIGTERM && sig != SIGINT) {

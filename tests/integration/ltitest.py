@@ -48,7 +48,7 @@ HMAC_SHA256 = oauth1.SIGNATURE_HMAC_SHA256
 # A sanitized build is slower; stopping must still be prompt.
 STOP_TIMEOUT = float(os.environ.get("LTIBADGES_STOP_TIMEOUT", "5"))
 START_TIMEOUT = 20.0
-LISTEN_RE = re.compile(r"^ltibadges: listening on (\S+):(\d+), public URL (\S+)$")
+LISTEN_RE = re.compile(r"^ltibadges: listening on (\S+):(\d+), public URL (\S+), version (\S+)$")
 LOCATION_RE = re.compile(r"^(?P<base>.+)/badges\?s=(?P<token>[1-9][0-9]*-[0-9a-f]{64})$")
 
 
@@ -340,6 +340,7 @@ class Server:
         self.port = None
         self.public_url = None
         self.host = None
+        self.version = None
         self.banner = []
         self.stderr_path = os.path.join(workdir, "stderr-%s.log" % secrets.token_hex(4))
         self.returncode = None
@@ -387,6 +388,7 @@ class Server:
                 m = LISTEN_RE.match(text)
                 if m:
                     self.host, self.port, self.public_url = m.group(1), int(m.group(2)), m.group(3)
+                    self.version = m.group(4)
                     return self
                 self.banner.append(text)
 

@@ -8,6 +8,7 @@ import re
 import shutil
 import socket
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -215,6 +216,37 @@ class Usage(TempDirTest):
                 p = self.cli(*args)
                 self.assertOneLineError(p, 2, *([phrase] if phrase else []))
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "ltibadges.db")))
+
+
+class Version(TempDirTest):
+
+    def test_version_in_version_help_and_startup_line(self):
+        root = os.path.dirname(os.path.dirname(lt.HERE))
+        with open(os.path.join(root, "CMakeLists.txt")) as f:
+            project = re.search(r"project\(ltibadges VERSION (\S+)", f.read()).group(1)
+        p = self.cli("--version")
+        self.assertEqual((p.returncode, p.stderr), (0, ""), p)
+        m = re.fullmatch(r"ltibadges (\S+)\n", p.stdout)
+        self.assertIsNotNone(m, p.stdout)
+        version = m.group(1)
+        # the project's VERSION, then git describe as semver build metadata when built in git
+        m = re.fullmatch(re.escape(project) + r"(?:\+([0-9A-Za-z.-]+))?", version)
+        self.assertIsNotNone(m, "%r is not %s[+describe]" % (version, project))
+        if m.group(1):
+            # describe ends in the abbreviated commit (gHASH when a tag is behind it)
+            commit = re.search(r"(?:^|-g)([0-9a-f]{7,40})(?:-dirty)?$", m.group(1))
+            self.assertIsNotNone(commit, m.group(1))
+            if shutil.which("git") and os.path.exists(os.path.join(root, ".git")):
+                g = subprocess.run(["git", "-C", root, "cat-file", "-t", commit.group(1)],
+                                   capture_output=True, text=True)
+                self.assertEqual(g.stdout.strip(), "commit", "%s: %s" % (version, g.stderr))
+        p = self.cli("--help")
+        self.assertEqual(p.returncode, 0, p)
+        self.assertIn("ltibadges --version", p.stdout)
+        self.assertIn("\nltibadges %s\n" % version, p.stdout)
+        s = self.serve()
+        self.assertEqual(s.version, version)
+        self.stop(s)
 
 
 class Migrate(TempDirTest):
