@@ -2,7 +2,8 @@
 """Awards end to end through the real server: the Open edX proposal's five use
 cases and the mode fallback in every combination (signed launch -> grade ->
 award -> assertion), every hosted Open Badges 2.0 document checked against the
-specification's JSON-LD context, recipient hashes recomputed, baked PNG and
+specification's terms (test_ob_context.py checks them against its JSON-LD
+context), recipient hashes recomputed, baked PNG and
 SVG images read back, revocation (410 and the list), and a server killed with
 SIGKILL while issuing, then restarted: nothing lost, nothing twice."""
 import hashlib
@@ -22,19 +23,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ltitest as lt  # noqa: E402
 from ltitest import base_launch, hex_id, png_bytes, query, run_cli  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# The specification's own JSON-LD context (1EdTech's openbadges-specification,
-# ob_v2p0/v2/context.json, what https://w3id.org/openbadges/v2 serves), read where the
-# project's shared data keeps it, or where LTIBADGES_OB_CONTEXT says.
-SHARED_OB_CONTEXT = os.path.join(ROOT, "..", "shared", "openbadges-v2", "v2", "context.json")
-OB_CONTEXT_PATH = os.environ.get("LTIBADGES_OB_CONTEXT", SHARED_OB_CONTEXT)
 OB_CONTEXT = "https://w3id.org/openbadges/v2"
 ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 WAIT = float(os.environ.get("LTIBADGES_AWARD_WAIT", "20"))
 
 # The terms Open Badges 2.0 defines (its classes, properties and prefixes), as the
-# specification lists them: what the documents we serve may use. Checked against the
-# published context whenever that file is at hand, so the two cannot drift apart.
+# specification lists them: what the documents we serve may use. test_ob_context.py checks
+# that they are exactly those of the published JSON-LD context whenever that file is at hand,
+# so the two cannot drift apart.
 OB_V2_TERMS = frozenset("""
     AlignmentObject Assertion BadgeClass Criteria CryptographicKey Endorsement Evidence
     Extension FrameValidation HostedBadge IdentityObject Image Issuer Profile RevocationList
@@ -47,33 +43,6 @@ OB_V2_TERMS = frozenset("""
     targetName targetUrl telephone type uid url validatesType validation validationFrame
     validationSchema verification verificationProperty verify version xsd
 """.split())
-
-
-def ob_terms():
-    """The terms of the published context when it is at hand (and then the test's own list
-    must be exactly those); the test's own list otherwise, saying what is missing."""
-    if not os.path.exists(OB_CONTEXT_PATH):
-        if "LTIBADGES_OB_CONTEXT" in os.environ:
-            raise AssertionError(
-                "LTIBADGES_OB_CONTEXT names %r, which does not exist: point it at the Open "
-                "Badges 2.0 JSON-LD context (ob_v2p0/v2/context.json of "
-                "github.com/1EdTech/openbadges-specification)" % OB_CONTEXT_PATH)
-        sys.stderr.write(
-            "test_awards: the Open Badges 2.0 JSON-LD context is not at %s (the project's "
-            "shared data, beside the clone): the documents are checked against this test's "
-            "own list of the specification's terms instead. To check them against the "
-            "published context, set LTIBADGES_OB_CONTEXT to a copy of it "
-            "(ob_v2p0/v2/context.json of github.com/1EdTech/openbadges-specification, what "
-            "https://w3id.org/openbadges/v2 serves).\n" % os.path.normpath(OB_CONTEXT_PATH))
-        return set(OB_V2_TERMS)
-    with open(OB_CONTEXT_PATH) as f:
-        terms = set(json.load(f)["@context"].keys())
-    if terms != OB_V2_TERMS:
-        raise AssertionError("the test's list of Open Badges 2.0 terms and the context at %s "
-                             "differ: only in the list %s, only in the context %s"
-                             % (OB_CONTEXT_PATH, sorted(OB_V2_TERMS - terms),
-                                sorted(terms - OB_V2_TERMS)))
-    return terms
 
 
 def png_chunks(data):
@@ -153,7 +122,7 @@ class AwardsTestCase(lt.ServerTestCase):
         cls.svg_path = os.path.join(cls.tmp, "badge.svg")
         with open(cls.svg_path, "w") as f:
             f.write(SVG)
-        cls.terms = ob_terms()
+        cls.terms = set(OB_V2_TERMS)
 
     # helpers
 
