@@ -164,6 +164,12 @@ struct awards_stats {
     int64_t last_success; /* unix time, 0: never */
 };
 void awards_stats(struct awards *a, struct awards_stats *out);
+/*
+ * The backends whose last answer was BACKEND_AUTH (their credentials were
+ * refused: an operator must act), for /healthz: up to `max` names
+ * (borrowed, valid until awards_free()); returns how many.
+ */
+size_t awards_backends_in_auth(struct awards *a, const char **names /* OUT */, size_t max);
 
 /* The retry delay after `attempts` failed attempts, honouring a retry-after (seconds). */
 int64_t awards_backoff(int64_t attempts, int64_t retry_after, unsigned jitter_seed);

@@ -66,6 +66,8 @@ struct awards {
 
     pthread_mutex_t stats_mu;
     struct awards_stats stats;
+    /* under stats_mu: each backend's last answer (BACKEND_OK before the first) */
+    enum backend_status backend_last[AWARDS_MAX_BACKENDS];
 
     struct outcomes oc;
 };

@@ -69,6 +69,28 @@ unsigned awards_jitter(void)
     return v;
 }
 
+/* Remembers what backend `be` last answered, for /healthz. */
+static void backend_answered(struct awards *a, const struct backend *be, enum backend_status st)
+{
+    pthread_mutex_lock(&a->stats_mu);
+    for (size_t i = 0; i < a->nbackends; i++)
+        if (a->backends[i].b == be)
+            a->backend_last[i] = st;
+    pthread_mutex_unlock(&a->stats_mu);
+}
+
+size_t awards_backends_in_auth(struct awards *a, const char **names, size_t max)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&a->stats_mu);
+    for (size_t i = 0; i < a->nbackends && n < max; i++)
+        if (a->backend_last[i] == BACKEND_AUTH)
+            names[n++] = a->backends[i].name;
+    pthread_mutex_unlock(&a->stats_mu);
+    return n;
+}
+
 /* A failed attempt: back off, or fail for good. */
 static void failure(const struct store_award *w, const struct backend_result *r, int64_t now,
                     struct arena *ar, struct store_award_update *u)
@@ -89,7 +111,7 @@ static void failure(const struct store_award *w, const struct backend_result *r,
     }
 }
 
-static void process_revoke(struct backend *be, const struct store_award *w,
+static void process_revoke(struct awards *a, struct backend *be, const struct store_award *w,
                            const struct backend_badge *bb, int64_t now, struct arena *ar,
                            struct store_award_update *u)
 {
@@ -98,6 +120,7 @@ static void process_revoke(struct backend *be, const struct store_award *w,
 
     awards_to_backend_award(w, &ba);
     be->ops->revoke(be, bb, &ba, w->revoke_reason, &r);
+    backend_answered(a, be, r.status);
     if (r.status == BACKEND_OK) {
         u->kind = AWARD_UPD_REVOKE_SYNCED;
     } else {
@@ -160,7 +183,7 @@ static void process(struct awards *a, struct badge_cache *cache, const struct st
     }
     awards_to_backend_badge(&b, &bb);
     if (w->state == AWARD_REVOKED) {
-        process_revoke(be, w, &bb, now, ar, u);
+        process_revoke(a, be, w, &bb, now, ar, u);
         return;
     }
     if (!b.backend_id) {
@@ -170,6 +193,7 @@ static void process(struct awards *a, struct badge_cache *cache, const struct st
          * must not create the BadgeClass there a second time.
          */
         be->ops->ensure_badge_class(be, &bb, &r);
+        backend_answered(a, be, r.status);
         if (r.status != BACKEND_OK) {
             failure(w, &r, now, ar, u);
             return;
@@ -192,6 +216,7 @@ static void process(struct awards *a, struct badge_cache *cache, const struct st
     if (w->attempts > 1) {
         /* attempted before: the platform may hold it already (a crash after sending) */
         be->ops->find_assertion(be, &bb, &ba, &r);
+        backend_answered(a, be, r.status);
         if (r.status != BACKEND_OK) {
             failure(w, &r, now, ar, u);
             return;
@@ -199,6 +224,7 @@ static void process(struct awards *a, struct badge_cache *cache, const struct st
     }
     if (!r.found) {
         be->ops->issue(be, &bb, &ba, &r);
+        backend_answered(a, be, r.status);
         if (r.status != BACKEND_OK) {
             failure(w, &r, now, ar, u);
             return;

@@ -126,6 +126,9 @@
 #define LIMIT_HTTP_DROP_BYTES   (16 * 1024 * 1024)
 #define LIMIT_HTTP_LINGER_MS    2000
 #define LIMIT_HTTP_LINGER_BYTES (4 * 1024 * 1024)
+
+/* Address ranges in [server] metrics_allow: a few scrapers' networks, not an ACL engine. */
+#define LIMIT_METRICS_ALLOW 64
 #define LIMIT_HTTP_LINGERING    1024
 
 /*

@@ -21,6 +21,13 @@ struct cli_config {
     int64_t session_ttl;
     unsigned threads;
     char access_log[4096]; /* "-" for stderr, "off", or a file */
+    /* how the server is observed: /metrics and the log */
+    bool metrics_off;
+    char metrics_allow[1024];      /* address ranges besides loopback that may read /metrics */
+    char metrics_listen_host[256]; /* "": /metrics on the main address */
+    unsigned metrics_listen_port;
+    bool log_json;       /* log_format = json */
+    char log_file[4096]; /* "": stderr */
     char tool_title[256];
     char tool_description[1024];
     char locale_dir[4096]; /* page translations; "": beside the program, else the installed ones */

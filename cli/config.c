@@ -10,6 +10,7 @@
 #include "backends/backends.h"
 #include "cli/cli.h"
 #include "lti/lti.h"
+#include "web/web.h"
 
 #include <ini.h>
 #include <strings.h>
@@ -70,7 +71,9 @@ static bool url_chars_ok(const char *v)
     return true;
 }
 
-static int set_listen(struct cli_config *c, const char *v, const char *origin, struct err *err)
+/* HOST:PORT ([v6]:PORT) of key `key` into `host` (256 bytes) and `*port`. */
+static int set_hostport(char host_out[static 256], unsigned *port_out, const char *v,
+                        const char *key, const char *origin, struct err *err)
 {
     const char *colon = strrchr(v, ':');
     int64_t port;
@@ -78,18 +81,23 @@ static int set_listen(struct cli_config *c, const char *v, const char *origin, s
     size_t hlen;
 
     if (!colon || str_to_i64(str_from_cstr(colon + 1), 0, 65535, &port) < 0)
-        return err_set(err, ERR_INVALID, "%s: 'listen' must be HOST:PORT, got '%s'", origin, v);
+        return err_set(err, ERR_INVALID, "%s: '%s' must be HOST:PORT, got '%s'", origin, key, v);
     hlen = (size_t)(colon - v);
     if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
         host++;
         hlen -= 2;
     }
-    if (hlen == 0 || hlen >= sizeof(c->listen_host) || !host_chars_ok(host, hlen))
-        return err_set(err, ERR_INVALID, "%s: 'listen' has no valid host in '%s'", origin, v);
-    memcpy(c->listen_host, host, hlen);
-    c->listen_host[hlen] = '\0';
-    c->listen_port = (unsigned)port;
+    if (hlen == 0 || hlen >= 256 || !host_chars_ok(host, hlen))
+        return err_set(err, ERR_INVALID, "%s: '%s' has no valid host in '%s'", origin, key, v);
+    memcpy(host_out, host, hlen);
+    host_out[hlen] = '\0';
+    *port_out = (unsigned)port;
     return 0;
+}
+
+static int set_listen(struct cli_config *c, const char *v, const char *origin, struct err *err)
+{
+    return set_hostport(c->listen_host, &c->listen_port, v, "listen", origin, err);
 }
 
 static int set_int(int64_t *out, const char *v, int64_t min, int64_t max, const char *key,
@@ -126,6 +134,51 @@ static int set_text(char *dst, size_t dstlen, const char *v, const char *key, co
         return err_set(err, ERR_INVALID, "%s: '%s' contains control characters", origin, key);
     memcpy(dst, v, n + 1);
     return 0;
+}
+
+/* The keys of [server] that say how the server is observed: metrics and logs. */
+static int set_observing(struct cli_config *c, const char *key, const char *v, const char *origin,
+                         struct err *err)
+{
+    if (strcmp(key, "metrics") == 0) {
+        bool on = strcmp(v, "on") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 ||
+                  strcmp(v, "1") == 0;
+
+        if (!on && strcmp(v, "off") != 0 && strcmp(v, "false") != 0 && strcmp(v, "no") != 0 &&
+            strcmp(v, "0") != 0)
+            return err_set(err, ERR_INVALID, "%s: 'metrics' must be on or off, got '%s'", origin,
+                           v);
+        c->metrics_off = !on;
+        return 0;
+    }
+    if (strcmp(key, "metrics_allow") == 0) {
+        struct web_cidr cidrs[LIMIT_METRICS_ALLOW];
+        struct err e = ERR_INIT;
+        size_t n;
+
+        if (web_cidrs_parse(v, cidrs, LIMIT_METRICS_ALLOW, &n, &e) < 0)
+            return err_set(err, ERR_INVALID, "%s: 'metrics_allow': %s", origin, e.msg);
+        return set_text(c->metrics_allow, sizeof(c->metrics_allow), v, "metrics_allow", origin,
+                        err);
+    }
+    if (strcmp(key, "metrics_listen") == 0) {
+        if (v[0] == '\0') {
+            c->metrics_listen_host[0] = '\0';
+            return 0;
+        }
+        return set_hostport(c->metrics_listen_host, &c->metrics_listen_port, v, "metrics_listen",
+                            origin, err);
+    }
+    if (strcmp(key, "log_format") == 0) {
+        if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
+            return err_set(err, ERR_INVALID, "%s: 'log_format' must be text or json, got '%s'",
+                           origin, v);
+        c->log_json = v[0] == 'j';
+        return 0;
+    }
+    if (strcmp(key, "log_file") == 0)
+        return set_text(c->log_file, sizeof(c->log_file), v, "log_file", origin, err);
+    return 1; /* not one of these */
 }
 
 /* A key of [email]; whether the section holds together is checked by cli_config_mail(). */
@@ -261,6 +314,12 @@ int cli_config_set(struct cli_config *c, const char *key, const char *v, const c
     }
     if (strcmp(key, "server.locale_dir") == 0)
         return set_text(c->locale_dir, sizeof(c->locale_dir), v, "locale_dir", origin, err);
+    if (strncmp(key, "server.", 7) == 0) {
+        int r = set_observing(c, key + 7, v, origin, err);
+
+        if (r <= 0)
+            return r;
+    }
     if (strcmp(key, "server.access_log") == 0)
         return set_text(c->access_log, sizeof(c->access_log), v, "access_log", origin, err);
     if (strcmp(key, "database.path") == 0) {

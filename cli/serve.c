@@ -200,6 +200,10 @@ int cli_cmd_serve(int argc, char **argv)
     wc.tool_description = cfg.tool_description;
     wc.mail = &mail;
     wc.accept_unconfirmed_email = cfg.email_accept_unconfirmed;
+    wc.metrics_off = cfg.metrics_off;
+    wc.metrics_allow = cfg.metrics_allow[0] ? cfg.metrics_allow : NULL;
+    wc.metrics_listen_host = cfg.metrics_listen_host[0] ? cfg.metrics_listen_host : NULL;
+    wc.metrics_listen_port = cfg.metrics_listen_port;
     if (web_start(&w, &wc, s, &err) < 0) {
         ret = cli_fail(&err);
         goto out;
@@ -212,6 +216,8 @@ int cli_cmd_serve(int argc, char **argv)
         ret = cli_fail(&err);
         goto out;
     }
+    if (web_metrics_port(w))
+        printf("ltibadges: metrics on %s:%u\n", cfg.metrics_listen_host, web_metrics_port(w));
     printf("ltibadges: listening on %s:%u, public URL %s, version %s\n", cfg.listen_host,
            web_port(w), web_public_url(w), base_version);
     fflush(stdout);

@@ -8,8 +8,8 @@ libssl-dev libxml2-dev libjansson-dev libinih-dev libpng-dev libcurl4-openssl-de
 ca-certificates gettext"
 # nginx and caddy: the README's reverse-proxy examples, run by tests/integration/test_proxy.py
 # on loopback ports (where systemd runs, apt also starts their services on ports 80 and 443)
-pkgs_test="libcmocka-dev python3 python3-oauthlib ruby-oauth python3-aiosmtpd binutils chromium
-nodejs npm clang libclang-rt-14-dev openssl nginx caddy"
+pkgs_test="libcmocka-dev python3 python3-oauthlib ruby-oauth python3-aiosmtpd python3-prometheus-client
+binutils chromium nodejs npm clang libclang-rt-14-dev openssl nginx caddy"
 pkgs_bench="wrk python3"
 
 want=""

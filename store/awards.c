@@ -465,3 +465,91 @@ out:
     store_reader_put(s, c);
     return ret;
 }
+
+/* min(next_attempt_at) of a statement binding `now` as ?1; 0 when none is due. */
+static int oldest_due(struct conn *c, enum stmt_id id, int64_t now, int64_t *out, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, id, err);
+    int rc;
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, now);
+    rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return store_db_err(c, rc, "reading the outbox", err);
+    return 0;
+}
+
+int store_outbox_metrics(struct store *s, int64_t now, struct store_outbox_metrics *out,
+                         struct err *err)
+{
+    static const char *const pb_states[4] = { "queued", "sending", "done", "failed" };
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int rc, ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_METRICS_AWARDS, err);
+    if (!st)
+        goto out;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int state = store_award_state_parse((const char *)sqlite3_column_text(st, 0));
+        const char *backend = (const char *)sqlite3_column_text(st, 1);
+        struct store_award_group *g;
+
+        if (state < 0 || out->n_awards == STORE_METRICS_AWARD_GROUPS)
+            continue;
+        g = &out->awards[out->n_awards++];
+        g->state = (enum store_award_state)state;
+        snprintf(g->backend, sizeof(g->backend), "%s", backend ? backend : "");
+        g->n = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        store_db_err(c, rc, "counting awards", err);
+        goto out;
+    }
+    st = store_stmt(c, S_METRICS_PASSBACKS, err);
+    if (!st)
+        goto out;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *state = (const char *)sqlite3_column_text(st, 0);
+
+        for (size_t i = 0; state && i < 4; i++)
+            if (strcmp(state, pb_states[i]) == 0)
+                out->passbacks[i] = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        store_db_err(c, rc, "counting passbacks", err);
+        goto out;
+    }
+    if (oldest_due(c, S_METRICS_AWARD_DUE, now, &out->award_oldest_due, err) < 0 ||
+        oldest_due(c, S_METRICS_PASSBACK_DUE, now, &out->passback_oldest_due, err) < 0)
+        goto out;
+    ret = 0;
+out:
+    store_reader_put(s, c);
+    return ret;
+}
+
+int store_outbox_due(struct store *s, int64_t now, int64_t *award, int64_t *passback,
+                     struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    int ret = -1;
+
+    *award = *passback = 0;
+    if (!c)
+        return -1;
+    if (oldest_due(c, S_METRICS_AWARD_DUE, now, award, err) == 0 &&
+        oldest_due(c, S_METRICS_PASSBACK_DUE, now, passback, err) == 0)
+        ret = 0;
+    store_reader_put(s, c);
+    return ret;
+}

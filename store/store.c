@@ -508,6 +508,16 @@ static const char *const sql_text[S__COUNT] = {
     [S_OUTBOX_COUNTS] = "SELECT state, count(*) FROM awards GROUP BY state",
     [S_OUTBOX_NEXT_DUE] = "SELECT min(next_attempt_at) FROM awards WHERE "
                           "(state IN ('queued', 'issuing') OR revoke_synced = 0)",
+    /* ---- metrics (awards.c): read at each scrape, never on a request's path ---- */
+    [S_METRICS_AWARDS] = "SELECT a.state, b.backend, count(*) FROM awards a JOIN badge_classes b "
+                         "ON b.id = a.badge_class_id GROUP BY a.state, b.backend",
+    [S_METRICS_PASSBACKS] = "SELECT state, count(*) FROM passbacks GROUP BY state",
+    /* the same conditions as the partial indexes awards_due and passbacks_due */
+    [S_METRICS_AWARD_DUE] = "SELECT min(next_attempt_at) FROM awards WHERE "
+                            "(state IN ('queued', 'issuing') OR revoke_synced = 0) "
+                            "AND next_attempt_at <= ?1",
+    [S_METRICS_PASSBACK_DUE] = "SELECT min(next_attempt_at) FROM passbacks WHERE "
+                               "state IN ('queued', 'sending') AND next_attempt_at <= ?1",
     /* ---- Basic Outcomes (outcomes.c) ---- */
     [S_CONSUMER_SET_HOSTS] = "UPDATE consumers SET outcome_hosts = ?2 WHERE key = ?1",
     [S_TOOL_SOURCEDID_FIND] =
@@ -834,10 +844,25 @@ void store_reader_put(struct store *s, struct conn *c)
     pthread_mutex_unlock(&s->pool_mu);
 }
 
+/* A batch's time, for /metrics: the writer takes the stats lock once per batch anyway. */
+static void tx_observe(struct store *s, int64_t ns)
+{
+    static const int64_t bounds_us[STORE_TX_BUCKETS] = STORE_TX_BOUNDS_US;
+    size_t i = 0;
+
+    while (i < STORE_TX_BUCKETS && ns > bounds_us[i] * 1000)
+        i++;
+    pthread_mutex_lock(&s->stats_mu);
+    s->stats.tx_le[i]++;
+    s->stats.tx_ns += (uint64_t)ns;
+    pthread_mutex_unlock(&s->stats_mu);
+}
+
 static void *writer_main(void *arg)
 {
     struct store *s = arg;
     struct store_launch_job *batch[LIMIT_STORE_BATCH];
+    int64_t t0;
 
     pthread_setname_np(pthread_self(), "lb-writer");
     for (;;) {
@@ -859,7 +884,9 @@ static void *writer_main(void *arg)
             s->q_tail = NULL;
         pthread_mutex_unlock(&s->q_mu);
 
+        t0 = util_mono_ns();
         store_launch_batch(s, batch, n);
+        tx_observe(s, util_mono_ns() - t0);
         for (size_t i = 0; i < n; i++)
             batch[i]->done(batch[i]);
     }

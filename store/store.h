@@ -912,10 +912,47 @@ int store_passback_next_due(struct store *s, int64_t *next /* OUT */, struct err
 
 /* ---- Statistics (benchmarks, health) ------------------------------------ */
 
+/*
+ * The launch writer's transactions (one batch each) by how long they took,
+ * from BEGIN to the end of COMMIT: tx_le[i] counts those of at most
+ * STORE_TX_BOUNDS_US[i] microseconds that took longer than the bound
+ * before (not cumulative), tx_le[STORE_TX_BUCKETS] the longer ones.
+ */
+#define STORE_TX_BUCKETS 13
+#define STORE_TX_BOUNDS_US                                                                         \
+ {                                                                                                 \
+  250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 5000000        \
+ }
+
 struct store_stats {
     uint64_t batches, launches, replays, checkpoints;
+    uint64_t tx_le[STORE_TX_BUCKETS + 1];
+    uint64_t tx_ns; /* their total time */
 };
 void store_stats(struct store *s, struct store_stats *out /* OUT */);
+
+/*
+ * What /metrics shows of the outboxes, read when it is asked for (a count
+ * of every award and passback: a scrape's work, never a request's).
+ */
+#define STORE_METRICS_AWARD_GROUPS 64
+struct store_award_group {
+    enum store_award_state state;
+    char backend[64];
+    int64_t n;
+};
+struct store_outbox_metrics {
+    struct store_award_group awards[STORE_METRICS_AWARD_GROUPS]; /* by state and backend */
+    size_t n_awards;      /* groups past STORE_METRICS_AWARD_GROUPS are left out */
+    int64_t passbacks[4]; /* queued, sending, done, failed */
+    /* next_attempt_at of the oldest item due at `now` (0: none due) */
+    int64_t award_oldest_due, passback_oldest_due;
+};
+int store_outbox_metrics(struct store *s, int64_t now, struct store_outbox_metrics *out /* OUT */,
+                         struct err *err);
+/* Only the oldest due items (their next_attempt_at, 0: none due), through the due indexes. */
+int store_outbox_due(struct store *s, int64_t now, int64_t *award /* OUT */,
+                     int64_t *passback /* OUT */, struct err *err);
 /*
  * For tests, with no operation running: the most times one statement cached
  * on this store's connections was prepared again, and its SQL. SQLite

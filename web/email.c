@@ -77,6 +77,7 @@ static void *mailer_main(void *arg)
             m->status = backend_mail_send(&mc, m->to, m->subject, m->text, &m->err);
             m->stopped =
                 m->status < 0 && m->err.code == ERR_UNAVAILABLE && atomic_load(&w->stopping);
+            web_metrics_mail(w, m->status == 0);
         }
         pthread_mutex_lock(&w->mail_mu);
         w->mail_len--; /* the place is free once its mail is done */

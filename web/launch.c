@@ -51,6 +51,16 @@ static void launch_done(struct store_launch_job *job)
 {
     struct req *r = job->cls;
 
+    /* for /metrics: what the writer made of it (read by the MHD thread after the resume) */
+    if (job->status == 0)
+        r->launch_outcome = WEB_LAUNCH_ACCEPTED;
+    else if (job->err.code == ERR_REPLAY)
+        r->launch_outcome = WEB_LAUNCH_REPLAY;
+    else if (job->err.code == ERR_UNAUTHORIZED)
+        r->launch_outcome = WEB_LAUNCH_CONSUMER_CHANGED;
+    else if (job->err.code == ERR_UNAVAILABLE)
+        r->launch_outcome = WEB_LAUNCH_UNAVAILABLE;
+
     /*
      * Runs on the writer thread: hand the request back to its MHD thread.
      * The in-flight count drops only once that thread has answered
@@ -146,6 +156,7 @@ static int verify_consumer(struct web *w, const struct lti_oauth *oauth,
             return 0;
     }
     if (err->code == ERR_NOTFOUND) {
+        consumer->id = 0;
         err_clear(err);
         err_set(err, ERR_UNAUTHORIZED, "unknown or disabled consumer key");
     }
@@ -164,6 +175,7 @@ void web_route_launch(struct req *r)
     int64_t now = util_now();
 
     /* the query was decoded (and its names checked) before the route ran */
+    r->launch_outcome = WEB_LAUNCH_MALFORMED; /* until more is known */
     if (form_parse(&r->arena, r->body.ptr, r->body.len, LIMIT_FORM_PARAMS, &body, &err) < 0) {
         if (err.code == ERR_TOOBIG)
             err.code = ERR_INVALID;
@@ -177,7 +189,11 @@ void web_route_launch(struct req *r)
         web_reply_err(r, &err);
         return;
     }
+    consumer.id = 0;
     if (verify_consumer(w, &oauth, lists, &consumer, &err) < 0) {
+        if (err.code == ERR_UNAUTHORIZED)
+            r->launch_outcome = consumer.id && consumer.enabled ? WEB_LAUNCH_BAD_SIGNATURE
+                                                                : WEB_LAUNCH_UNKNOWN_CONSUMER;
         web_reply_err(r, &err);
         return;
     }
@@ -185,10 +201,13 @@ void web_route_launch(struct req *r)
     /* verified: from here on a refusal may go back to the LMS (read only then) */
     if (lti_oauth_check_time(&oauth, now, w->cfg.oauth_window, &err) < 0 ||
         lti_launch_parse(&body, &r->launch, &err) < 0) {
+        r->launch_outcome =
+            err.code == ERR_REPLAY ? WEB_LAUNCH_STALE_TIMESTAMP : WEB_LAUNCH_INVALID;
         refuse_lti(r, lti_launch_return_url(&body), &err);
         return;
     }
 
+    r->launch_outcome = WEB_LAUNCH_NONE; /* from here on: the writer's answer, or the status */
     memset(sl, 0, sizeof(*sl));
     {
         /* the session token's secret and the CSRF secret from one call to the generator */

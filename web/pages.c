@@ -427,17 +427,3 @@ void web_route_config_xml(struct req *r)
     body = buf_detach(&b, &len);
     web_reply(r, 200, "application/xml; charset=utf-8", body, len, NULL);
 }
-
-void web_route_healthz(struct req *r)
-{
-    struct err err = ERR_INIT;
-
-    if (store_ping(r->web->store, &err) < 0) {
-        static const char down[] = "database unavailable\n";
-
-        web_reply(r, 503, "text/plain; charset=utf-8", xmemdupz(down, sizeof(down) - 1),
-                  sizeof(down) - 1, NULL);
-        return;
-    }
-    web_reply(r, 200, "text/plain; charset=utf-8", xmemdupz("ok\n", 3), 3, NULL);
-}

@@ -394,6 +394,7 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **soc
         w->conns = c;
         pthread_mutex_unlock(&w->conn_mu);
         *socket_context = c;
+        web_metrics_connection(w, 1);
         return;
     }
     if (!c)
@@ -411,6 +412,7 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **soc
     pthread_mutex_unlock(&w->conn_mu);
     free(c);
     *socket_context = NULL;
+    web_metrics_connection(w, -1);
 }
 
 /* A request's header block arrived: false when the guard answered 408 first. */
@@ -709,12 +711,25 @@ static const struct route routes[] = {
     { "/badges/email/confirm", web_route_email_confirm, false, false, false, 0 },
     { "/lti/config.xml", web_route_config_xml, false, false, false, 0 },
     { "/healthz", web_route_healthz, false, false, false, 0 },
+    { "/metrics", web_route_metrics, false, false, false, 0 },
     { "/static/style.css", web_route_style, false, false, false, 0 },
     { "/static/icon.svg", web_route_icon, false, false, false, 0 },
     { "/static/page.js", web_route_script, false, false, false, 0 },
     { "/ob/v2/", web_route_ob, false, true, false, 0 },
     { "/", web_route_home, false, false, false, 0 },
 };
+
+#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+size_t web_routes_count(void)
+{
+    return N_ROUTES;
+}
+
+const char *web_route_path(size_t i)
+{
+    return i < N_ROUTES ? routes[i].path : NULL;
+}
 
 /* Whether the media type of Content-Type `ct` (parameters aside) is `want` or `alt`. */
 static bool content_type_is(const char *ct, const char *want, const char *alt)
@@ -752,10 +767,11 @@ static void start(struct req *r, const char *method)
     else
         r->method = REQ_OTHER;
 
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+    for (size_t i = 0; i < N_ROUTES; i++) {
         if (routes[i].prefix ? str_starts_with(r->path, routes[i].path)
                              : str_eq_cstr(r->path, routes[i].path)) {
             rt = &routes[i];
+            r->route_no = i;
             break;
         }
     }
@@ -875,6 +891,7 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
     }
     buf_init(&r->body, w->cfg.max_body);
     r->t0 = util_mono_ns();
+    r->route_no = N_ROUTES; /* none, until start() finds one */
     split_uri(w, r);
     return r;
 }
@@ -1055,6 +1072,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         pthread_mutex_unlock(&w->conn_mu);
     }
     log_line(r);
+    web_metrics_request(r->web, r->route_no, util_mono_ns() - r->t0, r->status, r->launch_outcome);
     web_post_free(r);
     buf_release(&r->body);
     arena_release(&r->arena);
@@ -1124,8 +1142,8 @@ static void free_urls(struct web *w)
 }
 
 /* Binds the listening socket ourselves so the port (and so the public URL) is known first. */
-static int bind_listen(const char *host, unsigned port, int *fd_out, unsigned *port_out, bool *v6,
-                       struct err *err)
+int web_bind_listen(const char *host, unsigned port, int *fd_out, unsigned *port_out, bool *v6,
+                    struct err *err)
 {
     struct addrinfo hints, *ai = NULL;
     char ps[16];
@@ -1172,6 +1190,7 @@ static int bind_listen(const char *host, unsigned port, int *fd_out, unsigned *p
 static void web_free(struct web *w)
 {
     guard_stop(w);
+    web_metrics_stop(w);
     pthread_mutex_destroy(&w->mail_mu);
     pthread_cond_destroy(&w->mail_cv);
     pthread_mutex_destroy(&w->conn_mu);
@@ -1198,7 +1217,11 @@ int web_start(struct web **out, const struct web_config *cfg, struct store *stor
     w->lingering = xcalloc(LIMIT_HTTP_LINGERING, sizeof(*w->lingering));
     w->guard_wake = -1;
     w->cfg.mail_on = cfg->mail && backend_mail_enabled(cfg->mail);
-    if (bind_listen(cfg->listen_host, cfg->listen_port, &fd, &w->port, &v6, err) < 0) {
+    if (web_metrics_start(w, err) < 0) {
+        web_free(w);
+        return -1;
+    }
+    if (web_bind_listen(cfg->listen_host, cfg->listen_port, &fd, &w->port, &v6, err) < 0) {
         web_free(w);
         return -1;
     }

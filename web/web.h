@@ -38,7 +38,33 @@ struct web_config {
     const struct backend_mail_config *mail;
     bool mail_on;                  /* e-mail confirmation links can be sent (SMTP configured) */
     bool accept_unconfirmed_email; /* without mail: a learner's address is taken as given */
+    /*
+     * GET /metrics: off, or on the main address to 127.0.0.1, ::1 and the
+     * addresses of metrics_allow (a list web_cidrs_parse() reads; NULL:
+     * none), or only on a separate address (metrics_listen_host, with
+     * /healthz beside it) when that is not NULL.
+     */
+    bool metrics_off;
+    const char *metrics_allow;
+    const char *metrics_listen_host;
+    unsigned metrics_listen_port; /* 0: any free port (see web_metrics_port()) */
 };
+
+/* An address range: 10.0.0.0/8, 2001:db8::/32, or one address. */
+struct web_cidr {
+    int family; /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+    unsigned prefix; /* bits */
+};
+/*
+ * An address list "10.0.0.0/8, 192.168.1.7, 2001:db8::/32" (commas or
+ * blanks between), at most `max` ranges; ERR_INVALID naming the first
+ * entry that is none.
+ */
+int web_cidrs_parse(const char *text, struct web_cidr *out /* OUT */, size_t max,
+                    size_t *n /* OUT */, struct err *err);
+/* Whether the socket address `sa` (IPv4, IPv6, IPv4-mapped IPv6) is in one of the ranges. */
+bool web_cidrs_match(const struct web_cidr *c, size_t n, const void *sa);
 
 /* Fills `cfg` with the defaults (127.0.0.1:8080, 64 KiB, 300 s, 8 h, 2 threads, stderr). */
 void web_config_init(struct web_config *cfg);
@@ -55,6 +81,8 @@ int web_start(struct web **out /* OUT */, const struct web_config *cfg, struct s
               struct err *err);
 /* The port actually bound (useful with port 0). */
 unsigned web_port(const struct web *w);
+/* The port of the separate metrics address, 0 when there is none. */
+unsigned web_metrics_port(const struct web *w);
 /* The public base URL in use (borrowed, valid until web_stop()). */
 const char *web_public_url(const struct web *w);
 /*

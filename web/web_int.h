@@ -8,6 +8,7 @@
 #include "web/web.h"
 #include "lti/lti.h"
 #include "store/store.h"
+#include "web/metrics.h"
 
 #include <microhttpd.h>
 #include <pthread.h>
@@ -53,6 +54,13 @@ struct web {
     struct web_conn *conns;
     struct web_linger *lingering; /* LIMIT_HTTP_LINGERING slots */
     size_t n_lingering;
+
+    /* what /metrics counts, and who may read it (metrics.c) */
+    struct web_metrics *metrics;
+    struct web_cidr *metrics_allow;
+    size_t n_metrics_allow;
+    struct MHD_Daemon *metrics_daemon; /* the separate metrics address, or NULL */
+    unsigned metrics_port;
 };
 
 enum web_lang {
@@ -135,6 +143,8 @@ struct req {
     bool body_toobig;
     size_t dropped; /* body bytes dropped past the limit (a chunked body) */
     int64_t t0;
+    size_t route_no; /* its index in the routes table (server.c), for /metrics */
+    enum web_launch_outcome launch_outcome; /* set by the launch route where it knows why */
     unsigned status;
     size_t bytes_out;
 
@@ -180,12 +190,18 @@ void web_req_hold(struct req *r, atomic_int *count);
 void web_req_release(struct req *r);
 
 /* ---- routes ---- */
+/* The routes table (server.c): how many routes, and the path of route `i` (for /metrics). */
+size_t web_routes_count(void);
+const char *web_route_path(size_t i);
+/* Binds a listening socket to HOST:PORT (`*port_out`: the port bound, for port 0). */
+int web_bind_listen(const char *host, unsigned port, int *fd_out /* OUT */,
+                    unsigned *port_out /* OUT */, bool *v6 /* OUT */, struct err *err);
+
 void web_route_launch(struct req *r);         /* launch.c */
 void web_route_launch_resumed(struct req *r); /* launch.c, after the writer answered */
 void web_route_badges(struct req *r);         /* pages.c */
 void web_route_home(struct req *r);           /* pages.c */
 void web_route_config_xml(struct req *r);     /* pages.c */
-void web_route_healthz(struct req *r);        /* pages.c */
 void web_route_style(struct req *r);          /* pages.c */
 void web_route_icon(struct req *r);           /* pages.c */
 void web_route_ob(struct req *r);             /* ob.c: /ob/v2/... */

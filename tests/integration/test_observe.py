@@ -1,0 +1,261 @@
+#!/usr/bin/python3
+"""Observing the server: GET /metrics read by Prometheus's own text-format
+parser (Debian's python3-prometheus-client), its counters moving with the
+traffic that should move them, who may read it; /healthz saying what is
+wrong; the log and the signals.
+
+A request is counted when the server completes it, which may be just after
+its client read the answer: the tests wait for a counter to reach the value
+they expect (and then check it is exactly that), never for a time."""
+import http.client
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ltitest as lt  # noqa: E402
+from ltitest import base_launch  # noqa: E402
+
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+BOUND = 20.0  # seconds a state may take to come: a bound, not a measure
+
+
+def wait_for(cond, what, bound=BOUND):
+    deadline = time.monotonic() + bound
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.02)
+
+
+def get_from(port, path, source=None, headers=None):
+    """GET on a fresh connection from `source` (an address of this machine's loopback)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20,
+                                      source_address=(source, 0) if source else None)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        resp = conn.getresponse()
+        return lt.Response(resp.status, resp.reason, resp.msg, resp.read())
+    finally:
+        conn.close()
+
+
+class Scrape:
+    """One /metrics page, parsed: samples by (name, sorted labels)."""
+
+    def __init__(self, text):
+        self.text = text
+        self.families = {f.name: f for f in text_string_to_metric_families(text)}
+        self.samples = {}
+        for f in self.families.values():
+            for s in f.samples:
+                self.samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+
+    def get(self, name, **labels):
+        return self.samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def scrape(port, source=None):
+    resp = get_from(port, "/metrics", source=source)
+    if resp.status != 200:
+        raise AssertionError("GET /metrics: %r" % resp)
+    assert resp.header("Content-Type").startswith("text/plain; version=0.0.4"), resp
+    return Scrape(resp.text)
+
+
+class Metrics(lt.ServerTestCase):
+    consumers = (("Metrics LMS", None, None), ("Disabled LMS", None, None))
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        lt.run_cli("consumer", "disable", cls.keys[1][0], "--db", cls.db)
+
+    def launches(self, outcome, s=None):
+        return (s or scrape(self.server.port)).get("ltibadges_launches_total", outcome=outcome)
+
+    def wait_count(self, name, want, **labels):
+        """Waits until the sample reaches `want`; returns that scrape."""
+        def ok():
+            s = scrape(self.server.port)
+            return s if s.get(name, **labels) >= want else None
+        s = wait_for(ok, "%s%r to reach %s" % (name, labels, want))
+        self.assertEqual(s.get(name, **labels), want, "%s%r" % (name, labels))
+        return s
+
+    def test_families_and_types(self):
+        s = scrape(self.server.port)
+        types = {n: f.type for n, f in s.families.items()}
+        for name, t in (("ltibadges_launches", "counter"),
+                        ("ltibadges_http_request_duration_seconds", "histogram"),
+                        ("ltibadges_db_transaction_duration_seconds", "histogram"),
+                        ("ltibadges_awards", "gauge"), ("ltibadges_passbacks", "gauge"),
+                        ("ltibadges_outbox_oldest_due_age_seconds", "gauge"),
+                        ("ltibadges_mails", "counter"), ("ltibadges_http_connections", "gauge"),
+                        ("process_resident_memory_bytes", "gauge"),
+                        ("ltibadges_build_info", "gauge")):
+            self.assertEqual(types.get(name), t, name)
+        self.assertGreater(s.get("process_resident_memory_bytes"), 1024 * 1024)
+        info = [x for x in s.families["ltibadges_build_info"].samples]
+        self.assertEqual(len(info), 1)
+        self.assertTrue(info[0].labels["version"])
+        self.assertEqual(s.get("ltibadges_database_up"), 1)
+
+    def test_counters_move_with_launches(self):
+        port = self.server.port
+        before = scrape(port)
+        hist = ("ltibadges_http_request_duration_seconds_count", {"route": "/lti/launch"})
+        tx = ("ltibadges_db_transaction_duration_seconds_count", {"tx": "launch_batch"})
+
+        resp, body = self.server.launch(base_launch(), self.key, self.secret)
+        self.assertEqual(resp.status, 303, resp)
+        s = self.wait_count("ltibadges_launches_total",
+                            before.get("ltibadges_launches_total", outcome="accepted") + 1,
+                            outcome="accepted")
+        self.assertEqual(s.get(hist[0], **hist[1]), before.get(hist[0], **hist[1]) + 1)
+        self.assertGreater(s.get(tx[0], **tx[1]), before.get(tx[0], **tx[1]))
+        self.assertEqual(s.get("ltibadges_launches_committed_total"),
+                         before.get("ltibadges_launches_committed_total") + 1)
+
+        # the same form again: a replay
+        self.assertEqual(self.server.post_form(body).status, 401)
+        self.wait_count("ltibadges_launches_total",
+                        before.get("ltibadges_launches_total", outcome="replay") + 1,
+                        outcome="replay")
+        # forged: signed with another secret
+        resp, _ = self.server.launch(base_launch(), self.key, "not-the-secret-at-all")
+        self.assertEqual(resp.status, 401)
+        self.wait_count("ltibadges_launches_total",
+                        before.get("ltibadges_launches_total", outcome="bad_signature") + 1,
+                        outcome="bad_signature")
+        # an unknown key, and a disabled consumer's
+        resp, _ = self.server.launch(base_launch(), "no-such-key", self.secret)
+        self.assertEqual(resp.status, 401)
+        resp, _ = self.server.launch(base_launch(), self.keys[1][0], self.keys[1][1])
+        self.assertEqual(resp.status, 401)
+        self.wait_count("ltibadges_launches_total",
+                        before.get("ltibadges_launches_total", outcome="unknown_consumer") + 2,
+                        outcome="unknown_consumer")
+        # stale timestamp, a verified launch missing its fields, malformed, wrong media type
+        resp, _ = self.server.launch(base_launch(), self.key, self.secret,
+                                     timestamp=int(time.time()) - 3600)
+        self.assertEqual(resp.status, 401)
+        resp, _ = self.server.launch(base_launch(resource_link_id=None), self.key, self.secret)
+        self.assertEqual(resp.status, 400)
+        self.assertEqual(self.server.post_form("a=b").status, 400)
+        self.assertEqual(self.server.post_form("a=b", content_type="text/plain").status, 415)
+        for outcome in ("stale_timestamp", "invalid_launch", "malformed", "media_type"):
+            self.wait_count("ltibadges_launches_total",
+                            before.get("ltibadges_launches_total", outcome=outcome) + 1,
+                            outcome=outcome)
+        s = scrape(port)
+        total = sum(v for (n, _), v in s.samples.items() if n == "ltibadges_launches_total")
+        total0 = sum(v for (n, _), v in before.samples.items() if n == "ltibadges_launches_total")
+        self.assertEqual(total - total0, 9, "every launch counted once")
+        self.assertEqual(s.get(hist[0], **hist[1]) - before.get(hist[0], **hist[1]), 9)
+        # the buckets are cumulative and end with the count
+        buckets = sorted((float(lbl[1]) if lbl[1] != "+Inf" else float("inf"), v)
+                         for (n, labels), v in s.samples.items()
+                         if n == "ltibadges_http_request_duration_seconds_bucket"
+                         for lbl in labels if lbl[0] == "le" and ("route", "/lti/launch") in labels)
+        values = [v for _, v in buckets]
+        self.assertEqual(values, sorted(values))
+        self.assertEqual(values[-1], s.get(hist[0], **hist[1]))
+
+    def test_open_connections(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+        try:
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            # this connection is still open while another scrapes
+            self.assertGreaterEqual(scrape(self.server.port).get("ltibadges_http_connections"), 2)
+        finally:
+            conn.close()
+
+    def test_other_peers_refused(self):
+        # 127.0.0.2 is this machine too, but not what loopback means here (127.0.0.1, ::1)
+        resp = get_from(self.server.port, "/metrics", source="127.0.0.2")
+        self.assertEqual(resp.status, 403, resp)
+        self.assertNotIn("ltibadges_", resp.text)
+        # through a proxy on this machine: the client is someone else
+        for h in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+            resp = get_from(self.server.port, "/metrics", headers={h: "203.0.113.9"})
+            self.assertEqual(resp.status, 403, h)
+        # /healthz is for everyone
+        self.assertEqual(get_from(self.server.port, "/healthz", source="127.0.0.2").status, 200)
+
+
+class MetricsConfig(unittest.TestCase):
+    """metrics_allow, metrics = off, metrics_listen: each its own server."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ltibadges-metrics-")
+        self.db = os.path.join(self.tmp, "m.db")
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            s.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self, ini):
+        cfg = os.path.join(self.tmp, "m-%d.ini" % len(self.servers))
+        with open(cfg, "w") as f:
+            f.write(ini)
+        s = lt.Server(self.tmp, db=self.db, config=cfg)
+        self.servers.append(s)
+        return s.start()
+
+    def stop_ok(self, s):
+        rc, _ = s.stop()
+        self.assertEqual(rc, 0, s.stderr()[-2000:])
+
+    def test_allow_list(self):
+        s = self.start("[server]\nmetrics_allow = 10.0.0.0/8, 127.0.0.2 ::2\n")
+        self.assertEqual(get_from(s.port, "/metrics", source="127.0.0.2").status, 200)
+        self.assertEqual(get_from(s.port, "/metrics", source="127.0.0.3").status, 403)
+        self.assertEqual(get_from(s.port, "/metrics").status, 200)
+        self.stop_ok(s)
+
+    def test_bad_allow_list_refused(self):
+        cfg = os.path.join(self.tmp, "bad.ini")
+        with open(cfg, "w") as f:
+            f.write("[server]\nmetrics_allow = 10.0.0.0/33\n")
+        p = lt.run_cli("serve", "--config", cfg, "--db", self.db, "--listen", "127.0.0.1:0")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("metrics_allow", p.stderr)
+        self.assertIn("10.0.0.0/33", p.stderr)
+
+    def test_off(self):
+        s = self.start("[server]\nmetrics = off\n")
+        self.assertEqual(get_from(s.port, "/metrics").status, 404)
+        self.stop_ok(s)
+
+    def test_separate_address(self):
+        s = self.start("[server]\nmetrics_listen = 127.0.0.1:0\n")
+        line = [b for b in s.banner if b.startswith("ltibadges: metrics on ")]
+        self.assertEqual(len(line), 1, s.banner)
+        mport = int(line[0].rsplit(":", 1)[1])
+        self.assertNotEqual(mport, s.port)
+        # not on the main address any more, to anyone
+        self.assertEqual(get_from(s.port, "/metrics").status, 404)
+        # on its own, to whoever reaches it (the operator keeps that address private)
+        m = scrape(mport, source="127.0.0.2")
+        self.assertEqual(m.get("ltibadges_database_up"), 1)
+        h = get_from(mport, "/healthz")
+        self.assertEqual((h.status, h.text), (200, "ok\n"))
+        self.assertEqual(get_from(mport, "/healthz?format=json").status, 200)
+        self.assertEqual(get_from(mport, "/badges").status, 404)
+        self.stop_ok(s)
+
+
+if __name__ == "__main__":
+    unittest.main()
