@@ -22,23 +22,13 @@
 #include "web/web_int.h"
 
 #include "awards/awards.h"
+#include "base/version.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-/* The version string comes from base/version.h once the build makes one. */
-#if defined(__has_include)
-# if __has_include("base/version.h")
-#  include "base/version.h"
-#  define METRICS_VERSION base_version
-# endif
-#endif
-#ifndef METRICS_VERSION
-# define METRICS_VERSION "unknown"
-#endif
 
 /*
  * An outbox item due longer than this is stuck: the worker looks every
@@ -332,7 +322,7 @@ static void render(struct web *w, struct buf *b)
 
     head(b, "ltibadges_build_info", "gauge", "The running build; its value is 1.");
     buf_addstr(b, "ltibadges_build_info{version=\"");
-    add_label_value(b, METRICS_VERSION);
+    add_label_value(b, base_version);
     buf_addstr(b, "\"} 1\n");
     head(b, "process_start_time_seconds", "gauge", "When the server started, unix time.");
     buf_addf(b, "process_start_time_seconds %" PRId64 "\n", m->started_at);
@@ -538,7 +528,7 @@ static unsigned health(struct web *w, bool json, char **body, size_t *len, const
         json_object_set_new(checks, "outbox", json_string(outbox_ok ? "ok" : "stuck"));
         json_object_set_new(checks, "backends", json_string(backends_ok ? "ok" : "auth"));
         json_object_set_new(o, "status", json_string(n ? "failing" : "ok"));
-        json_object_set_new(o, "version", json_string(METRICS_VERSION));
+        json_object_set_new(o, "version", json_string(base_version));
         json_object_set_new(o, "problems", arr);
         json_object_set_new(o, "checks", checks);
         s = json_dumps(o, JSON_COMPACT);

@@ -106,7 +106,7 @@ class Metrics(lt.ServerTestCase):
         self.assertGreater(s.get("process_resident_memory_bytes"), 1024 * 1024)
         info = [x for x in s.families["ltibadges_build_info"].samples]
         self.assertEqual(len(info), 1)
-        self.assertTrue(info[0].labels["version"])
+        self.assertEqual(info[0].labels["version"], lt.run_cli("--version").stdout.split()[-1])
         self.assertEqual(s.get("ltibadges_database_up"), 1)
 
     def test_counters_move_with_launches(self):
