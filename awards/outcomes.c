@@ -13,6 +13,7 @@
  * and sent under the HTTP policy of backends/http.c.
  */
 #include "base/base.h"
+#include "base/log.h"
 #include "awards/awards_int.h"
 #include "lti/lti.h"
 
@@ -324,21 +325,22 @@ static void read_binding(struct awards *a, const struct store_binding *b, int64_
         snprintf(c.answer, sizeof(c.answer), "the LMS answered success without a result");
     if (store_binding_read_done(a->store, b->id, now, rr, c.resp.score,
                                 rr == READ_FAILED ? c.answer : NULL, &err) < 0) {
-        fprintf(stderr, "ltibadges: outcomes: %s\n", err.msg);
+        LOG(LOG_LEVEL_ERROR, "outcomes: recording a grade read", LOG_STR("error", err.msg),
+            LOG_STR("detail", err.detail));
         return;
     }
     if (rr == READ_SCORE) {
         /* every read is judged: a BadgeClass made since may be earned by an old grade */
         if (awards_grade(a, b->consumer_id, b->lti_user_id, b->lti_context_id,
                          b->lti_resource_link_id, c.resp.score, "lms", NULL, &err) < 0)
-            fprintf(stderr, "ltibadges: outcomes: recording a grade read from the LMS: %s\n",
-                    err.msg);
+            LOG(LOG_LEVEL_ERROR, "outcomes: recording a grade read from the LMS",
+                LOG_STR("error", err.msg), LOG_STR("detail", err.detail));
     } else if (rr == READ_NO_SCORE && b->has_score) {
         /* the LMS had a grade and has none now: it was withdrawn there */
         if (awards_grade_delete(a, b->consumer_id, b->lti_user_id, b->lti_context_id,
                                 b->lti_resource_link_id, NULL, &err) < 0)
-            fprintf(stderr, "ltibadges: outcomes: recording a grade removed in the LMS: %s\n",
-                    err.msg);
+            LOG(LOG_LEVEL_ERROR, "outcomes: recording a grade removed in the LMS",
+                LOG_STR("error", err.msg), LOG_STR("detail", err.detail));
     }
 }
 
@@ -468,7 +470,8 @@ static void *outcomes_main(void *arg)
         pthread_mutex_unlock(&o->mu);
         ret = awards_outcomes_run(a, util_now(), &n, &err);
         if (ret < 0)
-            fprintf(stderr, "ltibadges: outcomes worker: %s\n", err.msg);
+            LOG(LOG_LEVEL_ERROR, "outcomes worker", LOG_STR("error", err.msg),
+                LOG_STR("detail", err.detail));
         pthread_mutex_lock(&o->mu);
         if (ret == 0 && n > 0)
             continue; /* more may be due */

@@ -13,6 +13,7 @@
  * message and wait for an operator (award retry).
  */
 #include "base/base.h"
+#include "base/log.h"
 #include "awards/awards_int.h"
 
 int64_t awards_backoff(int64_t attempts, int64_t retry_after, unsigned jitter_seed)
@@ -311,7 +312,8 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&a->mu);
         ret = awards_run_due(a, util_now(), &n, &err);
         if (ret < 0) /* the database failed: say so (at most once a second), try again */
-            fprintf(stderr, "ltibadges: award worker: %s\n", err.msg);
+            LOG(LOG_LEVEL_ERROR, "award worker", LOG_STR("error", err.msg),
+                LOG_STR("detail", err.detail));
         pthread_mutex_lock(&a->mu);
         /* a full claim means more is due: go again at once */
         if (ret == 0 && n == LIMIT_AWARDS_CLAIM)

@@ -14,6 +14,7 @@
 #include "web/web.h"
 
 #include "backends/backends.h"
+#include "base/log.h"
 
 #include <fcntl.h>
 #include <malloc.h>
@@ -103,7 +104,7 @@ int cli_cmd_serve(int argc, char **argv)
     struct awards_config ac;
     struct backend_mail_config mail; /* borrows from cfg; both outlive the server */
     sigset_t set;
-    int sig = 0, log_fd = 2, ret = 0;
+    int sig = 0, ret = 0;
 
     if (cli_parse_opts(argc, argv, 2, "config,db,listen,public-url,demo", 0, &o, &err) < 0)
         return cli_usage_error("serve", "%s", err.msg);
@@ -133,26 +134,28 @@ int cli_cmd_serve(int argc, char **argv)
 
         locale_dir(&cfg, dir, sizeof(dir));
         if (web_i18n_init(dir, &err) < 0) {
-            fprintf(stderr, "ltibadges: warning: %s\n", err.msg);
+            LOG(LOG_LEVEL_WARN, err.msg, LOG_STR("dir", dir));
             err_clear(&err);
         }
     }
+    /*
+     * Only TERM and INT stop the server. HUP reopens the log files, USR1,
+     * USR2 and ALRM are noted and otherwise ignored (their default action
+     * would end the process), PIPE is ignored (a client that went away is
+     * an error of that write only).
+     */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGALRM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (strcmp(cfg.access_log, "off") == 0) {
-        log_fd = -1;
-    } else if (strcmp(cfg.access_log, "-") != 0 && strcmp(cfg.access_log, "stderr") != 0) {
-        log_fd = open(cfg.access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (log_fd < 0) {
-            err_set(&err, ERR_INVALID, "cannot open access log '%s': %s", cfg.access_log,
-                    strerror(errno));
-            return cli_fail(&err);
-        }
-    }
+    if (log_setup(cfg.log_json, cfg.log_file, cfg.access_log, &err) < 0)
+        return cli_fail(&err);
 
     if (store_open(&s, cfg.db, STORE_OPEN_WRITER, &err) < 0) {
         ret = cli_fail(&err);
@@ -195,7 +198,6 @@ int cli_cmd_serve(int argc, char **argv)
     wc.oauth_window = cfg.oauth_window;
     wc.session_ttl = cfg.session_ttl;
     wc.threads = cfg.threads;
-    wc.access_log_fd = log_fd;
     wc.tool_title = cfg.tool_title;
     wc.tool_description = cfg.tool_description;
     wc.mail = &mail;
@@ -222,11 +224,29 @@ int cli_cmd_serve(int argc, char **argv)
            web_port(w), web_public_url(w), base_version);
     fflush(stdout);
 
+    LOG(LOG_LEVEL_INFO, "listening", LOG_STR("address", cfg.listen_host),
+        LOG_INT("port", web_port(w)), LOG_STR("public_url", web_public_url(w)),
+        LOG_STR("version", base_version));
     while (sig != SIGTERM && sig != SIGINT) {
         if (sigwait(&set, &sig) != 0)
             break;
+        if (sig == SIGHUP) {
+            if (log_reopen(&err) < 0) {
+                LOG(LOG_LEVEL_ERROR, err.msg, LOG_STR("signal", "SIGHUP"));
+                err_clear(&err);
+            } else {
+                LOG(LOG_LEVEL_INFO, "log files reopened", LOG_STR("signal", "SIGHUP"));
+            }
+        } else if (sig != SIGTERM && sig != SIGINT) {
+            char name[32];
+
+            snprintf(name, sizeof(name), "SIG%s", sigabbrev_np(sig));
+            LOG(LOG_LEVEL_INFO, "signal ignored (only SIGTERM and SIGINT stop the server)",
+                LOG_STR("signal", name));
+        }
     }
-    fprintf(stderr, "ltibadges: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    LOG(LOG_LEVEL_INFO, sig == SIGINT ? "SIGINT received, stopping" : "SIGTERM received, stopping",
+        LOG_STR("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
 out:
     /* the workers' waits for the database run while the server's end */
     awards_worker_request_stop(aw);
@@ -235,15 +255,13 @@ out:
         struct store_stats st;
 
         store_stats(s, &st);
-        fprintf(stderr,
-                "ltibadges: stopped after %" PRIu64 " launches in %" PRIu64 " commits (%" PRIu64
-                " replays refused), %" PRIu64 " checkpoints\n",
-                st.launches, st.batches, st.replays, st.checkpoints);
+        LOG(LOG_LEVEL_INFO, "stopped", LOG_INT("launches", st.launches),
+            LOG_INT("commits", st.batches), LOG_INT("replays_refused", st.replays),
+            LOG_INT("checkpoints", st.checkpoints));
     }
     /* after the server: no launch can reach the enrollment hook or wake the worker now */
     awards_free(aw);
     store_close(s);
-    if (log_fd > 2)
-        close(log_fd);
+    log_close();
     return ret;
 }

@@ -30,6 +30,7 @@
  * no-referrer, so it reaches no other site either.
  */
 #include "base/base.h"
+#include "base/log.h"
 #include "web/web_int.h"
 
 #include "awards/awards.h"
@@ -215,13 +216,13 @@ static void email_resumed(struct req *r)
     struct web_mail *m = r->mail;
 
     if (m->stopped) {
-        fprintf(stderr, "ltibadges: a confirmation mail was not sent: the server is stopping\n");
+        LOG_MSG(LOG_LEVEL_WARN, "a confirmation mail was not sent: the server is stopping");
         if (withdraw_or_reply(r, m->confirmation_id) == 0)
             reply_restarting(r);
     } else if (m->status < 0) {
         /* the detail (libcurl's text, the SMTP reply) is the operator's: the log, not the page */
-        fprintf(stderr, "ltibadges: a confirmation mail was not sent: %s%s%s\n", m->err.msg,
-                m->err.detail[0] ? ": " : "", m->err.detail);
+        LOG(LOG_LEVEL_ERROR, "a confirmation mail was not sent", LOG_STR("error", m->err.msg),
+            LOG_STR("detail", m->err.detail));
         if (withdraw_or_reply(r, m->confirmation_id) < 0) {
             web_req_release(r);
             return;
@@ -252,8 +253,8 @@ static void email_abandoned(struct req *r)
     if (m->status >= 0)
         return;
     if (store_email_confirm_cancel(r->web->store, m->confirmation_id, &err) < 0)
-        fprintf(stderr, "ltibadges: error: a confirmation link not mailed stays: %s%s%s\n", err.msg,
-                err.detail[0] ? ": " : "", err.detail);
+        LOG(LOG_LEVEL_ERROR, "a confirmation link not mailed stays", LOG_STR("error", err.msg),
+            LOG_STR("detail", err.detail));
 }
 
 /* Hands the request to the mailer; it is answered when the mail went out, or did not. */

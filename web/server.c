@@ -25,6 +25,8 @@
 #include "base/base.h"
 #include "web/web_int.h"
 
+#include "base/log.h"
+
 #include "awards/awards.h"
 #include "backends/backends.h"
 
@@ -51,7 +53,6 @@ void web_config_init(struct web_config *cfg)
     cfg->oauth_window = LIMIT_OAUTH_WINDOW_DEFAULT;
     cfg->session_ttl = LIMIT_SESSION_TTL_DEFAULT;
     cfg->threads = 2;
-    cfg->access_log_fd = 2;
     cfg->tool_title = "Badges";
     cfg->tool_description =
         "Open Badges for this course: see the badges you earned and how to earn "
@@ -219,7 +220,8 @@ void web_reply_err(struct req *r, const struct err *err)
     }
     /* the server's own failures keep their library detail, for the operator only */
     if (status >= 500 && err->detail[0])
-        fprintf(stderr, "ltibadges: error: %s: %s\n", err->msg, err->detail);
+        LOG(LOG_LEVEL_ERROR, err->msg, LOG_STR("detail", err->detail),
+            LOG_STR("route", web_route_path(r->route_no)));
     snprintf(msg, sizeof(msg), "%s.", err->msg[0] ? err->msg : "internal error");
     if (err->code == ERR_REPLAY) {
         snprintf(msg, sizeof(msg), "%s. %s", err->msg,
@@ -999,15 +1001,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
 static void log_line(struct req *r)
 {
-    struct web *w = r->web;
-    char ts[21], ip[INET6_ADDRSTRLEN] = "-";
+    char ip[INET6_ADDRSTRLEN] = "-", path[512 * 4 + 1];
     const union MHD_ConnectionInfo *ci;
-    struct buf line = BUF_INIT(LIMIT_URI_LEN * 4 + 256);
+    size_t n = 0;
     int64_t us = (util_mono_ns() - r->t0) / 1000;
 
-    if (w->cfg.access_log_fd < 0)
+    if (!log_access_on())
         return;
-    util_iso8601(util_now(), ts);
     ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
@@ -1019,23 +1019,28 @@ static void log_line(struct req *r)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip,
                       sizeof(ip));
     }
-    buf_addf(&line, "%s %s %s ", ts, ip, r->method_name ? r->method_name : "-");
     /* the path only: the query carries session tokens. Escape bytes that could forge lines. */
     for (size_t i = 0; i < r->path.len && i < 512; i++) {
         unsigned char c = (unsigned char)r->path.ptr[i];
 
         if (c < 0x21 || c >= 0x7f || c == '\\')
-            buf_addf(&line, "\\x%02x", c);
+            n += (size_t)snprintf(path + n, sizeof(path) - n, "\\x%02x", c);
         else
-            buf_addch(&line, (char)c);
+            path[n++] = (char)c;
     }
-    buf_addf(&line, " %u %zu %" PRId64 "us\n", r->status, r->bytes_out, us);
-    if (!line.toobig) {
-        /* one write(2) per line: lines from several threads never interleave */
-        ssize_t wr = write(w->cfg.access_log_fd, line.ptr, line.len);
-        (void)wr;
+    path[n] = '\0';
+    {
+        const struct log_field f[] = {
+            LOG_STR("client", ip),
+            LOG_STR("method", r->method_name ? r->method_name : "-"),
+            LOG_STR("path", path),
+            LOG_INT("status", r->status),
+            LOG_INT("bytes", r->bytes_out),
+            LOG_INT("duration_us", us),
+        };
+
+        log_access(f, sizeof(f) / sizeof(f[0]));
     }
-    buf_release(&line);
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,

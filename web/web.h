@@ -26,7 +26,6 @@ struct web_config {
     int64_t oauth_window;    /* seconds of clock skew accepted */
     int64_t session_ttl;     /* seconds a session lives */
     unsigned threads;        /* HTTP worker threads (MHD thread pool) */
-    int access_log_fd;       /* -1: no access log */
     const char *tool_title;
     const char *tool_description;
     struct awards *awards; /* the award engine (hosted documents, waking its worker); may be NULL */
@@ -66,7 +65,7 @@ int web_cidrs_parse(const char *text, struct web_cidr *out /* OUT */, size_t max
 /* Whether the socket address `sa` (IPv4, IPv6, IPv4-mapped IPv6) is in one of the ranges. */
 bool web_cidrs_match(const struct web_cidr *c, size_t n, const void *sa);
 
-/* Fills `cfg` with the defaults (127.0.0.1:8080, 64 KiB, 300 s, 8 h, 2 threads, stderr). */
+/* Fills `cfg` with the defaults (127.0.0.1:8080, 64 KiB, 300 s, 8 h, 2 threads). */
 void web_config_init(struct web_config *cfg);
 
 /*

@@ -162,7 +162,8 @@ class WithSmtp(SmtpCase):
         self.assertIn("Helper", ui.plain(ui.section(page.text, "earned-h")))
         # the token never reaches the access log
         self.assertNotIn(secret, self.server.stderr())
-        self.assertIn("GET /badges/email/confirm 410", self.server.stderr())
+        self.assertIn("method=GET path=/badges/email/confirm status=410",
+                      self.server.stderr())
 
         # a later launch without an address keeps the confirmed one
         ctx = "em-re-" + lt.hex_id(3)

@@ -8,6 +8,7 @@ A request is counted when the server completes it, which may be just after
 its client read the answer: the tests wait for a counter to reach the value
 they expect (and then check it is exactly that), never for a time."""
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -254,6 +255,119 @@ class MetricsConfig(unittest.TestCase):
         self.assertEqual((h.status, h.text), (200, "ok\n"))
         self.assertEqual(get_from(mport, "/healthz?format=json").status, 200)
         self.assertEqual(get_from(mport, "/badges").status, 404)
+        self.stop_ok(s)
+
+
+class Logs(unittest.TestCase):
+    """The log's formats, its files reopened on SIGHUP, and the signals that do not stop."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ltibadges-logs-")
+        self.db = os.path.join(self.tmp, "l.db")
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            s.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self, ini="", env=None):
+        cfg = os.path.join(self.tmp, "l-%d.ini" % len(self.servers))
+        with open(cfg, "w") as f:
+            f.write(ini)
+        s = lt.Server(self.tmp, db=self.db, config=cfg, env=env)
+        self.servers.append(s)
+        return s
+
+    def stop_ok(self, s):
+        rc, _ = s.stop()
+        self.assertEqual(rc, 0, s.stderr()[-2000:])
+
+    @staticmethod
+    def read(path):
+        try:
+            with open(path) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def test_text_lines(self):
+        s = self.start().start()
+        self.assertEqual(s.get("/healthz").status, 200)
+        self.stop_ok(s)
+        lines = s.stderr().splitlines()
+        self.assertTrue(lines)
+        for line in lines:
+            self.assertRegex(line, r"^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
+                                   r"level=(info|warn|error) msg=")
+        self.assertTrue(any(" msg=request " in l and " path=/healthz " in l for l in lines))
+
+    def test_json_lines(self):
+        s = self.start("[server]\nlog_format = json\n").start()
+        self.assertEqual(s.get("/healthz").status, 200)
+        self.stop_ok(s)
+        objs = [json.loads(l) for l in s.stderr().splitlines()]
+        for o in objs:
+            self.assertEqual(list(o)[:3], ["time", "level", "msg"], o)
+        req = [o for o in objs if o["msg"] == "request"]
+        self.assertEqual(len(req), 1, objs)
+        self.assertEqual((req[0]["path"], req[0]["status"], req[0]["method"]),
+                         ("/healthz", 200, "GET"))
+        self.assertIsInstance(req[0]["duration_us"], int)
+        self.assertIn("SIGTERM received, stopping", [o["msg"] for o in objs])
+
+    def test_journald_gets_priority_and_no_time(self):
+        s = self.start()
+        # stderr is the journal when JOURNAL_STREAM names its device and inode, as systemd does
+        open(s.stderr_path, "wb").close()
+        st = os.stat(s.stderr_path)
+        s.env = {"JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino)}
+        s.start()
+        self.assertEqual(s.get("/healthz").status, 200)
+        self.stop_ok(s)
+        lines = s.stderr().splitlines()
+        self.assertTrue(lines)
+        for line in lines:
+            self.assertRegex(line, r"^<[346]>level=(info|warn|error) msg=")
+        # another stream named (stderr is not the journal's): times as usual
+        s2 = self.start(env={"JOURNAL_STREAM": "1:2"}).start()
+        self.stop_ok(s2)
+        self.assertTrue(s2.stderr().startswith("time="), s2.stderr())
+
+    def test_sighup_reopens_log_files(self):
+        events = os.path.join(self.tmp, "events.log")
+        access = os.path.join(self.tmp, "access.log")
+        s = self.start("[server]\nlog_file = %s\naccess_log = %s\n" % (events, access)).start()
+        self.assertEqual(s.get("/healthz").status, 200)
+        wait_for(lambda: "path=/healthz" in self.read(access), "the first request's line")
+        self.assertIn("msg=listening", self.read(events))
+        self.assertEqual(s.stderr(), "", "nothing on stderr with a log file")
+        # what logrotate does: move the files away, then SIGHUP (postrotate)
+        os.rename(events, events + ".1")
+        os.rename(access, access + ".1")
+        s.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "log files reopened" in self.read(events), "the reopened event log")
+        self.assertEqual(s.get("/lti/config.xml").status, 200)
+        wait_for(lambda: "path=/lti/config.xml" in self.read(access), "a line in the new file")
+        self.assertNotIn("config.xml", self.read(access + ".1"))
+        self.assertNotIn("reopened", self.read(events + ".1"))
+        self.assertIn("path=/healthz", self.read(access + ".1"))
+        self.stop_ok(s)
+        self.assertIn("msg=stopped", self.read(events))
+
+    def test_only_term_and_int_stop(self):
+        s = self.start().start()
+        for sig in (signal.SIGPIPE, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
+                    signal.SIGALRM):
+            s.proc.send_signal(sig)
+        # signals are taken in order by one thread: once USR2's and ALRM's notes are written,
+        # the others were handled too
+        wait_for(lambda: "signal=SIGALRM" in s.stderr() and "signal=SIGUSR2" in s.stderr(),
+                 "the ignored signals noted")
+        self.assertIn("signal=SIGUSR1", s.stderr())
+        self.assertIn("log files reopened", s.stderr())
+        self.assertIsNone(s.proc.poll(), "still running")
+        self.assertEqual(s.get("/healthz").status, 200)
         self.stop_ok(s)
 
 
