@@ -66,7 +66,7 @@ for lib in base lti store awards backends web cli; do
     a="$build/liblb_$lib.a"
     [ -f "$a" ] || { bad "$a not built"; continue; }
     case $lib in
-    base) re='^(buf|str|err|arena|form|util)_|^(xmalloc|xcalloc|xrealloc|xstrdup|xmemdupz|st_add|st_mult|base_bug|base_version)$' ;;
+    base) re='^(buf|str|err|arena|form|util|log)_|^(xmalloc|xcalloc|xrealloc|xstrdup|xmemdupz|st_add|st_mult|base_bug|base_version)$' ;;
     awards) re='^awards?_' ;;
     backends) re='^backend_' ;;
     *) re="^${lib}_" ;;
