@@ -11,7 +11,9 @@ its page served with ltibadges's frame-ancestors for the launching LMS and no
 X-Frame-Options; the same launch signed for the URL ltibadges listens on is
 refused (the public URL is what counts); a launch over [server] max_body and a
 page form of 900 KiB both reach ltibadges, which answers them itself;
-and the proxy's access log (nginx) holds the path without the session token.
+/metrics is refused through the proxy (its X-Forwarded-For tells ltibadges the
+request is not from this machine); and the proxy's access log (nginx) holds the
+path without the session token.
 """
 import http.client
 import os
@@ -296,6 +298,14 @@ class ProxyTests:
         resp = self.launch("http://127.0.0.1:%d/lti/launch" % self.server.port)
         self.assertEqual(resp.status, 401, resp)
         self.assertIn("signature does not match", resp.plain)
+
+    def test_metrics_are_not_shown_through_the_proxy(self):
+        # the proxy connects from loopback, where /metrics is shown: its X-Forwarded-For is
+        # what keeps the world's requests out
+        self.assertEqual(lt.http_request(self.server.port, "GET", "/metrics").status, 200)
+        resp = self.https("GET", "/metrics")
+        self.assertEqual(resp.status, 403, resp)
+        self.assertTrue(self.from_ltibadges(resp), resp)
 
     def test_ltibadges_answers_large_bodies_itself(self):
         big = self.launch(self.public + "/lti/launch", custom_pad="x" * (70 * 1024))
