@@ -71,6 +71,7 @@ def main():
                 die("%s: %s" % (" ".join(args), p.stderr.strip()))
             return p.stdout
 
+        cli("db", "migrate")
         out = cli("consumer", "add", "Bench LMS")
         key = re.search(r"^key=(\S+)", out, re.M).group(1)
         secret = re.search(r"^secret=(\S+)", out, re.M).group(1)

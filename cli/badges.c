@@ -84,7 +84,8 @@ static int env_open(struct env *e, const struct cli_opts *o, bool consumer, bool
                     struct err *err)
 {
     memset(e, 0, sizeof(*e));
-    if (cli_config_resolve(&e->cfg, o, err) < 0 || store_open(&e->s, e->cfg.db, 0, err) < 0)
+    if (cli_config_resolve(&e->cfg, o, err) < 0 ||
+        cli_store_open(&e->cfg, STORE_OPEN_NO_CREATE, &e->s, err) < 0)
         return -1;
     cli_report_svg_migration(e->s, stderr, "ltibadges: ");
     if (consumer) {

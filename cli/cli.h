@@ -100,18 +100,38 @@ struct cli_opts {
     size_t npos;
 };
 
+/* The configuration file read when neither --config nor LTIBADGES_CONFIG names one (if it exists). */
+#ifndef CLI_DEFAULT_CONFIG
+# define CLI_DEFAULT_CONFIG "/etc/ltibadges/ltibadges.ini"
+#endif
+
+/*
+ * --config and --db given before the command (`ltibadges --db X consumer
+ * list`), borrowed from argv: cli_parse_opts() takes them as if given after
+ * it (and the same option given both before and after is an error).
+ */
+void cli_set_global_opts(const char *config, const char *db);
+
 /*
  * Parses argv[first..] for a command accepting the options named in `allowed`
  * (e.g. "config,db,json"); unknown options and extra arguments fail.
  */
 int cli_parse_opts(int argc, char **argv, int first, const char *allowed, size_t max_pos,
                    struct cli_opts *o /* OUT */, struct err *err);
-/* Loads defaults, --config file, environment and the flags of `o`, in that order. */
+/*
+ * Loads defaults, the configuration file, environment and the flags of `o`,
+ * in that order. The file is --config, else $LTIBADGES_CONFIG (empty: none),
+ * else CLI_DEFAULT_CONFIG when it exists. A relative path in the file
+ * (database path, access_log, locale_dir, ca_file) is relative to the
+ * file's directory; one given by a flag or the environment, to the current
+ * directory.
+ */
 int cli_config_resolve(struct cli_config *c, const struct cli_opts *o, struct err *err);
 
 int cli_cmd_serve(int argc, char **argv);
 int cli_cmd_consumer(int argc, char **argv);
 int cli_cmd_migrate(int argc, char **argv);
+int cli_cmd_db(int argc, char **argv);
 int cli_cmd_context(int argc, char **argv);
 int cli_cmd_group(int argc, char **argv);
 int cli_cmd_badge(int argc, char **argv);
@@ -126,6 +146,13 @@ int cli_cmd_outcome(int argc, char **argv);
  * it on stdout, every other command on stderr.
  */
 void cli_report_svg_migration(struct store *s, FILE *f, const char *prefix);
+/*
+ * Opens the database of `cfg` (store_open's `flags`): a command other than
+ * serve and db migrate passes STORE_OPEN_NO_CREATE, and a missing database
+ * is then ERR_NOTFOUND naming its path and how to create it.
+ */
+int cli_store_open(const struct cli_config *cfg, unsigned flags, struct store **s /* OUT */,
+                   struct err *err);
 /* Prints "ltibadges: <msg>" (and the detail when LTIBADGES_DEBUG is set); returns 1. */
 int cli_fail(const struct err *err);
 /* Prints a usage error naming the command; returns 2. */

@@ -14,6 +14,7 @@
 
 #include <ini.h>
 #include <strings.h>
+#include <unistd.h>
 
 void cli_config_defaults(struct cli_config *c)
 {
@@ -387,20 +388,50 @@ void cli_config_public_url(const struct cli_config *c, char *out, size_t outlen)
 struct ini_ctx {
     struct cli_config *c;
     const char *path;
+    const char *dir; /* the file's directory, for its relative paths; NULL: none (a string) */
+    size_t dirlen;
     struct err *err;
     int line;
 };
 
+/* The keys whose value is a file or folder (and the values of them that are not paths). */
+static bool is_path_key(const char *key, const char *v)
+{
+    static const char *const keys[] = { "database.path", "server.access_log", "server.locale_dir",
+                                        "outcomes.ca_file", "email.ca_file" };
+
+    if (strcmp(key, "server.access_log") == 0 &&
+        (strcmp(v, "-") == 0 || strcmp(v, "off") == 0 || strcmp(v, "stderr") == 0))
+        return false;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (strcmp(key, keys[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
 static int on_ini_line(void *user, const char *section, const char *name, const char *value)
 {
     struct ini_ctx *ctx = user;
-    char key[256], origin[4200];
+    char key[256], origin[4200], joined[4200];
+    const char *v = value ? value : "";
 
     if (ctx->err->code != ERR_NONE)
         return 0;
     snprintf(key, sizeof(key), "%s.%s", section, name);
     snprintf(origin, sizeof(origin), "%s [%s]", ctx->path, section[0] ? section : "no section");
-    if (cli_config_set(ctx->c, key, value ? value : "", origin, ctx->err) < 0)
+    /* a relative path in a file is relative to the file, wherever the program is started */
+    if (ctx->dir && v[0] && v[0] != '/' && is_path_key(key, v)) {
+        int n = snprintf(joined, sizeof(joined), "%.*s/%s", (int)ctx->dirlen, ctx->dir, v);
+
+        if (n < 0 || (size_t)n >= sizeof(joined)) {
+            err_set(ctx->err, ERR_INVALID, "%s: '%s' is too long once joined to '%.*s'", origin,
+                    name, (int)ctx->dirlen, ctx->dir);
+            return 0;
+        }
+        v = joined;
+    }
+    if (cli_config_set(ctx->c, key, v, origin, ctx->err) < 0)
         return 0;
     return 1;
 }
@@ -429,15 +460,21 @@ static int ini_result(int rc, const char *origin, struct err *err)
 
 int cli_config_load_file(struct cli_config *c, const char *path, struct err *err)
 {
-    struct ini_ctx ctx = { c, path, err, 0 };
+    const char *slash = strrchr(path, '/');
+    /* "tool.ini": the current directory, as it is; "/tool.ini": the root */
+    struct ini_ctx ctx = {
+        c, path, slash ? path : ".", slash ? (size_t)(slash - path) : 1, err, 0
+    };
 
+    if (slash == path)
+        ctx.dirlen = 0;
     return ini_result(ini_parse(path, on_ini_line, &ctx), path, err);
 }
 
 int cli_config_load_string(struct cli_config *c, const char *text, const char *origin,
                            struct err *err)
 {
-    struct ini_ctx ctx = { c, origin, err, 0 };
+    struct ini_ctx ctx = { c, origin, NULL, 0, err, 0 };
 
     return ini_result(ini_parse_string(text, on_ini_line, &ctx), origin, err);
 }
@@ -465,10 +502,27 @@ static int load_env(struct cli_config *c, const struct cli_opts *flags, struct e
     return 0;
 }
 
+/*
+ * The configuration file to read: --config, else $LTIBADGES_CONFIG (set
+ * but empty: none), else the installed one when it exists. NULL: none.
+ */
+static const char *config_path(const struct cli_opts *o)
+{
+    const char *env = getenv("LTIBADGES_CONFIG");
+
+    if (o->config)
+        return o->config;
+    if (env)
+        return env[0] ? env : NULL;
+    return access(CLI_DEFAULT_CONFIG, F_OK) == 0 ? CLI_DEFAULT_CONFIG : NULL;
+}
+
 int cli_config_resolve(struct cli_config *c, const struct cli_opts *o, struct err *err)
 {
+    const char *path = config_path(o);
+
     cli_config_defaults(c);
-    if (o->config && cli_config_load_file(c, o->config, err) < 0)
+    if (path && cli_config_load_file(c, path, err) < 0)
         return -1;
     if (load_env(c, o, err) < 0)
         return -1;
@@ -554,6 +608,14 @@ static bool allowed_opt(const char *allowed, const char *name)
     return strcmp(name, "help") == 0;
 }
 
+static const char *global_config, *global_db;
+
+void cli_set_global_opts(const char *config, const char *db)
+{
+    global_config = config;
+    global_db = db;
+}
+
 int cli_parse_opts(int argc, char **argv, int first, const char *allowed, size_t max_pos,
                    struct cli_opts *o, struct err *err)
 {
@@ -623,5 +685,14 @@ int cli_parse_opts(int argc, char **argv, int first, const char *allowed, size_t
             *(bool *)(void *)((char *)o + spec->off) = true;
         }
     }
+    /* those given before the command */
+    if (global_config && o->config)
+        return err_set(err, ERR_INVALID, "option '--config' is given twice");
+    if (global_db && o->db)
+        return err_set(err, ERR_INVALID, "option '--db' is given twice");
+    if (global_config)
+        o->config = global_config;
+    if (global_db)
+        o->db = global_db;
     return 0;
 }

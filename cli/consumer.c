@@ -1,6 +1,5 @@
 /*
- * cli/consumer.c - `ltibadges consumer add|list|remove|rotate|enable|disable|outcome-hosts`
- * and `ltibadges migrate`.
+ * cli/consumer.c - `ltibadges consumer add|list|remove|rotate|enable|disable|outcome-hosts`.
  *
  * Secrets are shown once, when they are made (add, rotate), and never listed.
  */
@@ -40,6 +39,24 @@ int cli_fail(const struct err *err)
     if (err->detail[0] && getenv("LTIBADGES_DEBUG"))
         fprintf(stderr, "ltibadges: detail: %s\n", err->detail);
     return 1;
+}
+
+int cli_store_open(const struct cli_config *cfg, unsigned flags, struct store **s, struct err *err)
+{
+    struct err e = ERR_INIT;
+
+    if (store_open(s, cfg->db, flags, &e) == 0)
+        return 0;
+    if (e.code == ERR_NOTFOUND) {
+        /* the operator's own path: cli/ prints it (STYLE.md keeps paths out of what web/ shows) */
+        err_set(err, ERR_NOTFOUND,
+                "database '%s' does not exist (create it with 'ltibadges db migrate', or "
+                "'ltibadges serve' creates it)",
+                cfg->db);
+        return -1;
+    }
+    *err = e;
+    return -1;
 }
 
 void cli_report_svg_migration(struct store *s, FILE *f, const char *prefix)
@@ -98,7 +115,8 @@ static int open_store(const struct cli_opts *o, struct store **s, struct err *er
 {
     struct cli_config cfg;
 
-    if (cli_config_resolve(&cfg, o, err) < 0 || store_open(s, cfg.db, 0, err) < 0)
+    if (cli_config_resolve(&cfg, o, err) < 0 ||
+        cli_store_open(&cfg, STORE_OPEN_NO_CREATE, s, err) < 0)
         return -1;
     cli_report_svg_migration(*s, stderr, "ltibadges: ");
     return 0;
@@ -295,45 +313,4 @@ int cli_cmd_consumer(int argc, char **argv)
     if (strcmp(verb, "list") == 0)
         return cmd_list(&o);
     return cmd_keyed(&o, verb);
-}
-
-static const char migrate_usage[] =
-    "usage: ltibadges migrate [--to VERSION] [--db PATH] [--config FILE]\n"
-    "\n"
-    "Creates the database if needed and applies pending schema migrations, up to\n"
-    "schema VERSION only with --to (a database kept readable by an older build;\n"
-    "every other command migrates it to the newest). 'ltibadges serve' applies\n"
-    "them at start too.\n";
-
-int cli_cmd_migrate(int argc, char **argv)
-{
-    struct cli_opts o;
-    struct err err = ERR_INIT;
-    struct cli_config cfg;
-    struct store *s = NULL;
-    int before = 0, applied = 0, ret = 0;
-    int64_t to = store_schema_latest();
-
-    if (cli_parse_opts(argc, argv, 2, "config,db,to", 0, &o, &err) < 0)
-        return cli_usage_error("migrate", "%s", err.msg);
-    if (o.help) {
-        fputs(migrate_usage, stdout);
-        return 0;
-    }
-    if (o.to && str_to_i64(str_from_cstr(o.to), 1, store_schema_latest(), &to) < 0)
-        return cli_usage_error("migrate", "--to is a schema version from 1 to %d",
-                               store_schema_latest());
-    if (cli_config_resolve(&cfg, &o, &err) < 0 ||
-        store_open(&s, cfg.db, STORE_OPEN_NO_MIGRATE, &err) < 0 ||
-        store_schema_version(s, &before, &err) < 0 ||
-        store_migrate_to(s, (int)to, &applied, &err) < 0)
-        ret = cli_fail(&err);
-    else if (applied) {
-        printf("database '%s' migrated from schema version %d to %d\n", cfg.db, before,
-               before + applied);
-        cli_report_svg_migration(s, stdout, "");
-    } else
-        printf("database '%s' is up to date (schema version %d)\n", cfg.db, before);
-    store_close(s);
-    return ret;
 }

@@ -23,13 +23,69 @@ static const char usage[] =
     "  grade       record a grade as if the LMS had sent it\n"
     "  award       grant, list, retry and revoke awards\n"
     "  outcome     the sourcedid a grader sends to /lti/outcomes for a learner's result\n"
-    "  migrate     create the database or bring its schema up to date\n"
+    "  db          migrate, version, backup or restore the database\n"
+    "  migrate     create the database or bring its schema up to date (db migrate)\n"
     "\n"
-    "Every command takes --db PATH, --config FILE and --help.\n";
+    "Every command takes --db PATH, --config FILE and --help; --db and --config may\n"
+    "also come before the command (ltibadges --db PATH consumer list). Without\n"
+    "--config, the file named by LTIBADGES_CONFIG is read, else " CLI_DEFAULT_CONFIG "\n"
+    "when it exists.\n";
+
+/*
+ * The options every command takes, given before the command: taken out of
+ * argv (which then reads as if they were not there) and handed to
+ * cli_parse_opts(). Returns the index of the command, or -1 after a usage
+ * error.
+ */
+static int global_opts(int argc, char **argv)
+{
+    const char *config = NULL, *db = NULL;
+    int i = 1;
+
+    while (i < argc && strncmp(argv[i], "--", 2) == 0) {
+        const char *a = argv[i] + 2, *eq = strchr(a, '=');
+        size_t n = eq ? (size_t)(eq - a) : strlen(a);
+        const char **slot = NULL, *v;
+
+        if (n == 6 && strncmp(a, "config", 6) == 0)
+            slot = &config;
+        else if (n == 2 && strncmp(a, "db", 2) == 0)
+            slot = &db;
+        else
+            break; /* --help, or the command's own options (an error there) */
+        if (eq)
+            v = eq + 1;
+        else if (i + 1 < argc)
+            v = argv[++i];
+        else {
+            fprintf(stderr, "ltibadges: option '--%.*s' needs a value\n", (int)n, a);
+            return -1;
+        }
+        if (*slot) {
+            fprintf(stderr, "ltibadges: option '--%.*s' is given twice\n", (int)n, a);
+            return -1;
+        }
+        *slot = v;
+        i++;
+    }
+    cli_set_global_opts(config, db);
+    return i;
+}
 
 int main(int argc, char **argv)
 {
-    const char *cmd = argc > 1 ? argv[1] : NULL;
+    int first = global_opts(argc, argv);
+    const char *cmd;
+
+    if (first < 0)
+        return 2;
+    /* the commands read argv[1] as the command: the global options are skipped */
+    if (first > 1) {
+        argv[first - 1] = argv[0];
+        argv += first - 1;
+        argc -= first - 1;
+    }
+    cmd = argc > 1 ? argv[1] : NULL;
 
     /*
      * The one rule of what SVG images are stored, before any command opens
@@ -56,6 +112,8 @@ int main(int argc, char **argv)
         return cli_cmd_consumer(argc, argv);
     if (strcmp(cmd, "migrate") == 0)
         return cli_cmd_migrate(argc, argv);
+    if (strcmp(cmd, "db") == 0)
+        return cli_cmd_db(argc, argv);
     if (strcmp(cmd, "context") == 0)
         return cli_cmd_context(argc, argv);
     if (strcmp(cmd, "group") == 0)

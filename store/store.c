@@ -15,6 +15,10 @@
 #include "base/base.h"
 #include "store/store_int.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 /*
  * What a BadgeClass read selects; IMG is b.image, or NULL where lists leave
  * it out; ISSUED counts its issued awards (lists), or is 0 (the worker's
@@ -681,8 +685,8 @@ int store_conn_open(struct store *s, struct conn **out, struct err *err)
     char *msg = NULL;
 
     *out = NULL;
-    rc = sqlite3_open_v2(s->path, &c->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    /* no SQLITE_OPEN_CREATE: store_open made the file (0600), and a database gone is an error */
+    rc = sqlite3_open_v2(s->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         err_set(err, ERR_INTERNAL, "cannot open the database");
         err_detail(err, "sqlite: %s: %s", s->path, c->db ? sqlite3_errmsg(c->db) : "out of memory");
@@ -964,6 +968,33 @@ static void store_free(struct store *s)
     free(s);
 }
 
+/*
+ * Makes the database file when there is none, mode 0600 whatever the umask
+ * (sqlite would make it 0644 less the umask): it holds consumer secrets.
+ * sqlite gives the -wal and -shm files it makes the database's mode.
+ * With STORE_OPEN_NO_CREATE a missing file is ERR_NOTFOUND.
+ */
+static int db_file_ready(const char *path, unsigned flags, struct err *err)
+{
+    struct stat st;
+    int fd;
+
+    if (stat(path, &st) == 0 || errno != ENOENT)
+        return 0; /* there, or sqlite says why it cannot be opened */
+    if (flags & STORE_OPEN_NO_CREATE) {
+        err_set(err, ERR_NOTFOUND, "the database does not exist");
+        return err_detail(err, "%s: %s", path, strerror(ENOENT));
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno != EEXIST) {
+        err_set(err, ERR_INTERNAL, "cannot create the database");
+        return err_detail(err, "%s: %s", path, strerror(errno));
+    }
+    if (fd >= 0)
+        close(fd);
+    return 0;
+}
+
 int store_open(struct store **out, const char *path, unsigned flags, struct err *err)
 {
     struct store *s = xcalloc(1, sizeof(*s));
@@ -984,7 +1015,7 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
     pthread_mutex_init(&s->stats_mu, NULL);
     pthread_mutex_init(&s->ccache_mu, NULL);
 
-    if (store_conn_open(s, &s->admin, err) < 0)
+    if (db_file_ready(path, flags, err) < 0 || store_conn_open(s, &s->admin, err) < 0)
         goto fail;
     if (!(flags & STORE_OPEN_NO_MIGRATE) &&
         store_migrate_conn(s->admin, store_schema_latest(), &applied, err) < 0)

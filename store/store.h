@@ -28,11 +28,16 @@ enum store_open_flags {
     STORE_OPEN_WRITER = 1 << 0,
     /* do not apply pending migrations (`ltibadges migrate` reports them itself) */
     STORE_OPEN_NO_MIGRATE = 1 << 1,
+    /* a missing database is ERR_NOTFOUND instead of being created (every command but serve) */
+    STORE_OPEN_NO_CREATE = 1 << 2,
 };
 
 /*
  * Opens (creating if needed) the database at `path` and applies pending
- * migrations unless STORE_OPEN_NO_MIGRATE. `*out` is NULL on failure.
+ * migrations unless STORE_OPEN_NO_MIGRATE. A database it creates is mode
+ * 0600 (consumer secrets are in it), and so are the WAL and shared-memory
+ * files sqlite makes beside it (sqlite gives them the database's mode).
+ * `*out` is NULL on failure.
  */
 int store_open(struct store **out /* OUT */, const char *path, unsigned flags, struct err *err);
 /* Stops the writer after the queued launches are written, closes everything. NULL is a no-op. */
@@ -45,6 +50,32 @@ int store_schema_version(struct store *s, int *version /* OUT */, struct err *er
 int store_migrate(struct store *s, int *applied /* OUT */, struct err *err);
 /* The same, up to schema `version` only (the tests of a migration start from the one before). */
 int store_migrate_to(struct store *s, int version, int *applied /* OUT */, struct err *err);
+
+/* ---- Whole files: db version, backup, restore (store/backup.c) --------- */
+
+/* The schema version of the database file at `path`, changing nothing; ERR_NOTFOUND. */
+int store_file_version(const char *path, int *version /* OUT */, struct err *err);
+/*
+ * Copies the database at `path` (ERR_NOTFOUND when missing) into a new
+ * file `dest`, made 0600 (ERR_CONFLICT when it exists), with sqlite's
+ * online backup: a consistent copy while a server runs. The copy is one
+ * file (rollback journal mode). `*version` is its schema version. On
+ * failure `dest` is removed.
+ */
+int store_backup(const char *path, const char *dest, int *version /* OUT */, struct err *err);
+/*
+ * Checks that the file at `path` is an ltibadges database this build can
+ * open: sqlite's integrity_check passes, its tables are there, its schema
+ * version is from 1 to store_schema_latest(). ERR_INVALID saying which.
+ */
+int store_check_file(const char *path, int *version /* OUT */, struct err *err);
+/*
+ * Replaces the content of the database at `path` (made 0600 when missing)
+ * with the backup `src`, once store_check_file() accepts it. ERR_CONFLICT,
+ * changing nothing, while another process has the database open (a server).
+ * An older schema is restored as it is: the next migrate or serve updates it.
+ */
+int store_restore(const char *path, const char *src, int *version /* OUT */, struct err *err);
 
 /*
  * What the migrations run through `s` (at store_open or by store_migrate)

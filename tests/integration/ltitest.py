@@ -53,11 +53,14 @@ LOCATION_RE = re.compile(r"^(?P<base>.+)/badges\?s=(?P<token>[1-9][0-9]*-[0-9a-f
 
 
 def clean_env(extra=None):
-    """The environment without LTIBADGES_* settings (which would change defaults)."""
+    """The environment without LTIBADGES_* settings (which would change defaults), and
+    LTIBADGES_CONFIG empty: no configuration file unless a test names one (not even an
+    /etc/ltibadges/ltibadges.ini installed on this machine)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("LTIBADGES_LISTEN", "LTIBADGES_DB", "LTIBADGES_PUBLIC_URL",
                         "LTIBADGES_SMTP_URL", "LTIBADGES_SMTP_PASSWORD")}
     env.pop("LTIBADGES_DEBUG", None)
+    env["LTIBADGES_CONFIG"] = ""
     if extra:
         env.update(extra)
     return env
@@ -85,8 +88,18 @@ def parse_kv(stdout):
     return out
 
 
+def migrate(db):
+    """`db migrate`: creates the database (only it and `serve` do)."""
+    p = run_cli("db", "migrate", "--db", db)
+    if p.returncode != 0:
+        raise AssertionError("db migrate failed (%d): %s" % (p.returncode, p.stderr))
+
+
 def add_consumer(db, name, key=None, secret=None):
-    """`consumer add`; returns (key, secret) as printed."""
+    """`consumer add` (after `db migrate` when there is no database yet); returns (key, secret)
+    as printed."""
+    if not os.path.exists(db):
+        migrate(db)
     args = ["consumer", "add", name, "--db", db]
     if key is not None:
         args += ["--key", key]
@@ -115,9 +128,14 @@ COUNT_SQL = {"nonces": "SELECT (SELECT count(*) FROM nonces) + (SELECT count(*) 
 
 def counts(db):
     """Row counts of every table (nonces: those claimed)."""
-    with db_connect(db) as c:
+    # closed here, not when a garbage collection finds the comprehension's cycle: an open
+    # connection keeps `db restore` out
+    c = db_connect(db)
+    try:
         return {t: c.execute(COUNT_SQL.get(t, "SELECT count(*) FROM %s" % t)).fetchone()[0]
                 for t in TABLES}
+    finally:
+        c.close()
 
 
 def session_rows(db, token, columns="*"):

@@ -71,6 +71,10 @@ class TempDirTest(unittest.TestCase):
 
 class ConsumerCommands(TempDirTest):
 
+    def setUp(self):
+        super().setUp()
+        lt.migrate(self.db)
+
     def test_add_generates_key_and_secret(self):
         p = self.assertOk(self.cli("consumer", "add", "Canvas Production!", "--db", self.db))
         lines = p.stdout.splitlines()
@@ -324,6 +328,7 @@ class Configuration(TempDirTest):
                          "max_body = 4096\naccess_log = -\n[database]\npath = %s\n"
                          "[lti]\ntimestamp_window = 120\nsession_ttl = 3600\n"
                          "tool_title = Configured\ntool_description = From the file\n" % cfgdb)
+        lt.migrate(cfgdb)
         p = self.assertOk(self.cli("consumer", "add", "Via config", "--config", cfg))
         key, secret = lt.parse_kv(p.stdout)["key"], lt.parse_kv(p.stdout)["secret"]
         self.assertEqual(len(query(cfgdb, "SELECT * FROM consumers")), 1)
@@ -361,6 +366,8 @@ class Configuration(TempDirTest):
                          % cfgdb)
         env = {"LTIBADGES_DB": envdb, "LTIBADGES_LISTEN": "127.0.0.2:0",
                "LTIBADGES_PUBLIC_URL": "https://env.example.org/tool"}
+        lt.migrate(envdb)
+        lt.migrate(flagdb)
         # env over the config file
         self.assertOk(self.cli("consumer", "add", "E", "--key", "env-key", "--config", cfg,
                                env=env))

@@ -1,0 +1,206 @@
+/*
+ * cli/db.c - `ltibadges db migrate|version|backup|restore` (and `migrate`,
+ * the same as `db migrate`): the database as a whole, for upgrades and
+ * backups.
+ *
+ * `db migrate` is the one command besides `serve` that creates a database.
+ * A backup is safe while `serve` runs (sqlite's online backup); a restore
+ * is refused while any other process has the database open, since a
+ * running server keeps caches of what the database held (store/backup.c).
+ */
+#include "base/base.h"
+#include "cli/cli.h"
+#include "store/store.h"
+
+#include <jansson.h>
+
+static const char db_usage[] =
+    "usage: ltibadges db migrate [--to VERSION]\n"
+    "       ltibadges db version [--json]\n"
+    "       ltibadges db backup FILE\n"
+    "       ltibadges db restore FILE\n"
+    "\n"
+    "The database as a whole (every command also takes --db PATH and --config FILE).\n"
+    "  migrate  creates the database if needed and applies pending schema migrations,\n"
+    "           up to schema VERSION only with --to ('ltibadges serve' applies them at\n"
+    "           start too). 'ltibadges migrate' is the same command.\n"
+    "  version  the schema version of the database and the one this program writes\n"
+    "  backup   copies the database into the new file FILE (mode 0600), consistent\n"
+    "           even while 'ltibadges serve' runs\n"
+    "  restore  replaces the database with the backup FILE, after checking it (sqlite's\n"
+    "           integrity check, its schema version); refused while a server or another\n"
+    "           command has the database open: stop the server first\n";
+
+static const char migrate_usage[] =
+    "usage: ltibadges migrate [--to VERSION] [--db PATH] [--config FILE]\n"
+    "\n"
+    "Creates the database if needed and applies pending schema migrations, up to\n"
+    "schema VERSION only with --to (a database kept readable by an older build;\n"
+    "every other command migrates it to the newest). 'ltibadges serve' applies\n"
+    "them at start too. The same as 'ltibadges db migrate'.\n";
+
+/* A whole-file operation's error: a missing database names its path and how to create it. */
+static int db_fail(const struct cli_config *cfg, const char *path, const struct err *e)
+{
+    struct err out = ERR_INIT;
+
+    if (e->code == ERR_NOTFOUND && strcmp(path, cfg->db) == 0)
+        err_set(&out, ERR_NOTFOUND,
+                "database '%s' does not exist (create it with 'ltibadges db migrate', or "
+                "'ltibadges serve' creates it)",
+                path);
+    else if (e->code == ERR_NOTFOUND)
+        err_set(&out, ERR_NOTFOUND, "'%s' does not exist", path);
+    else
+        err_set(&out, e->code, "'%s': %s", path, e->msg);
+    snprintf(out.detail, sizeof(out.detail), "%s", e->detail);
+    return cli_fail(&out);
+}
+
+static int cmd_migrate(const struct cli_opts *o, const char *cmd)
+{
+    struct err err = ERR_INIT;
+    struct cli_config cfg;
+    struct store *s = NULL;
+    int before = 0, applied = 0, ret = 0;
+    int64_t to = store_schema_latest();
+
+    if (o->to && str_to_i64(str_from_cstr(o->to), 1, store_schema_latest(), &to) < 0)
+        return cli_usage_error(cmd, "--to is a schema version from 1 to %d", store_schema_latest());
+    if (cli_config_resolve(&cfg, o, &err) < 0 ||
+        cli_store_open(&cfg, STORE_OPEN_NO_MIGRATE, &s, &err) < 0 ||
+        store_schema_version(s, &before, &err) < 0 ||
+        store_migrate_to(s, (int)to, &applied, &err) < 0)
+        ret = cli_fail(&err);
+    else if (applied) {
+        printf("database '%s' migrated from schema version %d to %d\n", cfg.db, before,
+               before + applied);
+        cli_report_svg_migration(s, stdout, "");
+    } else
+        printf("database '%s' is up to date (schema version %d)\n", cfg.db, before);
+    store_close(s);
+    return ret;
+}
+
+static int cmd_version(const struct cli_opts *o)
+{
+    struct err err = ERR_INIT;
+    struct cli_config cfg;
+    int v = 0, latest = store_schema_latest();
+
+    if (cli_config_resolve(&cfg, o, &err) < 0)
+        return cli_fail(&err);
+    if (store_file_version(cfg.db, &v, &err) < 0)
+        return db_fail(&cfg, cfg.db, &err);
+    if (o->json) {
+        json_t *j = json_pack("{s:s, s:i, s:i}", "database", cfg.db, "schema_version", v,
+                              "program_schema_version", latest);
+        char *text = json_dumps(j, JSON_INDENT(2));
+
+        printf("%s\n", text ? text : "{}");
+        free(text);
+        json_decref(j);
+        return 0;
+    }
+    printf("database '%s': schema version %d\n", cfg.db, v);
+    printf("this program: schema version %d\n", latest);
+    if (v == latest)
+        printf("up to date\n");
+    else if (v < latest)
+        printf("%d migration%s pending: 'ltibadges db migrate' (or 'ltibadges serve') applies "
+               "them\n",
+               latest - v, latest - v == 1 ? "" : "s");
+    else
+        printf("the database is newer than this program: run the newer ltibadges, or restore a "
+               "backup made before the upgrade\n");
+    return 0;
+}
+
+static int cmd_backup(const struct cli_opts *o)
+{
+    struct err err = ERR_INIT;
+    struct cli_config cfg;
+    int v = 0;
+
+    if (!o->pos[1])
+        return cli_usage_error("db backup", "missing FILE");
+    if (cli_config_resolve(&cfg, o, &err) < 0)
+        return cli_fail(&err);
+    if (store_backup(cfg.db, o->pos[1], &v, &err) < 0)
+        return db_fail(&cfg, err.code == ERR_NOTFOUND ? cfg.db : o->pos[1], &err);
+    printf("database '%s' backed up to '%s' (schema version %d)\n", cfg.db, o->pos[1], v);
+    return 0;
+}
+
+static int cmd_restore(const struct cli_opts *o)
+{
+    struct err err = ERR_INIT;
+    struct cli_config cfg;
+    int v = 0;
+
+    if (!o->pos[1])
+        return cli_usage_error("db restore", "missing FILE");
+    if (cli_config_resolve(&cfg, o, &err) < 0)
+        return cli_fail(&err);
+    if (store_restore(cfg.db, o->pos[1], &v, &err) < 0)
+        return db_fail(&cfg, err.code == ERR_CONFLICT ? cfg.db : o->pos[1], &err);
+    printf("database '%s' restored from '%s' (schema version %d)\n", cfg.db, o->pos[1], v);
+    if (v < store_schema_latest())
+        printf("'ltibadges db migrate' (or 'ltibadges serve') brings it to schema version %d\n",
+               store_schema_latest());
+    return 0;
+}
+
+int cli_cmd_migrate(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct err err = ERR_INIT;
+
+    if (cli_parse_opts(argc, argv, 2, "config,db,to", 0, &o, &err) < 0)
+        return cli_usage_error("migrate", "%s", err.msg);
+    if (o.help) {
+        fputs(migrate_usage, stdout);
+        return 0;
+    }
+    return cmd_migrate(&o, "migrate");
+}
+
+int cli_cmd_db(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct err err = ERR_INIT;
+    const char *verb = argc > 2 ? argv[2] : NULL;
+    const char *allowed = "config,db";
+    size_t npos = 0;
+    char cmd[32];
+
+    if (!verb)
+        return cli_usage_error("db", "missing subcommand (migrate, version, backup or restore)");
+    if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
+        fputs(db_usage, stdout);
+        return 0;
+    }
+    if (strcmp(verb, "migrate") == 0)
+        allowed = "config,db,to";
+    else if (strcmp(verb, "version") == 0)
+        allowed = "config,db,json";
+    else if (strcmp(verb, "backup") == 0 || strcmp(verb, "restore") == 0)
+        npos = 1;
+    else
+        return cli_usage_error("db", "unknown subcommand '%s'", verb);
+    snprintf(cmd, sizeof(cmd), "db %s", verb);
+    /* pos[0] is the verb itself */
+    if (cli_parse_opts(argc, argv, 2, allowed, npos + 1, &o, &err) < 0)
+        return cli_usage_error(cmd, "%s", err.msg);
+    if (o.help) {
+        fputs(db_usage, stdout);
+        return 0;
+    }
+    if (strcmp(verb, "migrate") == 0)
+        return cmd_migrate(&o, cmd);
+    if (strcmp(verb, "version") == 0)
+        return cmd_version(&o);
+    if (strcmp(verb, "backup") == 0)
+        return cmd_backup(&o);
+    return cmd_restore(&o);
+}
