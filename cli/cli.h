@@ -26,8 +26,9 @@ struct cli_config {
     char metrics_allow[1024];      /* address ranges besides loopback that may read /metrics */
     char metrics_listen_host[256]; /* "": /metrics on the main address */
     unsigned metrics_listen_port;
-    bool log_json;       /* log_format = json */
-    char log_file[4096]; /* "": stderr */
+    bool log_json;               /* log_format = json */
+    char log_file[4096];         /* "": stderr */
+    int64_t health_outbox_stuck; /* seconds an outbox item may be due before /healthz fails */
     char tool_title[256];
     char tool_description[1024];
     char locale_dir[4096]; /* page translations; "": beside the program, else the installed ones */

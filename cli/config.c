@@ -37,6 +37,7 @@ void cli_config_defaults(struct cli_config *c)
     snprintf(c->tool_description, sizeof(c->tool_description),
              "Open Badges for this course: see the badges you earned and how to earn the others.");
     c->email_starttls = true;
+    c->health_outbox_stuck = 900;
 }
 
 /*
@@ -177,6 +178,9 @@ static int set_observing(struct cli_config *c, const char *key, const char *v, c
         c->log_json = v[0] == 'j';
         return 0;
     }
+    if (strcmp(key, "health_outbox_stuck") == 0)
+        return set_int(&c->health_outbox_stuck, v, 1, 7 * 24 * 3600, "health_outbox_stuck", origin,
+                       err);
     if (strcmp(key, "log_file") == 0)
         return set_text(c->log_file, sizeof(c->log_file), v, "log_file", origin, err);
     return 1; /* not one of these */

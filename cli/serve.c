@@ -206,6 +206,7 @@ int cli_cmd_serve(int argc, char **argv)
     wc.metrics_allow = cfg.metrics_allow[0] ? cfg.metrics_allow : NULL;
     wc.metrics_listen_host = cfg.metrics_listen_host[0] ? cfg.metrics_listen_host : NULL;
     wc.metrics_listen_port = cfg.metrics_listen_port;
+    wc.health_outbox_stuck = cfg.health_outbox_stuck;
     if (web_start(&w, &wc, s, &err) < 0) {
         ret = cli_fail(&err);
         goto out;

@@ -537,19 +537,3 @@ out:
     store_reader_put(s, c);
     return ret;
 }
-
-int store_outbox_due(struct store *s, int64_t now, int64_t *award, int64_t *passback,
-                     struct err *err)
-{
-    struct conn *c = store_reader_get(s, err);
-    int ret = -1;
-
-    *award = *passback = 0;
-    if (!c)
-        return -1;
-    if (oldest_due(c, S_METRICS_AWARD_DUE, now, award, err) == 0 &&
-        oldest_due(c, S_METRICS_PASSBACK_DUE, now, passback, err) == 0)
-        ret = 0;
-    store_reader_put(s, c);
-    return ret;
-}

@@ -1118,6 +1118,46 @@ int store_ping(struct store *s, struct err *err)
     return ret;
 }
 
+/* min(next_attempt_at) of statement `id` (binding `now`) on a connection of its own. */
+static int health_due(sqlite3 *db, enum stmt_id id, int64_t now, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql_text[id], -1, &st, NULL);
+
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, now);
+        rc = sqlite3_step(st);
+        *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        rc = rc == SQLITE_ROW ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_health(struct store *s, int64_t now, int64_t *award, int64_t *passback, struct err *err)
+{
+    sqlite3 *db = NULL;
+    int rc;
+
+    *award = *passback = 0;
+    /* never SQLITE_OPEN_CREATE: a database gone from its path is not made anew */
+    rc = sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(db, LIMIT_STORE_BUSY_MS);
+        sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+        rc = health_due(db, S_METRICS_AWARD_DUE, now, award);
+    }
+    if (rc == SQLITE_OK)
+        rc = health_due(db, S_METRICS_PASSBACK_DUE, now, passback);
+    if (rc != SQLITE_OK) {
+        /* sqlite's reason is no secret and says what an operator must look at */
+        err_set(err, ERR_UNAVAILABLE, "%s", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        err_detail(err, "sqlite: %s: %s", s->path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    }
+    sqlite3_close_v2(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
 void store_stats(struct store *s, struct store_stats *out)
 {
     pthread_mutex_lock(&s->stats_mu);

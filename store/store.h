@@ -981,9 +981,15 @@ struct store_outbox_metrics {
 };
 int store_outbox_metrics(struct store *s, int64_t now, struct store_outbox_metrics *out /* OUT */,
                          struct err *err);
-/* Only the oldest due items (their next_attempt_at, 0: none due), through the due indexes. */
-int store_outbox_due(struct store *s, int64_t now, int64_t *award /* OUT */,
-                     int64_t *passback /* OUT */, struct err *err);
+/*
+ * For /healthz: the database opened afresh (never created) and read, so that
+ * what the server's open connections and their caches would hide shows (the
+ * file gone from its path, unreadable, not a database), with the oldest due
+ * items of both outboxes (next_attempt_at, 0: none due). ERR_UNAVAILABLE with sqlite's
+ * reason ("unable to open database file") when it cannot be.
+ */
+int store_health(struct store *s, int64_t now, int64_t *award /* OUT */,
+                 int64_t *passback /* OUT */, struct err *err);
 /*
  * For tests, with no operation running: the most times one statement cached
  * on this store's connections was prepared again, and its SQL. SQLite

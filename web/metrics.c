@@ -31,9 +31,10 @@
 #include <unistd.h>
 
 /*
- * An outbox item due longer than this is stuck: the worker looks every
- * second and a retry is not due before its back-off ends, so an item due
- * for 15 minutes means the worker is not getting through.
+ * An outbox item due longer than this is stuck ([server] health_outbox_stuck
+ * sets another): the worker looks every second and a retry is not due
+ * before its back-off ends, so an item due for 15 minutes means the worker
+ * is not getting through.
  */
 #define HEALTH_OUTBOX_STUCK_SECS 900
 /* The metrics page: a few hundred series. */
@@ -479,19 +480,20 @@ static size_t health_problems(struct web *w, char problems[][320], size_t max, b
     struct err err = ERR_INIT;
     size_t n = 0;
     int64_t now = util_now(), award = 0, passback = 0;
+    int64_t stuck =
+        w->cfg.health_outbox_stuck > 0 ? w->cfg.health_outbox_stuck : HEALTH_OUTBOX_STUCK_SECS;
 
     *db_ok = *outbox_ok = *backends_ok = true;
-    if (store_ping(w->store, &err) < 0 ||
-        store_outbox_due(w->store, now, &award, &passback, &err) < 0) {
+    if (store_health(w->store, now, &award, &passback, &err) < 0) {
         *db_ok = false;
         snprintf(problems[n++], 320, "database unreachable: %s", err.msg);
     } else {
-        if (award && now - award > HEALTH_OUTBOX_STUCK_SECS && n < max) {
+        if (award && now - award > stuck && n < max) {
             *outbox_ok = false;
             snprintf(problems[n++], 320,
                      "outbox stuck: the oldest award due has waited %" PRId64 " s", now - award);
         }
-        if (passback && now - passback > HEALTH_OUTBOX_STUCK_SECS && n < max) {
+        if (passback && now - passback > stuck && n < max) {
             *outbox_ok = false;
             snprintf(problems[n++], 320,
                      "outbox stuck: the oldest grade passback due has waited %" PRId64 " s",

@@ -47,6 +47,8 @@ struct web_config {
     const char *metrics_allow;
     const char *metrics_listen_host;
     unsigned metrics_listen_port; /* 0: any free port (see web_metrics_port()) */
+    /* /healthz: an outbox item due longer than this many seconds is stuck (0: 900) */
+    int64_t health_outbox_stuck;
 };
 
 /* An address range: 10.0.0.0/8, 2001:db8::/32, or one address. */

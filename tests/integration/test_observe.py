@@ -371,5 +371,88 @@ class Logs(unittest.TestCase):
         self.stop_ok(s)
 
 
+class Health(lt.ServerTestCase):
+    """/healthz says what is wrong: the database, the outbox stuck (a backend in auth state is
+    checked by tests/unit/awards/outbox.c: no backend here can refuse credentials)."""
+
+    CONFIG = "[server]\nhealth_outbox_stuck = 1\n"
+
+    def health(self, json_form=False):
+        if json_form:
+            r = self.server.get("/healthz", headers={"Accept": "application/json"})
+            self.assertEqual(r.header("Content-Type"), "application/json")
+            return r.status, json.loads(r.text)
+        r = self.server.get("/healthz")
+        return r.status, r.text
+
+    def test_ok_and_json(self):
+        self.assertEqual(self.health(), (200, "ok\n"))
+        status, body = self.health(json_form=True)
+        self.assertEqual(status, 200)
+        self.assertEqual(body["status"], "ok")
+        self.assertEqual(body["problems"], [])
+        self.assertEqual(body["checks"], {"database": "ok", "outbox": "ok", "backends": "ok"})
+        self.assertEqual(body["version"], lt.run_cli("--version").stdout.split()[-1])
+        r = self.server.get("/healthz?format=json")
+        self.assertEqual(json.loads(r.text)["status"], "ok")
+
+    def test_database_gone(self):
+        moved = self.db + ".away"
+        os.rename(self.db, moved)
+        try:
+            status, text = self.health()
+            self.assertEqual(status, 503)
+            self.assertRegex(text, r"^database unreachable: unable to open database file\n$")
+            self.assertNotIn(self.tmp, text, "no path in a public answer")
+            status, body = self.health(json_form=True)
+            self.assertEqual((status, body["status"], body["checks"]["database"]),
+                             (503, "failing", "unreachable"))
+        finally:
+            os.rename(moved, self.db)
+        self.assertEqual(self.health(), (200, "ok\n"))
+        self.assertFalse(os.path.exists(moved))
+
+    def test_outbox_stuck(self):
+        import sqlite3
+        ctx, user = "h-" + lt.hex_id(3), "h-u-" + lt.hex_id(3)
+        png = os.path.join(self.tmp, "b.png")
+        with open(png, "wb") as f:
+            f.write(lt.png_bytes())
+        p = lt.run_cli("badge", "create", "--consumer", self.key, "--context", ctx, "--name",
+                       "Helper", "--description", "Helped", "--image", png, "--rule", "manual",
+                       "--db", self.db)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        slug = p.stdout.strip().split("=", 1)[1]
+        resp, _ = self.server.launch(base_launch(user_id=user, context_id=ctx,
+                                                 lis_person_contact_email_primary="h@example.edu"),
+                                     self.key, self.secret)
+        self.assertEqual(resp.status, 303)
+        p = lt.run_cli("award", "grant", "--badge", slug, "--consumer", self.key, "--user", user,
+                       "--db", self.db)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        wait_for(lambda: lt.query(self.db, "SELECT state FROM awards")[0]["state"] == "issued",
+                 "the award issued")
+        # due again in 3 s; then the award worker is kept from the database (another process
+        # holds the write lock) while it waits past health_outbox_stuck (1 s)
+        lt.execute(self.db, "UPDATE awards SET state = 'queued', next_attempt_at = ? ",
+                   int(time.time()) + 3)
+        lock = sqlite3.connect(self.db, timeout=10, isolation_level=None)
+        try:
+            lock.execute("BEGIN IMMEDIATE")
+            status, text = wait_for(lambda: (lambda h: h if h[0] == 503 else None)(self.health()),
+                                    "the outbox seen stuck")
+            self.assertRegex(text, r"^outbox stuck: the oldest award due has waited \d+ s\n$")
+            status, body = self.health(json_form=True)
+            self.assertEqual(body["checks"], {"database": "ok", "outbox": "stuck",
+                                              "backends": "ok"})
+            self.assertEqual(len(body["problems"]), 1)
+            self.assertGreaterEqual(scrape(self.server.port).get(
+                "ltibadges_outbox_oldest_due_age_seconds", outbox="awards"), 1)
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        wait_for(lambda: self.health() == (200, "ok\n"), "the outbox going again")
+
+
 if __name__ == "__main__":
     unittest.main()

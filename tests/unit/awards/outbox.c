@@ -277,12 +277,21 @@ static void test_auth_backs_off_slowly(void **state)
     int64_t id = grant(e, "u3"), now = util_now();
     struct store_award w;
 
+    const char *names[4];
+
+    assert_int_equal(awards_backends_in_auth(e->a, names, 4), 0);
     fk.script[0] = BACKEND_AUTH;
     fk.nscript = 1;
     assert_int_equal(run(e, now), 1);
     w = get(e, id, &ar);
     assert_int_equal(w.state, AWARD_QUEUED);
     assert_true(w.next_attempt_at >= now + 300);
+    /* /healthz names it until it answers otherwise */
+    assert_int_equal(awards_backends_in_auth(e->a, names, 4), 1);
+    assert_string_equal(names[0], "fake");
+    assert_int_equal(run(e, w.next_attempt_at), 1);
+    assert_int_equal(get(e, id, &ar).state, AWARD_ISSUED);
+    assert_int_equal(awards_backends_in_auth(e->a, names, 4), 0);
     arena_release(&ar);
 }
 
