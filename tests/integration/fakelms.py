@@ -27,6 +27,24 @@ answered in that product's voice and marked `strict_only` in the record.
         assert rec.code_major == "success" and lms.result("sid-1")["score"] == 0.5
 
 Faults (set_fault) can be switched at any time from the test thread.
+
+Besides the exact-match gradebook (add_result: any string the test chooses),
+the fake issues sourcedids as Moodle and Canvas do and checks them as they
+do, so a test can launch with a fresh one every time, as those LMSes send:
+
+    sid = lms.issue_sourcedid("moodle", link=7, user=42)    # new launchid each call
+    sid = lms.issue_sourcedid("canvas", link=3, user=42, course=2)
+    ... the tool passes a grade back with any of them ...
+    lms.cell("moodle", 7, 42)["score"]                       # one cell per (link, user)
+    lms.issued(rec.sourcedid)                                # ("moodle", "7", "42") or None
+
+Moodle (mod/lti/service.php, servicelib.php lti_verify_sourcedid) hashes the
+sourcedid's data again with the instance's service salt and takes (instanceid,
+userid) from it, whatever its launchid; Canvas (lib/basic_lti/sourcedid.rb,
+basic_outcomes.rb) decrypts and verifies its token (or the legacy HMAC form)
+and checks what it names still exists: the tool, the course, the assignment
+and the learner's enrollment (unenroll() makes every sourcedid of that learner
+fail as Canvas's do; conclude() refuses writes only). Neither expires one.
 """
 import base64
 import dataclasses
@@ -44,6 +62,11 @@ import xml.etree.ElementTree as ET
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from urllib.request import parse_http_list
 from xml.sax.saxutils import escape
+
+# Canvas's sourcedid is an AES-256-GCM JWE: python3-cryptography, which Debian's
+# python3-oauthlib (the suite's requirement) depends on
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 NS = "http://www.imsglobal.org/services/ltiv1p1/xsd/imsoms_v1p0"
 CANVAS, MOODLE, EDX = "canvas", "moodle", "edx"
@@ -70,6 +93,11 @@ RUBY_FLOAT = re.compile(r"^\s*[+-]?(?:[0-9]+(?:_[0-9]+)*(?:\.[0-9]+(?:_[0-9]+)*)
                         r"(?:[eE][+-]?[0-9]+)?|0[xX][0-9a-fA-F]+)\s*$")
 PHP_NUMERIC = re.compile(r"^\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*$")
 CANVAS_SHRUG = "Request could not be handled. \u00af\\_(\u30c4)_/\u00af"
+# sourcedid.rb's SOURCE_ID_REGEX, as Ruby reads it (ASCII \d and \w; ^ and $ match at lines)
+CANVAS_LEGACY_SOURCEDID = re.compile(r"^([0-9]+)-([0-9]+)-([0-9]+)-([0-9]+)-([A-Za-z0-9_]+)$",
+                                     re.M)
+CANVAS_JWE_HEADER = b'{"alg":"dir","enc":"A256GCM"}'
+CANVAS_JWS_HEADER = b'{"typ":"JWT","alg":"HS256"}'
 GARBAGE = b"<html><body><h1>Proxy Error</h1>upstream sent an invalid response<br></body>"
 
 
@@ -127,6 +155,7 @@ class Record:
     response_headers: list = dataclasses.field(default_factory=list)
     response_body: bytes = b""
     delivered: bool = True
+    cell: tuple = None                  # (flavour, link, user) an issued sourcedid resolved to
 
     def header(self, name, default=None):
         """The first request header called `name` (case-insensitive)."""
@@ -215,6 +244,24 @@ def php_float_str(f):
             m += ".0"
         return "%sE%+d" % (m, int(e))
     return r
+
+
+def _b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=")
+
+
+def _b64url_decode(b):
+    """base64url without padding; ValueError when it is not that."""
+    if isinstance(b, str):
+        b = b.encode("ascii", "replace")
+    if not re.fullmatch(rb"[A-Za-z0-9_-]*", b):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(b + b"=" * (-len(b) % 4))
+
+
+def php_json(value):
+    """PHP's json_encode() of decoded JSON: compact, "/" escaped, non-ASCII as \\uXXXX."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).replace("/", "\\/")
 
 
 # ---- sourcedids, URLs and request bodies as the products make them -----------------
@@ -421,7 +468,8 @@ class FakeLMS:
     """The fake LMS. `consumers` maps consumer key -> secret; `gradebook` maps
     sourcedid -> {"score": float|None, "text": str|None, "url": str|None} (or
     None for an empty entry; an optional "consumer_key" binds the entry to one
-    consumer, as a real sourcedid belongs to one tool).
+    consumer, as a real sourcedid belongs to one tool). A sourcedid not in it
+    is checked as the product checks its own (issue_sourcedid).
 
     strict: also refuse what the LTI 1.1 contract forbids though the real
         product lets it through (see the module docstring).
@@ -458,6 +506,16 @@ class FakeLMS:
         for sid, entry in (gradebook or {}).items():
             self.add_result(sid, **(entry or {}))
         self._nonces = set()
+        # sourcedids issued as the products do (issue_sourcedid), and what they check
+        self._cells = {}                # (flavour, link, user) -> gradebook entry
+        self._issued = {}               # sourcedid -> (flavour, link, user)
+        self._issued_order = {}         # (flavour, link, user) -> [sourcedid, ...]
+        self._moodle_instances = {}     # instanceid -> servicesalt (uniqid('', true))
+        self._canvas_signing = secrets.token_bytes(32)     # lti-signing-secret
+        self._canvas_encryption = secrets.token_bytes(32)  # lti-encryption-secret
+        self._canvas_shard_key = secrets.token_hex(20)     # the shard's encryption_key
+        self._canvas_assignments = {}   # assignment -> (course, tool_id)
+        self._canvas_enrollments = {}   # (course, user) -> "active" | "completed"
         self._records = []
         self._fault = {"mode": "ok"}
         self._timer = None
@@ -564,9 +622,12 @@ class FakeLMS:
             self._gradebook.pop(sourcedid, None)
 
     def result(self, sourcedid):
-        """A copy of one gradebook entry, or None."""
+        """A copy of one gradebook entry (add_result), else of the cell an issued
+        sourcedid names (issue_sourcedid), or None."""
         with self._lock:
             e = self._gradebook.get(sourcedid)
+            if e is None and sourcedid in self._issued:
+                e = self._cells.get(self._issued[sourcedid])
             return dict(e) if e is not None else None
 
     @property
@@ -574,6 +635,225 @@ class FakeLMS:
         """A copy of the whole gradebook."""
         with self._lock:
             return {k: dict(v) for k, v in self._gradebook.items()}
+
+    # -- sourcedids issued and checked as the products do --
+
+    def issue_sourcedid(self, flavour, link, user, *, course=1, tool_id=1, typeid=1,
+                        legacy=False):
+        """A fresh lis_result_sourcedid for `user` on `link`, as the LMS puts
+        in each launch, and the gradebook cell (flavour, link, user) it names
+        (created empty on first issue; ids are kept as strings).
+
+        moodle: lti_build_sourcedid(): {"data": {instanceid, userid, typeid,
+            launchid}, "hash": sha256(json_encode(data) . servicesalt)}, a
+            new launchid (mt_rand) each time; `link` is the instance id, whose
+            service salt the fake makes on its first sourcedid.
+        canvas: BasicLTI::Sourcedid#to_s: base64 of a JWE (dir, A256GCM with
+            the fake's encryption secret) of a JWS (HS256, its signing secret)
+            of {iss, aud, iat, tool_id, course_id, assignment_id, user_id};
+            `link` is the assignment (of `course`, for tool `tool_id`), and
+            the learner is enrolled (active) in the course. legacy=True:
+            "tool-course-assignment-user-HMAC-SHA1(shard key)", as older Canvas.
+        """
+        link, user = str(link), str(user)
+        with self._lock:
+            if flavour == MOODLE:
+                if link not in self._moodle_instances:
+                    self._moodle_instances[link] = "%013x.%08d" % (
+                        time.time_ns() // 1000, random.randrange(10**8))
+                sid = self._moodle_sourcedid(link, user, str(typeid),
+                                             random.randrange(1, 2**31))
+            elif flavour == CANVAS:
+                course, tool_id = str(course), str(tool_id)
+                for name, v in (("link", link), ("user", user), ("course", course),
+                                ("tool_id", tool_id)):
+                    if not v.isdigit():
+                        raise ValueError("Canvas ids are numbers, not %s=%r" % (name, v))
+                known = self._canvas_assignments.setdefault(link, (course, tool_id))
+                if known != (course, tool_id):
+                    raise ValueError("assignment %s is of course %s, tool %s" % ((link,) + known))
+                self._canvas_enrollments.setdefault((course, user), "active")
+                sid = (self._canvas_legacy(tool_id, course, link, user) if legacy
+                       else self._canvas_token(tool_id, course, link, user))
+            else:
+                raise ValueError("issue_sourcedid: %r LMS; Open edX's sourcedid is fixed per "
+                                 "user and block: edx_sourcedid() and add_result()" % flavour)
+            key = (flavour, link, user)
+            self._cells.setdefault(key, {"score": None, "text": None, "url": None,
+                                         "consumer_key": None})
+            self._issued[sid] = key
+            self._issued_order.setdefault(key, []).append(sid)
+            return sid
+
+    def issued(self, sourcedid):
+        """(flavour, link, user) of a sourcedid this fake issued, else None."""
+        with self._lock:
+            return self._issued.get(sourcedid)
+
+    def issued_for(self, flavour, link, user):
+        """Every sourcedid issued for (flavour, link, user), oldest first."""
+        with self._lock:
+            return list(self._issued_order.get((flavour, str(link), str(user)), ()))
+
+    def cell(self, flavour, link, user):
+        """A copy of the gradebook cell of (flavour, link, user), or None."""
+        with self._lock:
+            e = self._cells.get((flavour, str(link), str(user)))
+            return dict(e) if e is not None else None
+
+    def set_cell(self, flavour, link, user, score=None, text=None, url=None):
+        """Sets a cell (the instructor grades in the LMS); issue a sourcedid for it first."""
+        key = (flavour, str(link), str(user))
+        with self._lock:
+            if key not in self._cells:
+                raise KeyError("no sourcedid was issued for %r" % (key,))
+            self._cells[key].update(score=score, text=text, url=url)
+
+    @property
+    def cells(self):
+        """A copy of every cell: (flavour, link, user) -> entry."""
+        with self._lock:
+            return {k: dict(v) for k, v in self._cells.items()}
+
+    def unenroll(self, course, user):
+        """Canvas: the learner's enrollment is deleted; every sourcedid of theirs in
+        the course now fails ("User is no longer in course")."""
+        with self._lock:
+            self._canvas_enrollments.pop((str(course), str(user)), None)
+
+    def conclude(self, course, user):
+        """Canvas: the enrollment is concluded; reads still pass, writes fail
+        ("Course not available for student")."""
+        with self._lock:
+            self._canvas_enrollments[(str(course), str(user))] = "completed"
+
+    def enroll(self, course, user):
+        """Canvas: an active enrollment again; the learner's old sourcedids pass again."""
+        with self._lock:
+            self._canvas_enrollments[(str(course), str(user))] = "active"
+
+    def _moodle_sourcedid(self, instanceid, userid, typeid, launchid):
+        data = {"instanceid": instanceid, "userid": userid, "typeid": typeid,
+                "launchid": launchid}
+        digest = hashlib.sha256((php_json(data) + self._moodle_instances[instanceid]).encode())
+        return json.dumps({"data": data, "hash": digest.hexdigest()}, separators=(",", ":"))
+
+    def _canvas_legacy(self, tool_id, course, assignment, user):
+        payload = "-".join((tool_id, course, assignment, user))
+        mac = hmac.new(self._canvas_shard_key.encode(), payload.encode(), hashlib.sha1)
+        return payload + "-" + mac.hexdigest()
+
+    def _canvas_token(self, tool_id, course, assignment, user):
+        claims = {"iss": "Canvas", "aud": ["Instructure"], "iat": int(time.time()),
+                  "tool_id": int(tool_id), "course_id": int(course),
+                  "assignment_id": int(assignment), "user_id": int(user)}
+        signing_input = _b64url(CANVAS_JWS_HEADER) + b"." + _b64url(
+            json.dumps(claims, separators=(",", ":")).encode())
+        jws = signing_input + b"." + _b64url(
+            hmac.new(self._canvas_signing, signing_input, hashlib.sha256).digest())
+        head, iv = _b64url(CANVAS_JWE_HEADER), secrets.token_bytes(12)
+        sealed = AESGCM(self._canvas_encryption).encrypt(iv, jws, head)
+        jwe = b".".join((head, b"", _b64url(iv), _b64url(sealed[:-16]), _b64url(sealed[-16:])))
+        return base64.b64encode(jwe).decode()
+
+    def _moodle_cell(self, sourcedid):
+        """lti_verify_sourcedid(): the cell of a sourcedid whose hash holds, else None.
+        The data is hashed again as Moodle rebuilds it (instanceid, userid,
+        typeid, launchid, the values as decoded) with the instance's salt; the
+        launchid is not looked up anywhere, so any of the instance's
+        sourcedids for that user is as good as the newest."""
+        try:
+            doc = json.loads(sourcedid)
+        except (TypeError, ValueError):
+            return None
+        data = doc.get("data") if isinstance(doc, dict) else None
+        if not isinstance(data, dict):
+            return None
+        instanceid, userid = data.get("instanceid"), data.get("userid")
+        salt = self._moodle_instances.get(str(instanceid))
+        if salt is None or data.get("launchid") in (None, False, 0, "", "0", [], {}):
+            # an unknown instance has no salt; Moodle draws a new launchid when it has none
+            return None
+        rebuilt = {"instanceid": instanceid, "userid": userid, "typeid": data.get("typeid"),
+                   "launchid": data["launchid"]}
+        want = hashlib.sha256((php_json(rebuilt) + salt).encode()).hexdigest()
+        if not isinstance(doc.get("hash"), str) or not hmac.compare_digest(want, doc["hash"]):
+            return None
+        key = (MOODLE, str(instanceid), str(userid))
+        return self._cells.setdefault(key, {"score": None, "text": None, "url": None,
+                                            "consumer_key": None}), key
+
+    def _canvas_claims(self, rec, sourcedid):
+        """BasicLTI::Sourcedid.load! then decode_source_id: (claims, None), or
+        (None, (error_code, description)) where Canvas raises InvalidSourceId,
+        or (None, None) where Canvas raises an exception nothing rescues (a
+        token that does not decrypt or verify): HTTP 500."""
+        if not sourcedid or not sourcedid.strip():
+            return None, ("sourcedid_invalid", "Invalid sourcedid")
+        md = CANVAS_LEGACY_SOURCEDID.search(sourcedid)
+        if md:
+            tool_id, course, assignment, user, mac = md.groups()
+            if not self._canvas_tool_exists(tool_id):
+                return None, ("tool_invalid", "Tool is invalid")
+            want = hmac.new(self._canvas_shard_key.encode(),
+                            "-".join((tool_id, course, assignment, user)).encode(),
+                            hashlib.sha1).hexdigest()
+            if not hmac.compare_digest(want, mac):
+                return None, ("signature_invalid", "Invalid signature")
+            return {"tool_id": tool_id, "course_id": course, "assignment_id": assignment,
+                    "user_id": user}, None
+        # Canvas::Security.base64_decode (lenient), then JSON::JWT.decode
+        try:
+            token = base64.b64decode(re.sub(rb"[^A-Za-z0-9+/]", b"",
+                                            sourcedid.encode("utf-8", "replace")) + b"==")
+        except ValueError:
+            token = b""
+        parts = token.split(b".")
+        if len(parts) != 5:
+            return None, ("sourcedid_invalid", "Invalid sourcedid")  # JSON::JWT::InvalidFormat
+        try:
+            if _b64url_decode(parts[0]) != CANVAS_JWE_HEADER or parts[1]:
+                return None, None
+            jws = AESGCM(self._canvas_encryption).decrypt(
+                _b64url_decode(parts[2]), _b64url_decode(parts[3]) + _b64url_decode(parts[4]),
+                parts[0])
+            head, payload, sig = jws.split(b".")
+            want = hmac.new(self._canvas_signing, head + b"." + payload, hashlib.sha256).digest()
+            if not hmac.compare_digest(want, _b64url_decode(sig)):
+                return None, None
+            claims = json.loads(_b64url_decode(payload))
+        except (ValueError, InvalidTag):
+            return None, None
+        return {k: str(claims.get(k)) for k in ("tool_id", "course_id", "assignment_id",
+                                                "user_id")}, None
+
+    def _canvas_tool_exists(self, tool_id):
+        return self.canvas_tools is None or str(tool_id) in self.canvas_tools
+
+    def _canvas_cell(self, rec, sourcedid):
+        """(entry, key, None) for a sourcedid Canvas takes for this tool, else
+        (None, None, (error_code, description)), or (None, None, None) for its
+        HTTP 500. Validated against the current state, as load! does."""
+        claims, err = self._canvas_claims(rec, sourcedid)
+        if claims is None:
+            return None, None, err
+        course, assignment, user = (claims["course_id"], claims["assignment_id"],
+                                    claims["user_id"])
+        if not any(c == course for c, _ in self._canvas_assignments.values()):
+            return None, None, ("course_invalid", "Course is invalid")
+        if (course, user) not in self._canvas_enrollments:
+            return None, None, ("user_not_in_course", "User is no longer in course")
+        known = self._canvas_assignments.get(assignment)
+        if known is None or known[0] != course:
+            return None, None, ("assignment_invalid", "Assignment is invalid")
+        if known[1] != claims["tool_id"] or not self._canvas_tool_exists(claims["tool_id"]):
+            return None, None, ("assignment_tool_mismatch",
+                                "Assignment is no longer associated with this tool")
+        if claims["tool_id"] != rec.params.get("tool_id"):
+            return None, None, ("tool_invalid", "Tool is invalid")
+        key = (CANVAS, assignment, user)
+        return self._cells.setdefault(key, {"score": None, "text": None, "url": None,
+                                            "consumer_key": None}), key, None
 
     # -- faults --
 
@@ -1060,10 +1340,22 @@ class FakeLMS:
         if entry is None:
             if op.sourcedid and op.sourcedid in self._gradebook:
                 return fail("sourcedid", False, "Tool is invalid", "tool_invalid")
-            return fail("sourcedid", False, "Invalid sourcedid", "sourcedid_invalid")
+            entry, rec.cell, err = self._canvas_cell(rec, op.sourcedid)
+            if entry is None and err is None:
+                # a token that does not decrypt or verify raises CanvasSecurity::InvalidToken
+                # (or JSON::JWS::VerificationFailed), which nothing rescues
+                return self._refuse(rec, "sourcedid", False,
+                                    self._canvas_json(500, "An error occurred."))
+            if entry is None:
+                return fail("sourcedid", False, err[1], err[0])
         if op.name not in OPERATIONS:
             return self._refuse(rec, "unsupported", False,
                                 self._canvas_pox(rec, pox, "unsupported", CANVAS_SHRUG))
+        if rec.cell is not None and op.name != READ and self._canvas_enrollments.get(
+                (self._canvas_assignments[rec.cell[1]][0], rec.cell[2])) != "active":
+            # writes need an enrollment active_or_pending_by_date; reads do not
+            return fail("enrollment", False, "Course not available for student",
+                        "course_not_available")
         if op.name == READ:
             score = entry["score"]
             text = "" if score is None else ruby_float_str(score)
@@ -1187,6 +1479,11 @@ class FakeLMS:
                     return fail(bad[0], True, bad[1])
         entry = self._entry(rec, op.sourcedid)
         if entry is None:
+            found = self._moodle_cell(op.sourcedid)
+            if found is not None:
+                entry, rec.cell = found
+        if entry is None:
+            # a hash that does not hold, or an instance Moodle does not have
             return fail("sourcedid", False, "SourcedId hash not valid")
         if op.name == REPLACE:
             # grade_update() keeps score * maxgrade with 5 decimals; resultData is not read

@@ -584,6 +584,118 @@ class Options(FakeCase):
         self.assertEqual(self.send(CANVAS, score="0.5")[0], 404)     # tool 1 does not exist
 
 
+class Issued(FakeCase):
+    """Sourcedids the fake issues are checked as Moodle and Canvas check theirs: any one
+    issued for a (link, user) writes that pair's one cell; forged ones are refused."""
+
+    def op(self, flavour, operation, sid, score=None, **kw):
+        """(status, code_major, description or JSON message, canvas error code) of a request."""
+        st, _, body, pox = self.send(flavour, body=pox_request(operation, sid, score=score), **kw)
+        if pox is None:
+            return st, None, json.loads(body)["errors"][0]["message"], None
+        return st, pox["code_major"], pox["description"].split("\n[EID_")[0], \
+            pox["canvas_error_code"]
+
+    def test_moodle_any_issued_sourcedid_and_forgeries(self):
+        sids = [self.lms.issue_sourcedid(MOODLE, 7, 42) for _ in range(3)]
+        self.assertEqual(len(set(sids)), 3)
+        data = [json.loads(s)["data"] for s in sids]
+        self.assertEqual({(d["instanceid"], d["userid"], d["typeid"]) for d in data},
+                         {("7", "42", "1")})
+        self.assertEqual(len({d["launchid"] for d in data}), 3)
+        self.assertEqual(self.lms.issued_for(MOODLE, 7, 42), sids)
+        self.assertEqual(self.lms.cell(MOODLE, 7, 42)["score"], None)
+        # the oldest writes, the newest reads the same cell
+        self.assertEqual(self.op(MOODLE, "replaceResult", sids[0], "0.4")[:2], (200, "success"))
+        self.assertEqual(self.last().cell, (MOODLE, "7", "42"))
+        st, _, _, pox = self.send(MOODLE, body=pox_request("readResult", sids[2]))
+        self.assertEqual(pox["score_text"], "0.4")
+        self.assertEqual(self.lms.result(sids[1])["score"], 0.4)
+        other = self.lms.issue_sourcedid(MOODLE, 7, 43)
+        self.assertEqual(self.op(MOODLE, "replaceResult", other, "0.9")[1], "success")
+        self.assertEqual((self.lms.cell(MOODLE, 7, 42)["score"],
+                          self.lms.cell(MOODLE, 7, 43)["score"]), (0.4, 0.9))
+        # forgeries: another learner or launch under the hash, another salt, another instance
+        doc = json.loads(sids[0])
+        forged = []
+        for field, value in (("userid", "43"), ("launchid", 1), ("typeid", "2")):
+            d = dict(doc["data"], **{field: value})
+            forged.append(json.dumps({"data": d, "hash": doc["hash"]}))
+        forged += [fakelms.moodle_sourcedid(7, 42, 1),                 # the helper's salt
+                   fakelms.moodle_sourcedid(8, 42, 1),                 # no such instance
+                   json.dumps({"data": dict(doc["data"], launchid=0),
+                               "hash": doc["hash"]}),
+                   "not json", ""]
+        for sid in forged:
+            self.assertEqual(self.op(MOODLE, "replaceResult", sid, "1.0"),
+                             (200, "failure", "SourcedId hash not valid", None), sid)
+            self.assertEqual((self.last().refusal, self.last().cell), ("sourcedid", None))
+            self.assertIsNone(self.lms.issued(sid))
+        self.assertEqual(self.lms.cell(MOODLE, 7, 42)["score"], 0.4)
+
+    def test_canvas_any_issued_sourcedid_while_enrolled(self):
+        sids = [self.lms.issue_sourcedid(CANVAS, 3, 42, course=2) for _ in range(2)]
+        sids.append(self.lms.issue_sourcedid(CANVAS, 3, 42, course=2, legacy=True))
+        self.assertEqual(len(set(sids)), 3)
+        self.assertGreater(len(sids[0]), 400)
+        self.assertRegex(sids[2], r"^1-2-3-42-[0-9a-f]{40}$")
+        for i, sid in enumerate(sids):
+            self.assertEqual(self.op(CANVAS, "replaceResult", sid, "0.%d" % (i + 1))[:2],
+                             (200, "success"), sid)
+            self.assertEqual(self.last().cell, (CANVAS, "3", "42"))
+            self.assertEqual(self.lms.cell(CANVAS, 3, 42)["score"], (i + 1) / 10)
+        st, _, _, pox = self.send(CANVAS, body=pox_request("readResult", sids[0]))
+        self.assertEqual(pox["score_text"], "0.3")
+        # another tool's URL, and sourcedids no Canvas issued
+        self.assertEqual(self.op(CANVAS, "replaceResult", sids[0], "1", url=self.lms.canvas_url(9)),
+                         (422, "failure", "Tool is invalid", "tool_invalid"))
+        token = base64.b64decode(sids[0]).split(b".")
+        ct = base64.urlsafe_b64decode(token[3] + b"=" * (-len(token[3]) % 4))
+        token[3] = base64.urlsafe_b64encode(bytes([ct[0] ^ 1]) + ct[1:]).rstrip(b"=")
+        tampered = base64.b64encode(b".".join(token)).decode()
+        # a token that does not decrypt: CanvasSecurity::InvalidToken, which nothing rescues
+        self.assertEqual(self.op(CANVAS, "replaceResult", tampered, "1"),
+                         (500, None, "An error occurred.", None))
+        self.assertEqual(self.op(CANVAS, "replaceResult", fakelms.canvas_sourcedid(), "1")[:3],
+                         (500, None, "An error occurred."))
+        self.assertEqual(self.op(CANVAS, "replaceResult", "1-2-3-43" + sids[2][8:], "1"),
+                         (422, "failure", "Invalid signature", "signature_invalid"))
+        self.assertEqual(self.op(CANVAS, "replaceResult", "bogus", "1"),
+                         (422, "failure", "Invalid sourcedid", "sourcedid_invalid"))
+        self.assertEqual(self.lms.cell(CANVAS, 3, 42)["score"], 0.3)
+        # a concluded enrollment reads but does not write; a deleted one does neither
+        self.lms.conclude(2, 42)
+        self.assertEqual(self.op(CANVAS, "replaceResult", sids[1], "1"),
+                         (422, "failure", "Course not available for student",
+                          "course_not_available"))
+        self.assertEqual(self.op(CANVAS, "readResult", sids[1])[:2], (200, "success"))
+        self.lms.unenroll(2, 42)
+        for sid in sids:
+            for operation in ("replaceResult", "readResult"):
+                self.assertEqual(self.op(CANVAS, operation, sid, "1"),
+                                 (422, "failure", "User is no longer in course",
+                                  "user_not_in_course"))
+                self.assertEqual(self.last().refusal, "sourcedid")
+        self.assertEqual(self.lms.cell(CANVAS, 3, 42)["score"], 0.3)
+        # enrolled again: the oldest sourcedid is as good as ever
+        self.lms.enroll(2, 42)
+        self.assertEqual(self.op(CANVAS, "replaceResult", sids[0], "1")[:2], (200, "success"))
+        self.assertEqual(self.lms.cell(CANVAS, 3, 42)["score"], 1.0)
+
+    def test_issue_arguments(self):
+        with self.assertRaises(ValueError):
+            self.lms.issue_sourcedid(EDX, "abc", "u1")
+        with self.assertRaises(ValueError):
+            self.lms.issue_sourcedid(CANVAS, 3, "not-a-number")
+        self.lms.issue_sourcedid(CANVAS, 3, 42, course=2)
+        with self.assertRaises(ValueError):
+            self.lms.issue_sourcedid(CANVAS, 3, 42, course=5)   # an assignment has one course
+        with self.assertRaises(KeyError):
+            self.lms.set_cell(MOODLE, 1, 1, score=0.5)
+        self.lms.set_cell(CANVAS, 3, 42, score=0.5)
+        self.assertEqual(self.lms.cells[(CANVAS, "3", "42")]["score"], 0.5)
+
+
 class Faults(FakeCase):
     """Injected faults, switched from the test thread."""
 
