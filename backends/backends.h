@@ -75,6 +75,9 @@ struct backend {
     void *self;
 };
 
+/* What backend_badge_image() says of an upload that is neither (not even broken) PNG nor SVG. */
+#define BACKEND_IMAGE_NEITHER "the image is neither PNG nor SVG"
+
 /* Resets a result to ok with nothing found. */
 void backend_result_init(struct backend_result *r);
 /* Sets a result's status and message. */

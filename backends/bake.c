@@ -682,7 +682,7 @@ static int not_an_image(const unsigned char *img, size_t len, struct err *err)
         i++;
     if (err->code == ERR_INVALID && (i == len || img[i] != '<')) {
         err_clear(err);
-        err_set(err, ERR_INVALID, "a badge image must be a PNG or an SVG file");
+        err_set(err, ERR_INVALID, BACKEND_IMAGE_NEITHER);
     }
     return -1;
 }

@@ -55,7 +55,8 @@ int cli_store_open(const struct cli_config *cfg, unsigned flags, struct store **
                 cfg->db);
         return -1;
     }
-    *err = e;
+    /* the operator's own path, and the reason (sqlite's or the system's) */
+    err_set(err, e.code, "database '%s': %s", cfg->db, e.msg);
     return -1;
 }
 

@@ -157,7 +157,7 @@ int cli_cmd_serve(int argc, char **argv)
     if (log_setup(cfg.log_json, cfg.log_file, cfg.access_log, &err) < 0)
         return cli_fail(&err);
 
-    if (store_open(&s, cfg.db, STORE_OPEN_WRITER, &err) < 0) {
+    if (cli_store_open(&cfg, STORE_OPEN_WRITER, &s, &err) < 0) {
         ret = cli_fail(&err);
         goto out;
     }

@@ -688,7 +688,9 @@ int store_conn_open(struct store *s, struct conn **out, struct err *err)
     /* no SQLITE_OPEN_CREATE: store_open made the file (0600), and a database gone is an error */
     rc = sqlite3_open_v2(s->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        err_set(err, ERR_INTERNAL, "cannot open the database");
+        /* sqlite's reason is no secret and is what an operator needs (the path: cli/ adds it) */
+        err_set(err, ERR_INTERNAL, "cannot open the database: %s",
+                c->db ? sqlite3_errmsg(c->db) : "out of memory");
         err_detail(err, "sqlite: %s: %s", s->path, c->db ? sqlite3_errmsg(c->db) : "out of memory");
         store_conn_close(c);
         return -1;
@@ -721,7 +723,7 @@ int store_conn_open(struct store *s, struct conn **out, struct err *err)
                       "PRAGMA journal_size_limit = 83886080; PRAGMA cache_size = -1024;",
                       NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        err_set(err, ERR_INTERNAL, "cannot set up the database");
+        err_set(err, ERR_INTERNAL, "cannot set up the database: %s", msg ? msg : "");
         err_detail(err, "sqlite: %s: %s", s->path, msg ? msg : "");
         sqlite3_free(msg);
         store_conn_close(c);
@@ -987,7 +989,7 @@ static int db_file_ready(const char *path, unsigned flags, struct err *err)
     }
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0 && errno != EEXIST) {
-        err_set(err, ERR_INTERNAL, "cannot create the database");
+        err_set(err, ERR_INTERNAL, "cannot create the database: %s", strerror(errno));
         return err_detail(err, "%s: %s", path, strerror(errno));
     }
     if (fd >= 0)

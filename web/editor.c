@@ -284,6 +284,15 @@ static int image_refused(struct err *err)
 {
     enum err_code code = err->code == ERR_TOOBIG ? ERR_TOOBIG : ERR_INVALID;
 
+    if (strcmp(err->msg, BACKEND_IMAGE_NEITHER) == 0) {
+        /* the cause first: a file of another kind (a GIF, a JPEG, text) */
+        err_clear(err);
+        return err_set(err, code,
+                       _("the image is neither PNG nor SVG: it must be a PNG or an SVG file of at "
+                         "most %d KiB and %d by %d pixels"),
+                       LIMIT_BADGE_IMAGE_BYTES / 1024, LIMIT_BADGE_IMAGE_PIXELS,
+                       LIMIT_BADGE_IMAGE_PIXELS);
+    }
     err_clear(err);
     return err_set(
         err, code,

@@ -1178,7 +1178,7 @@ int web_bind_listen(const char *host, unsigned port, int *fd_out, unsigned *port
 
         freeaddrinfo(ai);
         close(fd);
-        err_set(err, ERR_INVALID, "cannot listen on %s:%u", host, port);
+        err_set(err, ERR_INVALID, "cannot listen on %s:%u: %s", host, port, strerror(e));
         return err_detail(err, "bind/listen: %s", strerror(e));
     }
     *v6 = ai->ai_family == AF_INET6;

@@ -165,7 +165,8 @@ class Editor(PagesTestCase):
         big = png_bytes(8, 8)[:-12] + b"\0" * (300 * 1024)
         for fields, files, status, phrase in (
                 ({}, {"image": ("b.png", png_bytes()[:40], "image/png")}, 400, "PNG or an SVG"),
-                ({}, {"image": ("b.gif", b"GIF89a....", "image/gif")}, 400, "PNG or an SVG"),
+                ({}, {"image": ("b.gif", b"GIF89a....", "image/gif")}, 400,
+                 "the image is neither PNG nor SVG"),
                 ({}, {"image": ("b.svg", b"<svg><unclosed", "image/svg+xml")}, 400,
                  "PNG or an SVG"),
                 ({}, {"image": ("b.png", big, "image/png")}, 413, "256 KiB"),

@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -452,6 +454,70 @@ class Health(lt.ServerTestCase):
             lock.execute("ROLLBACK")
             lock.close()
         wait_for(lambda: self.health() == (200, "ok\n"), "the outbox going again")
+
+
+class Messages(unittest.TestCase):
+    """Errors say their cause without LTIBADGES_DEBUG: the database's path and sqlite's (or the
+    system's) reason, the errno text of a port that cannot be bound. (The image that is neither
+    PNG nor SVG: test_svg and test_editor.)"""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ltibadges-msg-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def serve(self, *args, user=None):
+        return subprocess.run([lt.BIN, "serve"] + list(args), capture_output=True, text=True,
+                              env=lt.clean_env(), timeout=60, user=user, cwd=self.tmp)
+
+    def test_database_cannot_be_opened(self):
+        missing = os.path.join(self.tmp, "no", "such", "dir", "x.db")
+        p = self.serve("--db", missing, "--listen", "127.0.0.1:0")
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stderr, "ltibadges: database '%s': cannot create the database: "
+                                   "No such file or directory\n" % missing)
+        garbage = os.path.join(self.tmp, "garbage.db")
+        with open(garbage, "w") as f:
+            f.write("this is not a database, but it is long enough to have a header. " * 20)
+        for args in (("serve",), ("consumer", "list")):
+            p = lt.run_cli(*args, "--db", garbage, "--listen", "127.0.0.1:0") \
+                if args[0] == "serve" else lt.run_cli(*args, "--db", garbage)
+            self.assertEqual(p.returncode, 1, args)
+            self.assertIn("database '%s'" % garbage, p.stderr)
+            self.assertIn("file is not a database", p.stderr)
+
+    def test_port_in_use(self):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            db = os.path.join(self.tmp, "p.db")
+            p = self.serve("--db", db, "--listen", "127.0.0.1:%d" % port)
+            self.assertEqual(p.returncode, 1)
+            self.assertEqual(p.stderr, "ltibadges: cannot listen on 127.0.0.1:%d: Address "
+                                       "already in use\n" % port)
+            cfg = os.path.join(self.tmp, "m.ini")
+            with open(cfg, "w") as f:
+                f.write("[server]\nmetrics_listen = 127.0.0.1:%d\n" % port)
+            p = self.serve("--db", db, "--listen", "127.0.0.1:0", "--config", cfg)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("cannot listen on 127.0.0.1:%d: Address already in use" % port,
+                          p.stderr)
+
+    def test_privileged_port(self):
+        # below net.ipv4.ip_unprivileged_port_start, as a user without CAP_NET_BIND_SERVICE
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+            if int(f.read()) <= 1:
+                self.skipTest("every port is unprivileged on this machine")
+        user = None
+        if os.getuid() == 0:
+            user = "nobody"
+            os.chmod(self.tmp, 0o777)
+        p = self.serve("--db", os.path.join(self.tmp, "q.db"), "--listen", "127.0.0.1:1",
+                       user=user)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(p.stderr, "ltibadges: cannot listen on 127.0.0.1:1: Permission denied\n")
 
 
 if __name__ == "__main__":

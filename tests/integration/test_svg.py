@@ -171,7 +171,7 @@ class CliAndEditor(PagesTestCase):
     def test_unreadable_images_are_refused_saying_why(self):
         cases = {
             "html.svg": ("<html><body>not svg</body></html>", "not an SVG document"),
-            "text.svg": ("hello", "a badge image must be a PNG or an SVG file"),
+            "text.svg": ("hello", "the image is neither PNG nor SVG"),
             "xxe.svg": ('<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM '
                         '"file:///etc/passwd">]><svg xmlns="http://www.w3.org/2000/svg">'
                         "<text>&x;</text></svg>", "may not have a DOCTYPE"),

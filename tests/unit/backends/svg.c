@@ -494,7 +494,7 @@ static void badge_image_ways(void **state)
     assert_int_equal(
         backend_badge_image((const unsigned char *)"GIF89a", 6, &out, &type, &removed, &err), -1);
     assert_int_equal(err.code, ERR_INVALID);
-    assert_string_equal(err.msg, "a badge image must be a PNG or an SVG file");
+    assert_string_equal(err.msg, "the image is neither PNG nor SVG");
     assert_int_equal(out.len, 0);
     assert_null(type);
     err_clear(&err);
