@@ -783,7 +783,7 @@ class FakeLMS:
         return self._cells.setdefault(key, {"score": None, "text": None, "url": None,
                                             "consumer_key": None}), key
 
-    def _canvas_claims(self, rec, sourcedid):
+    def _canvas_claims(self, sourcedid):
         """BasicLTI::Sourcedid.load! then decode_source_id: (claims, None), or
         (None, (error_code, description)) where Canvas raises InvalidSourceId,
         or (None, None) where Canvas raises an exception nothing rescues (a
@@ -834,7 +834,7 @@ class FakeLMS:
         """(entry, key, None) for a sourcedid Canvas takes for this tool, else
         (None, None, (error_code, description)), or (None, None, None) for its
         HTTP 500. Validated against the current state, as load! does."""
-        claims, err = self._canvas_claims(rec, sourcedid)
+        claims, err = self._canvas_claims(sourcedid)
         if claims is None:
             return None, None, err
         course, assignment, user = (claims["course_id"], claims["assignment_id"],
