@@ -129,6 +129,10 @@
 
 /* Address ranges in [server] metrics_allow: a few scrapers' networks, not an ACL engine. */
 #define LIMIT_METRICS_ALLOW 64
+/* Address ranges in [server] trusted_proxies: a site's proxies and load balancers. */
+#define LIMIT_TRUSTED_PROXIES 64
+/* URLs in [server] former_public_urls: each move of the tool adds one. */
+#define LIMIT_FORMER_URLS 16
 #define LIMIT_HTTP_LINGERING    1024
 
 /*

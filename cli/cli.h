@@ -23,6 +23,8 @@ struct cli_config {
     char access_log[4096]; /* "-" for stderr, "off", or a file */
     /* how the server is observed: /metrics and the log */
     bool metrics_off;
+    char trusted_proxies[1024];    /* [server] trusted_proxies: whose X-Forwarded-For counts */
+    char former_public_urls[4096]; /* normalized, separated by blanks; "" when none */
     char metrics_allow[1024];      /* address ranges besides loopback that may read /metrics */
     char metrics_listen_host[256]; /* "": /metrics on the main address */
     unsigned metrics_listen_port;
@@ -101,7 +103,8 @@ struct cli_opts {
     size_t npos;
 };
 
-/* The configuration file read when neither --config nor LTIBADGES_CONFIG names one (if it exists). */
+/* The configuration file read when neither --config nor LTIBADGES_CONFIG names one (if it exists).
+ */
 #ifndef CLI_DEFAULT_CONFIG
 # define CLI_DEFAULT_CONFIG "/etc/ltibadges/ltibadges.ini"
 #endif

@@ -97,6 +97,33 @@ static int set_hostport(char host_out[static 256], unsigned *port_out, const cha
     return 0;
 }
 
+/*
+ * A public URL (`key` names it in messages) normalized into `out`
+ * (LIMIT_LTI_URL_LEN bytes), its trailing slashes removed.
+ */
+static int public_url(char *out, const char *v, const char *key, const char *origin,
+                      struct err *err)
+{
+    struct buf b = BUF_INIT(LIMIT_LTI_URL_LEN - 1);
+    struct err e = ERR_INIT;
+    size_t len;
+
+    if (lti_url_normalize(&b, str_from_cstr(v), NULL, &e) < 0 || strchr(v, '?') || strchr(v, '#') ||
+        !url_chars_ok(v)) {
+        buf_release(&b);
+        return err_set(err, ERR_INVALID,
+                       "%s: '%s' must be an absolute http(s) URL without query, got '%s'%s%s",
+                       origin, key, v, e.msg[0] ? ": " : "", e.msg);
+    }
+    len = b.len;
+    while (len && b.ptr[len - 1] == '/')
+        len--;
+    memcpy(out, b.ptr, len);
+    out[len] = '\0';
+    buf_release(&b);
+    return 0;
+}
+
 static int set_listen(struct cli_config *c, const char *v, const char *origin, struct err *err)
 {
     return set_hostport(c->listen_host, &c->listen_port, v, "listen", origin, err);
@@ -268,29 +295,48 @@ int cli_config_set(struct cli_config *c, const char *key, const char *v, const c
     if (strcmp(key, "server.listen") == 0)
         return set_listen(c, v, origin, err);
     if (strcmp(key, "server.public_url") == 0) {
-        struct buf b = BUF_INIT(LIMIT_LTI_URL_LEN - 1);
-        struct err e = ERR_INIT;
-        size_t len;
-
         if (v[0] == '\0') {
             c->public_url[0] = '\0';
             return 0;
         }
-        if (lti_url_normalize(&b, str_from_cstr(v), NULL, &e) < 0 || strchr(v, '?') ||
-            strchr(v, '#') || !url_chars_ok(v)) {
-            buf_release(&b);
-            return err_set(err, ERR_INVALID,
-                           "%s: 'public_url' must be an absolute http(s) URL without query, got "
-                           "'%s'%s%s",
-                           origin, v, e.msg[0] ? ": " : "", e.msg);
+        return public_url(c->public_url, v, "public_url", origin, err);
+    }
+    if (strcmp(key, "server.former_public_urls") == 0) {
+        /* each normalized as public_url is, kept separated by blanks */
+        size_t used = 0, count = 0;
+
+        c->former_public_urls[0] = '\0';
+        for (const char *p = v + strspn(v, ", \t"); *p; p += strspn(p, ", \t")) {
+            char one[LIMIT_LTI_URL_LEN], url[LIMIT_LTI_URL_LEN];
+            size_t len = strcspn(p, ", \t"), ulen;
+
+            if (len >= sizeof(one) || ++count > LIMIT_FORMER_URLS)
+                return err_set(err, ERR_INVALID,
+                               "%s: 'former_public_urls' holds at most %d URLs of %zu bytes",
+                               origin, LIMIT_FORMER_URLS, sizeof(one) - 1);
+            memcpy(one, p, len);
+            one[len] = '\0';
+            p += len;
+            if (public_url(url, one, "former_public_urls", origin, err) < 0)
+                return -1;
+            ulen = strlen(url);
+            if (used + ulen + 2 > sizeof(c->former_public_urls))
+                return err_set(err, ERR_INVALID, "%s: 'former_public_urls' is too long", origin);
+            snprintf(c->former_public_urls + used, sizeof(c->former_public_urls) - used, "%s%s",
+                     used ? " " : "", url);
+            used += ulen + (used ? 1 : 0);
         }
-        len = b.len;
-        while (len && b.ptr[len - 1] == '/')
-            len--;
-        memcpy(c->public_url, b.ptr, len);
-        c->public_url[len] = '\0';
-        buf_release(&b);
         return 0;
+    }
+    if (strcmp(key, "server.trusted_proxies") == 0) {
+        struct web_cidr cidrs[LIMIT_TRUSTED_PROXIES];
+        struct err e = ERR_INIT;
+        size_t ncidrs;
+
+        if (web_cidrs_parse(v, cidrs, LIMIT_TRUSTED_PROXIES, &ncidrs, &e) < 0)
+            return err_set(err, ERR_INVALID, "%s: 'trusted_proxies': %s", origin, e.msg);
+        return set_text(c->trusted_proxies, sizeof(c->trusted_proxies), v, "trusted_proxies",
+                        origin, err);
     }
     if (strcmp(key, "server.threads") == 0) {
         if (set_int(&n, v, 1, LIMIT_HTTP_THREADS_MAX, "threads", origin, err) < 0)
@@ -401,10 +447,10 @@ struct ini_ctx {
 /* The keys whose value is a file or folder (and the values of them that are not paths). */
 static bool is_path_key(const char *key, const char *v)
 {
-    static const char *const keys[] = { "database.path", "server.access_log", "server.locale_dir",
-                                        "outcomes.ca_file", "email.ca_file" };
+    static const char *const keys[] = { "database.path",     "server.access_log", "server.log_file",
+                                        "server.locale_dir", "outcomes.ca_file",  "email.ca_file" };
 
-    if (strcmp(key, "server.access_log") == 0 &&
+    if ((strcmp(key, "server.access_log") == 0 || strcmp(key, "server.log_file") == 0) &&
         (strcmp(v, "-") == 0 || strcmp(v, "off") == 0 || strcmp(v, "stderr") == 0))
         return false;
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {

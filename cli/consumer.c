@@ -94,7 +94,15 @@ static int check_token(const char *what, const char *v, size_t min, size_t max, 
         return err_set(err, ERR_INVALID, "%s must be %zu to %zu characters", what, min, max);
     for (size_t i = 0; i < n; i++) {
         if ((unsigned char)v[i] <= ' ' || (unsigned char)v[i] >= 0x7f)
-            return err_set(err, ERR_INVALID, "%s must be printable ASCII without spaces", what);
+            return err_set(err, ERR_INVALID,
+                           "%s must be printable ASCII without spaces or control characters "
+                           "(LMS forms and files cut or refuse them)",
+                           what);
+        /* Open edX's LTI passports are "id:key:secret": a colon in either breaks the passport */
+        if (v[i] == ':')
+            return err_set(err, ERR_INVALID,
+                           "%s must not contain ':' (Open edX's LTI passport is id:key:secret)",
+                           what);
     }
     return 0;
 }

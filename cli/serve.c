@@ -18,6 +18,8 @@
 
 #include <fcntl.h>
 #include <malloc.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <libxml/parser.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -92,6 +94,52 @@ static void locale_dir(const struct cli_config *cfg, char out[static 4096], size
     snprintf(out, len, "%s", LTIBADGES_LOCALEDIR);
 }
 
+/* Whether `host` is a wildcard address: 0.0.0.0, ::, or another spelling of them ("0", "::0"). */
+static bool wildcard_host(const char *host)
+{
+    struct addrinfo hints, *ai = NULL;
+    bool any = false;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, NULL, &hints, &ai) != 0)
+        return false; /* a name: bound to what it resolves to, never every address */
+    for (const struct addrinfo *a = ai; a; a = a->ai_next) {
+        if (a->ai_family == AF_INET)
+            any |= ((const struct sockaddr_in *)(const void *)a->ai_addr)->sin_addr.s_addr ==
+                   htonl(INADDR_ANY);
+        else if (a->ai_family == AF_INET6)
+            any |= IN6_IS_ADDR_UNSPECIFIED(
+                &((const struct sockaddr_in6 *)(const void *)a->ai_addr)->sin6_addr);
+    }
+    freeaddrinfo(ai);
+    return any;
+}
+
+/*
+ * What needs public_url: launches are signed for the URL the LMS was given,
+ * and a server listening on every address has no such URL of its own
+ * (http://0.0.0.0:8080 is no address an LMS can use); former URLs are
+ * redirected to it.
+ */
+static int check_public_url(const struct cli_config *cfg, struct err *err)
+{
+    if (cfg->public_url[0])
+        return 0;
+    if (wildcard_host(cfg->listen_host))
+        return err_set(err, ERR_INVALID,
+                       "listening on every address ('%s') needs public_url: LTI launches are "
+                       "signed for the URL the LMS uses, and the server checks signatures "
+                       "against it (set [server] public_url, --public-url or "
+                       "LTIBADGES_PUBLIC_URL)",
+                       cfg->listen_host);
+    if (cfg->former_public_urls[0])
+        return err_set(err, ERR_INVALID,
+                       "former_public_urls needs public_url: the URL they are redirected to");
+    return 0;
+}
+
 int cli_cmd_serve(int argc, char **argv)
 {
     struct cli_opts o;
@@ -114,7 +162,7 @@ int cli_cmd_serve(int argc, char **argv)
     }
     if (cli_config_resolve(&cfg, &o, &err) < 0)
         return cli_fail(&err);
-    if (cli_config_mail(&cfg, &mail, &err) < 0)
+    if (cli_config_mail(&cfg, &mail, &err) < 0 || check_public_url(&cfg, &err) < 0)
         return cli_fail(&err);
 
     /*
@@ -204,6 +252,8 @@ int cli_cmd_serve(int argc, char **argv)
     wc.accept_unconfirmed_email = cfg.email_accept_unconfirmed;
     wc.metrics_off = cfg.metrics_off;
     wc.metrics_allow = cfg.metrics_allow[0] ? cfg.metrics_allow : NULL;
+    wc.trusted_proxies = cfg.trusted_proxies[0] ? cfg.trusted_proxies : NULL;
+    wc.former_public_urls = cfg.former_public_urls[0] ? cfg.former_public_urls : NULL;
     wc.metrics_listen_host = cfg.metrics_listen_host[0] ? cfg.metrics_listen_host : NULL;
     wc.metrics_listen_port = cfg.metrics_listen_port;
     wc.health_outbox_stuck = cfg.health_outbox_stuck;

@@ -768,6 +768,9 @@ static void start(struct req *r, const char *method)
         r->method = REQ_POST;
     else
         r->method = REQ_OTHER;
+    /* a request under a former public URL goes to the same path under the public URL */
+    if (web_former_url_reply(r))
+        return;
 
     for (size_t i = 0; i < N_ROUTES; i++) {
         if (routes[i].prefix ? str_starts_with(r->path, routes[i].path)
@@ -999,26 +1002,45 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     return MHD_YES;
 }
 
+/* Appends each X-Forwarded-For header's value to the buf `cls`, in order, with commas. */
+static enum MHD_Result add_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    struct buf *b = cls;
+
+    (void)kind;
+    if (key && value && strcasecmp(key, "X-Forwarded-For") == 0) {
+        if (b->len)
+            buf_addch(b, ',');
+        buf_addstr(b, value);
+    }
+    return MHD_YES;
+}
+
+void web_req_client(struct req *r, char *out, size_t outlen)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const void *peer = ci ? ci->client_addr : NULL;
+    struct buf xff = BUF_INIT(LIMIT_HTTP_HEADER_MAX);
+
+    if (peer && r->web->n_trusted)
+        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_xff, &xff);
+    /* cut past the header limit: the walk then stops at its last whole hop, from the right */
+    web_client_address(r->web->trusted, r->web->n_trusted, peer, xff.toobig ? NULL : xff.ptr, out,
+                       outlen);
+    buf_release(&xff);
+}
+
 static void log_line(struct req *r)
 {
     char ip[INET6_ADDRSTRLEN] = "-", path[512 * 4 + 1];
-    const union MHD_ConnectionInfo *ci;
     size_t n = 0;
     int64_t us = (util_mono_ns() - r->t0) / 1000;
 
     if (!log_access_on())
         return;
-    ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci && ci->client_addr) {
-        const struct sockaddr *sa = ci->client_addr;
-
-        if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip,
-                      sizeof(ip));
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip,
-                      sizeof(ip));
-    }
+    web_req_client(r, ip, sizeof(ip));
     /* the path only: the query carries session tokens. Escape bytes that could forge lines. */
     for (size_t i = 0; i < r->path.len && i < 512; i++) {
         unsigned char c = (unsigned char)r->path.ptr[i];
@@ -1196,6 +1218,7 @@ static void web_free(struct web *w)
 {
     guard_stop(w);
     web_metrics_stop(w);
+    web_proxy_free(w);
     pthread_mutex_destroy(&w->mail_mu);
     pthread_cond_destroy(&w->mail_cv);
     pthread_mutex_destroy(&w->conn_mu);
@@ -1232,6 +1255,12 @@ int web_start(struct web **out, const struct web_config *cfg, struct store *stor
     }
     if (make_public_url(w, err) < 0) {
         close(fd);
+        web_free(w);
+        return -1;
+    }
+    if (web_proxy_start(w, err) < 0) {
+        close(fd);
+        free_urls(w);
         web_free(w);
         return -1;
     }

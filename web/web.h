@@ -45,6 +45,14 @@ struct web_config {
      */
     bool metrics_off;
     const char *metrics_allow;
+    /*
+     * Behind a reverse proxy: the peers (a list web_cidrs_parse() reads;
+     * NULL: none) whose X-Forwarded-For gives the client address (logs),
+     * and the former public URLs (normalized absolute URLs separated by
+     * blanks; NULL: none) whose requests are redirected to the public URL.
+     */
+    const char *trusted_proxies;
+    const char *former_public_urls;
     const char *metrics_listen_host;
     unsigned metrics_listen_port; /* 0: any free port (see web_metrics_port()) */
     /* /healthz: an outbox item due longer than this many seconds is stuck (0: 900) */
@@ -66,6 +74,17 @@ int web_cidrs_parse(const char *text, struct web_cidr *out /* OUT */, size_t max
                     size_t *n /* OUT */, struct err *err);
 /* Whether the socket address `sa` (IPv4, IPv6, IPv4-mapped IPv6) is in one of the ranges. */
 bool web_cidrs_match(const struct web_cidr *c, size_t n, const void *sa);
+
+/*
+ * The client address of a request from `peer` (a struct sockaddr) with the
+ * X-Forwarded-For values `xff` (its headers joined by commas in order;
+ * NULL: none), as numeric text in `out`: the peer itself unless it is in
+ * `trusted`; then the rightmost hop that is not in `trusted` (all are: the
+ * leftmost). A hop that is not an address (or port-suffixed one) ends the
+ * walk at the last trusted address. IPv4-mapped IPv6 reads as IPv4.
+ */
+void web_client_address(const struct web_cidr *trusted, size_t n, const void *peer, const char *xff,
+                        char *out /* OUT */, size_t outlen);
 
 /* Fills `cfg` with the defaults (127.0.0.1:8080, 64 KiB, 300 s, 8 h, 2 threads). */
 void web_config_init(struct web_config *cfg);

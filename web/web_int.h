@@ -61,6 +61,13 @@ struct web {
     size_t n_metrics_allow;
     struct MHD_Daemon *metrics_daemon; /* the separate metrics address, or NULL */
     unsigned metrics_port;
+
+    /* behind a reverse proxy (proxy.c) */
+    struct web_cidr *trusted; /* trusted_proxies: whose X-Forwarded-For is believed */
+    size_t n_trusted;
+    char *authority;            /* the public URL's host[:port], as a Host header has it */
+    struct web_former *formers; /* former_public_urls, answered with a redirect */
+    size_t n_formers;
 };
 
 enum web_lang {
@@ -188,6 +195,21 @@ unsigned web_status_for(enum err_code code);
 void web_req_hold(struct req *r, atomic_int *count);
 /* Gives back the count the request holds; a no-op when it holds none. */
 void web_req_release(struct req *r);
+
+/* ---- behind a reverse proxy (proxy.c) ---- */
+
+/* Reads trusted_proxies and former_public_urls (after the public URL is made). */
+int web_proxy_start(struct web *w, struct err *err);
+void web_proxy_free(struct web *w);
+/*
+ * When the request came under a former public URL (its Host and path
+ * prefix), answers it with a permanent redirect to the same path and query
+ * under the public URL (301 for GET and HEAD, 308 otherwise) and returns
+ * true; false and nothing sent otherwise.
+ */
+bool web_former_url_reply(struct req *r);
+/* The request's client address: its peer, or what trusted proxies say (web_client_address). */
+void web_req_client(struct req *r, char *out, size_t outlen);
 
 /* ---- routes ---- */
 /* The routes table (server.c): how many routes, and the path of route `i` (for /metrics). */

@@ -3,7 +3,11 @@
 it relative to it, --config and --db before the command), a database created
 only by serve and db migrate and always mode 0600 (its -wal and -shm too), and
 the database commands: db version, db backup while a server writes, db restore
-(checked first, refused while a server has the database open)."""
+(checked first, refused while a server has the database open); consumer keys
+and secrets an LMS's format can hold; serve on a wildcard address only with a
+public URL; the client address from X-Forwarded-For of trusted proxies only;
+requests under a former public URL redirected to the public URL."""
+import json
 import os
 import shutil
 import sqlite3
@@ -328,6 +332,153 @@ class DatabaseCommands(OperatorTest):
                 line = self.one_line_error(p, 1, path)
                 self.assertIn(phrase, line.lower() if phrase.islower() else line)
                 self.assertEqual(query(self.db, "SELECT key FROM consumers"), [{"key": key}])
+
+
+class ConsumerFormat(OperatorTest):
+
+    def test_keys_and_secrets_an_lms_can_hold(self):
+        lt.migrate(self.db)
+        cases = [(["--key", "edx:course"], "--key", "':'"),
+                 (["--secret", "0123456789:abcdefg"], "--secret", "':'"),
+                 (["--key", "tab\tkey"], "--key", "control"),
+                 (["--key", "new\nline"], "--key", "control"),
+                 (["--secret", "0123456789 abcdefg"], "--secret", "spaces")]
+        for args, opt, phrase in cases:
+            with self.subTest(args=args):
+                p = run_cli("consumer", "add", "X", "--db", self.db, *args)
+                line = self.one_line_error(p, 2, opt, phrase)
+                if phrase == "':'":
+                    self.assertIn("Open edX", line)
+        self.assertEqual(query(self.db, "SELECT count(*) AS n FROM consumers"), [{"n": 0}])
+        # what Open edX's passport can hold is still accepted
+        self.ok(run_cli("consumer", "add", "Edx", "--db", self.db, "--key", "edx.example-1_x",
+                        "--secret", "A-secret_of.20+chars/="))
+
+
+class WildcardListen(OperatorTest):
+
+    def serve_fails(self, listen, **kw):
+        s = lt.Server(self.tmp, db=self.db, listen=listen, **kw)
+        with self.assertRaises(AssertionError):
+            s.start()
+        s.kill()
+        err = s.stderr()
+        self.assertEqual(len(err.splitlines()), 1, err)
+        return err
+
+    def test_every_address_needs_public_url(self):
+        for listen in ("0.0.0.0:0", "[::]:0", "0:0", "[::0]:0"):
+            with self.subTest(listen=listen):
+                err = self.serve_fails(listen)
+                self.assertIn("public_url", err)
+                self.assertIn("signatures", err)
+        self.assertFalse(os.path.exists(self.db), "refused before the database is opened")
+        # with one, it listens
+        s = self.serve(listen="0.0.0.0:0", public_url="https://badges.example.edu")
+        self.assertEqual(s.public_url, "https://badges.example.edu")
+        self.assertEqual(s.get("/healthz").status, 200)
+        self.stop(s)
+        # a specific address needs none
+        self.stop(self.serve(listen="127.0.0.1:0"))
+
+
+class BehindAProxy(OperatorTest):
+
+    def start(self, config, **kw):
+        cfg = self.write("proxy.ini", "[server]\nlog_format = json\n" + config)
+        return self.serve(config=cfg, **kw)
+
+    def clients(self, s):
+        """The client of each access-log line, by path, once the server stopped."""
+        self.stop(s)
+        out = {}
+        for line in s.stderr().splitlines():
+            o = json.loads(line)
+            if o.get("msg") == "request":
+                out[o["path"]] = o["client"]
+        return out
+
+    def test_forwarded_for_from_trusted_proxies_only(self):
+        s = self.start("trusted_proxies = 127.0.0.1, 10.0.0.0/8\n")
+        hdr = lambda v: {"X-Forwarded-For": v}  # noqa: E731
+        self.assertEqual(s.get("/healthz", headers=hdr("198.51.100.1")).status, 200)
+        s.get("/nothing-1", headers=hdr("6.6.6.6, 198.51.100.2"))
+        s.get("/nothing-2", headers=hdr("6.6.6.6, 198.51.100.3, 10.9.9.9"))
+        s.get("/nothing-3", headers=hdr("unknown"))
+        s.get("/nothing-4")
+        self.assertEqual(self.clients(s), {"/healthz": "198.51.100.1",
+                                           "/nothing-1": "198.51.100.2",
+                                           "/nothing-2": "198.51.100.3",
+                                           "/nothing-3": "127.0.0.1",
+                                           "/nothing-4": "127.0.0.1"})
+
+    def test_forwarded_for_ignored_from_others(self):
+        s = self.start("trusted_proxies = 10.0.0.0/8\n")
+        s.get("/healthz", headers={"X-Forwarded-For": "198.51.100.1"})
+        self.assertEqual(self.clients(s), {"/healthz": "127.0.0.1"})
+        s = self.start("")
+        s.get("/healthz", headers={"X-Forwarded-For": "198.51.100.1"})
+        self.assertEqual(self.clients(s), {"/healthz": "127.0.0.1"})
+
+    def test_bad_trusted_proxies(self):
+        for v, bad in (("10.0.0.0/33", "10.0.0.0/33"), ("proxy.example.edu", "proxy.example.edu"),
+                       ("10.0.0.0/8, nope", "'nope'")):
+            with self.subTest(value=v):
+                cfg = self.write("bad.ini", "[server]\ntrusted_proxies = %s\n" % v)
+                p = run_cli("db", "version", "--config", cfg, "--db", self.db)
+                self.one_line_error(p, 1, "trusted_proxies", bad)
+
+
+class FormerPublicUrls(OperatorTest):
+
+    def test_requests_under_a_former_url_are_redirected(self):
+        cfg = self.write("moved.ini", "[server]\npublic_url = https://new.example.edu/tool\n"
+                         "former_public_urls = https://old.example.edu/ltibadges, "
+                         "http://older.example.edu\n")
+        s = self.serve(config=cfg)
+
+        def get(host, path, method="GET"):
+            return s.request(method, path, headers={"Host": host})
+        # a hosted assertion's URL as issued under the old public URL, its query kept
+        r = get("old.example.edu", "/ltibadges/ob/v2/assertions/abc?v=1")
+        self.assertEqual(r.status, 301, r)
+        self.assertEqual(r.header("Location"),
+                         "https://new.example.edu/tool/ob/v2/assertions/abc?v=1")
+        r = get("OLD.example.edu:443", "/ltibadges")
+        self.assertEqual((r.status, r.header("Location")), (301, "https://new.example.edu/tool"))
+        # a POST stays a POST (308)
+        r = get("old.example.edu", "/ltibadges/lti/outcomes", method="POST")
+        self.assertEqual((r.status, r.header("Location")),
+                         (308, "https://new.example.edu/tool/lti/outcomes"))
+        # a former URL without a path: all of its host
+        r = get("older.example.edu:80", "/ob/v2/issuer")
+        self.assertEqual((r.status, r.header("Location")),
+                         (301, "https://new.example.edu/tool/ob/v2/issuer"))
+        # not under the old prefix, another host, and the public URL itself: served as before
+        self.assertEqual(get("old.example.edu", "/other/healthz").status, 404)
+        self.assertEqual(get("old.example.edu", "/ltibadgesx/healthz").status, 404)
+        self.assertEqual(get("elsewhere.example.edu", "/healthz").status, 200)
+        self.assertEqual(get("new.example.edu", "/tool/healthz").status, 200)
+        # where the redirect points is served
+        self.assertEqual(get("new.example.edu", "/tool/ob/v2/issuer").status, 200)
+        self.stop(s)
+
+    def test_former_urls_need_a_distinct_public_url(self):
+        cases = [("former_public_urls = https://old.example.edu\n", "needs public_url"),
+                 ("public_url = https://b.example.edu/x\n"
+                  "former_public_urls = http://b.example.edu/x/\n", "scheme"),
+                 ("public_url = https://b.example.edu\nformer_public_urls = not-a-url\n",
+                  "'not-a-url'")]
+        for text, phrase in cases:
+            with self.subTest(config=text):
+                cfg = self.write("f.ini", "[server]\n" + text)
+                s = lt.Server(self.tmp, db=self.db, config=cfg)
+                with self.assertRaises(AssertionError):
+                    s.start()
+                s.kill()
+                err = s.stderr()
+                self.assertEqual(len(err.splitlines()), 1, err)
+                self.assertIn(phrase, err)
 
 
 if __name__ == "__main__":
