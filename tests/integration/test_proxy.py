@@ -8,7 +8,10 @@ front of a real ltibadges whose public_url is the proxy's HTTPS URL.
 Through each proxy, from another loopback address (127.0.0.2) so that the
 client and the proxy differ: a launch signed for the public URL is accepted and
 its page served with ltibadges's frame-ancestors for the launching LMS and no
-X-Frame-Options; the same launch signed for the URL ltibadges listens on is
+X-Frame-Options; ltibadges, trusting the proxy ([server] trusted_proxies), logs
+the client's address, never the X-Forwarded-For the client forged; a request
+for a former public URL (the proxy passes Host on) is redirected to the public
+URL; the same launch signed for the URL ltibadges listens on is
 refused (the public URL is what counts); a launch over [server] max_body and a
 page form of 900 KiB both reach ltibadges, which answers them itself;
 /metrics is refused through the proxy (its X-Forwarded-For tells ltibadges the
@@ -39,7 +42,11 @@ SECTION = "## Behind a reverse proxy"
 LMS_ORIGIN = "https://lms.example.edu"
 CLIENT = "127.0.0.2"        # the browser's address, as the proxy sees it
 FORGED = "198.51.100.7"     # an X-Forwarded-For the browser sends itself
+# ltibadges's access log line of a launch (base/log.h's logfmt): its client address
+LAUNCH_LOG_RE = re.compile(r"^time=\S+ level=info msg=request client=(\S+) method=POST "
+                           r"path=/lti/launch ", re.M)
 BOUND = 20.0                # seconds a proxy may take to start or stop, a log line to appear
+FORMER = "localhost"        # the host name of a former public URL, on the proxy's port
 UPLOAD = 900 * 1024         # a page form near the largest ltibadges takes (976 KiB)
 
 
@@ -199,7 +206,8 @@ class Caddy(Proxy):
         # loopback only, state in the test's directory
         site = render(readme_block("caddy"), [
             ("badges.example.edu {",
-             "https://127.0.0.1:%d {\n\ttls %s %s" % (self.port, self.cert, self.key)),
+             "https://127.0.0.1:%d, https://%s:%d {\n\ttls %s %s"
+             % (self.port, FORMER, self.port, self.cert, self.key)),
             ("reverse_proxy 127.0.0.1:8080", "reverse_proxy 127.0.0.1:%d" % self.backend_port),
         ])
         self.conf = os.path.join(self.dir, "Caddyfile")
@@ -240,7 +248,11 @@ class ProxyTests:
         cls.key, cls.secret = lt.add_consumer(cls.db, "Proxied LMS")
         cls.port = free_port()
         cls.public = "https://127.0.0.1:%d" % cls.port
-        cls.server = lt.Server(cls.tmp, db=cls.db, public_url=cls.public)
+        cfg = os.path.join(cls.tmp, "ltibadges.ini")
+        with open(cfg, "w") as f:
+            f.write("[server]\ntrusted_proxies = 127.0.0.1\n"
+                    "former_public_urls = https://%s:%d\n" % (FORMER, cls.port))
+        cls.server = lt.Server(cls.tmp, db=cls.db, public_url=cls.public, config=cfg)
         cls.addClassCleanup(cls.server.kill)
         cls.server.start()
         pdir = os.path.join(cls.tmp, cls.PROXY.name)
@@ -293,6 +305,27 @@ class ProxyTests:
         self.assertIsNone(page.header("X-Frame-Options"), "no X-Frame-Options through the proxy")
         token = loc.split("s=", 1)[1]
         self.assertEqual(len(lt.session_rows(self.db, token, "id")), 1)
+
+    def test_client_address_is_the_browsers(self):
+        resp = self.launch(self.public + "/lti/launch")
+        self.assertEqual(resp.status, 303, resp)
+        log = self.server.stderr_path
+
+        def launch_lines():
+            return [m.group(1) for m in LAUNCH_LOG_RE.finditer(read(log))]
+        wait_for("ltibadges's access log line of the launch", launch_lines, log=log)
+        self.assertEqual(set(launch_lines()), {CLIENT},
+                         "the browser's address, not the proxy's or the forged one")
+        self.assertNotIn(FORGED, read(log))
+
+    def test_former_public_url_is_redirected(self):
+        for method, status in (("GET", 301), ("POST", 308)):
+            with self.subTest(method=method):
+                resp = self.https(method, "/ob/v2/issuer?x=1",
+                                  b"" if method == "POST" else None,
+                                  {"Host": "%s:%d" % (FORMER, self.port)})
+                self.assertEqual(resp.status, status, resp)
+                self.assertEqual(resp.header("Location"), self.public + "/ob/v2/issuer?x=1")
 
     def test_launch_signed_for_the_backend_url_is_refused(self):
         resp = self.launch("http://127.0.0.1:%d/lti/launch" % self.server.port)
