@@ -24,6 +24,12 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef LTIBADGES_SYSTEMD
+# include <systemd/sd-daemon.h>
+#else
+/* built without libsystemd: nobody to tell (the unit is Type=simple) */
+# define sd_notify(unset_environment, state) ((void)0)
+#endif
 
 #define DEMO_KEY "ltibadges-demo"
 
@@ -274,10 +280,11 @@ int cli_cmd_serve(int argc, char **argv)
     printf("ltibadges: listening on %s:%u, public URL %s, version %s\n", cfg.listen_host,
            web_port(w), web_public_url(w), base_version);
     fflush(stdout);
-
     LOG(LOG_LEVEL_INFO, "listening", LOG_STR("address", cfg.listen_host),
         LOG_INT("port", web_port(w)), LOG_STR("public_url", web_public_url(w)),
         LOG_STR("version", base_version));
+    /* under systemd's Type=notify: started once it listens (a no-op without $NOTIFY_SOCKET) */
+    sd_notify(0, "READY=1");
     while (sig != SIGTERM && sig != SIGINT) {
         if (sigwait(&set, &sig) != 0)
             break;
@@ -296,6 +303,7 @@ int cli_cmd_serve(int argc, char **argv)
                 LOG_STR("signal", name));
         }
     }
+    sd_notify(0, "STOPPING=1");
     LOG(LOG_LEVEL_INFO, sig == SIGINT ? "SIGINT received, stopping" : "SIGTERM received, stopping",
         LOG_STR("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
 out:

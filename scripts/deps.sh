@@ -5,11 +5,14 @@ set -eu
 
 pkgs_build="gcc make cmake pkg-config libc6-dev libmicrohttpd-dev libsqlite3-dev
 libssl-dev libxml2-dev libjansson-dev libinih-dev libpng-dev libcurl4-openssl-dev
-ca-certificates gettext"
+ca-certificates gettext libsystemd-dev"
 # nginx and caddy: the README's reverse-proxy examples, run by tests/integration/test_proxy.py
 # on loopback ports (where systemd runs, apt also starts their services on ports 80 and 443)
+# groff-base renders the man page (test_manpage); dpkg-dev (dpkg-shlibdeps), file and
+# debootstrap build the Debian package and the fresh Debian 12 root it is installed in
 pkgs_test="libcmocka-dev python3 python3-oauthlib ruby-oauth python3-aiosmtpd python3-prometheus-client
-binutils chromium nodejs npm clang libclang-rt-14-dev openssl nginx caddy"
+binutils chromium nodejs npm clang libclang-rt-14-dev openssl nginx caddy
+groff-base dpkg-dev file debootstrap"
 pkgs_bench="wrk python3"
 
 want=""
