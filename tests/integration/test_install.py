@@ -111,9 +111,8 @@ class Install(unittest.TestCase):
     def test_unit_names_the_installed_paths(self):
         with open(self.path(self.prefix + "/lib/systemd/system/ltibadges.service")) as f:
             unit = f.read()
-        self.assertIn("\nExecStart=%s/bin/ltibadges " % self.prefix, unit)
-        self.assertRegex(unit, r"\nExecStart=.* --config %s/ltibadges/ltibadges.ini\b"
-                         % re.escape(self.sysconf))
+        self.assertIn("\nExecStart=%s/bin/ltibadges --config %s/ltibadges/ltibadges.ini serve\n"
+                      % (self.prefix, self.sysconf), unit)
         self.assertIn("\nUser=ltibadges\n", unit)
         want = "notify" if os.environ.get("LTIBADGES_SYSTEMD", "1") not in ("0", "") else "simple"
         self.assertIn("\nType=%s\n" % want, unit)
