@@ -133,8 +133,9 @@ class LaunchTests(lt.ServerTestCase):
     consumers = (("Canvas", None, None), ("Moodle", None, None), ("Open edX", None, None),
                  ("Other", None, None),
                  # no '%' in the key: oauthlib unescapes oauth_* values once more than RFC 5849
-                 # says (collect_parameters), so it would sign another key than it sends
-                 ("Odd key and secret", "https://lms.example.edu/?a=1&b=+~:@", "s3cr&t%2B+=/;~!*'()"),
+                 # says (collect_parameters), so it would sign another key than it sends; no ':'
+                 # either, which consumer add refuses (Open edX's passport is id:key:secret)
+                 ("Odd key and secret", "lms.example.edu/?a=1&b=+~@", "s3cr&t%2B+=/;~!*'()"),
                  ("Percent key", "pct%2Bkey", None))
 
     def key_of(self, i):
@@ -439,7 +440,7 @@ class LaunchTests(lt.ServerTestCase):
 
     def test_key_and_secret_with_reserved_characters(self):
         key, secret = self.key_of(4)
-        self.assertEqual(key, "https://lms.example.edu/?a=1&b=+~:@")
+        self.assertEqual(key, "lms.example.edu/?a=1&b=+~@")
         for method in (HMAC_SHA1, HMAC_SHA256):
             with self.subTest(method=method):
                 self.assertRedirectToPage(self.launch(base_launch(), key, secret, method=method))
