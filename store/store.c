@@ -179,9 +179,10 @@ static const char *const sql_text[S__COUNT] = {
         "total_score_accepted = excluded.total_score_accepted, updated_at = excluded.updated_at "
         /* as for enrollments: an unchanged binding is not written again */
         "WHERE context_id IS NOT excluded.context_id OR service_url IS NOT excluded.service_url "
-        "OR sourcedid IS NOT excluded.sourcedid OR data_values_accepted IS NOT "
-        "excluded.data_values_accepted OR total_score_accepted IS NOT "
-        "excluded.total_score_accepted",
+        "OR data_values_accepted IS NOT excluded.data_values_accepted "
+        "OR total_score_accepted IS NOT excluded.total_score_accepted "
+        /* a newer sourcedid only once the stored one is an hour old (launch.c, MK_BINDING) */
+        "OR (sourcedid IS NOT excluded.sourcedid AND updated_at <= excluded.updated_at - 3600)",
     [S_SESSION_INSERT] =
         "INSERT INTO sessions(secret_hash, consumer_id, user_id, context_id, resource_link_id, "
         "roles, role_flags, mode, return_url, document_target, locale, csrf_secret, created_at, "

@@ -699,7 +699,11 @@ static void relaunches_write_what_changed(void **state)
     assert_false(res.first_in_context);
     assert_int_equal(peek_int("SELECT last_launch_at FROM enrollments"), t);
 
-    /* new roles and a new sourcedid are written at once */
+    /*
+     * New roles are written at once; a new sourcedid alone is not (every
+     * Moodle and Canvas launch brings one, and they accept any they issued):
+     * the binding keeps the one it has for an hour
+     */
     fill_launch(&l, c.id, "r3", "u1", "c1");
     l.now = t + 120;
     l.roles = STR_LIT("Instructor");
@@ -709,7 +713,8 @@ static void relaunches_write_what_changed(void **state)
     assert_string_equal(text, "Instructor");
     assert_int_equal(peek_int("SELECT last_launch_at FROM enrollments"), t + 120);
     peek_text("SELECT sourcedid FROM outcome_bindings", text, sizeof(text));
-    assert_string_equal(text, "sourced-2");
+    assert_string_equal(text, "sourced-1");
+    assert_int_equal(peek_int("SELECT updated_at FROM outcome_bindings"), t);
 
     /* back to the first values: written again, not taken for unchanged */
     fill_launch(&l, c.id, "r4", "u1", "c1");
@@ -717,14 +722,28 @@ static void relaunches_write_what_changed(void **state)
     assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
     peek_text("SELECT roles FROM enrollments", text, sizeof(text));
     assert_string_equal(text, "Learner");
-    peek_text("SELECT sourcedid FROM outcome_bindings", text, sizeof(text));
-    assert_string_equal(text, "sourced-1");
 
-    /* unchanged two hours later: last_launch_at is refreshed */
+    /* another outcome service: written at once, with the launch's sourcedid */
+    fill_launch(&l, c.id, "r4b", "u1", "c1");
+    l.now = t + 240;
+    l.outcome_service_url = STR_LIT("https://lms.example.edu/other/outcomes");
+    l.result_sourcedid = STR_LIT("sourced-3");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    peek_text("SELECT sourcedid FROM outcome_bindings", text, sizeof(text));
+    assert_string_equal(text, "sourced-3");
+    peek_text("SELECT service_url FROM outcome_bindings", text, sizeof(text));
+    assert_string_equal(text, "https://lms.example.edu/other/outcomes");
+
+    /* two hours later: last_launch_at is refreshed, and the binding takes the newer sourcedid */
     fill_launch(&l, c.id, "r5", "u1", "c1");
     l.now = t + 180 + 7200;
+    l.outcome_service_url = STR_LIT("https://lms.example.edu/other/outcomes");
+    l.result_sourcedid = STR_LIT("sourced-4");
     assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
     assert_int_equal(peek_int("SELECT last_launch_at FROM enrollments"), t + 180 + 7200);
+    peek_text("SELECT sourcedid FROM outcome_bindings", text, sizeof(text));
+    assert_string_equal(text, "sourced-4");
+    assert_int_equal(peek_int("SELECT updated_at FROM outcome_bindings"), t + 180 + 7200);
 
     /* another connection removes the binding and the enrollment: the next launch restores them */
     poke("DELETE FROM outcome_bindings; DELETE FROM enrollments");
