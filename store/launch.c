@@ -28,7 +28,7 @@
  * need: a 64-bit key and a 64-bit digest only, so that a term's worth of them
  * fits. A launch whose values match writes nothing there. The digests are
  * computed when the launch is queued, on the caller's thread
- * (launch_digests), so that the writer, which every launch waits for, only
+ * (store_launch_digest), so that the writer, which every launch waits for, only
  * looks them up.
  * The cache is dropped whenever another connection changed the database
  * (PRAGMA data_version), when a launch fails after it used the cache, or
@@ -486,7 +486,7 @@ static int mdigest(struct digest *key, struct digest *val, struct store_launch_d
  * connection changed the database, so that no row it names can have been
  * removed and made again under another id meanwhile.
  */
-static void launch_digests(const struct store_launch *l, struct store_launch_digests *d)
+void store_launch_digest(const struct store_launch *l, struct store_launch_digests *d)
 {
     /* every digested value is bounded by base/limits.h; 64 KiB holds them all */
     struct buf kb = BUF_INIT(64 * 1024), vb = BUF_INIT(64 * 1024);
@@ -831,6 +831,7 @@ static int record_one(struct store *s, const struct store_launch *l,
             store_bind_str(st, 6, l->outcome_data_accepted);
             sqlite3_bind_int64(st, 7, l->now);
             sqlite3_bind_int(st, 8, l->total_score_accepted);
+            sqlite3_bind_int64(st, 9, store_sourcedid_fp(l->result_sourcedid));
             if (store_step_done(c, st, "recording an outcome binding", err) < 0)
                 return -1;
             mremember(wc, d, MK_BINDING, m);
@@ -1088,7 +1089,7 @@ void store_launch_submit(struct store *s, struct store_launch_job *job)
         job->done(job);
         return;
     }
-    launch_digests(&job->launch, &job->dg);
+    store_launch_digest(&job->launch, &job->dg);
     pthread_mutex_lock(&s->q_mu);
     if (!s->writer_started || s->stopping || s->refusing)
         why = "the server is shutting down, please try again";

@@ -349,6 +349,18 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (ts, fp)"
     ") WITHOUT ROWID;"
     "PRAGMA user_version = 8;",
+
+    /*
+     * 9: bindings are found by a pushed sourcedid through a 63-bit digest of
+     * it (store_sourcedid_fp) instead of the text: Moodle's are about 200
+     * bytes and Canvas' about 700, so the index on the text held 5 to 20 keys
+     * a page, and every first launch inserted one at a random place in it.
+     */
+    "ALTER TABLE outcome_bindings ADD COLUMN sourcedid_fp INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE outcome_bindings SET sourcedid_fp = lb_sourcedid_fp(sourcedid);"
+    "DROP INDEX outcome_bindings_sourcedid;"
+    "CREATE INDEX outcome_bindings_sourcedid_fp ON outcome_bindings(sourcedid_fp);"
+    "PRAGMA user_version = 9;",
 };
 
 int store_schema_latest(void)

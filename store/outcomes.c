@@ -61,6 +61,8 @@ int store_outcome_resolve(struct store *s, int64_t consumer_id, const char *sour
         }
         store_bind_str(st, 1, str_from_cstr(sourcedid));
         sqlite3_bind_int64(st, 2, consumer_id);
+        if (order[i] == S_BINDING_BY_SOURCEDID)
+            sqlite3_bind_int64(st, 3, store_sourcedid_fp(str_from_cstr(sourcedid)));
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             read_target(st, a, out);

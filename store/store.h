@@ -212,6 +212,9 @@ struct store_launch_digests {
 struct store_launch_job;
 typedef void store_launch_done_fn(struct store_launch_job *job);
 
+/* What the writer's cache compares `l`'s rows by (store_launch_submit computes it; bench/). */
+void store_launch_digest(const struct store_launch *l, struct store_launch_digests *d /* OUT */);
+
 struct store_launch_job {
     struct store_launch launch; /* borrowed views: must stay valid until done() */
     store_launch_done_fn *done; /* called once, on the writer thread, after the commit */

@@ -227,6 +227,19 @@ struct store {
     bool stopping;
     bool refusing; /* store_launch_refuse_queued: no more launches are queued */
 
+    /*
+     * The WAL syncer (store.c, sync_main): batches the writer committed
+     * without an fsync wait here for one; their launches are answered after
+     * it, while the writer runs the next batch.
+     */
+    pthread_t syncer;
+    bool syncer_started;
+    pthread_mutex_t sync_mu;
+    pthread_cond_t sync_cv;
+    struct store_launch_job *sync_head, *sync_tail;
+    bool sync_stop;
+    int wal_fd; /* the WAL, opened by the syncer for fdatasync; -1 until then */
+
     /* the checkpointer */
     struct conn *cconn;
     pthread_t ckpt;
@@ -252,6 +265,9 @@ struct store {
  */
 int store_nonce_fp(int64_t consumer_id, struct str nonce, int64_t *out /* OUT */, struct err *err);
 /* The digest before schema 8, which covered the timestamp too (nonces_v6). */
+/* The 63-bit digest `outcome_bindings.sourcedid_fp` indexes a binding's sourcedid by (migration 9).
+ */
+int64_t store_sourcedid_fp(struct str sourcedid);
 int store_nonce_fp_v6(int64_t consumer_id, int64_t ts, struct str nonce, int64_t *out /* OUT */,
                       struct err *err);
 void store_nonce_window_init(struct nonce_window *w);

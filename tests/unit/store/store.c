@@ -466,6 +466,61 @@ static void failing_launch_spares_its_batch(void **state)
 }
 
 /*
+ * Schema 9 finds a binding by a pushed sourcedid through the sourcedid's
+ * digest: bindings stored before it are found by theirs, and so are those
+ * stored after; another consumer's sourcedid, or an unknown one, is not.
+ */
+static void migration_digests_sourcedids(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c, other;
+    struct store_launch l;
+    struct store_launch_result res;
+    struct store_outcome_target t;
+    struct arena a = ARENA_INIT;
+    int applied = 0;
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_NO_MIGRATE, &err), 0);
+    assert_int_equal(store_migrate_to(s, 8, &applied, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    assert_int_equal(store_consumer_add(s, "o", "secret-o-12345678", "Moodle", &other, &err), 0);
+    poke("INSERT INTO users(id, consumer_id, lti_user_id, created_at, updated_at) "
+         "VALUES (7, 1, 'old-user', 1, 1);"
+         "INSERT INTO resource_links(id, consumer_id, lti_resource_link_id, created_at, "
+         "updated_at) VALUES (3, 1, 'old-link', 1, 1);"
+         "INSERT INTO outcome_bindings(user_id, resource_link_id, service_url, sourcedid, "
+         "created_at, updated_at) VALUES (7, 3, 'https://lms.example/outcomes', "
+         "'{\"data\":{\"instanceid\":\"3\"},\"hash\":\"ab\"}', 1, 1)");
+    assert_int_equal(store_migrate(s, &applied, &err), 0);
+    assert_int_equal(applied, store_schema_latest() - 8);
+    store_close(s);
+    assert_int_equal(peek_int("SELECT count(*) FROM pragma_index_list('outcome_bindings') "
+                              "WHERE name = 'outcome_bindings_sourcedid'"),
+                     0);
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_outcome_resolve(s, c.id,
+                                           "{\"data\":{\"instanceid\":\"3\"},\"hash\":\"ab\"}", &a,
+                                           &t, &err),
+                     0);
+    assert_int_equal(t.user_id, 7);
+    assert_int_equal(t.link_id, 3);
+    fill_launch(&l, c.id, "d1", "u1", "c1");
+    l.result_sourcedid = STR_LIT("new-sourcedid");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_int_equal(store_outcome_resolve(s, c.id, "new-sourcedid", &a, &t, &err), 0);
+    assert_int_equal(t.user_id, res.user_id);
+    assert_int_equal(store_outcome_resolve(s, other.id, "new-sourcedid", &a, &t, &err), -1);
+    assert_int_equal(err.code, ERR_NOTFOUND);
+    err_clear(&err);
+    assert_int_equal(store_outcome_resolve(s, c.id, "new-sourcedid!", &a, &t, &err), -1);
+    assert_int_equal(err.code, ERR_NOTFOUND);
+    arena_release(&a);
+    store_close(s);
+}
+
+/*
  * Schema 6 keeps nonces as digests: the nonces a version-5 database holds,
  * in `nonces` and in its log, are carried over, and their replays refused.
  */
@@ -1329,6 +1384,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_keeps_nonces, setup, teardown),
+        cmocka_unit_test_setup_teardown(migration_digests_sourcedids, setup, teardown),
         cmocka_unit_test_setup_teardown(nonce_refused_whatever_its_timestamp, setup, teardown),
         cmocka_unit_test_setup_teardown(nonce_window_grows_and_sweeps, setup, teardown),
         cmocka_unit_test_setup_teardown(consumers, setup, teardown),
