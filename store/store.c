@@ -13,6 +13,7 @@
  * request ever pays for one.
  */
 #include "base/base.h"
+#include "base/log.h"
 #include "store/store_int.h"
 
 #include <fcntl.h>
@@ -956,8 +957,8 @@ static void *sync_main(void *arg)
              */
             int e = errno;
 
-            fprintf(stderr, "ltibadges: database: fdatasync of the write-ahead log failed: %s\n",
-                    strerror(e));
+            LOG(LOG_LEVEL_ERROR, "database: fdatasync of the write-ahead log failed",
+                LOG_STR("error", strerror(e)));
             for (struct store_launch_job *k = j; k; k = k->next) {
                 if (k->status == 0) {
                     k->status = -1;

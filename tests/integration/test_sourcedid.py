@@ -13,7 +13,6 @@ its passbacks must be ones the fake issued for that pair and be accepted.
 import os
 import random
 import sys
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fakelms  # noqa: E402
@@ -170,10 +169,8 @@ class Relaunches(test_outcomes.OutcomesCase):
         last = self.lms.matching(lambda r: r.operation == REPLACE)[-1]
         self.assertEqual((last.code_major, self.lms.issued(last.sourcedid)), ("success", pair))
 
-    # Issue 17 keeps a binding's sourcedid instead of rewriting the binding at every launch
-    # (refreshed at most hourly). Until that change lands every launch stores its own, and
-    # this test fails as expected; remove the decorator with the change.
-    @unittest.expectedFailure
+    # A binding keeps its sourcedid instead of being rewritten at every launch (refreshed
+    # at most hourly): the LMS accepts any it issued.
     def test_relaunches_keep_the_binding(self):
         instance, lms_user = random.randrange(100, 10**6), random.randrange(100, 10**6)
         link, user = str(instance), str(lms_user)
