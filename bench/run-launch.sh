@@ -22,7 +22,10 @@
 # canvas), BENCH_KEEP=1 keeps the temporary directory, BENCH_REPEAT=N measures
 # N times (alternating with the ceiling) and reports medians,
 # BENCH_ENROLLMENT_RULE=1 runs the launches with a consumer-wide enrollment
-# badge active (awards queued and issued).
+# badge active (awards queued and issued). BENCH_METRICS=on (the default)
+# scrapes GET /metrics once a second for the whole run, as Prometheus would
+# (faster than its usual 15 s); BENCH_METRICS=off serves with `metrics = off`,
+# which also counts nothing: the two runs' × ceiling show what /metrics costs.
 set -euo pipefail
 
 build=${1:-./build}
@@ -111,7 +114,9 @@ wait_for "$tmp/ceiling.out" 'listening on' "$ceiling_pid" || die "ceiling did no
 ceiling_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/ceiling.out")
 ceiling_url="http://127.0.0.1:$ceiling_port/lti/launch"
 
-printf '[server]\naccess_log = off\n' >"$tmp/ltibadges.ini"
+metrics=${BENCH_METRICS:-on}
+case $metrics in on | off) ;; *) die "BENCH_METRICS must be on or off, not $metrics" ;; esac
+printf '[server]\naccess_log = off\nmetrics = %s\n' "$metrics" >"$tmp/ltibadges.ini"
 "$ltibadges" serve --demo --config "$tmp/ltibadges.ini" --db "$tmp/bench.db" \
     --listen 127.0.0.1:0 >"$tmp/server.out" 2>"$tmp/server.err" &
 server_pid=$!
@@ -125,6 +130,26 @@ if [ -z "$key" ] || [ -z "$secret" ] || [ -z "$server_url" ]; then
     die "no demo consumer in ltibadges' output"
 fi
 case $server_url in http://127.0.0.1:*) ;; *) die "unexpected launch URL $server_url" ;; esac
+if [ "$metrics" = on ]; then
+    # a scraper: GET /metrics once a second while the server runs, each page checked
+    server_port=${server_url#http://127.0.0.1:}
+    server_port=${server_port%%/*}
+    (
+        n=0
+        while kill -0 "$server_pid" 2>/dev/null; do
+            if exec 3<>"/dev/tcp/127.0.0.1/$server_port"; then
+                printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+                if grep -q '^ltibadges_launches_total{outcome="accepted"}' <&3; then
+                    n=$((n + 1))
+                    echo "$n" >"$tmp/scrapes"
+                fi
+                exec 3>&-
+            fi
+            sleep 1
+        done
+    ) &
+    pids+=("$!")
+fi
 if [ "${BENCH_ENROLLMENT_RULE:-0}" = 1 ]; then
     # a consumer-wide enrollment badge: every first launch of a learner in a course
     # queues an award in the launch's transaction, and the worker issues it meanwhile
@@ -420,6 +445,11 @@ if [ "$repeat" -gt 1 ]; then
     echo
 fi
 echo "ltibadges' database after the runs: ${db_mib} MiB, write-ahead log ${wal_mib} MiB"
+if [ "$metrics" = on ]; then
+    echo "metrics: on, GET /metrics scraped once a second ($(cat "$tmp/scrapes" 2>/dev/null || echo 0) pages read)"
+else
+    echo "metrics: off (nothing counted, nothing served)"
+fi
 echo
 
 exit $status

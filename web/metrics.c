@@ -642,6 +642,8 @@ int web_metrics_start(struct web *w, struct err *err)
 
     if (nroutes >= WEB_METRICS_ROUTES_MAX)
         BUG("WEB_METRICS_ROUTES_MAX is below the number of routes");
+    if (w->cfg.metrics_off)
+        return 0; /* nothing counted either: web_metrics_*() see no counters */
     m = xcalloc(1, sizeof(*m));
     m->started_at = util_now();
     m->launch_route = WEB_METRICS_ROUTES_MAX;
@@ -655,7 +657,7 @@ int web_metrics_start(struct web *w, struct err *err)
                             &w->n_metrics_allow, err) < 0)
             return -1;
     }
-    if (w->cfg.metrics_off || !w->cfg.metrics_listen_host)
+    if (!w->cfg.metrics_listen_host)
         return 0;
     if (web_bind_listen(w->cfg.metrics_listen_host, w->cfg.metrics_listen_port, &fd,
                         &w->metrics_port, &v6, err) < 0)

@@ -57,7 +57,10 @@ struct web_metrics {
     int64_t started_at;  /* unix time */
 };
 
-/* Sets up the counters and, with cfg.metrics_listen_host, the metrics listener. */
+/*
+ * Sets up the counters and, with cfg.metrics_listen_host, the metrics
+ * listener; with cfg.metrics_off, nothing (and nothing is counted).
+ */
 int web_metrics_start(struct web *w, struct err *err);
 /* Stops the metrics listener (before the store closes); frees the counters. NULL-safe. */
 void web_metrics_stop(struct web *w);
