@@ -25,7 +25,9 @@
 # badge active (awards queued and issued). BENCH_METRICS=on (the default)
 # scrapes GET /metrics once a second for the whole run, as Prometheus would
 # (faster than its usual 15 s); BENCH_METRICS=off serves with `metrics = off`,
-# which also counts nothing: the two runs' × ceiling show what /metrics costs.
+# which also counts nothing; BENCH_METRICS=compare measures each mix twice in
+# every repetition, without and with the scraper (in turns), as two targets
+# next to each other.
 set -euo pipefail
 
 build=${1:-./build}
@@ -115,8 +117,16 @@ ceiling_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/ce
 ceiling_url="http://127.0.0.1:$ceiling_port/lti/launch"
 
 metrics=${BENCH_METRICS:-on}
-case $metrics in on | off) ;; *) die "BENCH_METRICS must be on or off, not $metrics" ;; esac
-printf '[server]\naccess_log = off\nmetrics = %s\n' "$metrics" >"$tmp/ltibadges.ini"
+case $metrics in
+on | compare) metrics_key=on ;;
+off) metrics_key=off ;;
+*) die "BENCH_METRICS must be on, off or compare, not $metrics" ;;
+esac
+printf '[server]\naccess_log = off\nmetrics = %s\n' "$metrics_key" >"$tmp/ltibadges.ini"
+# compare: the scraper waits while this file exists
+if [ "$metrics" = compare ]; then
+    : >"$tmp/scrape-paused"
+fi
 "$ltibadges" serve --demo --config "$tmp/ltibadges.ini" --db "$tmp/bench.db" \
     --listen 127.0.0.1:0 >"$tmp/server.out" 2>"$tmp/server.err" &
 server_pid=$!
@@ -130,13 +140,17 @@ if [ -z "$key" ] || [ -z "$secret" ] || [ -z "$server_url" ]; then
     die "no demo consumer in ltibadges' output"
 fi
 case $server_url in http://127.0.0.1:*) ;; *) die "unexpected launch URL $server_url" ;; esac
-if [ "$metrics" = on ]; then
+if [ "$metrics_key" = on ]; then
     # a scraper: GET /metrics once a second while the server runs, each page checked
     server_port=${server_url#http://127.0.0.1:}
     server_port=${server_port%%/*}
     (
         n=0
         while kill -0 "$server_pid" 2>/dev/null; do
+            if [ -e "$tmp/scrape-paused" ]; then
+                sleep 0.1
+                continue
+            fi
             if exec 3<>"/dev/tcp/127.0.0.1/$server_port"; then
                 printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
                 if grep -q '^ltibadges_launches_total{outcome="accepted"}' <&3; then
@@ -294,16 +308,17 @@ calibrate() {
 # the launches' timestamps spread over the run's duration, as an LMS stamps each launch when it
 # is clicked; the measured runs go faster than the calibration and send only part of the bodies,
 # so the stamps they send are, if anything, denser than those of real launches at that rate
+# ltibadges_runs MIX [KEY]: the results go under KEY (MIX by default)
 ltibadges_runs() {
-    local m=$1 before after
+    local mix=$1 m=${2:-$1} before after
     reset_peak_rss "$server_pid"
     for c in $conns_list; do
-        sign --mix "$m" --start "${start[$m]}" "$key" "$secret" "$server_url" "${need[$m]}" \
+        sign --mix "$mix" --start "${start[$mix]}" "$key" "$secret" "$server_url" "${need[$mix]}" \
             "$tmp/bodies.txt" "$duration"
         before=$(count_sessions "$tmp/bench.db")
-        echo "run-launch: ltibadges, $m, $c connections, ${duration}s, ${need[$m]} fresh launches" >&2
+        echo "run-launch: ltibadges, $m, $c connections, ${duration}s, ${need[$mix]} fresh launches" >&2
         run "$m" "$server_pid" "$server_url" "$c" "$duration" "$tmp/bodies.txt" once
-        start[$m]=$((start[$m] + r_upto))
+        start[$mix]=$((start[$mix] + r_upto))
         sleep 0.2 # launches answered after wrk stopped still commit; count them too
         after=$(count_sessions "$tmp/bench.db")
         rps[$m,$c]=$r_rps p50[$m,$c]=$r_p50 p99[$m,$c]=$r_p99
@@ -368,6 +383,31 @@ for m in $ordered; do
     [ "$m" = active ] && warm_up
     calibrate "$m"
 done
+# compare: each mix measured again with the scraper on, as a target of its own
+targets=$ordered
+if [ "$metrics" = compare ]; then
+    targets=
+    for m in $ordered; do
+        targets+=" $m $m+scraped"
+    done
+fi
+# a mix's two measures in one repetition, in turns: without the scraper first on odd ones
+measure() {
+    local m=$1 rep=$2 order="off on" s
+    [ $((rep % 2)) = 0 ] && order="on off"
+    for s in $order; do
+        if [ "$s" = off ]; then
+            : >"$tmp/scrape-paused"
+            ltibadges_runs "$m"
+            check_runs "$m"
+        else
+            rm -f "$tmp/scrape-paused"
+            ltibadges_runs "$m" "$m+scraped"
+            check_runs "$m+scraped"
+        fi
+    done
+    : >"$tmp/scrape-paused"
+}
 
 # BENCH_REPEAT=N: the ceiling and ltibadges measured N times, alternately (the
 # machine's speed drifts; a ceiling measured next to each run keeps the ratio
@@ -378,10 +418,14 @@ for rep in $(seq 1 "$repeat"); do
     [ "$repeat" -gt 1 ] && echo "run-launch: repetition $rep of $repeat" >&2
     ceiling_runs
     for m in $ordered; do
-        ltibadges_runs "$m"
-        check_runs "$m"
+        if [ "$metrics" = compare ]; then
+            measure "$m" "$rep"
+        else
+            ltibadges_runs "$m"
+            check_runs "$m"
+        fi
     done
-    for t in ceiling $ordered; do
+    for t in ceiling $targets; do
         for c in $conns_list; do
             all_rps[$t,$c]+=" ${rps[$t,$c]}" all_p50[$t,$c]+=" ${p50[$t,$c]}"
             all_p99[$t,$c]+=" ${p99[$t,$c]}" all_cpu[$t,$c]+=" ${cpu[$t,$c]}"
@@ -391,7 +435,7 @@ for rep in $(seq 1 "$repeat"); do
     done
 done
 if [ "$repeat" -gt 1 ]; then
-    for t in ceiling $ordered; do
+    for t in ceiling $targets; do
         for c in $conns_list; do
             rps[$t,$c]=$(median "${all_rps[$t,$c]}") p50[$t,$c]=$(median "${all_p50[$t,$c]}")
             p99[$t,$c]=$(median "${all_p99[$t,$c]}") cpu[$t,$c]=$(median "${all_cpu[$t,$c]}")
@@ -405,7 +449,7 @@ db_mib=$(du -m "$tmp/bench.db" | cut -f1)
 wal_mib=$(du -m "$tmp/bench.db-wal" 2>/dev/null | cut -f1 || echo 0)
 rss[ceiling]=$(peak_rss_mib "$ceiling_pid")
 if [ "$repeat" -gt 1 ]; then
-    for t in $ordered; do
+    for t in $targets; do
         for c in $conns_list; do
             all_ratio[$t,$c]=$(median "${all_ratio[$t,$c]}")" (each:${all_ratio[$t,$c]})"
         done
@@ -413,13 +457,14 @@ if [ "$repeat" -gt 1 ]; then
 fi
 
 # ---- report -----------------------------------------------------------------
-declare -A label=([ceiling]="ceiling" [active]="ltibadges, active hour" [term]="ltibadges, start of term")
+declare -A label=([ceiling]="ceiling" [active]="ltibadges, active hour" [term]="ltibadges, start of term"
+    [active+scraped]="ltibadges, active hour, /metrics scraped" [term+scraped]="ltibadges, start of term, /metrics scraped")
 echo
 echo "LTI launch benchmark: $(nproc) cores, wrk -t$wrk_threads -d${duration}s, launches signed as $lms signs them (bodies ~$(awk '{n += length($0)} END {printf "%.1f", n / NR / 1024}' "$tmp/bodies.txt") KiB, a fresh sourcedid each), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo
 echo "| target | conns | requests/s | × ceiling | p50 ms | p99 ms | requests | sessions stored | non-3xx | socket errors | server CPU µs/launch | µs/launch by thread: http/writer/ckpt/other | peak RSS MiB |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-for t in ceiling $ordered; do
+for t in ceiling $targets; do
     for c in $conns_list; do
         echo "| ${label[$t]} | $c | ${rps[$t,$c]} | $(ratio "${rps[$t,$c]}" "${rps[ceiling,$c]}") | ${p50[$t,$c]} | ${p99[$t,$c]} | ${reqs[$t,$c]} | ${acc[$t,$c]} | ${bad[$t,$c]} | ${sockerr[$t,$c]} | ${cpu[$t,$c]} | ${thr[$t,$c]} | ${rss[$t]} |"
     done
@@ -430,14 +475,14 @@ hi=$max_c
 echo "| target | × ceiling at $lo conns | × ceiling at $hi conns | p99 ms at $hi | server CPU µs/launch at $hi | peak RSS MiB |"
 echo "|---|---:|---:|---:|---:|---:|"
 echo "| ceiling | 1.000 | 1.000 | ${p99[ceiling,$hi]} | ${cpu[ceiling,$hi]} | ${rss[ceiling]} |"
-for t in $ordered; do
+for t in $targets; do
     echo "| ${label[$t]} | $(ratio "${rps[$t,$lo]}" "${rps[ceiling,$lo]}") | $(ratio "${rps[$t,$hi]}" "${rps[ceiling,$hi]}") | ${p99[$t,$hi]} | ${cpu[$t,$hi]} | ${rss[$t]} |"
 done
 echo
 if [ "$repeat" -gt 1 ]; then
     echo "Medians of $repeat repetitions (requests/s, p50, p99, CPU; requests, sessions and errors"
     echo "are the last repetition's; peak RSS the highest). × ceiling, median (each repetition):"
-    for t in $ordered; do
+    for t in $targets; do
         for c in $conns_list; do
             echo "- ${label[$t]}, $c connections: ${all_ratio[$t,$c]}"
         done
@@ -445,7 +490,21 @@ if [ "$repeat" -gt 1 ]; then
     echo
 fi
 echo "ltibadges' database after the runs: ${db_mib} MiB, write-ahead log ${wal_mib} MiB"
-if [ "$metrics" = on ]; then
+if [ "$metrics" = compare ]; then
+    echo "metrics: on; each mix measured without and with GET /metrics scraped once a second, in turns ($(cat "$tmp/scrapes" 2>/dev/null || echo 0) pages read)."
+    echo "Scraped ÷ not scraped, in the same repetition (median, then each):"
+    for m in $ordered; do
+        for c in $conns_list; do
+            # shellcheck disable=SC2086 # lists of words
+            rr=$(paste -d' ' <(printf '%s\n' ${all_rps[$m+scraped,$c]}) <(printf '%s\n' ${all_rps[$m,$c]}) |
+                awk '{ printf " %.3f", $1 / $2 }')
+            # shellcheck disable=SC2086
+            cr=$(paste -d' ' <(printf '%s\n' ${all_cpu[$m+scraped,$c]}) <(printf '%s\n' ${all_cpu[$m,$c]}) |
+                awk '{ printf " %.3f", $1 / $2 }')
+            echo "- ${label[$m]}, $c connections: requests/s $(median "$rr") (each:$rr), server CPU per launch $(median "$cr") (each:$cr)"
+        done
+    done
+elif [ "$metrics" = on ]; then
     echo "metrics: on, GET /metrics scraped once a second ($(cat "$tmp/scrapes" 2>/dev/null || echo 0) pages read)"
 else
     echo "metrics: off (nothing counted, nothing served)"
