@@ -12,7 +12,8 @@
  * Who may read /metrics: on the main address, only 127.0.0.1, ::1 and the
  * ranges of [server] metrics_allow, and never a request that came through a
  * proxy (X-Forwarded-For, Forwarded, X-Real-IP: a proxy on this machine
- * would otherwise pass the world's requests as loopback); or only on a
+ * would otherwise pass the world's requests as loopback) unless the proxy
+ * is trusted (trusted_proxies), when the client it names is who asks; or only on a
  * separate address ([server] metrics_listen, its own small daemon, with
  * /healthz beside it) that the operator keeps private; or nowhere
  * (metrics = off). /healthz is open: it names what is wrong, never a
@@ -445,6 +446,29 @@ static bool proxied(struct req *r)
     return false;
 }
 
+/*
+ * Through a trusted proxy (trusted_proxies), the client its X-Forwarded-For
+ * names (web_req_client) is who asks; through any other proxy, nobody may.
+ */
+static bool client_allowed(struct req *r, const void *peer)
+{
+    struct web *w = r->web;
+    char ip[INET6_ADDRSTRLEN + 8];
+    struct sockaddr_storage ss;
+
+    if (!w->n_trusted || !web_cidrs_match(w->trusted, w->n_trusted, peer))
+        return !proxied(r) && peer_allowed(w, peer);
+    web_req_client(r, ip, sizeof(ip));
+    memset(&ss, 0, sizeof(ss));
+    if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+        ss.ss_family = AF_INET;
+    else if (inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+        ss.ss_family = AF_INET6;
+    else
+        return false;
+    return peer_allowed(w, &ss);
+}
+
 void web_route_metrics(struct req *r)
 {
     struct web *w = r->web;
@@ -457,7 +481,7 @@ void web_route_metrics(struct req *r)
         return;
     }
     ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr || proxied(r) || !peer_allowed(w, ci->client_addr)) {
+    if (!ci || !ci->client_addr || !client_allowed(r, ci->client_addr)) {
         web_reply_refusal(r, ERR_FORBIDDEN,
                           "metrics are shown to this machine and the addresses of metrics_allow "
                           "only");

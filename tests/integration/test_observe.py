@@ -228,6 +228,22 @@ class MetricsConfig(unittest.TestCase):
         self.assertEqual(get_from(s.port, "/metrics").status, 200)
         self.stop_ok(s)
 
+    def test_through_a_trusted_proxy(self):
+        # the proxy (here: this test, from 127.0.0.1) is trusted: the client it names is who asks
+        s = self.start("[server]\ntrusted_proxies = 127.0.0.1\n"
+                       "metrics_allow = 203.0.113.0/24, 127.0.0.2\n")
+        for xff, status in (("198.51.100.7", 403), ("203.0.113.9", 200), ("127.0.0.1", 200),
+                            ("203.0.113.9, 198.51.100.7", 403)):
+            r = get_from(s.port, "/metrics", headers={"X-Forwarded-For": xff})
+            self.assertEqual(r.status, status, xff)
+        # from a peer that is no trusted proxy (but allowed itself), a forwarded request is
+        # refused whatever it says
+        self.assertEqual(get_from(s.port, "/metrics", source="127.0.0.2").status, 200)
+        r = get_from(s.port, "/metrics", source="127.0.0.2",
+                     headers={"X-Forwarded-For": "203.0.113.9"})
+        self.assertEqual(r.status, 403)
+        self.stop_ok(s)
+
     def test_bad_allow_list_refused(self):
         cfg = os.path.join(self.tmp, "bad.ini")
         with open(cfg, "w") as f:
