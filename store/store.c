@@ -949,7 +949,11 @@ static void *sync_main(void *arg)
         j = s->sync_head;
         s->sync_head = s->sync_tail = NULL;
         pthread_mutex_unlock(&s->sync_mu);
-        if (wal_sync(s) < 0) {
+        if (wal_sync(s) == 0) {
+            pthread_mutex_lock(&s->stats_mu);
+            s->stats.wal_syncs++;
+            pthread_mutex_unlock(&s->stats_mu);
+        } else {
             /*
              * Committed, but not known to be on the disk: not answered as
              * saved. The nonces stay claimed (the rows are there): the LMS

@@ -961,7 +961,8 @@ int store_passback_next_due(struct store *s, int64_t *next /* OUT */, struct err
 struct store_stats {
     uint64_t batches, launches, replays, checkpoints;
     uint64_t tx_le[STORE_TX_BUCKETS + 1];
-    uint64_t tx_ns; /* their total time */
+    uint64_t tx_ns;     /* their total time */
+    uint64_t wal_syncs; /* fdatasyncs of the WAL that answered batches (store.c, sync_main) */
 };
 void store_stats(struct store *s, struct store_stats *out /* OUT */);
 

@@ -346,6 +346,61 @@ static void submit_all(struct store *s, struct store_launch_job *jobs, int n)
         assert_int_equal(jobs[i].status, 0);
 }
 
+/* Records, when a launch is answered, how many WAL fsyncs had been done. */
+struct synced {
+    struct pending p; /* first: pending_done takes the job's cls for it */
+    struct store *s;
+    uint64_t syncs_at_done;
+};
+
+static void synced_done(struct store_launch_job *job)
+{
+    struct synced *y = job->cls;
+    struct store_stats st;
+
+    store_stats(y->s, &st);
+    y->syncs_at_done = st.wal_syncs;
+    pending_done(job);
+}
+
+/*
+ * The writer commits without waiting for the disk (synchronous = NORMAL):
+ * a launch is answered only after an fdatasync of the WAL that began once
+ * its batch had committed, so each of these sequential launches waited for
+ * one of its own, and what it wrote is in the database when it is answered.
+ */
+static void launches_answered_after_the_wal_sync(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_stats st;
+    char nonce[16];
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    for (int i = 0; i < 5; i++) {
+        struct synced y = { { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 1 }, s, 0 };
+        struct store_launch_job job;
+
+        store_stats(s, &st);
+        memset(&job, 0, sizeof(job));
+        snprintf(nonce, sizeof(nonce), "sync-%d", i);
+        fill_launch(&job.launch, c.id, nonce, "u1", "c1");
+        job.done = synced_done;
+        job.cls = &y;
+        store_launch_submit(s, &job);
+        pthread_mutex_lock(&y.p.mu);
+        while (y.p.left > 0)
+            pthread_cond_wait(&y.p.cv, &y.p.mu);
+        pthread_mutex_unlock(&y.p.mu);
+        assert_int_equal(job.status, 0);
+        assert_true(y.syncs_at_done > st.wal_syncs);
+        assert_int_equal(count(s, "sessions"), i + 1);
+    }
+    store_close(s);
+}
+
 /*
  * More learners than the writer's cache holds of them (16 384 slots, 12 288
  * at three quarters): CLOCK evicts one entry at a time, and every change
@@ -1393,6 +1448,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(relaunches_write_what_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(nonces_logged_then_moved, setup, teardown),
         cmocka_unit_test_setup_teardown(racing_nonce, setup, teardown),
+        cmocka_unit_test_setup_teardown(launches_answered_after_the_wal_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(writer_cache_evicts_one_at_a_time, setup, teardown),
         cmocka_unit_test_setup_teardown(failing_launch_spares_its_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(sessions, setup, teardown),
