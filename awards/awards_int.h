@@ -12,8 +12,13 @@
 /* Consumers whose request rate is tracked at once, and launches waiting for a grade read. */
 #define OUTCOMES_BUCKETS 64
 #define OUTCOMES_QUEUE   1024
-/* Courses whose need for LMS grades is remembered, and for how long (seconds). */
-#define OUTCOMES_NEEDS_CACHE 512
+/*
+ * Courses whose need for LMS grades is remembered, and for how long
+ * (seconds). Direct-mapped by course id: every course active in an hour of
+ * a term (2 000 in bench/) keeps its slot, or each launch would ask the
+ * outcomes worker and the database again (24 bytes a slot).
+ */
+#define OUTCOMES_NEEDS_CACHE 8192
 #define OUTCOMES_NEEDS_TTL   10
 
 /* Whether a course's rules need its LMS grades, as last read. */
