@@ -700,8 +700,16 @@ static int record_one(struct store *s, const struct store_launch *l,
      */
     if (wc->nlogged >= NONCE_LOG_FULL)
         return err_set(err, ERR_UNAVAILABLE, "the launch could not be saved, please try again");
-    if (!store_nonce_window_claim(s, (int64_t)fp, l->timestamp, l->now))
+    switch (store_nonce_window_take(s, (int64_t)fp, l->timestamp, l->now)) {
+    case NONCE_TAKEN:
+        break;
+    case NONCE_USED:
         return err_set(err, ERR_REPLAY, "this launch was already used");
+    case NONCE_STALE:
+        return err_set(err, ERR_INVALID,
+                       "the launch waited too long to be recorded and its timestamp is out of "
+                       "the time window: please launch again");
+    }
     *claimed = true;
     if (store_nonce_v6_seen(s, c, l->consumer_id, l->nonce, l->timestamp, l->now, err) < 0)
         return -1;
@@ -890,8 +898,16 @@ static void purge(struct store *s, struct conn *c, int64_t now)
      * means more is waiting (more launches a second than one chunk): take a
      * few more, so the tables cannot grow without bound under load.
      */
-    for (int i = 0; i < 8; i++) {
-        if (purge_chunk(c, S_NONCE_PURGE, now - s->nonce_window - 1) < LIMIT_STORE_PURGE_PER_BATCH)
+    /*
+     * Nonces older than the window at the latest time a claim was made
+     * with, no later: a request older than that is refused as stale before
+     * its nonce is looked for (store_nonce_window_take).
+     */
+    int64_t last = store_nonce_window_last(s);
+
+    for (int i = 0; last && i < 8; i++) {
+        if (purge_chunk(c, S_NONCE_PURGE, (now < last ? now : last) - s->nonce_window - 1) <
+            LIMIT_STORE_PURGE_PER_BATCH)
             break;
     }
     for (int i = 0; i < 8; i++) {

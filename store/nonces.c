@@ -158,16 +158,27 @@ void store_nonce_window_release(struct nonce_window *w)
     pthread_mutex_destroy(&w->mu);
 }
 
-bool store_nonce_window_claim(struct store *s, int64_t fp, int64_t ts, int64_t now)
+enum store_nonce_take store_nonce_window_take(struct store *s, int64_t fp, int64_t ts, int64_t now)
 {
     struct nonce_window *w = &s->nonces;
     uint64_t key = entry_key((uint64_t)fp);
     uint64_t e = (key << NW_TS_BITS) | ((uint64_t)ts & NW_TS_MASK);
     int64_t window = s->nonce_window;
-    bool claimed = true;
+    enum store_nonce_take claimed = NONCE_TAKEN;
     size_t i;
 
     pthread_mutex_lock(&w->mu);
+    /*
+     * Out of the window at the latest time a claim has been made with (a
+     * request verified a moment ago may be claimed after one verified later,
+     * on another thread): the entry of a first use of this nonce may have
+     * been swept, and its row in `nonces` purged, so "not there" would prove
+     * nothing. Refused, whatever `now` says.
+     */
+    if (ts < (now > w->last ? now : w->last) - window - 1) {
+        pthread_mutex_unlock(&w->mu);
+        return NONCE_STALE;
+    }
     if (now > w->last + 2 * window + 2) {
         /*
          * Nothing claimed for longer than any entry can live (its timestamp
@@ -189,7 +200,7 @@ bool store_nonce_window_claim(struct store *s, int64_t fp, int64_t ts, int64_t n
         if (w->slots[i] >> NW_TS_BITS != key)
             continue;
         if (entry_live(w->slots[i], now, window))
-            claimed = false;
+            claimed = NONCE_USED;
         else
             w->slots[i] = e; /* out of the window: the nonce may be used again */
         goto out;
@@ -199,6 +210,21 @@ bool store_nonce_window_claim(struct store *s, int64_t fp, int64_t ts, int64_t n
 out:
     pthread_mutex_unlock(&w->mu);
     return claimed;
+}
+
+bool store_nonce_window_claim(struct store *s, int64_t fp, int64_t ts, int64_t now)
+{
+    return store_nonce_window_take(s, fp, ts, now) == NONCE_TAKEN;
+}
+
+int64_t store_nonce_window_last(struct store *s)
+{
+    int64_t last;
+
+    pthread_mutex_lock(&s->nonces.mu);
+    last = s->nonces.last;
+    pthread_mutex_unlock(&s->nonces.mu);
+    return last;
 }
 
 void store_nonce_window_unclaim(struct store *s, int64_t fp, int64_t ts)
@@ -331,8 +357,15 @@ int store_nonce_claim(struct store *s, int64_t consumer_id, struct str nonce, in
 
     if (store_nonce_fp(consumer_id, nonce, &fp, err) < 0)
         return -1;
-    if (!store_nonce_window_claim(s, fp, ts, now))
+    switch (store_nonce_window_take(s, fp, ts, now)) {
+    case NONCE_TAKEN:
+        break;
+    case NONCE_USED:
         return err_set(err, ERR_REPLAY, "this request was already received (nonce reused)");
+    case NONCE_STALE:
+        return err_set(err, ERR_UNAUTHORIZED,
+                       "the request's timestamp left the time window before it was recorded");
+    }
     if (store_admin_begin(s, err) < 0)
         goto out;
     if (store_nonce_v6_seen(s, s->admin, consumer_id, nonce, ts, now, err) < 0) {

@@ -277,6 +277,15 @@ void store_nonce_window_release(struct nonce_window *w);
  * already, within the window at `now`, whatever its timestamp.
  */
 bool store_nonce_window_claim(struct store *s, int64_t fp, int64_t ts, int64_t now);
+/*
+ * The same, saying why not: NONCE_USED (there already) or NONCE_STALE (`ts`
+ * is out of the window at the latest `now` any claim came with, where a
+ * first use may have been swept already).
+ */
+enum store_nonce_take { NONCE_TAKEN, NONCE_USED, NONCE_STALE };
+enum store_nonce_take store_nonce_window_take(struct store *s, int64_t fp, int64_t ts, int64_t now);
+/* The latest `now` a claim came with (0: none yet): what is older than its window may go. */
+int64_t store_nonce_window_last(struct store *s);
 /* Gives back a claim whose request was not recorded after all. */
 void store_nonce_window_unclaim(struct store *s, int64_t fp, int64_t ts);
 /* Fills the window from `nonces` (the writer's connection, before its thread runs). */

@@ -521,6 +521,44 @@ static void failing_launch_spares_its_batch(void **state)
 }
 
 /*
+ * A replay verified at the edge of the window, then claimed after a launch
+ * verified later swept the window and purged `nonces`: the first use's
+ * traces are gone, so the replay is refused as out of the window at the
+ * latest claim's time, not taken for a first use.
+ */
+static void replay_claimed_after_a_later_sweep(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_launch l;
+    struct store_launch_result res;
+    int64_t later = t0 + LIMIT_OAUTH_WINDOW_DEFAULT + 1100;
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    fill_launch(&l, c.id, "edge", "u1", "c1");
+    l.now = t0;
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_int_equal(store_nonce_log_flush(s, &err), 0);
+    /* much later: its claim sweeps the window (every 1024 s) and its batch purges `nonces` */
+    fill_launch(&l, c.id, "later", "u2", "c1");
+    l.timestamp = later;
+    l.now = later;
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_int_equal(peek_int("SELECT count(*) FROM nonces"), 0);
+    /* the replay of "edge", verified back at t0 */
+    fill_launch(&l, c.id, "edge", "u1", "c1");
+    l.now = t0;
+    assert_refused(s, &l, ERR_INVALID, NULL);
+    assert_int_equal(count(s, "sessions"), 2);
+    /* the same for an outcomes request's nonce */
+    assert_int_equal(store_nonce_claim(s, c.id, STR_LIT("edge-pox"), t0, &err), -1);
+    assert_int_equal(err.code, ERR_UNAUTHORIZED);
+    store_close(s);
+}
+
+/*
  * Schema 9 finds a binding by a pushed sourcedid through the sourcedid's
  * digest: bindings stored before it are found by theirs, and so are those
  * stored after; another consumer's sourcedid, or an unknown one, is not.
@@ -693,12 +731,12 @@ static void nonce_refused_whatever_its_timestamp(void **state)
     assert_refused(s, &l, ERR_REPLAY, NULL);
     /* a nonce out of the window may come again (the launch's own time was checked before) */
     fill_launch(&l, c.id, "n2", "u1", "c1");
-    l.timestamp = t0 - LIMIT_OAUTH_WINDOW_DEFAULT - 5;
     assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
     fill_launch(&l, c.id, "n2", "u1", "c1");
+    l.timestamp = l.now = t0 + LIMIT_OAUTH_WINDOW_DEFAULT + 5;
     assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
     fill_launch(&l, c.id, "n2", "u1", "c1");
-    l.timestamp = t0 + 1;
+    l.timestamp = l.now = t0 + LIMIT_OAUTH_WINDOW_DEFAULT + 6;
     assert_refused(s, &l, ERR_REPLAY, NULL);
     store_close(s);
 }
@@ -846,7 +884,7 @@ static void relaunches_write_what_changed(void **state)
 
     /* two hours later: last_launch_at is refreshed, and the binding takes the newer sourcedid */
     fill_launch(&l, c.id, "r5", "u1", "c1");
-    l.now = t + 180 + 7200;
+    l.timestamp = l.now = t + 180 + 7200;
     l.outcome_service_url = STR_LIT("https://lms.example.edu/other/outcomes");
     l.result_sourcedid = STR_LIT("sourced-4");
     assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
@@ -858,7 +896,7 @@ static void relaunches_write_what_changed(void **state)
     /* another connection removes the binding and the enrollment: the next launch restores them */
     poke("DELETE FROM outcome_bindings; DELETE FROM enrollments");
     fill_launch(&l, c.id, "r6", "u1", "c1");
-    l.now = t + 180 + 7260;
+    l.timestamp = l.now = t + 180 + 7260;
     assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
     assert_true(res.first_in_context);
     assert_int_equal(count(s, "enrollments"), 1);
@@ -1438,6 +1476,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(migrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(replay_claimed_after_a_later_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_keeps_nonces, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_digests_sourcedids, setup, teardown),
         cmocka_unit_test_setup_teardown(nonce_refused_whatever_its_timestamp, setup, teardown),
