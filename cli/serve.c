@@ -215,7 +215,17 @@ int cli_cmd_serve(int argc, char **argv)
         ret = cli_fail(&err);
         goto out;
     }
-    cli_report_svg_migration(s, stderr, "ltibadges: ");
+    {
+        /* what cli_report_svg_migration() says, as one event of the log */
+        size_t checked = 0, changed = 0;
+
+        store_svg_migrated(s, &checked, &changed);
+        if (checked)
+            LOG(LOG_LEVEL_INFO,
+                "stored SVG images checked by the SVG rule (parts that could run code or load other "
+                "files removed)",
+                LOG_INT("checked", checked), LOG_INT("changed", changed));
+    }
     store_set_nonce_window(s, cfg.oauth_window);
 
     memset(&ac, 0, sizeof(ac));
