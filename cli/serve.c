@@ -227,6 +227,20 @@ int cli_cmd_serve(int argc, char **argv)
                 LOG_INT("checked", checked), LOG_INT("changed", changed));
     }
     store_set_nonce_window(s, cfg.oauth_window);
+    {
+        struct stat st;
+
+        /* made 0600 since, but an older one keeps its mode: said at every start */
+        if (stat(cfg.db, &st) == 0 && (st.st_mode & 077)) {
+            char mode[8];
+
+            snprintf(mode, sizeof(mode), "%04o", (unsigned)(st.st_mode & 07777));
+            LOG(LOG_LEVEL_WARN,
+                "other users may read the database, which holds the consumers' secrets: chmod "
+                "600 it and its -wal and -shm files",
+                LOG_STR("path", cfg.db), LOG_STR("mode", mode));
+        }
+    }
 
     memset(&ac, 0, sizeof(ac));
     ac.issuer_name = cfg.issuer_name;

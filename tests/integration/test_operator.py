@@ -137,6 +137,19 @@ class FileModes(OperatorTest):
                 self.assertEqual(mode(served + suffix), 0o600)
         self.stop(s)
 
+    def test_serve_warns_of_a_database_others_may_read(self):
+        lt.migrate(self.db)
+        self.stop(self.serve())
+        self.assertEqual(self.servers[-1].stderr().count("other users may read the database"), 0)
+        os.chmod(self.db, 0o644)
+        s = self.serve()
+        self.stop(s)
+        warn = [l for l in s.stderr().splitlines() if "other users may read the database" in l]
+        self.assertEqual(len(warn), 1, s.stderr())
+        self.assertIn("level=warn", warn[0])
+        self.assertIn("mode=0644", warn[0])
+        self.assertIn(self.db, warn[0])
+
     def test_backup_is_0600(self):
         lt.migrate(self.db)
         backup = os.path.join(self.tmp, "backup.db")
