@@ -1315,14 +1315,19 @@ const char *web_public_url(const struct web *w)
 
 void web_stop(struct web *w)
 {
-    MHD_socket ls;
-
     if (!w)
         return;
-    /* new launches on kept-alive connections now get 503 and a closed connection */
+    /*
+     * New launches now get 503 and a closed connection, on kept-alive
+     * connections and new ones alike. The daemon is not quiesced: on an
+     * epoll daemon with its own threads, libmicrohttpd 0.9.75's
+     * MHD_quiesce_daemon() races with its threads' own removal of the
+     * listening socket from their epoll sets, and the loser aborts the
+     * process ("Failed to remove listen FD from epoll set", seen in
+     * test_pages' stop while launching). Connections that arrive during
+     * the drain are answered instead; MHD_stop_daemon() closes the socket.
+     */
     atomic_store(&w->stopping, true);
-    /* after quiescing, the listening socket is ours to close */
-    ls = MHD_quiesce_daemon(w->daemon);
     /*
      * Launches waiting for the writer get their answer before the daemon
      * goes: MHD must not be stopped with a suspended connection. Those not
@@ -1353,8 +1358,6 @@ void web_stop(struct web *w)
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(w->daemon);
-    if (ls != MHD_INVALID_SOCKET)
-        close(ls);
     web_mailer_stop(w);
     free_urls(w);
     web_free(w);
