@@ -143,6 +143,14 @@ class ManPage(unittest.TestCase):
         self.assertEqual(self.warnings, "")
         self.assertIn("ltibadges - an LTI 1.1 tool provider", self.text)
 
+    def test_version_is_the_projects(self):
+        with open(os.path.join(ROOT, "CMakeLists.txt")) as f:
+            project = re.search(r"project\(ltibadges VERSION (\S+)", f.read()).group(1)
+        with open(MANPAGE) as f:
+            th = re.search(r'(?m)^\.TH LTIBADGES 1 "[^"]*" "ltibadges ([^"]*)"', f.read())
+        self.assertIsNotNone(th, "docs/ltibadges.1 has a .TH line naming the version")
+        self.assertEqual(th.group(1), project, "the man page's version is CMake's project VERSION")
+
     def test_every_command_of_help(self):
         top = self.run_help()
         m = re.search(r"^commands:\n(.*?)(?:\n\n|\Z)", top, re.S | re.M)
