@@ -132,8 +132,8 @@
 /* Address ranges in [server] trusted_proxies: a site's proxies and load balancers. */
 #define LIMIT_TRUSTED_PROXIES 64
 /* URLs in [server] former_public_urls: each move of the tool adds one. */
-#define LIMIT_FORMER_URLS 16
-#define LIMIT_HTTP_LINGERING    1024
+#define LIMIT_FORMER_URLS    16
+#define LIMIT_HTTP_LINGERING 1024
 
 /*
  * Group commit: launches waiting for the writer are committed together; a

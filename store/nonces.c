@@ -42,8 +42,7 @@
 static int nonce_digest(uint64_t parts[], int nparts, struct str nonce, int64_t *out,
                         struct err *err)
 {
-    unsigned char in[1 + 3 * 8 + LIMIT_OAUTH_NONCE_LEN], h[32];
-    uint64_t fp = 0;
+    unsigned char in[1 + 3 * 8 + LIMIT_OAUTH_NONCE_LEN];
     size_t n = 0;
 
     if (nonce.len > LIMIT_OAUTH_NONCE_LEN)
@@ -57,10 +56,7 @@ static int nonce_digest(uint64_t parts[], int nparts, struct str nonce, int64_t 
     if (nonce.len)
         memcpy(in + n, nonce.ptr, nonce.len);
     n += nonce.len;
-    util_sha256(in, n, h);
-    for (int b = 0; b < 8; b++)
-        fp |= (uint64_t)h[b] << (8 * b);
-    *out = (int64_t)((fp >> 1) | 1); /* positive, as SQLite keeps it, and never 0 */
+    *out = store_digest63(in, n) | 1; /* never 0 */
     return 0;
 }
 

@@ -668,15 +668,20 @@ static int wal_hook(void *cls, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
-int64_t store_sourcedid_fp(struct str sourcedid)
+int64_t store_digest63(const void *p, size_t n)
 {
     unsigned char h[32];
     uint64_t fp = 0;
 
-    util_sha256(sourcedid.ptr ? sourcedid.ptr : "", sourcedid.len, h);
+    util_sha256(p, n, h);
     for (int b = 0; b < 8; b++)
         fp |= (uint64_t)h[b] << (8 * b);
     return (int64_t)(fp >> 1); /* positive, as SQLite keeps it; fixed byte order */
+}
+
+int64_t store_sourcedid_fp(struct str sourcedid)
+{
+    return store_digest63(sourcedid.ptr ? sourcedid.ptr : "", sourcedid.len);
 }
 
 /* lb_sourcedid_fp(text): store_sourcedid_fp, for migration 9. */
@@ -895,39 +900,22 @@ static void tx_observe(struct store *s, int64_t ns)
 }
 
 /*
- * Group commit without waiting on the disk. The writer's connection runs
- * with synchronous = NORMAL: its COMMIT writes the batch to the WAL (the
- * page cache) and returns, and the batch waits here for an fdatasync of the
- * WAL, done by this thread, before its launches are answered. Meanwhile the
- * writer runs the next batch, so one fsync is in flight while a batch is
- * written, instead of every batch writing and then waiting. An answered
- * launch is as durable as with synchronous = FULL: its frames were in the
- * WAL before the fsync began. NORMAL keeps the database consistent across a
- * power cut (SQLite syncs the WAL before each checkpoint and its header when
- * it starts over). Until the fsync returns a batch can be read but not
- * relied on; every other connection stays FULL, and since the WAL is one
- * sequential log, any later commit of theirs (an award worker claiming an
- * award a launch queued, say) makes the batch durable first.
- *
- * The WAL is synced through a descriptor of our own: fdatasync covers the
- * file, whichever descriptor names it. SQLite keeps the WAL (same inode)
- * while a connection is open; a new inode (another process removed it when
- * it was the last one out) is opened again.
+ * The WAL is synced through a descriptor of our own, opened once: fdatasync
+ * covers the file, whichever descriptor names it, and SQLite removes the WAL
+ * only when the last connection to the database closes, which the writer's
+ * own connection never is while this thread runs.
  */
 static int wal_sync(struct store *s)
 {
-    char path[4096];
-    struct stat st_fd, st_path;
+    if (s->wal_fd < 0) {
+        char path[4096];
 
-    if (snprintf(path, sizeof(path), "%s-wal", s->path) >= (int)sizeof(path))
-        return -1;
-    if (s->wal_fd >= 0 && (fstat(s->wal_fd, &st_fd) < 0 || stat(path, &st_path) < 0 ||
-                           st_fd.st_ino != st_path.st_ino || st_fd.st_dev != st_path.st_dev)) {
-        close(s->wal_fd);
-        s->wal_fd = -1;
-    }
-    if (s->wal_fd < 0)
+        if (snprintf(path, sizeof(path), "%s-wal", s->path) >= (int)sizeof(path)) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
         s->wal_fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
     if (s->wal_fd < 0)
         return -1;
     return fdatasync(s->wal_fd);

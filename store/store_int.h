@@ -264,10 +264,12 @@ struct store {
  * over LIMIT_OAUTH_NONCE_LEN.
  */
 int store_nonce_fp(int64_t consumer_id, struct str nonce, int64_t *out /* OUT */, struct err *err);
-/* The digest before schema 8, which covered the timestamp too (nonces_v6). */
+/* The first 63 bits of the SHA-256 of `p`, little-endian: a database moves between machines. */
+int64_t store_digest63(const void *p, size_t n);
 /* The 63-bit digest `outcome_bindings.sourcedid_fp` indexes a binding's sourcedid by (migration 9).
  */
 int64_t store_sourcedid_fp(struct str sourcedid);
+/* The digest before schema 8, which covered the timestamp too (nonces_v6). */
 int store_nonce_fp_v6(int64_t consumer_id, int64_t ts, struct str nonce, int64_t *out /* OUT */,
                       struct err *err);
 void store_nonce_window_init(struct nonce_window *w);
