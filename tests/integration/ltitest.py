@@ -501,6 +501,62 @@ def csrf_of(db, token):
     return hmac.new(secret, b"ltibadges form v1", hashlib.sha256).hexdigest()
 
 
+class TempDirTest(unittest.TestCase):
+    """A temporary directory per test, with a database path in it (not created), the
+    servers a test starts (killed at the end) and the CLI's checks."""
+
+    PREFIX = "ltibadges-cli-"
+    DB_NAME = "cli.db"
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix=self.PREFIX)
+        self.db = os.path.join(self.tmp, self.DB_NAME)
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            s.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def cli(self, *args, env=None):
+        return run_cli(*args, env=env)
+
+    def write(self, name, text):
+        path = os.path.join(self.tmp, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def serve(self, **kw):
+        kw.setdefault("db", self.db)
+        s = Server(self.tmp, **kw).start()
+        self.servers.append(s)
+        return s
+
+    def stop(self, s):
+        rc, _ = s.stop()
+        self.assertEqual(rc, 0, s.stderr()[-1500:])
+
+    def assertOk(self, p):
+        self.assertEqual(p.returncode, 0, "stdout %r stderr %r" % (p.stdout, p.stderr))
+        return p
+
+    def assertOneLineError(self, p, status=None, *phrases):
+        """Non-zero exit (the given one if any), one line on stderr naming the reason,
+        nothing on stdout; the line."""
+        self.assertNotEqual(p.returncode, 0, p)
+        if status is not None:
+            self.assertEqual(p.returncode, status, p)
+        lines = p.stderr.splitlines()
+        self.assertEqual(len(lines), 1, "one line on stderr, got %r" % p.stderr)
+        self.assertTrue(lines[0].strip())
+        for ph in phrases:
+            self.assertIn(ph, lines[0])
+        self.assertEqual(p.stdout, "", "nothing on stdout for an error")
+        return lines[0]
+
+
 class ServerTestCase(unittest.TestCase):
     """One server (and one temporary directory) for a test class; consumers made with the CLI."""
 

@@ -10,7 +10,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -20,53 +19,11 @@ from ltitest import base_launch, counts, query, run_cli  # noqa: E402
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class TempDirTest(unittest.TestCase):
+class TempDirTest(lt.TempDirTest):
     def setUp(self):
         if not os.path.exists(lt.BIN):
             raise unittest.SkipTest("no binary at %s" % lt.BIN)
-        self.tmp = tempfile.mkdtemp(prefix="ltibadges-cli-")
-        self.db = os.path.join(self.tmp, "cli.db")
-        self.servers = []
-
-    def tearDown(self):
-        for s in self.servers:
-            s.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def cli(self, *args, env=None):
-        return run_cli(*args, env=env)
-
-    def assertOk(self, p):
-        self.assertEqual(p.returncode, 0, "stdout %r stderr %r" % (p.stdout, p.stderr))
-        return p
-
-    def assertOneLineError(self, p, status=None, *phrases):
-        """Non-zero exit (the given one if any), one line on stderr naming the reason."""
-        self.assertNotEqual(p.returncode, 0, p)
-        if status is not None:
-            self.assertEqual(p.returncode, status, p)
-        lines = p.stderr.splitlines()
-        self.assertEqual(len(lines), 1, "one line on stderr, got %r" % p.stderr)
-        self.assertTrue(lines[0].strip())
-        for ph in phrases:
-            self.assertIn(ph, lines[0])
-        self.assertEqual(p.stdout, "", "nothing on stdout for an error")
-
-    def write(self, name, text):
-        path = os.path.join(self.tmp, name)
-        with open(path, "w") as f:
-            f.write(text)
-        return path
-
-    def serve(self, **kw):
-        kw.setdefault("db", self.db)
-        s = lt.Server(self.tmp, **kw).start()
-        self.servers.append(s)
-        return s
-
-    def stop(self, s):
-        rc, _ = s.stop()
-        self.assertEqual(rc, 0, s.stderr()[-1500:])
+        super().setUp()
 
 
 class ConsumerCommands(TempDirTest):

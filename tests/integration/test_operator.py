@@ -14,7 +14,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import unittest
 
@@ -34,46 +33,9 @@ def run_umask0(*args, env=None, cwd=None):
                           preexec_fn=lambda: os.umask(0))
 
 
-class OperatorTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="ltibadges-op-")
-        self.db = os.path.join(self.tmp, "op.db")
-        self.servers = []
-
-    def tearDown(self):
-        for s in self.servers:
-            s.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def write(self, name, text):
-        path = os.path.join(self.tmp, name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
-        return path
-
-    def ok(self, p):
-        self.assertEqual(p.returncode, 0, "stdout %r stderr %r" % (p.stdout, p.stderr))
-        return p
-
-    def one_line_error(self, p, status, *phrases):
-        self.assertEqual(p.returncode, status, p)
-        lines = p.stderr.splitlines()
-        self.assertEqual(len(lines), 1, "one line on stderr, got %r" % p.stderr)
-        for ph in phrases:
-            self.assertIn(ph, lines[0])
-        self.assertEqual(p.stdout, "")
-        return lines[0]
-
-    def serve(self, **kw):
-        kw.setdefault("db", self.db)
-        s = lt.Server(self.tmp, **kw).start()
-        self.servers.append(s)
-        return s
-
-    def stop(self, s):
-        rc, _ = s.stop()
-        self.assertEqual(rc, 0, s.stderr()[-1500:])
+class OperatorTest(lt.TempDirTest):
+    PREFIX = "ltibadges-op-"
+    DB_NAME = "op.db"
 
 
 class NoDatabaseCreated(OperatorTest):
@@ -92,25 +54,25 @@ class NoDatabaseCreated(OperatorTest):
         for args in cases:
             with self.subTest(args=args):
                 p = run_cli(*args, "--db", self.db)
-                self.one_line_error(p, 1, "'%s' does not exist" % self.db, "db migrate")
+                self.assertOneLineError(p, 1, "'%s' does not exist" % self.db, "db migrate")
                 self.assertEqual(sorted(os.listdir(self.tmp)), [])
 
     def test_migrate_and_serve_create(self):
-        self.ok(run_cli("db", "migrate", "--db", self.db))
+        self.assertOk(run_cli("db", "migrate", "--db", self.db))
         self.assertTrue(os.path.exists(self.db))
         other = os.path.join(self.tmp, "serve.db")
         self.stop(self.serve(db=other))
         self.assertTrue(os.path.exists(other))
         # the old spelling is the same command
         third = os.path.join(self.tmp, "third.db")
-        self.ok(run_cli("migrate", "--db", third))
+        self.assertOk(run_cli("migrate", "--db", third))
         self.assertTrue(os.path.exists(third))
 
 
 class FileModes(OperatorTest):
 
     def test_database_wal_and_shm_are_0600(self):
-        p = self.ok(run_umask0("db", "migrate", "--db", self.db))
+        p = self.assertOk(run_umask0("db", "migrate", "--db", self.db))
         self.assertIn("migrated", p.stdout)
         self.assertEqual(mode(self.db), 0o600)
         # serve creates them too, and the WAL and shared memory files beside them
@@ -153,7 +115,7 @@ class FileModes(OperatorTest):
     def test_backup_is_0600(self):
         lt.migrate(self.db)
         backup = os.path.join(self.tmp, "backup.db")
-        self.ok(run_umask0("db", "backup", backup, "--db", self.db))
+        self.assertOk(run_umask0("db", "backup", backup, "--db", self.db))
         self.assertEqual(mode(backup), 0o600)
 
 
@@ -161,21 +123,21 @@ class GlobalOptions(OperatorTest):
 
     def test_db_and_config_before_the_command(self):
         lt.migrate(self.db)
-        self.ok(run_cli("--db", self.db, "consumer", "add", "Before", "--key", "before-key"))
-        p = self.ok(run_cli("--db=" + self.db, "consumer", "list", "--json"))
+        self.assertOk(run_cli("--db", self.db, "consumer", "add", "Before", "--key", "before-key"))
+        p = self.assertOk(run_cli("--db=" + self.db, "consumer", "list", "--json"))
         self.assertIn("before-key", p.stdout)
         cfg = self.write("g.ini", "[database]\npath = %s\n" % self.db)
-        p = self.ok(run_cli("--config", cfg, "consumer", "list"))
+        p = self.assertOk(run_cli("--config", cfg, "consumer", "list"))
         self.assertIn("before-key", p.stdout)
-        p = self.ok(run_cli("--config", cfg, "db", "version"))
+        p = self.assertOk(run_cli("--config", cfg, "db", "version"))
         self.assertIn("up to date", p.stdout)
         # given before and after: which one was meant?
         p = run_cli("--db", self.db, "consumer", "list", "--db", self.db)
-        self.one_line_error(p, 2, "--db", "twice")
+        self.assertOneLineError(p, 2, "--db", "twice")
         p = run_cli("--db", self.db, "--db", self.db, "consumer", "list")
-        self.one_line_error(p, 2, "--db", "twice")
+        self.assertOneLineError(p, 2, "--db", "twice")
         p = run_cli("--db")
-        self.one_line_error(p, 2, "--db")
+        self.assertOneLineError(p, 2, "--db")
 
 
 class ConfigFile(OperatorTest):
@@ -191,14 +153,14 @@ class ConfigFile(OperatorTest):
         env = {"LTIBADGES_CONFIG": cfg}
         p = subprocess.run([lt.BIN, "db", "migrate"], capture_output=True, text=True,
                            env=lt.clean_env(env), cwd=elsewhere, timeout=30)
-        self.ok(p)
+        self.assertOk(p)
         want = os.path.join(self.tmp, "var", "tool.db")
         self.assertTrue(os.path.exists(want), os.listdir(self.tmp))
         self.assertEqual(os.listdir(elsewhere), [])
         p = subprocess.run([lt.BIN, "consumer", "add", "Rel", "--key", "rel-key"],
                            capture_output=True, text=True, env=lt.clean_env(env), cwd=elsewhere,
                            timeout=30)
-        self.ok(p)
+        self.assertOk(p)
         self.assertEqual(query(want, "SELECT key FROM consumers"), [{"key": "rel-key"}])
         # serve reads it too, from anywhere: the access log is beside the file's folder
         s = lt.Server(elsewhere, db=False, listen=None, env=env)
@@ -213,41 +175,41 @@ class ConfigFile(OperatorTest):
         other = self.write("other.ini", "[database]\npath = other.db\n")
         p = subprocess.run([lt.BIN, "db", "migrate", "--config", other], capture_output=True,
                            text=True, env=lt.clean_env(env), cwd=elsewhere, timeout=30)
-        self.ok(p)
+        self.assertOk(p)
         self.assertTrue(os.path.exists(other_db))
         # a flag's relative path is the current directory's
         p = subprocess.run([lt.BIN, "db", "migrate", "--db", "here.db"], capture_output=True,
                            text=True, env=lt.clean_env(env), cwd=elsewhere, timeout=30)
-        self.ok(p)
+        self.assertOk(p)
         self.assertEqual([n for n in os.listdir(elsewhere) if not n.startswith("stderr-")],
                          ["here.db"])
 
     def test_missing_config_named_by_env(self):
         missing = os.path.join(self.tmp, "nope.ini")
         p = run_cli("consumer", "list", "--db", self.db, env={"LTIBADGES_CONFIG": missing})
-        self.one_line_error(p, 1, missing)
+        self.assertOneLineError(p, 1, missing)
 
 
 class DatabaseCommands(OperatorTest):
 
     def test_version(self):
         lt.migrate(self.db)
-        p = self.ok(run_cli("db", "version", "--db", self.db))
+        p = self.assertOk(run_cli("db", "version", "--db", self.db))
         lines = p.stdout.splitlines()
         latest = int(lines[0].rsplit(" ", 1)[1])
         self.assertEqual(lines, ["database '%s': schema version %d" % (self.db, latest),
                                  "this program: schema version %d" % latest, "up to date"])
         old = os.path.join(self.tmp, "old.db")
-        self.ok(run_cli("db", "migrate", "--to", "3", "--db", old))
-        p = self.ok(run_cli("db", "version", "--db", old, "--json"))
+        self.assertOk(run_cli("db", "migrate", "--to", "3", "--db", old))
+        p = self.assertOk(run_cli("db", "version", "--db", old, "--json"))
         self.assertIn('"schema_version": 3', p.stdout)
         self.assertIn('"program_schema_version": %d' % latest, p.stdout)
-        p = self.ok(run_cli("db", "version", "--db", old))
+        p = self.assertOk(run_cli("db", "version", "--db", old))
         self.assertIn("%d migrations pending" % (latest - 3), p.stdout)
         # db version changes nothing
         self.assertEqual(query(old, "PRAGMA user_version")[0]["user_version"], 3)
         lt.execute(old, "PRAGMA user_version = 99")
-        p = self.ok(run_cli("db", "version", "--db", old))
+        p = self.assertOk(run_cli("db", "version", "--db", old))
         self.assertIn("newer than this program", p.stdout)
 
     def test_backup_while_serving_then_restore(self):
@@ -268,7 +230,7 @@ class DatabaseCommands(OperatorTest):
             backups = []
             for i in range(3):
                 b = os.path.join(self.tmp, "backup-%d.db" % i)
-                p = self.ok(run_cli("db", "backup", b, "--db", self.db))
+                p = self.assertOk(run_cli("db", "backup", b, "--db", self.db))
                 self.assertIn("backed up to '%s'" % b, p.stdout)
                 backups.append(b)
         finally:
@@ -288,18 +250,18 @@ class DatabaseCommands(OperatorTest):
             self.assertFalse(os.path.exists(b + "-wal"))
         # an existing file is never overwritten
         p = run_cli("db", "backup", backups[0], "--db", self.db)
-        self.one_line_error(p, 1, backups[0], "exists")
+        self.assertOneLineError(p, 1, backups[0], "exists")
 
         # restore is refused while the server has the database open, and changes nothing
         users_before = lt.counts(self.db)["users"]
         p = run_cli("db", "restore", backups[0], "--db", self.db)
-        self.one_line_error(p, 1, self.db, "in use", "stop it")
+        self.assertOneLineError(p, 1, self.db, "in use", "stop it")
         self.assertEqual(lt.counts(self.db)["users"], users_before)
         self.stop(s)
 
         # stopped: the restore puts the backup's content back
         lt.execute(self.db, "DELETE FROM consumers")
-        p = self.ok(run_cli("db", "restore", backups[0], "--db", self.db))
+        p = self.assertOk(run_cli("db", "restore", backups[0], "--db", self.db))
         self.assertIn("restored from '%s'" % backups[0], p.stdout)
         self.assertEqual(query(self.db, "SELECT key FROM consumers"), [{"key": key}])
         s = self.serve()
@@ -309,14 +271,14 @@ class DatabaseCommands(OperatorTest):
 
         # onto a machine with no database yet: created 0600
         fresh = os.path.join(self.tmp, "fresh.db")
-        self.ok(run_umask0("db", "restore", backups[1], "--db", fresh))
+        self.assertOk(run_umask0("db", "restore", backups[1], "--db", fresh))
         self.assertEqual(mode(fresh), 0o600)
         self.assertEqual(query(fresh, "SELECT key FROM consumers"), [{"key": key}])
 
     def test_restore_checks_the_file_first(self):
         key, _ = lt.add_consumer(self.db, "Keep")
         good = os.path.join(self.tmp, "good.db")
-        self.ok(run_cli("db", "backup", good, "--db", self.db))
+        self.assertOk(run_cli("db", "backup", good, "--db", self.db))
         not_db = self.write("notes.txt", "not a database\n" * 100)
         other = os.path.join(self.tmp, "other.db")
         c = sqlite3.connect(other)
@@ -342,7 +304,7 @@ class DatabaseCommands(OperatorTest):
         for path, phrase in cases:
             with self.subTest(file=os.path.basename(path)):
                 p = run_cli("db", "restore", path, "--db", self.db)
-                line = self.one_line_error(p, 1, path)
+                line = self.assertOneLineError(p, 1, path)
                 self.assertIn(phrase, line.lower() if phrase.islower() else line)
                 self.assertEqual(query(self.db, "SELECT key FROM consumers"), [{"key": key}])
 
@@ -359,12 +321,12 @@ class ConsumerFormat(OperatorTest):
         for args, opt, phrase in cases:
             with self.subTest(args=args):
                 p = run_cli("consumer", "add", "X", "--db", self.db, *args)
-                line = self.one_line_error(p, 2, opt, phrase)
+                line = self.assertOneLineError(p, 2, opt, phrase)
                 if phrase == "':'":
                     self.assertIn("Open edX", line)
         self.assertEqual(query(self.db, "SELECT count(*) AS n FROM consumers"), [{"n": 0}])
         # what Open edX's passport can hold is still accepted
-        self.ok(run_cli("consumer", "add", "Edx", "--db", self.db, "--key", "edx.example-1_x",
+        self.assertOk(run_cli("consumer", "add", "Edx", "--db", self.db, "--key", "edx.example-1_x",
                         "--secret", "A-secret_of.20+chars/="))
 
 
@@ -439,7 +401,7 @@ class BehindAProxy(OperatorTest):
             with self.subTest(value=v):
                 cfg = self.write("bad.ini", "[server]\ntrusted_proxies = %s\n" % v)
                 p = run_cli("db", "version", "--config", cfg, "--db", self.db)
-                self.one_line_error(p, 1, "trusted_proxies", bad)
+                self.assertOneLineError(p, 1, "trusted_proxies", bad)
 
 
 class FormerPublicUrls(OperatorTest):
