@@ -16,6 +16,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import ltitest as lt  # noqa: E402
 from test_awards import OB_V2_TERMS  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -52,10 +53,4 @@ class PublishedContext(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    result = unittest.main(verbosity=2, exit=False).result
-    if not result.wasSuccessful():
-        sys.exit(1)
-    if result.skipped and result.testsRun == len(result.skipped):
-        for test, why in result.skipped:
-            print("SKIPPED %s: %s" % (test.id(), why))
-        sys.exit(SKIP_STATUS)
+    lt.main(SKIP_STATUS)

@@ -56,10 +56,4 @@ class SdNotify(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    result = unittest.main(verbosity=2, exit=False).result
-    if not result.wasSuccessful():
-        sys.exit(1)
-    if result.skipped and result.testsRun == len(result.skipped):
-        for test, why in result.skipped:
-            print("SKIPPED %s: %s" % (test.id(), why))
-        sys.exit(SKIP_STATUS)
+    lt.main(SKIP_STATUS)
