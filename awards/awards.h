@@ -133,7 +133,7 @@ int awards_grant_course(struct awards *a, int64_t consumer_id, int64_t context_i
 extern const char awards_default_image_svg[];
 /*
  * The one SVG rule, for store_set_svg_rule() before any store is opened:
- * backend_svg_sanitize, with the default image replacing a stored SVG the
+ * image_svg_sanitize, with the default image replacing a stored SVG the
  * rule cannot read at all (migration 7).
  */
 extern const struct store_svg_rule awards_svg_rule;

@@ -5,6 +5,8 @@
 #define AWARDS_AWARDS_INT_H
 
 #include "awards/awards.h"
+#include "images/images.h"
+#include "net/net.h"
 
 #include <pthread.h>
 
@@ -48,7 +50,7 @@ struct outcomes {
     size_t qhead, qlen;
     struct outcomes_bucket buckets[OUTCOMES_BUCKETS];
     struct outcomes_need needs[OUTCOMES_NEEDS_CACHE]; /* direct-mapped by context id */
-    struct backend_http *http;                        /* the worker thread's */
+    struct net_http *http;                            /* the worker thread's */
     int64_t next_sweep; /* the worker thread's: when the periodic reads look for due bindings */
 };
 

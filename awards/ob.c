@@ -141,9 +141,9 @@ int awards_ob_assertion_image(struct awards *a, const char *uid, struct awards_d
         char *u = arena_strz(&ar, buf_view(&url));
 
         if (strcmp(b.image_type, "image/png") == 0)
-            ret = backend_bake_png(b.image, b.image_len, u, &img, &len, err);
+            ret = image_bake_png(b.image, b.image_len, u, &img, &len, err);
         else
-            ret = backend_bake_svg(b.image, b.image_len, u, &img, &len, err);
+            ret = image_bake_svg(b.image, b.image_len, u, &img, &len, err);
     }
     if (ret == 0)
         set_doc(out, (char *)img, len,

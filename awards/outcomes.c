@@ -10,7 +10,7 @@
  * last read is older than the configured interval. Requests to one consumer
  * are rate-limited (a token bucket per consumer), signed with its key and
  * secret (OAuth 1.0a in the Authorization header, with oauth_body_hash),
- * and sent under the HTTP policy of backends/http.c.
+ * and sent under the HTTP policy of net/http.c.
  */
 #include "base/base.h"
 #include "base/log.h"
@@ -110,15 +110,15 @@ static enum call_result call_lms(struct awards *a, struct lms_call *c, struct ar
 {
     struct outcomes *o = &a->oc;
     struct buf body = BUF_INIT(LIMIT_POX_BODY), hash = BUF_INIT(64), auth = BUF_INIT(8192);
-    struct backend_http_policy pol = {
+    struct net_http_policy pol = {
         .allowed_hosts = c->hosts,
         .allow_loopback = o->cfg.allow_loopback,
         .connect_timeout_ms = o->cfg.connect_timeout_ms,
         .timeout_ms = o->cfg.timeout_ms,
         .ca_file = o->cfg.ca_file,
     };
-    struct backend_http_request req;
-    struct backend_http_response resp;
+    struct net_http_request req;
+    struct net_http_response resp;
     struct err err = ERR_INIT;
     char msgid[33];
     enum call_result res = CALL_FAILED;
@@ -131,7 +131,7 @@ static enum call_result call_lms(struct awards *a, struct lms_call *c, struct ar
         goto out;
     }
     c->msg.message_id = msgid;
-    if (!backend_http_url_allowed(&pol, c->url, c->answer, sizeof(c->answer)))
+    if (!net_http_url_allowed(&pol, c->url, c->answer, sizeof(c->answer)))
         goto out; /* the policy's refusal says why; calling again would not help */
     if (lti_pox_build_request(&body, &c->msg, &err) < 0 ||
         lti_oauth_body_hash(&hash, LTI_SIG_HMAC_SHA1, body.ptr, body.len, &err) < 0) {
@@ -153,7 +153,7 @@ static enum call_result call_lms(struct awards *a, struct lms_call *c, struct ar
         }
     }
     if (!o->http)
-        o->http = backend_http_new();
+        o->http = net_http_new();
     if (!o->http) {
         snprintf(c->answer, sizeof(c->answer), "cannot start an HTTP client");
         res = CALL_RETRY;
@@ -171,18 +171,18 @@ static enum call_result call_lms(struct awards *a, struct lms_call *c, struct ar
     req.body = body.ptr;
     req.body_len = body.len;
     req.max_response = LIMIT_POX_BODY;
-    backend_http_post(o->http, &pol, &req, &resp);
+    net_http_post(o->http, &pol, &req, &resp);
     c->retry_after = resp.retry_after;
     switch (resp.outcome) {
-    case HTTP_REFUSED:
+    case NET_HTTP_REFUSED:
         snprintf(c->answer, sizeof(c->answer), "%s", resp.error);
         res = CALL_FAILED;
         break;
-    case HTTP_NETWORK:
+    case NET_HTTP_NETWORK:
         snprintf(c->answer, sizeof(c->answer), "could not reach the LMS: %s", resp.error);
         res = CALL_RETRY;
         break;
-    case HTTP_ANSWERED:
+    case NET_HTTP_ANSWERED:
         if (resp.status == 401 || resp.status == 403) {
             snprintf(c->answer, sizeof(c->answer),
                      "the LMS refused the signature (HTTP %ld): check the consumer's secret",
@@ -212,7 +212,7 @@ static enum call_result call_lms(struct awards *a, struct lms_call *c, struct ar
         }
         break;
     }
-    backend_http_response_release(&resp);
+    net_http_response_release(&resp);
 out:
     buf_release(&body);
     buf_release(&hash);
@@ -484,7 +484,7 @@ static void *outcomes_main(void *arg)
         }
     }
     pthread_mutex_unlock(&o->mu);
-    backend_http_free(o->http);
+    net_http_free(o->http);
     o->http = NULL;
     return NULL;
 }

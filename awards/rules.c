@@ -30,7 +30,7 @@ const char awards_default_image_svg[] =
     "stroke-linecap=\"round\" stroke-linejoin=\"round\"/>"
     "</svg>";
 
-const struct store_svg_rule awards_svg_rule = { backend_svg_sanitize, awards_default_image_svg };
+const struct store_svg_rule awards_svg_rule = { image_svg_sanitize, awards_default_image_svg };
 
 static store_enrollment_hook enrollment_hook;
 

@@ -172,7 +172,7 @@
 /*
  * Elements nested in an SVG badge image, the root counting as one. Inkscape
  * and Illustrator files nest groups a dozen deep; the bound keeps the
- * recursive walks of backends/bake.c small.
+ * recursive walks of images/bake.c small.
  */
 #define LIMIT_SVG_DEPTH          64
 #define LIMIT_BADGE_EXPIRES_DAYS 36500
@@ -261,7 +261,7 @@
  * Confirmation mails taken and not answered yet, the one being sent
  * included: one thread sends them in turn while each learner's request
  * waits for its own. A send ends within LIMIT_MAIL_TIMEOUT_MS, connecting
- * included (20 s; backend_mail_send() keeps that deadline even while the
+ * included (20 s; net_mail_send() keeps that deadline even while the
  * relay is silent after the message), so with a stuck relay the last of 3
  * waits 3 x 20 s = 60 s: the time a reverse proxy gives an answer by
  * default (nginx proxy_read_timeout, Apache Timeout), past which the

@@ -5,7 +5,7 @@
  */
 #include "base/base.h"
 #include "awards/awards.h"
-#include "backends/backends.h"
+#include "images/images.h"
 #include "cli/cli.h"
 #include "store/store.h"
 
@@ -261,7 +261,7 @@ static int read_file(const char *path, unsigned char **out, size_t *len, struct 
 
 /*
  * The image of a BadgeClass from a file, made a badge image by the rule
- * every way in shares (backend_badge_image): a PNG as it is, an SVG
+ * every way in shares (image_for_badge): a PNG as it is, an SVG
  * sanitized exactly as the editor sanitizes an upload, so that one file
  * becomes the same stored image whichever way it came. What the sanitizer
  * removed never shows where badges are shown (an <img> runs no script and
@@ -276,7 +276,7 @@ static int load_image(const char *path, struct buf *out, const char **type, stru
 
     if (read_file(path, &raw, &len, err) < 0)
         return -1;
-    ret = backend_badge_image(raw, len, out, type, &removed, err);
+    ret = image_for_badge(raw, len, out, type, &removed, err);
     free(raw);
     if (ret == 0 && removed)
         fprintf(stderr,

@@ -68,7 +68,7 @@ int cli_config_load_string(struct cli_config *c, const char *text, const char *o
 int cli_config_set(struct cli_config *c, const char *key, const char *value, const char *origin,
                    struct err *err);
 
-struct backend_mail_config;
+struct net_mail_config;
 /*
  * The [email] section as a mail config (its strings borrowed from `c`),
  * checked as a whole: with smtp_url, a valid `from`, a user name and a
@@ -76,7 +76,7 @@ struct backend_mail_config;
  * running without mail). ERR_INVALID naming the key. `out` is left with
  * no URL (mail off) when smtp_url is empty.
  */
-int cli_config_mail(const struct cli_config *c, struct backend_mail_config *out /* OUT */,
+int cli_config_mail(const struct cli_config *c, struct net_mail_config *out /* OUT */,
                     struct err *err);
 
 /* The public base URL: public_url, else http://HOST:PORT of listen (as the server uses). */

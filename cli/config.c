@@ -7,7 +7,7 @@
  * than running with a configuration the operator did not mean.
  */
 #include "base/base.h"
-#include "backends/backends.h"
+#include "net/net.h"
 #include "cli/cli.h"
 #include "lti/lti.h"
 #include "web/web.h"
@@ -231,7 +231,7 @@ static int set_email(struct cli_config *c, const char *key, const char *v, const
     if (strcmp(key, "password") == 0)
         return set_text(c->email_password, sizeof(c->email_password), v, "password", origin, err);
     if (strcmp(key, "from") == 0) {
-        if (v[0] && !backend_mail_address_valid(v))
+        if (v[0] && !net_mail_address_valid(v))
             return err_set(err, ERR_INVALID,
                            "%s: 'from' must be a plain e-mail address such as "
                            "badges@example.edu, got '%s'",
@@ -252,11 +252,11 @@ static int set_email(struct cli_config *c, const char *key, const char *v, const
     return err_set(err, ERR_INVALID, "%s: unknown key 'email.%s'", origin, key);
 }
 
-int cli_config_mail(const struct cli_config *c, struct backend_mail_config *out, struct err *err)
+int cli_config_mail(const struct cli_config *c, struct net_mail_config *out, struct err *err)
 {
     struct err e = ERR_INIT;
 
-    backend_mail_config_init(out);
+    net_mail_config_init(out);
     if (!c->email_smtp_url[0]) {
         if (c->email_from[0] || c->email_username[0] || c->email_password[0])
             return err_set(err, ERR_INVALID,
@@ -280,8 +280,8 @@ int cli_config_mail(const struct cli_config *c, struct backend_mail_config *out,
     out->starttls = c->email_starttls;
     out->allow_loopback = c->email_allow_loopback;
     out->ca_file = c->email_ca_file[0] ? c->email_ca_file : NULL;
-    if (backend_mail_config_check(out, &e) < 0) {
-        backend_mail_config_init(out);
+    if (net_mail_config_check(out, &e) < 0) {
+        net_mail_config_init(out);
         return err_set(err, ERR_INVALID, "[email]: %s", e.msg);
     }
     return 0;

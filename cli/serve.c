@@ -13,7 +13,7 @@
 #include "store/store.h"
 #include "web/web.h"
 
-#include "backends/backends.h"
+#include "net/net.h"
 #include "base/log.h"
 
 #include <fcntl.h>
@@ -156,7 +156,7 @@ int cli_cmd_serve(int argc, char **argv)
     struct web *w = NULL;
     struct awards *aw = NULL;
     struct awards_config ac;
-    struct backend_mail_config mail; /* borrows from cfg; both outlive the server */
+    struct net_mail_config mail; /* borrows from cfg; both outlive the server */
     sigset_t set;
     int sig = 0, ret = 0;
 
@@ -182,7 +182,7 @@ int cli_cmd_serve(int argc, char **argv)
     mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
     /* the libraries' global set-up is not thread-safe: do it before any thread starts */
     xmlInitParser();
-    backend_http_global_init();
+    net_http_global_init();
     {
         char dir[4096];
 

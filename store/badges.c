@@ -7,7 +7,7 @@
  * course's completion BadgeClass on its first completion.
  *
  * Every BadgeClass image written here passes the SVG rule main() set
- * (store_set_svg_rule): the store cannot call backends/, so the rule comes
+ * (store_set_svg_rule): the store cannot call images/, so the rule comes
  * in as a function, and the one place that writes images checks them, so
  * that no caller (the CLI, the editor, the rules' default image, a new way
  * in) can store an SVG the rule would change.

@@ -320,7 +320,7 @@ static const char *const migrations[] = {
      * CLI's (<style>@import url(https://...), <set attributeName="href"
      * to="javascript:...">, fill="url(https://...)" went through): every
      * stored SVG image goes through the rule main() set (store_set_svg_rule,
-     * backend_svg_sanitize), which is kept when it removed anything
+     * image_svg_sanitize), which is kept when it removed anything
      * (lb_svg_rule, badges.c; store_svg_migrated() says how many). The
      * store depends on no backend: the rule comes in as a function, and it
      * runs here, in the migration's transaction, so the version says

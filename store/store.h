@@ -91,12 +91,12 @@ int store_ping(struct store *s, struct err *err);
 
 /*
  * What decides which SVG images may be stored. The store knows nothing of
- * SVG (nor depends on backends/): main() hands it the rule once, before any
+ * SVG (nor depends on images/): main() hands it the rule once, before any
  * store is opened, and then, whoever writes:
  *  - a BadgeClass image (store_badge_create, store_tx_badge_create,
  *    store_badge_update, store_badge_set_image) of type image/svg+xml from
  *    which the rule would remove anything is refused (ERR_INVALID), before
- *    anything is written: callers store what backend_badge_image() made,
+ *    anything is written: callers store what image_for_badge() made,
  *    which the rule leaves as it is. A type other than image/png or
  *    image/svg+xml is refused too;
  *  - migration 7 runs every stored SVG image through the rule and keeps
@@ -108,7 +108,7 @@ int store_ping(struct store *s, struct err *err);
  * threads start; `rule` must outlive every store.
  */
 struct store_svg_rule {
-    /* backend_svg_sanitize(): appends the cleaned image to `out`, *removed: parts removed */
+    /* image_svg_sanitize(): appends the cleaned image to `out`, *removed: parts removed */
     int (*sanitize)(const unsigned char *svg, size_t len, struct buf *out, size_t *removed,
                     struct err *err);
     const char *fallback; /* an SVG that passes the rule (the default badge image) */

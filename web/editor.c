@@ -10,16 +10,16 @@
  * /badges/delete change a BadgeClass's life. Only the course's own
  * BadgeClasses are edited here; course-less ones are the operator's (CLI).
  *
- * An upload goes through backend_badge_image, as `badge create --image`
+ * An upload goes through image_for_badge, as `badge create --image`
  * does: a PNG is decoded with libpng (at most 256 KiB and 2048 x 2048); an
- * SVG is parsed with libxml2 and sanitized (backend_svg_sanitize) before it
+ * SVG is parsed with libxml2 and sanitized (image_svg_sanitize) before it
  * is stored, so what is served is clean.
  */
 #include "base/base.h"
 #include "web/web_int.h"
 
 #include "awards/awards.h"
-#include "backends/backends.h"
+#include "images/images.h"
 
 /* learners listed by a dry run; past it the page says how many more */
 #define DRYRUN_SHOW 200
@@ -284,7 +284,7 @@ static int image_refused(struct err *err)
 {
     enum err_code code = err->code == ERR_TOOBIG ? ERR_TOOBIG : ERR_INVALID;
 
-    if (strcmp(err->msg, BACKEND_IMAGE_NEITHER) == 0) {
+    if (strcmp(err->msg, IMAGE_NEITHER) == 0) {
         /* the cause first: a file of another kind (a GIF, a JPEG, text) */
         err_clear(err);
         return err_set(err, code,
@@ -302,7 +302,7 @@ static int image_refused(struct err *err)
 
 /*
  * The image: an upload made a badge image by the rule every way in shares
- * (backend_badge_image: a PNG checked, an SVG sanitized and checked); the
+ * (image_for_badge: a PNG checked, an SVG sanitized and checked); the
  * default when asked for (or for a new badge without one); else none
  * (an edit keeps the stored image). *cleaned: parts the sanitizer removed.
  */
@@ -315,8 +315,8 @@ static int form_image(struct req *r, const struct badge_form *f, struct store_ba
     if (img && img->value.len) {
         struct buf out = BUF_INIT(LIMIT_BADGE_IMAGE_BYTES);
 
-        if (backend_badge_image((const unsigned char *)img->value.ptr, img->value.len, &out,
-                                &nb->image_type, cleaned, err) < 0) {
+        if (image_for_badge((const unsigned char *)img->value.ptr, img->value.len, &out,
+                            &nb->image_type, cleaned, err) < 0) {
             buf_release(&out);
             return image_refused(err);
         }

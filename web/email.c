@@ -34,11 +34,11 @@
 #include "web/web_int.h"
 
 #include "awards/awards.h"
-#include "backends/backends.h"
+#include "net/net.h"
 
 /* ---- the mailer thread ---- */
 
-/* backend_mail_send() asks this about once a second: a stopping server waits for no relay. */
+/* net_mail_send() asks this about once a second: a stopping server waits for no relay. */
 static bool server_stopping(void *cls)
 {
     struct web *w = cls;
@@ -49,7 +49,7 @@ static bool server_stopping(void *cls)
 static void *mailer_main(void *arg)
 {
     struct web *w = arg;
-    struct backend_mail_config mc = *w->cfg.mail;
+    struct net_mail_config mc = *w->cfg.mail;
 
     mc.cancelled = server_stopping;
     mc.cancelled_cls = w;
@@ -75,7 +75,7 @@ static void *mailer_main(void *arg)
             m->status = -1;
             m->stopped = true;
         } else {
-            m->status = backend_mail_send(&mc, m->to, m->subject, m->text, &m->err);
+            m->status = net_mail_send(&mc, m->to, m->subject, m->text, &m->err);
             m->stopped =
                 m->status < 0 && m->err.code == ERR_UNAVAILABLE && atomic_load(&w->stopping);
             web_metrics_mail(w, m->status == 0);
@@ -319,7 +319,7 @@ void web_route_email(struct req *r)
     }
     given = str_trim(web_post_get(r, "email"));
     email = given.len <= LIMIT_MAIL_ADDRESS_LEN ? arena_strz(&r->arena, given) : NULL;
-    if (!email || !backend_mail_address_valid(email)) {
+    if (!email || !net_mail_address_valid(email)) {
         web_reply_refusal(r, ERR_INVALID,
                           _("that is not an e-mail address this tool can use: write it as "
                             "name@example.edu"));

@@ -28,7 +28,7 @@
 #include "base/log.h"
 
 #include "awards/awards.h"
-#include "backends/backends.h"
+#include "net/net.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -1244,7 +1244,7 @@ int web_start(struct web **out, const struct web_config *cfg, struct store *stor
     pthread_mutex_init(&w->conn_mu, NULL);
     w->lingering = xcalloc(LIMIT_HTTP_LINGERING, sizeof(*w->lingering));
     w->guard_wake = -1;
-    w->cfg.mail_on = cfg->mail && backend_mail_enabled(cfg->mail);
+    w->cfg.mail_on = cfg->mail && net_mail_enabled(cfg->mail);
     if (web_metrics_start(w, err) < 0) {
         web_free(w);
         return -1;

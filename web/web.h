@@ -12,7 +12,7 @@
 #include "base/base.h"
 
 struct awards;
-struct backend_mail_config;
+struct net_mail_config;
 struct store;
 struct web;
 
@@ -31,10 +31,10 @@ struct web_config {
     struct awards *awards; /* the award engine (hosted documents, waking its worker); may be NULL */
     /*
      * Where confirmation links are mailed from (borrowed until web_stop();
-     * checked with backend_mail_config_check() by the caller); NULL or
+     * checked with net_mail_config_check() by the caller); NULL or
      * without a URL: no mail. web_start() sets mail_on from it.
      */
-    const struct backend_mail_config *mail;
+    const struct net_mail_config *mail;
     bool mail_on;                  /* e-mail confirmation links can be sent (SMTP configured) */
     bool accept_unconfirmed_email; /* without mail: a learner's address is taken as given */
     /*

@@ -115,7 +115,7 @@ typedef void route_fn(struct req *r);
 struct web_mail {
     const char *to, *subject, *text;
     int64_t confirmation_id; /* withdrawn when the mail could not be sent */
-    int status;              /* OUT: backend_mail_send()'s */
+    int status;              /* OUT: net_mail_send()'s */
     bool stopped;            /* OUT: not sent (or given up) because the server stops */
     struct err err;          /* OUT */
     struct req *next;        /* the mailer's queue */

@@ -8,7 +8,7 @@
  * within its field and free of control characters; a failure says why.
  */
 #include "tests/fuzz/fuzz.h"
-#include "backends/backends.h"
+#include "net/net.h"
 #include "cli/cli.h"
 
 static void text_ok(const char *s, size_t size)
@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *text = xmemdupz(data, size);
     struct cli_config *c = xmalloc(sizeof(*c));
-    struct backend_mail_config mail;
+    struct net_mail_config mail;
     struct err err = ERR_INIT;
     char url[LIMIT_LTI_URL_LEN + 300];
 

@@ -11,7 +11,7 @@
  * passes the check again, as a PNG, and carries the assertion URL.
  */
 #include "tests/fuzz/fuzz.h"
-#include "backends/backends.h"
+#include "images/images.h"
 
 #include <zlib.h>
 
@@ -55,16 +55,16 @@ static void one(const uint8_t *img, size_t size)
     unsigned char *baked = NULL;
     size_t baked_len = 0;
 
-    if (backend_bake_check_image(img, size, &type, &err) < 0) {
+    if (image_check(img, size, &type, &err) < 0) {
         FUZZ_CHECK(err.code == ERR_INVALID || err.code == ERR_TOOBIG);
         return;
     }
     if (strcmp(type, "image/png") != 0)
         return; /* an SVG: fuzz_svg's */
-    FUZZ_CHECK(backend_bake_png(img, size, assertion_url, &baked, &baked_len, &err) == 0);
+    FUZZ_CHECK(image_bake_png(img, size, assertion_url, &baked, &baked_len, &err) == 0);
     type = NULL;
     if (baked_len <= LIMIT_BADGE_IMAGE_BYTES) {
-        FUZZ_CHECK(backend_bake_check_image(baked, baked_len, &type, &err) == 0);
+        FUZZ_CHECK(image_check(baked, baked_len, &type, &err) == 0);
         FUZZ_CHECK(strcmp(type, "image/png") == 0);
     }
     FUZZ_CHECK(memmem(baked, baked_len, assertion_url, strlen(assertion_url)) != NULL);

@@ -5,7 +5,7 @@
  * links of e-mail addresses learners give (expiry, reuse, the hourly limit).
  */
 #include "base/base.h"
-#include "backends/backends.h" /* backend_svg_sanitize, the SVG rule */
+#include "images/images.h" /* image_svg_sanitize, the SVG rule */
 #include "store/store.h"
 #include "store/store_int.h" /* store_nonce_fp */
 
@@ -1498,7 +1498,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(email_lms_address_meanwhile, setup, teardown),
     };
     /* as main() does: an SVG image is stored only when the rule leaves it as it is */
-    static const struct store_svg_rule rule = { backend_svg_sanitize,
+    static const struct store_svg_rule rule = { image_svg_sanitize,
                                                 "<svg xmlns=\"http://www.w3.org/2000/svg\"/>" };
 
     store_set_svg_rule(&rule);

@@ -1,7 +1,7 @@
 /*
  * tests/unit/store/svg.c - the SVG rule at the store: every way a
  * BadgeClass image is written (create, update, set_image) refuses an SVG
- * the rule (backend_svg_sanitize) would change, and a type that is neither
+ * the rule (image_svg_sanitize) would change, and a type that is neither
  * PNG nor SVG; without a rule no SVG is stored. Migration 7 runs the images
  * a version-6 database holds (written straight into sqlite, as the old CLI
  * check let them through) through the rule: hostile ones cleaned, one it
@@ -10,7 +10,7 @@
  * nothing.
  */
 #include "base/base.h"
-#include "backends/backends.h"
+#include "images/images.h"
 #include "store/store.h"
 
 #include <sqlite3.h>
@@ -24,7 +24,7 @@
  "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\">"
 #define CIRCLE "<circle r=\"5\"/>"
 
-static const struct store_svg_rule rule = { backend_svg_sanitize, FALLBACK };
+static const struct store_svg_rule rule = { image_svg_sanitize, FALLBACK };
 
 /* the three payloads of the issue, as the old CLI check let them through */
 static const char *const hostile[] = {
@@ -255,8 +255,7 @@ static void migration_cleans_stored_images(void **state)
             fail_msg("%s: not cleaned: %s", slug, img);
         /* what is stored now is what the rule leaves as it is */
         assert_int_equal(
-            backend_svg_sanitize((const unsigned char *)img, strlen(img), &again, &removed, &err),
-            0);
+            image_svg_sanitize((const unsigned char *)img, strlen(img), &again, &removed, &err), 0);
         assert_int_equal(removed, 0);
         buf_release(&again);
         free(img);

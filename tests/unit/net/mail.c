@@ -1,5 +1,5 @@
 /*
- * tests/unit/backends/mail.c - e-mail over SMTP: the message the tool
+ * tests/unit/net/mail.c - e-mail over SMTP: the message the tool
  * builds (headers, RFC 2047 words, quoted-printable, lines that are only a
  * dot), what it refuses before it connects, and what each answer of the
  * relay becomes. The relay is tests/integration/smtpsink.py on 127.0.0.1,
@@ -8,7 +8,7 @@
  * decoder that is not ours.
  */
 #include "base/base.h"
-#include "backends/backends.h"
+#include "net/net.h"
 
 #include <dirent.h>
 #include <jansson.h>
@@ -313,11 +313,11 @@ static void assert_header(const char *raw, const char *name, const char *want)
     free(h);
 }
 
-static struct backend_mail_config config(void)
+static struct net_mail_config config(void)
 {
-    struct backend_mail_config c;
+    struct net_mail_config c;
 
-    backend_mail_config_init(&c);
+    net_mail_config_init(&c);
     c.url = sink_url;
     c.from = FROM;
     c.from_name = "Open Badges";
@@ -329,14 +329,14 @@ static struct backend_mail_config config(void)
 }
 
 /* Sends, expects the relay to keep it, and returns it with its record. */
-static char *send_ok(const struct backend_mail_config *c, const char *subject, const char *text,
+static char *send_ok(const struct net_mail_config *c, const char *subject, const char *text,
                      json_t **rec)
 {
     struct err err = ERR_INIT;
     int before = kept();
 
     set_fault(NULL);
-    if (backend_mail_send(c, TO, subject, text, &err) < 0)
+    if (net_mail_send(c, TO, subject, text, &err) < 0)
         fail_msg("send: %d '%s' (%s)", (int)err.code, err.msg, err.detail);
     assert_int_equal(err.code, ERR_NONE);
     assert_int_equal(kept(), before + 1);
@@ -344,13 +344,13 @@ static char *send_ok(const struct backend_mail_config *c, const char *subject, c
 }
 
 /* Sends and expects `code` with nothing kept by the relay. */
-static struct err send_fails(const struct backend_mail_config *c, const char *to,
-                             const char *subject, const char *text, enum err_code code)
+static struct err send_fails(const struct net_mail_config *c, const char *to, const char *subject,
+                             const char *text, enum err_code code)
 {
     struct err err = ERR_INIT;
     int before = kept();
 
-    if (backend_mail_send(c, to, subject, text, &err) != -1 || err.code != code)
+    if (net_mail_send(c, to, subject, text, &err) != -1 || err.code != code)
         fail_msg("want code %d, got %d '%s' (%s)", (int)code, (int)err.code, err.msg, err.detail);
     assert_true(err.msg[0]);
     assert_int_equal(kept(), before);
@@ -390,7 +390,7 @@ static void assert_date(const char *raw)
 
 static void headers(void **state)
 {
-    struct backend_mail_config c = config();
+    struct net_mail_config c = config();
     const char *text = "Hello,\n\nconfirm your address: https://badges.example.edu/c?t=abc\n";
     json_t *rec, *rcpt;
     char *raw = send_ok(&c, "Confirm your e-mail address", text, &rec);
@@ -459,7 +459,7 @@ static void encoded_subjects(void **state)
         /* ASCII that could be read as an encoded-word is encoded too */
         "=?UTF-8?B?SGk=?= is not decoded",
     };
-    struct backend_mail_config c = config();
+    struct net_mail_config c = config();
 
     c.from_name = "Université de Genève · Open Badges — 学位証明 and a long tail of words here";
     for (size_t i = 0; i < sizeof(subjects) / sizeof(subjects[0]); i++) {
@@ -507,7 +507,7 @@ static void encoded_subjects(void **state)
 
 static void folded_subject(void **state)
 {
-    struct backend_mail_config c = config();
+    struct net_mail_config c = config();
     const char *subject = "Please confirm the e-mail address you gave for your badges in "
                           "Introduction to Biology   so that they can be  sent to you and shown "
                           "in your backpack Supercalifragilisticexpialidocious-and-then-some-more-"
@@ -528,7 +528,7 @@ static void folded_subject(void **state)
 
 static void quoted_printable(void **state)
 {
-    struct backend_mail_config c = config();
+    struct net_mail_config c = config();
     struct buf text = BUF_INIT(8192);
     json_t *rec;
     char *raw;
@@ -563,7 +563,7 @@ static void quoted_printable(void **state)
 
 static void dot_lines(void **state)
 {
-    struct backend_mail_config c = config();
+    struct net_mail_config c = config();
     const char *text = ".\nbefore\n.\n..two dots\n. a dot and more\n.\r\nafter the dots\n.";
     json_t *rec;
     char *raw = send_ok(&c, "Dots", text, &rec);
@@ -581,7 +581,7 @@ static void dot_lines(void **state)
 
 static void header_injection(void **state)
 {
-    struct backend_mail_config c = config();
+    struct net_mail_config c = config();
     int64_t conns = connections();
 
     send_fails(&c, "learner@example.org\r\nBcc: victim@example.net", "Hi", "x", ERR_INVALID);
@@ -659,39 +659,39 @@ static void addresses(void **state)
         "learner\t@example.org",
     };
     char addr[LIMIT_MAIL_ADDRESS_LEN + 2];
-    struct backend_mail_config c = config();
+    struct net_mail_config c = config();
     int64_t conns = connections();
     size_t n;
 
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-        if (!backend_mail_address_valid(good[i]))
+        if (!net_mail_address_valid(good[i]))
             fail_msg("'%s' refused", good[i]);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (backend_mail_address_valid(bad[i]))
+        if (net_mail_address_valid(bad[i]))
             fail_msg("'%s' accepted", bad[i]);
         send_fails(&c, bad[i], "Hi", "x", ERR_INVALID);
     }
-    assert_false(backend_mail_address_valid(NULL));
+    assert_false(net_mail_address_valid(NULL));
     send_fails(&c, NULL, "Hi", "x", ERR_INVALID);
 
     /* the local part: 64 bytes, not 65 */
     memset(addr, 'l', LIMIT_MAIL_LOCAL_LEN);
     snprintf(addr + LIMIT_MAIL_LOCAL_LEN, sizeof(addr) - LIMIT_MAIL_LOCAL_LEN, "@example.org");
-    assert_true(backend_mail_address_valid(addr));
+    assert_true(net_mail_address_valid(addr));
     memset(addr, 'l', LIMIT_MAIL_LOCAL_LEN + 1);
     snprintf(addr + LIMIT_MAIL_LOCAL_LEN + 1, sizeof(addr) - LIMIT_MAIL_LOCAL_LEN - 1,
              "@example.org");
-    assert_false(backend_mail_address_valid(addr));
+    assert_false(net_mail_address_valid(addr));
     /* a label: 63 bytes, not 64 */
     n = (size_t)snprintf(addr, sizeof(addr), "l@");
     memset(addr + n, 'd', LIMIT_MAIL_LABEL_LEN);
     snprintf(addr + n + LIMIT_MAIL_LABEL_LEN, sizeof(addr) - n - LIMIT_MAIL_LABEL_LEN, ".org");
-    assert_true(backend_mail_address_valid(addr));
+    assert_true(net_mail_address_valid(addr));
     memset(addr + n, 'd', LIMIT_MAIL_LABEL_LEN + 1);
     snprintf(addr + n + LIMIT_MAIL_LABEL_LEN + 1, sizeof(addr) - n - LIMIT_MAIL_LABEL_LEN - 1,
              ".org");
-    assert_false(backend_mail_address_valid(addr));
+    assert_false(net_mail_address_valid(addr));
     /* the whole address: 254 bytes, not 255 (labels of "d" and dots) */
     n = (size_t)snprintf(addr, sizeof(addr), "l@");
     while (n < LIMIT_MAIL_ADDRESS_LEN - 4) {
@@ -700,7 +700,7 @@ static void addresses(void **state)
     }
     snprintf(addr + n, sizeof(addr) - n, "%s", "dorg");
     assert_int_equal(strlen(addr), LIMIT_MAIL_ADDRESS_LEN);
-    assert_true(backend_mail_address_valid(addr));
+    assert_true(net_mail_address_valid(addr));
     {
         json_t *rec;
         char *raw;
@@ -708,7 +708,7 @@ static void addresses(void **state)
         int before = kept();
 
         /* and it goes through SMTP */
-        assert_int_equal(backend_mail_send(&c, addr, "Long address", "x", &err), 0);
+        assert_int_equal(net_mail_send(&c, addr, "Long address", "x", &err), 0);
         assert_int_equal(kept(), before + 1);
         raw = message(before + 1, &rec);
         assert_string_equal(json_string_value(json_array_get(json_object_get(rec, "rcpt_tos"), 0)),
@@ -719,14 +719,14 @@ static void addresses(void **state)
     }
     snprintf(addr + n, sizeof(addr) - n, "%s", "dorgx");
     assert_int_equal(strlen(addr), LIMIT_MAIL_ADDRESS_LEN + 1);
-    assert_false(backend_mail_address_valid(addr));
+    assert_false(net_mail_address_valid(addr));
     send_fails(&c, addr, "Hi", "x", ERR_INVALID);
     assert_int_equal(connections(), conns);
 }
 
 static void limits(void **state)
 {
-    struct backend_mail_config c = config();
+    struct net_mail_config c = config();
     char *text = xmalloc(LIMIT_MAIL_BODY + 2);
     char subject[LIMIT_MAIL_SUBJECT_LEN + 2];
     struct err err;
@@ -770,31 +770,31 @@ static void limits(void **state)
 
 static void config_checks(void **state)
 {
-    struct backend_mail_config c;
+    struct net_mail_config c;
     struct err err = ERR_INIT;
     char name[LIMIT_MAIL_NAME_LEN + 2];
 
-    backend_mail_config_init(&c);
+    net_mail_config_init(&c);
     assert_null(c.url);
     assert_true(c.starttls);
     assert_false(c.allow_loopback);
     assert_int_equal(c.connect_timeout_ms, LIMIT_MAIL_CONNECT_TIMEOUT_MS);
     assert_int_equal(c.timeout_ms, LIMIT_MAIL_TIMEOUT_MS);
-    assert_false(backend_mail_enabled(&c));
+    assert_false(net_mail_enabled(&c));
     c.url = "";
-    assert_false(backend_mail_enabled(&c));
+    assert_false(net_mail_enabled(&c));
     c.from = FROM;
-    assert_int_equal(backend_mail_config_check(&c, &err), -1);
+    assert_int_equal(net_mail_config_check(&c, &err), -1);
     assert_int_equal(err.code, ERR_INVALID);
     err_clear(&err);
     send_fails(&c, TO, "Hi", "x", ERR_INVALID);
 
     c = config();
-    assert_int_equal(backend_mail_config_check(&c, &err), 0);
+    assert_int_equal(net_mail_config_check(&c, &err), 0);
     c.url = "SMTP://127.0.0.1:25";
-    assert_int_equal(backend_mail_config_check(&c, &err), 0);
+    assert_int_equal(net_mail_config_check(&c, &err), 0);
     c.url = "smtps://mail.example.edu";
-    assert_int_equal(backend_mail_config_check(&c, &err), 0);
+    assert_int_equal(net_mail_config_check(&c, &err), 0);
     assert_int_equal(err.code, ERR_NONE);
     {
         static const char *const urls[] = {
@@ -810,7 +810,7 @@ static void config_checks(void **state)
         for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
             c.url = urls[i];
             err_clear(&err);
-            if (backend_mail_config_check(&c, &err) != -1 || err.code != ERR_INVALID)
+            if (net_mail_config_check(&c, &err) != -1 || err.code != ERR_INVALID)
                 fail_msg("%s accepted", urls[i]);
             assert_null(strstr(err.msg, "secret"));
             send_fails(&c, TO, "Hi", "x", ERR_INVALID);
@@ -821,45 +821,45 @@ static void config_checks(void **state)
     c.username = "badges";
     c.password = "secret";
     err_clear(&err);
-    assert_int_equal(backend_mail_config_check(&c, &err), -1);
+    assert_int_equal(net_mail_config_check(&c, &err), -1);
     assert_int_equal(err.code, ERR_INVALID);
     assert_non_null(strstr(err.msg, "TLS"));
     send_fails(&c, TO, "Hi", "x", ERR_INVALID);
     c.starttls = true;
     err_clear(&err);
-    assert_int_equal(backend_mail_config_check(&c, &err), 0);
+    assert_int_equal(net_mail_config_check(&c, &err), 0);
     c.starttls = false;
     c.url = "smtps://mail.example.edu:465";
-    assert_int_equal(backend_mail_config_check(&c, &err), 0);
+    assert_int_equal(net_mail_config_check(&c, &err), 0);
 
     /* the sender */
     c = config();
     c.from = "badges";
     err_clear(&err);
-    assert_int_equal(backend_mail_config_check(&c, &err), -1);
+    assert_int_equal(net_mail_config_check(&c, &err), -1);
     c.from = NULL;
-    assert_int_equal(backend_mail_config_check(&c, &err), -1);
+    assert_int_equal(net_mail_config_check(&c, &err), -1);
     c = config();
     memset(name, 'n', LIMIT_MAIL_NAME_LEN);
     name[LIMIT_MAIL_NAME_LEN] = '\0';
     c.from_name = name;
     err_clear(&err);
-    assert_int_equal(backend_mail_config_check(&c, &err), 0);
+    assert_int_equal(net_mail_config_check(&c, &err), 0);
     name[LIMIT_MAIL_NAME_LEN] = 'n';
     name[LIMIT_MAIL_NAME_LEN + 1] = '\0';
-    assert_int_equal(backend_mail_config_check(&c, &err), -1);
+    assert_int_equal(net_mail_config_check(&c, &err), -1);
     assert_int_equal(err.code, ERR_INVALID);
     c = config();
     c.timeout_ms = 0;
     err_clear(&err);
-    assert_int_equal(backend_mail_config_check(&c, &err), -1);
+    assert_int_equal(net_mail_config_check(&c, &err), -1);
 }
 
 /* ---- what the relay answers ---------------------------------------------- */
 
 static void rejected(void **state)
 {
-    struct backend_mail_config c = config();
+    struct net_mail_config c = config();
     struct err err;
 
     set_fault("reject");
@@ -871,7 +871,7 @@ static void rejected(void **state)
 
 static void tempfail(void **state)
 {
-    struct backend_mail_config c = config();
+    struct net_mail_config c = config();
     struct err err;
 
     set_fault("tempfail");
@@ -883,7 +883,7 @@ static void tempfail(void **state)
 
 static void dropped(void **state)
 {
-    struct backend_mail_config c = config();
+    struct net_mail_config c = config();
     struct err err;
 
     set_fault("drop");
@@ -902,7 +902,7 @@ static bool cancel_third(void *cls)
 
 static void hung_relay(void **state)
 {
-    struct backend_mail_config c = config();
+    struct net_mail_config c = config();
     struct err err;
     int asked = 0;
     time_t t0;
@@ -928,7 +928,7 @@ static void hung_relay(void **state)
 
 static void closed_port(void **state)
 {
-    struct backend_mail_config c = config();
+    struct net_mail_config c = config();
     struct err err;
 
     /* port 1 is closed here, as in the HTTP tests */
@@ -939,7 +939,7 @@ static void closed_port(void **state)
 
 static void addresses_refused(void **state)
 {
-    struct backend_mail_config c = config();
+    struct net_mail_config c = config();
     int64_t conns = connections();
     struct err err;
     char url[64];
@@ -964,7 +964,7 @@ static void addresses_refused(void **state)
 
 static void starttls_required(void **state)
 {
-    struct backend_mail_config c = config();
+    struct net_mail_config c = config();
     int64_t conns = connections();
     struct err err;
 
@@ -988,6 +988,6 @@ int main(void)
         cmocka_unit_test(starttls_required), cmocka_unit_test(hung_relay),
     };
 
-    backend_http_global_init();
+    net_http_global_init();
     return cmocka_run_group_tests(tests, sink_start, sink_stop);
 }

@@ -1,5 +1,5 @@
 /*
- * backends/bake.c - checking badge images and baking assertions into them
+ * images/bake.c - checking badge images and baking assertions into them
  * (Open Badges 2.0 "Baking":
  * https://www.imsglobal.org/sites/default/files/Badges/OBv2p0Final/baking/).
  *
@@ -11,20 +11,20 @@
  * first child of <svg>.
  *
  * One rule decides what SVG is stored, whatever the way in: the sanitizer
- * (backend_svg_sanitize), the same parser, then a walk that drops what could
+ * (image_svg_sanitize), the same parser, then a walk that drops what could
  * run code or fetch something when the image is shown, and keeps the rest of
  * the drawing. It removes by deny-list, element and attribute names compared
  * case-insensitively on the local name (so <SCRIPT> and <svg:script> go
  * too), and refuses CSS it would have to decode (escapes) rather than
- * decode it. backend_badge_image() runs it on every upload (the editor, the
- * CLI); backend_bake_check_image() runs the same walk and refuses an SVG it
+ * decode it. image_for_badge() runs it on every upload (the editor, the
+ * CLI); image_check() runs the same walk and refuses an SVG it
  * would remove anything from, so the sanitizer's output passes the check
  * and nothing else that is active does. (The store, which may not call
- * backends/, gets the sanitizer as a function from main() and checks every
+ * images/, gets the sanitizer as a function from main() and checks every
  * image it writes the same way; see store_set_svg_rule.)
  */
 #include "base/base.h"
-#include "backends/backends.h"
+#include "images/images.h"
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -76,8 +76,8 @@ static void flush_mem(png_structp p)
     (void)p;
 }
 
-int backend_bake_png(const unsigned char *png, size_t len, const char *assertion_url,
-                     unsigned char **out, size_t *out_len, struct err *err)
+int image_bake_png(const unsigned char *png, size_t len, const char *assertion_url,
+                   unsigned char **out, size_t *out_len, struct err *err)
 {
     png_image img;
     png_bytep pixels;
@@ -183,8 +183,8 @@ static xmlDocPtr svg_parse(const unsigned char *svg, size_t len, bool bare_docty
     return doc;
 }
 
-int backend_bake_svg(const unsigned char *svg, size_t len, const char *assertion_url,
-                     unsigned char **out, size_t *out_len, struct err *err)
+int image_bake_svg(const unsigned char *svg, size_t len, const char *assertion_url,
+                   unsigned char **out, size_t *out_len, struct err *err)
 {
     xmlDocPtr doc = svg_parse(svg, len, false, NULL, err);
     xmlNodePtr root, n, next, el;
@@ -496,7 +496,7 @@ static enum attr_verdict attr_check(const xmlAttr *a, const xmlChar *v)
                                               NULL };
     static const char *const links[] = { "href", "src", NULL };
 
-    /* event handlers in any namespace, as backend_bake_check_image() sees them */
+    /* event handlers in any namespace, as image_check() sees them */
     if ((a->name[0] | 0x20) == 'o' && (a->name[1] | 0x20) == 'n')
         return ATTR_DROP;
     /* xml:base would make every relative reference, #id too, point elsewhere */
@@ -567,7 +567,7 @@ static int sanitize_attributes(xmlNodePtr n, struct sweep *sw, struct err *err)
                   (const char *)n->name);
             xmlRemoveProp(a);
         } else if (verdict == ATTR_TRIM) {
-            /* backend_bake_check_image() wants the '#' first; the URL is the same */
+            /* image_check() wants the '#' first; the URL is the same */
             xmlSetNsProp(n, a->ns, a->name, skip_ctl(v));
         }
         xmlFree(v);
@@ -620,8 +620,8 @@ static int sanitize_nodes(xmlNodePtr n, int depth, struct sweep *sw, struct err 
     return 0;
 }
 
-int backend_svg_sanitize(const unsigned char *svg, size_t len, struct buf *out, size_t *removed,
-                         struct err *err)
+int image_svg_sanitize(const unsigned char *svg, size_t len, struct buf *out, size_t *removed,
+                       struct err *err)
 {
     xmlDocPtr doc;
     xmlChar *mem = NULL;
@@ -682,7 +682,7 @@ static int not_an_image(const unsigned char *img, size_t len, struct err *err)
         i++;
     if (err->code == ERR_INVALID && (i == len || img[i] != '<')) {
         err_clear(err);
-        err_set(err, ERR_INVALID, BACKEND_IMAGE_NEITHER);
+        err_set(err, ERR_INVALID, IMAGE_NEITHER);
     }
     return -1;
 }
@@ -690,7 +690,7 @@ static int not_an_image(const unsigned char *img, size_t len, struct err *err)
 /*
  * An SVG passes when the sanitizer's walk would remove nothing from it: one
  * rule for what is stored, whichever way the image came. It is refused, not
- * repaired, here; backend_badge_image() repairs.
+ * repaired, here; image_for_badge() repairs.
  */
 static int svg_check(const unsigned char *img, size_t len, struct err *err)
 {
@@ -710,8 +710,7 @@ static int svg_check(const unsigned char *img, size_t len, struct err *err)
     return ret;
 }
 
-int backend_bake_check_image(const unsigned char *img, size_t len, const char **type,
-                             struct err *err)
+int image_check(const unsigned char *img, size_t len, const char **type, struct err *err)
 {
     *type = NULL;
     if (len == 0)
@@ -736,8 +735,8 @@ int backend_bake_check_image(const unsigned char *img, size_t len, const char **
     return 0;
 }
 
-int backend_badge_image(const unsigned char *img, size_t len, struct buf *out, const char **type,
-                        size_t *removed, struct err *err)
+int image_for_badge(const unsigned char *img, size_t len, struct buf *out, const char **type,
+                    size_t *removed, struct err *err)
 {
     buf_reset(out);
     *type = NULL;
@@ -745,16 +744,16 @@ int backend_badge_image(const unsigned char *img, size_t len, struct buf *out, c
     if (len == 0)
         return err_set(err, ERR_INVALID, "the image is empty");
     if (len >= 8 && memcmp(img, png_sig, 8) == 0) {
-        if (backend_bake_check_image(img, len, type, err) < 0)
+        if (image_check(img, len, type, err) < 0)
             return -1;
         if (buf_add(out, img, len) < 0)
             return buf_check(out, "the badge image", err);
         return 0;
     }
-    if (backend_svg_sanitize(img, len, out, removed, err) < 0)
+    if (image_svg_sanitize(img, len, out, removed, err) < 0)
         return not_an_image(img, len, err);
     /* what the sanitizer wrote passes the check by construction; checked all the same */
-    if (backend_bake_check_image((const unsigned char *)out->ptr, out->len, type, err) < 0) {
+    if (image_check((const unsigned char *)out->ptr, out->len, type, err) < 0) {
         buf_reset(out);
         *removed = 0;
         return -1;

@@ -1,14 +1,14 @@
 /*
- * tests/unit/backends/svg.c - the SVG sanitizer against known XSS payloads
+ * tests/unit/images/svg.c - the SVG sanitizer against known XSS payloads
  * (OWASP's XSS filter evasion cheat sheet, PortSwigger's SVG vectors, SVG
  * Tiny handlers, HTML elements in an SVG document): every cleaned image is
  * parsed again and walked by a checker written independently of the
- * sanitizer, and must pass backend_bake_check_image(). Benign images keep
+ * sanitizer, and must pass image_check(). Benign images keep
  * their gradients, references, embedded PNGs, Inkscape metadata and
  * animations; the limits are tested at max and max + 1.
  */
 #include "base/base.h"
-#include "backends/backends.h"
+#include "images/images.h"
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -27,7 +27,7 @@ static int sanitize(const char *svg, struct buf *out, size_t *removed, struct er
 {
     buf_reset(out);
     err_clear(err);
-    return backend_svg_sanitize((const unsigned char *)svg, strlen(svg), out, removed, err);
+    return image_svg_sanitize((const unsigned char *)svg, strlen(svg), out, removed, err);
 }
 
 static bool lower_eq(const xmlChar *a, const char *b)
@@ -102,9 +102,8 @@ static void assert_clean(const char *what, const struct buf *out)
         fail_msg("%s: the output does not parse: %s", what, out->ptr);
     walk(what, doc->children);
     xmlFreeDoc(doc);
-    if (backend_bake_check_image((const unsigned char *)out->ptr, out->len, &type, &err) < 0)
-        fail_msg("%s: backend_bake_check_image refuses the output: %s\n%s", what, err.msg,
-                 out->ptr);
+    if (image_check((const unsigned char *)out->ptr, out->len, &type, &err) < 0)
+        fail_msg("%s: image_check refuses the output: %s\n%s", what, err.msg, out->ptr);
     assert_string_equal(type, "image/svg+xml");
 }
 
@@ -115,7 +114,7 @@ static void assert_stable(const char *what, const struct buf *out)
     struct err err = ERR_INIT;
     size_t removed = 99;
 
-    if (backend_svg_sanitize((const unsigned char *)out->ptr, out->len, &again, &removed, &err) < 0)
+    if (image_svg_sanitize((const unsigned char *)out->ptr, out->len, &again, &removed, &err) < 0)
         fail_msg("%s: the output is refused: %s", what, err.msg);
     if (removed != 0 || again.len != out->len || memcmp(again.ptr, out->ptr, out->len) != 0)
         fail_msg("%s: sanitizing twice removed %zu more:\n%s\n%s", what, removed, out->ptr,
@@ -319,10 +318,10 @@ static void xss_payloads(void **state)
 }
 
 /*
- * One rule: what backend_bake_check_image() accepts is what the sanitizer
+ * One rule: what image_check() accepts is what the sanitizer
  * leaves. Each of these passed the check before (the CLI's path stored
  * them); now the check refuses each, naming what it found, and
- * backend_badge_image() stores it cleaned.
+ * image_for_badge() stores it cleaned.
  */
 static void check_is_the_sanitizer(void **state)
 {
@@ -430,7 +429,7 @@ static void check_is_the_sanitizer(void **state)
         size_t removed = 0;
 
         err_clear(&err);
-        if (backend_bake_check_image(in, strlen(cases[i].svg), &type, &err) != -1)
+        if (image_check(in, strlen(cases[i].svg), &type, &err) != -1)
             fail_msg("%s: the check accepts it", cases[i].name);
         if (err.code != ERR_INVALID || !strstr(err.msg, "could run code or load other files") ||
             !strstr(err.msg, cases[i].first))
@@ -439,8 +438,8 @@ static void check_is_the_sanitizer(void **state)
         assert_null(type);
 
         err_clear(&err);
-        if (backend_badge_image(in, strlen(cases[i].svg), &out, &type, &removed, &err) < 0)
-            fail_msg("%s: backend_badge_image refuses it: %s", cases[i].name, err.msg);
+        if (image_for_badge(in, strlen(cases[i].svg), &out, &type, &removed, &err) < 0)
+            fail_msg("%s: image_for_badge refuses it: %s", cases[i].name, err.msg);
         assert_string_equal(type, "image/svg+xml");
         if (removed == 0)
             fail_msg("%s: nothing removed", cases[i].name);
@@ -452,7 +451,7 @@ static void check_is_the_sanitizer(void **state)
     buf_release(&out);
 }
 
-/* backend_badge_image() keeps a PNG as it is, an SVG with nothing to remove as the sanitizer writes
+/* image_for_badge() keeps a PNG as it is, an SVG with nothing to remove as the sanitizer writes
  * it. */
 static void badge_image_ways(void **state)
 {
@@ -472,19 +471,18 @@ static void badge_image_ways(void **state)
     size_t removed = 9;
 
     (void)state;
-    assert_int_equal(backend_badge_image(png, sizeof(png), &out, &type, &removed, &err), 0);
+    assert_int_equal(image_for_badge(png, sizeof(png), &out, &type, &removed, &err), 0);
     assert_string_equal(type, "image/png");
     assert_int_equal(removed, 0);
     assert_int_equal(out.len, sizeof(png));
     assert_memory_equal(out.ptr, png, sizeof(png));
 
     /* the benign SVG passes the check as it is, and comes out whole */
-    assert_int_equal(
-        backend_bake_check_image((const unsigned char *)benign, strlen(benign), &type, &err), 0);
+    assert_int_equal(image_check((const unsigned char *)benign, strlen(benign), &type, &err), 0);
     assert_string_equal(type, "image/svg+xml");
-    assert_int_equal(backend_badge_image((const unsigned char *)benign, strlen(benign), &out, &type,
-                                         &removed, &err),
-                     0);
+    assert_int_equal(
+        image_for_badge((const unsigned char *)benign, strlen(benign), &out, &type, &removed, &err),
+        0);
     assert_int_equal(removed, 0);
     assert_non_null(strstr(out.ptr, "fill=\"url(#g)\""));
     assert_non_null(strstr(out.ptr, "href=\"" PNG_1X1 "\""));
@@ -492,18 +490,18 @@ static void badge_image_ways(void **state)
 
     /* refusals leave `out` empty and say what a badge image is */
     assert_int_equal(
-        backend_badge_image((const unsigned char *)"GIF89a", 6, &out, &type, &removed, &err), -1);
+        image_for_badge((const unsigned char *)"GIF89a", 6, &out, &type, &removed, &err), -1);
     assert_int_equal(err.code, ERR_INVALID);
     assert_string_equal(err.msg, "the image is neither PNG nor SVG");
     assert_int_equal(out.len, 0);
     assert_null(type);
     err_clear(&err);
-    assert_int_equal(
-        backend_badge_image((const unsigned char *)"<svg", 4, &out, &type, &removed, &err), -1);
+    assert_int_equal(image_for_badge((const unsigned char *)"<svg", 4, &out, &type, &removed, &err),
+                     -1);
     assert_int_equal(err.code, ERR_INVALID);
     assert_int_equal(out.len, 0);
     err_clear(&err);
-    assert_int_equal(backend_badge_image(png, 20, &out, &type, &removed, &err), -1);
+    assert_int_equal(image_for_badge(png, 20, &out, &type, &removed, &err), -1);
     assert_int_equal(err.code, ERR_INVALID);
     assert_int_equal(out.len, 0);
     buf_release(&out);
@@ -645,7 +643,7 @@ static void links_trimmed(void **state)
     struct err err = ERR_INIT;
     size_t removed = 99;
 
-    /* a URL parser skips the whitespace; backend_bake_check_image() wants the '#' first */
+    /* a URL parser skips the whitespace; image_check() wants the '#' first */
     assert_int_equal(sanitize(SVG("<use href=' #a'/><image xlink:href='&#10; " PNG_1X1 "'/>"), &out,
                               &removed, &err),
                      0);

@@ -1,291 +1,5 @@
 /*
- * backends/http.c - the one libcurl helper behind every call ltibadges makes
- * to another server (an LMS's outcomes service now, badge platforms later,
- * and the mail relay that takes e-mail address confirmations).
- *
- * The URLs come from elsewhere (an LMS's launch names its outcomes service),
- * so every request is held to a policy: http(s) only, no redirects, no
- * proxies from the environment, TLS verified, a host the operator allowed,
- * and never an address the tool has no business calling (link-local and
- * cloud metadata, unspecified, multicast, and loopback unless allowed). The
- * address check runs in libcurl's open-socket callback, on the address
- * actually being connected, so DNS rebinding cannot get around it.
- */
-#include "base/base.h"
-#include "backends/backends.h"
-
-#include <arpa/inet.h>
-#include <curl/curl.h>
-#include <netinet/in.h>
-#include <strings.h>
-#include <sys/socket.h>
-
-struct backend_http {
-    CURL *curl;
-};
-
-struct call {
-    const struct backend_http_policy *policy;
-    struct backend_http_response *resp;
-    size_t max;
-    bool refused_addr;
-    char refused_why[128];
-};
-
-void backend_http_global_init(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-struct backend_http *backend_http_new(void)
-{
-    struct backend_http *h = xcalloc(1, sizeof(*h));
-
-    h->curl = curl_easy_init();
-    if (!h->curl) {
-        free(h);
-        return NULL;
-    }
-    return h;
-}
-
-void backend_http_free(struct backend_http *h)
-{
-    if (!h)
-        return;
-    curl_easy_cleanup(h->curl);
-    free(h);
-}
-
-void backend_http_response_release(struct backend_http_response *resp)
-{
-    buf_release(&resp->body);
-}
-
-/* Why an IPv4 address (host order) is not to be called, or NULL. */
-static const char *v4_refusal(uint32_t a, bool allow_loopback)
-{
-    if ((a >> 24) == 127)
-        return allow_loopback ? NULL : "a loopback address";
-    if ((a >> 16) == ((169u << 8) | 254u))
-        return "a link-local address (cloud metadata lives there)";
-    if ((a >> 24) == 0)
-        return "an unspecified address";
-    if ((a >> 28) == 0xE || a == 0xFFFFFFFFu)
-        return "a multicast or broadcast address";
-    if (a == ((100u << 24) | (100u << 16) | (100u << 8) | 200u))
-        return "a cloud metadata address";
-    return NULL;
-}
-
-static const char *v6_refusal(const unsigned char *b, bool allow_loopback)
-{
-    static const unsigned char loop[16] = { [15] = 1 };
-    static const unsigned char zero[16] = { 0 };
-    static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
-    /* fd00:ec2::254, the IPv6 instance metadata service */
-    static const unsigned char ec2[16] = { 0xfd, 0x00, 0x0e, 0xc2, [14] = 0x02, [15] = 0x54 };
-
-    if (memcmp(b, mapped, 12) == 0)
-        return v4_refusal(((uint32_t)b[12] << 24) | ((uint32_t)b[13] << 16) |
-                              ((uint32_t)b[14] << 8) | b[15],
-                          allow_loopback);
-    if (memcmp(b, loop, 16) == 0)
-        return allow_loopback ? NULL : "a loopback address";
-    if (memcmp(b, zero, 16) == 0)
-        return "an unspecified address";
-    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
-        return "a link-local address";
-    if (b[0] == 0xff)
-        return "a multicast address";
-    if (memcmp(b, ec2, 16) == 0)
-        return "a cloud metadata address";
-    return NULL;
-}
-
-static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
-{
-    struct call *c = clientp;
-    const char *why = NULL;
-
-    (void)purpose;
-    if (addr->family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)&addr->addr;
-
-        why = v4_refusal(ntohl(in->sin_addr.s_addr), c->policy->allow_loopback);
-    } else if (addr->family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)&addr->addr;
-
-        why = v6_refusal(in6->sin6_addr.s6_addr, c->policy->allow_loopback);
-    } else {
-        why = "an address of an unknown family";
-    }
-    if (why) {
-        c->refused_addr = true;
-        snprintf(c->refused_why, sizeof(c->refused_why), "%s", why);
-        return CURL_SOCKET_BAD;
-    }
-    return socket(addr->family, addr->socktype, addr->protocol);
-}
-
-static size_t on_body(char *p, size_t size, size_t n, void *userdata)
-{
-    struct call *c = userdata;
-    size_t len = size * n;
-
-    if (c->resp->body.len + len > c->max)
-        return 0; /* makes libcurl fail with CURLE_WRITE_ERROR */
-    if (buf_add(&c->resp->body, p, len) < 0)
-        return 0;
-    return len;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *userdata)
-{
-    struct call *c = userdata;
-    size_t len = size * n;
-    struct str v;
-    int64_t secs;
-
-    if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
-        v = (struct str){ p + 12, len - 12 };
-        while (v.len && (v.ptr[v.len - 1] == '\r' || v.ptr[v.len - 1] == '\n'))
-            v.len--;
-        v = str_trim(v);
-        /* delta-seconds; an HTTP date is rare from these services and read as "soon" */
-        if (str_to_i64(v, 0, 7 * 24 * 3600, &secs) == 0)
-            c->resp->retry_after = secs;
-        else if (v.len)
-            c->resp->retry_after = 60;
-    }
-    return len;
-}
-
-static bool host_allowed(const char *allowed, const char *host)
-{
-    const char *p = allowed;
-    size_t hl = strlen(host);
-
-    if (!allowed || !*allowed)
-        return true;
-    while (*p) {
-        size_t n = strcspn(p, ",");
-        struct str item = str_trim((struct str){ p, n });
-
-        if (item.len && item.ptr[0] == '.') {
-            /* ".example.edu": the domain and every host under it */
-            if ((hl == item.len - 1 && strncasecmp(host, item.ptr + 1, hl) == 0) ||
-                (hl > item.len && strncasecmp(host + hl - item.len, item.ptr, item.len) == 0))
-                return true;
-        } else if (item.len == hl && strncasecmp(item.ptr, host, hl) == 0) {
-            return true;
-        }
-        p += n;
-        if (*p == ',')
-            p++;
-    }
-    return false;
-}
-
-bool backend_http_url_allowed(const struct backend_http_policy *p, const char *url, char *why,
-                              size_t whylen)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL;
-    bool ok = false;
-
-    if (!u)
-        return false;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-        snprintf(why, whylen, "not a valid URL");
-    } else if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
-        snprintf(why, whylen, "only http and https URLs are called, not %.16s", scheme);
-    } else if (!host_allowed(p->allowed_hosts, host)) {
-        snprintf(why, whylen, "host %.200s is not among the consumer's outcome hosts", host);
-    } else {
-        ok = true;
-    }
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    return ok;
-}
-
-int backend_http_post(struct backend_http *h, const struct backend_http_policy *p,
-                      const struct backend_http_request *req, struct backend_http_response *resp)
-{
-    struct call c = { p, resp, req->max_response, false, "" };
-    struct curl_slist *hdrs = NULL;
-    struct buf line = BUF_INIT(16384);
-    CURL *k = h->curl;
-    CURLcode rc;
-
-    memset(resp, 0, sizeof(*resp));
-    buf_init(&resp->body, req->max_response + 1);
-    if (!backend_http_url_allowed(p, req->url, resp->error, sizeof(resp->error))) {
-        resp->outcome = HTTP_REFUSED;
-        return -1;
-    }
-    curl_easy_reset(k);
-    buf_addf(&line, "Content-Type: %s", req->content_type);
-    hdrs = curl_slist_append(hdrs, line.ptr);
-    if (req->authorization) {
-        buf_reset(&line);
-        buf_addf(&line, "Authorization: %s", req->authorization);
-        hdrs = curl_slist_append(hdrs, line.ptr);
-    }
-    /* no "Expect: 100-continue" round trip for small bodies */
-    hdrs = curl_slist_append(hdrs, "Expect:");
-    curl_easy_setopt(k, CURLOPT_URL, req->url);
-    curl_easy_setopt(k, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(k, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(k, CURLOPT_PROXY, "");
-    curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(k, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(k, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (p->ca_file)
-        curl_easy_setopt(k, CURLOPT_CAINFO, p->ca_file);
-    curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT_MS, p->connect_timeout_ms);
-    curl_easy_setopt(k, CURLOPT_TIMEOUT_MS, p->timeout_ms);
-    curl_easy_setopt(k, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-    curl_easy_setopt(k, CURLOPT_OPENSOCKETDATA, &c);
-    curl_easy_setopt(k, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(k, CURLOPT_POST, 1L);
-    curl_easy_setopt(k, CURLOPT_POSTFIELDS, req->body);
-    curl_easy_setopt(k, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(k, CURLOPT_WRITEDATA, &c);
-    curl_easy_setopt(k, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(k, CURLOPT_HEADERDATA, &c);
-    curl_easy_setopt(k, CURLOPT_USERAGENT, "ltibadges");
-    rc = curl_easy_perform(k);
-    curl_slist_free_all(hdrs);
-    buf_release(&line);
-    if (c.refused_addr) {
-        resp->outcome = HTTP_REFUSED;
-        snprintf(resp->error, sizeof(resp->error), "refused to connect to %s", c.refused_why);
-        return -1;
-    }
-    if (rc == CURLE_WRITE_ERROR) {
-        resp->outcome = HTTP_NETWORK;
-        snprintf(resp->error, sizeof(resp->error), "the answer is larger than %zu bytes",
-                 req->max_response);
-        return -1;
-    }
-    if (rc != CURLE_OK) {
-        resp->outcome = HTTP_NETWORK;
-        snprintf(resp->error, sizeof(resp->error), "%s", curl_easy_strerror(rc));
-        return -1;
-    }
-    curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &resp->status);
-    resp->outcome = HTTP_ANSWERED;
-    return 0;
-}
-
-/*
- * ---- mail -------------------------------------------------------------------
+ * net/mail.c - e-mail over SMTP (address confirmation links).
  *
  * E-mail goes through libcurl too, so one place holds the network policy:
  * the same address check as the socket opens, no proxy, TLS verified,
@@ -298,8 +12,13 @@ int backend_http_post(struct backend_http *h, const struct backend_http_policy *
  * text, and 8-bit bytes survive relays that are not 8BITMIME. libcurl
  * dot-stuffs the data itself, so a line holding only "." is left as it is.
  */
+#include "base/base.h"
+#include "net/net_int.h"
 
-void backend_mail_config_init(struct backend_mail_config *c)
+#include <strings.h>
+#include <sys/socket.h>
+
+void net_mail_config_init(struct net_mail_config *c)
 {
     memset(c, 0, sizeof(*c));
     c->starttls = true;
@@ -307,7 +26,7 @@ void backend_mail_config_init(struct backend_mail_config *c)
     c->timeout_ms = LIMIT_MAIL_TIMEOUT_MS;
 }
 
-bool backend_mail_enabled(const struct backend_mail_config *c)
+bool net_mail_enabled(const struct net_mail_config *c)
 {
     return c->url && *c->url;
 }
@@ -352,7 +71,7 @@ static bool domain_valid(const char *d)
     return labels >= 2 && !numeric;
 }
 
-bool backend_mail_address_valid(const char *addr)
+bool net_mail_address_valid(const char *addr)
 {
     const char *at;
     size_t local;
@@ -393,7 +112,7 @@ static bool header_text_valid(const char *s, size_t n)
  * From domain as the EHLO name when the URL names none (libcurl would send
  * this machine's host name, which relays often refuse). *out is curl_free'd.
  */
-static int mail_url(const struct backend_mail_config *c, char **out, struct err *err)
+static int mail_url(const struct net_mail_config *c, char **out, struct err *err)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *user = NULL, *pass = NULL, *path = NULL;
@@ -438,14 +157,14 @@ out:
     return ret;
 }
 
-int backend_mail_config_check(const struct backend_mail_config *c, struct err *err)
+int net_mail_config_check(const struct net_mail_config *c, struct err *err)
 {
     char *url = NULL;
     bool tls;
 
-    if (!backend_mail_enabled(c))
+    if (!net_mail_enabled(c))
         return err_set(err, ERR_INVALID, "e-mail is not set up (no mail server URL)");
-    if (!backend_mail_address_valid(c->from))
+    if (!net_mail_address_valid(c->from))
         return err_set(err, ERR_INVALID, "the sender address is not a valid e-mail address");
     if (c->from_name && strlen(c->from_name) > LIMIT_MAIL_NAME_LEN)
         return err_set(err, ERR_INVALID, "the sender name is longer than %d bytes",
@@ -591,7 +310,7 @@ static void add_date(struct buf *b)
              months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-static void add_from(struct buf *b, const struct backend_mail_config *c)
+static void add_from(struct buf *b, const struct net_mail_config *c)
 {
     struct str name = str_from_cstr(c->from_name);
     size_t col = 5;
@@ -665,7 +384,7 @@ static void add_quoted_printable(struct buf *b, struct str t)
         buf_addstr(b, "\r\n");
 }
 
-static int build_message(const struct backend_mail_config *c, const char *to, const char *subject,
+static int build_message(const struct net_mail_config *c, const char *to, const char *subject,
                          const char *text, struct buf *msg, struct err *err)
 {
     struct str subj = str_from_cstr(subject);
@@ -713,7 +432,7 @@ static size_t on_read(char *dst, size_t size, size_t n, void *userdata)
 
 /* A send's deadline and whether its caller gave up. */
 struct progress {
-    const struct backend_mail_config *c;
+    const struct net_mail_config *c;
     int64_t deadline_ns;
     bool timed_out, cancelled;
 };
@@ -741,8 +460,9 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
 }
 
 /* Turns libcurl's answer into an error: who must act, and whether to retry. */
-static int mail_failed(CURLcode rc, long reply, const struct call *cl, const struct progress *prog,
-                       const char *url, const char *ebuf, struct err *err)
+static int mail_failed(CURLcode rc, long reply, const struct net_guard *cl,
+                       const struct progress *prog, const char *url, const char *ebuf,
+                       struct err *err)
 {
     const char *what = ebuf[0] ? ebuf : curl_easy_strerror(rc);
 
@@ -755,9 +475,9 @@ static int mail_failed(CURLcode rc, long reply, const struct call *cl, const str
         return err_detail(err, "%s: no answer in %ld ms (last SMTP reply %ld)", url,
                           prog->c->timeout_ms, reply);
     }
-    if (cl->refused_addr) {
+    if (cl->refused) {
         err_set(err, ERR_INTERNAL, "the mail server's address is not one the tool may connect to");
-        return err_detail(err, "%s: refused to connect to %s", url, cl->refused_why);
+        return err_detail(err, "%s: refused to connect to %s", url, cl->why);
     }
     switch (rc) {
     case CURLE_LOGIN_DENIED:
@@ -788,12 +508,10 @@ static int mail_failed(CURLcode rc, long reply, const struct call *cl, const str
                       reply);
 }
 
-int backend_mail_send(const struct backend_mail_config *c, const char *to, const char *subject,
-                      const char *text, struct err *err)
+int net_mail_send(const struct net_mail_config *c, const char *to, const char *subject,
+                  const char *text, struct err *err)
 {
-    struct backend_http_policy pol = { NULL, c->allow_loopback, c->connect_timeout_ms,
-                                       c->timeout_ms, c->ca_file };
-    struct call cl = { &pol, NULL, 0, false, "" };
+    struct net_guard cl = { c->allow_loopback, false, "" };
     struct buf msg = BUF_INIT(LIMIT_MAIL_MESSAGE);
     struct buf addr = BUF_INIT(LIMIT_MAIL_ADDRESS_LEN + 2);
     struct upload up;
@@ -806,9 +524,9 @@ int backend_mail_send(const struct backend_mail_config *c, const char *to, const
     CURLcode rc;
     int ret = 0;
 
-    if (backend_mail_config_check(c, err) < 0)
+    if (net_mail_config_check(c, err) < 0)
         return -1;
-    if (!backend_mail_address_valid(to))
+    if (!net_mail_address_valid(to))
         return err_set(err, ERR_INVALID, "the e-mail address is not valid");
     if (!subject || !text)
         return err_set(err, ERR_INVALID, "an e-mail needs a subject and a text");
@@ -860,7 +578,7 @@ int backend_mail_send(const struct backend_mail_config *c, const char *to, const
      * keeps the whole send within TIMEOUT_MS; this is the backstop.
      */
     curl_easy_setopt(k, CURLOPT_SERVER_RESPONSE_TIMEOUT, (c->timeout_ms + 999) / 1000);
-    curl_easy_setopt(k, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(k, CURLOPT_OPENSOCKETFUNCTION, net_open_socket);
     curl_easy_setopt(k, CURLOPT_OPENSOCKETDATA, &cl);
     curl_easy_setopt(k, CURLOPT_MAIL_FROM, addr.ptr);
     curl_easy_setopt(k, CURLOPT_MAIL_RCPT, rcpt);
