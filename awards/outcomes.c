@@ -76,13 +76,6 @@ static int take_token(struct awards *a, int64_t consumer_id)
     }
 }
 
-enum call_result {
-    CALL_OK,     /* the LMS answered success (or processing) */
-    CALL_RETRY,  /* worth trying again later */
-    CALL_AUTH,   /* it refused our signature: retried slowly */
-    CALL_FAILED, /* it refused the request, or it is not to be called */
-};
-
 struct lms_call {
     int64_t consumer_id;
     const char *url, *key, *secret, *hosts;
@@ -105,8 +98,26 @@ static void pox_answer(struct lms_call *c, long status)
              *d ? ": " : "", d);
 }
 
-/* Sends one POX request to an LMS and says what came of it. */
-static enum call_result call_lms(struct awards *a, struct lms_call *c, struct arena *ar)
+/* net_http_send() asks this about once a second: a stopping server waits for no LMS. */
+static bool stopping(void *cls)
+{
+    struct outcomes *o = cls;
+    bool stop;
+
+    pthread_mutex_lock(&o->mu);
+    stop = o->stop;
+    pthread_mutex_unlock(&o->mu);
+    return stop;
+}
+
+/*
+ * Sends one POX request to an LMS and says what came of it: NET_OK (the LMS
+ * answered success or processing), NET_RETRY, NET_AUTH (it refused our
+ * signature: retried slowly) or NET_PERMANENT (it refused the request, or
+ * it is not to be called). The HTTP answer is read by net_http_classify(),
+ * as every remote call's; a 2xx must still hold a POX success.
+ */
+static enum net_status call_lms(struct awards *a, struct lms_call *c, struct arena *ar)
 {
     struct outcomes *o = &a->oc;
     struct buf body = BUF_INIT(LIMIT_POX_BODY), hash = BUF_INIT(64), auth = BUF_INIT(8192);
@@ -116,18 +127,22 @@ static enum call_result call_lms(struct awards *a, struct lms_call *c, struct ar
         .connect_timeout_ms = o->cfg.connect_timeout_ms,
         .timeout_ms = o->cfg.timeout_ms,
         .ca_file = o->cfg.ca_file,
+        .allowed_what = "the consumer's outcome hosts",
+        .cancelled = stopping,
+        .cancelled_cls = o,
     };
     struct net_http_request req;
     struct net_http_response resp;
+    struct net_verdict v;
     struct err err = ERR_INIT;
     char msgid[33];
-    enum call_result res = CALL_FAILED;
+    enum net_status res = NET_PERMANENT;
 
     c->retry_after = 0;
     c->answer[0] = '\0';
     if (util_random_hex(msgid, 16, &err) < 0) {
         snprintf(c->answer, sizeof(c->answer), "%s", err.msg);
-        res = CALL_RETRY;
+        res = NET_RETRY;
         goto out;
     }
     c->msg.message_id = msgid;
@@ -156,59 +171,60 @@ static enum call_result call_lms(struct awards *a, struct lms_call *c, struct ar
         o->http = net_http_new();
     if (!o->http) {
         snprintf(c->answer, sizeof(c->answer), "cannot start an HTTP client");
-        res = CALL_RETRY;
+        res = NET_RETRY;
         goto out;
     }
     if (take_token(a, c->consumer_id) < 0) {
         snprintf(c->answer, sizeof(c->answer), "stopped before sending");
-        res = CALL_RETRY;
+        res = NET_RETRY;
         goto out;
     }
     memset(&req, 0, sizeof(req));
+    req.method = NET_HTTP_POST;
     req.url = c->url;
     req.content_type = "application/xml";
     req.authorization = auth.ptr;
     req.body = body.ptr;
     req.body_len = body.len;
     req.max_response = LIMIT_POX_BODY;
-    net_http_post(o->http, &pol, &req, &resp);
-    c->retry_after = resp.retry_after;
-    switch (resp.outcome) {
-    case NET_HTTP_REFUSED:
-        snprintf(c->answer, sizeof(c->answer), "%s", resp.error);
-        res = CALL_FAILED;
-        break;
-    case NET_HTTP_NETWORK:
-        snprintf(c->answer, sizeof(c->answer), "could not reach the LMS: %s", resp.error);
-        res = CALL_RETRY;
-        break;
-    case NET_HTTP_ANSWERED:
-        if (resp.status == 401 || resp.status == 403) {
+    net_http_send(o->http, &pol, &req, &resp);
+    net_http_classify(&resp, &v);
+    c->retry_after = v.retry_after;
+    res = v.status;
+    switch (v.status) {
+    case NET_AUTH:
+        if (resp.outcome == NET_HTTP_ANSWERED)
             snprintf(c->answer, sizeof(c->answer),
                      "the LMS refused the signature (HTTP %ld): check the consumer's secret",
                      resp.status);
-            res = CALL_AUTH;
-        } else if (resp.status == 429 || resp.status == 408 || resp.status >= 500) {
-            snprintf(c->answer, sizeof(c->answer), "the LMS answered HTTP %ld", resp.status);
-            res = CALL_RETRY;
-        } else if ((resp.status < 200 || resp.status > 299) &&
-                   lti_pox_parse_response(ar, resp.body.ptr, resp.body.len, &c->resp, &err) == 0) {
-            /* Canvas answers a refused request with 422 and a POX failure saying why */
-            pox_answer(c, resp.status);
-            res = CALL_FAILED;
-        } else if (resp.status < 200 || resp.status > 299) {
-            snprintf(c->answer, sizeof(c->answer), "the LMS answered HTTP %ld", resp.status);
-            res = CALL_FAILED;
-        } else if (lti_pox_parse_response(ar, resp.body.ptr, resp.body.len, &c->resp, &err) < 0) {
+        else
+            snprintf(c->answer, sizeof(c->answer), "could not reach the LMS: %s", v.message);
+        break;
+    case NET_RETRY:
+        if (resp.outcome == NET_HTTP_ANSWERED)
+            snprintf(c->answer, sizeof(c->answer), "the LMS answered %s", v.message);
+        else
+            snprintf(c->answer, sizeof(c->answer), "could not reach the LMS: %s", v.message);
+        break;
+    case NET_PERMANENT:
+        if (resp.outcome != NET_HTTP_ANSWERED)
+            snprintf(c->answer, sizeof(c->answer), "%s", v.message);
+        else if (lti_pox_parse_response(ar, resp.body.ptr, resp.body.len, &c->resp, &err) == 0)
+            pox_answer(c, resp.status); /* Canvas answers a refused request with 422 and why */
+        else
+            snprintf(c->answer, sizeof(c->answer), "the LMS answered %s", v.message);
+        break;
+    case NET_OK:
+        if (lti_pox_parse_response(ar, resp.body.ptr, resp.body.len, &c->resp, &err) < 0) {
             /* a proxy's page or a broken LMS: it may mend, so try again */
             snprintf(c->answer, sizeof(c->answer), "the LMS answered something else than POX: %s",
                      err.msg);
-            res = CALL_RETRY;
+            res = NET_RETRY;
         } else {
             pox_answer(c, 0);
             res = c->resp.code == LTI_POX_SUCCESS || c->resp.code == LTI_POX_PROCESSING
-                      ? CALL_OK
-                      : CALL_FAILED;
+                      ? NET_OK
+                      : NET_PERMANENT;
         }
         break;
     }
@@ -226,7 +242,7 @@ static void send_passback(struct awards *a, const struct store_passback *p, int6
                           struct arena *ar, struct store_passback_update *u)
 {
     struct lms_call c;
-    enum call_result r;
+    enum net_status r;
 
     memset(&c, 0, sizeof(c));
     u->id = p->id;
@@ -248,14 +264,14 @@ static void send_passback(struct awards *a, const struct store_passback *p, int6
     r = call_lms(a, &c, ar);
     u->answer = arena_strz(ar, str_from_cstr(c.answer));
     switch (r) {
-    case CALL_OK:
+    case NET_OK:
         u->kind = PASSBACK_DONE;
         break;
-    case CALL_FAILED:
+    case NET_PERMANENT:
         u->kind = PASSBACK_FAILED;
         break;
-    case CALL_RETRY:
-    case CALL_AUTH:
+    case NET_RETRY:
+    case NET_AUTH:
         if (p->attempts >= LIMIT_PASSBACK_ATTEMPTS) {
             char *m = arena_alloc(ar, LIMIT_AWARD_ERROR_LEN + 1);
 
@@ -266,7 +282,7 @@ static void send_passback(struct awards *a, const struct store_passback *p, int6
         } else {
             int64_t d = awards_backoff(p->attempts, c.retry_after, awards_jitter());
 
-            if (r == CALL_AUTH && d < 300)
+            if (r == NET_AUTH && d < 300)
                 d = 300;
             u->kind = PASSBACK_RETRY;
             u->next_at = now + d;
@@ -308,7 +324,7 @@ static void read_binding(struct awards *a, const struct store_binding *b, int64_
     struct lms_call c;
     struct err err = ERR_INIT;
     enum store_read_result rr = READ_FAILED;
-    enum call_result r;
+    enum net_status r;
 
     memset(&c, 0, sizeof(c));
     c.consumer_id = b->consumer_id;
@@ -319,9 +335,9 @@ static void read_binding(struct awards *a, const struct store_binding *b, int64_
     c.msg.op = LTI_POX_READ;
     c.msg.sourcedid = b->sourcedid;
     r = call_lms(a, &c, ar);
-    if (r == CALL_OK && c.resp.read_answered)
+    if (r == NET_OK && c.resp.read_answered)
         rr = c.resp.has_score ? READ_SCORE : READ_NO_SCORE;
-    else if (r == CALL_OK)
+    else if (r == NET_OK)
         snprintf(c.answer, sizeof(c.answer), "the LMS answered success without a result");
     if (store_binding_read_done(a->store, b->id, now, rr, c.resp.score,
                                 rr == READ_FAILED ? c.answer : NULL, &err) < 0) {

@@ -82,6 +82,18 @@ void backend_result_set(struct backend_result *r, enum backend_status st, const 
     __attribute__((format(printf, 3, 4)));
 void backend_destroy(struct backend *b);
 
+struct net_http_response;
+/*
+ * Reads an HTTP answer into `r` through net_http_classify(), so that every
+ * backend and the grade passback agree on what an answer means: the status
+ * (ok, retry with the server's Retry-After, auth, permanent), and, when
+ * not ok, the message "WHAT: HTTP 503" (or the network's neutral words).
+ * A backend then adds what the platform's body says. `what` is e.g.
+ * "creating the BadgeClass".
+ */
+void backend_result_http(struct backend_result *r, const struct net_http_response *resp,
+                         const char *what);
+
 /* ---- hosted: ltibadges is the issuer (hosted.c) ------------------------- */
 
 struct hosted_issuer {

@@ -16,28 +16,6 @@
 
 #define OB_CONTEXT "https://w3id.org/openbadges/v2"
 
-void backend_result_init(struct backend_result *r)
-{
-    memset(r, 0, sizeof(*r));
-    r->status = BACKEND_OK;
-}
-
-void backend_result_set(struct backend_result *r, enum backend_status st, const char *fmt, ...)
-{
-    va_list ap;
-
-    r->status = st;
-    va_start(ap, fmt);
-    vsnprintf(r->message, sizeof(r->message), fmt, ap);
-    va_end(ap);
-}
-
-void backend_destroy(struct backend *b)
-{
-    if (b && b->ops->destroy)
-        b->ops->destroy(b);
-}
-
 static void url_of(const struct hosted_issuer *is, const char *path, const char *name,
                    const char *suffix, struct buf *out)
 {

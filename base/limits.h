@@ -227,6 +227,16 @@
 #define LIMIT_POX_DESCRIPTION_LEN 1024
 
 /*
+ * Requests to other servers (net/http.c). Extra request headers: a call
+ * sends Accept and perhaps one or two more; 8 leaves room. A kept answer
+ * header (Location, Link): a URL of up to LIMIT_LTI_URL_LEN and its
+ * punctuation, or a Link to a next page (a platform's cursor URL, well under
+ * that); one longer fails the call like an oversized body.
+ */
+#define LIMIT_HTTP_HEADERS      8
+#define LIMIT_HTTP_HEADER_VALUE (LIMIT_LTI_URL_LEN + 64)
+
+/*
  * Outgoing e-mail (address confirmation links). An address is an RFC 5321
  * path without its angle brackets: 256 octets with them, so 254; its local
  * part at most 64 octets (RFC 5321 4.5.3.1.1) and each domain label 63

@@ -11,36 +11,82 @@
 
 /* ---- HTTP (http.c): the one libcurl helper of every remote call ---------- */
 
-/* Where the tool may send a request, and how long it waits. */
+/* Where the tool may send a request, how long it waits, and when it gives up. */
 struct net_http_policy {
     const char *allowed_hosts; /* comma-separated host names (".example.edu": and subdomains);
                                   NULL or "": any host */
     bool allow_loopback;       /* 127.0.0.0/8 and ::1 (tests, a tool beside its LMS) */
     long connect_timeout_ms, timeout_ms;
     const char *ca_file; /* NULL: the system's CA bundle */
+    /* how a refusal names allowed_hosts, e.g. "the consumer's outcome hosts"; NULL: "the
+       allowed hosts" */
+    const char *allowed_what;
+    /*
+     * NULL, or asked about once a second while a request is under way
+     * (from the calling thread): true gives up at once (outcome
+     * NET_HTTP_NETWORK, `cancelled` set), e.g. when the server stops,
+     * rather than wait out timeout_ms for a platform that hangs.
+     */
+    bool (*cancelled)(void *cls);
+    void *cancelled_cls;
+};
+
+enum net_http_method {
+    NET_HTTP_GET,
+    NET_HTTP_POST,
+    NET_HTTP_PUT,
+    NET_HTTP_DELETE,
+};
+
+/* The content types of the bodies the tool sends (see net_http_form_add, net_http_json). */
+#define NET_HTTP_FORM "application/x-www-form-urlencoded"
+#define NET_HTTP_JSON "application/json"
+
+/* One more request header; borrowed. */
+struct net_http_header {
+    const char *name, *value;
 };
 
 struct net_http_request {
-    const char *url;           /* absolute http(s) */
-    const char *content_type;  /* of the body */
+    enum net_http_method method;
+    const char *url;           /* absolute http(s), without user name or password */
+    const char *content_type;  /* of the body (NET_HTTP_FORM, NET_HTTP_JSON, ...) */
     const char *authorization; /* the Authorization header's value, may be NULL */
-    const void *body;          /* POST body */
+    /* extra headers (e.g. Accept), at most LIMIT_HTTP_HEADERS; names are tokens, values have
+       no control characters, else the request is refused */
+    const struct net_http_header *headers;
+    size_t nheaders;
+    const void *body; /* NULL: none (a PUT or POST then sends an empty one) */
     size_t body_len;
     size_t max_response; /* bytes kept of the answer; more is an error */
 };
 
 enum net_http_outcome {
     NET_HTTP_ANSWERED, /* a status and a body came back */
-    NET_HTTP_NETWORK,  /* could not connect, timed out, dropped: worth retrying */
-    NET_HTTP_REFUSED,  /* the URL or its address is not one the tool may call */
+    NET_HTTP_NETWORK,  /* could not connect, timed out, dropped, cancelled: worth retrying */
+    NET_HTTP_REFUSED,  /* the URL, its address or a header is not one the tool may send */
 };
 
 struct net_http_response {
     enum net_http_outcome outcome;
     long status;
-    int64_t retry_after; /* seconds from Retry-After, 0: none */
-    struct buf body;     /* released by net_http_response_release() */
-    char error[256];     /* what went wrong (not NET_HTTP_ANSWERED) */
+    /* seconds from Retry-After (delta-seconds or an HTTP-date), at most a week; 0: none */
+    int64_t retry_after;
+    /* headers of the answer kept (empty: absent); several Link headers are joined with ", " */
+    char content_type[128];
+    char location[LIMIT_HTTP_HEADER_VALUE];
+    char link[LIMIT_HTTP_HEADER_VALUE];
+    struct buf body; /* released by net_http_response_release() */
+    /* NET_HTTP_NETWORK: why in words */
+    bool cancelled;      /* policy->cancelled() said to give up */
+    bool timed_out;      /* no (complete) answer within timeout_ms */
+    bool tls_unverified; /* the server's certificate did not verify: an operator must act */
+    /*
+     * What went wrong (not NET_HTTP_ANSWERED), safe to show: it names
+     * neither the URL's path or query nor any credential.
+     */
+    char error[256];
+    char detail[256]; /* libcurl's own words (host and port at most), for the log */
 };
 
 /* libcurl's global set-up; before any thread starts. */
@@ -51,21 +97,61 @@ struct net_http;
 struct net_http *net_http_new(void);
 void net_http_free(struct net_http *h);
 /*
- * POSTs a request under a policy: only http and https, no redirects, no
+ * Sends a request under a policy: only http and https, no redirects, no
  * proxies, TLS verified, the host allowed by the policy, and no connection
  * to a link-local, cloud-metadata, unspecified, multicast or (unless
  * allowed) loopback address: the address is checked as the socket is
  * opened, after name resolution, so a DNS answer cannot smuggle one in.
- * Fills `resp` in every case; returns 0 when an answer came, -1 otherwise.
+ * Any method takes a body (a DELETE too). Fills `resp` in every case;
+ * returns 0 when an answer came (whatever its status), -1 otherwise.
  */
-int net_http_post(struct net_http *h, const struct net_http_policy *p,
+int net_http_send(struct net_http *h, const struct net_http_policy *p,
                   const struct net_http_request *req, struct net_http_response *resp);
 void net_http_response_release(struct net_http_response *resp);
-/* Whether `url` is http(s) on a host the policy allows (before any connection). */
+/*
+ * Whether `url` is http(s), without credentials, on a host the policy
+ * allows (before any connection); `why` says what is wrong, naming at most
+ * the scheme and the host.
+ */
 bool net_http_url_allowed(const struct net_http_policy *p, const char *url, char *why,
                           size_t whylen);
+/*
+ * Seconds a Retry-After value asks to wait, `now` being the time: delta
+ * seconds or an HTTP-date (IMF-fixdate, RFC 850, asctime), at most a week
+ * (longer: a week); a date past is 0; a value that is neither: 60.
+ */
+int64_t net_http_retry_after(struct str value, int64_t now);
+/*
+ * The target of the rel="next" link of a Link header value (RFC 8288),
+ * copied into `out`; false when there is none or it does not fit.
+ */
+bool net_http_link_next(const char *link, char *out, size_t outlen);
+/* Appends "name=value" to a form body (percent-encoded, '&' between pairs). */
+void net_http_form_add(struct buf *b, const char *name, const char *value);
 
-/* ---- mail (http.c): e-mail over SMTP through the same libcurl helper ------ */
+/* What an answer means for whoever sent the request. */
+enum net_status {
+    NET_OK,        /* 2xx */
+    NET_RETRY,     /* network, timeout, cancel, 408, 425, 429, 5xx: try again later */
+    NET_AUTH,      /* 401, 403, a certificate that does not verify: an operator must act */
+    NET_PERMANENT, /* refused by the policy, 3xx (not followed), other 4xx: for good */
+};
+
+struct net_verdict {
+    enum net_status status;
+    int64_t retry_after; /* NET_RETRY: seconds the server asked for (Retry-After), 0: none */
+    char message[256];   /* in words, safe to show: "HTTP 503", "timed out", ... */
+};
+
+/*
+ * The one reading of an HTTP answer for every remote call (grade passback,
+ * badge platforms): ok, retry (with Retry-After), auth or permanent, and a
+ * short neutral message. Callers add what the body says (a platform's
+ * error, a POX description); the status is decided here.
+ */
+void net_http_classify(const struct net_http_response *resp, struct net_verdict *v);
+
+/* ---- mail (mail.c): e-mail over SMTP under the same address check ------- */
 
 /*
  * Where and how the tool sends e-mail (address confirmation links). The
