@@ -57,6 +57,9 @@ void awards_to_backend_award(const struct store_award *w, struct backend_award *
     out->recipient_email = w->recipient_email;
     out->narrative = w->narrative;
     out->evidence_name = w->context_title ? w->context_title : w->lti_context_id;
+    out->recipient_name = w->user_name;
+    out->course = out->evidence_name;
+    out->consumer = w->consumer_key;
     out->assertion_id = w->assertion_id;
     out->issued_at = w->issued_at;
     out->expires_at = w->expires_at;
@@ -193,7 +196,7 @@ static void process(struct awards *a, struct badge_cache *cache, const struct st
          * gives stored at once, before any award uses it: a crash after this
          * must not create the BadgeClass there a second time.
          */
-        be->ops->ensure_badge_class(be, &bb, &r);
+        be->ops->create_badge_class(be, &bb, &r);
         backend_answered(a, be, r.status);
         if (r.status != BACKEND_OK) {
             failure(w, &r, now, ar, u);

@@ -29,6 +29,17 @@ void backend_destroy(struct backend *b)
         b->ops->destroy(b);
 }
 
+void backend_marker(const char *public_url, const char *slug, char out[BACKEND_MARKER_LEN + 1])
+{
+    unsigned char h[32];
+    const char *u = public_url ? public_url : "";
+
+    /* the server's URL hashed: a tag stays short and says nothing of where the server is */
+    util_sha256(u, strlen(u), h);
+    snprintf(out, BACKEND_MARKER_LEN + 1, "ltibadges:%02x%02x%02x%02x%02x%02x:%.*s", h[0], h[1],
+             h[2], h[3], h[4], h[5], LIMIT_SLUG_LEN, slug ? slug : "");
+}
+
 void backend_result_http(struct backend_result *r, const struct net_http_response *resp,
                          const char *what)
 {

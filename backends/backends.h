@@ -1,11 +1,25 @@
 /*
  * backends/backends.h - one small interface in front of every issuing
- * platform: make sure a BadgeClass exists there, issue an assertion, revoke
- * it, find one issued before. Every call answers ok, retryable (with an
- * optional retry-after), auth (the credentials were refused after a
- * refresh) or permanent (with the platform's message). Backends know
- * nothing of the database or HTTP requests: awards/ gives them plain
- * structs and records what they answer.
+ * platform: make sure a BadgeClass exists there (create it, find one
+ * created before whose answer was lost, verify an id an operator gave,
+ * update it), issue an assertion, revoke it, find one issued before, and
+ * check the credentials. Every call answers ok, retryable (with an optional
+ * retry-after), auth (the credentials were refused after a refresh) or
+ * permanent (with the platform's message). Backends know nothing of the
+ * database: awards/ gives them plain structs and records what they answer.
+ * Remote ones call their platform through net/ (net_http_send), and read
+ * its answers through backend_result_http(), as the grade passback does.
+ *
+ * Threads. A backend is called by one thread at a time and may keep state
+ * (a token, a connection) between calls without locks: in `serve`, the
+ * award worker's thread for it (hosted: "lb-awards"; each remote backend
+ * has its own, so a platform that hangs delays only its own awards); in a
+ * command (`badge create --backend-id`, `backend check`), the command's
+ * thread, with no server running in that process. Calls block up to the
+ * backend's timeouts, and give up within about a second once
+ * b->cancelled(b->cancelled_cls) says so (a stopping server), answering
+ * BACKEND_RETRY: whatever was under way may have happened at the platform,
+ * and the worker looks it up before sending it again.
  */
 #ifndef BACKENDS_BACKENDS_H
 #define BACKENDS_BACKENDS_H
@@ -23,10 +37,22 @@ struct backend_result {
     enum backend_status status;
     int64_t retry_after;                     /* seconds the platform asked us to wait, 0: none */
     char message[LIMIT_AWARD_ERROR_LEN + 1]; /* what went wrong, for instructors and operators */
-    bool found;                              /* find_assertion: one exists */
-    char id[512];                            /* the platform's id (BadgeClass or assertion) */
-    char url[LIMIT_LTI_URL_LEN];             /* the assertion's public URL */
+    bool found;                              /* find_assertion, find_badge_class: one exists */
+    bool revoked;                /* find_assertion: the one found is revoked at the platform */
+    char id[512];                /* the platform's id (BadgeClass or assertion) */
+    char url[LIMIT_LTI_URL_LEN]; /* the assertion's public URL */
+    char name[LIMIT_BADGE_NAME_LEN + 1]; /* check: the issuer's name at the platform */
 };
+
+/*
+ * The tag that marks a BadgeClass as this server's, so that one created
+ * whose answer was lost can be found again (find_badge_class) before
+ * another is made: "ltibadges:" + the first 12 hex digits of the SHA-256
+ * of the server's public URL + ":" + the slug (at most BACKEND_MARKER_LEN
+ * bytes, as slugs are at most LIMIT_SLUG_LEN).
+ */
+#define BACKEND_MARKER_LEN (10 + 12 + 1 + LIMIT_SLUG_LEN)
+void backend_marker(const char *public_url, const char *slug, char out[BACKEND_MARKER_LEN + 1]);
 
 /* A BadgeClass as backends see it. */
 struct backend_badge {
@@ -39,32 +65,92 @@ struct backend_badge {
     const char *tags;              /* JSON array of strings */
     const char *alignments;        /* JSON array of alignment objects */
     int64_t expires_days;
-    const char *backend_id; /* NULL until ensure_badge_class stored one */
+    const char *backend_id; /* the platform's id; NULL until created (or given by an operator) */
+    const char *marker;     /* backend_marker(): sent as one more tag, searched by
+                               find_badge_class; NULL for hosted */
 };
 
 /* An award as backends see it. */
 struct backend_award {
-    const char *uid;  /* ours, unguessable: the idempotency key */
+    const char *uid;  /* ours, unguessable */
     const char *salt; /* for hashing the recipient */
     const char *recipient_email;
-    const char *narrative;         /* evidence narrative */
-    const char *evidence_name;     /* e.g. the course title */
-    const char *evidence_url;      /* may be NULL */
-    const char *assertion_id;      /* revoke: the platform's id */
-    int64_t issued_at, expires_at; /* expires_at 0: never */
+    const char *recipient_name; /* the learner's name as the LMS gave it; may be NULL */
+    const char *narrative;      /* evidence narrative */
+    const char *evidence_name;  /* e.g. the course title */
+    const char *evidence_url;   /* may be NULL */
+    const char *course;         /* the course's title, or its LTI context id; may be NULL */
+    const char *consumer;       /* the consumer's key; may be NULL */
+    const char *assertion_id;   /* revoke: the platform's id; NULL when not known */
+    /*
+     * issued_at: when the award was earned, the issuedOn sent, the same on
+     * every attempt (a platform that refuses it as being in its future may
+     * be sent none); expires_at: 0, never.
+     */
+    int64_t issued_at, expires_at;
 };
 
 struct backend;
 
+/*
+ * What a backend can do. Every op fills `r` (backend_result_init() first)
+ * and says ok, retry, auth or permanent. Ops marked "may be NULL" are left
+ * out by backends to which they do not apply.
+ */
 struct backend_ops {
-    const char *name;
-    void (*ensure_badge_class)(struct backend *b, const struct backend_badge *bc,
+    const char *name; /* the type: "hosted", "badgr" */
+    /*
+     * true: calls another server. The worker then gives the backend its own
+     * thread and claims, looks an award up before sending it again, and
+     * finds a BadgeClass before creating it again.
+     */
+    bool remote;
+    /*
+     * Whether the credentials work and the issuer can be read: ok with
+     * r->name the issuer's name, or auth/retry/permanent saying exactly
+     * what is wrong. May be NULL (nothing to check).
+     */
+    void (*check)(struct backend *b, struct backend_result *r);
+    /*
+     * Whether the BadgeClass `id` an operator gave exists at the platform
+     * and is this backend's issuer's: ok (r->id the id as the platform
+     * spells it), permanent with why ("not found", "belongs to issuer X"),
+     * or retry/auth. Nothing is created. May be NULL (ids are not given).
+     */
+    void (*verify_badge_class)(struct backend *b, const char *id, struct backend_result *r);
+    /*
+     * A BadgeClass created earlier for bc (bc->backend_id NULL) whose
+     * answer was lost: searched by bc->marker. ok with r->found and r->id
+     * when there is one, ok without r->found when not. May be NULL
+     * (creating is idempotent).
+     */
+    void (*find_badge_class)(struct backend *b, const struct backend_badge *bc,
+                             struct backend_result *r);
+    /* Creates bc at the platform (bc->backend_id NULL): r->id is the platform's id. */
+    void (*create_badge_class)(struct backend *b, const struct backend_badge *bc,
                                struct backend_result *r);
+    /*
+     * Sends every field of bc to the BadgeClass bc->backend_id (after an
+     * edit). May be NULL (the platform reads our record).
+     */
+    void (*update_badge_class)(struct backend *b, const struct backend_badge *bc,
+                               struct backend_result *r);
+    /* Issues an assertion of bc (bc->backend_id set): r->id, r->url. */
     void (*issue)(struct backend *b, const struct backend_badge *bc, const struct backend_award *a,
                   struct backend_result *r);
+    /*
+     * Revokes the assertion a->assertion_id with `reason`. One already
+     * revoked, or gone from the platform, is ok.
+     */
     void (*revoke)(struct backend *b, const struct backend_badge *bc, const struct backend_award *a,
                    const char *reason, struct backend_result *r);
-    /* an assertion issued earlier for this award (by its uid), if the platform has one */
+    /*
+     * An assertion of bc the platform holds for the award's recipient
+     * (a->recipient_email, compared as the platform does), issued earlier
+     * for this award and not recorded (a lost answer), or before by other
+     * means: ok with r->found, r->id, r->url and r->revoked when there is
+     * one (an unrevoked one preferred), ok without r->found when not.
+     */
     void (*find_assertion)(struct backend *b, const struct backend_badge *bc,
                            const struct backend_award *a, struct backend_result *r);
     void (*destroy)(struct backend *b);
@@ -73,6 +159,9 @@ struct backend_ops {
 struct backend {
     const struct backend_ops *ops;
     void *self;
+    /* NULL, or asked by long calls about once a second: true gives up (see above) */
+    bool (*cancelled)(void *cls);
+    void *cancelled_cls;
 };
 
 /* Resets a result to ok with nothing found. */

@@ -234,7 +234,7 @@ static void copy_url(struct backend_result *r, const struct buf *b)
     snprintf(r->url, sizeof(r->url), "%.*s", (int)b->len, b->ptr ? b->ptr : "");
 }
 
-static void hosted_ensure(struct backend *b, const struct backend_badge *bc,
+static void hosted_create(struct backend *b, const struct backend_badge *bc,
                           struct backend_result *r)
 {
     struct buf u = BUF_INIT(LIMIT_LTI_URL_LEN * 4);
@@ -277,6 +277,15 @@ static void hosted_find(struct backend *b, const struct backend_badge *bc,
     backend_result_init(r);
 }
 
+static void hosted_check(struct backend *b, struct backend_result *r)
+{
+    const struct hosted_issuer *is = b->self;
+
+    /* the issuer is this server: nothing to log in to, its profile is the configuration's */
+    backend_result_init(r);
+    snprintf(r->name, sizeof(r->name), "%s", is->name ? is->name : "");
+}
+
 static void hosted_destroy(struct backend *b)
 {
     free(b);
@@ -284,7 +293,14 @@ static void hosted_destroy(struct backend *b)
 
 static const struct backend_ops hosted_ops = {
     .name = "hosted",
-    .ensure_badge_class = hosted_ensure,
+    .remote = false,
+    .check = hosted_check,
+    /* ids are its own URLs, given to no operator; creating is idempotent; documents are read
+       from the record when served, so an edit needs no update */
+    .verify_badge_class = NULL,
+    .find_badge_class = NULL,
+    .create_badge_class = hosted_create,
+    .update_badge_class = NULL,
     .issue = hosted_issue,
     .revoke = hosted_revoke,
     .find_assertion = hosted_find,

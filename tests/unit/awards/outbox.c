@@ -88,8 +88,14 @@ static void fake_destroy(struct backend *b)
     free(b);
 }
 
-static const struct backend_ops fake_ops = { "fake",      fake_ensure, fake_issue,
-                                             fake_revoke, fake_find,   fake_destroy };
+static const struct backend_ops fake_ops = {
+    .name = "fake",
+    .create_badge_class = fake_ensure,
+    .issue = fake_issue,
+    .revoke = fake_revoke,
+    .find_assertion = fake_find,
+    .destroy = fake_destroy,
+};
 
 struct env {
     struct store *s;
