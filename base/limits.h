@@ -201,6 +201,24 @@
 #define LIMIT_AWARDS_BACKOFF_MAX  3600
 
 /*
+ * Badgr (backends/badgr.c). An OAuth token: django-oauth-toolkit's are 30
+ * characters; 2 KiB leaves room for a JWT-like one. A refused grant (wrong
+ * password, unknown client) is not asked again for 5 minutes, so a wrong
+ * setting does not feed the platform's login back-off (2^n seconds a
+ * failure, up to an hour). One answer: a page of the assertion list is at
+ * most LIMIT_BADGR_PAGE_SIZE assertions of ~2 KiB; a BadgeClass echoes its
+ * image as a URL, not the data. Pages of a look-up followed at most: 50 x
+ * 100 assertions of one badge for one learner is far past any real case.
+ * A tag: Badgr's serializer takes 1 024 characters.
+ */
+#define LIMIT_BADGR_TOKEN_LEN    2048
+#define LIMIT_BADGR_REFUSED_WAIT 300
+#define LIMIT_BADGR_ANSWER       (1024 * 1024)
+#define LIMIT_BADGR_PAGE_SIZE    100
+#define LIMIT_BADGR_PAGES        50
+#define LIMIT_BADGR_TAG_LEN      1024
+
+/*
  * Basic Outcomes messages: a replaceResult with a Canvas resultData text is
  * a few KiB; 64 KiB refuses anything else before it is parsed. Real messages
  * nest 7 levels; 32 bounds the parser's work on a hostile one.
