@@ -20,6 +20,7 @@
  */
 #include "base/base.h"
 #include "backends/badgr.h"
+#include "net/net.h"
 
 #include <ctype.h>
 
@@ -143,61 +144,63 @@ static bool envelope(json_t *doc, bool *success, json_t **result)
     return true;
 }
 
-void backend_badgr_reply(const struct badgr_http *h, const char *entity, struct badgr_reply *out)
+void backend_badgr_reply(const struct net_http_response *resp, const char *entity,
+                         struct badgr_reply *out)
 {
     bool success = false, is_envelope = false;
     json_t *result = NULL, *fe, *ve;
     struct buf msg = BUF_INIT(LIMIT_AWARD_ERROR_LEN + 1);
+    struct net_verdict v;
     const char *desc;
+    long st = resp->status;
 
     memset(out, 0, sizeof(*out));
-    out->retry_after = h->retry_after > 0 ? h->retry_after : 0;
-    switch (h->outcome) {
-    case BADGR_HTTP_NETWORK:
-        reply_set(out, BADGR_RETRY, "badgr did not answer: %s", h->error ? h->error : "no answer");
+    net_http_classify(resp, &v);
+    out->retry_after = v.retry_after;
+    if (resp->outcome != NET_HTTP_ANSWERED) {
+        reply_set(out,
+                  v.status == NET_RETRY  ? BADGR_RETRY
+                  : v.status == NET_AUTH ? BADGR_AUTH
+                                         : BADGR_PERMANENT,
+                  "badgr: %s", v.message);
         return;
-    case BADGR_HTTP_REFUSED:
-        reply_set(out, BADGR_AUTH, "badgr cannot be called: %s", h->error ? h->error : "refused");
-        return;
-    case BADGR_HTTP_TLS_VERIFY:
-        reply_set(out, BADGR_AUTH, "the certificate of badgr's server does not verify: %s",
-                  h->error ? h->error : "verification failed");
-        return;
-    case BADGR_HTTP_ANSWERED:
-        break;
     }
-    if (h->body_len > 0 && media_json(h->content_type))
-        out->doc = json_loadb(h->body, h->body_len, JSON_REJECT_DUPLICATES, NULL);
+    if (resp->body.len > 0 && media_json(resp->content_type))
+        out->doc = json_loadb(resp->body.ptr, resp->body.len, JSON_REJECT_DUPLICATES, NULL);
     is_envelope = out->doc && envelope(out->doc, &success, &result);
-    if (h->status == 401) {
+    if (st == 401) {
         reply_set(out, BADGR_UNAUTHORIZED, "badgr refused the access token (HTTP 401)");
         return;
     }
-    if (h->status == 429 || h->status == 408 || h->status >= 500) {
-        reply_set(out, BADGR_RETRY, "badgr answered HTTP %ld%s", h->status,
-                  h->status == 429 ? " (too many requests)" : "");
+    switch (v.status) {
+    case NET_RETRY:
+        reply_set(out, BADGR_RETRY, "badgr answered %s%s", v.message,
+                  st == 429 ? " (too many requests)" : "");
         return;
+    case NET_AUTH:
+        reply_set(out, BADGR_AUTH, "badgr refused access (%s)", v.message);
+        return;
+    case NET_OK:
+        if (is_envelope && success) {
+            out->kind = BADGR_OK;
+            out->result = result;
+        } else {
+            reply_set(out, BADGR_RETRY, "badgr answered %s without its JSON envelope", v.message);
+        }
+        return;
+    case NET_PERMANENT:
+        break;
     }
     if (!is_envelope) {
-        if (h->status == 404)
+        if (st == 404)
             reply_set(out, BADGR_AUTH,
                       "badgr answered HTTP 404 without its API envelope: is base_url the "
                       "platform's API host?");
-        else if (h->status == 403)
-            reply_set(out, BADGR_AUTH, "badgr refused access (HTTP 403)");
-        else if (h->status >= 200 && h->status < 300)
-            reply_set(out, BADGR_RETRY, "badgr answered HTTP %ld without its JSON envelope",
-                      h->status);
         else
-            reply_set(out, BADGR_PERMANENT, "badgr refused the request (HTTP %ld)", h->status);
+            reply_set(out, BADGR_PERMANENT, "badgr refused the request (%s)", v.message);
         return;
     }
-    if (h->status >= 200 && h->status < 300 && success) {
-        out->kind = BADGR_OK;
-        out->result = result;
-        return;
-    }
-    if (h->status == 404) {
+    if (st == 404) {
         reply_set(out, BADGR_NOT_FOUND,
                   "%s not found at badgr, or this account is not staff of its issuer",
                   entity ? entity : "the entity");
@@ -222,7 +225,7 @@ void backend_badgr_reply(const struct badgr_http *h, const char *entity, struct 
     flatten(fe, NULL, &msg);
     desc = json_string_value(json_object_get(json_object_get(out->doc, "status"), "description"));
     if (msg.len == 0) {
-        buf_addf(&msg, "badgr refused the request (HTTP %ld", h->status);
+        buf_addf(&msg, "badgr refused the request (HTTP %ld", st);
         if (desc) {
             buf_addstr(&msg, ": ");
             add_clean(&msg, desc, 200);
@@ -268,43 +271,6 @@ int backend_badgr_entity(const struct badgr_reply *r, char *id, size_t idlen, ch
     return 0;
 }
 
-bool backend_badgr_link_next(const char *link, struct buf *out)
-{
-    const char *p = link;
-
-    while (p && *p) {
-        const char *lt = strchr(p, '<'), *gt, *end;
-
-        if (!lt)
-            return false;
-        gt = strchr(lt, '>');
-        if (!gt)
-            return false;
-        end = strchr(gt, ',');
-        if (!end)
-            end = gt + strlen(gt);
-        /* the parameters between '>' and the next entry */
-        for (const char *q = gt; q + 3 < end; q++) {
-            if (strncasecmp(q, "rel", 3) != 0)
-                continue;
-            const char *v = q + 3;
-
-            while (v < end && (*v == ' ' || *v == '='))
-                v++;
-            if (*v == '"')
-                v++;
-            if (end - v >= 4 && strncasecmp(v, "next", 4) == 0 &&
-                (v + 4 == end || v[4] == '"' || v[4] == ' ' || v[4] == ';')) {
-                buf_reset(out);
-                buf_add(out, lt + 1, (size_t)(gt - lt - 1));
-                return out->len > 0;
-            }
-        }
-        p = *end ? end + 1 : end;
-    }
-    return false;
-}
-
 /* ---- the OAuth token ------------------------------------------------------------------- */
 
 void backend_badgr_token_init(struct badgr_token *t)
@@ -319,15 +285,6 @@ enum badgr_token_step backend_badgr_token_step(const struct badgr_token *t, int6
     if (t->access[0] && now < t->renew_at)
         return BADGR_TOKEN_USE;
     return t->refresh[0] ? BADGR_TOKEN_REFRESH : BADGR_TOKEN_GRANT;
-}
-
-static int add_param(struct buf *form, const char *name, const char *value)
-{
-    if (form->len)
-        buf_addch(form, '&');
-    buf_addstr(form, name);
-    buf_addch(form, '=');
-    return form_encode_rfc3986(form, str_from_cstr(value ? value : ""));
 }
 
 static void base64(struct buf *out, const unsigned char *p, size_t n)
@@ -359,16 +316,16 @@ int backend_badgr_token_request(const struct badgr_creds *c, const struct badgr_
     buf_reset(form);
     buf_reset(authorization);
     if (step == BADGR_TOKEN_REFRESH) {
-        add_param(form, "grant_type", "refresh_token");
-        add_param(form, "refresh_token", t->refresh);
+        net_http_form_add(form, "grant_type", "refresh_token");
+        net_http_form_add(form, "refresh_token", t->refresh);
     } else if (c->client_credentials) {
-        add_param(form, "grant_type", "client_credentials");
+        net_http_form_add(form, "grant_type", "client_credentials");
     } else {
-        add_param(form, "grant_type", "password");
-        add_param(form, "username", c->username);
-        add_param(form, "password", c->password);
+        net_http_form_add(form, "grant_type", "password");
+        net_http_form_add(form, "username", c->username);
+        net_http_form_add(form, "password", c->password);
     }
-    add_param(form, "scope", "rw:issuer");
+    net_http_form_add(form, "scope", "rw:issuer");
     if (c->client_credentials) {
         struct buf pair = BUF_INIT(2048);
 
@@ -381,7 +338,7 @@ int backend_badgr_token_request(const struct badgr_creds *c, const struct badgr_
         explicit_bzero(pair.ptr, pair.len);
         buf_release(&pair);
     } else {
-        add_param(form, "client_id", client);
+        net_http_form_add(form, "client_id", client);
     }
     if (buf_check(form, "the token request", err) < 0 ||
         buf_check(authorization, "the token request", err) < 0)
@@ -423,15 +380,15 @@ static bool token_ok(const char *s)
 }
 
 void backend_badgr_token_answer(struct badgr_token *t, const struct badgr_creds *c,
-                                enum badgr_token_step step, const struct badgr_http *h, int64_t now,
-                                struct backend_result *r)
+                                enum badgr_token_step step, const struct net_http_response *h,
+                                int64_t now, struct backend_result *r)
 {
     const char *client = c->client_id && *c->client_id ? c->client_id : "public";
     json_t *doc = NULL;
     const char *error;
 
     backend_result_init(r);
-    if (h->outcome != BADGR_HTTP_ANSWERED) {
+    if (h->outcome != NET_HTTP_ANSWERED) {
         struct badgr_reply rep;
 
         backend_badgr_reply(h, NULL, &rep);
@@ -441,8 +398,8 @@ void backend_badgr_token_answer(struct badgr_token *t, const struct badgr_creds 
         return;
     }
     /* badgr-server's own refusals come as JSON in a text/html answer: the body is read as is */
-    if (h->body_len > 0)
-        doc = json_loadb(h->body, h->body_len, JSON_REJECT_DUPLICATES, NULL);
+    if (h->body.len > 0)
+        doc = json_loadb(h->body.ptr, h->body.len, JSON_REJECT_DUPLICATES, NULL);
     error = json_string_value(json_object_get(doc, "error"));
     if (h->status == 200 && json_is_object(doc)) {
         const char *at = json_string_value(json_object_get(doc, "access_token"));

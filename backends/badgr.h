@@ -16,26 +16,11 @@
 
 #include "base/base.h"
 #include "backends/backends.h"
+#include "net/net.h"
 
 #include <jansson.h>
 
 /* ---- answers -------------------------------------------------------------- */
-
-/* An HTTP exchange as the HTTP helper reports it. All borrowed. */
-struct badgr_http {
-    enum {
-        BADGR_HTTP_ANSWERED,  /* a status and a body came back */
-        BADGR_HTTP_NETWORK,   /* no answer: refused, timed out, dropped, cancelled */
-        BADGR_HTTP_REFUSED,   /* the URL or its address is not one the tool may call */
-        BADGR_HTTP_TLS_VERIFY /* the platform's certificate does not verify */
-    } outcome;
-    long status;
-    const char *content_type; /* NULL: none */
-    const char *body;
-    size_t body_len;
-    int64_t retry_after; /* seconds from Retry-After, 0: none */
-    const char *error;   /* what went wrong (not answered), for the message */
-};
 
 /* What an answer comes to. */
 enum badgr_kind {
@@ -59,17 +44,19 @@ struct badgr_reply {
 };
 
 /*
- * Reads one answer of the v2 API: the envelope on every answer with a
- * body, 2xx with success true is BADGR_OK, 401 BADGR_UNAUTHORIZED, 404
- * BADGR_NOT_FOUND ("ENTITY not found at badgr, or this account is not staff
- * of its issuer"), 429 and 5xx BADGR_RETRY (Retry-After kept), a 4xx with
- * fieldErrors or validationErrors BADGR_PERMANENT naming each field
- * ("image: Invalid PNG"), or one of the three refusals callers act on. A
- * body that is no JSON envelope is BADGR_RETRY whatever the status (an
- * HTML error page of a proxy). `entity` names what the call was about
- * ("BadgeClass 'ID'"). Release with backend_badgr_reply_release().
+ * Reads one answer of the v2 API. The status is net_http_classify()'s (the
+ * one reading of every remote call's answer); on top of it: the envelope
+ * is checked on every answer, a 2xx with success true is BADGR_OK and a
+ * 2xx without the envelope BADGR_RETRY (the work may be done: look it up
+ * before sending again), 401 is BADGR_UNAUTHORIZED, a 404 with the
+ * envelope BADGR_NOT_FOUND ("ENTITY not found at badgr, or this account is
+ * not staff of its issuer") and one without it BADGR_AUTH (base_url is not
+ * the API), a 4xx refusal BADGR_PERMANENT naming each field ("image:
+ * Invalid PNG") or one of the three refusals callers act on. `entity`
+ * names what the call was about ("BadgeClass 'ID'"). Release with
+ * backend_badgr_reply_release().
  */
-void backend_badgr_reply(const struct badgr_http *h, const char *entity,
+void backend_badgr_reply(const struct net_http_response *resp, const char *entity,
                          struct badgr_reply *out /* OUT */);
 void backend_badgr_reply_release(struct badgr_reply *r);
 /*
@@ -79,8 +66,6 @@ void backend_badgr_reply_release(struct badgr_reply *r);
  */
 int backend_badgr_entity(const struct badgr_reply *r, char *id, size_t idlen, char *url,
                          size_t urllen);
-/* The URL of a Link header's rel="next" into `out`; false when there is none. */
-bool backend_badgr_link_next(const char *link, struct buf *out);
 
 /* ---- the OAuth token ---------------------------------------------------------- */
 
@@ -141,8 +126,8 @@ int backend_badgr_token_request(const struct badgr_creds *c, const struct badgr_
  * `expires` (it sends no Retry-After); anything else is RETRY.
  */
 void backend_badgr_token_answer(struct badgr_token *t, const struct badgr_creds *c,
-                                enum badgr_token_step step, const struct badgr_http *h, int64_t now,
-                                struct backend_result *r);
+                                enum badgr_token_step step, const struct net_http_response *h,
+                                int64_t now, struct backend_result *r);
 /*
  * A call with the access token of `generation` got 401: that token is
  * dropped unless a newer one came meanwhile (another call renewed it), so
