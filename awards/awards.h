@@ -22,6 +22,7 @@ struct awards;
 struct awards_config {
     const char *public_url; /* ids of hosted documents live under it (see awards_set_public_url) */
     const char *issuer_name, *issuer_url, *issuer_email, *issuer_description, *issuer_image_url;
+    const char *default_backend; /* [awards] backend; NULL: hosted */
 };
 
 /*
@@ -40,6 +41,12 @@ void awards_free(struct awards *a);
 
 /* Registers a backend under `name` (taking ownership); "hosted" is always there. */
 void awards_add_backend(struct awards *a, const char *name, struct backend *b);
+/*
+ * Where the BadgeClasses of a consumer without its own backend go
+ * ([awards] backend): for store_badge_new.default_backend. Borrowed, valid
+ * until awards_free().
+ */
+const char *awards_default_backend(struct awards *a);
 /* Whether a backend of that name exists. */
 bool awards_has_backend(struct awards *a, const char *name);
 

@@ -53,6 +53,7 @@ int awards_new(struct awards **out, struct store *store, const struct awards_con
     a->issuer_email = dup_or_null(cfg->issuer_email);
     a->issuer_description = dup_or_null(cfg->issuer_description);
     a->issuer_image_url = dup_or_null(cfg->issuer_image_url);
+    a->default_backend = xstrdup(cfg->default_backend ? cfg->default_backend : BACKEND_HOSTED);
     a->issuer.public_url = a->public_url;
     a->issuer.name = a->issuer_name ? a->issuer_name : "ltibadges";
     a->issuer.url = a->issuer_url;
@@ -123,6 +124,7 @@ void awards_free(struct awards *a)
     free(a->issuer_email);
     free(a->issuer_description);
     free(a->issuer_image_url);
+    free(a->default_backend);
     free(a->default_email);
     free(a);
 }
@@ -157,6 +159,11 @@ struct backend *awards_backend(struct awards *a, const char *name)
 bool awards_has_backend(struct awards *a, const char *name)
 {
     return awards_backend(a, name) != NULL;
+}
+
+const char *awards_default_backend(struct awards *a)
+{
+    return a->default_backend;
 }
 
 /* ---- judging -------------------------------------------------------------- */
@@ -234,7 +241,8 @@ static int enrollment_hook(struct store_tx *tx, void *cls, int64_t consumer_id, 
  * one on its first completion, for the learner's mode, with the default image.
  */
 static int create_completion_badge(struct store_tx *tx, const struct store_context_info *ctx,
-                                   const char *mode, int64_t *badge_id, struct err *err)
+                                   const char *default_backend, const char *mode, int64_t *badge_id,
+                                   struct err *err)
 {
     struct store_badge_new b;
     char slug_base[LIMIT_SLUG_LEN + 1], slug[LIMIT_SLUG_LEN + 1];
@@ -263,7 +271,9 @@ static int create_completion_badge(struct store_tx *tx, const struct store_conte
     b.image = (const unsigned char *)awards_default_image_svg;
     b.image_len = strlen(awards_default_image_svg);
     b.criteria_narrative = criteria;
-    b.backend = "hosted";
+    /* the consumer's backend, else the default: as every way of making a BadgeClass */
+    b.backend = NULL;
+    b.default_backend = default_backend;
     b.rule.kind = RULE_COMPLETION;
     return store_tx_badge_create(tx, &b, badge_id, slug, err);
 }
@@ -273,8 +283,8 @@ static int create_completion_badge(struct store_tx *tx, const struct store_conte
  * (course, no mode), never another mode's; rule 4 when neither exists.
  */
 static int completion_award(struct store_tx *tx, const struct store_context_info *ctx,
-                            int64_t user_id, int64_t link_id, const char *mode, int64_t now,
-                            struct err *err)
+                            const char *default_backend, int64_t user_id, int64_t link_id,
+                            const char *mode, int64_t now, struct err *err)
 {
     int64_t badge_id = 0;
 
@@ -286,7 +296,7 @@ static int completion_award(struct store_tx *tx, const struct store_context_info
         return -1;
     if (badge_id < 0)
         return 0; /* archived: the instructor retired it, and no new one is made in its place */
-    if (!badge_id && create_completion_badge(tx, ctx, mode, &badge_id, err) < 0)
+    if (!badge_id && create_completion_badge(tx, ctx, default_backend, mode, &badge_id, err) < 0)
         return -1;
     return add(
         tx, badge_id, user_id, ctx->id, link_id, "completion",
@@ -344,6 +354,7 @@ struct grade_ev {
     bool withdrawn; /* the grade was deleted */
     int64_t now;
     struct awards_outcome *out;
+    const char *default_backend; /* of BadgeClasses the completion rule makes */
 };
 
 /*
@@ -444,7 +455,8 @@ static int grade_tx(struct store_tx *tx, void *cls, struct err *err)
             return -1;
         if (ev->out)
             ev->out->completed = true;
-        if (completion_award(tx, &ctx, ids.user_id, ids.link_id, mode, ev->now, err) < 0 ||
+        if (completion_award(tx, &ctx, ev->default_backend, ids.user_id, ids.link_id, mode, ev->now,
+                             err) < 0 ||
             progress_awards(tx, &ctx, ids.user_id, ev->now, err) < 0)
             return -1;
     }
@@ -457,9 +469,10 @@ int awards_grade(struct awards *a, int64_t consumer_id, const char *lti_user_id,
                  const char *lti_context_id, const char *lti_resource_link_id, double score,
                  const char *source, struct awards_outcome *out, struct err *err)
 {
-    struct grade_ev ev = { consumer_id, lti_user_id, lti_context_id, lti_resource_link_id,
-                           source,      score,       false,          util_now(),
-                           out };
+    struct grade_ev ev = {
+        consumer_id, lti_user_id, lti_context_id,    lti_resource_link_id, source, score, false,
+        util_now(),  out,         a->default_backend
+    };
     int ret;
 
     if (out)
@@ -481,7 +494,7 @@ int awards_grade_delete(struct awards *a, int64_t consumer_id, const char *lti_u
 {
     struct awards_outcome local;
     struct grade_ev ev = { consumer_id, lti_user_id, lti_context_id, lti_resource_link_id, NULL,
-                           0.0,         true,        util_now(),     out ? out : &local };
+                           0.0,         true,        util_now(),     out ? out : &local,   NULL };
     int ret;
 
     memset(ev.out, 0, sizeof(*ev.out));

@@ -25,6 +25,8 @@
 #define BACKENDS_BACKENDS_H
 
 #include "base/base.h"
+/* named backends: their configuration sections and backend_from_settings() */
+#include "backends/registry.h"
 
 enum backend_status {
     BACKEND_OK,

@@ -300,4 +300,19 @@
  */
 #define LIMIT_MAIL_QUEUE 3
 
+/*
+ * Named backends ([backend.NAME] sections): a name is [a-z0-9-]{1,32}, short
+ * enough for a column of `backend list` and a metrics label. An institution
+ * runs one platform, perhaps a region or a test account besides it: 16
+ * sections are plenty. The keys a section may hold (every key of its type,
+ * each given once, and its secrets again from the environment) and all
+ * their text together are bounded so the configuration stays a fixed-size
+ * struct: libinih cuts a file's lines at 200 bytes, so 32 KiB holds every
+ * key of every section with room for long secrets from the environment.
+ */
+#define LIMIT_BACKEND_NAME_LEN       32
+#define LIMIT_BACKENDS               16
+#define LIMIT_BACKEND_CONFIG_ENTRIES (LIMIT_BACKENDS * 24)
+#define LIMIT_BACKEND_CONFIG_BYTES   (32 * 1024)
+
 #endif

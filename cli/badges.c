@@ -30,11 +30,11 @@ static const char badge_usage[] =
     "                              --image FILE --rule RULE [--mode M] [--slug S]\n"
     "                              [--criteria-url U] [--criteria TEXT] [--tag T]...\n"
     "                              [--alignment 'NAME|URL[|DESCRIPTION|FRAMEWORK|CODE]']...\n"
-    "                              [--issuing-component C] [--backend-id ID]\n"
-    "                              [--expires-days N] [--passback-score S|off]\n"
-    "                              [--revoke-on-withdrawn yes|no]\n"
+    "                              [--issuing-component C] [--backend B]\n"
+    "                              [--backend-id ID] [--expires-days N]\n"
+    "                              [--passback-score S|off] [--revoke-on-withdrawn yes|no]\n"
     "       ltibadges badge set SLUG [--image FILE] [--passback-score S|off]\n"
-    "                               [--revoke-on-withdrawn yes|no]\n"
+    "                               [--revoke-on-withdrawn yes|no] [--backend B]\n"
     "       ltibadges badge list [--json]\n"
     "       ltibadges badge show SLUG [--json]\n"
     "\n"
@@ -46,7 +46,14 @@ static const char badge_usage[] =
     "                        badge is issued (default 1.0; off: none). A grade the LMS\n"
     "                        already holds there is kept.\n"
     "  --revoke-on-withdrawn yes: revoke the badge when the grade that earned it is\n"
-    "                        deleted or lowered below what it needs (default no)\n";
+    "                        deleted or lowered below what it needs (default no)\n"
+    "  --backend B           the platform it is issued through: hosted or a\n"
+    "                        [backend.NAME] section (default: its consumer's, else\n"
+    "                        [awards] backend). 'badge set' moves it only while it\n"
+    "                        has no awards, forgetting its id at the old one\n"
+    "  --backend-id ID       a BadgeClass that exists at the (remote) backend already;\n"
+    "                        the platform is asked first, and one it does not have or\n"
+    "                        that is another issuer's is refused\n";
 
 static const char grade_usage[] =
     "usage: ltibadges grade record --consumer KEY --context ID --user ID\n"
@@ -56,7 +63,7 @@ static const char grade_usage[] =
 
 static const char award_usage[] =
     "usage: ltibadges award grant --badge SLUG --consumer KEY --user ID [--narrative TEXT]\n"
-    "       ltibadges award list [--state S] [--badge SLUG] [--json]\n"
+    "       ltibadges award list [--state S] [--badge SLUG] [--backend B] [--json]\n"
     "       ltibadges award retry ID\n"
     "       ltibadges award revoke ID --reason TEXT\n"
     "\n"
@@ -380,6 +387,65 @@ static int parse_outcome_opts(const struct cli_opts *o, int *pb, double *score, 
     return 0;
 }
 
+/* --backend B: a backend's name (whether it is configured is checked with the configuration). */
+static int backend_opt_ok(const char *b, struct err *err)
+{
+    if (b && !backend_name_valid(b))
+        return err_set(err, ERR_INVALID,
+                       "--backend is hosted or the NAME of a [backend.NAME] section, got '%s'", b);
+    return 0;
+}
+
+/*
+ * That `name` may take BadgeClasses: hosted or a section of the
+ * configuration, and every backend the database names is configured.
+ */
+static int backend_usable(const struct env *e, const char *name, struct err *err)
+{
+    if (!cli_config_has_backend(&e->cfg, name))
+        return err_set(err, ERR_NOTFOUND,
+                       "there is no backend '%s': it is hosted or a [backend.NAME] section of the "
+                       "configuration",
+                       name);
+    return cli_backends_check_used(&e->cfg, e->s, err);
+}
+
+/*
+ * --backend-id ID: a BadgeClass that exists at the remote backend `name`
+ * already. The platform is asked before anything is stored: one it does
+ * not have, or another issuer's, is refused.
+ */
+static int verify_backend_id(const struct cli_config *cfg, const char *name, const char *id,
+                             struct err *err)
+{
+    struct backend_settings *set;
+    struct backend *b = NULL;
+    int ret = 0;
+
+    if (strcmp(name, BACKEND_HOSTED) == 0)
+        return err_set(err, ERR_INVALID,
+                       "--backend-id needs a remote backend: this BadgeClass goes to 'hosted', "
+                       "which makes its own ids (choose one with --backend)");
+    if (!backend_entity_id_valid(id))
+        return err_set(err, ERR_INVALID,
+                       "--backend-id must be the platform's entity id (letters, digits, '-' and "
+                       "'_'), got '%s'",
+                       id);
+    set = xmalloc(sizeof(*set));
+    if (cli_config_backend(cfg, name, set, err) < 0 || backend_from_settings(set, &b, err) < 0)
+        ret = -1;
+    else
+        /* NEEDSWORK: b->ops->verify (backends.h) once it lands: ask the platform */
+        ret = err_set(err, ERR_UNAVAILABLE,
+                      "--backend-id cannot be checked at backend '%s' by this version: nothing "
+                      "stored",
+                      name);
+    backend_destroy(b);
+    backend_settings_wipe(set);
+    free(set);
+    return ret;
+}
+
 static int badge_create(const struct cli_opts *o)
 {
     struct err err = ERR_INIT;
@@ -411,7 +477,8 @@ static int badge_create(const struct cli_opts *o)
         awards_text_ok(o->criteria, LIMIT_BADGE_TEXT_LEN, "--criteria", &err) < 0 ||
         awards_text_ok(o->mode, LIMIT_LTI_ID_LEN, "--mode", &err) < 0 ||
         awards_text_ok(o->issuing_component, LIMIT_LTI_ID_LEN, "--issuing-component", &err) < 0 ||
-        awards_text_ok(o->backend_id, 500, "--backend-id", &err) < 0) {
+        awards_text_ok(o->backend_id, 500, "--backend-id", &err) < 0 ||
+        backend_opt_ok(o->backend, &err) < 0) {
         ret = cli_usage_error("badge create", "%s", err.msg);
         goto out;
     }
@@ -480,10 +547,15 @@ static int badge_create(const struct cli_opts *o)
     b.issuing_component = o->issuing_component;
     b.tags = tags_s;
     b.alignments = al_s;
-    b.backend = "hosted";
+    /* --backend, else the consumer's, else [awards] backend */
+    b.backend = o->backend              ? o->backend
+                : e.consumer.backend[0] ? e.consumer.backend
+                                        : e.cfg.awards_backend;
     b.backend_id = o->backend_id;
     b.expires_days = days;
-    if (store_badge_create(e.s, &b, &id, slug, &err) < 0)
+    if (backend_usable(&e, b.backend, &err) < 0 ||
+        (o->backend_id && verify_backend_id(&e.cfg, b.backend, o->backend_id, &err) < 0) ||
+        store_badge_create(e.s, &b, &id, slug, &err) < 0)
         ret = cli_fail(&err);
     else
         printf("slug=%s\n", slug);
@@ -581,7 +653,7 @@ int cli_cmd_badge(int argc, char **argv)
 
     if (cli_parse_opts(argc, argv, 3,
                        "config,db,json,consumer,context,name,description,image,mode,slug,"
-                       "criteria-url,criteria,tag,alignment,issuing-component,backend-id,"
+                       "criteria-url,criteria,tag,alignment,issuing-component,backend-id,backend,"
                        "expires-days,rule,passback-score,revoke-on-withdrawn",
                        1, &o, &err) < 0)
         return cli_usage_error("badge", "%s", err.msg);
@@ -631,11 +703,16 @@ int cli_cmd_badge(int argc, char **argv)
             return cli_usage_error("badge set", "SLUG is required");
         if (parse_outcome_opts(&o, &pb, &score, &rw, &err) < 0)
             return cli_usage_error("badge set", "%s", err.msg);
-        if (pb < 0 && rw < 0 && !o.image)
-            return cli_usage_error(
-                "badge set", "nothing to set (--image, --passback-score, --revoke-on-withdrawn)");
-        /* the image first: the one part that can be refused for what it holds */
+        if (pb < 0 && rw < 0 && !o.image && !o.backend)
+            return cli_usage_error("badge set", "nothing to set (--image, --passback-score, "
+                                                "--revoke-on-withdrawn, --backend)");
+        if (backend_opt_ok(o.backend, &err) < 0)
+            return cli_usage_error("badge set", "%s", err.msg);
+        /* the backend first (refused once it has awards), then the image: refused for what it holds
+         */
         if (env_open(&e, &o, false, false, &err) < 0 ||
+            (o.backend && (backend_usable(&e, o.backend, &err) < 0 ||
+                           store_badge_set_backend(e.s, o.pos[0], o.backend, &err) < 0)) ||
             (o.image && (load_image(o.image, &img, &type, &err) < 0 ||
                          store_badge_set_image(e.s, o.pos[0], (const unsigned char *)img.ptr,
                                                img.len, type, &err) < 0)) ||
@@ -772,8 +849,9 @@ int cli_cmd_award(int argc, char **argv)
     int64_t id;
     int ret = 0;
 
-    if (cli_parse_opts(argc, argv, 3, "config,db,json,badge,consumer,user,narrative,state,reason",
-                       1, &o, &err) < 0)
+    if (cli_parse_opts(argc, argv, 3,
+                       "config,db,json,badge,consumer,user,narrative,state,reason,backend", 1, &o,
+                       &err) < 0)
         return cli_usage_error("award", "%s", err.msg);
     if (!sub || o.help || strcmp(sub, "--help") == 0) {
         fputs(award_usage, sub ? stdout : stderr);
@@ -796,12 +874,14 @@ int cli_cmd_award(int argc, char **argv)
         else
             printf("user %s already has %s\n", o.user, o.badge);
     } else if (strcmp(sub, "list") == 0) {
-        struct store_award_filter f = { -1, o.badge, 0, NULL, 0 };
+        struct store_award_filter f = { -1, o.badge, 0, o.backend, 0 };
         struct store_award *v;
         size_t n;
 
         if (o.state && (f.state = store_award_state_parse(o.state)) < 0)
             return cli_usage_error("award list", "unknown state '%s'", o.state);
+        if (backend_opt_ok(o.backend, &err) < 0)
+            return cli_usage_error("award list", "%s", err.msg);
         if (env_open(&e, &o, false, false, &err) < 0 ||
             store_award_list(e.s, &f, &ar, &v, &n, &err) < 0) {
             ret = cli_fail(&err);

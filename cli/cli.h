@@ -55,6 +55,24 @@ struct cli_config {
     bool email_allow_loopback;
     bool email_accept_unconfirmed; /* without smtp_url: take a learner's address as given */
     char email_ca_file[4096];      /* "": the system's CA bundle */
+    /*
+     * [awards] backend and the [backend.NAME] sections as read: keys and
+     * values as text in `bpool`, each section checked whole once the file
+     * and the environment are read (cli_config_backends_check).
+     */
+    char awards_backend[LIMIT_BACKEND_NAME_LEN + 1]; /* default for consumers without their own */
+    size_t nbackends;
+    struct cli_backend_section {
+        char name[LIMIT_BACKEND_NAME_LEN + 1];
+        size_t origin; /* in bpool: "FILE [backend.NAME]" */
+    } backends[LIMIT_BACKENDS];
+    size_t nbentries;
+    struct cli_backend_entry {
+        size_t section;         /* index into backends */
+        size_t key, value, env; /* in bpool; env: the variable's name, 0 for the file */
+    } bentries[LIMIT_BACKEND_CONFIG_ENTRIES];
+    size_t bpool_used;
+    char bpool[LIMIT_BACKEND_CONFIG_BYTES];
 };
 
 /* Sets the built-in defaults. */
@@ -79,6 +97,24 @@ struct net_mail_config;
 int cli_config_mail(const struct cli_config *c, struct net_mail_config *out /* OUT */,
                     struct err *err);
 
+struct backend_settings;
+/*
+ * Checks every [backend.NAME] section whole (backend_settings_check) and
+ * that [awards] backend is "hosted" or one of them: ERR_INVALID in one line
+ * naming the section and the key, never a secret. cli_config_resolve()
+ * runs it.
+ */
+int cli_config_backends_check(const struct cli_config *c, struct err *err);
+/*
+ * The settings of the section `name` (checked whole); ERR_NOTFOUND when the
+ * configuration has no such section. Wipe them after use
+ * (backend_settings_wipe): they hold its secrets.
+ */
+int cli_config_backend(const struct cli_config *c, const char *name,
+                       struct backend_settings *out /* OUT */, struct err *err);
+/* Whether `name` is "hosted" or a [backend.NAME] section of the configuration. */
+bool cli_config_has_backend(const struct cli_config *c, const char *name);
+
 /* The public base URL: public_url, else http://HOST:PORT of listen (as the server uses). */
 void cli_config_public_url(const struct cli_config *c, char *out, size_t outlen);
 
@@ -97,7 +133,8 @@ struct cli_opts {
     const char *name, *description, *image, *mode, *slug, *criteria_url, *criteria;
     const char *issuing_component, *backend_id, *expires_days, *rule, *narrative;
     const char *passback_score, *revoke_on_withdrawn;
-    const char *to; /* migrate --to VERSION */
+    const char *to;      /* migrate --to VERSION */
+    const char *backend; /* consumer add, badge create|set, award list --backend NAME */
     struct cli_list context, tag, alignment;
     const char *pos[8];
     size_t npos;
@@ -142,6 +179,21 @@ int cli_cmd_badge(int argc, char **argv);
 int cli_cmd_grade(int argc, char **argv);
 int cli_cmd_award(int argc, char **argv);
 int cli_cmd_outcome(int argc, char **argv);
+int cli_cmd_backend(int argc, char **argv);
+
+struct awards;
+/*
+ * That every backend consumers and BadgeClasses of `s` name is "hosted" or
+ * a section of `c`: ERR_INVALID naming the section otherwise. `serve` and
+ * every command that uses a backend run it first.
+ */
+int cli_backends_check_used(const struct cli_config *c, struct store *s, struct err *err);
+/*
+ * Makes the backend of each [backend.NAME] section of `c` and registers it
+ * with `a` under its name (backend_from_settings); the first that cannot be
+ * made fails, naming its section.
+ */
+int cli_backends_register(const struct cli_config *c, struct awards *a, struct err *err);
 
 /*
  * Says on `f` what the migrations that opening `s` ran did to the stored

@@ -12,6 +12,7 @@
 #include "lti/lti.h"
 #include "web/web.h"
 
+#include <ctype.h>
 #include <ini.h>
 #include <strings.h>
 #include <unistd.h>
@@ -38,6 +39,8 @@ void cli_config_defaults(struct cli_config *c)
              "Open Badges for this course: see the badges you earned and how to earn the others.");
     c->email_starttls = true;
     c->health_outbox_stuck = 900;
+    snprintf(c->awards_backend, sizeof(c->awards_backend), BACKEND_HOSTED);
+    c->bpool_used = 1; /* offset 0 is "none" */
 }
 
 /*
@@ -287,10 +290,230 @@ int cli_config_mail(const struct cli_config *c, struct net_mail_config *out, str
     return 0;
 }
 
+/* A copy of `v` in the pool of backend settings; its offset, 0 when the pool is full. */
+static size_t bpool_add(struct cli_config *c, const char *v)
+{
+    size_t n = strlen(v) + 1, off = c->bpool_used;
+
+    if (n > sizeof(c->bpool) - c->bpool_used)
+        return 0;
+    memcpy(c->bpool + off, v, n);
+    c->bpool_used += n;
+    return off;
+}
+
+/* The section called `name` (made when `origin` is given), or -1. */
+static int backend_section(struct cli_config *c, const char *name, size_t namelen,
+                           const char *origin, struct err *err)
+{
+    char nm[LIMIT_BACKEND_NAME_LEN + 1];
+    struct cli_backend_section *b;
+
+    for (size_t i = 0; i < c->nbackends; i++) {
+        if (strlen(c->backends[i].name) == namelen &&
+            strncmp(c->backends[i].name, name, namelen) == 0)
+            return (int)i;
+    }
+    if (namelen == 0 || namelen > LIMIT_BACKEND_NAME_LEN ||
+        (memcpy(nm, name, namelen), nm[namelen] = '\0', !backend_name_valid(nm)))
+        return err_set(err, ERR_INVALID,
+                       "%s: a backend section is [backend.NAME], NAME 1 to %d lower-case "
+                       "letters, digits and '-'",
+                       origin, LIMIT_BACKEND_NAME_LEN);
+    if (c->nbackends == LIMIT_BACKENDS)
+        return err_set(err, ERR_INVALID, "%s: at most %d backend sections", origin, LIMIT_BACKENDS);
+    b = &c->backends[c->nbackends];
+    snprintf(b->name, sizeof(b->name), "%s", nm);
+    b->origin = bpool_add(c, origin);
+    if (!b->origin)
+        return err_set(err, ERR_INVALID, "%s: the backend sections are too long", origin);
+    return (int)c->nbackends++;
+}
+
+/* One key of a [backend.NAME] section (`env`: the variable it came from, NULL: the file). */
+static int backend_key_add(struct cli_config *c, size_t section, const char *key, const char *v,
+                           const char *env, const char *origin, struct err *err)
+{
+    struct cli_backend_entry *e = &c->bentries[c->nbentries];
+
+    if (c->nbentries == LIMIT_BACKEND_CONFIG_ENTRIES)
+        return err_set(err, ERR_INVALID, "%s: too many backend keys (at most %d)", origin,
+                       LIMIT_BACKEND_CONFIG_ENTRIES);
+    e->section = section;
+    e->env = env ? bpool_add(c, env) : 0;
+    e->key = bpool_add(c, key);
+    e->value = bpool_add(c, v);
+    if (!e->key || !e->value || (env && !e->env))
+        return err_set(err, ERR_INVALID, "%s: the backend sections are too long (at most %d bytes)",
+                       origin, LIMIT_BACKEND_CONFIG_BYTES);
+    c->nbentries++;
+    return 0;
+}
+
+/* "backend.NAME.KEY": kept as text, checked with its whole section (cli_config_backends_check). */
+static int set_backend(struct cli_config *c, const char *key, const char *v, const char *origin,
+                       struct err *err)
+{
+    const char *name = key + 8, *dot = strrchr(name, '.');
+    int sec;
+
+    if (!dot)
+        return err_set(err, ERR_INVALID, "%s: a backend section is [backend.NAME]", origin);
+    sec = backend_section(c, name, (size_t)(dot - name), origin, err);
+    if (sec < 0)
+        return -1;
+    /* a key that long is none of any type's: refused at once, with its line */
+    if (strlen(dot + 1) > 32)
+        return err_set(err, ERR_INVALID, "%s: unknown key '%.32s...'", origin, dot + 1);
+    return backend_key_add(c, (size_t)sec, dot + 1, v, NULL, origin, err);
+}
+
+/* The last value of `key` in section `sec`, NULL when none. */
+static const char *backend_value(const struct cli_config *c, size_t sec, const char *key)
+{
+    for (size_t i = c->nbentries; i-- > 0;) {
+        const struct cli_backend_entry *e = &c->bentries[i];
+
+        if (e->section == sec && strcmp(c->bpool + e->key, key) == 0)
+            return c->bpool + e->value;
+    }
+    return NULL;
+}
+
+/*
+ * The secrets of each section's type from LTIBADGES_BACKEND_<NAME>_<KEY>
+ * (NAME upper-cased, '-' made '_'), after the file's: set and not empty,
+ * a variable wins over the file.
+ */
+static int load_backend_env(struct cli_config *c, struct err *err)
+{
+    size_t nsec = c->nbackends;
+
+    for (size_t i = 0; i < nsec; i++) {
+        const struct backend_type *t = backend_type_find(backend_value(c, i, "type"));
+
+        for (size_t k = 0; t && k < t->nkeys; k++) {
+            char env[128], origin[200];
+            const char *v;
+            size_t j;
+
+            if (!t->keys[k].secret)
+                continue;
+            j = (size_t)snprintf(env, sizeof(env), "LTIBADGES_BACKEND_");
+            for (const char *p = c->backends[i].name; *p; p++)
+                env[j++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+            env[j++] = '_';
+            for (const char *p = t->keys[k].name; *p; p++)
+                env[j++] = (char)toupper((unsigned char)*p);
+            env[j] = '\0';
+            v = getenv(env);
+            if (!v || !v[0])
+                continue;
+            snprintf(origin, sizeof(origin), "%s for [backend.%s]", env, c->backends[i].name);
+            if (backend_key_add(c, i, t->keys[k].name, v, env, origin, err) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Section `i` as backends/ reads it; its entries and origins in `ents` and `origins`. */
+static void backend_section_of(const struct cli_config *c, size_t i,
+                               struct backend_section_entry *ents, char (*origins)[200],
+                               struct backend_section *out)
+{
+    size_t n = 0;
+
+    for (size_t j = 0; j < c->nbentries; j++) {
+        const struct cli_backend_entry *e = &c->bentries[j];
+
+        if (e->section != i)
+            continue;
+        ents[n].key = c->bpool + e->key;
+        ents[n].value = c->bpool + e->value;
+        if (e->env) {
+            snprintf(origins[n], sizeof(origins[n]), "%s for [backend.%s]", c->bpool + e->env,
+                     c->backends[i].name);
+            ents[n].origin = origins[n];
+        } else {
+            ents[n].origin = c->bpool + c->backends[i].origin;
+        }
+        n++;
+    }
+    out->name = c->backends[i].name;
+    out->origin = c->bpool + c->backends[i].origin;
+    out->entries = ents;
+    out->n = n;
+}
+
+static int backend_check_at(const struct cli_config *c, size_t i, struct backend_settings *out,
+                            struct err *err)
+{
+    struct backend_section_entry *ents = xcalloc(c->nbentries + 1, sizeof(*ents));
+    char(*origins)[200] = xcalloc(c->nbentries + 1, sizeof(*origins));
+    struct backend_section sec;
+    int ret;
+
+    backend_section_of(c, i, ents, origins, &sec);
+    ret = backend_settings_check(&sec, out, err);
+    free(ents);
+    free(origins);
+    return ret;
+}
+
+int cli_config_backends_check(const struct cli_config *c, struct err *err)
+{
+    struct backend_settings *s = xmalloc(sizeof(*s));
+    int ret = 0;
+
+    for (size_t i = 0; i < c->nbackends && ret == 0; i++)
+        ret = backend_check_at(c, i, s, err);
+    backend_settings_wipe(s);
+    free(s);
+    if (ret == 0 && !cli_config_has_backend(c, c->awards_backend))
+        ret = err_set(err, ERR_INVALID,
+                      "[awards]: 'backend' names '%s', but there is no [backend.%s] section",
+                      c->awards_backend, c->awards_backend);
+    return ret;
+}
+
+bool cli_config_has_backend(const struct cli_config *c, const char *name)
+{
+    if (strcmp(name, BACKEND_HOSTED) == 0)
+        return true;
+    for (size_t i = 0; i < c->nbackends; i++) {
+        if (strcmp(c->backends[i].name, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+int cli_config_backend(const struct cli_config *c, const char *name, struct backend_settings *out,
+                       struct err *err)
+{
+    for (size_t i = 0; i < c->nbackends; i++) {
+        if (strcmp(c->backends[i].name, name) == 0)
+            return backend_check_at(c, i, out, err);
+    }
+    return err_set(err, ERR_NOTFOUND, "the configuration has no [backend.%s] section", name);
+}
+
 int cli_config_set(struct cli_config *c, const char *key, const char *v, const char *origin,
                    struct err *err)
 {
     int64_t n;
+
+    if (strncmp(key, "backend.", 8) == 0)
+        return set_backend(c, key, v, origin, err);
+    if (strcmp(key, "awards.backend") == 0) {
+        if (!backend_name_valid(v))
+            return err_set(err, ERR_INVALID,
+                           "%s: 'backend' must be hosted or the NAME of a [backend.NAME] "
+                           "section, got '%s'",
+                           origin, v);
+        snprintf(c->awards_backend, sizeof(c->awards_backend), "%s", v);
+        return 0;
+    }
 
     if (strcmp(key, "server.listen") == 0)
         return set_listen(c, v, origin, err);
@@ -449,7 +672,11 @@ static bool is_path_key(const char *key, const char *v)
 {
     static const char *const keys[] = { "database.path",     "server.access_log", "server.log_file",
                                         "server.locale_dir", "outcomes.ca_file",  "email.ca_file" };
+    size_t n = strlen(key);
 
+    /* backend.NAME.ca_file */
+    if (strncmp(key, "backend.", 8) == 0 && n > 16 && strcmp(key + n - 8, ".ca_file") == 0)
+        return true;
     if ((strcmp(key, "server.access_log") == 0 || strcmp(key, "server.log_file") == 0) &&
         (strcmp(v, "-") == 0 || strcmp(v, "off") == 0 || strcmp(v, "stderr") == 0))
         return false;
@@ -574,7 +801,7 @@ int cli_config_resolve(struct cli_config *c, const struct cli_opts *o, struct er
     cli_config_defaults(c);
     if (path && cli_config_load_file(c, path, err) < 0)
         return -1;
-    if (load_env(c, o, err) < 0)
+    if (load_env(c, o, err) < 0 || load_backend_env(c, err) < 0)
         return -1;
     if (o->listen && cli_config_set(c, "server.listen", o->listen, "--listen", err) < 0)
         return -1;
@@ -583,7 +810,7 @@ int cli_config_resolve(struct cli_config *c, const struct cli_opts *o, struct er
     if (o->public_url &&
         cli_config_set(c, "server.public_url", o->public_url, "--public-url", err) < 0)
         return -1;
-    return 0;
+    return cli_config_backends_check(c, err);
 }
 
 struct opt_spec {
@@ -632,6 +859,7 @@ static const struct opt_spec specs[] = {
     OPT_STR("criteria", criteria),
     OPT_STR("issuing-component", issuing_component),
     OPT_STR("backend-id", backend_id),
+    OPT_STR("backend", backend),
     OPT_STR("expires-days", expires_days),
     OPT_STR("rule", rule),
     OPT_STR("narrative", narrative),

@@ -1,26 +1,31 @@
 /*
- * cli/consumer.c - `ltibadges consumer add|list|remove|rotate|enable|disable|outcome-hosts`.
+ * cli/consumer.c - `ltibadges consumer
+ * add|list|remove|rotate|enable|disable|outcome-hosts|backend`.
  *
  * Secrets are shown once, when they are made (add, rotate), and never listed.
  */
 #include "base/base.h"
+#include "backends/backends.h"
 #include "cli/cli.h"
 #include "store/store.h"
 
 #include <jansson.h>
 
 static const char consumer_usage[] =
-    "usage: ltibadges consumer add NAME [--key KEY] [--secret SECRET]\n"
+    "usage: ltibadges consumer add NAME [--key KEY] [--secret SECRET] [--backend B]\n"
     "       ltibadges consumer list [--json]\n"
     "       ltibadges consumer remove KEY\n"
     "       ltibadges consumer rotate KEY\n"
     "       ltibadges consumer enable KEY\n"
     "       ltibadges consumer disable KEY\n"
     "       ltibadges consumer outcome-hosts KEY [HOST,...]\n"
+    "       ltibadges consumer backend KEY [B|default]\n"
     "\n"
     "Registers the learning platforms (LTI tool consumers) allowed to launch the tool.\n"
     "  add      creates a consumer; prints key=... and secret=... (a random 32-byte hex\n"
     "           secret unless --secret is given). Give both to the LMS administrator.\n"
+    "           --backend B: its BadgeClasses go to backend B (hosted or a\n"
+    "           [backend.NAME] section) instead of [awards] backend\n"
     "  list     lists consumers (never their secrets); --json prints one JSON array\n"
     "  remove   deletes a consumer and everything its launches stored\n"
     "  rotate   replaces the secret (printed once); the old one stops working at once\n"
@@ -30,6 +35,8 @@ static const char consumer_usage[] =
     "           the only hosts the tool may call for the consumer's grades (Basic\n"
     "           Outcomes), comma-separated; \".example.edu\" allows its subdomains too.\n"
     "           Without HOSTS, the outcome service URLs of its launches are called.\n"
+    "  backend  where the consumer's BadgeClasses made from now on go: B, or default\n"
+    "           ([awards] backend); those it has keep theirs. Without B, prints it.\n"
     "\n"
     "Every command takes --db PATH and --config FILE.\n";
 
@@ -120,20 +127,31 @@ static int make_key(const char *name, char *out, size_t outlen, struct err *err)
     return 0;
 }
 
-static int open_store(const struct cli_opts *o, struct store **s, struct err *err)
+static int open_store(const struct cli_opts *o, struct cli_config *cfg, struct store **s,
+                      struct err *err)
 {
-    struct cli_config cfg;
-
-    if (cli_config_resolve(&cfg, o, err) < 0 ||
-        cli_store_open(&cfg, STORE_OPEN_NO_CREATE, s, err) < 0)
+    if (cli_config_resolve(cfg, o, err) < 0 ||
+        cli_store_open(cfg, STORE_OPEN_NO_CREATE, s, err) < 0)
         return -1;
     cli_report_svg_migration(*s, stderr, "ltibadges: ");
     return 0;
 }
 
+/* A backend a consumer may use: hosted or a section of the configuration (NULL: the default). */
+static int backend_known(const struct cli_config *cfg, const char *name, struct err *err)
+{
+    if (!name || cli_config_has_backend(cfg, name))
+        return 0;
+    return err_set(err, ERR_NOTFOUND,
+                   "there is no backend '%s': it is hosted or a [backend.NAME] section of the "
+                   "configuration",
+                   name);
+}
+
 static int cmd_add(const struct cli_opts *o)
 {
     struct err err = ERR_INIT;
+    struct cli_config *cfg = NULL;
     struct store *s = NULL;
     char key[LIMIT_CONSUMER_KEY_LEN + 1], secret[LIMIT_CONSUMER_SECRET_LEN + 1];
     const char *name = o->pos[1];
@@ -159,24 +177,39 @@ static int cmd_add(const struct cli_opts *o)
     } else if (util_random_hex(secret, 32, &err) < 0) {
         return cli_fail(&err);
     }
-    if (open_store(o, &s, &err) < 0 || store_consumer_add(s, key, secret, name, NULL, &err) < 0) {
+    if (o->backend && !backend_name_valid(o->backend))
+        return cli_usage_error("consumer add", "--backend is hosted or the NAME of a "
+                                               "[backend.NAME] section");
+    cfg = xmalloc(sizeof(*cfg));
+    if (open_store(o, cfg, &s, &err) < 0 || backend_known(cfg, o->backend, &err) < 0 ||
+        store_consumer_add_backend(s, key, secret, name, o->backend, NULL, &err) < 0) {
         ret = cli_fail(&err);
     } else {
         printf("key=%s\nsecret=%s\n", key, secret);
     }
     store_close(s);
+    free(cfg);
     return ret;
+}
+
+/* The backend a consumer's new BadgeClasses go to, and whether it is the default. */
+static const char *backend_of(const struct cli_config *cfg, const struct store_consumer *c,
+                              bool *is_default)
+{
+    *is_default = !c->backend[0];
+    return c->backend[0] ? c->backend : cfg->awards_backend;
 }
 
 static int cmd_list(const struct cli_opts *o)
 {
     struct err err = ERR_INIT;
+    struct cli_config *cfg = xmalloc(sizeof(*cfg));
     struct store *s = NULL;
     struct store_consumer *list = NULL;
     size_t n = 0;
     int ret = 0;
 
-    if (open_store(o, &s, &err) < 0 || store_consumer_list(s, &list, &n, &err) < 0) {
+    if (open_store(o, cfg, &s, &err) < 0 || store_consumer_list(s, &list, &n, &err) < 0) {
         ret = cli_fail(&err);
         goto out;
     }
@@ -186,13 +219,15 @@ static int cmd_list(const struct cli_opts *o)
 
         for (size_t i = 0; i < n; i++) {
             char created[21];
+            bool dflt;
+            const char *be = backend_of(cfg, &list[i], &dflt);
 
             util_iso8601(list[i].created_at, created);
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:s?, s:b, s:I, s:s}", "key",
-                                                 list[i].key, "name", list[i].name, "lms",
-                                                 list[i].lms[0] ? list[i].lms : NULL, "enabled",
-                                                 list[i].enabled, "users",
-                                                 (json_int_t)list[i].users, "created_at", created));
+            json_array_append_new(
+                arr, json_pack("{s:s, s:s, s:s?, s:b, s:I, s:s, s:s, s:b}", "key", list[i].key,
+                               "name", list[i].name, "lms", list[i].lms[0] ? list[i].lms : NULL,
+                               "enabled", list[i].enabled, "users", (json_int_t)list[i].users,
+                               "created_at", created, "backend", be, "backend_default", dflt));
         }
         text = json_dumps(arr, JSON_INDENT(2));
         printf("%s\n", text ? text : "[]");
@@ -201,26 +236,30 @@ static int cmd_list(const struct cli_opts *o)
     } else if (n == 0) {
         printf("no consumers: add one with 'ltibadges consumer add NAME'\n");
     } else {
-        printf("%-32s %-24s %-8s %-8s %6s  %s\n", "KEY", "NAME", "LMS", "ENABLED", "USERS",
-               "CREATED");
+        printf("%-32s %-24s %-8s %-8s %6s  %-20s  %s\n", "KEY", "NAME", "LMS", "ENABLED", "USERS",
+               "CREATED", "BACKEND");
         for (size_t i = 0; i < n; i++) {
             char created[21];
+            bool dflt;
+            const char *be = backend_of(cfg, &list[i], &dflt);
 
             util_iso8601(list[i].created_at, created);
-            printf("%-32s %-24s %-8s %-8s %6" PRId64 "  %s\n", list[i].key, list[i].name,
+            printf("%-32s %-24s %-8s %-8s %6" PRId64 "  %-20s  %s%s\n", list[i].key, list[i].name,
                    list[i].lms[0] ? list[i].lms : "-", list[i].enabled ? "yes" : "no",
-                   list[i].users, created);
+                   list[i].users, created, be, dflt ? " (default)" : "");
         }
     }
 out:
     free(list);
     store_close(s);
+    free(cfg);
     return ret;
 }
 
 static int cmd_keyed(const struct cli_opts *o, const char *verb)
 {
     struct err err = ERR_INIT;
+    struct cli_config *cfg = NULL;
     struct store *s = NULL;
     const char *key = o->pos[1];
     char secret[65];
@@ -232,7 +271,8 @@ static int cmd_keyed(const struct cli_opts *o, const char *verb)
         snprintf(cmd, sizeof(cmd), "consumer %s", verb);
         return cli_usage_error(cmd, "missing KEY");
     }
-    if (open_store(o, &s, &err) < 0) {
+    cfg = xmalloc(sizeof(*cfg));
+    if (open_store(o, cfg, &s, &err) < 0) {
         ret = cli_fail(&err);
         goto out;
     }
@@ -262,6 +302,39 @@ static int cmd_keyed(const struct cli_opts *o, const char *verb)
             printf("consumer '%s' may be called on: %s\n", key, hosts);
         else
             printf("consumer '%s' is called on the outcome services its launches name\n", key);
+    } else if (strcmp(verb, "backend") == 0) {
+        const char *b = o->pos[2];
+        struct store_consumer c;
+
+        if (b && strcmp(b, "default") != 0 && !backend_name_valid(b)) {
+            ret = cli_usage_error("consumer backend",
+                                  "B is hosted, the NAME of a [backend.NAME] section or default");
+            goto out;
+        }
+        if (b && strcmp(b, "default") == 0)
+            b = NULL;
+        else if (!b) {
+            bool dflt;
+
+            if (store_consumer_find(s, str_from_cstr(key), &c, &err) < 0) {
+                if (err.code == ERR_NOTFOUND) {
+                    err_clear(&err);
+                    err_set(&err, ERR_NOTFOUND, "there is no consumer with key '%s'", key);
+                }
+                ret = cli_fail(&err);
+            } else {
+                b = backend_of(cfg, &c, &dflt);
+                printf("%s%s\n", b, dflt ? " (default)" : "");
+            }
+            goto out;
+        }
+        if (backend_known(cfg, b, &err) < 0 || store_consumer_set_backend(s, key, b, &err) < 0)
+            ret = cli_fail(&err);
+        else if (b)
+            printf("consumer '%s': its new BadgeClasses go to backend '%s'\n", key, b);
+        else
+            printf("consumer '%s': its new BadgeClasses go to the default backend ('%s')\n", key,
+                   cfg->awards_backend);
     } else {
         bool en = strcmp(verb, "enable") == 0;
 
@@ -272,6 +345,7 @@ static int cmd_keyed(const struct cli_opts *o, const char *verb)
     }
 out:
     store_close(s);
+    free(cfg);
     return ret;
 }
 
@@ -285,13 +359,13 @@ int cli_cmd_consumer(int argc, char **argv)
 
     if (!verb)
         return cli_usage_error("consumer", "missing subcommand (add, list, remove, rotate, "
-                                           "enable or disable)");
+                                           "enable, disable, outcome-hosts or backend)");
     if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
         fputs(consumer_usage, stdout);
         return 0;
     }
     if (strcmp(verb, "add") == 0) {
-        allowed = "config,db,key,secret";
+        allowed = "config,db,key,secret,backend";
         npos = 1;
     } else if (strcmp(verb, "list") == 0) {
         allowed = "config,db,json";
@@ -300,7 +374,7 @@ int cli_cmd_consumer(int argc, char **argv)
                strcmp(verb, "enable") == 0 || strcmp(verb, "disable") == 0) {
         allowed = "config,db";
         npos = 1;
-    } else if (strcmp(verb, "outcome-hosts") == 0) {
+    } else if (strcmp(verb, "outcome-hosts") == 0 || strcmp(verb, "backend") == 0) {
         allowed = "config,db";
         npos = 2;
     } else {

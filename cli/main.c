@@ -23,6 +23,7 @@ static const char usage[] =
     "  grade       record a grade as if the LMS had sent it\n"
     "  award       grant, list, retry and revoke awards\n"
     "  outcome     the sourcedid a grader sends to /lti/outcomes for a learner's result\n"
+    "  backend     list the badge platforms awards go to, check their configuration\n"
     "  db          migrate, version, backup or restore the database\n"
     "  migrate     create the database or bring its schema up to date (db migrate)\n"
     "\n"
@@ -126,6 +127,8 @@ int main(int argc, char **argv)
         return cli_cmd_outcome(argc, argv);
     if (strcmp(cmd, "award") == 0)
         return cli_cmd_award(argc, argv);
+    if (strcmp(cmd, "backend") == 0)
+        return cli_cmd_backend(argc, argv);
     fprintf(stderr, "ltibadges: unknown command '%s' (see 'ltibadges --help')\n", cmd);
     return 2;
 }

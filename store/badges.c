@@ -459,6 +459,7 @@ int store_badge_create_conn(struct conn *c, const struct store_badge_new *b, int
     if (context_id)
         sqlite3_bind_int64(st, 3, context_id);
     bind_badge_fields(st, b, now);
+    store_bind_str(st, 20, str_from_cstr(b->default_backend));
     if (store_step_id(c, st, id, "creating a BadgeClass", err) < 0)
         return -1;
 
@@ -800,4 +801,76 @@ int store_badge_set_archived(struct store *s, int64_t id, int64_t context_id, bo
             ret = err_set(err, ERR_NOTFOUND, "this course has no such BadgeClass");
     }
     return store_admin_end(s, ret, err);
+}
+
+int store_badge_set_backend(struct store *s, const char *slug, const char *backend, struct err *err)
+{
+    sqlite3_stmt *st;
+    int ret = -1;
+    bool taken = false;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    st = store_stmt(s->admin, S_BADGE_SET_BACKEND, err);
+    if (st) {
+        store_bind_str(st, 1, str_from_cstr(slug));
+        store_bind_str(st, 2, str_from_cstr(backend));
+        sqlite3_bind_int64(st, 3, util_now());
+        ret = store_step_done(s->admin, st, "changing a BadgeClass's backend", err);
+    }
+    /* nothing changed: no such BadgeClass, or it has awards */
+    if (ret == 0 && sqlite3_changes(s->admin->db) == 0) {
+        ret = slug_taken(s->admin, slug, &taken, err);
+        if (ret == 0 && taken)
+            ret = err_set(err, ERR_CONFLICT,
+                          "BadgeClass '%s' has awards: its backend can no longer change", slug);
+        else if (ret == 0)
+            ret = err_set(err, ERR_NOTFOUND, "there is no BadgeClass '%s'", slug);
+    }
+    return store_admin_end(s, ret, err);
+}
+
+int store_backend_usage(struct store *s, struct arena *a, struct store_backend_use **out,
+                        size_t *count, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    struct store_backend_use *v = NULL;
+    size_t n = 0, cap = 0;
+    sqlite3_stmt *st;
+    int rc, ret = -1;
+
+    *out = NULL;
+    *count = 0;
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_BACKEND_USAGE, err);
+    if (!st)
+        goto out;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            struct store_backend_use *nv;
+
+            cap = cap ? cap * 2 : 8;
+            nv = arena_alloc(a, st_mult(cap, sizeof(*nv)));
+            if (n)
+                memcpy(nv, v, n * sizeof(*nv));
+            v = nv;
+        }
+        v[n].name = store_col_arena(st, 0, a);
+        v[n].consumers = sqlite3_column_int64(st, 1);
+        v[n].badges = sqlite3_column_int64(st, 2);
+        v[n].awards = sqlite3_column_int64(st, 3);
+        n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        store_db_err(c, rc, "counting what each backend is used by", err);
+        goto out;
+    }
+    *out = v;
+    *count = n;
+    ret = 0;
+out:
+    store_reader_put(s, c);
+    return ret;
 }

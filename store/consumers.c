@@ -26,6 +26,7 @@ static void read_consumer(sqlite3_stmt *st, struct store_consumer *c)
     c->enabled = sqlite3_column_int(st, 5) != 0;
     c->created_at = sqlite3_column_int64(st, 6);
     c->users = sqlite3_column_int64(st, 7);
+    store_col_copy(st, 8, c->backend, sizeof(c->backend));
 }
 
 /* FNV-1a: a handful of keys, chosen by the operator; no need for more */
@@ -86,6 +87,13 @@ int store_consumer_find_cached(struct store *s, struct str key, struct store_con
 int store_consumer_add(struct store *s, const char *key, const char *secret, const char *name,
                        struct store_consumer *out, struct err *err)
 {
+    return store_consumer_add_backend(s, key, secret, name, NULL, out, err);
+}
+
+int store_consumer_add_backend(struct store *s, const char *key, const char *secret,
+                               const char *name, const char *backend, struct store_consumer *out,
+                               struct err *err)
+{
     struct conn *c = s->admin;
     sqlite3_stmt *st;
     int64_t id = 0;
@@ -101,6 +109,7 @@ int store_consumer_add(struct store *s, const char *key, const char *secret, con
     store_bind_str(st, 2, str_from_cstr(secret));
     store_bind_str(st, 3, str_from_cstr(name));
     sqlite3_bind_int64(st, 4, util_now());
+    store_bind_str(st, 5, str_from_cstr(backend));
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         id = sqlite3_column_int64(st, 0);
@@ -125,6 +134,7 @@ int store_consumer_add(struct store *s, const char *key, const char *secret, con
         snprintf(out->key, sizeof(out->key), "%s", key);
         snprintf(out->secret, sizeof(out->secret), "%s", secret);
         snprintf(out->name, sizeof(out->name), "%s", name);
+        snprintf(out->backend, sizeof(out->backend), "%s", backend ? backend : "");
         out->enabled = true;
         out->created_at = util_now();
     }
@@ -259,4 +269,11 @@ int store_consumer_set_enabled(struct store *s, const char *key, bool enabled, s
 {
     return keyed_write(s, S_CONSUMER_SET_ENABLED, key, NULL, enabled ? 1 : 0, true,
                        "changing a consumer", err);
+}
+
+int store_consumer_set_backend(struct store *s, const char *key, const char *backend,
+                               struct err *err)
+{
+    return keyed_write(s, S_CONSUMER_SET_BACKEND, key, backend, 0, false,
+                       "changing a consumer's backend", err);
 }

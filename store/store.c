@@ -87,14 +87,14 @@ static const char *const sql_text[S__COUNT] = {
     /* changes only when another connection commits: the writer's cache check */
     [S_DATA_VERSION] = "PRAGMA data_version",
     [S_CONSUMER_FIND] =
-        "SELECT id, key, secret, name, coalesce(lms_family, ''), enabled, created_at, 0 "
-        "FROM consumers WHERE key = ?1",
+        "SELECT id, key, secret, name, coalesce(lms_family, ''), enabled, created_at, 0, "
+        "coalesce(backend, '') FROM consumers WHERE key = ?1",
     [S_CONSUMER_LIST] =
         "SELECT id, key, secret, name, coalesce(lms_family, ''), enabled, created_at, "
-        "(SELECT count(*) FROM users u WHERE u.consumer_id = consumers.id) "
-        "FROM consumers ORDER BY id",
-    [S_CONSUMER_INSERT] = "INSERT INTO consumers(key, secret, name, enabled, created_at) "
-                          "VALUES (?1, ?2, ?3, 1, ?4) ON CONFLICT(key) DO NOTHING RETURNING id",
+        "(SELECT count(*) FROM users u WHERE u.consumer_id = consumers.id), "
+        "coalesce(backend, '') FROM consumers ORDER BY id",
+    [S_CONSUMER_INSERT] = "INSERT INTO consumers(key, secret, name, enabled, created_at, backend) "
+                          "VALUES (?1, ?2, ?3, 1, ?4, ?5) ON CONFLICT(key) DO NOTHING RETURNING id",
     [S_CONSUMER_DELETE] = "DELETE FROM consumers WHERE key = ?1",
     [S_CONSUMER_SET_SECRET] = "UPDATE consumers SET secret = ?2 WHERE key = ?1",
     [S_CONSUMER_SET_ENABLED] = "UPDATE consumers SET enabled = ?2 WHERE key = ?1",
@@ -267,7 +267,8 @@ static const char *const sql_text[S__COUNT] = {
         "image, image_type, criteria_url, criteria_narrative, issuing_component, tags, "
         "alignments, expires_days, backend, backend_id, passback_score, revoke_on_withdrawn, "
         "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-        "?14, ?15, ?16, ?18, ?19, ?17, ?17) RETURNING id",
+        "?14, coalesce(?15, (SELECT backend FROM consumers WHERE id = ?2), ?20, 'hosted'), ?16, "
+        "?18, ?19, ?17, ?17) RETURNING id",
     [S_BADGE_SET_OUTCOMES] =
         "UPDATE badge_classes SET passback_score = CASE ?2 WHEN -1 THEN passback_score "
         "WHEN 0 THEN NULL ELSE ?3 END, revoke_on_withdrawn = CASE ?4 WHEN -1 THEN "
@@ -625,6 +626,17 @@ static const char *const sql_text[S__COUNT] = {
     [S_COUNT_AWARDS] = "SELECT count(*) FROM awards",
     [S_COUNT_GRADES] = "SELECT count(*) FROM grades",
     [S_COUNT_COMPLETIONS] = "SELECT count(*) FROM completions",
+    [S_CONSUMER_SET_BACKEND] = "UPDATE consumers SET backend = ?2 WHERE key = ?1",
+    /* only while it has no award: an award is tied to where its BadgeClass lives */
+    [S_BADGE_SET_BACKEND] = "UPDATE badge_classes SET backend = ?2, backend_id = NULL, "
+                            "updated_at = ?3 WHERE slug = ?1 AND NOT EXISTS (SELECT 1 FROM "
+                            "awards WHERE badge_class_id = badge_classes.id)",
+    /* '' is the default backend, that of consumers without their own */
+    [S_BACKEND_USAGE] =
+        "SELECT name, sum(c), sum(b), sum(a) FROM ("
+        "SELECT coalesce(backend, '') AS name, 1 AS c, 0 AS b, 0 AS a FROM consumers "
+        "UNION ALL SELECT backend, 0, 1, (SELECT count(*) FROM awards "
+        "WHERE badge_class_id = badge_classes.id) FROM badge_classes) GROUP BY name ORDER BY name",
 };
 
 int store_db_err(struct conn *c, int rc, const char *what, struct err *err)

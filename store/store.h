@@ -128,12 +128,23 @@ struct store_consumer {
     char lms[65]; /* LMS family seen in its launches, "" until the first */
     bool enabled;
     int64_t created_at;
-    int64_t users; /* how many users it has launched (lists only) */
+    int64_t users;                            /* how many users it has launched (lists only) */
+    char backend[LIMIT_BACKEND_NAME_LEN + 1]; /* where its new BadgeClasses go; "": the default */
 };
 
 /* Adds a consumer; ERR_CONFLICT when the key exists. */
 int store_consumer_add(struct store *s, const char *key, const char *secret, const char *name,
                        struct store_consumer *out /* OUT, may be NULL */, struct err *err);
+/* The same, with the consumer's backend (NULL: the default, [awards] backend). */
+int store_consumer_add_backend(struct store *s, const char *key, const char *secret,
+                               const char *name, const char *backend,
+                               struct store_consumer *out /* OUT, may be NULL */, struct err *err);
+/*
+ * Sets where the consumer's BadgeClasses made from now on go (NULL: the
+ * default); those it has keep theirs. ERR_NOTFOUND.
+ */
+int store_consumer_set_backend(struct store *s, const char *key, const char *backend,
+                               struct err *err);
 /* ERR_NOTFOUND when no consumer has `key`. Disabled consumers are found too. */
 int store_consumer_find(struct store *s, struct str key, struct store_consumer *out /* OUT */,
                         struct err *err);
@@ -426,7 +437,12 @@ struct store_badge_new {
     size_t image_len;
     const char *criteria_url, *criteria_narrative, *issuing_component;
     const char *tags, *alignments; /* JSON arrays, NULL: [] */
+    /*
+     * backend NULL: the consumer's, else default_backend, else "hosted"
+     * (the CLI, the editor and the completion rule all create them so)
+     */
     const char *backend, *backend_id;
+    const char *default_backend; /* [awards] backend */
     int64_t expires_days;
     bool passback_off;        /* no replaceResult to the LMS when issued */
     bool has_passback_score;  /* false: the default, 1.0 */
@@ -510,6 +526,20 @@ int store_rule_candidates(struct store *s, const struct store_rule_probe *p, str
 int store_tx_rule_candidates(struct store_tx *tx, const struct store_rule_probe *p,
                              struct store_candidate **out /* OUT, tx arena */, size_t *n /* OUT */,
                              struct err *err);
+/*
+ * Moves BadgeClass `slug` to `backend`, forgetting its id there, while it
+ * has no award: ERR_CONFLICT once it has one, ERR_NOTFOUND.
+ */
+int store_badge_set_backend(struct store *s, const char *slug, const char *backend,
+                            struct err *err);
+/* What uses a backend: consumers (name "" for the default), BadgeClasses and their awards. */
+struct store_backend_use {
+    const char *name;
+    int64_t consumers, badges, awards;
+};
+/* Every backend name consumers or BadgeClasses hold, by name; in the arena. */
+int store_backend_usage(struct store *s, struct arena *a, struct store_backend_use **out /* OUT */,
+                        size_t *count /* OUT */, struct err *err);
 /* Stores the id the backend gave; keeps an id already stored (first writer wins). */
 int store_badge_set_backend_id(struct store *s, int64_t id, const char *backend_id,
                                struct err *err);

@@ -275,7 +275,9 @@ static int form_check(struct req *r, const struct web_sess *ws, const struct sto
     nb->description = f->description;
     nb->criteria_url = f->criteria_url;
     nb->criteria_narrative = f->criteria;
-    nb->backend = "hosted";
+    /* the consumer's backend, else [awards] backend (store_badge_new) */
+    nb->backend = NULL;
+    nb->default_backend = r->web->cfg.awards ? awards_default_backend(r->web->cfg.awards) : NULL;
     return 0;
 }
 

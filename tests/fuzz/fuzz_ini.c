@@ -43,6 +43,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (cli_config_mail(c, &mail, &err) < 0)
             FUZZ_CHECK(err.code == ERR_INVALID && err.msg[0]);
         cli_config_public_url(c, url, sizeof(url));
+        err_clear(&err);
+        /* the [backend.NAME] sections, checked whole */
+        if (cli_config_backends_check(c, &err) < 0)
+            FUZZ_CHECK(err.code == ERR_INVALID && err.msg[0]);
     } else {
         FUZZ_CHECK(err.code != ERR_NONE && err.msg[0]);
     }

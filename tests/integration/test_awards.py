@@ -274,17 +274,23 @@ class AwardsTestCase(lt.ServerTestCase):
 class UseCases(AwardsTestCase):
     """The five use cases of ../shared/seeds/000_571e62eb8fdee2be.txt."""
 
-    def test_1_course_badge_with_mode_and_existing_backend_id(self):
+    def test_1_course_badge_with_mode(self):
+        # an existing backend id is a remote platform's (test_badgr*): hosted makes its own
         ctx = "course-v1:edX+UC1+" + hex_id(3)
         self.cli("context", "enable", "--consumer", self.key, "--context", ctx)
-        slug = self.badge("UC1 verified", "completion", ctx, "verified", None,
-                          "--backend-id", "existing-entity-123")
+        p = self.cli("badge", "create", "--consumer", self.key, "--name", "UC1 verified",
+                     "--description", "d", "--image", self.png_path, "--rule", "completion",
+                     "--context", ctx, "--mode", "verified", "--backend-id",
+                     "existing-entity-123", ok=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("--backend-id needs a remote backend", p.stderr)
+        slug = self.badge("UC1 verified", "completion", ctx, "verified")
         self.launch("uc1-a", ctx, mode="verified")
         self.grade("uc1-a", ctx, 0.9)
         [a] = self.wait_issued("uc1-a", 1)
         self.assertEqual((a["badge"], a["state"], a["reason"]), (slug, "issued", "completion"))
         shown = json.loads(self.cli("badge", "show", slug, "--json").stdout)
-        self.assertEqual(shown["backend_id"], "existing-entity-123", "a given backend id is kept")
+        self.assertEqual(shown["backend"], "hosted")
         self.check_assertion(a)
         pixels = self.check_baked(a)
         self.assertEqual(pixels[:2], (8, 8))

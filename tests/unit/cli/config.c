@@ -6,6 +6,7 @@
  * which holds only what RFC 3986 lets a URL hold.
  */
 #include "base/base.h"
+#include "backends/backends.h"
 #include "cli/cli.h"
 
 #include <setjmp.h>
@@ -126,12 +127,101 @@ static void public_urls(void **state)
     free(c);
 }
 
+/*
+ * [backend.NAME] sections: kept as text while the file is read (a section's
+ * type may come last), then checked whole; every refusal names the file,
+ * the section and the key, and the secret never shows.
+ */
+static void backend_sections(void **state)
+{
+    static const char good[] = "[awards]\nbackend = campus\n"
+                               "[backend.campus]\nbase_url = https://api.badges.parchment.com\n"
+                               "username = badges@example.edu\npassword = hunter2-secret\n"
+                               "issuer = cR7Ae2wfSvmpjYh9nDt2-Q\ntype = badgr\n"
+                               "[backend.eu-test]\ntype = badgr\ngrant = client_credentials\n"
+                               "base_url = https://api.badges.parchment.eu\nclient_id = app\n"
+                               "client_secret = other-secret\nissuer = X\n";
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        { "[backend.campus]\ntype = badgr\nbase_url = https://a.example\nusername = u\n"
+          "password = hunter2-secret\nissuer = X\nnotify = sometimes\n",
+          "test.ini [backend.campus]: 'notify' must be true or false, got 'sometimes'" },
+        { "[backend.campus]\ntype = badgr\nbase_url = https://a.example\nusername = u\n"
+          "pasword = hunter2-secret\nissuer = X\n",
+          "test.ini [backend.campus]: unknown key 'pasword' for type badgr" },
+        { "[backend.campus]\ntype = badgr\nbase_url = https://a.example\nusername = u\n"
+          "password = hunter2-secret\n",
+          "test.ini [backend.campus]: 'issuer' is required" },
+        { "[backend.campus]\ntype = openbadgefactory\n",
+          "test.ini [backend.campus]: 'type' must be one of: badgr, got 'openbadgefactory'" },
+        { "[awards]\nbackend = campus\n",
+          "[awards]: 'backend' names 'campus', but there is no [backend.campus] section" },
+        { "[backend.hosted]\ntype = badgr\n",
+          "test.ini [backend.hosted]: 'hosted' is the built-in issuer, configured in [issuer]; "
+          "name the section otherwise" },
+    };
+    static const struct {
+        const char *text, *msg;
+    } at_once[] = {
+        { "[backend.Campus]\ntype = badgr\n",
+          "test.ini [backend.Campus]: a backend section is [backend.NAME], NAME 1 to 32 "
+          "lower-case letters, digits and '-' (line 2)" },
+        { "[backend]\ntype = badgr\n",
+          "test.ini [backend]: a backend section is [backend.NAME] (line 2)" },
+        { "[awards]\nbackend = Not_A_Name\n",
+          "test.ini [awards]: 'backend' must be hosted or the NAME of a [backend.NAME] section, "
+          "got 'Not_A_Name' (line 2)" },
+        { "[awards]\nbackends = x\n", "test.ini [awards]: unknown key 'awards.backends' (line 2)" },
+    };
+    struct cli_config *c = xmalloc(sizeof(*c));
+    struct backend_settings *s = xmalloc(sizeof(*s));
+    struct err err = ERR_INIT;
+
+    (void)state;
+    if (load(c, good, &err) < 0 || cli_config_backends_check(c, &err) < 0)
+        fail_msg("refused: %s", err.msg);
+    assert_string_equal(c->awards_backend, "campus");
+    assert_int_equal(c->nbackends, 2);
+    assert_true(cli_config_has_backend(c, "hosted"));
+    assert_true(cli_config_has_backend(c, "eu-test"));
+    assert_false(cli_config_has_backend(c, "other"));
+    assert_int_equal(cli_config_backend(c, "campus", s, &err), 0);
+    assert_string_equal(s->u.badgr.password, "hunter2-secret");
+    assert_string_equal(s->u.badgr.host, "api.badges.parchment.com");
+    assert_int_equal(cli_config_backend(c, "eu-test", s, &err), 0);
+    assert_int_equal(s->u.badgr.grant, BADGR_GRANT_CLIENT_CREDENTIALS);
+    assert_string_equal(s->u.badgr.client_secret, "other-secret");
+    assert_int_equal(cli_config_backend(c, "other", s, &err), -1);
+    assert_int_equal(err.code, ERR_NOTFOUND);
+    backend_settings_wipe(s);
+    /* without [awards] backend: hosted */
+    assert_int_equal(load(c, "[server]\nthreads = 2\n", &err), 0);
+    assert_string_equal(c->awards_backend, "hosted");
+    assert_int_equal(cli_config_backends_check(c, &err), 0);
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (load(c, bad[i].text, &err) < 0)
+            fail_msg("case %zu refused while read: %s", i, err.msg);
+        assert_int_equal(cli_config_backends_check(c, &err), -1);
+        assert_string_equal(err.msg, bad[i].msg);
+        assert_null(strstr(err.msg, "hunter2"));
+    }
+    for (size_t i = 0; i < sizeof(at_once) / sizeof(at_once[0]); i++) {
+        assert_int_equal(load(c, at_once[i].text, &err), -1);
+        assert_string_equal(err.msg, at_once[i].msg);
+    }
+    free(s);
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(listen_hosts),
         cmocka_unit_test(listen_host_length),
         cmocka_unit_test(public_urls),
+        cmocka_unit_test(backend_sections),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

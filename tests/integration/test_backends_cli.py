@@ -1,0 +1,293 @@
+#!/usr/bin/python3
+"""Named backends from the command line: the [awards] and [backend.NAME]
+sections checked whole (each refusal one line naming the section and the
+key, from serve and from a command that uses a backend), secrets from
+LTIBADGES_BACKEND_<NAME>_<KEY>, no secret in any output of a failing or a
+working run, and which backend a BadgeClass takes: its consumer's (consumer
+add --backend, consumer backend), else [awards] backend, --backend over both,
+a change for later BadgeClasses only, badge set --backend only while it has
+no awards; backend list and check, award list --backend."""
+import json
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ltitest as lt  # noqa: E402
+
+
+def query(db, sql, *args):
+    """The rows as tuples."""
+    return [tuple(r.values()) for r in lt.query(db, sql, *args)]
+
+
+SECRET = "Zq8-very-secret-pw"
+CLIENT_SECRET = "Cs9-client-secret-value"
+ISSUER = "cR7Ae2wfSvmpjYh9nDt2-Q"
+SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+       '<rect width="10" height="10"/></svg>')
+
+CAMPUS = ("[backend.campus]\ntype = badgr\nbase_url = https://api.badges.parchment.com/\n"
+          "username = badges@example.edu\npassword = %s\nissuer = %s\n" % (SECRET, ISSUER))
+EU = ("[backend.eu-test]\ntype = badgr\ngrant = client_credentials\n"
+      "base_url = https://api.badges.parchment.eu\nclient_id = ltibadges\nissuer = Other_1\n")
+
+
+class BackendsCli(lt.TempDirTest):
+    PREFIX = "ltibadges-backends-"
+    DB_NAME = "b.db"
+
+    def setUp(self):
+        super().setUp()
+        lt.migrate(self.db)
+        self.image = self.write("i.svg", SVG)
+        self.env = {"LTIBADGES_BACKEND_EU_TEST_CLIENT_SECRET": CLIENT_SECRET}
+        self.outputs = []  # every stdout and stderr, to look for secrets in
+
+    def tearDown(self):
+        for out in self.outputs:
+            for secret in (SECRET, CLIENT_SECRET):
+                self.assertNotIn(secret, out)
+        super().tearDown()
+
+    def run_(self, *args, config=None, env=None):
+        if config is not None:
+            args += ("--config", config)
+        p = self.cli(*(args + ("--db", self.db)), env=dict(self.env, **(env or {})))
+        self.outputs += [p.stdout, p.stderr]
+        return p
+
+    def ok(self, *args, **kw):
+        return self.assertOk(self.run_(*args, **kw))
+
+    def config(self, text):
+        return self.write("tool.ini", text)
+
+    def badge(self, consumer, name, *extra, config):
+        p = self.ok("badge", "create", "--consumer", consumer, "--name", name, "--description",
+                    "d", "--image", self.image, "--rule", "manual", *extra, config=config)
+        return lt.parse_kv(p.stdout)["slug"]
+
+    def backend_of(self, slug, config):
+        return json.loads(self.ok("badge", "show", slug, "--json", config=config).stdout)[
+            "backend"]
+
+    def test_config_errors_name_section_and_key(self):
+        """Each bad section stops serve and a command that uses a backend with one line
+        naming the section and the key; it is checked whole, so order does not matter."""
+        cases = [
+            (CAMPUS.replace("issuer = %s\n" % ISSUER, ""), "[backend.campus]",
+             "'issuer' is required"),
+            (CAMPUS.replace("base_url = https://api.badges.parchment.com/\n", ""),
+             "[backend.campus]", "'base_url' is required"),
+            (CAMPUS + "pasword = x\n", "[backend.campus]", "unknown key 'pasword' for type badgr"),
+            (CAMPUS + "notify = sometimes\n", "[backend.campus]",
+             "'notify' must be true or false, got 'sometimes'"),
+            (CAMPUS + "rate = 1001\n", "[backend.campus]",
+             "'rate' must be a whole number from 1 to 1000"),
+            (CAMPUS + "grant = implicit\n", "[backend.campus]",
+             "'grant' must be password or client_credentials"),
+            (CAMPUS.replace("https://api", "http://api"), "[backend.campus]",
+             "'base_url' must be an https:// URL"),
+            (CAMPUS + "ca_file = missing.pem\n", "[backend.campus]",
+             "'ca_file' file '%s' cannot be read" % os.path.join(self.tmp, "missing.pem")),
+            (CAMPUS.replace("type = badgr", "type = obf"), "[backend.campus]",
+             "'type' must be one of: badgr, got 'obf'"),
+            (CAMPUS.replace("password = %s\n" % SECRET, ""), "[backend.campus]",
+             "'password' is required with grant = password (or set "
+             "LTIBADGES_BACKEND_CAMPUS_PASSWORD)"),
+            (EU.replace("client_id = ltibadges\n", ""), "[backend.eu-test]",
+             "'client_id' is required with grant = client_credentials"),
+            ("[awards]\nbackend = campus\n", "[awards]",
+             "'backend' names 'campus', but there is no [backend.campus] section"),
+            ("[backend.Campus]\ntype = badgr\n", "[backend.Campus]",
+             "a backend section is [backend.NAME]"),
+            ("[backend.hosted]\ntype = badgr\n", "[backend.hosted]",
+             "'hosted' is the built-in issuer"),
+        ]
+        key, _ = lt.add_consumer(self.db, "LMS")
+        for text, section, phrase in cases:
+            with self.subTest(phrase=phrase):
+                cfg = self.config(text)
+                p = self.run_("serve", "--listen", "127.0.0.1:0", config=cfg)
+                self.assertOneLineError(p, 1, section, phrase)
+                p = self.run_("badge", "create", "--consumer", key, "--name", "N",
+                              "--description", "d", "--image", self.image, "--rule", "manual",
+                              config=cfg)
+                self.assertOneLineError(p, 1, section, phrase)
+                p = self.run_("backend", "check", config=cfg)
+                self.assertOneLineError(p, 1, section, phrase)
+        self.assertEqual(query(self.db, "SELECT count(*) FROM badge_classes")[0][0], 0)
+
+    def test_secrets_from_the_environment(self):
+        """A secret may come from LTIBADGES_BACKEND_<NAME>_<KEY> only, and wins over the file;
+        a bad one is named, never shown."""
+        cfg = self.config(CAMPUS.replace("password = %s" % SECRET, "password =") + EU)
+        p = self.run_("backend", "check", "campus", config=cfg)
+        self.assertOneLineError(p, 1, "LTIBADGES_BACKEND_CAMPUS_PASSWORD")
+        p = self.ok("backend", "check", "campus", config=cfg,
+                    env={"LTIBADGES_BACKEND_CAMPUS_PASSWORD": SECRET})
+        self.assertIn("campus: configuration ok (type badgr, host api.badges.parchment.com)",
+                      p.stdout)
+        # the client secret of eu-test only comes from the environment (self.env)
+        p = self.ok("backend", "check", "eu-test", "--json", config=cfg,
+                    env={"LTIBADGES_BACKEND_CAMPUS_PASSWORD": SECRET})
+        self.assertEqual(json.loads(p.stdout)["eu-test"]["host"], "api.badges.parchment.eu")
+        p = self.run_("backend", "check", config=cfg,
+                      env={"LTIBADGES_BACKEND_CAMPUS_PASSWORD": SECRET,
+                           "LTIBADGES_BACKEND_EU_TEST_CLIENT_SECRET": ""})
+        self.assertOneLineError(p, 1, "[backend.eu-test]", "'client_secret' is required",
+                                "LTIBADGES_BACKEND_EU_TEST_CLIENT_SECRET")
+        # the variable wins over the file's password: it is the one checked
+        p = self.run_("backend", "check", config=self.config(CAMPUS + EU),
+                      env={"LTIBADGES_BACKEND_CAMPUS_PASSWORD": SECRET + "x" * 300})
+        self.assertOneLineError(p, 1, "LTIBADGES_BACKEND_CAMPUS_PASSWORD for [backend.campus]",
+                                "'password' is longer than 255 bytes")
+
+    def test_no_secret_in_any_output(self):
+        """The secrets, in the file and the environment, appear in no output of any command,
+        working or failing (tearDown looks at every one)."""
+        cfg = self.config("[awards]\nbackend = campus\n" + CAMPUS + EU)
+        key = lt.parse_kv(self.ok("consumer", "add", "LMS", "--backend", "eu-test",
+                                  config=cfg).stdout)["key"]
+        slug = self.badge(key, "B", config=cfg)
+        self.ok("consumer", "list", config=cfg)
+        self.ok("consumer", "list", "--json", config=cfg)
+        self.ok("consumer", "backend", key, config=cfg)
+        self.ok("badge", "show", slug, config=cfg)
+        self.ok("badge", "list", "--json", config=cfg)
+        for args in (("backend", "list"), ("backend", "list", "--json"), ("backend", "check"),
+                     ("backend", "check", "--json"), ("award", "list", "--backend", "campus")):
+            self.ok(*args, config=cfg)
+        self.run_("serve", "--listen", "127.0.0.1:0", config=cfg)
+        self.run_("badge", "create", "--consumer", key, "--name", "X", "--description", "d",
+                  "--image", self.image, "--rule", "manual", "--backend-id", "abc", config=cfg)
+        self.run_("backend", "check", config=self.config(CAMPUS + EU + "grant = password\n"))
+        self.assertGreater(len(self.outputs), 20)
+
+    def test_which_backend(self):
+        cfg = self.config("[awards]\nbackend = campus\n" + CAMPUS + EU)
+        k1 = lt.parse_kv(self.ok("consumer", "add", "One", "--backend", "eu-test",
+                                 config=cfg).stdout)["key"]
+        k2 = lt.parse_kv(self.ok("consumer", "add", "Two", config=cfg).stdout)["key"]
+        p = self.run_("consumer", "add", "Three", "--backend", "nowhere", config=cfg)
+        self.assertOneLineError(p, 1, "there is no backend 'nowhere'")
+        self.assertEqual(len(query(self.db, "SELECT * FROM consumers")), 2)
+        self.assertEqual(self.ok("consumer", "backend", k1, config=cfg).stdout, "eu-test\n")
+        self.assertEqual(self.ok("consumer", "backend", k2, config=cfg).stdout,
+                         "campus (default)\n")
+        listed = {c["key"]: (c["backend"], c["backend_default"]) for c in
+                  json.loads(self.ok("consumer", "list", "--json", config=cfg).stdout)}
+        self.assertEqual(listed, {k1: ("eu-test", False), k2: ("campus", True)})
+        self.assertIn("campus (default)", self.ok("consumer", "list", config=cfg).stdout)
+
+        # a BadgeClass takes its consumer's backend, else [awards] backend; --backend wins
+        a = self.badge(k1, "A", config=cfg)
+        b = self.badge(k2, "B", config=cfg)
+        c = self.badge(k2, "C", "--backend", "hosted", config=cfg)
+        self.assertEqual([self.backend_of(s, cfg) for s in (a, b, c)],
+                         ["eu-test", "campus", "hosted"])
+        p = self.run_("badge", "create", "--consumer", k2, "--name", "D", "--description", "d",
+                      "--image", self.image, "--rule", "manual", "--backend", "nowhere",
+                      config=cfg)
+        self.assertOneLineError(p, 1, "there is no backend 'nowhere'")
+        # a change applies to later BadgeClasses only
+        self.ok("consumer", "backend", k1, "hosted", config=cfg)
+        d = self.badge(k1, "D", config=cfg)
+        self.assertEqual([self.backend_of(s, cfg) for s in (a, d)], ["eu-test", "hosted"])
+        self.ok("consumer", "backend", k1, "default", config=cfg)
+        self.assertEqual(self.ok("consumer", "backend", k1, config=cfg).stdout,
+                         "campus (default)\n")
+        self.assertEqual(query(self.db, "SELECT backend FROM consumers WHERE key = ?", k1),
+                         [(None,)])
+        p = self.run_("consumer", "backend", "no-such-key", "hosted", config=cfg)
+        self.assertOneLineError(p, 1, "no consumer with key 'no-such-key'")
+
+        # --backend-id needs a remote backend, and nothing is stored unless the platform says so
+        before = query(self.db, "SELECT count(*) FROM badge_classes")[0][0]
+        p = self.run_("badge", "create", "--consumer", k2, "--name", "E", "--description", "d",
+                      "--image", self.image, "--rule", "manual", "--backend", "hosted",
+                      "--backend-id", "abc", config=cfg)
+        self.assertOneLineError(p, 1, "--backend-id needs a remote backend")
+        p = self.run_("badge", "create", "--consumer", k2, "--name", "E", "--description", "d",
+                      "--image", self.image, "--rule", "manual", "--backend-id", "abc",
+                      config=cfg)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(query(self.db, "SELECT count(*) FROM badge_classes")[0][0], before)
+
+        # badge set --backend moves it while it has no awards, forgetting its id there
+        lt.execute(self.db, "UPDATE badge_classes SET backend_id = 'old-id' WHERE slug = ?", b)
+        self.ok("badge", "set", b, "--backend", "eu-test", config=cfg)
+        self.assertEqual(query(self.db, "SELECT backend, backend_id FROM badge_classes "
+                                        "WHERE slug = ?", b), [("eu-test", None)])
+        self.ok("grade", "record", "--consumer", k2, "--context", "c1", "--user", "u1",
+                "--resource-link", "r1", "--score", "0.2", config=cfg)
+        self.ok("award", "grant", "--badge", b, "--consumer", k2, "--user", "u1", config=cfg)
+        p = self.run_("badge", "set", b, "--backend", "campus", config=cfg)
+        self.assertOneLineError(p, 1, "has awards: its backend can no longer change")
+        self.assertEqual(self.backend_of(b, cfg), "eu-test")
+        p = self.run_("badge", "set", "no-such-badge", "--backend", "campus", config=cfg)
+        self.assertOneLineError(p, 1, "there is no BadgeClass 'no-such-badge'")
+
+        # award list --backend
+        awards = json.loads(self.ok("award", "list", "--backend", "eu-test", "--json",
+                                    config=cfg).stdout)
+        self.assertEqual([w["badge"] for w in awards], [b])
+        self.assertEqual(json.loads(self.ok("award", "list", "--backend", "campus", "--json",
+                                            config=cfg).stdout), [])
+
+        # backend list counts what uses each
+        rows = {r["name"]: r for r in
+                json.loads(self.ok("backend", "list", "--json", config=cfg).stdout)}
+        self.assertEqual(sorted(rows), ["campus", "eu-test", "hosted"])
+        self.assertEqual((rows["campus"]["consumers"], rows["campus"]["badgeclasses"],
+                          rows["campus"]["awards"], rows["campus"]["default"]), (2, 0, 0, True))
+        self.assertEqual((rows["eu-test"]["badgeclasses"], rows["eu-test"]["awards"]), (2, 1))
+        self.assertEqual((rows["hosted"]["badgeclasses"], rows["hosted"]["type"]), (2, "hosted"))
+        self.assertEqual(rows["campus"]["host"], "api.badges.parchment.com")
+
+    def test_completion_badge_takes_the_consumers_backend(self):
+        """The BadgeClass a course's first completion makes goes where its consumer's go."""
+        cfg = self.config(CAMPUS)
+        key = lt.parse_kv(self.ok("consumer", "add", "LMS", "--backend", "campus",
+                                  config=cfg).stdout)["key"]
+        self.ok("context", "enable", "--consumer", key, "--context", "course-1", config=cfg)
+        self.ok("grade", "record", "--consumer", key, "--context", "course-1", "--user", "u1",
+                "--resource-link", "r1", "--score", "0.9", config=cfg)
+        self.assertEqual(query(self.db, "SELECT backend FROM badge_classes"), [("campus",)])
+
+    def test_missing_sections_stop_serve(self):
+        """A backend consumers or BadgeClasses use but the file lacks stops serve and the
+        commands that use a backend; backend list shows it."""
+        cfg = self.config(CAMPUS)
+        key = lt.parse_kv(self.ok("consumer", "add", "LMS", "--backend", "campus",
+                                  config=cfg).stdout)["key"]
+        self.badge(key, "A", config=cfg)
+        bare = self.config("[server]\nthreads = 2\n")
+        p = self.run_("serve", "--listen", "127.0.0.1:0", config=bare)
+        self.assertOneLineError(p, 1, "[backend.campus]", "1 BadgeClass(es) use backend 'campus'")
+        p = self.run_("backend", "check", config=bare)
+        self.assertOneLineError(p, 1, "[backend.campus]", "no [backend.campus] section")
+        p = self.run_("badge", "create", "--consumer", key, "--name", "N", "--description", "d",
+                      "--image", self.image, "--rule", "manual", "--backend", "hosted",
+                      config=bare)
+        self.assertOneLineError(p, 1, "[backend.campus]")
+        p = self.ok("backend", "list", config=bare)
+        self.assertIn("(no such section in the configuration)", p.stdout)
+        rows = {r["name"]: r for r in
+                json.loads(self.ok("backend", "list", "--json", config=bare).stdout)}
+        self.assertFalse(rows["campus"]["configured"])
+
+    def test_serve_registers_through_the_registry(self):
+        """A valid badgr section: serve makes its backend through backend_from_settings(),
+        which refuses, naming the section, while this build has no Badgr backend; without
+        backend sections serve starts as before."""
+        cfg = self.config(CAMPUS)
+        p = self.run_("serve", "--listen", "127.0.0.1:0", config=cfg)
+        self.assertOneLineError(p, 1, "[backend.campus]", "type badgr is not built yet")
+        s = self.serve(config=self.config("[awards]\nbackend = hosted\n"))
+        self.stop(s)
+
+
+if __name__ == "__main__":
+    lt.main()

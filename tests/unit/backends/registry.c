@@ -1,0 +1,280 @@
+/*
+ * tests/unit/backends/registry.c - [backend.NAME] sections checked whole
+ * (backend_settings_check): a good section of each grant with its defaults,
+ * then each way a section is refused, each message naming the section and
+ * the key and never a secret's value; names and entity ids at their limits.
+ */
+#include "base/base.h"
+#include "backends/backends.h"
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#define ORIGIN "tool.ini [backend.campus]"
+#define SECRET "s3cret-Pa55word"
+
+static const struct backend_section_entry good_password[] = {
+    { "type", "badgr", ORIGIN },
+    { "base_url", "https://API.Badges.Parchment.com/", ORIGIN },
+    { "username", "badges@example.edu", ORIGIN },
+    { "password", SECRET, ORIGIN },
+    { "issuer", "cR7Ae2wfSvmpjYh9nDt2-Q", ORIGIN },
+};
+
+static int check(const struct backend_section_entry *e, size_t n, struct backend_settings *out,
+                 struct err *err)
+{
+    struct backend_section sec = { "campus", ORIGIN, e, n };
+
+    err_clear(err);
+    return backend_settings_check(&sec, out, err);
+}
+
+static void password_grant(void **state)
+{
+    struct backend_settings *s = xmalloc(sizeof(*s));
+    struct err err = ERR_INIT;
+    const struct badgr_settings *b = &s->u.badgr;
+
+    (void)state;
+    if (check(good_password, 5, s, &err) < 0)
+        fail_msg("refused: %s", err.msg);
+    assert_string_equal(s->name, "campus");
+    assert_string_equal(s->type->name, "badgr");
+    assert_string_equal(b->base_url, "https://API.Badges.Parchment.com");
+    assert_string_equal(b->host, "api.badges.parchment.com");
+    assert_int_equal(b->grant, BADGR_GRANT_PASSWORD);
+    assert_string_equal(b->username, "badges@example.edu");
+    assert_string_equal(b->password, SECRET);
+    assert_string_equal(b->client_id, "public");
+    assert_string_equal(b->issuer, "cR7Ae2wfSvmpjYh9nDt2-Q");
+    assert_false(b->notify);
+    assert_true(b->hash_recipients);
+    assert_int_equal(b->connect_timeout, 5);
+    assert_int_equal(b->timeout, 20);
+    assert_int_equal(b->rate, 10);
+    assert_string_equal(b->ca_file, "");
+    assert_false(b->allow_loopback);
+    backend_settings_wipe(s);
+    assert_string_equal(s->u.badgr.password, "");
+    free(s);
+}
+
+static void client_credentials(void **state)
+{
+    const struct backend_section_entry e[] = {
+        { "type", "badgr", ORIGIN },
+        { "grant", "client_credentials", ORIGIN },
+        { "base_url", "http://127.0.0.1:8443/badgr", ORIGIN },
+        { "allow_loopback", "yes", ORIGIN },
+        { "client_id", "ltibadges-app", ORIGIN },
+        { "client_secret", "", ORIGIN },
+        { "client_secret", SECRET, "LTIBADGES_BACKEND_CAMPUS_CLIENT_SECRET" },
+        { "issuer", "abc_DEF-123", ORIGIN },
+        { "notify", "true", ORIGIN },
+        { "hash_recipients", "false", ORIGIN },
+        { "connect_timeout", "60", ORIGIN },
+        { "timeout", "1", ORIGIN },
+        { "rate", "1000", ORIGIN },
+        { "rate", "", ORIGIN }, /* empty: not given, the default */
+        { "ca_file", "/dev/null", ORIGIN },
+    };
+    struct backend_settings *s = xmalloc(sizeof(*s));
+    struct err err = ERR_INIT;
+    const struct badgr_settings *b = &s->u.badgr;
+
+    (void)state;
+    if (check(e, sizeof(e) / sizeof(e[0]), s, &err) < 0)
+        fail_msg("refused: %s", err.msg);
+    assert_int_equal(b->grant, BADGR_GRANT_CLIENT_CREDENTIALS);
+    assert_string_equal(b->base_url, "http://127.0.0.1:8443/badgr");
+    assert_string_equal(b->host, "127.0.0.1");
+    assert_string_equal(b->client_id, "ltibadges-app");
+    assert_string_equal(b->client_secret, SECRET);
+    assert_true(b->notify);
+    assert_false(b->hash_recipients);
+    assert_int_equal(b->connect_timeout, 60);
+    assert_int_equal(b->timeout, 1);
+    assert_int_equal(b->rate, 10);
+    assert_string_equal(b->ca_file, "/dev/null");
+    assert_true(b->allow_loopback);
+    free(s);
+}
+
+/* Each refusal: one replaced or added entry, the key the message must name. */
+static void refusals(void **state)
+{
+    static const struct {
+        const char *key, *value; /* replaces the key's entry, or is added; NULL value: removed */
+        const char *named;       /* in the message */
+    } cases[] = {
+        { "type", NULL, "'type' is required" },
+        { "type", "obf", "'type' must be one of: badgr, got 'obf'" },
+        { "base_url", NULL, "'base_url' is required" },
+        { "issuer", NULL, "'issuer' is required" },
+        { "issuer", "not an id!", "'issuer' must be an entity id" },
+        { "issuer", "a234567890123456789012345678901234567890123456789012345678901234X",
+          "'issuer' must be an entity id" },
+        { "username", NULL, "'username' is required with grant = password" },
+        { "password", NULL,
+          "'password' is required with grant = password (or set "
+          "LTIBADGES_BACKEND_CAMPUS_PASSWORD)" },
+        { "grant", "implicit", "'grant' must be password or client_credentials, got 'implicit'" },
+        { "notify", "maybe", "'notify' must be true or false, got 'maybe'" },
+        { "hash_recipients", "2", "'hash_recipients' must be true or false" },
+        { "connect_timeout", "0", "'connect_timeout' must be a whole number from 1 to 60" },
+        { "connect_timeout", "61", "'connect_timeout' must be a whole number from 1 to 60" },
+        { "timeout", "301", "'timeout' must be a whole number from 1 to 300" },
+        { "rate", "1001", "'rate' must be a whole number from 1 to 1000" },
+        { "rate", "ten", "'rate' must be a whole number from 1 to 1000, got 'ten'" },
+        { "ca_file", "/nonexistent/ca.pem", "'ca_file' file '/nonexistent/ca.pem' cannot be read" },
+        { "pasword", "x", "unknown key 'pasword' for type badgr" },
+        { "base_url", "ftp://badges.example.edu", "'base_url' must be an https:// URL" },
+        { "base_url", "http://badges.example.edu", "'base_url' must be an https:// URL" },
+        { "base_url", "https://u:p@badges.example.edu", "'base_url' must not hold a user name" },
+        { "base_url", "https://badges.example.edu/?x=1", "'base_url' must be a URL without" },
+        { "base_url", "https://badges.example.edu/#x", "'base_url' must be a URL without" },
+        { "base_url", "https:///v2", "'base_url' has no valid host" },
+        { "base_url", "https://bad_host/", "'base_url' has no valid host" },
+        { "base_url", "https://badges.example.edu:0/", "'base_url' has a bad port" },
+        { "base_url", "https://badges.example.edu:65536/", "'base_url' has a bad port" },
+        { "base_url", "https://127.0.0.1/", "'base_url' is on this machine" },
+        { "username", "bad\x01name", "'username' contains control characters" },
+    };
+    struct backend_section_entry e[8];
+    struct backend_settings *s = xmalloc(sizeof(*s));
+    struct err err = ERR_INIT;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = 0;
+        bool placed = false;
+
+        for (size_t j = 0; j < 5; j++) {
+            if (strcmp(good_password[j].key, cases[i].key) == 0) {
+                placed = true;
+                if (!cases[i].value)
+                    continue;
+                e[n] = good_password[j];
+                e[n++].value = cases[i].value;
+            } else {
+                e[n++] = good_password[j];
+            }
+        }
+        if (!placed)
+            e[n++] = (struct backend_section_entry){ cases[i].key, cases[i].value, ORIGIN };
+        if (check(e, n, s, &err) == 0)
+            fail_msg("case %zu (%s = %s) accepted", i, cases[i].key,
+                     cases[i].value ? cases[i].value : "(none)");
+        assert_int_equal(err.code, ERR_INVALID);
+        if (!strstr(err.msg, cases[i].named) || strncmp(err.msg, ORIGIN ": ", strlen(ORIGIN) + 2))
+            fail_msg("case %zu: '%s' does not say '%s' after the section", i, err.msg,
+                     cases[i].named);
+        assert_null(strstr(err.msg, SECRET));
+    }
+    free(s);
+}
+
+/* The grant's own rules, and secrets never in a message however they are refused. */
+static void secrets_and_grants(void **state)
+{
+    char longsecret[300];
+    struct backend_section_entry e[7];
+    struct backend_settings *s = xmalloc(sizeof(*s));
+    struct err err = ERR_INIT;
+
+    (void)state;
+    memcpy(e, good_password, sizeof(good_password));
+    /* a password with a control character, and one too long: named, not shown */
+    e[3].value = SECRET "\x02";
+    assert_int_equal(check(e, 5, s, &err), -1);
+    assert_non_null(strstr(err.msg, "'password' contains control characters"));
+    assert_null(strstr(err.msg, SECRET));
+    memset(longsecret, 'k', sizeof(longsecret) - 1);
+    longsecret[sizeof(longsecret) - 1] = '\0';
+    memcpy(longsecret, SECRET, strlen(SECRET));
+    e[3].value = longsecret;
+    e[3].origin = "LTIBADGES_BACKEND_CAMPUS_PASSWORD for [backend.campus]";
+    assert_int_equal(check(e, 5, s, &err), -1);
+    assert_string_equal(err.msg, "LTIBADGES_BACKEND_CAMPUS_PASSWORD for [backend.campus]: "
+                                 "'password' is longer than 255 bytes");
+    /* client_credentials takes no username or password, and needs its client */
+    memcpy(e, good_password, sizeof(good_password));
+    e[5] = (struct backend_section_entry){ "grant", "client_credentials", ORIGIN };
+    assert_int_equal(check(e, 6, s, &err), -1);
+    assert_non_null(strstr(err.msg, "'username' is for grant = password"));
+    assert_null(strstr(err.msg, SECRET));
+    e[2].value = "";
+    e[3].value = "";
+    assert_int_equal(check(e, 6, s, &err), -1);
+    assert_non_null(strstr(err.msg, "'client_id' is required with grant = client_credentials"));
+    e[6] = (struct backend_section_entry){ "client_id", "app", ORIGIN };
+    assert_int_equal(check(e, 7, s, &err), -1);
+    assert_string_equal(err.msg, ORIGIN ": 'client_secret' is required with grant = "
+                                        "client_credentials (or set "
+                                        "LTIBADGES_BACKEND_CAMPUS_CLIENT_SECRET)");
+    free(s);
+}
+
+static void names(void **state)
+{
+    struct backend_section_entry e[5];
+    struct backend_section sec = { NULL, ORIGIN, e, 5 };
+    struct backend_settings *s = xmalloc(sizeof(*s));
+    struct err err = ERR_INIT;
+    char name[40];
+
+    (void)state;
+    memcpy(e, good_password, sizeof(good_password));
+    assert_true(backend_name_valid("a"));
+    assert_true(backend_name_valid("campus-2"));
+    assert_false(backend_name_valid(""));
+    assert_false(backend_name_valid("Campus"));
+    assert_false(backend_name_valid("campus_2"));
+    assert_false(backend_name_valid("camp us"));
+    assert_false(backend_name_valid(NULL));
+    /* at the limit and one past it */
+    memset(name, 'x', 32);
+    name[32] = '\0';
+    assert_true(backend_name_valid(name));
+    sec.name = name;
+    assert_int_equal(backend_settings_check(&sec, s, &err), 0);
+    assert_string_equal(s->name, name);
+    name[32] = 'x';
+    name[33] = '\0';
+    assert_false(backend_name_valid(name));
+    assert_int_equal(backend_settings_check(&sec, s, &err), -1);
+    assert_non_null(strstr(err.msg, "a backend name is 1 to 32"));
+    err_clear(&err);
+    sec.name = "hosted";
+    assert_int_equal(backend_settings_check(&sec, s, &err), -1);
+    assert_non_null(strstr(err.msg, "'hosted' is the built-in issuer"));
+    /* the Badgr entity id shape, at 64 and 65 */
+    memset(name, 'A', 39);
+    name[39] = '\0';
+    assert_true(backend_entity_id_valid("cR7Ae2wfSvmpjYh9nDt2-Q"));
+    assert_false(backend_entity_id_valid("a/b"));
+    assert_false(backend_entity_id_valid(""));
+    {
+        char id[66];
+
+        memset(id, 'a', 65);
+        id[64] = '\0';
+        assert_true(backend_entity_id_valid(id));
+        id[64] = 'a';
+        id[65] = '\0';
+        assert_false(backend_entity_id_valid(id));
+    }
+    free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(password_grant), cmocka_unit_test(client_credentials),
+        cmocka_unit_test(refusals),       cmocka_unit_test(secrets_and_grants),
+        cmocka_unit_test(names),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
