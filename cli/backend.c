@@ -196,19 +196,93 @@ out:
     return ret;
 }
 
+/* A backend's answer in words: what an operator reads. */
+static const char *status_words(enum backend_status st)
+{
+    switch (st) {
+    case BACKEND_OK:
+        return "ok";
+    case BACKEND_RETRY:
+        return "the platform could not be reached or answered with an error";
+    case BACKEND_AUTH:
+        return "the platform refused the credentials";
+    case BACKEND_PERMANENT:
+        break;
+    }
+    return "the platform refused";
+}
+
 /*
- * One backend: its section checked whole, then the backend made from it.
- * Says how it went on stdout, or in `json` (an object of the backends by
- * name) when not NULL.
- * NEEDSWORK: the platform's part (token, issuer name, every BadgeClass's id
- * still there) through the backend's check op once backends.h has it.
+ * At the platform: its check op (token, issuer name), then every BadgeClass
+ * of backend `name` with an id there, through verify_badge_class. Each
+ * problem is one line on stderr; *problems counts them.
  */
-static int check_one(const struct cli_config *cfg, const char *name, json_t *json, struct err *err)
+static void check_platform(struct backend *b, const char *name, struct store *s, json_t *res,
+                           size_t *problems)
+{
+    struct backend_result r;
+    struct arena ar = ARENA_INIT;
+    struct store_badge *v;
+    struct err e = ERR_INIT;
+    json_t *missing = json_array();
+    size_t n;
+
+    if (b->ops->check) {
+        backend_result_init(&r);
+        b->ops->check(b, &r);
+        if (r.status != BACKEND_OK) {
+            fprintf(stderr, "ltibadges: backend '%s': %s: %s\n", name, status_words(r.status),
+                    r.message);
+            json_object_set_new(res, "error", json_string(r.message));
+            json_object_set_new(res, "ok", json_false());
+            (*problems)++;
+            json_decref(missing);
+            return;
+        }
+        json_object_set_new(res, "issuer", json_string(r.name));
+    }
+    if (!b->ops->verify_badge_class)
+        goto out;
+    if (store_badge_list(s, &ar, &v, &n, &e) < 0) {
+        fprintf(stderr, "ltibadges: %s\n", e.msg);
+        (*problems)++;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].backend || strcmp(v[i].backend, name) != 0 || !v[i].backend_id)
+            continue;
+        backend_result_init(&r);
+        b->ops->verify_badge_class(b, v[i].backend_id, &r);
+        if (r.status == BACKEND_OK)
+            continue;
+        fprintf(stderr, "ltibadges: backend '%s': BadgeClass '%s' (id %s): %s: %s\n", name,
+                v[i].slug, v[i].backend_id, status_words(r.status), r.message);
+        json_array_append_new(missing, json_pack("{s:s, s:s, s:s}", "slug", v[i].slug, "id",
+                                                 v[i].backend_id, "error", r.message));
+        (*problems)++;
+    }
+out:
+    if (json_array_size(missing))
+        json_object_set_new(res, "ok", json_false());
+    json_object_set_new(res, "badgeclasses_missing", missing);
+    arena_release(&ar);
+}
+
+/*
+ * One backend: its section checked whole, the backend made from it, then
+ * what the platform says (check_platform). Says how it went on stdout, or
+ * in `json` (an object of the backends by name) when not NULL; problems
+ * at the platform go to stderr and are counted in *problems. -1: the
+ * configuration itself is wrong (err).
+ */
+static int check_one(const struct cli_config *cfg, struct store *s, const char *name, json_t *json,
+                     size_t *problems, struct err *err)
 {
     struct backend_settings *set;
     struct backend *b = NULL;
     struct err e = ERR_INIT;
     json_t *res;
+    size_t before = *problems;
 
     if (strcmp(name, BACKEND_HOSTED) == 0) {
         res = json_pack("{s:b, s:s}", "ok", 1, "type", "hosted");
@@ -223,14 +297,19 @@ static int check_one(const struct cli_config *cfg, const char *name, json_t *jso
     }
     res = json_pack("{s:b, s:s, s:s}", "ok", 1, "type", set->type->name, "host", set->u.badgr.host);
     if (backend_from_settings(set, &b, &e) < 0) {
-        /* the configuration is right; this build cannot talk to the platform yet */
+        /* the configuration is right; this build cannot talk to the platform */
         json_object_set_new(res, "platform", json_string(e.msg));
         if (!json)
             printf("%s: configuration ok (type %s, host %s); not checked at the platform: %s\n",
                    name, set->type->name, set->u.badgr.host, e.msg);
-    } else if (!json) {
-        printf("%s: configuration ok (type %s, host %s)\n", name, set->type->name,
-               set->u.badgr.host);
+    } else {
+        check_platform(b, name, s, res, problems);
+        if (!json && *problems == before) {
+            json_t *issuer = json_object_get(res, "issuer");
+
+            printf("%s: ok (type %s, host %s%s%s)\n", name, set->type->name, set->u.badgr.host,
+                   issuer ? ", issuer " : "", issuer ? json_string_value(issuer) : "");
+        }
     }
     backend_destroy(b);
     backend_settings_wipe(set);
@@ -250,6 +329,7 @@ static int cmd_check(const struct cli_opts *o)
     struct store *s = NULL;
     json_t *json = o->json ? json_object() : NULL;
     const char *name = o->pos[1];
+    size_t problems = 0;
     int ret = 0;
 
     if (open_env(o, cfg, &s, &err) < 0 || cli_backends_check_used(cfg, s, &err) < 0) {
@@ -263,16 +343,20 @@ static int cmd_check(const struct cli_opts *o)
         goto out;
     }
     if (name) {
-        ret = check_one(cfg, name, json, &err);
+        ret = check_one(cfg, s, name, json, &problems, &err);
     } else {
-        ret = check_one(cfg, BACKEND_HOSTED, json, &err);
+        ret = check_one(cfg, s, BACKEND_HOSTED, json, &problems, &err);
         for (size_t i = 0; i < cfg->nbackends && ret == 0; i++)
-            ret = check_one(cfg, cfg->backends[i].name, json, &err);
+            ret = check_one(cfg, s, cfg->backends[i].name, json, &problems, &err);
     }
-    if (ret < 0)
+    if (ret < 0) {
         ret = cli_fail(&err);
-    else if (json)
-        print_json(json_incref(json));
+    } else {
+        if (json)
+            print_json(json_incref(json));
+        /* each problem has its line on stderr */
+        ret = problems ? 1 : 0;
+    }
 out:
     json_decref(json);
     store_close(s);

@@ -413,10 +413,11 @@ static int backend_usable(const struct env *e, const char *name, struct err *err
 /*
  * --backend-id ID: a BadgeClass that exists at the remote backend `name`
  * already. The platform is asked before anything is stored: one it does
- * not have, or another issuer's, is refused.
+ * not have, or another issuer's, is refused. `out` (512 bytes) gets the id
+ * as the platform spells it.
  */
 static int verify_backend_id(const struct cli_config *cfg, const char *name, const char *id,
-                             struct err *err)
+                             char *out, struct err *err)
 {
     struct backend_settings *set;
     struct backend *b = NULL;
@@ -432,14 +433,23 @@ static int verify_backend_id(const struct cli_config *cfg, const char *name, con
                        "'_'), got '%s'",
                        id);
     set = xmalloc(sizeof(*set));
-    if (cli_config_backend(cfg, name, set, err) < 0 || backend_from_settings(set, &b, err) < 0)
+    if (cli_config_backend(cfg, name, set, err) < 0 || backend_from_settings(set, &b, err) < 0) {
         ret = -1;
-    else
-        /* NEEDSWORK: b->ops->verify (backends.h) once it lands: ask the platform */
-        ret = err_set(err, ERR_UNAVAILABLE,
-                      "--backend-id cannot be checked at backend '%s' by this version: nothing "
-                      "stored",
-                      name);
+    } else if (!b->ops->verify_badge_class) {
+        ret = err_set(err, ERR_INVALID, "backend '%s' (type %s) takes no --backend-id", name,
+                      b->ops->name);
+    } else {
+        struct backend_result r;
+
+        backend_result_init(&r);
+        b->ops->verify_badge_class(b, id, &r);
+        if (r.status != BACKEND_OK)
+            ret = err_set(err, r.status == BACKEND_PERMANENT ? ERR_INVALID : ERR_UNAVAILABLE,
+                          "--backend-id '%s' refused by backend '%s', nothing stored: %s", id, name,
+                          r.message[0] ? r.message : "no reason given");
+        else
+            snprintf(out, 512, "%s", r.id[0] ? r.id : id);
+    }
     backend_destroy(b);
     backend_settings_wipe(set);
     free(set);
@@ -454,6 +464,7 @@ static int badge_create(const struct cli_opts *o)
     struct buf img = BUF_INIT(LIMIT_BADGE_IMAGE_BYTES);
     const char *type;
     char slug[LIMIT_SLUG_LEN + 1], base[LIMIT_SLUG_LEN + 1];
+    char verified[512] = ""; /* --backend-id as the platform spells it */
     char *tags_s = NULL, *al_s = NULL;
     int64_t id, days = 0;
     int ret = 0;
@@ -551,10 +562,11 @@ static int badge_create(const struct cli_opts *o)
     b.backend = o->backend              ? o->backend
                 : e.consumer.backend[0] ? e.consumer.backend
                                         : e.cfg.awards_backend;
-    b.backend_id = o->backend_id;
+    b.backend_id = o->backend_id ? verified : NULL;
     b.expires_days = days;
     if (backend_usable(&e, b.backend, &err) < 0 ||
-        (o->backend_id && verify_backend_id(&e.cfg, b.backend, o->backend_id, &err) < 0) ||
+        (o->backend_id &&
+         verify_backend_id(&e.cfg, b.backend, o->backend_id, verified, &err) < 0) ||
         store_badge_create(e.s, &b, &id, slug, &err) < 0)
         ret = cli_fail(&err);
     else

@@ -7,6 +7,7 @@
  * than running with a configuration the operator did not mean.
  */
 #include "base/base.h"
+#include "backends/backends.h"
 #include "net/net.h"
 #include "cli/cli.h"
 #include "lti/lti.h"
