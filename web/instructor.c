@@ -61,22 +61,77 @@ static const char *backend_label(const char *name)
     return name;
 }
 
-/* "Badge service: ... last badge issued on ..., N waiting, N failed." */
+/*
+ * What stops the course's badges at their backends, in words an
+ * instructor can act on (ask the administrator): a backend whose
+ * credentials were refused (BACKEND_AUTH), or one this server has not
+ * configured. "" when nothing does.
+ */
+static const char *backend_problems(struct req *r, const char *const *names, size_t n)
+{
+    struct awards *aw = r->web->cfg.awards;
+    const char *auth[8];
+    size_t nauth = aw ? awards_backends_in_auth(aw, auth, 8) : 0;
+    const char *out = "";
+
+    for (size_t i = 0; aw && i < n; i++) {
+        bool refused = false;
+
+        for (size_t j = 0; j < nauth; j++)
+            refused |= strcmp(auth[j], names[i]) == 0;
+        if (refused)
+            out = web_fmt(r, "%s %s", out,
+                          web_fmt(r,
+                                  _("The badge platform %s refused this tool's sign-in: badges "
+                                    "wait until the administrator fixes its credentials."),
+                                  backend_label(names[i])));
+        else if (!awards_has_backend(aw, names[i]))
+            out = web_fmt(r, "%s %s", out,
+                          web_fmt(r,
+                                  _("The badge platform %s is not configured on this server: "
+                                    "badges wait until the administrator sets it up."),
+                                  backend_label(names[i])));
+    }
+    return out;
+}
+
+/*
+ * "Badge service: <the course's backends>. Last badge issued: ... In this
+ * course: N issued, ...", then what stops them, if anything.
+ */
 static const char *status_line(struct req *r, const struct store_course_admin *c)
 {
-    const char *backend = c->nbadges ? c->badges[0].backend : "hosted";
+    const char *names[8];
+    size_t n = 0;
+    const char *list = "";
     struct awards_stats st = { 0 };
     int64_t last;
 
+    /* the backends of the course's BadgeClasses, each once; none yet: the default */
+    for (size_t i = 0; i < c->nbadges && n < sizeof(names) / sizeof(names[0]); i++) {
+        const char *b = c->badges[i].backend ? c->badges[i].backend : "hosted";
+        bool seen = false;
+
+        for (size_t j = 0; j < n; j++)
+            seen |= strcmp(names[j], b) == 0;
+        if (!seen)
+            names[n++] = b;
+    }
+    if (n == 0)
+        names[n++] = r->web->cfg.awards ? awards_default_backend(r->web->cfg.awards) : "hosted";
+    for (size_t i = 0; i < n; i++)
+        list = i ? web_fmt(r, "%s, %s", list, backend_label(names[i])) : backend_label(names[i]);
     if (r->web->cfg.awards)
         awards_stats(r->web->cfg.awards, &st);
     last = st.last_success > c->last_issued_at ? st.last_success : c->last_issued_at;
-    return web_fmt(r,
-                   _("Badge service: %s. Last badge issued: %s. In this course: %lld issued, %lld "
-                     "waiting to be issued, %lld waiting for an e-mail address, %lld failed."),
-                   backend_label(backend), last ? web_date(r, last) : _("never"),
-                   (long long)c->issued, (long long)c->queued, (long long)c->needs_email,
-                   (long long)c->failed);
+    return web_fmt(r, "%s%s",
+                   web_fmt(r,
+                           _("Badge service: %s. Last badge issued: %s. In this course: %lld "
+                             "issued, %lld waiting to be issued, %lld waiting for an e-mail "
+                             "address, %lld failed."),
+                           list, last ? web_date(r, last) : _("never"), (long long)c->issued,
+                           (long long)c->queued, (long long)c->needs_email, (long long)c->failed),
+                   backend_problems(r, names, n));
 }
 
 /* A launch from outside any course (an LMS's account or user menu): nothing to set up. */
