@@ -1127,6 +1127,135 @@ static int64_t awards_in(struct store *s, int64_t user_id, enum store_award_stat
     return (int64_t)n;
 }
 
+struct award_for {
+    int64_t consumer_id, badge_id;
+};
+
+/* An award of f->badge_id to a learner of the consumer seen for the first time. */
+static int award_for_tx(struct store_tx *tx, void *cls, struct err *err)
+{
+    const struct award_for *f = cls;
+    struct store_ids ids;
+    struct store_award_new a;
+    bool added = false;
+
+    if (store_tx_ensure(tx, f->consumer_id, "u1", "c1", "r1", util_now(), &ids, err) < 0)
+        return -1;
+    memset(&a, 0, sizeof(a));
+    a.badge_id = f->badge_id;
+    a.user_id = ids.user_id;
+    a.reason = "manual";
+    a.now = util_now();
+    return store_tx_award_add(tx, &a, NULL, &added, err);
+}
+
+/* A manual BadgeClass of the consumer with `backend` (NULL: chosen by the store) and `dflt`. */
+static const char *badge_backend(struct store *s, struct arena *ar, int64_t consumer_id,
+                                 const char *backend, const char *dflt, char *slug)
+{
+    static const char svg[] = "<svg xmlns=\"http://www.w3.org/2000/svg\"/>";
+    struct store_badge_new b;
+    struct store_badge out;
+    struct err err = ERR_INIT;
+    int64_t id;
+
+    memset(&b, 0, sizeof(b));
+    b.consumer_id = consumer_id;
+    b.slug_base = "b";
+    b.name = "B";
+    b.description = "B";
+    b.image = (const unsigned char *)svg;
+    b.image_len = sizeof(svg) - 1;
+    b.image_type = "image/svg+xml";
+    b.backend = backend;
+    b.default_backend = dflt;
+    b.rule.kind = RULE_MANUAL;
+    assert_int_equal(store_badge_create(s, &b, &id, slug, &err), 0);
+    assert_int_equal(store_badge_get(s, slug, ar, &out, &err), 0);
+    return out.backend;
+}
+
+/*
+ * Which backend a BadgeClass takes: the one given, else its consumer's,
+ * else the default given, else hosted; a consumer's change applies to
+ * later ones; a move only while it has no award, forgetting its id; what
+ * uses each backend.
+ */
+static void backends_of_badges(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct arena ar = ARENA_INIT;
+    struct store_consumer c1, c2;
+    struct store_backend_use *use;
+    struct store_badge b;
+    char slug[LIMIT_SLUG_LEN + 1], moved[LIMIT_SLUG_LEN + 1], awarded[LIMIT_SLUG_LEN + 1];
+    size_t n;
+
+    (void)state;
+    assert_int_equal(store_open(&s, dbpath, 0, &err), 0);
+    assert_int_equal(
+        store_consumer_add_backend(s, "k1", "secret-one-123456", "One", "campus", &c1, &err), 0);
+    assert_string_equal(c1.backend, "campus");
+    assert_int_equal(store_consumer_add(s, "k2", "secret-two-123456", "Two", &c2, &err), 0);
+    assert_int_equal(store_consumer_find(s, STR_LIT("k1"), &c1, &err), 0);
+    assert_string_equal(c1.backend, "campus");
+    assert_int_equal(store_consumer_find(s, STR_LIT("k2"), &c2, &err), 0);
+    assert_string_equal(c2.backend, "");
+
+    assert_string_equal(badge_backend(s, &ar, c1.id, NULL, "eu", slug), "campus");
+    assert_string_equal(badge_backend(s, &ar, c1.id, "hosted", "eu", slug), "hosted");
+    assert_string_equal(badge_backend(s, &ar, c2.id, NULL, "eu", slug), "eu");
+    assert_string_equal(badge_backend(s, &ar, c2.id, NULL, NULL, moved), "hosted");
+    /* later BadgeClasses only */
+    assert_int_equal(store_consumer_set_backend(s, "k2", "campus", &err), 0);
+    assert_string_equal(badge_backend(s, &ar, c2.id, NULL, "eu", awarded), "campus");
+    assert_int_equal(store_badge_get(s, moved, &ar, &b, &err), 0);
+    assert_string_equal(b.backend, "hosted");
+    assert_int_equal(store_consumer_set_backend(s, "k2", NULL, &err), 0);
+    assert_int_equal(store_consumer_find(s, STR_LIT("k2"), &c2, &err), 0);
+    assert_string_equal(c2.backend, "");
+    assert_int_equal(store_consumer_set_backend(s, "nope", "campus", &err), -1);
+    assert_int_equal(err.code, ERR_NOTFOUND);
+    err_clear(&err);
+
+    /* a move forgets the id at the old backend, and is refused once there is an award */
+    assert_int_equal(store_badge_set_backend_id(s, b.id, "old-id", &err), 0);
+    assert_int_equal(store_badge_set_backend(s, moved, "campus", &err), 0);
+    assert_int_equal(store_badge_get(s, moved, &ar, &b, &err), 0);
+    assert_string_equal(b.backend, "campus");
+    assert_null(b.backend_id);
+    assert_int_equal(store_badge_get(s, awarded, &ar, &b, &err), 0);
+    {
+        struct award_for f = { c2.id, b.id };
+
+        assert_int_equal(store_tx_run(s, award_for_tx, &f, &err), 0);
+    }
+    assert_int_equal(store_badge_set_backend(s, awarded, "eu", &err), -1);
+    assert_int_equal(err.code, ERR_CONFLICT);
+    err_clear(&err);
+    assert_int_equal(store_badge_get(s, awarded, &ar, &b, &err), 0);
+    assert_string_equal(b.backend, "campus");
+    assert_int_equal(store_badge_set_backend(s, "no-such", "campus", &err), -1);
+    assert_int_equal(err.code, ERR_NOTFOUND);
+    err_clear(&err);
+
+    /* what uses each backend: "" is the default's consumers */
+    assert_int_equal(store_backend_usage(s, &ar, &use, &n, &err), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(use[0].name, "");
+    assert_int_equal(use[0].consumers, 1);
+    assert_string_equal(use[1].name, "campus");
+    assert_int_equal(use[1].consumers, 1);
+    assert_int_equal(use[1].badges, 3);
+    assert_string_equal(use[2].name, "eu");
+    assert_int_equal(use[2].badges, 1);
+    assert_string_equal(use[3].name, "hosted");
+    assert_int_equal(use[3].badges, 1);
+    arena_release(&ar);
+    store_close(s);
+}
+
 /* What the award rules read after a launch or a grade, for every kind, as awards/ does. */
 static int read_every_rule(struct store_tx *tx, void *cls, struct err *err)
 {
@@ -1496,6 +1625,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(email_limits_and_unconfirmed, setup, teardown),
         cmocka_unit_test_setup_teardown(email_newer_link_voids_older, setup, teardown),
         cmocka_unit_test_setup_teardown(email_lms_address_meanwhile, setup, teardown),
+        cmocka_unit_test_setup_teardown(backends_of_badges, setup, teardown),
     };
     /* as main() does: an SVG image is stored only when the rule leaves it as it is */
     static const struct store_svg_rule rule = { image_svg_sanitize,
