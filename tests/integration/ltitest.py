@@ -54,12 +54,14 @@ LOCATION_RE = re.compile(r"^(?P<base>.+)/badges\?s=(?P<token>[1-9][0-9]*-[0-9a-f
 
 
 def clean_env(extra=None):
-    """The environment without LTIBADGES_* settings (which would change defaults), and
-    LTIBADGES_CONFIG empty: no configuration file unless a test names one (not even an
-    /etc/ltibadges/ltibadges.ini installed on this machine)."""
+    """The environment without LTIBADGES_* settings (which would change defaults), backends'
+    secrets (LTIBADGES_BACKEND_*) included, and LTIBADGES_CONFIG empty: no configuration file
+    unless a test names one (not even an /etc/ltibadges/ltibadges.ini installed on this
+    machine)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("LTIBADGES_LISTEN", "LTIBADGES_DB", "LTIBADGES_PUBLIC_URL",
-                        "LTIBADGES_SMTP_URL", "LTIBADGES_SMTP_PASSWORD")}
+                        "LTIBADGES_SMTP_URL", "LTIBADGES_SMTP_PASSWORD")
+           and not k.startswith("LTIBADGES_BACKEND_")}
     env.pop("LTIBADGES_DEBUG", None)
     env["LTIBADGES_CONFIG"] = ""
     if extra:
