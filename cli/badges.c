@@ -114,6 +114,7 @@ static int env_open(struct env *e, const struct cli_opts *o, bool consumer, bool
         memset(&ac, 0, sizeof(ac));
         ac.public_url = url;
         ac.issuer_name = e->cfg.issuer_name;
+        ac.default_backend = e->cfg.awards_backend;
         if (awards_new(&e->a, e->s, &ac, err) < 0)
             return -1;
     }

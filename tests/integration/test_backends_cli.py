@@ -247,7 +247,8 @@ class BackendsCli(lt.TempDirTest):
         self.assertEqual(rows["campus"]["host"], "api.badges.parchment.com")
 
     def test_completion_badge_takes_the_consumers_backend(self):
-        """The BadgeClass a course's first completion makes goes where its consumer's go."""
+        """The BadgeClass a course's first completion makes goes where its consumer's go, else
+        to [awards] backend."""
         cfg = self.config(CAMPUS)
         key = lt.parse_kv(self.ok("consumer", "add", "LMS", "--backend", "campus",
                                   config=cfg).stdout)["key"]
@@ -255,6 +256,15 @@ class BackendsCli(lt.TempDirTest):
         self.ok("grade", "record", "--consumer", key, "--context", "course-1", "--user", "u1",
                 "--resource-link", "r1", "--score", "0.9", config=cfg)
         self.assertEqual(query(self.db, "SELECT backend FROM badge_classes"), [("campus",)])
+        # a consumer without its own: [awards] backend
+        cfg = self.config("[awards]\nbackend = campus\n" + CAMPUS)
+        key = lt.parse_kv(self.ok("consumer", "add", "Other", config=cfg).stdout)["key"]
+        self.ok("context", "enable", "--consumer", key, "--context", "course-2", config=cfg)
+        self.ok("grade", "record", "--consumer", key, "--context", "course-2", "--user", "u2",
+                "--resource-link", "r2", "--score", "0.9", config=cfg)
+        self.assertEqual(query(self.db, "SELECT c.lti_context_id, b.backend FROM badge_classes b "
+                                        "JOIN contexts c ON c.id = b.context_id ORDER BY b.id"),
+                         [("course-1", "campus"), ("course-2", "campus")])
 
     def test_missing_sections_stop_serve(self):
         """A backend consumers or BadgeClasses use but the file lacks stops serve and the
