@@ -495,21 +495,6 @@ void backend_badgr_token_rejected(struct badgr_token *t, uint64_t generation)
 
 /* ---- request bodies ------------------------------------------------------------------------ */
 
-int backend_badgr_marker(const char *slug, const char *server, struct buf *out, struct err *err)
-{
-    buf_reset(out);
-    buf_addstr(out, "ltibadges:");
-    buf_addstr(out, slug);
-    buf_addch(out, '@');
-    buf_addstr(out, server);
-    if (buf_check(out, "the marker tag", err) < 0)
-        return -1;
-    if (out->len > LIMIT_BADGR_TAG_LEN)
-        return err_set(err, ERR_TOOBIG, "the marker tag of '%s' is over %d characters", slug,
-                       LIMIT_BADGR_TAG_LEN);
-    return 0;
-}
-
 static void set_text(json_t *o, const char *key, const char *v)
 {
     if (v && *v)
@@ -537,8 +522,7 @@ static int dump(json_t *o, char **out, struct err *err)
     return *out ? 0 : err_set(err, ERR_INTERNAL, "out of memory");
 }
 
-int backend_badgr_badge_body(const struct backend_badge *bc, const char *marker, char **out,
-                             struct err *err)
+int backend_badgr_badge_body(const struct backend_badge *bc, char **out, struct err *err)
 {
     json_t *o, *tags, *stored, *al, *v, *als;
     struct buf uri = BUF_INIT(64 + (LIMIT_BADGE_IMAGE_BYTES + 2) / 3 * 4);
@@ -574,7 +558,7 @@ int backend_badgr_badge_body(const struct backend_badge *bc, const char *marker,
     }
     json_decref(stored);
     add_tag(tags, bc->issuing_component);
-    add_tag(tags, marker);
+    add_tag(tags, bc->marker);
     json_object_set_new(o, "tags", tags);
     als = json_array();
     al = bc->alignments ? json_loads(bc->alignments, 0, NULL) : NULL;
@@ -668,24 +652,678 @@ bool backend_badgr_find_marked(json_t *list, const char *marker, char *id, size_
 }
 
 bool backend_badgr_find_recipient(json_t *list, const char *email, char *id, size_t idlen,
-                                  char *url, size_t urllen)
+                                  char *url, size_t urllen, bool *revoked)
 {
     json_t *e, *best = NULL;
+    bool best_revoked = false;
     size_t i;
 
     json_array_foreach(list, i, e) {
         json_t *r = json_object_get(e, "recipient");
         const char *who = json_string_value(json_object_get(r, "plaintextIdentity"));
+        bool rev = json_is_true(json_object_get(e, "revoked"));
 
-        if (!who || strcasecmp(who, email) != 0 || json_is_true(json_object_get(e, "revoked")) ||
-            !json_is_string(json_object_get(e, "entityId")))
+        if (!who || strcasecmp(who, email) != 0 || !json_is_string(json_object_get(e, "entityId")))
             continue;
-        if (older(e, best))
+        /* an unrevoked one first, then the oldest */
+        if (!best || (best_revoked && !rev) || (best_revoked == rev && older(e, best))) {
             best = e;
+            best_revoked = rev;
+        }
     }
     if (!best || !copy_str(json_object_get(best, "entityId"), id, idlen))
         return false;
     if (url && !copy_str(json_object_get(best, "openBadgeId"), url, urllen))
         url[0] = '\0';
+    *revoked = best_revoked;
     return true;
+}
+
+/* ---- the backend: calls to the platform ----------------------------------------------------- */
+
+struct badgr {
+    struct backend b;
+    struct badgr_settings s;
+    struct badgr_creds creds;
+    struct net_http *http;
+    struct badgr_token token;
+    int64_t next_send_ns; /* the rate limit: no request before then (monotonic) */
+};
+
+static struct net_http_policy policy_of(struct badgr *g)
+{
+    struct net_http_policy p = {
+        .allowed_hosts = g->s.host,
+        .allow_loopback = g->s.allow_loopback,
+        .connect_timeout_ms = (long)g->s.connect_timeout * 1000,
+        .timeout_ms = (long)g->s.timeout * 1000,
+        .ca_file = g->s.ca_file[0] ? g->s.ca_file : NULL,
+        .allowed_what = "the backend's base_url host",
+        .cancelled = g->b.cancelled,
+        .cancelled_cls = g->b.cancelled_cls,
+    };
+    return p;
+}
+
+/* Waits for the rate limit's turn (short: 1/rate s); false when cancelled meanwhile. */
+static bool rate_turn(struct badgr *g)
+{
+    int64_t gap = g->s.rate > 0 ? 1000000000 / g->s.rate : 0, now = util_mono_ns();
+
+    while (now < g->next_send_ns) {
+        int64_t left = g->next_send_ns - now;
+        struct timespec ts = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
+
+        if (g->b.cancelled && g->b.cancelled(g->b.cancelled_cls))
+            return false;
+        if (ts.tv_sec > 0) { /* ask about cancelling at least once a second */
+            ts.tv_sec = 1;
+            ts.tv_nsec = 0;
+        }
+        nanosleep(&ts, NULL);
+        now = util_mono_ns();
+    }
+    g->next_send_ns = now + gap;
+    return true;
+}
+
+static void send_http(struct badgr *g, const struct net_http_request *req,
+                      struct net_http_response *resp)
+{
+    struct net_http_policy p = policy_of(g);
+
+    if (!rate_turn(g)) {
+        memset(resp, 0, sizeof(*resp));
+        buf_init(&resp->body, 0);
+        resp->outcome = NET_HTTP_NETWORK;
+        resp->cancelled = true;
+        snprintf(resp->error, sizeof(resp->error), "cancelled");
+        return;
+    }
+    if (req->method == NET_HTTP_POST) {
+        /*
+         * A POST goes on a connection of its own: libcurl sends a request
+         * again by itself when a kept-alive connection closes before any
+         * answer, taking it for one the server had closed while idle; a
+         * platform that made the BadgeClass and then lost the answer would
+         * make a second one. (PUT and DELETE sent twice do no harm.)
+         */
+        struct net_http *once = net_http_new();
+
+        if (!once) {
+            memset(resp, 0, sizeof(*resp));
+            buf_init(&resp->body, 0);
+            resp->outcome = NET_HTTP_NETWORK;
+            snprintf(resp->error, sizeof(resp->error), "out of memory");
+            return;
+        }
+        net_http_send(once, &p, req, resp);
+        net_http_free(once);
+        return;
+    }
+    net_http_send(g->http, &p, req, resp);
+}
+
+/* A token ready to use, asking for one (a refresh, else a grant) when needed. */
+static int token_ready(struct badgr *g, struct backend_result *r)
+{
+    struct buf form = BUF_INIT(8192), authz = BUF_INIT(4096), url = BUF_INIT(LIMIT_LTI_URL_LEN);
+    struct err err = { 0 };
+    int ret = -1;
+
+    buf_addstr(&url, g->s.base_url);
+    buf_addstr(&url, "/o/token");
+    /* at most a refresh refused, then a grant */
+    for (int round = 0; round < 3; round++) {
+        int64_t now = util_now();
+        enum badgr_token_step step = backend_badgr_token_step(&g->token, now);
+        struct net_http_response resp;
+        struct net_http_request req = { 0 };
+
+        if (step == BADGR_TOKEN_USE) {
+            ret = 0;
+            break;
+        }
+        if (step == BADGR_TOKEN_WAIT) {
+            backend_result_set(r, g->token.wait_status, "%s", g->token.wait_message);
+            r->retry_after = g->token.wait_until - now;
+            break;
+        }
+        if (backend_badgr_token_request(&g->creds, &g->token, step, &form, &authz, &err) < 0) {
+            backend_result_set(r, BACKEND_PERMANENT, "%s", err.msg);
+            break;
+        }
+        req.method = NET_HTTP_POST;
+        req.url = url.ptr;
+        req.content_type = NET_HTTP_FORM;
+        req.authorization = authz.len ? authz.ptr : NULL;
+        req.body = form.ptr;
+        req.body_len = form.len;
+        req.max_response = 64 * 1024;
+        send_http(g, &req, &resp);
+        backend_badgr_token_answer(&g->token, &g->creds, step, &resp, util_now(), r);
+        net_http_response_release(&resp);
+        if (r->status != BACKEND_OK &&
+            !(step == BADGR_TOKEN_REFRESH && r->status == BACKEND_RETRY &&
+              backend_badgr_token_step(&g->token, util_now()) == BADGR_TOKEN_GRANT))
+            break;
+        backend_result_init(r);
+    }
+    explicit_bzero(form.ptr, form.len);
+    explicit_bzero(authz.ptr, authz.len);
+    buf_release(&form);
+    buf_release(&authz);
+    buf_release(&url);
+    return ret;
+}
+
+/*
+ * Sends `req` with the token: a 401 renews the token once and sends once
+ * more, then is auth. Fills `out` and `resp` (release both) in every case;
+ * when no token could be had, `out` says why (and so does `r`).
+ */
+static void send_authorized(struct badgr *g, struct net_http_request *req, const char *entity,
+                            struct net_http_response *resp, struct badgr_reply *out,
+                            struct backend_result *r)
+{
+    static const struct net_http_header accept = { "Accept", "application/json" };
+
+    memset(out, 0, sizeof(*out));
+    memset(resp, 0, sizeof(*resp));
+    buf_init(&resp->body, 0);
+    req->headers = &accept;
+    req->nheaders = 1;
+    req->max_response = LIMIT_BADGR_ANSWER;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct buf authz = BUF_INIT(LIMIT_BADGR_TOKEN_LEN + 16);
+        uint64_t generation;
+
+        backend_badgr_reply_release(out);
+        net_http_response_release(resp);
+        if (token_ready(g, r) < 0) {
+            out->kind = r->status == BACKEND_AUTH ? BADGR_AUTH : BADGR_RETRY;
+            snprintf(out->message, sizeof(out->message), "%s", r->message);
+            out->retry_after = r->retry_after;
+            return;
+        }
+        generation = g->token.generation;
+        buf_addstr(&authz, "Bearer ");
+        buf_addstr(&authz, g->token.access);
+        req->authorization = authz.ptr;
+        send_http(g, req, resp);
+        req->authorization = NULL;
+        explicit_bzero(authz.ptr, authz.len);
+        buf_release(&authz);
+        backend_badgr_reply(resp, entity, out);
+        if (out->kind != BADGR_UNAUTHORIZED)
+            return;
+        backend_badgr_token_rejected(&g->token, generation);
+    }
+    out->kind = BADGR_AUTH;
+    snprintf(out->message, sizeof(out->message),
+             "badgr refused a new access token (HTTP 401): check the account");
+}
+
+/* One call of the v2 API at `url` (JSON `body` or none); `out` says how it went. */
+static void call(struct badgr *g, enum net_http_method method, const char *url, const char *body,
+                 const char *entity, struct badgr_reply *out, struct backend_result *r)
+{
+    struct net_http_response resp;
+    struct net_http_request req = {
+        .method = method,
+        .url = url,
+        .content_type = body ? NET_HTTP_JSON : NULL,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+    };
+
+    send_authorized(g, &req, entity, &resp, out, r);
+    net_http_response_release(&resp);
+}
+
+/* Copies a reply's failure into a result, `what` first ("creating the BadgeClass"). */
+static void fail(struct backend_result *r, const struct badgr_reply *rep, const char *what)
+{
+    static const enum backend_status map[] = {
+        [BADGR_OK] = BACKEND_OK,
+        [BADGR_RETRY] = BACKEND_RETRY,
+        [BADGR_AUTH] = BACKEND_AUTH,
+        [BADGR_PERMANENT] = BACKEND_PERMANENT,
+        [BADGR_UNAUTHORIZED] = BACKEND_AUTH,
+        [BADGR_NOT_FOUND] = BACKEND_PERMANENT,
+        [BADGR_DUPLICATE] = BACKEND_PERMANENT,
+        [BADGR_FUTURE_ISSUED_ON] = BACKEND_PERMANENT,
+        [BADGR_ALREADY_REVOKED] = BACKEND_PERMANENT,
+    };
+
+    backend_result_set(r, map[rep->kind], "%s: %s", what, rep->message);
+    r->retry_after = rep->retry_after;
+}
+
+/* Whether `id` can go in a URL's path: Badgr's entity ids are base64url, 22 characters. */
+static bool id_ok(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)id[i]) && id[i] != '-' && id[i] != '_')
+            return false;
+    }
+    return true;
+}
+
+static void url_of(struct badgr *g, struct buf *url, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void url_of(struct badgr *g, struct buf *url, const char *fmt, ...)
+{
+    va_list ap;
+    char tail[512];
+
+    va_start(ap, fmt);
+    vsnprintf(tail, sizeof(tail), fmt, ap);
+    va_end(ap);
+    buf_reset(url);
+    buf_addstr(url, g->s.base_url);
+    buf_addstr(url, tail);
+}
+
+/* Whether a next page's URL is on base_url's origin (scheme, host and port). */
+static bool same_origin(struct badgr *g, const char *next)
+{
+    const char *b = g->s.base_url, *sep = strstr(b, "://");
+    const char *end = sep ? strchr(sep + 3, '/') : NULL;
+    size_t n = end ? (size_t)(end - b) : strlen(b);
+
+    return strncmp(next, b, n) == 0 && (next[n] == '/' || next[n] == '?' || next[n] == '\0');
+}
+
+/*
+ * GETs a list at `url` and every next page (Link rel="next", on base_url's
+ * origin, at most LIMIT_BADGR_PAGES), calling `match` on each page's list
+ * until it says it found what it looks for. Returns 0, or -1 with `r` set.
+ */
+static int each_page(struct badgr *g, const char *first, const char *entity, const char *what,
+                     bool (*match)(json_t *list, void *cls), void *cls, struct backend_result *r)
+{
+    struct buf url = BUF_INIT(LIMIT_LTI_URL_LEN);
+    char next[LIMIT_HTTP_HEADER_VALUE];
+    int ret = 0;
+
+    buf_addstr(&url, first);
+    for (int page = 0; page < LIMIT_BADGR_PAGES; page++) {
+        struct badgr_reply rep;
+        struct net_http_response resp;
+        struct net_http_request req = { .method = NET_HTTP_GET, .url = url.ptr };
+        bool more;
+
+        send_authorized(g, &req, entity, &resp, &rep, r);
+        if (rep.kind != BADGR_OK) {
+            fail(r, &rep, what);
+            ret = -1;
+        }
+        more = ret == 0 && !match(rep.result, cls) &&
+               net_http_link_next(resp.link, next, sizeof(next));
+        backend_badgr_reply_release(&rep);
+        net_http_response_release(&resp);
+        if (!more)
+            break;
+        if (!same_origin(g, next)) {
+            backend_result_set(r, BACKEND_PERMANENT, "%s: badgr's next page is on another host",
+                               what);
+            ret = -1;
+            break;
+        }
+        buf_reset(&url);
+        buf_addstr(&url, next);
+    }
+    buf_release(&url);
+    return ret;
+}
+
+static struct badgr *self_of(struct backend *b)
+{
+    return b->self;
+}
+
+static void op_check(struct backend *b, struct backend_result *r)
+{
+    struct badgr *g = self_of(b);
+    struct buf url = BUF_INIT(LIMIT_LTI_URL_LEN);
+    struct badgr_reply rep;
+    char entity[128];
+
+    backend_result_init(r);
+    snprintf(entity, sizeof(entity), "issuer '%s'", g->s.issuer);
+    url_of(g, &url, "/v2/issuers/%s", g->s.issuer);
+    call(g, NET_HTTP_GET, url.ptr, NULL, entity, &rep, r);
+    if (rep.kind == BADGR_OK) {
+        const char *name =
+            json_string_value(json_object_get(json_array_get(rep.result, 0), "name"));
+
+        snprintf(r->name, sizeof(r->name), "%s", name ? name : "");
+    } else {
+        fail(r, &rep, "reading the issuer");
+        /* an issuer this account cannot see is the configuration's problem */
+        if (rep.kind == BADGR_NOT_FOUND)
+            r->status = BACKEND_AUTH;
+    }
+    backend_badgr_reply_release(&rep);
+    buf_release(&url);
+}
+
+static void op_verify(struct backend *b, const char *id, struct backend_result *r)
+{
+    struct badgr *g = self_of(b);
+    struct buf url = BUF_INIT(LIMIT_LTI_URL_LEN);
+    struct badgr_reply rep;
+    char entity[128];
+
+    backend_result_init(r);
+    if (!id_ok(id)) {
+        backend_result_set(r, BACKEND_PERMANENT, "'%.80s' is not a badgr entity id", id ? id : "");
+        return;
+    }
+    snprintf(entity, sizeof(entity), "BadgeClass '%s'", id);
+    url_of(g, &url, "/v2/badgeclasses/%s", id);
+    call(g, NET_HTTP_GET, url.ptr, NULL, entity, &rep, r);
+    if (rep.kind == BADGR_OK) {
+        json_t *e = json_array_get(rep.result, 0);
+        const char *issuer = json_string_value(json_object_get(e, "issuer"));
+
+        if (!issuer || strcmp(issuer, g->s.issuer) != 0)
+            backend_result_set(r, BACKEND_PERMANENT,
+                               "BadgeClass '%s' belongs to issuer '%.80s', not to '%s'", id,
+                               issuer ? issuer : "?", g->s.issuer);
+        else if (!copy_str(json_object_get(e, "entityId"), r->id, sizeof(r->id)))
+            snprintf(r->id, sizeof(r->id), "%s", id);
+    } else {
+        fail(r, &rep, "verifying the BadgeClass");
+    }
+    backend_badgr_reply_release(&rep);
+    buf_release(&url);
+}
+
+struct marked {
+    const char *marker;
+    char *id;
+    size_t idlen;
+    bool found;
+};
+
+static bool match_marked(json_t *list, void *cls)
+{
+    struct marked *m = cls;
+
+    m->found = backend_badgr_find_marked(list, m->marker, m->id, m->idlen);
+    return m->found;
+}
+
+static void op_find_badge_class(struct backend *b, const struct backend_badge *bc,
+                                struct backend_result *r)
+{
+    struct badgr *g = self_of(b);
+    struct buf url = BUF_INIT(LIMIT_LTI_URL_LEN);
+    struct marked m = { .marker = bc->marker, .id = r->id, .idlen = sizeof(r->id) };
+    char entity[128];
+
+    backend_result_init(r);
+    if (!bc->marker || !*bc->marker)
+        return;
+    snprintf(entity, sizeof(entity), "issuer '%s'", g->s.issuer);
+    url_of(g, &url, "/v2/issuers/%s/badgeclasses?num=%d", g->s.issuer, LIMIT_BADGR_PAGE_SIZE);
+    if (each_page(g, url.ptr, entity, "looking for the BadgeClass", match_marked, &m, r) == 0)
+        r->found = m.found;
+    buf_release(&url);
+}
+
+static void send_badge_class(struct backend *b, const struct backend_badge *bc, bool update,
+                             struct backend_result *r)
+{
+    struct badgr *g = self_of(b);
+    struct buf url = BUF_INIT(LIMIT_LTI_URL_LEN);
+    struct badgr_reply rep;
+    struct err err = { 0 };
+    char *body = NULL, entity[160];
+
+    backend_result_init(r);
+    if (update && !id_ok(bc->backend_id)) {
+        backend_result_set(r, BACKEND_PERMANENT, "'%.80s' is not a badgr entity id",
+                           bc->backend_id ? bc->backend_id : "");
+        return;
+    }
+    if (backend_badgr_badge_body(bc, &body, &err) < 0) {
+        backend_result_set(r, BACKEND_PERMANENT, "%s", err.msg);
+        return;
+    }
+    if (update) {
+        snprintf(entity, sizeof(entity), "BadgeClass '%s'", bc->backend_id);
+        url_of(g, &url, "/v2/badgeclasses/%s", bc->backend_id);
+    } else {
+        snprintf(entity, sizeof(entity), "issuer '%s'", g->s.issuer);
+        url_of(g, &url, "/v2/issuers/%s/badgeclasses", g->s.issuer);
+    }
+    call(g, update ? NET_HTTP_PUT : NET_HTTP_POST, url.ptr, body, entity, &rep, r);
+    if (rep.kind == BADGR_OK) {
+        if (backend_badgr_entity(&rep, r->id, sizeof(r->id), NULL, 0) < 0)
+            backend_result_set(r, BACKEND_RETRY,
+                               "%s the BadgeClass: badgr answered without "
+                               "an entityId",
+                               update ? "updating" : "creating");
+    } else {
+        fail(r, &rep, update ? "updating the BadgeClass" : "creating the BadgeClass");
+    }
+    backend_badgr_reply_release(&rep);
+    free(body);
+    buf_release(&url);
+}
+
+static void op_create_badge_class(struct backend *b, const struct backend_badge *bc,
+                                  struct backend_result *r)
+{
+    send_badge_class(b, bc, false, r);
+}
+
+static void op_update_badge_class(struct backend *b, const struct backend_badge *bc,
+                                  struct backend_result *r)
+{
+    send_badge_class(b, bc, true, r);
+}
+
+struct recipient {
+    const char *email;
+    struct backend_result *r;
+};
+
+static bool match_recipient(json_t *list, void *cls)
+{
+    struct recipient *m = cls;
+    bool revoked = false;
+
+    if (backend_badgr_find_recipient(list, m->email, m->r->id, sizeof(m->r->id), m->r->url,
+                                     sizeof(m->r->url), &revoked)) {
+        /* an unrevoked one ends the search; a revoked one is kept while later pages may
+         * hold an unrevoked one */
+        if (!m->r->found || m->r->revoked) {
+            m->r->found = true;
+            m->r->revoked = revoked;
+        }
+        return !revoked;
+    }
+    return false;
+}
+
+static void op_find_assertion(struct backend *b, const struct backend_badge *bc,
+                              const struct backend_award *a, struct backend_result *r)
+{
+    struct badgr *g = self_of(b);
+    struct buf url = BUF_INIT(LIMIT_LTI_URL_LEN), q = BUF_INIT(2048);
+    struct recipient m = { .email = a->recipient_email, .r = r };
+    char entity[128];
+
+    backend_result_init(r);
+    if (!id_ok(bc->backend_id) || !a->recipient_email || !*a->recipient_email) {
+        backend_result_set(r, BACKEND_PERMANENT, "no BadgeClass id or e-mail to look up");
+        return;
+    }
+    /* badgr-server compares ?recipient= with the stored address exactly: lower-cased */
+    for (const char *p = a->recipient_email; *p; p++)
+        buf_addch(&q, (char)tolower((unsigned char)*p));
+    snprintf(entity, sizeof(entity), "BadgeClass '%s'", bc->backend_id);
+    url_of(g, &url, "/v2/badgeclasses/%s/assertions?", bc->backend_id);
+    net_http_form_add(&url, "recipient", q.ptr);
+    buf_addf(&url, "&include_revoked=true&num=%d", LIMIT_BADGR_PAGE_SIZE);
+    each_page(g, url.ptr, entity, "looking up the assertion", match_recipient, &m, r);
+    buf_release(&url);
+    buf_release(&q);
+}
+
+static void op_issue(struct backend *b, const struct backend_badge *bc,
+                     const struct backend_award *a, struct backend_result *r)
+{
+    struct badgr *g = self_of(b);
+    struct buf url = BUF_INIT(LIMIT_LTI_URL_LEN);
+    struct badgr_reply rep = { 0 };
+    struct err err = { 0 };
+    char entity[128];
+    bool with_issued_on = true;
+
+    backend_result_init(r);
+    if (!id_ok(bc->backend_id)) {
+        backend_result_set(r, BACKEND_PERMANENT, "'%.80s' is not a badgr entity id",
+                           bc->backend_id ? bc->backend_id : "");
+        return;
+    }
+    snprintf(entity, sizeof(entity), "BadgeClass '%s'", bc->backend_id);
+    url_of(g, &url, "/v2/badgeclasses/%s/assertions", bc->backend_id);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        char *body = NULL;
+
+        if (backend_badgr_assertion_body(a, g->s.hash_recipients, g->s.notify, with_issued_on,
+                                         &body, &err) < 0) {
+            backend_result_set(r, BACKEND_PERMANENT, "%s", err.msg);
+            break;
+        }
+        backend_badgr_reply_release(&rep);
+        call(g, NET_HTTP_POST, url.ptr, body, entity, &rep, r);
+        free(body);
+        /* a platform whose clock is behind ours: the date is left to it */
+        if (rep.kind != BADGR_FUTURE_ISSUED_ON || !with_issued_on)
+            break;
+        with_issued_on = false;
+    }
+    if (rep.kind == BADGR_OK) {
+        if (backend_badgr_entity(&rep, r->id, sizeof(r->id), r->url, sizeof(r->url)) < 0)
+            backend_result_set(r, BACKEND_RETRY, "issuing: badgr answered without an entityId");
+    } else if (rep.kind == BADGR_DUPLICATE) {
+        /* the learner has one already (ours whose answer was lost, or made by other means) */
+        op_find_assertion(b, bc, a, r);
+        if (r->status == BACKEND_OK && !r->found)
+            backend_result_set(r, BACKEND_RETRY,
+                               "issuing: badgr has an award of this badge for the learner "
+                               "that the look-up does not find yet");
+        r->found = false;
+    } else if (err.code == ERR_NONE) {
+        fail(r, &rep, "issuing");
+    }
+    backend_badgr_reply_release(&rep);
+    buf_release(&url);
+}
+
+static void op_revoke(struct backend *b, const struct backend_badge *bc,
+                      const struct backend_award *a, const char *reason, struct backend_result *r)
+{
+    struct badgr *g = self_of(b);
+    struct buf url = BUF_INIT(LIMIT_LTI_URL_LEN);
+    struct badgr_reply rep;
+    char id[512], entity[600], *body;
+    json_t *o;
+
+    backend_result_init(r);
+    if (a->assertion_id && *a->assertion_id) {
+        snprintf(id, sizeof(id), "%s", a->assertion_id);
+    } else {
+        /* attempted, answer lost: revoke what the platform has */
+        op_find_assertion(b, bc, a, r);
+        if (r->status != BACKEND_OK || !r->found || r->revoked) {
+            r->found = false;
+            return;
+        }
+        snprintf(id, sizeof(id), "%s", r->id);
+        backend_result_init(r);
+    }
+    if (!id_ok(id)) {
+        backend_result_set(r, BACKEND_PERMANENT, "'%.80s' is not a badgr entity id", id);
+        return;
+    }
+    o = json_pack("{s:s}", "revocation_reason", reason && *reason ? reason : "revoked");
+    body = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!body) {
+        backend_result_set(r, BACKEND_RETRY, "out of memory");
+        return;
+    }
+    snprintf(entity, sizeof(entity), "assertion '%s'", id);
+    url_of(g, &url, "/v2/assertions/%s", id);
+    call(g, NET_HTTP_DELETE, url.ptr, body, entity, &rep, r);
+    /* already revoked, or gone: what was asked for holds */
+    if (rep.kind == BADGR_OK || rep.kind == BADGR_ALREADY_REVOKED || rep.kind == BADGR_NOT_FOUND)
+        snprintf(r->id, sizeof(r->id), "%s", id);
+    else
+        fail(r, &rep, "revoking");
+    backend_badgr_reply_release(&rep);
+    free(body);
+    buf_release(&url);
+}
+
+static void op_destroy(struct backend *b)
+{
+    struct badgr *g = self_of(b);
+
+    net_http_free(g->http);
+    explicit_bzero(g, sizeof(*g));
+    free(g);
+}
+
+static const struct backend_ops badgr_ops = {
+    .name = "badgr",
+    .remote = true,
+    .check = op_check,
+    .verify_badge_class = op_verify,
+    .find_badge_class = op_find_badge_class,
+    .create_badge_class = op_create_badge_class,
+    .update_badge_class = op_update_badge_class,
+    .issue = op_issue,
+    .revoke = op_revoke,
+    .find_assertion = op_find_assertion,
+    .destroy = op_destroy,
+};
+
+struct backend *backend_badgr_new(const struct badgr_settings *s, struct err *err)
+{
+    struct badgr *g;
+
+    if (!s->base_url[0] || !s->host[0] || !id_ok(s->issuer)) {
+        err_set(err, ERR_INVALID, "a badgr backend needs base_url and issuer");
+        return NULL;
+    }
+    g = xcalloc(1, sizeof(*g));
+    g->s = *s;
+    g->b.ops = &badgr_ops;
+    g->b.self = g;
+    g->creds.client_credentials = s->grant == BADGR_GRANT_CLIENT_CREDENTIALS;
+    g->creds.username = g->s.username;
+    g->creds.password = g->s.password;
+    g->creds.client_id = g->s.client_id;
+    g->creds.client_secret = g->s.client_secret;
+    backend_badgr_token_init(&g->token);
+    g->http = net_http_new();
+    if (!g->http) {
+        free(g);
+        err_set(err, ERR_INTERNAL, "could not set up the HTTP client");
+        return NULL;
+    }
+    return &g->b;
 }

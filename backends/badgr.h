@@ -20,6 +20,43 @@
 
 #include <jansson.h>
 
+/* ---- the backend ----------------------------------------------------------- */
+
+#ifndef BACKENDS_BADGR_SETTINGS
+# define BACKENDS_BADGR_SETTINGS
+/*
+ * NEEDSWORK: the settings of a [backend.NAME] section of type badgr, as
+ * backends/registry.h (named backends) defines them; defined here until
+ * that lands, then taken from there.
+ */
+enum badgr_grant {
+    BADGR_GRANT_PASSWORD,           /* username and password, client_id (default "public") */
+    BADGR_GRANT_CLIENT_CREDENTIALS, /* client_id and client_secret (HTTP Basic) */
+};
+
+struct badgr_settings {
+    char base_url[LIMIT_LTI_URL_LEN]; /* scheme://host[:port][/path], no trailing slash */
+    char host[256]; /* base_url's host, lower-cased: the only one called (HTTP allowed_hosts) */
+    int grant;      /* enum badgr_grant */
+    char username[256], password[256];
+    char client_id[256], client_secret[256];
+    char issuer[65]; /* the issuer's entity id */
+    bool notify, hash_recipients;
+    int64_t connect_timeout, timeout; /* seconds */
+    int64_t rate;                     /* requests per second at most */
+    char ca_file[4096];               /* "": the system's CA bundle */
+    bool allow_loopback;              /* base_url may be http://127.0.0.1 (tests) */
+};
+#endif
+
+/*
+ * A backend that issues through the Badgr v2 API at s->base_url, as issuer
+ * s->issuer (the caller owns it: backend_destroy). It copies `s`. Its
+ * calls share one OAuth token kept in memory, send at most s->rate
+ * requests a second, and reach s->host only (TLS verified, no redirects).
+ */
+struct backend *backend_badgr_new(const struct badgr_settings *s, struct err *err);
+
 /* ---- answers -------------------------------------------------------------- */
 
 /* What an answer comes to. */
@@ -138,20 +175,13 @@ void backend_badgr_token_rejected(struct badgr_token *t, uint64_t generation);
 /* ---- request bodies ---------------------------------------------------------------- */
 
 /*
- * The tag that marks a BadgeClass as ours, so that one created by a call
- * whose answer was lost is found again: "ltibadges:SLUG@SERVER" (SERVER:
- * this tool's public host). ERR_TOOBIG past Badgr's 1 024 characters a tag.
- */
-int backend_badgr_marker(const char *slug, const char *server, struct buf *out, struct err *err);
-/*
  * The JSON of a BadgeClass create or update (PUT takes every field): name,
  * description, image as a data URI, criteriaUrl and/or criteriaNarrative
  * (the description when there is neither), tags (ours, the issuing
- * component, the marker), alignments, expires {amount, duration: days}
+ * component, bc->marker), alignments, expires {amount, duration: days}
  * when it expires. The caller frees the text.
  */
-int backend_badgr_badge_body(const struct backend_badge *bc, const char *marker,
-                             char **out /* OUT */, struct err *err);
+int backend_badgr_badge_body(const struct backend_badge *bc, char **out /* OUT */, struct err *err);
 /*
  * The JSON of an assertion: recipient {identity: the lower-cased address,
  * type: email, hashed}, issuedOn (when the award was earned; left out with
@@ -163,10 +193,11 @@ int backend_badgr_assertion_body(const struct backend_award *a, bool hashed, boo
 /* The id of the (oldest) BadgeClass of `list` tagged `marker`; false when none is. */
 bool backend_badgr_find_marked(json_t *list, const char *marker, char *id, size_t idlen);
 /*
- * The (oldest) unrevoked assertion of `list` for `email` (compared
- * lower-cased with plaintextIdentity): its entityId and openBadgeId.
+ * The assertion of `list` for `email` (compared lower-cased with
+ * plaintextIdentity), an unrevoked one first, then the oldest: its
+ * entityId, openBadgeId and whether it is revoked.
  */
 bool backend_badgr_find_recipient(json_t *list, const char *email, char *id, size_t idlen,
-                                  char *url, size_t urllen);
+                                  char *url, size_t urllen, bool *revoked /* OUT */);
 
 #endif

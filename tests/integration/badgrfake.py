@@ -466,6 +466,7 @@ class BadgrFake:
             self._tls_ctx = ctx
         self.token_lifetime = token_lifetime
         self.page_size = page_size
+        self.max_page_size = None        # set_paging(): a cap on ?num= (a hosted deployment's)
         self.require_criteria = require_criteria
         self.sliding = sliding
         self.backoff_period = backoff_period
@@ -648,7 +649,9 @@ class BadgrFake:
                     "requests": [{"method": r.method, "path": r.path, "query": r.query,
                                   "status": r.status, "fault": r.fault, "done": r.done,
                                   "delivered": r.delivered, "client": r.client,
-                                  "entity": r.entity} for r in self._records]}
+                                  "entity": r.entity,
+                                  "body": r.body.decode("utf-8", "replace")[:4096]}
+                                 for r in self._records]}
 
     # -- faults and controls --
 
@@ -703,6 +706,12 @@ class BadgrFake:
             self._rate = None if rate is None else (float(rate), float(burst or rate),
                                                     retry_after)
             self._buckets.clear()
+
+    def set_paging(self, default=None, maximum=None):
+        """Pages of list endpoints: `default` per page without ?num=, at most `maximum`."""
+        with self._lock:
+            self.page_size = default
+            self.max_page_size = maximum
 
     def advance(self, seconds):
         """Moves the fake's clock (token expiry, login back-off) forward."""
@@ -877,6 +886,13 @@ class BadgrFake:
                     self.advance(float(doc["advance"]))
                 if "behind" in doc:
                     self.set_clock_behind(float(doc["behind"]))
+                return _Answer(200, {})
+            if p == "/_fake/paging" and m == "POST":
+                self.set_paging(doc.get("default"), doc.get("max"))
+                return _Answer(200, {})
+            if p == "/_fake/requests" and m == "DELETE":
+                with self._lock:
+                    self._records.clear()
                 return _Answer(200, {})
             if p == "/_fake/release" and m == "POST":
                 self.release()
@@ -1514,6 +1530,8 @@ class BadgrFake:
                 size = None
         elif self.page_size:
             size = self.page_size
+        if size is not None and self.max_page_size:
+            size = min(size, self.max_page_size)
         if size is None:
             return self._ok(h, 200, items)
         try:
@@ -1573,8 +1591,10 @@ _NO_STORE = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
 
 
 def main(argv):
-    """Runs a fake on its own (for bench/): one account, one issuer, printed as JSON
-    on the first line of stdout; stops on SIGTERM or end of stdin."""
+    """Runs a fake on its own (for C tests and bench/): an account and its issuer,
+    another issuer (and a BadgeClass of it) the account is not staff of, and a
+    client credentials app, printed as JSON on the first line of stdout; stops
+    on SIGTERM or SIGINT. Tests steer it through /_fake/."""
     import argparse
     import signal
     ap = argparse.ArgumentParser()
@@ -1582,18 +1602,29 @@ def main(argv):
     ap.add_argument("--tls-dir")
     ap.add_argument("--username", default="badges@example.edu")
     ap.add_argument("--password", default="badgr-fake-password")
+    ap.add_argument("--token-lifetime", type=int, default=TOKEN_LIFETIME)
     args = ap.parse_args(argv)
     tls = make_ca(args.tls_dir) if args.tls_dir else None
-    fake = BadgrFake(tls=tls, port=args.port)
+    fake = BadgrFake(tls=tls, port=args.port, token_lifetime=args.token_lifetime)
     fake.add_account(args.username, args.password)
+    fake.add_account("other@example.org", "other-password")
     issuer = fake.add_issuer("Fake issuer", staff={args.username: "owner"})
+    other = fake.add_issuer("Other issuer", staff={"other@example.org": "owner"})
+    # a BadgeClass of the other issuer, which this account is not staff of
+    fake._badgeclasses["OtherIssuersBadge00001"] = {
+        "entityType": "BadgeClass", "entityId": "OtherIssuersBadge00001", "issuer": other,
+        "name": "Theirs", "description": "", "tags": [], "alignments": [], "_created": 0}
+    fake.add_app("lti-app", "app-secret", grant="client_credentials", user=args.username)
     fake.start()
-    print(json.dumps({"base_url": fake.base_url, "issuer": issuer, "ca": tls and tls["ca"],
-                      "username": args.username}), flush=True)
+    print(json.dumps({"base_url": fake.base_url, "issuer": issuer, "other_issuer": other,
+                      "other_badgeclass": "OtherIssuersBadge00001", "ca": tls and tls["ca"],
+                      "username": args.username, "password": args.password,
+                      "client_id": "lti-app", "client_secret": "app-secret"}), flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: done.set())
-    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
-    done.wait()
+    signal.signal(signal.SIGINT, lambda *a: done.set())
+    while not done.wait(1):
+        pass
     fake.stop()
 
 

@@ -455,16 +455,14 @@ static void test_badge_body(void **state)
         .alignments = "[{\"targetName\":\"O1\",\"targetUrl\":\"https://ex.edu/o1\","
                       "\"targetCode\":\"c\",\"other\":\"dropped\"}]",
         .expires_days = 30,
+        .marker = "ltibadges:0123456789ab:unit-1",
     };
-    struct buf marker = BUF_INIT(LIMIT_BADGR_TAG_LEN + 1);
     struct err err = { 0 };
     char *body;
     json_t *o;
 
     (void)state;
-    assert_int_equal(backend_badgr_marker("unit-1", "tool.example.edu", &marker, &err), 0);
-    assert_string_equal(marker.ptr, "ltibadges:unit-1@tool.example.edu");
-    assert_int_equal(backend_badgr_badge_body(&bc, marker.ptr, &body, &err), 0);
+    assert_int_equal(backend_badgr_badge_body(&bc, &body, &err), 0);
     o = json_loads(body, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(o, "image")),
                         "data:image/png;base64,iVBORw0KGgoBAg==");
@@ -473,7 +471,7 @@ static void test_badge_body(void **state)
                         "Finished unit 1");
     assert_null(json_object_get(o, "criteriaUrl"));
     assert_json(json_object_get(o, "tags"),
-                "[\"math\",\"ltibadges\",\"ltibadges:unit-1@tool.example.edu\"]");
+                "[\"math\",\"ltibadges\",\"ltibadges:0123456789ab:unit-1\"]");
     assert_json(json_object_get(o, "alignments"),
                 "[{\"targetName\":\"O1\",\"targetUrl\":\"https://ex.edu/o1\","
                 "\"targetCode\":\"c\"}]");
@@ -482,7 +480,7 @@ static void test_badge_body(void **state)
     free(body);
     bc.expires_days = 0;
     bc.criteria_url = "https://lms.example.edu/criteria";
-    assert_int_equal(backend_badgr_badge_body(&bc, marker.ptr, &body, &err), 0);
+    assert_int_equal(backend_badgr_badge_body(&bc, &body, &err), 0);
     o = json_loads(body, 0, NULL);
     assert_json(json_object_get(o, "expires"), "{\"amount\":null,\"duration\":null}");
     assert_string_equal(json_string_value(json_object_get(o, "criteriaUrl")),
@@ -491,27 +489,8 @@ static void test_badge_body(void **state)
     json_decref(o);
     free(body);
     bc.image_type = "image/jpeg";
-    assert_int_equal(backend_badgr_badge_body(&bc, marker.ptr, &body, &err), -1);
+    assert_int_equal(backend_badgr_badge_body(&bc, &body, &err), -1);
     assert_int_equal(err.code, ERR_INVALID);
-    buf_release(&marker);
-}
-
-static void test_marker_limit(void **state)
-{
-    struct buf marker = BUF_INIT(4096);
-    struct err err = { 0 };
-    char slug[LIMIT_BADGR_TAG_LEN];
-    size_t n = LIMIT_BADGR_TAG_LEN - strlen("ltibadges:@h");
-
-    (void)state;
-    memset(slug, 'a', n);
-    slug[n] = '\0';
-    assert_int_equal(backend_badgr_marker(slug, "h", &marker, &err), 0); /* at the limit */
-    slug[n] = 'a';
-    slug[n + 1] = '\0';
-    assert_int_equal(backend_badgr_marker(slug, "h", &marker, &err), -1); /* one past it */
-    assert_int_equal(err.code, ERR_TOOBIG);
-    buf_release(&marker);
 }
 
 static void test_assertion_body(void **state)
@@ -565,6 +544,7 @@ static void test_find(void **state)
         "\"recipient\":{\"plaintextIdentity\":\"m@example.edu\"}}]",
         0, NULL);
     char id[64], url[256];
+    bool revoked = true;
 
     (void)state;
     assert_non_null(bcs);
@@ -572,12 +552,19 @@ static void test_find(void **state)
     assert_true(backend_badgr_find_marked(bcs, "ltibadges:a@h", id, sizeof(id)));
     assert_string_equal(id, "old");
     assert_false(backend_badgr_find_marked(bcs, "ltibadges:b@h", id, sizeof(id)));
-    assert_true(
-        backend_badgr_find_recipient(as, "L@Example.edu", id, sizeof(id), url, sizeof(url)));
+    /* an unrevoked one before an older revoked one */
+    assert_true(backend_badgr_find_recipient(as, "L@Example.edu", id, sizeof(id), url, sizeof(url),
+                                             &revoked));
     assert_string_equal(id, "b");
     assert_string_equal(url, "https://x/b");
-    assert_false(
-        backend_badgr_find_recipient(as, "n@example.edu", id, sizeof(id), url, sizeof(url)));
+    assert_false(revoked);
+    assert_false(backend_badgr_find_recipient(as, "n@example.edu", id, sizeof(id), url, sizeof(url),
+                                              &revoked));
+    json_array_remove(as, 1);
+    assert_true(backend_badgr_find_recipient(as, "l@example.edu", id, sizeof(id), url, sizeof(url),
+                                             &revoked));
+    assert_string_equal(id, "rev");
+    assert_true(revoked);
     json_decref(bcs);
     json_decref(as);
 }
@@ -598,7 +585,6 @@ int main(void)
         cmocka_unit_test(test_token_refused_grant_waits),
         cmocka_unit_test(test_token_throttled_and_unavailable),
         cmocka_unit_test(test_badge_body),
-        cmocka_unit_test(test_marker_limit),
         cmocka_unit_test(test_assertion_body),
         cmocka_unit_test(test_find),
     };
