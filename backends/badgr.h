@@ -22,33 +22,6 @@
 
 /* ---- the backend ----------------------------------------------------------- */
 
-#ifndef BACKENDS_BADGR_SETTINGS
-# define BACKENDS_BADGR_SETTINGS
-/*
- * NEEDSWORK: the settings of a [backend.NAME] section of type badgr, as
- * backends/registry.h (named backends) defines them; defined here until
- * that lands, then taken from there.
- */
-enum badgr_grant {
-    BADGR_GRANT_PASSWORD,           /* username and password, client_id (default "public") */
-    BADGR_GRANT_CLIENT_CREDENTIALS, /* client_id and client_secret (HTTP Basic) */
-};
-
-struct badgr_settings {
-    char base_url[LIMIT_LTI_URL_LEN]; /* scheme://host[:port][/path], no trailing slash */
-    char host[256]; /* base_url's host, lower-cased: the only one called (HTTP allowed_hosts) */
-    int grant;      /* enum badgr_grant */
-    char username[256], password[256];
-    char client_id[256], client_secret[256];
-    char issuer[65]; /* the issuer's entity id */
-    bool notify, hash_recipients;
-    int64_t connect_timeout, timeout; /* seconds */
-    int64_t rate;                     /* requests per second at most */
-    char ca_file[4096];               /* "": the system's CA bundle */
-    bool allow_loopback;              /* base_url may be http://127.0.0.1 (tests) */
-};
-#endif
-
 /*
  * A backend that issues through the Badgr v2 API at s->base_url, as issuer
  * s->issuer (the caller owns it: backend_destroy). It copies `s`. Its
