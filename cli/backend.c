@@ -92,7 +92,16 @@ static size_t rows_of(const struct cli_config *c, const struct store_backend_use
     size_t n = 0;
 
     rows[n++] = (struct row){ BACKEND_HOSTED, "hosted", "", true, false, 0, 0, 0 };
-    cli_config_public_url(c, rows[0].host, sizeof(rows[0].host));
+    {
+        /* hosted: the public URL's host, where verifiers fetch its documents */
+        char url[LIMIT_LTI_URL_LEN + 64];
+        const char *h;
+
+        cli_config_public_url(c, url, sizeof(url));
+        h = strstr(url, "://");
+        h = h ? h + 3 : url;
+        snprintf(rows[0].host, sizeof(rows[0].host), "%.*s", (int)strcspn(h, "/"), h);
+    }
     for (size_t i = 0; i < c->nbackends && n < max; i++) {
         struct backend_settings *s = xmalloc(sizeof(*s));
         struct err e = ERR_INIT;

@@ -243,7 +243,8 @@ class BackendsCli(lt.TempDirTest):
         self.assertEqual((rows["campus"]["consumers"], rows["campus"]["badgeclasses"],
                           rows["campus"]["awards"], rows["campus"]["default"]), (2, 0, 0, True))
         self.assertEqual((rows["eu-test"]["badgeclasses"], rows["eu-test"]["awards"]), (2, 1))
-        self.assertEqual((rows["hosted"]["badgeclasses"], rows["hosted"]["type"]), (2, "hosted"))
+        self.assertEqual((rows["hosted"]["badgeclasses"], rows["hosted"]["type"],
+                          rows["hosted"]["host"]), (2, "hosted", "127.0.0.1:8080"))
         self.assertEqual(rows["campus"]["host"], "api.badges.parchment.com")
 
     def test_completion_badge_takes_the_consumers_backend(self):
