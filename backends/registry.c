@@ -13,6 +13,7 @@
 #include "base/base.h"
 #include "backends/registry.h"
 #include "backends/backends.h"
+#include "backends/badgr.h"
 
 #include <strings.h>
 #include <unistd.h>
@@ -414,7 +415,11 @@ int backend_from_settings(const struct backend_settings *s, struct backend **out
     *out = NULL;
     if (!s->type)
         return err_set(err, ERR_INVALID, "[backend.%s]: no type", s->name);
-    /* NEEDSWORK: backend_badgr_new(&s->u.badgr, ...) once backends/badgr.c lands */
+    /* one case per type of types[] */
+    if (strcmp(s->type->name, "badgr") == 0) {
+        *out = backend_badgr_new(&s->u.badgr, err);
+        return *out ? 0 : -1;
+    }
     return err_set(err, ERR_UNAVAILABLE,
                    "[backend.%s]: type %s is not built yet: this version cannot issue through it",
                    s->name, s->type->name);
