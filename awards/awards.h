@@ -147,9 +147,19 @@ extern const struct store_svg_rule awards_svg_rule;
 
 /* ---- the worker (worker.c) ------------------------------------------------ */
 
-/* Starts the outbox worker thread. */
+/*
+ * Starts the outbox worker threads: "lb-awards" for the built-in issuer
+ * (and any other backend that calls no other server), and one for each
+ * remote backend ("lb-b-NAME"), so that a platform that hangs delays only
+ * its own awards. Each backend is given a cancel hook that says "stop" once
+ * awards_worker_request_stop() was called.
+ */
 int awards_worker_start(struct awards *a, struct err *err);
-/* Stops it after the award in hand is recorded. */
+/*
+ * Stops them after the award in hand is recorded; a remote call under way
+ * gives up within about a second (recorded as a retry: it is looked up
+ * before it is sent again). Awards not attempted are left as they were.
+ */
 void awards_worker_stop(struct awards *a);
 /*
  * Tells the award worker and the outcomes reader to stop after what they
@@ -160,11 +170,24 @@ void awards_worker_request_stop(struct awards *a);
 /* Tells the worker new awards are due (it also looks once a second). */
 void awards_wake(struct awards *a);
 /*
- * Issues what is due at `now`, one claim of at most LIMIT_AWARDS_CLAIM
- * awards; *handled says how many were claimed. The worker loops on this;
- * tests call it directly.
+ * Issues what is due at `now` through the backends that call no other
+ * server (hosted), one claim of at most LIMIT_AWARDS_CLAIM awards recorded
+ * in one transaction, then sends their BadgeClass edits; *handled says how
+ * many awards were claimed. The worker loops on this; tests call it
+ * directly.
  */
 int awards_run_due(struct awards *a, int64_t now, size_t *handled /* OUT */, struct err *err);
+/*
+ * The same for the remote backend `name`: claims one due award (with a
+ * lease of LIMIT_AWARDS_REMOTE_LEASE), records what came of it at once, and
+ * sends up to LIMIT_AWARDS_SYNCS of its BadgeClasses' edits. An award
+ * attempted before is looked up (find_assertion) before it is sent again; a
+ * BadgeClass is searched for by its marker (find_badge_class) before it is
+ * created; the issue date sent is when the award was earned. Its thread
+ * loops on this; tests call it directly.
+ */
+int awards_run_backend(struct awards *a, const char *name, int64_t now, size_t *handled /* OUT */,
+                       struct err *err);
 
 struct awards_stats {
     uint64_t issued, retried, failed, revoked;

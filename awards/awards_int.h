@@ -61,9 +61,12 @@ struct awards {
     char *default_backend;       /* [awards] backend: BadgeClasses of consumers without their own */
     char *default_email;         /* badges@HOST until [issuer] email is set */
     struct hosted_issuer issuer; /* views of the strings above */
-    struct {
+    struct awards_backend {
+        struct awards *a;
         char *name;
         struct backend *b;
+        pthread_t thread; /* a remote backend's worker */
+        bool started;
     } backends[AWARDS_MAX_BACKENDS];
     size_t nbackends;
 
@@ -82,6 +85,8 @@ struct awards {
 
 /* A random seed for awards_backoff()'s jitter. */
 unsigned awards_jitter(void);
+/* A backend's cancel hook while the workers run: true once they are told to stop. */
+bool awards_stopping(void *cls);
 /* The backend registered under `name`, or NULL. */
 struct backend *awards_backend(struct awards *a, const char *name);
 /* A BadgeClass and an award as backends see them (views into the store structs). */

@@ -144,6 +144,7 @@ void awards_add_backend(struct awards *a, const char *name, struct backend *b)
     }
     a->backends[a->nbackends].name = xstrdup(name);
     a->backends[a->nbackends].b = b;
+    a->backends[a->nbackends].a = a;
     a->nbackends++;
 }
 

@@ -1,16 +1,25 @@
 /*
- * awards/worker.c - the outbox worker: issues due awards through their
- * BadgeClass's backend and records what happened.
+ * awards/worker.c - the outbox workers: issue due awards through their
+ * BadgeClass's backend, revoke them there, send BadgeClass edits, and
+ * record what happened.
  *
  * An award is claimed (state issuing, with a lease) in one transaction
  * before anything is sent, and recorded in another after the backend
  * answered. A crash in between leaves it issuing; when the lease runs out
- * it is claimed again, and since it was attempted before, the backend is
- * first asked whether it already holds an assertion for the award's uid
- * (find_assertion), so a crash between sending and recording does not issue
- * twice. Retryable failures back off exponentially with jitter, or as long
- * as the platform's Retry-After says; permanent ones keep the platform's
- * message and wait for an operator (award retry).
+ * (or at the next start) it is claimed again, and since it was attempted
+ * before, the backend is first asked whether it already holds an assertion
+ * for the award (find_assertion), so a crash or a lost answer between
+ * sending and recording does not issue twice. Retryable failures back off
+ * exponentially with jitter, or as long as the platform's Retry-After says;
+ * permanent ones keep the platform's message and wait for an operator
+ * (award retry).
+ *
+ * Threads. The built-in issuer never waits on another server: "lb-awards"
+ * claims a batch of its awards and records them in one transaction. Each
+ * remote backend has its own thread, which claims one award at a time with
+ * a lease longer than any attempt and records its result as soon as it is
+ * known: a platform that hangs holds one award and its own thread, and
+ * nothing else; a stop cancels the call under way within about a second.
  */
 #include "base/base.h"
 #include "base/log.h"
@@ -63,6 +72,17 @@ void awards_to_backend_award(const struct store_award *w, struct backend_award *
     out->assertion_id = w->assertion_id;
     out->issued_at = w->issued_at;
     out->expires_at = w->expires_at;
+}
+
+/*
+ * The issue date sent: when the award was earned (its record was made with
+ * the event), the same on every attempt; the expiry counts from it.
+ */
+static void award_dates(const struct store_award *w, const struct store_badge *b,
+                        struct backend_award *ba)
+{
+    ba->issued_at = w->created_at;
+    ba->expires_at = b->expires_days > 0 ? w->created_at + b->expires_days * 86400 : 0;
 }
 
 unsigned awards_jitter(void)
@@ -123,8 +143,26 @@ static void process_revoke(struct awards *a, struct backend *be, const struct st
     struct backend_result r;
 
     awards_to_backend_award(w, &ba);
-    be->ops->revoke(be, bb, &ba, w->revoke_reason, &r);
-    backend_answered(a, be, r.status);
+    backend_result_init(&r);
+    if (!ba.assertion_id && be->ops->find_assertion) {
+        /*
+         * Attempted, but no assertion id was recorded (a lost answer, a
+         * failure): whatever the platform holds for the award is revoked;
+         * nothing there, or one already revoked, is done.
+         */
+        be->ops->find_assertion(be, bb, &ba, &r);
+        backend_answered(a, be, r.status);
+        if (r.status == BACKEND_OK && (!r.found || r.revoked)) {
+            u->kind = AWARD_UPD_REVOKE_SYNCED;
+            return;
+        }
+        if (r.status == BACKEND_OK)
+            ba.assertion_id = arena_memdupz(ar, r.id, strlen(r.id));
+    }
+    if (r.status == BACKEND_OK && ba.assertion_id) {
+        be->ops->revoke(be, bb, &ba, w->revoke_reason, &r);
+        backend_answered(a, be, r.status);
+    }
     if (r.status == BACKEND_OK) {
         u->kind = AWARD_UPD_REVOKE_SYNCED;
     } else {
@@ -186,6 +224,12 @@ static void process(struct awards *a, struct badge_cache *cache, const struct st
         return;
     }
     awards_to_backend_badge(&b, &bb);
+    if (be->ops->remote) {
+        char *m = arena_alloc(ar, BACKEND_MARKER_LEN + 1);
+
+        backend_marker(a->public_url, b.slug, m);
+        bb.marker = m;
+    }
     if (w->state == AWARD_REVOKED) {
         process_revoke(a, be, w, &bb, now, ar, u);
         return;
@@ -196,11 +240,22 @@ static void process(struct awards *a, struct badge_cache *cache, const struct st
          * gives stored at once, before any award uses it: a crash after this
          * must not create the BadgeClass there a second time.
          */
-        be->ops->create_badge_class(be, &bb, &r);
-        backend_answered(a, be, r.status);
-        if (r.status != BACKEND_OK) {
-            failure(w, &r, now, ar, u);
-            return;
+        if (be->ops->find_badge_class) {
+            /* one made before whose answer was lost (a timeout, a kill) is found, not made again */
+            be->ops->find_badge_class(be, &bb, &r);
+            backend_answered(a, be, r.status);
+            if (r.status != BACKEND_OK) {
+                failure(w, &r, now, ar, u);
+                return;
+            }
+        }
+        if (!r.found) {
+            be->ops->create_badge_class(be, &bb, &r);
+            backend_answered(a, be, r.status);
+            if (r.status != BACKEND_OK) {
+                failure(w, &r, now, ar, u);
+                return;
+            }
         }
         if (store_badge_set_backend_id(a->store, b.id, r.id, &err) < 0) {
             backend_result_set(&r, BACKEND_RETRY, "%s", err.msg);
@@ -215,9 +270,9 @@ static void process(struct awards *a, struct badge_cache *cache, const struct st
         }
     }
     awards_to_backend_award(w, &ba);
-    ba.issued_at = now;
-    ba.expires_at = b.expires_days > 0 ? now + b.expires_days * 86400 : 0;
-    if (w->attempts > 1) {
+    award_dates(w, &b, &ba);
+    backend_result_init(&r);
+    if (w->attempts > 1 && be->ops->find_assertion) {
         /* attempted before: the platform may hold it already (a crash after sending) */
         be->ops->find_assertion(be, &bb, &ba, &r);
         backend_answered(a, be, r.status);
@@ -226,7 +281,7 @@ static void process(struct awards *a, struct badge_cache *cache, const struct st
             return;
         }
     }
-    if (!r.found) {
+    if (!r.found || r.revoked) {
         be->ops->issue(be, &bb, &ba, &r);
         backend_answered(a, be, r.status);
         if (r.status != BACKEND_OK) {
@@ -241,7 +296,39 @@ static void process(struct awards *a, struct badge_cache *cache, const struct st
     u->expires_at = ba.expires_at;
 }
 
-int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *err)
+/* Counts what a recorded claim did, for /healthz and /metrics; *issued: how many were issued. */
+static void count_updates(struct awards *a, const struct store_award_update *u, size_t n,
+                          size_t *issued)
+{
+    *issued = 0;
+    pthread_mutex_lock(&a->stats_mu);
+    for (size_t i = 0; i < n; i++) {
+        if (u[i].status < 0)
+            continue; /* moved on meanwhile (revoked, or a newer attempt) */
+        switch (u[i].kind) {
+        case AWARD_UPD_ISSUED:
+            a->stats.issued++;
+            a->stats.last_success = util_now();
+            (*issued)++;
+            break;
+        case AWARD_UPD_REVOKE_SYNCED:
+            a->stats.revoked++;
+            a->stats.last_success = util_now();
+            break;
+        case AWARD_UPD_FAILED:
+            a->stats.failed++;
+            break;
+        default:
+            a->stats.retried++;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&a->stats_mu);
+}
+
+/* Claims and issues what is due in `scope`; the records are written in one transaction. */
+static int run_claim(struct awards *a, const struct store_claim_scope *scope, int64_t now,
+                     int64_t lease, size_t max, size_t *handled, struct err *err)
 {
     struct arena ar = ARENA_INIT;
     struct store_award *due;
@@ -251,8 +338,7 @@ int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *e
     int ret;
 
     *handled = 0;
-    if (store_award_claim(a->store, now, LIMIT_AWARDS_LEASE, LIMIT_AWARDS_CLAIM, &ar, &due, &n,
-                          err) < 0) {
+    if (store_award_claim(a->store, scope, now, lease, max, &ar, &due, &n, err) < 0) {
         arena_release(&ar);
         return -1;
     }
@@ -269,29 +355,7 @@ int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *e
      */
     ret = n ? store_award_update_batch(a->store, u, n, err) : 0;
     if (ret == 0) {
-        pthread_mutex_lock(&a->stats_mu);
-        for (size_t i = 0; i < n; i++) {
-            if (u[i].status < 0)
-                continue; /* moved on meanwhile (revoked, or a newer attempt) */
-            switch (u[i].kind) {
-            case AWARD_UPD_ISSUED:
-                a->stats.issued++;
-                a->stats.last_success = util_now();
-                issued++;
-                break;
-            case AWARD_UPD_REVOKE_SYNCED:
-                a->stats.revoked++;
-                a->stats.last_success = util_now();
-                break;
-            case AWARD_UPD_FAILED:
-                a->stats.failed++;
-                break;
-            default:
-                a->stats.retried++;
-                break;
-            }
-        }
-        pthread_mutex_unlock(&a->stats_mu);
+        count_updates(a, u, n, &issued);
         *handled = n;
         if (issued)
             awards_outcomes_wake(a); /* their passbacks were queued with them */
@@ -300,28 +364,141 @@ int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *e
     return ret;
 }
 
-static void *worker_main(void *arg)
+/*
+ * Sends the edits of BadgeClasses in `scope` that are due to their
+ * platform (update_badge_class), retried like awards; a backend without
+ * the op (hosted: its documents are read from the record) has nothing to
+ * send. *sent: how many were handled.
+ */
+static int run_syncs(struct awards *a, const struct store_claim_scope *scope, int64_t now,
+                     size_t *sent, struct err *err)
 {
-    struct awards *a = arg;
+    struct store_badge_sync due[LIMIT_AWARDS_SYNCS];
+    size_t n;
 
-    pthread_setname_np(pthread_self(), "lb-awards");
+    *sent = 0;
+    if (store_badge_syncs_due(a->store, scope, now, LIMIT_AWARDS_SYNCS, due, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n && !awards_stopping(a); i++) {
+        struct arena ar = ARENA_INIT;
+        struct store_badge b;
+        struct backend_badge bb;
+        struct backend_result r;
+        struct backend *be;
+        int64_t next_at = 0;
+        const char *error = NULL;
+        int ret;
+
+        backend_result_init(&r);
+        if (store_badge_get_id(a->store, due[i].id, &ar, &b, err) < 0) {
+            arena_release(&ar);
+            return -1;
+        }
+        be = awards_backend(a, b.backend);
+        if (!be) {
+            backend_result_set(&r, BACKEND_PERMANENT, "no backend '%s' is configured", b.backend);
+        } else if (b.backend_id && be->ops->update_badge_class) {
+            char *m = arena_alloc(&ar, BACKEND_MARKER_LEN + 1);
+
+            awards_to_backend_badge(&b, &bb);
+            backend_marker(a->public_url, b.slug, m);
+            bb.marker = m;
+            be->ops->update_badge_class(be, &bb, &r);
+            backend_answered(a, be, r.status);
+        }
+        if (r.status != BACKEND_OK) {
+            error = r.message;
+            if (r.status != BACKEND_PERMANENT) {
+                int64_t floor = r.status == BACKEND_AUTH ? 300 : 0;
+
+                next_at = now + awards_backoff(due[i].attempts + 1,
+                                               r.retry_after > floor ? r.retry_after : floor,
+                                               awards_jitter());
+            }
+        }
+        ret = store_badge_sync_done(a->store, due[i].id, due[i].gen, next_at, error, err);
+        arena_release(&ar);
+        if (ret < 0)
+            return -1;
+        (*sent)++;
+    }
+    return 0;
+}
+
+/* The names of the remote backends: the built-in worker leaves their awards to their threads. */
+static size_t remote_names(struct awards *a, const char **names)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < a->nbackends; i++)
+        if (a->backends[i].b->ops->remote)
+            names[n++] = a->backends[i].name;
+    return n;
+}
+
+int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *err)
+{
+    const char *remote[AWARDS_MAX_BACKENDS];
+    struct store_claim_scope scope = { NULL, remote, remote_names(a, remote) };
+    size_t synced;
+
+    if (run_claim(a, &scope, now, LIMIT_AWARDS_LEASE, LIMIT_AWARDS_CLAIM, handled, err) < 0)
+        return -1;
+    return run_syncs(a, &scope, now, &synced, err);
+}
+
+int awards_run_backend(struct awards *a, const char *name, int64_t now, size_t *handled,
+                       struct err *err)
+{
+    struct store_claim_scope scope = { name, NULL, 0 };
+    size_t synced;
+
+    /* one at a time, recorded at once: a hang holds one award, a stop leaves the rest as it was */
+    if (run_claim(a, &scope, now, LIMIT_AWARDS_REMOTE_LEASE, 1, handled, err) < 0)
+        return -1;
+    if (run_syncs(a, &scope, now, &synced, err) < 0)
+        return -1;
+    *handled += synced;
+    return 0;
+}
+
+bool awards_stopping(void *cls)
+{
+    struct awards *a = cls;
+    bool stop;
+
+    pthread_mutex_lock(&a->mu);
+    stop = a->stop;
+    pthread_mutex_unlock(&a->mu);
+    return stop;
+}
+
+/*
+ * The loop of a worker thread: `run` until the stop, going again at once
+ * while it finds work, else waiting for a wake or a second.
+ */
+static void worker_loop(struct awards *a, const char *what, struct awards_backend *remote)
+{
     pthread_mutex_lock(&a->mu);
     while (!a->stop) {
         struct err err = ERR_INIT;
         size_t n = 0;
         int ret;
 
-        a->woken = false;
+        if (!remote)
+            a->woken = false;
         pthread_mutex_unlock(&a->mu);
-        ret = awards_run_due(a, util_now(), &n, &err);
+        if (remote)
+            ret = awards_run_backend(a, remote->name, util_now(), &n, &err);
+        else
+            ret = awards_run_due(a, util_now(), &n, &err);
         if (ret < 0) /* the database failed: say so (at most once a second), try again */
-            LOG(LOG_LEVEL_ERROR, "award worker", LOG_STR("error", err.msg),
-                LOG_STR("detail", err.detail));
+            LOG(LOG_LEVEL_ERROR, what, LOG_STR("error", err.msg), LOG_STR("detail", err.detail));
         pthread_mutex_lock(&a->mu);
         /* a full claim means more is due: go again at once */
-        if (ret == 0 && n == LIMIT_AWARDS_CLAIM)
+        if (ret == 0 && (remote ? n > 0 : n == LIMIT_AWARDS_CLAIM))
             continue;
-        if (!a->woken && !a->stop) {
+        if ((remote || !a->woken) && !a->stop) {
             struct timespec until;
 
             clock_gettime(CLOCK_REALTIME, &until);
@@ -330,6 +507,24 @@ static void *worker_main(void *arg)
         }
     }
     pthread_mutex_unlock(&a->mu);
+}
+
+static void *worker_main(void *arg)
+{
+    pthread_setname_np(pthread_self(), "lb-awards");
+    worker_loop(arg, "award worker", NULL);
+    return NULL;
+}
+
+static void *remote_main(void *arg)
+{
+    struct awards_backend *ab = arg;
+    char name[16];
+
+    /* thread names are at most 15 bytes */
+    snprintf(name, sizeof(name), "lb-b-%.10s", ab->name);
+    pthread_setname_np(pthread_self(), name);
+    worker_loop(ab->a, "award worker (remote backend)", ab);
     return NULL;
 }
 
@@ -343,9 +538,25 @@ int awards_worker_start(struct awards *a, struct err *err)
     if (store_award_reclaim(a->store, util_now(), &n, err) < 0)
         return -1;
     a->stop = false;
+    for (size_t i = 0; i < a->nbackends; i++) {
+        a->backends[i].b->cancelled = awards_stopping;
+        a->backends[i].b->cancelled_cls = a;
+    }
     if (pthread_create(&a->thread, NULL, worker_main, a) != 0)
         return err_set(err, ERR_INTERNAL, "cannot start the award worker");
     a->started = true;
+    for (size_t i = 0; i < a->nbackends; i++) {
+        struct awards_backend *ab = &a->backends[i];
+
+        if (!ab->b->ops->remote)
+            continue;
+        if (pthread_create(&ab->thread, NULL, remote_main, ab) != 0) {
+            awards_worker_stop(a);
+            return err_set(err, ERR_INTERNAL, "cannot start the award worker of backend '%s'",
+                           ab->name);
+        }
+        ab->started = true;
+    }
     if (awards_outcomes_start(a, err) < 0) {
         awards_worker_stop(a);
         return -1;
@@ -379,6 +590,12 @@ void awards_worker_stop(struct awards *a)
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
     pthread_join(a->thread, NULL);
+    for (size_t i = 0; i < a->nbackends; i++) {
+        if (a->backends[i].started)
+            pthread_join(a->backends[i].thread, NULL);
+        a->backends[i].started = false;
+        a->backends[i].b->cancelled = NULL;
+    }
     a->started = false;
 }
 
@@ -386,7 +603,7 @@ void awards_wake(struct awards *a)
 {
     pthread_mutex_lock(&a->mu);
     a->woken = true;
-    pthread_cond_signal(&a->cv);
+    pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
 }
 

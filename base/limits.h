@@ -183,6 +183,17 @@
 #define LIMIT_AWARDS_CLAIM 64
 #define LIMIT_AWARDS_LEASE 120
 /*
+ * A remote platform's worker claims one award at a time (a platform that
+ * hangs then holds only that one, and a stop leaves the others as they
+ * were), and its claim must outlast the attempt: at most 6 calls (a token,
+ * find and create the BadgeClass, find the assertion, issue, and one retry
+ * after a renewed token), each ended by its timeout, 120 s at most: 720 s,
+ * and a margin.
+ */
+#define LIMIT_AWARDS_REMOTE_LEASE 900
+/* BadgeClass edits a worker sends to platforms in one pass. */
+#define LIMIT_AWARDS_SYNCS 8
+/*
  * The instructor's awards table: rows shown on the page (each a checkbox of
  * the revoke form, which must stay under LIMIT_FORM_PARAMS fields), and the
  * enrolled learners listed in the manual award form (each a checkbox and a

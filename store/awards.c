@@ -9,6 +9,8 @@
 #include "base/base.h"
 #include "store/store_int.h"
 
+#include <jansson.h>
+
 static const char *const state_names[] = {
     [AWARD_QUEUED] = "queued", [AWARD_NEEDS_EMAIL] = "needs_email", [AWARD_ISSUING] = "issuing",
     [AWARD_ISSUED] = "issued", [AWARD_FAILED] = "failed",           [AWARD_REVOKED] = "revoked",
@@ -162,8 +164,32 @@ int store_award_get_uid(struct store *s, const char *uid, struct arena *a, struc
     return award_get(s, S_AWARD_GET_UID, uid, 0, a, out, err);
 }
 
-int store_award_claim(struct store *s, int64_t now, int64_t lease, size_t max, struct arena *a,
-                      struct store_award **out, size_t *n, struct err *err)
+int store_bind_scope(sqlite3_stmt *st, int backend_idx, const struct store_claim_scope *scope)
+{
+    json_t *except;
+    char *text;
+
+    if (!scope)
+        return 0;
+    if (scope->backend)
+        store_bind_str(st, backend_idx, str_from_cstr(scope->backend));
+    if (!scope->nexcept)
+        return 0;
+    except = json_array();
+    for (size_t i = 0; i < scope->nexcept; i++)
+        json_array_append_new(except, json_string(scope->except[i]));
+    text = json_dumps(except, JSON_COMPACT);
+    json_decref(except);
+    if (!text)
+        abort(); /* jansson fails only on allocation: out of memory is fatal */
+    sqlite3_bind_text(st, backend_idx + 1, text, -1, SQLITE_TRANSIENT);
+    free(text);
+    return 0;
+}
+
+int store_award_claim(struct store *s, const struct store_claim_scope *scope, int64_t now,
+                      int64_t lease, size_t max, struct arena *a, struct store_award **out,
+                      size_t *n, struct err *err)
 {
     struct conn *c = s->admin;
     sqlite3_stmt *st;
@@ -183,6 +209,7 @@ int store_award_claim(struct store *s, int64_t now, int64_t lease, size_t max, s
         goto out;
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int64(st, 2, (int64_t)max);
+    store_bind_scope(st, 3, scope);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && nids < max)
         ids[nids++] = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);

@@ -531,6 +531,9 @@ static void read_badge(sqlite3_stmt *st, struct arena *a, struct store_badge *b)
     b->passback_score = b->passback ? sqlite3_column_double(st, 29) : 0.0;
     b->revoke_on_withdrawn = sqlite3_column_int(st, 30) != 0;
     b->archived_at = sqlite3_column_int64(st, 31);
+    b->sync_due_at = sqlite3_column_int64(st, 32);
+    b->sync_attempts = sqlite3_column_int64(st, 33);
+    b->sync_error = store_col_arena(st, 34, a);
 }
 
 static int badge_get(struct store *s, enum stmt_id id, const char *slug, int64_t bid,
@@ -652,6 +655,68 @@ int store_badge_set_backend_id(struct store *s, int64_t id, const char *backend_
         store_bind_str(st, 2, str_from_cstr(backend_id));
         sqlite3_bind_int64(st, 3, util_now());
         ret = store_step_done(s->admin, st, "storing a backend id", err);
+    }
+    return store_admin_end(s, ret, err);
+}
+
+int store_badge_syncs_due(struct store *s, const struct store_claim_scope *scope, int64_t now,
+                          size_t max, struct store_badge_sync *out, size_t *n, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int rc, ret = -1;
+
+    *n = 0;
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_BADGE_SYNC_DUE, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, (int64_t)max);
+    store_bind_scope(st, 3, scope);
+    while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        out[*n].id = sqlite3_column_int64(st, 0);
+        out[*n].gen = sqlite3_column_int64(st, 1);
+        out[*n].attempts = sqlite3_column_int64(st, 2);
+        (*n)++;
+    }
+    if (*n < max && rc != SQLITE_DONE) {
+        store_db_err(c, rc, "finding BadgeClass edits to send", err);
+        sqlite3_reset(st);
+        goto out;
+    }
+    sqlite3_reset(st);
+    ret = 0;
+out:
+    store_reader_put(s, c);
+    return ret;
+}
+
+int store_badge_sync_done(struct store *s, int64_t id, int64_t gen, int64_t next_at,
+                          const char *error, struct err *err)
+{
+    sqlite3_stmt *st;
+    char msg[LIMIT_AWARD_ERROR_LEN + 1];
+    int ret = -1;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    st = store_stmt(s->admin, S_BADGE_SYNC_DONE, err);
+    if (st) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, gen);
+        if (error && next_at > 0)
+            sqlite3_bind_int64(st, 3, next_at);
+        else
+            sqlite3_bind_null(st, 3);
+        if (error) {
+            snprintf(msg, sizeof(msg), "%s", error);
+            store_bind_str(st, 4, str_from_cstr(msg));
+        } else {
+            sqlite3_bind_null(st, 4);
+        }
+        ret = store_step_done(s->admin, st, "recording a BadgeClass update", err);
     }
     return store_admin_end(s, ret, err);
 }

@@ -361,6 +361,33 @@ static const char *const migrations[] = {
     "DROP INDEX outcome_bindings_sourcedid;"
     "CREATE INDEX outcome_bindings_sourcedid_fp ON outcome_bindings(sourcedid_fp);"
     "PRAGMA user_version = 9;",
+
+    /*
+     * 10: edits of a BadgeClass that exists at a platform are sent there
+     * (the award worker's update_badge_class), retried like awards.
+     * sync_due_at: when they are due (NULL: the platform has our fields);
+     * sync_gen counts edits, so that the answer to an older edit does not
+     * mark a newer one sent; sync_error: the last failure, shown by `badge
+     * show` and the course page until it is sent. A trigger marks every
+     * edit of a field the platform holds, whoever writes it.
+     */
+    "ALTER TABLE badge_classes ADD COLUMN sync_due_at INTEGER;"
+    "ALTER TABLE badge_classes ADD COLUMN sync_gen INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE badge_classes ADD COLUMN sync_attempts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE badge_classes ADD COLUMN sync_error TEXT;"
+    "CREATE INDEX badge_classes_sync ON badge_classes(sync_due_at) WHERE sync_due_at IS NOT NULL;"
+    "CREATE TRIGGER badge_classes_edited AFTER UPDATE OF name, description, image, image_type, "
+    "criteria_url, criteria_narrative, issuing_component, tags, alignments, expires_days "
+    "ON badge_classes WHEN NEW.backend_id IS NOT NULL AND OLD.backend_id IS NEW.backend_id AND "
+    "(OLD.name IS NOT NEW.name OR OLD.description IS NOT NEW.description OR "
+    "OLD.image IS NOT NEW.image OR OLD.image_type IS NOT NEW.image_type OR "
+    "OLD.criteria_url IS NOT NEW.criteria_url OR "
+    "OLD.criteria_narrative IS NOT NEW.criteria_narrative OR "
+    "OLD.issuing_component IS NOT NEW.issuing_component OR OLD.tags IS NOT NEW.tags OR "
+    "OLD.alignments IS NOT NEW.alignments OR OLD.expires_days IS NOT NEW.expires_days) "
+    "BEGIN UPDATE badge_classes SET sync_due_at = NEW.updated_at, sync_gen = sync_gen + 1, "
+    "sync_attempts = 0 WHERE id = NEW.id; END;"
+    "PRAGMA user_version = 10;",
 };
 
 int store_schema_latest(void)

@@ -31,7 +31,8 @@
  "b.criteria_narrative, b.issuing_component, b.tags, b.alignments, b.backend, b.backend_id, " IMG  \
  ", coalesce(b.expires_days, 0), r.kind, r.threshold, r.resource_link, g.name, "                   \
  "coalesce(r.group_id, 0), coalesce(r.count, 0), b.created_at, b.updated_at, " ISSUED              \
- ", b.passback_score, b.revoke_on_withdrawn, coalesce(b.archived_at, 0) "                          \
+ ", b.passback_score, b.revoke_on_withdrawn, coalesce(b.archived_at, 0), "                         \
+ "coalesce(b.sync_due_at, 0), b.sync_attempts, b.sync_error "                                      \
  "FROM badge_classes b JOIN consumers co ON co.id = b.consumer_id "                                \
  "LEFT JOIN contexts c ON c.id = b.context_id LEFT JOIN rules r ON r.badge_class_id = b.id "       \
  "LEFT JOIN context_groups g ON g.id = r.group_id"
@@ -348,6 +349,15 @@ static const char *const sql_text[S__COUNT] = {
     [S_BADGE_LIST] = BADGE_SELECT("NULL", ISSUED_COUNT) " ORDER BY b.id",
     [S_BADGE_LIST_COURSE] = BADGE_SELECT("NULL", "0 ") " WHERE b.context_id = ?1 "
                                                        "AND b.archived_at IS NULL ORDER BY b.id",
+    /* scoped as S_AWARD_DUE */
+    [S_BADGE_SYNC_DUE] =
+        "SELECT b.id, b.sync_gen, b.sync_attempts FROM badge_classes b WHERE b.sync_due_at IS NOT "
+        "NULL AND b.sync_due_at <= ?1 AND (?3 IS NULL OR b.backend = ?3) AND (?4 IS NULL OR "
+        "b.backend NOT IN (SELECT value FROM json_each(?4))) ORDER BY b.sync_due_at LIMIT ?2",
+    /* only while no newer edit came (sync_gen): that one is still to be sent */
+    [S_BADGE_SYNC_DONE] = "UPDATE badge_classes SET sync_due_at = ?3, sync_error = ?4, "
+                          "sync_attempts = CASE WHEN ?4 IS NULL THEN 0 ELSE sync_attempts + 1 END "
+                          "WHERE id = ?1 AND sync_gen = ?2",
     [S_BADGE_SET_BACKEND_ID] = "UPDATE badge_classes SET backend_id = ?2, updated_at = ?3 "
                                "WHERE id = ?1 AND backend_id IS NULL",
     [S_USER_FIND] = "SELECT id FROM users WHERE consumer_id = ?1 AND lti_user_id = ?2",
@@ -475,9 +485,12 @@ static const char *const sql_text[S__COUNT] = {
         "coalesce(max(issued_at), 0) FROM awards WHERE context_id = ?1 OR badge_class_id IN "
         "(SELECT id FROM badge_classes WHERE context_id = ?1)",
     /* the same condition as the partial index awards_due, so the index serves it */
-    [S_AWARD_DUE] = "SELECT id FROM awards WHERE (state IN ('queued', 'issuing') OR "
-                    "revoke_synced = 0) AND next_attempt_at <= ?1 "
-                    "ORDER BY next_attempt_at LIMIT ?2",
+    /* ?3: only this backend's BadgeClasses; ?4: a JSON array of backends left out */
+    [S_AWARD_DUE] = "SELECT a.id FROM awards a JOIN badge_classes b ON b.id = a.badge_class_id "
+                    "WHERE (a.state IN ('queued', 'issuing') OR a.revoke_synced = 0) "
+                    "AND a.next_attempt_at <= ?1 AND (?3 IS NULL OR b.backend = ?3) "
+                    "AND (?4 IS NULL OR b.backend NOT IN (SELECT value FROM json_each(?4))) "
+                    "ORDER BY a.next_attempt_at LIMIT ?2",
     [S_AWARD_CLAIM] =
         "UPDATE awards SET state = CASE WHEN state = 'revoked' THEN state ELSE 'issuing' END, "
         "attempts = attempts + (state != 'revoked'), next_attempt_at = ?2, updated_at = ?3, "
@@ -505,7 +518,8 @@ static const char *const sql_text[S__COUNT] = {
                         "updated_at = ?2 WHERE id = ?1 AND state = 'failed'",
     [S_AWARD_REVOKE] =
         "UPDATE awards SET state = 'revoked', revoked_at = ?2, revoke_reason = ?3, "
-        "revoke_synced = (assertion_id IS NULL), next_attempt_at = ?2, updated_at = ?2 "
+        "revoke_synced = (assertion_id IS NULL AND attempts = 0), next_attempt_at = ?2, "
+        "updated_at = ?2 "
         "WHERE id = ?1 AND state != 'revoked'",
     /* the same course condition as S_ADMIN_AWARDS */
     [S_AWARD_IN_COURSE] =

@@ -423,6 +423,13 @@ struct store_badge {
     int64_t created_at, updated_at;
     int64_t issued;      /* awards issued (lists only) */
     int64_t archived_at; /* 0: live; else it awards nothing more and is not offered */
+    /*
+     * Edits not yet at its platform (schema 10): when they are next sent
+     * (0: none to send), how many attempts failed, and the last failure
+     * (NULL: none; kept after a permanent one until the next edit is sent).
+     */
+    int64_t sync_due_at, sync_attempts;
+    const char *sync_error;
 };
 
 /* A BadgeClass to create. */
@@ -543,6 +550,40 @@ int store_backend_usage(struct store *s, struct arena *a, struct store_backend_u
 /* Stores the id the backend gave; keeps an id already stored (first writer wins). */
 int store_badge_set_backend_id(struct store *s, int64_t id, const char *backend_id,
                                struct err *err);
+
+/*
+ * Which awards (and BadgeClass edits) a worker takes: those of one
+ * backend's BadgeClasses, or those of every backend but some (theirs have
+ * their own workers). NULL where a scope is asked for: all.
+ */
+struct store_claim_scope {
+    const char *backend;       /* only this backend's; NULL: any but those in `except` */
+    const char *const *except; /* backends left out */
+    size_t nexcept;
+};
+
+/* A BadgeClass whose edits are due at its platform. */
+struct store_badge_sync {
+    int64_t id;
+    int64_t gen;      /* its edit count when read: pass it back to store_badge_sync_done */
+    int64_t attempts; /* failed attempts since the last edit */
+};
+/*
+ * Up to `max` BadgeClasses in `scope` whose edits are due at their
+ * platform (sync_due_at <= now), the longest due first.
+ */
+int store_badge_syncs_due(struct store *s, const struct store_claim_scope *scope, int64_t now,
+                          size_t max, struct store_badge_sync *out, size_t *n /* OUT */,
+                          struct err *err);
+/*
+ * What came of sending a BadgeClass's edits: `error` NULL, sent (nothing
+ * more due); else retried at `next_at`, or, `next_at` 0, failed for good
+ * until the next edit (the error kept for `badge show` and the course
+ * page). Changes nothing when the BadgeClass was edited again since `gen`
+ * was read: that edit is still due.
+ */
+int store_badge_sync_done(struct store *s, int64_t id, int64_t gen, int64_t next_at,
+                          const char *error, struct err *err);
 
 /* ---- Events and rules, inside one transaction (events.c) ---------------- */
 
@@ -703,12 +744,14 @@ int store_award_get_uid(struct store *s, const char *uid, struct arena *a, struc
                         struct err *err);
 
 /*
- * Claims up to `max` due awards for issuing: queued ones whose time came,
- * issuing ones whose lease ran out (a worker died with them), revoked ones
- * not yet revoked at the backend. Each is marked issuing (or kept revoked)
- * with attempts + 1 and a lease of `lease` seconds, in one transaction.
+ * Claims up to `max` due awards in `scope` (NULL: any) for issuing: queued
+ * ones whose time came, issuing ones whose lease ran out (a worker died
+ * with them), revoked ones not yet revoked at the backend. Each is marked
+ * issuing (or kept revoked) with attempts + 1 and a lease of `lease`
+ * seconds, in one transaction.
  */
-int store_award_claim(struct store *s, int64_t now, int64_t lease, size_t max, struct arena *a,
+int store_award_claim(struct store *s, const struct store_claim_scope *scope, int64_t now,
+                      int64_t lease, size_t max, struct arena *a,
                       struct store_award **out /* OUT */, size_t *n /* OUT */, struct err *err);
 /* What the worker learned about one claimed award, recorded with others in one transaction. */
 enum store_award_update_kind {
@@ -733,7 +776,12 @@ int store_award_update_batch(struct store *s, struct store_award_update *u, size
                              struct err *err);
 /* A failed award is queued again now. ERR_CONFLICT unless it failed. */
 int store_award_retry(struct store *s, int64_t id, int64_t now, struct err *err);
-/* Revokes an award with a reason. ERR_CONFLICT when already revoked. */
+/*
+ * Revokes an award with a reason. ERR_CONFLICT when already revoked. The
+ * worker then revokes it at its backend: by its assertion id, or, when it
+ * was attempted without one being recorded (a lost answer, a failure), by
+ * what the backend finds for it. One never attempted is done here.
+ */
 int store_award_revoke(struct store *s, int64_t id, const char *reason, int64_t now,
                        struct err *err);
 /*

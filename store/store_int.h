@@ -70,6 +70,8 @@ enum stmt_id {
     S_BADGE_LIST,
     S_BADGE_LIST_COURSE,
     S_BADGE_SET_BACKEND_ID,
+    S_BADGE_SYNC_DUE,
+    S_BADGE_SYNC_DONE,
     S_BADGE_SET_OUTCOMES,
     S_BADGE_UPDATE,
     S_RULE_UPDATE,
@@ -359,6 +361,11 @@ void store_sql_svg_rule(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 int store_db_err(struct conn *c, int rc, const char *what, struct err *err);
 /* Binds a view as text, NULL for the null view. */
 int store_bind_str(sqlite3_stmt *st, int idx, struct str v);
+/*
+ * Binds a claim scope (awards.c): the backend at `backend_idx` and the
+ * JSON array of backends left out at the next one (both NULL when absent).
+ */
+int store_bind_scope(sqlite3_stmt *st, int backend_idx, const struct store_claim_scope *scope);
 
 /* Runs the migrations on `c` (migrate.c). */
 int store_migrate_conn(struct conn *c, int target, int *applied, struct err *err);

@@ -1,86 +1,209 @@
 /*
- * tests/unit/awards/outbox.c - the outbox worker against a scripted backend
- * stand-in and a real sqlite store: retryable failures then recovery (one
- * assertion), Retry-After honoured, a permanent failure kept with its
- * message and retried by hand, auth failures backing off slowly, a crash
- * after the platform issued but before the award was recorded (found again,
- * not issued twice), BadgeClasses created at the backend once, revocation
- * sent to the backend, and the backoff schedule.
+ * tests/unit/awards/outbox.c - the outbox workers against a scripted remote
+ * platform stand-in and a real sqlite store: retryable failures then
+ * recovery (one assertion), Retry-After honoured, a permanent failure kept
+ * with its message and retried by hand, auth failures backing off slowly,
+ * a crash after the platform issued but before the award was recorded
+ * (found again, not issued twice), lost answers of issue and of BadgeClass
+ * create (looked up before anything is sent again), the issue date the same
+ * on every attempt, revoking an award whose outcome was unknown, BadgeClass
+ * edits sent (update) and retried, per-backend claims with leases that
+ * outlast them, a hanging platform that delays only its own awards and a
+ * stop during the hang, and the backoff schedule.
  */
 #include "base/base.h"
 #include "awards/awards.h"
 #include "backends/backends.h"
 #include "store/store.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <cmocka.h>
 #include <unistd.h>
 
 static char dbpath[256];
 
-/* The stand-in: answers from a script, remembers what it holds like a platform would. */
-struct fake {
-    enum backend_status script[16]; /* answers of issue(), in order; past the end: ok */
-    int64_t retry_after[16];
-    size_t nscript, calls;
-    int ensures, finds, revokes;
-    char issued_uids[64][33]; /* assertions the platform holds, by our uid */
-    size_t nissued;
-    bool fail_ensure;
+/* What the stand-in does with a call. */
+enum act {
+    ACT_OK,
+    ACT_RETRY,
+    ACT_AUTH,
+    ACT_PERMANENT,
+    ACT_LOST, /* done at the platform, but the answer never came: a timeout */
+    ACT_HANG, /* says nothing until the caller gives up (its cancel hook) */
 };
 
-static struct fake fk;
+/* The stand-in: answers from a script, remembers what it holds like a platform would. */
+struct fake {
+    pthread_mutex_t mu;  /* the hang test calls it from a worker thread */
+    pthread_cond_t cv;   /* a hang began; the test asked for a stop */
+    enum act script[16]; /* acts of issue(), in order; past the end: ok */
+    int64_t retry_after[16];
+    size_t nscript, calls;
+    enum act create_act, update_act[4];
+    size_t nupdate_act;
+    int creates, finds, badge_finds, revokes, updates;
+    char issued_uids[64][33]; /* assertions the platform holds, by our uid */
+    bool issued_revoked[64];
+    size_t nissued;
+    char badge_marker[BACKEND_MARKER_LEN + 1]; /* the BadgeClass it holds, by its tag */
+    char updated_name[64];                     /* the name the last update sent */
+    int64_t issued_on[16];                     /* issuedOn of each issue() */
+    bool hanging;                              /* in a hang now */
+    void (*during_update)(void);               /* run inside the next update() */
+};
 
-static void fake_ensure(struct backend *b, const struct backend_badge *bc, struct backend_result *r)
+static struct fake fk = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+/* Sets a result for a scripted act; true when the call is to go on as done. */
+static bool act(struct backend *b, enum act what, int64_t retry_after, struct backend_result *r,
+                size_t i)
+{
+    switch (what) {
+    case ACT_OK:
+    case ACT_LOST:
+        return true;
+    case ACT_RETRY:
+        backend_result_set(r, BACKEND_RETRY, "platform says no (%zu)", i);
+        break;
+    case ACT_AUTH:
+        backend_result_set(r, BACKEND_AUTH, "platform says no (%zu)", i);
+        break;
+    case ACT_PERMANENT:
+        backend_result_set(r, BACKEND_PERMANENT, "platform says no (%zu)", i);
+        break;
+    case ACT_HANG:
+        fk.hanging = true;
+        pthread_cond_broadcast(&fk.cv);
+        /*
+         * The stand-in's silence: it answers once the caller's hook says to
+         * give up, asked again whenever the test says something changed.
+         */
+        while (!b->cancelled || !b->cancelled(b->cancelled_cls))
+            pthread_cond_wait(&fk.cv, &fk.mu);
+        fk.hanging = false;
+        backend_result_set(r, BACKEND_RETRY, "cancelled before the answer came");
+        break;
+    }
+    r->retry_after = retry_after;
+    return false;
+}
+
+/* A done call whose answer is lost: the platform did it, the caller hears a timeout. */
+static void lost(enum act what, struct backend_result *r)
+{
+    if (what == ACT_LOST) {
+        backend_result_init(r);
+        backend_result_set(r, BACKEND_RETRY, "no answer in time");
+    }
+}
+
+static void fake_find_badge(struct backend *b, const struct backend_badge *bc,
+                            struct backend_result *r)
 {
     backend_result_init(r);
-    fk.ensures++;
-    if (fk.fail_ensure) {
-        backend_result_set(r, BACKEND_PERMANENT, "name: this field may not be blank");
-        return;
+    pthread_mutex_lock(&fk.mu);
+    fk.badge_finds++;
+    assert_non_null(bc->marker);
+    if (fk.badge_marker[0] && strcmp(fk.badge_marker, bc->marker) == 0) {
+        r->found = true;
+        snprintf(r->id, sizeof(r->id), "entity-%s", bc->slug);
     }
-    snprintf(r->id, sizeof(r->id), "entity-%s", bc->slug);
+    pthread_mutex_unlock(&fk.mu);
+}
+
+static void fake_create(struct backend *b, const struct backend_badge *bc, struct backend_result *r)
+{
+    backend_result_init(r);
+    pthread_mutex_lock(&fk.mu);
+    fk.creates++;
+    if (act(b, fk.create_act, 0, r, 0)) {
+        /* the platform holds it now, marked so that it can be found again */
+        snprintf(fk.badge_marker, sizeof(fk.badge_marker), "%s", bc->marker);
+        snprintf(r->id, sizeof(r->id), "entity-%s", bc->slug);
+        lost(fk.create_act, r);
+    }
+    if (fk.create_act == ACT_PERMANENT)
+        backend_result_set(r, BACKEND_PERMANENT, "name: this field may not be blank");
+    pthread_mutex_unlock(&fk.mu);
+}
+
+static void fake_update(struct backend *b, const struct backend_badge *bc, struct backend_result *r)
+{
+    size_t i;
+
+    backend_result_init(r);
+    pthread_mutex_lock(&fk.mu);
+    i = (size_t)fk.updates++;
+    assert_non_null(bc->backend_id);
+    if (fk.during_update) {
+        void (*f)(void) = fk.during_update;
+
+        fk.during_update = NULL;
+        f();
+    }
+    if (act(b, i < fk.nupdate_act ? fk.update_act[i] : ACT_OK, 0, r, i))
+        snprintf(fk.updated_name, sizeof(fk.updated_name), "%s", bc->name);
+    pthread_mutex_unlock(&fk.mu);
 }
 
 static void fake_issue(struct backend *b, const struct backend_badge *bc,
                        const struct backend_award *a, struct backend_result *r)
 {
-    size_t i = fk.calls++;
+    size_t i;
+    enum act what;
 
     backend_result_init(r);
+    pthread_mutex_lock(&fk.mu);
+    i = fk.calls++;
+    what = i < fk.nscript ? fk.script[i] : ACT_OK;
     assert_non_null(bc->backend_id); /* created at the backend before the first award */
     assert_non_null(a->recipient_email);
-    if (i < fk.nscript && fk.script[i] != BACKEND_OK) {
-        backend_result_set(r, fk.script[i], "platform says no (%zu)", i);
-        r->retry_after = fk.retry_after[i];
-        return;
+    if (i < 16)
+        fk.issued_on[i] = a->issued_at;
+    if (act(b, what, i < 16 ? fk.retry_after[i] : 0, r, i)) {
+        snprintf(fk.issued_uids[fk.nissued++], 33, "%s", a->uid);
+        snprintf(r->id, sizeof(r->id), "assertion-%s", a->uid);
+        snprintf(r->url, sizeof(r->url), "https://platform.example/a/%s", a->uid);
+        lost(what, r);
     }
-    snprintf(fk.issued_uids[fk.nissued++], 33, "%s", a->uid);
-    snprintf(r->id, sizeof(r->id), "assertion-%s", a->uid);
-    snprintf(r->url, sizeof(r->url), "https://platform.example/a/%s", a->uid);
+    pthread_mutex_unlock(&fk.mu);
 }
 
 static void fake_find(struct backend *b, const struct backend_badge *bc,
                       const struct backend_award *a, struct backend_result *r)
 {
     backend_result_init(r);
+    pthread_mutex_lock(&fk.mu);
     fk.finds++;
     for (size_t i = 0; i < fk.nissued; i++) {
         if (strcmp(fk.issued_uids[i], a->uid) == 0) {
             r->found = true;
+            r->revoked = fk.issued_revoked[i];
             snprintf(r->id, sizeof(r->id), "assertion-%s", a->uid);
             snprintf(r->url, sizeof(r->url), "https://platform.example/a/%s", a->uid);
         }
     }
+    pthread_mutex_unlock(&fk.mu);
 }
 
 static void fake_revoke(struct backend *b, const struct backend_badge *bc,
                         const struct backend_award *a, const char *reason, struct backend_result *r)
 {
     backend_result_init(r);
+    pthread_mutex_lock(&fk.mu);
     fk.revokes++;
     assert_non_null(a->assertion_id);
     assert_string_equal(reason, "mistake");
+    for (size_t i = 0; i < fk.nissued; i++) {
+        char id[64];
+
+        snprintf(id, sizeof(id), "assertion-%s", fk.issued_uids[i]);
+        if (strcmp(id, a->assertion_id) == 0)
+            fk.issued_revoked[i] = true;
+    }
+    pthread_mutex_unlock(&fk.mu);
 }
 
 static void fake_destroy(struct backend *b)
@@ -90,7 +213,10 @@ static void fake_destroy(struct backend *b)
 
 static const struct backend_ops fake_ops = {
     .name = "fake",
-    .create_badge_class = fake_ensure,
+    .remote = true,
+    .find_badge_class = fake_find_badge,
+    .create_badge_class = fake_create,
+    .update_badge_class = fake_update,
     .issue = fake_issue,
     .revoke = fake_revoke,
     .find_assertion = fake_find,
@@ -115,7 +241,14 @@ static int setup(void **state)
     struct awards_config ac = { 0 };
     struct backend *fb = xcalloc(1, sizeof(*fb));
 
-    memset(&fk, 0, sizeof(fk));
+    {
+        pthread_mutex_t mu = fk.mu;
+        pthread_cond_t cv = fk.cv;
+
+        memset(&fk, 0, sizeof(fk));
+        fk.mu = mu;
+        fk.cv = cv;
+    }
     memset(&e, 0, sizeof(e));
     snprintf(dbpath, sizeof(dbpath), "/tmp/ltibadges-outbox-%d-%ld.db", (int)getpid(),
              (long)util_mono_ns());
@@ -202,12 +335,13 @@ static struct store_award get(struct env *e, int64_t id, struct arena *ar)
     return w;
 }
 
+/* One pass of the stand-in platform's worker: claims one award, sends due BadgeClass edits. */
 static size_t run(struct env *e, int64_t now)
 {
     struct err err = ERR_INIT;
     size_t n = 0;
 
-    assert_int_equal(awards_run_due(e->a, now, &n, &err), 0);
+    assert_int_equal(awards_run_backend(e->a, "fake", now, &n, &err), 0);
     return n;
 }
 
@@ -219,8 +353,8 @@ static void test_retryable_then_recovers(void **state)
     struct store_award w;
     char want[200];
 
-    fk.script[0] = BACKEND_RETRY;
-    fk.script[1] = BACKEND_RETRY;
+    fk.script[0] = ACT_RETRY;
+    fk.script[1] = ACT_RETRY;
     fk.retry_after[1] = 600; /* 429 with Retry-After: 600 */
     fk.nscript = 2;
 
@@ -242,7 +376,7 @@ static void test_retryable_then_recovers(void **state)
     assert_int_equal(w.attempts, 3);
     assert_null(w.last_error);
     assert_int_equal(fk.nissued, 1); /* exactly one assertion */
-    assert_int_equal(fk.ensures, 1); /* the BadgeClass was created once */
+    assert_int_equal(fk.creates, 1); /* the BadgeClass was created once */
     snprintf(want, sizeof(want), "https://platform.example/a/%s", w.uid);
     assert_string_equal(w.assertion_url, want);
     assert_int_equal(run(e, w.next_attempt_at + 100000), 0); /* nothing more to do */
@@ -257,7 +391,7 @@ static void test_permanent_kept_then_retried(void **state)
     int64_t id = grant(e, "u2"), now = util_now();
     struct store_award w;
 
-    fk.script[0] = BACKEND_PERMANENT;
+    fk.script[0] = ACT_PERMANENT;
     fk.nscript = 1;
     assert_int_equal(run(e, now), 1);
     w = get(e, id, &ar);
@@ -286,7 +420,7 @@ static void test_auth_backs_off_slowly(void **state)
     const char *names[4];
 
     assert_int_equal(awards_backends_in_auth(e->a, names, 4), 0);
-    fk.script[0] = BACKEND_AUTH;
+    fk.script[0] = ACT_AUTH;
     fk.nscript = 1;
     assert_int_equal(run(e, now), 1);
     w = get(e, id, &ar);
@@ -314,8 +448,8 @@ static void test_crash_between_sending_and_recording(void **state)
     struct backend_award ba = { 0 };
 
     /* a worker claims the award and the platform issues it; then the process dies */
-    assert_int_equal(store_award_claim(e->s, now, LIMIT_AWARDS_LEASE, 8, &ar, &claimed, &n, &err),
-                     0);
+    assert_int_equal(
+        store_award_claim(e->s, NULL, now, LIMIT_AWARDS_LEASE, 8, &ar, &claimed, &n, &err), 0);
     assert_int_equal(n, 1);
     assert_int_equal(claimed[0].state, AWARD_ISSUING);
     bb.backend_id = "entity-x";
@@ -354,7 +488,7 @@ static void test_lease_expiry_retries(void **state)
     size_t n;
 
     /* claimed, then the worker vanished before sending anything */
-    assert_int_equal(store_award_claim(e->s, now, 10, 8, &ar, &claimed, &n, &err), 0);
+    assert_int_equal(store_award_claim(e->s, NULL, now, 10, 8, &ar, &claimed, &n, &err), 0);
     assert_int_equal(n, 1);
     assert_int_equal(run(e, now + 5), 0);
     assert_int_equal(run(e, now + 11), 1);
@@ -382,14 +516,14 @@ static void test_ensure_failure_and_revoke(void **state)
     int64_t id = grant(e, "u6"), now = util_now();
     struct store_award w;
 
-    fk.fail_ensure = true;
+    fk.create_act = ACT_PERMANENT;
     assert_int_equal(run(e, now), 1);
     w = get(e, id, &ar);
     assert_int_equal(w.state, AWARD_FAILED);
     assert_string_equal(w.last_error, "name: this field may not be blank");
     assert_int_equal(fk.calls, 0); /* never issued without a BadgeClass there */
 
-    fk.fail_ensure = false;
+    fk.create_act = ACT_OK;
     assert_int_equal(store_award_retry(e->s, id, now, &err), 0);
     assert_int_equal(run(e, now), 1);
     assert_int_equal(get(e, id, &ar).state, AWARD_ISSUED);
@@ -403,6 +537,347 @@ static void test_ensure_failure_and_revoke(void **state)
     w = get(e, id, &ar);
     assert_false(w.revoke_pending);
     assert_int_equal(run(e, now + 100000), 0);
+    arena_release(&ar);
+}
+
+/* The award's record as it is now, and when it was earned. */
+static int64_t earned_at(struct env *e, int64_t id)
+{
+    struct arena ar = ARENA_INIT;
+    int64_t t = get(e, id, &ar).created_at;
+
+    arena_release(&ar);
+    return t;
+}
+
+static void test_lost_answer_looked_up_before_resend(void **state)
+{
+    struct env *e = *state;
+    struct arena ar = ARENA_INIT;
+    int64_t id = grant(e, "l1"), now = util_now() + 5;
+    struct store_award w;
+    char want[64];
+
+    /* the platform issues, the answer is lost (a timeout, a dropped connection) */
+    fk.script[0] = ACT_LOST;
+    fk.nscript = 1;
+    assert_int_equal(run(e, now), 1);
+    w = get(e, id, &ar);
+    assert_int_equal(w.state, AWARD_QUEUED);
+    assert_string_equal(w.last_error, "no answer in time");
+    assert_int_equal(fk.nissued, 1);
+    assert_int_equal(fk.finds, 0); /* a first attempt looks nothing up */
+    /* the next attempt asks first, finds it, and sends nothing */
+    assert_int_equal(run(e, w.next_attempt_at), 1);
+    w = get(e, id, &ar);
+    assert_int_equal(w.state, AWARD_ISSUED);
+    assert_int_equal(fk.finds, 1);
+    assert_int_equal(fk.calls, 1);
+    assert_int_equal(fk.nissued, 1);
+    snprintf(want, sizeof(want), "assertion-%s", w.uid);
+    assert_string_equal(w.assertion_id, want);
+    /* issued when earned, on the platform and in the record alike */
+    assert_int_equal(fk.issued_on[0], w.created_at);
+    assert_int_equal(w.issued_at, w.created_at);
+    arena_release(&ar);
+}
+
+static void test_issue_date_same_on_every_attempt(void **state)
+{
+    struct env *e = *state;
+    struct arena ar = ARENA_INIT;
+    int64_t id = grant(e, "d1"), now = util_now();
+    int64_t earned = earned_at(e, id);
+    struct store_award w;
+
+    fk.script[0] = ACT_RETRY;
+    fk.script[1] = ACT_RETRY;
+    fk.nscript = 2;
+    /* attempts well after the award was earned */
+    assert_int_equal(run(e, now + 1000), 1);
+    w = get(e, id, &ar);
+    assert_int_equal(run(e, w.next_attempt_at + 5000), 1);
+    w = get(e, id, &ar);
+    assert_int_equal(run(e, w.next_attempt_at + 90000), 1);
+    w = get(e, id, &ar);
+    assert_int_equal(w.state, AWARD_ISSUED);
+    assert_int_equal(fk.calls, 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(fk.issued_on[i], earned);
+    assert_int_equal(w.issued_at, earned);
+    arena_release(&ar);
+}
+
+static void test_lost_create_found_again(void **state)
+{
+    struct env *e = *state;
+    struct arena ar = ARENA_INIT;
+    struct err err = ERR_INIT;
+    int64_t id = grant(e, "c1"), now = util_now();
+    struct store_award w;
+    struct store_badge b;
+    char marker[BACKEND_MARKER_LEN + 1];
+
+    /* the platform makes the BadgeClass, its answer is lost */
+    fk.create_act = ACT_LOST;
+    assert_int_equal(run(e, now), 1);
+    w = get(e, id, &ar);
+    assert_int_equal(w.state, AWARD_QUEUED);
+    assert_int_equal(fk.creates, 1);
+    assert_int_equal(fk.calls, 0);
+    assert_int_equal(store_badge_get(e->s, e->slug, &ar, &b, &err), 0);
+    assert_null(b.backend_id);
+    /* marked with the slug and this server */
+    backend_marker("https://badges.example", e->slug, marker);
+    assert_string_equal(fk.badge_marker, marker);
+    /* next time it is found by its marker and not made again */
+    fk.create_act = ACT_OK;
+    assert_int_equal(run(e, w.next_attempt_at), 1);
+    assert_int_equal(get(e, id, &ar).state, AWARD_ISSUED);
+    assert_int_equal(fk.creates, 1);
+    assert_int_equal(fk.badge_finds, 2); /* searched before each create */
+    assert_int_equal(store_badge_get(e->s, e->slug, &ar, &b, &err), 0);
+    assert_non_null(b.backend_id);
+    {
+        char want[LIMIT_SLUG_LEN + 16];
+
+        snprintf(want, sizeof(want), "entity-%s", e->slug);
+        assert_string_equal(b.backend_id, want);
+    }
+    arena_release(&ar);
+}
+
+static void test_revoke_after_unknown_outcome(void **state)
+{
+    struct env *e = *state;
+    struct arena ar = ARENA_INIT;
+    struct err err = ERR_INIT;
+    int64_t id = grant(e, "r1"), never = grant(e, "r2"), now = util_now();
+    struct store_award w;
+
+    /* r1: issued at the platform, the answer lost; r2: never attempted */
+    fk.script[0] = ACT_LOST;
+    fk.nscript = 1;
+    assert_int_equal(run(e, now), 1);
+    assert_int_equal(fk.nissued, 1);
+    assert_null(get(e, id, &ar).assertion_id);
+    assert_int_equal(store_award_revoke(e->s, id, "mistake", now, &err), 0);
+    assert_int_equal(store_award_revoke(e->s, never, "mistake", now, &err), 0);
+    /* the one attempted is owed to the platform; the other never reached it */
+    assert_true(get(e, id, &ar).revoke_pending);
+    assert_false(get(e, never, &ar).revoke_pending);
+    assert_int_equal(run(e, now), 1);
+    w = get(e, id, &ar);
+    assert_false(w.revoke_pending);
+    assert_int_equal(fk.finds, 1);   /* looked up */
+    assert_int_equal(fk.revokes, 1); /* and what was found revoked */
+    assert_true(fk.issued_revoked[0]);
+    assert_int_equal(run(e, now + 100000), 0);
+    arena_release(&ar);
+}
+
+static void test_revoke_found_nothing_or_revoked(void **state)
+{
+    struct env *e = *state;
+    struct arena ar = ARENA_INIT;
+    struct err err = ERR_INIT;
+    int64_t id = grant(e, "r3"), now = util_now();
+
+    /* attempted, refused: nothing at the platform */
+    fk.script[0] = ACT_RETRY;
+    fk.nscript = 1;
+    assert_int_equal(run(e, now), 1);
+    assert_int_equal(store_award_revoke(e->s, id, "mistake", now, &err), 0);
+    assert_true(get(e, id, &ar).revoke_pending);
+    assert_int_equal(run(e, now), 1);
+    assert_false(get(e, id, &ar).revoke_pending); /* nothing there: done */
+    assert_int_equal(fk.finds, 1);
+    assert_int_equal(fk.revokes, 0);
+    arena_release(&ar);
+}
+
+/* An edit of the BadgeClass while its update is under way (a second edit by an instructor). */
+static struct env *editing;
+
+static void edit_again(void)
+{
+    static const char svg2[] = "<svg xmlns=\"http://www.w3.org/2000/svg\"><rect width=\"2\" "
+                               "height=\"2\"/></svg>";
+    struct err err = ERR_INIT;
+
+    assert_int_equal(store_badge_set_image(editing->s, editing->slug, (const unsigned char *)svg2,
+                                           sizeof(svg2) - 1, "image/svg+xml", &err),
+                     0);
+}
+
+static void test_badge_edits_reach_the_platform(void **state)
+{
+    static const char svg1[] = "<svg xmlns=\"http://www.w3.org/2000/svg\"><rect width=\"1\" "
+                               "height=\"1\"/></svg>";
+    struct env *e = *state;
+    struct arena ar = ARENA_INIT;
+    struct err err = ERR_INIT;
+    int64_t now = util_now();
+    struct store_badge b;
+
+    /* an edit before the BadgeClass exists at the platform sends nothing: create sends all */
+    assert_int_equal(store_badge_set_image(e->s, e->slug, (const unsigned char *)svg1,
+                                           sizeof(svg1) - 1, "image/svg+xml", &err),
+                     0);
+    assert_int_equal(store_badge_get(e->s, e->slug, &ar, &b, &err), 0);
+    assert_int_equal(b.sync_due_at, 0);
+    grant(e, "e1");
+    assert_int_equal(run(e, now), 1);
+    assert_int_equal(fk.updates, 0);
+
+    /* edited once it exists there: sent; a failure is kept and retried like an award */
+    fk.update_act[0] = ACT_RETRY;
+    fk.nupdate_act = 1;
+    assert_int_equal(store_badge_set_image(e->s, e->slug, (const unsigned char *)svg,
+                                           sizeof(svg) - 1, "image/svg+xml", &err),
+                     0);
+    assert_int_equal(store_badge_get(e->s, e->slug, &ar, &b, &err), 0);
+    assert_true(b.sync_due_at > 0);
+    assert_int_equal(run(e, now + 10), 1);
+    assert_int_equal(fk.updates, 1);
+    assert_int_equal(store_badge_get(e->s, e->slug, &ar, &b, &err), 0);
+    assert_string_equal(b.sync_error, "platform says no (0)");
+    assert_int_equal(b.sync_attempts, 1);
+    assert_true(b.sync_due_at > now + 10);
+    assert_int_equal(run(e, now + 10), 0); /* not due yet */
+    /* the retry: an instructor edits again while it is under way */
+    editing = e;
+    fk.during_update = edit_again;
+    assert_int_equal(run(e, b.sync_due_at), 1);
+    assert_int_equal(fk.updates, 2);
+    assert_string_equal(fk.updated_name, "Helper");
+    assert_int_equal(store_badge_get(e->s, e->slug, &ar, &b, &err), 0);
+    /* that answer was for the older edit: the newer one is still due */
+    assert_true(b.sync_due_at > 0);
+    assert_int_equal(run(e, b.sync_due_at), 1);
+    assert_int_equal(fk.updates, 3);
+    assert_int_equal(store_badge_get(e->s, e->slug, &ar, &b, &err), 0);
+    assert_int_equal(b.sync_due_at, 0);
+    assert_null(b.sync_error);
+    assert_int_equal(b.sync_attempts, 0);
+
+    /* a permanent refusal is kept until the next edit, and not retried */
+    fk.update_act[3] = ACT_PERMANENT;
+    fk.nupdate_act = 4;
+    assert_int_equal(store_badge_set_image(e->s, e->slug, (const unsigned char *)svg1,
+                                           sizeof(svg1) - 1, "image/svg+xml", &err),
+                     0);
+    assert_int_equal(run(e, now + 100000), 1);
+    assert_int_equal(store_badge_get(e->s, e->slug, &ar, &b, &err), 0);
+    assert_string_equal(b.sync_error, "platform says no (3)");
+    assert_int_equal(b.sync_due_at, 0);
+    assert_int_equal(run(e, now + 200000), 0);
+    assert_int_equal(fk.updates, 4);
+    arena_release(&ar);
+}
+
+static void test_claims_per_backend(void **state)
+{
+    struct env *e = *state;
+    struct arena ar = ARENA_INIT;
+    struct err err = ERR_INIT;
+    int64_t a1 = grant(e, "p1"), a2 = grant(e, "p2"), now = util_now();
+    struct store_award *claimed;
+    size_t n = 0;
+
+    /* the built-in worker leaves the platform's awards to its own worker */
+    assert_int_equal(awards_run_due(e->a, now, &n, &err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(get(e, a1, &ar).state, AWARD_QUEUED);
+    /* which takes one at a time, leased long enough to outlast any attempt */
+    assert_int_equal(run(e, now), 1);
+    assert_int_equal(get(e, a1, &ar).state, AWARD_ISSUED);
+    assert_int_equal(get(e, a2, &ar).state, AWARD_QUEUED);
+    {
+        struct store_claim_scope scope = { "fake", NULL, 0 };
+
+        assert_int_equal(store_award_claim(e->s, &scope, now, LIMIT_AWARDS_REMOTE_LEASE, 1, &ar,
+                                           &claimed, &n, &err),
+                         0);
+        assert_int_equal(n, 1);
+        assert_int_equal(claimed[0].id, a2);
+        assert_int_equal(claimed[0].next_attempt_at, now + LIMIT_AWARDS_REMOTE_LEASE);
+    }
+    /* a worker that died with it (kill -9): not taken within the lease, taken after it */
+    assert_int_equal(run(e, now + LIMIT_AWARDS_REMOTE_LEASE - 1), 0);
+    assert_int_equal(run(e, now + LIMIT_AWARDS_REMOTE_LEASE), 1);
+    assert_int_equal(get(e, a2, &ar).state, AWARD_ISSUED);
+    assert_int_equal(fk.finds, 1); /* asked first: it might have been sent */
+    arena_release(&ar);
+}
+
+/* Waits (bounded) for an award to reach a state; the state, not the time, ends the wait. */
+static bool wait_state(struct env *e, int64_t id, enum store_award_state st)
+{
+    int64_t deadline = util_mono_ns() + 30 * 1000000000LL;
+
+    while (util_mono_ns() < deadline) {
+        struct arena ar = ARENA_INIT;
+        bool done = get(e, id, &ar).state == st;
+
+        arena_release(&ar);
+        if (done)
+            return true;
+        awards_wake(e->a);
+        sched_yield();
+    }
+    return false;
+}
+
+static void test_hang_delays_only_its_own(void **state)
+{
+    struct env *e = *state;
+    struct arena ar = ARENA_INIT;
+    struct err err = ERR_INIT;
+    struct store_badge_new b;
+    int64_t hosted_badge, hung = grant(e, "h1"), hosted, t0;
+    char slug[LIMIT_SLUG_LEN + 1];
+    bool added;
+    struct store_award w;
+
+    memset(&b, 0, sizeof(b));
+    b.consumer_id = e->consumer;
+    b.slug_base = "built-in";
+    b.name = "Built in";
+    b.description = "Issued here";
+    b.image = (const unsigned char *)svg;
+    b.image_len = sizeof(svg) - 1;
+    b.image_type = "image/svg+xml";
+    b.backend = "hosted";
+    b.rule.kind = RULE_MANUAL;
+    assert_int_equal(store_badge_create(e->s, &b, &hosted_badge, slug, &err), 0);
+    fk.script[0] = ACT_HANG;
+    fk.nscript = 1;
+    assert_int_equal(awards_worker_start(e->a, &err), 0);
+    /* the platform hangs on the first award */
+    pthread_mutex_lock(&fk.mu);
+    while (!fk.hanging)
+        pthread_cond_wait(&fk.cv, &fk.mu);
+    pthread_mutex_unlock(&fk.mu);
+    /* meanwhile the built-in issuer issues as ever */
+    assert_int_equal(awards_grant(e->a, slug, e->consumer, "h1", NULL, &hosted, &added, &err), 0);
+    awards_wake(e->a);
+    assert_true(wait_state(e, hosted, AWARD_ISSUED));
+    assert_int_equal(get(e, hung, &ar).state, AWARD_ISSUING);
+    /* a stop ends the hang: the stand-in is asked again, its caller's hook says give up */
+    t0 = util_mono_ns();
+    awards_worker_request_stop(e->a);
+    pthread_mutex_lock(&fk.mu);
+    pthread_cond_broadcast(&fk.cv);
+    pthread_mutex_unlock(&fk.mu);
+    awards_worker_stop(e->a);
+    assert_true(util_mono_ns() - t0 < 5 * 1000000000LL);
+    /* recorded as a retry: looked up before it is sent again */
+    w = get(e, hung, &ar);
+    assert_int_equal(w.state, AWARD_QUEUED);
+    assert_int_equal(w.attempts, 1);
+    assert_string_equal(w.last_error, "cancelled before the answer came");
+    assert_int_equal(fk.nissued, 0);
     arena_release(&ar);
 }
 
@@ -430,6 +905,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_between_sending_and_recording, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry_retries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ensure_failure_and_revoke, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_answer_looked_up_before_resend, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_issue_date_same_on_every_attempt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_create_found_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_after_unknown_outcome, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_found_nothing_or_revoked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_badge_edits_reach_the_platform, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claims_per_backend, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hang_delays_only_its_own, setup, teardown),
         cmocka_unit_test(test_backoff_schedule),
     };
 
