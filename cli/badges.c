@@ -623,6 +623,10 @@ static json_t *badge_json(const struct store_badge *b)
     json_object_set_new(o, "revoke_on_withdrawn", json_boolean(b->revoke_on_withdrawn));
     json_object_set_new(o, "archived_at",
                         b->archived_at ? json_integer(b->archived_at) : json_null());
+    /* edits not yet at the platform: when they are sent next (null: none), and the last failure */
+    json_object_set_new(o, "update_due_at",
+                        b->sync_due_at ? json_integer(b->sync_due_at) : json_null());
+    json_object_set_new(o, "update_error", jstr(b->sync_error));
     return o;
 }
 
@@ -761,6 +765,20 @@ int cli_cmd_badge(int argc, char **argv)
                 printf("passback:    off\n");
             printf("withdrawn:   %s\n", b.revoke_on_withdrawn ? "a withdrawn grade revokes it"
                                                               : "a withdrawn grade is recorded");
+            /* an edit not yet at the platform: when it is sent next, or why it was refused */
+            if (b.sync_due_at || b.sync_error) {
+                char due[21];
+
+                util_iso8601(b.sync_due_at, due);
+                if (b.sync_due_at && b.sync_error)
+                    printf("update:      not yet at %s, tried again at %s: %s\n", b.backend, due,
+                           b.sync_error);
+                else if (b.sync_due_at)
+                    printf("update:      waiting to be sent to %s\n", b.backend);
+                else
+                    printf("update:      refused by %s (edit again to resend): %s\n", b.backend,
+                           b.sync_error);
+            }
         }
     } else {
         return cli_usage_error("badge", "unknown subcommand '%s'", sub);

@@ -207,7 +207,15 @@ void web_page_instructor(struct req *r, struct web_sess *ws)
         rows[nr++] = web_tpl_text("where", b->context_id ? NULL : _("all courses"));
         rows[nr++] = web_tpl_text("rule", rule_text(r, &c, b));
         rows[nr++] = web_tpl_text("issued", web_fmt(r, "%lld", (long long)b->issued));
-        rows[nr++] = web_tpl_text("state", b->archived_at ? _("archived") : _("offered"));
+        {
+            const char *state = b->archived_at ? _("archived") : _("offered");
+
+            /* an edit its platform refused, or has not taken yet after a failure */
+            if (b->sync_error)
+                state = web_fmt(r, _("%s; its badge platform has not taken the last edit: %s"),
+                                state, b->sync_error);
+            rows[nr++] = web_tpl_text("state", state);
+        }
         {
             const char *const q[] = { "b", b->slug, NULL };
 

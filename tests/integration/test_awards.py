@@ -307,7 +307,36 @@ class UseCases(AwardsTestCase):
         self.assertEqual(a["badge"], slug)
         shown = json.loads(self.cli("badge", "show", slug, "--json").stdout)
         self.assertEqual(shown["backend_id"], self.server.public_url + "/ob/v2/badges/" + slug)
+        self.assertIsNone(shown["update_due_at"])
         self.check_assertion(a)
+
+    def test_3b_edits_of_a_created_badge_class_are_sent(self):
+        """An edit of a BadgeClass that exists at its backend is due there (schema 10's
+        trigger) until the worker sent it (the built-in issuer has nothing to send: its
+        documents are read from the record); a refusal shows in `badge show`."""
+        ctx = "uc3b-" + hex_id(3)
+        self.cli("context", "enable", "--consumer", self.key, "--context", ctx)
+        slug = self.badge("UC3b", "completion", ctx)
+        self.launch("uc3b-a", ctx, mode="honor")
+        self.grade("uc3b-a", ctx, 1.0)
+        self.wait_issued("uc3b-a", 1)
+        self.cli("badge", "set", slug, "--image", self.svg_path)
+        deadline = time.monotonic() + WAIT
+        while json.loads(self.cli("badge", "show", slug, "--json").stdout)["update_due_at"]:
+            self.assertLess(time.monotonic(), deadline, "the edit was never sent")
+            time.sleep(0.1)
+        shown = json.loads(self.cli("badge", "show", slug, "--json").stdout)
+        self.assertIsNone(shown["update_error"])
+        self.assertNotIn("update:", self.cli("badge", "show", slug).stdout)
+        # what a platform's refusal leaves behind, as the worker records it
+        with lt.db_connect(self.db) as c:
+            c.execute("UPDATE badge_classes SET sync_error = 'image: Invalid PNG' WHERE slug = ?",
+                      (slug,))
+        c.close()
+        self.assertEqual(json.loads(self.cli("badge", "show", slug, "--json").stdout)[
+            "update_error"], "image: Invalid PNG")
+        self.assertIn("update:      refused by hosted (edit again to resend): image: Invalid PNG\n",
+                      self.cli("badge", "show", slug).stdout)
 
     def test_4_enabled_course_without_badge_class_gets_one(self):
         ctx = "uc4-" + hex_id(3)

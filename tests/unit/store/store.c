@@ -614,6 +614,48 @@ static void migration_digests_sourcedids(void **state)
 }
 
 /*
+ * Schema 10 marks edits of a BadgeClass that exists at its platform as due
+ * there (a trigger, whoever writes): a BadgeClass stored before it starts
+ * with nothing due; an edit of a field the platform holds is due and
+ * counted, one that changes nothing or touches only our own fields (the
+ * passback score) is not, nor any edit while it has no backend id.
+ */
+static void migration_marks_badge_edits(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    int applied = 0;
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_NO_MIGRATE, &err), 0);
+    assert_int_equal(store_migrate_to(s, 9, &applied, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    poke("INSERT INTO badge_classes(id, slug, consumer_id, name, description, image, image_type, "
+         "backend, backend_id, created_at, updated_at) VALUES "
+         "(1, 'at-platform', 1, 'N', 'D', x'00', 'image/png', 'campus', 'E1', 1, 1), "
+         "(2, 'not-yet', 1, 'N', 'D', x'00', 'image/png', 'campus', NULL, 1, 1)");
+    assert_int_equal(store_migrate(s, &applied, &err), 0);
+    assert_int_equal(applied, store_schema_latest() - 9);
+    store_close(s);
+    assert_int_equal(peek_int("SELECT count(*) FROM badge_classes WHERE sync_due_at IS NOT NULL "
+                              "OR sync_gen != 0 OR sync_attempts != 0 OR sync_error IS NOT NULL"),
+                     0);
+    /* an edit the platform must hear of */
+    poke("UPDATE badge_classes SET name = 'New', updated_at = 50 WHERE id IN (1, 2)");
+    assert_int_equal(peek_int("SELECT sync_due_at FROM badge_classes WHERE id = 1"), 50);
+    assert_int_equal(peek_int("SELECT sync_gen FROM badge_classes WHERE id = 1"), 1);
+    assert_int_equal(peek_int("SELECT sync_due_at IS NULL FROM badge_classes WHERE id = 2"), 1);
+    /* sent; then nothing changed, our own field, a new image */
+    poke("UPDATE badge_classes SET sync_due_at = NULL WHERE id = 1");
+    poke("UPDATE badge_classes SET name = 'New', updated_at = 60 WHERE id = 1");
+    poke("UPDATE badge_classes SET passback_score = 0.5, updated_at = 70 WHERE id = 1");
+    assert_int_equal(peek_int("SELECT sync_due_at IS NULL FROM badge_classes WHERE id = 1"), 1);
+    poke("UPDATE badge_classes SET image = x'0102', updated_at = 80 WHERE id = 1");
+    assert_int_equal(peek_int("SELECT sync_due_at FROM badge_classes WHERE id = 1"), 80);
+    assert_int_equal(peek_int("SELECT sync_gen FROM badge_classes WHERE id = 1"), 2);
+}
+
+/*
  * Schema 6 keeps nonces as digests: the nonces a version-5 database holds,
  * in `nonces` and in its log, are carried over, and their replays refused.
  */
@@ -1608,6 +1650,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(replay_claimed_after_a_later_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_keeps_nonces, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_digests_sourcedids, setup, teardown),
+        cmocka_unit_test_setup_teardown(migration_marks_badge_edits, setup, teardown),
         cmocka_unit_test_setup_teardown(nonce_refused_whatever_its_timestamp, setup, teardown),
         cmocka_unit_test_setup_teardown(nonce_window_grows_and_sweeps, setup, teardown),
         cmocka_unit_test_setup_teardown(consumers, setup, teardown),
