@@ -5,8 +5,10 @@
  *
  * The configuration's sections are checked whole when it is read
  * (cli_config_resolve); what only the database knows, that no consumer or
- * BadgeClass names a backend the file lacks, is checked here. No command
- * prints a secret: a section is shown by its name, type and host.
+ * BadgeClass names a backend the file lacks, is checked here, and `check`
+ * then asks each platform (the backend's check and verify_badge_class
+ * ops). No command prints a secret: a section is shown by its name, type
+ * and host.
  */
 #include "base/base.h"
 #include "awards/awards.h"
@@ -25,8 +27,9 @@ static const char backend_usage[] =
     "  list   name, type, host and how many consumers, BadgeClasses and awards use\n"
     "         each (never a password or secret)\n"
     "  check  checks the configuration of NAME (default: every backend) and that\n"
-    "         every backend consumers and BadgeClasses use is configured; exits 1\n"
-    "         saying what is wrong\n";
+    "         every backend consumers and BadgeClasses use is configured, then at\n"
+    "         the platform: signs in, reads the issuer, verifies every BadgeClass id\n"
+    "         stored for it; exits 1 saying what is wrong, a line each\n";
 
 int cli_backends_check_used(const struct cli_config *c, struct store *s, struct err *err)
 {

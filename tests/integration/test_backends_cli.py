@@ -13,6 +13,7 @@ and a refused sign-in."""
 import http.client
 import json
 import os
+import re
 import sys
 import time
 import unittest
@@ -21,6 +22,8 @@ from urllib.parse import urlencode
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ltitest as lt  # noqa: E402
 from badgrfake import BadgrFake, data_uri_png, tiny_png  # noqa: E402
+from test_editor import multipart  # noqa: E402
+from test_ui import form_fields  # noqa: E402
 
 
 def query(db, sql, *args):
@@ -400,6 +403,20 @@ class BackendsCli(lt.TempDirTest):
         self.assertIn("Badge service: campus, built-in Open Badges issuer.", text)
         self.assertIn("The badge platform campus refused this tool's sign-in: badges wait until "
                       "the administrator fixes its credentials.", text)
+        # a BadgeClass made in the course's editor goes where its consumer's go
+        token = re.search(r"[?&]s=([0-9a-f-]+)", resp.header("Location")).group(1)
+        editor = s.get("/badges/edit?s=" + token)
+        self.assertEqual(editor.status, 200, editor)
+        fields = form_fields(editor.text, "/badges/save")
+        for k in ("image", "default_image", "passback", "revoke"):
+            fields.pop(k, None)
+        fields.update({"name": "From the editor", "description": "Made on the course page",
+                       "kind": "manual", "do": "save"})
+        body, ctype = multipart(fields)
+        saved = s.request("POST", "/badges/save", body=body, headers={"Content-Type": ctype})
+        self.assertEqual(saved.status, 303, saved)
+        made = re.search(r"[?&]b=([a-z0-9-]+)", saved.header("Location")).group(1)
+        self.assertEqual(self.backend_of(made, cfg), "campus")
         self.stop(s)
         self.outputs.append(s.stderr())
 
