@@ -12,7 +12,11 @@ int64_t util_mono_ns(void);
 /* Formats `t` as ISO 8601 UTC ("2026-11-23T10:00:00Z") into `out` (at least 21 bytes). */
 void util_iso8601(int64_t t, char out[static 21]);
 
-/* Fills `p` with `n` cryptographically random bytes (OpenSSL); -1 if the generator fails. */
+/*
+ * Fills `p` with `n` cryptographically random bytes (OpenSSL, through a
+ * per-thread buffer for small requests); -1 if the generator fails. Safe
+ * across fork(): parent and child never get the same bytes.
+ */
 int util_random(unsigned char *p, size_t n, struct err *err);
 /*
  * Writes `bytes` random bytes (at most 64) as lower-case hex into `out`, which
