@@ -143,7 +143,11 @@
 #define LIMIT_STORE_BATCH 256
 /* Launches queued for the writer before new ones are refused with 503. */
 #define LIMIT_STORE_QUEUE 8192
-/* Expired nonces and sessions removed per purge (once a second): bounded work per batch. */
+/*
+ * Expired nonces and sessions removed per chunk of a purge (every 100 ms, up to
+ * four chunks of each while they come full): bounded work per batch, and up to
+ * 160 000 a second of each, more than launches come in.
+ */
 #define LIMIT_STORE_PURGE_PER_BATCH 4096
 /*
  * Under sustained load a passive checkpoint never quite catches up with the

@@ -4,8 +4,8 @@
  * Each launch of a batch runs in its own savepoint: its nonce is claimed
  * first, so a replay (or the loser of two simultaneous launches with one
  * nonce) writes nothing at all, and a launch that fails for any other reason
- * leaves the rest of the batch intact. The batch then purges a bounded number
- * of expired nonces and sessions and commits once.
+ * leaves the rest of the batch intact. A batch every PURGE_EVERY_MS then
+ * purges a bounded number of expired nonces and sessions; each commits once.
  *
  * Nonces are random, so inserting each into the `nonces` b-tree dirtied a
  * page of it per launch, and every dirty page goes through the WAL and its
@@ -135,6 +135,8 @@ struct wcache {
 #define NONCE_LOG_FULL     49152
 #define NONCE_LOG_MAX      4096
 #define NONCE_LOG_EVERY_MS 100
+/* How often a batch purges expired nonces and sessions (a bounded number: purge()). */
+#define PURGE_EVERY_MS 100
 
 /* Slots for `rows` at three quarters full at most: a power of two from `min` to `max`. */
 static size_t slots_for(int64_t rows, size_t min, size_t max)
@@ -894,7 +896,7 @@ static int purge_chunk(struct conn *c, enum stmt_id id, int64_t before)
 static void purge(struct store *s, struct conn *c, int64_t now)
 {
     /*
-     * Best effort: a failed purge is retried a second later. A full chunk
+     * Best effort: a failed purge is retried at the next one. A full chunk
      * means more is waiting (more launches a second than one chunk): take a
      * few more, so the tables cannot grow without bound under load.
      */
@@ -905,12 +907,12 @@ static void purge(struct store *s, struct conn *c, int64_t now)
      */
     int64_t last = store_nonce_window_last(s);
 
-    for (int i = 0; last && i < 8; i++) {
+    for (int i = 0; last && i < 4; i++) {
         if (purge_chunk(c, S_NONCE_PURGE, (now < last ? now : last) - s->nonce_window - 1) <
             LIMIT_STORE_PURGE_PER_BATCH)
             break;
     }
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 4; i++) {
         if (purge_chunk(c, S_SESSION_PURGE, now) < LIMIT_STORE_PURGE_PER_BATCH)
             break;
     }
@@ -1040,10 +1042,18 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
     }
     {
         int64_t now = n ? jobs[0]->launch.now : util_now();
+        int64_t mono = util_mono_ns();
 
-        /* once a second: purging every batch would rewrite the b-trees' left edges each time */
-        if (now != s->last_purge) {
+        /*
+         * Every PURGE_EVERY_MS: purging every batch would rewrite the
+         * b-trees' left edges each time; purging once a second made one
+         * batch in a second delete a second's worth of rows (7.5 ms at
+         * 20 000 launches a second, every launch of that batch waiting).
+         * And whenever the launches' second changed since the last purge.
+         */
+        if (mono - s->last_purge_ns >= PURGE_EVERY_MS * 1000000LL || now != s->last_purge) {
             purge(s, c, now);
+            s->last_purge_ns = mono;
             s->last_purge = now;
         }
     }

@@ -221,7 +221,8 @@ struct store {
     struct conn *wconn;
     struct wcache *wcache;
     int64_t data_version;
-    int64_t last_purge;    /* second of the last purge of expired nonces and sessions */
+    int64_t last_purge;    /* the launches' second at the last purge of expired rows... */
+    int64_t last_purge_ns; /* ...and util_mono_ns() then */
     int64_t last_flush_ns; /* util_mono_ns() of the last move of nonce_log into nonces */
     pthread_t writer;
     bool writer_started;
