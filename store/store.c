@@ -642,7 +642,9 @@ static const char *const sql_text[S__COUNT] = {
     [S_COUNT_COMPLETIONS] = "SELECT count(*) FROM completions",
     [S_CONSUMER_SET_BACKEND] = "UPDATE consumers SET backend = ?2 WHERE key = ?1",
     /* only while it has no award: an award is tied to where its BadgeClass lives */
+    /* nothing is owed to the old one: the new one makes it from our record at its first award */
     [S_BADGE_SET_BACKEND] = "UPDATE badge_classes SET backend = ?2, backend_id = NULL, "
+                            "sync_due_at = NULL, sync_attempts = 0, sync_error = NULL, "
                             "updated_at = ?3 WHERE slug = ?1 AND NOT EXISTS (SELECT 1 FROM "
                             "awards WHERE badge_class_id = badge_classes.id)",
     /* '' is the default backend, that of consumers without their own */

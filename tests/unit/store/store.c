@@ -1263,10 +1263,21 @@ static void backends_of_badges(void **state)
 
     /* a move forgets the id at the old backend, and is refused once there is an award */
     assert_int_equal(store_badge_set_backend_id(s, b.id, "old-id", &err), 0);
+    {
+        /* an edit the old platform has not taken yet (the trigger marks it) */
+        static const char svg2[] = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"2\"/>";
+
+        assert_int_equal(store_badge_set_image(s, moved, (const unsigned char *)svg2,
+                                               sizeof(svg2) - 1, "image/svg+xml", &err),
+                         0);
+        assert_int_equal(store_badge_get(s, moved, &ar, &b, &err), 0);
+        assert_true(b.sync_due_at > 0);
+    }
     assert_int_equal(store_badge_set_backend(s, moved, "campus", &err), 0);
     assert_int_equal(store_badge_get(s, moved, &ar, &b, &err), 0);
     assert_string_equal(b.backend, "campus");
     assert_null(b.backend_id);
+    assert_int_equal(b.sync_due_at, 0);
     assert_int_equal(store_badge_get(s, awarded, &ar, &b, &err), 0);
     {
         struct award_for f = { c2.id, b.id };
