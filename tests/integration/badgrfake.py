@@ -33,7 +33,9 @@ Faults are queued (add_fault, or POST /_fake/faults) and each is matched by
 method and a path regex, taken by the next matching request: html500,
 status (503, 429 + Retry-After, ...), hang (until release() or stop()),
 drop (no answer, nothing done), lost (the work done, then no answer: a
-BadgeClass or assertion created and the connection closed), unauthorized
+BadgeClass or assertion created and the connection closed), hang_after (the
+work done, then a hang until release() or stop(), then no answer: a client
+killed between sending and recording), unauthorized
 (one 401), malformed (a 2xx whose JSON does not parse, the work done),
 no_entity (a 2xx envelope whose result lacks entityId, the work done),
 invalid_grant (a refused token grant). Controls: expire_tokens(),
@@ -75,8 +77,8 @@ HTML_404 = (b"<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Not Found</t
             b"server.</p>\n</body>\n</html>\n")
 HTML_503 = (b"<html><head><title>503 Service Temporarily Unavailable</title></head><body>"
             b"<center><h1>503 Service Temporarily Unavailable</h1></center></body></html>")
-FAULT_KINDS = ("html500", "status", "hang", "drop", "lost", "unauthorized", "malformed",
-               "no_entity", "invalid_grant")
+FAULT_KINDS = ("html500", "status", "hang", "drop", "lost", "hang_after", "unauthorized",
+               "malformed", "no_entity", "invalid_grant")
 ROLES = ("staff", "editor", "owner")
 EXPIRES_DURATIONS = ("days", "weeks", "months", "years")   # [models] EXPIRES_DURATION_CHOICES
 RECIPIENT_TYPES = ("email", "openBadgeId", "telephone", "url")
@@ -775,7 +777,15 @@ class BadgrFake:
             except Exception as e:  # noqa: BLE001 - an unhandled error is Django's 500
                 rec.fault = rec.fault or "exception: %r" % e
                 ans = _Answer(500, HTML_500, "text/html")
-        if kind == "lost":
+        if kind == "hang_after":
+            with self._cond:
+                ev = self._release
+                self._hanging += 1
+                self._cond.notify_all()
+            ev.wait()
+            with self._cond:
+                self._hanging -= 1
+        if kind in ("lost", "hang_after"):
             rec.status = ans.status
             rec.response_body = ans.body
             rec.delivered = False

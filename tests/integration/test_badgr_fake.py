@@ -677,6 +677,17 @@ class Faults(FakeCase):
         self.assertRefused(self.award(made[0]["entityId"], "learner@example.edu"), 400,
                            validation=[badgrfake.DUPLICATE])
 
+    def test_hang_after_the_work(self):
+        self.fake.add_fault("hang_after", "POST", r"/badgeclasses$")
+        with self.assertRaises((TimeoutError, socket.timeout)):
+            self.api("POST", "/v2/issuers/%s/badgeclasses" % self.issuer, self.badgeclass_doc(),
+                     timeout=0.5)
+        self.fake.wait_hanging(1)
+        self.assertEqual(len(self.fake.badgeclasses()), 1)      # made while it hangs
+        self.fake.release()
+        rec = self.fake.wait_for(lambda r: r.fault == "hang_after")[0]
+        self.assertEqual((rec.done, rec.delivered, rec.status), (True, False, 201))
+
     def test_one_401(self):
         self.fake.add_fault("unauthorized", "*", r"^/v2/")
         self.assertRefused(self.api("GET", "/v2/issuers/" + self.issuer), 401,
