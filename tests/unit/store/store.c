@@ -1060,6 +1060,44 @@ static void racing_nonce(void **state)
     store_close(s);
 }
 
+/*
+ * A later launch's batch purges the expired sessions, oldest first, and
+ * stops at the first one still valid: expired ones after it wait for it.
+ */
+static void expired_sessions_purged(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_launch l;
+    struct store_launch_result res;
+    const int64_t now = util_now();
+    /* when each launch's session expires: two expired, one valid, one expired after it */
+    const int64_t expires[] = { now - 20, now - 10, now + 3600, now - 5 };
+    char nonce[16];
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(nonce, sizeof(nonce), "p%zu", i);
+        fill_launch(&l, c.id, nonce, "u1", "c1");
+        l.now = now - 100; /* recorded when all were valid: a purge then removes nothing */
+        l.session_expires = expires[i];
+        assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    }
+    assert_int_equal(count(s, "sessions"), 4);
+    /* now: the next launch's batch purges the two oldest, not the one behind the valid one */
+    fill_launch(&l, c.id, "later", "u1", "c1");
+    l.session_expires = now + 3600;
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    assert_int_equal(count(s, "sessions"), 3);
+    assert_int_equal(peek_int("SELECT count(*) FROM sessions WHERE expires_at < strftime('%s')"),
+                     1);
+    assert_true(peek_int("SELECT min(id) FROM sessions WHERE expires_at > strftime('%s')") <
+                peek_int("SELECT min(id) FROM sessions WHERE expires_at < strftime('%s')"));
+    store_close(s);
+}
+
 static void sessions(void **state)
 {
     struct store *s = NULL;
@@ -1673,6 +1711,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(launches_answered_after_the_wal_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(writer_cache_evicts_one_at_a_time, setup, teardown),
         cmocka_unit_test_setup_teardown(failing_launch_spares_its_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(expired_sessions_purged, setup, teardown),
         cmocka_unit_test_setup_teardown(sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(statements_prepared_once, setup, teardown),
         cmocka_unit_test_setup_teardown(email_confirmations, setup, teardown),
