@@ -107,7 +107,8 @@ static void flatten(json_t *v, const char *path, struct buf *out)
             char sub[256];
 
             if (strcmp(key, "non_field_errors") == 0 || !path || !*path)
-                snprintf(sub, sizeof(sub), "%s", strcmp(key, "non_field_errors") ? key : path);
+                snprintf(sub, sizeof(sub), "%s",
+                         strcmp(key, "non_field_errors") ? key : (path ? path : ""));
             else
                 snprintf(sub, sizeof(sub), "%s.%s", path, key);
             flatten(item, sub, out);
