@@ -303,11 +303,14 @@ static size_t bpool_add(struct cli_config *c, const char *v)
     return off;
 }
 
-/* The section called `name` (made when `origin` is given), or -1. */
+/*
+ * The index of the section called `name` (namelen bytes), made at its first
+ * key (`origin` names it in messages); -1 for a bad name or one too many.
+ */
 static int backend_section(struct cli_config *c, const char *name, size_t namelen,
                            const char *origin, struct err *err)
 {
-    char nm[LIMIT_BACKEND_NAME_LEN + 1];
+    char nm[LIMIT_BACKEND_NAME_LEN + 1] = "";
     struct cli_backend_section *b;
 
     for (size_t i = 0; i < c->nbackends; i++) {
@@ -315,8 +318,11 @@ static int backend_section(struct cli_config *c, const char *name, size_t namele
             strncmp(c->backends[i].name, name, namelen) == 0)
             return (int)i;
     }
-    if (namelen == 0 || namelen > LIMIT_BACKEND_NAME_LEN ||
-        (memcpy(nm, name, namelen), nm[namelen] = '\0', !backend_name_valid(nm)))
+    if (namelen <= LIMIT_BACKEND_NAME_LEN) {
+        memcpy(nm, name, namelen);
+        nm[namelen] = '\0';
+    }
+    if (!backend_name_valid(nm))
         return err_set(err, ERR_INVALID,
                        "%s: a backend section is [backend.NAME], NAME 1 to %d lower-case "
                        "letters, digits and '-'",
@@ -335,11 +341,12 @@ static int backend_section(struct cli_config *c, const char *name, size_t namele
 static int backend_key_add(struct cli_config *c, size_t section, const char *key, const char *v,
                            const char *env, const char *origin, struct err *err)
 {
-    struct cli_backend_entry *e = &c->bentries[c->nbentries];
+    struct cli_backend_entry *e;
 
     if (c->nbentries == LIMIT_BACKEND_CONFIG_ENTRIES)
         return err_set(err, ERR_INVALID, "%s: too many backend keys (at most %d)", origin,
                        LIMIT_BACKEND_CONFIG_ENTRIES);
+    e = &c->bentries[c->nbentries];
     e->section = section;
     e->env = env ? bpool_add(c, env) : 0;
     e->key = bpool_add(c, key);

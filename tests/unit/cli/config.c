@@ -215,13 +215,52 @@ static void backend_sections(void **state)
     free(c);
 }
 
+/* The limits of the backend sections: how many sections, keys and bytes, at max and max+1. */
+static void backend_limits(void **state)
+{
+    struct cli_config *c = xmalloc(sizeof(*c));
+    struct buf b = BUF_INIT(1 << 20);
+    struct err err = ERR_INIT;
+    char value[190];
+
+    (void)state;
+    for (int i = 0; i < LIMIT_BACKENDS; i++)
+        buf_addf(&b, "[backend.b%d]\ntype = badgr\n", i);
+    assert_int_equal(load(c, b.ptr, &err), 0);
+    assert_int_equal(c->nbackends, LIMIT_BACKENDS);
+    buf_addf(&b, "[backend.one-more]\ntype = badgr\n");
+    assert_int_equal(load(c, b.ptr, &err), -1);
+    assert_non_null(strstr(err.msg, "test.ini [backend.one-more]: at most 16 backend sections"));
+
+    buf_reset(&b);
+    buf_addf(&b, "[backend.x]\n");
+    for (int i = 0; i < LIMIT_BACKEND_CONFIG_ENTRIES; i++)
+        buf_addf(&b, "k = v\n");
+    assert_int_equal(load(c, b.ptr, &err), 0);
+    assert_int_equal(c->nbentries, LIMIT_BACKEND_CONFIG_ENTRIES);
+    buf_addf(&b, "k = v\n");
+    assert_int_equal(load(c, b.ptr, &err), -1);
+    assert_non_null(strstr(err.msg, "test.ini [backend.x]: too many backend keys (at most 384)"));
+
+    /* the text: values of 189 bytes until the pool is full */
+    memset(value, 'v', sizeof(value) - 1);
+    value[sizeof(value) - 1] = '\0';
+    buf_reset(&b);
+    buf_addf(&b, "[backend.x]\n");
+    for (size_t i = 0; i * (sizeof(value) + 2) < LIMIT_BACKEND_CONFIG_BYTES + 200; i++)
+        buf_addf(&b, "k = %s\n", value);
+    assert_int_equal(load(c, b.ptr, &err), -1);
+    assert_non_null(strstr(err.msg, "the backend sections are too long (at most 32768 bytes)"));
+    buf_release(&b);
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(listen_hosts),
-        cmocka_unit_test(listen_host_length),
-        cmocka_unit_test(public_urls),
-        cmocka_unit_test(backend_sections),
+        cmocka_unit_test(listen_hosts),   cmocka_unit_test(listen_host_length),
+        cmocka_unit_test(public_urls),    cmocka_unit_test(backend_sections),
+        cmocka_unit_test(backend_limits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
