@@ -1221,11 +1221,12 @@ static void op_issue(struct backend *b, const struct backend_badge *bc,
     } else if (rep.kind == BADGR_DUPLICATE) {
         /* the learner has one already (ours whose answer was lost, or made by other means) */
         op_find_assertion(b, bc, a, r);
-        if (r->status == BACKEND_OK && !r->found)
+        if (r->status == BACKEND_OK && (!r->found || r->revoked))
             backend_result_set(r, BACKEND_RETRY,
                                "issuing: badgr has an award of this badge for the learner "
                                "that the look-up does not find yet");
         r->found = false;
+        r->revoked = false;
     } else if (err.code == ERR_NONE) {
         fail(r, &rep, "issuing");
     }

@@ -651,7 +651,7 @@ class BadgrFake:
                     "requests": [{"method": r.method, "path": r.path, "query": r.query,
                                   "status": r.status, "fault": r.fault, "done": r.done,
                                   "delivered": r.delivered, "client": r.client,
-                                  "entity": r.entity,
+                                  "entity": r.entity, "time": r.time,
                                   "body": r.body.decode("utf-8", "replace")[:4096]}
                                  for r in self._records]}
 

@@ -652,6 +652,37 @@ static void test_pages_followed(void **state)
     backend_destroy(b);
 }
 
+static void test_rate(void **state)
+{
+    struct badgr_settings s = settings();
+    struct backend *b;
+    struct backend_result r;
+    json_t *st, *req;
+    size_t i;
+    double last = 0;
+    int n = 0;
+
+    (void)state;
+    s.rate = 4; /* a request every 250 ms at most, the token's included */
+    b = make(&s);
+    for (int k = 0; k < 4; k++) {
+        b->ops->check(b, &r);
+        assert_int_equal(r.status, BACKEND_OK);
+    }
+    backend_destroy(b);
+    st = ctl(NET_HTTP_GET, "/_fake/state", NULL);
+    json_array_foreach(json_object_get(st, "requests"), i, req) {
+        double t = json_real_value(json_object_get(req, "time"));
+
+        /* arrivals at least the gap apart, less what scheduling may shift them by */
+        if (n++ > 0)
+            assert_true(t - last >= 0.2);
+        last = t;
+    }
+    assert_int_equal(n, 5);
+    json_decref(st);
+}
+
 static void test_tls(void **state)
 {
     struct badgr_settings s = settings();
@@ -683,6 +714,7 @@ int main(void)
         cmocka_unit_test_setup(test_refused_grant_waits, reset),
         cmocka_unit_test_setup(test_future_issued_on, reset),
         cmocka_unit_test_setup(test_pages_followed, reset),
+        cmocka_unit_test_setup(test_rate, reset),
     };
     const struct CMUnitTest tls[] = {
         cmocka_unit_test_setup(test_tls, reset),
