@@ -191,6 +191,10 @@ static void test_refusals_name_the_field(void **state)
             msg, sizeof(msg));
     assert_string_equal(msg, "alignments[1].targetUrl: Enter a valid URL.; expires.duration: "
                              "\"x\" is not a valid choice.");
+    /* non_field_errors at the top: texts without a field */
+    kind_of(400, JSON_TYPE, REFUSAL("{\"non_field_errors\":[\"Not allowed\"]}", "[]"), msg,
+            sizeof(msg));
+    assert_string_equal(msg, "Not allowed");
     kind_of(400, JSON_TYPE, REFUSAL("{}", "[\"Issuer email must be verified\"]"), msg, sizeof(msg));
     assert_string_equal(msg, "Issuer email must be verified");
     /* a control character or newline of the platform's text stays on one line */
