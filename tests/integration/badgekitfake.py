@@ -488,9 +488,17 @@ class BadgeKitFake:
     def _post_hook(self, url, body, authorization, kind):
         """[wh] Webhooks.call: one POST, Content-Type JSON, the answer ignored (only
         logged by [ri]); no retry. Only to 127.0.0.1."""
+        return self._deliver(self._record_hook(url, body, authorization, kind))
+
+    def _record_hook(self, url, body, authorization, kind):
         hook = Hook(url=url, body=body, authorization=authorization, kind=kind)
         with self._cond:
             self._hooks.append(hook)
+            self._cond.notify_all()
+        return hook
+
+    def _deliver(self, hook):
+        url, body, authorization = hook.url, hook.body, hook.authorization
         u = urlsplit(url)
         if u.hostname not in ("127.0.0.1", "localhost"):
             hook.error = "refused: not 127.0.0.1"
@@ -531,9 +539,10 @@ class BadgeKitFake:
         body = js_json(data)
         auth = self.hook_authorization(body, secret)
         if asynchronous:
-            threading.Thread(target=self._post_hook, args=(url, body, auth, data.get("action")),
-                             daemon=True).start()
-            return None
+            # recorded now (hooks_sent shows it at once), posted from another thread
+            hook = self._record_hook(url, body, auth, data.get("action"))
+            threading.Thread(target=self._deliver, args=(hook,), daemon=True).start()
+            return hook
         return self._post_hook(url, body, auth, data.get("action"))
 
     def forge_hook(self, system, data, how):
@@ -753,7 +762,7 @@ class BadgeKitFake:
             if isinstance(found, _Answer):
                 return found
             if name == "scope":
-                return _Answer(200, {"system": {"slug": scope["system"]}})
+                return _Answer(200, self._scope_response(scope))
             if name == "badges":
                 if method == "GET":
                     return _Answer(200, {"badges": [self._badge_response(b)
@@ -896,6 +905,24 @@ class BadgeKitFake:
             if scope["program"] is not None and scope["program"] not in issuer["programs"]:
                 return _not_found("program", "slug", scope["program"])
         return None
+
+    def _scope_response(self, scope):
+        """GET of the scope itself: [routes/systems.js] {system}, [routes/issuers.js]
+        {issuer}, [routes/programs.js] {program}, each its model's toResponse."""
+        system = self.systems[scope["system"]]
+        if scope["issuer"] is None:
+            return {"system": {"id": system["id"], "slug": system["slug"], "url": system["url"],
+                               "name": system["name"], "email": system["email"],
+                               "imageUrl": None, "issuers": []}}
+        issuer = system["issuers"][scope["issuer"]]
+        if scope["program"] is None:
+            return {"issuer": {"id": issuer["id"], "slug": issuer["slug"],
+                               "name": issuer["name"], "url": None, "description": None,
+                               "email": None, "imageUrl": None, "programs": []}}
+        program = issuer["programs"][scope["program"]]
+        return {"program": {"id": program["id"], "slug": program["slug"],
+                            "name": program["name"], "url": None, "description": None,
+                            "email": None, "imageUrl": None}}
 
     @staticmethod
     def _in_scope(badge, scope):

@@ -251,6 +251,18 @@ class AuthTest(FakeCase):
                      auth=self.token(dict(claims, key="master"), SECRET))
         self.refused("Invalid token signature", "GET", t, auth=self.token(claims, alg="none"))
         self.refused("Invalid token signature", "GET", t, auth=self.token(claims, alg="HS512"))
+        # HS256 only: a right HMAC-SHA256 under a header naming another alg is refused
+        signing = b64url(b'{"typ":"JWT","alg":"%s"}') + "." + b64url(json.dumps(claims).encode())
+        for alg in ("none", "HS512", "hs256"):
+            s = signing.replace(b64url(b'{"typ":"JWT","alg":"%s"}'),
+                                b64url(('{"typ":"JWT","alg":"%s"}' % alg).encode()))
+            sig = b64url(hmac.new(SECRET.encode(), s.encode(), hashlib.sha256).digest())
+            self.refused("Invalid token signature", "GET", t,
+                         auth='JWT token="%s.%s"' % (s, sig))
+        s = signing.replace(b64url(b'{"typ":"JWT","alg":"%s"}'),
+                            b64url(b'{"typ":"JWT","alg":"HS256"}'))
+        sig = b64url(hmac.new(SECRET.encode(), s.encode(), hashlib.sha256).digest())
+        self.assertEqual(self.call("GET", t, auth='JWT token="%s.%s"' % (s, sig))[0], 200)
         good = self.token(claims)[11:-1].split(".")
         tampered = b64url(json.dumps(dict(claims, extra=1)).encode())
         self.refused("Invalid token signature", "GET", t,
@@ -291,6 +303,20 @@ class RouteTest(FakeCase):
         self.assertEqual(st, 200, doc)
         st, doc, _ = self.call("GET", "/systems/badgekit/issuers/uni/programs/cs/badges/prog")
         self.assertEqual((st, doc["badge"]["slug"]), (200, "prog"))
+
+
+    def test_scope_itself(self):
+        st, doc, _ = self.call("GET", "/systems/badgekit")
+        self.assertEqual((st, doc["system"]["slug"]), (200, "badgekit"), doc)
+        st, doc, _ = self.call("GET", "/systems/badgekit/issuers/uni")
+        self.assertEqual((st, doc["issuer"]["slug"]), (200, "uni"), doc)
+        st, doc, _ = self.call("GET", "/systems/badgekit/issuers/uni/programs/cs")
+        self.assertEqual((st, doc["program"]["slug"]), (200, "cs"), doc)
+        st, doc, _ = self.call("GET", "/systems/badgekit/issuers/nope")
+        self.assertEqual((st, doc["message"]), (404, "Could not find issuer field: `slug`, "
+                                                     "value: `nope`"))
+        st, doc, _ = self.call("GET", "/systems/other")
+        self.assertEqual((st, doc["message"]), (403, "Invalid token for system"))
 
 
 class BadgeTest(FakeCase):
@@ -451,6 +477,44 @@ class FaultTest(FakeCase):
         self.assertEqual(len(errors), 1)
         self.assertEqual(self.fake.instances(), [])
 
+    def test_hang_ends_on_stop(self):
+        self.make_badge()
+        self.fake.add_fault("hang", "DELETE")
+        errors = []
+
+        def go():
+            try:
+                self.call("DELETE", self.T + "/a@example.edu")
+            except (http.client.HTTPException, OSError) as e:
+                errors.append(e)
+        t = threading.Thread(target=go)
+        t.start()
+        self.fake.wait_hanging(1)
+        self.fake.stop()
+        t.join(10)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(len(errors), 1)
+
+    def test_drop_does_nothing(self):
+        self.make_badge()
+        self.fake.add_fault("drop", "POST", r"/instances$")
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            self.call("POST", self.T, {"email": "a@example.edu"})
+        self.assertEqual(self.fake.instances(), [])
+        st, _, _ = self.call("POST", self.T, {"email": "a@example.edu"})
+        self.assertEqual(st, 201)
+
+    def test_fault_matching(self):
+        self.make_badge()
+        self.fake.add_fault("status", "DELETE", r"/instances", count=2, status=503)
+        st, _, _ = self.call("POST", self.T, {"email": "a@example.edu"})
+        self.assertEqual(st, 201)           # another method: not taken
+        for _ in range(2):
+            self.assertEqual(self.call("DELETE", self.T + "/a@example.edu")[0], 503)
+        self.assertEqual(len(self.fake.instances()), 1)
+        self.assertEqual(self.fake.faults, [])
+        self.assertEqual(self.call("DELETE", self.T + "/a@example.edu")[0], 200)
+
     def test_control_api(self):
         u = urlsplit(self.fake.base_url)
         c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
@@ -512,6 +576,33 @@ class HookTest(FakeCase):
         self.assertTrue(verify_hook(*got[7], HOOK_SECRET))
         self.assertEqual(got[7], got[8])
         self.assertEqual(again.body, good.body)
+
+    def test_hook_control(self):
+        u = urlsplit(self.fake.base_url)
+
+        def control(doc):
+            c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+            c.request("POST", "/_fake/hook", body=json.dumps(doc))
+            r = c.getresponse()
+            out = (r.status, json.loads(r.read()))
+            c.close()
+            return out
+        data = {"action": "revoke", "uid": "u1", "email": "a@example.edu"}
+        self.assertEqual(control({"system": SYS, "data": data})[0], 200)
+        self.assertEqual(control({"system": SYS, "data": data, "forge": "alg_none"})[0], 200)
+        self.assertEqual(control({"replay": 0})[0], 200)
+        got = self.hooks.wait(3)
+        self.assertEqual([verify_hook(h, b, HOOK_SECRET) for h, b in got], [True, False, True])
+        self.assertEqual(json.loads(got[0][1]), data)
+
+    def test_no_webhook_row_no_hook(self):
+        self.fake.set_webhook(SYS, None, None)
+        self.make_badge()
+        self.assertEqual(self.call("POST", self.T, {"email": "a@example.edu"})[0], 201)
+        self.assertEqual(self.fake.hooks_sent, [])     # recorded before the answer when sent
+        self.fake.send_hook(SYS, {"action": "x"}, url=self.hooks.url, secret=HOOK_SECRET)
+        got = self.hooks.wait(1)
+        self.assertEqual(json.loads(got[0][1]), {"action": "x"})   # the award sent none
 
     def test_review_hook(self):
         self.make_badge()
