@@ -16,6 +16,7 @@
 #include "backends/badgr.h"
 
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 bool backend_name_valid(const char *name)
@@ -78,8 +79,45 @@ static const struct backend_key badgr_keys[] = {
       BADGR_VAL(allow_loopback) },
 };
 
+/* ---- type = obf --------------------------------------------------------------- */
+
+#define OBF_STR(field)                                                                             \
+ offsetof(struct obf_settings, field), sizeof(((struct obf_settings *)0)->field)
+#define OBF_VAL(field)  offsetof(struct obf_settings, field), 0
+#define OBF_ENUM(field) offsetof(struct obf_settings, field), sizeof(int)
+
+static const struct backend_key obf_keys[] = {
+    { "type", BACKEND_KEY_ENUM, true, false, 0, 0, "obf", NULL, 0, 0 },
+    { "base_url", BACKEND_KEY_URL, true, false, 0, 0, NULL, NULL, OBF_STR(base_url) },
+    { "client_id", BACKEND_KEY_ENTITY, true, false, 0, 64, NULL, NULL, OBF_STR(client_id) },
+    { "api", BACKEND_KEY_ENUM, false, false, 0, 0, "v2|v1", NULL, OBF_ENUM(api) },
+    { "client_secret", BACKEND_KEY_STRING, false, true, 0, 255, NULL, NULL,
+      OBF_STR(client_secret) },
+    { "certificate", BACKEND_KEY_PATH, false, false, 0, 0, NULL, NULL, OBF_STR(certificate) },
+    { "key", BACKEND_KEY_PATH, false, false, 0, 0, NULL, NULL, OBF_STR(key) },
+    { "notify", BACKEND_KEY_BOOL, false, false, 0, 0, NULL, "true", OBF_VAL(notify) },
+    { "email_subject", BACKEND_KEY_STRING, false, false, 0, 255, NULL, NULL,
+      OBF_STR(email_subject) },
+    { "email_body", BACKEND_KEY_STRING, false, false, 0, 4095, NULL, NULL, OBF_STR(email_body) },
+    { "email_link_text", BACKEND_KEY_STRING, false, false, 0, 255, NULL, NULL,
+      OBF_STR(email_link_text) },
+    { "email_footer", BACKEND_KEY_STRING, false, false, 0, 1023, NULL, NULL,
+      OBF_STR(email_footer) },
+    { "language", BACKEND_KEY_STRING, false, false, 0, 16, NULL, "en", OBF_STR(language) },
+    { "api_consumer_id", BACKEND_KEY_ENTITY, false, false, 0, 64, NULL, "ltibadges",
+      OBF_STR(api_consumer_id) },
+    { "connect_timeout", BACKEND_KEY_INT, false, false, 1, 60, NULL, "5",
+      OBF_VAL(connect_timeout) },
+    { "timeout", BACKEND_KEY_INT, false, false, 1, 300, NULL, "20", OBF_VAL(timeout) },
+    { "rate", BACKEND_KEY_INT, false, false, 1, 1000, NULL, "10", OBF_VAL(rate) },
+    { "ca_file", BACKEND_KEY_PATH, false, false, 0, 0, NULL, NULL, OBF_STR(ca_file) },
+    { "allow_loopback", BACKEND_KEY_BOOL, false, false, 0, 0, NULL, "false",
+      OBF_VAL(allow_loopback) },
+};
+
 static const struct backend_type types[] = {
     { "badgr", badgr_keys, sizeof(badgr_keys) / sizeof(badgr_keys[0]) },
+    { "obf", obf_keys, sizeof(obf_keys) / sizeof(obf_keys[0]) },
 };
 
 const struct backend_type *backend_type_find(const char *name)
@@ -93,7 +131,7 @@ const struct backend_type *backend_type_find(const char *name)
 
 const char *backend_type_names(void)
 {
-    return "badgr";
+    return "badgr, obf";
 }
 
 /* The last entry of `key` in the section, NULL when it has none or an empty one. */
@@ -285,31 +323,50 @@ static int set_key(const struct backend_key *k, const struct backend_section_ent
     return 0;
 }
 
-/* What a badgr section needs besides each key's own check. */
-static int badgr_rules(const struct backend_section *sec, struct badgr_settings *b, struct err *err)
+/*
+ * base_url into `out` and `host`: https, or http to this machine with
+ * allow_loopback (tests); this machine only with allow_loopback.
+ */
+static int check_base_url(const struct backend_section *sec, bool allow_loopback,
+                          char out[static LIMIT_LTI_URL_LEN], char host[static 256],
+                          struct err *err)
 {
     const struct backend_section_entry *url = entry_of(sec, "base_url");
-    char envname[128];
     bool https = true;
-    size_t j;
 
-    if (parse_base_url(url->value, b->base_url, b->host, &https, url->origin, err) < 0)
+    if (parse_base_url(url->value, out, host, &https, url->origin, err) < 0)
         return -1;
-    if (!https && !(b->allow_loopback && loopback_host(b->host)))
+    if (!https && !(allow_loopback && loopback_host(host)))
         return err_set(err, ERR_INVALID,
                        "%s: 'base_url' must be an https:// URL (http:// only to 127.0.0.1 or ::1 "
                        "with allow_loopback = true, for tests), got '%s'",
                        url->origin, url->value);
-    if (!b->allow_loopback && loopback_host(b->host))
+    if (!allow_loopback && loopback_host(host))
         return err_set(err, ERR_INVALID,
                        "%s: 'base_url' is on this machine ('%s'): set allow_loopback = true to "
                        "call it (tests)",
-                       url->origin, b->host);
-    /* LTIBADGES_BACKEND_<NAME>_<KEY>: the section's name upper-cased, '-' made '_' */
-    j = (size_t)snprintf(envname, sizeof(envname), "LTIBADGES_BACKEND_");
-    for (const char *p = sec->name; *p && j + 1 < sizeof(envname); p++)
+                       url->origin, host);
+    return 0;
+}
+
+/* LTIBADGES_BACKEND_<NAME>: the section's name upper-cased, '-' made '_' (128 bytes). */
+static void env_prefix(const struct backend_section *sec, char envname[static 128])
+{
+    size_t j = (size_t)snprintf(envname, 128, "LTIBADGES_BACKEND_");
+
+    for (const char *p = sec->name; *p && j + 1 < 128; p++)
         envname[j++] = *p == '-' ? '_' : (char)((*p >= 'a' && *p <= 'z') ? *p - 'a' + 'A' : *p);
     envname[j] = '\0';
+}
+
+/* What a badgr section needs besides each key's own check. */
+static int badgr_rules(const struct backend_section *sec, struct badgr_settings *b, struct err *err)
+{
+    char envname[128];
+
+    if (check_base_url(sec, b->allow_loopback, b->base_url, b->host, err) < 0)
+        return -1;
+    env_prefix(sec, envname);
     if (b->grant == BADGR_GRANT_PASSWORD) {
         if (!b->username[0])
             return err_set(err, ERR_INVALID,
@@ -339,6 +396,89 @@ static int badgr_rules(const struct backend_section *sec, struct badgr_settings 
                            "set %s_CLIENT_SECRET)",
                            sec->origin, envname);
     }
+    return 0;
+}
+
+/* Whether `v` is a language tag as OBF takes one: "en", "fi", "pt-BR" (2-3 letters, subtags). */
+static bool language_valid(const char *v)
+{
+    size_t n = strspn(v, "abcdefghijklmnopqrstuvwxyz");
+
+    if (n < 2 || n > 3)
+        return false;
+    for (v += n; *v == '-';) {
+        size_t m = strspn(++v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+
+        if (m < 1 || m > 8)
+            return false;
+        v += m;
+    }
+    return *v == '\0';
+}
+
+/*
+ * What an obf section needs besides each key's own check: each API
+ * version's keys only with it (v2 signs in with client_secret, v1 with
+ * certificate and key), v1's key file no one but its owner may read or
+ * write, the language a language tag.
+ */
+static int obf_rules(const struct backend_section *sec, struct obf_settings *o, struct err *err)
+{
+    static const char *const v1_only[] = { "certificate", "key" };
+    static const char *const v2_only[] = { "client_secret", "language" };
+    char envname[128];
+    struct stat st;
+
+    if (check_base_url(sec, o->allow_loopback, o->base_url, o->host, err) < 0)
+        return -1;
+    env_prefix(sec, envname);
+    if (o->api == OBF_API_V2) {
+        for (size_t i = 0; i < sizeof(v1_only) / sizeof(v1_only[0]); i++) {
+            if (entry_of(sec, v1_only[i]))
+                return err_set(err, ERR_INVALID,
+                               "%s: '%s' is for api = v1; api = v2 signs in with client_id and "
+                               "client_secret",
+                               entry_of(sec, v1_only[i])->origin, v1_only[i]);
+        }
+        if (!o->client_secret[0])
+            return err_set(err, ERR_INVALID,
+                           "%s: 'client_secret' is required with api = v2 (or set "
+                           "%s_CLIENT_SECRET; Open Badge Factory: Admin tools > API)",
+                           sec->origin, envname);
+        if (!language_valid(o->language))
+            return err_set(err, ERR_INVALID,
+                           "%s: 'language' must be a language tag such as en, fi or pt-BR, got "
+                           "'%s'",
+                           entry_of(sec, "language") ? entry_of(sec, "language")->origin
+                                                     : sec->origin,
+                           o->language);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(v2_only) / sizeof(v2_only[0]); i++) {
+        /* never the secret's value: only its name */
+        if (entry_of(sec, v2_only[i]))
+            return err_set(err, ERR_INVALID,
+                           "%s: '%s' is for api = v2; api = v1 signs in with certificate and key",
+                           entry_of(sec, v2_only[i])->origin, v2_only[i]);
+    }
+    o->language[0] = '\0';
+    if (!o->certificate[0] || !o->key[0])
+        return err_set(err, ERR_INVALID,
+                       "%s: '%s' is required with api = v1 (make both with `ltibadges backend "
+                       "obf-enrol %s --api-key FILE`)",
+                       sec->origin, o->certificate[0] ? "key" : "certificate", sec->name);
+    if (stat(o->key, &st) != 0)
+        return err_set(err, ERR_INVALID, "%s: 'key' file '%s' cannot be read: %s",
+                       entry_of(sec, "key")->origin, o->key, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return err_set(err, ERR_INVALID, "%s: 'key' file '%s' is not a regular file",
+                       entry_of(sec, "key")->origin, o->key);
+    if (st.st_mode & 0177)
+        return err_set(err, ERR_INVALID,
+                       "%s: 'key' file '%s' has mode %04o: a private key must be mode 0600 or "
+                       "stricter (chmod 600 '%s')",
+                       entry_of(sec, "key")->origin, o->key, (unsigned)(st.st_mode & 07777),
+                       o->key);
     return 0;
 }
 
@@ -402,12 +542,21 @@ int backend_settings_check(const struct backend_section *sec, struct backend_set
     }
     if (t == &types[0])
         return badgr_rules(sec, &out->u.badgr, err);
+    if (t == &types[1])
+        return obf_rules(sec, &out->u.obf, err);
     return 0;
 }
 
 void backend_settings_wipe(struct backend_settings *s)
 {
     explicit_bzero(s, sizeof(*s));
+}
+
+const char *backend_settings_host(const struct backend_settings *s)
+{
+    if (s->type && strcmp(s->type->name, "obf") == 0)
+        return s->u.obf.host;
+    return s->u.badgr.host;
 }
 
 int backend_from_settings(const struct backend_settings *s, struct backend **out, struct err *err)

@@ -96,20 +96,48 @@ struct badgr_settings {
     bool allow_loopback;              /* base_url may be http://127.0.0.1 (tests) */
 };
 
+/* type = obf: Open Badge Factory (and CanCred Factory, the same software). */
+enum obf_api {
+    OBF_API_V2, /* OAuth2 client credentials: client_id and client_secret */
+    OBF_API_V1, /* mutual TLS: certificate and key (made by `backend obf-enrol`) */
+};
+
+struct obf_settings {
+    char base_url[LIMIT_LTI_URL_LEN];  /* scheme://host[:port][/path], no trailing slash */
+    char host[256];                    /* base_url's host, lower-cased */
+    char client_id[65];                /* OBF's client id: in every path */
+    int api;                           /* enum obf_api */
+    char client_secret[256];           /* v2 */
+    char certificate[4096], key[4096]; /* v1: PEM files; the key's mode 0600 or stricter */
+    bool notify;                       /* OBF e-mails the recipient a link to accept the badge */
+    char email_subject[256], email_body[4096], email_link_text[256], email_footer[1024];
+    char language[17];                /* v2 content language: "en", "fi", "pt-BR" */
+    char api_consumer_id[65];         /* what OBF files our events under */
+    int64_t connect_timeout, timeout; /* seconds */
+    int64_t rate;                     /* requests per second at most */
+    char ca_file[4096];               /* "": the system's CA bundle */
+    bool allow_loopback;              /* base_url may be http://127.0.0.1 (tests) */
+};
+
 /* A section checked whole: its name, its type and that type's settings. */
 struct backend_settings {
     char name[LIMIT_BACKEND_NAME_LEN + 1];
     const struct backend_type *type;
     union {
         struct badgr_settings badgr;
+        struct obf_settings obf;
     } u;
 };
+
+/* The host a checked section's backend calls (its base_url's, lower-cased). */
+const char *backend_settings_host(const struct backend_settings *s);
 
 /*
  * Checks section `sec` whole into `out`: a valid name (not "hosted"), a
  * known `type`, every key one of the type's with a good value, every
  * required key there, and the type's own rules (badgr: the grant's
- * credentials, http only on loopback with allow_loopback). ERR_INVALID with
+ * credentials; obf: each API version's keys only with it, v1's key file
+ * mode 0600 or stricter; both: http only on loopback with allow_loopback). ERR_INVALID with
  * one line naming the section and the key, never a secret's value.
  */
 int backend_settings_check(const struct backend_section *sec,

@@ -112,7 +112,7 @@ static size_t rows_of(const struct cli_config *c, const struct store_backend_use
         rows[n] = (struct row){ c->backends[i].name, "?", "", true, false, 0, 0, 0 };
         if (cli_config_backend(c, c->backends[i].name, s, &e) == 0) {
             rows[n].type = s->type->name;
-            snprintf(rows[n].host, sizeof(rows[n].host), "%s", s->u.badgr.host);
+            snprintf(rows[n].host, sizeof(rows[n].host), "%s", backend_settings_host(s));
         }
         backend_settings_wipe(s);
         free(s);
@@ -307,20 +307,22 @@ static int check_one(const struct cli_config *cfg, struct store *s, const char *
         free(set);
         return -1;
     }
-    res = json_pack("{s:b, s:s, s:s}", "ok", 1, "type", set->type->name, "host", set->u.badgr.host);
+    res = json_pack("{s:b, s:s, s:s}", "ok", 1, "type", set->type->name, "host",
+                    backend_settings_host(set));
     if (backend_from_settings(set, &b, &e) < 0) {
         /* the configuration is right; this build cannot talk to the platform */
         json_object_set_new(res, "platform", json_string(e.msg));
         if (!json)
             printf("%s: configuration ok (type %s, host %s); not checked at the platform: %s\n",
-                   name, set->type->name, set->u.badgr.host, e.msg);
+                   name, set->type->name, backend_settings_host(set), e.msg);
     } else {
         check_platform(b, name, s, res, problems);
         if (!json && *problems == before) {
             json_t *issuer = json_object_get(res, "issuer");
 
-            printf("%s: ok (type %s, host %s%s%s)\n", name, set->type->name, set->u.badgr.host,
-                   issuer ? ", issuer " : "", issuer ? json_string_value(issuer) : "");
+            printf("%s: ok (type %s, host %s%s%s)\n", name, set->type->name,
+                   backend_settings_host(set), issuer ? ", issuer " : "",
+                   issuer ? json_string_value(issuer) : "");
         }
     }
     backend_destroy(b);

@@ -141,8 +141,8 @@ class BackendsCli(lt.TempDirTest):
              "allow_loopback = true"),
             (self.campus + "ca_file = missing.pem\n", "[backend.campus]",
              "'ca_file' file '%s' cannot be read" % os.path.join(self.tmp, "missing.pem")),
-            (self.campus.replace("type = badgr", "type = obf"), "[backend.campus]",
-             "'type' must be one of: badgr, got 'obf'"),
+            (self.campus.replace("type = badgr", "type = openbadges"), "[backend.campus]",
+             "'type' must be one of: badgr, obf, got 'openbadges'"),
             (self.campus.replace("password = %s\n" % SECRET, ""), "[backend.campus]",
              "'password' is required with grant = password (or set "
              "LTIBADGES_BACKEND_CAMPUS_PASSWORD)"),

@@ -3,9 +3,15 @@
  * (backend_settings_check): a good section of each grant with its defaults,
  * then each way a section is refused, each message naming the section and
  * the key and never a secret's value; names and entity ids at their limits.
+ * type = obf: v2 (the default) and v1, each version's keys only with it,
+ * v1's key file refused unless mode 0600 or stricter.
  */
 #include "base/base.h"
 #include "backends/backends.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 #include <cmocka.h>
@@ -109,7 +115,7 @@ static void refusals(void **state)
         const char *named;       /* in the message */
     } cases[] = {
         { "type", NULL, "'type' is required" },
-        { "type", "obf", "'type' must be one of: badgr, got 'obf'" },
+        { "type", "openbadges", "'type' must be one of: badgr, obf, got 'openbadges'" },
         { "base_url", NULL, "'base_url' is required" },
         { "issuer", NULL, "'issuer' is required" },
         { "issuer", "not an id!", "'issuer' must be an entity id" },
@@ -268,12 +274,272 @@ static void names(void **state)
     free(s);
 }
 
+/* ---- type = obf ----------------------------------------------------------------- */
+
+static const struct backend_section_entry obf_v2[] = {
+    { "type", "obf", ORIGIN },
+    { "base_url", "https://OpenBadgeFactory.com/", ORIGIN },
+    { "client_id", "NN9CX8VBa8hJ", ORIGIN },
+    { "client_secret", SECRET, "LTIBADGES_BACKEND_CAMPUS_CLIENT_SECRET for [backend.campus]" },
+};
+
+/* v2, the default API: its defaults, and the host the CLI shows. */
+static void obf_v2_defaults(void **state)
+{
+    struct backend_settings *s = xmalloc(sizeof(*s));
+    struct err err = ERR_INIT;
+    const struct obf_settings *o = &s->u.obf;
+
+    (void)state;
+    if (check(obf_v2, 4, s, &err) < 0)
+        fail_msg("refused: %s", err.msg);
+    assert_string_equal(s->type->name, "obf");
+    assert_string_equal(o->base_url, "https://OpenBadgeFactory.com");
+    assert_string_equal(o->host, "openbadgefactory.com");
+    assert_string_equal(backend_settings_host(s), "openbadgefactory.com");
+    assert_string_equal(o->client_id, "NN9CX8VBa8hJ");
+    assert_int_equal(o->api, OBF_API_V2);
+    assert_string_equal(o->client_secret, SECRET);
+    assert_string_equal(o->certificate, "");
+    assert_string_equal(o->key, "");
+    assert_true(o->notify);
+    assert_string_equal(o->email_subject, "");
+    assert_string_equal(o->email_body, "");
+    assert_string_equal(o->language, "en");
+    assert_string_equal(o->api_consumer_id, "ltibadges");
+    assert_int_equal(o->connect_timeout, 5);
+    assert_int_equal(o->timeout, 20);
+    assert_int_equal(o->rate, 10);
+    assert_string_equal(o->ca_file, "");
+    assert_false(o->allow_loopback);
+    backend_settings_wipe(s);
+    assert_string_equal(s->u.obf.client_secret, "");
+    free(s);
+}
+
+/* Every key of v2 given (CanCred Factory on a test port); the badgr host unaffected. */
+static void obf_v2_every_key(void **state)
+{
+    const struct backend_section_entry e[] = {
+        { "type", "obf", ORIGIN },
+        { "base_url", "http://127.0.0.1:9443", ORIGIN },
+        { "allow_loopback", "true", ORIGIN },
+        { "client_id", "abc_DEF-123", ORIGIN },
+        { "api", "v2", ORIGIN },
+        { "client_secret", SECRET, ORIGIN },
+        { "notify", "no", ORIGIN },
+        { "email_subject", "Your badge", ORIGIN },
+        { "email_body", "You earned it.", ORIGIN },
+        { "email_link_text", "Accept it", ORIGIN },
+        { "email_footer", "The Campus", ORIGIN },
+        { "language", "pt-BR", ORIGIN },
+        { "api_consumer_id", "campus-lti", ORIGIN },
+        { "connect_timeout", "60", ORIGIN },
+        { "timeout", "300", ORIGIN },
+        { "rate", "1", ORIGIN },
+        { "ca_file", "/dev/null", ORIGIN },
+    };
+    struct backend_settings *s = xmalloc(sizeof(*s));
+    struct err err = ERR_INIT;
+    const struct obf_settings *o = &s->u.obf;
+
+    (void)state;
+    if (check(e, sizeof(e) / sizeof(e[0]), s, &err) < 0)
+        fail_msg("refused: %s", err.msg);
+    assert_string_equal(o->host, "127.0.0.1");
+    assert_false(o->notify);
+    assert_string_equal(o->email_subject, "Your badge");
+    assert_string_equal(o->email_body, "You earned it.");
+    assert_string_equal(o->email_link_text, "Accept it");
+    assert_string_equal(o->email_footer, "The Campus");
+    assert_string_equal(o->language, "pt-BR");
+    assert_string_equal(o->api_consumer_id, "campus-lti");
+    assert_int_equal(o->connect_timeout, 60);
+    assert_int_equal(o->timeout, 300);
+    assert_int_equal(o->rate, 1);
+    assert_string_equal(o->ca_file, "/dev/null");
+    free(s);
+    s = xmalloc(sizeof(*s));
+    if (check(good_password, 5, s, &err) < 0)
+        fail_msg("refused: %s", err.msg);
+    assert_string_equal(backend_settings_host(s), "api.badges.parchment.com");
+    free(s);
+}
+
+/* A file of `mode` in a fresh temporary directory; its path into `path` (64 bytes). */
+static void temp_file(char dir[static 64], const char *name, mode_t mode, char path[static 128])
+{
+    int fd;
+
+    snprintf(path, 128, "%s/%s", dir, name);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "-----BEGIN X-----\n", 18), 18);
+    close(fd);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+/* v1: certificate and key, the key's mode 0600 or stricter; v2's keys refused. */
+static void obf_v1(void **state)
+{
+    char dir[64] = "/tmp/lb-registry-XXXXXX", cert[128], key[128];
+    struct backend_section_entry e[8] = {
+        { "type", "obf", ORIGIN },
+        { "base_url", "https://factory.cancred.ca", ORIGIN },
+        { "client_id", "NN9CX8VBa8hJ", ORIGIN },
+        { "api", "v1", ORIGIN },
+        { "certificate", cert, ORIGIN },
+        { "key", key, ORIGIN },
+    };
+    struct backend_settings *s = xmalloc(sizeof(*s));
+    struct err err = ERR_INIT;
+    const struct obf_settings *o = &s->u.obf;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    temp_file(dir, "obf.pem", 0644, cert);
+    temp_file(dir, "obf.key", 0600, key);
+    if (check(e, 6, s, &err) < 0)
+        fail_msg("refused: %s", err.msg);
+    assert_int_equal(o->api, OBF_API_V1);
+    assert_string_equal(o->certificate, cert);
+    assert_string_equal(o->key, key);
+    assert_string_equal(o->client_secret, "");
+    assert_string_equal(o->language, "");
+    assert_string_equal(backend_settings_host(s), "factory.cancred.ca");
+    /* stricter is fine */
+    assert_int_equal(chmod(key, 0400), 0);
+    assert_int_equal(check(e, 6, s, &err), 0);
+    /* any bit for the group or others, or the owner's x, is refused with the mode */
+    {
+        static const mode_t bad[] = { 0640, 0604, 0660, 0700, 0666 };
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            char want[512];
+
+            assert_int_equal(chmod(key, bad[i]), 0);
+            assert_int_equal(check(e, 6, s, &err), -1);
+            snprintf(want, sizeof(want),
+                     ORIGIN ": 'key' file '%s' has mode %04o: a private key must be mode 0600 "
+                            "or stricter (chmod 600 '%s')",
+                     key, (unsigned)bad[i], key);
+            assert_string_equal(err.msg, want);
+        }
+    }
+    assert_int_equal(chmod(key, 0600), 0);
+    /* each of v1's files is required with v1 */
+    e[5].value = "";
+    assert_int_equal(check(e, 6, s, &err), -1);
+    assert_string_equal(err.msg, ORIGIN ": 'key' is required with api = v1 (make both with "
+                                        "`ltibadges backend obf-enrol campus --api-key FILE`)");
+    e[5].value = key;
+    e[4].value = "";
+    assert_int_equal(check(e, 6, s, &err), -1);
+    assert_non_null(strstr(err.msg, "'certificate' is required with api = v1"));
+    e[4].value = cert;
+    /* v2's keys, the secret from the environment too: named, its value never shown */
+    e[6] = (struct backend_section_entry){ "client_secret", SECRET,
+                                           "LTIBADGES_BACKEND_CAMPUS_CLIENT_SECRET for "
+                                           "[backend.campus]" };
+    assert_int_equal(check(e, 7, s, &err), -1);
+    assert_string_equal(err.msg, "LTIBADGES_BACKEND_CAMPUS_CLIENT_SECRET for [backend.campus]: "
+                                 "'client_secret' is for api = v2; api = v1 signs in with "
+                                 "certificate and key");
+    e[6] = (struct backend_section_entry){ "language", "fi", ORIGIN };
+    assert_int_equal(check(e, 7, s, &err), -1);
+    assert_string_equal(err.msg, ORIGIN ": 'language' is for api = v2; api = v1 signs in with "
+                                        "certificate and key");
+    /* the e-mail parts are for both */
+    e[6] = (struct backend_section_entry){ "email_subject", "Your badge", ORIGIN };
+    assert_int_equal(check(e, 7, s, &err), 0);
+    /* a key that is not a regular file */
+    e[5].value = dir;
+    assert_int_equal(check(e, 6, s, &err), -1);
+    assert_non_null(strstr(err.msg, "is not a regular file"));
+    assert_int_equal(unlink(cert), 0);
+    assert_int_equal(unlink(key), 0);
+    assert_int_equal(rmdir(dir), 0);
+    free(s);
+}
+
+/* Each refusal of a v2 section, as for badgr: one entry replaced or added. */
+static void obf_refusals(void **state)
+{
+    static const struct {
+        const char *key, *value;
+        const char *named;
+    } cases[] = {
+        { "client_id", NULL, "'client_id' is required" },
+        { "client_id", "a/b", "'client_id' must be an entity id" },
+        { "client_secret", NULL,
+          "'client_secret' is required with api = v2 (or set "
+          "LTIBADGES_BACKEND_CAMPUS_CLIENT_SECRET; Open Badge Factory: Admin tools > API)" },
+        { "api", "v3", "'api' must be v2 or v1, got 'v3'" },
+        { "certificate", "/dev/null",
+          "'certificate' is for api = v1; api = v2 signs in with client_id and client_secret" },
+        { "key", "/dev/null", "'key' is for api = v1" },
+        { "language", "english", "'language' must be a language tag" },
+        { "language", "e", "'language' must be a language tag" },
+        { "language", "en-", "'language' must be a language tag" },
+        { "language", "en-abcdefghi", "'language' must be a language tag" },
+        { "language", "a234567890123456X", "'language' is longer than 16 bytes" },
+        { "api_consumer_id", "lti badges", "'api_consumer_id' must be an entity id" },
+        { "notify", "sometimes", "'notify' must be true or false" },
+        { "email_subject", "a\nb", "'email_subject' contains control characters" },
+        { "rate", "0", "'rate' must be a whole number from 1 to 1000" },
+        { "base_url", "http://openbadgefactory.com", "'base_url' must be an https:// URL" },
+        { "base_url", "https://127.0.0.1:9443", "'base_url' is on this machine" },
+        { "issuer", "abc", "unknown key 'issuer' for type obf" },
+        { "grant", "client_credentials", "unknown key 'grant' for type obf" },
+    };
+    struct backend_section_entry e[6];
+    struct backend_settings *s = xmalloc(sizeof(*s));
+    struct err err = ERR_INIT;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = 0;
+        bool placed = false;
+
+        for (size_t j = 0; j < 4; j++) {
+            if (strcmp(obf_v2[j].key, cases[i].key) == 0) {
+                placed = true;
+                if (!cases[i].value)
+                    continue;
+                e[n] = obf_v2[j];
+                e[n].value = cases[i].value;
+                e[n++].origin = ORIGIN;
+            } else {
+                e[n] = obf_v2[j];
+                e[n++].origin = ORIGIN;
+            }
+        }
+        if (!placed)
+            e[n++] = (struct backend_section_entry){ cases[i].key, cases[i].value, ORIGIN };
+        if (check(e, n, s, &err) == 0)
+            fail_msg("case %zu (%s = %s) accepted", i, cases[i].key,
+                     cases[i].value ? cases[i].value : "(none)");
+        assert_int_equal(err.code, ERR_INVALID);
+        if (!strstr(err.msg, cases[i].named) || strncmp(err.msg, ORIGIN ": ", strlen(ORIGIN) + 2))
+            fail_msg("case %zu: '%s' does not say '%s' after the section", i, err.msg,
+                     cases[i].named);
+        assert_null(strstr(err.msg, SECRET));
+    }
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(password_grant), cmocka_unit_test(client_credentials),
-        cmocka_unit_test(refusals),       cmocka_unit_test(secrets_and_grants),
+        cmocka_unit_test(password_grant),
+        cmocka_unit_test(client_credentials),
+        cmocka_unit_test(refusals),
+        cmocka_unit_test(secrets_and_grants),
         cmocka_unit_test(names),
+        cmocka_unit_test(obf_v2_defaults),
+        cmocka_unit_test(obf_v2_every_key),
+        cmocka_unit_test(obf_v1),
+        cmocka_unit_test(obf_refusals),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -154,7 +154,7 @@ static void backend_sections(void **state)
           "password = hunter2-secret\n",
           "test.ini [backend.campus]: 'issuer' is required" },
         { "[backend.campus]\ntype = openbadgefactory\n",
-          "test.ini [backend.campus]: 'type' must be one of: badgr, got 'openbadgefactory'" },
+          "test.ini [backend.campus]: 'type' must be one of: badgr, obf, got 'openbadgefactory'" },
         { "[awards]\nbackend = campus\n",
           "[awards]: 'backend' names 'campus', but there is no [backend.campus] section" },
         { "[backend.hosted]\ntype = badgr\n",
