@@ -643,6 +643,23 @@ class BadgeKitFake:
         if u.path.startswith("/_fake/"):
             self._send(h, None, self._control(h.command, u.path, rec.body))
             return
+        if u.path.startswith("/public/") or u.path in ("/", "/healthcheck"):
+            # [mw] verifyRequest lets these through unsigned; faults apply to them too
+            fault = self._take_fault(rec.method, u.path)
+            rec.fault = fault and fault["kind"]
+            if fault and fault["kind"] in ("hang", "drop", "lost"):
+                if fault["kind"] == "hang":
+                    self._hang()
+                rec.delivered = False
+                self._append(rec)
+                h.close_connection = True
+                return
+            if fault:
+                self._send(h, rec, _internal())
+                return
+            with self._lock:
+                self._send(h, rec, self._public(h, rec))
+            return
         fault = self._take_fault(rec.method, u.path)
         kind = fault["kind"] if fault else None
         rec.fault = kind
@@ -702,6 +719,74 @@ class BadgeKitFake:
                 hk = self.send_hook(d["system"], d["data"])
             return _Answer(200, {"status": hk.status, "error": hk.error})
         return _Answer(404, {"error": "no such control"})
+
+    def _public(self, h, rec):
+        """[ri] getAssertion and getBadgeClass; [routes/index.js] / and /healthcheck."""
+        if rec.method != "GET":
+            return _Answer(405, {"code": "MethodNotAllowed",
+                                 "message": "%s is not allowed" % rec.method},
+                           headers=[("Allow", "GET")])
+        if rec.path in ("/", "/healthcheck"):
+            return _Answer(200, {"app": "BadgeKit API", "version": "fake"})
+        m = re.match(r"^/public/assertions/([^/]+)$", rec.path)
+        if m:
+            inst = next(iter(self._ci(self._instances, "slug", unquote(m.group(1)))), None)
+            if inst is None:
+                return _rest_error(404, "ResourceNotFound", "Could not find badge instance")
+            b = self._badges.get(inst["badge"])
+            host = "http://%s" % (h.headers.get("Host") or "")
+            return _Answer(200, {
+                "uid": inst["slug"],
+                "recipient": {"identity": "sha256$" + hashlib.sha256(
+                    inst["email"].encode()).hexdigest(), "type": "email", "hashed": True},
+                "badge": host + self._badge_class_path(b),
+                "verify": {"url": host + "/public/assertions/" + inst["slug"],
+                           "type": "hosted"},
+                "issuedOn": self._unix(inst["issuedOn"]),
+                "expires": self._unix(inst["expires"]) if inst["expires"] else None})
+        m = re.match(r"^/public(/systems/.*)$", rec.path)
+        if m:
+            sm = SCOPE_RE.match(m.group(1))
+            rest = sm and re.match(r"^/badges/([^/]+)$", sm.group(4) or "")
+            if sm and rest:
+                scope = {"system": unquote(sm.group(1)), "issuer": sm.group(2) and unquote(
+                    sm.group(2)), "program": sm.group(3) and unquote(sm.group(3))}
+                found = self._find_scope(scope)
+                if isinstance(found, _Answer):
+                    return found
+                b = self._find_badge(scope, unquote(rest.group(1)))
+                if isinstance(b, _Answer):
+                    return b
+                return _Answer(200, {"name": b["name"], "description": b["consumerDescription"],
+                                     "image": b["imageUrl"], "criteria": b["criteriaUrl"],
+                                     "alignment": [],
+                                     "issuer": "http://%s/public/systems/%s" % (
+                                         h.headers.get("Host") or "", b["system"])})
+        return _rest_error(404, "ResourceNotFound", "%s does not exist" % rec.path)
+
+    @staticmethod
+    def _badge_class_path(b):
+        # [routes/utils.js] makeBadgeClassUrl
+        if b is None:
+            return "/public"
+        if b["program"]:
+            return "/public/systems/%s/issuers/%s/programs/%s/badges/%s" % (
+                b["system"], b["issuer"], b["program"], b["slug"])
+        if b["issuer"]:
+            return "/public/systems/%s/issuers/%s/badges/%s" % (b["system"], b["issuer"],
+                                                                 b["slug"])
+        return "/public/systems/%s/badges/%s" % (b["system"], b["slug"])
+
+    @staticmethod
+    def _unix(value):
+        # [lib/unixtime-from-date.js]
+        if isinstance(value, (int, float)):
+            return int(value)
+        try:
+            return int(datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.000Z").replace(
+                tzinfo=datetime.timezone.utc).timestamp())
+        except (ValueError, TypeError):
+            return value
 
     # [index] the server's routes: restify answers an unknown path 404 and a known
     # path with another method 405, both before any `use` handler (verifyRequest)
@@ -787,8 +872,8 @@ class BadgeKitFake:
                 return self._create_instance(h, scope, badge, body_doc, after_store_500)
             # name == "instance": [ri] findBadgeInstance by email within the badge
             email = params[1]
-            inst = next((i for i in self._instances.values()
-                         if i["badge"] == badge["slug"] and i["email"] == email), None)
+            inst = next((i for i in self._ci(self._instances, "email", email)
+                         if i["badge"] == badge["slug"]), None)
             if inst is None:
                 return _not_found("badgeInstance", "email", email)
             if method == "GET":
@@ -932,8 +1017,15 @@ class BadgeKitFake:
                 and (scope["issuer"] is None or badge["issuer"] == scope["issuer"])
                 and (scope["program"] is None or badge["program"] == scope["program"]))
 
+    def _ci(self, table, field, value):
+        """[sql] the tables have no charset of their own: the server's default collation
+        (latin1_swedish_ci, utf8mb4_0900_ai_ci) compares without case, so do lookups
+        and UNIQUE keys on slugs and e-mails."""
+        v = str(value).lower()
+        return [r for r in table.values() if str(r[field]).lower() == v]
+
     def _find_badge(self, scope, slug):
-        b = self._badges.get(slug)
+        b = next(iter(self._ci(self._badges, "slug", slug)), None)
         if b is None or not self._in_scope(b, scope):
             return _not_found("badge", "slug", slug)
         return b
@@ -1035,7 +1127,7 @@ class BadgeKitFake:
                                  "details": errors})
         if not isinstance(row["slug"], str):
             row["slug"] = str(row["slug"])
-        if row["slug"] in self._badges:
+        if self._ci(self._badges, "slug", row["slug"]):
             # [sql] 45-badge-uniqueness: slug UNIQUE over all badges; [err] makeDbHandler
             row_details = {k: v for k, v in row.items() if v is not None}
             row_details["systemId"] = self.systems[scope["system"]]["id"]
@@ -1125,8 +1217,8 @@ class BadgeKitFake:
                                  "message": "Could not validate required fields",
                                  "details": errors})
         email = doc["email"]
-        held = next((i for i in self._instances.values()
-                     if i["badge"] == badge["slug"] and i["email"] == email), None)
+        held = next((i for i in self._ci(self._instances, "email", email)
+                     if i["badge"] == badge["slug"]), None)
         if held is not None:
             # [sql] UNIQUE email_and_badge -> [ri] the 409 with the other assertion's URL
             return _Answer(409, {"code": "ResourceConflict",
@@ -1134,7 +1226,7 @@ class BadgeKitFake:
                                             % (email, badge["slug"]),
                                  "details": {"assertionUrl": self._assertion_url(
                                      h, held["slug"])}})
-        if str(slug) in self._instances:
+        if self._ci(self._instances, "slug", slug):
             # [sql] badgeInstances.slug UNIQUE, another learner: [ri]'s 409 branch then
             # finds no instance for this email and throws in a promise (the real request
             # is never answered); the fake answers 500
@@ -1146,13 +1238,7 @@ class BadgeKitFake:
             return _internal()
         resp = self._instance_response(inst, h)
         # [ri] the award hook after the answer: issuedOn as a unix time, comment or null
-        try:
-            issued_unix = int(datetime.datetime.strptime(
-                issued, "%Y-%m-%dT%H:%M:%S.000Z").replace(
-                tzinfo=datetime.timezone.utc).timestamp()) if isinstance(issued, str) \
-                else int(issued)
-        except (ValueError, TypeError):
-            issued_unix = issued
+        issued_unix = self._unix(issued)
         self._hook_later(scope["system"], {"action": "award", "uid": inst["slug"],
                                            "badge": self._badge_response(badge),
                                            "email": email, "assertionUrl": resp["assertionUrl"],

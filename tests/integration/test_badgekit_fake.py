@@ -416,6 +416,36 @@ class InstanceTest(FakeCase):
         self.assertEqual((st, doc["message"]), (404, "Could not find badgeInstance field: "
                                                      "`email`, value: `a@example.edu`"))
 
+    def test_case_insensitive_keys(self):
+        st, doc, _ = self.call("POST", self.T, {"email": "A@Example.edu", "slug": "u1"})
+        self.assertEqual(st, 201, doc)
+        st, doc, _ = self.call("POST", self.T, {"email": "a@example.edu", "slug": "u2"})
+        self.assertEqual(st, 409, doc)
+        st, doc, _ = self.call("GET", self.T + "/a@example.edu")
+        self.assertEqual((st, doc["instance"]["email"]), (200, "A@Example.edu"))
+        st, doc, _ = self.call("POST", "/systems/badgekit/badges", badge_doc("INTRO"))
+        self.assertEqual(st, 409, doc)
+        st, doc, _ = self.call("GET", "/systems/badgekit/badges/Intro")
+        self.assertEqual((st, doc["badge"]["slug"]), (200, "intro"))
+
+    def test_public_assertion_gone_after_delete(self):
+        st, doc, _ = self.call("POST", self.T, {"email": "a@example.edu", "slug": "u1",
+                                                "issuedOn": 1700000000,
+                                                "expires": 1800000000})
+        self.assertEqual(st, 201, doc)
+        path = urlsplit(doc["instance"]["assertionUrl"]).path
+        st, a, _ = self.call("GET", path, auth=False)
+        self.assertEqual(st, 200, a)
+        self.assertEqual(a["recipient"], {"identity": "sha256$" + hashlib.sha256(
+            b"a@example.edu").hexdigest(), "type": "email", "hashed": True})
+        self.assertEqual((a["uid"], a["issuedOn"], a["expires"]), ("u1", 1700000000, 1800000000))
+        self.assertEqual(a["badge"], self.fake.base_url + "/public/systems/badgekit/badges/intro")
+        st, bc, _ = self.call("GET", urlsplit(a["badge"]).path, auth=False)
+        self.assertEqual((st, bc["criteria"]), (200, "https://lti.example.edu/c/1"))
+        self.assertEqual(self.call("DELETE", self.T + "/a@example.edu")[0], 200)
+        st, doc, _ = self.call("GET", path, auth=False)
+        self.assertEqual((st, doc["message"]), (404, "Could not find badge instance"))
+
     def test_validation(self):
         for body, value in (({}, ""), ({"email": "nope"}, "nope")):
             st, doc, _ = self.call("POST", self.T, body)
