@@ -899,18 +899,24 @@ class BadgeKitFake:
             if len(parts) != 3:
                 raise ValueError("parts")
             head = json.loads(b64url_decode(parts[0]))
-            auth = json.loads(b64url_decode(parts[1]))
             if not isinstance(head, dict):
                 raise ValueError("header")
+            # jws 0.2 decode: the payload is parsed as JSON only under typ "JWT",
+            # else it stays a string (which has none of the claims)
+            auth = b64url_decode(parts[1]).decode("utf-8")
+            if head.get("typ") == "JWT":
+                auth = json.loads(auth)
         except (ValueError, UnicodeDecodeError, binascii.Error):
             # jws 0.2 decode returns null for a token not of three parts; middleware
             # then reads .payload of null: the real service answers 500 there, the
             # fake refuses with its decode message instead
             return _not_authorized("Could not decode JWT")
-        if not auth:
+        # JavaScript truthiness: null, false, 0 and "" are no payload; {} and [] are one
+        if auth is None or auth is False or auth == "" or (
+                isinstance(auth, (int, float)) and not isinstance(auth, bool) and auth == 0):
             return _not_authorized("Missing JWT payload")
         if not isinstance(auth, dict):
-            return _not_authorized("Missing JWT payload")
+            auth = {}
         if not auth.get("method"):
             return _not_authorized("Missing JWT claim: method")
         if str(auth["method"]).upper() != rec.method.upper():
@@ -924,7 +930,12 @@ class BadgeKitFake:
                                    % (auth["path"], rec.target))
         now = int(self.now())
         exp = auth.get("exp")
-        if exp and isinstance(exp, (int, float)) and exp <= now:
+        try:
+            # `auth.exp && auth.exp <= now`: a numeric string compares as its number
+            expired = bool(exp) and float(exp) <= now
+        except (TypeError, ValueError):
+            expired = False
+        if expired:
             # sic: the real message lacks its closing parenthesis
             return _not_authorized("Token is expired (token expiry: %s, server time: %d"
                                    % (exp, now))

@@ -169,7 +169,12 @@ class AuthTest(FakeCase):
 
     def test_claims_in_order(self):
         t = "/systems/badgekit/badges"
-        self.refused("Missing JWT payload", "GET", t, auth=self.token({}))
+        self.refused("Missing JWT payload", "GET", t, auth=self.token(None))
+        self.refused("Missing JWT payload", "GET", t, auth=self.token(0))
+        # {} is a payload in JavaScript; without typ JWT the payload stays a string
+        self.refused("Missing JWT claim: method", "GET", t, auth=self.token({}))
+        self.refused("Missing JWT claim: method", "GET", t, auth='JWT token="%s"' % sign_jwt(
+            {"method": "GET", "path": t, "key": KEY}, SECRET, header={"alg": "HS256"}))
         self.refused("Missing JWT claim: method", "GET", t, auth=self.token({"path": t}))
         self.refused('`method` does not match: using "POST" token for "GET" request', "GET", t,
                      auth=self.token({"method": "POST", "path": t, "key": KEY}))
@@ -205,6 +210,9 @@ class AuthTest(FakeCase):
         self.assertEqual(st, 403)
         self.assertTrue(doc["message"].startswith("Token is expired (token expiry: %d, server "
                                                   "time: " % (now + 60)), doc)
+        st, doc, _ = self.call("GET", "/systems/badgekit/badges", exp=str(now + 60))
+        self.assertEqual(st, 403)
+        self.assertIn("Token is expired", doc["message"])
         # without exp BadgeKit accepts the token ([mw] `auth.exp && ...`)
         t = "/systems/badgekit/badges"
         st, doc, _ = self.call("GET", t, auth=self.token({"method": "GET", "path": t,
