@@ -803,6 +803,7 @@ class BadgeKitFake:
             (r"^/badges/([^/]+)$", ("GET", "PUT", "DELETE"), "badge"),
             (r"^/badges/([^/]+)/instances$", ("GET", "POST"), "instances"),
             (r"^/badges/([^/]+)/instances/([^/]+)$", ("GET", "DELETE"), "instance"),
+            (r"^/instances/([^/]+)$", ("GET",), "learner"),
         ]
         for pattern, methods, name in routes:
             rm = re.match(pattern, rest)
@@ -848,8 +849,28 @@ class BadgeKitFake:
                 return found
             if name == "scope":
                 return _Answer(200, self._scope_response(scope))
+            if name == "learner":
+                # [ri] getUserInstances: the learner's instances of the system's badges. Its
+                # issuer and program clauses are appended to a `const` string, which the
+                # sloppy-mode V8 BadgeKit ran on ignores: the whole system's, in any scope
+                email = params[0].lower()
+                return _Answer(200, {"instances": [
+                    self._instance_response(i, h, self._badges.get(i["badge"]))
+                    for i in self._instances.values()
+                    if i["email"].lower() == email and i["system"] == scope["system"]]})
             if name == "badges":
                 if method == "GET":
+                    # [rb] showAllBadges: ?archived= true|1, false|0|absent, any|'' else 400
+                    q = dict(p.split("=", 1) if "=" in p else (p, "")
+                             for p in urlsplit(rec.target).query.split("&") if p)
+                    arch = unquote(q.get("archived", "undefined"))
+                    if arch not in ("true", "1", "false", "0", "undefined", "any", ""):
+                        return _Answer(400, {
+                            "code": "InvalidParameter", "parameter": "archived",
+                            "message": "Invalid `archived` parameter. Expecting one of "
+                                       "'true', 'false' or 'any'."})
+                    if arch in ("true", "1"):
+                        return _Answer(200, {"badges": []})
                     return _Answer(200, {"badges": [self._badge_response(b)
                                                     for b in self._badges.values()
                                                     if self._in_scope(b, scope)]})

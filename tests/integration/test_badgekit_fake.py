@@ -454,6 +454,24 @@ class InstanceTest(FakeCase):
         st, doc, _ = self.call("GET", path, auth=False)
         self.assertEqual((st, doc["message"]), (404, "Could not find badge instance"))
 
+    def test_learner_instances_whole_system(self):
+        self.make_badge("prog", scope="/systems/badgekit/issuers/uni/programs/cs")
+        self.assertEqual(self.call("POST", self.T, {"email": "a@example.edu"})[0], 201)
+        self.assertEqual(self.call("POST", "/systems/badgekit/issuers/uni/programs/cs/badges/"
+                                           "prog/instances", {"email": "a@example.edu"})[0], 201)
+        for scope in ("/systems/badgekit", "/systems/badgekit/issuers/uni/programs/cs"):
+            st, doc, _ = self.call("GET", scope + "/instances/a@example.edu")
+            self.assertEqual(st, 200, doc)
+            self.assertEqual(sorted(i["badge"]["slug"] for i in doc["instances"]),
+                             ["intro", "prog"])
+
+    def test_archived_parameter(self):
+        st, doc, _ = self.call("GET", "/systems/badgekit/badges?archived=maybe")
+        self.assertEqual((st, doc["code"], doc["parameter"]), (400, "InvalidParameter",
+                                                               "archived"))
+        st, doc, _ = self.call("GET", "/systems/badgekit/badges?archived=false")
+        self.assertEqual([b["slug"] for b in doc["badges"]], ["intro"])
+
     def test_validation(self):
         for body, value in (({}, ""), ({"email": "nope"}, "nope")):
             st, doc, _ = self.call("POST", self.T, body)
