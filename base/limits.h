@@ -191,10 +191,13 @@
  * hangs then holds only that one, and a stop leaves the others as they
  * were), and its claim must outlast the attempt: at most 6 calls (a token,
  * find and create the BadgeClass, find the assertion, issue, and one retry
- * after a renewed token), each ended by its timeout, 120 s at most: 720 s,
- * and a margin.
+ * after a renewed token), each ended by its timeout, 300 s at most (the cap
+ * of a [backend.NAME] timeout, backends/registry.c): 1 800 s, and a margin.
+ * A restart takes back what a killed server held at once
+ * (store_award_reclaim); the lease only bounds how long a worker that
+ * vanished otherwise holds an award.
  */
-#define LIMIT_AWARDS_REMOTE_LEASE 900
+#define LIMIT_AWARDS_REMOTE_LEASE 2400
 /* BadgeClass edits a worker sends to platforms in one pass. */
 #define LIMIT_AWARDS_SYNCS 8
 /*
