@@ -717,7 +717,7 @@ static void test_badge_edits_reach_the_platform(void **state)
     struct env *e = *state;
     struct arena ar = ARENA_INIT;
     struct err err = ERR_INIT;
-    int64_t now = util_now();
+    int64_t now;
     struct store_badge b;
 
     /* an edit before the BadgeClass exists at the platform sends nothing: create sends all */
@@ -727,6 +727,7 @@ static void test_badge_edits_reach_the_platform(void **state)
     assert_int_equal(store_badge_get(e->s, e->slug, &ar, &b, &err), 0);
     assert_int_equal(b.sync_due_at, 0);
     grant(e, "e1");
+    now = util_now(); /* the award is due from when it was earned */
     assert_int_equal(run(e, now), 1);
     assert_int_equal(fk.updates, 0);
 
