@@ -1186,9 +1186,15 @@ class ObfFake:
         return out
 
     def _v2_event_list(self, rec, h, client, _):
+        """[fixtures] get_v2_event's items, plus log_entry as a JSON string:
+        [plugin] get_assertions json_decodes each listed event's log_entry."""
         q = parse_qs(rec.query, keep_blank_values=True)
         with self._lock:
-            items = [self._event_summary(e) for e in self._event_query(client, q)]
+            items = []
+            for e in self._event_query(client, q):
+                item = self._event_summary(e)
+                item["log_entry"] = _log_text(e["log_entry"])
+                items.append(item)
         return self._page(rec, items)
 
     def _v2_event_get(self, rec, h, client, eid):
@@ -1204,7 +1210,7 @@ class ObfFake:
                             "primary_language": b["primary_language"],
                             "content": b["content"], "creator": None}
             out["email_message"] = e["email_message"]
-            out["log_entry"] = json.dumps(e["log_entry"]) if e["log_entry"] is not None else None
+            out["log_entry"] = _log_text(e["log_entry"])
             return _Answer(200, out)
 
     def _recipient_row(self, e, r):
@@ -1653,6 +1659,11 @@ class ObfFake:
         return self.origin or self.base_url
 
 
+def _log_text(log_entry):
+    """[fixtures] get_v2_single_event: v2 gives log_entry back as a JSON string."""
+    return json.dumps(log_entry, separators=(",", ":")) if log_entry is not None else None
+
+
 def _redact(text):
     """State carries no secret: a token request's client_secret is masked."""
     return re.sub(r"(client_secret=)[^&]*", r"\1(redacted)", text)
@@ -1690,6 +1701,8 @@ def main(argv):
     expired = fake.mint_client_cert(cid, args.dir, name="expired-client", expired=True)
     badge = fake.add_badge(cid, "Made in OBF")
     draft = fake.add_badge(cid, "Still a draft", draft=True)
+    deleted = fake.add_badge(cid, "Deleted in OBF", deleted=True)
+    theirs = fake.add_badge(other, "The other client's")
     fake.start()
     print(json.dumps({"base_url": fake.base_url, "ca": pki["ca"], "client_ca": pki["client_ca"],
                       "client_id": cid, "client_secret": secret,
@@ -1698,7 +1711,8 @@ def main(argv):
                       "other_cert": other_cert["cert"], "other_key": other_cert["key"],
                       "rogue_cert": rogue["cert"], "rogue_key": rogue["key"],
                       "expired_cert": expired["cert"], "expired_key": expired["key"],
-                      "badge": badge, "draft_badge": draft,
+                      "badge": badge, "draft_badge": draft, "deleted_badge": deleted,
+                      "other_badge": theirs,
                       "api_key": fake.mint_api_key(cid)}), flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: done.set())

@@ -369,6 +369,8 @@ class V2Events(FakeCase):
                        "api_consumer_id": "ltibadges", "limit": 1000, "offset": 0})
         st, _, _, page = self.api("GET", "/v2/event/%s?%s" % (self.cid, q))
         self.assertEqual((st, page["total"], page["result"][0]["id"]), (200, 1, eid))
+        self.assertEqual(json.loads(page["result"][0]["log_entry"]),
+                         {"award": "u-1", "course": "c-1", "consumer": "lms"})
         for miss in ({"api_consumer_id": "moodle"}, {"email": "x@example.edu"},
                      {"badge_id": "NOSUCH"}):
             p = dict({"badge_id": bid, "email": "learner@example.edu"}, **miss)
@@ -462,6 +464,49 @@ class V1Certificates(FakeCase):
                                headers={"Content-Type": "application/json",
                                         "Transfer-Encoding": "chunked"}, raw=True)
         self.assertEqual(st, 411)
+
+
+class Wire(FakeCase):
+    def test_keep_alive_one_handshake(self):
+        ctx = ssl.create_default_context(cafile=PKI["ca"])
+        ctx.load_cert_chain(self.my_cert["cert"], self.my_cert["key"])
+        before = self.fake.connections
+        conn = http.client.HTTPSConnection("127.0.0.1", self.fake.port, context=ctx, timeout=10)
+        try:
+            for _ in range(3):
+                conn.request("GET", "/v1/ping/%s" % self.cid)
+                r = conn.getresponse()
+                r.read()
+                self.assertEqual(r.status, 200)
+        finally:
+            conn.close()
+        self.assertEqual(self.fake.connections - before, 1)
+        recs = self.fake.matching(lambda r: r.path.startswith("/v1/ping/"))
+        self.assertEqual(len({r.conn for r in recs}), 1)
+        self.assertEqual({r.cert_cn for r in recs}, {self.cid})
+
+    def test_too_large(self):
+        ctx = ssl.create_default_context(cafile=PKI["ca"])
+        ctx.load_cert_chain(self.my_cert["cert"], self.my_cert["key"])
+        conn = http.client.HTTPSConnection("127.0.0.1", self.fake.port, context=ctx, timeout=10)
+        try:
+            conn.putrequest("POST", "/v1/badge/%s" % self.cid)
+            conn.putheader("Content-Type", "application/json")
+            conn.putheader("Content-Length", str(obffake.MAX_BODY + 1))
+            conn.endheaders()
+            r = conn.getresponse()
+            self.assertEqual(r.status, 413)
+        finally:
+            conn.close()
+        self.assertEqual(self.fake.badges(), [])
+
+    def test_method_and_path(self):
+        st, hd, _, _ = self.v1("PATCH", "/v1/badge/%s" % self.cid, {})
+        self.assertEqual(st, 405)
+        self.assertIn("POST", hd["allow"])
+        self.assertEqual(self.v1("GET", "/v1/nosuch/%s" % self.cid)[0], 404)
+        self.assertEqual(self.api("DELETE", "/v2/event/%s" % self.cid)[0], 405)
+        self.assertEqual(self.api("GET", "/v2/nosuch")[0], 404)
 
 
 class V1Badges(FakeCase):
