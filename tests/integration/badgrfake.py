@@ -494,6 +494,7 @@ class BadgrFake:
         self.issuers = {}
         self._badgeclasses = {}
         self._assertions = {}
+        self._by_identifier = {}         # stored identifier -> its assertions (an index)
         self._tokens = {}                # access token -> {...}
         self._refresh = {}               # refresh token -> {...}
         self.notified = []               # (email, assertion id): the e-mails the service sent
@@ -1474,8 +1475,8 @@ class BadgrFake:
             if allow_dup is False:
                 # [ser2] validate(): compares the identity as sent with the stored (lower-cased)
                 # ones, unexpired and unrevoked; case-sensitively, as on a case-sensitive database
-                for a in self._assertions.values():
-                    if a["badgeclass"] == bc_id and a["_identifier"] == ident and \
+                for a in self._by_identifier.get(ident, ()):
+                    if a["badgeclass"] == bc_id and \
                             not a["revoked"] and (a["_expires"] is None or a["_expires"] > now):
                         return self._error(400, "bad request", validation_errors=[DUPLICATE])
             # [models] BadgeInstanceManager.create: sanitize_id lower-cases e-mail identities
@@ -1484,7 +1485,7 @@ class BadgrFake:
                 hashed = rtype in ("email", "telephone")      # [ser2] HASHED_DEFAULTS
             salt = uuid.uuid4().hex
             eid = entity_id()
-            first = not any(a["_identifier"] == stored for a in self._assertions.values())
+            first = stored not in self._by_identifier
             a = {"entityType": "Assertion", "entityId": eid,
                  "openBadgeId": self._origin() + "/public/assertions/" + eid,
                  "createdAt": iso(now), "createdBy": user, "badgeclass": bc_id,
@@ -1501,6 +1502,7 @@ class BadgrFake:
                  "_identifier": stored, "_expires": expires, "_created": now,
                  "_notify": notify, "_sent": doc}
             self._assertions[eid] = a
+            self._by_identifier.setdefault(stored, []).append(a)
             # [models] manager create(): GDPR_COMPLIANCE_NOTIFY_ON_FIRST_AWARD ([settings]
             # True) mails the first award to an address even when notify is false
             if notify or first:

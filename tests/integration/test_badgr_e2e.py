@@ -345,21 +345,27 @@ class Hangs(E2E):
             self.ok("context", "enable", "--consumer", self.key, "--context", c)
         self.badge("At Badgr", "completion", context=ctx)
         hosted = self.badge("Hosted", "enrollment", "--backend", "hosted", context=ctx2)
-        # every call to the platform hangs (each for the timeout, then again)
+        # a timeout far longer than the test: the first call that hangs hangs throughout
+        self.server.stop()
+        with open(self.cfg) as f:
+            cfg = self.write("slow.ini", f.read().replace("\ntimeout = 2\n", "\ntimeout = 300\n"))
+        self.server = self.serve(config=cfg, env=self.env)
         self.fake.add_fault("hang", "*", r"^/v2/", count=1000)
         self.launch("hal", ctx)
         self.grade("hal", ctx, 1)
         self.fake.wait_hanging(1)
-        # a hosted award made while the platform hangs
-        t0 = time.monotonic()
+        # a hosted award made while the platform hangs is issued during that very hang
         self.launch("hub", ctx2)
         [a] = self.wait_awards("hub", 1)
         self.assertEqual(a["badge"], hosted)
-        self.assertLess(time.monotonic() - t0, 2.0, "the hosted award waited for the platform")
         self.assertEqual(self.fake.hanging, 1, "the platform still hangs")
+        self.assertEqual(self.fake.matching(lambda r: r.fault == "hang"), [],
+                         "the first hang ended before the hosted award was issued")
         rc, took = self.server.stop()
         self.assertEqual(rc, 0, self.server.stderr()[-2000:])
-        self.assertLess(took, 2.5, "serve stopped %.1f s into a hang" % took)
+        # serve gave up the call (its cancel hook) instead of waiting out its 300 s timeout:
+        # a bound of half that, which no loaded machine comes near
+        self.assertLess(took, 150, "serve waited for the platform's timeout to stop")
         # left to retry: nothing at the platform, nothing failed for good
         [a] = self.awards("hal")
         self.assertIn(a["state"], ("queued", "issuing"))
