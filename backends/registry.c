@@ -399,28 +399,26 @@ static int badgr_rules(const struct backend_section *sec, struct badgr_settings 
     return 0;
 }
 
-/* Whether `v` is a language tag as OBF takes one: "en", "fi", "pt-BR" (2-3 letters, subtags). */
+/*
+ * Whether `v` is a language code as OBF takes one: 2 or 3 lower-case letters,
+ * then optionally '_' and a region's 2 capitals ("en", "fi", "pt_BR").
+ */
 static bool language_valid(const char *v)
 {
     size_t n = strspn(v, "abcdefghijklmnopqrstuvwxyz");
 
     if (n < 2 || n > 3)
         return false;
-    for (v += n; *v == '-';) {
-        size_t m = strspn(++v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
-
-        if (m < 1 || m > 8)
-            return false;
-        v += m;
-    }
-    return *v == '\0';
+    if (v[n] == '\0')
+        return true;
+    return v[n] == '_' && strspn(v + n + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 2 && v[n + 3] == '\0';
 }
 
 /*
  * What an obf section needs besides each key's own check: each API
  * version's keys only with it (v2 signs in with client_secret, v1 with
  * certificate and key), v1's key file no one but its owner may read or
- * write, the language a language tag.
+ * write, the language one of OBF's codes.
  */
 static int obf_rules(const struct backend_section *sec, struct obf_settings *o, struct err *err)
 {
@@ -447,7 +445,7 @@ static int obf_rules(const struct backend_section *sec, struct obf_settings *o, 
                            sec->origin, envname);
         if (!language_valid(o->language))
             return err_set(err, ERR_INVALID,
-                           "%s: 'language' must be a language tag such as en, fi or pt-BR, got "
+                           "%s: 'language' must be a language code such as en, fi or pt_BR, got "
                            "'%s'",
                            entry_of(sec, "language") ? entry_of(sec, "language")->origin
                                                      : sec->origin,

@@ -111,7 +111,7 @@ struct obf_settings {
     char certificate[4096], key[4096]; /* v1: PEM files; the key's mode 0600 or stricter */
     bool notify;                       /* OBF e-mails the recipient a link to accept the badge */
     char email_subject[256], email_body[4096], email_link_text[256], email_footer[1024];
-    char language[17];                /* v2 content language: "en", "fi", "pt-BR" */
+    char language[17];                /* v2 content language: "en", "fi", "pt_BR" */
     char api_consumer_id[65];         /* what OBF files our events under */
     int64_t connect_timeout, timeout; /* seconds */
     int64_t rate;                     /* requests per second at most */

@@ -332,7 +332,7 @@ static void obf_v2_every_key(void **state)
         { "email_body", "You earned it.", ORIGIN },
         { "email_link_text", "Accept it", ORIGIN },
         { "email_footer", "The Campus", ORIGIN },
-        { "language", "pt-BR", ORIGIN },
+        { "language", "pt_BR", ORIGIN },
         { "api_consumer_id", "campus-lti", ORIGIN },
         { "connect_timeout", "60", ORIGIN },
         { "timeout", "300", ORIGIN },
@@ -352,7 +352,7 @@ static void obf_v2_every_key(void **state)
     assert_string_equal(o->email_body, "You earned it.");
     assert_string_equal(o->email_link_text, "Accept it");
     assert_string_equal(o->email_footer, "The Campus");
-    assert_string_equal(o->language, "pt-BR");
+    assert_string_equal(o->language, "pt_BR");
     assert_string_equal(o->api_consumer_id, "campus-lti");
     assert_int_equal(o->connect_timeout, 60);
     assert_int_equal(o->timeout, 300);
@@ -478,10 +478,13 @@ static void obf_refusals(void **state)
         { "certificate", "/dev/null",
           "'certificate' is for api = v1; api = v2 signs in with client_id and client_secret" },
         { "key", "/dev/null", "'key' is for api = v1" },
-        { "language", "english", "'language' must be a language tag" },
-        { "language", "e", "'language' must be a language tag" },
-        { "language", "en-", "'language' must be a language tag" },
-        { "language", "en-abcdefghi", "'language' must be a language tag" },
+        { "language", "english", "'language' must be a language code such as en, fi or pt_BR" },
+        { "language", "e", "'language' must be a language code" },
+        { "language", "pt-BR", "'language' must be a language code" },
+        { "language", "pt_br", "'language' must be a language code" },
+        { "language", "en_", "'language' must be a language code" },
+        { "language", "en_USA", "'language' must be a language code" },
+        { "language", "EN", "'language' must be a language code" },
         { "language", "a234567890123456X", "'language' is longer than 16 bytes" },
         { "api_consumer_id", "lti badges", "'api_consumer_id' must be an entity id" },
         { "notify", "sometimes", "'notify' must be true or false" },
