@@ -36,6 +36,17 @@ without an answer). Hooks out: send_hook() signs as [wh] does, forge_hook()
 sends forged ones, replay_hook() resends one sent before; the fake sends
 award/revoke hooks itself when a system has a webhook ([ri]). The state API
 (badges, instances, records, hooks_sent, GET /_fake/state) only reads.
+
+Departures from the real service, each where the real one crashes or is
+loose: a token not of three parts is refused "Could not decode JWT" (jws 0.2
+returns null and the middleware's read of its payload answers 500); a header
+naming any alg but HS256 is "Invalid token signature" (jws 0.2 verifies by
+the header's alg); an instance slug held by another learner answers 500 (the
+real 409 branch throws in a promise and never answers); validator 2.0's isUrl
+and isEmail are approximated by looser patterns. Not modelled: claim codes,
+bulk instances, milestones, applications and reviews (only the review hook),
+creating or deleting systems, issuers and programs, image uploads
+(multipart), pagination, request bodies over 1 MiB (413 here).
 """
 import base64
 import binascii
