@@ -404,6 +404,9 @@ class _Server(http.server.ThreadingHTTPServer):
 
     def get_request(self):
         sock, addr = super().get_request()
+        # headers and body go out in separate writes: without TCP_NODELAY, Nagle's
+        # algorithm and the client's delayed ACK hold each answer about 40 ms
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.fake._tls_ctx is not None:
             # the handshake happens in the handler's thread, on first read
             sock = self.fake._tls_ctx.wrap_socket(sock, server_side=True,
