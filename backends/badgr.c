@@ -288,26 +288,6 @@ enum badgr_token_step backend_badgr_token_step(const struct badgr_token *t, int6
     return t->refresh[0] ? BADGR_TOKEN_REFRESH : BADGR_TOKEN_GRANT;
 }
 
-static void base64(struct buf *out, const unsigned char *p, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        char q[4];
-
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        q[0] = tab[(v >> 18) & 63];
-        q[1] = tab[(v >> 12) & 63];
-        q[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-        q[3] = i + 2 < n ? tab[v & 63] : '=';
-        buf_add(out, q, 4);
-    }
-}
-
 int backend_badgr_token_request(const struct badgr_creds *c, const struct badgr_token *t,
                                 enum badgr_token_step step, struct buf *form,
                                 struct buf *authorization, struct err *err)
@@ -335,7 +315,7 @@ int backend_badgr_token_request(const struct badgr_creds *c, const struct badgr_
         buf_addch(&pair, ':');
         buf_addstr(&pair, c->client_secret ? c->client_secret : "");
         buf_addstr(authorization, "Basic ");
-        base64(authorization, (const unsigned char *)pair.ptr, pair.len);
+        buf_addbase64(authorization, (const unsigned char *)pair.ptr, pair.len);
         explicit_bzero(pair.ptr, pair.len);
         buf_release(&pair);
     } else {
@@ -536,7 +516,7 @@ int backend_badgr_badge_body(const struct backend_badge *bc, char **out, struct 
     buf_addstr(&uri, "data:");
     buf_addstr(&uri, bc->image_type);
     buf_addstr(&uri, ";base64,");
-    base64(&uri, bc->image, bc->image_len);
+    buf_addbase64(&uri, bc->image, bc->image_len);
     if (buf_check(&uri, "the badge image", err) < 0) {
         buf_release(&uri);
         return -1;

@@ -259,26 +259,6 @@ void backend_obf_token_rejected(struct obf_token *t, uint64_t generation)
 
 /* ---- request bodies -------------------------------------------------------------------- */
 
-static void base64(struct buf *out, const unsigned char *p, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        char q[4];
-
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        q[0] = tab[(v >> 18) & 63];
-        q[1] = tab[(v >> 12) & 63];
-        q[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-        q[3] = i + 2 < n ? tab[v & 63] : '=';
-        buf_add(out, q, 4);
-    }
-}
-
 static void add_tag(json_t *tags, const char *tag)
 {
     size_t i;
@@ -325,7 +305,7 @@ int backend_obf_badge_body(const struct backend_badge *bc, const struct obf_sett
         return err_set(err, ERR_INVALID,
                        "badge '%s' needs a PNG or SVG image for Open Badge Factory", bc->slug);
     buf_addf(&uri, "data:%s;base64,", bc->image_type);
-    base64(&uri, bc->image, bc->image_len);
+    buf_addbase64(&uri, bc->image, bc->image_len);
     if (bc->criteria_narrative && *bc->criteria_narrative)
         buf_addstr(&crit, bc->criteria_narrative);
     if (bc->criteria_url && *bc->criteria_url)

@@ -3,6 +3,10 @@
  */
 #include "base/base.h"
 
+#include <limits.h>
+
+#include <openssl/evp.h>
+
 static char empty_buf[1];
 
 void buf_init(struct buf *b, size_t max)
@@ -129,6 +133,18 @@ int buf_addhex(struct buf *b, const unsigned char *data, size_t len)
         return -1;
     util_hex(b->ptr + b->len, data, len); /* NUL-terminated, as the buffer stays */
     b->len += 2 * len;
+    return 0;
+}
+
+int buf_addbase64(struct buf *b, const void *data, size_t len)
+{
+    size_t n = st_mult(st_add(len, 2) / 3, 4);
+
+    if (len > INT_MAX / 2 || grow(b, n) < 0)
+        return -1;
+    /* OpenSSL's encoder; it NUL-terminates, as the buffer stays */
+    EVP_EncodeBlock((unsigned char *)b->ptr + b->len, data, (int)len);
+    b->len += n;
     return 0;
 }
 

@@ -46,6 +46,8 @@ int buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 
 char *buf_append_space(struct buf *b, size_t n);
 /* Appends `len` bytes as lower-case hexadecimal. */
 int buf_addhex(struct buf *b, const unsigned char *data, size_t len);
+/* Appends `len` bytes as base64 (RFC 4648, padded, no line breaks). */
+int buf_addbase64(struct buf *b, const void *data, size_t len);
 
 /* Returns 0, or -1 with ERR_TOOBIG naming `what` when an append went over the cap. */
 int buf_check(const struct buf *b, const char *what, struct err *err);

@@ -185,31 +185,6 @@ int net_mail_config_check(const struct net_mail_config *c, struct err *err)
     return 0;
 }
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void add_base64(struct buf *b, const unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        char q[4];
-
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        q[0] = b64[(v >> 18) & 63];
-        q[1] = b64[(v >> 12) & 63];
-        q[2] = b64[(v >> 6) & 63];
-        q[3] = b64[v & 63];
-        /* padding for the bytes the last group lacks */
-        if (i + 1 >= n)
-            q[2] = '=';
-        if (i + 2 >= n)
-            q[3] = '=';
-        buf_add(b, q, 4);
-    }
-}
-
 /*
  * Appends `s` as RFC 2047 encoded-words (UTF-8, B), each on its own line
  * after the first, every line at most 76 characters (RFC 2047 section 2)
@@ -236,7 +211,7 @@ static void add_encoded_words(struct buf *b, size_t *col, struct str s)
         if (!n)
             BUG("no room for an encoded-word at column %zu", *col);
         buf_addstr(b, " =?UTF-8?B?");
-        add_base64(b, (const unsigned char *)s.ptr + i, n);
+        buf_addbase64(b, (const unsigned char *)s.ptr + i, n);
         buf_addstr(b, "?=");
         i += n;
         if (i < s.len) {

@@ -57,6 +57,27 @@ static void formats_and_hex(void **state)
     buf_release(&b);
 }
 
+/* RFC 4648 section 10's vectors, and the cap. */
+static void base64(void **state)
+{
+    static const char *const in[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+    static const char *const out[] = { "",         "Zg==",     "Zm8=",    "Zm9v",
+                                       "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy" };
+    struct buf b;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        buf_init(&b, 64);
+        assert_int_equal(buf_addbase64(&b, in[i], strlen(in[i])), 0);
+        assert_string_equal(b.ptr, out[i]);
+        assert_int_equal(b.len, strlen(out[i]));
+        buf_release(&b);
+    }
+    buf_init(&b, 7);
+    assert_int_equal(buf_addbase64(&b, "foobar", 6), -1); /* 8 bytes over a cap of 7 */
+    buf_release(&b);
+}
+
 static void holds_nul_bytes(void **state)
 {
     struct buf b = BUF_INIT(16);
@@ -109,9 +130,13 @@ static void arena_and_defer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(cap_at_max_and_over), cmocka_unit_test(sticky_until_reset),
-        cmocka_unit_test(formats_and_hex),     cmocka_unit_test(holds_nul_bytes),
-        cmocka_unit_test(append_space),        cmocka_unit_test(arena_and_defer),
+        cmocka_unit_test(cap_at_max_and_over),
+        cmocka_unit_test(sticky_until_reset),
+        cmocka_unit_test(formats_and_hex),
+        cmocka_unit_test(holds_nul_bytes),
+        cmocka_unit_test(base64),
+        cmocka_unit_test(append_space),
+        cmocka_unit_test(arena_and_defer),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
