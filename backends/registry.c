@@ -115,9 +115,38 @@ static const struct backend_key obf_keys[] = {
       OBF_VAL(allow_loopback) },
 };
 
+/* ---- type = badgekit ---------------------------------------------------------- */
+
+#define BK_STR(field)                                                                              \
+ offsetof(struct badgekit_settings, field), sizeof(((struct badgekit_settings *)0)->field)
+#define BK_VAL(field) offsetof(struct badgekit_settings, field), 0
+
+static const struct backend_key badgekit_keys[] = {
+    { "type", BACKEND_KEY_ENUM, true, false, 0, 0, "badgekit", NULL, 0, 0 },
+    { "base_url", BACKEND_KEY_URL, true, false, 0, 0, NULL, NULL, BK_STR(base_url) },
+    { "key", BACKEND_KEY_STRING, false, false, 1, 255, NULL, "master", BK_STR(key) },
+    { "secret", BACKEND_KEY_STRING, false, true, 0, 255, NULL, NULL, BK_STR(secret) },
+    { "system", BACKEND_KEY_STRING, true, false, 0, LIMIT_BADGEKIT_SLUG_LEN, NULL, NULL,
+      BK_STR(system) },
+    { "issuer", BACKEND_KEY_STRING, false, false, 0, LIMIT_BADGEKIT_SLUG_LEN, NULL, NULL,
+      BK_STR(issuer) },
+    { "program", BACKEND_KEY_STRING, false, false, 0, LIMIT_BADGEKIT_SLUG_LEN, NULL, NULL,
+      BK_STR(program) },
+    { "badge_type", BACKEND_KEY_STRING, false, false, 0, 255, NULL, "Course", BK_STR(badge_type) },
+    { "webhook_secret", BACKEND_KEY_STRING, false, true, 0, 255, NULL, NULL,
+      BK_STR(webhook_secret) },
+    { "connect_timeout", BACKEND_KEY_INT, false, false, 1, 60, NULL, "5", BK_VAL(connect_timeout) },
+    { "timeout", BACKEND_KEY_INT, false, false, 1, 300, NULL, "20", BK_VAL(timeout) },
+    { "rate", BACKEND_KEY_INT, false, false, 1, 1000, NULL, "10", BK_VAL(rate) },
+    { "ca_file", BACKEND_KEY_PATH, false, false, 0, 0, NULL, NULL, BK_STR(ca_file) },
+    { "allow_loopback", BACKEND_KEY_BOOL, false, false, 0, 0, NULL, "false",
+      BK_VAL(allow_loopback) },
+};
+
 static const struct backend_type types[] = {
     { "badgr", badgr_keys, sizeof(badgr_keys) / sizeof(badgr_keys[0]) },
     { "obf", obf_keys, sizeof(obf_keys) / sizeof(obf_keys[0]) },
+    { "badgekit", badgekit_keys, sizeof(badgekit_keys) / sizeof(badgekit_keys[0]) },
 };
 
 const struct backend_type *backend_type_find(const char *name)
@@ -131,7 +160,7 @@ const struct backend_type *backend_type_find(const char *name)
 
 const char *backend_type_names(void)
 {
-    return "badgr, obf";
+    return "badgr, obf, badgekit";
 }
 
 /* The last entry of `key` in the section, NULL when it has none or an empty one. */
@@ -480,6 +509,59 @@ static int obf_rules(const struct backend_section *sec, struct obf_settings *o, 
     return 0;
 }
 
+/*
+ * Whether `v` is a slug a path holds as it is: 1 or more of RFC 3986's
+ * unreserved characters, so the request target signed is the one BadgeKit
+ * routes, with nothing to percent-encode.
+ */
+static bool slug_valid(const char *v)
+{
+    size_t n = strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~");
+
+    return n > 0 && v[n] == '\0' && strcmp(v, ".") != 0 && strcmp(v, "..") != 0;
+}
+
+/*
+ * What a badgekit section needs besides each key's own check: the slugs
+ * of the scope, a program only within an issuer, a key with a secret; then
+ * the scope every path starts with.
+ */
+static int badgekit_rules(const struct backend_section *sec, struct badgekit_settings *k,
+                          struct err *err)
+{
+    static const char *const slugs[] = { "system", "issuer", "program" };
+    const char *vals[] = { k->system, k->issuer, k->program };
+    char envname[128];
+
+    if (check_base_url(sec, k->allow_loopback, k->base_url, k->host, err) < 0)
+        return -1;
+    env_prefix(sec, envname);
+    for (size_t i = 0; i < sizeof(slugs) / sizeof(slugs[0]); i++) {
+        if (vals[i][0] && !slug_valid(vals[i]))
+            return err_set(err, ERR_INVALID,
+                           "%s: '%s' must be a BadgeKit slug (letters, digits, '-', '.', '_' and "
+                           "'~'), got '%s'",
+                           entry_of(sec, slugs[i])->origin, slugs[i], vals[i]);
+    }
+    if (k->program[0] && !k->issuer[0])
+        return err_set(err, ERR_INVALID,
+                       "%s: 'program' needs 'issuer': a BadgeKit program belongs to an issuer",
+                       entry_of(sec, "program")->origin);
+    if (!k->secret[0])
+        return err_set(err, ERR_INVALID,
+                       "%s: 'secret' is required (or set %s_SECRET): the secret of key '%s' in "
+                       "BadgeKit API (MASTER_SECRET for master)",
+                       sec->origin, envname, k->key);
+    if (k->issuer[0] && k->program[0])
+        snprintf(k->scope, sizeof(k->scope), "/systems/%s/issuers/%s/programs/%s", k->system,
+                 k->issuer, k->program);
+    else if (k->issuer[0])
+        snprintf(k->scope, sizeof(k->scope), "/systems/%s/issuers/%s", k->system, k->issuer);
+    else
+        snprintf(k->scope, sizeof(k->scope), "/systems/%s", k->system);
+    return 0;
+}
+
 int backend_settings_check(const struct backend_section *sec, struct backend_settings *out,
                            struct err *err)
 {
@@ -542,6 +624,8 @@ int backend_settings_check(const struct backend_section *sec, struct backend_set
         return badgr_rules(sec, &out->u.badgr, err);
     if (t == &types[1])
         return obf_rules(sec, &out->u.obf, err);
+    if (t == &types[2])
+        return badgekit_rules(sec, &out->u.badgekit, err);
     return 0;
 }
 
@@ -554,6 +638,8 @@ const char *backend_settings_host(const struct backend_settings *s)
 {
     if (s->type && strcmp(s->type->name, "obf") == 0)
         return s->u.obf.host;
+    if (s->type && strcmp(s->type->name, "badgekit") == 0)
+        return s->u.badgekit.host;
     return s->u.badgr.host;
 }
 

@@ -119,6 +119,30 @@ struct obf_settings {
     bool allow_loopback;              /* base_url may be http://127.0.0.1 (tests) */
 };
 
+/*
+ * type = badgekit: a self-hosted Mozilla BadgeKit API (archived upstream).
+ * Every call is a JWT signed with `secret` under `key`; every path starts
+ * with `scope`. The webhook receiver checks hooks with `webhook_secret`.
+ */
+struct badgekit_settings {
+    char base_url[LIMIT_LTI_URL_LEN]; /* scheme://host[:port][/path], no trailing slash */
+    char host[256];                   /* base_url's host, lower-cased */
+    char key[256];                    /* the JWT `key` claim: "master" or a consumer key */
+    char secret[256];                 /* the key's secret: signs every call (HS256) */
+    /* slugs, each 1 to 255 of [A-Za-z0-9._~-], so a path holds them as they are */
+    char system[LIMIT_BADGEKIT_SLUG_LEN + 1];
+    char issuer[LIMIT_BADGEKIT_SLUG_LEN + 1];  /* "": none */
+    char program[LIMIT_BADGEKIT_SLUG_LEN + 1]; /* "": none (needs issuer) */
+    /* "/systems/S[/issuers/I[/programs/P]]": what every path starts with */
+    char scope[3 * LIMIT_BADGEKIT_SLUG_LEN + 40];
+    char badge_type[256];             /* BadgeKit's required badge `type` ("Course") */
+    char webhook_secret[256];         /* "": hooks from BadgeKit are refused */
+    int64_t connect_timeout, timeout; /* seconds */
+    int64_t rate;                     /* requests per second at most */
+    char ca_file[4096];               /* "": the system's CA bundle */
+    bool allow_loopback;              /* base_url may be http://127.0.0.1 (tests) */
+};
+
 /* A section checked whole: its name, its type and that type's settings. */
 struct backend_settings {
     char name[LIMIT_BACKEND_NAME_LEN + 1];
@@ -126,6 +150,7 @@ struct backend_settings {
     union {
         struct badgr_settings badgr;
         struct obf_settings obf;
+        struct badgekit_settings badgekit;
     } u;
 };
 
@@ -137,7 +162,8 @@ const char *backend_settings_host(const struct backend_settings *s);
  * known `type`, every key one of the type's with a good value, every
  * required key there, and the type's own rules (badgr: the grant's
  * credentials; obf: each API version's keys only with it, v1's key file
- * mode 0600 or stricter; both: http only on loopback with allow_loopback). ERR_INVALID with
+ * mode 0600 or stricter; badgekit: slugs, program only with issuer, the
+ * scope made; all: http only on loopback with allow_loopback). ERR_INVALID with
  * one line naming the section and the key, never a secret's value.
  */
 int backend_settings_check(const struct backend_section *sec,

@@ -333,4 +333,7 @@
 #define LIMIT_BACKEND_CONFIG_ENTRIES (LIMIT_BACKENDS * 24)
 #define LIMIT_BACKEND_CONFIG_BYTES   (32 * 1024)
 
+/* BadgeKit API's slugs (systems, issuers, programs, badges, instances) are VARCHAR(255). */
+#define LIMIT_BADGEKIT_SLUG_LEN 255
+
 #endif

@@ -142,7 +142,7 @@ class BackendsCli(lt.TempDirTest):
             (self.campus + "ca_file = missing.pem\n", "[backend.campus]",
              "'ca_file' file '%s' cannot be read" % os.path.join(self.tmp, "missing.pem")),
             (self.campus.replace("type = badgr", "type = openbadges"), "[backend.campus]",
-             "'type' must be one of: badgr, obf, got 'openbadges'"),
+             "'type' must be one of: badgr, obf, badgekit, got 'openbadges'"),
             (self.campus.replace("password = %s\n" % SECRET, ""), "[backend.campus]",
              "'password' is required with grant = password (or set "
              "LTIBADGES_BACKEND_CAMPUS_PASSWORD)"),

@@ -4,7 +4,9 @@
  * then each way a section is refused, each message naming the section and
  * the key and never a secret's value; names and entity ids at their limits.
  * type = obf: v2 (the default) and v1, each version's keys only with it,
- * v1's key file refused unless mode 0600 or stricter.
+ * v1's key file refused unless mode 0600 or stricter. type = badgekit: its
+ * defaults, every key (the webhook secret from the environment too), the
+ * scope made from system, issuer and program, and each refusal.
  */
 #include "base/base.h"
 #include "backends/backends.h"
@@ -115,7 +117,7 @@ static void refusals(void **state)
         const char *named;       /* in the message */
     } cases[] = {
         { "type", NULL, "'type' is required" },
-        { "type", "openbadges", "'type' must be one of: badgr, obf, got 'openbadges'" },
+        { "type", "openbadges", "'type' must be one of: badgr, obf, badgekit, got 'openbadges'" },
         { "base_url", NULL, "'base_url' is required" },
         { "issuer", NULL, "'issuer' is required" },
         { "issuer", "not an id!", "'issuer' must be an entity id" },
@@ -531,6 +533,187 @@ static void obf_refusals(void **state)
     free(s);
 }
 
+/* ---- type = badgekit ------------------------------------------------------------- */
+
+#define HOOKSECRET "h00k-Secr3t-value"
+
+static const struct backend_section_entry bk_min[] = {
+    { "type", "badgekit", ORIGIN },
+    { "base_url", "https://BadgeKit.example.edu/api/", ORIGIN },
+    { "secret", SECRET, "LTIBADGES_BACKEND_CAMPUS_SECRET for [backend.campus]" },
+    { "system", "badgekit", ORIGIN },
+};
+
+/* The fewest keys: master, the system's scope, badge type Course, no hooks. */
+static void badgekit_defaults(void **state)
+{
+    struct backend_settings *s = xmalloc(sizeof(*s));
+    struct err err = ERR_INIT;
+    const struct badgekit_settings *k = &s->u.badgekit;
+
+    (void)state;
+    if (check(bk_min, 4, s, &err) < 0)
+        fail_msg("refused: %s", err.msg);
+    assert_string_equal(s->type->name, "badgekit");
+    assert_string_equal(k->base_url, "https://BadgeKit.example.edu/api");
+    assert_string_equal(k->host, "badgekit.example.edu");
+    assert_string_equal(backend_settings_host(s), "badgekit.example.edu");
+    assert_string_equal(k->key, "master");
+    assert_string_equal(k->secret, SECRET);
+    assert_string_equal(k->system, "badgekit");
+    assert_string_equal(k->issuer, "");
+    assert_string_equal(k->program, "");
+    assert_string_equal(k->scope, "/systems/badgekit");
+    assert_string_equal(k->badge_type, "Course");
+    assert_string_equal(k->webhook_secret, "");
+    assert_int_equal(k->connect_timeout, 5);
+    assert_int_equal(k->timeout, 20);
+    assert_int_equal(k->rate, 10);
+    assert_string_equal(k->ca_file, "");
+    assert_false(k->allow_loopback);
+    backend_settings_wipe(s);
+    assert_string_equal(s->u.badgekit.secret, "");
+    free(s);
+}
+
+/* Every key given, the webhook secret from LTIBADGES_BACKEND_<NAME>_WEBHOOK_SECRET. */
+static void badgekit_every_key(void **state)
+{
+    const struct backend_section_entry e[] = {
+        { "type", "badgekit", ORIGIN },
+        { "base_url", "http://127.0.0.1:8080", ORIGIN },
+        { "allow_loopback", "true", ORIGIN },
+        { "key", "ltibadges-consumer", ORIGIN },
+        { "secret", SECRET, ORIGIN },
+        { "system", "city.of-Chicago_2~x", ORIGIN },
+        { "issuer", "uni", ORIGIN },
+        { "program", "cs", ORIGIN },
+        { "badge_type", "Skill badge", ORIGIN },
+        { "webhook_secret", "", ORIGIN }, /* empty: to come from the environment */
+        { "webhook_secret", HOOKSECRET,
+          "LTIBADGES_BACKEND_CAMPUS_WEBHOOK_SECRET for [backend.campus]" },
+        { "connect_timeout", "60", ORIGIN },
+        { "timeout", "300", ORIGIN },
+        { "rate", "1000", ORIGIN },
+        { "ca_file", "/dev/null", ORIGIN },
+    };
+    struct backend_settings *s = xmalloc(sizeof(*s));
+    struct err err = ERR_INIT;
+    const struct badgekit_settings *k = &s->u.badgekit;
+
+    (void)state;
+    if (check(e, sizeof(e) / sizeof(e[0]), s, &err) < 0)
+        fail_msg("refused: %s", err.msg);
+    assert_string_equal(k->base_url, "http://127.0.0.1:8080");
+    assert_string_equal(k->host, "127.0.0.1");
+    assert_true(k->allow_loopback);
+    assert_string_equal(k->key, "ltibadges-consumer");
+    assert_string_equal(k->secret, SECRET);
+    assert_string_equal(k->system, "city.of-Chicago_2~x");
+    assert_string_equal(k->issuer, "uni");
+    assert_string_equal(k->program, "cs");
+    assert_string_equal(k->scope, "/systems/city.of-Chicago_2~x/issuers/uni/programs/cs");
+    assert_string_equal(k->badge_type, "Skill badge");
+    assert_string_equal(k->webhook_secret, HOOKSECRET);
+    assert_int_equal(k->connect_timeout, 60);
+    assert_int_equal(k->timeout, 300);
+    assert_int_equal(k->rate, 1000);
+    assert_string_equal(k->ca_file, "/dev/null");
+    /* an issuer without a program: the issuer's scope */
+    if (check(e, 7, s, &err) < 0)
+        fail_msg("refused: %s", err.msg);
+    assert_string_equal(k->scope, "/systems/city.of-Chicago_2~x/issuers/uni");
+    assert_string_equal(k->webhook_secret, "");
+    backend_settings_wipe(s);
+    assert_string_equal(s->u.badgekit.webhook_secret, "");
+    free(s);
+}
+
+/* Slugs at BadgeKit's 255 and one past; each refusal, secrets never shown. */
+static void badgekit_refusals(void **state)
+{
+    char slug[LIMIT_BADGEKIT_SLUG_LEN + 2], want[128];
+    static const struct {
+        const char *key, *value;
+        const char *named;
+    } cases[] = {
+        { "system", NULL, "'system' is required" },
+        { "secret", NULL,
+          "'secret' is required (or set LTIBADGES_BACKEND_CAMPUS_SECRET): the secret of key "
+          "'master' in BadgeKit API (MASTER_SECRET for master)" },
+        { "base_url", NULL, "'base_url' is required" },
+        { "system", "bad slug", "'system' must be a BadgeKit slug" },
+        { "system", "a/b",
+          "'system' must be a BadgeKit slug (letters, digits, '-', '.', '_' and "
+          "'~'), got 'a/b'" },
+        { "system", "..", "'system' must be a BadgeKit slug" },
+        { "system", "%41", "'system' must be a BadgeKit slug" },
+        { "issuer", "uni?x", "'issuer' must be a BadgeKit slug" },
+        { "program", "cs", "'program' needs 'issuer': a BadgeKit program belongs to an issuer" },
+        { "webhook_secret", "bad\x01" HOOKSECRET, "'webhook_secret' contains control characters" },
+        { "secret", "s\x7f" SECRET, "'secret' contains control characters" },
+        { "timeout", "0", "'timeout' must be a whole number from 1 to 300" },
+        { "rate", "1001", "'rate' must be a whole number from 1 to 1000" },
+        { "allow_loopback", "perhaps", "'allow_loopback' must be true or false" },
+        { "base_url", "http://badgekit.example.edu", "'base_url' must be an https:// URL" },
+        { "base_url", "https://127.0.0.1:8080", "'base_url' is on this machine" },
+        { "client_id", "x", "unknown key 'client_id' for type badgekit" },
+        { "username", "x", "unknown key 'username' for type badgekit" },
+        { "type", "BadgeKit", "'type' must be one of: badgr, obf, badgekit, got 'BadgeKit'" },
+    };
+    struct backend_section_entry e[6];
+    struct backend_settings *s = xmalloc(sizeof(*s));
+    struct err err = ERR_INIT;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = 0;
+        bool placed = false;
+
+        for (size_t j = 0; j < 4; j++) {
+            if (strcmp(bk_min[j].key, cases[i].key) == 0) {
+                placed = true;
+                if (!cases[i].value)
+                    continue;
+                e[n] = bk_min[j];
+                e[n].value = cases[i].value;
+                e[n++].origin = ORIGIN;
+            } else {
+                e[n] = bk_min[j];
+                e[n++].origin = ORIGIN;
+            }
+        }
+        if (!placed)
+            e[n++] = (struct backend_section_entry){ cases[i].key, cases[i].value, ORIGIN };
+        if (check(e, n, s, &err) == 0)
+            fail_msg("case %zu (%s = %s) accepted", i, cases[i].key,
+                     cases[i].value ? cases[i].value : "(none)");
+        assert_int_equal(err.code, ERR_INVALID);
+        if (!strstr(err.msg, cases[i].named) || strncmp(err.msg, ORIGIN ": ", strlen(ORIGIN) + 2))
+            fail_msg("case %zu: '%s' does not say '%s' after the section", i, err.msg,
+                     cases[i].named);
+        assert_null(strstr(err.msg, SECRET));
+        assert_null(strstr(err.msg, HOOKSECRET));
+    }
+    /* a slug of 255 and of 256 */
+    memcpy(e, bk_min, sizeof(bk_min));
+    memset(slug, 'x', LIMIT_BADGEKIT_SLUG_LEN);
+    slug[LIMIT_BADGEKIT_SLUG_LEN] = '\0';
+    e[3].value = slug;
+    e[4] = (struct backend_section_entry){ "issuer", slug, ORIGIN };
+    e[5] = (struct backend_section_entry){ "program", slug, ORIGIN };
+    if (check(e, 6, s, &err) < 0)
+        fail_msg("refused: %s", err.msg);
+    assert_int_equal(strlen(s->u.badgekit.scope), 3 * LIMIT_BADGEKIT_SLUG_LEN + 28);
+    slug[LIMIT_BADGEKIT_SLUG_LEN] = 'x';
+    slug[LIMIT_BADGEKIT_SLUG_LEN + 1] = '\0';
+    assert_int_equal(check(e, 4, s, &err), -1);
+    snprintf(want, sizeof(want), ORIGIN ": 'system' is longer than %d bytes",
+             LIMIT_BADGEKIT_SLUG_LEN);
+    assert_string_equal(err.msg, want);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -543,6 +726,9 @@ int main(void)
         cmocka_unit_test(obf_v2_every_key),
         cmocka_unit_test(obf_v1),
         cmocka_unit_test(obf_refusals),
+        cmocka_unit_test(badgekit_defaults),
+        cmocka_unit_test(badgekit_every_key),
+        cmocka_unit_test(badgekit_refusals),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,9 @@
 #include "backends/backends.h"
 #include "cli/cli.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <setjmp.h>
 #include <cmocka.h>
 
@@ -154,7 +157,7 @@ static void backend_sections(void **state)
           "password = hunter2-secret\n",
           "test.ini [backend.campus]: 'issuer' is required" },
         { "[backend.campus]\ntype = openbadgefactory\n",
-          "test.ini [backend.campus]: 'type' must be one of: badgr, obf, got 'openbadgefactory'" },
+          "test.ini [backend.campus]: 'type' must be one of: badgr, obf, badgekit, got 'openbadgefactory'" },
         { "[awards]\nbackend = campus\n",
           "[awards]: 'backend' names 'campus', but there is no [backend.campus] section" },
         { "[backend.hosted]\ntype = badgr\n",
@@ -255,12 +258,62 @@ static void backend_limits(void **state)
     free(c);
 }
 
+/*
+ * type = badgekit's secrets from LTIBADGES_BACKEND_<NAME>_SECRET and
+ * _WEBHOOK_SECRET: NAME's '-' made '_', a variable wins over the file,
+ * an empty one is not given.
+ */
+static void badgekit_secrets_from_env(void **state)
+{
+    static const char text[] = "[backend.bk-1]\ntype = badgekit\n"
+                               "base_url = https://badgekit.example.edu\nsecret =\n"
+                               "system = badgekit\nissuer = uni\nwebhook_secret = from-file\n";
+    char path[] = "/tmp/lb-config-XXXXXX";
+    struct cli_config *c = xmalloc(sizeof(*c));
+    struct backend_settings *s = xmalloc(sizeof(*s));
+    struct cli_opts o = { 0 };
+    struct err err = ERR_INIT;
+    int fd;
+
+    (void)state;
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
+    close(fd);
+    o.config = path;
+    setenv("LTIBADGES_BACKEND_BK_1_SECRET", "env-master-secret", 1);
+    setenv("LTIBADGES_BACKEND_BK_1_WEBHOOK_SECRET", "env-hook-secret", 1);
+    if (cli_config_resolve(c, &o, &err) < 0)
+        fail_msg("refused: %s", err.msg);
+    assert_int_equal(cli_config_backend(c, "bk-1", s, &err), 0);
+    assert_string_equal(s->type->name, "badgekit");
+    assert_string_equal(s->u.badgekit.secret, "env-master-secret");
+    assert_string_equal(s->u.badgekit.webhook_secret, "env-hook-secret");
+    assert_string_equal(s->u.badgekit.scope, "/systems/badgekit/issuers/uni");
+    /* no variable: the file's webhook secret; no secret anywhere: refused, named */
+    unsetenv("LTIBADGES_BACKEND_BK_1_WEBHOOK_SECRET");
+    setenv("LTIBADGES_BACKEND_BK_1_SECRET", "", 1);
+    assert_int_equal(cli_config_resolve(c, &o, &err), -1);
+    assert_non_null(strstr(err.msg, "'secret' is required (or set LTIBADGES_BACKEND_BK_1_SECRET)"));
+    err_clear(&err);
+    setenv("LTIBADGES_BACKEND_BK_1_SECRET", "env-master-secret", 1);
+    if (cli_config_resolve(c, &o, &err) < 0)
+        fail_msg("refused: %s", err.msg);
+    assert_int_equal(cli_config_backend(c, "bk-1", s, &err), 0);
+    assert_string_equal(s->u.badgekit.webhook_secret, "from-file");
+    unsetenv("LTIBADGES_BACKEND_BK_1_SECRET");
+    unlink(path);
+    backend_settings_wipe(s);
+    free(s);
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(listen_hosts),   cmocka_unit_test(listen_host_length),
-        cmocka_unit_test(public_urls),    cmocka_unit_test(backend_sections),
-        cmocka_unit_test(backend_limits),
+        cmocka_unit_test(badgekit_secrets_from_env), cmocka_unit_test(listen_hosts),
+        cmocka_unit_test(listen_host_length),        cmocka_unit_test(public_urls),
+        cmocka_unit_test(backend_sections),          cmocka_unit_test(backend_limits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
