@@ -4,7 +4,8 @@
  * (410 once revoked), baked images and the revocation list.
  *
  * Only what the hosted backend issued is served: a BadgeClass of another
- * backend, or an award not issued yet, is not found here.
+ * backend, or an award not issued yet, is not found here. The one
+ * exception is a BadgeClass's image, served whatever its backend.
  */
 #include "base/base.h"
 #include "awards/awards_int.h"
@@ -65,7 +66,8 @@ int awards_ob_badge_image(struct awards *a, const char *slug, struct awards_doc 
     struct store_badge b;
     int ret = -1;
 
-    if (hosted_badge(a, slug, &ar, &b, err) == 0) {
+    /* every backend's: platforms that keep an image URL, not the file, point here */
+    if (store_badge_get(a->store, slug, &ar, &b, err) == 0) {
         char *img = xmalloc(b.image_len ? b.image_len : 1);
 
         memcpy(img, b.image, b.image_len);

@@ -249,8 +249,7 @@ static size_t badge_common(struct learner *l, const struct store_badge *b, struc
     return k;
 }
 
-/* The narrative of the criteria as paragraphs (blank lines split them); text only, escaped. */
-static struct web_tpl_var paragraphs(struct learner *l, const char *text)
+struct web_tpl_var web_paragraphs(struct req *r, const char *text)
 {
     struct web_tpl_var *items;
     size_t n = 0, cap = 1;
@@ -260,14 +259,14 @@ static struct web_tpl_var paragraphs(struct learner *l, const char *text)
         return web_tpl_list("paras", NULL, 1, 0);
     for (const char *q = text; (q = strstr(q, "\n\n")); q += 2)
         cap++;
-    items = arena_alloc(&l->r->arena, st_mult(cap, sizeof(*items)));
+    items = arena_alloc(&r->arena, st_mult(cap, sizeof(*items)));
     while (*p && n < cap) {
         const char *end = strstr(p, "\n\n");
         size_t len = end ? (size_t)(end - p) : strlen(p);
         struct str para = str_trim((struct str){ p, len });
 
         if (para.len)
-            items[n++] = web_tpl_text("p", arena_strz(&l->r->arena, para));
+            items[n++] = web_tpl_text("p", arena_strz(&r->arena, para));
         p = end ? end + 2 : p + len;
     }
     return web_tpl_list("paras", items, 1, n);
@@ -357,7 +356,7 @@ static void available_item(struct learner *l, const struct store_badge *b, struc
         why_add(l, &w, _("Your instructor has not given it to you yet."));
         break;
     }
-    vars[k++] = paragraphs(l, b->criteria_narrative);
+    vars[k++] = web_paragraphs(r, b->criteria_narrative);
     vars[k++] = web_tpl_url("criteria_url", b->criteria_url);
     vars[k++] = web_tpl_text("rule", rule_words(l, b));
     vars[k++] = web_tpl_text("progress", progress);

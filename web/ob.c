@@ -1,7 +1,9 @@
 /*
  * web/ob.c - the hosted issuer's Open Badges 2.0 endpoints under /ob/v2/:
  * issuer, badges/SLUG, badges/SLUG/image, assertions/UID (410 once
- * revoked), assertions/UID/image (baked) and revocations.
+ * revoked), assertions/UID/image (baked) and revocations. badges/SLUG/image
+ * serves every BadgeClass's image, whatever its backend: remote platforms
+ * that keep an image URL (BadgeKit) and our own pages point there.
  *
  * JSON-LD (application/ld+json) unless the client asks for plain JSON;
  * open to every origin for GET, since verifiers and backpacks fetch these
@@ -12,8 +14,8 @@
 
 #include "awards/awards.h"
 
-/* A slug or uid: what we generate, nothing else (no dots, no slashes, no escapes). */
-static bool id_ok(struct str s)
+/* What we generate, nothing else (no dots, no slashes, no escapes). */
+bool web_id_ok(struct str s)
 {
     if (s.len == 0 || s.len > LIMIT_SLUG_LEN)
         return false;
@@ -79,7 +81,7 @@ void web_route_ob(struct req *r)
         ret = awards_ob_issuer(a, &doc, &err);
     } else if (n == 1 && str_eq_cstr(seg[0], "revocations")) {
         ret = awards_ob_revocations(a, &doc, &err);
-    } else if ((n == 2 || (n == 3 && str_eq_cstr(seg[2], "image"))) && id_ok(seg[1]) &&
+    } else if ((n == 2 || (n == 3 && str_eq_cstr(seg[2], "image"))) && web_id_ok(seg[1]) &&
                (str_eq_cstr(seg[0], "badges") || str_eq_cstr(seg[0], "assertions"))) {
         bool badge = str_eq_cstr(seg[0], "badges");
 
@@ -99,15 +101,23 @@ void web_route_ob(struct req *r)
         return;
     }
     {
+        bool image = strncmp(doc.content_type, "image/", 6) == 0;
         const char *hdrs[] = { "Access-Control-Allow-Origin", "*",
-                               /* revocation must show at once: no caching of documents */
-                               "Cache-Control", "no-cache",
                                /* images (stored or baked) only: NULL ends the list before it */
-                               strncmp(doc.content_type, "image/", 6) == 0
-                                   ? "Content-Security-Policy"
-                                   : NULL,
-                               WEB_IMAGE_CSP, NULL };
+                               image ? "Content-Security-Policy" : NULL, WEB_IMAGE_CSP, NULL };
+        const char *type = negotiate(r, doc.content_type);
 
-        web_reply(r, doc.status, negotiate(r, doc.content_type), doc.body, doc.len, hdrs);
+        /*
+         * Revocation must show at once: no-cache, every use asks again;
+         * the ETag lets an unchanged image or document come back as 304.
+         */
+        if (doc.status == 200) {
+            web_reply_cacheable(r, type, doc.body, doc.len, "no-cache", hdrs);
+        } else {
+            const char *more[] = { "Access-Control-Allow-Origin", "*", "Cache-Control", "no-cache",
+                                   NULL };
+
+            web_reply(r, doc.status, type, doc.body, doc.len, more);
+        }
     }
 }

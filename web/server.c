@@ -117,8 +117,13 @@ void web_reply(struct req *r, unsigned status, const char *content_type, char *b
     if (content_type && strncmp(content_type, "text/html", 9) == 0) {
         char csp[512];
         const char *origin = r->sess ? r->sess->s.frame_origin : NULL;
+        bool cache_given = false;
 
-        MHD_add_response_header(resp, "Cache-Control", "no-store");
+        /* pages hold session tokens: never stored, unless the route says (public pages) */
+        for (size_t i = 0; headers && headers[i]; i += 2)
+            cache_given = cache_given || strcasecmp(headers[i], "Cache-Control") == 0;
+        if (!cache_given)
+            MHD_add_response_header(resp, "Cache-Control", "no-store");
         /*
          * No inline script or style anywhere. A session's pages may be
          * framed by the LMS that launched it (the origin recorded at the
@@ -718,6 +723,7 @@ static const struct route routes[] = {
     { "/static/icon.svg", web_route_icon, false, false, false, 0 },
     { "/static/page.js", web_route_script, false, false, false, 0 },
     { "/ob/v2/", web_route_ob, false, true, false, 0 },
+    { "/badges/criteria/", web_route_criteria, false, true, false, 0 },
     { "/", web_route_home, false, false, false, 0 },
 };
 

@@ -227,6 +227,17 @@ void web_route_config_xml(struct req *r);     /* pages.c */
 void web_route_style(struct req *r);          /* pages.c */
 void web_route_icon(struct req *r);           /* pages.c */
 void web_route_ob(struct req *r);             /* ob.c: /ob/v2/... */
+void web_route_criteria(struct req *r);       /* public.c: GET /badges/criteria/SLUG */
+/* A slug or uid as we make them: 1 to LIMIT_SLUG_LEN of [A-Za-z0-9_-] (ob.c). */
+bool web_id_ok(struct str s);
+/*
+ * web_reply() of a public document that may be cached, with a strong ETag
+ * (of the body) and `cache_control`: a GET or HEAD whose If-None-Match
+ * names that ETag (or "*") gets 304 and no body instead (public.c).
+ * Takes ownership of `body`; `headers` as web_reply's.
+ */
+void web_reply_cacheable(struct req *r, const char *content_type, char *body, size_t len,
+                         const char *cache_control, const char *const *headers);
 
 /*
  * The Content-Security-Policy of every image the tool serves (badge images,
@@ -289,6 +300,8 @@ void web_page_instructor(struct req *r, struct web_sess *ws);
 /* 303 to `path` of the session (with `notice`, a notice code, and more query parameters). */
 void web_back_to(struct req *r, const struct web_sess *ws, const char *path, const char *notice,
                  const char *const *params /* name, value, ..., NULL; may be NULL */);
+/* A text as paragraphs (blank lines split them), the list "paras" of items "p"; escaped. */
+struct web_tpl_var web_paragraphs(struct req *r, const char *text);
 /* A date for people ("2026-11-23"), in the arena; "" for 0. */
 const char *web_date(struct req *r, int64_t t);
 /* A score for people ("0.72"), in the arena. */
