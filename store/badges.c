@@ -83,13 +83,25 @@ int store_admin_begin(struct store *s, struct err *err)
     return 0;
 }
 
+/*
+ * Commits (or rolls back) and lets the next writer in, then waits until the
+ * commit is on the disk (store_durable: one fdatasync for every commit made
+ * meanwhile, by any thread): callers act on a change only once it is
+ * durable, but no thread holds the write lock through a disk flush.
+ */
 int store_admin_end(struct store *s, int ret, struct err *err)
 {
+    uint64_t seq = 0;
+
     if (ret == 0 && store_exec(s->admin, S_COMMIT, err) < 0)
         ret = -1;
     if (ret < 0 && !sqlite3_get_autocommit(s->admin->db))
         store_exec(s->admin, S_ROLLBACK, NULL);
+    if (ret == 0)
+        seq = store_commit_seq(s);
     pthread_mutex_unlock(&s->admin_mu);
+    if (ret == 0 && store_durable(s, seq, err) < 0)
+        ret = -1;
     return ret;
 }
 

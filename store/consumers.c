@@ -99,12 +99,11 @@ int store_consumer_add_backend(struct store *s, const char *key, const char *sec
     int64_t id = 0;
     int rc, ret = -1;
 
-    pthread_mutex_lock(&s->admin_mu);
-    if (store_exec(c, S_BEGIN_IMMEDIATE, err) < 0)
-        goto out;
+    if (store_admin_begin(s, err) < 0)
+        return -1;
     st = store_stmt(c, S_CONSUMER_INSERT, err);
     if (!st)
-        goto rollback;
+        goto out;
     store_bind_str(st, 1, str_from_cstr(key));
     store_bind_str(st, 2, str_from_cstr(secret));
     store_bind_str(st, 3, str_from_cstr(name));
@@ -119,14 +118,16 @@ int store_consumer_add_backend(struct store *s, const char *key, const char *sec
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         store_db_err(c, rc, "adding a consumer", err);
-        goto rollback;
+        goto out;
     }
     if (id == 0) {
         err_set(err, ERR_CONFLICT, "a consumer with key '%s' exists", key);
-        goto rollback;
+        goto out;
     }
-    if (store_exec(c, S_COMMIT, err) < 0)
-        goto rollback;
+    ret = 0;
+out:
+    if (store_admin_end(s, ret, err) < 0)
+        return -1;
     ccache_clear(s);
     if (out) {
         memset(out, 0, sizeof(*out));
@@ -138,13 +139,7 @@ int store_consumer_add_backend(struct store *s, const char *key, const char *sec
         out->enabled = true;
         out->created_at = util_now();
     }
-    ret = 0;
-    goto out;
-rollback:
-    store_exec(c, S_ROLLBACK, NULL);
-out:
-    pthread_mutex_unlock(&s->admin_mu);
-    return ret;
+    return 0;
 }
 
 int store_consumer_find(struct store *s, struct str key, struct store_consumer *out,
@@ -222,12 +217,11 @@ static int keyed_write(struct store *s, enum stmt_id id, const char *key, const 
     sqlite3_stmt *st;
     int rc, ret = -1;
 
-    pthread_mutex_lock(&s->admin_mu);
-    if (store_exec(c, S_BEGIN_IMMEDIATE, err) < 0)
-        goto out;
+    if (store_admin_begin(s, err) < 0)
+        return -1;
     st = store_stmt(c, id, err);
     if (!st)
-        goto rollback;
+        goto out;
     store_bind_str(st, 1, str_from_cstr(key));
     if (use_num)
         sqlite3_bind_int64(st, 2, num);
@@ -237,22 +231,18 @@ static int keyed_write(struct store *s, enum stmt_id id, const char *key, const 
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         store_db_err(c, rc, what, err);
-        goto rollback;
+        goto out;
     }
     if (sqlite3_changes(c->db) == 0) {
         err_set(err, ERR_NOTFOUND, "no consumer with key '%s'", key);
-        goto rollback;
+        goto out;
     }
-    if (store_exec(c, S_COMMIT, err) < 0)
-        goto rollback;
-    ccache_clear(s);
     ret = 0;
-    goto out;
-rollback:
-    store_exec(c, S_ROLLBACK, NULL);
 out:
-    pthread_mutex_unlock(&s->admin_mu);
-    return ret;
+    if (store_admin_end(s, ret, err) < 0)
+        return -1;
+    ccache_clear(s);
+    return 0;
 }
 
 int store_consumer_remove(struct store *s, const char *key, struct err *err)

@@ -1067,6 +1067,7 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
         fail_all(jobs, n, &e);
         return;
     }
+    store_commit_seq(s); /* the syncer's store_durable covers it before anyone is answered */
     /*
      * A few times a second, a few thousand at most: each move dirties the
      * pages that hold this second's nonces once for all of those moved, and

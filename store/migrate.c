@@ -477,9 +477,14 @@ int store_migrate_to(struct store *s, int version, int *applied, struct err *err
 {
     int ret;
 
+    uint64_t seq;
+
     pthread_mutex_lock(&s->admin_mu);
     ret = store_migrate_conn(s->admin, version, applied, err);
+    seq = store_commit_seq(s);
     pthread_mutex_unlock(&s->admin_mu);
+    if (ret == 0 && store_durable(s, seq, err) < 0)
+        ret = -1;
     return ret;
 }
 

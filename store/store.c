@@ -945,10 +945,20 @@ static void tx_observe(struct store *s, int64_t ns)
 /*
  * The WAL is synced through a descriptor of our own, opened once: fdatasync
  * covers the file, whichever descriptor names it, and SQLite removes the WAL
- * only when the last connection to the database closes, which the writer's
- * own connection never is while this thread runs.
+ * only when the last connection to the database closes, which the store's
+ * own connections never are while it is open.
+ *
+ * Group commit. The connections that write (the launch writer and the admin
+ * connection) run with synchronous = NORMAL, so COMMIT writes the WAL but
+ * does not wait for the disk, and the write lock is free again at once.
+ * Each commit then counts itself (store_commit_seq) and waits here until an
+ * fdatasync that began after it has returned: one caller runs the
+ * fdatasync for everyone committed so far, the others wait for it, and a
+ * commit made while one runs is covered by the next. Nothing is answered or
+ * acted on before its own sync, so a power cut loses only changes nobody
+ * was told about; see the README's "Durability".
  */
-static int wal_sync(struct store *s)
+static int wal_fd_open(struct store *s)
 {
     if (s->wal_fd < 0) {
         char path[4096];
@@ -959,9 +969,54 @@ static int wal_sync(struct store *s)
         }
         s->wal_fd = open(path, O_RDONLY | O_CLOEXEC);
     }
-    if (s->wal_fd < 0)
-        return -1;
-    return fdatasync(s->wal_fd);
+    return s->wal_fd;
+}
+
+uint64_t store_commit_seq(struct store *s)
+{
+    return __atomic_add_fetch(&s->commits, 1, __ATOMIC_SEQ_CST);
+}
+
+int store_durable(struct store *s, uint64_t seq, struct err *err)
+{
+    int ret = 0;
+
+    pthread_mutex_lock(&s->dur_mu);
+    while (s->dur_synced < seq) {
+        uint64_t upto;
+        int fd, rc, e = 0;
+
+        if (s->dur_busy) {
+            pthread_cond_wait(&s->dur_cv, &s->dur_mu);
+            continue;
+        }
+        /* every commit counted so far has returned from COMMIT: this sync covers it */
+        upto = __atomic_load_n(&s->commits, __ATOMIC_SEQ_CST);
+        s->dur_busy = true;
+        fd = wal_fd_open(s);
+        pthread_mutex_unlock(&s->dur_mu);
+        rc = fd < 0 ? -1 : fdatasync(fd);
+        if (rc < 0)
+            e = errno;
+        pthread_mutex_lock(&s->dur_mu);
+        s->dur_busy = false;
+        pthread_cond_broadcast(&s->dur_cv);
+        if (rc < 0) {
+            LOG(LOG_LEVEL_ERROR, "database: fdatasync of the write-ahead log failed",
+                LOG_STR("error", strerror(e)));
+            err_set(err, ERR_UNAVAILABLE, "the change could not be saved, please try again");
+            err_detail(err, "fdatasync %s-wal: %s", s->path, strerror(e));
+            ret = -1;
+            break;
+        }
+        if (upto > s->dur_synced)
+            s->dur_synced = upto;
+        pthread_mutex_lock(&s->stats_mu);
+        s->stats.wal_syncs++;
+        pthread_mutex_unlock(&s->stats_mu);
+    }
+    pthread_mutex_unlock(&s->dur_mu);
+    return ret;
 }
 
 static void *sync_main(void *arg)
@@ -980,20 +1035,13 @@ static void *sync_main(void *arg)
         j = s->sync_head;
         s->sync_head = s->sync_tail = NULL;
         pthread_mutex_unlock(&s->sync_mu);
-        if (wal_sync(s) == 0) {
-            pthread_mutex_lock(&s->stats_mu);
-            s->stats.wal_syncs++;
-            pthread_mutex_unlock(&s->stats_mu);
-        } else {
+        /* every batch in the list committed before it was handed over: counted already */
+        if (store_durable(s, __atomic_load_n(&s->commits, __ATOMIC_SEQ_CST), NULL) < 0) {
             /*
              * Committed, but not known to be on the disk: not answered as
              * saved. The nonces stay claimed (the rows are there): the LMS
              * must launch anew, which a learner's click does.
              */
-            int e = errno;
-
-            LOG(LOG_LEVEL_ERROR, "database: fdatasync of the write-ahead log failed",
-                LOG_STR("error", strerror(e)));
             for (struct store_launch_job *k = j; k; k = k->next) {
                 if (k->status == 0) {
                     k->status = -1;
@@ -1130,6 +1178,8 @@ static void store_free(struct store *s)
     pthread_cond_destroy(&s->ckpt_cv);
     pthread_mutex_destroy(&s->sync_mu);
     pthread_cond_destroy(&s->sync_cv);
+    pthread_mutex_destroy(&s->dur_mu);
+    pthread_cond_destroy(&s->dur_cv);
     if (s->wal_fd >= 0)
         close(s->wal_fd);
     pthread_mutex_destroy(&s->stats_mu);
@@ -1200,6 +1250,8 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
     pthread_cond_init(&s->ckpt_cv, NULL);
     pthread_mutex_init(&s->sync_mu, NULL);
     pthread_cond_init(&s->sync_cv, NULL);
+    pthread_mutex_init(&s->dur_mu, NULL);
+    pthread_cond_init(&s->dur_cv, NULL);
     s->wal_fd = -1;
     pthread_mutex_init(&s->stats_mu, NULL);
     pthread_mutex_init(&s->ccache_mu, NULL);
@@ -1217,6 +1269,14 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
                 store_schema_latest());
         goto fail;
     }
+    /*
+     * From here on its commits are made durable by store_durable after the
+     * write lock is released (store_admin_end), not inside COMMIT.
+     */
+    if (sqlite3_exec(s->admin->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+        err_set(err, ERR_INTERNAL, "cannot set up the database");
+        goto fail;
+    }
     /* before any other connection prepares a statement: dropping the table changes the schema */
     if (version >= 8 && store_nonce_v6_open(s, s->admin, util_now(), err) < 0)
         goto fail;
@@ -1226,7 +1286,7 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
         sqlite3_wal_hook(s->wconn->db, wal_hook, s);
         /* the writer's working set (right edges, recent users) deserves more cache */
         sqlite3_exec(s->wconn->db, "PRAGMA cache_size = -4096", NULL, NULL, NULL);
-        /* its commits are synced by the syncer before they are answered (sync_main) */
+        /* its commits are synced (store_durable) by the syncer before they are answered */
         if (sqlite3_exec(s->wconn->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) !=
             SQLITE_OK) {
             err_set(err, ERR_INTERNAL, "cannot set up the database writer");

@@ -1040,7 +1040,7 @@ struct store_stats {
     uint64_t batches, launches, replays, checkpoints;
     uint64_t tx_le[STORE_TX_BUCKETS + 1];
     uint64_t tx_ns;     /* their total time */
-    uint64_t wal_syncs; /* fdatasyncs of the WAL that answered batches (store.c, sync_main) */
+    uint64_t wal_syncs; /* fdatasyncs of the WAL, each for every commit before it (store_durable) */
 };
 void store_stats(struct store *s, struct store_stats *out /* OUT */);
 

@@ -244,7 +244,14 @@ struct store {
     pthread_cond_t sync_cv;
     struct store_launch_job *sync_head, *sync_tail;
     bool sync_stop;
-    int wal_fd; /* the WAL, opened by the syncer for fdatasync; -1 until then */
+    int wal_fd; /* the WAL, for fdatasync (store_durable); -1 until first needed */
+
+    /* group commit (store.c, store_durable) */
+    uint64_t commits; /* commits of the writer and admin connections, atomic */
+    pthread_mutex_t dur_mu;
+    pthread_cond_t dur_cv;
+    uint64_t dur_synced; /* commits up to this one are on the disk */
+    bool dur_busy;       /* a caller runs the fdatasync */
 
     /* the checkpointer */
     struct conn *cconn;
@@ -345,6 +352,10 @@ int store_name_index(const char *const *names, size_t n, const char *name);
 /* The admin connection in a BEGIN IMMEDIATE transaction, and its end (commit when ret is 0). */
 int store_admin_begin(struct store *s, struct err *err);
 int store_admin_end(struct store *s, int ret, struct err *err);
+/* Counts a commit of the writer or admin connection; its number for store_durable. */
+uint64_t store_commit_seq(struct store *s);
+/* Returns once commit `seq` and every one before it are on the disk (group commit). */
+int store_durable(struct store *s, uint64_t seq, struct err *err);
 /* The id of a course, created bare when no launch brought it yet (badges.c). */
 int store_ensure_context_conn(struct conn *c, int64_t consumer_id, const char *lti_context_id,
                               int64_t now, int64_t *id, struct err *err);
