@@ -1,7 +1,25 @@
 /*
- * backends/obf.c - Open Badge Factory, API v2: reading its answers, the
- * OAuth2 token's states and the request bodies (see obf.h). The calls
- * themselves come with the backend; this file holds what they are built on.
+ * backends/obf.c - Open Badge Factory (and CanCred Factory, the same
+ * software), API v2: OAuth2 client credentials, JSON bodies.
+ *
+ * The first half holds what does not touch the network, so that it can be
+ * checked on its own (tests/unit/backends/obf.c): reading an answer, the
+ * access token's states, the request bodies, finding a badge or an event
+ * in a list. The second half makes the calls, as OBF's Moodle plugin
+ * (classes/client.php) makes them and tests/integration/obffake.py
+ * answers them:
+ *   token   POST /v2/client/oauth2/token (form; at most one a client in
+ *           ten seconds, reused until shortly before expires_in)
+ *   check   GET /v2/client/{client}/ping, GET /v2/client/{client}
+ *   badges  GET /v2/badge/{client}[/{id}] ({result, total} pages),
+ *           POST /v2/badge/{client}, PUT /v2/badge/{client}/{id}
+ *   events  POST /v2/event/{client}/{badge}/issue (the event id is the
+ *           assertion id), GET /v2/event/{client}?badge_id&email&
+ *           api_consumer_id (the look-up before a re-send: the award's uid
+ *           in log_entry), GET /v2/event/{client}/recipient?event_id&email
+ *           (the assertion URL), PUT /v2/event/{client}/{event}/revoke
+ * A POST goes on a fresh connection (see send_http), so that a dropped one
+ * is never sent again by libcurl; the worker looks it up instead.
  */
 #include "base/base.h"
 #include "backends/obf.h"
@@ -377,4 +395,748 @@ bool backend_obf_log_uid(json_t *event, char *uid, size_t uidlen)
     }
     json_decref(parsed);
     return ok;
+}
+
+/* ---- list look-ups ------------------------------------------------------------------------ */
+
+static bool tagged(json_t *tags, const char *marker)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(tags, i, v) {
+        if (json_is_string(v) && strcmp(json_string_value(v), marker) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Copies a JSON string that is an id OBF could have given (backend_entity_id_valid). */
+static bool copy_id(json_t *v, char *id, size_t idlen)
+{
+    const char *s = json_string_value(v);
+
+    if (!s || !backend_entity_id_valid(s) || strlen(s) >= idlen)
+        return false;
+    memcpy(id, s, strlen(s) + 1);
+    return true;
+}
+
+bool backend_obf_find_marked(json_t *list, const char *marker, char *id, size_t idlen)
+{
+    size_t i, j;
+    json_t *b, *c;
+
+    if (!marker || !*marker)
+        return false;
+    json_array_foreach(list, i, b) {
+        bool hit = tagged(json_object_get(b, "tag"), marker);
+
+        /* a list item carries its primary content's tags; a whole badge, every content's */
+        json_array_foreach(json_object_get(b, "content"), j, c) {
+            hit = hit || tagged(json_object_get(c, "tag"), marker);
+        }
+        if (hit && !json_is_true(json_object_get(b, "deleted")) &&
+            copy_id(json_object_get(b, "id"), id, idlen))
+            return true;
+    }
+    return false;
+}
+
+bool backend_obf_find_event(json_t *list, const char *uid, char *id, size_t idlen)
+{
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(list, i, e) {
+        char got[128];
+
+        if (backend_obf_log_uid(e, got, sizeof(got)) && strcmp(got, uid) == 0 &&
+            copy_id(json_object_get(e, "id"), id, idlen))
+            return true;
+    }
+    return false;
+}
+
+bool backend_obf_find_recipient(json_t *list, const char *email, char *url, size_t urllen,
+                                bool *revoked)
+{
+    json_t *best = NULL, *row;
+    size_t i;
+    const char *u;
+
+    json_array_foreach(list, i, row) {
+        const char *who = json_string_value(json_object_get(row, "email"));
+
+        if (!who || strcasecmp(who, email) != 0)
+            continue;
+        /* an unrevoked one first */
+        if (!best || (json_is_true(json_object_get(best, "revoked")) &&
+                      !json_is_true(json_object_get(row, "revoked"))))
+            best = row;
+    }
+    if (!best)
+        return false;
+    *revoked = json_is_true(json_object_get(best, "revoked"));
+    u = json_string_value(json_object_get(best, "assertion_json_url"));
+    url[0] = '\0';
+    if (u && strlen(u) < urllen &&
+        (strncmp(u, "https://", 8) == 0 || strncmp(u, "http://", 7) == 0))
+        memcpy(url, u, strlen(u) + 1);
+    return true;
+}
+
+bool backend_obf_created_id(const struct obf_reply *rep, const char *location, char *id,
+                            size_t idlen)
+{
+    const char *slash;
+
+    if (copy_id(json_object_get(rep->doc, "resource_id"), id, idlen))
+        return true;
+    /* or the last segment of Location (.../v2/badge/CLIENT/ID) */
+    slash = location ? strrchr(location, '/') : NULL;
+    if (!slash || !backend_entity_id_valid(slash + 1) || strlen(slash + 1) >= idlen)
+        return false;
+    memcpy(id, slash + 1, strlen(slash + 1) + 1);
+    return true;
+}
+
+/* ---- the backend: calls to Open Badge Factory -------------------------------------------- */
+
+struct obf {
+    struct backend b;
+    struct obf_settings s;
+    struct net_http *http;
+    struct obf_token token;
+    int64_t next_send_ns; /* the rate limit: no request before then (monotonic) */
+};
+
+static struct obf *self_of(struct backend *b)
+{
+    return b->self;
+}
+
+static struct net_http_policy policy_of(struct obf *o)
+{
+    struct net_http_policy p = {
+        .allowed_hosts = o->s.host,
+        .allow_loopback = o->s.allow_loopback,
+        .connect_timeout_ms = (long)o->s.connect_timeout * 1000,
+        .timeout_ms = (long)o->s.timeout * 1000,
+        .ca_file = o->s.ca_file[0] ? o->s.ca_file : NULL,
+        .allowed_what = "the backend's base_url host",
+        .cancelled = o->b.cancelled,
+        .cancelled_cls = o->b.cancelled_cls,
+    };
+    return p;
+}
+
+static bool cancelled(struct obf *o)
+{
+    return o->b.cancelled && o->b.cancelled(o->b.cancelled_cls);
+}
+
+/* Sleeps until the monotonic `until_ns`, asking about cancelling each second; false: cancelled. */
+static bool sleep_until(struct obf *o, int64_t until_ns)
+{
+    int64_t now = util_mono_ns();
+
+    while (now < until_ns) {
+        int64_t left = until_ns - now;
+        struct timespec ts = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
+
+        if (cancelled(o))
+            return false;
+        if (ts.tv_sec > 0) {
+            ts.tv_sec = 1;
+            ts.tv_nsec = 0;
+        }
+        nanosleep(&ts, NULL);
+        now = util_mono_ns();
+    }
+    return !cancelled(o);
+}
+
+static void no_answer(struct net_http_response *resp, const char *why, bool was_cancelled)
+{
+    memset(resp, 0, sizeof(*resp));
+    buf_init(&resp->body, 0);
+    resp->outcome = NET_HTTP_NETWORK;
+    resp->cancelled = was_cancelled;
+    snprintf(resp->error, sizeof(resp->error), "%s", why);
+}
+
+static void send_http(struct obf *o, const struct net_http_request *req,
+                      struct net_http_response *resp)
+{
+    struct net_http_policy p = policy_of(o);
+    int64_t gap = o->s.rate > 0 ? 1000000000 / o->s.rate : 0;
+
+    if (!sleep_until(o, o->next_send_ns)) {
+        no_answer(resp, "cancelled", true);
+        return;
+    }
+    o->next_send_ns = util_mono_ns() + gap;
+    if (req->method == NET_HTTP_POST) {
+        /*
+         * A POST goes on a connection of its own: libcurl sends a request
+         * again by itself when a kept-alive connection closes before any
+         * answer, and OBF would then make a second badge or event. (PUT
+         * and GET sent twice do no harm.)
+         */
+        struct net_http *once = net_http_new();
+
+        if (!once) {
+            no_answer(resp, "out of memory", false);
+            return;
+        }
+        net_http_send(once, &p, req, resp);
+        net_http_free(once);
+        return;
+    }
+    net_http_send(o->http, &p, req, resp);
+}
+
+/*
+ * A token ready to use, asking for one when needed. OBF gives a client one
+ * token in ten seconds, whoever asks (`backend check` beside `serve`
+ * shares the client): a wait of at most those ten seconds, ours or the
+ * one a 429 asks for, is waited here once, then the token asked again.
+ */
+static int token_ready(struct obf *o, struct backend_result *r)
+{
+    struct buf url = BUF_INIT(LIMIT_LTI_URL_LEN);
+    bool waited = false;
+    int ret = -1;
+
+    buf_addstr(&url, o->s.base_url);
+    buf_addstr(&url, "/v2/client/oauth2/token");
+    for (int round = 0; round < 4; round++) {
+        int64_t now = util_now();
+        enum obf_token_step step = backend_obf_token_step(&o->token, now);
+        struct buf form = BUF_INIT(2048);
+        struct net_http_response resp;
+        struct net_http_request req = {
+            .method = NET_HTTP_POST,
+            .url = url.ptr,
+            .content_type = NET_HTTP_FORM,
+            .max_response = 64 * 1024,
+        };
+
+        if (step == OBF_TOKEN_USE) {
+            ret = 0;
+            break;
+        }
+        if (step == OBF_TOKEN_WAIT) {
+            backend_obf_token_wait(&o->token, now, r);
+            if (waited || r->status != BACKEND_RETRY || r->retry_after > OBF_TOKEN_INTERVAL + 1)
+                break;
+            waited = true;
+            if (!sleep_until(o, util_mono_ns() + r->retry_after * 1000000000))
+                break;
+            backend_result_init(r);
+            continue;
+        }
+        backend_obf_token_form(o->s.client_id, o->s.client_secret, &form);
+        req.body = form.ptr;
+        req.body_len = form.len;
+        send_http(o, &req, &resp);
+        backend_obf_token_answer(&o->token, &resp, util_now(), r);
+        /* only OBF's "one token in ten seconds" is waited out here; anything else is the worker's
+         */
+        if (r->status != BACKEND_OK &&
+            !(resp.outcome == NET_HTTP_ANSWERED && resp.status == 429 && !waited)) {
+            net_http_response_release(&resp);
+            explicit_bzero(form.ptr, form.len);
+            buf_release(&form);
+            break;
+        }
+        net_http_response_release(&resp);
+        explicit_bzero(form.ptr, form.len);
+        buf_release(&form);
+        backend_result_init(r);
+    }
+    if (ret < 0 && r->status == BACKEND_OK)
+        backend_result_set(r, BACKEND_RETRY, "the access token: Open Badge Factory gave none");
+    buf_release(&url);
+    return ret;
+}
+
+/*
+ * Sends `req` with the token: a 401 or 403 renews the token once and sends
+ * once more, then is auth. Fills `out` and `resp` (release both) in every
+ * case; when no token could be had, `out` says why.
+ */
+static void send_authorized(struct obf *o, struct net_http_request *req, const char *entity,
+                            struct net_http_response *resp, struct obf_reply *out)
+{
+    static const struct net_http_header accept = { "Accept", "application/json" };
+
+    memset(out, 0, sizeof(*out));
+    memset(resp, 0, sizeof(*resp));
+    buf_init(&resp->body, 0);
+    req->headers = &accept;
+    req->nheaders = 1;
+    req->max_response = LIMIT_OBF_ANSWER;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct buf authz = BUF_INIT(OBF_TOKEN_LEN + 16);
+        struct backend_result tr;
+        uint64_t generation;
+
+        backend_obf_reply_release(out);
+        net_http_response_release(resp);
+        backend_result_init(&tr);
+        if (token_ready(o, &tr) < 0) {
+            out->kind = tr.status == BACKEND_AUTH ? OBF_AUTH : OBF_RETRY;
+            snprintf(out->message, sizeof(out->message), "%s", tr.message);
+            out->retry_after = tr.retry_after;
+            return;
+        }
+        generation = o->token.generation;
+        buf_addstr(&authz, "Bearer ");
+        buf_addstr(&authz, o->token.access);
+        req->authorization = authz.ptr;
+        send_http(o, req, resp);
+        req->authorization = NULL;
+        explicit_bzero(authz.ptr, authz.len);
+        buf_release(&authz);
+        backend_obf_reply(resp, entity, out);
+        if (out->kind != OBF_UNAUTHORIZED)
+            return;
+        backend_obf_token_rejected(&o->token, generation);
+    }
+    out->kind = OBF_AUTH;
+    snprintf(out->message, sizeof(out->message),
+             "%s: Open Badge Factory refused a new access token (HTTP %ld): check client_id, "
+             "client_secret and the API access of the account",
+             entity, resp->status);
+}
+
+/* One call at base_url + `path` (JSON `body` or none); `out` says how it went (release it). */
+static void call(struct obf *o, enum net_http_method method, const char *path, const char *body,
+                 const char *entity, struct obf_reply *out, char *location, size_t loclen)
+{
+    struct buf url = BUF_INIT(LIMIT_LTI_URL_LEN);
+    struct err err = ERR_INIT;
+    struct net_http_response resp;
+    struct net_http_request req = {
+        .method = method,
+        .content_type = body ? NET_HTTP_JSON : NULL,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+    };
+
+    buf_addstr(&url, o->s.base_url);
+    buf_addstr(&url, path);
+    if (buf_check(&url, "the URL", &err) < 0) {
+        memset(out, 0, sizeof(*out));
+        out->kind = OBF_PERMANENT;
+        snprintf(out->message, sizeof(out->message), "%s: the URL is too long", entity);
+        buf_release(&url);
+        return;
+    }
+    req.url = url.ptr;
+    send_authorized(o, &req, entity, &resp, out);
+    if (location)
+        snprintf(location, loclen, "%s", resp.location);
+    net_http_response_release(&resp);
+    buf_release(&url);
+}
+
+/* Copies a reply's failure into a result, `what` first ("creating the badge"). */
+static void fail(struct backend_result *r, const struct obf_reply *rep, const char *what)
+{
+    static const enum backend_status map[] = {
+        [OBF_OK] = BACKEND_OK,
+        [OBF_RETRY] = BACKEND_RETRY,
+        [OBF_AUTH] = BACKEND_AUTH,
+        [OBF_PERMANENT] = BACKEND_PERMANENT,
+        [OBF_UNAUTHORIZED] = BACKEND_AUTH,
+        [OBF_NOT_FOUND] = BACKEND_PERMANENT,
+    };
+
+    backend_result_set(r, map[rep->kind], "%s: %s", what, rep->message);
+    r->retry_after = rep->retry_after;
+}
+
+static bool id_or_refuse(const char *id, struct backend_result *r)
+{
+    if (backend_entity_id_valid(id))
+        return true;
+    backend_result_set(r, BACKEND_PERMANENT, "'%.80s' is not an Open Badge Factory id",
+                       id ? id : "");
+    return false;
+}
+
+static void op_check(struct backend *b, struct backend_result *r)
+{
+    struct obf *o = self_of(b);
+    struct obf_reply rep;
+    char path[256], entity[128];
+
+    backend_result_init(r);
+    snprintf(entity, sizeof(entity), "client '%s'", o->s.client_id);
+    snprintf(path, sizeof(path), "/v2/client/%s/ping", o->s.client_id);
+    call(o, NET_HTTP_GET, path, NULL, entity, &rep, NULL, 0);
+    if (rep.kind != OBF_OK) {
+        fail(r, &rep, "ping");
+        if (rep.kind == OBF_NOT_FOUND)
+            r->status = BACKEND_AUTH;
+        backend_obf_reply_release(&rep);
+        return;
+    }
+    backend_obf_reply_release(&rep);
+    snprintf(path, sizeof(path), "/v2/client/%s", o->s.client_id);
+    call(o, NET_HTTP_GET, path, NULL, entity, &rep, NULL, 0);
+    if (rep.kind == OBF_OK) {
+        const char *name = json_string_value(json_object_get(rep.doc, "name"));
+
+        snprintf(r->name, sizeof(r->name), "%s", name ? name : "");
+    } else {
+        fail(r, &rep, "reading the client");
+        if (rep.kind == OBF_NOT_FOUND)
+            r->status = BACKEND_AUTH;
+    }
+    backend_obf_reply_release(&rep);
+}
+
+static void op_verify(struct backend *b, const char *id, struct backend_result *r)
+{
+    struct obf *o = self_of(b);
+    struct obf_reply rep;
+    char path[256], entity[128];
+
+    backend_result_init(r);
+    if (!id_or_refuse(id, r))
+        return;
+    snprintf(entity, sizeof(entity), "badge '%s'", id);
+    snprintf(path, sizeof(path), "/v2/badge/%s/%s", o->s.client_id, id);
+    call(o, NET_HTTP_GET, path, NULL, entity, &rep, NULL, 0);
+    if (rep.kind == OBF_OK) {
+        if (json_is_true(json_object_get(rep.doc, "draft")))
+            backend_result_set(r, BACKEND_PERMANENT,
+                               "badge '%s' is a draft: publish it in Open Badge Factory first", id);
+        else
+            snprintf(r->id, sizeof(r->id), "%s", id);
+    } else {
+        fail(r, &rep, "verifying the badge");
+    }
+    backend_obf_reply_release(&rep);
+}
+
+/*
+ * GETs the list at `path` (a query without limit and offset) page by page
+ * ({result, total}, LIMIT_OBF_PAGE_SIZE at a time, at most
+ * LIMIT_OBF_PAGES), calling `match` on each page's result until it says it
+ * found what it looks for. Returns 0, or -1 with `r` set.
+ */
+static int each_page(struct obf *o, const char *path, const char *entity, const char *what,
+                     bool (*match)(json_t *list, void *cls), void *cls, struct backend_result *r)
+{
+    int64_t offset = 0;
+
+    for (int page = 0; page < LIMIT_OBF_PAGES; page++) {
+        struct obf_reply rep;
+        char full[1024];
+        json_t *list;
+        int64_t total;
+        bool more;
+
+        snprintf(full, sizeof(full), "%s%slimit=%d&offset=%" PRId64, path,
+                 strchr(path, '?') ? "&" : "?", LIMIT_OBF_PAGE_SIZE, offset);
+        call(o, NET_HTTP_GET, full, NULL, entity, &rep, NULL, 0);
+        list = json_object_get(rep.doc, "result");
+        if (rep.kind == OBF_OK && !json_is_array(list)) {
+            backend_result_set(r, BACKEND_RETRY, "%s: Open Badge Factory's answer has no list",
+                               what);
+            backend_obf_reply_release(&rep);
+            return -1;
+        }
+        if (rep.kind != OBF_OK) {
+            fail(r, &rep, what);
+            backend_obf_reply_release(&rep);
+            return -1;
+        }
+        total = json_integer_value(json_object_get(rep.doc, "total"));
+        offset += (int64_t)json_array_size(list);
+        more = !match(list, cls) && json_array_size(list) > 0 && offset < total;
+        backend_obf_reply_release(&rep);
+        if (!more)
+            return 0;
+    }
+    return 0;
+}
+
+struct marked {
+    const char *marker;
+    char *id;
+    size_t idlen;
+    bool found;
+};
+
+static bool match_marked(json_t *list, void *cls)
+{
+    struct marked *m = cls;
+
+    m->found = backend_obf_find_marked(list, m->marker, m->id, m->idlen);
+    return m->found;
+}
+
+static void op_find_badge_class(struct backend *b, const struct backend_badge *bc,
+                                struct backend_result *r)
+{
+    struct obf *o = self_of(b);
+    struct marked m = { .marker = bc->marker, .id = r->id, .idlen = sizeof(r->id) };
+    char path[256], entity[128];
+
+    backend_result_init(r);
+    if (!bc->marker || !*bc->marker)
+        return;
+    snprintf(entity, sizeof(entity), "the badges of client '%s'", o->s.client_id);
+    snprintf(path, sizeof(path), "/v2/badge/%s", o->s.client_id);
+    if (each_page(o, path, entity, "looking for the badge", match_marked, &m, r) == 0)
+        r->found = m.found;
+}
+
+static void send_badge_class(struct backend *b, const struct backend_badge *bc, bool update,
+                             struct backend_result *r)
+{
+    struct obf *o = self_of(b);
+    struct obf_reply rep;
+    struct err err = ERR_INIT;
+    char *body = NULL, path[256], entity[160], location[LIMIT_HTTP_HEADER_VALUE];
+
+    backend_result_init(r);
+    if (update && !id_or_refuse(bc->backend_id, r))
+        return;
+    if (backend_obf_badge_body(bc, &o->s, &body, &err) < 0) {
+        backend_result_set(r, BACKEND_PERMANENT, "%s", err.msg);
+        return;
+    }
+    if (update) {
+        snprintf(entity, sizeof(entity), "badge '%s'", bc->backend_id);
+        snprintf(path, sizeof(path), "/v2/badge/%s/%s", o->s.client_id, bc->backend_id);
+    } else {
+        snprintf(entity, sizeof(entity), "the badges of client '%s'", o->s.client_id);
+        snprintf(path, sizeof(path), "/v2/badge/%s", o->s.client_id);
+    }
+    call(o, update ? NET_HTTP_PUT : NET_HTTP_POST, path, body, entity, &rep, location,
+         sizeof(location));
+    if (rep.kind == OBF_OK && update)
+        snprintf(r->id, sizeof(r->id), "%s", bc->backend_id);
+    else if (rep.kind == OBF_OK && !backend_obf_created_id(&rep, location, r->id, sizeof(r->id)))
+        /* made, perhaps: looked for by its marker before another is made */
+        backend_result_set(r, BACKEND_RETRY,
+                           "creating the badge: Open Badge Factory answered without its id");
+    else if (rep.kind != OBF_OK)
+        fail(r, &rep, update ? "updating the badge" : "creating the badge");
+    backend_obf_reply_release(&rep);
+    free(body);
+}
+
+static void op_create_badge_class(struct backend *b, const struct backend_badge *bc,
+                                  struct backend_result *r)
+{
+    send_badge_class(b, bc, false, r);
+}
+
+static void op_update_badge_class(struct backend *b, const struct backend_badge *bc,
+                                  struct backend_result *r)
+{
+    send_badge_class(b, bc, true, r);
+}
+
+/* The event's recipient row for the award's address: its assertion URL, whether revoked. */
+static void recipient_of(struct obf *o, const char *event, const struct backend_award *a,
+                         struct backend_result *r)
+{
+    struct buf path = BUF_INIT(1024);
+    struct obf_reply rep;
+    char entity[128];
+    bool revoked = false;
+
+    snprintf(entity, sizeof(entity), "event '%s'", event);
+    buf_addf(&path, "/v2/event/%s/recipient?", o->s.client_id);
+    net_http_form_add(&path, "event_id", event);
+    net_http_form_add(&path, "email", a->recipient_email);
+    call(o, NET_HTTP_GET, path.ptr, NULL, entity, &rep, NULL, 0);
+    if (rep.kind != OBF_OK) {
+        fail(r, &rep, "reading the event's recipient");
+    } else if (!backend_obf_find_recipient(json_object_get(rep.doc, "result"), a->recipient_email,
+                                           r->url, sizeof(r->url), &revoked)) {
+        backend_result_set(r, BACKEND_RETRY,
+                           "reading the event's recipient: event '%s' has no recipient %s yet",
+                           event, a->recipient_email);
+    } else {
+        r->revoked = revoked;
+    }
+    backend_obf_reply_release(&rep);
+    buf_release(&path);
+}
+
+struct by_uid {
+    const char *uid;
+    char *id;
+    size_t idlen;
+    bool found;
+};
+
+static bool match_uid(json_t *list, void *cls)
+{
+    struct by_uid *m = cls;
+
+    m->found = backend_obf_find_event(list, m->uid, m->id, m->idlen);
+    return m->found;
+}
+
+static void op_find_assertion(struct backend *b, const struct backend_badge *bc,
+                              const struct backend_award *a, struct backend_result *r)
+{
+    struct obf *o = self_of(b);
+    struct buf path = BUF_INIT(1024);
+    struct by_uid m = { .uid = a->uid, .id = r->id, .idlen = sizeof(r->id) };
+    char entity[128];
+
+    backend_result_init(r);
+    if (!backend_entity_id_valid(bc->backend_id) || !a->recipient_email || !*a->recipient_email ||
+        !a->uid) {
+        backend_result_set(r, BACKEND_PERMANENT, "no badge id or e-mail to look up");
+        return;
+    }
+    snprintf(entity, sizeof(entity), "the events of badge '%s'", bc->backend_id);
+    buf_addf(&path, "/v2/event/%s?", o->s.client_id);
+    net_http_form_add(&path, "badge_id", bc->backend_id);
+    net_http_form_add(&path, "email", a->recipient_email);
+    net_http_form_add(&path, "api_consumer_id", o->s.api_consumer_id);
+    if (each_page(o, path.ptr, entity, "looking up the event", match_uid, &m, r) == 0 && m.found) {
+        recipient_of(o, r->id, a, r);
+        r->found = r->status == BACKEND_OK;
+    }
+    buf_release(&path);
+}
+
+static void op_issue(struct backend *b, const struct backend_badge *bc,
+                     const struct backend_award *a, struct backend_result *r)
+{
+    struct obf *o = self_of(b);
+    struct obf_reply rep;
+    struct err err = ERR_INIT;
+    char *body = NULL, path[256], entity[128], location[LIMIT_HTTP_HEADER_VALUE];
+
+    backend_result_init(r);
+    if (!id_or_refuse(bc->backend_id, r))
+        return;
+    if (backend_obf_issue_body(a, &o->s, &body, &err) < 0) {
+        backend_result_set(r, BACKEND_PERMANENT, "%s", err.msg);
+        return;
+    }
+    snprintf(entity, sizeof(entity), "badge '%s'", bc->backend_id);
+    snprintf(path, sizeof(path), "/v2/event/%s/%s/issue", o->s.client_id, bc->backend_id);
+    call(o, NET_HTTP_POST, path, body, entity, &rep, location, sizeof(location));
+    free(body);
+    if (rep.kind != OBF_OK) {
+        fail(r, &rep, "issuing");
+    } else if (!backend_obf_created_id(&rep, location, r->id, sizeof(r->id))) {
+        /* issued, perhaps: the worker looks the event up by the award's uid first */
+        backend_result_set(r, BACKEND_RETRY,
+                           "issuing: Open Badge Factory answered without the event's id");
+    } else {
+        /* the event is made; a failure here is retried as a look-up, never a second issue */
+        recipient_of(o, r->id, a, r);
+        r->revoked = false;
+    }
+    backend_obf_reply_release(&rep);
+}
+
+static void op_revoke(struct backend *b, const struct backend_badge *bc,
+                      const struct backend_award *a, const char *reason, struct backend_result *r)
+{
+    struct obf *o = self_of(b);
+    struct obf_reply rep;
+    char id[512], path[1024], entity[600], *body;
+    json_t *doc;
+
+    (void)reason; /* OBF v2 takes none */
+    backend_result_init(r);
+    if (a->assertion_id && *a->assertion_id) {
+        snprintf(id, sizeof(id), "%s", a->assertion_id);
+    } else {
+        /* attempted, answer lost: revoke what OBF has */
+        op_find_assertion(b, bc, a, r);
+        if (r->status != BACKEND_OK || !r->found || r->revoked) {
+            r->found = false;
+            return;
+        }
+        snprintf(id, sizeof(id), "%s", r->id);
+        backend_result_init(r);
+    }
+    if (!id_or_refuse(id, r))
+        return;
+    doc = json_pack("{s:[s]}", "recipient", a->recipient_email ? a->recipient_email : "");
+    body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!body) {
+        backend_result_set(r, BACKEND_RETRY, "out of memory");
+        return;
+    }
+    snprintf(entity, sizeof(entity), "event '%s'", id);
+    snprintf(path, sizeof(path), "/v2/event/%s/%s/revoke", o->s.client_id, id);
+    call(o, NET_HTTP_PUT, path, body, entity, &rep, NULL, 0);
+    /* already revoked, or gone: what was asked for holds */
+    if (rep.kind == OBF_OK || rep.kind == OBF_NOT_FOUND)
+        snprintf(r->id, sizeof(r->id), "%s", id);
+    else
+        fail(r, &rep, "revoking");
+    backend_obf_reply_release(&rep);
+    free(body);
+}
+
+static void op_destroy(struct backend *b)
+{
+    struct obf *o = self_of(b);
+
+    net_http_free(o->http);
+    explicit_bzero(o, sizeof(*o));
+    free(o);
+}
+
+static const struct backend_ops obf_ops = {
+    .name = "obf",
+    .remote = true,
+    .check = op_check,
+    .verify_badge_class = op_verify,
+    .find_badge_class = op_find_badge_class,
+    .create_badge_class = op_create_badge_class,
+    .update_badge_class = op_update_badge_class,
+    .issue = op_issue,
+    .revoke = op_revoke,
+    .find_assertion = op_find_assertion,
+    .destroy = op_destroy,
+};
+
+struct backend *backend_obf_new(const struct obf_settings *s, struct err *err)
+{
+    struct obf *o;
+
+    if (!s->base_url[0] || !s->host[0] || !backend_entity_id_valid(s->client_id)) {
+        err_set(err, ERR_INVALID, "an obf backend needs base_url and client_id");
+        return NULL;
+    }
+    if (s->api != OBF_API_V2) {
+        err_set(err, ERR_UNAVAILABLE, "api = v1 is not built yet: this version issues through v2");
+        return NULL;
+    }
+    o = xcalloc(1, sizeof(*o));
+    o->s = *s;
+    o->b.ops = &obf_ops;
+    o->b.self = o;
+    backend_obf_token_init(&o->token);
+    o->http = net_http_new();
+    if (!o->http) {
+        explicit_bzero(o, sizeof(*o));
+        free(o);
+        err_set(err, ERR_INTERNAL, "could not set up the HTTP client");
+        return NULL;
+    }
+    return &o->b;
 }

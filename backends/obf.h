@@ -4,8 +4,8 @@
  * (tests/unit/backends/obf.c): what an answer of API v2 comes to, the
  * OAuth2 token's states (OBF gives a client at most one token every ten
  * seconds), and the request bodies of badge create/update and event issue.
- * The backend itself (the calls) is not built yet: backend_from_settings()
- * answers that for type obf.
+ * backend_obf_new() makes the backend (the calls, in obf.c after these
+ * parts); other modules reach it through backends/backends.h only.
  *
  * API v2 (openbadgefactory.com/obf-api-v2, as OBF's Moodle plugin calls
  * it): JSON bodies, Bearer tokens from POST /v2/client/oauth2/token
@@ -19,6 +19,17 @@
 #include "net/net.h"
 
 #include <jansson.h>
+
+/* ---- the backend ----------------------------------------------------------- */
+
+/*
+ * A backend that issues through Open Badge Factory at s->base_url as
+ * client s->client_id (the caller owns it: backend_destroy). It copies
+ * `s`. Its calls share one access token kept in memory (v2), send at most
+ * s->rate requests a second, and reach s->host only (TLS verified, no
+ * redirects).
+ */
+struct backend *backend_obf_new(const struct obf_settings *s, struct err *err);
 
 /* OBF gives a client at most one token in this many seconds. */
 #define OBF_TOKEN_INTERVAL 10
@@ -118,5 +129,22 @@ int backend_obf_issue_body(const struct backend_award *a, const struct obf_setti
                            char **out /* OUT */, struct err *err);
 /* The award uid an event's log_entry holds (an object, or as v2 returns it, its JSON text). */
 bool backend_obf_log_uid(json_t *event, char *uid, size_t uidlen);
+
+/* ---- list look-ups (v2 {result, total} pages) ---------------------------------------- */
+
+/* The id of the first badge of `list` tagged `marker` (its tag, or any content's). */
+bool backend_obf_find_marked(json_t *list, const char *marker, char *id, size_t idlen);
+/* The id of the first event of `list` whose log_entry names award `uid`. */
+bool backend_obf_find_event(json_t *list, const char *uid, char *id, size_t idlen);
+/*
+ * The recipient row of `list` for `email` (compared without case), an
+ * unrevoked one first: its assertion_json_url (http(s) only, else "") and
+ * whether it is revoked.
+ */
+bool backend_obf_find_recipient(json_t *list, const char *email, char *url, size_t urllen,
+                                bool *revoked /* OUT */);
+/* The id a create or issue answered: its resource_id, else Location's last segment. */
+bool backend_obf_created_id(const struct obf_reply *rep, const char *location, char *id,
+                            size_t idlen);
 
 #endif

@@ -14,6 +14,7 @@
 #include "backends/registry.h"
 #include "backends/backends.h"
 #include "backends/badgr.h"
+#include "backends/obf.h"
 
 #include <strings.h>
 #include <sys/stat.h>
@@ -651,6 +652,10 @@ int backend_from_settings(const struct backend_settings *s, struct backend **out
     /* one case per type of types[] */
     if (strcmp(s->type->name, "badgr") == 0) {
         *out = backend_badgr_new(&s->u.badgr, err);
+        return *out ? 0 : -1;
+    }
+    if (strcmp(s->type->name, "obf") == 0) {
+        *out = backend_obf_new(&s->u.obf, err);
         return *out ? 0 : -1;
     }
     return err_set(err, ERR_UNAVAILABLE,

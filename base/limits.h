@@ -237,6 +237,17 @@
 #define LIMIT_BADGR_TAG_LEN      1024
 
 /*
+ * Open Badge Factory (backends/obf.c). One answer: a page of at most
+ * LIMIT_OBF_PAGE_SIZE badges or events (OBF's own maximum, 1 000) of a
+ * few KiB each, or one badge echoing its image as a data URI
+ * (LIMIT_BADGE_IMAGE_BYTES, a third more as base64): 8 MiB holds either.
+ * Pages of a look-up followed at most: 20 x 1 000 badges of one client.
+ */
+#define LIMIT_OBF_ANSWER    (8 * 1024 * 1024)
+#define LIMIT_OBF_PAGE_SIZE 1000
+#define LIMIT_OBF_PAGES     20
+
+/*
  * Basic Outcomes messages: a replaceResult with a Canvas resultData text is
  * a few KiB; 64 KiB refuses anything else before it is parsed. Real messages
  * nest 7 levels; 32 bounds the parser's work on a hostile one.

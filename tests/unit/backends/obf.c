@@ -320,13 +320,76 @@ static void bodies(void **state)
     free(s);
 }
 
+/* Finding what a lost answer made: a badge by its marker, an event by the award uid, a row. */
+static void lookups(void **state)
+{
+    json_t *list;
+    char id[64], url[256];
+    bool revoked = true;
+    struct obf_reply rep;
+    struct net_http_response h;
+
+    (void)state;
+    /* badges: the list's tag (primary content) or a content's; deleted ones and bad ids skipped */
+    list = json_loads("[{\"id\":\"AAAA\",\"tag\":[\"x\"]},"
+                      "{\"id\":\"BAD/ID\",\"tag\":[\"ltibadges:abc:s\"]},"
+                      "{\"id\":\"DDDD\",\"deleted\":true,\"tag\":[\"ltibadges:abc:s\"]},"
+                      "{\"id\":\"CCCC\",\"content\":[{\"tag\":[\"ltibadges:abc:s\"]}]},"
+                      "{\"id\":\"EEEE\",\"tag\":[\"ltibadges:abc:s\"]}]",
+                      0, NULL);
+    assert_true(backend_obf_find_marked(list, "ltibadges:abc:s", id, sizeof(id)));
+    assert_string_equal(id, "CCCC");
+    assert_false(backend_obf_find_marked(list, "ltibadges:abc:t", id, sizeof(id)));
+    assert_false(backend_obf_find_marked(list, "", id, sizeof(id)));
+    json_decref(list);
+    /* events: the award uid in log_entry (a JSON string as v2 lists it, or an object) */
+    list = json_loads("[{\"id\":\"E1\",\"log_entry\":\"{\\\"award_uid\\\":\\\"u-1\\\"}\"},"
+                      "{\"id\":\"E2\",\"log_entry\":{\"award_uid\":\"u-2\"}},"
+                      "{\"id\":\"E3\",\"log_entry\":null}]",
+                      0, NULL);
+    assert_true(backend_obf_find_event(list, "u-1", id, sizeof(id)));
+    assert_string_equal(id, "E1");
+    assert_true(backend_obf_find_event(list, "u-2", id, sizeof(id)));
+    assert_string_equal(id, "E2");
+    assert_false(backend_obf_find_event(list, "u-3", id, sizeof(id)));
+    json_decref(list);
+    /* recipients: compared without case, an unrevoked row first, only http(s) URLs kept */
+    list = json_loads("[{\"email\":\"ada@example.edu\",\"revoked\":true,"
+                      "\"assertion_json_url\":\"https://obf.example/old.json\"},"
+                      "{\"email\":\"Ada@Example.EDU\",\"revoked\":false,"
+                      "\"assertion_json_url\":\"https://obf.example/a.json\"},"
+                      "{\"email\":\"bob@example.edu\",\"revoked\":false,"
+                      "\"assertion_json_url\":\"javascript:alert(1)\"}]",
+                      0, NULL);
+    assert_true(backend_obf_find_recipient(list, "ada@example.edu", url, sizeof(url), &revoked));
+    assert_string_equal(url, "https://obf.example/a.json");
+    assert_false(revoked);
+    assert_true(backend_obf_find_recipient(list, "bob@example.edu", url, sizeof(url), &revoked));
+    assert_string_equal(url, "");
+    assert_false(backend_obf_find_recipient(list, "cy@example.edu", url, sizeof(url), &revoked));
+    json_decref(list);
+    /* a create's id: resource_id, else Location's last segment */
+    h = answer(201, JSON_TYPE, "{\"success\":true,\"resource_id\":\"NEWID1\"}");
+    backend_obf_reply(&h, "badge", &rep);
+    assert_true(backend_obf_created_id(&rep, "https://x/v2/badge/C/OTHER", id, sizeof(id)));
+    assert_string_equal(id, "NEWID1");
+    backend_obf_reply_release(&rep);
+    net_http_response_release(&h);
+    h = answer(201, JSON_TYPE, "{\"success\":true,\"resource_id\":null}");
+    backend_obf_reply(&h, "badge", &rep);
+    assert_true(backend_obf_created_id(&rep, "https://x/v2/badge/C/FROMLOC", id, sizeof(id)));
+    assert_string_equal(id, "FROMLOC");
+    assert_false(backend_obf_created_id(&rep, "", id, sizeof(id)));
+    assert_false(backend_obf_created_id(&rep, "https://x/v2/badge/C/", id, sizeof(id)));
+    backend_obf_reply_release(&rep);
+    net_http_response_release(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(replies),
-        cmocka_unit_test(token_states),
-        cmocka_unit_test(token_form),
-        cmocka_unit_test(bodies),
+        cmocka_unit_test(replies), cmocka_unit_test(token_states), cmocka_unit_test(token_form),
+        cmocka_unit_test(bodies),  cmocka_unit_test(lookups),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
