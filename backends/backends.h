@@ -164,7 +164,12 @@ struct backend {
     /* NULL, or asked by long calls about once a second: true gives up (see above) */
     bool (*cancelled)(void *cls);
     void *cancelled_cls;
+    /* when its credentials stop working (a client certificate's notAfter), 0: never */
+    int64_t credentials_expire_at;
 };
+
+/* Credentials that expire within this many seconds are warned about (check, serve, instructors). */
+#define BACKEND_EXPIRY_WARNING (30 * 86400)
 
 /* Resets a result to ok with nothing found. */
 void backend_result_init(struct backend_result *r);
@@ -208,5 +213,26 @@ char *backend_hosted_revocations_json(const struct hosted_issuer *is, const char
 /* URLs of the documents. */
 void backend_hosted_badge_url(const struct hosted_issuer *is, const char *slug, struct buf *out);
 void backend_hosted_assertion_url(const struct hosted_issuer *is, const char *uid, struct buf *out);
+
+/* ---- Open Badge Factory API v1 enrolment (obf.c), for `backend obf-enrol` ---- */
+
+/* What `backend obf-enrol` gets: the client, its new certificate and key (PEM). */
+struct obf_enrolment {
+    char client_id[65];
+    struct buf cert_pem, key_pem;
+    int64_t not_after;
+};
+/*
+ * v1 enrolment at s->base_url: fetches /v1/client/OBF.rsa.pub, decodes
+ * `api_key` (backend_obf_api_key; its client must be s->client_id, and an
+ * expired key is refused saying so), makes an RSA key and a CSR for
+ * commonName = the client id, POSTs /v1/client/{id}/sign_request
+ * {signature: the API key, request: the CSR}, and checks that the answer is
+ * a certificate of that key. Nothing is written: the caller writes the
+ * files. Release with backend_obf_enrolment_release() (it wipes the key).
+ */
+int backend_obf_enrol(const struct obf_settings *s, const char *api_key, size_t keylen,
+                      struct obf_enrolment *out /* OUT */, struct err *err);
+void backend_obf_enrolment_release(struct obf_enrolment *e);
 
 #endif

@@ -25,7 +25,14 @@
 #include "backends/obf.h"
 #include "net/net.h"
 
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
 #include <strings.h>
+#include <time.h>
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -501,6 +508,499 @@ bool backend_obf_created_id(const struct obf_reply *rep, const char *location, c
     return true;
 }
 
+/* ---- API v1 (client certificates): answers, lists, bodies, the certificate ------------------ */
+
+void backend_obf_reply_v1(const struct net_http_response *resp, const char *entity,
+                          struct obf_reply *out)
+{
+    const char *what = NULL;
+
+    backend_obf_reply(resp, entity, out);
+    if (resp->outcome != NET_HTTP_ANSWERED)
+        return;
+    if (resp->status == 496)
+        what = "Open Badge Factory: the client certificate is missing";
+    else if (resp->status == 495)
+        what = "Open Badge Factory: the client certificate is invalid or expired (make a new "
+               "one with `ltibadges backend obf-enrol`)";
+    else if (resp->status == 403 || resp->status == 401)
+        what = "Open Badge Factory: the certificate is for another client (check client_id)";
+    if (what) {
+        out->kind = OBF_AUTH;
+        snprintf(out->message, sizeof(out->message), "%s: %s (HTTP %ld)", entity, what,
+                 resp->status);
+    }
+}
+
+int backend_obf_ldjson(const char *body, size_t len, json_t **out, struct err *err)
+{
+    json_t *list = json_array();
+    size_t i = 0;
+
+    *out = NULL;
+    if (len > LIMIT_OBF_ANSWER) {
+        json_decref(list);
+        return err_set(err, ERR_TOOBIG, "Open Badge Factory's list is over %d bytes",
+                       LIMIT_OBF_ANSWER);
+    }
+    while (i < len) {
+        const char *nl = memchr(body + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - body) : len, n = end - i;
+        json_t *item;
+
+        if (n && body[i + n - 1] == '\r')
+            n--;
+        if (n > LIMIT_OBF_LINE) {
+            json_decref(list);
+            return err_set(err, ERR_TOOBIG, "a line of Open Badge Factory's list is over %d bytes",
+                           LIMIT_OBF_LINE);
+        }
+        if (n) {
+            item = json_loadb(body + i, n, JSON_REJECT_DUPLICATES, NULL);
+            if (!json_is_object(item)) {
+                json_decref(item);
+                json_decref(list);
+                return err_set(err, ERR_INVALID,
+                               "Open Badge Factory's list has a line that is not a JSON object");
+            }
+            json_array_append_new(list, item);
+        }
+        i = end + 1;
+    }
+    *out = list;
+    return 0;
+}
+
+static void add_html(struct buf *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&':
+            buf_addstr(b, "&amp;");
+            break;
+        case '<':
+            buf_addstr(b, "&lt;");
+            break;
+        case '>':
+            buf_addstr(b, "&gt;");
+            break;
+        case '"':
+            buf_addstr(b, "&quot;");
+            break;
+        case '\'':
+            buf_addstr(b, "&#39;");
+            break;
+        case '\n':
+            buf_addstr(b, "<br>");
+            break;
+        default:
+            buf_addch(b, *s);
+        }
+    }
+}
+
+/* The e-mail parts set, as v1 takes them (flat: email_subject, ...). */
+static void email_parts_v1(json_t *o, const struct obf_settings *s)
+{
+    if (s->email_subject[0])
+        json_object_set_new(o, "email_subject", json_string(s->email_subject));
+    if (s->email_body[0])
+        json_object_set_new(o, "email_body", json_string(s->email_body));
+    if (s->email_link_text[0])
+        json_object_set_new(o, "email_link_text", json_string(s->email_link_text));
+    if (s->email_footer[0])
+        json_object_set_new(o, "email_footer", json_string(s->email_footer));
+}
+
+int backend_obf_v1_badge_body(const struct backend_badge *bc, const struct obf_settings *s,
+                              char **out, struct err *err)
+{
+    struct buf img = BUF_INIT((LIMIT_BADGE_IMAGE_BYTES + 2) / 3 * 4 + 8);
+    struct buf crit = BUF_INIT(LIMIT_LTI_URL_LEN * 6 + 6 * 65536);
+    json_t *o, *tags, *stored, *v;
+    size_t i;
+
+    *out = NULL;
+    if (!bc->image || !bc->image_len || !bc->image_type || strcmp(bc->image_type, "image/png") != 0)
+        return err_set(err, ERR_INVALID,
+                       "Open Badge Factory's API v1 takes PNG images only: give badge '%s' a PNG "
+                       "image (or use api = v2)",
+                       bc->slug);
+    buf_addbase64(&img, bc->image, bc->image_len);
+    if (bc->criteria_narrative && *bc->criteria_narrative) {
+        buf_addstr(&crit, "<p>");
+        add_html(&crit, bc->criteria_narrative);
+        buf_addstr(&crit, "</p>");
+    }
+    if (bc->criteria_url && *bc->criteria_url) {
+        buf_addstr(&crit, "<p><a href=\"");
+        add_html(&crit, bc->criteria_url);
+        buf_addstr(&crit, "\">");
+        add_html(&crit, bc->criteria_url);
+        buf_addstr(&crit, "</a></p>");
+    }
+    if (!crit.len && bc->description) {
+        buf_addstr(&crit, "<p>");
+        add_html(&crit, bc->description);
+        buf_addstr(&crit, "</p>");
+    }
+    if (buf_check(&img, "the badge image", err) < 0 || buf_check(&crit, "the criteria", err) < 0) {
+        buf_release(&img);
+        buf_release(&crit);
+        return -1;
+    }
+    tags = json_array();
+    stored = bc->tags ? json_loads(bc->tags, 0, NULL) : NULL;
+    json_array_foreach(stored, i, v) {
+        if (json_is_string(v))
+            add_tag(tags, json_string_value(v));
+    }
+    json_decref(stored);
+    add_tag(tags, bc->issuing_component);
+    add_tag(tags, bc->marker);
+    o = json_pack("{s:s, s:s, s:s%, s:s%, s:o, s:b}", "name", bc->name ? bc->name : "",
+                  "description", bc->description ? bc->description : "", "image", img.ptr, img.len,
+                  "criteria_html", crit.ptr, crit.len, "tags", tags, "draft", 0);
+    buf_release(&img);
+    buf_release(&crit);
+    if (!o)
+        return err_set(err, ERR_INTERNAL, "out of memory");
+    if (bc->marker && *bc->marker)
+        json_object_set_new(o, "metadata", json_pack("{s:s}", OBF_V1_MARKER_META, bc->marker));
+    email_parts_v1(o, s);
+    return dump(o, out, err);
+}
+
+int backend_obf_v1_issue_body(const struct backend_award *a, const struct obf_settings *s,
+                              char **out, struct err *err)
+{
+    json_t *o, *log;
+
+    *out = NULL;
+    log = json_pack("{s:s}", "award_uid", a->uid);
+    if (a->course)
+        json_object_set_new(log, "course", json_string(a->course));
+    if (a->consumer)
+        json_object_set_new(log, "consumer", json_string(a->consumer));
+    o = json_pack("{s:[s], s:I, s:s, s:o}", "recipient", a->recipient_email, "issued_on",
+                  (json_int_t)a->issued_at, "api_consumer_id", s->api_consumer_id, "log_entry",
+                  log);
+    if (!o)
+        return err_set(err, ERR_INTERNAL, "out of memory");
+    if (a->expires_at)
+        json_object_set_new(o, "expires", json_integer(a->expires_at));
+    email_parts_v1(o, s);
+    return dump(o, out, err);
+}
+
+bool backend_obf_v1_revoked(json_t *event, const char *email)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(json_object_get(event, "revoked"), k, v) {
+        if (strcasecmp(k, email) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int64_t asn1_time(const ASN1_TIME *t)
+{
+    struct tm tm;
+
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+        return 0;
+    return (int64_t)timegm(&tm);
+}
+
+int backend_obf_certificate(const char *cert, const char *key, int64_t *not_after, struct err *err)
+{
+    BIO *bio = BIO_new_file(cert, "r");
+    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *pk = NULL;
+    int ret = 0;
+
+    *not_after = 0;
+    BIO_free(bio);
+    if (!x) {
+        ERR_clear_error();
+        return err_set(err, ERR_INVALID, "'%s' is not a PEM certificate", cert);
+    }
+    *not_after = asn1_time(X509_get0_notAfter(x));
+    if (key) {
+        bio = BIO_new_file(key, "r");
+        pk = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+        BIO_free(bio);
+        if (!pk)
+            ret = err_set(err, ERR_INVALID, "'%s' is not a PEM private key (without a passphrase)",
+                          key);
+        else if (X509_check_private_key(x, pk) != 1)
+            ret = err_set(err, ERR_INVALID, "the key '%s' does not belong to the certificate '%s'",
+                          key, cert);
+    }
+    ERR_clear_error();
+    EVP_PKEY_free(pk);
+    X509_free(x);
+    return ret;
+}
+
+/* Base64 (line breaks and spaces skipped) into `out` (at least len bytes); -1 if not base64. */
+static int b64_decode(const char *in, size_t len, unsigned char *out, size_t *outlen)
+{
+    char *clean = xmalloc(len + 1);
+    size_t n = 0, pad = 0;
+    int got;
+
+    for (size_t i = 0; i < len; i++) {
+        if (in[i] != ' ' && in[i] != '\n' && in[i] != '\r' && in[i] != '\t')
+            clean[n++] = in[i];
+    }
+    if (n == 0 || n % 4 != 0 || n > INT_MAX) {
+        free(clean);
+        return -1;
+    }
+    pad = clean[n - 1] == '=' ? (clean[n - 2] == '=' ? 2 : 1) : 0;
+    got = EVP_DecodeBlock(out, (const unsigned char *)clean, (int)n);
+    free(clean);
+    if (got < 0 || (size_t)got < pad)
+        return -1;
+    *outlen = (size_t)got - pad;
+    return 0;
+}
+
+int backend_obf_api_key(const char *rsa_pub_pem, size_t pemlen, const char *api_key, size_t keylen,
+                        char *client_id, size_t idlen, int64_t *expires, struct err *err)
+{
+    BIO *bio = BIO_new_mem_buf(rsa_pub_pem, (int)pemlen);
+    EVP_PKEY *pub = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+    EVP_PKEY_CTX *ctx = NULL;
+    unsigned char *blob = NULL, plain[1024];
+    size_t plainlen = sizeof(plain), bloblen = 0;
+    json_t *doc = NULL, *id, *ex;
+    int ret = -1;
+
+    BIO_free(bio);
+    *expires = 0;
+    client_id[0] = '\0';
+    if (!pub) {
+        err_set(err, ERR_UNAVAILABLE,
+                "Open Badge Factory's public key (OBF.rsa.pub) is not a PEM "
+                "public key");
+        goto out;
+    }
+    blob = xmalloc(keylen + 4);
+    if (b64_decode(api_key, keylen, blob, &bloblen) < 0 || bloblen == 0) {
+        err_set(err, ERR_INVALID,
+                "the API key is not base64: copy it whole from Open Badge "
+                "Factory (Admin tools > API)");
+        goto out;
+    }
+    /* "RSA public-key decryption": recovering what OBF encrypted with its private key */
+    ctx = EVP_PKEY_CTX_new(pub, NULL);
+    if (!ctx || EVP_PKEY_verify_recover_init(ctx) <= 0 ||
+        EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) <= 0 ||
+        EVP_PKEY_verify_recover(ctx, plain, &plainlen, blob, bloblen) <= 0) {
+        err_set(err, ERR_INVALID,
+                "the API key does not decode with Open Badge Factory's public "
+                "key: copy it whole from Open Badge Factory (Admin tools > API)");
+        goto out;
+    }
+    doc = json_loadb((const char *)plain, plainlen, JSON_REJECT_DUPLICATES, NULL);
+    id = json_object_get(doc, "id");
+    if (!json_is_string(id) || !backend_entity_id_valid(json_string_value(id)) ||
+        json_string_length(id) >= idlen) {
+        err_set(err, ERR_INVALID, "the API key decodes to no client id");
+        goto out;
+    }
+    memcpy(client_id, json_string_value(id), json_string_length(id) + 1);
+    ex = json_object_get(doc, "expires");
+    if (json_is_integer(ex))
+        *expires = json_integer_value(ex);
+    ret = 0;
+out:
+    ERR_clear_error();
+    json_decref(doc);
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(pub);
+    free(blob);
+    explicit_bzero(plain, sizeof(plain));
+    return ret;
+}
+
+/* A new RSA key (PEM into `key_pem`) and a CSR for commonName `cn` (PEM into `csr_pem`). */
+static int make_csr(const char *cn, struct buf *key_pem, struct buf *csr_pem, struct err *err)
+{
+    EVP_PKEY *pk = EVP_RSA_gen(2048);
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *name = X509_NAME_new();
+    BIO *kb = BIO_new(BIO_s_mem()), *rb = BIO_new(BIO_s_mem());
+    BUF_MEM *m;
+    int ret = -1;
+
+    if (!pk || !req || !name || !kb || !rb ||
+        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
+                                    0) ||
+        !X509_REQ_set_version(req, 0) || !X509_REQ_set_subject_name(req, name) ||
+        !X509_REQ_set_pubkey(req, pk) || X509_REQ_sign(req, pk, EVP_sha256()) <= 0 ||
+        !PEM_write_bio_PrivateKey(kb, pk, NULL, NULL, 0, NULL, NULL) ||
+        !PEM_write_bio_X509_REQ(rb, req)) {
+        err_set(err, ERR_INTERNAL, "could not make a key and a certificate request");
+        goto out;
+    }
+    BIO_get_mem_ptr(kb, &m);
+    buf_add(key_pem, m->data, m->length);
+    explicit_bzero(m->data, m->length);
+    BIO_get_mem_ptr(rb, &m);
+    buf_add(csr_pem, m->data, m->length);
+    if (buf_check(key_pem, "the key", err) < 0 || buf_check(csr_pem, "the request", err) < 0)
+        goto out;
+    ret = 0;
+out:
+    ERR_clear_error();
+    BIO_free(kb);
+    BIO_free(rb);
+    X509_NAME_free(name);
+    X509_REQ_free(req);
+    EVP_PKEY_free(pk);
+    return ret;
+}
+
+/* The notAfter of the PEM certificate `pem`, checked to be the certificate of `key_pem`. */
+static int issued_cert(const struct buf *pem, const struct buf *key_pem, int64_t *not_after,
+                       struct err *err)
+{
+    BIO *cb = BIO_new_mem_buf(pem->ptr, (int)pem->len);
+    BIO *kb = BIO_new_mem_buf(key_pem->ptr, (int)key_pem->len);
+    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *pk = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    int ret = 0;
+
+    if (!x)
+        ret = err_set(err, ERR_UNAVAILABLE,
+                      "Open Badge Factory answered the request without a certificate");
+    else if (!pk || X509_check_private_key(x, pk) != 1)
+        ret = err_set(err, ERR_UNAVAILABLE,
+                      "Open Badge Factory's certificate is not for the key just made");
+    else
+        *not_after = asn1_time(X509_get0_notAfter(x));
+    ERR_clear_error();
+    X509_free(x);
+    EVP_PKEY_free(pk);
+    BIO_free(cb);
+    BIO_free(kb);
+    return ret;
+}
+
+int backend_obf_enrol(const struct obf_settings *s, const char *api_key, size_t keylen,
+                      struct obf_enrolment *out, struct err *err)
+{
+    struct net_http *h = net_http_new();
+    struct net_http_policy p = {
+        .allowed_hosts = s->host,
+        .allow_loopback = s->allow_loopback,
+        .connect_timeout_ms = (long)s->connect_timeout * 1000,
+        .timeout_ms = (long)s->timeout * 1000,
+        .ca_file = s->ca_file[0] ? s->ca_file : NULL,
+        .allowed_what = "the backend's base_url host",
+    };
+    struct buf url = BUF_INIT(LIMIT_LTI_URL_LEN), csr = BUF_INIT(16384);
+    struct net_http_request req = { .method = NET_HTTP_GET, .max_response = 64 * 1024 };
+    struct net_http_response resp = { 0 };
+    struct obf_reply rep = { 0 };
+    struct str key = str_trim((struct str){ api_key, keylen });
+    int64_t key_expires = 0;
+    json_t *doc = NULL;
+    char *body = NULL;
+    int ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    buf_init(&out->cert_pem, 64 * 1024);
+    buf_init(&out->key_pem, 16384);
+    buf_init(&resp.body, 0);
+    if (!h) {
+        err_set(err, ERR_INTERNAL, "could not set up the HTTP client");
+        goto out;
+    }
+    buf_addf(&url, "%s/v1/client/OBF.rsa.pub", s->base_url);
+    req.url = url.ptr;
+    net_http_send(h, &p, &req, &resp);
+    backend_obf_reply(&resp, "Open Badge Factory's public key", &rep);
+    if (rep.kind != OBF_OK) {
+        err_set(err, ERR_UNAVAILABLE, "%s", rep.message);
+        goto out;
+    }
+    if (backend_obf_api_key(resp.body.ptr, resp.body.len, key.ptr, key.len, out->client_id,
+                            sizeof(out->client_id), &key_expires, err) < 0)
+        goto out;
+    if (strcmp(out->client_id, s->client_id) != 0) {
+        err_set(err, ERR_INVALID,
+                "the API key is for client '%s', but the section's client_id is '%s'",
+                out->client_id, s->client_id);
+        goto out;
+    }
+    if (key_expires && key_expires < util_now()) {
+        err_set(err, ERR_INVALID,
+                "the API key expired (they are valid for minutes): make a new one in Open Badge "
+                "Factory (Admin tools > API) and run obf-enrol at once");
+        goto out;
+    }
+    if (make_csr(out->client_id, &out->key_pem, &csr, err) < 0)
+        goto out;
+    doc = json_pack("{s:s%, s:s%}", "signature", key.ptr, key.len, "request", csr.ptr, csr.len);
+    body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    if (!body) {
+        err_set(err, ERR_INTERNAL, "out of memory");
+        goto out;
+    }
+    backend_obf_reply_release(&rep);
+    net_http_response_release(&resp);
+    buf_reset(&url);
+    buf_addf(&url, "%s/v1/client/%s/sign_request", s->base_url, out->client_id);
+    req.method = NET_HTTP_POST;
+    req.url = url.ptr;
+    req.content_type = NET_HTTP_JSON;
+    req.body = body;
+    req.body_len = strlen(body);
+    net_http_send(h, &p, &req, &resp);
+    backend_obf_reply(&resp, "the certificate request", &rep);
+    if (rep.kind != OBF_OK) {
+        const char *text = json_string_value(json_object_get(rep.doc, "error"));
+
+        if (text && strstr(text, "expired"))
+            err_set(err, ERR_INVALID,
+                    "Open Badge Factory says the API key expired (they are valid for minutes): "
+                    "make a new one (Admin tools > API) and run obf-enrol at once");
+        else
+            err_set(err, rep.kind == OBF_RETRY ? ERR_UNAVAILABLE : ERR_INVALID, "%s", rep.message);
+        goto out;
+    }
+    buf_add(&out->cert_pem, resp.body.ptr, resp.body.len);
+    if (buf_check(&out->cert_pem, "the certificate", err) < 0 ||
+        issued_cert(&out->cert_pem, &out->key_pem, &out->not_after, err) < 0)
+        goto out;
+    ret = 0;
+out:
+    if (ret < 0)
+        backend_obf_enrolment_release(out);
+    backend_obf_reply_release(&rep);
+    net_http_response_release(&resp);
+    json_decref(doc);
+    free(body);
+    buf_release(&url);
+    buf_release(&csr);
+    net_http_free(h);
+    return ret;
+}
+
+void backend_obf_enrolment_release(struct obf_enrolment *e)
+{
+    if (e->key_pem.ptr && e->key_pem.len)
+        explicit_bzero(e->key_pem.ptr, e->key_pem.len);
+    buf_release(&e->key_pem);
+    buf_release(&e->cert_pem);
+}
+
 /* ---- the backend: calls to Open Badge Factory -------------------------------------------- */
 
 struct obf {
@@ -528,6 +1028,10 @@ static struct net_http_policy policy_of(struct obf *o)
         .cancelled = o->b.cancelled,
         .cancelled_cls = o->b.cancelled_cls,
     };
+    if (o->s.api == OBF_API_V1) {
+        p.client_cert = o->s.certificate;
+        p.client_key = o->s.key;
+    }
     return p;
 }
 
@@ -712,9 +1216,39 @@ static void send_authorized(struct obf *o, struct net_http_request *req, const c
              entity, resp->status);
 }
 
+/*
+ * One call of API v1: the client certificate is the credential, so no
+ * token; a list answer (`ldjson`) becomes out->doc as a JSON array.
+ */
+static void send_v1(struct obf *o, struct net_http_request *req, const char *entity, bool ldjson,
+                    struct net_http_response *resp, struct obf_reply *out)
+{
+    static const struct net_http_header accept = { "Accept", "application/json" };
+
+    req->headers = &accept;
+    req->nheaders = 1;
+    req->max_response = LIMIT_OBF_ANSWER;
+    send_http(o, req, resp);
+    backend_obf_reply_v1(resp, entity, out);
+    if (ldjson && out->kind == OBF_OK) {
+        struct err err = ERR_INIT;
+        json_t *list = NULL;
+
+        json_decref(out->doc);
+        out->doc = NULL;
+        if (backend_obf_ldjson(resp->body.ptr, resp->body.len, &list, &err) < 0) {
+            out->kind = OBF_RETRY;
+            snprintf(out->message, sizeof(out->message), "%s: %s", entity, err.msg);
+        } else {
+            out->doc = list;
+        }
+    }
+}
+
 /* One call at base_url + `path` (JSON `body` or none); `out` says how it went (release it). */
-static void call(struct obf *o, enum net_http_method method, const char *path, const char *body,
-                 const char *entity, struct obf_reply *out, char *location, size_t loclen)
+static void call_ex(struct obf *o, enum net_http_method method, const char *path, const char *body,
+                    const char *entity, bool ldjson, struct obf_reply *out, char *location,
+                    size_t loclen)
 {
     struct buf url = BUF_INIT(LIMIT_LTI_URL_LEN);
     struct err err = ERR_INIT;
@@ -736,11 +1270,20 @@ static void call(struct obf *o, enum net_http_method method, const char *path, c
         return;
     }
     req.url = url.ptr;
-    send_authorized(o, &req, entity, &resp, out);
+    if (o->s.api == OBF_API_V1)
+        send_v1(o, &req, entity, ldjson, &resp, out);
+    else
+        send_authorized(o, &req, entity, &resp, out);
     if (location)
         snprintf(location, loclen, "%s", resp.location);
     net_http_response_release(&resp);
     buf_release(&url);
+}
+
+static void call(struct obf *o, enum net_http_method method, const char *path, const char *body,
+                 const char *entity, struct obf_reply *out, char *location, size_t loclen)
+{
+    call_ex(o, method, path, body, entity, false, out, location, loclen);
 }
 
 /* Copies a reply's failure into a result, `what` first ("creating the badge"). */
@@ -757,6 +1300,18 @@ static void fail(struct backend_result *r, const struct obf_reply *rep, const ch
 
     backend_result_set(r, map[rep->kind], "%s: %s", what, rep->message);
     r->retry_after = rep->retry_after;
+}
+
+/* Appends name=value to a path's query ("?" already there), '&' between pairs. */
+static void query_add(struct buf *path, const char *name, const char *value)
+{
+    struct buf pair = BUF_INIT(4096);
+
+    if (path->len && path->ptr[path->len - 1] != '?')
+        buf_addch(path, '&');
+    net_http_form_add(&pair, name, value);
+    buf_add(path, pair.ptr, pair.len);
+    buf_release(&pair);
 }
 
 static bool id_or_refuse(const char *id, struct backend_result *r)
@@ -957,8 +1512,8 @@ static void recipient_of(struct obf *o, const char *event, const struct backend_
 
     snprintf(entity, sizeof(entity), "event '%s'", event);
     buf_addf(&path, "/v2/event/%s/recipient?", o->s.client_id);
-    net_http_form_add(&path, "event_id", event);
-    net_http_form_add(&path, "email", a->recipient_email);
+    query_add(&path, "event_id", event);
+    query_add(&path, "email", a->recipient_email);
     call(o, NET_HTTP_GET, path.ptr, NULL, entity, &rep, NULL, 0);
     if (rep.kind != OBF_OK) {
         fail(r, &rep, "reading the event's recipient");
@@ -1005,9 +1560,9 @@ static void op_find_assertion(struct backend *b, const struct backend_badge *bc,
     }
     snprintf(entity, sizeof(entity), "the events of badge '%s'", bc->backend_id);
     buf_addf(&path, "/v2/event/%s?", o->s.client_id);
-    net_http_form_add(&path, "badge_id", bc->backend_id);
-    net_http_form_add(&path, "email", a->recipient_email);
-    net_http_form_add(&path, "api_consumer_id", o->s.api_consumer_id);
+    query_add(&path, "badge_id", bc->backend_id);
+    query_add(&path, "email", a->recipient_email);
+    query_add(&path, "api_consumer_id", o->s.api_consumer_id);
     if (each_page(o, path.ptr, entity, "looking up the event", match_uid, &m, r) == 0 && m.found) {
         recipient_of(o, r->id, a, r);
         r->found = r->status == BACKEND_OK;
@@ -1091,6 +1646,270 @@ static void op_revoke(struct backend *b, const struct backend_badge *bc,
     free(body);
 }
 
+/* ---- API v1: the same operations with client certificates ------------------------------------ */
+
+static void v1_check(struct backend *b, struct backend_result *r)
+{
+    struct obf *o = self_of(b);
+    struct obf_reply rep;
+    char path[256], entity[128];
+
+    backend_result_init(r);
+    snprintf(entity, sizeof(entity), "client '%s'", o->s.client_id);
+    snprintf(path, sizeof(path), "/v1/ping/%s", o->s.client_id);
+    call(o, NET_HTTP_GET, path, NULL, entity, &rep, NULL, 0);
+    if (rep.kind != OBF_OK) {
+        fail(r, &rep, "ping");
+        if (rep.kind == OBF_NOT_FOUND)
+            r->status = BACKEND_AUTH;
+        backend_obf_reply_release(&rep);
+        return;
+    }
+    backend_obf_reply_release(&rep);
+    snprintf(path, sizeof(path), "/v1/client/%s", o->s.client_id);
+    call(o, NET_HTTP_GET, path, NULL, entity, &rep, NULL, 0);
+    if (rep.kind == OBF_OK) {
+        const char *name = json_string_value(json_object_get(rep.doc, "name"));
+
+        snprintf(r->name, sizeof(r->name), "%s", name ? name : "");
+    } else {
+        fail(r, &rep, "reading the client");
+    }
+    backend_obf_reply_release(&rep);
+}
+
+static void v1_verify(struct backend *b, const char *id, struct backend_result *r)
+{
+    struct obf *o = self_of(b);
+    struct obf_reply rep;
+    char path[256], entity[128];
+
+    backend_result_init(r);
+    if (!id_or_refuse(id, r))
+        return;
+    snprintf(entity, sizeof(entity), "badge '%s'", id);
+    snprintf(path, sizeof(path), "/v1/badge/%s/%s", o->s.client_id, id);
+    call(o, NET_HTTP_GET, path, NULL, entity, &rep, NULL, 0);
+    if (rep.kind == OBF_OK) {
+        if (json_is_true(json_object_get(rep.doc, "draft")))
+            backend_result_set(r, BACKEND_PERMANENT,
+                               "badge '%s' is a draft: publish it in Open Badge Factory first", id);
+        else if (json_is_true(json_object_get(rep.doc, "deleted")))
+            backend_result_set(r, BACKEND_PERMANENT,
+                               "badge '%s': not found at Open Badge Factory (deleted)", id);
+        else
+            snprintf(r->id, sizeof(r->id), "%s", id);
+    } else {
+        fail(r, &rep, "verifying the badge");
+    }
+    backend_obf_reply_release(&rep);
+}
+
+static void v1_find_badge_class(struct backend *b, const struct backend_badge *bc,
+                                struct backend_result *r)
+{
+    struct obf *o = self_of(b);
+    struct buf path = BUF_INIT(1024);
+    struct obf_reply rep;
+    char entity[128];
+
+    backend_result_init(r);
+    if (!bc->marker || !*bc->marker)
+        return;
+    snprintf(entity, sizeof(entity), "the badges of client '%s'", o->s.client_id);
+    buf_addf(&path, "/v1/badge/%s?", o->s.client_id);
+    query_add(&path, "meta:" OBF_V1_MARKER_META, bc->marker);
+    call_ex(o, NET_HTTP_GET, path.ptr, NULL, entity, true, &rep, NULL, 0);
+    if (rep.kind == OBF_OK) {
+        size_t i;
+        json_t *e;
+
+        /* the filter is OBF's; the marker is checked here too */
+        json_array_foreach(rep.doc, i, e) {
+            const char *m = json_string_value(
+                json_object_get(json_object_get(e, "metadata"), OBF_V1_MARKER_META));
+
+            if (m && strcmp(m, bc->marker) == 0 && !json_is_true(json_object_get(e, "deleted")) &&
+                copy_id(json_object_get(e, "id"), r->id, sizeof(r->id))) {
+                r->found = true;
+                break;
+            }
+        }
+    } else {
+        fail(r, &rep, "looking for the badge");
+    }
+    backend_obf_reply_release(&rep);
+    buf_release(&path);
+}
+
+static void v1_send_badge_class(struct backend *b, const struct backend_badge *bc, bool update,
+                                struct backend_result *r)
+{
+    struct obf *o = self_of(b);
+    struct obf_reply rep;
+    struct err err = ERR_INIT;
+    char *body = NULL, path[256], entity[160], location[LIMIT_HTTP_HEADER_VALUE];
+
+    backend_result_init(r);
+    if (update && !id_or_refuse(bc->backend_id, r))
+        return;
+    if (backend_obf_v1_badge_body(bc, &o->s, &body, &err) < 0) {
+        backend_result_set(r, BACKEND_PERMANENT, "%s", err.msg);
+        return;
+    }
+    if (update) {
+        snprintf(entity, sizeof(entity), "badge '%s'", bc->backend_id);
+        snprintf(path, sizeof(path), "/v1/badge/%s/%s", o->s.client_id, bc->backend_id);
+    } else {
+        snprintf(entity, sizeof(entity), "the badges of client '%s'", o->s.client_id);
+        snprintf(path, sizeof(path), "/v1/badge/%s", o->s.client_id);
+    }
+    call(o, update ? NET_HTTP_PUT : NET_HTTP_POST, path, body, entity, &rep, location,
+         sizeof(location));
+    if (rep.kind == OBF_OK && update)
+        snprintf(r->id, sizeof(r->id), "%s", bc->backend_id);
+    else if (rep.kind == OBF_OK && !backend_obf_created_id(&rep, location, r->id, sizeof(r->id)))
+        backend_result_set(r, BACKEND_RETRY,
+                           "creating the badge: Open Badge Factory answered without a Location");
+    else if (rep.kind != OBF_OK)
+        fail(r, &rep, update ? "updating the badge" : "creating the badge");
+    backend_obf_reply_release(&rep);
+    free(body);
+}
+
+static void v1_create_badge_class(struct backend *b, const struct backend_badge *bc,
+                                  struct backend_result *r)
+{
+    v1_send_badge_class(b, bc, false, r);
+}
+
+static void v1_update_badge_class(struct backend *b, const struct backend_badge *bc,
+                                  struct backend_result *r)
+{
+    v1_send_badge_class(b, bc, true, r);
+}
+
+static void v1_find_assertion(struct backend *b, const struct backend_badge *bc,
+                              const struct backend_award *a, struct backend_result *r)
+{
+    struct obf *o = self_of(b);
+    struct buf path = BUF_INIT(1024);
+    struct obf_reply rep;
+    char entity[128];
+
+    backend_result_init(r);
+    if (!backend_entity_id_valid(bc->backend_id) || !a->recipient_email || !*a->recipient_email ||
+        !a->uid) {
+        backend_result_set(r, BACKEND_PERMANENT, "no badge id or e-mail to look up");
+        return;
+    }
+    snprintf(entity, sizeof(entity), "the events of badge '%s'", bc->backend_id);
+    buf_addf(&path, "/v1/event/%s?", o->s.client_id);
+    query_add(&path, "badge_id", bc->backend_id);
+    query_add(&path, "email", a->recipient_email);
+    query_add(&path, "api_consumer_id", o->s.api_consumer_id);
+    buf_addf(&path, "&limit=%d", LIMIT_OBF_PAGE_SIZE);
+    call_ex(o, NET_HTTP_GET, path.ptr, NULL, entity, true, &rep, NULL, 0);
+    if (rep.kind == OBF_OK) {
+        size_t i;
+        json_t *e;
+
+        json_array_foreach(rep.doc, i, e) {
+            char uid[128];
+
+            if (backend_obf_log_uid(e, uid, sizeof(uid)) && strcmp(uid, a->uid) == 0 &&
+                copy_id(json_object_get(e, "id"), r->id, sizeof(r->id))) {
+                r->found = true;
+                r->revoked = backend_obf_v1_revoked(e, a->recipient_email);
+                break;
+            }
+        }
+    } else {
+        fail(r, &rep, "looking up the event");
+    }
+    backend_obf_reply_release(&rep);
+    buf_release(&path);
+}
+
+static void v1_issue(struct backend *b, const struct backend_badge *bc,
+                     const struct backend_award *a, struct backend_result *r)
+{
+    struct obf *o = self_of(b);
+    struct obf_reply rep;
+    struct err err = ERR_INIT;
+    char *body = NULL, path[256], entity[128], location[LIMIT_HTTP_HEADER_VALUE];
+
+    backend_result_init(r);
+    if (!id_or_refuse(bc->backend_id, r))
+        return;
+    if (backend_obf_v1_issue_body(a, &o->s, &body, &err) < 0) {
+        backend_result_set(r, BACKEND_PERMANENT, "%s", err.msg);
+        return;
+    }
+    snprintf(entity, sizeof(entity), "badge '%s'", bc->backend_id);
+    snprintf(path, sizeof(path), "/v1/badge/%s/%s", o->s.client_id, bc->backend_id);
+    call(o, NET_HTTP_POST, path, body, entity, &rep, location, sizeof(location));
+    free(body);
+    /* v1 gives no assertion URL: the learner's page says the badge is at OBF */
+    if (rep.kind != OBF_OK)
+        fail(r, &rep, "issuing");
+    else if (!backend_obf_created_id(&rep, location, r->id, sizeof(r->id)))
+        backend_result_set(r, BACKEND_RETRY,
+                           "issuing: Open Badge Factory answered without the event's Location");
+    backend_obf_reply_release(&rep);
+}
+
+static void v1_revoke(struct backend *b, const struct backend_badge *bc,
+                      const struct backend_award *a, const char *reason, struct backend_result *r)
+{
+    struct obf *o = self_of(b);
+    struct buf path = BUF_INIT(1024);
+    struct obf_reply rep;
+    char id[512], entity[600];
+
+    (void)reason; /* OBF takes none */
+    backend_result_init(r);
+    if (a->assertion_id && *a->assertion_id) {
+        snprintf(id, sizeof(id), "%s", a->assertion_id);
+    } else {
+        v1_find_assertion(b, bc, a, r);
+        if (r->status != BACKEND_OK || !r->found || r->revoked) {
+            r->found = false;
+            return;
+        }
+        snprintf(id, sizeof(id), "%s", r->id);
+        backend_result_init(r);
+    }
+    if (!id_or_refuse(id, r))
+        return;
+    snprintf(entity, sizeof(entity), "event '%s'", id);
+    buf_addf(&path, "/v1/event/%s/%s/?", o->s.client_id, id);
+    query_add(&path, "email", a->recipient_email ? a->recipient_email : "");
+    call(o, NET_HTTP_DELETE, path.ptr, NULL, entity, &rep, NULL, 0);
+    if (rep.kind == OBF_OK || rep.kind == OBF_NOT_FOUND)
+        snprintf(r->id, sizeof(r->id), "%s", id);
+    else
+        fail(r, &rep, "revoking");
+    backend_obf_reply_release(&rep);
+    buf_release(&path);
+}
+
+static void op_destroy(struct backend *b);
+
+static const struct backend_ops obf_v1_ops = {
+    .name = "obf",
+    .remote = true,
+    .check = v1_check,
+    .verify_badge_class = v1_verify,
+    .find_badge_class = v1_find_badge_class,
+    .create_badge_class = v1_create_badge_class,
+    .update_badge_class = v1_update_badge_class,
+    .issue = v1_issue,
+    .revoke = v1_revoke,
+    .find_assertion = v1_find_assertion,
+    .destroy = op_destroy,
+};
+
 static void op_destroy(struct backend *b)
 {
     struct obf *o = self_of(b);
@@ -1117,18 +1936,19 @@ static const struct backend_ops obf_ops = {
 struct backend *backend_obf_new(const struct obf_settings *s, struct err *err)
 {
     struct obf *o;
+    int64_t not_after = 0;
 
     if (!s->base_url[0] || !s->host[0] || !backend_entity_id_valid(s->client_id)) {
         err_set(err, ERR_INVALID, "an obf backend needs base_url and client_id");
         return NULL;
     }
-    if (s->api != OBF_API_V2) {
-        err_set(err, ERR_UNAVAILABLE, "api = v1 is not built yet: this version issues through v2");
+    if (s->api == OBF_API_V1 &&
+        backend_obf_certificate(s->certificate, s->key, &not_after, err) < 0)
         return NULL;
-    }
     o = xcalloc(1, sizeof(*o));
     o->s = *s;
-    o->b.ops = &obf_ops;
+    o->b.ops = s->api == OBF_API_V1 ? &obf_v1_ops : &obf_ops;
+    o->b.credentials_expire_at = not_after;
     o->b.self = o;
     backend_obf_token_init(&o->token);
     o->http = net_http_new();

@@ -130,6 +130,57 @@ int backend_obf_issue_body(const struct backend_award *a, const struct obf_setti
 /* The award uid an event's log_entry holds (an object, or as v2 returns it, its JSON text). */
 bool backend_obf_log_uid(json_t *event, char *uid, size_t uidlen);
 
+/* ---- API v1: client certificates ------------------------------------------------------ */
+
+/* The metadata key whose value is the marker of a badge made by v1 (GET ?meta:KEY=VALUE). */
+#define OBF_V1_MARKER_META "ltibadges_marker"
+
+/*
+ * Reads an answer of API v1 as backend_obf_reply() does, and on top: 496
+ * (no client certificate), 495 (an invalid or expired one) and 403 (a
+ * certificate of another client) are OBF_AUTH saying so.
+ */
+void backend_obf_reply_v1(const struct net_http_response *resp, const char *entity,
+                          struct obf_reply *out /* OUT */);
+/*
+ * A v1 list (one JSON object a line, CRLF or LF; the whole at most
+ * LIMIT_OBF_ANSWER, a line at most LIMIT_OBF_LINE) as a JSON array.
+ */
+int backend_obf_ldjson(const char *body, size_t len, json_t **out /* OUT */, struct err *err);
+/*
+ * A v1 badge's create or update: name, description, image (base64 of a
+ * PNG: v1 takes no SVG, refused here saying so), criteria_html (the
+ * narrative and the criteria URL as a link, HTML-escaped), tags (ours, the
+ * issuing component, the marker), draft false, metadata {OBF_V1_MARKER_META:
+ * marker}, the e-mail parts set.
+ */
+int backend_obf_v1_badge_body(const struct backend_badge *bc, const struct obf_settings *s,
+                              char **out /* OUT */, struct err *err);
+/*
+ * A v1 issue: recipient [email], issued_on, expires (when set: v1 takes a
+ * date per award), api_consumer_id, log_entry {award_uid, course,
+ * consumer}, the e-mail parts set.
+ */
+int backend_obf_v1_issue_body(const struct backend_award *a, const struct obf_settings *s,
+                              char **out /* OUT */, struct err *err);
+/* Whether a v1 event's `revoked` {email: time} names `email` (without case). */
+bool backend_obf_v1_revoked(json_t *event, const char *email);
+/*
+ * Reads the PEM certificate `cert`: its notAfter (seconds) into
+ * *not_after; with `key`, checks that the key (PEM, no passphrase) is the
+ * certificate's. ERR_INVALID saying which file is wrong.
+ */
+int backend_obf_certificate(const char *cert, const char *key, int64_t *not_after /* OUT */,
+                            struct err *err);
+/*
+ * An API key of OBF's admin tools decoded: base64, then RSA public-key
+ * decryption with OBF's key (OBF.rsa.pub, PEM) and PKCS#1 padding, to JSON
+ * whose `id` is the client id (and `expires`, when there, into *expires;
+ * else 0).
+ */
+int backend_obf_api_key(const char *rsa_pub_pem, size_t pemlen, const char *api_key, size_t keylen,
+                        char *client_id, size_t idlen, int64_t *expires /* OUT */, struct err *err);
+
 /* ---- list look-ups (v2 {result, total} pages) ---------------------------------------- */
 
 /* The id of the first badge of `list` tagged `marker` (its tag, or any content's). */

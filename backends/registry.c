@@ -259,7 +259,7 @@ static int parse_base_url(const char *v, char out[static LIMIT_LTI_URL_LEN], cha
 
 /* One key's value into the settings struct `base`, checked by its kind. */
 static int set_key(const struct backend_key *k, const struct backend_section_entry *e, void *base,
-                   struct err *err)
+                   bool enrolling, struct err *err)
 {
     const char *v = e->value;
     char *dst = (char *)base + k->off;
@@ -283,6 +283,11 @@ static int set_key(const struct backend_key *k, const struct backend_section_ent
         if (str_has_ctl(str_from_cstr(v)))
             return err_set(err, ERR_INVALID, "%s: '%s' contains control characters", e->origin,
                            k->name);
+        /* the files obf-enrol is to write */
+        if (enrolling && (strcmp(k->name, "certificate") == 0 || strcmp(k->name, "key") == 0)) {
+            memcpy(dst, v, n + 1);
+            return 0;
+        }
         if (access(v, R_OK) != 0)
             return err_set(err, ERR_INVALID, "%s: '%s' file '%s' cannot be read: %s", e->origin,
                            k->name, v, strerror(errno));
@@ -495,6 +500,8 @@ static int obf_rules(const struct backend_section *sec, struct obf_settings *o, 
                        "%s: '%s' is required with api = v1 (make both with `ltibadges backend "
                        "obf-enrol %s --api-key FILE`)",
                        sec->origin, o->certificate[0] ? "key" : "certificate", sec->name);
+    if (sec->enrolling)
+        return 0;
     if (stat(o->key, &st) != 0)
         return err_set(err, ERR_INVALID, "%s: 'key' file '%s' cannot be read: %s",
                        entry_of(sec, "key")->origin, o->key, strerror(errno));
@@ -597,7 +604,7 @@ int backend_settings_check(const struct backend_section *sec, struct backend_set
         const struct backend_key *k = &t->keys[i];
         struct backend_section_entry d = { k->name, k->def, sec->origin };
 
-        if (k->def && set_key(k, &d, base, err) < 0)
+        if (k->def && set_key(k, &d, base, sec->enrolling, err) < 0)
             return -1;
     }
     for (size_t i = 0; i < sec->n; i++) {
@@ -614,7 +621,7 @@ int backend_settings_check(const struct backend_section *sec, struct backend_set
         /* an empty value is a key not given (password =, to come from the environment) */
         if (e != entry_of(sec, e->key))
             continue;
-        if (set_key(k, e, base, err) < 0)
+        if (set_key(k, e, base, sec->enrolling, err) < 0)
             return -1;
     }
     for (size_t i = 0; i < t->nkeys; i++) {

@@ -74,6 +74,11 @@ struct backend_section {
     const char *origin; /* where the section is, for what concerns all of it */
     const struct backend_section_entry *entries;
     size_t n;
+    /*
+     * obf v1 being enrolled (`backend obf-enrol`): the certificate and key
+     * files it is to write need not exist yet (their paths are checked).
+     */
+    bool enrolling;
 };
 
 /* type = badgr: Badgr-compatible platforms (Parchment Digital Badges, badgr-server). */

@@ -242,10 +242,13 @@
  * few KiB each, or one badge echoing its image as a data URI
  * (LIMIT_BADGE_IMAGE_BYTES, a third more as base64): 8 MiB holds either.
  * Pages of a look-up followed at most: 20 x 1 000 badges of one client.
+ * API v1's lists are one JSON object a line: a line holds at most one
+ * badge with its image as base64 (a third over LIMIT_BADGE_IMAGE_BYTES).
  */
 #define LIMIT_OBF_ANSWER    (8 * 1024 * 1024)
 #define LIMIT_OBF_PAGE_SIZE 1000
 #define LIMIT_OBF_PAGES     20
+#define LIMIT_OBF_LINE      (512 * 1024)
 
 /*
  * Basic Outcomes messages: a replaceResult with a Canvas resultData text is

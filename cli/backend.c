@@ -11,12 +11,16 @@
  * and host.
  */
 #include "base/base.h"
+#include "base/log.h"
 #include "awards/awards.h"
 #include "backends/backends.h"
 #include "cli/cli.h"
 #include "store/store.h"
 
+#include <fcntl.h>
 #include <jansson.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char backend_usage[] =
     "usage: ltibadges backend list [--json]\n"
@@ -29,7 +33,12 @@ static const char backend_usage[] =
     "  check  checks the configuration of NAME (default: every backend) and that\n"
     "         every backend consumers and BadgeClasses use is configured, then at\n"
     "         the platform: signs in, reads the issuer, verifies every BadgeClass id\n"
-    "         stored for it; exits 1 saying what is wrong, a line each\n";
+    "         stored for it; exits 1 saying what is wrong, a line each\n"
+    "       ltibadges backend obf-enrol NAME --api-key FILE [--force]\n"
+    "  obf-enrol  makes the client certificate and key of [backend.NAME] (type obf,\n"
+    "         api = v1) from an API key of Open Badge Factory (Admin tools > API; valid\n"
+    "         for minutes) and writes them to its certificate and key files (mode\n"
+    "         0600; existing files only with --force)\n";
 
 int cli_backends_check_used(const struct cli_config *c, struct store *s, struct err *err)
 {
@@ -74,6 +83,17 @@ int cli_backends_register(const struct cli_config *c, struct awards *a, struct e
             ret = -1;
         else
             awards_add_backend(a, c->backends[i].name, b);
+        /* serve's log, at every start from 30 days before */
+        if (b && b->credentials_expire_at &&
+            b->credentials_expire_at < util_now() + BACKEND_EXPIRY_WARNING) {
+            char when[21];
+
+            util_iso8601(b->credentials_expire_at, when);
+            LOG(LOG_LEVEL_WARN,
+                "a backend's client certificate expires soon: renew it with `ltibadges backend "
+                "obf-enrol NAME --api-key FILE --force`",
+                LOG_STR("backend", c->backends[i].name), LOG_STR("expires", when));
+        }
     }
     backend_settings_wipe(set);
     free(set);
@@ -316,13 +336,27 @@ static int check_one(const struct cli_config *cfg, struct store *s, const char *
             printf("%s: configuration ok (type %s, host %s); not checked at the platform: %s\n",
                    name, set->type->name, backend_settings_host(set), e.msg);
     } else {
+        char expiry[64] = "";
+
+        if (b->credentials_expire_at) {
+            char when[21];
+
+            util_iso8601(b->credentials_expire_at, when);
+            json_object_set_new(res, "certificate_expires", json_string(when));
+            snprintf(expiry, sizeof(expiry), ", certificate expires %.10s", when);
+            if (b->credentials_expire_at < util_now() + BACKEND_EXPIRY_WARNING)
+                fprintf(stderr,
+                        "ltibadges: warning: backend '%s': the client certificate expires %.10s: "
+                        "renew it with `ltibadges backend obf-enrol %s --api-key FILE --force`\n",
+                        name, when, name);
+        }
         check_platform(b, name, s, res, problems);
         if (!json && *problems == before) {
             json_t *issuer = json_object_get(res, "issuer");
 
-            printf("%s: ok (type %s, host %s%s%s)\n", name, set->type->name,
+            printf("%s: ok (type %s, host %s%s%s%s)\n", name, set->type->name,
                    backend_settings_host(set), issuer ? ", issuer " : "",
-                   issuer ? json_string_value(issuer) : "");
+                   issuer ? json_string_value(issuer) : "", expiry);
         }
     }
     backend_destroy(b);
@@ -378,6 +412,116 @@ out:
     return ret;
 }
 
+/* Writes `data` to `path` atomically (a temporary file beside it, then rename), mode 0600. */
+static int write_private(const char *path, const struct buf *data, bool force, struct err *err)
+{
+    struct buf tmp = BUF_INIT(8192);
+    int fd = -1, ret = -1;
+
+    buf_addf(&tmp, "%s.tmp-XXXXXX", path);
+    if (buf_check(&tmp, "the file name", err) < 0)
+        goto out;
+    fd = mkstemp(tmp.ptr);
+    if (fd < 0) {
+        err_set(err, ERR_INTERNAL, "cannot write beside '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    if (fchmod(fd, 0600) != 0 || write(fd, data->ptr, data->len) != (ssize_t)data->len ||
+        fsync(fd) != 0) {
+        err_set(err, ERR_INTERNAL, "cannot write '%s': %s", tmp.ptr, strerror(errno));
+        goto out;
+    }
+    close(fd);
+    fd = -1;
+    if (force ? rename(tmp.ptr, path) != 0 : link(tmp.ptr, path) != 0) {
+        err_set(err, ERR_INTERNAL, "cannot write '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    ret = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (tmp.len && (ret < 0 || !force))
+        unlink(tmp.ptr);
+    buf_release(&tmp);
+    return ret;
+}
+
+/* A small file (the API key) into `out`, at most its cap. */
+static int read_small(const char *path, struct buf *out, struct err *err)
+{
+    FILE *f = fopen(path, "rb");
+    char chunk[4096];
+    size_t n;
+
+    if (!f)
+        return err_set(err, ERR_INVALID, "cannot read '%s': %s", path, strerror(errno));
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        buf_add(out, chunk, n);
+    explicit_bzero(chunk, sizeof(chunk));
+    fclose(f);
+    return buf_check(out, "the API key file", err);
+}
+
+static int cmd_enrol(const struct cli_opts *o)
+{
+    struct cli_config *cfg = xmalloc(sizeof(*cfg));
+    struct backend_settings *set = xcalloc(1, sizeof(*set));
+    struct obf_enrolment en = { 0 };
+    struct err err = ERR_INIT;
+    struct buf key = BUF_INIT(64 * 1024);
+    const char *name = o->pos[1];
+    char when[21];
+    int ret = 1;
+
+    if (!name || !o->api_key) {
+        ret = cli_usage_error("backend obf-enrol", "needs NAME and --api-key FILE");
+        goto out;
+    }
+    if (cli_config_resolve_enrolling(cfg, o, name, &err) < 0 ||
+        cli_config_backend(cfg, name, set, &err) < 0)
+        goto fail;
+    if (strcmp(set->type->name, "obf") != 0 || set->u.obf.api != OBF_API_V1) {
+        err_set(&err, ERR_INVALID,
+                "[backend.%s]: obf-enrol is for type = obf with api = v1 (client certificates)",
+                name);
+        goto fail;
+    }
+    if (!o->force) {
+        const char *files[] = { set->u.obf.certificate, set->u.obf.key };
+
+        for (size_t i = 0; i < 2; i++) {
+            if (access(files[i], F_OK) == 0) {
+                err_set(&err, ERR_CONFLICT, "'%s' exists: give --force to replace it", files[i]);
+                goto fail;
+            }
+        }
+    }
+    if (read_small(o->api_key, &key, &err) < 0 ||
+        backend_obf_enrol(&set->u.obf, key.ptr, key.len, &en, &err) < 0)
+        goto fail;
+    /* the key first: a certificate is never left without it */
+    if (write_private(set->u.obf.key, &en.key_pem, o->force, &err) < 0 ||
+        write_private(set->u.obf.certificate, &en.cert_pem, o->force, &err) < 0)
+        goto fail;
+    util_iso8601(en.not_after, when);
+    printf("client=%s\ncertificate=%s\nkey=%s\nexpires=%s\n", en.client_id, set->u.obf.certificate,
+           set->u.obf.key, when);
+    ret = 0;
+    goto out;
+fail:
+    ret = cli_fail(&err);
+out:
+    backend_obf_enrolment_release(&en);
+    if (key.len)
+        explicit_bzero(key.ptr, key.len);
+    buf_release(&key);
+    backend_settings_wipe(set);
+    free(set);
+    free(cfg);
+    return ret;
+}
+
 int cli_cmd_backend(int argc, char **argv)
 {
     struct cli_opts o;
@@ -393,12 +537,15 @@ int cli_cmd_backend(int argc, char **argv)
     }
     if (strcmp(verb, "list") == 0)
         npos = 0;
-    else if (strcmp(verb, "check") == 0)
+    else if (strcmp(verb, "check") == 0 || strcmp(verb, "obf-enrol") == 0)
         npos = 1;
     else
         return cli_usage_error("backend", "unknown subcommand '%s'", verb);
     /* pos[0] is the verb itself */
-    if (cli_parse_opts(argc, argv, 2, "config,db,json", npos + 1, &o, &err) < 0) {
+    if (cli_parse_opts(argc, argv, 2,
+                       strcmp(verb, "obf-enrol") == 0 ? "config,db,api-key,force"
+                                                      : "config,db,json",
+                       npos + 1, &o, &err) < 0) {
         char cmd[32];
 
         snprintf(cmd, sizeof(cmd), "backend %s", verb);
@@ -408,5 +555,7 @@ int cli_cmd_backend(int argc, char **argv)
         fputs(backend_usage, stdout);
         return 0;
     }
+    if (strcmp(verb, "obf-enrol") == 0)
+        return cmd_enrol(&o);
     return strcmp(verb, "list") == 0 ? cmd_list(&o) : cmd_check(&o);
 }

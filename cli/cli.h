@@ -61,6 +61,8 @@ struct cli_config {
      * and the environment are read (cli_config_backends_check).
      */
     char awards_backend[LIMIT_BACKEND_NAME_LEN + 1]; /* default for consumers without their own */
+    /* `backend obf-enrol NAME`: NAME's certificate and key files need not exist yet */
+    char enrolling[LIMIT_BACKEND_NAME_LEN + 1];
     size_t nbackends;
     struct cli_backend_section {
         char name[LIMIT_BACKEND_NAME_LEN + 1];
@@ -135,6 +137,8 @@ struct cli_opts {
     const char *passback_score, *revoke_on_withdrawn;
     const char *to;      /* migrate --to VERSION */
     const char *backend; /* consumer add, badge create|set, award list --backend NAME */
+    const char *api_key; /* backend obf-enrol --api-key FILE */
+    bool force;          /* backend obf-enrol --force: over existing files */
     struct cli_list context, tag, alignment;
     const char *pos[8];
     size_t npos;
@@ -168,6 +172,9 @@ int cli_parse_opts(int argc, char **argv, int first, const char *allowed, size_t
  * directory.
  */
 int cli_config_resolve(struct cli_config *c, const struct cli_opts *o, struct err *err);
+/* The same, with backend `enrolling`'s certificate and key files not yet there (obf-enrol). */
+int cli_config_resolve_enrolling(struct cli_config *c, const struct cli_opts *o,
+                                 const char *enrolling, struct err *err);
 
 int cli_cmd_serve(int argc, char **argv);
 int cli_cmd_consumer(int argc, char **argv);

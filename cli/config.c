@@ -452,6 +452,7 @@ static void backend_section_of(const struct cli_config *c, size_t i,
     out->origin = c->bpool + c->backends[i].origin;
     out->entries = ents;
     out->n = n;
+    out->enrolling = c->enrolling[0] && strcmp(c->enrolling, c->backends[i].name) == 0;
 }
 
 static int backend_check_at(const struct cli_config *c, size_t i, struct backend_settings *out,
@@ -804,9 +805,17 @@ static const char *config_path(const struct cli_opts *o)
 
 int cli_config_resolve(struct cli_config *c, const struct cli_opts *o, struct err *err)
 {
+    return cli_config_resolve_enrolling(c, o, NULL, err);
+}
+
+int cli_config_resolve_enrolling(struct cli_config *c, const struct cli_opts *o,
+                                 const char *enrolling, struct err *err)
+{
     const char *path = config_path(o);
 
     cli_config_defaults(c);
+    if (enrolling)
+        snprintf(c->enrolling, sizeof(c->enrolling), "%s", enrolling);
     if (path && cli_config_load_file(c, path, err) < 0)
         return -1;
     if (load_env(c, o, err) < 0 || load_backend_env(c, err) < 0)
@@ -850,6 +859,8 @@ static const struct opt_spec specs[] = {
     OPT_BOOL("json", json),
     OPT_BOOL("demo", demo),
     OPT_BOOL("help", help),
+    OPT_BOOL("force", force),
+    OPT_STR("api-key", api_key),
     OPT_STR("consumer", consumer),
     OPT_STR("resource-link", resource_link),
     OPT_STR("score", score),

@@ -390,6 +390,10 @@ static void network_failure(CURLcode rc, const struct call *c, const struct net_
                rc == CURLE_SSL_ISSUER_ERROR || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
         resp->tls_unverified = true;
         snprintf(resp->error, sizeof(resp->error), "the server's certificate does not verify");
+    } else if (rc == CURLE_SSL_CERTPROBLEM) {
+        resp->tls_client = true;
+        snprintf(resp->error, sizeof(resp->error),
+                 "the client certificate or its key cannot be used");
     } else {
         /* libcurl's generic words: they name no URL or credential */
         snprintf(resp->error, sizeof(resp->error), "%s", curl_easy_strerror(rc));
@@ -439,6 +443,12 @@ int net_http_send(struct net_http *h, const struct net_http_policy *p,
     curl_easy_setopt(k, CURLOPT_SSL_VERIFYHOST, 2L);
     if (p->ca_file)
         curl_easy_setopt(k, CURLOPT_CAINFO, p->ca_file);
+    if (p->client_cert && p->client_key) {
+        curl_easy_setopt(k, CURLOPT_SSLCERT, p->client_cert);
+        curl_easy_setopt(k, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(k, CURLOPT_SSLKEY, p->client_key);
+        curl_easy_setopt(k, CURLOPT_SSLKEYTYPE, "PEM");
+    }
     curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT_MS, p->connect_timeout_ms);
     curl_easy_setopt(k, CURLOPT_TIMEOUT_MS, p->timeout_ms);
     curl_easy_setopt(k, CURLOPT_OPENSOCKETFUNCTION, net_open_socket);
@@ -549,7 +559,7 @@ void net_http_classify(const struct net_http_response *resp, struct net_verdict 
         snprintf(v->message, sizeof(v->message), "%s", resp->error);
         return;
     case NET_HTTP_NETWORK:
-        v->status = resp->tls_unverified ? NET_AUTH : NET_RETRY;
+        v->status = resp->tls_unverified || resp->tls_client ? NET_AUTH : NET_RETRY;
         snprintf(v->message, sizeof(v->message), "%s", resp->error);
         return;
     case NET_HTTP_ANSWERED:

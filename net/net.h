@@ -18,6 +18,8 @@ struct net_http_policy {
     bool allow_loopback;       /* 127.0.0.0/8 and ::1 (tests, a tool beside its LMS) */
     long connect_timeout_ms, timeout_ms;
     const char *ca_file; /* NULL: the system's CA bundle */
+    /* NULL, or PEM files of a client certificate and its key for mutual TLS (OBF's API v1) */
+    const char *client_cert, *client_key;
     /* how a refusal names allowed_hosts, e.g. "the consumer's outcome hosts"; NULL: "the
        allowed hosts" */
     const char *allowed_what;
@@ -81,6 +83,7 @@ struct net_http_response {
     bool cancelled;      /* policy->cancelled() said to give up */
     bool timed_out;      /* no (complete) answer within timeout_ms */
     bool tls_unverified; /* the server's certificate did not verify: an operator must act */
+    bool tls_client;     /* the client certificate or key could not be used: likewise */
     /*
      * What went wrong (not NET_HTTP_ANSWERED), safe to show: it names
      * neither the URL's path or query nor any credential.
@@ -133,7 +136,8 @@ void net_http_form_add(struct buf *b, const char *name, const char *value);
 enum net_status {
     NET_OK,        /* 2xx */
     NET_RETRY,     /* network, timeout, cancel, 408, 425, 429, 5xx: try again later */
-    NET_AUTH,      /* 401, 403, a certificate that does not verify: an operator must act */
+    NET_AUTH,      /* 401, 403, a certificate that does not verify or a client certificate
+                      that cannot be used: an operator must act */
     NET_PERMANENT, /* refused by the policy, 3xx (not followed), other 4xx: for good */
 };
 

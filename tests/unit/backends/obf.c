@@ -385,11 +385,94 @@ static void lookups(void **state)
     net_http_response_release(&h);
 }
 
+/* API v1: its refusals, line-delimited lists, the badge and issue bodies, revoked rows. */
+static void v1_parts(void **state)
+{
+    struct obf_settings *s = xcalloc(1, sizeof(*s));
+    struct err err = ERR_INIT;
+    struct obf_reply r;
+    struct net_http_response h;
+    struct backend_badge bc = { .slug = "py1",
+                                .name = "Python 1",
+                                .description = "About",
+                                .image_type = "image/svg+xml",
+                                .image = png,
+                                .image_len = sizeof(png),
+                                .criteria_narrative = "Pass <all> & more",
+                                .criteria_url = "https://lms.example.edu/c?a=1&b=\"2\"",
+                                .marker = "ltibadges:abc:py1" };
+    struct backend_award a = { .uid = "u-9",
+                               .recipient_email = "ada@example.edu",
+                               .issued_at = 1764000000,
+                               .expires_at = 1800000000 };
+    json_t *list = NULL, *o;
+    char *text;
+    static const long auth[] = { 495, 496, 403 };
+    static const char *const said[] = { "invalid or expired", "missing", "another client" };
+
+    (void)state;
+    for (size_t i = 0; i < 3; i++) {
+        h = answer(auth[i], JSON_TYPE, "{\"error\":\"x\"}");
+        backend_obf_reply_v1(&h, "badge 'B1'", &r);
+        assert_int_equal(r.kind, OBF_AUTH);
+        assert_non_null(strstr(r.message, said[i]));
+        backend_obf_reply_release(&r);
+        net_http_response_release(&h);
+    }
+    /* lines end CRLF or LF; an empty last line is no item; a line not an object refuses all */
+    assert_int_equal(backend_obf_ldjson("{\"id\":\"A\"}\r\n{\"id\":\"B\"}\n", 23, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "id")), "B");
+    json_decref(list);
+    assert_int_equal(backend_obf_ldjson("", 0, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 0);
+    json_decref(list);
+    assert_int_equal(backend_obf_ldjson("{\"id\":1}\r\n[1]\r\n", 15, &list, &err), -1);
+    assert_null(list);
+    /* v1 takes PNG only (a fresh err: the first error wins) */
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(backend_obf_v1_badge_body(&bc, s, &text, &err), -1);
+    assert_non_null(strstr(err.msg, "PNG images only"));
+    bc.image_type = "image/png";
+    snprintf(s->email_subject, sizeof(s->email_subject), "Your badge");
+    snprintf(s->api_consumer_id, sizeof(s->api_consumer_id), "ltibadges");
+    assert_int_equal(backend_obf_v1_badge_body(&bc, s, &text, &err), 0);
+    o = json_loads(text, 0, NULL);
+    free(text);
+    assert_string_equal(json_string_value(json_object_get(o, "image")), "iVBORw0KGgo=");
+    assert_string_equal(json_string_value(json_object_get(o, "criteria_html")),
+                        "<p>Pass &lt;all&gt; &amp; more</p><p><a "
+                        "href=\"https://lms.example.edu/c?a=1&amp;b=&quot;2&quot;\">https://"
+                        "lms.example.edu/c?a=1&amp;b=&quot;2&quot;</a></p>");
+    assert_true(json_is_false(json_object_get(o, "draft")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(o, "metadata"), OBF_V1_MARKER_META)),
+        "ltibadges:abc:py1");
+    assert_string_equal(json_string_value(json_object_get(o, "email_subject")), "Your badge");
+    assert_null(json_object_get(o, "email_body"));
+    json_decref(o);
+    assert_int_equal(backend_obf_v1_issue_body(&a, s, &text, &err), 0);
+    o = json_loads(text, 0, NULL);
+    free(text);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(o, "recipient"), 0)),
+                        "ada@example.edu");
+    assert_int_equal(json_integer_value(json_object_get(o, "expires")), 1800000000);
+    assert_int_equal(json_integer_value(json_object_get(o, "issued_on")), 1764000000);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(o, "log_entry"), "award_uid")), "u-9");
+    json_decref(o);
+    o = json_loads("{\"revoked\":{\"Ada@Example.EDU\":1764000000}}", 0, NULL);
+    assert_true(backend_obf_v1_revoked(o, "ada@example.edu"));
+    assert_false(backend_obf_v1_revoked(o, "bob@example.edu"));
+    json_decref(o);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replies), cmocka_unit_test(token_states), cmocka_unit_test(token_form),
-        cmocka_unit_test(bodies),  cmocka_unit_test(lookups),
+        cmocka_unit_test(bodies),  cmocka_unit_test(lookups),      cmocka_unit_test(v1_parts),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

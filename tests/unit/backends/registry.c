@@ -32,7 +32,7 @@ static const struct backend_section_entry good_password[] = {
 static int check(const struct backend_section_entry *e, size_t n, struct backend_settings *out,
                  struct err *err)
 {
-    struct backend_section sec = { "campus", ORIGIN, e, n };
+    struct backend_section sec = { "campus", ORIGIN, e, n, false };
 
     err_clear(err);
     return backend_settings_check(&sec, out, err);
@@ -227,7 +227,7 @@ static void secrets_and_grants(void **state)
 static void names(void **state)
 {
     struct backend_section_entry e[5];
-    struct backend_section sec = { NULL, ORIGIN, e, 5 };
+    struct backend_section sec = { NULL, ORIGIN, e, 5, false };
     struct backend_settings *s = xmalloc(sizeof(*s));
     struct err err = ERR_INIT;
     char name[40];
