@@ -178,16 +178,17 @@ void awards_wake(struct awards *a);
  */
 int awards_run_due(struct awards *a, int64_t now, size_t *handled /* OUT */, struct err *err);
 /*
- * The same for the remote backend `name`: claims one due award (with a
- * lease of LIMIT_AWARDS_REMOTE_LEASE), records what came of it at once, and
- * sends up to LIMIT_AWARDS_SYNCS of its BadgeClasses' edits. An award
- * attempted before is looked up (find_assertion) before it is sent again; a
- * BadgeClass is searched for by its marker (find_badge_class) before it is
- * created; the issue date sent is when the award was earned. Its thread
- * loops on this; tests call it directly.
+ * The same for the remote backend `name`: claims due awards one at a time
+ * (each with a lease of LIMIT_AWARDS_REMOTE_LEASE), up to `most` of them,
+ * records what came of each at once (with the claim of the next, in one
+ * transaction), and sends up to LIMIT_AWARDS_SYNCS of its BadgeClasses'
+ * edits. An award attempted before is looked up (find_assertion) before it
+ * is sent again; a BadgeClass is searched for by its marker
+ * (find_badge_class) before it is created; the issue date sent is when the
+ * award was earned. Its thread loops on this; tests call it directly.
  */
-int awards_run_backend(struct awards *a, const char *name, int64_t now, size_t *handled /* OUT */,
-                       struct err *err);
+int awards_run_backend(struct awards *a, const char *name, int64_t now, size_t most,
+                       size_t *handled /* OUT */, struct err *err);
 
 struct awards_stats {
     uint64_t issued, retried, failed, revoked;

@@ -18,8 +18,9 @@
  * claims a batch of its awards and records them in one transaction. Each
  * remote backend has its own thread, which claims one award at a time with
  * a lease longer than any attempt and records its result as soon as it is
- * known: a platform that hangs holds one award and its own thread, and
- * nothing else; a stop cancels the call under way within about a second.
+ * known, in the transaction that claims the next: a platform that hangs
+ * holds one award and its own thread, and nothing else; a stop cancels the
+ * call under way within about a second.
  */
 #include "base/base.h"
 #include "base/log.h"
@@ -447,14 +448,63 @@ int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *e
     return run_syncs(a, &scope, now, &synced, err);
 }
 
-int awards_run_backend(struct awards *a, const char *name, int64_t now, size_t *handled,
-                       struct err *err)
+/*
+ * A remote backend's awards, one at a time: each is recorded as soon as its
+ * answer is known, in the transaction that claims the next one (one commit
+ * and one disk flush an award, not two), up to `most`, and none after a
+ * stop. The clock moves on from `now` as the awards take their time, so
+ * each claim's lease starts when it is made.
+ */
+static int run_remote(struct awards *a, const struct store_claim_scope *scope, int64_t now,
+                      size_t most, size_t *handled, struct err *err)
+{
+    struct arena ar = ARENA_INIT;
+    struct store_award *due = NULL;
+    struct store_award_update u, *pending = NULL;
+    struct badge_cache cache;
+    int64_t start = util_now();
+    int ret = 0;
+
+    *handled = 0;
+    cache.v = arena_alloc(&ar, (most ? most : 1) * sizeof(*cache.v));
+    cache.n = 0;
+    for (size_t k = 0;; k++) {
+        int64_t t = now + (util_now() - start);
+        bool more = k < most && !awards_stopping(a);
+        size_t n = 0, issued = 0;
+
+        if (store_award_record_claim(a->store, pending, pending ? 1 : 0, scope, t,
+                                     LIMIT_AWARDS_REMOTE_LEASE, more ? 1 : 0, &ar,
+                                     more ? &due : NULL, &n, err) < 0) {
+            /* the award stays issuing; claimed again after its lease, looked up first */
+            ret = -1;
+            break;
+        }
+        if (pending) {
+            count_updates(a, pending, 1, &issued);
+            (*handled)++;
+            if (issued)
+                awards_outcomes_wake(a); /* its passback was queued with it */
+            pending = NULL;
+        }
+        if (!more || n == 0)
+            break;
+        memset(&u, 0, sizeof(u));
+        process(a, &cache, &due[0], t, &ar, &u);
+        pending = &u;
+    }
+    arena_release(&ar);
+    return ret;
+}
+
+int awards_run_backend(struct awards *a, const char *name, int64_t now, size_t most,
+                       size_t *handled, struct err *err)
 {
     struct store_claim_scope scope = { name, NULL, 0 };
     size_t synced;
 
     /* one at a time, recorded at once: a hang holds one award, a stop leaves the rest as it was */
-    if (run_claim(a, &scope, now, LIMIT_AWARDS_REMOTE_LEASE, 1, handled, err) < 0)
+    if (run_remote(a, &scope, now, most, handled, err) < 0)
         return -1;
     if (run_syncs(a, &scope, now, &synced, err) < 0)
         return -1;
@@ -489,7 +539,7 @@ static void worker_loop(struct awards *a, const char *what, struct awards_backen
             a->woken = false;
         pthread_mutex_unlock(&a->mu);
         if (remote)
-            ret = awards_run_backend(a, remote->name, util_now(), &n, &err);
+            ret = awards_run_backend(a, remote->name, util_now(), LIMIT_AWARDS_CLAIM, &n, &err);
         else
             ret = awards_run_due(a, util_now(), &n, &err);
         if (ret < 0) /* the database failed: say so (at most once a second), try again */

@@ -187,7 +187,8 @@ int store_bind_scope(sqlite3_stmt *st, int backend_idx, const struct store_claim
     return 0;
 }
 
-int store_award_claim(struct store *s, const struct store_claim_scope *scope, int64_t now,
+/* Claims up to `max` due awards in `scope` inside the admin transaction under way. */
+static int claim_rows(struct store *s, const struct store_claim_scope *scope, int64_t now,
                       int64_t lease, size_t max, struct arena *a, struct store_award **out,
                       size_t *n, struct err *err)
 {
@@ -196,59 +197,52 @@ int store_award_claim(struct store *s, const struct store_claim_scope *scope, in
     int64_t ids[LIMIT_AWARDS_CLAIM];
     size_t nids = 0, len = 0;
     struct store_award *v;
-    int rc, ret = -1;
+    int rc;
 
-    *out = NULL;
-    *n = 0;
     if (max > LIMIT_AWARDS_CLAIM)
         max = LIMIT_AWARDS_CLAIM;
-    if (store_admin_begin(s, err) < 0)
-        return -1;
     st = store_stmt(c, S_AWARD_DUE, err);
     if (!st)
-        goto out;
+        return -1;
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int64(st, 2, (int64_t)max);
     store_bind_scope(st, 3, scope);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && nids < max)
         ids[nids++] = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        store_db_err(c, rc, "finding due awards", err);
-        goto out;
-    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return store_db_err(c, rc, "finding due awards", err);
     v = arena_alloc(a, (nids ? nids : 1) * sizeof(*v));
     for (size_t i = 0; i < nids; i++) {
         st = store_stmt(c, S_AWARD_CLAIM, err);
         if (!st)
-            goto out;
+            return -1;
         sqlite3_bind_int64(st, 1, ids[i]);
         sqlite3_bind_int64(st, 2, now + lease);
         sqlite3_bind_int64(st, 3, now);
         if (store_step_done(c, st, "claiming an award", err) < 0)
-            goto out;
+            return -1;
         st = store_stmt(c, S_AWARD_GET, err);
         if (!st)
-            goto out;
+            return -1;
         sqlite3_bind_int64(st, 1, ids[i]);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
             read_award(st, a, &v[len++]);
         sqlite3_reset(st);
-        if (rc != SQLITE_ROW) {
-            store_db_err(c, rc == SQLITE_DONE ? SQLITE_ERROR : rc, "reading an award", err);
-            goto out;
-        }
+        if (rc != SQLITE_ROW)
+            return store_db_err(c, rc == SQLITE_DONE ? SQLITE_ERROR : rc, "reading an award", err);
     }
     *out = v;
     *n = len;
-    ret = 0;
-out:
-    if (ret < 0) {
-        *out = NULL;
-        *n = 0;
-    }
-    return store_admin_end(s, ret, err);
+    return 0;
+}
+
+int store_award_claim(struct store *s, const struct store_claim_scope *scope, int64_t now,
+                      int64_t lease, size_t max, struct arena *a, struct store_award **out,
+                      size_t *n, struct err *err)
+{
+    return store_award_record_claim(s, NULL, 0, scope, now, lease, max, a, out, n, err);
 }
 
 /* One guarded update of an award (requeue, revoke); ERR_CONFLICT when its state did not allow it.
@@ -288,8 +282,8 @@ static const char *clip(char *dst, size_t n, const char *src)
     return dst;
 }
 
-int store_award_update_batch(struct store *s, struct store_award_update *u, size_t n,
-                             struct err *err)
+/* Records `n` updates inside the admin transaction under way. */
+static int record_rows(struct store *s, struct store_award_update *u, size_t n, struct err *err)
 {
     static const enum stmt_id ids[] = {
         [AWARD_UPD_ISSUED] = S_AWARD_ISSUED,
@@ -302,8 +296,6 @@ int store_award_update_batch(struct store *s, struct store_award_update *u, size
     int64_t now = util_now();
     int ret = 0;
 
-    if (store_admin_begin(s, err) < 0)
-        return -1;
     for (size_t i = 0; i < n && ret == 0; i++) {
         sqlite3_stmt *st = store_stmt(c, ids[u[i].kind], err);
         char msg[LIMIT_AWARD_ERROR_LEN + 1];
@@ -352,7 +344,37 @@ int store_award_update_batch(struct store *s, struct store_award_update *u, size
             }
         }
     }
-    return store_admin_end(s, ret, err);
+    return ret;
+}
+
+int store_award_record_claim(struct store *s, struct store_award_update *u, size_t nu,
+                             const struct store_claim_scope *scope, int64_t now, int64_t lease,
+                             size_t max, struct arena *a, struct store_award **out, size_t *n,
+                             struct err *err)
+{
+    int ret;
+
+    if (out) {
+        *out = NULL;
+        *n = 0;
+    }
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    ret = record_rows(s, u, nu, err);
+    if (ret == 0 && out && max > 0)
+        ret = claim_rows(s, scope, now, lease, max, a, out, n, err);
+    ret = store_admin_end(s, ret, err);
+    if (ret < 0 && out) {
+        *out = NULL;
+        *n = 0;
+    }
+    return ret;
+}
+
+int store_award_update_batch(struct store *s, struct store_award_update *u, size_t n,
+                             struct err *err)
+{
+    return store_award_record_claim(s, u, n, NULL, 0, 0, 0, NULL, NULL, NULL, err);
 }
 
 int store_award_retry(struct store *s, int64_t id, int64_t now, struct err *err)

@@ -774,6 +774,16 @@ struct store_award_update {
  */
 int store_award_update_batch(struct store *s, struct store_award_update *u, size_t n,
                              struct err *err);
+/*
+ * Both in one transaction: records `nu` updates, then (when `out` is not
+ * NULL) claims up to `max` due awards as store_award_claim does. A remote
+ * backend's thread records one award's answer and claims its next award
+ * with one commit. On failure nothing is recorded or claimed.
+ */
+int store_award_record_claim(struct store *s, struct store_award_update *u, size_t nu,
+                             const struct store_claim_scope *scope, int64_t now, int64_t lease,
+                             size_t max, struct arena *a, struct store_award **out /* OUT */,
+                             size_t *n /* OUT */, struct err *err);
 /* A failed award is queued again now. ERR_CONFLICT unless it failed. */
 int store_award_retry(struct store *s, int64_t id, int64_t now, struct err *err);
 /*

@@ -52,6 +52,7 @@ struct fake {
     int64_t issued_on[16];                     /* issuedOn of each issue() */
     bool hanging;                              /* in a hang now */
     void (*during_update)(void);               /* run inside the next update() */
+    void (*during_issue)(size_t i);            /* run inside each issue(), i from 0 */
 };
 
 static struct fake fk = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
@@ -162,6 +163,8 @@ static void fake_issue(struct backend *b, const struct backend_badge *bc,
     assert_non_null(a->recipient_email);
     if (i < 16)
         fk.issued_on[i] = a->issued_at;
+    if (fk.during_issue)
+        fk.during_issue(i);
     if (act(b, what, i < 16 ? fk.retry_after[i] : 0, r, i)) {
         snprintf(fk.issued_uids[fk.nissued++], 33, "%s", a->uid);
         snprintf(r->id, sizeof(r->id), "assertion-%s", a->uid);
@@ -341,7 +344,17 @@ static size_t run(struct env *e, int64_t now)
     struct err err = ERR_INIT;
     size_t n = 0;
 
-    assert_int_equal(awards_run_backend(e->a, "fake", now, &n, &err), 0);
+    assert_int_equal(awards_run_backend(e->a, "fake", now, 1, &n, &err), 0);
+    return n;
+}
+
+/* A pass of up to `most` awards. */
+static size_t run_most(struct env *e, int64_t now, size_t most)
+{
+    struct err err = ERR_INIT;
+    size_t n = 0;
+
+    assert_int_equal(awards_run_backend(e->a, "fake", now, most, &n, &err), 0);
     return n;
 }
 
@@ -777,6 +790,57 @@ static void test_badge_edits_reach_the_platform(void **state)
     arena_release(&ar);
 }
 
+/* test_pass_records_each_before_the_next: its awards, and what issue() saw of them */
+static struct env *pass_env;
+static int64_t pass_ids[3];
+static enum store_award_state pass_seen[3][3];
+
+static void pass_look(size_t i)
+{
+    struct arena ar = ARENA_INIT;
+
+    for (size_t j = 0; j < 3 && i < 3; j++)
+        pass_seen[i][j] = get(pass_env, pass_ids[j], &ar).state;
+    arena_release(&ar);
+}
+
+/*
+ * A remote backend's pass takes its awards one at a time and records each
+ * answer before the next award is sent (in the transaction that claims
+ * it): when the platform is asked for the second award, the first is
+ * issued in the database and the third not yet claimed. `most` bounds a
+ * pass.
+ */
+static void test_pass_records_each_before_the_next(void **state)
+{
+    struct env *e = *state;
+    struct arena ar = ARENA_INIT;
+    int64_t now = util_now();
+
+    pass_env = e;
+    pass_ids[0] = grant(e, "u1");
+    pass_ids[1] = grant(e, "u2");
+    pass_ids[2] = grant(e, "u3");
+    fk.during_issue = pass_look;
+    assert_int_equal(run_most(e, now, 2), 2);
+    assert_int_equal(get(e, pass_ids[2], &ar).state, AWARD_QUEUED); /* past `most` */
+    assert_int_equal(run_most(e, now, 8), 1);
+    for (size_t i = 0; i < 3; i++) {
+        for (size_t j = 0; j < 3; j++) {
+            enum store_award_state want = j < i    ? AWARD_ISSUED
+                                          : j == i ? AWARD_ISSUING
+                                                   : AWARD_QUEUED;
+
+            assert_int_equal(pass_seen[i][j], want);
+        }
+        assert_int_equal(get(e, pass_ids[i], &ar).state, AWARD_ISSUED);
+    }
+    assert_int_equal(fk.nissued, 3);
+    assert_int_equal(run_most(e, now, 8), 0);
+    fk.during_issue = NULL;
+    arena_release(&ar);
+}
+
 static void test_claims_per_backend(void **state)
 {
     struct env *e = *state;
@@ -913,6 +977,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_revoke_found_nothing_or_revoked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_badge_edits_reach_the_platform, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claims_per_backend, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pass_records_each_before_the_next, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hang_delays_only_its_own, setup, teardown),
         cmocka_unit_test(test_backoff_schedule),
     };
