@@ -76,7 +76,9 @@ int store_ensure_context_conn(struct conn *c, int64_t consumer_id, const char *l
 int store_admin_begin(struct store *s, struct err *err)
 {
     pthread_mutex_lock(&s->admin_mu);
+    pthread_mutex_lock(&s->write_mu); /* the launch writer's turn ends at its commit */
     if (store_exec(s->admin, S_BEGIN_IMMEDIATE, err) < 0) {
+        pthread_mutex_unlock(&s->write_mu);
         pthread_mutex_unlock(&s->admin_mu);
         return -1;
     }
@@ -99,6 +101,7 @@ int store_admin_end(struct store *s, int ret, struct err *err)
         store_exec(s->admin, S_ROLLBACK, NULL);
     if (ret == 0)
         seq = store_commit_seq(s);
+    pthread_mutex_unlock(&s->write_mu);
     pthread_mutex_unlock(&s->admin_mu);
     if (ret == 0 && store_durable(s, seq, err) < 0)
         ret = -1;

@@ -976,7 +976,7 @@ static void check_data_version(struct store *s)
         sqlite3_reset(st);
 }
 
-void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t n)
+static void launch_batch(struct store *s, struct store_launch_job **jobs, size_t n)
 {
     struct conn *c = s->wconn;
     struct wcache *wc = s->wcache;
@@ -1103,6 +1103,19 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
     s->stats.replays += replays;
     pthread_mutex_unlock(&s->stats_mu);
 }
+/*
+ * Under the store's write mutex, which the admin connection's transactions
+ * take too: threads of this process that write take turns on it, and never
+ * on SQLite's busy handler, which sleeps (1 ms, then longer) before it
+ * looks again at a lock another connection held.
+ */
+void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t n)
+{
+    pthread_mutex_lock(&s->write_mu);
+    launch_batch(s, jobs, n);
+    pthread_mutex_unlock(&s->write_mu);
+}
+
 void store_launch_submit(struct store *s, struct store_launch_job *job)
 {
     const char *why = NULL;

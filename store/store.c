@@ -1172,6 +1172,7 @@ static void store_free(struct store *s)
     pthread_mutex_destroy(&s->pool_mu);
     pthread_cond_destroy(&s->pool_cv);
     pthread_mutex_destroy(&s->admin_mu);
+    pthread_mutex_destroy(&s->write_mu);
     pthread_mutex_destroy(&s->q_mu);
     pthread_cond_destroy(&s->q_cv);
     pthread_mutex_destroy(&s->ckpt_mu);
@@ -1244,6 +1245,7 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_cond_init(&s->pool_cv, NULL);
     pthread_mutex_init(&s->admin_mu, NULL);
+    pthread_mutex_init(&s->write_mu, NULL);
     pthread_mutex_init(&s->q_mu, NULL);
     pthread_cond_init(&s->q_cv, NULL);
     pthread_mutex_init(&s->ckpt_mu, NULL);

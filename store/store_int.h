@@ -216,6 +216,12 @@ struct store {
     /* operations that write outside the launch writer (CLI, admin) */
     pthread_mutex_t admin_mu;
     struct conn *admin;
+    /*
+     * Held from BEGIN to COMMIT by the launch writer's batches and the admin
+     * connection's transactions (after admin_mu): in-process writers wait
+     * here, woken at once, not in SQLite's sleeping busy handler.
+     */
+    pthread_mutex_t write_mu;
 
     /* the launch writer and what it remembers writing (launch.c) */
     struct conn *wconn;
