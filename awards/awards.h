@@ -49,6 +49,8 @@ void awards_add_backend(struct awards *a, const char *name, struct backend *b);
 const char *awards_default_backend(struct awards *a);
 /* Whether a backend of that name exists. */
 bool awards_has_backend(struct awards *a, const char *name);
+/* When the credentials of backend `name` expire (a client certificate's notAfter), 0: never. */
+int64_t awards_backend_expires(struct awards *a, const char *name);
 
 /* ---- events (rules.c) ----------------------------------------------------- */
 

@@ -162,6 +162,13 @@ bool awards_has_backend(struct awards *a, const char *name)
     return awards_backend(a, name) != NULL;
 }
 
+int64_t awards_backend_expires(struct awards *a, const char *name)
+{
+    struct backend *b = awards_backend(a, name);
+
+    return b ? b->credentials_expire_at : 0;
+}
+
 const char *awards_default_backend(struct awards *a)
 {
     return a->default_backend;

@@ -85,6 +85,14 @@ static const char *backend_problems(struct req *r, const char *const *names, siz
                                   _("The badge platform %s refused this tool's sign-in: badges "
                                     "wait until the administrator fixes its credentials."),
                                   backend_label(names[i])));
+        else if (awards_backend_expires(aw, names[i]) &&
+                 awards_backend_expires(aw, names[i]) < util_now() + BACKEND_EXPIRY_WARNING)
+            out = web_fmt(r, "%s %s", out,
+                          web_fmt(r,
+                                  _("The client certificate of the badge platform %s expires on "
+                                    "%s: badges stop then unless the administrator renews it."),
+                                  backend_label(names[i]),
+                                  web_date(r, awards_backend_expires(aw, names[i]))));
         else if (!awards_has_backend(aw, names[i]))
             out = web_fmt(r, "%s %s", out,
                           web_fmt(r,

@@ -275,8 +275,29 @@ class Certificates(V1):
         self.assertIn("warning: backend 'campus': the client certificate expires", p.stderr)
         self.assertIn("obf-enrol campus", p.stderr)
         server = self.serve(config=cfg)
+        # the instructor's status line says so too, with the date
+        self.ok("context", "enable", "--consumer", self.key, "--context", "c1", cfg=cfg)
+        self.ok("badge", "create", "--consumer", self.key, "--name", "Remote", "--description",
+                "d", "--image", self.png, "--rule", "manual", "--context", "c1", cfg=cfg)
+        resp, _ = server.launch(lt.base_launch(user_id="teacher", context_id="c1",
+                                               resource_link_id="rl-1", roles="Instructor"),
+                                self.key, self.secret)
+        self.assertEqual(resp.status, 303, resp)
+        page = server.get(server.page_path(resp.header("Location")))
+        text = " ".join(page.plain.split())
+        self.assertIn("Badge service: campus.", text)
+        self.assertRegex(text, r"The client certificate of the badge platform campus expires on "
+                               r"[^:]+: badges stop then unless the administrator renews it\.")
         server.stop()
         self.assertIn("client certificate expires soon", server.stderr())
+        # one that expires in 60 days: no line
+        later_server = self.serve(config=self.config(later["cert"], later["key"], name="l2.ini"))
+        resp, _ = later_server.launch(lt.base_launch(user_id="teacher", context_id="c1",
+                                                     resource_link_id="rl-1", roles="Instructor"),
+                                      self.key, self.secret)
+        page = later_server.get(later_server.page_path(resp.header("Location")))
+        self.assertNotIn("client certificate", " ".join(page.plain.split()))
+        self.assertNotIn("client certificate expires soon", later_server.stderr())
 
     def test_a_key_that_is_not_the_certificates_is_refused_at_start(self):
         d = os.path.join(self.tmp, "certs")
