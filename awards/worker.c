@@ -230,6 +230,7 @@ static void process(struct awards *a, struct badge_cache *cache, const struct st
 
         backend_marker(a->public_url, b.slug, m);
         bb.marker = m;
+        bb.public_url = a->public_url;
     }
     if (w->state == AWARD_REVOKED) {
         process_revoke(a, be, w, &bb, now, ar, u);
@@ -295,6 +296,11 @@ static void process(struct awards *a, struct badge_cache *cache, const struct st
     u->assertion_url = r.url[0] ? arena_memdupz(ar, r.url, strlen(r.url)) : NULL;
     u->issued_at = ba.issued_at;
     u->expires_at = ba.expires_at;
+    /* an ok answer's message is a note kept on the award (an assertion adopted) */
+    if (r.message[0]) {
+        u->error = arena_memdupz(ar, r.message, strlen(r.message));
+        LOG(LOG_LEVEL_INFO, "award note", LOG_STR("award", w->uid), LOG_STR("note", r.message));
+    }
 }
 
 /* Counts what a recorded claim did, for /healthz and /metrics; *issued: how many were issued. */
@@ -404,6 +410,7 @@ static int run_syncs(struct awards *a, const struct store_claim_scope *scope, in
             awards_to_backend_badge(&b, &bb);
             backend_marker(a->public_url, b.slug, m);
             bb.marker = m;
+            bb.public_url = a->public_url;
             be->ops->update_badge_class(be, &bb, &r);
             backend_answered(a, be, r.status);
         }

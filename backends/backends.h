@@ -70,6 +70,8 @@ struct backend_badge {
     const char *backend_id; /* the platform's id; NULL until created (or given by an operator) */
     const char *marker;     /* backend_marker(): sent as one more tag, searched by
                                find_badge_class; NULL for hosted */
+    const char *public_url; /* remote backends: this server's public URL, whose pages a
+                               platform may link to (image, criteria); NULL for hosted */
 };
 
 /* An award as backends see it. */
@@ -137,7 +139,12 @@ struct backend_ops {
      */
     void (*update_badge_class)(struct backend *b, const struct backend_badge *bc,
                                struct backend_result *r);
-    /* Issues an assertion of bc (bc->backend_id set): r->id, r->url. */
+    /*
+     * Issues an assertion of bc (bc->backend_id set): r->id, r->url. An ok
+     * answer with r->message set is a note kept on the award (badgekit: an
+     * assertion the learner held already, adopted); so is one of
+     * find_assertion's.
+     */
     void (*issue)(struct backend *b, const struct backend_badge *bc, const struct backend_award *a,
                   struct backend_result *r);
     /*

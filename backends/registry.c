@@ -15,6 +15,7 @@
 #include "backends/backends.h"
 #include "backends/badgr.h"
 #include "backends/obf.h"
+#include "backends/badgekit.h"
 
 #include <strings.h>
 #include <sys/stat.h>
@@ -663,6 +664,10 @@ int backend_from_settings(const struct backend_settings *s, struct backend **out
     }
     if (strcmp(s->type->name, "obf") == 0) {
         *out = backend_obf_new(&s->u.obf, err);
+        return *out ? 0 : -1;
+    }
+    if (strcmp(s->type->name, "badgekit") == 0) {
+        *out = backend_badgekit_new(&s->u.badgekit, err);
         return *out ? 0 : -1;
     }
     return err_set(err, ERR_UNAVAILABLE,

@@ -347,7 +347,13 @@
 #define LIMIT_BACKEND_CONFIG_ENTRIES (LIMIT_BACKENDS * 24)
 #define LIMIT_BACKEND_CONFIG_BYTES   (32 * 1024)
 
-/* BadgeKit API's slugs (systems, issuers, programs, badges, instances) are VARCHAR(255). */
+/*
+ * BadgeKit API's slugs (systems, issuers, programs, badges, instances) are
+ * VARCHAR(255). One answer: a scope's badge list (`backend check`) of a few
+ * hundred badges of ~2 KiB each; every other answer is one badge or one
+ * instance.
+ */
 #define LIMIT_BADGEKIT_SLUG_LEN 255
+#define LIMIT_BADGEKIT_ANSWER   (4 * 1024 * 1024)
 
 #endif

@@ -312,6 +312,8 @@ static int record_rows(struct store *s, struct store_award_update *u, size_t n, 
             sqlite3_bind_int64(st, 4, u[i].issued_at);
             sqlite3_bind_int64(st, 5, u[i].expires_at);
             sqlite3_bind_int64(st, 6, now);
+            /* a note on an issued award (an adopted assertion), else none */
+            store_bind_str(st, 7, str_from_cstr(clip(msg, sizeof(msg), u[i].error)));
             break;
         case AWARD_UPD_RETRY:
         case AWARD_UPD_REVOKE_RETRY:

@@ -510,7 +510,7 @@ static const char *const sql_text[S__COUNT] = {
      */
     [S_AWARD_ISSUED] =
         "UPDATE awards SET assertion_id = ?2, assertion_url = ?3, issued_at = ?4, "
-        "expires_at = nullif(?5, 0), last_error = NULL, updated_at = ?6, "
+        "expires_at = nullif(?5, 0), last_error = ?7, updated_at = ?6, "
         "revoke_synced = CASE WHEN state = 'revoked' THEN 0 ELSE revoke_synced END, "
         "state = CASE WHEN state = 'revoked' THEN state ELSE 'issued' END "
         "WHERE id = ?1 AND (state = 'issuing' OR (state = 'revoked' AND assertion_id IS NULL))",
