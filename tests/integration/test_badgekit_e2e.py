@@ -214,6 +214,13 @@ class UseCases(E2E):
         self.assertEqual([(c["description"], c["required"]) for c in b["criteria"]],
                          [("About UC3", 1)])
         self.assertIn("biology", b["tags"])
+        # and this server answers both
+        for url in (b["criteriaUrl"], b["imageUrl"]):
+            r = lt.http_request(self.server.port, "GET", url[len(PUBLIC):])
+            self.assertEqual(r.status, 200, url)
+        self.assertEqual(lt.http_request(self.server.port, "GET",
+                                         b["imageUrl"][len(PUBLIC):]).body[:8],
+                         b"\x89PNG\r\n\x1a\n")
         i = self.assertOneInstance(b["slug"], "cy@example.edu", a)
         # issued when earned, expiring 30 days after
         self.assertEqual(i["issuedOn"], badgekitfake.iso(a["created_at"]))
