@@ -25,6 +25,7 @@
 static const char backend_usage[] =
     "usage: ltibadges backend list [--json]\n"
     "       ltibadges backend check [NAME] [--json]\n"
+    "       ltibadges backend obf-enrol NAME --api-key FILE [--force]\n"
     "\n"
     "The badge platforms awards are issued through: 'hosted' (the built-in issuer)\n"
     "and each [backend.NAME] section of the configuration.\n"
@@ -34,7 +35,6 @@ static const char backend_usage[] =
     "         every backend consumers and BadgeClasses use is configured, then at\n"
     "         the platform: signs in, reads the issuer, verifies every BadgeClass id\n"
     "         stored for it; exits 1 saying what is wrong, a line each\n"
-    "       ltibadges backend obf-enrol NAME --api-key FILE [--force]\n"
     "  obf-enrol  makes the client certificate and key of [backend.NAME] (type obf,\n"
     "         api = v1) from an API key of Open Badge Factory (Admin tools > API; valid\n"
     "         for minutes) and writes them to its certificate and key files (mode\n"
@@ -530,7 +530,7 @@ int cli_cmd_backend(int argc, char **argv)
     size_t npos;
 
     if (!verb)
-        return cli_usage_error("backend", "missing subcommand (list or check)");
+        return cli_usage_error("backend", "missing subcommand (list, check or obf-enrol)");
     if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
         fputs(backend_usage, stdout);
         return 0;
