@@ -233,6 +233,29 @@ int awards_outcomes_run(struct awards *a, int64_t now, size_t *handled /* OUT */
 int awards_outcomes_start(struct awards *a, struct err *err);
 void awards_outcomes_stop(struct awards *a);
 
+/* ---- webhooks in (hooks.c) ------------------------------------------------ */
+
+/*
+ * Takes hooks for the BadgeKit backend `name` (registered with
+ * awards_add_backend), checked with `secret` (copied; "": every hook
+ * refused). Before the server starts.
+ */
+void awards_badgekit_hooks(struct awards *a, const char *name, const char *secret);
+/*
+ * A hook posted to backend `name` (POST /hooks/badgekit/NAME) with its
+ * `authorization` header (NULL: none) and raw `body`: verified
+ * (backend_badgekit_hook_verify), read, and applied to the award it names
+ * (store_hook_apply) with the revoke reason "revoked in BadgeKit", or
+ * counted only (review hooks, other instances). *effect: "issued",
+ * "revoked", "unchanged" or "ignored". ERR_NOTFOUND: no BadgeKit backend
+ * of that name; ERR_FORBIDDEN: its webhook_secret is empty;
+ * ERR_UNAUTHORIZED: not signed as BadgeKit signs; ERR_INVALID: not a hook.
+ * Nothing changes on a refusal but its count.
+ */
+int awards_badgekit_hook(struct awards *a, const char *name, const char *authorization,
+                         const void *body, size_t len, const char **effect /* OUT */,
+                         struct err *err);
+
 /* ---- hosted Open Badges documents (ob.c) ---------------------------------- */
 
 struct awards_doc {

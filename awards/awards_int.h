@@ -81,7 +81,12 @@ struct awards {
     enum backend_status backend_last[AWARDS_MAX_BACKENDS];
 
     struct outcomes oc;
+
+    struct awards_hooks *hooks; /* backends taking webhooks (hooks.c); NULL: none */
 };
+
+/* Writes the refused hooks still counted in memory, then frees what hooks.c holds. */
+void awards_hooks_free(struct awards *a);
 
 /* A random seed for awards_backoff()'s jitter. */
 unsigned awards_jitter(void);

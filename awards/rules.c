@@ -107,6 +107,7 @@ void awards_free(struct awards *a)
     if (!a)
         return;
     awards_worker_stop(a);
+    awards_hooks_free(a);
     store_set_enrollment_hook(a->store, NULL, NULL);
     for (size_t i = 0; i < a->nbackends; i++) {
         backend_destroy(a->backends[i].b);

@@ -197,6 +197,45 @@ struct net_http_response;
 void backend_result_http(struct backend_result *r, const struct net_http_response *resp,
                          const char *what);
 
+/* ---- BadgeKit webhooks in (badgekit_hook.c) ------------------------------ */
+
+/*
+ * Whether a hook BadgeKit posted is signed as BadgeKit signs them: the
+ * `Authorization` header (NULL: none) is JWT token="H.P.S", HS256 (in any
+ * case; no other algorithm, `none` included) with `secret`, the MAC
+ * compared in constant time, and its payload's body {alg: "sha256", hash}
+ * the SHA-256 of the raw `body`. ERR_UNAUTHORIZED saying which check
+ * failed (never the secret); ERR_FORBIDDEN for an empty `secret` (hooks
+ * off).
+ */
+int backend_badgekit_hook_verify(const char *secret, const char *authorization, const void *body,
+                                 size_t len, struct err *err);
+
+enum backend_badgekit_hook_action {
+    BADGEKIT_HOOK_AWARD,  /* an instance was created */
+    BADGEKIT_HOOK_REVOKE, /* an instance was deleted */
+    BADGEKIT_HOOK_REVIEW, /* an application was reviewed: nothing of ours */
+    BADGEKIT_HOOK_OTHER,  /* an action this version does not know */
+};
+
+/* What a hook says; strings are "" when absent. */
+struct backend_badgekit_hook {
+    enum backend_badgekit_hook_action action;
+    char uid[LIMIT_BADGEKIT_SLUG_LEN + 1];   /* award, revoke: the instance's slug (ours: a uid) */
+    char badge[LIMIT_BADGEKIT_SLUG_LEN + 1]; /* the badge's slug */
+    char email[LIMIT_BADGEKIT_SLUG_LEN + 1]; /* the earner's */
+    char assertion_url[LIMIT_LTI_URL_LEN];   /* award: http(s) */
+    int64_t issued_on;                       /* award: Unix seconds, 0: not given */
+};
+
+/*
+ * Reads a verified hook's body (`len` bytes): a JSON object with `action`;
+ * an award or revoke names its instance (`uid`), an award its http(s)
+ * `assertionUrl`. ERR_INVALID saying what is wrong.
+ */
+int backend_badgekit_hook_parse(const void *body, size_t len,
+                                struct backend_badgekit_hook *out /* OUT */, struct err *err);
+
 /* ---- hosted: ltibadges is the issuer (hosted.c) ------------------------- */
 
 struct hosted_issuer {

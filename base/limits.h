@@ -275,6 +275,14 @@
 #define LIMIT_POX_ID_LEN          255
 #define LIMIT_POX_SCORE_LEN       64
 #define LIMIT_POX_DESCRIPTION_LEN 1024
+/*
+ * A BadgeKit hook (POST /hooks/badgekit/NAME): an award hook is one badge
+ * (~2 KiB) and a few fields, so 64 KiB is ample; its Authorization header
+ * (JWT token="...", a 30-byte header, a 70-byte payload, a 32-byte MAC)
+ * is about 200 bytes: 2 KiB is ample too.
+ */
+#define LIMIT_BADGEKIT_HOOK_BODY  (64 * 1024)
+#define LIMIT_BADGEKIT_HOOK_TOKEN 2048
 
 /*
  * Requests to other servers (net/http.c). Extra request headers: a call

@@ -94,6 +94,9 @@ int cli_backends_register(const struct cli_config *c, struct awards *a, struct e
                 "obf-enrol NAME --api-key FILE --force`",
                 LOG_STR("backend", c->backends[i].name), LOG_STR("expires", when));
         }
+        /* BadgeKit's hooks come to POST /hooks/badgekit/NAME, checked with its webhook_secret */
+        if (ret == 0 && strcmp(set->type->name, "badgekit") == 0)
+            awards_badgekit_hooks(a, c->backends[i].name, set->u.badgekit.webhook_secret);
     }
     backend_settings_wipe(set);
     free(set);

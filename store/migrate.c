@@ -388,6 +388,24 @@ static const char *const migrations[] = {
     "BEGIN UPDATE badge_classes SET sync_due_at = NEW.updated_at, sync_gen = sync_gen + 1, "
     "sync_attempts = 0 WHERE id = NEW.id; END;"
     "PRAGMA user_version = 10;",
+
+    /*
+     * 11: hooks a remote platform posted (BadgeKit), counted per backend
+     * for `backend check`: received (every one), applied (an award
+     * changed), unchanged (ours, already so: replays), ignored (not about
+     * our awards), refused (a bad signature, body or backend state), and
+     * the last refusal's reason.
+     */
+    "CREATE TABLE backend_hooks ("
+    "  backend TEXT PRIMARY KEY,"
+    "  received INTEGER NOT NULL DEFAULT 0,"
+    "  applied INTEGER NOT NULL DEFAULT 0,"
+    "  unchanged INTEGER NOT NULL DEFAULT 0,"
+    "  ignored INTEGER NOT NULL DEFAULT 0,"
+    "  refused INTEGER NOT NULL DEFAULT 0,"
+    "  last_received_at INTEGER, last_refused_at INTEGER, last_refusal TEXT"
+    ") WITHOUT ROWID;"
+    "PRAGMA user_version = 11;",
 };
 
 int store_schema_latest(void)

@@ -661,6 +661,38 @@ static const char *const sql_text[S__COUNT] = {
         "SELECT coalesce(backend, '') AS name, 1 AS c, 0 AS b, 0 AS a FROM consumers "
         "UNION ALL SELECT backend, 0, 1, (SELECT count(*) FROM awards "
         "WHERE badge_class_id = badge_classes.id) FROM badge_classes) GROUP BY name ORDER BY name",
+    /* ---- webhooks in (hooks.c) ---- */
+    [S_HOOK_AWARD_FIND] = "SELECT a.id, a.state, a.attempts, b.backend_id FROM awards a "
+                          "JOIN badge_classes b ON b.id = a.badge_class_id "
+                          "WHERE a.uid = ?1 AND b.backend = ?2",
+    /* issued as the worker would have recorded it: earned at creation, its expiry from it */
+    [S_HOOK_ISSUED] =
+        "UPDATE awards SET state = 'issued', assertion_id = uid, assertion_url = ?2, "
+        "issued_at = created_at, expires_at = (SELECT CASE WHEN b.expires_days > 0 THEN "
+        "awards.created_at + b.expires_days * 86400 END FROM badge_classes b "
+        "WHERE b.id = awards.badge_class_id), last_error = NULL, updated_at = ?3 "
+        "WHERE id = ?1 AND state IN ('queued', 'issuing', 'failed')",
+    /*
+     * Revoked at the platform already: nothing to send back (revoke_synced);
+     * the instance's slug kept as the assertion id, so that an issue
+     * answered late does not reopen it (S_AWARD_ISSUED needs it NULL).
+     */
+    [S_HOOK_REVOKED] = "UPDATE awards SET state = 'revoked', revoked_at = ?2, revoke_reason = ?3, "
+                       "revoke_synced = 1, assertion_id = coalesce(assertion_id, uid), "
+                       "updated_at = ?2 WHERE id = ?1 AND state != 'revoked'",
+    [S_HOOK_COUNT] =
+        "INSERT INTO backend_hooks(backend, received, applied, unchanged, ignored, refused, "
+        "last_received_at, last_refused_at, last_refusal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+        "nullif(?7, 0), nullif(?8, 0), ?9) ON CONFLICT(backend) DO UPDATE SET "
+        "received = received + excluded.received, applied = applied + excluded.applied, "
+        "unchanged = unchanged + excluded.unchanged, ignored = ignored + excluded.ignored, "
+        "refused = refused + excluded.refused, "
+        "last_received_at = coalesce(excluded.last_received_at, last_received_at), "
+        "last_refused_at = coalesce(excluded.last_refused_at, last_refused_at), "
+        "last_refusal = coalesce(excluded.last_refusal, last_refusal)",
+    [S_HOOK_COUNTS_GET] = "SELECT received, applied, unchanged, ignored, refused, "
+                          "coalesce(last_received_at, 0), coalesce(last_refused_at, 0), "
+                          "last_refusal FROM backend_hooks WHERE backend = ?1",
 };
 
 int store_db_err(struct conn *c, int rc, const char *what, struct err *err)

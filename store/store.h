@@ -822,6 +822,55 @@ struct store_outbox_stats {
 };
 int store_outbox_stats(struct store *s, struct store_outbox_stats *out, struct err *err);
 
+/* ---- Webhooks in (hooks.c) ------------------------------------------------- */
+
+/* What a hook did to the award it names. */
+enum store_hook_effect {
+    STORE_HOOK_IGNORED,   /* not an award of that backend's, or one never sent there */
+    STORE_HOOK_UNCHANGED, /* ours, already as the hook says (a replay; an award never undoes a
+                             revoke) */
+    STORE_HOOK_ISSUED,    /* ours, left with an unknown outcome: now issued with the hook's URL */
+    STORE_HOOK_REVOKED,   /* ours: now revoked, and not to be sent back */
+};
+
+struct store_hook {
+    const char *backend;       /* the backend the hook came to */
+    bool revoke;               /* false: an award (an instance made), true: a revoke (deleted) */
+    const char *uid;           /* the instance's slug: one of our awards' uids, or another's */
+    const char *badge;         /* the platform's BadgeClass id it names; NULL or "": not checked */
+    const char *assertion_url; /* award: the instance's public URL */
+    const char *reason;        /* revoke: the revoke reason recorded */
+    int64_t now;
+};
+
+/*
+ * Applies a verified hook, in one transaction with its count (received,
+ * and applied, unchanged or ignored). The award is found by uid among the
+ * BadgeClasses of h->backend whose platform id is h->badge (when given).
+ * An award: issued, or revoked, stays so (UNCHANGED); issuing, or queued or
+ * failed after an attempt, becomes issued (a grade passback queued as the
+ * worker would); one never sent is IGNORED. A revoke: revoked stays so;
+ * issued, issuing, or queued or failed after an attempt, becomes revoked
+ * with h->reason, already synced; one never sent is IGNORED. *award_id: the
+ * award's id (0: none of ours).
+ */
+int store_hook_apply(struct store *s, const struct store_hook *h,
+                     enum store_hook_effect *effect /* OUT */, int64_t *award_id /* OUT */,
+                     struct err *err);
+
+/* A backend's hook counts (or what to add to them). */
+struct store_hook_counts {
+    int64_t received, applied, unchanged, ignored, refused;
+    int64_t last_received_at, last_refused_at; /* 0: never (adding: not now) */
+    const char *last_refusal;                  /* NULL: none (adding: unchanged) */
+};
+/* Adds `delta` to the counts of `backend` (refusals, and hooks not about one award). */
+int store_hook_count(struct store *s, const char *backend, const struct store_hook_counts *delta,
+                     struct err *err);
+/* The counts of `backend`, all 0 when it never got a hook; strings in `a`. */
+int store_hook_counts_get(struct store *s, const char *backend, struct arena *a,
+                          struct store_hook_counts *out /* OUT */, struct err *err);
+
 /* ---- What the pages show (pages.c) ------------------------------------------ */
 
 /* A resource link of the course where the learner has a grade, or the LMS a grade column. */

@@ -724,6 +724,7 @@ static const struct route routes[] = {
     { "/static/page.js", web_route_script, false, false, false, 0 },
     { "/ob/v2/", web_route_ob, false, true, false, 0 },
     { "/badges/criteria/", web_route_criteria, false, true, false, 0 },
+    { "/hooks/badgekit/", web_route_badgekit_hook, true, true, false, 0 },
     { "/", web_route_home, false, false, false, 0 },
 };
 
@@ -828,6 +829,17 @@ static void start(struct req *r, const char *method)
             }
             if (web_post_begin(r, rt->form, &err) < 0)
                 web_reply_err(r, &err);
+            return;
+        }
+        if (rt->fn == web_route_badgekit_hook) {
+            /* a webhook: any media type (its signature says what the body is), its own cap */
+            r->body.max = LIMIT_BADGEKIT_HOOK_BODY;
+            if (cl && str_to_i64(str_from_cstr(cl), 0, INT64_MAX, &n) == 0 &&
+                (uint64_t)n > LIMIT_BADGEKIT_HOOK_BODY) {
+                refuse(r, ERR_TOOBIG, "the request is larger than %d bytes",
+                       LIMIT_BADGEKIT_HOOK_BODY);
+                return;
+            }
             return;
         }
         if (rt->xml) {

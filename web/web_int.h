@@ -228,6 +228,7 @@ void web_route_style(struct req *r);          /* pages.c */
 void web_route_icon(struct req *r);           /* pages.c */
 void web_route_ob(struct req *r);             /* ob.c: /ob/v2/... */
 void web_route_criteria(struct req *r);       /* public.c: GET /badges/criteria/SLUG */
+void web_route_badgekit_hook(struct req *r);  /* hooks.c: POST /hooks/badgekit/NAME */
 /* A slug or uid as we make them: 1 to LIMIT_SLUG_LEN of [A-Za-z0-9_-] (ob.c). */
 bool web_id_ok(struct str s);
 /*
