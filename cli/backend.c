@@ -304,6 +304,47 @@ out:
 }
 
 /*
+ * A BadgeKit backend's hooks (POST /hooks/badgekit/NAME), as the server
+ * counted them: on stdout, or in `res` when `json`.
+ */
+static void check_hooks(struct store *s, const char *name, bool on, json_t *res, bool json)
+{
+    struct arena ar = ARENA_INIT;
+    struct store_hook_counts c;
+    struct err e = ERR_INIT;
+    char last[21] = "", refused_at[21] = "";
+
+    if (store_hook_counts_get(s, name, &ar, &c, &e) < 0) {
+        fprintf(stderr, "ltibadges: %s\n", e.msg);
+        arena_release(&ar);
+        return;
+    }
+    if (c.last_received_at)
+        util_iso8601(c.last_received_at, last);
+    if (c.last_refused_at)
+        util_iso8601(c.last_refused_at, refused_at);
+    if (json) {
+        json_object_set_new(
+            res, "hooks",
+            json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:s?, s:s?, s:s?}", "on", on, "received",
+                      (json_int_t)c.received, "applied", (json_int_t)c.applied, "unchanged",
+                      (json_int_t)c.unchanged, "ignored", (json_int_t)c.ignored, "refused",
+                      (json_int_t)c.refused, "last_received_at", last[0] ? last : NULL,
+                      "last_refused_at", refused_at[0] ? refused_at : NULL, "last_refusal",
+                      c.last_refusal));
+    } else {
+        printf("%s: hooks %s: %lld received (%lld applied, %lld unchanged, %lld ignored), "
+               "%lld refused\n",
+               name, on ? "on" : "off (webhook_secret is empty)", (long long)c.received,
+               (long long)c.applied, (long long)c.unchanged, (long long)c.ignored,
+               (long long)c.refused);
+        if (c.last_refusal)
+            printf("%s: last hook refused %s: %s\n", name, refused_at, c.last_refusal);
+    }
+    arena_release(&ar);
+}
+
+/*
  * One backend: its section checked whole, the backend made from it, then
  * what the platform says (check_platform). Says how it went on stdout, or
  * in `json` (an object of the backends by name) when not NULL; problems
@@ -362,6 +403,8 @@ static int check_one(const struct cli_config *cfg, struct store *s, const char *
                    issuer ? json_string_value(issuer) : "", expiry);
         }
     }
+    if (strcmp(set->type->name, "badgekit") == 0)
+        check_hooks(s, name, set->u.badgekit.webhook_secret[0] != '\0', res, json != NULL);
     backend_destroy(b);
     backend_settings_wipe(set);
     free(set);

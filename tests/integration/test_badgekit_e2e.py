@@ -383,7 +383,10 @@ class Check(E2E):
         out = self.ok("backend", "check").stdout
         self.assertEqual(out, "hosted: ok (the built-in issuer: nothing to sign in to)\n"
                               "bk: ok (type badgekit, host 127.0.0.1, issuer The University "
-                              "(" + SCOPE + ", 2 badges))\n")
+                              "(" + SCOPE + ", 2 badges))\n"
+                              # no webhook_secret here (test_badgekit_hooks has one)
+                              "bk: hooks off (webhook_secret is empty): 0 received (0 applied, "
+                              "0 unchanged, 0 ignored), 0 refused\n")
         gets = [r.target for r in self.fake.records if r.method == "GET"]
         self.assertIn(SCOPE, gets)
         # a wrong secret: BadgeKit's refusal, said as auth
