@@ -7,12 +7,12 @@
 # saved in build-fuzz/fuzz-artifacts/TARGET/. Prints each target's
 # executions per second, executions, CPU time and crashes, and fails when
 # any target crashed. Targets: form launch oauth pox multipart png svg json
-# ini (all by default). FUZZ_FLAGS adds libFuzzer flags (e.g. -jobs=1).
+# ini hook (all by default). FUZZ_FLAGS adds libFuzzer flags (e.g. -jobs=1).
 set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-5}
 [ $# -gt 0 ] && shift
-targets=${*:-form launch oauth pox multipart png svg json ini}
+targets=${*:-form launch oauth pox multipart png svg json ini hook}
 build=${LTIBADGES_FUZZ_BUILD:-build-fuzz}
 case $secs in '' | *[!0-9]*)
     echo "fuzz.sh: SECONDS must be a whole number, got '$secs'" >&2
