@@ -723,23 +723,15 @@ static void send_http(struct badgr *g, const struct net_http_request *req,
     }
     if (req->method == NET_HTTP_POST) {
         /*
-         * A POST goes on a connection of its own: libcurl sends a request
-         * again by itself when a kept-alive connection closes before any
-         * answer, taking it for one the server had closed while idle; a
-         * platform that made the BadgeClass and then lost the answer would
-         * make a second one. (PUT and DELETE sent twice do no harm.)
+         * A POST goes on a connection of its own (fresh_connection): a
+         * platform that made the BadgeClass or the assertion and then lost
+         * the answer must not get it a second time from libcurl. (PUT and
+         * DELETE sent twice do no harm.)
          */
-        struct net_http *once = net_http_new();
+        struct net_http_request once = *req;
 
-        if (!once) {
-            memset(resp, 0, sizeof(*resp));
-            buf_init(&resp->body, 0);
-            resp->outcome = NET_HTTP_NETWORK;
-            snprintf(resp->error, sizeof(resp->error), "out of memory");
-            return;
-        }
-        net_http_send(once, &p, req, resp);
-        net_http_free(once);
+        once.fresh_connection = true;
+        net_http_send(g->http, &p, &once, resp);
         return;
     }
     net_http_send(g->http, &p, req, resp);

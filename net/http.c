@@ -434,6 +434,10 @@ int net_http_send(struct net_http *h, const struct net_http_policy *p,
     hdrs = curl_slist_append(hdrs, "Expect:");
     curl_easy_reset(k);
     curl_easy_setopt(k, CURLOPT_URL, req->url);
+    if (req->fresh_connection) {
+        curl_easy_setopt(k, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(k, CURLOPT_FORBID_REUSE, 1L);
+    }
     curl_easy_setopt(k, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(k, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(k, CURLOPT_PROXY, "");

@@ -61,6 +61,14 @@ struct net_http_request {
     const void *body; /* NULL: none (a PUT or POST then sends an empty one) */
     size_t body_len;
     size_t max_response; /* bytes kept of the answer; more is an error */
+    /*
+     * Sent on a connection of its own, closed after the answer: libcurl
+     * sends a request again by itself when a kept-alive connection closes
+     * before any answer (it takes it for one the server closed while idle),
+     * which a POST that made something must never be. The handle's other
+     * kept-alive connection stays for the next requests.
+     */
+    bool fresh_connection;
 };
 
 enum net_http_outcome {
