@@ -122,6 +122,7 @@ int main(int argc, char **argv)
             sl.context_label = l.context_label;
             sl.resource_link_id = l.resource_link_id;
             sl.resource_link_title = l.resource_link_title;
+            sl.points_possible = l.points_possible;
             sl.roles = l.roles;
             sl.ext_roles = l.ext_roles;
             sl.role_flags = l.role_flags;

@@ -279,10 +279,43 @@ static struct str detect_lms(const struct lti_launch *l)
     return STR_NULL;
 }
 
+/*
+ * Points possible as Canvas writes them ("10", "12.5"): digits with at most
+ * one '.', no sign or exponent; 0 for anything else or out of range.
+ */
+static double points_of(struct str s)
+{
+    double v = 0, scale = 1;
+    bool dot = false;
+    size_t digits = 0;
+
+    s = str_trim(s);
+    if (!s.len || s.len > 16)
+        return 0;
+    for (size_t i = 0; i < s.len; i++) {
+        char ch = s.ptr[i];
+
+        if (ch == '.' && !dot) {
+            dot = true;
+            continue;
+        }
+        if (ch < '0' || ch > '9')
+            return 0;
+        digits++;
+        if (dot) {
+            scale /= 10;
+            v += (ch - '0') * scale;
+        } else {
+            v = v * 10 + (ch - '0');
+        }
+    }
+    return digits && v > 0 && v <= LTI_POINTS_MAX ? v : 0;
+}
+
 /* The launch's fields from its indexed parameters. */
 static int parse(const struct fidx *x, struct lti_launch *l, struct err *err)
 {
-    struct str total_score = STR_NULL;
+    struct str total_score = STR_NULL, points = STR_NULL;
 
     memset(l, 0, sizeof(*l));
     if (field(x, "lti_message_type", 64, &l->message_type, err) < 0 ||
@@ -312,6 +345,8 @@ static int parse(const struct fidx *x, struct lti_launch *l, struct err *err)
         field(x, "roles", LIMIT_LTI_ROLES_LEN, &l->roles, err) < 0 ||
         field(x, "ext_roles", LIMIT_LTI_ROLES_LEN, &l->ext_roles, err) < 0 ||
         field(x, "custom_badge_mode", 256, &l->mode, err) < 0 ||
+        field(x, "custom_canvas_assignment_points_possible", LIMIT_LTI_TEXT_LEN, &points, err) <
+            0 ||
         url_field(x, "lis_outcome_service_url", &l->outcome_service_url, err) < 0 ||
         field(x, "lis_result_sourcedid", LIMIT_LTI_SOURCEDID_LEN, &l->result_sourcedid, err) < 0 ||
         field(x, "ext_outcome_data_values_accepted", 256, &l->outcome_data_accepted, err) < 0 ||
@@ -332,6 +367,7 @@ static int parse(const struct fidx *x, struct lti_launch *l, struct err *err)
     if (parse_mode(l, err) < 0)
         return -1;
     l->total_score_accepted = str_eq_cstr(total_score, "true");
+    l->points_possible = points_of(points);
     l->role_flags = lti_roles_parse(l->roles);
     l->lms = detect_lms(l);
     return 0;

@@ -157,7 +157,16 @@ struct lti_launch {
     struct str return_url;     /* only when it is an absolute http(s) URL */
     struct str document_target, locale, product_family;
     struct str lms; /* "canvas", "moodle", "openedx" or the product family code */
+    /*
+     * The activity's points possible (Canvas' custom_canvas_assignment_points_possible),
+     * so that scores read as the LMS shows them; 0: not sent, or not a number in
+     * (0, LTI_POINTS_MAX] (an unsubstituted "$Canvas..." variable is not an error).
+     */
+    double points_possible;
 };
+
+/* The largest points possible taken from a launch. */
+#define LTI_POINTS_MAX 1000000.0
 
 /*
  * Reads the return URL alone, so that an LTI-level refusal of a verified

@@ -526,6 +526,7 @@ void store_launch_digest(const struct store_launch *l, struct store_launch_diges
     dg_init(&vd, &vb, WK_LINK);
     dg_str(&vd, l->context_id); /* the course it belongs to */
     dg_str(&vd, l->resource_link_title);
+    dg_int(&vd, (int64_t)(l->points_possible * 1000)); /* in thousandths: exact enough */
     bad |= wdigest(&kd, &vd, d, WK_LINK);
 
     dg_init(&kd, &kb, WK__COUNT + MK_ENROLLMENT);
@@ -795,6 +796,8 @@ static int record_one(struct store *s, const struct store_launch *l,
             sqlite3_bind_int64(st, 3, context_id);
         store_bind_str(st, 4, l->resource_link_title);
         sqlite3_bind_int64(st, 5, l->now);
+        if (l->points_possible > 0)
+            sqlite3_bind_double(st, 6, l->points_possible);
         if (upsert_id(c, st, S_LINK_FIND, l->consumer_id, l->resource_link_id, &link_id,
                       "recording a resource link", err) < 0)
             return -1;

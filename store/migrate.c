@@ -406,6 +406,14 @@ static const char *const migrations[] = {
     "  last_received_at INTEGER, last_refused_at INTEGER, last_refusal TEXT"
     ") WITHOUT ROWID;"
     "PRAGMA user_version = 11;",
+
+    /*
+     * 12: an activity's points possible as the LMS sent them (Canvas'
+     * custom_canvas_assignment_points_possible), so that the pages give
+     * scores in points as the LMS shows them; NULL: percent.
+     */
+    "ALTER TABLE resource_links ADD COLUMN points_possible REAL;"
+    "PRAGMA user_version = 12;",
 };
 
 int store_schema_latest(void)

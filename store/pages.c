@@ -78,6 +78,7 @@ static void grade_row(sqlite3_stmt *st, struct arena *a, void *row)
     g->bound = sqlite3_column_int(st, 5) != 0;
     g->read_at = sqlite3_column_int64(st, 6);
     g->read_error = store_col_arena(st, 7, a);
+    g->points_possible = sqlite3_column_double(st, 8);
 }
 
 static void completed_row(sqlite3_stmt *st, struct arena *a, void *row)
@@ -145,6 +146,7 @@ static int read_context(struct conn *c, int64_t context_id, int64_t user_id, str
         v->completed_at = sqlite3_column_int64(st, 8);
         v->has_completion_score = sqlite3_column_type(st, 9) != SQLITE_NULL;
         v->completion_score = sqlite3_column_double(st, 9);
+        v->completion_points = sqlite3_column_double(st, 10);
         rc = SQLITE_DONE;
     }
     sqlite3_reset(st);

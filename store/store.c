@@ -158,12 +158,16 @@ static const char *const sql_text[S__COUNT] = {
         "OR label IS NOT coalesce(excluded.label, label) RETURNING id",
     [S_LINK_UPSERT] =
         "INSERT INTO resource_links(consumer_id, lti_resource_link_id, context_id, title, "
-        "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) "
+        "points_possible, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?6, ?5, ?5) "
         "ON CONFLICT(consumer_id, lti_resource_link_id) DO UPDATE SET "
         "context_id = coalesce(excluded.context_id, context_id), "
-        "title = coalesce(excluded.title, title), updated_at = excluded.updated_at "
+        "title = coalesce(excluded.title, title), "
+        "points_possible = coalesce(excluded.points_possible, points_possible), "
+        "updated_at = excluded.updated_at "
         "WHERE context_id IS NOT coalesce(excluded.context_id, context_id) "
-        "OR title IS NOT coalesce(excluded.title, title) RETURNING id",
+        "OR title IS NOT coalesce(excluded.title, title) "
+        "OR points_possible IS NOT coalesce(excluded.points_possible, points_possible) "
+        "RETURNING id",
     [S_CONTEXT_FIND] = "SELECT id FROM contexts WHERE consumer_id = ?1 AND lti_context_id = ?2",
     [S_LINK_FIND] =
         "SELECT id FROM resource_links WHERE consumer_id = ?1 AND lti_resource_link_id = ?2",
@@ -435,9 +439,10 @@ static const char *const sql_text[S__COUNT] = {
     /* ---- pages (pages.c) ---- */
     [S_PAGE_CONTEXT] =
         "SELECT c.id, c.consumer_id, c.lti_context_id, c.title, c.badges_enabled, "
-        "coalesce(c.pass_mark, 0.5), c.completion_link, (SELECT l.title FROM resource_links l "
-        "WHERE l.consumer_id = c.consumer_id AND l.lti_resource_link_id = c.completion_link), "
-        "coalesce(x.completed_at, 0), x.score FROM contexts c LEFT JOIN completions x "
+        "coalesce(c.pass_mark, 0.5), c.completion_link, l.title, "
+        "coalesce(x.completed_at, 0), x.score, coalesce(l.points_possible, 0) FROM contexts c "
+        "LEFT JOIN resource_links l ON l.consumer_id = c.consumer_id "
+        "AND l.lti_resource_link_id = c.completion_link LEFT JOIN completions x "
         "ON x.context_id = c.id AND x.user_id = ?2 WHERE c.id = ?1",
     /* the course's live BadgeClasses, the consumer's course-less ones, and any the user holds */
     [S_PAGE_BADGES] = BADGE_SELECT("NULL", "0 ") " WHERE b.consumer_id = ?1 AND ((b.archived_at "
@@ -446,14 +451,14 @@ static const char *const sql_text[S__COUNT] = {
                                                  "FROM awards WHERE user_id = ?3)) ORDER BY b.id",
     [S_PAGE_AWARDS] = AWARD_SELECT " WHERE a.user_id = ?1 ORDER BY coalesce(a.issued_at, "
                                    "a.created_at) DESC, a.id DESC",
-    /* every link of the course where the user has a grade or the LMS a grade column */
+    /* every link of the course, with the user's grade and grade column where there are */
     [S_PAGE_GRADES] =
         "SELECT l.lti_resource_link_id, l.title, g.score, g.source, coalesce(g.recorded_at, 0), "
-        "ob.id IS NOT NULL, coalesce(ob.last_read_at, 0), ob.last_read_error "
+        "ob.id IS NOT NULL, coalesce(ob.last_read_at, 0), ob.last_read_error, "
+        "coalesce(l.points_possible, 0) "
         "FROM resource_links l LEFT JOIN grades g ON g.resource_link_id = l.id AND g.user_id = ?1 "
         "LEFT JOIN outcome_bindings ob ON ob.resource_link_id = l.id AND ob.user_id = ?1 "
-        "WHERE l.context_id = ?2 AND (g.user_id IS NOT NULL OR ob.id IS NOT NULL) "
-        "ORDER BY l.id",
+        "WHERE l.context_id = ?2 ORDER BY l.id",
     [S_PAGE_COMPLETED] = "SELECT x.context_id, c.lti_context_id, c.title, x.completed_at "
                          "FROM completions x JOIN contexts c ON c.id = x.context_id "
                          "WHERE x.user_id = ?1 ORDER BY x.completed_at, x.context_id",

@@ -187,6 +187,7 @@ struct store_launch {
     struct str user_id, given_name, family_name, full_name, email, person_sourcedid;
     struct str context_id, context_title, context_label;
     struct str resource_link_id, resource_link_title;
+    double points_possible; /* of the resource link, 0: not sent (kept as it was) */
     struct str roles, ext_roles;
     unsigned role_flags;
     struct str mode;
@@ -883,6 +884,7 @@ struct store_grade_seen {
     bool bound;             /* the LMS gave a grade column (outcome binding) */
     int64_t read_at;        /* when the LMS's grade was last read, 0: never */
     const char *read_error; /* why the last read failed, NULL */
+    double points_possible; /* the activity's, as the LMS sent them; 0: not sent */
 };
 
 /* A course the learner completed (any course of the consumer). */
@@ -906,6 +908,7 @@ struct store_learner_view {
     bool badges_enabled;
     double pass_mark;
     const char *completion_link, *completion_link_title; /* NULL: any link completes */
+    double completion_points; /* the completion link's points possible, 0: not sent */
     int64_t completed_at;                                /* of this course, 0: not completed */
     bool has_completion_score;
     double completion_score;
@@ -914,7 +917,7 @@ struct store_learner_view {
     size_t nbadges;
     struct store_award *awards; /* every award of the user, newest first */
     size_t nawards;
-    struct store_grade_seen *grades; /* in this course */
+    struct store_grade_seen *grades; /* every link of this course, graded or not */
     size_t ngrades;
     struct store_course_done *completed; /* across the consumer's courses */
     size_t ncompleted;

@@ -239,6 +239,7 @@ void web_route_launch(struct req *r)
     sl->context_label = r->launch.context_label;
     sl->resource_link_id = r->launch.resource_link_id;
     sl->resource_link_title = r->launch.resource_link_title;
+    sl->points_possible = r->launch.points_possible;
     sl->roles = r->launch.roles;
     sl->ext_roles = r->launch.ext_roles;
     sl->role_flags = r->launch.role_flags;

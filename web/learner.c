@@ -6,8 +6,10 @@
  *
  * One store call reads everything (store_learner_view); the rest is
  * deciding, per BadgeClass, which list it belongs in and what to say.
- * Every sentence goes through gettext; numbers and dates are written the
- * same way in every language (0.72, 2026-11-23).
+ * Every sentence goes through gettext, and so do dates ("7 December 2026")
+ * and scores, which read as the LMS shows them: percent, or points when the
+ * LMS sent the activity's points possible (web_grade). Activities are named
+ * by their title, never by their LMS id.
  */
 #include "base/base.h"
 #include "web/web_int.h"
@@ -47,7 +49,11 @@ static const struct store_grade_seen *grade_on(const struct store_learner_view *
     return NULL;
 }
 
-/* The grade a score rule is judged on: that link's, or the best of the course. */
+/*
+ * The grade a score rule is judged on: that link's, or the best of the
+ * course among the links with a grade or a grade column (the view lists
+ * every link of the course).
+ */
 static const struct store_grade_seen *judged_grade(const struct store_learner_view *v,
                                                    const char *link)
 {
@@ -58,22 +64,36 @@ static const struct store_grade_seen *judged_grade(const struct store_learner_vi
     for (size_t i = 0; i < v->ngrades; i++) {
         const struct store_grade_seen *g = &v->grades[i];
 
+        if (!g->has_score && !g->bound)
+            continue;
         if (!best || (g->has_score && (!best->has_score || g->score > best->score)))
             best = g;
     }
     return best;
 }
 
+/*
+ * An activity as the learner knows it: its title in quotes; never its LMS
+ * id, which means nothing to people.
+ */
 static const char *link_name(struct learner *l, const char *link, const char *title)
 {
-    const struct store_grade_seen *g;
+    const struct store_grade_seen *g = link ? grade_on(&l->v, link) : NULL;
 
+    if (!(title && title[0]) && g)
+        title = g->link_title;
     if (title && title[0])
-        return title;
-    g = link ? grade_on(&l->v, link) : NULL;
-    if (g && g->link_title && g->link_title[0])
-        return g->link_title;
-    return link;
+        /* TRANSLATORS: an activity's title in quotes */
+        return web_fmt(l->r, _("\xe2\x80\x9c%s\xe2\x80\x9d"), title);
+    return g ? _("an activity without a title") : _("an activity not opened yet");
+}
+
+/* The points possible of a link (0: percent). */
+static double link_points(struct learner *l, const char *link)
+{
+    const struct store_grade_seen *g = link ? grade_on(&l->v, link) : NULL;
+
+    return g ? g->points_possible : 0;
 }
 
 static const char *group_name(const struct store_badge *b)
@@ -92,18 +112,18 @@ static const char *rule_words(struct learner *l, const struct store_badge *b)
         return _("Given when you first open this tool in the course.");
     case RULE_SCORE:
         if (ru->resource_link)
-            return web_fmt(r, _("Reach a score of at least %s on \xe2\x80\x9c%s\xe2\x80\x9d."),
-                           web_score(r, ru->threshold), link_name(l, ru->resource_link, NULL));
+            return web_fmt(r, _("Reach a score of at least %s on %s."),
+                           web_grade(r, ru->threshold, link_points(l, ru->resource_link)),
+                           link_name(l, ru->resource_link, NULL));
         return web_fmt(r, _("Reach a score of at least %s on any graded activity of the course."),
-                       web_score(r, ru->threshold));
+                       web_grade(r, ru->threshold, 0));
     case RULE_COMPLETION:
         if (l->v.completion_link)
-            return web_fmt(
-                r, _("Complete the course: a score of at least %s on \xe2\x80\x9c%s\xe2\x80\x9d."),
-                web_score(r, l->v.pass_mark),
-                link_name(l, l->v.completion_link, l->v.completion_link_title));
+            return web_fmt(r, _("Complete the course: a score of at least %s on %s."),
+                           web_grade(r, l->v.pass_mark, l->v.completion_points),
+                           link_name(l, l->v.completion_link, l->v.completion_link_title));
         return web_fmt(r, _("Complete the course: a score of at least %s on a graded activity."),
-                       web_score(r, l->v.pass_mark));
+                       web_grade(r, l->v.pass_mark, 0));
     case RULE_GROUP:
         return web_fmt(r, _("Complete every course of the group \xe2\x80\x9c%s\xe2\x80\x9d."),
                        group_name(b));
@@ -149,12 +169,17 @@ static void why_grade(struct learner *l, struct why *w, const struct store_grade
                                         web_date(r, g->recorded_at));
 
         why_add(l, w,
-                web_fmt(r, _("Judged on: your score %s on \xe2\x80\x9c%s\xe2\x80\x9d, %s."),
-                        web_score(r, g->score), link_name(l, g->lti_link_id, g->link_title), src));
+                web_fmt(r, _("Judged on: your score %s on %s, %s."),
+                        web_grade(r, g->score, g->points_possible),
+                        link_name(l, g->lti_link_id, g->link_title), src));
         if (g->score + 1e-9 < need)
             why_add(l, w,
-                    web_fmt(r, _("Still missing: %s more points (%s needed)."),
-                            web_score(r, need - g->score), web_score(r, need)));
+                    web_fmt(r, _("Still missing: %s more (%s needed)."),
+                            g->points_possible > 0
+                                ? web_fmt(r, _("%s points"),
+                                          web_number(r, (need - g->score) * g->points_possible, 2))
+                                : web_grade(r, need - g->score, 0),
+                            web_grade(r, need, g->points_possible)));
         else
             why_add(l, w,
                     _("Your score is enough: the badge is given when your grade next "
@@ -172,12 +197,14 @@ static void why_grade(struct learner *l, struct why *w, const struct store_grade
                 web_fmt(r, _("Your learning platform has no grade for you yet (checked on %s)."),
                         web_date(r, g->read_at)));
     else if (link)
-        why_add(l, w,
-                web_fmt(r, _("No grade for \xe2\x80\x9c%s\xe2\x80\x9d has reached this tool yet."),
-                        link_name(l, link, NULL)));
+        why_add(
+            l, w,
+            web_fmt(r, _("No grade for %s has reached this tool yet."), link_name(l, link, NULL)));
     else
         why_add(l, w, _("No grade from this course has reached this tool yet."));
-    why_add(l, w, web_fmt(r, _("Still missing: a score of at least %s."), web_score(r, need)));
+    why_add(l, w,
+            web_fmt(r, _("Still missing: a score of at least %s."),
+                    web_grade(r, need, link ? link_points(l, link) : 0)));
 }
 
 /* The courses of a group done and to do, and the progress they make. */
@@ -288,23 +315,37 @@ static void available_item(struct learner *l, const struct store_badge *b, struc
     bool course_bound = b->context_id != 0;
     const char *my_mode = l->ws->s.mode;
 
-    if (course_bound && !l->v.badges_enabled && b->rule.kind != RULE_MANUAL)
+    bool off = course_bound && !l->v.badges_enabled;
+
+    if (off && b->rule.kind != RULE_MANUAL)
         why_add(l, &w,
                 _("Badges are not switched on for this course yet: your instructor "
                   "has to turn them on before this badge can be earned."));
     switch (b->rule.kind) {
     case RULE_ENROLLMENT:
-        why_add(l, &w,
-                _("You first opened this tool here before this badge was set up: ask your "
-                  "instructor to give it to you."));
+        /*
+         * Given on the first launch when it is live and the course's badges
+         * are on, and to everyone already here when they are switched on or
+         * the badge is made in the editor (awards_backfill*): with badges
+         * off, that is the one reason; with them on, the badge most likely
+         * came after the learner by another way (the command line).
+         */
+        if (off)
+            why_add(l, &w,
+                    _("Once they are on, you get it at once: you do not need to do anything."));
+        else
+            why_add(l, &w,
+                    _("It was not given when you first opened this tool here, most likely because "
+                      "the badge did not exist yet: ask your instructor to give it to you."));
         break;
     case RULE_SCORE: {
         const struct store_grade_seen *g = judged_grade(&l->v, b->rule.resource_link);
 
         why_grade(l, &w, g, b->rule.resource_link, b->rule.threshold);
         if (g && g->has_score) {
-            progress = web_fmt(r, _("Your score %s \xe2\x80\x94 %s needed"), web_score(r, g->score),
-                               web_score(r, b->rule.threshold));
+            progress = web_fmt(r, _("Your score %s \xe2\x80\x94 %s needed"),
+                               web_grade(r, g->score, g->points_possible),
+                               web_grade(r, b->rule.threshold, g->points_possible));
             pval = fraction(r, g->score, b->rule.threshold);
         }
         break;
@@ -325,7 +366,8 @@ static void available_item(struct learner *l, const struct store_badge *b, struc
             why_grade(l, &w, g, l->v.completion_link, l->v.pass_mark);
             if (g && g->has_score) {
                 progress = web_fmt(r, _("Your score %s \xe2\x80\x94 %s needed"),
-                                   web_score(r, g->score), web_score(r, l->v.pass_mark));
+                                   web_grade(r, g->score, g->points_possible),
+                                   web_grade(r, l->v.pass_mark, g->points_possible));
                 pval = fraction(r, g->score, l->v.pass_mark);
             }
         }
@@ -374,16 +416,29 @@ static const char *status_words(struct learner *l, const struct store_award *a)
     switch (a->state) {
     case AWARD_QUEUED:
         if (a->attempts > 0)
-            return web_fmt(r,
-                           _("On its way: the badge service did not answer the last try, so this "
-                             "tool tries again by itself (next try on %s)."),
-                           web_date(r, a->next_attempt_at));
-        return _("On its way: it is being issued and will appear here in a moment.");
+            return web_fmt(
+                r,
+                _("On its way: the badge service did not answer the last try, so this "
+                  "tool tries again by itself (next try on %s). You do not need to do "
+                  "anything: it moves to \xe2\x80\x9cYour badges\xe2\x80\x9d once issued."),
+                web_date(r, a->next_attempt_at));
+        return _("On its way: it is being issued. Reload this page in a moment to see it under "
+                 "\xe2\x80\x9cYour badges\xe2\x80\x9d; you do not need to do anything.");
     case AWARD_ISSUING:
-        return _("On its way: it is being issued right now.");
+        return _("On its way: it is being issued right now. Reload this page in a moment to see "
+                 "it under \xe2\x80\x9cYour badges\xe2\x80\x9d.");
     case AWARD_NEEDS_EMAIL:
+        if (r->web->cfg.mail_on)
+            return _("Earned, and waiting for your e-mail address: your learning platform did not "
+                     "share one, and a badge is issued to an address. Give it below and follow "
+                     "the link we send: the badge is issued then.");
+        if (r->web->cfg.accept_unconfirmed_email)
+            return _("Earned, and waiting for your e-mail address: your learning platform did not "
+                     "share one, and a badge is issued to an address. Give it below: the badge is "
+                     "issued as soon as it is saved.");
         return _("Earned, and waiting for your e-mail address: your learning platform did not "
-                 "share one, and a badge is issued to an address.");
+                 "share one, and a badge is issued to an address. Once it shares your address, "
+                 "the badge is issued the next time you open this tool.");
     case AWARD_FAILED:
         return _("Earned, but it could not be issued. Your instructor sees what went wrong and "
                  "can try again; you do not need to do anything.");
@@ -424,6 +479,7 @@ static void award_item(struct learner *l, const struct store_badge *b, const str
 }
 
 static const char learner_tpl[] =
+    "{{#summary}}<p class=\"summary\" id=\"summary\">{{summary}}</p>{{/summary}}"
     "{{^in_course}}<p>{{@This page was opened outside a course: it shows every badge of yours from this learning platform.}}</p>{{/in_course}}"
     "<section aria-labelledby=\"earned-h\"><h2 id=\"earned-h\">{{@Your badges}}</h2>"
     "{{#earned}}<article class=\"badge earned\" data-slug=\"{{slug}}\">"
@@ -530,6 +586,10 @@ void web_page_learner(struct req *r, struct web_sess *ws, bool all)
     {
         bool accept = r->web->cfg.accept_unconfirmed_email;
         bool waiting = false;
+        /* what a learner looks for first: how many of the course's badges they hold */
+        const char *summary =
+            ctx ? web_fmt(r, _("Badges earned in this course: %zu of %zu."), ne, ne + np + na)
+                : web_fmt(r, _("Badges earned: %zu."), ne);
         const char *sent_to = NULL;
         int64_t sent_until = 0;
 
@@ -543,6 +603,7 @@ void web_page_learner(struct req *r, struct web_sess *ws, bool all)
             return;
         }
         struct web_tpl_var vars[] = {
+            web_tpl_text("summary", summary),
             web_tpl_text("in_course", ctx ? "1" : NULL),
             web_tpl_text("any_pending", np ? "1" : NULL),
             web_tpl_text("any_revoked", nr ? "1" : NULL),

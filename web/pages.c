@@ -45,7 +45,9 @@ static const char style_css[] =
     "border:1px solid var(--line);border-radius:8px;padding:1rem;margin:.75rem 0}"
     ".badge img{flex:none;border-radius:4px}.badge>div{min-width:0;flex:1}"
     ".badge.pending{border-left:4px solid var(--warn)}"
-    ".badge.revoked{border-left:4px solid var(--bad)}"
+    ".badge.revoked{border-left:4px solid var(--bad);background:#eef0f3}"
+    ".badge.revoked img{filter:grayscale(1);opacity:.55}"
+    ".summary{font-size:1.05rem;font-weight:600}"
     ".badge.earned{border-left:4px solid var(--ok)}"
     ".dates,.where,.hint{color:var(--muted);font-size:.9rem}"
     ".share input{width:100%;max-width:24rem;font:inherit;padding:.25rem}"
@@ -166,19 +168,65 @@ void web_route_script(struct req *r)
                  "public, max-age=3600");
 }
 
+static const char *const month_names[12] = {
+    N_("January"), N_("February"), N_("March"),     N_("April"),   N_("May"),      N_("June"),
+    N_("July"),    N_("August"),   N_("September"), N_("October"), N_("November"), N_("December"),
+};
+
 const char *web_date(struct req *r, int64_t t)
 {
     char ts[21];
+    int y, m, d;
 
     if (!t)
         return "";
-    util_iso8601(t, ts);
-    return arena_memdupz(&r->arena, ts, 10); /* YYYY-MM-DD: the same in every language */
+    util_iso8601(t, ts); /* YYYY-MM-DDThh:mm:ssZ, UTC */
+    y = (ts[0] - '0') * 1000 + (ts[1] - '0') * 100 + (ts[2] - '0') * 10 + (ts[3] - '0');
+    m = (ts[5] - '0') * 10 + (ts[6] - '0');
+    d = (ts[8] - '0') * 10 + (ts[9] - '0');
+    if (m < 1 || m > 12)
+        return arena_memdupz(&r->arena, ts, 10);
+    /* TRANSLATORS: day, month name, year: "7 December 2026" */
+    return web_fmt(r, _("%d %s %d"), d, _(month_names[m - 1]), y);
 }
 
 const char *web_score(struct req *r, double score)
 {
     return web_fmt(r, "%.2f", score);
+}
+
+const char *web_number(struct req *r, double x, int decimals)
+{
+    char tmp[64];
+    int n = snprintf(tmp, sizeof(tmp), "%.*f", decimals, x);
+
+    if (n <= 0 || (size_t)n >= sizeof(tmp))
+        return "?";
+    if (memchr(tmp, '.', (size_t)n)) {
+        while (n > 0 && tmp[n - 1] == '0')
+            tmp[--n] = '\0';
+        if (n > 0 && tmp[n - 1] == '.')
+            tmp[--n] = '\0';
+    }
+    if (strcmp(tmp, "-0") == 0)
+        return "0";
+    /* the decimal sign of the language: English '.', Spanish ',' */
+    if (web_lang_current() == WEB_LANG_ES) {
+        char *dot = strchr(tmp, '.');
+
+        if (dot)
+            *dot = ',';
+    }
+    return arena_memdupz(&r->arena, tmp, strlen(tmp));
+}
+
+const char *web_grade(struct req *r, double score, double points_possible)
+{
+    if (points_possible > 0)
+        return web_fmt(r, _("%s of %s points"), web_number(r, score * points_possible, 2),
+                       web_number(r, points_possible, 2));
+    /* TRANSLATORS: a percentage, "72%" */
+    return web_fmt(r, _("%s%%"), web_number(r, score * 100, 1));
 }
 
 /* BASE PATH?s=TOKEN[&m=NOTICE][&name=value...]: the one way a page's URL is written. */
@@ -346,8 +394,10 @@ void web_reply_page_status(struct req *r, const struct web_sess *ws, unsigned st
                                           ? ws->s.context_title
                                           : ws->s.lti_context_id);
     all[k++] = web_tpl_text("course_label", ws->s.context_label);
+    /* a learner never sees their LMS's internal id: the LMS may not have shared a name */
     all[k++] = web_tpl_text("name", ws->s.user_name && ws->s.user_name[0] ? ws->s.user_name
-                                                                          : ws->s.lti_user_id);
+                                    : ws->staff                           ? ws->s.lti_user_id
+                                                : _("you (your learning platform shared no name)"));
     all[k++] = web_tpl_text("view", view);
     all[k++] = web_tpl_text("view_label", ws->staff ? _("Instructor") : _("Learner"));
     all[k++] = web_tpl_text("consumer", ws->s.consumer_name);

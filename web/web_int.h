@@ -303,10 +303,18 @@ void web_back_to(struct req *r, const struct web_sess *ws, const char *path, con
                  const char *const *params /* name, value, ..., NULL; may be NULL */);
 /* A text as paragraphs (blank lines split them), the list "paras" of items "p"; escaped. */
 struct web_tpl_var web_paragraphs(struct req *r, const char *text);
-/* A date for people ("2026-11-23"), in the arena; "" for 0. */
+/* A date for people in the page's language ("7 December 2026"), in the arena; "" for 0. */
 const char *web_date(struct req *r, int64_t t);
-/* A score for people ("0.72"), in the arena. */
+/* A score (0..1) as a form value ("0.72"), in the arena. */
 const char *web_score(struct req *r, double score);
+/* A number for people in the page's language, at most `decimals` of them ("7.5", "7,5"). */
+const char *web_number(struct req *r, double x, int decimals);
+/*
+ * A score (0..1) as the LMS shows it, in the arena: points when the
+ * activity's points possible are known ("7.5 of 10 points"), else percent
+ * ("75%"); never the bare fraction.
+ */
+const char *web_grade(struct req *r, double score, double points_possible);
 /* The page's own URL with `s` and the given query (name, value pairs), escaped, in the arena. */
 const char *web_page_url(struct req *r, const struct web_sess *ws, const char *path,
                          const char *const *params /* name, value, ..., NULL */);

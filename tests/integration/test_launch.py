@@ -377,8 +377,9 @@ class LaunchTests(lt.ServerTestCase):
         self.assertOneMore(before, after, ("nonces", "users", "contexts", "resource_links",
                                            "enrollments", "outcome_bindings", "sessions"))
         page = self.page(resp)
-        # no name: the page names the user by their (anonymous) id
-        self.assertEqual(lt.page_name(page.text), anon)
+        # no name: the page says so, and never shows a learner the LMS's internal id
+        self.assertEqual(lt.page_name(page.text), "you (your learning platform shared no name)")
+        self.assertNotIn(anon, page.text)
         self.assertIn("Biology on edX", page.text)
         self.assertEqual(lt.page_view(page.text), "learner")
         self.assertNotIn("Back to the course", page.text)

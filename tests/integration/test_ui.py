@@ -120,7 +120,9 @@ class LearnerPage(PagesTestCase):
         self.assertIn("Eighty", plain(avail))
         self.assertIn("Pass", plain(avail))
         self.assertNotIn("Elsewhere", plain(avail), "another course's badge is not offered")
-        self.assertIn("Reach a score of at least 0.80", plain(avail))
+        self.assertIn("Reach a score of at least 80% on an activity not opened yet",
+                      plain(avail), "percent, never 0.80; an activity not launched yet said so")
+        self.assertNotIn("\u201cfinal\u201d", plain(avail), "never the LMS's id of an activity")
         self.assertIn("On the final exam.", plain(avail), "the criteria narrative")
         self.assertIn("No grade", plain(avail), "why not yet, with no grade at all")
 
@@ -133,7 +135,7 @@ class LearnerPage(PagesTestCase):
         earned = re.search(r'<article class="badge earned" data-slug="%s">.*?</article>' % second,
                            earned, re.S).group(0)
         self.assertIn("Pass", plain(earned))
-        self.assertRegex(plain(earned), r"Issued on \d{4}-\d\d-\d\d")
+        self.assertRegex(plain(earned), r"Issued on \d{1,2} [A-Z][a-z]+ \d{4}")
         verify = re.search(r'<a href="([^"]+)" target="_blank" rel="noopener">Verify', earned)
         self.assertIsNotNone(verify, earned)
         doc = self.server.get(urllib.parse.urlsplit(html.unescape(verify.group(1))).path)
@@ -146,9 +148,9 @@ class LearnerPage(PagesTestCase):
         self.assertIn('data-copy="%s"' % verify.group(1), earned, "copy link copies the URL")
 
         avail = plain(section(page.text, "avail-h"))
-        self.assertIn("Your score 0.72 \u2014 0.80 needed", avail)
-        self.assertIn("Judged on: your score 0.72", avail)
-        self.assertIn("Still missing: 0.08 more points (0.80 needed)", avail)
+        self.assertIn("Your score 72% \u2014 80% needed", avail)
+        self.assertIn("Judged on: your score 72%", avail)
+        self.assertIn("Still missing: 8% more (80% needed)", avail)
         self.assertIn('value="0.90"', page.text, "progress 0.72 of 0.80")
         self.assertNotIn(second, re.findall(r'class="badge available" data-slug="([^"]+)"',
                                             page.text), "earned badges are not offered again")
@@ -175,8 +177,52 @@ class LearnerPage(PagesTestCase):
         page = self.get_page(token2)
         rev = section(page.text, "revoked-h")
         self.assertIn("Granted &lt;by mistake&gt; &amp; more", rev, "the reason, escaped")
-        self.assertRegex(plain(rev), r"Revoked on \d{4}-\d\d-\d\d: Granted <by mistake> & more")
+        self.assertRegex(plain(rev), r"Revoked on \d{1,2} [A-Z][a-z]+ \d{4}: Granted <by mistake> & more")
         self.assertNotIn("Hand", plain(section(page.text, "earned-h")))
+
+    def test_summary_points_titles_and_dates_in_the_lms_language(self):
+        ctx = "pts-" + lt.hex_id(4)
+        link = "final-" + lt.hex_id(4)
+        self.cli("context", "enable", "--consumer", self.key, "--context", ctx)
+        self.badge("Eighty", "score:0.8:" + link, ctx)
+        hand = self.badge("Hand", "manual", ctx)
+        self.badge("Fifty", "score:0.5:" + link, ctx)
+        token, page = self.open_page("pia", ctx, resource_link_id=link,
+                                     resource_link_title="Final exam",
+                                     custom_canvas_assignment_points_possible="10")
+        self.assertIn("Badges earned in this course: 0 of 3.", plain(page.text))
+        avail = plain(section(page.text, "avail-h"))
+        self.assertIn("Reach a score of at least 8 of 10 points on \u201cFinal exam\u201d", avail,
+                      "points as Canvas shows them, the activity by its title")
+        self.assertNotIn(link, page.text, "never the LMS's id of an activity")
+        self.grade("pia", ctx, 0.45, link)
+        self.cli("award", "grant", "--badge", hand, "--consumer", self.key, "--user", "pia")
+        self.wait_state("pia", hand, "issued")
+        avail = plain(section(self.get_page(token).text, "avail-h"))
+        self.assertIn("Your score 4.5 of 10 points \u2014 8 of 10 points needed", avail)
+        self.assertIn("Still missing: 3.5 points more (8 of 10 points needed)", avail)
+        page = self.get_page(token)
+        self.assertIn("Badges earned in this course: 1 of 3.", plain(page.text))
+
+        # the same page in Spanish: dates, decimals and percent as Spanish writes them
+        token, page = self.open_page("pia", ctx, launch_presentation_locale="es-ES",
+                                     resource_link_id="other-" + lt.hex_id(4))
+        text = plain(page.text)
+        self.assertRegex(text, r"Emitida el \d{1,2} de [a-z]+ de \d{4}")
+        self.assertIn("4,5 de 10 puntos", text)
+        self.assertIn("Insignias obtenidas en este curso: 1 de 3.", text)
+
+    def test_enrollment_badge_with_badges_off_gives_the_real_reason(self):
+        ctx = "enr-" + lt.hex_id(4)
+        slug = self.badge("Welcome", "enrollment", ctx)
+        _, page = self.open_page("eno", ctx)
+        avail = plain(section(page.text, "avail-h"))
+        self.assertIn("Badges are not switched on for this course yet", avail)
+        self.assertNotIn("before this badge was set up", avail,
+                         "badges off is the one reason it was not given")
+        self.assertIn("Once they are on, you get it at once", avail)
+        self.cli("context", "enable", "--consumer", self.key, "--context", ctx)
+        self.wait_state("eno", slug, "issued")
 
     def test_all_my_badges_across_courses(self):
         a, b = "alla-" + lt.hex_id(3), "allb-" + lt.hex_id(3)
