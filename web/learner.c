@@ -588,8 +588,9 @@ void web_page_learner(struct req *r, struct web_sess *ws, bool all)
         bool waiting = false;
         /* what a learner looks for first: how many of the course's badges they hold */
         const char *summary =
-            ctx ? web_fmt(r, _("Badges earned in this course: %zu of %zu."), ne, ne + np + na)
-                : web_fmt(r, _("Badges earned: %zu."), ne);
+            !(ne + np + na) ? NULL
+            : ctx ? web_fmt(r, _("Badges earned in this course: %zu of %zu."), ne, ne + np + na)
+                  : web_fmt(r, _("Badges earned: %zu."), ne);
         const char *sent_to = NULL;
         int64_t sent_until = 0;
 

@@ -238,7 +238,7 @@ class Hooks(lt.TempDirTest):
         page = self.server.get(self.server.page_path(self.launch("cid").header("Location")))
         self.assertEqual(page.status, 200)
         self.assertIn("revoked in BadgeKit", page.plain)
-        self.assertRegex(page.plain, r"Revoked on \d{4}-\d\d-\d\d: revoked in BadgeKit")
+        self.assertRegex(page.plain, r"Revoked on \d{1,2} [A-Z][a-z]+ \d{4}: revoked in BadgeKit")
 
     def test_replays_change_nothing(self):
         slug, row, award_hook = self.issued("dee", name="Replayed")
