@@ -395,6 +395,14 @@ class Check(E2E):
         self.assertEqual(p.returncode, 1)
         self.assertIn("BadgeKit refused the signed request: Invalid token signature", p.stderr)
         self.refusals = True
+        # BadgeKit's clock a few minutes ahead of ours: the token expired on arrival
+        self.env = {"LTIBADGES_BACKEND_BK_SECRET": MASTER}
+        self.fake.advance(300)
+        p = self.run_("backend", "check", "bk")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("BadgeKit refused the signed request: Token is expired", p.stderr)
+        self.assertIn("check the clocks of this server and of BadgeKit's", p.stderr)
+        self.fake.advance(-300)
         # a scope BadgeKit lacks
         with open(self.cfg) as f:
             self.cfg = self.write("other.ini", f.read().replace("issuer = uni", "issuer = nope"))
