@@ -74,6 +74,16 @@
 #define LIMIT_PAGE_FORM_FRAMING (16 * 1024)
 /* An e-mail confirmation link works this long (seconds). */
 #define LIMIT_EMAIL_CONFIRM_TTL (48 * 3600)
+/*
+ * The recipient check of a public badge page: at most this many addresses
+ * checked from one client, and against one badge, per window (seconds),
+ * counted in a table of this many slots. A person checks one or two; a
+ * script guessing addresses in bulk is stopped after a handful.
+ */
+#define LIMIT_RECIPIENT_CHECKS_CLIENT 10
+#define LIMIT_RECIPIENT_CHECKS_BADGE  30
+#define LIMIT_RECIPIENT_CHECK_WINDOW  600
+#define LIMIT_RECIPIENT_CHECK_SLOTS   1024
 /* Confirmation mails one learner may ask for per hour. */
 #define LIMIT_EMAIL_CONFIRM_PER_HOUR 5
 

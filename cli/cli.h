@@ -53,6 +53,7 @@ struct cli_config {
     char email_from_name[LIMIT_MAIL_NAME_LEN + 1];
     bool email_starttls; /* smtp://: STARTTLS required (default true) */
     bool email_allow_loopback;
+    bool issuer_show_holders;      /* BadgeClass pages say how many hold the badge */
     bool email_accept_unconfirmed; /* without smtp_url: take a learner's address as given */
     char email_ca_file[4096];      /* "": the system's CA bundle */
     /*

@@ -636,6 +636,8 @@ int cli_config_set(struct cli_config *c, const char *key, const char *v, const c
                         err);
     if (strncmp(key, "email.", 6) == 0)
         return set_email(c, key + 6, v, origin, err);
+    if (strcmp(key, "issuer.show_holders") == 0)
+        return set_bool(&c->issuer_show_holders, v, "show_holders", origin, err);
     {
         static const struct {
             const char *key;

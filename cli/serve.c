@@ -283,6 +283,7 @@ int cli_cmd_serve(int argc, char **argv)
     wc.tool_description = cfg.tool_description;
     wc.mail = &mail;
     wc.accept_unconfirmed_email = cfg.email_accept_unconfirmed;
+    wc.show_holders = cfg.issuer_show_holders;
     wc.metrics_off = cfg.metrics_off;
     wc.metrics_allow = cfg.metrics_allow[0] ? cfg.metrics_allow : NULL;
     wc.trusted_proxies = cfg.trusted_proxies[0] ? cfg.trusted_proxies : NULL;

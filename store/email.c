@@ -298,3 +298,74 @@ out:
     store_reader_put(s, c);
     return ret;
 }
+
+int store_user_show_name(struct store *s, int64_t user_id, bool *show, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int rc, ret = -1;
+
+    *show = false;
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_USER_SHOW_NAME, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, user_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *show = sqlite3_column_int(st, 0) == 1;
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        ret = 0;
+    else
+        store_db_err(c, rc, "reading a learner's setting", err);
+out:
+    store_reader_put(s, c);
+    return ret;
+}
+
+int store_user_set_show_name(struct store *s, int64_t user_id, bool show, int64_t now,
+                             struct err *err)
+{
+    struct conn *c = s->admin;
+    sqlite3_stmt *st;
+    int ret = -1;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    st = store_stmt(c, S_USER_SET_SHOW_NAME, err);
+    if (st) {
+        sqlite3_bind_int64(st, 1, user_id);
+        sqlite3_bind_int(st, 2, show ? 1 : 0);
+        sqlite3_bind_int64(st, 3, now);
+        ret = store_step_done(c, st, "saving a learner's setting", err);
+    }
+    return store_admin_end(s, ret, err);
+}
+
+int store_badge_holders(struct store *s, int64_t badge_id, int64_t *n, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    sqlite3_stmt *st;
+    int rc, ret = -1;
+
+    *n = 0;
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_BADGE_HOLDERS, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, badge_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        ret = 0;
+    else
+        store_db_err(c, rc, "counting a badge's holders", err);
+out:
+    store_reader_put(s, c);
+    return ret;
+}

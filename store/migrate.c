@@ -414,6 +414,12 @@ static const char *const migrations[] = {
      */
     "ALTER TABLE resource_links ADD COLUMN points_possible REAL;"
     "PRAGMA user_version = 12;",
+    /*
+     * 13: whether the learner shows their name on the public pages of
+     * their badges (off until they choose to).
+     */
+    "ALTER TABLE users ADD COLUMN show_name INTEGER NOT NULL DEFAULT 0 CHECK (show_name IN (0, 1));"
+    "PRAGMA user_version = 13;",
 };
 
 int store_schema_latest(void)

@@ -248,6 +248,10 @@ static const char *const sql_text[S__COUNT] = {
                                "WHERE id = ?1 AND used_at IS NULL AND expires_at > created_at",
     [S_EMAIL_PENDING] = "SELECT email, expires_at FROM email_confirmations WHERE user_id = ?1 "
                         "AND used_at IS NULL AND expires_at > ?2 ORDER BY id DESC LIMIT 1",
+    [S_BADGE_HOLDERS] = "SELECT count(DISTINCT user_id) FROM awards WHERE badge_class_id = ?1 "
+                        "AND state = 'issued'",
+    [S_USER_SHOW_NAME] = "SELECT show_name FROM users WHERE id = ?1",
+    [S_USER_SET_SHOW_NAME] = "UPDATE users SET show_name = ?2, updated_at = ?3 WHERE id = ?1",
     /* an address the LMS sent stays the LMS's: a learner's never replaces it */
     [S_USER_SET_EMAIL] =
         "UPDATE users SET email = ?2, email_source = ?3, updated_at = ?4 WHERE id = ?1 "

@@ -364,6 +364,16 @@ int store_email_set_unconfirmed(struct store *s, int64_t user_id, const char *em
 int store_email_pending(struct store *s, int64_t user_id, int64_t now, struct arena *a,
                         const char **email /* OUT */, int64_t *expires_at /* OUT */,
                         struct err *err);
+/*
+ * Whether learner `user_id` shows their name on the public pages of their
+ * badges (false for an unknown user: the default is not to).
+ */
+int store_user_show_name(struct store *s, int64_t user_id, bool *show /* OUT */, struct err *err);
+/* How many learners hold BadgeClass `badge_id` (an issued award, not revoked). */
+int store_badge_holders(struct store *s, int64_t badge_id, int64_t *n /* OUT */, struct err *err);
+/* Records that choice. */
+int store_user_set_show_name(struct store *s, int64_t user_id, bool show, int64_t now,
+                             struct err *err);
 
 /* ---- Courses and course groups (badges.c) ------------------------------- */
 

@@ -498,6 +498,16 @@ static const char learner_tpl[] =
     "role=\"status\"></span></p>{{/verify}}"
     "</div></article>{{/earned}}"
     "{{^earned}}<p>{{@You have not earned a badge here yet.}}</p>{{/earned}}</section>"
+    /* the learner's choice: their name on the public pages of their badges (badgepage.c) */
+    "<section aria-labelledby=\"showname-h\" class=\"showname\"><h2 id=\"showname-h\">"
+    "{{@Your name on your badges}}</h2><form method=\"post\" action=\"{{showname_action}}\">"
+    "<input type=\"hidden\" name=\"s\" value=\"{{s}}\">"
+    "<input type=\"hidden\" name=\"csrf\" value=\"{{csrf}}\">"
+    "<p><label><input type=\"checkbox\" name=\"show\" value=\"1\"{{#show_name}} checked{{/show_name}}> "
+    "{{@Show my name on the public pages of my badges}}</label> "
+    "<button type=\"submit\">{{@Save}}</button></p>"
+    "<p class=\"hint\">{{@When it is off, those pages say only that the badge was awarded to a verified e-mail address. They never show the address.}}</p>"
+    "</form></section>"
     "{{#any_pending}}<section aria-labelledby=\"pending-h\"><h2 id=\"pending-h\">{{@On its way}}</h2>"
     "{{#pending}}<article class=\"badge pending\" data-slug=\"{{slug}}\">"
     "<img src=\"{{img}}\" alt=\"{{bname}}\" width=\"64\" height=\"64\">"
@@ -597,6 +607,12 @@ void web_page_learner(struct req *r, struct web_sess *ws, bool all)
         /* the form: badges wait for an address (the LMS shared none) and one can be given */
         for (size_t i = 0; i < l.v.nawards; i++)
             waiting = waiting || l.v.awards[i].state == AWARD_NEEDS_EMAIL;
+        bool show_name = false;
+
+        if (store_user_show_name(r->web->store, ws->s.user_id, &show_name, &err) < 0) {
+            web_reply_err(r, &err);
+            return;
+        }
         if (waiting && smtp &&
             store_email_pending(r->web->store, ws->s.user_id, util_now(), &r->arena, &sent_to,
                                 &sent_until, &err) < 0) {
@@ -606,6 +622,8 @@ void web_page_learner(struct req *r, struct web_sess *ws, bool all)
         struct web_tpl_var vars[] = {
             web_tpl_text("summary", summary),
             web_tpl_text("in_course", ctx ? "1" : NULL),
+            web_tpl_text("show_name", show_name ? "1" : NULL),
+            web_tpl_url("showname_action", web_fmt(r, "%s/badges/showname", r->web->public_path)),
             web_tpl_text("any_pending", np ? "1" : NULL),
             web_tpl_text("any_revoked", nr ? "1" : NULL),
             web_tpl_list("earned", earned, BADGE_VARS, ne),

@@ -7,7 +7,9 @@
  *
  * JSON-LD (application/ld+json) unless the client asks for plain JSON;
  * open to every origin for GET, since verifiers and backpacks fetch these
- * from their own pages.
+ * from their own pages. A browser (Accept preferring HTML) asking for an
+ * assertion, a BadgeClass or the issuer gets its public page instead
+ * (badgepage.c); both answers carry Vary: Accept.
  */
 #include "base/base.h"
 #include "web/web_int.h"
@@ -77,6 +79,23 @@ void web_route_ob(struct req *r)
         web_reply_err(r, &err);
         return;
     }
+    /* a person's browser: the page of the same URL, never the document */
+    if (((n == 1 && str_eq_cstr(seg[0], "issuer")) ||
+         (n == 2 && web_id_ok(seg[1]) &&
+          (str_eq_cstr(seg[0], "badges") || str_eq_cstr(seg[0], "assertions")))) &&
+        web_accepts_html(r)) {
+        if (n == 1) {
+            web_page_issuer(r);
+        } else {
+            memcpy(id, seg[1].ptr, seg[1].len);
+            id[seg[1].len] = '\0';
+            if (str_eq_cstr(seg[0], "badges"))
+                web_page_badgeclass(r, id);
+            else
+                web_page_assertion(r, id);
+        }
+        return;
+    }
     if (n == 1 && str_eq_cstr(seg[0], "issuer")) {
         ret = awards_ob_issuer(a, &doc, &err);
     } else if (n == 1 && str_eq_cstr(seg[0], "revocations")) {
@@ -102,10 +121,19 @@ void web_route_ob(struct req *r)
     }
     {
         bool image = strncmp(doc.content_type, "image/", 6) == 0;
-        const char *hdrs[] = { "Access-Control-Allow-Origin", "*",
-                               /* images (stored or baked) only: NULL ends the list before it */
-                               image ? "Content-Security-Policy" : NULL, WEB_IMAGE_CSP, NULL };
+        /* the documents a browser gets a page for vary with Accept; images and the list do not */
+        bool varies = n == 2 || str_eq_cstr(seg[0], "issuer");
+        const char *hdrs[] = { "Access-Control-Allow-Origin", "*", NULL, NULL, NULL };
         const char *type = negotiate(r, doc.content_type);
+
+        /* images (stored or baked): their CSP; documents with a page: Vary */
+        if (image) {
+            hdrs[2] = "Content-Security-Policy";
+            hdrs[3] = WEB_IMAGE_CSP;
+        } else if (varies) {
+            hdrs[2] = "Vary";
+            hdrs[3] = "Accept";
+        }
 
         /*
          * Revocation must show at once: no-cache, every use asks again;
@@ -114,7 +142,12 @@ void web_route_ob(struct req *r)
         if (doc.status == 200) {
             web_reply_cacheable(r, type, doc.body, doc.len, "no-cache", hdrs);
         } else {
-            const char *more[] = { "Access-Control-Allow-Origin", "*", "Cache-Control", "no-cache",
+            const char *more[] = { "Access-Control-Allow-Origin",
+                                   "*",
+                                   "Cache-Control",
+                                   "no-cache",
+                                   varies ? "Vary" : NULL,
+                                   "Accept",
                                    NULL };
 
             web_reply(r, doc.status, type, doc.body, doc.len, more);

@@ -725,6 +725,9 @@ static const struct route routes[] = {
     { "/ob/v2/", web_route_ob, false, true, false, 0 },
     { "/badges/criteria/", web_route_criteria, false, true, false, 0 },
     { "/hooks/badgekit/", web_route_badgekit_hook, true, true, false, 0 },
+    { "/badges/check/", web_route_recipient_check, true, true, false, LIMIT_PAGE_FORM_BODY },
+    { "/badges/showname", web_route_show_name, true, false, false, LIMIT_PAGE_FORM_BODY },
+    { "/static/public.css", web_route_public_style, false, false, false, 0 },
     { "/", web_route_home, false, false, false, 0 },
 };
 

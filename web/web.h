@@ -37,6 +37,7 @@ struct web_config {
     const struct net_mail_config *mail;
     bool mail_on;                  /* e-mail confirmation links can be sent (SMTP configured) */
     bool accept_unconfirmed_email; /* without mail: a learner's address is taken as given */
+    bool show_holders;             /* BadgeClass pages say how many hold the badge ([issuer]) */
     /*
      * GET /metrics: off, or on the main address to 127.0.0.1, ::1 and the
      * addresses of metrics_allow (a list web_cidrs_parse() reads; NULL:

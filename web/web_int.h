@@ -229,6 +229,19 @@ void web_route_icon(struct req *r);           /* pages.c */
 void web_route_ob(struct req *r);             /* ob.c: /ob/v2/... */
 void web_route_criteria(struct req *r);       /* public.c: GET /badges/criteria/SLUG */
 void web_route_badgekit_hook(struct req *r);  /* hooks.c: POST /hooks/badgekit/NAME */
+/* ---- public badge pages (badgepage.c) ---- */
+/*
+ * Whether the request's Accept prefers HTML to JSON and JSON-LD by q-value
+ * (text/html or text/ * named, not only * / *; a tie goes to JSON).
+ */
+bool web_accepts_html(struct req *r);
+/* The human pages of /ob/v2/assertions/UID, /ob/v2/badges/SLUG and /ob/v2/issuer. */
+void web_page_assertion(struct req *r, const char *uid);
+void web_page_badgeclass(struct req *r, const char *slug);
+void web_page_issuer(struct req *r);
+void web_route_recipient_check(struct req *r); /* POST /badges/check/UID */
+void web_route_show_name(struct req *r);       /* POST /badges/showname */
+void web_route_public_style(struct req *r);    /* GET /static/public.css */
 /* A slug or uid as we make them: 1 to LIMIT_SLUG_LEN of [A-Za-z0-9_-] (ob.c). */
 bool web_id_ok(struct str s);
 /*
