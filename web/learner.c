@@ -498,8 +498,8 @@ static const char learner_tpl[] =
     "role=\"status\"></span></p>{{/verify}}"
     "</div></article>{{/earned}}"
     "{{^earned}}<p>{{@You have not earned a badge here yet.}}</p>{{/earned}}</section>"
-    /* the learner's choice: their name on the public pages of their badges (badgepage.c) */
-    "<section aria-labelledby=\"showname-h\" class=\"showname\"><h2 id=\"showname-h\">"
+    /* whether their name shows on their badges' public pages (badgepage.c), once they have one */
+    "{{#has_awards}}<section aria-labelledby=\"showname-h\" class=\"showname\"><h2 id=\"showname-h\">"
     "{{@Your name on your badges}}</h2><form method=\"post\" action=\"{{showname_action}}\">"
     "<input type=\"hidden\" name=\"s\" value=\"{{s}}\">"
     "<input type=\"hidden\" name=\"csrf\" value=\"{{csrf}}\">"
@@ -507,7 +507,7 @@ static const char learner_tpl[] =
     "{{@Show my name on the public pages of my badges}}</label> "
     "<button type=\"submit\">{{@Save}}</button></p>"
     "<p class=\"hint\">{{@When it is off, those pages say only that the badge was awarded to a verified e-mail address. They never show the address.}}</p>"
-    "</form></section>"
+    "</form></section>{{/has_awards}}"
     "{{#any_pending}}<section aria-labelledby=\"pending-h\"><h2 id=\"pending-h\">{{@On its way}}</h2>"
     "{{#pending}}<article class=\"badge pending\" data-slug=\"{{slug}}\">"
     "<img src=\"{{img}}\" alt=\"{{bname}}\" width=\"64\" height=\"64\">"
@@ -623,6 +623,7 @@ void web_page_learner(struct req *r, struct web_sess *ws, bool all)
             web_tpl_text("summary", summary),
             web_tpl_text("in_course", ctx ? "1" : NULL),
             web_tpl_text("show_name", show_name ? "1" : NULL),
+            web_tpl_text("has_awards", l.v.nawards ? "1" : NULL),
             web_tpl_url("showname_action", web_fmt(r, "%s/badges/showname", r->web->public_path)),
             web_tpl_text("any_pending", np ? "1" : NULL),
             web_tpl_text("any_revoked", nr ? "1" : NULL),

@@ -476,9 +476,15 @@ async function learnerBadges(t) {
   ]);
   await popup.waitForLoadState('load');
   check(popResp && popResp.status() === 200, 'the assertion answers 200', popResp && popResp.status());
-  check(/json/.test(popResp.headers()['content-type'] || ''), 'the assertion is JSON',
-    popResp.headers()['content-type']);
-  const doc = await popResp.json();
+  // a browser gets the badge's public page; a machine client, at the same URL, the document
+  check(/^text\/html/.test(popResp.headers()['content-type'] || ''),
+    'the assertion opens as a page in the browser', popResp.headers()['content-type']);
+  check(await popup.locator('main[data-state="valid"] h1').count() === 1,
+    'the page shows the badge as valid');
+  const ld = await t.learnerCtx.request.get(href, { headers: { Accept: 'application/ld+json' } });
+  check(/json/.test(ld.headers()['content-type'] || ''), 'the assertion is JSON to a machine client',
+    ld.headers()['content-type']);
+  const doc = await ld.json();
   check(doc.type === 'Assertion', 'the assertion has type Assertion', doc.type);
   check(typeof doc.badge === 'string' || (doc.badge && typeof doc.badge === 'object'),
     'the assertion names its badge', doc.badge);
@@ -723,6 +729,123 @@ async function iframe(t) {
   }
 }
 
+/*
+ * 6. The public badge pages (issue 22, section 1): an assertion valid,
+ * expired and revoked, its BadgeClass, at 360 and 1280 px, axe-core, the
+ * recipient check, and the page printed to PDF on one page.
+ */
+const PUBLIC_LEARNER = { ...COURSE, user_id: 'public-1', roles: 'Learner',
+  lis_person_name_full: 'Grace Public', lis_person_contact_email_primary: 'grace@example.edu' };
+
+/* The number of pages of a PDF: its /Type /Page objects (not /Pages). */
+const pdfPages = (buf) => (buf.toString('latin1').match(/\/Type\s*\/Page(?![a-z])/g) || []).length;
+
+async function publicPage(t, url, label, { state, status }) {
+  const bad = [];
+  for (const width of [360, 1280]) {
+    const page = await newPage(t.publicCtx);
+    await page.setViewportSize({ width, height: width === 360 ? 740 : 900 });
+    const resp = await page.goto(url);
+    check(resp.status() === status, `the ${label} page answers ${status} to a browser`, resp.status());
+    check(/^text\/html/.test(resp.headers()['content-type'] || ''), `the ${label} page is HTML`);
+    if (state) {
+      check(await page.locator(`main[data-state="${state}"]`).count() === 1,
+        `the ${label} page says ${state}`);
+      const alert = page.locator('main [role="alert"]');
+      if (state === 'valid') {
+        check(await alert.count() === 0, `no status banner on the ${label} page`);
+      } else {
+        const box = await alert.boundingBox();
+        const h1 = await page.locator('main h1').boundingBox();
+        check(box && h1 && box.y < h1.y, `the ${label} status banner is above everything`, [box, h1]);
+      }
+    }
+    check(await page.locator('img.badge-img').evaluate((i) => i.complete && i.naturalWidth > 0),
+      `the badge image of the ${label} page loads`);
+    const sw = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(sw <= width, `the ${label} page has no horizontal scroll at ${width} px`, sw);
+    await shot(page, `06-public-${label}-${width}px`);
+    await page.close();
+    const ax = await t.axeCtx.newPage();
+    await ax.setViewportSize({ width, height: 900 });
+    await ax.goto(url);
+    for (const v of await runAxe(ax, `${label} ${width} px`))
+      bad.push(`${label} ${width}: [${v.impact}] ${v.id} at ${v.nodes.map((n) => n.target).join(', ')}`);
+    await ax.close();
+  }
+  check(bad.length === 0, `axe-core: no serious or critical violation on the ${label} page`, bad.join('; '));
+}
+
+async function publicPages(t) {
+  t.publicCtx = await t.browser.newContext();
+  const slug = (await cli('badge', 'create', '--consumer', cfg.consumerKey, '--name', 'Public Bridge',
+    '--description', 'Built and tested a bridge that holds 40 kg.', '--image', cfg.images.png,
+    '--rule', 'manual', '--criteria', 'Build a bridge.\n\nTest it with 40 kg.',
+    '--criteria-url', 'https://example.edu/criteria')).match(/slug=(\S+)/)[1];
+  const users = ['public-1', 'public-2', 'public-3'];
+  for (const u of users) {
+    const { page } = await launchAs(t.publicCtx, { ...PUBLIC_LEARNER, user_id: u,
+      lis_person_contact_email_primary: `${u}@example.edu` });
+    await page.close();
+    await cli('award', 'grant', '--badge', slug, '--consumer', cfg.consumerKey, '--user', u,
+      '--narrative', 'Her bridge held 40 kg on the first try.');
+  }
+  const aw = [];
+  for (const u of users) aw.push(await waitAward(u, slug, 'issued'));
+  await rpc('execute', { sql: 'UPDATE awards SET expires_at = ? WHERE id = ?',
+    args: [Math.floor(Date.now() / 1000) - 86400, aw[1].id] });
+  await cli('award', 'revoke', String(aw[2].id), '--reason', 'Awarded by mistake');
+
+  await publicPage(t, aw[0].assertion_url, 'assertion-valid', { state: 'valid', status: 200 });
+  await publicPage(t, aw[1].assertion_url, 'assertion-expired', { state: 'expired', status: 200 });
+  await publicPage(t, aw[2].assertion_url, 'assertion-revoked', { state: 'revoked', status: 410 });
+  await publicPage(t, `${cfg.base}/ob/v2/badges/${slug}`, 'badgeclass', { status: 200 });
+
+  // the recipient check: the right address, then another
+  const page = await newPage(t.publicCtx);
+  for (const width of [360, 1280]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.goto(aw[0].assertion_url);
+    await page.locator('#check-email').fill('PUBLIC-1@example.edu');
+    await Promise.all([page.waitForLoadState('load'), page.locator('section.check button').click()]);
+    await page.waitForSelector('.check-result');
+    check(/Yes: this badge was awarded to PUBLIC-1@example.edu/.test(
+      await page.locator('.check-result').innerText()), `the right address is confirmed (${width} px)`);
+    await shot(page, `06-public-check-yes-${width}px`);
+    await page.locator('#check-email').fill('someone.else@example.edu');
+    await Promise.all([page.waitForLoadState('load'), page.locator('section.check button').click()]);
+    await page.waitForSelector('.check-result.no');
+    check(/No: this badge was not awarded to someone.else@example.edu/.test(
+      await page.locator('.check-result').innerText()), `another address is not (${width} px)`);
+    await shot(page, `06-public-check-no-${width}px`);
+  }
+  const ax = await t.axeCtx.newPage();
+  await ax.goto(aw[0].assertion_url);
+  await ax.locator('#check-email').fill('public-1@example.edu');
+  await Promise.all([ax.waitForLoadState('load'), ax.locator('section.check button').click()]);
+  await ax.waitForSelector('.check-result');
+  const serious = await runAxe(ax, 'recipient check');
+  check(serious.length === 0, 'axe-core: no serious or critical violation on the check answer',
+    serious.map((v) => v.id).join(', '));
+  await ax.close();
+
+  // printed: one page, no buttons, inputs or the form
+  for (const [label, url] of [['valid', aw[0].assertion_url], ['revoked', aw[2].assertion_url]]) {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(url);
+    await page.emulateMedia({ media: 'print' });
+    const shown = await page.evaluate(() => [...document.querySelectorAll('button, input, form, a.button')]
+      .filter((e) => e.getClientRects().length > 0).map((e) => e.outerHTML.slice(0, 80)));
+    check(shown.length === 0, `nothing to click is printed (${label})`, shown);
+    const pdfFile = path.join(cfg.shots, `06-public-print-${label}.pdf`);
+    const pdf = await page.pdf({ path: pdfFile, format: 'A4', printBackground: true });
+    log('  printed', pdfFile);
+    check(pdfPages(pdf) === 1, `the ${label} page prints on one page`, pdfPages(pdf));
+    await page.emulateMedia({ media: 'screen' });
+  }
+  await page.close();
+}
+
 const FLOWS = [
   { name: 'instructor settings', run: instructorSettings },
   { name: 'instructor creates badges with uploaded images', needs: ['instructor settings'],
@@ -733,6 +856,7 @@ const FLOWS = [
   { name: 'instructor badge list', needs: ['learner badges'], run: instructorBadgeList },
   { name: 'accessibility and 360 px', needs: ['learner badges'], run: accessibility },
   { name: 'iframe, third-party cookies blocked', needs: ['learner badges'], run: iframe },
+  { name: 'public badge pages', run: publicPages },
 ];
 
 // ---- main ----------------------------------------------------------------------

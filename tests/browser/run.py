@@ -108,6 +108,9 @@ class Driver:
             return {"rc": p.returncode, "stdout": p.stdout, "stderr": p.stderr}
         if op == "query":
             return lt.query(self.db, req["sql"], *req.get("args", []))
+        if op == "execute":
+            lt.execute(self.db, req["sql"], *req.get("args", []))
+            return None
         if op == "server_log":
             return self.server.stderr()[-int(req.get("tail", 4000)):]
         raise ValueError("unknown op %r" % op)
