@@ -293,8 +293,8 @@ static const char assertion_tpl[] =
     "</div></div>"
     "{{#description}}<p class=\"description\">{{description}}</p>{{/description}}"
     "<dl class=\"facts\"><dt>{{@Issued by}}</dt><dd>" ISSUER_TPL "</dd>"
-    "<dt>{{@Issued on}}</dt><dd><time datetime=\"{{issued}}\">{{issued}}</time></dd>"
-    "{{#expires}}<dt>{{expires_label}}</dt><dd><time datetime=\"{{expires}}\">{{expires}}</time>"
+    "<dt>{{@Issued on}}</dt><dd><time datetime=\"{{issued_iso}}\">{{issued}}</time></dd>"
+    "{{#expires}}<dt>{{expires_label}}</dt><dd><time datetime=\"{{expires_iso}}\">{{expires}}</time>"
     "</dd>{{/expires}}"
     "{{#revoked_on}}<dt>{{@Revoked on}}</dt><dd>{{revoked_on}}</dd>{{/revoked_on}}</dl>" CRITERIA_TPL
     "{{#has_ev}}<section class=\"evidence\" aria-labelledby=\"evidence-h\"><h2 "
@@ -321,6 +321,17 @@ static const char assertion_tpl[] =
     "<p class=\"canonical\">{{@The address of this badge:}} <a href=\"{{canonical}}\">"
     "{{canonical}}</a></p>"
     "</main></body></html>\n";
+
+/* A day as <time datetime> wants it: YYYY-MM-DD ("" for 0). */
+static const char *iso_day(struct req *r, int64_t t)
+{
+    char ts[21];
+
+    if (!t)
+        return "";
+    util_iso8601(t, ts);
+    return arena_memdupz(&r->arena, ts, 10);
+}
 
 /* `check`: -1 none asked, else the answer (1: awarded to `checked`, 0: not). */
 static void assertion_page(struct req *r, const char *uid, int check, const char *checked)
@@ -397,6 +408,8 @@ static void assertion_page(struct req *r, const char *uid, int check, const char
             web_tpl_text("recipient", recipient),
             web_tpl_text("description", b.description),
             web_tpl_text("issued", web_date(r, a.issued_at)),
+            web_tpl_text("issued_iso", iso_day(r, a.issued_at)),
+            web_tpl_text("expires_iso", iso_day(r, a.expires_at)),
             web_tpl_text("expires", a.expires_at ? web_date(r, a.expires_at) : NULL),
             web_tpl_text("expires_label", expired ? _("Expired on") : _("Expires on")),
             web_tpl_text("revoked_on", revoked ? web_date(r, a.revoked_at) : NULL),
