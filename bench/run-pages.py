@@ -1,12 +1,15 @@
 #!/usr/bin/python3
-"""bench/run-pages.py [BUILD_DIR] - server CPU per learner page (bench/README.md).
+"""bench/run-pages.py [BUILD_DIR] - server CPU per learner page and per public
+assertion page (bench/README.md).
 
 Sets up one learner in one course with 50 BadgeClasses (25 earned and
 issued by the built-in issuer, 25 still to earn, each with its rule, progress
 and "why not yet"), then drives GET /badges?s=TOKEN with wrk and reads the
 server's CPU time (utime + stime in /proc/PID/stat) before and after: CPU per
-page is that difference over the pages served. Also prints the page size,
-requests/s and latency. Only 127.0.0.1 is used. Installs nothing: needs wrk.
+page is that difference over the pages served. Then the same for one of the
+learner's badges at its assertion URL, asked for by a browser (Accept:
+text/html..., the public badge page) and by a machine client (the JSON-LD
+document). Also prints the page size, requests/s and latency. Only 127.0.0.1 is used. Installs nothing: needs wrk.
 
 Environment: BENCH_DURATION (seconds, default 10), BENCH_CONNS (default 4),
 BENCH_BADGES (default 50), BENCH_KEEP=1 keeps the temporary directory.
@@ -30,6 +33,7 @@ PRESIGN = os.path.join(BUILD, "bench", "presign")
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 CONNS = int(os.environ.get("BENCH_CONNS", "4"))
 BADGES = int(os.environ.get("BENCH_BADGES", "50"))
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
 def die(msg):
@@ -53,6 +57,25 @@ def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(pid, url, accept=None):
+    """wrk on `url` for DURATION seconds: (pages, pages/s, p50, p99, server CPU us a page)."""
+    hdr = ["-H", "Accept: " + accept] if accept else []
+    for _ in range(200):
+        urllib.request.urlopen(urllib.request.Request(
+            url, headers={"Accept": accept} if accept else {})).read()
+    cpu0 = cpu_seconds(pid)
+    wrk = subprocess.run(["wrk", "-t2", "-c%d" % CONNS, "-d%ds" % DURATION, "--latency"] + hdr
+                         + [url], capture_output=True, text=True, check=True).stdout
+    cpu1 = cpu_seconds(pid)
+    n = int(re.search(r"(\d+) requests in", wrk).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
+    p50 = re.search(r"^\s*50%\s+(\S+)", wrk, re.M).group(1)
+    p99 = re.search(r"^\s*99%\s+(\S+)", wrk, re.M).group(1)
+    if re.search(r"Non-2xx or 3xx responses: (\d+)", wrk) or "Socket errors" in wrk:
+        die("errors during the run:\n" + wrk)
+    return n, rps, p50, p99, (cpu1 - cpu0) / n * 1e6
 
 
 def main():
@@ -137,24 +160,26 @@ def main():
         if page.count(b'class="badge earned"') < BADGES // 2 or \
                 page.count(b'class="badge available"') < BADGES // 2 - 1:
             die("the page does not show the badges")
-        for _ in range(200):
-            urllib.request.urlopen(url).read()
-        cpu0 = cpu_seconds(server.pid)
-        wrk = subprocess.run(["wrk", "-t2", "-c%d" % CONNS, "-d%ds" % DURATION, "--latency", url],
-                             capture_output=True, text=True, check=True).stdout
-        cpu1 = cpu_seconds(server.pid)
-        n = int(re.search(r"(\d+) requests in", wrk).group(1))
-        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
-        p50 = re.search(r"^\s*50%\s+(\S+)", wrk, re.M).group(1)
-        p99 = re.search(r"^\s*99%\s+(\S+)", wrk, re.M).group(1)
-        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk)
-        if bad or "Socket errors" in wrk:
-            die("errors during the run:\n" + wrk)
+        n, rps, p50, p99, cpu = measure(server.pid, url)
         print("learner page: %d badges (%d earned), %d bytes" % (
             BADGES, page.count(b'class="badge earned"'), len(page)))
         print("wrk -t2 -c%d -d%ds: %d pages, %.0f pages/s, p50 %s, p99 %s" % (
             CONNS, DURATION, n, rps, p50, p99))
-        print("server CPU per page: %.0f us" % ((cpu1 - cpu0) / n * 1e6))
+        print("server CPU per page: %.0f us" % cpu)
+
+        # one of the learner's badges at its assertion URL: the public page, then the document
+        issued = next(a for a in awards if a["state"] == "issued")
+        aurl = base + urllib.parse.urlsplit(issued["assertion_url"]).path
+        html = urllib.request.urlopen(urllib.request.Request(
+            aurl, headers={"Accept": BROWSER})).read()
+        if b'data-state="valid"' not in html:
+            die("the assertion page does not show the badge")
+        doc = urllib.request.urlopen(aurl).read()
+        for label, accept, body in (("public assertion page (browser)", BROWSER, html),
+                                    ("assertion document (JSON-LD)", None, doc)):
+            n, rps, p50, p99, cpu = measure(server.pid, aurl, accept)
+            print("%s: %d bytes; %d pages, %.0f pages/s, p50 %s, p99 %s; server CPU per page: "
+                  "%.0f us" % (label, len(body), n, rps, p50, p99, cpu))
     finally:
         if server:
             server.terminate()
