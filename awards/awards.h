@@ -47,6 +47,8 @@ void awards_add_backend(struct awards *a, const char *name, struct backend *b);
  * until awards_free().
  */
 const char *awards_default_backend(struct awards *a);
+/* The built-in issuer's name ([issuer] name, "ltibadges" by default); borrowed, lives with `a`. */
+const char *awards_issuer_name(struct awards *a);
 /* Whether a backend of that name exists. */
 bool awards_has_backend(struct awards *a, const char *name);
 /* When the credentials of backend `name` expire (a client certificate's notAfter), 0: never. */

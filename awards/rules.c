@@ -170,6 +170,11 @@ int64_t awards_backend_expires(struct awards *a, const char *name)
     return b ? b->credentials_expire_at : 0;
 }
 
+const char *awards_issuer_name(struct awards *a)
+{
+    return a->issuer.name;
+}
+
 const char *awards_default_backend(struct awards *a)
 {
     return a->default_backend;

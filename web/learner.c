@@ -14,6 +14,8 @@
 #include "base/base.h"
 #include "web/web_int.h"
 
+#include "awards/awards.h"
+
 #define BADGE_VARS 22 /* the variables of one badge item */
 
 struct learner {
@@ -449,6 +451,46 @@ static const char *status_words(struct learner *l, const struct store_award *a)
     return "";
 }
 
+/*
+ * LinkedIn's add-to-profile link for a certification
+ * (https://www.linkedin.com/profile/add?startTask=CERTIFICATION_NAME, its
+ * documented parameters): the badge's name, the issuer, the issue year and
+ * month, the public page as the certification URL and the award's uid as
+ * its id; the expiry year and month when it expires.
+ */
+static const char *linkedin_url(struct learner *l, const struct store_badge *b,
+                                const struct store_award *a)
+{
+    struct req *r = l->r;
+    struct buf u = BUF_INIT(LIMIT_URI_LEN);
+    const char *org = r->web->cfg.awards ? awards_issuer_name(r->web->cfg.awards) : NULL;
+    char ts[21];
+    const char *out;
+
+    buf_addstr(&u, "https://www.linkedin.com/profile/add?startTask=CERTIFICATION_NAME");
+    form_add_query_param(&u, "name", str_from_cstr(b->name));
+    if (org)
+        form_add_query_param(&u, "organizationName", str_from_cstr(org));
+    if (a->issued_at) {
+        util_iso8601(a->issued_at, ts);
+        form_add_query_param(&u, "issueYear", (struct str){ ts, 4 });
+        form_add_query_param(&u, "issueMonth",
+                             ts[5] == '0' ? (struct str){ ts + 6, 1 } : (struct str){ ts + 5, 2 });
+    }
+    if (a->expires_at) {
+        util_iso8601(a->expires_at, ts);
+        form_add_query_param(&u, "expirationYear", (struct str){ ts, 4 });
+        form_add_query_param(&u, "expirationMonth",
+                             ts[5] == '0' ? (struct str){ ts + 6, 1 } : (struct str){ ts + 5, 2 });
+    }
+    form_add_query_param(&u, "certUrl", str_from_cstr(a->assertion_url));
+    if (a->uid)
+        form_add_query_param(&u, "certId", str_from_cstr(a->uid));
+    out = u.toobig ? NULL : arena_memdupz(&r->arena, u.ptr, u.len);
+    buf_release(&u);
+    return out;
+}
+
 static void award_item(struct learner *l, const struct store_badge *b, const struct store_award *a,
                        struct web_tpl_var *vars)
 {
@@ -474,6 +516,12 @@ static void award_item(struct learner *l, const struct store_badge *b, const str
         web_tpl_text("reason", a->revoke_reason && a->revoke_reason[0] ? a->revoke_reason
                                                                        : _("no reason was given"));
     vars[k++] = web_tpl_text("earned_for", a->narrative);
+    vars[k++] = web_tpl_url(
+        "linkedin", a->state == AWARD_ISSUED && a->assertion_url ? linkedin_url(l, b, a) : NULL);
+    vars[k++] = web_tpl_text(
+        "dlname",
+        web_fmt(r, "%s.%s", b->slug,
+                b->image_type && strcmp(b->image_type, "image/svg+xml") == 0 ? "svg" : "png"));
     while (k < BADGE_VARS)
         vars[k++] = web_tpl_text("unused", NULL);
 }
@@ -485,17 +533,20 @@ static const char learner_tpl[] =
     "{{#earned}}<article class=\"badge earned\" data-slug=\"{{slug}}\">"
     "<img src=\"{{img}}\" alt=\"{{bname}}\" width=\"96\" height=\"96\">"
     "<div><h3>{{bname}}</h3>{{#where}}<p class=\"where\">{{where}}</p>{{/where}}"
-    "<p>{{description}}</p>"
+    "<p class=\"desc\">{{description}}</p>"
     "<p class=\"dates\">{{@Issued on {issued}}}{{#expires}} \xc2\xb7 {{@Expires on {expires}}}"
     "{{/expires}}{{#expired}} \xc2\xb7 <strong>{{@Expired on {expired}}}</strong>{{/expired}}</p>"
-    "{{#verify}}<p class=\"actions\"><a href=\"{{verify}}\" target=\"_blank\" rel=\"noopener\">"
-    "{{@Verify}}<span class=\"sr\"> {{bname}}</span></a>"
-    "{{#download}} <a href=\"{{download}}\" download=\"{{slug}}\">{{@Download}}<span class=\"sr\">"
-    " {{bname}}</span></a>{{/download}}</p>"
-    "<p class=\"share\"><label>{{@Link to share}} <input type=\"text\" readonly "
-    "value=\"{{share}}\"></label> <button type=\"button\" data-copy=\"{{share}}\" "
-    "data-copied=\"{{@Copied}}\">{{@Copy link}}</button> <span class=\"copied\" "
-    "role=\"status\"></span></p>{{/verify}}"
+    /* one compact row: the public page, and a menu of the ways to share it */
+    "{{#verify}}<div class=\"share\"><a class=\"button small\" href=\"{{verify}}\" "
+    "target=\"_blank\" rel=\"noopener\">{{@Public page}}<span class=\"sr\"> {{bname}}</span></a>"
+    "<details class=\"menu\"><summary class=\"button secondary small\">{{@Share}}"
+    "<span class=\"sr\"> {{bname}}</span></summary><div class=\"menu-items\">"
+    "{{#linkedin}}<a class=\"linkedin\" href=\"{{linkedin}}\" target=\"_blank\" rel=\"noopener\">"
+    "{{@Add to LinkedIn profile}}</a>{{/linkedin}}"
+    "<button type=\"button\" class=\"link\" data-copy=\"{{share}}\" data-copied=\"{{@Copied}}\">"
+    "{{@Copy link}}</button>"
+    "{{#download}}<a href=\"{{download}}\" download=\"{{dlname}}\">{{@Download the image}}</a>"
+    "{{/download}}</div></details><span class=\"copied\" role=\"status\"></span></div>{{/verify}}"
     "</div></article>{{/earned}}"
     "{{^earned}}<p>{{@You have not earned a badge here yet.}}</p>{{/earned}}</section>"
     /* whether their name shows on their badges' public pages (badgepage.c), once they have one */

@@ -465,10 +465,10 @@ async function learnerBadges(t) {
   check(await page.locator('section[aria-labelledby="avail-h"] article img').first()
     .evaluate((i) => i.complete && i.naturalWidth > 0), 'an available badge image loads');
 
-  // Verify: a link that opens in a new tab with the hosted assertion
-  const verify = earned.locator('a[target="_blank"]', { hasText: 'Verify' });
+  // The public page: a link that opens in a new tab with the hosted assertion
+  const verify = earned.locator('a[target="_blank"]', { hasText: 'Public page' });
   const href = await verify.getAttribute('href');
-  check(href && href.startsWith(cfg.base + '/ob/'), 'the Verify link points to our assertion', href);
+  check(href && href.startsWith(cfg.base + '/ob/'), 'the Public page link points to our assertion', href);
   const [popup, popResp] = await Promise.all([
     t.learnerCtx.waitForEvent('page'),
     t.learnerCtx.waitForEvent('response', (r) => r.url() === href),
@@ -493,8 +493,25 @@ async function learnerBadges(t) {
   check(await popup.evaluate(() => window.opener === null), 'the new tab has no opener (rel=noopener)');
   await popup.close();
 
-  // Download: the baked image
-  const dl = earned.locator('a[download]', { hasText: 'Download' });
+  // Share: one menu with LinkedIn, copy link and the baked image
+  const menu = earned.locator('details.menu');
+  check(!(await menu.evaluate((d) => d.open)), 'the share menu starts closed');
+  await menu.locator('summary').click();
+  check(await menu.evaluate((d) => d.open), 'Share opens the menu');
+  const li = new URL(await menu.locator('a', { hasText: 'Add to LinkedIn profile' }).getAttribute('href'));
+  const lq = Object.fromEntries(li.searchParams);
+  check(li.origin + li.pathname === 'https://www.linkedin.com/profile/add' &&
+    lq.startTask === 'CERTIFICATION_NAME' && lq.name === t.badges.score.name &&
+    lq.organizationName && /^\d{4}$/.test(lq.issueYear) && /^([1-9]|1[0-2])$/.test(lq.issueMonth) &&
+    lq.certUrl === href && href.endsWith('/' + lq.certId),
+    'Add to LinkedIn profile carries name, organizationName, issueYear, issueMonth, certUrl, certId', lq);
+  await shot(page, '02a-learner-share-menu');
+  await menu.locator('button', { hasText: 'Copy link' }).click();
+  await waitFor(async () => /Copied/.test(await earned.locator('.copied').innerText()),
+    'Copy link says it copied', 5000);
+  check(!(await menu.evaluate((d) => d.open)), 'copying closes the menu');
+  await menu.locator('summary').click();
+  const dl = earned.locator('a[download]', { hasText: 'Download the image' });
   const dlHref = new URL(await dl.getAttribute('href'), url).href;
   const got = await t.learnerCtx.request.get(dlHref);
   check(got.status() === 200 && got.headers()['content-type'] === 'image/png',
@@ -661,6 +678,12 @@ async function accessibility(t) {
           (e.className && typeof e.className === 'string' ? '.' + e.className.trim().replace(/\s+/g, '.') : '')),
     }));
     await shot(page, `04-${label}-360px`);
+    if (label === 'learner') {
+      const tall = await page.locator('article.badge.earned').evaluateAll((as) =>
+        as.map((a) => Math.round(a.getBoundingClientRect().height)));
+      check(tall.length > 0 && tall.every((h) => h <= 210),
+        'an earned badge is a compact card at 360 px (at most about 200 px)', tall);
+    }
     check(sw.doc <= 360, `the ${label} page has no horizontal scroll at 360 px`,
       `scrollWidth ${sw.doc}; wider than the screen: ${sw.wide.join(' ')}`);
     await page.close();

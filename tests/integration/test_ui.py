@@ -136,7 +136,8 @@ class LearnerPage(PagesTestCase):
                            earned, re.S).group(0)
         self.assertIn("Pass", plain(earned))
         self.assertRegex(plain(earned), r"Issued on \d{1,2} [A-Z][a-z]+ \d{4}")
-        verify = re.search(r'<a href="([^"]+)" target="_blank" rel="noopener">Verify', earned)
+        verify = re.search(r'<a class="button small" href="([^"]+)" target="_blank" '
+                           r'rel="noopener">Public page', earned)
         self.assertIsNotNone(verify, earned)
         doc = self.server.get(urllib.parse.urlsplit(html.unescape(verify.group(1))).path)
         self.assertEqual(doc.status, 200)
@@ -146,6 +147,26 @@ class LearnerPage(PagesTestCase):
         self.assertEqual(img.status, 200)
         self.assertEqual(img.header("Content-Type"), "image/png")
         self.assertIn('data-copy="%s"' % verify.group(1), earned, "copy link copies the URL")
+        self.assertIn('download="%s.png"' % second, earned, "the download is named as a PNG")
+
+        # LinkedIn's add-to-profile link, with its documented parameters
+        award = self.wait_state("ada", second, "issued")
+        li = re.search(r'<a class="linkedin" href="([^"]+)"', earned)
+        self.assertIsNotNone(li, earned)
+        u = urllib.parse.urlsplit(html.unescape(li.group(1)))
+        self.assertEqual((u.scheme, u.netloc, u.path), ("https", "www.linkedin.com", "/profile/add"))
+        q = dict(urllib.parse.parse_qsl(u.query))
+        assertion = html.unescape(verify.group(1))
+        self.assertEqual(q["startTask"], "CERTIFICATION_NAME")
+        self.assertEqual(q["name"], "Pass")
+        self.assertEqual(q["organizationName"], "ltibadges", "the issuer's name (the default)")
+        issued = time.gmtime(time.time())
+        self.assertEqual((q["issueYear"], q["issueMonth"]),
+                         (str(issued.tm_year), str(issued.tm_mon)), "month without a leading 0")
+        self.assertEqual(q["certUrl"], assertion, "the certification URL is the public page")
+        self.assertEqual(q["certId"], assertion.rstrip("/").rsplit("/", 1)[1], "the award's uid")
+        self.assertNotIn("expirationYear", q, "a badge that does not expire")
+        self.assertIsNotNone(award)
 
         avail = plain(section(page.text, "avail-h"))
         self.assertIn("Your score 72% \u2014 80% needed", avail)
