@@ -1391,15 +1391,17 @@ static int each_page(struct obf *o, const char *path, const char *entity, const 
     int64_t offset = 0;
 
     for (int page = 0; page < LIMIT_OBF_PAGES; page++) {
+        struct buf full = BUF_INIT(LIMIT_LTI_URL_LEN);
         struct obf_reply rep;
-        char full[1024];
         json_t *list;
         int64_t total;
         bool more;
 
-        snprintf(full, sizeof(full), "%s%slimit=%d&offset=%" PRId64, path,
-                 strchr(path, '?') ? "&" : "?", LIMIT_OBF_PAGE_SIZE, offset);
-        call(o, NET_HTTP_GET, full, NULL, entity, &rep, NULL, 0);
+        /* too long a path is refused by call() (the URL's cap), never cut */
+        buf_addf(&full, "%s%slimit=%d&offset=%" PRId64, path, strchr(path, '?') ? "&" : "?",
+                 LIMIT_OBF_PAGE_SIZE, offset);
+        call(o, NET_HTTP_GET, full.ptr, NULL, entity, &rep, NULL, 0);
+        buf_release(&full);
         list = json_object_get(rep.doc, "result");
         if (rep.kind == OBF_OK && !json_is_array(list)) {
             backend_result_set(r, BACKEND_RETRY, "%s: Open Badge Factory's answer has no list",
@@ -1505,7 +1507,7 @@ static void op_update_badge_class(struct backend *b, const struct backend_badge 
 static void recipient_of(struct obf *o, const char *event, const struct backend_award *a,
                          struct backend_result *r)
 {
-    struct buf path = BUF_INIT(1024);
+    struct buf path = BUF_INIT(LIMIT_LTI_URL_LEN);
     struct obf_reply rep;
     char entity[128];
     bool revoked = false;
@@ -1548,7 +1550,7 @@ static void op_find_assertion(struct backend *b, const struct backend_badge *bc,
                               const struct backend_award *a, struct backend_result *r)
 {
     struct obf *o = self_of(b);
-    struct buf path = BUF_INIT(1024);
+    struct buf path = BUF_INIT(LIMIT_LTI_URL_LEN);
     struct by_uid m = { .uid = a->uid, .id = r->id, .idlen = sizeof(r->id) };
     char entity[128];
 
@@ -1709,7 +1711,7 @@ static void v1_find_badge_class(struct backend *b, const struct backend_badge *b
                                 struct backend_result *r)
 {
     struct obf *o = self_of(b);
-    struct buf path = BUF_INIT(1024);
+    struct buf path = BUF_INIT(LIMIT_LTI_URL_LEN);
     struct obf_reply rep;
     char entity[128];
 
@@ -1793,7 +1795,7 @@ static void v1_find_assertion(struct backend *b, const struct backend_badge *bc,
                               const struct backend_award *a, struct backend_result *r)
 {
     struct obf *o = self_of(b);
-    struct buf path = BUF_INIT(1024);
+    struct buf path = BUF_INIT(LIMIT_LTI_URL_LEN);
     struct obf_reply rep;
     char entity[128];
 
@@ -1863,7 +1865,7 @@ static void v1_revoke(struct backend *b, const struct backend_badge *bc,
                       const struct backend_award *a, const char *reason, struct backend_result *r)
 {
     struct obf *o = self_of(b);
-    struct buf path = BUF_INIT(1024);
+    struct buf path = BUF_INIT(LIMIT_LTI_URL_LEN);
     struct obf_reply rep;
     char id[512], entity[600];
 
