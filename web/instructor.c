@@ -147,6 +147,7 @@ static const char no_course_tpl[] =
     "<p>{{@Open this tool from inside a course to set its badges up.}}</p>";
 
 static const char instructor_tpl[] =
+    "<p><a class=\"button\" href=\"{{new_badge}}\">{{@Create a badge}}</a></p>"
     "<section aria-labelledby=\"settings-h\"><h2 id=\"settings-h\">{{@Course settings}}</h2>"
     "<form method=\"post\" action=\"{{settings_action}}\">"
     "<input type=\"hidden\" name=\"s\" value=\"{{s}}\">"
@@ -163,7 +164,10 @@ static const char instructor_tpl[] =
     "</select></p>"
     "<p><button type=\"submit\">{{@Save settings}}</button></p></form></section>"
     "<section aria-labelledby=\"status-h\"><h2 id=\"status-h\">{{@Issuing}}</h2>"
-    "<p class=\"status\" id=\"backend-status\">{{status}}</p></section>"
+    "<p class=\"status\" id=\"backend-status\">{{status}}</p>"
+    /* each count opens the awards table filtered to it */
+    "<ul class=\"counts\" aria-label=\"{{@Awards of this course by state}}\">{{#counts}}"
+    "<li><a href=\"{{href}}\">{{label}}</a></li>{{/counts}}</ul></section>"
     "<section aria-labelledby=\"badges-h\"><h2 id=\"badges-h\">{{@Badges of this course}}</h2>"
     "{{#any_badges}}<table class=\"list\"><thead><tr><th scope=\"col\">{{@Badge}}</th>"
     "<th scope=\"col\">{{@Earned by}}</th><th scope=\"col\">{{@Issued}}</th>"
@@ -174,7 +178,6 @@ static const char instructor_tpl[] =
     "<td data-label=\"{{@Earned by}}\">{{rule}}</td><td data-label=\"{{@Issued}}\">{{issued}}</td>"
     "<td data-label=\"{{@State}}\">{{state}}</td></tr>{{/badges}}"
     "</tbody></table>{{/any_badges}}"
-    "<p><a class=\"button\" href=\"{{new_badge}}\">{{@Create a badge}}</a></p>"
     "{{^badges}}<p>{{@This course has no badges yet. With badges turned on, a learner who completes the course gets one made from the course's title.}}</p>{{/badges}}"
     "</section>";
 
@@ -234,8 +237,30 @@ void web_page_instructor(struct req *r, struct web_sess *ws)
         }
         rows[nr++] = web_tpl_text("unused", NULL);
     }
+    struct web_tpl_var counts[4 * 2];
+    size_t nc = 0;
+    {
+        const struct {
+            const char *state, *fmt;
+            int64_t n;
+        } by[] = {
+            { "issued", N_("Issued"), c.issued },
+            { "queued", N_("Waiting to be issued"), c.queued },
+            { "needs_email", N_("Waiting for an e-mail address"), c.needs_email },
+            { "failed", N_("Failed"), c.failed },
+        };
+
+        for (size_t i = 0; i < sizeof(by) / sizeof(by[0]); i++) {
+            const char *const q[] = { "state", by[i].state, NULL };
+
+            counts[nc++] = web_tpl_url("href", web_page_url(r, ws, "/badges/awards", q));
+            counts[nc++] =
+                web_tpl_text("label", web_fmt(r, "%s: %lld", _(by[i].fmt), (long long)by[i].n));
+        }
+    }
     {
         struct web_tpl_var vars[] = {
+            web_tpl_list("counts", counts, 2, nc / 2),
             web_tpl_url("settings_action", web_fmt(r, "%s/badges/settings", r->web->public_path)),
             web_tpl_text("enabled", c.badges_enabled ? "1" : NULL),
             web_tpl_text("pass_mark", web_score(r, c.pass_mark)),

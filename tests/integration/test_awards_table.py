@@ -184,6 +184,33 @@ class AwardsTable(lt.ServerTestCase):
         self.assertEqual({a["user"]: a for a in self.awards()}[self.ada]["narrative"],
                          "Ran the study group", "the first award is kept as it was")
 
+    def test_course_page_counts_open_the_filtered_table(self):
+        self.assertEqual(self.grant([self.ada], narrative="Helped").status, 303)
+        deadline = time.monotonic() + WAIT
+        while not any(a["state"] == "issued" for a in self.awards()
+                      if a["badge"] == self.slug):
+            self.assertLess(time.monotonic(), deadline, "the award was not issued")
+            time.sleep(0.05)
+        course = self.get(self.prof, path="/badges")
+        self.assertEqual(course.status, 200, course)
+        text = course.text
+        self.assertLess(text.index("Create a badge"), text.index("Course settings"),
+                        "Create a badge is at the top")
+        links = {html.unescape(m.group(2)): html.unescape(m.group(1)) for m in re.finditer(
+            r'<li><a href="([^"]+)">([^<]+)</a></li>', text)}
+        for label in ("Issued: 1", "Waiting to be issued: 0",
+                      "Waiting for an e-mail address: 0", "Failed: 0"):
+            self.assertIn(label, links, links)
+        u = urllib.parse.urlsplit(links["Issued: 1"])
+        self.assertEqual(u.path, "/badges/awards")
+        self.assertEqual(dict(urllib.parse.parse_qsl(u.query))["state"], "issued")
+        table = self.server.get(u.path + "?" + u.query)
+        self.assertEqual(table.status, 200, table)
+        self.assertEqual(len(re.findall(r'<tr data-award="', table.text)), 1, "the issued award")
+        u = urllib.parse.urlsplit(links["Failed: 0"])
+        table = self.server.get(u.path + "?" + u.query)
+        self.assertEqual(re.findall(r'<tr data-award="', table.text), [], "none failed")
+
     def test_course_less_badge_awarded_in_this_course(self):
         wide = self.badge("Wide " + self.ctx)
         page = self.page(self.prof)
