@@ -1,6 +1,12 @@
 #!/usr/bin/python3
-"""bench/run-pages.py [BUILD_DIR] - server CPU per learner page and per public
-assertion page (bench/README.md).
+"""bench/run-pages.py [BUILD_DIR [OLD_BUILD_DIR...]] - server CPU per learner page
+and per public assertion page (bench/README.md).
+
+With more than one build directory (say, a second one built from an older
+commit), each build is measured in turn in the same run on its own database,
+and the learner page's server CPU is printed side by side at the end: the
+before and after of a change. A build without public badge pages is measured
+on the learner page only.
 
 Sets up one learner in one course with 50 BadgeClasses (25 earned and
 issued by the built-in issuer, 25 still to earn, each with its rule, progress
@@ -27,9 +33,7 @@ import urllib.parse
 import urllib.request
 import zlib
 
-BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
-BIN = os.path.join(BUILD, "ltibadges")
-PRESIGN = os.path.join(BUILD, "bench", "presign")
+BUILDS = [os.path.abspath(b) for b in (sys.argv[1:] or ["build"])]
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 CONNS = int(os.environ.get("BENCH_CONNS", "4"))
 BADGES = int(os.environ.get("BENCH_BADGES", "50"))
@@ -78,7 +82,11 @@ def measure(pid, url, accept=None):
     return n, rps, p50, p99, (cpu1 - cpu0) / n * 1e6
 
 
-def main():
+def run(build):
+    """Measures one build; the learner page's server CPU per page (us)."""
+    BIN = os.path.join(build, "ltibadges")
+    PRESIGN = os.path.join(build, "bench", "presign")
+    print("== %s" % build)
     for b in (BIN, PRESIGN):
         if not os.access(b, os.X_OK):
             die("%s not found: build first (cmake -B build && cmake --build build -j2)" % b)
@@ -166,6 +174,7 @@ def main():
         print("wrk -t2 -c%d -d%ds: %d pages, %.0f pages/s, p50 %s, p99 %s" % (
             CONNS, DURATION, n, rps, p50, p99))
         print("server CPU per page: %.0f us" % cpu)
+        learner_cpu = cpu
 
         # one of the learner's badges at its assertion URL: the public page, then the document
         issued = next(a for a in awards if a["state"] == "issued")
@@ -173,13 +182,15 @@ def main():
         html = urllib.request.urlopen(urllib.request.Request(
             aurl, headers={"Accept": BROWSER})).read()
         if b'data-state="valid"' not in html:
-            die("the assertion page does not show the badge")
+            print("public assertion page: not in this build")
+            return learner_cpu
         doc = urllib.request.urlopen(aurl).read()
         for label, accept, body in (("public assertion page (browser)", BROWSER, html),
                                     ("assertion document (JSON-LD)", None, doc)):
             n, rps, p50, p99, cpu = measure(server.pid, aurl, accept)
             print("%s: %d bytes; %d pages, %.0f pages/s, p50 %s, p99 %s; server CPU per page: "
                   "%.0f us" % (label, len(body), n, rps, p50, p99, cpu))
+        return learner_cpu
     finally:
         if server:
             server.terminate()
@@ -188,6 +199,13 @@ def main():
             print("kept " + tmp)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    cpus = [run(b) for b in BUILDS]
+    if len(cpus) > 1:
+        print("learner page, server CPU per page: " + ", ".join(
+            "%s %.0f us" % (os.path.relpath(b), c) for b, c in zip(BUILDS, cpus)))
 
 
 if __name__ == "__main__":
