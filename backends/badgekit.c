@@ -542,25 +542,15 @@ static void call(struct badgekit *g, enum net_http_method method, const char *ta
             .body = body,
             .body_len = body ? strlen(body) : 0,
             .max_response = LIMIT_BADGEKIT_ANSWER,
+            /*
+             * A POST goes on a connection of its own: libcurl would send it
+             * again by itself when a kept-alive connection closes before any
+             * answer; the retry must be ours, after a look-up.
+             */
+            .fresh_connection = method == NET_HTTP_POST,
         };
 
-        if (method == NET_HTTP_POST) {
-            /*
-             * A POST goes on a connection of its own: libcurl sends a
-             * request again by itself when a kept-alive connection closes
-             * before any answer; the retry must be ours, after a look-up.
-             */
-            struct net_http *once = net_http_new();
-
-            if (!once) {
-                no_answer(&resp, false, "out of memory");
-            } else {
-                net_http_send(once, &p, &req, &resp);
-                net_http_free(once);
-            }
-        } else {
-            net_http_send(g->http, &p, &req, &resp);
-        }
+        net_http_send(g->http, &p, &req, &resp);
     }
     backend_badgekit_reply(&resp, g->s.scope, out);
     net_http_response_release(&resp);
