@@ -799,7 +799,8 @@ async function publicPage(t, url, label, { state, status }) {
   check(bad.length === 0, `axe-core: no serious or critical violation on the ${label} page`, bad.join('; '));
 }
 
-async function publicPages(t) {
+/* 6a. Three learners hold a new badge: valid, expired (its expiry moved back), revoked. */
+async function publicSetup(t) {
   t.publicCtx = await t.browser.newContext();
   const slug = (await cli('badge', 'create', '--consumer', cfg.consumerKey, '--name', 'Public Bridge',
     '--description', 'Built and tested a bridge that holds 40 kg.', '--image', cfg.images.png,
@@ -818,13 +819,12 @@ async function publicPages(t) {
   await rpc('execute', { sql: 'UPDATE awards SET expires_at = ? WHERE id = ?',
     args: [Math.floor(Date.now() / 1000) - 86400, aw[1].id] });
   await cli('award', 'revoke', String(aw[2].id), '--reason', 'Awarded by mistake');
+  t.pub = { slug, aw };
+}
 
-  await publicPage(t, aw[0].assertion_url, 'assertion-valid', { state: 'valid', status: 200 });
-  await publicPage(t, aw[1].assertion_url, 'assertion-expired', { state: 'expired', status: 200 });
-  await publicPage(t, aw[2].assertion_url, 'assertion-revoked', { state: 'revoked', status: 410 });
-  await publicPage(t, `${cfg.base}/ob/v2/badges/${slug}`, 'badgeclass', { status: 200 });
-
-  // the recipient check: the right address, then another
+/* 6b. The recipient check: the right address, then another, at both widths. */
+async function publicCheck(t) {
+  const { aw } = t.pub;
   const page = await newPage(t.publicCtx);
   for (const width of [360, 1280]) {
     await page.setViewportSize({ width, height: 900 });
@@ -851,8 +851,13 @@ async function publicPages(t) {
   check(serious.length === 0, 'axe-core: no serious or critical violation on the check answer',
     serious.map((v) => v.id).join(', '));
   await ax.close();
+  await page.close();
+}
 
-  // printed: one page, no buttons, inputs or the form
+/* 6c. Printed: one page, no buttons, inputs or the form. */
+async function publicPrint(t) {
+  const { aw } = t.pub;
+  const page = await newPage(t.publicCtx);
   for (const [label, url] of [['valid', aw[0].assertion_url], ['revoked', aw[2].assertion_url]]) {
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.goto(url);
@@ -879,7 +884,17 @@ const FLOWS = [
   { name: 'instructor badge list', needs: ['learner badges'], run: instructorBadgeList },
   { name: 'accessibility and 360 px', needs: ['learner badges'], run: accessibility },
   { name: 'iframe, third-party cookies blocked', needs: ['learner badges'], run: iframe },
-  { name: 'public badge pages', run: publicPages },
+  { name: 'public pages: three awards', run: publicSetup },
+  { name: 'public assertion page, valid', needs: ['public pages: three awards'],
+    run: (t) => publicPage(t, t.pub.aw[0].assertion_url, 'assertion-valid', { state: 'valid', status: 200 }) },
+  { name: 'public assertion page, expired', needs: ['public pages: three awards'],
+    run: (t) => publicPage(t, t.pub.aw[1].assertion_url, 'assertion-expired', { state: 'expired', status: 200 }) },
+  { name: 'public assertion page, revoked', needs: ['public pages: three awards'],
+    run: (t) => publicPage(t, t.pub.aw[2].assertion_url, 'assertion-revoked', { state: 'revoked', status: 410 }) },
+  { name: 'public BadgeClass page', needs: ['public pages: three awards'],
+    run: (t) => publicPage(t, `${cfg.base}/ob/v2/badges/${t.pub.slug}`, 'badgeclass', { status: 200 }) },
+  { name: 'public page recipient check', needs: ['public pages: three awards'], run: publicCheck },
+  { name: 'public page printed on one page', needs: ['public pages: three awards'], run: publicPrint },
 ];
 
 // ---- main ----------------------------------------------------------------------
