@@ -507,7 +507,8 @@ static const char *const sql_text[S__COUNT] = {
                     "WHERE (a.state IN ('queued', 'issuing') OR a.revoke_synced = 0) "
                     "AND a.next_attempt_at <= ?1 AND (?3 IS NULL OR b.backend = ?3) "
                     "AND (?4 IS NULL OR b.backend NOT IN (SELECT value FROM json_each(?4))) "
-                    "ORDER BY a.next_attempt_at LIMIT ?2",
+                    /* earned in the same second: in the order earned (awards_due ends in id) */
+                    "ORDER BY a.next_attempt_at, a.id LIMIT ?2",
     [S_AWARD_CLAIM] =
         "UPDATE awards SET state = CASE WHEN state = 'revoked' THEN state ELSE 'issuing' END, "
         "attempts = attempts + (state != 'revoked'), next_attempt_at = ?2, updated_at = ?3, "
