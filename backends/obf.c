@@ -1083,19 +1083,16 @@ static void send_http(struct obf *o, const struct net_http_request *req,
     o->next_send_ns = util_mono_ns() + gap;
     if (req->method == NET_HTTP_POST) {
         /*
-         * A POST goes on a connection of its own: libcurl sends a request
-         * again by itself when a kept-alive connection closes before any
-         * answer, and OBF would then make a second badge or event. (PUT
-         * and GET sent twice do no harm.)
+         * A POST goes on a connection of its own (fresh_connection):
+         * libcurl sends a request again by itself when a kept-alive
+         * connection closes before any answer, and OBF would then make a
+         * second badge or event. (PUT and GET sent twice do no harm.) The
+         * handle is the backend's own, so its TLS session is resumed.
          */
-        struct net_http *once = net_http_new();
+        struct net_http_request once = *req;
 
-        if (!once) {
-            no_answer(resp, "out of memory", false);
-            return;
-        }
-        net_http_send(once, &p, req, resp);
-        net_http_free(once);
+        once.fresh_connection = true;
+        net_http_send(o->http, &p, &once, resp);
         return;
     }
     net_http_send(o->http, &p, req, resp);
