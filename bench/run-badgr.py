@@ -10,7 +10,7 @@ Environment: BENCH_LAUNCHES (first launches per phase, default 6000: each
 learner's first launch in a course earns a consumer-wide enrollment badge, about
 5 000 awards), BENCH_KEEP=1 keeps the temporary directory.
 
-Three phases, each with its own consumers and learners (bench/presign's start of
+Four phases, each with its own consumers and learners (bench/presign's start of
 term: first launches, sent on 8 keep-alive connections):
   1. hosted alone: the awards of consumer B go to the built-in issuer;
   2. Badgr alone: consumer A's badge is on [backend.bench] (type badgr, rate
@@ -19,7 +19,9 @@ term: first launches, sent on 8 keep-alive connections):
      server CPU per award while the queue drains (all threads, and the remote
      backend's thread lb-b-bench), peak RSS;
   3. both at once (consumers C hosted and D Badgr): hosted awards/s next to
-     phase 1's.
+     phase 1's;
+  4. hosted alone again (E), once the queue drained: phase 3's control, on
+     the database phases 1 to 3 grew (phase 1's was empty).
 The ceiling: this script POSTing assertions to the fake one after another,
 each on a connection of its own, as the backend's single thread does.
 Only 127.0.0.1 is used; nothing is installed.
@@ -296,11 +298,11 @@ def main():
         note("the fake's ceiling")
         ceil_before = ceiling(fake, 2000)
         srv = Server(tmp, fake)
-        # consumers: B hosted (phase 1), A Badgr (2), C hosted and D Badgr (3)
+        # consumers: B hosted (phase 1), A Badgr (2), C hosted and D Badgr (3), E hosted (4)
         keys = {n: srv.consumer(n, backend) for n, backend in
-                (("B", None), ("A", "bench"), ("C", None), ("D", "bench"))}
+                (("B", None), ("A", "bench"), ("C", None), ("D", "bench"), ("E", None))}
         # signed just before they are sent: their timestamps are the time of the click
-        bodies = {n: (keys[n], os.path.join(tmp, "launches-%s.txt" % n)) for n in "BACD"}
+        bodies = {n: (keys[n], os.path.join(tmp, "launches-%s.txt" % n)) for n in "BACDE"}
 
         hz = os.sysconf("SC_CLK_TCK")
 
@@ -340,12 +342,21 @@ def main():
                    if b == "bench" and s_ in ("queued", "issuing"))
         hosted3 = (n3 - before3, t3 - t0)
         drained(srv, "bench", 1)
+
+        # 4: hosted alone again, on the database phases 1 to 3 grew: phase 3's control
+        note("hosted alone, after")
+        before4 = issued(srv, "hosted")
+        t0 = time.monotonic()
+        launch(srv, bodies["E"])
+        n4, _, t4 = drained(srv, "hosted", before4 + 1)
+        hosted4 = (n4 - before4, t4 - t0)
         ceil_after = ceiling(fake, 2000)
 
         ceil = min(ceil_before, ceil_after)
         rate2 = badgr[0] / badgr[1]
         h1 = hosted1[0] / hosted1[1]
         h3 = hosted3[0] / hosted3[1]
+        h4 = hosted4[0] / hosted4[1]
         print("| target | awards | seconds | awards/s | x the fake's ceiling |")
         print("|---|---:|---:|---:|---:|")
         print("| fake's ceiling (before, after) | 2000 | - | %.0f, %.0f | 1 |"
@@ -355,6 +366,8 @@ def main():
         print("| hosted alone | %d | %.2f | %.0f | - |" % (hosted1[0], hosted1[1], h1))
         print("| hosted while Badgr drains | %d | %.2f | %.0f | - |"
               % (hosted3[0], hosted3[1], h3))
+        print("| hosted alone, after (same database as the line above) | %d | %.2f | %.0f | - |"
+              % (hosted4[0], hosted4[1], h4))
         print()
         print("requests the fake answered per Badgr award: %.3f (%d for %d awards: token and "
               "BadgeClass included)" % ((req1 - req0) / badgr[0], req1 - req0, badgr[0]))
@@ -364,8 +377,9 @@ def main():
                   % ((cpu_end - cpu_sent) * 1e6 / hz / drain_awards,
                      (thr_end - thr_sent) * 1e6 / hz / drain_awards, drain_awards))
         print("peak RSS (phase 2): %.1f MiB" % rss)
-        print("hosted awards/s while Badgr drains / alone: %.2f (Badgr awards still queued "
-              "when the hosted ones were done: %d)" % (h3 / h1, busy))
+        print("hosted awards/s while Badgr drains / alone on the same database after: %.2f "
+              "(/ alone on the fresh database of phase 1: %.2f; Badgr awards still queued when "
+              "the hosted ones were done: %d)" % (h3 / h4, h3 / h1, busy))
     finally:
         if srv:
             srv.stop()
