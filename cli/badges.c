@@ -414,7 +414,8 @@ static int backend_usable(const struct env *e, const char *name, struct err *err
 /*
  * --backend-id ID: a BadgeClass that exists at the remote backend `name`
  * already. The platform is asked before anything is stored: one it does
- * not have, or another issuer's, is refused. `out` (512 bytes) gets the id
+ * not have, or another issuer's, is refused. Each backend checks the id's
+ * form itself first (a Badgr entity id, an OBF id, a BadgeKit slug). `out` (512 bytes) gets the id
  * as the platform spells it.
  */
 static int verify_backend_id(const struct cli_config *cfg, const char *name, const char *id,
@@ -428,11 +429,6 @@ static int verify_backend_id(const struct cli_config *cfg, const char *name, con
         return err_set(err, ERR_INVALID,
                        "--backend-id needs a remote backend: this BadgeClass goes to 'hosted', "
                        "which makes its own ids (choose one with --backend)");
-    if (!backend_entity_id_valid(id))
-        return err_set(err, ERR_INVALID,
-                       "--backend-id must be the platform's entity id (letters, digits, '-' and "
-                       "'_'), got '%s'",
-                       id);
     set = xmalloc(sizeof(*set));
     if (cli_config_backend(cfg, name, set, err) < 0 || backend_from_settings(set, &b, err) < 0) {
         ret = -1;

@@ -185,7 +185,8 @@ class UseCases(E2E):
                                 "no badge no-such-badge in " + SCOPE)
 
     def test_2_existing_badge_without_course_or_mode(self):
-        theirs = self.operator_badge("anywhere")
+        # any BadgeKit slug: its unreserved characters ('.', '~' too) and longer than a Badgr id
+        theirs = self.operator_badge("anywhere.2026~" + "x" * 80)
         slug = self.badge("UC2", "enrollment", "--backend-id", theirs)
         self.launch("bea", "uc2-course")
         [a] = self.wait_awards("bea", 1)
