@@ -40,6 +40,31 @@ void backend_marker(const char *public_url, const char *slug, char out[BACKEND_M
              h[2], h[3], h[4], h[5], LIMIT_SLUG_LEN, slug ? slug : "");
 }
 
+static bool backend_cancelled(struct backend *b)
+{
+    return b->cancelled && b->cancelled(b->cancelled_cls);
+}
+
+bool backend_sleep_until(struct backend *b, int64_t until_ns)
+{
+    int64_t now = util_mono_ns();
+
+    while (now < until_ns) {
+        int64_t left = until_ns - now;
+        struct timespec ts = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
+
+        if (backend_cancelled(b))
+            return false;
+        if (ts.tv_sec > 0) { /* ask about cancelling at least once a second */
+            ts.tv_sec = 1;
+            ts.tv_nsec = 0;
+        }
+        nanosleep(&ts, NULL);
+        now = util_mono_ns();
+    }
+    return !backend_cancelled(b);
+}
+
 void backend_result_http(struct backend_result *r, const struct net_http_response *resp,
                          const char *what)
 {

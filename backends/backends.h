@@ -184,6 +184,12 @@ void backend_result_init(struct backend_result *r);
 void backend_result_set(struct backend_result *r, enum backend_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void backend_destroy(struct backend *b);
+/*
+ * For remote backends: sleeps until the monotonic `until_ns` (a rate
+ * limit's turn, a Retry-After), asking b's cancel hook at least once a
+ * second; false when it says to stop (then nothing is to be sent).
+ */
+bool backend_sleep_until(struct backend *b, int64_t until_ns);
 
 struct net_http_response;
 /*

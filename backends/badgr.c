@@ -689,22 +689,11 @@ static struct net_http_policy policy_of(struct badgr *g)
 /* Waits for the rate limit's turn (short: 1/rate s); false when cancelled meanwhile. */
 static bool rate_turn(struct badgr *g)
 {
-    int64_t gap = g->s.rate > 0 ? 1000000000 / g->s.rate : 0, now = util_mono_ns();
+    int64_t gap = g->s.rate > 0 ? 1000000000 / g->s.rate : 0;
 
-    while (now < g->next_send_ns) {
-        int64_t left = g->next_send_ns - now;
-        struct timespec ts = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
-
-        if (g->b.cancelled && g->b.cancelled(g->b.cancelled_cls))
-            return false;
-        if (ts.tv_sec > 0) { /* ask about cancelling at least once a second */
-            ts.tv_sec = 1;
-            ts.tv_nsec = 0;
-        }
-        nanosleep(&ts, NULL);
-        now = util_mono_ns();
-    }
-    g->next_send_ns = now + gap;
+    if (!backend_sleep_until(&g->b, g->next_send_ns))
+        return false;
+    g->next_send_ns = util_mono_ns() + gap;
     return true;
 }
 

@@ -1035,32 +1035,6 @@ static struct net_http_policy policy_of(struct obf *o)
     return p;
 }
 
-static bool cancelled(struct obf *o)
-{
-    return o->b.cancelled && o->b.cancelled(o->b.cancelled_cls);
-}
-
-/* Sleeps until the monotonic `until_ns`, asking about cancelling each second; false: cancelled. */
-static bool sleep_until(struct obf *o, int64_t until_ns)
-{
-    int64_t now = util_mono_ns();
-
-    while (now < until_ns) {
-        int64_t left = until_ns - now;
-        struct timespec ts = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
-
-        if (cancelled(o))
-            return false;
-        if (ts.tv_sec > 0) {
-            ts.tv_sec = 1;
-            ts.tv_nsec = 0;
-        }
-        nanosleep(&ts, NULL);
-        now = util_mono_ns();
-    }
-    return !cancelled(o);
-}
-
 static void no_answer(struct net_http_response *resp, const char *why, bool was_cancelled)
 {
     memset(resp, 0, sizeof(*resp));
@@ -1076,7 +1050,7 @@ static void send_http(struct obf *o, const struct net_http_request *req,
     struct net_http_policy p = policy_of(o);
     int64_t gap = o->s.rate > 0 ? 1000000000 / o->s.rate : 0;
 
-    if (!sleep_until(o, o->next_send_ns)) {
+    if (!backend_sleep_until(&o->b, o->next_send_ns)) {
         no_answer(resp, "cancelled", true);
         return;
     }
@@ -1133,7 +1107,7 @@ static int token_ready(struct obf *o, struct backend_result *r)
             if (waited || r->status != BACKEND_RETRY || r->retry_after > OBF_TOKEN_INTERVAL + 1)
                 break;
             waited = true;
-            if (!sleep_until(o, util_mono_ns() + r->retry_after * 1000000000))
+            if (!backend_sleep_until(&o->b, util_mono_ns() + r->retry_after * 1000000000))
                 break;
             backend_result_init(r);
             continue;
