@@ -919,7 +919,7 @@ struct store_learner_view {
     double pass_mark;
     const char *completion_link, *completion_link_title; /* NULL: any link completes */
     double completion_points; /* the completion link's points possible, 0: not sent */
-    int64_t completed_at;                                /* of this course, 0: not completed */
+    int64_t completed_at;     /* of this course, 0: not completed */
     bool has_completion_score;
     double completion_score;
     /* the course's live BadgeClasses, the consumer's course-less ones, and those the user holds */
