@@ -1426,27 +1426,38 @@ static void op_find_badge_class(struct backend *b, const struct backend_badge *b
         r->found = m.found;
 }
 
+/*
+ * Creates (POST) or updates (PUT) a badge, in the backend's API version:
+ * the bodies differ (backend_obf_badge_body, backend_obf_v1_badge_body), the
+ * paths only in their version, and a created badge's id comes from
+ * resource_id (v2) or Location (both).
+ */
 static void send_badge_class(struct backend *b, const struct backend_badge *bc, bool update,
                              struct backend_result *r)
 {
     struct obf *o = self_of(b);
+    bool v1 = o->s.api == OBF_API_V1;
+    const char *ver = v1 ? "v1" : "v2";
     struct obf_reply rep;
     struct err err = ERR_INIT;
     char *body = NULL, path[256], entity[160], location[LIMIT_HTTP_HEADER_VALUE];
+    int made;
 
     backend_result_init(r);
     if (update && !id_or_refuse(bc->backend_id, r))
         return;
-    if (backend_obf_badge_body(bc, &o->s, &body, &err) < 0) {
+    made = v1 ? backend_obf_v1_badge_body(bc, &o->s, &body, &err)
+              : backend_obf_badge_body(bc, &o->s, &body, &err);
+    if (made < 0) {
         backend_result_set(r, BACKEND_PERMANENT, "%s", err.msg);
         return;
     }
     if (update) {
         snprintf(entity, sizeof(entity), "badge '%s'", bc->backend_id);
-        snprintf(path, sizeof(path), "/v2/badge/%s/%s", o->s.client_id, bc->backend_id);
+        snprintf(path, sizeof(path), "/%s/badge/%s/%s", ver, o->s.client_id, bc->backend_id);
     } else {
         snprintf(entity, sizeof(entity), "the badges of client '%s'", o->s.client_id);
-        snprintf(path, sizeof(path), "/v2/badge/%s", o->s.client_id);
+        snprintf(path, sizeof(path), "/%s/badge/%s", ver, o->s.client_id);
     }
     call(o, update ? NET_HTTP_PUT : NET_HTTP_POST, path, body, entity, &rep, location,
          sizeof(location));
@@ -1455,7 +1466,8 @@ static void send_badge_class(struct backend *b, const struct backend_badge *bc, 
     else if (rep.kind == OBF_OK && !backend_obf_created_id(&rep, location, r->id, sizeof(r->id)))
         /* made, perhaps: looked for by its marker before another is made */
         backend_result_set(r, BACKEND_RETRY,
-                           "creating the badge: Open Badge Factory answered without its id");
+                           v1 ? "creating the badge: Open Badge Factory answered without a Location"
+                              : "creating the badge: Open Badge Factory answered without its id");
     else if (rep.kind != OBF_OK)
         fail(r, &rep, update ? "updating the badge" : "creating the badge");
     backend_obf_reply_release(&rep);
@@ -1715,51 +1727,16 @@ static void v1_find_badge_class(struct backend *b, const struct backend_badge *b
     buf_release(&path);
 }
 
-static void v1_send_badge_class(struct backend *b, const struct backend_badge *bc, bool update,
-                                struct backend_result *r)
-{
-    struct obf *o = self_of(b);
-    struct obf_reply rep;
-    struct err err = ERR_INIT;
-    char *body = NULL, path[256], entity[160], location[LIMIT_HTTP_HEADER_VALUE];
-
-    backend_result_init(r);
-    if (update && !id_or_refuse(bc->backend_id, r))
-        return;
-    if (backend_obf_v1_badge_body(bc, &o->s, &body, &err) < 0) {
-        backend_result_set(r, BACKEND_PERMANENT, "%s", err.msg);
-        return;
-    }
-    if (update) {
-        snprintf(entity, sizeof(entity), "badge '%s'", bc->backend_id);
-        snprintf(path, sizeof(path), "/v1/badge/%s/%s", o->s.client_id, bc->backend_id);
-    } else {
-        snprintf(entity, sizeof(entity), "the badges of client '%s'", o->s.client_id);
-        snprintf(path, sizeof(path), "/v1/badge/%s", o->s.client_id);
-    }
-    call(o, update ? NET_HTTP_PUT : NET_HTTP_POST, path, body, entity, &rep, location,
-         sizeof(location));
-    if (rep.kind == OBF_OK && update)
-        snprintf(r->id, sizeof(r->id), "%s", bc->backend_id);
-    else if (rep.kind == OBF_OK && !backend_obf_created_id(&rep, location, r->id, sizeof(r->id)))
-        backend_result_set(r, BACKEND_RETRY,
-                           "creating the badge: Open Badge Factory answered without a Location");
-    else if (rep.kind != OBF_OK)
-        fail(r, &rep, update ? "updating the badge" : "creating the badge");
-    backend_obf_reply_release(&rep);
-    free(body);
-}
-
 static void v1_create_badge_class(struct backend *b, const struct backend_badge *bc,
                                   struct backend_result *r)
 {
-    v1_send_badge_class(b, bc, false, r);
+    send_badge_class(b, bc, false, r);
 }
 
 static void v1_update_badge_class(struct backend *b, const struct backend_badge *bc,
                                   struct backend_result *r)
 {
-    v1_send_badge_class(b, bc, true, r);
+    send_badge_class(b, bc, true, r);
 }
 
 static void v1_find_assertion(struct backend *b, const struct backend_badge *bc,
