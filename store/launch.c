@@ -718,7 +718,7 @@ static int record_one(struct store *s, const struct store_launch *l,
         return -1;
     if (store_nonce_seen(c, S_NONCE_SEEN, l->timestamp, d->nonce_fp, err) < 0)
         return -1;
-    st = store_stmt(c, S_NONCE_LOG, err);
+    st = store_stmt(c, S_LITE_NONCE_LOG, err);
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, l->timestamp);
@@ -930,11 +930,11 @@ static void purge(struct store *s, struct conn *c, int64_t now)
  */
 static int move_nonce_log(struct conn *c, struct wcache *wc, struct err *err)
 {
-    if (store_exec(c, S_NONCE_FLUSH, err) < 0)
+    if (store_exec(c, S_LITE_NONCE_FLUSH, err) < 0)
         return -1; /* tried again with a later batch: the log still holds them all */
     if (wc)
         wc->nlogged = 0;
-    return store_exec(c, S_NONCE_LOG_CLEAR, err);
+    return store_exec(c, S_LITE_NONCE_LOG_CLEAR, err);
 }
 
 int store_nonce_log_flush(struct store *s, struct err *err)
@@ -964,7 +964,7 @@ static void fail_all(struct store_launch_job **jobs, size_t n, const struct err 
 /* Drops the writer's cache when another connection (CLI, admin) committed since the last batch. */
 static void check_data_version(struct store *s)
 {
-    sqlite3_stmt *st = store_stmt(s->wconn, S_DATA_VERSION, NULL);
+    sqlite3_stmt *st = store_stmt(s->wconn, S_LITE_DATA_VERSION, NULL);
 
     if (st && sqlite3_step(st) == SQLITE_ROW) {
         int64_t v = sqlite3_column_int64(st, 0);

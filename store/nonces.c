@@ -254,7 +254,7 @@ out:
 
 int store_nonce_window_load(struct store *s, struct conn *c, int64_t now, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(c, S_NONCE_WINDOW_LOAD, err);
+    sqlite3_stmt *st = store_stmt(c, S_LITE_NONCE_WINDOW_LOAD, err);
     int rc;
 
     if (!st)
@@ -286,7 +286,7 @@ int store_nonce_v6_open(struct store *s, struct conn *c, int64_t now, struct err
     int rc;
 
     s->nonces_v6_until = 0;
-    st = store_stmt(c, S_NONCE_V6_EXISTS, err);
+    st = store_stmt(c, S_LITE_NONCE_V6_EXISTS, err);
     if (!st)
         return -1;
     rc = sqlite3_step(st);
@@ -295,7 +295,7 @@ int store_nonce_v6_open(struct store *s, struct conn *c, int64_t now, struct err
         return 0;
     if (rc != SQLITE_ROW)
         return store_db_err(c, rc, "reading the nonces", err);
-    st = store_stmt(c, S_NONCE_V6_NEWEST, err);
+    st = store_stmt(c, S_LITE_NONCE_V6_NEWEST, err);
     if (!st)
         return -1;
     rc = sqlite3_step(st);
@@ -309,7 +309,7 @@ int store_nonce_v6_open(struct store *s, struct conn *c, int64_t now, struct err
         return 0;
     }
     /* all out of every window: what they guarded can no longer be replayed */
-    return store_exec(c, S_NONCE_V6_DROP, err);
+    return store_exec(c, S_LITE_NONCE_V6_DROP, err);
 }
 
 int store_nonce_v6_seen(struct store *s, struct conn *c, int64_t consumer_id, struct str nonce,
@@ -321,7 +321,7 @@ int store_nonce_v6_seen(struct store *s, struct conn *c, int64_t consumer_id, st
         return 0;
     if (store_nonce_fp_v6(consumer_id, ts, nonce, &fp, err) < 0)
         return -1;
-    return store_nonce_seen(c, S_NONCE_V6_SEEN, ts, fp, err);
+    return store_nonce_seen(c, S_LITE_NONCE_V6_SEEN, ts, fp, err);
 }
 
 int store_nonce_seen(struct conn *c, enum stmt_id id, int64_t ts, int64_t fp, struct err *err)

@@ -13,7 +13,6 @@
 /* Every statement of the module, prepared once per connection on first use. */
 enum stmt_id {
     S_PING,
-    S_DATA_VERSION,
     S_CONSUMER_FIND,
     S_CONSUMER_LIST,
     S_CONSUMER_INSERT,
@@ -25,14 +24,6 @@ enum stmt_id {
     S_NONCE_INSERT,
     S_NONCE_PURGE,
     S_NONCE_SEEN,
-    S_NONCE_LOG,
-    S_NONCE_FLUSH,
-    S_NONCE_LOG_CLEAR,
-    S_NONCE_WINDOW_LOAD,
-    S_NONCE_V6_EXISTS,
-    S_NONCE_V6_NEWEST,
-    S_NONCE_V6_SEEN,
-    S_NONCE_V6_DROP,
     S_SESSION_PURGE,
     S_USER_UPSERT,
     S_CONTEXT_UPSERT,
@@ -178,8 +169,30 @@ enum stmt_id {
     S_HOOK_REVOKED,
     S_HOOK_COUNT,
     S_HOOK_COUNTS_GET,
+    /*
+     * SQLite's only: the launch writer's nonce log and its check that no
+     * other connection wrote (store/launch.c), the in-memory nonce window's
+     * load, and the nonces digested before schema 8 (store/nonces.c). Other
+     * engines leave these NULL in their table.
+     */
+    S_LITE_DATA_VERSION,
+    S_LITE_NONCE_LOG,
+    S_LITE_NONCE_FLUSH,
+    S_LITE_NONCE_LOG_CLEAR,
+    S_LITE_NONCE_WINDOW_LOAD,
+    S_LITE_NONCE_V6_EXISTS,
+    S_LITE_NONCE_V6_NEWEST,
+    S_LITE_NONCE_V6_SEEN,
+    S_LITE_NONCE_V6_DROP,
     S__COUNT
 };
+
+/*
+ * The SQL of each statement on SQLite (store/sql_sqlite.c). Another engine
+ * keeps a table of its own under the same ids (NULL where it has no such
+ * statement).
+ */
+extern const char *const store_sql_sqlite[S__COUNT];
 
 struct conn {
     sqlite3 *db;
