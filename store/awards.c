@@ -187,31 +187,87 @@ int store_bind_scope(sqlite3_stmt *st, int backend_idx, const struct store_claim
     return 0;
 }
 
-/* Claims up to `max` due awards in `scope` inside the admin transaction under way. */
+/* A due award: when it is due, and its id. */
+struct due {
+    int64_t at, id;
+};
+
+/*
+ * Merges backend `name`'s earliest due awards into `best` (`*nbest` of
+ * `max`, in (next_attempt_at, id) order), keeping the `max` earliest.
+ */
+static int due_of_backend(struct conn *c, const char *name, int64_t now, size_t max,
+                          struct due *best, size_t *nbest, struct err *err)
+{
+    sqlite3_stmt *st = store_stmt(c, S_AWARD_DUE, err);
+    int rc;
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, (int64_t)max);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct due d = { sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 0) };
+        size_t i = *nbest;
+
+        /* rows come in order: once one is later than a full list's last, the rest are too */
+        if (i == max &&
+            (best[i - 1].at < d.at || (best[i - 1].at == d.at && best[i - 1].id < d.id)))
+            break;
+        if (i == max)
+            i--;
+        else
+            (*nbest)++;
+        while (i > 0 &&
+               (best[i - 1].at > d.at || (best[i - 1].at == d.at && best[i - 1].id > d.id))) {
+            best[i] = best[i - 1];
+            i--;
+        }
+        best[i] = d;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return store_db_err(c, rc, "finding due awards", err);
+    return 0;
+}
+
+/*
+ * Claims up to `max` due awards in `scope` inside the admin transaction
+ * under way: the earliest due of the scope's backends, each read through
+ * its own index (the built-in worker's scope is "any but the remote
+ * ones": usually one backend, the built-in issuer).
+ */
 static int claim_rows(struct store *s, const struct store_claim_scope *scope, int64_t now,
                       int64_t lease, size_t max, struct arena *a, struct store_award **out,
                       size_t *n, struct err *err)
 {
     struct conn *c = s->admin;
     sqlite3_stmt *st;
+    struct due best[LIMIT_AWARDS_CLAIM];
     int64_t ids[LIMIT_AWARDS_CLAIM];
-    size_t nids = 0, len = 0;
+    size_t nids = 0, nbest = 0, len = 0;
     struct store_award *v;
-    int rc;
+    int rc = SQLITE_DONE;
 
     if (max > LIMIT_AWARDS_CLAIM)
         max = LIMIT_AWARDS_CLAIM;
-    st = store_stmt(c, S_AWARD_DUE, err);
+    st = store_stmt(c, S_AWARD_DUE_BACKENDS, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, (int64_t)max);
-    store_bind_scope(st, 3, scope);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && nids < max)
-        ids[nids++] = sqlite3_column_int64(st, 0);
+    store_bind_scope(st, 1, scope);
+    while (max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (due_of_backend(c, (const char *)sqlite3_column_text(st, 0), now, max, best, &nbest,
+                           err) < 0) {
+            sqlite3_reset(st);
+            return -1;
+        }
+    }
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return store_db_err(c, rc, "finding due awards", err);
+    if (max && rc != SQLITE_DONE)
+        return store_db_err(c, rc, "finding the backends of due awards", err);
+    for (; nids < nbest; nids++)
+        ids[nids] = best[nids].id;
     v = arena_alloc(a, (nids ? nids : 1) * sizeof(*v));
     for (size_t i = 0; i < nids; i++) {
         st = store_stmt(c, S_AWARD_CLAIM, err);

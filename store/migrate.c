@@ -420,6 +420,20 @@ static const char *const migrations[] = {
      */
     "ALTER TABLE users ADD COLUMN show_name INTEGER NOT NULL DEFAULT 0 CHECK (show_name IN (0, 1));"
     "PRAGMA user_version = 13;",
+    /*
+     * 14: an award's backend, its BadgeClass's (which changes only while
+     * the BadgeClass has no awards; the trigger keeps them equal anyway),
+     * so each backend's worker finds its due awards through an index of its
+     * own instead of reading past every other backend's backlog.
+     */
+    "ALTER TABLE awards ADD COLUMN backend TEXT NOT NULL DEFAULT '';"
+    "UPDATE awards SET backend = (SELECT backend FROM badge_classes b "
+    "WHERE b.id = awards.badge_class_id);"
+    "CREATE INDEX awards_backend_due ON awards(backend, next_attempt_at) "
+    "WHERE state IN ('queued', 'issuing') OR revoke_synced = 0;"
+    "CREATE TRIGGER awards_backend_follows AFTER UPDATE OF backend ON badge_classes "
+    "BEGIN UPDATE awards SET backend = NEW.backend WHERE badge_class_id = NEW.id; END;"
+    "PRAGMA user_version = 14;",
 };
 
 int store_schema_latest(void)

@@ -357,7 +357,7 @@ const char *const store_sql_sqlite[S__COUNT] = {
     [S_BADGE_LIST] = BADGE_SELECT("NULL", ISSUED_COUNT) " ORDER BY b.id",
     [S_BADGE_LIST_COURSE] = BADGE_SELECT("NULL", "0 ") " WHERE b.context_id = ?1 "
                                                        "AND b.archived_at IS NULL ORDER BY b.id",
-    /* scoped as S_AWARD_DUE */
+    /* scoped as S_AWARD_DUE_BACKENDS */
     [S_BADGE_SYNC_DUE] =
         "SELECT b.id, b.sync_gen, b.sync_attempts FROM badge_classes b WHERE b.sync_due_at IS NOT "
         "NULL AND b.sync_due_at <= ?1 AND (?3 IS NULL OR b.backend = ?3) AND (?4 IS NULL OR "
@@ -423,9 +423,10 @@ const char *const store_sql_sqlite[S__COUNT] = {
     /* the recipient is known once an email is: until then the award waits for one */
     [S_AWARD_INSERT] =
         "INSERT INTO awards(uid, badge_class_id, user_id, context_id, resource_link_id, reason, "
-        "narrative, salt, state, next_attempt_at, created_at, updated_at) "
+        "narrative, salt, state, next_attempt_at, created_at, updated_at, backend) "
         "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN coalesce(u.email, '') = '' "
-        "THEN 'needs_email' ELSE 'queued' END, ?9, ?9, ?9 FROM users u WHERE u.id = ?3 "
+        "THEN 'needs_email' ELSE 'queued' END, ?9, ?9, ?9, b.backend FROM users u "
+        "JOIN badge_classes b ON b.id = ?2 WHERE u.id = ?3 "
         "ON CONFLICT(badge_class_id, user_id) DO NOTHING RETURNING id",
     [S_AWARD_LIST] = AWARD_SELECT " WHERE (?1 IS NULL OR a.state = ?1) "
                                   "AND (?2 IS NULL OR b.slug = ?2) AND (?3 = 0 OR a.user_id = ?3) "
@@ -495,12 +496,18 @@ const char *const store_sql_sqlite[S__COUNT] = {
         "(SELECT id FROM badge_classes WHERE context_id = ?1)",
     /* the same condition as the partial index awards_due, so the index serves it */
     /* ?3: only this backend's BadgeClasses; ?4: a JSON array of backends left out */
-    [S_AWARD_DUE] = "SELECT a.id FROM awards a JOIN badge_classes b ON b.id = a.badge_class_id "
-                    "WHERE (a.state IN ('queued', 'issuing') OR a.revoke_synced = 0) "
-                    "AND a.next_attempt_at <= ?1 AND (?3 IS NULL OR b.backend = ?3) "
-                    "AND (?4 IS NULL OR b.backend NOT IN (SELECT value FROM json_each(?4))) "
-                    /* earned in the same second: in the order earned (awards_due ends in id) */
-                    "ORDER BY a.next_attempt_at, a.id LIMIT ?2",
+    /*
+     * One backend's due awards, through awards_backend_due (migration 14): a
+     * worker reads only its own, never past another backend's backlog.
+     */
+    [S_AWARD_DUE] = "SELECT id, next_attempt_at FROM awards WHERE backend = ?3 "
+                    "AND (state IN ('queued', 'issuing') OR revoke_synced = 0) "
+                    /* earned in the same second: in the order earned (the index ends in id) */
+                    "AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+    /* the backends of a claim scope (?1 one, or any but those in the JSON array ?2) */
+    [S_AWARD_DUE_BACKENDS] = "SELECT DISTINCT backend FROM badge_classes "
+                             "WHERE (?1 IS NULL OR backend = ?1) AND (?2 IS NULL OR "
+                             "backend NOT IN (SELECT value FROM json_each(?2)))",
     [S_AWARD_CLAIM] =
         "UPDATE awards SET state = CASE WHEN state = 'revoked' THEN state ELSE 'issuing' END, "
         "attempts = attempts + (state != 'revoked'), next_attempt_at = ?2, updated_at = ?3, "

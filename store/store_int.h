@@ -95,6 +95,7 @@ enum stmt_id {
     S_AWARD_GET,
     S_AWARD_GET_UID,
     S_AWARD_DUE,
+    S_AWARD_DUE_BACKENDS,
     S_AWARD_CLAIM,
     S_AWARD_ISSUED,
     S_AWARD_RETRY_LATER,

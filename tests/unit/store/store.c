@@ -1414,6 +1414,89 @@ static void backends_of_badges(void **state)
     store_close(s);
 }
 
+/*
+ * Each backend's worker claims its own due awards, earliest first, through
+ * awards.backend (schema 14): filled from the BadgeClass by the migration
+ * and by every insert; the built-in worker's "any but the remote ones"
+ * takes the earliest of the other backends, merged in (due, id) order.
+ */
+static void claims_by_backend(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct arena ar = ARENA_INIT;
+    struct store_consumer c;
+    struct store_award *got;
+    size_t n = 0;
+    int applied = 0;
+    static const char *const remote[] = { "campus" };
+    struct store_claim_scope hosted = { NULL, remote, 1 }, campus = { "campus", NULL, 0 };
+
+    (void)state;
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_NO_MIGRATE, &err), 0);
+    assert_int_equal(store_migrate_to(s, 13, &applied, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    poke("INSERT INTO users(id, consumer_id, lti_user_id, email, created_at, updated_at) "
+         "VALUES (1, 1, 'u1', 'a@example.edu', 1, 1), (2, 1, 'u2', 'b@example.edu', 1, 1), "
+         "(3, 1, 'u3', 'c@example.edu', 1, 1);"
+         "INSERT INTO badge_classes(id, slug, consumer_id, name, description, image, image_type, "
+         "backend, created_at, updated_at) VALUES "
+         "(1, 'h', 1, 'N', 'D', x'00', 'image/png', 'hosted', 1, 1), "
+         "(2, 'c', 1, 'N', 'D', x'00', 'image/png', 'campus', 1, 1), "
+         "(3, 'o', 1, 'N', 'D', x'00', 'image/png', 'other', 1, 1);"
+         /* the platform's backlog is due first; queued, leased, revoked-not-synced, done */
+         "INSERT INTO awards(id, uid, badge_class_id, user_id, reason, salt, state, "
+         "next_attempt_at, revoke_synced, created_at, updated_at) VALUES "
+         "(1, 'a1', 2, 1, 'manual', 's', 'queued', 10, 1, 1, 1), "
+         "(2, 'a2', 2, 2, 'manual', 's', 'queued', 10, 1, 1, 1), "
+         "(3, 'a3', 1, 1, 'manual', 's', 'queued', 30, 1, 1, 1), "
+         "(4, 'a4', 3, 1, 'manual', 's', 'issuing', 20, 1, 1, 1), "
+         "(5, 'a5', 1, 2, 'manual', 's', 'revoked', 30, 0, 1, 1), "
+         "(6, 'a6', 3, 2, 'manual', 's', 'issued', 5, 1, 1, 1), "
+         "(7, 'a7', 1, 3, 'manual', 's', 'queued', 99, 1, 1, 1)");
+    assert_int_equal(store_migrate(s, &applied, &err), 0);
+    assert_int_equal(peek_int("SELECT count(*) FROM awards a JOIN badge_classes b "
+                              "ON b.id = a.badge_class_id WHERE a.backend = b.backend"),
+                     7);
+
+    /* not yet due; then the two earliest of the others, in (due, id) order, none of campus's */
+    assert_int_equal(store_award_claim(s, &hosted, 19, 60, 8, &ar, &got, &n, &err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_award_claim(s, &hosted, 50, 60, 2, &ar, &got, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(got[0].id, 4);
+    assert_int_equal(got[1].id, 3);
+    assert_int_equal(store_award_claim(s, &hosted, 50, 60, 8, &ar, &got, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(got[0].id, 5);
+    assert_int_equal(store_award_claim(s, &campus, 50, 60, 8, &ar, &got, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(got[0].id, 1);
+    assert_int_equal(got[1].id, 2);
+    /* no scope: everything due, across backends (the leases above ran out at 110) */
+    assert_int_equal(store_award_claim(s, NULL, 110, 60, 8, &ar, &got, &n, &err), 0);
+    assert_int_equal(n, 6);
+    assert_int_equal(got[0].id, 7);
+    for (size_t i = 1; i < n; i++)
+        assert_int_equal(got[i].id, (int64_t)i); /* due at 110 each: by id */
+
+    /* a new award takes its BadgeClass's backend; a move (no awards yet) moves them along */
+    {
+        struct award_for f = { c.id, 3 };
+
+        poke("DELETE FROM awards WHERE badge_class_id = 3");
+        assert_int_equal(store_badge_set_backend(s, "o", "eu", &err), 0);
+        assert_int_equal(store_tx_run(s, award_for_tx, &f, &err), 0);
+        assert_int_equal(peek_int("SELECT count(*) FROM awards WHERE badge_class_id = 3 "
+                                  "AND backend = 'eu'"),
+                         1);
+    }
+    poke("UPDATE badge_classes SET backend = 'moved' WHERE id = 3");
+    assert_int_equal(peek_int("SELECT count(*) FROM awards WHERE backend = 'moved'"), 1);
+    arena_release(&ar);
+    store_close(s);
+}
+
 /* What the award rules read after a launch or a grade, for every kind, as awards/ does. */
 static int read_every_rule(struct store_tx *tx, void *cls, struct err *err)
 {
@@ -1786,6 +1869,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(email_newer_link_voids_older, setup, teardown),
         cmocka_unit_test_setup_teardown(email_lms_address_meanwhile, setup, teardown),
         cmocka_unit_test_setup_teardown(backends_of_badges, setup, teardown),
+        cmocka_unit_test_setup_teardown(claims_by_backend, setup, teardown),
         cmocka_unit_test_setup_teardown(admin_commits_group_synced, setup, teardown),
     };
     /* as main() does: an SVG image is stored only when the rule leaves it as it is */
