@@ -5,14 +5,16 @@ set -eu
 
 pkgs_build="gcc make cmake pkg-config libc6-dev libmicrohttpd-dev libsqlite3-dev
 libssl-dev libxml2-dev libjansson-dev libinih-dev libpng-dev libcurl4-openssl-dev
-ca-certificates gettext libsystemd-dev"
+ca-certificates gettext libsystemd-dev libpq-dev"
 # nginx and caddy: the README's reverse-proxy examples, run by tests/integration/test_proxy.py
 # on loopback ports (where systemd runs, apt also starts their services on ports 80 and 443)
+# postgresql: the throwaway server the store's PostgreSQL tests run against (tests/pgserver.sh);
+# haproxy: the load balancer in front of several instances on one PostgreSQL database
 # groff-base renders the man page (test_manpage); dpkg-dev (dpkg-shlibdeps), file and
 # debootstrap build the Debian package and the fresh Debian 12 root it is installed in
 pkgs_test="libcmocka-dev python3 python3-oauthlib ruby-oauth python3-aiosmtpd python3-prometheus-client
 binutils chromium nodejs npm clang libclang-rt-14-dev openssl nginx caddy
-groff-base dpkg-dev file debootstrap"
+groff-base dpkg-dev file debootstrap postgresql haproxy"
 pkgs_bench="wrk python3"
 
 want=""

@@ -4,7 +4,8 @@
 # Release (unit tests), and clang under AddressSanitizer and
 # UndefinedBehaviorSanitizer (LeakSanitizer included; every test but the
 # package and the style check); then each fuzz target
-# over its seeds and for a few seconds (scripts/fuzz.sh). The browser tests
+# over its seeds and for a few seconds (scripts/fuzz.sh). A throwaway
+# PostgreSQL server runs for the whole suite (tests/pgserver.sh). The browser tests
 # (tests/browser) need the npm packages of their lock file: npm ci below.
 set -eu
 cd "$(dirname "$0")/.."
@@ -21,6 +22,17 @@ if [ ! -f tests/browser/node_modules/.package-lock.json ] ||
     echo "== npm ci (tests/browser)"
     (cd tests/browser && CI=true npm ci --no-audit --no-fund --loglevel=error </dev/null)
 fi
+
+# A throwaway PostgreSQL server (tests/pgserver.sh) for the store's PostgreSQL tests, stopped
+# and removed at the end whatever happens (the trap); its URL goes to the tests, which fail
+# without it when CI=true.
+pgdir=$(mktemp -d /tmp/ltibadges-pg.XXXXXX)
+trap 'sh tests/pgserver.sh stop "$pgdir"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+echo "== PostgreSQL test server ($pgdir)"
+LTIBADGES_TEST_DATABASE_URL=$(sh tests/pgserver.sh start "$pgdir")
+export LTIBADGES_TEST_DATABASE_URL
 
 # One configuration: build it with warnings as errors and run the tests in it whose
 # names match $2 (a ctest regex; '.' for all).
