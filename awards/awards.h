@@ -142,6 +142,17 @@ int awards_grant_course(struct awards *a, int64_t consumer_id, int64_t context_i
 
 /* The default image of BadgeClasses made for a course's first completion (SVG). */
 extern const char awards_default_image_svg[];
+/* Its width and height in pixels, also of its PNG. */
+#define AWARDS_DEFAULT_IMAGE_SIZE 256
+/*
+ * The same image as a PNG (drawn with images/'s image_draw_png from the
+ * shapes the SVG draws, once, when first asked for; kept for the process's
+ * life): for a platform that takes no SVG. False (*png NULL) when it could
+ * not be drawn (logged).
+ */
+bool awards_default_image_png(const unsigned char **png /* OUT */, size_t *len /* OUT */);
+/* Whether an image is awards_default_image_svg, byte for byte. */
+bool awards_is_default_image(const char *type, const unsigned char *img, size_t len);
 /*
  * The one SVG rule, for store_set_svg_rule() before any store is opened:
  * image_svg_sanitize, with the default image replacing a stored SVG the

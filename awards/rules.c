@@ -16,7 +16,10 @@
  */
 #include "base/base.h"
 #include "awards/awards_int.h"
+#include "base/log.h"
 #include "lti/lti.h"
+
+#include <pthread.h>
 
 /* A plain, recognisable default: a ribbon medal, drawn as a vector (no script, no links). */
 const char awards_default_image_svg[] =
@@ -31,6 +34,55 @@ const char awards_default_image_svg[] =
     "</svg>";
 
 const struct store_svg_rule awards_svg_rule = { image_svg_sanitize, awards_default_image_svg };
+
+/*
+ * The same drawing as shapes, for its PNG (platforms that take no SVG, such
+ * as Open Badge Factory's API v1): the two ribbons, the medal's rim and
+ * face, the tick. Keep the two together: a change to one is a change to
+ * both (tests/unit/awards/default_image.c checks the PNG's colours where
+ * the SVG puts them).
+ */
+static const float ribbon_left[] = { 88, 8, 120, 8, 144, 80, 112, 80 };
+static const float ribbon_right[] = { 168, 8, 136, 8, 112, 80, 144, 80 };
+static const float medal_centre[] = { 128, 160 };
+static const float tick[] = { 98, 162, 118, 182, 160, 138 };
+static const struct image_shape default_image_shapes[] = {
+    { IMAGE_POLYGON, 0x1d4ed8, ribbon_left, 4, 0 },
+    { IMAGE_POLYGON, 0x2563eb, ribbon_right, 4, 0 },
+    { IMAGE_CIRCLE, 0xf59e0b, medal_centre, 1, 84 },
+    { IMAGE_CIRCLE, 0xfbbf24, medal_centre, 1, 64 },
+    { IMAGE_STROKE, 0x7c2d12, tick, 3, 14 },
+};
+
+static pthread_once_t default_png_once = PTHREAD_ONCE_INIT;
+static struct buf default_png = BUF_INIT(LIMIT_BADGE_IMAGE_BYTES);
+
+static void draw_default_png(void)
+{
+    struct err err = ERR_INIT;
+
+    if (image_draw_png(
+            default_image_shapes, sizeof(default_image_shapes) / sizeof(default_image_shapes[0]),
+            AWARDS_DEFAULT_IMAGE_SIZE, AWARDS_DEFAULT_IMAGE_SIZE, &default_png, &err) < 0)
+        LOG(LOG_LEVEL_WARN, "the default badge image could not be drawn as a PNG",
+            LOG_STR("error", err.msg));
+}
+
+bool awards_default_image_png(const unsigned char **png, size_t *len)
+{
+    /* drawn once, when first asked for, and kept for the process's life */
+    pthread_once(&default_png_once, draw_default_png);
+    *png = default_png.len ? (const unsigned char *)default_png.ptr : NULL;
+    *len = default_png.len;
+    return default_png.len > 0;
+}
+
+bool awards_is_default_image(const char *type, const unsigned char *img, size_t len)
+{
+    return type && strcmp(type, "image/svg+xml") == 0 && img &&
+           len == sizeof(awards_default_image_svg) - 1 &&
+           memcmp(img, awards_default_image_svg, len) == 0;
+}
 
 static store_enrollment_hook enrollment_hook;
 

@@ -50,6 +50,8 @@ void awards_to_backend_badge(const struct store_badge *b, struct backend_badge *
     out->image_type = b->image_type;
     out->image = b->image;
     out->image_len = b->image_len;
+    if (awards_is_default_image(b->image_type, b->image, b->image_len))
+        awards_default_image_png(&out->default_png, &out->default_png_len);
     out->criteria_url = b->criteria_url;
     out->criteria_narrative = b->criteria_narrative;
     out->issuing_component = b->issuing_component;

@@ -62,6 +62,13 @@ struct backend_badge {
     const char *image_type; /* image/png or image/svg+xml */
     const unsigned char *image;
     size_t image_len;
+    /*
+     * When `image` is our default SVG (no image of the badge's own): the
+     * same drawing as a PNG, for a platform that takes PNG only (Open Badge
+     * Factory); NULL otherwise. Borrowed, valid for the process's life.
+     */
+    const unsigned char *default_png;
+    size_t default_png_len;
     const char *criteria_url, *criteria_narrative;
     const char *issuing_component; /* sent as one more tag */
     const char *tags;              /* JSON array of strings */

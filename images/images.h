@@ -81,4 +81,31 @@ int image_for_badge(const unsigned char *img, size_t len, struct buf *out,
 int image_svg_sanitize(const unsigned char *svg, size_t len, struct buf *out,
                        size_t *removed /* OUT, may be NULL */, struct err *err);
 
+/* ---- drawing (draw.c) ------------------------------------------------------ */
+
+enum image_shape_kind {
+    IMAGE_POLYGON, /* `points` its corners (at least 3), filled */
+    IMAGE_CIRCLE,  /* `points` its centre (1), `size` its radius */
+    IMAGE_STROKE,  /* `points` a line through them (at least 2), `size` wide, round ends */
+};
+
+/* One flat shape in pixel coordinates (as an SVG viewBox the size of the image). */
+struct image_shape {
+    enum image_shape_kind kind;
+    uint32_t rgb;        /* 0xRRGGBB, opaque */
+    const float *points; /* x0, y0, x1, y1, ...: 2 * npoints floats, borrowed */
+    size_t npoints;
+    float size;
+};
+
+/*
+ * Draws `shapes` in order, each over the ones before, on a transparent
+ * `width` x `height` canvas, anti-aliased (16 samples a pixel), and
+ * appends the PNG (8-bit RGBA) to `out`. ERR_INVALID for a size of 0 or
+ * over LIMIT_BADGE_IMAGE_PIXELS or a malformed shape (too few points, no
+ * size), ERR_TOOBIG when `out` is full; on error `out` is as it was.
+ */
+int image_draw_png(const struct image_shape *shapes, size_t n, unsigned width, unsigned height,
+                   struct buf *out, struct err *err);
+
 #endif
