@@ -316,21 +316,41 @@ static void email_message(json_t *o, const struct obf_settings *s)
                                   s->email_footer));
 }
 
+/*
+ * The image sent: the badge's own, or for our default SVG (a badge with no
+ * image of its own) its PNG, on both API versions: v1 takes PNG only
+ * ([v1doc] "Base64 encoded PNG image data"), and issue 20 asks a PNG
+ * default for OBF, so a badge looks the same whichever version made it.
+ */
+struct image {
+    const char *type;
+    const unsigned char *data;
+    size_t len;
+};
+
+static struct image image_of(const struct backend_badge *bc)
+{
+    if (bc->default_png && bc->default_png_len)
+        return (struct image){ "image/png", bc->default_png, bc->default_png_len };
+    return (struct image){ bc->image_type, bc->image, bc->image_len };
+}
+
 int backend_obf_badge_body(const struct backend_badge *bc, const struct obf_settings *s, char **out,
                            struct err *err)
 {
+    struct image im = image_of(bc);
     struct buf uri = BUF_INIT(64 + (LIMIT_BADGE_IMAGE_BYTES + 2) / 3 * 4);
     struct buf crit = BUF_INIT(LIMIT_LTI_URL_LEN + 65536);
     json_t *o, *content, *tags, *stored, *v;
     size_t i;
 
     *out = NULL;
-    if (!bc->image || !bc->image_len || !bc->image_type ||
-        (strcmp(bc->image_type, "image/png") != 0 && strcmp(bc->image_type, "image/svg+xml") != 0))
+    if (!im.data || !im.len || !im.type ||
+        (strcmp(im.type, "image/png") != 0 && strcmp(im.type, "image/svg+xml") != 0))
         return err_set(err, ERR_INVALID,
                        "badge '%s' needs a PNG or SVG image for Open Badge Factory", bc->slug);
-    buf_addf(&uri, "data:%s;base64,", bc->image_type);
-    buf_addbase64(&uri, bc->image, bc->image_len);
+    buf_addf(&uri, "data:%s;base64,", im.type);
+    buf_addbase64(&uri, im.data, im.len);
     if (bc->criteria_narrative && *bc->criteria_narrative)
         buf_addstr(&crit, bc->criteria_narrative);
     if (bc->criteria_url && *bc->criteria_url)
@@ -617,16 +637,17 @@ int backend_obf_v1_badge_body(const struct backend_badge *bc, const struct obf_s
 {
     struct buf img = BUF_INIT((LIMIT_BADGE_IMAGE_BYTES + 2) / 3 * 4 + 8);
     struct buf crit = BUF_INIT(LIMIT_LTI_URL_LEN * 6 + 6 * 65536);
+    struct image im = image_of(bc);
     json_t *o, *tags, *stored, *v;
     size_t i;
 
     *out = NULL;
-    if (!bc->image || !bc->image_len || !bc->image_type || strcmp(bc->image_type, "image/png") != 0)
+    if (!im.data || !im.len || !im.type || strcmp(im.type, "image/png") != 0)
         return err_set(err, ERR_INVALID,
                        "Open Badge Factory's API v1 takes PNG images only: give badge '%s' a PNG "
                        "image (or use api = v2)",
                        bc->slug);
-    buf_addbase64(&img, bc->image, bc->image_len);
+    buf_addbase64(&img, im.data, im.len);
     if (bc->criteria_narrative && *bc->criteria_narrative) {
         buf_addstr(&crit, "<p>");
         add_html(&crit, bc->criteria_narrative);

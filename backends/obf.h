@@ -113,10 +113,11 @@ void backend_obf_token_rejected(struct obf_token *t, uint64_t generation);
 
 /*
  * A badge's create or update (PUT takes every field): draft false, image as
- * a data URI (PNG or SVG), primary_language, content [{language, name,
- * description, criteria (markdown: the narrative, then the criteria URL),
- * tag (ours, the issuing component, the marker)}], email_message when any
- * e-mail part is set. The caller frees the text.
+ * a data URI (PNG or SVG; bc->default_png in place of our default SVG),
+ * primary_language, content [{language, name, description, criteria
+ * (markdown: the narrative, then the criteria URL), tag (ours, the issuing
+ * component, the marker)}], email_message when any e-mail part is set. The
+ * caller frees the text.
  */
 int backend_obf_badge_body(const struct backend_badge *bc, const struct obf_settings *s,
                            char **out /* OUT */, struct err *err);
@@ -149,8 +150,9 @@ void backend_obf_reply_v1(const struct net_http_response *resp, const char *enti
 int backend_obf_ldjson(const char *body, size_t len, json_t **out /* OUT */, struct err *err);
 /*
  * A v1 badge's create or update: name, description, image (base64 of a
- * PNG: v1 takes no SVG, refused here saying so), criteria_html (the
- * narrative and the criteria URL as a link, HTML-escaped), tags (ours, the
+ * PNG: v1 takes no SVG, refused here saying so; our default SVG goes as
+ * bc->default_png), criteria_html (the narrative and the criteria URL as
+ * a link, HTML-escaped), tags (ours, the
  * issuing component, the marker), draft false, metadata {OBF_V1_MARKER_META:
  * marker}, the e-mail parts set.
  */

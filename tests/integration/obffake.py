@@ -1683,6 +1683,64 @@ def _meta_text(v):
     return str(v)
 
 
+def decode_png(data):
+    """Decodes an 8-bit RGBA, non-interlaced PNG (what libpng's simplified
+    writer makes) for the tests: (width, height, pixel) where pixel(x, y) is
+    an (r, g, b, a) tuple. Chunk CRCs are checked; anything else (another
+    colour type or depth, interlace, a filter type over 4, a short image)
+    raises ValueError."""
+    import struct
+    import zlib
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG")
+    pos, ihdr, idat = 8, None, b""
+    while pos + 12 <= len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if len(body) != n or zlib.crc32(kind + body) & 0xffffffff != \
+                struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])[0]:
+            raise ValueError("a chunk is cut or its CRC is wrong")
+        if kind == b"IHDR":
+            ihdr = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        elif kind == b"IEND":
+            break
+        pos += 12 + n
+    if ihdr is None:
+        raise ValueError("no IHDR")
+    w, h, depth, colour, _, _, interlace = ihdr
+    if (depth, colour, interlace) != (8, 6, 0):
+        raise ValueError("not 8-bit RGBA without interlace: %r" % (ihdr,))
+    raw, stride = zlib.decompress(idat), w * 4
+    if len(raw) != h * (stride + 1):
+        raise ValueError("the image data is %d bytes, not %d" % (len(raw), h * (stride + 1)))
+    rows, prev = [], bytearray(stride)
+    for y in range(h):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - 4] if i >= 4 else 0
+            b, c = prev[i], prev[i - 4] if i >= 4 else 0
+            if f == 0:
+                pred = 0
+            elif f == 1:
+                pred = a
+            elif f == 2:
+                pred = b
+            elif f == 3:
+                pred = (a + b) // 2
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else b if pb <= pc else c
+            else:
+                raise ValueError("filter type %d" % f)
+            line[i] = (line[i] + pred) & 0xff
+        rows.append(line)
+        prev = line
+    return w, h, lambda x, y: tuple(rows[y][x * 4:x * 4 + 4])
+
+
 def main(argv):
     """Runs a fake on its own (for C tests and bench/): a client with v2
     credentials and a v1 certificate, another client (for 403s), a badge made

@@ -8,6 +8,7 @@ shared by test_obf_e2e_crashes.py (kill -9 between sending and recording,
 revocation, edits) and test_obf_e2e_faults.py (the faults, the tokens, a
 hanging OBF): each file stays well within ctest's timeout, also under ASan,
 as OBF's one token in ten seconds is waited out for real."""
+import base64
 import json
 import os
 import sys
@@ -213,6 +214,11 @@ class UseCases(E2E):
         self.assertEqual(self.show(a["badge"])["backend"], "campus")
         [b] = self.marked(a["badge"])
         self.assertOneEvent(b["id"], "dan@example.edu", a)
+        # the default image, an SVG here, goes to OBF as its PNG (as on v1)
+        self.assertEqual(self.show(a["badge"])["image_type"], "image/svg+xml")
+        self.assertTrue(b["image"].startswith("data:image/png;base64,"), b["image"][:40])
+        w, h, px = obffake.decode_png(base64.b64decode(b["image"].split(",", 1)[1]))
+        self.assertEqual((w, h, px(128, 120)), (256, 256, (0xfb, 0xbf, 0x24, 255)))
 
     def test_5_group_and_count_rules_with_obf_ids(self):
         grp_id = self.fake.add_badge(self.cid, "Track")

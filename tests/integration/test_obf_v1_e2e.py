@@ -3,13 +3,15 @@
 making a client certificate from an API key obffake.py mints (RSA-encrypted
 with OBF's key), then `serve` issuing with it (mutual TLS, verified against
 the fake's client CA): a badge created on the first award (PNG only: an SVG
-one is refused saying so), found again by its metadata marker after a lost
+one is refused saying so; a completion badge made for a course goes with
+the default image's PNG), found again by its metadata marker after a lost
 answer; each fault (500, 503, 429 + Retry-After, a drop, a lost create or
 issue) leaving one badge and one event per learner; revocation (DELETE
 ?email=); a rogue or expired certificate (495) and another client's (403)
 refused as auth saying what is wrong; the
 certificate's expiry in `backend check` and warned from 30 days before; no
 key or API key in any output."""
+import base64
 import json
 import os
 import stat
@@ -210,6 +212,24 @@ class Issuing(V1):
         v1 = self.fake.matching(lambda r: r.api == "v1" and "sign_request" not in r.path
                                 and "OBF.rsa.pub" not in r.path)
         self.assertTrue(v1 and all(r.cert_cn == self.cid for r in v1))
+
+    def test_completion_badge_made_for_a_course_goes_as_png(self):
+        # use case 4: a course with badges on and no completion badge gets one,
+        # with the default image, an SVG; v1 takes PNG only, so OBF gets its PNG
+        self.enrolled_serve()
+        self.ok("context", "enable", "--consumer", self.key, "--context", "v1-uc4")
+        self.earn("dan", "v1-uc4")
+        a = self.wait_award("dan")
+        self.assertEqual(json.loads(self.ok("badge", "show", a["badge"], "--json").stdout)
+                         ["image_type"], "image/svg+xml")
+        [b] = self.marked(a["badge"])
+        self.assertTrue(b["image"].startswith("data:image/png;base64,"), b["image"][:40])
+        w, h, px = obffake.decode_png(base64.b64decode(b["image"].split(",", 1)[1]))
+        self.assertEqual((w, h), (256, 256))
+        self.assertEqual(px(128, 120), (0xfb, 0xbf, 0x24, 255))   # the medal's face
+        self.assertEqual(px(100, 20), (0x1d, 0x4e, 0xd8, 255))    # a ribbon
+        self.assertEqual(px(4, 4)[3], 0)                          # transparent around
+        self.assertOneEvent(b["id"], "dan@example.edu", a)
 
     def test_svg_refused_on_v1(self):
         self.enrolled_serve()

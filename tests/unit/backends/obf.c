@@ -433,6 +433,26 @@ static void v1_parts(void **state)
     memset(&err, 0, sizeof(err));
     assert_int_equal(backend_obf_v1_badge_body(&bc, s, &text, &err), -1);
     assert_non_null(strstr(err.msg, "PNG images only"));
+    /* but our default SVG goes as its PNG, on both versions */
+    {
+        static const unsigned char def_png[] = { 0x89, 'P', 'N', 'G', 1, 2 };
+        struct backend_badge d = bc;
+
+        d.default_png = def_png;
+        d.default_png_len = sizeof(def_png);
+        assert_int_equal(backend_obf_v1_badge_body(&d, s, &text, &err), 0);
+        o = json_loads(text, 0, NULL);
+        free(text);
+        assert_string_equal(json_string_value(json_object_get(o, "image")), "iVBORwEC");
+        json_decref(o);
+        snprintf(s->language, sizeof(s->language), "en");
+        assert_int_equal(backend_obf_badge_body(&d, s, &text, &err), 0);
+        o = json_loads(text, 0, NULL);
+        free(text);
+        assert_string_equal(json_string_value(json_object_get(o, "image")),
+                            "data:image/png;base64,iVBORwEC");
+        json_decref(o);
+    }
     bc.image_type = "image/png";
     snprintf(s->email_subject, sizeof(s->email_subject), "Your badge");
     snprintf(s->api_consumer_id, sizeof(s->api_consumer_id), "ltibadges");
