@@ -374,4 +374,17 @@
 #define LIMIT_BADGEKIT_SLUG_LEN 255
 #define LIMIT_BADGEKIT_ANSWER   (4 * 1024 * 1024)
 
+/*
+ * [database] url: a PostgreSQL URL (user, password, a host or a socket
+ * folder, the database and a few parameters such as sslmode and
+ * sslrootcert) fits in 1 KiB with room to spare.
+ * [database] pool: connections per instance. Each is a server process of
+ * PostgreSQL's (a few MB); its default max_connections is 100, so three
+ * instances at the default 8 leave room for the operators' own, and more
+ * than 64 per instance outnumber any machine's cores many times over.
+ */
+#define LIMIT_DB_URL_LEN      1024
+#define LIMIT_DB_POOL_DEFAULT 8
+#define LIMIT_DB_POOL_MAX     64
+
 #endif

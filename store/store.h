@@ -1156,4 +1156,42 @@ int store_stmt_reprepares(struct store *s, const char **sql /* OUT, may be NULL 
 /* Counts rows of a table this module owns, for tests and `consumer list`; ERR_INVALID otherwise. */
 int store_count(struct store *s, const char *table, int64_t *out /* OUT */, struct err *err);
 
+/*
+ * ---- PostgreSQL (store/pg.c, store/migrate_pg.c) ----
+ * Several instances on one PostgreSQL database (issue 23). A pool of libpq
+ * connections to a URL, its schema and migrations; the operations above
+ * run on it once the statement layer has a PostgreSQL engine.
+ */
+struct store_pg;
+/*
+ * `url` as logs and messages may show it: the password of the user part
+ * and of a password= parameter replaced by "***" (everything between the
+ * user's ':' and the last '@' of the authority, so a password holding '@'
+ * or ':' goes whole), truncated to fit `outlen`.
+ */
+void store_pg_url_redact(const char *url, char *out, size_t outlen);
+/*
+ * Opens a pool of up to `pool` connections to the PostgreSQL database of
+ * `url` (a libpq URL; the password from it, PGPASSFILE or the
+ * environment), connecting one now: ERR_UNAVAILABLE "cannot connect to
+ * the database: REASON" when it cannot be reached or refuses us (libpq's
+ * reason, without the password), ERR_INVALID for a URL libpq cannot read.
+ */
+int store_pg_open(struct store_pg **out /* OUT */, const char *url, unsigned pool, struct err *err);
+/* Closes every connection of the pool; NULL is a no-op. */
+void store_pg_close(struct store_pg *pg);
+/* The schema version PostgreSQL databases are migrated to: store_schema_latest()'s. */
+int store_pg_schema_latest(void);
+/* The database's schema version, 0 for a database without our tables. */
+int store_pg_schema_version(struct store_pg *pg, int *version /* OUT */, struct err *err);
+/*
+ * Brings the schema to version `target` (at most store_pg_schema_latest()),
+ * under an advisory lock, so that of instances starting together one
+ * migrates and the others find it done. `before`: the version found;
+ * `applied`: migrations run (0 when another process ran them). ERR_INVALID
+ * for a database newer than this program: it refuses to start.
+ */
+int store_pg_migrate(struct store_pg *pg, int target, int *before /* OUT */, int *applied /* OUT */,
+                     struct err *err);
+
 #endif

@@ -1,0 +1,63 @@
+/*
+ * store/pg.h - what the files of store/ share about PostgreSQL: the pool's
+ * connections, prepared statements by id (the table store_sql_pg of
+ * sql_pg.c) and simple queries. Private to store/, like store_int.h; libpq's
+ * types are named by their struct tags (libpq-fe.h: PGconn is struct
+ * pg_conn, PGresult struct pg_result), so this header needs no libpq.
+ */
+#ifndef STORE_PG_H
+#define STORE_PG_H
+
+#include "store/store_int.h"
+
+#include <stdbool.h>
+
+struct pg_conn;
+struct pg_result;
+
+/*
+ * PostgreSQL's SQL of every statement id, $1.. as sqlite's ?1.., the same
+ * columns in the same order; NULL for the ids that are sqlite's only.
+ */
+extern const char *const store_sql_pg[S__COUNT];
+
+/* One connection of the pool, used by one thread at a time. */
+struct store_pg_conn {
+    struct pg_conn *db;
+    /* statement id i is prepared on this connection (named "s<i>") */
+    bool prepared[S__COUNT];
+    struct store_pg_conn *next;
+};
+
+/*
+ * A connection of the pool, connected: a free one, else a new one while the
+ * pool has fewer than its size, else the first given back. One found broken
+ * (the server restarted, the network cut) is connected again, its
+ * statements to be prepared again; ERR_UNAVAILABLE when that fails.
+ */
+struct store_pg_conn *store_pg_get(struct store_pg *pg, struct err *err);
+/* Gives `c` back; a transaction left open on it is rolled back. */
+void store_pg_put(struct store_pg *pg, struct store_pg_conn *c);
+/* Prepares statement `id` on `c` unless it is; ERR_INVALID for an id PostgreSQL has no SQL for. */
+int store_pg_prepare(struct store_pg_conn *c, enum stmt_id id, struct err *err);
+/*
+ * Runs statement `id` (prepared on first use) with `n` parameters: values
+ * as text, or binary where formats[i] is 1 (bytea; lengths[i] then counts
+ * its bytes); NULL values are SQL NULL. The result (PGRES_COMMAND_OK or
+ * PGRES_TUPLES_OK) is the caller's to PQclear; NULL with err set.
+ */
+struct pg_result *store_pg_run(struct store_pg_conn *c, enum stmt_id id, int n,
+                               const char *const *values, const int *lengths, const int *formats,
+                               struct err *err);
+/* Runs `sql` (no parameters, any number of statements) through the simple protocol; -1 with err. */
+int store_pg_exec(struct store_pg_conn *c, const char *sql, const char *what, struct err *err);
+/*
+ * Sets err from the connection's last error: ERR_UNAVAILABLE when the
+ * connection is gone (or the server shuts down, or refuses connections),
+ * ERR_CONFLICT for a serialization failure or a deadlock (try again),
+ * ERR_INTERNAL otherwise; libpq's text in the detail. Returns -1.
+ */
+int store_pg_err(struct store_pg_conn *c, const struct pg_result *res, const char *what,
+                 struct err *err);
+
+#endif

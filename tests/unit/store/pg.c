@@ -1,0 +1,422 @@
+/*
+ * tests/unit/store/pg.c - the PostgreSQL side of the store against a real
+ * server: the one of LTIBADGES_TEST_DATABASE_URL (scripts/test.sh starts a
+ * throwaway one, tests/pgserver.sh). Each test makes its own database and
+ * drops it. A fresh database migrated to the current schema version; every
+ * statement of store_sql_pg prepared on it, and exactly the sqlite-only
+ * ids without one; two processes migrating one database at once (one
+ * migrates, the other finds it done); a newer schema refused; a pool
+ * connection killed by the server made again; an unreachable server at
+ * open (a clear message, no password in it); and the URL's redacted form.
+ *
+ * Without LTIBADGES_TEST_DATABASE_URL the server's tests are skipped,
+ * saying so, except under CI=true, where that is a failure.
+ */
+#include "base/base.h"
+#include "store/store.h"
+#include "store/pg.h"
+
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+static const char *server_url;
+static PGconn *admin;
+static char dbname[64];
+static char dburl[4096];
+static int ndbs;
+static bool said_skipped;
+
+/* The server's tests need it: skipped without it, failed under CI. */
+static void need_server(void)
+{
+    const char *ci = getenv("CI");
+
+    if (server_url)
+        return;
+    if (ci && strcmp(ci, "true") == 0)
+        fail_msg("LTIBADGES_TEST_DATABASE_URL is not set under CI=true: scripts/test.sh starts "
+                 "a PostgreSQL server for it (tests/pgserver.sh)");
+    if (!said_skipped)
+        printf("SKIPPED unit_store_pg: LTIBADGES_TEST_DATABASE_URL not set (scripts/test.sh sets "
+               "it)\n");
+    said_skipped = true;
+    skip();
+}
+
+/* Appends key='value' (libpq's quoting) to `out`. */
+static void conninfo_add(char *out, size_t cap, const char *key, const char *v)
+{
+    size_t n = strlen(out);
+
+    n += (size_t)snprintf(out + n, cap - n, "%s%s='", n ? " " : "", key);
+    for (; *v && n + 3 < cap; v++) {
+        if (*v == '\'' || *v == '\\')
+            out[n++] = '\\';
+        out[n++] = *v;
+    }
+    snprintf(out + n, cap - n, "'");
+}
+
+/* A new empty database on the server; dburl: its connection string. */
+static void fresh_db(void)
+{
+    PQconninfoOption *opts;
+    char sql[128];
+    PGresult *res;
+
+    snprintf(dbname, sizeof(dbname), "lbt_%ld_%d", (long)getpid(), ndbs++);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
+    res = PQexec(admin, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(admin));
+    PQclear(res);
+    opts = PQconninfoParse(server_url, NULL);
+    assert_non_null(opts);
+    dburl[0] = '\0';
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (strcmp(o->keyword, "dbname") == 0)
+            conninfo_add(dburl, sizeof(dburl), "dbname", dbname);
+        else if (o->val && o->val[0])
+            conninfo_add(dburl, sizeof(dburl), o->keyword, o->val);
+    }
+    PQconninfoFree(opts);
+}
+
+static int setup(void **state)
+{
+    if (!server_url)
+        return 0;
+    admin = PQconnectdb(server_url);
+    if (PQstatus(admin) != CONNECTION_OK) {
+        fprintf(stderr, "cannot connect to LTIBADGES_TEST_DATABASE_URL: %s", PQerrorMessage(admin));
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    if (admin) {
+        for (int i = 0; i < ndbs; i++) {
+            char sql[128];
+
+            snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS lbt_%ld_%d WITH (FORCE)",
+                     (long)getpid(), i);
+            PQclear(PQexec(admin, sql));
+        }
+        PQfinish(admin);
+    }
+    return 0;
+}
+
+/* A query's single value on `db`, into out. */
+static void query1(PGconn *db, const char *sql, char *out, size_t outlen)
+{
+    PGresult *res = PQexec(db, sql);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        fail_msg("%s: %s", sql, PQerrorMessage(db));
+    snprintf(out, outlen, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
+static void migrates_fresh_database(void **state)
+{
+    struct store_pg *pg = NULL;
+    struct err err = ERR_INIT;
+    int before = -1, applied = -1, v = -1;
+
+    need_server();
+    /* the PostgreSQL list ends where sqlite's does: a new sqlite migration needs its twin */
+    assert_int_equal(store_pg_schema_latest(), store_schema_latest());
+    fresh_db();
+    if (store_pg_open(&pg, dburl, 2, &err) < 0)
+        fail_msg("open: %s (%s)", err.msg, err.detail);
+    assert_int_equal(store_pg_schema_version(pg, &v, &err), 0);
+    assert_int_equal(v, 0);
+    if (store_pg_migrate(pg, store_pg_schema_latest(), &before, &applied, &err) < 0)
+        fail_msg("migrate: %s (%s)", err.msg, err.detail);
+    assert_int_equal(before, 0);
+    assert_int_equal(applied, 1);
+    assert_int_equal(store_pg_schema_version(pg, &v, &err), 0);
+    assert_int_equal(v, store_schema_latest());
+    /* again: nothing to do */
+    assert_int_equal(store_pg_migrate(pg, store_pg_schema_latest(), &before, &applied, &err), 0);
+    assert_int_equal(before, store_schema_latest());
+    assert_int_equal(applied, 0);
+    store_pg_close(pg);
+}
+
+/*
+ * The ids only sqlite has (sql_pg.c says why): every other id has SQL, so a
+ * statement added to enum stmt_id without its PostgreSQL form fails here.
+ */
+static bool sqlite_only(enum stmt_id id)
+{
+    switch (id) {
+    case S_LITE_DATA_VERSION:
+    case S_LITE_NONCE_LOG:
+    case S_LITE_NONCE_FLUSH:
+    case S_LITE_NONCE_LOG_CLEAR:
+    case S_LITE_NONCE_WINDOW_LOAD:
+    case S_LITE_NONCE_V6_EXISTS:
+    case S_LITE_NONCE_V6_NEWEST:
+    case S_LITE_NONCE_V6_SEEN:
+    case S_LITE_NONCE_V6_DROP:
+    case S_BEGIN_IMMEDIATE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void every_statement_prepares(void **state)
+{
+    struct store_pg *pg = NULL;
+    struct store_pg_conn *c;
+    struct err err = ERR_INIT;
+    int before, applied, failed = 0, prepared = 0;
+
+    need_server();
+    fresh_db();
+    if (store_pg_open(&pg, dburl, 1, &err) < 0 ||
+        store_pg_migrate(pg, store_pg_schema_latest(), &before, &applied, &err) < 0)
+        fail_msg("%s (%s)", err.msg, err.detail);
+    c = store_pg_get(pg, &err);
+    assert_non_null(c);
+    for (int id = 0; id < S__COUNT; id++) {
+        struct err e = ERR_INIT;
+
+        if (sqlite_only((enum stmt_id)id) != (store_sql_pg[id] == NULL)) {
+            printf("statement %d: %s\n", id,
+                   store_sql_pg[id] ? "has SQL but is sqlite's only"
+                                    : "has no PostgreSQL SQL (sql_pg.c)");
+            failed++;
+            continue;
+        }
+        if (!store_sql_pg[id])
+            continue;
+        if (store_pg_prepare(c, (enum stmt_id)id, &e) < 0) {
+            printf("statement %d does not prepare: %s\n  %.300s\n", id, e.detail, store_sql_pg[id]);
+            failed++;
+        } else
+            prepared++;
+    }
+    store_pg_put(pg, c);
+    store_pg_close(pg);
+    printf("%d statements prepared, %d failed\n", prepared, failed);
+    assert_int_equal(failed, 0);
+}
+
+/*
+ * A child of concurrent_migrations: connects, waits for the parent's byte on
+ * `go`, migrates; exits 10 + migrations applied, 1 on an error.
+ */
+static void migrate_child(int go)
+{
+    struct store_pg *pg = NULL;
+    struct err err = ERR_INIT;
+    int before, applied = 0;
+    char b;
+
+    if (store_pg_open(&pg, dburl, 1, &err) < 0) {
+        fprintf(stderr, "child open: %s (%s)\n", err.msg, err.detail);
+        _exit(1);
+    }
+    if (read(go, &b, 1) != 1)
+        _exit(1);
+    if (store_pg_migrate(pg, store_pg_schema_latest(), &before, &applied, &err) < 0) {
+        fprintf(stderr, "child migrate: %s (%s)\n", err.msg, err.detail);
+        _exit(1);
+    }
+    store_pg_close(pg);
+    _exit(10 + applied);
+}
+
+static void concurrent_migrations(void **state)
+{
+    need_server();
+    /* a few rounds: the two start together each time, connected before the signal */
+    for (int round = 0; round < 3; round++) {
+        int go[2], total = 0;
+        pid_t kids[2];
+        char bytes[2] = { 'x', 'x' };
+        struct store_pg *pg = NULL;
+        struct err err = ERR_INIT;
+        int v = -1;
+
+        fresh_db();
+        assert_int_equal(pipe(go), 0);
+        for (int i = 0; i < 2; i++) {
+            kids[i] = fork();
+            assert_true(kids[i] >= 0);
+            if (kids[i] == 0) {
+                close(go[1]);
+                migrate_child(go[0]);
+            }
+        }
+        close(go[0]);
+        assert_int_equal(write(go[1], bytes, 2), 2);
+        close(go[1]);
+        for (int i = 0; i < 2; i++) {
+            int st;
+
+            assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
+            assert_true(WIFEXITED(st));
+            if (WEXITSTATUS(st) < 10)
+                fail_msg("round %d: a migrating process failed (exit %d)", round, WEXITSTATUS(st));
+            total += WEXITSTATUS(st) - 10;
+        }
+        /* one applied the migration, the other found it done */
+        assert_int_equal(total, 1);
+        assert_int_equal(store_pg_open(&pg, dburl, 1, &err), 0);
+        assert_int_equal(store_pg_schema_version(pg, &v, &err), 0);
+        assert_int_equal(v, store_schema_latest());
+        store_pg_close(pg);
+    }
+}
+
+static void newer_schema_refused(void **state)
+{
+    struct store_pg *pg = NULL;
+    struct store_pg_conn *c;
+    struct err err = ERR_INIT;
+    int before, applied;
+    char sql[128];
+
+    need_server();
+    fresh_db();
+    assert_int_equal(store_pg_open(&pg, dburl, 1, &err), 0);
+    assert_int_equal(store_pg_migrate(pg, store_pg_schema_latest(), &before, &applied, &err), 0);
+    c = store_pg_get(pg, &err);
+    snprintf(sql, sizeof(sql), "UPDATE ltibadges_schema SET version = %d",
+             store_pg_schema_latest() + 1);
+    assert_int_equal(store_pg_exec(c, sql, "test", &err), 0);
+    store_pg_put(pg, c);
+    assert_int_equal(store_pg_migrate(pg, store_pg_schema_latest(), &before, &applied, &err), -1);
+    assert_int_equal(err.code, ERR_INVALID);
+    assert_non_null(strstr(err.msg, "newer than this program"));
+    assert_int_equal(applied, 0);
+    store_pg_close(pg);
+}
+
+static void broken_connection_made_again(void **state)
+{
+    struct store_pg *pg = NULL;
+    struct store_pg_conn *c;
+    struct err err = ERR_INIT;
+    PGresult *res;
+    char sql[128], ok[8];
+    int pid, pid2;
+
+    need_server();
+    fresh_db();
+    assert_int_equal(store_pg_open(&pg, dburl, 1, &err), 0);
+    c = store_pg_get(pg, &err);
+    assert_non_null(c);
+    pid = PQbackendPID(c->db);
+    res = store_pg_run(c, S_PING, 0, NULL, NULL, NULL, &err);
+    assert_non_null(res);
+    PQclear(res);
+    store_pg_put(pg, c);
+    /* the server ends the pool's connection (as a restart would); waits until it is gone */
+    snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d, 10000)", pid);
+    query1(admin, sql, ok, sizeof(ok));
+    assert_string_equal(ok, "t");
+    c = store_pg_get(pg, &err);
+    if (!c)
+        fail_msg("get after the server ended the connection: %s (%s)", err.msg, err.detail);
+    pid2 = PQbackendPID(c->db);
+    assert_int_not_equal(pid2, pid);
+    /* prepared again on the new connection */
+    res = store_pg_run(c, S_PING, 0, NULL, NULL, NULL, &err);
+    if (!res)
+        fail_msg("ping: %s (%s)", err.msg, err.detail);
+    PQclear(res);
+    store_pg_put(pg, c);
+    store_pg_close(pg);
+}
+
+static void unreachable_at_open(void **state)
+{
+    char dir[] = "/tmp/lbt-nopg.XXXXXX";
+    char url[256];
+    struct store_pg *pg = NULL;
+    struct err err = ERR_INIT;
+
+    /* a socket folder where no server listens */
+    assert_non_null(mkdtemp(dir));
+    snprintf(url, sizeof(url), "postgresql://badges:s3cr3t-pw@/ltibadges?host=%s", dir);
+    assert_int_equal(store_pg_open(&pg, url, 4, &err), -1);
+    assert_null(pg);
+    assert_int_equal(err.code, ERR_UNAVAILABLE);
+    assert_non_null(strstr(err.msg, "cannot connect to the database"));
+    /* libpq's reason: the socket it tried */
+    assert_non_null(strstr(err.msg, dir));
+    assert_null(strstr(err.msg, "s3cr3t-pw"));
+    assert_null(strstr(err.detail, "s3cr3t-pw"));
+    /* a URL libpq cannot read */
+    err_clear(&err);
+    assert_int_equal(store_pg_open(&pg, "postgresql://u:pw@host/db?nosuchparameter=1", 1, &err),
+                     -1);
+    assert_int_equal(err.code, ERR_INVALID);
+    assert_null(strstr(err.msg, "pw"));
+    rmdir(dir);
+}
+
+static void url_redacted(void **state)
+{
+    static const struct {
+        const char *url, *shown;
+    } cases[] = {
+        { "postgresql://badges:s3cr3t@db.example.edu/badges?sslmode=verify-full",
+          "postgresql://badges:***@db.example.edu/badges?sslmode=verify-full" },
+        { "postgresql://badges@db.example.edu/badges",
+          "postgresql://badges@db.example.edu/badges" },
+        { "postgres://db/badges?user=u&password=s3cr3t&sslmode=require",
+          "postgres://db/badges?user=u&password=***&sslmode=require" },
+        { "postgresql:///badges?password=s3cr3t", "postgresql:///badges?password=***" },
+        /* '@' and ':' in a password, as given unencoded: all of it goes */
+        { "postgresql://u:p@ss:w@rd@h:5432/d", "postgresql://u:***@h:5432/d" },
+        { "postgresql://u:%40pw@h/d", "postgresql://u:***@h/d" },
+        { "postgresql://u:pw@/d?host=/run/postgresql",
+          "postgresql://u:***@/d?host=/run/postgresql" },
+        { "host=db password=s3cr3t", "***" },
+    };
+    char out[256];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        store_pg_url_redact(cases[i].url, out, sizeof(out));
+        assert_string_equal(out, cases[i].shown);
+    }
+    /* cut to fit, still NUL-terminated, the password never in a cut either */
+    store_pg_url_redact(cases[0].url, out, 20);
+    assert_string_equal(out, "postgresql://badges");
+    store_pg_url_redact(cases[0].url, out, 26);
+    assert_string_equal(out, "postgresql://badges:***@d");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(url_redacted),
+        cmocka_unit_test(unreachable_at_open),
+        cmocka_unit_test(migrates_fresh_database),
+        cmocka_unit_test(every_statement_prepares),
+        cmocka_unit_test(concurrent_migrations),
+        cmocka_unit_test(newer_schema_refused),
+        cmocka_unit_test(broken_connection_made_again),
+    };
+
+    server_url = getenv("LTIBADGES_TEST_DATABASE_URL");
+    if (server_url && !server_url[0])
+        server_url = NULL;
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
