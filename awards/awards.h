@@ -100,6 +100,22 @@ int awards_tags_json(const char *const *tags, size_t n, char **out /* OUT */, st
 /* 'NAME|URL[|DESCRIPTION|FRAMEWORK|CODE]' specs as a JSON array of AlignmentObjects. */
 int awards_alignments_json(const char *const *specs, size_t n, char **out /* OUT */,
                            struct err *err);
+/* An alignment as a form's row of fields: name, URL, description, framework, code. */
+#define AWARDS_ALIGNMENT_FIELDS 5
+struct awards_alignment {
+    const char *field[AWARDS_ALIGNMENT_FIELDS]; /* NULL or "": not given */
+};
+/*
+ * Rows as the JSON array of AlignmentObjects the store keeps (malloc'd),
+ * written as awards_alignments_json() writes the same parts: fields trimmed,
+ * empty ones left out. ERR_INVALID when a row lacks a name or an http(s)
+ * URL (*bad: its index; may be NULL) or there are too many.
+ */
+int awards_alignments_rows_json(const struct awards_alignment *rows, size_t n, char **out /* OUT */,
+                                size_t *bad /* OUT */, struct err *err);
+/* The stored JSON's alignments as rows (strings in `a`), at most `max`; returns how many. */
+size_t awards_alignments_rows(const char *json, struct awards_alignment *rows, size_t max,
+                              struct arena *a);
 /* Back to text for a form: tags "a, b", alignments one spec per line. */
 void awards_tags_text(const char *json, struct buf *out);
 void awards_alignments_text(const char *json, struct buf *out);

@@ -56,46 +56,57 @@ int awards_tags_json(const char *const *tags, size_t n, char **out, struct err *
     return *out ? 0 : err_set(err, ERR_INTERNAL, "out of memory");
 }
 
-/* 'NAME|URL[|DESCRIPTION|FRAMEWORK|CODE]' into an Open Badges AlignmentObject */
-static int alignment_parse(const char *v, json_t *arr, struct err *err)
+/* The AlignmentObject keys, in the order a row holds them and the JSON writes them. */
+static const char *const alignment_keys[AWARDS_ALIGNMENT_FIELDS] = {
+    "targetName", "targetUrl", "targetDescription", "targetFramework", "targetCode"
+};
+
+/*
+ * One row as an AlignmentObject appended to `arr`: its fields trimmed, the
+ * empty ones left out; a name and an http(s) URL needed.
+ */
+static int alignment_object(const struct awards_alignment *row, json_t *arr, struct err *err)
 {
-    static const char *const keys[] = { "targetName", "targetUrl", "targetDescription",
-                                        "targetFramework", "targetCode" };
     json_t *o = json_object();
-    const char *p = v;
+    size_t total = 0;
+    bool bad = false;
 
-    for (size_t i = 0; i < 5 && p; i++) {
-        const char *bar = strchr(p, '|');
-        struct str part = str_trim((struct str){ p, bar ? (size_t)(bar - p) : strlen(p) });
+    for (size_t k = 0; k < AWARDS_ALIGNMENT_FIELDS && !bad; k++) {
+        const char *v = row->field[k];
+        struct str part = str_trim(str_from_cstr(v ? v : ""));
 
+        total += part.len;
+        bad = awards_text_ok(v, LIMIT_BADGE_TEXT_LEN, "an alignment", err) < 0;
         if (part.len)
-            json_object_set_new(o, keys[i], json_stringn(part.ptr, part.len));
-        p = bar ? bar + 1 : NULL;
+            json_object_set_new(o, alignment_keys[k], json_stringn(part.ptr, part.len));
     }
-    if (p || !json_object_get(o, "targetName") || !json_object_get(o, "targetUrl") ||
-        !awards_http_url(json_string_value(json_object_get(o, "targetUrl"))) ||
-        awards_text_ok(v, LIMIT_BADGE_TEXT_LEN, "an alignment", err) < 0) {
+    if (bad || total > LIMIT_BADGE_TEXT_LEN || !json_object_get(o, "targetName") ||
+        !json_object_get(o, "targetUrl") ||
+        !awards_http_url(json_string_value(json_object_get(o, "targetUrl")))) {
         json_decref(o);
         err_clear(err);
-        return err_set(
-            err, ERR_INVALID,
-            "an alignment is 'NAME|URL[|DESCRIPTION|FRAMEWORK|CODE]' with an http(s) URL");
+        return err_set(err, ERR_INVALID, "an alignment needs a name and an http(s) URL");
     }
     json_array_append_new(arr, o);
     return 0;
 }
 
-int awards_alignments_json(const char *const *specs, size_t n, char **out, struct err *err)
+int awards_alignments_rows_json(const struct awards_alignment *rows, size_t n, char **out,
+                                size_t *bad, struct err *err)
 {
     json_t *arr;
 
     *out = NULL;
+    if (bad)
+        *bad = 0;
     if (n > LIMIT_BADGE_ALIGNMENTS)
         return err_set(err, ERR_INVALID, "a badge has at most %d alignments",
                        LIMIT_BADGE_ALIGNMENTS);
     arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        if (alignment_parse(specs[i], arr, err) < 0) {
+        if (alignment_object(&rows[i], arr, err) < 0) {
+            if (bad)
+                *bad = i;
             json_decref(arr);
             return -1;
         }
@@ -103,6 +114,73 @@ int awards_alignments_json(const char *const *specs, size_t n, char **out, struc
     *out = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
     return *out ? 0 : err_set(err, ERR_INTERNAL, "out of memory");
+}
+
+/* 'NAME|URL[|DESCRIPTION|FRAMEWORK|CODE]' as a row (parts in `a`); -1 for a sixth part. */
+static int alignment_split(const char *v, struct awards_alignment *row, struct arena *a)
+{
+    const char *p = v;
+
+    memset(row, 0, sizeof(*row));
+    for (size_t i = 0; i < AWARDS_ALIGNMENT_FIELDS && p; i++) {
+        const char *bar = strchr(p, '|');
+
+        row->field[i] = arena_strz(a, (struct str){ p, bar ? (size_t)(bar - p) : strlen(p) });
+        p = bar ? bar + 1 : NULL;
+    }
+    return p ? -1 : 0;
+}
+
+int awards_alignments_json(const char *const *specs, size_t n, char **out, struct err *err)
+{
+    struct arena a;
+    struct awards_alignment *rows;
+    int ret = -1;
+
+    *out = NULL;
+    if (n > LIMIT_BADGE_ALIGNMENTS)
+        return err_set(err, ERR_INVALID, "a badge has at most %d alignments",
+                       LIMIT_BADGE_ALIGNMENTS);
+    arena_init(&a);
+    rows = arena_alloc(&a, st_mult(n + 1, sizeof(*rows)));
+    for (size_t i = 0; i < n; i++) {
+        if (alignment_split(specs[i], &rows[i], &a) < 0 ||
+            awards_text_ok(specs[i], LIMIT_BADGE_TEXT_LEN, "an alignment", err) < 0)
+            goto bad;
+    }
+    if (awards_alignments_rows_json(rows, n, out, NULL, err) == 0) {
+        ret = 0;
+        goto done;
+    }
+bad:
+    err_clear(err);
+    ret = err_set(err, ERR_INVALID,
+                  "an alignment is 'NAME|URL[|DESCRIPTION|FRAMEWORK|CODE]' with an http(s) URL");
+done:
+    arena_release(&a);
+    return ret;
+}
+
+size_t awards_alignments_rows(const char *json, struct awards_alignment *rows, size_t max,
+                              struct arena *a)
+{
+    json_t *arr = json ? json_loads(json, 0, NULL) : NULL;
+    size_t i, n = 0;
+    json_t *o;
+
+    json_array_foreach(arr, i, o) {
+        if (n == max)
+            break;
+        memset(&rows[n], 0, sizeof(rows[n]));
+        for (size_t k = 0; k < AWARDS_ALIGNMENT_FIELDS; k++) {
+            const char *s = json_string_value(json_object_get(o, alignment_keys[k]));
+
+            rows[n].field[k] = s ? arena_strz(a, str_from_cstr(s)) : NULL;
+        }
+        n++;
+    }
+    json_decref(arr);
+    return n;
 }
 
 void awards_tags_text(const char *json, struct buf *out)
@@ -123,8 +201,7 @@ void awards_tags_text(const char *json, struct buf *out)
 
 void awards_alignments_text(const char *json, struct buf *out)
 {
-    static const char *const keys[] = { "targetName", "targetUrl", "targetDescription",
-                                        "targetFramework", "targetCode" };
+    const char *const *keys = alignment_keys;
     json_t *arr = json ? json_loads(json, 0, NULL) : NULL;
     size_t i;
     json_t *o;
