@@ -497,7 +497,8 @@ const char *const store_sql_pg[S__COUNT] = {
         "WHERE x.user_id = $2 AND x.context_id = m.context_id)::int FROM context_group_members m "
         "JOIN context_groups g ON g.id = m.group_id JOIN contexts c ON c.id = m.context_id "
         "WHERE g.consumer_id = $1 ORDER BY m.group_id, c.title, c.id",
-    [S_ADMIN_LINKS] = "SELECT lti_resource_link_id, title FROM resource_links "
+    [S_ADMIN_LINKS] = "SELECT lti_resource_link_id, title, coalesce(points_possible, 0) "
+                      "FROM resource_links "
                       "WHERE context_id = $1 ORDER BY id",
     /* the course's BadgeClasses and the consumer's course-less ones, live first */
     [S_ADMIN_BADGES] = BADGE_SELECT("NULL", ISSUED_COUNT) " WHERE b.context_id = $1 OR "

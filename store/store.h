@@ -940,6 +940,7 @@ int store_learner_view(struct store *s, int64_t consumer_id, int64_t user_id, in
 /* A resource link of a course. */
 struct store_link {
     const char *lti_link_id, *title;
+    double points_possible; /* as the LMS last sent them; 0: never sent */
 };
 
 /* Everything the instructor's course page needs; strings live in the arena. */
