@@ -10,7 +10,18 @@
  * /badges/delete change a BadgeClass's life. Only the course's own
  * BadgeClasses are edited here; course-less ones are the operator's (CLI).
  *
- * An upload goes through image_for_badge, as `badge create --image`
+ * The form shows only the chosen rule's fields: each rule is a radio
+ * button with its fields beneath, and the stylesheet hides the fields of
+ * the rules not chosen where the browser has :has() (every field shows
+ * where it has not); the page's script also disables them, so they are not
+ * posted. Saving reads only the chosen rule's fields whatever else comes.
+ * Scores are typed and shown in percent (stored 0..1 as the LMS sends
+ * them). Alignments are rows of fields, a few empty ones to fill without
+ * the script, stored as the same JSON the CLI's 'NAME|URL|...' specs give.
+ *
+ * The image is one choice: keep the current one, the default one, or a
+ * file. A file chosen is used whatever else is ticked (choosing it is the
+ * clearer act); a file goes through image_for_badge, as `badge create --image`
  * does: a PNG is decoded with libpng (at most 256 KiB and 2048 x 2048); an
  * SVG is parsed with libxml2 and sanitized (image_svg_sanitize) before it
  * is stored, so what is served is clean.
@@ -23,45 +34,52 @@
 
 /* learners listed by a dry run; past it the page says how many more */
 #define DRYRUN_SHOW 200
+/* empty alignment rows under the filled ones: what a form without the script can add at once */
+#define ALIGNMENT_EMPTY_ROWS 2
+/* the alignment rows a post is read for (5 fields each: what the form's cap allows) */
+#define ALIGNMENT_ROWS_READ (LIMIT_FORM_PARAMS / AWARDS_ALIGNMENT_FIELDS)
 
 /* The form as posted (or as stored), kept as text to show it again. */
 struct badge_form {
     const char *slug; /* NULL: a new badge */
-    const char *name, *description, *criteria_url, *criteria, *kind, *threshold, *link, *group;
-    const char *count, *mode, *expires_days, *tags, *alignments, *issuing_component;
-    const char *passback_score;
-    bool passback, revoke, default_image;
+    const char *name, *description, *criteria_url, *criteria, *kind, *link, *group;
+    const char *threshold, *passback_score; /* in percent, as typed or shown */
+    const char *count, *mode, *expires_days, *tags, *issuing_component;
+    const char *image_choice; /* "keep", "default", "upload"; NULL: keep (a new badge: default) */
+    struct awards_alignment *al; /* the filled rows */
+    size_t nal;
+    bool al_more; /* more filled rows than a badge may have */
+    bool passback, revoke;
     const struct store_badge *cur; /* the stored badge being edited */
 };
 
-static const char *const kinds[] = {
-    "score", "completion", "enrollment", "manual", "count", "group"
-};
+/* The form's names of an alignment row's fields, in awards_alignment's order. */
+static const char *const al_names[AWARDS_ALIGNMENT_FIELDS] = { "al_name", "al_url",
+                                                               "al_description", "al_framework",
+                                                               "al_code" };
 
-static const char *kind_label(const char *k)
+/* The course's link `id`, or NULL. */
+static const struct store_link *course_link(const struct store_course_admin *c, const char *id)
 {
-    if (strcmp(k, "score") == 0)
-        return _("A score on an activity");
-    if (strcmp(k, "completion") == 0)
-        return _("Completing the course (the pass mark)");
-    if (strcmp(k, "enrollment") == 0)
-        return _("Opening the tool in the course");
-    if (strcmp(k, "manual") == 0)
-        return _("Only by hand");
-    if (strcmp(k, "count") == 0)
-        return _("Completing a number of courses");
-    return _("Completing every course of a group");
+    for (size_t i = 0; id && i < c->nlinks; i++) {
+        if (strcmp(c->links[i].lti_link_id, id) == 0)
+            return &c->links[i];
+    }
+    return NULL;
 }
 
-static const char *score_text(struct req *r, double v)
+/* The points possible of the course's link `id` (0: unknown, or any activity). */
+static double link_points(const struct store_course_admin *c, const char *id)
 {
-    return web_score(r, v);
+    const struct store_link *l = course_link(c, id);
+
+    return l ? l->points_possible : 0;
 }
 
 /* The form of a stored badge. */
 static void form_from_badge(struct req *r, const struct store_badge *b, struct badge_form *f)
 {
-    struct buf t = BUF_INIT(LIMIT_BADGE_TEXT_LEN * 2), al = BUF_INIT(LIMIT_BADGE_TEXT_LEN * 4);
+    struct buf t = BUF_INIT(LIMIT_BADGE_TEXT_LEN * 2);
 
     memset(f, 0, sizeof(*f));
     f->cur = b;
@@ -71,21 +89,20 @@ static void form_from_badge(struct req *r, const struct store_badge *b, struct b
     f->criteria_url = b->criteria_url;
     f->criteria = b->criteria_narrative;
     f->kind = store_rule_name(b->rule.kind);
-    f->threshold = b->rule.kind == RULE_SCORE ? score_text(r, b->rule.threshold) : "0.8";
+    f->threshold = b->rule.kind == RULE_SCORE ? web_percent_value(r, b->rule.threshold) : NULL;
     f->link = b->rule.resource_link;
     f->group = b->rule.group;
     f->count = b->rule.kind == RULE_COUNT ? web_fmt(r, "%lld", (long long)b->rule.count) : NULL;
     f->mode = b->mode;
     f->expires_days = b->expires_days ? web_fmt(r, "%lld", (long long)b->expires_days) : NULL;
     awards_tags_text(b->tags, &t);
-    awards_alignments_text(b->alignments, &al);
     f->tags = t.ptr ? arena_memdupz(&r->arena, t.ptr, t.len) : NULL;
-    f->alignments = al.ptr ? arena_memdupz(&r->arena, al.ptr, al.len) : NULL;
     buf_release(&t);
-    buf_release(&al);
+    f->al = arena_alloc(&r->arena, st_mult(LIMIT_BADGE_ALIGNMENTS, sizeof(*f->al)));
+    f->nal = awards_alignments_rows(b->alignments, f->al, LIMIT_BADGE_ALIGNMENTS, &r->arena);
     f->issuing_component = b->issuing_component;
     f->passback = b->passback;
-    f->passback_score = score_text(r, b->passback ? b->passback_score : 1.0);
+    f->passback_score = web_percent_value(r, b->passback ? b->passback_score : 1.0);
     f->revoke = b->revoke_on_withdrawn;
 }
 
@@ -94,6 +111,50 @@ static const char *field(struct req *r, const char *name)
     struct str v = str_trim(web_post_get(r, name));
 
     return v.len ? arena_strz(&r->arena, v) : NULL;
+}
+
+/*
+ * The alignment rows posted (al_name_0, al_url_0, ... al_code_0, al_name_1,
+ * ...), in the order of their numbers; rows left wholly empty are skipped.
+ * The fields are found in one pass over the post: a row number is at most
+ * ALIGNMENT_ROWS_READ, what a post within the form's cap can fill.
+ */
+static void alignments_from_post(struct req *r, struct badge_form *f)
+{
+    struct awards_alignment *rows =
+        arena_alloc(&r->arena, st_mult(ALIGNMENT_ROWS_READ, sizeof(*rows)));
+
+    memset(rows, 0, st_mult(ALIGNMENT_ROWS_READ, sizeof(*rows)));
+    f->al = arena_alloc(&r->arena, st_mult(LIMIT_BADGE_ALIGNMENTS, sizeof(*f->al)));
+    for (size_t i = 0; i < r->post.n; i++) {
+        const struct web_field *w = &r->post.fields[i];
+
+        for (size_t k = 0; k < AWARDS_ALIGNMENT_FIELDS; k++) {
+            size_t len = strlen(al_names[k]);
+            int64_t row;
+            struct str v;
+
+            if (strncmp(w->name, al_names[k], len) != 0 || w->name[len] != '_' ||
+                str_to_i64(str_from_cstr(w->name + len + 1), 0, ALIGNMENT_ROWS_READ - 1, &row) < 0)
+                continue;
+            v = str_trim(w->value.ptr ? buf_view(&w->value) : STR_LIT(""));
+            if (v.len && !rows[row].field[k])
+                rows[row].field[k] = arena_strz(&r->arena, v);
+        }
+    }
+    for (size_t i = 0; i < ALIGNMENT_ROWS_READ; i++) {
+        bool filled = false;
+
+        for (size_t k = 0; k < AWARDS_ALIGNMENT_FIELDS; k++)
+            filled = filled || rows[i].field[k];
+        if (!filled)
+            continue;
+        if (f->nal == LIMIT_BADGE_ALIGNMENTS) {
+            f->al_more = true;
+            break;
+        }
+        f->al[f->nal++] = rows[i];
+    }
 }
 
 static void form_from_post(struct req *r, struct badge_form *f)
@@ -105,19 +166,19 @@ static void form_from_post(struct req *r, struct badge_form *f)
     f->criteria_url = field(r, "criteria_url");
     f->criteria = field(r, "criteria");
     f->kind = field(r, "kind");
-    f->threshold = field(r, "threshold");
+    f->threshold = field(r, "threshold_percent");
     f->link = field(r, "link");
     f->group = field(r, "group");
     f->count = field(r, "count");
     f->mode = field(r, "mode");
     f->expires_days = field(r, "expires_days");
     f->tags = field(r, "tags");
-    f->alignments = field(r, "alignments");
+    alignments_from_post(r, f);
     f->issuing_component = field(r, "issuing_component");
     f->passback = str_eq_cstr(web_post_get(r, "passback"), "1");
-    f->passback_score = field(r, "passback_score");
+    f->passback_score = field(r, "passback_percent");
     f->revoke = str_eq_cstr(web_post_get(r, "revoke"), "1");
-    f->default_image = str_eq_cstr(web_post_get(r, "default_image"), "1");
+    f->image_choice = field(r, "image_choice");
 }
 
 /* Splits `text` at `sep` into trimmed, non-empty parts (in the arena); at most `max`. */
@@ -144,26 +205,45 @@ static size_t split(struct req *r, const char *text, char sep, const char **out,
     return n;
 }
 
-static bool link_in_course(const struct store_course_admin *c, const char *link)
-{
-    for (size_t i = 0; i < c->nlinks; i++) {
-        if (strcmp(c->links[i].lti_link_id, link) == 0)
-            return true;
-    }
-    return false;
-}
-
 static bool one_line(const char *v)
 {
     return !v || !strpbrk(v, "\r\n\t");
+}
+
+/* The alignment rows as the JSON the store keeps (in the arena). */
+static int alignments_check(struct req *r, const struct badge_form *f, const char **out,
+                            struct err *err)
+{
+    char *json;
+    size_t bad = 0;
+
+    if (f->al_more)
+        return err_set(err, ERR_INVALID, _("a badge has at most %d alignments"),
+                       LIMIT_BADGE_ALIGNMENTS);
+    for (size_t i = 0; i < f->nal; i++) {
+        for (size_t k = 0; k < AWARDS_ALIGNMENT_FIELDS; k++) {
+            if (!one_line(f->al[i].field[k]))
+                return err_set(err, ERR_INVALID, _("alignment %zu: each field is one line"), i + 1);
+        }
+    }
+    if (awards_alignments_rows_json(f->al, f->nal, &json, &bad, err) < 0) {
+        err_clear(err);
+        return err_set(err, ERR_INVALID,
+                       _("alignment %zu needs a name and an address starting with https:// or "
+                         "http://"),
+                       bad + 1);
+    }
+    *out = arena_strz(&r->arena, str_from_cstr(json));
+    free(json);
+    return 0;
 }
 
 /* Checks the form and fills `nb` (strings borrowed from the form and the arena). */
 static int form_check(struct req *r, const struct web_sess *ws, const struct store_course_admin *c,
                       const struct badge_form *f, struct store_badge_new *nb, struct err *err)
 {
-    const char *tags[LIMIT_BADGE_TAGS], *als[LIMIT_BADGE_ALIGNMENTS];
-    size_t nt, na;
+    const char *tags[LIMIT_BADGE_TAGS];
+    size_t nt;
     bool more;
     int k;
     char *json;
@@ -199,10 +279,11 @@ static int form_check(struct req *r, const struct web_sess *ws, const struct sto
     nb->rule.kind = (enum store_rule_kind)k;
     switch (nb->rule.kind) {
     case RULE_SCORE:
-        if (!f->threshold || lti_score_parse(str_from_cstr(f->threshold), &nb->rule.threshold) < 0)
+        if (!f->threshold ||
+            web_percent_parse(str_from_cstr(f->threshold), &nb->rule.threshold) < 0)
             return err_set(err, ERR_INVALID, "%s",
-                           _("the score needed is a number from 0 to 1, such as 0.8"));
-        if (f->link && !link_in_course(c, f->link))
+                           _("the score needed is a percent from 0 to 100, such as 80"));
+        if (f->link && !course_link(c, f->link))
             return err_set(err, ERR_INVALID, "%s", _("that activity is not part of this course"));
         nb->rule.resource_link = f->link;
         break;
@@ -251,21 +332,13 @@ static int form_check(struct req *r, const struct web_sess *ws, const struct sto
     }
     nb->tags = arena_strz(&r->arena, str_from_cstr(json));
     free(json);
-    na = split(r, f->alignments, '\n', als, LIMIT_BADGE_ALIGNMENTS, &more);
-    if (more || awards_alignments_json(als, na, &json, err) < 0) {
-        err_clear(err);
-        return err_set(
-            err, ERR_INVALID,
-            _("each alignment is one line: NAME | URL | DESCRIPTION | FRAMEWORK | CODE, with an http(s) URL; at most %d"),
-            LIMIT_BADGE_ALIGNMENTS);
-    }
-    nb->alignments = arena_strz(&r->arena, str_from_cstr(json));
-    free(json);
+    if (alignments_check(r, f, &nb->alignments, err) < 0)
+        return -1;
     if (f->passback) {
         if (!f->passback_score ||
-            lti_score_parse(str_from_cstr(f->passback_score), &nb->passback_score) < 0)
+            web_percent_parse(str_from_cstr(f->passback_score), &nb->passback_score) < 0)
             return err_set(err, ERR_INVALID, "%s",
-                           _("the grade sent to the course is a number from 0 to 1"));
+                           _("the grade sent to the course is a percent from 0 to 100"));
         nb->has_passback_score = true;
     } else {
         nb->passback_off = true;
@@ -303,10 +376,10 @@ static int image_refused(struct err *err)
 }
 
 /*
- * The image: an upload made a badge image by the rule every way in shares
- * (image_for_badge: a PNG checked, an SVG sanitized and checked); the
- * default when asked for (or for a new badge without one); else none
- * (an edit keeps the stored image). *cleaned: parts the sanitizer removed.
+ * The image: a file chosen, made a badge image by the rule every way in
+ * shares (image_for_badge: a PNG checked, an SVG sanitized and checked);
+ * else the default when chosen (or for a new badge); else none (an edit
+ * keeps the stored image). *cleaned: parts the sanitizer removed.
  */
 static int form_image(struct req *r, const struct badge_form *f, struct store_badge_new *nb,
                       size_t *cleaned, struct err *err)
@@ -327,7 +400,9 @@ static int form_image(struct req *r, const struct badge_form *f, struct store_ba
         buf_release(&out);
         return 0;
     }
-    if (f->default_image || !f->cur) {
+    if (f->image_choice && strcmp(f->image_choice, "upload") == 0)
+        return err_set(err, ERR_INVALID, "%s", _("choose the image file to upload"));
+    if ((f->image_choice && strcmp(f->image_choice, "default") == 0) || !f->cur) {
         nb->image = (const unsigned char *)awards_default_image_svg;
         nb->image_len = strlen(awards_default_image_svg);
         nb->image_type = "image/svg+xml";
@@ -343,8 +418,9 @@ struct dryrun {
     bool more;
 };
 
-static int dry_run(struct req *r, const struct web_sess *ws, const struct badge_form *f,
-                   const struct store_badge_new *nb, struct dryrun *d, struct err *err)
+static int dry_run(struct req *r, const struct web_sess *ws, const struct store_course_admin *co,
+                   const struct badge_form *f, const struct store_badge_new *nb, struct dryrun *d,
+                   struct err *err)
 {
     struct store_candidate *c;
     size_t n;
@@ -364,7 +440,9 @@ static int dry_run(struct req *r, const struct web_sess *ws, const struct badge_
         const char *why = NULL;
 
         if (c[i].has_score && c[i].link_title)
-            why = web_fmt(r, _("score %s on \xe2\x80\x9c%s\xe2\x80\x9d"), web_score(r, c[i].score),
+            /* the points of the rule's activity, where the score must be */
+            why = web_fmt(r, _("score %s on \xe2\x80\x9c%s\xe2\x80\x9d"),
+                          web_grade(r, c[i].score, link_points(co, nb->rule.resource_link)),
                           c[i].link_title);
         else if (c[i].completed)
             why = web_fmt(r, _("%lld courses completed"), (long long)c[i].completed);
@@ -399,32 +477,66 @@ static const char editor_tpl[] =
     "<p><label for=\"description\">{{@Description}}</label>"
     "<textarea id=\"description\" name=\"description\" rows=\"3\" required>{{description}}"
     "</textarea></p>"
-    "<p>{{#img}}<img src=\"{{img}}\" alt=\"{{@The current image}}\" width=\"64\" height=\"64\"> "
-    "{{/img}}<label for=\"image\">{{@Image: a PNG or SVG file, at most 256 KiB and 2048 by 2048 pixels}}</label>"
+    /* one choice of image: the current one, the default one, or a file */
+    "<fieldset class=\"choice\"><legend>{{@Image}}</legend>"
+    "{{#img}}<p><input type=\"radio\" id=\"image-keep\" name=\"image_choice\" value=\"keep\""
+    "{{#ic_keep}} checked{{/ic_keep}}> <label for=\"image-keep\" class=\"inline\">"
+    "{{@Keep the current image}}</label> <img src=\"{{img}}\" alt=\"\" width=\"32\" "
+    "height=\"32\"></p>{{/img}}"
+    "<p><input type=\"radio\" id=\"image-default\" name=\"image_choice\" value=\"default\""
+    "{{#ic_default}} checked{{/ic_default}}> <label for=\"image-default\" class=\"inline\">"
+    "{{@Use the default image}}</label> <img src=\"{{default_img}}\" alt=\"\" width=\"32\" "
+    "height=\"32\"></p>"
+    "<p><input type=\"radio\" id=\"image-upload\" name=\"image_choice\" value=\"upload\""
+    "{{#ic_upload}} checked{{/ic_upload}}> <label for=\"image-upload\" class=\"inline\">"
+    "{{@Upload an image}}</label></p>"
+    "<div class=\"sub\"><p><label for=\"image\">{{@Image: a PNG or SVG file, at most 256 KiB and 2048 by 2048 pixels}}</label>"
     "<input id=\"image\" name=\"image\" type=\"file\" accept=\"image/png,image/svg+xml,.png,.svg\" "
     "aria-describedby=\"image-hint\"></p>"
-    "<p id=\"image-hint\" class=\"hint\">{{#slug}}{{@Leave it empty to keep the current image.}}{{/slug}}{{^slug}}{{@Leave it empty for the default image.}}{{/slug}} "
-    "{{@Anything that could run code is removed from an SVG.}}</p>"
-    "<p><input type=\"checkbox\" id=\"default_image\" name=\"default_image\" value=\"1\"> "
-    "<label for=\"default_image\" class=\"inline\">{{@Use the default image}}</label> "
-    "<img src=\"{{default_img}}\" alt=\"\" width=\"32\" height=\"32\"></p>"
+    "<p id=\"image-hint\" class=\"hint\">{{@A file chosen here is used. Anything that could run code is removed from an SVG.}}</p></div>"
     "</fieldset>"
-    "<fieldset><legend>{{@How it is earned}}</legend>"
-    "<p><label for=\"kind\">{{@Rule}}</label><select id=\"kind\" name=\"kind\">"
-    "{{#kinds}}<option value=\"{{v}}\"{{#sel}} selected{{/sel}}>{{label}}</option>{{/kinds}}"
-    "</select></p>"
-    "<p><label for=\"threshold\">{{@Score needed, from 0 to 1 (a score rule)}}</label>"
-    "<input id=\"threshold\" name=\"threshold\" type=\"number\" min=\"0\" max=\"1\" step=\"0.01\" "
-    "value=\"{{threshold}}\"></p>"
-    "<p><label for=\"link\">{{@On the activity (a score rule)}}</label>"
+    "</fieldset>"
+    /* each rule's fields beneath its radio button: the stylesheet and the script hide the others'
+     */
+    "<fieldset class=\"rules\"><legend>{{@How it is earned}}</legend>"
+    "<div class=\"rule\"><input type=\"radio\" id=\"kind-score\" name=\"kind\" value=\"score\""
+    "{{#k_score}} checked{{/k_score}}> <label for=\"kind-score\" class=\"inline\">"
+    "{{@A score on an activity}}</label>"
+    "<div class=\"rule-fields sub\" id=\"rule-score\">"
+    "<p><label for=\"threshold\">{{@Score needed, in percent}}</label>"
+    "<input id=\"threshold\" name=\"threshold_percent\" type=\"number\" min=\"0\" max=\"100\" "
+    "step=\"any\" inputmode=\"decimal\" value=\"{{threshold}}\"{{#points_hint}} "
+    "aria-describedby=\"threshold-hint\"{{/points_hint}}> %</p>"
+    "{{#points_hint}}<p id=\"threshold-hint\" class=\"hint\">{{points_hint}}</p>{{/points_hint}}"
+    "<p><label for=\"link\">{{@On the activity}}</label>"
     "<select id=\"link\" name=\"link\"><option value=\"\">{{@any graded activity}}</option>"
     "{{#links}}<option value=\"{{id}}\"{{#sel}} selected{{/sel}}>{{title}}</option>{{/links}}"
-    "</select></p>"
-    "<p><label for=\"count\">{{@Courses to complete (a number-of-courses rule)}}</label>"
+    "</select></p></div></div>"
+    "<div class=\"rule\"><input type=\"radio\" id=\"kind-completion\" name=\"kind\" "
+    "value=\"completion\"{{#k_completion}} checked{{/k_completion}}> "
+    "<label for=\"kind-completion\" class=\"inline\">{{@Completing the course (the pass mark)}}"
+    "</label></div>"
+    "<div class=\"rule\"><input type=\"radio\" id=\"kind-enrollment\" name=\"kind\" "
+    "value=\"enrollment\"{{#k_enrollment}} checked{{/k_enrollment}}> "
+    "<label for=\"kind-enrollment\" class=\"inline\">{{@Opening the tool in the course}}</label>"
+    "</div>"
+    "<div class=\"rule\"><input type=\"radio\" id=\"kind-manual\" name=\"kind\" value=\"manual\""
+    "{{#k_manual}} checked{{/k_manual}}> <label for=\"kind-manual\" class=\"inline\">"
+    "{{@Only by hand}}</label></div>"
+    "<div class=\"rule\"><input type=\"radio\" id=\"kind-count\" name=\"kind\" value=\"count\""
+    "{{#k_count}} checked{{/k_count}}> <label for=\"kind-count\" class=\"inline\">"
+    "{{@Completing a number of courses}}</label>"
+    "<div class=\"rule-fields sub\" id=\"rule-count\">"
+    "<p><label for=\"count\">{{@Courses to complete}}</label>"
     "<input id=\"count\" name=\"count\" type=\"number\" min=\"1\" max=\"100000\" "
-    "value=\"{{count}}\"></p>"
-    "<p><label for=\"group\">{{@Course group (a group rule)}}</label>"
+    "value=\"{{count}}\"></p></div></div>"
+    "<div class=\"rule\"><input type=\"radio\" id=\"kind-group\" name=\"kind\" value=\"group\""
+    "{{#k_group}} checked{{/k_group}}> <label for=\"kind-group\" class=\"inline\">"
+    "{{@Completing every course of a group}}</label>"
+    "<div class=\"rule-fields sub\" id=\"rule-group\">"
+    "<p><label for=\"group\">{{@Course group}}</label>"
     "<input id=\"group\" name=\"group\" type=\"text\" maxlength=\"255\" value=\"{{group}}\"></p>"
+    "</div></div>"
     "<p><label for=\"mode\">{{@Only for the track (empty: every learner)}}</label>"
     "<input id=\"mode\" name=\"mode\" type=\"text\" maxlength=\"255\" value=\"{{bmode}}\"></p>"
     "</fieldset>"
@@ -440,19 +552,39 @@ static const char editor_tpl[] =
     "value=\"{{expires_days}}\"></p>"
     "<p><label for=\"tags\">{{@Tags, separated by commas}}</label>"
     "<input id=\"tags\" name=\"tags\" type=\"text\" value=\"{{tags}}\"></p>"
-    "<p><label for=\"alignments\">{{@Alignments to standards, one per line: NAME | URL | DESCRIPTION | FRAMEWORK | CODE}}</label>"
-    "<textarea id=\"alignments\" name=\"alignments\" rows=\"2\">{{alignments}}</textarea></p>"
     "<p><label for=\"issuing_component\">{{@Issuing component (optional)}}</label>"
     "<input id=\"issuing_component\" name=\"issuing_component\" type=\"text\" maxlength=\"255\" "
     "value=\"{{issuing_component}}\"></p>"
     "<p><input type=\"checkbox\" id=\"passback\" name=\"passback\" value=\"1\"{{#passback}} "
     "checked{{/passback}}> <label for=\"passback\" class=\"inline\">{{@When issued, send a grade to the course}}</label></p>"
-    "<p><label for=\"passback_score\">{{@That grade, from 0 to 1}}</label>"
-    "<input id=\"passback_score\" name=\"passback_score\" type=\"number\" min=\"0\" max=\"1\" "
-    "step=\"0.01\" value=\"{{passback_score}}\"></p>"
+    "<p><label for=\"passback_score\">{{@That grade, in percent}}</label>"
+    "<input id=\"passback_score\" name=\"passback_percent\" type=\"number\" min=\"0\" "
+    "max=\"100\" step=\"any\" inputmode=\"decimal\" value=\"{{passback_score}}\"> %</p>"
     "<p><input type=\"checkbox\" id=\"revoke\" name=\"revoke\" value=\"1\"{{#revoke}} "
     "checked{{/revoke}}> <label for=\"revoke\" class=\"inline\">{{@Revoke it when the grade that earned it is withdrawn or lowered}}</label></p>"
     "</fieldset>"
+    /* alignments: rows of fields, a few empty ones; the script adds and removes rows */
+    "<details class=\"aligns\" id=\"aligns\"{{#any_al}} open{{/any_al}}>"
+    "<summary>{{@Alignments to standards}}{{#any_al}} ({{nal}}){{/any_al}}</summary>"
+    "<p class=\"hint\" id=\"al-hint\">{{@A standard or competency the badge is aligned with: its name and an address starting with https:// or http:// are needed, the rest is optional. Empty rows are left out.}}</p>"
+    "<div class=\"al-rows\" data-max=\"{{al_max}}\">"
+    "{{#al_rows}}<fieldset class=\"align\"><legend>{{@Alignment {n}}}</legend>"
+    "<div class=\"al-grid\"><p><label for=\"al_name_{{i}}\">{{@Name}}</label>"
+    "<input id=\"al_name_{{i}}\" name=\"al_name_{{i}}\" type=\"text\" value=\"{{an}}\"></p>"
+    "<p><label for=\"al_url_{{i}}\">{{@Address (URL)}}</label>"
+    "<input id=\"al_url_{{i}}\" name=\"al_url_{{i}}\" type=\"url\" value=\"{{au}}\"></p>"
+    "<p><label for=\"al_description_{{i}}\">{{@Description}}</label>"
+    "<input id=\"al_description_{{i}}\" name=\"al_description_{{i}}\" type=\"text\" "
+    "value=\"{{ad}}\"></p>"
+    "<p><label for=\"al_framework_{{i}}\">{{@Framework}}</label>"
+    "<input id=\"al_framework_{{i}}\" name=\"al_framework_{{i}}\" type=\"text\" "
+    "value=\"{{af}}\"></p>"
+    "<p><label for=\"al_code_{{i}}\">{{@Code}}</label>"
+    "<input id=\"al_code_{{i}}\" name=\"al_code_{{i}}\" type=\"text\" value=\"{{ac}}\"></p></div>"
+    "<p class=\"al-remove\" hidden><button type=\"button\" class=\"secondary small\">"
+    "{{@Remove this alignment}}</button></p></fieldset>{{/al_rows}}</div>"
+    "<p class=\"al-add\" hidden><button type=\"button\" class=\"secondary\">"
+    "{{@Add an alignment}}</button></p></details>"
     "<p class=\"actions\"><button type=\"submit\" name=\"do\" value=\"dryrun\" class=\"secondary\">"
     "{{@Check who would earn it now}}</button> "
     "<button type=\"submit\" name=\"do\" value=\"save\">{{@Save the badge}}</button></p></form>"
@@ -473,32 +605,73 @@ static const char editor_tpl[] =
     "<p><button type=\"submit\" class=\"danger\" data-confirm=\"{{@Delete this badge for good?}}\">{{@Delete the badge}}</button></p></form>{{/deletable}}"
     "{{^deletable}}<p class=\"hint\">{{@A badge that was awarded cannot be deleted, only archived.}}</p>{{/deletable}}</section>{{/slug}}";
 
-#define EDITOR_VARS 40
+#define EDITOR_VARS 56
+
+/* The alignment rows to show: the filled ones, then a few empty ones (within the limit). */
+static struct web_tpl_var al_rows(struct req *r, const struct badge_form *f)
+{
+    enum { W = 7 };
+    size_t rows = f->nal + ALIGNMENT_EMPTY_ROWS, n = 0;
+    struct web_tpl_var *v;
+
+    if (rows > LIMIT_BADGE_ALIGNMENTS)
+        rows = f->nal > LIMIT_BADGE_ALIGNMENTS ? f->nal : LIMIT_BADGE_ALIGNMENTS;
+    v = arena_alloc(&r->arena, st_mult(rows, W * sizeof(*v)));
+    for (size_t i = 0; i < rows; i++) {
+        static const char *const keys[AWARDS_ALIGNMENT_FIELDS] = { "an", "au", "ad", "af", "ac" };
+
+        v[n++] = web_tpl_text("i", web_fmt(r, "%zu", i));
+        v[n++] = web_tpl_text("n", web_fmt(r, "%zu", i + 1));
+        for (size_t k = 0; k < AWARDS_ALIGNMENT_FIELDS; k++)
+            v[n++] = web_tpl_text(keys[k], i < f->nal ? f->al[i].field[k] : NULL);
+    }
+    return web_tpl_list("al_rows", v, W, rows);
+}
+
+/* What the score needed is in points on the rule's activity, when the LMS sent them; or NULL. */
+static const char *points_hint(struct req *r, const struct store_course_admin *c,
+                               const struct badge_form *f)
+{
+    const struct store_link *l = course_link(c, f->link);
+    double t;
+
+    if (!l || l->points_possible <= 0 || !f->threshold ||
+        web_percent_parse(str_from_cstr(f->threshold), &t) < 0)
+        return NULL;
+    return web_fmt(r, _("On \xe2\x80\x9c%s\xe2\x80\x9d that is %s."),
+                   l->title && l->title[0] ? l->title : l->lti_link_id,
+                   web_grade(r, t, l->points_possible));
+}
 
 static void reply_editor(struct req *r, struct web_sess *ws, unsigned status,
                          const struct store_course_admin *c, const struct badge_form *f,
                          const char *error, const struct dryrun *d, bool deletable)
 {
-    struct web_tpl_var v[EDITOR_VARS], *kv, *lv;
-    size_t n = 0, nk = 0, nl = 0;
-    const size_t nkinds = sizeof(kinds) / sizeof(kinds[0]);
+    static const char *const kinds[] = { "score",  "completion", "enrollment",
+                                         "manual", "count",      "group" };
+    static const char *const kind_vars[] = { "k_score",  "k_completion", "k_enrollment",
+                                             "k_manual", "k_count",      "k_group" };
+    struct web_tpl_var v[EDITOR_VARS], *lv;
+    size_t n = 0, nl = 0;
     const char *kind = f->kind ? f->kind : "score";
+    const char *choice = f->image_choice ? f->image_choice : f->cur ? "keep" : "default";
 
-    kv = arena_alloc(&r->arena, st_mult(nkinds * 3, sizeof(*kv)));
-    for (size_t i = 0; i < nkinds; i++) {
-        kv[nk++] = web_tpl_text("v", kinds[i]);
-        kv[nk++] = web_tpl_text("label", kind_label(kinds[i]));
-        kv[nk++] = web_tpl_text("sel", strcmp(kind, kinds[i]) == 0 ? "1" : NULL);
-    }
     lv = arena_alloc(&r->arena, st_mult(c->nlinks * 3 + 1, sizeof(*lv)));
     for (size_t i = 0; i < c->nlinks; i++) {
         const struct store_link *l = &c->links[i];
+        const char *title = l->title && l->title[0] ? l->title : l->lti_link_id;
 
         lv[nl++] = web_tpl_text("id", l->lti_link_id);
-        lv[nl++] = web_tpl_text("title", l->title && l->title[0] ? l->title : l->lti_link_id);
+        /* TRANSLATORS: an activity and its points possible, "Quiz 1 (10 points)" */
+        lv[nl++] = web_tpl_text("title", l->points_possible > 0
+                                             ? web_fmt(r, _("%s (%s points)"), title,
+                                                       web_number(r, l->points_possible, 2))
+                                             : title);
         lv[nl++] =
             web_tpl_text("sel", f->link && strcmp(f->link, l->lti_link_id) == 0 ? "1" : NULL);
     }
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        v[n++] = web_tpl_text(kind_vars[i], strcmp(kind, kinds[i]) == 0 ? "1" : NULL);
     v[n++] = web_tpl_text("error", error);
     v[n++] = web_tpl_text("dry", d && d->done ? "1" : NULL);
     v[n++] = web_tpl_text("off", d && d->done && !c->badges_enabled ? "1" : NULL);
@@ -519,8 +692,11 @@ static void reply_editor(struct req *r, struct web_sess *ws, unsigned status,
         f->cur ? web_fmt(r, "%s/ob/v2/badges/%s/image", r->web->public_path, f->cur->slug) : NULL);
     v[n++] =
         web_tpl_url("default_img", web_fmt(r, "%s/static/default-badge.svg", r->web->public_path));
-    v[n++] = web_tpl_list("kinds", kv, 3, nk / 3);
-    v[n++] = web_tpl_text("threshold", f->threshold ? f->threshold : "0.8");
+    v[n++] = web_tpl_text("ic_keep", strcmp(choice, "keep") == 0 ? "1" : NULL);
+    v[n++] = web_tpl_text("ic_default", strcmp(choice, "default") == 0 ? "1" : NULL);
+    v[n++] = web_tpl_text("ic_upload", strcmp(choice, "upload") == 0 ? "1" : NULL);
+    v[n++] = web_tpl_text("threshold", f->threshold ? f->threshold : "80");
+    v[n++] = web_tpl_text("points_hint", points_hint(r, c, f));
     v[n++] = web_tpl_list("links", lv, 3, nl / 3);
     v[n++] = web_tpl_text("count", f->count);
     v[n++] = web_tpl_text("group", f->group);
@@ -529,10 +705,13 @@ static void reply_editor(struct req *r, struct web_sess *ws, unsigned status,
     v[n++] = web_tpl_text("criteria_url", f->criteria_url);
     v[n++] = web_tpl_text("expires_days", f->expires_days);
     v[n++] = web_tpl_text("tags", f->tags);
-    v[n++] = web_tpl_text("alignments", f->alignments);
+    v[n++] = web_tpl_text("any_al", f->nal ? "1" : NULL);
+    v[n++] = web_tpl_text("nal", web_fmt(r, "%zu", f->nal));
+    v[n++] = web_tpl_text("al_max", web_fmt(r, "%d", LIMIT_BADGE_ALIGNMENTS));
+    v[n++] = al_rows(r, f);
     v[n++] = web_tpl_text("issuing_component", f->issuing_component);
     v[n++] = web_tpl_text("passback", f->passback ? "1" : NULL);
-    v[n++] = web_tpl_text("passback_score", f->passback_score ? f->passback_score : "1");
+    v[n++] = web_tpl_text("passback_score", f->passback_score ? f->passback_score : "100");
     v[n++] = web_tpl_text("revoke", f->revoke ? "1" : NULL);
     v[n++] = web_tpl_text("archived", f->cur && f->cur->archived_at ? "1" : NULL);
     v[n++] = web_tpl_text("deletable", deletable ? "1" : NULL);
@@ -636,7 +815,7 @@ void web_route_save(struct req *r)
         return;
     }
     if (dry) {
-        if (dry_run(r, ws, &f, &nb, &d, &err) < 0) {
+        if (dry_run(r, ws, &c, &f, &nb, &d, &err) < 0) {
             web_reply_err(r, &err);
             return;
         }

@@ -97,7 +97,22 @@ static const char style_css[] =
     "button.danger{background:var(--bad);border-color:var(--bad)}"
     ".error{padding:.5rem .75rem;border-left:4px solid var(--bad);background:var(--card)}"
     ".dryrun{background:var(--card);border:1px solid var(--line);border-radius:8px;"
-    "padding:.25rem 1rem}.button{display:inline-block;text-decoration:none}\n";
+    "padding:.25rem 1rem}.button{display:inline-block;text-decoration:none}"
+    /*
+     * the editor: a rule's fields beneath its radio button, hidden while
+     * another rule is chosen where :has() is known (elsewhere all show);
+     * alignments as rows of fields
+     */
+    "form.edit fieldset fieldset{border:0;margin:.5rem 0;padding:0}"
+    ".sub{margin:0 0 .5rem 1.6rem;padding-left:.75rem;border-left:3px solid var(--line)}"
+    ".rule{margin:.35rem 0}"
+    "@supports selector(:has(*)){.rule:not(:has(>input:checked))>.rule-fields{display:none}}"
+    ".rule-fields p{margin:.35rem 0}"
+    "details.aligns{background:var(--card);border:1px solid var(--line);border-radius:8px;"
+    "margin:1rem 0;padding:.5rem 1rem}details.aligns>summary{font-weight:600}"
+    "form.edit fieldset.align{border-top:1px solid var(--line);border-radius:0;padding-top:.25rem}"
+    ".al-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(14rem,1fr));gap:0 1rem}"
+    ".align p{margin:.25rem 0}form.edit .align input{width:100%}\n";
 
 /*
  * A file built into the program, cacheable for `cache` ("public, max-age=N");
@@ -181,7 +196,78 @@ static const char page_js[] =
     "document.addEventListener('submit', function (e) {\n"
     "  var m = e.target.getAttribute('data-confirm');\n"
     "  if (m && !window.confirm(m)) e.preventDefault();\n"
-    "});\n";
+    "});\n"
+    /*
+     * the badge editor: only the chosen rule's fields show, the others'
+     * disabled so they are not posted; the image radio follows a file
+     * chosen; alignment rows added and removed, their names kept 0..n-1
+     */
+    "(function () {\n"
+    "  var form = document.querySelector('form.edit');\n"
+    "  if (!form) return;\n"
+    "  var rules = form.querySelectorAll('.rule > input[name=kind]');\n"
+    "  var sync = function () {\n"
+    "    rules.forEach(function (r) {\n"
+    "      var f = r.parentNode.querySelector('.rule-fields');\n"
+    "      if (!f) return;\n"
+    "      f.hidden = !r.checked;\n"
+    "      f.querySelectorAll('input, select, textarea').forEach(function (i) {\n"
+    "        i.disabled = !r.checked;\n"
+    "      });\n"
+    "    });\n"
+    "  };\n"
+    "  rules.forEach(function (r) { r.addEventListener('change', sync); });\n"
+    "  sync();\n"
+    "  var file = form.querySelector('#image'), up = form.querySelector('#image-upload');\n"
+    "  if (file && up) file.addEventListener('change', function () {\n"
+    "    if (file.files.length) up.checked = true;\n"
+    "  });\n"
+    "  form.querySelectorAll('input[name=image_choice]').forEach(function (c) {\n"
+    "    c.addEventListener('change', function () {\n"
+    "      if (c !== up && c.checked && file) file.value = '';\n"
+    "    });\n"
+    "  });\n"
+    "  var box = form.querySelector('.al-rows');\n"
+    "  if (!box) return;\n"
+    "  var max = +box.getAttribute('data-max');\n"
+    "  var add = form.querySelector('.al-add');\n"
+    "  var renumber = function () {\n"
+    "    var rows = box.querySelectorAll('fieldset.align');\n"
+    "    rows.forEach(function (row, i) {\n"
+    "      var lg = row.querySelector('legend');\n"
+    "      lg.textContent = lg.textContent.replace(/\\d+/, String(i + 1));\n"
+    "      row.querySelectorAll('[id], [for], [name]').forEach(function (e) {\n"
+    "        ['id', 'for', 'name'].forEach(function (a) {\n"
+    "          var v = e.getAttribute(a);\n"
+    "          if (v) e.setAttribute(a, v.replace(/_\\d+$/, '_' + i));\n"
+    "        });\n"
+    "      });\n"
+    "    });\n"
+    "    add.hidden = rows.length >= max;\n"
+    "  };\n"
+    "  box.querySelectorAll('.al-remove').forEach(function (p) { p.hidden = false; });\n"
+    "  box.addEventListener('click', function (e) {\n"
+    "    var b = e.target.closest('.al-remove button');\n"
+    "    if (!b) return;\n"
+    "    var row = b.closest('fieldset.align');\n"
+    "    var next = row.nextElementSibling || row.previousElementSibling;\n"
+    "    if (box.querySelectorAll('fieldset.align').length > 1) row.remove();\n"
+    "    else row.querySelectorAll('input').forEach(function (i) { i.value = ''; });\n"
+    "    renumber();\n"
+    "    var f = (next && next.isConnected ? next : box).querySelector('input');\n"
+    "    if (f) f.focus();\n"
+    "  });\n"
+    "  add.querySelector('button').addEventListener('click', function () {\n"
+    "    var rows = box.querySelectorAll('fieldset.align');\n"
+    "    if (rows.length >= max) return;\n"
+    "    var row = rows[rows.length - 1].cloneNode(true);\n"
+    "    row.querySelectorAll('input').forEach(function (i) { i.value = ''; });\n"
+    "    box.appendChild(row);\n"
+    "    renumber();\n"
+    "    row.querySelector('input').focus();\n"
+    "  });\n"
+    "  renumber();\n"
+    "})();\n";
 
 void web_route_script(struct req *r)
 {
@@ -248,6 +334,57 @@ const char *web_grade(struct req *r, double score, double points_possible)
                        web_number(r, points_possible, 2));
     /* TRANSLATORS: a percentage, "72%" */
     return web_fmt(r, _("%s%%"), web_number(r, score * 100, 1));
+}
+
+const char *web_percent_value(struct req *r, double score)
+{
+    char tmp[32];
+    int n = snprintf(tmp, sizeof(tmp), "%.2f", score * 100);
+
+    if (n <= 0 || (size_t)n >= sizeof(tmp))
+        return "";
+    while (tmp[n - 1] == '0')
+        tmp[--n] = '\0';
+    if (tmp[n - 1] == '.')
+        tmp[--n] = '\0';
+    return arena_memdupz(&r->arena, tmp, (size_t)n);
+}
+
+int web_percent_parse(struct str s, double *out)
+{
+    uint64_t mant = 0, scale = 100;
+    size_t i = 0, digits = 0, frac = 0;
+    bool point = false;
+
+    s = str_trim(s);
+    if (s.len && s.ptr[s.len - 1] == '%')
+        s = str_trim((struct str){ s.ptr, s.len - 1 });
+    /*
+     * digits [("." | ",") digits], at most 4 decimals: the value is
+     * mant / scale with both exact integers, so the one division rounds as
+     * strtod() rounds the fraction typed as 0..1 ("80" and "0.8" store the
+     * same double)
+     */
+    for (; i < s.len; i++) {
+        char c = s.ptr[i];
+
+        if ((c == '.' || c == ',') && !point) {
+            point = true;
+            continue;
+        }
+        if (c < '0' || c > '9' || digits == 9 || (point && frac == 4))
+            return -1;
+        mant = mant * 10 + (uint64_t)(c - '0');
+        digits += mant > 0 || point;
+        if (point) {
+            frac++;
+            scale *= 10;
+        }
+    }
+    if (i == 0 || (point && frac == 0) || mant > 100 * (scale / 100))
+        return -1;
+    *out = (double)mant / (double)scale;
+    return 0;
 }
 
 /* BASE PATH?s=TOKEN[&m=NOTICE][&name=value...]: the one way a page's URL is written. */

@@ -328,6 +328,13 @@ const char *web_number(struct req *r, double x, int decimals);
  * ("75%"); never the bare fraction.
  */
 const char *web_grade(struct req *r, double score, double points_possible);
+/* A score (0..1) as a percent form value, '.' for decimals ("80", "72.5"), in the arena. */
+const char *web_percent_value(struct req *r, double score);
+/*
+ * A percent typed in a form ("80", "72.5", "72,5", "80 %") as a score
+ * (0..1): at most 4 decimals, from 0 to 100; -1 for anything else.
+ */
+int web_percent_parse(struct str s, double *out /* OUT */);
 /* The page's own URL with `s` and the given query (name, value pairs), escaped, in the arena. */
 const char *web_page_url(struct req *r, const struct web_sess *ws, const char *path,
                          const char *const *params /* name, value, ..., NULL */);

@@ -379,9 +379,9 @@ async function editBadge(t, { name, description, image, threshold }) {
   await page.locator('#name').fill(name);
   await page.locator('#description').fill(description);
   await page.locator('#image').setInputFiles(image);
-  await page.locator('#kind').selectOption('score');
+  await page.locator('#kind-score').check();
   await page.locator('#threshold').fill(threshold);
-  await page.locator('#criteria').fill(`Score at least ${threshold} in the course.`);
+  await page.locator('#criteria').fill(`Score at least ${threshold}% in the course.`);
   await page.locator('#tags').fill('browser, test');
   // the dry run first: nobody has a grade yet
   await page.locator('button[value="dryrun"]').click();
@@ -408,9 +408,9 @@ async function instructorCreatesBadges(t) {
   const page = t.instructor.page;
   t.badges = {
     score: { name: 'Score Star', slug: await editBadge(t, { name: 'Score Star',
-      description: 'Scored at least 80% in the course.', image: cfg.images.png, threshold: '0.8' }) },
+      description: 'Scored at least 80% in the course.', image: cfg.images.png, threshold: '80' }) },
     svg: { name: 'Top Marks', slug: await editBadge(t, { name: 'Top Marks',
-      description: 'Scored at least 95%: an SVG badge.', image: cfg.images.svg, threshold: '0.95' }) },
+      description: 'Scored at least 95%: an SVG badge.', image: cfg.images.svg, threshold: '95' }) },
   };
   const listed = JSON.parse(await cli('badge', 'list', '--json'));
   const png = listed.find((b) => b.slug === t.badges.score.slug);
@@ -425,7 +425,8 @@ async function instructorCreatesBadges(t) {
   // the editor of a saved badge shows its values, and axe finds nothing serious in it
   await page.locator(`tr[data-slug="${t.badges.score.slug}"] a`).click();
   await page.waitForLoadState('load');
-  check(await page.locator('#threshold').inputValue() === '0.80', 'the editor shows the rule back');
+  check(await page.locator('#threshold').inputValue() === '80', 'the editor shows the rule back in percent',
+    await page.locator('#threshold').inputValue());
   t.editorUrl = page.url();
   await shot(page, '01b-instructor-badge-editor');
   const axePage = await t.axeCtx.newPage();
@@ -874,6 +875,169 @@ async function publicPrint(t) {
   await page.close();
 }
 
+
+// ---- the badge editor: the rule's fields, alignments, percent ------------------
+
+const EDITOR_COURSE = { context_id: 'course-browser-editor', context_title: 'Editor Course',
+  context_label: 'ED101', resource_link_id: 'ed-quiz', resource_link_title: 'Editor quiz' };
+
+/* An instructor of the editor's own course (its badges touch no other flow's). */
+async function editorSetup(t) {
+  const { page, token } = await launchAs(t.instructorCtx, { ...EDITOR_COURSE, user_id: 'prof-ed',
+    roles: 'Instructor', lis_person_name_full: 'Editor Prof' });
+  await page.close();
+  t.ed = { token, newUrl: `${cfg.base}/badges/edit?s=${token}` };
+  t.noJsCtx = await t.browser.newContext({ javaScriptEnabled: false });
+}
+
+/* Which of the rules' fields are shown, and which are disabled. */
+async function ruleFieldState(page) {
+  return page.evaluate(() => Object.fromEntries(['threshold', 'link', 'count', 'group'].map((id) => {
+    const e = document.getElementById(id);
+    return [id, { shown: e.getClientRects().length > 0, disabled: e.disabled }];
+  })));
+}
+
+async function noHorizontalScroll(page, label) {
+  const w = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(w <= 360, `${label}: no horizontal scroll at 360 px`, `scrollWidth ${w}`);
+}
+
+/*
+ * The rule switch, with and without JavaScript, at 360 and 1280 px: only the
+ * chosen rule's fields show (the stylesheet's :has() without the script);
+ * with the script the others are disabled and not posted; without it they
+ * are posted and the server stores only the chosen rule.
+ */
+async function editorRuleSwitch(t) {
+  for (const js of [true, false]) {
+    const page = await newPage(js ? t.instructorCtx : t.noJsCtx);
+    const tag = js ? 'js' : 'nojs';
+    for (const width of [360, 1280]) {
+      await page.setViewportSize({ width, height: 900 });
+      await page.goto(t.ed.newUrl);
+      let st = await ruleFieldState(page);
+      check(await page.locator('#kind-score').isChecked(), `${tag} ${width}: a new badge starts on the score rule`);
+      check(st.threshold.shown && st.link.shown && !st.count.shown && !st.group.shown,
+        `${tag} ${width}: only the score rule's fields show`, st);
+      await page.locator('label[for="kind-count"]').click();
+      st = await ruleFieldState(page);
+      check(st.count.shown && !st.threshold.shown && !st.link.shown && !st.group.shown,
+        `${tag} ${width}: the count rule chosen, only its field shows`, st);
+      check(st.threshold.disabled === js && st.group.disabled === js && !st.count.disabled,
+        `${tag} ${width}: the other rules' fields are ${js ? '' : 'not '}disabled`, st);
+      await page.locator('label[for="kind-group"]').click();
+      st = await ruleFieldState(page);
+      check(st.group.shown && !st.count.shown && !st.threshold.shown,
+        `${tag} ${width}: the group rule chosen, only its field shows`, st);
+      await page.locator('label[for="kind-count"]').click();
+      if (width === 360) await noHorizontalScroll(page, `the editor (${tag})`);
+      await shot(page, `07-editor-rule-count-${tag}-${width}px`);
+      if (width !== 1280) continue;
+      const name = `Two courses (${tag})`;
+      await page.locator('#name').fill(name);
+      await page.locator('#description').fill('Completed two courses.');
+      await page.locator('#count').fill('2');
+      const posted = page.waitForRequest((r) => r.url().endsWith('/badges/save') && r.method() === 'POST');
+      await page.locator('button[value="save"]').click();
+      const body = (await posted).postData() || '';
+      await page.waitForLoadState('load');
+      check(/name="threshold_percent"/.test(body) === !js,
+        `${tag}: the score rule's fields ${js ? 'are not' : 'are'} posted`, body.slice(0, 400));
+      check(/m=created/.test(page.url()), `${tag}: the badge was created`, page.url());
+      const b = JSON.parse(await cli('badge', 'list', '--json')).find((x) => x.name === name);
+      check(b && JSON.stringify(b.rule) === JSON.stringify({ kind: 'count', count: 2 }),
+        `${tag}: only the count rule is stored`, b && b.rule);
+      await page.goto(`${cfg.base}/badges/edit?s=${t.ed.token}&b=${b.slug}`);
+      st = await ruleFieldState(page);
+      check(await page.locator('#kind-count').isChecked() && st.count.shown && !st.threshold.shown,
+        `${tag}: the saved badge's editor opens on its rule`, st);
+    }
+    await page.close();
+  }
+  const axePage = await t.axeCtx.newPage();
+  await axePage.goto(t.ed.newUrl);
+  await axePage.locator('label[for="kind-group"]').click();
+  await axePage.locator('#aligns > summary').click();
+  const serious = await runAxe(axePage, 'badge editor (group rule, alignments open)');
+  await axePage.close();
+  check(serious.length === 0, 'axe-core: no serious or critical violation in the editor',
+    serious.map((v) => v.id));
+}
+
+/* Alignments as rows (added, removed, renumbered with the script; empty rows without), percent. */
+async function editorAlignmentsAndPercent(t) {
+  const rows = (page) => page.locator('#aligns fieldset.align');
+  // with the script
+  const page = await newPage(t.instructorCtx);
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(t.ed.newUrl);
+  await page.locator('#aligns > summary').click();
+  check(await rows(page).count() === 2, 'a new badge has two empty alignment rows');
+  await page.locator('#aligns .al-add button').click();
+  check(await rows(page).count() === 3, '"Add an alignment" adds a row');
+  check(await page.evaluate(() => document.activeElement.id) === 'al_name_2',
+    'the new row\'s name has the focus', await page.evaluate(() => document.activeElement.id));
+  await page.locator('#al_name_0').fill('Algebra');
+  await page.locator('#al_url_0').fill('https://ex.edu/std/alg');
+  await page.locator('#al_code_0').fill('A1');
+  await page.locator('#al_name_1').fill('Dropped');
+  await page.locator('#al_name_2').fill('Logic | sets');
+  await page.locator('#al_url_2').fill('https://ex.edu/std/log');
+  await page.locator('#al_framework_2').fill('CCSS');
+  await rows(page).nth(1).locator('.al-remove button').click();
+  check(await rows(page).count() === 2, '"Remove this alignment" removes its row');
+  const names = await rows(page).evaluateAll((fs) => fs.map((f) => [f.querySelector('legend').textContent,
+    f.querySelector('input').name, f.querySelector('input').value]));
+  check(JSON.stringify(names) === JSON.stringify([['Alignment 1', 'al_name_0', 'Algebra'],
+    ['Alignment 2', 'al_name_1', 'Logic | sets']]), 'the rows are renumbered', names);
+  await page.locator('#name').fill('Aligned (js)');
+  await page.locator('#description').fill('Aligned with two standards.');
+  await page.locator('#kind-score').check();
+  await page.locator('#threshold').fill('72.5');
+  await shot(page, '07-editor-alignments-js-1280px');
+  await page.locator('button[value="save"]').click();
+  await page.waitForLoadState('load');
+  check(/m=created/.test(page.url()), 'the aligned badge was created', page.url());
+  let b = JSON.parse(await cli('badge', 'list', '--json')).find((x) => x.name === 'Aligned (js)');
+  check(b && JSON.stringify(b.alignments) === JSON.stringify([
+    { targetName: 'Algebra', targetUrl: 'https://ex.edu/std/alg', targetCode: 'A1' },
+    { targetName: 'Logic | sets', targetUrl: 'https://ex.edu/std/log', targetFramework: 'CCSS' }]),
+  'the two alignments are stored, the removed one not', b && b.alignments);
+  check(b && b.rule.threshold === 0.725, '72.5 % is stored as 0.725', b && b.rule);
+  await page.goto(`${cfg.base}/badges/edit?s=${t.ed.token}&b=${b.slug}`);
+  check(await page.locator('#threshold').inputValue() === '72.5', 'the threshold is shown back in percent',
+    await page.locator('#threshold').inputValue());
+  check(await page.locator('#aligns').evaluate((d) => d.open), 'a badge with alignments opens them');
+  check(await rows(page).count() === 4, 'its two rows and two empty ones', await rows(page).count());
+  await page.setViewportSize({ width: 360, height: 740 });
+  await noHorizontalScroll(page, 'the editor with alignments');
+  await shot(page, '07-editor-alignments-js-360px');
+  await page.close();
+
+  // without the script: no add or remove buttons, the empty rows to fill
+  const nojs = await newPage(t.noJsCtx);
+  await nojs.setViewportSize({ width: 360, height: 740 });
+  await nojs.goto(t.ed.newUrl);
+  await nojs.locator('#aligns > summary').click();
+  check(!(await nojs.locator('#aligns .al-add').isVisible()) &&
+    !(await nojs.locator('#aligns .al-remove').first().isVisible()),
+  'without the script there are no add and remove buttons');
+  await nojs.locator('#al_name_1').fill('Only row two');
+  await nojs.locator('#al_url_1').fill('https://ex.edu/two');
+  await nojs.locator('#name').fill('Aligned (nojs)');
+  await nojs.locator('#description').fill('One alignment.');
+  await nojs.locator('#threshold').fill('80');
+  await noHorizontalScroll(nojs, 'the editor without the script');
+  await shot(nojs, '07-editor-alignments-nojs-360px');
+  await nojs.locator('button[value="save"]').click();
+  await nojs.waitForLoadState('load');
+  b = JSON.parse(await cli('badge', 'list', '--json')).find((x) => x.name === 'Aligned (nojs)');
+  check(b && b.alignments.length === 1 && b.alignments[0].targetName === 'Only row two' &&
+    b.rule.threshold === 0.8, 'without the script: the filled row and 80 % stored', b);
+  await nojs.close();
+}
+
 const FLOWS = [
   { name: 'instructor settings', run: instructorSettings },
   { name: 'instructor creates badges with uploaded images', needs: ['instructor settings'],
@@ -895,6 +1059,11 @@ const FLOWS = [
     run: (t) => publicPage(t, `${cfg.base}/ob/v2/badges/${t.pub.slug}`, 'badgeclass', { status: 200 }) },
   { name: 'public page recipient check', needs: ['public pages: three awards'], run: publicCheck },
   { name: 'public page printed on one page', needs: ['public pages: three awards'], run: publicPrint },
+  { name: 'editor: a course of its own', run: editorSetup },
+  { name: 'editor: the rule switch with and without JavaScript', needs: ['editor: a course of its own'],
+    run: editorRuleSwitch },
+  { name: 'editor: alignment rows and percent', needs: ['editor: a course of its own'],
+    run: editorAlignmentsAndPercent },
 ];
 
 // ---- main ----------------------------------------------------------------------

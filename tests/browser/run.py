@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import ltitest as lt  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-TIMEOUT = float(os.environ.get("LTIBADGES_BROWSER_TIMEOUT", "240"))
+TIMEOUT = float(os.environ.get("LTIBADGES_BROWSER_TIMEOUT", "420"))
 RPC_PREFIX = "@@rpc "
 
 

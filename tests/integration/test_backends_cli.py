@@ -408,7 +408,7 @@ class BackendsCli(lt.TempDirTest):
         editor = s.get("/badges/edit?s=" + token)
         self.assertEqual(editor.status, 200, editor)
         fields = form_fields(editor.text, "/badges/save")
-        for k in ("image", "default_image", "passback", "revoke"):
+        for k in ("image", "image_choice", "passback", "revoke"):
             fields.pop(k, None)
         fields.update({"name": "From the editor", "description": "Made on the course page",
                        "kind": "manual", "do": "save"})

@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """The instructor's BadgeClass editor over HTTP, against the real server:
 create with a PNG, an SVG (sanitized) or the default image and every field of
-the model; edit keeping the image; the rule's dry run, and saving awarding
+the model; edit keeping the image, or choosing the default one; only the
+chosen rule's fields stored whatever else a form without the script posts;
+scores in percent (points shown where the LMS sent them); alignments as rows
+of fields, the BadgeClass document unchanged byte for byte when a badge's
+form is saved back as shown; the rule's dry run, and saving awarding
 exactly the learners it listed; archive, restore, delete only while never
 awarded; bad images, bad fields, other courses' badges, learners' tokens and
 missing CSRF tokens refused with nothing changed."""
@@ -30,6 +34,18 @@ def dry_run(page_text):
     """The text of the dry run's section, or ''."""
     m = re.search(r'<section aria-labelledby="dry-h"[^>]*>(.*?)</section>', page_text, re.S)
     return plain(m.group(1)) if m else ""
+
+
+def checked_radios(page_text, action):
+    """The radio buttons checked in the form posting to `action`: name -> value."""
+    m = re.search(r'<form[^>]*action="[^"]*%s"[^>]*>(.*?)</form>' % re.escape(action),
+                  page_text, re.S)
+    out = {}
+    for tag in re.findall(r'<input[^>]*type="radio"[^>]*>', m.group(1)):
+        if re.search(r"\schecked\b", tag):
+            out[re.search(r'name="([^"]*)"', tag).group(1)] = \
+                re.search(r'value="([^"]*)"', tag).group(1)
+    return out
 
 
 def multipart(fields, files=None):
@@ -67,11 +83,13 @@ class Editor(PagesTestCase):
         page = page or self.editor()
         self.assertEqual(page.status, 200, page)
         base = form_fields(page.text, "/badges/save")
-        # as a browser sends it: no empty file field, checkboxes only when ticked
-        for k in ("image", "default_image", "passback", "revoke"):
+        # as a browser sends it: no empty file field, checkboxes only when ticked, the
+        # radio buttons as checked
+        for k in ("image", "passback", "revoke", "kind", "image_choice"):
             base.pop(k, None)
+        base.update(checked_radios(page.text, "/badges/save"))
         base.update({"name": "Quiz master", "description": "Scored well on the quiz",
-                     "kind": "score", "threshold": "0.8", "link": "quiz", "do": "save"})
+                     "kind": "score", "threshold_percent": "80", "link": "quiz", "do": "save"})
         base.update(fields)
         for k, v in over.items():
             base[k] = v
@@ -111,10 +129,12 @@ class Editor(PagesTestCase):
         resp = self.save({"criteria": "Score 0.8 on Quiz 1", "criteria_url": "https://ex.edu/c",
                           "mode": "verified", "expires_days": "365",
                           "tags": "math, quiz ,  algebra",
-                          "alignments": "Algebra | https://ex.edu/std/alg | Solving | CCSS | A1\n"
-                                        "Logic|https://ex.edu/std/log",
+                          "al_name_0": "Algebra", "al_url_0": "https://ex.edu/std/alg",
+                          "al_description_0": "Solving", "al_framework_0": "CCSS",
+                          "al_code_0": "A1", "al_name_1": " Logic",
+                          "al_url_1": "https://ex.edu/std/log ",
                           "issuing_component": "quizzes", "passback": "1",
-                          "passback_score": "0.9", "revoke": "1"},
+                          "passback_percent": "90", "revoke": "1"},
                          files={"image": ("b.png", png_bytes(16, 16), "image/png")})
         slug = self.created_slug(resp)
         b = self.badges()[slug]
@@ -137,9 +157,16 @@ class Editor(PagesTestCase):
         self.assertIn("Signed in as <strong>Test User</strong>", page.text)
         self.assertNotIn("<dt>Track</dt>", page.text)
         for v in ('value="Quiz master"', 'value="365"', 'value="math, quiz, algebra"',
-                  "Algebra | https://ex.edu/std/alg | Solving | CCSS | A1",
-                  'value="quiz" selected', 'value="score" selected', 'value="0.90"'):
+                  'name="al_name_0" type="text" value="Algebra"',
+                  'name="al_code_0" type="text" value="A1"',
+                  'name="al_url_1" type="url" value="https://ex.edu/std/log"',
+                  'value="quiz" selected', 'name="threshold_percent"',
+                  'name="passback_percent" type="number" min="0" max="100" step="any" '
+                  'inputmode="decimal" value="90"'):
             self.assertIn(v, page.text)
+        self.assertEqual(checked_radios(page.text, "/badges/save"),
+                         {"kind": "score", "image_choice": "keep"})
+        self.assertRegex(page.text, r'name="threshold_percent"[^>]*value="80"')
         # the course page links to it
         course = self.get_page(self.token)
         self.assertIn("/badges/edit?s=%s&amp;b=%s" % (self.token, slug), course.text)
@@ -173,13 +200,25 @@ class Editor(PagesTestCase):
                 ({}, {"image": ("huge.png", png_bytes(3000, 1), "image/png")}, 400, "2048"),
                 ({"name": ""}, None, 400, "needs a name"),
                 ({"name": "a\x01b"}, None, 400, "needs a name"),
-                ({"threshold": "1.5"}, None, 400, "from 0 to 1"),
+                ({"threshold_percent": "150"}, None, 400, "from 0 to 100"),
+                ({"threshold_percent": "0.8.1"}, None, 400, "from 0 to 100"),
+                ({"threshold_percent": None}, None, 400, "from 0 to 100"),
+                ({"passback": "1", "passback_percent": "101"}, None, 400, "from 0 to 100"),
                 ({"link": "elsewhere"}, None, 400, "not part of this course"),
                 ({"kind": "bogus"}, None, 400, "how the badge is earned"),
                 ({"kind": "count", "count": "0"}, None, 400, "whole number"),
                 ({"criteria_url": "javascript:alert(1)"}, None, 400, "https://"),
                 ({"expires_days": "-3"}, None, 400, "days"),
-                ({"alignments": "no url here"}, None, 400, "alignment"),
+                ({"al_name_0": "no url here"}, None, 400, "alignment 1 needs"),
+                ({"al_name_0": "A", "al_url_0": "https://ex.edu/a", "al_code_3": "c"}, None, 400,
+                 "alignment 2 needs"),
+                ({"al_name_0": "A", "al_url_0": "javascript:alert(1)"}, None, 400,
+                 "alignment 1 needs"),
+                ({"al_name_0": "A\nB", "al_url_0": "https://ex.edu/a"}, None, 400,
+                 "alignment 1: each field is one line"),
+                (dict(("al_name_%d" % i, "A") for i in range(33)), None, 400,
+                 "at most 32 alignments"),
+                ({"image_choice": "upload"}, None, 400, "choose the image file"),
                 ({"tags": ",".join("t%d" % i for i in range(40))}, None, 400, "tags"),
                 ({"kind": "group", "group": "nosuch"}, None, 404, "no course group")):
             resp = self.save(fields, files)
@@ -187,7 +226,7 @@ class Editor(PagesTestCase):
             self.assertIn(phrase, resp.plain, (fields, resp.plain[:600]))
             self.assertEqual(self.badges(), before, fields)
         # the form comes back with what was typed
-        resp = self.save({"name": "Kept <name>", "threshold": "7"})
+        resp = self.save({"name": "Kept <name>", "threshold_percent": "700"})
         self.assertIn('value="Kept &lt;name&gt;"', resp.text)
         # a body over the upload cap
         resp = self.save({"filler": "x" * (400 * 1024)})
@@ -206,7 +245,7 @@ class Editor(PagesTestCase):
         self.assertIn("ann", dry)
         self.assertIn("cyd", dry)
         self.assertNotIn("bob", dry)
-        self.assertIn("0.92", dry)
+        self.assertIn("score 92% on \u201cQuiz 1\u201d", dry)
         self.assertEqual(self.badges(), before, "a dry run saves nothing")
         self.assertIn('value="Quiz master"', resp.text)
         slug = self.created_slug(self.save({}))
@@ -214,11 +253,11 @@ class Editor(PagesTestCase):
         self.wait_state("ann", slug, "issued")
         # edited to a lower threshold: bob qualifies, the others are not awarded twice
         page = self.editor(slug)
-        resp = self.save({"b": slug, "threshold": "0.5", "do": "dryrun"}, page=page)
+        resp = self.save({"b": slug, "threshold_percent": "50", "do": "dryrun"}, page=page)
         dry = dry_run(resp.text)
         self.assertIn("bob", dry)
         self.assertNotIn("ann", dry)
-        resp = self.save({"b": slug, "threshold": "0.5", "name": "Renamed"}, page=page)
+        resp = self.save({"b": slug, "threshold_percent": "50", "name": "Renamed"}, page=page)
         self.assertEqual(resp.status, 303, resp)
         self.assertIn("m=saved", resp.header("Location"))
         self.assertEqual(self.awards(slug), ["ann", "bob", "cyd"])
@@ -232,7 +271,7 @@ class Editor(PagesTestCase):
         self.assertEqual(resp.status, 303, resp)
 
     def test_turning_badges_on_awards_who_already_qualified(self):
-        slug = self.created_slug(self.save({"threshold": "0.7"}))
+        slug = self.created_slug(self.save({"threshold_percent": "70"}))
         self.open_page("dee", self.ctx, resource_link_id="quiz")
         self.grade("dee", self.ctx, 0.75, link="quiz")
         self.assertEqual(self.awards(slug), [], "badges are off for the course")
@@ -327,6 +366,147 @@ class Editor(PagesTestCase):
         self.assertEqual(resp.status, 303, resp)
         self.assertIn("m=deleted", resp.header("Location"))
         self.assertNotIn(unused, self.badges())
+
+    def test_only_the_chosen_rules_fields_are_stored(self):
+        """A form without the script posts every rule's fields; only the chosen rule's are
+        read (and checked): the others' values, valid or not, are stored nowhere."""
+        grp = "grp-" + self.ctx
+        self.cli("group", "add", grp, "--consumer", self.key, "--context", self.ctx)
+        for junk in ({"threshold_percent": "55", "link": "quiz", "count": "3", "group": grp},
+                     {"threshold_percent": "junk", "link": "elsewhere", "count": "-1",
+                      "group": "no\nsuch"}):
+            for kind, want in (
+                    ("completion", {"kind": "completion"}),
+                    ("enrollment", {"kind": "enrollment"}),
+                    ("manual", {"kind": "manual"}),
+                    ("count", {"kind": "count", "count": 4}),
+                    ("group", {"kind": "group", "group": grp}),
+                    ("score", {"kind": "score", "threshold": 0.65, "resource_link": "quiz"})):
+                fields = dict(junk, kind=kind, name="%s %s" % (kind, junk["count"]),
+                              mode="m%s" % junk["count"])
+                fields.update({"count": {"kind": "count", "count": "4"},
+                               "group": {"group": grp},
+                               "score": {"threshold_percent": "65", "link": "quiz"}}
+                              .get(kind, {}))
+                resp = self.save(fields)
+                slug = self.created_slug(resp)
+                self.assertEqual(self.badges()[slug]["rule"], want, (kind, junk))
+                # the editor shows it back with its rule chosen, the others' fields empty
+                page = self.editor(slug)
+                self.assertEqual(checked_radios(page.text, "/badges/save")["kind"], kind)
+                shown = form_fields(page.text, "/badges/save")
+                if kind != "count":
+                    self.assertEqual(shown["count"], "")
+                if kind != "group":
+                    self.assertEqual(shown["group"], "")
+                if kind != "score":
+                    self.assertEqual(shown["threshold_percent"], "80", "the default")
+        # each rule's fields sit beneath its own radio button, for the stylesheet and script
+        page = self.editor()
+        for kind, names in (("score", ["threshold_percent", "link"]), ("count", ["count"]),
+                            ("group", ["group"])):
+            m = re.search(r'<div class="rule"><input type="radio" id="kind-%s".*?'
+                          r'<div class="rule-fields sub" id="rule-%s">(.*?)</div></div>'
+                          % (kind, kind), page.text, re.S)
+            self.assertTrue(m, kind)
+            self.assertEqual(re.findall(r'name="([^"]+)"', m.group(1)), names)
+
+    def test_percent_and_points(self):
+        for typed, stored, shown in (("72.5", 0.725, "72.5"), ("72,5", 0.725, "72.5"),
+                                     ("80 %", 0.8, "80"), ("100", 1.0, "100"), ("0", 0.0, "0"),
+                                     ("33.3333", 0.333333, "33.33")):
+            slug = self.created_slug(self.save({"threshold_percent": typed, "name": typed,
+                                                "passback": "1", "passback_percent": typed}))
+            b = self.badges()[slug]
+            self.assertEqual((b["rule"]["threshold"], b["passback_score"]), (stored, stored),
+                             typed)
+            page = self.editor(slug)
+            self.assertRegex(page.text, r'name="threshold_percent"[^>]*value="%s"'
+                             % re.escape(shown))
+            self.assertRegex(page.text, r'name="passback_percent"[^>]*value="%s"'
+                             % re.escape(shown))
+        # "80" stores the very number the CLI's 0.8 does
+        cli = self.badge("Cli", "score:0.8:quiz", self.ctx)
+        web = self.created_slug(self.save({"threshold_percent": "80", "name": "Web"}))
+        self.assertEqual(lt.query(self.db, "SELECT threshold FROM rules r JOIN badge_classes b "
+                                           "ON b.id = r.badge_class_id WHERE b.slug = ?", cli),
+                         lt.query(self.db, "SELECT threshold FROM rules r JOIN badge_classes b "
+                                           "ON b.id = r.badge_class_id WHERE b.slug = ?", web))
+        # points where the LMS sent the activity's points possible
+        self.open_page("prof-" + self.ctx, self.ctx, roles="Instructor", resource_link_id="quiz",
+                       resource_link_title="Quiz 1",
+                       custom_canvas_assignment_points_possible="10")
+        page = self.editor(web)
+        self.assertIn('<option value="quiz" selected>Quiz 1 (10 points)</option>', page.text)
+        self.assertIn("On \u201cQuiz 1\u201d that is 8 of 10 points.", plain(page.text))
+        self.settings_on()
+        self.open_page("ivy", self.ctx, resource_link_id="quiz")
+        self.grade("ivy", self.ctx, 0.85, link="quiz")
+        dry = dry_run(self.save({"do": "dryrun"}).text)
+        self.assertIn("score 8.5 of 10 points on \u201cQuiz 1\u201d", dry)
+
+    def test_alignment_rows_keep_the_badgeclass_document(self):
+        """A badge made by the CLI with alignments, its form saved back as shown: the
+        BadgeClass document is the same bytes; rows added, removed and holding a '|'."""
+        slug = self.badge("Aligned", "score:0.8:quiz", self.ctx, None,
+                          "--alignment", "Algebra | https://ex.edu/std/alg | Solving | CCSS | A1",
+                          "--alignment", "Logic|https://ex.edu/std/log",
+                          "--alignment", "Sets|https://ex.edu/s|||S")
+        before = self.server.get("/ob/v2/badges/%s" % slug).body
+        stored = lt.query(self.db, "SELECT alignments FROM badge_classes WHERE slug = ?", slug)
+        page = self.editor(slug)
+        self.assertIn("<details class=\"aligns\" id=\"aligns\" open>", page.text)
+        shown = form_fields(page.text, "/badges/save")
+        self.assertEqual([shown["al_name_%d" % i] for i in range(5)],
+                         ["Algebra", "Logic", "Sets", "", ""], "the rows, then two empty ones")
+        self.assertNotIn("al_name_5", shown)
+        resp = self.save({"b": slug, "name": "Aligned", "description": "About Aligned"},
+                         page=page)
+        self.assertEqual(resp.status, 303, resp)
+        self.assertEqual(lt.query(self.db, "SELECT alignments FROM badge_classes WHERE slug = ?", slug),
+                         stored)
+        self.assertEqual(self.server.get("/ob/v2/badges/%s" % slug).body, before,
+                         "the BadgeClass document unchanged byte for byte")
+        # a row added (in an empty one), one removed (emptied), a '|' in a name kept
+        resp = self.save({"b": slug, "name": "Aligned", "al_name_1": "", "al_url_1": "",
+                          "al_name_3": "Geometry | plane", "al_url_3": "https://ex.edu/g",
+                          "al_framework_3": "CCSS"}, page=page)
+        self.assertEqual(resp.status, 303, resp)
+        doc = json.loads(self.server.get("/ob/v2/badges/%s" % slug).body)
+        self.assertEqual([(a["targetName"], a.get("targetFramework")) for a in doc["alignment"]],
+                         [("Algebra", "CCSS"), ("Sets", None), ("Geometry | plane", "CCSS")])
+        page = self.editor(slug)
+        self.assertIn('name="al_name_2" type="text" value="Geometry | plane"', page.text)
+        # a badge without alignments: two empty rows, closed
+        page = self.editor()
+        self.assertIn("<details class=\"aligns\" id=\"aligns\">", page.text)
+        self.assertEqual(len(re.findall(r'name="al_name_\d+"', page.text)), 2)
+
+    def test_one_image_choice(self):
+        page = self.editor()
+        self.assertNotIn("default_image", page.text, "no second default-image control")
+        self.assertEqual(checked_radios(page.text, "/badges/save")["image_choice"], "default")
+        self.assertNotIn('id="image-keep"', page.text, "a new badge has no image to keep")
+        slug = self.created_slug(self.save({"name": "Pic"},
+                                           files={"image": ("b.png", png_bytes(16, 16),
+                                                            "image/png")}))
+        img = "/ob/v2/badges/%s/image" % slug
+        default = self.server.get("/static/default-badge.svg").body
+        self.assertEqual(self.server.get(img).body, png_bytes(16, 16))
+        page = self.editor(slug)
+        self.assertEqual(page.text.count('type="radio" id="image-'), 3)
+        # kept as it is
+        self.assertEqual(self.save({"b": slug, "name": "Pic"}, page=page).status, 303)
+        self.assertEqual(self.server.get(img).body, png_bytes(16, 16))
+        # a file chosen wins over a radio left on "keep" (a form without the script)
+        self.assertEqual(self.save({"b": slug, "name": "Pic"}, page=page,
+                                   files={"image": ("c.png", png_bytes(8, 8), "image/png")})
+                         .status, 303)
+        self.assertEqual(self.server.get(img).body, png_bytes(8, 8))
+        # the default one
+        self.assertEqual(self.save({"b": slug, "name": "Pic", "image_choice": "default"},
+                                   page=page).status, 303)
+        self.assertEqual(self.server.get(img).body, default)
 
     def test_refusals(self):
         slug = self.created_slug(self.save({"name": "Mine"}))

@@ -89,7 +89,7 @@ class CliAndEditor(PagesTestCase):
         page = self.server.get("/badges/edit?s=%s" % token)
         self.assertEqual(page.status, 200, page)
         fields = form_fields(page.text, "/badges/save")
-        for k in ("image", "default_image", "passback", "revoke"):
+        for k in ("image", "image_choice", "passback", "revoke"):
             fields.pop(k, None)
         fields.update({"name": "Vector", "description": "d", "kind": "manual", "do": "save"})
         body, ctype = multipart(fields, {"image": ("x.svg", data, "image/svg+xml")})
