@@ -28,16 +28,16 @@ int store_award_state_parse(const char *name)
     return store_name_index(state_names, sizeof(state_names) / sizeof(state_names[0]), name);
 }
 
-static void read_award(sqlite3_stmt *st, struct arena *a, struct store_award *w)
+static void read_award(struct db_stmt *st, struct arena *a, struct store_award *w)
 {
     int k;
 
     memset(w, 0, sizeof(*w));
-    w->id = sqlite3_column_int64(st, 0);
-    w->badge_id = sqlite3_column_int64(st, 1);
-    w->user_id = sqlite3_column_int64(st, 2);
-    w->context_id = sqlite3_column_int64(st, 3);
-    k = store_award_state_parse((const char *)sqlite3_column_text(st, 4));
+    w->id = db_column_int64(st, 0);
+    w->badge_id = db_column_int64(st, 1);
+    w->user_id = db_column_int64(st, 2);
+    w->context_id = db_column_int64(st, 3);
+    k = store_award_state_parse((const char *)db_column_text(st, 4));
     w->state = k < 0 ? AWARD_FAILED : (enum store_award_state)k;
     w->uid = store_col_arena(st, 5, a);
     w->salt = store_col_arena(st, 6, a);
@@ -56,30 +56,30 @@ static void read_award(sqlite3_stmt *st, struct arena *a, struct store_award *w)
     w->context_title = store_col_arena(st, 19, a);
     w->lti_resource_link_id = store_col_arena(st, 20, a);
     w->link_title = store_col_arena(st, 21, a);
-    w->attempts = sqlite3_column_int64(st, 22);
-    w->next_attempt_at = sqlite3_column_int64(st, 23);
-    w->issued_at = sqlite3_column_int64(st, 24);
-    w->expires_at = sqlite3_column_int64(st, 25);
-    w->revoked_at = sqlite3_column_int64(st, 26);
-    w->created_at = sqlite3_column_int64(st, 27);
-    w->updated_at = sqlite3_column_int64(st, 28);
-    w->revoke_pending = sqlite3_column_int(st, 29) == 0;
+    w->attempts = db_column_int64(st, 22);
+    w->next_attempt_at = db_column_int64(st, 23);
+    w->issued_at = db_column_int64(st, 24);
+    w->expires_at = db_column_int64(st, 25);
+    w->revoked_at = db_column_int64(st, 26);
+    w->created_at = db_column_int64(st, 27);
+    w->updated_at = db_column_int64(st, 28);
+    w->revoke_pending = db_column_int(st, 29) == 0;
     w->passback_state = store_col_arena(st, 30, a);
     w->passback_answer = store_col_arena(st, 31, a);
-    w->passback_at = sqlite3_column_int64(st, 32);
-    w->passback_attempts = sqlite3_column_int64(st, 33);
-    w->passbacks = sqlite3_column_int64(st, 34);
+    w->passback_at = db_column_int64(st, 32);
+    w->passback_attempts = db_column_int64(st, 33);
+    w->passbacks = db_column_int64(st, 34);
 }
 
 /* Steps `st` (bound) and collects every row into an arena array. */
-int store_collect_awards(struct conn *c, sqlite3_stmt *st, struct arena *a,
+int store_collect_awards(struct conn *c, struct db_stmt *st, struct arena *a,
                          struct store_award **out, size_t *n, struct err *err)
 {
     size_t cap = 16, len = 0;
     struct store_award *v = arena_alloc(a, cap * sizeof(*v));
     int rc;
 
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == DB_ROW) {
         if (len == cap) {
             struct store_award *nv = arena_alloc(a, 2 * cap * sizeof(*nv));
 
@@ -89,8 +89,8 @@ int store_collect_awards(struct conn *c, sqlite3_stmt *st, struct arena *a,
         }
         read_award(st, a, &v[len++]);
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    db_reset(st);
+    if (rc != DB_DONE)
         return store_db_err(c, rc, "reading awards", err);
     *out = v;
     *n = len;
@@ -101,7 +101,7 @@ int store_award_list(struct store *s, const struct store_award_filter *f, struct
                      struct store_award **out, size_t *n, struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int ret = -1;
 
     *out = NULL;
@@ -111,11 +111,11 @@ int store_award_list(struct store *s, const struct store_award_filter *f, struct
     st = store_stmt(c, S_AWARD_LIST, err);
     if (st) {
         if (f->state >= 0)
-            store_bind_str(st, 1, str_from_cstr(store_award_state_name(f->state)));
-        store_bind_str(st, 2, str_from_cstr(f->badge));
-        sqlite3_bind_int64(st, 3, f->user_id);
-        store_bind_str(st, 4, str_from_cstr(f->backend));
-        sqlite3_bind_int64(st, 5, f->limit > 0 ? f->limit : -1);
+            db_bind_str(st, 1, str_from_cstr(store_award_state_name(f->state)));
+        db_bind_str(st, 2, str_from_cstr(f->badge));
+        db_bind_int64(st, 3, f->user_id);
+        db_bind_str(st, 4, str_from_cstr(f->backend));
+        db_bind_int64(st, 5, f->limit > 0 ? f->limit : -1);
         ret = store_collect_awards(c, st, a, out, n, err);
     }
     store_reader_put(s, c);
@@ -126,7 +126,7 @@ static int award_get(struct store *s, enum stmt_id id, const char *uid, int64_t 
                      struct arena *a, struct store_award *out, struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, ret = -1;
 
     if (!c)
@@ -134,19 +134,19 @@ static int award_get(struct store *s, enum stmt_id id, const char *uid, int64_t 
     st = store_stmt(c, id, err);
     if (st) {
         if (uid)
-            store_bind_str(st, 1, str_from_cstr(uid));
+            db_bind_str(st, 1, str_from_cstr(uid));
         else
-            sqlite3_bind_int64(st, 1, aid);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+            db_bind_int64(st, 1, aid);
+        rc = db_step(st);
+        if (rc == DB_ROW) {
             read_award(st, a, out);
             ret = 0;
-        } else if (rc == SQLITE_DONE) {
+        } else if (rc == DB_DONE) {
             err_set(err, ERR_NOTFOUND, "there is no such award");
         } else {
             store_db_err(c, rc, "reading an award", err);
         }
-        sqlite3_reset(st);
+        db_reset(st);
     }
     store_reader_put(s, c);
     return ret;
@@ -164,7 +164,7 @@ int store_award_get_uid(struct store *s, const char *uid, struct arena *a, struc
     return award_get(s, S_AWARD_GET_UID, uid, 0, a, out, err);
 }
 
-int store_bind_scope(sqlite3_stmt *st, int backend_idx, const struct store_claim_scope *scope)
+int store_bind_scope(struct db_stmt *st, int backend_idx, const struct store_claim_scope *scope)
 {
     json_t *except;
     char *text;
@@ -172,7 +172,7 @@ int store_bind_scope(sqlite3_stmt *st, int backend_idx, const struct store_claim
     if (!scope)
         return 0;
     if (scope->backend)
-        store_bind_str(st, backend_idx, str_from_cstr(scope->backend));
+        db_bind_str(st, backend_idx, str_from_cstr(scope->backend));
     if (!scope->nexcept)
         return 0;
     except = json_array();
@@ -182,7 +182,7 @@ int store_bind_scope(sqlite3_stmt *st, int backend_idx, const struct store_claim
     json_decref(except);
     if (!text)
         abort(); /* jansson fails only on allocation: out of memory is fatal */
-    sqlite3_bind_text(st, backend_idx + 1, text, -1, SQLITE_TRANSIENT);
+    db_bind_text_copy(st, backend_idx + 1, text);
     free(text);
     return 0;
 }
@@ -199,16 +199,16 @@ struct due {
 static int due_of_backend(struct conn *c, const char *name, int64_t now, size_t max,
                           struct due *best, size_t *nbest, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(c, S_AWARD_DUE, err);
+    struct db_stmt *st = store_stmt(c, S_AWARD_DUE, err);
     int rc;
 
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, (int64_t)max);
-    sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct due d = { sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 0) };
+    db_bind_int64(st, 1, now);
+    db_bind_int64(st, 2, (int64_t)max);
+    db_bind_text_copy(st, 3, name);
+    while ((rc = db_step(st)) == DB_ROW) {
+        struct due d = { db_column_int64(st, 1), db_column_int64(st, 0) };
         size_t i = *nbest;
 
         /* rows come in order: once one is later than a full list's last, the rest are too */
@@ -226,8 +226,8 @@ static int due_of_backend(struct conn *c, const char *name, int64_t now, size_t 
         }
         best[i] = d;
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    db_reset(st);
+    if (rc != DB_DONE && rc != DB_ROW)
         return store_db_err(c, rc, "finding due awards", err);
     return 0;
 }
@@ -243,12 +243,12 @@ static int claim_rows(struct store *s, const struct store_claim_scope *scope, in
                       size_t *n, struct err *err)
 {
     struct conn *c = s->admin;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     struct due best[LIMIT_AWARDS_CLAIM];
     int64_t ids[LIMIT_AWARDS_CLAIM];
     size_t nids = 0, nbest = 0, len = 0;
     struct store_award *v;
-    int rc = SQLITE_DONE;
+    int rc = DB_DONE;
 
     if (max > LIMIT_AWARDS_CLAIM)
         max = LIMIT_AWARDS_CLAIM;
@@ -256,15 +256,15 @@ static int claim_rows(struct store *s, const struct store_claim_scope *scope, in
     if (!st)
         return -1;
     store_bind_scope(st, 1, scope);
-    while (max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (due_of_backend(c, (const char *)sqlite3_column_text(st, 0), now, max, best, &nbest,
-                           err) < 0) {
-            sqlite3_reset(st);
+    while (max && (rc = db_step(st)) == DB_ROW) {
+        if (due_of_backend(c, (const char *)db_column_text(st, 0), now, max, best, &nbest, err) <
+            0) {
+            db_reset(st);
             return -1;
         }
     }
-    sqlite3_reset(st);
-    if (max && rc != SQLITE_DONE)
+    db_reset(st);
+    if (max && rc != DB_DONE)
         return store_db_err(c, rc, "finding the backends of due awards", err);
     for (; nids < nbest; nids++)
         ids[nids] = best[nids].id;
@@ -273,21 +273,21 @@ static int claim_rows(struct store *s, const struct store_claim_scope *scope, in
         st = store_stmt(c, S_AWARD_CLAIM, err);
         if (!st)
             return -1;
-        sqlite3_bind_int64(st, 1, ids[i]);
-        sqlite3_bind_int64(st, 2, now + lease);
-        sqlite3_bind_int64(st, 3, now);
+        db_bind_int64(st, 1, ids[i]);
+        db_bind_int64(st, 2, now + lease);
+        db_bind_int64(st, 3, now);
         if (store_step_done(c, st, "claiming an award", err) < 0)
             return -1;
         st = store_stmt(c, S_AWARD_GET, err);
         if (!st)
             return -1;
-        sqlite3_bind_int64(st, 1, ids[i]);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
+        db_bind_int64(st, 1, ids[i]);
+        rc = db_step(st);
+        if (rc == DB_ROW)
             read_award(st, a, &v[len++]);
-        sqlite3_reset(st);
-        if (rc != SQLITE_ROW)
-            return store_db_err(c, rc == SQLITE_DONE ? SQLITE_ERROR : rc, "reading an award", err);
+        db_reset(st);
+        if (rc != DB_ROW)
+            return store_db_err(c, rc == DB_DONE ? DB_ERROR : rc, "reading an award", err);
     }
     *out = v;
     *n = len;
@@ -307,7 +307,7 @@ static int award_update(struct store *s, enum stmt_id id, int64_t award_id, int6
                         const char *reason, const char *conflict, struct err *err)
 {
     struct conn *c = s->admin;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int ret = -1;
 
     if (store_admin_begin(s, err) < 0)
@@ -315,13 +315,13 @@ static int award_update(struct store *s, enum stmt_id id, int64_t award_id, int6
     st = store_stmt(c, id, err);
     if (!st)
         goto out;
-    sqlite3_bind_int64(st, 1, award_id);
-    sqlite3_bind_int64(st, 2, now);
+    db_bind_int64(st, 1, award_id);
+    db_bind_int64(st, 2, now);
     if (id == S_AWARD_REVOKE)
-        store_bind_str(st, 3, str_from_cstr(reason));
+        db_bind_str(st, 3, str_from_cstr(reason));
     if (store_step_done(c, st, "updating an award", err) < 0)
         goto out;
-    if (sqlite3_changes(c->db) == 0) {
+    if (db_changes(&c->db) == 0) {
         err_set(err, ERR_CONFLICT, "%s", conflict);
         goto out;
     }
@@ -353,50 +353,50 @@ static int record_rows(struct store *s, struct store_award_update *u, size_t n, 
     int ret = 0;
 
     for (size_t i = 0; i < n && ret == 0; i++) {
-        sqlite3_stmt *st = store_stmt(c, ids[u[i].kind], err);
+        struct db_stmt *st = store_stmt(c, ids[u[i].kind], err);
         char msg[LIMIT_AWARD_ERROR_LEN + 1];
 
         if (!st) {
             ret = -1;
             break;
         }
-        sqlite3_bind_int64(st, 1, u[i].id);
+        db_bind_int64(st, 1, u[i].id);
         switch (u[i].kind) {
         case AWARD_UPD_ISSUED:
-            store_bind_str(st, 2, str_from_cstr(u[i].assertion_id));
-            store_bind_str(st, 3, str_from_cstr(u[i].assertion_url));
-            sqlite3_bind_int64(st, 4, u[i].issued_at);
-            sqlite3_bind_int64(st, 5, u[i].expires_at);
-            sqlite3_bind_int64(st, 6, now);
+            db_bind_str(st, 2, str_from_cstr(u[i].assertion_id));
+            db_bind_str(st, 3, str_from_cstr(u[i].assertion_url));
+            db_bind_int64(st, 4, u[i].issued_at);
+            db_bind_int64(st, 5, u[i].expires_at);
+            db_bind_int64(st, 6, now);
             /* a note on an issued award (an adopted assertion), else none */
-            store_bind_str(st, 7, str_from_cstr(clip(msg, sizeof(msg), u[i].error)));
+            db_bind_str(st, 7, str_from_cstr(clip(msg, sizeof(msg), u[i].error)));
             break;
         case AWARD_UPD_RETRY:
         case AWARD_UPD_REVOKE_RETRY:
-            sqlite3_bind_int64(st, 2, u[i].next_at);
-            store_bind_str(st, 3, str_from_cstr(clip(msg, sizeof(msg), u[i].error)));
-            sqlite3_bind_int64(st, 4, now);
+            db_bind_int64(st, 2, u[i].next_at);
+            db_bind_str(st, 3, str_from_cstr(clip(msg, sizeof(msg), u[i].error)));
+            db_bind_int64(st, 4, now);
             break;
         case AWARD_UPD_FAILED:
-            store_bind_str(st, 2, str_from_cstr(clip(msg, sizeof(msg), u[i].error)));
-            sqlite3_bind_int64(st, 3, now);
+            db_bind_str(st, 2, str_from_cstr(clip(msg, sizeof(msg), u[i].error)));
+            db_bind_int64(st, 3, now);
             break;
         case AWARD_UPD_REVOKE_SYNCED:
-            sqlite3_bind_int64(st, 2, now);
+            db_bind_int64(st, 2, now);
             break;
         }
         if (store_step_done(c, st, "recording an award", err) < 0)
             ret = -1;
         else
-            u[i].status = sqlite3_changes(c->db) == 1 ? 0 : -1;
+            u[i].status = db_changes(&c->db) == 1 ? 0 : -1;
         /* an issued award owes the LMS its passback, committed with the issue */
         if (ret == 0 && u[i].status == 0 && u[i].kind == AWARD_UPD_ISSUED) {
             st = store_stmt(c, S_PB_ENQUEUE, err);
             if (!st)
                 ret = -1;
             else {
-                sqlite3_bind_int64(st, 1, u[i].id);
-                sqlite3_bind_int64(st, 2, now);
+                db_bind_int64(st, 1, u[i].id);
+                db_bind_int64(st, 2, now);
                 if (store_step_done(c, st, "queueing a grade passback", err) < 0)
                     ret = -1;
             }
@@ -452,7 +452,7 @@ int store_course_awards_change(struct store *s, int64_t consumer_id, int64_t con
                                const char *reason, int64_t now, bool *changed, struct err *err)
 {
     struct conn *c = s->admin;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, ret = -1;
 
     if (store_admin_begin(s, err) < 0)
@@ -463,17 +463,17 @@ int store_course_awards_change(struct store *s, int64_t consumer_id, int64_t con
         st = store_stmt(c, S_AWARD_IN_COURSE, err);
         if (!st)
             goto out;
-        sqlite3_bind_int64(st, 1, ids[i]);
-        sqlite3_bind_int64(st, 2, context_id);
-        sqlite3_bind_int64(st, 3, consumer_id);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc == SQLITE_DONE) {
+        db_bind_int64(st, 1, ids[i]);
+        db_bind_int64(st, 2, context_id);
+        db_bind_int64(st, 3, consumer_id);
+        rc = db_step(st);
+        db_reset(st);
+        if (rc == DB_DONE) {
             err_set(err, ERR_FORBIDDEN, "award %lld is not an award of this course",
                     (long long)ids[i]);
             goto out;
         }
-        if (rc != SQLITE_ROW) {
+        if (rc != DB_ROW) {
             store_db_err(c, rc, "reading an award", err);
             goto out;
         }
@@ -482,13 +482,13 @@ int store_course_awards_change(struct store *s, int64_t consumer_id, int64_t con
         st = store_stmt(c, what == STORE_COURSE_REVOKE ? S_AWARD_REVOKE : S_AWARD_REQUEUE, err);
         if (!st)
             goto out;
-        sqlite3_bind_int64(st, 1, ids[i]);
-        sqlite3_bind_int64(st, 2, now);
+        db_bind_int64(st, 1, ids[i]);
+        db_bind_int64(st, 2, now);
         if (what == STORE_COURSE_REVOKE)
-            store_bind_str(st, 3, str_from_cstr(reason));
+            db_bind_str(st, 3, str_from_cstr(reason));
         if (store_step_done(c, st, "updating an award", err) < 0)
             goto out;
-        changed[i] = sqlite3_changes(c->db) > 0;
+        changed[i] = db_changes(&c->db) > 0;
     }
     ret = 0;
 out:
@@ -497,7 +497,7 @@ out:
 
 int store_award_reclaim(struct store *s, int64_t now, int64_t *n, struct err *err)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int ret = -1;
 
     *n = 0;
@@ -505,10 +505,10 @@ int store_award_reclaim(struct store *s, int64_t now, int64_t *n, struct err *er
         return -1;
     st = store_stmt(s->admin, S_AWARD_RECLAIM, err);
     if (st) {
-        sqlite3_bind_int64(st, 1, now);
+        db_bind_int64(st, 1, now);
         ret = store_step_done(s->admin, st, "reclaiming awards", err);
         if (ret == 0)
-            *n = sqlite3_changes(s->admin->db);
+            *n = db_changes(&s->admin->db);
     }
     return store_admin_end(s, ret, err);
 }
@@ -516,7 +516,7 @@ int store_award_reclaim(struct store *s, int64_t now, int64_t *n, struct err *er
 int store_outbox_stats(struct store *s, struct store_outbox_stats *out, struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, ret = -1;
 
     memset(out, 0, sizeof(*out));
@@ -525,10 +525,10 @@ int store_outbox_stats(struct store *s, struct store_outbox_stats *out, struct e
     st = store_stmt(c, S_OUTBOX_COUNTS, err);
     if (!st)
         goto out;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t v = sqlite3_column_int64(st, 1);
+    while ((rc = db_step(st)) == DB_ROW) {
+        int64_t v = db_column_int64(st, 1);
 
-        switch (store_award_state_parse((const char *)sqlite3_column_text(st, 0))) {
+        switch (store_award_state_parse((const char *)db_column_text(st, 0))) {
         case AWARD_QUEUED:
             out->queued = v;
             break;
@@ -551,19 +551,19 @@ int store_outbox_stats(struct store *s, struct store_outbox_stats *out, struct e
             break;
         }
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
+    db_reset(st);
+    if (rc != DB_DONE) {
         store_db_err(c, rc, "counting awards", err);
         goto out;
     }
     st = store_stmt(c, S_OUTBOX_NEXT_DUE, err);
     if (!st)
         goto out;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        out->next_due = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW) {
+    rc = db_step(st);
+    if (rc == DB_ROW)
+        out->next_due = db_column_int64(st, 0);
+    db_reset(st);
+    if (rc != DB_ROW) {
         store_db_err(c, rc, "reading the outbox", err);
         goto out;
     }
@@ -576,16 +576,16 @@ out:
 /* min(next_attempt_at) of a statement binding `now` as ?1; 0 when none is due. */
 static int oldest_due(struct conn *c, enum stmt_id id, int64_t now, int64_t *out, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(c, id, err);
+    struct db_stmt *st = store_stmt(c, id, err);
     int rc;
 
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, now);
-    rc = sqlite3_step(st);
-    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
+    db_bind_int64(st, 1, now);
+    rc = db_step(st);
+    *out = rc == DB_ROW ? db_column_int64(st, 0) : 0;
+    db_reset(st);
+    if (rc != DB_ROW)
         return store_db_err(c, rc, "reading the outbox", err);
     return 0;
 }
@@ -595,7 +595,7 @@ int store_outbox_metrics(struct store *s, int64_t now, struct store_outbox_metri
 {
     static const char *const pb_states[4] = { "queued", "sending", "done", "failed" };
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, ret = -1;
 
     memset(out, 0, sizeof(*out));
@@ -604,9 +604,9 @@ int store_outbox_metrics(struct store *s, int64_t now, struct store_outbox_metri
     st = store_stmt(c, S_METRICS_AWARDS, err);
     if (!st)
         goto out;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int state = store_award_state_parse((const char *)sqlite3_column_text(st, 0));
-        const char *backend = (const char *)sqlite3_column_text(st, 1);
+    while ((rc = db_step(st)) == DB_ROW) {
+        int state = store_award_state_parse((const char *)db_column_text(st, 0));
+        const char *backend = (const char *)db_column_text(st, 1);
         struct store_award_group *g;
 
         if (state < 0 || out->n_awards == STORE_METRICS_AWARD_GROUPS)
@@ -614,25 +614,25 @@ int store_outbox_metrics(struct store *s, int64_t now, struct store_outbox_metri
         g = &out->awards[out->n_awards++];
         g->state = (enum store_award_state)state;
         snprintf(g->backend, sizeof(g->backend), "%s", backend ? backend : "");
-        g->n = sqlite3_column_int64(st, 2);
+        g->n = db_column_int64(st, 2);
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
+    db_reset(st);
+    if (rc != DB_DONE) {
         store_db_err(c, rc, "counting awards", err);
         goto out;
     }
     st = store_stmt(c, S_METRICS_PASSBACKS, err);
     if (!st)
         goto out;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *state = (const char *)sqlite3_column_text(st, 0);
+    while ((rc = db_step(st)) == DB_ROW) {
+        const char *state = (const char *)db_column_text(st, 0);
 
         for (size_t i = 0; state && i < 4; i++)
             if (strcmp(state, pb_states[i]) == 0)
-                out->passbacks[i] = sqlite3_column_int64(st, 1);
+                out->passbacks[i] = db_column_int64(st, 1);
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
+    db_reset(st);
+    if (rc != DB_DONE) {
         store_db_err(c, rc, "counting passbacks", err);
         goto out;
     }

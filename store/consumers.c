@@ -15,17 +15,17 @@
 #include "base/base.h"
 #include "store/store_int.h"
 
-static void read_consumer(sqlite3_stmt *st, struct store_consumer *c)
+static void read_consumer(struct db_stmt *st, struct store_consumer *c)
 {
     memset(c, 0, sizeof(*c));
-    c->id = sqlite3_column_int64(st, 0);
+    c->id = db_column_int64(st, 0);
     store_col_copy(st, 1, c->key, sizeof(c->key));
     store_col_copy(st, 2, c->secret, sizeof(c->secret));
     store_col_copy(st, 3, c->name, sizeof(c->name));
     store_col_copy(st, 4, c->lms, sizeof(c->lms));
-    c->enabled = sqlite3_column_int(st, 5) != 0;
-    c->created_at = sqlite3_column_int64(st, 6);
-    c->users = sqlite3_column_int64(st, 7);
+    c->enabled = db_column_int(st, 5) != 0;
+    c->created_at = db_column_int64(st, 6);
+    c->users = db_column_int64(st, 7);
     store_col_copy(st, 8, c->backend, sizeof(c->backend));
 }
 
@@ -95,7 +95,7 @@ int store_consumer_add_backend(struct store *s, const char *key, const char *sec
                                struct err *err)
 {
     struct conn *c = s->admin;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t id = 0;
     int rc, ret = -1;
 
@@ -104,19 +104,19 @@ int store_consumer_add_backend(struct store *s, const char *key, const char *sec
     st = store_stmt(c, S_CONSUMER_INSERT, err);
     if (!st)
         goto out;
-    store_bind_str(st, 1, str_from_cstr(key));
-    store_bind_str(st, 2, str_from_cstr(secret));
-    store_bind_str(st, 3, str_from_cstr(name));
-    sqlite3_bind_int64(st, 4, util_now());
-    store_bind_str(st, 5, str_from_cstr(backend));
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        id = sqlite3_column_int64(st, 0);
+    db_bind_str(st, 1, str_from_cstr(key));
+    db_bind_str(st, 2, str_from_cstr(secret));
+    db_bind_str(st, 3, str_from_cstr(name));
+    db_bind_int64(st, 4, util_now());
+    db_bind_str(st, 5, str_from_cstr(backend));
+    rc = db_step(st);
+    if (rc == DB_ROW)
+        id = db_column_int64(st, 0);
     /* RETURNING: step to the end so the insert completes */
-    while (rc == SQLITE_ROW)
-        rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
+    while (rc == DB_ROW)
+        rc = db_step(st);
+    db_reset(st);
+    if (rc != DB_DONE) {
         store_db_err(c, rc, "adding a consumer", err);
         goto out;
     }
@@ -146,7 +146,7 @@ int store_consumer_find(struct store *s, struct str key, struct store_consumer *
                         struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, ret = -1;
 
     if (!c)
@@ -154,19 +154,19 @@ int store_consumer_find(struct store *s, struct str key, struct store_consumer *
     st = store_stmt(c, S_CONSUMER_FIND, err);
     if (!st)
         goto out;
-    store_bind_str(st, 1, key);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    db_bind_str(st, 1, key);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
         read_consumer(st, out);
         ccache_store(s, key, out);
         ret = 0;
-    } else if (rc == SQLITE_DONE) {
+    } else if (rc == DB_DONE) {
         ccache_store(s, key, NULL);
         err_set(err, ERR_NOTFOUND, "unknown consumer key");
     } else {
         store_db_err(c, rc, "finding a consumer", err);
     }
-    sqlite3_reset(st);
+    db_reset(st);
 out:
     store_reader_put(s, c);
     return ret;
@@ -176,7 +176,7 @@ int store_consumer_list(struct store *s, struct store_consumer **out, size_t *co
                         struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     struct store_consumer *list = NULL;
     size_t n = 0, cap = 0;
     int rc, ret = -1;
@@ -188,14 +188,14 @@ int store_consumer_list(struct store *s, struct store_consumer **out, size_t *co
     st = store_stmt(c, S_CONSUMER_LIST, err);
     if (!st)
         goto out;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == DB_ROW) {
         if (n == cap) {
             cap = cap ? cap * 2 : 8;
             list = xrealloc(list, st_mult(cap, sizeof(*list)));
         }
         read_consumer(st, &list[n++]);
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != DB_DONE) {
         store_db_err(c, rc, "listing consumers", err);
         free(list);
     } else {
@@ -203,7 +203,7 @@ int store_consumer_list(struct store *s, struct store_consumer **out, size_t *co
         *count = n;
         ret = 0;
     }
-    sqlite3_reset(st);
+    db_reset(st);
 out:
     store_reader_put(s, c);
     return ret;
@@ -214,7 +214,7 @@ static int keyed_write(struct store *s, enum stmt_id id, const char *key, const 
                        int64_t num, bool use_num, const char *what, struct err *err)
 {
     struct conn *c = s->admin;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, ret = -1;
 
     if (store_admin_begin(s, err) < 0)
@@ -222,18 +222,18 @@ static int keyed_write(struct store *s, enum stmt_id id, const char *key, const 
     st = store_stmt(c, id, err);
     if (!st)
         goto out;
-    store_bind_str(st, 1, str_from_cstr(key));
+    db_bind_str(st, 1, str_from_cstr(key));
     if (use_num)
-        sqlite3_bind_int64(st, 2, num);
+        db_bind_int64(st, 2, num);
     else if (text)
-        store_bind_str(st, 2, str_from_cstr(text));
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
+        db_bind_str(st, 2, str_from_cstr(text));
+    rc = db_step(st);
+    db_reset(st);
+    if (rc != DB_DONE) {
         store_db_err(c, rc, what, err);
         goto out;
     }
-    if (sqlite3_changes(c->db) == 0) {
+    if (db_changes(&c->db) == 0) {
         err_set(err, ERR_NOTFOUND, "no consumer with key '%s'", key);
         goto out;
     }

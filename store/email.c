@@ -27,23 +27,23 @@ struct user_state {
 static int user_state(struct conn *c, int64_t user_id, int64_t now, struct user_state *out,
                       struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(c, S_EMAIL_USER_STATE, err);
+    struct db_stmt *st = store_stmt(c, S_EMAIL_USER_STATE, err);
     int rc;
 
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, now - 3600);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        out->has_email = sqlite3_column_bytes(st, 0) > 0;
-        out->waiting = sqlite3_column_int64(st, 1);
-        out->recent = sqlite3_column_int64(st, 2);
+    db_bind_int64(st, 1, user_id);
+    db_bind_int64(st, 2, now - 3600);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        out->has_email = db_column_len(st, 0) > 0;
+        out->waiting = db_column_int64(st, 1);
+        out->recent = db_column_int64(st, 2);
     }
-    sqlite3_reset(st);
-    if (rc == SQLITE_DONE)
+    db_reset(st);
+    if (rc == DB_DONE)
         return err_set(err, ERR_NOTFOUND, "this user is not known");
-    if (rc != SQLITE_ROW)
+    if (rc != DB_ROW)
         return store_db_err(c, rc, "reading a user", err);
     return 0;
 }
@@ -67,38 +67,38 @@ static int may_give(const struct user_state *u, struct err *err)
 static int set_and_release(struct conn *c, int64_t user_id, const char *email, const char *source,
                            int64_t now, bool *set, int64_t *released, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(c, S_USER_SET_EMAIL, err);
+    struct db_stmt *st = store_stmt(c, S_USER_SET_EMAIL, err);
 
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, user_id);
-    store_bind_str(st, 2, str_from_cstr(email));
-    store_bind_str(st, 3, str_from_cstr(source));
-    sqlite3_bind_int64(st, 4, now);
+    db_bind_int64(st, 1, user_id);
+    db_bind_str(st, 2, str_from_cstr(email));
+    db_bind_str(st, 3, str_from_cstr(source));
+    db_bind_int64(st, 4, now);
     if (store_step_done(c, st, "setting an address", err) < 0)
         return -1;
-    *set = sqlite3_changes(c->db) > 0;
+    *set = db_changes(&c->db) > 0;
     st = store_stmt(c, S_AWARD_RELEASE_EMAIL, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, now);
+    db_bind_int64(st, 1, user_id);
+    db_bind_int64(st, 2, now);
     if (store_step_done(c, st, "releasing awards", err) < 0)
         return -1;
-    *released = sqlite3_changes(c->db);
+    *released = db_changes(&c->db);
     return 0;
 }
 
 /* The user's links not used yet but `keep` expire at `now`; the rows stay (the hourly limit). */
 static int supersede(struct conn *c, int64_t user_id, int64_t keep, int64_t now, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(c, S_EMAIL_CONFIRM_SUPERSEDE, err);
+    struct db_stmt *st = store_stmt(c, S_EMAIL_CONFIRM_SUPERSEDE, err);
 
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, keep);
-    sqlite3_bind_int64(st, 3, now);
+    db_bind_int64(st, 1, user_id);
+    db_bind_int64(st, 2, keep);
+    db_bind_int64(st, 3, now);
     return store_step_done(c, st, "voiding other confirmation links", err);
 }
 
@@ -109,7 +109,7 @@ int store_email_confirm_create(struct store *s, int64_t user_id, const char *ema
     struct user_state u = { false, 0, 0 };
     char secret[65];
     unsigned char hash[32];
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int ret = -1;
 
     if (util_random_hex(secret, 32, err) < 0)
@@ -129,8 +129,8 @@ int store_email_confirm_create(struct store *s, int64_t user_id, const char *ema
     st = store_stmt(c, S_EMAIL_CONFIRM_PURGE, err);
     if (!st)
         goto out;
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, now - LIMIT_EMAIL_CONFIRM_TTL);
+    db_bind_int64(st, 1, user_id);
+    db_bind_int64(st, 2, now - LIMIT_EMAIL_CONFIRM_TTL);
     if (store_step_done(c, st, "removing old links", err) < 0)
         goto out;
     /*
@@ -143,11 +143,11 @@ int store_email_confirm_create(struct store *s, int64_t user_id, const char *ema
     st = store_stmt(c, S_EMAIL_CONFIRM_INSERT, err);
     if (!st)
         goto out;
-    sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, user_id);
-    store_bind_str(st, 3, str_from_cstr(email));
-    sqlite3_bind_int64(st, 4, now);
-    sqlite3_bind_int64(st, 5, now + ttl);
+    db_bind_blob(st, 1, hash, sizeof(hash));
+    db_bind_int64(st, 2, user_id);
+    db_bind_str(st, 3, str_from_cstr(email));
+    db_bind_int64(st, 4, now);
+    db_bind_int64(st, 5, now + ttl);
     if (store_step_id(c, st, id, "recording a confirmation link", err) < 0)
         goto out;
     snprintf(token, STORE_EMAIL_TOKEN_MAX + 1, "%" PRId64 "-%s", *id, secret);
@@ -159,14 +159,14 @@ out:
 int store_email_confirm_cancel(struct store *s, int64_t id, struct err *err)
 {
     struct conn *c = s->admin;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int ret = -1;
 
     if (store_admin_begin(s, err) < 0)
         return -1;
     st = store_stmt(c, S_EMAIL_CONFIRM_CANCEL, err);
     if (st) {
-        sqlite3_bind_int64(st, 1, id);
+        db_bind_int64(st, 1, id);
         ret = store_step_done(c, st, "withdrawing a confirmation link", err);
     }
     return store_admin_end(s, ret, err);
@@ -177,7 +177,7 @@ int store_email_confirm(struct store *s, int64_t id, const unsigned char secret_
                         struct err *err)
 {
     struct conn *c = s->admin;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t expires_at = 0, used_at = 0;
     const char *email = NULL;
     bool found = false, set = false;
@@ -190,19 +190,19 @@ int store_email_confirm(struct store *s, int64_t id, const unsigned char secret_
     st = store_stmt(c, S_EMAIL_CONFIRM_GET, err);
     if (!st)
         goto out;
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    db_bind_int64(st, 1, id);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
         /* the wrong secret for this id: as if there were no such link */
-        found = sqlite3_column_bytes(st, 0) == 32 &&
-                util_ct_equal(sqlite3_column_blob(st, 0), 32, secret_hash, 32);
-        out->user_id = sqlite3_column_int64(st, 1);
+        found =
+            db_column_len(st, 0) == 32 && util_ct_equal(db_column_blob(st, 0), 32, secret_hash, 32);
+        out->user_id = db_column_int64(st, 1);
         email = store_col_arena(st, 2, a);
-        expires_at = sqlite3_column_int64(st, 3);
-        used_at = sqlite3_column_int64(st, 4);
+        expires_at = db_column_int64(st, 3);
+        used_at = db_column_int64(st, 4);
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    db_reset(st);
+    if (rc != DB_ROW && rc != DB_DONE) {
         store_db_err(c, rc, "reading a confirmation link", err);
         goto out;
     }
@@ -225,8 +225,8 @@ int store_email_confirm(struct store *s, int64_t id, const unsigned char secret_
     st = store_stmt(c, S_EMAIL_CONFIRM_USE, err);
     if (!st)
         goto out;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, now);
+    db_bind_int64(st, 1, id);
+    db_bind_int64(st, 2, now);
     if (store_step_done(c, st, "using a confirmation link", err) < 0)
         goto out;
     if (supersede(c, out->user_id, id, now, err) < 0)
@@ -272,7 +272,7 @@ int store_email_pending(struct store *s, int64_t user_id, int64_t now, struct ar
                         const char **email, int64_t *expires_at, struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, ret = -1;
 
     *email = NULL;
@@ -282,15 +282,15 @@ int store_email_pending(struct store *s, int64_t user_id, int64_t now, struct ar
     st = store_stmt(c, S_EMAIL_PENDING, err);
     if (!st)
         goto out;
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, now);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    db_bind_int64(st, 1, user_id);
+    db_bind_int64(st, 2, now);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
         *email = store_col_arena(st, 0, a);
-        *expires_at = sqlite3_column_int64(st, 1);
+        *expires_at = db_column_int64(st, 1);
     }
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+    db_reset(st);
+    if (rc == DB_ROW || rc == DB_DONE)
         ret = 0;
     else
         store_db_err(c, rc, "reading confirmation links", err);
@@ -302,7 +302,7 @@ out:
 int store_user_show_name(struct store *s, int64_t user_id, bool *show, struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, ret = -1;
 
     *show = false;
@@ -311,12 +311,12 @@ int store_user_show_name(struct store *s, int64_t user_id, bool *show, struct er
     st = store_stmt(c, S_USER_SHOW_NAME, err);
     if (!st)
         goto out;
-    sqlite3_bind_int64(st, 1, user_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *show = sqlite3_column_int(st, 0) == 1;
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+    db_bind_int64(st, 1, user_id);
+    rc = db_step(st);
+    if (rc == DB_ROW)
+        *show = db_column_int(st, 0) == 1;
+    db_reset(st);
+    if (rc == DB_ROW || rc == DB_DONE)
         ret = 0;
     else
         store_db_err(c, rc, "reading a learner's setting", err);
@@ -329,16 +329,16 @@ int store_user_set_show_name(struct store *s, int64_t user_id, bool show, int64_
                              struct err *err)
 {
     struct conn *c = s->admin;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int ret = -1;
 
     if (store_admin_begin(s, err) < 0)
         return -1;
     st = store_stmt(c, S_USER_SET_SHOW_NAME, err);
     if (st) {
-        sqlite3_bind_int64(st, 1, user_id);
-        sqlite3_bind_int(st, 2, show ? 1 : 0);
-        sqlite3_bind_int64(st, 3, now);
+        db_bind_int64(st, 1, user_id);
+        db_bind_int64(st, 2, show ? 1 : 0);
+        db_bind_int64(st, 3, now);
         ret = store_step_done(c, st, "saving a learner's setting", err);
     }
     return store_admin_end(s, ret, err);
@@ -347,7 +347,7 @@ int store_user_set_show_name(struct store *s, int64_t user_id, bool show, int64_
 int store_badge_holders(struct store *s, int64_t badge_id, int64_t *n, struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, ret = -1;
 
     *n = 0;
@@ -356,12 +356,12 @@ int store_badge_holders(struct store *s, int64_t badge_id, int64_t *n, struct er
     st = store_stmt(c, S_BADGE_HOLDERS, err);
     if (!st)
         goto out;
-    sqlite3_bind_int64(st, 1, badge_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *n = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+    db_bind_int64(st, 1, badge_id);
+    rc = db_step(st);
+    if (rc == DB_ROW)
+        *n = db_column_int64(st, 0);
+    db_reset(st);
+    if (rc == DB_ROW || rc == DB_DONE)
         ret = 0;
     else
         store_db_err(c, rc, "counting a badge's holders", err);

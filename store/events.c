@@ -53,18 +53,18 @@ static int ensure_row(struct store_tx *tx, enum stmt_id id, int64_t consumer_id,
                       int64_t context_id, int64_t now, int64_t *out, const char *what,
                       struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(tx->c, id, err);
+    struct db_stmt *st = store_stmt(tx->c, id, err);
 
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, consumer_id);
-    store_bind_str(st, 2, str_from_cstr(lti_id));
+    db_bind_int64(st, 1, consumer_id);
+    db_bind_str(st, 2, str_from_cstr(lti_id));
     if (id == S_LINK_ENSURE) {
         if (context_id)
-            sqlite3_bind_int64(st, 3, context_id);
-        sqlite3_bind_int64(st, 4, now);
+            db_bind_int64(st, 3, context_id);
+        db_bind_int64(st, 4, now);
     } else {
-        sqlite3_bind_int64(st, 3, now);
+        db_bind_int64(st, 3, now);
     }
     return store_step_id(tx->c, st, out, what, err);
 }
@@ -90,20 +90,20 @@ int store_tx_ensure(struct store_tx *tx, int64_t consumer_id, const char *lti_us
 int store_tx_user_find(struct store_tx *tx, int64_t consumer_id, const char *lti_user_id,
                        int64_t *user_id, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(tx->c, S_USER_FIND, err);
+    struct db_stmt *st = store_stmt(tx->c, S_USER_FIND, err);
     int rc;
 
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, consumer_id);
-    store_bind_str(st, 2, str_from_cstr(lti_user_id));
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *user_id = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc == SQLITE_DONE)
+    db_bind_int64(st, 1, consumer_id);
+    db_bind_str(st, 2, str_from_cstr(lti_user_id));
+    rc = db_step(st);
+    if (rc == DB_ROW)
+        *user_id = db_column_int64(st, 0);
+    db_reset(st);
+    if (rc == DB_DONE)
         return err_set(err, ERR_NOTFOUND, "user '%s' has never launched the tool", lti_user_id);
-    if (rc != SQLITE_ROW)
+    if (rc != DB_ROW)
         return store_db_err(tx->c, rc, "finding a user", err);
     return 0;
 }
@@ -111,27 +111,27 @@ int store_tx_user_find(struct store_tx *tx, int64_t consumer_id, const char *lti
 int store_tx_context(struct store_tx *tx, int64_t context_id, struct store_context_info *out,
                      struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(tx->c, S_CONTEXT_INFO, err);
+    struct db_stmt *st = store_stmt(tx->c, S_CONTEXT_INFO, err);
     int rc;
 
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, context_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    db_bind_int64(st, 1, context_id);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
         memset(out, 0, sizeof(*out));
-        out->id = sqlite3_column_int64(st, 0);
-        out->consumer_id = sqlite3_column_int64(st, 1);
+        out->id = db_column_int64(st, 0);
+        out->consumer_id = db_column_int64(st, 1);
         out->lti_context_id = store_col_arena(st, 2, &tx->arena);
         out->title = store_col_arena(st, 3, &tx->arena);
-        out->badges_enabled = sqlite3_column_int(st, 4) != 0;
-        out->pass_mark = sqlite3_column_double(st, 5);
+        out->badges_enabled = db_column_int(st, 4) != 0;
+        out->pass_mark = db_column_double(st, 5);
         out->completion_link = store_col_arena(st, 6, &tx->arena);
     }
-    sqlite3_reset(st);
-    if (rc == SQLITE_DONE)
+    db_reset(st);
+    if (rc == DB_DONE)
         return err_set(err, ERR_NOTFOUND, "there is no such course");
-    if (rc != SQLITE_ROW)
+    if (rc != DB_ROW)
         return store_db_err(tx->c, rc, "reading a course", err);
     return 0;
 }
@@ -140,20 +140,20 @@ int store_tx_context(struct store_tx *tx, int64_t context_id, struct store_conte
 static int one_text(struct store_tx *tx, enum stmt_id id, int64_t a, int64_t b, const char **out,
                     const char *what, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(tx->c, id, err);
+    struct db_stmt *st = store_stmt(tx->c, id, err);
     int rc;
 
     *out = NULL;
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, a);
+    db_bind_int64(st, 1, a);
     if (id == S_ENROLL_MODE)
-        sqlite3_bind_int64(st, 2, b);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+        db_bind_int64(st, 2, b);
+    rc = db_step(st);
+    if (rc == DB_ROW)
         *out = store_col_arena(st, 0, &tx->arena);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    db_reset(st);
+    if (rc != DB_ROW && rc != DB_DONE)
         return store_db_err(tx->c, rc, what, err);
     return 0;
 }
@@ -176,22 +176,22 @@ int store_tx_enrollment_mode(struct store_tx *tx, int64_t user_id, int64_t conte
 int store_tx_enrollment_roles(struct store_tx *tx, int64_t user_id, int64_t context_id,
                               bool *enrolled, unsigned *role_flags, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(tx->c, S_ENROLL_ROLES, err);
+    struct db_stmt *st = store_stmt(tx->c, S_ENROLL_ROLES, err);
     int rc;
 
     *enrolled = false;
     *role_flags = 0;
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, context_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    db_bind_int64(st, 1, user_id);
+    db_bind_int64(st, 2, context_id);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
         *enrolled = true;
-        *role_flags = (unsigned)sqlite3_column_int64(st, 0);
+        *role_flags = (unsigned)db_column_int64(st, 0);
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    db_reset(st);
+    if (rc != DB_ROW && rc != DB_DONE)
         return store_db_err(tx->c, rc, "reading an enrollment", err);
     return 0;
 }
@@ -199,17 +199,17 @@ int store_tx_enrollment_roles(struct store_tx *tx, int64_t user_id, int64_t cont
 int store_tx_grade_put(struct store_tx *tx, int64_t user_id, int64_t context_id, int64_t link_id,
                        double score, const char *source, int64_t now, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(tx->c, S_GRADE_PUT, err);
+    struct db_stmt *st = store_stmt(tx->c, S_GRADE_PUT, err);
 
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, link_id);
+    db_bind_int64(st, 1, user_id);
+    db_bind_int64(st, 2, link_id);
     if (context_id)
-        sqlite3_bind_int64(st, 3, context_id);
-    sqlite3_bind_double(st, 4, score);
-    store_bind_str(st, 5, str_from_cstr(source));
-    sqlite3_bind_int64(st, 6, now);
+        db_bind_int64(st, 3, context_id);
+    db_bind_double(st, 4, score);
+    db_bind_str(st, 5, str_from_cstr(source));
+    db_bind_int64(st, 6, now);
     return store_step_done(tx->c, st, "recording a grade", err);
 }
 
@@ -217,38 +217,38 @@ int store_tx_completion_put(struct store_tx *tx, int64_t user_id, int64_t contex
                             const char *mode, int64_t link_id, double score, int64_t now,
                             bool *added, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(tx->c, S_COMPLETION_PUT, err);
+    struct db_stmt *st = store_stmt(tx->c, S_COMPLETION_PUT, err);
 
     *added = false;
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, context_id);
-    store_bind_str(st, 3, str_from_cstr(mode));
+    db_bind_int64(st, 1, user_id);
+    db_bind_int64(st, 2, context_id);
+    db_bind_str(st, 3, str_from_cstr(mode));
     if (link_id)
-        sqlite3_bind_int64(st, 4, link_id);
-    sqlite3_bind_double(st, 5, score);
-    sqlite3_bind_int64(st, 6, now);
+        db_bind_int64(st, 4, link_id);
+    db_bind_double(st, 5, score);
+    db_bind_int64(st, 6, now);
     if (store_step_done(tx->c, st, "recording a completion", err) < 0)
         return -1;
-    *added = sqlite3_changes(tx->c->db) == 1;
+    *added = db_changes(&tx->c->db) == 1;
     return 0;
 }
 
 int store_tx_completed_count(struct store_tx *tx, int64_t consumer_id, int64_t user_id, int64_t *n,
                              struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(tx->c, S_COMPLETED_COUNT, err);
+    struct db_stmt *st = store_stmt(tx->c, S_COMPLETED_COUNT, err);
     int rc;
 
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, consumer_id);
-    sqlite3_bind_int64(st, 2, user_id);
-    rc = sqlite3_step(st);
-    *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
+    db_bind_int64(st, 1, consumer_id);
+    db_bind_int64(st, 2, user_id);
+    rc = db_step(st);
+    *n = rc == DB_ROW ? db_column_int64(st, 0) : 0;
+    db_reset(st);
+    if (rc != DB_ROW)
         return store_db_err(tx->c, rc, "counting completions", err);
     return 0;
 }
@@ -256,35 +256,35 @@ int store_tx_completed_count(struct store_tx *tx, int64_t consumer_id, int64_t u
 int store_tx_group_completed(struct store_tx *tx, int64_t group_id, int64_t user_id, bool *done,
                              struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(tx->c, S_GROUP_COMPLETED, err);
+    struct db_stmt *st = store_stmt(tx->c, S_GROUP_COMPLETED, err);
     int rc;
 
     *done = false;
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, group_id);
-    sqlite3_bind_int64(st, 2, user_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        int64_t members = sqlite3_column_int64(st, 0), completed = sqlite3_column_int64(st, 1);
+    db_bind_int64(st, 1, group_id);
+    db_bind_int64(st, 2, user_id);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        int64_t members = db_column_int64(st, 0), completed = db_column_int64(st, 1);
 
         *done = members > 0 && completed == members;
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
+    db_reset(st);
+    if (rc != DB_ROW)
         return store_db_err(tx->c, rc, "reading a course group", err);
     return 0;
 }
 
 /* Reads the rows of S_RULES_FOR or S_RULES_PROGRESS (bound) as rules of `kind`. */
-static int read_rules(struct store_tx *tx, sqlite3_stmt *st, enum store_rule_kind kind,
+static int read_rules(struct store_tx *tx, struct db_stmt *st, enum store_rule_kind kind,
                       struct store_rule_row **out, size_t *n, struct err *err)
 {
     size_t cap = 8, len = 0;
     struct store_rule_row *v = arena_alloc(&tx->arena, cap * sizeof(*v));
     int rc;
 
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == DB_ROW) {
         struct store_rule_row *r;
 
         if (len == cap) {
@@ -296,16 +296,16 @@ static int read_rules(struct store_tx *tx, sqlite3_stmt *st, enum store_rule_kin
         }
         r = &v[len++];
         memset(r, 0, sizeof(*r));
-        r->badge_id = sqlite3_column_int64(st, 0);
-        r->context_id = sqlite3_column_int64(st, 1);
+        r->badge_id = db_column_int64(st, 0);
+        r->context_id = db_column_int64(st, 1);
         r->rule.kind = kind;
-        r->rule.threshold = sqlite3_column_double(st, 2);
+        r->rule.threshold = db_column_double(st, 2);
         r->rule.resource_link = store_col_arena(st, 3, &tx->arena);
-        r->rule.group_id = sqlite3_column_int64(st, 4);
-        r->rule.count = sqlite3_column_int64(st, 5);
+        r->rule.group_id = db_column_int64(st, 4);
+        r->rule.count = db_column_int64(st, 5);
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    db_reset(st);
+    if (rc != DB_DONE)
         return store_db_err(tx->c, rc, "reading rules", err);
     *out = v;
     *n = len;
@@ -315,15 +315,15 @@ static int read_rules(struct store_tx *tx, sqlite3_stmt *st, enum store_rule_kin
 int store_tx_rules(struct store_tx *tx, int64_t consumer_id, enum store_rule_kind kind,
                    int64_t context_id, struct store_rule_row **out, size_t *n, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(tx->c, S_RULES_FOR, err);
+    struct db_stmt *st = store_stmt(tx->c, S_RULES_FOR, err);
 
     *out = NULL;
     *n = 0;
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, consumer_id);
-    store_bind_str(st, 2, str_from_cstr(store_rule_name(kind)));
-    sqlite3_bind_int64(st, 3, context_id);
+    db_bind_int64(st, 1, consumer_id);
+    db_bind_str(st, 2, str_from_cstr(store_rule_name(kind)));
+    db_bind_int64(st, 3, context_id);
     return read_rules(tx, st, kind, out, n, err);
 }
 
@@ -331,36 +331,36 @@ int store_tx_progress_rules(struct store_tx *tx, int64_t consumer_id, enum store
                             int64_t user_id, unsigned learner_flags, unsigned staff_flags,
                             struct store_rule_row **out, size_t *n, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(tx->c, S_RULES_PROGRESS, err);
+    struct db_stmt *st = store_stmt(tx->c, S_RULES_PROGRESS, err);
 
     *out = NULL;
     *n = 0;
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, consumer_id);
-    store_bind_str(st, 2, str_from_cstr(store_rule_name(kind)));
-    sqlite3_bind_int64(st, 3, user_id);
-    sqlite3_bind_int64(st, 4, learner_flags);
-    sqlite3_bind_int64(st, 5, staff_flags);
+    db_bind_int64(st, 1, consumer_id);
+    db_bind_str(st, 2, str_from_cstr(store_rule_name(kind)));
+    db_bind_int64(st, 3, user_id);
+    db_bind_int64(st, 4, learner_flags);
+    db_bind_int64(st, 5, staff_flags);
     return read_rules(tx, st, kind, out, n, err);
 }
 
 int store_tx_completion_badge(struct store_tx *tx, int64_t context_id, const char *mode,
                               int64_t *badge_id, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(tx->c, S_COMPLETION_BADGE, err);
+    struct db_stmt *st = store_stmt(tx->c, S_COMPLETION_BADGE, err);
     int rc;
 
     *badge_id = 0;
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, context_id);
-    store_bind_str(st, 2, str_from_cstr(mode ? mode : ""));
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *badge_id = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    db_bind_int64(st, 1, context_id);
+    db_bind_str(st, 2, str_from_cstr(mode ? mode : ""));
+    rc = db_step(st);
+    if (rc == DB_ROW)
+        *badge_id = db_column_int64(st, 0);
+    db_reset(st);
+    if (rc != DB_ROW && rc != DB_DONE)
         return store_db_err(tx->c, rc, "finding a completion badge", err);
     return 0;
 }
@@ -374,7 +374,7 @@ int store_tx_badge_create(struct store_tx *tx, const struct store_badge_new *b, 
 int store_tx_award_add(struct store_tx *tx, const struct store_award_new *a, int64_t *award_id,
                        bool *added, struct err *err)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     char uid[33], salt[33];
     int rc;
     int64_t id = 0;
@@ -385,25 +385,25 @@ int store_tx_award_add(struct store_tx *tx, const struct store_award_new *a, int
     st = store_stmt(tx->c, S_AWARD_INSERT, err);
     if (!st)
         return -1;
-    store_bind_str(st, 1, str_from_cstr(uid));
-    sqlite3_bind_int64(st, 2, a->badge_id);
-    sqlite3_bind_int64(st, 3, a->user_id);
+    db_bind_str(st, 1, str_from_cstr(uid));
+    db_bind_int64(st, 2, a->badge_id);
+    db_bind_int64(st, 3, a->user_id);
     if (a->context_id)
-        sqlite3_bind_int64(st, 4, a->context_id);
+        db_bind_int64(st, 4, a->context_id);
     if (a->link_id)
-        sqlite3_bind_int64(st, 5, a->link_id);
-    store_bind_str(st, 6, str_from_cstr(a->reason));
-    store_bind_str(st, 7, str_from_cstr(a->narrative));
-    store_bind_str(st, 8, str_from_cstr(salt));
-    sqlite3_bind_int64(st, 9, a->now);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        id = sqlite3_column_int64(st, 0);
-        while (rc == SQLITE_ROW)
-            rc = sqlite3_step(st);
+        db_bind_int64(st, 5, a->link_id);
+    db_bind_str(st, 6, str_from_cstr(a->reason));
+    db_bind_str(st, 7, str_from_cstr(a->narrative));
+    db_bind_str(st, 8, str_from_cstr(salt));
+    db_bind_int64(st, 9, a->now);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        id = db_column_int64(st, 0);
+        while (rc == DB_ROW)
+            rc = db_step(st);
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    db_reset(st);
+    if (rc != DB_DONE)
         return store_db_err(tx->c, rc, "recording an award", err);
     if (award_id)
         *award_id = id;

@@ -16,19 +16,19 @@
 static int count_conn(struct conn *c, const char *backend, const struct store_hook_counts *d,
                       struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(c, S_HOOK_COUNT, err);
+    struct db_stmt *st = store_stmt(c, S_HOOK_COUNT, err);
 
     if (!st)
         return -1;
-    store_bind_str(st, 1, str_from_cstr(backend));
-    sqlite3_bind_int64(st, 2, d->received);
-    sqlite3_bind_int64(st, 3, d->applied);
-    sqlite3_bind_int64(st, 4, d->unchanged);
-    sqlite3_bind_int64(st, 5, d->ignored);
-    sqlite3_bind_int64(st, 6, d->refused);
-    sqlite3_bind_int64(st, 7, d->last_received_at);
-    sqlite3_bind_int64(st, 8, d->last_refused_at);
-    store_bind_str(st, 9, str_from_cstr(d->last_refusal));
+    db_bind_str(st, 1, str_from_cstr(backend));
+    db_bind_int64(st, 2, d->received);
+    db_bind_int64(st, 3, d->applied);
+    db_bind_int64(st, 4, d->unchanged);
+    db_bind_int64(st, 5, d->ignored);
+    db_bind_int64(st, 6, d->refused);
+    db_bind_int64(st, 7, d->last_received_at);
+    db_bind_int64(st, 8, d->last_refused_at);
+    db_bind_str(st, 9, str_from_cstr(d->last_refusal));
     return store_step_done(c, st, "counting a hook", err);
 }
 
@@ -43,29 +43,29 @@ static bool maybe_sent(const char *state, int64_t attempts)
 static int decide(struct conn *c, const struct store_hook *h, enum store_hook_effect *effect,
                   int64_t *award_id, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(c, S_HOOK_AWARD_FIND, err);
+    struct db_stmt *st = store_stmt(c, S_HOOK_AWARD_FIND, err);
     char state[16], backend_id[512];
     int64_t id, attempts;
     int rc;
 
     if (!st)
         return -1;
-    store_bind_str(st, 1, str_from_cstr(h->uid));
-    store_bind_str(st, 2, str_from_cstr(h->backend));
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        sqlite3_reset(st);
+    db_bind_str(st, 1, str_from_cstr(h->uid));
+    db_bind_str(st, 2, str_from_cstr(h->backend));
+    rc = db_step(st);
+    if (rc == DB_DONE) {
+        db_reset(st);
         return 0; /* not ours, or another backend's: ignored */
     }
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
+    if (rc != DB_ROW) {
+        db_reset(st);
         return store_db_err(c, rc, "reading an award", err);
     }
-    id = sqlite3_column_int64(st, 0);
+    id = db_column_int64(st, 0);
     store_col_copy(st, 1, state, sizeof(state));
-    attempts = sqlite3_column_int64(st, 2);
+    attempts = db_column_int64(st, 2);
     store_col_copy(st, 3, backend_id, sizeof(backend_id));
-    sqlite3_reset(st);
+    db_reset(st);
     /* our uid under another of the platform's badges: not the instance we made */
     if (h->badge && h->badge[0] && backend_id[0] && strcmp(h->badge, backend_id) != 0)
         return 0;
@@ -81,17 +81,17 @@ static int decide(struct conn *c, const struct store_hook *h, enum store_hook_ef
     st = store_stmt(c, h->revoke ? S_HOOK_REVOKED : S_HOOK_ISSUED, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, id);
+    db_bind_int64(st, 1, id);
     if (h->revoke) {
-        sqlite3_bind_int64(st, 2, h->now);
-        store_bind_str(st, 3, str_from_cstr(h->reason));
+        db_bind_int64(st, 2, h->now);
+        db_bind_str(st, 3, str_from_cstr(h->reason));
     } else {
-        store_bind_str(st, 2, str_from_cstr(h->assertion_url));
-        sqlite3_bind_int64(st, 3, h->now);
+        db_bind_str(st, 2, str_from_cstr(h->assertion_url));
+        db_bind_int64(st, 3, h->now);
     }
     if (store_step_done(c, st, "recording a hook on an award", err) < 0)
         return -1;
-    if (sqlite3_changes(c->db) != 1)
+    if (db_changes(&c->db) != 1)
         BUG("an award read in this transaction was not updated");
     *effect = h->revoke ? STORE_HOOK_REVOKED : STORE_HOOK_ISSUED;
     if (!h->revoke) {
@@ -99,8 +99,8 @@ static int decide(struct conn *c, const struct store_hook *h, enum store_hook_ef
         st = store_stmt(c, S_PB_ENQUEUE, err);
         if (!st)
             return -1;
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, h->now);
+        db_bind_int64(st, 1, id);
+        db_bind_int64(st, 2, h->now);
         if (store_step_done(c, st, "queueing a grade passback", err) < 0)
             return -1;
     }
@@ -147,7 +147,7 @@ int store_hook_counts_get(struct store *s, const char *backend, struct arena *a,
                           struct store_hook_counts *out, struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, ret = -1;
 
     memset(out, 0, sizeof(*out));
@@ -156,23 +156,23 @@ int store_hook_counts_get(struct store *s, const char *backend, struct arena *a,
     st = store_stmt(c, S_HOOK_COUNTS_GET, err);
     if (!st)
         goto out;
-    store_bind_str(st, 1, str_from_cstr(backend));
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        out->received = sqlite3_column_int64(st, 0);
-        out->applied = sqlite3_column_int64(st, 1);
-        out->unchanged = sqlite3_column_int64(st, 2);
-        out->ignored = sqlite3_column_int64(st, 3);
-        out->refused = sqlite3_column_int64(st, 4);
-        out->last_received_at = sqlite3_column_int64(st, 5);
-        out->last_refused_at = sqlite3_column_int64(st, 6);
+    db_bind_str(st, 1, str_from_cstr(backend));
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        out->received = db_column_int64(st, 0);
+        out->applied = db_column_int64(st, 1);
+        out->unchanged = db_column_int64(st, 2);
+        out->ignored = db_column_int64(st, 3);
+        out->refused = db_column_int64(st, 4);
+        out->last_received_at = db_column_int64(st, 5);
+        out->last_refused_at = db_column_int64(st, 6);
         out->last_refusal = store_col_arena(st, 7, a);
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != DB_DONE) {
         store_db_err(c, rc, "reading the hook counts", err);
-        sqlite3_reset(st);
+        db_reset(st);
         goto out;
     }
-    sqlite3_reset(st);
+    db_reset(st);
     ret = 0;
 out:
     store_reader_put(s, c);

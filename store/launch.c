@@ -570,21 +570,21 @@ void store_launch_digest(const struct store_launch *l, struct store_launch_diges
 }
 
 /* S_ENROLL_INSERT and S_ENROLL_UPDATE take the same parameters. */
-static sqlite3_stmt *bind_enrollment(struct conn *c, enum stmt_id id, int64_t user_id,
-                                     int64_t context_id, const struct store_launch *l,
-                                     struct err *err)
+static struct db_stmt *bind_enrollment(struct conn *c, enum stmt_id id, int64_t user_id,
+                                       int64_t context_id, const struct store_launch *l,
+                                       struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(c, id, err);
+    struct db_stmt *st = store_stmt(c, id, err);
 
     if (!st)
         return NULL;
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, context_id);
-    store_bind_str(st, 3, l->roles);
-    store_bind_str(st, 4, l->ext_roles);
-    sqlite3_bind_int64(st, 5, l->role_flags);
-    store_bind_str(st, 6, l->mode);
-    sqlite3_bind_int64(st, 7, l->now);
+    db_bind_int64(st, 1, user_id);
+    db_bind_int64(st, 2, context_id);
+    db_bind_str(st, 3, l->roles);
+    db_bind_str(st, 4, l->ext_roles);
+    db_bind_int64(st, 5, l->role_flags);
+    db_bind_str(st, 6, l->mode);
+    db_bind_int64(st, 7, l->now);
     return st;
 }
 
@@ -621,26 +621,26 @@ static int confirm_consumer(struct store *s, const struct store_launch *l, struc
             k = &wc->confirmed[i];
     }
     if (!k) {
-        sqlite3_stmt *st = store_stmt(s->wconn, S_CONSUMER_CHECK, err);
+        struct db_stmt *st = store_stmt(s->wconn, S_CONSUMER_CHECK, err);
         int rc;
 
         if (!st)
             return -1;
-        sqlite3_bind_int64(st, 1, l->consumer_id);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        db_bind_int64(st, 1, l->consumer_id);
+        rc = db_step(st);
+        if (rc == DB_ROW) {
             struct confirmed *n;
 
             if (wc->nconfirmed == sizeof(wc->confirmed) / sizeof(wc->confirmed[0]))
                 wc->nconfirmed = 0; /* more consumers than slots: start over */
             n = &wc->confirmed[wc->nconfirmed++];
             n->id = l->consumer_id;
-            n->enabled = sqlite3_column_int(st, 0) != 0;
+            n->enabled = db_column_int(st, 0) != 0;
             store_col_copy(st, 1, n->secret, sizeof(n->secret));
             k = n;
         }
-        sqlite3_reset(st);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        db_reset(st);
+        if (rc != DB_ROW && rc != DB_DONE)
             return store_db_err(s->wconn, rc, "reading a consumer", err);
     }
     if (!k || !k->enabled)
@@ -657,27 +657,27 @@ static int confirm_consumer(struct store *s, const struct store_launch *l, struc
  * the id is read with `find` (consumer, LTI id). A relaunch the cache has
  * forgotten then costs a lookup, not a rewritten row in the WAL.
  */
-static int upsert_id(struct conn *c, sqlite3_stmt *st, enum stmt_id find, int64_t consumer_id,
+static int upsert_id(struct conn *c, struct db_stmt *st, enum stmt_id find, int64_t consumer_id,
                      struct str lti_id, int64_t *id, const char *what, struct err *err)
 {
-    int rc = sqlite3_step(st);
+    int rc = db_step(st);
 
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
+    if (rc == DB_ROW) {
+        *id = db_column_int64(st, 0);
         /* RETURNING: step to the end so the statement completes */
-        while (rc == SQLITE_ROW)
-            rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        return rc == SQLITE_DONE ? 0 : store_db_err(c, rc, what, err);
+        while (rc == DB_ROW)
+            rc = db_step(st);
+        db_reset(st);
+        return rc == DB_DONE ? 0 : store_db_err(c, rc, what, err);
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    db_reset(st);
+    if (rc != DB_DONE)
         return store_db_err(c, rc, what, err);
     st = store_stmt(c, find, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, consumer_id);
-    store_bind_str(st, 2, lti_id);
+    db_bind_int64(st, 1, consumer_id);
+    db_bind_str(st, 2, lti_id);
     return store_step_id(c, st, id, what, err);
 }
 
@@ -687,7 +687,7 @@ static int record_one(struct store *s, const struct store_launch *l,
 {
     struct conn *c = s->wconn;
     struct wcache *wc = s->wcache;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t user_id = 0, context_id = 0, link_id = 0, unused;
     uint64_t fp = (uint64_t)d->nonce_fp;
     struct wentry *e;
@@ -721,9 +721,9 @@ static int record_one(struct store *s, const struct store_launch *l,
     st = store_stmt(c, S_LITE_NONCE_LOG, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, l->timestamp);
-    sqlite3_bind_int64(st, 2, d->nonce_fp);
-    sqlite3_bind_int64(st, 3, l->consumer_id);
+    db_bind_int64(st, 1, l->timestamp);
+    db_bind_int64(st, 2, d->nonce_fp);
+    db_bind_int64(st, 3, l->consumer_id);
     if (store_step_done(c, st, "claiming a nonce", err) < 0)
         return -1;
 
@@ -732,8 +732,8 @@ static int record_one(struct store *s, const struct store_launch *l,
             st = store_stmt(c, S_CONSUMER_SET_LMS, err);
             if (!st)
                 return -1;
-            sqlite3_bind_int64(st, 1, l->consumer_id);
-            store_bind_str(st, 2, l->lms);
+            db_bind_int64(st, 1, l->consumer_id);
+            db_bind_str(st, 2, l->lms);
             if (store_step_done(c, st, "updating a consumer", err) < 0)
                 return -1;
             wremember(wc, d, WK_CONSUMER, e, l->consumer_id, l->now);
@@ -744,14 +744,14 @@ static int record_one(struct store *s, const struct store_launch *l,
         st = store_stmt(c, S_USER_UPSERT, err);
         if (!st)
             return -1;
-        sqlite3_bind_int64(st, 1, l->consumer_id);
-        store_bind_str(st, 2, l->user_id);
-        store_bind_str(st, 3, l->given_name);
-        store_bind_str(st, 4, l->family_name);
-        store_bind_str(st, 5, l->full_name);
-        store_bind_str(st, 6, l->email);
-        store_bind_str(st, 7, l->person_sourcedid);
-        sqlite3_bind_int64(st, 8, l->now);
+        db_bind_int64(st, 1, l->consumer_id);
+        db_bind_str(st, 2, l->user_id);
+        db_bind_str(st, 3, l->given_name);
+        db_bind_str(st, 4, l->family_name);
+        db_bind_str(st, 5, l->full_name);
+        db_bind_str(st, 6, l->email);
+        db_bind_str(st, 7, l->person_sourcedid);
+        db_bind_int64(st, 8, l->now);
         if (upsert_id(c, st, S_USER_FIND, l->consumer_id, l->user_id, &user_id, "recording a user",
                       err) < 0)
             return -1;
@@ -760,11 +760,11 @@ static int record_one(struct store *s, const struct store_launch *l,
             st = store_stmt(c, S_AWARD_RELEASE_EMAIL, err);
             if (!st)
                 return -1;
-            sqlite3_bind_int64(st, 1, user_id);
-            sqlite3_bind_int64(st, 2, l->now);
+            db_bind_int64(st, 1, user_id);
+            db_bind_int64(st, 2, l->now);
             if (store_step_done(c, st, "releasing awards", err) < 0)
                 return -1;
-            res->awards_added += sqlite3_changes(c->db);
+            res->awards_added += db_changes(&c->db);
         }
         wremember(wc, d, WK_USER, e, user_id, l->now);
     }
@@ -774,11 +774,11 @@ static int record_one(struct store *s, const struct store_launch *l,
             st = store_stmt(c, S_CONTEXT_UPSERT, err);
             if (!st)
                 return -1;
-            sqlite3_bind_int64(st, 1, l->consumer_id);
-            store_bind_str(st, 2, l->context_id);
-            store_bind_str(st, 3, l->context_title);
-            store_bind_str(st, 4, l->context_label);
-            sqlite3_bind_int64(st, 5, l->now);
+            db_bind_int64(st, 1, l->consumer_id);
+            db_bind_str(st, 2, l->context_id);
+            db_bind_str(st, 3, l->context_title);
+            db_bind_str(st, 4, l->context_label);
+            db_bind_int64(st, 5, l->now);
             if (upsert_id(c, st, S_CONTEXT_FIND, l->consumer_id, l->context_id, &context_id,
                           "recording a course", err) < 0)
                 return -1;
@@ -790,14 +790,14 @@ static int record_one(struct store *s, const struct store_launch *l,
         st = store_stmt(c, S_LINK_UPSERT, err);
         if (!st)
             return -1;
-        sqlite3_bind_int64(st, 1, l->consumer_id);
-        store_bind_str(st, 2, l->resource_link_id);
+        db_bind_int64(st, 1, l->consumer_id);
+        db_bind_str(st, 2, l->resource_link_id);
         if (context_id)
-            sqlite3_bind_int64(st, 3, context_id);
-        store_bind_str(st, 4, l->resource_link_title);
-        sqlite3_bind_int64(st, 5, l->now);
+            db_bind_int64(st, 3, context_id);
+        db_bind_str(st, 4, l->resource_link_title);
+        db_bind_int64(st, 5, l->now);
         if (l->points_possible > 0)
-            sqlite3_bind_double(st, 6, l->points_possible);
+            db_bind_double(st, 6, l->points_possible);
         if (upsert_id(c, st, S_LINK_FIND, l->consumer_id, l->resource_link_id, &link_id,
                       "recording a resource link", err) < 0)
             return -1;
@@ -810,7 +810,7 @@ static int record_one(struct store *s, const struct store_launch *l,
             st = bind_enrollment(c, S_ENROLL_INSERT, user_id, context_id, l, err);
             if (!st || store_step_done(c, st, "recording an enrollment", err) < 0)
                 return -1;
-            if (sqlite3_changes(c->db) == 1) {
+            if (db_changes(&c->db) == 1) {
                 res->first_in_context = true;
                 if (s->enrollment_hook) {
                     struct enroll_args a = { s,          l->consumer_id, user_id,
@@ -835,16 +835,16 @@ static int record_one(struct store *s, const struct store_launch *l,
             st = store_stmt(c, S_BINDING_UPSERT, err);
             if (!st)
                 return -1;
-            sqlite3_bind_int64(st, 1, user_id);
-            sqlite3_bind_int64(st, 2, link_id);
+            db_bind_int64(st, 1, user_id);
+            db_bind_int64(st, 2, link_id);
             if (context_id)
-                sqlite3_bind_int64(st, 3, context_id);
-            store_bind_str(st, 4, l->outcome_service_url);
-            store_bind_str(st, 5, l->result_sourcedid);
-            store_bind_str(st, 6, l->outcome_data_accepted);
-            sqlite3_bind_int64(st, 7, l->now);
-            sqlite3_bind_int(st, 8, l->total_score_accepted);
-            sqlite3_bind_int64(st, 9, store_sourcedid_fp(l->result_sourcedid));
+                db_bind_int64(st, 3, context_id);
+            db_bind_str(st, 4, l->outcome_service_url);
+            db_bind_str(st, 5, l->result_sourcedid);
+            db_bind_str(st, 6, l->outcome_data_accepted);
+            db_bind_int64(st, 7, l->now);
+            db_bind_int64(st, 8, l->total_score_accepted);
+            db_bind_int64(st, 9, store_sourcedid_fp(l->result_sourcedid));
             if (store_step_done(c, st, "recording an outcome binding", err) < 0)
                 return -1;
             mremember(wc, d, MK_BINDING, m);
@@ -854,46 +854,46 @@ static int record_one(struct store *s, const struct store_launch *l,
     st = store_stmt(c, S_SESSION_INSERT, err);
     if (!st)
         return -1;
-    sqlite3_bind_blob(st, 1, l->session_secret_hash, sizeof(l->session_secret_hash), SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, l->consumer_id);
-    sqlite3_bind_int64(st, 3, user_id);
+    db_bind_blob(st, 1, l->session_secret_hash, sizeof(l->session_secret_hash));
+    db_bind_int64(st, 2, l->consumer_id);
+    db_bind_int64(st, 3, user_id);
     if (context_id)
-        sqlite3_bind_int64(st, 4, context_id);
-    sqlite3_bind_int64(st, 5, link_id);
-    store_bind_str(st, 6, l->roles);
-    sqlite3_bind_int64(st, 7, l->role_flags);
-    store_bind_str(st, 8, l->mode);
-    store_bind_str(st, 9, l->return_url);
-    store_bind_str(st, 10, l->document_target);
-    store_bind_str(st, 11, l->locale);
-    sqlite3_bind_blob(st, 12, l->csrf_secret, sizeof(l->csrf_secret), SQLITE_STATIC);
-    sqlite3_bind_int64(st, 13, l->now);
-    sqlite3_bind_int64(st, 14, l->session_expires);
-    store_bind_str(st, 15, l->frame_origin);
+        db_bind_int64(st, 4, context_id);
+    db_bind_int64(st, 5, link_id);
+    db_bind_str(st, 6, l->roles);
+    db_bind_int64(st, 7, l->role_flags);
+    db_bind_str(st, 8, l->mode);
+    db_bind_str(st, 9, l->return_url);
+    db_bind_str(st, 10, l->document_target);
+    db_bind_str(st, 11, l->locale);
+    db_bind_blob(st, 12, l->csrf_secret, sizeof(l->csrf_secret));
+    db_bind_int64(st, 13, l->now);
+    db_bind_int64(st, 14, l->session_expires);
+    db_bind_str(st, 15, l->frame_origin);
     if (store_step_done(c, st, "creating a session", err) < 0)
         return -1;
 
     res->user_id = user_id;
     res->context_id = context_id;
-    res->session_id = sqlite3_last_insert_rowid(c->db);
+    res->session_id = sqlite3_last_insert_rowid(c->db.lite);
     return 0;
 }
 
 /* Deletes one bounded chunk with `id`; how many rows went. */
 static int purge_chunk(struct conn *c, enum stmt_id id, int64_t before)
 {
-    sqlite3_stmt *st = store_stmt(c, id, NULL);
+    struct db_stmt *st = store_stmt(c, id, NULL);
 
     if (!st)
         return 0;
-    sqlite3_bind_int64(st, 1, before);
-    sqlite3_bind_int(st, 2, LIMIT_STORE_PURGE_PER_BATCH);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sqlite3_reset(st);
+    db_bind_int64(st, 1, before);
+    db_bind_int64(st, 2, LIMIT_STORE_PURGE_PER_BATCH);
+    if (db_step(st) != DB_DONE) {
+        db_reset(st);
         return 0;
     }
-    sqlite3_reset(st);
-    return sqlite3_changes(c->db);
+    db_reset(st);
+    return db_changes(&c->db);
 }
 
 static void purge(struct store *s, struct conn *c, int64_t now)
@@ -964,10 +964,10 @@ static void fail_all(struct store_launch_job **jobs, size_t n, const struct err 
 /* Drops the writer's cache when another connection (CLI, admin) committed since the last batch. */
 static void check_data_version(struct store *s)
 {
-    sqlite3_stmt *st = store_stmt(s->wconn, S_LITE_DATA_VERSION, NULL);
+    struct db_stmt *st = store_stmt(s->wconn, S_LITE_DATA_VERSION, NULL);
 
-    if (st && sqlite3_step(st) == SQLITE_ROW) {
-        int64_t v = sqlite3_column_int64(st, 0);
+    if (st && db_step(st) == DB_ROW) {
+        int64_t v = db_column_int64(st, 0);
 
         if (v != s->data_version)
             wcache_clear(s->wcache);
@@ -976,7 +976,7 @@ static void check_data_version(struct store *s)
         wcache_clear(s->wcache);
     }
     if (st)
-        sqlite3_reset(st);
+        db_reset(st);
 }
 
 static void launch_batch(struct store *s, struct store_launch_job **jobs, size_t n)
@@ -990,7 +990,7 @@ static void launch_batch(struct store *s, struct store_launch_job **jobs, size_t
         jobs[i]->status = 0;
         err_clear(&jobs[i]->err);
     }
-    if (store_exec(c, S_BEGIN_IMMEDIATE, &e) < 0) {
+    if (store_begin(c, &e) < 0) {
         fail_all(jobs, n, &e);
         return;
     }
@@ -998,7 +998,7 @@ static void launch_batch(struct store *s, struct store_launch_job **jobs, size_t
     for (size_t i = 0; i < n; i++) {
         struct store_launch_job *j = jobs[i];
 
-        if (store_exec(c, S_SAVEPOINT, &j->err) < 0) {
+        if (store_savepoint(c, &j->err) < 0) {
             j->status = -1;
             continue;
         }
@@ -1020,8 +1020,8 @@ static void launch_batch(struct store *s, struct store_launch_job **jobs, size_t
                 store_consumer_forget(s, j->launch.consumer_id);
             else
                 wcache_clear(wc); /* it may name rows this rollback removes */
-            store_exec(c, S_ROLLBACK_TO, NULL);
-            if (sqlite3_get_autocommit(c->db)) {
+            store_rollback_to(c, NULL);
+            if (!db_in_tx(&c->db)) {
                 /*
                  * SQLite rolled the whole transaction back (disk full, I/O
                  * error): every launch of the batch is lost, none may be
@@ -1041,7 +1041,7 @@ static void launch_batch(struct store *s, struct store_launch_job **jobs, size_t
              * loses */
             wc->nlogged++;
         }
-        store_exec(c, S_RELEASE, NULL);
+        store_release(c, NULL);
     }
     {
         int64_t now = n ? jobs[0]->launch.now : util_now();
@@ -1060,8 +1060,8 @@ static void launch_batch(struct store *s, struct store_launch_job **jobs, size_t
             s->last_purge = now;
         }
     }
-    if (store_exec(c, S_COMMIT, &e) < 0) {
-        store_exec(c, S_ROLLBACK, NULL);
+    if (store_commit(c, &e) < 0) {
+        store_rollback(c, NULL);
         /* nothing was recorded: the LMS (or the browser) may send them again as they are */
         unclaim_recorded(s, jobs, n);
         wcache_clear(wc);
@@ -1091,7 +1091,7 @@ static void launch_batch(struct store *s, struct store_launch_job **jobs, size_t
          * between, this copies the rest, and the next transaction starts the
          * WAL over from its beginning instead of growing the file.
          */
-        if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) ==
+        if (sqlite3_wal_checkpoint_v2(c->db.lite, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) ==
                 SQLITE_OK &&
             log == done) {
             pthread_mutex_lock(&s->ckpt_mu);

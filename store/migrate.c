@@ -447,7 +447,7 @@ int store_version_conn(struct conn *c, int *version, struct err *err)
     int rc;
 
     /* PRAGMA statements are not cached: this runs once per open */
-    rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL);
+    rc = sqlite3_prepare_v2(c->db.lite, "PRAGMA user_version", -1, &st, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
@@ -470,25 +470,25 @@ int store_migrate_conn(struct conn *c, int target, int *applied, struct err *err
         size_t checked, changed;
         int rc;
 
-        rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        rc = sqlite3_exec(c->db.lite, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc != SQLITE_OK)
             return store_db_err(c, rc, "starting a migration", err);
         /* read the version inside the lock: two processes may start together */
         if (store_version_conn(c, &version, err) < 0) {
-            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+            sqlite3_exec(c->db.lite, "ROLLBACK", NULL, NULL, NULL);
             return -1;
         }
         if (version >= latest) {
-            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+            sqlite3_exec(c->db.lite, "ROLLBACK", NULL, NULL, NULL);
             return 0;
         }
         checked = c->svg_checked;
         changed = c->svg_changed;
-        rc = sqlite3_exec(c->db, migrations[version], NULL, NULL, &msg);
+        rc = sqlite3_exec(c->db.lite, migrations[version], NULL, NULL, &msg);
         if (rc == SQLITE_OK)
-            rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, &msg);
+            rc = sqlite3_exec(c->db.lite, "COMMIT", NULL, NULL, &msg);
         if (rc != SQLITE_OK) {
-            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+            sqlite3_exec(c->db.lite, "ROLLBACK", NULL, NULL, NULL);
             /* what was rolled back changed nothing */
             c->svg_checked = checked;
             c->svg_changed = changed;

@@ -254,7 +254,7 @@ out:
 
 int store_nonce_window_load(struct store *s, struct conn *c, int64_t now, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(c, S_LITE_NONCE_WINDOW_LOAD, err);
+    struct db_stmt *st = store_stmt(c, S_LITE_NONCE_WINDOW_LOAD, err);
     int rc;
 
     if (!st)
@@ -267,12 +267,12 @@ int store_nonce_window_load(struct store *s, struct conn *c, int64_t now, struct
      * the window is set keeps what that one needs.
      */
     s->nonce_window = LIMIT_OAUTH_WINDOW_MAX;
-    sqlite3_bind_int64(st, 1, now - LIMIT_OAUTH_WINDOW_MAX - 1);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        store_nonce_window_claim(s, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 0), now);
-    sqlite3_reset(st);
+    db_bind_int64(st, 1, now - LIMIT_OAUTH_WINDOW_MAX - 1);
+    while ((rc = db_step(st)) == DB_ROW)
+        store_nonce_window_claim(s, db_column_int64(st, 1), db_column_int64(st, 0), now);
+    db_reset(st);
     s->nonce_window = window;
-    if (rc != SQLITE_DONE)
+    if (rc != DB_DONE)
         return store_db_err(c, rc, "reading the nonces", err);
     return 0;
 }
@@ -281,7 +281,7 @@ int store_nonce_window_load(struct store *s, struct conn *c, int64_t now, struct
 
 int store_nonce_v6_open(struct store *s, struct conn *c, int64_t now, struct err *err)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t newest = 0;
     int rc;
 
@@ -289,20 +289,20 @@ int store_nonce_v6_open(struct store *s, struct conn *c, int64_t now, struct err
     st = store_stmt(c, S_LITE_NONCE_V6_EXISTS, err);
     if (!st)
         return -1;
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_DONE)
+    rc = db_step(st);
+    db_reset(st);
+    if (rc == DB_DONE)
         return 0;
-    if (rc != SQLITE_ROW)
+    if (rc != DB_ROW)
         return store_db_err(c, rc, "reading the nonces", err);
     st = store_stmt(c, S_LITE_NONCE_V6_NEWEST, err);
     if (!st)
         return -1;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        newest = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
+    rc = db_step(st);
+    if (rc == DB_ROW)
+        newest = db_column_int64(st, 0);
+    db_reset(st);
+    if (rc != DB_ROW)
         return store_db_err(c, rc, "reading the nonces", err);
     if (newest + LIMIT_OAUTH_WINDOW_MAX + 1 >= now) {
         s->nonces_v6_until = newest + LIMIT_OAUTH_WINDOW_MAX + 1;
@@ -326,18 +326,18 @@ int store_nonce_v6_seen(struct store *s, struct conn *c, int64_t consumer_id, st
 
 int store_nonce_seen(struct conn *c, enum stmt_id id, int64_t ts, int64_t fp, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(c, id, err);
+    struct db_stmt *st = store_stmt(c, id, err);
     int rc;
 
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, ts);
-    sqlite3_bind_int64(st, 2, fp);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
+    db_bind_int64(st, 1, ts);
+    db_bind_int64(st, 2, fp);
+    rc = db_step(st);
+    db_reset(st);
+    if (rc == DB_ROW)
         return err_set(err, ERR_REPLAY, "this launch was already used");
-    if (rc != SQLITE_DONE)
+    if (rc != DB_DONE)
         return store_db_err(c, rc, "checking a nonce", err);
     return 0;
 }
@@ -347,7 +347,7 @@ int store_nonce_seen(struct conn *c, enum stmt_id id, int64_t ts, int64_t fp, st
 int store_nonce_claim(struct store *s, int64_t consumer_id, struct str nonce, int64_t ts,
                       struct err *err)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t fp, now = util_now();
     int ret = -1;
 
@@ -374,11 +374,11 @@ int store_nonce_claim(struct store *s, int64_t consumer_id, struct str nonce, in
     }
     st = store_stmt(s->admin, S_NONCE_INSERT, err);
     if (st) {
-        sqlite3_bind_int64(st, 1, ts);
-        sqlite3_bind_int64(st, 2, fp);
-        sqlite3_bind_int64(st, 3, consumer_id);
+        db_bind_int64(st, 1, ts);
+        db_bind_int64(st, 2, fp);
+        db_bind_int64(st, 3, consumer_id);
         ret = store_step_done(s->admin, st, "claiming a nonce", err);
-        if (ret == 0 && sqlite3_changes(s->admin->db) == 0)
+        if (ret == 0 && db_changes(&s->admin->db) == 0)
             ret = err_set(err, ERR_REPLAY, "this request was already received (nonce reused)");
     }
     ret = store_admin_end(s, ret, err);

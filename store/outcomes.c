@@ -15,27 +15,27 @@
 int store_consumer_set_outcome_hosts(struct store *s, const char *key, const char *hosts,
                                      struct err *err)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int ret = -1;
 
     if (store_admin_begin(s, err) < 0)
         return -1;
     st = store_stmt(s->admin, S_CONSUMER_SET_HOSTS, err);
     if (st) {
-        store_bind_str(st, 1, str_from_cstr(key));
-        store_bind_str(st, 2, str_from_cstr(hosts && *hosts ? hosts : NULL));
+        db_bind_str(st, 1, str_from_cstr(key));
+        db_bind_str(st, 2, str_from_cstr(hosts && *hosts ? hosts : NULL));
         ret = store_step_done(s->admin, st, "setting a consumer's outcome hosts", err);
-        if (ret == 0 && sqlite3_changes(s->admin->db) == 0)
+        if (ret == 0 && db_changes(&s->admin->db) == 0)
             ret = err_set(err, ERR_NOTFOUND, "there is no consumer with key '%s'", key);
     }
     return store_admin_end(s, ret, err);
 }
 
-static void read_target(sqlite3_stmt *st, struct arena *a, struct store_outcome_target *t)
+static void read_target(struct db_stmt *st, struct arena *a, struct store_outcome_target *t)
 {
-    t->user_id = sqlite3_column_int64(st, 0);
-    t->context_id = sqlite3_column_int64(st, 1);
-    t->link_id = sqlite3_column_int64(st, 2);
+    t->user_id = db_column_int64(st, 0);
+    t->context_id = db_column_int64(st, 1);
+    t->link_id = db_column_int64(st, 2);
     t->lti_user_id = store_col_arena(st, 3, a);
     t->lti_context_id = store_col_arena(st, 4, a);
     t->lti_resource_link_id = store_col_arena(st, 5, a);
@@ -52,25 +52,25 @@ int store_outcome_resolve(struct store *s, int64_t consumer_id, const char *sour
     if (!c)
         return -1;
     for (size_t i = 0; i < 2 && ret == 1; i++) {
-        sqlite3_stmt *st = store_stmt(c, order[i], err);
+        struct db_stmt *st = store_stmt(c, order[i], err);
         int rc;
 
         if (!st) {
             ret = -1;
             break;
         }
-        store_bind_str(st, 1, str_from_cstr(sourcedid));
-        sqlite3_bind_int64(st, 2, consumer_id);
+        db_bind_str(st, 1, str_from_cstr(sourcedid));
+        db_bind_int64(st, 2, consumer_id);
         if (order[i] == S_BINDING_BY_SOURCEDID)
-            sqlite3_bind_int64(st, 3, store_sourcedid_fp(str_from_cstr(sourcedid)));
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+            db_bind_int64(st, 3, store_sourcedid_fp(str_from_cstr(sourcedid)));
+        rc = db_step(st);
+        if (rc == DB_ROW) {
             read_target(st, a, out);
             ret = 0;
-        } else if (rc != SQLITE_DONE) {
+        } else if (rc != DB_DONE) {
             ret = store_db_err(c, rc, "finding a sourcedid", err);
         }
-        sqlite3_reset(st);
+        db_reset(st);
     }
     store_reader_put(s, c);
     if (ret == 1)
@@ -88,7 +88,7 @@ static int tool_sourcedid_tx(struct store_tx *tx, void *cls, struct err *err)
 {
     struct sourcedid_ev *ev = cls;
     struct store_ids ids;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t now = util_now();
     int rc;
 
@@ -97,15 +97,15 @@ static int tool_sourcedid_tx(struct store_tx *tx, void *cls, struct err *err)
     st = store_stmt(tx->c, S_TOOL_SOURCEDID_GET, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, ids.user_id);
-    sqlite3_bind_int64(st, 2, ids.link_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    db_bind_int64(st, 1, ids.user_id);
+    db_bind_int64(st, 2, ids.link_id);
+    rc = db_step(st);
+    if (rc == DB_ROW)
         store_col_copy(st, 0, ev->out, LIMIT_TOOL_SOURCEDID_LEN + 1);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
+    db_reset(st);
+    if (rc == DB_ROW)
         return 0;
-    if (rc != SQLITE_DONE)
+    if (rc != DB_DONE)
         return store_db_err(tx->c, rc, "reading a sourcedid", err);
     /* unguessable, so a sourcedid proves nothing but what it names */
     memcpy(ev->out, "lb-", 3);
@@ -114,12 +114,12 @@ static int tool_sourcedid_tx(struct store_tx *tx, void *cls, struct err *err)
     st = store_stmt(tx->c, S_TOOL_SOURCEDID_INSERT, err);
     if (!st)
         return -1;
-    store_bind_str(st, 1, str_from_cstr(ev->out));
-    sqlite3_bind_int64(st, 2, ev->consumer_id);
-    sqlite3_bind_int64(st, 3, ids.user_id);
-    sqlite3_bind_int64(st, 4, ids.context_id);
-    sqlite3_bind_int64(st, 5, ids.link_id);
-    sqlite3_bind_int64(st, 6, now);
+    db_bind_str(st, 1, str_from_cstr(ev->out));
+    db_bind_int64(st, 2, ev->consumer_id);
+    db_bind_int64(st, 3, ids.user_id);
+    db_bind_int64(st, 4, ids.context_id);
+    db_bind_int64(st, 5, ids.link_id);
+    db_bind_int64(st, 6, now);
     return store_step_done(tx->c, st, "recording a sourcedid", err);
 }
 
@@ -142,7 +142,7 @@ int store_grade_get(struct store *s, int64_t user_id, int64_t link_id, double *s
                     struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, ret = -1;
 
     *has = false;
@@ -151,16 +151,15 @@ int store_grade_get(struct store *s, int64_t user_id, int64_t link_id, double *s
         return -1;
     st = store_stmt(c, S_GRADE_GET, err);
     if (st) {
-        sqlite3_bind_int64(st, 1, user_id);
-        sqlite3_bind_int64(st, 2, link_id);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        db_bind_int64(st, 1, user_id);
+        db_bind_int64(st, 2, link_id);
+        rc = db_step(st);
+        if (rc == DB_ROW) {
             *has = true;
-            *score = sqlite3_column_double(st, 0);
+            *score = db_column_double(st, 0);
         }
-        sqlite3_reset(st);
-        ret =
-            rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_db_err(c, rc, "reading a grade", err);
+        db_reset(st);
+        ret = rc == DB_ROW || rc == DB_DONE ? 0 : store_db_err(c, rc, "reading a grade", err);
     }
     store_reader_put(s, c);
     return ret;
@@ -169,23 +168,23 @@ int store_grade_get(struct store *s, int64_t user_id, int64_t link_id, double *s
 int store_tx_grade_delete(struct store_tx *tx, int64_t user_id, int64_t link_id, bool *existed,
                           struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(tx->c, S_GRADE_DELETE, err);
+    struct db_stmt *st = store_stmt(tx->c, S_GRADE_DELETE, err);
 
     *existed = false;
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, link_id);
+    db_bind_int64(st, 1, user_id);
+    db_bind_int64(st, 2, link_id);
     if (store_step_done(tx->c, st, "deleting a grade", err) < 0)
         return -1;
-    *existed = sqlite3_changes(tx->c->db) > 0;
+    *existed = db_changes(&tx->c->db) > 0;
     return 0;
 }
 
 int store_tx_earned_on_link(struct store_tx *tx, int64_t user_id, int64_t link_id,
                             struct store_earned **out, size_t *n, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(tx->c, S_EARNED_ON_LINK, err);
+    struct db_stmt *st = store_stmt(tx->c, S_EARNED_ON_LINK, err);
     size_t cap = 8, len = 0;
     struct store_earned *v;
     int rc;
@@ -195,9 +194,9 @@ int store_tx_earned_on_link(struct store_tx *tx, int64_t user_id, int64_t link_i
     if (!st)
         return -1;
     v = arena_alloc(&tx->arena, cap * sizeof(*v));
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, link_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, user_id);
+    db_bind_int64(st, 2, link_id);
+    while ((rc = db_step(st)) == DB_ROW) {
         int k;
 
         if (len == cap) {
@@ -207,17 +206,17 @@ int store_tx_earned_on_link(struct store_tx *tx, int64_t user_id, int64_t link_i
             v = nv;
             cap *= 2;
         }
-        v[len].award_id = sqlite3_column_int64(st, 0);
-        k = store_rule_parse_kind((const char *)sqlite3_column_text(st, 1));
+        v[len].award_id = db_column_int64(st, 0);
+        k = store_rule_parse_kind((const char *)db_column_text(st, 1));
         v[len].kind = k < 0 ? RULE_MANUAL : (enum store_rule_kind)k;
         v[len].reason = store_col_arena(st, 2, &tx->arena);
-        v[len].threshold = sqlite3_column_double(st, 3);
-        v[len].pass_mark = sqlite3_column_double(st, 4);
-        v[len].revoke_on_withdrawn = sqlite3_column_int(st, 5) != 0;
+        v[len].threshold = db_column_double(st, 3);
+        v[len].pass_mark = db_column_double(st, 4);
+        v[len].revoke_on_withdrawn = db_column_int(st, 5) != 0;
         len++;
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    db_reset(st);
+    if (rc != DB_DONE)
         return store_db_err(tx->c, rc, "reading awards earned by a grade", err);
     *out = v;
     *n = len;
@@ -227,13 +226,13 @@ int store_tx_earned_on_link(struct store_tx *tx, int64_t user_id, int64_t link_i
 int store_tx_award_revoke(struct store_tx *tx, int64_t award_id, const char *reason, int64_t now,
                           struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(tx->c, S_AWARD_REVOKE, err);
+    struct db_stmt *st = store_stmt(tx->c, S_AWARD_REVOKE, err);
 
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, award_id);
-    sqlite3_bind_int64(st, 2, now);
-    store_bind_str(st, 3, str_from_cstr(reason));
+    db_bind_int64(st, 1, award_id);
+    db_bind_int64(st, 2, now);
+    db_bind_str(st, 3, str_from_cstr(reason));
     return store_step_done(tx->c, st, "revoking an award", err);
 }
 
@@ -244,7 +243,7 @@ int store_bindings_to_read(struct store *s, int64_t user_id, int64_t context_id,
                            struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     struct store_binding *v;
     size_t len = 0;
     int rc, ret = -1;
@@ -257,19 +256,19 @@ int store_bindings_to_read(struct store *s, int64_t user_id, int64_t context_id,
     if (!st)
         goto out;
     v = arena_alloc(a, (max ? max : 1) * sizeof(*v));
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, context_id);
-    sqlite3_bind_int64(st, 3, before);
-    sqlite3_bind_int64(st, 4, (int64_t)max);
-    while (len < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, user_id);
+    db_bind_int64(st, 2, context_id);
+    db_bind_int64(st, 3, before);
+    db_bind_int64(st, 4, (int64_t)max);
+    while (len < max && (rc = db_step(st)) == DB_ROW) {
         struct store_binding *b = &v[len++];
 
         memset(b, 0, sizeof(*b));
-        b->id = sqlite3_column_int64(st, 0);
-        b->consumer_id = sqlite3_column_int64(st, 1);
-        b->user_id = sqlite3_column_int64(st, 2);
-        b->context_id = sqlite3_column_int64(st, 3);
-        b->link_id = sqlite3_column_int64(st, 4);
+        b->id = db_column_int64(st, 0);
+        b->consumer_id = db_column_int64(st, 1);
+        b->user_id = db_column_int64(st, 2);
+        b->context_id = db_column_int64(st, 3);
+        b->link_id = db_column_int64(st, 4);
         b->service_url = store_col_arena(st, 5, a);
         b->sourcedid = store_col_arena(st, 6, a);
         b->consumer_key = store_col_arena(st, 7, a);
@@ -278,15 +277,15 @@ int store_bindings_to_read(struct store *s, int64_t user_id, int64_t context_id,
         b->lti_user_id = store_col_arena(st, 10, a);
         b->lti_context_id = store_col_arena(st, 11, a);
         b->lti_resource_link_id = store_col_arena(st, 12, a);
-        b->has_score = sqlite3_column_type(st, 13) != SQLITE_NULL;
-        b->last_score = sqlite3_column_double(st, 13);
+        b->has_score = !db_column_is_null(st, 13);
+        b->last_score = db_column_double(st, 13);
     }
-    if (len < max && rc != SQLITE_DONE) {
-        sqlite3_reset(st);
+    if (len < max && rc != DB_DONE) {
+        db_reset(st);
         store_db_err(c, rc, "finding outcome bindings to read", err);
         goto out;
     }
-    sqlite3_reset(st);
+    db_reset(st);
     *out = v;
     *n = len;
     ret = 0;
@@ -298,7 +297,7 @@ out:
 int store_context_needs_grades(struct store *s, int64_t context_id, bool *needs, struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, ret = -1;
 
     *needs = false;
@@ -306,12 +305,12 @@ int store_context_needs_grades(struct store *s, int64_t context_id, bool *needs,
         return -1;
     st = store_stmt(c, S_CONTEXT_NEEDS_GRADES, err);
     if (st) {
-        sqlite3_bind_int64(st, 1, context_id);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-            *needs = sqlite3_column_int(st, 0) != 0;
-        sqlite3_reset(st);
-        ret = rc == SQLITE_ROW || rc == SQLITE_DONE
+        db_bind_int64(st, 1, context_id);
+        rc = db_step(st);
+        if (rc == DB_ROW)
+            *needs = db_column_int(st, 0) != 0;
+        db_reset(st);
+        ret = rc == DB_ROW || rc == DB_DONE
                   ? 0
                   : store_db_err(c, rc, "reading whether a course needs grades", err);
     }
@@ -323,18 +322,18 @@ int store_binding_read_done(struct store *s, int64_t binding_id, int64_t now,
                             enum store_read_result r, double score, const char *error,
                             struct err *err)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int ret = -1;
 
     if (store_admin_begin(s, err) < 0)
         return -1;
     st = store_stmt(s->admin, S_BINDING_READ_DONE, err);
     if (st) {
-        sqlite3_bind_int64(st, 1, binding_id);
-        sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_int(st, 3, r == READ_SCORE ? 1 : r == READ_NO_SCORE ? 2 : 0);
-        sqlite3_bind_double(st, 4, score);
-        store_bind_str(st, 5, str_from_cstr(error));
+        db_bind_int64(st, 1, binding_id);
+        db_bind_int64(st, 2, now);
+        db_bind_int64(st, 3, r == READ_SCORE ? 1 : r == READ_NO_SCORE ? 2 : 0);
+        db_bind_double(st, 4, score);
+        db_bind_str(st, 5, str_from_cstr(error));
         ret = store_step_done(s->admin, st, "recording a grade read", err);
     }
     return store_admin_end(s, ret, err);
@@ -349,7 +348,7 @@ int store_passback_claim(struct store *s, int64_t now, int64_t lease, size_t max
     int64_t ids[LIMIT_PASSBACK_CLAIM];
     size_t nids = 0, len = 0;
     struct store_passback *v;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, ret = -1;
 
     *out = NULL;
@@ -362,12 +361,12 @@ int store_passback_claim(struct store *s, int64_t now, int64_t lease, size_t max
     st = store_stmt(c, S_PB_DUE, err);
     if (!st)
         goto out;
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, (int64_t)max);
-    while (nids < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        ids[nids++] = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (nids < max && rc != SQLITE_DONE) {
+    db_bind_int64(st, 1, now);
+    db_bind_int64(st, 2, (int64_t)max);
+    while (nids < max && (rc = db_step(st)) == DB_ROW)
+        ids[nids++] = db_column_int64(st, 0);
+    db_reset(st);
+    if (nids < max && rc != DB_DONE) {
         store_db_err(c, rc, "finding due passbacks", err);
         goto out;
     }
@@ -377,36 +376,36 @@ int store_passback_claim(struct store *s, int64_t now, int64_t lease, size_t max
         st = store_stmt(c, S_PB_CLAIM, err);
         if (!st)
             goto out;
-        sqlite3_bind_int64(st, 1, ids[i]);
-        sqlite3_bind_int64(st, 2, now + lease);
-        sqlite3_bind_int64(st, 3, now);
+        db_bind_int64(st, 1, ids[i]);
+        db_bind_int64(st, 2, now + lease);
+        db_bind_int64(st, 3, now);
         if (store_step_done(c, st, "claiming a passback", err) < 0)
             goto out;
         st = store_stmt(c, S_PB_GET, err);
         if (!st)
             goto out;
-        sqlite3_bind_int64(st, 1, ids[i]);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        db_bind_int64(st, 1, ids[i]);
+        rc = db_step(st);
+        if (rc == DB_ROW) {
             memset(p, 0, sizeof(*p));
-            p->id = sqlite3_column_int64(st, 0);
-            p->award_id = sqlite3_column_int64(st, 1);
-            p->binding_id = sqlite3_column_int64(st, 2);
-            p->consumer_id = sqlite3_column_int64(st, 3);
-            p->attempts = sqlite3_column_int64(st, 4);
-            p->has_score = sqlite3_column_type(st, 5) != SQLITE_NULL;
-            p->score = sqlite3_column_double(st, 5);
+            p->id = db_column_int64(st, 0);
+            p->award_id = db_column_int64(st, 1);
+            p->binding_id = db_column_int64(st, 2);
+            p->consumer_id = db_column_int64(st, 3);
+            p->attempts = db_column_int64(st, 4);
+            p->has_score = !db_column_is_null(st, 5);
+            p->score = db_column_double(st, 5);
             p->data_url = store_col_arena(st, 6, a);
             p->service_url = store_col_arena(st, 7, a);
             p->sourcedid = store_col_arena(st, 8, a);
             p->consumer_key = store_col_arena(st, 9, a);
             p->consumer_secret = store_col_arena(st, 10, a);
             p->outcome_hosts = store_col_arena(st, 11, a);
-            p->consumer_enabled = sqlite3_column_int(st, 12) != 0;
+            p->consumer_enabled = db_column_int(st, 12) != 0;
             len++;
         }
-        sqlite3_reset(st);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_reset(st);
+        if (rc != DB_ROW && rc != DB_DONE) {
             store_db_err(c, rc, "reading a passback", err);
             goto out;
         }
@@ -436,7 +435,7 @@ int store_passback_update_batch(struct store *s, struct store_passback_update *u
     if (store_admin_begin(s, err) < 0)
         return -1;
     for (size_t i = 0; i < n && ret == 0; i++) {
-        sqlite3_stmt *st = store_stmt(c, ids[u[i].kind], err);
+        struct db_stmt *st = store_stmt(c, ids[u[i].kind], err);
         char answer[LIMIT_AWARD_ERROR_LEN + 1];
 
         if (!st) {
@@ -444,14 +443,14 @@ int store_passback_update_batch(struct store *s, struct store_passback_update *u
             break;
         }
         snprintf(answer, sizeof(answer), "%s", u[i].answer ? u[i].answer : "");
-        sqlite3_bind_int64(st, 1, u[i].id);
-        sqlite3_bind_int64(st, 2, u[i].next_at);
-        store_bind_str(st, 3, str_from_cstr(answer));
-        sqlite3_bind_int64(st, 4, now);
+        db_bind_int64(st, 1, u[i].id);
+        db_bind_int64(st, 2, u[i].next_at);
+        db_bind_str(st, 3, str_from_cstr(answer));
+        db_bind_int64(st, 4, now);
         if (store_step_done(c, st, "recording a passback", err) < 0)
             ret = -1;
         else
-            u[i].status = sqlite3_changes(c->db) == 1 ? 0 : -1;
+            u[i].status = db_changes(&c->db) == 1 ? 0 : -1;
     }
     return store_admin_end(s, ret, err);
 }
@@ -459,7 +458,7 @@ int store_passback_update_batch(struct store *s, struct store_passback_update *u
 int store_passback_retry(struct store *s, int64_t award_id, int64_t now, int64_t *n,
                          struct err *err)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int ret = -1;
 
     *n = 0;
@@ -467,11 +466,11 @@ int store_passback_retry(struct store *s, int64_t award_id, int64_t now, int64_t
         return -1;
     st = store_stmt(s->admin, S_PB_REQUEUE, err);
     if (st) {
-        sqlite3_bind_int64(st, 1, award_id);
-        sqlite3_bind_int64(st, 2, now);
+        db_bind_int64(st, 1, award_id);
+        db_bind_int64(st, 2, now);
         ret = store_step_done(s->admin, st, "queueing passbacks again", err);
         if (ret == 0)
-            *n = sqlite3_changes(s->admin->db);
+            *n = db_changes(&s->admin->db);
     }
     return store_admin_end(s, ret, err);
 }
@@ -479,7 +478,7 @@ int store_passback_retry(struct store *s, int64_t award_id, int64_t now, int64_t
 int store_passback_next_due(struct store *s, int64_t *next, struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, ret = -1;
 
     *next = 0;
@@ -487,11 +486,11 @@ int store_passback_next_due(struct store *s, int64_t *next, struct err *err)
         return -1;
     st = store_stmt(c, S_PB_NEXT_DUE, err);
     if (st) {
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-            *next = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
-        ret = rc == SQLITE_ROW ? 0 : store_db_err(c, rc, "reading the passback queue", err);
+        rc = db_step(st);
+        if (rc == DB_ROW)
+            *next = db_column_int64(st, 0);
+        db_reset(st);
+        ret = rc == DB_ROW ? 0 : store_db_err(c, rc, "reading the passback queue", err);
     }
     store_reader_put(s, c);
     return ret;

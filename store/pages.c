@@ -9,20 +9,20 @@
 #include "base/base.h"
 #include "store/store_int.h"
 
-typedef void row_fn(sqlite3_stmt *st, struct arena *a, void *row);
+typedef void row_fn(struct db_stmt *st, struct arena *a, void *row);
 
 /*
  * Steps the bound `st` and reads every row with `read` into an arena array
  * of `size`-byte items, zeroed first; *out gets the array, *n its length.
  */
-static int collect(struct conn *c, sqlite3_stmt *st, struct arena *a, size_t size, row_fn *read,
+static int collect(struct conn *c, struct db_stmt *st, struct arena *a, size_t size, row_fn *read,
                    void **out, size_t *n, const char *what, struct err *err)
 {
     size_t cap = 8, len = 0;
     unsigned char *v = arena_alloc(a, st_mult(cap, size));
     int rc;
 
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == DB_ROW) {
         if (len == cap) {
             unsigned char *nv = arena_alloc(a, st_mult(st_mult(cap, 2), size));
 
@@ -34,8 +34,8 @@ static int collect(struct conn *c, sqlite3_stmt *st, struct arena *a, size_t siz
         read(st, a, v + len * size);
         len++;
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    db_reset(st);
+    if (rc != DB_DONE)
         return store_db_err(c, rc, what, err);
     *out = v;
     *n = len;
@@ -49,59 +49,59 @@ static int collect(struct conn *c, sqlite3_stmt *st, struct arena *a, size_t siz
 static void *read_rows(struct conn *c, enum stmt_id id, int64_t p1, int64_t p2, struct arena *a,
                        size_t size, row_fn *read, size_t *n, const char *what, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(c, id, err);
+    struct db_stmt *st = store_stmt(c, id, err);
     void *rows = NULL;
     int np;
 
     if (!st)
         return NULL;
-    np = sqlite3_bind_parameter_count(st);
+    np = db_bind_count(st);
     if (np >= 1)
-        sqlite3_bind_int64(st, 1, p1);
+        db_bind_int64(st, 1, p1);
     if (np >= 2)
-        sqlite3_bind_int64(st, 2, p2);
+        db_bind_int64(st, 2, p2);
     if (collect(c, st, a, size, read, &rows, n, what, err) < 0)
         return NULL;
     return rows;
 }
 
-static void grade_row(sqlite3_stmt *st, struct arena *a, void *row)
+static void grade_row(struct db_stmt *st, struct arena *a, void *row)
 {
     struct store_grade_seen *g = row;
 
     g->lti_link_id = store_col_arena(st, 0, a);
     g->link_title = store_col_arena(st, 1, a);
-    g->has_score = sqlite3_column_type(st, 2) != SQLITE_NULL;
-    g->score = sqlite3_column_double(st, 2);
+    g->has_score = !db_column_is_null(st, 2);
+    g->score = db_column_double(st, 2);
     g->source = store_col_arena(st, 3, a);
-    g->recorded_at = sqlite3_column_int64(st, 4);
-    g->bound = sqlite3_column_int(st, 5) != 0;
-    g->read_at = sqlite3_column_int64(st, 6);
+    g->recorded_at = db_column_int64(st, 4);
+    g->bound = db_column_int(st, 5) != 0;
+    g->read_at = db_column_int64(st, 6);
     g->read_error = store_col_arena(st, 7, a);
-    g->points_possible = sqlite3_column_double(st, 8);
+    g->points_possible = db_column_double(st, 8);
 }
 
-static void completed_row(sqlite3_stmt *st, struct arena *a, void *row)
+static void completed_row(struct db_stmt *st, struct arena *a, void *row)
 {
     struct store_course_done *d = row;
 
-    d->context_id = sqlite3_column_int64(st, 0);
+    d->context_id = db_column_int64(st, 0);
     d->lti_context_id = store_col_arena(st, 1, a);
     d->title = store_col_arena(st, 2, a);
-    d->completed_at = sqlite3_column_int64(st, 3);
+    d->completed_at = db_column_int64(st, 3);
 }
 
-static void group_row(sqlite3_stmt *st, struct arena *a, void *row)
+static void group_row(struct db_stmt *st, struct arena *a, void *row)
 {
     struct store_group_course *g = row;
 
-    g->group_id = sqlite3_column_int64(st, 0);
+    g->group_id = db_column_int64(st, 0);
     g->lti_context_id = store_col_arena(st, 1, a);
     g->title = store_col_arena(st, 2, a);
-    g->done = sqlite3_column_int(st, 3) != 0;
+    g->done = db_column_int(st, 3) != 0;
 }
 
-static void link_row(sqlite3_stmt *st, struct arena *a, void *row)
+static void link_row(struct db_stmt *st, struct arena *a, void *row)
 {
     struct store_link *l = row;
 
@@ -110,21 +110,21 @@ static void link_row(sqlite3_stmt *st, struct arena *a, void *row)
     l->points_possible = sqlite3_column_double(st, 2);
 }
 
-static void enrolled_row(sqlite3_stmt *st, struct arena *a, void *row)
+static void enrolled_row(struct db_stmt *st, struct arena *a, void *row)
 {
     struct store_enrolled *e = row;
 
-    e->user_id = sqlite3_column_int64(st, 0);
+    e->user_id = db_column_int64(st, 0);
     e->lti_user_id = store_col_arena(st, 1, a);
     e->name = store_col_arena(st, 2, a);
     e->email = store_col_arena(st, 3, a);
-    e->role_flags = (unsigned)sqlite3_column_int64(st, 4);
+    e->role_flags = (unsigned)db_column_int64(st, 4);
 }
 
 static int read_context(struct conn *c, int64_t context_id, int64_t user_id, struct arena *a,
                         struct store_learner_view *v, struct err *err)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
 
     v->pass_mark = 0.5;
@@ -133,56 +133,54 @@ static int read_context(struct conn *c, int64_t context_id, int64_t user_id, str
     st = store_stmt(c, S_PAGE_CONTEXT, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, context_id);
-    sqlite3_bind_int64(st, 2, user_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        v->context_id = sqlite3_column_int64(st, 0);
+    db_bind_int64(st, 1, context_id);
+    db_bind_int64(st, 2, user_id);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        v->context_id = db_column_int64(st, 0);
         v->lti_context_id = store_col_arena(st, 2, a);
         v->context_title = store_col_arena(st, 3, a);
-        v->badges_enabled = sqlite3_column_int(st, 4) != 0;
-        v->pass_mark = sqlite3_column_double(st, 5);
+        v->badges_enabled = db_column_int(st, 4) != 0;
+        v->pass_mark = db_column_double(st, 5);
         v->completion_link = store_col_arena(st, 6, a);
         v->completion_link_title = store_col_arena(st, 7, a);
-        v->completed_at = sqlite3_column_int64(st, 8);
-        v->has_completion_score = sqlite3_column_type(st, 9) != SQLITE_NULL;
-        v->completion_score = sqlite3_column_double(st, 9);
-        v->completion_points = sqlite3_column_double(st, 10);
-        rc = SQLITE_DONE;
+        v->completed_at = db_column_int64(st, 8);
+        v->has_completion_score = !db_column_is_null(st, 9);
+        v->completion_score = db_column_double(st, 9);
+        v->completion_points = db_column_double(st, 10);
+        rc = DB_DONE;
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_db_err(c, rc, "reading a course", err);
+    db_reset(st);
+    return rc == DB_DONE ? 0 : store_db_err(c, rc, "reading a course", err);
 }
 
 int store_learner_view(struct store *s, int64_t consumer_id, int64_t user_id, int64_t context_id,
                        struct arena *a, struct store_learner_view *out, struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int ret = -1;
 
     memset(out, 0, sizeof(*out));
     if (!c)
         return -1;
     /* one snapshot for the whole page */
-    if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-        store_db_err(c, sqlite3_errcode(c->db), "starting a read", err);
+    if (store_begin_read(c, err) < 0)
         goto out;
-    }
     if (read_context(c, context_id, user_id, a, out, err) < 0)
         goto end;
     st = store_stmt(c, S_PAGE_BADGES, err);
     if (!st)
         goto end;
-    sqlite3_bind_int64(st, 1, consumer_id);
-    sqlite3_bind_int64(st, 2, context_id);
-    sqlite3_bind_int64(st, 3, user_id);
+    db_bind_int64(st, 1, consumer_id);
+    db_bind_int64(st, 2, context_id);
+    db_bind_int64(st, 3, user_id);
     if (store_collect_badges(c, st, a, &out->badges, &out->nbadges, err) < 0)
         goto end;
     st = store_stmt(c, S_PAGE_AWARDS, err);
     if (!st)
         goto end;
-    sqlite3_bind_int64(st, 1, user_id);
+    db_bind_int64(st, 1, user_id);
     if (store_collect_awards(c, st, a, &out->awards, &out->nawards, err) < 0)
         goto end;
     if (context_id) {
@@ -201,7 +199,7 @@ int store_learner_view(struct store *s, int64_t consumer_id, int64_t user_id, in
         goto end;
     ret = 0;
 end:
-    sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    store_end_read(c);
 out:
     store_reader_put(s, c);
     return ret;
@@ -210,24 +208,24 @@ out:
 static int read_counts(struct conn *c, int64_t context_id, struct store_course_admin *v,
                        struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(c, S_ADMIN_COUNTS, err);
+    struct db_stmt *st = store_stmt(c, S_ADMIN_COUNTS, err);
     int rc;
 
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, context_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        v->queued = sqlite3_column_int64(st, 0);
-        v->needs_email = sqlite3_column_int64(st, 1);
-        v->failed = sqlite3_column_int64(st, 2);
-        v->issued = sqlite3_column_int64(st, 3);
-        v->revoked = sqlite3_column_int64(st, 4);
-        v->last_issued_at = sqlite3_column_int64(st, 5);
-        rc = SQLITE_DONE;
+    db_bind_int64(st, 1, context_id);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        v->queued = db_column_int64(st, 0);
+        v->needs_email = db_column_int64(st, 1);
+        v->failed = db_column_int64(st, 2);
+        v->issued = db_column_int64(st, 3);
+        v->revoked = db_column_int64(st, 4);
+        v->last_issued_at = db_column_int64(st, 5);
+        rc = DB_DONE;
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_db_err(c, rc, "counting a course's awards", err);
+    db_reset(st);
+    return rc == DB_DONE ? 0 : store_db_err(c, rc, "counting a course's awards", err);
 }
 
 int store_course_admin(struct store *s, int64_t consumer_id, int64_t context_id, struct arena *a,
@@ -235,16 +233,14 @@ int store_course_admin(struct store *s, int64_t consumer_id, int64_t context_id,
 {
     struct conn *c = store_reader_get(s, err);
     struct store_learner_view lv;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int ret = -1;
 
     memset(out, 0, sizeof(*out));
     if (!c)
         return -1;
-    if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-        store_db_err(c, sqlite3_errcode(c->db), "starting a read", err);
+    if (store_begin_read(c, err) < 0)
         goto out;
-    }
     memset(&lv, 0, sizeof(lv));
     if (read_context(c, context_id, 0, a, &lv, err) < 0)
         goto end;
@@ -257,8 +253,8 @@ int store_course_admin(struct store *s, int64_t consumer_id, int64_t context_id,
     st = store_stmt(c, S_ADMIN_BADGES, err);
     if (!st)
         goto end;
-    sqlite3_bind_int64(st, 1, context_id);
-    sqlite3_bind_int64(st, 2, consumer_id);
+    db_bind_int64(st, 1, context_id);
+    db_bind_int64(st, 2, consumer_id);
     if (store_collect_badges(c, st, a, &out->badges, &out->nbadges, err) < 0)
         goto end;
     out->links = read_rows(c, S_ADMIN_LINKS, context_id, 0, a, sizeof(*out->links), link_row,
@@ -267,7 +263,7 @@ int store_course_admin(struct store *s, int64_t consumer_id, int64_t context_id,
         goto end;
     ret = 0;
 end:
-    sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    store_end_read(c);
 out:
     store_reader_put(s, c);
     return ret;
@@ -278,7 +274,7 @@ int store_course_awards(struct store *s, int64_t consumer_id, int64_t context_id
                         size_t *n, struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int ret = -1;
 
     *out = NULL;
@@ -287,12 +283,12 @@ int store_course_awards(struct store *s, int64_t consumer_id, int64_t context_id
         return -1;
     st = store_stmt(c, S_ADMIN_AWARDS, err);
     if (st) {
-        sqlite3_bind_int64(st, 1, context_id);
-        sqlite3_bind_int64(st, 2, consumer_id);
+        db_bind_int64(st, 1, context_id);
+        db_bind_int64(st, 2, consumer_id);
         if (state >= 0)
-            store_bind_str(st, 3, str_from_cstr(store_award_state_name(state)));
-        store_bind_str(st, 4, str_from_cstr(badge));
-        sqlite3_bind_int64(st, 5, (int64_t)limit);
+            db_bind_str(st, 3, str_from_cstr(store_award_state_name(state)));
+        db_bind_str(st, 4, str_from_cstr(badge));
+        db_bind_int64(st, 5, (int64_t)limit);
         ret = store_collect_awards(c, st, a, out, n, err);
     }
     store_reader_put(s, c);
@@ -303,7 +299,7 @@ int store_course_learners(struct store *s, int64_t context_id, unsigned without,
                           struct arena *a, struct store_enrolled **out, size_t *n, struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     void *rows = NULL;
     int ret = -1;
 
@@ -313,9 +309,9 @@ int store_course_learners(struct store *s, int64_t context_id, unsigned without,
         return -1;
     st = store_stmt(c, S_ADMIN_LEARNERS, err);
     if (st) {
-        sqlite3_bind_int64(st, 1, context_id);
-        sqlite3_bind_int64(st, 2, (int64_t)without);
-        sqlite3_bind_int64(st, 3, (int64_t)limit);
+        db_bind_int64(st, 1, context_id);
+        db_bind_int64(st, 2, (int64_t)without);
+        db_bind_int64(st, 3, (int64_t)limit);
         ret = collect(c, st, a, sizeof(**out), enrolled_row, &rows, n,
                       "reading a course's learners", err);
         if (ret == 0)
@@ -327,18 +323,18 @@ int store_course_learners(struct store *s, int64_t context_id, unsigned without,
 
 /* ---- who a rule would award now ------------------------------------------- */
 
-static void candidate_row(sqlite3_stmt *st, struct arena *a, void *row)
+static void candidate_row(struct db_stmt *st, struct arena *a, void *row)
 {
     struct store_candidate *c = row;
 
-    c->user_id = sqlite3_column_int64(st, 0);
+    c->user_id = db_column_int64(st, 0);
     c->lti_user_id = store_col_arena(st, 1, a);
     c->name = store_col_arena(st, 2, a);
-    c->has_score = sqlite3_column_type(st, 3) != SQLITE_NULL;
-    c->score = sqlite3_column_double(st, 3);
-    c->link_id = sqlite3_column_int64(st, 4);
+    c->has_score = !db_column_is_null(st, 3);
+    c->score = db_column_double(st, 3);
+    c->link_id = db_column_int64(st, 4);
     c->link_title = store_col_arena(st, 5, a);
-    c->completed = sqlite3_column_int64(st, 6);
+    c->completed = db_column_int64(st, 6);
 }
 
 static int candidates(struct conn *c, const struct store_rule_probe *p, struct arena *a,
@@ -349,7 +345,7 @@ static int candidates(struct conn *c, const struct store_rule_probe *p, struct a
         [RULE_COMPLETION] = S_CAND_COMPLETION, [RULE_GROUP] = S_CAND_GROUP,
         [RULE_COUNT] = S_CAND_COUNT,
     };
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     void *rows = NULL;
 
     *out = NULL;
@@ -360,17 +356,17 @@ static int candidates(struct conn *c, const struct store_rule_probe *p, struct a
     st = store_stmt(c, by_kind[p->rule.kind], err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, p->consumer_id);
-    sqlite3_bind_int64(st, 2, p->context_id);
-    sqlite3_bind_int64(st, 3, p->badge_id);
-    sqlite3_bind_double(st, 4, p->rule.threshold);
-    store_bind_str(st, 5, str_from_cstr(p->rule.resource_link));
-    store_bind_str(st, 6, str_from_cstr(p->rule.group ? p->rule.group : ""));
-    sqlite3_bind_int64(st, 7, p->rule.count);
-    store_bind_str(st, 8, str_from_cstr(p->mode ? p->mode : ""));
-    sqlite3_bind_int64(st, 9, p->limit ? (int64_t)p->limit : -1);
-    sqlite3_bind_int64(st, 10, p->learner_flags);
-    sqlite3_bind_int64(st, 11, p->staff_flags);
+    db_bind_int64(st, 1, p->consumer_id);
+    db_bind_int64(st, 2, p->context_id);
+    db_bind_int64(st, 3, p->badge_id);
+    db_bind_double(st, 4, p->rule.threshold);
+    db_bind_str(st, 5, str_from_cstr(p->rule.resource_link));
+    db_bind_str(st, 6, str_from_cstr(p->rule.group ? p->rule.group : ""));
+    db_bind_int64(st, 7, p->rule.count);
+    db_bind_str(st, 8, str_from_cstr(p->mode ? p->mode : ""));
+    db_bind_int64(st, 9, p->limit ? (int64_t)p->limit : -1);
+    db_bind_int64(st, 10, p->learner_flags);
+    db_bind_int64(st, 11, p->staff_flags);
     if (collect(c, st, a, sizeof(**out), candidate_row, &rows, n, "finding who a rule awards",
                 err) < 0)
         return -1;

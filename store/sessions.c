@@ -13,7 +13,7 @@ int store_session_get(struct store *s, int64_t id, const unsigned char secret_ha
                       struct arena *arena, struct store_session *out, struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, ret = -1;
 
     if (!c)
@@ -21,23 +21,23 @@ int store_session_get(struct store *s, int64_t id, const unsigned char secret_ha
     st = store_stmt(c, S_SESSION_GET, err);
     if (!st)
         goto out;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, now);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && (sqlite3_column_bytes(st, 19) != 32 ||
-                             !util_ct_equal(sqlite3_column_blob(st, 19), 32, secret_hash, 32)))
-        rc = SQLITE_DONE; /* the wrong secret for this id: as if there were no such session */
-    if (rc == SQLITE_ROW) {
-        const void *csrf = sqlite3_column_blob(st, 6);
+    db_bind_int64(st, 1, id);
+    db_bind_int64(st, 2, now);
+    rc = db_step(st);
+    if (rc == DB_ROW && (db_column_len(st, 19) != 32 ||
+                         !util_ct_equal(db_column_blob(st, 19), 32, secret_hash, 32)))
+        rc = DB_DONE; /* the wrong secret for this id: as if there were no such session */
+    if (rc == DB_ROW) {
+        const void *csrf = db_column_blob(st, 6);
 
         memset(out, 0, sizeof(*out));
-        out->consumer_id = sqlite3_column_int64(st, 0);
-        out->user_id = sqlite3_column_int64(st, 1);
-        out->context_id = sqlite3_column_int64(st, 2);
-        out->role_flags = (unsigned)sqlite3_column_int64(st, 3);
-        out->created_at = sqlite3_column_int64(st, 4);
-        out->expires_at = sqlite3_column_int64(st, 5);
-        if (csrf && sqlite3_column_bytes(st, 6) == 32)
+        out->consumer_id = db_column_int64(st, 0);
+        out->user_id = db_column_int64(st, 1);
+        out->context_id = db_column_int64(st, 2);
+        out->role_flags = (unsigned)db_column_int64(st, 3);
+        out->created_at = db_column_int64(st, 4);
+        out->expires_at = db_column_int64(st, 5);
+        if (csrf && db_column_len(st, 6) == 32)
             memcpy(out->csrf_secret, csrf, 32);
         out->consumer_name = store_col_arena(st, 7, arena);
         out->lti_user_id = store_col_arena(st, 8, arena);
@@ -53,14 +53,14 @@ int store_session_get(struct store *s, int64_t id, const unsigned char secret_ha
         out->locale = store_col_arena(st, 18, arena);
         out->frame_origin = store_col_arena(st, 20, arena);
         out->email_source = store_col_arena(st, 21, arena);
-        out->badges_enabled = sqlite3_column_int(st, 22) != 0;
+        out->badges_enabled = db_column_int(st, 22) != 0;
         ret = 0;
-    } else if (rc == SQLITE_DONE) {
+    } else if (rc == DB_DONE) {
         err_set(err, ERR_NOTFOUND, "this session has expired or does not exist");
     } else {
         store_db_err(c, rc, "reading a session", err);
     }
-    sqlite3_reset(st);
+    db_reset(st);
 out:
     store_reader_put(s, c);
     return ret;

@@ -24,8 +24,9 @@
  * NULL marks what only sqlite has: its PRAGMAs, its launch writer's nonce
  * log (instances share no writer: a nonce goes straight into `nonces`,
  * unique by constraint), the nonces_v6 table of schema 8 (a PostgreSQL
- * database never held those digests) and BEGIN IMMEDIATE (PostgreSQL's
- * BEGIN takes no lock up front; the statements lock their rows).
+ * database never held those digests). S_BEGIN_IMMEDIATE, store_begin()'s
+ * write transaction, is a plain BEGIN here: PostgreSQL's takes no lock up
+ * front, the statements lock their rows.
  */
 #include "base/base.h"
 #include "store/pg.h"
@@ -679,6 +680,13 @@ const char *const store_sql_pg[S__COUNT] = {
                      "updated_at = $2 WHERE award_id = $1 AND state = 'failed'",
     [S_PB_NEXT_DUE] = "SELECT min(next_attempt_at) FROM passbacks "
                       "WHERE state IN ('queued', 'sending')",
+    /*
+     * store_begin (store_int.h): a write transaction on either engine; here
+     * it takes no lock up front, the statements lock their rows
+     */
+    [S_BEGIN_IMMEDIATE] = "BEGIN",
+    /* store_begin_read: one snapshot for a page's reads */
+    [S_BEGIN_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
     [S_SAVEPOINT] = "SAVEPOINT launch",
@@ -745,7 +753,6 @@ const char *const store_sql_pg[S__COUNT] = {
                           "coalesce(last_received_at, 0), coalesce(last_refused_at, 0), "
                           "last_refusal FROM backend_hooks WHERE backend = $1",
     /* sqlite's only (the comment at the top says why) */
-    [S_BEGIN_IMMEDIATE] = NULL,
     [S_LITE_DATA_VERSION] = NULL,
     [S_LITE_NONCE_LOG] = NULL,
     [S_LITE_NONCE_FLUSH] = NULL,

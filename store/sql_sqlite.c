@@ -641,6 +641,8 @@ const char *const store_sql_sqlite[S__COUNT] = {
     [S_PB_NEXT_DUE] = "SELECT min(next_attempt_at) FROM passbacks "
                       "WHERE state IN ('queued', 'sending')",
     [S_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    /* deferred: a snapshot from the first read on, never the write lock */
+    [S_BEGIN_READ] = "BEGIN",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
     [S_SAVEPOINT] = "SAVEPOINT launch",

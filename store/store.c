@@ -20,20 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int store_db_err(struct conn *c, int rc, const char *what, struct err *err)
-{
-    int primary = rc & 0xff;
-
-    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
-        err_set(err, ERR_UNAVAILABLE, "the database is busy, try again");
-    else if (primary == SQLITE_FULL)
-        err_set(err, ERR_UNAVAILABLE, "the database disk is full");
-    else
-        err_set(err, ERR_INTERNAL, "database error while %s", what);
-    return err_detail(err, "sqlite: %s (%d) while %s", c && c->db ? sqlite3_errmsg(c->db) : "", rc,
-                      what);
-}
-
 /*
  * WAL pages between checkpoints. Pages written again and again (the end of
  * the sessions and nonces, hot index pages) are copied to the database once
@@ -77,93 +63,23 @@ int64_t store_sourcedid_fp(struct str sourcedid)
     return store_digest63(sourcedid.ptr ? sourcedid.ptr : "", sourcedid.len);
 }
 
-/* lb_sourcedid_fp(text): store_sourcedid_fp, for migration 9. */
-static void sql_sourcedid_fp(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+int store_db_err(struct conn *c, int rc, const char *what, struct err *err)
 {
-    const unsigned char *p = sqlite3_value_text(argv[0]);
-
-    (void)argc;
-    sqlite3_result_int64(
-        ctx, store_sourcedid_fp((struct str){ p ? (const char *)p : "",
-                                              p ? (size_t)sqlite3_value_bytes(argv[0]) : 0 }));
-}
-
-/* lb_nonce_fp(consumer_id, ts, nonce): schema 6's digest, for migration 6 (NULL: a bad nonce). */
-static void sql_nonce_fp(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    const unsigned char *p = sqlite3_value_text(argv[2]);
-    struct str nonce = { p ? (const char *)p : "", p ? (size_t)sqlite3_value_bytes(argv[2]) : 0 };
-    int64_t fp;
-
-    (void)argc;
-    if (store_nonce_fp_v6(sqlite3_value_int64(argv[0]), sqlite3_value_int64(argv[1]), nonce, &fp,
-                          NULL) < 0)
-        sqlite3_result_null(ctx);
-    else
-        sqlite3_result_int64(ctx, fp);
+    if (c && c->db.ops)
+        return c->db.ops->err(&c->db, rc, what, err);
+    return store_db_sqlite_err(c ? c->db.lite : NULL, rc, what, err);
 }
 
 int store_conn_open(struct store *s, struct conn **out, struct err *err)
 {
     struct conn *c = xcalloc(1, sizeof(*c));
-    int rc, on = 1;
-    char *msg = NULL;
 
     *out = NULL;
-    /* no SQLITE_OPEN_CREATE: store_open made the file (0600), and a database gone is an error */
-    rc = sqlite3_open_v2(s->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        /* sqlite's reason is no secret and is what an operator needs (the path: cli/ adds it) */
-        err_set(err, ERR_INTERNAL, "cannot open the database: %s",
-                c->db ? sqlite3_errmsg(c->db) : "out of memory");
-        err_detail(err, "sqlite: %s: %s", s->path, c->db ? sqlite3_errmsg(c->db) : "out of memory");
+    if (store_db_sqlite_open(s->path, c, err) < 0) {
         store_conn_close(c);
         return -1;
     }
-    sqlite3_extended_result_codes(c->db, 1);
-    sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-    sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 1, &on);
-    /* lowered limits: nothing we store comes near them (sqlite security.html) */
-    sqlite3_limit(c->db, SQLITE_LIMIT_LENGTH, 8 * 1024 * 1024);
-    sqlite3_limit(c->db, SQLITE_LIMIT_SQL_LENGTH, 64 * 1024);
-    sqlite3_limit(c->db, SQLITE_LIMIT_COLUMN, 100);
-    sqlite3_limit(c->db, SQLITE_LIMIT_EXPR_DEPTH, 50);
-    sqlite3_limit(c->db, SQLITE_LIMIT_COMPOUND_SELECT, 5);
-    sqlite3_limit(c->db, SQLITE_LIMIT_VARIABLE_NUMBER, 64);
-    sqlite3_limit(c->db, SQLITE_LIMIT_ATTACHED, 0);
-    sqlite3_limit(c->db, SQLITE_LIMIT_TRIGGER_DEPTH, 10);
-    sqlite3_busy_timeout(c->db, LIMIT_STORE_BUSY_MS);
-    sqlite3_create_function_v2(c->db, "lb_nonce_fp", 3,
-                               SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
-                               sql_nonce_fp, NULL, NULL, NULL);
-    sqlite3_create_function_v2(c->db, "lb_sourcedid_fp", 1,
-                               SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
-                               sql_sourcedid_fp, NULL, NULL, NULL);
-    /* not deterministic: it counts what it changed on `c` */
-    sqlite3_create_function_v2(c->db, "lb_svg_rule", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, c,
-                               store_sql_svg_rule, NULL, NULL, NULL);
-    /* connection setup: fixed pragmas, no input involved */
-    rc = sqlite3_exec(c->db,
-                      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-                      "PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; "
-                      "PRAGMA trusted_schema = OFF; PRAGMA temp_store = MEMORY; "
-                      /*
-                       * Debian builds SQLite with SECURE_DELETE: every page a
-                       * purge frees would be zeroed and written through the
-                       * WAL. FAST zeroes deleted content only where that
-                       * writes nothing more.
-                       */
-                      "PRAGMA secure_delete = FAST; "
-                      /* a bit over LIMIT_STORE_WAL_RESTART_PAGES: the WAL file is reused */
-                      "PRAGMA journal_size_limit = 83886080; PRAGMA cache_size = -1024;",
-                      NULL, NULL, &msg);
-    if (rc != SQLITE_OK) {
-        err_set(err, ERR_INTERNAL, "cannot set up the database: %s", msg ? msg : "");
-        err_detail(err, "sqlite: %s: %s", s->path, msg ? msg : "");
-        sqlite3_free(msg);
-        store_conn_close(c);
-        return -1;
-    }
+    c->sql = store_sql_sqlite;
     *out = c;
     return 0;
 }
@@ -172,66 +88,100 @@ void store_conn_close(struct conn *c)
 {
     if (!c)
         return;
-    for (int i = 0; i < S__COUNT; i++)
-        sqlite3_finalize(c->stmts[i]);
-    sqlite3_close(c->db);
+    for (int i = 0; i < S__COUNT; i++) {
+        if (!db_stmt_prepared(&c->stmts[i]))
+            continue;
+        if (c->stmts[i].ops)
+            c->stmts[i].ops->finalize(&c->stmts[i]);
+        else
+            sqlite3_finalize(c->stmts[i].lite);
+    }
+    if (c->db.ops)
+        c->db.ops->close(&c->db);
+    else
+        sqlite3_close(c->db.lite);
     free(c);
 }
 
-sqlite3_stmt *store_stmt(struct conn *c, enum stmt_id id, struct err *err)
+struct db_stmt *store_stmt(struct conn *c, enum stmt_id id, struct err *err)
 {
-    sqlite3_stmt *st = c->stmts[id];
+    struct db_stmt *st = &c->stmts[id];
     int rc;
 
-    if (st) {
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
+    if (DB_SQLITE_PATH(c->db.ops)) {
+        if (st->lite) {
+            sqlite3_reset(st->lite);
+            sqlite3_clear_bindings(st->lite);
+            return st;
+        }
+        rc = sqlite3_prepare_v3(c->db.lite, c->sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st->lite,
+                                NULL);
+        if (rc != SQLITE_OK) {
+            st->lite = NULL;
+            store_db_err(c, rc, "preparing a statement", err);
+            return NULL;
+        }
         return st;
     }
-    rc = sqlite3_prepare_v3(c->db, store_sql_sqlite[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-    if (rc != SQLITE_OK) {
-        store_db_err(c, rc, "preparing a statement", err);
+    if (st->impl) {
+        st->ops->reset(st);
+        st->ops->clear_bindings(st);
+        return st;
+    }
+    if (!c->sql[id]) {
+        err_set(err, ERR_INTERNAL, "database error while preparing a statement");
+        err_detail(err, "statement %d has no SQL on this engine", (int)id);
         return NULL;
     }
-    c->stmts[id] = st;
-    return st;
+    return c->db.ops->prepare(&c->db, c->sql[id], st, err) < 0 ? NULL : st;
 }
 
 int store_exec(struct conn *c, enum stmt_id id, struct err *err)
 {
-    sqlite3_stmt *st = store_stmt(c, id, err);
+    struct db_stmt *st = store_stmt(c, id, err);
     int rc;
 
     if (!st)
         return -1;
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    rc = db_step(st);
+    db_reset(st);
+    if (rc != DB_DONE && rc != DB_ROW)
         return store_db_err(c, rc, "writing", err);
     return 0;
 }
 
-int store_step_done(struct conn *c, sqlite3_stmt *st, const char *what, struct err *err)
+int store_step_done(struct conn *c, struct db_stmt *st, const char *what, struct err *err)
 {
-    int rc = sqlite3_step(st);
+    int rc = db_step(st);
 
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    db_reset(st);
+    if (rc != DB_DONE)
         return store_db_err(c, rc, what, err);
     return 0;
 }
 
-int store_bind_str(sqlite3_stmt *st, int idx, struct str v)
+int store_begin_read(struct conn *c, struct err *err)
 {
-    if (!v.ptr)
-        return sqlite3_bind_null(st, idx);
-    return sqlite3_bind_text64(st, idx, v.ptr, v.len, SQLITE_STATIC, SQLITE_UTF8);
+    struct db_stmt *st = store_stmt(c, S_BEGIN_READ, err);
+    int rc;
+
+    if (!st)
+        return -1;
+    rc = db_step(st);
+    db_reset(st);
+    return rc == DB_DONE ? 0 : store_db_err(c, rc, "starting a read", err);
 }
 
-void store_col_copy(sqlite3_stmt *st, int col, char *dst, size_t dstlen)
+void store_end_read(struct conn *c)
 {
-    const unsigned char *t = sqlite3_column_text(st, col);
-    size_t n = t ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    /* a read's end: nothing to keep or lose, and a failed COMMIT leaves no transaction open */
+    store_exec(c, S_COMMIT, NULL);
+}
+
+void store_col_copy(struct db_stmt *st, int col, char *dst, size_t dstlen)
+{
+    const char *t = db_column_text(st, col);
+    size_t n = t ? db_column_len(st, col) : 0;
 
     if (n >= dstlen)
         n = dstlen - 1;
@@ -240,13 +190,13 @@ void store_col_copy(sqlite3_stmt *st, int col, char *dst, size_t dstlen)
     dst[n] = '\0';
 }
 
-const char *store_col_arena(sqlite3_stmt *st, int col, struct arena *a)
+const char *store_col_arena(struct db_stmt *st, int col, struct arena *a)
 {
-    const unsigned char *t = sqlite3_column_text(st, col);
+    const char *t = db_column_text(st, col);
 
     if (!t)
         return NULL;
-    return arena_memdupz(a, t, (size_t)sqlite3_column_bytes(st, col));
+    return arena_memdupz(a, t, db_column_len(st, col));
 }
 
 struct conn *store_reader_get(struct store *s, struct err *err)
@@ -492,7 +442,8 @@ static void *ckpt_main(void *arg)
          * copy waits for the next round. Once all is copied, the writer's
          * next transaction starts the WAL over from its beginning.
          */
-        rc = sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        rc = sqlite3_wal_checkpoint_v2(s->cconn->db.lite, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
+                                       &done);
         pthread_mutex_lock(&s->stats_mu);
         s->stats.checkpoints++;
         pthread_mutex_unlock(&s->stats_mu);
@@ -522,8 +473,8 @@ static void store_free(struct store *s)
          * stays, and the next start checkpoints it): a stop never waits out
          * a busy timeout here.
          */
-        sqlite3_busy_timeout(s->cconn->db, 0);
-        sqlite3_wal_checkpoint_v2(s->cconn->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        sqlite3_busy_timeout(s->cconn->db.lite, 0);
+        sqlite3_wal_checkpoint_v2(s->cconn->db.lite, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
         store_conn_close(s->cconn);
     }
     pthread_mutex_destroy(&s->pool_mu);
@@ -632,7 +583,8 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
      * From here on its commits are made durable by store_durable after the
      * write lock is released (store_admin_end), not inside COMMIT.
      */
-    if (sqlite3_exec(s->admin->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+    if (sqlite3_exec(s->admin->db.lite, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) !=
+        SQLITE_OK) {
         err_set(err, ERR_INTERNAL, "cannot set up the database");
         goto fail;
     }
@@ -642,11 +594,11 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
     if (flags & STORE_OPEN_WRITER) {
         if (store_conn_open(s, &s->wconn, err) < 0 || store_conn_open(s, &s->cconn, err) < 0)
             goto fail;
-        sqlite3_wal_hook(s->wconn->db, wal_hook, s);
+        sqlite3_wal_hook(s->wconn->db.lite, wal_hook, s);
         /* the writer's working set (right edges, recent users) deserves more cache */
-        sqlite3_exec(s->wconn->db, "PRAGMA cache_size = -4096", NULL, NULL, NULL);
+        sqlite3_exec(s->wconn->db.lite, "PRAGMA cache_size = -4096", NULL, NULL, NULL);
         /* its commits are synced (store_durable) by the syncer before they are answered */
-        if (sqlite3_exec(s->wconn->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) !=
+        if (sqlite3_exec(s->wconn->db.lite, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) !=
             SQLITE_OK) {
             err_set(err, ERR_INTERNAL, "cannot set up the database writer");
             goto fail;
@@ -796,7 +748,9 @@ void store_stats(struct store *s, struct store_stats *out)
 static void conn_reprepares(struct conn *c, int *most, const char **sql)
 {
     for (int i = 0; c && i < S__COUNT; i++) {
-        int n = c->stmts[i] ? sqlite3_stmt_status(c->stmts[i], SQLITE_STMTSTATUS_REPREPARE, 0) : 0;
+        int n = c->stmts[i].lite
+                    ? sqlite3_stmt_status(c->stmts[i].lite, SQLITE_STMTSTATUS_REPREPARE, 0)
+                    : 0;
 
         if (n > *most) {
             *most = n;
@@ -843,7 +797,7 @@ int store_count(struct store *s, const char *table, int64_t *out, struct err *er
         { "completions", S_COUNT_COMPLETIONS },
     };
     struct conn *c;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int ret = -1, rc;
 
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
@@ -854,14 +808,14 @@ int store_count(struct store *s, const char *table, int64_t *out, struct err *er
             return -1;
         st = store_stmt(c, tables[i].id, err);
         if (st) {
-            rc = sqlite3_step(st);
-            if (rc == SQLITE_ROW) {
-                *out = sqlite3_column_int64(st, 0);
+            rc = db_step(st);
+            if (rc == DB_ROW) {
+                *out = db_column_int64(st, 0);
                 ret = 0;
             } else {
                 store_db_err(c, rc, "counting", err);
             }
-            sqlite3_reset(st);
+            db_reset(st);
         }
         store_reader_put(s, c);
         return ret;

@@ -7,6 +7,8 @@
 
 #include "store/store.h"
 
+#include "store/db.h"
+
 #include <pthread.h>
 #include <sqlite3.h>
 
@@ -133,6 +135,7 @@ enum stmt_id {
     S_PB_REQUEUE,
     S_PB_NEXT_DUE,
     S_BEGIN_IMMEDIATE,
+    S_BEGIN_READ,
     S_COMMIT,
     S_ROLLBACK,
     S_SAVEPOINT,
@@ -196,8 +199,9 @@ enum stmt_id {
 extern const char *const store_sql_sqlite[S__COUNT];
 
 struct conn {
-    sqlite3 *db;
-    sqlite3_stmt *stmts[S__COUNT];
+    struct db_conn db;      /* the engine's connection (store/db.h) */
+    const char *const *sql; /* the engine's SQL table, by enum stmt_id */
+    struct db_stmt stmts[S__COUNT];
     struct conn *next;
     /* what lb_svg_rule() did on this connection (migration 7): images checked, changed */
     size_t svg_checked, svg_changed;
@@ -360,20 +364,53 @@ int store_tx_on(struct store *s, struct conn *c, store_tx_fn *fn, void *cls, int
 int store_conn_open(struct store *s, struct conn **out, struct err *err);
 void store_conn_close(struct conn *c);
 /* A reset statement of `c`, prepared on first use; NULL with err set on failure. */
-sqlite3_stmt *store_stmt(struct conn *c, enum stmt_id id, struct err *err);
+struct db_stmt *store_stmt(struct conn *c, enum stmt_id id, struct err *err);
 /* Takes a reader connection from the pool (waiting if all are busy) and gives it back. */
 struct conn *store_reader_get(struct store *s, struct err *err);
 void store_reader_put(struct store *s, struct conn *c);
 /* Runs a statement that returns no row; -1 with err. */
 int store_exec(struct conn *c, enum stmt_id id, struct err *err);
+/*
+ * Transactions, statements of each engine's table: a write transaction
+ * (SQLite: BEGIN IMMEDIATE, taking the write lock at once), a read one (one
+ * snapshot for several reads; store_end_read ends it, whatever happened),
+ * commit, rollback, and the savepoint each launch of a batch runs in.
+ */
+static inline int store_begin(struct conn *c, struct err *err)
+{
+    return store_exec(c, S_BEGIN_IMMEDIATE, err);
+}
+int store_begin_read(struct conn *c, struct err *err);
+void store_end_read(struct conn *c);
+static inline int store_commit(struct conn *c, struct err *err)
+{
+    return store_exec(c, S_COMMIT, err);
+}
+static inline int store_rollback(struct conn *c, struct err *err)
+{
+    return store_exec(c, S_ROLLBACK, err);
+}
+static inline int store_savepoint(struct conn *c, struct err *err)
+{
+    return store_exec(c, S_SAVEPOINT, err);
+}
+static inline int store_release(struct conn *c, struct err *err)
+{
+    return store_exec(c, S_RELEASE, err);
+}
+static inline int store_rollback_to(struct conn *c, struct err *err)
+{
+    return store_exec(c, S_ROLLBACK_TO, err);
+}
 /* Steps a statement that returns no row (and resets it); -1 with err. */
-int store_step_done(struct conn *c, sqlite3_stmt *st, const char *what, struct err *err);
+int store_step_done(struct conn *c, struct db_stmt *st, const char *what, struct err *err);
 /* Steps to the one row of `st` and takes column 0 as an id (RETURNING id); resets it. */
-int store_step_id(struct conn *c, sqlite3_stmt *st, int64_t *id, const char *what, struct err *err);
+int store_step_id(struct conn *c, struct db_stmt *st, int64_t *id, const char *what,
+                  struct err *err);
 /* Steps `st` (bound) and collects every row into an arena array (AWARD_SELECT, BADGE_SELECT). */
-int store_collect_awards(struct conn *c, sqlite3_stmt *st, struct arena *a,
+int store_collect_awards(struct conn *c, struct db_stmt *st, struct arena *a,
                          struct store_award **out, size_t *n, struct err *err);
-int store_collect_badges(struct conn *c, sqlite3_stmt *st, struct arena *a,
+int store_collect_badges(struct conn *c, struct db_stmt *st, struct arena *a,
                          struct store_badge **out, size_t *n, struct err *err);
 /* The index of `name` in a table of names (rule kinds, award states), -1 when absent. */
 int store_name_index(const char *const *names, size_t n, const char *name);
@@ -390,22 +427,29 @@ int store_ensure_context_conn(struct conn *c, int64_t consumer_id, const char *l
 int store_badge_create_conn(struct conn *c, const struct store_badge_new *b, int64_t now,
                             int64_t *id, char *slug_out, struct err *err);
 /*
- * lb_svg_rule(image) (badges.c), for migration 7: the image as the SVG rule
- * leaves it (the same value when it removed nothing, the rule's fallback
- * when it refuses the image whole), counted in the connection (the
- * function's user data); an SQL error without a rule.
+ * The SVG rule main() set, applied to an image stored before it (badges.c;
+ * migration 7 runs it through SQLite's lb_svg_rule()), counted in `c`: 1
+ * with the image to keep in `out` (what the rule left, or its fallback when
+ * it refuses the image whole), 0 when the image stays as it is, -1 when no
+ * rule is set.
  */
-void store_sql_svg_rule(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+int store_svg_rule_stored(struct conn *c, const unsigned char *img, size_t len, struct buf *out);
 
-/* Sets err from the connection's last error; returns -1. */
+/*
+ * Sets err from error code `rc` of a step on `c` (its engine's; `what`:
+ * what was being done, for the log); returns -1. Busy or locked, and a full
+ * disk, are ERR_UNAVAILABLE (try again); anything else ERR_INTERNAL.
+ */
 int store_db_err(struct conn *c, int rc, const char *what, struct err *err);
-/* Binds a view as text, NULL for the null view. */
-int store_bind_str(sqlite3_stmt *st, int idx, struct str v);
+/* The SQLite engine (db_sqlite.c): opens `c`'s connection to `path` (never creating it). */
+int store_db_sqlite_open(const char *path, struct conn *c, struct err *err);
+/* store_db_err for a SQLite handle (NULL: none). */
+int store_db_sqlite_err(sqlite3 *db, int rc, const char *what, struct err *err);
 /*
  * Binds a claim scope (awards.c): the backend at `backend_idx` and the
  * JSON array of backends left out at the next one (both NULL when absent).
  */
-int store_bind_scope(sqlite3_stmt *st, int backend_idx, const struct store_claim_scope *scope);
+int store_bind_scope(struct db_stmt *st, int backend_idx, const struct store_claim_scope *scope);
 
 /* Runs the migrations on `c` (migrate.c). */
 int store_migrate_conn(struct conn *c, int target, int *applied, struct err *err);
@@ -428,8 +472,8 @@ void store_wcache_free(struct wcache *c);
 int store_nonce_log_flush(struct store *s, struct err *err);
 
 /* Copies a column as text into a fixed array, truncating safely. */
-void store_col_copy(sqlite3_stmt *st, int col, char *dst, size_t dstlen);
+void store_col_copy(struct db_stmt *st, int col, char *dst, size_t dstlen);
 /* A column as an arena string (NULL for SQL NULL). */
-const char *store_col_arena(sqlite3_stmt *st, int col, struct arena *a);
+const char *store_col_arena(struct db_stmt *st, int col, struct arena *a);
 
 #endif

@@ -169,7 +169,6 @@ static bool sqlite_only(enum stmt_id id)
     case S_LITE_NONCE_V6_NEWEST:
     case S_LITE_NONCE_V6_SEEN:
     case S_LITE_NONCE_V6_DROP:
-    case S_BEGIN_IMMEDIATE:
         return true;
     default:
         return false;
