@@ -107,7 +107,7 @@ static void link_row(struct db_stmt *st, struct arena *a, void *row)
 
     l->lti_link_id = store_col_arena(st, 0, a);
     l->title = store_col_arena(st, 1, a);
-    l->points_possible = sqlite3_column_double(st, 2);
+    l->points_possible = db_column_double(st, 2);
 }
 
 static void enrolled_row(struct db_stmt *st, struct arena *a, void *row)
