@@ -12,7 +12,10 @@ struct store;
 struct cli_config {
     char listen_host[256];
     unsigned listen_port;
-    char db[4096];
+    char db[4096];                      /* [database] path: a sqlite database */
+    bool db_path_set;                   /* path given (file, LTIBADGES_DB, --db), not the default */
+    char db_url[LIMIT_DB_URL_LEN];      /* [database] url: PostgreSQL; "" for sqlite */
+    unsigned db_pool;                   /* [database] pool: PostgreSQL connections */
     char public_url[LIMIT_LTI_URL_LEN]; /* normalized, "" when not set */
     size_t max_body;
     size_t max_header;       /* [server] max_header: request line and header fields, bytes */
@@ -80,6 +83,17 @@ struct cli_config {
 
 /* Sets the built-in defaults. */
 void cli_config_defaults(struct cli_config *c);
+/*
+ * That [database] names one database: 'url' (PostgreSQL) and 'path'
+ * (sqlite) both set is ERR_INVALID naming both keys. cli_config_resolve()
+ * runs it once the file, the environment and the flags are read.
+ */
+int cli_config_check_database(const struct cli_config *c, struct err *err);
+/*
+ * The database as messages and logs name it: the sqlite path, or the
+ * PostgreSQL URL with its password replaced by "***" (store_pg_url_redact).
+ */
+void cli_config_database_name(const struct cli_config *c, char *out, size_t outlen);
 /* Reads an INI file; unknown sections or keys and bad values fail, naming the key. */
 int cli_config_load_file(struct cli_config *c, const char *path, struct err *err);
 /* The same for INI text in memory (NUL-terminated); `origin` names it in messages. */
@@ -217,6 +231,15 @@ void cli_report_svg_migration(struct store *s, FILE *f, const char *prefix);
  */
 int cli_store_open(const struct cli_config *cfg, unsigned flags, struct store **s /* OUT */,
                    struct err *err);
+/*
+ * The PostgreSQL database of `cfg` ([database] url): reachable, and its
+ * schema migrated unless `flags` has STORE_OPEN_NO_MIGRATE (serve's start,
+ * under the advisory lock) or only read. `version`: the schema version.
+ * ERR_UNAVAILABLE naming the database (its URL redacted) with libpq's
+ * reason when it cannot be reached; ERR_INVALID for a newer schema.
+ */
+int cli_store_open_pg(const struct cli_config *cfg, unsigned flags, int *version /* OUT */,
+                      struct err *err);
 /* Prints "ltibadges: <msg>" (and the detail when LTIBADGES_DEBUG is set); returns 1. */
 int cli_fail(const struct err *err);
 /* Prints a usage error naming the command; returns 2. */

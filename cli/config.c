@@ -10,6 +10,7 @@
 #include "backends/backends.h"
 #include "net/net.h"
 #include "cli/cli.h"
+#include "store/store.h"
 #include "lti/lti.h"
 #include "web/web.h"
 
@@ -24,6 +25,7 @@ void cli_config_defaults(struct cli_config *c)
     snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
     c->listen_port = 8080;
     snprintf(c->db, sizeof(c->db), "ltibadges.db");
+    c->db_pool = LIMIT_DB_POOL_DEFAULT;
     c->max_body = LIMIT_LAUNCH_BODY_DEFAULT;
     c->max_header = LIMIT_HTTP_HEADER_DEFAULT;
     c->header_timeout = LIMIT_HTTP_HEADER_TIMEOUT_DEFAULT;
@@ -608,7 +610,22 @@ int cli_config_set(struct cli_config *c, const char *key, const char *v, const c
     if (strcmp(key, "database.path") == 0) {
         if (v[0] == '\0')
             return err_set(err, ERR_INVALID, "%s: 'path' must not be empty", origin);
+        c->db_path_set = true;
         return set_text(c->db, sizeof(c->db), v, "path", origin, err);
+    }
+    if (strcmp(key, "database.url") == 0) {
+        /* set_text never echoes the value: the URL may hold the password */
+        if (strncmp(v, "postgresql://", 13) != 0 && strncmp(v, "postgres://", 11) != 0)
+            return err_set(err, ERR_INVALID,
+                           "%s: 'url' must be a PostgreSQL URL (postgresql://USER@HOST/DATABASE)",
+                           origin);
+        return set_text(c->db_url, sizeof(c->db_url), v, "url", origin, err);
+    }
+    if (strcmp(key, "database.pool") == 0) {
+        if (set_int(&n, v, 1, LIMIT_DB_POOL_MAX, "pool", origin, err) < 0)
+            return -1;
+        c->db_pool = (unsigned)n;
+        return 0;
     }
     if (strcmp(key, "lti.timestamp_window") == 0)
         return set_int(&c->oauth_window, v, 1, LIMIT_OAUTH_WINDOW_MAX, "timestamp_window", origin,
@@ -775,6 +792,8 @@ static int load_env(struct cli_config *c, const struct cli_opts *flags, struct e
     } vars[] = {
         { "LTIBADGES_LISTEN", "server.listen", flags->listen != NULL },
         { "LTIBADGES_DB", "database.path", flags->db != NULL },
+        /* the database's password need not sit in the configuration file */
+        { "LTIBADGES_DATABASE_URL", "database.url", false },
         { "LTIBADGES_PUBLIC_URL", "server.public_url", flags->public_url != NULL },
         /* the relay's password need not sit in the configuration file */
         { "LTIBADGES_SMTP_URL", "email.smtp_url", false },
@@ -829,7 +848,27 @@ int cli_config_resolve_enrolling(struct cli_config *c, const struct cli_opts *o,
     if (o->public_url &&
         cli_config_set(c, "server.public_url", o->public_url, "--public-url", err) < 0)
         return -1;
+    if (cli_config_check_database(c, err) < 0)
+        return -1;
     return cli_config_backends_check(c, err);
+}
+
+int cli_config_check_database(const struct cli_config *c, struct err *err)
+{
+    if (c->db_url[0] && c->db_path_set)
+        return err_set(err, ERR_INVALID,
+                       "[database]: 'url' (or LTIBADGES_DATABASE_URL) and 'path' (or "
+                       "LTIBADGES_DB, --db) are both set: 'url' names a PostgreSQL database, "
+                       "'path' a sqlite one; set one of them");
+    return 0;
+}
+
+void cli_config_database_name(const struct cli_config *c, char *out, size_t outlen)
+{
+    if (c->db_url[0])
+        store_pg_url_redact(c->db_url, out, outlen);
+    else
+        snprintf(out, outlen, "%s", c->db);
 }
 
 struct opt_spec {

@@ -52,6 +52,21 @@ int cli_store_open(const struct cli_config *cfg, unsigned flags, struct store **
 {
     struct err e = ERR_INIT;
 
+    if (cfg->db_url[0]) {
+        char shown[LIMIT_DB_URL_LEN];
+        int v;
+
+        /* reachable, its schema known (and migrated by serve): or the reason why not */
+        if (cli_store_open_pg(cfg, flags & STORE_OPEN_WRITER ? 0 : STORE_OPEN_NO_MIGRATE, &v, err) <
+            0)
+            return -1;
+        cli_config_database_name(cfg, shown, sizeof(shown));
+        return err_set(err, ERR_INVALID,
+                       "database '%s' (PostgreSQL, schema version %d): this build runs its "
+                       "operations on sqlite only; PostgreSQL's comes with the statement layer's "
+                       "engine (issue 23)",
+                       shown, v);
+    }
     if (store_open(s, cfg->db, flags, &e) == 0)
         return 0;
     if (e.code == ERR_NOTFOUND) {

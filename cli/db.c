@@ -7,6 +7,13 @@
  * A backup is safe while `serve` runs (sqlite's online backup); a restore
  * is refused while any other process has the database open, since a
  * running server keeps caches of what the database held (store/backup.c).
+ *
+ * On PostgreSQL ([database] url) `db migrate` and `db version` work on its
+ * schema (store/migrate_pg.c), under the advisory lock every instance
+ * takes; backups are PostgreSQL's own tools' (pg_dump). The other commands
+ * and `serve` check that the database is reachable and its schema known,
+ * then say that this build runs its operations on sqlite only
+ * (cli_store_open_pg): the statement layer's PostgreSQL engine comes next.
  */
 #include "base/base.h"
 #include "cli/cli.h"
@@ -39,6 +46,39 @@ static const char migrate_usage[] =
     "every other command migrates it to the newest). 'ltibadges serve' applies\n"
     "them at start too. The same as 'ltibadges db migrate'.\n";
 
+int cli_store_open_pg(const struct cli_config *cfg, unsigned flags, int *version, struct err *err)
+{
+    struct store_pg *pg = NULL;
+    struct err e = ERR_INIT;
+    char shown[LIMIT_DB_URL_LEN];
+    int before = 0, applied = 0;
+
+    cli_config_database_name(cfg, shown, sizeof(shown));
+    *version = 0;
+    if (store_pg_open(&pg, cfg->db_url, cfg->db_pool, &e) < 0 ||
+        ((flags & STORE_OPEN_NO_MIGRATE)
+             ? store_pg_schema_version(pg, &before, &e)
+             : store_pg_migrate(pg, store_pg_schema_latest(), &before, &applied, &e)) < 0) {
+        store_pg_close(pg);
+        /* the redacted URL, and libpq's reason (store_pg_open keeps the password out of it) */
+        err_set(err, e.code, "database '%s': %s", shown, e.msg);
+        return err_detail(err, "%s", e.detail);
+    }
+    /* the version reached: migrations may jump several versions (the first makes schema 14) */
+    if (applied && store_pg_schema_version(pg, version, &e) < 0) {
+        store_pg_close(pg);
+        err_set(err, e.code, "database '%s': %s", shown, e.msg);
+        return err_detail(err, "%s", e.detail);
+    }
+    if (!applied)
+        *version = before;
+    store_pg_close(pg);
+    if (applied)
+        fprintf(stderr, "ltibadges: database '%s' migrated from schema version %d to %d\n", shown,
+                before, *version);
+    return 0;
+}
+
 /* A whole-file operation's error: a missing database names its path and how to create it. */
 static int db_fail(const struct cli_config *cfg, const char *path, const struct err *e)
 {
@@ -57,6 +97,29 @@ static int db_fail(const struct cli_config *cfg, const char *path, const struct 
     return cli_fail(&out);
 }
 
+/* `db migrate` on PostgreSQL: under the advisory lock, so beside running instances too. */
+static int migrate_pg(const struct cli_config *cfg, int to)
+{
+    struct store_pg *pg = NULL;
+    struct err err = ERR_INIT, e = ERR_INIT;
+    char shown[LIMIT_DB_URL_LEN];
+    int before = 0, applied = 0, after = 0, ret = 0;
+
+    cli_config_database_name(cfg, shown, sizeof(shown));
+    if (store_pg_open(&pg, cfg->db_url, 1, &e) < 0 ||
+        store_pg_migrate(pg, to, &before, &applied, &e) < 0 ||
+        store_pg_schema_version(pg, &after, &e) < 0) {
+        err_set(&err, e.code, "database '%s': %s", shown, e.msg);
+        err_detail(&err, "%s", e.detail);
+        ret = cli_fail(&err);
+    } else if (applied)
+        printf("database '%s' migrated from schema version %d to %d\n", shown, before, after);
+    else
+        printf("database '%s' is up to date (schema version %d)\n", shown, before);
+    store_pg_close(pg);
+    return ret;
+}
+
 static int cmd_migrate(const struct cli_opts *o, const char *cmd)
 {
     struct err err = ERR_INIT;
@@ -67,8 +130,11 @@ static int cmd_migrate(const struct cli_opts *o, const char *cmd)
 
     if (o->to && str_to_i64(str_from_cstr(o->to), 1, store_schema_latest(), &to) < 0)
         return cli_usage_error(cmd, "--to is a schema version from 1 to %d", store_schema_latest());
-    if (cli_config_resolve(&cfg, o, &err) < 0 ||
-        cli_store_open(&cfg, STORE_OPEN_NO_MIGRATE, &s, &err) < 0 ||
+    if (cli_config_resolve(&cfg, o, &err) < 0)
+        return cli_fail(&err);
+    if (cfg.db_url[0])
+        return migrate_pg(&cfg, (int)to);
+    if (cli_store_open(&cfg, STORE_OPEN_NO_MIGRATE, &s, &err) < 0 ||
         store_schema_version(s, &before, &err) < 0 ||
         store_migrate_to(s, (int)to, &applied, &err) < 0)
         ret = cli_fail(&err);
@@ -88,12 +154,18 @@ static int cmd_version(const struct cli_opts *o)
     struct cli_config cfg;
     int v = 0, latest = store_schema_latest();
 
+    char shown[LIMIT_DB_URL_LEN];
+
     if (cli_config_resolve(&cfg, o, &err) < 0)
         return cli_fail(&err);
-    if (store_file_version(cfg.db, &v, &err) < 0)
+    cli_config_database_name(&cfg, shown, sizeof(shown));
+    if (cfg.db_url[0]) {
+        if (cli_store_open_pg(&cfg, STORE_OPEN_NO_MIGRATE, &v, &err) < 0)
+            return cli_fail(&err);
+    } else if (store_file_version(cfg.db, &v, &err) < 0)
         return db_fail(&cfg, cfg.db, &err);
     if (o->json) {
-        json_t *j = json_pack("{s:s, s:i, s:i}", "database", cfg.db, "schema_version", v,
+        json_t *j = json_pack("{s:s, s:i, s:i}", "database", shown, "schema_version", v,
                               "program_schema_version", latest);
         char *text = json_dumps(j, JSON_INDENT(2));
 
@@ -102,7 +174,7 @@ static int cmd_version(const struct cli_opts *o)
         json_decref(j);
         return 0;
     }
-    printf("database '%s': schema version %d\n", cfg.db, v);
+    printf("database '%s': schema version %d\n", shown, v);
     printf("this program: schema version %d\n", latest);
     if (v == latest)
         printf("up to date\n");
@@ -126,6 +198,12 @@ static int cmd_backup(const struct cli_opts *o)
         return cli_usage_error("db backup", "missing FILE");
     if (cli_config_resolve(&cfg, o, &err) < 0)
         return cli_fail(&err);
+    if (cfg.db_url[0]) {
+        err_set(&err, ERR_INVALID,
+                "'db backup' copies a sqlite database: back PostgreSQL up with its own tools "
+                "(pg_dump)");
+        return cli_fail(&err);
+    }
     if (store_backup(cfg.db, o->pos[1], &v, &err) < 0)
         return db_fail(&cfg, err.code == ERR_NOTFOUND ? cfg.db : o->pos[1], &err);
     printf("database '%s' backed up to '%s' (schema version %d)\n", cfg.db, o->pos[1], v);
@@ -142,6 +220,12 @@ static int cmd_restore(const struct cli_opts *o)
         return cli_usage_error("db restore", "missing FILE");
     if (cli_config_resolve(&cfg, o, &err) < 0)
         return cli_fail(&err);
+    if (cfg.db_url[0]) {
+        err_set(&err, ERR_INVALID,
+                "'db restore' restores a sqlite database: restore PostgreSQL with its own tools "
+                "(pg_restore)");
+        return cli_fail(&err);
+    }
     if (store_restore(cfg.db, o->pos[1], &v, &err) < 0)
         return db_fail(&cfg, err.code == ERR_CONFLICT ? cfg.db : o->pos[1], &err);
     printf("database '%s' restored from '%s' (schema version %d)\n", cfg.db, o->pos[1], v);

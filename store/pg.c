@@ -100,14 +100,14 @@ void store_pg_url_redact(const char *url, char *out, size_t outlen)
 }
 
 /*
- * libpq's message into err->detail (and the message, with `msg_too`), its
- * newline dropped and the URL's password, should libpq ever quote it,
- * replaced by "***".
+ * libpq's message into err->detail, and its first line (what failed; the
+ * next are hints) into the message with `msg_too`; newlines and tabs made
+ * blanks, and the URL's password, should libpq ever quote it, "***".
  */
 static void set_reason(struct err *err, const char *password, const char *text, bool msg_too)
 {
     char clean[sizeof(err->detail)];
-    size_t len = 0, plen = password ? strlen(password) : 0;
+    size_t len = 0, first = 0, plen = password ? strlen(password) : 0;
     const char *p = text ? text : "";
 
     clean[0] = '\0';
@@ -118,15 +118,18 @@ static void set_reason(struct err *err, const char *password, const char *text, 
             continue;
         }
         if (*p == '\n' || *p == '\r') {
-            /* libpq ends its messages with a newline and joins several attempts' with one */
+            /* libpq ends its messages with a newline, and puts hints on lines of their own */
+            if (!first)
+                first = len;
             if (p[1])
-                put(clean, sizeof(clean), &len, "; ", 2);
+                put(clean, sizeof(clean), &len, " ", 1);
         } else
-            put(clean, sizeof(clean), &len, p, 1);
+            put(clean, sizeof(clean), &len, *p == '\t' ? " " : p, 1);
         p++;
     }
     if (msg_too)
-        err_set(err, ERR_UNAVAILABLE, "cannot connect to the database: %s", clean);
+        err_set(err, ERR_UNAVAILABLE, "cannot connect to the database: %.*s",
+                (int)(first ? first : len), clean);
     err_detail(err, "postgresql: %s", clean);
 }
 

@@ -60,7 +60,7 @@ def clean_env(extra=None):
     machine)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("LTIBADGES_LISTEN", "LTIBADGES_DB", "LTIBADGES_PUBLIC_URL",
-                        "LTIBADGES_SMTP_URL", "LTIBADGES_SMTP_PASSWORD")
+                        "LTIBADGES_SMTP_URL", "LTIBADGES_SMTP_PASSWORD", "LTIBADGES_DATABASE_URL")
            and not k.startswith("LTIBADGES_BACKEND_")}
     env.pop("LTIBADGES_DEBUG", None)
     env["LTIBADGES_CONFIG"] = ""

@@ -308,12 +308,67 @@ static void badgekit_secrets_from_env(void **state)
     free(c);
 }
 
+/*
+ * [database]: url (PostgreSQL only), pool at 1 and LIMIT_DB_POOL_MAX and
+ * refused past them, url and path both set refused naming both keys, and
+ * the URL's password in no message and not in the name logs show.
+ */
+static void database_keys(void **state)
+{
+    struct cli_config *c = xmalloc(sizeof(*c));
+    struct err err = ERR_INIT;
+    char text[512], shown[LIMIT_DB_URL_LEN];
+
+    assert_int_equal(load(c,
+                          "[database]\nurl = postgresql://badges:s3cr3t@db.example.edu/badges"
+                          "?sslmode=verify-full\n",
+                          &err),
+                     0);
+    assert_int_equal(c->db_pool, LIMIT_DB_POOL_DEFAULT);
+    assert_int_equal(cli_config_check_database(c, &err), 0);
+    cli_config_database_name(c, shown, sizeof(shown));
+    assert_string_equal(shown, "postgresql://badges:***@db.example.edu/badges?sslmode=verify-full");
+    /* the sqlite default path is no conflict; a path given is */
+    assert_int_equal(load(c,
+                          "[database]\nurl = postgresql://badges:s3cr3t@db/badges\n"
+                          "path = /var/lib/ltibadges/ltibadges.db\n",
+                          &err),
+                     0);
+    assert_int_equal(cli_config_check_database(c, &err), -1);
+    assert_int_equal(err.code, ERR_INVALID);
+    assert_non_null(strstr(err.msg, "'url'"));
+    assert_non_null(strstr(err.msg, "'path'"));
+    assert_null(strstr(err.msg, "s3cr3t"));
+    /* without a url: the path, as it is */
+    assert_int_equal(load(c, "[database]\npath = /srv/b.db\n", &err), 0);
+    cli_config_database_name(c, shown, sizeof(shown));
+    assert_string_equal(shown, "/srv/b.db");
+
+    assert_int_equal(load(c, "[database]\npool = 1\n", &err), 0);
+    assert_int_equal(c->db_pool, 1);
+    snprintf(text, sizeof(text), "[database]\npool = %d\n", LIMIT_DB_POOL_MAX);
+    assert_int_equal(load(c, text, &err), 0);
+    assert_int_equal(c->db_pool, LIMIT_DB_POOL_MAX);
+    snprintf(text, sizeof(text), "[database]\npool = %d\n", LIMIT_DB_POOL_MAX + 1);
+    assert_int_equal(load(c, text, &err), -1);
+    assert_non_null(strstr(err.msg, "'pool'"));
+    assert_int_equal(load(c, "[database]\npool = 0\n", &err), -1);
+    assert_non_null(strstr(err.msg, "'pool'"));
+
+    /* not PostgreSQL's: refused without echoing it */
+    assert_int_equal(load(c, "[database]\nurl = mysql://u:s3cr3t@h/d\n", &err), -1);
+    assert_non_null(strstr(err.msg, "'url' must be a PostgreSQL URL"));
+    assert_null(strstr(err.msg, "s3cr3t"));
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(badgekit_secrets_from_env), cmocka_unit_test(listen_hosts),
-        cmocka_unit_test(listen_host_length),        cmocka_unit_test(public_urls),
-        cmocka_unit_test(backend_sections),          cmocka_unit_test(backend_limits),
+        cmocka_unit_test(database_keys),  cmocka_unit_test(badgekit_secrets_from_env),
+        cmocka_unit_test(listen_hosts),   cmocka_unit_test(listen_host_length),
+        cmocka_unit_test(public_urls),    cmocka_unit_test(backend_sections),
+        cmocka_unit_test(backend_limits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
