@@ -942,12 +942,25 @@ int store_nonce_log_flush(struct store *s, struct err *err)
     return move_nonce_log(s->wconn, NULL, err);
 }
 
+_Static_assert(sizeof(struct store_launch_digests) <= sizeof(((struct store_launch_job *)0)->priv),
+               "struct store_launch_job's priv holds the writer's digests");
+
+/* The digests store_launch_submit kept in the job (copied: priv is only storage). */
+static void job_digests(const struct store_launch_job *j, struct store_launch_digests *d)
+{
+    memcpy(d, &j->priv, sizeof(*d));
+}
+
 /* Gives back the nonce claims of the first `n` jobs that were recorded (status 0). */
 static void unclaim_recorded(struct store *s, struct store_launch_job **jobs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (jobs[i]->status == 0)
-            store_nonce_window_unclaim(s, jobs[i]->dg.nonce_fp, jobs[i]->launch.timestamp);
+        struct store_launch_digests d;
+
+        if (jobs[i]->status != 0)
+            continue;
+        job_digests(jobs[i], &d);
+        store_nonce_window_unclaim(s, d.nonce_fp, jobs[i]->launch.timestamp);
     }
 }
 
@@ -1003,8 +1016,10 @@ static void launch_batch(struct store *s, struct store_launch_job **jobs, size_t
             continue;
         }
         bool claimed = false;
+        struct store_launch_digests d;
 
-        if (record_one(s, &j->launch, &j->dg, &j->result, &claimed, &j->err) < 0) {
+        job_digests(j, &d);
+        if (record_one(s, &j->launch, &d, &j->result, &claimed, &j->err) < 0) {
             j->status = -1;
             /*
              * Its nonce is free again, unless it was another launch's: the
@@ -1012,7 +1027,7 @@ static void launch_batch(struct store *s, struct store_launch_job **jobs, size_t
              * `nonces` was claimed by another process: that one keeps it.
              */
             if (claimed && j->err.code != ERR_REPLAY)
-                store_nonce_window_unclaim(s, j->dg.nonce_fp, j->launch.timestamp);
+                store_nonce_window_unclaim(s, d.nonce_fp, j->launch.timestamp);
             if (j->err.code == ERR_REPLAY)
                 replays++;
             else if (j->err.code == ERR_UNAUTHORIZED)
@@ -1121,18 +1136,19 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
 
 void store_launch_submit(struct store *s, struct store_launch_job *job)
 {
+    struct store_launch_digests d;
     const char *why = NULL;
 
     job->next = NULL;
     err_clear(&job->err);
     /* on the caller's thread, not the writer's */
-    if (store_nonce_fp(job->launch.consumer_id, job->launch.nonce, &job->dg.nonce_fp, &job->err) <
-        0) {
+    if (store_nonce_fp(job->launch.consumer_id, job->launch.nonce, &d.nonce_fp, &job->err) < 0) {
         job->status = -1;
         job->done(job);
         return;
     }
-    store_launch_digest(&job->launch, &job->dg);
+    store_launch_digest(&job->launch, &d);
+    memcpy(&job->priv, &d, sizeof(d));
     pthread_mutex_lock(&s->q_mu);
     if (!s->writer_started || s->stopping || s->refusing)
         why = "the server is shutting down, please try again";

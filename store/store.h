@@ -209,23 +209,11 @@ struct store_launch_result {
     int awards_added;            /* awards the launch earned (enrollment rules) */
 };
 
-/*
- * What the writer keys and compares a launch's rows by in its cache, digested
- * by store_launch_submit in the caller's thread so that the one writer thread
- * does not hash (store/launch.c). The caller leaves it alone.
- */
-struct store_launch_digests {
-    bool cached;      /* false: a value too long to digest; the launch writes every row */
-    int64_t nonce_fp; /* the nonce as `nonces` keeps it */
-    unsigned char key[4][16], val[4][8]; /* consumer, user, course, resource link */
-    uint64_t mkey[2], mval[2];           /* enrollment, outcome binding */
-};
+/* The size of struct store_launch_job's priv, in 64-bit words. */
+#define STORE_LAUNCH_PRIV_WORDS 20
 
 struct store_launch_job;
 typedef void store_launch_done_fn(struct store_launch_job *job);
-
-/* What the writer's cache compares `l`'s rows by (store_launch_submit computes it; bench/). */
-void store_launch_digest(const struct store_launch *l, struct store_launch_digests *d /* OUT */);
 
 struct store_launch_job {
     struct store_launch launch; /* borrowed views: must stay valid until done() */
@@ -236,7 +224,14 @@ struct store_launch_job {
                        disabled or given a new secret since the launch was verified */
     struct store_launch_result result; /* OUT */
     struct store_launch_job *next;     /* the queue's */
-    struct store_launch_digests dg;    /* the writer's */
+    /*
+     * The store's, filled by store_launch_submit on the caller's thread for
+     * the engine that records the launch (SQLite's writer: the digests its
+     * cache compares rows by, store/launch.c). The caller leaves it alone.
+     */
+    struct {
+        uint64_t w[STORE_LAUNCH_PRIV_WORDS];
+    } priv;
 };
 
 /*
@@ -1145,17 +1140,6 @@ int store_outbox_metrics(struct store *s, int64_t now, struct store_outbox_metri
  */
 int store_health(struct store *s, int64_t now, int64_t *award /* OUT */,
                  int64_t *passback /* OUT */, struct err *err);
-/*
- * For tests, with no operation running: the most times one statement cached
- * on this store's connections was prepared again, and its SQL. SQLite
- * re-prepares, on every run, a statement whose plan depends on a bound value
- * (one compared with a partial index's WHERE, a LIKE pattern): a cost no
- * statement of ours should pay.
- */
-int store_stmt_reprepares(struct store *s, const char **sql /* OUT, may be NULL */);
-
-/* Counts rows of a table this module owns, for tests and `consumer list`; ERR_INVALID otherwise. */
-int store_count(struct store *s, const char *table, int64_t *out /* OUT */, struct err *err);
 
 /*
  * ---- PostgreSQL (store/pg.c, store/migrate_pg.c) ----

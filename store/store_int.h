@@ -455,6 +455,35 @@ int store_bind_scope(struct db_stmt *st, int backend_idx, const struct store_cla
 int store_migrate_conn(struct conn *c, int target, int *applied, struct err *err);
 int store_version_conn(struct conn *c, int *version, struct err *err);
 
+/*
+ * What SQLite's launch writer keys and compares a launch's rows by in its
+ * cache, digested by store_launch_submit in the caller's thread so that the
+ * one writer thread does not hash (store/launch.c); kept in the job's priv.
+ */
+struct store_launch_digests {
+    bool cached;      /* false: a value too long to digest; the launch writes every row */
+    int64_t nonce_fp; /* the nonce as `nonces` keeps it */
+    unsigned char key[4][16], val[4][8]; /* consumer, user, course, resource link */
+    uint64_t mkey[2], mval[2];           /* enrollment, outcome binding */
+};
+/* What the writer's cache compares `l`'s rows by (store_launch_submit computes it; bench/). */
+void store_launch_digest(const struct store_launch *l, struct store_launch_digests *d /* OUT */);
+
+/*
+ * For tests, with no operation running: the most times one statement cached
+ * on this store's SQLite connections was prepared again, and its SQL. SQLite
+ * re-prepares, on every run, a statement whose plan depends on a bound value
+ * (one compared with a partial index's WHERE, a LIKE pattern): a cost no
+ * statement of ours should pay.
+ */
+int store_stmt_reprepares(struct store *s, const char **sql /* OUT, may be NULL */);
+
+/*
+ * Counts the rows of a table by its name (the writer's cache is sized by
+ * them; tests); ERR_INVALID for a table it does not know.
+ */
+int store_count(struct store *s, const char *table, int64_t *out /* OUT */, struct err *err);
+
 /* The launch batch (launch.c): records `n` jobs in one transaction on the writer connection. */
 void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t n);
 /* The writer's cache of rows it wrote (launch.c). */

@@ -15,6 +15,7 @@
 #include "awards/awards.h"
 #include "backends/backends.h"
 #include "store/store.h"
+#include "store/store_int.h" /* store_stmt_reprepares: SQLite's, not in store.h */
 
 #include <pthread.h>
 #include <sched.h>
