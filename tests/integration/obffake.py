@@ -417,6 +417,22 @@ class ObfFake:
                 "seq": self._next_seq()}
         return bid
 
+    def add_events(self, client_id, badge_id, email, n, issued_on, consumer="ltibadges",
+                   uid_prefix="earlier"):
+        """n events of a badge for one address issued at `issued_on` (history made
+        before the test, as add_badge's badges), each with a log_entry naming award
+        "<uid_prefix>-<i>"; returns their ids."""
+        ids = []
+        with self._lock:
+            b = self._badges[badge_id]
+            for i in range(n):
+                eid = obf_id()
+                self._events[eid] = self._new_event(
+                    eid, client_id, b, [{"email": email, "name": ""}], issued_on, None,
+                    consumer, {"award_uid": "%s-%d" % (uid_prefix, i)}, None, "fixture")
+                ids.append(eid)
+        return ids
+
     def _next_seq(self):
         with self._lock:
             self._seq += 1
@@ -1187,8 +1203,10 @@ class ObfFake:
             if end and re.fullmatch(r"\d+", end) and e["issued_on"] > int(end):
                 continue
             out.append(e)
+        # [v1doc] order_by: "Order results by date" (the issuing date, as begin and
+        # end filter it), ties in the order made; [fake] newest first by default
         desc = q.get("order_by", ["desc"])[0] != "asc"
-        out.sort(key=lambda e: e["seq"], reverse=desc)
+        out.sort(key=lambda e: (e["issued_on"], e["seq"]), reverse=desc)
         return out
 
     def _v2_event_list(self, rec, h, client, _):
@@ -1622,7 +1640,8 @@ class ObfFake:
         order_by, limit (<= 1000), offset, count_only."""
         q = parse_qs(rec.query, keep_blank_values=True)
         try:
-            limit = self._int_param(q, "limit", None, 1, MAX_LIMIT)
+            # [v1doc] limit: "upper limit 1000", with or without one asked for
+            limit = self._int_param(q, "limit", MAX_LIMIT, 1, MAX_LIMIT)
             offset = self._int_param(q, "offset", 0, 0, 1 << 31)
         except ValueError as e:
             return _Answer(400, {"error": str(e)})
@@ -1630,8 +1649,7 @@ class ObfFake:
             items = [self._v1_event_json(e) for e in self._event_query(client, q)]
         if q.get("count_only", ["0"])[0] == "1":
             return _Answer(200, {"count": len(items)})   # [fake] the count's shape
-        items = items[offset:] if limit is None else items[offset:offset + limit]
-        return self._ldjson(items)
+        return self._ldjson(items[offset:offset + limit])
 
     def _v1_event_get(self, rec, h, client, eid):
         with self._lock:

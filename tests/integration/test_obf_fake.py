@@ -607,6 +607,25 @@ class V1Events(FakeCase):
         self.assertEqual(self.v1("GET", "/v1/event/%s?limit=1001" % self.cid)[0], 400)
         self.assertEqual(self.v1("GET", "/v1/event/%s?limit=1000" % self.cid)[0], 200)
 
+    def test_event_pages(self):
+        # [v1doc] limit (at most 1000, also when none is asked for), offset, order_by date
+        bid = self.fake.add_badge(self.cid)
+        late = self.fake.add_events(self.cid, bid, "a@example.edu", 600, 1770000000,
+                                    uid_prefix="late")
+        early = self.fake.add_events(self.cid, bid, "a@example.edu", 600, 1760000000)
+
+        def ids(query):
+            st, _, body, _ = self.v1("GET", "/v1/event/%s?badge_id=%s&%s"
+                                     % (self.cid, bid, query))
+            self.assertEqual(st, 200)
+            return [json.loads(x)["id"] for x in body.split(b"\r\n") if x]
+
+        self.assertEqual(ids("order_by=asc"), early + late[:400])
+        self.assertEqual(ids("order_by=desc"), late[::-1] + early[::-1][:400])
+        self.assertEqual(ids("order_by=asc&limit=1000&offset=1000"), late[400:])
+        self.assertEqual(ids("order_by=asc&limit=500&offset=1100"), late[500:])
+        self.assertEqual(ids("order_by=asc&offset=1200"), [])
+
 
 class V1Enrolment(FakeCase):
     def csr(self, cn):
