@@ -1372,29 +1372,36 @@ static void op_verify(struct backend *b, const char *id, struct backend_result *
 }
 
 /*
- * GETs the list at `path` (a query without limit and offset) page by page
- * ({result, total}, LIMIT_OBF_PAGE_SIZE at a time, at most
- * LIMIT_OBF_PAGES), calling `match` on each page's result until it says it
- * found what it looks for. Returns 0, or -1 with `r` set.
+ * GETs the list at `path` (a query without limit and offset) page by page,
+ * LIMIT_OBF_PAGE_SIZE at a time (OBF's most, both versions) and at most
+ * LIMIT_OBF_PAGES pages, calling `match` on each page's list until it says
+ * it found what it looks for. v2 pages are {result, total}; v1 answers a
+ * line-delimited list with no total ([v1doc] Reports: limit "upper limit
+ * 1000", offset "used with limit when paginating"), so a page shorter than
+ * the limit is the last. Returns 0 (found or not: match's `cls` says), or
+ * -1 with `r` set: a failed page, or more pages than the cap, which is a
+ * permanent failure (not "not found": the caller would send again what
+ * may be on a page not read).
  */
 static int each_page(struct obf *o, const char *path, const char *entity, const char *what,
                      bool (*match)(json_t *list, void *cls), void *cls, struct backend_result *r)
 {
+    bool v1 = o->s.api == OBF_API_V1;
     int64_t offset = 0;
 
     for (int page = 0; page < LIMIT_OBF_PAGES; page++) {
         struct buf full = BUF_INIT(LIMIT_LTI_URL_LEN);
         struct obf_reply rep;
         json_t *list;
-        int64_t total;
+        size_t n;
         bool more;
 
         /* too long a path is refused by call() (the URL's cap), never cut */
         buf_addf(&full, "%s%slimit=%d&offset=%" PRId64, path, strchr(path, '?') ? "&" : "?",
                  LIMIT_OBF_PAGE_SIZE, offset);
-        call(o, NET_HTTP_GET, full.ptr, NULL, entity, &rep, NULL, 0);
+        call_ex(o, NET_HTTP_GET, full.ptr, NULL, entity, v1, &rep, NULL, 0);
         buf_release(&full);
-        list = json_object_get(rep.doc, "result");
+        list = v1 ? rep.doc : json_object_get(rep.doc, "result");
         if (rep.kind == OBF_OK && !json_is_array(list)) {
             backend_result_set(r, BACKEND_RETRY, "%s: Open Badge Factory's answer has no list",
                                what);
@@ -1406,14 +1413,24 @@ static int each_page(struct obf *o, const char *path, const char *entity, const 
             backend_obf_reply_release(&rep);
             return -1;
         }
-        total = json_integer_value(json_object_get(rep.doc, "total"));
-        offset += (int64_t)json_array_size(list);
-        more = !match(list, cls) && json_array_size(list) > 0 && offset < total;
+        n = json_array_size(list);
+        offset += (int64_t)n;
+        if (match(list, cls)) {
+            backend_obf_reply_release(&rep);
+            return 0;
+        }
+        more = v1 ? n == LIMIT_OBF_PAGE_SIZE
+                  : n > 0 && offset < json_integer_value(json_object_get(rep.doc, "total"));
         backend_obf_reply_release(&rep);
         if (!more)
             return 0;
     }
-    return 0;
+    backend_result_set(r, BACKEND_PERMANENT,
+                       "%s: %s at Open Badge Factory are more than %d, the most ltibadges reads "
+                       "(%d pages of %d); look for it there before retrying",
+                       what, entity, LIMIT_OBF_PAGES * LIMIT_OBF_PAGE_SIZE, LIMIT_OBF_PAGES,
+                       LIMIT_OBF_PAGE_SIZE);
+    return -1;
 }
 
 struct marked {
@@ -1760,12 +1777,45 @@ static void v1_update_badge_class(struct backend *b, const struct backend_badge 
     send_badge_class(b, bc, true, r);
 }
 
+struct by_uid_v1 {
+    const char *uid, *email;
+    char *id;
+    size_t idlen;
+    bool found, revoked;
+};
+
+static bool match_uid_v1(json_t *list, void *cls)
+{
+    struct by_uid_v1 *m = cls;
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(list, i, e) {
+        char uid[128];
+
+        if (backend_obf_log_uid(e, uid, sizeof(uid)) && strcmp(uid, m->uid) == 0 &&
+            copy_id(json_object_get(e, "id"), m->id, m->idlen)) {
+            m->found = true;
+            m->revoked = backend_obf_v1_revoked(e, m->email);
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * The events of the badge for the address and our api_consumer_id, newest
+ * first (the one looked for is most often the last made), every page until
+ * the award's uid is found in a log_entry.
+ */
 static void v1_find_assertion(struct backend *b, const struct backend_badge *bc,
                               const struct backend_award *a, struct backend_result *r)
 {
     struct obf *o = self_of(b);
     struct buf path = BUF_INIT(LIMIT_LTI_URL_LEN);
-    struct obf_reply rep;
+    struct by_uid_v1 m = {
+        .uid = a->uid, .email = a->recipient_email, .id = r->id, .idlen = sizeof(r->id)
+    };
     char entity[128];
 
     backend_result_init(r);
@@ -1779,26 +1829,12 @@ static void v1_find_assertion(struct backend *b, const struct backend_badge *bc,
     query_add(&path, "badge_id", bc->backend_id);
     query_add(&path, "email", a->recipient_email);
     query_add(&path, "api_consumer_id", o->s.api_consumer_id);
-    buf_addf(&path, "&limit=%d", LIMIT_OBF_PAGE_SIZE);
-    call_ex(o, NET_HTTP_GET, path.ptr, NULL, entity, true, &rep, NULL, 0);
-    if (rep.kind == OBF_OK) {
-        size_t i;
-        json_t *e;
-
-        json_array_foreach(rep.doc, i, e) {
-            char uid[128];
-
-            if (backend_obf_log_uid(e, uid, sizeof(uid)) && strcmp(uid, a->uid) == 0 &&
-                copy_id(json_object_get(e, "id"), r->id, sizeof(r->id))) {
-                r->found = true;
-                r->revoked = backend_obf_v1_revoked(e, a->recipient_email);
-                break;
-            }
-        }
-    } else {
-        fail(r, &rep, "looking up the event");
+    query_add(&path, "order_by", "desc");
+    if (each_page(o, path.ptr, entity, "looking up the event", match_uid_v1, &m, r) == 0 &&
+        m.found) {
+        r->found = true;
+        r->revoked = m.revoked;
     }
-    backend_obf_reply_release(&rep);
     buf_release(&path);
 }
 

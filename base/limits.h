@@ -251,7 +251,10 @@
  * LIMIT_OBF_PAGE_SIZE badges or events (OBF's own maximum, 1 000) of a
  * few KiB each, or one badge echoing its image as a data URI
  * (LIMIT_BADGE_IMAGE_BYTES, a third more as base64): 8 MiB holds either.
- * Pages of a look-up followed at most: 20 x 1 000 badges of one client.
+ * Pages of a look-up followed at most (LIMIT_OBF_PAGES): 20 x 1 000 badges
+ * of one client, or events of one badge for one address (v1 and v2; a
+ * learner has one or a few); past it the look-up fails for good rather
+ * than answer "not found", which would send again what may be unread.
  * API v1's lists are one JSON object a line: a line holds at most one
  * badge with its image as base64 (a third over LIMIT_BADGE_IMAGE_BYTES).
  */

@@ -262,6 +262,69 @@ class Issuing(V1):
                 self.assertEqual(self.fake.faults, [])
 
 
+class Lookups(V1):
+    """The look-up before an award is sent again reads every page of the
+    learner's events (1 000 a page, newest first), up to LIMIT_OBF_PAGES."""
+
+    PAGES = 20          # base/limits.h LIMIT_OBF_PAGES
+    PAGE = 1000         # LIMIT_OBF_PAGE_SIZE, OBF's most
+
+    def lost_issue(self, user, earlier, later):
+        """A badge made in OBF whose events for `user` hold `earlier` and `later`
+        events of other awards (issued a day before and a day after now), then
+        the user's award, the answer to its issue lost: the event is made, and
+        the worker looks it up before sending again."""
+        theirs = self.fake.add_badge(self.cid, "Made in OBF")
+        email = user + "@example.edu"
+        now = int(time.time())
+        self.fake.add_events(self.cid, theirs, email, earlier, now - 86400)
+        self.fake.add_events(self.cid, theirs, email, later, now + 86400, uid_prefix="later")
+        ctx = "lk-" + user
+        self.ok("context", "enable", "--consumer", self.key, "--context", ctx)
+        self.ok("badge", "create", "--consumer", self.key, "--name", "Badge " + ctx,
+                "--description", "d", "--image", self.png, "--rule", "completion",
+                "--context", ctx, "--backend-id", theirs)
+        self.fake.add_fault("lost", "POST", r"^/v1/badge/[^/]+/%s$" % theirs)
+        self.earn(user, ctx)
+        return theirs, email
+
+    def ours(self, badge, email):
+        return [e for e in self.fake.events(self.cid, badge, email)
+                if not e["log_entry"]["award_uid"].startswith(("earlier-", "later-"))]
+
+    def pages_read(self, badge):
+        return [r.query for r in self.fake.matching(
+            lambda r: r.method == "GET" and r.path == "/v1/event/" + self.cid
+            and "badge_id=" + badge in r.query)]
+
+    def test_event_past_the_first_page_is_found(self):
+        self.enrolled_serve()
+        badge, email = self.lost_issue("pat", 1100, 1100)
+        a = self.wait_award("pat")
+        [e] = self.ours(badge, email)        # not issued again
+        self.assertEqual(a["assertion_id"], e["id"])
+        self.assertEqual(len(self.fake.events(self.cid, badge, email)), 2201)
+        q = self.pages_read(badge)
+        self.assertEqual(len(q), 2, q)
+        self.assertIn("limit=1000&offset=1000", q[1])
+        self.assertIn("order_by=desc", q[1])
+
+    def test_found_on_the_last_page_read_and_refused_past_it(self):
+        self.enrolled_serve()
+        # newest first: `later` events come before the award's own
+        badge, email = self.lost_issue("max", 0, self.PAGES * self.PAGE - 1)
+        a = self.wait_award("max")
+        [e] = self.ours(badge, email)
+        self.assertEqual(a["assertion_id"], e["id"])
+        self.assertEqual(len(self.pages_read(badge)), self.PAGES)
+        badge, email = self.lost_issue("over", 0, self.PAGES * self.PAGE)
+        a = self.wait_award("over", lambda a: a["state"] == "failed")
+        self.assertIn("looking up the event: the events of badge '%s' at Open Badge Factory are "
+                      "more than 20000, the most ltibadges reads" % badge, a["last_error"])
+        self.assertEqual(len(self.ours(badge, email)), 1, "not sent again")
+        self.assertEqual(len(self.pages_read(badge)), self.PAGES)
+
+
 class Certificates(V1):
 
     def test_refusals_say_what_is_wrong(self):
