@@ -219,6 +219,8 @@
  */
 #define LIMIT_AWARDS_TABLE_ROWS 200
 #define LIMIT_AWARDS_ROSTER     200
+/* A learner searched in the awards table (?q=): a name or an LMS id needs far fewer bytes. */
+#define LIMIT_AWARDS_SEARCH_LEN 100
 /* Characters of a narrative, reason or error shown in a table cell; the CSV has them whole. */
 #define LIMIT_AWARDS_CELL_CHARS 200
 /* The CSV export: rows, and bytes (narratives and reasons up to LIMIT_BADGE_TEXT_LEN each). */

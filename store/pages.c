@@ -269,9 +269,29 @@ out:
     return ret;
 }
 
-int store_course_awards(struct store *s, int64_t consumer_id, int64_t context_id, int state,
-                        const char *badge, size_t limit, struct arena *a, struct store_award **out,
-                        size_t *n, struct err *err)
+int store_award_state_rank(enum store_award_state st)
+{
+    /* the order of STATE_RANK in sql_sqlite.c */
+    switch (st) {
+    case AWARD_FAILED:
+        return 0;
+    case AWARD_NEEDS_EMAIL:
+        return 1;
+    case AWARD_QUEUED:
+        return 2;
+    case AWARD_ISSUING:
+        return 3;
+    case AWARD_ISSUED:
+        return 4;
+    case AWARD_REVOKED:
+        break;
+    }
+    return 5;
+}
+
+int store_course_awards(struct store *s, int64_t consumer_id, int64_t context_id,
+                        const struct store_course_query *q, size_t limit, struct arena *a,
+                        struct store_award **out, size_t *n, struct err *err)
 {
     struct conn *c = store_reader_get(s, err);
     struct db_stmt *st;
@@ -285,10 +305,13 @@ int store_course_awards(struct store *s, int64_t consumer_id, int64_t context_id
     if (st) {
         db_bind_int64(st, 1, context_id);
         db_bind_int64(st, 2, consumer_id);
-        if (state >= 0)
-            db_bind_str(st, 3, str_from_cstr(store_award_state_name(state)));
-        db_bind_str(st, 4, str_from_cstr(badge));
+        if (q->state >= 0)
+            db_bind_str(st, 3, str_from_cstr(store_award_state_name(q->state)));
+        db_bind_str(st, 4, str_from_cstr(q->badge));
         db_bind_int64(st, 5, (int64_t)limit);
+        db_bind_str(st, 6, str_from_cstr(q->learner));
+        db_bind_int64(st, 7, (int64_t)q->sort);
+        db_bind_int64(st, 8, q->desc ? 1 : 0);
         ret = store_collect_awards(c, st, a, out, n, err);
     }
     store_reader_put(s, c);

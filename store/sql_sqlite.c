@@ -36,6 +36,10 @@
 #define USER_NAME                                                                                  \
  "coalesce(nullif(u.full_name, ''), nullif(trim(coalesce(u.given_name, '') || ' ' || "             \
  "coalesce(u.family_name, '')), ''))"
+/* store_award_state_rank() in SQL: what needs an instructor first */
+#define STATE_RANK                                                                                 \
+ "(CASE a.state WHEN 'failed' THEN 0 WHEN 'needs_email' THEN 1 WHEN 'queued' THEN 2 "              \
+ "WHEN 'issuing' THEN 3 WHEN 'issued' THEN 4 ELSE 5 END)"
 /* a learner's name for the dry run's list: the LMS user id when there is no name */
 #define CAND_NAME "coalesce(" USER_NAME ", u.lti_user_id)"
 /* ?2 0, or a learner (not staff) of course ?2 */
@@ -476,13 +480,32 @@ const char *const store_sql_sqlite[S__COUNT] = {
                                "AND lti_resource_link_id = ?2",
     /*
      * A course's awards: of its BadgeClasses, and of the consumer's
-     * course-less ones when awarded in it; newest first.
+     * course-less ones when awarded in it. ?3 state ('queued' takes
+     * 'issuing' too), ?4 slug, ?6 a part of the learner's name or LMS id.
+     * ?7 the column (enum store_award_sort) and ?8 descending: one ORDER BY
+     * term per column and direction, NULL (all equal) unless chosen, so the
+     * statement stays one literal; then the newest first.
      */
-    [S_ADMIN_AWARDS] = AWARD_SELECT " WHERE a.badge_class_id IN (SELECT id FROM badge_classes "
-                                    "WHERE context_id = ?1 OR (context_id IS NULL AND "
-                                    "consumer_id = ?2)) AND (b.context_id IS NOT NULL OR "
-                                    "a.context_id = ?1) AND (?3 IS NULL OR a.state = ?3) "
-                                    "AND (?4 IS NULL OR b.slug = ?4) ORDER BY a.id DESC LIMIT ?5",
+    [S_ADMIN_AWARDS] =
+        AWARD_SELECT " WHERE a.badge_class_id IN (SELECT id FROM badge_classes "
+                     "WHERE context_id = ?1 OR (context_id IS NULL AND "
+                     "consumer_id = ?2)) AND (b.context_id IS NOT NULL OR "
+                     "a.context_id = ?1) AND (?3 IS NULL OR a.state = ?3 OR "
+                     "(?3 = 'queued' AND a.state = 'issuing')) "
+                     "AND (?4 IS NULL OR b.slug = ?4) AND (?6 IS NULL OR "
+                     "instr(lower(coalesce(" USER_NAME ", '')), lower(?6)) > 0 OR "
+                     "instr(lower(u.lti_user_id), lower(?6)) > 0) ORDER BY "
+                     "CASE WHEN ?7 = 1 AND ?8 = 0 THEN coalesce(" USER_NAME ", u.lti_user_id) "
+                     "END COLLATE NOCASE, "
+                     "CASE WHEN ?7 = 1 AND ?8 = 1 THEN coalesce(" USER_NAME ", u.lti_user_id) "
+                     "END COLLATE NOCASE DESC, "
+                     "CASE WHEN ?7 = 2 AND ?8 = 0 THEN b.name END COLLATE NOCASE, "
+                     "CASE WHEN ?7 = 2 AND ?8 = 1 THEN b.name END COLLATE NOCASE DESC, "
+                     "CASE WHEN ?7 = 3 AND ?8 = 0 THEN " STATE_RANK " END, "
+                     "CASE WHEN ?7 = 3 AND ?8 = 1 THEN " STATE_RANK " END DESC, "
+                     "CASE WHEN ?7 = 4 AND ?8 = 0 THEN a.issued_at END, "
+                     "CASE WHEN ?7 = 4 AND ?8 = 1 THEN a.issued_at END DESC, "
+                     "a.id DESC LIMIT ?5",
     /* the course's enrolled users without the roles ?2 (staff), by name */
     [S_ADMIN_LEARNERS] =
         "SELECT u.id, u.lti_user_id, " USER_NAME

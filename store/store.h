@@ -962,14 +962,40 @@ int store_context_set_settings(struct store *s, int64_t context_id, bool enabled
 int store_course_admin(struct store *s, int64_t consumer_id, int64_t context_id, struct arena *a,
                        struct store_course_admin *out /* OUT */, struct err *err);
 
+/* The orders of a course's awards table; STORE_SORT_NEWEST is its default. */
+enum store_award_sort {
+    STORE_SORT_NEWEST,  /* the newest award first */
+    STORE_SORT_LEARNER, /* the learner's name (their LMS id without one), ASCII case folded */
+    STORE_SORT_BADGE,   /* the BadgeClass's name, ASCII case folded */
+    STORE_SORT_STATE,   /* store_award_state_rank() */
+    STORE_SORT_ISSUED,  /* when issued; never issued is earliest (first ascending, last down) */
+};
 /*
- * A course's awards, newest first: those of its BadgeClasses, and those of
- * the consumer's course-less BadgeClasses awarded in it. `state` (-1: any)
- * and `badge` (a slug, NULL: any) filter; at most `limit` rows.
+ * What a course's awards table shows. `state` (-1: any; AWARD_QUEUED takes
+ * the awards being issued too, both waiting), `badge` (a slug, NULL: any)
+ * and `learner` (NULL: anyone; else a part of the learner's name or LMS id,
+ * ASCII case folded) filter; `sort` and `desc` order, ties newest first.
  */
-int store_course_awards(struct store *s, int64_t consumer_id, int64_t context_id, int state,
-                        const char *badge, size_t limit, struct arena *a,
+struct store_course_query {
+    int state;
+    const char *badge, *learner;
+    enum store_award_sort sort;
+    bool desc;
+};
+/*
+ * A course's awards: those of its BadgeClasses, and those of the
+ * consumer's course-less BadgeClasses awarded in it, as `q` filters and
+ * orders them; at most `limit` rows.
+ */
+int store_course_awards(struct store *s, int64_t consumer_id, int64_t context_id,
+                        const struct store_course_query *q, size_t limit, struct arena *a,
                         struct store_award **out /* OUT */, size_t *n /* OUT */, struct err *err);
+/*
+ * Where a state sorts in the awards table: what needs an instructor first
+ * (failed, then waiting for an address), then queued, issuing, issued and
+ * revoked. The same order as STORE_SORT_STATE.
+ */
+int store_award_state_rank(enum store_award_state st);
 
 /* A user enrolled in a course. */
 struct store_enrolled {

@@ -10,8 +10,13 @@
  * them, so one id of another course, or one user not enrolled as a
  * learner, refuses the whole form and changes nothing.
  *
- * The table is capped (LIMIT_AWARDS_TABLE_ROWS, newest first) and says so;
- * the CSV export has every matching award up to its own caps. Its cells are
+ * The table is capped (LIMIT_AWARDS_TABLE_ROWS, newest first or in the
+ * order asked) and says so; the CSV export has every matching award up to
+ * its own caps. The server sorts (?sort=learner|badge|state|issued and
+ * ?dir=asc|desc, the header links) and searches a learner (?q=) without
+ * any script; pages.c's script does the same in place when the table holds
+ * every matching award (data-complete), by the keys the cells carry in
+ * data-sort (a name, a state's rank, an ISO date), in the store's order. Its cells are
  * quoted as RFC 4180 says, and a cell a spreadsheet would take for a
  * formula (= + - @ tab CR first) gets a leading apostrophe, as OWASP's
  * "CSV Injection" page recommends: names and narratives come from the LMS
@@ -22,13 +27,23 @@
 
 #include "awards/awards.h"
 
-#define ROW_VARS     11
+#define ROW_VARS     16
 #define LEARNER_VARS 4
+#define COL_VARS     5
 
-/* The table's filters: a BadgeClass of the course and an award state. */
+/* The table's filters and order, as the query gives them and the store takes them. */
 struct filters {
-    const char *badge; /* slug, NULL: any */
-    int state;         /* enum store_award_state, -1: any */
+    struct store_course_query q;
+};
+
+/* ?sort= names, by enum store_award_sort ("": the newest first), and how the script compares them.
+ */
+static const struct {
+    const char *name, *type;
+} sorts[] = {
+    [STORE_SORT_NEWEST] = { "", NULL },         [STORE_SORT_LEARNER] = { "learner", "text" },
+    [STORE_SORT_BADGE] = { "badge", "text" },   [STORE_SORT_STATE] = { "state", "number" },
+    [STORE_SORT_ISSUED] = { "issued", "date" },
 };
 
 /* A GET page's session, when it is a course's staff's; NULL once it replied 403. */
@@ -42,29 +57,73 @@ static const struct store_badge *badge_by_id(const struct store_course_admin *c,
 }
 
 /*
- * The filters named by `badge` and `state` (empty or absent: any), which
- * must be a BadgeClass of the course and a state; else ERR_INVALID.
+ * The search `q`: spaces around it dropped, "" as NULL (anyone), at most
+ * LIMIT_AWARDS_SEARCH_LEN bytes of UTF-8 without control characters; else
+ * ERR_INVALID.
  */
-static int filters_parse(struct req *r, const struct store_course_admin *c, struct str badge,
-                         struct str state, struct filters *f, struct err *err)
+static int search_parse(struct req *r, struct str q, const char **out, struct err *err)
 {
+    *out = NULL;
+    while (q.len && q.ptr[0] == ' ') {
+        q.ptr++;
+        q.len--;
+    }
+    while (q.len && q.ptr[q.len - 1] == ' ')
+        q.len--;
+    if (!q.len)
+        return 0;
+    if (q.len > LIMIT_AWARDS_SEARCH_LEN)
+        return err_set(err, ERR_INVALID, _("the search is longer than %d bytes"),
+                       LIMIT_AWARDS_SEARCH_LEN);
+    if (str_has_ctl(q) || !str_utf8_valid(q))
+        return err_set(err, ERR_INVALID, "%s",
+                       _("the search contains control characters or is not valid UTF-8"));
+    *out = arena_strz(&r->arena, q);
+    return 0;
+}
+
+/*
+ * The filters named by `badge` and `state` (empty or absent: any), which
+ * must be a BadgeClass of the course and a state, the search `q`, and the
+ * order `sort` ("": newest first) and `dir` ("asc" by default, "desc");
+ * else ERR_INVALID.
+ */
+static int filters_parse(struct req *r, const struct store_course_admin *c, const struct form *in,
+                         struct filters *f, struct err *err)
+{
+    struct str badge = form_get(in, "badge"), state = form_get(in, "state");
+    struct str sort = form_get(in, "sort"), dir = form_get(in, "dir");
     const struct store_badge *b;
 
-    f->badge = NULL;
-    f->state = -1;
+    memset(f, 0, sizeof(*f));
+    f->q.state = -1;
     if (badge.len) {
         b = badge.len <= LIMIT_SLUG_LEN ? web_course_badge(c, badge, false) : NULL;
         if (!b)
             return err_set(err, ERR_INVALID, "%s", _("that badge is not one of this course"));
-        f->badge = b->slug;
+        f->q.badge = b->slug;
     }
     if (state.len) {
         const char *name = state.len <= 32 ? arena_strz(&r->arena, state) : "";
 
-        f->state = store_award_state_parse(name);
-        if (f->state < 0)
+        f->q.state = store_award_state_parse(name);
+        if (f->q.state < 0)
             return err_set(err, ERR_INVALID, "%s", _("there is no such state of an award"));
     }
+    if (search_parse(r, form_get(in, "q"), &f->q.learner, err) < 0)
+        return -1;
+    if (sort.len) {
+        size_t i = 1;
+
+        while (i < sizeof(sorts) / sizeof(sorts[0]) && !str_eq_cstr(sort, sorts[i].name))
+            i++;
+        if (i == sizeof(sorts) / sizeof(sorts[0]))
+            return err_set(err, ERR_INVALID, "%s", _("the table cannot be sorted by that"));
+        f->q.sort = (enum store_award_sort)i;
+    }
+    if (dir.len && !str_eq_cstr(dir, "asc") && !str_eq_cstr(dir, "desc"))
+        return err_set(err, ERR_INVALID, "%s", _("a sort order is asc or desc"));
+    f->q.desc = str_eq_cstr(dir, "desc");
     return 0;
 }
 
@@ -73,27 +132,42 @@ static int filters_from_query(struct req *r, const struct store_course_admin *c,
 {
     struct form q = { NULL, 0 };
 
-    f->badge = NULL;
-    f->state = -1;
-    if (!str_present(r->query))
-        return 0;
-    if (form_parse(&r->arena, r->query.ptr, r->query.len, 32, &q, err) < 0)
+    if (str_present(r->query) && form_parse(&r->arena, r->query.ptr, r->query.len, 32, &q, err) < 0)
         return -1;
-    return filters_parse(r, c, form_get(&q, "badge"), form_get(&q, "state"), f, err);
+    return filters_parse(r, c, &q, f, err);
 }
 
-/* The filters as query parameters (name, value, ..., NULL) after `head` pairs of `params`. */
-static void filter_params(const struct filters *f, const char **params, size_t head)
+/*
+ * The filters as query parameters (name, value, ..., NULL) after `head`
+ * pairs of `params` (room for 5 more pairs): with the order when `order`,
+ * else with the order `sort` (its direction `desc`).
+ */
+static void filter_params(const struct filters *f, const char **params, size_t head, bool order,
+                          enum store_award_sort sort, bool desc)
 {
     size_t k = head * 2;
 
-    if (f->badge) {
+    if (f->q.badge) {
         params[k++] = "badge";
-        params[k++] = f->badge;
+        params[k++] = f->q.badge;
     }
-    if (f->state >= 0) {
+    if (f->q.state >= 0) {
         params[k++] = "state";
-        params[k++] = store_award_state_name(f->state);
+        params[k++] = store_award_state_name(f->q.state);
+    }
+    if (f->q.learner) {
+        params[k++] = "q";
+        params[k++] = f->q.learner;
+    }
+    if (order) {
+        sort = f->q.sort;
+        desc = f->q.desc;
+    }
+    if (sort != STORE_SORT_NEWEST) {
+        params[k++] = "sort";
+        params[k++] = sorts[sort].name;
+        params[k++] = "dir";
+        params[k++] = desc ? "desc" : "asc";
     }
     params[k] = NULL;
 }
@@ -235,10 +309,23 @@ static const char *notice_words(struct req *r)
     return NULL;
 }
 
+/* The filters and order a form of the page came from, to go back to them (back()). */
+#define BACK_FIELDS                                                                                \
+ "<input type=\"hidden\" name=\"back_badge\" value=\"{{f_badge}}\">"                               \
+ "<input type=\"hidden\" name=\"back_state\" value=\"{{f_state}}\">"                               \
+ "<input type=\"hidden\" name=\"back_q\" value=\"{{f_q}}\">"                                       \
+ "<input type=\"hidden\" name=\"back_sort\" value=\"{{f_sort}}\">"                                 \
+ "<input type=\"hidden\" name=\"back_dir\" value=\"{{f_dir}}\">"
+
 static const char awards_tpl[] =
     "<section aria-labelledby=\"filter-h\"><h2 id=\"filter-h\">{{@Find awards}}</h2>"
     "<form method=\"get\" action=\"{{awards_action}}\" class=\"filters\">"
     "<input type=\"hidden\" name=\"s\" value=\"{{s}}\">"
+    "{{#f_sort}}<input type=\"hidden\" name=\"sort\" value=\"{{f_sort}}\">"
+    "<input type=\"hidden\" name=\"dir\" value=\"{{f_dir}}\">{{/f_sort}}"
+    "<p><label for=\"f-q\">{{@Learner}}</label><br><input type=\"search\" id=\"f-q\" name=\"q\" "
+    "value=\"{{f_q}}\" maxlength=\"{{q_max}}\" aria-describedby=\"f-q-hint\"><br>"
+    "<span class=\"hint\" id=\"f-q-hint\">{{@A part of their name or LMS id}}</span></p>"
     "<p><label for=\"f-badge\">{{@Badge}}</label><br><select id=\"f-badge\" name=\"badge\">"
     "<option value=\"\">{{@Any badge}}</option>"
     "{{#fbadges}}<option value=\"{{slug}}\"{{#sel}} selected{{/sel}}>{{bname}}</option>"
@@ -251,31 +338,39 @@ static const char awards_tpl[] =
     "<p><a href=\"{{csv}}\" download>{{@Download these awards as CSV}}</a></p></section>"
     "<section aria-labelledby=\"awards-h\"><h2 id=\"awards-h\">{{@Awards}}</h2>"
     "{{#capped}}<p class=\"hint\" id=\"capped\">{{@Showing the {limit} most recent awards: filter by badge or state to see the others, or download them all as CSV.}}</p>{{/capped}}"
-    "{{#any_rows}}<form method=\"post\" action=\"{{revoke_action}}\">"
+    "{{#any_rows}}<p class=\"hint\" role=\"status\">{{@Awards shown:}} "
+    "<span id=\"awards-shown\">{{nrows}}</span></p>"
+    "<form method=\"post\" action=\"{{revoke_action}}\">"
     "<input type=\"hidden\" name=\"s\" value=\"{{s}}\">"
-    "<input type=\"hidden\" name=\"csrf\" value=\"{{csrf}}\">"
-    "<input type=\"hidden\" name=\"back_badge\" value=\"{{f_badge}}\">"
-    "<input type=\"hidden\" name=\"back_state\" value=\"{{f_state}}\">"
-    "<div class=\"scroll\"><table class=\"list awards\"><caption>{{@Awards in this course}}</caption>"
+    "<input type=\"hidden\" name=\"csrf\" value=\"{{csrf}}\">" BACK_FIELDS
+    "<div class=\"scroll\"><table class=\"list awards\"{{^capped}} data-complete=\"1\"{{/capped}}>"
+    "<caption>{{@Awards in this course}}</caption>"
     "<thead><tr><th scope=\"col\"><span class=\"sr\">{{@Select}}</span></th>"
-    "<th scope=\"col\">{{@Learner}}</th><th scope=\"col\">{{@Badge}}</th>"
-    "<th scope=\"col\">{{@State}}</th><th scope=\"col\">{{@Why}}</th></tr></thead><tbody>"
+    "{{#cols}}<th scope=\"col\"{{#sorted}} aria-sort=\"{{sorted}}\"{{/sorted}} data-col=\"{{col}}\" "
+    "data-type=\"{{type}}\"><a href=\"{{href}}\">{{label}}</a></th>{{/cols}}"
+    "<th scope=\"col\">{{@Why}}</th></tr></thead><tbody>"
     "{{#rows}}<tr data-award=\"{{id}}\" data-state=\"{{key}}\" data-slug=\"{{slug}}\">"
     "<td><input type=\"checkbox\" id=\"award-{{id}}\" name=\"award\" value=\"{{id}}\"> "
     "<label for=\"award-{{id}}\" class=\"sr\">{{@Select the award of {learner}: {bname}}}</label></td>"
-    "<th scope=\"row\">{{learner}} <span class=\"where\">({{uid}})</span></th>"
-    "<td>{{bname}}</td>"
-    "<td><strong class=\"state\">{{label}}</strong> {{detail}}"
+    "<th scope=\"row\" data-sort=\"{{learner}}\" data-uid=\"{{uid}}\">{{learner}} "
+    "<span class=\"where\">({{uid}})</span></th>"
+    "<td data-label=\"{{@Badge}}\" data-sort=\"{{bname}}\">{{bname}}</td>"
+    "<td data-label=\"{{@State}}\" data-sort=\"{{rank}}\"><span class=\"chip chip-{{key}}\">{{label}}</span> {{detail}}"
     "{{#failed}} <button type=\"submit\" formaction=\"{{retry_action}}\" formnovalidate "
     "name=\"retry\" value=\"{{id}}\">{{@Retry}}<span class=\"sr\"> {{learner}}: {{bname}}</span>"
     "</button>{{/failed}}</td>"
-    "<td>{{how}}{{#narrative}}: {{narrative}}{{/narrative}}</td></tr>{{/rows}}"
+    "<td data-label=\"{{@Issued}}\" data-sort=\"{{issued_iso}}\">{{#issued}}<time datetime=\"{{issued_iso}}\">{{issued}}</time>"
+    "{{/issued}}{{#public}} <a class=\"public\" href=\"{{public}}\" target=\"_blank\" "
+    "rel=\"noopener\">{{@Public page}}<span class=\"sr\"> {{@of {learner}: {bname}}}</span></a>"
+    "{{/public}}</td>"
+    "<td data-label=\"{{@Why}}\">{{how}}{{#narrative}}: {{narrative}}{{/narrative}}</td></tr>{{/rows}}"
     "</tbody></table></div>"
     "<p><label for=\"reason\">{{@Reason for revoking the selected awards (the learners see it)}}</label>"
     "<br><textarea id=\"reason\" name=\"reason\" rows=\"2\" maxlength=\"{{text_max}}\" "
     "required></textarea></p>"
-    "<p><button type=\"submit\">{{@Revoke the selected awards}}</button> "
-    "<button type=\"submit\" formaction=\"{{retry_action}}\" formnovalidate>"
+    "<p><button type=\"submit\" class=\"danger\" data-confirm=\"{{@Revoke the selected awards? Their learners lose them and see your reason.}}\">"
+    "{{@Revoke the selected awards}}</button> "
+    "<button type=\"submit\" class=\"secondary\" formaction=\"{{retry_action}}\" formnovalidate>"
     "{{@Retry the selected failed awards}}</button></p></form>{{/any_rows}}"
     "{{^any_rows}}<p>{{@No award matches.}}</p>{{/any_rows}}</section>"
     "<section aria-labelledby=\"grant-h\"><h2 id=\"grant-h\">{{@Award a badge by hand}}</h2>"
@@ -283,9 +378,7 @@ static const char awards_tpl[] =
     "{{#any_live}}{{^any_learners}}<p>{{@No learner has opened the tool in this course yet: learners are listed here after their first launch.}}</p>{{/any_learners}}"
     "{{#any_learners}}<form method=\"post\" action=\"{{award_action}}\">"
     "<input type=\"hidden\" name=\"s\" value=\"{{s}}\">"
-    "<input type=\"hidden\" name=\"csrf\" value=\"{{csrf}}\">"
-    "<input type=\"hidden\" name=\"back_badge\" value=\"{{f_badge}}\">"
-    "<input type=\"hidden\" name=\"back_state\" value=\"{{f_state}}\">"
+    "<input type=\"hidden\" name=\"csrf\" value=\"{{csrf}}\">" BACK_FIELDS
     "<p><label for=\"g-badge\">{{@Badge to award}}</label><br>"
     "<select id=\"g-badge\" name=\"badge\" required>"
     "{{#live}}<option value=\"{{slug}}\">{{bname}}</option>{{/live}}</select></p>"
@@ -300,12 +393,81 @@ static const char awards_tpl[] =
     "{{#learners}}<tr><td><input type=\"checkbox\" id=\"learner-{{uid}}\" name=\"user\" "
     "value=\"{{uid}}\"> <label for=\"learner-{{uid}}\">{{lname}} <span class=\"where\">"
     "({{lti}})</span></label>{{^email}} <span class=\"hint\">{{@(no e-mail address yet)}}</span>"
-    "{{/email}}</td><td><label for=\"narrative-{{uid}}\" class=\"sr\">{{@Evidence for {lname}}}</label>"
+    "{{/email}}</td><td><details class=\"evidence\"><summary>{{@Write their own}}"
+    "<span class=\"sr\">: {{lname}}</span></summary>"
+    "<label for=\"narrative-{{uid}}\" class=\"sr\">{{@Evidence for {lname}}}</label>"
     "<textarea id=\"narrative-{{uid}}\" name=\"narrative-{{uid}}\" rows=\"2\" "
-    "maxlength=\"{{text_max}}\"></textarea></td></tr>{{/learners}}"
+    "maxlength=\"{{text_max}}\"></textarea></details></td></tr>{{/learners}}"
     "</tbody></table></div>"
     "<p><button type=\"submit\">{{@Award the badge to the selected learners}}</button></p>"
     "</form>{{/any_learners}}{{/any_live}}</section>";
+
+/* The sortable columns' headers: each a link that sorts by it, up first, or the other way round. */
+static struct web_tpl_var *sort_columns(struct req *r, const struct web_sess *ws,
+                                        const struct filters *f, size_t *n)
+{
+    static const struct {
+        enum store_award_sort sort;
+        const char *label;
+    } cols[] = {
+        { STORE_SORT_LEARNER, N_("Learner") },
+        { STORE_SORT_BADGE, N_("Badge") },
+        { STORE_SORT_STATE, N_("State") },
+        { STORE_SORT_ISSUED, N_("Issued") },
+    };
+    const size_t ncols = sizeof(cols) / sizeof(cols[0]);
+    struct web_tpl_var *v = arena_alloc(&r->arena, st_mult(ncols * COL_VARS, sizeof(*v)));
+    size_t k = 0;
+
+    for (size_t i = 0; i < ncols; i++) {
+        bool sorted = f->q.sort == cols[i].sort;
+        const char *params[16];
+
+        /* the sorted column turns round; another sorts up */
+        filter_params(f, params, 0, false, cols[i].sort, sorted && !f->q.desc);
+        v[k++] = web_tpl_text("sorted", !sorted ? NULL : f->q.desc ? "descending" : "ascending");
+        v[k++] = web_tpl_text("col", sorts[cols[i].sort].name);
+        v[k++] = web_tpl_text("type", sorts[cols[i].sort].type);
+        v[k++] = web_tpl_url("href", web_page_url(r, ws, "/badges/awards", params));
+        v[k++] = web_tpl_text("label", _(cols[i].label));
+    }
+    *n = k / COL_VARS;
+    return v;
+}
+
+/* One row of the table: ROW_VARS variables. */
+static size_t award_row(struct req *r, const struct store_course_admin *c,
+                        const struct store_award *a, struct web_tpl_var *rows)
+{
+    const struct store_badge *b = badge_by_id(c, a->badge_id);
+    size_t nr = 0;
+    char ts[21];
+
+    if (a->issued_at)
+        util_iso8601(a->issued_at, ts);
+    rows[nr++] = web_tpl_text("id", web_fmt(r, "%lld", (long long)a->id));
+    rows[nr++] = web_tpl_text("key", store_award_state_name(a->state));
+    rows[nr++] = web_tpl_text("slug", a->badge_slug);
+    rows[nr++] = web_tpl_text("learner", person(a->user_name, a->lti_user_id));
+    rows[nr++] = web_tpl_text("uid", a->lti_user_id);
+    rows[nr++] = web_tpl_text("bname", b ? b->name : a->badge_slug);
+    rows[nr++] = web_tpl_text("label", state_label(a->state));
+    rows[nr++] = web_tpl_text("rank", web_fmt(r, "%d", store_award_state_rank(a->state)));
+    rows[nr++] = web_tpl_text("detail", state_words(r, a));
+    rows[nr++] = web_tpl_text("failed", a->state == AWARD_FAILED ? "1" : NULL);
+    rows[nr++] = web_tpl_text("issued", a->issued_at ? web_date(r, a->issued_at) : NULL);
+    rows[nr++] =
+        web_tpl_text("issued_iso", a->issued_at ? arena_memdupz(&r->arena, ts, strlen(ts)) : "");
+    /* its public page: the assertion URL, ours or the platform's */
+    rows[nr++] = web_tpl_url("public", a->state == AWARD_ISSUED && a->assertion_url &&
+                                               web_tpl_url_ok(a->assertion_url)
+                                           ? a->assertion_url
+                                           : NULL);
+    rows[nr++] = web_tpl_text("how", how_words(a->reason));
+    rows[nr++] = web_tpl_text("narrative", clip(r, a->narrative));
+    rows[nr++] = web_tpl_text("unused", NULL);
+    return nr;
+}
 
 void web_route_awards(struct req *r)
 {
@@ -315,10 +477,10 @@ void web_route_awards(struct req *r)
     struct filters f;
     struct store_award *aw;
     struct store_enrolled *ln;
-    size_t naw, nln, nrows, nlearners;
-    struct web_tpl_var *fbadges, *fstates, *live, *rows, *learners;
+    size_t naw, nln, nrows, nlearners, ncols;
+    struct web_tpl_var *fbadges, *fstates, *live, *rows, *learners, *cols;
     size_t nfb = 0, nfs = 0, nlive = 0, nr = 0, nl = 0;
-    const char *params[8];
+    const char *params[16];
     const char *notice;
 
     if (!ws)
@@ -326,7 +488,7 @@ void web_route_awards(struct req *r)
     if (store_course_admin(r->web->store, ws->s.consumer_id, ws->s.context_id, &r->arena, &c,
                            &err) < 0 ||
         filters_from_query(r, &c, &f, &err) < 0 ||
-        store_course_awards(r->web->store, ws->s.consumer_id, ws->s.context_id, f.state, f.badge,
+        store_course_awards(r->web->store, ws->s.consumer_id, ws->s.context_id, &f.q,
                             LIMIT_AWARDS_TABLE_ROWS + 1, &r->arena, &aw, &naw, &err) < 0 ||
         store_course_learners(r->web->store, ws->s.context_id, LTI_ROLES_STAFF,
                               LIMIT_AWARDS_ROSTER + 1, &r->arena, &ln, &nln, &err) < 0) {
@@ -344,7 +506,8 @@ void web_route_awards(struct req *r)
 
         fbadges[nfb++] = web_tpl_text("slug", b->slug);
         fbadges[nfb++] = web_tpl_text("bname", bname);
-        fbadges[nfb++] = web_tpl_text("sel", f.badge && strcmp(f.badge, b->slug) == 0 ? "1" : NULL);
+        fbadges[nfb++] =
+            web_tpl_text("sel", f.q.badge && strcmp(f.q.badge, b->slug) == 0 ? "1" : NULL);
         if (b->archived_at)
             continue;
         live[nlive++] = web_tpl_text("slug", b->slug);
@@ -354,25 +517,11 @@ void web_route_awards(struct req *r)
     for (int st = AWARD_QUEUED; st <= AWARD_REVOKED; st++) {
         fstates[nfs++] = web_tpl_text("key", store_award_state_name(st));
         fstates[nfs++] = web_tpl_text("label", state_label(st));
-        fstates[nfs++] = web_tpl_text("sel", f.state == st ? "1" : NULL);
+        fstates[nfs++] = web_tpl_text("sel", f.q.state == st ? "1" : NULL);
     }
     rows = arena_alloc(&r->arena, st_mult(nrows * ROW_VARS + 1, sizeof(*rows)));
-    for (size_t i = 0; i < nrows; i++) {
-        const struct store_award *a = &aw[i];
-        const struct store_badge *b = badge_by_id(&c, a->badge_id);
-
-        rows[nr++] = web_tpl_text("id", web_fmt(r, "%lld", (long long)a->id));
-        rows[nr++] = web_tpl_text("key", store_award_state_name(a->state));
-        rows[nr++] = web_tpl_text("slug", a->badge_slug);
-        rows[nr++] = web_tpl_text("learner", person(a->user_name, a->lti_user_id));
-        rows[nr++] = web_tpl_text("uid", a->lti_user_id);
-        rows[nr++] = web_tpl_text("bname", b ? b->name : a->badge_slug);
-        rows[nr++] = web_tpl_text("label", state_label(a->state));
-        rows[nr++] = web_tpl_text("detail", state_words(r, a));
-        rows[nr++] = web_tpl_text("failed", a->state == AWARD_FAILED ? "1" : NULL);
-        rows[nr++] = web_tpl_text("how", how_words(a->reason));
-        rows[nr++] = web_tpl_text("narrative", clip(r, a->narrative));
-    }
+    for (size_t i = 0; i < nrows; i++)
+        nr += award_row(r, &c, &aw[i], rows + nr);
     learners = arena_alloc(&r->arena, st_mult(nlearners * LEARNER_VARS + 1, sizeof(*learners)));
     for (size_t i = 0; i < nlearners; i++) {
         learners[nl++] = web_tpl_text("uid", web_fmt(r, "%lld", (long long)ln[i].user_id));
@@ -380,7 +529,8 @@ void web_route_awards(struct req *r)
         learners[nl++] = web_tpl_text("lti", ln[i].lti_user_id);
         learners[nl++] = web_tpl_text("email", ln[i].email);
     }
-    filter_params(&f, params, 0);
+    cols = sort_columns(r, ws, &f, &ncols);
+    filter_params(&f, params, 0, true, STORE_SORT_NEWEST, false);
     notice = notice_words(r);
     {
         struct web_tpl_var vars[] = {
@@ -391,11 +541,17 @@ void web_route_awards(struct req *r)
             web_tpl_url("csv", web_page_url(r, ws, "/badges/awards.csv", params)),
             web_tpl_list("fbadges", fbadges, 3, nfb / 3),
             web_tpl_list("fstates", fstates, 3, nfs / 3),
-            web_tpl_text("f_badge", f.badge),
-            web_tpl_text("f_state", f.state >= 0 ? store_award_state_name(f.state) : NULL),
+            web_tpl_list("cols", cols, COL_VARS, ncols),
+            web_tpl_text("f_badge", f.q.badge),
+            web_tpl_text("f_state", f.q.state >= 0 ? store_award_state_name(f.q.state) : NULL),
+            web_tpl_text("f_q", f.q.learner),
+            web_tpl_text("f_sort", f.q.sort != STORE_SORT_NEWEST ? sorts[f.q.sort].name : NULL),
+            web_tpl_text("f_dir", f.q.desc ? "desc" : "asc"),
+            web_tpl_text("q_max", web_fmt(r, "%d", LIMIT_AWARDS_SEARCH_LEN)),
             web_tpl_text("capped", naw > nrows ? "1" : NULL),
             web_tpl_text("limit", web_fmt(r, "%d", LIMIT_AWARDS_TABLE_ROWS)),
             web_tpl_text("any_rows", nrows ? "1" : NULL),
+            web_tpl_text("nrows", web_fmt(r, "%zu", nrows)),
             web_tpl_list("rows", rows, ROW_VARS, nr / ROW_VARS),
             web_tpl_text("text_max", web_fmt(r, "%d", LIMIT_BADGE_TEXT_LEN)),
             web_tpl_text("any_live", nlive ? "1" : NULL),
@@ -404,6 +560,8 @@ void web_route_awards(struct req *r)
             web_tpl_text("roster_capped", nln > nlearners ? "1" : NULL),
             web_tpl_text("roster_limit", web_fmt(r, "%d", LIMIT_AWARDS_ROSTER)),
             web_tpl_list("learners", learners, LEARNER_VARS, nl / LEARNER_VARS),
+            /* the table takes the page's width (the layout's <body class="wide">) */
+            web_tpl_text("wide", "1"),
             /* this page's notices carry counts: this one is used in place of the layout's */
             web_tpl_text(notice ? "notice" : "no_notice", notice),
         };
@@ -469,7 +627,7 @@ void web_route_awards_csv(struct req *r)
     if (store_course_admin(r->web->store, ws->s.consumer_id, ws->s.context_id, &r->arena, &c,
                            &err) < 0 ||
         filters_from_query(r, &c, &f, &err) < 0 ||
-        store_course_awards(r->web->store, ws->s.consumer_id, ws->s.context_id, f.state, f.badge,
+        store_course_awards(r->web->store, ws->s.consumer_id, ws->s.context_id, &f.q,
                             LIMIT_AWARDS_CSV_ROWS + 1, &r->arena, &aw, &naw, &err) < 0) {
         web_reply_err(r, &err);
         return;
@@ -590,9 +748,11 @@ static int form_ids(struct req *r, const char *name, size_t max, int64_t **out, 
 static void back(struct req *r, const struct web_sess *ws, const char *notice, size_t n,
                  size_t other)
 {
-    const char *params[10];
+    const char *params[20];
     size_t k = 0;
     struct str badge = web_post_get(r, "back_badge"), state = web_post_get(r, "back_state");
+    struct str q = web_post_get(r, "back_q"), sort = web_post_get(r, "back_sort");
+    struct str dir = web_post_get(r, "back_dir");
 
     params[k++] = "n";
     params[k++] = web_fmt(r, "%zu", n);
@@ -605,6 +765,18 @@ static void back(struct req *r, const struct web_sess *ws, const char *notice, s
     if (state.len && state.len <= 32 && !str_has_ctl(state)) {
         params[k++] = "state";
         params[k++] = arena_strz(&r->arena, state);
+    }
+    if (q.len && q.len <= LIMIT_AWARDS_SEARCH_LEN && !str_has_ctl(q)) {
+        params[k++] = "q";
+        params[k++] = arena_strz(&r->arena, q);
+    }
+    if (sort.len && sort.len <= 32 && !str_has_ctl(sort)) {
+        params[k++] = "sort";
+        params[k++] = arena_strz(&r->arena, sort);
+        if (dir.len && dir.len <= 32 && !str_has_ctl(dir)) {
+            params[k++] = "dir";
+            params[k++] = arena_strz(&r->arena, dir);
+        }
     }
     params[k] = NULL;
     web_back_to(r, ws, "/badges/awards", notice, params);

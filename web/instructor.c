@@ -104,8 +104,8 @@ static const char *backend_problems(struct req *r, const char *const *names, siz
 }
 
 /*
- * "Badge service: <the course's backends>. Last badge issued: ... In this
- * course: N issued, ...", then what stops them, if anything.
+ * "Badge service: <the course's backends>. Last badge issued: ...", then
+ * what stops them, if anything.
  */
 static const char *status_line(struct req *r, const struct store_course_admin *c)
 {
@@ -132,13 +132,10 @@ static const char *status_line(struct req *r, const struct store_course_admin *c
     if (r->web->cfg.awards)
         awards_stats(r->web->cfg.awards, &st);
     last = st.last_success > c->last_issued_at ? st.last_success : c->last_issued_at;
+    /* the course's counts follow, each a link to the awards table filtered to it */
     return web_fmt(r, "%s%s",
-                   web_fmt(r,
-                           _("Badge service: %s. Last badge issued: %s. In this course: %lld "
-                             "issued, %lld waiting to be issued, %lld waiting for an e-mail "
-                             "address, %lld failed."),
-                           list, last ? web_date(r, last) : _("never"), (long long)c->issued,
-                           (long long)c->queued, (long long)c->needs_email, (long long)c->failed),
+                   web_fmt(r, _("Badge service: %s. Last badge issued: %s."), list,
+                           last ? web_date(r, last) : _("never")),
                    backend_problems(r, names, n));
 }
 
@@ -237,7 +234,7 @@ void web_page_instructor(struct req *r, struct web_sess *ws)
         }
         rows[nr++] = web_tpl_text("unused", NULL);
     }
-    struct web_tpl_var counts[4 * 2];
+    struct web_tpl_var counts[5 * 2];
     size_t nc = 0;
     {
         const struct {
@@ -248,6 +245,7 @@ void web_page_instructor(struct req *r, struct web_sess *ws)
             { "queued", N_("Waiting to be issued"), c.queued },
             { "needs_email", N_("Waiting for an e-mail address"), c.needs_email },
             { "failed", N_("Failed"), c.failed },
+            { "revoked", N_("Revoked"), c.revoked },
         };
 
         for (size_t i = 0; i < sizeof(by) / sizeof(by[0]); i++) {

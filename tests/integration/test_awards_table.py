@@ -465,6 +465,171 @@ class AwardsTable(lt.ServerTestCase):
         csv_rows = self.get(self.prof, "/badges/awards.csv").body.count(b"\r\n")
         self.assertEqual(csv_rows, 1 + 201, "the CSV has every award")
 
+    # ---- sorting, search, chips, links (issue 22, section 4) ----
+
+    def four_awards(self):
+        """Four awards whose orders all differ: A1 ada/Helper issued 2023, A2 bob/Helper
+        failed, A3 dave/Helper issued 2001, A4 ada/Second revoked (issued 2020); names
+        "Zoe Ada", "adam Bob" (lower case first) and "Mia Dave"."""
+        self.dave = "dave-" + self.ctx
+        self.open(self.dave, self.ctx)
+        self.follow(self.grant([self.ada, self.bob, self.dave], narrative="Three"))
+        self.follow(self.grant([self.ada], slug=self.slug2, narrative="Second"))
+        self.award_rows()  # the worker is done with them
+        a1, a2, a3 = self.ids_of([self.ada, self.bob, self.dave])
+        a4 = self.ids_of([self.ada], slug=self.slug2)[0]
+        for who, name in ((self.ada, "Zoe Ada"), (self.bob, "adam Bob"), (self.dave, "Mia Dave")):
+            lt.execute(self.db, "UPDATE users SET full_name = ? WHERE lti_user_id = ?", name, who)
+        lt.execute(self.db, "UPDATE awards SET issued_at = 1700000000 WHERE id = ?", a1)
+        lt.execute(self.db, "UPDATE awards SET state = 'failed', issued_at = NULL, "
+                            "assertion_id = NULL, assertion_url = NULL, last_error = 'no' "
+                            "WHERE id = ?", a2)
+        lt.execute(self.db, "UPDATE awards SET issued_at = 1000000000 WHERE id = ?", a3)
+        lt.execute(self.db, "UPDATE awards SET state = 'revoked', issued_at = 1600000000, "
+                            "revoked_at = 1650000000, revoke_reason = 'r', revoke_synced = 1 "
+                            "WHERE id = ?", a4)
+        return a1, a2, a3, a4
+
+    @staticmethod
+    def order(page_text):
+        return [int(i) for i in re.findall(r'<tr data-award="(\d+)"', page_text)]
+
+    def test_sort_by_each_column_on_the_server(self):
+        a1, a2, a3, a4 = self.four_awards()
+        name = {a1: "zoe ada", a2: "adam bob", a3: "mia dave", a4: "zoe ada"}
+        badge = {a1: "helper", a2: "helper", a3: "helper", a4: "second"}
+        # failed first (needs the instructor), then issued, then revoked
+        state = {a1: 4, a2: 0, a3: 4, a4: 5}
+        issued = {a1: 1700000000, a2: None, a3: 1000000000, a4: 1600000000}
+        keys = {"learner": name.get, "badge": badge.get, "state": state.get,
+                "issued": lambda i: (issued[i] is not None, issued[i] or 0)}
+        ids = [a1, a2, a3, a4]
+        self.assertEqual(self.order(self.page(self.prof).text), sorted(ids, reverse=True),
+                         "newest first by default")
+        for col, key in keys.items():
+            for d in ("asc", "desc"):
+                with self.subTest(col=col, dir=d):
+                    page = self.page(self.prof, sort=col, dir=d)
+                    # ties: the newest first in both directions
+                    want = sorted(ids, key=lambda i: (key(i), -i)) if d == "asc" else \
+                        sorted(ids, key=lambda i: (key(i), i), reverse=True)
+                    self.assertEqual(self.order(page.text), want)
+                    head = re.search(r'<th scope="col" aria-sort="([a-z]+)" data-col="%s"'
+                                     r'[^>]*><a href="([^"]+)"' % col, page.text)
+                    self.assertIsNotNone(head, "the sorted column says so (aria-sort)")
+                    self.assertEqual(head.group(1), "ascending" if d == "asc" else "descending")
+                    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(
+                        html.unescape(head.group(2))).query))
+                    self.assertEqual((q["sort"], q["dir"]), (col, "desc" if d == "asc" else "asc"),
+                                     "its link turns the order round")
+                    self.assertEqual(len(re.findall(r"aria-sort=", page.text)), 1)
+        # the keys the script sorts by are in the cells, not their words
+        page = self.page(self.prof)
+        row = re.search(r'<tr data-award="%d".*?</tr>' % a1, page.text, re.S).group(0)
+        self.assertIn('data-sort="2023-11-14T22:13:20Z"', row, "the ISO date of the issue")
+        self.assertIn('data-sort="4"', row, "the state's rank")
+        self.assertIn('data-sort="Zoe Ada"', row)
+        row = re.search(r'<tr data-award="%d".*?</tr>' % a2, page.text, re.S).group(0)
+        self.assertIn('data-sort="0"', row)
+        self.assertIn('data-sort=""', row, "never issued")
+        # the other columns' links sort ascending, with the filters kept
+        page = self.page(self.prof, badge=self.slug, sort="badge", dir="desc")
+        link = re.search(r'<th scope="col" data-col="learner"[^>]*><a href="([^"]+)"', page.text)
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(html.unescape(link.group(1))).query))
+        self.assertEqual((q["sort"], q["dir"], q["badge"], q["s"]),
+                         ("learner", "asc", self.slug, self.prof))
+        for bad in (dict(sort="nope"), dict(sort="learner", dir="up")):
+            self.assertRefusal(self.get(self.prof, **bad), 400)
+
+    def test_learner_search(self):
+        a1, a2, a3, a4 = self.four_awards()
+        # "ada" is in "Zoe Ada" and in "adam Bob", case folded
+        page = self.page(self.prof, q="ADA")
+        self.assertEqual(self.order(page.text), [a4, a2, a1])
+        self.assertIn('value="ADA"', page.text, "the search is kept in its field")
+        self.assertEqual(self.order(self.page(self.prof, q="mia").text), [a3])
+        self.assertEqual(self.order(self.page(self.prof, q=self.dave).text), [a3],
+                         "the LMS id too")
+        self.assertEqual(self.order(self.page(self.prof, q="  ").text), [a4, a3, a2, a1],
+                         "blank: everyone")
+        page = self.page(self.prof, q="nobody")
+        self.assertEqual(self.order(page.text), [])
+        self.assertIn("No award matches.", page.plain)
+        page = self.page(self.prof, q="ada", sort="learner", dir="asc", state="issued")
+        self.assertEqual(self.order(page.text), [a1])
+        page = self.page(self.prof, q="ada", sort="learner", dir="asc")
+        self.assertEqual(self.order(page.text), [a2, a4, a1])
+        # kept by the sort links, the CSV and the forms' way back
+        link = re.search(r'data-col="badge"[^>]*><a href="([^"]+)"', page.text).group(1)
+        self.assertIn("q=ada", html.unescape(link))
+        csv_link = re.search(r'<a href="([^"]*awards\.csv[^"]*)" download>', page.text).group(1)
+        body = self.server.get(html.unescape(csv_link)).body.decode()
+        self.assertEqual(len(list(csv.reader(io.StringIO(body, newline="")))), 1 + 3)
+        fields = form_fields(page.text, "/badges/revoke")
+        self.assertEqual((fields["back_q"], fields["back_sort"], fields["back_dir"]),
+                         ("ada", "learner", "asc"))
+        fields.update(award=[str(a1)], reason="Searched")
+        _, q = self.follow(self.post("/badges/revoke", fields))
+        self.assertEqual((q["q"], q["sort"], q["dir"]), ("ada", "learner", "asc"))
+        self.assertRefusal(self.get(self.prof, q="x" * 101), 400, "search")
+        self.assertRefusal(self.get(self.prof, q="a\x01"), 400, "search")
+
+    def test_states_as_chips_public_pages_and_a_dangerous_revoke(self):
+        a1, a2, a3, a4 = self.four_awards()
+        page = self.page(self.prof)
+        self.assertRegex(page.text, r'<body class="wide">', "the table takes the page's width")
+        urls = {a["id"]: a["assertion_url"] for a in self.awards()}
+        for i, st, label in ((a1, "issued", "issued"), (a2, "failed", "failed"),
+                             (a4, "revoked", "revoked")):
+            row = re.search(r'<tr data-award="%d".*?</tr>' % i, page.text, re.S).group(0)
+            self.assertIn('<span class="chip chip-%s">%s</span>' % (st, label), row,
+                          "a chip with its words")
+            link = re.search(r'<a class="public" href="([^"]+)"', row)
+            if st == "issued":
+                self.assertEqual(html.unescape(link.group(1)), urls[i], "its public page")
+                self.assertTrue(urls[i].startswith(self.server.public_url + "/ob/v2/assertions/"))
+                self.assertEqual(self.server.get(urllib.parse.urlsplit(urls[i]).path,
+                                                 headers={"Accept": "text/html"}).status, 200)
+            else:
+                self.assertIsNone(link, "no public page but for an issued award")
+        revoke = re.search(r'<button type="submit" class="danger"[^>]*>Revoke the selected '
+                           r'awards</button>', page.text)
+        self.assertIsNotNone(revoke, "revoking looks dangerous")
+        self.assertIn('data-confirm="', revoke.group(0), "and asks first (with the script)")
+        self.assertIn("required", re.search(r'<textarea id="reason"[^>]*>', page.text).group(0))
+        # the per-learner evidence opens on demand
+        for u in (self.ada, self.bob):
+            uid = self.user_id(u)
+            box = re.search(r'<details class="evidence">(?:(?!</details>).)*name="narrative-%d"'
+                            % uid, page.text, re.S)
+            self.assertIsNotNone(box, "the evidence of %s is in a closed <details>" % u)
+            self.assertNotIn("<details class=\"evidence\" open", page.text)
+
+    def test_course_page_counts_every_state(self):
+        self.follow(self.grant([self.ada, self.bob], narrative="Two"))
+        self.award_rows()
+        ada, bob = self.ids_of([self.ada, self.bob])
+        # one being issued right now (its lease an hour off), one revoked
+        lt.execute(self.db, "UPDATE awards SET state = 'issuing', next_attempt_at = ? "
+                            "WHERE id = ?", int(time.time()) + 3600, ada)
+        # the other tests wait for every award of the database to settle
+        self.addCleanup(lt.execute, self.db, "UPDATE awards SET state = 'issued' WHERE id = ?",
+                        ada)
+        lt.execute(self.db, "UPDATE awards SET state = 'revoked', revoked_at = 1, "
+                            "revoke_reason = 'r', revoke_synced = 1 WHERE id = ?", bob)
+        text = self.get(self.prof, path="/badges").text
+        links = {html.unescape(m.group(2)): html.unescape(m.group(1)) for m in re.finditer(
+            r'<li><a href="([^"]+)">([^<]+)</a></li>', text)}
+        for label, want in (("Waiting to be issued: 1", [ada]), ("Revoked: 1", [bob]),
+                            ("Issued: 0", [])):
+            self.assertIn(label, links, links)
+            u = urllib.parse.urlsplit(links[label])
+            self.assertEqual(self.order(self.server.get(u.path + "?" + u.query).text), want,
+                             label)
+        status = re.search(r'<p class="status" id="backend-status">(.*?)</p>', text, re.S)
+        self.assertNotIn("waiting to be issued", status.group(1),
+                         "the counts are the links, not said twice")
+
     # ---- CSV ----
 
     def test_csv_export(self):
