@@ -49,6 +49,13 @@ void awards_add_backend(struct awards *a, const char *name, struct backend *b);
 const char *awards_default_backend(struct awards *a);
 /* The built-in issuer's name ([issuer] name, "ltibadges" by default); borrowed, lives with `a`. */
 const char *awards_issuer_name(struct awards *a);
+/*
+ * The name of the issuer the badges of backend `name` are issued as: the
+ * built-in issuer's for "hosted" (or NULL), a remote backend's issuer_name;
+ * NULL when that is not known (not given, or no such backend). Borrowed,
+ * lives with `a`.
+ */
+const char *awards_backend_issuer_name(struct awards *a, const char *name);
 /* Whether a backend of that name exists. */
 bool awards_has_backend(struct awards *a, const char *name);
 /* When the credentials of backend `name` expire (a client certificate's notAfter), 0: never. */

@@ -227,6 +227,16 @@ const char *awards_issuer_name(struct awards *a)
     return a->issuer.name;
 }
 
+const char *awards_backend_issuer_name(struct awards *a, const char *name)
+{
+    struct backend *b;
+
+    if (!name || strcmp(name, BACKEND_HOSTED) == 0)
+        return a->issuer.name;
+    b = awards_backend(a, name);
+    return b && b->issuer_name[0] ? b->issuer_name : NULL;
+}
+
 const char *awards_default_backend(struct awards *a)
 {
     return a->default_backend;

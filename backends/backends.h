@@ -180,6 +180,12 @@ struct backend {
     void *cancelled_cls;
     /* when its credentials stop working (a client certificate's notAfter), 0: never */
     int64_t credentials_expire_at;
+    /*
+     * The name of the issuer it issues as, for people (LinkedIn's
+     * organizationName): [backend.NAME] issuer_name; "" when not given
+     * (hosted: [issuer] name, awards_backend_issuer_name()).
+     */
+    char issuer_name[LIMIT_BADGE_NAME_LEN + 1];
 };
 
 /* Credentials that expire within this many seconds are warned about (check, serve, instructors). */

@@ -69,6 +69,8 @@ static const struct backend_key badgr_keys[] = {
     { "client_secret", BACKEND_KEY_STRING, false, true, 0, 255, NULL, NULL,
       BADGR_STR(client_secret) },
     { "issuer", BACKEND_KEY_ENTITY, true, false, 0, 64, NULL, NULL, BADGR_STR(issuer) },
+    { "issuer_name", BACKEND_KEY_STRING, false, false, 0, LIMIT_BADGE_NAME_LEN, NULL, NULL,
+      BADGR_STR(issuer_name) },
     { "notify", BACKEND_KEY_BOOL, false, false, 0, 0, NULL, "false", BADGR_VAL(notify) },
     { "hash_recipients", BACKEND_KEY_BOOL, false, false, 0, 0, NULL, "true",
       BADGR_VAL(hash_recipients) },
@@ -108,6 +110,8 @@ static const struct backend_key obf_keys[] = {
     { "language", BACKEND_KEY_STRING, false, false, 0, 16, NULL, "en", OBF_STR(language) },
     { "api_consumer_id", BACKEND_KEY_ENTITY, false, false, 0, 64, NULL, "ltibadges",
       OBF_STR(api_consumer_id) },
+    { "issuer_name", BACKEND_KEY_STRING, false, false, 0, LIMIT_BADGE_NAME_LEN, NULL, NULL,
+      OBF_STR(issuer_name) },
     { "connect_timeout", BACKEND_KEY_INT, false, false, 1, 60, NULL, "5",
       OBF_VAL(connect_timeout) },
     { "timeout", BACKEND_KEY_INT, false, false, 1, 300, NULL, "20", OBF_VAL(timeout) },
@@ -135,6 +139,8 @@ static const struct backend_key badgekit_keys[] = {
     { "program", BACKEND_KEY_STRING, false, false, 0, LIMIT_BADGEKIT_SLUG_LEN, NULL, NULL,
       BK_STR(program) },
     { "badge_type", BACKEND_KEY_STRING, false, false, 0, 255, NULL, "Course", BK_STR(badge_type) },
+    { "issuer_name", BACKEND_KEY_STRING, false, false, 0, LIMIT_BADGE_NAME_LEN, NULL, NULL,
+      BK_STR(issuer_name) },
     { "webhook_secret", BACKEND_KEY_STRING, false, true, 0, 255, NULL, NULL,
       BK_STR(webhook_secret) },
     { "connect_timeout", BACKEND_KEY_INT, false, false, 1, 60, NULL, "5", BK_VAL(connect_timeout) },
@@ -654,23 +660,29 @@ const char *backend_settings_host(const struct backend_settings *s)
 
 int backend_from_settings(const struct backend_settings *s, struct backend **out, struct err *err)
 {
+    const char *name = "";
+
     *out = NULL;
     if (!s->type)
         return err_set(err, ERR_INVALID, "[backend.%s]: no type", s->name);
     /* one case per type of types[] */
     if (strcmp(s->type->name, "badgr") == 0) {
         *out = backend_badgr_new(&s->u.badgr, err);
-        return *out ? 0 : -1;
-    }
-    if (strcmp(s->type->name, "obf") == 0) {
+        name = s->u.badgr.issuer_name;
+    } else if (strcmp(s->type->name, "obf") == 0) {
         *out = backend_obf_new(&s->u.obf, err);
-        return *out ? 0 : -1;
-    }
-    if (strcmp(s->type->name, "badgekit") == 0) {
+        name = s->u.obf.issuer_name;
+    } else if (strcmp(s->type->name, "badgekit") == 0) {
         *out = backend_badgekit_new(&s->u.badgekit, err);
-        return *out ? 0 : -1;
+        name = s->u.badgekit.issuer_name;
+    } else {
+        return err_set(
+            err, ERR_UNAVAILABLE,
+            "[backend.%s]: type %s is not built yet: this version cannot issue through it", s->name,
+            s->type->name);
     }
-    return err_set(err, ERR_UNAVAILABLE,
-                   "[backend.%s]: type %s is not built yet: this version cannot issue through it",
-                   s->name, s->type->name);
+    if (!*out)
+        return -1;
+    snprintf((*out)->issuer_name, sizeof((*out)->issuer_name), "%s", name);
+    return 0;
 }

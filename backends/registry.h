@@ -94,6 +94,8 @@ struct badgr_settings {
     char username[256], password[256];
     char client_id[256], client_secret[256];
     char issuer[65]; /* the issuer's entity id */
+    /* its name, for people (LinkedIn links): "" not given */
+    char issuer_name[LIMIT_BADGE_NAME_LEN + 1];
     bool notify, hash_recipients;
     int64_t connect_timeout, timeout; /* seconds */
     int64_t rate;                     /* requests per second at most */
@@ -116,8 +118,10 @@ struct obf_settings {
     char certificate[4096], key[4096]; /* v1: PEM files; the key's mode 0600 or stricter */
     bool notify;                       /* OBF e-mails the recipient a link to accept the badge */
     char email_subject[256], email_body[4096], email_link_text[256], email_footer[1024];
-    char language[17];                /* v2 content language: "en", "fi", "pt_BR" */
-    char api_consumer_id[65];         /* what OBF files our events under */
+    char language[17];        /* v2 content language: "en", "fi", "pt_BR" */
+    char api_consumer_id[65]; /* what OBF files our events under */
+    /* the name the client issues as, for people (LinkedIn links): "" not given */
+    char issuer_name[LIMIT_BADGE_NAME_LEN + 1];
     int64_t connect_timeout, timeout; /* seconds */
     int64_t rate;                     /* requests per second at most */
     char ca_file[4096];               /* "": the system's CA bundle */
@@ -140,7 +144,9 @@ struct badgekit_settings {
     char program[LIMIT_BADGEKIT_SLUG_LEN + 1]; /* "": none (needs issuer) */
     /* "/systems/S[/issuers/I[/programs/P]]": what every path starts with */
     char scope[3 * LIMIT_BADGEKIT_SLUG_LEN + 40];
-    char badge_type[256];             /* BadgeKit's required badge `type` ("Course") */
+    char badge_type[256]; /* BadgeKit's required badge `type` ("Course") */
+    /* the issuer's name, for people (LinkedIn links): "" not given */
+    char issuer_name[LIMIT_BADGE_NAME_LEN + 1];
     char webhook_secret[256];         /* "": hooks from BadgeKit are refused */
     int64_t connect_timeout, timeout; /* seconds */
     int64_t rate;                     /* requests per second at most */

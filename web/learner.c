@@ -454,7 +454,9 @@ static const char *status_words(struct learner *l, const struct store_award *a)
 /*
  * LinkedIn's add-to-profile link for a certification
  * (https://www.linkedin.com/profile/add?startTask=CERTIFICATION_NAME, its
- * documented parameters): the badge's name, the issuer, the issue year and
+ * documented parameters): the badge's name, the issuer it was issued as
+ * (awards_backend_issuer_name(): a remote platform's only when its
+ * issuer_name is configured, else left for the learner to type), the issue year and
  * month, the public page as the certification URL and the award's uid as
  * its id; the expiry year and month when it expires.
  */
@@ -463,7 +465,9 @@ static const char *linkedin_url(struct learner *l, const struct store_badge *b,
 {
     struct req *r = l->r;
     struct buf u = BUF_INIT(LIMIT_URI_LEN);
-    const char *org = r->web->cfg.awards ? awards_issuer_name(r->web->cfg.awards) : NULL;
+    /* the issuer the badge was issued as: a remote platform's as configured, else none */
+    const char *org =
+        r->web->cfg.awards ? awards_backend_issuer_name(r->web->cfg.awards, b->backend) : NULL;
     char ts[21];
     const char *out;
 

@@ -11,11 +11,14 @@ hooks are counted, not applied; replays change nothing; forged hooks
 (wrong secret, tampered body, alg none, unsigned, hash mismatch, HS512, a
 malformed header) are refused 401 and change nothing; 400, 403, 404, 405
 and 413 as the issue lists, the body limit at max and max+1."""
+import html
 import http.client
 import json
 import os
+import re
 import sys
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import badgekitfake  # noqa: E402
@@ -50,6 +53,7 @@ class Hooks(lt.TempDirTest):
         self.cfg = self.write("tool.ini", (
             "[awards]\nbackend = bk\n[backend.bk]\ntype = badgekit\nbase_url = %s\n"
             "allow_loopback = true\nsystem = badgekit\nissuer = uni\n"
+            "issuer_name = The University\n"
             # long enough that a hung call is still hung when the test sends its hook
             "connect_timeout = 2\ntimeout = 20\nrate = 1000\n"
             # a backend of another type: no hooks there
@@ -239,6 +243,21 @@ class Hooks(lt.TempDirTest):
         self.assertEqual(page.status, 200)
         self.assertIn("revoked in BadgeKit", page.plain)
         self.assertRegex(page.plain, r"Revoked on \d{1,2} [A-Z][a-z]+ \d{4}: revoked in BadgeKit")
+
+    def test_linkedin_names_the_platform_issuer(self):
+        """The add-to-profile link of a badge issued through BadgeKit names the issuer it was
+        issued as (the backend's issuer_name), not this server's built-in issuer."""
+        _, row, _ = self.issued("lin", name="Shared")
+        page = self.server.get(self.server.page_path(self.launch("lin").header("Location")))
+        self.assertEqual(page.status, 200)
+        li = re.search(r'<a class="linkedin" href="([^"]+)"', page.text)
+        self.assertIsNotNone(li, page.text)
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(html.unescape(li.group(1))).query))
+        self.assertEqual(q["organizationName"], "The University")
+        self.assertEqual(q["certUrl"], row["assertion_url"])
+        issued = time.gmtime(row["issued_at"])
+        self.assertEqual((q["issueYear"], q["issueMonth"]),
+                         (str(issued.tm_year), str(issued.tm_mon)))
 
     def test_replays_change_nothing(self):
         slug, row, award_hook = self.issued("dee", name="Replayed")
