@@ -66,7 +66,7 @@ static const char style_css[] =
     "border-radius:6px;background:var(--accent);color:#fff;cursor:pointer}"
     "button:focus-visible,a:focus-visible,input:focus-visible,select:focus-visible,"
     "summary:focus-visible{outline:3px solid #f2a900;outline-offset:2px}"
-    "input[type=number],input[type=email],input[type=text],select{font:inherit;"
+    "input[type=number],input[type=email],input[type=text],input[type=search],select{font:inherit;"
     "padding:.25rem;max-width:100%}"
     "progress{width:10rem;max-width:100%;vertical-align:middle}"
     "textarea{font:inherit;padding:.25rem;width:100%;max-width:40rem}"

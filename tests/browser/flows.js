@@ -536,7 +536,14 @@ async function learnerBadges(t) {
   await ip.locator('#reason').fill('Test reason');
   const revoked = ip.waitForResponse((r) => /\/badges\/awards\?s=/.test(r.url()) &&
     r.request().redirectedFrom() !== null);
+  // revoking asks first (the button's data-confirm); accepted here
+  const asked = ip.waitForEvent('dialog').then(async (d) => {
+    const m = d.message();
+    await d.accept();
+    return m;
+  });
   await ip.locator('button', { hasText: 'Revoke the selected awards' }).click();
+  check(/Revoke the selected awards\?/.test(await asked), 'revoking asks for confirmation');
   await revoked;
   await ip.waitForLoadState('load');
   await shot(ip, '02b-instructor-awards-revoked');
@@ -1038,6 +1045,199 @@ async function editorAlignmentsAndPercent(t) {
   await nojs.close();
 }
 
+/*
+ * 7. The instructor's awards table (issue 22, section 4): sorted by a header
+ * and searched by learner, with the script (in place, the same order as
+ * the server's) and without (the links and the form go to the server), at
+ * 360 and 1280 px; states as chips in words; issued awards link to their
+ * public page; revoking asks first; each learner's evidence opens on
+ * demand; axe-core at both widths.
+ */
+const TABLE_LEARNERS = [['table-1', 'Zed Alpha'], ['table-2', 'amy Beta'], ['table-3', 'Max Gamma']];
+
+/* The award ids of the table's visible rows, in order. */
+const tableOrder = (page) => page.locator('table.awards tbody tr:not([hidden])').evaluateAll(
+  (trs) => trs.map((tr) => Number(tr.dataset.award)));
+
+/* The order the server gives for `query` (no script involved). */
+async function serverOrder(t, query) {
+  const u = new URL(t.awardsUrl);
+  for (const [k, v] of Object.entries(query)) u.searchParams.set(k, v);
+  const html = await (await t.instructorCtx.request.get(u.href)).text();
+  return [...html.matchAll(/<tr data-award="(\d+)"/g)].map((m) => Number(m[1]));
+}
+
+async function awardsTableSetup(t) {
+  t.awardsUrl = t.awardsUrl || t.instructor.url.replace('/badges?', '/badges/awards?');
+  const slug = (await cli('badge', 'create', '--consumer', cfg.consumerKey, '--name', 'Helping Hand',
+    '--description', 'Helped the others.', '--image', cfg.images.png, '--rule', 'manual',
+    '--context', COURSE.context_id)).match(/slug=(\S+)/)[1];
+  const ctx = await t.browser.newContext();
+  for (const [user, name] of TABLE_LEARNERS) {
+    const { page } = await launchAs(ctx, { ...COURSE, user_id: user, roles: 'Learner',
+      lis_person_name_full: name, lis_person_contact_email_primary: `${user}@example.edu` });
+    await page.close();
+    await cli('award', 'grant', '--badge', slug, '--consumer', cfg.consumerKey, '--user', user,
+      '--narrative', `${name} helped.`);
+  }
+  await ctx.close();
+  const aw = [];
+  for (const [user] of TABLE_LEARNERS) aw.push(await waitAward(user, slug, 'issued'));
+  // issued on three different days, and the last one failed instead
+  await rpc('execute', { sql: 'UPDATE awards SET issued_at = ? WHERE id = ?', args: [1700000000, aw[0].id] });
+  await rpc('execute', { sql: 'UPDATE awards SET issued_at = ? WHERE id = ?', args: [1500000000, aw[1].id] });
+  await rpc('execute', { sql: "UPDATE awards SET state = 'failed', issued_at = NULL, assertion_url = NULL, " +
+    "assertion_id = NULL, last_error = 'the service said no' WHERE id = ?", args: [aw[2].id] });
+  t.table = { slug, aw };
+}
+
+async function awardsTable(t, { js }) {
+  const ctx = js ? t.instructorCtx : await t.browser.newContext({ javaScriptEnabled: false });
+  const how = js ? 'with the script' : 'without the script';
+  const bad = [];
+  try {
+    for (const width of [360, 1280]) {
+      const page = await newPage(ctx);
+      await page.setViewportSize({ width, height: width === 360 ? 740 : 900 });
+      await page.goto(t.awardsUrl);
+      const tag = `${js ? 'js' : 'nojs'}-${width}px`;
+      if (width === 1280) {
+        const w = await page.locator('table.awards').evaluate((e) => e.getBoundingClientRect().width);
+        check(w > 1100, `the table takes the page's width at 1280 px (${how})`, w);
+      }
+      const sw = await page.evaluate(() => document.documentElement.scrollWidth);
+      check(sw <= width, `no horizontal scroll at ${width} px (${how})`, sw);
+
+      // sort: each header in turn, up then down, as the server sorts
+      if (js) await page.evaluate(() => { window.sameDocument = true; });
+      // (a few per width and mode: the whole flow stays within its 90 s under load)
+      const cols = width === 1280 ? [['learner', 'Learner'], ['issued', 'Issued']]
+        : [js ? ['state', 'State'] : ['badge', 'Badge']];
+      for (const [col, label] of cols) {
+        for (const dir of ['asc', 'desc']) {
+          const before = page.url();
+          await page.locator(`th[data-col="${col}"] a`).click();
+          await page.waitForLoadState('load');
+          if (js) check(page.url().includes(`sort=${col}`) &&
+            await page.evaluate(() => window.sameDocument === true),
+          `${label} ${dir}: sorted in place (${how}, ${width} px)`, [before, page.url()]);
+          else check(new URL(page.url()).searchParams.get('sort') === col &&
+            new URL(page.url()).searchParams.get('dir') === dir,
+          `${label} ${dir}: the link asked the server (${width} px)`, page.url());
+          const sorted = await page.locator(`th[data-col="${col}"]`).getAttribute('aria-sort');
+          check(sorted === (dir === 'asc' ? 'ascending' : 'descending'),
+            `${label} ${dir}: aria-sort says ${sorted} (${how}, ${width} px)`);
+          check(await page.locator('th[aria-sort]').count() === 1, 'one column is sorted');
+          const got = await tableOrder(page);
+          const want = await serverOrder(t, { sort: col, dir });
+          check(JSON.stringify(got) === JSON.stringify(want),
+            `${label} ${dir}: the rows in the server's order (${how}, ${width} px)`, [got, want]);
+        }
+      }
+      const names = await page.locator('table.awards tbody th[scope="row"]').evaluateAll((ths) =>
+        ths.map((th) => th.dataset.sort));
+      check(names.length >= 3, 'the table lists the learners', names);
+      await shot(page, `07-awards-sorted-${tag}`);
+
+      // search a learner, in another case than their name's
+      await page.locator('#f-q').fill('ALPHA');
+      if (!js) {
+        await Promise.all([page.waitForLoadState('load'),
+          page.locator('form.filters button[type="submit"]').click()]);
+        await page.waitForURL(/[?&]q=ALPHA/);
+      }
+      const found = await tableOrder(page);
+      const want = await serverOrder(t, { q: 'ALPHA' });
+      check(found.length === 1 && found[0] === t.table.aw[0].id &&
+        JSON.stringify(found) === JSON.stringify(want),
+        `searching "ALPHA" shows Zed Alpha's award only, as the server (${how}, ${width} px)`, [found, want]);
+      if (js) {
+        check((await page.locator('#awards-shown').innerText()).trim() === '1',
+          'the count of rows shown follows the search');
+        check(await page.locator('table.awards tbody tr[hidden] input[type="checkbox"]:not([disabled])').count() === 0,
+          'a hidden row cannot be revoked');
+      }
+      await shot(page, `07-awards-search-${tag}`);
+      await page.locator('#f-q').fill('');
+      if (js) await page.locator('#f-q').dispatchEvent('input');
+      else await page.goto(t.awardsUrl);
+
+      // chips in words, public pages of issued awards
+      const chips = await page.locator('table.awards tbody tr').evaluateAll((trs) => trs.map((tr) => {
+        const c = tr.querySelector('.chip');
+        return { id: Number(tr.dataset.award), state: tr.dataset.state, text: c && c.innerText.trim(),
+          cls: c && c.className, pub: (tr.querySelector('a.public') || {}).href || null };
+      }));
+      check(chips.every((c) => c.text && c.cls === `chip chip-${c.state}`),
+        `every state is a chip with its words (${how}, ${width} px)`, chips);
+      const listed = await awardsOf('table-1', t.table.slug);
+      const one = chips.find((c) => c.id === t.table.aw[0].id);
+      check(one.pub === listed[0].assertion_url, 'an issued award links to its public page', [one, listed[0]]);
+      check(chips.find((c) => c.id === t.table.aw[2].id).pub === null, 'a failed award has no public page');
+      check(chips.filter((c) => c.state !== 'issued').every((c) => c.pub === null),
+        'only issued awards link to a public page');
+      if (width === 1280) {
+        const [pop] = await Promise.all([ctx.waitForEvent('page'),
+          page.locator(`tr[data-award="${one.id}"] a.public`).click()]);
+        await pop.waitForLoadState('load');
+        check(await pop.locator('main[data-state="valid"]').count() === 1,
+          'the link opens the public page of the award');
+        await pop.close();
+      }
+
+      // each learner's own evidence opens on demand
+      const box = page.locator('details.evidence').first();
+      check(!(await box.evaluate((d) => d.open)) && !(await box.locator('textarea').isVisible()),
+        'the evidence box of a learner starts closed');
+      await box.locator('summary').click();
+      check(await box.locator('textarea').isVisible(), `the evidence box opens (${how})`);
+      await shot(page, `07-awards-table-${tag}`);
+      await page.close();
+
+      // axe-core (which needs a script of its own) once per width: 1280 here, 360 in the other flow
+      if ((width === 1280) === js) {
+        const ax = await t.axeCtx.newPage();
+        await ax.setViewportSize({ width, height: 900 });
+        await ax.goto(t.awardsUrl);
+        for (const v of await runAxe(ax, `awards ${width} px`))
+          bad.push(`${width}: [${v.impact}] ${v.id} at ${v.nodes.map((n) => n.target).join(', ')}`);
+        await ax.close();
+      }
+    }
+    check(bad.length === 0, 'axe-core: no serious or critical violation on the awards table', bad.join('; '));
+
+    // revoking asks first with the script (dismissed: nothing happens), and is done once confirmed
+    const page = await newPage(ctx);
+    await page.goto(t.awardsUrl);
+    // the script's flow revokes the second award, the other one the first (its public page checked)
+    const id = t.table.aw[js ? 1 : 0].id;
+    const row = page.locator(`tr[data-award="${id}"]`);
+    await row.locator('input[type="checkbox"]').check();
+    await page.locator('#reason').fill(`Revoked in the table ${how}`);
+    const revokeBtn = page.locator('button.danger', { hasText: 'Revoke the selected awards' });
+    if (js) {
+      const posts = [];
+      page.on('request', (r) => { if (r.method() === 'POST') posts.push(r.url()); });
+      let asked = null;
+      page.once('dialog', async (d) => { asked = d.message(); await d.dismiss(); });
+      await revokeBtn.click();
+      await page.waitForLoadState('load');
+      check(/Revoke the selected awards\?/.test(asked || ''), 'Revoke asks for confirmation', asked);
+      check(posts.length === 0 && (await awardsOf(TABLE_LEARNERS[1][0], t.table.slug))[0].state === 'issued',
+        'dismissed: nothing is sent, the award stays issued', posts);
+      page.once('dialog', (dd) => dd.accept());
+    }
+    await Promise.all([page.waitForURL(/m=revoked/), revokeBtn.click()]);
+    const who = TABLE_LEARNERS[js ? 1 : 0][0];
+    const after = await waitAward(who, t.table.slug, 'revoked');
+    check(after.revoke_reason === `Revoked in the table ${how}`, `revoked with its reason (${how})`, after);
+    await shot(page, `07-awards-revoked-${js ? 'js' : 'nojs'}`);
+    await page.close();
+  } finally {
+    if (!js) await ctx.close();
+  }
+}
+
 const FLOWS = [
   { name: 'instructor settings', run: instructorSettings },
   { name: 'instructor creates badges with uploaded images', needs: ['instructor settings'],
@@ -1048,17 +1248,25 @@ const FLOWS = [
   { name: 'instructor badge list', needs: ['learner badges'], run: instructorBadgeList },
   { name: 'accessibility and 360 px', needs: ['learner badges'], run: accessibility },
   { name: 'iframe, third-party cookies blocked', needs: ['learner badges'], run: iframe },
-  { name: 'public pages: three awards', run: publicSetup },
-  { name: 'public assertion page, valid', needs: ['public pages: three awards'],
+  // a group of their own: ctest runs it beside the main one (tests/CMakeLists.txt)
+  { name: 'awards table: three more awards', needs: ['instructor settings'], group: 'awards',
+    run: awardsTableSetup },
+  { name: 'awards table with the script', needs: ['awards table: three more awards'],
+    group: 'awards', run: (t) => awardsTable(t, { js: true }) },
+  { name: 'awards table without the script', needs: ['awards table: three more awards'],
+    group: 'awards', run: (t) => awardsTable(t, { js: false }) },
+  // the public pages: a group of their own too
+  { group: 'public', name: 'public pages: three awards', run: publicSetup },
+  { group: 'public', name: 'public assertion page, valid', needs: ['public pages: three awards'],
     run: (t) => publicPage(t, t.pub.aw[0].assertion_url, 'assertion-valid', { state: 'valid', status: 200 }) },
-  { name: 'public assertion page, expired', needs: ['public pages: three awards'],
+  { group: 'public', name: 'public assertion page, expired', needs: ['public pages: three awards'],
     run: (t) => publicPage(t, t.pub.aw[1].assertion_url, 'assertion-expired', { state: 'expired', status: 200 }) },
-  { name: 'public assertion page, revoked', needs: ['public pages: three awards'],
+  { group: 'public', name: 'public assertion page, revoked', needs: ['public pages: three awards'],
     run: (t) => publicPage(t, t.pub.aw[2].assertion_url, 'assertion-revoked', { state: 'revoked', status: 410 }) },
-  { name: 'public BadgeClass page', needs: ['public pages: three awards'],
+  { group: 'public', name: 'public BadgeClass page', needs: ['public pages: three awards'],
     run: (t) => publicPage(t, `${cfg.base}/ob/v2/badges/${t.pub.slug}`, 'badgeclass', { status: 200 }) },
-  { name: 'public page recipient check', needs: ['public pages: three awards'], run: publicCheck },
-  { name: 'public page printed on one page', needs: ['public pages: three awards'], run: publicPrint },
+  { group: 'public', name: 'public page recipient check', needs: ['public pages: three awards'], run: publicCheck },
+  { group: 'public', name: 'public page printed on one page', needs: ['public pages: three awards'], run: publicPrint },
   { name: 'editor: a course of its own', run: editorSetup },
   { name: 'editor: the rule switch with and without JavaScript', needs: ['editor: a course of its own'],
     run: editorRuleSwitch },
@@ -1089,7 +1297,13 @@ async function main() {
   };
   const failed = [];
   const times = [];
-  for (const f of FLOWS) {
+  // the flows of this run's group, and those they need (run.py's GROUP)
+  const group = cfg.group || 'main';
+  const wanted = new Set(FLOWS.filter((f) => (f.group || 'main') === group).map((f) => f.name));
+  for (const f of [...FLOWS].reverse())
+    if (wanted.has(f.name)) for (const n of f.needs || []) wanted.add(n);
+  const flows = FLOWS.filter((f) => wanted.has(f.name));
+  for (const f of flows) {
     const missing = (f.needs || []).filter((n) => failed.includes(n));
     if (missing.length) {
       log(`FLOW ${f.name}: not run, it needs ${missing.join(', ')}`);
@@ -1113,7 +1327,7 @@ async function main() {
   await browser.close();
   log(`timings: ${times.join('; ')}`);
   if (failed.length) console.log(`browser flows FAILED (${nchecks} checks passed): ${failed.join('; ')}`);
-  else console.log(`browser flows: all ${FLOWS.length} passed (${nchecks} checks)`);
+  else console.log(`browser flows (${group}): all ${flows.length} passed (${nchecks} checks)`);
   return failed.length ? 1 : 0;
 }
 

@@ -2,7 +2,7 @@
 """Browser tests: the real server on 127.0.0.1, Debian's chromium driven by
 playwright-core (npm) from flows.js, axe-core for accessibility.
 
-    run.py [SHOTS_DIR]
+    run.py [SHOTS_DIR [GROUP]]
 
 This driver starts `ltibadges serve` in a temporary directory (port 0), adds
 a consumer, writes the images the flows use, and runs `node flows.js
@@ -15,7 +15,10 @@ so that the flows can have a launch signed right when they use it (the
 signature covers a timestamp and a nonce), run the ltibadges CLI (badges,
 grades, awards) and read the database, as an LMS and an administrator would.
 Every other line node prints is passed through. Screenshots go to SHOTS_DIR
-(default $LTIBADGES_BROWSER_SHOTS, else a temporary directory).
+(default $LTIBADGES_BROWSER_SHOTS, else a temporary directory). GROUP runs
+the flows of that group (and those they need) only: "main" (the default),
+"awards" or "public", which ctest runs as three tests side by side, each in
+its own SHOTS_DIR and within TIMEOUT.
 
 The test fails, never skips, when chromium, node or the npm packages
 (`npm ci` in tests/browser) are missing. Run it with Debian's /usr/bin/python3
@@ -203,6 +206,7 @@ def main():
             "consumerKey": key,
             "images": {"png": png, "svg": svg},
             "shots": os.path.abspath(shots),
+            "group": sys.argv[2] if len(sys.argv) > 2 else "main",
             "chromium": CHROMIUM,
             "tmp": tmp,
             "deadline_ms": int((deadline - time.monotonic()) * 1000) - 5000,
