@@ -55,6 +55,10 @@
 #define USER_NAME                                                                                  \
  "coalesce(nullif(u.full_name, ''), nullif(trim(coalesce(u.given_name, '') || ' ' || "             \
  "coalesce(u.family_name, '')), ''))"
+/* store_award_state_rank() in SQL: what needs an instructor first */
+#define STATE_RANK                                                                                 \
+ "(CASE a.state WHEN 'failed' THEN 0 WHEN 'needs_email' THEN 1 WHEN 'queued' THEN 2 "              \
+ "WHEN 'issuing' THEN 3 WHEN 'issued' THEN 4 ELSE 5 END)"
 /* a learner's name for the dry run's list: the LMS user id when there is no name */
 #define CAND_NAME "coalesce(" USER_NAME ", u.lti_user_id)"
 /* $2 0, or a learner (not staff) of course $2 */
@@ -510,14 +514,36 @@ const char *const store_sql_pg[S__COUNT] = {
                                "AND lti_resource_link_id = $2",
     /*
      * A course's awards: of its BadgeClasses, and of the consumer's
-     * course-less ones when awarded in it; newest first.
+     * course-less ones when awarded in it. $3 state ('queued' takes
+     * 'issuing' too), $4 slug, $6 a part of the learner's name or LMS id.
+     * $7 the column (enum store_award_sort) and $8 descending: one ORDER BY
+     * term per column and direction, NULL (all equal) unless chosen; then
+     * the newest first. Names in the "C" collation, lower() folding ASCII
+     * only, as sqlite's NOCASE; never issued first up and last down, as
+     * sqlite orders NULL.
      */
-    [S_ADMIN_AWARDS] = AWARD_SELECT " WHERE a.badge_class_id IN (SELECT id FROM badge_classes "
-                                    "WHERE context_id = $1 OR (context_id IS NULL AND "
-                                    "consumer_id = $2)) AND (b.context_id IS NOT NULL OR "
-                                    "a.context_id = $1) AND ($3::text IS NULL OR a.state = $3) "
-                                    "AND ($4::text IS NULL OR b.slug = $4) "
-                                    "ORDER BY a.id DESC LIMIT $5",
+    [S_ADMIN_AWARDS] =
+        AWARD_SELECT " WHERE a.badge_class_id IN (SELECT id FROM badge_classes "
+                     "WHERE context_id = $1 OR (context_id IS NULL AND "
+                     "consumer_id = $2)) AND (b.context_id IS NOT NULL OR "
+                     "a.context_id = $1) AND ($3::text IS NULL OR a.state = $3 OR "
+                     "($3 = 'queued' AND a.state = 'issuing')) "
+                     "AND ($4::text IS NULL OR b.slug = $4) AND ($6::text IS NULL OR "
+                     "strpos(lower(coalesce(" USER_NAME ", '') COLLATE \"C\"), "
+                     "lower($6 COLLATE \"C\")) > 0 OR "
+                     "strpos(lower(u.lti_user_id COLLATE \"C\"), lower($6 COLLATE \"C\")) > 0) "
+                     "ORDER BY "
+                     "CASE WHEN $7::bigint = 1 AND $8::bigint = 0 THEN lower(coalesce(" USER_NAME
+                     ", u.lti_user_id) COLLATE \"C\") END, "
+                     "CASE WHEN $7 = 1 AND $8 = 1 THEN lower(coalesce(" USER_NAME
+                     ", u.lti_user_id) COLLATE \"C\") END DESC, "
+                     "CASE WHEN $7 = 2 AND $8 = 0 THEN lower(b.name COLLATE \"C\") END, "
+                     "CASE WHEN $7 = 2 AND $8 = 1 THEN lower(b.name COLLATE \"C\") END DESC, "
+                     "CASE WHEN $7 = 3 AND $8 = 0 THEN " STATE_RANK " END, "
+                     "CASE WHEN $7 = 3 AND $8 = 1 THEN " STATE_RANK " END DESC, "
+                     "CASE WHEN $7 = 4 AND $8 = 0 THEN a.issued_at END NULLS FIRST, "
+                     "CASE WHEN $7 = 4 AND $8 = 1 THEN a.issued_at END DESC NULLS LAST, "
+                     "a.id DESC LIMIT $5",
     /* the course's enrolled users without the roles $2 (staff), by name */
     [S_ADMIN_LEARNERS] =
         "SELECT u.id, u.lti_user_id, " USER_NAME
