@@ -1267,11 +1267,12 @@ const FLOWS = [
     run: (t) => publicPage(t, `${cfg.base}/ob/v2/badges/${t.pub.slug}`, 'badgeclass', { status: 200 }) },
   { group: 'public', name: 'public page recipient check', needs: ['public pages: three awards'], run: publicCheck },
   { group: 'public', name: 'public page printed on one page', needs: ['public pages: three awards'], run: publicPrint },
-  { name: 'editor: a course of its own', run: editorSetup },
-  { name: 'editor: the rule switch with and without JavaScript', needs: ['editor: a course of its own'],
-    run: editorRuleSwitch },
-  { name: 'editor: alignment rows and percent', needs: ['editor: a course of its own'],
-    run: editorAlignmentsAndPercent },
+  // the badge editor, in a course of its own: a group of its own too
+  { group: 'editor', name: 'editor: a course of its own', run: editorSetup },
+  { group: 'editor', name: 'editor: the rule switch with and without JavaScript',
+    needs: ['editor: a course of its own'], run: editorRuleSwitch },
+  { group: 'editor', name: 'editor: alignment rows and percent',
+    needs: ['editor: a course of its own'], run: editorAlignmentsAndPercent },
 ];
 
 // ---- main ----------------------------------------------------------------------

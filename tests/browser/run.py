@@ -17,7 +17,7 @@ grades, awards) and read the database, as an LMS and an administrator would.
 Every other line node prints is passed through. Screenshots go to SHOTS_DIR
 (default $LTIBADGES_BROWSER_SHOTS, else a temporary directory). GROUP runs
 the flows of that group (and those they need) only: "main" (the default),
-"awards" or "public", which ctest runs as three tests side by side, each in
+"awards", "public" or "editor", which ctest runs as four tests side by side, each in
 its own SHOTS_DIR and within TIMEOUT.
 
 The test fails, never skips, when chromium, node or the npm packages
