@@ -169,6 +169,13 @@
  * WAL file keeps this size (journal_size_limit), so it is never zeroed again.
  */
 #define LIMIT_STORE_WAL_RESTART_PAGES 16384
+/*
+ * The writer's own checkpoint, which stalls the launches queued behind it,
+ * copies at most this many pages the checkpointer left (unless the WAL
+ * reached twice LIMIT_STORE_WAL_RESTART_PAGES); more, and it asks the
+ * checkpointer to run first.
+ */
+#define LIMIT_STORE_CATCH_UP_PAGES 512
 /* Readers (pages, consumer lookups) each hold a connection; more than threads is pointless. */
 #define LIMIT_STORE_READERS 16
 /* Busy timeout for connections that wait for the write lock (CLI while the server runs). */

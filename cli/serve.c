@@ -344,7 +344,8 @@ out:
         store_stats(s, &st);
         LOG(LOG_LEVEL_INFO, "stopped", LOG_INT("launches", st.launches),
             LOG_INT("commits", st.batches), LOG_INT("replays_refused", st.replays),
-            LOG_INT("checkpoints", st.checkpoints));
+            LOG_INT("checkpoints", st.checkpoints), LOG_INT("wal_catch_ups", st.catch_ups),
+            LOG_INT("wal_catch_up_frames", st.catch_up_frames));
     }
     /* after the server: no launch can reach the enrollment hook or wake the worker now */
     awards_free(aw);

@@ -1098,23 +1098,6 @@ static void launch_batch(struct store *s, struct store_launch_job **jobs, size_t
     }
     for (size_t i = 0; i < n; i++)
         ok += jobs[i]->status == 0;
-    if (s->wal_pages >= LIMIT_STORE_WAL_RESTART_PAGES) {
-        int log = 0, done = 0;
-
-        /*
-         * The checkpointer copied most of the WAL already; with no write in
-         * between, this copies the rest, and the next transaction starts the
-         * WAL over from its beginning instead of growing the file.
-         */
-        if (sqlite3_wal_checkpoint_v2(c->db.lite, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) ==
-                SQLITE_OK &&
-            log == done) {
-            pthread_mutex_lock(&s->ckpt_mu);
-            s->wal_pages = 0;
-            s->wal_pages_at_ckpt = 0;
-            pthread_mutex_unlock(&s->ckpt_mu);
-        }
-    }
     pthread_mutex_lock(&s->stats_mu);
     s->stats.batches++;
     s->stats.launches += ok;
@@ -1132,6 +1115,50 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
     pthread_mutex_lock(&s->write_mu);
     launch_batch(s, jobs, n);
     pthread_mutex_unlock(&s->write_mu);
+}
+
+void store_launch_catch_up(struct store *s)
+{
+    struct conn *c = s->wconn;
+    int pages, behind, log = 0, done = 0;
+
+    pthread_mutex_lock(&s->ckpt_mu);
+    pages = s->wal_pages;
+    behind = pages - s->wal_pages_at_ckpt;
+    if (pages >= s->wal_restart_pages && behind > s->catch_up_pages &&
+        pages < 2 * s->wal_restart_pages) {
+        /*
+         * Far behind: the checkpointer copies most of it now, beside the
+         * launches; this writer catches up once it is done.
+         */
+        s->ckpt_asked = true;
+        pthread_cond_signal(&s->ckpt_cv);
+    }
+    pthread_mutex_unlock(&s->ckpt_mu);
+    if (pages < s->wal_restart_pages ||
+        (behind > s->catch_up_pages && pages < 2 * s->wal_restart_pages))
+        return;
+    /*
+     * The checkpointer copied all but the last few pages; with no write in
+     * between (the write mutex), this copies the rest, and the next
+     * transaction starts the WAL over from its beginning instead of growing
+     * the file. Runs after the batch went to the syncer: its launches are
+     * answered without waiting for it.
+     */
+    pthread_mutex_lock(&s->write_mu);
+    if (sqlite3_wal_checkpoint_v2(c->db.lite, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) ==
+            SQLITE_OK &&
+        log == done) {
+        pthread_mutex_lock(&s->ckpt_mu);
+        s->wal_pages = 0;
+        s->wal_pages_at_ckpt = 0;
+        pthread_mutex_unlock(&s->ckpt_mu);
+    }
+    pthread_mutex_unlock(&s->write_mu);
+    pthread_mutex_lock(&s->stats_mu);
+    s->stats.catch_ups++;
+    s->stats.catch_up_frames += (uint64_t)(done > pages - behind ? done - (pages - behind) : 0);
+    pthread_mutex_unlock(&s->stats_mu);
 }
 
 void store_launch_submit(struct store *s, struct store_launch_job *job)

@@ -415,6 +415,7 @@ static void *writer_main(void *arg)
         store_launch_batch(s, batch, n);
         tx_observe(s, util_mono_ns() - t0);
         sync_enqueue(s, batch, n);
+        store_launch_catch_up(s);
     }
     return NULL;
 }
@@ -431,8 +432,9 @@ static void *ckpt_main(void *arg)
 
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 1;
-        if (s->wal_pages - s->wal_pages_at_ckpt < STORE_CKPT_PAGES)
+        if (s->wal_pages - s->wal_pages_at_ckpt < STORE_CKPT_PAGES && !s->ckpt_asked)
             pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &until);
+        s->ckpt_asked = false;
         if (s->ckpt_stop)
             break;
         started_at = s->wal_pages;
@@ -557,6 +559,8 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
     pthread_mutex_init(&s->q_mu, NULL);
     pthread_cond_init(&s->q_cv, NULL);
     pthread_mutex_init(&s->ckpt_mu, NULL);
+    s->wal_restart_pages = LIMIT_STORE_WAL_RESTART_PAGES;
+    s->catch_up_pages = LIMIT_STORE_CATCH_UP_PAGES;
     pthread_cond_init(&s->ckpt_cv, NULL);
     pthread_mutex_init(&s->sync_mu, NULL);
     pthread_cond_init(&s->sync_cv, NULL);

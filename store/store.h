@@ -1135,6 +1135,8 @@ struct store_stats {
     uint64_t tx_le[STORE_TX_BUCKETS + 1];
     uint64_t tx_ns;     /* their total time */
     uint64_t wal_syncs; /* fdatasyncs of the WAL, each for every commit before it (store_durable) */
+    /* the writer's checkpoints that let the WAL start over, and the WAL frames they copied */
+    uint64_t catch_ups, catch_up_frames;
 };
 void store_stats(struct store *s, struct store_stats *out /* OUT */);
 

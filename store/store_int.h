@@ -294,6 +294,9 @@ struct store {
     bool ckpt_stop;
     int wal_pages;         /* WAL size after the last commit */
     int wal_pages_at_ckpt; /* WAL size at the last checkpoint */
+    bool ckpt_asked;       /* the writer wants a checkpoint before it catches up */
+    /* LIMIT_STORE_WAL_RESTART_PAGES and LIMIT_STORE_CATCH_UP_PAGES (smaller in tests) */
+    int wal_restart_pages, catch_up_pages;
 
     pthread_mutex_t stats_mu;
     struct store_stats stats;
@@ -486,6 +489,13 @@ int store_count(struct store *s, const char *table, int64_t *out /* OUT */, stru
 
 /* The launch batch (launch.c): records `n` jobs in one transaction on the writer connection. */
 void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t n);
+/*
+ * After a batch went to the syncer (launch.c): once the WAL is past
+ * LIMIT_STORE_WAL_RESTART_PAGES, copies what the checkpointer left (asking
+ * it to run first when that is more than LIMIT_STORE_CATCH_UP_PAGES), so
+ * the WAL starts over.
+ */
+void store_launch_catch_up(struct store *s);
 /* The writer's cache of rows it wrote (launch.c). */
 /*
  * The writer's cache, each table sized for the rows the database holds of

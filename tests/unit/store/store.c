@@ -14,6 +14,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include "tests/unit/store/dbfile.h"
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* one timestamp for every launch of a test: a replay repeats its timestamp */
@@ -399,6 +400,51 @@ static void launches_answered_after_the_wal_sync(void **state)
         assert_int_equal(count(s, "sessions"), i + 1);
     }
     store_close(s);
+}
+
+/*
+ * Under a steady stream of launches the WAL still starts over: past the
+ * restart size the writer asks the checkpointer to copy most of it, then
+ * copies what is left itself (after its batch went to the syncer), and the
+ * WAL file stays near that size instead of growing with every launch.
+ * Small limits here; the same code runs with the real ones.
+ */
+static void wal_starts_over_under_load(void **state)
+{
+    enum { N = 3000 };
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_stats st;
+    struct store_launch_job *jobs = xcalloc(N, sizeof(*jobs));
+    char(*text)[3][32] = xcalloc(N, sizeof(*text));
+    char wal[600];
+    struct stat sb;
+
+    (void)state;
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    pthread_mutex_lock(&s->ckpt_mu);
+    s->wal_restart_pages = 64;
+    s->catch_up_pages = 16;
+    pthread_mutex_unlock(&s->ckpt_mu);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    for (int i = 0; i < N; i++) {
+        snprintf(text[i][0], 32, "w%d", i);
+        snprintf(text[i][1], 32, "u%d", i);
+        snprintf(text[i][2], 32, "c%d", i % 40);
+        fill_launch(&jobs[i].launch, c.id, text[i][0], text[i][1], text[i][2]);
+    }
+    submit_all(s, jobs, N);
+    /* without a restart, N first launches leave a WAL of thousands of frames */
+    snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_true(sb.st_size < 600 * (4096 + 24));
+    store_stats(s, &st);
+    assert_true(st.catch_ups > 0);
+    assert_int_equal(count(s, "sessions"), N);
+    store_close(s);
+    free(jobs);
+    free(text);
 }
 
 /* One thread of admin_commits_group_synced: toggles its own consumer. */
@@ -1859,6 +1905,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(nonces_logged_then_moved, setup, teardown),
         cmocka_unit_test_setup_teardown(racing_nonce, setup, teardown),
         cmocka_unit_test_setup_teardown(launches_answered_after_the_wal_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(wal_starts_over_under_load, setup, teardown),
         cmocka_unit_test_setup_teardown(writer_cache_evicts_one_at_a_time, setup, teardown),
         cmocka_unit_test_setup_teardown(failing_launch_spares_its_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(expired_sessions_purged, setup, teardown),
