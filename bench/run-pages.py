@@ -15,7 +15,9 @@ server's CPU time (utime + stime in /proc/PID/stat) before and after: CPU per
 page is that difference over the pages served. Then the same for one of the
 learner's badges at its assertion URL, asked for by a browser (Accept:
 text/html..., the public badge page) and by a machine client (the JSON-LD
-document). Also prints the page size, requests/s and latency. Only 127.0.0.1 is used. Installs nothing: needs wrk.
+document). Then the instructor's awards table of a course with BENCH_AWARDS
+awards (default 500, written straight into the database; the page shows the
+newest LIMIT_AWARDS_TABLE_ROWS), newest first and sorted by learner. Also prints the page size, requests/s and latency. Only 127.0.0.1 is used. Installs nothing: needs wrk.
 
 Environment: BENCH_DURATION (seconds, default 10), BENCH_CONNS (default 4),
 BENCH_BADGES (default 50), BENCH_KEEP=1 keeps the temporary directory.
@@ -23,7 +25,9 @@ BENCH_BADGES (default 50), BENCH_KEEP=1 keeps the temporary directory.
 import json
 import os
 import re
+import secrets
 import shutil
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -37,6 +41,7 @@ BUILDS = [os.path.abspath(b) for b in (sys.argv[1:] or ["build"])]
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 CONNS = int(os.environ.get("BENCH_CONNS", "4"))
 BADGES = int(os.environ.get("BENCH_BADGES", "50"))
+AWARDS = int(os.environ.get("BENCH_AWARDS", "500"))
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
@@ -80,6 +85,54 @@ def measure(pid, url, accept=None):
     if re.search(r"Non-2xx or 3xx responses: (\d+)", wrk) or "Socket errors" in wrk:
         die("errors during the run:\n" + wrk)
     return n, rps, p50, p99, (cpu1 - cpu0) / n * 1e6
+
+
+def awards_table(cli, opener, base, key, staff, image, db, pid):
+    """The instructor's awards table of a course of AWARDS issued awards, one learner each."""
+    sctx = dict(urllib.parse.parse_qsl(staff))["context_id"]
+    req = urllib.request.Request(base + "/lti/launch", data=staff.encode(), headers={
+        "Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        opener.open(req)
+        die("the instructor's launch was not redirected")
+    except urllib.error.HTTPError as e:
+        location = e.headers["Location"]
+    cli("context", "enable", "--consumer", key, "--context", sctx)
+    slug = re.search(r"slug=(\S+)", cli(
+        "badge", "create", "--consumer", key, "--context", sctx, "--name", "Handed out",
+        "--description", "Given by hand.", "--image", image, "--rule", "manual")).group(1)
+    c = sqlite3.connect(db, timeout=30)
+    try:
+        cid = c.execute("SELECT id FROM contexts WHERE lti_context_id = ?", (sctx,)).fetchone()[0]
+        bid = c.execute("SELECT id FROM badge_classes WHERE slug = ?", (slug,)).fetchone()[0]
+        con = c.execute("SELECT consumer_id FROM badge_classes WHERE id = ?", (bid,)).fetchone()[0]
+        for i in range(AWARDS):
+            uid = c.execute("INSERT INTO users(consumer_id, lti_user_id, full_name, created_at, "
+                            "updated_at) VALUES (?, ?, ?, 1, 1) RETURNING id",
+                            (con, "bench-%05d" % i, "Learner %05d" % ((i * 7919) % AWARDS))
+                            ).fetchone()[0]
+            c.execute("INSERT INTO enrollments(user_id, context_id, role_flags, first_launch_at, "
+                      "last_launch_at) VALUES (?, ?, 1, 1, 1)", (uid, cid))
+            u = secrets.token_hex(16)
+            c.execute("INSERT INTO awards(uid, badge_class_id, user_id, context_id, reason, salt, "
+                      "state, narrative, issued_at, assertion_url, created_at, updated_at) "
+                      "VALUES (?, ?, ?, ?, 'manual', 's', 'issued', 'Helped.', ?, ?, 1, 1)",
+                      (u, bid, uid, cid, 1700000000 + i * 3600,
+                       base + "/ob/v2/assertions/" + u))
+        c.commit()
+    finally:
+        c.close()
+    u = urllib.parse.urlsplit(location)
+    table = base + "/badges/awards?" + u.query
+    for label, url in (("newest first", table), ("by learner", table + "&sort=learner&dir=asc")):
+        page = urllib.request.urlopen(url).read()
+        rows = page.count(b"<tr data-award=")
+        if rows < 200:
+            die("the awards table shows %d rows" % rows)
+        n, rps, p50, p99, cpu = measure(pid, url)
+        print("awards table, %d awards, %s: %d rows, %d bytes; %d pages, %.0f pages/s, p50 %s, "
+              "p99 %s; server CPU per page: %.0f us" % (AWARDS, label, rows, len(page), n, rps,
+                                                       p50, p99, cpu))
 
 
 def run(build):
@@ -126,6 +179,7 @@ def run(build):
         bodies = subprocess.run([PRESIGN, key, secret, base + "/lti/launch", "200", "-"],
                                 capture_output=True, text=True, check=True).stdout.split("\n")
         body = next(b for b in bodies if b and "roles=Learner" in b and "Instructor" not in b)
+        staff = next(b for b in bodies if b and "roles=Instructor" in b)
         params = dict(urllib.parse.parse_qsl(body))
         user, ctx = params["user_id"], params["context_id"]
 
@@ -190,6 +244,7 @@ def run(build):
             n, rps, p50, p99, cpu = measure(server.pid, aurl, accept)
             print("%s: %d bytes; %d pages, %.0f pages/s, p50 %s, p99 %s; server CPU per page: "
                   "%.0f us" % (label, len(body), n, rps, p50, p99, cpu))
+        awards_table(cli, opener, base, key, staff, image, db, server.pid)
         return learner_cpu
     finally:
         if server:
