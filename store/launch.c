@@ -1086,16 +1086,6 @@ static void launch_batch(struct store *s, struct store_launch_job **jobs, size_t
         return;
     }
     store_commit_seq(s); /* the syncer's store_durable covers it before anyone is answered */
-    /*
-     * A few times a second, a few thousand at most: each move dirties the
-     * pages that hold this second's nonces once for all of those moved, and
-     * stays short enough not to hold the launches behind it long.
-     */
-    if (wc->nlogged >= NONCE_LOG_MAX ||
-        (wc->nlogged && util_mono_ns() - s->last_flush_ns >= NONCE_LOG_EVERY_MS * 1000000LL)) {
-        s->last_flush_ns = util_mono_ns();
-        move_nonce_log(c, wc, NULL); /* best effort: the next batch tries again */
-    }
     for (size_t i = 0; i < n; i++)
         ok += jobs[i]->status == 0;
     pthread_mutex_lock(&s->stats_mu);
@@ -1117,11 +1107,26 @@ void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t 
     pthread_mutex_unlock(&s->write_mu);
 }
 
-void store_launch_catch_up(struct store *s)
+void store_launch_after_batch(struct store *s)
 {
     struct conn *c = s->wconn;
+    struct wcache *wc = s->wcache;
     int pages, behind, log = 0, done = 0;
 
+    /*
+     * A few times a second, a few thousand at most: each move dirties the
+     * pages that hold this second's nonces once for all of those moved, and
+     * stays short enough not to hold the launches behind it long. The
+     * batch's launches do not wait for it: their nonces are in the log,
+     * which their commit made durable.
+     */
+    if (wc->nlogged >= NONCE_LOG_MAX ||
+        (wc->nlogged && util_mono_ns() - s->last_flush_ns >= NONCE_LOG_EVERY_MS * 1000000LL)) {
+        s->last_flush_ns = util_mono_ns();
+        pthread_mutex_lock(&s->write_mu);
+        move_nonce_log(c, wc, NULL); /* best effort: the next batch tries again */
+        pthread_mutex_unlock(&s->write_mu);
+    }
     pthread_mutex_lock(&s->ckpt_mu);
     pages = s->wal_pages;
     behind = pages - s->wal_pages_at_ckpt;

@@ -415,7 +415,7 @@ static void *writer_main(void *arg)
         store_launch_batch(s, batch, n);
         tx_observe(s, util_mono_ns() - t0);
         sync_enqueue(s, batch, n);
-        store_launch_catch_up(s);
+        store_launch_after_batch(s);
     }
     return NULL;
 }

@@ -490,12 +490,13 @@ int store_count(struct store *s, const char *table, int64_t *out /* OUT */, stru
 /* The launch batch (launch.c): records `n` jobs in one transaction on the writer connection. */
 void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t n);
 /*
- * After a batch went to the syncer (launch.c): once the WAL is past
- * LIMIT_STORE_WAL_RESTART_PAGES, copies what the checkpointer left (asking
- * it to run first when that is more than LIMIT_STORE_CATCH_UP_PAGES), so
- * the WAL starts over.
+ * The writer's upkeep after a batch went to the syncer (launch.c), which
+ * that batch's launches are not held for: the nonce log's move into
+ * `nonces` when due, and, once the WAL is past LIMIT_STORE_WAL_RESTART_PAGES,
+ * copying what the checkpointer left (asking it to run first when that is
+ * more than LIMIT_STORE_CATCH_UP_PAGES), so the WAL starts over.
  */
-void store_launch_catch_up(struct store *s);
+void store_launch_after_batch(struct store *s);
 /* The writer's cache of rows it wrote (launch.c). */
 /*
  * The writer's cache, each table sized for the rows the database holds of
