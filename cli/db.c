@@ -24,6 +24,7 @@
 static const char db_usage[] =
     "usage: ltibadges db migrate [--to VERSION]\n"
     "       ltibadges db version [--json]\n"
+    "       ltibadges db stats [--json]\n"
     "       ltibadges db backup FILE\n"
     "       ltibadges db restore FILE\n"
     "\n"
@@ -32,6 +33,8 @@ static const char db_usage[] =
     "           up to schema VERSION only with --to ('ltibadges serve' applies them at\n"
     "           start too). 'ltibadges migrate' is the same command.\n"
     "  version  the schema version of the database and the one this program writes\n"
+    "  stats    how many consumers, nonces, users, courses, links, enrollments, grade\n"
+    "           columns, sessions, BadgeClasses, awards, grades and completions it holds\n"
     "  backup   copies the database into the new file FILE (mode 0600), consistent\n"
     "           even while 'ltibadges serve' runs\n"
     "  restore  replaces the database with the backup FILE, after checking it (sqlite's\n"
@@ -188,6 +191,60 @@ static int cmd_version(const struct cli_opts *o)
     return 0;
 }
 
+static int cmd_stats(const struct cli_opts *o)
+{
+    struct err err = ERR_INIT;
+    struct cli_config cfg;
+    struct store *s = NULL;
+    struct store_row_counts n;
+    int ret;
+
+    if (cli_config_resolve(&cfg, o, &err) < 0)
+        return cli_fail(&err);
+    if (cli_store_open(&cfg, STORE_OPEN_NO_CREATE, &s, &err) < 0)
+        return cli_fail(&err);
+    ret = store_row_counts(s, &n, &err);
+    store_close(s);
+    if (ret < 0)
+        return cli_fail(&err);
+    {
+        const struct {
+            const char *name;
+            int64_t n;
+        } rows[] = {
+            { "consumers", n.consumers },
+            { "nonces", n.nonces },
+            { "users", n.users },
+            { "contexts", n.contexts },
+            { "resource_links", n.resource_links },
+            { "enrollments", n.enrollments },
+            { "outcome_bindings", n.outcome_bindings },
+            { "sessions", n.sessions },
+            { "badge_classes", n.badge_classes },
+            { "awards", n.awards },
+            { "grades", n.grades },
+            { "completions", n.completions },
+        };
+        size_t nrows = sizeof(rows) / sizeof(rows[0]);
+
+        if (o->json) {
+            json_t *j = json_object();
+            char *text;
+
+            for (size_t i = 0; i < nrows; i++)
+                json_object_set_new(j, rows[i].name, json_integer(rows[i].n));
+            text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            printf("%s\n", text ? text : "{}");
+            free(text);
+            json_decref(j);
+            return 0;
+        }
+        for (size_t i = 0; i < nrows; i++)
+            printf("%-17s %" PRId64 "\n", rows[i].name, rows[i].n);
+    }
+    return 0;
+}
+
 static int cmd_backup(const struct cli_opts *o)
 {
     struct err err = ERR_INIT;
@@ -259,14 +316,15 @@ int cli_cmd_db(int argc, char **argv)
     char cmd[32];
 
     if (!verb)
-        return cli_usage_error("db", "missing subcommand (migrate, version, backup or restore)");
+        return cli_usage_error("db",
+                               "missing subcommand (migrate, version, stats, backup or restore)");
     if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
         fputs(db_usage, stdout);
         return 0;
     }
     if (strcmp(verb, "migrate") == 0)
         allowed = "config,db,to";
-    else if (strcmp(verb, "version") == 0)
+    else if (strcmp(verb, "version") == 0 || strcmp(verb, "stats") == 0)
         allowed = "config,db,json";
     else if (strcmp(verb, "backup") == 0 || strcmp(verb, "restore") == 0)
         npos = 1;
@@ -284,6 +342,8 @@ int cli_cmd_db(int argc, char **argv)
         return cmd_migrate(&o, cmd);
     if (strcmp(verb, "version") == 0)
         return cmd_version(&o);
+    if (strcmp(verb, "stats") == 0)
+        return cmd_stats(&o);
     if (strcmp(verb, "backup") == 0)
         return cmd_backup(&o);
     return cmd_restore(&o);

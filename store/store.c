@@ -781,6 +781,56 @@ int store_stmt_reprepares(struct store *s, const char **sql)
     return most;
 }
 
+int store_row_counts(struct store *s, struct store_row_counts *out, struct err *err)
+{
+    const struct {
+        enum stmt_id id;
+        int64_t *n;
+    } what[] = {
+        { S_COUNT_CONSUMERS, &out->consumers },
+        { S_COUNT_NONCES, &out->nonces },
+        { S_COUNT_USERS, &out->users },
+        { S_COUNT_CONTEXTS, &out->contexts },
+        { S_COUNT_LINKS, &out->resource_links },
+        { S_COUNT_ENROLLMENTS, &out->enrollments },
+        { S_COUNT_BINDINGS, &out->outcome_bindings },
+        { S_COUNT_SESSIONS, &out->sessions },
+        { S_COUNT_BADGES, &out->badge_classes },
+        { S_COUNT_AWARDS, &out->awards },
+        { S_COUNT_GRADES, &out->grades },
+        { S_COUNT_COMPLETIONS, &out->completions },
+    };
+    struct conn *c = store_reader_get(s, err);
+    int ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (!c)
+        return -1;
+    if (store_begin_read(c, err) < 0)
+        goto out;
+    for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+        struct db_stmt *st = store_stmt(c, what[i].id, err);
+        int rc;
+
+        if (!st)
+            goto end;
+        rc = db_step(st);
+        if (rc == DB_ROW)
+            *what[i].n = db_column_int64(st, 0);
+        db_reset(st);
+        if (rc != DB_ROW) {
+            store_db_err(c, rc == DB_DONE ? DB_ERROR : rc, "counting", err);
+            goto end;
+        }
+    }
+    ret = 0;
+end:
+    store_end_read(c);
+out:
+    store_reader_put(s, c);
+    return ret;
+}
+
 int store_count(struct store *s, const char *table, int64_t *out, struct err *err)
 {
     static const struct {

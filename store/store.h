@@ -1141,6 +1141,18 @@ struct store_stats {
 void store_stats(struct store *s, struct store_stats *out /* OUT */);
 
 /*
+ * How many of each thing the database holds, read in one snapshot (`ltibadges
+ * db stats`; the tests read the store's state through it). `nonces` counts
+ * the nonces claimed, those the launch writer has not moved to their table
+ * yet too.
+ */
+struct store_row_counts {
+    int64_t consumers, nonces, users, contexts, resource_links, enrollments, outcome_bindings;
+    int64_t sessions, badge_classes, awards, grades, completions;
+};
+int store_row_counts(struct store *s, struct store_row_counts *out /* OUT */, struct err *err);
+
+/*
  * What /metrics shows of the outboxes, read when it is asked for (a count
  * of every award and passback: a scrape's work, never a request's).
  */

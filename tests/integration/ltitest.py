@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import html
 import http.client
+import json
 import os
 import re
 import secrets
@@ -124,21 +125,15 @@ def db_connect(db):
     return c
 
 
-# A launch's nonce waits in nonce_log until the writer moves the log into nonces (about once a
-# second): the nonces claimed are the rows of both.
-COUNT_SQL = {"nonces": "SELECT (SELECT count(*) FROM nonces) + (SELECT count(*) FROM nonce_log)"}
-
-
 def counts(db):
-    """Row counts of every table (nonces: those claimed)."""
-    # closed here, not when a garbage collection finds the comprehension's cycle: an open
-    # connection keeps `db restore` out
-    c = db_connect(db)
-    try:
-        return {t: c.execute(COUNT_SQL.get(t, "SELECT count(*) FROM %s" % t)).fetchone()[0]
-                for t in TABLES}
-    finally:
-        c.close()
+    """How many rows of each kind the store holds (nonces: those claimed, whether the writer
+    moved them from its log yet or not), read through `ltibadges db stats --json`: the
+    store's own reading, whichever engine holds it, not the database file opened here."""
+    p = run_cli("db", "stats", "--json", "--db", db)
+    if p.returncode != 0:
+        raise AssertionError("db stats failed (%d): %s" % (p.returncode, p.stderr))
+    n = json.loads(p.stdout)
+    return {t: n[t] for t in TABLES}
 
 
 def session_rows(db, token, columns="*"):

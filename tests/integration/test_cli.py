@@ -451,6 +451,39 @@ class ConsumersAndRunningServer(lt.ServerTestCase):
         self.assertRefusal(self.launch(base_launch(), key, new), 401, "signature does not match")
         self.assertNothingWritten(before)
 
+    def test_db_stats_reads_what_a_launch_stored(self):
+        """`db stats` counts what the store holds, while the server runs: a first launch adds
+        one user, course, link, enrollment, grade column, session and claimed nonce; a
+        relaunch one more session and nonce only. --json names each kind."""
+        key, secret = self.keys[3]
+        before = json.loads(run_cli("db", "stats", "--json", "--db", self.db).stdout)
+        self.assertEqual(before["consumers"], 4)
+        self.assertEqual(set(before), {"consumers", "nonces", "users", "contexts",
+                                       "resource_links", "enrollments", "outcome_bindings",
+                                       "sessions", "badge_classes", "awards", "grades",
+                                       "completions"})
+        launch = base_launch(user_id="stats-user", context_id="stats-course",
+                             resource_link_id="stats-link", lis_result_sourcedid="stats-sd",
+                             lis_outcome_service_url="https://lms.example/outcomes")
+        self.assertEqual(self.launch(launch, key, secret).status, 303)
+        p = run_cli("db", "stats", "--json", "--db", self.db)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        after = json.loads(p.stdout)
+        for kind in ("users", "contexts", "resource_links", "enrollments", "outcome_bindings",
+                     "sessions", "nonces"):
+            self.assertEqual(after[kind], before[kind] + 1, kind)
+        for kind in ("consumers", "badge_classes", "awards", "grades", "completions"):
+            self.assertEqual(after[kind], before[kind], kind)
+        self.assertEqual(self.launch(launch, key, secret).status, 303)
+        again = json.loads(run_cli("db", "stats", "--json", "--db", self.db).stdout)
+        self.assertEqual(again, dict(after, sessions=after["sessions"] + 1,
+                                     nonces=after["nonces"] + 1))
+        # the same numbers as text, one kind a line
+        p = run_cli("db", "stats", "--db", self.db)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        text = dict(line.split() for line in p.stdout.splitlines())
+        self.assertEqual({k: int(v) for k, v in text.items()}, again)
+
     def test_disable_enable(self):
         key, secret = self.keys[1]
         resp = self.launch(base_launch(), key, secret)
