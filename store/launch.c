@@ -939,6 +939,8 @@ static int move_nonce_log(struct conn *c, struct wcache *wc, struct err *err)
 
 int store_nonce_log_flush(struct store *s, struct err *err)
 {
+    if (s->pg)
+        return 0; /* no nonce log there: nonces go straight into `nonces` */
     return move_nonce_log(s->wconn, NULL, err);
 }
 

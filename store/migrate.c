@@ -513,6 +513,8 @@ int store_schema_version(struct store *s, int *version, struct err *err)
 {
     int ret;
 
+    if (s->pg)
+        return store_pg_schema_version(s->pg, version, err);
     pthread_mutex_lock(&s->admin_mu);
     ret = store_version_conn(s->admin, version, err);
     pthread_mutex_unlock(&s->admin_mu);
@@ -525,6 +527,11 @@ int store_migrate_to(struct store *s, int version, int *applied, struct err *err
 
     uint64_t seq;
 
+    if (s->pg) {
+        int before;
+
+        return store_pg_migrate(s->pg, version, &before, applied, err);
+    }
     pthread_mutex_lock(&s->admin_mu);
     ret = store_migrate_conn(s->admin, version, applied, err);
     seq = store_commit_seq(s);

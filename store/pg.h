@@ -60,4 +60,19 @@ int store_pg_exec(struct store_pg_conn *c, const char *sql, const char *what, st
 int store_pg_err(struct store_pg_conn *c, const struct pg_result *res, const char *what,
                  struct err *err);
 
+/*
+ * The PostgreSQL engine of the statement layer (db_pg.c): `c` takes a
+ * connection of `pool` for its life (given back by store_conn_close) and
+ * prepares statements of store_sql_pg on it.
+ */
+int store_db_pg_open(struct store_pg *pool, struct conn *c, struct err *err);
+/* Whether `path` names a PostgreSQL database (postgresql:// or postgres://). */
+bool store_path_is_pg(const char *path);
+/*
+ * The launch batch on PostgreSQL (launch_pg.c): `n` jobs in one
+ * transaction on the writer's connection, nonces claimed by the
+ * constraint of `nonces` (a nonce any instance took is refused).
+ */
+void store_launch_batch_pg(struct store *s, struct store_launch_job **jobs, size_t n);
+
 #endif

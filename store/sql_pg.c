@@ -20,7 +20,8 @@
  *    what they select, FOR UPDATE SKIP LOCKED: instances claiming at once
  *    each get other rows, and the claim's UPDATE in the same transaction
  *    moves next_attempt_at past the lease;
- *  - parameters are sent as text, bytea (images, secret hashes) in binary.
+ *  - parameters are sent as text, bytea (images, secret hashes) in binary;
+ *  - a LIMIT bound negative is none, as on sqlite (nullif(greatest(..)));
  * NULL marks what only sqlite has: its PRAGMAs, its launch writer's nonce
  * log (instances share no writer: a nonce goes straight into `nonces`,
  * unique by constraint), the nonces_v6 table of schema 8 (a PostgreSQL
@@ -129,8 +130,9 @@ const char *const store_sql_pg[S__COUNT] = {
      * conflict instead (nonces_fp_unique: whatever its timestamp)
      */
     [S_NONCE_SEEN] = "SELECT 1 FROM nonces WHERE ts = $1 AND fp = $2",
-    [S_NONCE_PURGE] = "DELETE FROM nonces WHERE (ts, fp) IN "
-                      "(SELECT ts, fp FROM nonces WHERE ts < $1 LIMIT $2)",
+    [S_NONCE_PURGE] =
+        "DELETE FROM nonces WHERE (ts, fp) IN "
+        "(SELECT ts, fp FROM nonces WHERE ts < $1 LIMIT nullif(greatest($2::bigint, -1), -1))",
     /*
      * The oldest sessions only, up to the first that has not expired: ids
      * grow with time, and so do expiry times (one session_ttl), so this
@@ -140,8 +142,8 @@ const char *const store_sql_pg[S__COUNT] = {
      */
     [S_SESSION_PURGE] =
         "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE id < (SELECT coalesce("
-        "(SELECT id FROM (SELECT id, expires_at FROM sessions ORDER BY id LIMIT $2) AS oldest "
-        "WHERE expires_at >= $1 LIMIT 1), 9223372036854775807)) ORDER BY id LIMIT $2)",
+        "(SELECT id FROM (SELECT id, expires_at FROM sessions ORDER BY id LIMIT nullif(greatest($2::bigint, -1), -1)) AS oldest "
+        "WHERE expires_at >= $1 LIMIT 1), 9223372036854775807)) ORDER BY id LIMIT nullif(greatest($2::bigint, -1), -1))",
     [S_USER_UPSERT] =
         "INSERT INTO users(consumer_id, lti_user_id, given_name, family_name, full_name, email, "
         "person_sourcedid, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) "
@@ -221,7 +223,7 @@ const char *const store_sql_pg[S__COUNT] = {
         "INSERT INTO sessions(secret_hash, consumer_id, user_id, context_id, resource_link_id, "
         "roles, role_flags, mode, return_url, document_target, locale, csrf_secret, created_at, "
         "expires_at, frame_origin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-        "$14, $15)",
+        "$14, $15) RETURNING id",
     [S_SESSION_GET] =
         "SELECT s.consumer_id, s.user_id, coalesce(s.context_id, 0), s.role_flags, s.created_at, "
         "s.expires_at, s.csrf_secret, co.name, u.lti_user_id, " USER_NAME
@@ -343,7 +345,7 @@ const char *const store_sql_pg[S__COUNT] = {
         "WHERE c.consumer_id = $1 AND ($2::bigint = 0 OR e.context_id = $2) "
         "AND (e.role_flags & $10) != 0 AND (e.role_flags & $11) = 0 " CAND_NOT_HELD
         "AND " UNUSED(4) " AND " UNUSED(5) " AND " UNUSED(6) " AND " UNUSED(7) " AND " UNUSED(
-            8) " GROUP BY u.id ORDER BY 3, u.id LIMIT $9",
+            8) " GROUP BY u.id ORDER BY 3, u.id LIMIT nullif(greatest($9::bigint, -1), -1)",
     /* the best grade per learner: its row (sqlite takes the bare columns from max()'s) */
     [S_CAND_SCORE] =
         "SELECT id, lti_user_id, name, score, link_id, link, NULL FROM ("
@@ -354,7 +356,7 @@ const char *const store_sql_pg[S__COUNT] = {
         "AND ($2::bigint = 0 OR g.context_id = $2) AND g.score + 1e-9 >= $4 "
         "AND ($5::text IS NULL OR rl.lti_resource_link_id = $5) " CAND_NOT_HELD
         "AND " UNUSED(6) " AND " UNUSED(7) " AND " UNUSED(
-            8) " ORDER BY u.id, g.score DESC) best ORDER BY 3, 1 LIMIT $9",
+            8) " ORDER BY u.id, g.score DESC) best ORDER BY 3, 1 LIMIT nullif(greatest($9::bigint, -1), -1)",
     /* rule 1: a mode's completion goes to its own BadgeClass, else to the course's mode-less one */
     [S_CAND_COMPLETION] =
         "SELECT u.id, u.lti_user_id, " CAND_NAME ", cp.score, rl.id, "
@@ -368,7 +370,7 @@ const char *const store_sql_pg[S__COUNT] = {
         "AND NOT EXISTS (SELECT 1 FROM awards a2 JOIN rules r2 ON r2.badge_class_id = "
         "a2.badge_class_id WHERE a2.user_id = u.id AND r2.kind = 'completion' "
         "AND r2.context_id = $2) " CAND_NOT_HELD "AND " UNUSED(4) " AND " UNUSED(5) " AND " UNUSED(
-            6) " AND " UNUSED(7) " ORDER BY 3, u.id LIMIT $9",
+            6) " AND " UNUSED(7) " ORDER BY 3, u.id LIMIT nullif(greatest($9::bigint, -1), -1)",
     [S_CAND_GROUP] = "SELECT u.id, u.lti_user_id, " CAND_NAME ", NULL, NULL, NULL, count(*) "
                      "FROM completions cp JOIN users u ON u.id = cp.user_id "
                      "JOIN context_group_members m ON m.context_id = cp.context_id "
@@ -377,13 +379,14 @@ const char *const store_sql_pg[S__COUNT] = {
                      "AND " UNUSED(4) " AND " UNUSED(5) " AND " UNUSED(7) " AND " UNUSED(8)
     /* g is one group (UNIQUE (consumer_id, name)): grouped by, for its id below */
     " GROUP BY u.id, g.id HAVING count(*) = (SELECT count(*) FROM context_group_members m2 "
-    "WHERE m2.group_id = g.id) ORDER BY 3, u.id LIMIT $9",
+    "WHERE m2.group_id = g.id) ORDER BY 3, u.id LIMIT nullif(greatest($9::bigint, -1), -1)",
     [S_CAND_COUNT] =
         "SELECT u.id, u.lti_user_id, " CAND_NAME ", NULL, NULL, NULL, count(*) "
         "FROM completions cp JOIN users u ON u.id = cp.user_id JOIN contexts c "
         "ON c.id = cp.context_id WHERE c.consumer_id = $1 AND u.consumer_id = $1 " CAND_IN_COURSE
-            CAND_NOT_HELD "AND " UNUSED(4) " AND " UNUSED(5) " AND " UNUSED(6) " AND " UNUSED(
-                8) " GROUP BY u.id HAVING count(*) >= $7 ORDER BY 3, u.id LIMIT $9",
+            CAND_NOT_HELD
+        "AND " UNUSED(4) " AND " UNUSED(5) " AND " UNUSED(6) " AND " UNUSED(
+            8) " GROUP BY u.id HAVING count(*) >= $7 ORDER BY 3, u.id LIMIT nullif(greatest($9::bigint, -1), -1)",
     [S_RULE_INSERT] = "INSERT INTO rules(badge_class_id, consumer_id, kind, context_id, mode_key, "
                       "threshold, resource_link, group_id, count) "
                       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -397,7 +400,7 @@ const char *const store_sql_pg[S__COUNT] = {
         "SELECT b.id, b.sync_gen, b.sync_attempts FROM badge_classes b WHERE b.sync_due_at IS NOT "
         "NULL AND b.sync_due_at <= $1 AND ($3::text IS NULL OR b.backend = $3) AND "
         "($4::text IS NULL OR b.backend NOT IN (SELECT jsonb_array_elements_text($4::jsonb))) "
-        "ORDER BY b.sync_due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        "ORDER BY b.sync_due_at LIMIT nullif(greatest($2::bigint, -1), -1) FOR UPDATE SKIP LOCKED",
     /* only while no newer edit came (sync_gen): that one is still to be sent */
     [S_BADGE_SYNC_DONE] =
         "UPDATE badge_classes SET sync_due_at = $3, sync_error = $4, "
@@ -465,10 +468,11 @@ const char *const store_sql_pg[S__COUNT] = {
         "THEN 'needs_email' ELSE 'queued' END, $9, $9, $9, b.backend FROM users u "
         "JOIN badge_classes b ON b.id = $2 WHERE u.id = $3 "
         "ON CONFLICT(badge_class_id, user_id) DO NOTHING RETURNING id",
-    [S_AWARD_LIST] = AWARD_SELECT " WHERE ($1::text IS NULL OR a.state = $1) "
-                                  "AND ($2::text IS NULL OR b.slug = $2) "
-                                  "AND ($3::bigint = 0 OR a.user_id = $3) "
-                                  "AND ($4::text IS NULL OR b.backend = $4) ORDER BY a.id LIMIT $5",
+    [S_AWARD_LIST] = AWARD_SELECT
+    " WHERE ($1::text IS NULL OR a.state = $1) "
+    "AND ($2::text IS NULL OR b.slug = $2) "
+    "AND ($3::bigint = 0 OR a.user_id = $3) "
+    "AND ($4::text IS NULL OR b.backend = $4) ORDER BY a.id LIMIT nullif(greatest($5::bigint, -1), -1)",
     [S_AWARD_GET] = AWARD_SELECT " WHERE a.id = $1",
     [S_AWARD_GET_UID] = AWARD_SELECT " WHERE a.uid = $1",
     /* ---- pages (pages.c) ---- */
@@ -543,13 +547,13 @@ const char *const store_sql_pg[S__COUNT] = {
                      "CASE WHEN $7 = 3 AND $8 = 1 THEN " STATE_RANK " END DESC, "
                      "CASE WHEN $7 = 4 AND $8 = 0 THEN a.issued_at END NULLS FIRST, "
                      "CASE WHEN $7 = 4 AND $8 = 1 THEN a.issued_at END DESC NULLS LAST, "
-                     "a.id DESC LIMIT $5",
+                     "a.id DESC LIMIT nullif(greatest($5::bigint, -1), -1)",
     /* the course's enrolled users without the roles $2 (staff), by name */
     [S_ADMIN_LEARNERS] =
         "SELECT u.id, u.lti_user_id, " USER_NAME
         " AS name, u.email, e.role_flags FROM enrollments e "
         "JOIN users u ON u.id = e.user_id WHERE e.context_id = $1 AND (e.role_flags & $2) = 0 "
-        "ORDER BY lower(" USER_NAME "), u.id LIMIT $3",
+        "ORDER BY lower(" USER_NAME "), u.id LIMIT nullif(greatest($3::bigint, -1), -1)",
     [S_ADMIN_COUNTS] =
         "SELECT count(*) FILTER (WHERE state IN ('queued', 'issuing')), "
         "count(*) FILTER (WHERE state = 'needs_email'), count(*) FILTER (WHERE state = 'failed'), "
@@ -562,11 +566,12 @@ const char *const store_sql_pg[S__COUNT] = {
      * until the claim's commit: another instance's claim skips them, and
      * after the commit finds them leased (next_attempt_at moved on).
      */
-    [S_AWARD_DUE] = "SELECT id, next_attempt_at FROM awards WHERE backend = $3 "
-                    "AND (state IN ('queued', 'issuing') OR revoke_synced = 0) "
-                    /* earned in the same second: in the order earned (the index ends in id) */
-                    "AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2 "
-                    "FOR UPDATE SKIP LOCKED",
+    [S_AWARD_DUE] =
+        "SELECT id, next_attempt_at FROM awards WHERE backend = $3 "
+        "AND (state IN ('queued', 'issuing') OR revoke_synced = 0) "
+        /* earned in the same second: in the order earned (the index ends in id) */
+        "AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT nullif(greatest($2::bigint, -1), -1) "
+        "FOR UPDATE SKIP LOCKED",
     /* the backends of a claim scope ($1 one, or any but those in the JSON array $2) */
     [S_AWARD_DUE_BACKENDS] = "SELECT DISTINCT backend FROM badge_classes "
                              "WHERE ($1::text IS NULL OR backend = $1) AND ($2::text IS NULL OR "
@@ -658,7 +663,7 @@ const char *const store_sql_pg[S__COUNT] = {
         "JOIN resource_links l ON l.id = ob.resource_link_id "
         "WHERE ob.last_read_at <= $3 AND ($1::bigint = 0 OR ob.user_id = $1) "
         "AND ($2::bigint = 0 OR ob.context_id = $2) AND co.enabled = 1 AND " NEEDS_GRADES(
-            c) " ORDER BY ob.last_read_at LIMIT $4",
+            c) " ORDER BY ob.last_read_at LIMIT nullif(greatest($4::bigint, -1), -1)",
     [S_CONTEXT_NEEDS_GRADES] = "SELECT " NEEDS_GRADES(c) "::int FROM contexts c WHERE c.id = $1",
     [S_BINDING_READ_DONE] =
         "UPDATE outcome_bindings SET last_read_at = $2, last_read_error = $5, "
@@ -685,9 +690,10 @@ const char *const store_sql_pg[S__COUNT] = {
         "strpos(',' || replace(lower(coalesce(ob.data_values_accepted, '')), ' ', '') || ',', "
         "',url,') > 0) ON CONFLICT(award_id, binding_id) DO NOTHING",
     /* locked until the claim's commit, as S_AWARD_DUE's */
-    [S_PB_DUE] = "SELECT id FROM passbacks WHERE state IN ('queued', 'sending') "
-                 "AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2 "
-                 "FOR UPDATE SKIP LOCKED",
+    [S_PB_DUE] =
+        "SELECT id FROM passbacks WHERE state IN ('queued', 'sending') "
+        "AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT nullif(greatest($2::bigint, -1), -1) "
+        "FOR UPDATE SKIP LOCKED",
     [S_PB_CLAIM] = "UPDATE passbacks SET state = 'sending', attempts = attempts + 1, "
                    "next_attempt_at = $2, last_attempt_at = $3, updated_at = $3 WHERE id = $1",
     [S_PB_GET] =

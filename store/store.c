@@ -15,6 +15,7 @@
 #include "base/base.h"
 #include "base/log.h"
 #include "store/store_int.h"
+#include "store/pg.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -75,6 +76,14 @@ int store_conn_open(struct store *s, struct conn **out, struct err *err)
     struct conn *c = xcalloc(1, sizeof(*c));
 
     *out = NULL;
+    if (s->pg) {
+        if (store_db_pg_open(s->pg, c, err) < 0) {
+            free(c);
+            return -1;
+        }
+        *out = c;
+        return 0;
+    }
     if (store_db_sqlite_open(s->path, c, err) < 0) {
         store_conn_close(c);
         return -1;
@@ -204,7 +213,7 @@ struct conn *store_reader_get(struct store *s, struct err *err)
     struct conn *c = NULL;
 
     pthread_mutex_lock(&s->pool_mu);
-    while (!s->free_readers && s->nreaders >= LIMIT_STORE_READERS)
+    while (!s->free_readers && s->nreaders >= s->max_readers)
         pthread_cond_wait(&s->pool_cv, &s->pool_mu);
     if (s->free_readers) {
         c = s->free_readers;
@@ -288,6 +297,8 @@ int store_durable(struct store *s, uint64_t seq, struct err *err)
 {
     int ret = 0;
 
+    if (s->pg)
+        return 0; /* PostgreSQL's COMMIT returns once the commit is durable */
     pthread_mutex_lock(&s->dur_mu);
     while (s->dur_synced < seq) {
         uint64_t upto;
@@ -412,10 +423,14 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&s->q_mu);
 
         t0 = util_mono_ns();
-        store_launch_batch(s, batch, n);
+        if (s->pg)
+            store_launch_batch_pg(s, batch, n);
+        else
+            store_launch_batch(s, batch, n);
         tx_observe(s, util_mono_ns() - t0);
         sync_enqueue(s, batch, n);
-        store_launch_after_batch(s);
+        if (!s->pg)
+            store_launch_after_batch(s); /* SQLite's nonce log and WAL */
     }
     return NULL;
 }
@@ -467,6 +482,7 @@ static void store_free(struct store *s)
     }
     store_conn_close(s->admin);
     store_conn_close(s->wconn);
+    store_pg_close(s->pg); /* after its connections went back to it */
     store_wcache_free(s->wcache);
     if (s->cconn) {
         /*
@@ -541,7 +557,59 @@ static void sqlite_setup(void)
     sqlite3_initialize();
 }
 
+/*
+ * The store on PostgreSQL: the pool, its schema migrated (under the
+ * advisory lock) unless STORE_OPEN_NO_MIGRATE, the admin connection, and for
+ * the server the launch writer (store_launch_batch_pg) and its answering
+ * thread; no checkpointer (PostgreSQL's own), no writer cache or nonce
+ * window (instances share the database, not their memory). The pool's
+ * connections: the admin's, the writer's, one for migrations and version
+ * reads, and `pool` readers.
+ */
+static int open_pg(struct store *s, const char *url, unsigned pool, unsigned flags, struct err *err)
+{
+    int before = 0, applied = 0, version = 0;
+
+    if (pool == 0 || pool > LIMIT_DB_POOL_MAX)
+        return err_set(err, ERR_INVALID, "the database pool must hold 1 to %d connections",
+                       LIMIT_DB_POOL_MAX);
+    s->max_readers = pool;
+    if (store_pg_open(&s->pg, url, pool + 3, err) < 0)
+        return -1;
+    if (!(flags & STORE_OPEN_NO_MIGRATE) &&
+        store_pg_migrate(s->pg, store_pg_schema_latest(), &before, &applied, err) < 0)
+        return -1;
+    if (store_pg_schema_version(s->pg, &version, err) < 0)
+        return -1;
+    if (version > store_schema_latest())
+        return err_set(err, ERR_INVALID,
+                       "the database schema (version %d) is newer than this build knows (%d)",
+                       version, store_schema_latest());
+    if (version == 0)
+        return err_set(err, ERR_NOTFOUND, "the database has no ltibadges schema yet");
+    if (store_conn_open(s, &s->admin, err) < 0)
+        return -1;
+    if (!(flags & STORE_OPEN_WRITER))
+        return 0;
+    if (store_conn_open(s, &s->wconn, err) < 0)
+        return -1;
+    if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
+        return err_set(err, ERR_INTERNAL, "cannot start the database writer");
+    s->writer_started = true;
+    /* answers the batches (store_durable has nothing to wait for here) */
+    if (pthread_create(&s->syncer, NULL, sync_main, s) != 0)
+        return err_set(err, ERR_INTERNAL, "cannot start the database syncer");
+    s->syncer_started = true;
+    return 0;
+}
+
 int store_open(struct store **out, const char *path, unsigned flags, struct err *err)
+{
+    return store_open_pool(out, path, LIMIT_DB_POOL_DEFAULT, flags, err);
+}
+
+int store_open_pool(struct store **out, const char *path, unsigned pool, unsigned flags,
+                    struct err *err)
 {
     struct store *s = xcalloc(1, sizeof(*s));
     int version = 0, applied = 0;
@@ -569,7 +637,14 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
     s->wal_fd = -1;
     pthread_mutex_init(&s->stats_mu, NULL);
     pthread_mutex_init(&s->ccache_mu, NULL);
+    s->max_readers = LIMIT_STORE_READERS;
 
+    if (store_path_is_pg(path)) {
+        if (open_pg(s, path, pool, flags, err) < 0)
+            goto fail;
+        *out = s;
+        return 0;
+    }
     if (db_file_ready(path, flags, err) < 0 || store_conn_open(s, &s->admin, err) < 0)
         goto fail;
     if (!(flags & STORE_OPEN_NO_MIGRATE) &&
@@ -718,12 +793,45 @@ static int health_due(sqlite3 *db, enum stmt_id id, int64_t now, int64_t *out)
     return rc;
 }
 
+/* store_health on PostgreSQL: a reader of the pool, which remakes a connection that broke. */
+static int health_pg(struct store *s, int64_t now, int64_t *award, int64_t *passback,
+                     struct err *err)
+{
+    static const enum stmt_id ids[] = { S_METRICS_AWARD_DUE, S_METRICS_PASSBACK_DUE };
+    int64_t *outs[] = { award, passback };
+    struct conn *c = store_reader_get(s, err);
+    int ret = 0;
+
+    if (!c)
+        return -1;
+    for (size_t i = 0; i < 2 && ret == 0; i++) {
+        struct db_stmt *st = store_stmt(c, ids[i], err);
+        int rc;
+
+        if (!st) {
+            ret = -1;
+            break;
+        }
+        db_bind_int64(st, 1, now);
+        rc = db_step(st);
+        if (rc == DB_ROW)
+            *outs[i] = db_column_int64(st, 0);
+        else
+            ret = store_db_err(c, rc, "reading the outboxes", err);
+        db_reset(st);
+    }
+    store_reader_put(s, c);
+    return ret;
+}
+
 int store_health(struct store *s, int64_t now, int64_t *award, int64_t *passback, struct err *err)
 {
     sqlite3 *db = NULL;
     int rc;
 
     *award = *passback = 0;
+    if (s->pg)
+        return health_pg(s, now, award, passback, err);
     /* never SQLITE_OPEN_CREATE: a database gone from its path is not made anew */
     rc = sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK) {

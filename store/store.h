@@ -40,6 +40,17 @@ enum store_open_flags {
  * `*out` is NULL on failure.
  */
 int store_open(struct store **out /* OUT */, const char *path, unsigned flags, struct err *err);
+/*
+ * The same, where `path` may be a PostgreSQL URL (postgresql://...; libpq's
+ * URL, see store_pg_open): the store then runs on that database, its
+ * schema migrated under an advisory lock unless STORE_OPEN_NO_MIGRATE
+ * (ERR_NOTFOUND for a database without our schema then), with `pool`
+ * reader connections (1 to LIMIT_DB_POOL_MAX) and three more: the admin
+ * connection's, the launch writer's, and one for migrations. store_open
+ * with a URL takes LIMIT_DB_POOL_DEFAULT readers.
+ */
+int store_open_pool(struct store **out /* OUT */, const char *path, unsigned pool, unsigned flags,
+                    struct err *err);
 /* Stops the writer after the queued launches are written, closes everything. NULL is a no-op. */
 void store_close(struct store *s);
 

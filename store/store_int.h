@@ -223,6 +223,9 @@ struct nonce_window {
 struct store {
     char *path;
     unsigned flags;
+    /* PostgreSQL's pool (store/pg.c) when the store is on PostgreSQL, NULL on SQLite */
+    struct store_pg *pg;
+    size_t max_readers; /* LIMIT_STORE_READERS, or what the pool leaves for readers */
     int64_t nonce_window;
     struct nonce_window nonces;
     int64_t nonces_v6_until; /* nonces_v6 is checked until then (0: it is gone) */

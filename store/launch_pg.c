@@ -1,0 +1,399 @@
+/*
+ * store/launch_pg.c - recording verified launches on PostgreSQL.
+ *
+ * Several instances share the database, not their memory: none keeps
+ * SQLite's writer cache, nonce log or in-process window of nonces
+ * (launch.c, nonces.c). The writer thread of each instance (store.c's
+ * queue) records the launches queued since its last commit, up to
+ * LIMIT_STORE_BATCH, in one transaction, each in its own savepoint, as on
+ * SQLite, so that one failed launch leaves the rest of its batch intact.
+ *
+ * A launch's nonce is claimed first, by the constraint of `nonces`
+ * (INSERT ... ON CONFLICT DO NOTHING on its digest, whatever its
+ * timestamp): an insert that changed no row finds the nonce taken, by this
+ * or any instance, committed or (PostgreSQL waits for it) committing, and
+ * the launch is a replay that writes nothing. Users, courses and links are
+ * upserts whose DO UPDATE writes only what changed; the consumer is read
+ * again in the transaction, so a consumer disabled or given a new secret by
+ * any instance refuses the launch at once.
+ *
+ * Maintenance is the purge of expired nonces and sessions, a bounded
+ * number of rows every PURGE_EVERY_MS in a batch's transaction; PostgreSQL
+ * checkpoints and vacuums on its own.
+ */
+#include "base/base.h"
+#include "store/pg.h"
+
+/* How often a batch purges expired nonces and sessions (a bounded number each time). */
+#define PURGE_EVERY_MS 100
+
+/* S_ENROLL_INSERT and S_ENROLL_UPDATE take the same parameters. */
+static struct db_stmt *bind_enrollment(struct conn *c, enum stmt_id id, int64_t user_id,
+                                       int64_t context_id, const struct store_launch *l,
+                                       struct err *err)
+{
+    struct db_stmt *st = store_stmt(c, id, err);
+
+    if (!st)
+        return NULL;
+    db_bind_int64(st, 1, user_id);
+    db_bind_int64(st, 2, context_id);
+    db_bind_str(st, 3, l->roles);
+    db_bind_str(st, 4, l->ext_roles);
+    db_bind_int64(st, 5, l->role_flags);
+    db_bind_str(st, 6, l->mode);
+    db_bind_int64(st, 7, l->now);
+    return st;
+}
+
+struct enroll_args {
+    struct store *s;
+    int64_t consumer_id, user_id, context_id;
+    unsigned role_flags;
+    int64_t now;
+};
+
+static int run_enrollment_hook(struct store_tx *tx, void *cls, struct err *err)
+{
+    struct enroll_args *a = cls;
+
+    return a->s->enrollment_hook(tx, a->s->enrollment_cls, a->consumer_id, a->user_id,
+                                 a->context_id, a->role_flags, a->now, err);
+}
+
+/* The consumer as of this transaction: enabled, with the secret the launch was verified with. */
+static int confirm_consumer(struct conn *c, const struct store_launch *l, struct err *err)
+{
+    struct db_stmt *st = store_stmt(c, S_CONSUMER_CHECK, err);
+    bool enabled = false, same = true;
+    int rc;
+
+    if (!st)
+        return -1;
+    db_bind_int64(st, 1, l->consumer_id);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        enabled = db_column_int(st, 0) != 0;
+        if (str_present(l->consumer_secret))
+            same = str_eq(l->consumer_secret, db_column_str(st, 1));
+    }
+    db_reset(st);
+    if (rc != DB_ROW && rc != DB_DONE)
+        return store_db_err(c, rc, "reading a consumer", err);
+    if (rc == DB_DONE || !enabled)
+        return err_set(err, ERR_UNAUTHORIZED, "unknown or disabled consumer key");
+    if (!same)
+        /* what verifying with the current secret would have said */
+        return err_set(err, ERR_UNAUTHORIZED, "signature does not match");
+    return 0;
+}
+
+/*
+ * Runs an upsert whose DO UPDATE writes only what changed and returns the
+ * row's id; when nothing changed it returns no row, and the id is read with
+ * `find` (consumer, LTI id).
+ */
+static int upsert_id(struct conn *c, struct db_stmt *st, enum stmt_id find, int64_t consumer_id,
+                     struct str lti_id, int64_t *id, const char *what, struct err *err)
+{
+    int rc = db_step(st);
+
+    if (rc == DB_ROW) {
+        *id = db_column_int64(st, 0);
+        db_reset(st);
+        return 0;
+    }
+    db_reset(st);
+    if (rc != DB_DONE)
+        return store_db_err(c, rc, what, err);
+    st = store_stmt(c, find, err);
+    if (!st)
+        return -1;
+    db_bind_int64(st, 1, consumer_id);
+    db_bind_str(st, 2, lti_id);
+    return store_step_id(c, st, id, what, err);
+}
+
+static int record_one(struct store *s, const struct store_launch *l,
+                      const struct store_launch_digests *d, struct store_launch_result *res,
+                      struct err *err)
+{
+    struct conn *c = s->wconn;
+    struct db_stmt *st;
+    int64_t user_id = 0, context_id = 0, link_id = 0;
+
+    memset(res, 0, sizeof(*res));
+    if (confirm_consumer(c, l, err) < 0)
+        return -1;
+    /*
+     * Verified within the window when it arrived; a launch that waited in
+     * the queue past it could find its nonce purged already.
+     */
+    if (l->timestamp < util_now() - s->nonce_window)
+        return err_set(err, ERR_INVALID,
+                       "the launch waited too long to be recorded and its timestamp is out of "
+                       "the time window: please launch again");
+    st = store_stmt(c, S_NONCE_INSERT, err);
+    if (!st)
+        return -1;
+    db_bind_int64(st, 1, l->timestamp);
+    db_bind_int64(st, 2, d->nonce_fp);
+    db_bind_int64(st, 3, l->consumer_id);
+    if (store_step_done(c, st, "claiming a nonce", err) < 0)
+        return -1;
+    if (db_changes(&c->db) == 0)
+        return err_set(err, ERR_REPLAY, "this launch was already used");
+
+    if (str_present(l->lms)) {
+        st = store_stmt(c, S_CONSUMER_SET_LMS, err);
+        if (!st)
+            return -1;
+        db_bind_int64(st, 1, l->consumer_id);
+        db_bind_str(st, 2, l->lms);
+        if (store_step_done(c, st, "updating a consumer", err) < 0)
+            return -1;
+    }
+
+    st = store_stmt(c, S_USER_UPSERT, err);
+    if (!st)
+        return -1;
+    db_bind_int64(st, 1, l->consumer_id);
+    db_bind_str(st, 2, l->user_id);
+    db_bind_str(st, 3, l->given_name);
+    db_bind_str(st, 4, l->family_name);
+    db_bind_str(st, 5, l->full_name);
+    db_bind_str(st, 6, l->email);
+    db_bind_str(st, 7, l->person_sourcedid);
+    db_bind_int64(st, 8, l->now);
+    if (upsert_id(c, st, S_USER_FIND, l->consumer_id, l->user_id, &user_id, "recording a user",
+                  err) < 0)
+        return -1;
+    if (str_present(l->email)) {
+        /* awards that waited for an address can go out now */
+        st = store_stmt(c, S_AWARD_RELEASE_EMAIL, err);
+        if (!st)
+            return -1;
+        db_bind_int64(st, 1, user_id);
+        db_bind_int64(st, 2, l->now);
+        if (store_step_done(c, st, "releasing awards", err) < 0)
+            return -1;
+        res->awards_added += db_changes(&c->db);
+    }
+
+    if (str_present(l->context_id)) {
+        st = store_stmt(c, S_CONTEXT_UPSERT, err);
+        if (!st)
+            return -1;
+        db_bind_int64(st, 1, l->consumer_id);
+        db_bind_str(st, 2, l->context_id);
+        db_bind_str(st, 3, l->context_title);
+        db_bind_str(st, 4, l->context_label);
+        db_bind_int64(st, 5, l->now);
+        if (upsert_id(c, st, S_CONTEXT_FIND, l->consumer_id, l->context_id, &context_id,
+                      "recording a course", err) < 0)
+            return -1;
+    }
+
+    st = store_stmt(c, S_LINK_UPSERT, err);
+    if (!st)
+        return -1;
+    db_bind_int64(st, 1, l->consumer_id);
+    db_bind_str(st, 2, l->resource_link_id);
+    if (context_id)
+        db_bind_int64(st, 3, context_id);
+    db_bind_str(st, 4, l->resource_link_title);
+    db_bind_int64(st, 5, l->now);
+    if (l->points_possible > 0)
+        db_bind_double(st, 6, l->points_possible);
+    if (upsert_id(c, st, S_LINK_FIND, l->consumer_id, l->resource_link_id, &link_id,
+                  "recording a resource link", err) < 0)
+        return -1;
+
+    if (context_id) {
+        /* INSERT first: its change count says whether this is the first launch here */
+        st = bind_enrollment(c, S_ENROLL_INSERT, user_id, context_id, l, err);
+        if (!st || store_step_done(c, st, "recording an enrollment", err) < 0)
+            return -1;
+        if (db_changes(&c->db) == 1) {
+            res->first_in_context = true;
+            if (s->enrollment_hook) {
+                struct enroll_args a = { s,          l->consumer_id, user_id,
+                                         context_id, l->role_flags,  l->now };
+                int added = 0;
+
+                if (store_tx_on(s, c, run_enrollment_hook, &a, &added, err) < 0)
+                    return -1;
+                res->awards_added += added;
+            }
+        } else {
+            st = bind_enrollment(c, S_ENROLL_UPDATE, user_id, context_id, l, err);
+            if (!st || store_step_done(c, st, "updating an enrollment", err) < 0)
+                return -1;
+        }
+    }
+
+    if (str_present(l->outcome_service_url) && str_present(l->result_sourcedid)) {
+        st = store_stmt(c, S_BINDING_UPSERT, err);
+        if (!st)
+            return -1;
+        db_bind_int64(st, 1, user_id);
+        db_bind_int64(st, 2, link_id);
+        if (context_id)
+            db_bind_int64(st, 3, context_id);
+        db_bind_str(st, 4, l->outcome_service_url);
+        db_bind_str(st, 5, l->result_sourcedid);
+        db_bind_str(st, 6, l->outcome_data_accepted);
+        db_bind_int64(st, 7, l->now);
+        db_bind_int64(st, 8, l->total_score_accepted);
+        db_bind_int64(st, 9, store_sourcedid_fp(l->result_sourcedid));
+        if (store_step_done(c, st, "recording an outcome binding", err) < 0)
+            return -1;
+    }
+
+    st = store_stmt(c, S_SESSION_INSERT, err);
+    if (!st)
+        return -1;
+    db_bind_blob(st, 1, l->session_secret_hash, sizeof(l->session_secret_hash));
+    db_bind_int64(st, 2, l->consumer_id);
+    db_bind_int64(st, 3, user_id);
+    if (context_id)
+        db_bind_int64(st, 4, context_id);
+    db_bind_int64(st, 5, link_id);
+    db_bind_str(st, 6, l->roles);
+    db_bind_int64(st, 7, l->role_flags);
+    db_bind_str(st, 8, l->mode);
+    db_bind_str(st, 9, l->return_url);
+    db_bind_str(st, 10, l->document_target);
+    db_bind_str(st, 11, l->locale);
+    db_bind_blob(st, 12, l->csrf_secret, sizeof(l->csrf_secret));
+    db_bind_int64(st, 13, l->now);
+    db_bind_int64(st, 14, l->session_expires);
+    db_bind_str(st, 15, l->frame_origin);
+    /* RETURNING id: PostgreSQL has no last_insert_rowid */
+    if (store_step_id(c, st, &res->session_id, "creating a session", err) < 0)
+        return -1;
+    res->user_id = user_id;
+    res->context_id = context_id;
+    return 0;
+}
+
+/* Deletes one bounded chunk with `id`; how many rows went (0 on failure). */
+static int64_t purge_chunk(struct conn *c, enum stmt_id id, int64_t before)
+{
+    struct db_stmt *st = store_stmt(c, id, NULL);
+    int rc;
+
+    if (!st)
+        return 0;
+    db_bind_int64(st, 1, before);
+    db_bind_int64(st, 2, LIMIT_STORE_PURGE_PER_BATCH);
+    rc = db_step(st);
+    db_reset(st);
+    return rc == DB_DONE ? db_changes(&c->db) : 0;
+}
+
+/*
+ * Expired nonces (older than the window: a request that old is refused
+ * before its nonce is looked at) and sessions, in a savepoint of its own:
+ * a failed purge is tried again later and costs the batch nothing.
+ */
+static void purge(struct store *s, struct conn *c, int64_t now)
+{
+    if (store_savepoint(c, NULL) < 0)
+        return;
+    for (int i = 0; i < 4; i++) {
+        int64_t n = purge_chunk(c, S_NONCE_PURGE, now - s->nonce_window - 1);
+
+        if (n < LIMIT_STORE_PURGE_PER_BATCH)
+            break;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (purge_chunk(c, S_SESSION_PURGE, now) < LIMIT_STORE_PURGE_PER_BATCH)
+            break;
+    }
+    if (store_release(c, NULL) < 0)
+        store_rollback_to(c, NULL);
+}
+
+static void fail_all(struct store_launch_job **jobs, size_t n, const struct err *e)
+{
+    for (size_t i = 0; i < n; i++) {
+        jobs[i]->status = -1;
+        err_clear(&jobs[i]->err);
+        jobs[i]->err = *e;
+    }
+}
+
+void store_launch_batch_pg(struct store *s, struct store_launch_job **jobs, size_t n)
+{
+    struct conn *c = s->wconn;
+    struct err e = ERR_INIT;
+    uint64_t replays = 0, ok = 0;
+    int64_t mono, now;
+
+    for (size_t i = 0; i < n; i++) {
+        jobs[i]->status = 0;
+        err_clear(&jobs[i]->err);
+    }
+    if (store_begin(c, &e) < 0) {
+        fail_all(jobs, n, &e);
+        return;
+    }
+    /*
+     * First, every PURGE_EVERY_MS and whenever the launches' second changed
+     * since the last purge: a nonce out of the window may come again (the
+     * launch's own time was checked before), and its old row must be gone
+     * for the constraint to take it.
+     */
+    mono = util_mono_ns();
+    now = n ? jobs[0]->launch.now : util_now();
+    if (mono - s->last_purge_ns >= PURGE_EVERY_MS * 1000000LL || now != s->last_purge) {
+        purge(s, c, now);
+        s->last_purge_ns = mono;
+        s->last_purge = now;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct store_launch_job *j = jobs[i];
+        struct store_launch_digests d;
+
+        if (store_savepoint(c, &j->err) < 0) {
+            j->status = -1;
+            continue;
+        }
+        /* store_launch_submit's digests (only the nonce's is of use here) */
+        memcpy(&d, &j->priv, sizeof(d));
+        if (record_one(s, &j->launch, &d, &j->result, &j->err) < 0) {
+            j->status = -1;
+            if (j->err.code == ERR_REPLAY)
+                replays++;
+            else if (j->err.code == ERR_UNAUTHORIZED)
+                /* the launch path's copy of the consumer is stale */
+                store_consumer_forget(s, j->launch.consumer_id);
+            if (store_rollback_to(c, NULL) < 0 || !db_in_tx(&c->db)) {
+                /* the connection or the transaction is gone: nothing of the batch stays */
+                store_rollback(c, NULL);
+                err_clear(&e);
+                err_set(&e, ERR_UNAVAILABLE, "the launch could not be saved, please try again");
+                fail_all(jobs, n, &e);
+                return;
+            }
+        }
+        store_release(c, NULL);
+    }
+    if (store_commit(c, &e) < 0) {
+        if (db_in_tx(&c->db))
+            store_rollback(c, NULL);
+        /* nothing was recorded: the LMS (or the browser) may send them again as they are */
+        err_clear(&e);
+        err_set(&e, ERR_UNAVAILABLE, "the launch could not be saved, please try again");
+        fail_all(jobs, n, &e);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        ok += jobs[i]->status == 0;
+    pthread_mutex_lock(&s->stats_mu);
+    s->stats.batches++;
+    s->stats.launches += ok;
+    s->stats.replays += replays;
+    pthread_mutex_unlock(&s->stats_mu);
+}
