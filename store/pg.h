@@ -5,6 +5,21 @@
  * types are named by their struct tags (libpq-fe.h: PGconn is struct
  * pg_conn, PGresult struct pg_result), so this header needs no libpq.
  */
+/*
+ * NEEDSWORK: the statement layer's PostgreSQL engine (store/db.h's struct
+ * db_ops over these calls) still has to: send exactly the prepared
+ * statement's parameter count (PQnparams of PQdescribePrepared: sqlite's
+ * binders may bind past a statement's last $N; gaps are typed by sql_pg.c's
+ * UNUSED()), bytea parameters in binary and bytea columns through
+ * PQunescapeBytea (text results give "\x..."); count changes with
+ * PQcmdTuples; read S_SESSION_INSERT's id by RETURNING id (launch.c reads
+ * sqlite3_last_insert_rowid); run each claim (S_AWARD_DUE, S_PB_DUE,
+ * S_BADGE_SYNC_DUE, FOR UPDATE SKIP LOCKED) and its UPDATE in one
+ * transaction, or the row locks end at once; refuse a launch's nonce by
+ * S_NONCE_INSERT changing no row (nonces_fp_unique), not by the in-memory
+ * window; retry ERR_CONFLICT (40001, 40P01); answer ERR_UNAVAILABLE with
+ * 503 and Retry-After.
+ */
 #ifndef STORE_PG_H
 #define STORE_PG_H
 
