@@ -56,16 +56,17 @@ int cli_store_open(const struct cli_config *cfg, unsigned flags, struct store **
         char shown[LIMIT_DB_URL_LEN];
         int v;
 
-        /* reachable, its schema known (and migrated by serve): or the reason why not */
-        if (cli_store_open_pg(cfg, flags & STORE_OPEN_WRITER ? 0 : STORE_OPEN_NO_MIGRATE, &v, err) <
-            0)
+        /*
+         * reachable, its schema known and migrated (unless the command asked
+         * not to): or the reason why not, naming the database (redacted)
+         */
+        if (cli_store_open_pg(cfg, flags & STORE_OPEN_NO_MIGRATE, &v, err) < 0)
             return -1;
+        if (store_open_pool(s, cfg->db_url, cfg->db_pool, flags | STORE_OPEN_NO_MIGRATE, &e) == 0)
+            return 0;
         cli_config_database_name(cfg, shown, sizeof(shown));
-        return err_set(err, ERR_INVALID,
-                       "database '%s' (PostgreSQL, schema version %d): this build runs its "
-                       "operations on sqlite only; PostgreSQL's comes with the statement layer's "
-                       "engine (issue 23)",
-                       shown, v);
+        err_set(err, e.code, "database '%s': %s", shown, e.msg);
+        return err_detail(err, "%s", e.detail);
     }
     if (store_open(s, cfg->db, flags, &e) == 0)
         return 0;

@@ -11,9 +11,8 @@
  * On PostgreSQL ([database] url) `db migrate` and `db version` work on its
  * schema (store/migrate_pg.c), under the advisory lock every instance
  * takes; backups are PostgreSQL's own tools' (pg_dump). The other commands
- * and `serve` check that the database is reachable and its schema known,
- * then say that this build runs its operations on sqlite only
- * (cli_store_open_pg): the statement layer's PostgreSQL engine comes next.
+ * and `serve` check that the database is reachable and its schema known
+ * (cli_store_open_pg), then open the store on it (store_open_pool).
  */
 #include "base/base.h"
 #include "cli/cli.h"
