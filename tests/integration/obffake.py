@@ -52,6 +52,7 @@ past a check.
 import base64
 import binascii
 import dataclasses
+import http.client
 import http.server
 import json
 import os
@@ -257,6 +258,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.conn_no = self.server.fake._conn_opened(self.connection)
+        # the handshake now rather than at the first read, to count it: a full one,
+        # or a resumed session (a ticket or id the client kept from an earlier one)
+        try:
+            self.connection.do_handshake()
+        except (OSError, ValueError):
+            return          # handle() meets the broken connection and ends it, as before
+        self.server.fake._handshake_done(self.connection.session_reused)
 
     def finish(self):
         try:
@@ -310,6 +318,7 @@ class ObfFake:
         self._thread = None
         self._conns = set()
         self._conn_count = 0
+        self._handshakes = {"full": 0, "resumed": 0}
         self._hanging = 0
         self._offset = 0.0
         self._records = []
@@ -368,6 +377,16 @@ class ObfFake:
             self._conns.add(c)
             self._conn_count += 1
             return self._conn_count
+
+    def _handshake_done(self, resumed):
+        with self._lock:
+            self._handshakes["resumed" if resumed else "full"] += 1
+
+    @property
+    def handshakes(self):
+        """The TLS handshakes completed so far: {"full": n, "resumed": m}."""
+        with self._lock:
+            return dict(self._handshakes)
 
     def _conn_closed(self, c):
         with self._lock:
@@ -532,6 +551,7 @@ class ObfFake:
                     "badges": self.badges(), "events": self.events(),
                     "mailed": [list(m) for m in self.mailed],
                     "connections": self._conn_count,
+                    "handshakes": dict(self._handshakes),
                     "requests": [{"method": r.method, "path": r.path, "query": r.query,
                                   "api": r.api, "status": r.status, "fault": r.fault,
                                   "done": r.done, "delivered": r.delivered,
@@ -1699,6 +1719,22 @@ def _meta_text(v):
     if isinstance(v, (dict, list)):
         return json.dumps(v)
     return str(v)
+
+
+class ResumingConnection(http.client.HTTPSConnection):
+    """An HTTPS connection (for the tests and bench/run-obf.py) that offers
+    `session`, an ssl.SSLSession of an earlier connection made with the same
+    context, for resumption, as libcurl does with the sessions it keeps; after
+    a response, .sock.session is the one to offer next."""
+
+    def __init__(self, *args, session=None, **kw):
+        super().__init__(*args, **kw)
+        self.tls_session = session
+
+    def connect(self):
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host,
+                                              session=self.tls_session)
 
 
 def decode_png(data):

@@ -485,6 +485,30 @@ class Wire(FakeCase):
         self.assertEqual(len({r.conn for r in recs}), 1)
         self.assertEqual({r.cert_cn for r in recs}, {self.cid})
 
+    def test_handshakes_full_and_resumed(self):
+        # each connection's handshake is counted, full or resumed; a resumed v1
+        # session still names its client certificate
+        ctx = ssl.create_default_context(cafile=PKI["ca"])
+        ctx.load_cert_chain(self.my_cert["cert"], self.my_cert["key"])
+        before, session = self.fake.handshakes, None
+        for _ in range(3):
+            conn = obffake.ResumingConnection("127.0.0.1", self.fake.port, context=ctx,
+                                              timeout=10, session=session)
+            try:
+                conn.request("GET", "/v1/ping/%s" % self.cid)
+                r = conn.getresponse()
+                r.read()
+                self.assertEqual(r.status, 200)
+                session = conn.sock.session
+            finally:
+                conn.close()
+        after = self.fake.handshakes
+        self.assertEqual((after["full"] - before["full"], after["resumed"] - before["resumed"]),
+                         (1, 2))
+        self.assertEqual(self.fake.state()["handshakes"], after)
+        recs = self.fake.matching(lambda r: r.path.startswith("/v1/ping/"))
+        self.assertEqual([r.cert_cn for r in recs], [self.cid] * 3)
+
     def test_too_large(self):
         ctx = ssl.create_default_context(cafile=PKI["ca"])
         ctx.load_cert_chain(self.my_cert["cert"], self.my_cert["key"])
