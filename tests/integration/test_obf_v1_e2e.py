@@ -59,7 +59,7 @@ class V1(lt.TempDirTest):
             "[awards]\nbackend = campus\n[backend.campus]\ntype = obf\napi = v1\n"
             "base_url = %s\nallow_loopback = true\nclient_id = %s\nca_file = %s\n"
             "certificate = %s\nkey = %s\nemail_subject = Your badge\n"
-            "email_body = You earned a badge\nconnect_timeout = 2\ntimeout = 2\nrate = 1000\n"
+            "email_body = You earned a badge\nconnect_timeout = 10\ntimeout = 10\nrate = 1000\n"
             % (self.fake.base_url, client or self.cid, self.pki["ca"], cert or self.cert,
                key or self.keyfile)))
 
