@@ -25,12 +25,12 @@ static const char *rule_text(struct req *r, const struct store_course_admin *c,
     case RULE_SCORE:
         if (ru->resource_link)
             return web_fmt(r, _("a score of at least %s on \xe2\x80\x9c%s\xe2\x80\x9d"),
-                           web_score(r, ru->threshold), ru->resource_link);
+                           web_grade(r, ru->threshold, 0), ru->resource_link);
         return web_fmt(r, _("a score of at least %s on any graded activity"),
-                       web_score(r, ru->threshold));
+                       web_grade(r, ru->threshold, 0));
     case RULE_COMPLETION:
         return web_fmt(r, _("completing the course (the pass mark, %s)"),
-                       web_score(r, c->pass_mark));
+                       web_grade(r, c->pass_mark, 0));
     case RULE_GROUP:
         return web_fmt(r, _("completing every course of the group \xe2\x80\x9c%s\xe2\x80\x9d"),
                        b->rule.group ? b->rule.group : "");
@@ -151,9 +151,10 @@ static const char instructor_tpl[] =
     "<input type=\"hidden\" name=\"csrf\" value=\"{{csrf}}\">"
     "<p><input type=\"checkbox\" id=\"enabled\" name=\"enabled\" value=\"1\"{{#enabled}} "
     "checked{{/enabled}}> <label for=\"enabled\">{{@Award badges in this course}}</label></p>"
-    "<p><label for=\"pass_mark\">{{@Pass mark, from 0 to 1}}</label> "
-    "<input id=\"pass_mark\" name=\"pass_mark\" type=\"number\" min=\"0\" max=\"1\" "
-    "step=\"0.01\" value=\"{{pass_mark}}\" required></p>"
+    /* in percent, as the editor's scores */
+    "<p><label for=\"pass_percent\">{{@Pass mark, in percent}}</label> "
+    "<input id=\"pass_percent\" name=\"pass_percent\" type=\"number\" min=\"0\" max=\"100\" "
+    "step=\"any\" inputmode=\"decimal\" value=\"{{pass_percent}}\" required> %</p>"
     "<p><label for=\"completion_link\">{{@The course is completed by a passing score on}}</label> "
     "<select id=\"completion_link\" name=\"completion_link\">"
     "<option value=\"\">{{@any graded activity}}</option>"
@@ -261,7 +262,7 @@ void web_page_instructor(struct req *r, struct web_sess *ws)
             web_tpl_list("counts", counts, 2, nc / 2),
             web_tpl_url("settings_action", web_fmt(r, "%s/badges/settings", r->web->public_path)),
             web_tpl_text("enabled", c.badges_enabled ? "1" : NULL),
-            web_tpl_text("pass_mark", web_score(r, c.pass_mark)),
+            web_tpl_text("pass_percent", web_percent_value(r, c.pass_mark)),
             web_tpl_list("links", links, 3, nl / 3),
             web_tpl_text("status", status_line(r, &c)),
             web_tpl_list("badges", rows, ROW_VARS, nr / ROW_VARS),
@@ -287,9 +288,10 @@ void web_route_settings(struct req *r)
     if (web_form_session_or_reply(r, true, ws) < 0)
         return;
     enabled = str_eq_cstr(web_post_get(r, "enabled"), "1");
-    pm = str_trim(web_post_get(r, "pass_mark"));
-    if (lti_score_parse(pm, &pass_mark) < 0) {
-        err_set(&err, ERR_INVALID, "%s", _("the pass mark is a number from 0 to 1, such as 0.6"));
+    pm = web_post_get(r, "pass_percent");
+    if (web_percent_parse(pm, &pass_mark) < 0) {
+        err_set(&err, ERR_INVALID, "%s",
+                _("the pass mark is a percent from 0 to 100, such as 60 or 72.5"));
         web_reply_err(r, &err);
         return;
     }

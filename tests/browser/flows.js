@@ -342,7 +342,7 @@ async function instructorSettings(t) {
     'the completion select offers the launch\'s activity by its title', options);
 
   await page.locator('#enabled').check();
-  await page.locator('#pass_mark').fill('0.6');
+  await page.locator('#pass_percent').fill('60');
   const saved = page.waitForResponse((r) => /\/badges\?s=.*m=saved/.test(r.url()));
   await page.locator('form[action$="/badges/settings"] button[type="submit"]').click();
   const resp = await saved;
@@ -357,8 +357,8 @@ async function instructorSettings(t) {
   await page.goto(url); // the page again, without the notice
   check(await page.locator('p.notice').count() === 0, 'no notice on a fresh load');
   check(await page.locator('#enabled').isChecked(), 'the checkbox stays checked on reload');
-  check(await page.locator('#pass_mark').inputValue() === '0.60', 'the pass mark reads 0.60',
-    await page.locator('#pass_mark').inputValue());
+  check(await page.locator('#pass_percent').inputValue() === '60', 'the pass mark reads 60 (%)',
+    await page.locator('#pass_percent').inputValue());
   const row = await contextRow();
   check(row.badges_enabled === 1 && Math.abs(row.pass_mark - 0.6) < 1e-9,
     'the database has badges on, pass mark 0.6', row);
@@ -607,7 +607,7 @@ async function learnerRefused(t) {
       const f = document.createElement('form');
       f.method = 'post';
       f.action = action;
-      for (const [k, v] of Object.entries({ s, csrf, pass_mark: '0.1' })) {
+      for (const [k, v] of Object.entries({ s, csrf, pass_percent: '10' })) {
         const i = document.createElement('input');
         i.type = 'hidden';
         i.name = k;
@@ -646,7 +646,7 @@ async function instructorBadgeList(t) {
   check(await sec.locator('table').count() === 1, 'the badges are in one table',
     await sec.locator('table').count());
   const score = rows.find((r) => r.slug === t.badges.score.slug);
-  check(/a score of at least 0\.80 on any graded activity/.test(score.cells[1]),
+  check(/a score of at least 80% on any graded activity/.test(score.cells[1]),
     'the rule in the instructor\'s words', score.cells);
 }
 

@@ -267,7 +267,7 @@ class Editor(PagesTestCase):
 
     def settings_on(self):
         fields = form_fields(self.page.text, "/badges/settings")
-        resp = self.post("/badges/settings", dict(fields, enabled="1", pass_mark="0.6"))
+        resp = self.post("/badges/settings", dict(fields, enabled="1", pass_percent="60"))
         self.assertEqual(resp.status, 303, resp)
 
     def test_turning_badges_on_awards_who_already_qualified(self):
@@ -280,7 +280,7 @@ class Editor(PagesTestCase):
         # the same when an operator turns them on with the CLI
         off = form_fields(self.page.text, "/badges/settings")
         off.pop("enabled", None)  # an unticked checkbox is not sent
-        self.assertEqual(self.post("/badges/settings", dict(off, pass_mark="0.6")).status, 303)
+        self.assertEqual(self.post("/badges/settings", dict(off, pass_percent="60")).status, 303)
         self.open_page("eli", self.ctx, resource_link_id="quiz")
         self.grade("eli", self.ctx, 0.8, link="quiz")
         self.assertEqual(self.awards(slug), ["dee"])

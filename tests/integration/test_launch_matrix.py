@@ -117,7 +117,7 @@ class LaunchMatrix(lt.ServerTestCase):
                 before = lt.counts(self.db)
                 r = self.server.post_form(lt.encode_params([
                     ("s", token), ("csrf", lt.csrf_of(self.db, token)), ("enabled", "1"),
-                    ("pass_mark", "0.5")]), path="/badges/settings")
+                    ("pass_percent", "50")]), path="/badges/settings")
                 self.assertIn(r.status, (403,), r)
                 self.assertEqual(lt.counts(self.db), before)
 

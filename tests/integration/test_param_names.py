@@ -65,7 +65,7 @@ class ParamNames(lt.ServerTestCase):
                 resp = self.server.get("/badges?s=%s&%s=1" % (token, pct(name)))
                 self.assertRefusal(resp, 400, "parameter name")
             with self.subTest(where="urlencoded form", name=name):
-                body = "s=%s&csrf=%s&enabled=1&pass_mark=0.5&%s=1" % (token, csrf, pct(name))
+                body = "s=%s&csrf=%s&enabled=1&pass_percent=50&%s=1" % (token, csrf, pct(name))
                 before = lt.query(self.db, enabled)
                 resp = self.server.post_form(body, path="/badges/settings")
                 self.assertRefusal(resp, 400, "parameter name")
@@ -76,7 +76,7 @@ class ParamNames(lt.ServerTestCase):
                 with self.subTest(where="multipart form, " + where, name=name):
                     boundary = "lb" + uuid.uuid4().hex
                     parts = [(b"s", token.encode()), (b"csrf", csrf.encode()),
-                             (b"enabled", b"1"), (b"pass_mark", b"0.5")]
+                             (b"enabled", b"1"), (b"pass_percent", b"50")]
                     parts = [(name, b"1")] + parts if first else parts + [(name, b"1")]
                     body = preamble + b"".join(
                         b"--" + boundary.encode() + b"\r\nContent-Disposition: form-data;"
@@ -88,7 +88,7 @@ class ParamNames(lt.ServerTestCase):
                     self.assertEqual(resp.status, 400, resp)
                     self.assertEqual(lt.query(self.db, enabled), before)
         # the same forms with good names go through
-        resp = self.server.post_form("s=%s&csrf=%s&enabled=1&pass_mark=0.5&%s=1"
+        resp = self.server.post_form("s=%s&csrf=%s&enabled=1&pass_percent=50&%s=1"
                                      % (token, csrf, pct(GOOD_NAMES[0])), path="/badges/settings")
         self.assertEqual(resp.status, 303, resp)
 

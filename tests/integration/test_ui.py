@@ -321,16 +321,22 @@ class InstructorPage(PagesTestCase):
         self.assertIn("Course settings", page.text)
         self.assertIn('id="backend-status"', page.text)
         self.assertIn("built-in Open Badges issuer", page.text)
-        resp = self.settings(token, page, enabled="1", pass_mark="0.75", completion_link="final")
+        # the pass mark is typed and shown in percent, stored as the 0-1 score the LMS sends
+        self.assertIn('name="pass_percent"', page.text)
+        self.assertIn('value="50"', page.text)
+        resp = self.settings(token, page, enabled="1", pass_percent="75", completion_link="final")
         self.assertEqual(resp.status, 303, resp)
         self.assertIn("m=saved", resp.header("Location"))
         self.assertEqual(self.context_row(ctx), (1, 0.75, "final"))
         page = self.server.get(self.server.page_path(resp.header("Location")))
         self.assertIn("Saved.", page.text)
         self.assertIn('value="final" selected', page.text)
-        resp = self.settings(token, page, enabled=None, pass_mark="0.5", completion_link="")
+        self.assertIn('id="pass_percent" name="pass_percent" type="number" min="0" max="100"',
+                      page.text)
+        self.assertIn('value="75"', page.text)
+        resp = self.settings(token, page, enabled=None, pass_percent="50,5", completion_link="")
         self.assertEqual(resp.status, 303, resp)
-        self.assertEqual(self.context_row(ctx), (0, 0.5, None))
+        self.assertEqual(self.context_row(ctx), (0, 0.505, None))
 
     def test_bad_settings_change_nothing(self):
         ctx = "bad-" + lt.hex_id(3)
@@ -340,8 +346,11 @@ class InstructorPage(PagesTestCase):
                 ({"csrf": "0" * 64}, 403, "did not come from this tool"),
                 ({"csrf": None}, 403, "did not come from this tool"),
                 ({"s": "1-" + "a" * 64}, 403, "open the tool again"),
-                ({"pass_mark": "1.5", "enabled": "1"}, 400, "from 0 to 1"),
-                ({"pass_mark": "nan", "enabled": "1"}, 400, "from 0 to 1"),
+                ({"pass_percent": "150", "enabled": "1"}, 400, "from 0 to 100"),
+                ({"pass_percent": "nan", "enabled": "1"}, 400, "from 0 to 100"),
+                # the 0-1 field of before is not read as a percent of it
+                ({"pass_percent": None, "pass_mark": "0.75", "enabled": "1"}, 400,
+                 "from 0 to 100"),
                 ({"completion_link": "not-here", "enabled": "1"}, 400, "not part of this course")):
             resp = self.settings(token, page, **over)
             self.assertRefusal(resp, status, phrase)
@@ -357,11 +366,11 @@ class InstructorPage(PagesTestCase):
         itoken, ipage = self.open_page("prof3", ctx, roles="Instructor")
         ifields = form_fields(ipage.text, "/badges/settings")
         resp = self.post("/badges/settings", dict(ifields, s=token, enabled="1",
-                                                  pass_mark="0.1"))
+                                                  pass_percent="10"))
         self.assertRefusal(resp, 403)
         # a learner with a CSRF token of their own session (from a page that has a form)
         resp = self.post("/badges/settings", {"s": token, "csrf": lt.csrf_of(self.db, token),
-                                              "enabled": "1", "pass_mark": "0.1"})
+                                              "enabled": "1", "pass_percent": "10"})
         self.assertRefusal(resp, 403, "only the course's instructors")
         self.assertEqual(self.context_row_or_none(ctx), (0,))
 
@@ -369,7 +378,7 @@ class InstructorPage(PagesTestCase):
         ctx = "lim-" + lt.hex_id(3)
         token, page = self.open_page("prof4", ctx, roles="Instructor")
         fields = form_fields(page.text, "/badges/settings")
-        big = dict(fields, pass_mark="0.5", filler="x" * (70 * 1024))
+        big = dict(fields, pass_percent="50", filler="x" * (70 * 1024))
         resp = self.post("/badges/settings", big)
         self.assertRefusal(resp, 413)
         resp = self.post("/badges/settings", fields, content_type="application/json")
