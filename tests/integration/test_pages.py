@@ -418,7 +418,8 @@ class LifeCycle(unittest.TestCase):
         self.assertRegex(other[1], r"^time=\S+ level=info msg=\"SIGTERM received, stopping\" "
                                    r"signal=SIGTERM$")
         self.assertRegex(other[2], r"^time=\S+ level=info msg=stopped launches=3 commits=\d+ "
-                                   r"replays_refused=0 checkpoints=\d+$")
+                                   r"replays_refused=0 checkpoints=\d+ wal_catch_ups=0 "
+                                   r"wal_catch_up_frames=0$")
         statuses = [LOG_RE.match(l).group(5) for l in log]
         self.assertEqual(statuses.count("303"), 3)
         self.assertEqual(statuses.count("401"), 2)
