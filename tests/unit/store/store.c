@@ -526,6 +526,7 @@ static void admin_commits_group_synced(void **state)
  */
 static void writer_cache_evicts_one_at_a_time(void **state)
 {
+    SQLITE_ONLY("the launch writer's cache (none on PostgreSQL)");
     enum { N = 14000, COURSES = 50 };
     struct store *s = NULL;
     struct err err = ERR_INIT;
@@ -534,7 +535,6 @@ static void writer_cache_evicts_one_at_a_time(void **state)
     char(*text)[4][32] = xcalloc(N, sizeof(*text));
     size_t small;
 
-    SQLITE_ONLY("the launch writer's cache (none on PostgreSQL)");
     assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
     assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
     small = store_wcache_bytes(s->wcache);
