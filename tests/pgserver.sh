@@ -41,7 +41,9 @@ done
 
 # as_owner CMD...: runs CMD as the server's owner
 if [ "$(id -u)" -eq 0 ]; then
-    as_owner() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+    # from / : nobody may not enter the caller's folder (root's home), and initdb and the
+    # server say so ("could not change directory") though they need nothing there
+    as_owner() { (cd / && setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"); }
 else
     as_owner() { "$@"; }
 fi
