@@ -603,6 +603,62 @@ static int run_enrollment_hook(struct store_tx *tx, void *cls, struct err *err)
                                  a->context_id, a->role_flags, a->now, err);
 }
 
+int store_launch_enroll(struct store *s, struct conn *c, const struct store_launch *l,
+                        int64_t user_id, int64_t context_id, struct store_launch_result *res,
+                        struct err *err)
+{
+    /* INSERT first: its change count says whether this is the first launch here */
+    struct db_stmt *st = bind_enrollment(c, S_ENROLL_INSERT, user_id, context_id, l, err);
+
+    if (!st || store_step_done(c, st, "recording an enrollment", err) < 0)
+        return -1;
+    if (db_changes(&c->db) == 1) {
+        res->first_in_context = true;
+        if (s->enrollment_hook) {
+            struct enroll_args a = {
+                s, l->consumer_id, user_id, context_id, l->role_flags, l->now
+            };
+            int added = 0;
+
+            if (store_tx_on(s, c, run_enrollment_hook, &a, &added, err) < 0)
+                return -1;
+            res->awards_added += added;
+        }
+        return 0;
+    }
+    st = bind_enrollment(c, S_ENROLL_UPDATE, user_id, context_id, l, err);
+    if (!st || store_step_done(c, st, "updating an enrollment", err) < 0)
+        return -1;
+    return 0;
+}
+
+struct db_stmt *store_launch_session_stmt(struct conn *c, const struct store_launch *l,
+                                          int64_t user_id, int64_t context_id, int64_t link_id,
+                                          struct err *err)
+{
+    struct db_stmt *st = store_stmt(c, S_SESSION_INSERT, err);
+
+    if (!st)
+        return NULL;
+    db_bind_blob(st, 1, l->session_secret_hash, sizeof(l->session_secret_hash));
+    db_bind_int64(st, 2, l->consumer_id);
+    db_bind_int64(st, 3, user_id);
+    if (context_id)
+        db_bind_int64(st, 4, context_id);
+    db_bind_int64(st, 5, link_id);
+    db_bind_str(st, 6, l->roles);
+    db_bind_int64(st, 7, l->role_flags);
+    db_bind_str(st, 8, l->mode);
+    db_bind_str(st, 9, l->return_url);
+    db_bind_str(st, 10, l->document_target);
+    db_bind_str(st, 11, l->locale);
+    db_bind_blob(st, 12, l->csrf_secret, sizeof(l->csrf_secret));
+    db_bind_int64(st, 13, l->now);
+    db_bind_int64(st, 14, l->session_expires);
+    db_bind_str(st, 15, l->frame_origin);
+    return st;
+}
+
 /*
  * The consumer must still be enabled, with the secret the launch was
  * verified with: the launch path reads consumers from a cache that a change
@@ -657,8 +713,9 @@ static int confirm_consumer(struct store *s, const struct store_launch *l, struc
  * the id is read with `find` (consumer, LTI id). A relaunch the cache has
  * forgotten then costs a lookup, not a rewritten row in the WAL.
  */
-static int upsert_id(struct conn *c, struct db_stmt *st, enum stmt_id find, int64_t consumer_id,
-                     struct str lti_id, int64_t *id, const char *what, struct err *err)
+int store_launch_upsert_id(struct conn *c, struct db_stmt *st, enum stmt_id find,
+                           int64_t consumer_id, struct str lti_id, int64_t *id, const char *what,
+                           struct err *err)
 {
     int rc = db_step(st);
 
@@ -752,8 +809,8 @@ static int record_one(struct store *s, const struct store_launch *l,
         db_bind_str(st, 6, l->email);
         db_bind_str(st, 7, l->person_sourcedid);
         db_bind_int64(st, 8, l->now);
-        if (upsert_id(c, st, S_USER_FIND, l->consumer_id, l->user_id, &user_id, "recording a user",
-                      err) < 0)
+        if (store_launch_upsert_id(c, st, S_USER_FIND, l->consumer_id, l->user_id, &user_id,
+                                   "recording a user", err) < 0)
             return -1;
         if (str_present(l->email)) {
             /* awards that waited for an address can go out now */
@@ -779,8 +836,8 @@ static int record_one(struct store *s, const struct store_launch *l,
             db_bind_str(st, 3, l->context_title);
             db_bind_str(st, 4, l->context_label);
             db_bind_int64(st, 5, l->now);
-            if (upsert_id(c, st, S_CONTEXT_FIND, l->consumer_id, l->context_id, &context_id,
-                          "recording a course", err) < 0)
+            if (store_launch_upsert_id(c, st, S_CONTEXT_FIND, l->consumer_id, l->context_id,
+                                       &context_id, "recording a course", err) < 0)
                 return -1;
             wremember(wc, d, WK_CONTEXT, e, context_id, l->now);
         }
@@ -798,34 +855,16 @@ static int record_one(struct store *s, const struct store_launch *l,
         db_bind_int64(st, 5, l->now);
         if (l->points_possible > 0)
             db_bind_double(st, 6, l->points_possible);
-        if (upsert_id(c, st, S_LINK_FIND, l->consumer_id, l->resource_link_id, &link_id,
-                      "recording a resource link", err) < 0)
+        if (store_launch_upsert_id(c, st, S_LINK_FIND, l->consumer_id, l->resource_link_id,
+                                   &link_id, "recording a resource link", err) < 0)
             return -1;
         wremember(wc, d, WK_LINK, e, link_id, l->now);
     }
 
     if (context_id) {
         if (!marked(wc, d, MK_ENROLLMENT, &m)) {
-            /* INSERT first: its change count says whether this is the first launch here */
-            st = bind_enrollment(c, S_ENROLL_INSERT, user_id, context_id, l, err);
-            if (!st || store_step_done(c, st, "recording an enrollment", err) < 0)
+            if (store_launch_enroll(s, c, l, user_id, context_id, res, err) < 0)
                 return -1;
-            if (db_changes(&c->db) == 1) {
-                res->first_in_context = true;
-                if (s->enrollment_hook) {
-                    struct enroll_args a = { s,          l->consumer_id, user_id,
-                                             context_id, l->role_flags,  l->now };
-                    int added = 0;
-
-                    if (store_tx_on(s, c, run_enrollment_hook, &a, &added, err) < 0)
-                        return -1;
-                    res->awards_added += added;
-                }
-            } else {
-                st = bind_enrollment(c, S_ENROLL_UPDATE, user_id, context_id, l, err);
-                if (!st || store_step_done(c, st, "updating an enrollment", err) < 0)
-                    return -1;
-            }
             mremember(wc, d, MK_ENROLLMENT, m);
         }
     }
@@ -851,25 +890,9 @@ static int record_one(struct store *s, const struct store_launch *l,
         }
     }
 
-    st = store_stmt(c, S_SESSION_INSERT, err);
+    st = store_launch_session_stmt(c, l, user_id, context_id, link_id, err);
     if (!st)
         return -1;
-    db_bind_blob(st, 1, l->session_secret_hash, sizeof(l->session_secret_hash));
-    db_bind_int64(st, 2, l->consumer_id);
-    db_bind_int64(st, 3, user_id);
-    if (context_id)
-        db_bind_int64(st, 4, context_id);
-    db_bind_int64(st, 5, link_id);
-    db_bind_str(st, 6, l->roles);
-    db_bind_int64(st, 7, l->role_flags);
-    db_bind_str(st, 8, l->mode);
-    db_bind_str(st, 9, l->return_url);
-    db_bind_str(st, 10, l->document_target);
-    db_bind_str(st, 11, l->locale);
-    db_bind_blob(st, 12, l->csrf_secret, sizeof(l->csrf_secret));
-    db_bind_int64(st, 13, l->now);
-    db_bind_int64(st, 14, l->session_expires);
-    db_bind_str(st, 15, l->frame_origin);
     if (store_step_done(c, st, "creating a session", err) < 0)
         return -1;
 
@@ -880,7 +903,7 @@ static int record_one(struct store *s, const struct store_launch *l,
 }
 
 /* Deletes one bounded chunk with `id`; how many rows went. */
-static int purge_chunk(struct conn *c, enum stmt_id id, int64_t before)
+int64_t store_launch_purge_chunk(struct conn *c, enum stmt_id id, int64_t before)
 {
     struct db_stmt *st = store_stmt(c, id, NULL);
 
@@ -911,12 +934,13 @@ static void purge(struct store *s, struct conn *c, int64_t now)
     int64_t last = store_nonce_window_last(s);
 
     for (int i = 0; last && i < 4; i++) {
-        if (purge_chunk(c, S_NONCE_PURGE, (now < last ? now : last) - s->nonce_window - 1) <
+        if (store_launch_purge_chunk(c, S_NONCE_PURGE,
+                                     (now < last ? now : last) - s->nonce_window - 1) <
             LIMIT_STORE_PURGE_PER_BATCH)
             break;
     }
     for (int i = 0; i < 4; i++) {
-        if (purge_chunk(c, S_SESSION_PURGE, now) < LIMIT_STORE_PURGE_PER_BATCH)
+        if (store_launch_purge_chunk(c, S_SESSION_PURGE, now) < LIMIT_STORE_PURGE_PER_BATCH)
             break;
     }
 }

@@ -27,40 +27,6 @@
 /* How often a batch purges expired nonces and sessions (a bounded number each time). */
 #define PURGE_EVERY_MS 100
 
-/* S_ENROLL_INSERT and S_ENROLL_UPDATE take the same parameters. */
-static struct db_stmt *bind_enrollment(struct conn *c, enum stmt_id id, int64_t user_id,
-                                       int64_t context_id, const struct store_launch *l,
-                                       struct err *err)
-{
-    struct db_stmt *st = store_stmt(c, id, err);
-
-    if (!st)
-        return NULL;
-    db_bind_int64(st, 1, user_id);
-    db_bind_int64(st, 2, context_id);
-    db_bind_str(st, 3, l->roles);
-    db_bind_str(st, 4, l->ext_roles);
-    db_bind_int64(st, 5, l->role_flags);
-    db_bind_str(st, 6, l->mode);
-    db_bind_int64(st, 7, l->now);
-    return st;
-}
-
-struct enroll_args {
-    struct store *s;
-    int64_t consumer_id, user_id, context_id;
-    unsigned role_flags;
-    int64_t now;
-};
-
-static int run_enrollment_hook(struct store_tx *tx, void *cls, struct err *err)
-{
-    struct enroll_args *a = cls;
-
-    return a->s->enrollment_hook(tx, a->s->enrollment_cls, a->consumer_id, a->user_id,
-                                 a->context_id, a->role_flags, a->now, err);
-}
-
 /* The consumer as of this transaction: enabled, with the secret the launch was verified with. */
 static int confirm_consumer(struct conn *c, const struct store_launch *l, struct err *err)
 {
@@ -93,27 +59,6 @@ static int confirm_consumer(struct conn *c, const struct store_launch *l, struct
  * row's id; when nothing changed it returns no row, and the id is read with
  * `find` (consumer, LTI id).
  */
-static int upsert_id(struct conn *c, struct db_stmt *st, enum stmt_id find, int64_t consumer_id,
-                     struct str lti_id, int64_t *id, const char *what, struct err *err)
-{
-    int rc = db_step(st);
-
-    if (rc == DB_ROW) {
-        *id = db_column_int64(st, 0);
-        db_reset(st);
-        return 0;
-    }
-    db_reset(st);
-    if (rc != DB_DONE)
-        return store_db_err(c, rc, what, err);
-    st = store_stmt(c, find, err);
-    if (!st)
-        return -1;
-    db_bind_int64(st, 1, consumer_id);
-    db_bind_str(st, 2, lti_id);
-    return store_step_id(c, st, id, what, err);
-}
-
 static int record_one(struct store *s, const struct store_launch *l,
                       const struct store_launch_digests *d, struct store_launch_result *res,
                       struct err *err)
@@ -165,8 +110,8 @@ static int record_one(struct store *s, const struct store_launch *l,
     db_bind_str(st, 6, l->email);
     db_bind_str(st, 7, l->person_sourcedid);
     db_bind_int64(st, 8, l->now);
-    if (upsert_id(c, st, S_USER_FIND, l->consumer_id, l->user_id, &user_id, "recording a user",
-                  err) < 0)
+    if (store_launch_upsert_id(c, st, S_USER_FIND, l->consumer_id, l->user_id, &user_id,
+                               "recording a user", err) < 0)
         return -1;
     if (str_present(l->email)) {
         /* awards that waited for an address can go out now */
@@ -189,8 +134,8 @@ static int record_one(struct store *s, const struct store_launch *l,
         db_bind_str(st, 3, l->context_title);
         db_bind_str(st, 4, l->context_label);
         db_bind_int64(st, 5, l->now);
-        if (upsert_id(c, st, S_CONTEXT_FIND, l->consumer_id, l->context_id, &context_id,
-                      "recording a course", err) < 0)
+        if (store_launch_upsert_id(c, st, S_CONTEXT_FIND, l->consumer_id, l->context_id,
+                                   &context_id, "recording a course", err) < 0)
             return -1;
     }
 
@@ -205,31 +150,13 @@ static int record_one(struct store *s, const struct store_launch *l,
     db_bind_int64(st, 5, l->now);
     if (l->points_possible > 0)
         db_bind_double(st, 6, l->points_possible);
-    if (upsert_id(c, st, S_LINK_FIND, l->consumer_id, l->resource_link_id, &link_id,
-                  "recording a resource link", err) < 0)
+    if (store_launch_upsert_id(c, st, S_LINK_FIND, l->consumer_id, l->resource_link_id, &link_id,
+                               "recording a resource link", err) < 0)
         return -1;
 
     if (context_id) {
-        /* INSERT first: its change count says whether this is the first launch here */
-        st = bind_enrollment(c, S_ENROLL_INSERT, user_id, context_id, l, err);
-        if (!st || store_step_done(c, st, "recording an enrollment", err) < 0)
+        if (store_launch_enroll(s, c, l, user_id, context_id, res, err) < 0)
             return -1;
-        if (db_changes(&c->db) == 1) {
-            res->first_in_context = true;
-            if (s->enrollment_hook) {
-                struct enroll_args a = { s,          l->consumer_id, user_id,
-                                         context_id, l->role_flags,  l->now };
-                int added = 0;
-
-                if (store_tx_on(s, c, run_enrollment_hook, &a, &added, err) < 0)
-                    return -1;
-                res->awards_added += added;
-            }
-        } else {
-            st = bind_enrollment(c, S_ENROLL_UPDATE, user_id, context_id, l, err);
-            if (!st || store_step_done(c, st, "updating an enrollment", err) < 0)
-                return -1;
-        }
     }
 
     if (str_present(l->outcome_service_url) && str_present(l->result_sourcedid)) {
@@ -250,46 +177,15 @@ static int record_one(struct store *s, const struct store_launch *l,
             return -1;
     }
 
-    st = store_stmt(c, S_SESSION_INSERT, err);
+    st = store_launch_session_stmt(c, l, user_id, context_id, link_id, err);
     if (!st)
         return -1;
-    db_bind_blob(st, 1, l->session_secret_hash, sizeof(l->session_secret_hash));
-    db_bind_int64(st, 2, l->consumer_id);
-    db_bind_int64(st, 3, user_id);
-    if (context_id)
-        db_bind_int64(st, 4, context_id);
-    db_bind_int64(st, 5, link_id);
-    db_bind_str(st, 6, l->roles);
-    db_bind_int64(st, 7, l->role_flags);
-    db_bind_str(st, 8, l->mode);
-    db_bind_str(st, 9, l->return_url);
-    db_bind_str(st, 10, l->document_target);
-    db_bind_str(st, 11, l->locale);
-    db_bind_blob(st, 12, l->csrf_secret, sizeof(l->csrf_secret));
-    db_bind_int64(st, 13, l->now);
-    db_bind_int64(st, 14, l->session_expires);
-    db_bind_str(st, 15, l->frame_origin);
     /* RETURNING id: PostgreSQL has no last_insert_rowid */
     if (store_step_id(c, st, &res->session_id, "creating a session", err) < 0)
         return -1;
     res->user_id = user_id;
     res->context_id = context_id;
     return 0;
-}
-
-/* Deletes one bounded chunk with `id`; how many rows went (0 on failure). */
-static int64_t purge_chunk(struct conn *c, enum stmt_id id, int64_t before)
-{
-    struct db_stmt *st = store_stmt(c, id, NULL);
-    int rc;
-
-    if (!st)
-        return 0;
-    db_bind_int64(st, 1, before);
-    db_bind_int64(st, 2, LIMIT_STORE_PURGE_PER_BATCH);
-    rc = db_step(st);
-    db_reset(st);
-    return rc == DB_DONE ? db_changes(&c->db) : 0;
 }
 
 /*
@@ -302,13 +198,13 @@ static void purge(struct store *s, struct conn *c, int64_t now)
     if (store_savepoint(c, NULL) < 0)
         return;
     for (int i = 0; i < 4; i++) {
-        int64_t n = purge_chunk(c, S_NONCE_PURGE, now - s->nonce_window - 1);
+        int64_t n = store_launch_purge_chunk(c, S_NONCE_PURGE, now - s->nonce_window - 1);
 
         if (n < LIMIT_STORE_PURGE_PER_BATCH)
             break;
     }
     for (int i = 0; i < 4; i++) {
-        if (purge_chunk(c, S_SESSION_PURGE, now) < LIMIT_STORE_PURGE_PER_BATCH)
+        if (store_launch_purge_chunk(c, S_SESSION_PURGE, now) < LIMIT_STORE_PURGE_PER_BATCH)
             break;
     }
     if (store_release(c, NULL) < 0)

@@ -493,6 +493,25 @@ int store_count(struct store *s, const char *table, int64_t *out /* OUT */, stru
 /* The launch batch (launch.c): records `n` jobs in one transaction on the writer connection. */
 void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t n);
 /*
+ * What both engines' launch recording shares (launch.c; launch_pg.c is
+ * PostgreSQL's): the enrollment (INSERT first, its change count telling a
+ * first launch in the course, which runs the enrollment hook; else UPDATE),
+ * the session's INSERT bound (stepped by each engine: sqlite reads
+ * last_insert_rowid, PostgreSQL RETURNING id), an upsert's id (RETURNING a
+ * row, else statement `find`), and a bounded purge chunk (rows deleted, 0 on
+ * failure).
+ */
+int store_launch_enroll(struct store *s, struct conn *c, const struct store_launch *l,
+                        int64_t user_id, int64_t context_id, struct store_launch_result *res,
+                        struct err *err);
+struct db_stmt *store_launch_session_stmt(struct conn *c, const struct store_launch *l,
+                                          int64_t user_id, int64_t context_id, int64_t link_id,
+                                          struct err *err);
+int store_launch_upsert_id(struct conn *c, struct db_stmt *st, enum stmt_id find,
+                           int64_t consumer_id, struct str lti_id, int64_t *id, const char *what,
+                           struct err *err);
+int64_t store_launch_purge_chunk(struct conn *c, enum stmt_id id, int64_t before);
+/*
  * The writer's upkeep after a batch went to the syncer (launch.c), which
  * that batch's launches are not held for: the nonce log's move into
  * `nonces` when due, and, once the WAL is past LIMIT_STORE_WAL_RESTART_PAGES,
