@@ -123,17 +123,31 @@ bool web_accepts_html(struct req *r)
 
 struct issuer_info {
     const char *name, *url, *image, *description;
+    bool remote; /* issued through a remote platform */
 };
 
-/* The hosted issuer's profile, read from its document (the one source of its values). */
-static void issuer_info(struct req *r, struct issuer_info *out)
+/*
+ * The profile of the issuer a BadgeClass of `backend` is issued as (NULL: the
+ * hosted issuer's page). The hosted issuer's is read from its document (the
+ * one source of its values); a remote platform's is its [backend.NAME]
+ * issuer_name alone, or nothing when that is not set: the page then names no
+ * issuer rather than this server's, which did not issue the badge.
+ */
+static void issuer_info(struct req *r, const char *backend, struct issuer_info *out)
 {
     struct awards_doc doc = { 0 };
     struct err err = ERR_INIT;
     json_t *j;
 
     memset(out, 0, sizeof(*out));
-    if (!r->web->cfg.awards || awards_ob_issuer(r->web->cfg.awards, &doc, &err) < 0)
+    if (!r->web->cfg.awards)
+        return;
+    if (backend && strcmp(backend, "hosted") != 0) {
+        out->name = awards_backend_issuer_name(r->web->cfg.awards, backend);
+        out->remote = true;
+        return;
+    }
+    if (awards_ob_issuer(r->web->cfg.awards, &doc, &err) < 0)
         return;
     j = json_loadb(doc.body, doc.len, 0, NULL);
     free(doc.body);
@@ -207,7 +221,9 @@ static const char head_tpl[] =
 #define ISSUER_TPL                                                                                 \
  "<span class=\"issuer\">{{#iss_image}}<img src=\"{{iss_image}}\" alt=\"\" width=\"24\" "          \
  "height=\"24\"> {{/iss_image}}{{#iss_url}}<a href=\"{{iss_url}}\" rel=\"noopener\">"              \
- "{{iss_name}}</a>{{/iss_url}}{{^iss_url}}{{iss_name}}{{/iss_url}}</span>"
+ "{{iss_name}}</a>{{/iss_url}}{{^iss_url}}{{iss_name}}{{/iss_url}}"                                \
+ "{{^iss_name}}{{#iss_remote}}{{@the institution's badge platform}}{{/iss_remote}}{{/iss_name}}"   \
+ "</span>"
 
 #define CRITERIA_TPL                                                                               \
  "<section class=\"criteria\" aria-labelledby=\"criteria-h\"><h2 id=\"criteria-h\">"               \
@@ -363,7 +379,7 @@ static void assertion_page(struct req *r, const char *uid, int check, const char
         if (show && a.user_name && a.user_name[0])
             recipient = a.user_name;
     }
-    issuer_info(r, &is);
+    issuer_info(r, b.backend, &is);
     if (revoked) {
         state = "revoked";
         word = _("Revoked");
@@ -395,6 +411,7 @@ static void assertion_page(struct req *r, const char *uid, int check, const char
             web_tpl_text("iss_name", is.name),
             web_tpl_url("iss_url", is.url && web_tpl_url_ok(is.url) ? is.url : NULL),
             web_tpl_url("iss_image", is.image && web_tpl_url_ok(is.image) ? is.image : NULL),
+            web_tpl_text("iss_remote", is.remote ? "1" : NULL),
             web_tpl_text("state", state),
             web_tpl_text("status_word", word),
             web_tpl_text("expired", expired ? web_date(r, a.expires_at) : NULL),
@@ -571,7 +588,7 @@ void web_page_badgeclass(struct req *r, const char *slug)
         web_reply_err(r, &err);
         return;
     }
-    issuer_info(r, &is);
+    issuer_info(r, b.backend, &is);
     {
         struct web_tpl_var al = alignments(r, b.alignments);
         const char *badge_img = web_fmt(r, "%s/ob/v2/badges/%s/image", w->public_url, b.slug);
@@ -587,6 +604,7 @@ void web_page_badgeclass(struct req *r, const char *slug)
             web_tpl_text("iss_name", is.name),
             web_tpl_url("iss_url", is.url && web_tpl_url_ok(is.url) ? is.url : NULL),
             web_tpl_url("iss_image", is.image && web_tpl_url_ok(is.image) ? is.image : NULL),
+            web_tpl_text("iss_remote", is.remote ? "1" : NULL),
             web_tpl_url("img", web_fmt(r, "%s/ob/v2/badges/%s/image", w->public_path, b.slug)),
             web_tpl_text("bname", b.name),
             web_tpl_text("description", b.description),
@@ -619,7 +637,7 @@ void web_page_issuer(struct req *r)
     struct web *w = r->web;
     struct issuer_info is;
 
-    issuer_info(r, &is);
+    issuer_info(r, NULL, &is);
     {
         struct web_tpl_var vars[] = {
             web_tpl_text("lang", web_lang_tag(web_lang_current())),

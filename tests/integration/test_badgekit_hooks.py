@@ -51,6 +51,7 @@ class Hooks(lt.TempDirTest):
         with open(self.png, "wb") as f:
             f.write(lt.png_bytes(8, 8))
         self.cfg = self.write("tool.ini", (
+            "[issuer]\nname = Hosted Hall\n"
             "[awards]\nbackend = bk\n[backend.bk]\ntype = badgekit\nbase_url = %s\n"
             "allow_loopback = true\nsystem = badgekit\nissuer = uni\n"
             "issuer_name = The University\n"
@@ -258,6 +259,42 @@ class Hooks(lt.TempDirTest):
         issued = time.gmtime(row["issued_at"])
         self.assertEqual((q["issueYear"], q["issueMonth"]),
                          (str(issued.tm_year), str(issued.tm_mon)))
+
+    def test_public_pages_name_the_platform_issuer(self):
+        """The public page of a badge issued through BadgeKit, and of its BadgeClass, name the
+        issuer it was issued as (the backend's issuer_name), never this server's built-in
+        issuer, and link to the platform's own page of the assertion."""
+        slug, row, _ = self.issued("pub", name="Shown")
+        browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+        page = self.server.get("/ob/v2/assertions/" + row["uid"], headers=browser)
+        self.assertEqual(page.status, 200, page.text)
+        issued_by = re.search(r"<dt>Issued by</dt><dd>(.*?)</dd>", page.text)
+        self.assertIsNotNone(issued_by, page.text)
+        self.assertIn("The University", issued_by.group(1))
+        self.assertNotIn("Hosted Hall", page.text)
+        self.assertIn('<meta property="og:site_name" content="The University">', page.text)
+        self.assertIn('href="%s"' % html.escape(row["assertion_url"]), page.text)
+        badge = self.server.get("/ob/v2/badges/" + slug, headers=browser)
+        self.assertEqual(badge.status, 200, badge.text)
+        self.assertIn("The University", re.search(r"<dt>Issued by</dt><dd>(.*?)</dd>",
+                                                  badge.text).group(1))
+        self.assertNotIn("Hosted Hall", badge.text)
+        # without issuer_name the page names no issuer rather than this server
+        self.stop(self.server)
+        with open(self.cfg) as f:
+            text = f.read()
+        with open(self.cfg, "w") as f:
+            f.write(text.replace("issuer_name = The University\n", ""))
+        self.server = self.serve(config=self.cfg, env=self.env)
+        page = self.server.get("/ob/v2/assertions/" + row["uid"], headers=browser)
+        self.assertEqual(page.status, 200, page.text)
+        self.assertEqual(re.search(r"<dt>Issued by</dt><dd>(.*?)</dd>", page.text).group(1),
+                         '<span class="issuer">the institution&#39;s badge platform</span>')
+        self.assertNotIn("Hosted Hall", page.text)
+        self.assertNotIn("og:site_name", page.text)
+        # the built-in issuer's own page still names it
+        issuer = self.server.get("/ob/v2/issuer", headers=browser)
+        self.assertIn("<h1>Hosted Hall</h1>", issuer.text)
 
     def test_replays_change_nothing(self):
         slug, row, award_hook = self.issued("dee", name="Replayed")
