@@ -1,7 +1,8 @@
 /*
- * cli/badges.c - `ltibadges context|group|badge|grade|award`: setting up
- * courses and BadgeClasses, recording grades and managing awards from the
- * shell. The running server's worker issues what these queue.
+ * cli/badges.c - `ltibadges context|group|badge|grade|award|user`: setting
+ * up courses and BadgeClasses, recording grades and managing awards from the
+ * shell, and reading what the store holds of a user. The running server's
+ * worker issues what these queue.
  */
 #include "base/base.h"
 #include "awards/awards.h"
@@ -78,6 +79,15 @@ static const char outcome_usage[] =
     "Prints the sourcedid ltibadges hands out for a learner's result on a resource\n"
     "link: a grader holding the consumer's key and secret sends replaceResult,\n"
     "readResult and deleteResult with it to PUBLIC_URL/lti/outcomes.\n";
+
+static const char user_usage[] =
+    "usage: ltibadges user show --consumer KEY --user ID [--json]\n"
+    "\n"
+    "What the tool holds of a user its launches recorded: the names, e-mail address\n"
+    "(and where it came from: the LMS, or the learner, confirmed or not) and person\n"
+    "sourcedid the LMS sent, the courses they launched from with their roles, and\n"
+    "where the LMS takes their grades (outcome service URL and sourcedid per\n"
+    "resource link). --json prints one JSON object.\n";
 
 /* The store, the consumer named by --consumer (if wanted), and the award engine (if wanted). */
 struct env {
@@ -825,10 +835,13 @@ static json_t *award_json(const struct store_award *w)
     json_t *o = json_object();
 
     json_object_set_new(o, "id", json_integer(w->id));
+    /* the public id of a hosted assertion (PUBLIC_URL/assertions/UID) */
+    json_object_set_new(o, "uid", jstr(w->uid));
     json_object_set_new(o, "state", json_string(store_award_state_name(w->state)));
     json_object_set_new(o, "badge", jstr(w->badge_slug));
     json_object_set_new(o, "consumer", jstr(w->consumer_key));
     json_object_set_new(o, "user", jstr(w->lti_user_id));
+    json_object_set_new(o, "user_name", jstr(w->user_name));
     json_object_set_new(o, "recipient", jstr(w->recipient_email));
     json_object_set_new(o, "context", jstr(w->lti_context_id));
     json_object_set_new(o, "reason", jstr(w->reason));
@@ -837,10 +850,16 @@ static json_t *award_json(const struct store_award *w)
     json_object_set_new(o, "assertion_url", jstr(w->assertion_url));
     json_object_set_new(o, "attempts", json_integer(w->attempts));
     json_object_set_new(o, "last_error", jstr(w->last_error));
+    /* queued or issuing: when the worker may take it (again); a lease while it is issuing */
+    json_object_set_new(o, "next_attempt_at", json_integer(w->next_attempt_at));
     json_object_set_new(o, "issued_at", w->issued_at ? json_integer(w->issued_at) : json_null());
+    json_object_set_new(o, "expires_at", w->expires_at ? json_integer(w->expires_at) : json_null());
     json_object_set_new(o, "revoked_at", w->revoked_at ? json_integer(w->revoked_at) : json_null());
     json_object_set_new(o, "revoke_reason", jstr(w->revoke_reason));
+    /* false while a revocation has not reached the backend yet */
+    json_object_set_new(o, "revoke_synced", json_boolean(!w->revoke_pending));
     json_object_set_new(o, "created_at", json_integer(w->created_at));
+    json_object_set_new(o, "updated_at", json_integer(w->updated_at));
     if (w->passback_state) {
         json_t *pb = json_object();
 
@@ -1009,5 +1028,99 @@ int cli_cmd_outcome(int argc, char **argv)
     else
         printf("%s\n", sourcedid);
     env_close(&e);
+    return ret;
+}
+
+static json_t *user_json(const struct store_user_info *u)
+{
+    json_t *o = json_object(), *enr = json_array(), *bind = json_array();
+
+    json_object_set_new(o, "id", json_integer(u->id));
+    json_object_set_new(o, "user", jstr(u->lti_user_id));
+    json_object_set_new(o, "given_name", jstr(u->given_name));
+    json_object_set_new(o, "family_name", jstr(u->family_name));
+    json_object_set_new(o, "full_name", jstr(u->full_name));
+    json_object_set_new(o, "email", jstr(u->email));
+    json_object_set_new(o, "email_source", jstr(u->email_source));
+    json_object_set_new(o, "person_sourcedid", jstr(u->person_sourcedid));
+    json_object_set_new(o, "show_name", json_boolean(u->show_name));
+    json_object_set_new(o, "created_at", json_integer(u->created_at));
+    json_object_set_new(o, "updated_at", json_integer(u->updated_at));
+    for (size_t i = 0; i < u->nenrollments; i++) {
+        const struct store_user_enrollment *e = &u->enrollments[i];
+        json_t *j = json_object();
+
+        json_object_set_new(j, "context", jstr(e->lti_context_id));
+        json_object_set_new(j, "roles", jstr(e->roles));
+        json_object_set_new(j, "ext_roles", jstr(e->ext_roles));
+        json_object_set_new(j, "role_flags", json_integer(e->role_flags));
+        json_object_set_new(j, "mode", jstr(e->mode));
+        json_object_set_new(j, "first_launch_at", json_integer(e->first_launch_at));
+        json_object_set_new(j, "last_launch_at", json_integer(e->last_launch_at));
+        json_array_append_new(enr, j);
+    }
+    for (size_t i = 0; i < u->nbindings; i++) {
+        const struct store_user_binding *b = &u->bindings[i];
+        json_t *j = json_object();
+
+        json_object_set_new(j, "context", jstr(b->lti_context_id));
+        json_object_set_new(j, "resource_link", jstr(b->lti_resource_link_id));
+        json_object_set_new(j, "sourcedid", jstr(b->sourcedid));
+        json_object_set_new(j, "service_url", jstr(b->service_url));
+        json_object_set_new(j, "data_values_accepted", jstr(b->data_values_accepted));
+        json_object_set_new(j, "last_read_error", jstr(b->last_read_error));
+        json_object_set_new(j, "created_at", json_integer(b->created_at));
+        json_object_set_new(j, "updated_at", json_integer(b->updated_at));
+        json_array_append_new(bind, j);
+    }
+    json_object_set_new(o, "enrollments", enr);
+    json_object_set_new(o, "outcome_bindings", bind);
+    return o;
+}
+
+static void user_print(const struct store_user_info *u)
+{
+    printf("user:        %s\nname:        %s\nemail:       %s%s%s%s\n", u->lti_user_id,
+           u->full_name ? u->full_name : "-", u->email ? u->email : "-",
+           u->email_source ? " (" : "", u->email_source ? u->email_source : "",
+           u->email_source ? ")" : "");
+    printf("sourcedid:   %s\n", u->person_sourcedid ? u->person_sourcedid : "-");
+    for (size_t i = 0; i < u->nenrollments; i++)
+        printf("course:      %s as %s\n", u->enrollments[i].lti_context_id,
+               u->enrollments[i].roles ? u->enrollments[i].roles : "-");
+    for (size_t i = 0; i < u->nbindings; i++)
+        printf("grades:      link %s to %s\n", u->bindings[i].lti_resource_link_id,
+               u->bindings[i].service_url);
+}
+
+int cli_cmd_user(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct err err = ERR_INIT;
+    const char *sub = argc > 2 ? argv[2] : NULL;
+    struct arena ar = ARENA_INIT;
+    struct store_user_info u;
+    struct env e;
+    int ret = 0;
+
+    if (cli_parse_opts(argc, argv, 3, "config,db,json,consumer,user", 0, &o, &err) < 0)
+        return cli_usage_error("user", "%s", err.msg);
+    if (!sub || o.help || strcmp(sub, "--help") == 0) {
+        fputs(user_usage, sub ? stdout : stderr);
+        return sub ? 0 : 2;
+    }
+    if (strcmp(sub, "show") != 0)
+        return cli_usage_error("user", "unknown subcommand '%s'", sub);
+    if (need(o.consumer, "--consumer KEY", "user show") || need(o.user, "--user ID", "user show"))
+        return 2;
+    if (env_open(&e, &o, true, false, &err) < 0 ||
+        store_user_get(e.s, e.consumer.id, o.user, &ar, &u, &err) < 0)
+        ret = cli_fail(&err);
+    else if (o.json)
+        print_json(user_json(&u));
+    else
+        user_print(&u);
+    env_close(&e);
+    arena_release(&ar);
     return ret;
 }

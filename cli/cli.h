@@ -202,6 +202,7 @@ int cli_cmd_grade(int argc, char **argv);
 int cli_cmd_award(int argc, char **argv);
 int cli_cmd_outcome(int argc, char **argv);
 int cli_cmd_backend(int argc, char **argv);
+int cli_cmd_user(int argc, char **argv);
 
 struct awards;
 /*

@@ -24,6 +24,7 @@ static const char usage[] =
     "  award       grant, list, retry and revoke awards\n"
     "  outcome     the sourcedid a grader sends to /lti/outcomes for a learner's result\n"
     "  backend     list the badge platforms awards go to, check their configuration\n"
+    "  user        what the tool holds of a user: names, e-mail, courses, grade bindings\n"
     "  db          migrate, version, backup or restore the database\n"
     "  migrate     create the database or bring its schema up to date (db migrate)\n"
     "\n"
@@ -129,6 +130,8 @@ int main(int argc, char **argv)
         return cli_cmd_award(argc, argv);
     if (strcmp(cmd, "backend") == 0)
         return cli_cmd_backend(argc, argv);
+    if (strcmp(cmd, "user") == 0)
+        return cli_cmd_user(argc, argv);
     fprintf(stderr, "ltibadges: unknown command '%s' (see 'ltibadges --help')\n", cmd);
     return 2;
 }

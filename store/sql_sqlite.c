@@ -683,6 +683,20 @@ const char *const store_sql_sqlite[S__COUNT] = {
     [S_COUNT_AWARDS] = "SELECT count(*) FROM awards",
     [S_COUNT_GRADES] = "SELECT count(*) FROM grades",
     [S_COUNT_COMPLETIONS] = "SELECT count(*) FROM completions",
+    [S_USER_GET] =
+        "SELECT id, lti_user_id, given_name, family_name, full_name, email, email_source, "
+        "person_sourcedid, show_name, created_at, updated_at FROM users "
+        "WHERE consumer_id = ?1 AND lti_user_id = ?2",
+    [S_USER_ENROLLMENTS] = "SELECT c.lti_context_id, e.roles, e.ext_roles, e.role_flags, e.mode, "
+                           "e.first_launch_at, e.last_launch_at FROM enrollments e "
+                           "JOIN contexts c ON c.id = e.context_id WHERE e.user_id = ?1 "
+                           "ORDER BY c.lti_context_id",
+    [S_USER_BINDINGS] =
+        "SELECT c.lti_context_id, l.lti_resource_link_id, o.sourcedid, o.service_url, "
+        "o.data_values_accepted, o.last_read_error, o.created_at, o.updated_at "
+        "FROM outcome_bindings o JOIN resource_links l ON l.id = o.resource_link_id "
+        "LEFT JOIN contexts c ON c.id = o.context_id WHERE o.user_id = ?1 "
+        "ORDER BY l.lti_resource_link_id",
     [S_CONSUMER_SET_BACKEND] = "UPDATE consumers SET backend = ?2 WHERE key = ?1",
     /* only while it has no award: an award is tied to where its BadgeClass lives */
     /* nothing is owed to the old one: the new one makes it from our record at its first award */

@@ -939,6 +939,126 @@ out:
     return ret;
 }
 
+/* The rows of `st` (bound, borrowed), each read by `read` into a growing array of `size`-byte
+ * items. */
+static int collect(struct conn *c, struct db_stmt *st, struct arena *a, size_t size,
+                   void (*read)(struct db_stmt *, struct arena *, void *), void **out, size_t *n,
+                   struct err *err)
+{
+    size_t cap = 4;
+    char *v = arena_alloc(a, st_mult(cap, size));
+    int rc;
+
+    *n = 0;
+    while ((rc = db_step(st)) == DB_ROW) {
+        if (*n == cap) {
+            char *nv = arena_alloc(a, st_mult(2 * cap, size));
+
+            memcpy(nv, v, st_mult(*n, size));
+            v = nv;
+            cap *= 2;
+        }
+        read(st, a, v + st_mult(*n, size));
+        (*n)++;
+    }
+    db_reset(st);
+    if (rc != DB_DONE)
+        return store_db_err(c, rc, "reading a user", err);
+    *out = v;
+    return 0;
+}
+
+static void read_enrollment(struct db_stmt *st, struct arena *a, void *p)
+{
+    struct store_user_enrollment *e = p;
+
+    e->lti_context_id = store_col_arena(st, 0, a);
+    e->roles = store_col_arena(st, 1, a);
+    e->ext_roles = store_col_arena(st, 2, a);
+    e->role_flags = db_column_int64(st, 3);
+    e->mode = store_col_arena(st, 4, a);
+    e->first_launch_at = db_column_int64(st, 5);
+    e->last_launch_at = db_column_int64(st, 6);
+}
+
+static void read_binding(struct db_stmt *st, struct arena *a, void *p)
+{
+    struct store_user_binding *b = p;
+
+    b->lti_context_id = store_col_arena(st, 0, a);
+    b->lti_resource_link_id = store_col_arena(st, 1, a);
+    b->sourcedid = store_col_arena(st, 2, a);
+    b->service_url = store_col_arena(st, 3, a);
+    b->data_values_accepted = store_col_arena(st, 4, a);
+    b->last_read_error = store_col_arena(st, 5, a);
+    b->created_at = db_column_int64(st, 6);
+    b->updated_at = db_column_int64(st, 7);
+}
+
+int store_user_get(struct store *s, int64_t consumer_id, const char *lti_user_id, struct arena *a,
+                   struct store_user_info *out, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    struct db_stmt *st;
+    void *v = NULL;
+    int rc, ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (!c)
+        return -1;
+    if (store_begin_read(c, err) < 0)
+        goto out;
+    st = store_stmt(c, S_USER_GET, err);
+    if (!st)
+        goto end;
+    db_bind_int64(st, 1, consumer_id);
+    db_bind_str(st, 2, str_from_cstr(lti_user_id));
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        out->id = db_column_int64(st, 0);
+        out->lti_user_id = store_col_arena(st, 1, a);
+        out->given_name = store_col_arena(st, 2, a);
+        out->family_name = store_col_arena(st, 3, a);
+        out->full_name = store_col_arena(st, 4, a);
+        out->email = store_col_arena(st, 5, a);
+        out->email_source = store_col_arena(st, 6, a);
+        out->person_sourcedid = store_col_arena(st, 7, a);
+        out->show_name = db_column_int(st, 8) == 1;
+        out->created_at = db_column_int64(st, 9);
+        out->updated_at = db_column_int64(st, 10);
+    }
+    db_reset(st);
+    if (rc == DB_DONE) {
+        err_set(err, ERR_NOTFOUND, "user '%s' not found", lti_user_id);
+        goto end;
+    }
+    if (rc != DB_ROW) {
+        store_db_err(c, rc, "reading a user", err);
+        goto end;
+    }
+    st = store_stmt(c, S_USER_ENROLLMENTS, err);
+    if (!st)
+        goto end;
+    db_bind_int64(st, 1, out->id);
+    if (collect(c, st, a, sizeof(*out->enrollments), read_enrollment, &v, &out->nenrollments, err) <
+        0)
+        goto end;
+    out->enrollments = v;
+    st = store_stmt(c, S_USER_BINDINGS, err);
+    if (!st)
+        goto end;
+    db_bind_int64(st, 1, out->id);
+    if (collect(c, st, a, sizeof(*out->bindings), read_binding, &v, &out->nbindings, err) < 0)
+        goto end;
+    out->bindings = v;
+    ret = 0;
+end:
+    store_end_read(c);
+out:
+    store_reader_put(s, c);
+    return ret;
+}
+
 int store_count(struct store *s, const char *table, int64_t *out, struct err *err)
 {
     static const struct {

@@ -1163,6 +1163,37 @@ struct store_row_counts {
 };
 int store_row_counts(struct store *s, struct store_row_counts *out /* OUT */, struct err *err);
 
+/* A course a user launched from, as their last launch there left it. */
+struct store_user_enrollment {
+    const char *lti_context_id, *roles, *ext_roles, *mode;
+    int64_t role_flags, first_launch_at, last_launch_at;
+};
+/* Where the LMS takes a user's grade on a resource link (Basic Outcomes). */
+struct store_user_binding {
+    const char *lti_context_id, *lti_resource_link_id, *sourcedid, *service_url;
+    const char *data_values_accepted, *last_read_error;
+    int64_t created_at, updated_at;
+};
+/*
+ * A user as the store holds them (`ltibadges user show`; the tests read the
+ * store's state through it): what the LMS sent of them, where their e-mail
+ * address came from (NULL: the LMS; "confirmed", "unconfirmed": the learner),
+ * their courses and outcome bindings. Strings live in the arena.
+ */
+struct store_user_info {
+    int64_t id, created_at, updated_at;
+    const char *lti_user_id, *given_name, *family_name, *full_name, *email, *email_source;
+    const char *person_sourcedid;
+    bool show_name;
+    struct store_user_enrollment *enrollments;
+    size_t nenrollments;
+    struct store_user_binding *bindings;
+    size_t nbindings;
+};
+/* By the consumer and the LMS's user id, in one snapshot; ERR_NOTFOUND. */
+int store_user_get(struct store *s, int64_t consumer_id, const char *lti_user_id, struct arena *a,
+                   struct store_user_info *out /* OUT */, struct err *err);
+
 /*
  * What /metrics shows of the outboxes, read when it is asked for (a count
  * of every award and passback: a scrape's work, never a request's).
