@@ -6,10 +6,12 @@ Run the test files with Debian's /usr/bin/python3 (it has python3-oauthlib).
 The binary is $LTIBADGES_BIN, by default build/ltibadges of this checkout.
 """
 import base64
+import csv
 import hashlib
 import hmac
 import html
 import http.client
+import io
 import json
 import os
 import re
@@ -117,23 +119,146 @@ def add_consumer(db, name, key=None, secret=None):
 
 
 # ---- the database -----------------------------------------------------------
+#
+# The tests read the store's state through the command line's --json output (cli_json,
+# counts), whichever engine holds it: a sqlite file or a PostgreSQL database (`db` is then
+# its postgresql:// URL). What no command writes is set up with setup_sql, the one helper
+# that writes into the database itself.
 
 
-def db_connect(db):
-    c = sqlite3.connect(db, timeout=10)
-    c.row_factory = sqlite3.Row
-    return c
+def is_postgresql(db):
+    return isinstance(db, str) and db.startswith(("postgresql://", "postgres://"))
+
+
+def db_cli(db, *args, env=None, timeout=30):
+    """`ltibadges ARGS...` on the database `db`: a sqlite path (--db) or a PostgreSQL URL
+    (LTIBADGES_DATABASE_URL); the CompletedProcess."""
+    if is_postgresql(db):
+        return run_cli(*args, env=dict(env or {}, LTIBADGES_DATABASE_URL=db), timeout=timeout)
+    return run_cli(*(list(args) + ["--db", db]), env=env, timeout=timeout)
+
+
+def cli_json(db, *args):
+    """What `ltibadges ARGS... --json` prints on the database `db`, parsed; a failure of the
+    command fails the test."""
+    p = db_cli(db, *(list(args) + ["--json"]))
+    if p.returncode != 0:
+        raise AssertionError("ltibadges %s failed (%d): %s"
+                             % (" ".join(map(str, args)), p.returncode, p.stderr))
+    return json.loads(p.stdout)
 
 
 def counts(db):
     """How many rows of each kind the store holds (nonces: those claimed, whether the writer
     moved them from its log yet or not), read through `ltibadges db stats --json`: the
     store's own reading, whichever engine holds it, not the database file opened here."""
-    p = run_cli("db", "stats", "--json", "--db", db)
-    if p.returncode != 0:
-        raise AssertionError("db stats failed (%d): %s" % (p.returncode, p.stderr))
-    n = json.loads(p.stdout)
+    n = cli_json(db, "db", "stats")
     return {t: n[t] for t in TABLES}
+
+
+def awards(db, *filters):
+    """`award list --json` (filters: --state S, --badge SLUG, --backend B)."""
+    return cli_json(db, "award", "list", *filters)
+
+
+def award(db, award_id):
+    """One award of `award list --json`, by id."""
+    got = [a for a in awards(db) if a["id"] == award_id]
+    if not got:
+        raise AssertionError("no award %r in 'award list'" % award_id)
+    return got[0]
+
+
+def badge(db, slug):
+    """`badge show SLUG --json`."""
+    return cli_json(db, "badge", "show", slug)
+
+
+def consumers(db):
+    """`consumer list --json` by key."""
+    return {c["key"]: c for c in cli_json(db, "consumer", "list")}
+
+
+def user(db, consumer_key, lti_user_id):
+    """`user show --json`: a user of the consumer with their enrollments and outcome
+    bindings; None when the store has no such user."""
+    p = db_cli(db, "user", "show", "--consumer", consumer_key, "--user", lti_user_id, "--json")
+    if p.returncode == 1 and "not found" in p.stderr:
+        return None
+    if p.returncode != 0:
+        raise AssertionError("user show failed (%d): %s" % (p.returncode, p.stderr))
+    return json.loads(p.stdout)
+
+
+def _sql_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (bytes, bytearray)):
+        return "'\\x%s'::bytea" % bytes(v).hex()
+    return "'%s'" % str(v).replace("'", "''")
+
+
+def _sql_bind(sql, args):
+    """`sql` with each ? outside quotes replaced by the literal of the next argument."""
+    out, args, quoted = [], list(args), False
+    for ch in sql:
+        if ch == "'":
+            quoted = not quoted
+        if ch == "?" and not quoted:
+            out.append(_sql_literal(args.pop(0)))
+        else:
+            out.append(ch)
+    if args:
+        raise AssertionError("more arguments than ? in %r" % sql)
+    return "".join(out)
+
+
+def setup_sql_batch(db, statements):
+    """Test set-up only: runs the statements [(SQL, ARGS), ...] (? placeholders) straight on
+    the database, in one transaction, to make a state no command makes (a row back-dated, an
+    award as the worker leaves a failed one, a hundred learners at once): sqlite3 on a sqlite
+    file, psql on PostgreSQL. Returns the rows the last statement returns (INSERT ...
+    RETURNING), as dicts. Never a way to read what a test checks: that is cli_json's."""
+    if is_postgresql(db):
+        # one transaction (-1); only the last statement's rows are printed (\o)
+        script = "\\o /dev/null\n" + "".join(_sql_bind(sql, args) + ";\n"
+                                             for sql, args in statements[:-1])
+        script += "\\o\n" + _sql_bind(*statements[-1]) + ";\n"
+        p = subprocess.run(["psql", "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "--csv", "-d", db,
+                            "-f", "-"], input=script, capture_output=True, text=True, timeout=120)
+        if p.returncode != 0:
+            raise AssertionError("set-up SQL failed: %s" % p.stderr)
+        rows = list(csv.DictReader(io.StringIO(p.stdout)))
+        return [{k: int(v) if re.fullmatch(r"-?[0-9]+", v or "") else v for k, v in r.items()}
+                for r in rows]
+    c = sqlite3.connect(db, timeout=10)
+    c.row_factory = sqlite3.Row
+    try:
+        for sql, args in statements[:-1]:
+            c.execute(sql, tuple(args))
+        rows = [dict(r) for r in c.execute(statements[-1][0],
+                                           tuple(statements[-1][1])).fetchall()]
+        c.commit()
+        return rows
+    finally:
+        c.close()
+
+
+def setup_sql(db, sql, *args):
+    """Test set-up only: one statement of setup_sql_batch."""
+    return setup_sql_batch(db, [(sql, args)])
+
+
+# NEEDSWORK: the direct reads below go as the tests move to cli_json
+
+def db_connect(db):
+    c = sqlite3.connect(db, timeout=10)
+    c.row_factory = sqlite3.Row
+    return c
 
 
 def session_rows(db, token, columns="*"):
@@ -152,12 +277,7 @@ def query(db, sql, *args):
 
 
 def execute(db, sql, *args):
-    c = db_connect(db)
-    try:
-        c.execute(sql, args)
-        c.commit()
-    finally:
-        c.close()
+    setup_sql(db, sql, *args)
 
 
 def consumer_id(db, key):

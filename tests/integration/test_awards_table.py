@@ -90,18 +90,18 @@ class AwardsTable(lt.ServerTestCase):
         return self.server.request("POST", path, body=body, headers={"Content-Type": lt.FORM})
 
     def user_id(self, lti_user_id):
-        return lt.query(self.db, "SELECT id FROM users WHERE lti_user_id = ?",
-                        lti_user_id)[0]["id"]
+        return lt.user(self.db, self.key, lti_user_id)["id"]
 
     def awards(self):
-        return json.loads(self.cli("award", "list", "--json").stdout)
+        return lt.awards(self.db)
 
     def award_rows(self):
         """Every award, once the worker is done with them (to compare before and after)."""
         deadline = time.monotonic() + WAIT
         while True:
-            got = lt.query(self.db, "SELECT id, state, revoke_reason, narrative, revoke_synced "
-                                    "FROM awards ORDER BY id")
+            got = sorted(({k: a[k] for k in ("id", "state", "revoke_reason", "narrative",
+                                              "revoke_synced")} for a in self.awards()),
+                         key=lambda a: a["id"])
             if all(a["state"] not in ("queued", "issuing") and a["revoke_synced"] for a in got):
                 return got
             self.assertLess(time.monotonic(), deadline, "the worker did not settle: %r" % got)
@@ -258,7 +258,7 @@ class AwardsTable(lt.ServerTestCase):
         self.assertEqual(self.award_rows(), before)
 
     def test_archived_badge_is_not_offered_nor_awarded(self):
-        lt.execute(self.db, "UPDATE badge_classes SET archived_at = 1 WHERE slug = ?", self.slug2)
+        lt.setup_sql(self.db, "UPDATE badge_classes SET archived_at = 1 WHERE slug = ?", self.slug2)
         page = self.page(self.prof)
         award_form = re.search(r'<select id="g-badge".*?</select>', page.text, re.S).group(0)
         self.assertNotIn(self.slug2, award_form)
@@ -362,7 +362,7 @@ class AwardsTable(lt.ServerTestCase):
             self.assertLess(time.monotonic(), deadline, "awards not issued in time")
             time.sleep(0.1)
         # as the worker records a permanent failure
-        lt.execute(self.db, "UPDATE awards SET state = 'failed', assertion_id = NULL, "
+        lt.setup_sql(self.db, "UPDATE awards SET state = 'failed', assertion_id = NULL, "
                             "assertion_url = NULL, issued_at = NULL, "
                             "last_error = 'badge service said: <no>' WHERE id = ?", ada)
         page = self.page(self.prof, state="failed")
@@ -385,7 +385,7 @@ class AwardsTable(lt.ServerTestCase):
         oprof = self.open("oprof-" + self.ctx, self.other, roles="Instructor")
         self.follow(self.grant([self.carl], slug=self.elsewhere, narrative="x", token=oprof))
         foreign = self.ids_of([self.carl], slug=self.elsewhere)[0]
-        lt.execute(self.db, "UPDATE awards SET state = 'failed' WHERE id = ?", foreign)
+        lt.setup_sql(self.db, "UPDATE awards SET state = 'failed' WHERE id = ?", foreign)
         self.assertRefusal(self.post("/badges/retry", dict(fields, retry=str(foreign))), 403)
         self.assertEqual({a["id"]: a["state"] for a in self.awards()}[foreign], "failed")
 
@@ -430,26 +430,25 @@ class AwardsTable(lt.ServerTestCase):
 
     def test_caps_at_max_and_max_plus_one(self):
         """200 awards and learners are shown whole; the 201st is left out, and the page says so."""
-        ctx_id = lt.query(self.db, "SELECT id FROM contexts WHERE lti_context_id = ?",
-                          self.ctx)[0]["id"]
-        badge_id = lt.query(self.db, "SELECT id FROM badge_classes WHERE slug = ?",
-                            self.slug2)[0]["id"]
-        cid = lt.consumer_id(self.db, self.key)
-        c = lt.db_connect(self.db)
-        try:
-            for i in range(201 - 2):  # ada and bob are learners already
-                who = ("many-%s-%03d" % (self.ctx, i), "Many %03d" % i)
-                uid = c.execute("INSERT INTO users(consumer_id, lti_user_id, full_name, "
-                                "created_at, updated_at) VALUES (?, ?, ?, 1, 1) RETURNING id",
-                                (cid,) + who).fetchone()[0]
-                c.execute("INSERT INTO enrollments(user_id, context_id, role_flags, "
-                          "first_launch_at, last_launch_at) VALUES (?, ?, 1, 1, 1)", (uid, ctx_id))
-                c.execute("INSERT INTO awards(uid, badge_class_id, user_id, context_id, reason, "
-                          "salt, state, created_at, updated_at) VALUES (?, ?, ?, ?, 'manual', "
-                          "'s', 'failed', 1, 1)", (lt.hex_id(8), badge_id, uid, ctx_id))
-            c.commit()
-        finally:
-            c.close()
+        # test set-up: 199 learners of the course, each with a failed award, written at once
+        consumer = "(SELECT id FROM consumers WHERE key = ?)"
+        context = ("(SELECT id FROM contexts WHERE lti_context_id = ? AND consumer_id = %s)"
+                   % consumer)
+        person = "(SELECT id FROM users WHERE lti_user_id = ? AND consumer_id = %s)" % consumer
+        setup = []
+        for i in range(201 - 2):  # ada and bob are learners already
+            who = "many-%s-%03d" % (self.ctx, i)
+            setup += [
+                ("INSERT INTO users(consumer_id, lti_user_id, full_name, created_at, updated_at) "
+                 "VALUES (%s, ?, ?, 1, 1)" % consumer, (self.key, who, "Many %03d" % i)),
+                ("INSERT INTO enrollments(user_id, context_id, role_flags, first_launch_at, "
+                 "last_launch_at) VALUES (%s, %s, 1, 1, 1)" % (person, context),
+                 (who, self.key, self.ctx, self.key)),
+                ("INSERT INTO awards(uid, badge_class_id, user_id, context_id, reason, salt, "
+                 "state, created_at, updated_at) VALUES (?, (SELECT id FROM badge_classes "
+                 "WHERE slug = ?), %s, %s, 'manual', 's', 'failed', 1, 1)" % (person, context),
+                 (lt.hex_id(8), self.slug2, who, self.key, self.ctx, self.key))]
+        lt.setup_sql_batch(self.db, setup)
         self.follow(self.grant([self.bob], slug=self.slug2, narrative="The 200th"))
         page = self.page(self.prof)
         self.assertEqual(len(rows(page.text)), 200)
@@ -479,13 +478,13 @@ class AwardsTable(lt.ServerTestCase):
         a1, a2, a3 = self.ids_of([self.ada, self.bob, self.dave])
         a4 = self.ids_of([self.ada], slug=self.slug2)[0]
         for who, name in ((self.ada, "Zoe Ada"), (self.bob, "adam Bob"), (self.dave, "Mia Dave")):
-            lt.execute(self.db, "UPDATE users SET full_name = ? WHERE lti_user_id = ?", name, who)
-        lt.execute(self.db, "UPDATE awards SET issued_at = 1700000000 WHERE id = ?", a1)
-        lt.execute(self.db, "UPDATE awards SET state = 'failed', issued_at = NULL, "
+            lt.setup_sql(self.db, "UPDATE users SET full_name = ? WHERE lti_user_id = ?", name, who)
+        lt.setup_sql(self.db, "UPDATE awards SET issued_at = 1700000000 WHERE id = ?", a1)
+        lt.setup_sql(self.db, "UPDATE awards SET state = 'failed', issued_at = NULL, "
                             "assertion_id = NULL, assertion_url = NULL, last_error = 'no' "
                             "WHERE id = ?", a2)
-        lt.execute(self.db, "UPDATE awards SET issued_at = 1000000000 WHERE id = ?", a3)
-        lt.execute(self.db, "UPDATE awards SET state = 'revoked', issued_at = 1600000000, "
+        lt.setup_sql(self.db, "UPDATE awards SET issued_at = 1000000000 WHERE id = ?", a3)
+        lt.setup_sql(self.db, "UPDATE awards SET state = 'revoked', issued_at = 1600000000, "
                             "revoked_at = 1650000000, revoke_reason = 'r', revoke_synced = 1 "
                             "WHERE id = ?", a4)
         return a1, a2, a3, a4
@@ -610,12 +609,12 @@ class AwardsTable(lt.ServerTestCase):
         self.award_rows()
         ada, bob = self.ids_of([self.ada, self.bob])
         # one being issued right now (its lease an hour off), one revoked
-        lt.execute(self.db, "UPDATE awards SET state = 'issuing', next_attempt_at = ? "
+        lt.setup_sql(self.db, "UPDATE awards SET state = 'issuing', next_attempt_at = ? "
                             "WHERE id = ?", int(time.time()) + 3600, ada)
         # the other tests wait for every award of the database to settle
-        self.addCleanup(lt.execute, self.db, "UPDATE awards SET state = 'issued' WHERE id = ?",
+        self.addCleanup(lt.setup_sql, self.db, "UPDATE awards SET state = 'issued' WHERE id = ?",
                         ada)
-        lt.execute(self.db, "UPDATE awards SET state = 'revoked', revoked_at = 1, "
+        lt.setup_sql(self.db, "UPDATE awards SET state = 'revoked', revoked_at = 1, "
                             "revoke_reason = 'r', revoke_synced = 1 WHERE id = ?", bob)
         text = self.get(self.prof, path="/badges").text
         links = {html.unescape(m.group(2)): html.unescape(m.group(1)) for m in re.finditer(
@@ -635,9 +634,9 @@ class AwardsTable(lt.ServerTestCase):
     def test_csv_export(self):
         self.follow(self.grant([self.ada, self.bob], narrative="Both"))
         self.follow(self.grant([self.ada], slug=self.slug2, narrative="+1 for =SUM(A1)"))
-        lt.execute(self.db, "UPDATE users SET full_name = ? WHERE lti_user_id = ?", TRICKY,
+        lt.setup_sql(self.db, "UPDATE users SET full_name = ? WHERE lti_user_id = ?", TRICKY,
                    self.ada)
-        lt.execute(self.db, "UPDATE users SET full_name = ? WHERE lti_user_id = ?", FORMULA,
+        lt.setup_sql(self.db, "UPDATE users SET full_name = ? WHERE lti_user_id = ?", FORMULA,
                    self.bob)
         bob = self.ids_of([self.bob])[0]
         self.follow(self.revoke([bob], "-bad, \"really\""))
