@@ -77,13 +77,23 @@
 /*
  * The recipient check of a public badge page: at most this many addresses
  * checked from one client, and against one badge, per window (seconds),
- * counted in a table of this many slots. A person checks one or two; a
+ * counted in the database (store_rate_take). A person checks one or two; a
  * script guessing addresses in bulk is stopped after a handful.
  */
 #define LIMIT_RECIPIENT_CHECKS_CLIENT 10
 #define LIMIT_RECIPIENT_CHECKS_BADGE  30
 #define LIMIT_RECIPIENT_CHECK_WINDOW  600
-#define LIMIT_RECIPIENT_CHECK_SLOTS   1024
+/*
+ * A rate limit's key: its kind, a space and the subject (a client address,
+ * an assertion id), with room to spare.
+ */
+#define LIMIT_RATE_KEY_LEN 256
+/*
+ * Rows of ended windows a rate limit's event deletes at most: more than
+ * the one row an event can add, so the table shrinks back after a burst,
+ * and few enough that the event's transaction stays short.
+ */
+#define LIMIT_RATE_PURGE_ROWS 32
 /* Confirmation mails one learner may ask for per hour. */
 #define LIMIT_EMAIL_CONFIRM_PER_HOUR 5
 

@@ -434,6 +434,18 @@ static const char *const migrations[] = {
     "CREATE TRIGGER awards_backend_follows AFTER UPDATE OF backend ON badge_classes "
     "BEGIN UPDATE awards SET backend = NEW.backend WHERE badge_class_id = NEW.id; END;"
     "PRAGMA user_version = 14;",
+    /*
+     * 15: rate limits (the public pages' recipient check), counted in the
+     * database so that every instance on it counts together: one row per
+     * key, its window's end and the events in it (store/rates.c).
+     */
+    "CREATE TABLE rate_limits ("
+    "  key TEXT PRIMARY KEY,"
+    "  expires_at INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX rate_limits_expiry ON rate_limits(expires_at);"
+    "PRAGMA user_version = 15;",
 };
 
 int store_schema_latest(void)

@@ -307,6 +307,13 @@ static const struct {
       "  last_received_at BIGINT, last_refused_at BIGINT, last_refusal TEXT"
       ");"
       "INSERT INTO ltibadges_schema(id, version) VALUES (1, 0);" },
+    { 15,
+      "CREATE TABLE rate_limits ("
+      "  key TEXT PRIMARY KEY,"
+      "  expires_at BIGINT NOT NULL,"
+      "  count BIGINT NOT NULL"
+      ");"
+      "CREATE INDEX rate_limits_expiry ON rate_limits(expires_at);" },
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

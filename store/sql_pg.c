@@ -798,6 +798,14 @@ const char *const store_sql_pg[S__COUNT] = {
     [S_HOOK_COUNTS_GET] = "SELECT received, applied, unchanged, ignored, refused, "
                           "coalesce(last_received_at, 0), coalesce(last_refused_at, 0), "
                           "last_refusal FROM backend_hooks WHERE backend = $1",
+    [S_RATE_TAKE] =
+        "INSERT INTO rate_limits(key, expires_at, count) VALUES ($1, $2::bigint + $3::bigint, 1) "
+        "ON CONFLICT(key) DO UPDATE SET count = CASE WHEN rate_limits.expires_at <= $2 THEN 1 "
+        "ELSE rate_limits.count + 1 END, expires_at = CASE WHEN rate_limits.expires_at <= $2 "
+        "THEN $2 + $3 ELSE rate_limits.expires_at END "
+        "WHERE rate_limits.expires_at <= $2 OR rate_limits.count < $4::bigint RETURNING count",
+    [S_RATE_PURGE] = "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits "
+                     "WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)",
     /* sqlite's only (the comment at the top says why) */
     [S_LITE_DATA_VERSION] = NULL,
     [S_LITE_NONCE_LOG] = NULL,

@@ -742,4 +742,16 @@ const char *const store_sql_sqlite[S__COUNT] = {
     [S_HOOK_COUNTS_GET] = "SELECT received, applied, unchanged, ignored, refused, "
                           "coalesce(last_received_at, 0), coalesce(last_refused_at, 0), "
                           "last_refusal FROM backend_hooks WHERE backend = ?1",
+    /*
+     * One event of key ?1 at ?2 (window ?3 seconds, at most ?4): a new
+     * window when the key's ended, else one more in it. No row comes back
+     * when the window is full (the WHERE leaves the row as it was).
+     */
+    [S_RATE_TAKE] = "INSERT INTO rate_limits(key, expires_at, count) VALUES (?1, ?2 + ?3, 1) "
+                    "ON CONFLICT(key) DO UPDATE SET "
+                    "count = CASE WHEN expires_at <= ?2 THEN 1 ELSE count + 1 END, "
+                    "expires_at = CASE WHEN expires_at <= ?2 THEN ?2 + ?3 ELSE expires_at END "
+                    "WHERE expires_at <= ?2 OR count < ?4 RETURNING count",
+    [S_RATE_PURGE] = "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits "
+                     "WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)",
 };

@@ -370,6 +370,32 @@ int store_email_set_unconfirmed(struct store *s, int64_t user_id, const char *em
 int store_email_pending(struct store *s, int64_t user_id, int64_t now, struct arena *a,
                         const char **email /* OUT */, int64_t *expires_at /* OUT */,
                         struct err *err);
+/* ---- rate limits ---------------------------------------------------------- */
+
+/*
+ * One limit to count an event against: at most `max` events of `key` per
+ * `window` seconds, the window starting at the key's first event after the
+ * last one ended. Keys are compared whole (text of at most
+ * LIMIT_RATE_KEY_LEN bytes, a kind then the subject, e.g. "check-client
+ * 192.0.2.7"), so two keys never share a count.
+ */
+struct store_rate {
+    const char *key;
+    int64_t max;
+    int64_t window;
+};
+
+/*
+ * Counts one event at `now` against each of `n` limits in turn, in one
+ * transaction on the database, so every instance on it counts together
+ * and a restart forgets nothing. ERR_LIMIT at the first limit already
+ * reached (the ones before it counted, the rest not); ERR_INVALID for a key
+ * too long. Rows of windows that ended are purged as it goes,
+ * LIMIT_RATE_PURGE_ROWS at a time.
+ */
+int store_rate_take(struct store *s, const struct store_rate *limits, size_t n, int64_t now,
+                    struct err *err);
+
 /*
  * Whether learner `user_id` shows their name on the public pages of their
  * badges (false for an unknown user: the default is not to).

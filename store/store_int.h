@@ -176,6 +176,8 @@ enum stmt_id {
     S_HOOK_REVOKED,
     S_HOOK_COUNT,
     S_HOOK_COUNTS_GET,
+    S_RATE_TAKE,
+    S_RATE_PURGE,
     /*
      * SQLite's only: the launch writer's nonce log and its check that no
      * other connection wrote (store/launch.c), the in-memory nonce window's

@@ -18,7 +18,8 @@
  * constant time with the hash of the recipient's, the same work whatever
  * the answer, and at most LIMIT_RECIPIENT_CHECKS_CLIENT checks a client
  * (LIMIT_RECIPIENT_CHECKS_BADGE a badge) per LIMIT_RECIPIENT_CHECK_WINDOW
- * seconds, so the form is no oracle for guessing addresses in bulk.
+ * seconds, so the form is no oracle for guessing addresses in bulk (counted
+ * in the database, store_rate_take: every instance counts together).
  */
 #include "base/base.h"
 #include "web/web_int.h"
@@ -27,7 +28,6 @@
 
 #include <ctype.h>
 #include <jansson.h>
-#include <pthread.h>
 
 /* ---- content negotiation -------------------------------------------------- */
 
@@ -461,50 +461,6 @@ void web_page_assertion(struct req *r, const char *uid)
 
 /* ---- the recipient check ---------------------------------------------------- */
 
-/*
- * Checks counted per client address and per badge over a window, in a
- * small table shared by the server's threads. Two keys that fall in the
- * same slot share its count: a collision makes the limit stricter, never
- * looser. The table is the process's, as there is one server per process.
- */
-struct check_slot {
-    uint64_t key;
-    int64_t since;
-    unsigned count;
-};
-static struct check_slot check_slots[LIMIT_RECIPIENT_CHECK_SLOTS];
-static pthread_mutex_t check_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static uint64_t fnv(const char *kind, const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-
-    for (const char *p = kind; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    for (const char *p = s; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return h;
-}
-
-/* Counts one check of `key`; false once it made more than `max` in the window. */
-static bool check_count(uint64_t key, unsigned max, int64_t now)
-{
-    struct check_slot *s = &check_slots[key % LIMIT_RECIPIENT_CHECK_SLOTS];
-    bool ok;
-
-    pthread_mutex_lock(&check_mu);
-    if (now - s->since >= LIMIT_RECIPIENT_CHECK_WINDOW) {
-        s->key = key;
-        s->since = now;
-        s->count = 0;
-    }
-    ok = s->count < max;
-    if (ok)
-        s->count++;
-    pthread_mutex_unlock(&check_mu);
-    return ok;
-}
-
 void web_route_recipient_check(struct req *r)
 {
     struct str uid = { r->path.ptr + strlen("/badges/check/"),
@@ -527,12 +483,27 @@ void web_route_recipient_check(struct req *r)
         return;
     }
     web_req_client(r, ip, sizeof(ip));
-    if (!check_count(fnv("client:", ip), LIMIT_RECIPIENT_CHECKS_CLIENT, now) ||
-        !check_count(fnv("badge:", uidz), LIMIT_RECIPIENT_CHECKS_BADGE, now)) {
-        web_reply_refusal(r, ERR_LIMIT,
-                          _("too many addresses were checked from here or against this badge: "
-                            "try again in a few minutes"));
-        return;
+    /*
+     * Counted in the database: every instance on it counts together, and
+     * a client's key and a badge's are never one count.
+     */
+    {
+        const struct store_rate limits[] = {
+            { web_fmt(r, "check-client %s", ip), LIMIT_RECIPIENT_CHECKS_CLIENT,
+              LIMIT_RECIPIENT_CHECK_WINDOW },
+            { web_fmt(r, "check-badge %s", uidz), LIMIT_RECIPIENT_CHECKS_BADGE,
+              LIMIT_RECIPIENT_CHECK_WINDOW },
+        };
+
+        if (store_rate_take(r->web->store, limits, 2, now, &err) < 0) {
+            if (err.code == ERR_LIMIT)
+                web_reply_refusal(r, ERR_LIMIT,
+                                  _("too many addresses were checked from here or against this "
+                                    "badge: try again in a few minutes"));
+            else
+                web_reply_err(r, &err);
+            return;
+        }
     }
     email = str_trim(web_post_get(r, "email"));
     if (email.len == 0 || email.len > LIMIT_MAIL_ADDRESS_LEN) {

@@ -353,8 +353,66 @@ class HoldersHidden(BadgePageBase):
         self.assertNotIn("holders", t)
 
 
+def old_slot(kind, s):
+    """The slot of the in-process table the recipient check counted in before its counts moved
+    into the database: FNV-1a 64 of kind + s, modulo 1 024 slots. Keys of one slot shared a
+    count there."""
+    h = 1469598103934665603
+    for b in (kind + s).encode():
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h % 1024
+
+
 class CheckLimit(BadgePageBase):
-    CONFIG = "[issuer]\nname = Limited College\n"
+    # trusted_proxies: the tests name the client in X-Forwarded-For
+    CONFIG = "[issuer]\nname = Limited College\n[server]\ntrusted_proxies = 127.0.0.1\n"
+
+    def checks(self, uid, client, n):
+        return [self.server.request("POST", "/badges/check/" + uid,
+                                    body=form({"email": "guess%d@example.edu" % i}),
+                                    headers={"Content-Type": lt.FORM,
+                                             "X-Forwarded-For": client}).status
+                for i in range(n)]
+
+    def test_a_client_and_a_badge_never_share_a_count(self):
+        # the CI failure made certain: a client whose key fell in the badge's slot of the old
+        # table, where each check counted twice and the sixth was refused
+        slug = self.badge("Colliding")
+        self.learner("lim-c")
+        uid = self.award(slug, "lim-c")["assertion_url"].rsplit("/", 1)[1]
+        want = old_slot("badge:", uid)
+        client = next(ip for ip in ("10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255)
+                                    for i in range(1, 1 << 20))
+                      if old_slot("client:", ip) == want)
+        self.assertEqual(self.checks(uid, client, 10), [200] * 10)
+        self.assertEqual(self.checks(uid, client, 1), [429])
+
+    def test_clients_apart_and_the_badge_over_all(self):
+        slug = self.badge("Many clients")
+        self.learner("lim-m")
+        uid = self.award(slug, "lim-m")["assertion_url"].rsplit("/", 1)[1]
+        for c in range(3):
+            self.assertEqual(self.checks(uid, "192.0.2.%d" % (c + 1), 10), [200] * 10)
+            self.assertEqual(self.checks(uid, "192.0.2.%d" % (c + 1), 1), [429])
+        # 30 against the badge: a fourth client is refused too, another badge is not
+        self.assertEqual(self.checks(uid, "192.0.2.4", 1), [429])
+        slug2 = self.badge("Other badge")
+        uid2 = self.award(slug2, "lim-m")["assertion_url"].rsplit("/", 1)[1]
+        self.assertEqual(self.checks(uid2, "192.0.2.4", 1), [200])
+
+    def test_counts_outlive_a_restart(self):
+        slug = self.badge("Restarted")
+        self.learner("lim-r")
+        uid = self.award(slug, "lim-r")["assertion_url"].rsplit("/", 1)[1]
+        self.assertEqual(self.checks(uid, "198.51.100.7", 10), [200] * 10)
+        rc, _ = self.server.stop()
+        self.assertEqual(rc, 0, self.server.stderr()[-1500:])
+        again = lt.Server(self.tmp, db=self.db, **self.server_kwargs)
+        type(self).server = again
+        self.addClassCleanup(again.kill)
+        again.start()
+        self.assertEqual(self.checks(uid, "198.51.100.7", 1), [429])
+        self.assertEqual(self.checks(uid, "198.51.100.8", 1), [200])
 
     def test_checks_are_rate_limited(self):
         slug = self.badge("Limited")

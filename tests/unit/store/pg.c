@@ -25,6 +25,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+/*
+ * The migrations a fresh PostgreSQL database runs: its first, which makes
+ * sqlite's schema 14 whole, and one per later version.
+ */
+#define PG_MIGRATIONS (store_pg_schema_latest() - 14 + 1)
+
 static const char *server_url;
 static PGconn *admin;
 static char dbname[64];
@@ -143,7 +149,7 @@ static void migrates_fresh_database(void **state)
     if (store_pg_migrate(pg, store_pg_schema_latest(), &before, &applied, &err) < 0)
         fail_msg("migrate: %s (%s)", err.msg, err.detail);
     assert_int_equal(before, 0);
-    assert_int_equal(applied, 1);
+    assert_int_equal(applied, PG_MIGRATIONS);
     assert_int_equal(store_pg_schema_version(pg, &v, &err), 0);
     assert_int_equal(v, store_schema_latest());
     /* again: nothing to do */
@@ -272,8 +278,8 @@ static void concurrent_migrations(void **state)
                 fail_msg("round %d: a migrating process failed (exit %d)", round, WEXITSTATUS(st));
             total += WEXITSTATUS(st) - 10;
         }
-        /* one applied the migration, the other found it done */
-        assert_int_equal(total, 1);
+        /* one applied the migrations, the other found them done */
+        assert_int_equal(total, PG_MIGRATIONS);
         assert_int_equal(store_pg_open(&pg, dburl, 1, &err), 0);
         assert_int_equal(store_pg_schema_version(pg, &v, &err), 0);
         assert_int_equal(v, store_schema_latest());

@@ -1908,6 +1908,75 @@ static void email_lms_address_meanwhile(void **state)
     store_close(s);
 }
 
+/*
+ * Rate limits (store_rate_take): each key counted on its own (the keys of
+ * two limits in one call too), a full window refused until it ends, the
+ * limits before a full one counted and the ones after not, ended windows
+ * purged a chunk at a time, and a key over LIMIT_RATE_KEY_LEN refused.
+ */
+static void rate_limits(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    const int64_t now = util_now();
+    struct store_rate both[] = { { "t-client 192.0.2.1", 3, 60 }, { "t-badge b1", 4, 60 } };
+    char key[LIMIT_RATE_KEY_LEN + 2];
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_rate_take(s, both, 2, now + i, &err), 0);
+    /* the client's window is full: refused, the badge's not counted */
+    assert_int_equal(store_rate_take(s, both, 2, now + 3, &err), -1);
+    assert_int_equal(err.code, ERR_LIMIT);
+    err_clear(&err);
+    assert_int_equal(peek_int("SELECT count FROM rate_limits WHERE key = 't-badge b1'"), 3);
+    /* another client: counted apart; the badge's fourth, then the badge is full for it too */
+    both[0].key = "t-client 192.0.2.2";
+    assert_int_equal(store_rate_take(s, both, 2, now + 4, &err), 0);
+    assert_int_equal(store_rate_take(s, both, 2, now + 5, &err), -1);
+    assert_int_equal(err.code, ERR_LIMIT);
+    err_clear(&err);
+    assert_int_equal(peek_int("SELECT count FROM rate_limits WHERE key = 't-client 192.0.2.2'"), 2);
+    /* the first client's window ends 60 s after its first event: a new one then */
+    both[0].key = "t-client 192.0.2.1";
+    assert_int_equal(store_rate_take(s, both, 1, now + 59, &err), -1);
+    err_clear(&err);
+    assert_int_equal(store_rate_take(s, both, 1, now + 60, &err), 0);
+    assert_int_equal(peek_int("SELECT count FROM rate_limits WHERE key = 't-client 192.0.2.1'"), 1);
+    /* the badge's window ended too: its row went with that event's purge */
+    assert_int_equal(peek_int("SELECT count(*) FROM rate_limits WHERE key = 't-badge b1'"), 0);
+    /* ended windows purged, LIMIT_RATE_PURGE_ROWS an event */
+    for (int i = 0; i < LIMIT_RATE_PURGE_ROWS + 5; i++) {
+        struct store_rate r = { key, 1, 10 };
+
+        snprintf(key, sizeof(key), "t-many %d", i);
+        assert_int_equal(store_rate_take(s, &r, 1, now, &err), 0);
+    }
+    assert_int_equal(peek_int("SELECT count(*) FROM rate_limits"), LIMIT_RATE_PURGE_ROWS + 7);
+    {
+        struct store_rate r = { "t-later", 1, 10 };
+
+        assert_int_equal(store_rate_take(s, &r, 1, now + 10, &err), 0);
+        /* 32 of the 37 short windows gone, the rest at the next event */
+        assert_int_equal(peek_int("SELECT count(*) FROM rate_limits"), 5 + 2 + 1);
+        r.key = "t-later 2";
+        assert_int_equal(store_rate_take(s, &r, 1, now + 10, &err), 0);
+        assert_int_equal(peek_int("SELECT count(*) FROM rate_limits WHERE key LIKE 't-many%'"), 0);
+    }
+    memset(key, 'k', sizeof(key) - 1);
+    key[sizeof(key) - 1] = '\0';
+    {
+        struct store_rate r = { key, 1, 10 };
+
+        assert_int_equal(store_rate_take(s, &r, 1, now, &err), -1);
+        assert_int_equal(err.code, ERR_INVALID);
+        err_clear(&err);
+        key[LIMIT_RATE_KEY_LEN] = '\0';
+        assert_int_equal(store_rate_take(s, &r, 1, now, &err), 0);
+    }
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1938,6 +2007,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(backends_of_badges, setup, teardown),
         cmocka_unit_test_setup_teardown(claims_by_backend, setup, teardown),
         cmocka_unit_test_setup_teardown(admin_commits_group_synced, setup, teardown),
+        cmocka_unit_test_setup_teardown(rate_limits, setup, teardown),
     };
     /* as main() does: an SVG image is stored only when the rule leaves it as it is */
     static const struct store_svg_rule rule = { image_svg_sanitize,
