@@ -1,8 +1,8 @@
 /*
- * cli/badges.c - `ltibadges context|group|badge|grade|award|user`: setting
- * up courses and BadgeClasses, recording grades and managing awards from the
- * shell, and reading what the store holds of a user. The running server's
- * worker issues what these queue.
+ * cli/badges.c - `ltibadges context|group|badge|grade|award|user|session`:
+ * setting up courses and BadgeClasses, recording grades and managing awards
+ * from the shell, and reading what the store holds of a user or a session.
+ * The running server's worker issues what these queue.
  */
 #include "base/base.h"
 #include "awards/awards.h"
@@ -88,6 +88,15 @@ static const char user_usage[] =
     "sourcedid the LMS sent, the courses they launched from with their roles, and\n"
     "where the LMS takes their grades (outcome service URL and sourcedid per\n"
     "resource link). --json prints one JSON object.\n";
+
+static const char session_usage[] =
+    "usage: ltibadges session show TOKEN [--json]\n"
+    "\n"
+    "The live session of TOKEN, the ID-SECRET a launch's page URL carries (?s=): its\n"
+    "consumer, user, course, roles, return URL, locale, when it was made and when it\n"
+    "expires, and the CSRF token its forms carry. Only whoever holds TOKEN can name\n"
+    "the session: the database keeps the SHA-256 of its secret. --json prints one\n"
+    "JSON object.\n";
 
 /* The store, the consumer named by --consumer (if wanted), and the award engine (if wanted). */
 struct env {
@@ -1120,6 +1129,98 @@ int cli_cmd_user(int argc, char **argv)
         print_json(user_json(&u));
     else
         user_print(&u);
+    env_close(&e);
+    arena_release(&ar);
+    return ret;
+}
+
+/* The CSRF token of a session's forms, as web/session.c's csrf_token makes it. */
+static void session_csrf(const unsigned char secret[32], char out[65])
+{
+    static const char label[] = "ltibadges form v1";
+    unsigned char mac[64]; /* EVP_MAX_MD_SIZE */
+    unsigned int len = 0;
+
+    if (!util_hmac(util_md_sha256(), secret, 32, label, sizeof(label) - 1, mac, &len) || len < 32)
+        BUG("HMAC-SHA256 failed");
+    util_hex(out, mac, 32);
+}
+
+static json_t *session_json(int64_t id, const struct store_session *ss, const char *csrf)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "id", json_integer(id));
+    json_object_set_new(o, "consumer_name", jstr(ss->consumer_name));
+    json_object_set_new(o, "user", jstr(ss->lti_user_id));
+    json_object_set_new(o, "context", jstr(ss->lti_context_id));
+    json_object_set_new(o, "context_title", jstr(ss->context_title));
+    json_object_set_new(o, "context_label", jstr(ss->context_label));
+    json_object_set_new(o, "roles", jstr(ss->roles));
+    json_object_set_new(o, "role_flags", json_integer(ss->role_flags));
+    json_object_set_new(o, "mode", jstr(ss->mode));
+    json_object_set_new(o, "return_url", jstr(ss->return_url));
+    json_object_set_new(o, "document_target", jstr(ss->document_target));
+    json_object_set_new(o, "locale", jstr(ss->locale));
+    json_object_set_new(o, "frame_origin", jstr(ss->frame_origin));
+    json_object_set_new(o, "created_at", json_integer(ss->created_at));
+    json_object_set_new(o, "expires_at", json_integer(ss->expires_at));
+    json_object_set_new(o, "csrf", json_string(csrf));
+    return o;
+}
+
+int cli_cmd_session(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct err err = ERR_INIT;
+    const char *sub = argc > 2 ? argv[2] : NULL;
+    struct arena ar = ARENA_INIT;
+    struct store_session ss;
+    struct env e;
+    const char *dash;
+    unsigned char hash[32];
+    char csrf[65];
+    int64_t id = 0;
+    size_t hexlen;
+    int ret = 0;
+
+    if (cli_parse_opts(argc, argv, 3, "config,db,json", 1, &o, &err) < 0)
+        return cli_usage_error("session", "%s", err.msg);
+    if (!sub || o.help || strcmp(sub, "--help") == 0) {
+        fputs(session_usage, sub ? stdout : stderr);
+        return sub ? 0 : 2;
+    }
+    if (strcmp(sub, "show") != 0)
+        return cli_usage_error("session", "unknown subcommand '%s'", sub);
+    dash = o.npos == 1 ? strchr(o.pos[0], '-') : NULL;
+    hexlen = dash ? strlen(dash + 1) : 0;
+    if (!dash || hexlen != 64 || strspn(dash + 1, "0123456789abcdef") != 64 ||
+        str_to_i64((struct str){ o.pos[0], (size_t)(dash - o.pos[0]) }, 1, INT64_MAX, &id) < 0)
+        return cli_usage_error("session show", "TOKEN (ID-SECRET, 64 hex digits) is required");
+    util_sha256(dash + 1, hexlen, hash);
+    if (env_open(&e, &o, false, false, &err) < 0 ||
+        store_session_get(e.s, id, hash, util_now(), &ar, &ss, &err) < 0) {
+        if (err.code == ERR_NOTFOUND) {
+            err_clear(&err);
+            err_set(&err, ERR_NOTFOUND, "no live session has that token");
+        }
+        ret = cli_fail(&err);
+    } else {
+        session_csrf(ss.csrf_secret, csrf);
+        if (o.json) {
+            print_json(session_json(id, &ss, csrf));
+        } else {
+            char made[21], until[21];
+
+            util_iso8601(ss.created_at, made);
+            util_iso8601(ss.expires_at, until);
+            printf("session:     %" PRId64 "\nconsumer:    %s\nuser:        %s\n"
+                   "course:      %s\nroles:       %s\nmade:        %s\nexpires:     %s\n",
+                   id, ss.consumer_name, ss.lti_user_id,
+                   ss.lti_context_id ? ss.lti_context_id : "-", ss.roles ? ss.roles : "-", made,
+                   until);
+        }
+    }
     env_close(&e);
     arena_release(&ar);
     return ret;

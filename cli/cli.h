@@ -203,6 +203,7 @@ int cli_cmd_award(int argc, char **argv);
 int cli_cmd_outcome(int argc, char **argv);
 int cli_cmd_backend(int argc, char **argv);
 int cli_cmd_user(int argc, char **argv);
+int cli_cmd_session(int argc, char **argv);
 
 struct awards;
 /*

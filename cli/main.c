@@ -25,6 +25,7 @@ static const char usage[] =
     "  outcome     the sourcedid a grader sends to /lti/outcomes for a learner's result\n"
     "  backend     list the badge platforms awards go to, check their configuration\n"
     "  user        what the tool holds of a user: names, e-mail, courses, grade bindings\n"
+    "  session     a launch's session, by its token: user, course, roles, expiry\n"
     "  db          migrate, version, backup or restore the database\n"
     "  migrate     create the database or bring its schema up to date (db migrate)\n"
     "\n"
@@ -132,6 +133,8 @@ int main(int argc, char **argv)
         return cli_cmd_backend(argc, argv);
     if (strcmp(cmd, "user") == 0)
         return cli_cmd_user(argc, argv);
+    if (strcmp(cmd, "session") == 0)
+        return cli_cmd_session(argc, argv);
     fprintf(stderr, "ltibadges: unknown command '%s' (see 'ltibadges --help')\n", cmd);
     return 2;
 }

@@ -748,7 +748,7 @@ const char *const store_sql_pg[S__COUNT] = {
         "SELECT c.lti_context_id, l.lti_resource_link_id, o.sourcedid, o.service_url, "
         "o.data_values_accepted, o.last_read_error, o.created_at, o.updated_at "
         "FROM outcome_bindings o JOIN resource_links l ON l.id = o.resource_link_id "
-        "LEFT JOIN contexts c ON c.id = o.context_id WHERE o.user_id = $1 "
+        "LEFT JOIN contexts c ON c.id = l.context_id WHERE o.user_id = $1 "
         "ORDER BY l.lti_resource_link_id",
     [S_CONSUMER_SET_BACKEND] = "UPDATE consumers SET backend = $2 WHERE key = $1",
     /* only while it has no award: an award is tied to where its BadgeClass lives */

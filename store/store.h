@@ -1194,7 +1194,7 @@ struct store_user_enrollment {
     const char *lti_context_id, *roles, *ext_roles, *mode;
     int64_t role_flags, first_launch_at, last_launch_at;
 };
-/* Where the LMS takes a user's grade on a resource link (Basic Outcomes). */
+/* Where the LMS takes a user's grade on a resource link (Basic Outcomes) of a course. */
 struct store_user_binding {
     const char *lti_context_id, *lti_resource_link_id, *sourcedid, *service_url;
     const char *data_values_accepted, *last_read_error;
