@@ -179,6 +179,22 @@ def consumers(db):
     return {c["key"]: c for c in cli_json(db, "consumer", "list")}
 
 
+def session(db, token):
+    """`session show TOKEN --json`: the live session a token "ID-SECRET" names (the store
+    finds it by the SHA-256 of SECRET); None when there is none."""
+    p = db_cli(db, "session", "show", token, "--json")
+    if p.returncode == 1 and "no live session" in p.stderr:
+        return None
+    if p.returncode != 0:
+        raise AssertionError("session show failed (%d): %s" % (p.returncode, p.stderr))
+    return json.loads(p.stdout)
+
+
+def csrf_of(db, token):
+    """The CSRF token a form of this session carries (`session show`)."""
+    return session(db, token)["csrf"]
+
+
 def user(db, consumer_key, lti_user_id):
     """`user show --json`: a user of the consumer with their enrollments and outcome
     bindings; None when the store has no such user."""
@@ -188,6 +204,22 @@ def user(db, consumer_key, lti_user_id):
     if p.returncode != 0:
         raise AssertionError("user show failed (%d): %s" % (p.returncode, p.stderr))
     return json.loads(p.stdout)
+
+
+def database_dump(db):
+    """The whole database as text (sqlite's dump, or pg_dump's), for checks that a secret is
+    stored nowhere in it, whatever the table."""
+    if is_postgresql(db):
+        p = subprocess.run(["pg_dump", "--data-only", "-d", db], capture_output=True, text=True,
+                           timeout=120)
+        if p.returncode != 0:
+            raise AssertionError("pg_dump failed: %s" % p.stderr)
+        return p.stdout
+    c = sqlite3.connect(db, timeout=10)
+    try:
+        return "\n".join(c.iterdump())
+    finally:
+        c.close()
 
 
 def _sql_literal(v):
@@ -259,13 +291,6 @@ def db_connect(db):
     c = sqlite3.connect(db, timeout=10)
     c.row_factory = sqlite3.Row
     return c
-
-
-def session_rows(db, token, columns="*"):
-    """The session rows a token "ID-SECRET" names whose stored hash is SHA-256(SECRET)."""
-    sid, secret = token.split("-", 1)
-    return query(db, "SELECT %s FROM sessions WHERE id = ? AND secret_hash = ?" % columns,
-                 int(sid), sha256(secret.encode()))
 
 
 def query(db, sql, *args):
@@ -611,12 +636,6 @@ def png_bytes(w=4, h=4, rgba=(200, 30, 30, 255), extra_chunks=()):
     for t, d in extra_chunks:
         out += chunk(t, d)
     return out + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-
-
-def csrf_of(db, token):
-    """The CSRF token a form of this session carries (as web/session.c computes it)."""
-    secret = bytes(session_rows(db, token, "csrf_secret")[0]["csrf_secret"])
-    return hmac.new(secret, b"ltibadges form v1", hashlib.sha256).hexdigest()
 
 
 class TempDirTest(unittest.TestCase):

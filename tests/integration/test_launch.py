@@ -13,7 +13,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ltitest as lt  # noqa: E402
-from ltitest import HMAC_SHA1, HMAC_SHA256, base_launch, counts, query  # noqa: E402
+from ltitest import HMAC_SHA1, HMAC_SHA256, base_launch, counts  # noqa: E402
 
 
 def canvas_launch(role="Learner", ext_roles=None, name=("Ada", "Lovelace"), **over):
@@ -141,10 +141,8 @@ class LaunchTests(lt.ServerTestCase):
     def key_of(self, i):
         return self.keys[i]
 
-    def rows_for(self, table, key, where="", *args):
-        cid = lt.consumer_id(self.db, key)
-        return query(self.db, "SELECT * FROM %s WHERE consumer_id = ? %s" % (table, where), cid,
-                     *args)
+    def lms_family(self, key):
+        return lt.consumers(self.db)[key]["lms"]
 
     def assertOneMore(self, before, after, tables):
         for t in lt.TABLES:
@@ -172,43 +170,36 @@ class LaunchTests(lt.ServerTestCase):
         self.assertIn("Back to the course", page.text)
         self.assertIsNone(page.header("Set-Cookie"))
 
-        users = self.rows_for("users", key, "AND lti_user_id = ?", d["user_id"])
-        self.assertEqual(len(users), 1)
-        u = users[0]
+        u = lt.user(self.db, key, d["user_id"])
         self.assertEqual((u["given_name"], u["family_name"], u["full_name"], u["email"],
                           u["person_sourcedid"]),
                          ("Ada", "Lovelace", "Ada Lovelace", "ada@example.edu", "SIS-1001"))
-        ctx = self.rows_for("contexts", key, "AND lti_context_id = ?", d["context_id"])
-        self.assertEqual(len(ctx), 1)
-        self.assertEqual((ctx[0]["title"], ctx[0]["label"]), ("Introduction to Biology", "BIO101"))
-        links = self.rows_for("resource_links", key, "AND lti_resource_link_id = ?",
-                              d["resource_link_id"])
-        self.assertEqual(len(links), 1)
-        self.assertEqual(links[0]["context_id"], ctx[0]["id"])
-        enr = query(self.db, "SELECT * FROM enrollments WHERE user_id = ? AND context_id = ?",
-                    u["id"], ctx[0]["id"])
-        self.assertEqual(len(enr), 1)
-        self.assertEqual(enr[0]["roles"], "Learner")
-        self.assertEqual(enr[0]["ext_roles"], d["ext_roles"])
-        self.assertEqual(enr[0]["first_launch_at"], enr[0]["last_launch_at"])
-        ob = query(self.db, "SELECT * FROM outcome_bindings WHERE user_id = ?", u["id"])
-        self.assertEqual(len(ob), 1)
-        self.assertEqual(ob[0]["service_url"], d["lis_outcome_service_url"])
-        self.assertEqual(ob[0]["sourcedid"], d["lis_result_sourcedid"])
-        self.assertEqual(ob[0]["data_values_accepted"], "url,text")
-        self.assertEqual(ob[0]["resource_link_id"], links[0]["id"])
-        sess = lt.session_rows(self.db, token)
-        self.assertEqual(len(sess), 1, "the session is stored with the SHA-256 of its secret")
-        self.assertEqual(sess[0]["user_id"], u["id"])
-        self.assertEqual(sess[0]["context_id"], ctx[0]["id"])
-        self.assertEqual(sess[0]["return_url"], d["launch_presentation_return_url"])
-        self.assertEqual(sess[0]["locale"], "en")
-        self.assertEqual(sess[0]["document_target"], "iframe")
+        self.assertEqual(len(u["enrollments"]), 1)
+        enr = u["enrollments"][0]
+        self.assertEqual(enr["context"], d["context_id"])
+        self.assertEqual(enr["roles"], "Learner")
+        self.assertEqual(enr["ext_roles"], d["ext_roles"])
+        self.assertEqual(enr["first_launch_at"], enr["last_launch_at"])
+        self.assertEqual(len(u["outcome_bindings"]), 1)
+        ob = u["outcome_bindings"][0]
+        self.assertEqual(ob["service_url"], d["lis_outcome_service_url"])
+        self.assertEqual(ob["sourcedid"], d["lis_result_sourcedid"])
+        self.assertEqual(ob["data_values_accepted"], "url,text")
+        # the binding's resource link, and that link's course
+        self.assertEqual((ob["resource_link"], ob["context"]),
+                         (d["resource_link_id"], d["context_id"]))
+        sess = lt.session(self.db, token)
+        self.assertIsNotNone(sess, "the session is found by the SHA-256 of its secret")
+        self.assertEqual((sess["user"], sess["context"]), (d["user_id"], d["context_id"]))
+        self.assertEqual((sess["context_title"], sess["context_label"]),
+                         ("Introduction to Biology", "BIO101"))
+        self.assertEqual(sess["return_url"], d["launch_presentation_return_url"])
+        self.assertEqual(sess["locale"], "en")
+        self.assertEqual(sess["document_target"], "iframe")
         secret = token.split("-", 1)[1]
-        dump = "\n".join(lt.db_connect(self.db).iterdump())
-        self.assertNotIn(secret, dump, "the database must not hold the session secret")
-        self.assertEqual(query(self.db, "SELECT lms_family FROM consumers WHERE key = ?", key)[0]
-                         ["lms_family"], "canvas")
+        self.assertNotIn(secret, lt.database_dump(self.db),
+                         "the database must not hold the session secret")
+        self.assertEqual(self.lms_family(key), "canvas")
 
     def test_canvas_instructor_and_institution_roles(self):
         key, secret = self.key_of(0)
@@ -261,9 +252,8 @@ class LaunchTests(lt.ServerTestCase):
         page = self.page(resp)
         self.assertIn("Biology, renamed", page.text)
         self.assertEqual(lt.page_view(page.text), "instructor")
-        enr = query(self.db, "SELECT e.roles FROM enrollments e JOIN users u ON "
-                    "u.id = e.user_id WHERE u.lti_user_id = ?", d["user_id"])
-        self.assertEqual(enr, [{"roles": "Instructor"}])
+        enr = lt.user(self.db, key, d["user_id"])["enrollments"]
+        self.assertEqual([e["roles"] for e in enr], ["Instructor"])
 
     # ---- Moodle
 
@@ -284,17 +274,12 @@ class LaunchTests(lt.ServerTestCase):
         self.assertEqual(lt.page_field(page.text, "Course"), "Biology (Moodle) (BIO)")
         self.assertEqual(lt.page_view(page.text), "learner")
         self.assertEqual(lt.page_field(page.text, "Track"), "verified")
-        ob = query(self.db, "SELECT o.sourcedid, o.service_url FROM outcome_bindings o JOIN users u"
-                   " ON u.id = o.user_id WHERE u.consumer_id = ? AND u.lti_user_id = '4'",
-                   lt.consumer_id(self.db, key))
-        self.assertEqual(ob, [{"sourcedid": MOODLE_SOURCEDID,
-                               "service_url": "https://moodle.example.edu/mod/lti/service.php"}])
+        u = lt.user(self.db, key, "4")
+        self.assertEqual([(o["sourcedid"], o["service_url"]) for o in u["outcome_bindings"]],
+                         [(MOODLE_SOURCEDID, "https://moodle.example.edu/mod/lti/service.php")])
         # an empty lis_person_sourcedid counts as not given
-        u = query(self.db, "SELECT person_sourcedid FROM users WHERE consumer_id = ? AND "
-                  "lti_user_id = '4'", lt.consumer_id(self.db, key))
-        self.assertEqual(u, [{"person_sourcedid": None}])
-        self.assertEqual(query(self.db, "SELECT lms_family FROM consumers WHERE key = ?", key)[0]
-                         ["lms_family"], "moodle")
+        self.assertIsNone(u["person_sourcedid"])
+        self.assertEqual(self.lms_family(key), "moodle")
 
     def canvas_signed(self, url, params, key, secret, nonce=None):
         """A launch signed by Debian's ruby-oauth exactly as Canvas signs one whose launch URL
@@ -383,21 +368,17 @@ class LaunchTests(lt.ServerTestCase):
         self.assertIn("Biology on edX", page.text)
         self.assertEqual(lt.page_view(page.text), "learner")
         self.assertNotIn("Back to the course", page.text)
-        cid = lt.consumer_id(self.db, key)
-        u = query(self.db, "SELECT * FROM users WHERE consumer_id = ? AND lti_user_id = ?", cid,
-                  anon)
-        self.assertEqual(len(u), 1)
-        self.assertIsNone(u[0]["email"])
-        ctx = query(self.db, "SELECT * FROM contexts WHERE consumer_id = ? AND lti_context_id = ?",
-                    cid, EDX_COURSE)
-        self.assertEqual(len(ctx), 1, "context_id with '+' must be stored decoded")
-        ob = query(self.db, "SELECT * FROM outcome_bindings WHERE user_id = ?", u[0]["id"])
+        u = lt.user(self.db, key, anon)
+        self.assertIsNotNone(u)
+        self.assertIsNone(u["email"])
+        self.assertEqual([e["context"] for e in u["enrollments"]], [EDX_COURSE],
+                         "context_id with '+' must be stored decoded")
+        ob = u["outcome_bindings"]
         self.assertEqual(len(ob), 1)
         self.assertEqual(ob[0]["sourcedid"], dict(params)["lis_result_sourcedid"])
         self.assertTrue(ob[0]["service_url"].endswith("/handler_noauth/outcome_service_handler"))
         # no product family code: recognised by the course id and the outcome URL
-        self.assertEqual(query(self.db, "SELECT lms_family FROM consumers WHERE key = ?", key)[0]
-                         ["lms_family"], "openedx")
+        self.assertEqual(self.lms_family(key), "openedx")
 
     def test_openedx_staff(self):
         key, secret = self.key_of(2)
@@ -418,9 +399,10 @@ class LaunchTests(lt.ServerTestCase):
         after = counts(self.db)
         for t in ("users", "contexts", "resource_links", "enrollments"):
             self.assertEqual(after[t], before[t] + 2, t)
-        rows = query(self.db, "SELECT consumer_id FROM contexts WHERE lti_context_id = '1'")
-        self.assertEqual(sorted(r["consumer_id"] for r in rows),
-                         sorted([lt.consumer_id(self.db, k1), lt.consumer_id(self.db, k2)]))
+        # each consumer's user "1" in that consumer's course "1"
+        for k in (k1, k2):
+            self.assertEqual([e["context"] for e in lt.user(self.db, k, "1")["enrollments"]],
+                             ["1"], k)
 
     # ---- signature methods
 
@@ -471,8 +453,7 @@ class LaunchTests(lt.ServerTestCase):
         uid = "mail-" + lt.hex_id(4)
         self.assertRedirectToPage(self.launch(base_launch(
             user_id=uid, lis_person_contact_email_primary="not-an-address")))
-        self.assertEqual(query(self.db, "SELECT email FROM users WHERE lti_user_id = ?", uid),
-                         [{"email": None}])
+        self.assertIsNone(lt.user(self.db, self.key, uid)["email"])
 
     def test_body_with_empty_pairs(self):
         raw = "&&" + lt.encode_params(base_launch()).replace("&", "&&", 1) + "&"
@@ -489,15 +470,15 @@ class LaunchTests(lt.ServerTestCase):
     def test_unicode_names(self):
         name = "Zoë Ñúñez 李雷 🎓"
         title = "Café — 数学 101 🧪"
-        resp = self.launch(base_launch(lis_person_name_full=name, context_title=title,
-                                       context_label="Ω"))
-        self.assertRedirectToPage(resp)
+        params = base_launch(lis_person_name_full=name, context_title=title, context_label="Ω")
+        resp = self.launch(params)
+        token = self.assertRedirectToPage(resp)
         page = self.page(resp)
         self.assertEqual(lt.page_name(page.text), name)
         self.assertIn(title, page.text)
         self.assertEqual(lt.page_field(page.text, "Course"), title + " (Ω)")
-        rows = query(self.db, "SELECT full_name FROM users WHERE full_name = ?", name)
-        self.assertEqual(len(rows), 1)
+        self.assertEqual(lt.user(self.db, self.key, dict(params)["user_id"])["full_name"], name)
+        self.assertEqual(lt.session(self.db, token)["context_title"], title)
 
     def test_unicode_given_and_family_names_without_full_name(self):
         resp = self.launch(base_launch(lis_person_name_full=None, lis_person_name_given="Łukasz",
@@ -524,8 +505,7 @@ class LaunchTests(lt.ServerTestCase):
             page = self.page(resp)
             self.assertEqual(lt.page_name(page.text), "Ana María de la Cruz")
             self.assertIn("C++ for beginners &amp; more", page.text)
-            u = query(self.db, "SELECT full_name FROM users WHERE lti_user_id = ?", uid)
-            self.assertEqual(u, [{"full_name": "Ana María de la Cruz"}])
+            self.assertEqual(lt.user(self.db, self.key, uid)["full_name"], "Ana María de la Cruz")
 
     def test_plus_signed_literally_is_refused(self):
         # a consumer that signed '+' as a plus sign (not a space) signed other bytes

@@ -141,12 +141,13 @@ class Pages(lt.ServerTestCase):
     def test_expired_session(self):
         resp, token = self.launch_ok()
         self.page(resp)
-        rows = lt.session_rows(self.db, token, "id, created_at, expires_at")
-        self.assertEqual(len(rows), 1)
-        self.assertEqual(rows[0]["expires_at"] - rows[0]["created_at"], 8 * 3600,
+        sess = lt.session(self.db, token)
+        self.assertIsNotNone(sess)
+        self.assertEqual(sess["expires_at"] - sess["created_at"], 8 * 3600,
                          "the default session lifetime is 8 hours")
-        lt.execute(self.db, "UPDATE sessions SET expires_at = ? WHERE id = ?",
-                   int(time.time()) - 5, rows[0]["id"])
+        lt.setup_sql(self.db, "UPDATE sessions SET expires_at = ? WHERE id = ?",
+                     int(time.time()) - 5, sess["id"])
+        self.assertIsNone(lt.session(self.db, token), "'session show' knows only live ones")
         page = self.server.get(self.server.page_path(resp.header("Location")))
         self.assertRefusal(page, 403, "expired", NO_SESSION)
 
@@ -293,8 +294,8 @@ class ConfiguredTool(lt.ServerTestCase):
     def test_session_ttl(self):
         resp = self.launch(base_launch())
         token = self.assertRedirectToPage(resp)
-        rows = lt.session_rows(self.db, token, "created_at, expires_at")
-        self.assertEqual(rows[0]["expires_at"] - rows[0]["created_at"], 60)
+        sess = lt.session(self.db, token)
+        self.assertEqual(sess["expires_at"] - sess["created_at"], 60)
         # signed for the configured public URL, port included
         body = lt.sign("http://tool.example.org/lti/launch", base_launch(), self.key,
                        self.secret)
@@ -588,8 +589,7 @@ class LifeCycle(unittest.TestCase):
         # every launch that was answered 303 is in the database with its session
         tokens = [lt.LOCATION_RE.match(r.header("Location")).group("token") for r in ok]
         for t in tokens:
-            rows = lt.session_rows(self.db, t, "count(*) AS n")
-            self.assertEqual(rows[0]["n"], 1)
+            self.assertIsNotNone(lt.session(self.db, t), t)
         self.assertEqual(counts(self.db)["sessions"], len(ok))
         self.assertGreaterEqual(len(ok), 30)
         self.assertLess(len(ok), len(bodies), "the stop came after every launch: no test")
