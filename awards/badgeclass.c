@@ -271,6 +271,7 @@ static int backfill_tx(struct store_tx *tx, void *cls, struct err *err)
     size_t n;
     int64_t now = util_now();
 
+    bf->added = 0; /* store_tx_run may run this again, on a transaction begun again */
     if (b->context_id) {
         if (store_tx_context(tx, b->context_id, &ctx, err) < 0)
             return -1;

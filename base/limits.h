@@ -408,5 +408,21 @@
 #define LIMIT_DB_URL_LEN      1024
 #define LIMIT_DB_POOL_DEFAULT 8
 #define LIMIT_DB_POOL_MAX     64
+/*
+ * A transaction PostgreSQL ended with a serialization failure or a
+ * deadlock (40001, 40P01), or whose connection broke before its COMMIT, is
+ * run again, whole, this many times, after 5, 20, 80 ms (and a random part
+ * as long): two instances that deadlocked once seldom do it a second time,
+ * and a server restarting (a second or two) is waited for no longer than a
+ * request should wait; after that the caller answers 503.
+ */
+#define LIMIT_DB_TX_RETRIES       3
+#define LIMIT_DB_TX_BACKOFF_MS    5
+/*
+ * How long the launch writer waits for a restarted server to learn whether a
+ * batch whose COMMIT got no answer was committed (then its launches are
+ * answered as recorded); past it they are answered 503.
+ */
+#define LIMIT_DB_IN_DOUBT_MS 5000
 
 #endif

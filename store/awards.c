@@ -416,12 +416,19 @@ int store_award_record_claim(struct store *s, struct store_award_update *u, size
         *out = NULL;
         *n = 0;
     }
-    if (store_admin_begin(s, err) < 0)
-        return -1;
-    ret = record_rows(s, u, nu, err);
-    if (ret == 0 && out && max > 0)
-        ret = claim_rows(s, scope, now, lease, max, a, out, n, err);
-    ret = store_admin_end(s, ret, err);
+    /* run again whole after a deadlock with another instance's claim (store_tx_again) */
+    for (int attempt = 0;; attempt++) {
+        if (store_admin_begin(s, err) < 0)
+            ret = -1;
+        else {
+            ret = record_rows(s, u, nu, err);
+            if (ret == 0 && out && max > 0)
+                ret = claim_rows(s, scope, now, lease, max, a, out, n, err);
+            ret = store_admin_end(s, ret, err);
+        }
+        if (ret == 0 || !store_tx_again(s->admin, attempt, err))
+            break;
+    }
     if (ret < 0 && out) {
         *out = NULL;
         *n = 0;

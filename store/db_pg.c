@@ -65,12 +65,89 @@ struct pg_db {
     struct store_pg *pool;
     struct store_pg_conn *conn;
     PGresult *failed; /* the last failure's result, for store_db_err */
+    struct err lost;  /* the last failure when libpq had no result for it (failed NULL) */
     int64_t changes;  /* rows changed by the last INSERT, UPDATE or DELETE */
+    /*
+     * A transaction is open as the caller sees it: libpq's status while the
+     * connection stands, kept as it was when the connection broke, until
+     * the caller's ROLLBACK (or COMMIT) ends it.
+     */
+    bool in_tx;
+    /*
+     * Since the last BEGIN: a failure that running the transaction again
+     * may not meet (40001, 40P01, the connection lost before the COMMIT),
+     * and a COMMIT whose connection broke under it (committed or not: the
+     * server knows, once it is back).
+     */
+    bool again, in_doubt;
 };
 
 static struct pg_stmt *ps(struct db_stmt *st)
 {
     return st->impl;
+}
+
+static bool begins(enum stmt_id id)
+{
+    return id == S_BEGIN_IMMEDIATE || id == S_BEGIN_READ;
+}
+
+/*
+ * Before statement `id` is prepared or run: a connection that broke (a
+ * server restart, a network cut) is connected again when none of the
+ * caller's transactions was open on it. One that broke in a transaction
+ * stays broken until the caller ends it, so that nothing after the break
+ * runs outside the transaction it belonged to: its statements fail, and a
+ * ROLLBACK ends it (1: done, there is nothing to roll back). 0 when the
+ * statement may run; -1 with err.
+ */
+static int ensure(struct pg_db *db, enum stmt_id id, struct err *err)
+{
+    PGconn *pc = db->conn->db;
+
+    if (begins(id))
+        db->again = db->in_doubt = false;
+    /* in a transaction a broken connection shows in the statement's own failure */
+    if (PQstatus(pc) == CONNECTION_OK && (db->in_tx || store_pg_alive(db->conn)))
+        return 0;
+    if (db->in_tx && !begins(id)) {
+        if (id == S_ROLLBACK) {
+            db->in_tx = false;
+            return 1;
+        }
+        if (id != S_COMMIT)
+            db->again = true;
+        else
+            db->in_tx = false; /* nothing of it was committed: the break came first */
+        err_set(err, ERR_UNAVAILABLE, "the database is unreachable, try again");
+        return err_detail(err, "postgresql: the connection broke in a transaction");
+    }
+    db->in_tx = false;
+    if (store_pg_revive(db->pool, db->conn, err) == 0)
+        return 0;
+    /* the server is not back yet: a transaction that was to begin may try again */
+    if (begins(id))
+        db->again = true;
+    return -1;
+}
+
+/* What a failure of statement `id` (its result `res`, NULL: none) says of the transaction. */
+static void note_failure(struct pg_db *db, enum stmt_id id, const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    if (store_pg_state_retry(state))
+        db->again = true;
+    else if (store_pg_lost(db->conn, res)) {
+        if (id == S_COMMIT)
+            db->in_doubt = true;
+        else if (db->in_tx || begins(id))
+            db->again = true;
+    }
+    if (PQstatus(db->conn->db) == CONNECTION_OK)
+        db->in_tx = PQtransactionStatus(db->conn->db) != PQTRANS_IDLE;
+    else if (id == S_COMMIT || id == S_ROLLBACK)
+        db->in_tx = false;
 }
 
 static int pg_prepare(struct db_conn *dc, const char *sql, struct db_stmt *st, struct err *err)
@@ -87,8 +164,15 @@ static int pg_prepare(struct db_conn *dc, const char *sql, struct db_stmt *st, s
         err_set(err, ERR_INTERNAL, "database error while preparing a statement");
         return err_detail(err, "postgresql: a statement outside the connection's table");
     }
-    if (store_pg_prepare(db->conn, id, err) < 0)
+    if (ensure(db, id, err) != 0) {
+        /* (1: a ROLLBACK of a transaction lost with its connection: ended, though not prepared) */
+        err_set(err, ERR_UNAVAILABLE, "the database is unreachable, try again");
         return -1;
+    }
+    if (store_pg_prepare(db->conn, id, err) < 0) {
+        note_failure(db, id, NULL);
+        return -1;
+    }
     snprintf(name, sizeof(name), "s%d", (int)id);
     d = PQdescribePrepared(db->conn->db, name);
     if (PQresultStatus(d) != PGRES_COMMAND_OK) {
@@ -231,11 +315,15 @@ static int pg_bind_count(struct db_stmt *st)
     return ps(st)->nparams;
 }
 
-/* Keeps a failed run's result on the connection for store_db_err; the step's code. */
+/*
+ * Keeps a failed run's result (NULL: none, the reason in db->lost) on the
+ * connection for store_db_err; the step's code.
+ */
 static int failed(struct pg_stmt *p, PGresult *res)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
+    note_failure(p->db, p->id, res);
     PQclear(p->db->failed);
     p->db->failed = res;
     return state && strncmp(state, "23", 2) == 0 ? PG_RC_CONSTRAINT : PG_RC_ERROR;
@@ -246,16 +334,28 @@ static int pg_step(struct db_stmt *st)
     struct pg_stmt *p = ps(st);
 
     if (!p->res) {
+        struct pg_db *db = p->db;
         char name[16];
         PGresult *res;
         ExecStatusType rs;
+        int ok;
 
+        err_clear(&db->lost);
+        ok = ensure(db, p->id, &db->lost);
+        if (ok == 1) {
+            p->res = NULL;
+            p->row = p->ntuples = 0;
+            return DB_DONE; /* the ROLLBACK of a transaction its connection took with it */
+        }
+        /* prepared again on a connection made again */
+        if (ok < 0 || store_pg_prepare(db->conn, p->id, &db->lost) < 0)
+            return failed(p, NULL);
         snprintf(name, sizeof(name), "s%d", (int)p->id);
-        res =
-            PQexecPrepared(p->db->conn->db, name, p->nparams, p->values, p->lengths, p->formats, 0);
+        res = PQexecPrepared(db->conn->db, name, p->nparams, p->values, p->lengths, p->formats, 0);
         rs = PQresultStatus(res);
         if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK)
             return failed(p, res);
+        db->in_tx = PQtransactionStatus(db->conn->db) != PQTRANS_IDLE;
         p->res = res;
         p->ntuples = PQntuples(res);
         p->row = -1;
@@ -396,6 +496,8 @@ static bool pg_in_tx(struct db_conn *c)
 {
     struct pg_db *db = c->impl;
 
+    if (PQstatus(db->conn->db) != CONNECTION_OK)
+        return db->in_tx; /* lost with the connection, still to be ended by the caller */
     return PQtransactionStatus(db->conn->db) != PQTRANS_IDLE;
 }
 
@@ -404,6 +506,10 @@ static int pg_err(struct db_conn *c, int rc, const char *what, struct err *err)
     struct pg_db *db = c->impl;
 
     (void)rc;
+    if (!db->failed && db->lost.code) {
+        err_set(err, db->lost.code, "%s", db->lost.msg);
+        return err_detail(err, "%s (while %s)", db->lost.detail, what);
+    }
     return store_pg_err(db->conn, db->failed, what, err);
 }
 
@@ -466,6 +572,16 @@ int store_db_pg_open(struct store_pg *pool, struct conn *c, struct err *err)
     c->db.impl = db;
     c->sql = store_sql_pg;
     return 0;
+}
+
+bool store_db_pg_again(struct conn *c)
+{
+    return c->db.ops == &pg_ops && ((struct pg_db *)c->db.impl)->again;
+}
+
+bool store_db_pg_in_doubt(struct conn *c)
+{
+    return c->db.ops == &pg_ops && ((struct pg_db *)c->db.impl)->in_doubt;
 }
 
 bool store_path_is_pg(const char *path)

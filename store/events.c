@@ -27,10 +27,17 @@ int store_tx_run(struct store *s, store_tx_fn *fn, void *cls, struct err *err)
 {
     int ret;
 
-    if (store_admin_begin(s, err) < 0)
-        return -1;
-    ret = store_tx_on(s, s->admin, fn, cls, NULL, err);
-    return store_admin_end(s, ret, err);
+    /* fn runs again, on a transaction begun again, after a deadlock or the like (store_tx_again) */
+    for (int attempt = 0;; attempt++) {
+        if (store_admin_begin(s, err) < 0)
+            ret = -1;
+        else {
+            ret = store_tx_on(s, s->admin, fn, cls, NULL, err);
+            ret = store_admin_end(s, ret, err);
+        }
+        if (ret == 0 || !store_tx_again(s->admin, attempt, err))
+            return ret;
+    }
 }
 
 struct arena *store_tx_arena(struct store_tx *tx)

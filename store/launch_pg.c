@@ -24,6 +24,8 @@
 #include "base/base.h"
 #include "store/pg.h"
 
+#include <time.h>
+
 /* How often a batch purges expired nonces and sessions (a bounded number each time). */
 #define PURGE_EVERY_MS 100
 
@@ -220,21 +222,81 @@ static void fail_all(struct store_launch_job **jobs, size_t n, const struct err 
     }
 }
 
-void store_launch_batch_pg(struct store *s, struct store_launch_job **jobs, size_t n)
+/*
+ * Whether the batch whose COMMIT lost its connection before its answer
+ * was committed, asked of the server once it answers again: one of the
+ * batch's sessions is there (their ids come from a sequence, never given
+ * out twice, so a session of that id is this batch's). 1 committed (or
+ * no launch of it succeeded: nothing to tell), 0 not, -1 not known within
+ * LIMIT_DB_IN_DOUBT_MS.
+ */
+static int batch_committed(struct conn *c, struct store_launch_job **jobs, size_t n)
+{
+    int64_t id = 0, until = util_mono_ns() + LIMIT_DB_IN_DOUBT_MS * 1000000LL;
+
+    for (size_t i = 0; i < n && !id; i++) {
+        if (jobs[i]->status == 0)
+            id = jobs[i]->result.session_id;
+    }
+    if (!id)
+        return 1;
+    for (;;) {
+        struct timespec pause = { 0, 100 * 1000000L };
+        struct err e = ERR_INIT;
+        struct db_stmt *st;
+        int rc = DB_ERROR;
+
+        /* ends the transaction the connection took with it (the next statement connects again) */
+        if (db_in_tx(&c->db))
+            store_rollback(c, NULL);
+        st = store_stmt(c, S_SESSION_GET, &e);
+        if (st) {
+            db_bind_int64(st, 1, id);
+            db_bind_int64(st, 2, 0);
+            rc = db_step(st);
+            db_reset(st);
+        }
+        if (rc == DB_ROW)
+            return 1;
+        if (rc == DB_DONE)
+            return 0;
+        if (util_mono_ns() >= until)
+            return -1;
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* The batch's answer when it cannot be recorded: the LMS (or the browser) may send it again. */
+static int unsaved(struct err *e)
+{
+    char why[sizeof(e->detail)];
+
+    /* the reason stays, for the log (web/ logs a 503's detail) */
+    snprintf(why, sizeof(why), "%s", e->detail[0] ? e->detail : e->msg);
+    err_clear(e);
+    err_set(e, ERR_UNAVAILABLE, "the launch could not be saved, please try again");
+    return err_detail(e, "%s", why);
+}
+
+/*
+ * One run of the batch in one transaction: 0 committed (each job's status
+ * and result set), -1 with `e` when nothing of it was kept; 1 when it was
+ * not, and may run again at once (its COMMIT was lost, and the server,
+ * back, says it was not committed).
+ */
+static int run_batch(struct store *s, struct store_launch_job **jobs, size_t n, uint64_t *replays,
+                     struct err *e)
 {
     struct conn *c = s->wconn;
-    struct err e = ERR_INIT;
-    uint64_t replays = 0, ok = 0;
     int64_t mono, now;
 
+    *replays = 0;
     for (size_t i = 0; i < n; i++) {
         jobs[i]->status = 0;
         err_clear(&jobs[i]->err);
     }
-    if (store_begin(c, &e) < 0) {
-        fail_all(jobs, n, &e);
-        return;
-    }
+    if (store_begin(c, e) < 0)
+        return -1;
     /*
      * First, every PURGE_EVERY_MS and whenever the launches' second changed
      * since the last purge: a nonce out of the window may come again (the
@@ -253,35 +315,74 @@ void store_launch_batch_pg(struct store *s, struct store_launch_job **jobs, size
         struct store_launch_digests d;
 
         if (store_savepoint(c, &j->err) < 0) {
+            if (store_db_pg_again(c) || !db_in_tx(&c->db)) {
+                *e = j->err;
+                store_rollback(c, NULL);
+                return -1;
+            }
             j->status = -1;
             continue;
         }
         /* store_launch_submit's digests (only the nonce's is of use here) */
         memcpy(&d, &j->priv, sizeof(d));
         if (record_one(s, &j->launch, &d, &j->result, &j->err) < 0) {
+            if (store_db_pg_again(c)) {
+                /* a deadlock, a serialization failure, the connection lost: the whole batch */
+                *e = j->err;
+                store_rollback(c, NULL);
+                return -1;
+            }
             j->status = -1;
             if (j->err.code == ERR_REPLAY)
-                replays++;
+                (*replays)++;
             else if (j->err.code == ERR_UNAUTHORIZED)
                 /* the launch path's copy of the consumer is stale */
                 store_consumer_forget(s, j->launch.consumer_id);
             if (store_rollback_to(c, NULL) < 0 || !db_in_tx(&c->db)) {
                 /* the connection or the transaction is gone: nothing of the batch stays */
                 store_rollback(c, NULL);
-                err_clear(&e);
-                err_set(&e, ERR_UNAVAILABLE, "the launch could not be saved, please try again");
-                fail_all(jobs, n, &e);
-                return;
+                return unsaved(e);
             }
         }
         store_release(c, NULL);
     }
-    if (store_commit(c, &e) < 0) {
-        if (db_in_tx(&c->db))
-            store_rollback(c, NULL);
-        /* nothing was recorded: the LMS (or the browser) may send them again as they are */
+    if (store_commit(c, e) == 0)
+        return 0;
+    if (store_db_pg_in_doubt(c)) {
+        int done = batch_committed(c, jobs, n);
+
+        if (done == 1) {
+            err_clear(e);
+            return 0;
+        }
+        if (done == 0)
+            return 1;
+    } else if (db_in_tx(&c->db))
+        store_rollback(c, NULL);
+    return -1;
+}
+
+/*
+ * The batch, run again whole (store_tx_again) after a deadlock, a
+ * serialization failure or a connection lost under it, so that launches
+ * see none of these; after the last try its launches are answered 503.
+ */
+void store_launch_batch_pg(struct store *s, struct store_launch_job **jobs, size_t n)
+{
+    struct err e = ERR_INIT;
+    uint64_t replays = 0, ok = 0;
+
+    for (int attempt = 0;; attempt++) {
+        int r;
+
         err_clear(&e);
-        err_set(&e, ERR_UNAVAILABLE, "the launch could not be saved, please try again");
+        r = run_batch(s, jobs, n, &replays, &e);
+        if (r == 0)
+            break;
+        if (r == 1 ? store_tx_backoff(attempt, &e) : store_tx_again(s->wconn, attempt, &e))
+            continue;
+        /* nothing was recorded: the LMS (or the browser) may send them again as they are */
+        unsaved(&e);
         fail_all(jobs, n, &e);
         return;
     }

@@ -341,8 +341,8 @@ int store_binding_read_done(struct store *s, int64_t binding_id, int64_t now,
 
 /* ---- the passback outbox ---------------------------------------------------- */
 
-int store_passback_claim(struct store *s, int64_t now, int64_t lease, size_t max, struct arena *a,
-                         struct store_passback **out, size_t *n, struct err *err)
+static int passback_claim(struct store *s, int64_t now, int64_t lease, size_t max, struct arena *a,
+                          struct store_passback **out, size_t *n, struct err *err)
 {
     struct conn *c = s->admin;
     int64_t ids[LIMIT_PASSBACK_CLAIM];
@@ -418,6 +418,18 @@ out:
         *n = len;
     }
     return ret;
+}
+
+int store_passback_claim(struct store *s, int64_t now, int64_t lease, size_t max, struct arena *a,
+                         struct store_passback **out, size_t *n, struct err *err)
+{
+    /* run again whole after a deadlock with another instance's claim (store_tx_again) */
+    for (int attempt = 0;; attempt++) {
+        if (passback_claim(s, now, lease, max, a, out, n, err) == 0)
+            return 0;
+        if (!store_tx_again(s->admin, attempt, err))
+            return -1;
+    }
 }
 
 int store_passback_update_batch(struct store *s, struct store_passback_update *u, size_t n,

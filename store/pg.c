@@ -6,9 +6,13 @@
  * (one at open, so that an unreachable database stops the start with
  * libpq's reason). A thread takes a connection for an operation and gives
  * it back; a connection found broken when taken (the server restarted, a
- * network cut) is connected again, never while an operation is on it: a
- * statement whose connection broke is not sent again, since it may have
- * committed (the caller answers 503 and the client retries).
+ * network cut) is connected again (store_pg_revive), and so is one a
+ * struct conn of the store keeps, before its next transaction or statement
+ * outside one (db_pg.c), never while a transaction is open on it: a
+ * statement whose connection broke is not sent again on its own, since it
+ * may have committed. Transactions run again whole instead (store_tx_again:
+ * the launch batch, the outbox claims, the award rules' transactions),
+ * else the caller answers 503 and the client retries.
  *
  * Statements are the table store_sql_pg (sql_pg.c) under the same ids as
  * sqlite's: each is prepared once per connection, on first use, as "s<id>",
@@ -140,9 +144,23 @@ static struct pg_conn *connect_db(struct store_pg *pg, struct err *err)
      * connect_timeout and application_name first: the URL's own, when it
      * has them, come later and win (libpq takes the last value of a key)
      */
-    static const char *const keys[] = { "connect_timeout", "fallback_application_name", "dbname",
+    static const char *const keys[] = { "connect_timeout",
+                                        "keepalives_idle",
+                                        "keepalives_interval",
+                                        "keepalives_count",
+                                        "tcp_user_timeout",
+                                        "fallback_application_name",
+                                        "dbname",
                                         NULL };
-    const char *values[] = { PG_CONNECT_TIMEOUT, "ltibadges", pg->conninfo, NULL };
+    /*
+     * TCP keepalives and a user timeout: a server whose network was cut
+     * answers nothing, and a statement sent to it would wait for the
+     * kernel's own retransmission timeout (15 minutes); with these it fails
+     * in about 30 s, the connection is made again, and its requests are
+     * answered 503 meanwhile (ignored on a Unix socket)
+     */
+    const char *values[] = { PG_CONNECT_TIMEOUT, "10",         "5", "3", "30000",
+                             "ltibadges",        pg->conninfo, NULL };
     PGconn *db = PQconnectdbParams(keys, values, 1);
 
     if (!db) {
@@ -228,13 +246,29 @@ void store_pg_close(struct store_pg *pg)
  * anything to read, or a hang-up, means it is gone. libpq alone would not
  * know before the next statement failed on it.
  */
-static bool conn_alive(PGconn *db)
+bool store_pg_alive(struct store_pg_conn *c)
 {
+    PGconn *db = c->db;
     struct pollfd p = { .fd = PQsocket(db), .events = POLLIN };
 
     if (PQstatus(db) != CONNECTION_OK || p.fd < 0)
         return false;
     return poll(&p, 1, 0) == 0;
+}
+
+int store_pg_revive(struct store_pg *pg, struct store_pg_conn *c, struct err *err)
+{
+    if (store_pg_alive(c))
+        return 0;
+    /* broken since it was last used: connect again; its prepared statements are gone */
+    PQreset(c->db);
+    memset(c->prepared, 0, sizeof(c->prepared));
+    if (PQstatus(c->db) == CONNECTION_OK)
+        return 0;
+    /* for a request's answer; libpq's reason (which socket or host failed how) to the log */
+    err_set(err, ERR_UNAVAILABLE, "the database is unreachable, try again");
+    set_reason(err, pg->password, PQerrorMessage(c->db), false);
+    return -1;
 }
 
 struct store_pg_conn *store_pg_get(struct store_pg *pg, struct err *err)
@@ -252,15 +286,9 @@ struct store_pg_conn *store_pg_get(struct store_pg *pg, struct err *err)
         pg->made++; /* a place for a new one, made below without the lock */
     pthread_mutex_unlock(&pg->mu);
 
-    if (c && conn_alive(c->db))
-        return c;
     if (c) {
-        /* broken since it was last used: connect again; its prepared statements are gone */
-        PQreset(c->db);
-        memset(c->prepared, 0, sizeof(c->prepared));
-        if (PQstatus(c->db) == CONNECTION_OK)
+        if (store_pg_revive(pg, c, err) == 0)
             return c;
-        set_reason(err, pg->password, PQerrorMessage(c->db), true);
         /* kept in the pool, to be tried again by the next caller */
         store_pg_put(pg, c);
         return NULL;
@@ -294,6 +322,20 @@ void store_pg_put(struct store_pg *pg, struct store_pg_conn *c)
     pthread_mutex_unlock(&pg->mu);
 }
 
+bool store_pg_lost(struct store_pg_conn *c, const struct pg_result *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    return PQstatus(c->db) != CONNECTION_OK || (state && strncmp(state, "08", 2) == 0) ||
+           (state && (strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 ||
+                      strcmp(state, "57P03") == 0));
+}
+
+bool store_pg_state_retry(const char *state)
+{
+    return state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
+}
+
 int store_pg_err(struct store_pg_conn *c, const struct pg_result *res, const char *what,
                  struct err *err)
 {
@@ -302,13 +344,12 @@ int store_pg_err(struct store_pg_conn *c, const struct pg_result *res, const cha
 
     if (!text || !text[0])
         text = PQerrorMessage(c->db);
-    if (PQstatus(c->db) != CONNECTION_OK || (state && strncmp(state, "08", 2) == 0) ||
-        (state && (strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 ||
-                   strcmp(state, "57P03") == 0)))
+    if (store_pg_lost(c, res))
         /* the connection is gone, or the server is going down or not up yet */
         err_set(err, ERR_UNAVAILABLE, "the database is unreachable, try again");
-    else if (state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0))
-        err_set(err, ERR_CONFLICT, "the database is busy, try again");
+    else if (store_pg_state_retry(state))
+        /* what a caller sees once the transaction's retries (store_tx_again) ran out */
+        err_set(err, ERR_UNAVAILABLE, "the database is busy, try again");
     else
         err_set(err, ERR_INTERNAL, "database error while %s", what);
     return err_detail(err, "postgresql: %s (%s) while %s", text ? text : "",

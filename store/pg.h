@@ -51,6 +51,24 @@ struct store_pg_conn {
  * statements to be prepared again; ERR_UNAVAILABLE when that fails.
  */
 struct store_pg_conn *store_pg_get(struct store_pg *pg, struct err *err);
+/*
+ * Whether `c` still stands: connected, and nothing (a last error, a
+ * hang-up) came from the server since its last statement. For a
+ * connection no statement is running on.
+ */
+bool store_pg_alive(struct store_pg_conn *c);
+/*
+ * Connects `c` again unless it stands (its statements to be prepared
+ * again): 0, or -1 with ERR_UNAVAILABLE (libpq's reason in the detail).
+ */
+int store_pg_revive(struct store_pg *pg, struct store_pg_conn *c, struct err *err);
+/*
+ * Whether a failure (its result `res`, NULL: none) means the connection is
+ * gone or going: broken, or the server shutting down or starting up.
+ */
+bool store_pg_lost(struct store_pg_conn *c, const struct pg_result *res);
+/* Whether SQLSTATE `state` (NULL: none) is a serialization failure or a deadlock. */
+bool store_pg_state_retry(const char *state);
 /* Gives `c` back; a transaction left open on it is rolled back. */
 void store_pg_put(struct store_pg *pg, struct store_pg_conn *c);
 /* Prepares statement `id` on `c` unless it is; ERR_INVALID for an id PostgreSQL has no SQL for. */
@@ -81,6 +99,14 @@ int store_pg_err(struct store_pg_conn *c, const struct pg_result *res, const cha
  * prepares statements of store_sql_pg on it.
  */
 int store_db_pg_open(struct store_pg *pool, struct conn *c, struct err *err);
+/*
+ * Whether the transaction begun last on `c` failed in a way that running it
+ * again may not (40001, 40P01, its connection lost before the COMMIT was
+ * sent): store_tx_again's question. False on SQLite.
+ */
+bool store_db_pg_again(struct conn *c);
+/* Whether the last COMMIT on `c` lost its connection before its answer: committed or not. */
+bool store_db_pg_in_doubt(struct conn *c);
 /* Whether `path` names a PostgreSQL database (postgresql:// or postgres://). */
 bool store_path_is_pg(const char *path);
 /*

@@ -159,6 +159,42 @@ int store_exec(struct conn *c, enum stmt_id id, struct err *err)
     return 0;
 }
 
+bool store_tx_again(struct conn *c, int attempt, struct err *err)
+{
+    if (DB_SQLITE_PATH(c->db.ops) || !store_db_pg_again(c))
+        return false;
+    return store_tx_backoff(attempt, err);
+}
+
+bool store_tx_backoff(int attempt, struct err *err)
+{
+    static _Thread_local uint64_t seed;
+    int64_t ms;
+    struct timespec ts;
+
+    if (attempt >= LIMIT_DB_TX_RETRIES)
+        return false;
+    /*
+     * 5, 20, 80 ms and a random part as long: two instances' transactions
+     * that deadlocked, run again in step, would deadlock again
+     */
+    if (!seed)
+        seed = (uint64_t)util_mono_ns() ^ (uint64_t)(uintptr_t)&seed;
+    seed ^= seed << 13;
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
+    ms = (int64_t)LIMIT_DB_TX_BACKOFF_MS << (2 * attempt);
+    ms += (int64_t)(seed % (uint64_t)ms);
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    LOG(LOG_LEVEL_INFO, "running a transaction again", LOG_STR("error", err ? err->msg : ""),
+        LOG_STR("detail", err ? err->detail : ""), LOG_INT("attempt", attempt + 1));
+    nanosleep(&ts, NULL);
+    if (err)
+        err_clear(err);
+    return true;
+}
+
 int store_step_done(struct conn *c, struct db_stmt *st, const char *what, struct err *err)
 {
     int rc = db_step(st);

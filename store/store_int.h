@@ -413,6 +413,17 @@ static inline int store_rollback_to(struct conn *c, struct err *err)
 {
     return store_exec(c, S_ROLLBACK_TO, err);
 }
+/*
+ * Whether a transaction on `c` that failed (`err`) is to run again, whole,
+ * now: on PostgreSQL, when it met a serialization failure or a deadlock
+ * (40001, 40P01) or lost its connection before its COMMIT was sent, at
+ * most LIMIT_DB_TX_RETRIES times (`attempt`: 0 for the first run's
+ * failure). Sleeps the attempt's backoff and clears err when so; never on
+ * SQLite, whose busy handler waits within the statement.
+ */
+bool store_tx_again(struct conn *c, int attempt, struct err *err);
+/* store_tx_again's backoff alone, for a transaction known to be worth running again. */
+bool store_tx_backoff(int attempt, struct err *err);
 /* Steps a statement that returns no row (and resets it); -1 with err. */
 int store_step_done(struct conn *c, struct db_stmt *st, const char *what, struct err *err);
 /* Steps to the one row of `st` and takes column 0 as an id (RETURNING id); resets it. */

@@ -6,8 +6,13 @@
  * statement of store_sql_pg prepared on it, and exactly the sqlite-only
  * ids without one; two processes migrating one database at once (one
  * migrates, the other finds it done); a newer schema refused; a pool
- * connection killed by the server made again; an unreachable server at
- * open (a clear message, no password in it); and the URL's redacted form.
+ * connection killed by the server made again; faults a store's
+ * transactions never show their callers (a deadlock with another
+ * connection, a connection the server ended half-way: the transaction runs
+ * again, whole) and every connection of a store ended at once (the writer's,
+ * the readers' and the admin's: launches, sessions and writes go on); an
+ * unreachable server at open (a clear message, no password in it); and the
+ * URL's redacted form.
  *
  * Without LTIBADGES_TEST_DATABASE_URL the server's tests are skipped,
  * saying so, except under CI=true, where that is a failure.
@@ -20,6 +25,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -348,6 +354,280 @@ static void broken_connection_made_again(void **state)
     store_pg_close(pg);
 }
 
+/* dburl's database as a postgresql:// URL (what store_open takes): the server's, renamed. */
+static void fresh_store_url(char *out, size_t n)
+{
+    const char *auth = strstr(server_url, "://");
+    const char *path, *query;
+
+    assert_non_null(auth);
+    path = strchr(auth + 3, '/');
+    query = strchr(auth + 3, '?');
+    if (!path || (query && path > query))
+        path = query ? query : server_url + strlen(server_url);
+    snprintf(out, n, "%.*s/%s%s", (int)(path - server_url), server_url, dbname, query ? query : "");
+}
+
+/* Runs `sql` on `db`, which must succeed. */
+static void exec_ok(PGconn *db, const char *sql)
+{
+    PGresult *res = PQexec(db, sql);
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(db));
+    PQclear(res);
+}
+
+/* Waits (for the state, polling) until `sql` on the test's admin connection answers `want`. */
+static void wait_for(const char *sql, const char *want)
+{
+    char got[64] = "";
+
+    for (int i = 0; i < 3000; i++) {
+        struct timespec pause = { 0, 10 * 1000000L };
+
+        query1(admin, sql, got, sizeof(got));
+        if (strcmp(got, want) == 0)
+            return;
+        nanosleep(&pause, NULL);
+    }
+    fail_msg("%s: %s, not %s after 30 s", sql, got, want);
+}
+
+/* UPDATE consumers SET lms_family = `v` WHERE id = `id`, through the store's statement. */
+static int set_lms(struct conn *c, int64_t id, const char *v, struct err *err)
+{
+    struct db_stmt *st = store_stmt(c, S_CONSUMER_SET_LMS, err);
+
+    if (!st)
+        return -1;
+    db_bind_int64(st, 1, id);
+    db_bind_text_copy(st, 2, v);
+    return store_step_done(c, st, "test", err);
+}
+
+struct faulty {
+    PGconn *other; /* deadlock_retried's other transaction */
+    int64_t a, b;
+    int runs;
+};
+
+/*
+ * The store's transaction: consumer a, then b. On its first run the other
+ * connection, holding b, asks for a in between: a deadlock, which the
+ * server ends in the store's transaction (its deadlock_timeout is the
+ * shorter). On the second, the other transaction (which got a once the
+ * first run rolled back) has committed first.
+ */
+static int lock_in_order(struct store_tx *tx, void *cls, struct err *err)
+{
+    struct faulty *f = cls;
+    char sql[160], v[16];
+
+    f->runs++;
+    snprintf(v, sizeof(v), "run-%d", f->runs);
+    if (f->runs == 2) {
+        PGresult *res;
+
+        while ((res = PQgetResult(f->other)) != NULL) {
+            if (PQresultStatus(res) != PGRES_COMMAND_OK)
+                fail_msg("the other transaction's UPDATE: %s", PQresultErrorMessage(res));
+            PQclear(res);
+        }
+        exec_ok(f->other, "COMMIT");
+    }
+    if (set_lms(tx->c, f->a, v, err) < 0)
+        return -1;
+    if (f->runs == 1) {
+        snprintf(sql, sizeof(sql), "UPDATE consumers SET lms_family = 'other' WHERE id = %" PRId64,
+                 f->a);
+        assert_int_equal(PQsendQuery(f->other, sql), 1);
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_locks WHERE pid = %d AND NOT granted",
+                 PQbackendPID(f->other));
+        wait_for(sql, "1");
+    }
+    return set_lms(tx->c, f->b, v, err);
+}
+
+static void deadlock_retried(void **state)
+{
+    struct store *s = NULL;
+    struct store_consumer a, b;
+    struct err err = ERR_INIT;
+    struct faulty f = { 0 };
+    char url[4096], sql[160], got[64];
+
+    need_server();
+    fresh_db();
+    /* the store's connections detect the deadlock first */
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %s SET deadlock_timeout = '20ms'", dbname);
+    exec_ok(admin, sql);
+    fresh_store_url(url, sizeof(url));
+    if (store_open(&s, url, 0, &err) < 0)
+        fail_msg("open: %s (%s)", err.msg, err.detail);
+    assert_int_equal(store_consumer_add(s, "ka", "secret-a-12345678", "A", &a, &err), 0);
+    assert_int_equal(store_consumer_add(s, "kb", "secret-b-12345678", "B", &b, &err), 0);
+    f.a = a.id;
+    f.b = b.id;
+    f.other = PQconnectdb(dburl);
+    assert_int_equal(PQstatus(f.other), CONNECTION_OK);
+    exec_ok(f.other, "SET deadlock_timeout = '60s'");
+    exec_ok(f.other, "BEGIN");
+    snprintf(sql, sizeof(sql), "UPDATE consumers SET lms_family = 'other' WHERE id = %" PRId64,
+             f.b);
+    exec_ok(f.other, sql);
+
+    if (store_tx_run(s, lock_in_order, &f, &err) < 0)
+        fail_msg("the transaction after the deadlock: %s (%s), %d runs", err.msg, err.detail,
+                 f.runs);
+    /* run again whole, unseen by the caller */
+    assert_int_equal(f.runs, 2);
+    assert_int_equal(err.code, ERR_NONE);
+    snprintf(sql, sizeof(sql),
+             "SELECT string_agg(lms_family, ',' ORDER BY id) FROM consumers WHERE id IN (%" PRId64
+             ", %" PRId64 ")",
+             f.a, f.b);
+    PQfinish(f.other);
+    f.other = PQconnectdb(dburl);
+    query1(f.other, sql, got, sizeof(got));
+    assert_string_equal(got, "run-2,run-2");
+    PQfinish(f.other);
+    store_close(s);
+}
+
+/* The first run's connection is ended by the server half-way (as a restart would). */
+static int lose_connection(struct store_tx *tx, void *cls, struct err *err)
+{
+    struct faulty *f = cls;
+    char sql[256], ok[8], v[16];
+
+    f->runs++;
+    snprintf(v, sizeof(v), "run-%d", f->runs);
+    if (set_lms(tx->c, f->a, v, err) < 0)
+        return -1;
+    if (f->runs == 1) {
+        /* the store's one transaction under way: this one */
+        snprintf(sql, sizeof(sql),
+                 "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = "
+                 "'%s' AND state = 'idle in transaction'",
+                 dbname);
+        query1(admin, sql, ok, sizeof(ok));
+        assert_string_equal(ok, "t");
+    }
+    return set_lms(tx->c, f->b, v, err);
+}
+
+static void lost_transaction_runs_again(void **state)
+{
+    struct store *s = NULL;
+    struct store_consumer a, b;
+    struct err err = ERR_INIT;
+    struct faulty f = { 0 };
+    char url[4096], sql[200], got[64];
+
+    need_server();
+    fresh_db();
+    fresh_store_url(url, sizeof(url));
+    if (store_open(&s, url, 0, &err) < 0)
+        fail_msg("open: %s (%s)", err.msg, err.detail);
+    assert_int_equal(store_consumer_add(s, "ka", "secret-a-12345678", "A", &a, &err), 0);
+    assert_int_equal(store_consumer_add(s, "kb", "secret-b-12345678", "B", &b, &err), 0);
+    f.a = a.id;
+    f.b = b.id;
+    if (store_tx_run(s, lose_connection, &f, &err) < 0)
+        fail_msg("the transaction after its connection broke: %s (%s), %d runs", err.msg,
+                 err.detail, f.runs);
+    assert_int_equal(f.runs, 2);
+    /* nothing of the first run stayed, all of the second did */
+    snprintf(sql, sizeof(sql),
+             "SELECT string_agg(lms_family, ',' ORDER BY id) FROM consumers WHERE id IN (%" PRId64
+             ", %" PRId64 ")",
+             f.a, f.b);
+    {
+        PGconn *db = PQconnectdb(dburl);
+
+        query1(db, sql, got, sizeof(got));
+        PQfinish(db);
+    }
+    assert_string_equal(got, "run-2,run-2");
+    /* and the admin connection, made again, goes on */
+    assert_int_equal(store_consumer_set_enabled(s, "ka", false, &err), 0);
+    store_close(s);
+}
+
+/* A launch on `s` (a fresh nonce each), through the launch writer; its session read back. */
+static int launch_once(struct store *s, int64_t consumer, const char *nonce,
+                       struct store_launch_result *res, struct err *err)
+{
+    struct store_launch l;
+    struct store_session sess;
+    struct arena a = ARENA_INIT;
+    int ret;
+
+    memset(&l, 0, sizeof(l));
+    l.consumer_id = consumer;
+    l.nonce = str_from_cstr(nonce);
+    l.timestamp = util_now();
+    l.now = util_now();
+    l.user_id = STR_LIT("u1");
+    l.context_id = STR_LIT("c1");
+    l.context_title = STR_LIT("Biology");
+    l.resource_link_id = STR_LIT("rl-1");
+    l.roles = STR_LIT("Learner");
+    l.role_flags = 1;
+    l.session_expires = util_now() + 3600;
+    util_sha256(nonce, strlen(nonce), l.session_secret_hash);
+    if (store_launch_record(s, &l, res, err) < 0)
+        return -1;
+    ret = store_session_get(s, res->session_id, l.session_secret_hash, util_now(), &a, &sess, err);
+    arena_release(&a);
+    return ret;
+}
+
+static void connections_made_again(void **state)
+{
+    struct store *s = NULL;
+    struct store_consumer a;
+    struct store_launch_result res;
+    struct err err = ERR_INIT;
+    char url[4096], sql[256], n[16];
+    int64_t award = 0, passback = 0;
+
+    need_server();
+    fresh_db();
+    fresh_store_url(url, sizeof(url));
+    if (store_open(&s, url, STORE_OPEN_WRITER, &err) < 0)
+        fail_msg("open: %s (%s)", err.msg, err.detail);
+    assert_int_equal(store_consumer_add(s, "ka", "secret-a-12345678", "A", &a, &err), 0);
+    if (launch_once(s, a.id, "n1", &res, &err) < 0)
+        fail_msg("first launch: %s (%s)", err.msg, err.detail);
+    /* the server ends every connection of the store: its writer's, readers' and admin's */
+    snprintf(sql, sizeof(sql),
+             "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity WHERE datname "
+             "= '%s'",
+             dbname);
+    query1(admin, sql, n, sizeof(n));
+    assert_true(strtol(n, NULL, 10) >= 3);
+    for (int round = 0; round < 2; round++) {
+        char nonce[16];
+
+        /* each connection made again as it is next used, and twice in a row */
+        snprintf(nonce, sizeof(nonce), "n%d", round + 2);
+        err_clear(&err);
+        if (launch_once(s, a.id, nonce, &res, &err) < 0)
+            fail_msg("launch %s after the connections broke: %s (%s)", nonce, err.msg, err.detail);
+        assert_int_equal(store_consumer_set_enabled(s, "ka", true, &err), 0);
+        assert_int_equal(store_health(s, util_now(), &award, &passback, &err), 0);
+        if (round == 0)
+            query1(admin, sql, n, sizeof(n));
+    }
+    /* the nonce of before is still taken */
+    err_clear(&err);
+    assert_int_equal(launch_once(s, a.id, "n1", &res, &err), -1);
+    assert_int_equal(err.code, ERR_REPLAY);
+    store_close(s);
+}
+
 static void unreachable_at_open(void **state)
 {
     char dir[] = "/tmp/lbt-nopg.XXXXXX";
@@ -417,6 +697,9 @@ int main(void)
         cmocka_unit_test(concurrent_migrations),
         cmocka_unit_test(newer_schema_refused),
         cmocka_unit_test(broken_connection_made_again),
+        cmocka_unit_test(deadlock_retried),
+        cmocka_unit_test(lost_transaction_runs_again),
+        cmocka_unit_test(connections_made_again),
     };
 
     server_url = getenv("LTIBADGES_TEST_DATABASE_URL");
