@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/pgserver.sh start DIR | stop DIR - a throwaway PostgreSQL server for the tests.
+# tests/pgserver.sh start|stop|restart|down|up DIR - a throwaway PostgreSQL server for the tests.
 #
 # start: runs Debian's initdb in DIR/data (DIR: an empty folder, made when missing), starts
 # the server listening only on a Unix socket in DIR (no TCP: listen_addresses is empty, and
@@ -8,6 +8,9 @@
 #   postgresql://ltibadges:PASSWORD@/ltibadges?host=DIR
 # The server is made for tests: fsync off (nothing in it outlives the run), a small memory.
 # stop: stops that server (if it runs) and removes DIR. Both may run twice.
+# restart: pg_ctl restart -m fast (every connection ended, the server back when it returns);
+# down: stops the server, keeping DIR (its clients find no socket); up: starts it again. For
+# the tests of a database restarted or unreachable under a running `serve`.
 #
 # PostgreSQL refuses to run as root: as root (the suite in CI) the server runs as `nobody`
 # through setpriv (util-linux, in every Debian root, chroots included: no PAM, no login
@@ -16,7 +19,7 @@
 set -eu
 
 usage() {
-    echo "usage: tests/pgserver.sh start DIR | stop DIR" >&2
+    echo "usage: tests/pgserver.sh start|stop|restart|down|up DIR" >&2
     exit 2
 }
 [ $# -eq 2 ] || usage
@@ -48,6 +51,12 @@ else
     as_owner() { "$@"; }
 fi
 
+# the server's settings, the same at every start
+server_opts() {
+    echo "-c listen_addresses='' -k $dir -c unix_socket_permissions=0700 -c fsync=off \
+-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB -c max_connections=200"
+}
+
 case $cmd in
 start)
     if [ -z "$bin" ]; then
@@ -76,9 +85,7 @@ start)
         exit 1
     }
     rm -f "$dir/pwfile"
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses='' -k $dir -c unix_socket_permissions=0700 -c fsync=off \
--c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB -c max_connections=200" \
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(server_opts)" \
         start >/dev/null || {
         cat "$dir/server.log" >&2
         exit 1
@@ -92,6 +99,22 @@ stop)
             as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
     fi
     rm -rf "$dir"
+    ;;
+restart | down | up)
+    [ -f "$dir/data/PG_VERSION" ] || {
+        echo "pgserver.sh: no server in $dir (start it first)" >&2
+        exit 1
+    }
+    case $cmd in
+    restart) set -- -m fast restart ;;
+    down) set -- -m fast stop ;;
+    up) set -- start ;;
+    esac
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(server_opts)" \
+        "$@" >/dev/null || {
+        tail -n 20 "$dir/server.log" >&2
+        exit 1
+    }
     ;;
 *) usage ;;
 esac

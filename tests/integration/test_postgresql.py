@@ -5,14 +5,23 @@ database without its password; `db migrate` and `db version` on the throwaway se
 LTIBADGES_TEST_DATABASE_URL (tests/pgserver.sh, started by scripts/test.sh), in a database
 of their own; url and path both set is refused naming both keys; `pool` is range-checked.
 
+The database restarted under load and stopped under a running `serve`, on a server of the
+test's own (tests/pgserver.sh restart, down, up): launches and page loads in flight are
+answered 503 with Retry-After or as usual, never 500 nor left hanging; nothing half-written
+(the sessions and nonces `db stats` counts are the launches answered 303, a nonce used before
+the restart refused after it); /healthz says the database is unreachable while it is down;
+launches and pages work again on the same `serve` once it is back.
+
 Without LTIBADGES_TEST_DATABASE_URL the tests that need the server are skipped, saying so,
 except under CI=true, where that is a failure."""
 import json
 import os
+import glob
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -176,6 +185,172 @@ class OnTheServer(unittest.TestCase):
                        env=self.env)
         self.assertEqual(p.returncode, 1)
         self.assertIn("pg_dump", p.stderr)
+
+
+PGSERVER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "pgserver.sh")
+KEY, SECRET = "pg-faults", "pg-faults-secret-0123456789"
+
+
+def pgserver(cmd, folder):
+    p = subprocess.run(["sh", PGSERVER, cmd, folder], capture_output=True, text=True,
+                       timeout=120)
+    if p.returncode != 0:
+        raise AssertionError("pgserver.sh %s: %s" % (cmd, p.stderr))
+    return p.stdout
+
+
+class Restarted(unittest.TestCase):
+    """A PostgreSQL server of the test's own, restarted and stopped under one `serve`."""
+
+    def setUp(self):
+        if not os.path.exists(lt.BIN):
+            raise unittest.SkipTest("no binary at %s" % lt.BIN)
+        if not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+            if os.environ.get("CI") == "true":
+                raise AssertionError("no PostgreSQL under /usr/lib/postgresql under CI=true")
+            raise unittest.SkipTest("no PostgreSQL server installed (sh scripts/deps.sh test)")
+        # short: the server's socket path must fit in sockaddr_un
+        self.pgdir = tempfile.mkdtemp(prefix="lbpgr-", dir="/tmp")
+        self.work = tempfile.mkdtemp(prefix="ltibadges-pgr-")
+        self.srv = None
+        self.url = pgserver("start", self.pgdir).strip().splitlines()[-1]
+        self.env = {"LTIBADGES_DATABASE_URL": self.url}
+        for args in (("db", "migrate"), ("consumer", "add", "LMS", "--key", KEY, "--secret",
+                                         SECRET)):
+            p = lt.run_cli(*args, env=self.env)
+            self.assertEqual(p.returncode, 0, p.stderr)
+        self.srv = lt.Server(self.work, db=False, env=self.env).start()
+
+    def tearDown(self):
+        if self.srv:
+            self.srv.stop()
+        pgserver("stop", self.pgdir)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def stats(self):
+        p = lt.run_cli("db", "stats", "--json", env=self.env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)
+
+    def launch(self, log, lock):
+        """One launch and, when it is recorded, its page: what each got, into log."""
+        params = lt.base_launch(context_id="ctx-faults", user_id="u-" + lt.hex_id(3))
+        try:
+            r, body = self.srv.launch(params, KEY, SECRET)
+        except Exception as e:  # a hang (timeout) or a dropped connection
+            with lock:
+                log.append(("launch", "error", repr(e), None))
+            return None
+        with lock:
+            log.append(("launch", r.status, r.header("Retry-After"), body))
+        if r.status != 303:
+            return r
+        path = self.srv.page_path(r.header("Location"))
+        try:
+            g = self.srv.get(path, timeout=30)
+        except Exception as e:
+            with lock:
+                log.append(("page", "error", repr(e), path))
+            return r
+        with lock:
+            log.append(("page", g.status, g.header("Retry-After"), path))
+        return r
+
+    def wait_for(self, what, pred, timeout=120):
+        deadline = time.monotonic() + timeout
+        while not pred():
+            if time.monotonic() > deadline:
+                self.fail("no %s within %d s; serve's log: %s" % (what, timeout,
+                                                                  self.srv.stderr()[-3000:]))
+            time.sleep(0.05)
+
+    def check_answers(self, log):
+        """Every answer a success or a 503 with Retry-After: never a 500, never a hang."""
+        for kind, status, retry_after, _ in log:
+            self.assertNotEqual(status, "error", "%s: %s" % (kind, retry_after))
+            self.assertIn(status, (303, 503) if kind == "launch" else (200, 503), (kind, status))
+            if status == 503:
+                self.assertEqual(retry_after, "1", kind)
+
+    def test_restart_under_load(self):
+        log, lock, stop = [], threading.Lock(), threading.Event()
+
+        def ok_launches(since=0):
+            with lock:
+                return sum(1 for e in log[since:] if e[0] == "launch" and e[1] == 303)
+
+        def loop():
+            while not stop.is_set():
+                self.launch(log, lock)
+
+        threads = [threading.Thread(target=loop) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            self.wait_for("launches before the restart", lambda: ok_launches() >= 20)
+            pgserver("restart", self.pgdir)
+            with lock:
+                after = len(log)
+            # the same serve, its connections made again
+            self.wait_for("launches after the restart", lambda: ok_launches(after) >= 20)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=120)
+        self.assertFalse(any(t.is_alive() for t in threads), "a request hangs")
+        print("\n%d answers: %s" % (len(log), sorted(
+            {(k, s): sum(1 for e in log if e[:2] == (k, s)) for k, s, _, _ in log}.items())),
+            file=sys.stderr)
+        self.check_answers(log)
+        recorded = [e for e in log if e[0] == "launch" and e[1] == 303]
+        # nothing half-written, nothing lost: one session and one nonce per launch answered 303
+        st = self.stats()
+        self.assertEqual(st["sessions"], len(recorded), st)
+        self.assertEqual(st["nonces"], len(recorded), st)
+        # a nonce used before the restart is refused after it
+        r = self.srv.post_form(recorded[0][3], timeout=30)
+        self.assertEqual(r.status, 401, r)
+        self.assertIn("already used", r.text)
+        self.assertIsNone(self.srv.proc.poll())
+
+    def test_database_down_then_back(self):
+        log, lock = [], threading.Lock()
+        first = self.launch(log, lock)
+        self.assertEqual(first.status, 303, first)
+        page = self.srv.page_path(first.header("Location"))
+        health = self.srv.get("/healthz?format=json")
+        self.assertEqual(json.loads(health.body)["checks"]["database"], "ok", health)
+
+        pgserver("down", self.pgdir)
+        # a launch, a page and a form post of a session: 503, Retry-After, a clear message
+        r = self.launch(log, lock)
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(r.header("Retry-After"), "1")
+        self.assertIn("try again", r.text)
+        g = self.srv.get(page, timeout=30)
+        self.assertEqual(g.status, 503, g)
+        self.assertEqual(g.header("Retry-After"), "1")
+        health = self.srv.get("/healthz?format=json", timeout=30)
+        self.assertEqual(health.status, 503, health)
+        h = json.loads(health.body)
+        self.assertEqual(h["checks"]["database"], "unreachable", h)
+        self.assertTrue(any("database unreachable" in p for p in h["problems"]), h)
+        # the password is nobody's business, even in the log
+        self.assertNotIn(self.url.split("@")[0].rsplit(":", 1)[1], health.text + self.srv.stderr())
+
+        pgserver("up", self.pgdir)
+        # back at once, on the same serve: its connections made again as they are next used
+        r = self.launch(log, lock)
+        self.assertEqual(r.status, 303, r)
+        self.assertEqual(self.srv.get(page, timeout=30).status, 200)
+        health = self.srv.get("/healthz?format=json", timeout=30)
+        self.assertEqual(json.loads(health.body)["checks"]["database"], "ok", health)
+        self.check_answers(log)
+        st = self.stats()
+        self.assertEqual(st["sessions"], 2, st)
+        self.assertEqual(st["nonces"], 2, st)
+        self.assertIsNone(self.srv.proc.poll())
 
 
 if __name__ == "__main__":
