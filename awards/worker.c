@@ -458,18 +458,22 @@ int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *e
 }
 
 /*
- * A remote backend's awards, one at a time: each is recorded as soon as its
- * answer is known, in the transaction that claims the next one (one commit
- * and one disk flush an award, not two), up to `most`, and none after a
- * stop. The clock moves on from `now` as the awards take their time, so
- * each claim's lease starts when it is made.
+ * A remote backend's awards, up to `most`: claimed LIMIT_AWARDS_REMOTE_CLAIM
+ * at a time with one durable commit (sending must never start from a claim
+ * a power cut could undo: the award would go out again without being looked
+ * up first), then sent one at a time, each answer recorded before the next
+ * is sent, without waiting for the disk (store_award_record_unsynced: a lost
+ * record leaves the award issuing, looked up before it is sent again). One
+ * disk flush for many awards rather than one each, which the launches and
+ * the built-in issuer share. A stop, or a claim whose lease could no longer
+ * outlast another attempt, gives back the awards not yet sent. The clock
+ * moves on from `now` as the awards take their time, so each claim's lease
+ * starts when it is made.
  */
 static int run_remote(struct awards *a, const struct store_claim_scope *scope, int64_t now,
                       size_t most, size_t *handled, struct err *err)
 {
     struct arena ar = ARENA_INIT;
-    struct store_award *due = NULL;
-    struct store_award_update u, *pending = NULL;
     struct badge_cache cache;
     int64_t start = util_now();
     int ret = 0;
@@ -477,30 +481,54 @@ static int run_remote(struct awards *a, const struct store_claim_scope *scope, i
     *handled = 0;
     cache.v = arena_alloc(&ar, (most ? most : 1) * sizeof(*cache.v));
     cache.n = 0;
-    for (size_t k = 0;; k++) {
-        int64_t t = now + (util_now() - start);
-        bool more = k < most && !awards_stopping(a);
-        size_t n = 0, issued = 0;
+    while (*handled < most && !awards_stopping(a) && ret == 0) {
+        int64_t t = now + (util_now() - start), claimed_at = t;
+        size_t want = most - *handled, n = 0, i;
+        struct store_award *due = NULL;
+        int64_t back[LIMIT_AWARDS_REMOTE_CLAIM];
 
-        if (store_award_record_claim(a->store, pending, pending ? 1 : 0, scope, t,
-                                     LIMIT_AWARDS_REMOTE_LEASE, more ? 1 : 0, &ar,
-                                     more ? &due : NULL, &n, err) < 0) {
-            /* the award stays issuing; claimed again after its lease, looked up first */
+        if (want > LIMIT_AWARDS_REMOTE_CLAIM)
+            want = LIMIT_AWARDS_REMOTE_CLAIM;
+        if (store_award_claim(a->store, scope, t, LIMIT_AWARDS_REMOTE_LEASE, want, &ar, &due, &n,
+                              err) < 0) {
             ret = -1;
             break;
         }
-        if (pending) {
-            count_updates(a, pending, 1, &issued);
+        for (i = 0; i < n; i++) {
+            struct store_award_update u;
+            size_t issued = 0;
+
+            t = now + (util_now() - start);
+            if (awards_stopping(a) ||
+                t - claimed_at > LIMIT_AWARDS_REMOTE_LEASE - LIMIT_AWARDS_REMOTE_ATTEMPT)
+                break;
+            memset(&u, 0, sizeof(u));
+            process(a, &cache, &due[i], t, &ar, &u);
+            if (store_award_record_unsynced(a->store, &u, 1, err) < 0) {
+                /* the award stays issuing; claimed again after its lease, looked up first */
+                ret = -1;
+                i++;
+                break;
+            }
+            count_updates(a, &u, 1, &issued);
             (*handled)++;
             if (issued)
                 awards_outcomes_wake(a); /* its passback was queued with it */
-            pending = NULL;
         }
-        if (!more || n == 0)
+        /* the awards of the claim not sent: due again at once, as they were */
+        for (size_t k = i; k < n; k++)
+            back[k - i] = due[k].id;
+        if (i < n) {
+            struct err rerr = ERR_INIT;
+
+            if (store_award_release(a->store, back, n - i, t, ret < 0 ? &rerr : err) < 0 &&
+                ret == 0)
+                ret = -1;
+            err_clear(&rerr);
             break;
-        memset(&u, 0, sizeof(u));
-        process(a, &cache, &due[0], t, &ar, &u);
-        pending = &u;
+        }
+        if (n < want)
+            break; /* nothing more is due */
     }
     arena_release(&ar);
     return ret;
@@ -512,7 +540,11 @@ int awards_run_backend(struct awards *a, const char *name, int64_t now, size_t m
     struct store_claim_scope scope = { name, NULL, 0 };
     size_t synced;
 
-    /* one at a time, recorded at once: a hang holds one award, a stop leaves the rest as it was */
+    /*
+     * sent one at a time, each recorded before the next: a hang holds its
+     * claim's awards (which wait behind it anyway), a stop gives back the
+     * ones not sent
+     */
     if (run_remote(a, &scope, now, most, handled, err) < 0)
         return -1;
     if (run_syncs(a, &scope, now, &synced, err) < 0)

@@ -214,17 +214,22 @@
 #define LIMIT_AWARDS_CLAIM 64
 #define LIMIT_AWARDS_LEASE 120
 /*
- * A remote platform's worker claims one award at a time (a platform that
- * hangs then holds only that one, and a stop leaves the others as they
- * were), and its claim must outlast the attempt: at most 6 calls (a token,
- * find and create the BadgeClass, find the assertion, issue, and one retry
- * after a renewed token), each ended by its timeout, 300 s at most (the cap
- * of a [backend.NAME] timeout, backends/registry.c): 1 800 s, and a margin.
- * A restart takes back what a killed server held at once
+ * A remote platform's worker claims up to LIMIT_AWARDS_REMOTE_CLAIM awards
+ * with one durable commit and sends them one at a time, recording each
+ * answer before it sends the next. A claim must outlast the attempt that
+ * starts under it: at most 6 calls (a token, find and create the
+ * BadgeClass, find the assertion, issue, and one retry after a renewed
+ * token), each ended by its timeout, 300 s at most (the cap of a
+ * [backend.NAME] timeout, backends/registry.c): LIMIT_AWARDS_REMOTE_ATTEMPT.
+ * The worker starts no award of a claim once less than that is left of its
+ * lease, and gives the rest back (store_award_release), as it does at a
+ * stop. A restart takes back what a killed server held at once
  * (store_award_reclaim); the lease only bounds how long a worker that
- * vanished otherwise holds an award.
+ * vanished otherwise holds its awards.
  */
-#define LIMIT_AWARDS_REMOTE_LEASE 2400
+#define LIMIT_AWARDS_REMOTE_CLAIM   16
+#define LIMIT_AWARDS_REMOTE_ATTEMPT 1800
+#define LIMIT_AWARDS_REMOTE_LEASE   2400
 /* BadgeClass edits a worker sends to platforms in one pass. */
 #define LIMIT_AWARDS_SYNCS 8
 /*

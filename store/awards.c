@@ -436,6 +436,40 @@ int store_award_record_claim(struct store *s, struct store_award_update *u, size
     return ret;
 }
 
+int store_award_record_unsynced(struct store *s, struct store_award_update *u, size_t n,
+                                struct err *err)
+{
+    int ret;
+
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    ret = record_rows(s, u, n, err);
+    return store_admin_end_unsynced(s, ret, err);
+}
+
+int store_award_release(struct store *s, const int64_t *ids, size_t n, int64_t now, struct err *err)
+{
+    struct conn *c = s->admin;
+    int ret = 0;
+
+    if (n == 0)
+        return 0;
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        struct db_stmt *st = store_stmt(c, S_AWARD_RELEASE, err);
+
+        if (!st) {
+            ret = -1;
+            break;
+        }
+        db_bind_int64(st, 1, ids[i]);
+        db_bind_int64(st, 2, now);
+        ret = store_step_done(c, st, "giving back a claimed award", err);
+    }
+    return store_admin_end(s, ret, err);
+}
+
 int store_award_update_batch(struct store *s, struct store_award_update *u, size_t n,
                              struct err *err)
 {

@@ -92,7 +92,7 @@ int store_admin_begin(struct store *s, struct err *err)
  * meanwhile, by any thread): callers act on a change only once it is
  * durable, but no thread holds the write lock through a disk flush.
  */
-int store_admin_end(struct store *s, int ret, struct err *err)
+static int admin_end(struct store *s, int ret, bool durable, struct err *err)
 {
     uint64_t seq = 0;
 
@@ -104,9 +104,26 @@ int store_admin_end(struct store *s, int ret, struct err *err)
         seq = store_commit_seq(s);
     pthread_mutex_unlock(&s->write_mu);
     pthread_mutex_unlock(&s->admin_mu);
-    if (ret == 0 && store_durable(s, seq, err) < 0)
+    if (ret == 0 && durable && store_durable(s, seq, err) < 0)
         ret = -1;
     return ret;
+}
+
+int store_admin_end(struct store *s, int ret, struct err *err)
+{
+    return admin_end(s, ret, true, err);
+}
+
+/*
+ * As store_admin_end, without waiting for the disk: the commit is in the
+ * WAL, so it outlives the process, and the next durable commit of any
+ * thread takes it to the disk with its own (the WAL is written in order);
+ * only a power cut before that loses it. For what nobody acts on before a
+ * durable commit of their own (store_award_record_unsynced).
+ */
+int store_admin_end_unsynced(struct store *s, int ret, struct err *err)
+{
+    return admin_end(s, ret, false, err);
 }
 
 int store_context_set_enabled(struct store *s, int64_t consumer_id, const char *lti_context_id,

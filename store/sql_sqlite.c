@@ -569,6 +569,11 @@ const char *const store_sql_sqlite[S__COUNT] = {
         "a.context_id = ?2))",
     [S_AWARD_RECLAIM] = "UPDATE awards SET next_attempt_at = ?1 WHERE state = 'issuing' "
                         "AND next_attempt_at > ?1",
+    /* S_AWARD_CLAIM undone for an award claimed but never sent: due at ?2 */
+    [S_AWARD_RELEASE] =
+        "UPDATE awards SET attempts = attempts - (state = 'issuing'), "
+        "state = CASE WHEN state = 'issuing' AND attempts = 1 THEN 'queued' ELSE state END, "
+        "next_attempt_at = ?2 WHERE id = ?1 AND (state = 'issuing' OR revoke_synced = 0)",
     [S_OUTBOX_COUNTS] = "SELECT state, count(*) FROM awards GROUP BY state",
     [S_OUTBOX_NEXT_DUE] = "SELECT min(next_attempt_at) FROM awards WHERE "
                           "(state IN ('queued', 'issuing') OR revoke_synced = 0)",

@@ -818,10 +818,30 @@ struct store_award_update {
 int store_award_update_batch(struct store *s, struct store_award_update *u, size_t n,
                              struct err *err);
 /*
+ * As store_award_update_batch, but returns once the transaction committed,
+ * without waiting for the disk: a remote platform's answers, recorded one by
+ * one as they come while one durable claim covers several awards. A power
+ * cut may lose such a record (never a process's end); the award then stays
+ * issuing, is taken back at the next start (store_award_reclaim) and looked
+ * up on its platform before it is sent again, so nothing is issued twice.
+ * Whatever acts on the record (its queued passback, a revocation) commits
+ * durably first, which takes the record to the disk with it. On
+ * PostgreSQL the commit is durable as any other.
+ */
+int store_award_record_unsynced(struct store *s, struct store_award_update *u, size_t n,
+                                struct err *err);
+/*
+ * Gives back `n` awards claimed by store_award_claim and never sent: the
+ * claim undone (its attempt not counted, a first attempt queued again),
+ * due at `now`, so another pass or another instance takes them at once
+ * instead of after their lease. An award that moved on meanwhile is left.
+ */
+int store_award_release(struct store *s, const int64_t *ids, size_t n, int64_t now,
+                        struct err *err);
+/*
  * Both in one transaction: records `nu` updates, then (when `out` is not
- * NULL) claims up to `max` due awards as store_award_claim does. A remote
- * backend's thread records one award's answer and claims its next award
- * with one commit. On failure nothing is recorded or claimed.
+ * NULL) claims up to `max` due awards as store_award_claim does. On
+ * failure nothing is recorded or claimed.
  */
 int store_award_record_claim(struct store *s, struct store_award_update *u, size_t nu,
                              const struct store_claim_scope *scope, int64_t now, int64_t lease,

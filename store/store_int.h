@@ -109,6 +109,7 @@ enum stmt_id {
     S_AWARD_IN_COURSE,
     S_OUTBOX_COUNTS,
     S_AWARD_RECLAIM,
+    S_AWARD_RELEASE,
     S_OUTBOX_NEXT_DUE,
     S_METRICS_AWARDS,
     S_METRICS_PASSBACKS,
@@ -439,6 +440,7 @@ int store_name_index(const char *const *names, size_t n, const char *name);
 /* The admin connection in a BEGIN IMMEDIATE transaction, and its end (commit when ret is 0). */
 int store_admin_begin(struct store *s, struct err *err);
 int store_admin_end(struct store *s, int ret, struct err *err);
+int store_admin_end_unsynced(struct store *s, int ret, struct err *err);
 /* Counts a commit of the writer or admin connection; its number for store_durable. */
 uint64_t store_commit_seq(struct store *s);
 /* Returns once commit `seq` and every one before it are on the disk (group commit). */

@@ -806,11 +806,11 @@ static void pass_look(size_t i)
 }
 
 /*
- * A remote backend's pass takes its awards one at a time and records each
- * answer before the next award is sent (in the transaction that claims
- * it): when the platform is asked for the second award, the first is
- * issued in the database and the third not yet claimed. `most` bounds a
- * pass.
+ * A remote backend's pass claims its awards together (at most `most`) and
+ * sends them one at a time, recording each answer before the next award is
+ * sent: when the platform is asked for the second award, the first is
+ * issued in the database, the second claimed (issuing) and the third, past
+ * `most`, not claimed yet.
  */
 static void test_pass_records_each_before_the_next(void **state)
 {
@@ -829,9 +829,10 @@ static void test_pass_records_each_before_the_next(void **state)
     assert_int_equal(run_most(e, now, 8), 1);
     for (size_t i = 0; i < 3; i++) {
         for (size_t j = 0; j < 3; j++) {
-            enum store_award_state want = j < i    ? AWARD_ISSUED
-                                          : j == i ? AWARD_ISSUING
-                                                   : AWARD_QUEUED;
+            /* the first pass claimed the first two, the second the third */
+            enum store_award_state want = j < i             ? AWARD_ISSUED
+                                          : j == i || j < 2 ? AWARD_ISSUING
+                                                            : AWARD_QUEUED;
 
             assert_int_equal(pass_seen[i][j], want);
         }
@@ -840,6 +841,81 @@ static void test_pass_records_each_before_the_next(void **state)
     assert_int_equal(fk.nissued, 3);
     assert_int_equal(run_most(e, now, 8), 0);
     fk.during_issue = NULL;
+    arena_release(&ar);
+}
+
+static bool wait_state(struct env *e, int64_t id, enum store_award_state st);
+
+/* Stops the worker from inside the platform's first issue() */
+static void stop_at_first(size_t i)
+{
+    if (i == 0)
+        awards_worker_request_stop(pass_env->a);
+}
+
+/*
+ * A stop in the middle of a claim gives back the awards not sent yet: their
+ * claim undone (queued, no attempt counted, due at once), so the next
+ * worker sends them without looking them up first, and nothing twice.
+ */
+static void test_stop_gives_back_what_was_not_sent(void **state)
+{
+    struct env *e = *state;
+    struct arena ar = ARENA_INIT;
+    struct err err = ERR_INIT;
+    int64_t ids[3] = { grant(e, "s1"), grant(e, "s2"), grant(e, "s3") }, now = util_now();
+
+    pass_env = e;
+    fk.during_issue = stop_at_first;
+    assert_int_equal(run_most(e, now, 8), 1);
+    fk.during_issue = NULL;
+    assert_int_equal(get(e, ids[0], &ar).state, AWARD_ISSUED);
+    for (size_t i = 1; i < 3; i++) {
+        struct store_award w = get(e, ids[i], &ar);
+
+        assert_int_equal(w.state, AWARD_QUEUED);
+        assert_int_equal(w.attempts, 0);
+        assert_true(w.next_attempt_at <= util_now());
+    }
+    /* a worker started anew sends them at once, once each, without a look-up */
+    assert_int_equal(awards_worker_start(e->a, &err), 0);
+    assert_true(wait_state(e, ids[1], AWARD_ISSUED));
+    assert_true(wait_state(e, ids[2], AWARD_ISSUED));
+    awards_worker_stop(e->a);
+    assert_int_equal(fk.nissued, 3);
+    assert_int_equal(fk.finds, 0);
+    arena_release(&ar);
+}
+
+/*
+ * The answers of a claim are recorded without a disk flush each: a pass of
+ * eight awards of a BadgeClass the platform has flushes the WAL once, for
+ * its claim, where it flushed it nine times (a claim, then each answer with
+ * the next claim).
+ */
+static void test_pass_flushes_once_a_claim(void **state)
+{
+    struct env *e = *state;
+    struct arena ar = ARENA_INIT;
+    struct store_stats before, after;
+    int64_t ids[8];
+
+    /* the BadgeClass made on the platform first (its id recorded durably, once) */
+    grant(e, "first");
+    assert_int_equal(run_most(e, util_now(), 1), 1);
+    for (size_t i = 0; i < 8; i++) {
+        char user[8];
+
+        snprintf(user, sizeof(user), "f%zu", i);
+        ids[i] = grant(e, user);
+    }
+    store_stats(e->s, &before);
+    assert_int_equal(run_most(e, util_now(), 8), 8);
+    store_stats(e->s, &after);
+    assert_int_equal(after.wal_syncs - before.wal_syncs, 1);
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(get(e, ids[i], &ar).state, AWARD_ISSUED);
+    assert_int_equal(fk.nissued, 9);
     arena_release(&ar);
 }
 
@@ -981,6 +1057,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claims_per_backend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pass_records_each_before_the_next, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hang_delays_only_its_own, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_gives_back_what_was_not_sent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pass_flushes_once_a_claim, setup, teardown),
         cmocka_unit_test(test_backoff_schedule),
     };
 
