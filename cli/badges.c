@@ -16,10 +16,13 @@ static const char context_usage[] =
     "usage: ltibadges context enable|disable --consumer KEY --context ID\n"
     "       ltibadges context pass-mark --consumer KEY --context ID --score S\n"
     "                                   [--resource-link R]\n"
+    "       ltibadges context show --consumer KEY --context ID [--json]\n"
     "\n"
     "  enable, disable  turn badges on or off for a course (off until enabled)\n"
     "  pass-mark        the score (0.0 to 1.0) that completes the course, on resource\n"
-    "                   link R or, without it, on any link of the course (default 0.5)\n";
+    "                   link R or, without it, on any link of the course (default 0.5)\n"
+    "  show             the course's settings (badges on or off, pass mark, completion\n"
+    "                   link), its resource links, BadgeClasses and awards by state\n";
 
 static const char group_usage[] =
     "usage: ltibadges group add NAME --consumer KEY --context ID...\n"
@@ -180,6 +183,75 @@ static int one_context(const struct cli_opts *o, const char *cmd)
     return 0;
 }
 
+static json_t *jstr(const char *v);
+
+static json_t *course_json(const struct store_course_admin *ca)
+{
+    json_t *o = json_object(), *links = json_array(), *badges = json_array();
+    json_t *awards = json_object();
+
+    json_object_set_new(o, "context", jstr(ca->lti_context_id));
+    json_object_set_new(o, "title", jstr(ca->title));
+    json_object_set_new(o, "badges_enabled", json_boolean(ca->badges_enabled));
+    json_object_set_new(o, "pass_mark", json_real(ca->pass_mark));
+    json_object_set_new(o, "completion_link", jstr(ca->completion_link));
+    for (size_t i = 0; i < ca->nlinks; i++) {
+        json_t *l = json_object();
+
+        json_object_set_new(l, "resource_link", jstr(ca->links[i].lti_link_id));
+        json_object_set_new(l, "title", jstr(ca->links[i].title));
+        json_object_set_new(l, "points_possible",
+                            ca->links[i].points_possible > 0
+                                ? json_real(ca->links[i].points_possible)
+                                : json_null());
+        json_array_append_new(links, l);
+    }
+    for (size_t i = 0; i < ca->nbadges; i++)
+        json_array_append_new(badges, json_string(ca->badges[i].slug));
+    json_object_set_new(awards, "queued", json_integer(ca->queued));
+    json_object_set_new(awards, "needs_email", json_integer(ca->needs_email));
+    json_object_set_new(awards, "failed", json_integer(ca->failed));
+    json_object_set_new(awards, "issued", json_integer(ca->issued));
+    json_object_set_new(awards, "revoked", json_integer(ca->revoked));
+    json_object_set_new(o, "links", links);
+    json_object_set_new(o, "badges", badges);
+    json_object_set_new(o, "awards", awards);
+    return o;
+}
+
+static void print_json(json_t *j);
+
+/* `context show`: what the instructor's course page shows of the course's settings. */
+static int context_show(const struct cli_opts *o)
+{
+    struct err err = ERR_INIT;
+    struct arena ar = ARENA_INIT;
+    struct store_course_admin ca;
+    struct env e;
+    int64_t cid = 0;
+    int ret = 0;
+
+    if (env_open(&e, o, true, false, &err) < 0 ||
+        store_context_find(e.s, e.consumer.id, o->context.v[0], &cid, &err) < 0 ||
+        store_course_admin(e.s, e.consumer.id, cid, &ar, &ca, &err) < 0) {
+        ret = cli_fail(&err);
+    } else if (o->json) {
+        print_json(course_json(&ca));
+    } else {
+        printf("course:      %s\ntitle:       %s\nbadges:      %s\npass mark:   %.2f on %s\n",
+               ca.lti_context_id, ca.title ? ca.title : "-", ca.badges_enabled ? "on" : "off",
+               ca.pass_mark, ca.completion_link ? ca.completion_link : "any link");
+        for (size_t i = 0; i < ca.nlinks; i++)
+            printf("link:        %s %s\n", ca.links[i].lti_link_id,
+                   ca.links[i].title ? ca.links[i].title : "");
+        for (size_t i = 0; i < ca.nbadges; i++)
+            printf("badge:       %s\n", ca.badges[i].slug);
+    }
+    env_close(&e);
+    arena_release(&ar);
+    return ret;
+}
+
 int cli_cmd_context(int argc, char **argv)
 {
     struct cli_opts o;
@@ -188,7 +260,7 @@ int cli_cmd_context(int argc, char **argv)
     const char *sub = argc > 2 ? argv[2] : NULL;
     int ret = 0;
 
-    if (cli_parse_opts(argc, argv, 3, "config,db,consumer,context,score,resource-link", 0, &o,
+    if (cli_parse_opts(argc, argv, 3, "config,db,json,consumer,context,score,resource-link", 0, &o,
                        &err) < 0)
         return cli_usage_error("context", "%s", err.msg);
     if (!sub || o.help || strcmp(sub, "--help") == 0) {
@@ -227,6 +299,8 @@ int cli_cmd_context(int argc, char **argv)
             printf("pass mark %.2f for course %s%s%s\n", score, o.context.v[0],
                    o.resource_link ? " on resource link " : "",
                    o.resource_link ? o.resource_link : "");
+    } else if (strcmp(sub, "show") == 0) {
+        return context_show(&o);
     } else {
         return cli_usage_error("context", "unknown subcommand '%s'", sub);
     }

@@ -1031,6 +1031,36 @@ static void read_binding(struct db_stmt *st, struct arena *a, void *p)
     b->updated_at = db_column_int64(st, 7);
 }
 
+int store_context_find(struct store *s, int64_t consumer_id, const char *lti_context_id,
+                       int64_t *id, struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    struct db_stmt *st;
+    int rc, ret = -1;
+
+    *id = 0;
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_CONTEXT_FIND, err);
+    if (!st)
+        goto out;
+    db_bind_int64(st, 1, consumer_id);
+    db_bind_str(st, 2, str_from_cstr(lti_context_id));
+    rc = db_step(st);
+    if (rc == DB_ROW)
+        *id = db_column_int64(st, 0);
+    db_reset(st);
+    if (rc == DB_ROW)
+        ret = 0;
+    else if (rc == DB_DONE)
+        err_set(err, ERR_NOTFOUND, "course '%s' not found", lti_context_id);
+    else
+        store_db_err(c, rc, "finding a course", err);
+out:
+    store_reader_put(s, c);
+    return ret;
+}
+
 int store_user_get(struct store *s, int64_t consumer_id, const char *lti_user_id, struct arena *a,
                    struct store_user_info *out, struct err *err)
 {

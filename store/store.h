@@ -1239,6 +1239,9 @@ struct store_user_info {
 /* By the consumer and the LMS's user id, in one snapshot; ERR_NOTFOUND. */
 int store_user_get(struct store *s, int64_t consumer_id, const char *lti_user_id, struct arena *a,
                    struct store_user_info *out /* OUT */, struct err *err);
+/* The id of the consumer's course `lti_context_id` (for store_course_admin); ERR_NOTFOUND. */
+int store_context_find(struct store *s, int64_t consumer_id, const char *lti_context_id,
+                       int64_t *id /* OUT */, struct err *err);
 
 /*
  * What /metrics shows of the outboxes, read when it is asked for (a count
