@@ -195,6 +195,18 @@ def csrf_of(db, token):
     return session(db, token)["csrf"]
 
 
+def context(db, consumer_key, lti_context_id):
+    """`context show --json`: a course of the consumer with its settings, links and badges;
+    None when the store has no such course."""
+    p = db_cli(db, "context", "show", "--consumer", consumer_key, "--context", lti_context_id,
+               "--json")
+    if p.returncode == 1 and "not found" in p.stderr:
+        return None
+    if p.returncode != 0:
+        raise AssertionError("context show failed (%d): %s" % (p.returncode, p.stderr))
+    return json.loads(p.stdout)
+
+
 def user(db, consumer_key, lti_user_id):
     """`user show --json`: a user of the consumer with their enrollments and outcome
     bindings; None when the store has no such user."""

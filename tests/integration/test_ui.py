@@ -312,8 +312,8 @@ class InstructorPage(PagesTestCase):
         return self.post("/badges/settings", {k: v for k, v in fields.items() if v is not None})
 
     def context_row(self, ctx):
-        return tuple(lt.query(self.db, "SELECT badges_enabled, pass_mark, completion_link FROM "
-                              "contexts WHERE lti_context_id = ?", ctx)[0].values())
+        c = lt.context(self.db, self.key, ctx)
+        return (c["badges_enabled"], c["pass_mark"], c["completion_link"])
 
     def test_settings_saved_with_csrf(self):
         ctx = "set-" + lt.hex_id(3)
@@ -327,7 +327,7 @@ class InstructorPage(PagesTestCase):
         resp = self.settings(token, page, enabled="1", pass_percent="75", completion_link="final")
         self.assertEqual(resp.status, 303, resp)
         self.assertIn("m=saved", resp.header("Location"))
-        self.assertEqual(self.context_row(ctx), (1, 0.75, "final"))
+        self.assertEqual(self.context_row(ctx), (True, 0.75, "final"))
         page = self.server.get(self.server.page_path(resp.header("Location")))
         self.assertIn("Saved.", page.text)
         self.assertIn('value="final" selected', page.text)
@@ -336,7 +336,7 @@ class InstructorPage(PagesTestCase):
         self.assertIn('value="75"', page.text)
         resp = self.settings(token, page, enabled=None, pass_percent="50,5", completion_link="")
         self.assertEqual(resp.status, 303, resp)
-        self.assertEqual(self.context_row(ctx), (0, 0.505, None))
+        self.assertEqual(self.context_row(ctx), (False, 0.505, None))
 
     def test_bad_settings_change_nothing(self):
         ctx = "bad-" + lt.hex_id(3)
@@ -372,7 +372,7 @@ class InstructorPage(PagesTestCase):
         resp = self.post("/badges/settings", {"s": token, "csrf": lt.csrf_of(self.db, token),
                                               "enabled": "1", "pass_percent": "10"})
         self.assertRefusal(resp, 403, "only the course's instructors")
-        self.assertEqual(self.context_row_or_none(ctx), (0,))
+        self.assertEqual(self.context_row_or_none(ctx), (False,))
 
     def test_form_limits_and_types(self):
         ctx = "lim-" + lt.hex_id(3)
@@ -385,12 +385,11 @@ class InstructorPage(PagesTestCase):
         self.assertRefusal(resp, 415)
         resp = self.server.get("/badges/settings")
         self.assertRefusal(resp, 405)
-        self.assertEqual(self.context_row_or_none(ctx), (0,))
+        self.assertEqual(self.context_row_or_none(ctx), (False,))
 
     def context_row_or_none(self, ctx):
-        rows = lt.query(self.db, "SELECT badges_enabled FROM contexts WHERE lti_context_id = ?",
-                        ctx)
-        return tuple(rows[0].values()) if rows else None
+        c = lt.context(self.db, self.key, ctx)
+        return (c["badges_enabled"],) if c else None
 
 
 if __name__ == "__main__":
