@@ -88,9 +88,10 @@ static const char user_usage[] =
     "\n"
     "What the tool holds of a user its launches recorded: the names, e-mail address\n"
     "(and where it came from: the LMS, or the learner, confirmed or not) and person\n"
-    "sourcedid the LMS sent, the courses they launched from with their roles, and\n"
+    "sourcedid the LMS sent, the courses they launched from with their roles,\n"
     "where the LMS takes their grades (outcome service URL and sourcedid per\n"
-    "resource link). --json prints one JSON object.\n";
+    "resource link), the e-mail confirmation links mailed to them and their\n"
+    "grades. --json prints one JSON object.\n";
 
 static const char session_usage[] =
     "usage: ltibadges session show TOKEN [--json]\n"
@@ -1116,7 +1117,8 @@ int cli_cmd_outcome(int argc, char **argv)
 
 static json_t *user_json(const struct store_user_info *u)
 {
-    json_t *o = json_object(), *enr = json_array(), *bind = json_array();
+    json_t *o = json_object(), *enr = json_array(), *bind = json_array(), *links = json_array();
+    json_t *grades = json_array();
 
     json_object_set_new(o, "id", json_integer(u->id));
     json_object_set_new(o, "user", jstr(u->lti_user_id));
@@ -1156,8 +1158,33 @@ static json_t *user_json(const struct store_user_info *u)
         json_object_set_new(j, "updated_at", json_integer(b->updated_at));
         json_array_append_new(bind, j);
     }
+    for (size_t i = 0; i < u->nemail_links; i++) {
+        const struct store_user_email_link *l = &u->email_links[i];
+        json_t *j = json_object();
+        char hex[65];
+
+        util_hex(hex, l->secret_hash, sizeof(l->secret_hash));
+        json_object_set_new(j, "id", json_integer(l->id));
+        json_object_set_new(j, "email", jstr(l->email));
+        json_object_set_new(j, "secret_sha256", json_string(hex));
+        json_object_set_new(j, "created_at", json_integer(l->created_at));
+        json_object_set_new(j, "expires_at", json_integer(l->expires_at));
+        json_object_set_new(j, "used_at", l->used_at ? json_integer(l->used_at) : json_null());
+        json_array_append_new(links, j);
+    }
+    for (size_t i = 0; i < u->ngrades; i++) {
+        json_t *j = json_object();
+
+        json_object_set_new(j, "resource_link", jstr(u->grades[i].lti_resource_link_id));
+        json_object_set_new(j, "score", json_real(u->grades[i].score));
+        json_object_set_new(j, "source", jstr(u->grades[i].source));
+        json_object_set_new(j, "recorded_at", json_integer(u->grades[i].recorded_at));
+        json_array_append_new(grades, j);
+    }
     json_object_set_new(o, "enrollments", enr);
     json_object_set_new(o, "outcome_bindings", bind);
+    json_object_set_new(o, "email_links", links);
+    json_object_set_new(o, "grades", grades);
     return o;
 }
 

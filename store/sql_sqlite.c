@@ -702,6 +702,12 @@ const char *const store_sql_sqlite[S__COUNT] = {
         "FROM outcome_bindings o JOIN resource_links l ON l.id = o.resource_link_id "
         "LEFT JOIN contexts c ON c.id = l.context_id WHERE o.user_id = ?1 "
         "ORDER BY l.lti_resource_link_id",
+    [S_USER_EMAIL_LINKS] = "SELECT id, email, secret_hash, created_at, expires_at, used_at "
+                           "FROM email_confirmations WHERE user_id = ?1 ORDER BY id",
+    [S_USER_GRADES] =
+        "SELECT l.lti_resource_link_id, g.score, g.source, g.recorded_at FROM grades g "
+        "JOIN resource_links l ON l.id = g.resource_link_id WHERE g.user_id = ?1 "
+        "ORDER BY l.lti_resource_link_id",
     [S_CONSUMER_SET_BACKEND] = "UPDATE consumers SET backend = ?2 WHERE key = ?1",
     /* only while it has no award: an award is tied to where its BadgeClass lives */
     /* nothing is owed to the old one: the new one makes it from our record at its first award */

@@ -1031,6 +1031,31 @@ static void read_binding(struct db_stmt *st, struct arena *a, void *p)
     b->updated_at = db_column_int64(st, 7);
 }
 
+static void read_email_link(struct db_stmt *st, struct arena *a, void *p)
+{
+    struct store_user_email_link *l = p;
+    size_t n = db_column_len(st, 2);
+
+    l->id = db_column_int64(st, 0);
+    l->email = store_col_arena(st, 1, a);
+    memset(l->secret_hash, 0, sizeof(l->secret_hash));
+    if (n == sizeof(l->secret_hash))
+        memcpy(l->secret_hash, db_column_blob(st, 2), n);
+    l->created_at = db_column_int64(st, 3);
+    l->expires_at = db_column_int64(st, 4);
+    l->used_at = db_column_int64(st, 5);
+}
+
+static void read_grade(struct db_stmt *st, struct arena *a, void *p)
+{
+    struct store_user_grade *g = p;
+
+    g->lti_resource_link_id = store_col_arena(st, 0, a);
+    g->score = db_column_double(st, 1);
+    g->source = store_col_arena(st, 2, a);
+    g->recorded_at = db_column_int64(st, 3);
+}
+
 int store_context_find(struct store *s, int64_t consumer_id, const char *lti_context_id,
                        int64_t *id, struct err *err)
 {
@@ -1117,6 +1142,21 @@ int store_user_get(struct store *s, int64_t consumer_id, const char *lti_user_id
     if (collect(c, st, a, sizeof(*out->bindings), read_binding, &v, &out->nbindings, err) < 0)
         goto end;
     out->bindings = v;
+    st = store_stmt(c, S_USER_EMAIL_LINKS, err);
+    if (!st)
+        goto end;
+    db_bind_int64(st, 1, out->id);
+    if (collect(c, st, a, sizeof(*out->email_links), read_email_link, &v, &out->nemail_links, err) <
+        0)
+        goto end;
+    out->email_links = v;
+    st = store_stmt(c, S_USER_GRADES, err);
+    if (!st)
+        goto end;
+    db_bind_int64(st, 1, out->id);
+    if (collect(c, st, a, sizeof(*out->grades), read_grade, &v, &out->ngrades, err) < 0)
+        goto end;
+    out->grades = v;
     ret = 0;
 end:
     store_end_read(c);

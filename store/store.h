@@ -1220,11 +1220,24 @@ struct store_user_binding {
     const char *data_values_accepted, *last_read_error;
     int64_t created_at, updated_at;
 };
+/* A confirmation link mailed to a user for an address they gave (store_email_confirm_create). */
+struct store_user_email_link {
+    int64_t id, created_at, expires_at, used_at; /* used_at 0: not followed */
+    const char *email;
+    unsigned char secret_hash[32]; /* the SHA-256 of the link's secret, all the store keeps */
+};
+/* A grade the store holds for a user on a resource link (from the LMS, a grader or the CLI). */
+struct store_user_grade {
+    const char *lti_resource_link_id, *source; /* source: "outcomes", "cli", ... as recorded */
+    double score;
+    int64_t recorded_at;
+};
 /*
  * A user as the store holds them (`ltibadges user show`; the tests read the
  * store's state through it): what the LMS sent of them, where their e-mail
  * address came from (NULL: the LMS; "confirmed", "unconfirmed": the learner),
- * their courses and outcome bindings. Strings live in the arena.
+ * their courses, outcome bindings, e-mail confirmation links and grades.
+ * Strings live in the arena.
  */
 struct store_user_info {
     int64_t id, created_at, updated_at;
@@ -1235,6 +1248,10 @@ struct store_user_info {
     size_t nenrollments;
     struct store_user_binding *bindings;
     size_t nbindings;
+    struct store_user_email_link *email_links; /* oldest first */
+    size_t nemail_links;
+    struct store_user_grade *grades; /* by resource link id */
+    size_t ngrades;
 };
 /* By the consumer and the LMS's user id, in one snapshot; ERR_NOTFOUND. */
 int store_user_get(struct store *s, int64_t consumer_id, const char *lti_user_id, struct arena *a,
