@@ -313,10 +313,6 @@ def query(db, sql, *args):
         c.close()
 
 
-def execute(db, sql, *args):
-    setup_sql(db, sql, *args)
-
-
 def consumer_id(db, key):
     rows = query(db, "SELECT id FROM consumers WHERE key = ?", key)
     return rows[0]["id"] if rows else None

@@ -258,7 +258,8 @@ class AwardsTable(lt.ServerTestCase):
         self.assertEqual(self.award_rows(), before)
 
     def test_archived_badge_is_not_offered_nor_awarded(self):
-        lt.setup_sql(self.db, "UPDATE badge_classes SET archived_at = 1 WHERE slug = ?", self.slug2)
+        lt.setup_sql(self.db, "UPDATE badge_classes SET archived_at = 1 WHERE slug = ?",
+                     self.slug2)
         page = self.page(self.prof)
         award_form = re.search(r'<select id="g-badge".*?</select>', page.text, re.S).group(0)
         self.assertNotIn(self.slug2, award_form)
@@ -363,8 +364,8 @@ class AwardsTable(lt.ServerTestCase):
             time.sleep(0.1)
         # as the worker records a permanent failure
         lt.setup_sql(self.db, "UPDATE awards SET state = 'failed', assertion_id = NULL, "
-                            "assertion_url = NULL, issued_at = NULL, "
-                            "last_error = 'badge service said: <no>' WHERE id = ?", ada)
+                              "assertion_url = NULL, issued_at = NULL, "
+                              "last_error = 'badge service said: <no>' WHERE id = ?", ada)
         page = self.page(self.prof, state="failed")
         table = rows(page.text)
         self.assertEqual(list(table), [ada], "the state filter")
@@ -478,15 +479,16 @@ class AwardsTable(lt.ServerTestCase):
         a1, a2, a3 = self.ids_of([self.ada, self.bob, self.dave])
         a4 = self.ids_of([self.ada], slug=self.slug2)[0]
         for who, name in ((self.ada, "Zoe Ada"), (self.bob, "adam Bob"), (self.dave, "Mia Dave")):
-            lt.setup_sql(self.db, "UPDATE users SET full_name = ? WHERE lti_user_id = ?", name, who)
+            lt.setup_sql(self.db, "UPDATE users SET full_name = ? WHERE lti_user_id = ?", name,
+                         who)
         lt.setup_sql(self.db, "UPDATE awards SET issued_at = 1700000000 WHERE id = ?", a1)
         lt.setup_sql(self.db, "UPDATE awards SET state = 'failed', issued_at = NULL, "
-                            "assertion_id = NULL, assertion_url = NULL, last_error = 'no' "
-                            "WHERE id = ?", a2)
+                              "assertion_id = NULL, assertion_url = NULL, last_error = 'no' "
+                              "WHERE id = ?", a2)
         lt.setup_sql(self.db, "UPDATE awards SET issued_at = 1000000000 WHERE id = ?", a3)
         lt.setup_sql(self.db, "UPDATE awards SET state = 'revoked', issued_at = 1600000000, "
-                            "revoked_at = 1650000000, revoke_reason = 'r', revoke_synced = 1 "
-                            "WHERE id = ?", a4)
+                              "revoked_at = 1650000000, revoke_reason = 'r', revoke_synced = 1 "
+                              "WHERE id = ?", a4)
         return a1, a2, a3, a4
 
     @staticmethod
@@ -610,12 +612,12 @@ class AwardsTable(lt.ServerTestCase):
         ada, bob = self.ids_of([self.ada, self.bob])
         # one being issued right now (its lease an hour off), one revoked
         lt.setup_sql(self.db, "UPDATE awards SET state = 'issuing', next_attempt_at = ? "
-                            "WHERE id = ?", int(time.time()) + 3600, ada)
+                              "WHERE id = ?", int(time.time()) + 3600, ada)
         # the other tests wait for every award of the database to settle
         self.addCleanup(lt.setup_sql, self.db, "UPDATE awards SET state = 'issued' WHERE id = ?",
                         ada)
         lt.setup_sql(self.db, "UPDATE awards SET state = 'revoked', revoked_at = 1, "
-                            "revoke_reason = 'r', revoke_synced = 1 WHERE id = ?", bob)
+                              "revoke_reason = 'r', revoke_synced = 1 WHERE id = ?", bob)
         text = self.get(self.prof, path="/badges").text
         links = {html.unescape(m.group(2)): html.unescape(m.group(1)) for m in re.finditer(
             r'<li><a href="([^"]+)">([^<]+)</a></li>', text)}
@@ -635,9 +637,9 @@ class AwardsTable(lt.ServerTestCase):
         self.follow(self.grant([self.ada, self.bob], narrative="Both"))
         self.follow(self.grant([self.ada], slug=self.slug2, narrative="+1 for =SUM(A1)"))
         lt.setup_sql(self.db, "UPDATE users SET full_name = ? WHERE lti_user_id = ?", TRICKY,
-                   self.ada)
+                     self.ada)
         lt.setup_sql(self.db, "UPDATE users SET full_name = ? WHERE lti_user_id = ?", FORMULA,
-                   self.bob)
+                     self.bob)
         bob = self.ids_of([self.bob])[0]
         self.follow(self.revoke([bob], "-bad, \"really\""))
         resp = self.get(self.prof, "/badges/awards.csv")

@@ -291,14 +291,14 @@ class BackendsCli(lt.TempDirTest):
                                         "WHERE slug = ?", e), [("campus", ours)])
         # backend check: every BadgeClass id still at the platform
         self.assertIn("campus: ok", self.ok("backend", "check", "campus", config=cfg).stdout)
-        lt.execute(self.db, "UPDATE badge_classes SET backend_id = ? WHERE slug = ?", theirs, e)
+        lt.setup_sql(self.db, "UPDATE badge_classes SET backend_id = ? WHERE slug = ?", theirs, e)
         p = self.run_("backend", "check", "campus", config=cfg)
         self.assertEqual(p.returncode, 1)
         self.assertIn("backend 'campus': BadgeClass '%s' (id %s)" % (e, theirs), p.stderr)
-        lt.execute(self.db, "DELETE FROM badge_classes WHERE slug = ?", e)
+        lt.setup_sql(self.db, "DELETE FROM badge_classes WHERE slug = ?", e)
 
         # badge set --backend moves it while it has no awards, forgetting its id there
-        lt.execute(self.db, "UPDATE badge_classes SET backend_id = 'old-id' WHERE slug = ?", b)
+        lt.setup_sql(self.db, "UPDATE badge_classes SET backend_id = 'old-id' WHERE slug = ?", b)
         self.ok("badge", "set", b, "--backend", "eu-test", config=cfg)
         self.assertEqual(query(self.db, "SELECT backend, backend_id FROM badge_classes "
                                         "WHERE slug = ?", b), [("eu-test", None)])

@@ -215,8 +215,8 @@ class BadgePage(BadgePageBase):
         slug = self.badge("Short lived")
         self.learner("exp-a")
         a = self.award(slug, "exp-a")
-        lt.execute(self.db, "UPDATE awards SET expires_at = ? WHERE id = ?",
-                   int(time.time()) - 86400, a["id"])
+        lt.setup_sql(self.db, "UPDATE awards SET expires_at = ? WHERE id = ?",
+                     int(time.time()) - 86400, a["id"])
         t = self.html(a["assertion_url"]).text
         main = t[t.index("<main"):]
         self.assertIn('data-state="expired"', main)
@@ -276,8 +276,8 @@ class BadgePage(BadgePageBase):
 
     def test_hostile_badge_fields_escaped(self):
         slug = self.badge(HOSTILE, "--criteria", "Do </p><script>alert(2)</script> this")
-        lt.execute(self.db, "UPDATE badge_classes SET description = ?, criteria_url = ? "
-                   "WHERE slug = ?", '<img src=x onerror=alert(1)>', "javascript:alert(3)", slug)
+        lt.setup_sql(self.db, "UPDATE badge_classes SET description = ?, criteria_url = ? "
+                     "WHERE slug = ?", '<img src=x onerror=alert(1)>', "javascript:alert(3)", slug)
         self.learner("host-a")
         a = self.award(slug, "host-a", narrative="<iframe src=//evil>")
         for url in (a["assertion_url"], self.server.public_url + "/ob/v2/badges/" + slug):

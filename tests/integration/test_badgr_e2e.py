@@ -309,7 +309,7 @@ class Crashes(E2E):
         self.assertIsNone(a["assertion_id"])
         # the lease of an award being sent outlasts any call (LIMIT_AWARDS_REMOTE_LEASE):
         # the time it gives a server killed mid-call passes here at once
-        lt.execute(self.db, "UPDATE awards SET next_attempt_at = 0 WHERE id = ?", a["id"])
+        lt.setup_sql(self.db, "UPDATE awards SET next_attempt_at = 0 WHERE id = ?", a["id"])
         return slug, a
 
     def test_kill9_between_send_and_record(self):
@@ -328,7 +328,7 @@ class Crashes(E2E):
         [b] = self.marked(slug)
         [held] = self.fake.assertions(b["entityId"], "rv@example.edu")
         self.ok("award", "revoke", str(a["id"]), "--reason", "granted in error")
-        lt.execute(self.db, "UPDATE awards SET next_attempt_at = 0 WHERE id = ?", a["id"])
+        lt.setup_sql(self.db, "UPDATE awards SET next_attempt_at = 0 WHERE id = ?", a["id"])
         self.server = self.serve(config=self.cfg, env=self.env)
         self.fake.wait_for(lambda r: r.method == "DELETE" and r.status == 200, timeout=WAIT)
         got = self.fake.assertions(b["entityId"], "rv@example.edu")

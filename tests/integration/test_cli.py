@@ -234,7 +234,7 @@ class Migrate(TempDirTest):
 
     def test_newer_schema_refused(self):
         self.assertOk(self.cli("migrate", "--db", self.db))
-        lt.execute(self.db, "PRAGMA user_version = 99")
+        lt.setup_sql(self.db, "PRAGMA user_version = 99")
         p = self.cli("consumer", "list", "--db", self.db)
         self.assertOneLineError(p, 1, "99")
 

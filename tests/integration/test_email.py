@@ -46,12 +46,10 @@ class EmailCase(ui.PagesTestCase):
                 if a["user"] == user]
 
     def user_row(self, user):
-        return lt.query(self.db, "SELECT id, email, email_source FROM users "
-                        "WHERE lti_user_id = ?", user)[0]
+        return lt.user(self.db, self.key, user)
 
     def links(self, user):
-        return lt.query(self.db, "SELECT e.* FROM email_confirmations e JOIN users u "
-                        "ON u.id = e.user_id WHERE u.lti_user_id = ? ORDER BY e.id", user)
+        return self.user_row(user)["email_links"]
 
     def give(self, token, email, **extra):
         page = self.get_page(token)
@@ -124,7 +122,7 @@ class WithSmtp(SmtpCase):
         # only the secret's hash is stored; nothing is released before the link is followed
         (row,) = self.links("mia")
         self.assertEqual(row["id"], int(lid))
-        self.assertEqual(bytes(row["secret_hash"]), hashlib.sha256(secret.encode()).digest())
+        self.assertEqual(row["secret_sha256"], hashlib.sha256(secret.encode()).hexdigest())
         self.assertNotIn(secret, json.dumps({k: str(v) for k, v in row.items()}))
         self.assertIsNone(row["used_at"])
         self.assertEqual(self.awards_of("mia")[0]["state"], "needs_email")
@@ -186,8 +184,8 @@ class WithSmtp(SmtpCase):
         self.assertEqual(self.give(token, "exp@example.org").status, 303)
         (_, env), = self.mail_to("exp@example.org")
         link = LINK_RE.search(env["text"]).group(1)
-        lt.execute(self.db, "UPDATE email_confirmations SET expires_at = ? WHERE id = ?",
-                   int(time.time()) - 1, self.links("exp")[0]["id"])
+        lt.setup_sql(self.db, "UPDATE email_confirmations SET expires_at = ? WHERE id = ?",
+                     int(time.time()) - 1, self.links("exp")[0]["id"])
         resp = self.server.get(link[len(self.server.public_url):])
         self.assertRefusal(resp, 410, "expired")
         self.assertIsNone(self.links("exp")[0]["used_at"])
@@ -259,8 +257,8 @@ class WithSmtp(SmtpCase):
         self.mail_to("often4@example.org")
         self.assertEqual(len(self.sink.messages()), before + 5)
         # an hour later another may be asked for
-        lt.execute(self.db, "UPDATE email_confirmations SET created_at = created_at - 3601 "
-                   "WHERE user_id = ?", self.user_row("often")["id"])
+        lt.setup_sql(self.db, "UPDATE email_confirmations SET created_at = created_at - 3601 "
+                     "WHERE user_id = ?", self.user_row("often")["id"])
         self.assertEqual(self.give(token, "often6@example.org").status, 303)
 
     def test_csrf_session_and_address_checked(self):

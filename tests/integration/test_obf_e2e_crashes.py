@@ -29,7 +29,7 @@ class Crashes(E2E):
         self.assertIsNone(a["assertion_id"])
         # the lease of an award being sent outlasts any call (LIMIT_AWARDS_REMOTE_LEASE):
         # the time it gives a server killed mid-call passes here at once
-        lt.execute(self.db, "UPDATE awards SET next_attempt_at = 0 WHERE id = ?", a["id"])
+        lt.setup_sql(self.db, "UPDATE awards SET next_attempt_at = 0 WHERE id = ?", a["id"])
         return slug, a
 
     def test_kill9_between_send_and_record(self):
@@ -48,7 +48,7 @@ class Crashes(E2E):
         [b] = self.marked(slug)
         [held] = self.fake.events(self.cid, b["id"], "rv@example.edu")
         self.ok("award", "revoke", str(a["id"]), "--reason", "granted in error")
-        lt.execute(self.db, "UPDATE awards SET next_attempt_at = 0 WHERE id = ?", a["id"])
+        lt.setup_sql(self.db, "UPDATE awards SET next_attempt_at = 0 WHERE id = ?", a["id"])
         self.server = self.serve(config=self.cfg, env=self.env)
         self.fake.wait_for(lambda r: r.path.endswith("/revoke") and r.status == 200,
                            timeout=WAIT)

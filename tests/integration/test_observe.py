@@ -452,8 +452,8 @@ class Health(lt.ServerTestCase):
                  "the award issued")
         # due again in 3 s; then the award worker is kept from the database (another process
         # holds the write lock) while it waits past health_outbox_stuck (1 s)
-        lt.execute(self.db, "UPDATE awards SET state = 'queued', next_attempt_at = ? ",
-                   int(time.time()) + 3)
+        lt.setup_sql(self.db, "UPDATE awards SET state = 'queued', next_attempt_at = ? ",
+                     int(time.time()) + 3)
         lock = sqlite3.connect(self.db, timeout=10, isolation_level=None)
         try:
             lock.execute("BEGIN IMMEDIATE")

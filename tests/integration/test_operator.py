@@ -208,7 +208,7 @@ class DatabaseCommands(OperatorTest):
         self.assertIn("%d migrations pending" % (latest - 3), p.stdout)
         # db version changes nothing
         self.assertEqual(query(old, "PRAGMA user_version")[0]["user_version"], 3)
-        lt.execute(old, "PRAGMA user_version = 99")
+        lt.setup_sql(old, "PRAGMA user_version = 99")
         p = self.assertOk(run_cli("db", "version", "--db", old))
         self.assertIn("newer than this program", p.stdout)
 
@@ -260,7 +260,7 @@ class DatabaseCommands(OperatorTest):
         self.stop(s)
 
         # stopped: the restore puts the backup's content back
-        lt.execute(self.db, "DELETE FROM consumers")
+        lt.setup_sql(self.db, "DELETE FROM consumers")
         p = self.assertOk(run_cli("db", "restore", backups[0], "--db", self.db))
         self.assertIn("restored from '%s'" % backups[0], p.stdout)
         self.assertEqual(query(self.db, "SELECT key FROM consumers"), [{"key": key}])
@@ -288,7 +288,7 @@ class DatabaseCommands(OperatorTest):
         c.close()
         newer = os.path.join(self.tmp, "newer.db")
         shutil.copy(good, newer)
-        lt.execute(newer, "PRAGMA user_version = 99")
+        lt.setup_sql(newer, "PRAGMA user_version = 99")
         corrupt = os.path.join(self.tmp, "corrupt.db")
         with open(good, "rb") as f:
             data = bytearray(f.read())

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fakelms  # noqa: E402
 import ltitest as lt  # noqa: E402
-from ltitest import base_launch, hex_id, query, run_cli  # noqa: E402
+from ltitest import base_launch, hex_id, run_cli  # noqa: E402
 from oauthlib import oauth1  # noqa: E402
 
 NS = "http://www.imsglobal.org/services/ltiv1p1/xsd/imsoms_v1p0"
@@ -130,10 +130,15 @@ class OutcomesCase(lt.ServerTestCase):
         return c
 
     def grades(self, user):
-        rows = query(self.db, "SELECT l.lti_resource_link_id, g.score, g.source FROM grades g "
-                     "JOIN users u ON u.id = g.user_id JOIN resource_links l "
-                     "ON l.id = g.resource_link_id WHERE u.lti_user_id = ? ORDER BY 1", user)
-        return [(r["lti_resource_link_id"], r["score"], r["source"]) for r in rows]
+        """The grades the store holds for the first consumer's `user`: (link, score, source)."""
+        u = lt.user(self.db, self.key, user)
+        return [(g["resource_link"], g["score"], g["source"]) for g in u["grades"]] if u else []
+
+    def binding_of(self, user, sourcedid):
+        """The outcome binding of `user` (of the first consumer) with `sourcedid`."""
+        (b,) = [b for b in lt.user(self.db, self.key, user)["outcome_bindings"]
+                if b["sourcedid"] == sourcedid]
+        return b
 
     def launch_with_binding(self, user, context, link, sourcedid, service_url, key=None,
                             secret=None, **extra):
@@ -495,8 +500,7 @@ class Outgoing(OutcomesCase):
         self.assertIsNone(rep[0].result_data_url)  # Moodle takes no resultData
         self.assertEqual(self.lms.result(sid)["score"], 1.0)
         # a read of an empty Moodle grade is an answer, not an error
-        self.assertEqual(query(self.db, "SELECT last_read_error FROM outcome_bindings WHERE "
-                               "sourcedid = ?", sid)[0]["last_read_error"], None)
+        self.assertIsNone(self.binding_of(user, sid)["last_read_error"])
 
     def test_openedx_score_and_passback_off(self):
         url = self.lms.edx_url()
@@ -513,9 +517,8 @@ class Outgoing(OutcomesCase):
         self.assertEqual(self.replaces(sid2), [])
         self.assertIsNone(self.user_awards(user2)[0]["passback"])
         # Open edX supports replaceResult only: its refusal of a read is recorded, not fatal
-        err = self.wait_for("a failed read", lambda: query(
-            self.db, "SELECT last_read_error FROM outcome_bindings WHERE sourcedid = ?",
-            sid)[0]["last_read_error"])
+        err = self.wait_for("a failed read",
+                            lambda: self.binding_of(user, sid)["last_read_error"])
         self.assertIn("failure", err)
 
     def test_lms_errors_are_retried_until_it_answers(self):

@@ -127,8 +127,8 @@ class PublicPages(lt.ServerTestCase):
     def test_criteria_page_escaped(self):
         slug = self.badge(HOSTILE_NAME, "--criteria", HOSTILE_NARRATIVE, "--criteria-url",
                           HOSTILE_URL, backend="campus")
-        lt.execute(self.db, "UPDATE badge_classes SET description = ? WHERE slug = ?",
-                   HOSTILE_DESC, slug)
+        lt.setup_sql(self.db, "UPDATE badge_classes SET description = ? WHERE slug = ?",
+                     HOSTILE_DESC, slug)
         r = self.server.get("/badges/criteria/" + slug)
         self.assertEqual(r.status, 200, r)
         self.assertTrue(r.header("Content-Type").startswith("text/html"))
@@ -181,8 +181,8 @@ class PublicPages(lt.ServerTestCase):
         self.assertEqual(head.body, b"")
         self.assertEqual(head.header("ETag"), etag)
         # an edit changes the page and its ETag
-        lt.execute(self.db, "UPDATE badge_classes SET criteria_narrative = ? WHERE slug = ?",
-                   "Do another thing.", slug)
+        lt.setup_sql(self.db, "UPDATE badge_classes SET criteria_narrative = ? WHERE slug = ?",
+                     "Do another thing.", slug)
         after = self.server.get("/badges/criteria/" + slug, headers={"If-None-Match": etag})
         self.assertEqual(after.status, 200, after)
         self.assertIn("Do another thing.", after.plain)
@@ -198,7 +198,7 @@ class PublicPages(lt.ServerTestCase):
 
     def test_criteria_page_of_archived_badge_stays(self):
         slug = self.badge("Archived criteria", "--criteria", "Still described.")
-        lt.execute(self.db, "UPDATE badge_classes SET archived_at = 1 WHERE slug = ?", slug)
+        lt.setup_sql(self.db, "UPDATE badge_classes SET archived_at = 1 WHERE slug = ?", slug)
         r = self.server.get("/badges/criteria/" + slug)
         self.assertEqual(r.status, 200, r)
         self.assertIn("Still described.", r.plain)

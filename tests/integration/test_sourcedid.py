@@ -19,7 +19,7 @@ import fakelms  # noqa: E402
 import ltitest as lt  # noqa: E402
 import test_outcomes  # noqa: E402
 from fakelms import CANVAS, MOODLE, READ, REPLACE  # noqa: E402
-from ltitest import hex_id, query  # noqa: E402
+from ltitest import hex_id  # noqa: E402
 
 LAUNCHES = 100
 
@@ -48,12 +48,8 @@ class Relaunches(test_outcomes.OutcomesCase):
         return sids
 
     def binding(self, tool_user, tool_link):
-        rows = query(self.db, "SELECT ob.sourcedid, ob.created_at, ob.updated_at, "
-                     "ob.last_read_error FROM outcome_bindings ob "
-                     "JOIN users u ON u.id = ob.user_id "
-                     "JOIN resource_links l ON l.id = ob.resource_link_id "
-                     "WHERE u.lti_user_id = ? AND l.lti_resource_link_id = ?",
-                     tool_user, tool_link)
+        rows = [b for b in lt.user(self.db, self.key, tool_user)["outcome_bindings"]
+                if b["resource_link"] == tool_link]
         self.assertEqual(len(rows), 1, rows)
         return rows[0]
 
