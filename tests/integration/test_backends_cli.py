@@ -26,9 +26,14 @@ from test_editor import multipart  # noqa: E402
 from test_ui import form_fields  # noqa: E402
 
 
-def query(db, sql, *args):
-    """The rows as tuples."""
-    return [tuple(r.values()) for r in lt.query(db, sql, *args)]
+def badge_count(db):
+    return lt.cli_json(db, "db", "stats")["badge_classes"]
+
+
+def badge_backends(db):
+    """(slug, backend, backend_id, course) of every BadgeClass, by slug."""
+    return {b["slug"]: (b["backend"], b["backend_id"], b["context"])
+            for b in lt.cli_json(db, "badge", "list")}
 
 
 SECRET = "Zq8-very-secret-pw"
@@ -167,7 +172,7 @@ class BackendsCli(lt.TempDirTest):
                 self.assertOneLineError(p, 1, section, phrase)
                 p = self.run_("backend", "check", config=cfg)
                 self.assertOneLineError(p, 1, section, phrase)
-        self.assertEqual(query(self.db, "SELECT count(*) FROM badge_classes")[0][0], 0)
+        self.assertEqual(badge_count(self.db), 0)
 
     def test_secrets_from_the_environment(self):
         """A secret may come from LTIBADGES_BACKEND_<NAME>_<KEY> only, and wins over the file;
@@ -237,7 +242,7 @@ class BackendsCli(lt.TempDirTest):
         k2 = lt.parse_kv(self.ok("consumer", "add", "Two", config=cfg).stdout)["key"]
         p = self.run_("consumer", "add", "Three", "--backend", "nowhere", config=cfg)
         self.assertOneLineError(p, 1, "there is no backend 'nowhere'")
-        self.assertEqual(len(query(self.db, "SELECT * FROM consumers")), 2)
+        self.assertEqual(len(lt.consumers(self.db)), 2)
         self.assertEqual(self.ok("consumer", "backend", k1, config=cfg).stdout, "eu-test\n")
         self.assertEqual(self.ok("consumer", "backend", k2, config=cfg).stdout,
                          "campus (default)\n")
@@ -263,13 +268,12 @@ class BackendsCli(lt.TempDirTest):
         self.ok("consumer", "backend", k1, "default", config=cfg)
         self.assertEqual(self.ok("consumer", "backend", k1, config=cfg).stdout,
                          "campus (default)\n")
-        self.assertEqual(query(self.db, "SELECT backend FROM consumers WHERE key = ?", k1),
-                         [(None,)])
+        self.assertTrue(lt.consumers(self.db)[k1]["backend_default"], "none of its own")
         p = self.run_("consumer", "backend", "no-such-key", "hosted", config=cfg)
         self.assertOneLineError(p, 1, "no consumer with key 'no-such-key'")
 
         # --backend-id needs a remote backend, and nothing is stored unless the platform says so
-        before = query(self.db, "SELECT count(*) FROM badge_classes")[0][0]
+        before = badge_count(self.db)
         p = self.run_("badge", "create", "--consumer", k2, "--name", "E", "--description", "d",
                       "--image", self.image, "--rule", "manual", "--backend", "hosted",
                       "--backend-id", "abc", config=cfg)
@@ -285,10 +289,9 @@ class BackendsCli(lt.TempDirTest):
                           "d", "--image", self.image, "--rule", "manual", "--backend-id", bid,
                           config=cfg)
             self.assertOneLineError(p, 1, phrase)
-        self.assertEqual(query(self.db, "SELECT count(*) FROM badge_classes")[0][0], before)
+        self.assertEqual(badge_count(self.db), before)
         e = self.badge(k2, "E", "--backend-id", ours, config=cfg)
-        self.assertEqual(query(self.db, "SELECT backend, backend_id FROM badge_classes "
-                                        "WHERE slug = ?", e), [("campus", ours)])
+        self.assertEqual(badge_backends(self.db)[e][:2], ("campus", ours))
         # backend check: every BadgeClass id still at the platform
         self.assertIn("campus: ok", self.ok("backend", "check", "campus", config=cfg).stdout)
         lt.setup_sql(self.db, "UPDATE badge_classes SET backend_id = ? WHERE slug = ?", theirs, e)
@@ -300,8 +303,7 @@ class BackendsCli(lt.TempDirTest):
         # badge set --backend moves it while it has no awards, forgetting its id there
         lt.setup_sql(self.db, "UPDATE badge_classes SET backend_id = 'old-id' WHERE slug = ?", b)
         self.ok("badge", "set", b, "--backend", "eu-test", config=cfg)
-        self.assertEqual(query(self.db, "SELECT backend, backend_id FROM badge_classes "
-                                        "WHERE slug = ?", b), [("eu-test", None)])
+        self.assertEqual(badge_backends(self.db)[b][:2], ("eu-test", None))
         self.ok("grade", "record", "--consumer", k2, "--context", "c1", "--user", "u1",
                 "--resource-link", "r1", "--score", "0.2", config=cfg)
         self.ok("award", "grant", "--badge", b, "--consumer", k2, "--user", "u1", config=cfg)
@@ -338,15 +340,14 @@ class BackendsCli(lt.TempDirTest):
         self.ok("context", "enable", "--consumer", key, "--context", "course-1", config=cfg)
         self.ok("grade", "record", "--consumer", key, "--context", "course-1", "--user", "u1",
                 "--resource-link", "r1", "--score", "0.9", config=cfg)
-        self.assertEqual(query(self.db, "SELECT backend FROM badge_classes"), [("campus",)])
+        self.assertEqual([v[0] for v in badge_backends(self.db).values()], ["campus"])
         # a consumer without its own: [awards] backend
         cfg = self.config("[awards]\nbackend = campus\n" + self.campus)
         key = lt.parse_kv(self.ok("consumer", "add", "Other", config=cfg).stdout)["key"]
         self.ok("context", "enable", "--consumer", key, "--context", "course-2", config=cfg)
         self.ok("grade", "record", "--consumer", key, "--context", "course-2", "--user", "u2",
                 "--resource-link", "r2", "--score", "0.9", config=cfg)
-        self.assertEqual(query(self.db, "SELECT c.lti_context_id, b.backend FROM badge_classes b "
-                                        "JOIN contexts c ON c.id = b.context_id ORDER BY b.id"),
+        self.assertEqual(sorted((v[2], v[0]) for v in badge_backends(self.db).values()),
                          [("course-1", "campus"), ("course-2", "campus")])
 
     def test_missing_sections_stop_serve(self):

@@ -118,7 +118,7 @@ class E2E(lt.TempDirTest):
             time.sleep(0.1)
 
     def uid(self, award):
-        return lt.query(self.db, "SELECT uid FROM awards WHERE id = ?", award["id"])[0]["uid"]
+        return lt.award(self.db, award["id"])["uid"]
 
     # BadgeKit
 
@@ -343,8 +343,7 @@ class Instances(E2E):
         self.assertEqual(self.fake.instances(badge=b["slug"]), [])
         self.wait_awards("rex", 1, states=("revoked",))
         deadline = time.monotonic() + WAIT
-        while lt.query(self.db, "SELECT revoke_synced FROM awards WHERE id = ?",
-                       a["id"])[0]["revoke_synced"] != 1:
+        while not lt.award(self.db, a["id"])["revoke_synced"]:
             self.assertLess(time.monotonic(), deadline, "the revoke stayed pending")
             time.sleep(0.1)
         # BadgeKit deleted it: its public assertion is gone

@@ -106,8 +106,8 @@ class Editor(PagesTestCase):
     def wait_outbox_settled(self):
         deadline = time.monotonic() + WAIT
         while True:
-            busy = lt.query(self.db, "SELECT id, state FROM awards WHERE state IN "
-                                     "('queued', 'issuing')")
+            busy = [(a["id"], a["state"]) for a in lt.awards(self.db)
+                    if a["state"] in ("queued", "issuing")]
             if not busy:
                 return
             self.assertLess(time.monotonic(), deadline, "the worker did not settle: %r" % busy)
@@ -428,10 +428,8 @@ class Editor(PagesTestCase):
         # "80" stores the very number the CLI's 0.8 does
         cli = self.badge("Cli", "score:0.8:quiz", self.ctx)
         web = self.created_slug(self.save({"threshold_percent": "80", "name": "Web"}))
-        self.assertEqual(lt.query(self.db, "SELECT threshold FROM rules r JOIN badge_classes b "
-                                           "ON b.id = r.badge_class_id WHERE b.slug = ?", cli),
-                         lt.query(self.db, "SELECT threshold FROM rules r JOIN badge_classes b "
-                                           "ON b.id = r.badge_class_id WHERE b.slug = ?", web))
+        self.assertEqual(lt.badge(self.db, cli)["rule"]["threshold"],
+                         lt.badge(self.db, web)["rule"]["threshold"])
         # points where the LMS sent the activity's points possible
         self.open_page("prof-" + self.ctx, self.ctx, roles="Instructor", resource_link_id="quiz",
                        resource_link_title="Quiz 1",
@@ -453,7 +451,7 @@ class Editor(PagesTestCase):
                           "--alignment", "Logic|https://ex.edu/std/log",
                           "--alignment", "Sets|https://ex.edu/s|||S")
         before = self.server.get("/ob/v2/badges/%s" % slug).body
-        stored = lt.query(self.db, "SELECT alignments FROM badge_classes WHERE slug = ?", slug)
+        stored = lt.badge(self.db, slug)["alignments"]
         page = self.editor(slug)
         self.assertIn("<details class=\"aligns\" id=\"aligns\" open>", page.text)
         shown = form_fields(page.text, "/badges/save")
@@ -463,8 +461,7 @@ class Editor(PagesTestCase):
         resp = self.save({"b": slug, "name": "Aligned", "description": "About Aligned"},
                          page=page)
         self.assertEqual(resp.status, 303, resp)
-        self.assertEqual(lt.query(self.db, "SELECT alignments FROM badge_classes WHERE slug = ?", slug),
-                         stored)
+        self.assertEqual(lt.badge(self.db, slug)["alignments"], stored)
         self.assertEqual(self.server.get("/ob/v2/badges/%s" % slug).body, before,
                          "the BadgeClass document unchanged byte for byte")
         # a row added (in an empty one), one removed (emptied), a '|' in a name kept

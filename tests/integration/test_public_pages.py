@@ -55,8 +55,7 @@ class PublicPages(lt.ServerTestCase):
         return lt.parse_kv(self.cli(*(args + list(extra))).stdout)["slug"]
 
     def backend_of(self, slug):
-        return lt.query(self.db, "SELECT backend FROM badge_classes WHERE slug = ?",
-                        slug)[0]["backend"]
+        return lt.badge(self.db, slug)["backend"]
 
     # ---- images
 
