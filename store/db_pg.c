@@ -176,6 +176,7 @@ static int pg_prepare(struct db_conn *dc, const char *sql, struct db_stmt *st, s
     snprintf(name, sizeof(name), "s%d", (int)id);
     d = PQdescribePrepared(db->conn->db, name);
     if (PQresultStatus(d) != PGRES_COMMAND_OK) {
+        note_failure(db, id, d);
         store_pg_err(db->conn, d, "preparing a statement", err);
         PQclear(d);
         return -1;

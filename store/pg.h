@@ -6,19 +6,20 @@
  * pg_conn, PGresult struct pg_result), so this header needs no libpq.
  */
 /*
- * NEEDSWORK: the statement layer's PostgreSQL engine (store/db.h's struct
- * db_ops over these calls) still has to: send exactly the prepared
- * statement's parameter count (PQnparams of PQdescribePrepared: sqlite's
- * binders may bind past a statement's last $N; gaps are typed by sql_pg.c's
- * UNUSED()), bytea parameters in binary and bytea columns through
- * PQunescapeBytea (text results give "\x..."); count changes with
- * PQcmdTuples; read S_SESSION_INSERT's id by RETURNING id (launch.c reads
- * sqlite3_last_insert_rowid); run each claim (S_AWARD_DUE, S_PB_DUE,
- * S_BADGE_SYNC_DUE, FOR UPDATE SKIP LOCKED) and its UPDATE in one
- * transaction, or the row locks end at once; refuse a launch's nonce by
- * S_NONCE_INSERT changing no row (nonces_fp_unique), not by the in-memory
- * window; retry ERR_CONFLICT (40001, 40P01); answer ERR_UNAVAILABLE with
- * 503 and Retry-After.
+ * NEEDSWORK: faults. Transactions run again whole (store_tx_again) only
+ * where they are written as one function: the launch batch, the award and
+ * passback claims and store_tx_run; the other admin transactions
+ * (store_admin_begin/end: consumer, badge and award edits, the outbox's
+ * records outside a claim) answer a deadlock or a lost connection with
+ * 503, and one whose COMMIT lost its answer says it failed though it may
+ * have committed (the launch batch alone asks the server, batch_committed).
+ * While a server is unreachable without refusing (a network cut, not a
+ * restart), each request that needs a connection waits out connect_timeout
+ * (10 s) before its 503: a failed attempt could answer the pool's other
+ * callers at once for a moment. Keepalives and tcp_user_timeout bound a
+ * statement on a cut network to about 30 s, untested (it needs a link to
+ * cut: a network namespace or a proxy). No statement of the store runs
+ * SERIALIZABLE, so 40001 is retried as 40P01 is but no test provokes it.
  */
 #ifndef STORE_PG_H
 #define STORE_PG_H
