@@ -10,7 +10,8 @@ test's own (tests/pgserver.sh restart, down, up): launches and page loads in fli
 answered 503 with Retry-After or as usual, never 500 nor left hanging; nothing half-written
 (the sessions and nonces `db stats` counts are the launches answered 303, a nonce used before
 the restart refused after it); /healthz says the database is unreachable while it is down;
-launches and pages work again on the same `serve` once it is back.
+launches and pages work again on the same `serve` once it is back, and an award due meanwhile
+is issued by its worker, which failed while the database was down and went on trying.
 
 Without LTIBADGES_TEST_DATABASE_URL the tests that need the server are skipped, saying so,
 except under CI=true, where that is a failure."""
@@ -350,6 +351,48 @@ class Restarted(unittest.TestCase):
         st = self.stats()
         self.assertEqual(st["sessions"], 2, st)
         self.assertEqual(st["nonces"], 2, st)
+        self.assertIsNone(self.srv.proc.poll())
+
+    def awards(self):
+        p = lt.run_cli("award", "list", "--json", env=self.env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)
+
+    def test_outbox_worker_resumes(self):
+        # a learner, and a badge granted by hand (with no serve running: no worker claims it yet)
+        r, _ = self.srv.launch(lt.base_launch(user_id="learner-1", context_id="ctx-w",
+                                              lis_person_contact_email_primary="l1@example.edu"),
+                               KEY, SECRET)
+        self.assertEqual(r.status, 303, r)
+        self.srv.stop()
+        image = os.path.join(self.work, "badge.png")
+        with open(image, "wb") as f:
+            f.write(lt.png_bytes(8, 8))
+        p = lt.run_cli("badge", "create", "--consumer", KEY, "--context", "ctx-w", "--name",
+                       "Helper", "--description", "d", "--image", image, "--rule", "manual",
+                       env=self.env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        slug = p.stdout.strip().split("=", 1)[1]
+        p = lt.run_cli("award", "grant", "--badge", slug, "--consumer", KEY, "--user",
+                       "learner-1", env=self.env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # due once the database has been away and back
+        psql(self.url, "UPDATE awards SET next_attempt_at = extract(epoch FROM now())::bigint + 20")
+        self.srv = lt.Server(self.work, db=False, env=self.env).start()
+        [a] = self.awards()
+        self.assertEqual(a["state"], "queued", a)
+
+        pgserver("down", self.pgdir)
+        # the worker's claims fail, said in the log, and it goes on trying
+        self.wait_for("the award worker's failure in the log",
+                      lambda: "award worker" in self.srv.stderr(), timeout=60)
+        pgserver("up", self.pgdir)
+
+        def issued():
+            [a] = self.awards()
+            return a["state"] == "issued"
+
+        self.wait_for("the award issued", issued, timeout=90)
         self.assertIsNone(self.srv.proc.poll())
 
 
