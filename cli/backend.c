@@ -183,6 +183,27 @@ static void print_json(json_t *j)
     json_decref(j);
 }
 
+/* The hooks a BadgeKit backend's server counted (`backend list --json`); NULL if unreadable. */
+static json_t *hook_counts_json(struct store *s, const char *name)
+{
+    struct arena ar = ARENA_INIT;
+    struct store_hook_counts c;
+    struct err e = ERR_INIT;
+    json_t *j = NULL;
+
+    if (store_hook_counts_get(s, name, &ar, &c, &e) < 0)
+        fprintf(stderr, "ltibadges: %s\n", e.msg);
+    else
+        j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "received",
+                      (json_int_t)c.received, "applied", (json_int_t)c.applied, "unchanged",
+                      (json_int_t)c.unchanged, "ignored", (json_int_t)c.ignored, "refused",
+                      (json_int_t)c.refused, "last_received_at", (json_int_t)c.last_received_at,
+                      "last_refused_at", (json_int_t)c.last_refused_at, "last_refusal",
+                      c.last_refusal);
+    arena_release(&ar);
+    return j;
+}
+
 static int cmd_list(const struct cli_opts *o)
 {
     struct cli_config *cfg = xmalloc(sizeof(*cfg));
@@ -202,13 +223,19 @@ static int cmd_list(const struct cli_opts *o)
     if (o->json) {
         json_t *arr = json_array();
 
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(
-                arr, json_pack("{s:s, s:s, s:s?, s:b, s:b, s:I, s:I, s:I}", "name", rows[i].name,
-                               "type", rows[i].type, "host", rows[i].host[0] ? rows[i].host : NULL,
-                               "configured", rows[i].configured, "default", rows[i].is_default,
-                               "consumers", (json_int_t)rows[i].consumers, "badgeclasses",
-                               (json_int_t)rows[i].badges, "awards", (json_int_t)rows[i].awards));
+        for (size_t i = 0; i < n; i++) {
+            json_t *row =
+                json_pack("{s:s, s:s, s:s?, s:b, s:b, s:I, s:I, s:I}", "name", rows[i].name, "type",
+                          rows[i].type, "host", rows[i].host[0] ? rows[i].host : NULL, "configured",
+                          rows[i].configured, "default", rows[i].is_default, "consumers",
+                          (json_int_t)rows[i].consumers, "badgeclasses", (json_int_t)rows[i].badges,
+                          "awards", (json_int_t)rows[i].awards);
+
+            /* a BadgeKit backend's hooks in, as `backend check` reports them */
+            if (strcmp(rows[i].type, "badgekit") == 0)
+                json_object_set_new(row, "hooks", hook_counts_json(s, rows[i].name));
+            json_array_append_new(arr, row);
+        }
         print_json(arr);
     } else {
         printf("%-32s %-8s %-32s %9s %12s %8s\n", "NAME", "TYPE", "HOST", "CONSUMERS",
