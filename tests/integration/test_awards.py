@@ -6,6 +6,7 @@ specification's terms (test_ob_context.py checks them against its JSON-LD
 context), recipient hashes recomputed, baked PNG and
 SVG images read back, revocation (410 and the list), and a server killed with
 SIGKILL while issuing, then restarted: nothing lost, nothing twice."""
+import collections
 import hashlib
 import json
 import os
@@ -21,7 +22,7 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ltitest as lt  # noqa: E402
-from ltitest import base_launch, hex_id, png_bytes, query, run_cli  # noqa: E402
+from ltitest import base_launch, hex_id, png_bytes, run_cli  # noqa: E402
 
 OB_CONTEXT = "https://w3id.org/openbadges/v2"
 ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -329,10 +330,8 @@ class UseCases(AwardsTestCase):
         self.assertIsNone(shown["update_error"])
         self.assertNotIn("update:", self.cli("badge", "show", slug).stdout)
         # what a platform's refusal leaves behind, as the worker records it
-        with lt.db_connect(self.db) as c:
-            c.execute("UPDATE badge_classes SET sync_error = 'image: Invalid PNG' WHERE slug = ?",
-                      (slug,))
-        c.close()
+        lt.setup_sql(self.db, "UPDATE badge_classes SET sync_error = 'image: Invalid PNG' "
+                     "WHERE slug = ?", slug)
         self.assertEqual(json.loads(self.cli("badge", "show", slug, "--json").stdout)[
             "update_error"], "image: Invalid PNG")
         self.assertIn("update:      refused by hosted (edit again to resend): image: Invalid PNG\n",
@@ -589,9 +588,6 @@ class KillWhileIssuing(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stderr)
             slugs.append(p.stdout.strip().split("=", 1)[1])
         # 150 learners x 4 badges = 600 awards, queued while no server runs
-        c = lt.db_connect(db)
-        cid = lt.consumer_id(db, key)
-        c.close()
         server = lt.Server(tmp, db=db).start()
         try:
             for i in range(150):
@@ -601,30 +597,26 @@ class KillWhileIssuing(unittest.TestCase):
                 self.assertEqual(resp.status, 303)
             deadline = time.monotonic() + WAIT
             while True:
-                n = query(db, "SELECT count(*) AS n FROM awards WHERE state = 'issued'")[0]["n"]
-                if n > 0 or time.monotonic() > deadline:
+                if lt.awards(db, "--state", "issued") or time.monotonic() > deadline:
                     break
                 time.sleep(0.005)
             server.proc.send_signal(signal.SIGKILL)
             server.proc.wait(timeout=10)
             server._close()
-            states = {r["state"]: r["n"] for r in query(
-                db, "SELECT state, count(*) AS n FROM awards GROUP BY state")}
+            states = collections.Counter(a["state"] for a in lt.awards(db))
             self.assertEqual(sum(states.values()), 600, states)
             server = lt.Server(tmp, db=db).start()
             deadline = time.monotonic() + WAIT
             while True:
-                rows = query(db, "SELECT state, count(*) AS n FROM awards GROUP BY state")
-                if rows == [{"state": "issued", "n": 600}] or time.monotonic() > deadline:
+                got = lt.awards(db)
+                states = collections.Counter(a["state"] for a in got)
+                if states == {"issued": 600} or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
-            self.assertEqual(rows, [{"state": "issued", "n": 600}])
-            dup = query(db, "SELECT user_id, badge_class_id, count(*) AS n FROM awards "
-                            "GROUP BY user_id, badge_class_id HAVING n > 1")
-            self.assertEqual(dup, [])
-            ids = query(db, "SELECT count(DISTINCT assertion_id) AS n, count(*) AS m FROM awards")
-            self.assertEqual(ids[0]["n"], 600)
-            self.assertEqual(cid is not None, True)
+            self.assertEqual(states, {"issued": 600})
+            dup = collections.Counter((a["user"], a["badge"]) for a in got)
+            self.assertEqual([k for k, n in dup.items() if n > 1], [])
+            self.assertEqual(len({a["assertion_id"] for a in got}), 600)
         finally:
             rc, _ = server.stop()
             self.assertEqual(rc, 0, server.stderr()[-2000:])

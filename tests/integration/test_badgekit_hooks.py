@@ -110,16 +110,18 @@ class Hooks(lt.TempDirTest):
         return json.loads(self.ok("award", "list", "--json").stdout)
 
     def award(self, award_id):
-        return lt.query(self.db, "SELECT * FROM awards WHERE id = ?", award_id)[0]
+        return lt.award(self.db, award_id)
 
     def snapshot(self):
-        """Every award row and every count: what a refused or replayed hook must not change."""
-        return (lt.query(self.db, "SELECT * FROM awards ORDER BY id"),
-                lt.query(self.db, "SELECT * FROM passbacks ORDER BY id"))
+        """Every award with its last passback, and the row counts: what a refused or replayed
+        hook must not change."""
+        return (lt.awards(self.db), lt.cli_json(self.db, "db", "stats"))
 
     def counts(self):
-        rows = lt.query(self.db, "SELECT * FROM backend_hooks WHERE backend = 'bk'")
-        return rows[0] if rows else None
+        """The hooks the server counted for backend bk (`backend list --json`)."""
+        (bk,) = [b for b in json.loads(self.ok("backend", "list", "--json").stdout)
+                 if b["name"] == "bk"]
+        return bk["hooks"]
 
     def wait_state(self, award_id, states, what=""):
         deadline = time.monotonic() + WAIT
@@ -198,8 +200,7 @@ class Hooks(lt.TempDirTest):
         self.assertIsNone(row["assertion_id"])
         self.assertEqual(row["attempts"], 1)
         url = self.fake.base_url + "/public/assertions/" + row["uid"]
-        badge_slug = lt.query(self.db, "SELECT backend_id FROM badge_classes WHERE slug = ?",
-                              slug)[0]["backend_id"]
+        badge_slug = lt.badge(self.db, slug)["backend_id"]
         hook = self.fake.send_hook(SYSTEM, {
             "action": "award", "uid": row["uid"], "badge": {"slug": badge_slug},
             "email": "bea@example.edu", "assertionUrl": url, "issuedOn": int(time.time()),
@@ -219,8 +220,7 @@ class Hooks(lt.TempDirTest):
 
     def test_revoke_hook_revokes_and_is_not_sent_back(self):
         slug, row, _ = self.issued("cid", name="Revoked there")
-        badge_slug = lt.query(self.db, "SELECT backend_id FROM badge_classes WHERE slug = ?",
-                              slug)[0]["backend_id"]
+        badge_slug = lt.badge(self.db, slug)["backend_id"]
         deletes_before = [r for r in self.fake.records if r.method == "DELETE"]
         # the operator deletes the instance in BadgeKit: BadgeKit sends the revoke hook
         st, _ = self.operator("DELETE", "%s/badges/%s/instances/%s" % (
@@ -232,10 +232,8 @@ class Hooks(lt.TempDirTest):
         self.assertEqual(row["state"], "revoked")
         self.assertEqual(row["revoke_reason"], "revoked in BadgeKit")
         # already revoked at BadgeKit: nothing due for the worker, no DELETE from us
-        self.assertEqual(row["revoke_synced"], 1)
-        due = lt.query(self.db, "SELECT count(*) AS n FROM awards WHERE id = ? AND "
-                       "(state IN ('queued', 'issuing') OR revoke_synced = 0)", row["id"])
-        self.assertEqual(due[0]["n"], 0)
+        self.assertTrue(row["revoke_synced"])
+        self.assertNotIn(row["state"], ("queued", "issuing"), "nothing due for the worker")
         # the operator's DELETE only
         self.assertEqual(len([r for r in self.fake.records if r.method == "DELETE"]),
                          len(deletes_before) + 1)
@@ -298,8 +296,7 @@ class Hooks(lt.TempDirTest):
 
     def test_replays_change_nothing(self):
         slug, row, award_hook = self.issued("dee", name="Replayed")
-        badge_slug = lt.query(self.db, "SELECT backend_id FROM badge_classes WHERE slug = ?",
-                              slug)[0]["backend_id"]
+        badge_slug = lt.badge(self.db, slug)["backend_id"]
         st, _ = self.operator("DELETE", "%s/badges/%s/instances/%s" % (
             SCOPE, badge_slug, "dee@example.edu"))
         self.assertEqual(st, 200)
@@ -319,8 +316,7 @@ class Hooks(lt.TempDirTest):
 
     def test_other_instances_and_review_hooks_are_counted_not_applied(self):
         slug, row, _ = self.issued("eve", name="Others")
-        badge_slug = lt.query(self.db, "SELECT backend_id FROM badge_classes WHERE slug = ?",
-                              slug)[0]["backend_id"]
+        badge_slug = lt.badge(self.db, slug)["backend_id"]
         before = self.snapshot()
         counts = self.counts()
         url = self.fake.base_url + "/public/assertions/"
@@ -363,8 +359,7 @@ class Hooks(lt.TempDirTest):
 
     def test_forged_hooks_change_nothing(self):
         slug, row, _ = self.issued("fay", name="Forged")
-        badge_slug = lt.query(self.db, "SELECT backend_id FROM badge_classes WHERE slug = ?",
-                              slug)[0]["backend_id"]
+        badge_slug = lt.badge(self.db, slug)["backend_id"]
         before = self.snapshot()
         counts = self.counts()
         data = {"action": "revoke", "uid": row["uid"], "badge": {"slug": badge_slug},
