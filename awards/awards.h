@@ -23,6 +23,7 @@ struct awards_config {
     const char *public_url; /* ids of hosted documents live under it (see awards_set_public_url) */
     const char *issuer_name, *issuer_url, *issuer_email, *issuer_description, *issuer_image_url;
     const char *default_backend; /* [awards] backend; NULL: hosted */
+    int64_t lease;               /* [awards] lease: seconds; 0: LIMIT_AWARDS_LEASE */
 };
 
 /*

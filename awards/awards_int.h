@@ -59,6 +59,7 @@ struct awards {
     char *public_url, *issuer_name, *issuer_url, *issuer_email, *issuer_description,
         *issuer_image_url;
     char *default_backend;       /* [awards] backend: BadgeClasses of consumers without their own */
+    int64_t lease;               /* the built-in worker's claim, seconds ([awards] lease) */
     char *default_email;         /* badges@HOST until [issuer] email is set */
     struct hosted_issuer issuer; /* views of the strings above */
     struct awards_backend {

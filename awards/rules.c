@@ -106,6 +106,7 @@ int awards_new(struct awards **out, struct store *store, const struct awards_con
     a->issuer_description = dup_or_null(cfg->issuer_description);
     a->issuer_image_url = dup_or_null(cfg->issuer_image_url);
     a->default_backend = xstrdup(cfg->default_backend ? cfg->default_backend : BACKEND_HOSTED);
+    a->lease = cfg->lease > 0 ? cfg->lease : LIMIT_AWARDS_LEASE;
     a->issuer.public_url = a->public_url;
     a->issuer.name = a->issuer_name ? a->issuer_name : "ltibadges";
     a->issuer.url = a->issuer_url;

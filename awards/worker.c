@@ -452,7 +452,7 @@ int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *e
     struct store_claim_scope scope = { NULL, remote, remote_names(a, remote) };
     size_t synced;
 
-    if (run_claim(a, &scope, now, LIMIT_AWARDS_LEASE, LIMIT_AWARDS_CLAIM, handled, err) < 0)
+    if (run_claim(a, &scope, now, a->lease, LIMIT_AWARDS_CLAIM, handled, err) < 0)
         return -1;
     return run_syncs(a, &scope, now, &synced, err);
 }

@@ -214,6 +214,14 @@
 #define LIMIT_AWARDS_CLAIM 64
 #define LIMIT_AWARDS_LEASE 120
 /*
+ * [awards] lease, the built-in worker's claim in seconds: at least long
+ * enough to issue a claim of LIMIT_AWARDS_CLAIM awards on a loaded machine
+ * (a few ms each), at most an hour. On PostgreSQL it is how long awards an
+ * instance that died had claimed wait for another instance.
+ */
+#define LIMIT_AWARDS_LEASE_MIN 5
+#define LIMIT_AWARDS_LEASE_MAX 3600
+/*
  * A remote platform's worker claims up to LIMIT_AWARDS_REMOTE_CLAIM awards
  * with one durable commit and sends them one at a time, recording each
  * answer before it sends the next. A claim must outlast the attempt that
@@ -223,7 +231,7 @@
  * [backend.NAME] timeout, backends/registry.c): LIMIT_AWARDS_REMOTE_ATTEMPT.
  * The worker starts no award of a claim once less than that is left of its
  * lease, and gives the rest back (store_award_release), as it does at a
- * stop. A restart takes back what a killed server held at once
+ * stop. A restart on sqlite takes back what a killed server held at once
  * (store_award_reclaim); the lease only bounds how long a worker that
  * vanished otherwise holds its awards.
  */

@@ -16,6 +16,7 @@ struct cli_config {
     bool db_path_set;                   /* path given (file, LTIBADGES_DB, --db), not the default */
     char db_url[LIMIT_DB_URL_LEN];      /* [database] url: PostgreSQL; "" for sqlite */
     unsigned db_pool;                   /* [database] pool: PostgreSQL connections */
+    int64_t awards_lease;               /* [awards] lease: seconds */
     char public_url[LIMIT_LTI_URL_LEN]; /* normalized, "" when not set */
     size_t max_body;
     size_t max_header;       /* [server] max_header: request line and header fields, bytes */

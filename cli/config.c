@@ -26,6 +26,7 @@ void cli_config_defaults(struct cli_config *c)
     c->listen_port = 8080;
     snprintf(c->db, sizeof(c->db), "ltibadges.db");
     c->db_pool = LIMIT_DB_POOL_DEFAULT;
+    c->awards_lease = LIMIT_AWARDS_LEASE;
     c->max_body = LIMIT_LAUNCH_BODY_DEFAULT;
     c->max_header = LIMIT_HTTP_HEADER_DEFAULT;
     c->header_timeout = LIMIT_HTTP_HEADER_TIMEOUT_DEFAULT;
@@ -621,6 +622,9 @@ int cli_config_set(struct cli_config *c, const char *key, const char *v, const c
                            origin);
         return set_text(c->db_url, sizeof(c->db_url), v, "url", origin, err);
     }
+    if (strcmp(key, "awards.lease") == 0)
+        return set_int(&c->awards_lease, v, LIMIT_AWARDS_LEASE_MIN, LIMIT_AWARDS_LEASE_MAX, "lease",
+                       origin, err);
     if (strcmp(key, "database.pool") == 0) {
         if (set_int(&n, v, 1, LIMIT_DB_POOL_MAX, "pool", origin, err) < 0)
             return -1;

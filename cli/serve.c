@@ -249,6 +249,7 @@ int cli_cmd_serve(int argc, char **argv)
     ac.issuer_description = cfg.issuer_description;
     ac.issuer_image_url = cfg.issuer_image;
     ac.default_backend = cfg.awards_backend;
+    ac.lease = cfg.awards_lease;
     /* every backend the database names is configured, and each section makes its backend */
     if (awards_new(&aw, s, &ac, &err) < 0 || cli_backends_check_used(&cfg, s, &err) < 0 ||
         cli_backends_register(&cfg, aw, &err) < 0) {

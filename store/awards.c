@@ -542,6 +542,14 @@ int store_award_reclaim(struct store *s, int64_t now, int64_t *n, struct err *er
     int ret = -1;
 
     *n = 0;
+    /*
+     * Several instances share a PostgreSQL database: a claim still held may
+     * be a live instance's, issuing it now. Taking it back would issue the
+     * award twice (twice at a remote platform); it is due again when its
+     * lease ends, whoever held it.
+     */
+    if (db_engine(&s->admin->db) != DB_SQLITE)
+        return 0;
     if (store_admin_begin(s, err) < 0)
         return -1;
     st = store_stmt(s->admin, S_AWARD_RECLAIM, err);

@@ -873,9 +873,11 @@ int store_course_awards_change(struct store *s, int64_t consumer_id, int64_t con
                                const char *reason, int64_t now, bool *changed /* OUT */,
                                struct err *err);
 /*
- * Makes every award left issuing due at once: at start-up the server is the
- * only worker on its database, so a claim still held belongs to a process
- * that died. *n is how many.
+ * Makes every award left issuing due at once: at start-up a server on
+ * sqlite is the only worker on its database, so a claim still held belongs
+ * to a process that died. *n is how many. On PostgreSQL it does nothing
+ * (*n 0): other instances may be issuing what they claimed, and a claim of
+ * one that died is due again when its lease ends.
  */
 int store_award_reclaim(struct store *s, int64_t now, int64_t *n /* OUT */, struct err *err);
 /* Queued awards and the earliest time one is due (0 when none), for the worker and status. */

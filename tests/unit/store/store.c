@@ -1977,6 +1977,47 @@ static void rate_limits(void **state)
     store_close(s);
 }
 
+/*
+ * A restart's reclaim of awards left issuing: on sqlite the server is the
+ * one worker, so they are due at once; on PostgreSQL another instance may be
+ * issuing them, so they stay claimed until their lease ends (they were made
+ * due at once, and issued twice, before).
+ */
+static void reclaim_leaves_other_instances_claims(void **state)
+{
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c;
+    struct store_launch l;
+    struct store_launch_result res;
+    struct store_claim_scope scope = { "hosted", NULL, 0 };
+    struct store_award *got;
+    struct arena a = ARENA_INIT;
+    size_t n = 0;
+    int64_t reclaimed = -1, now;
+
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
+    fill_launch(&l, c.id, "n1", "u1", "c1");
+    l.email = STR_LIT("u1@example.edu");
+    assert_int_equal(store_launch_record(s, &l, &res, &err), 0);
+    grant(s, c.id, res.user_id, "leased");
+    now = util_now(); /* the award is due from when grant() queued it */
+    assert_int_equal(store_award_claim(s, &scope, now, 120, 8, &a, &got, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_award_reclaim(s, now + 1, &reclaimed, &err), 0);
+    assert_int_equal(reclaimed, db_is_pg ? 0 : 1);
+    /* what a second worker finds due a second later: nothing on PostgreSQL until the lease ends */
+    assert_int_equal(store_award_claim(s, &scope, now + 1, 120, 8, &a, &got, &n, &err), 0);
+    assert_int_equal(n, db_is_pg ? 0 : 1);
+    if (db_is_pg) {
+        assert_int_equal(store_award_claim(s, &scope, now + 120, 120, 8, &a, &got, &n, &err), 0);
+        assert_int_equal(n, 1);
+    }
+    arena_release(&a);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2008,6 +2049,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(claims_by_backend, setup, teardown),
         cmocka_unit_test_setup_teardown(admin_commits_group_synced, setup, teardown),
         cmocka_unit_test_setup_teardown(rate_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(reclaim_leaves_other_instances_claims, setup, teardown),
     };
     /* as main() does: an SVG image is stored only when the rule leaves it as it is */
     static const struct store_svg_rule rule = { image_svg_sanitize,
