@@ -151,7 +151,9 @@ struct cli_opts {
     const char *name, *description, *image, *mode, *slug, *criteria_url, *criteria;
     const char *issuing_component, *backend_id, *expires_days, *rule, *narrative;
     const char *passback_score, *revoke_on_withdrawn;
-    const char *to;      /* migrate --to VERSION */
+    const char *to;      /* migrate --to VERSION, db copy --to URL */
+    const char *from;    /* db copy --from PATH */
+    bool replace;        /* db copy --replace: what the target holds */
     const char *backend; /* consumer add, badge create|set, award list --backend NAME */
     const char *api_key; /* backend obf-enrol --api-key FILE */
     bool force;          /* backend obf-enrol --force: over existing files */

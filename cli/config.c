@@ -914,6 +914,8 @@ static const struct opt_spec specs[] = {
     OPT_STR("state", state),
     OPT_STR("reason", reason),
     OPT_STR("to", to),
+    OPT_STR("from", from),
+    OPT_BOOL("replace", replace),
     OPT_STR("name", name),
     OPT_STR("description", description),
     OPT_STR("image", image),

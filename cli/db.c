@@ -13,6 +13,10 @@
  * takes; backups are PostgreSQL's own tools' (pg_dump). The other commands
  * and `serve` check that the database is reachable and its schema known
  * (cli_store_open_pg), then open the store on it (store_open_pool).
+ *
+ * `db copy` moves a sqlite database into PostgreSQL (store/copy.c: what it
+ * copies, what it leaves, the one transaction); here only the options,
+ * the names shown (the URL never with its password) and the report.
  */
 #include "base/base.h"
 #include "cli/cli.h"
@@ -26,6 +30,7 @@ static const char db_usage[] =
     "       ltibadges db stats [--json]\n"
     "       ltibadges db backup FILE\n"
     "       ltibadges db restore FILE\n"
+    "       ltibadges db copy --from PATH [--to URL] [--replace] [--json]\n"
     "\n"
     "The database as a whole (every command also takes --db PATH and --config FILE).\n"
     "  migrate  creates the database if needed and applies pending schema migrations,\n"
@@ -38,7 +43,13 @@ static const char db_usage[] =
     "           even while 'ltibadges serve' runs\n"
     "  restore  replaces the database with the backup FILE, after checking it (sqlite's\n"
     "           integrity check, its schema version); refused while a server or another\n"
-    "           command has the database open: stop the server first\n";
+    "           command has the database open: stop the server first\n"
+    "  copy     copies the sqlite database PATH into the PostgreSQL database URL\n"
+    "           (default: the configured [database] url, LTIBADGES_DATABASE_URL) in one\n"
+    "           transaction: everything but expired sessions and nonces past the replay\n"
+    "           window. The target is migrated first and must be empty, unless\n"
+    "           --replace (what it holds is replaced); PATH must be at this program's\n"
+    "           schema version. Stop the server on PATH first\n";
 
 static const char migrate_usage[] =
     "usage: ltibadges migrate [--to VERSION] [--db PATH] [--config FILE]\n"
@@ -291,6 +302,85 @@ static int cmd_restore(const struct cli_opts *o)
     return 0;
 }
 
+/* The report of a copy: rows per table, and what was left. */
+static void copy_report(const struct store_copy_report *r, const char *from, const char *to,
+                        bool json)
+{
+    int64_t sessions = 0, nonces = 0;
+
+    for (size_t i = 0; i < r->ntables; i++) {
+        if (strcmp(r->tables[i].table, "sessions") == 0)
+            sessions = r->tables[i].left;
+        else if (strcmp(r->tables[i].table, "nonces") == 0)
+            nonces = r->tables[i].left;
+    }
+    if (json) {
+        json_t *j = json_pack("{s:s, s:s, s:i, s:i, s:i}", "from", from, "to", to, "schema_version",
+                              r->source_version, "target_schema_before", r->target_before,
+                              "migrations_applied", r->migrated);
+        json_t *copied = json_object(), *left = json_object();
+        char *text;
+
+        for (size_t i = 0; i < r->ntables; i++)
+            json_object_set_new(copied, r->tables[i].table, json_integer(r->tables[i].copied));
+        json_object_set_new(left, "expired_sessions", json_integer(sessions));
+        json_object_set_new(left, "old_nonces", json_integer(nonces));
+        json_object_set_new(j, "copied", copied);
+        json_object_set_new(j, "not_copied", left);
+        text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        printf("%s\n", text ? text : "{}");
+        free(text);
+        json_decref(j);
+        return;
+    }
+    if (r->migrated)
+        printf("database '%s' migrated from schema version %d to %d\n", to, r->target_before,
+               r->source_version);
+    printf("copied '%s' to '%s' (schema version %d):\n", from, to, r->source_version);
+    for (size_t i = 0; i < r->ntables; i++)
+        printf("  %-22s %" PRId64 "\n", r->tables[i].table, r->tables[i].copied);
+    printf("not copied: %" PRId64 " expired session%s, %" PRId64
+           " nonce%s older than the longest replay window (%d s)\n",
+           sessions, sessions == 1 ? "" : "s", nonces, nonces == 1 ? "" : "s",
+           LIMIT_OAUTH_WINDOW_MAX);
+}
+
+static int cmd_copy(const struct cli_opts *o)
+{
+    struct err err = ERR_INIT, e = ERR_INIT;
+    struct cli_config cfg;
+    struct store_copy_report *r = NULL;
+    char shown[LIMIT_DB_URL_LEN];
+    const char *to;
+    int ret = 0;
+
+    if (!o->from)
+        return cli_usage_error("db copy", "missing --from PATH (the sqlite database to copy)");
+    if (cli_config_resolve(&cfg, o, &err) < 0)
+        return cli_fail(&err);
+    /* the configured URL keeps the password out of the command line (and of ps) */
+    to = o->to ? o->to : cfg.db_url;
+    if (!to[0])
+        return cli_usage_error("db copy", "missing --to URL (or a configured [database] url, "
+                                          "LTIBADGES_DATABASE_URL)");
+    store_pg_url_redact(to, shown, sizeof(shown));
+    r = xcalloc(1, sizeof(*r));
+    if (store_copy_to_pg(o->from, to, o->replace ? STORE_COPY_REPLACE : 0, util_now(), r, &e) < 0) {
+        if (r->source_version > 0 && r->source_version < store_schema_latest())
+            err_set(&err, e.code,
+                    "cannot copy '%s': its schema version %d is older than this program's (%d): "
+                    "migrate it first with 'ltibadges db migrate --db %s'",
+                    o->from, r->source_version, store_schema_latest(), o->from);
+        else
+            err_set(&err, e.code, "cannot copy '%s' to '%s': %s", o->from, shown, e.msg);
+        err_detail(&err, "%s", e.detail);
+        ret = cli_fail(&err);
+    } else
+        copy_report(r, o->from, shown, o->json);
+    free(r);
+    return ret;
+}
+
 int cli_cmd_migrate(int argc, char **argv)
 {
     struct cli_opts o;
@@ -315,8 +405,8 @@ int cli_cmd_db(int argc, char **argv)
     char cmd[32];
 
     if (!verb)
-        return cli_usage_error("db",
-                               "missing subcommand (migrate, version, stats, backup or restore)");
+        return cli_usage_error(
+            "db", "missing subcommand (migrate, version, stats, backup, restore or copy)");
     if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
         fputs(db_usage, stdout);
         return 0;
@@ -327,6 +417,8 @@ int cli_cmd_db(int argc, char **argv)
         allowed = "config,db,json";
     else if (strcmp(verb, "backup") == 0 || strcmp(verb, "restore") == 0)
         npos = 1;
+    else if (strcmp(verb, "copy") == 0)
+        allowed = "config,from,to,replace,json";
     else
         return cli_usage_error("db", "unknown subcommand '%s'", verb);
     snprintf(cmd, sizeof(cmd), "db %s", verb);
@@ -345,5 +437,7 @@ int cli_cmd_db(int argc, char **argv)
         return cmd_stats(&o);
     if (strcmp(verb, "backup") == 0)
         return cmd_backup(&o);
+    if (strcmp(verb, "copy") == 0)
+        return cmd_copy(&o);
     return cmd_restore(&o);
 }

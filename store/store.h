@@ -1329,4 +1329,42 @@ int store_pg_schema_version(struct store_pg *pg, int *version /* OUT */, struct 
 int store_pg_migrate(struct store_pg *pg, int target, int *before /* OUT */, int *applied /* OUT */,
                      struct err *err);
 
+/* ---- db copy: a sqlite database into PostgreSQL (store/copy.c) ---------- */
+
+enum store_copy_flags {
+    /* a target that holds rows has them replaced (in the same transaction) instead of refused */
+    STORE_COPY_REPLACE = 1 << 0,
+};
+
+/* The tables of the schema a copy reports on, at most. */
+#define STORE_COPY_TABLES_MAX 32
+
+/* What a copy did. */
+struct store_copy_report {
+    int source_version; /* the source's schema version (0 before it was read) */
+    int target_before;  /* the target's schema version before its migration */
+    int migrated;       /* migrations run on the target */
+    size_t ntables;
+    struct store_copy_table {
+        const char *table; /* static */
+        int64_t copied;
+        int64_t left; /* rows not copied: expired sessions, nonces past every replay window */
+    } tables[STORE_COPY_TABLES_MAX];
+};
+
+/*
+ * Copies the sqlite database at `path` into the PostgreSQL database of
+ * `url` (store_pg_open's) in one transaction: every table, ids, secrets,
+ * salts and images as they are, but for sessions expired at `now` and
+ * nonces older than LIMIT_OAUTH_WINDOW_MAX. The source must be at this
+ * program's schema version (ERR_INVALID otherwise, `source_version` set:
+ * migrate it first); the target is migrated first, under the migrations'
+ * advisory lock, and must be empty (ERR_CONFLICT) unless
+ * STORE_COPY_REPLACE. Messages name "the source" and "the target", never
+ * the path or the URL. On failure the target holds what it held (but for
+ * its migration) and `ntables` is 0.
+ */
+int store_copy_to_pg(const char *path, const char *url, unsigned flags, int64_t now,
+                     struct store_copy_report *out /* OUT */, struct err *err);
+
 #endif
