@@ -46,10 +46,10 @@ static const char db_usage[] =
     "           command has the database open: stop the server first\n"
     "  copy     copies the sqlite database PATH into the PostgreSQL database URL\n"
     "           (default: the configured [database] url, LTIBADGES_DATABASE_URL) in one\n"
-    "           transaction: everything but expired sessions and nonces past the replay\n"
-    "           window. The target is migrated first and must be empty, unless\n"
-    "           --replace (what it holds is replaced); PATH must be at this program's\n"
-    "           schema version. Stop the server on PATH first\n";
+    "           transaction: everything but expired sessions and rate limits, and nonces\n"
+    "           past the replay window. The target is migrated first and must be empty,\n"
+    "           unless --replace (what it holds is replaced); PATH must be at this\n"
+    "           program's schema version. Stop the server on PATH first\n";
 
 static const char migrate_usage[] =
     "usage: ltibadges migrate [--to VERSION] [--db PATH] [--config FILE]\n"
@@ -302,18 +302,12 @@ static int cmd_restore(const struct cli_opts *o)
     return 0;
 }
 
-/* The report of a copy: rows per table, and what was left. */
+/* The report of a copy: rows per table, and what was left and why. */
 static void copy_report(const struct store_copy_report *r, const char *from, const char *to,
                         bool json)
 {
-    int64_t sessions = 0, nonces = 0;
+    const char *sep = "not copied: ";
 
-    for (size_t i = 0; i < r->ntables; i++) {
-        if (strcmp(r->tables[i].table, "sessions") == 0)
-            sessions = r->tables[i].left;
-        else if (strcmp(r->tables[i].table, "nonces") == 0)
-            nonces = r->tables[i].left;
-    }
     if (json) {
         json_t *j = json_pack("{s:s, s:s, s:i, s:i, s:i}", "from", from, "to", to, "schema_version",
                               r->source_version, "target_schema_before", r->target_before,
@@ -321,10 +315,11 @@ static void copy_report(const struct store_copy_report *r, const char *from, con
         json_t *copied = json_object(), *left = json_object();
         char *text;
 
-        for (size_t i = 0; i < r->ntables; i++)
+        for (size_t i = 0; i < r->ntables; i++) {
             json_object_set_new(copied, r->tables[i].table, json_integer(r->tables[i].copied));
-        json_object_set_new(left, "expired_sessions", json_integer(sessions));
-        json_object_set_new(left, "old_nonces", json_integer(nonces));
+            if (r->tables[i].why)
+                json_object_set_new(left, r->tables[i].table, json_integer(r->tables[i].left));
+        }
         json_object_set_new(j, "copied", copied);
         json_object_set_new(j, "not_copied", left);
         text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -339,10 +334,14 @@ static void copy_report(const struct store_copy_report *r, const char *from, con
     printf("copied '%s' to '%s' (schema version %d):\n", from, to, r->source_version);
     for (size_t i = 0; i < r->ntables; i++)
         printf("  %-22s %" PRId64 "\n", r->tables[i].table, r->tables[i].copied);
-    printf("not copied: %" PRId64 " expired session%s, %" PRId64
-           " nonce%s older than the longest replay window (%d s)\n",
-           sessions, sessions == 1 ? "" : "s", nonces, nonces == 1 ? "" : "s",
-           LIMIT_OAUTH_WINDOW_MAX);
+    for (size_t i = 0; i < r->ntables; i++) {
+        if (!r->tables[i].why)
+            continue;
+        printf("%s%s %" PRId64 " %s", sep, r->tables[i].table, r->tables[i].left, r->tables[i].why);
+        sep = ", ";
+    }
+    if (sep[0] == ',')
+        printf("\n");
 }
 
 static int cmd_copy(const struct cli_opts *o)

@@ -18,11 +18,12 @@
  * below, never printed together from names at run time.
  *
  * Not copied, as they have no use past their life: sessions that have
- * expired, and nonces older than the largest replay window
- * (LIMIT_OAUTH_WINDOW_MAX), whether in `nonces` or the sqlite launch
- * writer's `nonce_log` (one row per digest: PostgreSQL's are unique by
- * digest); nor `nonces_v6` (digests of schema 8 and older, which a
- * PostgreSQL database never checks). The counts say how many were left.
+ * expired, rate limit windows that have ended, and nonces older than the
+ * largest replay window (LIMIT_OAUTH_WINDOW_MAX), whether in `nonces` or
+ * the sqlite launch writer's `nonce_log` (one row per digest: PostgreSQL's
+ * are unique by digest); nor `nonces_v6` (digests of schema 8 and older,
+ * which a PostgreSQL database never checks). The report says how many were
+ * left, and why.
  *
  * The source is opened read-only and read in one read transaction: a
  * consistent snapshot even if a server still writes to it (what it writes
@@ -55,11 +56,15 @@ struct table {
     const char *total;
     /* ?1 of `select`: now, less this many seconds */
     int64_t back;
+    /* why rows are left out (the report's), or NULL */
+    const char *why;
     const char *lock, *any, *clear, *copy;
     /* PostgreSQL: moves the id sequence past the rows copied; NULL without one */
     const char *reseq;
 };
 
+#define STR_(x) #x
+#define STR(x)  STR_(x)
 /* one entry a line: clang-format would spread each brace of an initializer macro on a line */
 /* clang-format off */
 #define PG_SIDE(T)                                                                                 \
@@ -70,8 +75,8 @@ struct table {
     "SELECT setval(pg_get_serial_sequence('" T "', 'id'), coalesce(max(id), 0) + 1, false) "       \
     "FROM " T
 /* A table copied whole, with an id sequence or without. */
-#define WITH_ID(T)    { T, "SELECT * FROM " T, NULL, 0, PG_SIDE(T), RESEQ(T) }
-#define WITHOUT_ID(T) { T, "SELECT * FROM " T, NULL, 0, PG_SIDE(T), NULL }
+#define WITH_ID(T)    { T, "SELECT * FROM " T, NULL, 0, NULL, PG_SIDE(T), RESEQ(T) }
+#define WITHOUT_ID(T) { T, "SELECT * FROM " T, NULL, 0, NULL, PG_SIDE(T), NULL }
 /* clang-format on */
 
 static const struct table tables[] = {
@@ -83,7 +88,7 @@ static const struct table tables[] = {
     WITH_ID("outcome_bindings"),
     /* a learner's open page keeps working; an expired session would only be purged */
     { "sessions", "SELECT * FROM sessions WHERE expires_at > ?1", "SELECT count(*) FROM sessions",
-      0, PG_SIDE("sessions"), RESEQ("sessions") },
+      0, "expired", PG_SIDE("sessions"), RESEQ("sessions") },
     WITH_ID("badge_classes"),
     WITH_ID("context_groups"),
     WITHOUT_ID("context_group_members"),
@@ -104,8 +109,12 @@ static const struct table tables[] = {
       "SELECT min(ts) AS ts, fp, consumer_id FROM (SELECT ts, fp, consumer_id FROM nonces "
       "UNION ALL SELECT ts, fp, consumer_id FROM nonce_log) WHERE ts >= ?1 GROUP BY fp",
       "SELECT (SELECT count(*) FROM nonces) + (SELECT count(*) FROM nonce_log)",
-      LIMIT_OAUTH_WINDOW_MAX, PG_SIDE("nonces"), NULL },
+      LIMIT_OAUTH_WINDOW_MAX, "past the longest replay window (" STR(LIMIT_OAUTH_WINDOW_MAX) " s)",
+      PG_SIDE("nonces"), NULL },
     WITHOUT_ID("backend_hooks"),
+    /* a client at its limit stays there; a window that has ended counts nothing */
+    { "rate_limits", "SELECT * FROM rate_limits WHERE expires_at > ?1",
+      "SELECT count(*) FROM rate_limits", 0, "expired", PG_SIDE("rate_limits"), NULL },
 };
 
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
@@ -642,6 +651,7 @@ static int copy_all(sqlite3 *src, struct store_pg_conn *c, unsigned flags, int64
         int64_t total = 0;
 
         out->tables[i].table = t->name;
+        out->tables[i].why = t->why;
         if (copy_table(src, c, t, now, &out->tables[i].copied, err) < 0)
             return -1;
         if (t->total && src_count(src, t->total, &total, err) < 0)

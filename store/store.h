@@ -1348,15 +1348,17 @@ struct store_copy_report {
     struct store_copy_table {
         const char *table; /* static */
         int64_t copied;
-        int64_t left; /* rows not copied: expired sessions, nonces past every replay window */
+        /* rows not copied (expired sessions and rate limit windows, nonces past every window) */
+        int64_t left;
+        const char *why; /* static: why rows of this table are left ("expired"), or NULL */
     } tables[STORE_COPY_TABLES_MAX];
 };
 
 /*
  * Copies the sqlite database at `path` into the PostgreSQL database of
  * `url` (store_pg_open's) in one transaction: every table, ids, secrets,
- * salts and images as they are, but for sessions expired at `now` and
- * nonces older than LIMIT_OAUTH_WINDOW_MAX. The source must be at this
+ * salts and images as they are, but for sessions and rate limit windows
+ * expired at `now` and nonces older than LIMIT_OAUTH_WINDOW_MAX. The source must be at this
  * program's schema version (ERR_INVALID otherwise, `source_version` set:
  * migrate it first); the target is migrated first, under the migrations'
  * advisory lock, and must be empty (ERR_CONFLICT) unless

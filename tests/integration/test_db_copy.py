@@ -7,9 +7,12 @@ The sqlite database is filled through real use: a server on it, launches, a cour
 PNG image issued by the built-in issuer after a grade, a manual badge waiting for a learner
 without an address, who gives one, gets the confirmation link mailed (smtpsink.py) and follows
 it. Copied to a fresh PostgreSQL database, `serve` on it answers every hosted assertion, its
-BadgeClass and the images with the same documents and bytes, a relaunching learner finds their
+BadgeClass and the images with the same documents and bytes, a replayed launch and a guesser
+at the recipient check's rate limit are still refused, a relaunching learner finds their
 badges, a new learner's launch and award get ids of their own (the sequences moved past the
-copied ids), and `db stats --json` counts the same on both. A second copy into the same database
+copied ids), and `db stats --json` counts the same on both. A copy of the campus a while later
+leaves the expired session, the nonce past every window and the ended rate limit windows, and
+says so. A second copy into the same database
 is refused, changing nothing; so is a source at an older schema version (naming the version and
 `db migrate`, leaving the target untouched) and an unreachable target (a clear message, non-zero
 exit, no password shown).
@@ -180,6 +183,14 @@ class Copy(unittest.TestCase):
                 self.fail("no mail to %s" % address)
             time.sleep(0.05)
 
+    def checks(self, server, award, n):
+        """`n` recipient checks of `award` (guesses of its e-mail address): their statuses."""
+        uid = award["assertion_url"].rsplit("/", 1)[1]
+        return [server.request("POST", "/badges/check/" + uid,
+                               body=urllib.parse.urlencode({"email": "x%d@example.org" % i})
+                               .encode(), headers={"Content-Type": lt.FORM}).status
+                for i in range(n)]
+
     def documents(self, server, awards):
         """What the server answers for each issued award: the assertion, its BadgeClass, the
         BadgeClass's image and the baked image, by URL."""
@@ -237,6 +248,9 @@ class Copy(unittest.TestCase):
         awards = self.awards(db)
         self.assertEqual(len(awards), 3, awards)
         docs = self.documents(s, awards)
+        # someone guesses who holds one of ana's badges until the rate limit stops them
+        self.assertEqual(self.checks(s, awards[0], 10), [200] * 10)
+        self.assertEqual(self.checks(s, awards[0], 1), [429])
         self.stop(s)
         return db, key, secret, ctx, slugs, awards, docs, replay
 
@@ -263,7 +277,8 @@ class Copy(unittest.TestCase):
                       "sessions", "badge_classes", "awards", "grades", "completions", "nonces"):
             self.assertEqual(report["copied"][table], before[table], table)
         self.assertEqual(report["copied"]["email_confirmations"], 1)
-        self.assertEqual(report["not_copied"], {"expired_sessions": 0, "old_nonces": 0})
+        self.assertEqual(report["not_copied"], {"sessions": 0, "nonces": 0, "rate_limits": 0})
+        self.assertGreater(report["copied"]["rate_limits"], 0)
         # the store on PostgreSQL counts what the one on sqlite counted
         self.assertEqual(self.stats(url), before)
 
@@ -285,6 +300,8 @@ class Copy(unittest.TestCase):
         resp = s.post_form(replay)
         self.assertEqual(resp.status, 401, resp)
         self.assertIn("this launch was already used", resp.plain.lower())
+        # the rate limit's window came along: the guesser is still refused
+        self.assertEqual(self.checks(s, awards[0], 1), [429])
         # ana relaunches: her badges are there
         token = self.launch(s, key, secret, "ana", ctx)
         earned = ui.plain(ui.section(self.page(s, token).text, "earned-h"))
@@ -305,7 +322,8 @@ class Copy(unittest.TestCase):
         self.assertGreater(cy["id"], max(a["id"] for a in awards))
         self.stop(s)
 
-        # the same campus a while later: a session expired, a nonce past every window
+        # the same campus a while later: a session expired, a nonce past every window, the rate
+        # limits' windows ended
         later = db + ".later"
         shutil.copyfile(db, later)
         lt.execute(later, "UPDATE sessions SET expires_at = 1 WHERE id = (SELECT min(id) FROM "
@@ -314,10 +332,14 @@ class Copy(unittest.TestCase):
                    "LIMIT 1)" if lt.query(later, "SELECT count(*) AS n FROM nonces")[0]["n"]
                    else "UPDATE nonce_log SET ts = ts - 7200 WHERE id = (SELECT min(id) FROM "
                    "nonce_log)")
+        limits = lt.query(later, "SELECT count(*) AS n FROM rate_limits")[0]["n"]
+        self.assertGreater(limits, 0)
+        lt.execute(later, "UPDATE rate_limits SET expires_at = 1")
         url2 = self.fresh_pg()
         report = json.loads(self.cli("db", "copy", "--from", later, "--to", url2,
                                      "--json").stdout)
-        self.assertEqual(report["not_copied"], {"expired_sessions": 1, "old_nonces": 1})
+        self.assertEqual(report["not_copied"], {"sessions": 1, "nonces": 1,
+                                                "rate_limits": limits})
         self.assertEqual(report["copied"]["sessions"], before["sessions"] - 1)
         self.assertEqual(report["copied"]["nonces"], before["nonces"] - 1)
         after = self.stats(url2)
