@@ -239,7 +239,8 @@ int cli_store_open(const struct cli_config *cfg, unsigned flags, struct store **
 /*
  * The PostgreSQL database of `cfg` ([database] url): reachable, and its
  * schema migrated unless `flags` has STORE_OPEN_NO_MIGRATE (serve's start,
- * under the advisory lock) or only read. `version`: the schema version.
+ * under the advisory lock) or only read; a migration is said on stderr, or
+ * in the log with STORE_OPEN_WRITER (serve). `version`: the schema version.
  * ERR_UNAVAILABLE naming the database (its URL redacted) with libpq's
  * reason when it cannot be reached; ERR_INVALID for a newer schema.
  */

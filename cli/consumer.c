@@ -60,7 +60,8 @@ int cli_store_open(const struct cli_config *cfg, unsigned flags, struct store **
          * reachable, its schema known and migrated (unless the command asked
          * not to): or the reason why not, naming the database (redacted)
          */
-        if (cli_store_open_pg(cfg, flags & STORE_OPEN_NO_MIGRATE, &v, err) < 0)
+        if (cli_store_open_pg(cfg, flags & (STORE_OPEN_NO_MIGRATE | STORE_OPEN_WRITER), &v, err) <
+            0)
             return -1;
         if (store_open_pool(s, cfg->db_url, cfg->db_pool, flags | STORE_OPEN_NO_MIGRATE, &e) == 0)
             return 0;

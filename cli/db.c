@@ -19,6 +19,7 @@
  * the names shown (the URL never with its password) and the report.
  */
 #include "base/base.h"
+#include "base/log.h"
 #include "cli/cli.h"
 #include "store/store.h"
 
@@ -86,7 +87,11 @@ int cli_store_open_pg(const struct cli_config *cfg, unsigned flags, int *version
     if (!applied)
         *version = before;
     store_pg_close(pg);
-    if (applied)
+    /* serve (the writer) says it in its log's format, whose lines its log readers parse */
+    if (applied && (flags & STORE_OPEN_WRITER))
+        LOG(LOG_LEVEL_INFO, "database migrated", LOG_STR("database", shown),
+            LOG_INT("from_version", before), LOG_INT("to_version", *version));
+    else if (applied)
         fprintf(stderr, "ltibadges: database '%s' migrated from schema version %d to %d\n", shown,
                 before, *version);
     return 0;

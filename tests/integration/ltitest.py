@@ -4,7 +4,15 @@ them over HTTP without following redirects, and read the sqlite database.
 
 Run the test files with Debian's /usr/bin/python3 (it has python3-oauthlib).
 The binary is $LTIBADGES_BIN, by default build/ltibadges of this checkout.
+
+With LTIBADGES_TEST_ENGINE=postgresql the same tests run on PostgreSQL: every database path a
+test names (a Server's, or --db PATH of a CLI call) stands for a database of its own on the
+throwaway server of LTIBADGES_TEST_DATABASE_URL (tests/pgserver.sh), created at its first use
+and dropped with the test's folder; `serve` and the CLI are given its URL
+(LTIBADGES_DATABASE_URL) instead of --db. Without the server the module's tests are skipped
+(exit 77), except under CI=true, where that is a failure.
 """
+import atexit
 import base64
 import csv
 import hashlib
@@ -54,6 +62,11 @@ STOP_TIMEOUT = float(os.environ.get("LTIBADGES_STOP_TIMEOUT", "5"))
 START_TIMEOUT = 20.0
 LISTEN_RE = re.compile(r"^ltibadges: listening on (\S+):(\d+), public URL (\S+), version (\S+)$")
 LOCATION_RE = re.compile(r"^(?P<base>.+)/badges\?s=(?P<token>[1-9][0-9]*-[0-9a-f]{64})$")
+ENGINE = os.environ.get("LTIBADGES_TEST_ENGINE", "sqlite")
+if ENGINE not in ("sqlite", "postgresql"):
+    raise SystemExit("LTIBADGES_TEST_ENGINE must be sqlite or postgresql, not %r" % ENGINE)
+ON_PG = ENGINE == "postgresql"
+PG_SERVER_URL = os.environ.get("LTIBADGES_TEST_DATABASE_URL", "")
 
 
 def clean_env(extra=None):
@@ -76,12 +89,113 @@ def hex_id(nbytes=20):
     return secrets.token_hex(nbytes)
 
 
+# ---- PostgreSQL ---------------------------------------------------------------
+
+# database path (absolute) -> (database name, URL) on the throwaway server
+_pg_databases = {}
+_pg_migrated = set()
+
+
+def need_pg_server():
+    """On PostgreSQL without LTIBADGES_TEST_DATABASE_URL: the module's tests skip (exit 77),
+    saying why, or fail under CI=true (scripts/test.sh starts the server)."""
+    if not ON_PG or PG_SERVER_URL:
+        return
+    if os.environ.get("CI") == "true":
+        raise SystemExit("LTIBADGES_TEST_ENGINE=postgresql without LTIBADGES_TEST_DATABASE_URL "
+                         "under CI=true: scripts/test.sh starts a PostgreSQL server for it")
+    print("SKIPPED %s: LTIBADGES_TEST_ENGINE=postgresql and LTIBADGES_TEST_DATABASE_URL not set "
+          "(scripts/test.sh sets it)" % os.path.basename(sys.argv[0]))
+    sys.exit(77)
+
+
+def psql(url, sql):
+    """Runs `sql` with psql on `url`; returns its output."""
+    p = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError("psql %r: %s" % (sql, p.stderr))
+    return p.stdout
+
+
+def pg_url_with_database(url, name):
+    """`url` (postgresql://user:pw@/db?host=DIR) naming database `name` instead."""
+    head, _, q = url.partition("?")
+    return head.rsplit("/", 1)[0] + "/" + name + ("?" + q if q else "")
+
+
+def pg_url(db):
+    """The URL of the PostgreSQL database that stands for the database path `db`, created
+    (empty, not migrated) at its first use."""
+    key = os.path.abspath(db)
+    if key not in _pg_databases:
+        need_pg_server()
+        name = "lbit_%d_%s" % (os.getpid(), secrets.token_hex(6))
+        psql(PG_SERVER_URL, "CREATE DATABASE %s" % name)
+        _pg_databases[key] = (name, pg_url_with_database(PG_SERVER_URL, name))
+    return _pg_databases[key][1]
+
+
+def pg_drop_under(folder=None):
+    """Drops the databases of the paths under `folder` (every one without it)."""
+    for key in list(_pg_databases):
+        if folder is None or key.startswith(os.path.abspath(folder) + os.sep):
+            name, _ = _pg_databases.pop(key)
+            _pg_migrated.discard(key)
+            psql(PG_SERVER_URL, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+
+
+atexit.register(pg_drop_under)
+need_pg_server()
+
+
+def db_env(db, env):
+    """On PostgreSQL, the environment `env` plus the URL of `db`'s database (and an
+    LTIBADGES_DB the test set: its database's URL instead)."""
+    env = dict(env or {})
+    if env.get("LTIBADGES_DB"):
+        env["LTIBADGES_DATABASE_URL"] = pg_url(env.pop("LTIBADGES_DB"))
+    if db is not None:
+        env["LTIBADGES_DATABASE_URL"] = pg_url(db)
+    return env
+
+
+def db_exists(db):
+    """Whether the database `db` names was made (on sqlite, its file)."""
+    if ON_PG:
+        return os.path.abspath(db) in _pg_migrated
+    return os.path.exists(db)
+
+
+def skip_on_pg(why):
+    """Skips the calling test on PostgreSQL, saying why (what it checks is sqlite's alone)."""
+    if ON_PG:
+        raise unittest.SkipTest("sqlite only: " + why)
+
+
 # ---- the command line -------------------------------------------------------
 
 
 def run_cli(*args, env=None, timeout=30):
-    """Runs `ltibadges ARGS...`; returns the CompletedProcess (text mode)."""
-    return subprocess.run([BIN] + [str(a) for a in args], capture_output=True, text=True,
+    """Runs `ltibadges ARGS...`; returns the CompletedProcess (text mode). On PostgreSQL,
+    --db PATH (and LTIBADGES_DB in `env`) becomes the URL of PATH's database."""
+    args = [str(a) for a in args]
+    if ON_PG and (any(a == "--db" or a.startswith("--db=") for a in args) or
+                  (env and env.get("LTIBADGES_DB"))):
+        db = None
+        for i, a in enumerate(args):
+            if a == "--db" and i + 1 < len(args):
+                db = args[i + 1]
+                del args[i:i + 2]
+                break
+            if a.startswith("--db="):
+                db = a[len("--db="):]
+                del args[i]
+                break
+        env = db_env(db, env)
+        if db is not None and args[:2] == ["db", "migrate"]:
+            _pg_migrated.add(os.path.abspath(db))
+    return subprocess.run([BIN] + args, capture_output=True, text=True,
                           env=clean_env(env), timeout=timeout)
 
 
@@ -104,7 +218,7 @@ def migrate(db):
 def add_consumer(db, name, key=None, secret=None):
     """`consumer add` (after `db migrate` when there is no database yet); returns (key, secret)
     as printed."""
-    if not os.path.exists(db):
+    if not db_exists(db):
         migrate(db)
     args = ["consumer", "add", name, "--db", db]
     if key is not None:
@@ -133,6 +247,7 @@ def is_postgresql(db):
 def db_cli(db, *args, env=None, timeout=30):
     """`ltibadges ARGS...` on the database `db`: a sqlite path (--db) or a PostgreSQL URL
     (LTIBADGES_DATABASE_URL); the CompletedProcess."""
+    # (run_cli gives a path its database's URL on PostgreSQL)
     if is_postgresql(db):
         return run_cli(*args, env=dict(env or {}, LTIBADGES_DATABASE_URL=db), timeout=timeout)
     return run_cli(*(list(args) + ["--db", db]), env=env, timeout=timeout)
@@ -267,6 +382,8 @@ def setup_sql_batch(db, statements):
     award as the worker leaves a failed one, a hundred learners at once): sqlite3 on a sqlite
     file, psql on PostgreSQL. Returns the rows the last statement returns (INSERT ...
     RETURNING), as dicts. Never a way to read what a test checks: that is cli_json's."""
+    if ON_PG and not is_postgresql(db):
+        db = pg_url(db)
     if is_postgresql(db):
         # one transaction (-1); only the last statement's rows are printed (\o)
         script = "\\o /dev/null\n" + "".join(_sql_bind(sql, args) + ";\n"
@@ -300,6 +417,9 @@ def setup_sql(db, sql, *args):
 # NEEDSWORK: the direct reads below go as the tests move to cli_json
 
 def db_connect(db):
+    if ON_PG:
+        raise unittest.SkipTest("reads the sqlite file directly (lt.query, lt.session_rows); on "
+                                "PostgreSQL once it reads through the CLI's --json")
     c = sqlite3.connect(db, timeout=10)
     c.row_factory = sqlite3.Row
     return c
@@ -516,7 +636,7 @@ class Server:
 
     def command(self):
         cmd = [BIN, "serve"]
-        if self.db is not False:
+        if self.db is not False and not ON_PG:
             cmd += ["--db", self.db]
         if self.listen is not None:
             cmd += ["--listen", self.listen]
@@ -530,8 +650,13 @@ class Server:
 
     def start(self):
         self._err = open(self.stderr_path, "wb")
+        env = self.env
+        if ON_PG:
+            env = db_env(None if self.db is False else self.db, env)
+            if self.db is not False:
+                _pg_migrated.add(os.path.abspath(self.db))
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=self._err,
-                                     env=clean_env(self.env), cwd=self.workdir)
+                                     env=clean_env(env), cwd=self.workdir)
         deadline = time.monotonic() + START_TIMEOUT
         buf = b""
         fd = self.proc.stdout.fileno()
@@ -661,6 +786,7 @@ class TempDirTest(unittest.TestCase):
     def tearDown(self):
         for s in self.servers:
             s.kill()
+        pg_drop_under(self.tmp)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def cli(self, *args, env=None):
@@ -727,6 +853,8 @@ class ServerTestCase(unittest.TestCase):
         cls.server = Server(cls.tmp, db=cls.db, **cls.server_kwargs)
         # when a subclass's setUpClass fails after this, tearDownClass never runs: the class
         # cleanup still stops the server and removes the directory (a no-op after tearDownClass)
+        # (cleanups run last first: the databases are dropped after the server stopped)
+        cls.addClassCleanup(pg_drop_under, cls.tmp)
         cls.addClassCleanup(cls.server.kill)
         cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         cls.server.start()
@@ -735,6 +863,7 @@ class ServerTestCase(unittest.TestCase):
     def tearDownClass(cls):
         rc, elapsed = cls.server.stop()
         stderr = cls.server.stderr()
+        pg_drop_under(cls.tmp)
         shutil.rmtree(cls.tmp, ignore_errors=True)
         if rc != 0:
             raise AssertionError("server exited with %r after %.1fs on SIGTERM; stderr tail: %s"

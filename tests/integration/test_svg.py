@@ -251,6 +251,8 @@ class MigrationOfStoredImages(unittest.TestCase):
     def make_old(self):
         """What an older ltibadges left: the schema before the rule's migration, and the
         images its `badge create` stored as they came (two of them hostile)."""
+        lt.skip_on_pg("a schema before the SVG rule's migration: a PostgreSQL database starts "
+                      "at a later one")
         p = self.cli("migrate", "--to", str(SVG_MIGRATION - 1))
         self.assertIn("to %d" % (SVG_MIGRATION - 1), p.stdout)
         c = lt.db_connect(self.db)
