@@ -237,7 +237,10 @@ class Migrate(TempDirTest):
 
     def test_newer_schema_refused(self):
         self.assertOk(self.cli("migrate", "--db", self.db))
-        lt.setup_sql(self.db, "PRAGMA user_version = 99")
+        if lt.ON_PG:
+            lt.setup_sql(self.db, "UPDATE ltibadges_schema SET version = 99")
+        else:
+            lt.setup_sql(self.db, "PRAGMA user_version = 99")
         p = self.cli("consumer", "list", "--db", self.db)
         self.assertOneLineError(p, 1, "99")
 

@@ -592,15 +592,29 @@ static void failing_launch_spares_its_batch(void **state)
     static const char *const users[] = { "u0", "u1", "u2", "u3", "u4" };
     static const char *const nonces[] = { "n0", "n1", "n2", "n3", "n1" };
     sqlite3 *lock = NULL;
+    PGconn *pglock = NULL;
 
-    SQLITE_ONLY("a SQLite trigger and lock (NEEDSWORK: a PostgreSQL trigger)");
     assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
     assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "Canvas", &c, &err), 0);
-    poke("CREATE TRIGGER boom BEFORE INSERT ON sessions WHEN NEW.roles = 'Boom' "
-         "BEGIN SELECT RAISE(ABORT, 'boom'); END");
-    /* another connection holds the write lock: the launches queue up into one batch */
-    assert_int_equal(sqlite3_open(dbpath, &lock), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    if (db_is_pg) {
+        poke("CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN "
+             "IF NEW.roles = 'Boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END$$");
+        poke("CREATE TRIGGER boom BEFORE INSERT ON sessions FOR EACH ROW EXECUTE FUNCTION boom()");
+        /*
+         * another connection keeps launches from claiming nonces (SHARE
+         * blocks INSERT): the writer's batch waits on it, the others queue
+         */
+        pglock = PQconnectdb(dbpath);
+        assert_int_equal(PQstatus(pglock), CONNECTION_OK);
+        PQclear(PQexec(pglock, "BEGIN"));
+        PQclear(PQexec(pglock, "LOCK TABLE nonces IN SHARE MODE"));
+    } else {
+        poke("CREATE TRIGGER boom BEFORE INSERT ON sessions WHEN NEW.roles = 'Boom' "
+             "BEGIN SELECT RAISE(ABORT, 'boom'); END");
+        /* another connection holds the write lock: the launches queue up into one batch */
+        assert_int_equal(sqlite3_open(dbpath, &lock), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    }
     for (int i = 0; i < 5; i++) {
         memset(&jobs[i], 0, sizeof(jobs[i]));
         fill_launch(&jobs[i].launch, c.id, nonces[i], users[i], "c1");
@@ -610,9 +624,18 @@ static void failing_launch_spares_its_batch(void **state)
         jobs[i].cls = &p;
         store_launch_submit(s, &jobs[i]);
     }
-    usleep(100 * 1000);
-    assert_int_equal(sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(lock);
+    if (pglock) {
+        /* the writer waits for the lock */
+        while (peek_int("SELECT count(*) FROM pg_locks WHERE NOT granted AND database = "
+                        "(SELECT oid FROM pg_database WHERE datname = current_database())") == 0)
+            usleep(10 * 1000);
+        PQclear(PQexec(pglock, "COMMIT"));
+        PQfinish(pglock);
+    } else {
+        usleep(100 * 1000);
+        assert_int_equal(sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(lock);
+    }
     pthread_mutex_lock(&p.mu);
     while (p.left > 0)
         pthread_cond_wait(&p.cv, &p.mu);
@@ -631,7 +654,7 @@ static void failing_launch_spares_its_batch(void **state)
     assert_int_equal(count(s, "enrollments"), 3);
     assert_int_equal(count(s, "sessions"), 3);
     assert_int_equal(peek_int("SELECT count(*) FROM users WHERE lti_user_id = 'u2'"), 0);
-    poke("DROP TRIGGER boom");
+    poke(db_is_pg ? "DROP TRIGGER boom ON sessions" : "DROP TRIGGER boom");
     fill_launch(&jobs[2].launch, c.id, "n2", "u2", "c1");
     assert_int_equal(store_launch_record(s, &jobs[2].launch, NULL, &err), 0);
     assert_int_equal(count(s, "sessions"), 4);
