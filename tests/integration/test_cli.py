@@ -7,14 +7,13 @@ import os
 import re
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ltitest as lt  # noqa: E402
-from ltitest import base_launch, counts, query, run_cli  # noqa: E402
+from ltitest import base_launch, counts, run_cli  # noqa: E402
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -24,6 +23,19 @@ class TempDirTest(lt.TempDirTest):
         if not os.path.exists(lt.BIN):
             raise unittest.SkipTest("no binary at %s" % lt.BIN)
         super().setUp()
+
+    def assertLaunchAccepted(self, key, secret, refused_secret=None):
+        """The store holds `secret` for `key`: a server on self.db accepts a launch it
+        signs (and refuses one `refused_secret` signs)."""
+        s = self.serve()
+        try:
+            resp = s.post_form(lt.sign(s.launch_url, base_launch(), key, secret))
+            self.assertEqual(resp.status, 303, resp)
+            if refused_secret is not None:
+                resp = s.post_form(lt.sign(s.launch_url, base_launch(), key, refused_secret))
+                self.assertEqual(resp.status, 401, resp)
+        finally:
+            self.stop(s)
 
 
 class ConsumerCommands(TempDirTest):
@@ -39,9 +51,10 @@ class ConsumerCommands(TempDirTest):
         kv = lt.parse_kv(p.stdout)
         self.assertRegex(kv["secret"], HEX64)
         self.assertRegex(kv["key"], r"^canvas-production-[0-9a-f]{12}$")
-        rows = query(self.db, "SELECT key, secret, name, enabled FROM consumers")
-        self.assertEqual(rows, [{"key": kv["key"], "secret": kv["secret"],
-                                 "name": "Canvas Production!", "enabled": 1}])
+        rows = [(c["key"], c["name"], c["enabled"]) for c in lt.cli_json(self.db, "consumer",
+                                                                          "list")]
+        self.assertEqual(rows, [(kv["key"], "Canvas Production!", True)])
+        self.assertLaunchAccepted(kv["key"], kv["secret"])
         # a second one gets another key and another secret
         kv2 = lt.parse_kv(self.assertOk(self.cli("consumer", "add", "Canvas Production!",
                                                  "--db", self.db)).stdout)
@@ -55,14 +68,14 @@ class ConsumerCommands(TempDirTest):
         p = self.assertOk(self.cli("consumer", "add", "Other", "--key=k2",
                                    "--secret=0123456789abcdef", "--db=" + self.db))
         self.assertEqual(lt.parse_kv(p.stdout), {"key": "k2", "secret": "0123456789abcdef"})
-        self.assertEqual(len(query(self.db, "SELECT * FROM consumers")), 2)
+        self.assertEqual(sorted(lt.consumers(self.db)), ["k2", "moodle.example.edu"])
+        self.assertLaunchAccepted("moodle.example.edu", "a-secret-of-20-chars")
 
     def test_add_duplicate_key(self):
         self.assertOk(self.cli("consumer", "add", "A", "--key", "dup", "--db", self.db))
         p = self.cli("consumer", "add", "B", "--key", "dup", "--db", self.db)
         self.assertOneLineError(p, 1, "dup")
-        rows = query(self.db, "SELECT name FROM consumers WHERE key = 'dup'")
-        self.assertEqual(rows, [{"name": "A"}])
+        self.assertEqual({k: c["name"] for k, c in lt.consumers(self.db).items()}, {"dup": "A"})
 
     def test_add_bad_values(self):
         for args, phrase in ((["--secret", "short"], "--secret"),
@@ -75,7 +88,7 @@ class ConsumerCommands(TempDirTest):
                 self.assertOneLineError(p, 2, phrase)
         p = self.cli("consumer", "add", "", "--db", self.db)
         self.assertOneLineError(p, 2, "NAME")
-        self.assertFalse(os.path.exists(self.db) and query(self.db, "SELECT * FROM consumers"))
+        self.assertFalse(os.path.exists(self.db) and lt.consumers(self.db))
 
     def test_list(self):
         p = self.assertOk(self.cli("consumer", "list", "--db", self.db))
@@ -117,17 +130,17 @@ class ConsumerCommands(TempDirTest):
         self.assertEqual(kv["key"], key)
         self.assertRegex(kv["secret"], HEX64)
         self.assertNotEqual(kv["secret"], secret)
-        self.assertEqual(query(self.db, "SELECT secret FROM consumers WHERE key = ?", key),
-                         [{"secret": kv["secret"]}])
+        # the new secret signs launches, the old one no longer does
+        self.assertLaunchAccepted(key, kv["secret"], refused_secret=secret)
         p = self.assertOk(self.cli("consumer", "disable", key, "--db", self.db))
         self.assertIn("disabled", p.stdout)
-        self.assertEqual(query(self.db, "SELECT enabled FROM consumers"), [{"enabled": 0}])
+        self.assertEqual([c["enabled"] for c in lt.consumers(self.db).values()], [False])
         p = self.assertOk(self.cli("consumer", "enable", key, "--db", self.db))
         self.assertIn("enabled", p.stdout)
-        self.assertEqual(query(self.db, "SELECT enabled FROM consumers"), [{"enabled": 1}])
+        self.assertEqual([c["enabled"] for c in lt.consumers(self.db).values()], [True])
         p = self.assertOk(self.cli("consumer", "remove", key, "--db", self.db))
         self.assertIn(key, p.stdout)
-        self.assertEqual(query(self.db, "SELECT * FROM consumers"), [])
+        self.assertEqual(lt.consumers(self.db), {})
         self.assertOneLineError(self.cli("consumer", "remove", key, "--db", self.db), 1)
 
 
@@ -217,15 +230,12 @@ class Migrate(TempDirTest):
                       "(test_postgresql checks db migrate there)")
         p = self.assertOk(self.cli("migrate", "--db", self.db))
         self.assertRegex(p.stdout, r"migrated from schema version 0 to [1-9]")
-        c = sqlite3.connect(self.db)
-        try:
-            names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            version = c.execute("PRAGMA user_version").fetchone()[0]
-        finally:
-            c.close()
-        for t in lt.TABLES:
-            self.assertIn(t, names)
+        v = lt.cli_json(self.db, "db", "version")
+        version = v["schema_version"]
+        self.assertEqual(version, v["program_schema_version"])
         self.assertGreaterEqual(version, 1)
+        # every table is there, empty
+        self.assertEqual(lt.counts(self.db), {t: 0 for t in lt.TABLES})
         p = self.assertOk(self.cli("migrate", "--db", self.db))
         self.assertIn("up to date", p.stdout)
         self.assertIn("version %d" % version, p.stdout)
@@ -295,7 +305,7 @@ class Configuration(TempDirTest):
         lt.migrate(cfgdb)
         p = self.assertOk(self.cli("consumer", "add", "Via config", "--config", cfg))
         key, secret = lt.parse_kv(p.stdout)["key"], lt.parse_kv(p.stdout)["secret"]
-        self.assertEqual(len(query(cfgdb, "SELECT * FROM consumers")), 1)
+        self.assertEqual(list(lt.consumers(cfgdb)), [key])
         s = self.serve(db=False, listen=None, config=cfg)
         self.assertEqual(s.public_url, "https://cfg.example.org/lti-tool")
         resp = s.post_form(lt.sign(s.launch_url, base_launch(), key, secret))
@@ -335,22 +345,22 @@ class Configuration(TempDirTest):
         lt.migrate(envdb)
         lt.migrate(flagdb)
         # env over the config file
-        self.assertOk(self.cli("consumer", "add", "E", "--key", "env-key", "--config", cfg,
-                               env=env))
-        self.assertEqual(query(envdb, "SELECT key FROM consumers"), [{"key": "env-key"}])
+        env_secret = lt.parse_kv(self.assertOk(self.cli(
+            "consumer", "add", "E", "--key", "env-key", "--config", cfg, env=env)).stdout)["secret"]
+        self.assertEqual(list(lt.consumers(envdb)), ["env-key"])
         self.assertFalse(os.path.exists(cfgdb))
         # flags over env
-        self.assertOk(self.cli("consumer", "add", "F", "--key", "flag-key", "--db", flagdb,
-                               env=env))
-        self.assertEqual(query(flagdb, "SELECT key FROM consumers"), [{"key": "flag-key"}])
-        self.assertEqual(len(query(envdb, "SELECT key FROM consumers")), 1)
+        flag_secret = lt.parse_kv(self.assertOk(self.cli(
+            "consumer", "add", "F", "--key", "flag-key", "--db", flagdb, env=env)).stdout)["secret"]
+        self.assertEqual(list(lt.consumers(flagdb)), ["flag-key"])
+        self.assertEqual(len(lt.consumers(envdb)), 1)
 
         s = self.serve(db=False, listen=None, env=env, config=cfg)
         self.assertEqual(s.host, "127.0.0.2")
         self.assertEqual(s.public_url, "https://env.example.org/tool")
         # the server uses the env database
         body = lt.sign("https://env.example.org/tool/lti/launch", base_launch(), "env-key",
-                       query(envdb, "SELECT secret FROM consumers")[0]["secret"])
+                       env_secret)
         resp = lt.http_request(s.port, "POST", "/lti/launch", body=body,
                                headers={"Content-Type": lt.FORM}, host="127.0.0.2")
         self.assertEqual(resp.status, 303, resp)
@@ -360,8 +370,7 @@ class Configuration(TempDirTest):
                        public_url="http://flag.example.org:8080", config=cfg)
         self.assertEqual(s.host, "127.0.0.1")
         self.assertEqual(s.public_url, "http://flag.example.org:8080")
-        body = lt.sign(s.launch_url, base_launch(), "flag-key",
-                       query(flagdb, "SELECT secret FROM consumers")[0]["secret"])
+        body = lt.sign(s.launch_url, base_launch(), "flag-key", flag_secret)
         self.assertEqual(s.post_form(body).status, 303)
         self.assertEqual(counts(flagdb)["sessions"], 1)
         self.assertEqual(counts(envdb)["sessions"], 1)
@@ -425,8 +434,9 @@ class Demo(TempDirTest):
         s2 = self.serve(demo=True)
         self.assertEqual(self.demo_lines(s2)[:2], (key, secret))
         self.stop(s2)
-        rows = query(self.db, "SELECT key, secret FROM consumers")
-        self.assertEqual(rows, [{"key": key, "secret": secret}])
+        # one consumer, whose secret is the one printed both times
+        self.assertEqual(list(lt.consumers(self.db)), [key])
+        self.assertLaunchAccepted(key, secret)
         # without --demo nothing about it is printed
         s3 = self.serve()
         self.assertEqual(s3.banner, [])
@@ -517,15 +527,13 @@ class ConsumersAndRunningServer(lt.ServerTestCase):
                                        lis_result_sourcedid="sid"), key, secret)
         self.assertRedirectToPage(resp)
         self.assertRedirectToPage(self.launch(base_launch(), other_key, other_secret))
-        cid = lt.consumer_id(self.db, key)
         other = counts(self.db)
         p = run_cli("consumer", "remove", key, "--db", self.db)
         self.assertEqual(p.returncode, 0, p.stderr)
-        # everything its launches stored is gone, the others' rows stay
-        for t in ("users", "contexts", "resource_links", "nonces", "nonce_log", "sessions"):
-            self.assertEqual(query(self.db, "SELECT count(*) AS n FROM %s WHERE consumer_id = ?"
-                                   % t, cid)[0]["n"], 0, t)
+        # everything its one launch stored is gone, the others' rows stay
         after = counts(self.db)
+        for t in ("users", "contexts", "resource_links", "nonces", "sessions"):
+            self.assertEqual(after[t], other[t] - 1, t)
         self.assertEqual(after["consumers"], other["consumers"] - 1)
         self.assertEqual(after["outcome_bindings"], other["outcome_bindings"] - 1)
         self.assertEqual(after["enrollments"], other["enrollments"] - 1)

@@ -80,7 +80,7 @@ class Stopping(unittest.TestCase):
             self.lock = None
 
     def sessions(self):
-        return lt.query(self.db, "SELECT count(*) AS n FROM sessions")[0]["n"]
+        return lt.counts(self.db)["sessions"]
 
     def send_and_abandon(self, n):
         """Sends `n` signed launches, waits until the server read each in full, closes them unread."""
