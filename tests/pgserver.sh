@@ -6,7 +6,8 @@
 # the socket is the owner's only), creates the database "ltibadges" owned by the user
 # "ltibadges" (a random password, scram-sha-256) and prints its URL on stdout:
 #   postgresql://ltibadges:PASSWORD@/ltibadges?host=DIR
-# The server is made for tests: fsync off (nothing in it outlives the run), a small memory.
+# The server is made for tests: fsync off (nothing in it outlives the run), a small memory;
+# with PGSERVER_DURABLE=1 it syncs as a production server does (bench/run-pg.py).
 # stop: stops that server (if it runs) and removes DIR. Both may run twice.
 # restart: pg_ctl restart -m fast (every connection ended, the server back when it returns);
 # down: stops the server, keeping DIR (its clients find no socket); up: starts it again. For
@@ -51,10 +52,16 @@ else
     as_owner() { "$@"; }
 fi
 
-# the server's settings, the same at every start
+# the server's settings, the same at every start; PGSERVER_DURABLE=1 (the benchmarks): fsync,
+# synchronous commits and full page writes on, as a production server runs, and more memory
 server_opts() {
-    echo "-c listen_addresses='' -k $dir -c unix_socket_permissions=0700 -c fsync=off \
+    if [ "${PGSERVER_DURABLE:-0}" = 1 ]; then
+        echo "-c listen_addresses='' -k $dir -c unix_socket_permissions=0700 \
+-c shared_buffers=256MB -c max_connections=200"
+    else
+        echo "-c listen_addresses='' -k $dir -c unix_socket_permissions=0700 -c fsync=off \
 -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB -c max_connections=200"
+    fi
 }
 
 case $cmd in
