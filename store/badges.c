@@ -685,19 +685,16 @@ int store_badge_set_backend_id(struct store *s, int64_t id, const char *backend_
     return store_admin_end(s, ret, err);
 }
 
-int store_badge_syncs_due(struct store *s, const struct store_claim_scope *scope, int64_t now,
-                          size_t max, struct store_badge_sync *out, size_t *n, struct err *err)
+/* Reads up to `max` due BadgeClass edits in `scope` on `c`. */
+static int syncs_due(struct conn *c, const struct store_claim_scope *scope, int64_t now, size_t max,
+                     struct store_badge_sync *out, size_t *n, struct err *err)
 {
-    struct conn *c = store_reader_get(s, err);
-    struct db_stmt *st;
-    int rc, ret = -1;
+    struct db_stmt *st = store_stmt(c, S_BADGE_SYNC_DUE, err);
+    int rc = DB_DONE;
 
     *n = 0;
-    if (!c)
-        return -1;
-    st = store_stmt(c, S_BADGE_SYNC_DUE, err);
     if (!st)
-        goto out;
+        return -1;
     db_bind_int64(st, 1, now);
     db_bind_int64(st, 2, (int64_t)max);
     store_bind_scope(st, 3, scope);
@@ -707,15 +704,57 @@ int store_badge_syncs_due(struct store *s, const struct store_claim_scope *scope
         out[*n].attempts = db_column_int64(st, 2);
         (*n)++;
     }
-    if (*n < max && rc != DB_DONE) {
-        store_db_err(c, rc, "finding BadgeClass edits to send", err);
-        db_reset(st);
-        goto out;
-    }
     db_reset(st);
+    if (*n < max && rc != DB_DONE)
+        return store_db_err(c, rc, "finding BadgeClass edits to send", err);
+    return 0;
+}
+
+/*
+ * On sqlite a read: one instance, one worker per scope, and the writer's
+ * lock is not taken at every poll. On PostgreSQL a claim, as awards' are:
+ * read FOR UPDATE SKIP LOCKED (instances claiming at once take different
+ * rows) and leased in one transaction, so that no worker of another
+ * instance sends the same edit meanwhile; one killed meanwhile leaves it
+ * due again after the lease.
+ */
+int store_badge_syncs_due(struct store *s, const struct store_claim_scope *scope, int64_t now,
+                          size_t max, struct store_badge_sync *out, size_t *n, struct err *err)
+{
+    struct conn *c;
+    int ret = -1;
+
+    *n = 0;
+    if (!s->pg) {
+        c = store_reader_get(s, err);
+        if (!c)
+            return -1;
+        ret = syncs_due(c, scope, now, max, out, n, err);
+        store_reader_put(s, c);
+        return ret;
+    }
+    if (store_admin_begin(s, err) < 0)
+        return -1;
+    c = s->admin;
+    if (syncs_due(c, scope, now, max, out, n, err) < 0)
+        goto out;
+    for (size_t i = 0; i < *n; i++) {
+        struct db_stmt *st = store_stmt(c, S_BADGE_SYNC_LEASE, err);
+
+        if (!st)
+            goto out;
+        db_bind_int64(st, 1, out[i].id);
+        /* the lease of a call to a platform (a sync is one) */
+        db_bind_int64(st, 2, now + LIMIT_AWARDS_REMOTE_LEASE);
+        db_bind_int64(st, 3, out[i].gen);
+        if (store_step_done(c, st, "claiming a BadgeClass edit", err) < 0)
+            goto out;
+    }
     ret = 0;
 out:
-    store_reader_put(s, c);
+    ret = store_admin_end(s, ret, err);
+    if (ret < 0)
+        *n = 0;
     return ret;
 }
 

@@ -406,6 +406,12 @@ const char *const store_sql_pg[S__COUNT] = {
         "UPDATE badge_classes SET sync_due_at = $3, sync_error = $4, "
         "sync_attempts = CASE WHEN $4::text IS NULL THEN 0 ELSE sync_attempts + 1 END "
         "WHERE id = $1 AND sync_gen = $2",
+    /*
+     * claimed: due again after the lease, unless a newer edit (sync_gen) makes it due at once
+     * (PostgreSQL's only: sqlite's one worker per scope reads without a claim)
+     */
+    [S_BADGE_SYNC_LEASE] =
+        "UPDATE badge_classes SET sync_due_at = $2 WHERE id = $1 AND sync_gen = $3",
     [S_BADGE_SET_BACKEND_ID] = "UPDATE badge_classes SET backend_id = $2, updated_at = $3 "
                                "WHERE id = $1 AND backend_id IS NULL",
     [S_USER_FIND] = "SELECT id FROM users WHERE consumer_id = $1 AND lti_user_id = $2",

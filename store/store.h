@@ -613,7 +613,10 @@ struct store_badge_sync {
 };
 /*
  * Up to `max` BadgeClasses in `scope` whose edits are due at their
- * platform (sync_due_at <= now), the longest due first.
+ * platform (sync_due_at <= now), the longest due first. On PostgreSQL they
+ * are claimed: each is due again LIMIT_AWARDS_REMOTE_LEASE later unless
+ * store_badge_sync_done or a newer edit says otherwise, so no worker of
+ * another instance sends it meanwhile.
  */
 int store_badge_syncs_due(struct store *s, const struct store_claim_scope *scope, int64_t now,
                           size_t max, struct store_badge_sync *out, size_t *n /* OUT */,

@@ -1411,6 +1411,67 @@ static const char *badge_backend(struct store *s, struct arena *ar, int64_t cons
 }
 
 /*
+ * A BadgeClass edit due at its platform: on PostgreSQL claimed, so that a
+ * second worker (another instance's) does not send it too until the lease
+ * ends; a newer edit is due at once; on sqlite, with its one worker per
+ * scope, a read.
+ */
+static void badge_sync_claimed(void **state)
+{
+    static const char svg2[] = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"2\"/>";
+    static const char svg3[] = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"3\"/>";
+    struct store *s = NULL;
+    struct err err = ERR_INIT;
+    struct arena ar = ARENA_INIT;
+    struct store_consumer c;
+    struct store_badge b;
+    struct store_claim_scope campus = { "campus", NULL, 0 };
+    struct store_badge_sync due[4];
+    char slug[LIMIT_SLUG_LEN + 1];
+    size_t n;
+    int64_t now;
+
+    (void)state;
+    assert_int_equal(store_open(&s, dbpath, 0, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-k-12345678", "One", &c, &err), 0);
+    badge_backend(s, &ar, c.id, "campus", NULL, slug);
+    assert_int_equal(store_badge_get(s, slug, &ar, &b, &err), 0);
+    assert_int_equal(store_badge_set_backend_id(s, b.id, "at-campus", &err), 0);
+    assert_int_equal(store_badge_set_image(s, slug, (const unsigned char *)svg2, sizeof(svg2) - 1,
+                                           "image/svg+xml", &err),
+                     0);
+    now = util_now();
+    assert_int_equal(store_badge_syncs_due(s, &campus, now, 4, due, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(due[0].id, b.id);
+    assert_int_equal(store_badge_syncs_due(s, &campus, now, 4, due, &n, &err), 0);
+    if (db_is_pg) {
+        assert_int_equal(n, 0);
+        /* the worker that claimed it vanished: due again after the lease */
+        assert_int_equal(
+            store_badge_syncs_due(s, &campus, now + LIMIT_AWARDS_REMOTE_LEASE, 4, due, &n, &err),
+            0);
+        assert_int_equal(n, 1);
+    } else {
+        assert_int_equal(n, 1);
+    }
+    /* an edit while it is sent: due at once, the answer to the older one changes nothing */
+    assert_int_equal(store_badge_set_image(s, slug, (const unsigned char *)svg3, sizeof(svg3) - 1,
+                                           "image/svg+xml", &err),
+                     0);
+    assert_int_equal(store_badge_sync_done(s, b.id, due[0].gen, 0, NULL, &err), 0);
+    assert_int_equal(store_badge_syncs_due(s, &campus, util_now(), 4, due, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_badge_sync_done(s, b.id, due[0].gen, 0, NULL, &err), 0);
+    assert_int_equal(
+        store_badge_syncs_due(s, &campus, util_now() + LIMIT_AWARDS_REMOTE_LEASE, 4, due, &n, &err),
+        0);
+    assert_int_equal(n, 0);
+    arena_release(&ar);
+    store_close(s);
+}
+
+/*
  * Which backend a BadgeClass takes: the one given, else its consumer's,
  * else the default given, else hosted; a consumer's change applies to
  * later ones; a move only while it has no award, forgetting its id; what
@@ -2069,6 +2130,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(email_newer_link_voids_older, setup, teardown),
         cmocka_unit_test_setup_teardown(email_lms_address_meanwhile, setup, teardown),
         cmocka_unit_test_setup_teardown(backends_of_badges, setup, teardown),
+        cmocka_unit_test_setup_teardown(badge_sync_claimed, setup, teardown),
         cmocka_unit_test_setup_teardown(claims_by_backend, setup, teardown),
         cmocka_unit_test_setup_teardown(admin_commits_group_synced, setup, teardown),
         cmocka_unit_test_setup_teardown(rate_limits, setup, teardown),
