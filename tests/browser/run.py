@@ -112,7 +112,7 @@ class Driver:
         if op == "query":
             return lt.query(self.db, req["sql"], *req.get("args", []))
         if op == "execute":
-            lt.execute(self.db, req["sql"], *req.get("args", []))
+            lt.setup_sql(self.db, req["sql"], *req.get("args", []))
             return None
         if op == "server_log":
             return self.server.stderr()[-int(req.get("tail", 4000)):]
