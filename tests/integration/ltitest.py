@@ -336,6 +336,8 @@ def user(db, consumer_key, lti_user_id):
 def database_dump(db):
     """The whole database as text (sqlite's dump, or pg_dump's), for checks that a secret is
     stored nowhere in it, whatever the table."""
+    if ON_PG and not is_postgresql(db):
+        db = pg_url(db)
     if is_postgresql(db):
         p = subprocess.run(["pg_dump", "--data-only", "-d", db], capture_output=True, text=True,
                            timeout=120)
@@ -414,28 +416,18 @@ def setup_sql(db, sql, *args):
     return setup_sql_batch(db, [(sql, args)])
 
 
-# NEEDSWORK: the direct reads below go as the tests move to cli_json
-
-def db_connect(db):
+def sqlite_file_query(path, sql, *args):
+    """The rows of `sql` on the sqlite file `path` itself, for tests of what only a sqlite file
+    has (a backup's integrity and journal mode, the schema version of a file no command has
+    opened yet): the state of the store is read with cli_json, on either engine."""
     if ON_PG:
-        raise unittest.SkipTest("reads the sqlite file directly (lt.query, lt.session_rows); on "
-                                "PostgreSQL once it reads through the CLI's --json")
-    c = sqlite3.connect(db, timeout=10)
+        raise unittest.SkipTest("reads a sqlite file's own properties")
+    c = sqlite3.connect(path, timeout=10)
     c.row_factory = sqlite3.Row
-    return c
-
-
-def query(db, sql, *args):
-    c = db_connect(db)
     try:
         return [dict(r) for r in c.execute(sql, args).fetchall()]
     finally:
         c.close()
-
-
-def consumer_id(db, key):
-    rows = query(db, "SELECT id FROM consumers WHERE key = ?", key)
-    return rows[0]["id"] if rows else None
 
 
 # ---- signing ----------------------------------------------------------------

@@ -448,7 +448,7 @@ class Health(lt.ServerTestCase):
         p = lt.run_cli("award", "grant", "--badge", slug, "--consumer", self.key, "--user", user,
                        "--db", self.db)
         self.assertEqual(p.returncode, 0, p.stderr)
-        wait_for(lambda: lt.query(self.db, "SELECT state FROM awards")[0]["state"] == "issued",
+        wait_for(lambda: lt.awards(self.db)[0]["state"] == "issued",
                  "the award issued")
         # due again in 3 s; then the award worker is kept from the database (another process
         # holds the write lock) while it waits past health_outbox_stuck (1 s)

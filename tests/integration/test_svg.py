@@ -18,7 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ltitest as lt  # noqa: E402
-from ltitest import png_bytes, query, run_cli  # noqa: E402
+from ltitest import png_bytes, run_cli  # noqa: E402
 from test_editor import multipart  # noqa: E402
 from test_ui import PagesTestCase, form_fields  # noqa: E402
 
@@ -69,7 +69,9 @@ REMOVED_RE = re.compile(r"^ltibadges: (\d+) parts? of the SVG image that could r
 
 
 def stored_image(db, slug):
-    rows = query(db, "SELECT image, image_type FROM badge_classes WHERE slug = ?", slug)
+    # NEEDSWORK: the stored bytes; GET /ob/v2/badges/SLUG/image gives them where a server runs
+    rows = lt.sqlite_file_query(db, "SELECT image, image_type FROM badge_classes WHERE slug = ?",
+                                slug)
     return bytes(rows[0]["image"]), rows[0]["image_type"]
 
 
@@ -154,8 +156,7 @@ class CliAndEditor(PagesTestCase):
         self.assertEqual(p.returncode, 1, p)
         self.assertIn("not well-formed", p.stderr)
         self.assertEqual(stored_image(self.db, slug), (png_bytes(), "image/png"))
-        self.assertEqual(query(self.db, "SELECT passback_score FROM badge_classes WHERE slug = ?",
-                               slug)[0]["passback_score"], 1.0)
+        self.assertEqual(lt.badge(self.db, slug)["passback_score"], 1.0)
 
     def test_benign_svg_says_nothing(self):
         path = os.path.join(self.tmp, "benign.svg")
@@ -255,24 +256,22 @@ class MigrationOfStoredImages(unittest.TestCase):
                       "at a later one")
         p = self.cli("migrate", "--to", str(SVG_MIGRATION - 1))
         self.assertIn("to %d" % (SVG_MIGRATION - 1), p.stdout)
-        c = lt.db_connect(self.db)
-        try:
-            cid = c.execute("INSERT INTO consumers(key, secret, name, created_at) "
-                            "VALUES ('old', 'old-secret-0123456789', 'Old LMS', 1)").lastrowid
-            for name, image, ctype in (
-                    ("benign.svg", self.benign, "image/svg+xml"),
-                    ("hostile-a.svg", HOSTILE["style-import"].encode(), "image/svg+xml"),
-                    ("hostile-b.svg", HOSTILE["set-href"].encode(), "image/svg+xml"),
-                    ("b.png", self.png, "image/png")):
-                bid = c.execute("INSERT INTO badge_classes(slug, consumer_id, name, description, "
-                                "image, image_type, backend, created_at, updated_at) "
-                                "VALUES (?, ?, ?, 'd', ?, ?, 'hosted', 1, 1)",
-                                (self.slugs[name], cid, name, image, ctype)).lastrowid
-                c.execute("INSERT INTO rules(badge_class_id, consumer_id, kind) "
-                          "VALUES (?, ?, 'manual')", (bid, cid))
-            c.commit()
-        finally:
-            c.close()
+        old = "(SELECT id FROM consumers WHERE key = 'old')"
+        setup = [("INSERT INTO consumers(key, secret, name, created_at) "
+                  "VALUES ('old', 'old-secret-0123456789', 'Old LMS', 1)", ())]
+        for name, image, ctype in (
+                ("benign.svg", self.benign, "image/svg+xml"),
+                ("hostile-a.svg", HOSTILE["style-import"].encode(), "image/svg+xml"),
+                ("hostile-b.svg", HOSTILE["set-href"].encode(), "image/svg+xml"),
+                ("b.png", self.png, "image/png")):
+            setup += [("INSERT INTO badge_classes(slug, consumer_id, name, description, image, "
+                       "image_type, backend, created_at, updated_at) "
+                       "VALUES (?, %s, ?, 'd', ?, ?, 'hosted', 1, 1)" % old,
+                       (self.slugs[name], name, image, ctype)),
+                      ("INSERT INTO rules(badge_class_id, consumer_id, kind) VALUES "
+                       "((SELECT id FROM badge_classes WHERE slug = ?), %s, 'manual')" % old,
+                       (self.slugs[name],))]
+        lt.setup_sql_batch(self.db, setup)
 
     def assertCleaned(self):
         for name in ("hostile-a.svg", "hostile-b.svg"):
@@ -284,13 +283,13 @@ class MigrationOfStoredImages(unittest.TestCase):
         # what the rule leaves as it is stays byte for byte
         self.assertEqual(stored_image(self.db, self.slugs["benign.svg"])[0], self.benign)
         self.assertEqual(stored_image(self.db, self.slugs["b.png"])[0], self.png)
-        self.assertGreaterEqual(query(self.db, "PRAGMA user_version")[0]["user_version"],
+        self.assertGreaterEqual(lt.cli_json(self.db, "db", "version")["schema_version"],
                                 SVG_MIGRATION)
 
     def test_migrate_cleans_and_counts(self):
         self.make_old()
         p = self.cli("migrate")
-        latest = query(self.db, "PRAGMA user_version")[0]["user_version"]
+        latest = lt.cli_json(self.db, "db", "version")["schema_version"]
         self.assertEqual(p.stdout.splitlines(), [
             "database '%s' migrated from schema version %d to %d"
             % (self.db, SVG_MIGRATION - 1, latest),
