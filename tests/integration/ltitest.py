@@ -1,6 +1,7 @@
 """Helpers of the integration suite: run the real ltibadges binary, sign LTI
 1.1 launches with oauthlib (an implementation independent of ours), send
-them over HTTP without following redirects, and read the sqlite database.
+them over HTTP without following redirects, and read the store's state through the
+CLI's --json output (cli_json), whichever engine holds it.
 
 Run the test files with Debian's /usr/bin/python3 (it has python3-oauthlib).
 The binary is $LTIBADGES_BIN, by default build/ltibadges of this checkout.
