@@ -110,7 +110,8 @@ class Driver:
             p = lt.run_cli(*(list(req["args"]) + ["--db", self.db]), timeout=60)
             return {"rc": p.returncode, "stdout": p.stdout, "stderr": p.stderr}
         if op == "query":
-            return lt.query(self.db, req["sql"], *req.get("args", []))
+            # NEEDSWORK: flows.js's one read (a course's settings) could be 'context show'
+            return lt.sqlite_file_query(self.db, req["sql"], *req.get("args", []))
         if op == "execute":
             lt.setup_sql(self.db, req["sql"], *req.get("args", []))
             return None
