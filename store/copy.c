@@ -122,8 +122,21 @@ _Static_assert(NTABLES <= STORE_COPY_TABLES_MAX, "STORE_COPY_TABLES_MAX holds ev
 
 /* sqlite's own tables, read through another's select or left behind (see the top). */
 static const char *const sqlite_only[] = { "nonce_log", "nonces_v6" };
-/* PostgreSQL's own: its schema version (set by the migrations). */
-static const char pg_only[] = "ltibadges_schema";
+/*
+ * PostgreSQL's own, set by the migrations: its schema version, and the
+ * count of consumer changes the instances' caches follow (bumped by its
+ * trigger as the consumers arrive).
+ */
+static const char *const pg_only[] = { "ltibadges_schema", "cache_version" };
+
+static bool pg_own(const char *name)
+{
+    for (size_t i = 0; i < sizeof(pg_only) / sizeof(pg_only[0]); i++) {
+        if (strcmp(name, pg_only[i]) == 0)
+            return true;
+    }
+    return false;
+}
 
 /* A table's columns as PostgreSQL has them, in order. */
 static const char pg_columns_sql[] =
@@ -348,7 +361,7 @@ static int pg_check_tables(struct store_pg_conn *c, struct err *err)
 
         if (listed(name, &i))
             seen[i] = true;
-        else if (strcmp(name, pg_only) != 0) {
+        else if (!pg_own(name)) {
             err_set(err, ERR_CONFLICT,
                     "the target holds table '%.64s', which is not ltibadges': copy into a "
                     "database of its own",

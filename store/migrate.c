@@ -446,6 +446,13 @@ static const char *const migrations[] = {
     ") WITHOUT ROWID;"
     "CREATE INDEX rate_limits_expiry ON rate_limits(expires_at);"
     "PRAGMA user_version = 15;",
+    /*
+     * 16: nothing on sqlite. PostgreSQL's 16 counts changes to consumers
+     * (cache_version) for the caches of instances sharing the database; one
+     * sqlite process clears its cache at its own writes, and the launch
+     * writer reads a consumer again when another process wrote.
+     */
+    "PRAGMA user_version = 16;",
 };
 
 int store_schema_latest(void)

@@ -307,13 +307,29 @@ static const struct {
       "  last_received_at BIGINT, last_refused_at BIGINT, last_refusal TEXT"
       ");"
       "INSERT INTO ltibadges_schema(id, version) VALUES (1, 0);" },
-    { 15,
-      "CREATE TABLE rate_limits ("
-      "  key TEXT PRIMARY KEY,"
-      "  expires_at BIGINT NOT NULL,"
-      "  count BIGINT NOT NULL"
-      ");"
-      "CREATE INDEX rate_limits_expiry ON rate_limits(expires_at);" },
+    { 15, "CREATE TABLE rate_limits ("
+          "  key TEXT PRIMARY KEY,"
+          "  expires_at BIGINT NOT NULL,"
+          "  count BIGINT NOT NULL"
+          ");"
+          "CREATE INDEX rate_limits_expiry ON rate_limits(expires_at);" },
+    /*
+     * 16: a count of the changes to consumers that instances' caches hold
+     * (key, secret, enabled, backend, outcome hosts; the LMS family is not
+     * cached), bumped by a trigger whoever writes; each instance reads it at
+     * most once a second and clears its consumer cache when it moved
+     * (store/consumers.c).
+     */
+    { 16, "CREATE TABLE cache_version ("
+          "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+          "  version BIGINT NOT NULL"
+          ");"
+          "INSERT INTO cache_version(id, version) VALUES (1, 0);"
+          "CREATE FUNCTION ltibadges_cache_bump() RETURNS trigger LANGUAGE plpgsql AS $$ "
+          "BEGIN UPDATE cache_version SET version = version + 1 WHERE id = 1; RETURN NULL; END $$;"
+          "CREATE TRIGGER consumers_cache_bump AFTER INSERT OR DELETE OR UPDATE OF key, secret, "
+          "enabled, backend, outcome_hosts ON consumers FOR EACH ROW "
+          "EXECUTE FUNCTION ltibadges_cache_bump();" },
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -820,6 +820,7 @@ const char *const store_sql_pg[S__COUNT] = {
         "ELSE rate_limits.count + 1 END, expires_at = CASE WHEN rate_limits.expires_at <= $2 "
         "THEN $2 + $3 ELSE rate_limits.expires_at END "
         "WHERE rate_limits.expires_at <= $2 OR rate_limits.count < $4::bigint RETURNING count",
+    [S_CACHE_VERSION] = "SELECT version FROM cache_version WHERE id = 1",
     [S_RATE_PURGE] = "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits "
                      "WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)",
     /* sqlite's only (the comment at the top says why) */

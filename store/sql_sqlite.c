@@ -763,6 +763,8 @@ const char *const store_sql_sqlite[S__COUNT] = {
                     "count = CASE WHEN expires_at <= ?2 THEN 1 ELSE count + 1 END, "
                     "expires_at = CASE WHEN expires_at <= ?2 THEN ?2 + ?3 ELSE expires_at END "
                     "WHERE expires_at <= ?2 OR count < ?4 RETURNING count",
+    /* one process: its cache follows its own writes (migration 16) */
+    [S_CACHE_VERSION] = "SELECT 0",
     [S_RATE_PURGE] = "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits "
                      "WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)",
 };

@@ -182,6 +182,7 @@ enum stmt_id {
     S_HOOK_COUNTS_GET,
     S_RATE_TAKE,
     S_RATE_PURGE,
+    S_CACHE_VERSION,
     /*
      * SQLite's only: the launch writer's nonce log and its check that no
      * other connection wrote (store/launch.c), the in-memory nonce window's
@@ -250,6 +251,12 @@ struct store {
      */
     pthread_mutex_t ccache_mu;
     struct store_consumer ccache[CCACHE_SLOTS];
+    /*
+     * PostgreSQL: cache_version as last read, and when (util_mono_ns; under
+     * ccache_mu): read at most once a second, the cache cleared when it moved.
+     */
+    int64_t ccache_version;
+    int64_t ccache_checked_ns;
 
     /* operations that write outside the launch writer (CLI, admin) */
     pthread_mutex_t admin_mu;

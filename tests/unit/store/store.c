@@ -2102,6 +2102,53 @@ static void reclaim_leaves_other_instances_claims(void **state)
     store_close(s);
 }
 
+/*
+ * PostgreSQL: a consumer rotated, then disabled, through another store on
+ * the database (another instance, the CLI) is what this store's launch
+ * cache gives within a second (cache_version, read at most once a second).
+ * Before, the cache kept the old secret for as long as the process ran.
+ */
+static void consumer_cache_follows_other_instances(void **state)
+{
+    struct store *s = NULL, *other = NULL;
+    struct err err = ERR_INIT;
+    struct store_consumer c, got;
+    bool cached = false;
+    int64_t deadline;
+
+    if (!db_is_pg) {
+        printf("SKIPPED consumer_cache_follows_other_instances on sqlite: one process\n");
+        skip();
+    }
+    assert_int_equal(store_open(&s, dbpath, STORE_OPEN_WRITER, &err), 0);
+    assert_int_equal(store_open(&other, dbpath, 0, &err), 0);
+    assert_int_equal(store_consumer_add(s, "k", "secret-old-12345678", "Canvas", &c, &err), 0);
+    assert_int_equal(store_consumer_find_cached(s, STR_LIT("k"), &got, &cached, &err), 0);
+    assert_int_equal(store_consumer_find_cached(s, STR_LIT("k"), &got, &cached, &err), 0);
+    assert_true(cached);
+    assert_int_equal(store_consumer_set_secret(other, "k", "secret-new-12345678", &err), 0);
+    deadline = util_mono_ns() + 1500000000;
+    for (;;) {
+        assert_int_equal(store_consumer_find_cached(s, STR_LIT("k"), &got, &cached, &err), 0);
+        if (strcmp(got.secret, "secret-new-12345678") == 0)
+            break;
+        assert_true(util_mono_ns() < deadline);
+        usleep(20000);
+    }
+    assert_true(got.enabled);
+    assert_int_equal(store_consumer_set_enabled(other, "k", false, &err), 0);
+    deadline = util_mono_ns() + 1500000000;
+    for (;;) {
+        assert_int_equal(store_consumer_find_cached(s, STR_LIT("k"), &got, &cached, &err), 0);
+        if (!got.enabled)
+            break;
+        assert_true(util_mono_ns() < deadline);
+        usleep(20000);
+    }
+    store_close(other);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2134,6 +2181,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(claims_by_backend, setup, teardown),
         cmocka_unit_test_setup_teardown(admin_commits_group_synced, setup, teardown),
         cmocka_unit_test_setup_teardown(rate_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(consumer_cache_follows_other_instances, setup, teardown),
         cmocka_unit_test_setup_teardown(reclaim_leaves_other_instances_claims, setup, teardown),
     };
     /* as main() does: an SVG image is stored only when the rule leaves it as it is */
