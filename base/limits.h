@@ -429,8 +429,8 @@
  * and a server restarting (a second or two) is waited for no longer than a
  * request should wait; after that the caller answers 503.
  */
-#define LIMIT_DB_TX_RETRIES       3
-#define LIMIT_DB_TX_BACKOFF_MS    5
+#define LIMIT_DB_TX_RETRIES    3
+#define LIMIT_DB_TX_BACKOFF_MS 5
 /*
  * How long the launch writer waits for a restarted server to learn whether a
  * batch whose COMMIT got no answer was committed (then its launches are
