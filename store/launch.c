@@ -595,6 +595,99 @@ struct enroll_args {
     int64_t now;
 };
 
+/*
+ * A launch's rows, written the same way on both engines (launch_pg.c calls
+ * them too): the user (and the awards that waited for its address), the
+ * course, the link and the outcome binding. Each engine decides whether to
+ * write them at all (sqlite's writer cache).
+ */
+int store_launch_user(struct conn *c, const struct store_launch *l, int64_t *user_id,
+                      struct store_launch_result *res, struct err *err)
+{
+    struct db_stmt *st = store_stmt(c, S_USER_UPSERT, err);
+
+    if (!st)
+        return -1;
+    db_bind_int64(st, 1, l->consumer_id);
+    db_bind_str(st, 2, l->user_id);
+    db_bind_str(st, 3, l->given_name);
+    db_bind_str(st, 4, l->family_name);
+    db_bind_str(st, 5, l->full_name);
+    db_bind_str(st, 6, l->email);
+    db_bind_str(st, 7, l->person_sourcedid);
+    db_bind_int64(st, 8, l->now);
+    if (store_launch_upsert_id(c, st, S_USER_FIND, l->consumer_id, l->user_id, user_id,
+                               "recording a user", err) < 0)
+        return -1;
+    if (str_present(l->email)) {
+        /* awards that waited for an address can go out now */
+        st = store_stmt(c, S_AWARD_RELEASE_EMAIL, err);
+        if (!st)
+            return -1;
+        db_bind_int64(st, 1, *user_id);
+        db_bind_int64(st, 2, l->now);
+        if (store_step_done(c, st, "releasing awards", err) < 0)
+            return -1;
+        res->awards_added += db_changes(&c->db);
+    }
+    return 0;
+}
+
+int store_launch_context(struct conn *c, const struct store_launch *l, int64_t *context_id,
+                         struct err *err)
+{
+    struct db_stmt *st = store_stmt(c, S_CONTEXT_UPSERT, err);
+
+    if (!st)
+        return -1;
+    db_bind_int64(st, 1, l->consumer_id);
+    db_bind_str(st, 2, l->context_id);
+    db_bind_str(st, 3, l->context_title);
+    db_bind_str(st, 4, l->context_label);
+    db_bind_int64(st, 5, l->now);
+    return store_launch_upsert_id(c, st, S_CONTEXT_FIND, l->consumer_id, l->context_id, context_id,
+                                  "recording a course", err);
+}
+
+int store_launch_link(struct conn *c, const struct store_launch *l, int64_t context_id,
+                      int64_t *link_id, struct err *err)
+{
+    struct db_stmt *st = store_stmt(c, S_LINK_UPSERT, err);
+
+    if (!st)
+        return -1;
+    db_bind_int64(st, 1, l->consumer_id);
+    db_bind_str(st, 2, l->resource_link_id);
+    if (context_id)
+        db_bind_int64(st, 3, context_id);
+    db_bind_str(st, 4, l->resource_link_title);
+    db_bind_int64(st, 5, l->now);
+    if (l->points_possible > 0)
+        db_bind_double(st, 6, l->points_possible);
+    return store_launch_upsert_id(c, st, S_LINK_FIND, l->consumer_id, l->resource_link_id, link_id,
+                                  "recording a resource link", err);
+}
+
+int store_launch_binding(struct conn *c, const struct store_launch *l, int64_t user_id,
+                         int64_t context_id, int64_t link_id, struct err *err)
+{
+    struct db_stmt *st = store_stmt(c, S_BINDING_UPSERT, err);
+
+    if (!st)
+        return -1;
+    db_bind_int64(st, 1, user_id);
+    db_bind_int64(st, 2, link_id);
+    if (context_id)
+        db_bind_int64(st, 3, context_id);
+    db_bind_str(st, 4, l->outcome_service_url);
+    db_bind_str(st, 5, l->result_sourcedid);
+    db_bind_str(st, 6, l->outcome_data_accepted);
+    db_bind_int64(st, 7, l->now);
+    db_bind_int64(st, 8, l->total_score_accepted);
+    db_bind_int64(st, 9, store_sourcedid_fp(l->result_sourcedid));
+    return store_step_done(c, st, "recording an outcome binding", err);
+}
+
 static int run_enrollment_hook(struct store_tx *tx, void *cls, struct err *err)
 {
     struct enroll_args *a = cls;
@@ -798,65 +891,21 @@ static int record_one(struct store *s, const struct store_launch *l,
     }
 
     if (!cached(wc, d, WK_USER, &e, &user_id)) {
-        st = store_stmt(c, S_USER_UPSERT, err);
-        if (!st)
+        if (store_launch_user(c, l, &user_id, res, err) < 0)
             return -1;
-        db_bind_int64(st, 1, l->consumer_id);
-        db_bind_str(st, 2, l->user_id);
-        db_bind_str(st, 3, l->given_name);
-        db_bind_str(st, 4, l->family_name);
-        db_bind_str(st, 5, l->full_name);
-        db_bind_str(st, 6, l->email);
-        db_bind_str(st, 7, l->person_sourcedid);
-        db_bind_int64(st, 8, l->now);
-        if (store_launch_upsert_id(c, st, S_USER_FIND, l->consumer_id, l->user_id, &user_id,
-                                   "recording a user", err) < 0)
-            return -1;
-        if (str_present(l->email)) {
-            /* awards that waited for an address can go out now */
-            st = store_stmt(c, S_AWARD_RELEASE_EMAIL, err);
-            if (!st)
-                return -1;
-            db_bind_int64(st, 1, user_id);
-            db_bind_int64(st, 2, l->now);
-            if (store_step_done(c, st, "releasing awards", err) < 0)
-                return -1;
-            res->awards_added += db_changes(&c->db);
-        }
         wremember(wc, d, WK_USER, e, user_id, l->now);
     }
 
     if (str_present(l->context_id)) {
         if (!cached(wc, d, WK_CONTEXT, &e, &context_id)) {
-            st = store_stmt(c, S_CONTEXT_UPSERT, err);
-            if (!st)
-                return -1;
-            db_bind_int64(st, 1, l->consumer_id);
-            db_bind_str(st, 2, l->context_id);
-            db_bind_str(st, 3, l->context_title);
-            db_bind_str(st, 4, l->context_label);
-            db_bind_int64(st, 5, l->now);
-            if (store_launch_upsert_id(c, st, S_CONTEXT_FIND, l->consumer_id, l->context_id,
-                                       &context_id, "recording a course", err) < 0)
+            if (store_launch_context(c, l, &context_id, err) < 0)
                 return -1;
             wremember(wc, d, WK_CONTEXT, e, context_id, l->now);
         }
     }
 
     if (!cached(wc, d, WK_LINK, &e, &link_id)) {
-        st = store_stmt(c, S_LINK_UPSERT, err);
-        if (!st)
-            return -1;
-        db_bind_int64(st, 1, l->consumer_id);
-        db_bind_str(st, 2, l->resource_link_id);
-        if (context_id)
-            db_bind_int64(st, 3, context_id);
-        db_bind_str(st, 4, l->resource_link_title);
-        db_bind_int64(st, 5, l->now);
-        if (l->points_possible > 0)
-            db_bind_double(st, 6, l->points_possible);
-        if (store_launch_upsert_id(c, st, S_LINK_FIND, l->consumer_id, l->resource_link_id,
-                                   &link_id, "recording a resource link", err) < 0)
+        if (store_launch_link(c, l, context_id, &link_id, err) < 0)
             return -1;
         wremember(wc, d, WK_LINK, e, link_id, l->now);
     }
@@ -871,20 +920,7 @@ static int record_one(struct store *s, const struct store_launch *l,
 
     if (str_present(l->outcome_service_url) && str_present(l->result_sourcedid)) {
         if (!marked(wc, d, MK_BINDING, &m)) {
-            st = store_stmt(c, S_BINDING_UPSERT, err);
-            if (!st)
-                return -1;
-            db_bind_int64(st, 1, user_id);
-            db_bind_int64(st, 2, link_id);
-            if (context_id)
-                db_bind_int64(st, 3, context_id);
-            db_bind_str(st, 4, l->outcome_service_url);
-            db_bind_str(st, 5, l->result_sourcedid);
-            db_bind_str(st, 6, l->outcome_data_accepted);
-            db_bind_int64(st, 7, l->now);
-            db_bind_int64(st, 8, l->total_score_accepted);
-            db_bind_int64(st, 9, store_sourcedid_fp(l->result_sourcedid));
-            if (store_step_done(c, st, "recording an outcome binding", err) < 0)
+            if (store_launch_binding(c, l, user_id, context_id, link_id, err) < 0)
                 return -1;
             mremember(wc, d, MK_BINDING, m);
         }

@@ -101,83 +101,17 @@ static int record_one(struct store *s, const struct store_launch *l,
             return -1;
     }
 
-    st = store_stmt(c, S_USER_UPSERT, err);
-    if (!st)
+    if (store_launch_user(c, l, &user_id, res, err) < 0)
         return -1;
-    db_bind_int64(st, 1, l->consumer_id);
-    db_bind_str(st, 2, l->user_id);
-    db_bind_str(st, 3, l->given_name);
-    db_bind_str(st, 4, l->family_name);
-    db_bind_str(st, 5, l->full_name);
-    db_bind_str(st, 6, l->email);
-    db_bind_str(st, 7, l->person_sourcedid);
-    db_bind_int64(st, 8, l->now);
-    if (store_launch_upsert_id(c, st, S_USER_FIND, l->consumer_id, l->user_id, &user_id,
-                               "recording a user", err) < 0)
+    if (str_present(l->context_id) && store_launch_context(c, l, &context_id, err) < 0)
         return -1;
-    if (str_present(l->email)) {
-        /* awards that waited for an address can go out now */
-        st = store_stmt(c, S_AWARD_RELEASE_EMAIL, err);
-        if (!st)
-            return -1;
-        db_bind_int64(st, 1, user_id);
-        db_bind_int64(st, 2, l->now);
-        if (store_step_done(c, st, "releasing awards", err) < 0)
-            return -1;
-        res->awards_added += db_changes(&c->db);
-    }
-
-    if (str_present(l->context_id)) {
-        st = store_stmt(c, S_CONTEXT_UPSERT, err);
-        if (!st)
-            return -1;
-        db_bind_int64(st, 1, l->consumer_id);
-        db_bind_str(st, 2, l->context_id);
-        db_bind_str(st, 3, l->context_title);
-        db_bind_str(st, 4, l->context_label);
-        db_bind_int64(st, 5, l->now);
-        if (store_launch_upsert_id(c, st, S_CONTEXT_FIND, l->consumer_id, l->context_id,
-                                   &context_id, "recording a course", err) < 0)
-            return -1;
-    }
-
-    st = store_stmt(c, S_LINK_UPSERT, err);
-    if (!st)
+    if (store_launch_link(c, l, context_id, &link_id, err) < 0)
         return -1;
-    db_bind_int64(st, 1, l->consumer_id);
-    db_bind_str(st, 2, l->resource_link_id);
-    if (context_id)
-        db_bind_int64(st, 3, context_id);
-    db_bind_str(st, 4, l->resource_link_title);
-    db_bind_int64(st, 5, l->now);
-    if (l->points_possible > 0)
-        db_bind_double(st, 6, l->points_possible);
-    if (store_launch_upsert_id(c, st, S_LINK_FIND, l->consumer_id, l->resource_link_id, &link_id,
-                               "recording a resource link", err) < 0)
+    if (context_id && store_launch_enroll(s, c, l, user_id, context_id, res, err) < 0)
         return -1;
-
-    if (context_id) {
-        if (store_launch_enroll(s, c, l, user_id, context_id, res, err) < 0)
-            return -1;
-    }
-
-    if (str_present(l->outcome_service_url) && str_present(l->result_sourcedid)) {
-        st = store_stmt(c, S_BINDING_UPSERT, err);
-        if (!st)
-            return -1;
-        db_bind_int64(st, 1, user_id);
-        db_bind_int64(st, 2, link_id);
-        if (context_id)
-            db_bind_int64(st, 3, context_id);
-        db_bind_str(st, 4, l->outcome_service_url);
-        db_bind_str(st, 5, l->result_sourcedid);
-        db_bind_str(st, 6, l->outcome_data_accepted);
-        db_bind_int64(st, 7, l->now);
-        db_bind_int64(st, 8, l->total_score_accepted);
-        db_bind_int64(st, 9, store_sourcedid_fp(l->result_sourcedid));
-        if (store_step_done(c, st, "recording an outcome binding", err) < 0)
-            return -1;
-    }
+    if (str_present(l->outcome_service_url) && str_present(l->result_sourcedid) &&
+        store_launch_binding(c, l, user_id, context_id, link_id, err) < 0)
+        return -1;
 
     st = store_launch_session_stmt(c, l, user_id, context_id, link_id, err);
     if (!st)

@@ -522,13 +522,22 @@ int store_count(struct store *s, const char *table, int64_t *out /* OUT */, stru
 void store_launch_batch(struct store *s, struct store_launch_job **jobs, size_t n);
 /*
  * What both engines' launch recording shares (launch.c; launch_pg.c is
- * PostgreSQL's): the enrollment (INSERT first, its change count telling a
+ * PostgreSQL's): the user, course, link and outcome binding rows, the
+ * enrollment (INSERT first, its change count telling a
  * first launch in the course, which runs the enrollment hook; else UPDATE),
  * the session's INSERT bound (stepped by each engine: sqlite reads
  * last_insert_rowid, PostgreSQL RETURNING id), an upsert's id (RETURNING a
  * row, else statement `find`), and a bounded purge chunk (rows deleted, 0 on
  * failure).
  */
+int store_launch_user(struct conn *c, const struct store_launch *l, int64_t *user_id,
+                      struct store_launch_result *res, struct err *err);
+int store_launch_context(struct conn *c, const struct store_launch *l, int64_t *context_id,
+                         struct err *err);
+int store_launch_link(struct conn *c, const struct store_launch *l, int64_t context_id,
+                      int64_t *link_id, struct err *err);
+int store_launch_binding(struct conn *c, const struct store_launch *l, int64_t user_id,
+                         int64_t context_id, int64_t link_id, struct err *err);
 int store_launch_enroll(struct store *s, struct conn *c, const struct store_launch *l,
                         int64_t user_id, int64_t context_id, struct store_launch_result *res,
                         struct err *err);
