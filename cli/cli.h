@@ -7,6 +7,7 @@
 #include "base/base.h"
 
 struct store;
+struct store_pg;
 
 /* Everything configurable, after defaults, the INI file, environment and flags. */
 struct cli_config {
@@ -243,9 +244,11 @@ int cli_store_open(const struct cli_config *cfg, unsigned flags, struct store **
  * in the log with STORE_OPEN_WRITER (serve). `version`: the schema version.
  * ERR_UNAVAILABLE naming the database (its URL redacted) with libpq's
  * reason when it cannot be reached; ERR_INVALID for a newer schema.
+ * With `keep`, its connections are handed back there (for store_open_on_pg)
+ * instead of closed.
  */
 int cli_store_open_pg(const struct cli_config *cfg, unsigned flags, int *version /* OUT */,
-                      struct err *err);
+                      struct store_pg **keep /* OUT, optional */, struct err *err);
 /* Prints "ltibadges: <msg>" (and the detail when LTIBADGES_DEBUG is set); returns 1. */
 int cli_fail(const struct err *err);
 /* Prints a usage error naming the command; returns 2. */

@@ -54,16 +54,21 @@ int cli_store_open(const struct cli_config *cfg, unsigned flags, struct store **
 
     if (cfg->db_url[0]) {
         char shown[LIMIT_DB_URL_LEN];
+        struct store_pg *pg = NULL;
         int v;
 
         /*
          * reachable, its schema known and migrated (unless the command asked
          * not to): or the reason why not, naming the database (redacted)
          */
-        if (cli_store_open_pg(cfg, flags & (STORE_OPEN_NO_MIGRATE | STORE_OPEN_WRITER), &v, err) <
-            0)
+        if (cli_store_open_pg(cfg, flags & (STORE_OPEN_NO_MIGRATE | STORE_OPEN_WRITER), &v, &pg,
+                              err) < 0)
             return -1;
-        if (store_open_pool(s, cfg->db_url, cfg->db_pool, flags | STORE_OPEN_NO_MIGRATE, &e) == 0)
+        /* on the connection the check made; a command's one thread reads on it too */
+        if (!(flags & STORE_OPEN_WRITER))
+            flags |= STORE_OPEN_ONE_CONNECTION;
+        if (store_open_on_pg(s, pg, cfg->db_url, cfg->db_pool, flags | STORE_OPEN_NO_MIGRATE, &e) ==
+            0)
             return 0;
         cli_config_database_name(cfg, shown, sizeof(shown));
         err_set(err, e.code, "database '%s': %s", shown, e.msg);

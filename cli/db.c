@@ -60,7 +60,8 @@ static const char migrate_usage[] =
     "every other command migrates it to the newest). 'ltibadges serve' applies\n"
     "them at start too. The same as 'ltibadges db migrate'.\n";
 
-int cli_store_open_pg(const struct cli_config *cfg, unsigned flags, int *version, struct err *err)
+int cli_store_open_pg(const struct cli_config *cfg, unsigned flags, int *version,
+                      struct store_pg **keep, struct err *err)
 {
     struct store_pg *pg = NULL;
     struct err e = ERR_INIT;
@@ -86,7 +87,10 @@ int cli_store_open_pg(const struct cli_config *cfg, unsigned flags, int *version
     }
     if (!applied)
         *version = before;
-    store_pg_close(pg);
+    if (keep)
+        *keep = pg;
+    else
+        store_pg_close(pg);
     /* serve (the writer) says it in its log's format, whose lines its log readers parse */
     if (applied && (flags & STORE_OPEN_WRITER))
         LOG(LOG_LEVEL_INFO, "database migrated", LOG_STR("database", shown),
@@ -178,7 +182,7 @@ static int cmd_version(const struct cli_opts *o)
         return cli_fail(&err);
     cli_config_database_name(&cfg, shown, sizeof(shown));
     if (cfg.db_url[0]) {
-        if (cli_store_open_pg(&cfg, STORE_OPEN_NO_MIGRATE, &v, &err) < 0)
+        if (cli_store_open_pg(&cfg, STORE_OPEN_NO_MIGRATE, &v, NULL, &err) < 0)
             return cli_fail(&err);
     } else if (store_file_version(cfg.db, &v, &err) < 0)
         return db_fail(&cfg, cfg.db, &err);

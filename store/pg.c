@@ -220,6 +220,14 @@ int store_pg_open(struct store_pg **out, const char *url, unsigned pool, struct 
     return 0;
 }
 
+void store_pg_resize(struct store_pg *pg, unsigned pool)
+{
+    pthread_mutex_lock(&pg->mu);
+    pg->size = pool;
+    pthread_cond_broadcast(&pg->cv);
+    pthread_mutex_unlock(&pg->mu);
+}
+
 void store_pg_close(struct store_pg *pg)
 {
     if (!pg)

@@ -248,6 +248,10 @@ struct conn *store_reader_get(struct store *s, struct err *err)
 {
     struct conn *c = NULL;
 
+    /* one thread's store on PostgreSQL reads on its admin connection (STORE_OPEN_ONE_CONNECTION) */
+    if (s->pg && (s->flags & STORE_OPEN_ONE_CONNECTION) && s->admin)
+        return s->admin;
+
     pthread_mutex_lock(&s->pool_mu);
     while (!s->free_readers && s->nreaders >= s->max_readers)
         pthread_cond_wait(&s->pool_cv, &s->pool_mu);
@@ -271,7 +275,7 @@ struct conn *store_reader_get(struct store *s, struct err *err)
 
 void store_reader_put(struct store *s, struct conn *c)
 {
-    if (!c)
+    if (!c || c == s->admin)
         return;
     pthread_mutex_lock(&s->pool_mu);
     c->next = s->free_readers;
@@ -602,15 +606,23 @@ static void sqlite_setup(void)
  * connections: the admin's, the writer's, one for migrations and version
  * reads, and `pool` readers.
  */
-static int open_pg(struct store *s, const char *url, unsigned pool, unsigned flags, struct err *err)
+/* the store on PostgreSQL: `pg` the connections opened already, or NULL to open them here */
+static int open_pg(struct store *s, struct store_pg *pg, const char *url, unsigned pool,
+                   unsigned flags, struct err *err)
 {
     int before = 0, applied = 0, version = 0;
 
-    if (pool == 0 || pool > LIMIT_DB_POOL_MAX)
+    if (pool == 0 || pool > LIMIT_DB_POOL_MAX) {
+        store_pg_close(pg);
         return err_set(err, ERR_INVALID, "the database pool must hold 1 to %d connections",
                        LIMIT_DB_POOL_MAX);
+    }
     s->max_readers = pool;
-    if (store_pg_open(&s->pg, url, pool + 3, err) < 0)
+    /* the readers, the admin connection, the launch writer's and one for migrations */
+    if (pg) {
+        s->pg = pg;
+        store_pg_resize(pg, pool + 3);
+    } else if (store_pg_open(&s->pg, url, pool + 3, err) < 0)
         return -1;
     if (!(flags & STORE_OPEN_NO_MIGRATE) &&
         store_pg_migrate(s->pg, store_pg_schema_latest(), &before, &applied, err) < 0)
@@ -644,8 +656,23 @@ int store_open(struct store **out, const char *path, unsigned flags, struct err 
     return store_open_pool(out, path, LIMIT_DB_POOL_DEFAULT, flags, err);
 }
 
+static int open_store(struct store **out, struct store_pg *pg, const char *path, unsigned pool,
+                      unsigned flags, struct err *err);
+
 int store_open_pool(struct store **out, const char *path, unsigned pool, unsigned flags,
                     struct err *err)
+{
+    return open_store(out, NULL, path, pool, flags, err);
+}
+
+int store_open_on_pg(struct store **out, struct store_pg *pg, const char *url, unsigned pool,
+                     unsigned flags, struct err *err)
+{
+    return open_store(out, pg, url, pool, flags, err);
+}
+
+static int open_store(struct store **out, struct store_pg *pg, const char *path, unsigned pool,
+                      unsigned flags, struct err *err)
 {
     struct store *s = xcalloc(1, sizeof(*s));
     int version = 0, applied = 0;
@@ -675,8 +702,8 @@ int store_open_pool(struct store **out, const char *path, unsigned pool, unsigne
     pthread_mutex_init(&s->ccache_mu, NULL);
     s->max_readers = LIMIT_STORE_READERS;
 
-    if (store_path_is_pg(path)) {
-        if (open_pg(s, path, pool, flags, err) < 0)
+    if (pg || store_path_is_pg(path)) {
+        if (open_pg(s, pg, path, pool, flags, err) < 0)
             goto fail;
         *out = s;
         return 0;

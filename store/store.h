@@ -22,6 +22,7 @@
 #include "base/base.h"
 
 struct store;
+struct store_pg;
 
 enum store_open_flags {
     /* start the launch writer and the checkpointer threads (the server) */
@@ -30,6 +31,13 @@ enum store_open_flags {
     STORE_OPEN_NO_MIGRATE = 1 << 1,
     /* a missing database is ERR_NOTFOUND instead of being created (every command but serve) */
     STORE_OPEN_NO_CREATE = 1 << 2,
+    /*
+     * one thread's use (every command but serve): on PostgreSQL the readers
+     * are the admin connection, so a command makes one connection, not two
+     * (each costs the server a process: about 20 ms of CPU here); sqlite's
+     * connections cost nothing and it ignores this
+     */
+    STORE_OPEN_ONE_CONNECTION = 1 << 3,
 };
 
 /*
@@ -51,6 +59,14 @@ int store_open(struct store **out /* OUT */, const char *path, unsigned flags, s
  */
 int store_open_pool(struct store **out /* OUT */, const char *path, unsigned pool, unsigned flags,
                     struct err *err);
+/*
+ * store_open_pool on the connections `pg` a caller opened already
+ * (store_pg_open, for the schema check and migrations before it): the
+ * store takes them over, also when it fails, and sizes the pool for
+ * `pool` readers. Saves a connection.
+ */
+int store_open_on_pg(struct store **out /* OUT */, struct store_pg *pg, const char *url,
+                     unsigned pool, unsigned flags, struct err *err);
 /* Stops the writer after the queued launches are written, closes everything. NULL is a no-op. */
 void store_close(struct store *s);
 
@@ -1300,7 +1316,6 @@ int store_health(struct store *s, int64_t now, int64_t *award /* OUT */,
  * connections to a URL, its schema and migrations; the operations above
  * run on it once the statement layer has a PostgreSQL engine.
  */
-struct store_pg;
 /*
  * `url` as logs and messages may show it: the password of the user part
  * and of a password= parameter replaced by "***" (everything between the
@@ -1318,6 +1333,8 @@ void store_pg_url_redact(const char *url, char *out, size_t outlen);
 int store_pg_open(struct store_pg **out /* OUT */, const char *url, unsigned pool, struct err *err);
 /* Closes every connection of the pool; NULL is a no-op. */
 void store_pg_close(struct store_pg *pg);
+/* Lets the pool make up to `pool` connections (more, or fewer for those made later). */
+void store_pg_resize(struct store_pg *pg, unsigned pool);
 /* The schema version PostgreSQL databases are migrated to: store_schema_latest()'s. */
 int store_pg_schema_latest(void);
 /* The database's schema version, 0 for a database without our tables. */
