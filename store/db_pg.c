@@ -80,6 +80,13 @@ struct pg_db {
      * server knows, once it is back).
      */
     bool again, in_doubt;
+    /*
+     * Pipeline mode (store_db_pg_send): statements sent whose answers are
+     * still to be read, and whether their Sync went; a connection whose
+     * pipeline could not be ended lost its transaction (ensure treats it
+     * as broken until the caller's ROLLBACK).
+     */
+    bool pipelined, synced, tx_lost;
 };
 
 static struct pg_stmt *ps(struct db_stmt *st)
@@ -108,11 +115,11 @@ static int ensure(struct pg_db *db, enum stmt_id id, struct err *err)
     if (begins(id))
         db->again = db->in_doubt = false;
     /* in a transaction a broken connection shows in the statement's own failure */
-    if (PQstatus(pc) == CONNECTION_OK && (db->in_tx || store_pg_alive(db->conn)))
+    if (!db->tx_lost && PQstatus(pc) == CONNECTION_OK && (db->in_tx || store_pg_alive(db->conn)))
         return 0;
     if (db->in_tx && !begins(id)) {
         if (id == S_ROLLBACK) {
-            db->in_tx = false;
+            db->in_tx = db->tx_lost = false;
             return 1;
         }
         if (id != S_COMMIT)
@@ -122,7 +129,7 @@ static int ensure(struct pg_db *db, enum stmt_id id, struct err *err)
         err_set(err, ERR_UNAVAILABLE, "the database is unreachable, try again");
         return err_detail(err, "postgresql: the connection broke in a transaction");
     }
-    db->in_tx = false;
+    db->in_tx = db->tx_lost = false;
     if (store_pg_revive(db->pool, db->conn, err) == 0)
         return 0;
     /* the server is not back yet: a transaction that was to begin may try again */
@@ -330,6 +337,23 @@ static int failed(struct pg_stmt *p, PGresult *res)
     return state && strncmp(state, "23", 2) == 0 ? PG_RC_CONSTRAINT : PG_RC_ERROR;
 }
 
+/* A result `res` of statement `p` that succeeded: its rows for db_step, its count of changes. */
+static void take_result(struct pg_stmt *p, PGresult *res)
+{
+    const char *tag = PQcmdStatus(res);
+
+    p->res = res;
+    p->ntuples = PQntuples(res);
+    p->row = -1;
+    /* INSERT, UPDATE, DELETE (and MERGE) say how many rows they changed */
+    if (strncmp(tag, "INSERT", 6) == 0 || strncmp(tag, "UPDATE", 6) == 0 ||
+        strncmp(tag, "DELETE", 6) == 0 || strncmp(tag, "MERGE", 5) == 0) {
+        const char *n = PQcmdTuples(res);
+
+        p->db->changes = n[0] ? strtoll(n, NULL, 10) : 0;
+    }
+}
+
 static int pg_step(struct db_stmt *st)
 {
     struct pg_stmt *p = ps(st);
@@ -357,20 +381,7 @@ static int pg_step(struct db_stmt *st)
         if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK)
             return failed(p, res);
         db->in_tx = PQtransactionStatus(db->conn->db) != PQTRANS_IDLE;
-        p->res = res;
-        p->ntuples = PQntuples(res);
-        p->row = -1;
-        /* INSERT, UPDATE, DELETE (and MERGE) say how many rows they changed */
-        {
-            const char *tag = PQcmdStatus(res);
-
-            if (strncmp(tag, "INSERT", 6) == 0 || strncmp(tag, "UPDATE", 6) == 0 ||
-                strncmp(tag, "DELETE", 6) == 0 || strncmp(tag, "MERGE", 5) == 0) {
-                const char *n = PQcmdTuples(res);
-
-                p->db->changes = n[0] ? strtoll(n, NULL, 10) : 0;
-            }
-        }
+        take_result(p, res);
     }
     if (p->row + 1 < p->ntuples) {
         p->row++;
@@ -573,6 +584,144 @@ int store_db_pg_open(struct store_pg *pool, struct conn *c, struct err *err)
     c->db.impl = db;
     c->sql = store_sql_pg;
     return 0;
+}
+
+/*
+ * Pipeline mode: store_db_pg_send sends a statement with its bindings
+ * without waiting for its answer (libpq queues it, and writes once its
+ * buffer fills, reading answers meanwhile so that neither side waits on
+ * the other), store_db_pg_sync ends the statements sent with a Sync and
+ * flushes them, store_db_pg_recv reads their answers in the order they
+ * were sent, and store_db_pg_pipeline_end reads whatever is left and leaves
+ * pipeline mode. In a transaction, the first statement that fails aborts
+ * it: the answers after it are PGRES_PIPELINE_ABORTED.
+ */
+int store_db_pg_send(struct db_stmt *st, struct err *err)
+{
+    struct pg_stmt *p = ps(st);
+    struct pg_db *db = p->db;
+    PGconn *pc = db->conn->db;
+    char name[16];
+
+    if (!db->pipelined) {
+        err_clear(&db->lost);
+        /* prepared before: libpq prepares nothing in pipeline mode but by its own sends */
+        if (ensure(db, p->id, err) != 0 || store_pg_prepare(db->conn, p->id, err) < 0) {
+            note_failure(db, p->id, NULL);
+            return -1;
+        }
+        if (!PQenterPipelineMode(pc)) {
+            note_failure(db, p->id, NULL);
+            return store_pg_err(db->conn, NULL, "sending a statement", err);
+        }
+        db->pipelined = true;
+        db->synced = false;
+    }
+    if (!db->conn->prepared[p->id]) {
+        err_set(err, ERR_INTERNAL, "database error while sending a statement");
+        return err_detail(err, "postgresql: statement %d not prepared before its pipeline",
+                          (int)p->id);
+    }
+    snprintf(name, sizeof(name), "s%d", (int)p->id);
+    if (!PQsendQueryPrepared(pc, name, p->nparams, p->values, p->lengths, p->formats, 0)) {
+        note_failure(db, p->id, NULL);
+        return store_pg_err(db->conn, NULL, "sending a statement", err);
+    }
+    return 0;
+}
+
+int store_db_pg_sync(struct conn *c, struct err *err)
+{
+    struct pg_db *db = c->db.impl;
+    PGconn *pc = db->conn->db;
+
+    if (!db->pipelined || db->synced)
+        return 0;
+    if (!PQpipelineSync(pc) || PQflush(pc) != 0) {
+        note_failure(db, S_PG_LAUNCH_RECORD, NULL);
+        return store_pg_err(db->conn, NULL, "sending statements", err);
+    }
+    db->synced = true;
+    return 0;
+}
+
+int store_db_pg_recv(struct db_stmt *st)
+{
+    struct pg_stmt *p = ps(st);
+    struct pg_db *db = p->db;
+    PGconn *pc = db->conn->db;
+    PGresult *res, *end;
+    ExecStatusType rs;
+
+    drop_result(p);
+    res = PQgetResult(pc);
+    if (!res) {
+        err_clear(&db->lost);
+        err_set(&db->lost, ERR_UNAVAILABLE, "the database is unreachable, try again");
+        err_detail(&db->lost, "postgresql: no answer in the pipeline: %s", PQerrorMessage(pc));
+        return failed(p, NULL);
+    }
+    /* each statement's answer ends with a NULL before the next one's */
+    end = PQgetResult(pc);
+    PQclear(end);
+    rs = PQresultStatus(res);
+    if (rs == PGRES_PIPELINE_ABORTED) {
+        /* the failure that aborted it was the answer of a statement before (kept for store_db_err)
+         */
+        PQclear(res);
+        return PG_RC_ERROR;
+    }
+    if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK)
+        return failed(p, res);
+    take_result(p, res);
+    return 0;
+}
+
+void store_db_pg_pipeline_end(struct conn *c)
+{
+    struct pg_db *db = c->db.impl;
+    PGconn *pc = db->conn->db;
+    int nulls = 0;
+
+    if (!db->pipelined)
+        return;
+    if (!db->synced && PQstatus(pc) == CONNECTION_OK && PQpipelineSync(pc))
+        db->synced = true;
+    /*
+     * Up to the Sync's answer; two NULLs in a row mean nothing more is to
+     * come (a Sync that could not be sent, a connection that broke).
+     */
+    while (db->synced && nulls < 2) {
+        PGresult *res = PQgetResult(pc);
+        ExecStatusType rs;
+
+        if (!res) {
+            nulls++;
+            if (PQstatus(pc) != CONNECTION_OK)
+                break;
+            continue;
+        }
+        nulls = 0;
+        rs = PQresultStatus(res);
+        PQclear(res);
+        if (rs == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    db->pipelined = db->synced = false;
+    if (!PQexitPipelineMode(pc) && PQstatus(pc) == CONNECTION_OK) {
+        /*
+         * Answers still due that never came: the connection cannot be
+         * trusted with another statement. Made again, without the
+         * transaction, which the caller ends (ensure: tx_lost).
+         */
+        PQreset(pc);
+        memset(db->conn->prepared, 0, sizeof(db->conn->prepared));
+        db->tx_lost = db->in_tx;
+        db->again = true;
+        return;
+    }
+    if (PQstatus(pc) == CONNECTION_OK)
+        db->in_tx = PQtransactionStatus(pc) != PQTRANS_IDLE;
 }
 
 bool store_db_pg_again(struct conn *c)

@@ -696,6 +696,21 @@ static int run_enrollment_hook(struct store_tx *tx, void *cls, struct err *err)
                                  a->context_id, a->role_flags, a->now, err);
 }
 
+int store_launch_enroll_hook(struct store *s, struct conn *c, const struct store_launch *l,
+                             int64_t user_id, int64_t context_id, struct store_launch_result *res,
+                             struct err *err)
+{
+    struct enroll_args a = { s, l->consumer_id, user_id, context_id, l->role_flags, l->now };
+    int added = 0;
+
+    if (!s->enrollment_hook)
+        return 0;
+    if (store_tx_on(s, c, run_enrollment_hook, &a, &added, err) < 0)
+        return -1;
+    res->awards_added += added;
+    return 0;
+}
+
 int store_launch_enroll(struct store *s, struct conn *c, const struct store_launch *l,
                         int64_t user_id, int64_t context_id, struct store_launch_result *res,
                         struct err *err)
@@ -707,17 +722,7 @@ int store_launch_enroll(struct store *s, struct conn *c, const struct store_laun
         return -1;
     if (db_changes(&c->db) == 1) {
         res->first_in_context = true;
-        if (s->enrollment_hook) {
-            struct enroll_args a = {
-                s, l->consumer_id, user_id, context_id, l->role_flags, l->now
-            };
-            int added = 0;
-
-            if (store_tx_on(s, c, run_enrollment_hook, &a, &added, err) < 0)
-                return -1;
-            res->awards_added += added;
-        }
-        return 0;
+        return store_launch_enroll_hook(s, c, l, user_id, context_id, res, err);
     }
     st = bind_enrollment(c, S_ENROLL_UPDATE, user_id, context_id, l, err);
     if (!st || store_step_done(c, st, "updating an enrollment", err) < 0)

@@ -5,17 +5,31 @@
  * SQLite's writer cache, nonce log or in-process window of nonces
  * (launch.c, nonces.c). The writer thread of each instance (store.c's
  * queue) records the launches queued since its last commit, up to
- * LIMIT_STORE_BATCH, in one transaction, each in its own savepoint, as on
- * SQLite, so that one failed launch leaves the rest of its batch intact.
+ * LIMIT_STORE_BATCH, in one transaction.
  *
- * A launch's nonce is claimed first, by the constraint of `nonces`
+ * Each launch is one call of ltibadges_record_launch (migration 17,
+ * store/migrate_pg.c), and a batch's calls go to the server together, in
+ * libpq's pipeline mode, their answers read after: a batch costs three
+ * round trips (BEGIN, its calls, COMMIT), where the launch's fifteen
+ * statements each waited for its answer (155 launches a second on one
+ * instance, the writer mostly waiting). The function reads the consumer
+ * again (a consumer disabled or given a new secret by any instance refuses
+ * the launch at once), claims the nonce by the constraint of `nonces`
  * (INSERT ... ON CONFLICT DO NOTHING on its digest, whatever its
- * timestamp): an insert that changed no row finds the nonce taken, by this
- * or any instance, committed or (PostgreSQL waits for it) committing, and
- * the launch is a replay that writes nothing. Users, courses and links are
- * upserts whose DO UPDATE writes only what changed; the consumer is read
- * again in the transaction, so a consumer disabled or given a new secret by
- * any instance refuses the launch at once.
+ * timestamp: an insert that changed no row finds the nonce taken, by this
+ * or any instance, committed or, PostgreSQL waiting for it, committing),
+ * and writes the launch's rows; a launch it refuses has written nothing,
+ * so no savepoint is needed. Rows a relaunch finds as they were are read,
+ * not written, and take no lock: instances relaunching the same learners
+ * in different orders do not deadlock. The enrollment hook (award rules)
+ * of the batch's first launches in a course runs after the calls, in the
+ * same transaction.
+ *
+ * A call that fails (not a refusal: an error that aborts the transaction)
+ * takes the batch with it. A deadlock, a serialization failure or a lost
+ * connection runs the batch again whole; anything else runs it again one
+ * launch at a time, each in its own savepoint and with the statements of
+ * launch.c (record_one), so that only the launch at fault fails.
  *
  * Maintenance is the purge of expired nonces and sessions, a bounded
  * number of rows every PURGE_EVERY_MS in a batch's transaction; PostgreSQL
@@ -124,6 +138,157 @@ static int record_one(struct store *s, const struct store_launch *l,
     return 0;
 }
 
+/* Binds the parameters of ltibadges_record_launch (migration 17) for launch `l`. */
+static void bind_launch(struct store *s, struct db_stmt *st, const struct store_launch *l,
+                        const struct store_launch_digests *d)
+{
+    /* NULL where the launch had nothing: the function writes no row for it, as record_one */
+    bool binding = str_present(l->outcome_service_url) && str_present(l->result_sourcedid);
+
+    db_bind_int64(st, 1, l->consumer_id);
+    db_bind_str(st, 2, l->consumer_secret);
+    /* verified within the window when it arrived; it may have left it while queued */
+    db_bind_int64(st, 3, util_now() - s->nonce_window);
+    db_bind_int64(st, 4, l->timestamp);
+    db_bind_int64(st, 5, d->nonce_fp);
+    db_bind_int64(st, 6, l->now);
+    db_bind_str(st, 7, l->lms);
+    db_bind_str(st, 8, l->user_id);
+    db_bind_str(st, 9, l->given_name);
+    db_bind_str(st, 10, l->family_name);
+    db_bind_str(st, 11, l->full_name);
+    db_bind_str(st, 12, l->email);
+    db_bind_str(st, 13, l->person_sourcedid);
+    db_bind_str(st, 14, l->context_id);
+    db_bind_str(st, 15, l->context_title);
+    db_bind_str(st, 16, l->context_label);
+    db_bind_str(st, 17, l->resource_link_id);
+    db_bind_str(st, 18, l->resource_link_title);
+    if (l->points_possible > 0)
+        db_bind_double(st, 19, l->points_possible);
+    else
+        db_bind_null(st, 19);
+    db_bind_str(st, 20, l->roles);
+    db_bind_str(st, 21, l->ext_roles);
+    db_bind_int64(st, 22, l->role_flags);
+    db_bind_str(st, 23, l->mode);
+    db_bind_str(st, 24, binding ? l->outcome_service_url : (struct str){ NULL, 0 });
+    db_bind_str(st, 25, binding ? l->result_sourcedid : (struct str){ NULL, 0 });
+    db_bind_str(st, 26, l->outcome_data_accepted);
+    db_bind_int64(st, 27, l->total_score_accepted);
+    db_bind_int64(st, 28, binding ? store_sourcedid_fp(l->result_sourcedid) : 0);
+    db_bind_blob(st, 29, l->session_secret_hash, sizeof(l->session_secret_hash));
+    db_bind_str(st, 30, l->return_url);
+    db_bind_str(st, 31, l->document_target);
+    db_bind_str(st, 32, l->locale);
+    db_bind_blob(st, 33, l->csrf_secret, sizeof(l->csrf_secret));
+    db_bind_int64(st, 34, l->session_expires);
+    db_bind_str(st, 35, l->frame_origin);
+}
+
+/* A launch the function refused (its status, not 0): the job's error, as record_one's. */
+static void refused(struct store *s, struct store_launch_job *j, int status, uint64_t *replays)
+{
+    j->status = -1;
+    switch (status) {
+    case 1:
+        err_set(&j->err, ERR_UNAUTHORIZED, "unknown or disabled consumer key");
+        break;
+    case 2:
+        /* what verifying with the current secret would have said */
+        err_set(&j->err, ERR_UNAUTHORIZED, "signature does not match");
+        break;
+    case 3:
+        err_set(&j->err, ERR_REPLAY, "this launch was already used");
+        (*replays)++;
+        return;
+    case 4:
+        err_set(&j->err, ERR_INVALID,
+                "the launch waited too long to be recorded and its timestamp is out of the time "
+                "window: please launch again");
+        return;
+    default:
+        err_set(&j->err, ERR_INTERNAL, "database error while recording a launch");
+        err_detail(&j->err, "postgresql: ltibadges_record_launch returned status %d", status);
+        return;
+    }
+    /* the launch path's copy of the consumer is stale */
+    store_consumer_forget(s, j->launch.consumer_id);
+}
+
+/*
+ * The batch's launches, one call of ltibadges_record_launch each, sent
+ * together (pipeline mode) and answered together: a batch costs a round
+ * trip, not one per statement of each launch, and no savepoint, since a
+ * launch the function refuses has written nothing. Then the award rules
+ * of the first launches in a course (the enrollment hook), as
+ * store_launch_enroll runs them. 0, each job's status and result set; -1
+ * with `e` when a statement failed and the transaction is to be rolled
+ * back (the batch then runs again, whole, or one launch at a time).
+ */
+static int record_pipelined(struct store *s, struct store_launch_job **jobs, size_t n,
+                            uint64_t *replays, struct err *e)
+{
+    struct conn *c = s->wconn;
+    struct db_stmt *st = store_stmt(c, S_PG_LAUNCH_RECORD, e);
+    int ret = 0;
+
+    if (!st)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct store_launch_digests d;
+
+        /* store_launch_submit's digests (only the nonce's is of use here) */
+        memcpy(&d, &jobs[i]->priv, sizeof(d));
+        bind_launch(s, st, &jobs[i]->launch, &d);
+        if (store_db_pg_send(st, e) < 0) {
+            store_db_pg_pipeline_end(c);
+            return -1;
+        }
+    }
+    if (store_db_pg_sync(c, e) < 0) {
+        store_db_pg_pipeline_end(c);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct store_launch_job *j = jobs[i];
+        struct store_launch_result *res = &j->result;
+        int rc = store_db_pg_recv(st), status;
+
+        if (rc == 0)
+            rc = db_step(st);
+        if (rc != DB_ROW) {
+            ret = store_db_err(c, rc, "recording a launch", e);
+            break;
+        }
+        memset(res, 0, sizeof(*res));
+        status = db_column_int(st, 0);
+        if (status != 0) {
+            db_reset(st);
+            refused(s, j, status, replays);
+            continue;
+        }
+        res->user_id = db_column_int64(st, 1);
+        res->context_id = db_column_int64(st, 2);
+        res->session_id = db_column_int64(st, 3);
+        res->first_in_context = db_column_int(st, 4) != 0;
+        res->awards_added = db_column_int(st, 5);
+        db_reset(st);
+    }
+    store_db_pg_pipeline_end(c);
+    if (ret < 0)
+        return -1;
+    for (size_t i = 0; i < n && s->enrollment_hook; i++) {
+        struct store_launch_job *j = jobs[i];
+
+        if (j->status == 0 && j->result.first_in_context &&
+            store_launch_enroll_hook(s, c, &j->launch, j->result.user_id, j->result.context_id,
+                                     &j->result, e) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /*
  * Expired nonces (older than the window: a request that old is refused
  * before its nonce is looked at) and sessions, in a savepoint of its own:
@@ -216,10 +381,13 @@ static int unsaved(struct err *e)
  * One run of the batch in one transaction: 0 committed (each job's status
  * and result set), -1 with `e` when nothing of it was kept; 1 when it was
  * not, and may run again at once (its COMMIT was lost, and the server,
- * back, says it was not committed).
+ * back, says it was not committed); 2 when a launch failed for a reason of
+ * its own (not a deadlock or a lost connection) and took the transaction
+ * with it: the batch is to run again one launch at a time (`one_by_one`),
+ * each in a savepoint, so that the others are kept.
  */
-static int run_batch(struct store *s, struct store_launch_job **jobs, size_t n, uint64_t *replays,
-                     struct err *e)
+static int run_batch(struct store *s, struct store_launch_job **jobs, size_t n, bool one_by_one,
+                     uint64_t *replays, struct err *e)
 {
     struct conn *c = s->wconn;
     int64_t mono, now;
@@ -244,7 +412,13 @@ static int run_batch(struct store *s, struct store_launch_job **jobs, size_t n, 
         s->last_purge_ns = mono;
         s->last_purge = now;
     }
-    for (size_t i = 0; i < n; i++) {
+    if (!one_by_one && record_pipelined(s, jobs, n, replays, e) < 0) {
+        bool again = store_db_pg_again(c);
+
+        store_rollback(c, NULL);
+        return again ? -1 : 2;
+    }
+    for (size_t i = 0; one_by_one && i < n; i++) {
         struct store_launch_job *j = jobs[i];
         struct store_launch_digests d;
 
@@ -305,14 +479,21 @@ void store_launch_batch_pg(struct store *s, struct store_launch_job **jobs, size
 {
     struct err e = ERR_INIT;
     uint64_t replays = 0, ok = 0;
+    bool one_by_one = false;
 
     for (int attempt = 0;; attempt++) {
         int r;
 
         err_clear(&e);
-        r = run_batch(s, jobs, n, &replays, &e);
+        r = run_batch(s, jobs, n, one_by_one, &replays, &e);
         if (r == 0)
             break;
+        if (r == 2) {
+            /* e's reason, for the log: the batch runs again at once, each launch on its own */
+            one_by_one = true;
+            attempt--;
+            continue;
+        }
         if (r == 1 ? store_tx_backoff(attempt, &e) : store_tx_again(s->wconn, attempt, &e))
             continue;
         /* nothing was recorded: the LMS (or the browser) may send them again as they are */

@@ -453,6 +453,12 @@ static const char *const migrations[] = {
      * writer reads a consumer again when another process wrote.
      */
     "PRAGMA user_version = 16;",
+    /*
+     * 17: nothing on sqlite. PostgreSQL's 17 is the function that records a
+     * launch in one call (store/launch_pg.c); sqlite's one writer records
+     * them with its statements and its cache (store/launch.c).
+     */
+    "PRAGMA user_version = 17;",
 };
 
 int store_schema_latest(void)

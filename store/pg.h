@@ -106,6 +106,23 @@ int store_db_pg_open(struct store_pg *pool, struct conn *c, struct err *err);
  * sent): store_tx_again's question. False on SQLite.
  */
 bool store_db_pg_again(struct conn *c);
+/*
+ * Pipeline mode on the connection of `st` (entered by the first send):
+ * sends the statement with its bindings without waiting for its answer
+ * (prepared first, outside the pipeline); -1 with err.
+ */
+int store_db_pg_send(struct db_stmt *st, struct err *err);
+/* Ends the statements sent with a Sync and sends them all; -1 with err. */
+int store_db_pg_sync(struct conn *c, struct err *err);
+/*
+ * The answer of the next statement sent, read into `st` (the statement it
+ * was sent with): 0, its rows then walked with db_step; else a step's error
+ * code for store_db_err (a statement after the one that failed returns an
+ * error code, and store_db_err tells that first failure).
+ */
+int store_db_pg_recv(struct db_stmt *st);
+/* Reads what is left of the pipeline and leaves pipeline mode (a no-op outside it). */
+void store_db_pg_pipeline_end(struct conn *c);
 /* Whether the last COMMIT on `c` lost its connection before its answer: committed or not. */
 bool store_db_pg_in_doubt(struct conn *c);
 /* Whether `path` names a PostgreSQL database (postgresql:// or postgres://). */

@@ -144,6 +144,12 @@ const char *const store_sql_pg[S__COUNT] = {
         "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE id < (SELECT coalesce("
         "(SELECT id FROM (SELECT id, expires_at FROM sessions ORDER BY id LIMIT nullif(greatest($2::bigint, -1), -1)) AS oldest "
         "WHERE expires_at >= $1 LIMIT 1), 9223372036854775807)) ORDER BY id LIMIT nullif(greatest($2::bigint, -1), -1))",
+    /* the launch path's one call per launch (migration 17; store/launch_pg.c) */
+    [S_PG_LAUNCH_RECORD] =
+        "SELECT r_status, r_user, r_context, r_session, r_first, r_awards FROM "
+        "ltibadges_record_launch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+        "$15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, "
+        "$32, $33, $34, $35)",
     [S_USER_UPSERT] =
         "INSERT INTO users(consumer_id, lti_user_id, given_name, family_name, full_name, email, "
         "person_sourcedid, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) "

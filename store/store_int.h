@@ -198,6 +198,11 @@ enum stmt_id {
     S_LITE_NONCE_V6_NEWEST,
     S_LITE_NONCE_V6_SEEN,
     S_LITE_NONCE_V6_DROP,
+    /*
+     * PostgreSQL's only: a launch recorded in one call of the function of
+     * its migration 17 (store/launch_pg.c). SQLite leaves it NULL.
+     */
+    S_PG_LAUNCH_RECORD,
     S__COUNT
 };
 
@@ -541,6 +546,10 @@ int store_launch_binding(struct conn *c, const struct store_launch *l, int64_t u
 int store_launch_enroll(struct store *s, struct conn *c, const struct store_launch *l,
                         int64_t user_id, int64_t context_id, struct store_launch_result *res,
                         struct err *err);
+/* The enrollment hook of a first launch in a course (store_launch_enroll's; launch_pg.c's). */
+int store_launch_enroll_hook(struct store *s, struct conn *c, const struct store_launch *l,
+                             int64_t user_id, int64_t context_id, struct store_launch_result *res,
+                             struct err *err);
 struct db_stmt *store_launch_session_stmt(struct conn *c, const struct store_launch *l,
                                           int64_t user_id, int64_t context_id, int64_t link_id,
                                           struct err *err);

@@ -12,6 +12,9 @@ written here.
   with the old secret (or any) are refused on every instance within a second, each
   instance having served that consumer from its cache just before (the test waits for the
   state, with a deadline).
+- Two instances relaunching the same 200 learners at once, one from the first, the other
+  from the last: no batch deadlocks and runs again (a relaunch that changes nothing takes no
+  row lock; each instance logs every transaction it runs again).
 - The public page's recipient check counts on the database: a client's checks spread
   over the three instances are refused after the tenth, not the thirtieth.
 - Awards (LTIBADGES_INSTANCES_AWARDS, 2 000 by default), earned by launches through haproxy
@@ -318,6 +321,44 @@ class Instances(unittest.TestCase):
             self.assertEqual(resp.status, 303, (inst.name, resp))
         self.cli_ok("consumer", "disable", key)
         self.wait_refused_everywhere(key, new, "disabled")
+
+    def retries_logged(self, inst, since):
+        """The batches `inst` ran again (a deadlock, a lost connection) after offset `since` of
+        its log."""
+        return [line for line in inst.stderr()[since:].splitlines()
+                if "running a transaction again" in line]
+
+    def test_relaunches_in_opposite_orders_on_two_instances_never_deadlock(self):
+        # Two instances relaunching the same learners, one from the first, the other from the
+        # last, many at once: their batches meet on the same users' rows in opposite orders.
+        # A relaunch that changes nothing takes no row lock, so neither batch waits for the
+        # other: no deadlock, no batch run again (store_tx_backoff logs each).
+        a, b, _ = self.instances
+        run = lt.hex_id(3)
+        users = [dict(user_id="opp-%s-%d" % (run, i), context_id=None,
+                      resource_link_id="opp-%s-%d" % (run, i), lis_person_name_full="Learner %d" % i)
+                 for i in range(200)]
+
+        def launch(inst, params):
+            resp, _ = self.launch_on(inst, lt.base_launch(**params))
+            return inst.name, params["user_id"], resp.status
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            # the first launches through A only: new rows, each made once
+            for name, user, status in pool.map(lambda u: launch(a, u), users):
+                self.assertEqual(status, 303, (name, user))
+        since = [len(i.stderr()) for i in (a, b)]
+        jobs = []
+        with concurrent.futures.ThreadPoolExecutor(48) as pool:
+            for _ in range(3):
+                for i in range(len(users)):
+                    jobs.append(pool.submit(launch, a, users[i]))
+                    jobs.append(pool.submit(launch, b, users[-1 - i]))
+            for j in jobs:
+                name, user, status = j.result()
+                self.assertEqual(status, 303, (name, user))
+        retried = self.retries_logged(a, since[0]) + self.retries_logged(b, since[1])
+        self.assertEqual(retried, [], "batches ran again")
 
     def test_recipient_checks_count_over_every_instance(self):
         ctx = "check-" + lt.hex_id(3)
