@@ -22,6 +22,14 @@ term: first launches, sent on 8 keep-alive connections):
      phase 1's;
   4. hosted alone again (E), once the queue drained: phase 3's control, on
      the database phases 1 to 3 grew (phase 1's was empty).
+Phases 3 and 4 run BENCH_ROUNDS times (default 3), one after the other, each
+round with consumers of its own: the ratio of each round, and their median. For
+each phase the CPU of every process over it, in cores: serve's hosted side
+(every thread but the Badgr backend's), serve's Badgr thread, the fake, and this
+script's senders; and serve's CPU per hosted award (its launch included). On two
+cores the fake and the Badgr thread take CPU the hosted launches then do not
+get: when serve's CPU per hosted award is the same in both phases, what hosted
+awards lose is that CPU, not a lock or a disk flush they wait for.
 The ceiling: this script POSTing assertions to the fake one after another,
 each on a connection of its own, as the backend's single thread does.
 Only 127.0.0.1 is used; nothing is installed.
@@ -45,6 +53,7 @@ BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT,
 LB = os.path.join(BUILD, "ltibadges")
 PRESIGN = os.path.join(BUILD, "bench", "presign")
 LAUNCHES = int(os.environ.get("BENCH_LAUNCHES", "6000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>'
 
 
@@ -298,11 +307,14 @@ def main():
         note("the fake's ceiling")
         ceil_before = ceiling(fake, 2000)
         srv = Server(tmp, fake)
-        # consumers: B hosted (phase 1), A Badgr (2), C hosted and D Badgr (3), E hosted (4)
-        keys = {n: srv.consumer(n, backend) for n, backend in
-                (("B", None), ("A", "bench"), ("C", None), ("D", "bench"), ("E", None))}
+        # consumers: B hosted (phase 1), A Badgr (2); each round of phases 3 and 4: C hosted
+        # and D Badgr (3), E hosted (4)
+        names = [("B", None), ("A", "bench")]
+        for r in range(ROUNDS):
+            names += [("C%d" % r, None), ("D%d" % r, "bench"), ("E%d" % r, None)]
+        keys = {n: srv.consumer(n, backend) for n, backend in names}
         # signed just before they are sent: their timestamps are the time of the click
-        bodies = {n: (keys[n], os.path.join(tmp, "launches-%s.txt" % n)) for n in "BACDE"}
+        bodies = {n: (keys[n], os.path.join(tmp, "launches-%s.txt" % n)) for n, _ in names}
 
         hz = os.sysconf("SC_CLK_TCK")
 
@@ -320,7 +332,6 @@ def main():
             f.write("5")
         t0 = time.monotonic()
         launch(srv, bodies["A"])
-        t_sent = time.monotonic()
         cpu_sent, issued_sent = ticks(srv.pid), issued(srv, "bench")
         tid = thread_named(srv.pid, "lb-b-bench")
         thr_sent = ticks(srv.pid, tid) if tid else 0
@@ -331,43 +342,52 @@ def main():
         rss = vm_hwm(srv.pid)
         req1 = fake_requests(fake)
 
-        # 3: hosted launches while the Badgr queue of consumer D drains
-        note("hosted while Badgr drains")
-        launch(srv, bodies["D"])
-        before3 = issued(srv, "hosted")
-        t0 = time.monotonic()
-        launch(srv, bodies["C"])
-        n3, _, t3 = drained(srv, "hosted", before3 + 1)
-        busy = sum(n for (b, s_), n in srv.counts().items()
-                   if b == "bench" and s_ in ("queued", "issuing"))
-        hosted3 = (n3 - before3, t3 - t0)
-        drained(srv, "bench", 1)
+        def cpu_now():
+            """CPU ticks so far: serve, its Badgr thread, the fake, this script (senders)."""
+            me = os.times()
+            return (ticks(srv.pid), ticks(srv.pid, tid) if tid else 0, ticks(fake.proc.pid),
+                    (me.user + me.system) * hz)
 
-        # 4: hosted alone again, on the database phases 1 to 3 grew: phase 3's control
-        note("hosted alone, after")
-        before4 = issued(srv, "hosted")
-        t0 = time.monotonic()
-        launch(srv, bodies["E"])
-        n4, _, t4 = drained(srv, "hosted", before4 + 1)
-        hosted4 = (n4 - before4, t4 - t0)
+        def hosted_phase(consumer):
+            """A consumer's launches, to its last hosted award: (awards, seconds, cores over
+            the phase: serve's hosted side, its Badgr thread, the fake, this script; serve's
+            CPU per hosted award in us, its Badgr thread's left out)."""
+            before = issued(srv, "hosted")
+            c0, t0 = cpu_now(), time.monotonic()
+            launch(srv, bodies[consumer])
+            n, _, t = drained(srv, "hosted", before + 1)
+            c1 = cpu_now()
+            d = [(b - a) / hz for a, b in zip(c0, c1)]
+            n -= before
+            cores = ((d[0] - d[1]) / (t - t0), d[1] / (t - t0), d[2] / (t - t0), d[3] / (t - t0))
+            return n, t - t0, cores, (d[0] - d[1]) * 1e6 / n
+
+        rounds = []
+        for r in range(ROUNDS):
+            # 3: hosted launches while the Badgr queue of consumer D drains
+            note("round %d: hosted while Badgr drains" % (r + 1))
+            launch(srv, bodies["D%d" % r])
+            p3 = hosted_phase("C%d" % r)
+            busy = sum(n for (b, s_), n in srv.counts().items()
+                       if b == "bench" and s_ in ("queued", "issuing"))
+            drained(srv, "bench", 1)
+            # 4: hosted alone again, on the database the phases before grew: 3's control
+            note("round %d: hosted alone" % (r + 1))
+            p4 = hosted_phase("E%d" % r)
+            rounds.append((p3, p4, busy))
         ceil_after = ceiling(fake, 2000)
 
         ceil = min(ceil_before, ceil_after)
         rate2 = badgr[0] / badgr[1]
         h1 = hosted1[0] / hosted1[1]
-        h3 = hosted3[0] / hosted3[1]
-        h4 = hosted4[0] / hosted4[1]
         print("| target | awards | seconds | awards/s | x the fake's ceiling |")
         print("|---|---:|---:|---:|---:|")
         print("| fake's ceiling (before, after) | 2000 | - | %.0f, %.0f | 1 |"
               % (ceil_before, ceil_after))
         print("| Badgr through serve (first launch to last award) | %d | %.2f | %.0f | %.3f |"
               % (badgr[0], badgr[1], rate2, rate2 / ceil))
-        print("| hosted alone | %d | %.2f | %.0f | - |" % (hosted1[0], hosted1[1], h1))
-        print("| hosted while Badgr drains | %d | %.2f | %.0f | - |"
-              % (hosted3[0], hosted3[1], h3))
-        print("| hosted alone, after (same database as the line above) | %d | %.2f | %.0f | - |"
-              % (hosted4[0], hosted4[1], h4))
+        print("| hosted alone (fresh database) | %d | %.2f | %.0f | - |"
+              % (hosted1[0], hosted1[1], h1))
         print()
         print("requests the fake answered per Badgr award: %.3f (%d for %d awards: token and "
               "BadgeClass included)" % ((req1 - req0) / badgr[0], req1 - req0, badgr[0]))
@@ -377,9 +397,25 @@ def main():
                   % ((cpu_end - cpu_sent) * 1e6 / hz / drain_awards,
                      (thr_end - thr_sent) * 1e6 / hz / drain_awards, drain_awards))
         print("peak RSS (phase 2): %.1f MiB" % rss)
-        print("hosted awards/s while Badgr drains / alone on the same database after: %.2f "
-              "(/ alone on the fresh database of phase 1: %.2f; Badgr awards still queued when "
-              "the hosted ones were done: %d)" % (h3 / h4, h3 / h1, busy))
+        print()
+        print("| round | phase | hosted awards/s | serve's CPU per hosted award | cores: serve's "
+              "hosted side, its Badgr thread, the fake, the senders | Badgr awards queued at "
+              "the end |")
+        print("|---:|---|---:|---:|---|---:|")
+        ratios = []
+        for r, (p3, p4, busy) in enumerate(rounds):
+            for name, p, q in (("hosted while Badgr drains", p3, busy),
+                               ("hosted alone", p4, 0)):
+                print("| %d | %s | %.0f | %.0f us | %.2f, %.2f, %.2f, %.2f | %d |"
+                      % (r + 1, name, p[0] / p[1], p[3], p[2][0], p[2][1], p[2][2], p[2][3], q))
+            ratios.append(((p3[0] / p3[1]) / (p4[0] / p4[1]), p3[3] / p4[3]))
+        mid = len(ratios) // 2
+        print()
+        print("hosted awards/s while Badgr drains / alone after it, per round: %s; median %.2f"
+              % (", ".join("%.2f" % x[0] for x in ratios), sorted(x[0] for x in ratios)[mid]))
+        print("serve's CPU per hosted award while Badgr drains / alone, per round: %s; "
+              "median %.2f" % (", ".join("%.2f" % x[1] for x in ratios),
+                               sorted(x[1] for x in ratios)[mid]))
     finally:
         if srv:
             srv.stop()
