@@ -405,6 +405,50 @@ static int record_rows(struct store *s, struct store_award_update *u, size_t n, 
     return ret;
 }
 
+/*
+ * Whether any award in `scope` is due at `now`, read on a reader
+ * connection: no write transaction, no write lock.
+ */
+static int any_due(struct store *s, const struct store_claim_scope *scope, int64_t now, bool *due,
+                   struct err *err)
+{
+    struct conn *c = store_reader_get(s, err);
+    struct db_stmt *st;
+    int rc = DB_DONE, ret = 0;
+
+    *due = false;
+    if (!c)
+        return -1;
+    st = store_stmt(c, S_AWARD_DUE_BACKENDS, err);
+    if (!st) {
+        store_reader_put(s, c);
+        return -1;
+    }
+    store_bind_scope(st, 1, scope);
+    while (!*due && ret == 0 && (rc = db_step(st)) == DB_ROW) {
+        struct db_stmt *one = store_stmt(c, S_AWARD_ANY_DUE, err);
+        int r;
+
+        if (!one) {
+            ret = -1;
+            break;
+        }
+        db_bind_text_copy(one, 1, (const char *)db_column_text(st, 0));
+        db_bind_int64(one, 2, now);
+        r = db_step(one);
+        db_reset(one);
+        if (r == DB_ROW)
+            *due = true;
+        else if (r != DB_DONE)
+            ret = store_db_err(c, r, "finding due awards", err);
+    }
+    db_reset(st);
+    if (ret == 0 && !*due && rc != DB_DONE)
+        ret = store_db_err(c, rc, "finding the backends of due awards", err);
+    store_reader_put(s, c);
+    return ret;
+}
+
 int store_award_record_claim(struct store *s, struct store_award_update *u, size_t nu,
                              const struct store_claim_scope *scope, int64_t now, int64_t lease,
                              size_t max, struct arena *a, struct store_award **out, size_t *n,
@@ -415,6 +459,22 @@ int store_award_record_claim(struct store *s, struct store_award_update *u, size
     if (out) {
         *out = NULL;
         *n = 0;
+    }
+    /*
+     * Nothing to record: a write transaction only when something is due.
+     * Every worker wakes when awards are queued, most often for another
+     * backend's; an empty claim took the write lock (on sqlite, between
+     * the launch writer's batches) and committed nothing.
+     */
+    if (nu == 0) {
+        bool due = false;
+
+        if (!out || max == 0)
+            return 0;
+        if (any_due(s, scope, now, &due, err) < 0)
+            return -1;
+        if (!due)
+            return 0;
     }
     /* run again whole after a deadlock with another instance's claim (store_tx_again) */
     for (int attempt = 0;; attempt++) {

@@ -584,6 +584,10 @@ const char *const store_sql_pg[S__COUNT] = {
         /* earned in the same second: in the order earned (the index ends in id) */
         "AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT nullif(greatest($2::bigint, -1), -1) "
         "FOR UPDATE SKIP LOCKED",
+    /* whether one of S_AWARD_DUE's awards is due, locking nothing (a read before a claim) */
+    [S_AWARD_ANY_DUE] = "SELECT id FROM awards WHERE backend = $1 "
+                        "AND (state IN ('queued', 'issuing') OR revoke_synced = 0) "
+                        "AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT 1",
     /* the backends of a claim scope ($1 one, or any but those in the JSON array $2) */
     [S_AWARD_DUE_BACKENDS] = "SELECT DISTINCT backend FROM badge_classes "
                              "WHERE ($1::text IS NULL OR backend = $1) AND ($2::text IS NULL OR "

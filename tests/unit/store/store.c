@@ -1612,6 +1612,23 @@ static void claims_by_backend(void **state)
     /* not yet due; then the two earliest of the others, in (due, id) order, none of campus's */
     assert_int_equal(store_award_claim(s, &hosted, 19, 60, 8, &ar, &got, &n, &err), 0);
     assert_int_equal(n, 0);
+    /*
+     * nothing due is found by a read: no write transaction, so another
+     * connection's write lock does not hold it up (it failed with "database
+     * is locked" after the busy timeout)
+     */
+    {
+        sqlite3 *lock;
+
+        assert_int_equal(sqlite3_open(dbpath, &lock), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(store_award_claim(s, &campus, 5, 60, 8, &ar, &got, &n, &err), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(store_award_claim(s, &hosted, 19, 60, 8, &ar, &got, &n, &err), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(lock);
+    }
     assert_int_equal(store_award_claim(s, &hosted, 50, 60, 2, &ar, &got, &n, &err), 0);
     assert_int_equal(n, 2);
     assert_int_equal(got[0].id, 4);
