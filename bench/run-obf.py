@@ -47,7 +47,6 @@ LB = os.path.join(BUILD, "ltibadges")
 PRESIGN = os.path.join(BUILD, "bench", "presign")
 os.environ.setdefault("BENCH_LAUNCHES", "3000")
 TOKEN_LIFETIME = int(os.environ.get("BENCH_TOKEN_LIFETIME", "20"))
-SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>'
 
 # the launch sending, CPU and drain helpers of the Badgr benchmark
 _spec = importlib.util.spec_from_file_location("run_badgr", os.path.join(ROOT, "bench",
