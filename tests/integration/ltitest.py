@@ -110,13 +110,28 @@ def need_pg_server():
     sys.exit(77)
 
 
-def psql(url, sql):
-    """Runs `sql` with psql on `url`; returns its output."""
-    p = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
-                       capture_output=True, text=True, timeout=60)
+def require_pg_server():
+    """For a test of PostgreSQL itself, whichever engine the others run on: skips it, saying
+    why, without LTIBADGES_TEST_DATABASE_URL, or fails under CI=true (scripts/test.sh starts
+    the server)."""
+    if PG_SERVER_URL:
+        return
+    if os.environ.get("CI") == "true":
+        raise AssertionError("LTIBADGES_TEST_DATABASE_URL is not set under CI=true: "
+                             "scripts/test.sh starts a PostgreSQL server for it")
+    raise unittest.SkipTest("LTIBADGES_TEST_DATABASE_URL not set (scripts/test.sh sets it)")
+
+
+def psql(url, sql, tuples_only=False):
+    """Runs `sql` with psql on `url`; returns its output (tuples_only: the rows alone,
+    unaligned, stripped)."""
+    args = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql]
+    if tuples_only:
+        args[1:1] = ["-A", "-t"]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60)
     if p.returncode != 0:
         raise AssertionError("psql %r: %s" % (sql, p.stderr))
-    return p.stdout
+    return p.stdout.strip() if tuples_only else p.stdout
 
 
 def pg_url_with_database(url, name):

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,32 +35,20 @@ import test_ui as ui  # noqa: E402
 from smtpsink import Sink  # noqa: E402
 
 SERVER_URL = os.environ.get("LTIBADGES_TEST_DATABASE_URL", "")
+need_server = lt.require_pg_server
+with_database = lt.pg_url_with_database
+
+
+def psql(url, sql):
+    return lt.psql(url, sql, tuples_only=True)
+
+
 PUBLIC = "http://badges.example.edu"
 LINK_RE = re.compile(r"http://\S+(/badges/email/confirm\?t=[1-9][0-9]*-[0-9a-f]{64})")
 WAIT = 20
 
 
-def need_server():
-    if SERVER_URL:
-        return
-    if os.environ.get("CI") == "true":
-        raise AssertionError("LTIBADGES_TEST_DATABASE_URL is not set under CI=true: "
-                             "scripts/test.sh starts a PostgreSQL server for it")
-    raise unittest.SkipTest("LTIBADGES_TEST_DATABASE_URL not set (scripts/test.sh sets it)")
 
-
-def psql(url, sql):
-    p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url,
-                        "-c", sql], capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
-        raise AssertionError("psql %r: %s" % (sql, p.stderr))
-    return p.stdout.strip()
-
-
-def with_database(url, name):
-    """SERVER_URL (postgresql://user:pw@/db?host=DIR) naming database `name` instead."""
-    head, _, query = url.partition("?")
-    return head.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
 
 
 def password_of(url):

@@ -48,6 +48,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ltitest as lt  # noqa: E402
 
 SERVER_URL = os.environ.get("LTIBADGES_TEST_DATABASE_URL", "")
+need_server = lt.require_pg_server
+psql = lt.psql
+with_database = lt.pg_url_with_database
 HAPROXY = "/usr/sbin/haproxy"
 AWARDS = int(os.environ.get("LTIBADGES_INSTANCES_AWARDS", "2000"))
 # how often an instance is killed while the awards are launched and issued (seconds)
@@ -56,26 +59,7 @@ LEASE = 5
 WAIT_ISSUED = 600
 
 
-def need_server():
-    if SERVER_URL:
-        return
-    if os.environ.get("CI") == "true":
-        raise AssertionError("LTIBADGES_TEST_DATABASE_URL is not set under CI=true: "
-                             "scripts/test.sh starts a PostgreSQL server for it")
-    raise unittest.SkipTest("LTIBADGES_TEST_DATABASE_URL not set (scripts/test.sh sets it)")
 
-
-def psql(url, sql):
-    p = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
-                       capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
-        raise AssertionError("psql %r: %s" % (sql, p.stderr))
-    return p.stdout
-
-
-def with_database(url, name):
-    head, _, query = url.partition("?")
-    return head.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
 
 
 def free_port():

@@ -30,31 +30,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ltitest as lt  # noqa: E402
 
 SERVER_URL = os.environ.get("LTIBADGES_TEST_DATABASE_URL", "")
+need_server = lt.require_pg_server
+psql = lt.psql
+with_database = lt.pg_url_with_database
 PASSWORD = "s3cr3t-Pa55"
 
 
-def need_server():
-    if SERVER_URL:
-        return
-    if os.environ.get("CI") == "true":
-        raise AssertionError("LTIBADGES_TEST_DATABASE_URL is not set under CI=true: "
-                             "scripts/test.sh starts a PostgreSQL server for it")
-    raise unittest.SkipTest("LTIBADGES_TEST_DATABASE_URL not set (scripts/test.sh sets it)")
 
-
-def psql(url, sql):
-    p = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
-                       capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
-        raise AssertionError("psql %r: %s" % (sql, p.stderr))
-    return p.stdout
-
-
-def with_database(url, name):
-    """SERVER_URL (postgresql://user:pw@/db?host=DIR) naming database `name` instead."""
-    head, _, query = url.partition("?")
-    base = head.rsplit("/", 1)[0]
-    return base + "/" + name + ("?" + query if query else "")
 
 
 class Unreachable(unittest.TestCase):
