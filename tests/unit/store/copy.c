@@ -24,83 +24,26 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-static const char *server_url;
-static PGconn *admin;
+#include "pgserver.h"
+
 static char dbname[64];
 static char dburl[4096];
 static char dir[64];
 static char src[128];
-static int ndbs;
-static bool said_skipped;
-
-static void need_server(void)
-{
-    const char *ci = getenv("CI");
-
-    if (server_url)
-        return;
-    if (ci && strcmp(ci, "true") == 0)
-        fail_msg("LTIBADGES_TEST_DATABASE_URL is not set under CI=true: scripts/test.sh starts "
-                 "a PostgreSQL server for it (tests/pgserver.sh)");
-    if (!said_skipped)
-        printf("SKIPPED unit_store_copy: LTIBADGES_TEST_DATABASE_URL not set (scripts/test.sh "
-               "sets it)\n");
-    said_skipped = true;
-    skip();
-}
-
-/* Appends key='value' (libpq's quoting) to `out`. */
-static void conninfo_add(char *out, size_t cap, const char *key, const char *v)
-{
-    size_t n = strlen(out);
-
-    n += (size_t)snprintf(out + n, cap - n, "%s%s='", n ? " " : "", key);
-    for (; *v && n + 3 < cap; v++) {
-        if (*v == '\'' || *v == '\\')
-            out[n++] = '\\';
-        out[n++] = *v;
-    }
-    snprintf(out + n, cap - n, "'");
-}
 
 /* A new empty database on the server (dburl: a postgresql:// URL naming it). */
 static void fresh_db(void)
 {
-    char sql[128];
-    PGresult *res;
-    const char *q, *slash;
-
-    snprintf(dbname, sizeof(dbname), "lbcu_%ld_%d", (long)getpid(), ndbs++);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
-    res = PQexec(admin, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(admin));
-    PQclear(res);
-    /* tests/pgserver.sh's URL, postgresql://USER:PW@/ltibadges?host=DIR, naming this database */
-    q = strchr(server_url, '?');
-    if (!q)
-        q = server_url + strlen(server_url);
-    slash = q;
-    while (slash > server_url && *slash != '/')
-        slash--;
-    snprintf(dburl, sizeof(dburl), "%.*s/%s%s", (int)(slash - server_url), server_url, dbname, q);
+    pgserver_fresh_db(dbname, sizeof(dbname), dburl, sizeof(dburl));
 }
 
 /* The fresh database as a libpq connection. */
 static PGconn *target(void)
 {
-    char conninfo[4096] = "";
-    PQconninfoOption *opts = PQconninfoParse(server_url, NULL);
+    char conninfo[4096];
     PGconn *db;
 
-    assert_non_null(opts);
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        if (strcmp(o->keyword, "dbname") == 0)
-            conninfo_add(conninfo, sizeof(conninfo), "dbname", dbname);
-        else if (o->val && o->val[0])
-            conninfo_add(conninfo, sizeof(conninfo), o->keyword, o->val);
-    }
-    PQconninfoFree(opts);
+    pgserver_conninfo(conninfo, sizeof(conninfo), dbname);
     db = PQconnectdb(conninfo);
     if (PQstatus(db) != CONNECTION_OK)
         fail_msg("connect: %s", PQerrorMessage(db));
@@ -113,7 +56,7 @@ static void fresh_source(void)
     struct store *s = NULL;
     struct err err = ERR_INIT;
 
-    snprintf(src, sizeof(src), "%s/src-%d.db", dir, ndbs);
+    snprintf(src, sizeof(src), "%s/src-%d.db", dir, pgserver_ndbs);
     if (store_open(&s, src, 0, &err) < 0)
         fail_msg("store_open: %s (%s)", err.msg, err.detail);
     store_close(s);
@@ -168,14 +111,7 @@ static int setup(void **state)
     snprintf(dir, sizeof(dir), "/tmp/lbcopy-XXXXXX");
     if (!mkdtemp(dir))
         return -1;
-    if (!server_url)
-        return 0;
-    admin = PQconnectdb(server_url);
-    if (PQstatus(admin) != CONNECTION_OK) {
-        fprintf(stderr, "cannot connect to LTIBADGES_TEST_DATABASE_URL: %s", PQerrorMessage(admin));
-        return -1;
-    }
-    return 0;
+    return pgserver_setup();
 }
 
 static int teardown(void **state)
@@ -183,16 +119,7 @@ static int teardown(void **state)
     char cmd[128];
 
     (void)state;
-    if (admin) {
-        for (int i = 0; i < ndbs; i++) {
-            char sql[128];
-
-            snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS lbcu_%ld_%d WITH (FORCE)",
-                     (long)getpid(), i);
-            PQclear(PQexec(admin, sql));
-        }
-        PQfinish(admin);
-    }
+    pgserver_teardown();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;
 }
@@ -220,7 +147,7 @@ static void values_arrive_as_they_were(void **state)
     PGresult *res;
 
     (void)state;
-    need_server();
+    pgserver_need();
     fresh_db();
     fresh_source();
     /* every byte value, 00 to ff */
@@ -282,7 +209,7 @@ static void failure_half_way_leaves_nothing(void **state)
     char version[16];
 
     (void)state;
-    need_server();
+    pgserver_need();
     fresh_db();
     fresh_source();
     /* an award of a user that is not there: sqlite's foreign keys were off when it was written */
@@ -313,7 +240,7 @@ static void refused_before_the_target_is_touched(void **state)
     PGconn *db;
 
     (void)state;
-    need_server();
+    pgserver_need();
     fresh_db();
     /* text where PostgreSQL has an integer */
     fresh_source();
@@ -348,8 +275,6 @@ int main(void)
         cmocka_unit_test(refused_before_the_target_is_touched),
     };
 
-    server_url = getenv("LTIBADGES_TEST_DATABASE_URL");
-    if (server_url && !server_url[0])
-        server_url = NULL;
+    pgserver_init("unit_store_copy", "lbcu");
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -37,93 +37,29 @@
  */
 #define PG_MIGRATIONS (store_pg_schema_latest() - 14 + 1)
 
-static const char *server_url;
-static PGconn *admin;
+#include "pgserver.h"
+
 static char dbname[64];
-static char dburl[4096];
-static int ndbs;
-static bool said_skipped;
+static char dburl[4096];   /* the fresh database's connection string */
+static char dbstore[4096]; /* and its postgresql:// URL (what store_open takes) */
 
-/* The server's tests need it: skipped without it, failed under CI. */
-static void need_server(void)
-{
-    const char *ci = getenv("CI");
-
-    if (server_url)
-        return;
-    if (ci && strcmp(ci, "true") == 0)
-        fail_msg("LTIBADGES_TEST_DATABASE_URL is not set under CI=true: scripts/test.sh starts "
-                 "a PostgreSQL server for it (tests/pgserver.sh)");
-    if (!said_skipped)
-        printf("SKIPPED unit_store_pg: LTIBADGES_TEST_DATABASE_URL not set (scripts/test.sh sets "
-               "it)\n");
-    said_skipped = true;
-    skip();
-}
-
-/* Appends key='value' (libpq's quoting) to `out`. */
-static void conninfo_add(char *out, size_t cap, const char *key, const char *v)
-{
-    size_t n = strlen(out);
-
-    n += (size_t)snprintf(out + n, cap - n, "%s%s='", n ? " " : "", key);
-    for (; *v && n + 3 < cap; v++) {
-        if (*v == '\'' || *v == '\\')
-            out[n++] = '\\';
-        out[n++] = *v;
-    }
-    snprintf(out + n, cap - n, "'");
-}
-
-/* A new empty database on the server; dburl: its connection string. */
+/* A new empty database on the server; dburl, dbstore: its connection string and URL. */
 static void fresh_db(void)
 {
-    PQconninfoOption *opts;
-    char sql[128];
-    PGresult *res;
-
-    snprintf(dbname, sizeof(dbname), "lbt_%ld_%d", (long)getpid(), ndbs++);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
-    res = PQexec(admin, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(admin));
-    PQclear(res);
-    opts = PQconninfoParse(server_url, NULL);
-    assert_non_null(opts);
-    dburl[0] = '\0';
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        if (strcmp(o->keyword, "dbname") == 0)
-            conninfo_add(dburl, sizeof(dburl), "dbname", dbname);
-        else if (o->val && o->val[0])
-            conninfo_add(dburl, sizeof(dburl), o->keyword, o->val);
-    }
-    PQconninfoFree(opts);
+    pgserver_fresh_db(dbname, sizeof(dbname), dbstore, sizeof(dbstore));
+    pgserver_conninfo(dburl, sizeof(dburl), dbname);
 }
 
 static int setup(void **state)
 {
-    if (!server_url)
-        return 0;
-    admin = PQconnectdb(server_url);
-    if (PQstatus(admin) != CONNECTION_OK) {
-        fprintf(stderr, "cannot connect to LTIBADGES_TEST_DATABASE_URL: %s", PQerrorMessage(admin));
-        return -1;
-    }
-    return 0;
+    (void)state;
+    return pgserver_setup();
 }
 
 static int teardown(void **state)
 {
-    if (admin) {
-        for (int i = 0; i < ndbs; i++) {
-            char sql[128];
-
-            snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS lbt_%ld_%d WITH (FORCE)",
-                     (long)getpid(), i);
-            PQclear(PQexec(admin, sql));
-        }
-        PQfinish(admin);
-    }
+    (void)state;
+    pgserver_teardown();
     return 0;
 }
 
@@ -144,7 +80,7 @@ static void migrates_fresh_database(void **state)
     struct err err = ERR_INIT;
     int before = -1, applied = -1, v = -1;
 
-    need_server();
+    pgserver_need();
     /* the PostgreSQL list ends where sqlite's does: a new sqlite migration needs its twin */
     assert_int_equal(store_pg_schema_latest(), store_schema_latest());
     fresh_db();
@@ -194,7 +130,7 @@ static void every_statement_prepares(void **state)
     struct err err = ERR_INIT;
     int before, applied, failed = 0, prepared = 0;
 
-    need_server();
+    pgserver_need();
     fresh_db();
     if (store_pg_open(&pg, dburl, 1, &err) < 0 ||
         store_pg_migrate(pg, store_pg_schema_latest(), &before, &applied, &err) < 0)
@@ -252,7 +188,7 @@ static void migrate_child(int go)
 
 static void concurrent_migrations(void **state)
 {
-    need_server();
+    pgserver_need();
     /* a few rounds: the two start together each time, connected before the signal */
     for (int round = 0; round < 3; round++) {
         int go[2], total = 0;
@@ -301,7 +237,7 @@ static void newer_schema_refused(void **state)
     int before, applied;
     char sql[128];
 
-    need_server();
+    pgserver_need();
     fresh_db();
     assert_int_equal(store_pg_open(&pg, dburl, 1, &err), 0);
     assert_int_equal(store_pg_migrate(pg, store_pg_schema_latest(), &before, &applied, &err), 0);
@@ -326,7 +262,7 @@ static void broken_connection_made_again(void **state)
     char sql[128], ok[8];
     int pid, pid2;
 
-    need_server();
+    pgserver_need();
     fresh_db();
     assert_int_equal(store_pg_open(&pg, dburl, 1, &err), 0);
     c = store_pg_get(pg, &err);
@@ -338,7 +274,7 @@ static void broken_connection_made_again(void **state)
     store_pg_put(pg, c);
     /* the server ends the pool's connection (as a restart would); waits until it is gone */
     snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d, 10000)", pid);
-    query1(admin, sql, ok, sizeof(ok));
+    query1(pgserver_admin, sql, ok, sizeof(ok));
     assert_string_equal(ok, "t");
     c = store_pg_get(pg, &err);
     if (!c)
@@ -354,18 +290,10 @@ static void broken_connection_made_again(void **state)
     store_pg_close(pg);
 }
 
-/* dburl's database as a postgresql:// URL (what store_open takes): the server's, renamed. */
+/* The fresh database's postgresql:// URL (what store_open takes). */
 static void fresh_store_url(char *out, size_t n)
 {
-    const char *auth = strstr(server_url, "://");
-    const char *path, *query;
-
-    assert_non_null(auth);
-    path = strchr(auth + 3, '/');
-    query = strchr(auth + 3, '?');
-    if (!path || (query && path > query))
-        path = query ? query : server_url + strlen(server_url);
-    snprintf(out, n, "%.*s/%s%s", (int)(path - server_url), server_url, dbname, query ? query : "");
+    snprintf(out, n, "%s", dbstore);
 }
 
 /* Runs `sql` on `db`, which must succeed. */
@@ -386,7 +314,7 @@ static void wait_for(const char *sql, const char *want)
     for (int i = 0; i < 3000; i++) {
         struct timespec pause = { 0, 10 * 1000000L };
 
-        query1(admin, sql, got, sizeof(got));
+        query1(pgserver_admin, sql, got, sizeof(got));
         if (strcmp(got, want) == 0)
             return;
         nanosleep(&pause, NULL);
@@ -457,11 +385,11 @@ static void deadlock_retried(void **state)
     struct faulty f = { 0 };
     char url[4096], sql[160], got[64];
 
-    need_server();
+    pgserver_need();
     fresh_db();
     /* the store's connections detect the deadlock first */
     snprintf(sql, sizeof(sql), "ALTER DATABASE %s SET deadlock_timeout = '20ms'", dbname);
-    exec_ok(admin, sql);
+    exec_ok(pgserver_admin, sql);
     fresh_store_url(url, sizeof(url));
     if (store_open(&s, url, 0, &err) < 0)
         fail_msg("open: %s (%s)", err.msg, err.detail);
@@ -511,7 +439,7 @@ static int lose_connection(struct store_tx *tx, void *cls, struct err *err)
                  "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = "
                  "'%s' AND state = 'idle in transaction'",
                  dbname);
-        query1(admin, sql, ok, sizeof(ok));
+        query1(pgserver_admin, sql, ok, sizeof(ok));
         assert_string_equal(ok, "t");
     }
     return set_lms(tx->c, f->b, v, err);
@@ -525,7 +453,7 @@ static void lost_transaction_runs_again(void **state)
     struct faulty f = { 0 };
     char url[4096], sql[200], got[64];
 
-    need_server();
+    pgserver_need();
     fresh_db();
     fresh_store_url(url, sizeof(url));
     if (store_open(&s, url, 0, &err) < 0)
@@ -593,7 +521,7 @@ static void connections_made_again(void **state)
     char url[4096], sql[256], n[16];
     int64_t award = 0, passback = 0;
 
-    need_server();
+    pgserver_need();
     fresh_db();
     fresh_store_url(url, sizeof(url));
     if (store_open(&s, url, STORE_OPEN_WRITER, &err) < 0)
@@ -606,7 +534,7 @@ static void connections_made_again(void **state)
              "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity WHERE datname "
              "= '%s'",
              dbname);
-    query1(admin, sql, n, sizeof(n));
+    query1(pgserver_admin, sql, n, sizeof(n));
     assert_true(strtol(n, NULL, 10) >= 3);
     for (int round = 0; round < 2; round++) {
         char nonce[16];
@@ -619,7 +547,7 @@ static void connections_made_again(void **state)
         assert_int_equal(store_consumer_set_enabled(s, "ka", true, &err), 0);
         assert_int_equal(store_health(s, util_now(), &award, &passback, &err), 0);
         if (round == 0)
-            query1(admin, sql, n, sizeof(n));
+            query1(pgserver_admin, sql, n, sizeof(n));
     }
     /* the nonce of before is still taken */
     err_clear(&err);
@@ -702,9 +630,7 @@ int main(void)
         cmocka_unit_test(connections_made_again),
     };
 
-    server_url = getenv("LTIBADGES_TEST_DATABASE_URL");
-    if (server_url && !server_url[0])
-        server_url = NULL;
+    pgserver_init("unit_store_pg", "lbt");
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, setup, teardown);
 }
