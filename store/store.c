@@ -604,9 +604,9 @@ static void sqlite_setup(void)
  * thread; no checkpointer (PostgreSQL's own), no writer cache or nonce
  * window (instances share the database, not their memory). The pool's
  * connections: the admin's, the writer's, one for migrations and version
- * reads, and `pool` readers.
+ * reads, and `pool` readers: those of `pg` when the caller opened them
+ * already (store_open_on_pg), else opened here.
  */
-/* the store on PostgreSQL: `pg` the connections opened already, or NULL to open them here */
 static int open_pg(struct store *s, struct store_pg *pg, const char *url, unsigned pool,
                    unsigned flags, struct err *err)
 {
@@ -618,7 +618,6 @@ static int open_pg(struct store *s, struct store_pg *pg, const char *url, unsign
                        LIMIT_DB_POOL_MAX);
     }
     s->max_readers = pool;
-    /* the readers, the admin connection, the launch writer's and one for migrations */
     if (pg) {
         s->pg = pg;
         store_pg_resize(pg, pool + 3);
