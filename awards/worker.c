@@ -458,17 +458,41 @@ int awards_run_due(struct awards *a, int64_t now, size_t *handled, struct err *e
 }
 
 /*
+ * Records the answers `u[0..*n)` of a remote claim in one transaction that
+ * does not wait for the disk; on failure they stay issuing (claimed again
+ * after their lease, looked up first).
+ */
+static int record_answers(struct awards *a, struct store_award_update *u, size_t *n,
+                          size_t *handled, struct err *err)
+{
+    size_t issued = 0, k = *n;
+
+    *n = 0;
+    if (k == 0)
+        return 0;
+    if (store_award_record_unsynced(a->store, u, k, err) < 0)
+        return -1;
+    count_updates(a, u, k, &issued);
+    *handled += k;
+    if (issued)
+        awards_outcomes_wake(a); /* their passbacks were queued with them */
+    return 0;
+}
+
+/*
  * A remote backend's awards, up to `most`: claimed LIMIT_AWARDS_REMOTE_CLAIM
  * at a time with one durable commit (sending must never start from a claim
  * a power cut could undo: the award would go out again without being looked
- * up first), then sent one at a time, each answer recorded before the next
- * is sent, without waiting for the disk (store_award_record_unsynced: a lost
- * record leaves the award issuing, looked up before it is sent again). One
- * disk flush for many awards rather than one each, which the launches and
- * the built-in issuer share. A stop, or a claim whose lease could no longer
- * outlast another attempt, gives back the awards not yet sent. The clock
- * moves on from `now` as the awards take their time, so each claim's lease
- * starts when it is made.
+ * up first), then sent one at a time. Their answers are recorded without
+ * waiting for the disk (store_award_record_unsynced: a lost record leaves
+ * the award issuing, looked up before it is sent again), several in one
+ * transaction: those of the claim, or of LIMIT_AWARDS_REMOTE_RECORD_MS,
+ * whichever ends first. A transaction an answer took the write lock from
+ * the launches and the built-in issuer as often as the platform answered.
+ * A stop, or a claim whose lease could no longer outlast another attempt,
+ * records the answers it has and gives back the awards not yet sent. The
+ * clock moves on from `now` as the awards take their time, so each claim's
+ * lease starts when it is made.
  */
 static int run_remote(struct awards *a, const struct store_claim_scope *scope, int64_t now,
                       size_t most, size_t *handled, struct err *err)
@@ -482,10 +506,11 @@ static int run_remote(struct awards *a, const struct store_claim_scope *scope, i
     cache.v = arena_alloc(&ar, (most ? most : 1) * sizeof(*cache.v));
     cache.n = 0;
     while (*handled < most && !awards_stopping(a) && ret == 0) {
-        int64_t t = now + (util_now() - start), claimed_at = t;
-        size_t want = most - *handled, n = 0, i;
+        int64_t t = now + (util_now() - start), claimed_at = t, first_ns = 0;
+        size_t want = most - *handled, n = 0, i, nu = 0;
         struct store_award *due = NULL;
         int64_t back[LIMIT_AWARDS_REMOTE_CLAIM];
+        struct store_award_update u[LIMIT_AWARDS_REMOTE_CLAIM];
 
         if (want > LIMIT_AWARDS_REMOTE_CLAIM)
             want = LIMIT_AWARDS_REMOTE_CLAIM;
@@ -495,26 +520,25 @@ static int run_remote(struct awards *a, const struct store_claim_scope *scope, i
             break;
         }
         for (i = 0; i < n; i++) {
-            struct store_award_update u;
-            size_t issued = 0;
-
             t = now + (util_now() - start);
             if (awards_stopping(a) ||
                 t - claimed_at > LIMIT_AWARDS_REMOTE_LEASE - LIMIT_AWARDS_REMOTE_ATTEMPT)
                 break;
-            memset(&u, 0, sizeof(u));
-            process(a, &cache, &due[i], t, &ar, &u);
-            if (store_award_record_unsynced(a->store, &u, 1, err) < 0) {
-                /* the award stays issuing; claimed again after its lease, looked up first */
+            memset(&u[nu], 0, sizeof(u[nu]));
+            process(a, &cache, &due[i], t, &ar, &u[nu]);
+            if (nu++ == 0)
+                first_ns = util_mono_ns();
+            if (i + 1 < n && util_mono_ns() - first_ns < LIMIT_AWARDS_REMOTE_RECORD_MS * 1000000LL)
+                continue;
+            if (record_answers(a, u, &nu, handled, err) < 0) {
                 ret = -1;
                 i++;
                 break;
             }
-            count_updates(a, &u, 1, &issued);
-            (*handled)++;
-            if (issued)
-                awards_outcomes_wake(a); /* its passback was queued with it */
         }
+        /* the answers of a claim cut short (a stop, a lease running out) */
+        if (ret == 0 && record_answers(a, u, &nu, handled, err) < 0)
+            ret = -1;
         /* the awards of the claim not sent: due again at once, as they were */
         for (size_t k = i; k < n; k++)
             back[k - i] = due[k].id;
@@ -541,9 +565,9 @@ int awards_run_backend(struct awards *a, const char *name, int64_t now, size_t m
     size_t synced;
 
     /*
-     * sent one at a time, each recorded before the next: a hang holds its
-     * claim's awards (which wait behind it anyway), a stop gives back the
-     * ones not sent
+     * sent one at a time, their answers recorded together: a hang holds
+     * its claim's awards (which wait behind it anyway), a stop records the
+     * answers it has and gives back the ones not sent
      */
     if (run_remote(a, &scope, now, most, handled, err) < 0)
         return -1;

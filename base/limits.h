@@ -223,8 +223,8 @@
 #define LIMIT_AWARDS_LEASE_MAX 3600
 /*
  * A remote platform's worker claims up to LIMIT_AWARDS_REMOTE_CLAIM awards
- * with one durable commit and sends them one at a time, recording each
- * answer before it sends the next. A claim must outlast the attempt that
+ * with one durable commit and sends them one at a time, recording their
+ * answers together (LIMIT_AWARDS_REMOTE_RECORD_MS). A claim must outlast the attempt that
  * starts under it: at most 6 calls (a token, find and create the
  * BadgeClass, find the assertion, issue, and one retry after a renewed
  * token), each ended by its timeout, 300 s at most (the cap of a
@@ -238,6 +238,8 @@
 #define LIMIT_AWARDS_REMOTE_CLAIM   16
 #define LIMIT_AWARDS_REMOTE_ATTEMPT 1800
 #define LIMIT_AWARDS_REMOTE_LEASE   2400
+/* A remote worker records its answers together, at most this long after the first (ms). */
+#define LIMIT_AWARDS_REMOTE_RECORD_MS 50
 /* BadgeClass edits a worker sends to platforms in one pass. */
 #define LIMIT_AWARDS_SYNCS 8
 /*
