@@ -487,8 +487,10 @@ static int record_answers(struct awards *a, struct store_award_update *u, size_t
  * waiting for the disk (store_award_record_unsynced: a lost record leaves
  * the award issuing, looked up before it is sent again), several in one
  * transaction: those of the claim, or of LIMIT_AWARDS_REMOTE_RECORD_MS,
- * whichever ends first. A transaction an answer took the write lock from
- * the launches and the built-in issuer as often as the platform answered.
+ * whichever ends first (an answer can wait for the call of the award after
+ * it, at most that call's timeout). A transaction an answer took the write
+ * lock from the launches and the built-in issuer as often as the platform
+ * answered.
  * A stop, or a claim whose lease could no longer outlast another attempt,
  * records the answers it has and gives back the awards not yet sent. The
  * clock moves on from `now` as the awards take their time, so each claim's
