@@ -270,8 +270,7 @@ def db_cli(db, *args, env=None, timeout=30):
 
 
 # The state readers' commands under AddressSanitizer: without LeakSanitizer's scan at exit,
-# which doubles a command's time there (110 ms, 65 without), and these run most of the tests'
-# commands. The commands under test keep it (run_cli), and so do the servers.
+# 45 ms of a command's 110 there, and these are most of the tests' commands. The commands under test keep it (run_cli), and so do the servers.
 READER_ASAN_OPTIONS = (os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0").lstrip(":")
 
 
