@@ -31,6 +31,7 @@ quick check of the script, whose active hour is then mostly first launches),
 BENCH_KEEP=1 keeps the temporary directory.
 Needs wrk, haproxy and postgresql (sh scripts/deps.sh test installs them).
 """
+import importlib.util
 import json
 import os
 import re
@@ -43,6 +44,11 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
+# the launch sender of the Badgr benchmark (each body POSTed once, each answer a 303)
+_spec = importlib.util.spec_from_file_location("run_badgr", os.path.join(ROOT, "bench",
+                                                                         "run-badgr.py"))
+rb = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(rb)
 LB = os.path.join(BUILD, "ltibadges")
 PRESIGN = os.path.join(BUILD, "bench", "presign")
 CEILING = os.path.join(BUILD, "bench", "ceiling")
@@ -282,36 +288,6 @@ def awards_state(port):
     return out
 
 
-def post_all(url, bodies, conns):
-    """POSTs every body once over `conns` keep-alive connections (wrk would run out its
-    duration after the last one); each answer must be a 303."""
-    import http.client
-    import threading
-    u = re.match(r"http://([^:/]+):(\d+)(/.*)", url)
-    with open(bodies) as f:
-        lines = [line.strip() for line in f if line.strip()]
-    errors = []
-
-    def worker(k):
-        c = http.client.HTTPConnection(u.group(1), int(u.group(2)), timeout=60)
-        for body in lines[k::conns]:
-            c.request("POST", u.group(3), body,
-                      {"Content-Type": "application/x-www-form-urlencoded"})
-            r = c.getresponse()
-            r.read()
-            if r.status != 303:
-                errors.append(r.status)
-        c.close()
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(conns)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        die("%s: %d launches answered %s, not 303" % (url, len(errors), sorted(set(errors))))
-
-
 def awards_run(env, target, port, key, secret, start, cli_args, cli_env):
     """BENCH_AWARDS first launches of new learners (term), whose first launch in a course earns
     the enrollment badge: awards/s from the first launch until none is queued or issuing, and
@@ -319,7 +295,7 @@ def awards_run(env, target, port, key, secret, start, cli_args, cli_env):
     before = awards_state(port)
     bodies = sign(env, "term", start, key, secret, target.signed_for, AWARDS, 10)
     t0 = time.monotonic()
-    post_all(target.url, bodies, 8)
+    rb.send(target.url, bodies, 8)
     while True:
         st = awards_state(port)  # the launches queued theirs in their own transactions
         if st.get("queued", 0) + st.get("issuing", 0) == 0:
