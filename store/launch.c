@@ -1246,7 +1246,11 @@ void store_launch_submit(struct store *s, struct store_launch_job *job)
         job->done(job);
         return;
     }
-    store_launch_digest(&job->launch, &d);
+    /* the writer cache's digests: sqlite's alone (PostgreSQL's writer keeps no cache) */
+    if (s->pg)
+        d.cached = false; /* its writer reads the nonce's digest alone */
+    else
+        store_launch_digest(&job->launch, &d);
     memcpy(&job->priv, &d, sizeof(d));
     pthread_mutex_lock(&s->q_mu);
     if (!s->writer_started || s->stopping || s->refusing)
